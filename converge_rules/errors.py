@@ -1,0 +1,90 @@
+"""The one error hierarchy of converge_rules.
+
+Every exception the package raises on purpose derives from :class:`ConvergeError`.
+Each carries enough to tell the user where and how to fix the problem, and each
+pickles, because errors cross process boundaries in the process and cluster executors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from converge_rules.language.diagnostics import Diagnostic
+
+
+class ConvergeError(Exception):
+    """Root of every error converge_rules raises on purpose."""
+
+
+class DiagnosticError(ConvergeError):
+    """An error that holds one or more diagnostics (each with a span, message and help)."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else None
+        summary = f"{first.span}: {first.message}" if first and first.span else (
+            first.message if first else "no diagnostics"
+        )
+        more = len(self.diagnostics) - 1
+        super().__init__(summary + (f" (and {more} more)" if more > 0 else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.diagnostics,))
+
+
+class RulesSyntaxError(DiagnosticError):
+    """The ruleset text does not parse."""
+
+
+class CheckError(DiagnosticError):
+    """The ruleset parses but the checker found errors."""
+
+
+class InputError(ConvergeError):
+    """Input facts (JSON Lines, JSON, CSV) do not match their declared types."""
+
+    def __init__(self, message: str, *, source: str = "", line: int = 0, help: str = "") -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.help = help
+        where = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
+        super().__init__(where + message + (f"\n  help: {help}" if help else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_input_error, (self.message, self.source, self.line, self.help))
+
+
+def _rebuild_input_error(message: str, source: str, line: int, help: str) -> InputError:
+    return InputError(message, source=source, line=line, help=help)
+
+
+class PluginError(ConvergeError):
+    """A plugin failed to load, registered something invalid, or raised in a hook."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        self.message = message
+        super().__init__(f"plugin {plugin!r}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.plugin, self.message))
+
+
+class ToolError(ConvergeError):
+    """A tool call failed; the calling agent's whole effect is discarded."""
+
+
+class BudgetExceeded(ConvergeError):
+    """A root budget ran out. The engine turns this into a status, not a crash."""
+
+    def __init__(self, budget: str, limit: object, used: object) -> None:
+        self.budget = budget
+        self.limit = limit
+        self.used = used
+        super().__init__(f"budget {budget} exceeded: used {used}, limit {limit}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.budget, self.limit, self.used))

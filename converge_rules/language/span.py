@@ -1,0 +1,31 @@
+"""Source spans: where in which file a piece of syntax stands.
+
+A leaf module with no dependencies, so every stage of the pipeline (and the engine's
+trace, which points back at rules) can name a place in the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A region of one source file. Lines and columns count from 1; ``end_column`` is
+    the column just past the last character, as editors and SARIF expect."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def to(self, other: Span) -> Span:
+        """The span from the start of this one to the end of ``other``."""
+        return Span(self.file, self.line, self.column, other.end_line, other.end_column)
+
+
+UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
