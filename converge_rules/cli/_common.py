@@ -1,0 +1,123 @@
+"""Helpers every ``converge`` sub-command shares: exit codes, turning the paths a user
+typed into ``.cvg`` files, colour choice, output, and the guard that turns an
+unexpected exception into a short "internal error" message instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, ParamSpec, TypeVar
+
+import click
+
+EXIT_OK = 0
+"""Nothing to report."""
+EXIT_FINDINGS = 1
+"""Findings (errors, or warnings under ``--strict``) or failing tests."""
+EXIT_USAGE = 2
+"""Bad usage (a path that does not exist, a bad option) or an internal error."""
+
+RULESET_SUFFIX = ".cvg"
+BUG_REPORT_HINT = (
+    "this is a bug in converge, not in your ruleset; please report it with the command "
+    "you ran and this message (set CONVERGE_DEBUG=1 to see the traceback)"
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``.cvg`` files named by ``paths``, in the order given, without duplicates.
+
+    A file is taken as it is, whatever its suffix; a directory contributes every
+    ``*.cvg`` below it, recursively and sorted, skipping hidden directories (``.git``,
+    ``.venv``). A path that does not exist, or a directory with no ``.cvg`` file, is a
+    :class:`click.UsageError` (exit code 2) naming it.
+    """
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            below = sorted(
+                p for p in path.rglob(f"*{RULESET_SUFFIX}")
+                if p.is_file() and not _hidden(p.relative_to(path))
+            )
+            if not below:
+                raise click.UsageError(f"no {RULESET_SUFFIX} files found under {raw}")
+            found.update(dict.fromkeys(below))
+        elif path.exists():
+            found[path] = None
+        else:
+            raise click.UsageError(f"path {str(raw)!r} does not exist")
+    return list(found)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts[:-1])
+
+
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def use_color(choice: str, stream: IO[str] | None = None) -> bool:
+    """Whether to colour output: ``always``, ``never``, or for ``auto`` when ``stream``
+    (default stdout) is a terminal and ``NO_COLOR`` is not set."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    stream = stream if stream is not None else sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+color_option = click.option(
+    "--color",
+    type=click.Choice(COLOR_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Colour the human format: auto colours only on a terminal (and not under NO_COLOR).",
+)
+
+
+def write_output(text: str, output: str | Path | None) -> None:
+    """Write ``text`` to the file ``output``, or to stdout when None or ``-``. The text
+    is written as it is: whether it holds colour codes was decided by whoever made it."""
+    if output is None or str(output) == "-":
+        click.echo(text, nl=False, color=True)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a command body; an unexpected exception becomes a one-paragraph "internal
+    error" on stderr with a hint to report the bug, and exit code 2 — never a raw
+    traceback (unless ``CONVERGE_DEBUG`` is set). Click's own exits and usage errors
+    pass through unchanged."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
+                SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("CONVERGE_DEBUG"):
+                traceback.print_exc()
+            detail = str(exc) or "(no message)"
+            click.echo(f"converge: internal error: {type(exc).__name__}: {detail}", err=True)
+            click.echo(f"  hint: {BUG_REPORT_HINT}", err=True)
+            raise click.exceptions.Exit(EXIT_USAGE) from exc
+
+    return wrapper
