@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from converge_rules.language.diagnostics import CodeInfo, Diagnostic, Related, Severity
 from converge_rules.language.render import FORMATS, Summary, render, summarize
@@ -340,3 +342,50 @@ def test_github_escapes_file_names_and_messages() -> None:
     (line,) = render_github([diagnostic], {}).splitlines()
     # A span over several lines: GitHub takes no columns then.
     assert line == "::error file=a%2Cb%3Ac.cvg,line=1,endLine=3,title=CVG101::100%25 wrong%0Areally"
+
+
+# ------------------------------------------------------------------- properties
+
+_positions = st.integers(min_value=0, max_value=12)
+_spans = st.builds(Span, st.sampled_from(["a.cvg", "b.cvg", "x,y:z.cvg"]), _positions,
+                   _positions, _positions, _positions)
+_diagnostics = st.builds(
+    Diagnostic,
+    code=st.sampled_from(["CVG001", "CVG101", "CVG401"]),
+    severity=st.sampled_from(list(Severity)),
+    message=st.text(max_size=30),
+    span=st.none() | _spans,
+    help=st.none() | st.text(max_size=20),
+    related=st.lists(st.builds(Related, _spans, st.text(max_size=10)), max_size=2).map(tuple),
+)
+_sources = st.dictionaries(st.sampled_from(["a.cvg", "b.cvg"]), st.text(max_size=80),
+                           max_size=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(diagnostics=st.lists(_diagnostics, max_size=4), sources=_sources)
+def test_every_format_renders_any_diagnostics_without_failing(
+    diagnostics: list[Diagnostic], sources: dict[str, str]
+) -> None:
+    for fmt in FORMATS:
+        text = render(fmt, diagnostics, sources, color=True)
+        assert text.endswith("\n") or (fmt == "github" and not diagnostics)
+    ET.fromstring(render("junit", diagnostics, sources))
+    json.loads(render("json", diagnostics, sources))
+    assert "\x1b" not in render("text", diagnostics, sources)
+    # One command per diagnostic: newlines in the text are all escaped.
+    assert render_github(diagnostics, sources).count("\n") == len(diagnostics)
+
+
+def _unescape(text: str) -> str:
+    return (text.replace("%2C", ",").replace("%3A", ":").replace("%0A", "\n")
+            .replace("%0D", "\r").replace("%25", "%"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_github_escaping_is_reversible_and_leaves_no_separators(text: str) -> None:
+    assert _unescape(escape_property(text)) == text
+    assert _unescape(escape_data(text)) == text
+    assert not set(escape_property(text)) & {",", ":", "\n", "\r"}
+    assert not set(escape_data(text)) & {"\n", "\r"}
