@@ -1,0 +1,181 @@
+"""``converge fmt``: rewrite ``.cvg`` files in the one canonical layout."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from converge_rules.errors import RulesSyntaxError
+from converge_rules.language.diagnostics import Diagnostic
+
+STDIN = "-"
+
+
+class _InputFailure(click.ClickException):
+    """A file that cannot be read: a usage error, so exit 2."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What formatting one file found: its new text, or the diagnostics that stopped it."""
+
+    path: str
+    original: str
+    formatted: str | None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.formatted is not None and self.formatted != self.original
+
+
+def _format(path: str, text: str) -> _Outcome:
+    from converge_rules.language.formatter import format_source
+
+    try:
+        return _Outcome(path, text, format_source(text, path))
+    except RulesSyntaxError as exc:
+        return _Outcome(path, text, None, exc.diagnostics)
+
+
+def _collect(paths: Sequence[str]) -> list[Path]:
+    """The files named, and every ``*.cvg`` under the directories named, sorted within
+    each directory; a missing path is a usage error."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.cvg") if p.is_file())
+            if not found:
+                click.echo(f"converge fmt: no .cvg files under {raw}", err=True)
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise click.BadParameter(
+                f"{raw}: no such file or directory", param_hint="PATH"
+            )
+    return list(dict.fromkeys(files))
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise _InputFailure(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save the file as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise _InputFailure(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def _report(outcomes: Sequence[_Outcome]) -> None:
+    """Print the diagnostics of the files that did not parse."""
+    failed = [o for o in outcomes if o.formatted is None]
+    if not failed:
+        return
+    diagnostics = [d for o in failed for d in o.diagnostics]
+    sources = {o.path: o.original for o in failed}
+    try:
+        from converge_rules.language.render_human import render_human
+
+        text = render_human(diagnostics, sources, files=[o.path for o in failed])
+    except ImportError:  # pragma: no cover - the renderer is a sibling stage
+        text = "".join(
+            f"{d.span or o.path}: {d.code} {d.message}\n"
+            + (f"  help: {d.help}\n" if d.help else "")
+            for o in failed for d in o.diagnostics
+        )
+    click.echo(text.rstrip("\n"), err=True)
+
+
+def _diff(outcome: _Outcome) -> str:
+    assert outcome.formatted is not None
+    lines = difflib.unified_diff(
+        outcome.original.splitlines(keepends=True),
+        outcome.formatted.splitlines(keepends=True),
+        fromfile=f"{outcome.path} (original)",
+        tofile=f"{outcome.path} (formatted)",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+@click.command(name="fmt")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--check", is_flag=True,
+              help="Write nothing; list the files that would change and exit 1 if any.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; print a unified diff of the changes.")
+def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Rewrite .cvg files in the one canonical layout.
+
+    PATH is a file, a directory (every *.cvg below it) or - to read standard input and
+    write the formatted text to standard output. Comments are kept; the meaning of the
+    ruleset never changes, and formatting twice changes nothing.
+
+    \b
+    Examples:
+      converge fmt rulesets/                 # rewrite every .cvg file in place
+      converge fmt --check rulesets/         # CI: exit 1 and list files that would change
+      converge fmt --diff pricing.cvg        # show what would change, write nothing
+      cat pricing.cvg | converge fmt -       # filter: stdin to stdout
+
+    \b
+    The layout: two-space indent, one blank line between items, `=` aligned in root
+    budgets, trailing comments aligned from column 42, the fewest parentheses that keep
+    an expression's meaning, numbers and durations as written.
+
+    Exit codes: 0 clean (or rewritten), 1 files would change (--check),
+    2 usage error or a file with syntax errors (diagnostics are printed).
+    """
+    outcomes: list[_Outcome] = []
+    if STDIN in paths:
+        if len(paths) > 1:
+            raise click.UsageError("'-' (standard input) cannot be combined with other paths")
+        outcome = _format("<stdin>", sys.stdin.read())
+        outcomes.append(outcome)
+        if outcome.formatted is not None:
+            if show_diff:
+                click.echo(_diff(outcome), nl=False)
+            if check and outcome.changed:
+                click.echo("would reformat -")
+            elif not check and not show_diff:
+                click.echo(outcome.formatted, nl=False)
+    else:
+        for path in _collect(paths):
+            outcome = _format(str(path), _read(path))
+            outcomes.append(outcome)
+            if not outcome.changed:
+                continue
+            if show_diff:
+                click.echo(_diff(outcome), nl=False)
+            if check:
+                click.echo(f"would reformat {path}")
+            elif not show_diff:
+                path.write_text(outcome.formatted or "", encoding="utf-8")
+                click.echo(f"reformatted {path}", err=True)
+    _report(outcomes)
+    changed = sum(o.changed for o in outcomes)
+    failed = sum(o.formatted is None for o in outcomes)
+    if STDIN not in paths:
+        verb = "would be reformatted" if (check or show_diff) else "reformatted"
+        click.echo(
+            f"{changed} file{'s' if changed != 1 else ''} {verb}, "
+            f"{len(outcomes) - changed - failed} unchanged"
+            + (f", {failed} with syntax errors" if failed else ""),
+            err=True,
+        )
+    if failed:
+        sys.exit(2)
+    if check and changed:
+        sys.exit(1)

@@ -1,0 +1,483 @@
+"""The one canonical layout of a ``.cvg`` file (``converge fmt``).
+
+Promises: the output parses to a tree equal to the input tree (layout and spans aside),
+formatting is idempotent (``fmt(fmt(x)) == fmt(x)``), and every comment survives with
+its text: own-line comments stay before the line they preceded, trailing comments stay
+at the end of their line.
+
+The layout is the one LANGUAGE.md is written in: two-space indent, one blank line
+between items (one-line declarations written without a blank line between them stay
+grouped, with their names aligned), ``=`` aligned in ``root`` budgets, trailing
+comments from column 42 (or two spaces after longer code, aligned over consecutive
+lines), the fewest parentheses that keep an expression's meaning, numbers and durations
+as written, strings re-escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from converge_rules.errors import RulesSyntaxError
+from converge_rules.language import nodes as n
+from converge_rules.language.span import Span
+
+LINE_WIDTH = 100
+INDENT = "  "
+# LANGUAGE.md starts trailing comments at column 42 (41 characters of code before ``#``).
+COMMENT_COLUMN = 41
+COMMENT_GAP = 2
+
+__all__ = ["format_expr", "format_module", "format_source"]
+
+
+# ----------------------------------------------------------------------- expressions
+
+# Binding strength, loosest first, as the grammar defines it.
+_IF, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _POSTFIX, _ATOM = range(10)
+
+_BINARY_PREC: dict[str, int] = {
+    "or": _OR,
+    "and": _AND,
+    "==": _CMP, "!=": _CMP, "<": _CMP, "<=": _CMP, ">": _CMP, ">=": _CMP, "in": _CMP,
+    "+": _ADD, "-": _ADD,
+    "*": _MUL, "/": _MUL, "%": _MUL,
+}
+
+
+def format_expr(expr: n.Expr) -> str:
+    """An expression in canonical form, with only the parentheses its meaning needs."""
+    return _expr(expr)[0]
+
+
+def _paren(text_prec: tuple[str, int], needs: bool) -> str:
+    text = text_prec[0]
+    return f"({text})" if needs else text
+
+
+def _expr(e: n.Expr) -> tuple[str, int]:
+    """The text of ``e`` and how tightly it binds."""
+    if isinstance(e, n.Literal):
+        text = _literal(e)
+        return text, _NEG if text.startswith("-") else _ATOM
+    if isinstance(e, n.Duration):
+        return (e.text or f"{e.milliseconds}ms"), _ATOM
+    if isinstance(e, n.Wildcard):
+        return "_", _ATOM
+    if isinstance(e, n.Name):
+        return e.id, _ATOM
+    if isinstance(e, n.Attribute):
+        base = _expr(e.value)
+        numeric = isinstance(e.value, n.Literal) and not isinstance(e.value.value, str)
+        return f"{_paren(base, base[1] < _POSTFIX or numeric)}.{e.attr.name}", _POSTFIX
+    if isinstance(e, n.Unary):
+        operand = _expr(e.operand)
+        if e.op == "not":
+            return f"not {_paren(operand, operand[1] < _NOT)}", _NOT
+        return f"-{_paren(operand, operand[1] < _NEG)}", _NEG
+    if isinstance(e, n.Binary):
+        prec = _BINARY_PREC[e.op]
+        left, right = _expr(e.left), _expr(e.right)
+        if prec == _CMP:  # comparisons do not chain: parenthesise either side
+            left_needs, right_needs = left[1] <= _CMP, right[1] <= _CMP
+        else:  # left-associative
+            left_needs, right_needs = left[1] < prec, right[1] <= prec
+        return f"{_paren(left, left_needs)} {e.op} {_paren(right, right_needs)}", prec
+    if isinstance(e, n.IfExpr):
+        cond, then = _expr(e.condition), _expr(e.then)
+        otherwise = format_expr(e.otherwise)
+        return (
+            f"if {_paren(cond, cond[1] == _IF)} then {_paren(then, then[1] == _IF)} "
+            f"else {otherwise}",
+            _IF,
+        )
+    if isinstance(e, n.FuncCall):
+        return f"{e.func.name}({', '.join(format_expr(a) for a in e.args)})", _POSTFIX
+    if isinstance(e, n.Aggregate):
+        inner = format_pattern(e.pattern)
+        if e.field is not None:
+            inner += f", {e.field.name}"
+        return f"{e.func}({inner})", _POSTFIX
+    if isinstance(e, n.ListExpr):
+        return f"[{', '.join(format_expr(i) for i in e.items)}]", _ATOM
+    if isinstance(e, n.Record):
+        return "{" + _args(e.fields) + "}", _ATOM
+    raise TypeError(f"not an expression node: {e!r}")  # pragma: no cover
+
+
+def _literal(lit: n.Literal) -> str:
+    value = lit.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return quote(value)
+    # Numbers keep how they were written (``50_000``) when the text says the same.
+    return lit.text if lit.text else repr(value)
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+
+
+def quote(text: str) -> str:
+    """A string literal for ``text``: double quotes; ``\\ \" \\n \\t`` are the
+    language's only escapes, so every other character is written as itself."""
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+
+def _args(args: Iterable[n.Arg]) -> str:
+    return ", ".join(f"{a.name.name}: {format_expr(a.value)}" for a in args)
+
+
+def format_pattern(p: n.Pattern) -> str:
+    """``[binder: ][not ][intent ]Type(field, field: value)``."""
+    fields = ", ".join(
+        f.field.name if f.value is None else f"{f.field.name}: {format_expr(f.value)}"
+        for f in p.fields
+    )
+    prefix = f"{p.binder.name}: " if p.binder is not None else ""
+    prefix += "not " if p.negated else ""
+    prefix += "intent " if p.intent else ""
+    return f"{prefix}{p.type.name}({fields})"
+
+
+def _type(t: n.TypeRef) -> str:
+    args = f"[{', '.join(_type(a) for a in t.args)}]" if t.args else ""
+    return f"{t.name}{args}{'?' if t.optional else ''}"
+
+
+def _field_decl(f: n.FieldDecl) -> str:
+    default = f" = {format_expr(f.default)}" if f.default is not None else ""
+    return f"{'key ' if f.key else ''}{f.name.name}: {_type(f.type)}{default}"
+
+
+def _criterion(c: n.Criterion) -> str:
+    if isinstance(c, n.ByField):
+        return f"{c.direction} {c.field.name}"
+    if isinstance(c, n.ByCycle):
+        return c.which
+    if isinstance(c, n.ByPriority):
+        return f"priority [{', '.join(a.name for a in c.agents)}]"
+    if isinstance(c, n.ByMajority):
+        return "majority"
+    return f"using {c.resolver.name}"
+
+
+def _strategy(s: n.Strategy) -> str:
+    if isinstance(s, n.Resolve):
+        return "resolve by " + ", then ".join(_criterion(c) for c in s.criteria)
+    if isinstance(s, n.Combine):
+        return f"combine {s.func} {s.field.name}"
+    if isinstance(s, n.KeepAll):
+        return "keep all"
+    return "reject"
+
+
+def _output(o: n.Output) -> str:
+    if isinstance(o, n.Emit):
+        conf = f" confidence {format_expr(o.confidence)}" if o.confidence is not None else ""
+        return f"emit {o.type.name}({_args(o.args)}){conf}"
+    if isinstance(o, n.Intend):
+        return f"intend {o.type.name}({_args(o.args)})"
+    reason = f" reason {quote(o.reason)}" if o.reason is not None else ""
+    return f"evaluate {o.target.name} score {format_expr(o.score)}{reason}"
+
+
+def _step(s: n.TestStep) -> str:
+    if isinstance(s, n.Given):
+        return f"given {s.type.name}({_args(s.args)})"
+    if isinstance(s, n.Mock):
+        return f"mock tool {s.tool.name}({_args(s.args)}) returns {format_expr(s.returns)}"
+    if isinstance(s, n.ExpectFact):
+        return f"expect {'no ' if s.negated else ''}{format_pattern(s.pattern)}"
+    if isinstance(s, n.ExpectConflict):
+        return f"expect conflict {format_pattern(s.pattern)}"
+    return f"expect status {s.status.name}"
+
+
+# ----------------------------------------------------------------------------- lines
+
+
+@dataclass(slots=True)
+class _Line:
+    """One output line. ``first``/``last`` are the source lines it came from (0 when
+    unknown); comments are attached to lines by them."""
+
+    depth: int
+    text: str
+    first: int
+    last: int
+    comment_depth: int | None = None  # a closing brace: comments before it sit inside
+    blank_before: bool = False
+    before: list[str] = field(default_factory=list)
+    trailing: str | None = None
+
+    @property
+    def width(self) -> int:
+        return len(INDENT) * self.depth + len(self.text)
+
+
+def _region(span: Span) -> tuple[int, int]:
+    return span.line, span.end_line
+
+
+class _Layout:
+    """Turns a module into lines, knowing which source lines hold comments so that
+    blank lines between siblings and comment placement can follow the source."""
+
+    def __init__(self, module: n.Module) -> None:
+        self.module = module
+        self.comment_lines = {c.span.line for c in module.comments if not c.trailing}
+        self.lines: list[_Line] = []
+
+    # -- helpers
+
+    def _gap(self, prev_last: int, next_first: int) -> bool:
+        """Whether the source had a blank line between two siblings."""
+        if prev_last <= 0 or next_first <= prev_last:
+            return False
+        return any(
+            line not in self.comment_lines for line in range(prev_last + 1, next_first)
+        )
+
+    def _comment_inside(self, span: Span) -> bool:
+        start, end = (span.line, span.column), (span.end_line, span.end_column)
+        return any(start < (c.span.line, c.span.column) < end for c in self.module.comments)
+
+    def _add(self, depth: int, text: str, region: tuple[int, int], *,
+             comment_depth: int | None = None, blank_before: bool = False) -> None:
+        self.lines.append(_Line(depth, text, region[0], region[1], comment_depth, blank_before))
+
+    def _children(self, depth: int, children: Sequence[tuple[str, tuple[int, int]]]) -> None:
+        prev_last = 0
+        for i, (text, region) in enumerate(children):
+            blank = i > 0 and self._gap(prev_last, region[0])
+            self._add(depth, text, region, blank_before=blank)
+            prev_last = region[1]
+
+    def _block(self, opener: str, span: Span,
+               children: Sequence[tuple[str, tuple[int, int]]]) -> None:
+        self._add(0, opener + " {", (span.line, span.line))
+        self._children(1, children)
+        self._add(0, "}", (span.end_line, span.end_line), comment_depth=1)
+
+    # -- items
+
+    def build(self) -> list[_Line]:
+        module = self.module
+        if module.header is not None:
+            h = module.header
+            title = f" {quote(h.title)}" if h.title is not None else ""
+            self._add(0, f"ruleset {h.name.name}{title}", _region(h.span))
+        prev: n.Item | None = None
+        prev_single = False
+        for item in module.items:
+            start = len(self.lines)
+            self._item_lines(item)
+            single = len(self.lines) - start == 1
+            # One-line items written without a blank line between them stay grouped.
+            grouped = (
+                prev is not None and prev_single and single
+                and prev.span.end_line < item.span.line
+                and not self._gap(prev.span.end_line, item.span.line)
+            )
+            self.lines[start].blank_before = start > 0 and not grouped
+            prev, prev_single = item, single
+        self._align_facts()
+        return self.lines
+
+    def _item_lines(self, item: n.Item) -> None:
+        region = _region(item.span)
+        if isinstance(item, n.Import):
+            self._add(0, f"import {quote(item.path)}", region)
+        elif isinstance(item, n.Uses):
+            self._add(0, "uses tool " + ", ".join(t.name for t in item.tools), region)
+        elif isinstance(item, n.Prune):
+            self._add(0, f"prune {item.type.name} when {format_expr(item.condition)}", region)
+        elif isinstance(item, n.EnumDecl):
+            members = [m.name for m in item.members]
+            self._braced(f"enum {item.name.name}", item.span, members,
+                         [_region(m.span) for m in item.members])
+        elif isinstance(item, n.FactDecl):
+            keyword = "intent" if item.intent else "fact"
+            self._braced(f"{keyword} {item.name.name}", item.span,
+                         [_field_decl(f) for f in item.fields],
+                         [_region(f.span) for f in item.fields])
+        elif isinstance(item, n.Root):
+            self._root(item)
+        elif isinstance(item, n.Agent):
+            self._agent(item)
+        elif isinstance(item, n.Policy):
+            children = [(_strategy(item.strategy), _region(item.strategy.span))]
+            if item.on_tie is not None:
+                children.append((f"on tie {item.on_tie.mode}", _region(item.on_tie.span)))
+            self._block(f"policy {item.type.name}", item.span, children)
+        elif isinstance(item, n.Test):
+            self._block(f"test {quote(item.name)}", item.span,
+                        [(_step(s), _region(s.span)) for s in item.steps])
+        else:  # pragma: no cover
+            raise TypeError(f"not an item node: {item!r}")
+
+    def _braced(self, head: str, span: Span, parts: list[str],
+                regions: list[tuple[int, int]]) -> None:
+        """``fact`` and ``enum``: one line when it fits and holds no comment, otherwise
+        one part per line, comma-separated."""
+        inline = head + (" { " + ", ".join(parts) + " }" if parts else " {}")
+        if len(inline) <= LINE_WIDTH and not self._comment_inside(span):
+            self._add(0, inline, _region(span))
+            return
+        texts = [p + ("," if i < len(parts) - 1 else "") for i, p in enumerate(parts)]
+        self._block(head, span, list(zip(texts, regions, strict=True)))
+
+    def _root(self, root: n.Root) -> None:
+        width = max((len(b.name.name) for b in root.budgets), default=0)
+        children: list[tuple[tuple[int, int], str, tuple[int, int]]] = []
+        for b in root.budgets:
+            text = f"{b.name.name.ljust(width)} = {format_expr(b.value)}"
+            children.append(((b.span.line, b.span.column), text, _region(b.span)))
+        for r in root.requires:
+            children.append(((r.span.line, r.span.column),
+                             f"require {format_expr(r.condition)}", _region(r.span)))
+        # Budgets and requires may interleave in the source; keep the source order so
+        # that comments stay with their lines (the sort is stable for unknown spans).
+        children.sort(key=lambda c: c[0])
+        self._block(f"root {quote(root.goal)}", root.span, [(t, r) for _, t, r in children])
+
+    def _agent(self, agent: n.Agent) -> None:
+        tier = f" tier {agent.tier}" if agent.tier is not None else ""
+        self._add(0, f"agent {agent.name.name}{tier} {{", (agent.span.line, agent.span.line))
+        body: list[tuple[str, tuple[int, int]]] = []
+        patterns = [format_pattern(p) for p in agent.patterns]
+        first_line = agent.patterns[0].span.line if agent.patterns else 0
+        last_line = agent.patterns[-1].span.end_line if agent.patterns else 0
+        when = "when " + " and ".join(patterns)
+        where = f"where {format_expr(agent.where)}" if agent.where is not None else None
+        depth_width = len(INDENT)
+        if depth_width + len(when) <= LINE_WIDTH:
+            if where is not None and depth_width + len(when) + 1 + len(where) <= LINE_WIDTH:
+                assert agent.where is not None
+                body.append((f"{when} {where}", (first_line, agent.where.span.end_line)))
+                where = None
+            else:
+                body.append((when, (first_line, last_line)))
+        else:  # one pattern per line, ``and`` leading the continuation lines
+            for i, (text, p) in enumerate(zip(patterns, agent.patterns, strict=True)):
+                lead = "when " if i == 0 else INDENT + "and "
+                body.append((lead + text, _region(p.span)))
+        if where is not None and agent.where is not None:
+            body.append((where, _region(agent.where.span)))
+        body.extend((_call(c), _region(c.span)) for c in agent.calls)
+        body.extend((_output(o), _region(o.span)) for o in agent.outputs)
+        self._children(1, body)
+        self._add(0, "}", (agent.span.end_line, agent.span.end_line), comment_depth=1)
+
+    def _align_facts(self) -> None:
+        """Align the ``{`` of a run of grouped one-line fact (or intent) declarations."""
+        run: list[_Line] = []
+
+        def flush() -> None:
+            if len(run) > 1:
+                heads = [ln.text.split(" {", 1)[0] for ln in run]
+                width = max(len(h) for h in heads)
+                for ln, head in zip(run, heads, strict=True):
+                    ln.text = head.ljust(width) + ln.text[len(head):]
+            run.clear()
+
+        for line in self.lines:
+            kind = line.text.split(" ", 1)[0]
+            is_decl = line.depth == 0 and kind in ("fact", "intent") and line.text.endswith("}")
+            same = bool(run) and run[0].text.split(" ", 1)[0] == kind
+            if is_decl and (not run or (same and not line.blank_before)):
+                run.append(line)
+                continue
+            flush()
+            if is_decl:
+                run.append(line)
+        flush()
+
+
+def _call(c: n.ToolCall) -> str:
+    return f"call {c.tool.name}({_args(c.args)}) as {c.alias.name}"
+
+
+# -------------------------------------------------------------------------- comments
+
+
+def _attach_comments(lines: list[_Line], comments: Sequence[n.Comment]) -> list[str]:
+    """Attach each comment to a line; return the comments that follow the last line."""
+    tail: list[str] = []
+    known = [ln for ln in lines if ln.first > 0]
+    for c in sorted(comments, key=lambda c: (c.span.line, c.span.column)):
+        at = c.span.line
+        if c.trailing:
+            holders = [ln for ln in known if ln.first <= at <= ln.last]
+            if holders:
+                holder = holders[-1]
+                if holder.trailing is not None:  # two end up on one line: keep order
+                    holder.before.append(holder.trailing)
+                holder.trailing = c.text
+                continue
+        target = next((ln for ln in known if ln.last >= at), None)
+        if target is None:
+            tail.append(c.text)
+        else:
+            target.before.append(c.text)
+    return tail
+
+
+def _render(lines: list[_Line], tail: list[str]) -> str:
+    # Consecutive lines with trailing comments share one comment column.
+    columns: dict[int, int] = {}
+    i = 0
+    while i < len(lines):
+        if lines[i].trailing is None:
+            i += 1
+            continue
+        j = i + 1
+        while (j < len(lines) and lines[j].trailing is not None
+               and not lines[j].blank_before and not lines[j].before):
+            j += 1
+        column = max(COMMENT_COLUMN, *(ln.width + COMMENT_GAP for ln in lines[i:j]))
+        for k in range(i, j):
+            columns[k] = column
+        i = j
+    out: list[str] = []
+    for k, ln in enumerate(lines):
+        if ln.blank_before and out:
+            out.append("")
+        comment_depth = ln.comment_depth if ln.comment_depth is not None else ln.depth
+        out.extend(INDENT * comment_depth + text for text in ln.before)
+        code = INDENT * ln.depth + ln.text
+        if ln.trailing is not None:
+            code = code.ljust(columns[k]) + ln.trailing
+        out.append(code)
+    if tail:
+        if out:
+            out.append("")
+        out.extend(tail)
+    return "\n".join(out) + "\n" if out else ""
+
+
+# ------------------------------------------------------------------------ public API
+
+
+def format_module(module: n.Module) -> str:
+    """The canonical text of ``module``, comments included, ending in one newline."""
+    lines = _Layout(module).build()
+    tail = _attach_comments(lines, module.comments)
+    return _render(lines, tail)
+
+
+def format_source(text: str, path: str = "<string>") -> str:
+    """Parse ``text`` and return it in canonical layout.
+
+    Raises :class:`RulesSyntaxError` (holding the parser's diagnostics) when the text
+    does not parse.
+    """
+    from converge_rules.language.parser import parse  # the parser is a later stage
+
+    result = parse(text, path)
+    errors = [d for d in result.diagnostics if d.is_error]
+    if errors or result.module is None:
+        raise RulesSyntaxError(errors or result.diagnostics)
+    return format_module(result.module)
