@@ -1,0 +1,155 @@
+"""Checks of ``test`` blocks (CVG7xx).
+
+A ``given`` may name an intent type as well as a fact type: it then opens that intent
+as input, which lets a test exercise an agent that answers intents on its own.
+"""
+
+from __future__ import annotations
+
+from converge_rules.language._agents import check_fields
+from converge_rules.language._exprs import TYPE_MISMATCH, Typer
+from converge_rules.language._scope import MISSING_FIELD, UNKNOWN_FIELD, Scope
+from converge_rules.language._types import Ty, assignable
+from converge_rules.language.diagnostics import Related, Severity, define
+from converge_rules.language.nodes import (
+    ExpectConflict,
+    ExpectFact,
+    ExpectStatus,
+    Given,
+    Mock,
+    Test,
+)
+from converge_rules.language.suggest import did_you_mean
+
+STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating")
+"""The statuses a job can end with."""
+
+_HEAD = ("ruleset r\nuses tool fx_rate\nfact Cost { key sku: str, amount: float }\n"
+         "fact Note { sku: str }\n")
+
+UNKNOWN_STATUS = define(
+    "CVG701", "unknown-status", Severity.ERROR, "Unknown job status",
+    "`expect status S` takes one of: converged, unmet_goal, budget_exceeded, conflict, "
+    "oscillating.",
+    wrong=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+          "  expect status converge\n}\n",
+    right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+          "  expect status converged\n}\n",
+)
+MOCK_UNDECLARED = define(
+    "CVG702", "mock-undeclared-tool", Severity.ERROR, "Mock of a tool the ruleset does not use",
+    "A test mocks a tool that is not declared with `uses tool`, so no agent can call it.",
+    wrong=_HEAD + 'test "t" {\n  mock tool fx_rates(currency: "EUR") returns {usd: 1.1}\n'
+          "  expect status converged\n}\n",
+    right=_HEAD + 'test "t" {\n  mock tool fx_rate(currency: "EUR") returns {usd: 1.1}\n'
+          "  expect status converged\n}\n",
+)
+CONFLICT_UNKEYED = define(
+    "CVG703", "expect-conflict-unkeyed", Severity.ERROR, "expect conflict on a type without keys",
+    "Only keyed fact types conflict; `expect conflict T(…)` on a type without `key` "
+    "fields (or an intent type) can never hold.",
+    wrong=_HEAD + 'test "t" {\n  given Note(sku: "A")\n  expect conflict Note(sku: "A")\n}\n',
+    right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+          '  expect conflict Cost(sku: "A")\n}\n',
+)
+DUPLICATE_TEST = define(
+    "CVG704", "duplicate-test", Severity.ERROR, "Two tests with one name",
+    "Test names identify results in reports; each must be unique across the ruleset.",
+    wrong=_HEAD + 'test "t" {\n  expect status converged\n}\n'
+          'test "t" {\n  expect no Note()\n}\n',
+    right=_HEAD + 'test "t" {\n  expect status converged\n}\n'
+          'test "u" {\n  expect no Note()\n}\n',
+)
+
+
+def check_tests(typer: Typer, tests: list[Test]) -> None:
+    """Check every test block and that test names are unique."""
+    first: dict[str, Test] = {}
+    for test in tests:
+        if test.name in first:
+            typer.r.error(DUPLICATE_TEST, test.span, f'a second test named "{test.name}"',
+                          "rename one of them",
+                          (Related(first[test.name].span, "first test here"),))
+        first.setdefault(test.name, test)
+        for step in test.steps:
+            _check_step(typer, step)
+
+
+def _check_step(typer: Typer,
+                step: Given | Mock | ExpectFact | ExpectConflict | ExpectStatus) -> None:
+    t = typer.t
+    if isinstance(step, Given):
+        check_fields(typer, step.type, step.args, Scope(), intent=None, verb="given")
+    elif isinstance(step, ExpectFact):
+        typer.pattern(step.pattern, Scope(), "expect")
+    elif isinstance(step, ExpectConflict):
+        typer.pattern(step.pattern, Scope(), "expect")
+        decl = t.facts.get(step.pattern.type.name)
+        if decl is not None and (decl.intent or not decl.keys):
+            what = "an intent type" if decl.intent else "a type without key fields"
+            typer.r.error(CONFLICT_UNKEYED, step.pattern.type.span,
+                          f"`{decl.name.name}` is {what}, so it never conflicts",
+                          "expect conflicts on a keyed fact type")
+    elif isinstance(step, ExpectStatus):
+        if step.status.name not in STATUSES:
+            typer.r.error(UNKNOWN_STATUS, step.status.span,
+                          f"unknown status `{step.status.name}`",
+                          did_you_mean(step.status.name, STATUSES,
+                                       otherwise="statuses: " + ", ".join(STATUSES)))
+    else:
+        _check_mock(typer, step)
+
+
+def _check_mock(typer: Typer, mock: Mock) -> None:
+    tools = typer.t.tools
+    args = typer.args_unique(mock.args)
+    returned = typer.infer(mock.returns, Scope())
+    if mock.tool.name not in tools:
+        typer.r.error(MOCK_UNDECLARED, mock.tool.span,
+                      f"mock of `{mock.tool.name}`, which the ruleset does not declare",
+                      did_you_mean(mock.tool.name, tools, otherwise=(
+                          f"add `uses tool {mock.tool.name}` or remove the mock")))
+        for a in mock.args:
+            typer.infer(a.value, Scope())
+        return
+    sig = tools[mock.tool.name]
+    for a in mock.args:
+        if sig is None or args.get(a.name.name) is not a:
+            typer.infer(a.value, Scope())
+        elif a.name.name not in sig.args:
+            typer.r.error(UNKNOWN_FIELD, a.name.span,
+                          f"tool `{sig.name}` has no argument `{a.name.name}`",
+                          did_you_mean(a.name.name, sig.args,
+                                       otherwise="arguments: " + ", ".join(sig.args)))
+        else:
+            typer.expect(a.value, Scope(), typer.of_text(sig.args[a.name.name]),
+                         f"argument `{a.name.name}` of tool `{sig.name}`")
+    if sig is None or returned.is_any:
+        return
+    if returned.kind != "record":
+        typer.r.error(TYPE_MISMATCH, mock.returns.span,
+                      f"a mock of `{sig.name}` must return a record, found {returned}",
+                      "write `returns {field: value, …}`")
+        return
+    _check_result(typer, mock, returned, sig.result)
+
+
+def _check_result(typer: Typer, mock: Mock, returned: Ty, result: dict[str, str]) -> None:
+    names = [k for k, _ in returned.fields or ()]
+    for key, ty in returned.fields or ():
+        want = result.get(key)
+        if want is None:
+            typer.r.error(UNKNOWN_FIELD, mock.returns.span,
+                          f"the result of `{mock.tool.name}` has no field `{key}`",
+                          did_you_mean(key, result, otherwise="result fields: "
+                                       + ", ".join(result)))
+        elif not assignable(ty, typer.of_text(want)):
+            typer.r.error(TYPE_MISMATCH, mock.returns.span,
+                          f"result field `{key}` of `{mock.tool.name}` is {want}, "
+                          f"mocked with {ty}", f"give `{key}` a value of type {want}")
+    missing = [k for k in result if k not in names]
+    if missing:
+        typer.r.error(MISSING_FIELD, mock.returns.span,
+                      f"the mocked result of `{mock.tool.name}` is missing "
+                      + ", ".join(f"`{m}`" for m in missing),
+                      "add " + ", ".join(f"{m}: …" for m in missing))

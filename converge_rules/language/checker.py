@@ -1,0 +1,277 @@
+"""Check a loaded ruleset: names, types, tiers, policies, root, prunes, tests and tools.
+
+:func:`check` reports everything it finds in one run, never stopping at the first
+error, and returns a :class:`~converge_rules.language.checked.CheckedRuleset` with the
+ruleset's symbol tables filled in. Each part lives in its own module:
+``_exprs`` (expressions and patterns), ``_agents``, ``_strata`` (tiers), ``_policies``,
+``_root`` (root and prune) and ``_testblocks``; this module declares the tables and runs
+the parts in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from converge_rules.language._agents import check_agent
+from converge_rules.language._exprs import TYPE_MISMATCH, Typer
+from converge_rules.language._policies import check_policies
+from converge_rules.language._root import check_prune, check_roots
+from converge_rules.language._scope import (
+    DUPLICATE_DECL,
+    DUPLICATE_MEMBER,
+    UNKNOWN_TYPE_NAME,
+    Reporter,
+    Scope,
+    Tables,
+)
+from converge_rules.language._strata import check_tiers
+from converge_rules.language._testblocks import check_tests
+from converge_rules.language._types import PRIMITIVES, assignable
+from converge_rules.language.builtins import builtin_functions
+from converge_rules.language.checked import CheckedRuleset, FunctionSignature, ToolSignature
+from converge_rules.language.diagnostics import Diagnostic, Related
+from converge_rules.language.loader import LoadResult, load_file
+from converge_rules.language.nodes import (
+    Agent,
+    EnumDecl,
+    FactDecl,
+    Ident,
+    Module,
+    Policy,
+    Prune,
+    Root,
+    Test,
+    TypeRef,
+    Uses,
+)
+from converge_rules.language.suggest import did_you_mean
+
+__all__ = ["check", "check_file", "checked_sources"]
+
+
+def check(
+    loaded: LoadResult,
+    *,
+    tools: Mapping[str, ToolSignature] | None = None,
+    functions: Mapping[str, FunctionSignature] | None = None,
+    resolvers: Iterable[str] | None = None,
+) -> CheckedRuleset:
+    """Check every module of ``loaded`` together and return the checked ruleset.
+
+    ``tools`` are the signatures installed plugins provide (a tool declared with
+    ``uses tool`` but absent here is called untyped); ``functions`` are plugin
+    functions added to the built-ins; ``resolvers`` are the names usable in
+    ``policy … using NAME`` (None accepts any name). The result's diagnostics hold the
+    load and parse diagnostics too, de-duplicated and sorted.
+    """
+    report = Reporter()
+    tables = Tables(functions={**builtin_functions(), **(functions or {})},
+                    resolvers=None if resolvers is None else frozenset(resolvers))
+    modules = loaded.modules
+    items = _Items(modules)
+    _declare(items, tables, report, tools or {})
+    typer = Typer(tables, report)
+    for decl in items.facts:
+        _check_fact(typer, decl)
+    for a in items.agents:
+        check_agent(typer, a)
+    agents = tuple(items.agents)
+    check_tiers(agents, report)
+    check_policies(typer, items.policies, agents)
+    check_roots(typer, items.roots)
+    for p in items.prunes:
+        check_prune(typer, p)
+    check_tests(typer, items.tests)
+    found = list(dict.fromkeys([*loaded.diagnostics, *report.found]))
+    found.sort(key=Diagnostic.sort_key)
+    entry = _entry(loaded)
+    checked = CheckedRuleset(
+        name=entry.header.name.name if entry and entry.header else "",
+        title=entry.header.title if entry and entry.header else None,
+        modules=modules,
+        facts=dict(tables.facts),
+        enums=dict(tables.enums),
+        agents=agents,
+        policies={p.type.name: p for p in reversed(items.policies)},
+        prunes=tuple(items.prunes),
+        root=items.roots[0] if items.roots else None,
+        tests=tuple(items.tests),
+        tools=dict(tables.tools),
+        functions=dict(tables.functions),
+        diagnostics=tuple(found),
+    )
+    _remember(checked, loaded.sources)
+    return checked
+
+
+def check_file(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    tools: Mapping[str, ToolSignature] | None = None,
+    functions: Mapping[str, FunctionSignature] | None = None,
+    resolvers: Iterable[str] | None = None,
+) -> CheckedRuleset:
+    """Load ``path`` (and its imports) and check it; see :func:`check`."""
+    return check(load_file(path, source=source), tools=tools, functions=functions,
+                 resolvers=resolvers)
+
+
+# The sources of recently checked rulesets, so renderers can quote lines without reading
+# files again (the entry text may have come from ``source=``). Bounded: oldest dropped.
+_RECENT: list[tuple[CheckedRuleset, dict[str, str]]] = []
+_RECENT_MAX = 16
+
+
+def _remember(checked: CheckedRuleset, sources: dict[str, str]) -> None:
+    _RECENT.append((checked, dict(sources)))
+    del _RECENT[:-_RECENT_MAX]
+
+
+def checked_sources(checked: CheckedRuleset) -> dict[str, str]:
+    """The text of each file of ``checked``, by the path its spans use: kept from the
+    load for recently checked rulesets, otherwise read again from disk (files that
+    cannot be read are left out)."""
+    for known, sources in reversed(_RECENT):
+        if known is checked:
+            return dict(sources)
+    out: dict[str, str] = {}
+    for m in checked.modules:
+        try:
+            out[m.span.file] = Path(m.span.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, AttributeError):
+            continue
+    return out
+
+
+def _entry(loaded: LoadResult) -> Module | None:
+    entry = getattr(loaded, "entry", "")
+    for m in reversed(loaded.modules):
+        if not entry or _file_of(m) == entry:
+            return m
+    return None
+
+
+def _file_of(m: Module) -> str:
+    span = getattr(m, "span", None)
+    return span.file if span is not None else ""
+
+
+class _Items:
+    """Every item of every module, by kind, in load order."""
+
+    def __init__(self, modules: tuple[Module, ...]) -> None:
+        self.facts: list[FactDecl] = []
+        self.enums: list[EnumDecl] = []
+        self.agents: list[Agent] = []
+        self.policies: list[Policy] = []
+        self.prunes: list[Prune] = []
+        self.roots: list[Root] = []
+        self.tests: list[Test] = []
+        self.uses: list[Uses] = []
+        for m in modules:
+            for item in m.items:
+                if isinstance(item, FactDecl):
+                    self.facts.append(item)
+                elif isinstance(item, EnumDecl):
+                    self.enums.append(item)
+                elif isinstance(item, Agent):
+                    self.agents.append(item)
+                elif isinstance(item, Policy):
+                    self.policies.append(item)
+                elif isinstance(item, Prune):
+                    self.prunes.append(item)
+                elif isinstance(item, Root):
+                    self.roots.append(item)
+                elif isinstance(item, Test):
+                    self.tests.append(item)
+                elif isinstance(item, Uses):
+                    self.uses.append(item)
+
+
+def _declare(items: _Items, tables: Tables, report: Reporter,
+             signatures: Mapping[str, ToolSignature]) -> None:
+    types: dict[str, Ident] = {}
+
+    def claim(ident: Ident, what: str) -> bool:
+        prior = types.get(ident.name)
+        if prior is not None:
+            report.error(DUPLICATE_DECL, ident.span,
+                         f"`{ident.name}` is already declared",
+                         f"rename this {what} or remove one of the declarations",
+                         (Related(prior.span, "first declared here"),))
+            return False
+        types[ident.name] = ident
+        return True
+
+    for enum in items.enums:
+        if claim(enum.name, "enum"):
+            tables.enums[enum.name.name] = enum
+        _unique(enum.members, "member", f"enum {enum.name.name}", report)
+    for fact in items.facts:
+        if claim(fact.name, "intent" if fact.intent else "fact"):
+            tables.facts[fact.name.name] = fact
+    for agent in items.agents:
+        prior = tables.agents.get(agent.name.name)
+        if prior is not None:
+            report.error(DUPLICATE_DECL, agent.name.span,
+                         f"agent `{agent.name.name}` is already declared",
+                         "give each agent its own name",
+                         (Related(prior.name.span, "first declared here"),))
+        else:
+            tables.agents[agent.name.name] = agent
+    for uses in items.uses:
+        for tool in uses.tools:
+            tables.tools.setdefault(tool.name, signatures.get(tool.name))
+            tables.tool_spans.setdefault(tool.name, tool.span)
+
+
+def _unique(idents: Iterable[Ident], what: str, owner: str, report: Reporter) -> None:
+    seen: dict[str, Ident] = {}
+    for ident in idents:
+        if ident.name in seen:
+            report.error(DUPLICATE_MEMBER, ident.span,
+                         f"{what} `{ident.name}` of {owner} is declared twice",
+                         f"remove one `{ident.name}`",
+                         (Related(seen[ident.name].span, "first declared here"),))
+        else:
+            seen[ident.name] = ident
+
+
+def _check_fact(typer: Typer, decl: FactDecl) -> None:
+    kind = "intent" if decl.intent else "fact"
+    _unique((f.name for f in decl.fields), "field", f"{kind} {decl.name.name}", typer.r)
+    for f in decl.fields:
+        _check_type_ref(typer, f.type)
+        if f.default is not None:
+            want = typer.of_field(f)
+            got = typer.infer(f.default, Scope(), want)
+            if not assignable(got, want):
+                typer.r.error(TYPE_MISMATCH, f.default.span,
+                              f"default of `{f.name.name}` is {got}, but the field is {want}",
+                              f"give a default of type {want}")
+
+
+def _check_type_ref(typer: Typer, ref: TypeRef) -> None:
+    if ref.name == "list":
+        if len(ref.args) != 1:
+            typer.r.error(UNKNOWN_TYPE_NAME, ref.span, "`list` needs one element type",
+                          "write e.g. `list[str]`")
+        for arg in ref.args:
+            _check_type_ref(typer, arg)
+        return
+    if ref.args:
+        typer.r.error(UNKNOWN_TYPE_NAME, ref.span, f"`{ref.name}` takes no type arguments",
+                      f"write `{ref.name}`")
+    if ref.name in PRIMITIVES or ref.name in typer.t.enums:
+        return
+    if ref.name in typer.t.facts:
+        typer.r.error(UNKNOWN_TYPE_NAME, ref.span,
+                      f"`{ref.name}` is a fact type; fields hold values, not facts",
+                      "store the other fact's key instead (e.g. its `sku`)")
+        return
+    pool = [*PRIMITIVES, "list", *typer.t.enums]
+    typer.r.error(UNKNOWN_TYPE_NAME, ref.span, f"unknown type `{ref.name}`",
+                  did_you_mean(ref.name, pool, otherwise="types: str, int, float, bool, "
+                               "list[T], T?, or a declared enum"))
