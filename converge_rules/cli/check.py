@@ -1,0 +1,117 @@
+"""``converge check``: every diagnostic of one or more rulesets, in the format a person
+or a CI system wants."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import click
+
+from converge_rules.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    color_option,
+    expand_paths,
+    report_internal_errors,
+    use_color,
+    write_output,
+)
+from converge_rules.language.diagnostics import Diagnostic, Severity
+from converge_rules.language.render import FORMATS, render
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="human", show_default=True,
+    help="human (coloured on a terminal), text (human, never coloured), json, sarif "
+         "(GitHub code scanning), junit (test-report dashboards), github (Actions "
+         "annotations).",
+)
+@click.option("--strict", is_flag=True, help="Warnings fail the check too (exit code 1).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write the report to this file instead of stdout.",
+)
+@color_option
+@report_internal_errors
+def command(
+    paths: tuple[str, ...], fmt: str, strict: bool, output: Path | None, color: str
+) -> None:
+    """Check rulesets and report every diagnostic: syntax, names, types, tiers,
+    policies, budgets, imports, tests and tools.
+
+    Each PATH is a .cvg file or a directory searched recursively for .cvg files.
+    Every file is checked as an entry point together with the files it imports.
+
+    \b
+    Examples:
+      converge check pricing.cvg
+      converge check rulesets/ --strict
+      converge check rulesets/ --format sarif -o converge.sarif
+      converge check rulesets/ --format github        # annotations in GitHub Actions
+      converge check rulesets/ --format junit -o converge-junit.xml
+
+    \b
+    Exit codes:
+      0  no errors (and no warnings with --strict)
+      1  errors found, or warnings with --strict
+      2  bad usage (e.g. a path that does not exist) or an internal error
+
+    Each diagnostic code (CVG101 …) is explained, with a wrong and a right example,
+    in docs/diagnostics.md.
+    """
+    files = expand_paths(paths)
+    from converge_rules.language.checker import check_file
+
+    found: dict[Diagnostic, None] = {}  # a file imported by another is reported once
+    for path in files:
+        found.update(dict.fromkeys(check_file(path).diagnostics))
+    diagnostics = list(found)
+    sources = _read_sources(diagnostics)
+    colour = fmt == "human" and output is None and use_color(color)
+    text = render(fmt, diagnostics, sources, files=[_display_name(p) for p in files],
+                  color=colour, strict=strict)
+    write_output(text, output)
+    if output is not None and fmt in ("human", "text"):
+        summary = text.rstrip("\n").rsplit("\n", 1)[-1]
+        click.echo(f"{summary} (report written to {output})", err=True)
+    sys.exit(exit_code(diagnostics, strict=strict))
+
+
+def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:
+    """1 when there is an error, or a warning under ``strict``; otherwise 0. Notes never
+    fail a check."""
+    failing = {Severity.ERROR, Severity.WARNING} if strict else {Severity.ERROR}
+    return EXIT_FINDINGS if any(d.severity in failing for d in diagnostics) else EXIT_OK
+
+
+def _read_sources(diagnostics: Sequence[Diagnostic]) -> dict[str, str]:
+    """The text of every file a diagnostic points into, for the snippets; a file that
+    cannot be read now simply gets no snippet."""
+    names = set()
+    for diagnostic in diagnostics:
+        if diagnostic.span is not None:
+            names.add(diagnostic.span.file)
+        names.update(related.span.file for related in diagnostic.related)
+    sources = {}
+    for name in sorted(names):
+        try:
+            sources[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+    return sources
+
+
+def _display_name(path: Path) -> str:
+    """A file as the loader names it in spans: relative to the working directory when
+    it lies below it, otherwise absolute."""
+    resolved = path.resolve()
+    try:
+        relative = os.path.relpath(resolved)
+    except ValueError:  # another drive on Windows
+        return str(resolved)
+    return str(resolved) if relative.startswith("..") else relative
