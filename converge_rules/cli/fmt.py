@@ -10,6 +10,14 @@ from pathlib import Path
 
 import click
 
+from converge_rules.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    color_option,
+    expand_paths,
+    report_internal_errors,
+    use_color,
+)
 from converge_rules.errors import RulesSyntaxError
 from converge_rules.language.diagnostics import Diagnostic
 
@@ -19,7 +27,7 @@ STDIN = "-"
 class _InputFailure(click.ClickException):
     """A file that cannot be read: a usage error, so exit 2."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +53,6 @@ def _format(path: str, text: str) -> _Outcome:
         return _Outcome(path, text, None, exc.diagnostics)
 
 
-def _collect(paths: Sequence[str]) -> list[Path]:
-    """The files named, and every ``*.cvg`` under the directories named, sorted within
-    each directory; a missing path is a usage error."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.cvg") if p.is_file())
-            if not found:
-                click.echo(f"converge fmt: no .cvg files under {raw}", err=True)
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise click.BadParameter(
-                f"{raw}: no such file or directory", param_hint="PATH"
-            )
-    return list(dict.fromkeys(files))
-
-
 def _read(path: Path) -> str:
     try:
         with path.open(encoding="utf-8", newline="") as handle:
@@ -78,7 +66,7 @@ def _read(path: Path) -> str:
         raise _InputFailure(f"{path}: cannot read ({exc.strerror})") from exc
 
 
-def _report(outcomes: Sequence[_Outcome]) -> None:
+def _report(outcomes: Sequence[_Outcome], color: bool) -> None:
     """Print the diagnostics of the files that did not parse."""
     failed = [o for o in outcomes if o.formatted is None]
     if not failed:
@@ -88,7 +76,8 @@ def _report(outcomes: Sequence[_Outcome]) -> None:
     try:
         from converge_rules.language.render_human import render_human
 
-        text = render_human(diagnostics, sources, files=[o.path for o in failed])
+        text = render_human(diagnostics, sources, files=[o.path for o in failed],
+                            color=color)
     except ImportError:  # pragma: no cover - the renderer is a sibling stage
         text = "".join(
             f"{d.span or o.path}: {d.code} {d.message}\n"
@@ -98,11 +87,18 @@ def _report(outcomes: Sequence[_Outcome]) -> None:
     click.echo(text.rstrip("\n"), err=True)
 
 
+def _lines(text: str) -> list[str]:
+    # Split on "\n" only, as the parser does (str.splitlines also splits on U+2028...).
+    return [line + "\n" for line in text.split("\n")[:-1]] + (
+        [text.rsplit("\n", 1)[-1]] if not text.endswith("\n") and text else []
+    )
+
+
 def _diff(outcome: _Outcome) -> str:
     assert outcome.formatted is not None
     lines = difflib.unified_diff(
-        outcome.original.splitlines(keepends=True),
-        outcome.formatted.splitlines(keepends=True),
+        _lines(outcome.original),
+        _lines(outcome.formatted),
         fromfile=f"{outcome.path} (original)",
         tofile=f"{outcome.path} (formatted)",
     )
@@ -116,7 +112,9 @@ def _diff(outcome: _Outcome) -> str:
               help="Write nothing; list the files that would change and exit 1 if any.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Write nothing; print a unified diff of the changes.")
-def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+@color_option
+@report_internal_errors
+def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) -> None:
     """Rewrite .cvg files in the one canonical layout.
 
     PATH is a file, a directory (every *.cvg below it) or - to read standard input and
@@ -152,7 +150,7 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             elif not check and not show_diff:
                 click.echo(outcome.formatted, nl=False)
     else:
-        for path in _collect(paths):
+        for path in expand_paths(paths):
             outcome = _format(str(path), _read(path))
             outcomes.append(outcome)
             if not outcome.changed:
@@ -164,7 +162,7 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             elif not show_diff:
                 path.write_text(outcome.formatted or "", encoding="utf-8")
                 click.echo(f"reformatted {path}", err=True)
-    _report(outcomes)
+    _report(outcomes, use_color(color, sys.stderr))
     changed = sum(o.changed for o in outcomes)
     failed = sum(o.formatted is None for o in outcomes)
     if STDIN not in paths:
@@ -176,6 +174,6 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             err=True,
         )
     if failed:
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     if check and changed:
-        sys.exit(1)
+        sys.exit(EXIT_FINDINGS)

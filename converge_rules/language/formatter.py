@@ -321,13 +321,12 @@ class _Layout:
     def _braced(self, head: str, span: Span, parts: list[str],
                 regions: list[tuple[int, int]]) -> None:
         """``fact`` and ``enum``: one line when it fits and holds no comment, otherwise
-        one part per line, comma-separated."""
+        one part per line (commas are optional there, so none)."""
         inline = head + (" { " + ", ".join(parts) + " }" if parts else " {}")
         if len(inline) <= LINE_WIDTH and not self._comment_inside(span):
             self._add(0, inline, _region(span))
             return
-        texts = [p + ("," if i < len(parts) - 1 else "") for i, p in enumerate(parts)]
-        self._block(head, span, list(zip(texts, regions, strict=True)))
+        self._block(head, span, list(zip(parts, regions, strict=True)))
 
     def _root(self, root: n.Root) -> None:
         width = max((len(b.name.name) for b in root.budgets), default=0)
@@ -354,8 +353,9 @@ class _Layout:
         where = f"where {format_expr(agent.where)}" if agent.where is not None else None
         depth_width = len(INDENT)
         if depth_width + len(when) <= LINE_WIDTH:
-            if where is not None and depth_width + len(when) + 1 + len(where) <= LINE_WIDTH:
-                assert agent.where is not None
+            if (where is not None and agent.where is not None
+                    and depth_width + len(when) + 1 + len(where) <= LINE_WIDTH
+                    and not self._comment_inside(agent.patterns[0].span.to(agent.where.span))):
                 body.append((f"{when} {where}", (first_line, agent.where.span.end_line)))
                 where = None
             else:

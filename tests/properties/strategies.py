@@ -289,23 +289,33 @@ class NoisyText:
 @st.composite
 def noisy_texts(draw: st.DrawFn, max_items: int = 4) -> NoisyText:
     """A random module rendered canonically, then re-spaced at random: extra spaces
-    and line breaks where whitespace is already allowed, and own-line comments
-    between lines. Strings are left alone."""
+    and line breaks where whitespace is already allowed, blank lines, own-line comments
+    between lines and trailing comments. Strings are left alone."""
     module = draw(modules(max_items))
     canonical = format_module(module)
     out: list[str] = []
     comments: list[str] = []
-    for line in canonical.splitlines():
+    for line in canonical.split("\n")[:-1]:
         if draw(st.integers(0, 5)) == 0:
-            comment = "# " + draw(st.text(st.characters(codec="ascii", min_codepoint=32,
-                                                        max_codepoint=126), max_size=10))
-            comments.append(comment.rstrip())
-            out.append(" " * draw(st.integers(0, 4)) + comment.rstrip())
+            comment = _comment_text(draw)
+            comments.append(comment)
+            out.append(" " * draw(st.integers(0, 4)) + comment)
         if draw(st.integers(0, 5)) == 0:
             out.append("")
-        out.append(" " * draw(st.integers(0, 6)) + _respace(draw, line))
+        code = " " * draw(st.integers(0, 6)) + _respace(draw, line)
+        if draw(st.integers(0, 5)) == 0:
+            comment = _comment_text(draw)
+            comments.append(comment)
+            code += " " * draw(st.integers(0, 3)) + comment
+        out.append(code)
     return NoisyText(module, "\n".join(out) + draw(st.sampled_from(("", "\n", "\n\n"))),
                      tuple(comments))
+
+
+def _comment_text(draw: st.DrawFn) -> str:
+    text = draw(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF,
+                                      exclude_categories=("Cs", "Cc")), max_size=10))
+    return ("# " + text).rstrip()
 
 
 def _respace(draw: st.DrawFn, line: str) -> str:
