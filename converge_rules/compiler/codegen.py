@@ -1,0 +1,470 @@
+"""Agent source generation: one agent → one Python module defining
+``agent(view, since, runtime) -> list[Output]``.
+
+The generated function runs one semi-naive pass per positive pattern. In pass *i* the
+pattern *Pi* iterates the facts new since the watermark, patterns written before it
+are restricted to older facts (``id < since``; ids are ascending, so the loop stops at
+the first new one) and patterns written after it are unrestricted. A match with at
+least one new fact is therefore produced by exactly one pass: the one of its first new
+fact, in written order. Inside a pass the other patterns are looked up through an
+index on the fields already constrained (see :mod:`converge_rules.compiler.joins`);
+``where`` conjuncts, negations and deferred constraints run as soon as the names they
+use are bound (and ``where`` conjuncts keep their written order, so a conjunct that
+protects a later one — ``n != 0 and x / n > 1`` — still does).
+
+Only generated names (``v0``, ``f1``, ``t1``, ``ix2``…) and literals made with
+``repr`` of Python values appear in the code; rule names appear in comments only
+through ``repr``, which cannot end a comment line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from converge_rules.compiler.context import FactRef, Namespace, ProgramContext, ToolRef, Var
+from converge_rules.compiler.expressions import ExprCompiler
+from converge_rules.compiler.joins import PatternInfo, classify, constrained, names_in, plan_pass
+from converge_rules.compiler.program import (
+    EMIT,
+    EVALUATE,
+    INTEND,
+    MISSING,
+    TypeSpec,
+    ValueType,
+)
+from converge_rules.compiler.values import CompileError
+from converge_rules.language.nodes import (
+    Agent,
+    Aggregate,
+    Arg,
+    Attribute,
+    Binary,
+    Emit,
+    Evaluate,
+    Expr,
+    FuncCall,
+    IfExpr,
+    Intend,
+    ListExpr,
+    Pattern,
+    Record,
+    Unary,
+)
+
+
+@dataclass(slots=True)
+class Writer:
+    """Lines of Python with indentation."""
+
+    lines: list[str] = field(default_factory=list)
+    depth: int = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedAgent:
+    source: str
+    namespace: dict[str, Any]
+    reads: tuple[int, ...]
+    negates: tuple[int, ...]
+    emits: tuple[int, ...]
+    tools: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Guard:
+    """Something checked once its names are bound: a ``where`` conjunct (``expr``), a
+    negated pattern (``pattern``), or a deferred field constraint (field ``position``
+    of the tuple ``field_of`` equals ``expr``)."""
+
+    deps: set[str]
+    expr: Expr | None = None
+    pattern: Pattern | None = None
+    field_of: str = ""
+    position: int = -1
+    ordered: bool = False
+
+
+def conjuncts(expr: Expr | None) -> list[Expr]:
+    """The top-level ``and`` operands of a guard, left to right."""
+    if expr is None:
+        return []
+    if isinstance(expr, Binary) and expr.op == "and":
+        return conjuncts(expr.left) + conjuncts(expr.right)
+    return [expr]
+
+
+def aggregates_in(exprs: list[Expr | None]) -> list[Aggregate]:
+    found: list[Aggregate] = []
+
+    def walk(e: Expr | None) -> None:
+        if e is None:
+            return
+        if isinstance(e, Aggregate):
+            found.append(e)
+            for fm in e.pattern.fields:
+                walk(fm.value)
+        elif isinstance(e, Attribute):
+            walk(e.value)
+        elif isinstance(e, Unary):
+            walk(e.operand)
+        elif isinstance(e, Binary):
+            walk(e.left)
+            walk(e.right)
+        elif isinstance(e, IfExpr):
+            walk(e.condition)
+            walk(e.then)
+            walk(e.otherwise)
+        elif isinstance(e, FuncCall):
+            for a in e.args:
+                walk(a)
+        elif isinstance(e, ListExpr):
+            for a in e.items:
+                walk(a)
+        elif isinstance(e, Record):
+            for arg in e.fields:
+                walk(arg.value)
+
+    for x in exprs:
+        walk(x)
+    return found
+
+
+def _dedup(items: list[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+class AgentGenerator:
+    """Generates the source of one agent."""
+
+    def __init__(self, agent: Agent, ctx: ProgramContext) -> None:
+        self.agent = agent
+        self.ctx = ctx
+        self.ns = Namespace()
+        self.positive = [p for p in agent.patterns if not p.negated]
+        self.negated = [p for p in agent.patterns if p.negated]
+        self.infos: list[PatternInfo] = []
+        self.var_names: dict[str, str] = {}     # rule variable → generated local
+        self.var_types: dict[str, Any] = {}
+        self.binders: dict[str, int] = {}       # whole-fact binder → positive index
+        self.aliases: dict[str, str] = {}       # call alias → generated local
+        self._classify()
+        self.rule_names = set(self.var_names) | set(self.binders) | set(self.aliases)
+        self.needed = self._needed_vars()
+
+    # ------------------------------------------------------------- analysis
+
+    def _spec(self, pattern: Pattern) -> TypeSpec:
+        spec = self.ctx.types.get(pattern.type.name)
+        if spec is None:
+            raise CompileError(f"{pattern.type.span}: unknown type {pattern.type.name!r}")
+        return spec
+
+    def _classify(self) -> None:
+        for k, p in enumerate(self.positive):
+            spec = self._spec(p)
+            info = classify(p, spec, self.ctx.enums, lambda n: n in self.var_names, k)
+            self.infos.append(info)
+            for u in info.uses:
+                if u.kind == "var" and u.name not in self.var_names:
+                    self.var_names[u.name] = f"v{len(self.var_names)}"
+                    self.var_types[u.name] = spec.fields[u.position].type
+            if p.binder is not None:
+                self.binders[p.binder.name] = k
+        for c in self.agent.calls:
+            self.aliases[c.alias.name] = f"r{len(self.aliases)}"
+
+    def _needed_vars(self) -> set[str]:
+        """Variables the code must bind to a local: those used anywhere but in the one
+        field that binds them."""
+        counts: dict[str, int] = {}
+        for info in self.infos:
+            for u in info.uses:
+                if u.kind == "var":
+                    counts[u.name] = counts.get(u.name, 0) + 1
+        needed = {n for n, c in counts.items() if c > 1}
+        exprs: list[Expr | None] = [self.agent.where]
+        exprs += [u.expr for info in self.infos for u in info.uses if u.kind == "expr"]
+        exprs += [fm.value if fm.value is not None else None
+                  for p in self.negated for fm in p.fields]
+        for c in self.agent.calls:
+            exprs += [a.value for a in c.args]
+        for out in self.agent.outputs:
+            if isinstance(out, Emit):
+                exprs += [a.value for a in out.args] + [out.confidence]
+            elif isinstance(out, Intend):
+                exprs += [a.value for a in out.args]
+            else:
+                exprs.append(out.score)
+        for e in exprs:
+            needed |= names_in(e)
+        for p in self.negated:
+            needed |= {fm.field.name for fm in p.fields if fm.value is None}
+        return needed & set(self.var_names)
+
+    # ----------------------------------------------------------- generation
+
+    def generate(self) -> GeneratedAgent:
+        body = Writer(depth=1)
+        n = len(self.positive)
+        if n == 0:
+            body.line("# no positive pattern: the one match exists from the first run")
+            self._pass(body, -1)
+        for i in range(n):
+            self._pass(body, i)
+        reads = _dedup([info.spec.id for info in self.infos])
+        agg_types = [self._spec(a.pattern).id for a in aggregates_in(self._all_exprs())]
+        negates = _dedup([self._spec(p).id for p in self.negated] + agg_types)
+        emits = _dedup([self.ctx.types[o.type.name].id for o in self.agent.outputs
+                        if isinstance(o, (Emit, Intend)) and o.type.name in self.ctx.types])
+        tools = _dedup([c.tool.name for c in self.agent.calls])
+        return GeneratedAgent(self._module(body), self.ns.values, reads, negates, emits,
+                              tools)
+
+    def _all_exprs(self) -> list[Expr | None]:
+        exprs: list[Expr | None] = [self.agent.where]
+        for p in self.agent.patterns:
+            exprs += [fm.value for fm in p.fields]
+        for c in self.agent.calls:
+            exprs += [a.value for a in c.args]
+        for out in self.agent.outputs:
+            if isinstance(out, Emit):
+                exprs += [a.value for a in out.args] + [out.confidence]
+            elif isinstance(out, Intend):
+                exprs += [a.value for a in out.args]
+            else:
+                exprs.append(out.score)
+        return exprs
+
+    def _module(self, body: Writer) -> str:
+        head = [f"# agent {self.agent.name.name!r} (tier {self.agent.effective_tier}, "
+                f"{self.agent.span})"]
+        for name, local in self.var_names.items():
+            head.append(f"#   {local} = variable {name!r}")
+        for name, k in self.binders.items():
+            head.append(f"#   f{k}, t{k} = fact bound to {name!r}")
+        for name, local in self.aliases.items():
+            head.append(f"#   {local} = result of call as {name!r}")
+        head += [f"#   {note}" for note in self.ns.notes]
+        head.append("def agent(view, since, runtime):")
+        pro = ["    vals = view.values"]
+        if self.positive:
+            pro.append("    new = view.new")
+        if self.ns.live_locals:
+            pro.append("    live = view.live")
+        if self.ns.index_locals:
+            pro.append("    indexes = view.indexes")
+        pro += [f"    ix{i} = indexes[{i}]" for i in sorted(self.ns.index_locals)]
+        pro += [f"    live{t} = live[{t}]" for t in sorted(self.ns.live_locals)]
+        if self.agent.calls:
+            pro.append("    call = runtime.call")
+        pro += ["    out = []", "    emit = out.append"]
+        return "\n".join([*head, *pro, *body.lines, "    return out", ""])
+
+    def _pass(self, w: Writer, delta: int) -> None:
+        ex = ExprCompiler(self.ctx, self.ns)
+        bound: set[str] = set()
+        guards = self._guards()
+        base_depth = w.depth
+        if delta < 0:
+            w.line("if since == 0:")
+            w.depth += 1
+            order: list[int] = []
+        else:
+            w.line(f"# pass {delta}: pattern {delta} ({self.infos[delta].spec.name!r}) "
+                   "is new")
+            order = plan_pass(self.infos, delta, self.rule_names)
+        in_loop = False
+        for k in order:
+            self._pattern(w, ex, k, delta, bound, guards)
+            in_loop = True
+            self._ready_guards(w, ex, bound, guards, in_loop)
+        self._ready_guards(w, ex, bound, guards, in_loop)
+        for c in self.agent.calls:
+            args = ", ".join(f"{self.ns.literal(a.name.name)}: {ex.code(a.value)}"
+                             for a in c.args)
+            local = self.aliases[c.alias.name]
+            w.line(f"{local} = call({self.ns.literal(c.tool.name)}, {{{args}}})")
+            ex.scope[c.alias.name] = ToolRef(local)
+            bound.add(c.alias.name)
+            self._ready_guards(w, ex, bound, guards, in_loop)
+        if guards:
+            names = sorted(set().union(*(g.deps for g in guards)) - bound)
+            raise CompileError(f"{self.agent.span}: agent {self.agent.name.name!r} uses "
+                               f"names no pattern binds: {', '.join(names)}")
+        self._outputs(w, ex)
+        w.depth = base_depth
+
+    def _guards(self) -> list[_Guard]:
+        out = [_Guard(names_in(c) & self.rule_names, expr=c, ordered=True)
+               for c in conjuncts(self.agent.where)]
+        for p in self.negated:
+            deps: set[str] = set()
+            for fm in p.fields:
+                deps |= {fm.field.name} if fm.value is None else names_in(fm.value)
+            out.append(_Guard(deps & self.rule_names, pattern=p))
+        return out
+
+    def _ready_guards(self, w: Writer, ex: ExprCompiler, bound: set[str],
+                      guards: list[_Guard], in_loop: bool) -> None:
+        blocked_order = False
+        for g in list(guards):
+            if g.ordered and blocked_order:
+                continue
+            if not g.deps <= bound:
+                if g.ordered:
+                    blocked_order = True
+                continue
+            guards.remove(g)
+            if g.pattern is not None:
+                self._skip_if(w, ex.negation(g.pattern), in_loop)
+            elif g.field_of:
+                assert g.expr is not None
+                self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr)})",
+                            in_loop)
+            else:
+                assert g.expr is not None
+                self._check(w, ex.condition(g.expr), in_loop)
+
+    def _pattern(self, w: Writer, ex: ExprCompiler, k: int, delta: int, bound: set[str],
+                 guards: list[_Guard]) -> None:
+        info = self.infos[k]
+        tid = info.spec.id
+        keyed = [] if k == delta else constrained(info, bound, self.rule_names)
+        if k == delta:
+            w.line(f"for f{k} in new({tid}, since):")
+        elif keyed:
+            ordered = sorted(keyed, key=lambda u: u.position)
+            ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in ordered)))
+            parts = [self._use(ex, u) for u in ordered]
+            key = parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+            w.line(f"for f{k} in {ix}.get({key}, ()):")
+        else:
+            w.line(f"for f{k} in {self.ns.live(tid)}:")
+        w.depth += 1
+        if k < delta:
+            w.line(f"if f{k} >= since:")
+            w.line("    break")
+        checks: list[str] = []
+        binds: list[tuple[str, int]] = []
+        first: dict[str, int] = {}
+        deferred: list[tuple[set[str], Expr, int]] = []
+        for u in info.uses:
+            if u in keyed:
+                continue
+            if u.kind == "var":
+                if u.name in bound:
+                    checks.append(f"t{k}[{u.position}] != {self._use(ex, u)}")
+                elif u.name in first:
+                    checks.append(f"t{k}[{u.position}] != t{k}[{first[u.name]}]")
+                else:
+                    first[u.name] = u.position
+                    if u.name in self.needed:
+                        binds.append((self.var_names[u.name], u.position))
+            elif u.kind == "const":
+                checks.append(f"t{k}[{u.position}] != {self._use(ex, u)}")
+            else:
+                assert u.expr is not None
+                deps = names_in(u.expr) & self.rule_names
+                if deps <= bound:
+                    checks.append(f"t{k}[{u.position}] != {ex.code(u.expr)}")
+                else:
+                    deferred.append((deps, u.expr, u.position))
+        binder = info.pattern.binder
+        if checks or binds or binder is not None or deferred:
+            w.line(f"t{k} = vals[f{k}]")
+        for c in checks:
+            w.line(f"if {c}:")
+            w.line("    continue")
+        for local, pos in binds:
+            w.line(f"{local} = t{k}[{pos}]")
+        for name in first:
+            bound.add(name)
+            ex.scope[name] = Var(self.var_names[name], self.var_types[name])
+        if binder is not None:
+            bound.add(binder.name)
+            ex.scope[binder.name] = FactRef(f"t{k}", f"f{k}", info.spec)
+        for deps, expr, pos in deferred:
+            # An expression constraint on a fact found before the names it uses: check
+            # it as a guard once they are bound.
+            guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos))
+
+    def _use(self, ex: ExprCompiler, u: Any) -> str:
+        if u.kind == "const":
+            return self.ns.literal(u.value)
+        if u.kind == "var":
+            return self.var_names[u.name]
+        return ex.code(u.expr)
+
+    def _check(self, w: Writer, cond: str, in_loop: bool) -> None:
+        if in_loop:
+            w.line(f"if not {cond}:")
+            w.line("    continue")
+        else:
+            w.line(f"if {cond}:")
+            w.depth += 1
+
+    def _skip_if(self, w: Writer, cond: str, in_loop: bool) -> None:
+        if in_loop:
+            w.line(f"if {cond}:")
+            w.line("    continue")
+        else:
+            w.line(f"if not {cond}:")
+            w.depth += 1
+
+    def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
+        support = ", ".join(f"f{k}" for k in range(len(self.positive)))
+        support = f"({support},)" if len(self.positive) == 1 else f"({support})"
+        for out in self.agent.outputs:
+            if isinstance(out, Emit):
+                values = self._values(ex, out.type.name, out.args)
+                conf = "1.0" if out.confidence is None else ex.coerced(
+                    out.confidence, _FLOAT)
+                w.line(f"emit(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
+                       f"{support}))")
+            elif isinstance(out, Intend):
+                values = self._values(ex, out.type.name, out.args)
+                w.line(f"emit(({INTEND}, {self._tid(out.type.name)}, {values}, 1.0, "
+                       f"{support}))")
+            elif isinstance(out, Evaluate):
+                b = ex.scope.get(out.target.name)
+                if not isinstance(b, FactRef):
+                    raise CompileError(f"{out.target.span}: evaluate needs a whole-fact "
+                                       f"binder, {out.target.name!r} is not one")
+                score = ex.coerced(out.score, _FLOAT)
+                reason = self.ns.literal(out.reason)
+                w.line(f"emit(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
+
+    def _tid(self, name: str) -> int:
+        spec = self.ctx.types.get(name)
+        if spec is None:
+            raise CompileError(f"{self.agent.span}: unknown type {name!r}")
+        return spec.id
+
+    def _values(self, ex: ExprCompiler, type_name: str, args: tuple[Arg, ...]) -> str:
+        spec = self.ctx.types[type_name]
+        given = {a.name.name: a for a in args}
+        unknown = set(given) - set(spec.field_names)
+        if unknown:
+            a = given[sorted(unknown)[0]]
+            raise CompileError(f"{a.name.span}: {spec.name} has no field {a.name.name!r}")
+        parts = []
+        for f in spec.fields:
+            arg = given.get(f.name)
+            if arg is not None:
+                parts.append(ex.coerced(arg.value, f.type))
+            elif f.default is not MISSING:
+                parts.append(self.ns.literal(f.default))
+            elif f.type.optional:
+                parts.append("None")
+            else:
+                raise CompileError(f"{self.agent.span}: {spec.name}({f.name}) has no value "
+                                   "and no default")
+        return f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+
+
+_FLOAT = ValueType("float")

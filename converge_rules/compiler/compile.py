@@ -1,0 +1,258 @@
+"""``compile_ruleset``: a checked ruleset → a :class:`~converge_rules.compiler.program.Program`.
+
+Types get ids in declaration order (load order: imports first); agents keep their
+declaration order as merge order and are sorted by (tier, order). Each agent, prune
+condition and ``require`` goal becomes generated Python source compiled once with
+:func:`compile`; the source is kept on its spec so it can be shown
+(``converge compile --show AGENT``) and is registered with :mod:`linecache`, so a
+traceback through generated code shows the generated line.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from converge_rules.compiler.codegen import AgentGenerator, aggregates_in
+from converge_rules.compiler.context import Namespace, ProgramContext, Var
+from converge_rules.compiler.expressions import ExprCompiler
+from converge_rules.compiler.program import (
+    AgentSpec,
+    Budgets,
+    CriterionSpec,
+    PolicySpec,
+    Program,
+    PruneSpec,
+    RequireSpec,
+    TypeSpec,
+    ValueType,
+)
+from converge_rules.compiler.values import CompileError, field_specs
+from converge_rules.errors import CheckError
+from converge_rules.language.checked import CheckedRuleset
+from converge_rules.language.formatter import format_expr
+from converge_rules.language.nodes import (
+    ByCycle,
+    ByField,
+    ByMajority,
+    ByPriority,
+    ByResolver,
+    Combine,
+    Duration,
+    Expr,
+    KeepAll,
+    Policy,
+    Prune,
+    RejectAll,
+    Require,
+    Resolve,
+    Root,
+)
+
+__all__ = ["CompileError", "compile_ruleset"]
+
+_COUNT_BUDGETS = ("max_facts", "max_cycles", "max_agents", "max_tool_calls")
+_TIME_BUDGETS = ("agent_timeout", "job_timeout")
+
+
+def compile_ruleset(
+    checked: CheckedRuleset,
+    *,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+) -> Program:
+    """Compile a checked ruleset into a :class:`Program` the engine runs.
+
+    ``functions`` maps plugin function names to their implementations (built-ins need
+    nothing). Raises :class:`CheckError` when the ruleset has error diagnostics, and
+    :class:`CompileError` for what a checked ruleset never contains.
+    """
+    errors = [d for d in checked.diagnostics if d.is_error]
+    if errors:
+        raise CheckError(errors)
+    types = _types(checked)
+    ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}))
+    agents = []
+    for order, agent in enumerate(checked.agents):
+        gen = AgentGenerator(agent, ctx).generate()
+        fn = _load(gen.source, gen.namespace, "agent", f"agent {agent.name.name}")
+        agents.append(AgentSpec(
+            name=agent.name.name, tier=agent.effective_tier, order=order, fn=fn,
+            source=gen.source, reads=gen.reads, negates=gen.negates, emits=gen.emits,
+            tools=gen.tools, span=agent.span,
+        ))
+    agents.sort(key=lambda a: (a.tier, a.order))
+    prunes = tuple(_prune(p, ctx) for p in checked.prunes)
+    requires = tuple(_require(r, ctx) for r in (checked.root.requires if checked.root else ()))
+    policies = {}
+    for name, policy in checked.policies.items():
+        spec = _policy(policy, ctx)
+        if spec is not None:
+            policies[ctx.types[name].id] = spec
+    return Program(
+        name=checked.name,
+        goal=checked.root.goal if checked.root else None,
+        types=types,
+        indexes=ctx.index_specs(),
+        agents=tuple(agents),
+        policies=policies,
+        prunes=prunes,
+        requires=requires,
+        budgets=_budgets(checked.root),
+        tools=tuple(checked.tools),
+        type_ids={t.name: t.id for t in types},
+    )
+
+
+# ------------------------------------------------------------------------ types
+
+
+def _types(checked: CheckedRuleset) -> tuple[TypeSpec, ...]:
+    out = []
+    for i, decl in enumerate(checked.facts.values()):
+        fields = field_specs(decl, checked.enums)
+        keep_all = isinstance(getattr(checked.policies.get(decl.name.name), "strategy", None),
+                              KeepAll)
+        keys = () if keep_all else tuple(i for i, f in enumerate(fields) if f.key)
+        out.append(TypeSpec(i, decl.name.name, fields, keys, decl.intent, decl.span))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------- policies
+
+
+def _policy(policy: Policy, ctx: ProgramContext) -> PolicySpec | None:
+    spec = ctx.types[policy.type.name]
+    on_tie = policy.on_tie.mode if policy.on_tie is not None else "reject"
+    strategy = policy.strategy
+    if isinstance(strategy, KeepAll):
+        return None
+    if isinstance(strategy, RejectAll):
+        return PolicySpec(spec.id, "reject", on_tie=on_tie, span=policy.span)
+    if isinstance(strategy, Combine):
+        return PolicySpec(spec.id, "combine", on_tie=on_tie, combine_func=strategy.func,
+                          combine_position=_position(spec, strategy.field.name, policy),
+                          span=policy.span)
+    assert isinstance(strategy, Resolve)
+    criteria = []
+    for c in strategy.criteria:
+        if isinstance(c, ByField):
+            name = c.field.name
+            # `confidence` and `score` are always the pseudo-fields (as the checker reads them).
+            if name == "confidence":
+                criteria.append(CriterionSpec("confidence", direction=c.direction))
+            elif name == "score":
+                criteria.append(CriterionSpec("score", direction=c.direction))
+            else:
+                criteria.append(CriterionSpec("field", direction=c.direction,
+                                              position=_position(spec, name, policy)))
+        elif isinstance(c, ByCycle):
+            criteria.append(CriterionSpec(c.which))
+        elif isinstance(c, ByPriority):
+            criteria.append(CriterionSpec("priority", agents=tuple(a.name for a in c.agents)))
+        elif isinstance(c, ByMajority):
+            criteria.append(CriterionSpec("majority"))
+        elif isinstance(c, ByResolver):
+            criteria.append(CriterionSpec("using", resolver=c.resolver.name))
+    return PolicySpec(spec.id, "resolve", tuple(criteria), on_tie=on_tie, span=policy.span)
+
+
+def _position(spec: TypeSpec, name: str, policy: Policy) -> int:
+    if name not in spec.field_names:
+        raise CompileError(f"{policy.span}: {spec.name} has no field {name!r}")
+    return spec.position(name)
+
+
+# ------------------------------------------------------------------------- root
+
+
+def _budgets(root: Root | None) -> Budgets:
+    if root is None:
+        return Budgets()
+    values: dict[str, Any] = {}
+    for b in root.budgets:
+        name, v = b.name.name, b.value
+        if name in _TIME_BUDGETS:
+            values[name] = (v.milliseconds / 1000.0 if isinstance(v, Duration)
+                            else float(v.value))
+        elif name in _COUNT_BUDGETS:
+            if isinstance(v, Duration) or isinstance(v.value, (bool, str)):
+                raise CompileError(f"{b.span}: {name} takes a whole number")
+            values[name] = int(v.value)
+        else:
+            raise CompileError(f"{b.span}: unknown budget {name!r}")
+    return Budgets(**values)
+
+
+def _require(req: Require, ctx: ProgramContext) -> RequireSpec:
+    ns = Namespace()
+    ex = ExprCompiler(ctx, ns)
+    cond = ex.condition(req.condition)
+    lines = [f"# require at {req.span}", "def require(view):", "    vals = view.values"]
+    if ns.live_locals:
+        lines.append("    live = view.live")
+    if ns.index_locals:
+        lines.append("    indexes = view.indexes")
+    lines += [f"    ix{i} = indexes[{i}]" for i in sorted(ns.index_locals)]
+    lines += [f"    live{t} = live[{t}]" for t in sorted(ns.live_locals)]
+    lines += [f"    return bool({cond})", ""]
+    source = "\n".join(lines)
+    fn = _load(source, ns.values, "require", f"require {req.span}")
+    return RequireSpec(_text(req.condition), fn, source, req.span)
+
+
+def _prune(prune: Prune, ctx: ProgramContext) -> PruneSpec:
+    spec = ctx.types.get(prune.type.name)
+    if spec is None:
+        raise CompileError(f"{prune.type.span}: unknown type {prune.type.name!r}")
+    if _has_aggregate(prune.condition):
+        raise CompileError(f"{prune.span}: a prune condition cannot use aggregates")
+    ns = Namespace()
+    ex = ExprCompiler(ctx, ns)
+    # The fact's fields are in scope by name; a field named `age` hides the age.
+    ex.scope["age"] = Var("age", _INT)
+    for pos, f in enumerate(spec.fields):
+        ex.scope[f.name] = Var(f"values[{pos}]", f.type)
+    cond = ex.condition(prune.condition)
+    source = "\n".join([
+        f"# prune {spec.name!r} at {prune.span}",
+        "def prune(values, age):",
+        f"    return bool({cond})",
+        "",
+    ])
+    fn = _load(source, ns.values, "prune", f"prune {spec.name}")
+    return PruneSpec(spec.id, fn, source, _text(prune.condition), prune.span)
+
+
+def _has_aggregate(expr: Expr) -> bool:
+    return bool(aggregates_in([expr]))
+
+
+def _text(expr: Expr) -> str:
+    """The expression as the formatter writes it (the canonical form of what was
+    written)."""
+    return format_expr(expr)
+
+
+# ------------------------------------------------------------------------ load
+
+
+_counter = 0
+
+
+def _load(source: str, namespace: dict[str, Any], name: str, label: str) -> Any:
+    """Compile generated ``source`` and return the function ``name`` it defines."""
+    global _counter
+    _counter += 1
+    filename = f"<converge {label} #{_counter}>"
+    code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    glob = dict(namespace)
+    glob["__builtins__"] = builtins
+    exec(code, glob)
+    return glob[name]
+
+
+
+_INT = ValueType("int")

@@ -1,0 +1,123 @@
+"""What code generation shares: the program's types and indexes, and, per generated
+module, the namespace of helpers and constants the generated source refers to.
+
+Generated source contains only names made here (``v0``, ``t1``, ``ix3``, ``_k0``…) and
+literals made with :func:`repr` of Python values; every other value reaches the code
+through the namespace under a generated name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from converge_rules.compiler.functions import RUNTIME_HELPERS
+from converge_rules.compiler.program import IndexSpec, TypeSpec, ValueType
+from converge_rules.language.nodes import EnumDecl
+
+
+@dataclass(slots=True)
+class ProgramContext:
+    """The whole program's tables: types by name and the indexes declared so far
+    (deduplicated by type and positions, ids in order of first use)."""
+
+    types: dict[str, TypeSpec]
+    enums: Mapping[str, EnumDecl]
+    functions: Mapping[str, Callable[..., Any]]
+    indexes: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
+
+    def index(self, type_id: int, positions: tuple[int, ...]) -> int:
+        """The id of the index on ``positions`` of ``type_id``, declared on first use."""
+        key = (type_id, tuple(sorted(positions)))
+        found = self.indexes.get(key)
+        if found is None:
+            found = self.indexes[key] = len(self.indexes)
+        return found
+
+    def index_specs(self) -> tuple[IndexSpec, ...]:
+        return tuple(IndexSpec(i, t, p) for (t, p), i in
+                     sorted(self.indexes.items(), key=lambda kv: kv[1]))
+
+
+@dataclass(slots=True)
+class Namespace:
+    """The globals of one generated module: runtime helpers, constants that have no
+    plain literal form, and plugin functions; plus the locals the function prologue
+    must bind (indexes and live sets it uses)."""
+
+    values: dict[str, Any] = field(default_factory=lambda: dict(RUNTIME_HELPERS))
+    notes: list[str] = field(default_factory=list)
+    index_locals: set[int] = field(default_factory=set)
+    live_locals: set[int] = field(default_factory=set)
+    _constants: dict[tuple[type, Any], str] = field(default_factory=dict)
+    _functions: dict[str, str] = field(default_factory=dict)
+
+    def literal(self, value: Any) -> str:
+        """Python source for the runtime value ``value``."""
+        if value is None or isinstance(value, (bool, int, str)):
+            return repr(value)
+        if isinstance(value, float):
+            return repr(value) if math.isfinite(value) else self.constant(value)
+        if isinstance(value, tuple):
+            items = ", ".join(self.literal(v) for v in value)
+            return f"({items},)" if len(value) == 1 else f"({items})"
+        return self.constant(value)
+
+    def constant(self, value: Any) -> str:
+        key = (type(value), value)
+        name = self._constants.get(key)
+        if name is None:
+            name = self._constants[key] = f"_k{len(self._constants)}"
+            self.values[name] = value
+        return name
+
+    def function(self, name: str, fn: Callable[..., Any]) -> str:
+        """The generated name under which plugin function ``name`` is reachable."""
+        local = self._functions.get(name)
+        if local is None:
+            local = self._functions[name] = f"_fn{len(self._functions)}"
+            self.values[local] = fn
+            self.notes.append(f"{local} = plugin function {name!r}")
+        return local
+
+    def index(self, index_id: int) -> str:
+        self.index_locals.add(index_id)
+        return f"ix{index_id}"
+
+    def live(self, type_id: int) -> str:
+        self.live_locals.add(type_id)
+        return f"live{type_id}"
+
+
+# -------------------------------------------------------------- names in a rule scope
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A field variable: ``code`` reads it; ``type`` is its field's type (None when
+    unknown)."""
+
+    code: str
+    type: ValueType | None
+
+
+@dataclass(frozen=True, slots=True)
+class FactRef:
+    """A whole-fact binder: ``values`` is the code for its value tuple, ``fact_id`` for
+    its id."""
+
+    values: str
+    fact_id: str
+    spec: TypeSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRef:
+    """A ``call … as NAME`` result: a dict."""
+
+    code: str
+
+
+Binding = Var | FactRef | ToolRef

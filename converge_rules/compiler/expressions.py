@@ -1,0 +1,327 @@
+"""Expression code: one language expression → one Python expression (source text).
+
+Semantics (documented for rule authors in the language reference):
+
+* ``/`` is true division (``7 / 2 == 3.5``); ``%`` is Python's modulo; an error such as
+  division by zero raises, and the engine discards that agent's effect.
+* ``< <= > >=`` with ``None`` on either side are false (``min``/``max``/``mean`` over
+  no facts are ``None``); ``==``/``!=`` compare ``None`` like any value.
+* enum members are their member name; list literals are tuples.
+* aggregates run over the whole live context with the rule's bound variables as
+  constraints; names a pattern inside an aggregate binds are local to it. ``sum`` of
+  nothing is 0; ``None`` values of optional fields are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from converge_rules.compiler.context import (
+    Binding,
+    FactRef,
+    Namespace,
+    ProgramContext,
+    ToolRef,
+    Var,
+)
+from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
+from converge_rules.compiler.program import ValueType
+from converge_rules.compiler.values import CompileError, enum_member
+from converge_rules.language.builtins import BUILTIN_FUNCTIONS
+from converge_rules.language.nodes import (
+    Aggregate,
+    Attribute,
+    Binary,
+    Duration,
+    Expr,
+    FuncCall,
+    IfExpr,
+    ListExpr,
+    Literal,
+    Name,
+    Pattern,
+    Record,
+    Unary,
+    Wildcard,
+)
+
+_ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What static knowledge the compiler has of an expression's value: its base
+    (``str int float bool enum list``, or None when unknown) and whether it may be
+    None."""
+
+    base: str | None
+    nullable: bool
+
+    @staticmethod
+    def of(vt: ValueType | None) -> Kind:
+        return Kind(None, True) if vt is None else Kind(vt.base, vt.optional)
+
+
+UNKNOWN = Kind(None, True)
+
+
+@dataclass(slots=True)
+class ExprCompiler:
+    """Compiles expressions against a scope of bound names."""
+
+    ctx: ProgramContext
+    ns: Namespace
+    scope: dict[str, Binding] = field(default_factory=dict)
+    _gen: int = 0
+
+    # ------------------------------------------------------------------ public
+
+    def code(self, expr: Expr) -> str:
+        """Python source for ``expr``."""
+        return self._code(expr)[0]
+
+    def kind(self, expr: Expr) -> Kind:
+        return self._code(expr)[1]
+
+    def coerced(self, expr: Expr, target: ValueType) -> str:
+        """Code for ``expr`` as a field of type ``target`` holds it: int → float for
+        float fields, lists as tuples."""
+        code, kind = self._code(expr)
+        if target.base == "float":
+            if isinstance(expr, Literal) and type(expr.value) is int:
+                return repr(float(expr.value))
+            if kind.base == "float" and not kind.nullable:
+                return code
+            if kind.nullable and (target.optional or kind.base is None):
+                return f"_float({code})"
+            return f"float({code})"
+        if target.base == "list" and kind.base != "list":
+            return f"_tuple({code})"
+        return code
+
+    def condition(self, expr: Expr) -> str:
+        return self.code(expr)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _code(self, e: Expr) -> tuple[str, Kind]:
+        if isinstance(e, Literal):
+            v = e.value
+            lit = ("bool" if isinstance(v, bool) else "int" if isinstance(v, int)
+                   else "float" if isinstance(v, float) else "str")
+            return self.ns.literal(v), Kind(lit, False)
+        if isinstance(e, Duration):
+            return self.ns.literal(e.milliseconds / 1000.0), Kind("float", False)
+        if isinstance(e, Name):
+            return self._name(e)
+        if isinstance(e, Attribute):
+            return self._attribute(e)
+        if isinstance(e, Unary):
+            inner, k = self._code(e.operand)
+            if e.op == "not":
+                return f"(not {inner})", Kind("bool", False)
+            return f"(-{inner})", Kind(k.base, False)
+        if isinstance(e, Binary):
+            return self._binary(e)
+        if isinstance(e, IfExpr):
+            c = self.code(e.condition)
+            a, ka = self._code(e.then)
+            b, kb = self._code(e.otherwise)
+            base = ka.base if ka.base == kb.base else (
+                "float" if {ka.base, kb.base} == {"int", "float"} else None)
+            return f"({a} if {c} else {b})", Kind(base, ka.nullable or kb.nullable)
+        if isinstance(e, FuncCall):
+            return self._call(e)
+        if isinstance(e, Aggregate):
+            return self._aggregate(e)
+        if isinstance(e, ListExpr):
+            items = [self.code(i) for i in e.items]
+            text = ", ".join(items)
+            return (f"({text},)" if len(items) == 1 else f"({text})"), Kind("list", False)
+        if isinstance(e, Record):
+            body = ", ".join(f"{self.ns.literal(a.name.name)}: {self.code(a.value)}"
+                             for a in e.fields)
+            return "{" + body + "}", Kind(None, False)
+        if isinstance(e, Wildcard):
+            raise CompileError(f"{e.span}: `_` is only allowed as a pattern field")
+        raise CompileError(f"cannot compile expression {type(e).__name__}")
+
+    def _name(self, e: Name) -> tuple[str, Kind]:
+        b = self.scope.get(e.id)
+        if isinstance(b, Var):
+            return b.code, Kind.of(b.type)
+        if isinstance(b, ToolRef):
+            return b.code, UNKNOWN
+        if isinstance(b, FactRef):
+            raise CompileError(f"{e.span}: {e.id!r} is a whole fact; use one of its fields")
+        member = enum_member(e.id, self.ctx.enums)
+        if member is not None:
+            return self.ns.literal(member), Kind("enum", False)
+        raise CompileError(f"{e.span}: unknown name {e.id!r}")
+
+    def _attribute(self, e: Attribute) -> tuple[str, Kind]:
+        attr = e.attr.name
+        if isinstance(e.value, Name):
+            b = self.scope.get(e.value.id)
+            if isinstance(b, FactRef):
+                if attr not in b.spec.field_names:
+                    raise CompileError(f"{e.attr.span}: {b.spec.name} has no field {attr!r}")
+                pos = b.spec.position(attr)
+                return f"{b.values}[{pos}]", Kind.of(b.spec.fields[pos].type)
+            if b is None and e.value.id in self.ctx.enums:
+                decl = self.ctx.enums[e.value.id]
+                if any(m.name == attr for m in decl.members):
+                    return self.ns.literal(attr), Kind("enum", False)
+                raise CompileError(f"{e.attr.span}: {e.value.id} has no member {attr!r}")
+        inner = self.code(e.value)
+        return f"{inner}[{self.ns.literal(attr)}]", UNKNOWN
+
+    def _binary(self, e: Binary) -> tuple[str, Kind]:
+        a, ka = self._code(e.left)
+        b, kb = self._code(e.right)
+        op = e.op
+        if op in _ORDERING:
+            if ka.nullable or kb.nullable:
+                return f"{_ORDERING[op]}({a}, {b})", Kind("bool", False)
+            return f"({a} {op} {b})", Kind("bool", False)
+        if op in ("==", "!=", "in", "and", "or"):
+            return f"({a} {op} {b})", Kind("bool", False)
+        if op == "/":
+            return f"({a} / {b})", Kind("float", False)
+        numeric = {ka.base, kb.base}
+        if op == "+" and numeric == {"str"}:
+            base: str | None = "str"
+        elif numeric <= {"int"}:
+            base = "int"
+        elif numeric <= {"int", "float"}:
+            base = "float"
+        elif op == "+" and numeric == {"list"}:
+            base = "list"
+        else:
+            base = None
+        return f"({a} {op} {b})", Kind(base, False)
+
+    def _call(self, e: FuncCall) -> tuple[str, Kind]:
+        name = e.func.name
+        parts = [self._code(a) for a in e.args]
+        args = [p[0] for p in parts]
+        kinds = [p[1] for p in parts]
+        joined = ", ".join(args)
+        if name in BUILTIN_FUNCTIONS:
+            if name == "round":
+                return f"_round({joined})", Kind("float", False)
+            if name in ("abs", "min", "max"):
+                bases = {k.base for k in kinds}
+                base = "int" if bases <= {"int"} else "float" if bases <= {"int", "float"} \
+                    else None
+                return f"{name}({joined})", Kind(base, False)
+            if name == "len":
+                return f"len({joined})", Kind("int", False)
+            if name in ("lower", "upper"):
+                self._arity(e, 1)
+                return f"{args[0]}.{name}()", Kind("str", False)
+            if name == "contains":
+                self._arity(e, 2)
+                return f"({args[1]} in {args[0]})", Kind("bool", False)
+            if name in ("startswith", "endswith"):
+                self._arity(e, 2)
+                return f"{args[0]}.{name}({args[1]})", Kind("bool", False)
+            if name == "matches":
+                self._arity(e, 2)
+                return f"_matches({joined})", Kind("bool", False)
+        fn = self.ctx.functions.get(name)
+        if fn is None:
+            raise CompileError(
+                f"{e.func.span}: function {name!r} is not available: install the plugin "
+                "that provides it, or pass it in compile_ruleset(functions=...)"
+            )
+        return f"{self.ns.function(name, fn)}({joined})", UNKNOWN
+
+    @staticmethod
+    def _arity(e: FuncCall, n: int) -> None:
+        if len(e.args) != n:
+            raise CompileError(f"{e.span}: {e.func.name}() takes {n} arguments")
+
+    # -------------------------------------------------------- patterns in context
+
+    def lookup(self, pattern: Pattern, gen: str) -> tuple[str, list[str], PatternInfo]:
+        """How to find the live facts matching a negated or aggregated pattern with the
+        scope's names as constraints: (code for the candidate ids, conditions on
+        ``gen`` — the candidate id variable — still to check, the classified pattern).
+        Candidates come from an index on the constrained fields, else the live set."""
+        spec = self.ctx.types.get(pattern.type.name)
+        if spec is None:
+            raise CompileError(f"{pattern.type.span}: unknown type {pattern.type.name!r}")
+        bound = {n for n, b in self.scope.items() if isinstance(b, Var)}
+        info = classify(pattern, spec, self.ctx.enums, lambda n: n in bound)
+        keyed = constrained(info, bound, self.scope.keys())
+        conds: list[str] = []
+        local_first: dict[str, int] = {}
+        for u in info.uses:
+            if u in keyed:
+                continue
+            if u.kind == "var" and u.name not in bound:
+                first = local_first.setdefault(u.name, u.position)
+                if first != u.position:
+                    conds.append(f"vals[{gen}][{u.position}] == vals[{gen}][{first}]")
+            else:
+                conds.append(f"vals[{gen}][{u.position}] == {self._use_code(u)}")
+        if keyed:
+            ix = self.ns.index(self.ctx.index(spec.id, tuple(u.position for u in keyed)))
+            ordered = sorted(keyed, key=lambda u: u.position)
+            key = self._key([self._use_code(u) for u in ordered])
+            return f"{ix}.get({key}, ())", conds, info
+        return self.ns.live(spec.id), conds, info
+
+    @staticmethod
+    def _key(parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+    def _use_code(self, u: FieldUse) -> str:
+        if u.kind == "const":
+            return self.ns.literal(u.value)
+        if u.kind == "var":
+            b = self.scope[u.name]
+            assert isinstance(b, Var)
+            return b.code
+        assert u.expr is not None
+        return self.code(u.expr)
+
+    def negation(self, pattern: Pattern) -> str:
+        """A condition that is true when some live fact matches ``pattern``."""
+        gen = self._fresh()
+        src, conds, _ = self.lookup(pattern, gen)
+        if not conds:
+            return src
+        return f"any(True for {gen} in {src} if {' and '.join(conds)})"
+
+    def _aggregate(self, e: Aggregate) -> tuple[str, Kind]:
+        gen = self._fresh()
+        src, conds, info = self.lookup(e.pattern, gen)
+        where = f" if {' and '.join(conds)}" if conds else ""
+        if e.func == "count":
+            if not conds:
+                return f"len({src})", Kind("int", False)
+            return f"sum(1 for {gen} in {src}{where})", Kind("int", False)
+        if e.field is None:
+            raise CompileError(f"{e.span}: {e.func}() needs a field: {e.func}(P, field)")
+        spec = info.spec
+        if e.field.name not in spec.field_names:
+            raise CompileError(f"{e.field.span}: {spec.name} has no field {e.field.name!r}")
+        pos = spec.position(e.field.name)
+        vt = spec.fields[pos].type
+        item = f"vals[{gen}][{pos}]"
+        if vt.optional:
+            where = f" if {' and '.join([*conds, f'{item} is not None'])}"
+        values = f"{item} for {gen} in {src}{where}"
+        if e.func == "sum":
+            start = ", 0.0" if vt.base == "float" else ""
+            return f"sum(({values}){start})", Kind(vt.base if vt.base == "float" else None,
+                                                    False)
+        if e.func in ("min", "max"):
+            return f"{e.func}(({values}), default=None)", Kind(vt.base, True)
+        return f"_mean({values})", Kind("float", True)
+
+    def _fresh(self) -> str:
+        self._gen += 1
+        return f"g{self._gen}"

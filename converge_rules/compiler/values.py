@@ -1,0 +1,123 @@
+"""From declarations to runtime values: field types, enum members, constant defaults.
+
+The runtime representation is the one :mod:`converge_rules.compiler.program` documents:
+``str int float bool None``, enum members as their member name, lists as tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from converge_rules.compiler.program import MISSING, FieldSpec, ValueType
+from converge_rules.errors import ConvergeError
+from converge_rules.language.nodes import (
+    Attribute,
+    Duration,
+    EnumDecl,
+    Expr,
+    FactDecl,
+    IfExpr,
+    ListExpr,
+    Literal,
+    Name,
+    TypeRef,
+    Unary,
+)
+
+PRIMITIVE_BASES = ("str", "int", "float", "bool")
+
+
+class CompileError(ConvergeError):
+    """The compiler met something a checked ruleset should never contain (a bug in the
+    checker, or a ruleset compiled without checking). The message names the place."""
+
+
+def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:
+    """The runtime type a :class:`TypeRef` names (``float?``, ``list[str]``, ``Channel``)."""
+    if ref.name == "list":
+        if len(ref.args) != 1:
+            raise CompileError(f"{ref.span}: list takes exactly one element type")
+        return ValueType("list", optional=ref.optional,
+                         element=value_type(ref.args[0], enums))
+    if ref.name in PRIMITIVE_BASES:
+        return ValueType(ref.name, optional=ref.optional)  # type: ignore[arg-type]
+    decl = enums.get(ref.name)
+    if decl is None:
+        raise CompileError(f"{ref.span}: unknown field type {ref.name!r}")
+    return ValueType("enum", optional=ref.optional, enum=ref.name,
+                     members=tuple(m.name for m in decl.members))
+
+
+def coerce(value: Any, vt: ValueType) -> Any:
+    """``value`` as a field of type ``vt`` holds it: ints widen to float for float
+    fields, lists become tuples (recursively). None passes through."""
+    if value is None:
+        return None
+    if vt.base == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if vt.base == "list" and isinstance(value, (list, tuple)):
+        element = vt.element
+        if element is None:
+            return tuple(value)
+        return tuple(coerce(v, element) for v in value)
+    return value
+
+
+def constant(expr: Expr, enums: Mapping[str, EnumDecl],
+             expected: ValueType | None = None) -> Any:
+    """The runtime value of a constant expression (a field default): literals, negated
+    numbers, enum members bare or qualified, lists of constants, durations (seconds),
+    and ``if`` with a constant condition. Anything else is a :class:`CompileError`."""
+    if isinstance(expr, Literal):
+        return expr.value
+    if isinstance(expr, Duration):
+        return expr.milliseconds / 1000.0
+    if isinstance(expr, Unary):
+        inner = constant(expr.operand, enums, expected)
+        if expr.op == "not" and isinstance(inner, bool):
+            return not inner
+        if expr.op == "-" and isinstance(inner, (int, float)) and not isinstance(inner, bool):
+            return -inner
+    if isinstance(expr, Name):
+        member = enum_member(expr.id, enums, expected)
+        if member is not None:
+            return member
+    if isinstance(expr, Attribute) and isinstance(expr.value, Name):
+        decl = enums.get(expr.value.id)
+        if decl is not None and any(m.name == expr.attr.name for m in decl.members):
+            return expr.attr.name
+    if isinstance(expr, ListExpr):
+        element = expected.element if expected is not None else None
+        return tuple(constant(item, enums, element) for item in expr.items)
+    if isinstance(expr, IfExpr):
+        cond = constant(expr.condition, enums)
+        return constant(expr.then if cond else expr.otherwise, enums, expected)
+    raise CompileError(f"{_where(expr)}: a default must be a constant")
+
+
+def enum_member(name: str, enums: Mapping[str, EnumDecl],
+                expected: ValueType | None = None) -> str | None:
+    """``name`` as an enum member written bare: a member of the expected enum when one is
+    expected, otherwise of any declared enum. None when it is no member."""
+    if expected is not None and expected.base == "enum":
+        return name if name in expected.members else None
+    for decl in enums.values():
+        if any(m.name == name for m in decl.members):
+            return name
+    return None
+
+
+def field_specs(decl: FactDecl, enums: Mapping[str, EnumDecl]) -> tuple[FieldSpec, ...]:
+    """The fields of a fact or intent type with runtime types and evaluated defaults."""
+    specs = []
+    for f in decl.fields:
+        vt = value_type(f.type, enums)
+        default = MISSING if f.default is None else coerce(constant(f.default, enums, vt), vt)
+        specs.append(FieldSpec(f.name.name, vt, f.key, default))
+    return tuple(specs)
+
+
+def _where(expr: Expr) -> str:
+    span = getattr(expr, "span", None)
+    return str(span) if span is not None else "<unknown>"
