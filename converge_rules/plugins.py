@@ -1,0 +1,330 @@
+"""The plugin manager and the registries built from it.
+
+:func:`get_plugin_manager` is the one factory: it adds the hook specifications, registers
+the built-in plugins (built-in functions, resolvers, executors and stores are plugins
+too), loads the entry-point group ``converge_rules`` and any ``--plugin MODULE``, and
+verifies every hook name. :func:`collect` calls the registration hooks and returns the
+:class:`~converge_rules.registry.Registries`, sorted by name.
+
+Environment:
+
+* ``CONVERGE_PLUGINS`` — comma-separated allow-list of entry-point plugin names: only
+  these are loaded (naming one that is not installed is an error).
+* ``CONVERGE_DISABLE_PLUGINS`` — comma-separated entry-point plugin names not to load.
+
+Built-in plugins and ``--plugin`` modules are always loaded: they are asked for
+explicitly. Every failure — a plugin that does not import, has a misspelled hook, or
+raises in a hook — is a :class:`~converge_rules.errors.PluginError` naming the plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pluggy
+
+from converge_rules import hookspecs
+from converge_rules.errors import PluginError
+from converge_rules.registry import Entry, Function, Registries, Tool
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "converge_rules._builtin_plugins.functions",
+    "converge_rules._builtin_plugins.resolvers",
+    "converge_rules._builtin_plugins.executors",
+    "converge_rules._builtin_plugins.stores",
+)
+"""The built-in plugins, registered first under their module names."""
+
+ENV_ALLOW = "CONVERGE_PLUGINS"
+ENV_DISABLE = "CONVERGE_DISABLE_PLUGINS"
+
+_KINDS: dict[str, str] = {
+    "converge_register_tools": "tools",
+    "converge_register_functions": "functions",
+    "converge_register_resolvers": "resolvers",
+    "converge_register_pruners": "pruners",
+    "converge_register_executors": "executors",
+    "converge_register_stores": "stores",
+    "converge_register_checks": "checks",
+}
+# Names used inside rulesets must be identifiers; executor and store names are only
+# typed on the command line, so dashes and dots are fine there.
+_RULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLI_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_IN_RULES = frozenset({"tools", "functions", "resolvers"})
+
+
+@dataclass(frozen=True, slots=True)
+class PluginOrigin:
+    """Where a registered plugin came from, for ``converge plugins``."""
+
+    name: str
+    kind: Literal["builtin", "entry-point", "module"]
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager for the ``converge_rules`` project, remembering where each
+    plugin came from (:attr:`origins`, by plugin name, in load order)."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.origins: dict[str, PluginOrigin] = {}
+
+    def add(self, plugin: object, origin: PluginOrigin) -> None:
+        """Register ``plugin`` under ``origin.name`` and verify its hooks; on any
+        failure the manager is left as it was and a ``PluginError`` names the plugin."""
+        try:
+            self.register(plugin, name=origin.name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(origin.name, f"cannot be registered: {_first_line(exc)}") from None
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.unregister(name=origin.name)
+            raise PluginError(
+                origin.name,
+                f"{_first_line(exc)}; hook names are listed in docs/plugins.md "
+                "(or mark the hook @hookimpl(optionalhook=True))",
+            ) from None
+        self.origins[origin.name] = origin
+
+
+def get_plugin_manager(
+    extra_modules: Sequence[str] = (),
+    *,
+    entry_points: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> PluginManager:
+    """A plugin manager with the specs, the built-ins, the installed entry-point
+    plugins (filtered by ``CONVERGE_PLUGINS`` / ``CONVERGE_DISABLE_PLUGINS``) and the
+    ``extra_modules`` (``--plugin MODULE``) registered, every hook verified.
+
+    Raises ``PluginError`` naming the first plugin that fails to import or register."""
+    env = os.environ if environ is None else environ
+    pm = PluginManager()
+    for module_name in DEFAULT_PLUGINS:
+        module = importlib.import_module(module_name)
+        pm.add(module, PluginOrigin(module_name, "builtin", module_name))
+    if entry_points:
+        _load_entry_points(pm, _names(env.get(ENV_ALLOW)), _names(env.get(ENV_DISABLE)) or set())
+    for module_name in extra_modules:
+        if pm.has_plugin(module_name):
+            continue
+        extra = _import(module_name, module_name)
+        pm.add(extra, PluginOrigin(module_name, "module", module_name))
+    return pm
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None or not value.strip():
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]) -> None:
+    found = sorted(
+        importlib.metadata.entry_points(group=hookspecs.PROJECT), key=lambda ep: ep.name
+    )
+    if allow is not None:
+        missing = sorted(allow - {ep.name for ep in found})
+        if missing:
+            installed = ", ".join(ep.name for ep in found) or "none"
+            raise PluginError(
+                missing[0],
+                f"is named in {ENV_ALLOW} but not installed (installed: {installed}); "
+                f"pip install it or remove it from {ENV_ALLOW}",
+            )
+    for ep in found:
+        if (allow is not None and ep.name not in allow) or ep.name in deny:
+            continue
+        if pm.has_plugin(ep.name):
+            continue  # the same distribution seen twice on sys.path
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                ep.name,
+                f"failed to import {ep.value}: {type(exc).__name__}: {exc}; fix or "
+                f"uninstall it, or skip it with {ENV_DISABLE}={ep.name}",
+            ) from None
+        dist = ep.dist
+        pm.add(plugin, PluginOrigin(
+            ep.name, "entry-point", ep.value,
+            distribution=dist.name if dist is not None else None,
+            version=dist.version if dist is not None else None,
+        ))
+
+
+def _import(module_name: str, plugin: str) -> object:
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:
+        raise PluginError(
+            plugin, f"failed to import module {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------ collect
+
+
+def collect(pm: pluggy.PluginManager) -> Registries:
+    """Call every registration hook and return what was registered, each kind sorted
+    by name.
+
+    Raises ``PluginError`` naming the plugin when a hook raises or registers something
+    invalid (nothing from that hook is kept), and naming both plugins when two
+    register the same name."""
+    found: dict[str, dict[str, Any]] = {kind: {} for kind in _KINDS.values()}
+    for hook_name, kind in _KINDS.items():
+        caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
+        # In registration order (built-ins first), so a duplicate is blamed on the
+        # plugin loaded later.
+        for impl in caller.get_hookimpls():
+            for item in _call_registration(impl, hook_name, kind):
+                other = found[kind].get(item.name)
+                if other is not None:
+                    raise PluginError(
+                        item.plugin,
+                        f"registers {kind[:-1]} {item.name!r}, which plugin {other.plugin!r} "
+                        f"already registered; uninstall or disable one of them "
+                        f"({ENV_DISABLE}={item.plugin})",
+                    )
+                found[kind][item.name] = item
+    ordered = {kind: dict(sorted(items.items())) for kind, items in found.items()}
+    return Registries(**ordered)
+
+
+def load_registries(extra_modules: Sequence[str] = ()) -> Registries:
+    """``collect(get_plugin_manager(extra_modules))``: everything installed plugins
+    provide."""
+    return collect(get_plugin_manager(extra_modules))
+
+
+def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:
+    plugin = impl.plugin_name
+    if impl.hookwrapper or impl.wrapper:
+        raise PluginError(plugin, f"{hook_name} may not be a wrapper hook")
+    pending: list[Any] = []
+    register = _register_callback(kind, plugin, pending)
+    try:
+        impl.function(**{name: register for name in impl.argnames})
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(plugin, f"{hook_name} raised {type(exc).__name__}: {exc}") from None
+    return pending
+
+
+def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[..., None]:
+    pattern = _RULE_NAME if kind in _IN_RULES else _CLI_NAME
+
+    def check_name(name: object) -> str:
+        if not isinstance(name, str) or not pattern.match(name):
+            rule = "an identifier" if kind in _IN_RULES else "letters, digits, _ . -"
+            raise PluginError(plugin, f"registers {kind[:-1]} named {name!r}; a name must "
+                                      f"be {rule}")
+        return name
+
+    def register_tool(tool: Tool) -> None:
+        if not isinstance(tool, Tool):
+            raise PluginError(plugin, f"register() for tools takes a converge_rules.registry."
+                                      f"Tool, not {type(tool).__name__}")
+        check_name(tool.name)
+        tool = dataclasses.replace(tool, plugin=plugin)
+        try:
+            tool.signature()
+        except TypeError as exc:
+            raise PluginError(plugin, str(exc)) from None
+        pending.append(tool)
+
+    def register_function(function: Function) -> None:
+        if not isinstance(function, Function):
+            raise PluginError(plugin, f"register() for functions takes a converge_rules."
+                                      f"registry.Function, not {type(function).__name__}")
+        check_name(function.name)
+        if not callable(function.fn):
+            raise PluginError(plugin, f"function {function.name!r}: fn is not callable")
+        function = dataclasses.replace(function, plugin=plugin)
+        try:
+            function.signature()
+        except TypeError as exc:
+            raise PluginError(plugin, str(exc)) from None
+        pending.append(function)
+
+    def register_entry(name: str, obj: object, description: str = "") -> None:
+        check_name(name)
+        if obj is None:
+            raise PluginError(plugin, f"registers {kind[:-1]} {name!r} as None")
+        pending.append(Entry(name, obj, description, plugin))
+
+    if kind == "tools":
+        return register_tool
+    if kind == "functions":
+        return register_function
+    return register_entry
+
+
+# ---------------------------------------------------------------------- observers
+
+
+class Observers:
+    """Calls the observer hooks (``converge_on_cycle`` …) of a plugin manager. The
+    engine asks :meth:`wants` once per run and skips hooks nobody implements, so an
+    unobserved run never goes through pluggy. An observer that raises is a
+    ``PluginError`` naming its plugin."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._impls: dict[str, tuple[pluggy.HookImpl, ...]] = {
+            name: tuple(getattr(pm.hook, name).get_hookimpls())
+            for name in hookspecs.OBSERVER_HOOKS
+        }
+
+    def wants(self, hook_name: str) -> bool:
+        """True when some plugin implements the observer hook ``hook_name``."""
+        return bool(self._impls.get(hook_name))
+
+    def on_cycle(self, event: object) -> None:
+        self._notify("converge_on_cycle", "event", event)
+
+    def on_effect(self, event: object) -> None:
+        self._notify("converge_on_effect", "event", event)
+
+    def on_conflict(self, event: object) -> None:
+        self._notify("converge_on_conflict", "event", event)
+
+    def on_result(self, result: object) -> None:
+        self._notify("converge_on_result", "result", result)
+
+    def _notify(self, hook_name: str, arg: str, value: object) -> None:
+        for impl in self._impls[hook_name]:
+            if impl.wrapper or impl.hookwrapper:
+                continue  # nothing to wrap: observers are called one by one
+            kwargs = {arg: value} if arg in impl.argnames else {}
+            try:
+                impl.function(**kwargs)
+            except Exception as exc:
+                raise PluginError(
+                    impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}"
+                ) from None
+
+
+def plugin_names(pm: PluginManager, kinds: Iterable[str] = ("entry-point", "module")) -> list[str]:
+    """Names of the registered plugins of the given origin kinds, in load order."""
+    wanted = set(kinds)
+    return [name for name, origin in pm.origins.items() if origin.kind in wanted]

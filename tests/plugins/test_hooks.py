@@ -1,0 +1,303 @@
+"""Every hook, exercised through a plugin, and what ``collect`` promises: sorted by
+name, duplicates named, a raising hook named with nothing of it kept.
+
+The meta-test at the bottom requires a ``test_hook_<name>`` here for every hookspec."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from converge_rules import hookspecs
+from converge_rules.errors import PluginError
+from converge_rules.hookspecs import hookimpl
+from converge_rules.plugins import (
+    Observers,
+    PluginManager,
+    PluginOrigin,
+    collect,
+    get_plugin_manager,
+)
+from converge_rules.registry import Function, Registries, Tool
+
+
+def with_plugins(*plugins: tuple[str, object]) -> PluginManager:
+    pm = get_plugin_manager(entry_points=False)
+    for name, plugin in plugins:
+        pm.add(plugin, PluginOrigin(name, "module", name))
+    return pm
+
+
+def collected(*plugins: tuple[str, object]) -> Registries:
+    return collect(with_plugins(*plugins))
+
+
+class Echo(BaseModel):
+    text: str
+
+
+def echo(args: Echo) -> dict[str, Any]:
+    return {"text": args.text}
+
+
+# ---------------------------------------------------------------- registration
+
+
+def test_hook_converge_register_tools() -> None:
+    class Plugin:
+        @hookimpl
+        def converge_register_tools(self, register: Any) -> None:
+            register(Tool("shout", echo, Echo, Echo, "loud"))
+            register(Tool("echo", echo, Echo, Echo))
+
+    tools = collected(("p", Plugin())).tools
+    assert list(tools) == ["echo", "shout"]  # sorted by name, not registration order
+    assert tools["shout"].plugin == "p"
+    assert tools["shout"].signature().args == {"text": "str"}
+
+
+def test_hook_converge_register_functions() -> None:
+    class Plugin:
+        @hookimpl
+        def converge_register_functions(self, register: Any) -> None:
+            register(Function("slug", lambda s: s.lower().replace(" ", "-"), ("str",), "str"))
+
+    functions = collected(("p", Plugin())).functions
+    assert functions["slug"].fn("A B") == "a-b"
+    assert functions["slug"].signature().plugin == "p"
+    assert "round" in functions  # the built-ins are still there
+
+
+def test_hook_converge_register_resolvers() -> None:
+    def cheapest(candidates: Any) -> Any:
+        return candidates[:1]
+
+    class Plugin:
+        @hookimpl
+        def converge_register_resolvers(self, register: Any) -> None:
+            register("cheapest", cheapest, "the first candidate")
+
+    entry = collected(("p", Plugin())).resolvers["cheapest"]
+    assert (entry.obj, entry.description, entry.plugin) == (cheapest, "the first candidate", "p")
+
+
+def test_hook_converge_register_pruners() -> None:
+    def stale(fact_type: str, fields: Any, age: int) -> bool:
+        return age > 3
+
+    class Plugin:
+        @hookimpl
+        def converge_register_pruners(self, register: Any) -> None:
+            register("stale", stale)
+
+    assert collected(("p", Plugin())).objects("pruners") == {"stale": stale}
+
+
+def test_hook_converge_register_executors() -> None:
+    class Plugin:
+        @hookimpl
+        def converge_register_executors(self, register: Any) -> None:
+            register("my-cluster", dict, "a fake executor factory")
+
+    assert collected(("p", Plugin())).executors["my-cluster"].obj is dict
+
+
+def test_hook_converge_register_stores() -> None:
+    class Plugin:
+        @hookimpl
+        def converge_register_stores(self, register: Any) -> None:
+            register("postgres", list)
+
+    assert collected(("p", Plugin())).stores["postgres"].plugin == "p"
+
+
+def test_hook_converge_register_checks() -> None:
+    def no_tests(checked: Any) -> list[str]:
+        return [] if checked.tests else ["no tests"]
+
+    class Plugin:
+        @hookimpl
+        def converge_register_checks(self, register: Any) -> None:
+            register("needs-tests", no_tests)
+
+    check = collected(("p", Plugin())).checks["needs-tests"].obj
+
+    class Checked:
+        tests = ()
+
+    assert list(check(Checked())) == ["no tests"]
+
+
+# -------------------------------------------------------------------- observers
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+
+    @hookimpl
+    def converge_on_cycle(self, event: object) -> None:
+        self.seen.append(("cycle", event))
+
+    @hookimpl
+    def converge_on_effect(self, event: object) -> None:
+        self.seen.append(("effect", event))
+
+    @hookimpl
+    def converge_on_conflict(self, event: object) -> None:
+        self.seen.append(("conflict", event))
+
+    @hookimpl
+    def converge_on_result(self, result: object) -> None:
+        self.seen.append(("result", result))
+
+
+def test_hook_converge_on_cycle() -> None:
+    recorder = Recorder()
+    Observers(with_plugins(("r", recorder))).on_cycle({"cycle": 1})
+    assert recorder.seen == [("cycle", {"cycle": 1})]
+
+
+def test_hook_converge_on_effect() -> None:
+    recorder = Recorder()
+    Observers(with_plugins(("r", recorder))).on_effect("e")
+    assert recorder.seen == [("effect", "e")]
+
+
+def test_hook_converge_on_conflict() -> None:
+    recorder = Recorder()
+    Observers(with_plugins(("r", recorder))).on_conflict("c")
+    assert recorder.seen == [("conflict", "c")]
+
+
+def test_hook_converge_on_result() -> None:
+    recorder = Recorder()
+    Observers(with_plugins(("r", recorder))).on_result("done")
+    assert recorder.seen == [("result", "done")]
+
+
+def test_observers_say_which_hooks_are_implemented() -> None:
+    class OnlyResults:
+        @hookimpl
+        def converge_on_result(self, result: object) -> None:
+            pass
+
+    observers = Observers(with_plugins(("o", OnlyResults())))
+    assert observers.wants("converge_on_result")
+    assert not observers.wants("converge_on_cycle")
+    observers.on_cycle("nobody listens")  # no implementation: nothing happens
+
+
+def test_an_observer_that_raises_is_named() -> None:
+    class Broken:
+        @hookimpl
+        def converge_on_cycle(self, event: object) -> None:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(PluginError, match=r"'broken'.*converge_on_cycle raised RuntimeError: "
+                                          r"disk full"):
+        Observers(with_plugins(("broken", Broken()))).on_cycle("x")
+
+
+# ---------------------------------------------------------------------- collect
+
+
+def test_duplicate_names_name_both_plugins() -> None:
+    class First:
+        @hookimpl
+        def converge_register_tools(self, register: Any) -> None:
+            register(Tool("echo", echo, Echo, Echo))
+
+    class Second:
+        @hookimpl
+        def converge_register_tools(self, register: Any) -> None:
+            register(Tool("echo", echo, Echo, Echo))
+
+    with pytest.raises(PluginError) as info:
+        collected(("first", First()), ("second", Second()))
+    assert info.value.plugin == "second"
+    assert "'first' already registered" in info.value.message
+
+
+def test_a_plugin_cannot_shadow_a_builtin_function() -> None:
+    class Shadow:
+        @hookimpl
+        def converge_register_functions(self, register: Any) -> None:
+            register(Function("round", round, ("float",), "float"))
+
+    with pytest.raises(PluginError, match=r"converge_rules\._builtin_plugins\.functions"):
+        collected(("shadow", Shadow()))
+
+
+def test_a_hook_that_raises_is_named_and_leaves_nothing_half_registered() -> None:
+    class HalfWay:
+        @hookimpl
+        def converge_register_tools(self, register: Any) -> None:
+            register(Tool("first", echo, Echo, Echo))
+            raise ValueError("config missing")
+
+    pm = with_plugins(("halfway", HalfWay()))
+    with pytest.raises(PluginError) as info:
+        collect(pm)
+    assert info.value.plugin == "halfway"
+    assert "converge_register_tools raised ValueError: config missing" in info.value.message
+    pm.unregister(name="halfway")
+    assert "first" not in collect(pm).tools
+
+
+@pytest.mark.parametrize(
+    ("hook", "call", "message"),
+    [
+        ("converge_register_tools", lambda r: r("not a tool"), "takes a converge_rules"),
+        ("converge_register_tools", lambda r: r(Tool("bad name", echo, Echo, Echo)),
+         "must be an identifier"),
+        ("converge_register_resolvers", lambda r: r("ok", None), "as None"),
+        ("converge_register_functions",
+         lambda r: r(Function("f", len, ("dict",), "int")), "'dict' is not a type"),
+    ],
+)
+def test_invalid_registrations_are_plugin_errors(hook: str, call: Any, message: str) -> None:
+    def impl(register: Any) -> None:
+        call(register)
+
+    namespace = type("Plugin", (), {})()
+    setattr(namespace, hook, hookimpl(impl))
+    with pytest.raises(PluginError, match=message):
+        collected(("p", namespace))
+
+
+def test_a_tool_whose_model_the_language_cannot_express_is_refused() -> None:
+    class Mapping(BaseModel):
+        headers: dict[str, str]
+
+    class Plugin:
+        @hookimpl
+        def converge_register_tools(self, register: Any) -> None:
+            register(Tool("http", echo, Mapping, Echo))
+
+    with pytest.raises(PluginError, match=r"tool 'http' args field 'headers'"):
+        collected(("p", Plugin()))
+
+
+# ------------------------------------------------------------------ meta-test
+
+
+def hookspec_names() -> list[str]:
+    return [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+            if name.startswith("converge_")]
+
+
+def test_every_hookspec_has_a_test() -> None:
+    names = hookspec_names()
+    assert set(names) == set(hookspecs.REGISTRATION_HOOKS) | set(hookspecs.OBSERVER_HOOKS)
+    missing = [n for n in names if f"test_hook_{n}" not in globals()]
+    assert not missing, f"write a test_hook_<name> for: {missing}"
+
+
+def test_every_hookspec_documents_what_it_receives_and_returns() -> None:
+    for name in hookspec_names():
+        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert "Receives" in doc and "Returns" in doc and "firstresult" in doc, name

@@ -1,0 +1,137 @@
+"""The plugin manager: built-ins, entry points, allow/deny lists, --plugin modules, and
+plugins that fail to load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from converge_rules.errors import PluginError
+from converge_rules.plugins import (
+    DEFAULT_PLUGINS,
+    ENV_ALLOW,
+    ENV_DISABLE,
+    collect,
+    get_plugin_manager,
+    plugin_names,
+)
+
+TOOL_PLUGIN = """
+from pydantic import BaseModel
+from converge_rules.hookspecs import hookimpl
+from converge_rules.registry import Tool
+
+class Args(BaseModel):
+    text: str
+
+class Result(BaseModel):
+    size: int
+
+def size(args):
+    return {"size": len(args.text)}
+
+@hookimpl
+def converge_register_tools(register):
+    register(Tool("{name}", size, Args, Result, "length of a text"))
+"""
+
+
+def test_builtins_are_plugins() -> None:
+    pm = get_plugin_manager(entry_points=False)
+    assert [n for n, o in pm.origins.items() if o.kind == "builtin"] == list(DEFAULT_PLUGINS)
+    registries = collect(pm)
+    assert "round" in registries.functions
+    assert registries.functions["round"].plugin == "converge_rules._builtin_plugins.functions"
+
+
+def test_entry_point_plugin_is_loaded_with_its_version(
+    install_plugin: Callable[..., str],
+) -> None:
+    install_plugin("converge-size", TOOL_PLUGIN.replace("{name}", "size"), version="2.3")
+    pm = get_plugin_manager(environ={ENV_ALLOW: "converge-size"})
+    origin = pm.origins["converge-size"]
+    assert (origin.kind, origin.distribution, origin.version) == (
+        "entry-point", "converge-size", "2.3")
+    tool = collect(pm).tools["size"]
+    assert tool.plugin == "converge-size"
+
+
+def test_allow_list_loads_only_the_named_plugins(install_plugin: Callable[..., str]) -> None:
+    install_plugin("converge-a", TOOL_PLUGIN.replace("{name}", "tool_a"))
+    install_plugin("converge-b", TOOL_PLUGIN.replace("{name}", "tool_b"))
+    pm = get_plugin_manager(environ={ENV_ALLOW: "converge-b"})
+    assert plugin_names(pm) == ["converge-b"]
+    assert "tool_a" not in collect(pm).tools
+
+
+def test_allow_list_naming_a_missing_plugin_is_an_error() -> None:
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(environ={ENV_ALLOW: "converge-nope"})
+    assert info.value.plugin == "converge-nope"
+    assert "not installed" in info.value.message
+
+
+def test_disable_list_skips_a_plugin(install_plugin: Callable[..., str]) -> None:
+    install_plugin("converge-a", TOOL_PLUGIN.replace("{name}", "tool_a"))
+    install_plugin("converge-b", TOOL_PLUGIN.replace("{name}", "tool_b"))
+    pm = get_plugin_manager(environ={ENV_ALLOW: "converge-a,converge-b",
+                                     ENV_DISABLE: " converge-a "})
+    assert plugin_names(pm) == ["converge-b"]
+
+
+def test_plugin_that_fails_to_import_is_named(install_plugin: Callable[..., str]) -> None:
+    install_plugin("converge-broken", "import no_such_module_anywhere\n")
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(environ={ENV_ALLOW: "converge-broken"})
+    assert info.value.plugin == "converge-broken"
+    assert "no_such_module_anywhere" in info.value.message
+    assert ENV_DISABLE in info.value.message
+
+
+def test_misspelled_hook_fails_loudly(write_module: Callable[[str, str], str]) -> None:
+    write_module("typo_plugin", """
+        from converge_rules.hookspecs import hookimpl
+
+        @hookimpl
+        def converge_register_tool(register):
+            pass
+    """)
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(["typo_plugin"], entry_points=False)
+    assert info.value.plugin == "typo_plugin"
+    assert "converge_register_tool" in info.value.message
+
+
+def test_hook_with_a_wrong_argument_is_rejected(write_module: Callable[[str, str], str]) -> None:
+    write_module("badarg_plugin", """
+        from converge_rules.hookspecs import hookimpl
+
+        @hookimpl
+        def converge_register_tools(registry):
+            pass
+    """)
+    with pytest.raises(PluginError, match="badarg_plugin"):
+        get_plugin_manager(["badarg_plugin"], entry_points=False)
+
+
+def test_extra_module_is_loaded(write_module: Callable[[str, str], str]) -> None:
+    write_module("local_tools", TOOL_PLUGIN.replace("{name}", "local"))
+    pm = get_plugin_manager(["local_tools"], entry_points=False)
+    assert pm.origins["local_tools"].kind == "module"
+    assert collect(pm).tools["local"].plugin == "local_tools"
+
+
+def test_extra_module_that_does_not_import_is_named() -> None:
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(["no_such_plugin_module"], entry_points=False)
+    assert info.value.plugin == "no_such_plugin_module"
+    assert "ModuleNotFoundError" in info.value.message
+
+
+def test_plugin_error_pickles() -> None:
+    import pickle
+
+    error = PluginError("converge-x", "boom")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.plugin, again.message, str(again)) == ("converge-x", "boom", str(error))
