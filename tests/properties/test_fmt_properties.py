@@ -1,0 +1,64 @@
+"""Properties of ``converge fmt`` over random valid rulesets: formatting keeps the
+meaning and every comment, and formatting twice changes nothing."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from converge_rules.language import nodes as n
+from converge_rules.language.formatter import format_module, format_source
+from converge_rules.language.parser import parse
+from tests.properties.strategies import NoisyText, modules, noisy_texts
+
+SETTINGS = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def _parse(text: str) -> n.Module:
+    result = parse(text, "generated.cvg")
+    assert result.diagnostics == (), (text, result.diagnostics)
+    assert result.module is not None
+    return result.module
+
+
+@SETTINGS
+@given(modules())
+def test_formatted_tree_parses_back_to_the_same_tree(module: n.Module) -> None:
+    text = format_module(module)
+    assert _parse(text) == module
+
+
+@SETTINGS
+@given(modules())
+def test_formatting_a_tree_is_idempotent(module: n.Module) -> None:
+    text = format_module(module)
+    assert format_source(text) == text
+
+
+@SETTINGS
+@given(noisy_texts())
+def test_any_layout_formats_to_the_same_meaning(noisy: NoisyText) -> None:
+    parsed = _parse(noisy.text)
+    assert parsed == noisy.module
+    formatted = format_source(noisy.text)
+    reparsed = _parse(formatted)
+    assert reparsed == parsed
+    assert [c.text for c in reparsed.comments] == [c.text for c in parsed.comments]
+    assert [c.text for c in parsed.comments] == list(noisy.comments)
+    assert format_source(formatted) == formatted
+
+
+@SETTINGS
+@given(noisy_texts())
+def test_layout_without_comments_formats_to_the_canonical_text(noisy: NoisyText) -> None:
+    """Spacing and line breaks are normalised away: only the grouping of blank lines
+    inside blocks may survive, so strip blank lines before comparing."""
+    if noisy.comments:
+        return
+    formatted = format_source(noisy.text)
+    canonical = format_module(noisy.module)
+
+    def no_blanks(text: str) -> list[str]:
+        return [line for line in text.split("\n") if line]
+
+    assert no_blanks(formatted) == no_blanks(canonical)
