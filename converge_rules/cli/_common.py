@@ -14,6 +14,8 @@ from typing import IO, ParamSpec, TypeVar
 
 import click
 
+from converge_rules.errors import ConvergeError
+
 EXIT_OK = 0
 """Nothing to report."""
 EXIT_FINDINGS = 1
@@ -102,8 +104,9 @@ def write_output(text: str, output: str | Path | None) -> None:
 def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Run a command body; an unexpected exception becomes a one-paragraph "internal
     error" on stderr with a hint to report the bug, and exit code 2 — never a raw
-    traceback (unless ``CONVERGE_DEBUG`` is set). Click's own exits and usage errors
-    pass through unchanged."""
+    traceback (unless ``CONVERGE_DEBUG`` is set). A :class:`ConvergeError` (a plugin
+    that fails to load, say) is no bug: its message is shown as it is, exit code 2.
+    Click's own exits and usage errors pass through unchanged."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -112,6 +115,9 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
                 SystemExit, KeyboardInterrupt):
             raise
+        except ConvergeError as exc:  # an error with a message meant for the user
+            click.echo(f"converge: error: {exc}", err=True)
+            raise click.exceptions.Exit(EXIT_USAGE) from exc
         except Exception as exc:
             if os.environ.get("CONVERGE_DEBUG"):
                 traceback.print_exc()

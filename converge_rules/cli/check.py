@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,10 +37,16 @@ from converge_rules.language.render import FORMATS, render
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Write the report to this file instead of stdout.",
 )
+@click.option(
+    "--no-plugins", is_flag=True,
+    help="Check without the installed plugins: calls of their tools and functions and "
+         "`using` resolvers are then not checked against what the plugins provide.",
+)
 @color_option
 @report_internal_errors
 def command(
-    paths: tuple[str, ...], fmt: str, strict: bool, output: Path | None, color: str
+    paths: tuple[str, ...], fmt: str, strict: bool, output: Path | None, no_plugins: bool,
+    color: str,
 ) -> None:
     """Check rulesets and report every diagnostic: syntax, names, types, tiers,
     policies, budgets, imports, tests and tools.
@@ -67,9 +74,10 @@ def command(
     files = expand_paths(paths)
     from converge_rules.language.checker import check_file
 
+    known = {} if no_plugins else plugin_signatures()
     found: dict[Diagnostic, None] = {}  # a file imported by another is reported once
     for path in files:
-        found.update(dict.fromkeys(check_file(path).diagnostics))
+        found.update(dict.fromkeys(check_file(path, **known).diagnostics))
     diagnostics = list(found)
     sources = _read_sources(diagnostics)
     colour = fmt == "human" and output is None and use_color(color)
@@ -80,6 +88,22 @@ def command(
         summary = text.rstrip("\n").rsplit("\n", 1)[-1]
         click.echo(f"{summary} (report written to {output})", err=True)
     sys.exit(exit_code(diagnostics, strict=strict))
+
+
+def plugin_signatures() -> dict[str, Any]:
+    """What the installed plugins provide, as ``check_file`` keyword arguments: tool and
+    function signatures and resolver names. Raises ``PluginError`` (reported as a
+    clear error, exit code 2) when a plugin fails to load."""
+    try:
+        from converge_rules.plugins import load_registries
+    except ImportError:  # the plugin layer is optional in a stripped-down install
+        return {}
+    registries = load_registries()
+    return {
+        "tools": registries.tool_signatures(),
+        "functions": registries.function_signatures(),
+        "resolvers": sorted(registries.resolvers),
+    }
 
 
 def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:

@@ -11,13 +11,17 @@ import json
 import sys
 import types
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner, Result
 
 from converge_rules.cli import main
 from converge_rules.cli._common import expand_paths, use_color
+from converge_rules.errors import PluginError
+from converge_rules.language.checked import ToolSignature
 from converge_rules.language.diagnostics import Diagnostic, Related, Severity
 from converge_rules.language.span import Span
 
@@ -307,3 +311,85 @@ def test_converge_debug_shows_the_traceback_of_an_internal_error(
     result = run("a.cvg")
     assert result.exit_code == 2
     assert "Traceback" in result.output and "internal error: KeyError" in result.output
+
+
+def _documented_codes() -> list[str]:
+    from converge_rules.language.diagnostics import all_codes
+
+    return sorted(all_codes())
+
+
+class FakeRegistries:
+    """What the documented examples may assume is installed (as in
+    tests/language/test_codes.py): one typed tool and one resolver."""
+
+    resolvers: ClassVar[dict[str, object]] = {"vendor_rank": object()}
+
+    def tool_signatures(self) -> dict[str, ToolSignature]:
+        return {"fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"})}
+
+    def function_signatures(self) -> dict[str, object]:
+        return {}
+
+
+def _fake_plugins(monkeypatch: pytest.MonkeyPatch, load: Callable[[], object]) -> None:
+    module = types.ModuleType("converge_rules.plugins")
+    module.load_registries = load  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "converge_rules.plugins", module)
+
+
+@pytest.mark.parametrize("code", _documented_codes())
+def test_every_documented_example_renders_with_its_code(
+    code: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from converge_rules.language.codes_doc import render_markdown
+    from converge_rules.language.diagnostics import all_codes
+
+    _fake_plugins(monkeypatch, FakeRegistries)
+    info = all_codes()[code]
+    for name, text in info.extra_files.items():
+        write(workdir / name, text)
+    write(workdir / "main.cvg", info.wrong)
+    human = run("main.cvg", "--format", "text")
+    assert f"[{code}]: " in human.output
+    assert human.exit_code == (1 if info.severity is Severity.ERROR else 0), human.output
+    assert run("main.cvg", "--format", "text", "--strict").exit_code == 1
+    log = json.loads(run("main.cvg", "--format", "sarif").output)
+    rules = {rule["id"]: rule for rule in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules[code]["name"] == info.name
+    anchor = rules[code]["helpUri"].split("#", 1)[1]
+    assert f'<a id="{anchor}"></a>' in render_markdown(all_codes())
+    write(workdir / "main.cvg", info.right)
+    right = run("main.cvg", "--format", "text")
+    assert right.exit_code == 0, right.output
+
+
+def test_plugins_inform_the_check_unless_no_plugins(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(workdir / "main.cvg", (
+        "ruleset r\n"
+        "fact Price { key sku: str, amount: float }\n"
+        "policy Price { resolve by using vendor_rank }\n"
+    ))
+    _fake_plugins(monkeypatch, lambda: types.SimpleNamespace(
+        resolvers={}, tool_signatures=dict, function_signatures=dict))
+    assert run("main.cvg").exit_code == 1
+    assert run("main.cvg", "--no-plugins").exit_code == 0
+    _fake_plugins(monkeypatch, FakeRegistries)
+    assert run("main.cvg").exit_code == 0
+
+
+def test_a_plugin_that_fails_to_load_is_a_clear_error(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> object:
+        raise PluginError("acme", "hook converge_register_tools raised ValueError")
+
+    _fake_plugins(monkeypatch, broken)
+    write(workdir / "main.cvg")
+    result = run("main.cvg")
+    assert result.exit_code == 2
+    assert "converge: error: plugin 'acme': hook converge_register_tools raised" in result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert run("main.cvg", "--no-plugins").exit_code == 0
