@@ -446,8 +446,7 @@ class Typer:
             self.r.error(UNKNOWN_TYPE, p.type.span, f"unknown type `{p.type.name}`",
                          self.t.type_help(p.type.name))
             for fm in p.fields:
-                if fm.value is not None and not isinstance(fm.value, Name | Wildcard):
-                    self.infer(fm.value, scope)
+                self._field_match(fm, ANY, scope, mode)
             return
         if decl.intent and not p.intent:
             self.r.error(PATTERN_KIND, p.type.span,
@@ -468,8 +467,7 @@ class Typer:
                              f"{p.type.name} has no field `{fm.field.name}`",
                              did_you_mean(fm.field.name, names,
                                           otherwise="fields: " + ", ".join(names)))
-                if fm.value is not None and not isinstance(fm.value, Name | Wildcard):
-                    self.infer(fm.value, scope)
+                self._field_match(fm, ANY, scope, mode)
                 continue
             if fm.field.name in seen:
                 self.r.error(DUPLICATE_ARG, fm.field.span,

@@ -17,6 +17,7 @@ from converge_rules.language.nodes import (
     ExpectStatus,
     Given,
     Mock,
+    Record,
     Test,
 )
 from converge_rules.language.suggest import did_you_mean
@@ -135,19 +136,22 @@ def _check_mock(typer: Typer, mock: Mock) -> None:
 
 
 def _check_result(typer: Typer, mock: Mock, returned: Ty, result: dict[str, str]) -> None:
+    spans = {a.name.name: a.name.span for a in mock.returns.fields} \
+        if isinstance(mock.returns, Record) else {}
     names = [k for k, _ in returned.fields or ()]
     for key, ty in returned.fields or ():
         want = result.get(key)
+        where = spans.get(key, mock.returns.span)
         if want is None:
-            typer.r.error(UNKNOWN_FIELD, mock.returns.span,
+            typer.r.error(UNKNOWN_FIELD, where,
                           f"the result of `{mock.tool.name}` has no field `{key}`",
                           did_you_mean(key, result, otherwise="result fields: "
                                        + ", ".join(result)))
         elif not assignable(ty, typer.of_text(want)):
-            typer.r.error(TYPE_MISMATCH, mock.returns.span,
+            typer.r.error(TYPE_MISMATCH, where,
                           f"result field `{key}` of `{mock.tool.name}` is {want}, "
                           f"mocked with {ty}", f"give `{key}` a value of type {want}")
-    missing = [k for k in result if k not in names]
+    missing = [k for k, v in result.items() if k not in names and not v.strip().endswith("?")]
     if missing:
         typer.r.error(MISSING_FIELD, mock.returns.span,
                       f"the mocked result of `{mock.tool.name}` is missing "

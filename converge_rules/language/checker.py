@@ -83,7 +83,7 @@ def check(
     for p in items.prunes:
         check_prune(typer, p)
     check_tests(typer, items.tests)
-    found = list(dict.fromkeys([*loaded.diagnostics, *report.found]))
+    found = list(dict.fromkeys([*loaded.diagnostics, *_after_syntax(loaded, report.found)]))
     found.sort(key=Diagnostic.sort_key)
     entry = _entry(loaded)
     checked = CheckedRuleset(
@@ -145,17 +145,19 @@ def checked_sources(checked: CheckedRuleset) -> dict[str, str]:
     return out
 
 
+def _after_syntax(loaded: LoadResult, found: list[Diagnostic]) -> list[Diagnostic]:
+    # A line with a syntax error holds a guess of the parser's: checking it again would
+    # only repeat the syntax error in other words.
+    broken = {(d.span.file, d.span.line) for d in loaded.diagnostics
+              if d.span is not None and d.is_error and d.code.startswith("CVG0")}
+    return [d for d in found if d.span is None or (d.span.file, d.span.line) not in broken]
+
+
 def _entry(loaded: LoadResult) -> Module | None:
-    entry = getattr(loaded, "entry", "")
     for m in reversed(loaded.modules):
-        if not entry or _file_of(m) == entry:
+        if not loaded.entry or m.span.file == loaded.entry:
             return m
     return None
-
-
-def _file_of(m: Module) -> str:
-    span = getattr(m, "span", None)
-    return span.file if span is not None else ""
 
 
 class _Items:

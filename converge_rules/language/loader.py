@@ -59,12 +59,13 @@ class LoadResult:
 
     ``modules`` lists imports before their importers, the entry file last (absent if it
     could not be read or parsed). ``sources`` maps each file path, as written in spans,
-    to its text.
+    to its text; ``entry`` is the entry file's path as spans name it.
     """
 
     modules: tuple[Module, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str] = field(default_factory=dict)
+    entry: str = ""
 
     @property
     def ok(self) -> bool:
@@ -109,7 +110,8 @@ class _Loader:
         text = source if source is not None else self._read(resolved, None)
         if text is not None:
             self._load(resolved, text, [resolved])
-        return LoadResult(tuple(self.modules), tuple(self.diagnostics), dict(self.sources))
+        return LoadResult(tuple(self.modules), tuple(self.diagnostics), dict(self.sources),
+                          self.names[resolved])
 
     def _name(self, path: Path) -> str:
         if path not in self.names:
