@@ -100,7 +100,6 @@ def render_sarif(
                 "name": "converge",
                 "version": __version__,
                 "semanticVersion": __version__,
-                "informationUri": help_base,
                 "rules": [_sarif_rule(code, known.get(code), items, help_base)
                           for code in used],
             }

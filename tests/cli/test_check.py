@@ -393,3 +393,13 @@ def test_a_plugin_that_fails_to_load_is_a_clear_error(
     assert "converge: error: plugin 'acme': hook converge_register_tools raised" in result.output
     assert "internal error" not in result.output and "Traceback" not in result.output
     assert run("main.cvg", "--no-plugins").exit_code == 0
+
+
+@pytest.mark.usefixtures("one_error")
+def test_human_report_to_a_file_keeps_the_summary_on_the_terminal(workdir: Path) -> None:
+    result = run("a.cvg", "--color", "always", "-o", "report.txt")
+    assert result.exit_code == 1
+    assert result.output == "1 error in 1 file (report written to report.txt)\n"
+    report = (workdir / "report.txt").read_text(encoding="utf-8")
+    assert report.startswith("error[CVG101]: problem in a.cvg\n")
+    assert "\x1b[" not in report  # a file never gets colour codes
