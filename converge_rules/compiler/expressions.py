@@ -90,7 +90,7 @@ class ExprCompiler:
         if target.base == "float":
             if isinstance(expr, Literal) and type(expr.value) is int:
                 return repr(float(expr.value))
-            if kind.base == "float" and not kind.nullable:
+            if kind.base == "float":
                 return code
             if kind.nullable and (target.optional or kind.base is None):
                 return f"_float({code})"
@@ -127,8 +127,7 @@ class ExprCompiler:
             c = self.code(e.condition)
             a, ka = self._code(e.then)
             b, kb = self._code(e.otherwise)
-            base = ka.base if ka.base == kb.base else (
-                "float" if {ka.base, kb.base} == {"int", "float"} else None)
+            base = ka.base if ka.base == kb.base else None
             return f"({a} if {c} else {b})", Kind(base, ka.nullable or kb.nullable)
         if isinstance(e, FuncCall):
             return self._call(e)
@@ -211,9 +210,9 @@ class ExprCompiler:
             if name == "round":
                 return f"_round({joined})", Kind("float", False)
             if name in ("abs", "min", "max"):
+                # min/max return one of their arguments unchanged: int stays int
                 bases = {k.base for k in kinds}
-                base = "int" if bases <= {"int"} else "float" if bases <= {"int", "float"} \
-                    else None
+                base = bases.pop() if len(bases) == 1 else None
                 return f"{name}({joined})", Kind(base, False)
             if name == "len":
                 return f"len({joined})", Kind("int", False)

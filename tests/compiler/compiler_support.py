@@ -1,0 +1,94 @@
+"""Test support for the compiler: compile ruleset text, and a list-backed ``View``
+double that implements the protocol generated code reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from converge_rules.compiler.compile import compile_ruleset
+from converge_rules.compiler.program import Output, Program
+from converge_rules.language.checker import check_file
+
+
+def compile_text(text: str, *, functions: Mapping[str, Callable[..., Any]] | None = None,
+                 path: str = "test.cvg") -> Program:
+    """Check and compile ``text``; a ruleset with check errors fails the test loudly."""
+    checked = check_file(path, source=text)
+    errors = [d for d in checked.diagnostics if d.is_error]
+    assert not errors, "\n".join(f"{d.span}: {d.code} {d.message}" for d in errors)
+    return compile_ruleset(checked, functions=functions)
+
+
+class ListView:
+    """The View protocol over plain lists and dicts, with the program's indexes kept
+    up to date on every add and remove."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.values: list[tuple[Any, ...]] = []
+        self.types: list[int] = []
+        self.cycles: list[int] = []
+        self.live: list[dict[int, None]] = [{} for _ in program.types]
+        self.indexes: list[dict[Any, dict[int, None]]] = [{} for _ in program.indexes]
+
+    def _key(self, ix: int, values: tuple[Any, ...]) -> Any:
+        positions = self.program.indexes[ix].positions
+        if len(positions) == 1:
+            return values[positions[0]]
+        return tuple(values[p] for p in positions)
+
+    def add(self, type_name: str, *values: Any, cycle: int = 0) -> int:
+        tid = self.program.type_ids[type_name]
+        fid = len(self.values)
+        self.values.append(tuple(values))
+        self.types.append(tid)
+        self.cycles.append(cycle)
+        self.live[tid][fid] = None
+        for spec in self.program.indexes:
+            if spec.type_id == tid:
+                key = self._key(spec.id, tuple(values))
+                self.indexes[spec.id].setdefault(key, {})[fid] = None
+        return fid
+
+    def remove(self, fid: int) -> None:
+        tid = self.types[fid]
+        del self.live[tid][fid]
+        for spec in self.program.indexes:
+            if spec.type_id == tid:
+                key = self._key(spec.id, self.values[fid])
+                bucket = self.indexes[spec.id][key]
+                del bucket[fid]
+                if not bucket:
+                    del self.indexes[spec.id][key]
+
+    def new(self, type_id: int, since: int) -> Iterable[int]:
+        return [f for f in self.live[type_id] if f >= since]
+
+    def cycle_of(self, fact_id: int) -> int:
+        return self.cycles[fact_id]
+
+
+class RecordingRuntime:
+    """A runtime whose tools answer from a function and record every call."""
+
+    def __init__(self, answer: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+                 ) -> None:
+        self.answer = answer or (lambda tool, args: {})
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((tool, args))
+        return self.answer(tool, args)
+
+
+def run(program: Program, agent: str, view: ListView, since: int = 0,
+        runtime: RecordingRuntime | None = None) -> list[Output]:
+    """The outputs of one agent run."""
+    spec = next(a for a in program.agents if a.name == agent)
+    return spec.fn(view, since, runtime or RecordingRuntime())
+
+
+def emitted(program: Program, outputs: list[Output]) -> list[tuple[str, tuple[Any, ...]]]:
+    """``(type name, values)`` of each emit/intend output, in order."""
+    return [(program.types[o[1]].name, o[2]) for o in outputs if o[0] in (0, 1)]
