@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,17 @@ def command(
     in docs/diagnostics.md.
     """
     files = expand_paths(paths)
-    from converge_rules.language.checker import check_file
+    from converge_rules.language.checker import check_file, checked_sources
 
     known = {} if no_plugins else plugin_signatures()
     found: dict[Diagnostic, None] = {}  # a file imported by another is reported once
+    sources: dict[str, str] = {}  # the texts as checked, for the snippets
     for path in files:
-        found.update(dict.fromkeys(check_file(path, **known).diagnostics))
+        checked = check_file(path, **known)
+        found.update(dict.fromkeys(checked.diagnostics))
+        sources.update(checked_sources(checked))
     diagnostics = list(found)
-    sources = _read_sources(diagnostics)
+    sources.update(_read_sources(diagnostics, skip=sources))
     colour = fmt == "human" and output is None and use_color(color)
     text = render(fmt, diagnostics, sources, files=[_display_name(p) for p in files],
                   color=colour, strict=strict)
@@ -113,16 +116,18 @@ def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:
     return EXIT_FINDINGS if any(d.severity in failing for d in diagnostics) else EXIT_OK
 
 
-def _read_sources(diagnostics: Sequence[Diagnostic]) -> dict[str, str]:
-    """The text of every file a diagnostic points into, for the snippets; a file that
-    cannot be read now simply gets no snippet."""
+def _read_sources(
+    diagnostics: Sequence[Diagnostic], *, skip: Container[str] = ()
+) -> dict[str, str]:
+    """The text of every file a diagnostic points into (but those in ``skip``), for
+    the snippets; a file that cannot be read now simply gets no snippet."""
     names = set()
     for diagnostic in diagnostics:
         if diagnostic.span is not None:
             names.add(diagnostic.span.file)
         names.update(related.span.file for related in diagnostic.related)
     sources = {}
-    for name in sorted(names):
+    for name in sorted(n for n in names if n not in skip):
         try:
             sources[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
         except OSError:

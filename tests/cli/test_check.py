@@ -41,6 +41,7 @@ class FakeChecker:
     def __init__(self) -> None:
         self.table: dict[str, list[Diagnostic]] = {}
         self.calls: list[str] = []
+        self.sources: dict[str, str] = {}  # what ``checked_sources`` returns
 
     def __setitem__(self, name: str, diagnostics: list[Diagnostic]) -> None:
         self.table[name] = diagnostics
@@ -55,6 +56,7 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> FakeChecker:
     fake = FakeChecker()
     module = types.ModuleType("converge_rules.language.checker")
     module.check_file = fake.check_file  # type: ignore[attr-defined]
+    module.checked_sources = lambda checked: fake.sources  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converge_rules.language.checker", module)
     return fake
 
@@ -137,6 +139,16 @@ def test_errors_exit_1_and_show_the_source(workdir: Path, checked: FakeChecker) 
     assert result.output.endswith("1 error in 1 file\n")
 
 
+def test_snippets_show_the_text_as_checked_not_as_now_on_disk(
+    workdir: Path, checked: FakeChecker
+) -> None:
+    write(workdir / "a.cvg", "ruleset a\nedited since\n")
+    checked.sources = {"a.cvg": "ruleset a\nas checked\n"}
+    checked["a.cvg"] = [error_in("a.cvg", line=2)]
+    output = run("a.cvg").output
+    assert "2 | as checked\n" in output and "edited since" not in output
+
+
 def test_warnings_pass_unless_strict(workdir: Path, checked: FakeChecker) -> None:
     write(workdir / "a.cvg")
     checked["a.cvg"] = [error_in("a.cvg", severity=Severity.WARNING),
@@ -166,6 +178,7 @@ def test_unexpected_exception_is_an_internal_error_not_a_traceback(
 
     fake = types.ModuleType("converge_rules.language.checker")
     fake.check_file = broken  # type: ignore[attr-defined]
+    fake.checked_sources = lambda checked: {}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converge_rules.language.checker", fake)
     write(workdir / "a.cvg")
     result = run("a.cvg")
@@ -305,6 +318,7 @@ def test_converge_debug_shows_the_traceback_of_an_internal_error(
 
     module = types.ModuleType("converge_rules.language.checker")
     module.check_file = broken  # type: ignore[attr-defined]
+    module.checked_sources = lambda checked: {}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converge_rules.language.checker", module)
     monkeypatch.setenv("CONVERGE_DEBUG", "1")
     write(workdir / "a.cvg")
