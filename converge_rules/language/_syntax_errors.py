@@ -75,6 +75,8 @@ INTERNAL = define(
 ITEM_WORDS = ("import", "uses", "root", "enum", "fact", "intent", "agent", "policy",
               "prune", "test")
 _ITEM_TYPES = {w.upper() for w in ITEM_WORDS}
+_ITEM_RULES = {"header", "import_decl", "uses", "root", "enum_decl", "fact_decl",
+               "intent_decl", "agent", "policy", "prune", "test"}
 _EXPR_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "IF", "NOT", "MINUS",
                "UNDERSCORE", "LPAR", "LSQB", "LBRACE"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "GT", "LE",
@@ -136,6 +138,9 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
     interactive = getattr(exc, "interactive_parser", None)
     if interactive is not None:
         stack = list(interactive.parser_state.value_stack)
+        # LALR merges lookaheads, so lark's `expected` can list tokens that would fail a
+        # step later; trying each one gives the tokens that truly fit here.
+        expected = set(interactive.accepts()) or expected
     at_end = tok.type == "$END"
     if at_end:
         line, col = _end_of(stack[-1]) if stack else (1, 1)
@@ -148,8 +153,8 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
     owner, owner_tok = found if found else (None, None)
     context = f" in {owner}" if owner else ""
 
-    item_kws = {t for t in expected if t in _ITEM_TYPES}
-    if not at_end and len(item_kws) >= 3 and tok.type not in _ITEM_TYPES:
+    at_item_start = all(getattr(v, "data", None) in _ITEM_RULES for v in stack)
+    if not at_end and at_item_start and tok.type not in _ITEM_TYPES:
         word = str(tok.value)
         if word == "ruleset":
             return misplaced_header(span)
@@ -166,6 +171,9 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
         starts_new_line = not at_end and tok.column == 1
         if closer in expected and (at_end or starts_new_line):
             close_text = {"RBRACE": "}", "RPAR": ")", "RSQB": "]"}[closer]
+            if stack:
+                end_line, end_col = _end_of(stack[-1])
+                span = _span(path, end_line + off, end_col, end_line + off, end_col)
             start = owner_tok if owner_tok is not None else opener
             opened = f"{start.line + off}:{start.column}"
             what = owner or f"the `{opener.value}`"

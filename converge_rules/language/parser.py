@@ -75,11 +75,34 @@ def _on_comment(token: Any) -> Any:
     return token
 
 
+_COLON_NEXT = re.compile(r"\s*:")
+
+
+class _KeywordBeforeColonIsName:
+    """A keyword followed by ``:`` is read as a name (``reason: str``, ``key: "a"``).
+
+    The contextual lexer reads a word as a keyword wherever the keyword may come next,
+    and after an expression LALR's merged lookaheads allow many keywords (``reason``,
+    ``emit``, ``test``…). No keyword is ever followed by ``:`` in the grammar, while a
+    declared field, named argument or binder always is, so the colon decides.
+    """
+
+    always_accept: tuple[str, ...] = ()
+
+    def process(self, stream: Any) -> Any:
+        for tok in stream:
+            if (tok.type != "NAME" and tok.value[:1].isalpha()
+                    and tok.type not in ("NUMBER", "STRING")
+                    and _COLON_NEXT.match(getattr(_collected, "text", ""), tok.end_pos)):
+                tok = lark.Token.new_borrow_pos("NAME", tok.value, tok)
+            yield tok
+
+
 @functools.cache
 def _lark() -> Any:
     return lark.Lark(
         grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-        lexer_callbacks={"COMMENT": _on_comment},
+        lexer_callbacks={"COMMENT": _on_comment}, postlex=_KeywordBeforeColonIsName(),
     )
 
 
@@ -145,6 +168,7 @@ class _Chunk:
 def _parse_chunk(text: str, path: str, line_offset: int, *, at_file_start: bool) -> _Chunk:
     comments: list[Any] = []
     _collected.comments = comments
+    _collected.text = text
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
@@ -153,6 +177,7 @@ def _parse_chunk(text: str, path: str, line_offset: int, *, at_file_start: bool)
         return _Chunk(None, [], [], error, comments, line_offset)
     finally:
         _collected.comments = None
+        _collected.text = ""
     builder = TreeBuilder(path, line_offset)
     header, items = builder.module(tree)
     return _Chunk(header, items, builder.diagnostics, None, comments, line_offset)

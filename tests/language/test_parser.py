@@ -96,7 +96,7 @@ def test_enum_and_fact_fields() -> None:
 def test_agent_with_every_part() -> None:
     agent = item(
         "agent a tier 2 {\n"
-        "  when p: Price(sku, amount: cost) and not Alert(sku) and intent Need(_, x: 1)\n"
+        "  when p: Price(sku, amount: cost) and not Alert(sku) and intent Need(currency: _, x: 1)\n"
         "  where cost > 1\n"
         "  call fx(currency: sku) as rate\n"
         "  emit Price(sku: sku, amount: rate.usd) confidence 0.5\n"
@@ -111,7 +111,7 @@ def test_agent_with_every_part() -> None:
                             t.FieldMatch(t.Ident("amount"), t.Name("cost")))
     assert alert.negated and not alert.intent
     assert need.intent and not need.negated
-    assert need.fields[0] == t.FieldMatch(t.Ident("_"), None)
+    assert need.fields[0] == t.FieldMatch(t.Ident("currency"), t.Wildcard())
     assert agent.where == t.Binary(">", t.Name("cost"), t.Literal(1, "1"))
     assert agent.calls == (t.ToolCall(t.Ident("fx"), (t.Arg(t.Ident("currency"), t.Name("sku")),),
                                       t.Ident("rate")),)
