@@ -1,0 +1,55 @@
+"""Root budgets: what a job may use, and what it used.
+
+The report is part of the result document, so it holds no timings: the time budgets
+report their limit, how many agent runs overran (``agent_timeout``) and whether the
+job ran out of time, never a measured duration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from converge_rules.compiler.program import Budgets
+
+BUDGET_NAMES = (
+    "max_facts", "max_cycles", "max_agents", "max_tool_calls", "agent_timeout", "job_timeout",
+)
+
+
+@dataclass(slots=True)
+class BudgetMeter:
+    """Usage against the root budgets; ``exceeded`` names the budget that ended the job."""
+
+    budgets: Budgets
+    facts_peak: int = 0
+    cycles: int = 0
+    agents_peak: int = 0
+    tool_calls: int = 0
+    timeouts: int = 0
+    exceeded: str | None = None
+
+    def used(self, name: str) -> int | None:
+        if name == "max_facts":
+            return self.facts_peak
+        if name == "max_cycles":
+            return self.cycles
+        if name == "max_agents":
+            return self.agents_peak
+        if name == "max_tool_calls":
+            return self.tool_calls
+        if name == "agent_timeout":
+            return self.timeouts
+        return None
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"limit", "used", "exceeded"}}`` for every budget (limit ``None``
+        when unlimited)."""
+        return {
+            name: {
+                "limit": getattr(self.budgets, name),
+                "used": self.used(name),
+                "exceeded": self.exceeded == name,
+            }
+            for name in BUDGET_NAMES
+        }

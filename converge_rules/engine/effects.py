@@ -1,0 +1,47 @@
+"""What phase 1 hands phase 2: one :class:`AgentEffect` per activated agent, and the
+:data:`Delta` of store changes an executor's replicas apply between cycles.
+
+All plain, picklable values: process and cluster executors send them across process
+boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from converge_rules.compiler.program import Output
+
+#: one recorded tool call: (tool, args, result or None, error or None)
+ToolRecord: TypeAlias = tuple[str, dict[str, Any], dict[str, Any] | None, str | None]
+
+# Delta operations, in the order the merge made them:
+#   (D_ADD, fid, type_id, values, cycle)   a fact entered the context
+#   (D_REMOVE, fid)                         replaced, retracted or pruned
+#   (D_CLOSE, fid)                          an intent was closed
+D_ADD = 0
+D_REMOVE = 1
+D_CLOSE = 2
+Delta: TypeAlias = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """One agent to run this cycle. ``position`` is its merge position (the index of
+    the agent in ``Program.agents``, which is sorted by tier then declaration order);
+    ``since`` the watermark its matches must use a fact at or above."""
+
+    position: int
+    since: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEffect:
+    """The outcome of one agent run. ``error`` is set (and ``outputs`` empty) when the
+    effect is discarded: the agent raised, timed out, or a tool call failed."""
+
+    position: int
+    outputs: tuple[Output, ...]
+    error: str | None = None
+    tool_calls: tuple[ToolRecord, ...] = ()
+    tool_budget_exhausted: bool = False

@@ -1,0 +1,196 @@
+"""Executors run phase 1 of a cycle: every activated agent against one snapshot.
+
+The protocol is shaped for replicas. ``start`` hands over the view and the agents once;
+``run_cycle`` receives the :data:`~converge_rules.engine.effects.Delta` of changes the
+merge made since the previous cycle (in-process executors share the live store and
+ignore it; process and cluster executors apply it to their replicas with the engine's
+own store code) and returns one :class:`AgentEffect` per activation, tagged with its
+merge position. The engine sorts effects by position, so an executor may return them
+in any order. ``close`` releases workers.
+
+Built in: ``serial`` and ``threads`` (a long-lived pool sized for tool-bound agents).
+Plugins add more by registering a factory in :data:`EXECUTORS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Protocol
+
+from converge_rules.compiler.program import AgentSpec, View
+from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
+from converge_rules.errors import ToolError
+
+DEFAULT_THREAD_WORKERS = 64
+
+
+class Executor(Protocol):
+    """Runs the compute phase of each cycle. See the module docstring."""
+
+    def start(
+        self,
+        view: View,
+        agents: Sequence[AgentSpec],
+        *,
+        tools: ToolBox,
+        agent_timeout: float | None,
+    ) -> None: ...
+
+    def run_cycle(
+        self, cycle: int, delta: Delta, activations: Sequence[Activation]
+    ) -> list[AgentEffect]: ...
+
+    def close(self) -> None: ...
+
+
+ExecutorFactory = Callable[[int | None], Executor]
+
+
+def timeout_reason(limit: float) -> str:
+    return f"agent_timeout exceeded (limit {limit:g}s)"
+
+
+def run_agent(
+    agent: AgentSpec,
+    activation: Activation,
+    view: View,
+    tools: ToolBox,
+    agent_timeout: float | None,
+) -> AgentEffect:
+    """Run one agent transactionally: any exception, failed tool call or overrun
+    gives an effect with ``error`` set and no outputs. Timings never reach the effect."""
+    runtime = AgentRuntime(tools)
+    started = time.monotonic()
+    try:
+        outputs = agent.fn(view, activation.since, runtime)
+    except ToolBudgetExhausted as exc:
+        return AgentEffect(
+            activation.position, (), f"tool budget: {exc}", tuple(runtime.calls), True
+        )
+    except ToolError as exc:
+        return AgentEffect(activation.position, (), f"ToolError: {exc}", tuple(runtime.calls))
+    except Exception as exc:  # an agent that raises contributes nothing
+        return AgentEffect(
+            activation.position, (), f"{type(exc).__name__}: {exc}", tuple(runtime.calls)
+        )
+    if agent_timeout is not None and time.monotonic() - started > agent_timeout:
+        return AgentEffect(
+            activation.position, (), timeout_reason(agent_timeout), tuple(runtime.calls)
+        )
+    return AgentEffect(activation.position, tuple(outputs), None, tuple(runtime.calls))
+
+
+class SerialExecutor:
+    """Runs agents one after another in the calling thread. ``agent_timeout`` is
+    measured and an overrunning agent's effect is discarded after the fact."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._view: View | None = None
+        self._agents: Sequence[AgentSpec] = ()
+        self._tools: ToolBox | None = None
+        self._timeout: float | None = None
+
+    def start(
+        self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
+        agent_timeout: float | None,
+    ) -> None:
+        self._view, self._agents, self._tools = view, agents, tools
+        self._timeout = agent_timeout
+
+    def run_cycle(
+        self, cycle: int, delta: Delta, activations: Sequence[Activation]
+    ) -> list[AgentEffect]:
+        assert self._view is not None and self._tools is not None, "start() first"
+        return [
+            run_agent(self._agents[a.position], a, self._view, self._tools, self._timeout)
+            for a in activations
+        ]
+
+    def close(self) -> None:
+        self._view = None
+
+
+class ThreadExecutor:
+    """Runs agents on a long-lived thread pool: for agents that wait on tools (LLMs,
+    HTTP). An agent still running ``agent_timeout`` seconds after it started is
+    abandoned (its thread cannot be killed; its late result is ignored)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or DEFAULT_THREAD_WORKERS
+        self._pool: ThreadPoolExecutor | None = None
+        self._view: View | None = None
+        self._agents: Sequence[AgentSpec] = ()
+        self._tools: ToolBox | None = None
+        self._timeout: float | None = None
+
+    def start(
+        self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
+        agent_timeout: float | None,
+    ) -> None:
+        self._view, self._agents, self._tools = view, agents, tools
+        self._timeout = agent_timeout
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix="converge-agent"
+        )
+
+    def run_cycle(
+        self, cycle: int, delta: Delta, activations: Sequence[Activation]
+    ) -> list[AgentEffect]:
+        pool, view, tools = self._pool, self._view, self._tools
+        assert pool is not None and view is not None and tools is not None, "start() first"
+        timeout = self._timeout
+        started: list[float | None] = [None] * len(activations)
+
+        def task(i: int, act: Activation) -> AgentEffect:
+            started[i] = time.monotonic()
+            return run_agent(self._agents[act.position], act, view, tools, timeout)
+
+        futures: list[Future[AgentEffect]] = [
+            pool.submit(task, i, act) for i, act in enumerate(activations)
+        ]
+        effects: list[AgentEffect] = []
+        for i, future in enumerate(futures):
+            if timeout is None:
+                effects.append(future.result())
+                continue
+            while True:
+                begun = started[i]
+                wait = timeout if begun is None else begun + timeout - time.monotonic()
+                try:
+                    effects.append(future.result(timeout=max(wait, 0.0) + 0.001))
+                    break
+                except FutureTimeout:
+                    begun = started[i]
+                    if begun is not None and time.monotonic() - begun >= timeout:
+                        future.cancel()
+                        effects.append(AgentEffect(
+                            activations[i].position, (), timeout_reason(timeout)
+                        ))
+                        break
+        return effects
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+#: name → factory(workers) of every available executor; plugins add entries.
+EXECUTORS: dict[str, ExecutorFactory] = {
+    "serial": SerialExecutor,
+    "threads": ThreadExecutor,
+}
+
+
+def make_executor(name: str, workers: int | None = None) -> Executor:
+    """Build the executor registered under ``name``; an unknown name is a ``ValueError``
+    naming the known ones."""
+    factory = EXECUTORS.get(name)
+    if factory is None:
+        known = ", ".join(sorted(EXECUTORS))
+        raise ValueError(f"unknown executor {name!r}; known executors: {known}")
+    return factory(workers)

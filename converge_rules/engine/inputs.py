@@ -1,0 +1,334 @@
+"""Input facts: JSON Lines, a JSON array, CSV, or Python pairs — validated, then tuples.
+
+Every fact is validated against its declared type with pydantic, in one batch per type
+(a ``TypeAdapter`` over a ``TypedDict`` with ``extra="forbid"``; scalars are strict,
+except that an int is accepted for a float). Enum members are given by name, lists
+become tuples, defaults are filled, strings are interned. The first bad fact raises
+:class:`~converge_rules.errors.InputError` naming the file, the line, the type and the
+field, with a fix; nothing runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NotRequired, Required
+
+from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
+
+from converge_rules.compiler.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
+from converge_rules.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class InputFacts:
+    """Validated input facts: ``(type id, values)`` pairs in input order."""
+
+    rows: tuple[tuple[int, tuple[Any, ...]], ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __add__(self, other: InputFacts) -> InputFacts:
+        return InputFacts(self.rows + other.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """One fact before validation, and where it came from."""
+
+    type_name: str
+    fields: Any
+    source: str
+    line: int
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _annotation(vt: ValueType) -> Any:
+    base: Any
+    if vt.base == "str":
+        base = Annotated[str, Strict()]
+    elif vt.base == "int":
+        base = Annotated[int, Strict()]
+    elif vt.base == "float":
+        base = Annotated[float, Strict()]   # strict float still accepts an int
+    elif vt.base == "bool":
+        base = Annotated[bool, Strict()]
+    elif vt.base == "enum":
+        base = Literal[tuple(vt.members)] if vt.members else Annotated[str, Strict()]
+    else:
+        assert vt.element is not None
+        base = tuple[_annotation(vt.element), ...]  # type: ignore[misc]
+    return base | None if vt.optional else base
+
+
+def _adapter(spec: TypeSpec) -> TypeAdapter[list[Any]]:
+    annotations: dict[str, Any] = {}
+    for f in spec.fields:
+        ann = _annotation(f.type)
+        annotations[f.name] = Required[ann] if f.required else NotRequired[ann]
+    make: Any = TypedDict
+    typed: Any = with_config(ConfigDict(extra="forbid"))(make(spec.name, annotations))
+    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[typed])
+    return adapter
+
+
+def _intern(value: Any) -> Any:
+    if type(value) is str:
+        return sys.intern(value)
+    if type(value) is list or type(value) is tuple:
+        return tuple(_intern(v) for v in value)
+    return value
+
+
+def _default(f: FieldSpec) -> Any:
+    return None if f.default is MISSING else f.default
+
+
+def _field_help(spec: TypeSpec) -> str:
+    parts = [f"{f.name}: {f.type}" + ("" if f.required else " (optional)") for f in spec.fields]
+    return f"{spec.name} has fields {', '.join(parts)}"
+
+
+def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
+    loc = err.get("loc", ())
+    field = str(loc[1]) if len(loc) > 1 else ""
+    kind = err.get("type", "")
+    names = spec.field_names
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(field, names, n=1)
+        fix = (f"did you mean `{close[0]}`? " if close else "") + _field_help(spec)
+        return InputError(
+            f"{spec.name} has no field `{field}`", source=raw.source, line=raw.line, help=fix
+        )
+    if kind == "missing":
+        ftype = spec.fields[spec.position(field)].type if field in names else "a value"
+        return InputError(
+            f"{spec.name} is missing the required field `{field}`",
+            source=raw.source, line=raw.line, help=f"add `{field}` ({ftype}); {_field_help(spec)}",
+        )
+    if field in names:
+        ftype = spec.fields[spec.position(field)].type
+        got = err.get("input")
+        return InputError(
+            f"{spec.name}.{field} must be {ftype}, got {json.dumps(got, default=repr)}",
+            source=raw.source, line=raw.line,
+            help=f"give `{field}` a {ftype} value ({err.get('msg', '')})",
+        )
+    return InputError(
+        f"{spec.name}: {err.get('msg', 'invalid fact')}", source=raw.source, line=raw.line,
+        help=f"write each fact as an object of fields; {_field_help(spec)}",
+    )
+
+
+def _unknown_type(program: Program, raw: _Raw) -> InputError:
+    names = sorted(program.type_ids)
+    close = difflib.get_close_matches(raw.type_name, names, n=1)
+    fix = f"did you mean `{close[0]}`?" if close else (
+        "declared types: " + (", ".join(names) or "none")
+    )
+    return InputError(
+        f"unknown fact type `{raw.type_name}`", source=raw.source, line=raw.line, help=fix
+    )
+
+
+def validate(program: Program, raws: Sequence[_Raw]) -> InputFacts:
+    """Validate raw facts (batched per type) into tuples, keeping input order."""
+    by_type: dict[int, list[int]] = {}
+    for i, raw in enumerate(raws):
+        type_id = program.type_ids.get(raw.type_name)
+        if type_id is None:
+            raise _unknown_type(program, raw)
+        if not isinstance(raw.fields, Mapping):
+            spec = program.types[type_id]
+            raise InputError(
+                f"the fields of {spec.name} must be an object, got "
+                f"{type(raw.fields).__name__}", source=raw.source, line=raw.line,
+                help=f'write {{"{spec.name}": {{"field": value, ...}}}}; {_field_help(spec)}',
+            )
+        by_type.setdefault(type_id, []).append(i)
+    out: list[tuple[int, tuple[Any, ...]] | None] = [None] * len(raws)
+    for type_id, members in by_type.items():
+        spec = program.types[type_id]
+        adapter = _adapter(spec)
+        try:
+            checked = adapter.validate_python([raws[i].fields for i in members])
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise _error(spec, raws[members[int(first["loc"][0])]], first) from None
+        fields = spec.fields
+        for i, d in zip(members, checked, strict=True):
+            out[i] = (type_id, tuple(
+                _intern(d[f.name]) if f.name in d else _default(f) for f in fields
+            ))
+    return InputFacts(tuple(r for r in out if r is not None))
+
+
+# ------------------------------------------------------------------- sources
+
+
+def validate_pairs(
+    program: Program, facts: Iterable[tuple[str, Mapping[str, Any]]], source: str = "<facts>"
+) -> InputFacts:
+    """Validate ``(type name, fields)`` pairs given from Python (line = position + 1)."""
+    return validate(program, [
+        _Raw(name, fields, source, i + 1) for i, (name, fields) in enumerate(facts)
+    ])
+
+
+def _wrapped(obj: Any, source: str, line: int) -> _Raw:
+    if not isinstance(obj, dict) or len(obj) != 1:
+        raise InputError(
+            "expected an object with the fact type as its only key",
+            source=source, line=line, help='write {"Cost": {"sku": "A1", "amount": 10.0}}',
+        )
+    ((name, fields),) = obj.items()
+    return _Raw(str(name), fields, source, line)
+
+
+def _read_jsonl(text: str, source: str) -> list[_Raw]:
+    raws: list[_Raw] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"not valid JSON at column {exc.colno}: {exc.msg}", source=source, line=n,
+                help="write one JSON object per line",
+            ) from None
+        raws.append(_wrapped(obj, source, n))
+    return raws
+
+
+def _read_json_array(text: str, source: str) -> list[_Raw]:
+    decoder = json.JSONDecoder()
+    raws: list[_Raw] = []
+    pos = text.index("[") + 1
+    expect_item = True
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        line = text.count("\n", 0, pos) + 1
+        if pos >= len(text):
+            raise InputError("the JSON array is not closed", source=source, line=line,
+                             help="end the array with `]`")
+        char = text[pos]
+        if char == "]" and (expect_item is False or not raws):
+            return raws
+        if char == "," and not expect_item:
+            pos += 1
+            expect_item = True
+            continue
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", source=source, line=exc.lineno,
+                             help="write a JSON array of objects") from None
+        raws.append(_wrapped(obj, source, line))
+        expect_item = False
+
+
+def _cell(value: str, vt: ValueType) -> Any:
+    if vt.base == "int":
+        return int(value)
+    if vt.base == "float":
+        return float(value)
+    if vt.base == "bool":
+        low = value.strip().lower()
+        if low in ("true", "yes", "1"):
+            return True
+        if low in ("false", "no", "0"):
+            return False
+        raise ValueError(f"{value!r} is not a boolean (true/false)")
+    if vt.base == "list":
+        parsed = json.loads(value)
+        if not isinstance(parsed, list):
+            raise ValueError("a list cell must be a JSON array like [\"a\", \"b\"]")
+        return parsed
+    return value
+
+
+def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[_Raw]:
+    type_id = program.type_ids.get(type_name)
+    if type_id is None:
+        raise _unknown_type(program, _Raw(type_name, {}, source, 1))
+    spec = program.types[type_id]
+    reader = csv.reader(text.splitlines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    for name in header:
+        if name not in spec.field_names:
+            close = difflib.get_close_matches(name, spec.field_names, n=1)
+            raise InputError(
+                f"CSV column `{name}` is not a field of {spec.name}", source=source, line=1,
+                help=(f"did you mean `{close[0]}`? " if close else "") + _field_help(spec),
+            )
+    raws: list[_Raw] = []
+    for row in reader:
+        line = reader.line_num
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InputError(
+                f"expected {len(header)} cells, found {len(row)}", source=source, line=line,
+                help="give every row one cell per header column",
+            )
+        fields: dict[str, Any] = {}
+        for name, value in zip(header, row, strict=True):
+            f = spec.fields[spec.position(name)]
+            if value == "":
+                if f.type.optional and f.default is MISSING:
+                    fields[name] = None
+                continue
+            try:
+                fields[name] = _cell(value, f.type)
+            except ValueError as exc:
+                raise InputError(
+                    f"{spec.name}.{name} must be {f.type}, got {value!r}", source=source,
+                    line=line, help=f"write a {f.type} value ({exc})",
+                ) from None
+        raws.append(_Raw(type_name, fields, source, line))
+    return raws
+
+
+def read_facts(program: Program, spec: str | Path) -> InputFacts:
+    """Read and validate one input source: ``path`` (JSON Lines, or a JSON array when
+    the file starts with ``[``) or ``Type=path.csv``."""
+    text_spec = str(spec)
+    type_name: str | None = None
+    if "=" in text_spec and not Path(text_spec).exists():
+        type_name, _, text_spec = text_spec.partition("=")
+    path = Path(text_spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", source=str(path),
+                         help="check the path given to --facts") from None
+    source = str(path)
+    if type_name is not None:
+        raws = _read_csv(program, type_name, text, source)
+    elif text.lstrip().startswith("["):
+        raws = _read_json_array(text, source)
+    else:
+        raws = _read_jsonl(text, source)
+    return validate(program, raws)
+
+
+def read_all(program: Program, specs: Iterable[str | Path]) -> InputFacts:
+    """Read several sources, in order, into one :class:`InputFacts`."""
+    rows: list[tuple[int, tuple[Any, ...]]] = []
+    for spec in specs:
+        rows.extend(read_facts(program, spec).rows)
+    return InputFacts(tuple(rows))

@@ -1,0 +1,460 @@
+"""Phase 2 of a cycle: merge effects into the store, one at a time, in merge order.
+
+* A new fact is added; the same fact again is recorded as one more derivation.
+* On a keyed type, all of this cycle's candidates for one key and the incumbent are
+  gathered (the group is resolved where its first candidate stands in merge order)
+  and resolved together by the type's policy; losers and reasons go to the trace and
+  :attr:`Merger.conflicts`.
+* A fact that is replaced or pruned takes with it, transitively and in the same
+  merge, the derived facts that have no other derivation — except the fact that
+  replaced it (the update-in-place idiom).
+* An output whose support was retracted earlier in this merge is skipped: it rests on
+  a fact that is gone.
+* Intents in the support of a merged effect close.
+* ``max_facts`` is never exceeded: the merge stops before the fact that would.
+
+The per-fact path uses tuples and dict operations only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, Program
+from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
+from converge_rules.engine.policies import Contender, resolve
+from converge_rules.engine.store import FactStore
+from converge_rules.engine.trace import (
+    E_CONFLICT,
+    E_EFFECT_DISCARDED,
+    E_EFFECT_MERGED,
+    E_EVALUATION,
+    E_FACT_ADDED,
+    E_FACT_SUPPORTED,
+    E_INTENT_CLOSED,
+    E_OUTPUT_SKIPPED,
+    E_PRUNED,
+    E_REPLACED,
+    E_RETRACTED,
+    E_TOOL_CALL,
+    Event,
+    jsonable,
+)
+
+_STALE = "its support was retracted earlier in this merge"
+
+
+def needs_dependents(program: Program) -> bool:
+    """Whether any fact can ever be removed other than by closing an intent (a prune,
+    or a keyed type with a resolving policy): only then does retraction need the
+    reverse support edges."""
+    if program.prunes:
+        return True
+    return any(
+        p.mode in ("resolve", "combine") and program.types[t].key_positions
+        for t, p in program.policies.items()
+    )
+
+
+class Merger:
+    """Applies effects to a :class:`FactStore`. After a call, :attr:`stop` is set
+    when the job must end (``("conflict" | "budget_exceeded", detail)``)."""
+
+    def __init__(self, program: Program, store: FactStore, events: list[Event]) -> None:
+        self.program = program
+        self.store = store
+        self.events = events
+        self.max_facts = program.budgets.max_facts
+        self.conflicts: list[dict[str, Any]] = []
+        self.delta: Delta = []
+        self.dead: set[int] = set()
+        self.stop: tuple[str, str] | None = None
+        self.stop_budget: str | None = None
+        self.added = 0
+        self.removed = 0
+        keyed = {t.id for t in program.types if t.key_positions}
+        intents = {t.id for t in program.types if t.intent}
+        self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
+        self._agent_intents = [bool(intents.intersection(a.reads)) for a in program.agents]
+
+    def take_delta(self) -> Delta:
+        """The changes since the last call (for replica executors)."""
+        delta, self.delta = self.delta, []
+        return delta
+
+    # ---------------------------------------------------------------- inputs
+
+    def merge_inputs(self, rows: Sequence[tuple[int, tuple[Any, ...]]]) -> None:
+        """Add the validated input facts: deduplicated, grouped by type, keyed types'
+        conflicting inputs resolved by their policy at cycle 0."""
+        store = self.store
+        by_type: dict[int, dict[tuple[Any, ...], None]] = {}
+        for type_id, vals in rows:
+            bucket = by_type.get(type_id)
+            if bucket is None:
+                by_type[type_id] = {vals: None}
+            else:
+                bucket[vals] = None
+        for type_id in sorted(by_type):
+            unique: list[tuple[Any, ...]] = list(by_type[type_id])
+            keyget = store.keyget[type_id]
+            if keyget is not None:
+                unique = self._resolve_inputs(type_id, unique)
+                if self.stop is not None:
+                    return
+            room = self.max_facts - store.live_count
+            if len(unique) > room:
+                store.add_inputs(type_id, unique[: max(room, 0)])
+                self._budget("max_facts", f"{len(rows)} input facts exceed max_facts")
+                return
+            store.add_inputs(type_id, unique)
+
+    def _resolve_inputs(
+        self, type_id: int, unique: list[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]]:
+        keyget = self.store.keyget[type_id]
+        assert keyget is not None
+        groups: dict[Any, list[tuple[Any, ...]]] = {}
+        for vals in unique:
+            groups.setdefault(keyget(vals), []).append(vals)
+        if len(groups) == len(unique):
+            return unique
+        out: list[tuple[Any, ...]] = []
+        for key, members in groups.items():
+            if len(members) == 1:
+                out.append(members[0])
+                continue
+            contenders = [Contender(v, 1.0, None, 0, (), False) for v in members]
+            res = resolve(self.program.policies.get(type_id), self.program.types[type_id],
+                          contenders)
+            self._record_conflict(0, type_id, key, contenders, res.values, res.reason)
+            if res.values is None:
+                self.stop = ("conflict", res.reason)
+                return out
+            out.append(res.values)
+        return out
+
+    # ----------------------------------------------------------------- cycle
+
+    def merge_cycle(self, cycle: int, effects: Sequence[AgentEffect]) -> bool:
+        """Merge one cycle's effects (sorted by position). Returns whether the live
+        context changed (a fact added, replaced or removed)."""
+        self.added = self.removed = 0
+        store = self.store
+        ev = self.events.append
+        delta = self.delta.append
+        dead = self.dead
+        keyget_of = store.keyget
+        live = store.live
+        type_of = store.type_of
+        max_facts = self.max_facts
+        groups = self._group_keyed(effects)
+        done: set[tuple[int, Any]] = set()
+        for eff in effects:
+            a = eff.position
+            for call in eff.tool_calls:
+                ev((E_TOOL_CALL, cycle, a, *call))
+            if eff.error is not None:
+                ev((E_EFFECT_DISCARDED, cycle, a, eff.error))
+                continue
+            outputs = eff.outputs
+            for out in outputs:
+                kind = out[0]
+                if kind == EVALUATE:
+                    self._evaluate(cycle, a, out)
+                    continue
+                support = out[4]
+                if dead and any(s in dead for s in support):
+                    ev((E_OUTPUT_SKIPPED, cycle, a, out[1], out[2], _STALE))
+                    continue
+                t = out[1]
+                vals = out[2]
+                keyget = keyget_of[t]
+                if keyget is not None:
+                    gk = (t, keyget(vals))
+                    if gk in done:
+                        continue
+                    done.add(gk)
+                    members = groups.get(gk) if groups else None
+                    if not self._merge_key(cycle, t, gk[1], members or [(a, out)]):
+                        return True
+                    continue
+                fid = store.same_fact(t, vals)
+                if fid is None:
+                    if store.live_count >= max_facts:
+                        self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
+                                     f"max_facts ({max_facts})")
+                        return True
+                    fid = store.add(t, vals, cycle)
+                    store.derive(fid, a, cycle, support)
+                    conf = out[3]
+                    if conf != 1.0:
+                        store.confidence[fid] = conf
+                    ev((E_FACT_ADDED, fid, a, cycle, support, conf))
+                    delta((D_ADD, fid, t, vals, cycle))
+                    self.added += 1
+                else:
+                    store.derive(fid, a, cycle, support)
+                    ev((E_FACT_SUPPORTED, fid, a, cycle, support))
+                    conf = out[3]
+                    if conf > store.confidence.get(fid, 1.0):
+                        store.confidence[fid] = conf
+            if self._agent_intents[a]:
+                for out in outputs:
+                    if out[0] == EVALUATE:
+                        continue
+                    for s in out[4]:
+                        st = type_of[s]
+                        if st in store.intent_types and s in live[st]:
+                            store.close_intent(s)
+                            ev((E_INTENT_CLOSED, cycle, s, a))
+                            delta((D_CLOSE, s))
+                            self.removed += 1
+            ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
+        return bool(self.added or self.removed)
+
+    def _group_keyed(
+        self, effects: Sequence[AgentEffect]
+    ) -> dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] | None:
+        """All keyed candidates of the cycle, by (type, key), in merge order."""
+        groups: dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] | None = None
+        keyget_of = self.store.keyget
+        for eff in effects:
+            if eff.error is not None or not self._agent_keyed[eff.position]:
+                continue
+            for out in eff.outputs:
+                if out[0] == EVALUATE:
+                    continue
+                keyget = keyget_of[out[1]]
+                if keyget is None:
+                    continue
+                if groups is None:
+                    groups = {}
+                groups.setdefault((out[1], keyget(out[2])), []).append((eff.position, out))
+        return groups
+
+    def _evaluate(self, cycle: int, agent: int, out: tuple[Any, ...]) -> None:
+        target, score, reason = out[1], out[2], out[3]
+        store = self.store
+        if not store.is_live(target):
+            return
+        record = (agent, float(score), reason)
+        evals = store.evaluations.setdefault(target, [])
+        if record in evals:
+            return
+        evals.append(record)
+        self.events.append((E_EVALUATION, cycle, agent, target, float(score), reason))
+
+    def _tname(self, type_id: int) -> str:
+        return self.program.types[type_id].name
+
+    def _budget(self, name: str, detail: str) -> None:
+        self.stop = ("budget_exceeded", detail)
+        self.stop_budget = name
+
+    # ------------------------------------------------------------ keyed merge
+
+    def _merge_key(
+        self, cycle: int, t: int, key: Any, members: list[tuple[int, tuple[Any, ...]]]
+    ) -> bool:
+        """Merge every candidate for one key. False when the job must stop."""
+        store = self.store
+        ev = self.events.append
+        dead = self.dead
+        # distinct values in merge order → [confidence, agents, (agent, support)…]
+        proposals: dict[tuple[Any, ...], list[Any]] = {}
+        for a, out in members:
+            support = out[4]
+            if dead and any(s in dead for s in support):
+                ev((E_OUTPUT_SKIPPED, cycle, a, t, out[2], _STALE))
+                continue
+            entry = proposals.get(out[2])
+            if entry is None:
+                proposals[out[2]] = [out[3], [a], [(a, support)]]
+            else:
+                entry[0] = max(entry[0], out[3])
+                if a not in entry[1]:
+                    entry[1].append(a)
+                entry[2].append((a, support))
+        if not proposals:
+            return True
+        inc = store.incumbent(t, key)
+        inc_vals = store.values[inc] if inc is not None else None
+        if inc is not None and len(proposals) == 1 and inc_vals in proposals:
+            self._support(cycle, inc, proposals[inc_vals])
+            return True
+        if inc is None and len(proposals) == 1:
+            vals, entry = next(iter(proposals.items()))
+            return self._add_keyed(cycle, t, vals, entry, None) is not None
+        # a real conflict
+        agents = self.program.agents
+        contenders: list[Contender] = []
+        if inc is not None:
+            assert inc_vals is not None
+            names = [agents[d[0]].name for d in store.derivations.get(inc, ())]
+            same = proposals.get(inc_vals)
+            if same is not None:
+                names.extend(agents[x].name for x in same[1])
+            contenders.append(Contender(
+                inc_vals, store.confidence.get(inc, 1.0), self._score(inc),
+                store.cycles[inc], tuple(dict.fromkeys(names)), True,
+            ))
+        for vals, entry in proposals.items():
+            if vals == inc_vals:
+                continue
+            contenders.append(Contender(
+                vals, entry[0], None, cycle, tuple(agents[x].name for x in entry[1]), False,
+            ))
+        res = resolve(self.program.policies.get(t), self.program.types[t], contenders)
+        self._record_conflict(cycle, t, key, contenders, res.values, res.reason)
+        if res.values is None:
+            self.stop = ("conflict", f"{self._tname(t)} {self._key_text(t, key)}: {res.reason}")
+            return False
+        win = res.values
+        if inc is not None and win == inc_vals:
+            same = proposals.get(win)
+            if same is not None:
+                self._support(cycle, inc, same)
+            return True
+        entry = proposals.get(win)
+        if entry is None:  # a combined value: every candidate is a derivation
+            conf = max(e[0] for e in proposals.values())
+            entry = [conf, [], [d for e in proposals.values() for d in e[2]]]
+        fid = self._add_keyed(cycle, t, win, entry, inc)
+        if fid is None:
+            return False
+        if inc is not None:
+            self._replace(cycle, inc, fid)
+        return True
+
+    def _add_keyed(
+        self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int | None
+    ) -> int | None:
+        store = self.store
+        if inc is None and store.live_count >= self.max_facts:
+            self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
+                         f"max_facts ({self.max_facts})")
+            return None
+        fid = store.add(t, vals, cycle)
+        conf = entry[0]
+        if conf != 1.0:
+            store.confidence[fid] = conf
+        derivs = entry[2]
+        first_agent, first_support = derivs[0]
+        store.derive(fid, first_agent, cycle, first_support)
+        self.events.append((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
+        for a, support in derivs[1:]:
+            store.derive(fid, a, cycle, support)
+            self.events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
+        self.delta.append((D_ADD, fid, t, vals, cycle))
+        self.added += 1
+        return fid
+
+    def _support(self, cycle: int, fid: int, entry: list[Any]) -> None:
+        store = self.store
+        for a, support in entry[2]:
+            store.derive(fid, a, cycle, support)
+            self.events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
+        if entry[0] > store.confidence.get(fid, 1.0):
+            store.confidence[fid] = entry[0]
+
+    def _score(self, fid: int) -> float | None:
+        evals = self.store.evaluations.get(fid)
+        if not evals:
+            return None
+        return sum(e[1] for e in evals) / len(evals)
+
+    def _key_text(self, t: int, key: Any) -> str:
+        spec = self.program.types[t]
+        parts = key if len(spec.key_positions) > 1 else (key,)
+        return "(" + ", ".join(
+            f"{spec.fields[p].name}: {v!r}" for p, v in zip(spec.key_positions, parts, strict=True)
+        ) + ")"
+
+    def _record_conflict(
+        self, cycle: int, t: int, key: Any, contenders: Sequence[Contender],
+        winner: tuple[Any, ...] | None, reason: str,
+    ) -> None:
+        spec = self.program.types[t]
+        names = spec.field_names
+        parts = key if len(spec.key_positions) > 1 else (key,)
+        key_fields = {
+            names[p]: jsonable(v) for p, v in zip(spec.key_positions, parts, strict=True)
+        }
+
+        def fields(vals: tuple[Any, ...]) -> dict[str, Any]:
+            return {n: jsonable(v) for n, v in zip(names, vals, strict=True)}
+
+        win = fields(winner) if winner is not None else None
+        losers = [fields(c.values) for c in contenders if c.values != winner]
+        self.conflicts.append({
+            "cycle": cycle, "type": spec.name, "key": key_fields, "winner": win,
+            "losers": losers, "reason": reason,
+        })
+        self.events.append((E_CONFLICT, cycle, t, key_fields, win, losers, reason))
+
+    # ------------------------------------------------------ removal, prune
+
+    def _replace(self, cycle: int, old: int, new: int) -> None:
+        self.store.remove(old)
+        self.dead.add(old)
+        self.events.append((E_REPLACED, cycle, old, new))
+        self.delta.append((D_REMOVE, old))
+        self.removed += 1
+        self._cascade(cycle, old, new)
+
+    def _cascade(self, cycle: int, root: int, protect: int | None) -> None:
+        """Retract, transitively, the facts whose every derivation rests on ``root``."""
+        store = self.store
+        if not store.track_dependents:
+            return
+        dependents = store.dependents
+        derivations = store.derivations
+        dead = self.dead
+        stack = [root]
+        while stack:
+            x = stack.pop()
+            for d in dependents.pop(x, ()):
+                if d == protect or d in dead or not store.is_live(d):
+                    continue
+                derivs = derivations.get(d)
+                if derivs is None:
+                    continue
+                keep = [r for r in derivs if x not in r[2]]
+                if keep or d < store.n_inputs:
+                    if len(keep) != len(derivs):
+                        derivations[d] = keep
+                    continue
+                store.remove(d)
+                dead.add(d)
+                self.events.append((E_RETRACTED, cycle, d, x))
+                self.delta.append((D_REMOVE, d))
+                self.removed += 1
+                stack.append(d)
+
+    def prune(self, cycle: int) -> None:
+        """Apply every ``prune`` rule to the live context; a pruned fact leaves it
+        (with the facts resting only on it). A rule that raises prunes nothing."""
+        store = self.store
+        for spec in self.program.prunes:
+            live = store.live[spec.type_id]
+            for fid in list(live):
+                if fid not in live:
+                    continue
+                age = cycle - store.cycles[fid]
+                try:
+                    drop = spec.fn(store.values[fid], age)
+                except Exception:
+                    drop = False
+                if not drop:
+                    continue
+                store.remove(fid)
+                self.dead.add(fid)
+                self.events.append((E_PRUNED, cycle, fid, age))
+                self.delta.append((D_REMOVE, fid))
+                self.removed += 1
+                self._cascade(cycle, fid, None)
+
+
+__all__ = ["EMIT", "INTEND", "Merger", "needs_dependents"]

@@ -1,0 +1,125 @@
+"""The outcome of a job: one status, the final (or partial) context, and how it got there.
+
+:meth:`RunResult.to_json` is the document ``converge run --format json`` prints, byte
+for byte the same for the same ruleset, inputs and tool answers:
+``{"status", "cycles", "facts", "conflicts", "budget", "unmet"}`` (plus ``"loop"`` when
+the status is ``oscillating``), facts of each type sorted by their fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Literal, TypeAlias
+
+from converge_rules.compiler.program import Program
+from converge_rules.engine.store import FactStore
+from converge_rules.engine.trace import Trace, jsonable
+
+Status: TypeAlias = Literal[
+    "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating"
+]
+
+
+def sort_key(value: Any) -> tuple[Any, ...]:
+    """A total order over runtime values (None, bools, numbers, strings, tuples mixed)."""
+    if value is None:
+        return (0,)
+    if isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, int | float):
+        return (2, value)
+    if isinstance(value, str):
+        return (3, value)
+    if isinstance(value, tuple | list):
+        return (4, tuple(sort_key(v) for v in value))
+    return (5, repr(value))
+
+
+def fact_sort_key(vals: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(sort_key(v) for v in vals)
+
+
+class RunResult:
+    """What :func:`converge_rules.engine.run` returns. Partial results are always
+    present: the live context at the moment the job ended."""
+
+    __slots__ = (
+        "budget", "conflicts", "cycles", "detail", "loop", "program", "status", "store",
+        "trace", "unmet",
+    )
+
+    def __init__(
+        self,
+        *,
+        program: Program,
+        store: FactStore,
+        status: Status,
+        detail: str,
+        cycles: int,
+        conflicts: list[dict[str, Any]],
+        unmet: list[dict[str, Any]],
+        budget: dict[str, dict[str, Any]],
+        trace: Trace,
+        loop: dict[str, Any] | None = None,
+    ) -> None:
+        self.program = program
+        self.store = store
+        self.status: Status = status
+        self.detail = detail
+        self.cycles = cycles
+        self.conflicts = conflicts
+        self.unmet = unmet
+        self.budget = budget
+        self.trace = trace
+        self.loop = loop
+
+    def __repr__(self) -> str:
+        return f"<RunResult {self.status} after {self.cycles} cycles: {self.detail}>"
+
+    def fact_ids(self, type_name: str) -> list[int]:
+        """Live fact ids of a type, sorted by their fields."""
+        store = self.store
+        type_id = self.program.type_ids[type_name]
+        return sorted(store.live[type_id], key=lambda f: fact_sort_key(store.values[f]))
+
+    def facts(self, type_name: str) -> list[dict[str, Any]]:
+        """The live facts of a type as ``{field: value}`` dicts, sorted by their fields.
+        A ``KeyError`` names an undeclared type."""
+        if type_name not in self.program.type_ids:
+            raise KeyError(f"no fact type named {type_name!r}")
+        names = self.program.type(type_name).field_names
+        values = self.store.values
+        return [
+            {n: jsonable(v) for n, v in zip(names, values[f], strict=True)}
+            for f in self.fact_ids(type_name)
+        ]
+
+    def provenance(self, fact_id: int) -> list[dict[str, Any]]:
+        """Every derivation of a fact: agent, cycle and support ids (empty for input)."""
+        agents = self.program.agents
+        return [
+            {"agent": agents[a].name, "cycle": c, "support": list(s)}
+            for a, c, s in self.store.derivations.get(fact_id, ())
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        facts: dict[str, list[dict[str, Any]]] = {}
+        for spec in self.program.types:
+            if not spec.intent and self.store.live[spec.id]:
+                facts[spec.name] = self.facts(spec.name)
+        out: dict[str, Any] = {
+            "status": self.status,
+            "cycles": self.cycles,
+            "facts": facts,
+            "conflicts": self.conflicts,
+            "budget": self.budget,
+            "unmet": self.unmet,
+        }
+        if self.loop is not None:
+            out["loop"] = self.loop
+        return out
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The result document; deterministic bytes (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, indent=indent)

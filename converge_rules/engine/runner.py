@@ -1,0 +1,304 @@
+"""The cycle loop and :func:`run`, the engine's entry point.
+
+Per tier, ascending, cycles run until a fixpoint (a cycle whose merge and prune add,
+replace and remove nothing). In phase 1 every agent of the tier with something new to
+match runs against the same snapshot through an executor; in phase 2 the effects are
+merged one at a time in merge order. A job ends with exactly one status, and always
+with its partial results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from converge_rules.compiler.program import Program
+from converge_rules.engine.budgets import BudgetMeter
+from converge_rules.engine.effects import Activation, AgentEffect
+from converge_rules.engine.executors import Executor, make_executor
+from converge_rules.engine.inputs import InputFacts, validate_pairs
+from converge_rules.engine.merge import Merger, needs_dependents
+from converge_rules.engine.result import RunResult, Status, fact_sort_key
+from converge_rules.engine.store import FactStore
+from converge_rules.engine.tools import ToolBox, ToolFn
+from converge_rules.engine.trace import (
+    E_BUDGET,
+    E_CYCLE_END,
+    E_CYCLE_START,
+    E_FACT_ADDED,
+    E_INPUTS,
+    E_INTENT_CLOSED,
+    E_PRUNED,
+    E_REPLACED,
+    E_RETRACTED,
+    E_STATUS,
+    Trace,
+    jsonable,
+)
+from converge_rules.store.jsonl import JsonLinesTraceSink
+
+
+@dataclass(frozen=True, slots=True)
+class CycleProgress:
+    """What the ``progress`` callback receives after each cycle."""
+
+    cycle: int
+    tier: int
+    agents: int
+    live_facts: int
+    conflicts: int
+
+
+ProgressFn = Callable[[CycleProgress], None]
+
+
+class _Stop(Exception):
+    """Ends the cycle loop with a status (internal control flow)."""
+
+    def __init__(self, status: Status, detail: str, loop: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status: Status = status
+        self.detail = detail
+        self.loop = loop
+
+
+class _Job:
+    def __init__(
+        self,
+        program: Program,
+        inputs: InputFacts,
+        executor: Executor,
+        tools: Mapping[str, ToolFn] | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.program = program
+        self.inputs = inputs
+        self.executor = executor
+        self.progress = progress
+        self.store = FactStore(program, track_dependents=needs_dependents(program))
+        self.trace = Trace(program, self.store)
+        self.merger = Merger(program, self.store, self.trace.raw)
+        self.meter = BudgetMeter(program.budgets)
+        self.tools = ToolBox(tools, program.budgets.max_tool_calls)
+        n = len(program.agents)
+        self.watermark = [0] * n
+        self.ran = [False] * n
+        self.seen_removals: list[tuple[int, ...]] = [()] * n
+        self.fingerprints: dict[tuple[int, int], int] = {}
+        self.started = time.monotonic()
+
+    # ---------------------------------------------------------------- running
+
+    def run(self) -> RunResult:
+        store, merger, meter = self.store, self.merger, self.meter
+        merger.merge_inputs(self.inputs.rows)
+        self.trace.raw.insert(0, (E_INPUTS, store.n_inputs))
+        meter.facts_peak = store.live_count
+        try:
+            if merger.stop is not None:
+                raise self._merge_stop()
+            self.fingerprints[store.fingerprint] = 0
+            self.executor.start(
+                store.as_view(), self.program.agents, tools=self.tools,
+                agent_timeout=self.program.budgets.agent_timeout,
+            )
+            try:
+                for tier in self.program.tiers:
+                    self._run_tier(tier)
+            finally:
+                self.executor.close()
+            status, detail, unmet = self._goals()
+            return self._finish(status, detail, unmet)
+        except _Stop as stop:
+            return self._finish(stop.status, stop.detail, [], stop.loop)
+
+    def _activations(self, members: list[int]) -> list[Activation]:
+        store = self.store
+        agents = self.program.agents
+        acts: list[Activation] = []
+        for a in members:
+            spec = agents[a]
+            if self.ran[a]:
+                removals = tuple(store.removals[t] for t in spec.negates)
+                if removals != self.seen_removals[a]:
+                    acts.append(Activation(a, 0))
+                    continue
+            elif not spec.reads:
+                acts.append(Activation(a, 0))
+                continue
+            w = self.watermark[a]
+            if any(store.max_live_id(t) >= w for t in spec.reads):
+                acts.append(Activation(a, w))
+        return acts
+
+    def _run_tier(self, tier: int) -> None:
+        program, store, merger, meter = self.program, self.store, self.merger, self.meter
+        budgets = program.budgets
+        members = [i for i, a in enumerate(program.agents) if a.tier == tier]
+        ev = self.trace.raw.append
+        while True:
+            acts = self._activations(members)
+            if not acts:
+                return
+            if meter.cycles >= budgets.max_cycles:
+                raise self._exceeded("max_cycles", f"max_cycles ({budgets.max_cycles}) reached "
+                                     f"before tier {tier} converged")
+            if budgets.max_agents is not None and len(acts) > budgets.max_agents:
+                meter.agents_peak = max(meter.agents_peak, len(acts))
+                raise self._exceeded("max_agents", f"{len(acts)} agents activated in one "
+                                     f"cycle, max_agents is {budgets.max_agents}")
+            if budgets.job_timeout is not None and (
+                time.monotonic() - self.started > budgets.job_timeout
+            ):
+                raise self._exceeded("job_timeout", f"job_timeout ({budgets.job_timeout:g}s) "
+                                     "ran out")
+            snapshot = store.next_id
+            for act in acts:
+                a = act.position
+                self.watermark[a] = snapshot
+                self.ran[a] = True
+                self.seen_removals[a] = tuple(
+                    store.removals[t] for t in program.agents[a].negates
+                )
+            meter.cycles += 1
+            cycle = meter.cycles
+            meter.agents_peak = max(meter.agents_peak, len(acts))
+            ev((E_CYCLE_START, cycle, tier, tuple(a.position for a in acts)))
+            effects: list[AgentEffect] = sorted(
+                self.executor.run_cycle(cycle, merger.take_delta(), acts),
+                key=lambda e: e.position,
+            )
+            meter.timeouts += sum(
+                1 for e in effects if e.error is not None and e.error.startswith("agent_timeout")
+            )
+            merger.merge_cycle(cycle, effects)
+            if merger.stop is None:
+                merger.prune(cycle)
+            changed = bool(merger.added or merger.removed)
+            meter.facts_peak = max(meter.facts_peak, store.live_count)
+            meter.tool_calls = self.tools.used
+            ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
+            if self.progress is not None:
+                self.progress(CycleProgress(
+                    cycle, tier, len(acts), store.live_count, len(merger.conflicts)
+                ))
+            if merger.stop is not None:
+                raise self._merge_stop()
+            if self.tools.exhausted:
+                raise self._exceeded("max_tool_calls", f"max_tool_calls "
+                                     f"({budgets.max_tool_calls}) spent; calls were refused")
+            if not changed:
+                return
+            fp = store.fingerprint
+            earlier = self.fingerprints.get(fp)
+            if earlier is not None:
+                loop = self._loop(earlier, cycle)
+                raise _Stop("oscillating", f"the context after cycle {cycle} is the context "
+                            f"after cycle {earlier}", loop)
+            self.fingerprints[fp] = cycle
+
+    # --------------------------------------------------------------- endings
+
+    def _merge_stop(self) -> _Stop:
+        assert self.merger.stop is not None
+        status, detail = self.merger.stop
+        if self.merger.stop_budget is not None:
+            return self._exceeded(self.merger.stop_budget, detail)
+        return _Stop("conflict" if status == "conflict" else "budget_exceeded", detail)
+
+    def _exceeded(self, name: str, detail: str) -> _Stop:
+        meter = self.meter
+        meter.exceeded = name
+        meter.tool_calls = self.tools.used
+        self.trace.raw.append(
+            (E_BUDGET, name, getattr(self.program.budgets, name), meter.used(name))
+        )
+        return _Stop("budget_exceeded", detail)
+
+    def _goals(self) -> tuple[Status, str, list[dict[str, Any]]]:
+        unmet: list[dict[str, Any]] = []
+        for req in self.program.requires:
+            try:
+                held = bool(req.fn(self.store.as_view()))
+            except Exception as exc:  # a goal that cannot be evaluated is not met
+                unmet.append({"goal": req.text, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            if not held:
+                unmet.append({"goal": req.text})
+        if unmet:
+            names = "; ".join(u["goal"] for u in unmet)
+            return "unmet_goal", f"goal not met: {names}", unmet
+        return "converged", "every tier reached a fixpoint and every goal holds", unmet
+
+    def _loop(self, earlier: int, cycle: int) -> dict[str, Any]:
+        """The facts that came and went between two equal states."""
+        store = self.store
+        fids: dict[int, None] = {}
+        for ev in self.trace.raw:
+            kind = ev[0]
+            if kind == E_FACT_ADDED and earlier < ev[3] <= cycle:
+                fids[ev[1]] = None
+            elif kind in (E_REPLACED, E_RETRACTED, E_PRUNED, E_INTENT_CLOSED) and (
+                earlier < ev[1] <= cycle
+            ):
+                fids[ev[2]] = None
+        flips = {
+            (self.program.types[store.type_of[f]].name, store.values[f]) for f in fids
+        }
+        facts = [
+            {"type": name, "fields": self.trace.fields_of(self.program.type_ids[name], vals)}
+            for name, vals in sorted(flips, key=lambda p: (p[0], fact_sort_key(p[1])))
+        ]
+        return {"from_cycle": earlier, "to_cycle": cycle, "facts": facts}
+
+    def _finish(
+        self, status: Status, detail: str, unmet: list[dict[str, Any]],
+        loop: dict[str, Any] | None = None,
+    ) -> RunResult:
+        store = self.store
+        for spec in self.program.types:
+            if not spec.intent:
+                continue
+            for vals in sorted(
+                (store.values[f] for f in store.live[spec.id]), key=fact_sort_key
+            ):
+                unmet.append({
+                    "intent": spec.name,
+                    "fields": {n: jsonable(v) for n, v in zip(spec.field_names, vals,
+                                                              strict=True)},
+                })
+        self.meter.tool_calls = self.tools.used
+        self.trace.raw.append((E_STATUS, status, detail))
+        return RunResult(
+            program=self.program, store=store, status=status, detail=detail,
+            cycles=self.meter.cycles, conflicts=self.merger.conflicts, unmet=unmet,
+            budget=self.meter.report(), trace=self.trace, loop=loop,
+        )
+
+
+def run(
+    program: Program,
+    facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    executor: str | Executor = "serial",
+    workers: int | None = None,
+    tools: Mapping[str, ToolFn] | None = None,
+    trace: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run a compiled program on input facts to convergence (or to the status that
+    ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
+    already validated; invalid input raises :class:`~converge_rules.errors.InputError`
+    before anything runs. ``executor`` names an entry of ``EXECUTORS`` (or is an
+    executor instance); ``trace`` is a path for the JSON Lines trace. The result is
+    a pure function of the program, the facts and the tool answers."""
+    inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
+    exe = make_executor(executor, workers) if isinstance(executor, str) else executor
+    result = _Job(program, inputs, exe, tools, progress).run()
+    if trace is not None:
+        with JsonLinesTraceSink(trace) as sink:
+            sink.write_lines(result.trace.lines())
+    return result

@@ -1,0 +1,310 @@
+"""The fact store: a job-scoped arena of value tuples, the live context and its indexes.
+
+:class:`FactStore` implements the compiler's :class:`~converge_rules.compiler.program.View`
+directly, so generated agent code reads plain lists and dicts. Everything here is
+tuned for the per-fact path: no objects per fact beyond the value tuple, its id and
+the dict slots that index it.
+
+Invariants the rest of the engine relies on:
+
+* ids are handed out in merge order, ascending, never reused; ``values`` keeps dead
+  facts so the trace and provenance can still name them;
+* ``live[t]`` holds the live ids of type ``t`` in ascending order (ids are only ever
+  inserted in increasing order, and deleting from a dict keeps the order);
+* the "same fact" and "key" lookups of a type are built lazily, the first time a
+  derived fact of that type is merged: types that are only ever given as input (the
+  bulk of a large job) pay nothing for them;
+* the fingerprint is an order-independent sum of two 64-bit hashes over the live
+  context (and the intents that were closed), maintained on every change.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
+from typing import Any, cast
+
+from converge_rules.compiler.program import Program, View
+
+_MASK = (1 << 64) - 1
+
+#: derivation record: (agent index, cycle, support ids)
+Derivation = tuple[int, int, tuple[int, ...]]
+
+
+def _getter(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], Any]:
+    """``values → key``: the bare value for one position, a tuple for several."""
+    return itemgetter(*positions)
+
+
+class FactStore:
+    """The live context of one job. Implements ``View`` for agents (read-only in
+    phase 1); only the merge mutates it."""
+
+    __slots__ = (
+        "_closed",
+        "_index_plan",
+        "_keyed",
+        "_same",
+        "confidence",
+        "cycles",
+        "dependents",
+        "derivations",
+        "evaluations",
+        "fp1",
+        "fp2",
+        "indexes",
+        "intent_types",
+        "keyget",
+        "live",
+        "live_count",
+        "n_inputs",
+        "removals",
+        "track_dependents",
+        "type_of",
+        "values",
+    )
+
+    def __init__(self, program: Program, *, track_dependents: bool = True) -> None:
+        n = len(program.types)
+        self.values: list[tuple[Any, ...]] = []
+        self.type_of = array("i")
+        self.cycles = array("i")
+        self.live: list[dict[int, None]] = [{} for _ in range(n)]
+        self.indexes: list[dict[Any, dict[int, None]]] = [{} for _ in program.indexes]
+        plan: list[list[tuple[dict[Any, dict[int, None]], Callable[[tuple[Any, ...]], Any]]]]
+        plan = [[] for _ in range(n)]
+        for spec in program.indexes:
+            plan[spec.type_id].append((self.indexes[spec.id], _getter(spec.positions)))
+        self._index_plan = [tuple(p) for p in plan]
+        self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
+            _getter(t.key_positions) if t.key_positions else None for t in program.types
+        ]
+        self.intent_types = frozenset(t.id for t in program.types if t.intent)
+        self._same: list[dict[tuple[Any, ...], int] | None] = [None] * n
+        self._keyed: list[dict[Any, int] | None] = [None] * n
+        self._closed: list[dict[tuple[Any, ...], int]] = [{} for _ in range(n)]
+        self.derivations: dict[int, list[Derivation]] = {}
+        self.dependents: dict[int, list[int]] = {}
+        self.confidence: dict[int, float] = {}
+        self.evaluations: dict[int, list[tuple[int, float, str | None]]] = {}
+        self.removals = [0] * n
+        self.live_count = 0
+        self.fp1 = 0
+        self.fp2 = 0
+        self.n_inputs = 0
+        self.track_dependents = track_dependents
+
+    # ------------------------------------------------------------------ View
+
+    def as_view(self) -> View:
+        """This store, typed as the read-only ``View`` agents receive."""
+        return cast(View, self)
+
+    def new(self, type_id: int, since: int) -> Iterable[int]:
+        """Live ids of ``type_id`` that are ``>= since``, ascending. Costs the number of
+        ids returned, not the size of the type: the live dict is walked backwards."""
+        live = self.live[type_id]
+        if since <= 0:
+            return live
+        out: list[int] = []
+        for fid in reversed(live):
+            if fid < since:
+                break
+            out.append(fid)
+        out.reverse()
+        return out
+
+    def cycle_of(self, fact_id: int) -> int:
+        """The cycle in which a fact was merged (0 for input facts)."""
+        return self.cycles[fact_id]
+
+    # ---------------------------------------------------------------- queries
+
+    @property
+    def next_id(self) -> int:
+        """The id the next merged fact will get (the watermark of a snapshot)."""
+        return len(self.values)
+
+    def is_live(self, fid: int) -> bool:
+        return fid in self.live[self.type_of[fid]]
+
+    def max_live_id(self, type_id: int) -> int:
+        """The newest live id of a type, or -1."""
+        live = self.live[type_id]
+        return next(reversed(live), -1) if live else -1
+
+    def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
+        """The live fact (or closed intent) equal to ``vals``, if any."""
+        keyget = self.keyget[type_id]
+        if keyget is None:
+            same = self._same[type_id]
+            if same is None:
+                same = self._build_same(type_id)
+            fid = same.get(vals)
+        else:
+            keyed = self._keyed[type_id]
+            if keyed is None:
+                keyed = self._build_keyed(type_id)
+            fid = keyed.get(keyget(vals))
+            if fid is not None and self.values[fid] != vals:
+                fid = None
+        if fid is None and type_id in self.intent_types:
+            return self._closed[type_id].get(vals)
+        return fid
+
+    def incumbent(self, type_id: int, key: Any) -> int | None:
+        """The live fact of a keyed type holding ``key``, if any."""
+        keyed = self._keyed[type_id]
+        if keyed is None:
+            keyed = self._build_keyed(type_id)
+        return keyed.get(key)
+
+    def is_closed(self, fid: int) -> bool:
+        t = self.type_of[fid]
+        return t in self.intent_types and self._closed[t].get(self.values[fid]) == fid
+
+    def _build_same(self, type_id: int) -> dict[tuple[Any, ...], int]:
+        values = self.values
+        same = {values[f]: f for f in self.live[type_id]}
+        self._same[type_id] = same
+        return same
+
+    def _build_keyed(self, type_id: int) -> dict[Any, int]:
+        keyget = self.keyget[type_id]
+        assert keyget is not None
+        values = self.values
+        keyed = {keyget(values[f]): f for f in self.live[type_id]}
+        self._keyed[type_id] = keyed
+        return keyed
+
+    # -------------------------------------------------------------- mutation
+
+    def add(self, type_id: int, vals: tuple[Any, ...], cycle: int) -> int:
+        """Append a fact to the arena and make it live; returns its id. The caller
+        has checked that no equal fact is live and, for a keyed type, that the key
+        is free."""
+        fid = len(self.values)
+        self.values.append(vals)
+        self.type_of.append(type_id)
+        self.cycles.append(cycle)
+        self.live[type_id][fid] = None
+        for index, get in self._index_plan[type_id]:
+            key = get(vals)
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = {fid: None}
+            else:
+                bucket[fid] = None
+        keyget = self.keyget[type_id]
+        if keyget is None:
+            same = self._same[type_id]
+            if same is not None:
+                same[vals] = fid
+        else:
+            keyed = self._keyed[type_id]
+            if keyed is not None:
+                keyed[keyget(vals)] = fid
+        self.live_count += 1
+        self.fp1 = (self.fp1 + hash((type_id, vals))) & _MASK
+        self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & _MASK
+        return fid
+
+    def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Bulk-add deduplicated input facts of one type (cycle 0, no provenance).
+        Returns how many were added."""
+        values = self.values
+        live = self.live[type_id]
+        plan = self._index_plan[type_id]
+        fp1 = self.fp1
+        fp2 = self.fp2
+        start = fid = len(values)
+        for vals in rows:
+            values.append(vals)
+            live[fid] = None
+            for index, get in plan:
+                key = get(vals)
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = {fid: None}
+                else:
+                    bucket[fid] = None
+            fp1 += hash((type_id, vals))
+            fp2 += hash((vals, type_id, -7))
+            fid += 1
+        added = fid - start
+        self.type_of.extend(array("i", [type_id]) * added)
+        self.cycles.extend(array("i", [0]) * added)
+        self.fp1 = fp1 & _MASK
+        self.fp2 = fp2 & _MASK
+        self.live_count += added
+        self.n_inputs = fid
+        self._same[type_id] = None
+        self._keyed[type_id] = None
+        return added
+
+    def _unlink(self, fid: int) -> None:
+        type_id = self.type_of[fid]
+        vals = self.values[fid]
+        del self.live[type_id][fid]
+        for index, get in self._index_plan[type_id]:
+            key = get(vals)
+            bucket = index[key]
+            del bucket[fid]
+            if not bucket:
+                del index[key]
+        keyget = self.keyget[type_id]
+        if keyget is None:
+            same = self._same[type_id]
+            if same is not None and same.get(vals) == fid:
+                del same[vals]
+        else:
+            keyed = self._keyed[type_id]
+            if keyed is not None:
+                key = keyget(vals)
+                if keyed.get(key) == fid:
+                    del keyed[key]
+        self.live_count -= 1
+        self.removals[type_id] += 1
+
+    def remove(self, fid: int) -> None:
+        """Take a live fact out of the context (replaced, retracted or pruned)."""
+        vals = self.values[fid]
+        type_id = self.type_of[fid]
+        self._unlink(fid)
+        self.fp1 = (self.fp1 - hash((type_id, vals))) & _MASK
+        self.fp2 = (self.fp2 - hash((vals, type_id, -7))) & _MASK
+
+    def close_intent(self, fid: int) -> None:
+        """Close an open intent: it leaves the live context but is not retracted, and
+        intending it again is a no-op. The fingerprint keeps it (with a closed mark),
+        so opening and closing an intent never looks like a return to an old state."""
+        vals = self.values[fid]
+        type_id = self.type_of[fid]
+        self._unlink(fid)
+        self._closed[type_id][vals] = fid
+        self.fp1 = (self.fp1 + hash((type_id, vals, "closed"))) & _MASK
+        self.fp2 = (self.fp2 + hash(("closed", vals, type_id))) & _MASK
+
+    @property
+    def fingerprint(self) -> tuple[int, int]:
+        return (self.fp1, self.fp2)
+
+    def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
+        """Record one derivation of a fact (and, when retraction is possible, the
+        reverse edges from its support)."""
+        record = (agent, cycle, support)
+        derivs = self.derivations.get(fid)
+        if derivs is None:
+            self.derivations[fid] = [record]
+        else:
+            derivs.append(record)
+        if self.track_dependents:
+            dependents = self.dependents
+            for s in support:
+                lst = dependents.get(s)
+                if lst is None:
+                    dependents[s] = [fid]
+                else:
+                    lst.append(fid)

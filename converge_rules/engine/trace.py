@@ -1,0 +1,314 @@
+"""The trace of a job: every fact, conflict, retraction, prune, tool call and status.
+
+In the hot loop an event is a plain tuple whose first item is one of the ``E_*`` kinds
+below (building a model per fact would cost more than the merge itself). The pydantic
+models are built only when the trace is serialised: :meth:`Trace.events` and
+:meth:`Trace.to_jsonl`. The serialised trace is deterministic: sorted keys, no timings,
+no memory addresses, events in merge order whatever the executor did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from converge_rules.compiler.program import Program
+    from converge_rules.engine.store import FactStore
+
+# event kinds (first item of each event tuple); layouts in the comments
+E_INPUTS = 0           # (E_INPUTS, count) → one fact_added per input fact
+E_CYCLE_START = 1      # (kind, cycle, tier, agent indexes)
+E_CYCLE_END = 2        # (kind, cycle, tier, added, removed, live)
+E_FACT_ADDED = 3       # (kind, fid, agent, cycle, support, confidence)
+E_FACT_SUPPORTED = 4   # (kind, fid, agent, cycle, support)
+E_EFFECT_MERGED = 5    # (kind, cycle, agent, outputs)
+E_EFFECT_DISCARDED = 6 # (kind, cycle, agent, reason)
+E_OUTPUT_SKIPPED = 7   # (kind, cycle, agent, type id, values, reason)
+E_TOOL_CALL = 8        # (kind, cycle, agent, tool, args, result, error)
+E_EVALUATION = 9       # (kind, cycle, agent, target, score, reason)
+E_CONFLICT = 10        # (kind, cycle, type id, key, winner values | None, losers, reason)
+E_REPLACED = 11        # (kind, cycle, fid, by fid)
+E_RETRACTED = 12       # (kind, cycle, fid, cause fid)
+E_PRUNED = 13          # (kind, cycle, fid, age)
+E_INTENT_CLOSED = 14   # (kind, cycle, fid, agent)
+E_BUDGET = 15          # (kind, name, limit, used)
+E_STATUS = 16          # (kind, status, detail)
+
+Event = tuple[Any, ...]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CycleStart(_Model):
+    event: Literal["cycle_start"] = "cycle_start"
+    cycle: int
+    tier: int
+    agents: list[str]
+
+
+class CycleEnd(_Model):
+    event: Literal["cycle_end"] = "cycle_end"
+    cycle: int
+    tier: int
+    added: int
+    removed: int
+    live: int
+
+
+class FactAdded(_Model):
+    event: Literal["fact_added"] = "fact_added"
+    id: int
+    type: str
+    fields: dict[str, Any]
+    agent: str | None
+    cycle: int
+    support: list[int]
+    confidence: float
+
+
+class FactSupported(_Model):
+    event: Literal["fact_supported"] = "fact_supported"
+    id: int
+    agent: str
+    cycle: int
+    support: list[int]
+
+
+class EffectMerged(_Model):
+    event: Literal["effect_merged"] = "effect_merged"
+    cycle: int
+    agent: str
+    outputs: int
+
+
+class EffectDiscarded(_Model):
+    event: Literal["effect_discarded"] = "effect_discarded"
+    cycle: int
+    agent: str
+    reason: str
+
+
+class OutputSkipped(_Model):
+    event: Literal["output_skipped"] = "output_skipped"
+    cycle: int
+    agent: str
+    type: str
+    fields: dict[str, Any]
+    reason: str
+
+
+class ToolCall(_Model):
+    event: Literal["tool_call"] = "tool_call"
+    cycle: int
+    agent: str
+    tool: str
+    args: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class Evaluation(_Model):
+    event: Literal["evaluation"] = "evaluation"
+    cycle: int
+    agent: str
+    target: int
+    score: float
+    reason: str | None
+
+
+class Conflict(_Model):
+    event: Literal["conflict"] = "conflict"
+    cycle: int
+    type: str
+    key: dict[str, Any]
+    winner: dict[str, Any] | None
+    losers: list[dict[str, Any]]
+    reason: str
+
+
+class Replaced(_Model):
+    event: Literal["replaced"] = "replaced"
+    cycle: int
+    id: int
+    type: str
+    fields: dict[str, Any]
+    by: int
+
+
+class Retracted(_Model):
+    event: Literal["retracted"] = "retracted"
+    cycle: int
+    id: int
+    type: str
+    fields: dict[str, Any]
+    cause: int
+
+
+class Pruned(_Model):
+    event: Literal["pruned"] = "pruned"
+    cycle: int
+    id: int
+    type: str
+    fields: dict[str, Any]
+    age: int
+
+
+class IntentClosed(_Model):
+    event: Literal["intent_closed"] = "intent_closed"
+    cycle: int
+    id: int
+    type: str
+    fields: dict[str, Any]
+    agent: str
+
+
+class BudgetEvent(_Model):
+    event: Literal["budget"] = "budget"
+    name: str
+    limit: float | int | None
+    used: float | int | None
+
+
+class StatusEvent(_Model):
+    event: Literal["status"] = "status"
+    status: str
+    detail: str
+
+
+TraceEvent = Annotated[
+    CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
+    | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
+    | IntentClosed | BudgetEvent | StatusEvent,
+    Field(discriminator="event"),
+]
+
+
+def jsonable(value: Any) -> Any:
+    """Runtime value → JSON value (tuples become lists)."""
+    if isinstance(value, tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class Trace:
+    """The events of one job, in merge order. Cheap tuples inside; models and JSON
+    Lines on demand."""
+
+    __slots__ = ("_program", "_store", "raw")
+
+    def __init__(self, program: Program, store: FactStore) -> None:
+        self._program = program
+        self._store = store
+        self.raw: list[Event] = []
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def _fields(self, fid: int) -> dict[str, Any]:
+        store = self._store
+        spec = self._program.types[store.type_of[fid]]
+        return self.fields_of(spec.id, store.values[fid])
+
+    def fields_of(self, type_id: int, vals: Sequence[Any]) -> dict[str, Any]:
+        names = self._program.types[type_id].field_names
+        return {n: jsonable(v) for n, v in zip(names, vals, strict=True)}
+
+    def _agent(self, index: int) -> str:
+        return self._program.agents[index].name
+
+    def events(self) -> Iterator[_Model]:
+        """The trace as pydantic models, in order."""
+        program = self._program
+        store = self._store
+        types = program.types
+        for ev in self.raw:
+            kind = ev[0]
+            if kind == E_INPUTS:
+                for fid in range(ev[1]):
+                    yield FactAdded(
+                        id=fid, type=types[store.type_of[fid]].name, fields=self._fields(fid),
+                        agent=None, cycle=0, support=[], confidence=1.0,
+                    )
+            elif kind == E_CYCLE_START:
+                yield CycleStart(cycle=ev[1], tier=ev[2], agents=[self._agent(a) for a in ev[3]])
+            elif kind == E_CYCLE_END:
+                yield CycleEnd(cycle=ev[1], tier=ev[2], added=ev[3], removed=ev[4], live=ev[5])
+            elif kind == E_FACT_ADDED:
+                fid = ev[1]
+                yield FactAdded(
+                    id=fid, type=types[store.type_of[fid]].name, fields=self._fields(fid),
+                    agent=None if ev[2] < 0 else self._agent(ev[2]), cycle=ev[3],
+                    support=list(ev[4]), confidence=ev[5],
+                )
+            elif kind == E_FACT_SUPPORTED:
+                yield FactSupported(
+                    id=ev[1], agent=self._agent(ev[2]), cycle=ev[3], support=list(ev[4])
+                )
+            elif kind == E_EFFECT_MERGED:
+                yield EffectMerged(cycle=ev[1], agent=self._agent(ev[2]), outputs=ev[3])
+            elif kind == E_EFFECT_DISCARDED:
+                yield EffectDiscarded(cycle=ev[1], agent=self._agent(ev[2]), reason=ev[3])
+            elif kind == E_OUTPUT_SKIPPED:
+                yield OutputSkipped(
+                    cycle=ev[1], agent=self._agent(ev[2]), type=types[ev[3]].name,
+                    fields=self.fields_of(ev[3], ev[4]), reason=ev[5],
+                )
+            elif kind == E_TOOL_CALL:
+                yield ToolCall(
+                    cycle=ev[1], agent=self._agent(ev[2]), tool=ev[3], args=ev[4],
+                    result=ev[5], error=ev[6],
+                )
+            elif kind == E_EVALUATION:
+                yield Evaluation(
+                    cycle=ev[1], agent=self._agent(ev[2]), target=ev[3], score=ev[4],
+                    reason=ev[5],
+                )
+            elif kind == E_CONFLICT:
+                yield Conflict(
+                    cycle=ev[1], type=types[ev[2]].name, key=ev[3], winner=ev[4],
+                    losers=ev[5], reason=ev[6],
+                )
+            elif kind == E_REPLACED:
+                yield Replaced(
+                    cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
+                    fields=self._fields(ev[2]), by=ev[3],
+                )
+            elif kind == E_RETRACTED:
+                yield Retracted(
+                    cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
+                    fields=self._fields(ev[2]), cause=ev[3],
+                )
+            elif kind == E_PRUNED:
+                yield Pruned(
+                    cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
+                    fields=self._fields(ev[2]), age=ev[3],
+                )
+            elif kind == E_INTENT_CLOSED:
+                yield IntentClosed(
+                    cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
+                    fields=self._fields(ev[2]), agent=self._agent(ev[3]),
+                )
+            elif kind == E_BUDGET:
+                yield BudgetEvent(name=ev[1], limit=ev[2], used=ev[3])
+            elif kind == E_STATUS:
+                yield StatusEvent(status=ev[1], detail=ev[2])
+            else:  # pragma: no cover - a new kind without a model is a bug
+                raise AssertionError(f"unknown trace event kind {kind}")
+
+    def lines(self) -> Iterator[str]:
+        """One deterministic JSON document per event (sorted keys, compact)."""
+        for model in self.events():
+            yield json.dumps(
+                model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                ensure_ascii=False,
+            )
+
+    def to_jsonl(self) -> str:
+        """The whole trace as JSON Lines (each line ends with a newline)."""
+        return "".join(line + "\n" for line in self.lines())
