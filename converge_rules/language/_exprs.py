@@ -43,7 +43,7 @@ from converge_rules.language._types import (
     orderable,
     unify,
 )
-from converge_rules.language.builtins import MIN_ARGS
+from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS
 from converge_rules.language.diagnostics import Related, Severity, define
 from converge_rules.language.nodes import (
     Aggregate,
@@ -79,8 +79,7 @@ TYPE_MISMATCH = define(
     "CVG201", "type-mismatch", Severity.ERROR, "Value of the wrong type",
     "A value does not have the type its place declares: an emit or given field, a "
     "default, a pattern constraint, a function or tool argument. An `int` is accepted "
-    "where a `float` is expected; an optional (`T?`) value is not accepted where a "
-    "required `T` is.",
+    "where a `float` is expected, and an optional `T?` value where a `T` is.",
     wrong=_agent('  when Cost(sku, amount)\n  emit Price(sku: sku, amount: "cheap")\n'),
     right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: amount)\n"),
 )
@@ -182,10 +181,8 @@ class Typer:
         """Type ``e`` where ``want`` is expected and report CVG201 if it does not fit."""
         got = self.infer(e, scope, want)
         if not assignable(got, want):
-            hint = ("this value may be missing; give a default or make the field optional"
-                    if got.optional and assignable(got.required(), want)
-                    else f"give a value of type {want}")
-            self.r.error(TYPE_MISMATCH, _span(e), f"{what} expects {want}, found {got}", hint)
+            self.r.error(TYPE_MISMATCH, _span(e), f"{what} expects {want}, found {got}",
+                         f"give a value of type {want}")
         return got
 
     def condition(self, e: Expr, scope: Scope, what: str, code: str = NOT_BOOL) -> None:
@@ -387,7 +384,9 @@ class Typer:
         n = len(e.args)
         if sig.variadic and want and n > len(want):
             want += [want[-1]] * (n - len(want))
-        fewest = MIN_ARGS.get(sig.name, len(want)) if not sig.plugin else len(want)
+        builtin = BUILTIN_FUNCTIONS.get(sig.name)
+        fewest = MIN_ARGS.get(sig.name, len(want)) \
+            if builtin is not None and builtin.args == sig.args else len(want)
         if not fewest <= n <= len(want):
             least = "at least " if sig.variadic else ""
             count = f"{fewest} or {len(sig.args)}" if fewest < len(sig.args) \

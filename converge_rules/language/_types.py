@@ -80,12 +80,15 @@ def fact_ty(name: str) -> Ty:
 
 
 def assignable(src: Ty, dst: Ty) -> bool:
-    """May a value of type ``src`` stand where ``dst`` is declared? int widens to float;
-    an optional value may not fill a required place."""
+    """May a value of type ``src`` stand where ``dst`` is declared? int widens to float.
+
+    An optional (``T?``) value is accepted where a ``T`` is required: the language has no
+    way to test for a missing value, so refusing it would make optional fields unusable
+    in expressions. A missing value at run time fails that agent's match (the trace says
+    why), like any other runtime error in an agent.
+    """
     if src.is_any or dst.is_any:
         return True
-    if src.optional and not dst.optional:
-        return False
     s, d = src.required(), dst.required()
     if d.kind == "number":
         return s.kind in ("int", "float", "number")
