@@ -325,6 +325,9 @@ class AgentGenerator:
                 assert g.expr is not None
                 self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr)})",
                             in_loop)
+            elif isinstance(g.expr, Unary) and g.expr.op == "not":
+                # `where not X`: skip when X holds, without a double negation
+                self._skip_if(w, ex.condition(g.expr.operand), in_loop)
             else:
                 assert g.expr is not None
                 self._check(w, ex.condition(g.expr), in_loop)
@@ -374,13 +377,25 @@ class AgentGenerator:
                 else:
                     deferred.append((deps, u.expr, u.position))
         binder = info.pattern.binder
-        if checks or binds or binder is not None or deferred:
+        arity = len(info.spec.fields)
+        if checks or binder is not None or deferred:
             w.line(f"t{k} = vals[f{k}]")
-        for c in checks:
-            w.line(f"if {c}:")
-            w.line("    continue")
-        for local, pos in binds:
-            w.line(f"{local} = t{k}[{pos}]")
+            for c in checks:
+                w.line(f"if {c}:")
+                w.line("    continue")
+            for local, pos in binds:
+                w.line(f"{local} = t{k}[{pos}]")
+        elif len(binds) == 1:
+            w.line(f"{binds[0][0]} = vals[f{k}][{binds[0][1]}]")
+        elif binds and arity <= 8:
+            # one unpacking is cheaper than a subscript per field
+            targets = dict.fromkeys(range(arity), "_")
+            targets.update({pos: local for local, pos in binds})
+            w.line(", ".join(targets.values()) + f" = vals[f{k}]")
+        elif binds:
+            w.line(f"t{k} = vals[f{k}]")
+            for local, pos in binds:
+                w.line(f"{local} = t{k}[{pos}]")
         for name in first:
             bound.add(name)
             ex.scope[name] = Var(self.var_names[name], self.var_types[name])
