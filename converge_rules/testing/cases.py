@@ -1,0 +1,177 @@
+"""Test cases: a ``test`` block is one case, a table test one case per row.
+
+A table test binds variables per row and uses them in its steps::
+
+    test "margin" {
+      cases {
+        {cost: 10.0, theirs: 12.0, price: 11.88}
+        {cost: 10.0, theirs: 10.2, price: 12.0}
+      }
+      given Cost(sku: "A1", amount: cost)
+      given Quote(sku: "A1", vendor: "acme", amount: theirs)
+      expect Price(sku: "A1", channel: web, amount: price)
+    }
+
+or reads its rows from a fixture next to the ``.cvg`` file: ``cases "margin.csv"`` (a
+header row of variable names; cells that read as numbers or ``true``/``false`` are
+numbers and booleans, an empty cell is none, anything else a string) or
+``cases "margin.jsonl"`` (one JSON object per line). Each row reports on its own, as
+``file.cvg::margin[case 2]`` (rows count from 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from converge_rules.errors import ConvergeError
+from converge_rules.language import nodes as n
+from converge_rules.language.span import Span
+from converge_rules.testing.interpret import EvalError, Interpreter
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    """One runnable case: a whole test, or one row of a table test (``case`` is the
+    1-based row number and ``bindings`` its variables)."""
+
+    __test__ = False  # not a pytest class
+
+    id: str
+    file: str
+    name: str
+    test: n.Test
+    span: Span | None
+    case: int | None = None
+    bindings: dict[str, Any] = field(default_factory=dict)
+
+
+class CaseError(ConvergeError):
+    """A table test's rows cannot be read (a missing fixture, a bad row)."""
+
+    def __init__(self, message: str, span: Span | None = None,
+                 details: tuple[str, ...] = ()) -> None:
+        self.message = message
+        self.span = span
+        self.details = details
+        super().__init__(f"{span}: {message}" if span else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.span, self.details))
+
+
+def test_id(file: str, name: str, case: int | None = None) -> str:
+    """``file.cvg::test name`` or ``file.cvg::test name[case 2]``."""
+    return f"{file}::{name}" + (f"[case {case}]" if case is not None else "")
+
+
+def expand(test: n.Test, file: str, base: Path, interp: Interpreter) -> list[TestCase]:
+    """The cases of ``test``: one, or one per table row."""
+    cases = getattr(test, "cases", None)
+    if cases is None:
+        return [TestCase(test_id(file, test.name), file, test.name, test, test.span)]
+    rows = rows_of(cases, base, interp)
+    if not rows:
+        raise CaseError(f'table test "{test.name}" has no cases', cases.span,
+                        ("add rows to `cases { … }` or to the fixture file",))
+    return [TestCase(test_id(file, test.name, i), file, test.name, test,
+                     getattr(cases, "span", None) or test.span, i, row)
+            for i, row in enumerate(rows, 1)]
+
+
+def rows_of(cases: Any, base: Path, interp: Interpreter) -> list[dict[str, Any]]:
+    """The variable bindings of each row of a ``cases`` step."""
+    span = getattr(cases, "span", None)
+    if getattr(cases, "file", None):
+        return read_fixture(base / cases.file, span)
+    rows = []
+    for record in cases.rows:
+        try:
+            value = interp.eval(record, {})
+        except EvalError as exc:
+            raise CaseError(f"cannot evaluate this case: {exc.message}",
+                            getattr(record, "span", span)) from exc
+        rows.append(dict(value))
+    return rows
+
+
+def read_fixture(path: Path, span: Span | None = None) -> list[dict[str, Any]]:
+    """Rows of a ``.csv`` or ``.jsonl`` fixture."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseError(f"cannot read the cases file `{path}`: {exc.strerror or exc}", span,
+                        ("the path is relative to the .cvg file",)) from exc
+    if path.suffix.lower() == ".csv":
+        return _csv_rows(text, path, span)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _jsonl_rows(text, path, span)
+    raise CaseError(f"the cases file `{path.name}` must end in .csv or .jsonl", span)
+
+
+def _csv_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]]:
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None:
+        return []
+    names = [h.strip() for h in header]
+    for name in names:
+        if not _IDENT.match(name):
+            raise CaseError(f"{path.name}:1: column `{name}` is not a variable name", span,
+                            ("column names are letters, digits and `_`",))
+    rows = []
+    for number, cells in enumerate(reader, 2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(names):
+            raise CaseError(f"{path.name}:{number}: {len(cells)} cells, but the header "
+                            f"has {len(names)} columns", span)
+        rows.append({name: cell_value(c) for name, c in zip(names, cells, strict=True)})
+    return rows
+
+
+def cell_value(cell: str) -> Any:
+    """A CSV cell as a value: int, float, bool, None (empty) or the string itself."""
+    text = cell.strip()
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    return cell
+
+
+def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
+        if not isinstance(row, dict) or not all(_IDENT.match(k) for k in row):
+            raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
+                            "keys are variable names", span)
+        rows.append({k: _tuples(v) for k, v in row.items()})
+    return rows
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value

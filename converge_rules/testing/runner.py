@@ -1,0 +1,198 @@
+"""Run the ``test`` blocks of rulesets.
+
+Each test runs the whole ruleset it is written in (that file and everything it
+imports) on its ``given`` facts, with every tool replaced by the test's ``mock tool``
+answers, and checks its ``expect`` steps (see :mod:`.expectations`). A ruleset with
+errors runs no tests: its diagnostics are reported instead.
+
+A test belongs to the file it is written in: a test in an imported file runs when that
+file is itself among the paths (directories are searched recursively), against that
+file's own ruleset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from converge_rules.errors import ConvergeError
+from converge_rules.language import nodes as n
+from converge_rules.language.checked import CheckedRuleset
+from converge_rules.language.diagnostics import Diagnostic
+from converge_rules.testing.cases import CaseError, TestCase, expand
+from converge_rules.testing.expectations import check_expectations
+from converge_rules.testing.explain import Explainer
+from converge_rules.testing.interpret import EvalError, Interpreter, interpreter_for
+from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
+from converge_rules.testing.outcome import Failure, Outcome, Status, TestReport
+from converge_rules.testing.runview import RunView, view_from_result
+from converge_rules.testing.selection import compile_keyword
+from converge_rules.testing.show import fact_text
+
+
+@dataclass(slots=True)
+class Suite:
+    """One ruleset file: its checked ruleset, compiled program and test cases."""
+
+    path: Path
+    file: str
+    checked: CheckedRuleset | None
+    program: Any = None
+    cases: list[TestCase] = field(default_factory=list)
+    diagnostics: tuple[Diagnostic, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+    problem: str = ""           # why the suite cannot run although it checks (compile)
+    case_errors: list[Outcome] = field(default_factory=list)
+
+    @property
+    def runnable(self) -> bool:
+        return self.checked is not None and self.checked.ok and not self.problem
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Check and compile one ruleset file and list its test cases (table tests expanded
+    into one case per row). Never raises for a bad ruleset: errors are diagnostics."""
+    from converge_rules.language.checker import check_file
+    from converge_rules.language.loader import display_path
+
+    path = Path(path)
+    checked = check_file(path)
+    file = display_path(path)
+    suite = Suite(path=path, file=file, checked=checked, diagnostics=checked.diagnostics,
+                  sources=_sources(checked, path, file))
+    if not checked.ok or not checked.modules:
+        return suite
+    try:
+        from converge_rules.compiler.compile import compile_ruleset
+
+        suite.program = compile_ruleset(checked)
+    except ConvergeError as exc:
+        suite.problem = f"the ruleset does not compile: {exc}"
+    interp = interpreter_for(checked)
+    tests = [item for item in checked.modules[-1].items if isinstance(item, n.Test)]
+    for test in tests:
+        try:
+            suite.cases.extend(expand(test, file, path.parent, interp))
+        except CaseError as exc:
+            suite.case_errors.append(Outcome(
+                id=f"{file}::{test.name}", file=file, name=test.name, span=test.span,
+                status="failed", failures=(Failure(exc.message, exc.span or test.span,
+                                                   exc.details),)))
+    return suite
+
+
+def _sources(checked: CheckedRuleset, path: Path, file: str) -> dict[str, str]:
+    names = {file}
+    names.update(d.span.file for d in checked.diagnostics if d.span is not None)
+    out = {}
+    for name in sorted(names):
+        try:
+            out[name] = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return out
+
+
+RunObserver = Callable[[Suite, TestCase, RunView], None]
+
+
+def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None) -> Outcome:
+    """Run one test case of a runnable suite."""
+    checked = suite.checked
+    assert checked is not None
+    if suite.problem:
+        return _outcome(case, "failed", failures=(Failure(suite.problem),))
+    if not any(isinstance(s, n.ExpectFact | n.ExpectConflict | n.ExpectStatus)
+               for s in case.test.steps):
+        return _outcome(case, "skipped", reason="the test has no `expect` step")
+    interp = interpreter_for(checked)
+    try:
+        facts = given_facts(case.test, interp, case.bindings)
+        mocks = MockTools(mock_answers(case.test, interp, case.bindings),
+                          tuple(checked.tools))
+    except EvalError as exc:
+        return _outcome(case, "failed", failures=(
+            Failure(f"cannot evaluate: {exc.message}", _span(exc) or case.span),))
+
+    from converge_rules.engine import run
+
+    try:
+        result = run(suite.program, facts, tools=mocks.table())
+    except ConvergeError as exc:  # bad given facts (InputError) and the like
+        return _outcome(case, "failed", failures=(
+            Failure(f"the test's facts were rejected: {exc}", case.span),))
+    view = view_from_result(result)
+    if observe is not None:
+        observe(suite, case, view)
+    interp = interpreter_for(checked, view.context())
+    explainer = Explainer(view, checked, interp)
+    failures = check_expectations(case.test.steps, explainer, case.bindings)
+    if mocks.unmocked:
+        failures.insert(0, Failure("the test called a tool it does not mock", case.span,
+                                   tuple(unmocked_help(mocks.unmocked))))
+    return _outcome(case, "failed" if failures else "passed",
+                   failures=tuple(failures))
+
+
+def _outcome(case: TestCase, status: Status, failures: tuple[Failure, ...] = (),
+             reason: str = "") -> Outcome:
+    return Outcome(case.id, case.file, case.name, case.span, status, failures, reason)
+
+
+def _span(exc: EvalError) -> Any:
+    return exc.span
+
+
+def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
+                ) -> list[tuple[str, dict[str, Any]]]:
+    """The test's ``given`` facts as ``(type, fields)``, values evaluated."""
+    return [(step.type.name, {a.name.name: interp.eval(a.value, env) for a in step.args})
+            for step in test.steps if isinstance(step, n.Given)]
+
+
+def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
+                 ) -> list[MockAnswer]:
+    """The test's ``mock tool`` answers, values evaluated. A mock that returns a plain
+    value (not a record) answers ``{"value": …}``."""
+    answers = []
+    for step in test.steps:
+        if isinstance(step, n.Mock):
+            returns = interp.eval(step.returns, env)
+            if not isinstance(returns, dict):
+                returns = {"value": returns}
+            answers.append(MockAnswer(step.tool.name,
+                                      {a.name.name: interp.eval(a.value, env)
+                                       for a in step.args}, returns, step.span))
+    return answers
+
+
+def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,
+              observe: RunObserver | None = None) -> tuple[TestReport, list[Suite]]:
+    """Load every ruleset in ``paths`` (files, in order), run the selected tests and
+    return the report and the suites (for coverage)."""
+    selected = compile_keyword(keyword)
+    suites = [load_suite(p) for p in paths]
+    outcomes: list[Outcome] = []
+    diagnostics: dict[Diagnostic, None] = {}
+    sources: dict[str, str] = {}
+    for suite in suites:
+        diagnostics.update(dict.fromkeys(suite.diagnostics))
+        sources.update(suite.sources)
+        if not suite.runnable and not suite.problem:
+            continue
+        outcomes.extend(o for o in suite.case_errors if selected(o.id))
+        for case in suite.cases:
+            if selected(case.id):
+                outcomes.append(run_case(suite, case, observe=observe))
+    report = TestReport(tuple(outcomes), tuple(diagnostics), sources,
+                        tuple(s.file for s in suites))
+    return report, suites
+
+
+def describe_given(facts: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The given facts as text (for verbose output)."""
+    from converge_rules.testing.interpret import Fact
+
+    return [fact_text(Fact(t, v)) for t, v in facts]
