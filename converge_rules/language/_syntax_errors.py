@@ -83,6 +83,24 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "GT
               "GE", "IN", "AND", "OR", "DOT"}
 _OPENERS = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
 _CLOSERS = set(_OPENERS.values())
+_STATEMENT_WORDS = {"when", "where", "call", "emit", "intend", "evaluate", "require", "given",
+                    "mock", "expect", *ITEM_WORDS}
+_SYNTAX = {
+    "agent": "`agent NAME [tier N] { when PATTERN [and PATTERN]* [where EXPR] "
+             "[call TOOL(arg: EXPR) as NAME]* OUTPUT+ }` where OUTPUT is `emit`, `intend` "
+             "or `evaluate`",
+    "fact": "`fact NAME { [key] field: type [= default], … }`",
+    "intent": "`intent NAME { field: type, … }`",
+    "enum": "`enum NAME { member, … }`",
+    "root": '`root "goal" { budget = value … require EXPR … }`',
+    "policy": "`policy FACT { resolve by CRITERION[, then CRITERION]* | combine "
+              "sum|min|max|mean FIELD | keep all | reject [on tie reject|first|latest] }`",
+    "test": '`test "name" { given … mock tool … returns … expect [no|conflict|status] … }`',
+    "emit": "`emit Fact(field: EXPR, …) [confidence EXPR]`",
+    "intend": "`intend Intent(field: EXPR, …)`",
+    "given": "`given Fact(field: value, …)`",
+    "call": "`call TOOL(arg: EXPR, …) as NAME`",
+}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
           "$END": "the end of the file"}
 
@@ -185,15 +203,42 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
                 f"add `{close_text}` at the end of {what}",
                 (Related(o_span, f"{what} opened here"),))
 
+    last = _last_token(stack)
+    if last is not None and last.type == "NAME" and str(last.value) in _STATEMENT_WORDS:
+        # `where x > emit …`: the contextual lexer read the keyword as an operand.
+        word = str(last.value)
+        return Diagnostic(
+            SYNTAX, Severity.ERROR,
+            f"`{word}` is read as a name{context} because what comes before it is "
+            "incomplete",
+            _span(path, last.line + off, last.column, last.end_line + off, last.end_column),
+            f"finish the expression or pattern before `{word}`")
+
     words = _expected_words(expected, parser, stack, open_brackets)
     message = f"unexpected {_describe_token(tok)}{context}; expected {_join(words)}"
+    kind = owner.split(" ", 1)[0] if owner else None
     if tok.type == "EQUAL" and "COLON" in expected:
         help_ = "fields are written `name: value`"
+    elif tok.type == "EQUAL" and "EQ" in expected:
+        help_ = "compare with `==`; a single `=` only sets budgets and defaults"
+    elif tok.type in _CLOSERS and not open_brackets:
+        help_ = f"remove this `{tok.value}`: no block is open here"
     elif len(words) == 1:
         help_ = f"write {words[0]} here"
+    elif kind in _SYNTAX:
+        help_ = f"{kind} is written {_SYNTAX[kind]}"
     else:
         help_ = "see the syntax of this construct in LANGUAGE.md"
     return Diagnostic(SYNTAX, Severity.ERROR, message, span, help_)
+
+
+def _last_token(stack: list[Any]) -> Any:
+    """The last token shifted, looking inside reduced subtrees."""
+    value = stack[-1] if stack else None
+    while value is not None and hasattr(value, "data"):
+        children = [c for c in value.children if c is not None]
+        value = children[-1] if children else None
+    return value
 
 
 def _end_of(value: Any) -> tuple[int, int]:
@@ -260,7 +305,7 @@ def _expected_words(expected: set[str], parser: Any, stack: list[Any],
         remaining -= _ITEM_TYPES
     if "NAME" in remaining:
         remaining.discard("NAME")
-        words.append("a field name" if _expects_field(stack, open_brackets) else "a name")
+        words.append(_name_word(stack, open_brackets))
     for name in ("NUMBER", "STRING"):
         if name in remaining:
             remaining.discard(name)
@@ -275,6 +320,35 @@ def _expected_words(expected: set[str], parser: Any, stack: list[Any],
     if len(words) > 8:
         words = [*words[:8], "…"]
     return words
+
+
+_NAME_AFTER = {
+    "AGENT": "an agent name", "FACT": "a fact type name", "INTENT": "a type name",
+    "ENUM": "an enum name", "POLICY": "a fact type name", "PRUNE": "a fact type name",
+    "EMIT": "a fact type name", "INTEND": "an intent name", "GIVEN": "a fact type name",
+    "TOOL": "a tool name", "CALL": "a tool name", "AS": "a name for the result",
+    "USING": "a resolver name", "EVALUATE": "a bound variable", "DOT": "a field name",
+    "HIGHEST": "a field name (or `confidence`, `score`)",
+    "LOWEST": "a field name (or `confidence`, `score`)",
+    "STATUS": "a status (`converged`, `unmet_goal`, `budget_exceeded`, `conflict`, "
+              "`oscillating`)",
+    "LSQB": "a name", "RULESET": "the ruleset's name",
+}
+
+
+def _name_word(stack: list[Any], open_brackets: list[tuple[int, Any]]) -> str:
+    """What kind of name fits here, judged from the token before it."""
+    if _expects_field(stack, open_brackets):
+        return "a field name"
+    last = stack[-1] if stack else None
+    kind = getattr(last, "type", None) if last is not None and not hasattr(last, "data") else None
+    if kind == "COLON" and open_brackets and open_brackets[-1][1].type == "LBRACE":
+        owner = _owner(stack, open_brackets[-1][0]) or ""
+        if owner.startswith(("fact", "intent")):
+            return "a type (`str`, `int`, `float`, `bool`, an enum, `list[T]`)"
+    if kind == "LSQB" and len(stack) > 1 and getattr(stack[-2], "value", None) == "list":
+        return "a type"
+    return _NAME_AFTER.get(kind or "", "a name")
 
 
 def _expects_field(stack: list[Any], open_brackets: list[tuple[int, Any]]) -> bool:

@@ -310,3 +310,31 @@ def test_error_codes(text: str, code: str) -> None:
 def test_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
     result = parse('ruleset r\nroot "g" { require ' + "-" * 20000 + "1 < 0 }\n", "t.cvg")
     assert [d.code for d in result.diagnostics] == ["CVG990"]
+
+
+def test_keyword_swallowed_by_an_incomplete_expression_is_named() -> None:
+    d = first(HEADER + "agent a {\n  when A(x) where x >\n  emit A(x: x)\n}\n").diagnostics[0]
+    assert d.code == "CVG001"
+    assert d.message.startswith("`emit` is read as a name in agent `a`")
+    assert d.span is not None and (d.span.line, d.span.column) == (4, 3)
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ("agent a { when A(x) where x = 1 emit A(x: x) }", "compare with `==`"),
+    ("agent a { when A(x) emit A(x: x) }}", "no block is open here"),
+    ("fact B { x: }", "expected a type (`str`"),
+    ("agent { when A(x) emit A(x: 1) }", "expected an agent name"),
+    ('test "t" { expect status }', "expected a status (`converged`"),
+    ("policy A { resolve by newest }", "policy is written `policy FACT {"),
+])
+def test_messages_say_what_fits(body: str, fragment: str) -> None:
+    d = first(HEADER + body + "\n").diagnostics[0]
+    assert fragment in f"{d.message} | {d.help}"
+
+
+def test_keywords_followed_by_a_colon_are_names() -> None:
+    fact = item("fact F {\n  score: float = 0.5\n  reason: str\n  key: str\n  test: int = 1\n"
+                "  emit: bool\n}\n")
+    assert isinstance(fact, n.FactDecl)
+    assert [f.name.name for f in fact.fields] == ["score", "reason", "key", "test", "emit"]
+    assert not any(f.key for f in fact.fields)
