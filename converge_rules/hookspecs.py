@@ -15,11 +15,11 @@ Two kinds of hook:
   two plugins is a :class:`~converge_rules.errors.PluginError` naming both. A hook
   that raises is a ``PluginError`` naming the plugin, and nothing it registered is
   kept.
-* **Observer hooks** (``converge_on_*``) are called at observation points of a run:
-  after a cycle's merge, per merged effect, per resolved conflict, and once with the
-  result. They return nothing, must not change what they receive, and are never
-  called from the engine's hot loop (the engine calls an observer hook only when a
-  plugin implements it).
+* **Observer hooks** (``converge_on_*``) see a finished job:
+  :meth:`converge_rules.plugins.Observers.observe` replays its trace to them, in trace
+  order (cycles, effects, conflicts), then passes the result. They return nothing,
+  must not change what they receive, and are never called from the engine's hot loop,
+  so they see the same events whatever the executor.
 
 None of these hooks is ``firstresult`` or ``historic``: every implementation is
 called, in pluggy's order, and registration hooks are called again for each
@@ -153,21 +153,21 @@ def converge_register_checks(register: Register) -> None:
 def converge_on_cycle(event: Any) -> None:
     """Observe a finished cycle (after its merge and pruning).
 
-    Receives the engine's cycle event: tier, cycle number, facts added, replaced and
-    removed, agents run, elapsed time. Called once per cycle, from the thread that
-    runs the merge. Must not change the event. Returns nothing; not ``firstresult``,
-    not ``historic``.
+    Receives the trace's ``cycle_end`` event (``converge_rules.engine.trace.CycleEnd``:
+    ``cycle``, ``tier``, facts ``added`` and ``removed``, ``live`` facts). Called once
+    per cycle, in order. Must not change the event. Returns nothing; not
+    ``firstresult``, not ``historic``.
     """
 
 
 @hookspec
 def converge_on_effect(event: Any) -> None:
-    """Observe one agent's effect as it is merged.
+    """Observe one agent's effect: merged, or discarded with the reason.
 
-    Receives the engine's effect event: the agent, its match, the facts, intents and
-    evaluations it proposed, the tool calls it made, or the reason its effect was
-    discarded. Called in merge order. Returns nothing; not ``firstresult``, not
-    ``historic``.
+    Receives the trace's ``effect_merged`` event (``cycle``, ``agent``, ``outputs``)
+    or ``effect_discarded`` event (``cycle``, ``agent``, ``reason``: an exception, a
+    failed tool call, a timeout). Called in merge order. Returns nothing; not
+    ``firstresult``, not ``historic``.
     """
 
 
@@ -175,9 +175,9 @@ def converge_on_effect(event: Any) -> None:
 def converge_on_conflict(event: Any) -> None:
     """Observe a conflict on a keyed fact and how its policy resolved it.
 
-    Receives the engine's conflict event: the fact type and key, the candidates, the
-    winner(s), the losers with the reason, or the failure when the policy rejects.
-    Returns nothing; not ``firstresult``, not ``historic``.
+    Receives the trace's ``conflict`` event (``cycle``, ``type``, ``key``, the
+    ``winner`` fields or None when the policy rejected, the ``losers``, the
+    ``reason``). Returns nothing; not ``firstresult``, not ``historic``.
     """
 
 
@@ -185,9 +185,9 @@ def converge_on_conflict(event: Any) -> None:
 def converge_on_result(result: Any) -> None:
     """Observe the end of a job.
 
-    Receives the ``RunResult`` (status, facts, conflicts, unmet goals, budget use,
-    trace). Called once per job, after the last cycle, for every status. Returns
-    nothing; not ``firstresult``, not ``historic``.
+    Receives the ``RunResult`` (``status``, ``facts(type)``, ``conflicts``, ``unmet``,
+    ``budget``, ``trace``). Called once per job, after the other observer hooks, for
+    every status. Returns nothing; not ``firstresult``, not ``historic``.
     """
 
 

@@ -210,10 +210,39 @@ def collect(pm: pluggy.PluginManager) -> Registries:
     return Registries(**ordered)
 
 
-def load_registries(extra_modules: Sequence[str] = ()) -> Registries:
-    """``collect(get_plugin_manager(extra_modules))``: everything installed plugins
-    provide."""
-    return collect(get_plugin_manager(extra_modules))
+_requested_modules: tuple[str, ...] = ()
+
+
+def request_plugin_modules(modules: Sequence[str]) -> None:
+    """Remember the ``--plugin MODULE`` options of this process's command line, for
+    :func:`load_registries` calls that do not name modules themselves."""
+    global _requested_modules
+    _requested_modules = tuple(dict.fromkeys(modules))
+
+
+def load_registries(extra_modules: Sequence[str] | None = None) -> Registries:
+    """Everything the plugins provide: ``collect(get_plugin_manager(extra_modules))``
+    (``extra_modules`` defaults to the ``--plugin`` modules of the command line), with
+    the resolvers and executors also made visible to the engine (:func:`install`)."""
+    modules = _requested_modules if extra_modules is None else tuple(extra_modules)
+    registries = collect(get_plugin_manager(modules))
+    install(registries)
+    return registries
+
+
+default_registries = load_registries
+
+
+def install(registries: Registries) -> None:
+    """Make registered resolvers and executors visible to the engine, which looks
+    them up by name in its own tables (``RESOLVERS``, ``EXECUTORS``) when a policy
+    says ``using NAME`` or a run names an executor. Idempotent."""
+    from converge_rules.engine import executors, policies
+
+    for name, resolver in registries.resolvers.items():
+        policies.RESOLVERS[name] = resolver.obj
+    for name, executor in registries.executors.items():
+        executors.EXECUTORS[name] = executor.obj
 
 
 def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:
@@ -284,20 +313,37 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
 
 
 class Observers:
-    """Calls the observer hooks (``converge_on_cycle`` …) of a plugin manager. The
-    engine asks :meth:`wants` once per run and skips hooks nobody implements, so an
-    unobserved run never goes through pluggy. An observer that raises is a
-    ``PluginError`` naming its plugin."""
+    """Calls the observer hooks (``converge_on_cycle`` …) of a plugin manager.
+
+    :meth:`observe` replays a finished job's trace to them, in trace order, and ends
+    with ``converge_on_result``: the engine's hot loop never goes through pluggy, and
+    observers see exactly what the trace records (the same for any executor). Hooks
+    nobody implements cost nothing. An observer that raises is a ``PluginError``
+    naming its plugin."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._impls: dict[str, tuple[pluggy.HookImpl, ...]] = {
-            name: tuple(getattr(pm.hook, name).get_hookimpls())
+            name: tuple(i for i in getattr(pm.hook, name).get_hookimpls()
+                        if not (i.wrapper or i.hookwrapper))
             for name in hookspecs.OBSERVER_HOOKS
         }
 
     def wants(self, hook_name: str) -> bool:
         """True when some plugin implements the observer hook ``hook_name``."""
         return bool(self._impls.get(hook_name))
+
+    def observe(self, result: Any) -> None:
+        """Send a finished job to the observers: each ``cycle_end`` trace event to
+        ``converge_on_cycle``, each ``effect_merged``/``effect_discarded`` to
+        ``converge_on_effect``, each ``conflict`` to ``converge_on_conflict`` (trace
+        order), then the result to ``converge_on_result``."""
+        routes = {name: hook for name, hook in _EVENT_HOOKS.items() if self.wants(hook)}
+        if routes:
+            for event in result.trace.events():
+                hook = routes.get(getattr(event, "event", ""))
+                if hook is not None:
+                    self._notify(hook, "event", event)
+        self.on_result(result)
 
     def on_cycle(self, event: object) -> None:
         self._notify("converge_on_cycle", "event", event)
@@ -313,8 +359,6 @@ class Observers:
 
     def _notify(self, hook_name: str, arg: str, value: object) -> None:
         for impl in self._impls[hook_name]:
-            if impl.wrapper or impl.hookwrapper:
-                continue  # nothing to wrap: observers are called one by one
             kwargs = {arg: value} if arg in impl.argnames else {}
             try:
                 impl.function(**kwargs)
@@ -322,6 +366,15 @@ class Observers:
                 raise PluginError(
                     impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}"
                 ) from None
+
+
+# Trace event name → observer hook.
+_EVENT_HOOKS: dict[str, str] = {
+    "cycle_end": "converge_on_cycle",
+    "effect_merged": "converge_on_effect",
+    "effect_discarded": "converge_on_effect",
+    "conflict": "converge_on_conflict",
+}
 
 
 def plugin_names(pm: PluginManager, kinds: Iterable[str] = ("entry-point", "module")) -> list[str]:

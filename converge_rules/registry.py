@@ -23,12 +23,15 @@ import types
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from converge_rules.errors import ToolError
 from converge_rules.language.checked import FunctionSignature, ToolSignature
+
+if TYPE_CHECKING:
+    from converge_rules.compiler.program import Program
 
 OPEN = "*"
 """Signature key of an open model: more names are accepted, of type ``any``."""
@@ -249,7 +252,9 @@ class Function:
 
 
 class Pruner(Protocol):
-    """A pruning rule: True drops the fact from the live context."""
+    """A pruning rule: True drops the fact from the live context. It may also have an
+    ``applies_to(fact_type, field_names) -> bool`` attribute, asked once per fact type
+    when a program is built, so it is never called for facts it cannot drop."""
 
     def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool: ...
 
@@ -294,9 +299,17 @@ class Registries:
         """Function name → signature, for ``check(..., functions=...)``."""
         return {name: function.signature() for name, function in self.functions.items()}
 
-    def function_impls(self) -> dict[str, Callable[..., Any]]:
+    def function_callables(self) -> dict[str, Callable[..., Any]]:
         """Function name → Python callable, for the compiled rules."""
         return {name: function.fn for name, function in self.functions.items()}
+
+    function_impls = function_callables
+
+    def tools_for_engine(self, allowed: Iterable[str] | None = None) -> dict[str, ValidatedTool]:
+        """Like :func:`tools_for_engine`, leaving out allowed tools no plugin provides
+        (a call to one of those fails at run time; tests mock them)."""
+        present = None if allowed is None else [n for n in allowed if n in self.tools]
+        return tools_for_engine(self, present)
 
     def objects(self, kind: str) -> dict[str, Any]:
         """Name → registered object for ``resolvers``, ``pruners``, ``executors``,
@@ -323,3 +336,40 @@ def tools_for_engine(
             "a test with `mock tool NAME(...) returns {...}`"
         )
     return {name: ValidatedTool(registries.tools[name]) for name in names}
+
+
+def program_with_pruners(program: Program, pruners: Mapping[str, Pruner]) -> Program:
+    """``program`` with each pruner added as a ``prune`` rule on every fact type it
+    applies to (intent types excluded), after the ruleset's own rules, in name order.
+    The engine then applies them after each merge like ``prune`` lines."""
+    from dataclasses import replace
+
+    from converge_rules.compiler.program import PruneSpec
+
+    added: list[PruneSpec] = []
+    for name, pruner in sorted(pruners.items()):
+        applies = getattr(pruner, "applies_to", None)
+        for spec in program.types:
+            if spec.intent or (applies is not None and not applies(spec.name, spec.field_names)):
+                continue
+            added.append(PruneSpec(
+                type_id=spec.id,
+                fn=_PrunerRule(pruner, spec.name, spec.field_names),
+                source=f"# plugin pruner {name!r}",
+                text=f"using pruner {name}",
+                span=spec.span,
+            ))
+    return replace(program, prunes=(*program.prunes, *added)) if added else program
+
+
+@dataclass(frozen=True, slots=True)
+class _PrunerRule:
+    """A pruner as the engine calls a ``prune`` rule: ``(values, age) -> drop?``."""
+
+    pruner: Pruner
+    fact_type: str
+    field_names: tuple[str, ...]
+
+    def __call__(self, values: tuple[Any, ...], age: int) -> bool:
+        return bool(self.pruner(self.fact_type, dict(zip(self.field_names, values, strict=True)),
+                                age))

@@ -18,4 +18,8 @@ def converge_register_executors(register: Callable[..., None]) -> None:
             raise
         return
     for name, factory in sorted(module.EXECUTORS.items()):
+        # Plugins' entries are installed into the same table: register only the
+        # engine's own, or they would be registered twice.
+        if not getattr(factory, "__module__", "").startswith("converge_rules."):
+            continue
         register(name, factory, "built-in")

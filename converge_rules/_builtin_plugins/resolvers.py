@@ -18,4 +18,8 @@ def converge_register_resolvers(register: Callable[..., None]) -> None:
             raise
         return
     for name, resolver in sorted(module.RESOLVERS.items()):
+        # Plugins' entries are installed into the same table: register only the
+        # engine's own, or they would be registered twice.
+        if not getattr(resolver, "__module__", "").startswith("converge_rules."):
+            continue
         register(name, resolver, "built-in")

@@ -1,0 +1,61 @@
+"""A small converge_rules plugin to copy: one conflict resolver and one pruning rule.
+
+* ``median`` — for ``policy T { resolve by using median }``: prefers the contender
+  holding the median value of the type's first numeric non-key field. With an even
+  number of contenders the two middle ones survive and the next criterion (or
+  ``on tie``) decides.
+* ``ttl`` — drops a fact whose ``ttl`` field is smaller than its age in cycles, for any
+  fact type that declares ``ttl: int``. Plugin pruners are opt-in per run
+  (:func:`converge_rules.registry.program_with_pruners`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from converge_rules.compiler.program import TypeSpec
+from converge_rules.engine.policies import Contender
+from converge_rules.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+
+def median(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
+    """Indexes of the contender(s) at the median of the first numeric non-key field;
+    every index when the type has no such field or no contender has a value."""
+    keys = set(type_spec.key_positions)
+    position = next((i for i, f in enumerate(type_spec.fields)
+                     if i not in keys and f.type.base in ("int", "float")), None)
+    everyone = list(range(len(contenders)))
+    if position is None:
+        return everyone
+    # Ties on the value are broken by merge order, so the result is deterministic.
+    ranked = sorted((c.values[position], i) for i, c in enumerate(contenders)
+                    if c.values[position] is not None)
+    if not ranked:
+        return everyone
+    middle = len(ranked) // 2
+    chosen = ranked[middle - 1:middle + 1] if len(ranked) % 2 == 0 else [ranked[middle]]
+    return sorted(i for _, i in chosen)
+
+
+class ExpireByTtl:
+    """The ``ttl`` pruner: a fact older (in cycles) than its ``ttl`` field is dropped."""
+
+    def applies_to(self, fact_type: str, field_names: tuple[str, ...]) -> bool:
+        return "ttl" in field_names
+
+    def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool:
+        ttl = fields.get("ttl")
+        return isinstance(ttl, int) and age > ttl
+
+
+@hookimpl
+def converge_register_resolvers(register: Callable[..., None]) -> None:
+    register("median", median, "the contender at the median of the first numeric field")
+
+
+@hookimpl
+def converge_register_pruners(register: Callable[..., None]) -> None:
+    register("ttl", ExpireByTtl(), "drops a fact whose `ttl` is smaller than its age")

@@ -1,0 +1,98 @@
+"""The example plugin, used the way a ruleset uses it: ``policy … using median`` and
+the ``ttl`` pruner added to a program, run by the engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from converge_rules import api
+from converge_rules.plugins import load_registries
+from converge_rules.registry import Registries, program_with_pruners
+
+PRICES = """
+ruleset quotes
+fact Quote { vendor: str, sku: str, amount: float }
+fact Price { key sku: str, amount: float }
+
+agent propose {
+  when Quote(sku, amount)
+  emit Price(sku: sku, amount: amount)
+}
+
+policy Price {
+  resolve by using median, then lowest amount
+  on tie first
+}
+"""
+
+READINGS = """
+ruleset readings
+fact Reading { key sensor: str, value: float, ttl: int }
+fact Alarm { sensor: str }
+fact Tick { n: int }
+
+agent alarm {
+  when Reading(sensor, value) where value > 10.0
+  emit Alarm(sensor: sensor)
+}
+
+agent tick {
+  when Tick(n) where n < 3
+  emit Tick(n: n + 1)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def registries() -> Registries:
+    return load_registries()
+
+
+def quotes(*amounts: float) -> list[tuple[str, dict[str, object]]]:
+    return [("Quote", {"vendor": f"v{i}", "sku": "A1", "amount": a})
+            for i, a in enumerate(amounts)]
+
+
+def test_plugin_registers_a_resolver_and_a_pruner(registries: Registries) -> None:
+    assert registries.resolvers["median"].plugin == "converge-example"
+    assert registries.pruners["ttl"].plugin == "converge-example"
+
+
+def test_median_resolves_a_conflict(registries: Registries) -> None:
+    result = api.run(api.loads(PRICES), quotes(9.0, 1.0, 5.0))
+    assert result.status == "converged"
+    assert result.facts("Price") == [{"sku": "A1", "amount": 5.0}]
+    assert "using median" in result.conflicts[0]["reason"]
+
+
+def test_even_count_passes_the_two_middle_values_on(registries: Registries) -> None:
+    result = api.run(api.loads(PRICES), quotes(9.0, 7.0, 1.0, 5.0))
+    assert result.facts("Price") == [{"sku": "A1", "amount": 5.0}]
+
+
+def test_an_unknown_resolver_fails_the_conflict_explicitly(registries: Registries) -> None:
+    ruleset = api.loads(PRICES.replace("using median", "using no_such_resolver"))
+    result = api.run(ruleset, quotes(9.0, 1.0, 5.0))
+    assert result.status == "conflict"
+    assert "no resolver named 'no_such_resolver' (median)" in result.conflicts[0]["reason"]
+
+
+def test_ttl_pruner_drops_facts_older_than_their_ttl(registries: Registries) -> None:
+    ruleset = api.loads(READINGS)
+    program = program_with_pruners(ruleset.program, registries.objects("pruners"))
+    facts = [("Reading", {"sensor": "s1", "value": 1.0, "ttl": 1}),
+             ("Reading", {"sensor": "s2", "value": 2.0, "ttl": 99}),
+             ("Tick", {"n": 0})]
+    result = api.run(replace(ruleset, program=program), facts)
+    assert result.status == "converged"
+    assert [r["sensor"] for r in result.facts("Reading")] == ["s2"]
+    # Without the pruner both readings stay.
+    plain = api.run(ruleset, facts)
+    assert len(plain.facts("Reading")) == 2
+
+
+def test_ttl_pruner_only_applies_to_types_with_a_ttl_field(registries: Registries) -> None:
+    program = program_with_pruners(api.loads(READINGS).program, registries.objects("pruners"))
+    assert [program.types[p.type_id].name for p in program.prunes] == ["Reading"]
