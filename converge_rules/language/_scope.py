@@ -131,6 +131,13 @@ NEGATED_BINDER = define(
           "  emit Price(sku: sku, amount: amount)\n}\n",
 )
 
+DUPLICATE_TOOL = define(
+    "CVG114", "duplicate-tool", Severity.WARNING, "Tool declared twice",
+    "A tool is listed twice in `uses tool` lines (across all files); one is enough.",
+    wrong="ruleset r\nuses tool fx_rate, geo\nuses tool fx_rate\n",
+    right="ruleset r\nuses tool fx_rate, geo\n",
+)
+
 
 class Reporter:
     """Collects diagnostics; the checker never stops at the first one."""

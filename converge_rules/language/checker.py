@@ -20,6 +20,7 @@ from converge_rules.language._root import check_prune, check_roots
 from converge_rules.language._scope import (
     DUPLICATE_DECL,
     DUPLICATE_MEMBER,
+    DUPLICATE_TOOL,
     UNKNOWN_TYPE_NAME,
     Reporter,
     Scope,
@@ -225,8 +226,15 @@ def _declare(items: _Items, tables: Tables, report: Reporter,
             tables.agents[agent.name.name] = agent
     for uses in items.uses:
         for tool in uses.tools:
-            tables.tools.setdefault(tool.name, signatures.get(tool.name))
-            tables.tool_spans.setdefault(tool.name, tool.span)
+            first = tables.tool_spans.get(tool.name)
+            if first is not None:
+                report.warning(DUPLICATE_TOOL, tool.span,
+                               f"tool `{tool.name}` is already declared",
+                               f"remove this `{tool.name}`",
+                               (Related(first, "first declared here"),))
+                continue
+            tables.tools[tool.name] = signatures.get(tool.name)
+            tables.tool_spans[tool.name] = tool.span
 
 
 def _unique(idents: Iterable[Ident], what: str, owner: str, report: Reporter) -> None:

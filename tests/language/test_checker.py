@@ -7,10 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from converge_rules.language.checked import CheckedRuleset, FunctionSignature, ToolSignature
-from converge_rules.language.checker import check_file, checked_sources
+from converge_rules.language.checker import check, check_file, checked_sources
 from converge_rules.language.diagnostics import Diagnostic, Severity
+from converge_rules.language.loader import LoadResult
+from converge_rules.language.nodes import Module
+from tests.properties import strategies
 
 PRICING = '''\
 ruleset pricing "Competitive prices for the online store"
@@ -464,3 +469,18 @@ def test_test_blocks(tmp_path: Path) -> None:
                   'test "t" {\n}\n')
     assert sorted(codes(chk(bad, tmp_path))) == [
         "CVG101", "CVG111", "CVG701", "CVG702", "CVG703", "CVG704"]
+
+
+# ---------------------------------------------------------------- never raises
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(strategies.modules(max_items=8), min_size=1, max_size=3))
+def test_check_never_raises_and_every_finding_says_where_and_how(
+        modules: list[Module]) -> None:
+    checked = check(LoadResult(tuple(modules), ()))
+    for d in checked.diagnostics:
+        assert d.span is not None and d.message and d.help
+    assert [d.sort_key() for d in checked.diagnostics] == sorted(
+        d.sort_key() for d in checked.diagnostics)
