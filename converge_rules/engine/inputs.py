@@ -162,8 +162,12 @@ def validate(program: Program, raws: Sequence[_Raw]) -> InputFacts:
         try:
             checked = adapter.validate_python([raws[i].fields for i in members])
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise _error(spec, raws[members[int(first["loc"][0])]], first) from None
+            errors = exc.errors()
+            item = errors[0]["loc"][0]
+            # an unknown field explains a "missing" one (a typo), so report it first
+            mine = [e for e in errors if e["loc"][0] == item]
+            first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
+            raise _error(spec, raws[members[int(item)]], first) from None
         fields = spec.fields
         for i, d in zip(members, checked, strict=True):
             out[i] = (type_id, tuple(

@@ -126,3 +126,30 @@ class Builder:
 def crit(kind: str, direction: str | None = None, position: int | None = None,
          agents: tuple[str, ...] = (), resolver: str | None = None) -> CriterionSpec:
     return CriterionSpec(kind, direction, position, agents, resolver)  # type: ignore[arg-type]
+
+
+def each(type_id: int, make: Callable[[tuple[Any, ...]], list[tuple[Any, ...]]]) -> AgentFn:
+    """A one-pattern agent: for every new fact of ``type_id``, ``make(values)`` returns
+    outputs as ``(kind, type, values[, confidence])``; support is the matched fact."""
+    from converge_rules.compiler.program import EVALUATE
+
+    def fn(view: Any, since: int, runtime: Any) -> list[Any]:
+        out: list[Any] = []
+        for fid in view.new(type_id, since):
+            for o in make(view.values[fid]):
+                if o[0] == EVALUATE:  # (EVALUATE, score, reason): evaluate the match
+                    out.append((EVALUATE, fid, o[1], o[2], (fid,)))
+                else:
+                    out.append((o[0], o[1], o[2], o[3] if len(o) > 3 else 1.0, (fid,)))
+        return out
+
+    return fn
+
+
+def const(outputs: list[tuple[Any, ...]]) -> AgentFn:
+    """An agent with no patterns: returns fixed outputs (no support) on its one run."""
+
+    def fn(view: Any, since: int, runtime: Any) -> list[Any]:
+        return [(o[0], o[1], o[2], o[3] if len(o) > 3 else 1.0, ()) for o in outputs]
+
+    return fn

@@ -1,0 +1,187 @@
+"""Budgets end a job with status budget_exceeded naming the budget; tools are
+memoised, counted and transactional."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from engine_programs import Builder, each, f
+from test_cycles import count_program
+
+from converge_rules.compiler.program import EMIT, Program
+from converge_rules.engine import run
+
+START = [("Count", {"id": "a", "n": 0})]
+
+
+def test_max_cycles() -> None:
+    result = run(count_program(max_cycles=3), START)
+    assert result.status == "budget_exceeded"
+    assert result.cycles == 3
+    assert result.facts("Count") == [{"id": "a", "n": 3}]
+    assert result.budget["max_cycles"] == {"limit": 3, "used": 3, "exceeded": True}
+
+
+def fanout_program(**budgets: Any) -> Program:
+    b = Builder()
+    n = b.fact("N", f("v", "int"))
+    out = b.fact("Out", f("v", "int"))
+    for k in range(3):
+        b.agent(f"a{k}", each(n, lambda v, k=k: [(EMIT, out, (v[0] * 10 + k,))]),
+                reads=[n], emits=[out])
+    return b.build(**budgets)
+
+
+def test_max_facts_is_never_exceeded() -> None:
+    result = run(fanout_program(max_facts=4), [("N", {"v": 1}), ("N", {"v": 2})])
+    assert result.status == "budget_exceeded"
+    assert result.store.live_count == 4
+    assert result.budget["max_facts"] == {"limit": 4, "used": 4, "exceeded": True}
+    assert "max_facts" in result.detail
+
+
+def test_max_facts_counts_input() -> None:
+    result = run(fanout_program(max_facts=1), [("N", {"v": 1}), ("N", {"v": 2})])
+    assert result.status == "budget_exceeded"
+    assert result.cycles == 0 and result.store.live_count == 1
+
+
+def test_max_agents() -> None:
+    result = run(fanout_program(max_agents=2), [("N", {"v": 1})])
+    assert result.status == "budget_exceeded"
+    assert result.cycles == 0
+    assert result.budget["max_agents"] == {"limit": 2, "used": 3, "exceeded": True}
+    assert run(fanout_program(max_agents=3), [("N", {"v": 1})]).status == "converged"
+
+
+def tool_program(**budgets: Any) -> Program:
+    b = Builder()
+    n = b.fact("N", f("v", "int"))
+    out = b.fact("Out", f("v", "int"), f("r", "int"))
+
+    def ask(view: Any, since: int, rt: Any) -> list[Any]:
+        res = []
+        for i in view.new(n, since):
+            (v,) = view.values[i]
+            res.append((EMIT, out, (v, rt.call("square", {"x": v})["y"]), 1.0, (i,)))
+        return res
+
+    b.agent("ask", ask, reads=[n], emits=[out], tools=["square"])
+    b.agent("ask_again", ask, reads=[n], emits=[out], tools=["square"])
+    return b.build(**budgets)
+
+
+def square(args: dict[str, Any]) -> dict[str, Any]:
+    if args["x"] == 13:
+        raise RuntimeError("unlucky")
+    return {"y": args["x"] ** 2}
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_tool_calls_are_memoised_per_job(executor: str) -> None:
+    seen: list[int] = []
+
+    def counting(args: dict[str, Any]) -> dict[str, Any]:
+        seen.append(args["x"])
+        return square(args)
+
+    facts = [("N", {"v": v}) for v in (2, 3)]
+    result = run(tool_program(), facts, tools={"square": counting}, executor=executor)
+    assert result.status == "converged"
+    assert result.facts("Out") == [{"v": 2, "r": 4}, {"v": 3, "r": 9}]
+    assert sorted(seen) == [2, 3]
+    assert result.budget["max_tool_calls"]["used"] == 2
+    calls = [e for e in result.trace.events() if e.event == "tool_call"]
+    assert len(calls) == 4  # every agent's calls are recorded, cached or not
+
+
+def test_a_failing_tool_discards_the_whole_effect() -> None:
+    facts = [("N", {"v": v}) for v in (2, 13)]
+    result = run(tool_program(), facts, tools={"square": square})
+    assert result.status == "converged"
+    assert result.facts("Out") == []  # the agent's effect for 2 went with the one for 13
+    reasons = [e.reason for e in result.trace.events() if e.event == "effect_discarded"]  # type: ignore[attr-defined]
+    assert len(reasons) == 2 and all("unlucky" in r for r in reasons)
+
+
+def test_an_unknown_tool_is_a_tool_error() -> None:
+    result = run(tool_program(), [("N", {"v": 2})], tools={})
+    assert result.facts("Out") == []
+    assert result.status == "converged"
+
+
+def test_async_tools_are_awaited() -> None:
+    async def slow_square(args: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"y": args["x"] ** 2}
+
+    result = run(tool_program(), [("N", {"v": 4})], tools={"square": slow_square},
+                 executor="threads", workers=2)
+    assert result.facts("Out") == [{"v": 4, "r": 16}]
+
+
+def test_max_tool_calls_refuses_further_calls() -> None:
+    facts = [("N", {"v": v}) for v in (1, 2, 3)]
+    result = run(tool_program(max_tool_calls=2), facts, tools={"square": square})
+    assert result.status == "budget_exceeded"
+    assert result.budget["max_tool_calls"] == {"limit": 2, "used": 2, "exceeded": True}
+
+
+def sleepy_program(block: threading.Event | None, **budgets: Any) -> Program:
+    b = Builder()
+    n = b.fact("N", f("v", "int"))
+    out = b.fact("Out", f("v", "int"))
+
+    def slow(view: Any, since: int, rt: Any) -> list[Any]:
+        if block is not None:
+            block.wait(10)
+        else:
+            time.sleep(0.02)
+        return [(EMIT, out, (99,), 1.0, ())]
+
+    b.agent("slow", slow, reads=[n], emits=[out])
+    b.agent("fast", each(n, lambda v: [(EMIT, out, v)]), reads=[n], emits=[out])
+    return b.build(**budgets)
+
+
+def test_agent_timeout_serial_discards_after_the_fact() -> None:
+    result = run(sleepy_program(None, agent_timeout=0.001), [("N", {"v": 1})])
+    assert result.status == "converged"
+    assert result.facts("Out") == [{"v": 1}]
+    assert result.budget["agent_timeout"]["used"] == 1
+    (ev,) = [e for e in result.trace.events() if e.event == "effect_discarded"]
+    assert ev.reason == "agent_timeout exceeded (limit 0.001s)"  # type: ignore[attr-defined]
+
+
+def test_agent_timeout_threads_abandons_a_hung_agent() -> None:
+    block = threading.Event()
+    try:
+        result = run(sleepy_program(block, agent_timeout=0.05), [("N", {"v": 1})],
+                     executor="threads", workers=4)
+    finally:
+        block.set()
+    assert result.status == "converged"
+    assert result.facts("Out") == [{"v": 1}]
+
+
+def test_job_timeout_is_checked_between_cycles() -> None:
+    b = Builder()
+    count = b.fact("Count", f("id", key=True), f("n", "int"))
+    from engine_programs import crit
+
+    b.policy(count, crit("latest"))
+
+    def inc(view: Any, since: int, rt: Any) -> list[Any]:
+        time.sleep(0.01)
+        return [(EMIT, count, (view.values[i][0], view.values[i][1] + 1), 1.0, (i,))
+                for i in view.new(count, since)]
+
+    b.agent("inc", inc, reads=[count], emits=[count])
+    result = run(b.build(job_timeout=0.001), START)
+    assert result.status == "budget_exceeded"
+    assert result.budget["job_timeout"]["exceeded"] is True
+    assert result.cycles >= 1

@@ -1,0 +1,64 @@
+"""The fact store: arena, live sets, indexes, same-fact lookups, fingerprint."""
+
+from __future__ import annotations
+
+from engine_programs import Builder, f
+
+from converge_rules.engine.store import FactStore
+
+
+def make_store() -> tuple[FactStore, int, int]:
+    b = Builder()
+    pair = b.fact("Pair", f("a"), f("b"))
+    price = b.fact("Price", f("sku", key=True), f("amount", "float"))
+    b.index(pair, 0)
+    b.index(pair, 0, 1)
+    return FactStore(b.build()), pair, price
+
+
+def test_new_returns_live_ids_at_or_above_the_watermark_in_order() -> None:
+    store, pair, _ = make_store()
+    ids = [store.add(pair, (str(i), "x"), 1) for i in range(5)]
+    store.remove(ids[3])
+    assert list(store.new(pair, 0)) == [0, 1, 2, 4]
+    assert list(store.new(pair, 2)) == [2, 4]
+    assert list(store.new(pair, 5)) == []
+    assert store.cycle_of(4) == 1
+
+
+def test_indexes_follow_adds_and_removes() -> None:
+    store, pair, _ = make_store()
+    a = store.add(pair, ("a", "x"), 1)
+    b = store.add(pair, ("a", "y"), 1)
+    assert list(store.indexes[0]["a"]) == [a, b]
+    assert list(store.indexes[1][("a", "y")]) == [b]
+    store.remove(a)
+    assert list(store.indexes[0]["a"]) == [b]
+    store.remove(b)
+    assert "a" not in store.indexes[0]
+    assert store.values[a] == ("a", "x")  # the arena keeps dead facts
+
+
+def test_same_fact_and_incumbent_lookups() -> None:
+    store, pair, price = make_store()
+    store.add_inputs(pair, [("a", "x")])
+    p = store.add(price, ("A1", 10.0), 1)
+    assert store.same_fact(pair, ("a", "x")) == 0
+    assert store.same_fact(pair, ("a", "z")) is None
+    assert store.same_fact(price, ("A1", 10.0)) == p
+    assert store.same_fact(price, ("A1", 11.0)) is None
+    assert store.incumbent(price, "A1") == p
+
+
+def test_fingerprint_does_not_depend_on_order_and_returns_after_removal() -> None:
+    s1, pair, _ = make_store()
+    s2, _, _ = make_store()
+    empty = s1.fingerprint
+    for v in [("a", "1"), ("b", "2"), ("c", "3")]:
+        s1.add(pair, v, 1)
+    for v in [("c", "3"), ("a", "1"), ("b", "2")]:
+        s2.add(pair, v, 1)
+    assert s1.fingerprint == s2.fingerprint != empty
+    for fid in list(s1.live[pair]):
+        s1.remove(fid)
+    assert s1.fingerprint == empty
