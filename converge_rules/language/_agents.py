@@ -134,7 +134,8 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
                 else:
                     typer.expect(arg.value, scope, typer.of_text(want),
                                  f"argument `{name}` of tool `{sig.name}`")
-            missing = [n for n in sig.args if n not in args]
+            missing = [n for n, t in sig.args.items()
+                       if n not in args and not t.strip().endswith("?")]
             if missing:
                 typer.r.error(MISSING_FIELD, call.tool.span,
                               f"call of `{sig.name}` is missing argument"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal as Lit
 
+from converge_rules.language._calls import aggregate_type, call_type
 from converge_rules.language._scope import (
     DUPLICATE_ARG,
     NEGATED_BINDER,
@@ -43,7 +44,6 @@ from converge_rules.language._types import (
     orderable,
     unify,
 )
-from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS
 from converge_rules.language.diagnostics import Related, Severity, define
 from converge_rules.language.nodes import (
     Aggregate,
@@ -117,34 +117,6 @@ PATTERN_KIND = define(
     right="ruleset r\nintent NeedRate { currency: str }\nfact Rate { key currency: str }\n"
           "agent a {\n  when intent NeedRate(currency)\n  emit Rate(currency: currency)\n}\n",
 )
-AGGREGATE_FIELD = define(
-    "CVG206", "aggregate-field", Severity.ERROR, "Aggregate over a non-numeric field",
-    "`sum`, `min`, `max` and `mean` need a numeric (`int` or `float`) field.",
-    wrong="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
-          "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
-          "  emit Best(sku: sku, amount: min(Quote(sku), vendor))\n}\n"
-          "agent b {\n  when Quote(sku, amount)\n  emit Best(sku: sku, amount: amount)\n}\n"
-          "policy Best { resolve by lowest amount }\n",
-    right="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
-          "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
-          "  emit Best(sku: sku, amount: min(Quote(sku), amount))\n}\n"
-          "agent b {\n  when Quote(sku, amount)\n  emit Best(sku: sku, amount: amount)\n}\n"
-          "policy Best { resolve by lowest amount }\n",
-)
-UNKNOWN_FUNCTION = define(
-    "CVG802", "unknown-function", Severity.ERROR, "Unknown function",
-    "An expression calls a function that is neither a built-in (`round abs min max len "
-    "lower upper contains startswith endswith matches`) nor registered by a plugin.",
-    wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: rnd(amount, 2))\n"),
-    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: round(amount, 2))\n"),
-)
-ARG_COUNT = define(
-    "CVG803", "argument-count", Severity.ERROR, "Wrong number of arguments",
-    "A function is called with more or fewer arguments than it takes.",
-    wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: abs(amount, 2))\n"),
-    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: abs(amount))\n"),
-)
-
 Mode = Lit["bind", "expect"]
 
 
@@ -225,9 +197,9 @@ class Typer:
                 return ANY
             return both
         if isinstance(e, FuncCall):
-            return self._call(e, scope)
+            return call_type(self, e, scope)
         if isinstance(e, Aggregate):
-            return self._aggregate(e, scope)
+            return aggregate_type(self, e, scope)
         if isinstance(e, ListExpr):
             elem_hint = expected.elem if expected and expected.kind == "list" else None
             items = [self.infer(i, scope, elem_hint) for i in e.items]
@@ -369,66 +341,6 @@ class Typer:
 
     def _bad(self, e: Binary, left: Ty, right: Ty, help: str) -> None:
         self.r.error(BAD_OPERAND, e.span, f"`{e.op}` cannot combine {left} and {right}", help)
-
-    def _call(self, e: FuncCall, scope: Scope) -> Ty:
-        sig = self.t.functions.get(e.func.name)
-        if sig is None:
-            for a in e.args:
-                self.infer(a, scope)
-            self.r.error(UNKNOWN_FUNCTION, e.func.span, f"unknown function `{e.func.name}`",
-                         did_you_mean(e.func.name, self.t.functions,
-                                      otherwise="built-ins: " + ", ".join(
-                                          sorted(self.t.functions))))
-            return ANY
-        want = list(sig.args)
-        n = len(e.args)
-        if sig.variadic and want and n > len(want):
-            want += [want[-1]] * (n - len(want))
-        builtin = BUILTIN_FUNCTIONS.get(sig.name)
-        fewest = MIN_ARGS.get(sig.name, len(want)) \
-            if builtin is not None and builtin.args == sig.args else len(want)
-        if not fewest <= n <= len(want):
-            least = "at least " if sig.variadic else ""
-            count = f"{fewest} or {len(sig.args)}" if fewest < len(sig.args) \
-                else f"{least}{len(sig.args)}"
-            self.r.error(ARG_COUNT, e.span,
-                         f"`{sig.name}` takes {count} argument"
-                         f"{'s' if len(sig.args) != 1 else ''}, given {n}",
-                         f"call it as {sig.name}({', '.join(sig.args)})")
-        floats = False
-        for arg, ty_text in zip(e.args, want, strict=False):
-            ty = self.expect(arg, scope, self.of_text(ty_text), f"argument of `{sig.name}`")
-            if ty_text == "number" and ty.kind in ("float", "any"):
-                floats = True
-        for arg in e.args[len(want):]:
-            self.infer(arg, scope)
-        if sig.result == "number":
-            return FLOAT if floats else INT
-        return self.of_text(sig.result)
-
-    def _aggregate(self, e: Aggregate, scope: Scope) -> Ty:
-        inner = scope.child()
-        self.pattern(e.pattern, inner, "bind")
-        if e.field is None:
-            return INT
-        decl = self.t.field_of(e.pattern.type.name, e.field.name)
-        if decl is None:
-            if e.pattern.type.name in self.t.facts:
-                names = self.t.field_names(e.pattern.type.name)
-                self.r.error(UNKNOWN_FIELD, e.field.span,
-                             f"{e.pattern.type.name} has no field `{e.field.name}`",
-                             did_you_mean(e.field.name, names,
-                                          otherwise="fields: " + ", ".join(names)))
-            return FLOAT if e.func == "mean" else ANY
-        ty = self.of_field(decl)
-        if not ty.is_numeric:
-            self.r.error(AGGREGATE_FIELD, e.field.span,
-                         f"`{e.func}` needs a numeric field; `{e.field.name}` is {ty}",
-                         "aggregate over an int or float field, or use `count`")
-            return ANY
-        if e.func == "mean":
-            return FLOAT
-        return ty.required()
 
     # ---------------------------------------------------------------------- patterns
 

@@ -94,7 +94,7 @@ def check(
         facts=dict(tables.facts),
         enums=dict(tables.enums),
         agents=agents,
-        policies={p.type.name: p for p in reversed(items.policies)},
+        policies=_first_policies(items.policies),
         prunes=tuple(items.prunes),
         root=items.roots[0] if items.roots else None,
         tests=tuple(items.tests),
@@ -143,6 +143,13 @@ def checked_sources(checked: CheckedRuleset) -> dict[str, str]:
             out[m.span.file] = Path(m.span.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError, AttributeError):
             continue
+    return out
+
+
+def _first_policies(policies: list[Policy]) -> dict[str, Policy]:
+    out: dict[str, Policy] = {}
+    for p in policies:
+        out.setdefault(p.type.name, p)  # a second policy for a type is reported
     return out
 
 

@@ -1,0 +1,116 @@
+"""Typing of function calls and aggregates (built-in and plugin functions; ``count``,
+``sum``, ``min``, ``max``, ``mean`` over a pattern)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from converge_rules.language._scope import UNKNOWN_FIELD, Scope
+from converge_rules.language._types import ANY, FLOAT, INT, Ty
+from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS
+from converge_rules.language.diagnostics import Severity, define
+from converge_rules.language.nodes import Aggregate, FuncCall
+from converge_rules.language.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from converge_rules.language._exprs import Typer
+
+_FACTS = "fact Cost { key sku: str, amount: float }\nfact Price { key sku: str, amount: float }\n"
+
+
+def _agent(body: str) -> str:
+    return "ruleset r\n" + _FACTS + "agent a {\n" + body + "}\n"
+
+
+AGGREGATE_FIELD = define(
+    "CVG206", "aggregate-field", Severity.ERROR, "Aggregate over a non-numeric field",
+    "`sum`, `min`, `max` and `mean` need a numeric (`int` or `float`) field.",
+    wrong="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
+          "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
+          "  emit Best(sku: sku, amount: min(Quote(sku), vendor))\n}\n"
+          "agent b {\n  when Quote(sku, amount)\n  emit Best(sku: sku, amount: amount)\n}\n"
+          "policy Best { resolve by lowest amount }\n",
+    right="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
+          "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
+          "  emit Best(sku: sku, amount: min(Quote(sku), amount))\n}\n"
+          "agent b {\n  when Quote(sku, amount)\n  emit Best(sku: sku, amount: amount)\n}\n"
+          "policy Best { resolve by lowest amount }\n",
+)
+UNKNOWN_FUNCTION = define(
+    "CVG802", "unknown-function", Severity.ERROR, "Unknown function",
+    "An expression calls a function that is neither a built-in (`round abs min max len "
+    "lower upper contains startswith endswith matches`) nor registered by a plugin.",
+    wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: rnd(amount, 2))\n"),
+    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: round(amount, 2))\n"),
+)
+ARG_COUNT = define(
+    "CVG803", "argument-count", Severity.ERROR, "Wrong number of arguments",
+    "A function is called with more or fewer arguments than it takes.",
+    wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: abs(amount, 2))\n"),
+    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: abs(amount))\n"),
+)
+
+
+
+def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
+    """The type of a built-in or plugin function call, checking its arguments."""
+    sig = typer.t.functions.get(e.func.name)
+    if sig is None:
+        for a in e.args:
+            typer.infer(a, scope)
+        typer.r.error(UNKNOWN_FUNCTION, e.func.span, f"unknown function `{e.func.name}`",
+                     did_you_mean(e.func.name, typer.t.functions,
+                                  otherwise="built-ins: " + ", ".join(
+                                      sorted(typer.t.functions))))
+        return ANY
+    want = list(sig.args)
+    n = len(e.args)
+    if sig.variadic and want and n > len(want):
+        want += [want[-1]] * (n - len(want))
+    builtin = BUILTIN_FUNCTIONS.get(sig.name)
+    fewest = MIN_ARGS.get(sig.name, len(want)) \
+        if builtin is not None and builtin.args == sig.args else len(want)
+    if not fewest <= n <= len(want):
+        least = "at least " if sig.variadic else ""
+        count = f"{fewest} or {len(sig.args)}" if fewest < len(sig.args) \
+            else f"{least}{len(sig.args)}"
+        typer.r.error(ARG_COUNT, e.span,
+                     f"`{sig.name}` takes {count} argument"
+                     f"{'s' if len(sig.args) != 1 else ''}, given {n}",
+                     f"call it as {sig.name}({', '.join(sig.args)})")
+    floats = False
+    for arg, ty_text in zip(e.args, want, strict=False):
+        ty = typer.expect(arg, scope, typer.of_text(ty_text), f"argument of `{sig.name}`")
+        if ty_text == "number" and ty.kind in ("float", "any"):
+            floats = True
+    for arg in e.args[len(want):]:
+        typer.infer(arg, scope)
+    if sig.result == "number":
+        return FLOAT if floats else INT
+    return typer.of_text(sig.result)
+
+def aggregate_type(typer: Typer, e: Aggregate, scope: Scope) -> Ty:
+    """The type of ``count/sum/min/max/mean(P[, field])``; P's variables stay local."""
+    inner = scope.child()
+    typer.pattern(e.pattern, inner, "bind")
+    if e.field is None:
+        return INT
+    decl = typer.t.field_of(e.pattern.type.name, e.field.name)
+    if decl is None:
+        if e.pattern.type.name in typer.t.facts:
+            names = typer.t.field_names(e.pattern.type.name)
+            typer.r.error(UNKNOWN_FIELD, e.field.span,
+                         f"{e.pattern.type.name} has no field `{e.field.name}`",
+                         did_you_mean(e.field.name, names,
+                                      otherwise="fields: " + ", ".join(names)))
+        return FLOAT if e.func == "mean" else ANY
+    ty = typer.of_field(decl)
+    if not ty.is_numeric:
+        typer.r.error(AGGREGATE_FIELD, e.field.span,
+                     f"`{e.func}` needs a numeric field; `{e.field.name}` is {ty}",
+                     "aggregate over an int or float field, or use `count`")
+        return ANY
+    if e.func == "mean":
+        return FLOAT
+    return ty.required()
+
