@@ -186,7 +186,9 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
     if open_brackets:
         _, opener = open_brackets[-1]
         closer = _OPENERS[opener.type]
-        starts_new_line = not at_end and tok.column == 1
+        line_start = text.rfind("\n", 0, tok.start_pos) + 1 if not at_end else 0
+        first_on_line = not at_end and not text[line_start:tok.start_pos].strip()
+        starts_new_line = first_on_line and (tok.column == 1 or str(tok.value) in ITEM_WORDS)
         if closer in expected and (at_end or starts_new_line):
             close_text = {"RBRACE": "}", "RPAR": ")", "RSQB": "]"}[closer]
             if stack:

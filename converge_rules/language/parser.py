@@ -208,8 +208,9 @@ def _comment(tok: Any, path: str, line_offset: int, text: str, starts: list[int]
     line = tok.line + line_offset
     begin = starts[line - 1]
     before = text[begin:begin + tok.column - 1]
-    span = Span(path, line, tok.column, line, tok.column + len(tok.value))
-    return n.Comment(str(tok.value).rstrip("\r"), bool(before.strip()), span)
+    comment = str(tok.value).rstrip("\r")
+    span = Span(path, line, tok.column, line, tok.column + len(comment))
+    return n.Comment(comment, bool(before.strip()), span)
 
 
 def _first_code_span(text: str, path: str, starts: list[int]) -> Span:
