@@ -171,7 +171,8 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
     owner, owner_tok = found if found else (None, None)
     context = f" in {owner}" if owner else ""
 
-    at_item_start = all(getattr(v, "data", None) in _ITEM_RULES for v in stack)
+    at_item_start = interactive is not None and all(
+        getattr(v, "data", None) in _ITEM_RULES for v in stack)
     if not at_end and at_item_start and tok.type not in _ITEM_TYPES:
         word = str(tok.value)
         if word == "ruleset":
@@ -348,6 +349,8 @@ def _name_word(stack: list[Any], open_brackets: list[tuple[int, Any]]) -> str:
         owner = _owner(stack, open_brackets[-1][0]) or ""
         if owner.startswith(("fact", "intent")):
             return "a type (`str`, `int`, `float`, `bool`, an enum, `list[T]`)"
+    if open_brackets and (_owner(stack, open_brackets[-1][0]) or "").startswith("enum"):
+        return "an enum member"
     if kind == "LSQB" and len(stack) > 1 and getattr(stack[-2], "value", None) == "list":
         return "a type"
     return _NAME_AFTER.get(kind or "", "a name")
