@@ -40,7 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "converge_rules._builtin_plugins.executors",
     "converge_rules._builtin_plugins.stores",
 )
-"""The built-in plugins, registered first under their module names."""
+"""The built-in plugins' modules, registered first, each named ``builtin.<last part>``."""
 
 ENV_ALLOW = "CONVERGE_PLUGINS"
 ENV_DISABLE = "CONVERGE_DISABLE_PLUGINS"
@@ -115,7 +115,8 @@ def get_plugin_manager(
     pm = PluginManager()
     for module_name in DEFAULT_PLUGINS:
         module = importlib.import_module(module_name)
-        pm.add(module, PluginOrigin(module_name, "builtin", module_name))
+        name = "builtin." + module_name.rsplit(".", 1)[1]
+        pm.add(module, PluginOrigin(name, "builtin", module_name))
     if entry_points:
         _load_entry_points(pm, _names(env.get(ENV_ALLOW)), _names(env.get(ENV_DISABLE)) or set())
     for module_name in extra_modules:
@@ -220,6 +221,11 @@ def request_plugin_modules(modules: Sequence[str]) -> None:
     _requested_modules = tuple(dict.fromkeys(modules))
 
 
+def requested_plugin_modules() -> tuple[str, ...]:
+    """The modules given with ``--plugin`` on this process's command line."""
+    return _requested_modules
+
+
 def load_registries(extra_modules: Sequence[str] | None = None) -> Registries:
     """Everything the plugins provide: ``collect(get_plugin_manager(extra_modules))``
     (``extra_modules`` defaults to the ``--plugin`` modules of the command line), with
@@ -237,8 +243,12 @@ def install(registries: Registries) -> None:
     """Make registered resolvers and executors visible to the engine, which looks
     them up by name in its own tables (``RESOLVERS``, ``EXECUTORS``) when a policy
     says ``using NAME`` or a run names an executor. Idempotent."""
-    from converge_rules.engine import executors, policies
-
+    try:
+        from converge_rules.engine import executors, policies
+    except ModuleNotFoundError as exc:  # an engine without these tables: nothing to do
+        if not (exc.name or "").startswith("converge_rules.engine"):
+            raise
+        return
     for name, resolver in registries.resolvers.items():
         policies.RESOLVERS[name] = resolver.obj
     for name, executor in registries.executors.items():

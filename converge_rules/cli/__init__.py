@@ -24,7 +24,10 @@ _COMMANDS = (
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="converge")
-def main() -> None:
+@click.option("--plugin", "plugin_modules", multiple=True, metavar="MODULE",
+              help="Also load this plugin module (importable, need not be installed); "
+                   "repeatable.")
+def main(plugin_modules: tuple[str, ...]) -> None:
     """Write agents and conflict policies in .cvg rulesets; run them to convergence.
 
     \b
@@ -36,6 +39,9 @@ def main() -> None:
 
     Exit codes: 0 clean, 1 findings or failures, 2 usage or internal error.
     """
+    from converge_rules.plugins import request_plugin_modules
+
+    request_plugin_modules(plugin_modules)
 
 
 for _name in _COMMANDS:

@@ -228,7 +228,7 @@ def test_a_plugin_cannot_shadow_a_builtin_function() -> None:
         def converge_register_functions(self, register: Any) -> None:
             register(Function("round", round, ("float",), "float"))
 
-    with pytest.raises(PluginError, match=r"converge_rules\._builtin_plugins\.functions"):
+    with pytest.raises(PluginError, match=r"'builtin\.functions' already registered"):
         collected(("shadow", Shadow()))
 
 
@@ -301,3 +301,38 @@ def test_every_hookspec_documents_what_it_receives_and_returns() -> None:
     for name in hookspec_names():
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert "Receives" in doc and "Returns" in doc and "firstresult" in doc, name
+
+
+def test_observers_see_a_real_job_in_trace_order() -> None:
+    from converge_rules import api
+
+    ruleset = api.loads("""
+ruleset demo
+fact Quote { sku: str, amount: float }
+fact Price { key sku: str, amount: float }
+agent propose { when Quote(sku, amount) emit Price(sku: sku, amount: amount) }
+policy Price { resolve by lowest amount }
+""", plugins=False)
+    result = api.run(ruleset, [("Quote", {"sku": "A", "amount": 2.0}),
+                               ("Quote", {"sku": "A", "amount": 1.0})])
+    recorder = Recorder()
+    Observers(with_plugins(("r", recorder))).observe(result)
+    kinds = [kind for kind, _ in recorder.seen]
+    assert kinds == ["conflict", "effect", "cycle", "result"]
+    conflict = recorder.seen[0][1]
+    assert conflict.winner == {"sku": "A", "amount": 1.0}  # type: ignore[attr-defined]
+    assert recorder.seen[-1][1] is result
+
+
+def test_observe_routes_trace_events_to_their_hooks() -> None:
+    from types import SimpleNamespace
+
+    events = [SimpleNamespace(event=name) for name in
+              ("fact_added", "cycle_start", "conflict", "effect_merged", "effect_discarded",
+               "cycle_end", "status")]
+    result = SimpleNamespace(trace=SimpleNamespace(events=lambda: iter(events)))
+    recorder = Recorder()
+    Observers(with_plugins(("r", recorder))).observe(result)
+    assert [(kind, getattr(value, "event", value)) for kind, value in recorder.seen] == [
+        ("conflict", "conflict"), ("effect", "effect_merged"), ("effect", "effect_discarded"),
+        ("cycle", "cycle_end"), ("result", result)]

@@ -39,10 +39,11 @@ def converge_register_tools(register):
 
 def test_builtins_are_plugins() -> None:
     pm = get_plugin_manager(entry_points=False)
-    assert [n for n, o in pm.origins.items() if o.kind == "builtin"] == list(DEFAULT_PLUGINS)
+    builtins = [o for o in pm.origins.values() if o.kind == "builtin"]
+    assert [o.module for o in builtins] == list(DEFAULT_PLUGINS)
     registries = collect(pm)
-    assert "round" in registries.functions
-    assert registries.functions["round"].plugin == "converge_rules._builtin_plugins.functions"
+    assert registries.functions["round"].plugin == "builtin.functions"
+    assert registries.executors["threads"].plugin == "builtin.executors"
 
 
 def test_entry_point_plugin_is_loaded_with_its_version(

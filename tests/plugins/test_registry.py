@@ -133,3 +133,14 @@ def test_function_signature_checks_type_names() -> None:
         Function("bad", str.lower, ("string",), "str").signature()
     with pytest.raises(TypeError, match="result"):
         Function("bad", str.lower, ("str",), "list[dict]").signature()
+
+
+def test_open_tools_are_untyped_for_the_checker_unless_asked() -> None:
+    class Open(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        url: str
+
+    registries = Registries(tools={"open": Tool("open", total, Open, Open), "total": TOOL})
+    assert registries.tool_signatures() == {"open": None, "total": TOOL.signature()}
+    typed = registries.tool_signatures(open_untyped=False)["open"]
+    assert typed is not None and typed.args == {"url": "str", OPEN: "any"}

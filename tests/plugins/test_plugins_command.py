@@ -1,0 +1,93 @@
+"""``converge plugins`` and the global ``--plugin MODULE`` option."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from converge_rules.cli import main
+from converge_rules.plugins import ENV_ALLOW, ENV_DISABLE, request_plugin_modules
+
+LOCAL = """
+from pydantic import BaseModel
+from converge_rules.hookspecs import hookimpl
+from converge_rules.registry import Function, Tool
+
+class Args(BaseModel):
+    city: str
+    days: int = 1
+
+class Forecast(BaseModel):
+    rain: float
+
+async def forecast(args):
+    return {"rain": 0.5}
+
+@hookimpl
+def converge_register_tools(register):
+    register(Tool("forecast", forecast, Args, Forecast, "rain probability"))
+
+@hookimpl
+def converge_register_functions(register):
+    register(Function("slug", lambda s: s.lower(), ("str",), "str"))
+
+@hookimpl
+def converge_register_resolvers(register):
+    register("coin", lambda t, c: [0], "always the first")
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Only the built-ins and the test's --plugin modules, whatever is pip-installed.
+    monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example")
+    monkeypatch.delenv(ENV_ALLOW, raising=False)
+    yield
+    request_plugin_modules(())
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_text_lists_each_plugin_and_what_it_registered(
+    write_module: Callable[[str, str], str],
+) -> None:
+    write_module("weather_tools", LOCAL)
+    code, out, _ = invoke("--plugin", "weather_tools", "plugins")
+    assert code == 0
+    block = out[out.index("weather_tools (--plugin weather_tools)"):]
+    assert "  tool forecast(city: str, days: int?) -> {rain: float}\n" in block
+    assert "      rain probability\n" in block
+    assert "  function slug(str) -> str\n" in block
+    assert "  resolver coin — always the first\n" in block
+    assert "function round(float, int) -> float" in out  # built-ins are listed too
+    assert "executor threads" in out
+
+
+def test_json_format(write_module: Callable[[str, str], str]) -> None:
+    write_module("weather_tools", LOCAL)
+    code, out, _ = invoke("--plugin", "weather_tools", "plugins", "--format", "json",
+                          "--no-builtins")
+    assert code == 0
+    (plugin,) = json.loads(out)["plugins"]
+    assert plugin["name"] == "weather_tools" and plugin["kind"] == "module"
+    assert plugin["tools"] == [{"name": "forecast", "args": {"city": "str", "days": "int?"},
+                                "result": {"rain": "float"}, "async": True,
+                                "description": "rain probability"}]
+    assert plugin["hooks"] == ["converge_register_functions", "converge_register_resolvers",
+                               "converge_register_tools"]
+
+
+def test_a_plugin_that_fails_to_load_is_named_without_a_traceback(
+    write_module: Callable[[str, str], str],
+) -> None:
+    write_module("broken_tools", "raise RuntimeError('missing API key')\n")
+    code, _, err = invoke("--plugin", "broken_tools", "plugins")
+    assert code == 2
+    assert "plugin 'broken_tools'" in err and "missing API key" in err
+    assert "Traceback" not in err
