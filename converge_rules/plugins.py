@@ -319,6 +319,31 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
     return register_entry
 
 
+# ------------------------------------------------------------------------ checks
+
+
+def run_checks(registries: Registries, checked: Any) -> list[Any]:
+    """The diagnostics every registered check finds in a checked ruleset, checks in
+    name order, each check's findings in the order it gave them. A check that raises,
+    or returns something that is not a ``Diagnostic``, is a ``PluginError`` naming its
+    plugin."""
+    from converge_rules.language.diagnostics import Diagnostic
+
+    found: list[Any] = []
+    for name, entry in registries.checks.items():
+        try:
+            diagnostics = list(entry.obj(checked))
+        except Exception as exc:
+            raise PluginError(entry.plugin, f"check {name!r} raised {type(exc).__name__}: "
+                                            f"{exc}") from None
+        for item in diagnostics:
+            if not isinstance(item, Diagnostic):
+                raise PluginError(entry.plugin, f"check {name!r} returned "
+                                                f"{type(item).__name__}, not a Diagnostic")
+        found.extend(diagnostics)
+    return found
+
+
 # ---------------------------------------------------------------------- observers
 
 
@@ -385,6 +410,13 @@ _EVENT_HOOKS: dict[str, str] = {
     "effect_discarded": "converge_on_effect",
     "conflict": "converge_on_conflict",
 }
+
+
+def notify_observers(result: Any, extra_modules: Sequence[str] | None = None) -> None:
+    """Send a finished job to the observer hooks of the installed plugins (and the
+    ``--plugin`` modules): ``Observers(get_plugin_manager(...)).observe(result)``."""
+    modules = _requested_modules if extra_modules is None else tuple(extra_modules)
+    Observers(get_plugin_manager(modules)).observe(result)
 
 
 def plugin_names(pm: PluginManager, kinds: Iterable[str] = ("entry-point", "module")) -> list[str]:

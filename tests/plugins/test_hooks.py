@@ -336,3 +336,34 @@ def test_observe_routes_trace_events_to_their_hooks() -> None:
     assert [(kind, getattr(value, "event", value)) for kind, value in recorder.seen] == [
         ("conflict", "conflict"), ("effect", "effect_merged"), ("effect", "effect_discarded"),
         ("cycle", "cycle_end"), ("result", result)]
+
+
+def test_run_checks_adds_plugin_diagnostics_to_a_checked_ruleset() -> None:
+    from converge_rules.language.checker import check
+    from converge_rules.language.diagnostics import Diagnostic, Severity
+    from converge_rules.language.loader import load_file
+    from converge_rules.plugins import run_checks
+
+    def needs_tests(checked: Any) -> list[Diagnostic]:
+        if checked.tests:
+            return []
+        return [Diagnostic("ACME001", Severity.WARNING, f"ruleset {checked.name} has no tests",
+                           None, "add a test block")]
+
+    class Plugin:
+        @hookimpl
+        def converge_register_checks(self, register: Any) -> None:
+            register("needs-tests", needs_tests)
+
+    registries = collected(("acme", Plugin()))
+    checked = check(load_file("r.cvg", source="ruleset r\nfact A { x: int }\n"))
+    assert [d.message for d in run_checks(registries, checked)] == ["ruleset r has no tests"]
+
+    class Broken:
+        @hookimpl
+        def converge_register_checks(self, register: Any) -> None:
+            register("broken", lambda checked: [1 / 0])
+
+    with pytest.raises(PluginError, match=r"'broken-plugin'.*check 'broken' raised "
+                                          r"ZeroDivisionError"):
+        run_checks(collected(("broken-plugin", Broken())), checked)

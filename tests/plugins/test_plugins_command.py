@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -91,3 +95,22 @@ def test_a_plugin_that_fails_to_load_is_named_without_a_traceback(
     assert code == 2
     assert "plugin 'broken_tools'" in err and "missing API key" in err
     assert "Traceback" not in err
+
+
+def test_an_installed_plugin_shows_up_in_a_fresh_process(
+    install_plugin: Callable[..., str], plugin_dir: Path,
+) -> None:
+    install_plugin("converge-size", LOCAL, version="3.1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), *sys.path]),
+           ENV_ALLOW: "converge-size"}
+    env.pop(ENV_DISABLE, None)
+    completed = subprocess.run(
+        [sys.executable, "-c", "from converge_rules.cli import main; main()",
+         "plugins", "--format", "json", "--no-builtins"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    (plugin,) = json.loads(completed.stdout)["plugins"]
+    assert (plugin["name"], plugin["version"], plugin["distribution"]) == (
+        "converge-size", "3.1", "converge-size")
+    assert [t["name"] for t in plugin["tools"]] == ["forecast"]
