@@ -145,9 +145,10 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
             self_loop = any(p is a for p in late)
             cycle = (f"`{a.name.name}` (tier {tier}) {how} {type_name}, which {names} "
                      f"produce{'s' if len(late) == 1 else ''}")
-            help = (f"put every producer of {type_name} in a tier below {tier}, or move "
-                    f"`{a.name.name}` to tier "
-                    f"{max(p.effective_tier for p in late) + 1}")
+            higher = max(p.effective_tier for p in late) + 1
+            help = f"move `{a.name.name}` to tier {higher}"
+            if tier > 1:
+                help += f", or every producer of {type_name} to a tier below {tier}"
             if self_loop:
                 help = (f"`{a.name.name}` cannot depend on the absence or count of what it "
                         "produces itself; split it into two agents in different tiers")
