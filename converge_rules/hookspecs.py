@@ -101,7 +101,9 @@ def converge_register_pruners(register: Register) -> None:
     :class:`converge_rules.registry.Pruner`: called as ``pruner(fact_type, fields,
     age)`` with the fact type's name, the fact's fields as a mapping and its age in
     cycles, it returns True to drop the fact from the live context (it stays in the
-    trace and the knowledge store). Pruners must be pure.
+    trace and the knowledge store). An optional ``applies_to(fact_type, field_names)``
+    attribute limits it to some types. Pruners must be pure. They are opt-in per run:
+    :func:`converge_rules.registry.program_with_pruners` adds them to a program.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """
@@ -111,10 +113,11 @@ def converge_register_pruners(register: Register) -> None:
 def converge_register_executors(register: Register) -> None:
     """Register executors for the compute phase of a cycle (threads, processes, Ray…).
 
-    Receives ``register(name, executor_factory, description="")``. The factory builds an
-    executor following the engine's executor interface (``start(snapshot, agents)``,
-    ``run_cycle(cycle, delta, activations)``, ``close()``; see
-    ``converge_rules.engine.executors``); ``converge run --executor NAME`` picks it.
+    Receives ``register(name, executor_factory, description="")``. The factory is
+    called with the number of workers (or None) and returns an executor following
+    ``converge_rules.engine.executors.Executor``: ``start(view, agents, *, tools,
+    agent_timeout)``, ``run_cycle(cycle, delta, activations) -> effects`` and
+    ``close()``. ``converge run --executor NAME`` picks it.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """
@@ -125,8 +128,9 @@ def converge_register_stores(register: Register) -> None:
     """Register backends for traces, checkpoints and knowledge (e.g. PostgreSQL).
 
     Receives ``register(name, store_factory, description="")``. The factory takes a
-    location string (a path or URL) and returns a store following the interface in
-    ``converge_rules.store``.
+    location (a path or URL) and returns a backend implementing the protocols of
+    ``converge_rules.store.base`` it supports (``TraceSink`` now; ``CheckpointStore``,
+    ``KnowledgeStore``).
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """

@@ -240,9 +240,10 @@ default_registries = load_registries
 
 
 def install(registries: Registries) -> None:
-    """Make registered resolvers and executors visible to the engine, which looks
-    them up by name in its own tables (``RESOLVERS``, ``EXECUTORS``) when a policy
-    says ``using NAME`` or a run names an executor. Idempotent."""
+    """Make registered resolvers, executors and stores visible to the engine and the
+    store package, which look them up by name in their own tables (``RESOLVERS``,
+    ``EXECUTORS``, ``TRACE_SINKS``) when a policy says ``using NAME`` or a run names an
+    executor or a trace backend. Idempotent."""
     try:
         from converge_rules.engine import executors, policies
     except ModuleNotFoundError as exc:  # an engine without these tables: nothing to do
@@ -253,6 +254,12 @@ def install(registries: Registries) -> None:
         policies.RESOLVERS[name] = resolver.obj
     for name, executor in registries.executors.items():
         executors.EXECUTORS[name] = executor.obj
+    import converge_rules.store as store
+
+    sinks = getattr(store, "TRACE_SINKS", None)
+    if sinks is not None:
+        for name, entry in registries.stores.items():
+            sinks[name] = entry.obj
 
 
 def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:

@@ -1,4 +1,5 @@
-"""The built-in stores (SQLite, the embedded default), registered as a plugin."""
+"""The built-in stores (the JSON Lines trace sink; SQLite later), registered as a
+plugin so ``converge plugins`` lists them beside plugin stores."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from converge_rules.hookspecs import hookimpl
 def converge_register_stores(register: Callable[..., None]) -> None:
     import converge_rules.store as store
 
-    # The store package does not export its registry yet in every version.
-    stores = getattr(store, "STORES", {})
-    for name, factory in sorted(stores.items()):
-        register(name, factory, "built-in")
+    sinks = getattr(store, "TRACE_SINKS", {})
+    for name, factory in sorted(sinks.items()):
+        # Plugins' stores are installed into the same table: register only our own.
+        if getattr(factory, "__module__", "").startswith("converge_rules."):
+            register(name, factory, "built-in")

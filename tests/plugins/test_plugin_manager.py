@@ -136,3 +136,47 @@ def test_plugin_error_pickles() -> None:
     error = PluginError("converge-x", "boom")
     again = pickle.loads(pickle.dumps(error))
     assert (again.plugin, again.message, str(again)) == ("converge-x", "boom", str(error))
+
+
+def test_load_registries_installs_into_the_engine_tables(
+    write_module: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import converge_rules.store as store
+    from converge_rules.engine import executors, policies
+    from converge_rules.plugins import load_registries
+
+    monkeypatch.setattr(policies, "RESOLVERS", dict(policies.RESOLVERS))
+    monkeypatch.setattr(executors, "EXECUTORS", dict(executors.EXECUTORS))
+    monkeypatch.setattr(store, "TRACE_SINKS", dict(store.TRACE_SINKS))
+    write_module("engine_parts", """
+        from converge_rules.hookspecs import hookimpl
+
+        def coin(type_spec, contenders):
+            return [0]
+
+        class Cluster:
+            def __init__(self, workers):
+                self.workers = workers
+
+        @hookimpl
+        def converge_register_resolvers(register):
+            register("coin", coin)
+
+        @hookimpl
+        def converge_register_executors(register):
+            register("cluster", Cluster)
+
+        @hookimpl
+        def converge_register_stores(register):
+            register("memory", list)
+    """)
+    monkeypatch.setenv(ENV_ALLOW, "")
+    monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example")
+    registries = load_registries(["engine_parts"])
+    assert policies.RESOLVERS["coin"] is registries.resolvers["coin"].obj
+    assert executors.EXECUTORS["cluster"](3).workers == 3
+    assert store.TRACE_SINKS["memory"] is list
+    # Loading again registers the built-ins once: the installed entries are not
+    # mistaken for built-ins.
+    again = load_registries(["engine_parts"])
+    assert sorted(again.executors) == ["cluster", "serial", "threads"]
