@@ -27,6 +27,7 @@ import lark
 from converge_rules.language import nodes as n
 from converge_rules.language._syntax_errors import (
     INTERNAL,
+    ITEM_WORDS,
     MISSING_HEADER,
     describe_error,
     misplaced_header,
@@ -37,7 +38,16 @@ from converge_rules.language.span import Span
 
 __all__ = ["ParseResult", "grammar_text", "parse"]
 
-_TOP_LEVEL_START = re.compile(r"[A-Za-z_]")
+# A line that starts an item: a word at column 1 followed by another word or a string
+# (`agent a`, `test "t"`, and misspellings such as `agnet a`), unless the word starts a
+# statement inside a block (bodies written without indentation stay in one piece).
+_TOP_LEVEL_START = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]+[A-Za-z_\"]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\b")
+_ITEM_WORDS = frozenset({"ruleset", *ITEM_WORDS})
+_STATEMENT_WORDS = frozenset({
+    "when", "where", "and", "call", "emit", "intend", "evaluate", "require", "given",
+    "mock", "expect", "key", "resolve", "combine", "keep", "reject", "on", "then",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +154,11 @@ def _parse(text: str, path: str) -> ParseResult:
         comments.extend(_comment(tok, path, chunk.line_offset, text, lines)
                         for tok in chunk.comments)
     first = _first_code_span(text, path, lines)
-    # An error on the first line (a broken or misspelt header) already says what is wrong.
-    if header is None and not any(d.span and d.span.line == first.line for d in diagnostics):
+    # A broken header, or an error on the first line (a misspelt header), already says
+    # what is wrong.
+    starts_with_header = text[_offset(lines, first):].startswith("ruleset")
+    if header is None and not starts_with_header and not any(
+            d.span and d.span.line == first.line for d in diagnostics):
         diagnostics.append(Diagnostic(
             MISSING_HEADER, Severity.ERROR, "the file does not start with a `ruleset` line",
             first, 'add a first line such as `ruleset pricing "what this ruleset does"`'))
@@ -187,7 +200,10 @@ def _parse_by_items(text: str, path: str, starts: list[int]) -> list[_Chunk]:
     """Re-parse a broken file one top-level item at a time."""
     boundaries = [0]
     for index, offset in enumerate(starts[1:], start=1):
-        if _TOP_LEVEL_START.match(text, offset):
+        start = _TOP_LEVEL_START.match(text, offset)
+        word = _WORD.match(text, offset)
+        if (start and start.group(1) not in _STATEMENT_WORDS) or (
+                word and word.group() in _ITEM_WORDS):
             boundaries.append(index)
     boundaries.append(len(starts))
     chunks: list[_Chunk] = []
@@ -211,6 +227,10 @@ def _comment(tok: Any, path: str, line_offset: int, text: str, starts: list[int]
     comment = str(tok.value).rstrip("\r")
     span = Span(path, line, tok.column, line, tok.column + len(comment))
     return n.Comment(comment, bool(before.strip()), span)
+
+
+def _offset(starts: list[int], span: Span) -> int:
+    return starts[span.line - 1] + span.column - 1
 
 
 def _first_code_span(text: str, path: str, starts: list[int]) -> Span:

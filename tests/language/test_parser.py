@@ -338,3 +338,15 @@ def test_keywords_followed_by_a_colon_are_names() -> None:
     assert isinstance(fact, n.FactDecl)
     assert [f.name.name for f in fact.fields] == ["score", "reason", "key", "test", "emit"]
     assert not any(f.key for f in fact.fields)
+
+
+def test_recovery_keeps_unindented_bodies_whole() -> None:
+    text = (HEADER + "fact A { x: int }\nagent a {\nwhen A(x)\nemit A(x: x)\n}\n"
+            "agnet b {\nwhen A(x)\nemit A(x: x)\n}\nfact B {\ny: int\n}\n"
+            "fcat C { z: int }\nfact D { w: int }\n")
+    result = parse(text, "t.cvg")
+    assert [(d.code, d.span.line if d.span else 0) for d in result.diagnostics] == [
+        ("CVG007", 7), ("CVG007", 15)]
+    assert result.module is not None
+    assert [i.name.name for i in result.module.items
+            if isinstance(i, n.FactDecl | n.Agent)] == ["A", "a", "B", "D"]
