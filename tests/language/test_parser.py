@@ -346,7 +346,7 @@ def test_recovery_keeps_unindented_bodies_whole() -> None:
             "fcat C { z: int }\nfact D { w: int }\n")
     result = parse(text, "t.cvg")
     assert [(d.code, d.span.line if d.span else 0) for d in result.diagnostics] == [
-        ("CVG007", 7), ("CVG007", 15)]
+        ("CVG007", 7), ("CVG007", 14)]
     assert result.module is not None
     assert [i.name.name for i in result.module.items
             if isinstance(i, n.FactDecl | n.Agent)] == ["A", "a", "B", "D"]
