@@ -244,6 +244,14 @@ class _Layout:
         start, end = (span.line, span.column), (span.end_line, span.end_column)
         return any(start < (c.span.line, c.span.column) < end for c in self.module.comments)
 
+    def _comment_before_where(self, agent: n.Agent) -> bool:
+        """Whether a comment stands between the first pattern and the ``where`` guard
+        (then the guard keeps a line of its own, and the comment its place)."""
+        assert agent.where is not None
+        start, where = agent.patterns[0].span, agent.where.span
+        between = Span(start.file, start.line, start.column, where.line, where.column)
+        return self._comment_inside(between)
+
     def _add(self, depth: int, text: str, region: tuple[int, int], *,
              comment_depth: int | None = None, blank_before: bool = False) -> None:
         self.lines.append(_Line(depth, text, region[0], region[1], comment_depth, blank_before))
@@ -355,7 +363,7 @@ class _Layout:
         if depth_width + len(when) <= LINE_WIDTH:
             if (where is not None and agent.where is not None
                     and depth_width + len(when) + 1 + len(where) <= LINE_WIDTH
-                    and not self._comment_inside(agent.patterns[0].span.to(agent.where.span))):
+                    and not self._comment_before_where(agent)):
                 body.append((f"{when} {where}", (first_line, agent.where.span.end_line)))
                 where = None
             else:
@@ -420,8 +428,11 @@ def _attach_comments(lines: list[_Line], comments: Sequence[n.Comment]) -> list[
         target = next((ln for ln in known if ln.last >= at), None)
         if target is None:
             tail.append(c.text)
-        else:
-            target.before.append(c.text)
+            continue
+        if target.trailing is not None:  # it came first in the source: keep the order
+            target.before.append(target.trailing)
+            target.trailing = None
+        target.before.append(c.text)
     return tail
 
 

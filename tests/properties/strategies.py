@@ -302,7 +302,7 @@ def noisy_texts(draw: st.DrawFn, max_items: int = 4) -> NoisyText:
             out.append(" " * draw(st.integers(0, 4)) + comment)
         if draw(st.integers(0, 5)) == 0:
             out.append("")
-        code = " " * draw(st.integers(0, 6)) + _respace(draw, line)
+        code = " " * draw(st.integers(0, 6)) + _respace(draw, line, comments)
         if draw(st.integers(0, 5)) == 0:
             comment = _comment_text(draw)
             comments.append(comment)
@@ -318,8 +318,9 @@ def _comment_text(draw: st.DrawFn) -> str:
     return ("# " + text).rstrip()
 
 
-def _respace(draw: st.DrawFn, line: str) -> str:
-    """Widen some spaces outside string literals into several spaces or a line break."""
+def _respace(draw: st.DrawFn, line: str, comments: list[str]) -> str:
+    """Widen some spaces outside string literals into several spaces, a line break or
+    a comment and a line break (appending the comment to ``comments``)."""
     parts: list[str] = []
     in_string = escaped = False
     for ch in line:
@@ -336,7 +337,12 @@ def _respace(draw: st.DrawFn, line: str) -> str:
             in_string = True
             parts.append(ch)
         elif ch == " " and draw(st.integers(0, 3)) == 0:
-            parts.append(draw(st.sampled_from(("  ", "   ", "\n", "\n    "))))
+            gap = draw(st.sampled_from(("  ", "   ", "\n", "\n    ", "comment")))
+            if gap == "comment":  # a comment wherever a line may break
+                comment = _comment_text(draw)
+                comments.append(comment)
+                gap = f" {comment}\n  "
+            parts.append(gap)
         else:
             parts.append(ch)
     return "".join(parts)
