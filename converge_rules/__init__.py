@@ -2,13 +2,16 @@
 run in parallel against an immutable context and merged deterministically.
 
 The stages, each usable alone: ``parse`` → ``check`` → ``compile`` → ``run``;
-``load(path)`` does the first three.
+``load(path)`` (or ``loads(text)``) does the first three and ``run`` the last. See
+docs/api.md.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from converge_rules.api import Ruleset, load, loads, read_facts, run
+from converge_rules.engine.result import RunResult
 from converge_rules.errors import (
     BudgetExceeded,
     CheckError,
@@ -28,6 +31,12 @@ __all__ = [
     "InputError",
     "PluginError",
     "RulesSyntaxError",
+    "Ruleset",
+    "RunResult",
     "ToolError",
     "__version__",
+    "load",
+    "loads",
+    "read_facts",
+    "run",
 ]

@@ -1,0 +1,178 @@
+"""The public API: the one place (with the CLI) that stitches the pipeline together.
+
+    import converge_rules
+    ruleset = converge_rules.load("rulesets/pricing/pricing.cvg")
+    result = converge_rules.run(ruleset, [("Cost", {"sku": "A1", "amount": 10.0})])
+    result.status, result.facts("Price")
+
+Shaped like the ``json`` module: ``load`` takes a path, ``loads`` takes text. A
+:class:`Ruleset` is checked and compiled once and can be run any number of times.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from converge_rules.errors import CheckError
+
+if TYPE_CHECKING:
+    from converge_rules.compiler.program import Program
+    from converge_rules.engine.inputs import InputFacts
+    from converge_rules.engine.result import RunResult
+    from converge_rules.engine.runner import CycleProgress
+    from converge_rules.language.checked import CheckedRuleset
+    from converge_rules.language.diagnostics import Diagnostic
+    from converge_rules.registry import Registries
+
+ToolCallable = Callable[[dict[str, Any]], Any]
+"""A tool as the engine calls it: arguments dict → result dict (or an awaitable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    """A loaded ruleset: checked and compiled, ready to run any number of times.
+
+    ``checked`` keeps the syntax tree and every warning; ``program`` is what the engine
+    runs; ``tools`` maps each tool the ruleset ``uses`` to the validated callable an
+    installed plugin provides (a tool no plugin provides is absent: calling it fails
+    the calling agent, and ``run(..., tools=...)`` can supply it).
+    """
+
+    path: str
+    checked: CheckedRuleset
+    program: Program
+    tools: Mapping[str, ToolCallable] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The ruleset's name (its first line, ``ruleset NAME``)."""
+        return self.program.name
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """The checker's diagnostics that are not errors (warnings and notes)."""
+        return tuple(d for d in self.checked.diagnostics if not d.is_error)
+
+    @property
+    def fact_types(self) -> tuple[str, ...]:
+        """The declared fact types (intents excluded), in declaration order."""
+        return tuple(t.name for t in self.program.types if not t.intent)
+
+
+def load(path: str | os.PathLike[str], *, plugins: bool | Registries = True) -> Ruleset:
+    """Parse, check and compile the ruleset at ``path`` (and the files it imports).
+
+    Raises :class:`~converge_rules.errors.CheckError` holding every error diagnostic
+    (syntax errors included) when the ruleset has errors. With ``plugins=True`` the
+    installed plugins' tools, functions and resolvers are known to the checker, the
+    compiler and the engine (a plugin that fails to load raises
+    :class:`~converge_rules.errors.PluginError`); ``plugins=False`` uses the built-ins
+    only; a :class:`~converge_rules.registry.Registries` uses exactly what it holds.
+    """
+    return _build(Path(path), None, str(path), plugins)
+
+
+def loads(
+    text: str, *, path: str = "<string>", plugins: bool | Registries = True
+) -> Ruleset:
+    """Like :func:`load`, for ruleset text; ``path`` is the name diagnostics use.
+    ``import`` lines resolve relative to the directory of ``path``."""
+    return _build(Path(path), text, path, plugins)
+
+
+def run(
+    ruleset: Ruleset,
+    facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]] = (),
+    *,
+    executor: str = "serial",
+    workers: int | None = None,
+    tools: Mapping[str, ToolCallable] | None = None,
+    trace: str | os.PathLike[str] | None = None,
+    progress: Callable[[CycleProgress], None] | None = None,
+) -> RunResult:
+    """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
+
+    ``facts`` are ``(type name, fields)`` pairs, or the :class:`InputFacts` that
+    :func:`read_facts` returns. Always returns a :class:`RunResult` with exactly one
+    status; budgets, conflicts and unmet goals are statuses, not exceptions. Bad input
+    facts raise :class:`~converge_rules.errors.InputError` before anything runs.
+
+    ``executor`` names a registered executor (``serial``, ``threads``, or one a plugin
+    adds) and ``workers`` sizes it; ``tools`` adds or replaces tools by name (mocks in
+    tests); ``trace`` is a path for the JSON Lines trace; ``progress`` is called after
+    every cycle with a :class:`~converge_rules.engine.CycleProgress`. An unknown
+    executor is a ``ValueError`` naming the known ones.
+    """
+    from converge_rules.engine import run as engine_run
+
+    merged: dict[str, ToolCallable] = dict(ruleset.tools)
+    if tools:
+        merged.update(tools)
+    return engine_run(
+        ruleset.program,
+        facts,
+        executor=executor,
+        workers=workers,
+        tools=merged,
+        trace=Path(trace) if trace is not None else None,
+        progress=progress,
+    )
+
+
+def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts:
+    """Read and validate input facts from files, in order: JSON Lines (one
+    ``{"Type": {fields}}`` per line), a JSON array of such objects, or ``Type=file.csv``.
+    The first bad fact raises :class:`~converge_rules.errors.InputError` naming the
+    file, the line, the type and the field."""
+    from converge_rules.engine import read_all
+
+    return read_all(ruleset.program, [str(s) for s in sources])
+
+
+def executors() -> list[str]:
+    """The names of the executors ``run`` accepts (built-in and from plugins), sorted."""
+    from converge_rules.engine import EXECUTORS
+    from converge_rules.plugins import load_registries
+
+    load_registries()  # plugin executors become visible to the engine
+    return sorted(EXECUTORS)
+
+
+def _build(file: Path, source: str | None, name: str, plugins: bool | Registries) -> Ruleset:
+    from converge_rules.compiler.compile import compile_ruleset
+    from converge_rules.language.checker import check_file
+
+    registries = _registries(plugins)
+    known: dict[str, Any] = {}
+    if registries is not None:
+        known = {
+            "tools": registries.tool_signatures(),
+            "functions": registries.function_signatures(),
+            "resolvers": sorted(registries.resolvers),
+        }
+    checked = check_file(file, source=source, **known)
+    if not checked.ok:
+        raise CheckError([d for d in checked.diagnostics if d.is_error])
+    functions = registries.function_callables() if registries is not None else None
+    program = compile_ruleset(checked, functions=functions)
+    tools: dict[str, ToolCallable] = {}
+    if registries is not None:
+        tools.update(registries.tools_for_engine(program.tools))
+    return Ruleset(name, checked, program, tools)
+
+
+def _registries(plugins: bool | Registries) -> Registries | None:
+    if plugins is False:
+        return None
+    if plugins is True:
+        from converge_rules.plugins import load_registries
+
+        return load_registries()
+    from converge_rules.plugins import install
+
+    install(plugins)  # its resolvers and executors become visible to the engine
+    return plugins

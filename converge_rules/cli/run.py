@@ -1,0 +1,289 @@
+"""``converge run``: run a ruleset on input facts and print the result, as tables for a
+person or as the JSON document LANGUAGE.md specifies for a program."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from converge_rules.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    color_option,
+    report_internal_errors,
+    use_color,
+)
+from converge_rules.errors import CheckError, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from converge_rules.api import Ruleset
+    from converge_rules.engine.result import RunResult
+    from converge_rules.engine.runner import CycleProgress
+    from converge_rules.registry import Registries
+
+FORMATS = ("table", "json")
+DEFAULT_MAX_ROWS = 100
+
+
+@click.command("run")
+@click.argument("ruleset", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--facts", "-f", "facts", multiple=True, metavar="FILE | TYPE=FILE.csv",
+    help="Input facts: a JSON Lines file ({\"Cost\": {\"sku\": \"A1\", \"amount\": 10.0}} "
+         "per line), a JSON array of such objects, or TYPE=FILE.csv (a header row of field "
+         "names). Repeatable; read in order.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+    help="table: a table per fact type and a status line; json: one JSON document "
+         "{status, cycles, facts, conflicts, budget, unmet}, facts sorted by their fields.",
+)
+@click.option(
+    "--executor", default="serial", show_default=True, metavar="NAME",
+    help="How agents run in each cycle: serial, threads (for agents that wait on "
+         "tools), or an executor a plugin registers. The result is the same for all.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Workers for the executor (threads: default 64).")
+@click.option(
+    "--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    metavar="FILE",
+    help="Write the trace (every fact, conflict, retraction, tool call and the status) "
+         "to FILE as JSON Lines; byte-for-byte the same for the same inputs.",
+)
+@click.option(
+    "--max-rows", type=click.IntRange(min=0), default=DEFAULT_MAX_ROWS, show_default=True,
+    help="table format: at most this many rows per fact type (0: all).",
+)
+@click.option("--no-plugins", is_flag=True,
+              help="Run without the installed plugins (their tools, functions, resolvers "
+                   "and executors are unknown).")
+@color_option
+@report_internal_errors
+def command(
+    ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
+    trace: Path | None, max_rows: int, no_plugins: bool, color: str,
+) -> None:
+    """Run RULESET on input facts until every tier converges, and print the result.
+
+    Nothing runs when the ruleset has errors or an input fact does not match its
+    declared type: the problem is reported with its file, line and field.
+
+    \b
+    Examples:
+      converge run pricing.cvg --facts input.jsonl
+      converge run pricing.cvg -f costs.jsonl -f Quote=quotes.csv
+      converge run pricing.cvg -f input.jsonl --format json | jq .facts.Price
+      converge run pricing.cvg -f input.jsonl --trace trace.jsonl
+      converge run pricing.cvg -f input.jsonl --executor threads --workers 32
+
+    \b
+    Exit codes:
+      0  converged: every tier reached a fixpoint and every `require` holds
+      1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
+      2  bad input facts, a ruleset with errors, or bad usage
+    """
+    from converge_rules import api
+
+    if not ruleset.exists():
+        raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+    if trace is not None and not trace.parent.is_dir():
+        raise click.UsageError(f"cannot write the trace to {trace}: "
+                               f"directory {str(trace.parent)!r} does not exist")
+    registries = None if no_plugins else _load_registries()
+    _check_executor(executor)
+    colour = use_color(color, sys.stderr)
+    try:
+        loaded = api.load(ruleset, plugins=registries if registries is not None else False)
+    except CheckError as exc:
+        _report_diagnostics(exc, colour)
+        sys.exit(EXIT_USAGE)
+    try:
+        inputs = api.read_facts(loaded, *facts)
+    except InputError as exc:
+        _report_input_error(exc)
+        sys.exit(EXIT_USAGE)
+    console = _console(sys.stdout, color)
+    with _progress(loaded, color) as progress:
+        result = api.run(loaded, inputs, executor=executor, workers=workers, trace=trace,
+                         progress=progress)
+    if fmt == "json":
+        click.echo(result.to_json(indent=2))
+    else:
+        print_tables(console, loaded, result, max_rows=max_rows)
+    sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+
+
+# ----------------------------------------------------------------------- loading
+
+
+def _load_registries() -> Registries | None:
+    try:
+        from converge_rules.plugins import load_registries
+    except ImportError:  # a stripped-down install without the plugin layer
+        return None
+    return load_registries()
+
+
+def _check_executor(name: str) -> None:
+    from converge_rules.engine import EXECUTORS
+    from converge_rules.language.suggest import did_you_mean
+
+    if name not in EXECUTORS:
+        known = sorted(EXECUTORS)
+        hint = did_you_mean(name, known, otherwise="known executors: " + ", ".join(known))
+        raise click.UsageError(f"unknown executor {name!r}; {hint}")
+
+
+def _report_diagnostics(exc: CheckError, colour: bool) -> None:
+    from converge_rules.language.render import render
+
+    diagnostics = list(exc.diagnostics)
+    click.echo(render("human", diagnostics, _sources(diagnostics), color=colour),
+               err=True, nl=False)
+
+
+def _sources(diagnostics: Sequence[Any]) -> dict[str, str]:
+    """The text of each file a diagnostic points into, for the snippets."""
+    names: set[str] = set()
+    for d in diagnostics:
+        if d.span is not None:
+            names.add(d.span.file)
+        names.update(r.span.file for r in d.related)
+    out: dict[str, str] = {}
+    for name in sorted(names):
+        try:
+            out[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+    return out
+
+
+def _report_input_error(exc: InputError) -> None:
+    where = f"{exc.source}:{exc.line}: " if exc.source and exc.line else (
+        f"{exc.source}: " if exc.source else "")
+    click.echo(f"converge: error: {where}{exc.message}", err=True)
+    if exc.help:
+        click.echo(f"  help: {exc.help}", err=True)
+    click.echo("  nothing was run: fix the input and run again", err=True)
+
+
+# ---------------------------------------------------------------------- progress
+
+
+def _console(stream: Any, color: str) -> Console:
+    from rich.console import Console
+
+    force = {"always": True, "never": False}.get(color)
+    return Console(file=stream, force_terminal=force, no_color=color == "never",
+                   highlight=False, soft_wrap=False)
+
+
+@contextmanager
+def _progress(ruleset: Ruleset, color: str) -> Iterator[Any]:
+    """A live status line on stderr while the job runs, only when stderr is a
+    terminal; otherwise no callback at all (no extra output, no cost)."""
+    console = _console(sys.stderr, color)
+    if not console.is_terminal or not _isatty(sys.stderr):
+        yield None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    with Live(Text(f"running {ruleset.name} …"), console=console, transient=True,
+              refresh_per_second=8) as live:
+        def update(p: CycleProgress) -> None:
+            live.update(Text.assemble(
+                ("cycle ", "dim"), (str(p.cycle), "bold"), ("  tier ", "dim"), str(p.tier),
+                ("  agents ", "dim"), str(p.agents), ("  live facts ", "dim"),
+                f"{p.live_facts:,}", ("  conflicts ", "dim"), str(p.conflicts),
+            ))
+
+        yield update
+
+
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+# ------------------------------------------------------------------------ tables
+
+
+def print_tables(console: Console, ruleset: Ruleset, result: RunResult, *,
+                 max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    """The final (or partial) context as one table per fact type, in declaration
+    order, then the conflicts, the unmet goals and intents, and the status line."""
+    from rich.table import Table
+
+    for spec in result.program.types:
+        if spec.intent:
+            continue
+        rows = result.facts(spec.name)
+        if not rows:
+            continue
+        table = Table(title=f"{spec.name} ({len(rows):,})", title_justify="left")
+        for f in spec.fields:
+            table.add_column(f.name + (" (key)" if f.key else ""),
+                             justify="right" if f.type.base in ("int", "float") else "left")
+        shown = rows if max_rows == 0 else rows[:max_rows]
+        for row in shown:
+            table.add_row(*(cell(row[f.name]) for f in spec.fields))
+        if len(shown) < len(rows):
+            table.caption = f"… and {len(rows) - len(shown):,} more (--max-rows 0 shows all)"
+        console.print(table)
+    if result.conflicts:
+        table = Table(title=f"Conflicts ({len(result.conflicts)})", title_justify="left")
+        for name in ("cycle", "type", "key", "winner", "reason"):
+            table.add_column(name)
+        for c in result.conflicts:
+            # the key is in its own column: the winner shows what the policy chose
+            winner = "— (none)" if c["winner"] is None else cell(
+                {k: v for k, v in c["winner"].items() if k not in c["key"]}
+            )
+            table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner, c["reason"])
+        console.print(table)
+    for item in result.unmet:
+        if "goal" in item:
+            extra = f" ({item['error']})" if "error" in item else ""
+            console.print(f"unmet goal: require {item['goal']}{extra}", markup=False,
+                          soft_wrap=True)
+        else:
+            console.print(f"open intent: {item['intent']}{cell(item['fields'])}",
+                          markup=False, soft_wrap=True)
+    console.print(status_line(result), markup=False, soft_wrap=True,
+                  style="bold green" if result.status == "converged" else "bold red")
+
+
+def status_line(result: RunResult) -> str:
+    """One line: the status, the cycles, and what ended the job when it did not
+    converge (the exhausted budget, the unmet goals, the failed conflicts)."""
+    cycles = f"{result.cycles} cycle{'s' if result.cycles != 1 else ''}"
+    if result.status == "converged":
+        return f"converged in {cycles}"
+    if result.status == "budget_exceeded":
+        names = [n for n, b in result.budget.items() if b.get("exceeded")]
+        which = f" ({', '.join(names)})" if names else ""
+        return f"budget_exceeded{which} after {cycles}: {result.detail}"
+    if result.status == "unmet_goal":
+        goals = [u["goal"] for u in result.unmet if "goal" in u]
+        return f"unmet_goal after {cycles}: " + "; ".join(f"require {g}" for g in goals)
+    return f"{result.status} after {cycles}: {result.detail}"
+
+
+def cell(value: Any) -> str:
+    """A value as a table cell: strings as they are, everything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k}: {cell(v)}" for k, v in value.items()) + ")"
+    return json.dumps(value, ensure_ascii=False)
