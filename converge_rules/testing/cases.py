@@ -69,7 +69,7 @@ class CaseError(ConvergeError):
         return (type(self), (self.message, self.span, self.details))
 
 
-def test_id(file: str, name: str, case: int | None = None) -> str:
+def case_id(file: str, name: str, case: int | None = None) -> str:
     """``file.cvg::test name`` or ``file.cvg::test name[case 2]``."""
     return f"{file}::{name}" + (f"[case {case}]" if case is not None else "")
 
@@ -78,12 +78,12 @@ def expand(test: n.Test, file: str, base: Path, interp: Interpreter) -> list[Tes
     """The cases of ``test``: one, or one per table row."""
     cases = getattr(test, "cases", None)
     if cases is None:
-        return [TestCase(test_id(file, test.name), file, test.name, test, test.span)]
+        return [TestCase(case_id(file, test.name), file, test.name, test, test.span)]
     rows = rows_of(cases, base, interp)
     if not rows:
         raise CaseError(f'table test "{test.name}" has no cases', cases.span,
                         ("add rows to `cases { … }` or to the fixture file",))
-    return [TestCase(test_id(file, test.name, i), file, test.name, test,
+    return [TestCase(case_id(file, test.name, i), file, test.name, test,
                      getattr(cases, "span", None) or test.span, i, row)
             for i, row in enumerate(rows, 1)]
 

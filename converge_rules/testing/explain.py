@@ -81,6 +81,14 @@ class Explainer:
         return self.interp.field_enums if self.interp is not None else {}
 
     def show(self, fact: Fact) -> str:
+        """The fact as source text, fields in declared order when the ruleset is known
+        (a trace read from JSON Lines has them sorted by name)."""
+        decl = self.checked.facts.get(fact.type) if self.checked is not None else None
+        if decl is not None:
+            order = [f.name.name for f in decl.fields]
+            values = {k: fact.values[k] for k in order if k in fact.values}
+            values.update((k, v) for k, v in fact.values.items() if k not in values)
+            fact = Fact(fact.type, values, fact.id)
         return fact_text(fact, self.field_enums)
 
     # ---------------------------------------------------------------- finding
@@ -266,6 +274,11 @@ class Explainer:
                               f"`where {expr_text(agent.where)}` was false for every match"
                               + _given(first_false or {}, "e.g. with"))
             envs = passed
+        discarded = [(c, why) for a, c, why in self.view.effects_discarded if a == name]
+        if agent.calls and discarded:
+            return Reason(name, agent.span,
+                          f"its patterns and guard match, but its effect was discarded in "
+                          f"cycle {discarded[0][0]}: {discarded[0][1]}", matched=True)
         if agent.calls:
             return Reason(name, agent.calls[0].span,
                           f"its patterns and guard match, but it calls tool "
@@ -281,6 +294,12 @@ class Explainer:
                     values[arg.name.name] = None
             fact = Fact(output.type.name, values)
             if interp.match_fact(target, fact, want, tolerant=True) is not None:
+                if discarded:
+                    cycle, why = discarded[0]
+                    return Reason(name, agent.span,
+                                  f"matches and would emit {self.show(fact)}, but its "
+                                  f"effect was discarded in cycle {cycle}: {why}",
+                                  matched=True)
                 return Reason(name, output.span,
                               f"matches and would emit {self.show(fact)}; it may have lost "
                               "a conflict or been retracted (see above), or the context "
@@ -303,9 +322,10 @@ class Reason:
     matched: bool = False
 
     def text(self) -> str:
-        who = f"agent {self.agent}" if self.agent else "derived"
+        if self.agent is None:
+            return self.message
         where = f" ({self.span})" if self.span else ""
-        return f"{who}{where}: {self.message}"
+        return f"agent {self.agent}{where}: {self.message}"
 
     def json(self) -> dict[str, Any]:
         return {"agent": self.agent, "span": str(self.span) if self.span else None,

@@ -76,6 +76,8 @@ def values_equal(a: Any, b: Any, *, tolerant: bool = False) -> bool:
     if tolerant and isinstance(a, float | int) and isinstance(b, float | int) \
             and not isinstance(a, bool) and not isinstance(b, bool):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False  # true is not 1 in the language
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(values_equal(x, y, tolerant=tolerant)
                                         for x, y in zip(a, b, strict=True))

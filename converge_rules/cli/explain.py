@@ -1,0 +1,209 @@
+"""``converge explain``: how a fact was derived, or why it was not."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from converge_rules.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    report_internal_errors,
+    write_output,
+)
+from converge_rules.errors import ConvergeError
+from converge_rules.language import nodes as n
+from converge_rules.language.checked import CheckedRuleset
+from converge_rules.language.render import render
+from converge_rules.testing.explain import Explainer
+from converge_rules.testing.interpret import Interpreter, interpreter_for
+from converge_rules.testing.runview import RunView, read_trace, view_from_result
+from converge_rules.testing.show import pattern_text
+
+MAX_FACTS = 20
+"""How many matching facts ``explain`` shows before it says how many more there are."""
+
+
+@click.command("explain")
+@click.argument("pattern", required=False)
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="A trace written by `converge run --trace FILE`.")
+@click.option("--ruleset", "-r", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The ruleset: adds rule locations and bindings; needed "
+                                 "for --why-not.")
+@click.option("--facts", "facts", multiple=True, metavar="FILE|Type=FILE.csv",
+              help="Input facts: with --ruleset, run it (tools are not called) and "
+                   "explain that run instead of a trace. Repeatable.")
+@click.option("--why-not", "why_not", default=None, metavar="PATTERN",
+              help="Name the agents that could have produced a fact matching PATTERN "
+                   "and the first condition of each that failed.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write to this file instead of stdout.")
+@report_internal_errors
+def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
+            facts: tuple[str, ...], why_not: str | None, fmt: str,
+            output: Path | None) -> None:
+    """Explain the facts matching PATTERN: the derivation tree of each (the agent that
+    produced it, its rule's location, the cycle, the bindings of the match, the support
+    facts recursively down to input facts, and the conflicts it won).
+
+    PATTERN is written as in an `expect` step: `Price(sku: "A1")` (fields left out are
+    free). With --why-not, list every agent that emits the type and the first of its
+    conditions (pattern, negation, guard, emitted values) that fails in the final
+    context, and what became of matching facts that were derived and then lost.
+
+    \b
+    Examples:
+      converge run pricing.cvg --facts in.jsonl --trace run.jsonl
+      converge explain --trace run.jsonl 'Price(sku: "A1")'
+      converge explain --trace run.jsonl -r pricing.cvg 'Price(sku: "A1")'
+      converge explain -r pricing.cvg --facts in.jsonl --why-not 'Alert(sku: "A1")'
+
+    \b
+    Exit codes: 0 explained, 1 no fact matches PATTERN (explain) or a matching fact
+    exists (--why-not), 2 bad usage, unreadable trace or a ruleset with errors.
+    """
+    if (pattern is None) == (why_not is None):
+        raise click.UsageError("give a PATTERN to explain, or --why-not PATTERN")
+    if trace_path is None and not (ruleset and facts):
+        raise click.UsageError("give --trace FILE, or --ruleset RULESET with --facts FILE")
+    if why_not is not None and ruleset is None:
+        raise click.UsageError("--why-not needs --ruleset RULESET (it reads the agents)")
+
+    checked = _check(ruleset) if ruleset is not None else None
+    view = _view(trace_path, checked, facts)
+    interp = interpreter_for(checked, view.context()) if checked is not None else None
+    text = why_not if why_not is not None else pattern
+    assert text is not None
+    target = parse_pattern(text)
+    if interp is None:
+        interp = _bare_interpreter(target, view)
+    explainer = Explainer(view, checked, interp)
+
+    if why_not is not None:
+        data, body, code = _why_not(explainer, target)
+    else:
+        data, body, code = _explain(explainer, target)
+    write_output(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+                 if fmt == "json" else body, output)
+    sys.exit(code)
+
+
+def _explain(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int]:
+    found = ex.find(target)
+    gone = [f for f in ex.find(target, include_removed=True) if f not in found]
+    lines: list[str] = []
+    for fact in (found + gone)[:MAX_FACTS]:
+        assert fact.id is not None
+        lines.extend(ex.tree_lines(ex.tree(fact.id)))
+        lines.append("")
+    if len(found) + len(gone) > MAX_FACTS:
+        lines.append(f"… and {len(found) + len(gone) - MAX_FACTS} more matching facts")
+    if not found and not gone:
+        lines.append(f"no fact matches {pattern_text(target)} in this run")
+        if ex.checked is not None:
+            lines.append("why not:")
+            lines.extend("  " + r.text() for r in ex.why_not(target))
+        else:
+            lines.append("hint: add --ruleset RULESET to see why (--why-not)")
+    data = {"pattern": pattern_text(target), "status": ex.view.status,
+            "facts": [ex.tree_json(ex.tree(f.id)) for f in (found + gone)[:MAX_FACTS]
+                      if f.id is not None]}
+    return data, "\n".join(lines).rstrip("\n") + "\n", EXIT_OK if found or gone \
+        else EXIT_FINDINGS
+
+
+def _why_not(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int]:
+    found = ex.find(target)
+    reasons = ex.why_not(target)
+    lines = []
+    if found:
+        lines.append(f"{pattern_text(target)} is in the final context:")
+        for fact in found[:MAX_FACTS]:
+            assert fact.id is not None
+            lines.extend("  " + line for line in ex.tree_lines(ex.tree(fact.id)))
+    else:
+        lines.append(f"why no {pattern_text(target)}:")
+        lines.extend("  " + r.text() for r in reasons)
+        if not reasons:
+            lines.append(f"  no agent emits {target.type.name}: it can only be given as "
+                         "input")
+    data = {"pattern": pattern_text(target), "status": ex.view.status,
+            "present": [ex.tree_json(ex.tree(f.id)) for f in found if f.id is not None],
+            "reasons": [r.json() for r in reasons]}
+    return data, "\n".join(lines) + "\n", EXIT_FINDINGS if found else EXIT_OK
+
+
+def parse_pattern(text: str) -> n.Pattern:
+    """A pattern written as in an ``expect`` step; a syntax error is a usage error that
+    quotes the parser's message."""
+    from converge_rules.language.parser import parse
+
+    wrapped = f'ruleset query\ntest "query" {{\n  expect {text}\n}}\n'
+    result = parse(wrapped, "<pattern>")
+    module = result.module
+    steps = [s for item in (module.items if module else ()) if isinstance(item, n.Test)
+             for s in item.steps]
+    if result.diagnostics or len(steps) != 1 or not isinstance(steps[0], n.ExpectFact) \
+            or steps[0].negated:
+        problem = result.diagnostics[0].message if result.diagnostics else "not a pattern"
+        raise click.UsageError(
+            f"cannot read the pattern {text!r}: {problem}; write it as in an expect step, "
+            'e.g. \'Price(sku: "A1")\'')
+    return steps[0].pattern
+
+
+def _check(ruleset: Path) -> CheckedRuleset:
+    from converge_rules.language.checker import check_file
+
+    if not ruleset.exists():
+        raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+    checked = check_file(ruleset)
+    if not checked.ok:
+        click.echo(render("text", checked.diagnostics, _sources(checked)), err=True, nl=False)
+        sys.exit(EXIT_USAGE)
+    return checked
+
+
+def _sources(checked: CheckedRuleset) -> dict[str, str]:
+    out = {}
+    for d in checked.diagnostics:
+        if d.span is not None and d.span.file not in out:
+            try:
+                out[d.span.file] = Path(d.span.file).read_text(encoding="utf-8")
+            except OSError:
+                continue
+    return out
+
+
+def _view(trace_path: Path | None, checked: CheckedRuleset | None,
+          facts: tuple[str, ...]) -> RunView:
+    if trace_path is not None:
+        try:
+            return read_trace(trace_path)
+        except ConvergeError as exc:
+            raise click.UsageError(str(exc)) from exc
+    assert checked is not None
+    from converge_rules.compiler.compile import compile_ruleset
+    from converge_rules.engine import read_all, run
+
+    program = compile_ruleset(checked)
+    try:
+        inputs = read_all(program, facts)
+    except ConvergeError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return view_from_result(run(program, inputs))
+
+
+def _bare_interpreter(target: n.Pattern, view: RunView) -> Interpreter:
+    """Without a ruleset, a bare name in the pattern (``channel: web``) can only be an
+    enum member: treat every such name as one."""
+    names = tuple(fm.value.id for fm in target.fields if isinstance(fm.value, n.Name))
+    return Interpreter(enums={"<pattern>": names}, facts=view.context())

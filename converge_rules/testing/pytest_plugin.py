@@ -1,0 +1,118 @@
+"""pytest plugin: collect the ``test`` blocks of ``.cvg`` files as pytest items.
+
+Installed with converge-rules (entry point ``pytest11``, name ``converge``), so
+``pytest`` runs ruleset tests beside Python tests. Items have the same ids as
+``converge test`` (``path/file.cvg::test name``, ``…[case N]`` for table rows, paths
+relative to the rootdir) and the same failure text. A ruleset with errors is a
+collection error that shows the diagnostics.
+
+Only ``.cvg`` files that contain a ``test`` block are collected, so example corpora of
+broken rulesets without tests do not break a test run. Turn collection off with
+``-p no:converge`` or the ini option ``converge_collect = false``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from converge_rules.language.render import render
+from converge_rules.testing.cases import TestCase
+from converge_rules.testing.outcome import Outcome
+from converge_rules.testing.runner import Suite, load_suite, run_case
+
+_HAS_TEST = re.compile(r'^\s*test\s*"', re.MULTILINE)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("converge_collect", type="bool", default=True,
+                  help="collect the test blocks of .cvg files (converge-rules)")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A :class:`RulesetFile` for each ``.cvg`` file with a ``test`` block."""
+    if file_path.suffix != ".cvg" or not parent.config.getini("converge_collect"):
+        return None
+    try:
+        text = file_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not _HAS_TEST.search(text):
+        return None
+    collector: pytest.Collector = RulesetFile.from_parent(parent, path=file_path)
+    return collector
+
+
+class RulesetFile(pytest.File):
+    """A ruleset file; its items are its test cases."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        suite = load_suite(self.path)
+        if not suite.runnable and not suite.problem:
+            errors = [d for d in suite.diagnostics if d.is_error]
+            raise self.CollectError(
+                f"{suite.file}: the ruleset has errors, so its tests cannot run\n\n"
+                + render("text", errors, suite.sources))
+        for outcome in suite.case_errors:
+            yield RulesetCaseError.from_parent(self, name=outcome.name, outcome=outcome)
+        for case in suite.cases:
+            name = case.id.split("::", 1)[1]
+            yield RulesetTest.from_parent(self, name=name, suite=suite, case=case)
+
+
+class RulesetTestFailed(Exception):
+    """Raised by a failing ruleset test; carries its outcome for the report."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+class RulesetTest(pytest.Item):
+    """One ``test`` block (or table row) of a ruleset."""
+
+    def __init__(self, *, suite: Suite, case: TestCase, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.case = case
+
+    def runtest(self) -> None:
+        outcome = run_case(self.suite, self.case)
+        if outcome.status == "skipped":
+            pytest.skip(outcome.reason)
+        if outcome.status == "failed":
+            raise RulesetTestFailed(outcome)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, RulesetTestFailed):
+            return excinfo.value.outcome.text()
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.span.line - 1 if self.case.span else None
+        return self.path, line, f"converge test: {self.name}"
+
+
+class RulesetCaseError(pytest.Item):
+    """A test whose cases cannot be read (a broken table fixture): it fails with the
+    reason."""
+
+    def __init__(self, *, outcome: Outcome, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outcome = outcome
+
+    def runtest(self) -> None:
+        raise RulesetTestFailed(self.outcome)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        return self.outcome.text()
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.outcome.span.line - 1 if self.outcome.span else None
+        return self.path, line, f"converge test: {self.name}"
