@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from converge_rules import api
+from converge_rules.errors import CheckError
 from converge_rules.plugins import load_registries
 from converge_rules.registry import Registries, program_with_pruners
 
@@ -72,11 +73,12 @@ def test_even_count_passes_the_two_middle_values_on(registries: Registries) -> N
     assert result.facts("Price") == [{"sku": "A1", "amount": 5.0}]
 
 
-def test_an_unknown_resolver_fails_the_conflict_explicitly(registries: Registries) -> None:
-    ruleset = api.loads(PRICES.replace("using median", "using no_such_resolver"))
-    result = api.run(ruleset, quotes(9.0, 1.0, 5.0))
-    assert result.status == "conflict"
-    assert "no resolver named 'no_such_resolver' (median)" in result.conflicts[0]["reason"]
+def test_an_unknown_resolver_is_a_check_error(registries: Registries) -> None:
+    with pytest.raises(CheckError) as info:
+        api.loads(PRICES.replace("using median", "using medium"))
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "CVG407"
+    assert "median" in (diagnostic.help or "")  # the installed resolver is suggested
 
 
 def test_ttl_pruner_drops_facts_older_than_their_ttl(registries: Registries) -> None:
