@@ -184,3 +184,32 @@ def test_bad_calls_are_tool_errors(
 ) -> None:
     with pytest.raises(ToolError, match=message):
         call(http_json, **args)
+
+
+RULESET = """
+ruleset enrich
+uses tool http_json
+
+fact Ticket   { key id: str, customer: str }
+fact Customer { key id: str, tier: str }
+
+agent enrich {
+  when Ticket(customer)
+  call http_json(url: "BASE/customers/{customer}", customer: customer, retries: 0) as crm
+  emit Customer(id: customer, tier: crm.tier)
+}
+"""
+
+
+def test_a_ruleset_calls_the_tool_through_the_engine(server: Server) -> None:
+    from converge_rules import api
+
+    ruleset = api.loads(RULESET.replace("BASE", server.url))
+    result = api.run(ruleset, [("Ticket", {"id": "T1", "customer": "c1"}),
+                               ("Ticket", {"id": "T2", "customer": "c2"})],
+                     executor="threads")
+    assert result.status == "converged"
+    assert result.facts("Customer") == [{"id": "c1", "tier": "gold"},
+                                        {"id": "c2", "tier": "gold"}]
+    calls = [e for e in result.trace.events() if e.event == "tool_call"]
+    assert [c.args["customer"] for c in calls] == ["c1", "c2"]

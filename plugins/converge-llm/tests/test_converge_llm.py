@@ -110,3 +110,27 @@ def test_bad_calls_are_tool_errors(
 ) -> None:
     with pytest.raises(ToolError, match=message):
         ask(llm_tool, **{"model": "echo", **args})
+
+
+RULESET = """
+ruleset summarise
+uses tool llm
+
+fact Ticket { key id: str, subject: str }
+fact Echoed { key ticket: str, prompt: str }
+
+agent ask {
+  when Ticket(id, subject)
+  call llm(prompt: "Ticket {id}: {subject}", id: id, subject: subject, model: "echo",
+           schema: "prompt") as answer
+  emit Echoed(ticket: id, prompt: answer.prompt)
+}
+"""
+
+
+def test_a_ruleset_calls_the_model_through_the_engine() -> None:
+    from converge_rules import api
+
+    result = api.run(api.loads(RULESET), [("Ticket", {"id": "T1", "subject": "Refund"})])
+    assert result.status == "converged"
+    assert result.facts("Echoed") == [{"ticket": "T1", "prompt": "Ticket T1: Refund"}]
