@@ -11,6 +11,7 @@ traceback through generated code shows the generated line.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import linecache
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -238,21 +239,19 @@ def _text(expr: Expr) -> str:
 # ------------------------------------------------------------------------ load
 
 
-_counter = 0
-
-
 def _load(source: str, namespace: dict[str, Any], name: str, label: str) -> Any:
-    """Compile generated ``source`` and return the function ``name`` it defines."""
-    global _counter
-    _counter += 1
-    filename = f"<converge {label} #{_counter}>"
+    """Compile generated ``source`` and return the function ``name`` it defines.
+
+    The pseudo file name carries a digest of the source, so compiling the same ruleset
+    again reuses one :mod:`linecache` entry instead of adding another."""
+    digest = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+    filename = f"<converge {label} {digest}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     glob = dict(namespace)
     glob["__builtins__"] = builtins
     exec(code, glob)
     return glob[name]
-
 
 
 _INT = ValueType("int")
