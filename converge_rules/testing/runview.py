@@ -112,7 +112,8 @@ class RunView:
             if kind == "pruned":
                 self.pruned_types[ev["type"]] += 1
         elif kind == "intent_closed":
-            pass  # a closed intent stays a fact of the context; only its status changes
+            self.removed[int(ev["id"])] = (f"intent closed in cycle {ev['cycle']} by agent "
+                                           f"{ev.get('agent')}")
         elif kind == "tool_call":
             self.tool_calls.append(dict(ev))
         elif kind == "evaluation":
