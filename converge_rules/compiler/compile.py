@@ -250,8 +250,11 @@ def _load(source: str, namespace: dict[str, Any], name: str, label: str) -> Any:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     glob = dict(namespace)
     glob["__builtins__"] = builtins
+    glob["__name__"] = "converge_rules.compiler.generated"
     exec(code, glob)
-    return glob[name]
+    fn = glob[name]
+    fn.__qualname__ = f"{name}[{label}]"   # what profilers and reprs show
+    return fn
 
 
 _INT = ValueType("int")

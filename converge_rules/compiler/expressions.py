@@ -56,10 +56,13 @@ class Kind:
 
     base: str | None
     nullable: bool
+    element: str | None = None      # a list's element base, when known
 
     @staticmethod
     def of(vt: ValueType | None) -> Kind:
-        return Kind(None, True) if vt is None else Kind(vt.base, vt.optional)
+        if vt is None:
+            return Kind(None, True)
+        return Kind(vt.base, vt.optional, vt.element.base if vt.element else None)
 
 
 UNKNOWN = Kind(None, True)
@@ -95,8 +98,16 @@ class ExprCompiler:
             if kind.nullable and (target.optional or kind.base is None):
                 return f"_float({code})"
             return f"float({code})"
-        if target.base == "list" and kind.base != "list":
-            return f"_tuple({code})"
+        if target.base == "list":
+            element = target.element
+            if element is not None and element.base == "float" and kind.element != "float":
+                if isinstance(expr, ListExpr):
+                    items = [self.coerced(i, element) for i in expr.items]
+                    text = ", ".join(items)
+                    return f"({text},)" if len(items) == 1 else f"({text})"
+                return f"_floats({code})"
+            if kind.base != "list":
+                return f"_tuple({code})"
         return code
 
     def condition(self, expr: Expr) -> str:
@@ -134,9 +145,12 @@ class ExprCompiler:
         if isinstance(e, Aggregate):
             return self._aggregate(e)
         if isinstance(e, ListExpr):
-            items = [self.code(i) for i in e.items]
-            text = ", ".join(items)
-            return (f"({text},)" if len(items) == 1 else f"({text})"), Kind("list", False)
+            parts = [self._code(i) for i in e.items]
+            text = ", ".join(p[0] for p in parts)
+            bases = {p[1].base for p in parts}
+            element = bases.pop() if len(bases) == 1 else None
+            return (f"({text},)" if len(parts) == 1 else f"({text})"), Kind("list", False,
+                                                                            element)
         if isinstance(e, Record):
             body = ", ".join(f"{self.ns.literal(a.name.name)}: {self.code(a.value)}"
                              for a in e.fields)

@@ -79,6 +79,13 @@ def cvg_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def cvg_floats(value: Any) -> Any:
+    """A list of numbers as a ``list[float]`` field holds it."""
+    if value is None:
+        return None
+    return tuple(None if v is None else float(v) for v in value)
+
+
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_round": cvg_round,
     "_matches": cvg_matches,
@@ -89,6 +96,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_ge": cvg_ge,
     "_float": cvg_float,
     "_tuple": cvg_tuple,
+    "_floats": cvg_floats,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

@@ -146,3 +146,19 @@ def test_rule_names_reach_the_source_only_in_comments() -> None:
     p = compile_text(HEAD + "agent a { when In(k, s: weird_name) emit Out(k: k, v: weird_name) }")
     code_lines = [ln for ln in p.agents[0].source.splitlines() if not ln.lstrip().startswith("#")]
     assert not any("weird_name" in ln for ln in code_lines)
+
+
+def test_list_of_float_field_gets_floats() -> None:
+    text = HEAD + """fact L { key k: str, xs: list[float] }
+fact LI { key k: str, ns: list[int] }
+agent a { when In(k, n) emit L(k: k, xs: [1, n, 2.5]) }
+agent b { when LI(k, ns) emit L(k: k, xs: ns) }
+"""
+    p = compile_text(text)
+    v = ListView(p)
+    v.add("In", "K", "s", 1.0, 3, None, ())
+    v.add("LI", "J", (4, 5))
+    (a,) = run(p, "a", v)
+    (b,) = run(p, "b", v)
+    assert a[2] == ("K", (1.0, 3.0, 2.5)) and all(type(x) is float for x in a[2][1])
+    assert b[2] == ("J", (4.0, 5.0)) and all(type(x) is float for x in b[2][1])
