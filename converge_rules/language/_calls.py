@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from converge_rules.language._scope import UNKNOWN_FIELD, Scope
-from converge_rules.language._types import ANY, FLOAT, INT, Ty
+from converge_rules.language._scope import TYPE_MISMATCH, UNKNOWN_FIELD, Scope
+from converge_rules.language._types import ANY, BOOL, FLOAT, INT, STR, Ty
 from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS
 from converge_rules.language.diagnostics import Severity, define
 from converge_rules.language.nodes import Aggregate, FuncCall
@@ -63,11 +63,15 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
                                   otherwise="built-ins: " + ", ".join(
                                       sorted(typer.t.functions))))
         return ANY
+    builtin = BUILTIN_FUNCTIONS.get(sig.name)
+    if builtin is not None and builtin.args == sig.args and sig.name in _COLLECTION_ARG:
+        special = _collection_call(typer, e, scope)
+        if special is not None:
+            return special
     want = list(sig.args)
     n = len(e.args)
     if sig.variadic and want and n > len(want):
         want += [want[-1]] * (n - len(want))
-    builtin = BUILTIN_FUNCTIONS.get(sig.name)
     fewest = MIN_ARGS.get(sig.name, len(want)) \
         if builtin is not None and builtin.args == sig.args else len(want)
     if not fewest <= n <= len(want):
@@ -88,6 +92,48 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
     if sig.result == "number":
         return FLOAT if floats else INT
     return typer.of_text(sig.result)
+
+_COLLECTION_ARG = ("len", "contains", "min", "max")
+
+
+def _collection_call(typer: Typer, e: FuncCall, scope: Scope) -> Ty | None:
+    """Built-ins that also take a list: ``len(s_or_list)``, ``contains(list, x)``,
+    ``min(list)``/``max(list)``. None when the call is the ordinary form."""
+    name = e.func.name
+    if name in ("min", "max") and len(e.args) != 1:
+        return None
+    if name == "contains" and len(e.args) != 2:
+        return None
+    if name == "len" and len(e.args) != 1:
+        return None
+    first = typer.infer(e.args[0], scope)
+    if first.is_any:
+        for a in e.args[1:]:
+            typer.infer(a, scope)
+        return INT if name == "len" else BOOL if name == "contains" else ANY
+    if name == "len":
+        if first.kind not in ("str", "list"):
+            _wrong_arg(typer, e, first, "a str or a list")
+        return INT
+    if name == "contains":
+        if first.kind == "list" and first.elem is not None:
+            typer.expect(e.args[1], scope, first.elem, "the value looked for by `contains`")
+            return BOOL
+        if first.kind != "str":
+            _wrong_arg(typer, e, first, "a str or a list")
+        typer.expect(e.args[1], scope, STR, "the text looked for by `contains`")
+        return BOOL
+    if first.kind == "list" and first.elem is not None and first.elem.is_numeric:
+        return first.elem.required() if not first.elem.is_any else ANY
+    _wrong_arg(typer, e, first, "a list of numbers (or two or more numbers)")
+    return ANY
+
+
+def _wrong_arg(typer: Typer, e: FuncCall, got: Ty, want: str) -> None:
+    typer.r.error(TYPE_MISMATCH, e.args[0].span,
+                  f"argument of `{e.func.name}` must be {want}, found {got}",
+                  f"pass {want}")
+
 
 def aggregate_type(typer: Typer, e: Aggregate, scope: Scope) -> Ty:
     """The type of ``count/sum/min/max/mean(P[, field])``; P's variables stay local."""

@@ -15,6 +15,7 @@ from converge_rules.language._scope import (
     DUPLICATE_ARG,
     NEGATED_BINDER,
     SHADOWING,
+    TYPE_MISMATCH,
     UNKNOWN_FIELD,
     UNKNOWN_MEMBER,
     UNKNOWN_NAME,
@@ -75,14 +76,6 @@ def _agent(body: str) -> str:
     return "ruleset r\n" + _FACTS + "agent a {\n" + body + "}\n"
 
 
-TYPE_MISMATCH = define(
-    "CVG201", "type-mismatch", Severity.ERROR, "Value of the wrong type",
-    "A value does not have the type its place declares: an emit or given field, a "
-    "default, a pattern constraint, a function or tool argument. An `int` is accepted "
-    "where a `float` is expected, and an optional `T?` value where a `T` is.",
-    wrong=_agent('  when Cost(sku, amount)\n  emit Price(sku: sku, amount: "cheap")\n'),
-    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: amount)\n"),
-)
 NOT_BOOL = define(
     "CVG202", "condition-not-bool", Severity.ERROR, "Condition is not a bool",
     "A `where` guard or a `prune … when` condition must be true or false.",
@@ -117,6 +110,14 @@ PATTERN_KIND = define(
     right="ruleset r\nintent NeedRate { currency: str }\nfact Rate { key currency: str }\n"
           "agent a {\n  when intent NeedRate(currency)\n  emit Rate(currency: currency)\n}\n",
 )
+FACT_AS_VALUE = define(
+    "CVG210", "fact-as-value", Severity.ERROR, "A whole fact used as a value",
+    "A name bound with `p: Type(…)` stands for the whole fact: use it as `p.field` or in "
+    "`evaluate p`, not as a value.",
+    wrong=_agent("  when c: Cost(sku)\n  emit Price(sku: sku, amount: c)\n"),
+    right=_agent("  when c: Cost(sku)\n  emit Price(sku: sku, amount: c.amount)\n"),
+)
+
 Mode = Lit["bind", "expect"]
 
 
@@ -221,6 +222,12 @@ class Typer:
     def _name(self, e: Name, scope: Scope, expected: Ty | None) -> Ty:
         bound = scope.names.get(e.id)
         if bound is not None:
+            if bound.kind == "fact":
+                self.r.error(FACT_AS_VALUE, e.span,
+                             f"`{e.id}` is a whole fact, not a value",
+                             f"use one of its fields, e.g. `{e.id}.{self._a_field(bound.ty)}`",
+                             (Related(bound.span, "bound here"),))
+                return ANY
             return bound.ty
         if expected is not None and expected.kind == "enum" and e.id in self.t.members(
                 expected.name):
@@ -254,7 +261,8 @@ class Typer:
                                           otherwise="members: " + ", ".join(members)))
                 return ANY
             return enum_ty(base.id)
-        ty = self.infer(base, scope)
+        bound = scope.names.get(base.id) if isinstance(base, Name) else None
+        ty = bound.ty if bound is not None else self.infer(base, scope)
         name = e.attr.name
         if ty.is_any:
             return ANY
@@ -280,6 +288,10 @@ class Typer:
         self.r.error(NO_FIELDS, e.attr.span, f"a value of type {ty} has no field `{name}`",
                      "bind the whole fact with `p: Type(…)` and write `p.field`")
         return ANY
+
+    def _a_field(self, ty: Ty) -> str:
+        names = self.t.field_names(ty.name)
+        return names[0] if names else "field"
 
     def _unary(self, e: Unary, scope: Scope) -> Ty:
         if e.op == "not":
@@ -411,6 +423,10 @@ class Typer:
         if bound is None:
             scope.names[var] = Binding(fty, span, "var")
             scope.later.discard(var)
+        elif bound.kind == "fact":
+            self.r.error(FACT_AS_VALUE, span, f"`{var}` is a whole fact, not a value",
+                         f"match the field against a field of it, e.g. `{fm.field.name}: "
+                         f"{var}.{fm.field.name}`", (Related(bound.span, "bound here"),))
         elif not comparable(bound.ty, fty):
             self.r.error(TYPE_MISMATCH, span,
                          f"`{var}` is {bound.ty} but field `{fm.field.name}` is {fty}",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from converge_rules.language._exprs import NOT_BOOL, Typer
 from converge_rules.language._scope import UNKNOWN_TYPE, Binding, Scope
+from converge_rules.language._strata import walk
 from converge_rules.language._types import INT
 from converge_rules.language.diagnostics import Related, Severity, define
-from converge_rules.language.nodes import Duration, Literal, Prune, Root
+from converge_rules.language.nodes import Aggregate, Duration, Literal, Prune, Root
 from converge_rules.language.suggest import did_you_mean
 
 _HEAD = "ruleset r\nfact Alert { sku: str, message: str }\n"
@@ -53,6 +54,14 @@ DUPLICATE_BUDGET = define(
     "A root sets the same budget twice; keep one.",
     wrong=_HEAD + 'root "goal" {\n  max_cycles = 10\n  max_cycles = 20\n}\n',
     right=_HEAD + 'root "goal" {\n  max_cycles = 20\n}\n',
+)
+
+PRUNE_AGGREGATE = define(
+    "CVG211", "prune-aggregate", Severity.ERROR, "Aggregate in a prune condition",
+    "A prune condition looks at one fact at a time (its fields and `age`); it cannot "
+    "count or sum over the context.",
+    wrong=_HEAD + "prune Alert when count(Alert(sku)) > 10\n",
+    right=_HEAD + "prune Alert when age > 10\n",
 )
 
 
@@ -108,3 +117,9 @@ def check_prune(typer: Typer, prune: Prune) -> None:
             scope.names[f.name.name] = Binding(typer.of_field(f), f.span, "var")
     scope.names.setdefault("age", Binding(INT, prune.span, "builtin"))
     typer.condition(prune.condition, scope, "the prune condition", NOT_BOOL)
+    for e in walk(prune.condition):
+        if isinstance(e, Aggregate):
+            typer.r.error(PRUNE_AGGREGATE, e.span,
+                          f"a prune condition cannot use `{e.func}`",
+                          "decide on the fact's own fields and `age`; derive a marker fact "
+                          "in an agent if the decision needs other facts")

@@ -138,6 +138,17 @@ DUPLICATE_TOOL = define(
     right="ruleset r\nuses tool fx_rate, geo\n",
 )
 
+TYPE_MISMATCH = define(
+    "CVG201", "type-mismatch", Severity.ERROR, "Value of the wrong type",
+    "A value does not have the type its place declares: an emit or given field, a "
+    "default, a pattern constraint, a function or tool argument. An `int` is accepted "
+    "where a `float` is expected, and an optional `T?` value where a `T` is.",
+    wrong="ruleset r\n" + _FACTS + "agent a {\n  when Cost(sku, amount)\n"
+          '  emit Price(sku: sku, amount: "cheap")\n}\n',
+    right="ruleset r\n" + _FACTS + "agent a {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount)\n}\n",
+)
+
 
 class Reporter:
     """Collects diagnostics; the checker never stops at the first one."""

@@ -7,8 +7,8 @@ as input, which lets a test exercise an agent that answers intents on its own.
 from __future__ import annotations
 
 from converge_rules.language._agents import check_fields
-from converge_rules.language._exprs import TYPE_MISMATCH, Typer
-from converge_rules.language._scope import MISSING_FIELD, UNKNOWN_FIELD, Scope
+from converge_rules.language._exprs import Typer
+from converge_rules.language._scope import MISSING_FIELD, TYPE_MISMATCH, UNKNOWN_FIELD, Scope
 from converge_rules.language._types import Ty, assignable
 from converge_rules.language.diagnostics import Related, Severity, define
 from converge_rules.language.nodes import (

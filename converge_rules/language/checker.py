@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from converge_rules.language._agents import check_agent
-from converge_rules.language._exprs import TYPE_MISMATCH, Typer
+from converge_rules.language._exprs import Typer
 from converge_rules.language._policies import check_policies
 from converge_rules.language._root import check_prune, check_roots
 from converge_rules.language._scope import (
     DUPLICATE_DECL,
     DUPLICATE_MEMBER,
     DUPLICATE_TOOL,
+    TYPE_MISMATCH,
     UNKNOWN_TYPE_NAME,
     Reporter,
     Scope,
@@ -31,24 +32,40 @@ from converge_rules.language._testblocks import check_tests
 from converge_rules.language._types import PRIMITIVES, assignable
 from converge_rules.language.builtins import builtin_functions
 from converge_rules.language.checked import CheckedRuleset, FunctionSignature, ToolSignature
-from converge_rules.language.diagnostics import Diagnostic, Related
+from converge_rules.language.diagnostics import Diagnostic, Related, Severity, define
 from converge_rules.language.loader import LoadResult, load_file
 from converge_rules.language.nodes import (
     Agent,
+    Attribute,
+    Duration,
     EnumDecl,
+    Expr,
     FactDecl,
     Ident,
+    IfExpr,
+    ListExpr,
+    Literal,
     Module,
+    Name,
     Policy,
     Prune,
     Root,
     Test,
     TypeRef,
+    Unary,
     Uses,
 )
 from converge_rules.language.suggest import did_you_mean
 
 __all__ = ["check", "check_file", "checked_sources"]
+
+DEFAULT_NOT_CONSTANT = define(
+    "CVG209", "default-not-constant", Severity.ERROR, "Field default is not a constant",
+    "A default is evaluated once, when the ruleset is compiled: it must be a literal, an "
+    "enum member, a negated number, a list of constants or an `if` over constants.",
+    wrong='ruleset r\nfact Quote { sku: str, amount: float = 1.5 * 2 }\n',
+    right='ruleset r\nfact Quote { sku: str, amount: float = 3.0 }\n',
+)
 
 
 def check(
@@ -262,12 +279,35 @@ def _check_fact(typer: Typer, decl: FactDecl) -> None:
     for f in decl.fields:
         _check_type_ref(typer, f.type)
         if f.default is not None:
+            if not _constant(f.default):
+                typer.r.error(DEFAULT_NOT_CONSTANT, f.default.span,
+                              f"the default of `{f.name.name}` is not a constant",
+                              "write a literal, an enum member, a list of those, or a "
+                              "negated number")
+                continue
             want = typer.of_field(f)
             got = typer.infer(f.default, Scope(), want)
             if not assignable(got, want):
                 typer.r.error(TYPE_MISMATCH, f.default.span,
                               f"default of `{f.name.name}` is {got}, but the field is {want}",
                               f"give a default of type {want}")
+
+
+def _constant(e: Expr) -> bool:
+    """What the compiler can evaluate once: literals, durations, ``-``/``not`` of a
+    constant, enum members bare or qualified, lists of constants, and ``if`` over
+    constants."""
+    if isinstance(e, Literal | Duration | Name):
+        return True
+    if isinstance(e, Unary):
+        return _constant(e.operand)
+    if isinstance(e, Attribute):
+        return isinstance(e.value, Name)
+    if isinstance(e, ListExpr):
+        return all(_constant(i) for i in e.items)
+    if isinstance(e, IfExpr):
+        return _constant(e.condition) and _constant(e.then) and _constant(e.otherwise)
+    return False
 
 
 def _check_type_ref(typer: Typer, ref: TypeRef) -> None:

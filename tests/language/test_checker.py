@@ -320,6 +320,44 @@ def test_builtin_and_plugin_functions(tmp_path: Path) -> None:
     assert sorted(codes(chk(wrong, tmp_path))) == ["CVG201", "CVG203", "CVG803"]
 
 
+@pytest.mark.parametrize(("guard", "ok"), [
+    ("len(tags) > 0 and len(sku) > 0", True),
+    ('contains(tags, "x") and contains(sku, "A")', True),
+    ("min(weights) > 0.5 and max(weights) < max(1, 2, 3)", True),
+    ("len(amount) > 0", False),
+    ("contains(tags, 1)", False),
+    ("min(tags) > 0", False),
+])
+def test_builtins_that_take_lists(tmp_path: Path, guard: str, ok: bool) -> None:
+    text = ("ruleset r\nfact Item { key sku: str, amount: float, tags: list[str], "
+            "weights: list[float] }\nfact Out { key sku: str }\n"
+            f"agent a {{\n  when Item(sku, amount, tags, weights) where {guard}\n"
+            "  emit Out(sku: sku)\n}\n")
+    assert chk(text, tmp_path).ok is ok
+
+
+def test_a_whole_fact_is_not_a_value(tmp_path: Path) -> None:
+    text = HEAD + ("agent a {\n  when p: Price(sku) and Cost(sku: p)\n"
+                   "  emit Alert(sku: sku, message: p)\n}\n")
+    assert codes(chk(text, tmp_path)) == ["CVG210", "CVG210"]
+
+
+@pytest.mark.parametrize(("default", "ok"), [
+    ("1", True), ("-1", True), ("-2.5", True), ("if true then 1 else 2", True),
+    ("1 + 1", False), ("round(1.5)", False),
+])
+def test_defaults_are_constants(tmp_path: Path, default: str, ok: bool) -> None:
+    checked = chk(f"ruleset r\nfact F {{ key id: str, n: float = {default} }}\n", tmp_path)
+    assert checked.ok is ok
+    if not ok:
+        assert codes(checked) == ["CVG209"]
+
+
+def test_prune_cannot_aggregate(tmp_path: Path) -> None:
+    checked = chk(HEAD + "prune Alert when count(Alert(sku)) > 3\n", tmp_path)
+    assert codes(checked) == ["CVG211"]
+
+
 def test_aggregates(tmp_path: Path) -> None:
     text = HEAD + ("agent a tier 2 {\n  when Cost(sku)\n"
                    "  where count(Price(sku)) > 0 and mean(Price(sku), amount) > 1.5\n"
