@@ -29,7 +29,11 @@ DEFAULT_THREAD_WORKERS = 64
 
 
 class Executor(Protocol):
-    """Runs the compute phase of each cycle. See the module docstring."""
+    """Runs the compute phase of each cycle. See the module docstring.
+
+    An executor may set ``wants_delta = False`` (as the in-process ones do) to spare
+    the merge from recording the delta it would ignore; an executor without the
+    attribute receives it."""
 
     def start(
         self,
@@ -88,6 +92,8 @@ class SerialExecutor:
     """Runs agents one after another in the calling thread. ``agent_timeout`` is
     measured and an overrunning agent's effect is discarded after the fact."""
 
+    wants_delta = False
+
     def __init__(self, workers: int | None = None) -> None:
         self._view: View | None = None
         self._agents: Sequence[AgentSpec] = ()
@@ -118,6 +124,8 @@ class ThreadExecutor:
     """Runs agents on a long-lived thread pool: for agents that wait on tools (LLMs,
     HTTP). An agent still running ``agent_timeout`` seconds after it started is
     abandoned (its thread cannot be killed; its late result is ignored)."""
+
+    wants_delta = False
 
     def __init__(self, workers: int | None = None) -> None:
         self._workers = workers or DEFAULT_THREAD_WORKERS

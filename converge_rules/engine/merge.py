@@ -18,13 +18,14 @@ The per-fact path uses tuples and dict operations only.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
 from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, Program
 from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
 from converge_rules.engine.policies import Contender, resolve
-from converge_rules.engine.store import FactStore
+from converge_rules.engine.store import MASK, FactStore
 from converge_rules.engine.trace import (
     E_CONFLICT,
     E_EFFECT_DISCARDED,
@@ -34,6 +35,7 @@ from converge_rules.engine.trace import (
     E_FACT_SUPPORTED,
     E_INTENT_CLOSED,
     E_OUTPUT_SKIPPED,
+    E_PLAIN,
     E_PRUNED,
     E_REPLACED,
     E_RETRACTED,
@@ -41,6 +43,11 @@ from converge_rules.engine.trace import (
     Event,
     jsonable,
 )
+
+
+def _drop(item: Any) -> None:
+    """Stands in for ``delta.append`` when no executor wants the delta."""
+
 
 _STALE = "its support was retracted earlier in this merge"
 
@@ -68,6 +75,8 @@ class Merger:
         self.max_facts = program.budgets.max_facts
         self.conflicts: list[dict[str, Any]] = []
         self.delta: Delta = []
+        #: whether to keep the delta (replica executors need it; in-process ones do not)
+        self.record_delta = True
         self.dead: set[int] = set()
         self.stop: tuple[str, str] | None = None
         self.stop_budget: str | None = None
@@ -77,6 +86,11 @@ class Merger:
         intents = {t.id for t in program.types if t.intent}
         self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
         self._agent_intents = [bool(intents.intersection(a.reads)) for a in program.agents]
+        # agents whose outputs can take the lean path: unkeyed, non-intent types only
+        self._agent_plain = [
+            not keyed.intersection(a.emits) and not intents.intersection(a.emits)
+            for a in program.agents
+        ]
 
     def take_delta(self) -> Delta:
         """The changes since the last call (for replica executors)."""
@@ -142,8 +156,9 @@ class Merger:
         context changed (a fact added, replaced or removed)."""
         self.added = self.removed = 0
         store = self.store
+        store.begin_cycle(cycle)
         ev = self.events.append
-        delta = self.delta.append
+        delta = self.delta.append if self.record_delta else _drop
         dead = self.dead
         keyget_of = store.keyget
         live = store.live
@@ -159,6 +174,10 @@ class Merger:
                 ev((E_EFFECT_DISCARDED, cycle, a, eff.error))
                 continue
             outputs = eff.outputs
+            if not dead and self._agent_plain[a]:
+                if not self._merge_plain(cycle, a, outputs):
+                    return True
+                outputs = ()
             for out in outputs:
                 kind = out[0]
                 if kind == EVALUATE:
@@ -201,7 +220,7 @@ class Merger:
                     if conf > store.confidence.get(fid, 1.0):
                         store.confidence[fid] = conf
             if self._agent_intents[a]:
-                for out in outputs:
+                for out in eff.outputs:
                     if out[0] == EVALUATE:
                         continue
                     for s in out[4]:
@@ -211,8 +230,83 @@ class Merger:
                             ev((E_INTENT_CLOSED, cycle, s, a))
                             delta((D_CLOSE, s))
                             self.removed += 1
-            ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
+            ev((E_EFFECT_MERGED, cycle, a, len(eff.outputs)))
         return bool(self.added or self.removed)
+
+    def _merge_plain(self, cycle: int, a: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
+        """The lean path for outputs of unkeyed, non-intent types while nothing has been
+        removed in this merge: ``FactStore.add`` inlined, and one trace event for the
+        whole effect (:data:`~converge_rules.engine.trace.E_PLAIN`: the fact id each
+        output merged into) instead of one per fact. False when the job must stop."""
+        store = self.store
+        values = store.values
+        append_value = values.append
+        append_type = store.type_of.append
+        live = store.live
+        plans = store._index_plan
+        sames = store._same
+        confidence = store.confidence
+        retractable = store.retractable
+        derive = store.derive
+        delta = self.delta.append if self.record_delta else None
+        max_facts = self.max_facts
+        start = fid_next = len(values)
+        room = max_facts - store.live_count
+        fids = array("q")
+        mark = fids.append
+        self.events.append((E_PLAIN, cycle, a, outputs, fids, start))
+        try:
+            for out in outputs:
+                if out[0] == EVALUATE:
+                    mark(-1 if self._evaluate(cycle, a, out, trace=False) else -2)
+                    continue
+                t = out[1]
+                vals = out[2]
+                same = sames[t]
+                if same is None:
+                    same = store._build_same(t)
+                if fid_next - start < room:
+                    fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
+                elif vals in same:
+                    fid = same[vals]
+                else:
+                    self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
+                                 f"max_facts ({max_facts})")
+                    return False
+                if fid == fid_next:
+                    fid_next += 1
+                    append_value(vals)
+                    append_type(t)
+                    live[t][fid] = None
+                    for index, get in plans[t]:
+                        key = get(vals)
+                        bucket = index.get(key)
+                        if bucket is None:
+                            index[key] = {fid: None}
+                        else:
+                            bucket[fid] = None
+                    mark(fid)
+                    if retractable:
+                        store.fp1 = (store.fp1 + hash((t, vals))) & MASK
+                        store.fp2 = (store.fp2 + hash((vals, t, -7))) & MASK
+                        derive(fid, a, cycle, out[4])
+                    conf = out[3]
+                    if conf != 1.0:
+                        confidence[fid] = conf
+                    if delta is not None:
+                        delta((D_ADD, fid, t, vals, cycle))
+                else:
+                    mark(fid)
+                    if retractable:
+                        derive(fid, a, cycle, out[4])
+                    conf = out[3]
+                    if conf != 1.0 and conf > confidence.get(fid, 1.0):
+                        confidence[fid] = conf
+        finally:
+            added = fid_next - start
+            store.live_count += added
+            self.added += added
+        return True
 
     def _group_keyed(
         self, effects: Sequence[AgentEffect]
@@ -234,17 +328,23 @@ class Merger:
                 groups.setdefault((out[1], keyget(out[2])), []).append((eff.position, out))
         return groups
 
-    def _evaluate(self, cycle: int, agent: int, out: tuple[Any, ...]) -> None:
+    def _evaluate(
+        self, cycle: int, agent: int, out: tuple[Any, ...], *, trace: bool = True
+    ) -> bool:
+        """Attach an evaluation to a live fact; False when the target is gone or the
+        same agent already gave the same evaluation."""
         target, score, reason = out[1], out[2], out[3]
         store = self.store
         if not store.is_live(target):
-            return
+            return False
         record = (agent, float(score), reason)
         evals = store.evaluations.setdefault(target, [])
         if record in evals:
-            return
+            return False
         evals.append(record)
-        self.events.append((E_EVALUATION, cycle, agent, target, float(score), reason))
+        if trace:
+            self.events.append((E_EVALUATION, cycle, agent, target, float(score), reason))
+        return True
 
     def _tname(self, type_id: int) -> str:
         return self.program.types[type_id].name
@@ -298,7 +398,7 @@ class Merger:
                 names.extend(agents[x].name for x in same[1])
             contenders.append(Contender(
                 inc_vals, store.confidence.get(inc, 1.0), self._score(inc),
-                store.cycles[inc], tuple(dict.fromkeys(names)), True,
+                store.cycle_of(inc), tuple(dict.fromkeys(names)), True,
             ))
         for vals, entry in proposals.items():
             if vals == inc_vals:
@@ -407,7 +507,7 @@ class Merger:
     def _cascade(self, cycle: int, root: int, protect: int | None) -> None:
         """Retract, transitively, the facts whose every derivation rests on ``root``."""
         store = self.store
-        if not store.track_dependents:
+        if not store.retractable:
             return
         dependents = store.dependents
         derivations = store.derivations
@@ -442,7 +542,7 @@ class Merger:
             for fid in list(live):
                 if fid not in live:
                     continue
-                age = cycle - store.cycles[fid]
+                age = cycle - store.cycle_of(fid)
                 try:
                     drop = spec.fn(store.values[fid], age)
                 except Exception:

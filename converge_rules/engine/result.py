@@ -98,9 +98,15 @@ class RunResult:
     def provenance(self, fact_id: int) -> list[dict[str, Any]]:
         """Every derivation of a fact: agent, cycle and support ids (empty for input)."""
         agents = self.program.agents
+        if self.store.retractable:
+            records = self.store.derivations.get(fact_id, [])
+        else:  # the store keeps no derivations when nothing can be retracted
+            records = [
+                (ev[2], ev[3], ev[4]) for ev in self.trace.fact_events() if ev[1] == fact_id
+            ]
         return [
             {"agent": agents[a].name, "cycle": c, "support": list(s)}
-            for a, c, s in self.store.derivations.get(fact_id, ())
+            for a, c, s in records if a >= 0
         ]
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,13 +21,14 @@ Invariants the rest of the engine relies on:
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
 from converge_rules.compiler.program import Program, View
 
-_MASK = (1 << 64) - 1
+MASK = (1 << 64) - 1
 
 #: derivation record: (agent index, cycle, support ids)
 Derivation = tuple[int, int, tuple[int, ...]]
@@ -48,7 +49,8 @@ class FactStore:
         "_keyed",
         "_same",
         "confidence",
-        "cycles",
+        "cycle_numbers",
+        "cycle_starts",
         "dependents",
         "derivations",
         "evaluations",
@@ -61,16 +63,19 @@ class FactStore:
         "live_count",
         "n_inputs",
         "removals",
-        "track_dependents",
+        "retractable",
         "type_of",
         "values",
     )
 
-    def __init__(self, program: Program, *, track_dependents: bool = True) -> None:
+    def __init__(self, program: Program, *, retractable: bool = True) -> None:
         n = len(program.types)
         self.values: list[tuple[Any, ...]] = []
         self.type_of = array("i")
-        self.cycles = array("i")
+        # Ids grow with merge order and cycles only move forward, so a fact's cycle is
+        # found by bisecting the first id of each cycle: no per-fact storage.
+        self.cycle_starts: list[int] = [0]
+        self.cycle_numbers: list[int] = [0]
         self.live: list[dict[int, None]] = [{} for _ in range(n)]
         self.indexes: list[dict[Any, dict[int, None]]] = [{} for _ in program.indexes]
         plan: list[list[tuple[dict[Any, dict[int, None]], Callable[[tuple[Any, ...]], Any]]]]
@@ -94,7 +99,11 @@ class FactStore:
         self.fp1 = 0
         self.fp2 = 0
         self.n_inputs = 0
-        self.track_dependents = track_dependents
+        # Only when a fact can leave the context (replaced or pruned) do derivations,
+        # their reverse edges and the fingerprint matter; otherwise the context only
+        # grows, provenance lives in the trace alone, and a growing context cannot
+        # return to an earlier state.
+        self.retractable = retractable
 
     # ------------------------------------------------------------------ View
 
@@ -118,7 +127,16 @@ class FactStore:
 
     def cycle_of(self, fact_id: int) -> int:
         """The cycle in which a fact was merged (0 for input facts)."""
-        return self.cycles[fact_id]
+        return self.cycle_numbers[bisect_right(self.cycle_starts, fact_id) - 1]
+
+    def begin_cycle(self, cycle: int) -> None:
+        """Facts added from now on belong to ``cycle`` (called before each merge)."""
+        start = len(self.values)
+        if self.cycle_starts[-1] == start:
+            self.cycle_numbers[-1] = cycle
+        else:
+            self.cycle_starts.append(start)
+            self.cycle_numbers.append(cycle)
 
     # ---------------------------------------------------------------- queries
 
@@ -185,10 +203,11 @@ class FactStore:
         """Append a fact to the arena and make it live; returns its id. The caller
         has checked that no equal fact is live and, for a keyed type, that the key
         is free."""
+        if cycle != self.cycle_numbers[-1]:
+            self.begin_cycle(cycle)
         fid = len(self.values)
         self.values.append(vals)
         self.type_of.append(type_id)
-        self.cycles.append(cycle)
         self.live[type_id][fid] = None
         for index, get in self._index_plan[type_id]:
             key = get(vals)
@@ -207,8 +226,9 @@ class FactStore:
             if keyed is not None:
                 keyed[keyget(vals)] = fid
         self.live_count += 1
-        self.fp1 = (self.fp1 + hash((type_id, vals))) & _MASK
-        self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & _MASK
+        if self.retractable:
+            self.fp1 = (self.fp1 + hash((type_id, vals))) & MASK
+            self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & MASK
         return fid
 
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -219,6 +239,7 @@ class FactStore:
         plan = self._index_plan[type_id]
         fp1 = self.fp1
         fp2 = self.fp2
+        hashing = self.retractable
         start = fid = len(values)
         for vals in rows:
             values.append(vals)
@@ -230,14 +251,14 @@ class FactStore:
                     index[key] = {fid: None}
                 else:
                     bucket[fid] = None
-            fp1 += hash((type_id, vals))
-            fp2 += hash((vals, type_id, -7))
+            if hashing:
+                fp1 += hash((type_id, vals))
+                fp2 += hash((vals, type_id, -7))
             fid += 1
         added = fid - start
         self.type_of.extend(array("i", [type_id]) * added)
-        self.cycles.extend(array("i", [0]) * added)
-        self.fp1 = fp1 & _MASK
-        self.fp2 = fp2 & _MASK
+        self.fp1 = fp1 & MASK
+        self.fp2 = fp2 & MASK
         self.live_count += added
         self.n_inputs = fid
         self._same[type_id] = None
@@ -273,8 +294,8 @@ class FactStore:
         vals = self.values[fid]
         type_id = self.type_of[fid]
         self._unlink(fid)
-        self.fp1 = (self.fp1 - hash((type_id, vals))) & _MASK
-        self.fp2 = (self.fp2 - hash((vals, type_id, -7))) & _MASK
+        self.fp1 = (self.fp1 - hash((type_id, vals))) & MASK
+        self.fp2 = (self.fp2 - hash((vals, type_id, -7))) & MASK
 
     def close_intent(self, fid: int) -> None:
         """Close an open intent: it leaves the live context but is not retracted, and
@@ -284,27 +305,28 @@ class FactStore:
         type_id = self.type_of[fid]
         self._unlink(fid)
         self._closed[type_id][vals] = fid
-        self.fp1 = (self.fp1 + hash((type_id, vals, "closed"))) & _MASK
-        self.fp2 = (self.fp2 + hash(("closed", vals, type_id))) & _MASK
+        self.fp1 = (self.fp1 + hash((type_id, vals, "closed"))) & MASK
+        self.fp2 = (self.fp2 + hash(("closed", vals, type_id))) & MASK
 
     @property
     def fingerprint(self) -> tuple[int, int]:
         return (self.fp1, self.fp2)
 
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
-        """Record one derivation of a fact (and, when retraction is possible, the
-        reverse edges from its support)."""
+        """Record one derivation of a fact and the reverse edges from its support —
+        only when retraction is possible (the trace records every derivation anyway)."""
+        if not self.retractable:
+            return
         record = (agent, cycle, support)
         derivs = self.derivations.get(fid)
         if derivs is None:
             self.derivations[fid] = [record]
         else:
             derivs.append(record)
-        if self.track_dependents:
-            dependents = self.dependents
-            for s in support:
-                lst = dependents.get(s)
-                if lst is None:
-                    dependents[s] = [fid]
-                else:
-                    lst.append(fid)
+        dependents = self.dependents
+        for s in support:
+            lst = dependents.get(s)
+            if lst is None:
+                dependents[s] = [fid]
+            else:
+                lst.append(fid)

@@ -37,6 +37,9 @@ E_PRUNED = 13          # (kind, cycle, fid, age)
 E_INTENT_CLOSED = 14   # (kind, cycle, fid, agent)
 E_BUDGET = 15          # (kind, name, limit, used)
 E_STATUS = 16          # (kind, status, detail)
+E_PLAIN = 17           # (kind, cycle, agent, outputs, fids, first new id): a whole effect
+#   merged on the lean path; fids[i] is the fact output i merged into (a new fact when it
+#   equals the next new id), -1 for an evaluation recorded, -2 for one ignored
 
 Event = tuple[Any, ...]
 
@@ -222,6 +225,48 @@ class Trace:
     def _agent(self, index: int) -> str:
         return self._program.agents[index].name
 
+    def fact_events(self) -> Iterator[tuple[int, int, int, int, tuple[int, ...], float]]:
+        """Every derivation in trace order, normalised:
+        ``(E_FACT_ADDED | E_FACT_SUPPORTED, fid, agent, cycle, support, confidence)``
+        (agent -1 and cycle 0 for input facts)."""
+        for ev in self.raw:
+            kind = ev[0]
+            if kind == E_INPUTS:
+                for fid in range(ev[1]):
+                    yield (E_FACT_ADDED, fid, -1, 0, (), 1.0)
+            elif kind == E_FACT_ADDED:
+                yield (E_FACT_ADDED, ev[1], ev[2], ev[3], ev[4], ev[5])
+            elif kind == E_FACT_SUPPORTED:
+                yield (E_FACT_SUPPORTED, ev[1], ev[2], ev[3], ev[4], 1.0)
+            elif kind == E_PLAIN:
+                _, cycle, agent, outputs, fids, next_new = ev
+                for out, fid in zip(outputs, fids, strict=False):
+                    if fid < 0:
+                        continue
+                    if fid == next_new:
+                        next_new += 1
+                        yield (E_FACT_ADDED, fid, agent, cycle, out[4], out[3])
+                    else:
+                        yield (E_FACT_SUPPORTED, fid, agent, cycle, out[4], out[3])
+
+    def _plain(self, ev: Event) -> Iterator[_Model]:
+        _, cycle, agent, outputs, fids, next_new = ev
+        name = self._agent(agent)
+        types = self._program.types
+        type_of = self._store.type_of
+        for out, fid in zip(outputs, fids, strict=False):
+            if fid == -1:
+                yield Evaluation(cycle=cycle, agent=name, target=out[1], score=float(out[2]),
+                                 reason=out[3])
+            elif fid == next_new:
+                next_new += 1
+                yield FactAdded(
+                    id=fid, type=types[type_of[fid]].name, fields=self._fields(fid),
+                    agent=name, cycle=cycle, support=list(out[4]), confidence=out[3],
+                )
+            elif fid >= 0:
+                yield FactSupported(id=fid, agent=name, cycle=cycle, support=list(out[4]))
+
     def events(self) -> Iterator[_Model]:
         """The trace as pydantic models, in order."""
         program = self._program
@@ -298,6 +343,8 @@ class Trace:
                 yield BudgetEvent(name=ev[1], limit=ev[2], used=ev[3])
             elif kind == E_STATUS:
                 yield StatusEvent(status=ev[1], detail=ev[2])
+            elif kind == E_PLAIN:
+                yield from self._plain(ev)
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
