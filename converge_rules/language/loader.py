@@ -105,8 +105,7 @@ class _Loader:
 
     def run(self, path: Path, source: str | None) -> LoadResult:
         resolved = path.resolve()
-        self.names[resolved] = str(path) if source is not None and not path.exists() \
-            else display_path(path)
+        self.names[resolved] = display_path(path)
         text = source if source is not None else self._read(resolved, None)
         if text is not None:
             self._load(resolved, text, [resolved])
