@@ -175,3 +175,18 @@ def _tuples(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _tuples(v) for k, v in value.items()}
     return value
+
+
+def case_variables(test: n.Test, base: Path) -> set[str]:
+    """The variables a table test's rows bind (empty for a plain test, or when the
+    fixture cannot be read: that is reported when the test runs)."""
+    cases = getattr(test, "cases", None)
+    if cases is None:
+        return set()
+    if getattr(cases, "file", None):
+        try:
+            return {k for row in read_fixture(base / cases.file) for k in row}
+        except CaseError:
+            return set()
+    return {arg.name.name for record in cases.rows for arg in record.fields}
+

@@ -20,7 +20,7 @@ from converge_rules.language import nodes as n
 from converge_rules.testing.explain import Explainer
 from converge_rules.testing.interpret import EvalError, Fact, values_equal
 from converge_rules.testing.outcome import Failure
-from converge_rules.testing.show import literal, pattern_text
+from converge_rules.testing.show import literal
 
 CLOSEST = 3
 """How many near-miss facts a failure shows."""
@@ -131,22 +131,7 @@ def _status_note(ex: Explainer) -> list[str]:
 
 
 def _want(pattern: n.Pattern, ex: Explainer, env: Mapping[str, Any]) -> str:
-    """The pattern as written, with case variables replaced by their values."""
-    if not env:
-        return pattern_text(pattern)
-    interp = ex.interp
-    assert interp is not None
-    parts = []
-    for fm in pattern.fields:
-        constrains, value = interp.field_expected(pattern.type.name, fm, env)
-        enum = (pattern.type.name, fm.field.name) in interp.field_enums
-        if constrains:
-            parts.append(f"{fm.field.name}: {literal(value, enum=enum)}")
-        elif fm.value is None:
-            parts.append(fm.field.name)
-        else:
-            parts.append(f"{fm.field.name}: _")
-    return f"{pattern.type.name}({', '.join(parts)})"
+    return ex.pattern_with(pattern, env)
 
 
 def _diff(pattern: n.Pattern, fact: Fact, ex: Explainer, env: Mapping[str, Any]

@@ -91,6 +91,28 @@ class Explainer:
             fact = Fact(fact.type, values, fact.id)
         return fact_text(fact, self.field_enums)
 
+    def pattern_with(self, pattern: n.Pattern, env: Mapping[str, Any]) -> str:
+        """The pattern as written, with the variables ``env`` binds (a table test's
+        case) replaced by their values."""
+        if not env:
+            return pattern_text(pattern)
+        interp = self.interp
+        assert interp is not None
+        parts = []
+        for fm in pattern.fields:
+            try:
+                constrains, value = interp.field_expected(pattern.type.name, fm, env)
+            except EvalError:
+                constrains, value = False, None
+            enum = (pattern.type.name, fm.field.name) in interp.field_enums
+            if constrains:
+                parts.append(f"{fm.field.name}: {literal(value, enum=enum)}")
+            elif fm.value is None:
+                parts.append(fm.field.name)
+            else:
+                parts.append(f"{fm.field.name}: {expr_text(fm.value)}")
+        return f"{pattern.type.name}({', '.join(parts)})"
+
     # ---------------------------------------------------------------- finding
 
     def find(self, pattern: n.Pattern, env: Mapping[str, Any] | None = None,
@@ -308,7 +330,7 @@ class Explainer:
         assert closest is not None
         return Reason(name, output.span,
                       f"matches, but emits {self.show(closest)}, which is not "
-                      f"`{pattern_text(target)}`", matched=True)
+                      f"`{self.pattern_with(target, want)}`", matched=True)
 
 
 @dataclass(frozen=True, slots=True)
