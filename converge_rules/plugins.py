@@ -211,26 +211,26 @@ def collect(pm: pluggy.PluginManager) -> Registries:
     return Registries(**ordered)
 
 
-_requested_modules: tuple[str, ...] = ()
-
-
-def request_plugin_modules(modules: Sequence[str]) -> None:
-    """Remember the ``--plugin MODULE`` options of this process's command line, for
-    :func:`load_registries` calls that do not name modules themselves."""
-    global _requested_modules
-    _requested_modules = tuple(dict.fromkeys(modules))
+PLUGIN_MODULES_META = "converge_rules.plugin_modules"
+"""Key under which the ``converge`` command group keeps its ``--plugin`` modules in the
+click context's ``meta`` (shared by the group and its sub-command)."""
 
 
 def requested_plugin_modules() -> tuple[str, ...]:
-    """The modules given with ``--plugin`` on this process's command line."""
-    return _requested_modules
+    """The modules given with ``--plugin`` to the ``converge`` command running now;
+    empty outside a command. Read from the click context, so nothing leaks between
+    invocations in one process."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return tuple(ctx.meta.get(PLUGIN_MODULES_META, ())) if ctx is not None else ()
 
 
 def load_registries(extra_modules: Sequence[str] | None = None) -> Registries:
     """Everything the plugins provide: ``collect(get_plugin_manager(extra_modules))``
     (``extra_modules`` defaults to the ``--plugin`` modules of the command line), with
     the resolvers and executors also made visible to the engine (:func:`install`)."""
-    modules = _requested_modules if extra_modules is None else tuple(extra_modules)
+    modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
     registries = collect(get_plugin_manager(modules))
     install(registries)
     return registries
@@ -422,7 +422,7 @@ _EVENT_HOOKS: dict[str, str] = {
 def notify_observers(result: Any, extra_modules: Sequence[str] | None = None) -> None:
     """Send a finished job to the observer hooks of the installed plugins (and the
     ``--plugin`` modules): ``Observers(get_plugin_manager(...)).observe(result)``."""
-    modules = _requested_modules if extra_modules is None else tuple(extra_modules)
+    modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
     Observers(get_plugin_manager(modules)).observe(result)
 
 

@@ -27,7 +27,8 @@ _COMMANDS = (
 @click.option("--plugin", "plugin_modules", multiple=True, metavar="MODULE",
               help="Also load this plugin module (importable, need not be installed); "
                    "repeatable.")
-def main(plugin_modules: tuple[str, ...]) -> None:
+@click.pass_context
+def main(ctx: click.Context, plugin_modules: tuple[str, ...]) -> None:
     """Write agents and conflict policies in .cvg rulesets; run them to convergence.
 
     \b
@@ -39,9 +40,8 @@ def main(plugin_modules: tuple[str, ...]) -> None:
 
     Exit codes: 0 clean, 1 findings or failures, 2 usage or internal error.
     """
-    from converge_rules.plugins import request_plugin_modules
-
-    request_plugin_modules(plugin_modules)
+    # Read back by converge_rules.plugins.requested_plugin_modules (PLUGIN_MODULES_META).
+    ctx.meta["converge_rules.plugin_modules"] = plugin_modules
 
 
 for _name in _COMMANDS:

@@ -6,14 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from converge_rules.cli import main
-from converge_rules.plugins import ENV_ALLOW, ENV_DISABLE, request_plugin_modules
+from converge_rules.plugins import ENV_ALLOW, ENV_DISABLE
 
 LOCAL = """
 from pydantic import BaseModel
@@ -45,12 +45,10 @@ def converge_register_resolvers(register):
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the built-ins and the test's --plugin modules, whatever is pip-installed.
     monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example")
     monkeypatch.delenv(ENV_ALLOW, raising=False)
-    yield
-    request_plugin_modules(())
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -114,3 +112,28 @@ def test_an_installed_plugin_shows_up_in_a_fresh_process(
     assert (plugin["name"], plugin["version"], plugin["distribution"]) == (
         "converge-size", "3.1", "converge-size")
     assert [t["name"] for t in plugin["tools"]] == ["forecast"]
+
+
+def test_plugin_option_reaches_other_commands(
+    write_module: Callable[[str, str], str], plugin_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_module("weather_tools", LOCAL)
+    monkeypatch.chdir(plugin_dir)
+    (plugin_dir / "picnic.cvg").write_text(
+        "ruleset picnic\n"
+        "uses tool forecast\n"
+        "fact Plan { key city: str }\n"
+        "fact Rain { key city: str, chance: float }\n"
+        "agent ask {\n"
+        "  when Plan(city)\n"
+        "  call forecast(city: 42) as weather\n"
+        "  emit Rain(city: city, chance: weather.rain)\n"
+        "}\n"
+    )
+    code, out, _ = invoke("--plugin", "weather_tools", "check", "picnic.cvg",
+                          "--format", "text")
+    assert code == 1
+    assert "argument `city` of tool `forecast` expects str" in out
+    code, out, _ = invoke("check", "picnic.cvg", "--format", "text")  # the tool is unknown
+    assert code == 0, out
