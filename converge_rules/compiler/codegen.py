@@ -24,7 +24,14 @@ from typing import Any
 
 from converge_rules.compiler.context import FactRef, Namespace, ProgramContext, ToolRef, Var
 from converge_rules.compiler.expressions import ExprCompiler
-from converge_rules.compiler.joins import PatternInfo, classify, constrained, names_in, plan_pass
+from converge_rules.compiler.joins import (
+    FieldUse,
+    PatternInfo,
+    classify,
+    constrained,
+    names_in,
+    plan_pass,
+)
 from converge_rules.compiler.program import (
     EMIT,
     EVALUATE,
@@ -407,11 +414,12 @@ class AgentGenerator:
             # it as a guard once they are bound.
             guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos))
 
-    def _use(self, ex: ExprCompiler, u: Any) -> str:
+    def _use(self, ex: ExprCompiler, u: FieldUse) -> str:
         if u.kind == "const":
             return self.ns.literal(u.value)
         if u.kind == "var":
             return self.var_names[u.name]
+        assert u.expr is not None
         return ex.code(u.expr)
 
     def _check(self, w: Writer, cond: str, in_loop: bool) -> None:

@@ -267,7 +267,9 @@ class ExprCompiler:
             raise CompileError(f"{pattern.type.span}: unknown type {pattern.type.name!r}")
         bound = {n for n, b in self.scope.items() if isinstance(b, Var)}
         info = classify(pattern, spec, self.ctx.enums, lambda n: n in bound)
-        keyed = constrained(info, bound, self.scope.keys())
+        # every name in scope is bound here (binders and call results too), so any
+        # expression over them can key an index
+        keyed = constrained(info, self.scope.keys(), self.scope.keys())
         conds: list[str] = []
         local_first: dict[str, int] = {}
         for u in info.uses:

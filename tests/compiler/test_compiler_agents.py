@@ -310,3 +310,18 @@ agent early { when Cost(sku) emit Alert(sku: sku, message: "e") intend NeedRate(
     assert (early.tier, early.order) == (1, 1)
     assert early.emits == (p.type_ids["Alert"], p.type_ids["NeedRate"])
     assert "def agent(view, since, runtime):" in early.source
+
+
+def test_aggregate_constrained_by_binder_field_uses_an_index() -> None:
+    p = program("""
+agent a tier 2 { when c: Cost() where count(Quote(sku: c.sku)) > 1
+  emit Alert(sku: c.sku, message: "quoted") }
+""")
+    v = ListView(p)
+    v.add("Cost", "A", 1.0)
+    v.add("Cost", "B", 1.0)
+    for sku in ("A", "A", "B"):
+        v.add("Quote", sku, "v", 1.0, "USD")
+    assert emitted(p, run(p, "a", v)) == [("Alert", ("A", "quoted", 1))]
+    quote = p.type_ids["Quote"]
+    assert [ix.positions for ix in p.indexes if ix.type_id == quote] == [(0,)]
