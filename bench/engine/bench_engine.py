@@ -1,0 +1,189 @@
+"""Engine overheads, each against a plain-Python baseline measured in the same run.
+
+    python bench/engine/bench_engine.py [--quick]
+
+1. **Cycles per second.** ``Count(id, n)`` updated in place (``resolve by latest``)
+   from 0 to N: one agent run, one conflict and one replacement per cycle. Baseline: a
+   hand-written cycle loop with the same semantics (a dict keyed by ``id``, the delta of
+   the last cycle, the rule as a Python function, latest-wins merge).
+2. **Facts merged per second.** A one-agent ruleset that emits one derived fact per
+   input fact, on 100k inputs (validated beforehand; validation is timed apart).
+   Baseline: a set comprehension building the same derived tuples.
+3. **Bytes per fact.** 1M input facts ``Cost(sku: str, amount: float)`` held by a
+   finished job, measured with tracemalloc (target: under 200 B). Baseline: a set of
+   the same tuples (strings interned). Both count everything allocated from generating
+   the facts on, and keep only what the result (or the set) holds.
+
+Numbers are wall-clock times on this machine; the ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import converge_rules
+from converge_rules.engine import validate_pairs
+
+COUNTER = """ruleset counter
+root "count to the end" {{ max_cycles = {cycles} }}
+fact Count {{ key id: str, n: int }}
+agent step {{
+  when Count(id, n) where n < {limit}
+  emit Count(id: id, n: n + 1)
+}}
+policy Count {{ resolve by latest }}
+"""
+
+ONE_TO_ONE = """ruleset one_to_one
+fact Cost  { sku: str, amount: float }
+fact Price { sku: str, amount: float }
+agent markup {
+  when Cost(sku, amount)
+  emit Price(sku: sku, amount: amount * 1.2)
+}
+"""
+
+STORE_ONLY = """ruleset store_only
+fact Cost { sku: str, amount: float }
+"""
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """Best wall-clock time of ``repeat`` runs, and the last value."""
+    best = float("inf")
+    value: Any = None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def row(name: str, base: float, engine: float, unit: str, higher_is_better: bool) -> None:
+    ratio = base / engine if higher_is_better else engine / base
+    print(f"  {name:<34} baseline {base:>14,.0f} {unit:<10} engine {engine:>12,.0f} "
+          f"{unit:<10} ratio {ratio:>6.1f}x")
+
+
+# ------------------------------------------------------------------- 1. cycles
+
+
+def baseline_counter(limit: int) -> tuple[int, int]:
+    """A minimal cycle loop: run the rule on last cycle's delta, merge latest-wins."""
+    context: dict[str, int] = {"a": 0}
+    delta = [("a", 0)]
+    cycles = 0
+    while delta:
+        cycles += 1
+        proposed = [(i, n + 1) for i, n in delta if n < limit]   # the agent
+        delta = []
+        for i, n in proposed:                                      # the merge
+            if context.get(i) != n:
+                context[i] = n                                     # latest wins
+                delta.append((i, n))
+    return cycles, context["a"]
+
+
+def bench_cycles(limit: int) -> None:
+    ruleset = converge_rules.loads(COUNTER.format(cycles=limit + 10, limit=limit),
+                                   plugins=False)
+    facts = validate_pairs(ruleset.program, [("Count", {"id": "a", "n": 0})])
+    t_base, (base_cycles, n) = timed(lambda: baseline_counter(limit), repeat=3)
+    t_engine, result = timed(lambda: converge_rules.run(ruleset, facts), repeat=3)
+    assert result.status == "converged", result
+    assert result.facts("Count") == [{"id": "a", "n": limit}] and n == limit
+    assert result.cycles == base_cycles, (result.cycles, base_cycles)
+    print(f"cycles: counter to {limit:,} ({result.cycles:,} cycles)")
+    row("cycles per second", base_cycles / t_base, result.cycles / t_engine, "cycles/s",
+        True)
+    print(f"  engine: {t_engine / result.cycles * 1e6:.1f} µs per cycle")
+
+
+# ------------------------------------------------------------------ 2. merges
+
+
+def bench_merge(n: int) -> None:
+    ruleset = converge_rules.loads(ONE_TO_ONE, plugins=False)
+    pairs = [("Cost", {"sku": f"S{i:07d}", "amount": float(i % 997)}) for i in range(n)]
+    t_valid, facts = timed(lambda: validate_pairs(ruleset.program, pairs))
+    t_engine, result = timed(lambda: converge_rules.run(ruleset, facts), repeat=3)
+    assert result.status == "converged"
+    derived = len(result.fact_ids("Price"))
+    source = [(f"S{i:07d}", float(i % 997)) for i in range(n)]
+    t_base, prices = timed(lambda: {(s, a * 1.2) for s, a in source}, repeat=3)
+    assert derived == len(prices) == n
+    print(f"merge: one derived fact per input fact, {n:,} inputs")
+    row("derived facts per second", n / t_base, n / t_engine, "facts/s", True)
+    print(f"  engine run {t_engine:.3f} s ({t_engine / n * 1e6:.2f} µs per derived fact, "
+          f"agent + merge + trace); input validation {t_valid:.3f} s "
+          f"({n / t_valid:,.0f} facts/s)")
+
+
+# ------------------------------------------------------------------ 3. memory
+
+
+def _facts(n: int) -> list[tuple[str, dict[str, Any]]]:
+    return [("Cost", {"sku": f"S{i:07d}", "amount": i * 0.5}) for i in range(n)]
+
+
+def engine_memory(n: int) -> tuple[int, int, Any]:
+    ruleset = converge_rules.loads(STORE_ONLY, plugins=False)
+    gc.collect()
+    tracemalloc.start()
+    pairs = _facts(n)
+    inputs = validate_pairs(ruleset.program, pairs)
+    del pairs
+    result = converge_rules.run(ruleset, inputs)
+    del inputs
+    gc.collect()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return current, peak, result
+
+
+def baseline_memory(n: int) -> tuple[int, int, Any]:
+    gc.collect()
+    tracemalloc.start()
+    pairs = _facts(n)
+    held = {(sys.intern(f["sku"]), f["amount"]) for _, f in pairs}
+    del pairs
+    gc.collect()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return current, peak, held
+
+
+def bench_memory(n: int) -> None:
+    e_current, e_peak, result = engine_memory(n)
+    assert len(result.fact_ids("Cost")) == n
+    del result
+    b_current, b_peak, held = baseline_memory(n)
+    assert len(held) == n
+    del held
+    print(f"memory: {n:,} input facts Cost(sku: str, amount: float) held by the result")
+    row("bytes per fact (retained)", b_current / n, e_current / n, "B", False)
+    row("bytes per fact (peak while loading)", b_peak / n, e_peak / n, "B", False)
+    verdict = "under" if e_current / n < 200 else "OVER"
+    print(f"  engine retains {e_current / n:.0f} B per fact: {verdict} the 200 B target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10x smaller sizes")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    bench_cycles(10_000 // scale)
+    bench_merge(100_000 // scale)
+    bench_memory(1_000_000 // scale)
+
+
+if __name__ == "__main__":
+    main()

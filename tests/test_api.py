@@ -1,0 +1,131 @@
+"""The public API: every python block of docs/api.md runs (in order, one namespace),
+plus what the page promises in prose."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import converge_rules
+from converge_rules import CheckError, InputError
+from converge_rules.registry import Registries
+
+REPO = Path(__file__).resolve().parents[1]
+API_DOC = REPO / "docs" / "api.md"
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+TOOL_RULESET = """\
+ruleset fx
+uses tool fx_rate
+fact Quote { sku: str, currency: str }
+fact Rate  { key currency: str, usd: float }
+agent fetch {
+  when Quote(currency)
+  call fx_rate(currency: currency) as rate
+  emit Rate(currency: currency, usd: rate.usd)
+}
+"""
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """Each ```python block with the line it starts on."""
+    return [(text.count("\n", 0, m.start()) + 2, m.group(1)) for m in BLOCK.finditer(text)]
+
+
+def test_docs_api_blocks_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(REPO / "rulesets" / "pricing", tmp_path / "rulesets" / "pricing")
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks(API_DOC.read_text(encoding="utf-8"))
+    assert len(blocks) >= 10
+    namespace: dict[str, object] = {"__name__": "docs_api"}
+    for line, code in blocks:
+        try:
+            exec(compile(code, f"{API_DOC}:{line}", "exec"), namespace)
+        except Exception as exc:  # name the block that broke
+            raise AssertionError(f"docs/api.md block at line {line} failed: {exc!r}") from exc
+    assert (tmp_path / "trace.jsonl").exists()
+
+
+def test_the_package_exports_the_api() -> None:
+    for name in ("load", "loads", "run", "read_facts", "Ruleset", "RunResult"):
+        assert name in converge_rules.__all__
+        assert getattr(converge_rules, name) is not None
+
+
+def test_load_and_loads_give_the_same_program() -> None:
+    path = REPO / "rulesets" / "counter" / "counter.cvg"
+    from_file = converge_rules.load(path)
+    from_text = converge_rules.loads(path.read_text(encoding="utf-8"), path=str(path))
+    facts = [("Start", {"id": "a"}), ("Count", {"id": "a", "n": 0})]
+    assert converge_rules.run(from_file, facts).to_json() == \
+        converge_rules.run(from_text, facts).to_json()
+    assert from_file.path == str(path)
+
+
+def test_loads_names_its_path_in_diagnostics() -> None:
+    with pytest.raises(CheckError) as caught:
+        converge_rules.loads("ruleset x\nfact A { x: nope }\n", path="mine.cvg")
+    assert caught.value.diagnostics[0].span is not None
+    assert caught.value.diagnostics[0].span.file == "mine.cvg"
+
+
+def test_syntax_errors_are_check_errors_too() -> None:
+    with pytest.raises(CheckError) as caught:
+        converge_rules.loads("ruleset x\nfact A { x: int \n")
+    assert caught.value.diagnostics[0].code.startswith("CVG0")
+
+
+def test_a_ruleset_runs_many_times_independently() -> None:
+    ruleset = converge_rules.load(REPO / "rulesets" / "counter" / "counter.cvg")
+    first = converge_rules.run(ruleset, [("Start", {"id": "a"}), ("Count", {"id": "a", "n": 0})])
+    second = converge_rules.run(ruleset, [("Start", {"id": "b"}), ("Count", {"id": "b", "n": 5})])
+    assert first.facts("Count") == [{"id": "a", "n": 10}]
+    assert second.facts("Count") == [{"id": "b", "n": 10}]
+    assert first.cycles == 11 and second.cycles == 6
+
+
+def test_tools_override_and_missing_tools() -> None:
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
+    assert dict(ruleset.tools) == {}
+    facts = [("Quote", {"sku": "A", "currency": "EUR"})]
+    missing = converge_rules.run(ruleset, facts)
+    assert missing.status == "converged" and missing.facts("Rate") == []
+    mocked = converge_rules.run(ruleset, facts, tools={"fx_rate": lambda a: {"usd": 2.0}})
+    assert mocked.facts("Rate") == [{"currency": "EUR", "usd": 2.0}]
+
+
+def test_async_tools_are_awaited() -> None:
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
+
+    async def fx_rate(args: dict[str, object]) -> dict[str, object]:
+        return {"usd": 0.5}
+
+    result = converge_rules.run(ruleset, [("Quote", {"sku": "A", "currency": "GBP"})],
+                                tools={"fx_rate": fx_rate})
+    assert result.facts("Rate") == [{"currency": "GBP", "usd": 0.5}]
+
+
+def test_explicit_registries_are_used() -> None:
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=Registries())
+    assert ruleset.name == "fx"
+
+
+def test_unknown_executor_is_a_value_error() -> None:
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
+    with pytest.raises(ValueError, match=r"known executors: .*serial"):
+        converge_rules.run(ruleset, [], executor="nope")
+
+
+def test_read_facts_reads_several_sources_in_order(tmp_path: Path) -> None:
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
+    (tmp_path / "a.jsonl").write_text('{"Quote": {"sku": "A", "currency": "EUR"}}\n')
+    (tmp_path / "q.csv").write_text("sku,currency\nB,GBP\n")
+    facts = converge_rules.read_facts(ruleset, tmp_path / "a.jsonl", f"Quote={tmp_path}/q.csv")
+    assert len(facts) == 2
+    (tmp_path / "bad.csv").write_text("sku,currency\nB,GBP\nC\n")
+    with pytest.raises(InputError) as caught:
+        converge_rules.read_facts(ruleset, f"Quote={tmp_path}/bad.csv")
+    assert caught.value.line == 3 and caught.value.source.endswith("bad.csv")
