@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.metadata
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -311,6 +312,7 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
             function.signature()
         except TypeError as exc:
             raise PluginError(plugin, str(exc)) from None
+        _check_arity(plugin, function)
         pending.append(function)
 
     def register_entry(name: str, obj: object, description: str = "") -> None:
@@ -324,6 +326,23 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
     if kind == "functions":
         return register_function
     return register_entry
+
+
+def _check_arity(plugin: str, function: Function) -> None:
+    """A function whose Python signature cannot take its declared arguments fails at
+    registration, not in the middle of a run."""
+    try:
+        python = inspect.signature(function.fn)
+    except (TypeError, ValueError):  # some built-ins have no introspectable signature
+        return
+    count = len(function.args) + (1 if function.variadic else 0)
+    try:
+        python.bind(*range(count))
+    except TypeError:
+        raise PluginError(
+            plugin, f"function {function.name!r} declares {len(function.args)} argument(s) "
+                    f"{list(function.args)} but its Python signature is {python}",
+        ) from None
 
 
 # ------------------------------------------------------------------------ checks

@@ -257,6 +257,9 @@ def test_a_hook_that_raises_is_named_and_leaves_nothing_half_registered() -> Non
         ("converge_register_resolvers", lambda r: r("ok", None), "as None"),
         ("converge_register_functions",
          lambda r: r(Function("f", len, ("dict",), "int")), "'dict' is not a type"),
+        ("converge_register_functions",
+         lambda r: r(Function("two", lambda a: a, ("str", "str"), "str")),
+         r"declares 2 argument\(s\) \['str', 'str'\] but its Python signature is \(a\)"),
     ],
 )
 def test_invalid_registrations_are_plugin_errors(hook: str, call: Any, message: str) -> None:

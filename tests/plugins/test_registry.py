@@ -144,3 +144,10 @@ def test_open_tools_are_untyped_for_the_checker_unless_asked() -> None:
     assert registries.tool_signatures() == {"open": None, "total": TOOL.signature()}
     typed = registries.tool_signatures(open_untyped=False)["open"]
     assert typed is not None and typed.args == {"url": "str", OPEN: "any"}
+
+
+def test_a_validated_tool_pickles_for_process_executors() -> None:
+    import pickle
+
+    again = pickle.loads(pickle.dumps(ValidatedTool(TOOL)))
+    assert again({"sku": "A", "qty": 3, "price": 1.0})["total"] == 3.0  # type: ignore[index]
