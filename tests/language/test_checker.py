@@ -512,9 +512,9 @@ def test_test_blocks(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- never raises
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(strategies.modules(max_items=8), min_size=1, max_size=3))
+@given(st.lists(strategies.modules(max_items=6), min_size=1, max_size=2))
 def test_check_never_raises_and_every_finding_says_where_and_how(
         modules: list[Module]) -> None:
     checked = check(LoadResult(tuple(modules), ()))
