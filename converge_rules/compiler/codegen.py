@@ -332,6 +332,11 @@ class AgentGenerator:
                 assert g.expr is not None
                 self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr)})",
                             in_loop)
+            elif isinstance(g.expr, Binary) and g.expr.op in ("==", "!="):
+                # `where a != b` reads better as `if a == b: continue`
+                flipped = Binary("==" if g.expr.op == "!=" else "!=", g.expr.left,
+                                 g.expr.right, g.expr.span)
+                self._skip_if(w, ex.condition(flipped), in_loop)
             elif isinstance(g.expr, Unary) and g.expr.op == "not":
                 # `where not X`: skip when X holds, without a double negation
                 self._skip_if(w, ex.condition(g.expr.operand), in_loop)
