@@ -173,26 +173,30 @@ def _strategy(s: n.Strategy) -> str:
     return "reject"
 
 
-def _output(o: n.Output) -> str:
+def _output(o: n.Output) -> _Stmt:
     if isinstance(o, n.Emit):
         conf = f" confidence {format_expr(o.confidence)}" if o.confidence is not None else ""
-        return f"emit {o.type.name}({_args(o.args)}){conf}"
+        return _with_args(f"emit {o.type.name}", o.args, conf, o.span)
     if isinstance(o, n.Intend):
-        return f"intend {o.type.name}({_args(o.args)})"
+        return _with_args(f"intend {o.type.name}", o.args, "", o.span)
     reason = f" reason {quote(o.reason)}" if o.reason is not None else ""
-    return f"evaluate {o.target.name} score {format_expr(o.score)}{reason}"
+    text = f"evaluate {o.target.name} score {format_expr(o.score)}{reason}"
+    return _Stmt.line(text, _region(o.span))
 
 
-def _step(s: n.TestStep) -> str:
+def _step(s: n.TestStep) -> _Stmt:
     if isinstance(s, n.Given):
-        return f"given {s.type.name}({_args(s.args)})"
+        return _with_args(f"given {s.type.name}", s.args, "", s.span)
     if isinstance(s, n.Mock):
-        return f"mock tool {s.tool.name}({_args(s.args)}) returns {format_expr(s.returns)}"
+        return _with_args(f"mock tool {s.tool.name}", s.args,
+                          f" returns {format_expr(s.returns)}", s.span)
     if isinstance(s, n.ExpectFact):
-        return f"expect {'no ' if s.negated else ''}{format_pattern(s.pattern)}"
-    if isinstance(s, n.ExpectConflict):
-        return f"expect conflict {format_pattern(s.pattern)}"
-    return f"expect status {s.status.name}"
+        text = f"expect {'no ' if s.negated else ''}{format_pattern(s.pattern)}"
+    elif isinstance(s, n.ExpectConflict):
+        text = f"expect conflict {format_pattern(s.pattern)}"
+    else:
+        text = f"expect status {s.status.name}"
+    return _Stmt.line(text, _region(s.span))
 
 
 # ----------------------------------------------------------------------------- lines
@@ -219,6 +223,36 @@ class _Line:
 
 def _region(span: Span) -> tuple[int, int]:
     return span.line, span.end_line
+
+
+_Region = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stmt:
+    """A statement inside a block: one line, or several when its arguments do not fit
+    on one. ``parts`` are each line's text, source region and extra depth; the last
+    part of a ``wrapped`` statement is its closing parenthesis, and comments before it
+    sit one level in, with the arguments."""
+
+    parts: tuple[tuple[str, _Region, int], ...]
+    wrapped: bool = False
+
+    @staticmethod
+    def line(text: str, region: _Region) -> _Stmt:
+        return _Stmt(((text, region, 0),))
+
+
+def _with_args(head: str, args: tuple[n.Arg, ...], tail: str, span: Span) -> _Stmt:
+    """``head(arg: value, …)tail`` on one line at statement depth, or with one
+    argument per line (each with a trailing comma) when that line would be too long."""
+    single = f"{head}({_args(args)}){tail}"
+    if not args or len(INDENT) + len(single) <= LINE_WIDTH:
+        return _Stmt.line(single, _region(span))
+    parts = [(head + "(", (span.line, span.line), 0)]
+    parts.extend((f"{a.name.name}: {format_expr(a.value)},", _region(a.span), 1) for a in args)
+    parts.append((")" + tail, (span.end_line, span.end_line), 0))
+    return _Stmt(tuple(parts), wrapped=True)
 
 
 class _Layout:
@@ -256,15 +290,17 @@ class _Layout:
              comment_depth: int | None = None, blank_before: bool = False) -> None:
         self.lines.append(_Line(depth, text, region[0], region[1], comment_depth, blank_before))
 
-    def _children(self, depth: int, children: Sequence[tuple[str, tuple[int, int]]]) -> None:
+    def _children(self, depth: int, children: Sequence[_Stmt]) -> None:
         prev_last = 0
-        for i, (text, region) in enumerate(children):
-            blank = i > 0 and self._gap(prev_last, region[0])
-            self._add(depth, text, region, blank_before=blank)
-            prev_last = region[1]
+        for i, stmt in enumerate(children):
+            for k, (text, region, extra) in enumerate(stmt.parts):
+                closer = stmt.wrapped and k == len(stmt.parts) - 1
+                self._add(depth + extra, text, region,
+                          comment_depth=depth + 1 if closer else None,
+                          blank_before=k == 0 and i > 0 and self._gap(prev_last, region[0]))
+            prev_last = stmt.parts[-1][1][1]
 
-    def _block(self, opener: str, span: Span,
-               children: Sequence[tuple[str, tuple[int, int]]]) -> None:
+    def _block(self, opener: str, span: Span, children: Sequence[_Stmt]) -> None:
         self._add(0, opener + " {", (span.line, span.line))
         self._children(1, children)
         self._add(0, "}", (span.end_line, span.end_line), comment_depth=1)
@@ -316,13 +352,13 @@ class _Layout:
         elif isinstance(item, n.Agent):
             self._agent(item)
         elif isinstance(item, n.Policy):
-            children = [(_strategy(item.strategy), _region(item.strategy.span))]
+            children = [_Stmt.line(_strategy(item.strategy), _region(item.strategy.span))]
             if item.on_tie is not None:
-                children.append((f"on tie {item.on_tie.mode}", _region(item.on_tie.span)))
+                children.append(_Stmt.line(f"on tie {item.on_tie.mode}",
+                                           _region(item.on_tie.span)))
             self._block(f"policy {item.type.name}", item.span, children)
         elif isinstance(item, n.Test):
-            self._block(f"test {quote(item.name)}", item.span,
-                        [(_step(s), _region(s.span)) for s in item.steps])
+            self._block(f"test {quote(item.name)}", item.span, [_step(s) for s in item.steps])
         else:  # pragma: no cover
             raise TypeError(f"not an item node: {item!r}")
 
@@ -334,7 +370,7 @@ class _Layout:
         if len(inline) <= LINE_WIDTH and not self._comment_inside(span):
             self._add(0, inline, _region(span))
             return
-        self._block(head, span, list(zip(parts, regions, strict=True)))
+        self._block(head, span, [_Stmt.line(p, r) for p, r in zip(parts, regions, strict=True)])
 
     def _root(self, root: n.Root) -> None:
         width = max((len(b.name.name) for b in root.budgets), default=0)
@@ -348,12 +384,13 @@ class _Layout:
         # Budgets and requires may interleave in the source; keep the source order so
         # that comments stay with their lines (the sort is stable for unknown spans).
         children.sort(key=lambda c: c[0])
-        self._block(f"root {quote(root.goal)}", root.span, [(t, r) for _, t, r in children])
+        self._block(f"root {quote(root.goal)}", root.span,
+                    [_Stmt.line(t, r) for _, t, r in children])
 
     def _agent(self, agent: n.Agent) -> None:
         tier = f" tier {agent.tier}" if agent.tier is not None else ""
         self._add(0, f"agent {agent.name.name}{tier} {{", (agent.span.line, agent.span.line))
-        body: list[tuple[str, tuple[int, int]]] = []
+        body: list[_Stmt] = []
         patterns = [format_pattern(p) for p in agent.patterns]
         first_line = agent.patterns[0].span.line if agent.patterns else 0
         last_line = agent.patterns[-1].span.end_line if agent.patterns else 0
@@ -364,18 +401,18 @@ class _Layout:
             if (where is not None and agent.where is not None
                     and depth_width + len(when) + 1 + len(where) <= LINE_WIDTH
                     and not self._comment_before_where(agent)):
-                body.append((f"{when} {where}", (first_line, agent.where.span.end_line)))
+                body.append(_Stmt.line(f"{when} {where}", (first_line, agent.where.span.end_line)))
                 where = None
             else:
-                body.append((when, (first_line, last_line)))
+                body.append(_Stmt.line(when, (first_line, last_line)))
         else:  # one pattern per line, ``and`` leading the continuation lines
             for i, (text, p) in enumerate(zip(patterns, agent.patterns, strict=True)):
                 lead = "when " if i == 0 else INDENT + "and "
-                body.append((lead + text, _region(p.span)))
+                body.append(_Stmt.line(lead + text, _region(p.span)))
         if where is not None and agent.where is not None:
-            body.append((where, _region(agent.where.span)))
-        body.extend((_call(c), _region(c.span)) for c in agent.calls)
-        body.extend((_output(o), _region(o.span)) for o in agent.outputs)
+            body.append(_Stmt.line(where, _region(agent.where.span)))
+        body.extend(_call(c) for c in agent.calls)
+        body.extend(_output(o) for o in agent.outputs)
         self._children(1, body)
         self._add(0, "}", (agent.span.end_line, agent.span.end_line), comment_depth=1)
 
@@ -404,8 +441,8 @@ class _Layout:
         flush()
 
 
-def _call(c: n.ToolCall) -> str:
-    return f"call {c.tool.name}({_args(c.args)}) as {c.alias.name}"
+def _call(c: n.ToolCall) -> _Stmt:
+    return _with_args(f"call {c.tool.name}", c.args, f" as {c.alias.name}", c.span)
 
 
 # -------------------------------------------------------------------------- comments

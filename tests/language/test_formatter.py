@@ -417,3 +417,28 @@ def test_format_module_needs_no_spans() -> None:
     text = format_module(module)
     assert text == "ruleset r\n\nfact A { key x: int? }\n\nprune A when age > 3\n"
     assert _module(text) == module
+
+
+def test_long_argument_lists_take_one_argument_per_line() -> None:
+    long_note = "a note long enough to push the line past one hundred columns"
+    source = (
+        "ruleset t\n"
+        "agent a {\n"
+        "  when Order(sku)\n"
+        f'  emit Order(sku: sku,  # the sku\n    units: 5, note: "{long_note}"\n'
+        "  # before the parenthesis\n"
+        "  ) confidence 0.5  # end\n"
+        "}\n"
+    )
+    assert assert_round_trip(source) == (
+        "ruleset t\n\n"
+        "agent a {\n"
+        "  when Order(sku)\n"
+        "  emit Order(\n"
+        "    sku: sku,                            # the sku\n"
+        "    units: 5,\n"
+        f'    note: "{long_note}",\n'
+        "    # before the parenthesis\n"
+        "  ) confidence 0.5                       # end\n"
+        "}\n"
+    )

@@ -147,7 +147,7 @@ def expressions(depth: int = 2) -> st.SearchStrategy[n.Expr]:
 
 def _args(values: st.SearchStrategy[n.Expr] | None = None) -> st.SearchStrategy[tuple[n.Arg, ...]]:
     values = values if values is not None else expressions(1)
-    return st.lists(st.tuples(lower_names, values), max_size=3,
+    return st.lists(st.tuples(lower_names, values), max_size=5,
                     unique_by=lambda t: t[0]).map(
         lambda items: tuple(n.Arg(n.Ident(k, SPAN), v, SPAN) for k, v in items))
 
