@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
 from converge_rules.testing.outcome import Failure, Outcome, Status, TestReport
 from converge_rules.testing.runview import RunView, view_from_result
 from converge_rules.testing.selection import compile_keyword
-from converge_rules.testing.show import fact_text, literal
+from converge_rules.testing.show import literal
 
 
 @dataclass(slots=True)
@@ -148,7 +148,8 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                           tuple(checked.tools))
     except EvalError as exc:
         return _outcome(case, "failed", failures=(
-            Failure(f"cannot evaluate: {exc.message}", _span(exc) or case.span),))
+            Failure(f"cannot evaluate: {exc.message}",
+                    exc.span if isinstance(exc.span, Span) else case.span),))
 
     from converge_rules.engine import run
 
@@ -177,10 +178,6 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
 def _outcome(case: TestCase, status: Status, failures: tuple[Failure, ...] = (),
              reason: str = "") -> Outcome:
     return Outcome(case.id, case.file, case.name, case.span, status, failures, reason)
-
-
-def _span(exc: EvalError) -> Any:
-    return exc.span
 
 
 def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
@@ -227,10 +224,3 @@ def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,
     report = TestReport(tuple(outcomes), tuple(diagnostics), sources,
                         tuple(s.file for s in suites))
     return report, suites
-
-
-def describe_given(facts: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-    """The given facts as text (for verbose output)."""
-    from converge_rules.testing.interpret import Fact
-
-    return [fact_text(Fact(t, v)) for t, v in facts]
