@@ -245,22 +245,15 @@ def install(registries: Registries) -> None:
     store package, which look them up by name in their own tables (``RESOLVERS``,
     ``EXECUTORS``, ``TRACE_SINKS``) when a policy says ``using NAME`` or a run names an
     executor or a trace backend. Idempotent."""
-    try:
-        from converge_rules.engine import executors, policies
-    except ModuleNotFoundError as exc:  # an engine without these tables: nothing to do
-        if not (exc.name or "").startswith("converge_rules.engine"):
-            raise
-        return
+    import converge_rules.store as store
+    from converge_rules.engine import executors, policies
+
     for name, resolver in registries.resolvers.items():
         policies.RESOLVERS[name] = resolver.obj
     for name, executor in registries.executors.items():
         executors.EXECUTORS[name] = executor.obj
-    import converge_rules.store as store
-
-    sinks = getattr(store, "TRACE_SINKS", None)
-    if sinks is not None:
-        for name, entry in registries.stores.items():
-            sinks[name] = entry.obj
+    for name, entry in registries.stores.items():
+        store.TRACE_SINKS[name] = entry.obj
 
 
 def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:

@@ -1,9 +1,11 @@
-"""The engine's built-in conflict resolvers, registered as a plugin so that
-``converge plugins`` lists them and ``policy … using NAME`` can name them."""
+"""The engine's built-in resolvers for ``policy … using NAME``, registered as a plugin.
+
+The policy criteria (``highest``, ``latest``, ``majority``…) are syntax, not resolvers:
+today the engine's table starts empty and this plugin registers nothing. It is here so
+that a resolver the engine ships is listed and checked like a plugin's."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from converge_rules.hookspecs import hookimpl
@@ -11,15 +13,9 @@ from converge_rules.hookspecs import hookimpl
 
 @hookimpl
 def converge_register_resolvers(register: Callable[..., None]) -> None:
-    try:
-        module = importlib.import_module("converge_rules.engine.policies")
-    except ModuleNotFoundError as exc:  # the engine package without policies yet
-        if exc.name != "converge_rules.engine.policies":
-            raise
-        return
-    for name, resolver in sorted(module.RESOLVERS.items()):
-        # Plugins' entries are installed into the same table: register only the
-        # engine's own, or they would be registered twice.
-        if not getattr(resolver, "__module__", "").startswith("converge_rules."):
-            continue
-        register(name, resolver, "built-in")
+    from converge_rules.engine.policies import RESOLVERS
+
+    for name, resolver in sorted(RESOLVERS.items()):
+        # Plugins' resolvers are installed into the same table: register only ours.
+        if getattr(resolver, "__module__", "").startswith("converge_rules."):
+            register(name, resolver, "built-in")

@@ -10,10 +10,9 @@ from converge_rules.hookspecs import hookimpl
 
 @hookimpl
 def converge_register_stores(register: Callable[..., None]) -> None:
-    import converge_rules.store as store
+    from converge_rules.store import TRACE_SINKS
 
-    sinks = getattr(store, "TRACE_SINKS", {})
-    for name, factory in sorted(sinks.items()):
+    for name, factory in sorted(TRACE_SINKS.items()):
         # Plugins' stores are installed into the same table: register only our own.
         if getattr(factory, "__module__", "").startswith("converge_rules."):
             register(name, factory, "built-in")
