@@ -162,3 +162,13 @@ agent b { when LI(k, ns) emit L(k: k, xs: ns) }
     (b,) = run(p, "b", v)
     assert a[2] == ("K", (1.0, 3.0, 2.5)) and all(type(x) is float for x in a[2][1])
     assert b[2] == ("J", (4.0, 5.0)) and all(type(x) is float for x in b[2][1])
+
+
+def test_plugin_function_without_implementation_is_a_clear_compile_error() -> None:
+    from converge_rules.compiler.values import CompileError
+
+    text = HEAD + "agent a { when In(k, s) emit Out(k: k, v: shout(s)) }"
+    sig = {"shout": FunctionSignature("shout", ("str",), "str")}
+    checked = check_file("t.cvg", source=text, functions=sig)
+    with pytest.raises(CompileError, match=r"t\.cvg:\d+:\d+: function 'shout' is not available"):
+        compile_ruleset(checked)

@@ -55,7 +55,7 @@ def _fill(program: Program, draw: Any) -> ListView:
     return view
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(text=strategies.ruleset_texts(), data=st.data())
 def test_checked_random_rulesets_compile_and_run(text: str, data: st.DataObject) -> None:
