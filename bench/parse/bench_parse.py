@@ -1,0 +1,94 @@
+"""Parse-and-check throughput on generated rulesets, and a linearity check.
+
+    python bench/parse/bench_parse.py [--lines 20000]
+
+Prints lines per second for parse alone and for parse + check at several sizes, and the
+ratio of per-line cost at the largest size against the smallest (1.0 = perfectly linear).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from converge_rules.language.checker import check_file
+from converge_rules.language.parser import parse
+
+
+def generate(lines: int) -> str:
+    """A valid ruleset of about ``lines`` lines: fact types, agents with joins, guards and
+    negation, and policies, in the proportions of a real ruleset."""
+    out = ['ruleset generated "A generated ruleset for benchmarks"', ""]
+    out.append("enum Level { low, mid, high }")
+    out.append("")
+    i = 0
+    while len(out) < lines:
+        out += [
+            f"fact Item{i} {{ key id: str, amount: float, level: Level = low }}",
+            f"fact Score{i} {{ key id: str, value: float }}",
+            f"fact Flag{i} {{ id: str, note: str }}",
+            f"fact Hold{i} {{ id: str }}",
+            "",
+            f"agent score{i} tier 1 {{",
+            f"  when Item{i}(id, amount) and Item{i}(id: other, amount: more)",
+            "  where more > amount * 1.5 and id != other",
+            f"  emit Score{i}(id: id, value: round(more - amount, 2)) confidence 0.7",
+            "}",
+            "",
+            f"agent flag{i} tier 2 {{",
+            f"  when s: Score{i}(id, value) and not Hold{i}(id)",
+            "  where value > 10 or (value < 0 and len(id) > 3)",
+            f"  emit Flag{i}(id: id, note: if value > 100 then \"big\" else \"small\")",
+            "  evaluate s score 0.5 reason \"flagged\"",
+            "}",
+            "",
+            f"policy Score{i} {{",
+            "  resolve by highest confidence, then highest value",
+            "  on tie first",
+            "}",
+            "",
+        ]
+        i += 1
+    return "\n".join(out) + "\n"
+
+
+def measure(fn: object, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lines", type=int, default=20_000)
+    args = parser.parse_args()
+    sizes = [args.lines // 8, args.lines // 4, args.lines // 2, args.lines]
+    print(f"{'lines':>8} {'parse s':>9} {'parse l/s':>11} {'check s':>9} {'check l/s':>11}")
+    per_line: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            text = generate(size)
+            n = text.count("\n")
+            path = Path(tmp) / f"gen{size}.cvg"
+            path.write_text(text)
+            result = parse(text, str(path))
+            assert not result.diagnostics, result.diagnostics[:3]
+            checked = check_file(path)
+            errors = [d for d in checked.diagnostics if d.is_error]
+            assert not errors, errors[:3]
+            t_parse = measure(lambda text=text, path=path: parse(text, str(path)))
+            t_check = measure(lambda path=path: check_file(path), repeat=2)
+            per_line.append(t_check / n)
+            print(f"{n:>8} {t_parse:>9.3f} {n / t_parse:>11,.0f} {t_check:>9.3f} {n / t_check:>11,.0f}")
+    ratio = per_line[-1] / per_line[0]
+    print(f"linearity: per-line cost at {sizes[-1]} lines / at {sizes[0]} lines = {ratio:.2f} "
+          "(1.0 is linear; above 2 would mean super-linear growth)")
+
+
+if __name__ == "__main__":
+    main()
