@@ -62,6 +62,7 @@ DEFAULT_MAX_ROWS = 100
 )
 @click.option(
     "--max-rows", type=click.IntRange(min=0), default=DEFAULT_MAX_ROWS, show_default=True,
+    metavar="N",
     help="table format: at most this many rows per fact type (0: all).",
 )
 @click.option("--no-plugins", is_flag=True,

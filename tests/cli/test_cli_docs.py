@@ -1,0 +1,41 @@
+"""docs/cli.md keeps up with the commands: every command has a section, and every
+option of every command (and of the group) is named in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from converge_rules.cli import main
+
+CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+
+def documented() -> str:
+    return CLI_DOC.read_text(encoding="utf-8")
+
+
+def option_names(command: click.Command) -> list[str]:
+    names = []
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            names.extend(o for o in param.opts if o.startswith("--"))
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(main.commands))
+def test_every_command_and_option_is_documented(name: str) -> None:
+    text = documented()
+    assert f"## `converge {name}`" in text, f"docs/cli.md has no section for {name}"
+    section = text.split(f"## `converge {name}`", 1)[1].split("\n## ", 1)[0]
+    missing = [o for o in option_names(main.commands[name]) if f"`{o}" not in section]
+    assert not missing, f"docs/cli.md does not document {name} {missing}"
+    assert "Exit codes" in section
+
+
+def test_global_options_are_documented() -> None:
+    text = documented()
+    for option in option_names(main):
+        assert f"`{option}" in text
