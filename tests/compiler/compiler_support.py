@@ -30,7 +30,9 @@ class ListView:
         self.types: list[int] = []
         self.cycles: list[int] = []
         self.live: list[dict[int, None]] = [{} for _ in program.types]
-        self.indexes: list[dict[Any, dict[int, None]]] = [{} for _ in program.indexes]
+        # as the engine keeps them: a key one fact holds maps to a 1-tuple, a key more
+        # facts hold to a dict used as an ordered set
+        self.indexes: list[dict[Any, Any]] = [{} for _ in program.indexes]
 
     def _key(self, ix: int, values: tuple[Any, ...]) -> Any:
         positions = self.program.indexes[ix].positions
@@ -48,7 +50,14 @@ class ListView:
         for spec in self.program.indexes:
             if spec.type_id == tid:
                 key = self._key(spec.id, tuple(values))
-                self.indexes[spec.id].setdefault(key, {})[fid] = None
+                index = self.indexes[spec.id]
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = (fid,)
+                elif isinstance(bucket, tuple):
+                    index[key] = dict.fromkeys((*bucket, fid))
+                else:
+                    bucket[fid] = None
         return fid
 
     def remove(self, fid: int) -> None:
@@ -57,10 +66,14 @@ class ListView:
         for spec in self.program.indexes:
             if spec.type_id == tid:
                 key = self._key(spec.id, self.values[fid])
-                bucket = self.indexes[spec.id][key]
+                index = self.indexes[spec.id]
+                bucket = index[key]
+                if isinstance(bucket, tuple):
+                    del index[key]
+                    continue
                 del bucket[fid]
-                if not bucket:
-                    del self.indexes[spec.id][key]
+                if len(bucket) == 1:
+                    index[key] = tuple(bucket)
 
     def new(self, type_id: int, since: int) -> Iterable[int]:
         return [f for f in self.live[type_id] if f >= since]
