@@ -13,6 +13,9 @@ Runtime representation (what generated code and the engine agree on):
 * An **index** (declared by the compiler in :attr:`Program.indexes`) maps a key to the
   live ids of one type whose fields at ``positions`` equal that key, in ascending id
   order. A one-position index is keyed by the bare value, a longer one by a tuple.
+  Generated code only iterates a bucket (``for f in ix.get(key, ()):``); the engine
+  keeps a key held by one fact as a 1-tuple ``(id,)`` (a dict per unique key would
+  cost ~200 bytes a fact) and as a dict used as an ordered set beyond that.
 * An agent function has the signature ``fn(view, since, runtime) -> list[Output]``:
   it reads the :class:`View` only, treats ids ``>= since`` as new (semi-naive: every
   match it returns uses at least one new fact, and each match is returned exactly once
@@ -21,7 +24,7 @@ Runtime representation (what generated code and the engine agree on):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -54,8 +57,9 @@ class View(Protocol):
     values: Sequence[tuple[Any, ...]]
     #: type id → live fact ids of that type, ascending (a dict used as an ordered set).
     live: Sequence[Mapping[int, None]]
-    #: index id → key → live fact ids, ascending (dict used as ordered set).
-    indexes: Sequence[Mapping[Any, Mapping[int, None]]]
+    #: index id → key → live fact ids, ascending (a dict used as ordered set, or a
+    #: 1-tuple for a key one fact holds): iterate it, nothing more.
+    indexes: Sequence[Mapping[Any, Collection[int]]]
 
     def new(self, type_id: int, since: int) -> Iterable[int]:
         """Live ids of ``type_id`` that are ``>= since``, ascending."""

@@ -14,8 +14,9 @@ import csv
 import difflib
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Required
 
@@ -81,14 +82,6 @@ def _adapter(spec: TypeSpec) -> TypeAdapter[list[Any]]:
     return adapter
 
 
-def _intern(value: Any) -> Any:
-    if type(value) is str:
-        return sys.intern(value)
-    if type(value) is list or type(value) is tuple:
-        return tuple(_intern(v) for v in value)
-    return value
-
-
 def _default(f: FieldSpec) -> Any:
     return None if f.default is MISSING else f.default
 
@@ -140,40 +133,92 @@ def _unknown_type(program: Program, raw: _Raw) -> InputError:
     )
 
 
-def validate(program: Program, raws: Sequence[_Raw]) -> InputFacts:
-    """Validate raw facts (batched per type) into tuples, keeping input order."""
+def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """validated dict → value tuple: defaults filled, strings interned."""
+    names = spec.field_names
+    defaults = {f.name: _default(f) for f in spec.fields if not f.required}
+    get = itemgetter(*names)
+    single = len(names) == 1
+    strings = [i for i, f in enumerate(spec.fields) if f.type.base in ("str", "enum")]
+    intern = sys.intern
+    full = len(names)
+
+    def convert(d: dict[str, Any]) -> tuple[Any, ...]:
+        if len(d) != full:
+            d = {**defaults, **d}
+        vals = (get(d),) if single else get(d)
+        if strings:
+            out = list(vals)
+            for p in strings:
+                v = out[p]
+                if v is not None:
+                    out[p] = intern(v)
+            return tuple(out)
+        return vals
+
+    return convert
+
+
+def validate(
+    program: Program,
+    names: Sequence[str],
+    fields: Sequence[Any],
+    where: Callable[[int], tuple[str, int]],
+) -> InputFacts:
+    """Validate raw facts (``names[i]``, ``fields[i]``; ``where(i)`` gives the source
+    and line for an error) into tuples, batched per type, keeping input order."""
+    type_ids = program.type_ids
     by_type: dict[int, list[int]] = {}
-    for i, raw in enumerate(raws):
-        type_id = program.type_ids.get(raw.type_name)
+    for i, name in enumerate(names):
+        type_id = type_ids.get(name)
         if type_id is None:
-            raise _unknown_type(program, raw)
-        if not isinstance(raw.fields, Mapping):
-            spec = program.types[type_id]
-            raise InputError(
-                f"the fields of {spec.name} must be an object, got "
-                f"{type(raw.fields).__name__}", source=raw.source, line=raw.line,
-                help=f'write {{"{spec.name}": {{"field": value, ...}}}}; {_field_help(spec)}',
-            )
-        by_type.setdefault(type_id, []).append(i)
-    out: list[tuple[int, tuple[Any, ...]] | None] = [None] * len(raws)
+            raise _unknown_type(program, _raw(names, fields, where, i))
+        members = by_type.get(type_id)
+        if members is None:
+            by_type[type_id] = [i]
+        else:
+            members.append(i)
+    out: list[tuple[int, tuple[Any, ...]] | None] = [None] * len(names)
     for type_id, members in by_type.items():
         spec = program.types[type_id]
-        adapter = _adapter(spec)
+        batch = [fields[i] for i in members]
+        for i, item in zip(members, batch, strict=True):
+            if not isinstance(item, Mapping):
+                raw = _raw(names, fields, where, i)
+                raise InputError(
+                    f"the fields of {spec.name} must be an object, got "
+                    f"{type(item).__name__}", source=raw.source, line=raw.line,
+                    help=f'write {{"{spec.name}": {{"field": value, ...}}}}; '
+                         f"{_field_help(spec)}",
+                )
         try:
-            checked = adapter.validate_python([raws[i].fields for i in members])
+            checked = _adapter(spec).validate_python(batch)
         except ValidationError as exc:
             errors = exc.errors()
             item = errors[0]["loc"][0]
             # an unknown field explains a "missing" one (a typo), so report it first
             mine = [e for e in errors if e["loc"][0] == item]
             first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
-            raise _error(spec, raws[members[int(item)]], first) from None
-        fields = spec.fields
+            raise _error(spec, _raw(names, fields, where, members[int(item)]), first) from None
+        convert = _converter(spec)
         for i, d in zip(members, checked, strict=True):
-            out[i] = (type_id, tuple(
-                _intern(d[f.name]) if f.name in d else _default(f) for f in fields
-            ))
-    return InputFacts(tuple(r for r in out if r is not None))
+            out[i] = (type_id, convert(d))
+    return InputFacts(tuple(out))  # type: ignore[arg-type]
+
+
+def _raw(
+    names: Sequence[str], fields: Sequence[Any], where: Callable[[int], tuple[str, int]],
+    i: int,
+) -> _Raw:
+    source, line = where(i)
+    return _Raw(names[i], fields[i], source, line)
+
+
+def _validate_raws(program: Program, raws: Sequence[_Raw]) -> InputFacts:
+    return validate(
+        program, [r.type_name for r in raws], [r.fields for r in raws],
+        lambda i: (raws[i].source, raws[i].line),
+    )
 
 
 # ------------------------------------------------------------------- sources
@@ -183,9 +228,10 @@ def validate_pairs(
     program: Program, facts: Iterable[tuple[str, Mapping[str, Any]]], source: str = "<facts>"
 ) -> InputFacts:
     """Validate ``(type name, fields)`` pairs given from Python (line = position + 1)."""
-    return validate(program, [
-        _Raw(name, fields, source, i + 1) for i, (name, fields) in enumerate(facts)
-    ])
+    pairs = facts if isinstance(facts, list) else list(facts)
+    return validate(
+        program, [p[0] for p in pairs], [p[1] for p in pairs], lambda i: (source, i + 1)
+    )
 
 
 def _wrapped(obj: Any, source: str, line: int) -> _Raw:
@@ -327,7 +373,7 @@ def read_facts(program: Program, spec: str | Path) -> InputFacts:
         raws = _read_json_array(text, source)
     else:
         raws = _read_jsonl(text, source)
-    return validate(program, raws)
+    return _validate_raws(program, raws)
 
 
 def read_all(program: Program, specs: Iterable[str | Path]) -> InputFacts:

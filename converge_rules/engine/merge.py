@@ -282,7 +282,9 @@ class Merger:
                         key = get(vals)
                         bucket = index.get(key)
                         if bucket is None:
-                            index[key] = {fid: None}
+                            index[key] = (fid,)
+                        elif isinstance(bucket, tuple):
+                            index[key] = {bucket[0]: None, fid: None}
                         else:
                             bucket[fid] = None
                     mark(fid)

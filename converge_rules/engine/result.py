@@ -81,19 +81,25 @@ class RunResult:
         """Live fact ids of a type, sorted by their fields."""
         store = self.store
         type_id = self.program.type_ids[type_name]
-        return sorted(store.live[type_id], key=lambda f: fact_sort_key(store.values[f]))
+        try:  # a column of one type each (the common case) sorts natively
+            return sorted(store.live[type_id], key=store.values.__getitem__)
+        except TypeError:  # None beside values, or mixed types: the total order
+            return sorted(store.live[type_id], key=lambda f: fact_sort_key(store.values[f]))
 
     def facts(self, type_name: str) -> list[dict[str, Any]]:
         """The live facts of a type as ``{field: value}`` dicts, sorted by their fields.
         A ``KeyError`` names an undeclared type."""
         if type_name not in self.program.type_ids:
             raise KeyError(f"no fact type named {type_name!r}")
-        names = self.program.type(type_name).field_names
+        spec = self.program.type(type_name)
+        names = spec.field_names
         values = self.store.values
-        return [
-            {n: jsonable(v) for n, v in zip(names, values[f], strict=True)}
-            for f in self.fact_ids(type_name)
-        ]
+        if any(f.type.base == "list" for f in spec.fields):
+            return [
+                {n: jsonable(v) for n, v in zip(names, values[f], strict=True)}
+                for f in self.fact_ids(type_name)
+            ]
+        return [dict(zip(names, values[f], strict=True)) for f in self.fact_ids(type_name)]
 
     def provenance(self, fact_id: int) -> list[dict[str, Any]]:
         """Every derivation of a fact: agent, cycle and support ids (empty for input)."""

@@ -30,6 +30,9 @@ from converge_rules.compiler.program import Program, View
 
 MASK = (1 << 64) - 1
 
+#: an index bucket: the ids holding one key, ascending
+Bucket = tuple[int] | dict[int, None]
+
 #: derivation record: (agent index, cycle, support ids)
 Derivation = tuple[int, int, tuple[int, ...]]
 
@@ -77,8 +80,9 @@ class FactStore:
         self.cycle_starts: list[int] = [0]
         self.cycle_numbers: list[int] = [0]
         self.live: list[dict[int, None]] = [{} for _ in range(n)]
-        self.indexes: list[dict[Any, dict[int, None]]] = [{} for _ in program.indexes]
-        plan: list[list[tuple[dict[Any, dict[int, None]], Callable[[tuple[Any, ...]], Any]]]]
+        # key → (id,) while one fact holds the key, then a dict used as an ordered set
+        self.indexes: list[dict[Any, Bucket]] = [{} for _ in program.indexes]
+        plan: list[list[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]]]
         plan = [[] for _ in range(n)]
         for spec in program.indexes:
             plan[spec.type_id].append((self.indexes[spec.id], _getter(spec.positions)))
@@ -213,7 +217,9 @@ class FactStore:
             key = get(vals)
             bucket = index.get(key)
             if bucket is None:
-                index[key] = {fid: None}
+                index[key] = (fid,)
+            elif isinstance(bucket, tuple):
+                index[key] = {bucket[0]: None, fid: None}
             else:
                 bucket[fid] = None
         keyget = self.keyget[type_id]
@@ -248,7 +254,9 @@ class FactStore:
                 key = get(vals)
                 bucket = index.get(key)
                 if bucket is None:
-                    index[key] = {fid: None}
+                    index[key] = (fid,)
+                elif isinstance(bucket, tuple):
+                    index[key] = {bucket[0]: None, fid: None}
                 else:
                     bucket[fid] = None
             if hashing:
@@ -272,9 +280,12 @@ class FactStore:
         for index, get in self._index_plan[type_id]:
             key = get(vals)
             bucket = index[key]
-            del bucket[fid]
-            if not bucket:
+            if isinstance(bucket, tuple):
                 del index[key]
+            else:
+                del bucket[fid]
+                if not bucket:
+                    del index[key]
         keyget = self.keyget[type_id]
         if keyget is None:
             same = self._same[type_id]
