@@ -25,6 +25,9 @@ from converge_rules.testing.show import literal
 CLOSEST = 3
 """How many near-miss facts a failure shows."""
 
+DEPTH = 3
+"""How many levels of derivation a failure shows (``converge explain`` shows all)."""
+
 
 def check_expectations(steps: tuple[n.TestStep, ...], explainer: Explainer,
                        env: Mapping[str, Any]) -> list[Failure]:
@@ -64,7 +67,7 @@ def _expect(step: n.ExpectFact, ex: Explainer, env: Mapping[str, Any]) -> Failur
                        f"{'one is' if len(scored) == 1 else 'ones are'}:")
         for diff, fact in scored[:CLOSEST]:
             assert fact.id is not None
-            details.extend("  " + line for line in ex.tree_lines(ex.tree(fact.id)))
+            details.extend("  " + line for line in ex.tree_lines(ex.tree(fact.id, max_depth=DEPTH)))
             details.extend(f"    {field}: expected {want}, got {got}"
                            for field, want, got in diff)
         if len(scored) > CLOSEST:
@@ -87,7 +90,7 @@ def _expect_no(step: n.ExpectFact, ex: Explainer, env: Mapping[str, Any]) -> Fai
     details = [f"found {len(found)} matching fact{'s' if len(found) != 1 else ''}:"]
     for fact in found[:CLOSEST]:
         assert fact.id is not None
-        details.extend("  " + line for line in ex.tree_lines(ex.tree(fact.id)))
+        details.extend("  " + line for line in ex.tree_lines(ex.tree(fact.id, max_depth=DEPTH)))
     if len(found) > CLOSEST:
         details.append(f"  … and {len(found) - CLOSEST} more")
     return Failure(f"expected no {_want(step.pattern, ex, env)} in the final context",

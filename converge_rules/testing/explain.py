@@ -128,19 +128,20 @@ class Explainer:
 
     # ------------------------------------------------------------------ trees
 
-    def tree(self, fid: int, depth: int = 0, path: frozenset[int] = frozenset()) -> Node:
-        """The derivation tree of fact ``fid``."""
+    def tree(self, fid: int, depth: int = 0, path: frozenset[int] = frozenset(),
+             *, max_depth: int = MAX_DEPTH) -> Node:
+        """The derivation tree of fact ``fid``, ``max_depth`` levels deep."""
         fact = self.view.facts[fid]
         derivations = self.view.derivations.get(fid, [])
         won = tuple(c for c in self.view.conflicts
                     if c.type == fact.type and c.winner is not None
                     and _same_values(c.winner, fact.values))
-        if depth >= MAX_DEPTH or fid in path:
+        if depth >= max_depth or fid in path:
             return Node(fact, not derivations, self.view.removed.get(fid), (), won,
                         truncated=bool(derivations))
         steps = []
         for d in derivations:
-            support = tuple(self.tree(s, depth + 1, path | {fid})
+            support = tuple(self.tree(s, depth + 1, path | {fid}, max_depth=max_depth)
                             for s in d.support if s in self.view.facts)
             agent = self.agents.get(d.agent)
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
@@ -189,7 +190,7 @@ class Explainer:
                 for child in step.support:
                     lines.extend(self.tree_lines(child, indent + "      "))
         if node.truncated:
-            lines.append(f"{indent}  …")
+            lines.append(f"{indent}  … (the whole derivation: converge explain)")
         return lines
 
     def tree_json(self, node: Node) -> dict[str, Any]:
