@@ -291,19 +291,11 @@ class Registries:
     stores: Mapping[str, Entry[Any]] = field(default_factory=dict)
     checks: Mapping[str, Entry[Check]] = field(default_factory=dict)
 
-    def tool_signatures(self, *, open_untyped: bool = True) -> dict[str, ToolSignature | None]:
-        """Tool name → signature, for ``check(..., tools=...)``.
-
-        With ``open_untyped`` (the default) an open tool (one whose signature has
-        :data:`OPEN`) maps to None, which the checker reads as "not type-checked": the
-        checker does not yet accept names beyond the declared ones. Pass False once it
-        honours the ``*`` entry."""
-        signatures: dict[str, ToolSignature | None] = {}
-        for name, tool in self.tools.items():
-            sig = tool.signature()
-            is_open = OPEN in sig.args or OPEN in sig.result
-            signatures[name] = None if open_untyped and is_open else sig
-        return signatures
+    def tool_signatures(self) -> dict[str, ToolSignature | None]:
+        """Tool name → signature, for ``check(..., tools=...)``. An open tool's
+        signature carries the :data:`OPEN` entry, which the checker reads as "any
+        other argument or result field": the declared ones are still type-checked."""
+        return {name: tool.signature() for name, tool in self.tools.items()}
 
     def function_signatures(self) -> dict[str, FunctionSignature]:
         """Function name → signature, for ``check(..., functions=...)``."""

@@ -125,7 +125,9 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
                 if args.get(name) is not arg:
                     typer.infer(arg.value, scope)
                     continue
-                if want is None:
+                if want is None and "*" in sig.args:  # an open tool takes any name
+                    typer.infer(arg.value, scope)
+                elif want is None:
                     typer.r.error(UNKNOWN_FIELD, arg.name.span,
                                   f"tool `{sig.name}` has no argument `{name}`",
                                   did_you_mean(name, sig.args, otherwise="arguments: "
@@ -135,7 +137,7 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
                     typer.expect(arg.value, scope, typer.of_text(want),
                                  f"argument `{name}` of tool `{sig.name}`")
             missing = [n for n, t in sig.args.items()
-                       if n not in args and not t.strip().endswith("?")]
+                       if n != "*" and n not in args and not t.strip().endswith("?")]
             if missing:
                 typer.r.error(MISSING_FIELD, call.tool.span,
                               f"call of `{sig.name}` is missing argument"

@@ -277,6 +277,8 @@ class Typer:
             return self.of_field(decl)
         if ty.kind == "record":
             got = ty.field(name)
+            if got is None and ty.field("*") is not None:  # an open tool result
+                return ANY
             if got is None:
                 names = [k for k, _ in ty.fields or ()]
                 self.r.error(UNKNOWN_FIELD, e.attr.span,

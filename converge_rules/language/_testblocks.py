@@ -115,7 +115,8 @@ def _check_mock(typer: Typer, mock: Mock) -> None:
         return
     sig = tools[mock.tool.name]
     for a in mock.args:
-        if sig is None or args.get(a.name.name) is not a:
+        if sig is None or args.get(a.name.name) is not a or (
+                a.name.name not in sig.args and "*" in sig.args):  # an open tool
             typer.infer(a.value, Scope())
         elif a.name.name not in sig.args:
             typer.r.error(UNKNOWN_FIELD, a.name.span,
@@ -142,6 +143,8 @@ def _check_result(typer: Typer, mock: Mock, returned: Ty, result: dict[str, str]
     for key, ty in returned.fields or ():
         want = result.get(key)
         where = spans.get(key, mock.returns.span)
+        if want is None and "*" in result:  # an open result: any field, any type
+            continue
         if want is None:
             typer.r.error(UNKNOWN_FIELD, where,
                           f"the result of `{mock.tool.name}` has no field `{key}`",
@@ -151,7 +154,8 @@ def _check_result(typer: Typer, mock: Mock, returned: Ty, result: dict[str, str]
             typer.r.error(TYPE_MISMATCH, where,
                           f"result field `{key}` of `{mock.tool.name}` is {want}, "
                           f"mocked with {ty}", f"give `{key}` a value of type {want}")
-    missing = [k for k, v in result.items() if k not in names and not v.strip().endswith("?")]
+    missing = [k for k, v in result.items()
+               if k != "*" and k not in names and not v.strip().endswith("?")]
     if missing:
         typer.r.error(MISSING_FIELD, mock.returns.span,
                       f"the mocked result of `{mock.tool.name}` is missing "

@@ -522,3 +522,19 @@ def test_check_never_raises_and_every_finding_says_where_and_how(
         assert d.span is not None and d.message and d.help
     assert [d.sort_key() for d in checked.diagnostics] == sorted(
         d.sort_key() for d in checked.diagnostics)
+
+
+def test_open_tool_signatures_check_declared_arguments_and_accept_the_rest() -> None:
+    from converge_rules.language.checked import ToolSignature
+    from converge_rules.language.checker import check_file
+
+    text = (
+        'ruleset t "t"\nuses tool fetch\nfact A { id: str }\nfact B { id: str, v: str }\n'
+        "agent a {\n  when A(id)\n  call fetch(url: URL, page: 2) as r\n"
+        "  emit B(id: id, v: r.anything)\n}\n"
+    )
+    sig = ToolSignature("fetch", {"url": "str", "*": "any"}, {"*": "any"})
+    good = check_file("t.cvg", source=text.replace("URL", '"https://x"'), tools={"fetch": sig})
+    assert [d.code for d in good.diagnostics if d.is_error] == []
+    bad = check_file("t.cvg", source=text.replace("URL", "3"), tools={"fetch": sig})
+    assert [(d.code, d.span.line if d.span else 0) for d in bad.diagnostics] == [("CVG201", 7)]

@@ -135,14 +135,15 @@ def test_function_signature_checks_type_names() -> None:
         Function("bad", str.lower, ("str",), "list[dict]").signature()
 
 
-def test_open_tools_are_untyped_for_the_checker_unless_asked() -> None:
+def test_open_tools_keep_their_declared_types_and_mark_the_rest_open() -> None:
     class Open(BaseModel):
         model_config = ConfigDict(extra="allow")
         url: str
 
     registries = Registries(tools={"open": Tool("open", total, Open, Open), "total": TOOL})
-    assert registries.tool_signatures() == {"open": None, "total": TOOL.signature()}
-    typed = registries.tool_signatures(open_untyped=False)["open"]
+    signatures = registries.tool_signatures()
+    assert signatures["total"] == TOOL.signature()
+    typed = signatures["open"]
     assert typed is not None and typed.args == {"url": "str", OPEN: "any"}
 
 
