@@ -84,7 +84,8 @@ def main() -> None:
             t_parse = measure(lambda text=text, path=path: parse(text, str(path)))
             t_check = measure(lambda path=path: check_file(path), repeat=2)
             per_line.append(t_check / n)
-            print(f"{n:>8} {t_parse:>9.3f} {n / t_parse:>11,.0f} {t_check:>9.3f} {n / t_check:>11,.0f}")
+            print(f"{n:>8} {t_parse:>9.3f} {n / t_parse:>11,.0f} "
+                  f"{t_check:>9.3f} {n / t_check:>11,.0f}")
     ratio = per_line[-1] / per_line[0]
     print(f"linearity: per-line cost at {sizes[-1]} lines / at {sizes[0]} lines = {ratio:.2f} "
           "(1.0 is linear; above 2 would mean super-linear growth)")
