@@ -23,7 +23,7 @@ from typing import Protocol
 from converge_rules.compiler.program import AgentSpec, View
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ToolError
+from converge_rules.errors import ConvergeError, ToolError
 
 DEFAULT_THREAD_WORKERS = 64
 
@@ -195,10 +195,10 @@ EXECUTORS: dict[str, ExecutorFactory] = {
 
 
 def make_executor(name: str, workers: int | None = None) -> Executor:
-    """Build the executor registered under ``name``; an unknown name is a ``ValueError``
-    naming the known ones."""
+    """Build the executor registered under ``name``; an unknown name is a
+    :class:`~converge_rules.errors.ConvergeError` naming the known ones."""
     factory = EXECUTORS.get(name)
     if factory is None:
         known = ", ".join(sorted(EXECUTORS))
-        raise ValueError(f"unknown executor {name!r}; known executors: {known}")
+        raise ConvergeError(f"unknown executor {name!r}; known executors: {known}")
     return factory(workers)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, cast
 
@@ -40,6 +41,27 @@ Derivation = tuple[int, int, tuple[int, ...]]
 def _getter(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], Any]:
     """``values → key``: the bare value for one position, a tuple for several."""
     return itemgetter(*positions)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What a store needs of a program: type count, index positions, key positions,
+    intent types. Plain and picklable (a program holds compiled functions)."""
+
+    types: int
+    indexes: tuple[tuple[int, tuple[int, ...]], ...]   # index id → (type id, positions)
+    keys: tuple[tuple[int, ...], ...]                  # type id → key positions
+    intents: frozenset[int]
+
+    @staticmethod
+    def of(program: Program) -> Layout:
+        return Layout(
+            len(program.types),
+            tuple((ix.type_id, ix.positions) for ix in sorted(program.indexes,
+                                                               key=lambda ix: ix.id)),
+            tuple(t.key_positions for t in program.types),
+            frozenset(t.id for t in program.types if t.intent),
+        )
 
 
 class FactStore:
@@ -62,6 +84,7 @@ class FactStore:
         "indexes",
         "intent_types",
         "keyget",
+        "layout",
         "live",
         "live_count",
         "n_inputs",
@@ -71,8 +94,10 @@ class FactStore:
         "values",
     )
 
-    def __init__(self, program: Program, *, retractable: bool = True) -> None:
-        n = len(program.types)
+    def __init__(self, program: Program | Layout, *, retractable: bool = True) -> None:
+        layout = program if isinstance(program, Layout) else Layout.of(program)
+        self.layout = layout
+        n = layout.types
         self.values: list[tuple[Any, ...]] = []
         self.type_of = array("i")
         # Ids grow with merge order and cycles only move forward, so a fact's cycle is
@@ -81,16 +106,16 @@ class FactStore:
         self.cycle_numbers: list[int] = [0]
         self.live: list[dict[int, None]] = [{} for _ in range(n)]
         # key → (id,) while one fact holds the key, then a dict used as an ordered set
-        self.indexes: list[dict[Any, Bucket]] = [{} for _ in program.indexes]
+        self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         plan: list[list[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]]]
         plan = [[] for _ in range(n)]
-        for spec in program.indexes:
-            plan[spec.type_id].append((self.indexes[spec.id], _getter(spec.positions)))
+        for index_id, (type_id, positions) in enumerate(layout.indexes):
+            plan[type_id].append((self.indexes[index_id], _getter(positions)))
         self._index_plan = [tuple(p) for p in plan]
         self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
-            _getter(t.key_positions) if t.key_positions else None for t in program.types
+            _getter(k) if k else None for k in layout.keys
         ]
-        self.intent_types = frozenset(t.id for t in program.types if t.intent)
+        self.intent_types = layout.intents
         self._same: list[dict[tuple[Any, ...], int] | None] = [None] * n
         self._keyed: list[dict[Any, int] | None] = [None] * n
         self._closed: list[dict[tuple[Any, ...], int]] = [{} for _ in range(n)]
@@ -341,3 +366,40 @@ class FactStore:
                 dependents[s] = [fid]
             else:
                 lst.append(fid)
+
+    # -------------------------------------------------------------- replicas
+
+    def replicate(self) -> FactStore:
+        """A replica of the live context for an executor's worker: the same arena and
+        live facts (so ids agree), no provenance; picklable. Keep it current with
+        :meth:`apply`."""
+        replica = FactStore(self.layout, retractable=False)
+        replica.values = list(self.values)
+        replica.type_of = array("i", self.type_of)
+        replica.cycle_starts = list(self.cycle_starts)
+        replica.cycle_numbers = list(self.cycle_numbers)
+        replica.n_inputs = self.n_inputs
+        for type_id, live in enumerate(self.live):
+            replica.live[type_id] = dict(live)
+        for index_id, index in enumerate(self.indexes):
+            replica.indexes[index_id] = {
+                k: (b if isinstance(b, tuple) else dict(b)) for k, b in index.items()
+            }
+        replica.live_count = self.live_count
+        return replica
+
+    def apply(self, delta: Sequence[tuple[Any, ...]]) -> None:
+        """Replay the merge's changes (a :data:`~converge_rules.engine.effects.Delta`)
+        on a replica, in order: ids come out the same as in the primary store."""
+        for change in delta:
+            op = change[0]
+            if op == 0:      # D_ADD: (op, fid, type, values, cycle)
+                fid = self.add(change[2], change[3], change[4])
+                if fid != change[1]:
+                    raise AssertionError(f"replica out of step: got id {fid}, "
+                                         f"the primary store gave {change[1]}")
+            elif op == 1:    # D_REMOVE
+                self.remove(change[1])
+            else:            # D_CLOSE
+                self.close_intent(change[1])
+

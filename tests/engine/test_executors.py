@@ -1,0 +1,91 @@
+"""Executors: the replica protocol (delta applied to a pickled replica gives the same
+job), the registry, progress events and the trace sink."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cycles import QUOTES, count_program, intent_program, retraction_program
+from test_smoke_closure import closure_program
+
+from converge_rules.compiler.program import AgentSpec, Program
+from converge_rules.engine import EXECUTORS, CycleProgress, run
+from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.executors import run_agent
+from converge_rules.engine.store import FactStore
+from converge_rules.engine.tools import ToolBox
+from converge_rules.errors import ConvergeError
+from converge_rules.store import JsonLinesTraceSink
+
+
+class ReplicaExecutor:
+    """Runs agents against its own replica of the store, kept current only through
+    pickled deltas — what a process or cluster executor does."""
+
+    def __init__(self) -> None:
+        self.replica: FactStore | None = None
+        self.deltas = 0
+
+    def start(self, view: Any, agents: Sequence[AgentSpec], *, tools: ToolBox,
+              agent_timeout: float | None) -> None:
+        self.replica = pickle.loads(pickle.dumps(view.replicate()))
+        self.agents, self.tools = agents, tools
+
+    def run_cycle(self, cycle: int, delta: Delta,
+                  activations: Sequence[Activation]) -> list[AgentEffect]:
+        assert self.replica is not None
+        self.replica.apply(pickle.loads(pickle.dumps(delta)))
+        self.deltas += bool(delta)
+        return [run_agent(self.agents[a.position], a, self.replica.as_view(), self.tools, None)
+                for a in activations]
+
+    def close(self) -> None:
+        self.replica = None
+
+
+CASES: list[tuple[str, Program, list[tuple[str, dict[str, Any]]]]] = [
+    ("closure", closure_program(),
+     [("Edge", {"a": a, "b": b}) for a, b in [("x", "y"), ("y", "z"), ("z", "x")]]),
+    ("count", count_program(seen=True), [("Count", {"id": "a", "n": 0})]),
+    ("retraction", retraction_program(), [("Base", {"k": "x", "v": 1}), ("Other", {"k": "x"})]),
+    ("intents", intent_program(), QUOTES),
+]
+
+
+@pytest.mark.parametrize(("name", "program", "facts"), CASES, ids=[c[0] for c in CASES])
+def test_a_replica_fed_only_deltas_gives_the_same_job(
+    name: str, program: Program, facts: list[tuple[str, dict[str, Any]]]
+) -> None:
+    tools = {"fx_rate": lambda args: {"usd": 2.0}}
+    serial = run(program, facts, tools=tools)
+    replica = ReplicaExecutor()
+    replicated = run(program, facts, tools=tools, executor=replica)
+    assert replicated.to_json() == serial.to_json()
+    assert replicated.trace.to_jsonl() == serial.trace.to_jsonl()
+    assert replica.deltas > 0
+
+
+def test_unknown_executor_names_the_known_ones() -> None:
+    with pytest.raises(ConvergeError, match="serial, threads"):
+        run(count_program(), [], executor="rockets")
+    assert {"serial", "threads"} <= set(EXECUTORS)
+
+
+def test_progress_receives_one_event_per_cycle() -> None:
+    events: list[CycleProgress] = []
+    result = run(count_program(), [("Count", {"id": "a", "n": 0})], progress=events.append)
+    assert [e.cycle for e in events] == list(range(1, result.cycles + 1))
+    assert events[-1].live_facts == 1 and events[-1].conflicts == 10
+    assert {e.tier for e in events} == {1}
+
+
+def test_json_lines_sink_writes_one_document_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    with JsonLinesTraceSink(path) as sink:
+        sink.write_lines(['{"a":1}', '{"b":2}'])
+    assert [json.loads(x) for x in path.read_text().splitlines()] == [{"a": 1}, {"b": 2}]
