@@ -105,7 +105,7 @@ def run(
     adds) and ``workers`` sizes it; ``tools`` adds or replaces tools by name (mocks in
     tests); ``trace`` is a path for the JSON Lines trace; ``progress`` is called after
     every cycle with a :class:`~converge_rules.engine.CycleProgress`. An unknown
-    executor is a ``ValueError`` naming the known ones.
+    executor is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
     """
     from converge_rules.engine import run as engine_run
 

@@ -115,7 +115,7 @@ def test_explicit_registries_are_used() -> None:
 
 def test_unknown_executor_is_a_value_error() -> None:
     ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
-    with pytest.raises(ValueError, match=r"known executors: .*serial"):
+    with pytest.raises(converge_rules.ConvergeError, match=r"known executors: .*serial"):
         converge_rules.run(ruleset, [], executor="nope")
 
 

@@ -1,0 +1,185 @@
+"""``converge replay``: run a ruleset again from a recorded trace — the same input facts,
+every tool answered from the recording — and check that the new trace is the recorded
+one, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from converge_rules.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    report_internal_errors,
+)
+from converge_rules.errors import CheckError, InputError
+
+
+@click.command("replay")
+@click.argument("ruleset", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--executor", default="serial", show_default=True, metavar="NAME",
+              help="Replay with this executor (serial, threads, or a plugin's).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Workers for the executor.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE", help="Also write the new trace to FILE.")
+@click.option("--no-plugins", is_flag=True,
+              help="Load the ruleset without the installed plugins (tools are answered "
+                   "from the trace either way).")
+@report_internal_errors
+def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
+            output: Path | None, no_plugins: bool) -> None:
+    """Replay TRACE (written by `converge run --trace`) against RULESET: the input facts
+    are read from the trace, every tool call is answered with the recorded result (no
+    network), and the new trace must equal the recorded one line for line. Use it to
+    check determinism, or that a changed ruleset still does exactly what it did.
+
+    \b
+    Examples:
+      converge run pricing.cvg --facts in.jsonl --trace run.jsonl
+      converge replay pricing.cvg run.jsonl
+      converge replay pricing.cvg run.jsonl --executor threads --workers 8
+      converge replay pricing.cvg run.jsonl -o replayed.jsonl
+
+    \b
+    Exit codes:
+      0  the replayed trace is identical
+      1  it differs (the first differing line is shown)
+      2  an unreadable trace, a ruleset with errors, or bad usage
+    """
+    from converge_rules import api
+    from converge_rules.cli.run import _check_executor, _report_diagnostics, _report_input_error
+
+    for path in (ruleset, trace):
+        if not path.exists():
+            raise click.UsageError(f"path {str(path)!r} does not exist")
+    registries = None
+    if not no_plugins:
+        from converge_rules.plugins import load_registries
+
+        registries = load_registries()
+    _check_executor(executor)
+    try:
+        recorded = read_lines(trace)
+        events = [json.loads(line) for line in recorded]
+    except InputError as exc:
+        _report_input_error(exc)
+        sys.exit(EXIT_USAGE)
+    try:
+        loaded = api.load(ruleset, plugins=registries if registries is not None else False)
+    except CheckError as exc:
+        _report_diagnostics(exc, False)
+        sys.exit(EXIT_USAGE)
+    # Tools are answered from the recording only, never by a plugin: a call the
+    # recording does not hold fails, and the traces then differ.
+    loaded = replace(loaded, tools={})
+    try:
+        result = api.run(loaded, input_facts(events), executor=executor,
+                         workers=workers, tools=recorded_tools(events))
+    except InputError as exc:
+        _report_input_error(exc)
+        sys.exit(EXIT_USAGE)
+    replayed = list(result.trace.lines())
+    if output is not None:
+        output.write_text("".join(line + "\n" for line in replayed), encoding="utf-8")
+    difference = first_difference(recorded, replayed)
+    if difference is None:
+        click.echo(f"identical: {len(replayed):,} events replayed, status {result.status}")
+        sys.exit(EXIT_OK)
+    line, was, now = difference
+    click.echo(f"differs at line {line} of {trace}:")
+    click.echo(f"  recorded: {was if was is not None else '(end of trace)'}")
+    click.echo(f"  replayed: {now if now is not None else '(end of trace)'}")
+    sys.exit(EXIT_FINDINGS)
+
+
+def read_lines(path: Path) -> list[str]:
+    """The trace's lines; a line that is not a JSON object with an ``event`` key is an
+    :class:`InputError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read trace: {exc.strerror or exc}", source=str(path),
+                         help="give the file written by `converge run --trace FILE`") from None
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", source=str(path),
+                             line=number, help="a trace has one JSON object per line, as "
+                             "`converge run --trace FILE` writes it") from None
+        if not isinstance(event, dict) or "event" not in event:
+            raise InputError('not a trace event (a JSON object with an "event" key)',
+                             source=str(path), line=number,
+                             help="give the file written by `converge run --trace FILE`")
+    return lines
+
+
+def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The job's input facts: the ``fact_added`` events of cycle 0 without an agent."""
+    return [
+        (e["type"], e["fields"]) for e in events
+        if e["event"] == "fact_added" and e.get("agent") is None and e.get("cycle") == 0
+    ]
+
+
+def recorded_tools(events: Sequence[dict[str, Any]]) -> dict[str, _Recorded]:
+    """One replaying tool per tool name in the trace's ``tool_call`` events (a tool
+    that was not there when the trace was recorded stays absent)."""
+    from converge_rules.engine.tools import canonical_args
+
+    answers: dict[str, dict[str, tuple[dict[str, Any] | None, str | None]]] = {}
+    for e in events:
+        if e["event"] == "tool_call" and not str(e.get("error") or "").startswith(
+            "no tool named"
+        ):
+            answers.setdefault(e["tool"], {})[canonical_args(e["args"])] = (
+                e.get("result"), e.get("error"))
+    return {name: _Recorded(name, calls) for name, calls in sorted(answers.items())}
+
+
+class _Recorded:
+    """A tool that answers from the recording: the recorded result, or the recorded
+    failure raised again (as an exception of the recorded type name, so the replayed
+    trace reads the same)."""
+
+    def __init__(self, name: str,
+                 calls: dict[str, tuple[dict[str, Any] | None, str | None]]) -> None:
+        self.name = name
+        self.calls = calls
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        from converge_rules.engine.tools import canonical_args
+
+        key = canonical_args(args)
+        if key not in self.calls:
+            raise LookupError(f"the trace records no call {self.name}({key})")
+        result, error = self.calls[key]
+        if error is not None:
+            kind, _, message = error.partition(": ")
+            if kind.isidentifier() and message:
+                raise type(kind, (Exception,), {})(message)
+            raise RuntimeError(error)
+        return dict(result or {})
+
+
+def first_difference(
+    recorded: Sequence[str], replayed: Sequence[str]
+) -> tuple[int, str | None, str | None] | None:
+    """``(line number, recorded line, replayed line)`` of the first difference, or
+    None when they are identical."""
+    for number in range(max(len(recorded), len(replayed))):
+        was = recorded[number] if number < len(recorded) else None
+        now = replayed[number] if number < len(replayed) else None
+        if was != now:
+            return number + 1, was, now
+    return None

@@ -1,0 +1,122 @@
+"""``converge replay``: a recorded trace replays identically (tools answered from the
+recording, inputs read from it), a changed ruleset is caught at the first differing
+line, and bad traces are clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from converge_rules.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
+
+PLUGIN = '''
+from pydantic import BaseModel
+
+from converge_rules.hookspecs import hookimpl
+from converge_rules.registry import Tool
+
+CALLS = []
+
+
+class Args(BaseModel):
+    currency: str
+
+
+class Answer(BaseModel):
+    usd: float
+
+
+def fx_rate(args):
+    CALLS.append(args.currency)
+    if args.currency == "XXX":
+        raise ValueError("no such currency")
+    return Answer(usd={"EUR": 1.08, "GBP": 1.27}[args.currency])
+
+
+@hookimpl
+def converge_register_tools(register):
+    register(Tool("fx_rate", fx_rate, Args, Answer))
+'''
+
+INPUT = [
+    {"Cost": {"sku": "A1", "amount": 10.0}},
+    {"Quote": {"sku": "A1", "vendor": "acme", "amount": 12.0}},
+    {"Quote": {"sku": "B2", "vendor": "euro", "amount": 11.0, "currency": "EUR"}},
+    {"Quote": {"sku": "B2", "vendor": "pound", "amount": 11.0, "currency": "GBP"}},
+    {"Quote": {"sku": "C3", "vendor": "odd", "amount": 1.0, "currency": "XXX"}},
+]
+
+
+@pytest.fixture()
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "fx_plugin_for_replay.py").write_text(PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "fx_plugin_for_replay"
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture()
+def recorded(tmp_path: Path, plugin: str) -> Path:
+    facts = tmp_path / "in.jsonl"
+    facts.write_text("".join(json.dumps(f) + "\n" for f in INPUT), encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    result = invoke("--plugin", plugin, "run", PRICING, "--facts", facts, "--trace", trace)
+    assert result.exit_code == 0, result.output
+    calls = [json.loads(line) for line in trace.read_text().splitlines()
+             if '"tool_call"' in line]
+    assert {c["args"]["currency"] for c in calls} == {"EUR", "GBP", "XXX"}
+    assert any(c["error"] for c in calls)  # a failing call is recorded too
+    return trace
+
+
+def test_replay_is_identical_without_calling_the_tools(recorded: Path, plugin: str,
+                                                       tmp_path: Path) -> None:
+    import importlib
+
+    module = importlib.import_module(plugin)
+    module.CALLS.clear()
+    out = tmp_path / "again.jsonl"
+    result = invoke("--plugin", plugin, "replay", PRICING, recorded, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("identical:")
+    assert module.CALLS == []                     # answered from the recording
+    assert out.read_bytes() == recorded.read_bytes()
+
+
+def test_replay_needs_no_plugin_and_any_executor(recorded: Path) -> None:
+    result = invoke("replay", PRICING, recorded, "--executor", "threads", "--workers", "3")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_changed_ruleset_differs_at_the_first_changed_line(recorded: Path,
+                                                             tmp_path: Path) -> None:
+    changed = tmp_path / "pricing.cvg"
+    changed.write_text(PRICING.read_text().replace("theirs * 0.99", "theirs * 0.98"))
+    result = invoke("replay", changed, recorded)
+    assert result.exit_code == 1
+    assert "differs at line" in result.stdout
+    assert "11.88" in result.stdout and "11.76" in result.stdout
+
+
+def test_a_bad_trace_line_is_named(tmp_path: Path) -> None:
+    trace = tmp_path / "bad.jsonl"
+    trace.write_text('{"event": "status"}\nnot json\n')
+    result = invoke("replay", PRICING, trace)
+    assert result.exit_code == 2
+    assert f"{trace}:2:" in result.stderr and "not JSON" in result.stderr
+
+
+def test_ruleset_errors_exit_2(tmp_path: Path, recorded: Path) -> None:
+    bad = tmp_path / "bad.cvg"
+    bad.write_text("ruleset bad\nfact A { x: nope }\n")
+    result = invoke("replay", bad, recorded)
+    assert result.exit_code == 2 and "CVG" in result.stderr
