@@ -19,13 +19,13 @@ The per-fact path uses tuples and dict operations only.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, Program
 from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
 from converge_rules.engine.policies import Contender, resolve
-from converge_rules.engine.store import MASK, FactStore
+from converge_rules.engine.store import MASK, Bucket, FactStore
 from converge_rules.engine.trace import (
     E_CONFLICT,
     E_EFFECT_DISCARDED,
@@ -255,16 +255,23 @@ class Merger:
         fids = array("q")
         mark = fids.append
         self.events.append((E_PLAIN, cycle, a, outputs, fids, start))
+        # per-type lookups, redone only when the type changes (agents mostly emit one)
+        last = -1
+        same: dict[tuple[Any, ...], int] = {}
+        live_t: dict[int, None] = {}
+        plan: tuple[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]], ...] = ()
         try:
             for out in outputs:
+                t = out[1]
                 if out[0] == EVALUATE:
                     mark(-1 if self._evaluate(cycle, a, out, trace=False) else -2)
                     continue
-                t = out[1]
+                if t != last:
+                    last = t
+                    same = sames[t] or store._build_same(t)
+                    live_t = live[t]
+                    plan = plans[t]
                 vals = out[2]
-                same = sames[t]
-                if same is None:
-                    same = store._build_same(t)
                 if fid_next - start < room:
                     fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
                 elif vals in same:
@@ -273,21 +280,22 @@ class Merger:
                     self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
                                  f"max_facts ({max_facts})")
                     return False
+                mark(fid)
                 if fid == fid_next:
                     fid_next += 1
                     append_value(vals)
                     append_type(t)
-                    live[t][fid] = None
-                    for index, get in plans[t]:
+                    live_t[fid] = None
+                    for index, get in plan:
                         key = get(vals)
                         bucket = index.get(key)
                         if bucket is None:
                             index[key] = (fid,)
-                        elif isinstance(bucket, tuple):
-                            index[key] = {bucket[0]: None, fid: None}
                         else:
-                            bucket[fid] = None
-                    mark(fid)
+                            try:
+                                bucket[fid] = None  # type: ignore[index]
+                            except TypeError:  # a 1-tuple grows into a dict
+                                index[key] = {bucket[0]: None, fid: None}  # type: ignore[dict-item]
                     if retractable:
                         store.fp1 = (store.fp1 + hash((t, vals))) & MASK
                         store.fp2 = (store.fp2 + hash((vals, t, -7))) & MASK
@@ -298,7 +306,6 @@ class Merger:
                     if delta is not None:
                         delta((D_ADD, fid, t, vals, cycle))
                 else:
-                    mark(fid)
                     if retractable:
                         derive(fid, a, cycle, out[4])
                     conf = out[3]
