@@ -102,7 +102,13 @@ def _expr(e: n.Expr) -> tuple[str, int]:
         return f"[{', '.join(format_expr(i) for i in e.items)}]", _ATOM
     if isinstance(e, n.Record):
         return "{" + _args(e.fields) + "}", _ATOM
-    raise TypeError(f"not an expression node: {e!r}")  # pragma: no cover
+    raise _unknown(e)
+
+
+def _unknown(node: object) -> TypeError:
+    # A node type added to the tree after this formatter was written: fail loudly
+    # rather than print something that parses to a different ruleset.
+    return TypeError(f"the formatter cannot write a {type(node).__name__} node yet")
 
 
 def _literal(lit: n.Literal) -> str:
@@ -160,7 +166,9 @@ def _criterion(c: n.Criterion) -> str:
         return f"priority [{', '.join(a.name for a in c.agents)}]"
     if isinstance(c, n.ByMajority):
         return "majority"
-    return f"using {c.resolver.name}"
+    if isinstance(c, n.ByResolver):
+        return f"using {c.resolver.name}"
+    raise _unknown(c)
 
 
 def _strategy(s: n.Strategy) -> str:
@@ -170,7 +178,9 @@ def _strategy(s: n.Strategy) -> str:
         return f"combine {s.func} {s.field.name}"
     if isinstance(s, n.KeepAll):
         return "keep all"
-    return "reject"
+    if isinstance(s, n.RejectAll):
+        return "reject"
+    raise _unknown(s)
 
 
 def _output(o: n.Output) -> _Stmt:
@@ -179,6 +189,8 @@ def _output(o: n.Output) -> _Stmt:
         return _with_args(f"emit {o.type.name}", o.args, conf, o.span)
     if isinstance(o, n.Intend):
         return _with_args(f"intend {o.type.name}", o.args, "", o.span)
+    if not isinstance(o, n.Evaluate):
+        raise _unknown(o)
     reason = f" reason {quote(o.reason)}" if o.reason is not None else ""
     text = f"evaluate {o.target.name} score {format_expr(o.score)}{reason}"
     return _Stmt.line(text, _region(o.span))
@@ -194,8 +206,10 @@ def _step(s: n.TestStep) -> _Stmt:
         text = f"expect {'no ' if s.negated else ''}{format_pattern(s.pattern)}"
     elif isinstance(s, n.ExpectConflict):
         text = f"expect conflict {format_pattern(s.pattern)}"
-    else:
+    elif isinstance(s, n.ExpectStatus):
         text = f"expect status {s.status.name}"
+    else:
+        raise _unknown(s)
     return _Stmt.line(text, _region(s.span))
 
 
@@ -359,8 +373,8 @@ class _Layout:
             self._block(f"policy {item.type.name}", item.span, children)
         elif isinstance(item, n.Test):
             self._block(f"test {quote(item.name)}", item.span, [_step(s) for s in item.steps])
-        else:  # pragma: no cover
-            raise TypeError(f"not an item node: {item!r}")
+        else:
+            raise _unknown(item)
 
     def _braced(self, head: str, span: Span, parts: list[str],
                 regions: list[tuple[int, int]]) -> None:

@@ -3,6 +3,7 @@ meaning preserved on every example we have."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from converge_rules.errors import RulesSyntaxError
 from converge_rules.language import nodes as n
 from converge_rules.language.formatter import format_expr, format_module, format_source
 from converge_rules.language.parser import parse
-from converge_rules.language.span import UNKNOWN_SPAN
+from converge_rules.language.span import UNKNOWN_SPAN, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGE_MD = Path("/work/shared/design/LANGUAGE.md")
@@ -442,3 +443,31 @@ def test_long_argument_lists_take_one_argument_per_line() -> None:
         "  ) confidence 0.5                       # end\n"
         "}\n"
     )
+
+
+# Reached through a typed field of their parent, never by dispatch on the node type.
+_WRITTEN_THROUGH_THEIR_PARENT = {"Ident", "FieldMatch", "RulesetDecl", "Budget", "Require",
+                                 "OnTie"}
+
+
+def test_the_formatter_writes_every_node_type() -> None:
+    """A node type added to ``nodes.py`` must get a case in the formatter."""
+    source = (ROOT / "converge_rules" / "language" / "formatter.py").read_text()
+    node_types = [
+        name for name, obj in vars(n).items()
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj)
+        and obj.__module__ == n.__name__
+    ]
+    missing = [name for name in node_types
+               if f"n.{name}" not in source and name not in _WRITTEN_THROUGH_THEIR_PARENT]
+    assert not missing
+
+
+def test_an_unknown_node_is_an_error_not_wrong_text() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Mystery:
+        span: Span
+
+    module = n.Module(None, (Mystery(UNKNOWN_SPAN),), (), UNKNOWN_SPAN)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot write a Mystery node"):
+        format_module(module)

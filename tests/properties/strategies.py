@@ -132,7 +132,10 @@ def _compound(children: st.SearchStrategy[n.Expr], depth: int) -> st.SearchStrat
         lower_names,
     )
     lists = st.lists(children, max_size=3).map(lambda xs: n.ListExpr(tuple(xs), SPAN))
-    return unary | binary | if_expr | call | count | other_agg | lists
+    records = st.lists(st.tuples(lower_names, children), max_size=3,
+                       unique_by=lambda t: t[0]).map(
+        lambda kv: n.Record(tuple(n.Arg(n.Ident(k, SPAN), v, SPAN) for k, v in kv), SPAN))
+    return unary | binary | if_expr | call | count | other_agg | lists | records
 
 
 def expressions(depth: int = 2) -> st.SearchStrategy[n.Expr]:

@@ -3,12 +3,16 @@ meaning and every comment, and formatting twice changes nothing."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+import dataclasses
+import inspect
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from converge_rules.language import nodes as n
 from converge_rules.language.formatter import format_module, format_source
 from converge_rules.language.parser import parse
-from tests.properties.strategies import NoisyText, modules, noisy_texts
+from tests.properties.strategies import NoisyText, items, modules, noisy_texts, roots
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -62,3 +66,38 @@ def test_layout_without_comments_formats_to_the_canonical_text(noisy: NoisyText)
         return [line for line in text.split("\n") if line]
 
     assert no_blanks(formatted) == no_blanks(canonical)
+
+
+def _node_types() -> set[type]:
+    return {
+        obj for obj in vars(n).values()
+        if inspect.isclass(obj) and dataclasses.is_dataclass(obj)
+        and obj.__module__ == n.__name__
+    }
+
+
+def _walk(node: object, seen: set[type]) -> None:
+    if isinstance(node, tuple):
+        for child in node:
+            _walk(child, seen)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        seen.add(type(node))
+        for f in dataclasses.fields(node):
+            _walk(getattr(node, f.name), seen)
+
+
+def test_the_strategies_generate_every_node_type() -> None:
+    """A node type added to ``nodes.py`` must be added to the strategies (and so be
+    exercised by the properties above) and to the formatter. Deterministic: the
+    examples come from a fixed seed."""
+    seen: set[type] = set()
+
+    @settings(max_examples=50, deadline=None, derandomize=True, database=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.lists(items, min_size=8, max_size=8), roots(), modules(max_items=1))
+    def collect(body: list[n.Item], root: n.Root, module: n.Module) -> None:
+        _walk((tuple(body), root, module), seen)
+
+    collect()
+    missing = _node_types() - seen - {n.Comment}  # comments come from noisy_texts
+    assert not missing, sorted(t.__name__ for t in missing)
