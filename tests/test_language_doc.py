@@ -1,0 +1,153 @@
+"""The language reference stays honest: every whole ruleset in ``docs/language.md`` and
+``docs/LANGUAGE.md`` checks without errors, and the ``test`` blocks of the reference's
+rulesets pass.
+
+A ```` ```cvg ```` block that starts with ``ruleset`` is a whole ruleset; a block marked
+```` ```cvg fragment ```` shows a piece of syntax and is not checked. ``docs/LANGUAGE.md``
+is a verbatim copy of the design contract (``/work/shared/design/LANGUAGE.md``), kept in
+the repository so CI can read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from converge_rules.language._root import BUDGETS
+from converge_rules.language._testblocks import STATUSES
+from converge_rules.language.builtins import BUILTIN_FUNCTIONS
+from converge_rules.language.checker import check_file
+from converge_rules.language.diagnostics import Diagnostic
+from converge_rules.testing.runner import run_tests
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+REFERENCE = DOCS / "language.md"
+CONTRACT = DOCS / "LANGUAGE.md"
+SHARED_CONTRACT = Path("/work/shared/design/LANGUAGE.md")
+
+_FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One fenced code block: its info string, text and the line it starts on."""
+
+    info: str
+    text: str
+    line: int
+
+    @property
+    def is_ruleset(self) -> bool:
+        return self.text.lstrip().startswith("ruleset")
+
+    @property
+    def label(self) -> str:
+        return f"line {self.line}"
+
+
+def blocks(path: Path) -> list[Block]:
+    """Every fenced block of a Markdown file, in order."""
+    text = path.read_text(encoding="utf-8")
+    return [Block(m.group(1).strip(), m.group(2), text.count("\n", 0, m.start()) + 1)
+            for m in _FENCE.finditer(text)]
+
+
+def _errors(block: Block, path: Path) -> list[Diagnostic]:
+    checked = check_file(path, source=block.text)
+    return [d for d in checked.diagnostics if d.is_error]
+
+
+def _show(diags: list[Diagnostic]) -> str:
+    return "\n".join(f"{d.code} {d.span}: {d.message}" for d in diags)
+
+
+_REFERENCE_BLOCKS = blocks(REFERENCE)
+_CHECKED = [b for b in _REFERENCE_BLOCKS if b.info == "cvg" and b.is_ruleset]
+
+
+# --------------------------------------------------------------- the reference
+
+
+def test_every_cvg_block_is_a_ruleset_or_marked_as_a_fragment() -> None:
+    unmarked = [b.label for b in _REFERENCE_BLOCKS
+                if b.info == "cvg" and not b.is_ruleset]
+    assert not unmarked, f"```cvg blocks that are not whole rulesets: {unmarked}; " \
+        "start them with `ruleset` or mark them ```cvg fragment"
+    infos = {b.info for b in _REFERENCE_BLOCKS}
+    assert infos <= {"cvg", "cvg fragment", "text", "sh", "json"}, infos
+
+
+def test_the_reference_has_many_checked_examples() -> None:
+    assert len(_CHECKED) >= 15
+
+
+@pytest.mark.parametrize("block", _CHECKED, ids=lambda b: b.label)
+def test_reference_ruleset_checks_clean(block: Block, tmp_path: Path) -> None:
+    errors = _errors(block, tmp_path / "example.cvg")
+    assert not errors, f"docs/language.md {block.label}:\n{_show(errors)}"
+
+
+@pytest.mark.parametrize("block", [b for b in _CHECKED if "\ntest " in b.text],
+                         ids=lambda b: b.label)
+def test_reference_ruleset_tests_pass(block: Block, tmp_path: Path) -> None:
+    path = tmp_path / "example.cvg"
+    path.write_text(block.text, encoding="utf-8")
+    report, _ = run_tests([path])
+    assert report.outcomes, f"docs/language.md {block.label}: no test ran"
+    failed = [o for o in report.outcomes if o.status != "passed"]
+    assert not failed, f"docs/language.md {block.label}:\n" + "\n".join(
+        f"{o.id}: {o.text() or o.reason}" for o in failed)
+
+
+def test_a_broken_example_would_be_caught(tmp_path: Path) -> None:
+    """The checks above can fail: a wrong block gives errors, a wrong expectation fails."""
+    wrong = Block("cvg", "ruleset r\nfact A { key id: str }\nagent a {\n  when A(id)\n"
+                  "  emit B(id: id)\n}\n", 1)
+    assert _errors(wrong, tmp_path / "wrong.cvg")
+    path = tmp_path / "failing.cvg"
+    path.write_text("ruleset r\nfact A { key id: str }\n"
+                    'test "t" {\n  given A(id: "x")\n  expect A(id: "y")\n}\n',
+                    encoding="utf-8")
+    report, _ = run_tests([path])
+    assert [o.status for o in report.outcomes] == ["failed"]
+
+
+def test_reference_links_the_diagnostics_reference() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert "(diagnostics.md)" in text
+    assert (DOCS / "diagnostics.md").is_file()
+
+
+def test_reference_names_every_builtin_budget_and_status() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    for name in BUILTIN_FUNCTIONS:
+        assert f"`{name}(" in text, f"built-in {name} is not documented"
+    for name in BUDGETS:
+        assert f"`{name}`" in text, f"budget {name} is not documented"
+    for status in STATUSES:
+        assert f"`{status}`" in text, f"status {status} is not documented"
+
+
+# ----------------------------------------------------------------- the contract
+
+
+def test_contract_copy_is_verbatim() -> None:
+    if not SHARED_CONTRACT.is_file():
+        pytest.skip("the shared design directory is not available (CI)")
+    assert CONTRACT.read_text(encoding="utf-8") == SHARED_CONTRACT.read_text(encoding="utf-8")
+
+
+_CONTRACT_RULESETS = [b for b in blocks(CONTRACT) if b.is_ruleset]
+
+
+def test_contract_has_a_whole_ruleset() -> None:
+    assert _CONTRACT_RULESETS
+
+
+@pytest.mark.parametrize("block", _CONTRACT_RULESETS, ids=lambda b: b.label)
+def test_contract_ruleset_checks_clean(block: Block, tmp_path: Path) -> None:
+    errors = _errors(block, tmp_path / "contract.cvg")
+    assert not errors, f"docs/LANGUAGE.md {block.label}:\n{_show(errors)}"
