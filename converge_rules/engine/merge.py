@@ -221,8 +221,6 @@ class Merger:
                         store.confidence[fid] = conf
             if self._agent_intents[a]:
                 for out in eff.outputs:
-                    if out[0] == EVALUATE:
-                        continue
                     for s in out[4]:
                         st = type_of[s]
                         if st in store.intent_types and s in live[st]:

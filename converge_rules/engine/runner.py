@@ -76,7 +76,7 @@ class _Job:
         progress: ProgressFn | None,
     ) -> None:
         self.program = program
-        self.inputs = inputs
+        self.inputs: InputFacts | None = inputs
         self.executor = executor
         self.progress = progress
         self.store = FactStore(program, retractable=needs_dependents(program))
@@ -96,7 +96,9 @@ class _Job:
 
     def run(self) -> RunResult:
         store, merger, meter = self.store, self.merger, self.meter
+        assert self.inputs is not None
         merger.merge_inputs(self.inputs.rows)
+        self.inputs = None  # the store holds the facts now; let validated rows go
         self.trace.raw.insert(0, (E_INPUTS, store.n_inputs))
         meter.facts_peak = store.live_count
         try:
@@ -310,7 +312,9 @@ def run(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        result = _Job(program, inputs, exe, tools, progress).run()
+        job = _Job(program, inputs, exe, tools, progress)
+        del inputs
+        result = job.run()
     finally:
         if collecting:
             gc.enable()

@@ -176,3 +176,22 @@ def test_conflicting_inputs_are_resolved_by_the_policy() -> None:
     assert result.facts("Price") == [{"sku": "A1", "amount": 5.0, "by": "in"}]
     assert result.conflicts[0]["cycle"] == 0
     assert run(price_program([]), facts).status == "conflict"
+
+
+def test_a_conflict_stops_the_merge_where_it_stands() -> None:
+    b = Builder()
+    cost = b.fact("Cost", f("sku", key=True), f("amount", "float"))
+    price = b.fact("Price", f("sku", key=True), f("amount", "float"))
+    note = b.fact("Note", f("text"))
+    b.agent("before", each(cost, lambda v: [(EMIT, note, ("before",))]), reads=[cost],
+            emits=[note])
+    b.agent("a", each(cost, lambda v: [(EMIT, price, (v[0], 1.0))]), reads=[cost],
+            emits=[price])
+    b.agent("b", each(cost, lambda v: [(EMIT, price, (v[0], 2.0))]), reads=[cost],
+            emits=[price])
+    b.agent("after", each(cost, lambda v: [(EMIT, note, ("after",))]), reads=[cost],
+            emits=[note])
+    result = run(b.build(), COST)
+    assert result.status == "conflict"
+    assert result.facts("Note") == [{"text": "before"}]  # merged before the conflict
+    assert result.cycles == 1
