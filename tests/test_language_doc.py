@@ -151,3 +151,55 @@ def test_contract_has_a_whole_ruleset() -> None:
 def test_contract_ruleset_checks_clean(block: Block, tmp_path: Path) -> None:
     errors = _errors(block, tmp_path / "contract.cvg")
     assert not errors, f"docs/LANGUAGE.md {block.label}:\n{_show(errors)}"
+
+
+# -------------------------------------------------------------------- the README
+
+README = DOCS.parent / "README.md"
+PRICING = DOCS.parent / "rulesets" / "pricing" / "pricing.cvg"
+CLI = DOCS.parent / "converge_rules" / "cli"
+
+QUICKSTART = """## Quickstart
+
+```
+pip install . && converge check rulesets/
+pip install ".[test]" && pytest
+```
+"""
+
+
+def test_readme_quickstart_is_verbatim_right_after_the_intro() -> None:
+    text = README.read_text(encoding="utf-8")
+    first_section = text.index("\n## ") + 1
+    assert text.startswith(QUICKSTART, first_section), \
+        "README.md: the first section must be the Quickstart, unchanged"
+
+
+def test_readme_taste_is_an_excerpt_of_the_pricing_ruleset() -> None:
+    taste = [b for b in blocks(README) if b.info == "cvg"]
+    assert len(taste) == 1
+    lines = [ln for ln in taste[0].text.splitlines() if ln.strip()]
+    assert 15 <= len(lines) <= 25
+    source = PRICING.read_text(encoding="utf-8").splitlines()
+    position = 0
+    for ln in lines:
+        assert ln in source[position:], f"not in rulesets/pricing/pricing.cvg (in order): {ln}"
+        position = source.index(ln, position) + 1
+
+
+def test_readme_lists_every_command() -> None:
+    text = README.read_text(encoding="utf-8")
+    commands = sorted(p.stem for p in CLI.glob("*.py") if not p.stem.startswith("_"))
+    assert commands
+    missing = [c for c in commands if f"`converge {c}" not in text]
+    assert not missing, f"commands missing from README.md: {missing}"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md", "docs/language.md"])
+def test_relative_links_resolve(page: str) -> None:
+    path = DOCS.parent / page
+    text = path.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if "://" in target:
+            continue
+        assert (path.parent / target).exists(), f"{page}: broken link {target}"
