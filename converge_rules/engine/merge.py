@@ -77,7 +77,7 @@ class Merger:
         self.delta: Delta = []
         #: whether to keep the delta (replica executors need it; in-process ones do not)
         self.record_delta = True
-        self.dead: set[int] = set()
+        self.dead: set[int] = set()     # ids removed during the current merge
         self.stop: tuple[str, str] | None = None
         self.stop_budget: str | None = None
         self.added = 0
@@ -155,6 +155,9 @@ class Merger:
         """Merge one cycle's effects (sorted by position). Returns whether the live
         context changed (a fact added, replaced or removed)."""
         self.added = self.removed = 0
+        # Agents saw the context as the last merge and prune left it, so an output can
+        # only rest on a dead fact if that fact died earlier in this very merge.
+        self.dead = set()
         store = self.store
         store.begin_cycle(cycle)
         ev = self.events.append
