@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "json")
 DEFAULT_MAX_ROWS = 100
+_PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 
 
 @click.command("run")
@@ -63,7 +65,7 @@ DEFAULT_MAX_ROWS = 100
 @click.option(
     "--max-rows", type=click.IntRange(min=0), default=DEFAULT_MAX_ROWS, show_default=True,
     metavar="N",
-    help="table format: at most this many rows per fact type (0: all).",
+    help="table format: at most this many rows per table (0: all).",
 )
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
@@ -202,7 +204,13 @@ def _progress(ruleset: Ruleset, color: str) -> Iterator[Any]:
 
     with Live(Text(f"running {ruleset.name} …"), console=console, transient=True,
               refresh_per_second=8) as live:
+        shown = [0.0]
+
         def update(p: CycleProgress) -> None:
+            now = time.monotonic()
+            if now - shown[0] < _PROGRESS_INTERVAL:  # cycles can be µs apart
+                return
+            shown[0] = now
             live.update(Text.assemble(
                 ("cycle ", "dim"), (str(p.cycle), "bold"), ("  tier ", "dim"), str(p.tier),
                 ("  agents ", "dim"), str(p.agents), ("  live facts ", "dim"),
@@ -246,12 +254,16 @@ def print_tables(console: Console, ruleset: Ruleset, result: RunResult, *,
         table = Table(title=f"Conflicts ({len(result.conflicts)})", title_justify="left")
         for name in ("cycle", "type", "key", "winner", "reason"):
             table.add_column(name)
-        for c in result.conflicts:
+        conflicts = result.conflicts if max_rows == 0 else result.conflicts[:max_rows]
+        for c in conflicts:
             # the key is in its own column: the winner shows what the policy chose
             winner = "— (none)" if c["winner"] is None else cell(
                 {k: v for k, v in c["winner"].items() if k not in c["key"]}
             )
             table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner, c["reason"])
+        if len(conflicts) < len(result.conflicts):
+            table.caption = (f"… and {len(result.conflicts) - len(conflicts):,} more "
+                             "(--max-rows 0 shows all)")
         console.print(table)
     for item in result.unmet:
         if "goal" in item:

@@ -289,3 +289,10 @@ def test_help_teaches_with_examples() -> None:
     assert result.exit_code == 0
     assert "converge run pricing.cvg --facts input.jsonl" in result.stdout
     assert "Exit codes" in result.stdout and "Quote=quotes.csv" in result.stdout
+
+
+def test_max_rows_limits_the_conflicts_table_too(tmp_path: Path) -> None:
+    ruleset = write(tmp_path, "counter.cvg", COUNTER)
+    facts = write(tmp_path, "in.jsonl", jsonl({"Count": {"id": "a", "n": 0}}))
+    out = invoke(ruleset, "--facts", facts, "--max-rows", "1").stdout
+    assert "Conflicts (3)" in out and "and 2 more" in out
