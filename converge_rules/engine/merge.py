@@ -248,6 +248,7 @@ class Merger:
         sames = store._same
         confidence = store.confidence
         retractable = store.retractable
+        lists = store.list_buckets
         derive = store.derive
         delta = self.delta.append if self.record_delta else None
         max_facts = self.max_facts
@@ -289,14 +290,19 @@ class Merger:
                     live_t[fid] = None
                     for index, get in plan:
                         key = get(vals)
-                        bucket = index.get(key)
+                        bucket: Any = index.get(key)
                         if bucket is None:
                             index[key] = (fid,)
+                        elif lists:
+                            try:
+                                bucket.append(fid)
+                            except AttributeError:  # a 1-tuple grows into a list
+                                index[key] = [bucket[0], fid]
                         else:
                             try:
-                                bucket[fid] = None  # type: ignore[index]
+                                bucket[fid] = None
                             except TypeError:  # a 1-tuple grows into a dict
-                                index[key] = {bucket[0]: None, fid: None}  # type: ignore[dict-item]
+                                index[key] = {bucket[0]: None, fid: None}
                     if retractable:
                         store.fp1 = (store.fp1 + hash((t, vals))) & MASK
                         store.fp2 = (store.fp2 + hash((vals, t, -7))) & MASK

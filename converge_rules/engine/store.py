@@ -32,7 +32,7 @@ from converge_rules.compiler.program import Program, View
 MASK = (1 << 64) - 1
 
 #: an index bucket: the ids holding one key, ascending
-Bucket = tuple[int] | dict[int, None]
+Bucket = tuple[int] | list[int] | dict[int, None]
 
 #: derivation record: (agent index, cycle, support ids)
 Derivation = tuple[int, int, tuple[int, ...]]
@@ -85,6 +85,7 @@ class FactStore:
         "intent_types",
         "keyget",
         "layout",
+        "list_buckets",
         "live",
         "live_count",
         "n_inputs",
@@ -105,7 +106,7 @@ class FactStore:
         self.cycle_starts: list[int] = [0]
         self.cycle_numbers: list[int] = [0]
         self.live: list[dict[int, None]] = [{} for _ in range(n)]
-        # key → (id,) while one fact holds the key, then a dict used as an ordered set
+        # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         plan: list[list[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]]]
         plan = [[] for _ in range(n)]
@@ -133,6 +134,9 @@ class FactStore:
         # grows, provenance lives in the trace alone, and a growing context cannot
         # return to an earlier state.
         self.retractable = retractable
+        # A bucket that grows past one id becomes a list (append-only, cheap) when
+        # facts never leave the context, a dict (O(1) removal) when they may.
+        self.list_buckets = not retractable
 
     # ------------------------------------------------------------------ View
 
@@ -238,13 +242,16 @@ class FactStore:
         self.values.append(vals)
         self.type_of.append(type_id)
         self.live[type_id][fid] = None
+        lists = self.list_buckets
         for index, get in self._index_plan[type_id]:
             key = get(vals)
             bucket = index.get(key)
             if bucket is None:
                 index[key] = (fid,)
+            elif isinstance(bucket, list):
+                bucket.append(fid)
             elif isinstance(bucket, tuple):
-                index[key] = {bucket[0]: None, fid: None}
+                index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
             else:
                 bucket[fid] = None
         keyget = self.keyget[type_id]
@@ -271,6 +278,7 @@ class FactStore:
         fp1 = self.fp1
         fp2 = self.fp2
         hashing = self.retractable
+        lists = self.list_buckets
         start = fid = len(values)
         for vals in rows:
             values.append(vals)
@@ -280,8 +288,10 @@ class FactStore:
                 bucket = index.get(key)
                 if bucket is None:
                     index[key] = (fid,)
+                elif isinstance(bucket, list):
+                    bucket.append(fid)
                 elif isinstance(bucket, tuple):
-                    index[key] = {bucket[0]: None, fid: None}
+                    index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
                 else:
                     bucket[fid] = None
             if hashing:
@@ -308,7 +318,10 @@ class FactStore:
             if isinstance(bucket, tuple):
                 del index[key]
             else:
-                del bucket[fid]
+                if isinstance(bucket, list):
+                    bucket.remove(fid)
+                else:
+                    del bucket[fid]
                 if not bucket:
                     del index[key]
         keyget = self.keyget[type_id]
@@ -383,7 +396,7 @@ class FactStore:
             replica.live[type_id] = dict(live)
         for index_id, index in enumerate(self.indexes):
             replica.indexes[index_id] = {
-                k: (b if isinstance(b, tuple) else dict(b)) for k, b in index.items()
+                k: (b if isinstance(b, tuple) else b.copy()) for k, b in index.items()
             }
         replica.live_count = self.live_count
         return replica

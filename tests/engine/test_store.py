@@ -62,3 +62,22 @@ def test_fingerprint_does_not_depend_on_order_and_returns_after_removal() -> Non
     for fid in list(s1.live[pair]):
         s1.remove(fid)
     assert s1.fingerprint == empty
+
+
+def test_buckets_are_tuples_then_lists_or_dicts_and_shrink_on_removal() -> None:
+    for retractable in (False, True):
+        b = Builder()
+        need = b.intent("Need", f("cur"), f("n", "int"))
+        b.index(need, 0)
+        store = FactStore(b.build(), retractable=retractable)
+        x = store.add(need, ("EUR", 1), 1)
+        assert list(store.indexes[0]["EUR"]) == [x]
+        y = store.add(need, ("EUR", 2), 1)
+        z = store.add(need, ("EUR", 3), 1)
+        assert list(store.indexes[0]["EUR"]) == [x, y, z]
+        store.close_intent(y)
+        assert list(store.indexes[0]["EUR"]) == [x, z]
+        assert store.same_fact(need, ("EUR", 2)) == y  # closed, still the same fact
+        store.close_intent(x)
+        store.close_intent(z)
+        assert "EUR" not in store.indexes[0]
