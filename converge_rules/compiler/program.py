@@ -15,7 +15,8 @@ Runtime representation (what generated code and the engine agree on):
   order. A one-position index is keyed by the bare value, a longer one by a tuple.
   Generated code only iterates a bucket (``for f in ix.get(key, ()):``); the engine
   keeps a key held by one fact as a 1-tuple ``(id,)`` (a dict per unique key would
-  cost ~200 bytes a fact) and as a dict used as an ordered set beyond that.
+  cost ~200 bytes a fact), and beyond that a list (when facts never leave the
+  context) or a dict used as an ordered set.
 * An agent function has the signature ``fn(view, since, runtime) -> list[Output]``:
   it reads the :class:`View` only, treats ids ``>= since`` as new (semi-naive: every
   match it returns uses at least one new fact, and each match is returned exactly once
@@ -57,8 +58,8 @@ class View(Protocol):
     values: Sequence[tuple[Any, ...]]
     #: type id → live fact ids of that type, ascending (a dict used as an ordered set).
     live: Sequence[Mapping[int, None]]
-    #: index id → key → live fact ids, ascending (a dict used as ordered set, or a
-    #: 1-tuple for a key one fact holds): iterate it, nothing more.
+    #: index id → key → live fact ids, ascending (a 1-tuple, a list or a dict used as
+    #: an ordered set): iterate it, nothing more.
     indexes: Sequence[Mapping[Any, Collection[int]]]
 
     def new(self, type_id: int, since: int) -> Iterable[int]:
