@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Protocol
+from operator import itemgetter
+from typing import Any, Protocol
 
-from converge_rules.compiler.program import AgentSpec, View
+from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
 from converge_rules.errors import ConvergeError, ToolError
@@ -85,7 +86,27 @@ def run_agent(
         return AgentEffect(
             activation.position, (), timeout_reason(agent_timeout), tuple(runtime.calls)
         )
-    return AgentEffect(activation.position, tuple(outputs), None, tuple(runtime.calls))
+    result = tuple(outputs)
+    problem = malformed(result)
+    if problem is not None:
+        return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
+    return AgentEffect(activation.position, result, None, tuple(runtime.calls))
+
+
+_KIND = itemgetter(0)
+
+
+def malformed(outputs: tuple[Any, ...]) -> str | None:
+    """Why a list of outputs breaks the compiler's contract (5-tuples whose first item
+    is EMIT, INTEND or EVALUATE), or None. Checked at C speed, so that a faulty
+    hand-written or plugin agent is discarded like one that raises, never half-merged."""
+    if not outputs:
+        return None
+    if set(map(type, outputs)) != {tuple} or set(map(len, outputs)) != {5}:
+        return "malformed output: each output must be a 5-tuple (see compiler/program.py)"
+    if not set(map(_KIND, outputs)) <= {EMIT, INTEND, EVALUATE}:
+        return "malformed output: the first item must be EMIT, INTEND or EVALUATE"
+    return None
 
 
 class SerialExecutor:

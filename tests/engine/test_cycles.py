@@ -221,3 +221,16 @@ def test_an_agent_without_patterns_runs_once() -> None:
     assert result.status == "converged"
     assert result.facts("Out") == [{"v": 1}]
     assert result.cycles == 1
+
+
+def test_malformed_outputs_discard_the_effect() -> None:
+    from engine_programs import const
+
+    b = Builder()
+    out = b.fact("Out", f("v", "int"))
+    b.agent("bad", lambda view, since, rt: [(EMIT, out, (1,))], emits=[out])
+    b.agent("good", const([(EMIT, out, (2,))]), emits=[out])
+    result = run(b.build(), [])
+    assert result.facts("Out") == [{"v": 2}]
+    (ev,) = [e for e in result.trace.events() if e.event == "effect_discarded"]
+    assert ev.reason.startswith("malformed output")  # type: ignore[attr-defined]
