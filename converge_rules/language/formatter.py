@@ -227,7 +227,7 @@ class _Line:
     last: int
     comment_depth: int | None = None  # a closing brace: comments before it sit inside
     blank_before: bool = False
-    before: list[str] = field(default_factory=list)
+    before: list[str] = field(default_factory=list)  # own-line comments; "" a blank line
     trailing: str | None = None
 
     @property
@@ -280,13 +280,17 @@ class _Layout:
 
     # -- helpers
 
-    def _gap(self, prev_last: int, next_first: int) -> bool:
-        """Whether the source had a blank line between two siblings."""
+    def _gap(self, prev_last: int, next_first: int, *, before_comments: bool = False) -> bool:
+        """Whether the source had a blank line between two siblings (only before the
+        comments between them, with ``before_comments``: a blank line after a comment
+        is kept with the comment)."""
         if prev_last <= 0 or next_first <= prev_last:
             return False
-        return any(
-            line not in self.comment_lines for line in range(prev_last + 1, next_first)
-        )
+        between = range(prev_last + 1, next_first)
+        if before_comments:
+            stop = next((line for line in between if line in self.comment_lines), next_first)
+            between = range(prev_last + 1, stop)
+        return any(line not in self.comment_lines for line in between)
 
     def _comment_inside(self, span: Span) -> bool:
         start, end = (span.line, span.column), (span.end_line, span.end_column)
@@ -304,20 +308,30 @@ class _Layout:
              comment_depth: int | None = None, blank_before: bool = False) -> None:
         self.lines.append(_Line(depth, text, region[0], region[1], comment_depth, blank_before))
 
-    def _children(self, depth: int, children: Sequence[_Stmt]) -> None:
+    def _children(self, depth: int, children: Sequence[_Stmt]) -> int:
+        """Lay out the statements of a block; return the last source line they cover."""
         prev_last = 0
         for i, stmt in enumerate(children):
             for k, (text, region, extra) in enumerate(stmt.parts):
                 closer = stmt.wrapped and k == len(stmt.parts) - 1
                 self._add(depth + extra, text, region,
                           comment_depth=depth + 1 if closer else None,
-                          blank_before=k == 0 and i > 0 and self._gap(prev_last, region[0]))
+                          blank_before=k == 0 and i > 0 and self._gap(
+                              prev_last, region[0], before_comments=True))
             prev_last = stmt.parts[-1][1][1]
+        return prev_last
+
+    def _close(self, span: Span, last: int) -> None:
+        """The closing brace; a blank line before it survives only to set off the
+        comments that end the block."""
+        end = span.end_line
+        blank = any(line in self.comment_lines for line in range(last + 1, end)) and self._gap(
+            last, end, before_comments=True)
+        self._add(0, "}", (end, end), comment_depth=1, blank_before=blank)
 
     def _block(self, opener: str, span: Span, children: Sequence[_Stmt]) -> None:
         self._add(0, opener + " {", (span.line, span.line))
-        self._children(1, children)
-        self._add(0, "}", (span.end_line, span.end_line), comment_depth=1)
+        self._close(span, self._children(1, children) or span.line)
 
     # -- items
 
@@ -427,8 +441,7 @@ class _Layout:
             body.append(_Stmt.line(where, _region(agent.where.span)))
         body.extend(_call(c) for c in agent.calls)
         body.extend(_output(o) for o in agent.outputs)
-        self._children(1, body)
-        self._add(0, "}", (agent.span.end_line, agent.span.end_line), comment_depth=1)
+        self._close(agent.span, self._children(1, body) or agent.span.line)
 
     def _align_facts(self) -> None:
         """Align the ``{`` of a run of grouped one-line fact (or intent) declarations."""
@@ -466,6 +479,7 @@ def _attach_comments(lines: list[_Line], comments: Sequence[n.Comment]) -> list[
     """Attach each comment to a line; return the comments that follow the last line."""
     tail: list[str] = []
     known = [ln for ln in lines if ln.first > 0]
+    comment_lines = {c.span.line for c in comments if not c.trailing}
     for c in sorted(comments, key=lambda c: (c.span.line, c.span.column)):
         at = c.span.line
         if c.trailing:
@@ -484,6 +498,9 @@ def _attach_comments(lines: list[_Line], comments: Sequence[n.Comment]) -> list[
             target.before.append(target.trailing)
             target.trailing = None
         target.before.append(c.text)
+        after = at + 1
+        if not c.trailing and after < target.first and after not in comment_lines:
+            target.before.append("")  # the blank line that followed the comment
     return tail
 
 
@@ -508,7 +525,7 @@ def _render(lines: list[_Line], tail: list[str]) -> str:
         if ln.blank_before and out:
             out.append("")
         comment_depth = ln.comment_depth if ln.comment_depth is not None else ln.depth
-        out.extend(INDENT * comment_depth + text for text in ln.before)
+        out.extend(INDENT * comment_depth + text if text else "" for text in ln.before)
         code = INDENT * ln.depth + ln.text
         if ln.trailing is not None:
             code = code.ljust(columns[k]) + ln.trailing

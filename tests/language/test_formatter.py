@@ -471,3 +471,29 @@ def test_an_unknown_node_is_an_error_not_wrong_text() -> None:
     module = n.Module(None, (Mystery(UNKNOWN_SPAN),), (), UNKNOWN_SPAN)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="cannot write a Mystery node"):
         format_module(module)
+
+
+def test_blank_lines_around_comments_follow_the_source() -> None:
+    source = (
+        "ruleset t\n"
+        "# section\n\n"
+        "fact A { x: int }\n"
+        "test \"t\" {\n"
+        "  given A(x: 1)\n"
+        "  # then\n\n\n"
+        "  expect A(x: 1)\n\n"
+        "  # last\n"
+        "\n"
+        "}\n"
+    )
+    assert assert_round_trip(source) == (
+        "ruleset t\n\n"
+        "# section\n\n"
+        "fact A { x: int }\n\n"
+        "test \"t\" {\n"
+        "  given A(x: 1)\n"
+        "  # then\n\n"
+        "  expect A(x: 1)\n\n"
+        "  # last\n"
+        "}\n"
+    )
