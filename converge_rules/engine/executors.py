@@ -86,7 +86,10 @@ def run_agent(
         return AgentEffect(
             activation.position, (), timeout_reason(agent_timeout), tuple(runtime.calls)
         )
-    result = tuple(outputs)
+    try:
+        result: tuple[Any, ...] = tuple(outputs)
+    except TypeError:
+        result = (None,)  # not a sequence of outputs at all
     problem = malformed(result)
     if problem is not None:
         return AgentEffect(activation.position, (), problem, tuple(runtime.calls))

@@ -230,7 +230,8 @@ def test_malformed_outputs_discard_the_effect() -> None:
     out = b.fact("Out", f("v", "int"))
     b.agent("bad", lambda view, since, rt: [(EMIT, out, (1,))], emits=[out])
     b.agent("good", const([(EMIT, out, (2,))]), emits=[out])
+    b.agent("none", lambda view, since, rt: None, emits=[out])  # type: ignore[arg-type,return-value]
     result = run(b.build(), [])
     assert result.facts("Out") == [{"v": 2}]
-    (ev,) = [e for e in result.trace.events() if e.event == "effect_discarded"]
-    assert ev.reason.startswith("malformed output")  # type: ignore[attr-defined]
+    reasons = [e.reason for e in result.trace.events() if e.event == "effect_discarded"]  # type: ignore[attr-defined]
+    assert len(reasons) == 2 and all(r.startswith("malformed output") for r in reasons)
