@@ -23,11 +23,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, Program
-from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
+from converge_rules.engine.effects import D_ADD, D_CLOSE, AgentEffect, Delta
+from converge_rules.engine.keyed import STALE, merge_key, record_conflict
 from converge_rules.engine.policies import Contender, resolve
+from converge_rules.engine.retraction import prune
 from converge_rules.engine.store import MASK, Bucket, FactStore
 from converge_rules.engine.trace import (
-    E_CONFLICT,
     E_EFFECT_DISCARDED,
     E_EFFECT_MERGED,
     E_EVALUATION,
@@ -36,20 +37,13 @@ from converge_rules.engine.trace import (
     E_INTENT_CLOSED,
     E_OUTPUT_SKIPPED,
     E_PLAIN,
-    E_PRUNED,
-    E_REPLACED,
-    E_RETRACTED,
     E_TOOL_CALL,
     Event,
-    jsonable,
 )
 
 
 def _drop(item: Any) -> None:
     """Stands in for ``delta.append`` when no executor wants the delta."""
-
-
-_STALE = "its support was retracted earlier in this merge"
 
 
 def needs_dependents(program: Program) -> bool:
@@ -142,7 +136,7 @@ class Merger:
             contenders = [Contender(v, 1.0, None, 0, (), False) for v in members]
             res = resolve(self.program.policies.get(type_id), self.program.types[type_id],
                           contenders)
-            self._record_conflict(0, type_id, key, contenders, res.values, res.reason)
+            record_conflict(self, 0, type_id, key, contenders, res.values, res.reason)
             if res.values is None:
                 self.stop = ("conflict", res.reason)
                 return out
@@ -188,7 +182,7 @@ class Merger:
                     continue
                 support = out[4]
                 if dead and any(s in dead for s in support):
-                    ev((E_OUTPUT_SKIPPED, cycle, a, out[1], out[2], _STALE))
+                    ev((E_OUTPUT_SKIPPED, cycle, a, out[1], out[2], STALE))
                     continue
                 t = out[1]
                 vals = out[2]
@@ -199,7 +193,7 @@ class Merger:
                         continue
                     done.add(gk)
                     members = groups.get(gk) if groups else None
-                    if not self._merge_key(cycle, t, gk[1], members or [(a, out)]):
+                    if not merge_key(self, cycle, t, gk[1], members or [(a, out)]):
                         return True
                     continue
                 fid = store.same_fact(t, vals)
@@ -369,208 +363,11 @@ class Merger:
         self.stop = ("budget_exceeded", detail)
         self.stop_budget = name
 
-    # ------------------------------------------------------------ keyed merge
-
-    def _merge_key(
-        self, cycle: int, t: int, key: Any, members: list[tuple[int, tuple[Any, ...]]]
-    ) -> bool:
-        """Merge every candidate for one key. False when the job must stop."""
-        store = self.store
-        ev = self.events.append
-        dead = self.dead
-        # distinct values in merge order → [confidence, agents, (agent, support)…]
-        proposals: dict[tuple[Any, ...], list[Any]] = {}
-        for a, out in members:
-            support = out[4]
-            if dead and any(s in dead for s in support):
-                ev((E_OUTPUT_SKIPPED, cycle, a, t, out[2], _STALE))
-                continue
-            entry = proposals.get(out[2])
-            if entry is None:
-                proposals[out[2]] = [out[3], [a], [(a, support)]]
-            else:
-                entry[0] = max(entry[0], out[3])
-                if a not in entry[1]:
-                    entry[1].append(a)
-                entry[2].append((a, support))
-        if not proposals:
-            return True
-        inc = store.incumbent(t, key)
-        inc_vals = store.values[inc] if inc is not None else None
-        if inc is not None and len(proposals) == 1 and inc_vals in proposals:
-            self._support(cycle, inc, proposals[inc_vals])
-            return True
-        if inc is None and len(proposals) == 1:
-            vals, entry = next(iter(proposals.items()))
-            return self._add_keyed(cycle, t, vals, entry, None) is not None
-        # a real conflict
-        agents = self.program.agents
-        contenders: list[Contender] = []
-        if inc is not None:
-            assert inc_vals is not None
-            names = [agents[d[0]].name for d in store.derivations.get(inc, ())]
-            same = proposals.get(inc_vals)
-            if same is not None:
-                names.extend(agents[x].name for x in same[1])
-            contenders.append(Contender(
-                inc_vals, store.confidence.get(inc, 1.0), self._score(inc),
-                store.cycle_of(inc), tuple(dict.fromkeys(names)), True,
-            ))
-        for vals, entry in proposals.items():
-            if vals == inc_vals:
-                continue
-            contenders.append(Contender(
-                vals, entry[0], None, cycle, tuple(agents[x].name for x in entry[1]), False,
-            ))
-        res = resolve(self.program.policies.get(t), self.program.types[t], contenders)
-        self._record_conflict(cycle, t, key, contenders, res.values, res.reason)
-        if res.values is None:
-            self.stop = ("conflict", f"{self._tname(t)} {self._key_text(t, key)}: {res.reason}")
-            return False
-        win = res.values
-        if inc is not None and win == inc_vals:
-            same = proposals.get(win)
-            if same is not None:
-                self._support(cycle, inc, same)
-            return True
-        entry = proposals.get(win)
-        if entry is None:  # a combined value: every candidate is a derivation
-            conf = max(e[0] for e in proposals.values())
-            entry = [conf, [], [d for e in proposals.values() for d in e[2]]]
-        fid = self._add_keyed(cycle, t, win, entry, inc)
-        if fid is None:
-            return False
-        if inc is not None:
-            self._replace(cycle, inc, fid)
-        return True
-
-    def _add_keyed(
-        self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int | None
-    ) -> int | None:
-        store = self.store
-        if inc is None and store.live_count >= self.max_facts:
-            self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
-                         f"max_facts ({self.max_facts})")
-            return None
-        fid = store.add(t, vals, cycle)
-        conf = entry[0]
-        if conf != 1.0:
-            store.confidence[fid] = conf
-        derivs = entry[2]
-        first_agent, first_support = derivs[0]
-        store.derive(fid, first_agent, cycle, first_support)
-        self.events.append((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
-        for a, support in derivs[1:]:
-            store.derive(fid, a, cycle, support)
-            self.events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
-        self.delta.append((D_ADD, fid, t, vals, cycle))
-        self.added += 1
-        return fid
-
-    def _support(self, cycle: int, fid: int, entry: list[Any]) -> None:
-        store = self.store
-        for a, support in entry[2]:
-            store.derive(fid, a, cycle, support)
-            self.events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
-        if entry[0] > store.confidence.get(fid, 1.0):
-            store.confidence[fid] = entry[0]
-
-    def _score(self, fid: int) -> float | None:
-        evals = self.store.evaluations.get(fid)
-        if not evals:
-            return None
-        return sum(e[1] for e in evals) / len(evals)
-
-    def _key_text(self, t: int, key: Any) -> str:
-        spec = self.program.types[t]
-        parts = key if len(spec.key_positions) > 1 else (key,)
-        return "(" + ", ".join(
-            f"{spec.fields[p].name}: {v!r}" for p, v in zip(spec.key_positions, parts, strict=True)
-        ) + ")"
-
-    def _record_conflict(
-        self, cycle: int, t: int, key: Any, contenders: Sequence[Contender],
-        winner: tuple[Any, ...] | None, reason: str,
-    ) -> None:
-        spec = self.program.types[t]
-        names = spec.field_names
-        parts = key if len(spec.key_positions) > 1 else (key,)
-        key_fields = {
-            names[p]: jsonable(v) for p, v in zip(spec.key_positions, parts, strict=True)
-        }
-
-        def fields(vals: tuple[Any, ...]) -> dict[str, Any]:
-            return {n: jsonable(v) for n, v in zip(names, vals, strict=True)}
-
-        win = fields(winner) if winner is not None else None
-        losers = [fields(c.values) for c in contenders if c.values != winner]
-        self.conflicts.append({
-            "cycle": cycle, "type": spec.name, "key": key_fields, "winner": win,
-            "losers": losers, "reason": reason,
-        })
-        self.events.append((E_CONFLICT, cycle, t, key_fields, win, losers, reason))
-
     # ------------------------------------------------------ removal, prune
 
-    def _replace(self, cycle: int, old: int, new: int) -> None:
-        self.store.remove(old)
-        self.dead.add(old)
-        self.events.append((E_REPLACED, cycle, old, new))
-        self.delta.append((D_REMOVE, old))
-        self.removed += 1
-        self._cascade(cycle, old, new)
-
-    def _cascade(self, cycle: int, root: int, protect: int | None) -> None:
-        """Retract, transitively, the facts whose every derivation rests on ``root``."""
-        store = self.store
-        if not store.retractable:
-            return
-        dependents = store.dependents
-        derivations = store.derivations
-        dead = self.dead
-        stack = [root]
-        while stack:
-            x = stack.pop()
-            for d in dependents.pop(x, ()):
-                if d == protect or d in dead or not store.is_live(d):
-                    continue
-                derivs = derivations.get(d)
-                if derivs is None:
-                    continue
-                keep = [r for r in derivs if x not in r[2]]
-                if keep or d < store.n_inputs:
-                    if len(keep) != len(derivs):
-                        derivations[d] = keep
-                    continue
-                store.remove(d)
-                dead.add(d)
-                self.events.append((E_RETRACTED, cycle, d, x))
-                self.delta.append((D_REMOVE, d))
-                self.removed += 1
-                stack.append(d)
-
     def prune(self, cycle: int) -> None:
-        """Apply every ``prune`` rule to the live context; a pruned fact leaves it
-        (with the facts resting only on it). A rule that raises prunes nothing."""
-        store = self.store
-        for spec in self.program.prunes:
-            live = store.live[spec.type_id]
-            for fid in list(live):
-                if fid not in live:
-                    continue
-                age = cycle - store.cycle_of(fid)
-                try:
-                    drop = spec.fn(store.values[fid], age)
-                except Exception:
-                    drop = False
-                if not drop:
-                    continue
-                store.remove(fid)
-                self.dead.add(fid)
-                self.events.append((E_PRUNED, cycle, fid, age))
-                self.delta.append((D_REMOVE, fid))
-                self.removed += 1
-                self._cascade(cycle, fid, None)
+        """Apply every ``prune`` rule (see :func:`~converge_rules.engine.retraction.prune`)."""
+        prune(self, cycle)
 
 
 __all__ = ["EMIT", "INTEND", "Merger", "needs_dependents"]
