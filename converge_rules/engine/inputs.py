@@ -279,6 +279,9 @@ def _read_json_array(text: str, source: str) -> list[_Raw]:
             pos += 1
             expect_item = True
             continue
+        if not expect_item:
+            raise InputError("expected `,` or `]` after a fact", source=source, line=line,
+                             help="separate the facts of a JSON array with commas")
         try:
             obj, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:

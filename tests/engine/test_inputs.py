@@ -124,3 +124,10 @@ def test_csv_errors(tmp_path: Path) -> None:
 def test_nothing_runs_on_bad_input() -> None:
     with pytest.raises(InputError):
         run(program(), [("Cost", {"sku": "A", "amount": "x"})])
+
+
+def test_json_array_needs_commas_between_facts(tmp_path: Path) -> None:
+    err = error(tmp_path, '[\n{"Cost": {"sku": "A", "amount": 1}}\n{"Cost": {"sku": "B", '
+                '"amount": 1}}\n]', name="f.json")
+    assert err.line == 3 and "`,`" in err.message
+    assert read_facts(program(), write(tmp_path, "e.json", " [ ] ")).rows == ()
