@@ -525,6 +525,9 @@ def _render(lines: list[_Line], tail: list[str]) -> str:
         if ln.blank_before and out:
             out.append("")
         comment_depth = ln.comment_depth if ln.comment_depth is not None else ln.depth
+        if ln.comment_depth is not None:  # no blank line just before a closing bracket
+            while ln.before and not ln.before[-1]:
+                ln.before.pop()
         out.extend(INDENT * comment_depth + text if text else "" for text in ln.before)
         code = INDENT * ln.depth + ln.text
         if ln.trailing is not None:
