@@ -4,13 +4,20 @@ convergence over a fact store, deterministically, whatever the executor."""
 from __future__ import annotations
 
 from converge_rules.engine.effects import Activation, AgentEffect
-from converge_rules.engine.executors import EXECUTORS, Executor, SerialExecutor, ThreadExecutor
+from converge_rules.engine.executors import (
+    EXECUTORS,
+    Executor,
+    SerialExecutor,
+    ThreadExecutor,
+    make_executor,
+)
 from converge_rules.engine.inputs import InputFacts, read_all, read_facts, validate_pairs
 from converge_rules.engine.policies import RESOLVERS, Contender, Resolver
 from converge_rules.engine.result import RunResult
 from converge_rules.engine.runner import CycleProgress, run
 from converge_rules.engine.store import FactStore
 from converge_rules.engine.tools import AgentRuntime, ToolBox
+from converge_rules.engine.trace import Trace
 
 __all__ = [
     "EXECUTORS",
@@ -28,6 +35,8 @@ __all__ = [
     "SerialExecutor",
     "ThreadExecutor",
     "ToolBox",
+    "Trace",
+    "make_executor",
     "read_all",
     "read_facts",
     "run",
