@@ -5,12 +5,18 @@ formatting is idempotent (``fmt(fmt(x)) == fmt(x)``), and every comment survives
 its text: own-line comments stay before the line they preceded, trailing comments stay
 at the end of their line.
 
-The layout is the one LANGUAGE.md is written in: two-space indent, one blank line
-between items (one-line declarations written without a blank line between them stay
-grouped, with their names aligned), ``=`` aligned in ``root`` budgets, trailing
-comments from column 42 (or two spaces after longer code, aligned over consecutive
-lines), the fewest parentheses that keep an expression's meaning, numbers and durations
-as written, strings re-escaped.
+The layout is the one LANGUAGE.md is written in: two-space indent; one blank line
+between items, except that one-line items written without a blank line between them
+stay grouped (a run of one-line ``fact``/``intent`` declarations gets its ``{``
+aligned); ``=`` aligned in ``root`` budgets; ``where`` on the ``when`` line when it
+fits, ``and``-continued patterns and one-argument-per-line calls when a line would pass
+100 columns; trailing comments from column 42, or two spaces after longer code, shared
+by consecutive commented lines; the fewest parentheses that keep an expression's
+meaning; numbers and durations as written; strings re-escaped. Inside blocks, one blank
+line survives where the source had one or more.
+
+Layout depends only on the tree, the line width, where comments stand and where blank
+lines were; formatting keeps each of those, which is what makes it idempotent.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ INDENT = "  "
 COMMENT_COLUMN = 41
 COMMENT_GAP = 2
 
-__all__ = ["format_expr", "format_module", "format_source"]
+__all__ = ["format_expr", "format_module", "format_pattern", "format_source", "quote"]
 
 
 # ----------------------------------------------------------------------- expressions
