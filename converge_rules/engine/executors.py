@@ -8,12 +8,15 @@ own store code) and returns one :class:`AgentEffect` per activation, tagged with
 merge position. The engine sorts effects by position, so an executor may return them
 in any order. ``close`` releases workers.
 
-Built in: ``serial`` and ``threads`` (a long-lived pool sized for tool-bound agents).
+Built in: ``serial``, ``threads`` (a long-lived pool sized for tool-bound agents) and,
+where processes can be forked, ``processes`` (replicas, for CPU-bound agents; see
+:mod:`~converge_rules.engine.processes`).
 Plugins add more by registering a factory in :data:`EXECUTORS`.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -216,6 +219,16 @@ EXECUTORS: dict[str, ExecutorFactory] = {
     "serial": SerialExecutor,
     "threads": ThreadExecutor,
 }
+
+
+def _processes(workers: int | None) -> Executor:
+    from converge_rules.engine.processes import ProcessExecutor
+
+    return ProcessExecutor(workers)
+
+
+if "fork" in multiprocessing.get_all_start_methods():
+    EXECUTORS["processes"] = _processes
 
 
 def make_executor(name: str, workers: int | None = None) -> Executor:

@@ -89,3 +89,22 @@ def test_json_lines_sink_writes_one_document_per_line(tmp_path: Path) -> None:
     with JsonLinesTraceSink(path) as sink:
         sink.write_lines(['{"a":1}', '{"b":2}'])
     assert [json.loads(x) for x in path.read_text().splitlines()] == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.skipif("processes" not in EXECUTORS, reason="needs the fork start method")
+@pytest.mark.parametrize(("name", "program", "facts"), CASES, ids=[c[0] for c in CASES])
+def test_processes_executor_gives_the_same_job(
+    name: str, program: Program, facts: list[tuple[str, dict[str, Any]]]
+) -> None:
+    calls: list[str] = []
+
+    def fx_rate(args: dict[str, Any]) -> dict[str, Any]:
+        calls.append(args["currency"])  # runs in the parent: tools stay job-wide
+        return {"usd": 2.0}
+
+    serial = run(program, facts, tools={"fx_rate": lambda args: {"usd": 2.0}})
+    forked = run(program, facts, tools={"fx_rate": fx_rate}, executor="processes", workers=2)
+    assert forked.to_json() == serial.to_json()
+    assert forked.trace.to_jsonl() == serial.trace.to_jsonl()
+    if name == "intents":
+        assert sorted(calls) == ["EUR", "GBP"]
