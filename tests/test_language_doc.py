@@ -26,7 +26,7 @@ from converge_rules.testing.runner import run_tests
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 REFERENCE = DOCS / "language.md"
 CONTRACT = DOCS / "LANGUAGE.md"
-SHARED_CONTRACT = Path("/work/shared/design/LANGUAGE.md")
+SHARED_CONTRACT = DOCS.parent.parent / "shared" / "design" / "LANGUAGE.md"
 
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 

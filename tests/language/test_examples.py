@@ -14,9 +14,7 @@ from converge_rules.language.diagnostics import Diagnostic
 from converge_rules.language.parser import parse
 
 REPO = Path(__file__).resolve().parents[2]
-LANGUAGE_MD = Path("/work/shared/design/LANGUAGE.md")
-if not LANGUAGE_MD.exists():  # outside the development machine: the copy in docs/
-    LANGUAGE_MD = REPO / "docs" / "LANGUAGE.md"
+LANGUAGE_MD = REPO / "docs" / "LANGUAGE.md"  # verbatim copy of the contract (tests/test_language_doc.py)
 RULESETS = sorted((REPO / "rulesets").rglob("*.cvg"))
 VALID = sorted((REPO / "grammar" / "examples" / "valid").rglob("*.cvg"))
 INVALID = sorted((REPO / "grammar" / "examples" / "invalid").glob("syntax_*.cvg"))
