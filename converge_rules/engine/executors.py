@@ -8,9 +8,9 @@ own store code) and returns one :class:`AgentEffect` per activation, tagged with
 merge position. The engine sorts effects by position, so an executor may return them
 in any order. ``close`` releases workers.
 
-Built in: ``serial``, ``threads`` (a long-lived pool sized for tool-bound agents) and,
-where processes can be forked, ``processes`` (replicas, for CPU-bound agents; see
-:mod:`~converge_rules.engine.processes`).
+Built in: ``serial`` and ``threads`` (a long-lived pool sized for tool-bound agents);
+:func:`processes_executor` (replicas in forked workers, for CPU-bound agents) is ready
+but not registered by name yet.
 Plugins add more by registering a factory in :data:`EXECUTORS`.
 """
 
@@ -221,14 +221,17 @@ EXECUTORS: dict[str, ExecutorFactory] = {
 }
 
 
-def _processes(workers: int | None) -> Executor:
+def processes_executor(workers: int | None = None) -> Executor:
+    """The ``processes`` executor (:mod:`~converge_rules.engine.processes`); needs the
+    fork start method. Not in :data:`EXECUTORS` by default yet: pass it as
+    ``run(..., executor=processes_executor(n))`` or register it under a name."""
     from converge_rules.engine.processes import ProcessExecutor
 
     return ProcessExecutor(workers)
 
 
-if "fork" in multiprocessing.get_all_start_methods():
-    EXECUTORS["processes"] = _processes
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def make_executor(name: str, workers: int | None = None) -> Executor:

@@ -16,7 +16,7 @@ from test_smoke_closure import closure_program
 from converge_rules.compiler.program import AgentSpec, Program
 from converge_rules.engine import EXECUTORS, CycleProgress, run
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import run_agent
+from converge_rules.engine.executors import fork_available, processes_executor, run_agent
 from converge_rules.engine.store import FactStore
 from converge_rules.engine.tools import ToolBox
 from converge_rules.errors import ConvergeError
@@ -91,7 +91,7 @@ def test_json_lines_sink_writes_one_document_per_line(tmp_path: Path) -> None:
     assert [json.loads(x) for x in path.read_text().splitlines()] == [{"a": 1}, {"b": 2}]
 
 
-@pytest.mark.skipif("processes" not in EXECUTORS, reason="needs the fork start method")
+@pytest.mark.skipif(not fork_available(), reason="needs the fork start method")
 @pytest.mark.parametrize(("name", "program", "facts"), CASES, ids=[c[0] for c in CASES])
 def test_processes_executor_gives_the_same_job(
     name: str, program: Program, facts: list[tuple[str, dict[str, Any]]]
@@ -103,7 +103,7 @@ def test_processes_executor_gives_the_same_job(
         return {"usd": 2.0}
 
     serial = run(program, facts, tools={"fx_rate": lambda args: {"usd": 2.0}})
-    forked = run(program, facts, tools={"fx_rate": fx_rate}, executor="processes", workers=2)
+    forked = run(program, facts, tools={"fx_rate": fx_rate}, executor=processes_executor(2))
     assert forked.to_json() == serial.to_json()
     assert forked.trace.to_jsonl() == serial.trace.to_jsonl()
     if name == "intents":
