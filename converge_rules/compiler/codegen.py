@@ -483,7 +483,12 @@ class AgentGenerator:
         for f in spec.fields:
             arg = given.get(f.name)
             if arg is not None:
-                parts.append(ex.coerced(arg.value, f.type))
+                code = ex.coerced(arg.value, f.type)
+                if not f.type.optional and ex.kind(arg.value).nullable:
+                    # An optional value or an aggregate over nothing must not slip
+                    # a none into a required field.
+                    code = f"_required({code}, {self.ns.literal(spec.name + '.' + f.name)})"
+                parts.append(code)
             elif f.default is not MISSING:
                 parts.append(self.ns.literal(f.default))
             elif f.type.optional:

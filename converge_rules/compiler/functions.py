@@ -74,6 +74,18 @@ def cvg_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+class MissingValue(ValueError):
+    """A required field was given no value (an optional value, or an aggregate over
+    nothing). Like any runtime error in an agent, it discards the agent's effect."""
+
+
+def cvg_required(value: Any, field: str) -> Any:
+    """``value`` for the required field ``field`` (``"Type.field"``); none is an error."""
+    if value is None:
+        raise MissingValue(f"{field} is required, but its expression gave no value")
+    return value
+
+
 def cvg_tuple(value: Any) -> Any:
     """A list value as a fact holds it (a tuple), None passing through."""
     return tuple(value) if isinstance(value, list) else value
@@ -97,6 +109,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_float": cvg_float,
     "_tuple": cvg_tuple,
     "_floats": cvg_floats,
+    "_required": cvg_required,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

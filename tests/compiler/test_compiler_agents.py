@@ -325,3 +325,23 @@ agent a tier 2 { when c: Cost() where count(Quote(sku: c.sku)) > 1
     assert emitted(p, run(p, "a", v)) == [("Alert", ("A", "quoted", 1))]
     quote = p.type_ids["Quote"]
     assert [ix.positions for ix in p.indexes if ix.type_id == quote] == [(0,)]
+
+
+def test_a_required_field_given_no_value_fails_the_agent_instead_of_holding_none() -> None:
+    from converge_rules.compiler.functions import MissingValue
+
+    p = program("""
+agent cheapest {
+  when Cost(sku) emit Price(sku: sku, channel: web, amount: min(Quote(sku), amount))
+}
+agent noted { when Tagged(sku, note) emit Alert(sku: sku, message: note) }
+""")
+    v = ListView(p)
+    v.add("Cost", "A1", 10.0)
+    with pytest.raises(MissingValue, match=r"Price\.amount is required"):
+        run(p, "cheapest", v)
+    v.add("Quote", "A1", "acme", 12.0, "USD")
+    assert emitted(p, run(p, "cheapest", v)) == [("Price", ("A1", "web", 12.0))]
+    v.add("Tagged", "B", ("x",), None)
+    with pytest.raises(MissingValue, match=r"Alert\.message"):
+        run(p, "noted", v)
