@@ -108,7 +108,11 @@ def malformed(outputs: tuple[Any, ...]) -> str | None:
     hand-written or plugin agent is discarded like one that raises, never half-merged."""
     if not outputs:
         return None
-    if set(map(type, outputs)) != {tuple} or set(map(len, outputs)) != {5}:
+    try:
+        shaped = set(map(len, outputs)) == {5}
+    except TypeError:
+        shaped = False
+    if not shaped:
         return "malformed output: each output must be a 5-tuple (see compiler/program.py)"
     if not set(map(_KIND, outputs)) <= {EMIT, INTEND, EVALUATE}:
         return "malformed output: the first item must be EMIT, INTEND or EVALUATE"
