@@ -34,7 +34,7 @@ POLICY_TYPE = define(
     "CVG401", "policy-type", Severity.ERROR, "Policy on an intent type",
     "Policies resolve conflicts between facts; intents are requests and are not "
     "resolved by policies.",
-    wrong="ruleset r\nintent NeedRate { key currency: str }\n"
+    wrong="ruleset r\nintent NeedRate { currency: str }\n"
           "policy NeedRate { resolve by latest }\n",
     right="ruleset r\nfact Rate { key currency: str, usd: float }\n"
           "policy Rate { resolve by latest }\n",

@@ -66,6 +66,14 @@ DEFAULT_NOT_CONSTANT = define(
     wrong='ruleset r\nfact Quote { sku: str, amount: float = 1.5 * 2 }\n',
     right='ruleset r\nfact Quote { sku: str, amount: float = 3.0 }\n',
 )
+KEYED_INTENT = define(
+    "CVG212", "keyed-intent", Severity.ERROR, "Key field on an intent",
+    "An intent is a request for work: two requests with different fields are two "
+    "requests, never a conflict, and no policy may be declared on an intent. So an "
+    "intent field cannot be `key`; equal intents are merged as one already.",
+    wrong='ruleset r\nintent NeedRate { key currency: str, urgent: bool }\n',
+    right='ruleset r\nintent NeedRate { currency: str, urgent: bool }\n',
+)
 
 
 def check(
@@ -278,6 +286,11 @@ def _check_fact(typer: Typer, decl: FactDecl) -> None:
     _unique((f.name for f in decl.fields), "field", f"{kind} {decl.name.name}", typer.r)
     for f in decl.fields:
         _check_type_ref(typer, f.type)
+        if decl.intent and f.key:
+            typer.r.error(KEYED_INTENT, f.name.span,
+                          f"intent field `{f.name.name}` is marked `key`",
+                          f"remove `key`: intents never conflict (declare a `fact` if "
+                          f"`{decl.name.name}` should have one value per key)")
         if f.default is not None:
             if not _constant(f.default):
                 typer.r.error(DEFAULT_NOT_CONSTANT, f.default.span,
