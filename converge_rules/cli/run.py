@@ -122,7 +122,7 @@ def command(
     if fmt == "json":
         click.echo(result.to_json(indent=2))
     else:
-        print_tables(console, loaded, result, max_rows=max_rows)
+        print_tables(console, result, max_rows=max_rows)
     sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
 
 
@@ -228,7 +228,7 @@ def _isatty(stream: Any) -> bool:
 # ------------------------------------------------------------------------ tables
 
 
-def print_tables(console: Console, ruleset: Ruleset, result: RunResult, *,
+def print_tables(console: Console, result: RunResult, *,
                  max_rows: int = DEFAULT_MAX_ROWS) -> None:
     """The final (or partial) context as one table per fact type, in declaration
     order, then the conflicts, the unmet goals and intents, and the status line."""
