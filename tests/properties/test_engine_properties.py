@@ -40,12 +40,13 @@ def _fields(*spec: tuple[str, ValueType, bool]) -> tuple[FieldSpec, ...]:
     return tuple(FieldSpec(n, t, k) for n, t, k in spec)
 
 
-EDGE, PATH, REACH, TOTAL = 0, 1, 2, 3
+EDGE, PATH, REACH, TOTAL, MARK = 0, 1, 2, 3, 4
 TYPES = (
     TypeSpec(EDGE, "Edge", _fields(("a", S, False), ("b", S, False)), (), False, SPAN),
     TypeSpec(PATH, "Path", _fields(("a", S, False), ("b", S, False)), (), False, SPAN),
     TypeSpec(REACH, "Reach", _fields(("a", S, True), ("far", S, False)), (0,), False, SPAN),
     TypeSpec(TOTAL, "Total", _fields(("a", S, True), ("n", INT, False)), (0,), False, SPAN),
+    TypeSpec(MARK, "Mark", _fields(("a", S, False), ("far", S, False)), (), False, SPAN),
 )
 
 
@@ -72,6 +73,11 @@ def _reach(view: Any, since: int, rt: Any) -> list[Any]:
     return [(EMIT, REACH, view.values[p], 0.5, (p,)) for p in view.new(PATH, since)]
 
 
+def _mark(view: Any, since: int, rt: Any) -> list[Any]:
+    # rests on Reach, which policies replace: exercises retraction under any order
+    return [(EMIT, MARK, view.values[r], 1.0, (r,)) for r in view.new(REACH, since)]
+
+
 def _total(view: Any, since: int, rt: Any) -> list[Any]:
     return [(EMIT, TOTAL, (view.values[p][0], len(view.values[p][1])), 1.0, (p,))
             for p in view.new(PATH, since)]
@@ -90,8 +96,9 @@ PROGRAM = Program(
     agents=(
         _agent("base", 0, _base, 1, (EDGE,), (PATH,)),
         _agent("step", 1, _step, 1, (PATH, EDGE), (PATH,)),
-        _agent("reach", 2, _reach, 1, (PATH,), (REACH,)),
-        _agent("total", 3, _total, 2, (PATH,), (TOTAL,)),
+        _agent("mark", 2, _mark, 1, (REACH,), (MARK,)),  # before reach: retractions
+        _agent("reach", 3, _reach, 1, (PATH,), (REACH,)),
+        _agent("total", 4, _total, 2, (PATH,), (TOTAL,)),
     ),
     policies={
         REACH: PolicySpec(REACH, "resolve", (CriterionSpec("field", "highest", 1),)),
@@ -137,6 +144,8 @@ def test_completion_order_does_not_change_result_or_trace(
 ) -> None:
     serial = run(PROGRAM, _facts(edges))
     shuffled = run(PROGRAM, _facts(edges), executor=ShuffledExecutor(rng))
+    # retraction keeps derived facts consistent: a Mark for exactly each live Reach
+    assert serial.facts("Mark") == serial.facts("Reach")
     assert shuffled.to_json() == serial.to_json()
     assert shuffled.trace.to_jsonl() == serial.trace.to_jsonl()
 
