@@ -129,3 +129,18 @@ def test_read_facts_reads_several_sources_in_order(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         converge_rules.read_facts(ruleset, f"Quote={tmp_path}/bad.csv")
     assert caught.value.line == 3 and caught.value.source.endswith("bad.csv")
+
+
+def test_one_ruleset_runs_in_several_threads_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ruleset = converge_rules.load(REPO / "rulesets" / "counter" / "counter.cvg")
+
+    def job(i: int) -> str:
+        start = i % 10
+        return converge_rules.run(ruleset, [("Start", {"id": f"c{i}"}),
+                                            ("Count", {"id": f"c{i}", "n": start})]).to_json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(job, range(12)))
+    assert together == [job(i) for i in range(12)]
