@@ -8,12 +8,13 @@ at the end of their line.
 The layout is the one LANGUAGE.md is written in: two-space indent; one blank line
 between items, except that one-line items written without a blank line between them
 stay grouped (a run of one-line ``fact``/``intent`` declarations gets its ``{``
-aligned); ``=`` aligned in ``root`` budgets; ``where`` on the ``when`` line when it
-fits, ``and``-continued patterns and one-argument-per-line calls when a line would pass
-100 columns; trailing comments from column 42, or two spaces after longer code, shared
-by consecutive commented lines; the fewest parentheses that keep an expression's
-meaning; numbers and durations as written; strings re-escaped. Inside blocks, one blank
-line survives where the source had one or more.
+aligned two spaces past the longest name); ``=`` in ``root`` budgets at a fixed column
+(:data:`BUDGET_COLUMN`), so adding a budget never realigns the others; ``where`` on the
+``when`` line when it fits, ``and``-continued patterns and one-argument-per-line calls
+when a line would pass 100 columns; trailing comments from column 42, or two spaces
+after longer code, shared by consecutive commented lines; the fewest parentheses that
+keep an expression's meaning; numbers and durations as written; strings re-escaped.
+Inside blocks, one blank line survives where the source had one or more.
 
 Layout depends only on the tree, the line width, where comments stand and where blank
 lines were; formatting keeps each of those, which is what makes it idempotent.
@@ -29,6 +30,9 @@ from converge_rules.language import nodes as n
 from converge_rules.language.span import Span
 
 LINE_WIDTH = 100
+#: Budget names are padded to this width (``agent_timeout``); a longer name
+#: (``max_tool_calls``) is followed by one space. Fixed, so budget diffs stay one line.
+BUDGET_COLUMN = 13
 INDENT = "  "
 # LANGUAGE.md starts trailing comments at column 42 (41 characters of code before ``#``).
 COMMENT_COLUMN = 41
@@ -407,10 +411,9 @@ class _Layout:
         self._block(head, span, [_Stmt.line(p, r) for p, r in zip(parts, regions, strict=True)])
 
     def _root(self, root: n.Root) -> None:
-        width = max((len(b.name.name) for b in root.budgets), default=0)
         children: list[tuple[tuple[int, int], str, tuple[int, int]]] = []
         for b in root.budgets:
-            text = f"{b.name.name.ljust(width)} = {format_expr(b.value)}"
+            text = f"{b.name.name.ljust(BUDGET_COLUMN)} = {format_expr(b.value)}"
             children.append(((b.span.line, b.span.column), text, _region(b.span)))
         for r in root.requires:
             children.append(((r.span.line, r.span.column),
@@ -456,7 +459,7 @@ class _Layout:
         def flush() -> None:
             if len(run) > 1:
                 heads = [ln.text.split(" {", 1)[0] for ln in run]
-                width = max(len(h) for h in heads)
+                width = max(len(h) for h in heads) + 1  # two spaces before the widest `{`
                 for ln, head in zip(run, heads, strict=True):
                     ln.text = head.ljust(width) + ln.text[len(head):]
             run.clear()

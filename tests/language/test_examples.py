@@ -14,7 +14,8 @@ from converge_rules.language.diagnostics import Diagnostic
 from converge_rules.language.parser import parse
 
 REPO = Path(__file__).resolve().parents[2]
-LANGUAGE_MD = REPO / "docs" / "LANGUAGE.md"  # verbatim copy of the contract (tests/test_language_doc.py)
+# A verbatim copy of the contract (tests/test_language_doc.py keeps it so).
+LANGUAGE_MD = REPO / "docs" / "LANGUAGE.md"
 RULESETS = sorted((REPO / "rulesets").rglob("*.cvg"))
 VALID = sorted((REPO / "grammar" / "examples" / "valid").rglob("*.cvg"))
 INVALID = sorted((REPO / "grammar" / "examples" / "invalid").glob("syntax_*.cvg"))
