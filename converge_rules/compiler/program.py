@@ -151,11 +151,20 @@ class TypeSpec:
 
 @dataclass(frozen=True, slots=True)
 class IndexSpec:
-    """A hash index the engine must keep, on ``positions`` of ``type_id``."""
+    """A hash index the engine must keep, on ``positions`` of ``type_id``.
+
+    ``driven_by`` (optional, default empty) lists the types whose *new* facts drive
+    every lookup in this index: the types of the patterns whose semi-naive pass uses
+    it. Empty means a lookup may happen in any run (negation, aggregates, or not
+    known), and the engine keeps the index at all times. When every driving type is
+    input-only (no agent emits it), the engine builds the index only for cycles in
+    which some agent can still see those inputs as new, and does not maintain it
+    otherwise (for closure, the ``Path(src)`` index of the "Edge is new" pass)."""
 
     id: int
     type_id: int
     positions: tuple[int, ...]
+    driven_by: tuple[int, ...] = ()
 
 
 # ----------------------------------------------------------------------- agents

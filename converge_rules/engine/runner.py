@@ -171,6 +171,9 @@ class _Job:
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
             ev((E_CYCLE_START, cycle, tier, tuple(a.position for a in acts)))
+            # indexes looked up only when input facts are new: needed while some agent
+            # can still see inputs as new (its first run, or a re-run from scratch)
+            store.set_lazy_indexes(any(a.since < store.n_inputs for a in acts))
             effects: list[AgentEffect] = sorted(
                 self.executor.run_cycle(cycle, merger.take_delta(), acts),
                 key=lambda e: e.position,

@@ -34,6 +34,9 @@ MASK = (1 << 64) - 1
 #: an index bucket: the ids holding one key, ascending
 Bucket = tuple[int] | list[int] | dict[int, None]
 
+#: an index the store maintains for a type: (the index, values → key)
+IndexUse = tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]
+
 #: derivation record: (agent index, cycle, support ids)
 Derivation = tuple[int, int, tuple[int, ...]]
 
@@ -52,15 +55,21 @@ class Layout:
     indexes: tuple[tuple[int, tuple[int, ...]], ...]   # index id → (type id, positions)
     keys: tuple[tuple[int, ...], ...]                  # type id → key positions
     intents: frozenset[int]
+    lazy: frozenset[int] = frozenset()                 # indexes driven by inputs only
 
     @staticmethod
     def of(program: Program) -> Layout:
+        emitted = {t for agent in program.agents for t in agent.emits}
+        ordered = sorted(program.indexes, key=lambda ix: ix.id)
         return Layout(
             len(program.types),
-            tuple((ix.type_id, ix.positions) for ix in sorted(program.indexes,
-                                                               key=lambda ix: ix.id)),
+            tuple((ix.type_id, ix.positions) for ix in ordered),
             tuple(t.key_positions for t in program.types),
             frozenset(t.id for t in program.types if t.intent),
+            frozenset(
+                ix.id for ix in ordered
+                if ix.driven_by and not emitted.intersection(ix.driven_by)
+            ),
         )
 
 
@@ -70,6 +79,7 @@ class FactStore:
 
     __slots__ = (
         "_closed",
+        "_index_get",
         "_index_plan",
         "_keyed",
         "_same",
@@ -81,6 +91,7 @@ class FactStore:
         "evaluations",
         "fp1",
         "fp2",
+        "index_active",
         "indexes",
         "intent_types",
         "keyget",
@@ -108,11 +119,11 @@ class FactStore:
         self.live: list[dict[int, None]] = [{} for _ in range(n)]
         # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
-        plan: list[list[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]]]
-        plan = [[] for _ in range(n)]
-        for index_id, (type_id, positions) in enumerate(layout.indexes):
-            plan[type_id].append((self.indexes[index_id], _getter(positions)))
-        self._index_plan = [tuple(p) for p in plan]
+        self._index_get = [_getter(positions) for _, positions in layout.indexes]
+        # lazy indexes (see IndexSpec.driven_by) start unbuilt and unmaintained
+        self.index_active = [i not in layout.lazy for i in range(len(layout.indexes))]
+        self._index_plan: list[tuple[IndexUse, ...]]
+        self._rebuild_plan()
         self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
             _getter(k) if k else None for k in layout.keys
         ]
@@ -380,6 +391,50 @@ class FactStore:
             else:
                 lst.append(fid)
 
+    # ----------------------------------------------------------- lazy indexes
+
+    def _rebuild_plan(self) -> None:
+        """Which indexes ``add`` and ``remove`` maintain, per type: the active ones."""
+        plan: list[list[IndexUse]] = [[] for _ in range(self.layout.types)]
+        for index_id, (type_id, _) in enumerate(self.layout.indexes):
+            if self.index_active[index_id]:
+                plan[type_id].append((self.indexes[index_id], self._index_get[index_id]))
+        self._index_plan = [tuple(p) for p in plan]
+
+    def set_lazy_indexes(self, needed: bool) -> None:
+        """Build the lazy indexes (from the live facts) when a cycle may look them up,
+        drop them when it cannot. Called between cycles, never during a phase."""
+        changed = False
+        for index_id in self.layout.lazy:
+            if self.index_active[index_id] == needed:
+                continue
+            changed = True
+            self.index_active[index_id] = needed
+            index = self.indexes[index_id]
+            index.clear()
+            if needed:
+                self._fill(index_id)
+        if changed:
+            self._rebuild_plan()
+
+    def _fill(self, index_id: int) -> None:
+        type_id, _ = self.layout.indexes[index_id]
+        index = self.indexes[index_id]
+        get = self._index_get[index_id]
+        lists = self.list_buckets
+        values = self.values
+        for fid in self.live[type_id]:
+            key = get(values[fid])
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = (fid,)
+            elif isinstance(bucket, list):
+                bucket.append(fid)
+            elif isinstance(bucket, tuple):
+                index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
+            else:
+                bucket[fid] = None
+
     # -------------------------------------------------------------- replicas
 
     def replicate(self) -> FactStore:
@@ -394,11 +449,17 @@ class FactStore:
         replica.n_inputs = self.n_inputs
         for type_id, live in enumerate(self.live):
             replica.live[type_id] = dict(live)
-        for index_id, index in enumerate(self.indexes):
-            replica.indexes[index_id] = {
-                k: (b if isinstance(b, tuple) else b.copy()) for k, b in index.items()
-            }
         replica.live_count = self.live_count
+        # a replica keeps every index, lazy or not: it cannot tell when one is needed
+        for index_id, index in enumerate(self.indexes):
+            if self.index_active[index_id]:
+                replica.indexes[index_id].update(
+                    (k, b if isinstance(b, tuple) else b.copy()) for k, b in index.items()
+                )
+            else:
+                replica._fill(index_id)
+        replica.index_active = [True] * len(self.indexes)
+        replica._rebuild_plan()
         return replica
 
     def apply(self, delta: Sequence[tuple[Any, ...]]) -> None:

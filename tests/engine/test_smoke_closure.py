@@ -54,3 +54,24 @@ def test_closure_of_a_chain_converges_to_every_reachable_pair() -> None:
     assert result.status == "converged"
     got = {(p["a"], p["b"]) for p in result.facts("Path")}
     assert got == expected_closure(edges)
+
+
+def test_an_index_driven_only_by_inputs_is_built_when_needed_and_then_dropped() -> None:
+    import dataclasses
+
+    program = closure_program()
+    edge, path = program.type_ids["Edge"], program.type_ids["Path"]
+    # the "Edge is new" pass of `step` is the only reader of the Path(b) index
+    lazy = dataclasses.replace(program, indexes=tuple(
+        dataclasses.replace(ix, driven_by=(edge,)) if ix.type_id == path else ix
+        for ix in program.indexes
+    ))
+    edges = [(str(i), str(i + 1)) for i in range(6)] + [("5", "2")]
+    facts = [("Edge", {"a": a, "b": b}) for a, b in edges]
+    eager, economical = run(program, facts), run(lazy, facts)
+    assert economical.to_json() == eager.to_json()
+    assert economical.trace.to_jsonl() == eager.trace.to_jsonl()
+    path_index = next(ix.id for ix in lazy.indexes if ix.type_id == path)
+    assert economical.store.index_active[path_index] is False
+    assert economical.store.indexes[path_index] == {}
+    assert eager.store.indexes[path_index] != {}
