@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from converge_rules.cli._common import (
 )
 from converge_rules.language.diagnostics import Diagnostic, Severity
 from converge_rules.language.render import FORMATS, render
+
+if TYPE_CHECKING:
+    from converge_rules.registry import Registries
 
 
 @click.command("check")
@@ -74,12 +77,17 @@ def command(
     files = expand_paths(paths)
     from converge_rules.language.checker import check_file, checked_sources
 
-    known = {} if no_plugins else plugin_signatures()
+    registries = None if no_plugins else installed_registries()
+    known = {} if registries is None else plugin_signatures(registries)
     found: dict[Diagnostic, None] = {}  # a file imported by another is reported once
     sources: dict[str, str] = {}  # the texts as checked, for the snippets
     for path in files:
         checked = check_file(path, **known)
         found.update(dict.fromkeys(checked.diagnostics))
+        if registries is not None and checked.ok:  # plugin lint rules see sound rulesets
+            from converge_rules.plugins import run_checks
+
+            found.update(dict.fromkeys(run_checks(registries, checked)))
         sources.update(checked_sources(checked))
     diagnostics = list(found)
     sources.update(_read_sources(diagnostics, skip=sources))
@@ -93,15 +101,20 @@ def command(
     sys.exit(exit_code(diagnostics, strict=strict))
 
 
-def plugin_signatures() -> dict[str, Any]:
-    """What the installed plugins provide, as ``check_file`` keyword arguments: tool and
-    function signatures and resolver names. Raises ``PluginError`` (reported as a
-    clear error, exit code 2) when a plugin fails to load."""
+def installed_registries() -> Registries | None:
+    """What the installed plugins register, or None in a stripped-down install without
+    the plugin layer. Raises ``PluginError`` (a clear error, exit code 2) when a plugin
+    fails to load."""
     try:
         from converge_rules.plugins import load_registries
-    except ImportError:  # the plugin layer is optional in a stripped-down install
-        return {}
-    registries = load_registries()
+    except ImportError:
+        return None
+    return load_registries()
+
+
+def plugin_signatures(registries: Registries) -> dict[str, Any]:
+    """What the plugins provide, as ``check_file`` keyword arguments: tool and function
+    signatures and resolver names."""
     return {
         "tools": registries.tool_signatures(),
         "functions": registries.function_signatures(),

@@ -21,7 +21,7 @@ from converge_rules.cli._common import (
     report_internal_errors,
     use_color,
 )
-from converge_rules.errors import CheckError, InputError
+from converge_rules.errors import CheckError, InputError, PluginError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -119,6 +119,8 @@ def command(
     with _progress(loaded, color) as progress:
         result = api.run(loaded, inputs, executor=executor, workers=workers, trace=trace,
                          progress=progress)
+    if registries is not None:
+        _notify_observers(result)
     if fmt == "json":
         click.echo(result.to_json(indent=2))
     else:
@@ -135,6 +137,17 @@ def _load_registries() -> Registries | None:
     except ImportError:  # a stripped-down install without the plugin layer
         return None
     return load_registries()
+
+
+def _notify_observers(result: RunResult) -> None:
+    """Hand the finished job to the plugins' observer hooks. An observer that fails is
+    reported and the job's result is still printed: a plugin never corrupts a run."""
+    from converge_rules.plugins import notify_observers
+
+    try:
+        notify_observers(result)
+    except PluginError as exc:
+        click.echo(f"warning: {exc} (the run's result below is complete)", err=True)
 
 
 def _check_executor(name: str) -> None:

@@ -48,7 +48,8 @@ class FakeChecker:
 
     def check_file(self, path: str | Path, **_: object) -> types.SimpleNamespace:
         self.calls.append(Path(path).as_posix())
-        return types.SimpleNamespace(diagnostics=tuple(self.table.get(Path(path).as_posix(), [])))
+        found = tuple(self.table.get(Path(path).as_posix(), []))
+        return types.SimpleNamespace(diagnostics=found, ok=not any(d.is_error for d in found))
 
 
 @pytest.fixture
@@ -338,6 +339,7 @@ class FakeRegistries:
     tests/language/test_codes.py): one typed tool and one resolver."""
 
     resolvers: ClassVar[dict[str, object]] = {"vendor_rank": object()}
+    checks: ClassVar[dict[str, object]] = {}
 
     def tool_signatures(self) -> dict[str, ToolSignature]:
         return {"fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"})}
@@ -349,6 +351,7 @@ class FakeRegistries:
 def _fake_plugins(monkeypatch: pytest.MonkeyPatch, load: Callable[[], object]) -> None:
     module = types.ModuleType("converge_rules.plugins")
     module.load_registries = load  # type: ignore[attr-defined]
+    module.run_checks = lambda registries, checked: []  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converge_rules.plugins", module)
 
 
@@ -387,7 +390,7 @@ def test_plugins_inform_the_check_unless_no_plugins(
         "policy Price { resolve by using vendor_rank }\n"
     ))
     _fake_plugins(monkeypatch, lambda: types.SimpleNamespace(
-        resolvers={}, tool_signatures=dict, function_signatures=dict))
+        resolvers={}, checks={}, tool_signatures=dict, function_signatures=dict))
     assert run("main.cvg").exit_code == 1
     assert run("main.cvg", "--no-plugins").exit_code == 0
     _fake_plugins(monkeypatch, FakeRegistries)
