@@ -353,7 +353,9 @@ class AgentGenerator:
             w.line(f"for f{k} in new({tid}, since):")
         elif keyed:
             ordered = sorted(keyed, key=lambda u: u.position)
-            ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in ordered)))
+            driver = self.infos[delta].spec.id if delta >= 0 else None
+            ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in ordered),
+                                              driver))
             parts = [self._use(ex, u) for u in ordered]
             key = parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
             w.line(f"for f{k} in {ix}.get({key}, ()):")

@@ -27,18 +27,33 @@ class ProgramContext:
     enums: Mapping[str, EnumDecl]
     functions: Mapping[str, Callable[..., Any]]
     indexes: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
+    #: index key → the types whose new facts drive every lookup in it, or None once a
+    #: lookup may happen in any run (negation, aggregates): ``IndexSpec.driven_by``.
+    drivers: dict[tuple[int, tuple[int, ...]], set[int] | None] = field(default_factory=dict)
 
-    def index(self, type_id: int, positions: tuple[int, ...]) -> int:
-        """The id of the index on ``positions`` of ``type_id``, declared on first use."""
+    def index(self, type_id: int, positions: tuple[int, ...],
+              driven_by: int | None = None) -> int:
+        """The id of the index on ``positions`` of ``type_id``, declared on first use.
+        ``driven_by`` is the type of the pattern that is new in the semi-naive pass
+        making this lookup; None for a lookup that may happen in any run."""
         key = (type_id, tuple(sorted(positions)))
         found = self.indexes.get(key)
         if found is None:
             found = self.indexes[key] = len(self.indexes)
+            self.drivers[key] = set()
+        drivers = self.drivers[key]
+        if driven_by is None:
+            self.drivers[key] = None
+        elif drivers is not None:
+            drivers.add(driven_by)
         return found
 
     def index_specs(self) -> tuple[IndexSpec, ...]:
-        return tuple(IndexSpec(i, t, p) for (t, p), i in
-                     sorted(self.indexes.items(), key=lambda kv: kv[1]))
+        specs = []
+        for key, i in sorted(self.indexes.items(), key=lambda kv: kv[1]):
+            drivers = self.drivers.get(key)
+            specs.append(IndexSpec(i, key[0], key[1], tuple(sorted(drivers or ()))))
+        return tuple(specs)
 
 
 @dataclass(slots=True)

@@ -175,3 +175,22 @@ def test_every_shipped_ruleset_compiles(path: Path) -> None:
 class _NoTools:
     def call(self, tool: str, args: dict[str, object]) -> dict[str, object]:
         raise AssertionError("no tool call without a match")
+
+
+def test_indexes_name_the_types_whose_new_facts_drive_their_lookups() -> None:
+    p = compile_text(
+        "ruleset t\n"
+        "fact Edge { src: int, dst: int }\nfact Path { src: int, dst: int }\n"
+        "fact Blocked { src: int }\nfact Open { src: int }\n"
+        "agent base { when Edge(src: a, dst: b) emit Path(src: a, dst: b) }\n"
+        "agent step { when Edge(src: a, dst: b) and Path(src: b, dst: c)"
+        " emit Path(src: a, dst: c) }\n"
+        "agent open tier 2 { when Path(src) and not Blocked(src) emit Open(src: src) }\n"
+    )
+    by_key = {(p.types[ix.type_id].name, ix.positions): ix.driven_by for ix in p.indexes}
+    edge, path = p.type_ids["Edge"], p.type_ids["Path"]
+    # Path(src) is looked up only when Edge is new; Edge(dst) only when Path is new.
+    assert by_key[("Path", (0,))] == (edge,)
+    assert by_key[("Edge", (1,))] == (path,)
+    # A negation may look up in any run: the index is kept at all times.
+    assert by_key[("Blocked", (0,))] == ()
