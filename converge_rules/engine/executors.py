@@ -226,9 +226,9 @@ EXECUTORS: dict[str, ExecutorFactory] = {
 
 
 def processes_executor(workers: int | None = None) -> Executor:
-    """The ``processes`` executor (:mod:`~converge_rules.engine.processes`); needs the
-    fork start method. Not in :data:`EXECUTORS` by default yet: pass it as
-    ``run(..., executor=processes_executor(n))`` or register it under a name."""
+    """The ``processes`` executor (:mod:`~converge_rules.engine.processes`): replicas in
+    forked workers, for CPU-bound agents. Registered as ``processes`` where the fork
+    start method exists (POSIX)."""
     from converge_rules.engine.processes import ProcessExecutor
 
     return ProcessExecutor(workers)
@@ -236,6 +236,10 @@ def processes_executor(workers: int | None = None) -> Executor:
 
 def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+if fork_available():
+    EXECUTORS["processes"] = processes_executor
 
 
 def make_executor(name: str, workers: int | None = None) -> Executor:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from converge_rules.engine.executors import fork_available
 from converge_rules.errors import PluginError
 from converge_rules.plugins import (
     DEFAULT_PLUGINS,
@@ -179,4 +180,5 @@ def test_load_registries_installs_into_the_engine_tables(
     # Loading again registers the built-ins once: the installed entries are not
     # mistaken for built-ins.
     again = load_registries(["engine_parts"])
-    assert sorted(again.executors) == ["cluster", "serial", "threads"]
+    assert sorted(again.executors) == sorted(["cluster", "serial", "threads",
+                                              *(["processes"] if fork_available() else [])])
