@@ -8,6 +8,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ from converge_rules.compiler.program import (
 )
 from converge_rules.engine import run
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import SerialExecutor
+from converge_rules.engine.executors import SerialExecutor, fork_available
 from converge_rules.engine.merge import Merger
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.store import FactStore
@@ -190,3 +191,15 @@ def test_merging_the_same_fact_twice_changes_nothing(edges: list[tuple[str, str]
     before = (store.fingerprint, store.live_count)
     assert not merger.merge_cycle(2, effects)
     assert (store.fingerprint, store.live_count) == before
+
+
+@pytest.mark.skipif(not fork_available(), reason="the processes executor needs fork")
+@settings(max_examples=5, deadline=None)
+@given(EDGES, st.integers(min_value=1, max_value=4))
+def test_processes_with_any_worker_count_match_serial(
+    edges: list[tuple[str, str]], workers: int
+) -> None:
+    serial = run(PROGRAM, _facts(edges))
+    forked = run(PROGRAM, _facts(edges), executor="processes", workers=workers)
+    assert forked.to_json() == serial.to_json()
+    assert forked.trace.to_jsonl() == serial.trace.to_jsonl()
