@@ -81,3 +81,29 @@ def test_buckets_are_tuples_then_lists_or_dicts_and_shrink_on_removal() -> None:
         store.close_intent(x)
         store.close_intent(z)
         assert "EUR" not in store.indexes[0]
+
+
+def test_a_static_type_holds_its_inputs_as_one_id_range() -> None:
+    import pickle
+
+    import pytest
+
+    from converge_rules.engine.store import IdRange
+
+    b = Builder()
+    cost = b.fact("Cost", f("sku"), keyed=False)
+    seen = b.fact("Seen", f("sku"), keyed=False)
+    b.agent("see", lambda view, since, rt: [], reads=[cost], emits=[seen])
+    store = FactStore(b.build())
+    store.add_inputs(cost, [("a",), ("b",), ("c",)])
+    store.add_inputs(seen, [("z",)])
+    live = store.live[cost]
+    assert isinstance(live, IdRange)           # no agent emits Cost: it never changes
+    assert not isinstance(store.live[seen], IdRange)  # an agent emits Seen
+    assert list(live) == [0, 1, 2] and 1 in live and 3 not in live and len(live) == 3
+    assert list(store.new(cost, 1)) == [1, 2]
+    assert store.max_live_id(cost) == 2
+    with pytest.raises(TypeError):
+        del live[0]
+    assert list(pickle.loads(pickle.dumps(store.replicate())).live[cost]) == [0, 1, 2]
+    assert store.add(seen, ("y",), 1) == 4 and list(store.new(seen, 0)) == [3, 4]
