@@ -57,11 +57,13 @@ def test_wheel_ships_the_grammar_and_parses_when_installed(tmp_path: Path) -> No
     _run(python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", wheel,
          cwd=tmp_path)
 
-    # The dependencies (lark, click, …) come from this environment's site-packages on
-    # PYTHONPATH. Python does not process .pth files found through PYTHONPATH, so the
-    # editable install of this checkout stays invisible and the wheel's copy is used.
+    # The dependencies (lark, click, …) come from this environment's site-packages,
+    # appended *after* the new venv's own through a .pth file, so the wheel's copy of
+    # converge_rules wins over any copy installed here (editable or not).
+    site = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                cwd=tmp_path).strip()
+    Path(site, "deps-from-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
     out = _run(python, "-c", PROBE, REPO / "rulesets" / "pricing" / "pricing.cvg",
                cwd=tmp_path, env=env)
     report = json.loads(out)
