@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,17 +111,24 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
             source=raw.source, line=raw.line, help=f"add `{field}` ({ftype}); {_field_help(spec)}",
         )
     if field in names:
-        ftype = spec.fields[spec.position(field)].type
+        spec_field = spec.fields[spec.position(field)]
+        ftype = spec_field.type
         got = err.get("input")
+        fix = f"give `{field}` {_article(str(ftype))} {ftype} value ({err.get('msg', '')})"
+        if got is None and not spec_field.required:
+            fix += f"; or leave `{field}` out to use its default"
         return InputError(
             f"{spec.name}.{field} must be {ftype}, got {json.dumps(got, default=repr)}",
-            source=raw.source, line=raw.line,
-            help=f"give `{field}` a {ftype} value ({err.get('msg', '')})",
+            source=raw.source, line=raw.line, help=fix,
         )
     return InputError(
         f"{spec.name}: {err.get('msg', 'invalid fact')}", source=raw.source, line=raw.line,
         help=f"write each fact as an object of fields; {_field_help(spec)}",
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in ("a", "e", "i", "o", "u") else "a"
 
 
 def _unknown_type(program: Program, raw: _Raw) -> InputError:
@@ -234,11 +243,67 @@ def validate_pairs(
     )
 
 
+class _JsonValueError(ValueError):
+    """A JSON document that parses but holds what facts cannot: a repeated key (which
+    ``json`` would silently resolve to the last value) or NaN/Infinity."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JsonValueError(f"the key `{key}` appears twice in one object; "
+                                  "only one value can be kept")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _JsonValueError(f"`{name}` is not a number facts can hold; "
+                          "give a finite number, or leave an optional field out")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+
+
+def _decode(text: str, pos: int, source: str, first_line: int, help: str
+            ) -> tuple[Any, int]:
+    """One JSON value from ``text`` (whose first line is line ``first_line`` of the
+    file) at ``pos``, and where it ends; anything wrong (bad syntax, a repeated key,
+    NaN, nesting too deep to parse) is an InputError naming the line."""
+    line = first_line + text.count("\n", 0, pos)
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON at column {exc.colno}: {exc.msg}", source=source,
+                         line=first_line + exc.lineno - 1, help=help) from None
+    except _JsonValueError as exc:
+        raise InputError(str(exc), source=source, line=line, help=help) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply to read", source=source, line=line,
+                         help="facts hold flat values and lists; remove the nesting") from None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return "number"
+
+
 def _wrapped(obj: Any, source: str, line: int) -> _Raw:
     if not isinstance(obj, dict) or len(obj) != 1:
+        found = (f"an object with {len(obj)} keys ({', '.join(map(str, obj))})"
+                 if isinstance(obj, dict) and obj else
+                 "an empty object" if isinstance(obj, dict) else
+                 f"a JSON {_json_kind(obj)}")
         raise InputError(
-            "expected an object with the fact type as its only key",
-            source=source, line=line, help='write {"Cost": {"sku": "A1", "amount": 10.0}}',
+            f"expected an object with the fact type as its only key, found {found}",
+            source=source, line=line,
+            help='write one fact per object: {"Cost": {"sku": "A1", "amount": 10.0}}',
         )
     ((name, fields),) = obj.items()
     return _Raw(str(name), fields, source, line)
@@ -249,19 +314,19 @@ def _read_jsonl(text: str, source: str) -> list[_Raw]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"not valid JSON at column {exc.colno}: {exc.msg}", source=source, line=n,
-                help="write one JSON object per line",
-            ) from None
+        help = "write one JSON object per line"
+        start = len(line) - len(line.lstrip())
+        obj, end = _decode(line, start, source, n, help)
+        rest = line[end:]
+        if rest.strip():
+            column = end + len(rest) - len(rest.lstrip()) + 1
+            raise InputError(f"not valid JSON at column {column}: extra data after the "
+                             "fact", source=source, line=n, help=help)
         raws.append(_wrapped(obj, source, n))
     return raws
 
 
 def _read_json_array(text: str, source: str) -> list[_Raw]:
-    decoder = json.JSONDecoder()
     raws: list[_Raw] = []
     pos = text.index("[") + 1
     expect_item = True
@@ -282,20 +347,25 @@ def _read_json_array(text: str, source: str) -> list[_Raw]:
         if not expect_item:
             raise InputError("expected `,` or `]` after a fact", source=source, line=line,
                              help="separate the facts of a JSON array with commas")
-        try:
-            obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg}", source=source, line=exc.lineno,
-                             help="write a JSON array of objects") from None
+        obj, pos = _decode(text, pos, source, 1, "write a JSON array of objects")
         raws.append(_wrapped(obj, source, line))
         expect_item = False
 
 
 def _cell(value: str, vt: ValueType) -> Any:
     if vt.base == "int":
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError("a whole number such as 42") from None
     if vt.base == "float":
-        return float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError("a number such as 1.5") from None
+        if not math.isfinite(number):
+            raise ValueError("a finite number; NaN and infinity cannot be facts")
+        return number
     if vt.base == "bool":
         low = value.strip().lower()
         if low in ("true", "yes", "1"):
@@ -304,7 +374,13 @@ def _cell(value: str, vt: ValueType) -> Any:
             return False
         raise ValueError(f"{value!r} is not a boolean (true/false)")
     if vt.base == "list":
-        parsed = json.loads(value)
+        try:
+            parsed = _DECODER.decode(value)
+        except (_JsonValueError, RecursionError):
+            raise ValueError("a JSON array of plain values like [\"a\", \"b\"]") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"a JSON array like [\"a\", \"b\"]: {exc.msg} at column "
+                             f"{exc.colno} of the cell") from None
         if not isinstance(parsed, list):
             raise ValueError("a list cell must be a JSON array like [\"a\", \"b\"]")
         return parsed
@@ -316,12 +392,22 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
     if type_id is None:
         raise _unknown_type(program, _Raw(type_name, {}, source, 1))
     spec = program.types[type_id]
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
         return []
-    for name in header:
+    except csv.Error as exc:
+        raise InputError(f"not valid CSV: {exc}", source=source, line=reader.line_num,
+                         help="quote cells that hold commas or quotes") from None
+    seen: set[str] = set()
+    for column, name in enumerate(header, start=1):
+        if name in seen:
+            raise InputError(
+                f"CSV column `{name}` appears twice in the header (column {column})",
+                source=source, line=1, help="give each field one column",
+            )
+        seen.add(name)
         if name not in spec.field_names:
             close = difflib.get_close_matches(name, spec.field_names, n=1)
             raise InputError(
@@ -329,7 +415,16 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
                 help=(f"did you mean `{close[0]}`? " if close else "") + _field_help(spec),
             )
     raws: list[_Raw] = []
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"not valid CSV: {exc}", source=source, line=reader.line_num,
+                             help="quote cells that hold commas or quotes, and close "
+                                  "every quote") from None
         line = reader.line_num
         if not row:
             continue
@@ -344,16 +439,48 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
             if value == "":
                 if f.type.optional and f.default is MISSING:
                     fields[name] = None
+                elif f.required:
+                    raise InputError(
+                        f"{spec.name}.{name} (column {header.index(name) + 1}) is empty",
+                        source=source, line=line,
+                        help=f"`{name}` is required: write {_article(str(f.type))} "
+                             f"{f.type} value",
+                    )
                 continue
             try:
                 fields[name] = _cell(value, f.type)
             except ValueError as exc:
+                column = header.index(name) + 1
                 raise InputError(
-                    f"{spec.name}.{name} must be {f.type}, got {value!r}", source=source,
-                    line=line, help=f"write a {f.type} value ({exc})",
+                    f"{spec.name}.{name} (column {column}) must be {f.type}, got {value!r}",
+                    source=source, line=line, help=f"write {exc}",
                 ) from None
         raws.append(_Raw(type_name, fields, source, line))
     return raws
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: UTF-8, with or without a byte order mark (spreadsheets write
+    one). A file that cannot be read, or is not UTF-8, is an InputError naming the line
+    and column of the first bad byte."""
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = "it is a directory" if path.is_dir() else (exc.strerror or str(exc))
+        raise InputError(f"cannot read the file: {reason}", source=source,
+                         help="check the path given to --facts") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[data.rfind(b"\n", 0, exc.start) + 1:exc.start]
+        column = len(before.decode("utf-8", errors="replace")) + 1
+        raise InputError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column}",
+            source=source, line=line,
+            help="save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)",
+        ) from None
 
 
 def read_facts(program: Program, spec: str | Path) -> InputFacts:
@@ -363,13 +490,13 @@ def read_facts(program: Program, spec: str | Path) -> InputFacts:
     type_name: str | None = None
     if "=" in text_spec and not Path(text_spec).exists():
         type_name, _, text_spec = text_spec.partition("=")
+        if not type_name:
+            raise InputError(f"`={text_spec}` names no fact type", source=text_spec,
+                             help=f"write TYPE={text_spec}, TYPE being the fact type of "
+                                  "every row")
     path = Path(text_spec)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", source=str(path),
-                         help="check the path given to --facts") from None
     source = str(path)
+    text = _read_text(path)
     if type_name is not None:
         raws = _read_csv(program, type_name, text, source)
     elif text.lstrip().startswith("["):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from converge_rules.language import nodes as n
+from converge_rules.language._syntax_errors import INTERNAL as TOO_DEEP
 from converge_rules.language.diagnostics import Diagnostic, Severity, define
 from converge_rules.language.span import Span
 
@@ -40,6 +41,11 @@ BAD_CALL = define(
     wrong='ruleset r\nroot "goal" {\n  require round(x: 1) > 0\n}\n',
     right='ruleset r\nroot "goal" {\n  require round(1.4) > 0\n}\n',
 )
+
+MAX_EXPR_DEPTH = 100
+"""How deeply expressions may nest. Deeper input would exhaust Python's recursion
+limit in the checker and the compiler, or its parser's limit on nested parentheses in
+the generated code, so it is refused here, once, with a span."""
 
 AGGREGATES = frozenset({"count", "sum", "min", "max", "mean"})
 # min/max are also plain functions (`max(a, b)`); count/sum/mean always aggregate.
@@ -72,6 +78,8 @@ class TreeBuilder:
         self.file = file
         self.line_offset = line_offset
         self.diagnostics: list[Diagnostic] = []
+        self._depth = 0
+        self._too_deep_reported = False
         self._items: dict[str, Callable[[Any], n.Item]] = {
             "import_decl": self._import, "uses": self._uses, "root": self._root,
             "enum_decl": self._enum, "fact_decl": self._fact, "intent_decl": self._fact,
@@ -111,7 +119,9 @@ class TreeBuilder:
                     self.ident(name), None if title is None else self.string(title),
                     self.span(child))
             else:
-                items.append(self._items[child.data](child))
+                item = self._items[child.data](child)
+                if not self._too_deep_reported:  # else it holds placeholders: drop it
+                    items.append(item)
         return header, items
 
     # --------------------------------------------------------------------- items
@@ -257,6 +267,27 @@ class TreeBuilder:
     # ---------------------------------------------------------------- expressions
 
     def expr(self, t: Any) -> n.Expr:
+        if self._depth >= MAX_EXPR_DEPTH:
+            return self._too_deep(t)
+        self._depth += 1
+        try:
+            return self._expr(t)
+        finally:
+            self._depth -= 1
+
+    def _too_deep(self, t: Any) -> n.Expr:
+        sp = self.span(t)
+        if not self._too_deep_reported:
+            self._too_deep_reported = True
+            self.error(TOO_DEEP,
+                       f"expression nested more than {MAX_EXPR_DEPTH} levels deep",
+                       Span(sp.file, sp.line, sp.column, sp.line, sp.column + 1),
+                       "split it into smaller expressions: compute a part in another "
+                       "agent and emit it as a fact, or flatten long chains of `+`, `and` "
+                       "or nested calls")
+        return n.Wildcard(sp)
+
+    def _expr(self, t: Any) -> n.Expr:
         sp = self.span(t)
         kind = t.data
         c = t.children

@@ -140,9 +140,21 @@ class _Loader:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
+            if imp is None:  # point at the bad byte itself
+                line = data.count(b"\n", 0, exc.start) + 1
+                before = data[data.rfind(b"\n", 0, exc.start) + 1:exc.start]
+                column = len(before.decode("utf-8", errors="replace")) + 1
+                where = Span(name, line, column, line, column + 1)
+            if b"\0" in data[:8192]:
+                self._error(IMPORT_UNREADABLE, where,
+                            f"`{name}` is a binary file, not a ruleset",
+                            "name a .cvg ruleset (a UTF-8 text file)")
+                return None
             self._error(IMPORT_UNREADABLE, where,
-                        f"`{name}` is not UTF-8 text (bad byte at offset {exc.start})",
-                        "save the file as UTF-8")
+                        f"`{name}` is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                        f"offset {exc.start})",
+                        "save the file as UTF-8 (in most editors: Save with Encoding, "
+                        "UTF-8), or convert it: `iconv -f latin1 -t utf-8`")
             return None
 
     def _load(self, path: Path, text: str, chain: list[Path]) -> None:

@@ -30,6 +30,8 @@ from converge_rules.language.span import Span
 
 _TAB_WIDTH = 4
 _MAX_SNIPPET_LINES = 6  # a longer span shows its first and last lines around an ellipsis
+_MAX_LINE_CHARS = 160  # a longer source line is shown as a window around the underline
+_WINDOW_BEFORE = 60  # characters kept before the underline in that window
 
 _RESET = "\x1b[0m"
 _SEVERITY_STYLE = {
@@ -152,14 +154,37 @@ def _snippet(
             out.append(paint("...", _GUTTER_STYLE))
             continue
         text = texts[number] or ""
-        shown, offsets = _display(text)
         start, end = _underline_range(span, number, text)
+        text, start, end = _window(text, start, end)
+        shown, offsets = _display(text)
         out.append(paint(f"{number:>{width}} |", _GUTTER_STYLE) + (" " + shown if shown else ""))
         if start is not None and end is not None:
             left, right = offsets[start], offsets[end]
             underline = mark * max(1, right - left)
             out.append(empty + " " + " " * left + paint(underline, style))
     return out
+
+
+def _window(text: str, start: int | None, end: int | None
+            ) -> tuple[str, int | None, int | None]:
+    """A line longer than ``_MAX_LINE_CHARS`` cut down to a window that starts a little
+    before the underline, with ``…`` where text was cut; the underline range moves with
+    it. (A minified or generated line of megabytes must not flood the terminal.)"""
+    if len(text) <= _MAX_LINE_CHARS:
+        return text, start, end
+    anchor = start if start is not None else 0
+    begin = max(0, min(anchor - _WINDOW_BEFORE, len(text) - _MAX_LINE_CHARS))
+    stop = begin + _MAX_LINE_CHARS
+    prefix = "…" if begin > 0 else ""
+    suffix = "…" if stop < len(text) else ""
+    shown = prefix + text[begin:stop] + suffix
+
+    def move(index: int | None) -> int | None:
+        if index is None:
+            return None
+        return min(max(index - begin, 0), stop - begin) + len(prefix)
+
+    return shown, move(start), move(end)
 
 
 def _underline_range(span: Span, number: int, text: str) -> tuple[int | None, int | None]:

@@ -1,0 +1,131 @@
+"""Bad ruleset files given to every command: each gets a message naming the file, the
+line and the column, and exit code 1 (check) or 2 (a command that needs a valid
+ruleset) — never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from converge_rules.language.parser import parse
+
+Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
+
+GOOD = "ruleset x\nfact A { key s: str, n: int }\nfact B { key s: str, n: int }\n"
+
+
+def _agent(expr: str) -> str:
+    return GOOD + f"agent a tier 1 {{\n  when A(s, n)\n  emit B(s: s, n: {expr})\n}}\n"
+
+
+NEEDS_VALID = ["run", "compile", "graph", "test"]
+
+
+@pytest.mark.parametrize("expr", [
+    "n+" * 150 + "n",                        # a long flat chain nests in the tree
+    "-(" * 150 + "n" + ")" * 150,
+    "abs(" * 300 + "n" + ")" * 300,
+    "[" * 300 + "n" + "]" * 300,
+])
+def test_deep_expressions_are_a_diagnostic_with_a_line_and_column(
+        converge: Run, tmp_path: Path, expr: str) -> None:
+    (tmp_path / "deep.cvg").write_text(_agent(expr), encoding="utf-8")
+    checked = converge("check", "deep.cvg", "--format", "text")
+    assert checked.code == 1
+    assert "deep.cvg:6:" in checked.out
+    assert "nested more than 100 levels deep" in checked.out
+    assert "split it into smaller expressions" in checked.out
+    assert "CVG106" not in checked.out  # no follow-on noise from the refused expression
+    for command in NEEDS_VALID:
+        assert converge(command, "deep.cvg").code == 2, command
+
+
+def test_nesting_just_below_the_limit_runs(converge: Run,
+                                           tmp_path: Path) -> None:
+    (tmp_path / "ok.cvg").write_text(_agent("n+" * 99 + "n"), encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"A": {"s": "x", "n": 1}}\n', encoding="utf-8")
+    done = converge("run", "ok.cvg", "-f", "in.jsonl", "--format", "json")
+    assert done.code == 0, done.text
+    assert '"n": 100' in done.out
+
+
+def test_the_parser_never_recurses_out_on_deep_input() -> None:
+    result = parse(GOOD + 'root "g" {\n  require ' + "-" * 20000 + "1 < 0\n}\n", "r.cvg")
+    (diag,) = result.diagnostics
+    assert diag.code == "CVG990"
+    assert diag.span is not None and diag.span.line == 5 and diag.span.column > 1
+
+
+def test_a_non_utf8_ruleset_names_the_line_and_column_of_the_bad_byte(
+        converge: Run, tmp_path: Path) -> None:
+    (tmp_path / "latin.cvg").write_bytes(b"ruleset x\n\n# caf\xe9\n")
+    done = converge("check", "latin.cvg", "--format", "text")
+    assert done.code == 1
+    assert "latin.cvg:3:6" in done.out
+    assert "byte 0xe9" in done.out and "save the file as UTF-8" in done.out
+
+
+def test_a_binary_file_is_called_binary(converge: Run,
+                                        tmp_path: Path) -> None:
+    (tmp_path / "blob.cvg").write_bytes(b"\x7fELF\x00\x01\x02\xff\xfe")
+    done = converge("check", "blob.cvg", "--format", "text")
+    assert done.code == 1
+    assert "is a binary file, not a ruleset" in done.out
+
+
+def test_a_huge_line_is_shown_as_a_window_around_the_error(
+        converge: Run, tmp_path: Path) -> None:
+    line = 'root "g" { require ' + "1+" * 40 + "oops" + " " * 1_000_000 + " }"
+    (tmp_path / "huge.cvg").write_text(GOOD + line + "\n", encoding="utf-8")
+    done = converge("check", "huge.cvg", "--format", "text")
+    assert done.code == 1
+    assert "huge.cvg:4:100" in done.out
+    assert len(done.out) < 2_000
+    caret_line = next(x for x in done.out.splitlines() if x.strip().startswith("| ") and
+                      x.strip().endswith("^^^^"))
+    shown = done.out.splitlines()[done.out.splitlines().index(caret_line) - 1]
+    start = caret_line.index("^")
+    assert shown[start:start + 4] == "oops"
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("bom.cvg", b"\xef\xbb\xbf" + GOOD.encode()),
+    ("crlf.cvg", GOOD.replace("\n", "\r\n").encode()),
+    ("tabs.cvg", GOOD.replace(" ", "\t", 3).encode()),
+    ("long.cvg", b"ruleset x\nfact " + b"A" * 50_000 + b" { key s: str }\n"),
+])
+def test_harmless_variations_of_a_file_check_clean(
+        converge: Run, tmp_path: Path, name: str, data: bytes) -> None:
+    (tmp_path / name).write_bytes(data)
+    done = converge("check", name, "--format", "text")
+    assert done.code == 0, done.text
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "does not start with a `ruleset` line"),
+    ("ruleset x\nagent a tier 1 {\n  when A(s)\n", "unexpected end of file in agent `a`"),
+    ('ruleset x\nimport "x.cvg"\n', "imports itself"),
+    ('ruleset x\nimport "missing.cvg"\n', "not found"),
+    ('ruleset x\nimport "sub"\n', "it is a directory"),
+])
+def test_broken_files_name_the_problem(converge: Run, tmp_path: Path,
+                                       text: str, message: str) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "x.cvg").write_text(text, encoding="utf-8")
+    done = converge("check", "x.cvg", "--format", "text")
+    assert done.code == 1
+    assert message in done.out
+    assert "x.cvg:" in done.out
+    for command in NEEDS_VALID:
+        assert converge(command, "x.cvg").code == 2, command
+
+
+def test_the_console_script_reports_a_missing_path_as_usage(
+        converge_script: Run) -> None:
+    for command in ["check", "fmt", "run", "compile", "test", "graph"]:
+        done = converge_script(command, "nowhere.cvg")
+        assert done.code == 2, (command, done.text)
+        assert "nowhere.cvg" in done.err, (command, done.text)
