@@ -4,6 +4,7 @@ unexpected exception into a short "internal error" message instead of a tracebac
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import sys
@@ -55,8 +56,29 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         elif path.exists():
             found[path] = None
         else:
-            raise click.UsageError(f"path {str(raw)!r} does not exist")
+            raise missing_path(raw)
     return list(found)
+
+
+def missing_path(raw: str | Path, *, stdin_ok: str = "converge fmt -") -> click.UsageError:
+    """The usage error for a path that does not exist: ``-`` is explained (only
+    ``stdin_ok`` reads standard input), and a close match in the same directory is
+    offered (``pricing.cvg`` for ``pricng.cvg``)."""
+    if str(raw) == "-":
+        return click.UsageError(
+            f"this command does not read a ruleset from standard input (`-`); save it to "
+            f"a file and give its path (`{stdin_ok}` is the command that reads stdin)")
+    path = Path(raw)
+    message = f"path {str(raw)!r} does not exist"
+    try:
+        parent = path.parent if str(path.parent) else Path(".")
+        siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.75)
+    if close:
+        message += f"; did you mean {str(path.with_name(close[0]))!r}?"
+    return click.UsageError(message)
 
 
 def _hidden(relative: Path) -> bool:

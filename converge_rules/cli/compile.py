@@ -13,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     color_option,
+    missing_path,
     report_internal_errors,
     use_color,
 )
@@ -46,7 +47,7 @@ def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> No
       2  the ruleset has errors (they are printed), an unknown agent, or bad usage
     """
     if not ruleset.exists():
-        raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+        raise missing_path(ruleset)
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.compiler.values import CompileError
     from converge_rules.language.checker import check_file, checked_sources

@@ -17,6 +17,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    missing_path,
     report_internal_errors,
 )
 from converge_rules.errors import CheckError, InputError
@@ -60,7 +61,7 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
 
     for path in (ruleset, trace):
         if not path.exists():
-            raise click.UsageError(f"path {str(path)!r} does not exist")
+            raise missing_path(path)
     registries = None
     if not no_plugins:
         from converge_rules.plugins import load_registries
@@ -89,7 +90,12 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         sys.exit(EXIT_USAGE)
     replayed = list(result.trace.lines())
     if output is not None:
-        output.write_text("".join(line + "\n" for line in replayed), encoding="utf-8")
+        try:
+            output.write_text("".join(line + "\n" for line in replayed), encoding="utf-8")
+        except OSError as exc:
+            raise click.UsageError(
+                f"cannot write the replayed trace to {output}: {exc.strerror or exc}"
+            ) from None
     difference = first_difference(recorded, replayed)
     if difference is None:
         click.echo(f"identical: {len(replayed):,} events replayed, status {result.status}")
@@ -109,7 +115,14 @@ def read_lines(path: Path) -> list[str]:
     except OSError as exc:
         raise InputError(f"cannot read trace: {exc.strerror or exc}", source=str(path),
                          help="give the file written by `converge run --trace FILE`") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
+                         source=str(path), line=exc.object.count(b"\n", 0, exc.start) + 1,
+                         help="give the file written by `converge run --trace FILE`") from None
     lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise InputError("the trace is empty", source=str(path),
+                         help="give the file written by `converge run --trace FILE`")
     for number, line in enumerate(lines, 1):
         try:
             event = json.loads(line)
@@ -121,7 +134,21 @@ def read_lines(path: Path) -> list[str]:
             raise InputError('not a trace event (a JSON object with an "event" key)',
                              source=str(path), line=number,
                              help="give the file written by `converge run --trace FILE`")
+        missing = [key for key, kind in _NEEDED.get(event["event"], ())
+                   if not isinstance(event.get(key), kind)]
+        if missing:
+            raise InputError(f"a `{event['event']}` event without a valid "
+                             f"`{missing[0]}`", source=str(path), line=number,
+                             help="the trace was edited or truncated; record it again "
+                                  "with `converge run --trace FILE`")
     return lines
+
+
+# What replay reads from each kind of event, and the JSON type it must have.
+_NEEDED: dict[str, tuple[tuple[str, type], ...]] = {
+    "fact_added": (("type", str), ("fields", dict)),
+    "tool_call": (("tool", str), ("args", dict)),
+}
 
 
 def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:

@@ -18,6 +18,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     color_option,
+    missing_path,
     report_internal_errors,
     use_color,
 )
@@ -98,7 +99,7 @@ def command(
     from converge_rules import api
 
     if not ruleset.exists():
-        raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+        raise missing_path(ruleset)
     if trace is not None and not trace.parent.is_dir():
         raise click.UsageError(f"cannot write the trace to {trace}: "
                                f"directory {str(trace.parent)!r} does not exist")

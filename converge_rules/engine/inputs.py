@@ -494,6 +494,9 @@ def read_facts(program: Program, spec: str | Path) -> InputFacts:
             raise InputError(f"`={text_spec}` names no fact type", source=text_spec,
                              help=f"write TYPE={text_spec}, TYPE being the fact type of "
                                   "every row")
+    if text_spec == "-":
+        raise InputError("facts are not read from standard input (`-`)", source="-",
+                         help="write them to a file and give its path to --facts")
     path = Path(text_spec)
     source = str(path)
     text = _read_text(path)

@@ -1,0 +1,104 @@
+"""Bad usage of every command — missing paths, `-` where stdin is not read, bogus
+options and formats, unwritable outputs, damaged traces: a usage message naming what is
+wrong, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
+
+RULESET = """\
+ruleset t
+fact A { key s: str, n: int }
+fact B { key s: str, n: int }
+agent a tier 1 {
+  when A(s, n)
+  emit B(s: s, n: n)
+}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "t.cvg").write_text(RULESET, encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"A": {"s": "x", "n": 1}}\n', encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.usefixtures("files")
+@pytest.mark.parametrize("args", [
+    ["check", "-"], ["run", "-"], ["compile", "-"], ["replay", "-", "in.jsonl"],
+])
+def test_stdin_is_explained_where_it_is_not_read(converge: Run, args: list[str]) -> None:
+    done = converge(*args)
+    assert done.code == 2
+    assert "does not read a ruleset from standard input" in done.err
+    assert "converge fmt -" in done.err
+
+
+@pytest.mark.usefixtures("files")
+@pytest.mark.parametrize("command", ["check", "run", "compile", "test", "fmt"])
+def test_a_misspelt_path_gets_a_suggestion(converge: Run, command: str) -> None:
+    done = converge(command, "tt.cvg")
+    assert done.code == 2
+    assert "'tt.cvg' does not exist; did you mean 't.cvg'?" in done.err
+
+
+@pytest.mark.usefixtures("files")
+def test_facts_from_stdin_are_refused_with_a_fix(converge: Run) -> None:
+    done = converge("run", "t.cvg", "-f", "-")
+    assert done.code == 2
+    assert "facts are not read from standard input" in done.err
+    assert "write them to a file" in done.err
+
+
+@pytest.mark.usefixtures("files")
+@pytest.mark.parametrize("args", [
+    ["run", "t.cvg", "--bogus"],
+    ["run", "t.cvg", "--format", "yaml"],
+    ["check", "t.cvg", "--format", "bogus"],
+    ["plugins", "--format", "xml"],
+    ["run", "t.cvg", "--workers", "0"],
+    ["run", "t.cvg", "--executor", "bogus"],
+    ["run", "t.cvg", "--max-rows", "-1"],
+    ["run", "t.cvg", "-f", "in.jsonl", "--trace", "missing/dir/t.jsonl"],
+    ["check", "t.cvg", "-o", "missing/dir/out.txt"],
+    ["compile", "t.cvg", "--show", "nope"],
+    ["nosuchcommand"],
+])
+def test_bad_options_are_usage_errors(converge: Run, args: list[str]) -> None:
+    done = converge(*args)
+    assert done.code == 2, done.text
+    assert done.err.strip()
+
+
+def _trace(converge: Run) -> None:
+    assert converge("run", "t.cvg", "-f", "in.jsonl", "--trace", "tr.jsonl").code == 0
+
+
+@pytest.mark.usefixtures("files")
+def test_replay_to_an_unwritable_output_is_a_usage_error(converge: Run) -> None:
+    _trace(converge)
+    done = converge("replay", "t.cvg", "tr.jsonl", "-o", "missing/dir/out.jsonl")
+    assert done.code == 2
+    assert "cannot write the replayed trace to missing/dir/out.jsonl" in done.err
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (b"\n", "tr.jsonl: the trace is empty"),
+    (b'{"event": "fact_added", "cycle": 0}\n', "tr.jsonl:1: a `fact_added` event without a "
+                                               "valid `type`"),
+    (b'{"event": "tool_call", "tool": "fx", "args": 3}\n', "without a valid `args`"),
+    (b'{"event": "x"}\n{"event": "caf\xe9"}\n', "tr.jsonl:2: not UTF-8 text"),
+])
+def test_replay_of_a_damaged_trace_names_the_line(converge: Run, files: Path, data: bytes,
+                                                  expected: str) -> None:
+    (files / "tr.jsonl").write_bytes(data)
+    done = converge("replay", "t.cvg", "tr.jsonl")
+    assert done.code == 2
+    assert expected in done.err
