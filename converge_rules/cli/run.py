@@ -122,6 +122,7 @@ def command(
                          progress=progress)
     if registries is not None:
         _notify_observers(result)
+    report_failures(result)
     if fmt == "json":
         click.echo(result.to_json(indent=2))
     else:
@@ -183,6 +184,39 @@ def _sources(diagnostics: Sequence[Any]) -> dict[str, str]:
         except OSError:
             continue
     return out
+
+
+def report_failures(result: RunResult) -> None:
+    """Warn on stderr about agent runs that failed (a runtime error such as a division
+    by zero or a bad ``matches`` pattern, a tool that raised or answered the wrong
+    shape) and outputs that were skipped: their effects were discarded, so the result
+    lacks what they would have emitted. One line per agent, with its location."""
+    from converge_rules.engine.trace import E_EFFECT_DISCARDED, E_OUTPUT_SKIPPED
+
+    # agent index -> [failures, first cycle, first reason, outputs skipped]
+    seen: dict[int, list[Any]] = {}
+    for ev in result.trace.raw:
+        kind = ev[0]
+        if kind in (E_EFFECT_DISCARDED, E_OUTPUT_SKIPPED):
+            agent = ev[2]
+            entry = seen.setdefault(agent, [0, ev[1], ev[-1], 0])
+            entry[0 if kind == E_EFFECT_DISCARDED else 3] += 1
+    agents = result.program.agents
+    for index, (failed, cycle, reason, skipped) in sorted(seen.items()):
+        spec = agents[index]
+        what = []
+        if failed:
+            what.append(f"failed on {failed:,} match{'es' if failed != 1 else ''} and "
+                        "emitted nothing for "
+                        f"{'them' if failed != 1 else 'it'}")
+        if skipped:
+            what.append(f"skipped {skipped:,} output{'s' if skipped != 1 else ''}")
+        click.echo(f"warning: agent `{spec.name}` {' and '.join(what)} "
+                   f"(first in cycle {cycle}): {reason}", err=True)
+        click.echo(f"  --> {spec.span}", err=True)
+    if seen:
+        click.echo("  = help: guard the failing expression with `where`, or fix the tool or "
+                   "the input; `--trace FILE` records every failure", err=True)
 
 
 def _report_input_error(exc: InputError) -> None:

@@ -1,0 +1,141 @@
+"""Runtime failures inside a job — a division by zero, a bad `matches` pattern, a tool
+that raises or answers the wrong shape — never end in a traceback and are never silent:
+``converge run`` warns on stderr, naming the agent, where it is declared and why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from converge_rules.compiler.functions import PatternError, cvg_matches, pattern_problem
+
+Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
+
+RULESET = """\
+ruleset rt
+fact A { key s: str, n: int, pat: str = "a" }
+fact B { key s: str, q: float }
+fact M { key s: str, ok: bool }
+agent div tier 1 {
+  when A(s, n)
+  emit B(s: s, q: 10 / n)
+}
+agent re tier 1 {
+  when A(s, pat)
+  emit M(s: s, ok: matches(s, pat))
+}
+"""
+
+TOOLS_PLUGIN = """\
+from pydantic import BaseModel
+from converge_rules.hookspecs import hookimpl
+from converge_rules.registry import Tool
+
+class Args(BaseModel):
+    x: str
+
+class Res(BaseModel):
+    y: float
+
+def boom(args):
+    raise RuntimeError("service unavailable")
+
+def wrong(args):
+    return {"z": "nope"}
+
+@hookimpl
+def converge_register_tools(register):
+    register(Tool("ux_boom", boom, Args, Res, "raises"))
+    register(Tool("ux_wrong", wrong, Args, Res, "answers the wrong shape"))
+"""
+
+TOOLS_RULESET = """\
+ruleset tl
+uses tool ux_boom
+uses tool ux_wrong
+fact A { key s: str }
+fact B { key s: str, y: float }
+agent b tier 1 {
+  when A(s)
+  call ux_boom(x: s) as r
+  emit B(s: s, y: r.y)
+}
+agent w tier 1 {
+  when A(s)
+  call ux_wrong(x: s) as r
+  emit B(s: s, y: r.y)
+}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "rt.cvg").write_text(RULESET, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_division_by_zero_is_a_warning_naming_the_agent(converge_script: Run,
+                                                          files: Path) -> None:
+    (files / "z.jsonl").write_text('{"A": {"s": "x", "n": 0}}\n', encoding="utf-8")
+    done = converge_script("run", "rt.cvg", "-f", "z.jsonl", "--format", "json")
+    assert done.code == 0  # the job itself converged
+    assert done.out.startswith("{")  # stdout stays one JSON document
+    assert ("warning: agent `div` failed on 1 match and emitted nothing for it "
+            "(first in cycle 1): ZeroDivisionError: division by zero") in done.err
+    assert "--> rt.cvg:5:1" in done.err
+    assert "guard the failing expression with `where`" in done.err
+
+
+def test_a_bad_regex_is_named_without_noise_from_the_regex_engine(converge_script: Run,
+                                                                  files: Path) -> None:
+    (files / "re.jsonl").write_text('{"A": {"s": "y", "n": 1, "pat": "(["}}\n',
+                                    encoding="utf-8")
+    done = converge_script("run", "rt.cvg", "-f", "re.jsonl")
+    assert done.code == 0
+    assert "warning: agent `re` failed on 1 match" in done.err
+    assert "PatternError: bad regular expression '([': missing ]" in done.err
+    assert "absl" not in done.err and "re2.cc" not in done.err
+
+
+def test_bad_patterns_raise_a_named_error() -> None:
+    with pytest.raises(PatternError, match=r"bad regular expression '\(\[': missing \]"):
+        cvg_matches("text", "([")
+    assert pattern_problem("a+") is None
+    assert pattern_problem("(?<name") is not None
+    assert cvg_matches("xaa", "a+")
+
+
+def test_failing_tools_are_warnings_naming_each_agent(converge_script: Run, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ux_tools_plugin.py").write_text(TOOLS_PLUGIN, encoding="utf-8")
+    (tmp_path / "tl.cvg").write_text(TOOLS_RULESET, encoding="utf-8")
+    (tmp_path / "a.jsonl").write_text('{"A": {"s": "a"}}\n', encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    done = converge_script("--plugin", "ux_tools_plugin", "run", "tl.cvg", "-f", "a.jsonl")
+    assert done.code == 0, done.text
+    assert "warning: agent `b` failed on 1 match" in done.err
+    assert "service unavailable" in done.err
+    assert "warning: agent `w` failed on 1 match" in done.err
+    assert "does not match its model Res" in done.err
+    assert "--> tl.cvg:6:1" in done.err and "--> tl.cvg:11:1" in done.err
+
+
+def test_a_clean_run_prints_no_warning(converge: Run, files: Path) -> None:
+    (files / "ok.jsonl").write_text('{"A": {"s": "x", "n": 2}}\n', encoding="utf-8")
+    done = converge("run", "rt.cvg", "-f", "ok.jsonl")
+    assert done.code == 0
+    assert done.err == ""
+
+
+def test_budgets_end_the_job_with_exit_1_and_the_budget_named(converge: Run,
+                                                              tmp_path: Path) -> None:
+    (tmp_path / "grow.cvg").write_text(
+        'ruleset grow\nroot "g" {\n  max_cycles = 10\n}\nfact N { key n: int }\n'
+        "agent inc tier 1 {\n  when N(n)\n  emit N(n: n + 1)\n}\n", encoding="utf-8")
+    (tmp_path / "n.jsonl").write_text('{"N": {"n": 0}}\n', encoding="utf-8")
+    done = converge("run", "grow.cvg", "-f", "n.jsonl")
+    assert done.code == 1
+    assert "budget_exceeded (max_cycles) after 10 cycles" in done.out
