@@ -81,6 +81,11 @@ def loads(
 ) -> Ruleset:
     """Like :func:`load`, for ruleset text; ``path`` is the name diagnostics use.
     ``import`` lines resolve relative to the directory of ``path``."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first: data.decode('utf-8'))" if isinstance(
+            text, bytes | bytearray) else ""
+        raise TypeError(f"loads() takes the ruleset text as str, got "
+                        f"{type(text).__name__}{hint}; load() takes a path")
     return _build(Path(path), text, path, plugins)
 
 
@@ -109,6 +114,11 @@ def run(
     """
     from converge_rules.engine import run as engine_run
 
+    if not isinstance(ruleset, Ruleset):
+        raise TypeError(f"run() takes a Ruleset (from converge_rules.load or loads), got "
+                        f"{type(ruleset).__name__} {ruleset!r:.60}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     merged: dict[str, ToolCallable] = dict(ruleset.tools)
     if tools:
         merged.update(tools)

@@ -237,7 +237,20 @@ def validate_pairs(
     program: Program, facts: Iterable[tuple[str, Mapping[str, Any]]], source: str = "<facts>"
 ) -> InputFacts:
     """Validate ``(type name, fields)`` pairs given from Python (line = position + 1)."""
+    if isinstance(facts, Mapping):
+        raise InputError("facts must be (type name, fields) pairs, not one mapping",
+                         source=source, help='pass [("Cost", {"sku": "A1", "amount": 10.0})]')
     pairs = facts if isinstance(facts, list) else list(facts)
+    for i, pair in enumerate(pairs):
+        if (not isinstance(pair, tuple | list) or len(pair) != 2
+                or not isinstance(pair[0], str)):
+            shown = repr(pair)
+            raise InputError(
+                "expected a (type name, fields) pair, got "
+                f"{shown if len(shown) <= 80 else shown[:77] + '...'}",
+                source=source, line=i + 1,
+                help='give each fact as ("Cost", {"sku": "A1", "amount": 10.0})',
+            )
     return validate(
         program, [p[0] for p in pairs], [p[1] for p in pairs], lambda i: (source, i + 1)
     )
