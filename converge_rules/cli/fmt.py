@@ -53,17 +53,24 @@ def _format(path: str, text: str) -> _Outcome:
         return _Outcome(path, text, None, exc.diagnostics)
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> bytes:
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except UnicodeDecodeError as exc:
-        raise _InputFailure(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            "save the file as UTF-8"
-        ) from exc
+        return path.read_bytes()
     except OSError as exc:
         raise _InputFailure(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def _format_bytes(path: str, data: bytes) -> _Outcome:
+    """Format a file's bytes; bytes that are not UTF-8 text are a diagnostic at the
+    first bad byte, as ``converge check`` reports them."""
+    from converge_rules.language.loader import decode_source
+
+    text, problem = decode_source(data, path)
+    if text is None:
+        assert problem is not None
+        shown = data.decode("utf-8", errors="replace")
+        return _Outcome(path, shown, None, (problem,))
+    return _format(path, text)
 
 
 def _report(outcomes: Sequence[_Outcome], color: bool) -> None:
@@ -137,10 +144,12 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) ->
     2 usage error or a file with syntax errors (diagnostics are printed).
     """
     outcomes: list[_Outcome] = []
+    unwritable = 0
     if STDIN in paths:
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
-        outcome = _format("<stdin>", sys.stdin.read())
+        data = sys.stdin.buffer.read()
+        outcome = _format_bytes("<stdin>", data)
         outcomes.append(outcome)
         if outcome.formatted is not None:
             if show_diff:
@@ -151,7 +160,7 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) ->
                 click.echo(outcome.formatted, nl=False)
     else:
         for path in expand_paths(paths):
-            outcome = _format(str(path), _read(path))
+            outcome = _format_bytes(str(path), _read(path))
             outcomes.append(outcome)
             if not outcome.changed:
                 continue
@@ -160,7 +169,13 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) ->
             if check:
                 click.echo(f"would reformat {path}")
             elif not show_diff:
-                path.write_text(outcome.formatted or "", encoding="utf-8")
+                try:
+                    path.write_text(outcome.formatted or "", encoding="utf-8")
+                except OSError as exc:
+                    click.echo(f"converge: error: cannot write {path}: "
+                               f"{exc.strerror or exc}; it was left as it was", err=True)
+                    unwritable += 1
+                    continue
                 click.echo(f"reformatted {path}", err=True)
     _report(outcomes, use_color(color, sys.stderr))
     changed = sum(o.changed for o in outcomes)
@@ -173,7 +188,7 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) ->
             + (f", {failed} with syntax errors" if failed else ""),
             err=True,
         )
-    if failed:
+    if failed or unwritable:
         sys.exit(EXIT_USAGE)
     if check and changed:
         sys.exit(EXIT_FINDINGS)

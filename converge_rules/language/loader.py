@@ -9,7 +9,7 @@ are diagnostics, never exceptions.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from converge_rules.language.diagnostics import Diagnostic, Related, Severity, define
@@ -84,6 +84,28 @@ def display_path(path: Path) -> str:
     return str(resolved) if rel.startswith("..") else rel
 
 
+def decode_source(data: bytes, name: str) -> tuple[str | None, Diagnostic | None]:
+    """A ruleset file's bytes as text, or None and a CVG603 diagnostic: at the line and
+    column of the first byte that is not UTF-8, or saying the file is binary."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[data.rfind(b"\n", 0, exc.start) + 1:exc.start]
+        column = len(before.decode("utf-8", errors="replace")) + 1
+        where = Span(name, line, column, line, column + 1)
+        if b"\0" in data[:8192]:
+            return None, Diagnostic(
+                IMPORT_UNREADABLE, Severity.ERROR, f"`{name}` is a binary file, not a ruleset",
+                where, "name a .cvg ruleset (a UTF-8 text file)")
+        return None, Diagnostic(
+            IMPORT_UNREADABLE, Severity.ERROR,
+            f"`{name}` is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+            f"column {column})",
+            where, "save the file as UTF-8 (in most editors: Save with Encoding, UTF-8), or "
+                   "convert it: `iconv -f latin1 -t utf-8`")
+
+
 def load_file(path: str | Path, *, source: str | None = None) -> LoadResult:
     """Parse ``path`` and every file it imports, transitively.
 
@@ -137,25 +159,12 @@ class _Loader:
             self._error(IMPORT_UNREADABLE, where, f"cannot read `{name}`: {reason}",
                         "import a readable .cvg file")
             return None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if imp is None:  # point at the bad byte itself
-                line = data.count(b"\n", 0, exc.start) + 1
-                before = data[data.rfind(b"\n", 0, exc.start) + 1:exc.start]
-                column = len(before.decode("utf-8", errors="replace")) + 1
-                where = Span(name, line, column, line, column + 1)
-            if b"\0" in data[:8192]:
-                self._error(IMPORT_UNREADABLE, where,
-                            f"`{name}` is a binary file, not a ruleset",
-                            "name a .cvg ruleset (a UTF-8 text file)")
-                return None
-            self._error(IMPORT_UNREADABLE, where,
-                        f"`{name}` is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
-                        f"offset {exc.start})",
-                        "save the file as UTF-8 (in most editors: Save with Encoding, "
-                        "UTF-8), or convert it: `iconv -f latin1 -t utf-8`")
-            return None
+        text, problem = decode_source(data, name)
+        if problem is not None:
+            if imp is not None:  # reported at the import line, not inside the file
+                problem = replace(problem, span=where)
+            self.diagnostics.append(problem)
+        return text
 
     def _load(self, path: Path, text: str, chain: list[Path]) -> None:
         name = self._name(path)

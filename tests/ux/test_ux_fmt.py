@@ -1,0 +1,49 @@
+"""``converge fmt`` given files it cannot format: a non-UTF-8 file (or stdin) is a
+diagnostic at the bad byte, as ``converge check`` reports it, and the other files are
+still formatted; exit code 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
+
+
+def test_a_non_utf8_file_is_reported_and_the_others_are_formatted(converge: Run,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "a_latin.cvg").write_bytes(b"ruleset x\n#caf\xe9\n")
+    (tmp_path / "b_ok.cvg").write_text("ruleset x\nfact A {  key s: str }\n", encoding="utf-8")
+    done = converge("fmt", "a_latin.cvg", "b_ok.cvg")
+    assert done.code == 2
+    assert "a_latin.cvg:2:5" in done.err
+    assert "not UTF-8 text (byte 0xe9 at line 2, column 5)" in done.err
+    assert "reformatted b_ok.cvg" in done.err
+    assert (tmp_path / "b_ok.cvg").read_text(encoding="utf-8").endswith(
+        "fact A { key s: str }\n")
+    assert (tmp_path / "a_latin.cvg").read_bytes() == b"ruleset x\n#caf\xe9\n"
+
+
+def test_non_utf8_stdin_is_reported_at_the_bad_byte(converge_script: Run) -> None:
+    done = converge_script("fmt", "-", input=b"ruleset x\n\xe9\n")
+    assert done.code == 2
+    assert "<stdin>:2:1" in done.err
+    assert "not UTF-8 text" in done.err
+    assert done.out == ""
+
+
+def test_stdin_is_formatted_to_stdout(converge_script: Run) -> None:
+    done = converge_script("fmt", "-", input=b"ruleset x\r\nfact A {  key s: str }\r\n")
+    assert done.code == 0
+    assert done.out == "ruleset x\n\nfact A { key s: str }\n"
+
+
+def test_an_import_of_a_non_utf8_file_says_where_the_bad_byte_is(converge: Run,
+                                                                 tmp_path: Path) -> None:
+    (tmp_path / "lib.cvg").write_bytes(b"ruleset lib\n#\xe9\n")
+    (tmp_path / "main.cvg").write_text('ruleset main\nimport "lib.cvg"\n', encoding="utf-8")
+    done = converge("check", "main.cvg", "--format", "text")
+    assert done.code == 1
+    assert "main.cvg:2:1" in done.out
+    assert "`lib.cvg` is not UTF-8 text (byte 0xe9 at line 2, column 2)" in done.out
