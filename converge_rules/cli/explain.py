@@ -22,6 +22,7 @@ from converge_rules.language.checked import CheckedRuleset
 from converge_rules.language.render import render
 from converge_rules.testing.explain import Explainer
 from converge_rules.testing.interpret import Interpreter, interpreter_for
+from converge_rules.testing.runner import Suite, load_plugins, load_suite
 from converge_rules.testing.runview import RunView, read_trace, view_from_result
 from converge_rules.testing.show import pattern_text
 
@@ -46,10 +47,13 @@ MAX_FACTS = 20
               show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write to this file instead of stdout.")
+@click.option("--no-plugins", is_flag=True,
+              help="Load the ruleset without the installed plugins' functions, "
+                   "resolvers and tools.")
 @report_internal_errors
 def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
             facts: tuple[str, ...], why_not: str | None, fmt: str,
-            output: Path | None) -> None:
+            output: Path | None, no_plugins: bool) -> None:
     """Explain the facts matching PATTERN: the derivation tree of each (the agent that
     produced it, its rule's location, the cycle, the bindings of the match, the support
     facts recursively down to input facts, and the conflicts it won).
@@ -77,9 +81,11 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     if why_not is not None and ruleset is None:
         raise click.UsageError("--why-not needs --ruleset RULESET (it reads the agents)")
 
-    checked = _check(ruleset) if ruleset is not None else None
-    view = _view(trace_path, checked, facts)
-    interp = interpreter_for(checked, view.context()) if checked is not None else None
+    loaded = _load(ruleset, plugins=not no_plugins) if ruleset is not None else None
+    checked = loaded.checked if loaded is not None else None
+    view = _view(trace_path, loaded, facts)
+    interp = interpreter_for(checked, view.context(), loaded.functions) \
+        if loaded is not None and checked is not None else None
     text = why_not if why_not is not None else pattern
     assert text is not None
     target = parse_pattern(text)
@@ -160,16 +166,23 @@ def parse_pattern(text: str) -> n.Pattern:
     return steps[0].pattern
 
 
-def _check(ruleset: Path) -> CheckedRuleset:
-    from converge_rules.language.checker import check_file
-
+def _load(ruleset: Path, *, plugins: bool) -> Suite:
+    """The checked and compiled ruleset (with the installed plugins' functions and
+    resolvers unless ``plugins`` is False); errors are printed, exit code 2."""
     if not ruleset.exists():
         raise click.UsageError(f"path {str(ruleset)!r} does not exist")
-    checked = check_file(ruleset)
-    if not checked.ok:
+    try:
+        suite = load_suite(ruleset, load_plugins(plugins))
+    except ConvergeError as exc:  # a plugin that fails to load
+        raise click.UsageError(str(exc)) from exc
+    checked = suite.checked
+    assert checked is not None
+    if not suite.runnable:
+        if suite.problem:
+            raise click.UsageError(suite.problem)
         click.echo(render("text", checked.diagnostics, _sources(checked)), err=True, nl=False)
         sys.exit(EXIT_USAGE)
-    return checked
+    return suite
 
 
 def _sources(checked: CheckedRuleset) -> dict[str, str]:
@@ -183,18 +196,17 @@ def _sources(checked: CheckedRuleset) -> dict[str, str]:
     return out
 
 
-def _view(trace_path: Path | None, checked: CheckedRuleset | None,
+def _view(trace_path: Path | None, loaded: Suite | None,
           facts: tuple[str, ...]) -> RunView:
     if trace_path is not None:
         try:
             return read_trace(trace_path)
         except ConvergeError as exc:
             raise click.UsageError(str(exc)) from exc
-    assert checked is not None
-    from converge_rules.compiler.compile import compile_ruleset
+    assert loaded is not None
     from converge_rules.engine import read_all, run
 
-    program = compile_ruleset(checked)
+    program = loaded.program
     try:
         inputs = read_all(program, facts)
     except ConvergeError as exc:

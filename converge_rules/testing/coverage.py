@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +54,7 @@ class RulesetCoverage:
     name: str
     file: str
     checked: CheckedRuleset
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     runs: int = 0
     fired: Counter[str] = field(default_factory=Counter)
     resolved: Counter[str] = field(default_factory=Counter)
@@ -74,7 +75,7 @@ class RulesetCoverage:
         self._guards(view)
 
     def _guards(self, view: RunView) -> None:
-        interp = interpreter_for(self.checked, view.context())
+        interp = interpreter_for(self.checked, view.context(), self.functions)
         for agent in self.checked.agents:
             if agent.where is None:
                 continue
@@ -141,10 +142,14 @@ class Coverage:
 
     rulesets: dict[str, RulesetCoverage] = field(default_factory=dict)
 
-    def record(self, file: str, checked: CheckedRuleset, view: RunView) -> None:
+    def record(self, file: str, checked: CheckedRuleset, view: RunView,
+               functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        """Fold one test run of the ruleset in ``file`` in (``functions``: the plugin
+        functions its guards may call)."""
         cov = self.rulesets.get(file)
         if cov is None:
-            cov = self.rulesets[file] = RulesetCoverage(checked.name, file, checked)
+            cov = self.rulesets[file] = RulesetCoverage(checked.name, file, checked,
+                                                        dict(functions or {}))
         cov.record(view)
 
     def add_unrun(self, file: str, checked: CheckedRuleset) -> None:

@@ -8,7 +8,9 @@ collection error that shows the diagnostics.
 
 Only ``.cvg`` files that contain a ``test`` block are collected, so example corpora of
 broken rulesets without tests do not break a test run. Turn collection off with
-``-p no:converge`` or the ini option ``converge_collect = false``.
+``-p no:converge`` or the ini option ``converge_collect = false``. Rulesets are checked
+with the installed converge plugins' functions, resolvers and tool signatures (ini
+``converge_plugins = false`` to leave them out); tests never call real tools.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from converge_rules.language.render import render
 from converge_rules.testing.cases import TestCase
 from converge_rules.testing.outcome import Outcome
-from converge_rules.testing.runner import Suite, load_suite, run_case
+from converge_rules.testing.runner import Suite, load_plugins, load_suite, run_case
+
+if TYPE_CHECKING:
+    from converge_rules.registry import Registries
 
 _HAS_TEST = re.compile(r'^\s*test\s*"', re.MULTILINE)
 
@@ -31,6 +36,19 @@ _HAS_TEST = re.compile(r'^\s*test\s*"', re.MULTILINE)
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("converge_collect", type="bool", default=True,
                   help="collect the test blocks of .cvg files (converge-rules)")
+    parser.addini("converge_plugins", type="bool", default=True,
+                  help="check .cvg rulesets with the installed converge plugins' "
+                       "functions, resolvers and tool signatures (converge-rules)")
+
+
+_REGISTRIES = pytest.StashKey["Registries | None"]()
+
+
+def _registries(config: pytest.Config) -> Registries | None:
+    """The converge plugins' registries, loaded once per session."""
+    if _REGISTRIES not in config.stash:
+        config.stash[_REGISTRIES] = load_plugins(bool(config.getini("converge_plugins")))
+    return config.stash[_REGISTRIES]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -51,7 +69,7 @@ class RulesetFile(pytest.File):
     """A ruleset file; its items are its test cases."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        suite = load_suite(self.path)
+        suite = load_suite(self.path, _registries(self.config))
         if not suite.runnable and not suite.problem:
             errors = [d for d in suite.diagnostics if d.is_error]
             raise self.CollectError(

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from converge_rules.errors import ConvergeError
 from converge_rules.language import nodes as n
@@ -34,6 +34,9 @@ from converge_rules.testing.runview import RunView, view_from_result
 from converge_rules.testing.selection import compile_keyword
 from converge_rules.testing.show import literal
 
+if TYPE_CHECKING:
+    from converge_rules.registry import Registries
+
 
 @dataclass(slots=True)
 class Suite:
@@ -48,6 +51,7 @@ class Suite:
     sources: dict[str, str] = field(default_factory=dict)
     problem: str = ""           # why the suite cannot run although it checks (compile)
     case_errors: list[Outcome] = field(default_factory=list)
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # plugins
 
     @property
     def runnable(self) -> bool:
@@ -55,29 +59,49 @@ class Suite:
                 and not any(d.is_error for d in self.diagnostics))
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_plugins(enabled: bool = True) -> Registries | None:
+    """The installed plugins' registries (their tools' signatures, functions and
+    resolvers), or None when ``enabled`` is False. Tests never call a plugin's tools:
+    they only tell the checker what a tool takes and returns."""
+    if not enabled:
+        return None
+    from converge_rules.plugins import load_registries
+
+    return load_registries()
+
+
+def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
     """Check and compile one ruleset file and list its test cases (table tests expanded
-    into one case per row). Never raises for a bad ruleset: errors are diagnostics."""
+    into one case per row), knowing the functions, resolvers and tool signatures of
+    ``registries`` (see :func:`load_plugins`). Never raises for a bad ruleset: errors
+    are diagnostics."""
     from converge_rules.language.checker import check_file
     from converge_rules.language.loader import display_path
 
     path = Path(path)
-    checked = check_file(path)
+    known: dict[str, Any] = {}
+    functions: dict[str, Callable[..., Any]] = {}
+    if registries is not None:
+        known = {"tools": registries.tool_signatures(),
+                 "functions": registries.function_signatures(),
+                 "resolvers": sorted(registries.resolvers)}
+        functions = registries.function_callables()
+    checked = check_file(path, **known)
     file = display_path(path)
     diagnostics = _without_case_variables(checked, path.parent)
     if diagnostics != checked.diagnostics:
         checked = dataclasses.replace(checked, diagnostics=diagnostics)
     suite = Suite(path=path, file=file, checked=checked, diagnostics=diagnostics,
-                  sources=_sources(checked, path, file))
+                  sources=_sources(checked, path, file), functions=functions)
     if any(d.is_error for d in diagnostics) or not checked.modules:
         return suite
     try:
         from converge_rules.compiler.compile import compile_ruleset
 
-        suite.program = compile_ruleset(checked)
+        suite.program = compile_ruleset(checked, functions=functions or None)
     except ConvergeError as exc:
         suite.problem = f"the ruleset does not compile: {exc}"
-    interp = interpreter_for(checked)
+    interp = interpreter_for(checked, functions=functions)
     tests = [item for item in checked.modules[-1].items if isinstance(item, n.Test)]
     for test in tests:
         try:
@@ -141,7 +165,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     if not any(isinstance(s, n.ExpectFact | n.ExpectConflict | n.ExpectStatus)
                for s in case.test.steps):
         return _outcome(case, "skipped", reason="the test has no `expect` step")
-    interp = interpreter_for(checked)
+    interp = interpreter_for(checked, functions=suite.functions)
     try:
         facts = given_facts(case.test, interp, case.bindings)
         mocks = MockTools(mock_answers(case.test, interp, case.bindings),
@@ -161,7 +185,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     view = view_from_result(result)
     if observe is not None:
         observe(suite, case, view)
-    interp = interpreter_for(checked, view.context())
+    interp = interpreter_for(checked, view.context(), suite.functions)
     explainer = Explainer(view, checked, interp)
     failures = check_expectations(case.test.steps, explainer, case.bindings)
     if failures and case.case is not None:
@@ -204,11 +228,15 @@ def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
 
 
 def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,
-              observe: RunObserver | None = None) -> tuple[TestReport, list[Suite]]:
+              observe: RunObserver | None = None, plugins: bool | Registries = True
+              ) -> tuple[TestReport, list[Suite]]:
     """Load every ruleset in ``paths`` (files, in order), run the selected tests and
-    return the report and the suites (for coverage)."""
+    return the report and the suites (for coverage). ``plugins``: True loads the
+    installed plugins (:func:`load_plugins`), False uses the built-ins only, or give
+    the registries to use."""
     selected = compile_keyword(keyword)
-    suites = [load_suite(p) for p in paths]
+    registries = load_plugins(plugins) if isinstance(plugins, bool) else plugins
+    suites = [load_suite(p, registries) for p in paths]
     outcomes: list[Outcome] = []
     diagnostics: dict[Diagnostic, None] = {}
     sources: dict[str, str] = {}

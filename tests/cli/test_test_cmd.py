@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -239,3 +241,19 @@ def test_directory_runs_every_file_with_ids_per_file() -> None:
 def test_missing_path_is_usage_error() -> None:
     result = _run("nope.cvg")
     assert result.exit_code == 2
+
+
+def test_plugins_resolvers_are_known_and_no_plugins_leaves_them_out() -> None:
+    pytest.importorskip("converge_example")
+    ruleset = Path(__file__).parents[2] / "plugins" / "converge-example" / "rulesets" \
+        / "median_offer.cvg"
+    with_plugins = _run(str(ruleset))
+    assert with_plugins.exit_code == 0, with_plugins.output
+    # Loading plugins installs their resolvers process-wide, so the run without them
+    # gets a fresh process.
+    without = subprocess.run(
+        [sys.executable, "-c", "from converge_rules.cli import main; main()",
+         "test", str(ruleset), "--no-plugins"], capture_output=True, text=True,
+        check=False)
+    assert without.returncode == 1, without.stdout + without.stderr
+    assert "no resolver named 'median'" in without.stdout
