@@ -76,6 +76,9 @@ def _agent(body: str) -> str:
     return "ruleset r\n" + _FACTS + "agent a {\n" + body + "}\n"
 
 
+# Words users write for "no value"; the language has no such literal.
+_NONE_WORDS = frozenset({"none", "None", "null", "nil", "NULL"})
+
 NOT_BOOL = define(
     "CVG202", "condition-not-bool", Severity.ERROR, "Condition is not a bool",
     "A `where` guard or a `prune … when` condition must be true or false.",
@@ -242,6 +245,9 @@ class Typer:
                     f"here; use one of {', '.join(self.t.members(expected.name))}")
         elif owners:
             help = f"write it qualified: `{owners[0]}.{e.id}`"
+        elif e.id in _NONE_WORDS:
+            help = ("there is no literal for none: an optional field (`T?`) without a "
+                    "default is none when left out, so drop the value (or `= none`)")
         else:
             pool = list(scope.names)
             if expected is not None and expected.kind == "enum":

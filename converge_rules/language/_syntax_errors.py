@@ -9,6 +9,7 @@ to close agent `a` opened at 5:1".
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from typing import Any
 
 from converge_rules.language.diagnostics import Diagnostic, Related, Severity, define
@@ -126,6 +127,23 @@ def describe_error(exc: Any, text: str, path: str, line_offset: int, parser: Any
     return _unexpected_character(exc, text, path, line_offset)
 
 
+def _ascii_suggestion(text: str, pos: int) -> str:
+    """``: write `cle` for `clé``` for the word around ``pos``, when dropping accents
+    leaves an ASCII name."""
+    start = pos
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    end = pos
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    word = text[start:end]
+    plain = "".join(c for c in unicodedata.normalize("NFKD", word)
+                    if not unicodedata.combining(c))
+    if plain and plain != word and plain.isascii() and plain.isidentifier():
+        return f": write `{plain}` for `{word}`"
+    return ""
+
+
 def _unexpected_character(exc: Any, text: str, path: str, off: int) -> Diagnostic:
     pos = exc.pos_in_stream
     char = text[pos] if 0 <= pos < len(text) else ""
@@ -141,6 +159,13 @@ def _unexpected_character(exc: Any, text: str, path: str, off: int) -> Diagnosti
         help_ = 'strings use double quotes: "like this"'
     elif char == "=" and text[pos:pos + 2] != "==":
         help_ = "compare with `==`; `=` only sets budgets and defaults"
+    elif char in "\u201c\u201d\u201e\u2018\u2019\u00ab\u00bb":
+        help_ = 'a typographic quote: strings use straight double quotes "like this"'
+    elif char in "\u00a0\u2007\u202f\u200b\u3000":
+        help_ = "an invisible non-standard space: replace it with an ordinary space"
+    elif char.isalnum():  # a letter beyond ASCII, most likely inside a name
+        help_ = ("names use ASCII letters, digits and `_` only"
+                 + _ascii_suggestion(text, pos) + "; any text may go inside a string")
     else:
         help_ = "remove it; comments start with `#`"
     shown = repr(char) if not char.isprintable() or char.isspace() else f"`{char}`"

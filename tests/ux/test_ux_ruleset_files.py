@@ -129,3 +129,22 @@ def test_the_console_script_reports_a_missing_path_as_usage(
         done = converge_script(command, "nowhere.cvg")
         assert done.code == 2, (command, done.text)
         assert "nowhere.cvg" in done.err, (command, done.text)
+
+
+@pytest.mark.parametrize(("text", "where", "fix"), [
+    ("ruleset x\nfact Prix { key cl\u00e9: str }\n", "x.cvg:2:19",
+     "names use ASCII letters, digits and `_` only: write `cle` for `cl\u00e9`"),
+    ('ruleset x\nroot \u201cg\u201d {\n  max_cycles = 3\n}\n', "x.cvg:2:6",
+     "a typographic quote: strings use straight double quotes"),
+    ("ruleset x\nroot \"g\" {\n  max_cycles\u00a0= 3\n}\n", "x.cvg:3:13",
+     "an invisible non-standard space"),
+    ("ruleset x\nfact A { key s: str, o: str? = none }\n", "x.cvg:2:32",
+     "there is no literal for none"),
+])
+def test_characters_and_words_from_other_languages_get_a_specific_fix(
+        converge: Run, tmp_path: Path, text: str, where: str, fix: str) -> None:
+    (tmp_path / "x.cvg").write_text(text, encoding="utf-8")
+    done = converge("check", "x.cvg", "--format", "text")
+    assert done.code == 1
+    assert where in done.out
+    assert fix in done.out
