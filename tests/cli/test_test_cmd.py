@@ -257,3 +257,20 @@ def test_plugins_resolvers_are_known_and_no_plugins_leaves_them_out() -> None:
         check=False)
     assert without.returncode == 1, without.stdout + without.stderr
     assert "no resolver named 'median'" in without.stdout
+
+
+def test_junit_shows_a_ruleset_with_errors_as_an_error_case() -> None:
+    result = _run(_write(PASSING, head="ruleset r\nfact Cost { key sku: str }\n"
+                         "agent a {\n  when Cots(sku)\n  emit Cost(sku: sku)\n}\n"),
+                  "--format", "junit", "-o", "junit.xml")
+    assert result.exit_code == 2
+    root = ET.fromstring(Path("junit.xml").read_text("utf-8"))
+    assert root.get("errors") == "1"
+    error = next(root.iter("error"))
+    assert "CVG101" in (error.text or "") and "shop.cvg:4:" in (error.text or "")
+
+
+def test_a_ruleset_without_tests_passes_with_nothing_run() -> None:
+    result = _run(_write(""))
+    assert result.exit_code == 0
+    assert _last_line(result.output) == "0 passed, 0 failed"
