@@ -47,13 +47,10 @@ MAX_FACTS = 20
               show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write to this file instead of stdout.")
-@click.option("--no-plugins", is_flag=True,
-              help="Load the ruleset without the installed plugins' functions, "
-                   "resolvers and tools.")
 @report_internal_errors
 def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
             facts: tuple[str, ...], why_not: str | None, fmt: str,
-            output: Path | None, no_plugins: bool) -> None:
+            output: Path | None) -> None:
     """Explain the facts matching PATTERN: the derivation tree of each (the agent that
     produced it, its rule's location, the cycle, the bindings of the match, the support
     facts recursively down to input facts, and the conflicts it won).
@@ -81,7 +78,7 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     if why_not is not None and ruleset is None:
         raise click.UsageError("--why-not needs --ruleset RULESET (it reads the agents)")
 
-    loaded = _load(ruleset, plugins=not no_plugins) if ruleset is not None else None
+    loaded = _load(ruleset, plugins=True) if ruleset is not None else None
     checked = loaded.checked if loaded is not None else None
     view = _view(trace_path, loaded, facts)
     interp = interpreter_for(checked, view.context(), loaded.functions) \

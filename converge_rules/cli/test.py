@@ -45,13 +45,10 @@ from converge_rules.testing.selection import compile_keyword
 @click.option("--coverage-xml", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE",
               help="Write coverage as Cobertura XML to FILE (implies --coverage).")
-@click.option("--no-plugins", is_flag=True,
-              help="Check and run without the installed plugins' functions, resolvers "
-                   "and tool signatures (tests never call real tools either way).")
 @report_internal_errors
 def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path | None,
             verbose: bool, with_coverage: bool, fail_under: float | None,
-            coverage_xml: Path | None, no_plugins: bool) -> None:
+            coverage_xml: Path | None) -> None:
     """Run every `test` block in PATH... (.cvg files, or directories searched
     recursively). Each test runs its whole ruleset on its `given` facts, with tools
     replaced by its `mock tool` answers (no network, ever), and checks its `expect`
@@ -85,7 +82,7 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
         if suite.checked is not None:
             coverage.record(suite.file, suite.checked, view, suite.functions)
 
-    report, suites = run_tests(files, keyword=keyword, plugins=not no_plugins,
+    report, suites = run_tests(files, keyword=keyword,
                                observe=observe if with_coverage else None)
     text = render_report(fmt, report, verbose=verbose)
     if with_coverage:
