@@ -243,10 +243,33 @@ def test_missing_path_is_usage_error() -> None:
     assert result.exit_code == 2
 
 
+MEDIAN = """\
+ruleset median_offer
+fact Quote { vendor: str, sku: str, amount: float }
+fact Offer { key sku: str, vendor: str, amount: float }
+agent offer {
+  when Quote(vendor, sku, amount)
+  emit Offer(sku: sku, vendor: vendor, amount: amount)
+}
+policy Offer { resolve by using median, then earliest }
+test "the median quote wins" {
+  given Quote(vendor: "acme", sku: "S1", amount: 10.0)
+  given Quote(vendor: "bolt", sku: "S1", amount: 12.0)
+  given Quote(vendor: "cogs", sku: "S1", amount: 30.0)
+  expect Offer(sku: "S1", vendor: "bolt")
+}
+test "one quote" {
+  given Quote(vendor: "acme", sku: "S2", amount: 10.0)
+  expect Offer(sku: "S2", vendor: "acme")
+}
+"""
+
+
 def test_plugins_resolvers_are_known_and_plugins_false_leaves_them_out() -> None:
+    """``median`` is the resolver the first-party converge-example plugin registers."""
     pytest.importorskip("converge_example")
-    ruleset = Path(__file__).parents[2] / "plugins" / "converge-example" / "rulesets" \
-        / "median_offer.cvg"
+    ruleset = Path("median.cvg")
+    ruleset.write_text(MEDIAN, encoding="utf-8")
     with_plugins = _run(str(ruleset))
     assert with_plugins.exit_code == 0, with_plugins.output
     # Loading plugins installs their resolvers process-wide, so the run without them
