@@ -80,8 +80,19 @@ def display_path(path: Path) -> str:
     try:
         rel = os.path.relpath(resolved)
     except ValueError:  # another drive on Windows
-        return str(resolved)
-    return str(resolved) if rel.startswith("..") else rel
+        return _printable(str(resolved))
+    return _printable(str(resolved) if rel.startswith("..") else rel)
+
+
+def _printable(name: str) -> str:
+    """A file name that can be printed, encoded and written on one line (spans end up
+    in messages, reports and comments of generated code): bytes that are not UTF-8
+    (which Python keeps as lone surrogates) become U+FFFD, control characters such as a
+    newline become ``\\xNN``."""
+    if name.isascii() and name.isprintable():
+        return name
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in name)
 
 
 def decode_source(data: bytes, name: str) -> tuple[str | None, Diagnostic | None]:

@@ -4,6 +4,7 @@ ruleset) — never a traceback."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,19 @@ def test_characters_and_words_from_other_languages_get_a_specific_fix(
     assert done.code == 1
     assert where in done.out
     assert fix in done.out
+
+
+@pytest.mark.parametrize("name", [b"bad\xffname.cvg", b"new\nline.cvg"])
+def test_odd_file_names_are_shown_and_compiled_safely(converge_script: Run, tmp_path: Path,
+                                                      name: bytes) -> None:
+    ruleset = _agent("n + 1").encode()
+    with open(os.path.join(os.fsencode(tmp_path), name), "wb") as handle:
+        handle.write(ruleset)
+    (tmp_path / "err.cvg").write_text("ruleset y\nfact A { key s: strr }\n", encoding="utf-8")
+    for fmt in ("human", "json", "sarif", "junit", "github"):
+        done = converge_script("check", ".", "--format", fmt)
+        assert done.code == 1, (fmt, done.text)
+    shown = os.fsdecode(name)
+    assert converge_script("run", shown).code == 0
+    assert converge_script("compile", shown, "--show", "all").code == 0
+    assert converge_script("test", shown).code == 0
