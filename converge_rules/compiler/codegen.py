@@ -45,18 +45,14 @@ from converge_rules.language.nodes import (
     Agent,
     Aggregate,
     Arg,
-    Attribute,
     Binary,
     Emit,
     Evaluate,
     Expr,
-    FuncCall,
-    IfExpr,
     Intend,
-    ListExpr,
     Pattern,
-    Record,
     Unary,
+    walk_expr,
 )
 
 
@@ -105,39 +101,8 @@ def conjuncts(expr: Expr | None) -> list[Expr]:
 
 
 def aggregates_in(exprs: list[Expr | None]) -> list[Aggregate]:
-    found: list[Aggregate] = []
-
-    def walk(e: Expr | None) -> None:
-        if e is None:
-            return
-        if isinstance(e, Aggregate):
-            found.append(e)
-            for fm in e.pattern.fields:
-                walk(fm.value)
-        elif isinstance(e, Attribute):
-            walk(e.value)
-        elif isinstance(e, Unary):
-            walk(e.operand)
-        elif isinstance(e, Binary):
-            walk(e.left)
-            walk(e.right)
-        elif isinstance(e, IfExpr):
-            walk(e.condition)
-            walk(e.then)
-            walk(e.otherwise)
-        elif isinstance(e, FuncCall):
-            for a in e.args:
-                walk(a)
-        elif isinstance(e, ListExpr):
-            for a in e.items:
-                walk(a)
-        elif isinstance(e, Record):
-            for arg in e.fields:
-                walk(arg.value)
-
-    for x in exprs:
-        walk(x)
-    return found
+    """Every aggregate in ``exprs``, outermost first, in written order."""
+    return [x for e in exprs if e is not None for x in walk_expr(e) if isinstance(x, Aggregate)]
 
 
 def _dedup(items: list[Any]) -> tuple[Any, ...]:

@@ -24,18 +24,12 @@ from converge_rules.compiler.program import TypeSpec
 from converge_rules.compiler.values import CompileError, enum_member
 from converge_rules.language.nodes import (
     Aggregate,
-    Attribute,
-    Binary,
     EnumDecl,
     Expr,
-    FuncCall,
-    IfExpr,
-    ListExpr,
     Name,
     Pattern,
-    Record,
-    Unary,
     Wildcard,
+    walk_expr,
 )
 from converge_rules.language.nodes import (
     Literal as LiteralNode,
@@ -98,42 +92,14 @@ def classify(pattern: Pattern, spec: TypeSpec, enums: Mapping[str, EnumDecl],
 
 def names_in(expr: Expr | None) -> set[str]:
     """Every bare name an expression mentions (variables, binders, call results, and
-    bare enum members — the caller intersects with what is bound)."""
+    bare enum members — the caller intersects with what is bound), including the
+    variables an aggregate's pattern names by field (``count(Quote(sku))``)."""
     out: set[str] = set()
-
-    def walk(e: Expr | None) -> None:
-        if e is None:
-            return
+    for e in walk_expr(expr) if expr is not None else ():
         if isinstance(e, Name):
             out.add(e.id)
-        elif isinstance(e, Attribute):
-            walk(e.value)
-        elif isinstance(e, Unary):
-            walk(e.operand)
-        elif isinstance(e, Binary):
-            walk(e.left)
-            walk(e.right)
-        elif isinstance(e, IfExpr):
-            walk(e.condition)
-            walk(e.then)
-            walk(e.otherwise)
-        elif isinstance(e, FuncCall):
-            for a in e.args:
-                walk(a)
-        elif isinstance(e, ListExpr):
-            for a in e.items:
-                walk(a)
-        elif isinstance(e, Record):
-            for arg in e.fields:
-                walk(arg.value)
         elif isinstance(e, Aggregate):
-            for fm in e.pattern.fields:
-                if fm.value is None:
-                    out.add(fm.field.name)
-                else:
-                    walk(fm.value)
-
-    walk(expr)
+            out.update(fm.field.name for fm in e.pattern.fields if fm.value is None)
     return out
 
 

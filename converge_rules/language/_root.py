@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from converge_rules.language._exprs import NOT_BOOL, Typer
 from converge_rules.language._scope import UNKNOWN_TYPE, Binding, Scope
-from converge_rules.language._strata import walk
 from converge_rules.language._types import INT
 from converge_rules.language.diagnostics import Related, Severity, define
-from converge_rules.language.nodes import Aggregate, Duration, Literal, Prune, Root
+from converge_rules.language.nodes import Aggregate, Duration, Literal, Prune, Root, walk_expr
 from converge_rules.language.suggest import did_you_mean
 
 _HEAD = "ruleset r\nfact Alert { sku: str, message: str }\n"
@@ -117,7 +116,7 @@ def check_prune(typer: Typer, prune: Prune) -> None:
             scope.names[f.name.name] = Binding(typer.of_field(f), f.span, "var")
     scope.names.setdefault("age", Binding(INT, prune.span, "builtin"))
     typer.condition(prune.condition, scope, "the prune condition", NOT_BOOL)
-    for e in walk(prune.condition):
+    for e in walk_expr(prune.condition):
         if isinstance(e, Aggregate):
             typer.r.error(PRUNE_AGGREGATE, e.span,
                           f"a prune condition cannot use `{e.func}`",

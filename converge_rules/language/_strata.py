@@ -14,18 +14,12 @@ from converge_rules.language.diagnostics import Related, Severity, define
 from converge_rules.language.nodes import (
     Agent,
     Aggregate,
-    Attribute,
-    Binary,
     Emit,
     Evaluate,
     Expr,
-    FuncCall,
-    IfExpr,
     Intend,
-    ListExpr,
     Pattern,
-    Record,
-    Unary,
+    walk_expr,
 )
 from converge_rules.language.span import Span
 
@@ -58,29 +52,6 @@ UNSTRATIFIED = define(
 )
 
 
-def walk(e: Expr) -> Iterator[Expr]:
-    """Every sub-expression of ``e`` (``e`` first), including the field values of
-    aggregate patterns."""
-    yield e
-    children: tuple[Expr, ...] = ()
-    if isinstance(e, Attribute):
-        children = (e.value,)
-    elif isinstance(e, Unary):
-        children = (e.operand,)
-    elif isinstance(e, Binary):
-        children = (e.left, e.right)
-    elif isinstance(e, IfExpr):
-        children = (e.condition, e.then, e.otherwise)
-    elif isinstance(e, FuncCall | ListExpr):
-        children = e.args if isinstance(e, FuncCall) else e.items
-    elif isinstance(e, Record):
-        children = tuple(a.value for a in e.fields)
-    elif isinstance(e, Aggregate):
-        children = tuple(fm.value for fm in e.pattern.fields if fm.value is not None)
-    for child in children:
-        yield from walk(child)
-
-
 def agent_exprs(agent: Agent) -> Iterator[Expr]:
     """Every top-level expression of an agent."""
     for p in agent.patterns:
@@ -104,7 +75,7 @@ def consumed(agent: Agent) -> Iterator[tuple[str, str, Span]]:
         if p.negated:
             yield "negates", p.type.name, p.span
     for top in agent_exprs(agent):
-        for e in walk(top):
+        for e in walk_expr(top):
             if isinstance(e, Aggregate):
                 yield f"aggregates (`{e.func}`) over", e.pattern.type.name, e.span
                 yield from _negated_inside(e.pattern)

@@ -12,6 +12,7 @@ agent) are :class:`Ident` so that a diagnostic can point at exactly that name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal as Lit
 from typing import TypeAlias
@@ -165,6 +166,31 @@ Expr: TypeAlias = (
     Literal | Duration | Wildcard | Name | Attribute | Unary | Binary | IfExpr | FuncCall
     | Aggregate | ListExpr | Record
 )
+
+
+def walk_expr(e: Expr) -> Iterator[Expr]:
+    """Every sub-expression of ``e``, ``e`` first, children left to right (pre-order),
+    including the field values of aggregate patterns — like :func:`ast.walk`."""
+    yield e
+    children: tuple[Expr, ...] = ()
+    if isinstance(e, Attribute):
+        children = (e.value,)
+    elif isinstance(e, Unary):
+        children = (e.operand,)
+    elif isinstance(e, Binary):
+        children = (e.left, e.right)
+    elif isinstance(e, IfExpr):
+        children = (e.condition, e.then, e.otherwise)
+    elif isinstance(e, FuncCall):
+        children = e.args
+    elif isinstance(e, ListExpr):
+        children = e.items
+    elif isinstance(e, Record):
+        children = tuple(a.value for a in e.fields)
+    elif isinstance(e, Aggregate):
+        children = tuple(fm.value for fm in e.pattern.fields if fm.value is not None)
+    for child in children:
+        yield from walk_expr(child)
 
 
 @dataclass(frozen=True, slots=True)
