@@ -77,7 +77,7 @@ def test_every_cvg_block_is_a_ruleset_or_marked_as_a_fragment() -> None:
     assert not unmarked, f"```cvg blocks that are not whole rulesets: {unmarked}; " \
         "start them with `ruleset` or mark them ```cvg fragment"
     infos = {b.info for b in _REFERENCE_BLOCKS}
-    assert infos <= {"cvg", "cvg fragment", "cvg pending", "text", "sh", "json"}, infos
+    assert infos <= {"cvg", "cvg fragment", "text", "sh", "json"}, infos
 
 
 def test_the_reference_has_many_checked_examples() -> None:
@@ -100,25 +100,6 @@ def test_reference_ruleset_tests_pass(block: Block, tmp_path: Path) -> None:
     failed = [o for o in report.outcomes if o.status != "passed"]
     assert not failed, f"docs/language.md {block.label}:\n" + "\n".join(
         f"{o.id}: {o.text() or o.reason}" for o in failed)
-
-
-_PENDING = [b for b in _REFERENCE_BLOCKS if b.info == "cvg pending"]
-
-
-@pytest.mark.parametrize("block", _PENDING, ids=lambda b: b.label)
-def test_pending_syntax_example_works_once_the_grammar_has_it(block: Block,
-                                                              tmp_path: Path) -> None:
-    """A ```cvg pending block shows syntax that is landing (table tests): skipped while
-    the only errors are syntax errors, checked and run like any example after."""
-    path = tmp_path / "pending.cvg"
-    errors = _errors(block, path)
-    if errors and all(d.code == "CVG001" for d in errors):
-        pytest.skip(f"docs/language.md {block.label}: syntax not in the grammar yet")
-    assert not errors, f"docs/language.md {block.label}:\n{_show(errors)}"
-    path.write_text(block.text, encoding="utf-8")
-    report, _ = run_tests([path])
-    failed = [o for o in report.outcomes if o.status != "passed"]
-    assert report.outcomes and not failed, "\n".join(o.text() for o in failed)
 
 
 def test_a_broken_example_would_be_caught(tmp_path: Path) -> None:

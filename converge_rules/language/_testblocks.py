@@ -6,10 +6,20 @@ as input, which lets a test exercise an agent that answers intents on its own.
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 from converge_rules.language._agents import check_fields
 from converge_rules.language._exprs import Typer
-from converge_rules.language._scope import MISSING_FIELD, TYPE_MISMATCH, UNKNOWN_FIELD, Scope
-from converge_rules.language._types import Ty, assignable
+from converge_rules.language._scope import (
+    MISSING_FIELD,
+    TYPE_MISMATCH,
+    UNKNOWN_FIELD,
+    Binding,
+    Scope,
+)
+from converge_rules.language._types import ANY, Ty, assignable
 from converge_rules.language.diagnostics import Related, Severity, define
 from converge_rules.language.nodes import (
     ExpectConflict,
@@ -72,19 +82,62 @@ def check_tests(typer: Typer, tests: list[Test]) -> None:
                           "rename one of them",
                           (Related(first[test.name].span, "first test here"),))
         first.setdefault(test.name, test)
+        cases = case_scope(typer, test)
         for step in test.steps:
-            _check_step(typer, step)
+            _check_step(typer, step, cases.child())
+
+
+def case_scope(typer: Typer, test: Test) -> Scope:
+    """The variables a table test's rows bind, visible in all its steps: typed from the
+    first inline row that has them; a fixture file's columns (its CSV header or JSON
+    keys) are typed ``any``, their values being known only when the test runs."""
+    scope = Scope()
+    cases = test.cases
+    if cases is None:
+        return scope
+    for row in cases.rows:
+        for arg in row.fields:
+            ty = typer.infer(arg.value, Scope())
+            if arg.name.name not in scope.names:
+                scope.names[arg.name.name] = Binding(ty, arg.span, "var")
+    if cases.file:
+        base = Path(cases.span.file).parent
+        for name in _fixture_columns(base / cases.file):
+            scope.names.setdefault(name, Binding(ANY, cases.span, "var"))
+    return scope
+
+
+def _fixture_columns(path: Path) -> list[str]:
+    """Column names of a .csv (header row) or .jsonl (keys of every line) fixture; a
+    file that cannot be read has none here (the test runner reports it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    if path.suffix.lower() == ".csv":
+        header = next(csv.reader(text.splitlines()), [])
+        return [h.strip() for h in header]
+    names: list[str] = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line) if line.strip() else {}
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            names.extend(k for k in row if k not in names)
+    return names
 
 
 def _check_step(typer: Typer,
-                step: Given | Mock | ExpectFact | ExpectConflict | ExpectStatus) -> None:
+                step: Given | Mock | ExpectFact | ExpectConflict | ExpectStatus,
+                scope: Scope) -> None:
     t = typer.t
     if isinstance(step, Given):
-        check_fields(typer, step.type, step.args, Scope(), intent=None, verb="given")
+        check_fields(typer, step.type, step.args, scope, intent=None, verb="given")
     elif isinstance(step, ExpectFact):
-        typer.pattern(step.pattern, Scope(), "expect")
+        typer.pattern(step.pattern, scope, "expect")
     elif isinstance(step, ExpectConflict):
-        typer.pattern(step.pattern, Scope(), "expect")
+        typer.pattern(step.pattern, scope, "expect")
         decl = t.facts.get(step.pattern.type.name)
         if decl is not None and (decl.intent or not decl.keys):
             what = "an intent type" if decl.intent else "a type without key fields"
@@ -98,33 +151,33 @@ def _check_step(typer: Typer,
                           did_you_mean(step.status.name, STATUSES,
                                        otherwise="statuses: " + ", ".join(STATUSES)))
     else:
-        _check_mock(typer, step)
+        _check_mock(typer, step, scope)
 
 
-def _check_mock(typer: Typer, mock: Mock) -> None:
+def _check_mock(typer: Typer, mock: Mock, scope: Scope) -> None:
     tools = typer.t.tools
     args = typer.args_unique(mock.args)
-    returned = typer.infer(mock.returns, Scope())
+    returned = typer.infer(mock.returns, scope)
     if mock.tool.name not in tools:
         typer.r.error(MOCK_UNDECLARED, mock.tool.span,
                       f"mock of `{mock.tool.name}`, which the ruleset does not declare",
                       did_you_mean(mock.tool.name, tools, otherwise=(
                           f"add `uses tool {mock.tool.name}` or remove the mock")))
         for a in mock.args:
-            typer.infer(a.value, Scope())
+            typer.infer(a.value, scope)
         return
     sig = tools[mock.tool.name]
     for a in mock.args:
         if sig is None or args.get(a.name.name) is not a or (
                 a.name.name not in sig.args and "*" in sig.args):  # an open tool
-            typer.infer(a.value, Scope())
+            typer.infer(a.value, scope)
         elif a.name.name not in sig.args:
             typer.r.error(UNKNOWN_FIELD, a.name.span,
                           f"tool `{sig.name}` has no argument `{a.name.name}`",
                           did_you_mean(a.name.name, sig.args,
                                        otherwise="arguments: " + ", ".join(sig.args)))
         else:
-            typer.expect(a.value, Scope(), typer.of_text(sig.args[a.name.name]),
+            typer.expect(a.value, scope, typer.of_text(sig.args[a.name.name]),
                          f"argument `{a.name.name}` of tool `{sig.name}`")
     if sig is None or returned.is_any:
         return

@@ -230,9 +230,12 @@ class TreeBuilder:
 
     def _test(self, t: Any) -> n.Test:
         steps: list[n.TestStep] = []
+        cases: n.Cases | None = None
         for s in t.children[1:]:
             sp = self.span(s)
-            if s.data == "given":
+            if s.data == "cases":
+                cases = self._cases(s)
+            elif s.data == "given":
                 steps.append(n.Given(self.ident(s.children[0]), self.args(s.children), sp))
             elif s.data == "mock":
                 steps.append(n.Mock(self.ident(s.children[0]), self.args(s.children),
@@ -243,7 +246,13 @@ class TreeBuilder:
                 steps.append(n.ExpectConflict(self.pattern(s.children[0]), sp))
             else:
                 steps.append(n.ExpectStatus(self.ident(s.children[0]), sp))
-        return n.Test(self.string(t.children[0]), tuple(steps), self.span(t))
+        return n.Test(self.string(t.children[0]), tuple(steps), self.span(t), cases)
+
+    def _cases(self, t: Any) -> n.Cases:
+        rows = tuple(n.Record(self.args(r.children), self.span(r))
+                     for r in _trees(t.children, "case_row"))
+        files = _tokens(t.children, "STRING")
+        return n.Cases(rows, self.string(files[0]) if files else None, self.span(t))
 
     # ---------------------------------------------------------- patterns and args
 

@@ -206,6 +206,16 @@ def _output(o: n.Output) -> _Stmt:
     return _Stmt.line(text, _region(o.span))
 
 
+def _cases(cases: n.Cases) -> _Stmt:
+    """A table test's rows, one per line, or its fixture file."""
+    if cases.file is not None:
+        return _Stmt.line(f"cases {quote(cases.file)}", _region(cases.span))
+    parts = [("cases {", (cases.span.line, cases.span.line), 0)]
+    parts.extend((format_expr(row), _region(row.span), 1) for row in cases.rows)
+    parts.append(("}", (cases.span.end_line, cases.span.end_line), 0))
+    return _Stmt(tuple(parts), wrapped=True)
+
+
 def _step(s: n.TestStep) -> _Stmt:
     if isinstance(s, n.Given):
         return _with_args(f"given {s.type.name}", s.args, "", s.span)
@@ -396,7 +406,9 @@ class _Layout:
                                            _region(item.on_tie.span)))
             self._block(f"policy {item.type.name}", item.span, children)
         elif isinstance(item, n.Test):
-            self._block(f"test {quote(item.name)}", item.span, [_step(s) for s in item.steps])
+            cases = [_cases(item.cases)] if item.cases is not None else []
+            self._block(f"test {quote(item.name)}", item.span,
+                        [*cases, *(_step(s) for s in item.steps)])
         else:
             raise _unknown(item)
 

@@ -554,14 +554,26 @@ TestStep: TypeAlias = Given | Mock | ExpectFact | ExpectConflict | ExpectStatus
 
 
 @dataclass(frozen=True, slots=True)
+class Cases:
+    """``cases { {a: 1, b: 2} … }`` (``rows``) or ``cases "file.csv"`` (``file``, a
+    ``.csv`` or ``.jsonl`` path relative to the ruleset): the rows of a table test. Each
+    row binds variables that the test's steps use; each row runs as its own case."""
+
+    rows: tuple[Record, ...]
+    file: str | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Test:
-    """``test "name" { steps }``."""
+    """``test "name" { [cases …] steps }``. ``cases`` is None for a plain test."""
 
     __test__ = False  # not a pytest class
 
     name: str
     steps: tuple[TestStep, ...]
     span: Span = _span()
+    cases: Cases | None = None
 
 
 Item: TypeAlias = (

@@ -13,7 +13,6 @@ file's own ruleset.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from converge_rules.language import nodes as n
 from converge_rules.language.checked import CheckedRuleset
 from converge_rules.language.diagnostics import Diagnostic
 from converge_rules.language.span import Span
-from converge_rules.testing.cases import CaseError, TestCase, case_variables, expand
+from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
 from converge_rules.testing.explain import Explainer
 from converge_rules.testing.interpret import EvalError, Interpreter, interpreter_for
@@ -88,9 +87,7 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
         functions = registries.function_callables()
     checked = check_file(path, **known)
     file = display_path(path)
-    diagnostics = _without_case_variables(checked, path.parent)
-    if diagnostics != checked.diagnostics:
-        checked = dataclasses.replace(checked, diagnostics=diagnostics)
+    diagnostics = checked.diagnostics
     suite = Suite(path=path, file=file, checked=checked, diagnostics=diagnostics,
                   sources=_sources(checked, path, file), functions=functions)
     if any(d.is_error for d in diagnostics) or not checked.modules:
@@ -112,33 +109,6 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
                 status="failed", failures=(Failure(exc.message, exc.span or test.span,
                                                    exc.details),)))
     return suite
-
-
-_UNKNOWN_NAME = re.compile(r"unknown name `([A-Za-z_][A-Za-z0-9_]*)`")
-
-
-def _without_case_variables(checked: CheckedRuleset, base: Path) -> tuple[Diagnostic, ...]:
-    """The checker's diagnostics minus "unknown name" errors on the variables a table
-    test's rows bind, inside that test. A stopgap while the checker does not bind case
-    variables itself; it removes nothing else."""
-    tables = [(t.span, case_variables(t, base)) for m in checked.modules[-1:]
-              for t in m.items if isinstance(t, n.Test) and getattr(t, "cases", None)]
-    if not tables:
-        return checked.diagnostics
-    kept = []
-    for d in checked.diagnostics:
-        found = _UNKNOWN_NAME.fullmatch(d.message) if d.code == "CVG106" else None
-        if found is not None and d.span is not None and any(
-                found.group(1) in names and _inside(d.span, span) for span, names in tables):
-            continue
-        kept.append(d)
-    return tuple(kept)
-
-
-def _inside(inner: Span, outer: Span) -> bool:
-    return inner.file == outer.file and (outer.line, outer.column) <= (
-        inner.line, inner.column) and (inner.end_line, inner.end_column) <= (
-        outer.end_line, outer.end_column)
 
 
 def _sources(checked: CheckedRuleset, path: Path, file: str) -> dict[str, str]:

@@ -251,8 +251,11 @@ test_steps: st.SearchStrategy[n.TestStep] = (
     | patterns(plain=True).map(lambda p: n.ExpectConflict(p, SPAN))
     | st.sampled_from(_STATUSES).map(lambda s: n.ExpectStatus(n.Ident(s, SPAN), SPAN))
 )
-tests = st.builds(lambda name, steps: n.Test(name, tuple(steps), SPAN),
-                  _string_text, st.lists(test_steps, min_size=1, max_size=5))
+_cases = st.none() | st.builds(lambda rows: n.Cases(tuple(rows), None, SPAN),
+                               st.lists(_records, max_size=3)) | st.from_regex(
+    r"[a-z]{1,6}\.(csv|jsonl)", fullmatch=True).map(lambda f: n.Cases((), f, SPAN))
+tests = st.builds(lambda name, steps, cases: n.Test(name, tuple(steps), SPAN, cases),
+                  _string_text, st.lists(test_steps, min_size=1, max_size=5), _cases)
 
 imports = st.from_regex(r"[a-z]{1,6}(/[a-z]{1,6})?\.cvg", fullmatch=True).map(
     lambda p: n.Import(p, SPAN))
