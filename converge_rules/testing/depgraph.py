@@ -170,27 +170,7 @@ def _aggregate_edges(expr: n.Expr, me: str) -> Iterator[Edge]:
 
 def aggregates(expr: n.Expr) -> Iterator[n.Aggregate]:
     """Every aggregate inside ``expr``, outermost first."""
-    if isinstance(expr, n.Aggregate):
-        yield expr
-        for fm in expr.pattern.fields:
-            if fm.value is not None:
-                yield from aggregates(fm.value)
-    elif isinstance(expr, n.Attribute):
-        yield from aggregates(expr.value)
-    elif isinstance(expr, n.Unary):
-        yield from aggregates(expr.operand)
-    elif isinstance(expr, n.Binary):
-        yield from aggregates(expr.left)
-        yield from aggregates(expr.right)
-    elif isinstance(expr, n.IfExpr):
-        for part in (expr.condition, expr.then, expr.otherwise):
-            yield from aggregates(part)
-    elif isinstance(expr, n.FuncCall | n.ListExpr):
-        for part in expr.args if isinstance(expr, n.FuncCall) else expr.items:
-            yield from aggregates(part)
-    elif isinstance(expr, n.Record):
-        for arg in expr.fields:
-            yield from aggregates(arg.value)
+    return (e for e in n.walk_expr(expr) if isinstance(e, n.Aggregate))
 
 
 def describe_policy(policy: n.Policy) -> str:
