@@ -123,6 +123,26 @@ def write_output(text: str, output: str | Path | None) -> None:
         raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
+def refuse_to_overwrite(output: str | Path | None, inputs: Iterable[str | Path],
+                        option: str) -> None:
+    """A :class:`click.UsageError` when ``output`` (given as ``option``) names one of
+    the files the command reads: writing the report or the trace would destroy it."""
+    if output is None or str(output) == "-":
+        return
+    target = Path(output)
+    for raw in inputs:
+        path = Path(raw)
+        try:
+            same = target.resolve() == path.resolve() or (
+                target.exists() and path.exists() and target.samefile(path))
+        except OSError:
+            same = False
+        if same:
+            raise click.UsageError(
+                f"{option} {str(output)!r} is an input of this command ({str(raw)!r}); "
+                f"writing it would destroy it: give another file to {option}")
+
+
 def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Run a command body; an unexpected exception becomes a one-paragraph "internal
     error" on stderr with a hint to report the bug, and exit code 2 — never a raw

@@ -16,6 +16,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     color_option,
     expand_paths,
+    refuse_to_overwrite,
     report_internal_errors,
     use_color,
     write_output,
@@ -75,6 +76,7 @@ def command(
     in docs/diagnostics.md.
     """
     files = expand_paths(paths)
+    refuse_to_overwrite(output, files, "--output")
     from converge_rules.language.checker import check_file, checked_sources
 
     registries = None if no_plugins else installed_registries()

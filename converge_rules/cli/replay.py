@@ -18,6 +18,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     missing_path,
+    refuse_to_overwrite,
     report_internal_errors,
 )
 from converge_rules.errors import CheckError, InputError
@@ -62,6 +63,7 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     for path in (ruleset, trace):
         if not path.exists():
             raise missing_path(path)
+    refuse_to_overwrite(output, [ruleset, trace], "--output")
     registries = None
     if not no_plugins:
         from converge_rules.plugins import load_registries

@@ -19,6 +19,7 @@ from converge_rules.cli._common import (
     EXIT_USAGE,
     color_option,
     missing_path,
+    refuse_to_overwrite,
     report_internal_errors,
     use_color,
 )
@@ -103,6 +104,9 @@ def command(
     if trace is not None and not trace.parent.is_dir():
         raise click.UsageError(f"cannot write the trace to {trace}: "
                                f"directory {str(trace.parent)!r} does not exist")
+    refuse_to_overwrite(trace, [ruleset, *(spec.partition("=")[2] if "=" in spec
+                                           and not Path(spec).exists() else spec
+                                           for spec in facts)], "--trace")
     registries = None if no_plugins else _load_registries()
     _check_executor(executor)
     colour = use_color(color, sys.stderr)

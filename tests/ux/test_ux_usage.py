@@ -102,3 +102,29 @@ def test_replay_of_a_damaged_trace_names_the_line(converge: Run, files: Path, da
     done = converge("replay", "t.cvg", "tr.jsonl")
     assert done.code == 2
     assert expected in done.err
+
+
+@pytest.mark.parametrize(("args", "victim"), [
+    (["check", "t.cvg", "-o", "t.cvg"], "t.cvg"),
+    (["check", ".", "-o", "./t.cvg"], "t.cvg"),
+    (["run", "t.cvg", "-f", "in.jsonl", "--trace", "in.jsonl"], "in.jsonl"),
+    (["run", "t.cvg", "-f", "A=in.jsonl", "--trace", "in.jsonl"], "in.jsonl"),
+    (["run", "t.cvg", "--trace", "t.cvg"], "t.cvg"),
+])
+def test_an_output_never_overwrites_an_input(converge: Run, files: Path, args: list[str],
+                                             victim: str) -> None:
+    before = (files / victim).read_bytes()
+    done = converge(*args)
+    assert done.code == 2
+    assert "is an input of this command" in done.err
+    assert (files / victim).read_bytes() == before
+
+
+@pytest.mark.usefixtures("files")
+def test_replay_never_overwrites_the_recorded_trace(converge: Run, files: Path) -> None:
+    _trace(converge)
+    before = (files / "tr.jsonl").read_bytes()
+    done = converge("replay", "t.cvg", "tr.jsonl", "-o", "tr.jsonl")
+    assert done.code == 2
+    assert "is an input of this command" in done.err
+    assert (files / "tr.jsonl").read_bytes() == before
