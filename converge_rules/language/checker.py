@@ -66,6 +66,15 @@ DEFAULT_NOT_CONSTANT = define(
     wrong='ruleset r\nfact Quote { sku: str, amount: float = 1.5 * 2 }\n',
     right='ruleset r\nfact Quote { sku: str, amount: float = 3.0 }\n',
 )
+TOOL_NOT_INSTALLED = define(
+    "CVG804", "tool-not-installed", Severity.WARNING, "No installed plugin provides a tool",
+    "A `uses tool` line names a tool that none of the installed plugins registers. The "
+    "ruleset still checks (tests mock tools), but calls of the tool are not "
+    "type-checked and fail at run time until a plugin provides it. Reported only when "
+    "the plugins are known (`converge check` without `--no-plugins`).",
+    wrong="ruleset r\nuses tool fx_rat\n",
+    right="ruleset r\nuses tool fx_rate\n",
+)
 KEYED_INTENT = define(
     "CVG212", "keyed-intent", Severity.ERROR, "Key field on an intent",
     "An intent is a request for work: two requests with different fields are two "
@@ -96,7 +105,7 @@ def check(
                     resolvers=None if resolvers is None else frozenset(resolvers))
     modules = loaded.modules
     items = _Items(modules)
-    _declare(items, tables, report, tools or {})
+    _declare(items, tables, report, tools)
     typer = Typer(tables, report)
     for decl in items.facts:
         _check_fact(typer, decl)
@@ -226,7 +235,7 @@ class _Items:
 
 
 def _declare(items: _Items, tables: Tables, report: Reporter,
-             signatures: Mapping[str, ToolSignature]) -> None:
+             signatures: Mapping[str, ToolSignature] | None) -> None:
     types: dict[str, Ident] = {}
 
     def claim(ident: Ident, what: str) -> bool:
@@ -265,8 +274,15 @@ def _declare(items: _Items, tables: Tables, report: Reporter,
                                f"remove this `{tool.name}`",
                                (Related(first, "first declared here"),))
                 continue
-            tables.tools[tool.name] = signatures.get(tool.name)
+            tables.tools[tool.name] = (signatures or {}).get(tool.name)
             tables.tool_spans[tool.name] = tool.span
+            if signatures is not None and tool.name not in signatures:
+                report.warning(TOOL_NOT_INSTALLED, tool.span,
+                               f"no installed plugin provides tool `{tool.name}`",
+                               did_you_mean(tool.name, signatures, otherwise=(
+                                   "install the plugin that provides it (`converge "
+                                   "plugins` lists what is installed); until then its "
+                                   "calls are not type-checked and fail at run time")))
 
 
 def _unique(idents: Iterable[Ident], what: str, owner: str, report: Reporter) -> None:

@@ -86,3 +86,15 @@ def test_observers_see_every_run(plugin: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads((plugin / "seen.json").read_text()) == {"status": "converged",
                                                                "cycles": 1}
+
+
+def test_check_warns_about_tools_no_installed_plugin_provides(tmp_path: Path) -> None:
+    ruleset = tmp_path / "uses.cvg"
+    ruleset.write_text('ruleset uses "u"\nuses tool no_such_tool_anywhere\n')
+    found = CliRunner().invoke(main, ["check", "--format", "json", str(ruleset)])
+    assert found.exit_code == 0, found.output  # a warning, not an error
+    diagnostics = json.loads(found.output)["diagnostics"]
+    assert [(d["code"], d["line"], d["column"]) for d in diagnostics] == [("CVG804", 2, 11)]
+    offline = CliRunner().invoke(main, ["check", "--no-plugins", "--format", "json",
+                                        str(ruleset)])
+    assert json.loads(offline.output)["diagnostics"] == []
