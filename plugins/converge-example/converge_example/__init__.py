@@ -1,4 +1,10 @@
-"""A small converge_rules plugin to copy: one conflict resolver and one pruning rule.
+"""A small converge_rules plugin to copy: a tool, a conflict resolver and a pruning rule.
+
+* ``fx_rate`` — the tool the pricing and rates example rulesets declare
+  (``uses tool fx_rate``): ``fx_rate(currency: str) -> {usd: float}`` from a fixed
+  table of demo rates, offline and deterministic. A currency it does not know fails the
+  call (and so discards the calling agent's effect). For real rates, call an HTTP API
+  with ``converge-http`` instead.
 
 * ``median`` — for ``policy T { resolve by using median }``: prefers the contender
   holding the median value of the type's first numeric non-key field. With an even
@@ -14,11 +20,38 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from converge_rules.compiler.program import TypeSpec
 from converge_rules.engine.policies import Contender
 from converge_rules.hookspecs import hookimpl
+from converge_rules.registry import Tool
 
 __version__ = "0.1.0"
+
+
+#: US dollars per unit of each currency: fixed demo values, not market data.
+DEMO_RATES: Mapping[str, float] = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "JPY": 0.0067,
+                                   "CHF": 1.13}
+
+
+class FxArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currency: str
+
+
+class FxRate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    usd: float
+
+
+def fx_rate(args: FxArgs) -> FxRate:
+    """The demo rate of ``args.currency``; an unknown currency fails the call."""
+    currency = args.currency.upper()
+    if currency not in DEMO_RATES:
+        known = ", ".join(sorted(DEMO_RATES))
+        raise ValueError(f"no demo rate for {currency!r} (known: {known})")
+    return FxRate(usd=DEMO_RATES[currency])
 
 
 def median(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
@@ -49,6 +82,11 @@ class ExpireByTtl:
     def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool:
         ttl = fields.get("ttl")
         return isinstance(ttl, int) and age > ttl
+
+
+@hookimpl
+def converge_register_tools(register: Callable[[Tool], None]) -> None:
+    register(Tool("fx_rate", fx_rate, FxArgs, FxRate, "demo exchange rates to USD (offline)"))
 
 
 @hookimpl

@@ -98,3 +98,38 @@ def test_ttl_pruner_drops_facts_older_than_their_ttl(registries: Registries) -> 
 def test_ttl_pruner_only_applies_to_types_with_a_ttl_field(registries: Registries) -> None:
     program = program_with_pruners(api.loads(READINGS).program, registries.objects("pruners"))
     assert [program.types[p.type_id].name for p in program.prunes] == ["Reading"]
+
+
+def test_fx_rate_answers_known_currencies_and_fails_unknown_ones(
+        registries: Registries) -> None:
+    from converge_rules.errors import ToolError
+    from converge_rules.registry import ValidatedTool
+
+    tool = registries.tools["fx_rate"]
+    assert tool.plugin == "converge-example"
+    assert tool.signature().args == {"currency": "str"}
+    assert tool.signature().result == {"usd": "float"}
+    call = ValidatedTool(tool)
+    assert call({"currency": "eur"}) == {"usd": 1.08}
+    with pytest.raises(ToolError, match="no demo rate for 'XYZ'"):
+        call({"currency": "XYZ"})
+
+
+def test_the_pricing_example_gets_its_rates_from_the_plugin(registries: Registries) -> None:
+    from pathlib import Path
+
+    ruleset = api.load(Path(__file__).parents[3] / "rulesets" / "pricing" / "pricing.cvg",
+                       plugins=registries)
+    cost = ("Cost", {"sku": "A1", "amount": 10.0})
+    euro = ("Quote", {"sku": "A1", "vendor": "euro", "amount": 11.0, "currency": "EUR"})
+    yen = ("Quote", {"sku": "A1", "vendor": "odd", "amount": 1500.0, "currency": "XYZ"})
+    result = api.run(ruleset, [cost, euro])
+    assert result.status == "converged"
+    assert result.facts("Rate") == [{"currency": "EUR", "usd": 1.08}]
+    assert result.unmet == []
+    # Both rates are fetched by one run of `fetch_rate`; the failed XYZ call discards
+    # that run's whole effect (transactional effects), so neither rate is merged and
+    # both intents stay open, listed in the result.
+    result = api.run(ruleset, [cost, euro, yen])
+    assert result.facts("Rate") == []
+    assert {"EUR", "XYZ"} <= {c for u in result.unmet for c in ("EUR", "XYZ") if c in str(u)}
