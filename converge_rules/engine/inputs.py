@@ -115,6 +115,10 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         ftype = spec_field.type
         got = err.get("input")
         fix = f"give `{field}` {_article(str(ftype))} {ftype} value ({err.get('msg', '')})"
+        if ftype.base == "enum" and isinstance(got, str) and "." in got:
+            member = got.rsplit(".", 1)[1]
+            if member in ftype.members:
+                fix = f'write "{member}": enum members are given by name alone'
         if got is None and not spec_field.required:
             fix += f"; or leave `{field}` out to use its default"
         return InputError(
@@ -385,7 +389,7 @@ def _cell(value: str, vt: ValueType) -> Any:
             return True
         if low in ("false", "no", "0"):
             return False
-        raise ValueError(f"{value!r} is not a boolean (true/false)")
+        raise ValueError("true or false")
     if vt.base == "list":
         try:
             parsed = _DECODER.decode(value)
@@ -413,6 +417,16 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
     except csv.Error as exc:
         raise InputError(f"not valid CSV: {exc}", source=source, line=reader.line_num,
                          help="quote cells that hold commas or quotes") from None
+    header = [name.strip() for name in header]  # spreadsheets pad header cells
+    if len(header) == 1:
+        for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in header[0]:
+                raise InputError(
+                    f"the header is one column `{header[0]}`: the file looks separated by "
+                    f"{called}", source=source, line=1,
+                    help="converge reads comma-separated values; save the file as CSV "
+                         "with commas",
+                )
     seen: set[str] = set()
     for column, name in enumerate(header, start=1):
         if name in seen:

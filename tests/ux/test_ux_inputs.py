@@ -66,6 +66,7 @@ def _refused(converge: Run, tmp_path: Path, name: str, data: bytes, *spec: str) 
     (b'{"A": {"s": "x", "n": 1, "zz": 1}}\n', "A has no field `zz`"),
     (b'{"A": {"s": "x"}}\n', "A is missing the required field `n`"),
     (b'{"Aa": {"s": "x"}}\n', "did you mean `A`?"),
+    (b'{"A": {"s": "x", "n": 1, "c": "Color.red"}}\n', 'write "red": enum members are given'),
 ])
 def test_bad_json_lines(converge: Run, tmp_path: Path, data: bytes, expected: str) -> None:
     assert expected in _refused(converge, tmp_path, "in.jsonl", data)
@@ -94,6 +95,10 @@ def test_bad_json_arrays(converge: Run, tmp_path: Path, data: bytes, expected: s
     (b"s,n\nx,1\n", "=in.csv", "names no fact type"),
     (b"s,n\nx,1\n", "Zz=in.csv", "unknown fact type `Zz`"),
     (b"s,n\nx,1\n", "A=missing.csv", "missing.csv: cannot read the file"),
+    (b"s,n,b\nx,1,maybe\n", "A=in.csv", "A.b (column 3) must be bool, got 'maybe'\n"
+                                        "  help: write true or false"),
+    (b"s;n\nx;1\n", "A=in.csv", "the file looks separated by semicolons"),
+    (b"s\tn\nx\t1\n", "A=in.csv", "the file looks separated by tabs"),
 ])
 def test_bad_csv(converge: Run, tmp_path: Path, data: bytes, spec: str, expected: str) -> None:
     assert expected in _refused(converge, tmp_path, "in.csv", data, spec)
@@ -104,6 +109,7 @@ def test_bad_csv(converge: Run, tmp_path: Path, data: bytes, spec: str, expected
     ("in.jsonl", b'\xef\xbb\xbf{"A": {"s": "x", "n": 1}}\n', "in.jsonl"),
     ("in.csv", b"\xef\xbb\xbfs,n\nx,1\n", "A=in.csv"),
     ("in.csv", b's,n\n"x,y",1\n', "A=in.csv"),
+    ("in.csv", b"s , n\nx,1\n", "A=in.csv"),  # padded header cells
 ])
 def test_byte_order_marks_and_quoted_commas_are_read(
         converge: Run, tmp_path: Path, name: str, data: bytes, spec: str) -> None:
