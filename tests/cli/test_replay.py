@@ -57,6 +57,8 @@ INPUT = [
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / "fx_plugin_for_replay.py").write_text(PLUGIN, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
+    # This test's own fx_rate replaces the demo one converge-example provides.
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-example")
     return "fx_plugin_for_replay"
 
 
