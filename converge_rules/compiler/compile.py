@@ -51,6 +51,7 @@ from converge_rules.language.nodes import (
     Resolve,
     Root,
 )
+from converge_rules.language.span import Span
 
 __all__ = ["CompileError", "compile_ruleset"]
 
@@ -77,7 +78,8 @@ def compile_ruleset(
     agents = []
     for order, agent in enumerate(checked.agents):
         gen = AgentGenerator(agent, ctx).generate()
-        fn = _load(gen.source, gen.namespace, "agent", f"agent {agent.name.name}")
+        fn = _load(gen.source, gen.namespace, "agent", f"agent {agent.name.name}",
+                   agent.span)
         agents.append(AgentSpec(
             name=agent.name.name, tier=agent.effective_tier, order=order, fn=fn,
             source=gen.source, reads=gen.reads, negates=gen.negates, emits=gen.emits,
@@ -199,7 +201,7 @@ def _require(req: Require, ctx: ProgramContext) -> RequireSpec:
     lines += [f"    live{t} = live[{t}]" for t in sorted(ns.live_locals)]
     lines += [f"    return bool({cond})", ""]
     source = "\n".join(lines)
-    fn = _load(source, ns.values, "require", f"require {req.span}")
+    fn = _load(source, ns.values, "require", f"require {req.span}", req.span)
     return RequireSpec(_text(req.condition), fn, source, req.span)
 
 
@@ -222,7 +224,7 @@ def _prune(prune: Prune, ctx: ProgramContext) -> PruneSpec:
         f"    return bool({cond})",
         "",
     ])
-    fn = _load(source, ns.values, "prune", f"prune {spec.name}")
+    fn = _load(source, ns.values, "prune", f"prune {spec.name}", prune.span)
     return PruneSpec(spec.id, fn, source, _text(prune.condition), prune.span)
 
 
@@ -239,14 +241,25 @@ def _text(expr: Expr) -> str:
 # ------------------------------------------------------------------------ load
 
 
-def _load(source: str, namespace: dict[str, Any], name: str, label: str) -> Any:
+def _load(source: str, namespace: dict[str, Any], name: str, label: str,
+          span: Span) -> Any:
     """Compile generated ``source`` and return the function ``name`` it defines.
 
     The pseudo file name carries a digest of the source, so compiling the same ruleset
-    again reuses one :mod:`linecache` entry instead of adding another."""
-    digest = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+    again reuses one :mod:`linecache` entry instead of adding another. Code Python
+    refuses for its size (more than 20 nested loops: one per joined pattern) is a
+    :class:`CompileError` naming the rule at ``span``."""
+    digest = hashlib.sha1(source.encode("utf-8", "surrogatepass"),
+                          usedforsecurity=False).hexdigest()[:12]
     filename = f"<converge {label} {digest}>"
-    code = compile(source, filename, "exec")
+    try:
+        code = compile(source, filename, "exec")
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
+        raise CompileError(
+            f"{span}: {label} is too large for Python to compile ({reason}); split it "
+            "into smaller agents that emit intermediate facts: each pattern of a `when` "
+            "is one nested loop, and Python allows about 19") from None
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     glob = dict(namespace)
     glob["__builtins__"] = builtins

@@ -165,3 +165,17 @@ def test_odd_file_names_are_shown_and_compiled_safely(converge_script: Run, tmp_
     assert converge_script("run", shown).code == 0
     assert converge_script("compile", shown, "--show", "all").code == 0
     assert converge_script("test", shown).code == 0
+
+
+def test_an_agent_joining_too_many_patterns_is_named_not_an_internal_error(
+        converge: Run, tmp_path: Path) -> None:
+    patterns = " and ".join(f"A(s: s{i}, n)" for i in range(25))
+    (tmp_path / "wide.cvg").write_text(
+        GOOD + f"agent wide tier 1 {{\n  when {patterns}\n  emit B(s: s0, n: n)\n}}\n",
+        encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"A": {"s": "x", "n": 1}}\n', encoding="utf-8")
+    for args in (["run", "wide.cvg", "-f", "in.jsonl"], ["compile", "wide.cvg"]):
+        done = converge(*args)
+        assert done.code == 2, done.text
+        assert "wide.cvg:4:1: agent wide is too large for Python to compile" in done.err
+        assert "split it into smaller agents" in done.err
