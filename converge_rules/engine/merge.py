@@ -256,10 +256,11 @@ class Merger:
         same: dict[tuple[Any, ...], int] = {}
         live_t: dict[int, None] = {}
         plan: tuple[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]], ...] = ()
+        limit = start + room  # ids below it may still be handed out (max_facts)
         try:
             for out in outputs:
-                t = out[1]
-                if out[0] == EVALUATE:
+                kind, t, vals, conf, support = out  # one unpack, not four subscripts
+                if kind == EVALUATE:
                     mark(-1 if self._evaluate(cycle, a, out, trace=False) else -2)
                     continue
                 if t != last:
@@ -267,8 +268,7 @@ class Merger:
                     same = sames[t] or store._build_same(t)
                     live_t = live[t]
                     plan = plans[t]
-                vals = out[2]
-                if fid_next - start < room:
+                if fid_next < limit:
                     fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
                 elif vals in same:
                     fid = same[vals]
@@ -300,16 +300,14 @@ class Merger:
                     if retractable:
                         store.fp1 = (store.fp1 + hash((t, vals))) & MASK
                         store.fp2 = (store.fp2 + hash((vals, t, -7))) & MASK
-                        derive(fid, a, cycle, out[4])
-                    conf = out[3]
+                        derive(fid, a, cycle, support)
                     if conf != 1.0:
                         confidence[fid] = conf
                     if delta is not None:
                         delta((D_ADD, fid, t, vals, cycle))
                 else:
                     if retractable:
-                        derive(fid, a, cycle, out[4])
-                    conf = out[3]
+                        derive(fid, a, cycle, support)
                     if conf != 1.0 and conf > confidence.get(fid, 1.0):
                         confidence[fid] = conf
         finally:
