@@ -4,6 +4,7 @@ person or as the JSON document LANGUAGE.md specifies for a program."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -216,7 +217,7 @@ def report_failures(result: RunResult) -> None:
         if skipped:
             what.append(f"skipped {skipped:,} output{'s' if skipped != 1 else ''}")
         click.echo(f"warning: agent `{spec.name}` {' and '.join(what)} "
-                   f"(first in cycle {cycle}): {reason}", err=True)
+                   f"(first in cycle {cycle}): {printable(str(reason))}", err=True)
         click.echo(f"  --> {spec.span}", err=True)
     if seen:
         click.echo("  = help: guard the failing expression with `where`, or fix the tool or "
@@ -312,7 +313,8 @@ def print_tables(console: Console, result: RunResult, *,
             winner = "— (none)" if c["winner"] is None else cell(
                 {k: v for k, v in c["winner"].items() if k not in c["key"]}
             )
-            table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner, c["reason"])
+            table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner,
+                          printable(c["reason"]))
         if len(conflicts) < len(result.conflicts):
             table.caption = (f"… and {len(result.conflicts) - len(conflicts):,} more "
                              "(--max-rows 0 shows all)")
@@ -320,12 +322,12 @@ def print_tables(console: Console, result: RunResult, *,
     for item in result.unmet:
         if "goal" in item:
             extra = f" ({item['error']})" if "error" in item else ""
-            console.print(f"unmet goal: require {item['goal']}{extra}", markup=False,
+            console.print(printable(f"unmet goal: require {item['goal']}{extra}"), markup=False,
                           soft_wrap=True)
         else:
             console.print(f"open intent: {item['intent']}{cell(item['fields'])}",
                           markup=False, soft_wrap=True)
-    console.print(status_line(result), markup=False, soft_wrap=True,
+    console.print(printable(status_line(result)), markup=False, soft_wrap=True,
                   style="bold green" if result.status == "converged" else "bold red")
 
 
@@ -345,10 +347,23 @@ def status_line(result: RunResult) -> str:
     return f"{result.status} after {cycles}: {result.detail}"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``): values come from
+    input files and tools (an LLM's answer), and must not drive the terminal."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
 def cell(value: Any) -> str:
-    """A value as a table cell: strings as they are, everything else as JSON."""
+    """A value as a table cell: strings as they are (control characters escaped),
+    everything else as JSON."""
     if isinstance(value, str):
-        return value
+        return printable(value)
     if isinstance(value, dict):
         return "(" + ", ".join(f"{k}: {cell(v)}" for k, v in value.items()) + ")"
     return json.dumps(value, ensure_ascii=False)

@@ -139,3 +139,17 @@ def test_budgets_end_the_job_with_exit_1_and_the_budget_named(converge: Run,
     done = converge("run", "grow.cvg", "-f", "n.jsonl")
     assert done.code == 1
     assert "budget_exceeded (max_cycles) after 10 cycles" in done.out
+
+
+def test_control_characters_in_values_never_reach_the_terminal(converge: Run,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "t.cvg").write_text(
+        "ruleset t\nfact A { key s: str, n: int }\n", encoding="utf-8")
+    (tmp_path / "esc.jsonl").write_text(
+        '{"A": {"s": "x\\u001b[2JRED\\u0007", "n": 1}}\n{"A": {"s": "a\\nb", "n": 2}}\n',
+        encoding="utf-8")
+    done = converge("run", "t.cvg", "-f", "esc.jsonl", "--color", "never")
+    assert done.code == 0
+    assert "\x1b" not in done.out and "\x07" not in done.out
+    assert "x\\x1b[2JRED\\x07" in done.out
+    assert "a\\nb" in done.out
