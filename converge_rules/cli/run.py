@@ -82,7 +82,10 @@ def command(
     """Run RULESET on input facts until every tier converges, and print the result.
 
     Nothing runs when the ruleset has errors or an input fact does not match its
-    declared type: the problem is reported with its file, line and field.
+    declared type: the problem is reported with its file, line and field. An agent
+    that fails on a match (a division by zero, a tool that raises or answers the
+    wrong shape) emits nothing for it; every such agent is named in a warning on
+    stderr, with where it is declared.
 
     \b
     Examples:
