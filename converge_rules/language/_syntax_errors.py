@@ -96,7 +96,7 @@ _SYNTAX = {
     "root": '`root "goal" { budget = value … require EXPR … }`',
     "policy": "`policy FACT { resolve by CRITERION[, then CRITERION]* | combine "
               "sum|min|max|mean FIELD | keep all | reject [on tie reject|first|latest] }`",
-    "test": '`test "name" { given … mock tool … returns … expect [no|conflict|status] … }`',
+    "test": '`test "name" { given … mock tool … returns|fails … expect [no|conflict|status] … }`',
     "emit": "`emit Fact(field: EXPR, …) [confidence EXPR]`",
     "intend": "`intend Intent(field: EXPR, …)`",
     "given": "`given Fact(field: value, …)`",

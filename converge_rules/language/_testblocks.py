@@ -25,6 +25,7 @@ from converge_rules.language.nodes import (
     ExpectConflict,
     ExpectFact,
     ExpectStatus,
+    Expr,
     Given,
     Mock,
     Record,
@@ -157,7 +158,8 @@ def _check_step(typer: Typer,
 def _check_mock(typer: Typer, mock: Mock, scope: Scope) -> None:
     tools = typer.t.tools
     args = typer.args_unique(mock.args)
-    returned = typer.infer(mock.returns, scope)
+    # A `fails "reason"` mock has no result to check; its tool and arguments still are.
+    returned = ANY if mock.returns is None else typer.infer(mock.returns, scope)
     if mock.tool.name not in tools:
         typer.r.error(MOCK_UNDECLARED, mock.tool.span,
                       f"mock of `{mock.tool.name}`, which the ruleset does not declare",
@@ -179,23 +181,24 @@ def _check_mock(typer: Typer, mock: Mock, scope: Scope) -> None:
         else:
             typer.expect(a.value, scope, typer.of_text(sig.args[a.name.name]),
                          f"argument `{a.name.name}` of tool `{sig.name}`")
-    if sig is None or returned.is_any:
+    if sig is None or mock.returns is None or returned.is_any:
         return
     if returned.kind != "record":
         typer.r.error(TYPE_MISMATCH, mock.returns.span,
                       f"a mock of `{sig.name}` must return a record, found {returned}",
                       "write `returns {field: value, …}`")
         return
-    _check_result(typer, mock, returned, sig.result)
+    _check_result(typer, mock, mock.returns, returned, sig.result)
 
 
-def _check_result(typer: Typer, mock: Mock, returned: Ty, result: dict[str, str]) -> None:
-    spans = {a.name.name: a.name.span for a in mock.returns.fields} \
-        if isinstance(mock.returns, Record) else {}
+def _check_result(typer: Typer, mock: Mock, returns: Expr, returned: Ty,
+                  result: dict[str, str]) -> None:
+    spans = {a.name.name: a.name.span for a in returns.fields} \
+        if isinstance(returns, Record) else {}
     names = [k for k, _ in returned.fields or ()]
     for key, ty in returned.fields or ():
         want = result.get(key)
-        where = spans.get(key, mock.returns.span)
+        where = spans.get(key, returns.span)
         if want is None and "*" in result:  # an open result: any field, any type
             continue
         if want is None:
@@ -210,7 +213,7 @@ def _check_result(typer: Typer, mock: Mock, returned: Ty, result: dict[str, str]
     missing = [k for k, v in result.items()
                if k != "*" and k not in names and not v.strip().endswith("?")]
     if missing:
-        typer.r.error(MISSING_FIELD, mock.returns.span,
+        typer.r.error(MISSING_FIELD, returns.span,
                       f"the mocked result of `{mock.tool.name}` is missing "
                       + ", ".join(f"`{m}`" for m in missing),
                       "add " + ", ".join(f"{m}: …" for m in missing))

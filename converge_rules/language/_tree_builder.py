@@ -238,8 +238,7 @@ class TreeBuilder:
             elif s.data == "given":
                 steps.append(n.Given(self.ident(s.children[0]), self.args(s.children), sp))
             elif s.data == "mock":
-                steps.append(n.Mock(self.ident(s.children[0]), self.args(s.children),
-                                    self.expr(s.children[-1]), sp))
+                steps.append(self._mock(s, sp))
             elif s.data in ("expect_fact", "expect_no"):
                 steps.append(n.ExpectFact(self.pattern(s.children[0]), s.data == "expect_no", sp))
             elif s.data == "expect_conflict":
@@ -247,6 +246,13 @@ class TreeBuilder:
             else:
                 steps.append(n.ExpectStatus(self.ident(s.children[0]), sp))
         return n.Test(self.string(t.children[0]), tuple(steps), self.span(t), cases)
+
+    def _mock(self, t: Any, sp: Span) -> n.Mock:
+        tool, args = self.ident(t.children[0]), self.args(t.children)
+        fails = _trees(t.children, "mock_fails")
+        if fails:
+            return n.Mock(tool, args, None, sp, self.string(fails[0].children[0]))
+        return n.Mock(tool, args, self.expr(t.children[-1]), sp)
 
     def _cases(self, t: Any) -> n.Cases:
         rows = tuple(n.Record(self.args(r.children), self.span(r))

@@ -220,6 +220,11 @@ def _step(s: n.TestStep) -> _Stmt:
     if isinstance(s, n.Given):
         return _with_args(f"given {s.type.name}", s.args, "", s.span)
     if isinstance(s, n.Mock):
+        if s.fails is not None:
+            return _with_args(f"mock tool {s.tool.name}", s.args, f" fails {quote(s.fails)}",
+                              s.span)
+        if s.returns is None:
+            raise TypeError("a Mock node needs `returns` or `fails`")  # built by hand
         return _with_args(f"mock tool {s.tool.name}", s.args,
                           f" returns {format_expr(s.returns)}", s.span)
     if isinstance(s, n.ExpectFact):

@@ -517,12 +517,15 @@ class Given:
 
 @dataclass(frozen=True, slots=True)
 class Mock:
-    """``mock tool NAME(arg: value, …) returns EXPR``."""
+    """``mock tool NAME(arg: value, …) returns EXPR`` (``returns`` set, ``fails`` None) or
+    ``mock tool NAME(arg: value, …) fails "reason"`` (``returns`` None, ``fails`` the
+    reason): a matching call answers with the result, or raises a tool error."""
 
     tool: Ident
     args: tuple[Arg, ...]
-    returns: Expr
+    returns: Expr | None
     span: Span = _span()
+    fails: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

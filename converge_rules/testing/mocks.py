@@ -2,7 +2,9 @@
 
 A mock answers a call when every argument it names equals the call's argument
 (arguments the mock leaves out match anything); the first such mock in the test's order
-wins. A call no mock answers raises :class:`~converge_rules.errors.ToolError` (so the
+wins. A ``fails "reason"`` mock answers by raising
+:class:`~converge_rules.errors.ToolError` with that reason, as a failing real tool would.
+A call no mock answers raises :class:`~converge_rules.errors.ToolError` too (so the
 engine discards that agent's effect) and is remembered, so the test fails with a
 message that says which call was made and the ``mock tool`` line that would answer it.
 """
@@ -23,10 +25,14 @@ from converge_rules.testing.show import literal
 
 @dataclass(frozen=True, slots=True)
 class MockAnswer:
+    """One ``mock tool`` step, values evaluated: a matching call gets ``returns``, or,
+    when ``fails`` is set, a :class:`ToolError` with that reason."""
+
     tool: str
     args: Mapping[str, Any]
     returns: Mapping[str, Any]
     span: Span | None = None
+    fails: str | None = None
 
     def answers(self, args: Mapping[str, Any]) -> bool:
         return all(name in args and values_equal(args[name], value)
@@ -69,6 +75,8 @@ class MockTools:
             self.calls.append((tool, dict(args)))
         for answer in self.answers:
             if answer.tool == tool and answer.answers(args):
+                if answer.fails is not None:
+                    raise ToolError(answer.fails)
                 return copy.deepcopy(dict(answer.returns))  # agents must not share it
         missing = UnmockedCall(tool, dict(args))
         with self._lock:

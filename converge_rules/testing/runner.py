@@ -184,16 +184,17 @@ def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
 def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
                  ) -> list[MockAnswer]:
     """The test's ``mock tool`` answers, values evaluated. A mock that returns a plain
-    value (not a record) answers ``{"value": …}``."""
+    value (not a record) answers ``{"value": …}``; a ``fails`` mock answers nothing and
+    carries its reason."""
     answers = []
     for step in test.steps:
         if isinstance(step, n.Mock):
-            returns = interp.eval(step.returns, env)
+            returns = {} if step.returns is None else interp.eval(step.returns, env)
             if not isinstance(returns, dict):
                 returns = {"value": returns}
             answers.append(MockAnswer(step.tool.name,
                                       {a.name.name: interp.eval(a.value, env)
-                                       for a in step.args}, returns, step.span))
+                                       for a in step.args}, returns, step.span, step.fails))
     return answers
 
 

@@ -26,4 +26,4 @@ def test_triage_checks_clean_with_the_plugins() -> None:
 def test_triage_tests_pass_with_mocked_tools() -> None:
     result = CliRunner().invoke(main, ["test", str(TRIAGE)])
     assert result.exit_code == 0, result.output
-    assert "5 passed, 0 failed" in result.output
+    assert "6 passed, 0 failed" in result.output

@@ -247,6 +247,8 @@ test_steps: st.SearchStrategy[n.TestStep] = (
     st.builds(lambda t, a: n.Given(n.Ident(t, SPAN), a, SPAN), type_names, _args(literals))
     | st.builds(lambda t, a, r: n.Mock(n.Ident(t, SPAN), a, r, SPAN),
                 st.sampled_from(_TOOLS), _args(literals), _records | literals)
+    | st.builds(lambda t, a, why: n.Mock(n.Ident(t, SPAN), a, None, SPAN, why),
+                st.sampled_from(_TOOLS), _args(literals), _string_text)
     | st.builds(lambda p, neg: n.ExpectFact(p, neg, SPAN), patterns(plain=True), st.booleans())
     | patterns(plain=True).map(lambda p: n.ExpectConflict(p, SPAN))
     | st.sampled_from(_STATUSES).map(lambda s: n.ExpectStatus(n.Ident(s, SPAN), SPAN))
