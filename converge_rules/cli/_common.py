@@ -160,6 +160,15 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ConvergeError as exc:  # an error with a message meant for the user
             click.echo(f"converge: error: {exc}", err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from exc
+        except BrokenPipeError as exc:  # the reader went away (`| head`): stop quietly
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_USAGE) from exc
+        except OSError as exc:  # the machine, not converge: a full disk, a permission
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(f"converge: error: {exc.strerror or exc}{where}", err=True)
+            click.echo("  hint: check free disk space, permissions and the paths given",
+                       err=True)
+            raise click.exceptions.Exit(EXIT_USAGE) from exc
         except Exception as exc:
             if os.environ.get("CONVERGE_DEBUG"):
                 traceback.print_exc()
@@ -169,3 +178,13 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise click.exceptions.Exit(EXIT_USAGE) from exc
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that flushing it at exit does not fail
+    again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (CliRunner)
+        pass

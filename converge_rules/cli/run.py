@@ -125,9 +125,15 @@ def command(
         _report_input_error(exc)
         sys.exit(EXIT_USAGE)
     console = _console(sys.stdout, color)
-    with _progress(loaded, color) as progress:
-        result = api.run(loaded, inputs, executor=executor, workers=workers, trace=trace,
-                         progress=progress)
+    try:
+        with _progress(loaded, color) as progress:
+            result = api.run(loaded, inputs, executor=executor, workers=workers,
+                             trace=trace, progress=progress)
+    except OSError as exc:
+        if trace is None or exc.filename not in (None, str(trace)):
+            raise
+        raise click.UsageError(
+            f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
     if registries is not None:
         _notify_observers(result)
     report_failures(result)

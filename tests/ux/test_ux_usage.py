@@ -4,6 +4,8 @@ wrong, exit code 2, never a traceback."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
+CONSOLE_SCRIPT = Path(sys.executable).with_name("converge")
 
 RULESET = """\
 ruleset t
@@ -128,3 +131,35 @@ def test_replay_never_overwrites_the_recorded_trace(converge: Run, files: Path) 
     assert done.code == 2
     assert "is an input of this command" in done.err
     assert (files / "tr.jsonl").read_bytes() == before
+
+
+DEV_FULL = Path("/dev/full")
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full")
+def test_a_full_disk_is_an_error_not_an_internal_error(converge: Run, files: Path) -> None:
+    done = converge("run", "t.cvg", "-f", "in.jsonl", "--trace", str(DEV_FULL))
+    assert done.code == 2
+    assert "cannot write the trace to /dev/full: No space left on device" in done.err
+    with DEV_FULL.open("wb") as full:
+        proc = subprocess.run([str(CONSOLE_SCRIPT), "run", "t.cvg", "-f", "in.jsonl"],
+                              cwd=files, stdout=full, stderr=subprocess.PIPE, check=False,
+                              timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2
+    assert "converge: error: No space left on device" in err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_quietly(files: Path) -> None:
+    lines = "".join(f'{{"A": {{"s": "x{i}", "n": {i}}}}}\n' for i in range(3000))
+    (files / "many.jsonl").write_text(lines, encoding="utf-8")
+    proc = subprocess.Popen([str(CONSOLE_SCRIPT), "run", "t.cvg", "-f", "many.jsonl",
+                             "--max-rows", "0"], cwd=files, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "internal error" not in err, err
