@@ -178,8 +178,8 @@ def recorded_tools(events: Sequence[dict[str, Any]]) -> dict[str, _Recorded]:
 
 class _Recorded:
     """A tool that answers from the recording: the recorded result, or the recorded
-    failure raised again (as an exception of the recorded type name, so the replayed
-    trace reads the same)."""
+    failure raised again (as an exception of the recorded type name, or as the
+    ``ToolError`` it was, so the replayed trace reads the same)."""
 
     def __init__(self, name: str,
                  calls: dict[str, tuple[dict[str, Any] | None, str | None]]) -> None:
@@ -197,7 +197,10 @@ class _Recorded:
             kind, _, message = error.partition(": ")
             if kind.isidentifier() and message:
                 raise type(kind, (Exception,), {})(message)
-            raise RuntimeError(error)
+            # A tool's own ToolError is recorded as its bare message.
+            from converge_rules.errors import ToolError
+
+            raise ToolError(error)
         return dict(result or {})
 
 

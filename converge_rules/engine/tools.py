@@ -96,6 +96,8 @@ class ToolBox:
             result: Any = fn(dict(args))
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
+        except ToolError as exc:  # already says which tool failed and why
+            return None, str(exc)
         except Exception as exc:  # any failure of a tool discards the effect
             return None, f"{type(exc).__name__}: {exc}"
         if not isinstance(result, Mapping):
@@ -122,6 +124,7 @@ class AgentRuntime:
             raise
         self.calls.append((tool, dict(args), result, error))
         if error is not None:
-            raise ToolError(f"tool {tool!r} failed: {error}")
+            said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
+            raise ToolError(said)
         assert result is not None
         return result

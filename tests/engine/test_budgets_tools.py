@@ -185,3 +185,36 @@ def test_job_timeout_is_checked_between_cycles() -> None:
     assert result.status == "budget_exceeded"
     assert result.budget["job_timeout"]["exceeded"] is True
     assert result.cycles >= 1
+
+
+def test_a_failed_tool_call_is_said_once_in_the_trace() -> None:
+    import converge_rules
+    from converge_rules.errors import ToolError
+
+    ruleset = converge_rules.loads('''ruleset fx "fx"
+
+uses tool fx
+
+fact Need { currency: str }
+fact Rate { currency: str, usd: float }
+
+agent fetch {
+  when Need(currency)
+  call fx(currency: currency) as r
+  emit Rate(currency: currency, usd: r.usd)
+}
+''', plugins=False)
+
+    def plain(args: dict[str, object]) -> dict[str, object]:
+        raise ValueError("no such currency")
+
+    def wrapped(args: dict[str, object]) -> dict[str, object]:
+        raise ToolError("tool 'fx' failed: model down")  # what a validated plugin tool says
+
+    for tool, reason in ((plain, "ToolError: tool 'fx' failed: ValueError: no such currency"),
+                         (wrapped, "ToolError: tool 'fx' failed: model down")):
+        result = converge_rules.run(ruleset, [("Need", {"currency": "XYZ"})],
+                                    tools={"fx": tool})
+        discarded = [e for e in result.trace.events() if e.event == "effect_discarded"]
+        assert [e.reason for e in discarded] == [reason]  # type: ignore[attr-defined]
+        assert result.facts("Rate") == []

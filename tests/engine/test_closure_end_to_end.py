@@ -42,3 +42,4 @@ def test_closure_matches_a_plain_fixpoint(edges: set[tuple[int, int]], executor:
                                 executor=executor, workers=3)
     assert result.status == "converged"
     assert {(p["src"], p["dst"]) for p in result.facts("Path")} == fixpoint(edges)
+
