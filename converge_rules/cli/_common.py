@@ -66,8 +66,9 @@ def missing_path(raw: str | Path, *, stdin_ok: str = "converge fmt -") -> click.
     offered (``pricing.cvg`` for ``pricng.cvg``)."""
     if str(raw) == "-":
         return click.UsageError(
-            f"this command does not read a ruleset from standard input (`-`); save it to "
-            f"a file and give its path (`{stdin_ok}` is the command that reads stdin)")
+            f"this command does not read a ruleset from standard input (`-`); give "
+            f"/dev/stdin, or save it to a file and give its path (`{stdin_ok}` is the "
+            "command that reads `-`)")
     path = Path(raw)
     message = f"path {str(raw)!r} does not exist"
     try:

@@ -523,7 +523,7 @@ def read_facts(program: Program, spec: str | Path) -> InputFacts:
                                   "every row")
     if text_spec == "-":
         raise InputError("facts are not read from standard input (`-`)", source="-",
-                         help="write them to a file and give its path to --facts")
+                         help="give --facts /dev/stdin, or write them to a file")
     path = Path(text_spec)
     source = str(path)
     text = _read_text(path)

@@ -138,8 +138,11 @@ class _Loader:
 
     def run(self, path: Path, source: str | None) -> LoadResult:
         resolved = path.resolve()
-        self.names[resolved] = display_path(path)
-        text = source if source is not None else self._read(resolved, None)
+        self.names[resolved] = display_path(path) if resolved.exists() or not path.exists() \
+            else _printable(str(path))  # /dev/stdin: not by the pipe it resolves to
+        # The entry file is read by the name given: /dev/stdin resolves to a pipe
+        # that cannot be opened again by its resolved name.
+        text = source if source is not None else self._read(resolved, None, path)
         if text is not None:
             self._load(resolved, text, [resolved])
         return LoadResult(tuple(self.modules), tuple(self.diagnostics), dict(self.sources),
@@ -150,11 +153,12 @@ class _Loader:
             self.names[path] = display_path(path)
         return self.names[path]
 
-    def _read(self, path: Path, imp: tuple[Import, Span] | None) -> str | None:
+    def _read(self, path: Path, imp: tuple[Import, Span] | None,
+              given: Path | None = None) -> str | None:
         name = self._name(path)
         where = imp[1] if imp else Span(name, 1, 1, 1, 1)
         try:
-            data = path.read_bytes()
+            data = (given or path).read_bytes()
         except FileNotFoundError:
             if imp is None:
                 self._error(IMPORT_NOT_FOUND, where, f"ruleset file `{name}` not found",

@@ -47,3 +47,16 @@ def test_an_import_of_a_non_utf8_file_says_where_the_bad_byte_is(converge: Run,
     assert done.code == 1
     assert "main.cvg:2:1" in done.out
     assert "`lib.cvg` is not UTF-8 text (byte 0xe9 at line 2, column 2)" in done.out
+
+
+def test_dev_stdin_is_read_as_a_ruleset_and_as_facts(converge_script: Run,
+                                                     tmp_path: Path) -> None:
+    bad = b"ruleset x\nfact A { key s: strr }\n"
+    done = converge_script("check", "/dev/stdin", "--format", "text", input=bad)
+    assert done.code == 1
+    assert "/dev/stdin:2:17" in done.out
+    (tmp_path / "t.cvg").write_text("ruleset t\nfact A { key s: str }\n", encoding="utf-8")
+    done = converge_script("run", "t.cvg", "-f", "/dev/stdin", "--format", "json",
+                           input=b'{"A": {"s": "x"}}\n')
+    assert done.code == 0, done.text
+    assert '"s": "x"' in done.out
