@@ -12,6 +12,7 @@ import click
 
 from converge_rules.cli._common import (
     EXIT_USAGE,
+    refuse_to_overwrite,
     report_internal_errors,
     write_output,
 )
@@ -56,6 +57,7 @@ def command(ruleset: Path, fmt: str, output: Path | None) -> None:
 
     if not ruleset.exists():
         raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+    refuse_to_overwrite(output, [ruleset], "--output")
     loaded = load_file(ruleset)
     if not loaded.ok or not loaded.modules:
         click.echo(render("text", loaded.diagnostics, loaded.sources), err=True, nl=False)

@@ -13,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     expand_paths,
+    refuse_to_overwrite,
     report_internal_errors,
     write_output,
 )
@@ -75,6 +76,8 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
     """
     compile_keyword(keyword)  # a bad -k is a usage error before anything runs
     files = expand_paths(paths)
+    refuse_to_overwrite(output, files, "--output")
+    refuse_to_overwrite(coverage_xml, files, "--coverage-xml")
     with_coverage = with_coverage or fail_under is not None or coverage_xml is not None
     coverage = Coverage()
 

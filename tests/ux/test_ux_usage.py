@@ -113,6 +113,9 @@ def test_replay_of_a_damaged_trace_names_the_line(converge: Run, files: Path, da
     (["run", "t.cvg", "-f", "in.jsonl", "--trace", "in.jsonl"], "in.jsonl"),
     (["run", "t.cvg", "-f", "A=in.jsonl", "--trace", "in.jsonl"], "in.jsonl"),
     (["run", "t.cvg", "--trace", "t.cvg"], "t.cvg"),
+    (["test", "t.cvg", "-o", "t.cvg"], "t.cvg"),
+    (["test", "t.cvg", "--coverage-xml", "t.cvg"], "t.cvg"),
+    (["graph", "t.cvg", "-o", "t.cvg"], "t.cvg"),
 ])
 def test_an_output_never_overwrites_an_input(converge: Run, files: Path, args: list[str],
                                              victim: str) -> None:
