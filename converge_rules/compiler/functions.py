@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 from typing import Any
 
-import re2
+from converge_rules.language.builtins import compiled_pattern
 
 
 def cvg_round(value: float, ndigits: int = 0) -> float:
@@ -33,37 +32,9 @@ def cvg_round(value: float, ndigits: int = 0) -> float:
     return float(rounded)
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a bad pattern is reported by the error, not on stderr
-
-
-class PatternError(ValueError):
-    """A ``matches`` pattern that is not a valid RE2 regular expression."""
-
-
-def pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not a valid RE2 regular expression, or None when it is."""
-    try:
-        _pattern(pattern)
-    except PatternError as exc:
-        return str(exc)
-    return None
-
-
-@lru_cache(maxsize=1024)
-def _pattern(pattern: str) -> Any:
-    try:
-        return re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        detail = exc.args[0] if exc.args else exc
-        if isinstance(detail, bytes):
-            detail = detail.decode("utf-8", errors="replace")
-        raise PatternError(f"bad regular expression {pattern!r}: {detail}") from None
-
-
 def cvg_matches(text: str, pattern: str) -> bool:
     """True when RE2 ``pattern`` matches somewhere in ``text``."""
-    return _pattern(pattern).search(text) is not None
+    return compiled_pattern(pattern).search(text) is not None
 
 
 def cvg_mean(values: Iterable[Any]) -> float | None:

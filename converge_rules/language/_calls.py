@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from converge_rules.language._scope import TYPE_MISMATCH, UNKNOWN_FIELD, Scope
 from converge_rules.language._types import ANY, BOOL, FLOAT, INT, STR, Ty
-from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS
+from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS, pattern_problem
 from converge_rules.language.diagnostics import Severity, define
-from converge_rules.language.nodes import Aggregate, FuncCall
+from converge_rules.language.nodes import Aggregate, FuncCall, Literal
 from converge_rules.language.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -42,6 +42,15 @@ UNKNOWN_FUNCTION = define(
     "lower upper contains startswith endswith matches`) nor registered by a plugin.",
     wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: rnd(amount, 2))\n"),
     right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: round(amount, 2))\n"),
+)
+BAD_PATTERN = define(
+    "CVG213", "bad-pattern", Severity.ERROR, "Not a valid regular expression",
+    "The pattern given to `matches` is a literal that RE2 (the linear-time engine "
+    "`matches` uses) cannot compile. At run time every match of the agent would fail.",
+    wrong=_agent('  when Cost(sku, amount) where matches(sku, "[A-Z")\n'
+                 "  emit Price(sku: sku, amount: amount)\n"),
+    right=_agent('  when Cost(sku, amount) where matches(sku, "[A-Z]")\n'
+                 "  emit Price(sku: sku, amount: amount)\n"),
 )
 ARG_COUNT = define(
     "CVG803", "argument-count", Severity.ERROR, "Wrong number of arguments",
@@ -89,6 +98,14 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
             floats = True
     for arg in e.args[len(want):]:
         typer.infer(arg, scope)
+    if builtin is not None and sig.name == "matches" and len(e.args) == 2:
+        pattern = e.args[1]
+        if isinstance(pattern, Literal) and isinstance(pattern.value, str):
+            problem = pattern_problem(pattern.value)
+            if problem is not None:
+                typer.r.error(BAD_PATTERN, pattern.span, problem,
+                              "fix the regular expression (RE2 syntax: no backreferences "
+                              "or lookaround)")
     if sig.result == "number":
         return FLOAT if floats else INT
     return typer.of_text(sig.result)

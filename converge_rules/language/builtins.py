@@ -8,6 +8,11 @@ float, otherwise int) and ``any``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
+import re2
+
 from converge_rules.language.checked import FunctionSignature
 
 BUILTIN_FUNCTIONS: dict[str, FunctionSignature] = {
@@ -37,3 +42,35 @@ number, ``round(x, 2)`` to two decimals."""
 def builtin_functions() -> dict[str, FunctionSignature]:
     """A fresh copy of :data:`BUILTIN_FUNCTIONS` (callers may add plugin functions)."""
     return dict(BUILTIN_FUNCTIONS)
+
+
+# --------------------------------------------------- `matches` patterns (RE2)
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported by the error, not on stderr
+
+
+class PatternError(ValueError):
+    """A ``matches`` pattern that is not a valid RE2 regular expression."""
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid RE2 regular expression, or None when it is."""
+    try:
+        compiled_pattern(pattern)
+    except PatternError as exc:
+        return str(exc)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def compiled_pattern(pattern: str) -> Any:
+    """The compiled RE2 ``pattern`` (cached); :class:`PatternError` when it is not a
+    valid regular expression."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", errors="replace")
+        raise PatternError(f"bad regular expression {pattern!r}: {detail}") from None

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from converge_rules.compiler.functions import PatternError, cvg_matches, pattern_problem
+from converge_rules.compiler.functions import cvg_matches
+from converge_rules.language.builtins import PatternError, pattern_problem
 
 Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
 
