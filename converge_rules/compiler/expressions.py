@@ -44,6 +44,7 @@ from converge_rules.language.nodes import (
     Unary,
     Wildcard,
 )
+from converge_rules.language.span import UNKNOWN_SPAN
 
 _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 
@@ -297,8 +298,10 @@ class ExprCompiler:
             return self.ns.literal(u.value)
         if u.kind == "var":
             b = self.scope[u.name]
-            assert isinstance(b, Var)
-            return b.code
+            if isinstance(b, Var):
+                return b.code
+            # a call result or binder used as a value: the ordinary name path
+            return self.code(Name(u.name, UNKNOWN_SPAN))
         assert u.expr is not None
         return self.code(u.expr)
 

@@ -345,3 +345,30 @@ agent noted { when Tagged(sku, note) emit Alert(sku: sku, message: note) }
     v.add("Tagged", "B", ("x",), None)
     with pytest.raises(MissingValue, match=r"Alert\.message"):
         run(p, "noted", v)
+
+
+def test_a_call_result_named_in_an_aggregate_pattern_compiles() -> None:
+    import converge_rules
+
+    text = '''ruleset t "t"
+uses tool fx
+fact A { key id: str }
+fact S { key id: str, s: str }
+fact C { key id: str, k: int }
+agent t1 {
+  when A(id)
+  call fx(x: id) as r
+  emit C(id: id, k: count(S(s: VALUE)))
+}
+'''
+    facts = [("A", {"id": "a"}), ("S", {"id": "s", "s": "5"})]
+    tools = {"fx": lambda args: {"v": "5"}}
+    field = converge_rules.loads(text.replace("VALUE", "r.v"), plugins=False)
+    assert converge_rules.run(field, facts, tools=tools).facts("C") == [{"id": "a", "k": 1}]
+    # The whole (untyped) result as a key compiled to an internal error before; now it
+    # compiles, and the run says what went wrong in that agent.
+    record = converge_rules.loads(text.replace("VALUE", "r"), plugins=False)
+    result = converge_rules.run(record, facts, tools=tools)
+    assert result.facts("C") == []
+    reasons = [e.reason for e in result.trace.events() if e.event == "effect_discarded"]
+    assert reasons and "unhashable" in reasons[0]
