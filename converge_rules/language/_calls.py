@@ -65,10 +65,17 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
     """The type of a built-in or plugin function call, checking its arguments."""
     sig = typer.t.functions.get(e.func.name)
     if sig is None:
+        name = e.func.name
+        if name in typer.t.facts:  # a pattern written where an expression stands
+            typer.r.error(UNKNOWN_FUNCTION, e.func.span,
+                          f"`{name}` is a fact type, not a function",
+                          f"to require that no {name} matches, write `and not {name}(…)` "
+                          f"in `when`, or `count({name}(…)) == 0` in `where`")
+            return ANY
         for a in e.args:
             typer.infer(a, scope)
-        typer.r.error(UNKNOWN_FUNCTION, e.func.span, f"unknown function `{e.func.name}`",
-                     did_you_mean(e.func.name, typer.t.functions,
+        typer.r.error(UNKNOWN_FUNCTION, e.func.span, f"unknown function `{name}`",
+                     did_you_mean(name, typer.t.functions,
                                   otherwise="built-ins: " + ", ".join(
                                       sorted(typer.t.functions))))
         return ANY

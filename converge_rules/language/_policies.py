@@ -64,7 +64,7 @@ POLICY_FIELD = define(
 COMBINE_FIELD = define(
     "CVG405", "combine-field", Severity.ERROR, "`combine` on a non-numeric field",
     "`combine sum|min|max|mean FIELD` merges the candidates' numbers into one fact: FIELD "
-    "must be an int or float field that is not a key.",
+    "must be an int or float field that is not a key, and a float field for `mean`.",
     wrong=_HEAD + "policy Price { combine mean source }\n",
     right=_HEAD + "policy Price { combine mean amount }\n",
 )
@@ -170,6 +170,13 @@ def _check_policy(typer: Typer, policy: Policy) -> None:
             typer.r.error(COMBINE_FIELD, strategy.field.span,
                           f"cannot combine `{strategy.field.name}`: it is {why}",
                           "combine a numeric field that is not a key")
+        elif strategy.func == "mean" and typer.of_field(f).kind == "int":
+            # the mean of ints is not an int: the fact would hold a float in an int field
+            typer.r.error(COMBINE_FIELD, strategy.field.span,
+                          f"cannot `combine mean` `{strategy.field.name}`: it is an int "
+                          "field, and a mean is a float",
+                          f"declare `{strategy.field.name}: float`, or combine with "
+                          "`sum`, `min` or `max`")
     elif isinstance(strategy, Resolve):
         seen: dict[str, Criterion] = {}
         for c in strategy.criteria:

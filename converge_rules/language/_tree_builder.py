@@ -10,6 +10,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -348,9 +349,13 @@ class TreeBuilder:
         exprs: list[n.Expr] = []
         for a in args:
             if a.data != "positional_arg":
+                pattern_like = func[:1].isupper()  # `not B(id: id)` in `where`
                 self.error(BAD_CALL, f"named arguments are not allowed in a call of `{func}`",
-                           self.span(a), "pass the value alone (`round(x, 2)`); "
-                           "`field: value` is only written in patterns")
+                           self.span(a),
+                           f"`{func}(…)` reads as a pattern: write `and not {func}(…)` in "
+                           f"`when`, or `count({func}(…)) == 0` in `where`" if pattern_like
+                           else "pass the value alone (`round(x, 2)`); `field: value` is "
+                           "only written in patterns")
                 exprs.append(self.expr(a.children[-1]) if a.data == "named_arg" else n.Wildcard(
                     self.span(a)))
             else:
@@ -429,7 +434,12 @@ class TreeBuilder:
             if _INT.match(text):
                 return n.Literal(int(text), text, sp)
             if _FLOAT.match(text):
-                return n.Literal(float(text), text, sp)
+                value = float(text)
+                if math.isfinite(value):
+                    return n.Literal(value, text, sp)
+                self.error(BAD_NUMBER, f"`{text}` is too large for a float", sp,
+                           "write a number whose size is below about 1.8e308")
+                return n.Literal(0.0, text, sp)
         except ValueError:
             pass
         self.error(BAD_NUMBER, f"malformed number or duration `{text}`", sp,

@@ -540,3 +540,14 @@ def test_open_tool_signatures_check_declared_arguments_and_accept_the_rest() -> 
     assert [d.code for d in good.diagnostics if d.is_error] == []
     bad = check_file("t.cvg", source=text.replace("URL", "3"), tools={"fetch": sig})
     assert [(d.code, d.span.line if d.span else 0) for d in bad.diagnostics] == [("CVG201", 7)]
+
+
+def test_a_pattern_written_in_where_gets_a_fix_that_says_so() -> None:
+    from converge_rules.language.checker import check_file
+
+    head = ('ruleset w "w"\nfact A { key id: str }\nfact B { key id: str }\n'
+            "fact C { key id: str }\nagent a {\n  when A(id) where WHERE\n  emit C(id: id)\n}\n")
+    for where, code in (("not B(id)", "CVG802"), ("not B(id: id)", "CVG009")):
+        found = check_file("w.cvg", source=head.replace("WHERE", where)).diagnostics
+        assert [d.code for d in found] == [code]
+        assert found[0].help is not None and "`and not B(…)` in `when`" in found[0].help
