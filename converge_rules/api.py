@@ -157,13 +157,7 @@ def _build(file: Path, source: str | None, name: str, plugins: bool | Registries
     from converge_rules.language.checker import check_file
 
     registries = _registries(plugins)
-    known: dict[str, Any] = {}
-    if registries is not None:
-        known = {
-            "tools": registries.tool_signatures(),
-            "functions": registries.function_signatures(),
-            "resolvers": sorted(registries.resolvers),
-        }
+    known = registries.checker_kwargs() if registries is not None else {}
     checked = check_file(file, source=source, **known)
     if not checked.ok:
         raise CheckError([d for d in checked.diagnostics if d.is_error])

@@ -297,6 +297,15 @@ class Registries:
         other argument or result field": the declared ones are still type-checked."""
         return {name: tool.signature() for name, tool in self.tools.items()}
 
+    def checker_kwargs(self) -> dict[str, Any]:
+        """What the plugins provide, as ``check``/``check_file`` keyword arguments: tool
+        and function signatures and resolver names."""
+        return {
+            "tools": self.tool_signatures(),
+            "functions": self.function_signatures(),
+            "resolvers": sorted(self.resolvers),
+        }
+
     def function_signatures(self) -> dict[str, FunctionSignature]:
         """Function name → signature, for ``check(..., functions=...)``."""
         return {name: function.signature() for name, function in self.functions.items()}

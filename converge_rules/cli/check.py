@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -80,7 +80,7 @@ def command(
     from converge_rules.language.checker import check_file, checked_sources
 
     registries = None if no_plugins else installed_registries()
-    known = {} if registries is None else plugin_signatures(registries)
+    known = {} if registries is None else registries.checker_kwargs()
     found: dict[Diagnostic, None] = {}  # a file imported by another is reported once
     sources: dict[str, str] = {}  # the texts as checked, for the snippets
     for path in files:
@@ -112,16 +112,6 @@ def installed_registries() -> Registries | None:
     except ImportError:
         return None
     return load_registries()
-
-
-def plugin_signatures(registries: Registries) -> dict[str, Any]:
-    """What the plugins provide, as ``check_file`` keyword arguments: tool and function
-    signatures and resolver names."""
-    return {
-        "tools": registries.tool_signatures(),
-        "functions": registries.function_signatures(),
-        "resolvers": sorted(registries.resolvers),
-    }
 
 
 def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:

@@ -96,12 +96,7 @@ def _plugins(disabled: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     except ImportError:
         return {}, {}
     registries = load_registries()
-    signatures = {
-        "tools": registries.tool_signatures(),
-        "functions": registries.function_signatures(),
-        "resolvers": sorted(registries.resolvers),
-    }
-    return signatures, {name: f.fn for name, f in registries.functions.items()}
+    return registries.checker_kwargs(), registries.function_callables()
 
 
 def _summary(program: Any) -> str:

@@ -81,9 +81,7 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
     known: dict[str, Any] = {}
     functions: dict[str, Callable[..., Any]] = {}
     if registries is not None:
-        known = {"tools": registries.tool_signatures(),
-                 "functions": registries.function_signatures(),
-                 "resolvers": sorted(registries.resolvers)}
+        known = registries.checker_kwargs()
         functions = registries.function_callables()
     checked = check_file(path, **known)
     file = display_path(path)
