@@ -347,6 +347,10 @@ class FakeRegistries:
     def function_signatures(self) -> dict[str, object]:
         return {}
 
+    def checker_kwargs(self) -> dict[str, object]:
+        return {"tools": self.tool_signatures(), "functions": self.function_signatures(),
+                "resolvers": sorted(self.resolvers)}
+
 
 def _fake_plugins(monkeypatch: pytest.MonkeyPatch, load: Callable[[], object]) -> None:
     module = types.ModuleType("converge_rules.plugins")
@@ -390,7 +394,8 @@ def test_plugins_inform_the_check_unless_no_plugins(
         "policy Price { resolve by using vendor_rank }\n"
     ))
     _fake_plugins(monkeypatch, lambda: types.SimpleNamespace(
-        resolvers={}, checks={}, tool_signatures=dict, function_signatures=dict))
+        resolvers={}, checks={},
+        checker_kwargs=lambda: {"tools": {}, "functions": {}, "resolvers": []}))
     assert run("main.cvg").exit_code == 1
     assert run("main.cvg", "--no-plugins").exit_code == 0
     _fake_plugins(monkeypatch, FakeRegistries)
