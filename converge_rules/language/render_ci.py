@@ -76,11 +76,7 @@ def _testcase(suite: ET.Element, file: str, diagnostic: Diagnostic, failed: bool
 
 def _plain(diagnostic: Diagnostic) -> str:
     where = f"{diagnostic.span}: " if diagnostic.span else ""
-    lines = [f"{where}{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"]
-    if diagnostic.help:
-        lines.append(f"help: {diagnostic.help}")
-    lines.extend(f"note: {r.message} ({r.span})" for r in diagnostic.related)
-    return "\n".join(lines)
+    return f"{where}{diagnostic.severity.value}[{diagnostic.code}]: " + _plain_message(diagnostic)
 
 
 # Characters XML 1.0 cannot hold at all, even escaped.
