@@ -66,6 +66,13 @@ DEFAULT_NOT_CONSTANT = define(
     wrong='ruleset r\nfact Quote { sku: str, amount: float = 1.5 * 2 }\n',
     right='ruleset r\nfact Quote { sku: str, amount: float = 3.0 }\n',
 )
+EMPTY_ENUM = define(
+    "CVG115", "empty-enum", Severity.ERROR, "Enum without members",
+    "An enum is a closed set of symbols; with no members, a field of that type could "
+    "never hold a value, and no fact of a type using it could exist.",
+    wrong="ruleset r\nenum Channel { }\n",
+    right="ruleset r\nenum Channel { web, store }\n",
+)
 TOOL_NOT_INSTALLED = define(
     "CVG804", "tool-not-installed", Severity.WARNING, "No installed plugin provides a tool",
     "A `uses tool` line names a tool that none of the installed plugins registers. The "
@@ -253,6 +260,10 @@ def _declare(items: _Items, tables: Tables, report: Reporter,
         if claim(enum.name, "enum"):
             tables.enums[enum.name.name] = enum
         _unique(enum.members, "member", f"enum {enum.name.name}", report)
+        if not enum.members:
+            report.error(EMPTY_ENUM, enum.name.span, f"enum `{enum.name.name}` has no members",
+                         "list its members (`enum Channel { web, store }`): a field of an "
+                         "empty enum could never hold a value")
     for fact in items.facts:
         if claim(fact.name, "intent" if fact.intent else "fact"):
             tables.facts[fact.name.name] = fact
