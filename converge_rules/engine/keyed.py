@@ -5,7 +5,9 @@ Equal values are one proposal (its agents and derivations gathered); one distinc
 value is merged like any fact; two or more are a conflict, resolved by the type's
 policy (:mod:`~converge_rules.engine.policies`). The winner replaces the incumbent
 (:func:`~converge_rules.engine.retraction.replace`), every resolved conflict is recorded
-for the result and the trace, and an unresolved one stops the job.
+for the result and the trace, and an unresolved one stops the job. A combined value
+is derived from every candidate, even when it equals one of them. A candidate whose
+support was retracted earlier in the merge is skipped, and reported once, here.
 """
 
 from __future__ import annotations
@@ -58,10 +60,15 @@ def merge_key(
     inc_vals = store.values[inc] if inc is not None else None
     if inc is not None and len(proposals) == 1 and inc_vals in proposals:
         support_fact(merger, cycle, inc, proposals[inc_vals])
+        merger.held[(t, key)] = (inc, members)
         return True
     if inc is None and len(proposals) == 1:
         vals, entry = next(iter(proposals.items()))
-        return add_keyed(merger, cycle, t, vals, entry, None) is not None
+        fid = add_keyed(merger, cycle, t, vals, entry, None)
+        if fid is None:
+            return False
+        merger.held[(t, key)] = (fid, members)
+        return True
     # a real conflict
     agents = merger.program.agents
     contenders: list[Contender] = []
@@ -81,24 +88,32 @@ def merge_key(
         contenders.append(Contender(
             vals, entry[0], None, cycle, tuple(agents[x].name for x in entry[1]), False,
         ))
-    res = resolve(merger.program.policies.get(t), merger.program.types[t], contenders)
+    policy = merger.program.policies.get(t)
+    res = resolve(policy, merger.program.types[t], contenders)
     record_conflict(merger, cycle, t, key, contenders, res.values, res.reason)
     if res.values is None:
         merger.stop = ("conflict", f"{merger._tname(t)} {key_text(merger, t, key)}: {res.reason}")
         return False
     win = res.values
-    if inc is not None and win == inc_vals:
-        same = proposals.get(win)
-        if same is not None:
-            support_fact(merger, cycle, inc, same)
-        return True
-    entry = proposals.get(win)
-    if entry is None:  # a combined value: every candidate is a derivation
+    chosen: list[Any] | None
+    if policy is not None and policy.mode == "combine":
+        # a combined value rests on every candidate, whichever value it happens to
+        # equal: each one is a derivation
         conf = max(e[0] for e in proposals.values())
-        entry = [conf, [], [d for e in proposals.values() for d in e[2]]]
-    fid = add_keyed(merger, cycle, t, win, entry, inc)
+        chosen = [conf, [], [d for e in proposals.values() for d in e[2]]]
+    else:
+        chosen = proposals.get(win)
+    if inc is not None and win == inc_vals:
+        if chosen is not None:
+            support_fact(merger, cycle, inc, chosen)
+        merger.held[(t, key)] = (inc, members)
+        return True
+    # resolve picks a contender: the incumbent (above) or a proposal
+    assert chosen is not None
+    fid = add_keyed(merger, cycle, t, win, chosen, inc)
     if fid is None:
         return False
+    merger.held[(t, key)] = (fid, members)
     if inc is not None:
         replace(merger, cycle, inc, fid)
     return True

@@ -8,8 +8,10 @@
 * A fact that is replaced or pruned takes with it, transitively and in the same
   merge, the derived facts that have no other derivation — except the fact that
   replaced it (the update-in-place idiom).
-* An output whose support was retracted earlier in this merge is skipped: it rests on
-  a fact that is gone.
+* An output whose support was retracted earlier in this merge is skipped (and reported
+  once): it rests on a fact that is gone. When the fact that won a key is retracted
+  later in the same merge, the key's group is merged again after the last effect,
+  from the candidates still standing.
 * Intents in the support of a merged effect close.
 * ``max_facts`` is never exceeded: the merge stops before the fact that would.
 
@@ -72,6 +74,9 @@ class Merger:
         #: whether to keep the delta (replica executors need it; in-process ones do not)
         self.record_delta = True
         self.dead: set[int] = set()     # ids removed during the current merge
+        #: (type, key) → (the fact holding it, the candidates) for every keyed group
+        #: merged in the current merge, in merge order (see :meth:`_rekey`)
+        self.held: dict[tuple[int, Any], tuple[int, list[tuple[int, tuple[Any, ...]]]]] = {}
         self.stop: tuple[str, str] | None = None
         self.stop_budget: str | None = None
         self.added = 0
@@ -163,6 +168,7 @@ class Merger:
         max_facts = self.max_facts
         groups = self._group_keyed(effects)
         done: set[tuple[int, Any]] = set()
+        self.held = {}
         for eff in effects:
             a = eff.position
             for call in eff.tool_calls:
@@ -180,14 +186,12 @@ class Merger:
                 if kind == EVALUATE:
                     self._evaluate(cycle, a, out)
                     continue
-                support = out[4]
-                if dead and any(s in dead for s in support):
-                    ev((E_OUTPUT_SKIPPED, cycle, a, out[1], out[2], STALE))
-                    continue
                 t = out[1]
                 vals = out[2]
                 keyget = keyget_of[t]
                 if keyget is not None:
+                    # the whole group is merged once; merge_key skips (and reports,
+                    # once) the candidates whose support is gone
                     gk = (t, keyget(vals))
                     if gk in done:
                         continue
@@ -195,6 +199,10 @@ class Merger:
                     members = groups.get(gk) if groups else None
                     if not merge_key(self, cycle, t, gk[1], members or [(a, out)]):
                         return True
+                    continue
+                support = out[4]
+                if dead and any(s in dead for s in support):
+                    ev((E_OUTPUT_SKIPPED, cycle, a, t, vals, STALE))
                     continue
                 fid = store.same_fact(t, vals)
                 if fid is None:
@@ -226,7 +234,21 @@ class Merger:
                             delta((D_CLOSE, s))
                             self.removed += 1
             ev((E_EFFECT_MERGED, cycle, a, len(eff.outputs)))
+        if dead and not self._rekey(cycle):
+            return True
         return bool(self.added or self.removed)
+
+    def _rekey(self, cycle: int) -> bool:
+        """Merge again, in the order they were first merged, the keyed groups whose
+        holder was retracted later in this merge (its support died after the group was
+        resolved): the candidates still standing get the key, as if the dead one had
+        never been proposed. The key is free then, so this retracts nothing and one
+        pass suffices. False when the job must stop."""
+        dead = self.dead
+        for (t, key), (fid, members) in list(self.held.items()):
+            if fid in dead and not merge_key(self, cycle, t, key, members):
+                return False
+        return True
 
     def _merge_plain(self, cycle: int, a: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
         """The lean path for outputs of unkeyed, non-intent types while nothing has been

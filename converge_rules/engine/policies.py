@@ -50,7 +50,9 @@ class Resolver(Protocol):
     Called with the conflicting type and the contenders (in merge order, never
     fewer than two); returns the indexes of the contenders it prefers — a non-empty
     subset. One index decides the conflict; several pass the survivors to the next
-    criterion (or ``on_tie``). It must be a pure, deterministic function."""
+    criterion (or ``on_tie``). It must be a pure, deterministic function. One that
+    raises, or returns anything else, leaves the conflict unresolved: the job stops
+    with status ``conflict``, the reason naming the resolver and its error."""
 
     def __call__(self, type_spec: TypeSpec, contenders: Sequence[Contender]) -> Sequence[int]: ...
 
@@ -123,7 +125,12 @@ def _apply(
         if resolver is None:
             known = ", ".join(sorted(RESOLVERS)) or "none registered"
             raise LookupError(f"no resolver named {c.resolver!r} ({known})")
-        chosen = sorted({int(i) for i in resolver(type_spec, tuple(pool))})
+        try:
+            chosen = sorted({int(i) for i in resolver(type_spec, tuple(pool))})
+        except Exception as exc:  # a plugin's bug is named, never a crash of the run
+            raise LookupError(
+                f"resolver {c.resolver!r} raised {type(exc).__name__}: {exc}"
+            ) from exc
         if not chosen or chosen[0] < 0 or chosen[-1] >= len(pool):
             raise LookupError(
                 f"resolver {c.resolver!r} returned {chosen!r}, "
