@@ -203,30 +203,23 @@ def _sources(diagnostics: Sequence[Any]) -> dict[str, str]:
 def report_failures(result: RunResult) -> None:
     """Warn on stderr about agent runs that failed (a runtime error such as a division
     by zero or a bad ``matches`` pattern, a tool that raised or answered the wrong
-    shape) and outputs that were skipped: their effects were discarded, so the result
-    lacks what they would have emitted. One line per agent, with its location."""
-    from converge_rules.engine.trace import E_EFFECT_DISCARDED, E_OUTPUT_SKIPPED
+    shape): their effects were discarded, so the result lacks what they would have
+    emitted. One line per agent, with its location. Outputs skipped because the fact
+    they rested on was retracted in the same merge are ordinary retraction, recorded
+    in the trace, not failures."""
+    from converge_rules.engine.trace import E_EFFECT_DISCARDED
 
-    # agent index -> [failures, first cycle, first reason, outputs skipped]
+    # agent index -> [failed runs, first cycle, first reason]
     seen: dict[int, list[Any]] = {}
     for ev in result.trace.raw:
-        kind = ev[0]
-        if kind in (E_EFFECT_DISCARDED, E_OUTPUT_SKIPPED):
-            agent = ev[2]
-            entry = seen.setdefault(agent, [0, ev[1], ev[-1], 0])
-            entry[0 if kind == E_EFFECT_DISCARDED else 3] += 1
+        if ev[0] == E_EFFECT_DISCARDED:
+            seen.setdefault(ev[2], [0, ev[1], ev[-1]])[0] += 1
     agents = result.program.agents
-    for index, (failed, cycle, reason, skipped) in sorted(seen.items()):
+    for index, (failed, cycle, reason) in sorted(seen.items()):
         spec = agents[index]
-        what = []
-        if failed:
-            what.append(f"failed on {failed:,} match{'es' if failed != 1 else ''} and "
-                        "emitted nothing for "
-                        f"{'them' if failed != 1 else 'it'}")
-        if skipped:
-            what.append(f"skipped {skipped:,} output{'s' if skipped != 1 else ''}")
-        click.echo(f"warning: agent `{spec.name}` {' and '.join(what)} "
-                   f"(first in cycle {cycle}): {printable(str(reason))}", err=True)
+        runs = f"{failed:,} cycle{'s' if failed != 1 else ''}"
+        click.echo(f"warning: agent `{spec.name}` failed in {runs} and its effect was "
+                   f"discarded (first in cycle {cycle}): {printable(str(reason))}", err=True)
         click.echo(f"  --> {spec.span}", err=True)
     if seen:
         click.echo("  = help: guard the failing expression with `where`, or fix the tool or "

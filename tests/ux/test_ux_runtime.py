@@ -84,7 +84,7 @@ def test_a_division_by_zero_is_a_warning_naming_the_agent(converge_script: Run,
     done = converge_script("run", "rt.cvg", "-f", "z.jsonl", "--format", "json")
     assert done.code == 0  # the job itself converged
     assert done.out.startswith("{")  # stdout stays one JSON document
-    assert ("warning: agent `div` failed on 1 match and emitted nothing for it "
+    assert ("warning: agent `div` failed in 1 cycle and its effect was discarded "
             "(first in cycle 1): ZeroDivisionError: division by zero") in done.err
     assert "--> rt.cvg:5:1" in done.err
     assert "guard the failing expression with `where`" in done.err
@@ -96,7 +96,7 @@ def test_a_bad_regex_is_named_without_noise_from_the_regex_engine(converge_scrip
                                     encoding="utf-8")
     done = converge_script("run", "rt.cvg", "-f", "re.jsonl")
     assert done.code == 0
-    assert "warning: agent `re` failed on 1 match" in done.err
+    assert "warning: agent `re` failed in 1 cycle" in done.err
     assert "PatternError: bad regular expression '([': missing ]" in done.err
     assert "absl" not in done.err and "re2.cc" not in done.err
 
@@ -117,9 +117,9 @@ def test_failing_tools_are_warnings_naming_each_agent(converge_script: Run, tmp_
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     done = converge_script("--plugin", "ux_tools_plugin", "run", "tl.cvg", "-f", "a.jsonl")
     assert done.code == 0, done.text
-    assert "warning: agent `b` failed on 1 match" in done.err
+    assert "warning: agent `b` failed in 1 cycle" in done.err
     assert "service unavailable" in done.err
-    assert "warning: agent `w` failed on 1 match" in done.err
+    assert "warning: agent `w` failed in 1 cycle" in done.err
     assert "does not match its model Res" in done.err
     assert "--> tl.cvg:6:1" in done.err and "--> tl.cvg:11:1" in done.err
 
@@ -154,3 +154,42 @@ def test_control_characters_in_values_never_reach_the_terminal(converge: Run,
     assert "\x1b" not in done.out and "\x07" not in done.out
     assert "x\\x1b[2JRED\\x07" in done.out
     assert "a\\nb" in done.out
+
+
+def test_retraction_in_the_same_merge_is_not_reported_as_a_failure(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    # `b2` rests on A(v: 1), which `a1` replaces in the same merge: b2's output is
+    # skipped (ordinary retraction, in the trace), and nothing failed.
+    (tmp_path / "stale.cvg").write_text('''ruleset stale "stale"
+
+fact S { key k: str }
+fact A { key k: str, v: int }
+fact B { key k: str, w: int }
+
+agent b0 {
+  when S(k)
+  emit B(k: k, w: 5)
+}
+
+agent a1 {
+  when A(k, v) where v == 1
+  emit A(k: k, v: 2)
+}
+
+agent b2 {
+  when A(k, v) where v == 1
+  emit B(k: k, w: 9)
+}
+
+policy A { resolve by latest }
+policy B { resolve by highest w }
+''')
+    (tmp_path / "in.jsonl").write_text('{"S": {"k": "x"}}\n{"A": {"k": "x", "v": 1}}\n')
+    done = CliRunner().invoke(main, ["run", str(tmp_path / "stale.cvg"), "--facts",
+                                     str(tmp_path / "in.jsonl"), "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert "warning" not in done.output
+    assert '"w": 5' in done.output
