@@ -10,7 +10,13 @@ fact, in written order. Inside a pass the other patterns are looked up through a
 index on the fields already constrained (see :mod:`converge_rules.compiler.joins`);
 ``where`` conjuncts, negations and deferred constraints run as soon as the names they
 use are bound (and ``where`` conjuncts keep their written order, so a conjunct that
-protects a later one — ``n != 0 and x / n > 1`` — still does).
+protects a later one — ``n != 0 and x / n > 1`` — still does). Guards that use no
+name of the match (``sum(Q(), amount) > 100.0``) are checked once per pass, before
+its loops, when the pass has new facts.
+
+A value whose type the compiler cannot know (a tool result, a plugin function's
+result) is checked against its field's type at run time (``_typed``), so a fact never
+holds a value of another type; values of known type cost nothing.
 
 Only generated names (``v0``, ``f1``, ``t1``, ``ix2``…) and literals made with
 ``repr`` of Python values appear in the code; rule names appear in comments only
@@ -250,8 +256,20 @@ class AgentGenerator:
                    "is new")
             order = plan_pass(self.infos, delta, self.rule_names)
         in_loop = False
+        hoisted = self._take_ready(bound, guards) if order else []
+        if hoisted:
+            # Guards that use no name of the match (`sum(Q(), amount) > 100.0`) are
+            # checked once per pass, before the loops, not once per new fact; and only
+            # when the pass has new facts, as they were before (an iterable that is
+            # not sized, such as a generator, is always true: the guard then just runs).
+            tid = self.infos[delta].spec.id
+            w.line(f"d{delta} = new({tid}, since)")
+            w.line(f"if d{delta}:")
+            w.depth += 1
+            for g in hoisted:
+                self._guard(w, ex, g, in_loop=False)
         for k in order:
-            self._pattern(w, ex, k, delta, bound, guards)
+            self._pattern(w, ex, k, delta, bound, guards, delta_local=bool(hoisted))
             in_loop = True
             self._ready_guards(w, ex, bound, guards, in_loop)
         self._ready_guards(w, ex, bound, guards, in_loop)
@@ -280,8 +298,12 @@ class AgentGenerator:
             out.append(_Guard(deps & self.rule_names, pattern=p))
         return out
 
-    def _ready_guards(self, w: Writer, ex: ExprCompiler, bound: set[str],
-                      guards: list[_Guard], in_loop: bool) -> None:
+    @staticmethod
+    def _take_ready(bound: set[str], guards: list[_Guard]) -> list[_Guard]:
+        """Remove and return the guards whose names are all bound, in order; a ``where``
+        conjunct waits for every earlier one (it may rely on them: ``n != 0 and
+        x / n > 1``)."""
+        ready: list[_Guard] = []
         blocked_order = False
         for g in list(guards):
             if g.ordered and blocked_order:
@@ -291,31 +313,41 @@ class AgentGenerator:
                     blocked_order = True
                 continue
             guards.remove(g)
-            if g.pattern is not None:
-                self._skip_if(w, ex.negation(g.pattern), in_loop)
-            elif g.field_of:
-                assert g.expr is not None
-                self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr)})",
-                            in_loop)
-            elif isinstance(g.expr, Binary) and g.expr.op in ("==", "!="):
-                # `where a != b` reads better as `if a == b: continue`
-                flipped = Binary("==" if g.expr.op == "!=" else "!=", g.expr.left,
-                                 g.expr.right, g.expr.span)
-                self._skip_if(w, ex.condition(flipped), in_loop)
-            elif isinstance(g.expr, Unary) and g.expr.op == "not":
-                # `where not X`: skip when X holds, without a double negation
-                self._skip_if(w, ex.condition(g.expr.operand), in_loop)
-            else:
-                assert g.expr is not None
-                self._check(w, ex.condition(g.expr), in_loop)
+            ready.append(g)
+        return ready
+
+    def _ready_guards(self, w: Writer, ex: ExprCompiler, bound: set[str],
+                      guards: list[_Guard], in_loop: bool) -> None:
+        for g in self._take_ready(bound, guards):
+            self._guard(w, ex, g, in_loop)
+
+    def _guard(self, w: Writer, ex: ExprCompiler, g: _Guard, in_loop: bool) -> None:
+        if g.pattern is not None:
+            self._skip_if(w, ex.negation(g.pattern), in_loop)
+        elif g.field_of:
+            assert g.expr is not None
+            self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr)})",
+                        in_loop)
+        elif isinstance(g.expr, Binary) and g.expr.op in ("==", "!="):
+            # `where a != b` reads better as `if a == b: continue`
+            flipped = Binary("==" if g.expr.op == "!=" else "!=", g.expr.left,
+                             g.expr.right, g.expr.span)
+            self._skip_if(w, ex.condition(flipped), in_loop)
+        elif isinstance(g.expr, Unary) and g.expr.op == "not":
+            # `where not X`: skip when X holds, without a double negation
+            self._skip_if(w, ex.condition(g.expr.operand), in_loop)
+        else:
+            assert g.expr is not None
+            self._check(w, ex.condition(g.expr), in_loop)
 
     def _pattern(self, w: Writer, ex: ExprCompiler, k: int, delta: int, bound: set[str],
-                 guards: list[_Guard]) -> None:
+                 guards: list[_Guard], delta_local: bool = False) -> None:
         info = self.infos[k]
         tid = info.spec.id
         keyed = [] if k == delta else constrained(info, bound, self.rule_names)
         if k == delta:
-            w.line(f"for f{k} in new({tid}, since):")
+            source = f"d{k}" if delta_local else f"new({tid}, since)"
+            w.line(f"for f{k} in {source}:")
         elif keyed:
             ordered = sorted(keyed, key=lambda u: u.position)
             driver = self.infos[delta].spec.id if delta >= 0 else None
@@ -450,11 +482,19 @@ class AgentGenerator:
         for f in spec.fields:
             arg = given.get(f.name)
             if arg is not None:
+                name = self.ns.literal(spec.name + "." + f.name)
+                if ex.kind(arg.value).base is None:
+                    # An untyped value (a tool result, a plugin function's result):
+                    # check it against the field at run time, so a fact never holds a
+                    # value of another type.
+                    vt = self.ns.constant(f.type)
+                    parts.append(f"_typed({ex.code(arg.value)}, {vt}, {name})")
+                    continue
                 code = ex.coerced(arg.value, f.type)
                 if not f.type.optional and ex.kind(arg.value).nullable:
                     # An optional value or an aggregate over nothing must not slip
                     # a none into a required field.
-                    code = f"_required({code}, {self.ns.literal(spec.name + '.' + f.name)})"
+                    code = f"_required({code}, {name})"
                 parts.append(code)
             elif f.default is not MISSING:
                 parts.append(self.ns.literal(f.default))

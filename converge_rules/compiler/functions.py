@@ -11,6 +11,9 @@ Semantics the language promises:
 * Ordering comparisons (``< <= > >=``) with ``None`` on either side are false, so a
   ``min``/``max``/``mean`` over no facts, or an empty optional field, fails a guard
   instead of raising.
+* A value whose type the compiler could not know (a tool result, a plugin function's
+  result) is checked against the field it goes into (``_typed``): a value of another
+  type raises :class:`WrongType`, which discards the agent's effect.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from converge_rules.compiler.program import ValueType
 from converge_rules.language.builtins import compiled_pattern
 
 
@@ -80,6 +84,69 @@ def cvg_required(value: Any, field: str) -> Any:
     return value
 
 
+class WrongType(ValueError):
+    """A field was given a value of another type (an untyped tool result or plugin
+    function result the compiler could not check). Like any runtime error in an agent,
+    it discards the agent's effect."""
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "record"
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
+    """``value`` as field ``field`` (``"Type.field"``) of type ``vt`` holds it, checked at
+    run time because the compiler could not know its type: ints widen to float for float
+    fields (a bool is no number), enum members are their member name, lists become
+    tuples with every element checked, and none is only for optional fields. Anything
+    else raises :class:`WrongType` (or :class:`MissingValue` for none) naming the field
+    and the type of the value it got."""
+    if value is None:
+        if vt.optional:
+            return None
+        raise MissingValue(f"{field} is required, but its expression gave no value")
+    base = vt.base
+    if base == "str" or base == "enum":
+        if isinstance(value, str) and (base == "str" or value in vt.members):
+            return value
+    elif base == "bool":
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, bool):
+        pass
+    elif base == "int":
+        if isinstance(value, int):
+            return value
+    elif base == "float":
+        if isinstance(value, float):
+            return value
+        if isinstance(value, int):
+            return float(value)
+    elif base == "list" and isinstance(value, (list, tuple)):
+        element = vt.element
+        if element is None:
+            return tuple(value)
+        return tuple(cvg_typed(v, element, f"{field}[{i}]") for i, v in enumerate(value))
+    if base == "enum" and isinstance(value, str):
+        raise WrongType(f"{field} is {vt}, but its expression gave {_shown(value)}, which "
+                        f"is not one of its members ({', '.join(vt.members)})")
+    raise WrongType(f"{field} is {vt}, but its expression gave {_type_name(value)} "
+                    f"{_shown(value)}")
+
+
 def cvg_tuple(value: Any) -> Any:
     """A list value as a fact holds it (a tuple), None passing through."""
     return tuple(value) if isinstance(value, list) else value
@@ -104,6 +171,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_tuple": cvg_tuple,
     "_floats": cvg_floats,
     "_required": cvg_required,
+    "_typed": cvg_typed,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""
