@@ -8,9 +8,9 @@ own store code) and returns one :class:`AgentEffect` per activation, tagged with
 merge position. The engine sorts effects by position, so an executor may return them
 in any order. ``close`` releases workers.
 
-Built in: ``serial`` and ``threads`` (a long-lived pool sized for tool-bound agents);
-:func:`processes_executor` (replicas in forked workers, for CPU-bound agents) is ready
-but not registered by name yet.
+Built in: ``serial``, ``threads`` (a long-lived pool sized for tool-bound agents) and,
+where the ``fork`` start method exists (POSIX), ``processes`` (:func:`processes_executor`:
+replicas in forked workers, for CPU-bound agents).
 Plugins add more by registering a factory in :data:`EXECUTORS`.
 """
 
@@ -68,10 +68,14 @@ def run_agent(
     view: View,
     tools: ToolBox,
     agent_timeout: float | None,
+    runtime: AgentRuntime | None = None,
 ) -> AgentEffect:
     """Run one agent transactionally: any exception, failed tool call or overrun
-    gives an effect with ``error`` set and no outputs. Timings never reach the effect."""
-    runtime = AgentRuntime(tools)
+    gives an effect with ``error`` set and no outputs. Timings never reach the effect.
+    ``runtime`` (a fresh one on ``tools`` by default) lets an executor that abandons
+    the agent record its calls."""
+    if runtime is None:
+        runtime = AgentRuntime(tools)
     started = time.monotonic()
     try:
         outputs = agent.fn(view, activation.since, runtime)
@@ -154,7 +158,11 @@ class SerialExecutor:
 class ThreadExecutor:
     """Runs agents on a long-lived thread pool: for agents that wait on tools (LLMs,
     HTTP). An agent still running ``agent_timeout`` seconds after it started is
-    abandoned (its thread cannot be killed; its late result is ignored)."""
+    abandoned (its thread cannot be killed; its late result is ignored): its effect
+    records the tool calls it made, the one still running included, and its runtime
+    refuses any later call, so an abandoned agent spends no more of ``max_tool_calls``.
+    Which calls it made before it was abandoned depends on timing, so such a trace
+    may differ from a ``serial`` one (which lets the agent finish, then discards it)."""
 
     wants_delta = False
 
@@ -183,10 +191,13 @@ class ThreadExecutor:
         assert pool is not None and view is not None and tools is not None, "start() first"
         timeout = self._timeout
         started: list[float | None] = [None] * len(activations)
+        runtimes = [AgentRuntime(tools) for _ in activations]
 
         def task(i: int, act: Activation) -> AgentEffect:
             started[i] = time.monotonic()
-            return run_agent(self._agents[act.position], act, view, tools, timeout)
+            return run_agent(
+                self._agents[act.position], act, view, tools, timeout, runtimes[i]
+            )
 
         futures: list[Future[AgentEffect]] = [
             pool.submit(task, i, act) for i, act in enumerate(activations)
@@ -207,7 +218,8 @@ class ThreadExecutor:
                     if begun is not None and time.monotonic() - begun >= timeout:
                         future.cancel()
                         effects.append(AgentEffect(
-                            activations[i].position, (), timeout_reason(timeout)
+                            activations[i].position, (), timeout_reason(timeout),
+                            runtimes[i].close(),
                         ))
                         break
         return effects

@@ -113,7 +113,10 @@ class _Job:
                 for tier in self.program.tiers:
                     self._run_tier(tier)
             finally:
-                self.executor.close()
+                try:
+                    self.executor.close()
+                finally:
+                    self.tools.close()  # stops the async tools' event loop
             status, detail, unmet = self._goals()
             return self._finish(status, detail, unmet)
         except _Stop as stop:

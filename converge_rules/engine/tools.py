@@ -5,6 +5,13 @@ JSON of the arguments) for the whole job, counts real calls against
 ``max_tool_calls`` and turns every failure into :class:`~converge_rules.errors.ToolError`.
 Concurrent identical calls wait for the first one, so the number of real calls (and
 every agent's recorded answers) is the same whatever the executor and timing.
+A result must be JSON (it goes into the trace): anything else is that call's failure.
+
+Async tools run on one long-lived event loop per :class:`ToolBox`, in a daemon thread
+started on the first async call and stopped by :meth:`ToolBox.close` when the job
+ends. So a job works inside a caller's running loop (Jupyter, FastAPI), loop-bound
+async clients see the same loop on every call, and the async calls of agents running
+on the ``threads`` executor run concurrently on that loop.
 
 :class:`AgentRuntime` is what one agent run sees (the compiler's ``Runtime``): it
 records each call and its answer for the trace.
@@ -13,8 +20,10 @@ records each call and its answer for the trace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
+import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
@@ -25,6 +34,10 @@ from converge_rules.errors import ToolError
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
 _Outcome: TypeAlias = tuple[dict[str, Any] | None, str | None]
+
+
+#: the recorded error of a call still running when its agent was abandoned
+ABANDONED = "abandoned: the agent ran out of agent_timeout before this call answered"
 
 
 class ToolBudgetExhausted(ToolError):
@@ -40,6 +53,55 @@ async def _await(value: Awaitable[Any]) -> Any:
     return await value
 
 
+async def _cancel_pending() -> None:
+    """Cancel what abandoned agents left running on the loop, so it closes cleanly."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=_CLOSE_GRACE)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+#: seconds ``close`` waits for cancelled coroutines (a tool swallowing its cancellation
+#: must not hang the end of the job)
+_CLOSE_GRACE = 2.0
+
+
+def _json_problem(value: Any, where: str) -> str | None:
+    """Where ``value`` stops being JSON (``where`` names it), or None."""
+    if value is None or isinstance(value, str | int | bool):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = _json_problem(item, f"{where}[{i}]")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return f"{where} has the key {key!r} ({type(key).__name__}), not a string"
+            problem = _json_problem(item, f"{where}.{key}")
+            if problem is not None:
+                return problem
+        return None
+    return f"{where} is of type {type(value).__name__}, not a JSON value"
+
+
+def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
+    """Why a tool's result cannot go into the trace (naming the field), or None."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        where = _json_problem(dict(result), "result")
+        detail = where if where is not None else str(exc)
+        return f"tool {tool!r} returned a result that is not JSON: {detail}"
+    return None
+
+
 class ToolBox:
     """The job's tools, with memo and budget. Thread-safe."""
 
@@ -51,6 +113,42 @@ class ToolBox:
         self.max_calls = max_calls
         self.used = 0
         self.exhausted = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
+        self._closed = False
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The job's event loop, started (in a daemon thread) on first use."""
+        with self._loop_lock:
+            if self._closed:
+                raise ToolError("the job has ended; its event loop is closed")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="converge-tools-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def close(self) -> None:
+        """End of the job: cancel what is still running on the event loop, stop and
+        close it. Idempotent; an async call afterwards fails as a tool error."""
+        with self._loop_lock:
+            self._closed = True
+            loop, thread = self._loop, self._loop_thread
+            self._loop = self._loop_thread = None
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):  # closing must not fail the job's result
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(
+                timeout=_CLOSE_GRACE + 1.0
+            )
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=_CLOSE_GRACE)
+        if not thread.is_alive():
+            loop.close()
 
     def call(self, tool: str, args: dict[str, Any]) -> _Outcome:
         """``(result, None)`` or ``(None, error message)``; raises
@@ -95,36 +193,75 @@ class ToolBox:
         try:
             result: Any = fn(dict(args))
             if inspect.isawaitable(result):
-                result = asyncio.run(_await(result))
+                try:
+                    loop = self._event_loop()
+                except ToolError:
+                    if inspect.iscoroutine(result):
+                        result.close()  # never awaited: say so quietly
+                    raise
+                result = asyncio.run_coroutine_threadsafe(_await(result), loop).result()
         except ToolError as exc:  # already says which tool failed and why
             return None, str(exc)
         except Exception as exc:  # any failure of a tool discards the effect
             return None, f"{type(exc).__name__}: {exc}"
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"
+        problem = json_problem(tool, result)
+        if problem is not None:
+            return None, problem
         return dict(result), None
 
 
 class AgentRuntime:
     """The ``Runtime`` of one agent run: calls go through the job's :class:`ToolBox`
-    and are recorded, in call order, for the trace."""
+    and are recorded, in call order, for the trace.
 
-    __slots__ = ("_box", "calls")
+    An executor that abandons the agent (``agent_timeout``) calls :meth:`close`: it
+    returns the calls made so far, plus the one still running (recorded with the error
+    :data:`ABANDONED`, since the job's budget counted it), and every later call of the
+    abandoned agent is refused without reaching the tool box. Which calls an agent
+    made before it was abandoned depends on timing."""
+
+    __slots__ = ("_box", "_lock", "_pending", "calls", "closed")
 
     def __init__(self, box: ToolBox) -> None:
         self._box = box
         self.calls: list[ToolRecord] = []
+        self.closed = False
+        self._pending: tuple[str, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
 
     def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """Call a tool; raises :class:`ToolError` when it fails or is refused."""
+        with self._lock:
+            if self.closed:
+                raise ToolError(f"tool {tool!r} not called: the agent was abandoned "
+                                "(agent_timeout)")
+            self._pending = (tool, dict(args))
         try:
             result, error = self._box.call(tool, args)
         except ToolBudgetExhausted as exc:
-            self.calls.append((tool, dict(args), None, str(exc)))
+            self._record((tool, dict(args), None, str(exc)))
             raise
-        self.calls.append((tool, dict(args), result, error))
+        self._record((tool, dict(args), result, error))
         if error is not None:
             said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
             raise ToolError(said)
         assert result is not None
         return result
+
+    def _record(self, record: ToolRecord) -> None:
+        with self._lock:
+            self._pending = None
+            if not self.closed:
+                self.calls.append(record)
+
+    def close(self) -> tuple[ToolRecord, ...]:
+        """Abandon the run: the calls to record for it (see the class docstring)."""
+        with self._lock:
+            self.closed = True
+            calls = list(self.calls)
+            if self._pending is not None:
+                tool, args = self._pending
+                calls.append((tool, args, None, ABANDONED))
+            return tuple(calls)

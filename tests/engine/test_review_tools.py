@@ -1,0 +1,218 @@
+"""Review fixes for tools and executors: async tools on one job-wide event loop, an
+abandoned agent's tool calls in the trace, non-JSON tool results refused, the
+``processes`` executor documented."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import converge_rules
+from converge_rules.engine import EXECUTORS
+from converge_rules.engine.tools import ABANDONED, AgentRuntime, ToolBox
+from converge_rules.errors import ToolError
+
+ONE_CALL = """\
+ruleset t "t"
+uses tool fx
+root "g" {
+  TIMEOUT
+}
+fact Q { c: str }
+fact R { c: str, usd: float }
+agent f tier 1 {
+  when Q(c)
+  call fx(currency: c) as r
+  emit R(c: c, usd: r.usd)
+}
+"""
+
+INPUT = [("Q", {"c": "EUR"}), ("Q", {"c": "GBP"})]
+
+
+def ruleset(timeout: str = "job_timeout = 60s") -> converge_rules.Ruleset:
+    return converge_rules.loads(ONE_CALL.replace("TIMEOUT", timeout), plugins=False)
+
+
+def tool_lines(result: Any) -> list[str]:
+    return [line for line in result.trace.lines() if '"tool_call"' in line]
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "converge-tools-loop"]
+
+
+# ------------------------------------------------------------------ async tools
+
+
+def test_an_async_tool_works_inside_a_running_event_loop() -> None:
+    async def fx(args: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"usd": 1.5}
+
+    async def caller() -> Any:  # as in Jupyter or a FastAPI handler
+        return converge_rules.run(ruleset(), INPUT, tools={"fx": fx})
+
+    result = asyncio.run(caller())
+    assert result.status == "converged"
+    assert result.facts("R") == [{"c": "EUR", "usd": 1.5}, {"c": "GBP", "usd": 1.5}]
+    assert all('"error":null' in line for line in tool_lines(result))
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_async_calls_of_a_job_share_one_loop_that_ends_with_the_job(executor: str) -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def fx(args: dict[str, Any]) -> dict[str, Any]:
+        loops.append(asyncio.get_running_loop())  # a loop-bound client would keep it
+        return {"usd": 2.0}
+
+    result = converge_rules.run(ruleset(), INPUT, tools={"fx": fx}, executor=executor)
+    assert result.status == "converged"
+    assert len(loops) == 2 and loops[0] is loops[1]
+    assert loops[0].is_closed()
+    assert loop_threads() == []
+
+
+def test_async_calls_of_concurrent_agents_run_together_on_the_loop() -> None:
+    arrived: list[str] = []
+    loops: set[asyncio.AbstractEventLoop] = set()
+
+    async def fx(args: dict[str, Any]) -> dict[str, Any]:
+        arrived.append(args["currency"])
+        loops.add(asyncio.get_running_loop())
+        # Each call waits for the other: only calls sharing one running loop meet.
+        for _ in range(10_000):
+            if len(arrived) == 2:
+                return {"usd": 1.0}
+            await asyncio.sleep(0)
+        raise RuntimeError("the other call never ran alongside")
+
+    two_agents = ONE_CALL.replace("TIMEOUT", "job_timeout = 60s") + """\
+agent g tier 1 {
+  when Q(c)
+  call fx(currency: "X" + c) as r
+  emit R(c: "X" + c, usd: r.usd)
+}
+"""
+    rs = converge_rules.loads(two_agents, plugins=False)
+    result = converge_rules.run(rs, INPUT[:1], tools={"fx": fx}, executor="threads",
+                                workers=2)
+    assert result.facts("R") == [{"c": "EUR", "usd": 1.0}, {"c": "XEUR", "usd": 1.0}]
+    assert len(loops) == 1
+
+
+def test_an_async_call_after_close_is_a_tool_error() -> None:
+    async def fx(args: dict[str, Any]) -> dict[str, Any]:
+        return {"usd": 1.0}
+
+    box = ToolBox({"fx": fx}, None)
+    assert box.call("fx", {"c": "EUR"}) == ({"usd": 1.0}, None)
+    box.close()
+    box.close()  # idempotent
+    result, error = box.call("fx", {"c": "GBP"})
+    assert result is None and error is not None and "event loop is closed" in error
+
+
+# ------------------------------------------------------ abandoned agents' calls
+
+
+def test_a_timed_out_agents_running_call_is_in_the_threads_trace() -> None:
+    release = threading.Event()
+
+    def fx(args: dict[str, Any]) -> dict[str, Any]:
+        release.wait()  # answers only after the job has abandoned the agent
+        return {"usd": 1.0}
+
+    try:
+        result = converge_rules.run(
+            ruleset("agent_timeout = 50ms"), INPUT[:1], tools={"fx": fx},
+            executor="threads",
+        )
+    finally:
+        release.set()
+    assert result.budget["max_tool_calls"]["used"] == 1
+    lines = tool_lines(result)
+    assert len(lines) == 1
+    assert '"tool":"fx"' in lines[0] and ABANDONED in lines[0]
+    assert result.facts("R") == []
+    assert result.trace.to_jsonl()  # the trace still serialises
+
+
+def test_a_closed_runtime_records_the_running_call_and_refuses_later_ones() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def fx(args: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        release.wait()
+        return {"usd": 1.0}
+
+    box = ToolBox({"fx": fx}, None)
+    runtime = AgentRuntime(box)
+    release.set()
+    assert runtime.call("fx", {"c": "A"}) == {"usd": 1.0}
+    release.clear()
+    worker = threading.Thread(target=runtime.call, args=("fx", {"c": "B"}))
+    worker.start()
+    entered.wait()
+    recorded = runtime.close()
+    assert recorded == (
+        ("fx", {"c": "A"}, {"usd": 1.0}, None),
+        ("fx", {"c": "B"}, None, ABANDONED),
+    )
+    release.set()
+    worker.join()
+    assert box.used == 2
+    with pytest.raises(ToolError, match="abandoned"):
+        runtime.call("fx", {"c": "C"})
+    assert box.used == 2  # the refused call spent nothing
+    assert len(runtime.calls) == 1  # the late answer is not appended after close
+
+
+# ------------------------------------------------------------ non-JSON results
+
+
+class Opaque:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("answer", "where"),
+    [
+        ({"usd": 1.0, "raw": Opaque()}, "result.raw is of type Opaque"),
+        ({"usd": 1.0, "raw": [1, {"x": Opaque()}]}, "result.raw[1].x is of type Opaque"),
+        ({"usd": float("nan")}, "result.usd is nan"),
+    ],
+)
+def test_a_non_json_tool_result_is_a_tool_error_naming_the_field(
+    answer: dict[str, Any], where: str
+) -> None:
+    result = converge_rules.run(ruleset(), INPUT[:1], tools={"fx": lambda a: answer})
+    assert result.facts("R") == []
+    text = result.trace.to_jsonl()  # the trace still serialises
+    assert "tool 'fx' returned a result that is not JSON" in text
+    assert where in text
+
+
+def test_a_json_result_with_coercible_keys_is_accepted() -> None:
+    answer = {"usd": 1.0, "raw": {1: (2, 3)}}
+    result = converge_rules.run(ruleset(), INPUT[:1], tools={"fx": lambda a: answer})
+    assert result.facts("R") == [{"c": "EUR", "usd": 1.0}]
+
+
+# ------------------------------------------------------------------- docs
+
+
+def test_the_cli_docs_list_every_built_in_executor() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+    line = next(ln for ln in docs.read_text().splitlines() if ln.startswith("| `--executor"))
+    named = set(re.findall(r"`(\w+)`", line))
+    assert {"serial", "threads", "processes"} & set(EXECUTORS) <= named
+    import converge_rules.engine.executors as executors
+
+    assert "not registered" not in (executors.__doc__ or "")
