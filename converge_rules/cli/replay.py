@@ -164,13 +164,15 @@ def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
 def recorded_tools(events: Sequence[dict[str, Any]]) -> dict[str, _Recorded]:
     """One replaying tool per tool name in the trace's ``tool_call`` events (a tool
     that was not there when the trace was recorded stays absent)."""
-    from converge_rules.engine.tools import canonical_args
+    from converge_rules.engine.tools import ABANDONED, canonical_args
 
     answers: dict[str, dict[str, tuple[dict[str, Any] | None, str | None]]] = {}
     for e in events:
-        if e["event"] == "tool_call" and not str(e.get("error") or "").startswith(
-            "no tool named"
-        ):
+        error = str(e.get("error") or "")
+        # Neither a missing tool nor a call its timed-out agent abandoned is an answer
+        # of the tool: a real answer to the same call, recorded elsewhere, must win.
+        if e["event"] == "tool_call" and not error.startswith(("no tool named",
+                                                                ABANDONED)):
             answers.setdefault(e["tool"], {})[canonical_args(e["args"])] = (
                 e.get("result"), e.get("error"))
     return {name: _Recorded(name, calls) for name, calls in sorted(answers.items())}

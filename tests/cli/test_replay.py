@@ -122,3 +122,16 @@ def test_ruleset_errors_exit_2(tmp_path: Path, recorded: Path) -> None:
     bad.write_text("ruleset bad\nfact A { x: nope }\n")
     result = invoke("replay", bad, recorded)
     assert result.exit_code == 2 and "CVG" in result.stderr
+
+
+def test_an_abandoned_call_is_not_an_answer_of_the_tool() -> None:
+    from converge_rules.cli.replay import recorded_tools
+    from converge_rules.engine.tools import ABANDONED
+
+    events = [
+        {"event": "tool_call", "tool": "fx", "args": {"currency": "EUR"},
+         "result": {"usd": 1.1}, "error": None},
+        {"event": "tool_call", "tool": "fx", "args": {"currency": "EUR"},
+         "result": None, "error": ABANDONED},
+    ]
+    assert recorded_tools(events)["fx"]({"currency": "EUR"}) == {"usd": 1.1}
