@@ -11,75 +11,18 @@ Each line prints both times and the ratio engine / baseline (target: under 2.0).
 from __future__ import annotations
 
 import argparse
-import gc
-import random
-import time
-from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
 
 import converge_rules
+from converge_rules.benchmarks import (
+    CLOSURE_RULESET,
+    chain,
+    closure_baseline,
+    random_graph,
+    timed,
+)
 
-RULESET = '''ruleset closure "Transitive closure of a directed graph"
-
-root "every path" {
-  max_cycles = 100_000                   # a chain of N nodes needs N cycles
-  max_facts  = 10_000_000                # the random graph has 2.55M paths
-}
-
-fact Edge { src: int, dst: int }
-fact Path { src: int, dst: int }
-
-agent base {
-  when Edge(src: a, dst: b)
-  emit Path(src: a, dst: b)
-}
-
-agent step {
-  when Edge(src: a, dst: b) and Path(src: b, dst: c)
-  emit Path(src: a, dst: c)
-}
-'''
-
-
-def baseline(edges: list[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Semi-naive closure: each round joins only the paths found in the round before."""
-    by_dst: dict[int, list[int]] = defaultdict(list)
-    for a, b in edges:
-        by_dst[b].append(a)
-    path = set(edges)
-    delta = list(path)
-    while delta:
-        new: set[tuple[int, int]] = set()
-        for b, c in delta:
-            for a in by_dst.get(b, ()):
-                p = (a, c)
-                if p not in path:
-                    new.add(p)
-        path |= new
-        delta = list(new)
-    return path
-
-
-def chain(n: int) -> list[tuple[int, int]]:
-    return [(i, i + 1) for i in range(n)]
-
-
-def random_graph(nodes: int, edges: int, seed: int = 7) -> list[tuple[int, int]]:
-    rng = random.Random(seed)
-    out: set[tuple[int, int]] = set()
-    while len(out) < edges:
-        a, b = rng.randrange(nodes), rng.randrange(nodes)
-        if a != b:
-            out.add((a, b))
-    return sorted(out)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+RULESET = CLOSURE_RULESET
+baseline = closure_baseline
 
 
 def main() -> None:

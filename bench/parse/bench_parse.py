@@ -13,45 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from converge_rules.benchmarks import generated_ruleset
 from converge_rules.language.checker import check_file
 from converge_rules.language.parser import parse
 
-
-def generate(lines: int) -> str:
-    """A valid ruleset of about ``lines`` lines: fact types, agents with joins, guards and
-    negation, and policies, in the proportions of a real ruleset."""
-    out = ['ruleset generated "A generated ruleset for benchmarks"', ""]
-    out.append("enum Level { low, mid, high }")
-    out.append("")
-    i = 0
-    while len(out) < lines:
-        out += [
-            f"fact Item{i} {{ key id: str, amount: float, level: Level = low }}",
-            f"fact Score{i} {{ key id: str, value: float }}",
-            f"fact Flag{i} {{ id: str, note: str }}",
-            f"fact Hold{i} {{ id: str }}",
-            "",
-            f"agent score{i} tier 1 {{",
-            f"  when Item{i}(id, amount) and Item{i}(id: other, amount: more)",
-            "  where more > amount * 1.5 and id != other",
-            f"  emit Score{i}(id: id, value: round(more - amount, 2)) confidence 0.7",
-            "}",
-            "",
-            f"agent flag{i} tier 2 {{",
-            f"  when s: Score{i}(id, value) and not Hold{i}(id)",
-            "  where value > 10 or (value < 0 and len(id) > 3)",
-            f"  emit Flag{i}(id: id, note: if value > 100 then \"big\" else \"small\")",
-            "  evaluate s score 0.5 reason \"flagged\"",
-            "}",
-            "",
-            f"policy Score{i} {{",
-            "  resolve by highest confidence, then highest value",
-            "  on tie first",
-            "}",
-            "",
-        ]
-        i += 1
-    return "\n".join(out) + "\n"
+generate = generated_ruleset
 
 
 def measure(fn: object, repeat: int = 3) -> float:

@@ -1,0 +1,106 @@
+"""``converge bench``: how fast converge_rules is on this machine, as ratios against
+baselines measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import partial
+from typing import Any
+
+import click
+
+from converge_rules.cli._common import EXIT_FINDINGS, EXIT_OK
+
+
+@click.command("bench")
+@click.option("--quick", is_flag=True, help="Small workloads only (a few seconds).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="A table, or one JSON document.")
+def command(quick: bool, fmt: str) -> None:
+    """Measure the engine and the parser on built-in workloads.
+
+    \b
+    closure  transitive closure of chains and of a random graph, against a
+             hand-written pure-Python semi-naive evaluation with dict indexes
+             (the ceiling for pure Python); the ratio is engine time / baseline
+             time, both measured in this run, and both must find the same paths
+    parse    parse and check a generated ruleset, in lines per second
+
+    \b
+    Examples:
+      converge bench --quick
+      converge bench --format json > bench.json
+
+    The full benchmarks against peers, with memory and profiles, are the scripts
+    in bench/ of the source repository.
+
+    Exit codes: 0 measured, 1 the engine and a baseline disagreed (a bug: please
+    report it), 2 usage error.
+    """
+    rows, agreed = _closure(quick)
+    parse = _parse(quick)
+    if fmt == "json":
+        click.echo(json.dumps({"closure": rows, "parse": parse}, indent=2))
+    else:
+        click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
+                   f"{'ratio':>6}")
+        for r in rows:
+            click.echo(f"{r['graph']:<18} {r['paths']:>9,} {r['baseline_s']:>11.3f} "
+                       f"{r['engine_s']:>9.3f} {r['ratio']:>6.2f}")
+        click.echo(f"parse: {parse['lines']:,} lines, {parse['parse_lines_per_s']:,.0f} "
+                   f"lines/s parsed, {parse['check_lines_per_s']:,.0f} lines/s parsed "
+                   "and checked")
+    if not agreed:
+        click.echo("converge: error: the engine and the baseline found different paths; "
+                   "this is a bug, please report it", err=True)
+    sys.exit(EXIT_OK if agreed else EXIT_FINDINGS)
+
+
+def _closure(quick: bool) -> tuple[list[dict[str, Any]], bool]:
+    import converge_rules
+    from converge_rules.benchmarks import (
+        CLOSURE_RULESET,
+        chain,
+        closure_baseline,
+        random_graph,
+        timed,
+    )
+
+    ruleset = converge_rules.loads(CLOSURE_RULESET, plugins=False)
+    graphs = ([("chain 60", chain(60)), ("random 150/300", random_graph(150, 300))] if quick
+              else [("chain 200", chain(200)), ("chain 500", chain(500)),
+                    ("chain 1000", chain(1000)), ("random 1000/2000", random_graph(1000, 2000))])
+    rows: list[dict[str, Any]] = []
+    agreed = True
+    for name, edges in graphs:
+        t_base, paths = timed(partial(closure_baseline, edges))
+        facts = [("Edge", {"src": a, "dst": b}) for a, b in edges]
+        t_engine, result = timed(partial(converge_rules.run, ruleset, facts))
+        found = {(p["src"], p["dst"]) for p in result.facts("Path")}
+        same = result.status == "converged" and found == paths
+        agreed = agreed and same
+        rows.append({"graph": name, "paths": len(paths), "baseline_s": round(t_base, 6),
+                     "engine_s": round(t_engine, 6),
+                     "ratio": round(t_engine / t_base, 3) if t_base else None,
+                     "agree": same})
+    return rows, agreed
+
+
+def _parse(quick: bool) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    from converge_rules.benchmarks import generated_ruleset, timed
+    from converge_rules.language.checker import check_file
+    from converge_rules.language.parser import parse
+
+    text = generated_ruleset(500 if quick else 5_000)
+    lines = text.count("\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "generated.cvg"
+        path.write_text(text, encoding="utf-8")
+        t_parse, _ = timed(lambda: parse(text, str(path)), repeat=2)
+        t_check, _ = timed(lambda: check_file(path), repeat=2)
+    return {"lines": lines, "parse_lines_per_s": round(lines / t_parse),
+            "check_lines_per_s": round(lines / t_check)}

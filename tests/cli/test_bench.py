@@ -1,0 +1,34 @@
+"""``converge bench``: built-in workloads, ratios against same-run baselines, and the
+engine's answers checked against the baseline's."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from converge_rules.benchmarks import chain, closure_baseline, generated_ruleset, random_graph
+from converge_rules.cli import main
+from converge_rules.language.parser import parse
+
+
+def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
+    result = CliRunner().invoke(main, ["bench", "--quick", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [r["graph"] for r in report["closure"]] == ["chain 60", "random 150/300"]
+    for row in report["closure"]:
+        assert row["agree"] is True
+        assert row["paths"] > 0 and row["ratio"] > 0
+    assert report["closure"][0]["paths"] == 60 * 61 // 2
+    assert report["parse"]["lines"] > 400 and report["parse"]["parse_lines_per_s"] > 0
+
+
+def test_the_workloads_are_what_they_say() -> None:
+    assert len(closure_baseline(chain(10))) == 55
+    edges = random_graph(30, 50, seed=3)
+    assert len(edges) == 50 and all(a != b for a, b in edges) and edges == sorted(edges)
+    assert random_graph(30, 50, seed=3) == edges  # deterministic
+    text = generated_ruleset(300)
+    assert text.count("\n") >= 300
+    assert parse(text, "generated.cvg").diagnostics == ()
