@@ -1,9 +1,9 @@
 """converge_rules: agents and conflict-resolution policies in a small rules language,
 run in parallel against an immutable context and merged deterministically.
 
-The stages, each usable alone: ``parse`` → ``check`` → ``compile`` → ``run``;
-``load(path)`` (or ``loads(text)``) does the first three and ``run`` the last. See
-docs/api.md.
+The stages, each usable alone: ``parse`` → ``check_file`` → ``compile_ruleset`` →
+``run``; ``load(path)`` (or ``loads(text)``) does the first three with the installed
+plugins, and ``run`` the last. See docs/api.md.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from converge_rules.api import Ruleset, load, loads, read_facts, run
+from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine.result import RunResult
 from converge_rules.errors import (
     BudgetExceeded,
@@ -22,6 +23,8 @@ from converge_rules.errors import (
     RulesSyntaxError,
     ToolError,
 )
+from converge_rules.language.checker import check_file
+from converge_rules.language.parser import parse
 
 __all__ = [
     "BudgetExceeded",
@@ -35,8 +38,11 @@ __all__ = [
     "RunResult",
     "ToolError",
     "__version__",
+    "check_file",
+    "compile_ruleset",
     "load",
     "loads",
+    "parse",
     "read_facts",
     "run",
 ]
