@@ -304,7 +304,7 @@ class Merger:
                     append_value(vals)
                     append_type(t)
                     live_t[fid] = None
-                    for index, get in plan:
+                    for index, get in plan:  # store.index_insert, inlined: the hot path
                         key = get(vals)
                         bucket: Any = index.get(key)
                         if bucket is None:

@@ -85,6 +85,21 @@ class IdRange(MutableMapping[int, None]):
         return (IdRange, (self.start, self.stop))
 
 
+def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> None:
+    """Add ``fid`` under ``key``: a bucket starts as a 1-tuple and grows into a list
+    (``lists``: facts never leave the context) or a dict (facts may be removed).
+    The merge's lean path inlines this for speed; everything else calls it."""
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = (fid,)
+    elif isinstance(bucket, list):
+        bucket.append(fid)
+    elif isinstance(bucket, tuple):
+        index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
+    else:
+        bucket[fid] = None
+
+
 #: the live ids of one type: a dict used as an ordered set, or a static type's range
 LiveIds = dict[int, None] | IdRange
 
@@ -306,16 +321,7 @@ class FactStore:
         self.live[type_id][fid] = None
         lists = self.list_buckets
         for index, get in self._index_plan[type_id]:
-            key = get(vals)
-            bucket = index.get(key)
-            if bucket is None:
-                index[key] = (fid,)
-            elif isinstance(bucket, list):
-                bucket.append(fid)
-            elif isinstance(bucket, tuple):
-                index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
-            else:
-                bucket[fid] = None
+            index_insert(index, get(vals), fid, lists)
         keyget = self.keyget[type_id]
         if keyget is None:
             same = self._same[type_id]
@@ -348,16 +354,7 @@ class FactStore:
             if not ranged:
                 live[fid] = None
             for index, get in plan:
-                key = get(vals)
-                bucket = index.get(key)
-                if bucket is None:
-                    index[key] = (fid,)
-                elif isinstance(bucket, list):
-                    bucket.append(fid)
-                elif isinstance(bucket, tuple):
-                    index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
-                else:
-                    bucket[fid] = None
+                index_insert(index, get(vals), fid, lists)
             if hashing:
                 fp1 += hash((type_id, vals))
                 fp2 += hash((vals, type_id, -7))
@@ -479,16 +476,7 @@ class FactStore:
         lists = self.list_buckets
         values = self.values
         for fid in self.live[type_id]:
-            key = get(values[fid])
-            bucket = index.get(key)
-            if bucket is None:
-                index[key] = (fid,)
-            elif isinstance(bucket, list):
-                bucket.append(fid)
-            elif isinstance(bucket, tuple):
-                index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
-            else:
-                bucket[fid] = None
+            index_insert(index, get(values[fid]), fid, lists)
 
     # -------------------------------------------------------------- replicas
 
