@@ -55,7 +55,8 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option(
     "--executor", default="serial", show_default=True, metavar="NAME",
     help="How agents run in each cycle: serial, threads (for agents that wait on "
-         "tools), or an executor a plugin registers. The result is the same for all.",
+         "tools), processes (forked workers with replicas, for CPU-bound agents), or an "
+         "executor a plugin registers. The result is the same for all.",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Workers for the executor (threads: default 64).")
