@@ -235,6 +235,8 @@ class Typer:
         if expected is not None and expected.kind == "enum" and e.id in self.t.members(
                 expected.name):
             return replace(expected, optional=False)
+        if scope.open:
+            return ANY
         if e.id in scope.later:
             self.r.error(USED_BEFORE_BOUND, e.span, f"`{e.id}` is used before it is bound",
                          "move the pattern or call that binds it earlier")

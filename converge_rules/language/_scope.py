@@ -220,6 +220,9 @@ class Scope:
 
     names: dict[str, Binding] = field(default_factory=dict)
     later: set[str] = field(default_factory=set)
+    #: any name is accepted (typed ``any``): the names could not be known, and why was
+    #: already reported (a table test whose fixture file cannot be read)
+    open: bool = False
 
     def child(self) -> Scope:
-        return Scope(dict(self.names), set(self.later))
+        return Scope(dict(self.names), set(self.later), self.open)

@@ -64,6 +64,17 @@ CONFLICT_UNKEYED = define(
     right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
           '  expect conflict Cost(sku: "A")\n}\n',
 )
+FIXTURE_UNREADABLE = define(
+    "CVG705", "cases-file-unreadable", Severity.WARNING, "Cases file cannot be read",
+    "A table test's `cases \"FILE\"` names a CSV or JSON Lines file, relative to the "
+    "ruleset's folder, that does not exist or cannot be read as UTF-8 text. A warning: "
+    "`converge test` fails that test, naming the file, and runs the others.",
+    wrong='ruleset r\nfact A { key x: int }\ntest "t" {\n  cases "missing.csv"\n'
+          "  given A(x: x)\n  expect A(x: x)\n}\n",
+    right='ruleset r\nfact A { key x: int }\ntest "t" {\n  cases "rows.csv"\n'
+          "  given A(x: x)\n  expect A(x: x)\n}\n",
+    extra_files={"rows.csv": "x\n1\n2\n"},
+)
 DUPLICATE_TEST = define(
     "CVG704", "duplicate-test", Severity.ERROR, "Two tests with one name",
     "Test names identify results in reports; each must be unique across the ruleset.",
@@ -103,18 +114,26 @@ def case_scope(typer: Typer, test: Test) -> Scope:
                 scope.names[arg.name.name] = Binding(ty, arg.span, "var")
     if cases.file:
         base = Path(cases.span.file).parent
-        for name in _fixture_columns(base / cases.file):
+        try:
+            columns = _fixture_columns(base / cases.file)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
+                "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc))
+            typer.r.warning(FIXTURE_UNREADABLE, cases.span,
+                            f"cannot read the cases file `{cases.file}`: {reason}",
+                            "the path is relative to the ruleset's folder: put the file "
+                            "there, or fix its name")
+            scope.open = True  # its columns are unknown; do not report each use of them
+            return scope
+        for name in columns:
             scope.names.setdefault(name, Binding(ANY, cases.span, "var"))
     return scope
 
 
 def _fixture_columns(path: Path) -> list[str]:
-    """Column names of a .csv (header row) or .jsonl (keys of every line) fixture; a
-    file that cannot be read has none here (the test runner reports it)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []
+    """Column names of a .csv (header row) or .jsonl (keys of every line) fixture.
+    Raises ``OSError`` or ``UnicodeDecodeError`` when the file cannot be read."""
+    text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".csv":
         header = next(csv.reader(text.splitlines()), [])
         return [h.strip() for h in header]

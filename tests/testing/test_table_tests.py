@@ -113,10 +113,12 @@ def test_jsonl_fixture_with_a_failing_row() -> None:
 
 
 def test_missing_fixture_fails_the_test_with_its_path() -> None:
-    result = _run('test "file" {\n  cases "nope.csv"\n  expect status converged\n}\n')
+    result = _run('test "file" {\n  cases "nope.csv"\n'
+                  '  given Cost(sku: "A1", amount: cost)\n  expect status converged\n}\n')
     assert result.exit_code == 1
     assert "FAILED shop.cvg::file" in result.output
     assert "cannot read the cases file" in result.output and "nope.csv" in result.output
+    assert "unknown name" not in result.output  # its columns are unknown, not undeclared
 
 
 def test_empty_cases_fail() -> None:
