@@ -12,28 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from converge_rules.cli import main
+from tests.testing.shop_tests import FAILING, PASSING
 
 SHOP = (Path(__file__).parents[1] / "testing" / "data" / "shop.cvg").read_text("utf-8")
-
-PASSING = """
-test "undercut wins when the margin allows" {
-  given Cost(sku: "A1", amount: 10.0)
-  given Quote(sku: "A1", vendor: "acme", amount: 12.0)
-  expect Price(sku: "A1", channel: web, amount: 11.88)
-  expect conflict Price(sku: "A1")
-  expect no Alert()
-  expect status converged
-}
-"""
-
-FAILING = """
-test "wrong price" {
-  given Cost(sku: "A1", amount: 10.0)
-  given Quote(sku: "A1", vendor: "acme", amount: 12.0)
-  expect Price(sku: "A1", channel: web, amount: 12.5)
-}
-"""
-
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
