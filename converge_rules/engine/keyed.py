@@ -137,7 +137,7 @@ def add_keyed(
     for a, support in derivs[1:]:
         store.derive(fid, a, cycle, support)
         merger.events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
-    merger.delta.append((D_ADD, fid, t, vals, cycle))
+    merger.note((D_ADD, fid, t, vals, cycle))
     merger.added += 1
     return fid
 

@@ -91,6 +91,11 @@ class Merger:
             for a in program.agents
         ]
 
+    def note(self, change: tuple[Any, ...]) -> None:
+        """Record one store change in the delta, when an executor wants it."""
+        if self.record_delta:
+            self.delta.append(change)
+
     def take_delta(self) -> Delta:
         """The changes since the last call (for replica executors)."""
         delta, self.delta = self.delta, []

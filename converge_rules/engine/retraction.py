@@ -23,7 +23,7 @@ def replace(merger: Merger, cycle: int, old: int, new: int) -> None:
     merger.store.remove(old)
     merger.dead.add(old)
     merger.events.append((E_REPLACED, cycle, old, new))
-    merger.delta.append((D_REMOVE, old))
+    merger.note((D_REMOVE, old))
     merger.removed += 1
     cascade(merger, cycle, old, new)
 
@@ -54,7 +54,7 @@ def cascade(merger: Merger, cycle: int, root: int, protect: int | None) -> None:
             store.remove(d)
             dead.add(d)
             merger.events.append((E_RETRACTED, cycle, d, x))
-            merger.delta.append((D_REMOVE, d))
+            merger.note((D_REMOVE, d))
             merger.removed += 1
             stack.append(d)
 
@@ -79,6 +79,6 @@ def prune(merger: Merger, cycle: int) -> None:
             store.remove(fid)
             merger.dead.add(fid)
             merger.events.append((E_PRUNED, cycle, fid, age))
-            merger.delta.append((D_REMOVE, fid))
+            merger.note((D_REMOVE, fid))
             merger.removed += 1
             cascade(merger, cycle, fid, None)
