@@ -28,7 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from converge_rules.compiler.context import FactRef, Namespace, ProgramContext, ToolRef, Var
+from converge_rules.compiler.context import (
+    FactRef,
+    Namespace,
+    ProgramContext,
+    ToolRef,
+    Var,
+    key_src,
+    tuple_src,
+)
 from converge_rules.compiler.expressions import ExprCompiler
 from converge_rules.compiler.joins import (
     FieldUse,
@@ -231,12 +239,7 @@ class AgentGenerator:
         pro = ["    vals = view.values"]
         if self.positive:
             pro.append("    new = view.new")
-        if self.ns.live_locals:
-            pro.append("    live = view.live")
-        if self.ns.index_locals:
-            pro.append("    indexes = view.indexes")
-        pro += [f"    ix{i} = indexes[{i}]" for i in sorted(self.ns.index_locals)]
-        pro += [f"    live{t} = live[{t}]" for t in sorted(self.ns.live_locals)]
+        pro += self.ns.view_locals()
         if self.agent.calls:
             pro.append("    call = runtime.call")
         pro += ["    out = []", "    emit = out.append"]
@@ -354,7 +357,7 @@ class AgentGenerator:
             ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in ordered),
                                               driver))
             parts = [self._use(ex, u) for u in ordered]
-            key = parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+            key = key_src(parts)
             w.line(f"for f{k} in {ix}.get({key}, ()):")
         else:
             w.line(f"for f{k} in {self.ns.live(tid)}:")
@@ -443,8 +446,7 @@ class AgentGenerator:
             w.depth += 1
 
     def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
-        support = ", ".join(f"f{k}" for k in range(len(self.positive)))
-        support = f"({support},)" if len(self.positive) == 1 else f"({support})"
+        support = tuple_src([f"f{k}" for k in range(len(self.positive))])
         for out in self.agent.outputs:
             if isinstance(out, Emit):
                 values = self._values(ex, out.type.name, out.args)
@@ -503,7 +505,7 @@ class AgentGenerator:
             else:
                 raise CompileError(f"{self.agent.span}: {spec.name}({f.name}) has no value "
                                    "and no default")
-        return f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+        return tuple_src(parts)
 
 
 

@@ -192,14 +192,8 @@ def _require(req: Require, ctx: ProgramContext) -> RequireSpec:
     ns = Namespace()
     ex = ExprCompiler(ctx, ns)
     cond = ex.condition(req.condition)
-    lines = [f"# require at {req.span}", "def require(view):", "    vals = view.values"]
-    if ns.live_locals:
-        lines.append("    live = view.live")
-    if ns.index_locals:
-        lines.append("    indexes = view.indexes")
-    lines += [f"    ix{i} = indexes[{i}]" for i in sorted(ns.index_locals)]
-    lines += [f"    live{t} = live[{t}]" for t in sorted(ns.live_locals)]
-    lines += [f"    return bool({cond})", ""]
+    lines = [f"# require at {req.span}", "def require(view):", "    vals = view.values",
+             *ns.view_locals(), f"    return bool({cond})", ""]
     source = "\n".join(lines)
     fn = _load(source, ns.values, "require", f"require {req.span}", req.span)
     return RequireSpec(_text(req.condition), fn, source, req.span)

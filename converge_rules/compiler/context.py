@@ -56,6 +56,16 @@ class ProgramContext:
         return tuple(specs)
 
 
+def tuple_src(parts: list[str]) -> str:
+    """Python source of a tuple of ``parts`` (``(a,)``, ``(a, b)``, ``()``)."""
+    return f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+
+def key_src(parts: list[str]) -> str:
+    """Python source of an index key: the bare value for one part, else a tuple."""
+    return parts[0] if len(parts) == 1 else tuple_src(parts)
+
+
 @dataclass(slots=True)
 class Namespace:
     """The globals of one generated module: runtime helpers, constants that have no
@@ -76,8 +86,7 @@ class Namespace:
         if isinstance(value, float):
             return repr(value) if math.isfinite(value) else self.constant(value)
         if isinstance(value, tuple):
-            items = ", ".join(self.literal(v) for v in value)
-            return f"({items},)" if len(value) == 1 else f"({items})"
+            return tuple_src([self.literal(v) for v in value])
         return self.constant(value)
 
     def constant(self, value: Any) -> str:
@@ -104,6 +113,15 @@ class Namespace:
     def live(self, type_id: int) -> str:
         self.live_locals.add(type_id)
         return f"live{type_id}"
+
+    def view_locals(self) -> list[str]:
+        """Prologue lines binding the live sets and indexes the body uses."""
+        lines = ["    live = view.live"] if self.live_locals else []
+        if self.index_locals:
+            lines.append("    indexes = view.indexes")
+        lines += [f"    ix{i} = indexes[{i}]" for i in sorted(self.index_locals)]
+        lines += [f"    live{t} = live[{t}]" for t in sorted(self.live_locals)]
+        return lines
 
 
 # -------------------------------------------------------------- names in a rule scope

@@ -23,6 +23,8 @@ from converge_rules.compiler.context import (
     ProgramContext,
     ToolRef,
     Var,
+    key_src,
+    tuple_src,
 )
 from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
 from converge_rules.compiler.program import ValueType
@@ -103,9 +105,7 @@ class ExprCompiler:
             element = target.element
             if element is not None and element.base == "float" and kind.element != "float":
                 if isinstance(expr, ListExpr):
-                    items = [self.coerced(i, element) for i in expr.items]
-                    text = ", ".join(items)
-                    return f"({text},)" if len(items) == 1 else f"({text})"
+                    return tuple_src([self.coerced(i, element) for i in expr.items])
                 return f"_floats({code})"
             if kind.base != "list":
                 return f"_tuple({code})"
@@ -147,11 +147,9 @@ class ExprCompiler:
             return self._aggregate(e)
         if isinstance(e, ListExpr):
             parts = [self._code(i) for i in e.items]
-            text = ", ".join(p[0] for p in parts)
             bases = {p[1].base for p in parts}
             element = bases.pop() if len(bases) == 1 else None
-            return (f"({text},)" if len(parts) == 1 else f"({text})"), Kind("list", False,
-                                                                            element)
+            return tuple_src([p[0] for p in parts]), Kind("list", False, element)
         if isinstance(e, Record):
             body = ", ".join(f"{self.ns.literal(a.name.name)}: {self.code(a.value)}"
                              for a in e.fields)
@@ -285,13 +283,9 @@ class ExprCompiler:
         if keyed:
             ix = self.ns.index(self.ctx.index(spec.id, tuple(u.position for u in keyed)))
             ordered = sorted(keyed, key=lambda u: u.position)
-            key = self._key([self._use_code(u) for u in ordered])
+            key = key_src([self._use_code(u) for u in ordered])
             return f"{ix}.get({key}, ())", conds, info
         return self.ns.live(spec.id), conds, info
-
-    @staticmethod
-    def _key(parts: list[str]) -> str:
-        return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
     def _use_code(self, u: FieldUse) -> str:
         if u.kind == "const":
