@@ -209,7 +209,7 @@ def collect(pm: pluggy.PluginManager) -> Registries:
                     )
                 found[kind][item.name] = item
     ordered = {kind: dict(sorted(items.items())) for kind, items in found.items()}
-    return Registries(**ordered)
+    return Registries(**ordered, observers=Observers(pm))
 
 
 PLUGIN_MODULES_META = "converge_rules.plugin_modules"
@@ -431,9 +431,14 @@ _EVENT_HOOKS: dict[str, str] = {
 }
 
 
-def notify_observers(result: Any, extra_modules: Sequence[str] | None = None) -> None:
+def notify_observers(result: Any, extra_modules: Sequence[str] | None = None, *,
+                     registries: Registries | None = None) -> None:
     """Send a finished job to the observer hooks of the installed plugins (and the
-    ``--plugin`` modules): ``Observers(get_plugin_manager(...)).observe(result)``."""
+    ``--plugin`` modules). With ``registries`` from :func:`collect`, their manager's
+    observers are used; otherwise a plugin manager is built for the purpose."""
+    if registries is not None and registries.observers is not None:
+        registries.observers.observe(result)
+        return
     modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
     Observers(get_plugin_manager(modules)).observe(result)
 

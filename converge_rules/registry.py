@@ -290,6 +290,9 @@ class Registries:
     executors: Mapping[str, Entry[Any]] = field(default_factory=dict)
     stores: Mapping[str, Entry[Any]] = field(default_factory=dict)
     checks: Mapping[str, Entry[Check]] = field(default_factory=dict)
+    #: the observer hooks of the plugin manager these came from (``plugins.Observers``),
+    #: so a run notifies them without building and scanning a second manager
+    observers: Any = field(default=None, compare=False, repr=False)
 
     def tool_signatures(self) -> dict[str, ToolSignature | None]:
         """Tool name → signature, for ``check(..., tools=...)``. An open tool's

@@ -136,7 +136,7 @@ def command(
         raise click.UsageError(
             f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
     if registries is not None:
-        _notify_observers(result)
+        _notify_observers(result, registries)
     report_failures(result)
     if fmt == "json":
         click.echo(result.to_json(indent=2))
@@ -156,13 +156,13 @@ def _load_registries() -> Registries | None:
     return load_registries()
 
 
-def _notify_observers(result: RunResult) -> None:
+def _notify_observers(result: RunResult, registries: Registries) -> None:
     """Hand the finished job to the plugins' observer hooks. An observer that fails is
     reported and the job's result is still printed: a plugin never corrupts a run."""
     from converge_rules.plugins import notify_observers
 
     try:
-        notify_observers(result)
+        notify_observers(result, registries=registries)
     except PluginError as exc:
         click.echo(f"warning: {exc} (the run's result below is complete)", err=True)
 
