@@ -172,19 +172,9 @@ class AgentGenerator:
                 if u.kind == "var":
                     counts[u.name] = counts.get(u.name, 0) + 1
         needed = {n for n, c in counts.items() if c > 1}
-        exprs: list[Expr | None] = [self.agent.where]
+        exprs: list[Expr | None] = list(self.agent.expressions(patterns=False))
         exprs += [u.expr for info in self.infos for u in info.uses if u.kind == "expr"]
-        exprs += [fm.value if fm.value is not None else None
-                  for p in self.negated for fm in p.fields]
-        for c in self.agent.calls:
-            exprs += [a.value for a in c.args]
-        for out in self.agent.outputs:
-            if isinstance(out, Emit):
-                exprs += [a.value for a in out.args] + [out.confidence]
-            elif isinstance(out, Intend):
-                exprs += [a.value for a in out.args]
-            else:
-                exprs.append(out.score)
+        exprs += [fm.value for p in self.negated for fm in p.fields]
         for e in exprs:
             needed |= names_in(e)
         for p in self.negated:
@@ -202,28 +192,14 @@ class AgentGenerator:
         for i in range(n):
             self._pass(body, i)
         reads = _dedup([info.spec.id for info in self.infos])
-        agg_types = [self._spec(a.pattern).id for a in aggregates_in(self._all_exprs())]
+        aggregates = aggregates_in(list(self.agent.expressions()))
+        agg_types = [self._spec(a.pattern).id for a in aggregates]
         negates = _dedup([self._spec(p).id for p in self.negated] + agg_types)
         emits = _dedup([self.ctx.types[o.type.name].id for o in self.agent.outputs
                         if isinstance(o, (Emit, Intend)) and o.type.name in self.ctx.types])
         tools = _dedup([c.tool.name for c in self.agent.calls])
         return GeneratedAgent(self._module(body), self.ns.values, reads, negates, emits,
                               tools)
-
-    def _all_exprs(self) -> list[Expr | None]:
-        exprs: list[Expr | None] = [self.agent.where]
-        for p in self.agent.patterns:
-            exprs += [fm.value for fm in p.fields]
-        for c in self.agent.calls:
-            exprs += [a.value for a in c.args]
-        for out in self.agent.outputs:
-            if isinstance(out, Emit):
-                exprs += [a.value for a in out.args] + [out.confidence]
-            elif isinstance(out, Intend):
-                exprs += [a.value for a in out.args]
-            else:
-                exprs.append(out.score)
-        return exprs
 
     def _module(self, body: Writer) -> str:
         head = [f"# agent {self.agent.name.name!r} (tier {self.agent.effective_tier}, "

@@ -15,8 +15,6 @@ from converge_rules.language.nodes import (
     Agent,
     Aggregate,
     Emit,
-    Evaluate,
-    Expr,
     Intend,
     Pattern,
     walk_expr,
@@ -52,29 +50,12 @@ UNSTRATIFIED = define(
 )
 
 
-def agent_exprs(agent: Agent) -> Iterator[Expr]:
-    """Every top-level expression of an agent."""
-    for p in agent.patterns:
-        yield from (fm.value for fm in p.fields if fm.value is not None)
-    if agent.where is not None:
-        yield agent.where
-    for c in agent.calls:
-        yield from (a.value for a in c.args)
-    for out in agent.outputs:
-        if isinstance(out, Emit | Intend):
-            yield from (a.value for a in out.args)
-            if isinstance(out, Emit) and out.confidence is not None:
-                yield out.confidence
-        elif isinstance(out, Evaluate):
-            yield out.score
-
-
 def consumed(agent: Agent) -> Iterator[tuple[str, str, Span]]:
     """(how, type name, where) for each negation and aggregate in ``agent``."""
     for p in agent.patterns:
         if p.negated:
             yield "negates", p.type.name, p.span
-    for top in agent_exprs(agent):
+    for top in agent.expressions():
         for e in walk_expr(top):
             if isinstance(e, Aggregate):
                 yield f"aggregates (`{e.func}`) over", e.pattern.type.name, e.span

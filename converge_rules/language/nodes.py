@@ -300,6 +300,25 @@ class Agent:
     def effective_tier(self) -> int:
         return DEFAULT_TIER if self.tier is None else self.tier
 
+    def expressions(self, *, patterns: bool = True) -> Iterator[Expr]:
+        """Every top-level expression, in written order: pattern field values (unless
+        ``patterns=False``), the ``where`` guard, call arguments, and each output's
+        values, confidence and score. Sub-expressions: :func:`walk_expr`."""
+        if patterns:
+            for p in self.patterns:
+                yield from (fm.value for fm in p.fields if fm.value is not None)
+        if self.where is not None:
+            yield self.where
+        for c in self.calls:
+            yield from (a.value for a in c.args)
+        for out in self.outputs:
+            if isinstance(out, Evaluate):
+                yield out.score
+                continue
+            yield from (a.value for a in out.args)
+            if isinstance(out, Emit) and out.confidence is not None:
+                yield out.confidence
+
 
 DEFAULT_TIER = 1
 
