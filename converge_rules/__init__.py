@@ -23,8 +23,8 @@ from converge_rules.errors import (
     RulesSyntaxError,
     ToolError,
 )
-from converge_rules.language.checker import check_file
-from converge_rules.language.parser import parse
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.syntax.parser import parse
 
 __all__ = [
     "BudgetExceeded",

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from converge_rules.errors import CheckError
 
 if TYPE_CHECKING:
-    from converge_rules.compiler.program import Program
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
-    from converge_rules.language.checked import CheckedRuleset
-    from converge_rules.language.diagnostics import Diagnostic
-    from converge_rules.registry import Registries
+    from converge_rules.language.checks.checked import CheckedRuleset
+    from converge_rules.language.diagnostics.core import Diagnostic
+    from converge_rules.plugins.registries import Registries
+    from converge_rules.program import Program
 
 ToolCallable = Callable[[dict[str, Any]], Any]
 """A tool as the engine calls it: arguments dict → result dict (or an awaitable)."""
@@ -71,7 +71,7 @@ def load(path: str | os.PathLike[str], *, plugins: bool | Registries = True) -> 
     installed plugins' tools, functions and resolvers are known to the checker, the
     compiler and the engine (a plugin that fails to load raises
     :class:`~converge_rules.errors.PluginError`); ``plugins=False`` uses the built-ins
-    only; a :class:`~converge_rules.registry.Registries` uses exactly what it holds.
+    only; a :class:`~converge_rules.plugins.registries.Registries` uses exactly what it holds.
     """
     return _build(Path(path), None, str(path), plugins)
 
@@ -154,7 +154,7 @@ def executors() -> list[str]:
 
 def _build(file: Path, source: str | None, name: str, plugins: bool | Registries) -> Ruleset:
     from converge_rules.compiler.compile import compile_ruleset
-    from converge_rules.language.checker import check_file
+    from converge_rules.language.checks.checker import check_file
 
     registries = _registries(plugins)
     known = registries.checker_kwargs() if registries is not None else {}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from converge_rules.language.diagnostics import Diagnostic
+    from converge_rules.language.diagnostics.core import Diagnostic
 
 
 class ConvergeError(Exception):

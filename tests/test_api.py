@@ -11,7 +11,7 @@ import pytest
 
 import converge_rules
 from converge_rules import CheckError, InputError
-from converge_rules.registry import Registries
+from converge_rules.plugins.registries import Registries
 
 REPO = Path(__file__).resolve().parents[1]
 API_DOC = REPO / "docs" / "api.md"

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from converge_rules.language.codes_doc import REGENERATE, render_markdown
-from converge_rules.language.diagnostics import CodeInfo, Severity, all_codes
+from converge_rules.language.diagnostics.codes_doc import REGENERATE, render_markdown
+from converge_rules.language.diagnostics.core import CodeInfo, Severity, all_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 DIAGNOSTICS_MD = ROOT / "docs" / "diagnostics.md"
@@ -24,7 +24,7 @@ def test_diagnostics_reference_is_up_to_date() -> None:
 
 def test_module_entry_point_prints_the_reference() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "converge_rules.language.codes_doc"],
+        [sys.executable, "-m", "converge_rules.language.diagnostics.codes_doc"],
         capture_output=True, check=True, cwd=ROOT,
     )
     assert completed.stdout.decode("utf-8") == render_markdown(all_codes())

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules.language._root import BUDGETS
-from converge_rules.language._testblocks import STATUSES
 from converge_rules.language.builtins import BUILTIN_FUNCTIONS
-from converge_rules.language.checker import check_file
-from converge_rules.language.diagnostics import Diagnostic
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.checks.root import BUDGETS
+from converge_rules.language.checks.testblocks import STATUSES
+from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.testing.runner import run_tests
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, sys
 import converge_rules
-from converge_rules.language.parser import grammar_text, parse
+from converge_rules.language.syntax.parser import grammar_text, parse
 text = open(sys.argv[1], encoding="utf-8").read()
 result = parse(text, "pricing.cvg")
 print(json.dumps({
@@ -49,7 +49,7 @@ def test_wheel_ships_the_grammar_and_parses_when_installed(tmp_path: Path) -> No
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     assert "converge_rules/grammar/converge.lark" in names
-    assert "converge_rules/language/parser.py" in names
+    assert "converge_rules/language/syntax/parser.py" in names
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from converge_rules.benchmarks import generated_ruleset
-from converge_rules.language.checker import check_file
-from converge_rules.language.parser import parse
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.syntax.parser import parse
 
 generate = generated_ruleset
 

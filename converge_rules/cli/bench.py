@@ -92,8 +92,8 @@ def _parse(quick: bool) -> dict[str, Any]:
     from pathlib import Path
 
     from converge_rules.benchmarks import generated_ruleset, timed
-    from converge_rules.language.checker import check_file
-    from converge_rules.language.parser import parse
+    from converge_rules.language.checks.checker import check_file
+    from converge_rules.language.syntax.parser import parse
 
     text = generated_ruleset(500 if quick else 5_000)
     lines = text.count("\n")

@@ -21,11 +21,11 @@ from converge_rules.cli._common import (
     use_color,
     write_output,
 )
-from converge_rules.language.diagnostics import Diagnostic, Severity
-from converge_rules.language.render import FORMATS, render
+from converge_rules.language.diagnostics.core import Diagnostic, Severity
+from converge_rules.language.diagnostics.render import FORMATS, render
 
 if TYPE_CHECKING:
-    from converge_rules.registry import Registries
+    from converge_rules.plugins.registries import Registries
 
 
 @click.command("check")
@@ -77,7 +77,7 @@ def command(
     """
     files = expand_paths(paths)
     refuse_to_overwrite(output, files, "--output")
-    from converge_rules.language.checker import check_file, checked_sources
+    from converge_rules.language.checks.checker import check_file, checked_sources
 
     registries = None if no_plugins else installed_registries()
     known = {} if registries is None else registries.checker_kwargs()

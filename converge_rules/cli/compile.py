@@ -17,7 +17,7 @@ from converge_rules.cli._common import (
     report_internal_errors,
     use_color,
 )
-from converge_rules.language.suggest import did_you_mean
+from converge_rules.language.diagnostics.suggest import did_you_mean
 
 
 @click.command("compile")
@@ -50,8 +50,8 @@ def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> No
         raise missing_path(ruleset)
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.compiler.values import CompileError
-    from converge_rules.language.checker import check_file, checked_sources
-    from converge_rules.language.render import render
+    from converge_rules.language.checks.checker import check_file, checked_sources
+    from converge_rules.language.diagnostics.render import render
 
     signatures, impls = _plugins(no_plugins)
     checked = check_file(ruleset, **signatures)

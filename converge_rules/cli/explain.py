@@ -9,6 +9,10 @@ from typing import Any
 
 import click
 
+from converge_rules.analysis.explain import Explainer
+from converge_rules.analysis.interpret import Interpreter, interpreter_for
+from converge_rules.analysis.runview import RunView, read_trace, view_from_result
+from converge_rules.analysis.show import pattern_text
 from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -17,14 +21,10 @@ from converge_rules.cli._common import (
     write_output,
 )
 from converge_rules.errors import ConvergeError
-from converge_rules.language import nodes as n
-from converge_rules.language.checked import CheckedRuleset
-from converge_rules.language.render import render
-from converge_rules.testing.explain import Explainer
-from converge_rules.testing.interpret import Interpreter, interpreter_for
+from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.diagnostics.render import render
+from converge_rules.language.syntax import nodes as n
 from converge_rules.testing.runner import Suite, load_plugins, load_suite
-from converge_rules.testing.runview import RunView, read_trace, view_from_result
-from converge_rules.testing.show import pattern_text
 
 MAX_FACTS = 20
 """How many matching facts ``explain`` shows before it says how many more there are."""
@@ -147,7 +147,7 @@ def _why_not(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
 def parse_pattern(text: str) -> n.Pattern:
     """A pattern written as in an ``expect`` step; a syntax error is a usage error that
     quotes the parser's message."""
-    from converge_rules.language.parser import parse
+    from converge_rules.language.syntax.parser import parse
 
     wrapped = f'ruleset query\ntest "query" {{\n  expect {text}\n}}\n'
     result = parse(wrapped, "<pattern>")

@@ -19,7 +19,7 @@ from converge_rules.cli._common import (
     use_color,
 )
 from converge_rules.errors import RulesSyntaxError
-from converge_rules.language.diagnostics import Diagnostic
+from converge_rules.language.diagnostics.core import Diagnostic
 
 STDIN = "-"
 
@@ -45,7 +45,7 @@ class _Outcome:
 
 
 def _format(path: str, text: str) -> _Outcome:
-    from converge_rules.language.formatter import format_source
+    from converge_rules.language.format.formatter import format_source
 
     try:
         return _Outcome(path, text, format_source(text, path))
@@ -81,7 +81,7 @@ def _report(outcomes: Sequence[_Outcome], color: bool) -> None:
     diagnostics = [d for o in failed for d in o.diagnostics]
     sources = {o.path: o.original for o in failed}
     try:
-        from converge_rules.language.render_human import render_human
+        from converge_rules.language.diagnostics.render_human import render_human
 
         text = render_human(diagnostics, sources, files=[o.path for o in failed],
                             color=color)

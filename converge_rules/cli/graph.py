@@ -10,14 +10,14 @@ from pathlib import Path
 
 import click
 
+from converge_rules.analysis.depgraph import build_graph, to_dot, to_mermaid
 from converge_rules.cli._common import (
     EXIT_USAGE,
     refuse_to_overwrite,
     report_internal_errors,
     write_output,
 )
-from converge_rules.language.render import render
-from converge_rules.testing.depgraph import build_graph, to_dot, to_mermaid
+from converge_rules.language.diagnostics.render import render
 
 GRAPH_FORMATS = ("dot", "mermaid", "svg")
 

@@ -16,7 +16,7 @@ from converge_rules.plugins import (
     get_plugin_manager,
     requested_plugin_modules,
 )
-from converge_rules.registry import Entry, Function, Registries, Tool
+from converge_rules.plugins.registries import Entry, Function, Registries, Tool
 
 _ENTRY_KINDS = ("resolvers", "pruners", "executors", "stores", "checks")
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from converge_rules.api import Ruleset
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
-    from converge_rules.registry import Registries
+    from converge_rules.plugins.registries import Registries
 
 FORMATS = ("table", "json")
 DEFAULT_MAX_ROWS = 100
@@ -169,7 +169,7 @@ def _notify_observers(result: RunResult, registries: Registries) -> None:
 
 def _check_executor(name: str) -> None:
     from converge_rules.engine import EXECUTORS
-    from converge_rules.language.suggest import did_you_mean
+    from converge_rules.language.diagnostics.suggest import did_you_mean
 
     if name not in EXECUTORS:
         known = sorted(EXECUTORS)
@@ -178,7 +178,7 @@ def _check_executor(name: str) -> None:
 
 
 def _report_diagnostics(exc: CheckError, colour: bool) -> None:
-    from converge_rules.language.render import render
+    from converge_rules.language.diagnostics.render import render
 
     diagnostics = list(exc.diagnostics)
     click.echo(render("human", diagnostics, _sources(diagnostics), color=colour),

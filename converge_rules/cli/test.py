@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from converge_rules.analysis.runview import RunView
 from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -21,7 +22,6 @@ from converge_rules.testing.cases import TestCase
 from converge_rules.testing.coverage import Coverage
 from converge_rules.testing.report import FORMATS, render_report
 from converge_rules.testing.runner import Suite, run_tests
-from converge_rules.testing.runview import RunView
 from converge_rules.testing.selection import compile_keyword
 
 

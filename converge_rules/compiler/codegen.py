@@ -46,16 +46,8 @@ from converge_rules.compiler.joins import (
     names_in,
     plan_pass,
 )
-from converge_rules.compiler.program import (
-    EMIT,
-    EVALUATE,
-    INTEND,
-    MISSING,
-    TypeSpec,
-    ValueType,
-)
 from converge_rules.compiler.values import CompileError
-from converge_rules.language.nodes import (
+from converge_rules.language.syntax.nodes import (
     Agent,
     Aggregate,
     Arg,
@@ -67,6 +59,14 @@ from converge_rules.language.nodes import (
     Pattern,
     Unary,
     walk_expr,
+)
+from converge_rules.program import (
+    EMIT,
+    EVALUATE,
+    INTEND,
+    MISSING,
+    TypeSpec,
+    ValueType,
 )
 
 

@@ -1,4 +1,4 @@
-"""``compile_ruleset``: a checked ruleset → a :class:`~converge_rules.compiler.program.Program`.
+"""``compile_ruleset``: a checked ruleset → a :class:`~converge_rules.program.Program`.
 
 Types get ids in declaration order (load order: imports first); agents keep their
 declaration order as merge order and are sorted by (tier, order). Each agent, prune
@@ -19,22 +19,11 @@ from typing import Any
 from converge_rules.compiler.codegen import AgentGenerator, aggregates_in
 from converge_rules.compiler.context import Namespace, ProgramContext, Var
 from converge_rules.compiler.expressions import ExprCompiler
-from converge_rules.compiler.program import (
-    AgentSpec,
-    Budgets,
-    CriterionSpec,
-    PolicySpec,
-    Program,
-    PruneSpec,
-    RequireSpec,
-    TypeSpec,
-    ValueType,
-)
 from converge_rules.compiler.values import CompileError, field_specs
 from converge_rules.errors import CheckError
-from converge_rules.language.checked import CheckedRuleset
-from converge_rules.language.formatter import format_expr
-from converge_rules.language.nodes import (
+from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.format.formatter import format_expr
+from converge_rules.language.syntax.nodes import (
     ByCycle,
     ByField,
     ByMajority,
@@ -51,7 +40,18 @@ from converge_rules.language.nodes import (
     Resolve,
     Root,
 )
-from converge_rules.language.span import Span
+from converge_rules.language.syntax.span import Span
+from converge_rules.program import (
+    AgentSpec,
+    Budgets,
+    CriterionSpec,
+    PolicySpec,
+    Program,
+    PruneSpec,
+    RequireSpec,
+    TypeSpec,
+    ValueType,
+)
 
 __all__ = ["CompileError", "compile_ruleset"]
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from converge_rules.compiler.functions import RUNTIME_HELPERS
-from converge_rules.compiler.program import IndexSpec, TypeSpec, ValueType
-from converge_rules.language.nodes import EnumDecl
+from converge_rules.compiler.runtime import RUNTIME_HELPERS
+from converge_rules.language.syntax.nodes import EnumDecl
+from converge_rules.program import IndexSpec, TypeSpec, ValueType
 
 
 @dataclass(slots=True)

@@ -27,10 +27,9 @@ from converge_rules.compiler.context import (
     tuple_src,
 )
 from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
-from converge_rules.compiler.program import ValueType
 from converge_rules.compiler.values import CompileError, enum_member
 from converge_rules.language.builtins import BUILTIN_FUNCTIONS
-from converge_rules.language.nodes import (
+from converge_rules.language.syntax.nodes import (
     Aggregate,
     Attribute,
     Binary,
@@ -46,7 +45,8 @@ from converge_rules.language.nodes import (
     Unary,
     Wildcard,
 )
-from converge_rules.language.span import UNKNOWN_SPAN
+from converge_rules.language.syntax.span import UNKNOWN_SPAN
+from converge_rules.program import ValueType
 
 _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 

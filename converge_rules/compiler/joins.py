@@ -20,9 +20,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from converge_rules.compiler.program import TypeSpec
 from converge_rules.compiler.values import CompileError, enum_member
-from converge_rules.language.nodes import (
+from converge_rules.language.syntax.nodes import (
     Aggregate,
     EnumDecl,
     Expr,
@@ -31,9 +30,10 @@ from converge_rules.language.nodes import (
     Wildcard,
     walk_expr,
 )
-from converge_rules.language.nodes import (
+from converge_rules.language.syntax.nodes import (
     Literal as LiteralNode,
 )
+from converge_rules.program import TypeSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """From declarations to runtime values: field types, enum members, constant defaults.
 
-The runtime representation is the one :mod:`converge_rules.compiler.program` documents:
+The runtime representation is the one :mod:`converge_rules.program` documents:
 ``str int float bool None``, enum members as their member name, lists as tuples.
 """
 
@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from converge_rules.compiler.program import MISSING, FieldSpec, ValueType
 from converge_rules.errors import ConvergeError
-from converge_rules.language.nodes import (
+from converge_rules.language.syntax.nodes import (
     Attribute,
     Duration,
     EnumDecl,
@@ -24,6 +23,7 @@ from converge_rules.language.nodes import (
     TypeRef,
     Unary,
 )
+from converge_rules.program import MISSING, FieldSpec, ValueType
 
 PRIMITIVE_BASES = ("str", "int", "float", "bool")
 

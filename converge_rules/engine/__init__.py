@@ -1,4 +1,4 @@
-"""The engine: runs a compiled :class:`~converge_rules.compiler.program.Program` to
+"""The engine: runs a compiled :class:`~converge_rules.program.Program` to
 convergence over a fact store, deterministically, whatever the executor."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from converge_rules.engine.executors import (
     ThreadExecutor,
     make_executor,
 )
+from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.inputs import InputFacts, read_all, read_facts, validate_pairs
 from converge_rules.engine.policies import RESOLVERS, Contender, Resolver
 from converge_rules.engine.result import RunResult
 from converge_rules.engine.runner import CycleProgress, run
-from converge_rules.engine.store import FactStore
 from converge_rules.engine.tools import AgentRuntime, ToolBox
 from converge_rules.engine.trace import Trace
 

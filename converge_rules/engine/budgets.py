@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from converge_rules.compiler.program import Budgets
+from converge_rules.program import Budgets
 
 BUDGET_NAMES = (
     "max_facts", "max_cycles", "max_agents", "max_tool_calls", "agent_timeout", "job_timeout",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from converge_rules.compiler.program import Output
+from converge_rules.program import Output
 
 #: one recorded tool call: (tool, args, result or None, error or None)
 ToolRecord: TypeAlias = tuple[str, dict[str, Any], dict[str, Any] | None, str | None]

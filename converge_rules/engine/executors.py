@@ -24,10 +24,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from operator import itemgetter
 from typing import Any, Protocol
 
-from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
 from converge_rules.errors import ConvergeError, ToolError
+from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 
 DEFAULT_THREAD_WORKERS = 64
 

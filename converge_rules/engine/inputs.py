@@ -25,8 +25,8 @@ from typing import Annotated, Any, Literal, NotRequired, Required
 from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
-from converge_rules.compiler.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 from converge_rules.errors import InputError
+from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,11 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from converge_rules.compiler.program import EMIT, EVALUATE, INTEND, Program
 from converge_rules.engine.effects import D_ADD, D_CLOSE, AgentEffect, Delta
+from converge_rules.engine.factstore import MASK, Bucket, FactStore
 from converge_rules.engine.keyed import STALE, merge_key, record_conflict
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.retraction import prune
-from converge_rules.engine.store import MASK, Bucket, FactStore
 from converge_rules.engine.trace import (
     E_EFFECT_DISCARDED,
     E_EFFECT_MERGED,
@@ -42,6 +41,7 @@ from converge_rules.engine.trace import (
     E_TOOL_CALL,
     Event,
 )
+from converge_rules.program import EMIT, EVALUATE, INTEND, Program
 
 
 def _drop(item: Any) -> None:

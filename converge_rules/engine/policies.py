@@ -2,7 +2,7 @@
 
 A conflict is two or more distinct values for one key of a keyed type: this cycle's
 candidates plus the incumbent (the live fact holding the key). They are resolved
-together by the type's :class:`~converge_rules.compiler.program.PolicySpec`:
+together by the type's :class:`~converge_rules.program.PolicySpec`:
 
 * ``resolve``: the criteria narrow the contenders in order; a single survivor wins.
   Survivors of every criterion are a tie, settled by ``on_tie``: ``first`` (earliest
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from converge_rules.compiler.program import CriterionSpec, PolicySpec, TypeSpec
+from converge_rules.program import CriterionSpec, PolicySpec, TypeSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from converge_rules.compiler.program import AgentSpec, View
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.executors import run_agent
-from converge_rules.engine.store import FactStore
+from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.tools import ToolBox, ToolBudgetExhausted
 from converge_rules.errors import ConvergeError
+from converge_rules.program import AgentSpec, View
 
 #: what a forked worker inherits: (replica, agents, agent_timeout)
 _INHERITED: tuple[FactStore, Sequence[AgentSpec], float | None] | None = None

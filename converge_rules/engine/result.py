@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias
 
-from converge_rules.compiler.program import Program
-from converge_rules.engine.store import FactStore
+from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.trace import Trace, jsonable
+from converge_rules.program import Program
 
 Status: TypeAlias = Literal[
     "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating"

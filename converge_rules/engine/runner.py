@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converge_rules.compiler.program import Program
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import Activation, AgentEffect
 from converge_rules.engine.executors import Executor, make_executor
+from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
-from converge_rules.engine.store import FactStore
 from converge_rules.engine.tools import ToolBox, ToolFn
 from converge_rules.engine.trace import (
     E_BUDGET,
@@ -39,6 +38,7 @@ from converge_rules.engine.trace import (
     Trace,
     jsonable,
 )
+from converge_rules.program import Program
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from converge_rules.compiler.program import Program
-    from converge_rules.engine.store import FactStore
+    from converge_rules.engine.factstore import FactStore
+    from converge_rules.program import Program
 
 # event kinds (first item of each event tuple); layouts in the comments
 E_INPUTS = 0           # (E_INPUTS, count) → one fact_added per input fact

@@ -13,7 +13,7 @@ from typing import Any
 
 import re2
 
-from converge_rules.language.checked import FunctionSignature
+from converge_rules.language.checks.checked import FunctionSignature
 
 BUILTIN_FUNCTIONS: dict[str, FunctionSignature] = {
     f.name: f

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from converge_rules.language.diagnostics import Diagnostic, Related, Severity, define
-from converge_rules.language.nodes import Import, Module
-from converge_rules.language.parser import parse
-from converge_rules.language.span import Span
+from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity, define
+from converge_rules.language.syntax.nodes import Import, Module
+from converge_rules.language.syntax.parser import parse
+from converge_rules.language.syntax.span import Span
 
 IMPORT_NOT_FOUND = define(
     "CVG601", "import-not-found", Severity.ERROR, "Imported file not found",

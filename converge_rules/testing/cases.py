@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converge_rules.analysis.interpret import EvalError, Interpreter
 from converge_rules.errors import ConvergeError
-from converge_rules.language import nodes as n
-from converge_rules.language.span import Span
-from converge_rules.testing.interpret import EvalError, Interpreter
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.span import Span
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?[0-9]+\Z")

@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from converge_rules.language import nodes as n
-from converge_rules.language.checked import CheckedRuleset
-from converge_rules.language.span import Span
-from converge_rules.testing.interpret import EvalError, interpreter_for
-from converge_rules.testing.runview import RunView
+from converge_rules.analysis.interpret import EvalError, interpreter_for
+from converge_rules.analysis.runview import RunView
+from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.span import Span
 
 ItemKind = Literal["agent", "guard", "policy", "prune"]
 

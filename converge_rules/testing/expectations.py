@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from converge_rules.language import nodes as n
-from converge_rules.testing.explain import Explainer
-from converge_rules.testing.interpret import EvalError, Fact, values_equal
+from converge_rules.analysis.explain import Explainer
+from converge_rules.analysis.interpret import EvalError, Fact, values_equal
+from converge_rules.analysis.show import literal
+from converge_rules.language.syntax import nodes as n
 from converge_rules.testing.outcome import Failure
-from converge_rules.testing.show import literal
 
 CLOSEST = 3
 """How many near-miss facts a failure shows."""

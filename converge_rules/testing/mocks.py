@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from converge_rules.analysis.interpret import values_equal
+from converge_rules.analysis.show import literal
 from converge_rules.errors import ToolError
-from converge_rules.language.span import Span
-from converge_rules.testing.interpret import values_equal
-from converge_rules.testing.show import literal
+from converge_rules.language.syntax.span import Span
 
 
 @dataclass(frozen=True, slots=True)

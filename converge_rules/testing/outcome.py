@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from converge_rules.language.diagnostics import Diagnostic
-from converge_rules.language.span import Span
+from converge_rules.language.diagnostics.core import Diagnostic
+from converge_rules.language.syntax.span import Span
 
 Status = Literal["passed", "failed", "skipped"]
 

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from converge_rules.language.render import render
+from converge_rules.language.diagnostics.render import render
 from converge_rules.testing.cases import TestCase
 from converge_rules.testing.outcome import Outcome
 from converge_rules.testing.runner import Suite, load_plugins, load_suite, run_case
 
 if TYPE_CHECKING:
-    from converge_rules.registry import Registries
+    from converge_rules.plugins.registries import Registries
 
 _HAS_TEST = re.compile(r'^\s*test\s*"', re.MULTILINE)
 

@@ -14,8 +14,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from converge_rules.language.render import render
-from converge_rules.language.render_ci import escape_data, escape_property
+from converge_rules.language.diagnostics.render import render
+from converge_rules.language.diagnostics.render_ci import escape_data, escape_property
 from converge_rules.testing.outcome import Outcome, TestReport
 
 FORMATS = ("text", "json", "junit", "github")

@@ -18,23 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from converge_rules.analysis.explain import Explainer
+from converge_rules.analysis.interpret import EvalError, Interpreter, interpreter_for
+from converge_rules.analysis.runview import RunView, view_from_result
+from converge_rules.analysis.show import literal
 from converge_rules.errors import ConvergeError
-from converge_rules.language import nodes as n
-from converge_rules.language.checked import CheckedRuleset
-from converge_rules.language.diagnostics import Diagnostic
-from converge_rules.language.span import Span
+from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.diagnostics.core import Diagnostic
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.span import Span
 from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
-from converge_rules.testing.explain import Explainer
-from converge_rules.testing.interpret import EvalError, Interpreter, interpreter_for
 from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
 from converge_rules.testing.outcome import Failure, Outcome, Status, TestReport
-from converge_rules.testing.runview import RunView, view_from_result
 from converge_rules.testing.selection import compile_keyword
-from converge_rules.testing.show import literal
 
 if TYPE_CHECKING:
-    from converge_rules.registry import Registries
+    from converge_rules.plugins.registries import Registries
 
 
 @dataclass(slots=True)
@@ -74,7 +74,7 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
     into one case per row), knowing the functions, resolvers and tool signatures of
     ``registries`` (see :func:`load_plugins`). Never raises for a bad ruleset: errors
     are diagnostics."""
-    from converge_rules.language.checker import check_file
+    from converge_rules.language.checks.checker import check_file
     from converge_rules.language.loader import display_path
 
     path = Path(path)

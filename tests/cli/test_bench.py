@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from converge_rules.benchmarks import chain, closure_baseline, generated_ruleset, random_graph
 from converge_rules.cli import main
-from converge_rules.language.parser import parse
+from converge_rules.language.syntax.parser import parse
 
 
 def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:

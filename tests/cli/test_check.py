@@ -21,9 +21,9 @@ from click.testing import CliRunner, Result
 from converge_rules.cli import main
 from converge_rules.cli._common import expand_paths, use_color
 from converge_rules.errors import PluginError
-from converge_rules.language.checked import ToolSignature
-from converge_rules.language.diagnostics import Diagnostic, Related, Severity
-from converge_rules.language.span import Span
+from converge_rules.language.checks.checked import ToolSignature
+from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity
+from converge_rules.language.syntax.span import Span
 
 
 @pytest.fixture
@@ -55,10 +55,10 @@ class FakeChecker:
 @pytest.fixture
 def checked(monkeypatch: pytest.MonkeyPatch) -> FakeChecker:
     fake = FakeChecker()
-    module = types.ModuleType("converge_rules.language.checker")
+    module = types.ModuleType("converge_rules.language.checks.checker")
     module.check_file = fake.check_file  # type: ignore[attr-defined]
     module.checked_sources = lambda checked: fake.sources  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "converge_rules.language.checker", module)
+    monkeypatch.setitem(sys.modules, "converge_rules.language.checks.checker", module)
     return fake
 
 
@@ -177,10 +177,10 @@ def test_unexpected_exception_is_an_internal_error_not_a_traceback(
     def broken(path: object, **_: object) -> object:
         raise RuntimeError("checker fell over")
 
-    fake = types.ModuleType("converge_rules.language.checker")
+    fake = types.ModuleType("converge_rules.language.checks.checker")
     fake.check_file = broken  # type: ignore[attr-defined]
     fake.checked_sources = lambda checked: {}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "converge_rules.language.checker", fake)
+    monkeypatch.setitem(sys.modules, "converge_rules.language.checks.checker", fake)
     write(workdir / "a.cvg")
     result = run("a.cvg")
     assert result.exit_code == 2
@@ -317,10 +317,10 @@ def test_converge_debug_shows_the_traceback_of_an_internal_error(
     def broken(path: object, **_: object) -> object:
         raise KeyError("boom")
 
-    module = types.ModuleType("converge_rules.language.checker")
+    module = types.ModuleType("converge_rules.language.checks.checker")
     module.check_file = broken  # type: ignore[attr-defined]
     module.checked_sources = lambda checked: {}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "converge_rules.language.checker", module)
+    monkeypatch.setitem(sys.modules, "converge_rules.language.checks.checker", module)
     monkeypatch.setenv("CONVERGE_DEBUG", "1")
     write(workdir / "a.cvg")
     result = run("a.cvg")
@@ -329,7 +329,7 @@ def test_converge_debug_shows_the_traceback_of_an_internal_error(
 
 
 def _documented_codes() -> list[str]:
-    from converge_rules.language.diagnostics import all_codes
+    from converge_rules.language.diagnostics.core import all_codes
 
     return sorted(all_codes())
 
@@ -363,8 +363,8 @@ def _fake_plugins(monkeypatch: pytest.MonkeyPatch, load: Callable[[], object]) -
 def test_every_documented_example_renders_with_its_code(
     code: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from converge_rules.language.codes_doc import render_markdown
-    from converge_rules.language.diagnostics import all_codes
+    from converge_rules.language.diagnostics.codes_doc import render_markdown
+    from converge_rules.language.diagnostics.core import all_codes
 
     _fake_plugins(monkeypatch, FakeRegistries)
     info = all_codes()[code]

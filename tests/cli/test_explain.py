@@ -26,7 +26,7 @@ def _files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Path("in.jsonl").write_text(FACTS, encoding="utf-8")
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.engine import read_all, run
-    from converge_rules.language.checker import check_file
+    from converge_rules.language.checks.checker import check_file
 
     program = compile_ruleset(check_file("shop.cvg"))
     run(program, read_all(program, ["in.jsonl"]), trace="run.jsonl")

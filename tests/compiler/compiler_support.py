@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.program import Output, Program
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Output, Program
 
 
 def compile_text(text: str, *, functions: Mapping[str, Callable[..., Any]] | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from compiler_support import ListView, RecordingRuntime, compile_text, emitted, run
 
-from converge_rules.compiler.program import EMIT, EVALUATE, INTEND
+from converge_rules.program import EMIT, EVALUATE, INTEND
 
 HEAD = """\
 ruleset t
@@ -328,7 +328,7 @@ agent a tier 2 { when c: Cost() where count(Quote(sku: c.sku)) > 1
 
 
 def test_a_required_field_given_no_value_fails_the_agent_instead_of_holding_none() -> None:
-    from converge_rules.compiler.functions import MissingValue
+    from converge_rules.compiler.runtime import MissingValue
 
     p = program("""
 agent cheapest {

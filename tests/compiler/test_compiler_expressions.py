@@ -9,10 +9,10 @@ import pytest
 from compiler_support import ListView, compile_text, run
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.functions import cvg_matches, cvg_round
-from converge_rules.language.checked import FunctionSignature
-from converge_rules.language.checker import check_file
-from converge_rules.language.nodes import Emit, Literal
+from converge_rules.compiler.runtime import cvg_matches, cvg_round
+from converge_rules.language.checks.checked import FunctionSignature
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.syntax.nodes import Emit, Literal
 
 HEAD = """\
 ruleset e

@@ -9,9 +9,9 @@ import pytest
 from compiler_support import ListView, compile_text
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.program import MISSING, Budgets, CriterionSpec, ValueType
 from converge_rules.errors import CheckError
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import MISSING, Budgets, CriterionSpec, ValueType
 
 ROOT = Path(__file__).resolve().parents[2]
 

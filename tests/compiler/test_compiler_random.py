@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.program import Program, ValueType
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Program, ValueType
 
 _PATH = Path(__file__).resolve().parents[1] / "properties" / "strategies.py"
 _SPEC = importlib.util.spec_from_file_location("converge_test_strategies", _PATH)

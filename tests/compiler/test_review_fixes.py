@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 import converge_rules
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.functions import MissingValue, WrongType
-from converge_rules.compiler.program import Program
+from converge_rules.compiler.runtime import MissingValue, WrongType
 from converge_rules.engine.trace import EffectDiscarded
-from converge_rules.language.checked import FunctionSignature
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checked import FunctionSignature
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Program
 
 # ------------------------------------------------- 1. untyped values are type-checked
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from converge_rules.compiler.program import (
+from converge_rules.language.syntax.span import Span
+from converge_rules.program import (
     MISSING,
     AgentFn,
     AgentSpec,
@@ -21,7 +22,6 @@ from converge_rules.compiler.program import (
     TypeSpec,
     ValueType,
 )
-from converge_rules.language.span import Span
 
 SPAN = Span("<test>", 1, 1, 1, 1)
 
@@ -131,7 +131,7 @@ def crit(kind: str, direction: str | None = None, position: int | None = None,
 def each(type_id: int, make: Callable[[tuple[Any, ...]], list[tuple[Any, ...]]]) -> AgentFn:
     """A one-pattern agent: for every new fact of ``type_id``, ``make(values)`` returns
     outputs as ``(kind, type, values[, confidence])``; support is the matched fact."""
-    from converge_rules.compiler.program import EVALUATE
+    from converge_rules.program import EVALUATE
 
     def fn(view: Any, since: int, runtime: Any) -> list[Any]:
         out: list[Any] = []

@@ -12,8 +12,8 @@ import pytest
 from engine_programs import Builder, each, f
 from test_cycles import count_program
 
-from converge_rules.compiler.program import EMIT, Program
 from converge_rules.engine import run
+from converge_rules.program import EMIT, Program
 
 START = [("Count", {"id": "a", "n": 0})]
 

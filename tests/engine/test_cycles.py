@@ -6,8 +6,8 @@ from typing import Any
 
 from engine_programs import Builder, crit, each, f
 
-from converge_rules.compiler.program import EMIT, INTEND, Program
 from converge_rules.engine import run
+from converge_rules.program import EMIT, INTEND, Program
 
 
 def count_program(*, seen: bool = False, limit: int = 10, **budgets: Any) -> Program:

@@ -13,13 +13,13 @@ import pytest
 from test_cycles import QUOTES, count_program, intent_program, retraction_program
 from test_smoke_closure import closure_program
 
-from converge_rules.compiler.program import AgentSpec, Program
 from converge_rules.engine import EXECUTORS, CycleProgress, run
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.executors import fork_available, processes_executor, run_agent
-from converge_rules.engine.store import FactStore
+from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.tools import ToolBox
 from converge_rules.errors import ConvergeError
+from converge_rules.program import AgentSpec, Program
 from converge_rules.store import JsonLinesTraceSink
 
 
@@ -115,7 +115,7 @@ def join_program() -> Program:
     several cycles: a replica must keep its indexes current from the deltas alone."""
     from engine_programs import Builder, each, f
 
-    from converge_rules.compiler.program import EMIT
+    from converge_rules.program import EMIT
 
     b = Builder("join")
     num = b.fact("Num", f("v", "int"))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from engine_programs import Builder, f
 
-from converge_rules.compiler.program import Program
 from converge_rules.engine import read_all, read_facts, run, validate_pairs
 from converge_rules.errors import InputError
+from converge_rules.program import Program
 
 
 def program() -> Program:

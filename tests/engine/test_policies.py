@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from engine_programs import Builder, crit, each, f
 
-from converge_rules.compiler.program import EMIT, EVALUATE, Program, TypeSpec
 from converge_rules.engine import RESOLVERS, Contender, run
+from converge_rules.program import EMIT, EVALUATE, Program, TypeSpec
 
 
 def price_program(

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.program import Program, TypeSpec
 from converge_rules.engine import RESOLVERS, Contender, RunResult, run
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Program, TypeSpec
 
 
 def program(tmp_path: Path, source: str, resolvers: Iterable[str] | None = None) -> Program:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.compiler.program import Program
 from converge_rules.engine import run
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Program
 
 RULESETS = Path(__file__).resolve().parents[2] / "rulesets"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from engine_programs import Builder, f
 
-from converge_rules.compiler.program import EMIT, Program
 from converge_rules.engine import run
+from converge_rules.program import EMIT, Program
 
 
 def closure_program() -> Program:

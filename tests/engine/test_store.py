@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine_programs import Builder, f
 
-from converge_rules.engine.store import FactStore
+from converge_rules.engine.factstore import FactStore
 
 
 def make_store() -> tuple[FactStore, int, int]:
@@ -88,7 +88,7 @@ def test_a_static_type_holds_its_inputs_as_one_id_range() -> None:
 
     import pytest
 
-    from converge_rules.engine.store import IdRange
+    from converge_rules.engine.factstore import IdRange
 
     b = Builder()
     cost = b.fact("Cost", f("sku"), keyed=False)

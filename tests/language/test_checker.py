@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converge_rules.language.checked import CheckedRuleset, FunctionSignature, ToolSignature
-from converge_rules.language.checker import check, check_file, checked_sources
-from converge_rules.language.diagnostics import Diagnostic, Severity
+from converge_rules.language.checks.checked import CheckedRuleset, FunctionSignature, ToolSignature
+from converge_rules.language.checks.checker import check, check_file, checked_sources
+from converge_rules.language.diagnostics.core import Diagnostic, Severity
 from converge_rules.language.loader import LoadResult
-from converge_rules.language.nodes import Module
+from converge_rules.language.syntax.nodes import Module
 from tests.properties import strategies
 
 PRICING = '''\
@@ -527,8 +527,8 @@ def test_check_never_raises_and_every_finding_says_where_and_how(
 
 
 def test_open_tool_signatures_check_declared_arguments_and_accept_the_rest() -> None:
-    from converge_rules.language.checked import ToolSignature
-    from converge_rules.language.checker import check_file
+    from converge_rules.language.checks.checked import ToolSignature
+    from converge_rules.language.checks.checker import check_file
 
     text = (
         'ruleset t "t"\nuses tool fetch\nfact A { id: str }\nfact B { id: str, v: str }\n'
@@ -543,7 +543,7 @@ def test_open_tool_signatures_check_declared_arguments_and_accept_the_rest() -> 
 
 
 def test_a_pattern_written_in_where_gets_a_fix_that_says_so() -> None:
-    from converge_rules.language.checker import check_file
+    from converge_rules.language.checks.checker import check_file
 
     head = ('ruleset w "w"\nfact A { key id: str }\nfact B { key id: str }\n'
             "fact C { key id: str }\nagent a {\n  when A(id) where WHERE\n  emit C(id: id)\n}\n")

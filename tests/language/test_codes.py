@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules.language.checked import CheckedRuleset, ToolSignature
-from converge_rules.language.checker import check_file
-from converge_rules.language.diagnostics import CodeInfo, all_codes
+from converge_rules.language.checks.checked import CheckedRuleset, ToolSignature
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.diagnostics.core import CodeInfo, all_codes
 
 # What the examples may assume about installed plugins (documented in the codes that
 # depend on it): one typed tool and one resolver.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules.language.checker import check_file
-from converge_rules.language.diagnostics import Severity
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.diagnostics.core import Severity
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "grammar" / "examples"
 INVALID = EXAMPLES / "invalid"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules.language.checked import ToolSignature
-from converge_rules.language.checker import check_file
-from converge_rules.language.diagnostics import Diagnostic
-from converge_rules.language.parser import parse
+from converge_rules.language.checks.checked import ToolSignature
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.diagnostics.core import Diagnostic
+from converge_rules.language.syntax.parser import parse
 
 REPO = Path(__file__).resolve().parents[2]
 # A verbatim copy of the contract (tests/test_language_doc.py keeps it so).

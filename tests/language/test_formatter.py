@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from converge_rules.errors import RulesSyntaxError
-from converge_rules.language import nodes as n
-from converge_rules.language.formatter import format_expr, format_module, format_source
-from converge_rules.language.parser import parse
-from converge_rules.language.span import UNKNOWN_SPAN, Span
+from converge_rules.language.format.formatter import format_expr, format_module, format_source
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import parse
+from converge_rules.language.syntax.span import UNKNOWN_SPAN, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGE_MD = Path("/work/shared/design/LANGUAGE.md")
@@ -434,7 +434,7 @@ _WRITTEN_THROUGH_THEIR_PARENT = {"Ident", "FieldMatch", "RulesetDecl", "Budget",
 
 def test_the_formatter_writes_every_node_type() -> None:
     """A node type added to ``nodes.py`` must get a case in the formatter."""
-    source = (ROOT / "converge_rules" / "language" / "formatter.py").read_text()
+    source = (ROOT / "converge_rules" / "language" / "format" / "formatter.py").read_text()
     node_types = [
         name for name, obj in vars(n).items()
         if isinstance(obj, type) and dataclasses.is_dataclass(obj)

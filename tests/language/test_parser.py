@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from converge_rules.language import nodes as n
-from converge_rules.language.parser import ParseResult, parse
-from converge_rules.language.span import UNKNOWN_SPAN, Span
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import ParseResult, parse
+from converge_rules.language.syntax.span import UNKNOWN_SPAN, Span
 
 
 class _WithoutSpans:

@@ -11,12 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from converge_rules.language.diagnostics import CodeInfo, Diagnostic, Related, Severity
-from converge_rules.language.render import FORMATS, Summary, render, summarize
-from converge_rules.language.render_ci import escape_data, escape_property, render_github
-from converge_rules.language.render_human import render_human
-from converge_rules.language.render_json import file_uri, render_json, render_sarif
-from converge_rules.language.span import Span
+from converge_rules.language.diagnostics.core import CodeInfo, Diagnostic, Related, Severity
+from converge_rules.language.diagnostics.render import FORMATS, Summary, render, summarize
+from converge_rules.language.diagnostics.render_ci import (
+    escape_data,
+    escape_property,
+    render_github,
+)
+from converge_rules.language.diagnostics.render_human import render_human
+from converge_rules.language.diagnostics.render_json import file_uri, render_json, render_sarif
+from converge_rules.language.syntax.span import Span
 
 SOURCE = (
     "ruleset pricing\n"

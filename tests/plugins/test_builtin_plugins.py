@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from converge_rules._builtin_plugins.functions import IMPLEMENTATIONS
 from converge_rules.language.builtins import BUILTIN_FUNCTIONS
 from converge_rules.plugins import collect, get_plugin_manager
-from converge_rules.registry import Registries
+from converge_rules.plugins.builtin.functions import IMPLEMENTATIONS
+from converge_rules.plugins.registries import Registries
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def builtins() -> Registries:
 
 def test_every_builtin_function_has_an_implementation() -> None:
     missing = sorted(set(BUILTIN_FUNCTIONS) - set(IMPLEMENTATIONS))
-    assert not missing, f"add {missing} to converge_rules/_builtin_plugins/functions.py"
+    assert not missing, f"add {missing} to converge_rules/plugins/builtin/functions.py"
 
 
 def test_builtin_function_signatures_are_the_checker_s(builtins: Registries) -> None:

@@ -16,8 +16,8 @@ PLUGIN = '''
 import json
 from pathlib import Path
 
-from converge_rules.hookspecs import hookimpl
-from converge_rules.language.diagnostics import Diagnostic, Severity
+from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.language.diagnostics.core import Diagnostic, Severity
 
 SEEN = Path({seen!r})
 

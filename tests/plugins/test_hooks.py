@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from converge_rules import hookspecs
 from converge_rules.errors import PluginError
-from converge_rules.hookspecs import hookimpl
 from converge_rules.plugins import (
     Observers,
     PluginManager,
     PluginOrigin,
     collect,
     get_plugin_manager,
+    hookspecs,
 )
-from converge_rules.registry import Function, Registries, Tool
+from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.registries import Function, Registries, Tool
 
 
 def with_plugins(*plugins: tuple[str, object]) -> PluginManager:
@@ -342,8 +342,8 @@ def test_observe_routes_trace_events_to_their_hooks() -> None:
 
 
 def test_run_checks_adds_plugin_diagnostics_to_a_checked_ruleset() -> None:
-    from converge_rules.language.checker import check
-    from converge_rules.language.diagnostics import Diagnostic, Severity
+    from converge_rules.language.checks.checker import check
+    from converge_rules.language.diagnostics.core import Diagnostic, Severity
     from converge_rules.language.loader import load_file
     from converge_rules.plugins import run_checks
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules import hookspecs
-from converge_rules.plugins import collect, get_plugin_manager
+from converge_rules.plugins import collect, get_plugin_manager, hookspecs
 
 PLUGINS_MD = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
@@ -47,7 +46,7 @@ def test_the_guide_example_plugin_works(write_module: Callable[[str, str], str])
 
 
 def test_the_guide_example_ruleset_checks_clean(write_module: Callable[[str, str], str]) -> None:
-    from converge_rules.language.checker import check
+    from converge_rules.language.checks.checker import check
     from converge_rules.language.loader import load_file
 
     text = PLUGINS_MD.read_text(encoding="utf-8")

@@ -20,8 +20,8 @@ from converge_rules.plugins import (
 
 TOOL_PLUGIN = """
 from pydantic import BaseModel
-from converge_rules.hookspecs import hookimpl
-from converge_rules.registry import Tool
+from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.registries import Tool
 
 class Args(BaseModel):
     text: str
@@ -93,7 +93,7 @@ def test_plugin_that_fails_to_import_is_named(install_plugin: Callable[..., str]
 
 def test_misspelled_hook_fails_loudly(write_module: Callable[[str, str], str]) -> None:
     write_module("typo_plugin", """
-        from converge_rules.hookspecs import hookimpl
+        from converge_rules.plugins.hookspecs import hookimpl
 
         @hookimpl
         def converge_register_tool(register):
@@ -107,7 +107,7 @@ def test_misspelled_hook_fails_loudly(write_module: Callable[[str, str], str]) -
 
 def test_hook_with_a_wrong_argument_is_rejected(write_module: Callable[[str, str], str]) -> None:
     write_module("badarg_plugin", """
-        from converge_rules.hookspecs import hookimpl
+        from converge_rules.plugins.hookspecs import hookimpl
 
         @hookimpl
         def converge_register_tools(registry):
@@ -150,7 +150,7 @@ def test_load_registries_installs_into_the_engine_tables(
     monkeypatch.setattr(executors, "EXECUTORS", dict(executors.EXECUTORS))
     monkeypatch.setattr(store, "TRACE_SINKS", dict(store.TRACE_SINKS))
     write_module("engine_parts", """
-        from converge_rules.hookspecs import hookimpl
+        from converge_rules.plugins.hookspecs import hookimpl
 
         def coin(type_spec, contenders):
             return [0]

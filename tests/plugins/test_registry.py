@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import ToolError
-from converge_rules.registry import (
+from converge_rules.plugins.registries import (
     OPEN,
     Function,
     Registries,

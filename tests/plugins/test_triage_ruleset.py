@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from converge_rules.cli import main
-from converge_rules.language.checker import check_file
+from converge_rules.language.checks.checker import check_file
 from converge_rules.plugins import load_registries
 
 TRIAGE = Path(__file__).resolve().parents[2] / "rulesets" / "triage" / "triage.cvg"

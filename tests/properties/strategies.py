@@ -1,6 +1,6 @@
 """Hypothesis strategies for random *valid* rulesets, as syntax trees or as text.
 
-``modules()`` draws a :class:`~converge_rules.language.nodes.Module` whose every node is
+``modules()`` draws a :class:`~converge_rules.language.syntax.nodes.Module` whose every node is
 something the grammar can write: facts with keys, defaults, optional and list types;
 enums; agents with binders, negation, intents, ``where`` guards, calls and every output;
 expressions over every operator, built-in and aggregate; policies of every form; prune;
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from converge_rules.language import nodes as n
-from converge_rules.language.formatter import format_module
-from converge_rules.language.span import Span
+from converge_rules.language.format.formatter import format_module
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.span import Span
 
 SPAN = Span("<generated>", 1, 1, 1, 1)
 

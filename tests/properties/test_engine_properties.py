@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from converge_rules.compiler.program import (
+from converge_rules.engine import run
+from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.executors import SerialExecutor, fork_available
+from converge_rules.engine.factstore import FactStore
+from converge_rules.engine.merge import Merger
+from converge_rules.engine.policies import Contender, resolve
+from converge_rules.language.syntax.span import Span
+from converge_rules.program import (
     EMIT,
     AgentSpec,
     Budgets,
@@ -24,13 +31,6 @@ from converge_rules.compiler.program import (
     TypeSpec,
     ValueType,
 )
-from converge_rules.engine import run
-from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import SerialExecutor, fork_available
-from converge_rules.engine.merge import Merger
-from converge_rules.engine.policies import Contender, resolve
-from converge_rules.engine.store import FactStore
-from converge_rules.language.span import Span
 
 SPAN = Span("<prop>", 1, 1, 1, 1)
 S = ValueType("str")

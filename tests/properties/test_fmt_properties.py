@@ -9,9 +9,9 @@ import inspect
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from converge_rules.language import nodes as n
-from converge_rules.language.formatter import format_module, format_source
-from converge_rules.language.parser import parse
+from converge_rules.language.format.formatter import format_module, format_source
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import parse
 from tests.properties.strategies import NoisyText, items, modules, noisy_texts, roots
 
 SETTINGS = settings(max_examples=100, deadline=None,

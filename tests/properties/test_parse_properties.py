@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from converge_rules.language.parser import parse
+from converge_rules.language.syntax.parser import parse
 
 PRICING = (Path(__file__).resolve().parents[2] / "rulesets" / "pricing" / "pricing.cvg"
            ).read_text(encoding="utf-8")

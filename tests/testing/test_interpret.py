@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from converge_rules.language import nodes as n
-from converge_rules.language.parser import parse
-from converge_rules.testing.interpret import EvalError, Fact, Interpreter, values_equal
+from converge_rules.analysis.interpret import EvalError, Fact, Interpreter, values_equal
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import parse
 
 
 def _expr(text: str) -> n.Expr:

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from converge_rules.cli import main
-from converge_rules.language import nodes as n
-from converge_rules.language.checked import ToolSignature
-from converge_rules.language.checker import check_file
-from converge_rules.language.formatter import format_source
-from converge_rules.language.parser import parse
+from converge_rules.language.checks.checked import ToolSignature
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.format.formatter import format_source
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import parse
 from converge_rules.testing.runner import run_tests
 
 HEAD = """\

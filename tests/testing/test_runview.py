@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from converge_rules.analysis.runview import read_trace, view_from_events, view_from_result
 from converge_rules.engine import run
 from converge_rules.errors import InputError
 from converge_rules.testing.mocks import MockTools
 from converge_rules.testing.runner import given_facts, load_suite, mock_answers
-from converge_rules.testing.runview import read_trace, view_from_events, view_from_result
 
 ROOT = Path(__file__).parents[2]
 RULESETS = sorted((ROOT / "rulesets").rglob("*.cvg"))
@@ -60,7 +60,7 @@ def _check_agreement(path: Path, tmp_path: Path) -> int:
     if not suite.runnable:
         return 0
     assert suite.checked is not None
-    from converge_rules.testing.interpret import interpreter_for
+    from converge_rules.analysis.interpret import interpreter_for
 
     interp = interpreter_for(suite.checked)
     for case in suite.cases:

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from converge_rules.cli import main
-from converge_rules.language import nodes as n
-from converge_rules.language.parser import parse
-from converge_rules.language.span import UNKNOWN_SPAN
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import parse
+from converge_rules.language.syntax.span import UNKNOWN_SPAN
 
 pytestmark = pytest.mark.skipif(
     not hasattr(n, "Cases"),

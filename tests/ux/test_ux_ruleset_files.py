@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from converge_rules.language.parser import parse
+from converge_rules.language.syntax.parser import parse
 
 Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from converge_rules.compiler.functions import cvg_matches
+from converge_rules.compiler.runtime import cvg_matches
 from converge_rules.language.builtins import PatternError, pattern_problem
 
 Run = Callable[..., Any]  # the `converge` fixtures of conftest.py
@@ -32,8 +32,8 @@ agent re tier 1 {
 
 TOOLS_PLUGIN = """\
 from pydantic import BaseModel
-from converge_rules.hookspecs import hookimpl
-from converge_rules.registry import Tool
+from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.registries import Tool
 
 class Args(BaseModel):
     x: str

@@ -12,7 +12,7 @@
   ``on tie``) decides.
 * ``ttl`` — drops a fact whose ``ttl`` field is smaller than its age in cycles, for any
   fact type that declares ``ttl: int``. Plugin pruners are opt-in per run
-  (:func:`converge_rules.registry.program_with_pruners`).
+  (:func:`converge_rules.plugins.registries.program_with_pruners`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from converge_rules.compiler.program import TypeSpec
 from converge_rules.engine.policies import Contender
-from converge_rules.hookspecs import hookimpl
-from converge_rules.registry import Tool
+from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.registries import Tool
+from converge_rules.program import TypeSpec
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ import pytest
 from converge_rules import api
 from converge_rules.errors import CheckError
 from converge_rules.plugins import load_registries
-from converge_rules.registry import Registries, program_with_pruners
+from converge_rules.plugins.registries import Registries, program_with_pruners
 
 PRICES = """
 ruleset quotes
@@ -103,7 +103,7 @@ def test_ttl_pruner_only_applies_to_types_with_a_ttl_field(registries: Registrie
 def test_fx_rate_answers_known_currencies_and_fails_unknown_ones(
         registries: Registries) -> None:
     from converge_rules.errors import ToolError
-    from converge_rules.registry import ValidatedTool
+    from converge_rules.plugins.registries import ValidatedTool
 
     tool = registries.tools["fx_rate"]
     assert tool.plugin == "converge-example"

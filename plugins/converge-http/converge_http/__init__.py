@@ -36,8 +36,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import ToolError
-from converge_rules.hookspecs import hookimpl
-from converge_rules.registry import Tool
+from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.registries import Tool
 
 __version__ = "0.1.0"
 

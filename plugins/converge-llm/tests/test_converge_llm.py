@@ -15,7 +15,7 @@ import pytest
 
 from converge_rules.errors import ToolError
 from converge_rules.plugins import collect, get_plugin_manager
-from converge_rules.registry import ValidatedTool, tools_for_engine
+from converge_rules.plugins.registries import ValidatedTool, tools_for_engine
 
 pytest.importorskip("llm_echo")
 

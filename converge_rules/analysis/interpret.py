@@ -1,0 +1,270 @@
+"""A small, slow, obviously-correct interpreter of rule expressions and patterns over a
+context of facts held as dicts.
+
+The engine runs compiled code; this module exists for the tools that explain a run
+after the fact: the values in ``given``/``mock``/``expect`` steps, ``explain --why-not``
+(which condition of an agent failed) and guard coverage (was a ``where`` ever false).
+It follows the compiler's documented semantics and reuses its runtime helpers
+(``round`` half away from zero, RE2 ``matches``, ordering comparisons with None false).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from converge_rules.compiler import runtime as rt
+from converge_rules.errors import ConvergeError
+from converge_rules.language.syntax import nodes as n
+
+
+class EvalError(ConvergeError):
+    """An expression could not be evaluated (an unknown name, a type error, a division
+    by zero). ``span`` points at the expression."""
+
+    def __init__(self, message: str, span: object = None) -> None:
+        self.message = message
+        self.span = span
+        where = f"{span}: " if span is not None else ""
+        super().__init__(where + message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.span))
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A fact as the tools see it: its type, field values by name, and the engine's id
+    when known (``None`` for facts built from test steps)."""
+
+    type: str
+    values: Mapping[str, Any]
+    id: int | None = None
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+
+def _builtin_contains(text: Any, part: Any) -> bool:
+    return part in text
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "round": rt.cvg_round,
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "len": len,
+    "lower": lambda s: s.lower(),
+    "upper": lambda s: s.upper(),
+    "contains": _builtin_contains,
+    "startswith": lambda s, p: s.startswith(p),
+    "endswith": lambda s, p: s.endswith(p),
+    "matches": rt.cvg_matches,
+}
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": rt.cvg_lt, "<=": rt.cvg_le, ">": rt.cvg_gt, ">=": rt.cvg_ge,
+}
+
+
+def values_equal(a: Any, b: Any, *, tolerant: bool = False) -> bool:
+    """Runtime equality; with ``tolerant``, floats compare with a relative tolerance of
+    1e-9 (so ``expect … amount: 0.3`` accepts ``0.1 + 0.2``)."""
+    if tolerant and isinstance(a, float | int) and isinstance(b, float | int) \
+            and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False  # true is not 1 in the language
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(values_equal(x, y, tolerant=tolerant)
+                                        for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@dataclass(slots=True)
+class Interpreter:
+    """Evaluates expressions against ``facts`` (the live context, by type name).
+
+    ``enums`` maps enum names to their members, ``fields`` maps each fact type to its
+    field declarations (to tell an enum member written bare from a variable)."""
+
+    enums: Mapping[str, Sequence[str]]
+    facts: Mapping[str, Sequence[Fact]] = field(default_factory=dict)
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    field_enums: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ expressions
+
+    def eval(self, expr: n.Expr, env: Mapping[str, Any]) -> Any:
+        """The value of ``expr`` with variables from ``env``."""
+        try:
+            return self._eval(expr, env)
+        except EvalError:
+            raise
+        except (ArithmeticError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise EvalError(f"{type(exc).__name__}: {exc}", getattr(expr, "span", None)) \
+                from exc
+
+    def _eval(self, expr: n.Expr, env: Mapping[str, Any]) -> Any:
+        if isinstance(expr, n.Literal):
+            return expr.value
+        if isinstance(expr, n.Duration):
+            return expr.milliseconds / 1000.0
+        if isinstance(expr, n.Name):
+            if expr.id in env:
+                return env[expr.id]
+            if self.is_member(expr.id):
+                return expr.id
+            raise EvalError(f"unknown name `{expr.id}`", expr.span)
+        if isinstance(expr, n.Attribute):
+            return self._attribute(expr, env)
+        if isinstance(expr, n.Unary):
+            value = self._eval(expr.operand, env)
+            return (not value) if expr.op == "not" else -value
+        if isinstance(expr, n.Binary):
+            return self._binary(expr, env)
+        if isinstance(expr, n.IfExpr):
+            branch = expr.then if self._eval(expr.condition, env) else expr.otherwise
+            return self._eval(branch, env)
+        if isinstance(expr, n.FuncCall):
+            func = self.functions.get(expr.func.name) or BUILTINS.get(expr.func.name)
+            if func is None:
+                raise EvalError(f"unknown function `{expr.func.name}`", expr.span)
+            return func(*(self._eval(a, env) for a in expr.args))
+        if isinstance(expr, n.Aggregate):
+            return self._aggregate(expr, env)
+        if isinstance(expr, n.ListExpr):
+            return tuple(self._eval(item, env) for item in expr.items)
+        if isinstance(expr, n.Record):
+            return {a.name.name: self._eval(a.value, env) for a in expr.fields}
+        raise EvalError("`_` matches anything but has no value", expr.span)
+
+    def is_member(self, name: str, enum: str | None = None) -> bool:
+        if enum is not None:
+            return name in self.enums.get(enum, ())
+        return any(name in members for members in self.enums.values())
+
+    def _attribute(self, expr: n.Attribute, env: Mapping[str, Any]) -> Any:
+        base = expr.value
+        if isinstance(base, n.Name) and base.id not in env and base.id in self.enums:
+            if expr.attr.name not in self.enums[base.id]:
+                raise EvalError(f"`{expr.attr.name}` is not a member of enum {base.id}",
+                                expr.attr.span)
+            return expr.attr.name
+        value = self._eval(base, env)
+        if isinstance(value, Fact):
+            return value.get(expr.attr.name)
+        if isinstance(value, Mapping):
+            return value[expr.attr.name]
+        raise EvalError(f"`.{expr.attr.name}` of a value that has no fields", expr.span)
+
+    def _binary(self, expr: n.Binary, env: Mapping[str, Any]) -> Any:
+        op = expr.op
+        left = self._eval(expr.left, env)
+        if op == "and":
+            return bool(left) and bool(self._eval(expr.right, env))
+        if op == "or":
+            return bool(left) or bool(self._eval(expr.right, env))
+        right = self._eval(expr.right, env)
+        if op in _COMPARE:
+            return _COMPARE[op](left, right)
+        if op == "==":
+            return values_equal(left, right)
+        if op == "!=":
+            return not values_equal(left, right)
+        if op == "in":
+            return left in right
+        if op == "+":
+            return left + right
+        if op == "-":
+            return left - right
+        if op == "*":
+            return left * right
+        if op == "/":
+            return left / right
+        return left % right
+
+    def _aggregate(self, expr: n.Aggregate, env: Mapping[str, Any]) -> Any:
+        found = [f for f, _ in self.matches(expr.pattern, env)]
+        if expr.func == "count":
+            return len(found)
+        name = expr.field.name if expr.field is not None else ""
+        values = [f.get(name) for f in found if f.get(name) is not None]
+        if expr.func == "sum":
+            return sum(values)
+        if expr.func == "mean":
+            return rt.cvg_mean(values)
+        if not values:
+            return None
+        return min(values) if expr.func == "min" else max(values)
+
+    # --------------------------------------------------------------- patterns
+
+    def matches(self, pattern: n.Pattern, env: Mapping[str, Any]
+                ) -> Iterator[tuple[Fact, dict[str, Any]]]:
+        """Every live fact of the pattern's type that matches it under ``env``, with
+        the environment extended by the pattern's bindings. Ignores ``negated``."""
+        for fact in self.facts.get(pattern.type.name, ()):
+            bound = self.match_fact(pattern, fact, env)
+            if bound is not None:
+                yield fact, bound
+
+    def match_fact(self, pattern: n.Pattern, fact: Fact, env: Mapping[str, Any],
+                   *, tolerant: bool = False) -> dict[str, Any] | None:
+        """``env`` extended with the bindings of ``pattern`` on ``fact``, or None when
+        the fact does not match."""
+        if fact.type != pattern.type.name:
+            return None
+        bound = dict(env)
+        for fm in pattern.fields:
+            if fm.field.name not in fact.values:
+                return None
+            actual = fact.values[fm.field.name]
+            if not self._field_ok(pattern.type.name, fm, actual, bound, tolerant):
+                return None
+        if pattern.binder is not None:
+            bound[pattern.binder.name] = fact
+        return bound
+
+    def field_expected(self, type_name: str, fm: n.FieldMatch, env: Mapping[str, Any]
+                       ) -> tuple[bool, Any]:
+        """``(True, value)`` when a pattern field constrains the value, ``(False,
+        name-or-None)`` when it binds a variable (its name) or matches anything."""
+        value = fm.value
+        if value is None:
+            name = fm.field.name
+            return (True, env[name]) if name in env else (False, name)
+        if isinstance(value, n.Wildcard):
+            return False, None
+        if isinstance(value, n.Name) and value.id not in env:
+            enum = self.field_enums.get((type_name, fm.field.name))
+            if self.is_member(value.id, enum) or (enum is None and self.is_member(value.id)):
+                return True, value.id
+            return False, value.id
+        return True, self.eval(value, env)
+
+    def _field_ok(self, type_name: str, fm: n.FieldMatch, actual: Any,
+                  bound: dict[str, Any], tolerant: bool) -> bool:
+        constrains, expected = self.field_expected(type_name, fm, bound)
+        if constrains:
+            return values_equal(actual, expected, tolerant=tolerant)
+        if expected is not None:
+            bound[expected] = actual
+        return True
+
+
+def interpreter_for(checked: Any, facts: Mapping[str, Sequence[Fact]] | None = None,
+                    functions: Mapping[str, Callable[..., Any]] | None = None) -> Interpreter:
+    """An :class:`Interpreter` for a :class:`~converge_rules.language.checks.checked.CheckedRuleset`
+    (its enums and the enum-typed fields of its facts)."""
+    enums = {name: tuple(m.name for m in decl.members) for name, decl in checked.enums.items()}
+    field_enums: dict[tuple[str, str], str] = {}
+    for type_name, decl in checked.facts.items():
+        for f in decl.fields:
+            if f.type.name in enums:
+                field_enums[(type_name, f.name.name)] = f.type.name
+    return Interpreter(enums=enums, facts=dict(facts or {}), functions=dict(functions or {}),
+                       field_enums=field_enums)

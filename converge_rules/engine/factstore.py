@@ -1,0 +1,522 @@
+"""The fact store: a job-scoped arena of value tuples, the live context and its indexes.
+
+:class:`FactStore` implements the compiler's :class:`~converge_rules.program.View`
+directly, so generated agent code reads plain lists and dicts. Everything here is
+tuned for the per-fact path: no objects per fact beyond the value tuple, its id and
+the dict slots that index it.
+
+Invariants the rest of the engine relies on:
+
+* ids are handed out in merge order, ascending, never reused; ``values`` keeps dead
+  facts so the trace and provenance can still name them;
+* ``live[t]`` holds the live ids of type ``t`` in ascending order (ids are only ever
+  inserted in increasing order, and deleting from a dict keeps the order);
+* the "same fact" and "key" lookups of a type are built lazily, the first time a
+  derived fact of that type is merged: types that are only ever given as input (the
+  bulk of a large job) pay nothing for them;
+* the fingerprint is an order-independent sum of two 64-bit hashes over the live
+  context (and the intents that were closed), maintained on every change.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, cast
+
+from converge_rules.program import Program, View
+
+MASK = (1 << 64) - 1
+
+#: an index bucket: the ids holding one key, ascending
+Bucket = tuple[int] | list[int] | dict[int, None]
+
+#: an index the store maintains for a type: (the index, values → key)
+IndexUse = tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]
+
+#: derivation record: (agent index, cycle, support ids)
+Derivation = tuple[int, int, tuple[int, ...]]
+
+
+def _getter(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], Any]:
+    """``values → key``: the bare value for one position, a tuple for several."""
+    return itemgetter(*positions)
+
+
+class IdRange(MutableMapping[int, None]):
+    """The live ids of a *static* type (see :attr:`Layout.static`): its input facts,
+    one contiguous run of ids that never changes. Two ints instead of a dict entry
+    and an int object per fact (about 67 of the 254 bytes an input fact cost).
+    Iterates and reverses at C speed; changing it is a bug and raises."""
+
+    __slots__ = ("start", "stop")
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start = start
+        self.stop = stop
+
+    def __getitem__(self, fid: int) -> None:
+        if self.start <= fid < self.stop:
+            return None
+        raise KeyError(fid)
+
+    def __contains__(self, fid: object) -> bool:
+        return isinstance(fid, int) and self.start <= fid < self.stop
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))
+
+    def __reversed__(self) -> Iterator[int]:
+        return reversed(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __setitem__(self, fid: int, value: None) -> None:
+        raise TypeError("the live facts of a static type never change")
+
+    def __delitem__(self, fid: int) -> None:
+        raise TypeError("the live facts of a static type never change")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (IdRange, (self.start, self.stop))
+
+
+def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> None:
+    """Add ``fid`` under ``key``: a bucket starts as a 1-tuple and grows into a list
+    (``lists``: facts never leave the context) or a dict (facts may be removed).
+    The merge's lean path inlines this for speed; everything else calls it."""
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = (fid,)
+    elif isinstance(bucket, list):
+        bucket.append(fid)
+    elif isinstance(bucket, tuple):
+        index[key] = [bucket[0], fid] if lists else {bucket[0]: None, fid: None}
+    else:
+        bucket[fid] = None
+
+
+#: the live ids of one type: a dict used as an ordered set, or a static type's range
+LiveIds = dict[int, None] | IdRange
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What a store needs of a program: type count, index positions, key positions,
+    intent types. Plain and picklable (a program holds compiled functions)."""
+
+    types: int
+    indexes: tuple[tuple[int, tuple[int, ...]], ...]   # index id → (type id, positions)
+    keys: tuple[tuple[int, ...], ...]                  # type id → key positions
+    intents: frozenset[int]
+    lazy: frozenset[int] = frozenset()                 # indexes driven by inputs only
+    #: types whose live facts never change after loading: no agent emits them, no
+    #: prune rule drops them, not intents (which close)
+    static: frozenset[int] = frozenset()
+
+    @staticmethod
+    def of(program: Program) -> Layout:
+        emitted = {t for agent in program.agents for t in agent.emits}
+        pruned = {p.type_id for p in program.prunes}
+        ordered = sorted(program.indexes, key=lambda ix: ix.id)
+        return Layout(
+            len(program.types),
+            tuple((ix.type_id, ix.positions) for ix in ordered),
+            tuple(t.key_positions for t in program.types),
+            frozenset(t.id for t in program.types if t.intent),
+            frozenset(
+                ix.id for ix in ordered
+                if ix.driven_by and not emitted.intersection(ix.driven_by)
+            ),
+            frozenset(
+                t.id for t in program.types
+                if t.id not in emitted and not t.intent and t.id not in pruned
+            ),
+        )
+
+
+class FactStore:
+    """The live context of one job. Implements ``View`` for agents (read-only in
+    phase 1); only the merge mutates it."""
+
+    __slots__ = (
+        "_closed",
+        "_index_get",
+        "_index_plan",
+        "_keyed",
+        "_same",
+        "confidence",
+        "cycle_numbers",
+        "cycle_starts",
+        "dependents",
+        "derivations",
+        "evaluations",
+        "fp1",
+        "fp2",
+        "index_active",
+        "indexes",
+        "intent_types",
+        "keyget",
+        "layout",
+        "list_buckets",
+        "live",
+        "live_count",
+        "n_inputs",
+        "removals",
+        "retractable",
+        "type_of",
+        "values",
+    )
+
+    def __init__(self, program: Program | Layout, *, retractable: bool = True) -> None:
+        layout = program if isinstance(program, Layout) else Layout.of(program)
+        self.layout = layout
+        n = layout.types
+        self.values: list[tuple[Any, ...]] = []
+        self.type_of = array("i")
+        # Ids grow with merge order and cycles only move forward, so a fact's cycle is
+        # found by bisecting the first id of each cycle: no per-fact storage.
+        self.cycle_starts: list[int] = [0]
+        self.cycle_numbers: list[int] = [0]
+        self.live: list[LiveIds] = [{} for _ in range(n)]
+        # key → (id,) while one fact holds the key, then a list or an ordered-set dict
+        self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
+        self._index_get = [_getter(positions) for _, positions in layout.indexes]
+        # lazy indexes (see IndexSpec.driven_by) start unbuilt and unmaintained
+        self.index_active = [i not in layout.lazy for i in range(len(layout.indexes))]
+        self._index_plan: list[tuple[IndexUse, ...]]
+        self._rebuild_plan()
+        self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
+            _getter(k) if k else None for k in layout.keys
+        ]
+        self.intent_types = layout.intents
+        self._same: list[dict[tuple[Any, ...], int] | None] = [None] * n
+        self._keyed: list[dict[Any, int] | None] = [None] * n
+        self._closed: list[dict[tuple[Any, ...], int]] = [{} for _ in range(n)]
+        self.derivations: dict[int, list[Derivation]] = {}
+        self.dependents: dict[int, list[int]] = {}
+        self.confidence: dict[int, float] = {}
+        self.evaluations: dict[int, list[tuple[int, float, str | None]]] = {}
+        self.removals = [0] * n
+        self.live_count = 0
+        self.fp1 = 0
+        self.fp2 = 0
+        self.n_inputs = 0
+        # Only when a fact can leave the context (replaced or pruned) do derivations,
+        # their reverse edges and the fingerprint matter; otherwise the context only
+        # grows, provenance lives in the trace alone, and a growing context cannot
+        # return to an earlier state.
+        self.retractable = retractable
+        # A bucket that grows past one id becomes a list (append-only, cheap) when
+        # facts never leave the context, a dict (O(1) removal) when they may.
+        self.list_buckets = not retractable
+
+    # ------------------------------------------------------------------ View
+
+    def as_view(self) -> View:
+        """This store, typed as the read-only ``View`` agents receive."""
+        return cast(View, self)
+
+    def new(self, type_id: int, since: int) -> Iterable[int]:
+        """Live ids of ``type_id`` that are ``>= since``, ascending. Costs the number of
+        ids returned, not the size of the type: the live dict is walked backwards."""
+        live = self.live[type_id]
+        if since <= 0:
+            return live
+        out: list[int] = []
+        for fid in reversed(live):
+            if fid < since:
+                break
+            out.append(fid)
+        out.reverse()
+        return out
+
+    def cycle_of(self, fact_id: int) -> int:
+        """The cycle in which a fact was merged (0 for input facts)."""
+        return self.cycle_numbers[bisect_right(self.cycle_starts, fact_id) - 1]
+
+    def begin_cycle(self, cycle: int) -> None:
+        """Facts added from now on belong to ``cycle`` (called before each merge)."""
+        start = len(self.values)
+        if self.cycle_starts[-1] == start:
+            self.cycle_numbers[-1] = cycle
+        else:
+            self.cycle_starts.append(start)
+            self.cycle_numbers.append(cycle)
+
+    # ---------------------------------------------------------------- queries
+
+    @property
+    def next_id(self) -> int:
+        """The id the next merged fact will get (the watermark of a snapshot)."""
+        return len(self.values)
+
+    def is_live(self, fid: int) -> bool:
+        return fid in self.live[self.type_of[fid]]
+
+    def max_live_id(self, type_id: int) -> int:
+        """The newest live id of a type, or -1."""
+        live = self.live[type_id]
+        return next(reversed(live), -1) if live else -1
+
+    def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
+        """The live fact (or closed intent) equal to ``vals``, if any."""
+        keyget = self.keyget[type_id]
+        if keyget is None:
+            same = self._same[type_id]
+            if same is None:
+                same = self._build_same(type_id)
+            fid = same.get(vals)
+        else:
+            keyed = self._keyed[type_id]
+            if keyed is None:
+                keyed = self._build_keyed(type_id)
+            fid = keyed.get(keyget(vals))
+            if fid is not None and self.values[fid] != vals:
+                fid = None
+        if fid is None and type_id in self.intent_types:
+            return self._closed[type_id].get(vals)
+        return fid
+
+    def incumbent(self, type_id: int, key: Any) -> int | None:
+        """The live fact of a keyed type holding ``key``, if any."""
+        keyed = self._keyed[type_id]
+        if keyed is None:
+            keyed = self._build_keyed(type_id)
+        return keyed.get(key)
+
+    def is_closed(self, fid: int) -> bool:
+        t = self.type_of[fid]
+        return t in self.intent_types and self._closed[t].get(self.values[fid]) == fid
+
+    def _build_same(self, type_id: int) -> dict[tuple[Any, ...], int]:
+        values = self.values
+        same = {values[f]: f for f in self.live[type_id]}
+        self._same[type_id] = same
+        return same
+
+    def _build_keyed(self, type_id: int) -> dict[Any, int]:
+        keyget = self.keyget[type_id]
+        assert keyget is not None
+        values = self.values
+        keyed = {keyget(values[f]): f for f in self.live[type_id]}
+        self._keyed[type_id] = keyed
+        return keyed
+
+    # -------------------------------------------------------------- mutation
+
+    def add(self, type_id: int, vals: tuple[Any, ...], cycle: int) -> int:
+        """Append a fact to the arena and make it live; returns its id. The caller
+        has checked that no equal fact is live and, for a keyed type, that the key
+        is free."""
+        if cycle != self.cycle_numbers[-1]:
+            self.begin_cycle(cycle)
+        fid = len(self.values)
+        self.values.append(vals)
+        self.type_of.append(type_id)
+        self.live[type_id][fid] = None
+        lists = self.list_buckets
+        for index, get in self._index_plan[type_id]:
+            index_insert(index, get(vals), fid, lists)
+        keyget = self.keyget[type_id]
+        if keyget is None:
+            same = self._same[type_id]
+            if same is not None:
+                same[vals] = fid
+        else:
+            keyed = self._keyed[type_id]
+            if keyed is not None:
+                keyed[keyget(vals)] = fid
+        self.live_count += 1
+        if self.retractable:
+            self.fp1 = (self.fp1 + hash((type_id, vals))) & MASK
+            self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & MASK
+        return fid
+
+    def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Bulk-add deduplicated input facts of one type (cycle 0, no provenance).
+        Returns how many were added."""
+        values = self.values
+        live = self.live[type_id]
+        plan = self._index_plan[type_id]
+        fp1 = self.fp1
+        fp2 = self.fp2
+        hashing = self.retractable
+        lists = self.list_buckets
+        start = fid = len(values)
+        ranged = type_id in self.layout.static and not live
+        for vals in rows:
+            values.append(vals)
+            if not ranged:
+                live[fid] = None
+            for index, get in plan:
+                index_insert(index, get(vals), fid, lists)
+            if hashing:
+                fp1 += hash((type_id, vals))
+                fp2 += hash((vals, type_id, -7))
+            fid += 1
+        added = fid - start
+        if ranged:
+            self.live[type_id] = IdRange(start, fid)
+        self.type_of.extend(array("i", [type_id]) * added)
+        self.fp1 = fp1 & MASK
+        self.fp2 = fp2 & MASK
+        self.live_count += added
+        self.n_inputs = fid
+        self._same[type_id] = None
+        self._keyed[type_id] = None
+        return added
+
+    def _unlink(self, fid: int) -> None:
+        type_id = self.type_of[fid]
+        vals = self.values[fid]
+        del self.live[type_id][fid]
+        for index, get in self._index_plan[type_id]:
+            key = get(vals)
+            bucket = index[key]
+            if isinstance(bucket, tuple):
+                del index[key]
+            else:
+                if isinstance(bucket, list):
+                    bucket.remove(fid)
+                else:
+                    del bucket[fid]
+                if not bucket:
+                    del index[key]
+        keyget = self.keyget[type_id]
+        if keyget is None:
+            same = self._same[type_id]
+            if same is not None and same.get(vals) == fid:
+                del same[vals]
+        else:
+            keyed = self._keyed[type_id]
+            if keyed is not None:
+                key = keyget(vals)
+                if keyed.get(key) == fid:
+                    del keyed[key]
+        self.live_count -= 1
+        self.removals[type_id] += 1
+
+    def remove(self, fid: int) -> None:
+        """Take a live fact out of the context (replaced, retracted or pruned)."""
+        vals = self.values[fid]
+        type_id = self.type_of[fid]
+        self._unlink(fid)
+        self.fp1 = (self.fp1 - hash((type_id, vals))) & MASK
+        self.fp2 = (self.fp2 - hash((vals, type_id, -7))) & MASK
+
+    def close_intent(self, fid: int) -> None:
+        """Close an open intent: it leaves the live context but is not retracted, and
+        intending it again is a no-op. The fingerprint keeps it (with a closed mark),
+        so opening and closing an intent never looks like a return to an old state."""
+        vals = self.values[fid]
+        type_id = self.type_of[fid]
+        self._unlink(fid)
+        self._closed[type_id][vals] = fid
+        self.fp1 = (self.fp1 + hash((type_id, vals, "closed"))) & MASK
+        self.fp2 = (self.fp2 + hash(("closed", vals, type_id))) & MASK
+
+    @property
+    def fingerprint(self) -> tuple[int, int]:
+        return (self.fp1, self.fp2)
+
+    def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
+        """Record one derivation of a fact and the reverse edges from its support —
+        only when retraction is possible (the trace records every derivation anyway)."""
+        if not self.retractable:
+            return
+        record = (agent, cycle, support)
+        derivs = self.derivations.get(fid)
+        if derivs is None:
+            self.derivations[fid] = [record]
+        else:
+            derivs.append(record)
+        dependents = self.dependents
+        for s in support:
+            lst = dependents.get(s)
+            if lst is None:
+                dependents[s] = [fid]
+            else:
+                lst.append(fid)
+
+    # ----------------------------------------------------------- lazy indexes
+
+    def _rebuild_plan(self) -> None:
+        """Which indexes ``add`` and ``remove`` maintain, per type: the active ones."""
+        plan: list[list[IndexUse]] = [[] for _ in range(self.layout.types)]
+        for index_id, (type_id, _) in enumerate(self.layout.indexes):
+            if self.index_active[index_id]:
+                plan[type_id].append((self.indexes[index_id], self._index_get[index_id]))
+        self._index_plan = [tuple(p) for p in plan]
+
+    def set_lazy_indexes(self, needed: bool) -> None:
+        """Build the lazy indexes (from the live facts) when a cycle may look them up,
+        drop them when it cannot. Called between cycles, never during a phase."""
+        changed = False
+        for index_id in self.layout.lazy:
+            if self.index_active[index_id] == needed:
+                continue
+            changed = True
+            self.index_active[index_id] = needed
+            index = self.indexes[index_id]
+            index.clear()
+            if needed:
+                self._fill(index_id)
+        if changed:
+            self._rebuild_plan()
+
+    def _fill(self, index_id: int) -> None:
+        type_id, _ = self.layout.indexes[index_id]
+        index = self.indexes[index_id]
+        get = self._index_get[index_id]
+        lists = self.list_buckets
+        values = self.values
+        for fid in self.live[type_id]:
+            index_insert(index, get(values[fid]), fid, lists)
+
+    # -------------------------------------------------------------- replicas
+
+    def replicate(self) -> FactStore:
+        """A replica of the live context for an executor's worker: the same arena and
+        live facts (so ids agree), no provenance; picklable. Keep it current with
+        :meth:`apply`."""
+        replica = FactStore(self.layout, retractable=False)
+        replica.values = list(self.values)
+        replica.type_of = array("i", self.type_of)
+        replica.cycle_starts = list(self.cycle_starts)
+        replica.cycle_numbers = list(self.cycle_numbers)
+        replica.n_inputs = self.n_inputs
+        for type_id, live in enumerate(self.live):
+            replica.live[type_id] = live if isinstance(live, IdRange) else dict(live)
+        replica.live_count = self.live_count
+        # a replica keeps every index, lazy or not: it cannot tell when one is needed
+        for index_id, index in enumerate(self.indexes):
+            if self.index_active[index_id]:
+                replica.indexes[index_id].update(
+                    (k, b if isinstance(b, tuple) else b.copy()) for k, b in index.items()
+                )
+            else:
+                replica._fill(index_id)
+        replica.index_active = [True] * len(self.indexes)
+        replica._rebuild_plan()
+        return replica
+
+    def apply(self, delta: Sequence[tuple[Any, ...]]) -> None:
+        """Replay the merge's changes (a :data:`~converge_rules.engine.effects.Delta`)
+        on a replica, in order: ids come out the same as in the primary store."""
+        for change in delta:
+            op = change[0]
+            if op == 0:      # D_ADD: (op, fid, type, values, cycle)
+                fid = self.add(change[2], change[3], change[4])
+                if fid != change[1]:
+                    raise AssertionError(f"replica out of step: got id {fid}, "
+                                         f"the primary store gave {change[1]}")
+            elif op == 1:    # D_REMOVE
+                self.remove(change[1])
+            else:            # D_CLOSE
+                self.close_intent(change[1])
+

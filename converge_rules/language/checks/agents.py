@@ -1,0 +1,228 @@
+"""Checks of agents: patterns, guard, tool calls and outputs, plus the field lists of
+``emit``/``intend``/``given`` that the test checks share."""
+
+from __future__ import annotations
+
+from converge_rules.language.checks.exprs import Typer
+from converge_rules.language.checks.scope import (
+    MISSING_FIELD,
+    NOT_A_BINDER,
+    UNKNOWN_FIELD,
+    UNKNOWN_NAME,
+    UNKNOWN_TYPE,
+    USED_BEFORE_BOUND,
+    Scope,
+)
+from converge_rules.language.checks.types import ANY, FLOAT, Ty, fact_ty
+from converge_rules.language.diagnostics.core import Severity, define
+from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.syntax.nodes import (
+    Agent,
+    Arg,
+    Emit,
+    Evaluate,
+    Expr,
+    Ident,
+    Intend,
+    Literal,
+    Name,
+    ToolCall,
+)
+from converge_rules.language.syntax.span import Span
+
+_FACTS = "fact Cost { key sku: str, amount: float }\nfact Price { key sku: str, amount: float }\n"
+
+NOT_A_NUMBER = define(
+    "CVG207", "bad-score", Severity.ERROR, "Confidence or score is not a number in 0..1",
+    "`confidence` and `score` take a number between 0 and 1.",
+    wrong="ruleset r\n" + _FACTS + "agent a {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount) confidence 80\n}\n",
+    right="ruleset r\n" + _FACTS + "agent a {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount) confidence 0.8\n}\n",
+)
+OUTPUT_KIND = define(
+    "CVG208", "output-kind", Severity.ERROR, "emit of an intent, or intend of a fact",
+    "`emit` proposes a fact, so it names a `fact` type; `intend` opens an intent, so it "
+    "names an `intent` type.",
+    wrong="ruleset r\nfact Quote { sku: str, currency: str }\nintent NeedRate { currency: str }"
+          "\nagent a {\n  when Quote(currency)\n  emit NeedRate(currency: currency)\n}\n",
+    right="ruleset r\nfact Quote { sku: str, currency: str }\nintent NeedRate { currency: str }"
+          "\nagent a {\n  when Quote(currency)\n  intend NeedRate(currency: currency)\n}\n",
+)
+UNDECLARED_TOOL = define(
+    "CVG801", "undeclared-tool", Severity.ERROR, "Call of a tool not declared with `uses tool`",
+    "A ruleset lists the tools it may call with `uses tool A, B`: a capability list that "
+    "a reviewer can audit. Calling any other tool is an error.",
+    wrong="ruleset r\nfact Quote { sku: str, currency: str }\nfact Rate { key currency: str, "
+          "usd: float }\nagent a {\n  when Quote(currency)\n  call fx_rate(currency: currency)"
+          " as rate\n  emit Rate(currency: currency, usd: rate.usd)\n}\n",
+    right="ruleset r\nuses tool fx_rate\nfact Quote { sku: str, currency: str }\nfact Rate { "
+          "key currency: str, usd: float }\nagent a {\n  when Quote(currency)\n  call "
+          "fx_rate(currency: currency) as rate\n  emit Rate(currency: currency, usd: rate.usd)"
+          "\n}\n",
+)
+
+
+def check_agent(typer: Typer, agent: Agent) -> None:
+    """Check one agent, binding its variables left to right."""
+    scope = Scope(later=_bound_later(agent))
+    for p in agent.patterns:
+        typer.pattern(p, scope.child() if p.negated else scope, "bind")
+    if agent.where is not None:
+        typer.condition(agent.where, scope, "the `where` guard")
+    for call in agent.calls:
+        check_call(typer, call, scope)
+    for out in agent.outputs:
+        if isinstance(out, Emit):
+            check_fields(typer, out.type, out.args, scope, intent=False, verb="emit")
+            if out.confidence is not None:
+                unit_number(typer, out.confidence, scope, "confidence")
+        elif isinstance(out, Intend):
+            check_fields(typer, out.type, out.args, scope, intent=True, verb="intend")
+        else:
+            _evaluate(typer, out, scope)
+
+
+def _bound_later(agent: Agent) -> set[str]:
+    names: set[str] = set()
+    for p in agent.patterns:
+        if p.negated:
+            continue
+        if p.binder is not None:
+            names.add(p.binder.name)
+        for fm in p.fields:
+            if fm.value is None:
+                names.add(fm.field.name)
+            elif isinstance(fm.value, Name):
+                names.add(fm.value.id)
+    names.update(c.alias.name for c in agent.calls)
+    return names
+
+
+def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
+    """Check ``call TOOL(args) as NAME`` and bind NAME to the result."""
+    tools = typer.t.tools
+    args = typer.args_unique(call.args)
+    result: Ty = ANY
+    if call.tool.name not in tools:
+        declared = sorted(tools)
+        near = did_you_mean(call.tool.name, declared)
+        typer.r.error(UNDECLARED_TOOL, call.tool.span,
+                      f"tool `{call.tool.name}` is not declared with `uses tool`",
+                      (f"{near} Or " if near else "")
+                      + f"add `uses tool {call.tool.name}` near the top of the file")
+        for a in call.args:
+            typer.infer(a.value, scope)
+    else:
+        sig = tools[call.tool.name]
+        if sig is None:
+            for a in call.args:
+                typer.infer(a.value, scope)
+        else:
+            for arg in call.args:
+                name = arg.name.name
+                want = sig.args.get(name)
+                if args.get(name) is not arg:
+                    typer.infer(arg.value, scope)
+                    continue
+                if want is None and "*" in sig.args:  # an open tool takes any name
+                    typer.infer(arg.value, scope)
+                elif want is None:
+                    typer.r.error(UNKNOWN_FIELD, arg.name.span,
+                                  f"tool `{sig.name}` has no argument `{name}`",
+                                  did_you_mean(name, sig.args, otherwise="arguments: "
+                                               + ", ".join(sig.args)))
+                    typer.infer(arg.value, scope)
+                else:
+                    typer.expect(arg.value, scope, typer.of_text(want),
+                                 f"argument `{name}` of tool `{sig.name}`")
+            missing = [n for n, t in sig.args.items()
+                       if n != "*" and n not in args and not t.strip().endswith("?")]
+            if missing:
+                typer.r.error(MISSING_FIELD, call.tool.span,
+                              f"call of `{sig.name}` is missing argument"
+                              f"{'s' if len(missing) > 1 else ''} "
+                              + ", ".join(f"`{m}`" for m in missing),
+                              "add " + ", ".join(f"{m}: …" for m in missing))
+            result = Ty("record", fields=tuple((k, typer.of_text(v))
+                                               for k, v in sorted(sig.result.items())))
+    typer.bind(call.alias.name, result, call.alias.span, "tool", scope)
+
+
+def check_fields(typer: Typer, type_: Ident, args: tuple[Arg, ...], scope: Scope, *,
+                 intent: bool | None, verb: str, span: Span | None = None) -> None:
+    """Check ``Type(field: value, …)`` as an emit, intend or given: the type exists and
+    is of the right kind, every field is declared, given once and of the right type,
+    and every required field is present."""
+    decl = typer.t.facts.get(type_.name)
+    given = typer.args_unique(args)
+    if decl is None:
+        typer.r.error(UNKNOWN_TYPE, type_.span, f"unknown type `{type_.name}`",
+                      typer.t.type_help(type_.name, intent=intent))
+        for a in args:
+            typer.infer(a.value, scope)
+        return
+    if intent is False and decl.intent:
+        typer.r.error(OUTPUT_KIND, type_.span, f"`{type_.name}` is an intent type; "
+                      f"`{verb}` needs a fact type", f"write `intend {type_.name}(…)`")
+    elif intent is True and not decl.intent:
+        typer.r.error(OUTPUT_KIND, type_.span, f"`{type_.name}` is a fact type; "
+                      f"`{verb}` needs an intent type", f"write `emit {type_.name}(…)`")
+    for a in args:
+        fdecl = typer.t.field_of(type_.name, a.name.name)
+        if fdecl is None:
+            names = typer.t.field_names(type_.name)
+            typer.r.error(UNKNOWN_FIELD, a.name.span,
+                          f"{type_.name} has no field `{a.name.name}`",
+                          did_you_mean(a.name.name, names,
+                                       otherwise="fields: " + ", ".join(names)))
+            typer.infer(a.value, scope)
+        elif given.get(a.name.name) is a:
+            typer.expect(a.value, scope, typer.of_field(fdecl),
+                         f"field `{a.name.name}` of {type_.name}")
+        else:
+            typer.infer(a.value, scope)
+    missing = [f.name.name for f in decl.fields
+               if f.default is None and not f.type.optional and f.name.name not in given]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        typer.r.error(MISSING_FIELD, span or type_.span,
+                      f"{verb} {type_.name} is missing field{plural} "
+                      + ", ".join(f"`{m}`" for m in missing),
+                      "add " + ", ".join(f"{m}: …" for m in missing)
+                      + " (or give the field a default in its declaration)")
+
+
+def unit_number(typer: Typer, e: Expr, scope: Scope, what: str) -> None:
+    """Check that ``e`` is a number; a literal must also lie in 0..1."""
+    ty = typer.infer(e, scope, FLOAT)
+    if not ty.is_numeric or ty.optional:
+        typer.r.error(NOT_A_NUMBER, e.span, f"{what} must be a number in 0..1, found {ty}",
+                      f"write a {what} such as 0.8")
+    elif isinstance(e, Literal) and not isinstance(e.value, bool | str) \
+            and not 0 <= e.value <= 1:
+        typer.r.error(NOT_A_NUMBER, e.span, f"{what} {e.text} is outside 0..1",
+                      f"write a {what} between 0 and 1, e.g. 0.8")
+
+
+def _evaluate(typer: Typer, out: Evaluate, scope: Scope) -> None:
+    target = out.target.name
+    bound = scope.names.get(target)
+    if bound is None:
+        if target in scope.later:
+            typer.r.error(USED_BEFORE_BOUND, out.target.span,
+                          f"`{target}` is used before it is bound",
+                          "bind it in a `when` pattern")
+        else:
+            facts = [n for n, b in scope.names.items() if b.kind == "fact"]
+            typer.r.error(UNKNOWN_NAME, out.target.span, f"unknown name `{target}`",
+                          did_you_mean(target, facts,
+                                       otherwise=f"bind the fact with `{target}: Type(…)`"))
+    elif bound.kind != "fact" or bound.ty != fact_ty(bound.ty.name):
+        typer.r.error(NOT_A_BINDER, out.target.span,
+                      f"`{target}` is not bound to a whole fact (it is {bound.ty})",
+                      f"bind the fact with `{target}: Type(…)` in the `when` line")
+    unit_number(typer, out.score, scope, "score")
+
+
+__all__ = ["check_agent", "check_call", "check_fields", "unit_number"]

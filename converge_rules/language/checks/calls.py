@@ -1,0 +1,186 @@
+"""Typing of function calls and aggregates (built-in and plugin functions; ``count``,
+``sum``, ``min``, ``max``, ``mean`` over a pattern)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS, pattern_problem
+from converge_rules.language.checks.scope import TYPE_MISMATCH, UNKNOWN_FIELD, Scope
+from converge_rules.language.checks.types import ANY, BOOL, FLOAT, INT, STR, Ty
+from converge_rules.language.diagnostics.core import Severity, define
+from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.syntax.nodes import Aggregate, FuncCall, Literal
+
+if TYPE_CHECKING:
+    from converge_rules.language.checks.exprs import Typer
+
+_FACTS = "fact Cost { key sku: str, amount: float }\nfact Price { key sku: str, amount: float }\n"
+
+
+def _agent(body: str) -> str:
+    return "ruleset r\n" + _FACTS + "agent a {\n" + body + "}\n"
+
+
+AGGREGATE_FIELD = define(
+    "CVG206", "aggregate-field", Severity.ERROR, "Aggregate over a non-numeric field",
+    "`sum`, `min`, `max` and `mean` need a numeric (`int` or `float`) field.",
+    wrong="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
+          "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
+          "  emit Best(sku: sku, amount: min(Quote(sku), vendor))\n}\n"
+          "agent b {\n  when Quote(sku, amount)\n  emit Best(sku: sku, amount: amount)\n}\n"
+          "policy Best { resolve by lowest amount }\n",
+    right="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
+          "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
+          "  emit Best(sku: sku, amount: min(Quote(sku), amount))\n}\n"
+          "agent b {\n  when Quote(sku, amount)\n  emit Best(sku: sku, amount: amount)\n}\n"
+          "policy Best { resolve by lowest amount }\n",
+)
+UNKNOWN_FUNCTION = define(
+    "CVG802", "unknown-function", Severity.ERROR, "Unknown function",
+    "An expression calls a function that is neither a built-in (`round abs min max len "
+    "lower upper contains startswith endswith matches`) nor registered by a plugin.",
+    wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: rnd(amount, 2))\n"),
+    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: round(amount, 2))\n"),
+)
+BAD_PATTERN = define(
+    "CVG213", "bad-pattern", Severity.ERROR, "Not a valid regular expression",
+    "The pattern given to `matches` is a literal that RE2 (the linear-time engine "
+    "`matches` uses) cannot compile. At run time every match of the agent would fail.",
+    wrong=_agent('  when Cost(sku, amount) where matches(sku, "[A-Z")\n'
+                 "  emit Price(sku: sku, amount: amount)\n"),
+    right=_agent('  when Cost(sku, amount) where matches(sku, "[A-Z]")\n'
+                 "  emit Price(sku: sku, amount: amount)\n"),
+)
+ARG_COUNT = define(
+    "CVG803", "argument-count", Severity.ERROR, "Wrong number of arguments",
+    "A function is called with more or fewer arguments than it takes.",
+    wrong=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: abs(amount, 2))\n"),
+    right=_agent("  when Cost(sku, amount)\n  emit Price(sku: sku, amount: abs(amount))\n"),
+)
+
+
+
+def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
+    """The type of a built-in or plugin function call, checking its arguments."""
+    sig = typer.t.functions.get(e.func.name)
+    if sig is None:
+        name = e.func.name
+        if name in typer.t.facts:  # a pattern written where an expression stands
+            typer.r.error(UNKNOWN_FUNCTION, e.func.span,
+                          f"`{name}` is a fact type, not a function",
+                          f"to require that no {name} matches, write `and not {name}(…)` "
+                          f"in `when`, or `count({name}(…)) == 0` in `where`")
+            return ANY
+        for a in e.args:
+            typer.infer(a, scope)
+        typer.r.error(UNKNOWN_FUNCTION, e.func.span, f"unknown function `{name}`",
+                     did_you_mean(name, typer.t.functions,
+                                  otherwise="built-ins: " + ", ".join(
+                                      sorted(typer.t.functions))))
+        return ANY
+    builtin = BUILTIN_FUNCTIONS.get(sig.name)
+    if builtin is not None and builtin.args == sig.args and sig.name in _COLLECTION_ARG:
+        special = _collection_call(typer, e, scope)
+        if special is not None:
+            return special
+    want = list(sig.args)
+    n = len(e.args)
+    if sig.variadic and want and n > len(want):
+        want += [want[-1]] * (n - len(want))
+    fewest = MIN_ARGS.get(sig.name, len(want)) \
+        if builtin is not None and builtin.args == sig.args else len(want)
+    if not fewest <= n <= len(want):
+        least = "at least " if sig.variadic else ""
+        count = f"{fewest} or {len(sig.args)}" if fewest < len(sig.args) \
+            else f"{least}{len(sig.args)}"
+        typer.r.error(ARG_COUNT, e.span,
+                     f"`{sig.name}` takes {count} argument"
+                     f"{'s' if len(sig.args) != 1 else ''}, given {n}",
+                     f"call it as {sig.name}({', '.join(sig.args)})")
+    floats = False
+    for arg, ty_text in zip(e.args, want, strict=False):
+        ty = typer.expect(arg, scope, typer.of_text(ty_text), f"argument of `{sig.name}`")
+        if ty_text == "number" and ty.kind in ("float", "any"):
+            floats = True
+    for arg in e.args[len(want):]:
+        typer.infer(arg, scope)
+    if builtin is not None and sig.name == "matches" and len(e.args) == 2:
+        pattern = e.args[1]
+        if isinstance(pattern, Literal) and isinstance(pattern.value, str):
+            problem = pattern_problem(pattern.value)
+            if problem is not None:
+                typer.r.error(BAD_PATTERN, pattern.span, problem,
+                              "fix the regular expression (RE2 syntax: no backreferences "
+                              "or lookaround)")
+    if sig.result == "number":
+        return FLOAT if floats else INT
+    return typer.of_text(sig.result)
+
+_COLLECTION_ARG = ("len", "contains", "min", "max")
+
+
+def _collection_call(typer: Typer, e: FuncCall, scope: Scope) -> Ty | None:
+    """Built-ins that also take a list: ``len(s_or_list)``, ``contains(list, x)``,
+    ``min(list)``/``max(list)``. None when the call is the ordinary form."""
+    name = e.func.name
+    if name in ("min", "max") and len(e.args) != 1:
+        return None
+    if name == "contains" and len(e.args) != 2:
+        return None
+    if name == "len" and len(e.args) != 1:
+        return None
+    first = typer.infer(e.args[0], scope)
+    if first.is_any:
+        for a in e.args[1:]:
+            typer.infer(a, scope)
+        return INT if name == "len" else BOOL if name == "contains" else ANY
+    if name == "len":
+        if first.kind not in ("str", "list"):
+            _wrong_arg(typer, e, first, "a str or a list")
+        return INT
+    if name == "contains":
+        if first.kind == "list" and first.elem is not None:
+            typer.expect(e.args[1], scope, first.elem, "the value looked for by `contains`")
+            return BOOL
+        if first.kind != "str":
+            _wrong_arg(typer, e, first, "a str or a list")
+        typer.expect(e.args[1], scope, STR, "the text looked for by `contains`")
+        return BOOL
+    if first.kind == "list" and first.elem is not None and first.elem.is_numeric:
+        return first.elem.required() if not first.elem.is_any else ANY
+    _wrong_arg(typer, e, first, "a list of numbers (or two or more numbers)")
+    return ANY
+
+
+def _wrong_arg(typer: Typer, e: FuncCall, got: Ty, want: str) -> None:
+    typer.r.error(TYPE_MISMATCH, e.args[0].span,
+                  f"argument of `{e.func.name}` must be {want}, found {got}",
+                  f"pass {want}")
+
+
+def aggregate_type(typer: Typer, e: Aggregate, scope: Scope) -> Ty:
+    """The type of ``count/sum/min/max/mean(P[, field])``; P's variables stay local."""
+    inner = scope.child()
+    typer.pattern(e.pattern, inner, "bind")
+    if e.field is None:
+        return INT
+    decl = typer.t.field_of(e.pattern.type.name, e.field.name)
+    if decl is None:
+        if e.pattern.type.name in typer.t.facts:
+            names = typer.t.field_names(e.pattern.type.name)
+            typer.r.error(UNKNOWN_FIELD, e.field.span,
+                         f"{e.pattern.type.name} has no field `{e.field.name}`",
+                         did_you_mean(e.field.name, names,
+                                      otherwise="fields: " + ", ".join(names)))
+        return FLOAT if e.func == "mean" else ANY
+    ty = typer.of_field(decl)
+    if not ty.is_numeric:
+        typer.r.error(AGGREGATE_FIELD, e.field.span,
+                     f"`{e.func}` needs a numeric field; `{e.field.name}` is {ty}",
+                     "aggregate over an int or float field, or use `count`")
+        return ANY
+    if e.func == "mean":
+        return FLOAT
+    return ty.required()
+

@@ -1,0 +1,131 @@
+"""Checks of the root intent and its budgets (CVG5xx) and of ``prune`` rules."""
+
+from __future__ import annotations
+
+from converge_rules.language.checks.exprs import NOT_BOOL, Typer
+from converge_rules.language.checks.scope import UNKNOWN_TYPE, Binding, Scope
+from converge_rules.language.checks.types import INT
+from converge_rules.language.diagnostics.core import Related, Severity, define
+from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.syntax.nodes import (
+    Aggregate,
+    Duration,
+    Literal,
+    Prune,
+    Root,
+    walk_expr,
+)
+
+_HEAD = "ruleset r\nfact Alert { sku: str, message: str }\n"
+
+BUDGETS: dict[str, str] = {
+    "max_facts": "int",
+    "max_cycles": "int",
+    "max_agents": "int",
+    "max_tool_calls": "int",
+    "agent_timeout": "duration",
+    "job_timeout": "duration",
+}
+"""The budgets a root may set and the kind of value each takes."""
+
+SECOND_ROOT = define(
+    "CVG501", "second-root", Severity.ERROR, "More than one root",
+    "A job has one root intent. Across the entry file and its imports there may be at "
+    "most one `root` block.",
+    wrong=_HEAD + 'root "one" {\n  max_cycles = 10\n}\nroot "two" {\n  max_facts = 100\n}\n',
+    right=_HEAD + 'root "one" {\n  max_cycles = 10\n  max_facts = 100\n}\n',
+)
+UNKNOWN_BUDGET = define(
+    "CVG502", "unknown-budget", Severity.ERROR, "Unknown budget",
+    "A root sets a budget that does not exist. Budgets: max_facts, max_cycles, "
+    "max_agents, max_tool_calls, agent_timeout, job_timeout.",
+    wrong=_HEAD + 'root "goal" {\n  max_cycle = 10\n}\n',
+    right=_HEAD + 'root "goal" {\n  max_cycles = 10\n}\n',
+)
+BUDGET_VALUE = define(
+    "CVG503", "budget-value", Severity.ERROR, "Budget value of the wrong kind",
+    "`max_*` budgets take a positive whole number; `agent_timeout` and `job_timeout` "
+    "take a positive duration (`250ms`, `2s`, `5m`).",
+    wrong=_HEAD + 'root "goal" {\n  agent_timeout = 2\n}\n',
+    right=_HEAD + 'root "goal" {\n  agent_timeout = 2s\n}\n',
+)
+REQUIRE_NOT_BOOL = define(
+    "CVG504", "require-not-bool", Severity.ERROR, "`require` is not a condition",
+    "A `require` line is a goal checked at convergence: it must be true or false.",
+    wrong=_HEAD + 'root "goal" {\n  require count(Alert())\n}\n',
+    right=_HEAD + 'root "goal" {\n  require count(Alert()) == 0\n}\n',
+)
+DUPLICATE_BUDGET = define(
+    "CVG505", "duplicate-budget", Severity.ERROR, "Budget set twice",
+    "A root sets the same budget twice; keep one.",
+    wrong=_HEAD + 'root "goal" {\n  max_cycles = 10\n  max_cycles = 20\n}\n',
+    right=_HEAD + 'root "goal" {\n  max_cycles = 20\n}\n',
+)
+
+PRUNE_AGGREGATE = define(
+    "CVG211", "prune-aggregate", Severity.ERROR, "Aggregate in a prune condition",
+    "A prune condition looks at one fact at a time (its fields and `age`); it cannot "
+    "count or sum over the context.",
+    wrong=_HEAD + "prune Alert when count(Alert(sku)) > 10\n",
+    right=_HEAD + "prune Alert when age > 10\n",
+)
+
+
+def check_roots(typer: Typer, roots: list[Root]) -> None:
+    """Check every root; all but the first are reported as extra."""
+    for i, root in enumerate(roots):
+        if i:
+            typer.r.error(SECOND_ROOT, root.span, "a second `root`: a job has one root",
+                          "merge the budgets and goals into one root",
+                          (Related(roots[0].span, "first root here"),))
+        _check_root(typer, root)
+
+
+def _check_root(typer: Typer, root: Root) -> None:
+    seen: dict[str, Related] = {}
+    for b in root.budgets:
+        name = b.name.name
+        kind = BUDGETS.get(name)
+        if kind is None:
+            typer.r.error(UNKNOWN_BUDGET, b.name.span, f"unknown budget `{name}`",
+                          did_you_mean(name, BUDGETS, otherwise="budgets: "
+                                       + ", ".join(BUDGETS)))
+            continue
+        if name in seen:
+            typer.r.error(DUPLICATE_BUDGET, b.name.span, f"budget `{name}` is set twice",
+                          "keep one", (seen[name],))
+        seen.setdefault(name, Related(b.span, "first set here"))
+        v = b.value
+        if kind == "duration":
+            if not isinstance(v, Duration):
+                typer.r.error(BUDGET_VALUE, v.span, f"`{name}` needs a duration",
+                              f"write a unit, e.g. `{name} = {v.text}s` or `500ms`")
+            elif v.milliseconds <= 0:
+                typer.r.error(BUDGET_VALUE, v.span, f"`{name}` must be positive",
+                              "give a duration above zero")
+        elif not (isinstance(v, Literal) and type(v.value) is int and v.value > 0):
+            typer.r.error(BUDGET_VALUE, v.span,
+                          f"`{name}` needs a positive whole number, found `{v.text}`",
+                          f"write e.g. `{name} = 1_000`")
+    for req in root.requires:
+        typer.condition(req.condition, Scope(), "`require`", REQUIRE_NOT_BOOL)
+
+
+def check_prune(typer: Typer, prune: Prune) -> None:
+    """Check ``prune T when EXPR``: ``age`` and T's fields are in scope."""
+    scope = Scope()
+    decl = typer.t.facts.get(prune.type.name)
+    if decl is None:
+        typer.r.error(UNKNOWN_TYPE, prune.type.span, f"prune of unknown type "
+                      f"`{prune.type.name}`", typer.t.type_help(prune.type.name))
+    else:
+        for f in decl.fields:
+            scope.names[f.name.name] = Binding(typer.of_field(f), f.span, "var")
+    scope.names.setdefault("age", Binding(INT, prune.span, "builtin"))
+    typer.condition(prune.condition, scope, "the prune condition", NOT_BOOL)
+    for e in walk_expr(prune.condition):
+        if isinstance(e, Aggregate):
+            typer.r.error(PRUNE_AGGREGATE, e.span,
+                          f"a prune condition cannot use `{e.func}`",
+                          "decide on the fact's own fields and `age`; derive a marker fact "
+                          "in an agent if the decision needs other facts")

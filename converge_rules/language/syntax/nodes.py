@@ -1,0 +1,627 @@
+"""The syntax tree of a ``.cvg`` file: frozen, slotted dataclasses with source spans.
+
+The parser builds these; the checker, the formatter and the compiler read them. Nothing
+here knows about lark.
+
+Every node carries a ``span`` that takes no part in equality or hashing, so two trees
+that differ only in layout compare equal (``parse(fmt(x)) == parse(x)``).
+
+Names that refer to something declared elsewhere (a fact type, a field, a tool, an
+agent) are :class:`Ident` so that a diagnostic can point at exactly that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal as Lit
+from typing import TypeAlias
+
+from converge_rules.language.syntax.span import Span
+
+
+def _span() -> Span:
+    return field(compare=False, repr=False)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    """A name as written, with where it was written."""
+
+    name: str
+    span: Span = _span()
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef:
+    """``str``, ``Channel``, ``list[str]``, ``float?``. ``args`` holds the element type of
+    ``list``; ``optional`` is the trailing ``?``."""
+
+    name: str
+    args: tuple[TypeRef, ...]
+    optional: bool
+    span: Span = _span()
+
+
+# --------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A string, int, float or bool literal. ``text`` keeps how a number was written
+    (``50_000``) so the formatter can keep it."""
+
+    value: str | int | float | bool
+    text: str = field(compare=False)
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """``250ms``, ``2s``, ``5m``: a duration, held in milliseconds."""
+
+    milliseconds: int
+    text: str = field(compare=False)
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcard:
+    """``_``: matches anything, binds nothing."""
+
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A bare name: a variable, or an enum member written bare (``web``)."""
+
+    id: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """``p.amount`` (a field of a bound fact or tool result) or ``Channel.web``."""
+
+    value: Expr
+    attr: Ident
+    span: Span = _span()
+
+
+UnaryOp: TypeAlias = Lit["-", "not"]
+BinaryOp: TypeAlias = Lit[
+    "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or", "in"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: UnaryOp
+    operand: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: BinaryOp
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class IfExpr:
+    """``if C then A else B``."""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class FuncCall:
+    """A built-in or plugin function: ``round(x, 2)``, ``lower(name)``."""
+
+    func: Ident
+    args: tuple[Expr, ...]
+    span: Span = _span()
+
+
+AggregateFunc: TypeAlias = Lit["count", "sum", "min", "max", "mean"]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """``count(P)``, ``sum(P, field)``, ``min``/``max``/``mean`` over the context.
+    ``field`` is None only for ``count``."""
+
+    func: AggregateFunc
+    pattern: Pattern
+    field: Ident | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr:
+    """``[a, b, c]``."""
+
+    items: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """``{usd: 1.1, name: "x"}``: a record literal (mocked tool results)."""
+
+    fields: tuple[Arg, ...]
+    span: Span = _span()
+
+
+Expr: TypeAlias = (
+    Literal | Duration | Wildcard | Name | Attribute | Unary | Binary | IfExpr | FuncCall
+    | Aggregate | ListExpr | Record
+)
+
+
+def walk_expr(e: Expr) -> Iterator[Expr]:
+    """Every sub-expression of ``e``, ``e`` first, children left to right (pre-order),
+    including the field values of aggregate patterns — like :func:`ast.walk`."""
+    yield e
+    children: tuple[Expr, ...] = ()
+    if isinstance(e, Attribute):
+        children = (e.value,)
+    elif isinstance(e, Unary):
+        children = (e.operand,)
+    elif isinstance(e, Binary):
+        children = (e.left, e.right)
+    elif isinstance(e, IfExpr):
+        children = (e.condition, e.then, e.otherwise)
+    elif isinstance(e, FuncCall):
+        children = e.args
+    elif isinstance(e, ListExpr):
+        children = e.items
+    elif isinstance(e, Record):
+        children = tuple(a.value for a in e.fields)
+    elif isinstance(e, Aggregate):
+        children = tuple(fm.value for fm in e.pattern.fields if fm.value is not None)
+    for child in children:
+        yield from walk_expr(child)
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """``name: EXPR`` in an emit, intend, call, given or record."""
+
+    name: Ident
+    value: Expr
+    span: Span = _span()
+
+
+# ------------------------------------------------------------------------ patterns
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMatch:
+    """One field of a pattern.
+
+    ``sku`` alone is ``FieldMatch(Ident("sku"), None)``: binds the field to a variable of
+    the same name (or, if already bound, constrains it). ``amount: cost`` has
+    ``value=Name("cost")``; a literal, expression or ``_`` is a constraint or a wildcard.
+    """
+
+    field: Ident
+    value: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """``[binder:] [not] [intent] Type(field, field: value, …)``.
+
+    ``binder`` binds the whole fact (``p: Price(sku)``). ``negated`` is ``not``;
+    ``intent`` is True for ``intent NeedRate(...)``.
+    """
+
+    type: Ident
+    fields: tuple[FieldMatch, ...]
+    binder: Ident | None
+    negated: bool
+    intent: bool
+    span: Span = _span()
+
+
+# ------------------------------------------------------------------------- agents
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """``call TOOL(arg: EXPR, …) as NAME``."""
+
+    tool: Ident
+    args: tuple[Arg, ...]
+    alias: Ident
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """``emit Type(field: EXPR, …) [confidence EXPR]``."""
+
+    type: Ident
+    args: tuple[Arg, ...]
+    confidence: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Intend:
+    """``intend Intent(field: EXPR, …)``."""
+
+    type: Ident
+    args: tuple[Arg, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """``evaluate VAR score EXPR [reason "text"]``."""
+
+    target: Ident
+    score: Expr
+    reason: str | None
+    span: Span = _span()
+
+
+Output: TypeAlias = Emit | Intend | Evaluate
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """``agent NAME [tier N] { when … [where …] [call …]* output+ }``.
+
+    ``tier`` is None when not written; the effective tier is then
+    :data:`DEFAULT_TIER`.
+    """
+
+    name: Ident
+    tier: int | None
+    patterns: tuple[Pattern, ...]
+    where: Expr | None
+    calls: tuple[ToolCall, ...]
+    outputs: tuple[Output, ...]
+    span: Span = _span()
+
+    @property
+    def effective_tier(self) -> int:
+        return DEFAULT_TIER if self.tier is None else self.tier
+
+    def expressions(self, *, patterns: bool = True) -> Iterator[Expr]:
+        """Every top-level expression, in written order: pattern field values (unless
+        ``patterns=False``), the ``where`` guard, call arguments, and each output's
+        values, confidence and score. Sub-expressions: :func:`walk_expr`."""
+        if patterns:
+            for p in self.patterns:
+                yield from (fm.value for fm in p.fields if fm.value is not None)
+        if self.where is not None:
+            yield self.where
+        for c in self.calls:
+            yield from (a.value for a in c.args)
+        for out in self.outputs:
+            if isinstance(out, Evaluate):
+                yield out.score
+                continue
+            yield from (a.value for a in out.args)
+            if isinstance(out, Emit) and out.confidence is not None:
+                yield out.confidence
+
+
+DEFAULT_TIER = 1
+
+
+# -------------------------------------------------------------------------- items
+
+
+@dataclass(frozen=True, slots=True)
+class RulesetDecl:
+    """``ruleset NAME "title"``."""
+
+    name: Ident
+    title: str | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """``import "path.cvg"`` (relative to the importing file)."""
+
+    path: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Uses:
+    """``uses tool A, B``."""
+
+    tools: tuple[Ident, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``max_facts = 50_000`` or ``agent_timeout = 2s`` inside ``root``."""
+
+    name: Ident
+    value: Literal | Duration
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Require:
+    """``require EXPR``: a goal checked at convergence."""
+
+    condition: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """``root "goal" { budgets and requires }``."""
+
+    goal: str
+    budgets: tuple[Budget, ...]
+    requires: tuple[Require, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class EnumDecl:
+    """``enum NAME { a, b }``."""
+
+    name: Ident
+    members: tuple[Ident, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecl:
+    """``[key] name: type [= default]``."""
+
+    name: Ident
+    type: TypeRef
+    key: bool
+    default: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class FactDecl:
+    """``fact NAME { fields }`` or, with ``intent=True``, ``intent NAME { fields }``."""
+
+    name: Ident
+    fields: tuple[FieldDecl, ...]
+    intent: bool
+    span: Span = _span()
+
+    @property
+    def keys(self) -> tuple[FieldDecl, ...]:
+        return tuple(f for f in self.fields if f.key)
+
+
+SortDirection: TypeAlias = Lit["highest", "lowest"]
+
+
+@dataclass(frozen=True, slots=True)
+class ByField:
+    """``highest amount`` / ``lowest amount``; the field may be the pseudo-fields
+    ``confidence`` or ``score`` (mean evaluation score)."""
+
+    direction: SortDirection
+    field: Ident
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ByCycle:
+    """``latest`` / ``earliest``: by the cycle the candidate was proposed in."""
+
+    which: Lit["latest", "earliest"]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ByPriority:
+    """``priority [agent_a, agent_b]``: earlier in the list wins."""
+
+    agents: tuple[Ident, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ByMajority:
+    """``majority``: the value proposed by the most agents."""
+
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ByResolver:
+    """``using NAME``: a resolver a plugin registers."""
+
+    resolver: Ident
+    span: Span = _span()
+
+
+Criterion: TypeAlias = ByField | ByCycle | ByPriority | ByMajority | ByResolver
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """``resolve by C1, then C2, …``."""
+
+    criteria: tuple[Criterion, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Combine:
+    """``combine sum|min|max|mean FIELD``: merge the candidates into one fact."""
+
+    func: Lit["sum", "min", "max", "mean"]
+    field: Ident
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAll:
+    """``keep all``: the key is off for this type."""
+
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class RejectAll:
+    """``reject``: any conflict is an explicit failure."""
+
+    span: Span = _span()
+
+
+Strategy: TypeAlias = Resolve | Combine | KeepAll | RejectAll
+TieMode: TypeAlias = Lit["reject", "first", "latest"]
+
+
+@dataclass(frozen=True, slots=True)
+class OnTie:
+    """``on tie reject|first|latest``."""
+
+    mode: TieMode
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """``policy FACT { strategy [on tie …] }``."""
+
+    type: Ident
+    strategy: Strategy
+    on_tie: OnTie | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """``prune FACT when EXPR``; ``age`` in EXPR is cycles since the fact was merged and
+    the fact's fields are in scope by name."""
+
+    type: Ident
+    condition: Expr
+    span: Span = _span()
+
+
+# -------------------------------------------------------------------------- tests
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """``given Type(field: value, …)``."""
+
+    type: Ident
+    args: tuple[Arg, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Mock:
+    """``mock tool NAME(arg: value, …) returns EXPR`` (``returns`` set, ``fails`` None) or
+    ``mock tool NAME(arg: value, …) fails "reason"`` (``returns`` None, ``fails`` the
+    reason): a matching call answers with the result, or raises a tool error."""
+
+    tool: Ident
+    args: tuple[Arg, ...]
+    returns: Expr | None
+    span: Span = _span()
+    fails: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectFact:
+    """``expect Type(…)`` (``negated=False``) or ``expect no Type(…)``."""
+
+    pattern: Pattern
+    negated: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectConflict:
+    """``expect conflict Type(key: value, …)``."""
+
+    pattern: Pattern
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectStatus:
+    """``expect status converged``."""
+
+    status: Ident
+    span: Span = _span()
+
+
+TestStep: TypeAlias = Given | Mock | ExpectFact | ExpectConflict | ExpectStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Cases:
+    """``cases { {a: 1, b: 2} … }`` (``rows``) or ``cases "file.csv"`` (``file``, a
+    ``.csv`` or ``.jsonl`` path relative to the ruleset): the rows of a table test. Each
+    row binds variables that the test's steps use; each row runs as its own case."""
+
+    rows: tuple[Record, ...]
+    file: str | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """``test "name" { [cases …] steps }``. ``cases`` is None for a plain test."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    steps: tuple[TestStep, ...]
+    span: Span = _span()
+    cases: Cases | None = None
+
+
+Item: TypeAlias = (
+    Import | Uses | Root | EnumDecl | FactDecl | Agent | Policy | Prune | Test
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A ``# …`` comment, kept so the formatter can put it back. ``text`` includes the
+    ``#``; ``trailing`` is True when code stands before it on the same line."""
+
+    text: str
+    trailing: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One ``.cvg`` file. ``header`` is None only when the file is missing its
+    ``ruleset`` line (a diagnostic says so). Comments take no part in equality."""
+
+    header: RulesetDecl | None
+    items: tuple[Item, ...]
+    comments: tuple[Comment, ...] = field(compare=False, repr=False)
+    span: Span = _span()
+
+    def of_type(self, kind: type[Item]) -> list[Item]:
+        return [item for item in self.items if isinstance(item, kind)]

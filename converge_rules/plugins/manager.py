@@ -1,0 +1,449 @@
+"""The plugin manager and the registries built from it.
+
+:func:`get_plugin_manager` is the one factory: it adds the hook specifications, registers
+the built-in plugins (built-in functions, resolvers, executors and stores are plugins
+too), loads the entry-point group ``converge_rules`` and any ``--plugin MODULE``, and
+verifies every hook name. :func:`collect` calls the registration hooks and returns the
+:class:`~converge_rules.plugins.registries.Registries`, sorted by name.
+
+Environment:
+
+* ``CONVERGE_PLUGINS`` — comma-separated allow-list of entry-point plugin names: only
+  these are loaded (naming one that is not installed is an error).
+* ``CONVERGE_DISABLE_PLUGINS`` — comma-separated entry-point plugin names not to load.
+
+Built-in plugins and ``--plugin`` modules are always loaded: they are asked for
+explicitly. Every failure — a plugin that does not import, has a misspelled hook, or
+raises in a hook — is a :class:`~converge_rules.errors.PluginError` naming the plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import inspect
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pluggy
+
+from converge_rules.errors import PluginError
+from converge_rules.plugins import hookspecs
+from converge_rules.plugins.registries import Entry, Function, Registries, Tool
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "converge_rules.plugins.builtin.functions",
+    "converge_rules.plugins.builtin.resolvers",
+    "converge_rules.plugins.builtin.executors",
+    "converge_rules.plugins.builtin.stores",
+)
+"""The built-in plugins' modules, registered first, each named ``builtin.<last part>``."""
+
+ENV_ALLOW = "CONVERGE_PLUGINS"
+ENV_DISABLE = "CONVERGE_DISABLE_PLUGINS"
+
+_KINDS: dict[str, str] = {
+    "converge_register_tools": "tools",
+    "converge_register_functions": "functions",
+    "converge_register_resolvers": "resolvers",
+    "converge_register_pruners": "pruners",
+    "converge_register_executors": "executors",
+    "converge_register_stores": "stores",
+    "converge_register_checks": "checks",
+}
+# Names used inside rulesets must be identifiers; executor and store names are only
+# typed on the command line, so dashes and dots are fine there.
+_RULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLI_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_IN_RULES = frozenset({"tools", "functions", "resolvers"})
+
+
+@dataclass(frozen=True, slots=True)
+class PluginOrigin:
+    """Where a registered plugin came from, for ``converge plugins``."""
+
+    name: str
+    kind: Literal["builtin", "entry-point", "module"]
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager for the ``converge_rules`` project, remembering where each
+    plugin came from (:attr:`origins`, by plugin name, in load order)."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.origins: dict[str, PluginOrigin] = {}
+
+    def add(self, plugin: object, origin: PluginOrigin) -> None:
+        """Register ``plugin`` under ``origin.name`` and verify its hooks; on any
+        failure the manager is left as it was and a ``PluginError`` names the plugin."""
+        try:
+            self.register(plugin, name=origin.name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(origin.name, f"cannot be registered: {_first_line(exc)}") from None
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.unregister(name=origin.name)
+            raise PluginError(
+                origin.name,
+                f"{_first_line(exc)}; hook names are listed in docs/plugins.md "
+                "(or mark the hook @hookimpl(optionalhook=True))",
+            ) from None
+        self.origins[origin.name] = origin
+
+
+def get_plugin_manager(
+    extra_modules: Sequence[str] = (),
+    *,
+    entry_points: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> PluginManager:
+    """A plugin manager with the specs, the built-ins, the installed entry-point
+    plugins (filtered by ``CONVERGE_PLUGINS`` / ``CONVERGE_DISABLE_PLUGINS``) and the
+    ``extra_modules`` (``--plugin MODULE``) registered, every hook verified.
+
+    Raises ``PluginError`` naming the first plugin that fails to import or register."""
+    env = os.environ if environ is None else environ
+    pm = PluginManager()
+    for module_name in DEFAULT_PLUGINS:
+        module = importlib.import_module(module_name)
+        name = "builtin." + module_name.rsplit(".", 1)[1]
+        pm.add(module, PluginOrigin(name, "builtin", module_name))
+    if entry_points:
+        _load_entry_points(pm, _names(env.get(ENV_ALLOW)), _names(env.get(ENV_DISABLE)) or set())
+    for module_name in extra_modules:
+        if pm.has_plugin(module_name):
+            continue
+        extra = _import(module_name, module_name)
+        pm.add(extra, PluginOrigin(module_name, "module", module_name))
+    return pm
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None or not value.strip():
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]) -> None:
+    found = sorted(
+        importlib.metadata.entry_points(group=hookspecs.PROJECT), key=lambda ep: ep.name
+    )
+    if allow is not None:
+        missing = sorted(allow - {ep.name for ep in found})
+        if missing:
+            installed = ", ".join(ep.name for ep in found) or "none"
+            raise PluginError(
+                missing[0],
+                f"is named in {ENV_ALLOW} but not installed (installed: {installed}); "
+                f"pip install it or remove it from {ENV_ALLOW}",
+            )
+    for ep in found:
+        if (allow is not None and ep.name not in allow) or ep.name in deny:
+            continue
+        if pm.has_plugin(ep.name):
+            continue  # the same distribution seen twice on sys.path
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                ep.name,
+                f"failed to import {ep.value}: {type(exc).__name__}: {exc}; fix or "
+                f"uninstall it, or skip it with {ENV_DISABLE}={ep.name}",
+            ) from None
+        dist = ep.dist
+        pm.add(plugin, PluginOrigin(
+            ep.name, "entry-point", ep.value,
+            distribution=dist.name if dist is not None else None,
+            version=dist.version if dist is not None else None,
+        ))
+
+
+def _import(module_name: str, plugin: str) -> object:
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:
+        raise PluginError(
+            plugin, f"failed to import module {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------ collect
+
+
+def collect(pm: pluggy.PluginManager) -> Registries:
+    """Call every registration hook and return what was registered, each kind sorted
+    by name.
+
+    Raises ``PluginError`` naming the plugin when a hook raises or registers something
+    invalid (nothing from that hook is kept), and naming both plugins when two
+    register the same name."""
+    found: dict[str, dict[str, Any]] = {kind: {} for kind in _KINDS.values()}
+    for hook_name, kind in _KINDS.items():
+        caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
+        # In registration order (built-ins first), so a duplicate is blamed on the
+        # plugin loaded later.
+        for impl in caller.get_hookimpls():
+            for item in _call_registration(impl, hook_name, kind):
+                other = found[kind].get(item.name)
+                if other is not None:
+                    raise PluginError(
+                        item.plugin,
+                        f"registers {kind[:-1]} {item.name!r}, which plugin {other.plugin!r} "
+                        f"already registered; uninstall or disable one of them "
+                        f"({ENV_DISABLE}={item.plugin})",
+                    )
+                found[kind][item.name] = item
+    ordered = {kind: dict(sorted(items.items())) for kind, items in found.items()}
+    return Registries(**ordered, observers=Observers(pm))
+
+
+PLUGIN_MODULES_META = "converge_rules.plugin_modules"
+"""Key under which the ``converge`` command group keeps its ``--plugin`` modules in the
+click context's ``meta`` (shared by the group and its sub-command)."""
+
+
+def requested_plugin_modules() -> tuple[str, ...]:
+    """The modules given with ``--plugin`` to the ``converge`` command running now;
+    empty outside a command. Read from the click context, so nothing leaks between
+    invocations in one process."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return tuple(ctx.meta.get(PLUGIN_MODULES_META, ())) if ctx is not None else ()
+
+
+def load_registries(extra_modules: Sequence[str] | None = None) -> Registries:
+    """Everything the plugins provide: ``collect(get_plugin_manager(extra_modules))``
+    (``extra_modules`` defaults to the ``--plugin`` modules of the command line), with
+    the resolvers and executors also made visible to the engine (:func:`install`)."""
+    modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
+    registries = collect(get_plugin_manager(modules))
+    install(registries)
+    return registries
+
+
+default_registries = load_registries
+
+
+def install(registries: Registries) -> None:
+    """Make registered resolvers, executors and stores visible to the engine and the
+    store package, which look them up by name in their own tables (``RESOLVERS``,
+    ``EXECUTORS``, ``TRACE_SINKS``) when a policy says ``using NAME`` or a run names an
+    executor or a trace backend. Idempotent."""
+    import converge_rules.store as store
+    from converge_rules.engine import executors, policies
+
+    for name, resolver in registries.resolvers.items():
+        policies.RESOLVERS[name] = resolver.obj
+    for name, executor in registries.executors.items():
+        executors.EXECUTORS[name] = executor.obj
+    for name, entry in registries.stores.items():
+        store.TRACE_SINKS[name] = entry.obj
+
+
+def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:
+    plugin = impl.plugin_name
+    if impl.hookwrapper or impl.wrapper:
+        raise PluginError(plugin, f"{hook_name} may not be a wrapper hook")
+    pending: list[Any] = []
+    register = _register_callback(kind, plugin, pending)
+    try:
+        impl.function(**{name: register for name in impl.argnames})
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(plugin, f"{hook_name} raised {type(exc).__name__}: {exc}") from None
+    return pending
+
+
+def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[..., None]:
+    pattern = _RULE_NAME if kind in _IN_RULES else _CLI_NAME
+
+    def check_name(name: object) -> str:
+        if not isinstance(name, str) or not pattern.match(name):
+            rule = "an identifier" if kind in _IN_RULES else "letters, digits, _ . -"
+            raise PluginError(plugin, f"registers {kind[:-1]} named {name!r}; a name must "
+                                      f"be {rule}")
+        return name
+
+    def register_tool(tool: Tool) -> None:
+        if not isinstance(tool, Tool):
+            raise PluginError(plugin, f"register() for tools takes a converge_rules.plugins.api."
+                                      f"Tool, not {type(tool).__name__}")
+        check_name(tool.name)
+        tool = dataclasses.replace(tool, plugin=plugin)
+        try:
+            tool.signature()
+        except TypeError as exc:
+            raise PluginError(plugin, str(exc)) from None
+        pending.append(tool)
+
+    def register_function(function: Function) -> None:
+        if not isinstance(function, Function):
+            raise PluginError(plugin, f"register() for functions takes a converge_rules."
+                                      f"registry.Function, not {type(function).__name__}")
+        check_name(function.name)
+        if not callable(function.fn):
+            raise PluginError(plugin, f"function {function.name!r}: fn is not callable")
+        function = dataclasses.replace(function, plugin=plugin)
+        try:
+            function.signature()
+        except TypeError as exc:
+            raise PluginError(plugin, str(exc)) from None
+        _check_arity(plugin, function)
+        pending.append(function)
+
+    def register_entry(name: str, obj: object, description: str = "") -> None:
+        check_name(name)
+        if obj is None:
+            raise PluginError(plugin, f"registers {kind[:-1]} {name!r} as None")
+        pending.append(Entry(name, obj, description, plugin))
+
+    if kind == "tools":
+        return register_tool
+    if kind == "functions":
+        return register_function
+    return register_entry
+
+
+def _check_arity(plugin: str, function: Function) -> None:
+    """A function whose Python signature cannot take its declared arguments fails at
+    registration, not in the middle of a run."""
+    try:
+        python = inspect.signature(function.fn)
+    except (TypeError, ValueError):  # some built-ins have no introspectable signature
+        return
+    count = len(function.args) + (1 if function.variadic else 0)
+    try:
+        python.bind(*range(count))
+    except TypeError:
+        raise PluginError(
+            plugin, f"function {function.name!r} declares {len(function.args)} argument(s) "
+                    f"{list(function.args)} but its Python signature is {python}",
+        ) from None
+
+
+# ------------------------------------------------------------------------ checks
+
+
+def run_checks(registries: Registries, checked: Any) -> list[Any]:
+    """The diagnostics every registered check finds in a checked ruleset, checks in
+    name order, each check's findings in the order it gave them. A check that raises,
+    or returns something that is not a ``Diagnostic``, is a ``PluginError`` naming its
+    plugin."""
+    from converge_rules.language.diagnostics.core import Diagnostic
+
+    found: list[Any] = []
+    for name, entry in registries.checks.items():
+        try:
+            diagnostics = list(entry.obj(checked))
+        except Exception as exc:
+            raise PluginError(entry.plugin, f"check {name!r} raised {type(exc).__name__}: "
+                                            f"{exc}") from None
+        for item in diagnostics:
+            if not isinstance(item, Diagnostic):
+                raise PluginError(entry.plugin, f"check {name!r} returned "
+                                                f"{type(item).__name__}, not a Diagnostic")
+        found.extend(diagnostics)
+    return found
+
+
+# ---------------------------------------------------------------------- observers
+
+
+class Observers:
+    """Calls the observer hooks (``converge_on_cycle`` …) of a plugin manager.
+
+    :meth:`observe` replays a finished job's trace to them, in trace order, and ends
+    with ``converge_on_result``: the engine's hot loop never goes through pluggy, and
+    observers see exactly what the trace records (the same for any executor). Hooks
+    nobody implements cost nothing. An observer that raises is a ``PluginError``
+    naming its plugin."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._impls: dict[str, tuple[pluggy.HookImpl, ...]] = {
+            name: tuple(i for i in getattr(pm.hook, name).get_hookimpls()
+                        if not (i.wrapper or i.hookwrapper))
+            for name in hookspecs.OBSERVER_HOOKS
+        }
+
+    def wants(self, hook_name: str) -> bool:
+        """True when some plugin implements the observer hook ``hook_name``."""
+        return bool(self._impls.get(hook_name))
+
+    def observe(self, result: Any) -> None:
+        """Send a finished job to the observers: each ``cycle_end`` trace event to
+        ``converge_on_cycle``, each ``effect_merged``/``effect_discarded`` to
+        ``converge_on_effect``, each ``conflict`` to ``converge_on_conflict`` (trace
+        order), then the result to ``converge_on_result``."""
+        routes = {name: hook for name, hook in _EVENT_HOOKS.items() if self.wants(hook)}
+        if routes:
+            for event in result.trace.events():
+                hook = routes.get(getattr(event, "event", ""))
+                if hook is not None:
+                    self._notify(hook, "event", event)
+        self.on_result(result)
+
+    def on_cycle(self, event: object) -> None:
+        self._notify("converge_on_cycle", "event", event)
+
+    def on_effect(self, event: object) -> None:
+        self._notify("converge_on_effect", "event", event)
+
+    def on_conflict(self, event: object) -> None:
+        self._notify("converge_on_conflict", "event", event)
+
+    def on_result(self, result: object) -> None:
+        self._notify("converge_on_result", "result", result)
+
+    def _notify(self, hook_name: str, arg: str, value: object) -> None:
+        for impl in self._impls[hook_name]:
+            kwargs = {arg: value} if arg in impl.argnames else {}
+            try:
+                impl.function(**kwargs)
+            except Exception as exc:
+                raise PluginError(
+                    impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}"
+                ) from None
+
+
+# Trace event name → observer hook.
+_EVENT_HOOKS: dict[str, str] = {
+    "cycle_end": "converge_on_cycle",
+    "effect_merged": "converge_on_effect",
+    "effect_discarded": "converge_on_effect",
+    "conflict": "converge_on_conflict",
+}
+
+
+def notify_observers(result: Any, extra_modules: Sequence[str] | None = None, *,
+                     registries: Registries | None = None) -> None:
+    """Send a finished job to the observer hooks of the installed plugins (and the
+    ``--plugin`` modules). With ``registries`` from :func:`collect`, their manager's
+    observers are used; otherwise a plugin manager is built for the purpose."""
+    if registries is not None and registries.observers is not None:
+        registries.observers.observe(result)
+        return
+    modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
+    Observers(get_plugin_manager(modules)).observe(result)
+
+
+def plugin_names(pm: PluginManager, kinds: Iterable[str] = ("entry-point", "module")) -> list[str]:
+    """Names of the registered plugins of the given origin kinds, in load order."""
+    wanted = set(kinds)
+    return [name for name, origin in pm.origins.items() if origin.kind in wanted]

@@ -1,0 +1,292 @@
+"""The compiled program: the one contract between the compiler and the engine.
+
+The compiler turns a :class:`~converge_rules.language.checks.checked.CheckedRuleset` into a
+:class:`Program`; the engine runs a ``Program`` and never sees the syntax tree.
+
+Runtime representation (what generated code and the engine agree on):
+
+* A **fact** is a tuple of field values in declared field order, held in a job-scoped
+  arena and named by an integer **fact id**. Ids are handed out in merge order and never
+  reused, so "new since watermark *w*" is simply ``id >= w``.
+* Values: ``str``, ``int``, ``float``, ``bool``, ``None`` (optional fields), enum
+  members as their member name (``"web"``), lists as tuples (facts must hash).
+* An **index** (declared by the compiler in :attr:`Program.indexes`) maps a key to the
+  live ids of one type whose fields at ``positions`` equal that key, in ascending id
+  order. A one-position index is keyed by the bare value, a longer one by a tuple.
+  Generated code only iterates a bucket (``for f in ix.get(key, ()):``); the engine
+  keeps a key held by one fact as a 1-tuple ``(id,)`` (a dict per unique key would
+  cost ~200 bytes a fact), and beyond that a list (when facts never leave the
+  context) or a dict used as an ordered set.
+* An agent function has the signature ``fn(view, since, runtime) -> list[Output]``:
+  it reads the :class:`View` only, treats ids ``>= since`` as new (semi-naive: every
+  match it returns uses at least one new fact, and each match is returned exactly once
+  over the life of a job), and returns its outputs in match order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+from converge_rules.language.syntax.span import Span
+
+# ---------------------------------------------------------------- output records
+# Tuples, not objects: they are built in the hot loop.
+#   (EMIT,     type_id, values, confidence, support)
+#   (INTEND,   type_id, values, 1.0,        support)
+#   (EVALUATE, fact_id, score,  reason,     support)
+# ``support`` is the tuple of fact ids the match rests on (positive patterns, in pattern
+# order, intents included). The engine records it as the output's derivation and closes
+# every open intent in the support once the effect is merged.
+
+EMIT = 0
+INTEND = 1
+EVALUATE = 2
+
+Output: TypeAlias = tuple[Any, ...]
+
+
+class View(Protocol):
+    """A read-only snapshot of the context, as generated agent code sees it.
+
+    The engine's fact store implements it. Agents must not mutate anything reached
+    through it; phase 1 runs many agents against one view at once.
+    """
+
+    #: fact id → field values (the arena; contains dead facts too — use ``live``).
+    values: Sequence[tuple[Any, ...]]
+    #: type id → live fact ids of that type, ascending (a dict used as an ordered set).
+    live: Sequence[Mapping[int, None]]
+    #: index id → key → live fact ids, ascending (a 1-tuple, a list or a dict used as
+    #: an ordered set): iterate it, nothing more.
+    indexes: Sequence[Mapping[Any, Collection[int]]]
+
+    def new(self, type_id: int, since: int) -> Iterable[int]:
+        """Live ids of ``type_id`` that are ``>= since``, ascending."""
+        ...
+
+    def cycle_of(self, fact_id: int) -> int:
+        """The cycle in which a live fact was merged (0 for input facts)."""
+        ...
+
+
+class Runtime(Protocol):
+    """What an agent may do besides reading: call tools. One runtime per agent run;
+    it records each call and result for the trace. A failing call raises
+    :class:`~converge_rules.errors.ToolError`, which discards the agent's whole effect."""
+
+    def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+AgentFn: TypeAlias = Callable[[View, int, Runtime], list[Output]]
+PruneFn: TypeAlias = Callable[[tuple[Any, ...], int], bool]   # (values, age) → drop?
+RequireFn: TypeAlias = Callable[[View], bool]
+
+
+# ------------------------------------------------------------------------ types
+
+
+@dataclass(frozen=True, slots=True)
+class ValueType:
+    """The runtime type of a field. ``base`` is one of ``str int float bool enum list``;
+    ``members`` lists an enum's members; ``element`` is a list's element type."""
+
+    base: Literal["str", "int", "float", "bool", "enum", "list"]
+    optional: bool = False
+    enum: str | None = None
+    members: tuple[str, ...] = ()
+    element: ValueType | None = None
+
+    def __str__(self) -> str:
+        text = (
+            f"list[{self.element}]" if self.base == "list"
+            else self.enum if self.base == "enum" and self.enum
+            else self.base
+        )
+        return text + ("?" if self.optional else "")
+
+
+class _Missing:
+    """Marker for "no default" (a required field)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    type: ValueType
+    key: bool
+    default: Any = MISSING       # a runtime value, or MISSING when the field is required
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING and not self.type.optional
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    """A fact or intent type. ``key_positions`` is empty for an unkeyed type (which
+    never conflicts), and for a type whose policy is ``keep all``."""
+
+    id: int
+    name: str
+    fields: tuple[FieldSpec, ...]
+    key_positions: tuple[int, ...]
+    intent: bool
+    span: Span
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def position(self, name: str) -> int:
+        return self.field_names.index(name)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """A hash index the engine must keep, on ``positions`` of ``type_id``.
+
+    ``driven_by`` (optional, default empty) lists the types whose *new* facts drive
+    every lookup in this index: the types of the patterns whose semi-naive pass uses
+    it. Empty means a lookup may happen in any run (negation, aggregates, or not
+    known), and the engine keeps the index at all times. When every driving type is
+    input-only (no agent emits it), the engine builds the index only for cycles in
+    which some agent can still see those inputs as new, and does not maintain it
+    otherwise (for closure, the ``Path(src)`` index of the "Edge is new" pass)."""
+
+    id: int
+    type_id: int
+    positions: tuple[int, ...]
+    driven_by: tuple[int, ...] = ()
+
+
+# ----------------------------------------------------------------------- agents
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """One compiled agent.
+
+    ``reads`` are the types of its positive patterns (a new fact of one of them may
+    give it a new match); ``negates`` are the types it negates or aggregates over
+    (a removal there may give it new matches, so the engine re-runs it from
+    ``since=0`` when one of them loses a fact); ``source`` is the generated Python.
+    """
+
+    name: str
+    tier: int
+    order: int                   # declaration order across the ruleset; merge order
+    fn: AgentFn
+    source: str
+    reads: tuple[int, ...]
+    negates: tuple[int, ...]
+    emits: tuple[int, ...]
+    tools: tuple[str, ...]
+    span: Span
+
+
+# --------------------------------------------------------------------- policies
+
+CriterionKind: TypeAlias = Literal[
+    "field", "confidence", "score", "latest", "earliest", "priority", "majority", "using"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionSpec:
+    """One ``resolve by`` criterion. ``direction`` is ``highest``/``lowest`` for
+    ``field``, ``confidence`` and ``score``; ``position`` is the field's position for
+    ``field``; ``agents`` the order for ``priority``; ``resolver`` the name for
+    ``using``."""
+
+    kind: CriterionKind
+    direction: Literal["highest", "lowest"] | None = None
+    position: int | None = None
+    agents: tuple[str, ...] = ()
+    resolver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """How conflicts on one keyed type are resolved.
+
+    ``mode``: ``resolve`` (criteria in order, then ``on_tie``), ``combine`` (merge the
+    candidates with ``combine_func`` over the field at ``combine_position``),
+    ``reject`` (any conflict fails the job). ``keep all`` compiles to a type with no key
+    positions and no policy. ``on_tie`` defaults to ``reject``: failure is explicit.
+    """
+
+    type_id: int
+    mode: Literal["resolve", "combine", "reject"]
+    criteria: tuple[CriterionSpec, ...] = ()
+    on_tie: Literal["reject", "first", "latest"] = "reject"
+    combine_func: Literal["sum", "min", "max", "mean"] | None = None
+    combine_position: int | None = None
+    span: Span | None = None
+
+
+# ----------------------------------------------------------- prune, root, program
+
+
+@dataclass(frozen=True, slots=True)
+class PruneSpec:
+    """``prune TYPE when EXPR``: ``fn(values, age)`` is True for a fact to drop."""
+
+    type_id: int
+    fn: PruneFn
+    source: str
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RequireSpec:
+    """A ``require`` goal; ``text`` is the goal as written, for the result."""
+
+    text: str
+    fn: RequireFn
+    source: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Root budgets. ``None`` means unlimited. Times are in seconds."""
+
+    max_facts: int = 1_000_000
+    max_cycles: int = 1_000
+    max_agents: int | None = None
+    max_tool_calls: int | None = None
+    agent_timeout: float | None = None
+    job_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """Everything the engine needs to run a ruleset, and nothing from the syntax tree."""
+
+    name: str
+    goal: str | None
+    types: tuple[TypeSpec, ...]
+    indexes: tuple[IndexSpec, ...]
+    agents: tuple[AgentSpec, ...]            # sorted by (tier, order)
+    policies: dict[int, PolicySpec]          # by type id
+    prunes: tuple[PruneSpec, ...]
+    requires: tuple[RequireSpec, ...]
+    budgets: Budgets
+    tools: tuple[str, ...]                   # tools the ruleset declared with ``uses tool``
+    type_ids: dict[str, int] = field(default_factory=dict)
+
+    def type(self, name: str) -> TypeSpec:
+        return self.types[self.type_ids[name]]
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        return tuple(sorted({a.tier for a in self.agents}))
