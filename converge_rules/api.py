@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from converge_rules.errors import CheckError
 
 if TYPE_CHECKING:
+    from converge_rules.engine.executors import Executor
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
@@ -37,15 +38,18 @@ class Ruleset:
     """A loaded ruleset: checked and compiled, ready to run any number of times.
 
     ``checked`` keeps the syntax tree and every warning; ``program`` is what the engine
-    runs; ``tools`` maps each tool the ruleset ``uses`` to the validated callable an
-    installed plugin provides (a tool no plugin provides is absent: calling it fails
-    the calling agent, and ``run(..., tools=...)`` can supply it).
+    runs, with the plugins' functions, resolvers and chosen pruners bound in;
+    ``tools`` maps each tool the ruleset ``uses`` to the validated callable a plugin
+    provides (a tool no plugin provides is absent: calling it fails the calling agent,
+    and ``run(..., tools=...)`` can supply it); ``registries`` are the plugins it was
+    checked and compiled against, which ``run`` takes its executors and stores from.
     """
 
     path: str
     checked: CheckedRuleset
     program: Program
     tools: Mapping[str, ToolCallable] = field(default_factory=dict)
+    registries: Registries | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -63,21 +67,32 @@ class Ruleset:
         return tuple(t.name for t in self.program.types if not t.intent)
 
 
-def load(path: str | os.PathLike[str], *, plugins: bool | Registries = True) -> Ruleset:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    plugins: bool | Registries = True,
+    pruners: Iterable[str] = (),
+) -> Ruleset:
     """Parse, check and compile the ruleset at ``path`` (and the files it imports).
 
     Raises :class:`~converge_rules.errors.CheckError` holding every error diagnostic
     (syntax errors included) when the ruleset has errors. With ``plugins=True`` the
-    installed plugins' tools, functions and resolvers are known to the checker, the
-    compiler and the engine (a plugin that fails to load raises
+    installed plugins' tools, functions, resolvers, executors and stores are known to
+    the checker, the compiler and ``run`` (a plugin that fails to load raises
     :class:`~converge_rules.errors.PluginError`); ``plugins=False`` uses the built-ins
-    only; a :class:`~converge_rules.plugins.registries.Registries` uses exactly what it holds.
+    only; a :class:`~converge_rules.plugins.Registries` (from
+    ``converge_rules.plugins.load_registries``) uses exactly what it holds.
+    ``pruners`` names registered plugin pruners to apply after each merge.
     """
-    return _build(Path(path), None, str(path), plugins)
+    return _build(Path(path), None, str(path), plugins, tuple(pruners))
 
 
 def loads(
-    text: str, *, path: str = "<string>", plugins: bool | Registries = True
+    text: str,
+    *,
+    path: str = "<string>",
+    plugins: bool | Registries = True,
+    pruners: Iterable[str] = (),
 ) -> Ruleset:
     """Like :func:`load`, for ruleset text; ``path`` is the name diagnostics use.
     ``import`` lines resolve relative to the directory of ``path``."""
@@ -86,17 +101,18 @@ def loads(
             text, bytes | bytearray) else ""
         raise TypeError(f"loads() takes the ruleset text as str, got "
                         f"{type(text).__name__}{hint}; load() takes a path")
-    return _build(Path(path), text, path, plugins)
+    return _build(Path(path), text, path, plugins, tuple(pruners))
 
 
 def run(
     ruleset: Ruleset,
     facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]] = (),
     *,
-    executor: str = "serial",
+    executor: str | Executor = "serial",
     workers: int | None = None,
     tools: Mapping[str, ToolCallable] | None = None,
     trace: str | os.PathLike[str] | None = None,
+    trace_store: str = "jsonl",
     progress: Callable[[CycleProgress], None] | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
@@ -106,11 +122,13 @@ def run(
     status; budgets, conflicts and unmet goals are statuses, not exceptions. Bad input
     facts raise :class:`~converge_rules.errors.InputError` before anything runs.
 
-    ``executor`` names a registered executor (``serial``, ``threads``, or one a plugin
-    adds) and ``workers`` sizes it; ``tools`` adds or replaces tools by name (mocks in
-    tests); ``trace`` is a path for the JSON Lines trace; ``progress`` is called after
-    every cycle with a :class:`~converge_rules.engine.CycleProgress`. An unknown
-    executor is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
+    ``executor`` names an executor registered in the ruleset's registries
+    (``serial``, ``threads``, ``processes``, or one a plugin adds), which ``workers``
+    sizes, or is an executor instance; ``tools`` adds or replaces tools by name (mocks
+    in tests); ``trace`` is where the trace goes, written by the registered store
+    ``trace_store`` (``jsonl``: a JSON Lines file); ``progress`` is called after every
+    cycle with a :class:`~converge_rules.engine.CycleProgress`. An unknown executor or
+    store is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
     """
     from converge_rules.engine import run as engine_run
 
@@ -122,15 +140,11 @@ def run(
     merged: dict[str, ToolCallable] = dict(ruleset.tools)
     if tools:
         merged.update(tools)
-    return engine_run(
-        ruleset.program,
-        facts,
-        executor=executor,
-        workers=workers,
-        tools=merged,
-        trace=Path(trace) if trace is not None else None,
-        progress=progress,
-    )
+    registries = ruleset.registries or _registries(False)
+    sink = registries.trace_sink(trace_store, Path(trace)) if trace is not None else None
+    exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
+    return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
+                      progress=progress)
 
 
 def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts:
@@ -143,40 +157,33 @@ def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts
     return read_all(ruleset.program, [str(s) for s in sources])
 
 
-def executors() -> list[str]:
-    """The names of the executors ``run`` accepts (built-in and from plugins), sorted."""
-    from converge_rules.engine import EXECUTORS
-    from converge_rules.plugins import load_registries
-
-    load_registries()  # plugin executors become visible to the engine
-    return sorted(EXECUTORS)
+def executors(*, plugins: bool | Registries = True) -> list[str]:
+    """The names of the executors ``run`` accepts (built-in and, with ``plugins``,
+    from the installed plugins), sorted."""
+    return sorted(_registries(plugins).executors)
 
 
-def _build(file: Path, source: str | None, name: str, plugins: bool | Registries) -> Ruleset:
+def _build(
+    file: Path, source: str | None, name: str, plugins: bool | Registries,
+    pruners: tuple[str, ...],
+) -> Ruleset:
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.language.checks.checker import check_file
 
     registries = _registries(plugins)
-    known = registries.checker_kwargs() if registries is not None else {}
-    checked = check_file(file, source=source, **known)
+    checked = check_file(file, source=source, **registries.checker_kwargs())
     if not checked.ok:
         raise CheckError([d for d in checked.diagnostics if d.is_error])
-    functions = registries.function_callables() if registries is not None else None
-    program = compile_ruleset(checked, functions=functions)
-    tools: dict[str, ToolCallable] = {}
-    if registries is not None:
-        tools.update(registries.tools_for_engine(program.tools))
-    return Ruleset(name, checked, program, tools)
+    program = compile_ruleset(checked, **registries.compiler_kwargs(pruners))
+    tools: dict[str, ToolCallable] = dict(registries.tools_for_engine(program.tools))
+    return Ruleset(name, checked, program, tools, registries)
 
 
-def _registries(plugins: bool | Registries) -> Registries | None:
-    if plugins is False:
-        return None
+def _registries(plugins: bool | Registries) -> Registries:
+    from converge_rules.plugins.manager import load_registries
+
     if plugins is True:
-        from converge_rules.plugins import load_registries
-
         return load_registries()
-    from converge_rules.plugins import install
-
-    install(plugins)  # its resolvers and executors become visible to the engine
+    if plugins is False:
+        return load_registries(entry_points=False)
     return plugins

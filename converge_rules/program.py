@@ -200,17 +200,51 @@ CriterionKind: TypeAlias = Literal[
 
 
 @dataclass(frozen=True, slots=True)
+class Contender:
+    """One distinct value in a conflict, as a resolver sees it.
+
+    ``values`` are the fact's field values in declared order (``TypeSpec.field_names``
+    names them); ``confidence`` its confidence (the highest of its proposers);
+    ``score`` the mean evaluation score, ``None`` when unevaluated; ``cycle`` when it
+    was (or would be) merged; ``agents`` the distinct agents proposing it, in merge
+    order (empty for an input fact); ``incumbent`` whether it is the live fact.
+    Contenders are listed in merge order, the incumbent first."""
+
+    values: tuple[Any, ...]
+    confidence: float
+    score: float | None
+    cycle: int
+    agents: tuple[str, ...]
+    incumbent: bool
+
+
+class Resolver(Protocol):
+    """A criterion for ``resolve by using NAME``, registered by a plugin.
+
+    Called with the conflicting type and the contenders (in merge order, never
+    fewer than two); returns the indexes of the contenders it prefers — a non-empty
+    subset. One index decides the conflict; several pass the survivors to the next
+    criterion (or ``on_tie``). It must be a pure, deterministic function. One that
+    raises, or returns anything else, leaves the conflict unresolved: the job stops
+    with status ``conflict``, the reason naming the resolver and its error."""
+
+    def __call__(self, type_spec: TypeSpec, contenders: Sequence[Contender]) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class CriterionSpec:
     """One ``resolve by`` criterion. ``direction`` is ``highest``/``lowest`` for
     ``field``, ``confidence`` and ``score``; ``position`` is the field's position for
     ``field``; ``agents`` the order for ``priority``; ``resolver`` the name for
-    ``using``."""
+    ``using`` and ``resolver_fn`` the resolver the compiler bound to that name (from
+    the registries the ruleset was compiled with)."""
 
     kind: CriterionKind
     direction: Literal["highest", "lowest"] | None = None
     position: int | None = None
     agents: tuple[str, ...] = ()
     resolver: str | None = None
+    resolver_fn: Resolver | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

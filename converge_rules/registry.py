@@ -3,20 +3,23 @@ authoring API for plugins written against it and warns once per import."""
 
 import warnings
 
-from converge_rules.plugins.registries import (
+from converge_rules.plugins.api import (
     OPEN,
     Check,
     Entry,
     Function,
     Pruner,
-    Registries,
     Tool,
     ToolFn,
     ToolResult,
-    ValidatedTool,
     check_type_name,
     language_type,
     model_signature,
+)
+from converge_rules.plugins.registries import (
+    Registries,
+    ValidatedTool,
+    program_with_pruners,
     tools_for_engine,
 )
 
@@ -41,5 +44,6 @@ __all__ = [
     "check_type_name",
     "language_type",
     "model_signature",
+    "program_with_pruners",
     "tools_for_engine",
 ]

@@ -40,7 +40,7 @@ def main(ctx: click.Context, plugin_modules: tuple[str, ...]) -> None:
 
     Exit codes: 0 clean, 1 findings or failures, 2 usage or internal error.
     """
-    # Read back by converge_rules.plugins.requested_plugin_modules (PLUGIN_MODULES_META).
+    # Read back by converge_rules.cli._common.plugin_modules (PLUGIN_MODULES_META).
     ctx.meta["converge_rules.plugin_modules"] = plugin_modules
 
 

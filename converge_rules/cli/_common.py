@@ -11,11 +11,14 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, ParamSpec, TypeVar
+from typing import IO, TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
 from converge_rules.errors import ConvergeError
+
+if TYPE_CHECKING:
+    from converge_rules.plugins.registries import Registries
 
 EXIT_OK = 0
 """Nothing to report."""
@@ -189,3 +192,38 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # not a real file (CliRunner)
         pass
+
+
+# ----------------------------------------------------------------------- plugins
+
+PLUGIN_MODULES_META = "converge_rules.plugin_modules"
+"""Key under which the ``converge`` group keeps its ``--plugin`` modules in the click
+context's ``meta`` (shared by the group and its sub-command, so nothing leaks between
+invocations in one process)."""
+
+
+def plugin_modules() -> tuple[str, ...]:
+    """The modules given with ``--plugin`` to the ``converge`` command running now;
+    empty outside a command."""
+    ctx = click.get_current_context(silent=True)
+    return tuple(ctx.meta.get(PLUGIN_MODULES_META, ())) if ctx is not None else ()
+
+
+def load_plugins(*, no_plugins: bool = False) -> Registries:
+    """The registries for this command: the built-ins, the installed plugins and the
+    ``--plugin`` modules; the built-ins alone with ``no_plugins``. A plugin that fails
+    to load raises ``PluginError`` (reported by :func:`report_internal_errors`)."""
+    from converge_rules.plugins.manager import builtin_registries, load_registries
+
+    return builtin_registries() if no_plugins else load_registries(plugin_modules())
+
+
+def check_executor(name: str, registries: Registries) -> None:
+    """A usage error naming the known executors (with a "did you mean") unless
+    ``name`` is registered."""
+    from converge_rules.language.diagnostics.suggest import did_you_mean
+
+    if name not in registries.executors:
+        known = sorted(registries.executors)
+        hint = did_you_mean(name, known, otherwise="known executors: " + ", ".join(known))
+        raise click.UsageError(f"unknown executor {name!r}; {hint}")

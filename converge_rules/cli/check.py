@@ -16,6 +16,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     color_option,
     expand_paths,
+    load_plugins,
     refuse_to_overwrite,
     report_internal_errors,
     use_color,
@@ -87,9 +88,7 @@ def command(
         checked = check_file(path, **known)
         found.update(dict.fromkeys(checked.diagnostics))
         if registries is not None and checked.ok:  # plugin lint rules see sound rulesets
-            from converge_rules.plugins import run_checks
-
-            found.update(dict.fromkeys(run_checks(registries, checked)))
+            found.update(dict.fromkeys(registries.run_checks(checked)))
         sources.update(checked_sources(checked))
     diagnostics = list(found)
     sources.update(_read_sources(diagnostics, skip=sources))
@@ -103,15 +102,10 @@ def command(
     sys.exit(exit_code(diagnostics, strict=strict))
 
 
-def installed_registries() -> Registries | None:
-    """What the installed plugins register, or None in a stripped-down install without
-    the plugin layer. Raises ``PluginError`` (a clear error, exit code 2) when a plugin
-    fails to load."""
-    try:
-        from converge_rules.plugins import load_registries
-    except ImportError:
-        return None
-    return load_registries()
+def installed_registries() -> Registries:
+    """What the built-ins, the installed plugins and the ``--plugin`` modules register.
+    Raises ``PluginError`` (a clear error, exit code 2) when a plugin fails to load."""
+    return load_plugins()
 
 
 def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:

@@ -13,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     color_option,
+    load_plugins,
     missing_path,
     report_internal_errors,
     use_color,
@@ -62,7 +63,7 @@ def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> No
         click.echo(text, err=True, nl=False)
         sys.exit(EXIT_USAGE)
     try:
-        program = compile_ruleset(checked, functions=impls)
+        program = compile_ruleset(checked, **impls)
     except CompileError as exc:
         click.echo(f"converge: cannot compile {ruleset}: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -88,15 +89,10 @@ def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> No
 
 
 def _plugins(disabled: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Signatures for the checker and function implementations for the compiler."""
-    if disabled:
-        return {}, {}
-    try:
-        from converge_rules.plugins import load_registries
-    except ImportError:
-        return {}, {}
-    registries = load_registries()
-    return registries.checker_kwargs(), registries.function_callables()
+    """Keyword arguments for the checker and for the compiler, from the built-ins and
+    (unless ``disabled``) the installed plugins."""
+    registries = load_plugins(no_plugins=disabled)
+    return registries.checker_kwargs(), registries.compiler_kwargs()
 
 
 def _summary(program: Any) -> str:

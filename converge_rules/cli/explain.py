@@ -17,6 +17,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    load_plugins,
     report_internal_errors,
     write_output,
 )
@@ -24,7 +25,7 @@ from converge_rules.errors import ConvergeError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.render import render
 from converge_rules.language.syntax import nodes as n
-from converge_rules.testing.runner import Suite, load_plugins, load_suite
+from converge_rules.testing.runner import Suite, load_suite
 
 MAX_FACTS = 20
 """How many matching facts ``explain`` shows before it says how many more there are."""
@@ -169,7 +170,7 @@ def _load(ruleset: Path, *, plugins: bool) -> Suite:
     if not ruleset.exists():
         raise click.UsageError(f"path {str(ruleset)!r} does not exist")
     try:
-        suite = load_suite(ruleset, load_plugins(plugins))
+        suite = load_suite(ruleset, load_plugins(no_plugins=not plugins))
     except ConvergeError as exc:  # a plugin that fails to load
         raise click.UsageError(str(exc)) from exc
     checked = suite.checked

@@ -9,14 +9,14 @@ from typing import Any
 
 import click
 
-from converge_rules.cli._common import EXIT_OK, report_internal_errors
+from converge_rules.cli._common import EXIT_OK, plugin_modules, report_internal_errors
 from converge_rules.plugins import (
     PluginManager,
     collect,
     get_plugin_manager,
-    requested_plugin_modules,
 )
-from converge_rules.plugins.registries import Entry, Function, Registries, Tool
+from converge_rules.plugins.api import Entry, Function, Tool
+from converge_rules.plugins.registries import Registries
 
 _ENTRY_KINDS = ("resolvers", "pruners", "executors", "stores", "checks")
 
@@ -43,7 +43,7 @@ def command(fmt: str, no_builtins: bool) -> None:
 
     Exit codes: 0 listed; 2 a plugin failed to load (the message names it).
     """
-    pm = get_plugin_manager(requested_plugin_modules())
+    pm = get_plugin_manager(plugin_modules())
     registries = collect(pm)
     listing = describe(pm, registries, builtins=not no_builtins)
     if fmt == "json":

@@ -17,6 +17,8 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    check_executor,
+    load_plugins,
     missing_path,
     refuse_to_overwrite,
     report_internal_errors,
@@ -58,18 +60,14 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
       2  an unreadable trace, a ruleset with errors, or bad usage
     """
     from converge_rules import api
-    from converge_rules.cli.run import _check_executor, _report_diagnostics, _report_input_error
+    from converge_rules.cli.run import _report_diagnostics, _report_input_error
 
     for path in (ruleset, trace):
         if not path.exists():
             raise missing_path(path)
     refuse_to_overwrite(output, [ruleset, trace], "--output")
-    registries = None
-    if not no_plugins:
-        from converge_rules.plugins import load_registries
-
-        registries = load_registries()
-    _check_executor(executor)
+    registries = load_plugins(no_plugins=no_plugins)
+    check_executor(executor, registries)
     try:
         recorded = read_lines(trace)
         events = [json.loads(line) for line in recorded]
@@ -77,7 +75,7 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         _report_input_error(exc)
         sys.exit(EXIT_USAGE)
     try:
-        loaded = api.load(ruleset, plugins=registries if registries is not None else False)
+        loaded = api.load(ruleset, plugins=registries)
     except CheckError as exc:
         _report_diagnostics(exc, False)
         sys.exit(EXIT_USAGE)

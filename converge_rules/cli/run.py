@@ -7,7 +7,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,9 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    check_executor,
     color_option,
+    load_plugins,
     missing_path,
     refuse_to_overwrite,
     report_internal_errors,
@@ -67,6 +69,16 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "to FILE as JSON Lines; byte-for-byte the same for the same inputs.",
 )
 @click.option(
+    "--trace-store", default="jsonl", show_default=True, metavar="NAME",
+    help="The store that writes --trace: jsonl (a JSON Lines file), or a store a plugin "
+         "registers (see `converge plugins`).",
+)
+@click.option(
+    "--pruner", "pruners", multiple=True, metavar="NAME",
+    help="Apply the plugin pruner NAME after each merge (see `converge plugins`). "
+         "Repeatable.",
+)
+@click.option(
     "--max-rows", type=click.IntRange(min=0), default=DEFAULT_MAX_ROWS, show_default=True,
     metavar="N",
     help="table format: at most this many rows per table (0: all).",
@@ -78,7 +90,8 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @report_internal_errors
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
-    trace: Path | None, max_rows: int, no_plugins: bool, color: str,
+    trace: Path | None, trace_store: str, pruners: tuple[str, ...], max_rows: int,
+    no_plugins: bool, color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -112,11 +125,14 @@ def command(
     refuse_to_overwrite(trace, [ruleset, *(spec.partition("=")[2] if "=" in spec
                                            and not Path(spec).exists() else spec
                                            for spec in facts)], "--trace")
-    registries = None if no_plugins else _load_registries()
-    _check_executor(executor)
+    registries = load_plugins(no_plugins=no_plugins)
+    check_executor(executor, registries)
+    _check_name("store", trace_store, registries.stores)
+    for pruner in pruners:
+        _check_name("pruner", pruner, registries.pruners)
     colour = use_color(color, sys.stderr)
     try:
-        loaded = api.load(ruleset, plugins=registries if registries is not None else False)
+        loaded = api.load(ruleset, plugins=registries, pruners=pruners)
     except CheckError as exc:
         _report_diagnostics(exc, colour)
         sys.exit(EXIT_USAGE)
@@ -129,13 +145,13 @@ def command(
     try:
         with _progress(loaded, color) as progress:
             result = api.run(loaded, inputs, executor=executor, workers=workers,
-                             trace=trace, progress=progress)
+                             trace=trace, trace_store=trace_store, progress=progress)
     except OSError as exc:
         if trace is None or exc.filename not in (None, str(trace)):
             raise
         raise click.UsageError(
             f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
-    if registries is not None:
+    if not no_plugins:
         _notify_observers(result, registries)
     report_failures(result)
     if fmt == "json":
@@ -148,33 +164,25 @@ def command(
 # ----------------------------------------------------------------------- loading
 
 
-def _load_registries() -> Registries | None:
-    try:
-        from converge_rules.plugins import load_registries
-    except ImportError:  # a stripped-down install without the plugin layer
-        return None
-    return load_registries()
-
-
 def _notify_observers(result: RunResult, registries: Registries) -> None:
     """Hand the finished job to the plugins' observer hooks. An observer that fails is
     reported and the job's result is still printed: a plugin never corrupts a run."""
     from converge_rules.plugins import notify_observers
 
     try:
-        notify_observers(result, registries=registries)
+        notify_observers(result, registries)
     except PluginError as exc:
         click.echo(f"warning: {exc} (the run's result below is complete)", err=True)
 
 
-def _check_executor(name: str) -> None:
-    from converge_rules.engine import EXECUTORS
+def _check_name(kind: str, name: str, registered: Mapping[str, Any]) -> None:
     from converge_rules.language.diagnostics.suggest import did_you_mean
 
-    if name not in EXECUTORS:
-        known = sorted(EXECUTORS)
-        hint = did_you_mean(name, known, otherwise="known executors: " + ", ".join(known))
-        raise click.UsageError(f"unknown executor {name!r}; {hint}")
+    if name not in registered:
+        known = sorted(registered)
+        hint = did_you_mean(name, known, otherwise=f"known {kind}s: " + (", ".join(known)
+                                                                          or "none"))
+        raise click.UsageError(f"unknown {kind} {name!r}; {hint}")
 
 
 def _report_diagnostics(exc: CheckError, colour: bool) -> None:

@@ -14,6 +14,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     expand_paths,
+    load_plugins,
     refuse_to_overwrite,
     report_internal_errors,
     write_output,
@@ -86,7 +87,8 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
             coverage.record(suite.file, suite.checked, view, suite.functions)
 
     report, suites = run_tests(files, keyword=keyword,
-                               observe=observe if with_coverage else None)
+                               observe=observe if with_coverage else None,
+                               plugins=load_plugins())
     text = render_report(fmt, report, verbose=verbose)
     if with_coverage:
         for suite in suites:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import builtins
 import hashlib
 import linecache
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from converge_rules.compiler.codegen import AgentGenerator, aggregates_in
 from converge_rules.compiler.context import Namespace, ProgramContext, Var
@@ -49,6 +50,7 @@ from converge_rules.program import (
     Program,
     PruneSpec,
     RequireSpec,
+    Resolver,
     TypeSpec,
     ValueType,
 )
@@ -63,12 +65,21 @@ def compile_ruleset(
     checked: CheckedRuleset,
     *,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    resolvers: Mapping[str, Resolver] | None = None,
+    pruners: Mapping[str, PluginPruner] | None = None,
 ) -> Program:
     """Compile a checked ruleset into a :class:`Program` the engine runs.
 
-    ``functions`` maps plugin function names to their implementations (built-ins need
-    nothing). Raises :class:`CheckError` when the ruleset has error diagnostics, and
-    :class:`CompileError` for what a checked ruleset never contains.
+    What plugins provide is bound into the program here, so the engine looks nothing
+    up by name: ``functions`` maps plugin function names to their implementations
+    (built-ins need nothing); ``resolvers`` maps resolver names to the resolvers that
+    ``resolve by using NAME`` calls; ``pruners`` are the plugin pruners to apply on
+    this program, each added as a ``prune`` rule on every fact type it applies to
+    (intents excluded), after the ruleset's own, in name order.
+
+    Raises :class:`CheckError` when the ruleset has error diagnostics, and
+    :class:`CompileError` for a ``using NAME`` no given resolver provides and for what a
+    checked ruleset never contains.
     """
     errors = [d for d in checked.diagnostics if d.is_error]
     if errors:
@@ -88,9 +99,11 @@ def compile_ruleset(
     agents.sort(key=lambda a: (a.tier, a.order))
     prunes = tuple(_prune(p, ctx) for p in checked.prunes)
     requires = tuple(_require(r, ctx) for r in (checked.root.requires if checked.root else ()))
+    if pruners:
+        prunes += plugin_prunes(types, pruners)
     policies = {}
     for name, policy in checked.policies.items():
-        spec = _policy(policy, ctx)
+        spec = _policy(policy, ctx, resolvers or {})
         if spec is not None:
             policies[ctx.types[name].id] = spec
     return Program(
@@ -125,7 +138,9 @@ def _types(checked: CheckedRuleset) -> tuple[TypeSpec, ...]:
 # --------------------------------------------------------------------- policies
 
 
-def _policy(policy: Policy, ctx: ProgramContext) -> PolicySpec | None:
+def _policy(
+    policy: Policy, ctx: ProgramContext, resolvers: Mapping[str, Resolver]
+) -> PolicySpec | None:
     spec = ctx.types[policy.type.name]
     on_tie = policy.on_tie.mode if policy.on_tie is not None else "reject"
     strategy = policy.strategy
@@ -157,7 +172,16 @@ def _policy(policy: Policy, ctx: ProgramContext) -> PolicySpec | None:
         elif isinstance(c, ByMajority):
             criteria.append(CriterionSpec("majority"))
         elif isinstance(c, ByResolver):
-            criteria.append(CriterionSpec("using", resolver=c.resolver.name))
+            name = c.resolver.name
+            bound = resolvers.get(name)
+            if bound is None:
+                known = ", ".join(sorted(resolvers)) or "none"
+                raise CompileError(
+                    f"{c.resolver.span}: policy {policy.type.name} resolves by `using "
+                    f"{name}`, which no loaded plugin provides (resolvers: {known}); "
+                    f"install the plugin that registers it (see `converge plugins`)"
+                )
+            criteria.append(CriterionSpec("using", resolver=name, resolver_fn=bound))
     return PolicySpec(spec.id, "resolve", tuple(criteria), on_tie=on_tie, span=policy.span)
 
 
@@ -265,3 +289,43 @@ def _load(source: str, namespace: dict[str, Any], name: str, label: str,
 
 
 _INT = ValueType("int")
+
+
+class PluginPruner(Protocol):
+    """A plugin pruner as the compiler binds it (``converge_rules.plugins.api.Pruner``):
+    ``pruner(fact_type, fields, age) -> drop?``, optionally with
+    ``applies_to(fact_type, field_names) -> bool``."""
+
+    def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool: ...
+
+
+def plugin_prunes(
+    types: Sequence[TypeSpec], pruners: Mapping[str, PluginPruner]
+) -> tuple[PruneSpec, ...]:
+    added: list[PruneSpec] = []
+    for name, pruner in sorted(pruners.items()):
+        applies = getattr(pruner, "applies_to", None)
+        for spec in types:
+            if spec.intent or (applies is not None and not applies(spec.name, spec.field_names)):
+                continue
+            added.append(PruneSpec(
+                type_id=spec.id,
+                fn=_PrunerRule(pruner, spec.name, spec.field_names),
+                source=f"# plugin pruner {name!r}",
+                text=f"using pruner {name}",
+                span=spec.span,
+            ))
+    return tuple(added)
+
+
+@dataclass(frozen=True, slots=True)
+class _PrunerRule:
+    """A pruner as the engine calls a ``prune`` rule: ``(values, age) -> drop?``."""
+
+    pruner: PluginPruner
+    fact_type: str
+    field_names: tuple[str, ...]
+
+    def __call__(self, values: tuple[Any, ...], age: int) -> bool:
+        return bool(self.pruner(self.fact_type, dict(zip(self.field_names, values, strict=True)),
+                                age))

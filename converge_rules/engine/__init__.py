@@ -4,24 +4,16 @@ convergence over a fact store, deterministically, whatever the executor."""
 from __future__ import annotations
 
 from converge_rules.engine.effects import Activation, AgentEffect
-from converge_rules.engine.executors import (
-    EXECUTORS,
-    Executor,
-    SerialExecutor,
-    ThreadExecutor,
-    make_executor,
-)
+from converge_rules.engine.executors import Executor, SerialExecutor, ThreadExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.inputs import InputFacts, read_all, read_facts, validate_pairs
-from converge_rules.engine.policies import RESOLVERS, Contender, Resolver
+from converge_rules.engine.policies import Contender, Resolver
 from converge_rules.engine.result import RunResult
 from converge_rules.engine.runner import CycleProgress, run
 from converge_rules.engine.tools import AgentRuntime, ToolBox
 from converge_rules.engine.trace import Trace
 
 __all__ = [
-    "EXECUTORS",
-    "RESOLVERS",
     "Activation",
     "AgentEffect",
     "AgentRuntime",
@@ -36,7 +28,6 @@ __all__ = [
     "ThreadExecutor",
     "ToolBox",
     "Trace",
-    "make_executor",
     "read_all",
     "read_facts",
     "run",

@@ -11,7 +11,9 @@ in any order. ``close`` releases workers.
 Built in: ``serial``, ``threads`` (a long-lived pool sized for tool-bound agents) and,
 where the ``fork`` start method exists (POSIX), ``processes`` (:func:`processes_executor`:
 replicas in forked workers, for CPU-bound agents).
-Plugins add more by registering a factory in :data:`EXECUTORS`.
+The engine takes an executor *instance*; the built-in plugin registers these factories
+(:mod:`converge_rules.plugins.builtin.executors`) and plugins register more, so
+``Registries.executor(name, workers)`` builds any of them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ConvergeError, ToolError
+from converge_rules.errors import ToolError
 from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 
 DEFAULT_THREAD_WORKERS = 64
@@ -230,13 +232,6 @@ class ThreadExecutor:
             self._pool = None
 
 
-#: name → factory(workers) of every available executor; plugins add entries.
-EXECUTORS: dict[str, ExecutorFactory] = {
-    "serial": SerialExecutor,
-    "threads": ThreadExecutor,
-}
-
-
 def processes_executor(workers: int | None = None) -> Executor:
     """The ``processes`` executor (:mod:`~converge_rules.engine.processes`): replicas in
     forked workers, for CPU-bound agents. Registered as ``processes`` where the fork
@@ -247,18 +242,5 @@ def processes_executor(workers: int | None = None) -> Executor:
 
 
 def fork_available() -> bool:
+    """True where the ``fork`` start method exists (POSIX): ``processes`` needs it."""
     return "fork" in multiprocessing.get_all_start_methods()
-
-
-if fork_available():
-    EXECUTORS["processes"] = processes_executor
-
-
-def make_executor(name: str, workers: int | None = None) -> Executor:
-    """Build the executor registered under ``name``; an unknown name is a
-    :class:`~converge_rules.errors.ConvergeError` naming the known ones."""
-    factory = EXECUTORS.get(name)
-    if factory is None:
-        known = ", ".join(sorted(EXECUTORS))
-        raise ConvergeError(f"unknown executor {name!r}; known executors: {known}")
-    return factory(workers)

@@ -14,51 +14,24 @@ together by the type's :class:`~converge_rules.program.PolicySpec`:
 * ``reject``: every conflict fails the job.
 
 A value that a criterion cannot rank (``None`` field, a fact nobody evaluated for
-``score``) ranks below every value it can. Plugins add criteria through
-:data:`RESOLVERS` (``resolve by using NAME``).
+``score``) ranks below every value it can. A plugin criterion (``resolve by using
+NAME``) is the :class:`~converge_rules.program.Resolver` the compiler bound into the
+criterion from the ruleset's registries; this module keeps no table of them. The
+criteria that take no argument are resolvers too (:data:`BUILTIN_RESOLVERS`): the
+built-in plugin registers these very functions, so ``using majority`` and
+``majority`` are one definition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any
 
-from converge_rules.program import CriterionSpec, PolicySpec, TypeSpec
+from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
 
-
-@dataclass(frozen=True, slots=True)
-class Contender:
-    """One distinct value in a conflict.
-
-    ``agents`` are the distinct agents proposing it, in merge order (empty for an
-    input fact); ``score`` the mean evaluation score, ``None`` when unevaluated;
-    ``cycle`` when it was (or would be) merged; ``incumbent`` whether it is the live
-    fact; contenders are listed in merge order, the incumbent first."""
-
-    values: tuple[Any, ...]
-    confidence: float
-    score: float | None
-    cycle: int
-    agents: tuple[str, ...]
-    incumbent: bool
-
-
-class Resolver(Protocol):
-    """A plugin criterion for ``resolve by using NAME``.
-
-    Called with the conflicting type and the contenders (in merge order, never
-    fewer than two); returns the indexes of the contenders it prefers — a non-empty
-    subset. One index decides the conflict; several pass the survivors to the next
-    criterion (or ``on_tie``). It must be a pure, deterministic function. One that
-    raises, or returns anything else, leaves the conflict unresolved: the job stops
-    with status ``conflict``, the reason naming the resolver and its error."""
-
-    def __call__(self, type_spec: TypeSpec, contenders: Sequence[Contender]) -> Sequence[int]: ...
-
-
-#: name → resolver, filled by plugins (``converge_register_resolvers``).
-RESOLVERS: dict[str, Resolver] = {}
+__all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +67,34 @@ def _best(metric: list[Any], highest: bool) -> list[int]:
     return [i for i, m in enumerate(metric) if m is not None and m == target]
 
 
+def _by(metric: Callable[[Contender], Any], highest: bool) -> Resolver:
+    def criterion(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
+        return _best([metric(c) for c in contenders], highest)
+
+    return criterion
+
+
+def _agent_count(c: Contender) -> int:
+    return len(c.agents)
+
+
+BUILTIN_RESOLVERS: Mapping[str, tuple[Resolver, str]] = MappingProxyType({
+    "latest": (_by(lambda c: c.cycle, True), "the contender merged in the latest cycle"),
+    "earliest": (_by(lambda c: c.cycle, False), "the contender merged in the earliest cycle"),
+    "majority": (_by(_agent_count, True), "the value proposed by the most agents"),
+    "highest_confidence": (_by(lambda c: c.confidence, True), "the highest confidence"),
+    "lowest_confidence": (_by(lambda c: c.confidence, False), "the lowest confidence"),
+    "highest_score": (_by(lambda c: c.score, True), "the highest mean evaluation score"),
+    "lowest_score": (_by(lambda c: c.score, False), "the lowest mean evaluation score"),
+})
+"""The criteria that take no argument, as resolvers (name → function, description).
+Read-only: the policy code below and the built-in plugin share these functions."""
+
+_BY_KIND: Mapping[str, Resolver] = MappingProxyType({
+    kind: BUILTIN_RESOLVERS[kind][0] for kind in ("latest", "earliest", "majority")
+})
+
+
 def _apply(
     c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]
 ) -> list[int]:
@@ -102,14 +103,10 @@ def _apply(
         assert c.position is not None
         pos = c.position
         return _best([p.values[pos] for p in pool], highest)
-    if c.kind == "confidence":
-        return _best([p.confidence for p in pool], highest)
-    if c.kind == "score":
-        return _best([p.score for p in pool], highest)
-    if c.kind == "latest":
-        return _best([p.cycle for p in pool], True)
-    if c.kind == "earliest":
-        return _best([p.cycle for p in pool], False)
+    if c.kind in ("confidence", "score"):
+        return list(BUILTIN_RESOLVERS[f"{c.direction or 'highest'}_{c.kind}"][0](type_spec, pool))
+    if c.kind in _BY_KIND:
+        return list(_BY_KIND[c.kind](type_spec, pool))
     if c.kind == "priority":
         rank = {name: i for i, name in enumerate(c.agents)}
         unlisted = len(c.agents)
@@ -118,26 +115,29 @@ def _apply(
              for p in pool],
             False,
         )
-    if c.kind == "majority":
-        return _best([len(p.agents) for p in pool], True)
     if c.kind == "using":
-        resolver = RESOLVERS.get(c.resolver or "")
-        if resolver is None:
-            known = ", ".join(sorted(RESOLVERS)) or "none registered"
-            raise LookupError(f"no resolver named {c.resolver!r} ({known})")
-        try:
-            chosen = sorted({int(i) for i in resolver(type_spec, tuple(pool))})
-        except Exception as exc:  # a plugin's bug is named, never a crash of the run
-            raise LookupError(
-                f"resolver {c.resolver!r} raised {type(exc).__name__}: {exc}"
-            ) from exc
-        if not chosen or chosen[0] < 0 or chosen[-1] >= len(pool):
-            raise LookupError(
-                f"resolver {c.resolver!r} returned {chosen!r}, "
-                f"expected indexes into {len(pool)} contenders"
-            )
-        return chosen
+        return _using(c, type_spec, pool)
     raise AssertionError(f"unknown criterion {c.kind!r}")
+
+
+def _using(c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]) -> list[int]:
+    resolver = c.resolver_fn
+    if resolver is None:
+        # compile_ruleset binds every `using NAME`; only a hand-built program lacks one.
+        raise LookupError(f"no resolver bound for `using {c.resolver}`; compile the "
+                          f"ruleset with the plugin that provides it")
+    try:
+        chosen = sorted({int(i) for i in resolver(type_spec, tuple(pool))})
+    except Exception as exc:  # a plugin's bug is named, never a crash of the run
+        raise LookupError(
+            f"resolver {c.resolver!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if not chosen or chosen[0] < 0 or chosen[-1] >= len(pool):
+        raise LookupError(
+            f"resolver {c.resolver!r} returned {chosen!r}, "
+            f"expected indexes into {len(pool)} contenders"
+        )
+    return chosen
 
 
 def resolve(

@@ -13,12 +13,12 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from os import PathLike
 from typing import Any
 
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import Activation, AgentEffect
-from converge_rules.engine.executors import Executor, make_executor
+from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.merge import Merger, needs_dependents
@@ -39,6 +39,7 @@ from converge_rules.engine.trace import (
     jsonable,
 )
 from converge_rules.program import Program
+from converge_rules.store.base import TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 
@@ -297,20 +298,22 @@ def run(
     program: Program,
     facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
     *,
-    executor: str | Executor = "serial",
-    workers: int | None = None,
+    executor: Executor | None = None,
     tools: Mapping[str, ToolFn] | None = None,
-    trace: str | Path | None = None,
+    trace: TraceSink | str | PathLike[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
     already validated; invalid input raises :class:`~converge_rules.errors.InputError`
-    before anything runs. ``executor`` names an entry of ``EXECUTORS`` (or is an
-    executor instance); ``trace`` is a path for the JSON Lines trace. The result is
-    a pure function of the program, the facts and the tool answers."""
+    before anything runs. ``executor`` is an executor instance (a new
+    :class:`SerialExecutor` when None; ``Registries.executor(name, workers)`` builds a
+    registered one); the job closes it. ``trace`` is a trace sink (``Registries.
+    trace_sink(name, location)``) that receives the whole trace when the job ends, or a
+    path, written as JSON Lines; the job closes it. The result is a pure function of
+    the program, the facts and the tool answers."""
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
-    exe = make_executor(executor, workers) if isinstance(executor, str) else executor
+    exe = SerialExecutor() if executor is None else executor
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
     # again and again (a third of the run time on large jobs). During the run the
     # collector only sweeps the young generations, once per cycle: what a cycle left
@@ -325,6 +328,8 @@ def run(
         if collecting:
             gc.enable()
     if trace is not None:
-        with JsonLinesTraceSink(trace) as sink:
+        if isinstance(trace, str | PathLike):
+            trace = JsonLinesTraceSink(trace)
+        with trace as sink:
             sink.write_lines(result.trace.lines())
     return result

@@ -27,13 +27,16 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pluggy
 
 from converge_rules.errors import PluginError
 from converge_rules.plugins import hookspecs
-from converge_rules.plugins.registries import Entry, Function, Registries, Tool
+from converge_rules.plugins.api import Entry, Function, Tool
+from converge_rules.plugins.observers import Observers
+from converge_rules.plugins.registries import Registries
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "converge_rules.plugins.builtin.functions",
@@ -208,52 +211,22 @@ def collect(pm: pluggy.PluginManager) -> Registries:
                         f"({ENV_DISABLE}={item.plugin})",
                     )
                 found[kind][item.name] = item
-    ordered = {kind: dict(sorted(items.items())) for kind, items in found.items()}
+    ordered = {kind: MappingProxyType(dict(sorted(items.items())))
+               for kind, items in found.items()}
     return Registries(**ordered, observers=Observers(pm))
 
 
-PLUGIN_MODULES_META = "converge_rules.plugin_modules"
-"""Key under which the ``converge`` command group keeps its ``--plugin`` modules in the
-click context's ``meta`` (shared by the group and its sub-command)."""
+def load_registries(modules: Sequence[str] = (), *, entry_points: bool = True) -> Registries:
+    """Everything the plugins provide: the built-ins, the installed entry-point plugins
+    (unless ``entry_points`` is False) and the plugin ``modules`` (``--plugin MODULE``):
+    ``collect(get_plugin_manager(modules, entry_points=entry_points))``."""
+    return collect(get_plugin_manager(tuple(modules), entry_points=entry_points))
 
 
-def requested_plugin_modules() -> tuple[str, ...]:
-    """The modules given with ``--plugin`` to the ``converge`` command running now;
-    empty outside a command. Read from the click context, so nothing leaks between
-    invocations in one process."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    return tuple(ctx.meta.get(PLUGIN_MODULES_META, ())) if ctx is not None else ()
-
-
-def load_registries(extra_modules: Sequence[str] | None = None) -> Registries:
-    """Everything the plugins provide: ``collect(get_plugin_manager(extra_modules))``
-    (``extra_modules`` defaults to the ``--plugin`` modules of the command line), with
-    the resolvers and executors also made visible to the engine (:func:`install`)."""
-    modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
-    registries = collect(get_plugin_manager(modules))
-    install(registries)
-    return registries
-
-
-default_registries = load_registries
-
-
-def install(registries: Registries) -> None:
-    """Make registered resolvers, executors and stores visible to the engine and the
-    store package, which look them up by name in their own tables (``RESOLVERS``,
-    ``EXECUTORS``, ``TRACE_SINKS``) when a policy says ``using NAME`` or a run names an
-    executor or a trace backend. Idempotent."""
-    import converge_rules.store as store
-    from converge_rules.engine import executors, policies
-
-    for name, resolver in registries.resolvers.items():
-        policies.RESOLVERS[name] = resolver.obj
-    for name, executor in registries.executors.items():
-        executors.EXECUTORS[name] = executor.obj
-    for name, entry in registries.stores.items():
-        store.TRACE_SINKS[name] = entry.obj
+def builtin_registries() -> Registries:
+    """The built-in plugins alone: built-in functions, resolvers, executors and stores,
+    no installed plugin."""
+    return load_registries(entry_points=False)
 
 
 def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:
@@ -296,7 +269,7 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
     def register_function(function: Function) -> None:
         if not isinstance(function, Function):
             raise PluginError(plugin, f"register() for functions takes a converge_rules."
-                                      f"registry.Function, not {type(function).__name__}")
+                                      f"plugins.api.Function, not {type(function).__name__}")
         check_name(function.name)
         if not callable(function.fn):
             raise PluginError(plugin, f"function {function.name!r}: fn is not callable")
@@ -338,109 +311,9 @@ def _check_arity(plugin: str, function: Function) -> None:
         ) from None
 
 
-# ------------------------------------------------------------------------ checks
-
-
 def run_checks(registries: Registries, checked: Any) -> list[Any]:
-    """The diagnostics every registered check finds in a checked ruleset, checks in
-    name order, each check's findings in the order it gave them. A check that raises,
-    or returns something that is not a ``Diagnostic``, is a ``PluginError`` naming its
-    plugin."""
-    from converge_rules.language.diagnostics.core import Diagnostic
-
-    found: list[Any] = []
-    for name, entry in registries.checks.items():
-        try:
-            diagnostics = list(entry.obj(checked))
-        except Exception as exc:
-            raise PluginError(entry.plugin, f"check {name!r} raised {type(exc).__name__}: "
-                                            f"{exc}") from None
-        for item in diagnostics:
-            if not isinstance(item, Diagnostic):
-                raise PluginError(entry.plugin, f"check {name!r} returned "
-                                                f"{type(item).__name__}, not a Diagnostic")
-        found.extend(diagnostics)
-    return found
-
-
-# ---------------------------------------------------------------------- observers
-
-
-class Observers:
-    """Calls the observer hooks (``converge_on_cycle`` …) of a plugin manager.
-
-    :meth:`observe` replays a finished job's trace to them, in trace order, and ends
-    with ``converge_on_result``: the engine's hot loop never goes through pluggy, and
-    observers see exactly what the trace records (the same for any executor). Hooks
-    nobody implements cost nothing. An observer that raises is a ``PluginError``
-    naming its plugin."""
-
-    def __init__(self, pm: pluggy.PluginManager) -> None:
-        self._impls: dict[str, tuple[pluggy.HookImpl, ...]] = {
-            name: tuple(i for i in getattr(pm.hook, name).get_hookimpls()
-                        if not (i.wrapper or i.hookwrapper))
-            for name in hookspecs.OBSERVER_HOOKS
-        }
-
-    def wants(self, hook_name: str) -> bool:
-        """True when some plugin implements the observer hook ``hook_name``."""
-        return bool(self._impls.get(hook_name))
-
-    def observe(self, result: Any) -> None:
-        """Send a finished job to the observers: each ``cycle_end`` trace event to
-        ``converge_on_cycle``, each ``effect_merged``/``effect_discarded`` to
-        ``converge_on_effect``, each ``conflict`` to ``converge_on_conflict`` (trace
-        order), then the result to ``converge_on_result``."""
-        routes = {name: hook for name, hook in _EVENT_HOOKS.items() if self.wants(hook)}
-        if routes:
-            for event in result.trace.events():
-                hook = routes.get(getattr(event, "event", ""))
-                if hook is not None:
-                    self._notify(hook, "event", event)
-        self.on_result(result)
-
-    def on_cycle(self, event: object) -> None:
-        self._notify("converge_on_cycle", "event", event)
-
-    def on_effect(self, event: object) -> None:
-        self._notify("converge_on_effect", "event", event)
-
-    def on_conflict(self, event: object) -> None:
-        self._notify("converge_on_conflict", "event", event)
-
-    def on_result(self, result: object) -> None:
-        self._notify("converge_on_result", "result", result)
-
-    def _notify(self, hook_name: str, arg: str, value: object) -> None:
-        for impl in self._impls[hook_name]:
-            kwargs = {arg: value} if arg in impl.argnames else {}
-            try:
-                impl.function(**kwargs)
-            except Exception as exc:
-                raise PluginError(
-                    impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}"
-                ) from None
-
-
-# Trace event name → observer hook.
-_EVENT_HOOKS: dict[str, str] = {
-    "cycle_end": "converge_on_cycle",
-    "effect_merged": "converge_on_effect",
-    "effect_discarded": "converge_on_effect",
-    "conflict": "converge_on_conflict",
-}
-
-
-def notify_observers(result: Any, extra_modules: Sequence[str] | None = None, *,
-                     registries: Registries | None = None) -> None:
-    """Send a finished job to the observer hooks of the installed plugins (and the
-    ``--plugin`` modules). With ``registries`` from :func:`collect`, their manager's
-    observers are used; otherwise a plugin manager is built for the purpose."""
-    if registries is not None and registries.observers is not None:
-        registries.observers.observe(result)
-        return
-    modules = requested_plugin_modules() if extra_modules is None else tuple(extra_modules)
-    Observers(get_plugin_manager(modules)).observe(result)
+    """``registries.run_checks(checked)``: the diagnostics of every registered check."""
+    return registries.run_checks(checked)
 
 
 def plugin_names(pm: PluginManager, kinds: Iterable[str] = ("entry-point", "module")) -> list[str]:

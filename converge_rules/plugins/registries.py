@@ -1,186 +1,37 @@
-"""What plugins register, and the registries :func:`converge_rules.plugins.collect` builds.
+"""The registries: what the loaded plugins registered, as one value.
 
-* :class:`Tool` — something agents ``call``: a sync or async function with pydantic
-  ``args`` and ``result`` models. ``Tool.signature()`` gives the checker the argument
-  and result types as language types, so ``converge check`` type-checks calls offline;
-  :func:`tools_for_engine` gives the engine callables that validate every call.
-* :class:`Function` — a pure function usable in expressions, with language types.
-* :class:`Entry` — a named resolver, pruner, executor factory, store factory or check.
-
-A model that allows extra fields (``model_config = ConfigDict(extra="allow")``) is
-*open*: its signature carries the entry ``"*": "any"`` (:data:`OPEN`), meaning names
-beyond the declared ones are accepted, with any type. Templated tools use it (an HTTP
-URL template or an LLM prompt filled from extra arguments; an LLM answer whose fields a
-schema chooses).
+:func:`converge_rules.plugins.collect` builds a :class:`Registries` from a plugin
+manager; it then travels explicitly — the checker gets signatures from it, the
+compiler binds its functions, resolvers and pruners into the program, a run gets an
+executor instance and a trace sink built from it, and a loaded ruleset keeps the
+registries it was checked against. No module keeps a table that plugins write into, so
+two jobs with different plugins run side by side in one process.
 """
 
 from __future__ import annotations
 
-import enum
-import inspect
-import re
-import types
-import typing
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from converge_rules.errors import ToolError
+from converge_rules.errors import ConvergeError, PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
+from converge_rules.plugins.api import (
+    Check,
+    Entry,
+    Function,
+    Pruner,
+    Tool,
+    ToolResult,
+)
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from converge_rules.engine.executors import Executor
     from converge_rules.program import Program
-
-OPEN = "*"
-"""Signature key of an open model: more names are accepted, of type ``any``."""
-
-ToolResult = dict[str, Any]
-ToolFn = Callable[[Any], Any]
-"""A tool's function: takes the validated ``args`` model instance and returns a dict or
-a ``result`` model instance, or an awaitable of one (an ``async def``)."""
-
-_TYPE_NAME = re.compile(r"^(str|int|float|bool|number|any|list\[(?P<elem>.+)\])\??$")
-
-
-# ------------------------------------------------------------------- type mapping
-
-
-def language_type(annotation: Any, *, where: str) -> str:
-    """The language type name (``str int float bool list[T] T?``, or ``any``) of a
-    pydantic field annotation. ``Optional[T]``/``T | None`` is ``T?``; a ``Literal`` or
-    ``Enum`` of strings is ``str``; ``Any`` is ``any``. Raises ``TypeError`` naming
-    ``where`` for a type the language cannot express (a dict, a nested model)."""
-    optional = False
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(members) < len(typing.get_args(annotation))
-        if len(members) != 1:
-            raise TypeError(f"{where}: a union of several types has no language type; "
-                            "use one type (optionally `| None`)")
-        annotation = members[0]
-        origin = typing.get_origin(annotation)
-    suffix = "?" if optional else ""
-    if annotation is Any:
-        return "any"
-    if annotation in (str, int, float, bool):
-        return str(annotation.__name__) + suffix
-    if origin is typing.Literal:
-        values = typing.get_args(annotation)
-        if all(isinstance(v, str) for v in values):
-            return "str" + suffix
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            return "int" + suffix
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum) and issubclass(
-        annotation, str
-    ):
-        return "str" + suffix
-    if origin in (list, tuple, Sequence):
-        args = typing.get_args(annotation)
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            raise TypeError(f"{where}: only homogeneous tuples (tuple[T, ...]) map to list[T]")
-        elem = language_type(args[0], where=where) if args else "any"
-        return f"list[{elem}]" + suffix
-    raise TypeError(f"{where}: type {annotation!r} has no language type; use str, int, "
-                    "float, bool, list[T] or T | None")
-
-
-def model_signature(
-    model: type[BaseModel], *, where: str, defaults_optional: bool
-) -> dict[str, str]:
-    """Field name → language type for a pydantic model, in declaration order.
-
-    With ``defaults_optional`` (arguments), a field with a default may be left out and
-    is typed ``T?``. An open model (``extra="allow"``) adds ``"*": "any"``."""
-    result: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        alias = info.alias or name
-        text = language_type(info.annotation, where=f"{where} field {alias!r}")
-        if defaults_optional and not info.is_required() and not text.endswith("?"):
-            text += "?"
-        result[alias] = text
-    if model.model_config.get("extra") == "allow":
-        result[OPEN] = "any"
-    return result
-
-
-def check_type_name(text: str, *, where: str) -> None:
-    """Raise ``TypeError`` naming ``where`` unless ``text`` is a language type name
-    usable in a function signature (``str int float bool number any list[T]``, ``T?``)."""
-    match = _TYPE_NAME.match(text)
-    if match is None:
-        raise TypeError(f"{where}: {text!r} is not a type; use str, int, float, bool, "
-                        "number, any, list[T] or T?")
-    if match.group("elem"):
-        check_type_name(match.group("elem"), where=where)
-
-
-# ------------------------------------------------------------------------- tools
-
-
-@dataclass(frozen=True, slots=True)
-class Tool:
-    """A tool agents may ``call``. ``plugin`` is filled in by ``collect`` with the name
-    of the plugin that registered it."""
-
-    name: str
-    fn: ToolFn
-    args: type[BaseModel]
-    result: type[BaseModel]
-    description: str = ""
-    plugin: str = ""
-
-    def signature(self) -> ToolSignature:
-        """What the checker needs: argument and result names with language types.
-        Raises ``TypeError`` for a model field the language cannot express."""
-        where = f"tool {self.name!r}"
-        return ToolSignature(
-            name=self.name,
-            args=model_signature(self.args, where=f"{where} args", defaults_optional=True),
-            result=model_signature(self.result, where=f"{where} result",
-                                   defaults_optional=False),
-            plugin=self.plugin,
-        )
-
-    @property
-    def is_async(self) -> bool:
-        """True when ``fn`` is an ``async def`` (calling it gives an awaitable)."""
-        # A callable object with an ``async def __call__`` counts too.
-        call = type(self.fn).__call__ if not inspect.isroutine(self.fn) else None
-        return inspect.iscoroutinefunction(self.fn) or inspect.iscoroutinefunction(call)
-
-    def validate_args(self, raw: Mapping[str, Any]) -> BaseModel:
-        """The call's arguments as an ``args`` model instance, or ``ToolError``."""
-        try:
-            return self.args.model_validate(dict(raw))
-        except ValidationError as exc:
-            raise ToolError(f"tool {self.name!r}: bad arguments: {_errors(exc)}") from None
-
-    def validate_result(self, raw: Any) -> ToolResult:
-        """The tool's answer checked against the ``result`` model, as JSON-safe data
-        (what the trace records), or ``ToolError``."""
-        if isinstance(raw, self.result):
-            data = raw
-        else:
-            try:
-                data = self.result.model_validate(raw)
-            except ValidationError as exc:
-                raise ToolError(
-                    f"tool {self.name!r}: the result does not match its model "
-                    f"{self.result.__name__}: {_errors(exc)}"
-                ) from None
-        dumped: ToolResult = data.model_dump(mode="json", by_alias=True)
-        return dumped
-
-
-def _errors(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in error["loc"]) or "(root)"
-        parts.append(f"{loc}: {error['msg']}")
-    return "; ".join(parts)
+    from converge_rules.store.base import TraceSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,65 +74,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-# --------------------------------------------------------------------- functions
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """A pure function for rule expressions. ``args`` and ``result`` are language type
-    names; ``variadic`` means the last argument type repeats."""
-
-    name: str
-    fn: Callable[..., Any]
-    args: tuple[str, ...]
-    result: str
-    variadic: bool = False
-    description: str = ""
-    plugin: str = ""
-
-    def signature(self) -> FunctionSignature:
-        """The checker's view of this function. Raises ``TypeError`` for a bad type name."""
-        for i, text in enumerate(self.args):
-            check_type_name(text, where=f"function {self.name!r} argument {i + 1}")
-        check_type_name(self.result, where=f"function {self.name!r} result")
-        return FunctionSignature(self.name, tuple(self.args), self.result,
-                                 variadic=self.variadic, plugin=self.plugin)
-
-
-# ------------------------------------------------------------- other registrations
-
-
-class Pruner(Protocol):
-    """A pruning rule: True drops the fact from the live context. It may also have an
-    ``applies_to(fact_type, field_names) -> bool`` attribute, asked once per fact type
-    when a program is built, so it is never called for facts it cannot drop."""
-
-    def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool: ...
-
-
-class Check(Protocol):
-    """An extra lint rule for ``converge check``: diagnostics for a checked ruleset."""
-
-    def __call__(self, checked: Any) -> Iterable[Any]: ...
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Entry(Generic[T]):
-    """A named resolver, pruner, executor factory, store factory or check, with the
-    plugin that registered it."""
-
-    name: str
-    obj: T
-    description: str = ""
-    plugin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Registries:
-    """Everything the installed plugins registered, each mapping sorted by name."""
+    """Everything the loaded plugins registered (built-ins included), each mapping
+    sorted by name. Immutable: build another with :func:`~converge_rules.plugins.collect`
+    for another plugin set."""
 
     tools: Mapping[str, Tool] = field(default_factory=dict)
     functions: Mapping[str, Function] = field(default_factory=dict)
@@ -290,15 +89,23 @@ class Registries:
     executors: Mapping[str, Entry[Any]] = field(default_factory=dict)
     stores: Mapping[str, Entry[Any]] = field(default_factory=dict)
     checks: Mapping[str, Entry[Check]] = field(default_factory=dict)
-    #: the observer hooks of the plugin manager these came from (``plugins.Observers``),
-    #: so a run notifies them without building and scanning a second manager
+    #: the observer hooks of the plugin manager these came from
+    #: (:class:`~converge_rules.plugins.observers.Observers`), so a run notifies them
+    #: without building and scanning a second manager; None when built by hand
     observers: Any = field(default=None, compare=False, repr=False)
+
+    # ------------------------------------------------------------ checker
 
     def tool_signatures(self) -> dict[str, ToolSignature | None]:
         """Tool name → signature, for ``check(..., tools=...)``. An open tool's
-        signature carries the :data:`OPEN` entry, which the checker reads as "any
-        other argument or result field": the declared ones are still type-checked."""
+        signature carries the :data:`~converge_rules.plugins.api.OPEN` entry, which the
+        checker reads as "any other argument or result field": the declared ones are
+        still type-checked."""
         return {name: tool.signature() for name, tool in self.tools.items()}
+
+    def function_signatures(self) -> dict[str, FunctionSignature]:
+        """Function name → signature, for ``check(..., functions=...)``."""
+        return {name: function.signature() for name, function in self.functions.items()}
 
     def checker_kwargs(self) -> dict[str, Any]:
         """What the plugins provide, as ``check``/``check_file`` keyword arguments: tool
@@ -309,21 +116,103 @@ class Registries:
             "resolvers": sorted(self.resolvers),
         }
 
-    def function_signatures(self) -> dict[str, FunctionSignature]:
-        """Function name → signature, for ``check(..., functions=...)``."""
-        return {name: function.signature() for name, function in self.functions.items()}
+    def run_checks(self, checked: Any) -> list[Any]:
+        """The diagnostics every registered check finds in a checked ruleset, checks in
+        name order, each check's findings in the order it gave them. A check that
+        raises, or returns something that is not a ``Diagnostic``, is a ``PluginError``
+        naming its plugin."""
+        from converge_rules.language.diagnostics import Diagnostic
+
+        found: list[Any] = []
+        for name, entry in self.checks.items():
+            try:
+                diagnostics = list(entry.obj(checked))
+            except Exception as exc:
+                raise PluginError(entry.plugin, f"check {name!r} raised "
+                                                f"{type(exc).__name__}: {exc}") from None
+            for item in diagnostics:
+                if not isinstance(item, Diagnostic):
+                    raise PluginError(entry.plugin, f"check {name!r} returned "
+                                                    f"{type(item).__name__}, not a Diagnostic")
+            found.extend(diagnostics)
+        return found
+
+    # ----------------------------------------------------------- compiler
 
     def function_callables(self) -> dict[str, Callable[..., Any]]:
         """Function name → Python callable, for the compiled rules."""
         return {name: function.fn for name, function in self.functions.items()}
 
-    function_impls = function_callables
+    def compiler_kwargs(self, pruners: Iterable[str] = ()) -> dict[str, Any]:
+        """What the compiler binds into a program, as ``compile_ruleset`` keyword
+        arguments: function implementations, every resolver, and the registered
+        pruners named in ``pruners`` (pruners are opt-in per ruleset load). An unknown
+        pruner name is a ``ConvergeError`` naming the registered ones."""
+        chosen: dict[str, Pruner] = {}
+        for name in pruners:
+            entry = self.pruners.get(name)
+            if entry is None:
+                known = ", ".join(self.pruners) or "none"
+                raise ConvergeError(f"no plugin registers a pruner named {name!r} "
+                                    f"(pruners: {known}); see `converge plugins`")
+            chosen[name] = entry.obj
+        return {
+            "functions": self.function_callables(),
+            "resolvers": self.objects("resolvers"),
+            "pruners": chosen,
+        }
+
+    # ------------------------------------------------------------- engine
 
     def tools_for_engine(self, allowed: Iterable[str] | None = None) -> dict[str, ValidatedTool]:
         """Like :func:`tools_for_engine`, leaving out allowed tools no plugin provides
         (a call to one of those fails at run time; tests mock them)."""
         present = None if allowed is None else [n for n in allowed if n in self.tools]
         return tools_for_engine(self, present)
+
+    def executor(self, name: str, workers: int | None = None) -> Executor:
+        """A new executor instance from the factory registered as ``name``, sized by
+        ``workers``. An unknown name is a ``ConvergeError`` naming the known ones; a
+        factory that raises or returns something that is not an executor is a
+        ``PluginError`` naming its plugin."""
+        entry = self.executors.get(name)
+        if entry is None:
+            known = ", ".join(self.executors) or "none"
+            raise ConvergeError(f"unknown executor {name!r}; known executors: {known}")
+        try:
+            executor = entry.obj(workers)
+        except ConvergeError:
+            raise
+        except Exception as exc:
+            raise PluginError(entry.plugin, f"executor {name!r} could not be created: "
+                                            f"{type(exc).__name__}: {exc}") from None
+        if not all(callable(getattr(executor, m, None)) for m in ("start", "run_cycle", "close")):
+            raise PluginError(entry.plugin, f"executor {name!r}: the factory returned "
+                                            f"{type(executor).__name__}, which lacks start, "
+                                            "run_cycle or close")
+        result: Executor = executor
+        return result
+
+    def trace_sink(self, name: str, location: str | Path) -> TraceSink:
+        """A trace sink from the store registered as ``name``, opened on ``location``
+        (a path or URL). An unknown name is a ``ConvergeError`` naming the known ones;
+        a factory that raises something other than ``OSError`` is a ``PluginError``."""
+        entry = self.stores.get(name)
+        if entry is None:
+            known = ", ".join(self.stores) or "none"
+            raise ConvergeError(f"unknown store {name!r}; known stores: {known}")
+        try:
+            sink = entry.obj(location)
+        except (ConvergeError, OSError):
+            raise
+        except Exception as exc:
+            raise PluginError(entry.plugin, f"store {name!r} could not open {location}: "
+                                            f"{type(exc).__name__}: {exc}") from None
+        if not callable(getattr(sink, "write_lines", None)):
+            raise PluginError(entry.plugin, f"store {name!r}: the factory returned "
+                                            f"{type(sink).__name__}, which has no write_lines")
+        result: TraceSink = sink
+        return result
 
     def objects(self, kind: str) -> dict[str, Any]:
         """Name → registered object for ``resolvers``, ``pruners``, ``executors``,
@@ -355,35 +244,11 @@ def tools_for_engine(
 def program_with_pruners(program: Program, pruners: Mapping[str, Pruner]) -> Program:
     """``program`` with each pruner added as a ``prune`` rule on every fact type it
     applies to (intent types excluded), after the ruleset's own rules, in name order.
-    The engine then applies them after each merge like ``prune`` lines."""
+    Prefer ``converge_rules.load(path, pruners=[NAME, ...])``, which binds registered
+    pruners at compile time."""
     from dataclasses import replace
 
-    from converge_rules.program import PruneSpec
+    from converge_rules.compiler.compile import plugin_prunes
 
-    added: list[PruneSpec] = []
-    for name, pruner in sorted(pruners.items()):
-        applies = getattr(pruner, "applies_to", None)
-        for spec in program.types:
-            if spec.intent or (applies is not None and not applies(spec.name, spec.field_names)):
-                continue
-            added.append(PruneSpec(
-                type_id=spec.id,
-                fn=_PrunerRule(pruner, spec.name, spec.field_names),
-                source=f"# plugin pruner {name!r}",
-                text=f"using pruner {name}",
-                span=spec.span,
-            ))
+    added = plugin_prunes(program.types, pruners)
     return replace(program, prunes=(*program.prunes, *added)) if added else program
-
-
-@dataclass(frozen=True, slots=True)
-class _PrunerRule:
-    """A pruner as the engine calls a ``prune`` rule: ``(values, age) -> drop?``."""
-
-    pruner: Pruner
-    fact_type: str
-    field_names: tuple[str, ...]
-
-    def __call__(self, values: tuple[Any, ...], age: int) -> bool:
-        return bool(self.pruner(self.fact_type, dict(zip(self.field_names, values, strict=True)),
-                                age))

@@ -13,7 +13,7 @@ file's own ruleset.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,32 +58,28 @@ class Suite:
                 and not any(d.is_error for d in self.diagnostics))
 
 
-def load_plugins(enabled: bool = True) -> Registries | None:
-    """The installed plugins' registries (their tools' signatures, functions and
-    resolvers), or None when ``enabled`` is False. Tests never call a plugin's tools:
-    they only tell the checker what a tool takes and returns."""
-    if not enabled:
-        return None
-    from converge_rules.plugins import load_registries
+def load_plugins(enabled: bool = True, modules: Sequence[str] = ()) -> Registries:
+    """The registries tests check and compile against: the built-ins, plus the
+    installed plugins and ``modules`` when ``enabled``. Tests never call a plugin's
+    tools: they only tell the checker what a tool takes and returns."""
+    from converge_rules.plugins.manager import builtin_registries, load_registries
 
-    return load_registries()
+    return load_registries(modules) if enabled else builtin_registries()
 
 
 def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
     """Check and compile one ruleset file and list its test cases (table tests expanded
     into one case per row), knowing the functions, resolvers and tool signatures of
-    ``registries`` (see :func:`load_plugins`). Never raises for a bad ruleset: errors
-    are diagnostics."""
+    ``registries`` (see :func:`load_plugins`; the built-ins alone when None). Never
+    raises for a bad ruleset: errors are diagnostics."""
     from converge_rules.language.checks.checker import check_file
     from converge_rules.language.loader import display_path
 
     path = Path(path)
-    known: dict[str, Any] = {}
-    functions: dict[str, Callable[..., Any]] = {}
-    if registries is not None:
-        known = registries.checker_kwargs()
-        functions = registries.function_callables()
-    checked = check_file(path, **known)
+    if registries is None:
+        registries = load_plugins(False)
+    functions = registries.function_callables()
+    checked = check_file(path, **registries.checker_kwargs())
     file = display_path(path)
     diagnostics = checked.diagnostics
     suite = Suite(path=path, file=file, checked=checked, diagnostics=diagnostics,
@@ -93,7 +89,7 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
     try:
         from converge_rules.compiler.compile import compile_ruleset
 
-        suite.program = compile_ruleset(checked, functions=functions or None)
+        suite.program = compile_ruleset(checked, **registries.compiler_kwargs())
     except ConvergeError as exc:
         suite.problem = f"the ruleset does not compile: {exc}"
     interp = interpreter_for(checked, functions=functions)

@@ -13,15 +13,12 @@ import types
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner, Result
 
 from converge_rules.cli import main
 from converge_rules.cli._common import expand_paths, use_color
-from converge_rules.errors import PluginError
-from converge_rules.language.checks.checked import ToolSignature
 from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity
 from converge_rules.language.syntax.span import Span
 
@@ -334,29 +331,53 @@ def _documented_codes() -> list[str]:
     return sorted(all_codes())
 
 
-class FakeRegistries:
-    """What the documented examples may assume is installed (as in
-    tests/language/test_codes.py): one typed tool and one resolver."""
+DOC_PLUGIN = """
+from pydantic import BaseModel
 
-    resolvers: ClassVar[dict[str, object]] = {"vendor_rank": object()}
-    checks: ClassVar[dict[str, object]] = {}
-
-    def tool_signatures(self) -> dict[str, ToolSignature]:
-        return {"fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"})}
-
-    def function_signatures(self) -> dict[str, object]:
-        return {}
-
-    def checker_kwargs(self) -> dict[str, object]:
-        return {"tools": self.tool_signatures(), "functions": self.function_signatures(),
-                "resolvers": sorted(self.resolvers)}
+from converge_rules.plugins.api import Tool, hookimpl
 
 
-def _fake_plugins(monkeypatch: pytest.MonkeyPatch, load: Callable[[], object]) -> None:
-    module = types.ModuleType("converge_rules.plugins")
-    module.load_registries = load  # type: ignore[attr-defined]
-    module.run_checks = lambda registries, checked: []  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "converge_rules.plugins", module)
+class FxArgs(BaseModel):
+    currency: str
+
+
+class FxRate(BaseModel):
+    usd: float
+
+
+def fx_rate(args):
+    return {"usd": 1.0}
+
+
+def vendor_rank(type_spec, contenders):
+    return [0]
+
+
+@hookimpl
+def converge_register_tools(register):
+    register(Tool("fx_rate", fx_rate, FxArgs, FxRate))
+
+
+@hookimpl
+def converge_register_resolvers(register):
+    register("vendor_rank", vendor_rank)
+"""
+"""What the documented examples may assume is installed (as in
+tests/language/test_codes.py): one typed tool and one resolver, as a real plugin."""
+
+
+def with_plugin(monkeypatch: pytest.MonkeyPatch, workdir: Path, name: str, source: str
+                ) -> Callable[..., Result]:
+    """``run`` for ``converge --plugin NAME check …``, with the module NAME written to
+    ``workdir`` and only that plugin loaded (installed ones disabled)."""
+    write(workdir / f"{name}.py", source)
+    monkeypatch.syspath_prepend(str(workdir))
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-example")
+
+    def run_with(*args: str) -> Result:
+        return CliRunner().invoke(main, ["--plugin", name, "check", *args])
+
+    return run_with
 
 
 @pytest.mark.parametrize("code", _documented_codes())
@@ -366,7 +387,7 @@ def test_every_documented_example_renders_with_its_code(
     from converge_rules.language.diagnostics.codes_doc import render_markdown
     from converge_rules.language.diagnostics.core import all_codes
 
-    _fake_plugins(monkeypatch, FakeRegistries)
+    run = with_plugin(monkeypatch, workdir, "doc_plugin", DOC_PLUGIN)
     info = all_codes()[code]
     for name, text in info.extra_files.items():
         write(workdir / name, text)
@@ -393,26 +414,27 @@ def test_plugins_inform_the_check_unless_no_plugins(
         "fact Price { key sku: str, amount: float }\n"
         "policy Price { resolve by using vendor_rank }\n"
     ))
-    _fake_plugins(monkeypatch, lambda: types.SimpleNamespace(
-        resolvers={}, checks={},
-        checker_kwargs=lambda: {"tools": {}, "functions": {}, "resolvers": []}))
-    assert run("main.cvg").exit_code == 1
-    assert run("main.cvg", "--no-plugins").exit_code == 0
-    _fake_plugins(monkeypatch, FakeRegistries)
-    assert run("main.cvg").exit_code == 0
+    without = with_plugin(monkeypatch, workdir, "nothing", "")
+    assert without("main.cvg").exit_code == 1
+    assert without("main.cvg", "--no-plugins").exit_code == 0
+    ranked = with_plugin(monkeypatch, workdir, "doc_plugin", DOC_PLUGIN)
+    assert ranked("main.cvg").exit_code == 0
 
 
 def test_a_plugin_that_fails_to_load_is_a_clear_error(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken() -> object:
-        raise PluginError("acme", "hook converge_register_tools raised ValueError")
-
-    _fake_plugins(monkeypatch, broken)
+    run = with_plugin(monkeypatch, workdir, "acme", (
+        "from converge_rules.plugins.api import hookimpl\n\n"
+        "@hookimpl\n"
+        "def converge_register_tools(register):\n"
+        "    raise ValueError('no licence key')\n"
+    ))
     write(workdir / "main.cvg")
     result = run("main.cvg")
     assert result.exit_code == 2
-    assert "converge: error: plugin 'acme': hook converge_register_tools raised" in result.output
+    assert ("converge: error: plugin 'acme': converge_register_tools raised ValueError: "
+            "no licence key") in result.output, result.output
     assert "internal error" not in result.output and "Traceback" not in result.output
     assert run("main.cvg", "--no-plugins").exit_code == 0
 

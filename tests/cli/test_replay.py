@@ -18,8 +18,8 @@ PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
 PLUGIN = '''
 from pydantic import BaseModel
 
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Tool
+from converge_rules.plugins.api import hookimpl
+from converge_rules.plugins.api import Tool
 
 CALLS = []
 

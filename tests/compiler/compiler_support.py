@@ -12,12 +12,13 @@ from converge_rules.program import Output, Program
 
 
 def compile_text(text: str, *, functions: Mapping[str, Callable[..., Any]] | None = None,
+                 resolvers: Mapping[str, Any] | None = None,
                  path: str = "test.cvg") -> Program:
     """Check and compile ``text``; a ruleset with check errors fails the test loudly."""
     checked = check_file(path, source=text)
     errors = [d for d in checked.diagnostics if d.is_error]
     assert not errors, "\n".join(f"{d.span}: {d.code} {d.message}" for d in errors)
-    return compile_ruleset(checked, functions=functions)
+    return compile_ruleset(checked, functions=functions, resolvers=resolvers)
 
 
 class ListView:

@@ -4,11 +4,12 @@ prunes, requires, errors; and every shipped ruleset compiles."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from compiler_support import ListView, compile_text
 
-from converge_rules.compiler.compile import compile_ruleset
+from converge_rules.compiler.compile import CompileError, compile_ruleset
 from converge_rules.errors import CheckError
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import MISSING, Budgets, CriterionSpec, ValueType
@@ -63,7 +64,7 @@ policy Seen  { keep all }
 policy Win   { resolve by using coin }
 agent a { when Log(id) emit Win(sku: "x", who: "a", amount: 1.0) }
 agent b { when Log(id) emit Win(sku: "x", who: "b", amount: 2.0) }
-""")
+""", resolvers={"coin": coin})
     pol = {p.types[t].name: spec for t, spec in p.policies.items()}
     assert pol["Cost"].mode == "resolve" and pol["Cost"].on_tie == "first"
     assert pol["Cost"].criteria == (
@@ -81,6 +82,18 @@ agent b { when Log(id) emit Win(sku: "x", who: "b", amount: 2.0) }
         "combine", "sum", 1)
     assert "Seen" not in pol and p.type("Seen").key_positions == ()
     assert pol["Win"].criteria == (CriterionSpec("using", resolver="coin"),)
+    assert pol["Win"].criteria[0].resolver_fn is coin  # bound at compile time
+
+
+def coin(type_spec: Any, contenders: Any) -> list[int]:
+    return [0]
+
+
+def test_a_resolver_no_plugin_provides_is_a_compile_error() -> None:
+    with pytest.raises(CompileError, match=r"`using coin`, which no loaded plugin provides "
+                                           r"\(resolvers: median\)"):
+        compile_text(TYPES + "policy Win { resolve by using coin }\n",
+                     resolvers={"median": coin})
 
 
 def test_root_budgets_and_require() -> None:

@@ -124,8 +124,10 @@ class Builder:
 
 
 def crit(kind: str, direction: str | None = None, position: int | None = None,
-         agents: tuple[str, ...] = (), resolver: str | None = None) -> CriterionSpec:
-    return CriterionSpec(kind, direction, position, agents, resolver)  # type: ignore[arg-type]
+         agents: tuple[str, ...] = (), resolver: str | None = None,
+         resolver_fn: Any = None) -> CriterionSpec:
+    return CriterionSpec(kind, direction, position, agents,  # type: ignore[arg-type]
+                         resolver, resolver_fn)
 
 
 def each(type_id: int, make: Callable[[tuple[Any, ...]], list[tuple[Any, ...]]]) -> AgentFn:

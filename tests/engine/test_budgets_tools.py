@@ -13,6 +13,8 @@ from engine_programs import Builder, each, f
 from test_cycles import count_program
 
 from converge_rules.engine import run
+from converge_rules.engine.executors import ThreadExecutor
+from converge_rules.plugins import builtin_registries
 from converge_rules.program import EMIT, Program
 
 START = [("Count", {"id": "a", "n": 0})]
@@ -90,7 +92,8 @@ def test_tool_calls_are_memoised_per_job(executor: str) -> None:
         return square(args)
 
     facts = [("N", {"v": v}) for v in (2, 3)]
-    result = run(tool_program(), facts, tools={"square": counting}, executor=executor)
+    result = run(tool_program(), facts, tools={"square": counting},
+                 executor=builtin_registries().executor(executor))
     assert result.status == "converged"
     assert result.facts("Out") == [{"v": 2, "r": 4}, {"v": 3, "r": 9}]
     assert sorted(seen) == [2, 3]
@@ -120,7 +123,7 @@ def test_async_tools_are_awaited() -> None:
         return {"y": args["x"] ** 2}
 
     result = run(tool_program(), [("N", {"v": 4})], tools={"square": slow_square},
-                 executor="threads", workers=2)
+                 executor=ThreadExecutor(2))
     assert result.facts("Out") == [{"v": 4, "r": 16}]
 
 
@@ -161,7 +164,7 @@ def test_agent_timeout_threads_abandons_a_hung_agent() -> None:
     block = threading.Event()
     try:
         result = run(sleepy_program(block, agent_timeout=0.05), [("N", {"v": 1})],
-                     executor="threads", workers=4)
+                     executor=ThreadExecutor(4))
     finally:
         block.set()
     assert result.status == "converged"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from engine_programs import Builder, crit, each, f
 
-from converge_rules.engine import RESOLVERS, Contender, run
+from converge_rules.engine import Contender, run
 from converge_rules.program import EMIT, EVALUATE, Program, TypeSpec
 
 
@@ -74,21 +74,21 @@ def test_majority_counts_the_agents_proposing_a_value() -> None:
     assert winner(price_program(props, crit("majority"))) == ("same", 13.0)
 
 
-def test_using_a_registered_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_using_the_resolver_bound_into_the_criterion() -> None:
     def cheapest_odd(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
         assert type_spec.name == "Price"
         return [i for i, c in enumerate(contenders) if c.values[1] == 13.0]
 
-    monkeypatch.setitem(RESOLVERS, "odd", cheapest_odd)
     props = [("a", 12.0, 1.0), ("b", 13.0, 1.0)]
-    assert winner(price_program(props, crit("using", resolver="odd"))) == ("b", 13.0)
+    using = crit("using", resolver="odd", resolver_fn=cheapest_odd)
+    assert winner(price_program(props, using)) == ("b", 13.0)
 
 
-def test_an_unknown_resolver_is_an_explicit_conflict() -> None:
+def test_a_criterion_with_no_bound_resolver_is_an_explicit_conflict() -> None:
     props = [("a", 12.0, 1.0), ("b", 13.0, 1.0)]
     result = run(price_program(props, crit("using", resolver="nope")), COST)
     assert result.status == "conflict"
-    assert "nope" in result.detail
+    assert "no resolver bound for `using nope`" in result.detail
 
 
 @pytest.mark.parametrize(("on_tie", "expected"), [("first", "a"), ("latest", "b")])

@@ -4,24 +4,25 @@ plugin resolver that raises (rulesets compiled from `.cvg`, run by the engine)."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.engine import RESOLVERS, Contender, RunResult, run
+from converge_rules.engine import Contender, RunResult, run
+from converge_rules.engine.executors import ThreadExecutor
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program, TypeSpec
 
 
-def program(tmp_path: Path, source: str, resolvers: Iterable[str] | None = None) -> Program:
+def program(tmp_path: Path, source: str, resolvers: Mapping[str, Any] | None = None) -> Program:
     path = tmp_path / "r.cvg"
     path.write_text(source)
-    checked = check_file(path, resolvers=resolvers)
+    checked = check_file(path, resolvers=list(resolvers) if resolvers is not None else None)
     assert checked.ok, [d.message for d in checked.diagnostics if d.is_error]
-    return compile_ruleset(checked)
+    return compile_ruleset(checked, resolvers=resolvers)
 
 
 def events(result: RunResult) -> list[dict[str, Any]]:
@@ -71,7 +72,7 @@ def test_a_winner_retracted_later_in_the_merge_gives_the_key_to_the_valid_loser(
 def test_the_re_merge_is_deterministic_across_executors(tmp_path: Path) -> None:
     prog = program(tmp_path, STALE_WINNER)
     serial = run(prog, STALE_INPUTS)
-    threads = run(prog, STALE_INPUTS, executor="threads", workers=3)
+    threads = run(prog, STALE_INPUTS, executor=ThreadExecutor(3))
     assert list(serial.trace.lines()) == list(threads.trace.lines())
     assert list(serial.trace.lines()) == list(run(prog, STALE_INPUTS).trace.lines())
 
@@ -199,10 +200,9 @@ policy P { resolve by using bad }
 @pytest.mark.parametrize(("fn", "error"), [(_raises, "ValueError: boom"),
                                            (_not_indexes, "TypeError: ")])
 def test_a_resolver_that_raises_ends_the_job_in_conflict_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fn: Any, error: str,
+    tmp_path: Path, fn: Any, error: str,
 ) -> None:
-    monkeypatch.setitem(RESOLVERS, "bad", fn)
-    result = run(program(tmp_path, RESOLVED, resolvers=["bad"]), [("S", {"k": "a"})])
+    result = run(program(tmp_path, RESOLVED, resolvers={"bad": fn}), [("S", {"k": "a"})])
     assert result.status == "conflict"
     assert f"resolver 'bad' raised {error}" in result.detail
     assert result.facts("S") == [{"k": "a"}]  # partial results
@@ -212,10 +212,9 @@ def test_a_resolver_that_raises_ends_the_job_in_conflict_naming_it(
 
 
 def test_a_resolver_that_raises_on_conflicting_inputs_is_a_conflict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setitem(RESOLVERS, "bad", _raises)
-    result = run(program(tmp_path, RESOLVED, resolvers=["bad"]),
+    result = run(program(tmp_path, RESOLVED, resolvers={"bad": _raises}),
                  [("P", {"k": "a", "v": 1}), ("P", {"k": "a", "v": 2})])
     assert result.status == "conflict"
     assert result.detail == "resolver 'bad' raised ValueError: boom"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 import converge_rules
-from converge_rules.engine import EXECUTORS
 from converge_rules.engine.tools import ABANDONED, AgentRuntime, ToolBox
 from converge_rules.errors import ToolError
+from converge_rules.plugins import builtin_registries
 
 ONE_CALL = """\
 ruleset t "t"
@@ -212,7 +212,7 @@ def test_the_cli_docs_list_every_built_in_executor() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
     line = next(ln for ln in docs.read_text().splitlines() if ln.startswith("| `--executor"))
     named = set(re.findall(r"`(\w+)`", line))
-    assert {"serial", "threads", "processes"} & set(EXECUTORS) <= named
+    assert set(builtin_registries().executors) <= named
     import converge_rules.engine.executors as executors
 
     assert "not registered" not in (executors.__doc__ or "")

@@ -10,7 +10,9 @@ import pytest
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run
+from converge_rules.engine.executors import ThreadExecutor
 from converge_rules.language.checks.checker import check_file
+from converge_rules.plugins import builtin_registries
 from converge_rules.program import Program
 
 RULESETS = Path(__file__).resolve().parents[2] / "rulesets"
@@ -58,7 +60,7 @@ def test_pricing_undercut_wins_when_the_margin_allows() -> None:
 def test_pricing_is_the_same_with_threads() -> None:
     serial = run(load("pricing"), PRICING_FACTS, tools={"fx_rate": fx([])})
     threads = run(load("pricing"), PRICING_FACTS, tools={"fx_rate": fx([])},
-                  executor="threads", workers=3)
+                  executor=ThreadExecutor(3))
     assert threads.to_json() == serial.to_json()
     assert threads.trace.to_jsonl() == serial.trace.to_jsonl()
 
@@ -100,13 +102,13 @@ def test_inventory_orders_what_runs_low_and_names_an_unmet_goal(executor: str) -
     program = load("inventory")
     low = [("Movement", {"id": 1, "sku": "A", "zone": "north", "delta": 12}),
            ("Movement", {"id": 2, "sku": "A", "zone": "north", "delta": -9})]
-    result = run(program, low, executor=executor)
+    result = run(program, low, executor=builtin_registries().executor(executor))
     assert result.status == "converged", result.detail
     assert result.facts("Order") == [{"sku": "A", "units": 7, "urgent": False, "notes": None,
                                       "zone": "north"}]
     blocked = [("Movement", {"id": 1, "sku": "B", "zone": "north", "delta": 1}),
                ("Blocked", {"sku": "B"})]
-    result = run(program, blocked, executor=executor)
+    result = run(program, blocked, executor=builtin_registries().executor(executor))
     assert result.status == "unmet_goal"
     assert result.unmet == [{"goal": "count(Shortage()) == count(Order())"}]
 

@@ -16,7 +16,7 @@ PLUGIN = '''
 import json
 from pathlib import Path
 
-from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.api import hookimpl
 from converge_rules.language.diagnostics.core import Diagnostic, Severity
 
 SEEN = Path({seen!r})

@@ -20,8 +20,8 @@ from converge_rules.plugins import (
     get_plugin_manager,
     hookspecs,
 )
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Function, Registries, Tool
+from converge_rules.plugins.api import Function, Tool, hookimpl
+from converge_rules.plugins.registries import Registries
 
 
 def with_plugins(*plugins: tuple[str, object]) -> PluginManager:

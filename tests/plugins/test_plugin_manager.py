@@ -20,8 +20,8 @@ from converge_rules.plugins import (
 
 TOOL_PLUGIN = """
 from pydantic import BaseModel
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Tool
+from converge_rules.plugins.api import hookimpl
+from converge_rules.plugins.api import Tool
 
 class Args(BaseModel):
     text: str
@@ -93,7 +93,7 @@ def test_plugin_that_fails_to_import_is_named(install_plugin: Callable[..., str]
 
 def test_misspelled_hook_fails_loudly(write_module: Callable[[str, str], str]) -> None:
     write_module("typo_plugin", """
-        from converge_rules.plugins.hookspecs import hookimpl
+        from converge_rules.plugins.api import hookimpl
 
         @hookimpl
         def converge_register_tool(register):
@@ -107,7 +107,7 @@ def test_misspelled_hook_fails_loudly(write_module: Callable[[str, str], str]) -
 
 def test_hook_with_a_wrong_argument_is_rejected(write_module: Callable[[str, str], str]) -> None:
     write_module("badarg_plugin", """
-        from converge_rules.plugins.hookspecs import hookimpl
+        from converge_rules.plugins.api import hookimpl
 
         @hookimpl
         def converge_register_tools(registry):
@@ -139,18 +139,13 @@ def test_plugin_error_pickles() -> None:
     assert (again.plugin, again.message, str(again)) == ("converge-x", "boom", str(error))
 
 
-def test_load_registries_installs_into_the_engine_tables(
+def test_registries_carry_what_plugins_register_and_no_engine_table_changes(
     write_module: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import converge_rules.store as store
-    from converge_rules.engine import executors, policies
     from converge_rules.plugins import load_registries
 
-    monkeypatch.setattr(policies, "RESOLVERS", dict(policies.RESOLVERS))
-    monkeypatch.setattr(executors, "EXECUTORS", dict(executors.EXECUTORS))
-    monkeypatch.setattr(store, "TRACE_SINKS", dict(store.TRACE_SINKS))
     write_module("engine_parts", """
-        from converge_rules.plugins.hookspecs import hookimpl
+        from converge_rules.plugins.api import hookimpl
 
         def coin(type_spec, contenders):
             return [0]
@@ -158,6 +153,16 @@ def test_load_registries_installs_into_the_engine_tables(
         class Cluster:
             def __init__(self, workers):
                 self.workers = workers
+
+            def start(self, *a, **k): ...
+            def run_cycle(self, *a, **k): ...
+            def close(self): ...
+
+        class Memory:
+            def __init__(self, location):
+                self.location = location
+
+            def write_lines(self, lines): ...
 
         @hookimpl
         def converge_register_resolvers(register):
@@ -169,16 +174,17 @@ def test_load_registries_installs_into_the_engine_tables(
 
         @hookimpl
         def converge_register_stores(register):
-            register("memory", list)
+            register("memory", Memory)
     """)
     monkeypatch.setenv(ENV_ALLOW, "")
     monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example")
     registries = load_registries(["engine_parts"])
-    assert policies.RESOLVERS["coin"] is registries.resolvers["coin"].obj
-    assert executors.EXECUTORS["cluster"](3).workers == 3
-    assert store.TRACE_SINKS["memory"] is list
-    # Loading again registers the built-ins once: the installed entries are not
-    # mistaken for built-ins.
-    again = load_registries(["engine_parts"])
-    assert sorted(again.executors) == sorted(["cluster", "serial", "threads",
-                                              *(["processes"] if fork_available() else [])])
+    assert registries.resolvers["coin"].plugin == "engine_parts"
+    assert registries.executor("cluster", 3).workers == 3  # type: ignore[attr-defined]
+    assert registries.trace_sink("memory", "x").location == "x"  # type: ignore[attr-defined]
+    # Another plugin set in the same process does not see them: nothing was installed
+    # into a table the engine reads.
+    builtins = load_registries()
+    assert "coin" not in builtins.resolvers and "cluster" not in builtins.executors
+    assert sorted(builtins.executors) == sorted(["serial", "threads",
+                                                 *(["processes"] if fork_available() else [])])

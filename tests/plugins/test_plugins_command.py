@@ -17,8 +17,8 @@ from converge_rules.plugins import ENV_ALLOW, ENV_DISABLE
 
 LOCAL = """
 from pydantic import BaseModel
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Function, Tool
+from converge_rules.plugins.api import hookimpl
+from converge_rules.plugins.api import Function, Tool
 
 class Args(BaseModel):
     city: str

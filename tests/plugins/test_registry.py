@@ -10,15 +10,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import ToolError
-from converge_rules.plugins.registries import (
-    OPEN,
-    Function,
-    Registries,
-    Tool,
-    ValidatedTool,
-    language_type,
-    tools_for_engine,
-)
+from converge_rules.plugins.api import OPEN, Function, Tool, language_type
+from converge_rules.plugins.registries import Registries, ValidatedTool, tools_for_engine
 
 
 class Colour(enum.StrEnum):

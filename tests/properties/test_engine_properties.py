@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 from converge_rules.engine import run
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import SerialExecutor, fork_available
+from converge_rules.engine.executors import (
+    SerialExecutor,
+    ThreadExecutor,
+    fork_available,
+    processes_executor,
+)
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.merge import Merger
 from converge_rules.engine.policies import Contender, resolve
@@ -157,7 +162,7 @@ def test_threads_with_any_worker_count_match_serial(
     edges: list[tuple[str, str]], workers: int
 ) -> None:
     serial = run(PROGRAM, _facts(edges))
-    threaded = run(PROGRAM, _facts(edges), executor="threads", workers=workers)
+    threaded = run(PROGRAM, _facts(edges), executor=ThreadExecutor(workers))
     assert threaded.to_json() == serial.to_json()
     assert threaded.trace.to_jsonl() == serial.trace.to_jsonl()
 
@@ -200,6 +205,6 @@ def test_processes_with_any_worker_count_match_serial(
     edges: list[tuple[str, str]], workers: int
 ) -> None:
     serial = run(PROGRAM, _facts(edges))
-    forked = run(PROGRAM, _facts(edges), executor="processes", workers=workers)
+    forked = run(PROGRAM, _facts(edges), executor=processes_executor(workers))
     assert forked.to_json() == serial.to_json()
     assert forked.trace.to_jsonl() == serial.trace.to_jsonl()

@@ -32,8 +32,8 @@ agent re tier 1 {
 
 TOOLS_PLUGIN = """\
 from pydantic import BaseModel
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Tool
+from converge_rules.plugins.api import hookimpl
+from converge_rules.plugins.api import Tool
 
 class Args(BaseModel):
     x: str

@@ -1,20 +1,23 @@
-"""The engine's built-in executors (serial, threads), registered as a plugin so that
-``converge plugins`` lists them and ``--executor NAME`` finds them beside plugin
-executors."""
+"""The built-in executors, registered through ``converge_register_executors`` like any
+plugin's: ``serial`` (one agent after another), ``threads`` (a long-lived pool for
+agents that wait on tools) and, where the fork start method exists, ``processes``
+(forked workers holding replicas of the context, for CPU-bound agents)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.engine.executors import (
+    SerialExecutor,
+    ThreadExecutor,
+    fork_available,
+    processes_executor,
+)
+from converge_rules.plugins.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def converge_register_executors(register: Callable[..., None]) -> None:
-    from converge_rules.engine.executors import EXECUTORS
-
-    for name, factory in sorted(EXECUTORS.items()):
-        # Plugins' executors are installed into the same table: register only the
-        # engine's own, or they would be registered twice.
-        if getattr(factory, "__module__", "").startswith("converge_rules."):
-            register(name, factory, "built-in")
+def converge_register_executors(register: Register) -> None:
+    register("serial", SerialExecutor, "one agent after another, in merge order")
+    register("threads", ThreadExecutor, "a thread pool, for agents that wait on tools")
+    if fork_available():
+        register("processes", processes_executor,
+                 "forked workers holding context replicas, for CPU-bound agents")

@@ -9,8 +9,8 @@ from typing import Any
 
 from converge_rules.compiler.runtime import cvg_matches, cvg_round
 from converge_rules.language.builtins import BUILTIN_FUNCTIONS
+from converge_rules.plugins.api import Function
 from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Function
 
 
 def _contains(text: str, part: str) -> bool:

@@ -1,21 +1,15 @@
-"""The engine's built-in resolvers for ``policy … using NAME``, registered as a plugin.
-
-The policy criteria (``highest``, ``latest``, ``majority``…) are syntax, not resolvers:
-today the engine's table starts empty and this plugin registers nothing. It is here so
-that a resolver the engine ships is listed and checked like a plugin's."""
+"""The built-in resolvers, registered through ``converge_register_resolvers`` like any
+plugin's: the ``resolve by`` criteria that take no argument (``latest``, ``earliest``,
+``majority``, ``highest_confidence`` …), as the very functions the policy code uses,
+so ``resolve by using majority`` means ``resolve by majority``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.engine.policies import BUILTIN_RESOLVERS
+from converge_rules.plugins.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def converge_register_resolvers(register: Callable[..., None]) -> None:
-    from converge_rules.engine.policies import RESOLVERS
-
-    for name, resolver in sorted(RESOLVERS.items()):
-        # Plugins' resolvers are installed into the same table: register only ours.
-        if getattr(resolver, "__module__", "").startswith("converge_rules."):
-            register(name, resolver, "built-in")
+def converge_register_resolvers(register: Register) -> None:
+    for name, (resolver, description) in BUILTIN_RESOLVERS.items():
+        register(name, resolver, description)

@@ -1,18 +1,12 @@
-"""The built-in stores (the JSON Lines trace sink; SQLite later), registered as a
-plugin so ``converge plugins`` lists them beside plugin stores."""
+"""The built-in stores, registered through ``converge_register_stores`` like any
+plugin's: ``jsonl``, the JSON Lines trace file (``converge run --trace FILE``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.hookspecs import Register, hookimpl
+from converge_rules.store.jsonl import JsonLinesTraceSink
 
 
 @hookimpl
-def converge_register_stores(register: Callable[..., None]) -> None:
-    from converge_rules.store import TRACE_SINKS
-
-    for name, factory in sorted(TRACE_SINKS.items()):
-        # Plugins' stores are installed into the same table: register only our own.
-        if getattr(factory, "__module__", "").startswith("converge_rules."):
-            register(name, factory, "built-in")
+def converge_register_stores(register: Register) -> None:
+    register("jsonl", JsonLinesTraceSink, "the trace as JSON Lines, one event per line")

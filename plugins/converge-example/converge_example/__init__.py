@@ -23,8 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from converge_rules.engine.policies import Contender
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Tool
+from converge_rules.plugins.api import Tool, hookimpl
 from converge_rules.program import TypeSpec
 
 __version__ = "0.1.0"

@@ -36,8 +36,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import ToolError
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Tool
+from converge_rules.plugins.api import Tool, hookimpl
 
 __version__ = "0.1.0"
 

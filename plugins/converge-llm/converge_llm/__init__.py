@@ -38,8 +38,7 @@ import llm
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from converge_rules.errors import ToolError
-from converge_rules.plugins.hookspecs import hookimpl
-from converge_rules.plugins.registries import Tool
+from converge_rules.plugins.api import Tool, hookimpl
 
 __version__ = "0.1.0"
 
