@@ -23,7 +23,7 @@ from converge_rules.testing.cases import TestCase
 from converge_rules.testing.coverage import Coverage
 from converge_rules.testing.report import FORMATS, render_report
 from converge_rules.testing.runner import Suite, run_tests
-from converge_rules.testing.selection import compile_keyword
+from converge_rules.testing.selection import SelectionError, compile_keyword
 
 
 @click.command("test")
@@ -75,7 +75,10 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
     The text and github formats end with the line `N passed, N failed`
     (`, N skipped` when tests were skipped); json and junit print it on stderr.
     """
-    compile_keyword(keyword)  # a bad -k is a usage error before anything runs
+    try:
+        compile_keyword(keyword)  # a bad -k is a usage error before anything runs
+    except SelectionError as exc:
+        raise click.UsageError(str(exc)) from None
     files = expand_paths(paths)
     refuse_to_overwrite(output, files, "--output")
     refuse_to_overwrite(coverage_xml, files, "--coverage-xml")

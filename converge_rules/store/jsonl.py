@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from os import PathLike
 from pathlib import Path
 from typing import IO
 
@@ -10,7 +11,7 @@ from typing import IO
 class JsonLinesTraceSink:
     """Writes trace lines to a file (created or truncated on open)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | PathLike[str]) -> None:
         self.path = Path(path)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8", newline="\n")
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import click
+from converge_rules.errors import ConvergeError
 
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|\'([^\']*)\'|([^\s()]+))')
 
 Matcher = Callable[[str], bool]
 
 
-class SelectionError(click.UsageError):
-    """A ``-k`` expression that does not parse (exit code 2)."""
+class SelectionError(ConvergeError):
+    """A ``-k`` expression that does not parse (``converge test`` reports it as a usage
+    error, exit code 2)."""
 
 
 def compile_keyword(expr: str | None) -> Matcher:
