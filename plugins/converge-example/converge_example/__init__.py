@@ -12,7 +12,7 @@
   ``on tie``) decides.
 * ``ttl`` — drops a fact whose ``ttl`` field is smaller than its age in cycles, for any
   fact type that declares ``ttl: int``. Plugin pruners are opt-in per run
-  (:func:`converge_rules.plugins.registries.program_with_pruners`).
+  (``converge run --pruner ttl``, or ``converge_rules.load(path, pruners=["ttl"])``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from converge_rules.engine.policies import Contender
-from converge_rules.plugins.api import Tool, hookimpl
-from converge_rules.program import TypeSpec
+from converge_rules.plugins.api import Contender, Tool, TypeSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -3,8 +3,6 @@ the ``ttl`` pruner added to a program, run by the engine."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from converge_rules import api
@@ -82,12 +80,12 @@ def test_an_unknown_resolver_is_a_check_error(registries: Registries) -> None:
 
 
 def test_ttl_pruner_drops_facts_older_than_their_ttl(registries: Registries) -> None:
-    ruleset = api.loads(READINGS)
-    program = program_with_pruners(ruleset.program, registries.objects("pruners"))
+    ruleset = api.loads(READINGS, plugins=registries)
+    pruned = api.loads(READINGS, plugins=registries, pruners=["ttl"])
     facts = [("Reading", {"sensor": "s1", "value": 1.0, "ttl": 1}),
              ("Reading", {"sensor": "s2", "value": 2.0, "ttl": 99}),
              ("Tick", {"n": 0})]
-    result = api.run(replace(ruleset, program=program), facts)
+    result = api.run(pruned, facts)
     assert result.status == "converged"
     assert [r["sensor"] for r in result.facts("Reading")] == ["s2"]
     # Without the pruner both readings stay.
