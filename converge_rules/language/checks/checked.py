@@ -6,6 +6,7 @@ Only a ruleset with no error-severity diagnostic may be compiled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from converge_rules.language.diagnostics.core import Diagnostic
@@ -68,6 +69,10 @@ class CheckedRuleset:
     tools: dict[str, ToolSignature | None]   # tools named in ``uses tool``
     functions: dict[str, FunctionSignature]  # built-in and plugin functions
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    #: the text of each file as it was checked, by the path its spans use (the entry
+    #: text may have come from ``source=``), so renderers quote lines without reading
+    #: files again
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

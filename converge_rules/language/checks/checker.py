@@ -142,8 +142,8 @@ def check(
         tools=dict(tables.tools),
         functions=dict(tables.functions),
         diagnostics=tuple(found),
+        sources=dict(loaded.sources),
     )
-    _remember(checked, loaded.sources)
     return checked
 
 
@@ -160,24 +160,12 @@ def check_file(
                  resolvers=resolvers)
 
 
-# The sources of recently checked rulesets, so renderers can quote lines without reading
-# files again (the entry text may have come from ``source=``). Bounded: oldest dropped.
-_RECENT: list[tuple[CheckedRuleset, dict[str, str]]] = []
-_RECENT_MAX = 16
-
-
-def _remember(checked: CheckedRuleset, sources: dict[str, str]) -> None:
-    _RECENT.append((checked, dict(sources)))
-    del _RECENT[:-_RECENT_MAX]
-
-
 def checked_sources(checked: CheckedRuleset) -> dict[str, str]:
     """The text of each file of ``checked``, by the path its spans use: kept from the
-    load for recently checked rulesets, otherwise read again from disk (files that
+    load (:attr:`CheckedRuleset.sources`), otherwise read again from disk (files that
     cannot be read are left out)."""
-    for known, sources in reversed(_RECENT):
-        if known is checked:
-            return dict(sources)
+    if checked.sources:
+        return dict(checked.sources)
     out: dict[str, str] = {}
     for m in checked.modules:
         try:
