@@ -84,10 +84,11 @@ def converge_register_resolvers(register: Register) -> None:
     """Register conflict resolvers for ``policy FACT { resolve by using NAME }``.
 
     Receives ``register(name, resolver, description="")``. A resolver follows the
-    engine's ``Resolver`` protocol (``converge_rules.engine.policies``): given the
-    conflicting candidates on one key it keeps the winners, deterministically. Built-in
-    criteria (``highest``, ``latest``, ``majority``…) are registered the same way by the
-    built-in plugin.
+    :class:`converge_rules.plugins.api.Resolver` protocol: given the conflicting type and
+    its contenders on one key it returns the indexes it prefers, deterministically. The
+    compiler binds it into every ``using NAME`` criterion of a ruleset loaded with
+    these registries. The criteria that take no argument (``latest``, ``majority``,
+    ``highest_confidence``…) are registered the same way by the built-in plugin.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """
@@ -103,7 +104,8 @@ def converge_register_pruners(register: Register) -> None:
     cycles, it returns True to drop the fact from the live context (it stays in the
     trace and the knowledge store). An optional ``applies_to(fact_type, field_names)``
     attribute limits it to some types. Pruners must be pure. They are opt-in per run:
-    :func:`converge_rules.plugins.registries.program_with_pruners` adds them to a program.
+    ``converge run --pruner NAME`` or ``converge_rules.load(path, pruners=[NAME])``,
+    and the compiler adds them to the program as ``prune`` rules.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """
@@ -115,9 +117,10 @@ def converge_register_executors(register: Register) -> None:
 
     Receives ``register(name, executor_factory, description="")``. The factory is
     called with the number of workers (or None) and returns an executor following
-    ``converge_rules.engine.executors.Executor``: ``start(view, agents, *, tools,
+    :class:`converge_rules.plugins.api.Executor`: ``start(view, agents, *, tools,
     agent_timeout)``, ``run_cycle(cycle, delta, activations) -> effects`` and
-    ``close()``. ``converge run --executor NAME`` picks it.
+    ``close()``. ``converge run --executor NAME`` (``Registries.executor``) builds one
+    per job; the engine closes it.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """
@@ -130,7 +133,8 @@ def converge_register_stores(register: Register) -> None:
     Receives ``register(name, store_factory, description="")``. The factory takes a
     location (a path or URL) and returns a backend implementing the protocols of
     ``converge_rules.store.base`` it supports (``TraceSink`` now; ``CheckpointStore``,
-    ``KnowledgeStore``).
+    ``KnowledgeStore`` later). ``converge run --trace LOCATION --trace-store NAME``
+    (``Registries.trace_sink``) writes a job's trace through it.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """

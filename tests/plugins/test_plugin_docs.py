@@ -59,3 +59,32 @@ def test_the_guide_example_ruleset_checks_clean(write_module: Callable[[str, str
     checked = check(loaded, tools=registries.tool_signatures(),
                     functions=registries.function_signatures())
     assert [d.message for d in checked.diagnostics] == []
+
+
+def authoring_section() -> str:
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    start = text.index("## The authoring API")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_every_name_of_the_authoring_api_is_documented() -> None:
+    from converge_rules.plugins import api
+
+    section = authoring_section()
+    missing = [name for name in api.__all__ if f"`{name}`" not in section]
+    assert not missing, f"document {missing} in the authoring API table of docs/plugins.md"
+
+
+@pytest.mark.parametrize("name", ["Tool", "Function", "TypeSpec", "FieldSpec", "Contender",
+                                  "Diagnostic", "Span", "Entry"])
+def test_every_field_a_plugin_sees_is_documented(name: str) -> None:
+    import dataclasses
+
+    from converge_rules.plugins import api
+
+    row = next(line for line in authoring_section().splitlines()
+               if line.startswith(f"| `{name}` |"))
+    fields = [f.name for f in dataclasses.fields(getattr(api, name))]
+    missing = [f for f in fields if f"`{f}`" not in row and f"{f}," not in row
+               and f"{f}=" not in row and f"{f})" not in row]
+    assert not missing, f"docs/plugins.md: the {name} row lacks {missing}"
