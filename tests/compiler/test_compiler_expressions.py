@@ -10,6 +10,7 @@ from compiler_support import ListView, compile_text, run
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.compiler.runtime import cvg_matches, cvg_round
+from converge_rules.language.builtins import BUILTINS
 from converge_rules.language.checks.checked import FunctionSignature
 from converge_rules.language.checks.checker import check_file
 from converge_rules.language.syntax.nodes import Emit, Literal
@@ -99,6 +100,38 @@ def test_matches_is_linear_time_re2_and_bad_pattern_raises() -> None:
     assert cvg_matches("a" * 50 + "!", "^(a+)+$") is False    # no catastrophic backtracking
     with pytest.raises(Exception):  # noqa: B017 - re2's error type is not public API
         cvg_matches("x", "(")
+
+
+# One call of every built-in over the fact ``value`` evaluates against, with the same
+# arguments as Python values and the output type that holds its result.
+BUILTIN_CALLS = [
+    ("round(x, 0)", (2.5, 0), "F"),
+    ("round(x)", (2.5,), "F"),
+    ("abs(n - 10)", (-3,), "I"),
+    ("min(n, 3)", (7, 3), "I"),
+    ("max(n, x)", (7, 2.5), "F"),
+    ("len(tags)", (("a", "b"),), "I"),
+    ("len(s)", ("Hello",), "I"),
+    ("lower(s)", ("Hello",), "Out"),
+    ("upper(s)", ("Hello",), "Out"),
+    ('contains(s, "ell")', ("Hello", "ell"), "B"),
+    ('contains(tags, "b")', (("a", "b"), "b"), "B"),
+    ('startswith(s, "He")', ("Hello", "He"), "B"),
+    ('endswith(s, "x")', ("Hello", "x"), "B"),
+    ('matches(s, "^H.l+o$")', ("Hello", "^H.l+o$"), "B"),
+]
+
+
+@pytest.mark.parametrize(("expr", "args", "out"), BUILTIN_CALLS)
+def test_compiled_builtin_computes_what_its_implementation_does(
+        expr: str, args: tuple[Any, ...], out: str) -> None:
+    builtin = BUILTINS[expr.split("(")[0]]
+    assert value(expr, out) == builtin.implementation(*args)
+
+
+def test_every_builtin_has_a_compiled_call_above() -> None:
+    called = {expr.split("(")[0] for expr, _, _ in BUILTIN_CALLS}
+    assert called == set(BUILTINS), "add a call of each new built-in to BUILTIN_CALLS"
 
 
 def test_plugin_function() -> None:
