@@ -28,7 +28,8 @@ from converge_rules.compiler.context import (
 )
 from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
 from converge_rules.compiler.runtime import builtin_helper
-from converge_rules.compiler.values import CompileError, enum_member
+from converge_rules.compiler.values import enum_member
+from converge_rules.errors import CompileError
 from converge_rules.language.builtins import BUILTINS, Builtin
 from converge_rules.language.syntax.nodes import (
     Aggregate,

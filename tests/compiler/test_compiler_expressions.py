@@ -198,8 +198,11 @@ agent b { when LI(k, ns) emit L(k: k, xs: ns) }
 
 
 def test_plugin_function_without_implementation_is_a_clear_compile_error() -> None:
-    from converge_rules.compiler.values import CompileError
+    from converge_rules.compiler import values
+    from converge_rules.errors import CompileError, ConvergeError
 
+    assert values.CompileError is CompileError  # the old import path keeps working
+    assert issubclass(CompileError, ConvergeError)
     text = HEAD + "agent a { when In(k, s) emit Out(k: k, v: shout(s)) }"
     sig = {"shout": FunctionSignature("shout", ("str",), "str")}
     checked = check_file("t.cvg", source=text, functions=sig)
