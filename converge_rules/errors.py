@@ -42,6 +42,11 @@ class CheckError(DiagnosticError):
     """The ruleset parses but the checker found errors."""
 
 
+class CompileError(ConvergeError):
+    """The compiler met something a checked ruleset should never contain (a bug in the
+    checker, or a ruleset compiled without checking). The message names the place."""
+
+
 class InputError(ConvergeError):
     """Input facts (JSON Lines, JSON, CSV) do not match their declared types."""
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Fact, Interpreter, values_equal
 from converge_rules.analysis.runview import ConflictRecord, RunView
-from converge_rules.analysis.show import expr_text, fact_text, literal, pattern_text
+from converge_rules.analysis.show import fact_text
 from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.format.formatter import format_expr, format_pattern, format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
@@ -95,23 +96,19 @@ class Explainer:
         """The pattern as written, with the variables ``env`` binds (a table test's
         case) replaced by their values."""
         if not env:
-            return pattern_text(pattern)
+            return format_pattern(pattern)
         interp = self.interp
         assert interp is not None
-        parts = []
+        shown: dict[str, str] = {}
         for fm in pattern.fields:
             try:
                 constrains, value = interp.field_expected(pattern.type.name, fm, env)
             except EvalError:
                 constrains, value = False, None
-            enum = (pattern.type.name, fm.field.name) in interp.field_enums
             if constrains:
-                parts.append(f"{fm.field.name}: {literal(value, enum=enum)}")
-            elif fm.value is None:
-                parts.append(fm.field.name)
-            else:
-                parts.append(f"{fm.field.name}: {expr_text(fm.value)}")
-        return f"{pattern.type.name}({', '.join(parts)})"
+                enum = (pattern.type.name, fm.field.name) in interp.field_enums
+                shown[fm.field.name] = format_value(value, enum=enum)
+        return format_pattern(pattern, shown)
 
     # ---------------------------------------------------------------- finding
 
@@ -184,7 +181,7 @@ class Explainer:
             lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}")
             if step.bindings:
                 lines.append(f"{indent}    with " + ", ".join(
-                    f"{k} = {literal(v)}" for k, v in sorted(step.bindings.items())))
+                    f"{k} = {format_value(v)}" for k, v in sorted(step.bindings.items())))
             if step.support:
                 lines.append(f"{indent}    from")
                 for child in step.support:
@@ -265,7 +262,7 @@ class Explainer:
                 if not kept:
                     blocker = next(f for f, _ in interp.matches(pattern, envs[0]))
                     return Reason(name, pattern.span,
-                                  f"`{pattern_text(pattern)}` failed: "
+                                  f"`{format_pattern(pattern)}` failed: "
                                   f"{self.show(blocker)} exists")
                 envs = kept
                 continue
@@ -276,7 +273,7 @@ class Explainer:
                     break
             if not grown:
                 return Reason(name, pattern.span,
-                              f"no fact matches `{pattern_text(pattern)}`"
+                              f"no fact matches `{format_pattern(pattern)}`"
                               + _given(envs[0]))
             envs = grown[:MAX_MATCHES]
         if agent.where is not None:
@@ -286,7 +283,7 @@ class Explainer:
                     ok = interp.eval(agent.where, e)
                 except EvalError as exc:
                     return Reason(name, agent.where.span,
-                                  f"`where {expr_text(agent.where)}` cannot be evaluated: "
+                                  f"`where {format_expr(agent.where)}` cannot be evaluated: "
                                   f"{exc.message}")
                 if ok:
                     passed.append(e)
@@ -294,7 +291,7 @@ class Explainer:
                     first_false = e
             if not passed:
                 return Reason(name, agent.where.span,
-                              f"`where {expr_text(agent.where)}` was false for every match"
+                              f"`where {format_expr(agent.where)}` was false for every match"
                               + _given(first_false or {}, "e.g. with"))
             envs = passed
         discarded = [(c, why) for a, c, why in self.view.effects_discarded if a == name]
@@ -359,7 +356,7 @@ def _given(env: Mapping[str, Any], word: str = "with") -> str:
     shown = {k: v for k, v in env.items() if not isinstance(v, Fact)}
     if not shown:
         return ""
-    return f" ({word} " + ", ".join(f"{k} = {literal(v)}" for k, v in sorted(shown.items())) \
+    return f" ({word} " + ", ".join(f"{k} = {format_value(v)}" for k, v in sorted(shown.items())) \
         + ")"
 
 

@@ -4,8 +4,9 @@ context of facts held as dicts.
 The engine runs compiled code; this module exists for the tools that explain a run
 after the fact: the values in ``given``/``mock``/``expect`` steps, ``explain --why-not``
 (which condition of an agent failed) and guard coverage (was a ``where`` ever false).
-It follows the compiler's documented semantics and reuses its runtime helpers
-(``round`` half away from zero, RE2 ``matches``, ordering comparisons with None false).
+It follows the compiler's documented semantics: the built-ins' own implementations
+(:mod:`converge_rules.language.builtins`) and the runtime's ordering comparisons (None
+on either side is false).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from converge_rules.compiler import runtime as rt
 from converge_rules.errors import ConvergeError
+from converge_rules.language.builtins import BUILTINS
 from converge_rules.language.syntax import nodes as n
 
 
@@ -46,24 +48,6 @@ class Fact:
     def get(self, name: str) -> Any:
         return self.values.get(name)
 
-
-def _builtin_contains(text: Any, part: Any) -> bool:
-    return part in text
-
-
-BUILTINS: dict[str, Callable[..., Any]] = {
-    "round": rt.cvg_round,
-    "abs": abs,
-    "min": min,
-    "max": max,
-    "len": len,
-    "lower": lambda s: s.lower(),
-    "upper": lambda s: s.upper(),
-    "contains": _builtin_contains,
-    "startswith": lambda s, p: s.startswith(p),
-    "endswith": lambda s, p: s.endswith(p),
-    "matches": rt.cvg_matches,
-}
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": rt.cvg_lt, "<=": rt.cvg_le, ">": rt.cvg_gt, ">=": rt.cvg_ge,
@@ -130,7 +114,9 @@ class Interpreter:
             branch = expr.then if self._eval(expr.condition, env) else expr.otherwise
             return self._eval(branch, env)
         if isinstance(expr, n.FuncCall):
-            func = self.functions.get(expr.func.name) or BUILTINS.get(expr.func.name)
+            func = self.functions.get(expr.func.name)
+            if func is None and expr.func.name in BUILTINS:
+                func = BUILTINS[expr.func.name].implementation
             if func is None:
                 raise EvalError(f"unknown function `{expr.func.name}`", expr.span)
             return func(*(self._eval(a, env) for a in expr.args))

@@ -1,6 +1,7 @@
 """Helpers every ``converge`` sub-command shares: exit codes, turning the paths a user
-typed into ``.cvg`` files, colour choice, output, and the guard that turns an
-unexpected exception into a short "internal error" message instead of a traceback."""
+typed into ``.cvg`` files, colour choice, output, reporting a ruleset's diagnostics and
+bad input, and the guard that turns an unexpected exception into a short "internal
+error" message instead of a traceback."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
-from converge_rules.errors import ConvergeError
+from converge_rules.errors import CheckError, ConvergeError, InputError
+
+if TYPE_CHECKING:
+    from converge_rules.language.diagnostics.core import Diagnostic
 
 if TYPE_CHECKING:
     from converge_rules.plugins.registries import Registries
@@ -145,6 +149,45 @@ def refuse_to_overwrite(output: str | Path | None, inputs: Iterable[str | Path],
             raise click.UsageError(
                 f"{option} {str(output)!r} is an input of this command ({str(raw)!r}); "
                 f"writing it would destroy it: give another file to {option}")
+
+
+def diagnostic_sources(diagnostics: Sequence[Diagnostic], *, skip: Container[str] = ()
+                       ) -> dict[str, str]:
+    """The text of every file a diagnostic points into (but those in ``skip``), for
+    the snippets; a file that cannot be read now simply gets no snippet."""
+    names = set()
+    for diagnostic in diagnostics:
+        if diagnostic.span is not None:
+            names.add(diagnostic.span.file)
+        names.update(related.span.file for related in diagnostic.related)
+    sources = {}
+    for name in sorted(n for n in names if n not in skip):
+        try:
+            sources[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+    return sources
+
+
+def report_diagnostics(exc: CheckError, colour: bool) -> None:
+    """Print the diagnostics of a ruleset that did not load on stderr, in the human
+    format with source snippets (coloured when ``colour``)."""
+    from converge_rules.language.diagnostics.render import render
+
+    diagnostics = list(exc.diagnostics)
+    click.echo(render("human", diagnostics, diagnostic_sources(diagnostics), color=colour),
+               err=True, nl=False)
+
+
+def report_input_error(exc: InputError) -> None:
+    """Print bad input (facts, a trace) on stderr: where, what, the fix, and that
+    nothing was run."""
+    where = f"{exc.source}:{exc.line}: " if exc.source and exc.line else (
+        f"{exc.source}: " if exc.source else "")
+    click.echo(f"converge: error: {where}{exc.message}", err=True)
+    if exc.help:
+        click.echo(f"  help: {exc.help}", err=True)
+    click.echo("  nothing was run: fix the input and run again", err=True)
 
 
 def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:

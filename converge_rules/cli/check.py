@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     color_option,
+    diagnostic_sources,
     expand_paths,
     load_plugins,
     refuse_to_overwrite,
@@ -91,7 +92,7 @@ def command(
             found.update(dict.fromkeys(registries.run_checks(checked)))
         sources.update(checked_sources(checked))
     diagnostics = list(found)
-    sources.update(_read_sources(diagnostics, skip=sources))
+    sources.update(diagnostic_sources(diagnostics, skip=sources))
     colour = fmt == "human" and output is None and use_color(color)
     text = render(fmt, diagnostics, sources, files=[_display_name(p) for p in files],
                   color=colour, strict=strict)
@@ -113,25 +114,6 @@ def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:
     fail a check."""
     failing = {Severity.ERROR, Severity.WARNING} if strict else {Severity.ERROR}
     return EXIT_FINDINGS if any(d.severity in failing for d in diagnostics) else EXIT_OK
-
-
-def _read_sources(
-    diagnostics: Sequence[Diagnostic], *, skip: Container[str] = ()
-) -> dict[str, str]:
-    """The text of every file a diagnostic points into (but those in ``skip``), for
-    the snippets; a file that cannot be read now simply gets no snippet."""
-    names = set()
-    for diagnostic in diagnostics:
-        if diagnostic.span is not None:
-            names.add(diagnostic.span.file)
-        names.update(related.span.file for related in diagnostic.related)
-    sources = {}
-    for name in sorted(n for n in names if n not in skip):
-        try:
-            sources[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
-        except OSError:
-            continue
-    return sources
 
 
 def _display_name(path: Path) -> str:

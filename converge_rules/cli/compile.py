@@ -50,7 +50,7 @@ def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> No
     if not ruleset.exists():
         raise missing_path(ruleset)
     from converge_rules.compiler.compile import compile_ruleset
-    from converge_rules.compiler.values import CompileError
+    from converge_rules.errors import CompileError
     from converge_rules.language.checks.checker import check_file, checked_sources
     from converge_rules.language.diagnostics.render import render
 

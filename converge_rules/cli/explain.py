@@ -12,7 +12,6 @@ import click
 from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import Interpreter, interpreter_for
 from converge_rules.analysis.runview import RunView, read_trace, view_from_result
-from converge_rules.analysis.show import pattern_text
 from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -24,6 +23,7 @@ from converge_rules.cli._common import (
 from converge_rules.errors import ConvergeError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.render import render
+from converge_rules.language.format.formatter import format_pattern
 from converge_rules.language.syntax import nodes as n
 from converge_rules.testing.runner import Suite, load_suite
 
@@ -111,13 +111,13 @@ def _explain(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
     if len(found) + len(gone) > MAX_FACTS:
         lines.append(f"… and {len(found) + len(gone) - MAX_FACTS} more matching facts")
     if not found and not gone:
-        lines.append(f"no fact matches {pattern_text(target)} in this run")
+        lines.append(f"no fact matches {format_pattern(target)} in this run")
         if ex.checked is not None:
             lines.append("why not:")
             lines.extend("  " + r.text() for r in ex.why_not(target))
         else:
             lines.append("hint: add --ruleset RULESET to see why (--why-not)")
-    data = {"pattern": pattern_text(target), "status": ex.view.status,
+    data = {"pattern": format_pattern(target), "status": ex.view.status,
             "facts": [ex.tree_json(ex.tree(f.id)) for f in (found + gone)[:MAX_FACTS]
                       if f.id is not None]}
     return data, "\n".join(lines).rstrip("\n") + "\n", EXIT_OK if found or gone \
@@ -129,17 +129,17 @@ def _why_not(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
     reasons = ex.why_not(target)
     lines = []
     if found:
-        lines.append(f"{pattern_text(target)} is in the final context:")
+        lines.append(f"{format_pattern(target)} is in the final context:")
         for fact in found[:MAX_FACTS]:
             assert fact.id is not None
             lines.extend("  " + line for line in ex.tree_lines(ex.tree(fact.id)))
     else:
-        lines.append(f"why no {pattern_text(target)}:")
+        lines.append(f"why no {format_pattern(target)}:")
         lines.extend("  " + r.text() for r in reasons)
         if not reasons:
             lines.append(f"  no agent emits {target.type.name}: it can only be given as "
                          "input")
-    data = {"pattern": pattern_text(target), "status": ex.view.status,
+    data = {"pattern": format_pattern(target), "status": ex.view.status,
             "present": [ex.tree_json(ex.tree(f.id)) for f in found if f.id is not None],
             "reasons": [r.json() for r in reasons]}
     return data, "\n".join(lines) + "\n", EXIT_FINDINGS if found else EXIT_OK

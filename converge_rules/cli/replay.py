@@ -21,6 +21,8 @@ from converge_rules.cli._common import (
     load_plugins,
     missing_path,
     refuse_to_overwrite,
+    report_diagnostics,
+    report_input_error,
     report_internal_errors,
 )
 from converge_rules.errors import CheckError, InputError
@@ -60,7 +62,6 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
       2  an unreadable trace, a ruleset with errors, or bad usage
     """
     from converge_rules import api
-    from converge_rules.cli.run import _report_diagnostics, _report_input_error
 
     for path in (ruleset, trace):
         if not path.exists():
@@ -72,12 +73,12 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         recorded = read_lines(trace)
         events = [json.loads(line) for line in recorded]
     except InputError as exc:
-        _report_input_error(exc)
+        report_input_error(exc)
         sys.exit(EXIT_USAGE)
     try:
         loaded = api.load(ruleset, plugins=registries)
     except CheckError as exc:
-        _report_diagnostics(exc, False)
+        report_diagnostics(exc, False)
         sys.exit(EXIT_USAGE)
     # Tools are answered from the recording only, never by a plugin: a call the
     # recording does not hold fails, and the traces then differ.
@@ -86,7 +87,7 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         result = api.run(loaded, input_facts(events), executor=executor,
                          workers=workers, tools=recorded_tools(events))
     except InputError as exc:
-        _report_input_error(exc)
+        report_input_error(exc)
         sys.exit(EXIT_USAGE)
     replayed = list(result.trace.lines())
     if output is not None:

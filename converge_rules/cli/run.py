@@ -7,7 +7,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,8 @@ from converge_rules.cli._common import (
     load_plugins,
     missing_path,
     refuse_to_overwrite,
+    report_diagnostics,
+    report_input_error,
     report_internal_errors,
     use_color,
 )
@@ -134,12 +136,12 @@ def command(
     try:
         loaded = api.load(ruleset, plugins=registries, pruners=pruners)
     except CheckError as exc:
-        _report_diagnostics(exc, colour)
+        report_diagnostics(exc, colour)
         sys.exit(EXIT_USAGE)
     try:
         inputs = api.read_facts(loaded, *facts)
     except InputError as exc:
-        _report_input_error(exc)
+        report_input_error(exc)
         sys.exit(EXIT_USAGE)
     console = _console(sys.stdout, color)
     try:
@@ -185,30 +187,6 @@ def _check_name(kind: str, name: str, registered: Mapping[str, Any]) -> None:
         raise click.UsageError(f"unknown {kind} {name!r}; {hint}")
 
 
-def _report_diagnostics(exc: CheckError, colour: bool) -> None:
-    from converge_rules.language.diagnostics.render import render
-
-    diagnostics = list(exc.diagnostics)
-    click.echo(render("human", diagnostics, _sources(diagnostics), color=colour),
-               err=True, nl=False)
-
-
-def _sources(diagnostics: Sequence[Any]) -> dict[str, str]:
-    """The text of each file a diagnostic points into, for the snippets."""
-    names: set[str] = set()
-    for d in diagnostics:
-        if d.span is not None:
-            names.add(d.span.file)
-        names.update(r.span.file for r in d.related)
-    out: dict[str, str] = {}
-    for name in sorted(names):
-        try:
-            out[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
-        except OSError:
-            continue
-    return out
-
-
 def report_failures(result: RunResult) -> None:
     """Warn on stderr about agent runs that failed (a runtime error such as a division
     by zero or a bad ``matches`` pattern, a tool that raised or answered the wrong
@@ -216,32 +194,23 @@ def report_failures(result: RunResult) -> None:
     emitted. One line per agent, with its location. Outputs skipped because the fact
     they rested on was retracted in the same merge are ordinary retraction, recorded
     in the trace, not failures."""
-    from converge_rules.engine.trace import E_EFFECT_DISCARDED
+    from converge_rules.engine.trace import EffectDiscarded
 
-    # agent index -> [failed runs, first cycle, first reason]
-    seen: dict[int, list[Any]] = {}
-    for ev in result.trace.raw:
-        if ev[0] == E_EFFECT_DISCARDED:
-            seen.setdefault(ev[2], [0, ev[1], ev[-1]])[0] += 1
-    agents = result.program.agents
-    for index, (failed, cycle, reason) in sorted(seen.items()):
-        spec = agents[index]
+    # agent name -> [failed runs, first cycle, first reason]
+    seen: dict[str, list[Any]] = {}
+    for event in result.trace.events_of(EffectDiscarded):
+        seen.setdefault(event.agent, [0, event.cycle, event.reason])[0] += 1
+    for spec in result.program.agents:  # in declaration order
+        if spec.name not in seen:
+            continue
+        failed, cycle, reason = seen[spec.name]
         runs = f"{failed:,} cycle{'s' if failed != 1 else ''}"
         click.echo(f"warning: agent `{spec.name}` failed in {runs} and its effect was "
-                   f"discarded (first in cycle {cycle}): {printable(str(reason))}", err=True)
+                   f"discarded (first in cycle {cycle}): {printable(reason)}", err=True)
         click.echo(f"  --> {spec.span}", err=True)
     if seen:
         click.echo("  = help: guard the failing expression with `where`, or fix the tool or "
                    "the input; `--trace FILE` records every failure", err=True)
-
-
-def _report_input_error(exc: InputError) -> None:
-    where = f"{exc.source}:{exc.line}: " if exc.source and exc.line else (
-        f"{exc.source}: " if exc.source else "")
-    click.echo(f"converge: error: {where}{exc.message}", err=True)
-    if exc.help:
-        click.echo(f"  help: {exc.help}", err=True)
-    click.echo("  nothing was run: fix the input and run again", err=True)
 
 
 # ---------------------------------------------------------------------- progress

@@ -46,7 +46,7 @@ from converge_rules.compiler.joins import (
     names_in,
     plan_pass,
 )
-from converge_rules.compiler.values import CompileError
+from converge_rules.errors import CompileError
 from converge_rules.language.syntax.nodes import (
     Agent,
     Aggregate,

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from converge_rules.compiler.codegen import AgentGenerator, aggregates_in
 from converge_rules.compiler.context import Namespace, ProgramContext, Var
 from converge_rules.compiler.expressions import ExprCompiler
-from converge_rules.compiler.values import CompileError, field_specs
-from converge_rules.errors import CheckError
+from converge_rules.compiler.values import field_specs
+from converge_rules.errors import CheckError, CompileError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (

@@ -27,8 +27,10 @@ from converge_rules.compiler.context import (
     tuple_src,
 )
 from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
-from converge_rules.compiler.values import CompileError, enum_member
-from converge_rules.language.builtins import BUILTIN_FUNCTIONS
+from converge_rules.compiler.runtime import builtin_helper
+from converge_rules.compiler.values import enum_member
+from converge_rules.errors import CompileError
+from converge_rules.language.builtins import BUILTINS, Builtin
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     Attribute,
@@ -69,6 +71,17 @@ class Kind:
 
 
 UNKNOWN = Kind(None, True)
+
+
+def _result_kind(result: str, args: list[Kind]) -> Kind:
+    """What is known of a built-in's result, from its signature's result type."""
+    if result == "number":
+        # abs/min/max return one of their arguments unchanged: int stays int
+        bases = {k.base for k in args}
+        return Kind(bases.pop() if len(bases) == 1 else None, False)
+    if result == "any":
+        return UNKNOWN
+    return Kind(result, False)
 
 
 @dataclass(slots=True)
@@ -217,30 +230,11 @@ class ExprCompiler:
         name = e.func.name
         parts = [self._code(a) for a in e.args]
         args = [p[0] for p in parts]
-        kinds = [p[1] for p in parts]
         joined = ", ".join(args)
-        if name in BUILTIN_FUNCTIONS:
-            if name == "round":
-                return f"_round({joined})", Kind("float", False)
-            if name in ("abs", "min", "max"):
-                # min/max return one of their arguments unchanged: int stays int
-                bases = {k.base for k in kinds}
-                base = bases.pop() if len(bases) == 1 else None
-                return f"{name}({joined})", Kind(base, False)
-            if name == "len":
-                return f"len({joined})", Kind("int", False)
-            if name in ("lower", "upper"):
-                self._arity(e, 1)
-                return f"{args[0]}.{name}()", Kind("str", False)
-            if name == "contains":
-                self._arity(e, 2)
-                return f"({args[1]} in {args[0]})", Kind("bool", False)
-            if name in ("startswith", "endswith"):
-                self._arity(e, 2)
-                return f"{args[0]}.{name}({args[1]})", Kind("bool", False)
-            if name == "matches":
-                self._arity(e, 2)
-                return f"_matches({joined})", Kind("bool", False)
+        builtin = BUILTINS.get(name)
+        if builtin is not None:
+            return self._builtin(e, builtin, args), _result_kind(
+                builtin.signature.result, [p[1] for p in parts])
         fn = self.ctx.functions.get(name)
         if fn is None:
             raise CompileError(
@@ -250,9 +244,16 @@ class ExprCompiler:
         return f"{self.ns.function(name, fn)}({joined})", UNKNOWN
 
     @staticmethod
-    def _arity(e: FuncCall, n: int) -> None:
-        if len(e.args) != n:
-            raise CompileError(f"{e.span}: {e.func.name}() takes {n} arguments")
+    def _builtin(e: FuncCall, builtin: Builtin, args: list[str]) -> str:
+        """A built-in call: its inline template filled in, or a call of its
+        implementation (bound in generated code by the runtime)."""
+        joined = ", ".join(args)
+        if builtin.inline is None:
+            return f"{builtin_helper(builtin.name)}({joined})"
+        wanted = builtin.inline_arity
+        if wanted is not None and len(args) != wanted:
+            raise CompileError(f"{e.span}: {builtin.name}() takes {wanted} arguments")
+        return builtin.inline.format(*args, args=joined)
 
     # -------------------------------------------------------- patterns in context
 

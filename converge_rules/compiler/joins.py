@@ -20,7 +20,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from converge_rules.compiler.values import CompileError, enum_member
+from converge_rules.compiler.values import enum_member
+from converge_rules.errors import CompileError
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     EnumDecl,

@@ -1,13 +1,12 @@
-"""Runtime helpers that generated code calls: the built-ins that are not a single Python
-operator, and the None-aware comparisons.
+"""Runtime helpers that generated code calls: the built-ins the compiler does not inline,
+and the None-aware comparisons.
 
 Semantics the language promises:
 
-* ``round(x, n)`` rounds half away from zero on the *decimal* value as written, so
-  ``round(2.675, 2) == 2.68`` (Python's ``round`` gives 2.67); the result is a float.
-* ``matches(text, pattern)`` is true when ``pattern`` matches anywhere in ``text``
-  (anchor with ``^…$`` for a full match), using RE2: linear time whatever the pattern.
-  Compiled patterns are cached. A bad pattern raises, which discards the agent's effect.
+* The built-ins mean what their implementations in :mod:`converge_rules.language.builtins`
+  do (``round`` half away from zero on the decimal value, RE2 ``matches``); a built-in
+  the compiler does not inline is bound here as ``_<name>`` (:func:`builtin_helper`).
+  A bad ``matches`` pattern raises, which discards the agent's effect.
 * Ordering comparisons (``< <= > >=``) with ``None`` on either side are false, so a
   ``min``/``max``/``mean`` over no facts, or an empty optional field, fails a guard
   instead of raising.
@@ -18,27 +17,18 @@ Semantics the language promises:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from converge_rules.language.builtins import compiled_pattern
+from converge_rules.language.builtins import BUILTINS
+from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
+from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
 from converge_rules.program import ValueType
 
 
-def cvg_round(value: float, ndigits: int = 0) -> float:
-    """Round half away from zero on the shortest decimal form of ``value``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return value
-    exponent = Decimal(1).scaleb(-int(ndigits))
-    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
-    return float(rounded)
-
-
-def cvg_matches(text: str, pattern: str) -> bool:
-    """True when RE2 ``pattern`` matches somewhere in ``text``."""
-    return compiled_pattern(pattern).search(text) is not None
+def builtin_helper(name: str) -> str:
+    """The name under which generated code calls built-in ``name``'s implementation."""
+    return "_" + name
 
 
 def cvg_mean(values: Iterable[Any]) -> float | None:
@@ -160,8 +150,10 @@ def cvg_floats(value: Any) -> Any:
 
 
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
-    "_round": cvg_round,
-    "_matches": cvg_matches,
+    **{builtin_helper(name): b.implementation
+       for name, b in BUILTINS.items() if b.inline is None},
+    # after the built-ins, so a built-in named like a helper cannot replace it; the
+    # built-in's compiled calls then fail tests/compiler (each built-in is run there)
     "_mean": cvg_mean,
     "_lt": cvg_lt,
     "_le": cvg_le,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from converge_rules.errors import ConvergeError
+from converge_rules.errors import CompileError as CompileError  # re-exported (it lived here)
 from converge_rules.language.syntax.nodes import (
     Attribute,
     Duration,
@@ -26,11 +26,6 @@ from converge_rules.language.syntax.nodes import (
 from converge_rules.program import MISSING, FieldSpec, ValueType
 
 PRIMITIVE_BASES = ("str", "int", "float", "bool")
-
-
-class CompileError(ConvergeError):
-    """The compiler met something a checked ruleset should never contain (a bug in the
-    checker, or a ruleset compiled without checking). The message names the place."""
 
 
 def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:

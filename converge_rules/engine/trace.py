@@ -2,16 +2,18 @@
 
 In the hot loop an event is a plain tuple whose first item is one of the ``E_*`` kinds
 below (building a model per fact would cost more than the merge itself). The pydantic
-models are built only when the trace is serialised: :meth:`Trace.events` and
-:meth:`Trace.to_jsonl`. The serialised trace is deterministic: sorted keys, no timings,
+models are built only when the trace is read: :meth:`Trace.events` (all of them),
+:meth:`Trace.events_of` (one kind, the others skipped as tuples) and
+:meth:`Trace.to_jsonl`. Readers outside the engine (the CLI) use these typed events,
+never the tuples. The serialised trace is deterministic: sorted keys, no timings,
 no memory addresses, events in merge order whatever the executor did.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -192,6 +194,29 @@ TraceEvent = Annotated[
 ]
 
 
+M = TypeVar("M", bound=_Model)
+
+# The raw kinds each model is built from (a lean effect holds facts and evaluations).
+_RAW_KINDS: dict[type[_Model], frozenset[int]] = {
+    CycleStart: frozenset({E_CYCLE_START}),
+    CycleEnd: frozenset({E_CYCLE_END}),
+    FactAdded: frozenset({E_INPUTS, E_FACT_ADDED, E_PLAIN}),
+    FactSupported: frozenset({E_FACT_SUPPORTED, E_PLAIN}),
+    EffectMerged: frozenset({E_EFFECT_MERGED}),
+    EffectDiscarded: frozenset({E_EFFECT_DISCARDED}),
+    OutputSkipped: frozenset({E_OUTPUT_SKIPPED}),
+    ToolCall: frozenset({E_TOOL_CALL}),
+    Evaluation: frozenset({E_EVALUATION, E_PLAIN}),
+    Conflict: frozenset({E_CONFLICT}),
+    Replaced: frozenset({E_REPLACED}),
+    Retracted: frozenset({E_RETRACTED}),
+    Pruned: frozenset({E_PRUNED}),
+    IntentClosed: frozenset({E_INTENT_CLOSED}),
+    BudgetEvent: frozenset({E_BUDGET}),
+    StatusEvent: frozenset({E_STATUS}),
+}
+
+
 def jsonable(value: Any) -> Any:
     """Runtime value → JSON value (tuples become lists)."""
     if isinstance(value, tuple):
@@ -269,10 +294,21 @@ class Trace:
 
     def events(self) -> Iterator[_Model]:
         """The trace as pydantic models, in order."""
+        return self._models(self.raw)
+
+    def events_of(self, model: type[M]) -> Iterator[M]:
+        """The events of one kind (``EffectDiscarded``, ``ToolCall``…), in order. Only
+        those are built as models, so reading one kind of a long trace stays cheap."""
+        kinds = _RAW_KINDS[model]
+        for event in self._models(ev for ev in self.raw if ev[0] in kinds):
+            if isinstance(event, model):
+                yield event
+
+    def _models(self, raw: Iterable[Event]) -> Iterator[_Model]:
         program = self._program
         store = self._store
         types = program.types
-        for ev in self.raw:
+        for ev in raw:
             kind = ev[0]
             if kind == E_INPUTS:
                 for fid in range(ev[1]):

@@ -1,48 +1,43 @@
-"""Signatures of the built-in expression functions.
+"""The built-in expression functions: one table, :data:`BUILTINS`.
+
+Each entry says everything the pipeline needs about one built-in: its signature (what the
+checker knows), its implementation (a pure Python callable: what the test interpreter
+and the ``builtin.functions`` plugin call, and what compiled rules call unless the entry
+is inlined) and, optionally, the Python the compiler inlines for a call. Adding a
+built-in is adding one entry.
 
 Aggregates (``count sum min max mean`` over a pattern) are syntax, not functions, and do
 not appear here. Type names are as in the language, plus two signature-only names:
 ``number`` (int or float; a ``number`` result is float when any ``number`` argument is a
 float, otherwise int) and ``any``.
+
+Semantics the language promises beyond Python's:
+
+* ``round(x, n)`` rounds half away from zero on the *decimal* value as written, so
+  ``round(2.675, 2) == 2.68`` (Python's ``round`` gives 2.67); the result is a float.
+* ``matches(text, pattern)`` is true when ``pattern`` matches anywhere in ``text``
+  (anchor with ``^…$`` for a full match), using RE2: linear time whatever the pattern.
+  Compiled patterns are cached. A bad pattern raises :class:`PatternError`.
+
+The implementations live here, in the language package, because they define what the
+language means; the compiler's runtime, the interpreter and the plugin all import them
+from here, so nothing reaches backwards up the pipeline.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from string import Formatter
+from types import MappingProxyType
 from typing import Any
 
 import re2
 
 from converge_rules.language.checks.checked import FunctionSignature
-
-BUILTIN_FUNCTIONS: dict[str, FunctionSignature] = {
-    f.name: f
-    for f in (
-        FunctionSignature("round", ("float", "int"), "float"),
-        FunctionSignature("abs", ("number",), "number"),
-        FunctionSignature("min", ("number", "number"), "number", variadic=True),
-        FunctionSignature("max", ("number", "number"), "number", variadic=True),
-        FunctionSignature("len", ("any",), "int"),
-        FunctionSignature("lower", ("str",), "str"),
-        FunctionSignature("upper", ("str",), "str"),
-        FunctionSignature("contains", ("str", "str"), "bool"),
-        FunctionSignature("startswith", ("str", "str"), "bool"),
-        FunctionSignature("endswith", ("str", "str"), "bool"),
-        FunctionSignature("matches", ("str", "str"), "bool"),
-    )
-}
-"""The built-ins by name. ``len`` takes a ``str`` or a ``list``; ``matches(text,
-pattern)`` uses a linear-time regex engine; ``min``/``max`` take two or more numbers."""
-
-MIN_ARGS: dict[str, int] = {"round": 1}
-"""Built-ins whose trailing arguments may be left out: ``round(x)`` rounds to a whole
-number, ``round(x, 2)`` to two decimals."""
-
-
-def builtin_functions() -> dict[str, FunctionSignature]:
-    """A fresh copy of :data:`BUILTIN_FUNCTIONS` (callers may add plugin functions)."""
-    return dict(BUILTIN_FUNCTIONS)
-
 
 # --------------------------------------------------- `matches` patterns (RE2)
 
@@ -74,3 +69,114 @@ def compiled_pattern(pattern: str) -> Any:
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", errors="replace")
         raise PatternError(f"bad regular expression {pattern!r}: {detail}") from None
+
+
+# --------------------------------------------------------- implementations
+
+def cvg_round(value: float, ndigits: int = 0) -> float:
+    """Round half away from zero on the shortest decimal form of ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    exponent = Decimal(1).scaleb(-int(ndigits))
+    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    return float(rounded)
+
+
+def cvg_matches(text: str, pattern: str) -> bool:
+    """True when RE2 ``pattern`` matches somewhere in ``text``."""
+    return compiled_pattern(pattern).search(text) is not None
+
+
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def _upper(text: str) -> str:
+    return text.upper()
+
+
+def _contains(text: Any, part: Any) -> bool:
+    return part in text
+
+
+def _startswith(text: str, prefix: str) -> bool:
+    return text.startswith(prefix)
+
+
+def _endswith(text: str, suffix: str) -> bool:
+    return text.endswith(suffix)
+
+
+# --------------------------------------------------------------- the table
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    """One built-in function.
+
+    ``implementation`` is what a call means. ``inline``, when given, is how the compiler
+    writes a call as plain Python instead of calling ``implementation``: a format string
+    over the arguments' generated code, ``{0}``, ``{1}``… by position or ``{args}`` for
+    all of them joined with commas; it must compute what ``implementation`` computes.
+    ``min_args`` lets trailing arguments be left out (``round(x)``); None: every
+    argument of the signature is needed."""
+
+    signature: FunctionSignature
+    implementation: Callable[..., Any]
+    inline: str | None = None
+    min_args: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.signature.name
+
+    @property
+    def inline_arity(self) -> int | None:
+        """How many arguments ``inline`` names by position (it then needs exactly that
+        many), or None when it names none."""
+        if self.inline is None:
+            return None
+        positions = [int(field) for _, field, _, _ in Formatter().parse(self.inline)
+                     if field is not None and field.isdigit()]
+        return max(positions) + 1 if positions else None
+
+
+BUILTINS: Mapping[str, Builtin] = MappingProxyType({
+    b.name: b
+    for b in (
+        Builtin(FunctionSignature("round", ("float", "int"), "float"),
+                cvg_round, min_args=1),
+        Builtin(FunctionSignature("abs", ("number",), "number"),
+                abs, inline="abs({args})"),
+        Builtin(FunctionSignature("min", ("number", "number"), "number", variadic=True),
+                min, inline="min({args})"),
+        Builtin(FunctionSignature("max", ("number", "number"), "number", variadic=True),
+                max, inline="max({args})"),
+        Builtin(FunctionSignature("len", ("any",), "int"),
+                len, inline="len({args})"),
+        Builtin(FunctionSignature("lower", ("str",), "str"),
+                _lower, inline="{0}.lower()"),
+        Builtin(FunctionSignature("upper", ("str",), "str"),
+                _upper, inline="{0}.upper()"),
+        Builtin(FunctionSignature("contains", ("str", "str"), "bool"),
+                _contains, inline="({1} in {0})"),
+        Builtin(FunctionSignature("startswith", ("str", "str"), "bool"),
+                _startswith, inline="{0}.startswith({1})"),
+        Builtin(FunctionSignature("endswith", ("str", "str"), "bool"),
+                _endswith, inline="{0}.endswith({1})"),
+        Builtin(FunctionSignature("matches", ("str", "str"), "bool"),
+                cvg_matches),
+    )
+})
+"""The built-ins by name. ``len`` takes a ``str`` or a ``list``; ``contains`` also takes
+a list and an item; ``min``/``max`` take two or more numbers, or one list of numbers;
+``matches(text, pattern)`` uses a linear-time regex engine."""
+
+BUILTIN_FUNCTIONS: Mapping[str, FunctionSignature] = MappingProxyType({
+    name: b.signature for name, b in BUILTINS.items()
+})
+"""The built-ins' signatures by name (what the checker knows of them)."""
+
+
+def builtin_functions() -> dict[str, FunctionSignature]:
+    """A fresh dict of :data:`BUILTIN_FUNCTIONS` (callers may add plugin functions)."""
+    return dict(BUILTIN_FUNCTIONS)

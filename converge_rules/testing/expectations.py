@@ -18,7 +18,7 @@ from typing import Any
 
 from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import EvalError, Fact, values_equal
-from converge_rules.analysis.show import literal
+from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.testing.outcome import Failure
 
@@ -110,7 +110,7 @@ def _expect_conflict(step: n.ExpectConflict, ex: Explainer, env: Mapping[str, An
     details = [f"conflicts on {pattern.type.name} during the run:"] if same_type else [
         f"there was no conflict on {pattern.type.name} during the run"]
     for conflict in same_type[:CLOSEST]:
-        key = ", ".join(f"{k}: {literal(v)}" for k, v in conflict.key.items())
+        key = ", ".join(f"{k}: {format_value(v)}" for k, v in conflict.key.items())
         details.append(f"  cycle {conflict.cycle}: key ({key}): {conflict.reason}")
     details.extend(_status_note(ex))
     return Failure(f"expected a conflict on {_want(pattern, ex, env)}", step.span,
@@ -153,5 +153,6 @@ def _diff(pattern: n.Pattern, fact: Fact, ex: Explainer, env: Mapping[str, Any]
             continue
         if not values_equal(actual, want, tolerant=True):
             enum = (pattern.type.name, fm.field.name) in interp.field_enums
-            diffs.append((fm.field.name, literal(want, enum=enum), literal(actual, enum=enum)))
+            diffs.append((fm.field.name, format_value(want, enum=enum),
+                          format_value(actual, enum=enum)))
     return diffs

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converge_rules.analysis.interpret import values_equal
-from converge_rules.analysis.show import literal
 from converge_rules.errors import ToolError
+from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax.span import Span
 
 
@@ -45,7 +45,7 @@ class UnmockedCall:
     args: Mapping[str, Any]
 
     def call_text(self) -> str:
-        inner = ", ".join(f"{k}: {literal(v)}" for k, v in sorted(self.args.items()))
+        inner = ", ".join(f"{k}: {format_value(v)}" for k, v in sorted(self.args.items()))
         return f"{self.tool}({inner})"
 
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import EvalError, Interpreter, interpreter_for
 from converge_rules.analysis.runview import RunView, view_from_result
-from converge_rules.analysis.show import literal
 from converge_rules.errors import ConvergeError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic
+from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 from converge_rules.testing.cases import CaseError, TestCase, expand
@@ -153,7 +153,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     explainer = Explainer(view, checked, interp)
     failures = check_expectations(case.test.steps, explainer, case.bindings)
     if failures and case.case is not None:
-        row = ", ".join(f"{k} = {literal(v)}" for k, v in case.bindings.items())
+        row = ", ".join(f"{k} = {format_value(v)}" for k, v in case.bindings.items())
         failures = [dataclasses.replace(f, details=(f"in case {case.case}: {row}", *f.details))
                     for f in failures]
     if mocks.unmocked:

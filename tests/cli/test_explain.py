@@ -114,3 +114,18 @@ def test_usage_errors() -> None:
     Path("bad.jsonl").write_text("{not json\n", encoding="utf-8")
     broken = _explain("--trace", "bad.jsonl", "Price()")
     assert broken.exit_code == 2 and "bad.jsonl:1" in broken.output
+
+
+def test_why_not_writes_the_guard_as_the_formatter_does() -> None:
+    # The guard is printed by the one unparser: a negated sum keeps its parentheses
+    # (printed as `-x + y` before) and no others are added (was `((x * 2) + 1)`).
+    Path("neg.cvg").write_text(
+        "ruleset neg\n"
+        "fact A { key k: str, x: float, y: float }\n"
+        "fact B { k: str }\n"
+        "agent flip { when A(k, x, y) where -(x + y) > x * 2 + 1 emit B(k: k) }\n",
+        encoding="utf-8")
+    Path("a.jsonl").write_text('{"A": {"k": "a", "x": 1.0, "y": 2.0}}\n', encoding="utf-8")
+    result = _explain("-r", "neg.cvg", "--facts", "a.jsonl", "--why-not", 'B(k: "a")')
+    assert result.exit_code == 0, result.output
+    assert "`where -(x + y) > x * 2 + 1` was false for every match" in result.output

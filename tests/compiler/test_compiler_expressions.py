@@ -10,6 +10,7 @@ from compiler_support import ListView, compile_text, run
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.compiler.runtime import cvg_matches, cvg_round
+from converge_rules.language.builtins import BUILTINS
 from converge_rules.language.checks.checked import FunctionSignature
 from converge_rules.language.checks.checker import check_file
 from converge_rules.language.syntax.nodes import Emit, Literal
@@ -101,6 +102,38 @@ def test_matches_is_linear_time_re2_and_bad_pattern_raises() -> None:
         cvg_matches("x", "(")
 
 
+# One call of every built-in over the fact ``value`` evaluates against, with the same
+# arguments as Python values and the output type that holds its result.
+BUILTIN_CALLS = [
+    ("round(x, 0)", (2.5, 0), "F"),
+    ("round(x)", (2.5,), "F"),
+    ("abs(n - 10)", (-3,), "I"),
+    ("min(n, 3)", (7, 3), "I"),
+    ("max(n, x)", (7, 2.5), "F"),
+    ("len(tags)", (("a", "b"),), "I"),
+    ("len(s)", ("Hello",), "I"),
+    ("lower(s)", ("Hello",), "Out"),
+    ("upper(s)", ("Hello",), "Out"),
+    ('contains(s, "ell")', ("Hello", "ell"), "B"),
+    ('contains(tags, "b")', (("a", "b"), "b"), "B"),
+    ('startswith(s, "He")', ("Hello", "He"), "B"),
+    ('endswith(s, "x")', ("Hello", "x"), "B"),
+    ('matches(s, "^H.l+o$")', ("Hello", "^H.l+o$"), "B"),
+]
+
+
+@pytest.mark.parametrize(("expr", "args", "out"), BUILTIN_CALLS)
+def test_compiled_builtin_computes_what_its_implementation_does(
+        expr: str, args: tuple[Any, ...], out: str) -> None:
+    builtin = BUILTINS[expr.split("(")[0]]
+    assert value(expr, out) == builtin.implementation(*args)
+
+
+def test_every_builtin_has_a_compiled_call_above() -> None:
+    called = {expr.split("(")[0] for expr, _, _ in BUILTIN_CALLS}
+    assert called == set(BUILTINS), "add a call of each new built-in to BUILTIN_CALLS"
+
+
 def test_plugin_function() -> None:
     text = HEAD + "agent a { when In(k, s) emit Out(k: k, v: shout(s)) }"
     sig = {"shout": FunctionSignature("shout", ("str",), "str")}
@@ -165,8 +198,11 @@ agent b { when LI(k, ns) emit L(k: k, xs: ns) }
 
 
 def test_plugin_function_without_implementation_is_a_clear_compile_error() -> None:
-    from converge_rules.compiler.values import CompileError
+    from converge_rules.compiler import values
+    from converge_rules.errors import CompileError, ConvergeError
 
+    assert values.CompileError is CompileError  # the old import path keeps working
+    assert issubclass(CompileError, ConvergeError)
     text = HEAD + "agent a { when In(k, s) emit Out(k: k, v: shout(s)) }"
     sig = {"shout": FunctionSignature("shout", ("str",), "str")}
     checked = check_file("t.cvg", source=text, functions=sig)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from engine_programs import Builder, each, f
 from test_cycles import QUOTES, count_program, intent_program
 from test_smoke_closure import closure_program
 
@@ -60,3 +62,44 @@ def test_tool_calls_appear_in_the_trace_with_args_and_results() -> None:
         ("fx_rate", {"currency": "EUR"}, {"usd": 2.0}),
         ("fx_rate", {"currency": "GBP"}, {"usd": 2.0}),
     ]
+
+
+def _runs_of_every_kind() -> list[Any]:
+    from test_cycles import retraction_program
+
+    from converge_rules.program import EMIT, EVALUATE
+
+    b = Builder()
+    n = b.fact("N", f("v", "int"))
+    out = b.fact("Out", f("v", "int"))
+    b.agent("bad", each(n, lambda v: [(EMIT, out, (1 // 0,))]), reads=[n], emits=[out])
+    b.agent("good", each(n, lambda v: [(EMIT, out, v)]), reads=[n], emits=[out])
+    b.agent("judge", each(out, lambda v: [(EVALUATE, 0.9, "fine")]), reads=[out])
+    b.prune(n, lambda values, age: age > 1)
+    return [
+        run(closure_program(), EDGES),
+        run(count_program(seen=True), [("Count", {"id": "a", "n": 0})]),
+        run(count_program(max_cycles=3), [("Count", {"id": "a", "n": 0})]),
+        run(retraction_program(), [("Base", {"k": "x", "v": 1}), ("Other", {"k": "x"})]),
+        run(intent_program(), QUOTES, tools={"fx_rate": lambda a: {"usd": 2.0}}),
+        run(b.build(), [("N", {"v": 3})]),
+    ]
+
+
+def test_events_of_one_kind_are_those_of_the_whole_trace() -> None:
+    from converge_rules.engine import trace as t
+
+    kinds = (t.CycleStart, t.CycleEnd, t.FactAdded, t.FactSupported, t.EffectMerged,
+             t.EffectDiscarded, t.OutputSkipped, t.ToolCall, t.Evaluation, t.Conflict,
+             t.Replaced, t.Retracted, t.Pruned, t.IntentClosed, t.BudgetEvent,
+             t.StatusEvent)
+    seen = set()
+    for result in _runs_of_every_kind():
+        events = list(result.trace.events())
+        seen.update(type(e) for e in events)
+        for kind in kinds:
+            assert list(result.trace.events_of(kind)) == [
+                e for e in events if isinstance(e, kind)], kind.__name__
+    assert {t.FactAdded, t.FactSupported, t.EffectDiscarded, t.ToolCall, t.Conflict,
+            t.Retracted, t.Pruned, t.IntentClosed, t.Evaluation, t.BudgetEvent,
+            t.StatusEvent} <= seen

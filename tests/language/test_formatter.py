@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from converge_rules.errors import RulesSyntaxError
-from converge_rules.language.format.formatter import format_expr, format_module, format_source
+from converge_rules.language.format.formatter import (
+    format_expr,
+    format_module,
+    format_source,
+    format_value,
+)
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.parser import parse
 from converge_rules.language.syntax.span import UNKNOWN_SPAN, Span
@@ -479,3 +484,26 @@ def test_blank_lines_around_comments_follow_the_source() -> None:
         "  # last\n"
         "}\n"
     )
+
+
+@pytest.mark.parametrize(("value", "enum", "text"), [
+    ("A1", False, '"A1"'),
+    ('say "hi"\n\tback\\slash', False, '"say \\"hi\\"\\n\\tback\\\\slash"'),
+    ("web", True, "web"),
+    (("web", "store"), True, "[web, store]"),
+    (None, False, "none"),
+    (True, False, "true"),
+    (11.88, False, "11.88"),
+    ({"usd": 1.1, "ok": False}, False, "{usd: 1.1, ok: false}"),
+    # a tool's answer must not drive the terminal: no raw control characters
+    ("red\x1b[31m\r", False, '"red\\u001b[31m\\r"'),
+])
+def test_run_time_values_are_written_as_literals(value: object, enum: bool, text: str) -> None:
+    assert format_value(value, enum=enum) == text
+
+
+def test_string_literals_in_rule_text_keep_raw_control_characters() -> None:
+    # The language has no escape for a carriage return: rule text keeps it as written,
+    # so formatting stays a round trip.
+    source = 'ruleset t\n\nprune X when s == "a\rb"\n'
+    assert format_source(source) == source

@@ -16,6 +16,7 @@ from converge_rules.language.checks.scope import (
 from converge_rules.language.checks.types import ANY, FLOAT, Ty, fact_ty
 from converge_rules.language.diagnostics.core import Severity, define
 from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Agent,
     Arg,
@@ -201,7 +202,7 @@ def unit_number(typer: Typer, e: Expr, scope: Scope, what: str) -> None:
                       f"write a {what} such as 0.8")
     elif isinstance(e, Literal) and not isinstance(e.value, bool | str) \
             and not 0 <= e.value <= 1:
-        typer.r.error(NOT_A_NUMBER, e.span, f"{what} {e.text} is outside 0..1",
+        typer.r.error(NOT_A_NUMBER, e.span, f"{what} {format_expr(e)} is outside 0..1",
                       f"write a {what} between 0 and 1, e.g. 0.8")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from converge_rules.language.builtins import BUILTIN_FUNCTIONS, MIN_ARGS, pattern_problem
+from converge_rules.language.builtins import BUILTINS, pattern_problem
 from converge_rules.language.checks.scope import TYPE_MISMATCH, UNKNOWN_FIELD, Scope
 from converge_rules.language.checks.types import ANY, BOOL, FLOAT, INT, STR, Ty
 from converge_rules.language.diagnostics.core import Severity, define
@@ -79,8 +79,10 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
                                   otherwise="built-ins: " + ", ".join(
                                       sorted(typer.t.functions))))
         return ANY
-    builtin = BUILTIN_FUNCTIONS.get(sig.name)
-    if builtin is not None and builtin.args == sig.args and sig.name in _COLLECTION_ARG:
+    builtin = BUILTINS.get(sig.name)
+    if builtin is not None and builtin.signature.args != sig.args:
+        builtin = None  # a function passed in by the caller under a built-in's name
+    if builtin is not None and sig.name in _COLLECTION_ARG:
         special = _collection_call(typer, e, scope)
         if special is not None:
             return special
@@ -88,8 +90,9 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
     n = len(e.args)
     if sig.variadic and want and n > len(want):
         want += [want[-1]] * (n - len(want))
-    fewest = MIN_ARGS.get(sig.name, len(want)) \
-        if builtin is not None and builtin.args == sig.args else len(want)
+    fewest = len(want)
+    if builtin is not None and builtin.min_args is not None:
+        fewest = builtin.min_args
     if not fewest <= n <= len(want):
         least = "at least " if sig.variadic else ""
         count = f"{fewest} or {len(sig.args)}" if fewest < len(sig.args) \

@@ -7,6 +7,7 @@ from converge_rules.language.checks.scope import UNKNOWN_TYPE, Binding, Scope
 from converge_rules.language.checks.types import INT
 from converge_rules.language.diagnostics.core import Related, Severity, define
 from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     Duration,
@@ -99,13 +100,13 @@ def _check_root(typer: Typer, root: Root) -> None:
         if kind == "duration":
             if not isinstance(v, Duration):
                 typer.r.error(BUDGET_VALUE, v.span, f"`{name}` needs a duration",
-                              f"write a unit, e.g. `{name} = {v.text}s` or `500ms`")
+                              f"write a unit, e.g. `{name} = {format_expr(v)}s` or `500ms`")
             elif v.milliseconds <= 0:
                 typer.r.error(BUDGET_VALUE, v.span, f"`{name}` must be positive",
                               "give a duration above zero")
         elif not (isinstance(v, Literal) and type(v.value) is int and v.value > 0):
             typer.r.error(BUDGET_VALUE, v.span,
-                          f"`{name}` needs a positive whole number, found `{v.text}`",
+                          f"`{name}` needs a positive whole number, found `{format_expr(v)}`",
                           f"write e.g. `{name} = 1_000`")
     for req in root.requires:
         typer.condition(req.condition, Scope(), "`require`", REQUIRE_NOT_BOOL)

@@ -22,8 +22,10 @@ lines were; formatting keeps each of those, which is what makes it idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from converge_rules.errors import RulesSyntaxError
 from converge_rules.language.syntax import nodes as n
@@ -38,7 +40,8 @@ INDENT = "  "
 COMMENT_COLUMN = 41
 COMMENT_GAP = 2
 
-__all__ = ["format_expr", "format_module", "format_pattern", "format_source", "quote"]
+__all__ = ["format_expr", "format_module", "format_pattern", "format_source", "format_value",
+           "quote"]
 
 
 # ----------------------------------------------------------------------- expressions
@@ -123,12 +126,35 @@ def _unknown(node: object) -> TypeError:
 
 def _literal(lit: n.Literal) -> str:
     value = lit.value
+    if isinstance(value, str):
+        return quote(value)  # rule text: every character as the language writes it
+    if isinstance(value, bool) or not lit.text:
+        return format_value(value)
+    # Numbers keep how they were written (``50_000``) when the text says the same.
+    return lit.text
+
+
+def format_value(value: Any, *, enum: bool = False) -> str:
+    """A run-time value written as a literal: ``"A1"``, ``1.5``, ``true``, ``[1, 2]``,
+    ``{usd: 1.1}``, and ``none`` for an empty optional value (which has no literal).
+    Enum members are strings at run time; ``enum`` writes them bare.
+
+    Values come from input files and tools, so a string's control characters that the
+    language has no escape for are written as JSON writes them (``\\r``,
+    ``\\u001b``) rather than raw: they must not drive the terminal."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "none"
     if isinstance(value, str):
-        return quote(value)
-    # Numbers keep how they were written (``50_000``) when the text says the same.
-    return lit.text if lit.text else repr(value)
+        if enum:
+            return value
+        return _UNWRITABLE.sub(_json_escape, quote(value))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v, enum=enum) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
@@ -140,15 +166,28 @@ def quote(text: str) -> str:
     return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
 
 
+# The control characters :func:`quote` writes as themselves (all but tab and newline).
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b-\x1f]")
+_JSON_ESCAPES = {"\b": "\\b", "\f": "\\f", "\r": "\\r"}
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return _JSON_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}")
+
 
 def _args(args: Iterable[n.Arg]) -> str:
     return ", ".join(f"{a.name.name}: {format_expr(a.value)}" for a in args)
 
 
-def format_pattern(p: n.Pattern) -> str:
-    """``[binder: ][not ][intent ]Type(field, field: value)``."""
+def format_pattern(p: n.Pattern, shown: Mapping[str, str] | None = None) -> str:
+    """``[binder: ][not ][intent ]Type(field, field: value)``; a field named in
+    ``shown`` is written ``field: text`` with the text given there (a value the field
+    was found to hold, say) instead of what the pattern says."""
+    shown = shown or {}
     fields = ", ".join(
-        f.field.name if f.value is None else f"{f.field.name}: {format_expr(f.value)}"
+        f"{f.field.name}: {shown[f.field.name]}" if f.field.name in shown
+        else f.field.name if f.value is None
+        else f"{f.field.name}: {format_expr(f.value)}"
         for f in p.fields
     )
     prefix = f"{p.binder.name}: " if p.binder is not None else ""
