@@ -125,10 +125,13 @@ def write_output(text: str, output: str | Path | None) -> None:
     if output is None or str(output) == "-":
         click.echo(text, nl=False, color=True)
         return
+    from converge_rules.files import write_text_atomic
+
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        write_text_atomic(output, text)
     except OSError as exc:
-        raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}; "
+                               "nothing was written") from exc
 
 
 def refuse_to_overwrite(output: str | Path | None, inputs: Iterable[str | Path],

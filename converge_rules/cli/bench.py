@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from converge_rules.cli._common import EXIT_FINDINGS, EXIT_OK
+from converge_rules.files import write_text_atomic
 
 
 @click.command("bench")
@@ -99,7 +100,7 @@ def _parse(quick: bool) -> dict[str, Any]:
     lines = text.count("\n")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated.cvg"
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
         t_parse, _ = timed(lambda: parse(text, str(path)), repeat=2)
         t_check, _ = timed(lambda: check_file(path), repeat=2)
     return {"lines": lines, "parse_lines_per_s": round(lines / t_parse),

@@ -19,6 +19,7 @@ from converge_rules.cli._common import (
     use_color,
 )
 from converge_rules.errors import RulesSyntaxError
+from converge_rules.files import write_text_atomic
 from converge_rules.language.diagnostics.core import Diagnostic
 
 STDIN = "-"
@@ -170,7 +171,7 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) ->
                 click.echo(f"would reformat {path}")
             elif not show_diff:
                 try:
-                    path.write_text(outcome.formatted or "", encoding="utf-8")
+                    write_text_atomic(path, outcome.formatted or "")
                 except OSError as exc:
                     click.echo(f"converge: error: cannot write {path}: "
                                f"{exc.strerror or exc}; it was left as it was", err=True)
@@ -182,9 +183,12 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool, color: str) ->
     failed = sum(o.formatted is None for o in outcomes)
     if STDIN not in paths:
         verb = "would be reformatted" if (check or show_diff) else "reformatted"
+        done = changed if (check or show_diff) else changed - unwritable
         click.echo(
-            f"{changed} file{'s' if changed != 1 else ''} {verb}, "
+            f"{done} file{'s' if done != 1 else ''} {verb}, "
             f"{len(outcomes) - changed - failed} unchanged"
+            + (f", {unwritable} could not be written (left as they were)"
+               if unwritable else "")
             + (f", {failed} with syntax errors" if failed else ""),
             err=True,
         )

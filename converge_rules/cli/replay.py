@@ -26,6 +26,7 @@ from converge_rules.cli._common import (
     report_internal_errors,
 )
 from converge_rules.errors import CheckError, InputError
+from converge_rules.files import write_text_atomic
 
 
 @click.command("replay")
@@ -92,7 +93,7 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     replayed = list(result.trace.lines())
     if output is not None:
         try:
-            output.write_text("".join(line + "\n" for line in replayed), encoding="utf-8")
+            write_text_atomic(output, "".join(line + "\n" for line in replayed))
         except OSError as exc:
             raise click.UsageError(
                 f"cannot write the replayed trace to {output}: {exc.strerror or exc}"

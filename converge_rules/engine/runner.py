@@ -328,8 +328,8 @@ def run(
         if collecting:
             gc.enable()
     if trace is not None:
-        if isinstance(trace, str | PathLike):
-            trace = JsonLinesTraceSink(trace)
-        with trace as sink:
+        sink: TraceSink = (JsonLinesTraceSink(trace) if isinstance(trace, str | PathLike)
+                           else trace)
+        with sink:
             sink.write_lines(result.trace.lines())
     return result

@@ -10,11 +10,15 @@ the live context (pruned facts) so later jobs can consult them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any, Protocol
 
 
 class TraceSink(Protocol):
-    """Where trace lines go. Used as a context manager; ``close`` flushes."""
+    """Where trace lines go. Used as a context manager: leaving the block normally
+    commits the trace (``close``); leaving it with an exception should drop what was
+    written, so a failed or interrupted job never replaces a complete earlier trace
+    with a truncated one."""
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Append JSON documents, one per line (no trailing newline in ``lines``)."""
@@ -24,7 +28,8 @@ class TraceSink(Protocol):
 
     def __enter__(self) -> TraceSink: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 class CheckpointStore(Protocol):

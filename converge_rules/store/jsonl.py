@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+
+from converge_rules.files import AtomicTextFile
 
 
 class JsonLinesTraceSink:
-    """Writes trace lines to a file (created or truncated on open)."""
+    """Writes trace lines to a file, atomically: the file at ``path`` appears (or is
+    replaced) only when the sink is closed after a complete write. Leaving its ``with``
+    block with an exception, or :meth:`abort`, leaves any previous file untouched."""
 
     def __init__(self, path: str | PathLike[str]) -> None:
         self.path = Path(path)
-        self._file: IO[str] | None = self.path.open("w", encoding="utf-8", newline="\n")
+        self._file: AtomicTextFile | None = AtomicTextFile(self.path)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         assert self._file is not None, "the sink is closed"
@@ -23,12 +27,23 @@ class JsonLinesTraceSink:
             write("\n")
 
     def close(self) -> None:
+        """Commit: the trace replaces the file at ``path``."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            file.commit()
+
+    def abort(self) -> None:
+        """Drop what was written; the file at ``path`` keeps what it had."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.abort()
 
     def __enter__(self) -> JsonLinesTraceSink:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
