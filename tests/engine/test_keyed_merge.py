@@ -1,19 +1,21 @@
-"""Keyed merges under retraction in the same merge, combine's derivations, and a
-plugin resolver that raises (rulesets compiled from `.cvg`, run by the engine)."""
+"""The keyed merge: a key whose winner is retracted later in the same merge goes to a
+candidate still standing (the same with every executor), a stale keyed output is
+reported once, and a combined fact rests on every candidate (rulesets compiled from
+`.cvg`, run by the engine)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.engine import RESOLVERS, Contender, RunResult, run
+from converge_rules.engine import RunResult, run
 from converge_rules.language.checks.checker import check_file
-from converge_rules.program import Program, TypeSpec
+from converge_rules.program import Program
 
 
 def program(tmp_path: Path, source: str, resolvers: Iterable[str] | None = None) -> Program:
@@ -170,52 +172,3 @@ def test_a_combined_fact_rests_on_every_candidate(tmp_path: Path, t_value: float
     derived_by = [e["agent"] for e in evs
                   if e["event"] in ("fact_added", "fact_supported") and e["id"] == avg]
     assert sorted(derived_by) == ["from_s", "from_s", "from_t"]
-
-
-def _raises(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
-    raise ValueError("boom")
-
-
-def _not_indexes(type_spec: TypeSpec, contenders: Sequence[Contender]) -> Any:
-    return None
-
-
-RESOLVED = """\
-ruleset r "r"
-fact S { k: str }
-fact P { key k: str, v: int }
-agent one tier 1 {
-  when S(k)
-  emit P(k: k, v: 1)
-}
-agent two tier 1 {
-  when S(k)
-  emit P(k: k, v: 2)
-}
-policy P { resolve by using bad }
-"""
-
-
-@pytest.mark.parametrize(("fn", "error"), [(_raises, "ValueError: boom"),
-                                           (_not_indexes, "TypeError: ")])
-def test_a_resolver_that_raises_ends_the_job_in_conflict_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fn: Any, error: str,
-) -> None:
-    monkeypatch.setitem(RESOLVERS, "bad", fn)
-    result = run(program(tmp_path, RESOLVED, resolvers=["bad"]), [("S", {"k": "a"})])
-    assert result.status == "conflict"
-    assert f"resolver 'bad' raised {error}" in result.detail
-    assert result.facts("S") == [{"k": "a"}]  # partial results
-    (conflict,) = result.conflicts
-    assert conflict["winner"] is None
-    assert conflict["reason"].startswith(f"resolver 'bad' raised {error}")
-
-
-def test_a_resolver_that_raises_on_conflicting_inputs_is_a_conflict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(RESOLVERS, "bad", _raises)
-    result = run(program(tmp_path, RESOLVED, resolvers=["bad"]),
-                 [("P", {"k": "a", "v": 1}), ("P", {"k": "a", "v": 2})])
-    assert result.status == "conflict"
-    assert result.detail == "resolver 'bad' raised ValueError: boom"
