@@ -55,9 +55,9 @@ def test_contract_block_parses(block: str) -> None:
     if not block.startswith("ruleset "):
         # A snippet: give it a header and fill in the `…` placeholders with a concrete
         # pattern, the way a reader would.
-        text = 'ruleset snippet "a LANGUAGE.md snippet"\n' + block.replace(
+        text = 'ruleset snippet "a snippet of the contract"\n' + block.replace(
             "FACT(…)", 'Price(sku: "A1")')
-    result = parse(text, "LANGUAGE.md")
+    result = parse(text, "language-contract.md")
     assert result.diagnostics == (), _show(result.diagnostics)
     assert result.module is not None and result.module.items
 
