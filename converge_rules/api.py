@@ -21,6 +21,7 @@ from converge_rules.errors import CheckError
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
+    from converge_rules.store.base import TraceSink
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
@@ -108,11 +109,11 @@ def run(
     ruleset: Ruleset,
     facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]] = (),
     *,
-    executor: str | Executor = "serial",
+    executor: str | Executor | None = None,
     workers: int | None = None,
     tools: Mapping[str, ToolCallable] | None = None,
     trace: str | os.PathLike[str] | None = None,
-    trace_store: str = "jsonl",
+    trace_store: str | None = None,
     progress: Callable[[CycleProgress], None] | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
@@ -124,11 +125,12 @@ def run(
 
     ``executor`` names an executor registered in the ruleset's registries
     (``serial``, ``threads``, ``processes``, or one a plugin adds), which ``workers``
-    sizes, or is an executor instance; ``tools`` adds or replaces tools by name (mocks
-    in tests); ``trace`` is where the trace goes, written by the registered store
-    ``trace_store`` (``jsonl``: a JSON Lines file); ``progress`` is called after every
-    cycle with a :class:`~converge_rules.engine.CycleProgress`. An unknown executor or
-    store is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
+    sizes, or is an executor instance; None runs the agents one after another (the
+    engine's own serial executor). ``tools`` adds or replaces tools by name (mocks in
+    tests); ``trace`` is where the trace goes, written by the registered store
+    ``trace_store`` (None: a JSON Lines file); ``progress`` is called after every cycle
+    with a :class:`~converge_rules.engine.CycleProgress`. An unknown executor or store
+    is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
     """
     from converge_rules.engine import run as engine_run
 
@@ -141,7 +143,10 @@ def run(
     if tools:
         merged.update(tools)
     registries = ruleset.registries or _registries(False)
-    sink = registries.trace_sink(trace_store, Path(trace)) if trace is not None else None
+    sink: TraceSink | Path | None = None
+    if trace is not None:
+        sink = Path(trace) if trace_store is None else registries.trace_sink(trace_store,
+                                                                             Path(trace))
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
                       progress=progress)

@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 import converge_rules
 from converge_rules import CheckError, InputError
-from converge_rules.plugins.registries import Registries
+from converge_rules.plugins.registries import Registries, Tool
 
 REPO = Path(__file__).resolve().parents[1]
 API_DOC = REPO / "docs" / "api.md"
@@ -49,10 +50,44 @@ def test_docs_api_blocks_run_in_order(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (tmp_path / "trace.jsonl").exists()
 
 
-def test_the_package_exports_the_api() -> None:
-    for name in ("load", "loads", "run", "read_facts", "Ruleset", "RunResult"):
-        assert name in converge_rules.__all__
-        assert getattr(converge_rules, name) is not None
+def test_every_name_in_all_is_exported() -> None:
+    namespace: dict[str, object] = {}
+    exec("from converge_rules import *", namespace)  # fails on a name __all__ lists in vain
+    assert set(converge_rules.__all__) <= set(namespace)
+
+
+def test_the_exported_stages_run_a_ruleset_from_text_to_result(tmp_path: Path) -> None:
+    from converge_rules import (
+        ConvergeError,
+        InputError,
+        Ruleset,
+        RunResult,
+        check_file,
+        compile_ruleset,
+        load,
+        parse,
+        read_facts,
+        run,
+    )
+
+    path = REPO / "rulesets" / "counter" / "counter.cvg"
+    parsed = parse(path.read_text(encoding="utf-8"), str(path))
+    assert parsed.diagnostics == () and parsed.module is not None
+    checked = check_file(path)
+    assert checked.ok
+    assert [a.name for a in compile_ruleset(checked).agents] == ["step"]
+    ruleset = load(path)
+    assert isinstance(ruleset, Ruleset)
+    facts_file = tmp_path / "in.jsonl"
+    facts_file.write_text('{"Start": {"id": "a"}}\n{"Count": {"id": "a", "n": 7}}\n',
+                          encoding="utf-8")
+    result = run(ruleset, read_facts(ruleset, facts_file))
+    assert isinstance(result, RunResult)
+    assert result.facts("Count") == [{"id": "a", "n": 10}]
+    facts_file.write_text('{"Count": {"id": "a", "n": "seven"}}\n', encoding="utf-8")
+    with pytest.raises(ConvergeError) as caught:  # the exported errors are what it raises
+        read_facts(ruleset, facts_file)
+    assert isinstance(caught.value, InputError)
 
 
 def test_load_and_loads_give_the_same_program() -> None:
@@ -108,9 +143,21 @@ def test_async_tools_are_awaited() -> None:
     assert result.facts("Rate") == [{"currency": "GBP", "usd": 0.5}]
 
 
-def test_explicit_registries_are_used() -> None:
-    ruleset = converge_rules.loads(TOOL_RULESET, plugins=Registries())
-    assert ruleset.name == "fx"
+class _Currency(BaseModel):
+    currency: str
+
+
+class _Rate(BaseModel):
+    usd: float
+
+
+def test_explicit_registries_are_used_instead_of_the_installed_plugins() -> None:
+    fixed = Tool("fx_rate", lambda args: _Rate(usd=0.25), _Currency, _Rate)
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=Registries(tools={"fx_rate": fixed}))
+    result = converge_rules.run(ruleset, [("Quote", {"sku": "A", "currency": "EUR"})])
+    assert result.facts("Rate") == [{"currency": "EUR", "usd": 0.25}]
+    empty = converge_rules.loads(TOOL_RULESET, plugins=Registries())
+    assert dict(empty.tools) == {}
 
 
 def test_unknown_executor_is_a_value_error() -> None:

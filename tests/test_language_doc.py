@@ -1,15 +1,17 @@
 """The language reference stays honest: every whole ruleset in ``docs/language.md`` and
-``docs/LANGUAGE.md`` checks without errors, and the ``test`` blocks of the reference's
-rulesets pass.
+``docs/language-contract.md`` checks without errors, and the ``test`` blocks of the
+reference's rulesets pass.
 
 A ```` ```cvg ```` block that starts with ``ruleset`` is a whole ruleset; a block marked
-```` ```cvg fragment ```` shows a piece of syntax and is not checked. ``docs/LANGUAGE.md``
-is a verbatim copy of the design contract (``/work/shared/design/LANGUAGE.md``), kept in
-the repository so CI can read it.
+```` ```cvg fragment ```` shows a piece of syntax and is not checked.
+``docs/language-contract.md`` is a verbatim copy of the design contract, which lives in
+``shared/design/LANGUAGE.md`` beside the repository (CI lays ``shared/`` out next to
+the clone); the copy is kept in the repository so the tests and readers have it anyway.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +25,12 @@ from converge_rules.language.checks.testblocks import STATUSES
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.testing.runner import run_tests
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
 REFERENCE = DOCS / "language.md"
-CONTRACT = DOCS / "LANGUAGE.md"
-SHARED_CONTRACT = DOCS.parent.parent / "shared" / "design" / "LANGUAGE.md"
+CONTRACT = DOCS / "language-contract.md"
+# The design contract itself: ``shared/`` sits beside the repository root.
+SHARED_CONTRACT = REPO.parent / "shared" / "design" / "LANGUAGE.md"
 
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -136,8 +140,25 @@ def test_reference_names_every_builtin_budget_and_status() -> None:
 
 def test_contract_copy_is_verbatim() -> None:
     if not SHARED_CONTRACT.is_file():
-        pytest.skip("the shared design directory is not available (CI)")
-    assert CONTRACT.read_text(encoding="utf-8") == SHARED_CONTRACT.read_text(encoding="utf-8")
+        pytest.skip(f"no design contract at {SHARED_CONTRACT} (shared/ is not laid out "
+                    "beside the repository)")
+    assert CONTRACT.read_bytes() == SHARED_CONTRACT.read_bytes(), (
+        "docs/language-contract.md differs from ../shared/design/LANGUAGE.md; copy the "
+        "contract over verbatim")
+
+
+def test_no_two_paths_differ_only_in_case() -> None:
+    """The repository checks out on case-insensitive file systems (macOS, Windows)."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        for name in [*dirs, *sorted(files)]:
+            path = (Path(folder) / name).relative_to(REPO).as_posix()
+            other = seen.setdefault(path.casefold(), path)
+            if other != path:
+                clashes.append((other, path))
+    assert not clashes, f"paths that are one file on macOS and Windows: {clashes}"
 
 
 _CONTRACT_RULESETS = [b for b in blocks(CONTRACT) if b.is_ruleset]
@@ -150,7 +171,7 @@ def test_contract_has_a_whole_ruleset() -> None:
 @pytest.mark.parametrize("block", _CONTRACT_RULESETS, ids=lambda b: b.label)
 def test_contract_ruleset_checks_clean(block: Block, tmp_path: Path) -> None:
     errors = _errors(block, tmp_path / "contract.cvg")
-    assert not errors, f"docs/LANGUAGE.md {block.label}:\n{_show(errors)}"
+    assert not errors, f"docs/language-contract.md {block.label}:\n{_show(errors)}"
 
 
 # -------------------------------------------------------------------- the README

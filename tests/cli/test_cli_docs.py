@@ -1,14 +1,16 @@
-"""docs/cli.md keeps up with the commands: every command has a section, and every
-option of every command (and of the group) is named in it."""
+"""docs/cli.md keeps up with the commands: every command has a section, every option of
+every command (and of the group) is named in it, and so is every built-in executor."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 import pytest
 
 from converge_rules.cli import main
+from converge_rules.plugins import builtin_registries
 
 CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -39,3 +41,13 @@ def test_global_options_are_documented() -> None:
     text = documented()
     for option in option_names(main):
         assert f"`{option}" in text
+
+
+def test_the_cli_docs_list_every_built_in_executor() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+    line = next(ln for ln in docs.read_text().splitlines() if ln.startswith("| `--executor"))
+    named = set(re.findall(r"`(\w+)`", line))
+    assert set(builtin_registries().executors) <= named
+    import converge_rules.engine.executors as executors
+
+    assert "not registered" not in (executors.__doc__ or "")

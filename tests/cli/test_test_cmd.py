@@ -245,8 +245,8 @@ test "one quote" {
 
 
 def test_plugins_resolvers_are_known_and_plugins_false_leaves_them_out() -> None:
-    """``median`` is the resolver the first-party converge-example plugin registers."""
-    pytest.importorskip("converge_example")
+    """``median`` is the resolver the first-party converge-example plugin registers (the
+    test command in the README installs it)."""
     ruleset = Path("median.cvg")
     ruleset.write_text(MEDIAN, encoding="utf-8")
     with_plugins = _run(str(ruleset))

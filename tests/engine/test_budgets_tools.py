@@ -115,6 +115,9 @@ def test_an_unknown_tool_is_a_tool_error() -> None:
     result = run(tool_program(), [("N", {"v": 2})], tools={})
     assert result.facts("Out") == []
     assert result.status == "converged"
+    reasons = [e.reason for e in result.trace.events() if e.event == "effect_discarded"]  # type: ignore[attr-defined]
+    assert reasons == ["ToolError: tool 'square' failed: no tool named 'square' is "
+                       "registered (registered: none)"] * 2  # ask and ask_again
 
 
 def test_async_tools_are_awaited() -> None:

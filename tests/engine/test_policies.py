@@ -1,14 +1,18 @@
-"""Conflicts on keyed types: every policy form, ties, combine, and no policy."""
+"""Conflicts on keyed types: every policy form, ties, combine, no policy, and a
+resolver that raises."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_programs import Builder, crit, each, f
 
+from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import Contender, run
+from converge_rules.language.checks.checker import check_file
 from converge_rules.program import EMIT, EVALUATE, Program, TypeSpec
 
 
@@ -195,3 +199,60 @@ def test_a_conflict_stops_the_merge_where_it_stands() -> None:
     assert result.status == "conflict"
     assert result.facts("Note") == [{"text": "before"}]  # merged before the conflict
     assert result.cycles == 1
+
+
+def compiled(tmp_path: Path, source: str, resolvers: Mapping[str, Any]) -> Program:
+    """``source`` checked (knowing ``resolvers``) and compiled from a ``.cvg`` file,
+    with the resolvers bound into it."""
+    path = tmp_path / "r.cvg"
+    path.write_text(source)
+    checked = check_file(path, resolvers=list(resolvers))
+    assert checked.ok, [d.message for d in checked.diagnostics if d.is_error]
+    return compile_ruleset(checked, resolvers=resolvers)
+
+
+def _raises(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
+    raise ValueError("boom")
+
+
+def _not_indexes(type_spec: TypeSpec, contenders: Sequence[Contender]) -> Any:
+    return None
+
+
+RESOLVED = """\
+ruleset r "r"
+fact S { k: str }
+fact P { key k: str, v: int }
+agent one tier 1 {
+  when S(k)
+  emit P(k: k, v: 1)
+}
+agent two tier 1 {
+  when S(k)
+  emit P(k: k, v: 2)
+}
+policy P { resolve by using bad }
+"""
+
+
+@pytest.mark.parametrize(("fn", "error"), [(_raises, "ValueError: boom"),
+                                           (_not_indexes, "TypeError: ")])
+def test_a_resolver_that_raises_ends_the_job_in_conflict_naming_it(
+    tmp_path: Path, fn: Any, error: str,
+) -> None:
+    result = run(compiled(tmp_path, RESOLVED, resolvers={"bad": fn}), [("S", {"k": "a"})])
+    assert result.status == "conflict"
+    assert f"resolver 'bad' raised {error}" in result.detail
+    assert result.facts("S") == [{"k": "a"}]  # partial results
+    (conflict,) = result.conflicts
+    assert conflict["winner"] is None
+    assert conflict["reason"].startswith(f"resolver 'bad' raised {error}")
+
+
+def test_a_resolver_that_raises_on_conflicting_inputs_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    result = run(compiled(tmp_path, RESOLVED, resolvers={"bad": _raises}),
+                 [("P", {"k": "a", "v": 1}), ("P", {"k": "a", "v": 2})])
+    assert result.status == "conflict"
+    assert result.detail == "resolver 'bad' raised ValueError: boom"

@@ -1,5 +1,5 @@
 """End to end: the example rulesets, checked and compiled from `.cvg`, run by the
-engine (serial and threads), with the outcomes LANGUAGE.md promises."""
+engine (serial and threads), with the outcomes the language contract promises."""
 
 from __future__ import annotations
 

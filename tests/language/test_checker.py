@@ -136,19 +136,8 @@ def test_pricing_is_clean_with_a_typed_tool_too(tmp_path: Path) -> None:
     assert checked.tools == {"fx_rate": FX}
 
 
-def _language_doc() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (repo / "docs" / "LANGUAGE.md",
-                      repo.parent / "shared" / "design" / "LANGUAGE.md"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def test_every_whole_ruleset_in_the_language_doc_checks_clean(tmp_path: Path) -> None:
-    doc = _language_doc()
-    if doc is None:
-        pytest.skip("language document not available")
+def test_every_whole_ruleset_in_the_language_contract_checks_clean(tmp_path: Path) -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "language-contract.md"
     blocks = [b for b in re.findall(r"```(?:cvg)?\n(.*?)```", doc.read_text(encoding="utf-8"),
                                     re.S)
               if b.startswith("ruleset ")]

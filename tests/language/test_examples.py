@@ -1,5 +1,5 @@
-"""The example corpora: LANGUAGE.md's code blocks, the rulesets, and the valid and invalid
-syntax examples under grammar/examples/."""
+"""The example corpora: the language contract's code blocks, the rulesets, and the valid
+and invalid syntax examples under grammar/examples/."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from converge_rules.language.syntax.parser import parse
 
 REPO = Path(__file__).resolve().parents[2]
 # A verbatim copy of the contract (tests/test_language_doc.py keeps it so).
-LANGUAGE_MD = REPO / "docs" / "LANGUAGE.md"
+CONTRACT = REPO / "docs" / "language-contract.md"
 RULESETS = sorted((REPO / "rulesets").rglob("*.cvg"))
 VALID = sorted((REPO / "grammar" / "examples" / "valid").rglob("*.cvg"))
 INVALID = sorted((REPO / "grammar" / "examples" / "invalid").glob("syntax_*.cvg"))
@@ -32,45 +32,37 @@ def _show(diagnostics: tuple[Diagnostic, ...]) -> str:
     return "\n".join(f"{d.span} {d.code} {d.message}" for d in diagnostics)
 
 
-def _language_blocks() -> list[str]:
-    if not LANGUAGE_MD.exists():
-        return []
-    return re.findall(r"^```\n(.*?)^```", LANGUAGE_MD.read_text(encoding="utf-8"), re.S | re.M)
-
-
-BLOCKS = _language_blocks()
+BLOCKS = re.findall(r"^```\n(.*?)^```", CONTRACT.read_text(encoding="utf-8"), re.S | re.M)
 # A block that is a grammar template rather than code (`agent NAME [tier N] { … }`).
 TEMPLATE = re.compile(r"\[tier N\]|PATTERN|OUTPUT\+")
+CODE_BLOCKS = [b for b in BLOCKS if not TEMPLATE.search(b)]
 
 
 def _ids(paths: list[Path]) -> list[str]:
     return [str(p.relative_to(REPO)) for p in paths]
 
 
-@pytest.mark.skipif(not BLOCKS, reason="LANGUAGE.md is not available")
-def test_language_md_has_the_blocks_we_expect() -> None:
-    assert sum(b.startswith("ruleset ") for b in BLOCKS) >= 1
+def test_the_contract_has_the_blocks_we_expect() -> None:
     assert len(BLOCKS) >= 4
+    assert sum(b.startswith("ruleset ") for b in CODE_BLOCKS) >= 1
+    assert len(CODE_BLOCKS) >= 3  # all but the grammar template
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.split("\n", 1)[0][:40] for b in BLOCKS])
-def test_language_md_block_parses(block: str) -> None:
-    if TEMPLATE.search(block):
-        pytest.skip("a syntax template, not code")
+@pytest.mark.parametrize("block", CODE_BLOCKS,
+                         ids=[b.split("\n", 1)[0][:40] for b in CODE_BLOCKS])
+def test_contract_block_parses(block: str) -> None:
     text = block
     if not block.startswith("ruleset "):
         # A snippet: give it a header and fill in the `…` placeholders with a concrete
         # pattern, the way a reader would.
-        text = 'ruleset snippet "a LANGUAGE.md snippet"\n' + block.replace(
+        text = 'ruleset snippet "a snippet of the contract"\n' + block.replace(
             "FACT(…)", 'Price(sku: "A1")')
-    result = parse(text, "LANGUAGE.md")
+    result = parse(text, "language-contract.md")
     assert result.diagnostics == (), _show(result.diagnostics)
     assert result.module is not None and result.module.items
 
 
-def test_pricing_ruleset_is_the_language_md_example_verbatim() -> None:
-    if not BLOCKS:
-        pytest.skip("LANGUAGE.md is not available")
+def test_pricing_ruleset_is_the_contract_example_verbatim() -> None:
     pricing = (REPO / "rulesets" / "pricing" / "pricing.cvg").read_text(encoding="utf-8")
     assert pricing == BLOCKS[0]
 

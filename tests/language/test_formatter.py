@@ -21,21 +21,11 @@ from converge_rules.language.syntax.parser import parse
 from converge_rules.language.syntax.span import UNKNOWN_SPAN, Span
 
 ROOT = Path(__file__).resolve().parents[2]
-LANGUAGE_MD = Path("/work/shared/design/LANGUAGE.md")
-_LANGUAGE_MD_CANDIDATES = (ROOT / "docs" / "LANGUAGE.md", ROOT / "docs" / "language.md",
-                           LANGUAGE_MD)
-
-
-def _language_md() -> str | None:
-    for path in _LANGUAGE_MD_CANDIDATES:
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return None
+CONTRACT = ROOT / "docs" / "language-contract.md"  # the contract, copied verbatim
 
 
 def _code_blocks() -> list[str]:
-    text = _language_md()
-    return re.findall(r"```\n(.*?)```", text, re.S) if text else []
+    return re.findall(r"```\n(.*?)```", CONTRACT.read_text(encoding="utf-8"), re.S)
 
 
 def _module(text: str) -> n.Module:
@@ -60,10 +50,7 @@ def assert_round_trip(text: str) -> str:
 def test_the_pricing_example_is_canonical() -> None:
     """The contract's own example is the house layout: ``converge fmt --check`` passes
     on it unchanged."""
-    blocks = _code_blocks()
-    if not blocks:
-        pytest.skip("LANGUAGE.md not found")
-    source = blocks[0]
+    source = _code_blocks()[0]
     assert source.startswith("ruleset pricing")
     assert assert_round_trip(source) == source
 

@@ -295,23 +295,25 @@ class NoisyText:
 
 
 @st.composite
-def noisy_texts(draw: st.DrawFn, max_items: int = 4) -> NoisyText:
+def noisy_texts(draw: st.DrawFn, max_items: int = 4, with_comments: bool = True) -> NoisyText:
     """A random module rendered canonically, then re-spaced at random: extra spaces
-    and line breaks where whitespace is already allowed, blank lines, own-line comments
-    between lines and trailing comments. Strings are left alone."""
+    and line breaks where whitespace is already allowed, blank lines, and (unless
+    ``with_comments`` is false) own-line comments between lines and trailing comments.
+    Strings are left alone."""
     module = draw(modules(max_items))
     canonical = format_module(module)
     out: list[str] = []
     comments: list[str] = []
     for line in canonical.split("\n")[:-1]:
-        if draw(st.integers(0, 5)) == 0:
+        if with_comments and draw(st.integers(0, 5)) == 0:
             comment = _comment_text(draw)
             comments.append(comment)
             out.append(" " * draw(st.integers(0, 4)) + comment)
         if draw(st.integers(0, 5)) == 0:
             out.append("")
-        code = " " * draw(st.integers(0, 6)) + _respace(draw, line, comments)
-        if draw(st.integers(0, 5)) == 0:
+        code = " " * draw(st.integers(0, 6)) + _respace(draw, line, comments,
+                                                        with_comments)
+        if with_comments and draw(st.integers(0, 5)) == 0:
             comment = _comment_text(draw)
             comments.append(comment)
             code += " " * draw(st.integers(0, 3)) + comment
@@ -326,9 +328,11 @@ def _comment_text(draw: st.DrawFn) -> str:
     return ("# " + text).rstrip()
 
 
-def _respace(draw: st.DrawFn, line: str, comments: list[str]) -> str:
+def _respace(draw: st.DrawFn, line: str, comments: list[str],
+             with_comments: bool = True) -> str:
     """Widen some spaces outside string literals into several spaces, a line break or
-    a comment and a line break (appending the comment to ``comments``)."""
+    (``with_comments``) a comment and a line break (appending the comment to
+    ``comments``)."""
     parts: list[str] = []
     in_string = escaped = False
     for ch in line:
@@ -345,7 +349,8 @@ def _respace(draw: st.DrawFn, line: str, comments: list[str]) -> str:
             in_string = True
             parts.append(ch)
         elif ch == " " and draw(st.integers(0, 3)) == 0:
-            gap = draw(st.sampled_from(("  ", "   ", "\n", "\n    ", "comment")))
+            gaps = ("  ", "   ", "\n", "\n    ", "comment")
+            gap = draw(st.sampled_from(gaps if with_comments else gaps[:-1]))
             if gap == "comment":  # a comment wherever a line may break
                 comment = _comment_text(draw)
                 comments.append(comment)

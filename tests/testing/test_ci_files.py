@@ -10,10 +10,9 @@ from typing import Any
 
 import click
 import pytest
+import yaml
 
 from converge_rules.cli import main
-
-yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).parents[2]
 

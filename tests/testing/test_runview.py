@@ -57,8 +57,7 @@ def _cases() -> list[tuple[Path, str]]:
 
 def _check_agreement(path: Path, tmp_path: Path) -> int:
     suite = load_suite(path)
-    if not suite.runnable:
-        return 0
+    assert suite.runnable, [d.message for d in suite.diagnostics]
     assert suite.checked is not None
     from converge_rules.analysis.interpret import interpreter_for
 
@@ -84,7 +83,11 @@ def _check_agreement(path: Path, tmp_path: Path) -> int:
 
 @pytest.mark.parametrize("path", [p for p, _ in _cases()], ids=[n for _, n in _cases()])
 def test_trace_view_agrees_with_the_result(path: Path, tmp_path: Path) -> None:
-    _check_agreement(path, tmp_path)
+    assert _check_agreement(path, tmp_path) > 0
+
+
+def test_the_shipped_rulesets_have_tests() -> None:
+    assert len(_cases()) >= 5, _cases()
 
 
 def test_replacement_and_prune(tmp_path: Path) -> None:

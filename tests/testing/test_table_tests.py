@@ -13,10 +13,6 @@ from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.parser import parse
 from converge_rules.language.syntax.span import UNKNOWN_SPAN
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(n, "Cases"),
-    reason="the `cases` syntax is not in the grammar yet (the runner supports it)")
-
 HEAD = """\
 ruleset shop
 enum Channel { web, store }

@@ -256,7 +256,7 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
     elif kind in _SYNTAX:
         help_ = f"{kind} is written {_SYNTAX[kind]}"
     else:
-        help_ = "see the syntax of this construct in LANGUAGE.md"
+        help_ = "see the syntax of this construct in docs/language.md"
     return Diagnostic(SYNTAX, Severity.ERROR, message, span, help_)
 
 

@@ -1,28 +1,29 @@
-"""Keyed merges under retraction in the same merge, combine's derivations, and a
-plugin resolver that raises (rulesets compiled from `.cvg`, run by the engine)."""
+"""The keyed merge: a key whose winner is retracted later in the same merge goes to a
+candidate still standing (the same with every executor), a stale keyed output is
+reported once, and a combined fact rests on every candidate (rulesets compiled from
+`.cvg`, run by the engine)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from converge_rules.compiler.compile import compile_ruleset
-from converge_rules.engine import Contender, RunResult, run
+from converge_rules.engine import RunResult, run
 from converge_rules.engine.executors import ThreadExecutor
 from converge_rules.language.checks.checker import check_file
-from converge_rules.program import Program, TypeSpec
+from converge_rules.program import Program
 
 
-def program(tmp_path: Path, source: str, resolvers: Mapping[str, Any] | None = None) -> Program:
+def program(tmp_path: Path, source: str) -> Program:
     path = tmp_path / "r.cvg"
     path.write_text(source)
-    checked = check_file(path, resolvers=list(resolvers) if resolvers is not None else None)
+    checked = check_file(path)
     assert checked.ok, [d.message for d in checked.diagnostics if d.is_error]
-    return compile_ruleset(checked, resolvers=resolvers)
+    return compile_ruleset(checked)
 
 
 def events(result: RunResult) -> list[dict[str, Any]]:
@@ -171,50 +172,3 @@ def test_a_combined_fact_rests_on_every_candidate(tmp_path: Path, t_value: float
     derived_by = [e["agent"] for e in evs
                   if e["event"] in ("fact_added", "fact_supported") and e["id"] == avg]
     assert sorted(derived_by) == ["from_s", "from_s", "from_t"]
-
-
-def _raises(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
-    raise ValueError("boom")
-
-
-def _not_indexes(type_spec: TypeSpec, contenders: Sequence[Contender]) -> Any:
-    return None
-
-
-RESOLVED = """\
-ruleset r "r"
-fact S { k: str }
-fact P { key k: str, v: int }
-agent one tier 1 {
-  when S(k)
-  emit P(k: k, v: 1)
-}
-agent two tier 1 {
-  when S(k)
-  emit P(k: k, v: 2)
-}
-policy P { resolve by using bad }
-"""
-
-
-@pytest.mark.parametrize(("fn", "error"), [(_raises, "ValueError: boom"),
-                                           (_not_indexes, "TypeError: ")])
-def test_a_resolver_that_raises_ends_the_job_in_conflict_naming_it(
-    tmp_path: Path, fn: Any, error: str,
-) -> None:
-    result = run(program(tmp_path, RESOLVED, resolvers={"bad": fn}), [("S", {"k": "a"})])
-    assert result.status == "conflict"
-    assert f"resolver 'bad' raised {error}" in result.detail
-    assert result.facts("S") == [{"k": "a"}]  # partial results
-    (conflict,) = result.conflicts
-    assert conflict["winner"] is None
-    assert conflict["reason"].startswith(f"resolver 'bad' raised {error}")
-
-
-def test_a_resolver_that_raises_on_conflicting_inputs_is_a_conflict(
-    tmp_path: Path,
-) -> None:
-    result = run(program(tmp_path, RESOLVED, resolvers={"bad": _raises}),
-                 [("P", {"k": "a", "v": 1}), ("P", {"k": "a", "v": 2})])
-    assert result.status == "conflict"
-    assert result.detail == "resolver 'bad' raised ValueError: boom"
