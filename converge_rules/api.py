@@ -21,7 +21,6 @@ from converge_rules.errors import CheckError
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
-    from converge_rules.store.base import TraceSink
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from converge_rules.language.diagnostics.core import Diagnostic
     from converge_rules.plugins.registries import Registries
     from converge_rules.program import Program
+    from converge_rules.store.base import TraceSink
 
 ToolCallable = Callable[[dict[str, Any]], Any]
 """A tool as the engine calls it: arguments dict → result dict (or an awaitable)."""
