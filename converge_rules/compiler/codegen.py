@@ -56,6 +56,7 @@ from converge_rules.language.syntax.nodes import (
     Evaluate,
     Expr,
     Intend,
+    Literal,
     Pattern,
     Unary,
     walk_expr,
@@ -421,13 +422,21 @@ class AgentGenerator:
             w.line(f"if not {cond}:")
             w.depth += 1
 
+    def _unit(self, ex: ExprCompiler, expr: Expr, what: str) -> str:
+        """Code for a confidence or score: a literal was checked to be in 0..1; a
+        computed one is checked when it is computed (``_unit``)."""
+        code = ex.coerced(expr, _FLOAT)
+        if isinstance(expr, Literal):
+            return code
+        return f"_unit({code}, {self.ns.literal(what)})"
+
     def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
         support = tuple_src([f"f{k}" for k in range(len(self.positive))])
         for out in self.agent.outputs:
             if isinstance(out, Emit):
                 values = self._values(ex, out.type.name, out.args)
-                conf = "1.0" if out.confidence is None else ex.coerced(
-                    out.confidence, _FLOAT)
+                conf = "1.0" if out.confidence is None else self._unit(
+                    ex, out.confidence, f"the confidence of {out.type.name}")
                 w.line(f"emit(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
                        f"{support}))")
             elif isinstance(out, Intend):
@@ -439,7 +448,7 @@ class AgentGenerator:
                 if not isinstance(b, FactRef):
                     raise CompileError(f"{out.target.span}: evaluate needs a whole-fact "
                                        f"binder, {out.target.name!r} is not one")
-                score = ex.coerced(out.score, _FLOAT)
+                score = self._unit(ex, out.score, "the score")
                 reason = self.ns.literal(out.reason)
                 w.line(f"emit(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
 

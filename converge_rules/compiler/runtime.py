@@ -74,6 +74,21 @@ def cvg_required(value: Any, field: str) -> Any:
     return value
 
 
+class OutOfRange(ValueError):
+    """A computed confidence or score outside 0..1 (or not a number). Like any runtime
+    error in an agent, it discards the agent's effect: a confidence of 5.0 would beat
+    every honest one."""
+
+
+def cvg_unit(value: Any, what: str) -> float:
+    """``value`` when it is a number in 0..1, else :class:`OutOfRange` naming ``what``."""
+    if value is None or not 0.0 <= value <= 1.0:  # NaN fails both comparisons
+        raise OutOfRange(f"{what} must be between 0 and 1, but its expression gave "
+                         f"{value!r}")
+    result: float = value
+    return result
+
+
 class WrongType(ValueError):
     """A field was given a value of another type (an untyped tool result or plugin
     function result the compiler could not check). Like any runtime error in an agent,
@@ -164,6 +179,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_floats": cvg_floats,
     "_required": cvg_required,
     "_typed": cvg_typed,
+    "_unit": cvg_unit,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

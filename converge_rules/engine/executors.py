@@ -87,7 +87,7 @@ def run_agent(
         )
     except ToolError as exc:
         return AgentEffect(activation.position, (), f"ToolError: {exc}", tuple(runtime.calls))
-    except Exception as exc:  # an agent that raises contributes nothing
+    except (Exception, SystemExit) as exc:  # an agent that raises contributes nothing
         return AgentEffect(
             activation.position, (), f"{type(exc).__name__}: {exc}", tuple(runtime.calls)
         )

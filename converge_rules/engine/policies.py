@@ -127,11 +127,19 @@ def _using(c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]) -> list
         raise LookupError(f"no resolver bound for `using {c.resolver}`; compile the "
                           f"ruleset with the plugin that provides it")
     try:
-        chosen = sorted({int(i) for i in resolver(type_spec, tuple(pool))})
-    except Exception as exc:  # a plugin's bug is named, never a crash of the run
+        answer = list(resolver(type_spec, tuple(pool)))
+    except (Exception, SystemExit) as exc:  # a plugin's bug is named, never a crash of the run
         raise LookupError(
             f"resolver {c.resolver!r} raised {type(exc).__name__}: {exc}"
         ) from exc
+    # An index is an int: True, 0.0 or "1" are a resolver's bug, not a choice.
+    wrong = next((i for i in answer if isinstance(i, bool) or not isinstance(i, int)), None)
+    if wrong is not None:
+        raise LookupError(
+            f"resolver {c.resolver!r} returned {wrong!r} ({type(wrong).__name__}) among "
+            f"its choices; a resolver returns int indexes into the {len(pool)} contenders"
+        )
+    chosen = sorted(set(answer))
     if not chosen or chosen[0] < 0 or chosen[-1] >= len(pool):
         raise LookupError(
             f"resolver {c.resolver!r} returned {chosen!r}, "

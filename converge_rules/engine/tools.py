@@ -202,7 +202,7 @@ class ToolBox:
                 result = asyncio.run_coroutine_threadsafe(_await(result), loop).result()
         except ToolError as exc:  # already says which tool failed and why
             return None, str(exc)
-        except Exception as exc:  # any failure of a tool discards the effect
+        except (Exception, SystemExit) as exc:  # any failure of a tool discards the effect
             return None, f"{type(exc).__name__}: {exc}"
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"

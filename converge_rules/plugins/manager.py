@@ -157,7 +157,7 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]
             continue  # the same distribution seen twice on sys.path
         try:
             plugin = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise PluginError(
                 ep.name,
                 f"failed to import {ep.value}: {type(exc).__name__}: {exc}; fix or "
@@ -174,7 +174,7 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]
 def _import(module_name: str, plugin: str) -> object:
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise PluginError(
             plugin, f"failed to import module {module_name}: {type(exc).__name__}: {exc}"
         ) from None
@@ -239,7 +239,7 @@ def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list
         impl.function(**{name: register for name in impl.argnames})
     except PluginError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise PluginError(plugin, f"{hook_name} raised {type(exc).__name__}: {exc}") from None
     return pending
 

@@ -64,7 +64,7 @@ class Observers:
             kwargs = {arg: value} if arg in impl.argnames else {}
             try:
                 impl.function(**kwargs)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise PluginError(
                     impl.plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}"
                 ) from None

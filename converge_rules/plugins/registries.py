@@ -55,7 +55,7 @@ class ValidatedTool:
             raw = self.tool.fn(model)
         except ToolError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ToolError(f"tool {self.tool.name!r} failed: {_describe(exc)}") from exc
         return self.tool.validate_result(raw)
 
@@ -64,7 +64,7 @@ class ValidatedTool:
             raw = await self.tool.fn(model)
         except ToolError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ToolError(f"tool {self.tool.name!r} failed: {_describe(exc)}") from exc
         return self.tool.validate_result(raw)
 
@@ -127,7 +127,7 @@ class Registries:
         for name, entry in self.checks.items():
             try:
                 diagnostics = list(entry.obj(checked))
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise PluginError(entry.plugin, f"check {name!r} raised "
                                                 f"{type(exc).__name__}: {exc}") from None
             for item in diagnostics:
@@ -183,7 +183,7 @@ class Registries:
             executor = entry.obj(workers)
         except ConvergeError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise PluginError(entry.plugin, f"executor {name!r} could not be created: "
                                             f"{type(exc).__name__}: {exc}") from None
         if not all(callable(getattr(executor, m, None)) for m in ("start", "run_cycle", "close")):
@@ -205,7 +205,7 @@ class Registries:
             sink = entry.obj(location)
         except (ConvergeError, OSError):
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise PluginError(entry.plugin, f"store {name!r} could not open {location}: "
                                             f"{type(exc).__name__}: {exc}") from None
         if not callable(getattr(sink, "write_lines", None)):
