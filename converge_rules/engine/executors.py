@@ -28,10 +28,12 @@ from typing import Any, Protocol
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ToolError
+from converge_rules.errors import ConvergeError, ToolError
 from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 
 DEFAULT_THREAD_WORKERS = 64
+MAX_THREAD_WORKERS = 1024
+"""Beyond this many threads a pool costs more in stacks and switching than it saves."""
 
 
 class Executor(Protocol):
@@ -169,6 +171,10 @@ class ThreadExecutor:
     wants_delta = False
 
     def __init__(self, workers: int | None = None) -> None:
+        if workers is not None and not 1 <= workers <= MAX_THREAD_WORKERS:
+            raise ConvergeError(
+                f"the threads executor takes 1..{MAX_THREAD_WORKERS} --workers, not "
+                f"{workers}; for thousands of calls in flight use async tools")
         self._workers = workers or DEFAULT_THREAD_WORKERS
         self._pool: ThreadPoolExecutor | None = None
         self._view: View | None = None

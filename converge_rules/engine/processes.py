@@ -33,6 +33,10 @@ from converge_rules.program import AgentSpec, View
 #: what a forked worker inherits: (replica, agents, agent_timeout)
 _INHERITED: tuple[FactStore, Sequence[AgentSpec], float | None] | None = None
 
+MAX_WORKERS_PER_CORE = 4
+"""The processes executor forks at most this many workers per core (found: 400 forks
+on 2 cores were accepted)."""
+
 
 class _RemoteTools(ToolBox):
     """A worker's tool box: every call is answered by the parent's."""
@@ -76,7 +80,14 @@ class ProcessExecutor:
     wants_delta = True
 
     def __init__(self, workers: int | None = None) -> None:
-        self._workers = max(1, workers or os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+        if workers is not None and not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
+            raise ConvergeError(
+                f"the processes executor forks one worker per --workers: {workers} is "
+                f"outside 1..{MAX_WORKERS_PER_CORE * cores} ({MAX_WORKERS_PER_CORE} per "
+                f"core on this machine's {cores}); more CPU-bound workers than cores only "
+                f"add memory and switching — leave --workers out to use one per core")
+        self._workers = max(1, workers or cores)
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._tools: ToolBox | None = None
