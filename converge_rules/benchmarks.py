@@ -4,16 +4,21 @@ Each workload comes with the baseline it is measured against in the same run: fo
 transitive closure, a hand-written pure-Python semi-naive evaluation with dict indexes
 (what a careful programmer writes for this one query, with no provenance, trace,
 policies or budgets — the ceiling for pure Python); for parsing, a generated ruleset
-of realistic shape.
+of realistic shape; for start-up, whole ``converge`` processes against fixed targets
+(editors and pre-commit hooks start one on every save).
 """
 
 from __future__ import annotations
 
 import gc
 import random
+import statistics
+import subprocess
+import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 CLOSURE_RULESET = '''ruleset closure "Transitive closure of a directed graph"
@@ -121,3 +126,57 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
         value = fn()
         best = min(best, time.perf_counter() - start)
     return best, value
+
+
+STARTUP_COMMANDS: tuple[tuple[str, tuple[str, ...], float], ...] = (
+    ("converge --version", ("--version",), 0.15),
+    ("converge check RULESET", ("check", "{ruleset}"), 0.4),
+    ("converge check --no-plugins RULESET", ("check", "--no-plugins", "{ruleset}"), 0.4),
+)
+"""The start-up workloads: a label, the arguments (``{ruleset}`` stands for the
+ruleset's path) and the target in seconds for one whole process."""
+
+
+def startup_times(ruleset: Path, runs: int,
+                  commands: Sequence[tuple[str, tuple[str, ...], float]] = STARTUP_COMMANDS,
+                  ) -> list[dict[str, Any]]:
+    """Wall time of whole ``converge`` processes (``python -m converge_rules.cli``, with
+    this interpreter and environment): for each command, ``runs`` timed runs after one
+    untimed warm-up (which also fills the parser cache), their best and median, and
+    whether the median is within the command's target. Also the median CPU time (user +
+    system) of a process where the OS tells it (else None): on a machine shared with
+    other work it moves much less than wall time. Measures, never asserts."""
+    rows: list[dict[str, Any]] = []
+    for label, args, target in commands:
+        argv = [sys.executable, "-m", "converge_rules.cli",
+                *(a.format(ruleset=ruleset) for a in args)]
+        subprocess.run(argv, capture_output=True, check=False)  # warm-up
+        times: list[float] = []
+        cpu: list[float] = []
+        exit_code = 0
+        for _ in range(runs):
+            cpu_before = _children_cpu()
+            start = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, check=False)
+            times.append(time.perf_counter() - start)
+            cpu_after = _children_cpu()
+            if cpu_before is not None and cpu_after is not None:
+                cpu.append(cpu_after - cpu_before)
+            exit_code = done.returncode
+        median = statistics.median(times)
+        rows.append({"command": label, "runs": runs, "best_s": round(min(times), 4),
+                     "median_s": round(median, 4),
+                     "median_cpu_s": round(statistics.median(cpu), 4) if cpu else None,
+                     "target_s": target, "met": median <= target, "exit_code": exit_code})
+    return rows
+
+
+def _children_cpu() -> float | None:
+    """User + system seconds used by the finished child processes, or None where the
+    ``resource`` module is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

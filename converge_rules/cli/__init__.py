@@ -3,24 +3,134 @@
 Each sub-command lives in its own module under ``converge_rules/cli/`` and exposes a
 click command named ``command``. Exit codes everywhere: 0 clean, 1 findings or failures,
 2 usage or internal error.
+
+A sub-command's module is imported only when that command runs (or its own help is
+asked for): editors and pre-commit hooks start ``converge`` on every save, so
+``converge --version`` must not pay for the engine, and ``converge check`` not for the
+compiler. ``converge --help`` lists the commands from the one-line summaries in
+:data:`COMMANDS`, without importing them.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator, MutableMapping
+from gettext import gettext as _
+from typing import Any
 
 import click
 
 from converge_rules import __version__
 
-# Sub-command modules, in the order ``--help`` lists them.
-_COMMANDS = (
-    "run", "check", "test", "fmt", "compile", "explain", "graph", "plugins", "replay", "bench",
-)
+COMMANDS: dict[str, str] = {
+    "run": "Run RULESET on input facts until every tier converges, and print the result.",
+    "check": "Check rulesets and report every diagnostic: syntax, names, types, tiers, "
+             "policies, budgets, imports, tests and tools.",
+    "test": "Run every `test` block in PATH...",
+    "fmt": "Rewrite .cvg files in the one canonical layout.",
+    "compile": "Compile RULESET and report what it compiles to; with --show, print the "
+               "generated Python source (what the engine runs for each agent).",
+    "explain": "Explain the facts matching PATTERN: the derivation tree of each (the agent "
+               "that produced it, its rule's location, the cycle, the bindings of the "
+               "match, the support facts recursively down to input facts, and the "
+               "conflicts it won).",
+    "graph": "Draw RULESET's dependency graph: fact and intent types (boxes; input-only "
+             "types shaded; policy and prune noted), agents (ellipses, one box per tier), "
+             "tools (hexagons).",
+    "plugins": "List the installed plugins, their versions, and what each registered: "
+               "tools with their signatures, functions, resolvers, pruners, executors, "
+               "stores and checks.",
+    "replay": "Replay TRACE (written by `converge run --trace`) against RULESET: the input "
+              "facts are read from the trace, every tool call is answered with the "
+              "recorded result (no network), and the new trace must equal the recorded "
+              "one line for line.",
+    "bench": "Measure the engine and the parser on built-in workloads.",
+}
+"""Every sub-command (module ``converge_rules.cli.NAME``) and the first sentence of its
+help, which ``converge --help`` shortens to fit the terminal as click would."""
+
+
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands by name: the module of a command in :data:`COMMANDS` is
+    imported on first look-up of that name; commands added later are kept as given.
+    Iterating lists the names without importing anything."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = dict(modules)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name in self._loaded:
+            return self._loaded[name]
+        module_name = self._modules.get(name)
+        if module_name is None:
+            raise KeyError(name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command not built yet
+            if exc.name != module_name:
+                raise
+            raise KeyError(name) from None
+        command: click.Command = module.command
+        self._loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._loaded and name not in self._modules:
+            raise KeyError(name)
+        self._loaded.pop(name, None)
+        self._modules.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._modules
+        yield from (name for name in self._loaded if name not in self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules.keys() | self._loaded.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules or name in self._loaded
+
+    def is_loaded(self, name: str) -> bool:
+        """Whether the command ``name`` is at hand without importing its module."""
+        return name in self._loaded
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands in :data:`COMMANDS` are imported only when
+    run; its help lists them from their summaries there."""
+
+    commands: _LazyCommands
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        given = dict(self.commands)
+        self.commands = _LazyCommands({name: f"{__name__}.{name}" for name in COMMANDS})
+        self.commands.update(given)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands section of the help, as click writes it, with each command not
+        yet imported summarised by a stand-in carrying its summary from the table."""
+        shown: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = (self.commands[name] if self.commands.is_loaded(name)
+                       else click.Command(name, help=COMMANDS[name]))
+            if not command.hidden:
+                shown.append((name, command))
+        if not shown:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _command in shown)
+        rows = [(name, command.get_short_help_str(limit)) for name, command in shown]
+        with formatter.section(_("Commands")):
+            formatter.write_dl(rows)
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="converge")
@@ -42,16 +152,6 @@ def main(ctx: click.Context, plugin_modules: tuple[str, ...]) -> None:
     """
     # Read back by converge_rules.cli._common.plugin_modules (PLUGIN_MODULES_META).
     ctx.meta["converge_rules.plugin_modules"] = plugin_modules
-
-
-for _name in _COMMANDS:
-    try:
-        _module = importlib.import_module(f"converge_rules.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command not built yet
-        if exc.name != f"converge_rules.cli.{_name}":
-            raise
-        continue
-    main.add_command(_module.command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,9 @@ def command(quick: bool, fmt: str) -> None:
              (the ceiling for pure Python); the ratio is engine time / baseline
              time, both measured in this run, and both must find the same paths
     parse    parse and check a generated ruleset, in lines per second
+    startup  whole `converge` processes (--version, and check of a generated
+             ruleset of about 100 lines), median of several runs against the
+             targets (0.15 s and 0.4 s)
 
     \b
     Examples:
@@ -41,8 +44,10 @@ def command(quick: bool, fmt: str) -> None:
     """
     rows, agreed = _closure(quick)
     parse = _parse(quick)
+    startup = _startup(quick)
     if fmt == "json":
-        click.echo(json.dumps({"closure": rows, "parse": parse}, indent=2))
+        click.echo(json.dumps({"closure": rows, "parse": parse, "startup": startup},
+                              indent=2))
     else:
         click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
                    f"{'ratio':>6}")
@@ -52,6 +57,13 @@ def command(quick: bool, fmt: str) -> None:
         click.echo(f"parse: {parse['lines']:,} lines, {parse['parse_lines_per_s']:,.0f} "
                    f"lines/s parsed, {parse['check_lines_per_s']:,.0f} lines/s parsed "
                    "and checked")
+        click.echo(f"{'startup':<38} {'runs':>4} {'best s':>7} {'median s':>8} "
+                   f"{'cpu s':>6} {'target s':>8}")
+        for r in startup:
+            verdict = "met" if r["met"] else "NOT met"
+            cpu = "-" if r["median_cpu_s"] is None else f"{r['median_cpu_s']:.3f}"
+            click.echo(f"{r['command']:<38} {r['runs']:>4} {r['best_s']:>7.3f} "
+                       f"{r['median_s']:>8.3f} {cpu:>6} {r['target_s']:>8.2f}  {verdict}")
     if not agreed:
         click.echo("converge: error: the engine and the baseline found different paths; "
                    "this is a bug, please report it", err=True)
@@ -105,3 +117,15 @@ def _parse(quick: bool) -> dict[str, Any]:
         t_check, _ = timed(lambda: check_file(path), repeat=2)
     return {"lines": lines, "parse_lines_per_s": round(lines / t_parse),
             "check_lines_per_s": round(lines / t_check)}
+
+
+def _startup(quick: bool) -> list[dict[str, Any]]:
+    import tempfile
+    from pathlib import Path
+
+    from converge_rules.benchmarks import generated_ruleset, startup_times
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "startup.cvg"
+        path.write_text(generated_ruleset(100), encoding="utf-8")
+        return startup_times(path, runs=3 if quick else 10)

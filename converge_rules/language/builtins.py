@@ -30,19 +30,24 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from string import Formatter
 from types import MappingProxyType
 from typing import Any
-
-import re2
 
 from converge_rules.language.checks.checked import FunctionSignature
 
 # --------------------------------------------------- `matches` patterns (RE2)
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a bad pattern is reported by the error, not on stderr
+# re2 is imported on the first pattern, not with this module: the checker imports this
+# table on every `converge check`, and most rulesets have no `matches` call.
+@cache
+def _re2_options() -> Any:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a bad pattern is reported by the error, not on stderr
+    return options
 
 
 class PatternError(ValueError):
@@ -62,8 +67,10 @@ def pattern_problem(pattern: str) -> str | None:
 def compiled_pattern(pattern: str) -> Any:
     """The compiled RE2 ``pattern`` (cached); :class:`PatternError` when it is not a
     valid regular expression."""
+    import re2
+
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)
+        return re2.compile(pattern, _re2_options())
     except re2.error as exc:
         detail = exc.args[0] if exc.args else exc
         if isinstance(detail, bytes):

@@ -4,10 +4,17 @@ engine's answers checked against the baseline's."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
-from converge_rules.benchmarks import chain, closure_baseline, generated_ruleset, random_graph
+from converge_rules.benchmarks import (
+    chain,
+    closure_baseline,
+    generated_ruleset,
+    random_graph,
+    startup_times,
+)
 from converge_rules.cli import main
 from converge_rules.language.syntax.parser import parse
 
@@ -22,6 +29,8 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
         assert row["paths"] > 0 and row["ratio"] > 0
     assert report["closure"][0]["paths"] == 60 * 61 // 2
     assert report["parse"]["lines"] > 400 and report["parse"]["parse_lines_per_s"] > 0
+    assert [r["command"] for r in report["startup"]] == [
+        "converge --version", "converge check RULESET", "converge check --no-plugins RULESET"]
 
 
 def test_the_workloads_are_what_they_say() -> None:
@@ -32,3 +41,17 @@ def test_the_workloads_are_what_they_say() -> None:
     text = generated_ruleset(300)
     assert text.count("\n") >= 300
     assert parse(text, "generated.cvg").diagnostics == ()
+
+
+def test_startup_is_measured_on_whole_processes_against_targets(tmp_path: Path) -> None:
+    ruleset = tmp_path / "r.cvg"
+    ruleset.write_text(generated_ruleset(100), encoding="utf-8")
+    commands = [("version", ("--version",), 0.15), ("check", ("check", "{ruleset}"), 1e-9)]
+    rows = startup_times(ruleset, runs=2, commands=commands)
+    assert [r["command"] for r in rows] == ["version", "check"]
+    for row in rows:
+        assert row["exit_code"] == 0  # the processes really ran the commands
+        assert row["runs"] == 2 and 0 < row["best_s"] <= row["median_s"]
+        assert row["median_cpu_s"] is None or row["median_cpu_s"] > 0
+        assert row["met"] is (row["median_s"] <= row["target_s"])
+    assert rows[1]["met"] is False  # no process starts in a nanosecond

@@ -100,19 +100,25 @@ def render(
     JUnit suites; ``color`` applies to ``human`` only; ``strict`` makes warnings count as
     JUnit failures, as ``converge check --strict`` makes them fail the run.
     """
-    from converge_rules.language.diagnostics import render_ci, render_human, render_json
-
+    # Each renderer is imported only for its format: `converge check` runs on every save
+    # in editors, and the JSON and XML libraries are start-up time the human format
+    # never uses.
     items = list(diagnostics)
-    if fmt == "human":
-        return render_human.render_human(items, sources, files=files, color=color)
-    if fmt == "text":
-        return render_human.render_human(items, sources, files=files, color=False)
-    if fmt == "json":
-        return render_json.render_json(items, sources, files=files)
-    if fmt == "sarif":
+    if fmt in ("human", "text"):
+        from converge_rules.language.diagnostics import render_human
+
+        return render_human.render_human(items, sources, files=files,
+                                         color=color and fmt == "human")
+    if fmt in ("json", "sarif"):
+        from converge_rules.language.diagnostics import render_json
+
+        if fmt == "json":
+            return render_json.render_json(items, sources, files=files)
         return render_json.render_sarif(items, sources)
-    if fmt == "junit":
-        return render_ci.render_junit(items, sources, files=files, strict=strict)
-    if fmt == "github":
+    if fmt in ("junit", "github"):
+        from converge_rules.language.diagnostics import render_ci
+
+        if fmt == "junit":
+            return render_ci.render_junit(items, sources, files=files, strict=strict)
         return render_ci.render_github(items, sources)
     raise ValueError(f"unknown format {fmt!r}: want one of {', '.join(FORMATS)}")

@@ -27,6 +27,7 @@ import lark
 
 from converge_rules.language.diagnostics.core import Diagnostic, Severity
 from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax import parser_cache
 from converge_rules.language.syntax.error_messages import (
     INTERNAL,
     ITEM_WORDS,
@@ -109,12 +110,27 @@ class _KeywordBeforeColonIsName:
             yield tok
 
 
+# What the parser is built with besides the grammar: part of the cache key, so a change
+# here is never served a parser built the old way. The callbacks are saved by reference
+# (module and name), so their code is always today's.
+_BUILD_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=True)
+_BUILD_KEY = f"{sorted(_BUILD_OPTIONS.items())} COMMENT={_on_comment.__qualname__} " \
+             f"postlex={_KeywordBeforeColonIsName.__qualname__}"
+
+
 @functools.cache
 def _lark() -> Any:
-    return lark.Lark(
-        grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-        lexer_callbacks={"COMMENT": _on_comment}, postlex=_KeywordBeforeColonIsName(),
-    )
+    """The parser, built once per process, and loaded from the per-user cache when an
+    earlier process saved it there (see :mod:`.parser_cache`)."""
+    grammar = grammar_text()
+
+    def build() -> Any:
+        return lark.Lark(
+            grammar, **_BUILD_OPTIONS, lexer_callbacks={"COMMENT": _on_comment},
+            postlex=_KeywordBeforeColonIsName(),
+        )
+
+    return parser_cache.load_or_build(build, grammar, _BUILD_KEY, parser_cache.cache_dir())
 
 
 def parse(text: str, path: str = "<string>") -> ParseResult:

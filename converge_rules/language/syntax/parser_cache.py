@@ -1,0 +1,149 @@
+"""The LALR parser table, built once per grammar and kept on disk between processes.
+
+Building the parser from ``grammar/converge.lark`` (the LALR analysis) costs several
+times a whole ``converge check`` of a small ruleset, and editors run ``converge`` on
+every save. So the built parser is saved with ``Lark.save`` to a per-user cache
+directory and later processes ``Lark.load`` it.
+
+The invariant: **the cache can only make a command faster, never make it fail or parse
+differently.** A file is used only when its name matches the key (a hash of the grammar
+text, the build options, the lark, converge and Python versions) and its contents match
+the checksum in its header; anything else — no directory, a read-only one, a missing,
+truncated or corrupt file, a file another user owns — falls back to building the
+parser, and the build is written back only by an atomic rename (temporary file in the
+same directory, flushed and synced), so a reader never sees half a file.
+
+Where: ``$CONVERGE_CACHE_DIR`` if set (set and empty turns the cache off), else
+``$XDG_CACHE_HOME/converge_rules``, else ``~/.cache/converge_rules``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lark
+
+from converge_rules import __version__
+
+__all__ = ["CACHE_DIR_ENV", "cache_dir", "cache_file", "load_or_build"]
+
+CACHE_DIR_ENV = "CONVERGE_CACHE_DIR"
+"""Overrides the cache directory; set to the empty string, turns the cache off."""
+
+_MAGIC = b"converge-parser-cache 1 "
+_PREFIX = "parser-"
+_SUFFIX = ".lark-cache"
+
+
+def cache_dir(environ: dict[str, str] | None = None) -> Path | None:
+    """The directory the parser cache lives in, or None when caching is off (the
+    override is set and empty) or no home directory can be found. Not created here."""
+    env = os.environ if environ is None else environ
+    override = env.get(CACHE_DIR_ENV)
+    if override is not None:
+        return Path(override).expanduser() if override.strip() else None
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
+    if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore a relative path
+        return Path(xdg) / "converge_rules"
+    try:
+        return Path.home() / ".cache" / "converge_rules"
+    except (RuntimeError, KeyError):  # no home directory to be found
+        return None
+
+
+def cache_file(directory: Path, grammar: str, options: str) -> Path:
+    """The file in ``directory`` holding the parser built from ``grammar`` with the
+    build ``options`` (described as text) by this lark, converge and Python."""
+    key = "\0".join((grammar, options, lark.__version__, __version__,
+                     f"{sys.version_info.major}.{sys.version_info.minor}"))
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return directory / f"{_PREFIX}{digest}{_SUFFIX}"
+
+
+def load_or_build(build: Callable[[], Any], grammar: str, options: str,
+                  directory: Path | None) -> Any:
+    """The parser ``build()`` returns for ``grammar`` and ``options``: loaded from the
+    cache in ``directory`` when a sound file for them is there, otherwise built and
+    (best effort) saved there for the next process. Never raises because of the cache:
+    only ``build()`` itself can raise."""
+    if directory is None:
+        return build()
+    path = cache_file(directory, grammar, options)
+    loaded = _load(path)
+    if loaded is not None:
+        return loaded
+    parser = build()
+    _save(parser, path)
+    return parser
+
+
+def _load(path: Path) -> Any:
+    """The parser saved in ``path``, or None when there is no sound file to load."""
+    try:
+        with open(path, "rb") as f:
+            if hasattr(os, "geteuid") and os.fstat(f.fileno()).st_uid != os.geteuid():
+                return None  # unpickling runs code: only our own files are trusted
+            header = f.readline()
+            payload = f.read()
+    except OSError:
+        return None
+    if not header.startswith(_MAGIC) or not header.endswith(b"\n"):
+        return None
+    if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
+        return None  # truncated, or written over
+    try:
+        return lark.Lark.load(io.BytesIO(payload))
+    except Exception:  # a file from another build of this module: rebuild instead
+        return None
+
+
+def _save(parser: Any, path: Path) -> None:
+    """Write ``parser`` to ``path`` atomically; give up quietly when it cannot be
+    written (a read-only directory, a full disk), since the cache is only a speed-up."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        parser.save(buffer)
+        payload = buffer.getvalue()
+        digest = hashlib.sha256(payload).hexdigest().encode("ascii")
+        fd, tmp = tempfile.mkstemp(prefix=f".{_PREFIX}", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC + digest + b"\n")
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _remove_stale(path)
+    except Exception:  # the cache is only a speed-up: never fail a command for it
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+_STALE_AFTER_S = 30 * 24 * 3600
+
+
+def _remove_stale(current: Path) -> None:
+    """Remove the files of other grammars or versions written over a month ago. Not
+    sooner: two installs of different versions may share the directory, and each
+    would otherwise delete the other's file on every run."""
+    import time
+
+    for other in current.parent.glob(f"{_PREFIX}*{_SUFFIX}"):
+        if other.name == current.name:
+            continue
+        with contextlib.suppress(OSError):
+            if time.time() - other.stat().st_mtime > _STALE_AFTER_S:
+                other.unlink()

@@ -1,0 +1,160 @@
+"""``converge`` starts fast because each command imports only what it uses: editors and
+pre-commit hooks start it on every save. These tests look at which modules a real
+process imported (never at how long it took, which would be flaky); the timings are in
+``converge bench``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import converge_rules
+from converge_rules.cli import COMMANDS, LazyGroup, main
+
+REPO = Path(__file__).resolve().parents[2]
+PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
+
+# Runs the real CLI in a fresh interpreter, then writes the names of the modules it
+# imported to the file named by the first argument.
+PROBE = """
+import json, sys
+out, args = sys.argv[1], sys.argv[2:]
+from converge_rules.cli import main
+try:
+    main(args, prog_name="converge")
+except SystemExit:
+    pass
+with open(out, "w", encoding="utf-8") as f:
+    json.dump(sorted(sys.modules), f)
+"""
+
+HEAVY = ("pydantic", "rich", "lark", "re2", "pluggy", "asyncio", "concurrent.futures",
+         "multiprocessing", "converge_rules.engine", "converge_rules.compiler",
+         "converge_rules.api")
+"""Libraries and layers that neither ``--version`` nor ``--help`` may import."""
+
+
+def imported_by(tmp_path: Path, *args: str) -> set[str]:
+    """The modules a ``converge ARGS...`` process has imported when it is done."""
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(out), *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert out.exists(), done.stdout + done.stderr
+    return set(json.loads(out.read_text(encoding="utf-8")))
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` (each a module or a package, with its sub-modules) were
+    imported."""
+    return sorted(m for m in modules for name in names if m == name or m.startswith(name + "."))
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_import_no_heavy_library_and_no_command(
+        tmp_path: Path, args: list[str]) -> None:
+    modules = imported_by(tmp_path, *args)
+    assert "converge_rules.cli" in modules  # the probe did run the CLI
+    assert loaded(modules, HEAVY) == []
+    commands = [f"converge_rules.cli.{name}" for name in COMMANDS]
+    assert sorted(set(commands) & modules) == []
+
+
+def test_check_imports_neither_the_engine_nor_the_compiler_nor_pydantic(
+        tmp_path: Path) -> None:
+    modules = imported_by(tmp_path, "check", "--no-plugins", str(PRICING))
+    assert "converge_rules.language.checks.checker" in modules  # it did check
+    assert loaded(modules, (
+        "converge_rules.engine", "converge_rules.compiler", "converge_rules.api",
+        "converge_rules.plugins", "pydantic", "rich", "pluggy", "asyncio",
+        "concurrent.futures", "multiprocessing")) == []
+    others = {f"converge_rules.cli.{name}" for name in COMMANDS} - {"converge_rules.cli.check"}
+    assert sorted(others & modules) == []
+
+
+def test_importing_the_package_imports_none_of_its_stages(tmp_path: Path) -> None:
+    out = tmp_path / "modules.json"
+    code = ("import json, sys, converge_rules; "
+            f"json.dump(sorted(sys.modules), open({str(out)!r}, 'w'))")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert loaded(modules, (*HEAVY, "click", "converge_rules.language")) == []
+
+
+@pytest.mark.parametrize("name", sorted(converge_rules.__all__))
+def test_every_public_name_is_there_when_asked_for(name: str) -> None:
+    value = getattr(converge_rules, name)
+    assert value is not None
+    assert name in dir(converge_rules)
+    if name != "__version__":
+        assert getattr(value, "__name__", name) == name  # the object itself, not a module
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        converge_rules.nope  # noqa: B018
+    assert not hasattr(converge_rules, "nope")
+
+
+def test_the_public_names_are_the_stages_own_objects() -> None:
+    from converge_rules.api import load, run
+    from converge_rules.errors import CheckError
+    from converge_rules.language.syntax.parser import parse
+
+    assert converge_rules.load is load and converge_rules.run is run
+    assert converge_rules.parse is parse and converge_rules.CheckError is CheckError
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_help_summary_table_says_what_the_command_says(name: str) -> None:
+    """`converge --help` summarises each command from the table without importing it;
+    the summary must be what click would make of the command's own help, at any
+    terminal width."""
+    command = main.commands[name]
+    stand_in = click.Command(name, help=COMMANDS[name])
+    for limit in (20, 45, 76, 94, 200):
+        assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_help_is_what_click_writes_with_every_command_imported(width: int) -> None:
+    settings = {"params": main.params, "help": main.help,
+                "context_settings": main.context_settings}
+    lazy = LazyGroup(name="converge", **settings)  # nothing imported through it yet
+    plain = click.Group(name="converge", commands=[main.commands[n] for n in COMMANDS],
+                        **settings)
+    runner = CliRunner()
+    shown = runner.invoke(lazy, ["--help"], terminal_width=width)
+    assert shown.exit_code == 0
+    assert shown.output == runner.invoke(plain, ["--help"], terminal_width=width).output
+    assert all(not lazy.commands.is_loaded(name) for name in COMMANDS)
+    assert all(f"\n  {name} " in shown.output for name in COMMANDS)
+
+
+def test_a_mistyped_command_is_still_offered_its_correction() -> None:
+    result = CliRunner().invoke(main, ["chek", "x.cvg"])
+    assert result.exit_code == 2
+    assert "No such command 'chek'" in result.output
+    assert "Did you mean 'check'?" in result.output
+
+
+def test_a_command_added_to_the_group_is_listed_and_runs() -> None:
+    group = LazyGroup(name="converge")
+
+    @click.command("hello")
+    def hello() -> None:
+        """Say hello."""
+        click.echo("hello")
+
+    group.add_command(hello)
+    assert "hello" in group.commands and len(group.commands) == len(COMMANDS) + 1
+    runner = CliRunner()
+    assert runner.invoke(group, ["hello"]).output == "hello\n"
+    assert "hello    Say hello." in runner.invoke(group, ["--help"]).output
