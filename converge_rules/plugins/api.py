@@ -33,11 +33,8 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
-from converge_rules.engine.executors import Executor
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
 from converge_rules.language.diagnostics import Diagnostic, Severity
@@ -45,6 +42,13 @@ from converge_rules.language.syntax.span import Span
 from converge_rules.plugins.hookspecs import hookimpl
 from converge_rules.program import Contender, FieldSpec, Resolver, TypeSpec
 from converge_rules.store.base import TraceSink
+
+if TYPE_CHECKING:
+    # pydantic and the engine are imported when used, not with this module: every
+    # `converge check` loads the plugin layer (see tests/cli/test_startup.py).
+    from pydantic import BaseModel, ValidationError
+
+    from converge_rules.engine.executors import Executor
 
 __all__ = [
     "OPEN",
@@ -192,6 +196,8 @@ class Tool:
 
     def validate_args(self, raw: Mapping[str, Any]) -> BaseModel:
         """The call's arguments as an ``args`` model instance, or ``ToolError``."""
+        from pydantic import ValidationError
+
         try:
             return self.args.model_validate(dict(raw))
         except ValidationError as exc:
@@ -200,6 +206,8 @@ class Tool:
     def validate_result(self, raw: Any) -> ToolResult:
         """The tool's answer checked against the ``result`` model, as JSON-safe data
         (what the trace records), or ``ToolError``."""
+        from pydantic import ValidationError
+
         if isinstance(raw, self.result):
             data = raw
         else:
@@ -280,3 +288,13 @@ class Entry(Generic[T]):
     plugin: str = ""
 
 
+
+
+def __getattr__(name: str) -> Any:
+    """``Executor`` is the engine's protocol, imported on first use (the engine is not
+    loaded by ``converge check``)."""
+    if name == "Executor":
+        from converge_rules.engine.executors import Executor
+
+        return Executor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -79,6 +79,26 @@ def test_check_imports_neither_the_engine_nor_the_compiler_nor_pydantic(
     assert sorted(others & modules) == []
 
 
+def test_check_with_the_plugin_layer_loads_no_engine_and_no_pydantic(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in plugins register executors, resolvers and a store without importing
+    the engine; the first-party plugins import their HTTP and LLM clients only when
+    called. (A plugin's own pydantic models still cost what they cost.)"""
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-example")
+    modules = imported_by(tmp_path, "check", str(PRICING))
+    assert "converge_rules.plugins.manager" in modules  # the plugins were loaded
+    assert loaded(modules, (
+        "converge_rules.engine.runner", "converge_rules.engine.executors",
+        "converge_rules.engine.inputs", "converge_rules.compiler", "pydantic", "asyncio",
+        "concurrent.futures", "multiprocessing")) == []
+
+
+def test_the_first_party_plugins_load_without_their_clients(tmp_path: Path) -> None:
+    modules = imported_by(tmp_path, "check", str(PRICING))
+    assert {"converge_http", "converge_llm"} <= modules
+    assert loaded(modules, ("httpx", "llm", "asyncio")) == []
+
+
 def test_importing_the_package_imports_none_of_its_stages(tmp_path: Path) -> None:
     out = tmp_path / "modules.json"
     code = ("import json, sys, converge_rules; "

@@ -1,23 +1,47 @@
 """The built-in executors, registered through ``converge_register_executors`` like any
 plugin's: ``serial`` (one agent after another), ``threads`` (a long-lived pool for
 agents that wait on tools) and, where the fork start method exists, ``processes``
-(forked workers holding replicas of the context, for CPU-bound agents)."""
+(forked workers holding replicas of the context, for CPU-bound agents).
+
+The factories import the engine when a job builds its executor, not when the plugin
+registers them: ``converge check`` loads every plugin and never runs a job."""
 
 from __future__ import annotations
 
-from converge_rules.engine.executors import (
-    SerialExecutor,
-    ThreadExecutor,
-    fork_available,
-    processes_executor,
-)
+import os
+from typing import TYPE_CHECKING
+
 from converge_rules.plugins.hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from converge_rules.engine.executors import Executor
+
+
+def serial(workers: int | None = None) -> Executor:
+    """One agent after another, in merge order (``workers`` is ignored)."""
+    from converge_rules.engine.executors import SerialExecutor
+
+    return SerialExecutor(workers)
+
+
+def threads(workers: int | None = None) -> Executor:
+    """A long-lived thread pool (64 workers by default), for agents that wait on tools."""
+    from converge_rules.engine.executors import ThreadExecutor
+
+    return ThreadExecutor(workers)
+
+
+def processes(workers: int | None = None) -> Executor:
+    """Forked workers holding replicas of the context (one per core by default)."""
+    from converge_rules.engine.executors import processes_executor
+
+    return processes_executor(workers)
 
 
 @hookimpl
 def converge_register_executors(register: Register) -> None:
-    register("serial", SerialExecutor, "one agent after another, in merge order")
-    register("threads", ThreadExecutor, "a thread pool, for agents that wait on tools")
-    if fork_available():
-        register("processes", processes_executor,
+    register("serial", serial, "one agent after another, in merge order")
+    register("threads", threads, "a thread pool, for agents that wait on tools")
+    if hasattr(os, "fork"):  # what the fork start method needs (POSIX)
+        register("processes", processes,
                  "forked workers holding context replicas, for CPU-bound agents")

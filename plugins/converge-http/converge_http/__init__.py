@@ -24,19 +24,22 @@ agent enrich {
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import string
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import ToolError
 from converge_rules.plugins.api import Tool, hookimpl
+
+if TYPE_CHECKING:
+    # httpx is imported when a call is made: `converge check` loads every plugin and
+    # should not pay for an HTTP client it never uses.
+    import httpx
 
 __version__ = "0.1.0"
 
@@ -121,6 +124,10 @@ async def http_json(args: HttpJsonArgs) -> dict[str, Any]:
     if args.json_body is not None:
         kwargs["json"] = args.json_body
     failure = ""
+    import asyncio
+
+    import httpx
+
     async with httpx.AsyncClient(timeout=args.timeout) as client:
         for attempt in range(args.retries + 1):
             if attempt:

@@ -28,13 +28,11 @@ The result always has ``text`` (the raw answer).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import llm
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from converge_rules.errors import ToolError
@@ -112,6 +110,8 @@ def answer_model(schema: dict[str, Any]) -> type[BaseModel]:
 
 def parse_schema(text: str) -> dict[str, Any]:
     """The JSON schema for an ``llm`` concise schema string, or ``ToolError``."""
+    import llm  # imported when used: `converge check` loads every plugin
+
     try:
         schema: dict[str, Any] = llm.schema_dsl(text)
     except Exception as exc:
@@ -137,6 +137,8 @@ async def ask(args: LlmArgs) -> dict[str, Any]:
     """Fill the prompt, ask the model, and shape the answer."""
     prompt = fill_prompt(args.prompt, args.model_extra or {})
     schema = parse_schema(args.schema_dsl) if args.schema_dsl else None
+    import llm  # imported when used: `converge check` loads every plugin
+
     try:
         model = llm.get_model(args.model) if args.model else llm.get_model()
     except llm.UnknownModelError as exc:
@@ -155,6 +157,8 @@ async def ask(args: LlmArgs) -> dict[str, Any]:
         return response.text()
 
     # llm's sync models block; keep the event loop free for other agents' calls.
+    import asyncio
+
     try:
         text = await asyncio.to_thread(run)
     except llm.ModelError as exc:
