@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import Activation, AgentEffect
 from converge_rules.engine.executors import Executor, make_executor
@@ -315,15 +316,10 @@ def run(
     # again and again (a third of the run time on large jobs). During the run the
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         job = _Job(program, inputs, exe, tools, progress)
         del inputs
         result = job.run()
-    finally:
-        if collecting:
-            gc.enable()
     if trace is not None:
         with JsonLinesTraceSink(trace) as sink:
             sink.write_lines(result.trace.lines())
