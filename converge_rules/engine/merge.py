@@ -21,11 +21,11 @@ The per-fact path uses tuples and dict operations only.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from converge_rules.engine.effects import D_ADD, D_CLOSE, AgentEffect, Delta
-from converge_rules.engine.factstore import MASK, Bucket, FactStore
+from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.keyed import STALE, merge_key, record_conflict
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.retraction import prune
@@ -257,90 +257,30 @@ class Merger:
 
     def _merge_plain(self, cycle: int, a: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
         """The lean path for outputs of unkeyed, non-intent types while nothing has been
-        removed in this merge: ``FactStore.add`` inlined, and one trace event for the
-        whole effect (:data:`~converge_rules.engine.trace.E_PLAIN`: the fact id each
-        output merged into) instead of one per fact. False when the job must stop."""
+        removed in this merge: the store's bulk :meth:`~FactStore.add_outputs`, and one
+        trace event for the whole effect (:data:`~converge_rules.engine.trace.E_PLAIN`:
+        the fact id each output merged into) instead of one per fact. False when the
+        job must stop."""
         store = self.store
-        values = store.values
-        append_value = values.append
-        append_type = store.type_of.append
-        live = store.live
-        plans = store._index_plan
-        sames = store._same
-        confidence = store.confidence
-        retractable = store.retractable
-        lists = store.list_buckets
-        derive = store.derive
-        delta = self.delta.append if self.record_delta else None
-        max_facts = self.max_facts
-        start = fid_next = len(values)
-        room = max_facts - store.live_count
+        start = store.next_id
         fids = array("q")
-        mark = fids.append
         self.events.append((E_PLAIN, cycle, a, outputs, fids, start))
-        # per-type lookups, redone only when the type changes (agents mostly emit one)
-        last = -1
-        same: dict[tuple[Any, ...], int] = {}
-        live_t: dict[int, None] = {}
-        plan: tuple[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]], ...] = ()
-        limit = start + room  # ids below it may still be handed out (max_facts)
         try:
-            for out in outputs:
-                kind, t, vals, conf, support = out  # one unpack, not four subscripts
-                if kind == EVALUATE:
-                    mark(-1 if self._evaluate(cycle, a, out, trace=False) else -2)
-                    continue
-                if t != last:
-                    last = t
-                    same = sames[t] or store._build_same(t)
-                    live_t = live[t]
-                    plan = plans[t]
-                if fid_next < limit:
-                    fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
-                elif vals in same:
-                    fid = same[vals]
-                else:
-                    self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
-                                 f"max_facts ({max_facts})")
-                    return False
-                mark(fid)
-                if fid == fid_next:
-                    fid_next += 1
-                    append_value(vals)
-                    append_type(t)
-                    live_t[fid] = None
-                    for index, get in plan:  # store.index_insert, inlined: the hot path
-                        key = get(vals)
-                        bucket: Any = index.get(key)
-                        if bucket is None:
-                            index[key] = (fid,)
-                        elif lists:
-                            try:
-                                bucket.append(fid)
-                            except AttributeError:  # a 1-tuple grows into a list
-                                index[key] = [bucket[0], fid]
-                        else:
-                            try:
-                                bucket[fid] = None
-                            except TypeError:  # a 1-tuple grows into a dict
-                                index[key] = {bucket[0]: None, fid: None}
-                    if retractable:
-                        store.fp1 = (store.fp1 + hash((t, vals))) & MASK
-                        store.fp2 = (store.fp2 + hash((vals, t, -7))) & MASK
-                        derive(fid, a, cycle, support)
-                    if conf != 1.0:
-                        confidence[fid] = conf
-                    if delta is not None:
-                        delta((D_ADD, fid, t, vals, cycle))
-                else:
-                    if retractable:
-                        derive(fid, a, cycle, support)
-                    if conf != 1.0 and conf > confidence.get(fid, 1.0):
-                        confidence[fid] = conf
+            over = store.add_outputs(
+                outputs, a, cycle, start + self.max_facts - store.live_count, fids,
+                lambda out: self._evaluate(cycle, a, out, trace=False),
+            )
         finally:
-            added = fid_next - start
-            store.live_count += added
+            added = store.next_id - start
             self.added += added
+        if self.record_delta and added:
+            values, type_of, note = store.values, store.type_of, self.delta.append
+            for fid in range(start, start + added):
+                note((D_ADD, fid, type_of[fid], values[fid], cycle))
+        if over is not None:
+            self._budget("max_facts", f"merging a {self._tname(over)} would exceed "
+                         f"max_facts ({self.max_facts})")
+            return False
         return True
 
     def _group_keyed(
