@@ -24,12 +24,33 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
 
-from converge_rules.program import Program, View
+from converge_rules.program import EVALUATE, Output, Program, View
 
 MASK = (1 << 64) - 1
+
+
+def fingerprint_terms(
+    facts: Iterable[tuple[int, tuple[Any, ...]]], *, closed: bool = False
+) -> tuple[int, int]:
+    """What ``(type id, values)`` facts contribute to the store's fingerprint: two
+    64-bit sums, independent of order, that the store adds when the facts enter the
+    context and subtracts when they leave. ``closed`` gives the terms of closed
+    intents instead, which differ from the open intents' so that opening and closing
+    one never looks like a return to an earlier state."""
+    h1 = h2 = 0
+    if closed:
+        for type_id, vals in facts:
+            h1 += hash((type_id, vals, "closed"))
+            h2 += hash(("closed", vals, type_id))
+    else:
+        for type_id, vals in facts:
+            h1 += hash((type_id, vals))
+            h2 += hash((vals, type_id, -7))
+    return h1 & MASK, h2 & MASK
 
 #: an index bucket: the ids holding one key, ascending
 Bucket = tuple[int] | list[int] | dict[int, None]
@@ -88,7 +109,7 @@ class IdRange(MutableMapping[int, None]):
 def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> None:
     """Add ``fid`` under ``key``: a bucket starts as a 1-tuple and grows into a list
     (``lists``: facts never leave the context) or a dict (facts may be removed).
-    The merge's lean path inlines this for speed; everything else calls it."""
+    :meth:`FactStore.add_outputs` inlines this for speed; everything else calls it."""
     bucket = index.get(key)
     if bucket is None:
         index[key] = (fid,)
@@ -333,8 +354,7 @@ class FactStore:
                 keyed[keyget(vals)] = fid
         self.live_count += 1
         if self.retractable:
-            self.fp1 = (self.fp1 + hash((type_id, vals))) & MASK
-            self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & MASK
+            self._fingerprint(fingerprint_terms(((type_id, vals),)))
         return fid
 
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -343,9 +363,6 @@ class FactStore:
         values = self.values
         live = self.live[type_id]
         plan = self._index_plan[type_id]
-        fp1 = self.fp1
-        fp2 = self.fp2
-        hashing = self.retractable
         lists = self.list_buckets
         start = fid = len(values)
         ranged = type_id in self.layout.static and not live
@@ -355,21 +372,104 @@ class FactStore:
                 live[fid] = None
             for index, get in plan:
                 index_insert(index, get(vals), fid, lists)
-            if hashing:
-                fp1 += hash((type_id, vals))
-                fp2 += hash((vals, type_id, -7))
             fid += 1
         added = fid - start
         if ranged:
             self.live[type_id] = IdRange(start, fid)
         self.type_of.extend(array("i", [type_id]) * added)
-        self.fp1 = fp1 & MASK
-        self.fp2 = fp2 & MASK
+        if self.retractable:
+            self._fingerprint(fingerprint_terms(zip(repeat(type_id), values[start:fid])))
         self.live_count += added
         self.n_inputs = fid
         self._same[type_id] = None
         self._keyed[type_id] = None
         return added
+
+    def add_outputs(
+        self, outputs: Sequence[Output], agent: int, cycle: int, limit: int,
+        fids: array[int], evaluate: Callable[[Output], bool],
+    ) -> int | None:
+        """The fast bulk path for one effect's outputs of unkeyed, non-intent types,
+        merged in order: an output equal to a live fact is one more derivation of it,
+        any other becomes a new fact (ids from :attr:`next_id` on, below ``limit``);
+        an evaluation goes to ``evaluate``. For each output appends to ``fids`` the id
+        it merged into, or -1 / -2 for an evaluation ``evaluate`` attached / refused.
+        Stops before the first output that would need an id at or above ``limit`` and
+        returns its type id; None when every output was merged."""
+        values = self.values
+        append_value = values.append
+        append_type = self.type_of.append
+        live = self.live
+        plans = self._index_plan
+        sames = self._same
+        confidence = self.confidence
+        retractable = self.retractable
+        lists = self.list_buckets
+        derive = self.derive
+        mark = fids.append
+        start = fid_next = len(values)
+        # per-type lookups, redone only when the type changes (agents mostly emit one)
+        last = -1
+        same: dict[tuple[Any, ...], int] = {}
+        live_t: LiveIds = {}
+        plan: tuple[IndexUse, ...] = ()
+        t: int
+        try:
+            for out in outputs:
+                kind, t, vals, conf, support = out  # one unpack, not four subscripts
+                if kind == EVALUATE:
+                    mark(-1 if evaluate(out) else -2)
+                    continue
+                if t != last:
+                    last = t
+                    same = sames[t] or self._build_same(t)
+                    live_t = live[t]
+                    plan = plans[t]
+                if fid_next < limit:
+                    fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
+                elif vals in same:
+                    fid = same[vals]
+                else:
+                    return t
+                mark(fid)
+                if fid == fid_next:
+                    fid_next += 1
+                    append_value(vals)
+                    append_type(t)
+                    live_t[fid] = None
+                    # index_insert, inlined: this is the per-fact hot path of a
+                    # monotone ruleset, and the call cost a measurable share of it
+                    for index, get in plan:
+                        key = get(vals)
+                        bucket: Any = index.get(key)
+                        if bucket is None:
+                            index[key] = (fid,)
+                        elif lists:
+                            try:
+                                bucket.append(fid)
+                            except AttributeError:  # a 1-tuple grows into a list
+                                index[key] = [bucket[0], fid]
+                        else:
+                            try:
+                                bucket[fid] = None
+                            except TypeError:  # a 1-tuple grows into a dict
+                                index[key] = {bucket[0]: None, fid: None}
+                    if retractable:
+                        derive(fid, agent, cycle, support)
+                    if conf != 1.0:
+                        confidence[fid] = conf
+                else:
+                    if retractable:
+                        derive(fid, agent, cycle, support)
+                    if conf != 1.0 and conf > confidence.get(fid, 1.0):
+                        confidence[fid] = conf
+            return None
+        finally:
+            self.live_count += fid_next - start
+            if retractable:
+                self._fingerprint(fingerprint_terms(
+                    zip(self.type_of[start:fid_next], values[start:fid_next], strict=True)
+                ))
 
     def _unlink(self, fid: int) -> None:
         type_id = self.type_of[fid]
@@ -406,8 +506,7 @@ class FactStore:
         vals = self.values[fid]
         type_id = self.type_of[fid]
         self._unlink(fid)
-        self.fp1 = (self.fp1 - hash((type_id, vals))) & MASK
-        self.fp2 = (self.fp2 - hash((vals, type_id, -7))) & MASK
+        self._fingerprint(fingerprint_terms(((type_id, vals),)), -1)
 
     def close_intent(self, fid: int) -> None:
         """Close an open intent: it leaves the live context but is not retracted, and
@@ -417,12 +516,17 @@ class FactStore:
         type_id = self.type_of[fid]
         self._unlink(fid)
         self._closed[type_id][vals] = fid
-        self.fp1 = (self.fp1 + hash((type_id, vals, "closed"))) & MASK
-        self.fp2 = (self.fp2 + hash(("closed", vals, type_id))) & MASK
+        self._fingerprint(fingerprint_terms(((type_id, vals),), closed=True))
 
     @property
     def fingerprint(self) -> tuple[int, int]:
+        """The state of the live context (and the closed intents) as two 64-bit sums
+        over its facts' :func:`fingerprint_terms`: equal contexts, equal fingerprints."""
         return (self.fp1, self.fp2)
+
+    def _fingerprint(self, terms: tuple[int, int], sign: int = 1) -> None:
+        self.fp1 = (self.fp1 + sign * terms[0]) & MASK
+        self.fp2 = (self.fp2 + sign * terms[1]) & MASK
 
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
         """Record one derivation of a fact and the reverse edges from its support —

@@ -21,14 +21,14 @@ The per-fact path uses tuples and dict operations only.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from converge_rules.engine.effects import D_ADD, D_CLOSE, AgentEffect, Delta
-from converge_rules.engine.factstore import MASK, Bucket, FactStore
-from converge_rules.engine.keyed import STALE, merge_key, record_conflict
+from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
+from converge_rules.engine.factstore import FactStore
+from converge_rules.engine.keyed import STALE, KeyedMerge
 from converge_rules.engine.policies import Contender, resolve
-from converge_rules.engine.retraction import prune
+from converge_rules.engine.retraction import Retraction
 from converge_rules.engine.trace import (
     E_EFFECT_DISCARDED,
     E_EFFECT_MERGED,
@@ -62,21 +62,22 @@ def needs_dependents(program: Program) -> bool:
 
 class Merger:
     """Applies effects to a :class:`FactStore`. After a call, :attr:`stop` is set
-    when the job must end (``("conflict" | "budget_exceeded", detail)``)."""
+    when the job must end (``("conflict" | "budget_exceeded", detail)``).
+
+    Keyed groups are merged by its :attr:`keyed` (:class:`KeyedMerge`), removals
+    decided by its :attr:`retraction` (:class:`Retraction`); both record what they
+    change through the public methods here (:meth:`retire`, :meth:`note`,
+    :meth:`exceed`, :meth:`halt_on_conflict`)."""
 
     def __init__(self, program: Program, store: FactStore, events: list[Event]) -> None:
         self.program = program
         self.store = store
         self.events = events
         self.max_facts = program.budgets.max_facts
-        self.conflicts: list[dict[str, Any]] = []
         self.delta: Delta = []
         #: whether to keep the delta (replica executors need it; in-process ones do not)
         self.record_delta = True
         self.dead: set[int] = set()     # ids removed during the current merge
-        #: (type, key) → (the fact holding it, the candidates) for every keyed group
-        #: merged in the current merge, in merge order (see :meth:`_rekey`)
-        self.held: dict[tuple[int, Any], tuple[int, list[tuple[int, tuple[Any, ...]]]]] = {}
         self.stop: tuple[str, str] | None = None
         self.stop_budget: str | None = None
         self.added = 0
@@ -90,6 +91,13 @@ class Merger:
             not keyed.intersection(a.emits) and not intents.intersection(a.emits)
             for a in program.agents
         ]
+        self.keyed = KeyedMerge(self)
+        self.retraction = Retraction(self)
+
+    @property
+    def conflicts(self) -> list[dict[str, Any]]:
+        """Every conflict resolved so far, as the result reports it."""
+        return self.keyed.conflicts
 
     def note(self, change: tuple[Any, ...]) -> None:
         """Record one store change in the delta, when an executor wants it."""
@@ -100,6 +108,29 @@ class Merger:
         """The changes since the last call (for replica executors)."""
         delta, self.delta = self.delta, []
         return delta
+
+    def retire(self, fid: int, event: Event) -> None:
+        """Take a live fact out of the context for good (replaced, retracted or
+        pruned): gone from the store, dead for the rest of this merge, ``event`` in
+        the trace, a removal in the delta, one more in :attr:`removed`."""
+        self.store.remove(fid)
+        self.dead.add(fid)
+        self.events.append(event)
+        self.note((D_REMOVE, fid))
+        self.removed += 1
+
+    def exceed(self, budget: str, detail: str) -> None:
+        """Stop the job: ``budget`` would be exceeded."""
+        self.stop = ("budget_exceeded", detail)
+        self.stop_budget = budget
+
+    def halt_on_conflict(self, detail: str) -> None:
+        """Stop the job: a conflict that its policy left unresolved."""
+        self.stop = ("conflict", detail)
+
+    def type_name(self, type_id: int) -> str:
+        """The declared name of a fact type (for messages)."""
+        return self.program.types[type_id].name
 
     # ---------------------------------------------------------------- inputs
 
@@ -124,7 +155,7 @@ class Merger:
             room = self.max_facts - store.live_count
             if len(unique) > room:
                 store.add_inputs(type_id, unique[: max(room, 0)])
-                self._budget("max_facts", f"{len(rows)} input facts exceed max_facts")
+                self.exceed("max_facts", f"{len(rows)} input facts exceed max_facts")
                 return
             store.add_inputs(type_id, unique)
 
@@ -146,9 +177,9 @@ class Merger:
             contenders = [Contender(v, 1.0, None, 0, (), False) for v in members]
             res = resolve(self.program.policies.get(type_id), self.program.types[type_id],
                           contenders)
-            record_conflict(self, 0, type_id, key, contenders, res.values, res.reason)
+            self.keyed.record_conflict(0, type_id, key, contenders, res.values, res.reason)
             if res.values is None:
-                self.stop = ("conflict", res.reason)
+                self.halt_on_conflict(res.reason)
                 return out
             out.append(res.values)
         return out
@@ -173,7 +204,8 @@ class Merger:
         max_facts = self.max_facts
         groups = self._group_keyed(effects)
         done: set[tuple[int, Any]] = set()
-        self.held = {}
+        keyed = self.keyed
+        keyed.begin()
         for eff in effects:
             a = eff.position
             for call in eff.tool_calls:
@@ -195,14 +227,14 @@ class Merger:
                 vals = out[2]
                 keyget = keyget_of[t]
                 if keyget is not None:
-                    # the whole group is merged once; merge_key skips (and reports,
+                    # the whole group is merged once; keyed.merge skips (and reports,
                     # once) the candidates whose support is gone
                     gk = (t, keyget(vals))
                     if gk in done:
                         continue
                     done.add(gk)
                     members = groups.get(gk) if groups else None
-                    if not merge_key(self, cycle, t, gk[1], members or [(a, out)]):
+                    if not keyed.merge(cycle, t, gk[1], members or [(a, out)]):
                         return True
                     continue
                 support = out[4]
@@ -212,8 +244,8 @@ class Merger:
                 fid = store.same_fact(t, vals)
                 if fid is None:
                     if store.live_count >= max_facts:
-                        self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
-                                     f"max_facts ({max_facts})")
+                        self.exceed("max_facts", f"merging a {self.type_name(t)} would exceed "
+                                    f"max_facts ({max_facts})")
                         return True
                     fid = store.add(t, vals, cycle)
                     store.derive(fid, a, cycle, support)
@@ -239,108 +271,36 @@ class Merger:
                             delta((D_CLOSE, s))
                             self.removed += 1
             ev((E_EFFECT_MERGED, cycle, a, len(eff.outputs)))
-        if dead and not self._rekey(cycle):
+        if dead and not keyed.rekey(cycle):
             return True
         return bool(self.added or self.removed)
 
-    def _rekey(self, cycle: int) -> bool:
-        """Merge again, in the order they were first merged, the keyed groups whose
-        holder was retracted later in this merge (its support died after the group was
-        resolved): the candidates still standing get the key, as if the dead one had
-        never been proposed. The key is free then, so this retracts nothing and one
-        pass suffices. False when the job must stop."""
-        dead = self.dead
-        for (t, key), (fid, members) in list(self.held.items()):
-            if fid in dead and not merge_key(self, cycle, t, key, members):
-                return False
-        return True
-
     def _merge_plain(self, cycle: int, a: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
         """The lean path for outputs of unkeyed, non-intent types while nothing has been
-        removed in this merge: ``FactStore.add`` inlined, and one trace event for the
-        whole effect (:data:`~converge_rules.engine.trace.E_PLAIN`: the fact id each
-        output merged into) instead of one per fact. False when the job must stop."""
+        removed in this merge: the store's bulk :meth:`~FactStore.add_outputs`, and one
+        trace event for the whole effect (:data:`~converge_rules.engine.trace.E_PLAIN`:
+        the fact id each output merged into) instead of one per fact. False when the
+        job must stop."""
         store = self.store
-        values = store.values
-        append_value = values.append
-        append_type = store.type_of.append
-        live = store.live
-        plans = store._index_plan
-        sames = store._same
-        confidence = store.confidence
-        retractable = store.retractable
-        lists = store.list_buckets
-        derive = store.derive
-        delta = self.delta.append if self.record_delta else None
-        max_facts = self.max_facts
-        start = fid_next = len(values)
-        room = max_facts - store.live_count
+        start = store.next_id
         fids = array("q")
-        mark = fids.append
         self.events.append((E_PLAIN, cycle, a, outputs, fids, start))
-        # per-type lookups, redone only when the type changes (agents mostly emit one)
-        last = -1
-        same: dict[tuple[Any, ...], int] = {}
-        live_t: dict[int, None] = {}
-        plan: tuple[tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]], ...] = ()
-        limit = start + room  # ids below it may still be handed out (max_facts)
         try:
-            for out in outputs:
-                kind, t, vals, conf, support = out  # one unpack, not four subscripts
-                if kind == EVALUATE:
-                    mark(-1 if self._evaluate(cycle, a, out, trace=False) else -2)
-                    continue
-                if t != last:
-                    last = t
-                    same = sames[t] or store._build_same(t)
-                    live_t = live[t]
-                    plan = plans[t]
-                if fid_next < limit:
-                    fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
-                elif vals in same:
-                    fid = same[vals]
-                else:
-                    self._budget("max_facts", f"merging a {self._tname(t)} would exceed "
-                                 f"max_facts ({max_facts})")
-                    return False
-                mark(fid)
-                if fid == fid_next:
-                    fid_next += 1
-                    append_value(vals)
-                    append_type(t)
-                    live_t[fid] = None
-                    for index, get in plan:  # store.index_insert, inlined: the hot path
-                        key = get(vals)
-                        bucket: Any = index.get(key)
-                        if bucket is None:
-                            index[key] = (fid,)
-                        elif lists:
-                            try:
-                                bucket.append(fid)
-                            except AttributeError:  # a 1-tuple grows into a list
-                                index[key] = [bucket[0], fid]
-                        else:
-                            try:
-                                bucket[fid] = None
-                            except TypeError:  # a 1-tuple grows into a dict
-                                index[key] = {bucket[0]: None, fid: None}
-                    if retractable:
-                        store.fp1 = (store.fp1 + hash((t, vals))) & MASK
-                        store.fp2 = (store.fp2 + hash((vals, t, -7))) & MASK
-                        derive(fid, a, cycle, support)
-                    if conf != 1.0:
-                        confidence[fid] = conf
-                    if delta is not None:
-                        delta((D_ADD, fid, t, vals, cycle))
-                else:
-                    if retractable:
-                        derive(fid, a, cycle, support)
-                    if conf != 1.0 and conf > confidence.get(fid, 1.0):
-                        confidence[fid] = conf
+            over = store.add_outputs(
+                outputs, a, cycle, start + self.max_facts - store.live_count, fids,
+                lambda out: self._evaluate(cycle, a, out, trace=False),
+            )
         finally:
-            added = fid_next - start
-            store.live_count += added
+            added = store.next_id - start
             self.added += added
+        if self.record_delta and added:
+            values, type_of, note = store.values, store.type_of, self.delta.append
+            for fid in range(start, start + added):
+                note((D_ADD, fid, type_of[fid], values[fid], cycle))
+        if over is not None:
+            self.exceed("max_facts", f"merging a {self.type_name(over)} would exceed "
+                        f"max_facts ({self.max_facts})")
+            return False
         return True
 
     def _group_keyed(
@@ -381,18 +341,11 @@ class Merger:
             self.events.append((E_EVALUATION, cycle, agent, target, float(score), reason))
         return True
 
-    def _tname(self, type_id: int) -> str:
-        return self.program.types[type_id].name
-
-    def _budget(self, name: str, detail: str) -> None:
-        self.stop = ("budget_exceeded", detail)
-        self.stop_budget = name
-
     # ------------------------------------------------------ removal, prune
 
     def prune(self, cycle: int) -> None:
-        """Apply every ``prune`` rule (see :func:`~converge_rules.engine.retraction.prune`)."""
-        prune(self, cycle)
+        """Apply every ``prune`` rule (see :meth:`Retraction.prune`)."""
+        self.retraction.prune(cycle)
 
 
 __all__ = ["EMIT", "INTEND", "Merger", "needs_dependents"]

@@ -4,81 +4,77 @@ When a fact is replaced (a policy chose another value for its key) or pruned, ev
 derived fact whose derivations all rest on it is retracted in the same merge, and so
 on transitively — except the fact that replaced it, which stays even when derived
 from it (``Count(id, n) → Count(id, n + 1)`` with ``resolve by latest``). Input facts
-are never retracted. Each removal is a trace event and a delta entry.
+are never retracted. Each removal goes through
+:meth:`~converge_rules.engine.merge.Merger.retire`: a trace event and a delta entry.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from converge_rules.engine.effects import D_REMOVE
 from converge_rules.engine.trace import E_PRUNED, E_REPLACED, E_RETRACTED
 
 if TYPE_CHECKING:
     from converge_rules.engine.merge import Merger
 
 
-def replace(merger: Merger, cycle: int, old: int, new: int) -> None:
-    """``old`` lost its key to ``new``: remove it and retract what rested on it only."""
-    merger.store.remove(old)
-    merger.dead.add(old)
-    merger.events.append((E_REPLACED, cycle, old, new))
-    merger.note((D_REMOVE, old))
-    merger.removed += 1
-    cascade(merger, cycle, old, new)
+class Retraction:
+    """Decides which facts leave the context; owned by a
+    :class:`~converge_rules.engine.merge.Merger`, which retires them."""
 
+    def __init__(self, merger: Merger) -> None:
+        self._merger = merger
+        self._store = merger.store
+        self._prunes = merger.program.prunes
 
-def cascade(merger: Merger, cycle: int, root: int, protect: int | None) -> None:
-    """Retract, transitively, the facts whose every derivation rests on ``root``
-    (``protect``, the fact that replaced it, excepted)."""
-    store = merger.store
-    if not store.retractable:
-        return
-    dependents = store.dependents
-    derivations = store.derivations
-    dead = merger.dead
-    stack = [root]
-    while stack:
-        x = stack.pop()
-        for d in dependents.pop(x, ()):
-            if d == protect or d in dead or not store.is_live(d):
-                continue
-            derivs = derivations.get(d)
-            if derivs is None:
-                continue
-            keep = [r for r in derivs if x not in r[2]]
-            if keep or d < store.n_inputs:
-                if len(keep) != len(derivs):
-                    derivations[d] = keep
-                continue
-            store.remove(d)
-            dead.add(d)
-            merger.events.append((E_RETRACTED, cycle, d, x))
-            merger.note((D_REMOVE, d))
-            merger.removed += 1
-            stack.append(d)
+    def replace(self, cycle: int, old: int, new: int) -> None:
+        """``old`` lost its key to ``new``: remove it and retract what rested on it only."""
+        self._merger.retire(old, (E_REPLACED, cycle, old, new))
+        self._cascade(cycle, old, new)
 
+    def prune(self, cycle: int) -> None:
+        """Apply every ``prune`` rule to the live context, rules in declaration order,
+        facts in id order; a pruned fact leaves it with the facts resting only on it.
+        A rule that raises prunes nothing."""
+        store = self._store
+        for spec in self._prunes:
+            live = store.live[spec.type_id]
+            for fid in list(live):
+                if fid not in live:
+                    continue
+                age = cycle - store.cycle_of(fid)
+                try:
+                    drop = spec.fn(store.values[fid], age)
+                except Exception:
+                    drop = False
+                if not drop:
+                    continue
+                self._merger.retire(fid, (E_PRUNED, cycle, fid, age))
+                self._cascade(cycle, fid, None)
 
-def prune(merger: Merger, cycle: int) -> None:
-    """Apply every ``prune`` rule to the live context, rules in declaration order, facts
-    in id order; a pruned fact leaves it with the facts resting only on it. A rule
-    that raises prunes nothing."""
-    store = merger.store
-    for spec in merger.program.prunes:
-        live = store.live[spec.type_id]
-        for fid in list(live):
-            if fid not in live:
-                continue
-            age = cycle - store.cycle_of(fid)
-            try:
-                drop = spec.fn(store.values[fid], age)
-            except Exception:
-                drop = False
-            if not drop:
-                continue
-            store.remove(fid)
-            merger.dead.add(fid)
-            merger.events.append((E_PRUNED, cycle, fid, age))
-            merger.note((D_REMOVE, fid))
-            merger.removed += 1
-            cascade(merger, cycle, fid, None)
+    def _cascade(self, cycle: int, root: int, protect: int | None) -> None:
+        """Retract, transitively, the facts whose every derivation rests on ``root``
+        (``protect``, the fact that replaced it, excepted)."""
+        store = self._store
+        if not store.retractable:
+            return
+        dependents = store.dependents
+        derivations = store.derivations
+        dead = self._merger.dead
+        retire = self._merger.retire
+        stack = [root]
+        while stack:
+            x = stack.pop()
+            for d in dependents.pop(x, ()):
+                if d == protect or d in dead or not store.is_live(d):
+                    continue
+                derivs = derivations.get(d)
+                if derivs is None:
+                    continue
+                keep = [r for r in derivs if x not in r[2]]
+                if keep or d < store.n_inputs:
+                    if len(keep) != len(derivs):
+                        derivations[d] = keep
+                    continue
+                retire(d, (E_RETRACTED, cycle, d, x))
+                stack.append(d)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
+from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import Activation, AgentEffect
 from converge_rules.engine.executors import Executor, SerialExecutor
@@ -318,15 +319,10 @@ def run(
     # again and again (a third of the run time on large jobs). During the run the
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         job = _Job(program, inputs, exe, tools, progress)
         del inputs
         result = job.run()
-    finally:
-        if collecting:
-            gc.enable()
     if trace is not None:
         sink: TraceSink = (JsonLinesTraceSink(trace) if isinstance(trace, str | PathLike)
                            else trace)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from array import array
+from typing import Any
+
 from engine_programs import Builder, f
 
-from converge_rules.engine.factstore import FactStore
+from converge_rules.engine.factstore import FactStore, fingerprint_terms
+from converge_rules.program import EMIT, EVALUATE
 
 
 def make_store() -> tuple[FactStore, int, int]:
@@ -107,3 +111,60 @@ def test_a_static_type_holds_its_inputs_as_one_id_range() -> None:
         del live[0]
     assert list(pickle.loads(pickle.dumps(store.replicate())).live[cost]) == [0, 1, 2]
     assert store.add(seen, ("y",), 1) == 4 and list(store.new(seen, 0)) == [3, 4]
+
+
+def _bulk(store: FactStore, outputs: list[tuple[Any, ...]], limit: int = 1 << 30,
+          evaluated: bool = True) -> tuple[list[int], int | None]:
+    fids: array[int] = array("q")
+    over = store.add_outputs(outputs, 0, 1, limit, fids, lambda out: evaluated)
+    return list(fids), over
+
+
+def test_the_fingerprint_is_the_same_whichever_path_added_the_facts() -> None:
+    facts = [("a", "1"), ("b", "2"), ("c", "3")]
+    one_by_one, pair, _ = make_store()
+    for v in facts:
+        one_by_one.add(pair, v, 1)
+    as_inputs, _, _ = make_store()
+    as_inputs.add_inputs(pair, facts)
+    in_bulk, _, _ = make_store()
+    _bulk(in_bulk, [(EMIT, pair, v, 1.0, ()) for v in facts])
+    assert one_by_one.fingerprint == as_inputs.fingerprint == in_bulk.fingerprint
+    assert in_bulk.fingerprint == fingerprint_terms((pair, v) for v in facts)
+
+
+def test_closing_an_intent_never_returns_the_fingerprint_to_an_earlier_state() -> None:
+    b = Builder()
+    need = b.intent("Need", f("cur"))
+    store = FactStore(b.build())
+    empty = store.fingerprint
+    fid = store.add(need, ("EUR",), 1)
+    opened = store.fingerprint
+    store.close_intent(fid)
+    assert store.fingerprint not in (empty, opened)
+
+
+def test_bulk_add_dedupes_marks_evaluations_and_stops_at_the_limit() -> None:
+    b = Builder()
+    pair = b.fact("Pair", f("a"), f("b"))
+    b.index(pair, 0)
+    b.agent("pairs", lambda view, since, rt: [], reads=[pair], emits=[pair])
+    store = FactStore(b.build())
+    store.add_inputs(pair, [("a", "x")])
+    outputs = [
+        (EMIT, pair, ("b", "y"), 1.0, (0,)),
+        (EMIT, pair, ("a", "x"), 0.5, (0,)),   # the input fact again
+        (EVALUATE, 0, 1.0, None, ()),
+        (EMIT, pair, ("b", "y"), 0.9, (0,)),   # the first output again
+        (EMIT, pair, ("c", "z"), 0.8, (0,)),
+    ]
+    fids, over = _bulk(store, outputs)
+    assert (fids, over) == ([1, 0, -1, 1, 2], None)
+    assert store.live_count == 3 and list(store.indexes[0]["b"]) == [1]
+    assert store.confidence == {2: 0.8}
+    assert list(store.derivations) == [1, 0, 2]  # a second derivation of the input too
+
+    fids, over = _bulk(store, [(EVALUATE, 0, 1.0, None, ()), (EMIT, pair, ("c", "z"), 1.0, ()),
+                               (EMIT, pair, ("d", "w"), 1.0, ())], limit=3, evaluated=False)
+    assert (fids, over) == ([-2, 2], pair)
+    assert store.live_count == 3 and store.same_fact(pair, ("d", "w")) is None
