@@ -6,6 +6,9 @@ except that an int is accepted for a float). Enum members are given by name, lis
 become tuples, defaults are filled, strings are interned. The first bad fact raises
 :class:`~converge_rules.errors.InputError` naming the file, the line, the type and the
 field, with a fix; nothing runs.
+
+Reading is linear in the size of the input for every format: line numbers are
+counted as the reader moves forward, never again from the start.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import difflib
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -283,17 +287,15 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
 
 
-def _decode(text: str, pos: int, source: str, first_line: int, help: str
-            ) -> tuple[Any, int]:
-    """One JSON value from ``text`` (whose first line is line ``first_line`` of the
-    file) at ``pos``, and where it ends; anything wrong (bad syntax, a repeated key,
-    NaN, nesting too deep to parse) is an InputError naming the line."""
-    line = first_line + text.count("\n", 0, pos)
+def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any, int]:
+    """One JSON value from ``text`` at ``pos``, which is on line ``line`` of the file,
+    and where it ends; anything wrong (bad syntax, a repeated key, NaN, nesting too deep
+    to parse) is an InputError naming the line."""
     try:
         return _DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON at column {exc.colno}: {exc.msg}", source=source,
-                         line=first_line + exc.lineno - 1, help=help) from None
+                         line=line + text.count("\n", pos, exc.pos), help=help) from None
     except _JsonValueError as exc:
         raise InputError(str(exc), source=source, line=line, help=help) from None
     except RecursionError:
@@ -343,15 +345,25 @@ def _read_jsonl(text: str, source: str) -> list[_Raw]:
     return raws
 
 
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
 def _read_json_array(text: str, source: str) -> list[_Raw]:
     raws: list[_Raw] = []
+    skip = _JSON_SPACE.match
+    count = text.count
     pos = text.index("[") + 1
+    # the line of position `counted`, moved forward with the reader: counting from the
+    # start for every fact made reading quadratic in the size of the array
+    line = 1 + count("\n", 0, pos)
+    counted = pos
     expect_item = True
+    end = len(text)
     while True:
-        while pos < len(text) and text[pos] in " \t\r\n":
-            pos += 1
-        line = text.count("\n", 0, pos) + 1
-        if pos >= len(text):
+        pos = skip(text, pos).end()  # type: ignore[union-attr]  # `*` always matches
+        line += count("\n", counted, pos)
+        counted = pos
+        if pos >= end:
             raise InputError("the JSON array is not closed", source=source, line=line,
                              help="end the array with `]`")
         char = text[pos]
@@ -364,7 +376,7 @@ def _read_json_array(text: str, source: str) -> list[_Raw]:
         if not expect_item:
             raise InputError("expected `,` or `]` after a fact", source=source, line=line,
                              help="separate the facts of a JSON array with commas")
-        obj, pos = _decode(text, pos, source, 1, "write a JSON array of objects")
+        obj, pos = _decode(text, pos, source, line, "write a JSON array of objects")
         raws.append(_wrapped(obj, source, line))
         expect_item = False
 
