@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from converge_rules.engine.trace import without_addresses
 from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
 
 __all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "resolve"]
@@ -129,9 +130,10 @@ def _using(c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]) -> list
     try:
         chosen = sorted({int(i) for i in resolver(type_spec, tuple(pool))})
     except Exception as exc:  # a plugin's bug is named, never a crash of the run
-        raise LookupError(
+        # the reason goes into the trace: an object's repr must not make it differ
+        raise LookupError(without_addresses(
             f"resolver {c.resolver!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
+        )) from exc
     if not chosen or chosen[0] < 0 or chosen[-1] >= len(pool):
         raise LookupError(
             f"resolver {c.resolver!r} returned {chosen!r}, "

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from converge_rules.engine.effects import ToolRecord
+from converge_rules.engine.trace import without_addresses
 from converge_rules.errors import ToolError
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
@@ -83,7 +84,7 @@ def _json_problem(value: Any, where: str) -> str | None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str | int | float | bool) and key is not None:
-                return f"{where} has the key {key!r} ({type(key).__name__}), not a string"
+                return f"{where} has a key of type {type(key).__name__}, not a string"
             problem = _json_problem(item, f"{where}.{key}")
             if problem is not None:
                 return problem
@@ -201,9 +202,9 @@ class ToolBox:
                     raise
                 result = asyncio.run_coroutine_threadsafe(_await(result), loop).result()
         except ToolError as exc:  # already says which tool failed and why
-            return None, str(exc)
+            return None, without_addresses(str(exc))
         except Exception as exc:  # any failure of a tool discards the effect
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, without_addresses(f"{type(exc).__name__}: {exc}")
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"
         problem = json_problem(tool, result)

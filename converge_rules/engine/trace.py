@@ -12,6 +12,7 @@ no memory addresses, events in merge order whatever the executor did.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -215,6 +216,19 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     BudgetEvent: frozenset({E_BUDGET}),
     StatusEvent: frozenset({E_STATUS}),
 }
+
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+(?=>)")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with the memory addresses of object reprs taken out
+    (``<generator object g at 0x7f3a…>`` → ``<generator object g>``): messages that
+    reach the trace (an agent's exception, a tool's error, a resolver's) must read the
+    same on every run."""
+    if "0x" not in text:
+        return text
+    return _ADDRESS.sub("", text)
 
 
 def jsonable(value: Any) -> Any:
