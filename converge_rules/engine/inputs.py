@@ -7,6 +7,7 @@ become tuples, defaults are filled, strings are interned. The first bad fact rai
 :class:`~converge_rules.errors.InputError` naming the file, the line, the type and the
 field, with a fix; nothing runs.
 
+A string holding a lone surrogate is refused (see :mod:`converge_rules.jsontext`).
 Reading is linear in the size of the input for every format: line numbers are
 counted as the reader moves forward, never again from the start.
 """
@@ -30,6 +31,7 @@ from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError, with_conf
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from converge_rules.errors import InputError
+from converge_rules.jsontext import jsonl_lines, surrogate_problem
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 
 
@@ -102,6 +104,11 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
     field = str(loc[1]) if len(loc) > 1 else ""
     kind = err.get("type", "")
     names = spec.field_names
+    if kind == "string_unicode":  # pydantic refuses a key with a lone surrogate
+        problem = surrogate_problem(raw.fields, spec.name)
+        if problem is not None:
+            return InputError(problem, source=raw.source, line=raw.line,
+                              help=_SURROGATE_HELP)
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(field, names, n=1)
         fix = (f"did you mean `{close[0]}`? " if close else "") + _field_help(spec)
@@ -150,30 +157,53 @@ def _unknown_type(program: Program, raw: _Raw) -> InputError:
     )
 
 
+class _BadText(ValueError):
+    """A string value holding a lone surrogate (the message says which field)."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """validated dict → value tuple: defaults filled, strings interned."""
+    """validated dict → value tuple: defaults filled, strings interned; a string with a
+    lone surrogate raises :class:`_BadText`."""
     names = spec.field_names
     defaults = {f.name: _default(f) for f in spec.fields if not f.required}
     get = itemgetter(*names)
     single = len(names) == 1
     strings = [i for i, f in enumerate(spec.fields) if f.type.base in ("str", "enum")]
+    text_lists = [i for i, f in enumerate(spec.fields)
+                  if f.type.base == "list" and f.type.element is not None
+                  and f.type.element.base == "str"]
     intern = sys.intern
+    search = _SURROGATE.search
     full = len(names)
 
     def convert(d: dict[str, Any]) -> tuple[Any, ...]:
         if len(d) != full:
             d = {**defaults, **d}
         vals = (get(d),) if single else get(d)
+        for p in text_lists:
+            problem = surrogate_problem(vals[p], f"{spec.name}.{names[p]}")
+            if problem is not None:
+                raise _BadText(problem)
         if strings:
             out = list(vals)
             for p in strings:
                 v = out[p]
                 if v is not None:
+                    if not v.isascii() and search(v):
+                        raise _BadText(surrogate_problem(v, f"{spec.name}.{names[p]}"))
                     out[p] = intern(v)
             return tuple(out)
         return vals
 
     return convert
+
+
+_SURROGATE_HELP = ("a lone surrogate (a \\ud800-\\udfff escape that is not half of a pair) "
+                   "is not a character and cannot be written as UTF-8: write the "
+                   "character itself, or its whole surrogate pair")
 
 
 def validate(
@@ -219,7 +249,12 @@ def validate(
             raise _error(spec, _raw(names, fields, where, members[int(item)]), first) from None
         convert = _converter(spec)
         for i, d in zip(members, checked, strict=True):
-            out[i] = (type_id, convert(d))
+            try:
+                out[i] = (type_id, convert(d))
+            except _BadText as exc:
+                raw = _raw(names, fields, where, i)
+                raise InputError(str(exc), source=raw.source, line=raw.line,
+                                 help=_SURROGATE_HELP) from None
     return InputFacts(tuple(out))  # type: ignore[arg-type]
 
 
@@ -330,10 +365,12 @@ def _wrapped(obj: Any, source: str, line: int) -> _Raw:
 
 def _read_jsonl(text: str, source: str) -> list[_Raw]:
     raws: list[_Raw] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    help = "write one JSON object per line"
+    # split on "\n" only: str.splitlines would also split inside a string holding
+    # U+2028 or another line separator
+    for n, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
-        help = "write one JSON object per line"
         start = len(line) - len(line.lstrip())
         obj, end = _decode(line, start, source, n, help)
         rest = line[end:]

@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.trace import without_addresses
 from converge_rules.errors import ToolError
+from converge_rules.jsontext import surrogate_problem
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -69,23 +70,35 @@ async def _cancel_pending() -> None:
 _CLOSE_GRACE = 2.0
 
 
-def _json_problem(value: Any, where: str) -> str | None:
-    """Where ``value`` stops being JSON (``where`` names it), or None."""
-    if value is None or isinstance(value, str | int | bool):
+def _json_problem(value: Any, where: str, path: tuple[int, ...] = ()) -> str | None:
+    """Where ``value`` stops being JSON converge can hold (``where`` names it), or None:
+    a value of another type, a float that is not finite, a string with a lone
+    surrogate, a container holding itself."""
+    if value is None or isinstance(value, int):
         return None
+    if isinstance(value, str):
+        return surrogate_problem(value, where)
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
+    if isinstance(value, list | tuple | Mapping):
+        if id(value) in path:
+            return f"{where} contains itself"
+        path = (*path, id(value))
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            problem = _json_problem(item, f"{where}[{i}]")
+            problem = _json_problem(item, f"{where}[{i}]", path)
             if problem is not None:
                 return problem
         return None
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
+            if isinstance(key, str):
+                found = surrogate_problem(key, f"a key of {where}")
+                if found is not None:
+                    return found
+            elif not isinstance(key, int | float | bool) and key is not None:
                 return f"{where} has a key of type {type(key).__name__}, not a string"
-            problem = _json_problem(item, f"{where}.{key}")
+            problem = _json_problem(item, f"{where}.{key}", path)
             if problem is not None:
                 return problem
         return None
@@ -93,14 +106,15 @@ def _json_problem(value: Any, where: str) -> str | None:
 
 
 def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
-    """Why a tool's result cannot go into the trace (naming the field), or None."""
+    """Why a tool's result cannot go into the trace (naming the field), or None. Its
+    strings must not hold lone surrogates, as for input facts."""
     try:
-        json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError) as exc:
         where = _json_problem(dict(result), "result")
-        detail = where if where is not None else str(exc)
-        return f"tool {tool!r} returned a result that is not JSON: {detail}"
-    return None
+    except RecursionError:
+        where = "result is nested too deeply"
+    if where is None:
+        return None
+    return f"tool {tool!r} returned a result that is not JSON: {where}"
 
 
 class ToolBox:

@@ -31,6 +31,7 @@ from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Interpreter
 from converge_rules.errors import ConvergeError
+from converge_rules.jsontext import jsonl_lines
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
@@ -155,7 +156,7 @@ def cell_value(cell: str) -> Any:
 
 def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
         try:
