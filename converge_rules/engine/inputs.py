@@ -7,7 +7,8 @@ become tuples, defaults are filled, strings are interned. The first bad fact rai
 :class:`~converge_rules.errors.InputError` naming the file, the line, the type and the
 field, with a fix; nothing runs.
 
-A string holding a lone surrogate is refused (see :mod:`converge_rules.jsontext`).
+Integers are signed 64-bit: an integer field given one outside the range is refused,
+as is a string holding a lone surrogate (see :mod:`converge_rules.jsontext`).
 Reading is linear in the size of the input for every format: line numbers are
 counted as the reader moves forward, never again from the start.
 """
@@ -27,11 +28,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError, with_config
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from converge_rules.errors import InputError
 from converge_rules.jsontext import jsonl_lines, surrogate_problem
+from converge_rules.language.builtins import INT_MAX, INT_MIN, INT_RANGE, shown_int
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 
 
@@ -60,13 +62,16 @@ class _Raw:
 
 # ------------------------------------------------------------------ validation
 
+_BIG_INT_HELP = (f"integers are whole numbers from {INT_MIN} to {INT_MAX}; a larger "
+                 "quantity needs a float field (or a str one, to keep every digit)")
+
 
 def _annotation(vt: ValueType) -> Any:
     base: Any
     if vt.base == "str":
         base = Annotated[str, Strict()]
     elif vt.base == "int":
-        base = Annotated[int, Strict()]
+        base = Annotated[int, Strict(), Field(ge=INT_MIN, le=INT_MAX)]
     elif vt.base == "float":
         base = Annotated[float, Strict()]   # strict float still accepts an int
     elif vt.base == "bool":
@@ -125,6 +130,12 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         spec_field = spec.fields[spec.position(field)]
         ftype = spec_field.type
         got = err.get("input")
+        if kind in ("less_than_equal", "greater_than_equal") and isinstance(got, int):
+            return InputError(
+                f"{spec.name}.{field} is outside {INT_RANGE}: got {shown_int(got)}",
+                source=raw.source, line=raw.line,
+                help=_BIG_INT_HELP,
+            )
         fix = f"give `{field}` {_article(str(ftype))} {ftype} value ({err.get('msg', '')})"
         if ftype.base == "enum" and isinstance(got, str) and "." in got:
             member = got.rsplit(".", 1)[1]
@@ -133,13 +144,21 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         if got is None and not spec_field.required:
             fix += f"; or leave `{field}` out to use its default"
         return InputError(
-            f"{spec.name}.{field} must be {ftype}, got {json.dumps(got, default=repr)}",
+            f"{spec.name}.{field} must be {ftype}, got {_shown(got)}",
             source=raw.source, line=raw.line, help=fix,
         )
     return InputError(
         f"{spec.name}: {err.get('msg', 'invalid fact')}", source=raw.source, line=raw.line,
         help=f"write each fact as an object of fields; {_field_help(spec)}",
     )
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as an error message shows it (as JSON; a long one cut short)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return shown_int(value)
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _article(word: str) -> str:
@@ -322,10 +341,13 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
 
 
+_LONG_DIGITS = re.compile(r"[0-9]{4300,}")
+
+
 def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any, int]:
     """One JSON value from ``text`` at ``pos``, which is on line ``line`` of the file,
-    and where it ends; anything wrong (bad syntax, a repeated key, NaN, nesting too deep
-    to parse) is an InputError naming the line."""
+    and where it ends; anything wrong (bad syntax, a repeated key, NaN, a number too
+    long to read, nesting too deep to parse) is an InputError naming the line."""
     try:
         return _DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
@@ -333,6 +355,13 @@ def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any
                          line=line + text.count("\n", pos, exc.pos), help=help) from None
     except _JsonValueError as exc:
         raise InputError(str(exc), source=source, line=line, help=help) from None
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        found = _LONG_DIGITS.search(text, pos)
+        at = pos if found is None else found.start()
+        digits = 0 if found is None else len(found.group())
+        raise InputError(f"an integer of {digits:,} digits is outside {INT_RANGE}",
+                         source=source, line=line + text.count("\n", pos, at),
+                         help=_BIG_INT_HELP) from None
     except RecursionError:
         raise InputError("JSON nested too deeply to read", source=source, line=line,
                          help="facts hold flat values and lists; remove the nesting") from None
@@ -423,6 +452,8 @@ def _cell(value: str, vt: ValueType) -> Any:
         try:
             return int(value)
         except ValueError:
+            if value.strip().lstrip("+-").isdigit():  # beyond 4,300 digits
+                raise ValueError(f"a whole number from {INT_MIN} to {INT_MAX}") from None
             raise ValueError("a whole number such as 42") from None
     if vt.base == "float":
         try:
@@ -527,8 +558,9 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
                 fields[name] = _cell(value, f.type)
             except ValueError as exc:
                 column = header.index(name) + 1
+                shown = value if len(value) <= 60 else value[:57] + "..."
                 raise InputError(
-                    f"{spec.name}.{name} (column {column}) must be {f.type}, got {value!r}",
+                    f"{spec.name}.{name} (column {column}) must be {f.type}, got {shown!r}",
                     source=source, line=line, help=f"write {exc}",
                 ) from None
         raws.append(_Raw(type_name, fields, source, line))

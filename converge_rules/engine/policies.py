@@ -10,7 +10,8 @@ together by the type's :class:`~converge_rules.program.PolicySpec`:
   ``reject`` (the job stops with status ``conflict``).
 * ``combine``: the contenders merge into one fact whose ``combine_position`` field is
   the sum/min/max/mean of theirs (``None`` values are left out); the other fields come
-  from the first contender in merge order.
+  from the first contender in merge order. An integer sum outside the 64-bit range is
+  unresolved (the job stops with status ``conflict``, saying so).
 * ``reject``: every conflict fails the job.
 
 A value that a criterion cannot rank (``None`` field, a fact nobody evaluated for
@@ -30,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from converge_rules.engine.trace import without_addresses
+from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
 
 __all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "resolve"]
@@ -195,6 +197,9 @@ def _combine(
         value = max(nums)
     else:
         value = sum(nums) / len(nums)
+    if type(value) is int and not int_in_range(value):
+        return Resolution(None, None, f"combine {func} {type_spec.fields[pos].name}: "
+                          f"integer overflow: {shown_int(value)} is outside {INT_RANGE}")
     base = list(contenders[0].values)
     base[pos] = value
     combined = tuple(base)

@@ -32,6 +32,7 @@ from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.trace import without_addresses
 from converge_rules.errors import ToolError
 from converge_rules.jsontext import surrogate_problem
+from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -72,12 +73,16 @@ _CLOSE_GRACE = 2.0
 
 def _json_problem(value: Any, where: str, path: tuple[int, ...] = ()) -> str | None:
     """Where ``value`` stops being JSON converge can hold (``where`` names it), or None:
-    a value of another type, a float that is not finite, a string with a lone
-    surrogate, a container holding itself."""
-    if value is None or isinstance(value, int):
+    a value of another type, a float that is not finite, an integer outside the 64-bit
+    range, a string with a lone surrogate, a container holding itself."""
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
         return surrogate_problem(value, where)
+    if isinstance(value, int):
+        if int_in_range(value):
+            return None
+        return f"{where} is {shown_int(value)}, outside {INT_RANGE}"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
     if isinstance(value, list | tuple | Mapping):
@@ -107,7 +112,8 @@ def _json_problem(value: Any, where: str, path: tuple[int, ...] = ()) -> str | N
 
 def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
     """Why a tool's result cannot go into the trace (naming the field), or None. Its
-    strings must not hold lone surrogates, as for input facts."""
+    strings must not hold lone surrogates and its integers must be 64-bit, as for
+    input facts."""
     try:
         where = _json_problem(dict(result), "result")
     except RecursionError:

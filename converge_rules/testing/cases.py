@@ -163,6 +163,9 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
+        except ValueError:  # an integer of more than 4,300 digits
+            raise CaseError(f"{path.name}:{number}: a number has too many digits (integers "
+                            "are 64-bit)", span) from None
         if not isinstance(row, dict) or not all(_IDENT.match(k) for k in row):
             raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
                             "keys are variable names", span)
