@@ -27,6 +27,10 @@ def command(quick: bool, fmt: str) -> None:
              (the ceiling for pure Python); the ratio is engine time / baseline
              time, both measured in this run, and both must find the same paths
     parse    parse and check a generated ruleset, in lines per second
+    inputs   read input facts as JSON Lines, a JSON array and CSV, in facts
+             per second, against the standard library's parse alone (no
+             validation), at two sizes (10x apart): linearity is the per-fact
+             cost at the larger over the smaller (1.0 is linear)
 
     \b
     Examples:
@@ -41,8 +45,9 @@ def command(quick: bool, fmt: str) -> None:
     """
     rows, agreed = _closure(quick)
     parse = _parse(quick)
+    inputs = _inputs(quick)
     if fmt == "json":
-        click.echo(json.dumps({"closure": rows, "parse": parse}, indent=2))
+        click.echo(json.dumps({"closure": rows, "parse": parse, "inputs": inputs}, indent=2))
     else:
         click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
                    f"{'ratio':>6}")
@@ -52,6 +57,12 @@ def command(quick: bool, fmt: str) -> None:
         click.echo(f"parse: {parse['lines']:,} lines, {parse['parse_lines_per_s']:,.0f} "
                    f"lines/s parsed, {parse['check_lines_per_s']:,.0f} lines/s parsed "
                    "and checked")
+        click.echo(f"{'inputs':<18} {'facts':>9} {'facts/s':>11} {'baseline/s':>11} "
+                   f"{'ratio':>6} {'linearity':>9}")
+        for r in inputs:
+            click.echo(f"{r['format']:<18} {r['facts']:>9,} {r['facts_per_s']:>11,} "
+                       f"{r['baseline_facts_per_s']:>11,} {r['ratio']:>6.2f} "
+                       f"{r['linearity']:>9.2f}")
     if not agreed:
         click.echo("converge: error: the engine and the baseline found different paths; "
                    "this is a bug, please report it", err=True)
@@ -105,3 +116,14 @@ def _parse(quick: bool) -> dict[str, Any]:
         t_check, _ = timed(lambda: check_file(path), repeat=2)
     return {"lines": lines, "parse_lines_per_s": round(lines / t_parse),
             "check_lines_per_s": round(lines / t_check)}
+
+
+def _inputs(quick: bool) -> list[dict[str, Any]]:
+    import tempfile
+    from pathlib import Path
+
+    from converge_rules.benchmarks import measure_inputs
+
+    sizes = (2_000, 20_000) if quick else (100_000, 1_000_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        return measure_inputs(sizes, Path(tmp))

@@ -4,11 +4,24 @@ engine's answers checked against the baseline's."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
-from converge_rules.benchmarks import chain, closure_baseline, generated_ruleset, random_graph
+import converge_rules
+from converge_rules.benchmarks import (
+    INPUT_FORMATS,
+    INPUT_RULESET,
+    chain,
+    closure_baseline,
+    generated_ruleset,
+    input_spec,
+    parse_input_baseline,
+    random_graph,
+    write_input,
+)
 from converge_rules.cli import main
+from converge_rules.engine import read_facts
 from converge_rules.language.syntax.parser import parse
 
 
@@ -22,6 +35,12 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
         assert row["paths"] > 0 and row["ratio"] > 0
     assert report["closure"][0]["paths"] == 60 * 61 // 2
     assert report["parse"]["lines"] > 400 and report["parse"]["parse_lines_per_s"] > 0
+    inputs = report["inputs"]
+    assert [(r["format"], r["facts"]) for r in inputs] == [
+        (fmt, n) for fmt in ("jsonl", "json", "csv") for n in (2_000, 20_000)]
+    for row in inputs:
+        assert row["facts_per_s"] > 0 and row["baseline_facts_per_s"] > 0
+        assert row["linearity"] > 0  # a measure, not asserted: timings vary
 
 
 def test_the_workloads_are_what_they_say() -> None:
@@ -32,3 +51,15 @@ def test_the_workloads_are_what_they_say() -> None:
     text = generated_ruleset(300)
     assert text.count("\n") >= 300
     assert parse(text, "generated.cvg").diagnostics == ()
+
+
+def test_the_input_files_hold_what_they_say_in_every_format(tmp_path: Path) -> None:
+    program = converge_rules.loads(INPUT_RULESET, plugins=False).program
+    read = {}
+    for fmt in INPUT_FORMATS:
+        path = tmp_path / f"q.{fmt}"
+        write_input(path, fmt, 50)
+        assert parse_input_baseline(path, fmt) == 50
+        read[fmt] = [vals for _, vals in read_facts(program, input_spec(path, fmt)).rows]
+    assert read["jsonl"] == read["json"] == read["csv"]
+    assert len(set(read["jsonl"])) == 50
