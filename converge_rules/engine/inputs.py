@@ -341,7 +341,7 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
 
 
-_LONG_DIGITS = re.compile(r"[0-9]{4300,}")
+_LONG_DIGITS = re.compile(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
 
 
 def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any, int]:
