@@ -5,12 +5,17 @@ transitive closure, a hand-written pure-Python semi-naive evaluation with dict i
 (what a careful programmer writes for this one query, with no provenance, trace,
 policies or budgets — the ceiling for pure Python); for parsing, a generated ruleset
 of realistic shape; for start-up, whole ``converge`` processes against fixed targets
-(editors and pre-commit hooks start one on every save).
+(editors and pre-commit hooks start one on every save);
+for reading input facts, files of N facts in each input format
+(JSON Lines, a JSON array, CSV), against the standard library parsing the same file
+with no validation.
 """
 
 from __future__ import annotations
 
+import csv
 import gc
+import json
 import random
 import statistics
 import subprocess
@@ -18,6 +23,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +119,91 @@ def generated_ruleset(lines: int) -> str:
         ]
         i += 1
     return "\n".join(out) + "\n"
+
+
+INPUT_RULESET = '''ruleset inputs "Input facts to read"
+
+fact Quote { sku: str, vendor: str, amount: float, count: int, tags: list[str] = [] }
+'''
+
+INPUT_FORMATS = ("jsonl", "json", "csv")
+"""The input formats, as :func:`write_input` names them."""
+
+
+def input_spec(path: Path, fmt: str) -> str:
+    """The ``--facts`` argument that reads ``path`` written by :func:`write_input`."""
+    return f"Quote={path}" if fmt == "csv" else str(path)
+
+
+def write_input(path: Path, fmt: str, facts: int, seed: int = 11) -> None:
+    """Write ``facts`` facts of :data:`INPUT_RULESET`'s ``Quote`` to ``path`` as JSON
+    Lines (``jsonl``), a pretty-printed JSON array (``json``, one fact over several
+    lines, as editors write them) or CSV."""
+    rng = random.Random(seed)
+    rows = [{"sku": f"SKU-{rng.randrange(100_000):05d}", "vendor": f"vendor {i % 97}",
+             "amount": round(rng.uniform(1, 500), 2), "count": rng.randrange(1, 50)}
+            for i in range(facts)]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        if fmt == "jsonl":
+            for row in rows:
+                out.write(json.dumps({"Quote": row}) + "\n")
+        elif fmt == "json":
+            out.write("[\n")
+            for i, row in enumerate(rows):
+                body = json.dumps({"Quote": row}, indent=2).replace("\n", "\n  ")
+                out.write("  " + body + (",\n" if i + 1 < facts else "\n"))
+            out.write("]\n")
+        elif fmt == "csv":
+            writer = csv.DictWriter(out, ["sku", "vendor", "amount", "count"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            raise ValueError(f"unknown input format {fmt!r}; one of {INPUT_FORMATS}")
+
+
+def parse_input_baseline(path: Path, fmt: str) -> int:
+    """The standard library parsing ``path`` with no validation: the floor for reading
+    it in Python. Returns the number of facts."""
+    text = path.read_text(encoding="utf-8")
+    if fmt == "jsonl":
+        return len([json.loads(line) for line in text.split("\n") if line])
+    if fmt == "json":
+        return len(json.loads(text))
+    return len(list(csv.DictReader(text.split("\n")[:-1])))
+
+
+def measure_inputs(sizes: Sequence[int], directory: Path) -> list[dict[str, Any]]:
+    """Read :data:`INPUT_RULESET` facts in every format at each of ``sizes`` (files
+    written in ``directory``): one row per format and size with the seconds and facts
+    per second of ``read_facts`` (validation included) and of the standard library's
+    parse alone, and ``linearity``: the per-fact cost at this size over the per-fact
+    cost at the smallest size (1.0 is linear). Raises ``AssertionError`` when a reader
+    returns a different number of facts than were written."""
+    import converge_rules
+    from converge_rules.engine import read_facts
+
+    program = converge_rules.loads(INPUT_RULESET, plugins=False).program
+    rows: list[dict[str, Any]] = []
+    for fmt in INPUT_FORMATS:
+        first: float | None = None
+        for size in sorted(sizes):
+            path = directory / f"quotes{size}.{fmt}"
+            write_input(path, fmt, size)
+            t_base, parsed = timed(partial(parse_input_baseline, path, fmt))
+            t_read, facts = timed(partial(read_facts, program, input_spec(path, fmt)))
+            assert parsed == len(facts) == size, (fmt, size, parsed, len(facts))
+            file_bytes = path.stat().st_size
+            path.unlink()
+            per_fact = t_read / size
+            first = per_fact if first is None else first
+            rows.append({
+                "format": fmt, "facts": size, "bytes_per_fact": round(file_bytes / size),
+                "seconds": round(t_read, 4), "facts_per_s": round(size / t_read),
+                "baseline_facts_per_s": round(size / t_base),
+                "ratio": round(t_read / t_base, 2) if t_base else None,
+                "linearity": round(per_fact / first, 2),
+            })
+    return rows
 
 
 def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:

@@ -7,6 +7,7 @@ pickles, because errors cross process boundaries in the process and cluster exec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,3 +94,16 @@ class BudgetExceeded(ConvergeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.budget, self.limit, self.used))
+
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+(?=>)")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with the memory addresses of object reprs taken out
+    (``<generator object g at 0x7f3a…>`` → ``<generator object g>``): messages that
+    reach the trace (an agent's exception, a tool's error, a resolver's) must read the
+    same on every run."""
+    if "0x" not in text:
+        return text
+    return _ADDRESS.sub("", text)

@@ -5,8 +5,9 @@ The engine runs compiled code; this module exists for the tools that explain a r
 after the fact: the values in ``given``/``mock``/``expect`` steps, ``explain --why-not``
 (which condition of an agent failed) and guard coverage (was a ``where`` ever false).
 It follows the compiler's documented semantics: the built-ins' own implementations
-(:mod:`converge_rules.language.builtins`) and the runtime's ordering comparisons (None
-on either side is false).
+(:mod:`converge_rules.language.builtins`), the runtime's ordering comparisons (None
+on either side is false) and its 64-bit integers (``+ - *``, unary ``-``, ``abs`` and
+``sum`` raise ``IntegerOverflow`` naming the expression, as a compiled agent does).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from converge_rules.compiler import runtime as rt
 from converge_rules.errors import ConvergeError
-from converge_rules.language.builtins import BUILTINS
+from converge_rules.language.builtins import BUILTINS, checked_int
+from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax import nodes as n
 
 
@@ -107,7 +109,9 @@ class Interpreter:
             return self._attribute(expr, env)
         if isinstance(expr, n.Unary):
             value = self._eval(expr.operand, env)
-            return (not value) if expr.op == "not" else -value
+            if expr.op == "not":
+                return not value
+            return checked_int(-value, format_expr(expr))
         if isinstance(expr, n.Binary):
             return self._binary(expr, env)
         if isinstance(expr, n.IfExpr):
@@ -119,7 +123,10 @@ class Interpreter:
                 func = BUILTINS[expr.func.name].implementation
             if func is None:
                 raise EvalError(f"unknown function `{expr.func.name}`", expr.span)
-            return func(*(self._eval(a, env) for a in expr.args))
+            result = func(*(self._eval(a, env) for a in expr.args))
+            if expr.func.name == "abs" and expr.func.name not in self.functions:
+                return checked_int(result, format_expr(expr))  # abs(-2**63) overflows
+            return result
         if isinstance(expr, n.Aggregate):
             return self._aggregate(expr, env)
         if isinstance(expr, n.ListExpr):
@@ -164,11 +171,11 @@ class Interpreter:
         if op == "in":
             return left in right
         if op == "+":
-            return left + right
+            return checked_int(left + right, format_expr(expr))
         if op == "-":
-            return left - right
+            return checked_int(left - right, format_expr(expr))
         if op == "*":
-            return left * right
+            return checked_int(left * right, format_expr(expr))
         if op == "/":
             return left / right
         return left % right
@@ -180,7 +187,7 @@ class Interpreter:
         name = expr.field.name if expr.field is not None else ""
         values = [f.get(name) for f in found if f.get(name) is not None]
         if expr.func == "sum":
-            return sum(values)
+            return checked_int(sum(values), format_expr(expr))
         if expr.func == "mean":
             return rt.cvg_mean(values)
         if not values:

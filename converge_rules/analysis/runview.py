@@ -17,6 +17,7 @@ from typing import Any
 
 from converge_rules.analysis.interpret import Fact
 from converge_rules.errors import InputError
+from converge_rules.jsontext import jsonl_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +160,7 @@ def read_trace(path: str | Path) -> RunView:
                          help="give the file written by `converge run --trace FILE`") \
             from exc
     events = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
         try:

@@ -30,6 +30,10 @@ def command(quick: bool, fmt: str) -> None:
     startup  whole `converge` processes (--version, and check of a generated
              ruleset of about 100 lines), median of several runs against the
              targets (0.15 s and 0.4 s)
+    inputs   read input facts as JSON Lines, a JSON array and CSV, in facts
+             per second, against the standard library's parse alone (no
+             validation), at two sizes (10x apart): linearity is the per-fact
+             cost at the larger over the smaller (1.0 is linear)
 
     \b
     Examples:
@@ -45,9 +49,10 @@ def command(quick: bool, fmt: str) -> None:
     rows, agreed = _closure(quick)
     parse = _parse(quick)
     startup = _startup(quick)
+    inputs = _inputs(quick)
     if fmt == "json":
-        click.echo(json.dumps({"closure": rows, "parse": parse, "startup": startup},
-                              indent=2))
+        click.echo(json.dumps({"closure": rows, "parse": parse, "startup": startup,
+                               "inputs": inputs}, indent=2))
     else:
         click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
                    f"{'ratio':>6}")
@@ -64,6 +69,12 @@ def command(quick: bool, fmt: str) -> None:
             cpu = "-" if r["median_cpu_s"] is None else f"{r['median_cpu_s']:.3f}"
             click.echo(f"{r['command']:<38} {r['runs']:>4} {r['best_s']:>7.3f} "
                        f"{r['median_s']:>8.3f} {cpu:>6} {r['target_s']:>8.2f}  {verdict}")
+        click.echo(f"{'inputs':<18} {'facts':>9} {'facts/s':>11} {'baseline/s':>11} "
+                   f"{'ratio':>6} {'linearity':>9}")
+        for r in inputs:
+            click.echo(f"{r['format']:<18} {r['facts']:>9,} {r['facts_per_s']:>11,} "
+                       f"{r['baseline_facts_per_s']:>11,} {r['ratio']:>6.2f} "
+                       f"{r['linearity']:>9.2f}")
     if not agreed:
         click.echo("converge: error: the engine and the baseline found different paths; "
                    "this is a bug, please report it", err=True)
@@ -129,3 +140,14 @@ def _startup(quick: bool) -> list[dict[str, Any]]:
         path = Path(tmp) / "startup.cvg"
         path.write_text(generated_ruleset(100), encoding="utf-8")
         return startup_times(path, runs=3 if quick else 10)
+
+
+def _inputs(quick: bool) -> list[dict[str, Any]]:
+    import tempfile
+    from pathlib import Path
+
+    from converge_rules.benchmarks import measure_inputs
+
+    sizes = (2_000, 20_000) if quick else (100_000, 1_000_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        return measure_inputs(sizes, Path(tmp))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from converge_rules.cli._common import (
     write_output,
 )
 from converge_rules.errors import ConvergeError
+from converge_rules.jsontext import dumps
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.render import render
 from converge_rules.language.format.formatter import format_pattern
@@ -95,7 +95,7 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
         data, body, code = _why_not(explainer, target)
     else:
         data, body, code = _explain(explainer, target)
-    write_output(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_output(dumps(data, indent=2, sort_keys=True) + "\n"
                  if fmt == "json" else body, output)
     sys.exit(code)
 

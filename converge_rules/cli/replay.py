@@ -27,6 +27,7 @@ from converge_rules.cli._common import (
 )
 from converge_rules.errors import CheckError, InputError
 from converge_rules.files import write_text_atomic
+from converge_rules.jsontext import jsonl_lines
 
 
 @click.command("replay")
@@ -121,7 +122,7 @@ def read_lines(path: Path) -> list[str]:
         raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
                          source=str(path), line=exc.object.count(b"\n", 0, exc.start) + 1,
                          help="give the file written by `converge run --trace FILE`") from None
-    lines = text.splitlines()
+    lines = jsonl_lines(text)
     if not any(line.strip() for line in lines):
         raise InputError("the trace is empty", source=str(path),
                          help="give the file written by `converge run --trace FILE`")

@@ -3,7 +3,6 @@ person or as the JSON document LANGUAGE.md specifies for a program."""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -29,6 +28,7 @@ from converge_rules.cli._common import (
     use_color,
 )
 from converge_rules.errors import CheckError, InputError, PluginError
+from converge_rules.jsontext import dumps
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -327,16 +327,22 @@ def status_line(result: RunResult) -> str:
     return f"{result.status} after {cycles}: {result.detail}"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return _NAMED.get(char, f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
 def printable(text: str) -> str:
-    """``text`` with control characters escaped (``\\n``, ``\\x1b``): values come from
-    input files and tools (an LLM's answer), and must not drive the terminal."""
+    """``text`` with control characters, line separators and lone surrogates escaped
+    (``\\n``, ``\\x1b``, ``\\u2028``): values come from input files and tools (an LLM's
+    answer), and must not drive the terminal nor fail to encode."""
     if not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return _CONTROL.sub(lambda m: _escaped(m.group()), text)
 
 
 def cell(value: Any) -> str:
@@ -346,4 +352,4 @@ def cell(value: Any) -> str:
         return printable(value)
     if isinstance(value, dict):
         return "(" + ", ".join(f"{k}: {cell(v)}" for k, v in value.items()) + ")"
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value)

@@ -19,6 +19,7 @@ from converge_rules.cli._common import (
     report_internal_errors,
     write_output,
 )
+from converge_rules.jsontext import dumps
 from converge_rules.testing.cases import TestCase
 from converge_rules.testing.coverage import Coverage
 from converge_rules.testing.report import FORMATS, render_report
@@ -121,7 +122,7 @@ def _with_coverage(fmt: str, text: str, coverage: Coverage) -> str:
     if fmt == "json":
         data = json.loads(text)
         data["coverage"] = coverage.json()
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return dumps(data, indent=2, sort_keys=True) + "\n"
     if fmt == "junit":
         return text  # JUnit has no place for coverage: use --coverage-xml
     # Coverage goes before the closing summary line, which stays last.

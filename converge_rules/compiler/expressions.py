@@ -4,6 +4,12 @@ Semantics (documented for rule authors in the language reference):
 
 * ``/`` is true division (``7 / 2 == 3.5``); ``%`` is Python's modulo; an error such as
   division by zero raises, and the engine discards that agent's effect.
+* integers are 64-bit: ``+ - *``, unary ``-``, ``abs`` and ``sum`` whose result may be an
+  integer are checked (``_int``, ``_int_abs``: calls in place of the operation's own
+  parentheses, so checked code nests no deeper than the expression), and one outside
+  the range raises ``IntegerOverflow``
+  naming the expression, which discards the agent's effect like any other error. Float
+  arithmetic is not checked (it costs nothing where it cannot overflow).
 * ``< <= > >=`` with ``None`` on either side are false (``min``/``max``/``mean`` over
   no facts are ``None``); ``==``/``!=`` compare ``None`` like any value.
 * enum members are their member name; list literals are tuples.
@@ -27,10 +33,11 @@ from converge_rules.compiler.context import (
     tuple_src,
 )
 from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
-from converge_rules.compiler.runtime import builtin_helper
+from converge_rules.compiler.runtime import builtin_helper, int_helper
 from converge_rules.compiler.values import enum_member
 from converge_rules.errors import CompileError
 from converge_rules.language.builtins import BUILTINS, Builtin
+from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     Attribute,
@@ -51,6 +58,9 @@ from converge_rules.language.syntax.span import UNKNOWN_SPAN
 from converge_rules.program import ValueType
 
 _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
+_OVERFLOWING = frozenset({"+", "-", "*"})
+"""Operators whose integer result can leave the range its operands are in (``%`` and
+``//`` cannot; ``/`` gives a float)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,7 @@ class ExprCompiler:
             inner, k = self._code(e.operand)
             if e.op == "not":
                 return f"(not {inner})", Kind("bool", False)
-            return f"(-{inner})", Kind(k.base, False)
+            return self._int_checked(f"-{inner}", e, k.base), Kind(k.base, False)
         if isinstance(e, Binary):
             return self._binary(e)
         if isinstance(e, IfExpr):
@@ -224,7 +234,19 @@ class ExprCompiler:
             base = "list"
         else:
             base = None
+        if op in _OVERFLOWING:
+            return self._int_checked(f"{a} {op} {b}", e, base), Kind(base, False)
         return f"({a} {op} {b})", Kind(base, False)
+
+    def _int_checked(self, code: str, e: Expr, base: str | None) -> str:
+        """``code`` (an operation, not yet in parentheses) checked for integer overflow
+        when its value may be an integer (its kind is int, or unknown), naming the
+        expression ``e`` as written; parenthesised otherwise. The check's call
+        parentheses replace the operation's own, so nesting stays as deep as written
+        (Python refuses code nested more than 200 parentheses deep)."""
+        if base not in ("int", None):
+            return f"({code})"
+        return f"{int_helper()}({code}, {self.ns.literal(format_expr(e))})"
 
     def _call(self, e: FuncCall) -> tuple[str, Kind]:
         name = e.func.name
@@ -233,8 +255,12 @@ class ExprCompiler:
         joined = ", ".join(args)
         builtin = BUILTINS.get(name)
         if builtin is not None:
-            return self._builtin(e, builtin, args), _result_kind(
-                builtin.signature.result, [p[1] for p in parts])
+            kind = _result_kind(builtin.signature.result, [p[1] for p in parts])
+            code = self._builtin(e, builtin, args)
+            if name == "abs" and kind.base in ("int", None) and len(args) == 1:
+                # abs(-2**63) is 2**63: the one built-in that overflows
+                code = f"_int_abs({args[0]}, {self.ns.literal(format_expr(e))})"
+            return code, kind
         fn = self.ctx.functions.get(name)
         if fn is None:
             raise CompileError(
@@ -328,9 +354,9 @@ class ExprCompiler:
             where = f" if {' and '.join([*conds, f'{item} is not None'])}"
         values = f"{item} for {gen} in {src}{where}"
         if e.func == "sum":
-            start = ", 0.0" if vt.base == "float" else ""
-            return f"sum(({values}){start})", Kind(vt.base if vt.base == "float" else None,
-                                                    False)
+            if vt.base == "float":
+                return f"sum(({values}), 0.0)", Kind("float", False)
+            return self._int_checked(f"sum({values})", e, None), Kind(None, False)
         if e.func in ("min", "max"):
             return f"{e.func}(({values}), default=None)", Kind(vt.base, True)
         return f"_mean({values})", Kind("float", True)

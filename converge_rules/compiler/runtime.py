@@ -13,6 +13,11 @@ Semantics the language promises:
 * A value whose type the compiler could not know (a tool result, a plugin function's
   result) is checked against the field it goes into (``_typed``): a value of another
   type raises :class:`WrongType`, which discards the agent's effect.
+* Integers are 64-bit: an arithmetic result that may be an integer is checked
+  (``_int``, :func:`~converge_rules.language.builtins.checked_int`), as is an integer an
+  untyped value gives an int field; one outside the range raises
+  :class:`~converge_rules.language.builtins.IntegerOverflow`, which discards the
+  agent's effect.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from converge_rules.language.builtins import BUILTINS
+from converge_rules.language.builtins import BUILTINS, checked_int
 from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
 from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
 from converge_rules.program import ValueType
@@ -29,6 +34,18 @@ from converge_rules.program import ValueType
 def builtin_helper(name: str) -> str:
     """The name under which generated code calls built-in ``name``'s implementation."""
     return "_" + name
+
+
+def int_helper() -> str:
+    """The name under which generated code checks a result for integer overflow:
+    ``_int(value, "expression text")`` (:func:`checked_int`)."""
+    return "_int"
+
+
+def cvg_int_abs(value: Any, what: str) -> Any:
+    """``abs(value)``, checked like any integer result (``abs(-2**63)`` is ``2**63``):
+    one call, so a chain of ``abs`` nests no deeper than written."""
+    return checked_int(abs(value), what)
 
 
 def cvg_mean(values: Iterable[Any]) -> float | None:
@@ -134,7 +151,7 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
         pass
     elif base == "int":
         if isinstance(value, int):
-            return value
+            return checked_int(value, field)
     elif base == "float":
         if isinstance(value, float):
             return value
@@ -180,6 +197,8 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_required": cvg_required,
     "_typed": cvg_typed,
     "_unit": cvg_unit,
+    int_helper(): checked_int,
+    "_int_abs": cvg_int_abs,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

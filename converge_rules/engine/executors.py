@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ConvergeError, ToolError
+from converge_rules.errors import ConvergeError, ToolError, without_addresses
 from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 
 DEFAULT_THREAD_WORKERS = 64
@@ -88,11 +88,13 @@ def run_agent(
             activation.position, (), f"tool budget: {exc}", tuple(runtime.calls), True
         )
     except ToolError as exc:
-        return AgentEffect(activation.position, (), f"ToolError: {exc}", tuple(runtime.calls))
+        return AgentEffect(activation.position, (), without_addresses(f"ToolError: {exc}"),
+                           tuple(runtime.calls))
     except (Exception, SystemExit) as exc:  # an agent that raises contributes nothing
-        return AgentEffect(
-            activation.position, (), f"{type(exc).__name__}: {exc}", tuple(runtime.calls)
-        )
+        # the reason goes into the trace: an object's repr must not make it differ
+        return AgentEffect(activation.position, (),
+                           without_addresses(f"{type(exc).__name__}: {exc}"),
+                           tuple(runtime.calls))
     if agent_timeout is not None and time.monotonic() - started > agent_timeout:
         return AgentEffect(
             activation.position, (), timeout_reason(agent_timeout), tuple(runtime.calls)

@@ -6,6 +6,11 @@ except that an int is accepted for a float). Enum members are given by name, lis
 become tuples, defaults are filled, strings are interned. The first bad fact raises
 :class:`~converge_rules.errors.InputError` naming the file, the line, the type and the
 field, with a fix; nothing runs.
+
+Integers are signed 64-bit: an integer field given one outside the range is refused,
+as is a string holding a lone surrogate (see :mod:`converge_rules.jsontext`).
+Reading is linear in the size of the input for every format: line numbers are
+counted as the reader moves forward, never again from the start.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import difflib
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,10 +28,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError, with_config
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from converge_rules.errors import InputError
+from converge_rules.jsontext import jsonl_lines, surrogate_problem
+from converge_rules.language.builtins import INT_MAX, INT_MIN, INT_RANGE, shown_int
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 
 
@@ -54,13 +62,16 @@ class _Raw:
 
 # ------------------------------------------------------------------ validation
 
+_BIG_INT_HELP = (f"integers are whole numbers from {INT_MIN} to {INT_MAX}; a larger "
+                 "quantity needs a float field (or a str one, to keep every digit)")
+
 
 def _annotation(vt: ValueType) -> Any:
     base: Any
     if vt.base == "str":
         base = Annotated[str, Strict()]
     elif vt.base == "int":
-        base = Annotated[int, Strict()]
+        base = Annotated[int, Strict(), Field(ge=INT_MIN, le=INT_MAX)]
     elif vt.base == "float":
         base = Annotated[float, Strict()]   # strict float still accepts an int
     elif vt.base == "bool":
@@ -98,6 +109,11 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
     field = str(loc[1]) if len(loc) > 1 else ""
     kind = err.get("type", "")
     names = spec.field_names
+    if kind == "string_unicode":  # pydantic refuses a key with a lone surrogate
+        problem = surrogate_problem(raw.fields, spec.name)
+        if problem is not None:
+            return InputError(problem, source=raw.source, line=raw.line,
+                              help=_SURROGATE_HELP)
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(field, names, n=1)
         fix = (f"did you mean `{close[0]}`? " if close else "") + _field_help(spec)
@@ -114,6 +130,12 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         spec_field = spec.fields[spec.position(field)]
         ftype = spec_field.type
         got = err.get("input")
+        if kind in ("less_than_equal", "greater_than_equal") and isinstance(got, int):
+            return InputError(
+                f"{spec.name}.{field} is outside {INT_RANGE}: got {shown_int(got)}",
+                source=raw.source, line=raw.line,
+                help=_BIG_INT_HELP,
+            )
         fix = f"give `{field}` {_article(str(ftype))} {ftype} value ({err.get('msg', '')})"
         if ftype.base == "enum" and isinstance(got, str) and "." in got:
             member = got.rsplit(".", 1)[1]
@@ -122,13 +144,21 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         if got is None and not spec_field.required:
             fix += f"; or leave `{field}` out to use its default"
         return InputError(
-            f"{spec.name}.{field} must be {ftype}, got {json.dumps(got, default=repr)}",
+            f"{spec.name}.{field} must be {ftype}, got {_shown(got)}",
             source=raw.source, line=raw.line, help=fix,
         )
     return InputError(
         f"{spec.name}: {err.get('msg', 'invalid fact')}", source=raw.source, line=raw.line,
         help=f"write each fact as an object of fields; {_field_help(spec)}",
     )
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as an error message shows it (as JSON; a long one cut short)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return shown_int(value)
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _article(word: str) -> str:
@@ -146,30 +176,53 @@ def _unknown_type(program: Program, raw: _Raw) -> InputError:
     )
 
 
+class _BadText(ValueError):
+    """A string value holding a lone surrogate (the message says which field)."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """validated dict → value tuple: defaults filled, strings interned."""
+    """validated dict → value tuple: defaults filled, strings interned; a string with a
+    lone surrogate raises :class:`_BadText`."""
     names = spec.field_names
     defaults = {f.name: _default(f) for f in spec.fields if not f.required}
     get = itemgetter(*names)
     single = len(names) == 1
     strings = [i for i, f in enumerate(spec.fields) if f.type.base in ("str", "enum")]
+    text_lists = [i for i, f in enumerate(spec.fields)
+                  if f.type.base == "list" and f.type.element is not None
+                  and f.type.element.base == "str"]
     intern = sys.intern
+    search = _SURROGATE.search
     full = len(names)
 
     def convert(d: dict[str, Any]) -> tuple[Any, ...]:
         if len(d) != full:
             d = {**defaults, **d}
         vals = (get(d),) if single else get(d)
+        for p in text_lists:
+            problem = surrogate_problem(vals[p], f"{spec.name}.{names[p]}")
+            if problem is not None:
+                raise _BadText(problem)
         if strings:
             out = list(vals)
             for p in strings:
                 v = out[p]
                 if v is not None:
+                    if not v.isascii() and search(v):
+                        raise _BadText(surrogate_problem(v, f"{spec.name}.{names[p]}"))
                     out[p] = intern(v)
             return tuple(out)
         return vals
 
     return convert
+
+
+_SURROGATE_HELP = ("a lone surrogate (a \\ud800-\\udfff escape that is not half of a pair) "
+                   "is not a character and cannot be written as UTF-8: write the "
+                   "character itself, or its whole surrogate pair")
 
 
 def validate(
@@ -215,7 +268,12 @@ def validate(
             raise _error(spec, _raw(names, fields, where, members[int(item)]), first) from None
         convert = _converter(spec)
         for i, d in zip(members, checked, strict=True):
-            out[i] = (type_id, convert(d))
+            try:
+                out[i] = (type_id, convert(d))
+            except _BadText as exc:
+                raw = _raw(names, fields, where, i)
+                raise InputError(str(exc), source=raw.source, line=raw.line,
+                                 help=_SURROGATE_HELP) from None
     return InputFacts(tuple(out))  # type: ignore[arg-type]
 
 
@@ -283,19 +341,27 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
 
 
-def _decode(text: str, pos: int, source: str, first_line: int, help: str
-            ) -> tuple[Any, int]:
-    """One JSON value from ``text`` (whose first line is line ``first_line`` of the
-    file) at ``pos``, and where it ends; anything wrong (bad syntax, a repeated key,
-    NaN, nesting too deep to parse) is an InputError naming the line."""
-    line = first_line + text.count("\n", 0, pos)
+_LONG_DIGITS = re.compile(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
+
+
+def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any, int]:
+    """One JSON value from ``text`` at ``pos``, which is on line ``line`` of the file,
+    and where it ends; anything wrong (bad syntax, a repeated key, NaN, a number too
+    long to read, nesting too deep to parse) is an InputError naming the line."""
     try:
         return _DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON at column {exc.colno}: {exc.msg}", source=source,
-                         line=first_line + exc.lineno - 1, help=help) from None
+                         line=line + text.count("\n", pos, exc.pos), help=help) from None
     except _JsonValueError as exc:
         raise InputError(str(exc), source=source, line=line, help=help) from None
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        found = _LONG_DIGITS.search(text, pos)
+        at = pos if found is None else found.start()
+        digits = 0 if found is None else len(found.group())
+        raise InputError(f"an integer of {digits:,} digits is outside {INT_RANGE}",
+                         source=source, line=line + text.count("\n", pos, at),
+                         help=_BIG_INT_HELP) from None
     except RecursionError:
         raise InputError("JSON nested too deeply to read", source=source, line=line,
                          help="facts hold flat values and lists; remove the nesting") from None
@@ -328,10 +394,12 @@ def _wrapped(obj: Any, source: str, line: int) -> _Raw:
 
 def _read_jsonl(text: str, source: str) -> list[_Raw]:
     raws: list[_Raw] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    help = "write one JSON object per line"
+    # split on "\n" only: str.splitlines would also split inside a string holding
+    # U+2028 or another line separator
+    for n, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
-        help = "write one JSON object per line"
         start = len(line) - len(line.lstrip())
         obj, end = _decode(line, start, source, n, help)
         rest = line[end:]
@@ -343,15 +411,25 @@ def _read_jsonl(text: str, source: str) -> list[_Raw]:
     return raws
 
 
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
 def _read_json_array(text: str, source: str) -> list[_Raw]:
     raws: list[_Raw] = []
+    skip = _JSON_SPACE.match
+    count = text.count
     pos = text.index("[") + 1
+    # the line of position `counted`, moved forward with the reader: counting from the
+    # start for every fact made reading quadratic in the size of the array
+    line = 1 + count("\n", 0, pos)
+    counted = pos
     expect_item = True
+    end = len(text)
     while True:
-        while pos < len(text) and text[pos] in " \t\r\n":
-            pos += 1
-        line = text.count("\n", 0, pos) + 1
-        if pos >= len(text):
+        pos = skip(text, pos).end()  # type: ignore[union-attr]  # `*` always matches
+        line += count("\n", counted, pos)
+        counted = pos
+        if pos >= end:
             raise InputError("the JSON array is not closed", source=source, line=line,
                              help="end the array with `]`")
         char = text[pos]
@@ -364,7 +442,7 @@ def _read_json_array(text: str, source: str) -> list[_Raw]:
         if not expect_item:
             raise InputError("expected `,` or `]` after a fact", source=source, line=line,
                              help="separate the facts of a JSON array with commas")
-        obj, pos = _decode(text, pos, source, 1, "write a JSON array of objects")
+        obj, pos = _decode(text, pos, source, line, "write a JSON array of objects")
         raws.append(_wrapped(obj, source, line))
         expect_item = False
 
@@ -374,6 +452,8 @@ def _cell(value: str, vt: ValueType) -> Any:
         try:
             return int(value)
         except ValueError:
+            if value.strip().lstrip("+-").isdigit():  # beyond 4,300 digits
+                raise ValueError(f"a whole number from {INT_MIN} to {INT_MAX}") from None
             raise ValueError("a whole number such as 42") from None
     if vt.base == "float":
         try:
@@ -478,8 +558,9 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
                 fields[name] = _cell(value, f.type)
             except ValueError as exc:
                 column = header.index(name) + 1
+                shown = value if len(value) <= 60 else value[:57] + "..."
                 raise InputError(
-                    f"{spec.name}.{name} (column {column}) must be {f.type}, got {value!r}",
+                    f"{spec.name}.{name} (column {column}) must be {f.type}, got {shown!r}",
                     source=source, line=line, help=f"write {exc}",
                 ) from None
         raws.append(_Raw(type_name, fields, source, line))

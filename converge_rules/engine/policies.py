@@ -10,7 +10,8 @@ together by the type's :class:`~converge_rules.program.PolicySpec`:
   ``reject`` (the job stops with status ``conflict``).
 * ``combine``: the contenders merge into one fact whose ``combine_position`` field is
   the sum/min/max/mean of theirs (``None`` values are left out); the other fields come
-  from the first contender in merge order.
+  from the first contender in merge order. An integer sum outside the 64-bit range is
+  unresolved (the job stops with status ``conflict``, saying so).
 * ``reject``: every conflict fails the job.
 
 A value that a criterion cannot rank (``None`` field, a fact nobody evaluated for
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from converge_rules.errors import without_addresses
+from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
 
 __all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "resolve"]
@@ -129,16 +132,17 @@ def _using(c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]) -> list
     try:
         answer = list(resolver(type_spec, tuple(pool)))
     except (Exception, SystemExit) as exc:  # a plugin's bug is named, never a crash of the run
-        raise LookupError(
+        # the reason goes into the trace: an object's repr must not make it differ
+        raise LookupError(without_addresses(
             f"resolver {c.resolver!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
+        )) from exc
     # An index is an int: True, 0.0 or "1" are a resolver's bug, not a choice.
     wrong = next((i for i in answer if isinstance(i, bool) or not isinstance(i, int)), None)
     if wrong is not None:
-        raise LookupError(
+        raise LookupError(without_addresses(
             f"resolver {c.resolver!r} returned {wrong!r} ({type(wrong).__name__}) among "
             f"its choices; a resolver returns int indexes into the {len(pool)} contenders"
-        )
+        ))
     chosen = sorted(set(answer))
     if not chosen or chosen[0] < 0 or chosen[-1] >= len(pool):
         raise LookupError(
@@ -201,6 +205,9 @@ def _combine(
         value = max(nums)
     else:
         value = sum(nums) / len(nums)
+    if type(value) is int and not int_in_range(value):
+        return Resolution(None, None, f"combine {func} {type_spec.fields[pos].name}: "
+                          f"integer overflow: {shown_int(value)} is outside {INT_RANGE}")
     base = list(contenders[0].values)
     base[pos] = value
     combined = tuple(base)

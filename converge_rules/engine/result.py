@@ -8,12 +8,12 @@ the status is ``oscillating``), facts of each type sorted by their fields.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias
 
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.trace import Trace, jsonable
+from converge_rules.jsontext import dumps
 from converge_rules.program import Program
 
 Status: TypeAlias = Literal[
@@ -134,4 +134,4 @@ class RunResult:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The result document; deterministic bytes (sorted keys)."""
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, indent=indent)
+        return dumps(self.to_dict(), sort_keys=True, indent=indent)

@@ -29,7 +29,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from converge_rules.engine.effects import ToolRecord
-from converge_rules.errors import ToolError
+from converge_rules.errors import ToolError, without_addresses
+from converge_rules.jsontext import surrogate_problem
+from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -68,23 +70,39 @@ async def _cancel_pending() -> None:
 _CLOSE_GRACE = 2.0
 
 
-def _json_problem(value: Any, where: str) -> str | None:
-    """Where ``value`` stops being JSON (``where`` names it), or None."""
-    if value is None or isinstance(value, str | int | bool):
+def _json_problem(value: Any, where: str, path: tuple[int, ...] = ()) -> str | None:
+    """Where ``value`` stops being JSON converge can hold (``where`` names it), or None:
+    a value of another type, a float that is not finite, an integer outside the 64-bit
+    range, a string with a lone surrogate, a container holding itself."""
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        return surrogate_problem(value, where)
+    if isinstance(value, int):
+        if int_in_range(value):
+            return None
+        return f"{where} is {shown_int(value)}, outside {INT_RANGE}"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
+    if isinstance(value, list | tuple | Mapping):
+        if id(value) in path:
+            return f"{where} contains itself"
+        path = (*path, id(value))
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            problem = _json_problem(item, f"{where}[{i}]")
+            problem = _json_problem(item, f"{where}[{i}]", path)
             if problem is not None:
                 return problem
         return None
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                return f"{where} has the key {key!r} ({type(key).__name__}), not a string"
-            problem = _json_problem(item, f"{where}.{key}")
+            if isinstance(key, str):
+                found = surrogate_problem(key, f"a key of {where}")
+                if found is not None:
+                    return found
+            elif not isinstance(key, int | float | bool) and key is not None:
+                return f"{where} has a key of type {type(key).__name__}, not a string"
+            problem = _json_problem(item, f"{where}.{key}", path)
             if problem is not None:
                 return problem
         return None
@@ -92,14 +110,16 @@ def _json_problem(value: Any, where: str) -> str | None:
 
 
 def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
-    """Why a tool's result cannot go into the trace (naming the field), or None."""
+    """Why a tool's result cannot go into the trace (naming the field), or None. Its
+    strings must not hold lone surrogates and its integers must be 64-bit, as for
+    input facts."""
     try:
-        json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError) as exc:
         where = _json_problem(dict(result), "result")
-        detail = where if where is not None else str(exc)
-        return f"tool {tool!r} returned a result that is not JSON: {detail}"
-    return None
+    except RecursionError:
+        where = "result is nested too deeply"
+    if where is None:
+        return None
+    return f"tool {tool!r} returned a result that is not JSON: {where}"
 
 
 class ToolBox:
@@ -201,9 +221,9 @@ class ToolBox:
                     raise
                 result = asyncio.run_coroutine_threadsafe(_await(result), loop).result()
         except ToolError as exc:  # already says which tool failed and why
-            return None, str(exc)
+            return None, without_addresses(str(exc))
         except (Exception, SystemExit) as exc:  # any failure of a tool discards the effect
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, without_addresses(f"{type(exc).__name__}: {exc}")
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"
         problem = json_problem(tool, result)

@@ -11,11 +11,13 @@ no memory addresses, events in merge order whatever the executor did.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from converge_rules.errors import without_addresses as without_addresses  # re-exported
+from converge_rules.jsontext import dumps
 
 if TYPE_CHECKING:
     from converge_rules.engine.factstore import FactStore
@@ -387,10 +389,8 @@ class Trace:
     def lines(self) -> Iterator[str]:
         """One deterministic JSON document per event (sorted keys, compact)."""
         for model in self.events():
-            yield json.dumps(
-                model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                ensure_ascii=False,
-            )
+            # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
+            yield dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""

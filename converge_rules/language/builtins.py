@@ -13,6 +13,10 @@ float, otherwise int) and ``any``.
 
 Semantics the language promises beyond Python's:
 
+* Integers are signed 64-bit (:data:`INT_MIN` to :data:`INT_MAX`), what JSON consumers
+  expect: an integer literal outside the range is a checker error, an input or tool
+  answer holding one is refused, and arithmetic whose integer result leaves it raises
+  :class:`IntegerOverflow` (:func:`checked_int`), which fails the agent.
 * ``round(x, n)`` rounds half away from zero on the *decimal* value as written, so
   ``round(2.675, 2) == 2.68`` (Python's ``round`` gives 2.67); the result is a float.
 * ``matches(text, pattern)`` is true when ``pattern`` matches anywhere in ``text``
@@ -76,6 +80,43 @@ def compiled_pattern(pattern: str) -> Any:
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", errors="replace")
         raise PatternError(f"bad regular expression {pattern!r}: {detail}") from None
+
+
+# ---------------------------------------------------------------- integers
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+INT_RANGE = f"the 64-bit range ({INT_MIN} to {INT_MAX})"
+"""How messages name the range of integers."""
+
+
+class IntegerOverflow(OverflowError):
+    """An integer result outside the 64-bit range (:data:`INT_MIN` to :data:`INT_MAX`).
+    Like any runtime error in an agent, it discards the agent's effect."""
+
+
+def int_in_range(value: int) -> bool:
+    """True when the integer ``value`` is within the 64-bit range."""
+    return INT_MIN <= value <= INT_MAX
+
+
+def shown_int(value: int) -> str:
+    """An integer as a message shows it: its digits, or its size when it has too many
+    to read (or for Python to convert: beyond 4,300 digits ``str`` raises)."""
+    if -10**40 < value < 10**40:  # a product of two 64-bit integers is shown whole
+        return str(value)
+    digits = int(abs(value).bit_length() * 0.30103) + 1
+    return f"{'a negative' if value < 0 else 'an'} integer of about {digits:,} digits"
+
+
+def checked_int(value: Any, what: str = "") -> Any:
+    """``value`` unchanged, unless it is an integer (a bool is not) outside the 64-bit
+    range: then :class:`IntegerOverflow` names ``what`` (the expression's text) and the
+    value."""
+    if type(value) is int and not INT_MIN <= value <= INT_MAX:
+        said = f"{what} = {shown_int(value)}" if what else shown_int(value)
+        raise IntegerOverflow(f"integer overflow: {said} is outside {INT_RANGE}")
+    return value
 
 
 # --------------------------------------------------------- implementations

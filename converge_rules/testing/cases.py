@@ -31,6 +31,7 @@ from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Interpreter
 from converge_rules.errors import ConvergeError
+from converge_rules.jsontext import jsonl_lines
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
@@ -155,13 +156,16 @@ def cell_value(cell: str) -> Any:
 
 def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
+        except ValueError:  # an integer of more than 4,300 digits
+            raise CaseError(f"{path.name}:{number}: a number has too many digits (integers "
+                            "are 64-bit)", span) from None
         if not isinstance(row, dict) or not all(_IDENT.match(k) for k in row):
             raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
                             "keys are variable names", span)

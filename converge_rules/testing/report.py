@@ -14,6 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from converge_rules.jsontext import dumps
 from converge_rules.language.diagnostics.render import render
 from converge_rules.language.diagnostics.render_ci import escape_data, escape_property
 from converge_rules.testing.outcome import Outcome, TestReport
@@ -88,7 +89,7 @@ def render_json(report: TestReport) -> str:
         "diagnostics": json.loads(render("json", report.diagnostics, report.sources))
         if report.diagnostics else None,
     }
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def _xml(text: str) -> str:

@@ -8,14 +8,21 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import converge_rules
 from converge_rules.benchmarks import (
+    INPUT_FORMATS,
+    INPUT_RULESET,
     chain,
     closure_baseline,
     generated_ruleset,
+    input_spec,
+    parse_input_baseline,
     random_graph,
     startup_times,
+    write_input,
 )
 from converge_rules.cli import main
+from converge_rules.engine import read_facts
 from converge_rules.language.syntax.parser import parse
 
 
@@ -31,6 +38,12 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
     assert report["parse"]["lines"] > 400 and report["parse"]["parse_lines_per_s"] > 0
     assert [r["command"] for r in report["startup"]] == [
         "converge --version", "converge check RULESET", "converge check --no-plugins RULESET"]
+    inputs = report["inputs"]
+    assert [(r["format"], r["facts"]) for r in inputs] == [
+        (fmt, n) for fmt in ("jsonl", "json", "csv") for n in (2_000, 20_000)]
+    for row in inputs:
+        assert row["facts_per_s"] > 0 and row["baseline_facts_per_s"] > 0
+        assert row["linearity"] > 0  # a measure, not asserted: timings vary
 
 
 def test_the_workloads_are_what_they_say() -> None:
@@ -55,3 +68,15 @@ def test_startup_is_measured_on_whole_processes_against_targets(tmp_path: Path) 
         assert row["median_cpu_s"] is None or row["median_cpu_s"] > 0
         assert row["met"] is (row["median_s"] <= row["target_s"])
     assert rows[1]["met"] is False  # no process starts in a nanosecond
+
+
+def test_the_input_files_hold_what_they_say_in_every_format(tmp_path: Path) -> None:
+    program = converge_rules.loads(INPUT_RULESET, plugins=False).program
+    read = {}
+    for fmt in INPUT_FORMATS:
+        path = tmp_path / f"q.{fmt}"
+        write_input(path, fmt, 50)
+        assert parse_input_baseline(path, fmt) == 50
+        read[fmt] = [vals for _, vals in read_facts(program, input_spec(path, fmt)).rows]
+    assert read["jsonl"] == read["json"] == read["csv"]
+    assert len(set(read["jsonl"])) == 50

@@ -10,6 +10,7 @@ import csv
 import json
 from pathlib import Path
 
+from converge_rules.jsontext import jsonl_lines
 from converge_rules.language.checks.agents import check_fields
 from converge_rules.language.checks.exprs import Typer
 from converge_rules.language.checks.scope import (
@@ -138,7 +139,7 @@ def _fixture_columns(path: Path) -> list[str]:
         header = next(csv.reader(text.splitlines()), [])
         return [h.strip() for h in header]
     names: list[str] = []
-    for line in text.splitlines():
+    for line in jsonl_lines(text):
         try:
             row = json.loads(line) if line.strip() else {}
         except json.JSONDecodeError:

@@ -3,13 +3,13 @@ for GitHub code scanning and other static-analysis dashboards)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
+from converge_rules.jsontext import dumps
 from converge_rules.language.diagnostics.core import CodeInfo, Diagnostic, Severity, all_codes
 from converge_rules.language.diagnostics.render import sorted_diagnostics, summarize
 from converge_rules.language.syntax.span import Span
@@ -42,7 +42,7 @@ def render_json(
             "files": summary.files,
         },
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return dumps(document, indent=2) + "\n"
 
 
 def _json_position(span: Span | None) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def render_sarif(
         "results": [_sarif_result(d, rule_index[d.code]) for d in items],
     }
     log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return dumps(log, indent=2) + "\n"
 
 
 def _sarif_rule(

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+from converge_rules.language.builtins import INT_MAX
 from converge_rules.language.diagnostics.core import Diagnostic, Severity, define
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.error_messages import INTERNAL as TOO_DEEP
@@ -23,7 +24,8 @@ from converge_rules.language.syntax.span import Span
 BAD_NUMBER = define(
     "CVG005", "bad-number", Severity.ERROR, "Malformed number or duration",
     "Numbers are written `42`, `50_000`, `1.05` or `1e-3`; durations are a whole number "
-    "followed by `ms`, `s` or `m` (`250ms`, `2s`, `5m`). `tier` takes a whole number.",
+    "followed by `ms`, `s` or `m` (`250ms`, `2s`, `5m`). `tier` takes a whole number. "
+    "Integers are 64-bit (up to 9223372036854775807) and floats below about 1.8e308.",
     wrong='ruleset r\nroot "goal" {\n  job_timeout = 5h\n}\n',
     right='ruleset r\nroot "goal" {\n  job_timeout = 300m\n}\n',
 )
@@ -432,7 +434,17 @@ class TreeBuilder:
                 ms = int(duration.group(1)) * _UNIT_MS[duration.group(2)]
                 return n.Duration(ms, text, sp)
             if _INT.match(text):
-                return n.Literal(int(text), text, sp)
+                digits = text.replace("_", "").lstrip("0")
+                # int() of more than 4,300 digits raises, so count them first
+                if len(digits) <= len(str(INT_MAX)) and int(digits or "0") <= INT_MAX:
+                    return n.Literal(int(text), text, sp)
+                shown = (f"`{text}`" if len(text) <= 40
+                         else f"`{text[:20]}…` ({len(digits):,} digits)")
+                self.error(BAD_NUMBER, f"{shown} is too large for an int: integers are "
+                           f"64-bit, up to {INT_MAX}", sp,
+                           "write a float (`1e20`) for a larger quantity, or a string to "
+                           "keep every digit")
+                return n.Literal(0, text, sp)
             if _FLOAT.match(text):
                 value = float(text)
                 if math.isfinite(value):

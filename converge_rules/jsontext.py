@@ -1,0 +1,93 @@
+"""JSON text that converge writes and reads, made safe for JSON Lines and UTF-8.
+
+Two kinds of text break JSON Lines or its encoding, and are handled the same way
+everywhere:
+
+* **Lone surrogates** (``"\\ud800"`` in JSON: half of a UTF-16 pair) are not
+  characters and cannot be written as UTF-8. Input facts and tool answers holding
+  one are refused (:func:`surrogate_problem` names where); anything that still
+  reaches a writer (a plugin function's result) is written as its JSON escape
+  ``\\ud800``, so an output is never cut by an encoding error.
+* **Line separators other than** ``\\n`` (U+2028, U+2029, U+0085; the control
+  characters ``\\r``, ``\\v``, ``\\f``, ``\\x1c``–``\\x1e`` are escaped by JSON itself)
+  are valid inside JSON strings but split a line for readers that split on every line
+  break, as Python's ``str.splitlines`` does. :func:`dumps` escapes them, so one JSON
+  document is always one line, and :func:`jsonl_lines` splits JSON Lines on ``\\n``
+  only.
+
+Every other character is written as itself (UTF-8, not ``\\u`` escapes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["dumps", "jsonl_lines", "surrogate_problem"]
+
+# what json.dumps(ensure_ascii=False) leaves raw that must not be: other line breaks
+# (below U+0020 JSON escapes them itself) and lone surrogates
+_UNSAFE = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, **options)`` with U+2028, U+2029, U+0085
+    and lone surrogates written as ``\\u`` escapes: the text is one line (without
+    ``indent``), encodes as UTF-8, and reads back as the same value."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    if text.isascii():
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of JSON Lines text, as ``str.splitlines`` gives them but split on
+    ``\n`` only (and ``\r\n``): a U+2028 inside a string does not end its line. The
+    line number of ``lines[i]`` is ``i + 1``; a final ``\n`` adds no empty line."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def _surrogate_at(text: str) -> str | None:
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"a lone surrogate (U+{ord(found.group()):04X}) at character {found.start() + 1}"
+
+
+def surrogate_problem(value: Any, where: str) -> str | None:
+    """Where ``value`` (a string, or lists and mappings of them) holds a lone
+    surrogate, ``where`` naming the value (``"result"`` → ``"result.name[2]"``), or
+    None when it holds none."""
+    if isinstance(value, str):
+        found = _surrogate_at(value)
+        return None if found is None else f"{where} holds {found}"
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = surrogate_problem(item, f"{where}[{i}]")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                found = _surrogate_at(key)
+                if found is not None:
+                    return f"a key of {where} holds {found}"
+            problem = surrogate_problem(item, f"{where}.{key}")
+            if problem is not None:
+                return problem
+    return None
