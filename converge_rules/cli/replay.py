@@ -17,6 +17,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    allow_path_option,
     check_executor,
     load_plugins,
     missing_path,
@@ -41,9 +42,10 @@ from converge_rules.files import write_text_atomic
 @click.option("--no-plugins", is_flag=True,
               help="Load the ruleset without the installed plugins (tools are answered "
                    "from the trace either way).")
+@allow_path_option
 @report_internal_errors
 def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
-            output: Path | None, no_plugins: bool) -> None:
+            output: Path | None, no_plugins: bool, allow_paths: tuple[Path, ...]) -> None:
     """Replay TRACE (written by `converge run --trace`) against RULESET: the input facts
     are read from the trace, every tool call is answered with the recorded result (no
     network), and the new trace must equal the recorded one line for line. Use it to
@@ -77,10 +79,11 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     try:
-        loaded = api.load(ruleset, plugins=registries)
+        loaded = api.load(ruleset, plugins=registries, allow_paths=allow_paths)
     except CheckError as exc:
         report_diagnostics(exc, False)
         sys.exit(EXIT_USAGE)
+    refuse_to_overwrite(output, loaded.files, "--output")  # its imports and cases files
     # Tools are answered from the recording only, never by a plugin: a call the
     # recording does not hold fails, and the traces then differ.
     loaded = replace(loaded, tools={})
