@@ -20,10 +20,11 @@ from converge_rules.cli._common import (
     load_plugins,
     missing_path,
     refuse_to_overwrite,
+    report_input_error,
     report_internal_errors,
     write_output,
 )
-from converge_rules.errors import ConvergeError
+from converge_rules.errors import ConvergeError, InputError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.render import render
 from converge_rules.language.format.formatter import format_pattern
@@ -213,8 +214,9 @@ def _view(trace_path: Path | None, loaded: Suite | None,
     if trace_path is not None:
         try:
             return read_trace(trace_path)
-        except ConvergeError as exc:
-            raise click.UsageError(str(exc)) from exc
+        except InputError as exc:  # a damaged trace: the line and what is wrong
+            report_input_error(exc)
+            sys.exit(EXIT_USAGE)
     assert loaded is not None
     from converge_rules.engine import read_all, run
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Interpreter
+from converge_rules.analysis.runview import MAX_VALUE_DEPTH, nested_deeper_than
 from converge_rules.errors import ConvergeError
 from converge_rules.language.access import (
     MAX_FIXTURE_BYTES,
@@ -48,6 +49,7 @@ from converge_rules.language.syntax.span import Span
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?[0-9]+\Z")
+_TOO_DEEP = object()
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?\Z")
 
 
@@ -206,6 +208,13 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
+        except RecursionError:
+            row = _TOO_DEEP  # reported below, as any value nested too deeply
+        if row is _TOO_DEEP or nested_deeper_than(row, MAX_VALUE_DEPTH):
+            raise CaseError(f"{path.name}:{number}: a value nested more than "
+                            f"{MAX_VALUE_DEPTH} levels deep", span,
+                            ("a row holds plain values: numbers, strings, booleans, lists "
+                             "of them",))
         if not isinstance(row, dict) or not all(_IDENT.match(k) for k in row):
             raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
                             "keys are variable names", span)
