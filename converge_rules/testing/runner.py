@@ -28,6 +28,7 @@ from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
+from converge_rules.testing.case_types import row_problems, variable_uses
 from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
 from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
@@ -139,6 +140,15 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                for s in case.test.steps):
         return _outcome(case, "skipped", reason="the test has no `expect` step")
     interp = interpreter_for(checked, functions=suite.functions)
+    if case.bindings:
+        # Fixture values are typed only now: one that does not fit its use (a string
+        # multiplied, say) fails its row instead of reaching the interpreter.
+        problems = row_problems(case.bindings, variable_uses(case.test, checked),
+                                interp.enums)
+        if problems:
+            return _outcome(case, "failed", failures=(Failure(
+                f"case {case.case}: {problems[0]}", case.span,
+                (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
     try:
         facts = given_facts(case.test, interp, case.bindings)
         mocks = MockTools(mock_answers(case.test, interp, case.bindings),
