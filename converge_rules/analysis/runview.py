@@ -223,7 +223,8 @@ def trace_event(line: str, source: str, number: int) -> dict[str, Any]:
                          "`converge run --trace FILE` writes it") from None
     except RecursionError:
         event = _TOO_DEEP  # reported below, as any value nested too deeply
-    if event is _TOO_DEEP or nested_deeper_than(event, MAX_VALUE_DEPTH):
+    if event is _TOO_DEEP or (may_nest_deeper(line) and
+                              nested_deeper_than(event, MAX_VALUE_DEPTH)):
         raise InputError(f"a value nested more than {MAX_VALUE_DEPTH} levels deep",
                          source=source, line=number, help=_EDITED)
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
@@ -272,6 +273,12 @@ def _referenced(event: Mapping[str, Any]) -> list[int]:
     if kind == "evaluation":
         ids.append(event["target"])
     return ids
+
+
+def may_nest_deeper(line: str) -> bool:
+    """Whether a JSON line has enough brackets to nest deeper than
+    :data:`MAX_VALUE_DEPTH` (counting them is far cheaper than walking every value)."""
+    return line.count("[") + line.count("{") > MAX_VALUE_DEPTH
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

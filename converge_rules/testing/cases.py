@@ -35,7 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Interpreter
-from converge_rules.analysis.runview import MAX_VALUE_DEPTH, nested_deeper_than
+from converge_rules.analysis.runview import (
+    MAX_VALUE_DEPTH,
+    may_nest_deeper,
+    nested_deeper_than,
+)
 from converge_rules.errors import ConvergeError
 from converge_rules.language.access import (
     MAX_FIXTURE_BYTES,
@@ -210,7 +214,8 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
         except RecursionError:
             row = _TOO_DEEP  # reported below, as any value nested too deeply
-        if row is _TOO_DEEP or nested_deeper_than(row, MAX_VALUE_DEPTH):
+        if row is _TOO_DEEP or (may_nest_deeper(line) and
+                                nested_deeper_than(row, MAX_VALUE_DEPTH)):
             raise CaseError(f"{path.name}:{number}: a value nested more than "
                             f"{MAX_VALUE_DEPTH} levels deep", span,
                             ("a row holds plain values: numbers, strings, booleans, lists "
