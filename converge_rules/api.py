@@ -43,7 +43,9 @@ class Ruleset:
     ``tools`` maps each tool the ruleset ``uses`` to the validated callable a plugin
     provides (a tool no plugin provides is absent: calling it fails the calling agent,
     and ``run(..., tools=...)`` can supply it); ``registries`` are the plugins it was
-    checked and compiled against, which ``run`` takes its executors and stores from.
+    checked and compiled against, which ``run`` takes its executors and stores from;
+    ``files`` are the resolved paths of every file the ruleset names (the entry file,
+    its imports and its tests' ``cases`` files).
     """
 
     path: str
@@ -51,6 +53,7 @@ class Ruleset:
     program: Program
     tools: Mapping[str, ToolCallable] = field(default_factory=dict)
     registries: Registries | None = field(default=None, compare=False, repr=False)
+    files: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -73,6 +76,7 @@ def load(
     *,
     plugins: bool | Registries = True,
     pruners: Iterable[str] = (),
+    allow_paths: Iterable[str | os.PathLike[str]] = (),
 ) -> Ruleset:
     """Parse, check and compile the ruleset at ``path`` (and the files it imports).
 
@@ -84,8 +88,13 @@ def load(
     only; a :class:`~converge_rules.plugins.Registries` (from
     ``converge_rules.plugins.load_registries``) uses exactly what it holds.
     ``pruners`` names registered plugin pruners to apply after each merge.
+
+    Imports and the tests' ``cases`` files are read only from below the folder of
+    ``path`` and from the folders in ``allow_paths`` (a path outside them is an error
+    diagnostic, CVG605), and only when they are regular files within the size limits
+    (10 MiB a ruleset file, 100 MiB a ``cases`` file).
     """
-    return _build(Path(path), None, str(path), plugins, tuple(pruners))
+    return _build(Path(path), None, str(path), plugins, tuple(pruners), tuple(allow_paths))
 
 
 def loads(
@@ -94,15 +103,17 @@ def loads(
     path: str = "<string>",
     plugins: bool | Registries = True,
     pruners: Iterable[str] = (),
+    allow_paths: Iterable[str | os.PathLike[str]] = (),
 ) -> Ruleset:
     """Like :func:`load`, for ruleset text; ``path`` is the name diagnostics use.
-    ``import`` lines resolve relative to the directory of ``path``."""
+    ``import`` lines resolve relative to the directory of ``path``, and are confined
+    to it and to ``allow_paths``."""
     if not isinstance(text, str):
         hint = " (decode bytes first: data.decode('utf-8'))" if isinstance(
             text, bytes | bytearray) else ""
         raise TypeError(f"loads() takes the ruleset text as str, got "
                         f"{type(text).__name__}{hint}; load() takes a path")
-    return _build(Path(path), text, path, plugins, tuple(pruners))
+    return _build(Path(path), text, path, plugins, tuple(pruners), tuple(allow_paths))
 
 
 def run(
@@ -170,18 +181,20 @@ def executors(*, plugins: bool | Registries = True) -> list[str]:
 
 def _build(
     file: Path, source: str | None, name: str, plugins: bool | Registries,
-    pruners: tuple[str, ...],
+    pruners: tuple[str, ...], allow_paths: tuple[str | os.PathLike[str], ...],
 ) -> Ruleset:
     from converge_rules.compiler.compile import compile_ruleset
-    from converge_rules.language.checks.checker import check_file
+    from converge_rules.language.checks.checker import check
+    from converge_rules.language.loader import load_file
 
     registries = _registries(plugins)
-    checked = check_file(file, source=source, **registries.checker_kwargs())
+    loaded = load_file(file, source=source, allow_paths=allow_paths)
+    checked = check(loaded, **registries.checker_kwargs())
     if not checked.ok:
         raise CheckError([d for d in checked.diagnostics if d.is_error])
     program = compile_ruleset(checked, **registries.compiler_kwargs(pruners))
     tools: dict[str, ToolCallable] = dict(registries.tools_for_engine(program.tools))
-    return Ruleset(name, checked, program, tools, registries)
+    return Ruleset(name, checked, program, tools, registries, loaded.files)
 
 
 def _registries(plugins: bool | Registries) -> Registries:

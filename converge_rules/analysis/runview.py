@@ -8,16 +8,29 @@ code reads a trace in memory (a :class:`~converge_rules.engine.result.RunResult`
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from converge_rules.analysis.interpret import Fact
 from converge_rules.errors import InputError
 from converge_rules.jsontext import jsonl_lines
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+MAX_VALUE_DEPTH = 100
+"""How deeply the values in a trace (or a ``cases`` fixture) may nest: lists in lists,
+objects in objects. Rulesets never come near it (expressions nest at most 100 levels
+too); a deeper value is damage, refused before any code recurses into it."""
+
+_TOO_DEEP = object()
+
+TRACE_HELP = "give the file written by `converge run --trace FILE`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,28 +163,138 @@ def view_from_result(result: Any) -> RunView:
 
 
 def read_trace(path: str | Path) -> RunView:
-    """Read a JSON Lines trace; a line that is not a JSON object is an
-    :class:`~converge_rules.errors.InputError` naming the line."""
+    """Read a JSON Lines trace. A line that is not a valid trace event (not JSON, not
+    UTF-8, nested too deeply, an unknown event type, a missing field or one of the
+    wrong type) is an :class:`~converge_rules.errors.InputError` naming the line."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read trace: {exc.strerror or exc}", source=name,
-                         help="give the file written by `converge run --trace FILE`") \
-            from exc
+                         help=TRACE_HELP) from exc
+    return view_from_events(trace_events(decode_trace(data, name), name))
+
+
+def decode_trace(data: bytes, source: str) -> str:
+    """A trace file's bytes as text; bytes that are not UTF-8 are an
+    :class:`InputError` naming the line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", source=source,
+                         line=data.count(b"\n", 0, exc.start) + 1, help=TRACE_HELP) from None
+
+
+def trace_events(text: str, source: str) -> list[dict[str, Any]]:
+    """The events of a JSON Lines trace (blank lines skipped), each checked against
+    the typed trace event models of :mod:`converge_rules.engine.trace` and for the
+    facts it refers to; the first bad line is an :class:`InputError` naming it and
+    what is wrong with it."""
     events = []
+    added: set[int] = set()
     for number, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", source=name,
-                             line=number, help="a trace has one JSON object per line, "
-                             "as `converge run --trace FILE` writes it") from exc
-        if not isinstance(ev, dict) or "event" not in ev:
-            raise InputError("not a trace event (a JSON object with an \"event\" key)",
-                             source=name, line=number,
-                             help="give the file written by `converge run --trace FILE`")
-        events.append(ev)
-    return view_from_events(events)
+        event = trace_event(line, source, number)
+        for fid in _referenced(event):
+            if fid not in added:
+                raise InputError(f"a `{event['event']}` event refers to fact {fid}, which "
+                                 "no earlier `fact_added` event adds", source=source,
+                                 line=number, help=_EDITED)
+        if event["event"] == "fact_added":
+            added.add(event["id"])
+        events.append(event)
+    return events
+
+
+_EDITED = ("the trace was edited or truncated; record it again with "
+           "`converge run --trace FILE`")
+
+
+def trace_event(line: str, source: str, number: int) -> dict[str, Any]:
+    """One line of a trace as a valid event (a JSON object), or an :class:`InputError`
+    naming the line and what is wrong with it."""
+    from pydantic import ValidationError
+
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", source=source,
+                         line=number, help="a trace has one JSON object per line, as "
+                         "`converge run --trace FILE` writes it") from None
+    except RecursionError:
+        event = _TOO_DEEP  # reported below, as any value nested too deeply
+    if event is _TOO_DEEP or (may_nest_deeper(line) and
+                              nested_deeper_than(event, MAX_VALUE_DEPTH)):
+        raise InputError(f"a value nested more than {MAX_VALUE_DEPTH} levels deep",
+                         source=source, line=number, help=_EDITED)
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        raise InputError('not a trace event (a JSON object with an "event" key)',
+                         source=source, line=number, help=TRACE_HELP)
+    try:
+        _event_models().validate_python(event, strict=True)
+    except ValidationError as exc:
+        raise InputError(_describe(event["event"], exc), source=source, line=number,
+                         help=_EDITED) from None
+    return event
+
+
+@functools.cache
+def _event_models() -> TypeAdapter[Any]:
+    from pydantic import TypeAdapter
+
+    from converge_rules.engine.trace import TraceEvent
+
+    return TypeAdapter(TraceEvent)
+
+
+def _describe(kind: str, exc: Any) -> str:
+    """What is wrong with an event, from a pydantic ``ValidationError``, in words and
+    without quoting the (possibly huge) value."""
+    errors = exc.errors(include_url=False, include_input=False)
+    missing = [".".join(str(p) for p in e["loc"][1:]) for e in errors if e["type"] == "missing"]
+    if missing:
+        return f"a `{kind}` event without " + ", ".join(f"`{m}`" for m in missing)
+    error = errors[0]
+    field_name = ".".join(str(part) for part in error.get("loc", ())[1:])
+    if error["type"] == "union_tag_invalid":
+        return f"unknown event type `{kind[:60]}`"
+    if error["type"] == "extra_forbidden":
+        return f"a `{kind}` event with an unknown field `{field_name[:60]}`"
+    return f"a `{kind}` event with a bad `{field_name}`: {error['msg'].lower()}"
+
+
+def _referenced(event: Mapping[str, Any]) -> list[int]:
+    """The fact ids an event names besides the one it adds."""
+    kind = event["event"]
+    ids: list[int] = list(event.get("support", ())) if kind in (
+        "fact_added", "fact_supported") else []
+    if kind in ("fact_supported", "replaced", "retracted", "pruned", "intent_closed"):
+        ids.append(event["id"])
+    if kind == "evaluation":
+        ids.append(event["target"])
+    return ids
+
+
+def may_nest_deeper(line: str) -> bool:
+    """Whether a JSON line has enough brackets to nest deeper than
+    :data:`MAX_VALUE_DEPTH` (counting them is far cheaper than walking every value)."""
+    return line.count("[") + line.count("{") > MAX_VALUE_DEPTH
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (JSON-like: dicts, lists, tuples) nests more than ``limit``
+    levels deep; iterative, so that a deep value cannot exhaust the stack here."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -77,6 +77,10 @@ def missing_path(raw: str | Path, *, stdin_ok: str = "converge fmt -") -> click.
             f"/dev/stdin, or save it to a file and give its path (`{stdin_ok}` is the "
             "command that reads `-`)")
     path = Path(raw)
+    if os.path.lexists(path):  # a symbolic link to nowhere, or a loop of them
+        return click.UsageError(
+            f"path {str(raw)!r} is a symbolic link that leads to no file (a missing "
+            f"target, or a loop of links): `ls -l {raw}` shows where it points")
     message = f"path {str(raw)!r} does not exist"
     try:
         parent = path.parent if str(path.parent) else Path(".")
@@ -137,27 +141,47 @@ def write_output(text: str, output: str | Path | None) -> None:
 def refuse_to_overwrite(output: str | Path | None, inputs: Iterable[str | Path],
                         option: str) -> None:
     """A :class:`click.UsageError` when ``output`` (given as ``option``) names one of
-    the files the command reads: writing the report or the trace would destroy it."""
+    the files the command reads (the entry ruleset, its imports and ``cases`` files,
+    fact files, a trace): writing the report or the trace would destroy it. Paths are
+    compared resolved (``./x`` and ``x``, symbolic links, hard links are one file)."""
     if output is None or str(output) == "-":
         return
     target = Path(output)
     for raw in inputs:
-        path = Path(raw)
-        try:
-            same = target.resolve() == path.resolve() or (
-                target.exists() and path.exists() and target.samefile(path))
-        except OSError:
-            same = False
-        if same:
-            raise click.UsageError(
-                f"{option} {str(output)!r} is an input of this command ({str(raw)!r}); "
-                f"writing it would destroy it: give another file to {option}")
+        if str(raw) in ("", "-") or not _same_file(target, Path(raw)):
+            continue
+        from converge_rules.language.loader import display_path
+
+        shown = display_path(Path(raw)) if Path(raw).is_absolute() else str(raw)
+        raise click.UsageError(
+            f"{option} {str(output)!r} is an input of this command ({shown!r}); "
+            f"writing it would destroy it: give another file to {option}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and a.samefile(b)
+    except (OSError, RuntimeError, ValueError):  # a symbolic link loop, a NUL byte
+        return False
+
+
+allow_path_option = click.option(
+    "--allow-path", "allow_paths", multiple=True, metavar="DIR",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also read imports and `cases` files from DIR (by default a ruleset reads only "
+         "files below its own folder). Repeatable.",
+)
 
 
 def diagnostic_sources(diagnostics: Sequence[Diagnostic], *, skip: Container[str] = ()
                        ) -> dict[str, str]:
     """The text of every file a diagnostic points into (but those in ``skip``), for
-    the snippets; a file that cannot be read now simply gets no snippet."""
+    the snippets; a file that cannot be read now, or that is not a ruleset (a system
+    file named by an import), simply gets no snippet."""
+    from converge_rules.language.access import snippet_source
+
     names = set()
     for diagnostic in diagnostics:
         if diagnostic.span is not None:
@@ -165,10 +189,9 @@ def diagnostic_sources(diagnostics: Sequence[Diagnostic], *, skip: Container[str
         names.update(related.span.file for related in diagnostic.related)
     sources = {}
     for name in sorted(n for n in names if n not in skip):
-        try:
-            sources[name] = Path(name).read_bytes().decode("utf-8", errors="replace")
-        except OSError:
-            continue
+        text = snippet_source(name)
+        if text is not None:
+            sources[name] = text
     return sources
 
 

@@ -14,6 +14,7 @@ import click
 from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    allow_path_option,
     color_option,
     diagnostic_sources,
     expand_paths,
@@ -48,17 +49,19 @@ if TYPE_CHECKING:
     help="Check without the installed plugins: calls of their tools and functions and "
          "`using` resolvers are then not checked against what the plugins provide.",
 )
+@allow_path_option
 @color_option
 @report_internal_errors
 def command(
     paths: tuple[str, ...], fmt: str, strict: bool, output: Path | None, no_plugins: bool,
-    color: str,
+    allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Check rulesets and report every diagnostic: syntax, names, types, tiers,
     policies, budgets, imports, tests and tools.
 
     Each PATH is a .cvg file or a directory searched recursively for .cvg files.
-    Every file is checked as an entry point together with the files it imports.
+    Every file is checked as an entry point together with the files it imports, which
+    must lie below its folder (or a folder given with --allow-path).
 
     \b
     Examples:
@@ -79,14 +82,18 @@ def command(
     """
     files = expand_paths(paths)
     refuse_to_overwrite(output, files, "--output")
-    from converge_rules.language.checks.checker import check_file, checked_sources
+    from converge_rules.language.checks.checker import check, checked_sources
+    from converge_rules.language.loader import load_file
 
     registries = None if no_plugins else installed_registries()
     known = {} if registries is None else registries.checker_kwargs()
     found: dict[Diagnostic, None] = {}  # a file imported by another is reported once
     sources: dict[str, str] = {}  # the texts as checked, for the snippets
+    read: list[Path] = []  # every file the rulesets name: the report must not replace one
     for path in files:
-        checked = check_file(path, **known)
+        loaded = load_file(path, allow_paths=allow_paths)
+        read.extend(loaded.files)
+        checked = check(loaded, **known)
         found.update(dict.fromkeys(checked.diagnostics))
         if registries is not None and checked.ok:  # plugin lint rules see sound rulesets
             found.update(dict.fromkeys(registries.run_checks(checked)))
@@ -96,6 +103,7 @@ def command(
     colour = fmt == "human" and output is None and use_color(color)
     text = render(fmt, diagnostics, sources, files=[_display_name(p) for p in files],
                   color=colour, strict=strict)
+    refuse_to_overwrite(output, read, "--output")
     write_output(text, output)
     if output is not None and fmt in ("human", "text"):
         summary = text.rstrip("\n").rsplit("\n", 1)[-1]

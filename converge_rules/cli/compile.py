@@ -12,6 +12,7 @@ import click
 from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
+    allow_path_option,
     color_option,
     load_plugins,
     missing_path,
@@ -30,9 +31,11 @@ from converge_rules.language.diagnostics.suggest import did_you_mean
 )
 @click.option("--no-plugins", is_flag=True,
               help="Compile without the installed plugins (their functions are unknown).")
+@allow_path_option
 @color_option
 @report_internal_errors
-def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> None:
+def command(ruleset: Path, show: str | None, no_plugins: bool,
+            allow_paths: tuple[Path, ...], color: str) -> None:
     """Compile RULESET and report what it compiles to; with --show, print the generated
     Python source (what the engine runs for each agent).
 
@@ -51,11 +54,12 @@ def command(ruleset: Path, show: str | None, no_plugins: bool, color: str) -> No
         raise missing_path(ruleset)
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.errors import CompileError
-    from converge_rules.language.checks.checker import check_file, checked_sources
+    from converge_rules.language.checks.checker import check, checked_sources
     from converge_rules.language.diagnostics.render import render
+    from converge_rules.language.loader import load_file
 
     signatures, impls = _plugins(no_plugins)
-    checked = check_file(ruleset, **signatures)
+    checked = check(load_file(ruleset, allow_paths=allow_paths), **signatures)
     if not checked.ok:
         colour = use_color(color, sys.stderr)
         text = render("human", list(checked.diagnostics), checked_sources(checked),

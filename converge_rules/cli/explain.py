@@ -15,11 +15,15 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    allow_path_option,
     load_plugins,
+    missing_path,
+    refuse_to_overwrite,
+    report_input_error,
     report_internal_errors,
     write_output,
 )
-from converge_rules.errors import ConvergeError
+from converge_rules.errors import ConvergeError, InputError
 from converge_rules.jsontext import dumps
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.render import render
@@ -48,10 +52,11 @@ MAX_FACTS = 20
               show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write to this file instead of stdout.")
+@allow_path_option
 @report_internal_errors
 def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
             facts: tuple[str, ...], why_not: str | None, fmt: str,
-            output: Path | None) -> None:
+            output: Path | None, allow_paths: tuple[Path, ...]) -> None:
     """Explain the facts matching PATTERN: the derivation tree of each (the agent that
     produced it, its rule's location, the cycle, the bindings of the match, the support
     facts recursively down to input facts, and the conflicts it won).
@@ -79,7 +84,14 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     if why_not is not None and ruleset is None:
         raise click.UsageError("--why-not needs --ruleset RULESET (it reads the agents)")
 
-    loaded = _load(ruleset, plugins=True) if ruleset is not None else None
+    fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
+                  for spec in facts]
+    read = [p for p in (trace_path, ruleset) if p is not None] + fact_files
+    refuse_to_overwrite(output, read, "--output")
+    loaded = _load(ruleset, plugins=True, allow_paths=allow_paths) \
+        if ruleset is not None else None
+    if loaded is not None:
+        refuse_to_overwrite(output, loaded.files, "--output")  # imports, cases files
     checked = loaded.checked if loaded is not None else None
     view = _view(trace_path, loaded, facts)
     interp = interpreter_for(checked, view.context(), loaded.functions) \
@@ -164,13 +176,14 @@ def parse_pattern(text: str) -> n.Pattern:
     return steps[0].pattern
 
 
-def _load(ruleset: Path, *, plugins: bool) -> Suite:
+def _load(ruleset: Path, *, plugins: bool, allow_paths: tuple[Path, ...] = ()) -> Suite:
     """The checked and compiled ruleset (with the installed plugins' functions and
     resolvers unless ``plugins`` is False); errors are printed, exit code 2."""
     if not ruleset.exists():
-        raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+        raise missing_path(ruleset)
     try:
-        suite = load_suite(ruleset, load_plugins(no_plugins=not plugins))
+        suite = load_suite(ruleset, load_plugins(no_plugins=not plugins),
+                           allow_paths=allow_paths)
     except ConvergeError as exc:  # a plugin that fails to load
         raise click.UsageError(str(exc)) from exc
     checked = suite.checked
@@ -184,13 +197,15 @@ def _load(ruleset: Path, *, plugins: bool) -> Suite:
 
 
 def _sources(checked: CheckedRuleset) -> dict[str, str]:
+    from converge_rules.language.access import snippet_source
+
     out = {}
     for d in checked.diagnostics:
         if d.span is not None and d.span.file not in out:
-            try:
-                out[d.span.file] = Path(d.span.file).read_text(encoding="utf-8")
-            except OSError:
-                continue
+            # The loaded text; a refused file (a device, not a ruleset) is not read.
+            text = checked.sources.get(d.span.file) or snippet_source(d.span.file)
+            if text is not None:
+                out[d.span.file] = text
     return out
 
 
@@ -199,8 +214,9 @@ def _view(trace_path: Path | None, loaded: Suite | None,
     if trace_path is not None:
         try:
             return read_trace(trace_path)
-        except ConvergeError as exc:
-            raise click.UsageError(str(exc)) from exc
+        except InputError as exc:  # a damaged trace: the line and what is wrong
+            report_input_error(exc)
+            sys.exit(EXIT_USAGE)
     assert loaded is not None
     from converge_rules.engine import read_all, run
 

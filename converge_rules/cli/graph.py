@@ -13,6 +13,8 @@ import click
 from converge_rules.analysis.depgraph import build_graph, to_dot, to_mermaid
 from converge_rules.cli._common import (
     EXIT_USAGE,
+    allow_path_option,
+    missing_path,
     refuse_to_overwrite,
     report_internal_errors,
     write_output,
@@ -35,8 +37,10 @@ GRAPHVIZ_MISSING = (
               show_default=True, help="dot (Graphviz source), mermaid, or svg (runs `dot`).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the graph to this file instead of stdout.")
+@allow_path_option
 @report_internal_errors
-def command(ruleset: Path, fmt: str, output: Path | None) -> None:
+def command(ruleset: Path, fmt: str, output: Path | None,
+            allow_paths: tuple[Path, ...]) -> None:
     """Draw RULESET's dependency graph: fact and intent types (boxes; input-only types
     shaded; policy and prune noted), agents (ellipses, one box per tier), tools
     (hexagons). An edge from a type to an agent means the agent reads it; dashed edges
@@ -56,12 +60,13 @@ def command(ruleset: Path, fmt: str, output: Path | None) -> None:
     from converge_rules.language.loader import load_file
 
     if not ruleset.exists():
-        raise click.UsageError(f"path {str(ruleset)!r} does not exist")
+        raise missing_path(ruleset)
     refuse_to_overwrite(output, [ruleset], "--output")
-    loaded = load_file(ruleset)
+    loaded = load_file(ruleset, allow_paths=allow_paths)
     if not loaded.ok or not loaded.modules:
         click.echo(render("text", loaded.diagnostics, loaded.sources), err=True, nl=False)
         sys.exit(EXIT_USAGE)
+    refuse_to_overwrite(output, loaded.files, "--output")
     graph = build_graph(loaded.modules)
     if fmt == "mermaid":
         write_output(to_mermaid(graph), output)

@@ -4,7 +4,6 @@ one, byte for byte."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,6 +16,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    allow_path_option,
     check_executor,
     load_plugins,
     missing_path,
@@ -42,9 +42,10 @@ from converge_rules.jsontext import jsonl_lines
 @click.option("--no-plugins", is_flag=True,
               help="Load the ruleset without the installed plugins (tools are answered "
                    "from the trace either way).")
+@allow_path_option
 @report_internal_errors
 def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
-            output: Path | None, no_plugins: bool) -> None:
+            output: Path | None, no_plugins: bool, allow_paths: tuple[Path, ...]) -> None:
     """Replay TRACE (written by `converge run --trace`) against RULESET: the input facts
     are read from the trace, every tool call is answered with the recorded result (no
     network), and the new trace must equal the recorded one line for line. Use it to
@@ -72,16 +73,16 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
     try:
-        recorded = read_lines(trace)
-        events = [json.loads(line) for line in recorded]
+        recorded, events = read_recording(trace)
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     try:
-        loaded = api.load(ruleset, plugins=registries)
+        loaded = api.load(ruleset, plugins=registries, allow_paths=allow_paths)
     except CheckError as exc:
         report_diagnostics(exc, False)
         sys.exit(EXIT_USAGE)
+    refuse_to_overwrite(output, loaded.files, "--output")  # its imports and cases files
     # Tools are answered from the recording only, never by a plugin: a call the
     # recording does not hold fails, and the traces then differ.
     loaded = replace(loaded, tools={})
@@ -110,48 +111,23 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     sys.exit(EXIT_FINDINGS)
 
 
-def read_lines(path: Path) -> list[str]:
-    """The trace's lines; a line that is not a JSON object with an ``event`` key is an
-    :class:`InputError` naming it."""
+def read_recording(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """The trace's lines (as recorded, for the comparison) and its events. A damaged
+    trace (not UTF-8, not JSON, an unknown event, a missing or mistyped field, a value
+    nested too deeply, an event about a fact never added) is an :class:`InputError`
+    naming the line."""
+    from converge_rules.analysis.runview import TRACE_HELP, decode_trace, trace_events
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read trace: {exc.strerror or exc}", source=str(path),
-                         help="give the file written by `converge run --trace FILE`") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
-                         source=str(path), line=exc.object.count(b"\n", 0, exc.start) + 1,
-                         help="give the file written by `converge run --trace FILE`") from None
+                         help=TRACE_HELP) from None
+    text = decode_trace(data, str(path))
     lines = jsonl_lines(text)
     if not any(line.strip() for line in lines):
-        raise InputError("the trace is empty", source=str(path),
-                         help="give the file written by `converge run --trace FILE`")
-    for number, line in enumerate(lines, 1):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", source=str(path),
-                             line=number, help="a trace has one JSON object per line, as "
-                             "`converge run --trace FILE` writes it") from None
-        if not isinstance(event, dict) or "event" not in event:
-            raise InputError('not a trace event (a JSON object with an "event" key)',
-                             source=str(path), line=number,
-                             help="give the file written by `converge run --trace FILE`")
-        missing = [key for key, kind in _NEEDED.get(event["event"], ())
-                   if not isinstance(event.get(key), kind)]
-        if missing:
-            raise InputError(f"a `{event['event']}` event without a valid "
-                             f"`{missing[0]}`", source=str(path), line=number,
-                             help="the trace was edited or truncated; record it again "
-                                  "with `converge run --trace FILE`")
-    return lines
-
-
-# What replay reads from each kind of event, and the JSON type it must have.
-_NEEDED: dict[str, tuple[tuple[str, type], ...]] = {
-    "fact_added": (("type", str), ("fields", dict)),
-    "tool_call": (("tool", str), ("args", dict)),
-}
+        raise InputError("the trace is empty", source=str(path), help=TRACE_HELP)
+    return lines, trace_events(text, str(path))
 
 
 def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:

@@ -17,6 +17,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    allow_path_option,
     check_executor,
     color_option,
     load_plugins,
@@ -88,12 +89,13 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
+@allow_path_option
 @color_option
 @report_internal_errors
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     trace: Path | None, trace_store: str, pruners: tuple[str, ...], max_rows: int,
-    no_plugins: bool, color: str,
+    no_plugins: bool, allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -124,9 +126,9 @@ def command(
     if trace is not None and not trace.parent.is_dir():
         raise click.UsageError(f"cannot write the trace to {trace}: "
                                f"directory {str(trace.parent)!r} does not exist")
-    refuse_to_overwrite(trace, [ruleset, *(spec.partition("=")[2] if "=" in spec
-                                           and not Path(spec).exists() else spec
-                                           for spec in facts)], "--trace")
+    fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
+                  for spec in facts]
+    refuse_to_overwrite(trace, [ruleset, *fact_files], "--trace")
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
     _check_name("store", trace_store, registries.stores)
@@ -134,10 +136,12 @@ def command(
         _check_name("pruner", pruner, registries.pruners)
     colour = use_color(color, sys.stderr)
     try:
-        loaded = api.load(ruleset, plugins=registries, pruners=pruners)
+        loaded = api.load(ruleset, plugins=registries, pruners=pruners,
+                          allow_paths=allow_paths)
     except CheckError as exc:
         report_diagnostics(exc, colour)
         sys.exit(EXIT_USAGE)
+    refuse_to_overwrite(trace, loaded.files, "--trace")  # its imports and cases files
     try:
         inputs = api.read_facts(loaded, *facts)
     except InputError as exc:

@@ -13,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    allow_path_option,
     expand_paths,
     load_plugins,
     refuse_to_overwrite,
@@ -48,10 +49,11 @@ from converge_rules.testing.selection import SelectionError, compile_keyword
 @click.option("--coverage-xml", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE",
               help="Write coverage as Cobertura XML to FILE (implies --coverage).")
+@allow_path_option
 @report_internal_errors
 def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path | None,
             verbose: bool, with_coverage: bool, fail_under: float | None,
-            coverage_xml: Path | None) -> None:
+            coverage_xml: Path | None, allow_paths: tuple[Path, ...]) -> None:
     """Run every `test` block in PATH... (.cvg files, or directories searched
     recursively). Each test runs its whole ruleset on its `given` facts, with tools
     replaced by its `mock tool` answers (no network, ever), and checks its `expect`
@@ -92,7 +94,10 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
 
     report, suites = run_tests(files, keyword=keyword,
                                observe=observe if with_coverage else None,
-                               plugins=load_plugins())
+                               plugins=load_plugins(), allow_paths=allow_paths)
+    read = [path for suite in suites for path in suite.files]  # imports, cases files
+    refuse_to_overwrite(output, read, "--output")
+    refuse_to_overwrite(coverage_xml, read, "--coverage-xml")
     text = render_report(fmt, report, verbose=verbose)
     if with_coverage:
         for suite in suites:

@@ -1,19 +1,29 @@
 """Load a ruleset: the entry file and, transitively, every file it imports.
 
-Imports are resolved relative to the importing file. Each file is parsed once, however
-many files import it; the result lists imports before their importers, entry file last.
-Problems with imports (a missing or unreadable file, a cycle, a file importing itself)
-are diagnostics, never exceptions.
+Imports are resolved relative to the importing file and confined to the entry file's
+folder (and the folders allowed with ``allow_paths``; see :mod:`.access`). Each file is
+parsed once, however many files import it; the result lists imports before their
+importers, entry file last. Problems with imports (a missing, unreadable or oversized
+file, a device, a file outside the allowed folders, a file that is not a ruleset, a
+cycle, a file importing itself) are diagnostics, never exceptions.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from converge_rules.language.access import (
+    FileAccess,
+    FileRefused,
+    looks_like_ruleset,
+    read_bytes,
+    resolve,
+)
 from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity, define
-from converge_rules.language.syntax.nodes import Import, Module
+from converge_rules.language.syntax.nodes import Import, Module, Test
 from converge_rules.language.syntax.parser import parse
 from converge_rules.language.syntax.span import Span
 
@@ -39,8 +49,9 @@ IMPORT_CYCLE = define(
 )
 IMPORT_UNREADABLE = define(
     "CVG603", "import-unreadable", Severity.ERROR, "File cannot be read",
-    "A ruleset file exists but cannot be read as UTF-8 text (it is a directory, it is "
-    "not readable, or it is not UTF-8).",
+    "A ruleset file exists but cannot be read as UTF-8 text: it is a directory, a "
+    "device, a FIFO or a socket (only regular files are read; a FIFO is not even "
+    "opened), a symbolic link loop, not readable, larger than 10 MiB, or not UTF-8.",
     wrong='ruleset main\nimport "rules.cvg"\n',
     right='ruleset main\nimport "rules.cvg/base.cvg"\n',
     extra_files={"rules.cvg/base.cvg": "ruleset base\n"},
@@ -51,6 +62,29 @@ IMPORT_SELF = define(
     wrong='ruleset main\nimport "main.cvg"\nfact Cost { key sku: str }\n',
     right="ruleset main\nfact Cost { key sku: str }\n",
 )
+IMPORT_OUTSIDE = define(
+    "CVG605", "import-outside-folder", Severity.ERROR, "Import outside the ruleset's folder",
+    "An `import` names a file that resolves (after `..` and symbolic links) outside the "
+    "folder of the entry ruleset. A ruleset reads only files below its own folder, so "
+    "that checking or testing a ruleset from elsewhere cannot make converge read, or "
+    "print, any file on the machine. Move the file below the entry ruleset's folder, or "
+    "allow its folder explicitly: `converge check --allow-path DIR` (check, test, run, "
+    "compile, graph, explain and replay take it), `allow_paths=[DIR]` in the Python API.",
+    wrong='ruleset main\nimport "../shared/facts.cvg"\n',
+    right='ruleset main\nimport "shared/facts.cvg"\n',
+    extra_files={"shared/facts.cvg": "ruleset facts\nfact Cost { key sku: str }\n"},
+)
+NOT_A_RULESET = define(
+    "CVG606", "not-a-ruleset", Severity.ERROR, "File is not a ruleset",
+    "A file given as a ruleset, or imported, does not begin like one (with `ruleset "
+    "NAME`, or an item such as `fact`), for instance a CSV or JSON file or a system "
+    "file. It is named, but none of its lines are shown: they are someone else's data. "
+    "Import `.cvg` rulesets only; table rows go in `cases \"rows.csv\"` inside a test.",
+    wrong='ruleset main\nimport "costs.csv"\n',
+    right='ruleset main\nimport "costs.cvg"\n',
+    extra_files={"costs.csv": "sku,amount\nA1,10.0\n",
+                 "costs.cvg": "ruleset costs\nfact Cost { key sku: str, amount: float }\n"},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +93,19 @@ class LoadResult:
 
     ``modules`` lists imports before their importers, the entry file last (absent if it
     could not be read or parsed). ``sources`` maps each file path, as written in spans,
-    to its text; ``entry`` is the entry file's path as spans name it.
+    to its text; ``entry`` is the entry file's path as spans name it. ``access`` holds
+    the folders the ruleset may read from (its ``cases`` files are confined to them
+    too); ``files`` the resolved path of every file the ruleset names (the entry file,
+    every import and every ``cases`` file, whether it could be read or not), entry
+    first: what a command must never write over.
     """
 
     modules: tuple[Module, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str] = field(default_factory=dict)
     entry: str = ""
+    access: FileAccess = field(default_factory=lambda: FileAccess((Path.cwd(),)))
+    files: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -117,36 +157,52 @@ def decode_source(data: bytes, name: str) -> tuple[str | None, Diagnostic | None
                    "convert it: `iconv -f latin1 -t utf-8`")
 
 
-def load_file(path: str | Path, *, source: str | None = None) -> LoadResult:
+def load_file(path: str | Path, *, source: str | None = None,
+              allow_paths: Iterable[str | os.PathLike[str]] = ()) -> LoadResult:
     """Parse ``path`` and every file it imports, transitively.
 
     ``source``, when given, is the entry file's text (the file need not exist; imports
-    are then resolved relative to ``path``'s directory). Never raises for bad input:
-    missing, unreadable or non-UTF-8 files, import cycles and self-imports are
+    are then resolved relative to ``path``'s directory). Imports must resolve inside the
+    entry file's folder or one of ``allow_paths``. Never raises for bad input: missing,
+    unreadable, oversized or non-UTF-8 files, devices, files outside the allowed
+    folders, files that are not rulesets, import cycles and self-imports are
     diagnostics.
     """
-    return _Loader().run(Path(path), source)
+    path = Path(path)
+    return _Loader(FileAccess.for_entry(path, allow_paths)).run(path, source)
 
 
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(self, access: FileAccess) -> None:
+        self.access = access
         self.modules: list[Module] = []
         self.diagnostics: list[Diagnostic] = []
         self.sources: dict[str, str] = {}
         self.done: set[Path] = set()
         self.names: dict[Path, str] = {}
+        self.files: list[Path] = []
 
     def run(self, path: Path, source: str | None) -> LoadResult:
-        resolved = path.resolve()
+        try:
+            resolved = resolve(path)
+        except FileRefused as exc:  # a symbolic link loop
+            name = _printable(str(path))
+            self._error(IMPORT_UNREADABLE, Span(name, 1, 1, 1, 1),
+                        f"cannot read `{name}`: {exc.reason}", exc.help)
+            return self._result(name)
         self.names[resolved] = display_path(path) if resolved.exists() or not path.exists() \
             else _printable(str(path))  # /dev/stdin: not by the pipe it resolves to
+        self._named(resolved)
         # The entry file is read by the name given: /dev/stdin resolves to a pipe
         # that cannot be opened again by its resolved name.
         text = source if source is not None else self._read(resolved, None, path)
         if text is not None:
             self._load(resolved, text, [resolved])
+        return self._result(self.names[resolved])
+
+    def _result(self, entry: str) -> LoadResult:
         return LoadResult(tuple(self.modules), tuple(self.diagnostics), dict(self.sources),
-                          self.names[resolved])
+                          entry, self.access, tuple(self.files))
 
     def _name(self, path: Path) -> str:
         if path not in self.names:
@@ -158,7 +214,13 @@ class _Loader:
         name = self._name(path)
         where = imp[1] if imp else Span(name, 1, 1, 1, 1)
         try:
-            data = (given or path).read_bytes()
+            # The entry file may be a pipe (/dev/stdin); an import is a regular file.
+            data = read_bytes(given or path, self.access.max_ruleset_bytes,
+                              what="ruleset file", streams=imp is None)
+        except FileRefused as exc:
+            self._error(IMPORT_UNREADABLE, where, f"cannot read `{name}`: {exc.reason}",
+                        exc.help)
+            return None
         except FileNotFoundError:
             if imp is None:
                 self._error(IMPORT_NOT_FOUND, where, f"ruleset file `{name}` not found",
@@ -179,6 +241,18 @@ class _Loader:
             if imp is not None:  # reported at the import line, not inside the file
                 problem = replace(problem, span=where)
             self.diagnostics.append(problem)
+            return None
+        assert text is not None
+        if not looks_like_ruleset(text):
+            # Parsing it would quote its lines in the messages: name it, show nothing.
+            what = f"imported file `{imp[0].path}`" if imp is not None else f"`{name}`"
+            self._error(NOT_A_RULESET, where,
+                        f"{what} is not a ruleset: it does not begin with `ruleset NAME`"
+                        + (f" (looked at `{name}`)" if imp is not None else ""),
+                        "import .cvg rulesets only; rows of data belong in a test's "
+                        '`cases "FILE.csv"`' if imp is not None else
+                        "give a .cvg ruleset (its first line is `ruleset NAME`)")
+            return None
         return text
 
     def _load(self, path: Path, text: str, chain: list[Path]) -> None:
@@ -193,10 +267,27 @@ class _Loader:
         for item in module.items:
             if isinstance(item, Import):
                 self._import(path, item, chain)
+            elif isinstance(item, Test) and item.cases is not None and item.cases.file:
+                try:  # read by the checker and the test runner, confined as imports are
+                    self._named(resolve(path.parent / item.cases.file))
+                except (FileRefused, OSError):
+                    continue
         self.modules.append(module)
 
+    def _named(self, path: Path) -> None:
+        if path not in self.files:
+            self.files.append(path)
+
     def _import(self, importer: Path, imp: Import, chain: list[Path]) -> None:
-        target = (importer.parent / imp.path).resolve()
+        try:
+            target = resolve(importer.parent / imp.path)
+            self._named(target)
+            self.access.check(target, imp.path, "an imported file")
+        except FileRefused as exc:
+            code = IMPORT_OUTSIDE if exc.outside else IMPORT_UNREADABLE
+            self._error(code, imp.span, f"cannot import `{imp.path}`: {exc.reason}",
+                        exc.help)
+            return
         if target == importer:
             self._error(IMPORT_SELF, imp.span, f"`{self._name(importer)}` imports itself",
                         f'remove `import "{imp.path}"`')

@@ -17,11 +17,17 @@ header row of variable names; cells that read as numbers or ``true``/``false`` a
 numbers and booleans, an empty cell is none, anything else a string) or
 ``cases "margin.jsonl"`` (one JSON object per line). Each row reports on its own, as
 ``file.cvg::margin[case 2]`` (rows count from 1).
+
+A fixture is read as imports are (:mod:`converge_rules.language.access`): only a
+regular file of at most 100 MiB, inside the entry ruleset's folder or a folder allowed
+with ``--allow-path``. Its values are checked against the types the test uses them as
+(:func:`row_problems`) before the case runs.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Mapping
@@ -30,13 +36,26 @@ from pathlib import Path
 from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Interpreter
+from converge_rules.analysis.runview import (
+    MAX_VALUE_DEPTH,
+    may_nest_deeper,
+    nested_deeper_than,
+)
 from converge_rules.errors import ConvergeError
 from converge_rules.jsontext import jsonl_lines
+from converge_rules.language.access import (
+    MAX_FIXTURE_BYTES,
+    FileAccess,
+    FileRefused,
+    read_bytes,
+    resolve,
+)
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?[0-9]+\Z")
+_TOO_DEEP = object()
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?\Z")
 
 
@@ -75,12 +94,14 @@ def case_id(file: str, name: str, case: int | None = None) -> str:
     return f"{file}::{name}" + (f"[case {case}]" if case is not None else "")
 
 
-def expand(test: n.Test, file: str, base: Path, interp: Interpreter) -> list[TestCase]:
-    """The cases of ``test``: one, or one per table row."""
+def expand(test: n.Test, file: str, base: Path, interp: Interpreter,
+           access: FileAccess | None = None) -> list[TestCase]:
+    """The cases of ``test``: one, or one per table row. A fixture is read as ``access``
+    allows (by default: only below ``base``)."""
     cases = getattr(test, "cases", None)
     if cases is None:
         return [TestCase(case_id(file, test.name), file, test.name, test, test.span)]
-    rows = rows_of(cases, base, interp)
+    rows = rows_of(cases, base, interp, access)
     if not rows:
         raise CaseError(f'table test "{test.name}" has no cases', cases.span,
                         ("add rows to `cases { … }` or to the fixture file",))
@@ -89,11 +110,14 @@ def expand(test: n.Test, file: str, base: Path, interp: Interpreter) -> list[Tes
             for i, row in enumerate(rows, 1)]
 
 
-def rows_of(cases: Any, base: Path, interp: Interpreter) -> list[dict[str, Any]]:
-    """The variable bindings of each row of a ``cases`` step."""
+def rows_of(cases: Any, base: Path, interp: Interpreter,
+            access: FileAccess | None = None) -> list[dict[str, Any]]:
+    """The variable bindings of each row of a ``cases`` step; a fixture is read as
+    ``access`` allows (by default: only below ``base``)."""
     span = getattr(cases, "span", None)
     if getattr(cases, "file", None):
-        return read_fixture(base / cases.file, span)
+        return read_fixture(base / cases.file, span,
+                            access or FileAccess((resolve(base),)), written=cases.file)
     rows = []
     for record in cases.rows:
         try:
@@ -105,13 +129,32 @@ def rows_of(cases: Any, base: Path, interp: Interpreter) -> list[dict[str, Any]]
     return rows
 
 
-def read_fixture(path: Path, span: Span | None = None) -> list[dict[str, Any]]:
-    """Rows of a ``.csv`` or ``.jsonl`` fixture."""
+def read_fixture(path: Path, span: Span | None = None, access: FileAccess | None = None,
+                 *, written: str | None = None) -> list[dict[str, Any]]:
+    """Rows of a ``.csv`` or ``.jsonl`` fixture: a regular file no larger than the
+    fixture limit, inside the folders ``access`` allows (when given). Any problem is a
+    :class:`CaseError` naming the file (``written``: as the ruleset writes it) and,
+    for a bad row, its line."""
+    shown = written or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        target = resolve(path)
+        if access is not None:
+            access.check(target, shown, "a cases file")
+        limit = access.max_fixture_bytes if access is not None else MAX_FIXTURE_BYTES
+        data = read_bytes(target, limit, what="cases file")
+    except FileRefused as exc:
+        raise CaseError(f"cannot read the cases file `{shown}`: {exc.reason}", span,
+                        (exc.help,)) from exc
     except OSError as exc:
-        raise CaseError(f"cannot read the cases file `{path}`: {exc.strerror or exc}", span,
+        raise CaseError(f"cannot read the cases file `{shown}`: {exc.strerror or exc}", span,
                         ("the path is relative to the .cvg file",)) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CaseError(f"{path.name}:{line}: not UTF-8 text (byte "
+                        f"0x{data[exc.start]:02x})", span,
+                        ("save the file as UTF-8",)) from exc
     if path.suffix.lower() == ".csv":
         return _csv_rows(text, path, span)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
@@ -120,7 +163,15 @@ def read_fixture(path: Path, span: Span | None = None) -> list[dict[str, Any]]:
 
 
 def _csv_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]]:
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""))  # rows end at \n or \r\n only
+    try:
+        return _csv_table(reader, path, span)
+    except csv.Error as exc:  # a cell longer than the csv module takes, a NUL byte
+        raise CaseError(f"{path.name}:{reader.line_num + 1}: not a CSV row ({exc})",
+                        span) from exc
+
+
+def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any]]:
     header = next(reader, None)
     if header is None:
         return []
@@ -166,6 +217,14 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
         except ValueError:  # an integer of more than 4,300 digits
             raise CaseError(f"{path.name}:{number}: a number has too many digits (integers "
                             "are 64-bit)", span) from None
+        except RecursionError:
+            row = _TOO_DEEP  # reported below, as any value nested too deeply
+        if row is _TOO_DEEP or (may_nest_deeper(line) and
+                                nested_deeper_than(row, MAX_VALUE_DEPTH)):
+            raise CaseError(f"{path.name}:{number}: a value nested more than "
+                            f"{MAX_VALUE_DEPTH} levels deep", span,
+                            ("a row holds plain values: numbers, strings, booleans, lists "
+                             "of them",))
         if not isinstance(row, dict) or not all(_IDENT.match(k) for k in row):
             raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
                             "keys are variable names", span)
@@ -181,7 +240,7 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def case_variables(test: n.Test, base: Path) -> set[str]:
+def case_variables(test: n.Test, base: Path, access: FileAccess | None = None) -> set[str]:
     """The variables a table test's rows bind (empty for a plain test, or when the
     fixture cannot be read: that is reported when the test runs)."""
     cases = getattr(test, "cases", None)
@@ -189,7 +248,9 @@ def case_variables(test: n.Test, base: Path) -> set[str]:
         return set()
     if getattr(cases, "file", None):
         try:
-            return {k for row in read_fixture(base / cases.file) for k in row}
+            return {k for row in read_fixture(base / cases.file, None,
+                                              access or FileAccess((resolve(base),)))
+                    for k in row}
         except CaseError:
             return set()
     return {arg.name.name for record in cases.rows for arg in record.fields}

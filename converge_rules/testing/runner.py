@@ -13,6 +13,7 @@ file's own ruleset.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
+from converge_rules.testing.case_types import row_problems, variable_uses
 from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
 from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
@@ -51,6 +53,7 @@ class Suite:
     problem: str = ""           # why the suite cannot run although it checks (compile)
     case_errors: list[Outcome] = field(default_factory=list)
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # plugins
+    files: tuple[Path, ...] = ()  # every file the ruleset names (resolved): its inputs
 
     @property
     def runnable(self) -> bool:
@@ -67,23 +70,27 @@ def load_plugins(enabled: bool = True, modules: Sequence[str] = ()) -> Registrie
     return load_registries(modules) if enabled else builtin_registries()
 
 
-def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
+def load_suite(path: str | Path, registries: Registries | None = None, *,
+               allow_paths: Iterable[str | os.PathLike[str]] = ()) -> Suite:
     """Check and compile one ruleset file and list its test cases (table tests expanded
     into one case per row), knowing the functions, resolvers and tool signatures of
-    ``registries`` (see :func:`load_plugins`; the built-ins alone when None). Never
-    raises for a bad ruleset: errors are diagnostics."""
-    from converge_rules.language.checks.checker import check_file
-    from converge_rules.language.loader import display_path
+    ``registries`` (see :func:`load_plugins`; the built-ins alone when None). Imports
+    and ``cases`` files are read from the ruleset's folder and ``allow_paths`` only.
+    Never raises for a bad ruleset: errors are diagnostics."""
+    from converge_rules.language.checks.checker import check
+    from converge_rules.language.loader import display_path, load_file
 
     path = Path(path)
     if registries is None:
         registries = load_plugins(False)
     functions = registries.function_callables()
-    checked = check_file(path, **registries.checker_kwargs())
+    loaded = load_file(path, allow_paths=allow_paths)
+    checked = check(loaded, **registries.checker_kwargs())
     file = display_path(path)
     diagnostics = checked.diagnostics
     suite = Suite(path=path, file=file, checked=checked, diagnostics=diagnostics,
-                  sources=_sources(checked, path, file), functions=functions)
+                  sources=_sources(checked, path, file), functions=functions,
+                  files=loaded.files)
     if any(d.is_error for d in diagnostics) or not checked.modules:
         return suite
     try:
@@ -96,7 +103,7 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
     tests = [item for item in checked.modules[-1].items if isinstance(item, n.Test)]
     for test in tests:
         try:
-            suite.cases.extend(expand(test, file, path.parent, interp))
+            suite.cases.extend(expand(test, file, path.parent, interp, loaded.access))
         except CaseError as exc:
             suite.case_errors.append(Outcome(
                 id=f"{file}::{test.name}", file=file, name=test.name, span=test.span,
@@ -106,14 +113,17 @@ def load_suite(path: str | Path, registries: Registries | None = None) -> Suite:
 
 
 def _sources(checked: CheckedRuleset, path: Path, file: str) -> dict[str, str]:
+    from converge_rules.language.access import snippet_source
+
     names = {file}
     names.update(d.span.file for d in checked.diagnostics if d.span is not None)
     out = {}
     for name in sorted(names):
-        try:
-            out[name] = Path(name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
+        # The loaded text first; a file that was refused (a device, not a ruleset) is
+        # not read again for its snippet.
+        text = checked.sources[name] if name in checked.sources else snippet_source(name)
+        if text is not None:
+            out[name] = text
     return out
 
 
@@ -130,6 +140,15 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                for s in case.test.steps):
         return _outcome(case, "skipped", reason="the test has no `expect` step")
     interp = interpreter_for(checked, functions=suite.functions)
+    if case.bindings:
+        # Fixture values are typed only now: one that does not fit its use (a string
+        # multiplied, say) fails its row instead of reaching the interpreter.
+        problems = row_problems(case.bindings, variable_uses(case.test, checked),
+                                interp.enums)
+        if problems:
+            return _outcome(case, "failed", failures=(Failure(
+                f"case {case.case}: {problems[0]}", case.span,
+                (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
     try:
         facts = given_facts(case.test, interp, case.bindings)
         mocks = MockTools(mock_answers(case.test, interp, case.bindings),
@@ -193,15 +212,18 @@ def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
 
 
 def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,
-              observe: RunObserver | None = None, plugins: bool | Registries = True
+              observe: RunObserver | None = None, plugins: bool | Registries = True,
+              allow_paths: Iterable[str | os.PathLike[str]] = ()
               ) -> tuple[TestReport, list[Suite]]:
     """Load every ruleset in ``paths`` (files, in order), run the selected tests and
     return the report and the suites (for coverage). ``plugins``: True loads the
     installed plugins (:func:`load_plugins`), False uses the built-ins only, or give
-    the registries to use."""
+    the registries to use. ``allow_paths``: folders besides each ruleset's own that
+    its imports and ``cases`` files may be read from."""
     selected = compile_keyword(keyword)
     registries = load_plugins(plugins) if isinstance(plugins, bool) else plugins
-    suites = [load_suite(p, registries) for p in paths]
+    allowed = tuple(allow_paths)
+    suites = [load_suite(p, registries, allow_paths=allowed) for p in paths]
     outcomes: list[Outcome] = []
     diagnostics: dict[Diagnostic, None] = {}
     sources: dict[str, str] = {}

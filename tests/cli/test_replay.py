@@ -111,7 +111,7 @@ def test_a_changed_ruleset_differs_at_the_first_changed_line(recorded: Path,
 
 def test_a_bad_trace_line_is_named(tmp_path: Path) -> None:
     trace = tmp_path / "bad.jsonl"
-    trace.write_text('{"event": "status"}\nnot json\n')
+    trace.write_text('{"event": "status", "status": "converged", "detail": ""}\nnot json\n')
     result = invoke("replay", PRICING, trace)
     assert result.exit_code == 2
     assert f"{trace}:2:" in result.stderr and "not JSON" in result.stderr

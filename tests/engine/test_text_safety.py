@@ -19,7 +19,7 @@ import pytest
 
 import converge_rules
 from converge_rules.analysis.runview import read_trace
-from converge_rules.cli.replay import read_lines
+from converge_rules.cli.replay import read_recording
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import read_facts, run, validate_pairs
 from converge_rules.errors import InputError
@@ -107,7 +107,7 @@ def test_trace_readers_split_json_lines_on_newlines_only(tmp_path: Path) -> None
     path = write(tmp_path, "trace.jsonl", raw)
     view = read_trace(path)
     assert [f.values["text"] for f in view.live("Echo")] == [SEPARATORS]
-    assert len(read_lines(path)) == len(result.trace)
+    assert len(read_recording(path)[0]) == len(result.trace)
 
 
 def test_a_cases_fixture_splits_json_lines_on_newlines_only(tmp_path: Path) -> None:

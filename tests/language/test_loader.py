@@ -54,7 +54,7 @@ def test_import_paths_are_relative_to_the_importing_file(tmp_path: Path) -> None
         "rules/main.cvg": 'ruleset main\nimport "../shared/facts.cvg"\n',
         "shared/facts.cvg": "ruleset facts\n",
     })
-    result = load_file(tmp_path / "rules" / "main.cvg")
+    result = load_file(tmp_path / "rules" / "main.cvg", allow_paths=[tmp_path / "shared"])
     assert result.ok
     assert _names(result) == ["facts", "main"]
     assert "shared/facts.cvg" in result.sources

@@ -112,7 +112,8 @@ def test_unknown_events_are_ignored_and_status_read() -> None:
 
 def test_bad_trace_lines(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_text('{"event": "status", "status": "converged"}\n[1]\n', encoding="utf-8")
+    path.write_text('{"event": "status", "status": "converged", "detail": ""}\n[1]\n',
+                    encoding="utf-8")
     with pytest.raises(InputError, match=r"t.jsonl:2: not a trace event"):
         read_trace(path)
     with pytest.raises(InputError, match="cannot read trace"):

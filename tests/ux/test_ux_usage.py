@@ -94,9 +94,10 @@ def test_replay_to_an_unwritable_output_is_a_usage_error(converge: Run) -> None:
 
 @pytest.mark.parametrize(("data", "expected"), [
     (b"\n", "tr.jsonl: the trace is empty"),
-    (b'{"event": "fact_added", "cycle": 0}\n', "tr.jsonl:1: a `fact_added` event without a "
-                                               "valid `type`"),
-    (b'{"event": "tool_call", "tool": "fx", "args": 3}\n', "without a valid `args`"),
+    (b'{"event": "fact_added", "cycle": 0}\n', "tr.jsonl:1: a `fact_added` event without "
+                                               "`id`, `type`, `fields`"),
+    (b'{"event": "tool_call", "cycle": 1, "agent": "a", "tool": "fx", "args": 3, '
+     b'"result": null, "error": null}\n', "a `tool_call` event with a bad `args`"),
     (b'{"event": "x"}\n{"event": "caf\xe9"}\n', "tr.jsonl:2: not UTF-8 text"),
 ])
 def test_replay_of_a_damaged_trace_names_the_line(converge: Run, files: Path, data: bytes,

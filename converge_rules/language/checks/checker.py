@@ -124,7 +124,7 @@ def check(
     check_roots(typer, items.roots)
     for p in items.prunes:
         check_prune(typer, p)
-    check_tests(typer, items.tests)
+    check_tests(typer, items.tests, loaded.access)
     found = list(dict.fromkeys([*loaded.diagnostics, *_after_syntax(loaded, report.found)]))
     found.sort(key=Diagnostic.sort_key)
     entry = _entry(loaded)

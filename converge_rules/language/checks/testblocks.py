@@ -7,10 +7,12 @@ as input, which lets a test exercise an agent that answers intents on its own.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 from converge_rules.jsontext import jsonl_lines
+from converge_rules.language.access import FileAccess, FileRefused, read_bytes, resolve
 from converge_rules.language.checks.agents import check_fields
 from converge_rules.language.checks.exprs import Typer
 from converge_rules.language.checks.scope import (
@@ -68,8 +70,11 @@ CONFLICT_UNKEYED = define(
 FIXTURE_UNREADABLE = define(
     "CVG705", "cases-file-unreadable", Severity.WARNING, "Cases file cannot be read",
     "A table test's `cases \"FILE\"` names a CSV or JSON Lines file, relative to the "
-    "ruleset's folder, that does not exist or cannot be read as UTF-8 text. A warning: "
-    "`converge test` fails that test, naming the file, and runs the others.",
+    "ruleset's folder, that does not exist or cannot be read as UTF-8 text: it is "
+    "missing, not a regular file (a device, a FIFO, a directory), larger than 100 MiB, "
+    "or outside the entry ruleset's folder (allow another folder with `--allow-path "
+    "DIR`). A warning: `converge test` fails that test, naming the file, and runs the "
+    "others.",
     wrong='ruleset r\nfact A { key x: int }\ntest "t" {\n  cases "missing.csv"\n'
           "  given A(x: x)\n  expect A(x: x)\n}\n",
     right='ruleset r\nfact A { key x: int }\ntest "t" {\n  cases "rows.csv"\n'
@@ -86,8 +91,9 @@ DUPLICATE_TEST = define(
 )
 
 
-def check_tests(typer: Typer, tests: list[Test]) -> None:
-    """Check every test block and that test names are unique."""
+def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
+    """Check every test block and that test names are unique; ``cases`` files are read
+    (for their column names) only as ``access`` allows."""
     first: dict[str, Test] = {}
     for test in tests:
         if test.name in first:
@@ -95,15 +101,17 @@ def check_tests(typer: Typer, tests: list[Test]) -> None:
                           "rename one of them",
                           (Related(first[test.name].span, "first test here"),))
         first.setdefault(test.name, test)
-        cases = case_scope(typer, test)
+        cases = case_scope(typer, test, access)
         for step in test.steps:
             _check_step(typer, step, cases.child())
 
 
-def case_scope(typer: Typer, test: Test) -> Scope:
+def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
     """The variables a table test's rows bind, visible in all its steps: typed from the
     first inline row that has them; a fixture file's columns (its CSV header or JSON
-    keys) are typed ``any``, their values being known only when the test runs."""
+    keys) are typed ``any``, their values being known only when the test runs (and
+    checked then against how the test uses them). The fixture is read only when
+    ``access`` allows it."""
     scope = Scope()
     cases = test.cases
     if cases is None:
@@ -115,15 +123,20 @@ def case_scope(typer: Typer, test: Test) -> Scope:
                 scope.names[arg.name.name] = Binding(ty, arg.span, "var")
     if cases.file:
         base = Path(cases.span.file).parent
+        fix = ("the path is relative to the ruleset's folder: put the file there, or fix "
+               "its name")
         try:
-            columns = _fixture_columns(base / cases.file)
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
-                "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc))
+            target = resolve(base / cases.file)
+            access.check(target, cases.file, "a cases file")
+            columns = _fixture_columns(target, access.max_fixture_bytes)
+        except (OSError, UnicodeDecodeError, FileRefused) as exc:
+            if isinstance(exc, FileRefused):
+                reason, fix = exc.reason, exc.help
+            else:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
+                    "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc))
             typer.r.warning(FIXTURE_UNREADABLE, cases.span,
-                            f"cannot read the cases file `{cases.file}`: {reason}",
-                            "the path is relative to the ruleset's folder: put the file "
-                            "there, or fix its name")
+                            f"cannot read the cases file `{cases.file}`: {reason}", fix)
             scope.open = True  # its columns are unknown; do not report each use of them
             return scope
         for name in columns:
@@ -131,18 +144,20 @@ def case_scope(typer: Typer, test: Test) -> Scope:
     return scope
 
 
-def _fixture_columns(path: Path) -> list[str]:
+def _fixture_columns(path: Path, limit: int) -> list[str]:
     """Column names of a .csv (header row) or .jsonl (keys of every line) fixture.
-    Raises ``OSError`` or ``UnicodeDecodeError`` when the file cannot be read."""
-    text = path.read_text(encoding="utf-8")
+    Raises ``OSError``, ``FileRefused`` (not a regular file, larger than ``limit``) or
+    ``UnicodeDecodeError`` when the file cannot be read; a line that is not JSON (or
+    nested too deeply to read) is skipped here and reported when the test runs."""
+    text = read_bytes(path, limit, what="cases file").decode("utf-8")
     if path.suffix.lower() == ".csv":
-        header = next(csv.reader(text.splitlines()), [])
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
         return [h.strip() for h in header]
     names: list[str] = []
     for line in jsonl_lines(text):
         try:
             row = json.loads(line) if line.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(row, dict):
             names.extend(k for k in row if k not in names)
