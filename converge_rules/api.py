@@ -126,6 +126,7 @@ def run(
     trace: str | os.PathLike[str] | None = None,
     trace_store: str | None = None,
     progress: Callable[[CycleProgress], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -140,7 +141,9 @@ def run(
     engine's own serial executor). ``tools`` adds or replaces tools by name (mocks in
     tests); ``trace`` is where the trace goes, written by the registered store
     ``trace_store`` (None: a JSON Lines file); ``progress`` is called after every cycle
-    with a :class:`~converge_rules.engine.CycleProgress`. An unknown executor or store
+    with a :class:`~converge_rules.engine.CycleProgress`; ``stop`` is asked before every
+    cycle, and True ends the job with status ``interrupted`` and its partial results
+    (``converge run`` answers Ctrl-C and SIGTERM so). An unknown executor or store
     is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
     """
     from converge_rules.engine import run as engine_run
@@ -160,7 +163,7 @@ def run(
                                                                              Path(trace))
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
-                      progress=progress)
+                      progress=progress, stop=stop)
 
 
 def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts:

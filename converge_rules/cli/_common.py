@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, ParamSpec, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -30,6 +30,51 @@ EXIT_FINDINGS = 1
 """Findings (errors, or warnings under ``--strict``) or failing tests."""
 EXIT_USAGE = 2
 """Bad usage (a path that does not exist, a bad option) or an internal error."""
+EXIT_INTERRUPTED = 130
+"""Interrupted by a signal: 128 + the signal's number, as shells do (130 for Ctrl-C,
+143 for SIGTERM)."""
+
+
+class Interrupts:
+    """While active (a ``with`` block in the main thread), the first SIGINT or SIGTERM
+    only asks the job to stop at the end of its cycle (:meth:`requested`), so its
+    partial result is printed; a second one stops at once, as the default handler
+    would. :attr:`signal` is the number of the first signal received, or None."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def requested(self) -> bool:
+        """True once a signal asked the job to stop."""
+        return self.signal is not None
+
+    def exit_code(self) -> int:
+        """128 + the signal's number (130 when no signal was received)."""
+        return 128 + (self.signal or 2)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signal is not None:  # the second one: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+        click.echo(self._message, err=True)
+
+    def __enter__(self) -> Interrupts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
 RULESET_SUFFIX = ".cvg"
 BUG_REPORT_HINT = (
@@ -216,6 +261,34 @@ def report_input_error(exc: InputError) -> None:
     click.echo("  nothing was run: fix the input and run again", err=True)
 
 
+class _TerminateAsInterrupt:
+    """While active (main thread only), SIGTERM raises ``KeyboardInterrupt`` like Ctrl-C,
+    so a terminated command unwinds — removing its temporary files — instead of
+    vanishing. :attr:`signal` says which signal it was (None for Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signal = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
 def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Run a command body; an unexpected exception becomes a one-paragraph "internal
     error" on stderr with a hint to report the bug, and exit code 2 — never a raw
@@ -225,10 +298,18 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        terminated = _TerminateAsInterrupt()
         try:
-            return func(*args, **kwargs)
+            with terminated:
+                return func(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            # Every file converge writes is atomic: an interrupted write left its target
+            # as it was, and the temporary file was removed on the way out.
+            click.echo("converge: interrupted; files not written yet were left as they "
+                       "were", err=True)
+            raise click.exceptions.Exit(128 + (terminated.signal or 2)) from exc
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
-                SystemExit, KeyboardInterrupt):
+                SystemExit):
             raise
         except ConvergeError as exc:  # an error with a message meant for the user
             click.echo(f"converge: error: {exc}", err=True)

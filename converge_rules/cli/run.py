@@ -17,6 +17,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    Interrupts,
     allow_path_option,
     check_executor,
     color_option,
@@ -118,6 +119,7 @@ def command(
       0  converged: every tier reached a fixpoint and every `require` holds
       1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
       2  bad input facts, a ruleset with errors, or bad usage
+      130  interrupted (Ctrl-C; 143 for SIGTERM): the partial result is printed
     """
     from converge_rules import api
 
@@ -148,10 +150,18 @@ def command(
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     console = _console(sys.stdout, color)
+    interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
+                            "printing the partial result (again to stop at once)")
     try:
-        with _progress(loaded, color) as progress:
+        with _progress(loaded, color) as progress, interrupts:
             result = api.run(loaded, inputs, executor=executor, workers=workers,
-                             trace=trace, trace_store=trace_store, progress=progress)
+                             trace=trace, trace_store=trace_store, progress=progress,
+                             stop=interrupts.requested)
+    except KeyboardInterrupt:
+        click.echo("converge: interrupted again: stopped at once, without a result"
+                   + (f"; {trace} was left as it was" if trace is not None else ""),
+                   err=True)
+        sys.exit(interrupts.exit_code())
     except OSError as exc:
         if trace is None or exc.filename not in (None, str(trace)):
             raise
@@ -164,6 +174,8 @@ def command(
         click.echo(result.to_json(indent=2))
     else:
         print_tables(console, result, max_rows=max_rows)
+    if result.status == "interrupted":
+        sys.exit(interrupts.exit_code())
     sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
 
 

@@ -17,7 +17,7 @@ from converge_rules.jsontext import dumps
 from converge_rules.program import Program
 
 Status: TypeAlias = Literal[
-    "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating"
+    "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating", "interrupted"
 ]
 
 

@@ -76,11 +76,13 @@ class _Job:
         executor: Executor,
         tools: Mapping[str, ToolFn] | None,
         progress: ProgressFn | None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.program = program
         self.inputs: InputFacts | None = inputs
         self.executor = executor
         self.progress = progress
+        self.stop = stop
         self.store = FactStore(program, retractable=needs_dependents(program))
         self.trace = Trace(program, self.store)
         self.merger = Merger(program, self.store, self.trace.raw)
@@ -152,6 +154,9 @@ class _Job:
             acts = self._activations(members)
             if not acts:
                 return
+            if self.stop is not None and self.stop():
+                raise _Stop("interrupted", "stopped on request between two cycles; the "
+                            "result holds every fact merged until then")
             if meter.cycles >= budgets.max_cycles:
                 raise self._exceeded("max_cycles", f"max_cycles ({budgets.max_cycles}) reached "
                                      f"before tier {tier} converged")
@@ -303,6 +308,7 @@ def run(
     tools: Mapping[str, ToolFn] | None = None,
     trace: TraceSink | str | PathLike[str] | None = None,
     progress: ProgressFn | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -311,7 +317,9 @@ def run(
     :class:`SerialExecutor` when None; ``Registries.executor(name, workers)`` builds a
     registered one); the job closes it. ``trace`` is a trace sink (``Registries.
     trace_sink(name, location)``) that receives the whole trace when the job ends, or a
-    path, written as JSON Lines; the job closes it. The result is a pure function of
+    path, written as JSON Lines; the job closes it. ``stop`` is asked before every
+    cycle: when it answers True the job ends with status ``interrupted`` and the facts
+    merged so far (a cycle is never cut in half). The result is a pure function of
     the program, the facts and the tool answers."""
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
@@ -320,7 +328,7 @@ def run(
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
-        job = _Job(program, inputs, exe, tools, progress)
+        job = _Job(program, inputs, exe, tools, progress, stop)
         del inputs
         result = job.run()
     if trace is not None:

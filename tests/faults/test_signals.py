@@ -1,0 +1,160 @@
+"""Signals at any point of ``run``, ``fmt`` and ``test``: no user file is lost or
+half-written, and every interrupted command says so.
+
+Found: SIGINT made ``converge run`` exit 1 — the code of ``budget_exceeded`` — with no
+partial result. Now the first SIGINT (or SIGTERM) ends the job after its current cycle
+with status ``interrupted``, the partial result printed and exit code 130 (143)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CONSOLE = Path(sys.executable).with_name("converge")
+
+LONG = """ruleset long
+uses tool mark
+root "count for ever" {
+  max_cycles = 100_000_000
+}
+fact Tick { key n: int }
+fact Started { key n: int }
+agent next {
+  when Tick(n)
+  emit Tick(n: n + 1)
+}
+agent started {
+  when Tick(n) where n == 3
+  call mark(n: n) as m
+  emit Started(n: m.n)
+}
+"""
+
+# A tool that says, by creating a file, that the job is running its cycles: signals
+# are sent only then, whatever the machine's load.
+MARKER_PLUGIN = """
+from pathlib import Path
+from pydantic import BaseModel
+from converge_rules.plugins.api import Tool, hookimpl
+
+class N(BaseModel):
+    n: int
+
+def mark(args):
+    Path("started").write_text("yes")
+    return {"n": args.n}
+
+@hookimpl
+def converge_register_tools(register):
+    register(Tool("mark", mark, N, N))
+"""
+
+
+def start(tmp: Path, *args: str, ruleset: str = LONG) -> subprocess.Popen[str]:
+    (tmp / "long.cvg").write_text(ruleset)
+    (tmp / "in.jsonl").write_text('{"Tick": {"n": 0}}\n')
+    (tmp / "marker_plugin.py").write_text(MARKER_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp), *sys.path]),
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+    return subprocess.Popen([str(CONSOLE), "--plugin", "marker_plugin", *args], cwd=tmp,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_prints_its_partial_result_and_a_complete_trace(
+    tmp_path: Path, signum: int, code: int,
+) -> None:
+    (tmp_path / "trace.jsonl").write_text('{"event": "an earlier trace"}\n')
+    proc = start(tmp_path, "run", "long.cvg", "-f", "in.jsonl", "--format", "json",
+                 "--trace", "trace.jsonl")
+    wait_for(tmp_path / "started", proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "interrupted; stopping after the current cycle" in err
+    result = json.loads(out)
+    assert result["status"] == "interrupted"
+    assert result["facts"]["Started"] == [{"n": 3}]  # the partial result is there
+    lines = (tmp_path / "trace.jsonl").read_text(encoding="utf-8").split("\n")[:-1]
+    events = [json.loads(line) for line in lines]  # complete: every line is JSON
+    assert events[-1]["event"] == "status" and events[-1]["status"] == "interrupted"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.jsonl", "long.cvg", "marker_plugin.py", "started", "trace.jsonl"]
+
+
+def test_a_second_interrupt_stops_at_once_and_keeps_the_previous_trace(
+    tmp_path: Path,
+) -> None:
+    previous = '{"event": "an earlier trace"}\n'
+    (tmp_path / "trace.jsonl").write_text(previous)
+    proc = start(tmp_path, "run", "long.cvg", "-f", "in.jsonl", "--trace", "trace.jsonl")
+    wait_for(tmp_path / "started", proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    if "interrupted again" in err:  # the second signal came before the first cycle ended
+        assert (tmp_path / "trace.jsonl").read_text() == previous
+    else:  # the job had already stopped with its partial result
+        assert json.loads((tmp_path / "trace.jsonl").read_text().split("\n")[-2])[
+            "status"] == "interrupted"
+    assert "Traceback" not in err
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_interrupted_test_run_says_so_and_writes_no_report(tmp_path: Path) -> None:
+    (tmp_path / "report.xml").write_text("<previous/>\n")
+    proc = start(tmp_path, "test", "long.cvg", "--format", "junit", "-o", "report.xml",
+                 ruleset=LONG + """
+test "counts" {
+  given Tick(n: 0)
+  mock tool mark(n: 3) returns {n: 3}
+  expect Tick(n: 1)
+}
+""")
+    time.sleep(1.5)  # the mocked tool never creates the marker: give it time to start
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err and "Traceback" not in err
+    assert (tmp_path / "report.xml").read_text() == "<previous/>\n"
+
+
+UGLY = "ruleset r\nfact A {key x:int}\n" + "".join(
+    f"agent a{i} {{ when A(x)   emit A(x:x+{i}) }}\n" for i in range(30))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fmt_killed_at_a_random_moment_loses_no_file(tmp_path: Path, seed: int) -> None:
+    from converge_rules.language.format.formatter import format_source
+
+    names = [f"f{i:02}.cvg" for i in range(40)]
+    for name in names:
+        (tmp_path / name).write_text(UGLY)
+    formatted = format_source(UGLY)
+    proc = subprocess.Popen([str(CONSOLE), "fmt", *names], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(random.Random(seed).uniform(0.1, 1.2))
+    proc.send_signal(random.Random(seed).choice([signal.SIGINT, signal.SIGTERM,
+                                                 signal.SIGKILL]))
+    proc.communicate(timeout=60)
+    for name in names:
+        assert (tmp_path / name).read_text() in (UGLY, formatted), name
