@@ -15,7 +15,8 @@ Invariants the rest of the engine relies on:
   derived fact of that type is merged: types that are only ever given as input (the
   bulk of a large job) pay nothing for them;
 * the fingerprint is an order-independent sum of two 64-bit hashes over the live
-  context (and the intents that were closed), maintained on every change.
+  context (and the intents that were closed), maintained on every change; a fact's
+  hashes are :func:`fact_terms`, written nowhere else.
 """
 
 from __future__ import annotations
@@ -33,23 +34,24 @@ from converge_rules.program import EVALUATE, Output, Program, View
 MASK = (1 << 64) - 1
 
 
-def fingerprint_terms(
-    facts: Iterable[tuple[int, tuple[Any, ...]]], *, closed: bool = False
-) -> tuple[int, int]:
-    """What ``(type id, values)`` facts contribute to the store's fingerprint: two
-    64-bit sums, independent of order, that the store adds when the facts enter the
-    context and subtracts when they leave. ``closed`` gives the terms of closed
-    intents instead, which differ from the open intents' so that opening and closing
-    one never looks like a return to an earlier state."""
-    h1 = h2 = 0
+def fact_terms(type_id: int, vals: tuple[Any, ...], closed: bool = False) -> tuple[int, int]:
+    """What one fact contributes to the store's fingerprint: two hashes, which the
+    store adds (modulo 2**64) when the fact enters the context and subtracts when it
+    leaves, so the fingerprint does not depend on the order of either. ``closed``
+    gives a closed intent's terms, which differ from the open intent's so that
+    opening and closing one never looks like a return to an earlier state."""
     if closed:
-        for type_id, vals in facts:
-            h1 += hash((type_id, vals, "closed"))
-            h2 += hash(("closed", vals, type_id))
-    else:
-        for type_id, vals in facts:
-            h1 += hash((type_id, vals))
-            h2 += hash((vals, type_id, -7))
+        return hash((type_id, vals, "closed")), hash(("closed", vals, type_id))
+    return hash((type_id, vals)), hash((vals, type_id, -7))
+
+
+def fingerprint_terms(type_ids: Iterable[int], rows: Iterable[tuple[Any, ...]]) -> tuple[int, int]:
+    """The :func:`fact_terms` of many facts (``type_ids`` and ``rows`` side by side),
+    summed modulo 2**64."""
+    h1 = h2 = 0
+    for a, b in map(fact_terms, type_ids, rows):
+        h1 += a
+        h2 += b
     return h1 & MASK, h2 & MASK
 
 #: an index bucket: the ids holding one key, ascending
@@ -354,7 +356,9 @@ class FactStore:
                 keyed[keyget(vals)] = fid
         self.live_count += 1
         if self.retractable:
-            self._fingerprint(fingerprint_terms(((type_id, vals),)))
+            h1, h2 = fact_terms(type_id, vals)
+            self.fp1 = (self.fp1 + h1) & MASK
+            self.fp2 = (self.fp2 + h2) & MASK
         return fid
 
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -378,7 +382,9 @@ class FactStore:
             self.live[type_id] = IdRange(start, fid)
         self.type_of.extend(array("i", [type_id]) * added)
         if self.retractable:
-            self._fingerprint(fingerprint_terms(zip(repeat(type_id), values[start:fid])))
+            h1, h2 = fingerprint_terms(repeat(type_id), values[start:fid])
+            self.fp1 = (self.fp1 + h1) & MASK
+            self.fp2 = (self.fp2 + h2) & MASK
         self.live_count += added
         self.n_inputs = fid
         self._same[type_id] = None
@@ -467,9 +473,9 @@ class FactStore:
         finally:
             self.live_count += fid_next - start
             if retractable:
-                self._fingerprint(fingerprint_terms(
-                    zip(self.type_of[start:fid_next], values[start:fid_next], strict=True)
-                ))
+                h1, h2 = fingerprint_terms(self.type_of[start:fid_next], values[start:fid_next])
+                self.fp1 = (self.fp1 + h1) & MASK
+                self.fp2 = (self.fp2 + h2) & MASK
 
     def _unlink(self, fid: int) -> None:
         type_id = self.type_of[fid]
@@ -506,7 +512,9 @@ class FactStore:
         vals = self.values[fid]
         type_id = self.type_of[fid]
         self._unlink(fid)
-        self._fingerprint(fingerprint_terms(((type_id, vals),)), -1)
+        h1, h2 = fact_terms(type_id, vals)
+        self.fp1 = (self.fp1 - h1) & MASK
+        self.fp2 = (self.fp2 - h2) & MASK
 
     def close_intent(self, fid: int) -> None:
         """Close an open intent: it leaves the live context but is not retracted, and
@@ -516,17 +524,15 @@ class FactStore:
         type_id = self.type_of[fid]
         self._unlink(fid)
         self._closed[type_id][vals] = fid
-        self._fingerprint(fingerprint_terms(((type_id, vals),), closed=True))
+        h1, h2 = fact_terms(type_id, vals, closed=True)
+        self.fp1 = (self.fp1 + h1) & MASK
+        self.fp2 = (self.fp2 + h2) & MASK
 
     @property
     def fingerprint(self) -> tuple[int, int]:
         """The state of the live context (and the closed intents) as two 64-bit sums
-        over its facts' :func:`fingerprint_terms`: equal contexts, equal fingerprints."""
+        over its facts' :func:`fact_terms`: equal contexts, equal fingerprints."""
         return (self.fp1, self.fp2)
-
-    def _fingerprint(self, terms: tuple[int, int], sign: int = 1) -> None:
-        self.fp1 = (self.fp1 + sign * terms[0]) & MASK
-        self.fp2 = (self.fp2 + sign * terms[1]) & MASK
 
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
         """Record one derivation of a fact and the reverse edges from its support —

@@ -116,7 +116,8 @@ class Merger:
         self.store.remove(fid)
         self.dead.add(fid)
         self.events.append(event)
-        self.note((D_REMOVE, fid))
+        if self.record_delta:  # note(), inlined: once per replaced fact of a keyed type
+            self.delta.append((D_REMOVE, fid))
         self.removed += 1
 
     def exceed(self, budget: str, detail: str) -> None:

@@ -130,7 +130,7 @@ def test_the_fingerprint_is_the_same_whichever_path_added_the_facts() -> None:
     in_bulk, _, _ = make_store()
     _bulk(in_bulk, [(EMIT, pair, v, 1.0, ()) for v in facts])
     assert one_by_one.fingerprint == as_inputs.fingerprint == in_bulk.fingerprint
-    assert in_bulk.fingerprint == fingerprint_terms((pair, v) for v in facts)
+    assert in_bulk.fingerprint == fingerprint_terms([pair] * len(facts), facts)
 
 
 def test_closing_an_intent_never_returns_the_fingerprint_to_an_earlier_state() -> None:
