@@ -73,7 +73,7 @@ def _annotation(vt: ValueType) -> Any:
     elif vt.base == "int":
         base = Annotated[int, Strict(), Field(ge=INT_MIN, le=INT_MAX)]
     elif vt.base == "float":
-        base = Annotated[float, Strict()]   # strict float still accepts an int
+        base = Annotated[float, Strict(), Field(allow_inf_nan=False)]  # an int is accepted too
     elif vt.base == "bool":
         base = Annotated[bool, Strict()]
     elif vt.base == "enum":
@@ -338,7 +338,16 @@ def _no_constant(name: str) -> Any:
                           "give a finite number, or leave an optional field out")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # `1e400` parses as infinity
+        raise _JsonValueError(f"`{text}` is beyond the largest float (about 1.8e308); "
+                              "give a finite number")
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
+                            parse_float=_finite)
 
 
 _LONG_DIGITS = re.compile(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
