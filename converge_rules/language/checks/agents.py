@@ -106,8 +106,7 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
     args = typer.args_unique(call.args)
     result: Ty = ANY
     if call.tool.name not in tools:
-        declared = sorted(tools)
-        near = did_you_mean(call.tool.name, declared)
+        near = typer.t.vocabulary("tools").did_you_mean(call.tool.name)
         typer.r.error(UNDECLARED_TOOL, call.tool.span,
                       f"tool `{call.tool.name}` is not declared with `uses tool`",
                       (f"{near} Or " if near else "")
@@ -172,11 +171,9 @@ def check_fields(typer: Typer, type_: Ident, args: tuple[Arg, ...], scope: Scope
     for a in args:
         fdecl = typer.t.field_of(type_.name, a.name.name)
         if fdecl is None:
-            names = typer.t.field_names(type_.name)
             typer.r.error(UNKNOWN_FIELD, a.name.span,
                           f"{type_.name} has no field `{a.name.name}`",
-                          did_you_mean(a.name.name, names,
-                                       otherwise="fields: " + ", ".join(names)))
+                          typer.t.field_help(type_.name, a.name.name))
             typer.infer(a.value, scope)
         elif given.get(a.name.name) is a:
             typer.expect(a.value, scope, typer.of_field(fdecl),
