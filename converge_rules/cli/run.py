@@ -4,7 +4,6 @@ person or as the JSON document LANGUAGE.md specifies for a program."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -29,6 +28,7 @@ from converge_rules.cli._common import (
     use_color,
 )
 from converge_rules.errors import CheckError, InputError, PluginError
+from converge_rules.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -325,18 +325,6 @@ def status_line(result: RunResult) -> str:
         goals = [u["goal"] for u in result.unmet if "goal" in u]
         return f"unmet_goal after {cycles}: " + "; ".join(f"require {g}" for g in goals)
     return f"{result.status} after {cycles}: {result.detail}"
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped (``\\n``, ``\\x1b``): values come from
-    input files and tools (an LLM's answer), and must not drive the terminal."""
-    if not _CONTROL.search(text):
-        return text
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def cell(value: Any) -> str:
