@@ -68,7 +68,11 @@ def check_agent(typer: Typer, agent: Agent) -> None:
     """Check one agent, binding its variables left to right."""
     scope = Scope(later=_bound_later(agent))
     for p in agent.patterns:
-        typer.pattern(p, scope.child() if p.negated else scope, "bind")
+        if p.negated:  # what a negated pattern binds is not visible after it
+            with scope.local():
+                typer.pattern(p, scope, "bind")
+        else:
+            typer.pattern(p, scope, "bind")
     if agent.where is not None:
         typer.condition(agent.where, scope, "the `where` guard")
     for call in agent.calls:

@@ -163,8 +163,8 @@ def _wrong_arg(typer: Typer, e: FuncCall, got: Ty, want: str) -> None:
 
 def aggregate_type(typer: Typer, e: Aggregate, scope: Scope) -> Ty:
     """The type of ``count/sum/min/max/mean(P[, field])``; P's variables stay local."""
-    inner = scope.child()
-    typer.pattern(e.pattern, inner, "bind")
+    with scope.local() as inner:
+        typer.pattern(e.pattern, inner, "bind")
     if e.field is None:
         return INT
     decl = typer.t.field_of(e.pattern.type.name, e.field.name)

@@ -367,7 +367,7 @@ class Typer:
 
     def pattern(self, p: Pattern, scope: Scope, mode: Mode) -> None:
         """Check ``p`` and, in ``bind`` mode, bind its new variables into ``scope``
-        (pass a child scope for a negated pattern). In ``expect`` mode (tests) a bare
+        (inside ``Scope.local`` for a negated pattern). In ``expect`` mode (tests) a bare
         field matches any value and nothing binds."""
         decl = self.t.facts.get(p.type.name)
         if p.binder is not None and p.negated:
@@ -428,8 +428,7 @@ class Typer:
             return
         bound = scope.names.get(var)
         if bound is None:
-            scope.names[var] = Binding(fty, span, "var")
-            scope.later.discard(var)
+            scope.add(var, Binding(fty, span, "var"))
         elif bound.kind == "fact":
             self.r.error(FACT_AS_VALUE, span, f"`{var}` is a whole fact, not a value",
                          f"match the field against a field of it, e.g. `{fm.field.name}: "
@@ -447,8 +446,7 @@ class Typer:
             self.r.error(SHADOWING, span, f"`{name}` is already bound",
                          "choose another name", (Related(prior.span, "first bound here"),))
             return
-        scope.names[name] = Binding(ty, span, kind)
-        scope.later.discard(name)
+        scope.add(name, Binding(ty, span, kind))
 
     def args_unique(self, args: tuple[Arg, ...]) -> dict[str, Arg]:
         """The args by name; a repeated name is CVG110."""

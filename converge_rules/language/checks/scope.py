@@ -6,6 +6,8 @@ Also defines the name-resolution codes (CVG1xx) that several parts report.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -306,6 +308,33 @@ class Scope:
     #: any name is accepted (typed ``any``): the names could not be known, and why was
     #: already reported (a table test whose fixture file cannot be read)
     open: bool = False
+    #: one list per open :meth:`local` block: the names bound in it, and whether each
+    #: was in ``later`` before
+    _undo: list[list[tuple[str, bool]]] = field(default_factory=list, init=False,
+                                                repr=False, compare=False)
 
     def child(self) -> Scope:
+        """A copy: what is bound in it stays there."""
         return Scope(dict(self.names), set(self.later), self.open)
+
+    def add(self, name: str, binding: Binding) -> None:
+        """Bind ``name`` (not bound yet) from here on."""
+        if self._undo:
+            self._undo[-1].append((name, name in self.later))
+        self.names[name] = binding
+        self.later.discard(name)
+
+    @contextmanager
+    def local(self) -> Iterator[Scope]:
+        """This scope, for a pattern whose bindings must not outlive it (a negated
+        pattern, an aggregate's pattern): what :meth:`add` binds in the block is unbound
+        when it ends. Unlike a :meth:`child`, nothing is copied, so a rule with many
+        such patterns costs no more per pattern than one with few."""
+        self._undo.append([])
+        try:
+            yield self
+        finally:
+            for name, was_later in reversed(self._undo.pop()):
+                del self.names[name]
+                if was_later:
+                    self.later.add(name)
