@@ -3,8 +3,9 @@
 Each workload comes with the baseline it is measured against in the same run: for the
 transitive closure, a hand-written pure-Python semi-naive evaluation with dict indexes
 (what a careful programmer writes for this one query, with no provenance, trace,
-policies or budgets — the ceiling for pure Python); for parsing, a generated ruleset
-of realistic shape.
+policies or budgets — the ceiling for pure Python); for parsing and checking, a
+generated ruleset of realistic shape, and two shapes that once made the checker
+quadratic (many agents emitting one type; many references to unknown types).
 """
 
 from __future__ import annotations
@@ -107,6 +108,33 @@ def generated_ruleset(lines: int) -> str:
             "",
         ]
         i += 1
+    return "\n".join(out) + "\n"
+
+
+def agents_ruleset(agents: int) -> str:
+    """A valid ruleset in which ``agents`` agents (four lines each) all emit one keyed
+    type, resolved by one policy: the shape that made the checker quadratic when it
+    listed each type's producers with ``agent not in list``."""
+    out = ['ruleset agents "Many agents emitting one type"', "",
+           "fact Cost { key sku: str, amount: float }",
+           "fact Price { key sku: str, amount: float }",
+           "policy Price { resolve by highest confidence, then lowest amount }", ""]
+    for i in range(agents):
+        out += [f"agent price{i} {{", "  when Cost(sku, amount)",
+                f"  emit Price(sku: sku, amount: amount * {1 + i % 7}) confidence 0.5", "}"]
+    return "\n".join(out) + "\n"
+
+
+def unknown_types_ruleset(unknown: int) -> str:
+    """A ruleset that declares ``unknown`` fact types and emits ``unknown`` misspelt ones
+    (``Itme12`` for ``Item12``), one per agent: every emit is a CVG101 error whose "did
+    you mean" is looked for among all the declared types."""
+    out = ['ruleset unknown "References to unknown types"', "",
+           "fact Cost { key sku: str, amount: float }", ""]
+    out += [f"fact Item{i} {{ key sku: str, amount: float }}" for i in range(unknown)]
+    for i in range(unknown):
+        out += ["", f"agent item{i} {{", "  when Cost(sku, amount)",
+                f"  emit Itme{i}(sku: sku, amount: amount)", "}"]
     return "\n".join(out) + "\n"
 
 
