@@ -8,7 +8,9 @@ of realistic shape; for start-up, whole ``converge`` processes against fixed tar
 (editors and pre-commit hooks start one on every save);
 for reading input facts, files of N facts in each input format
 (JSON Lines, a JSON array, CSV), against the standard library parsing the same file
-with no validation.
+with no validation;
+for checking, two shapes that once made the checker quadratic (many agents emitting
+one type; many references to unknown types).
 """
 
 from __future__ import annotations
@@ -204,6 +206,33 @@ def measure_inputs(sizes: Sequence[int], directory: Path) -> list[dict[str, Any]
                 "linearity": round(per_fact / first, 2),
             })
     return rows
+
+
+def agents_ruleset(agents: int) -> str:
+    """A valid ruleset in which ``agents`` agents (four lines each) all emit one keyed
+    type, resolved by one policy: the shape that made the checker quadratic when it
+    listed each type's producers with ``agent not in list``."""
+    out = ['ruleset agents "Many agents emitting one type"', "",
+           "fact Cost { key sku: str, amount: float }",
+           "fact Price { key sku: str, amount: float }",
+           "policy Price { resolve by highest confidence, then lowest amount }", ""]
+    for i in range(agents):
+        out += [f"agent price{i} {{", "  when Cost(sku, amount)",
+                f"  emit Price(sku: sku, amount: amount * {1 + i % 7}) confidence 0.5", "}"]
+    return "\n".join(out) + "\n"
+
+
+def unknown_types_ruleset(unknown: int) -> str:
+    """A ruleset that declares ``unknown`` fact types and emits ``unknown`` misspelt ones
+    (``Itme12`` for ``Item12``), one per agent: every emit is a CVG101 error whose "did
+    you mean" is looked for among all the declared types."""
+    out = ['ruleset unknown "References to unknown types"', "",
+           "fact Cost { key sku: str, amount: float }", ""]
+    out += [f"fact Item{i} {{ key sku: str, amount: float }}" for i in range(unknown)]
+    for i in range(unknown):
+        out += ["", f"agent item{i} {{", "  when Cost(sku, amount)",
+                f"  emit Itme{i}(sku: sku, amount: amount)", "}"]
+    return "\n".join(out) + "\n"
 
 
 def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:

@@ -30,6 +30,7 @@ from converge_rules.language.diagnostics.render import render
 from converge_rules.language.format.formatter import format_pattern
 from converge_rules.language.syntax import nodes as n
 from converge_rules.testing.runner import Suite, load_suite
+from converge_rules.text import printable
 
 MAX_FACTS = 20
 """How many matching facts ``explain`` shows before it says how many more there are."""
@@ -132,7 +133,7 @@ def _explain(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
     data = {"pattern": format_pattern(target), "status": ex.view.status,
             "facts": [ex.tree_json(ex.tree(f.id)) for f in (found + gone)[:MAX_FACTS]
                       if f.id is not None]}
-    return data, "\n".join(lines).rstrip("\n") + "\n", EXIT_OK if found or gone \
+    return data, _text(lines).rstrip("\n") + "\n", EXIT_OK if found or gone \
         else EXIT_FINDINGS
 
 
@@ -154,7 +155,14 @@ def _why_not(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
     data = {"pattern": format_pattern(target), "status": ex.view.status,
             "present": [ex.tree_json(ex.tree(f.id)) for f in found if f.id is not None],
             "reasons": [r.json() for r in reasons]}
-    return data, "\n".join(lines) + "\n", EXIT_FINDINGS if found else EXIT_OK
+    return data, _text(lines) + "\n", EXIT_FINDINGS if found else EXIT_OK
+
+
+def _text(lines: list[str]) -> str:
+    """The lines of the text output, each escaped to one printable line: they quote
+    patterns, values, resolver reasons and tool errors, which must not drive the
+    terminal or start lines of their own."""
+    return "\n".join(printable(line) for line in lines)
 
 
 def parse_pattern(text: str) -> n.Pattern:

@@ -3,7 +3,6 @@ person or as the JSON document LANGUAGE.md specifies for a program."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +30,7 @@ from converge_rules.cli._common import (
 )
 from converge_rules.errors import CheckError, InputError, PluginError
 from converge_rules.jsontext import dumps
+from converge_rules.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -341,24 +341,6 @@ def status_line(result: RunResult) -> str:
         goals = [u["goal"] for u in result.unmet if "goal" in u]
         return f"unmet_goal after {cycles}: " + "; ".join(f"require {g}" for g in goals)
     return f"{result.status} after {cycles}: {result.detail}"
-
-
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _escaped(char: str) -> str:
-    code = ord(char)
-    return _NAMED.get(char, f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters, line separators and lone surrogates escaped
-    (``\\n``, ``\\x1b``, ``\\u2028``): values come from input files and tools (an LLM's
-    answer), and must not drive the terminal nor fail to encode."""
-    if not _CONTROL.search(text):
-        return text
-    return _CONTROL.sub(lambda m: _escaped(m.group()), text)
 
 
 def cell(value: Any) -> str:

@@ -22,9 +22,14 @@ class Failure:
     span: Span | None = None
     details: tuple[str, ...] = ()
 
-    def text(self) -> str:
+    def lines(self) -> list[str]:
+        """The message (after its location) and each detail (indented), one item a
+        line: what :meth:`text` joins."""
         where = f"{self.span}: " if self.span else ""
-        return "\n".join([where + self.message, *("  " + d for d in self.details)])
+        return [where + self.message, *("  " + d for d in self.details)]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,23 +5,27 @@ Every renderer is a pure function of the report, so the same run always gives th
 bytes. Ruleset diagnostics (a ruleset that does not check runs no tests) come first.
 The text and github formats end with the line ``N passed, N failed`` (plus
 ``, N skipped`` when any were skipped).
+
+Test names, expected values and what the run found come from rulesets, input files and
+tools: in the text, junit and github formats each is escaped to one line of printable
+characters (:func:`converge_rules.text.printable`), so that none can drive a terminal or
+start a line of its own (``::error::…`` would be a GitHub Actions command). JSON escapes
+them itself.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from converge_rules.jsontext import dumps
 from converge_rules.language.diagnostics.render import render
 from converge_rules.language.diagnostics.render_ci import escape_data, escape_property
-from converge_rules.testing.outcome import Outcome, TestReport
+from converge_rules.testing.outcome import Failure, Outcome, TestReport
+from converge_rules.text import printable, xml_text
 
 FORMATS = ("text", "json", "junit", "github")
-
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def render_report(fmt: str, report: TestReport, *, verbose: bool = False) -> str:
@@ -47,16 +51,16 @@ def render_text(report: TestReport, *, verbose: bool = False) -> str:
     for outcome in report.outcomes:
         if outcome.status == "passed" and not verbose:
             continue
-        line = f"{outcome.status.upper()} {outcome.id}"
+        line = f"{outcome.status.upper()} {printable(outcome.id)}"
         if outcome.status == "skipped" and outcome.reason:
-            line += f" ({outcome.reason})"
+            line += f" ({printable(outcome.reason)})"
         out.append(line)
     failed = [o for o in report.outcomes if o.status == "failed"]
     if failed:
         out.append("")
         for outcome in failed:
-            out.append(f"___ {outcome.id} ___")
-            out.append(outcome.text())
+            out.append(f"___ {printable(outcome.id)} ___")
+            out.append(_shown(outcome.failures))
             out.append("")
     out.append(report.summary())
     return "\n".join(out) + "\n"
@@ -92,8 +96,14 @@ def render_json(report: TestReport) -> str:
     return dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+def _shown(failures: tuple[Failure, ...]) -> str:
+    """The failures as :meth:`Outcome.text` gives them, each line made printable: a
+    newline inside a message or a detail is shown as ``\\n``, never breaks the line."""
+    return "\n".join(printable(line) for f in failures for line in f.lines())
+
+
 def _xml(text: str) -> str:
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return xml_text(printable(text))
 
 
 def render_junit(report: TestReport) -> str:
@@ -125,7 +135,7 @@ def render_junit(report: TestReport) -> str:
                 counts["failures"] += 1
                 failure = ET.SubElement(case, "failure", message=_xml(outcome.message),
                                         type="converge.test")
-                failure.text = _xml(outcome.text())
+                failure.text = xml_text(_shown(outcome.failures))
             elif outcome.status == "skipped":
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=_xml(outcome.reason))
@@ -135,7 +145,7 @@ def render_junit(report: TestReport) -> str:
             case = ET.SubElement(suite, "testcase", classname=_xml(file), name="ruleset")
             error = ET.SubElement(case, "error", message="the ruleset has errors",
                                   type="converge.check")
-            error.text = _xml("\n".join(errors_by_file[file]))
+            error.text = xml_text("\n".join(printable(e) for e in errors_by_file[file]))
         suite.attrib.update({k: str(v) for k, v in counts.items()})
         for k in totals:
             totals[k] += counts[k]
@@ -160,8 +170,9 @@ def render_github(report: TestReport) -> str:
             if span is not None:
                 props += [("file", span.file), ("line", str(span.line)),
                           ("col", str(span.column))]
-            props.append(("title", f"converge test: {outcome.id.split('::', 1)[1]}"))
-            text = "\n".join([failure.message, *failure.details])
+            name = printable(outcome.id.split("::", 1)[1])
+            props.append(("title", f"converge test: {name}"))
+            text = "\n".join(printable(line) for line in [failure.message, *failure.details])
             rendered = ",".join(f"{k}={escape_property(v)}" for k, v in props)
             out.append(f"::error {rendered}::{escape_data(text)}")
     out.append(report.summary())

@@ -342,10 +342,13 @@ def test_github_workflow_commands() -> None:
 
 def test_github_escapes_file_names_and_messages() -> None:
     diagnostic = Diagnostic("CVG101", Severity.ERROR, "100% wrong\nreally",
-                            Span("a,b:c.cvg", 1, 1, 3, 2))
+                            Span("a,b:c.cvg", 1, 1, 3, 2), "first\r\nsecond")
     (line,) = render_github([diagnostic], {}).splitlines()
-    # A span over several lines: GitHub takes no columns then.
-    assert line == "::error file=a%2Cb%3Ac.cvg,line=1,endLine=3,title=CVG101::100%25 wrong%0Areally"
+    # A span over several lines: GitHub takes no columns then. A message is one line
+    # whatever it holds (a newline in it may come from a test name); a help may span
+    # lines.
+    assert line == ("::error file=a%2Cb%3Ac.cvg,line=1,endLine=3,title=CVG101::"
+                    "100%25 wrong\\nreally%0Ahelp: first\\r%0Asecond")
 
 
 # ------------------------------------------------------------------- properties

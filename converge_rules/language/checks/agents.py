@@ -68,7 +68,11 @@ def check_agent(typer: Typer, agent: Agent) -> None:
     """Check one agent, binding its variables left to right."""
     scope = Scope(later=_bound_later(agent))
     for p in agent.patterns:
-        typer.pattern(p, scope.child() if p.negated else scope, "bind")
+        if p.negated:  # what a negated pattern binds is not visible after it
+            with scope.local():
+                typer.pattern(p, scope, "bind")
+        else:
+            typer.pattern(p, scope, "bind")
     if agent.where is not None:
         typer.condition(agent.where, scope, "the `where` guard")
     for call in agent.calls:
@@ -106,8 +110,7 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
     args = typer.args_unique(call.args)
     result: Ty = ANY
     if call.tool.name not in tools:
-        declared = sorted(tools)
-        near = did_you_mean(call.tool.name, declared)
+        near = typer.t.vocabulary("tools").did_you_mean(call.tool.name)
         typer.r.error(UNDECLARED_TOOL, call.tool.span,
                       f"tool `{call.tool.name}` is not declared with `uses tool`",
                       (f"{near} Or " if near else "")
@@ -172,11 +175,9 @@ def check_fields(typer: Typer, type_: Ident, args: tuple[Arg, ...], scope: Scope
     for a in args:
         fdecl = typer.t.field_of(type_.name, a.name.name)
         if fdecl is None:
-            names = typer.t.field_names(type_.name)
             typer.r.error(UNKNOWN_FIELD, a.name.span,
                           f"{type_.name} has no field `{a.name.name}`",
-                          did_you_mean(a.name.name, names,
-                                       otherwise="fields: " + ", ".join(names)))
+                          typer.t.field_help(type_.name, a.name.name))
             typer.infer(a.value, scope)
         elif given.get(a.name.name) is a:
             typer.expect(a.value, scope, typer.of_field(fdecl),

@@ -9,7 +9,6 @@ from converge_rules.language.builtins import BUILTINS, pattern_problem
 from converge_rules.language.checks.scope import TYPE_MISMATCH, UNKNOWN_FIELD, Scope
 from converge_rules.language.checks.types import ANY, BOOL, FLOAT, INT, STR, Ty
 from converge_rules.language.diagnostics.core import Severity, define
-from converge_rules.language.diagnostics.suggest import did_you_mean
 from converge_rules.language.syntax.nodes import Aggregate, FuncCall, Literal
 
 if TYPE_CHECKING:
@@ -75,9 +74,9 @@ def call_type(typer: Typer, e: FuncCall, scope: Scope) -> Ty:
         for a in e.args:
             typer.infer(a, scope)
         typer.r.error(UNKNOWN_FUNCTION, e.func.span, f"unknown function `{name}`",
-                     did_you_mean(name, typer.t.functions,
-                                  otherwise="built-ins: " + ", ".join(
-                                      sorted(typer.t.functions))))
+                     typer.t.vocabulary("functions").did_you_mean(
+                         name, otherwise=lambda: "built-ins: " + ", ".join(
+                             sorted(typer.t.functions))))
         return ANY
     builtin = BUILTINS.get(sig.name)
     if builtin is not None and builtin.signature.args != sig.args:
@@ -164,18 +163,16 @@ def _wrong_arg(typer: Typer, e: FuncCall, got: Ty, want: str) -> None:
 
 def aggregate_type(typer: Typer, e: Aggregate, scope: Scope) -> Ty:
     """The type of ``count/sum/min/max/mean(P[, field])``; P's variables stay local."""
-    inner = scope.child()
-    typer.pattern(e.pattern, inner, "bind")
+    with scope.local() as inner:
+        typer.pattern(e.pattern, inner, "bind")
     if e.field is None:
         return INT
     decl = typer.t.field_of(e.pattern.type.name, e.field.name)
     if decl is None:
         if e.pattern.type.name in typer.t.facts:
-            names = typer.t.field_names(e.pattern.type.name)
             typer.r.error(UNKNOWN_FIELD, e.field.span,
                          f"{e.pattern.type.name} has no field `{e.field.name}`",
-                         did_you_mean(e.field.name, names,
-                                      otherwise="fields: " + ", ".join(names)))
+                         typer.t.field_help(e.pattern.type.name, e.field.name))
         return FLOAT if e.func == "mean" else ANY
     ty = typer.of_field(decl)
     if not ty.is_numeric:

@@ -149,7 +149,7 @@ class Typer:
         return self.of_ref(decl.type)
 
     def of_text(self, text: str) -> Ty:
-        return from_text(text, set(self.t.enums)) or ANY
+        return from_text(text, self.t.enums) or ANY
 
     # ------------------------------------------------------------------- expressions
 
@@ -232,8 +232,8 @@ class Typer:
                              (Related(bound.span, "bound here"),))
                 return ANY
             return bound.ty
-        if expected is not None and expected.kind == "enum" and e.id in self.t.members(
-                expected.name):
+        if expected is not None and expected.kind == "enum" and self.t.is_member(
+                expected.name, e.id):
             return replace(expected, optional=False)
         if scope.open:
             return ANY
@@ -241,7 +241,7 @@ class Typer:
             self.r.error(USED_BEFORE_BOUND, e.span, f"`{e.id}` is used before it is bound",
                          "move the pattern or call that binds it earlier")
             return ANY
-        owners = sorted(n for n, d in self.t.enums.items() if e.id in self.t.members(n))
+        owners = self.t.owners(e.id)
         if owners and expected is not None and expected.kind == "enum":
             help = (f"`{e.id}` is a member of {owners[0]}, but {expected.name} is expected "
                     f"here; use one of {', '.join(self.t.members(expected.name))}")
@@ -250,23 +250,25 @@ class Typer:
         elif e.id in _NONE_WORDS:
             help = ("there is no literal for none: an optional field (`T?`) without a "
                     "default is none when left out, so drop the value (or `= none`)")
+        elif expected is not None and expected.kind == "enum":
+            help = self.t.vocabulary("members", expected.name).did_you_mean(
+                e.id, also=scope.names, otherwise="bind it in a `when` pattern first")
         else:
-            pool = list(scope.names)
-            if expected is not None and expected.kind == "enum":
-                pool += self.t.members(expected.name)
-            help = did_you_mean(e.id, pool, otherwise="bind it in a `when` pattern first")
+            help = did_you_mean(e.id, scope.names,
+                                otherwise="bind it in a `when` pattern first")
         self.r.error(UNKNOWN_NAME, e.span, f"unknown name `{e.id}`", help)
         return ANY
 
     def _attribute(self, e: Attribute, scope: Scope) -> Ty:
         base = e.value
         if isinstance(base, Name) and base.id not in scope.names and base.id in self.t.enums:
-            members = self.t.members(base.id)
-            if e.attr.name not in members:
+            if not self.t.is_member(base.id, e.attr.name):
+                members = self.t.members
                 self.r.error(UNKNOWN_MEMBER, e.attr.span,
                              f"enum {base.id} has no member `{e.attr.name}`",
-                             did_you_mean(e.attr.name, members,
-                                          otherwise="members: " + ", ".join(members)))
+                             self.t.vocabulary("members", base.id).did_you_mean(
+                                 e.attr.name, otherwise=lambda: "members: " + ", ".join(
+                                     members(base.id))))
                 return ANY
             return enum_ty(base.id)
         bound = scope.names.get(base.id) if isinstance(base, Name) else None
@@ -278,9 +280,7 @@ class Typer:
             decl = self.t.field_of(ty.name, name)
             if decl is None:
                 self.r.error(UNKNOWN_FIELD, e.attr.span, f"{ty.name} has no field `{name}`",
-                             did_you_mean(name, self.t.field_names(ty.name),
-                                          otherwise="fields: " + ", ".join(
-                                              self.t.field_names(ty.name))))
+                             self.t.field_help(ty.name, name))
                 return ANY
             return self.of_field(decl)
         if ty.kind == "record":
@@ -300,8 +300,7 @@ class Typer:
         return ANY
 
     def _a_field(self, ty: Ty) -> str:
-        names = self.t.field_names(ty.name)
-        return names[0] if names else "field"
+        return self.t.first_field(ty.name) or "field"
 
     def _unary(self, e: Unary, scope: Scope) -> Ty:
         if e.op == "not":
@@ -368,7 +367,7 @@ class Typer:
 
     def pattern(self, p: Pattern, scope: Scope, mode: Mode) -> None:
         """Check ``p`` and, in ``bind`` mode, bind its new variables into ``scope``
-        (pass a child scope for a negated pattern). In ``expect`` mode (tests) a bare
+        (inside ``Scope.local`` for a negated pattern). In ``expect`` mode (tests) a bare
         field matches any value and nothing binds."""
         decl = self.t.facts.get(p.type.name)
         if p.binder is not None and p.negated:
@@ -395,11 +394,9 @@ class Typer:
         for fm in p.fields:
             fdecl = self.t.field_of(p.type.name, fm.field.name)
             if fdecl is None:
-                names = self.t.field_names(p.type.name)
                 self.r.error(UNKNOWN_FIELD, fm.field.span,
                              f"{p.type.name} has no field `{fm.field.name}`",
-                             did_you_mean(fm.field.name, names,
-                                          otherwise="fields: " + ", ".join(names)))
+                             self.t.field_help(p.type.name, fm.field.name))
                 self._field_match(fm, ANY, scope, mode)
                 continue
             if fm.field.name in seen:
@@ -419,7 +416,7 @@ class Typer:
                 return
             var, span = fm.field.name, fm.field.span
         elif isinstance(value, Name) and value.id not in scope.names and not (
-                fty.kind == "enum" and value.id in self.t.members(fty.name)) \
+                fty.kind == "enum" and self.t.is_member(fty.name, value.id)) \
                 and mode == "bind":
             var, span = value.id, value.span
         else:
@@ -431,8 +428,7 @@ class Typer:
             return
         bound = scope.names.get(var)
         if bound is None:
-            scope.names[var] = Binding(fty, span, "var")
-            scope.later.discard(var)
+            scope.add(var, Binding(fty, span, "var"))
         elif bound.kind == "fact":
             self.r.error(FACT_AS_VALUE, span, f"`{var}` is a whole fact, not a value",
                          f"match the field against a field of it, e.g. `{fm.field.name}: "
@@ -450,8 +446,7 @@ class Typer:
             self.r.error(SHADOWING, span, f"`{name}` is already bound",
                          "choose another name", (Related(prior.span, "first bound here"),))
             return
-        scope.names[name] = Binding(ty, span, kind)
-        scope.later.discard(name)
+        scope.add(name, Binding(ty, span, kind))
 
     def args_unique(self, args: tuple[Arg, ...]) -> dict[str, Arg]:
         """The args by name; a repeated name is CVG110."""

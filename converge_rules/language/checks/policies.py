@@ -224,8 +224,8 @@ def _check_criterion(typer: Typer, type_name: str, c: Criterion) -> None:
         for ident in c.agents:
             if ident.name not in t.agents:
                 typer.r.error(PRIORITY_AGENT, ident.span, f"unknown agent `{ident.name}`",
-                              did_you_mean(ident.name, t.agents,
-                                           otherwise="list declared agents"))
+                              t.vocabulary("agents").did_you_mean(
+                                  ident.name, otherwise="list declared agents"))
     elif isinstance(c, ByResolver) and t.resolvers is not None \
             and c.resolver.name not in t.resolvers:
         known = sorted(t.resolvers)
@@ -238,7 +238,7 @@ def _check_criterion(typer: Typer, type_name: str, c: Criterion) -> None:
 
 def _unknown_field(typer: Typer, type_name: str, field: str, span: Span,
                    *, pseudo: bool = False) -> None:
-    names = typer.t.field_names(type_name) + (["confidence", "score"] if pseudo else [])
     typer.r.error(POLICY_FIELD if pseudo else UNKNOWN_FIELD, span,
                   f"{type_name} has no field `{field}`",
-                  did_you_mean(field, names, otherwise="fields: " + ", ".join(names)))
+                  typer.t.field_help(type_name, field,
+                                     also=("confidence", "score") if pseudo else ()))

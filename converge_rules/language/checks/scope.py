@@ -6,12 +6,15 @@ Also defines the name-resolution codes (CVG1xx) that several parts report.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
-from converge_rules.language.checks.types import Ty
+from converge_rules.language.checks.types import PRIMITIVES, Ty
 from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity, define
-from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.diagnostics.suggest import Vocabulary
 from converge_rules.language.syntax.nodes import Agent, EnumDecl, FactDecl, FieldDecl
 from converge_rules.language.syntax.span import Span
 
@@ -167,10 +170,19 @@ class Reporter:
                                      related))
 
 
+Pool = Literal["facts", "intents", "types", "tools", "agents", "functions", "value-types",
+               "fields", "members"]
+"""The pools of names :meth:`Tables.vocabulary` suggests from."""
+
+
 @dataclass(slots=True)
 class Tables:
     """The ruleset's declarations, gathered from every module (first declaration wins
-    when a name is declared twice; the duplicate is reported)."""
+    when a name is declared twice; the duplicate is reported).
+
+    The lookups below index what they need on first use and keep it, so that each costs
+    the same however large the ruleset: fill the tables before asking them anything.
+    """
 
     facts: dict[str, FactDecl] = field(default_factory=dict)
     enums: dict[str, EnumDecl] = field(default_factory=dict)
@@ -179,29 +191,102 @@ class Tables:
     tool_spans: dict[str, Span] = field(default_factory=dict)
     functions: dict[str, FunctionSignature] = field(default_factory=dict)
     resolvers: frozenset[str] | None = None
+    _fields: dict[str, dict[str, FieldDecl]] = field(default_factory=dict, init=False,
+                                                     repr=False, compare=False)
+    _members: dict[str, dict[str, None]] = field(default_factory=dict, init=False,
+                                                 repr=False, compare=False)
+    _owners: dict[str, list[str]] | None = field(default=None, init=False, repr=False,
+                                                 compare=False)
+    _vocabularies: dict[tuple[Pool, str], Vocabulary] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def _fields_of(self, type_name: str) -> dict[str, FieldDecl]:
+        found = self._fields.get(type_name)
+        if found is None:
+            found = {}
+            decl = self.facts.get(type_name)
+            for f in decl.fields if decl else ():
+                found.setdefault(f.name.name, f)  # a field declared twice: the first
+            self._fields[type_name] = found
+        return found
 
     def field_of(self, type_name: str, name: str) -> FieldDecl | None:
-        decl = self.facts.get(type_name)
-        if decl is None:
-            return None
-        for f in decl.fields:
-            if f.name.name == name:
-                return f
-        return None
+        return self._fields_of(type_name).get(name)
 
     def field_names(self, type_name: str) -> list[str]:
         decl = self.facts.get(type_name)
         return [f.name.name for f in decl.fields] if decl else []
 
+    def first_field(self, type_name: str) -> str | None:
+        """The name of the first field of ``type_name``, if it has one."""
+        return next(iter(self._fields_of(type_name)), None)
+
+    def field_help(self, type_name: str, name: str, *, also: tuple[str, ...] = ()) -> str:
+        """Suggestions for ``name``, which is not a field of ``type_name`` (nor one of
+        ``also``): the closest fields, or the list of all of them."""
+        return self.vocabulary("fields", type_name).did_you_mean(
+            name, also=also,
+            otherwise=lambda: "fields: " + ", ".join([*self.field_names(type_name), *also]))
+
     def members(self, enum: str) -> list[str]:
         decl = self.enums.get(enum)
         return [m.name for m in decl.members] if decl else []
 
+    def _members_of(self, enum: str) -> dict[str, None]:
+        found = self._members.get(enum)
+        if found is None:
+            decl = self.enums.get(enum)
+            found = self._members[enum] = dict.fromkeys(
+                m.name for m in decl.members) if decl else {}
+        return found
+
+    def is_member(self, enum: str, name: str) -> bool:
+        """Is ``name`` a member of enum ``enum``?"""
+        return name in self._members_of(enum)
+
+    def owners(self, member: str) -> list[str]:
+        """The enums that have a member ``member``, sorted."""
+        if self._owners is None:
+            owners: dict[str, list[str]] = {}
+            for enum in sorted(self.enums):
+                for m in self._members_of(enum):
+                    owners.setdefault(m, []).append(enum)
+            self._owners = owners
+        return list(self._owners.get(member, ()))
+
+    def vocabulary(self, pool: Pool, owner: str = "") -> Vocabulary:
+        """The names a misspelt one is compared with, indexed once: ``pool`` is one of
+        ``facts``, ``intents``, ``types`` (both), ``tools``, ``agents``, ``functions``,
+        ``value-types`` (what a field may be declared as), ``fields`` (of fact type
+        ``owner``) or ``members`` (of enum ``owner``)."""
+        key = (pool, owner)
+        found = self._vocabularies.get(key)
+        if found is None:
+            found = self._vocabularies[key] = Vocabulary(self._pool(pool, owner))
+        return found
+
+    def _pool(self, pool: Pool, owner: str) -> list[str]:
+        if pool in ("facts", "intents", "types"):
+            return [n for n, d in self.facts.items()
+                    if pool == "types" or d.intent == (pool == "intents")]
+        if pool == "tools":
+            return list(self.tools)
+        if pool == "agents":
+            return list(self.agents)
+        if pool == "functions":
+            return list(self.functions)
+        if pool == "value-types":
+            return [*PRIMITIVES, "list", *self.enums]
+        if pool == "fields":
+            return list(self._fields_of(owner))
+        return list(self._members_of(owner))
+
     def type_help(self, name: str, *, intent: bool | None = None) -> str:
         """Suggestions for an unknown fact/intent type name."""
-        pool = [n for n, d in self.facts.items() if intent is None or d.intent == intent]
-        return did_you_mean(name, pool, otherwise="declare it with `fact NAME { … }` or "
-                            "import the file that declares it")
+        pool: Pool = "types" if intent is None else "intents" if intent else "facts"
+        return self.vocabulary(pool).did_you_mean(
+            name, otherwise="declare it with `fact NAME { … }` or import the file that "
+            "declares it")
 
 
 @dataclass(slots=True)
@@ -223,6 +308,33 @@ class Scope:
     #: any name is accepted (typed ``any``): the names could not be known, and why was
     #: already reported (a table test whose fixture file cannot be read)
     open: bool = False
+    #: one list per open :meth:`local` block: the names bound in it, and whether each
+    #: was in ``later`` before
+    _undo: list[list[tuple[str, bool]]] = field(default_factory=list, init=False,
+                                                repr=False, compare=False)
 
     def child(self) -> Scope:
+        """A copy: what is bound in it stays there."""
         return Scope(dict(self.names), set(self.later), self.open)
+
+    def add(self, name: str, binding: Binding) -> None:
+        """Bind ``name`` (not bound yet) from here on."""
+        if self._undo:
+            self._undo[-1].append((name, name in self.later))
+        self.names[name] = binding
+        self.later.discard(name)
+
+    @contextmanager
+    def local(self) -> Iterator[Scope]:
+        """This scope, for a pattern whose bindings must not outlive it (a negated
+        pattern, an aggregate's pattern): what :meth:`add` binds in the block is unbound
+        when it ends. Unlike a :meth:`child`, nothing is copied, so a rule with many
+        such patterns costs no more per pattern than one with few."""
+        self._undo.append([])
+        try:
+            yield self
+        finally:
+            for name, was_later in reversed(self._undo.pop()):
+                del self.names[name]
+                if was_later:
+                    self.later.add(name)

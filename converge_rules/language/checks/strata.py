@@ -71,11 +71,14 @@ def producers(agents: tuple[Agent, ...]) -> dict[str, list[Agent]]:
     """Agents that emit or intend each type, in declaration order."""
     out: dict[str, list[Agent]] = {}
     for a in agents:
+        # An agent joins a type's list while its own outputs are walked, so asking "is
+        # it there already" of its own outputs suffices (and costs nothing per agent
+        # already listed, unlike `a not in list`, which compares whole agents).
+        done: set[str] = set()
         for o in a.outputs:
-            if isinstance(o, Emit | Intend):
-                lst = out.setdefault(o.type.name, [])
-                if a not in lst:
-                    lst.append(a)
+            if isinstance(o, Emit | Intend) and o.type.name not in done:
+                done.add(o.type.name)
+                out.setdefault(o.type.name, []).append(a)
     return out
 
 
@@ -83,6 +86,9 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
     """Report non-positive tiers and every negation or aggregate over a type that an
     agent of the same or a higher tier produces."""
     made = producers(agents)
+    # the highest tier producing each type: most consumers are in a higher one, and then
+    # no producer needs looking at
+    highest = {name: max(p.effective_tier for p in ps) for name, ps in made.items()}
     for a in agents:
         if a.tier is not None and a.tier < 1:
             report.error(BAD_TIER, a.name.span,
@@ -90,7 +96,10 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
                          "use `tier 1` or higher (or leave the tier out for tier 1)")
         tier = a.effective_tier
         for how, type_name, span in consumed(a):
-            late = [p for p in made.get(type_name, []) if p.effective_tier >= tier]
+            top = highest.get(type_name)
+            if top is None or top < tier:
+                continue
+            late = [p for p in made[type_name] if p.effective_tier >= tier]
             if not late:
                 continue
             names = ", ".join(f"`{p.name.name}` (tier {p.effective_tier})" for p in late)

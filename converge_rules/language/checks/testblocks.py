@@ -153,15 +153,15 @@ def _fixture_columns(path: Path, limit: int) -> list[str]:
     if path.suffix.lower() == ".csv":
         header = next(csv.reader(io.StringIO(text, newline="")), [])
         return [h.strip() for h in header]
-    names: list[str] = []
+    names: dict[str, None] = {}  # in order of first appearance
     for line in jsonl_lines(text):
         try:
             row = json.loads(line) if line.strip() else {}
         except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(row, dict):
-            names.extend(k for k in row if k not in names)
-    return names
+            names.update(dict.fromkeys(row))
+    return list(names)
 
 
 def _check_step(typer: Typer,
@@ -198,7 +198,7 @@ def _check_mock(typer: Typer, mock: Mock, scope: Scope) -> None:
     if mock.tool.name not in tools:
         typer.r.error(MOCK_UNDECLARED, mock.tool.span,
                       f"mock of `{mock.tool.name}`, which the ruleset does not declare",
-                      did_you_mean(mock.tool.name, tools, otherwise=(
+                      typer.t.vocabulary("tools").did_you_mean(mock.tool.name, otherwise=(
                           f"add `uses tool {mock.tool.name}` or remove the mock")))
         for a in mock.args:
             typer.infer(a.value, scope)
@@ -230,7 +230,7 @@ def _check_result(typer: Typer, mock: Mock, returns: Expr, returned: Ty,
                   result: dict[str, str]) -> None:
     spans = {a.name.name: a.name.span for a in returns.fields} \
         if isinstance(returns, Record) else {}
-    names = [k for k, _ in returned.fields or ()]
+    names = {k for k, _ in returned.fields or ()}
     for key, ty in returned.fields or ():
         want = result.get(key)
         where = spans.get(key, returns.span)

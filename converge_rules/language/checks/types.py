@@ -7,6 +7,7 @@ with everything, so one mistake is reported once rather than at every use.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, replace
 
 PRIMITIVES = ("str", "int", "float", "bool")
@@ -146,7 +147,7 @@ def unify(a: Ty, b: Ty) -> Ty | None:
     return None
 
 
-def from_text(text: str, enums: set[str]) -> Ty | None:
+def from_text(text: str, enums: Container[str]) -> Ty | None:
     """Parse a type written in a plugin signature (``str``, ``list[float]``, ``int?``,
     an enum name, ``number``, ``any``); None if it names nothing known."""
     text = text.strip()

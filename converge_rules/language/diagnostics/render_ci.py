@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 
 from converge_rules.language.diagnostics.core import Diagnostic, Severity
 from converge_rules.language.diagnostics.render import checked_files, sorted_diagnostics
 from converge_rules.language.syntax.span import Span
+from converge_rules.text import printable, xml_text
 
 RUN_SUITE = "converge"
 """The JUnit suite that holds diagnostics about the whole run (no file)."""
@@ -41,10 +41,10 @@ def render_junit(
     root = ET.Element("testsuites", name="converge check")
     total_tests = total_failures = 0
     for name, found in by_file.items():
-        suite = ET.SubElement(root, "testsuite", name=_xml_text(name))
+        suite = ET.SubElement(root, "testsuite", name=xml_text(name))
         failures = 0
         if not found:
-            ET.SubElement(suite, "testcase", classname=_xml_text(name), name="check")
+            ET.SubElement(suite, "testcase", classname=xml_text(name), name="check")
         for diagnostic in found:
             failed = diagnostic.is_error or (
                 strict and diagnostic.severity is Severity.WARNING)
@@ -63,11 +63,12 @@ def render_junit(
 
 def _testcase(suite: ET.Element, file: str, diagnostic: Diagnostic, failed: bool) -> None:
     where = f"{diagnostic.span.line}:{diagnostic.span.column}" if diagnostic.span else "run"
-    case = ET.SubElement(suite, "testcase", classname=_xml_text(file),
+    case = ET.SubElement(suite, "testcase", classname=xml_text(file),
                          name=f"{diagnostic.code} at {where}")
-    text = _xml_text(_plain(diagnostic))
+    text = xml_text(_plain(diagnostic))
     if failed:
-        failure = ET.SubElement(case, "failure", message=_xml_text(diagnostic.message),
+        failure = ET.SubElement(case, "failure",
+                                message=xml_text(printable(diagnostic.message)),
                                 type=diagnostic.code)
         failure.text = text
     else:
@@ -77,14 +78,6 @@ def _testcase(suite: ET.Element, file: str, diagnostic: Diagnostic, failed: bool
 def _plain(diagnostic: Diagnostic) -> str:
     where = f"{diagnostic.span}: " if diagnostic.span else ""
     return f"{where}{diagnostic.severity.value}[{diagnostic.code}]: " + _plain_message(diagnostic)
-
-
-# Characters XML 1.0 cannot hold at all, even escaped.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml_text(text: str) -> str:
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 # -------------------------------------------------------------------------- GitHub
@@ -126,10 +119,15 @@ def _github_position(span: Span) -> list[tuple[str, str]]:
 
 
 def _plain_message(diagnostic: Diagnostic) -> str:
-    lines = [diagnostic.message]
+    """The message, help and notes on lines of their own, control characters escaped:
+    the message and each note are one line whatever they hold (a test name, a value),
+    only the help may span lines. (A GitHub command then escapes the newlines between
+    them, see :func:`escape_data`.)"""
+    lines = [printable(diagnostic.message)]
     if diagnostic.help:
-        lines.append(f"help: {diagnostic.help}")
-    lines.extend(f"note: {r.message} ({r.span})" for r in diagnostic.related)
+        lines.append("help: " + printable(diagnostic.help, keep="\n"))
+    lines.extend(f"note: {printable(r.message)} ({printable(str(r.span))})"
+                 for r in diagnostic.related)
     return "\n".join(lines)
 
 

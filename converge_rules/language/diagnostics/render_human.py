@@ -16,7 +16,9 @@
        | ----------
 
 The primary span is underlined with ``^``, related spans with ``-``. Colour (ANSI) is
-added only when asked for.
+added only when asked for. Text from the ruleset never drives the terminal: control
+characters are escaped (:func:`converge_rules.text.printable`), and a message or a note
+prints on one line whatever it holds (only a help may span lines).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from converge_rules.language.diagnostics.core import Diagnostic, Severity
 from converge_rules.language.diagnostics.render import sorted_diagnostics, summarize
 from converge_rules.language.syntax.span import Span
+from converge_rules.text import printable
 
 _TAB_WIDTH = 4
 _MAX_SNIPPET_LINES = 6  # a longer span shows its first and last lines around an ellipsis
@@ -110,7 +113,7 @@ def _render_one(diagnostic: Diagnostic, lines: _SourceLines, paint: _Painter) ->
 
     out = [
         paint(f"{diagnostic.severity.value}[{diagnostic.code}]", style)
-        + paint(f": {_clean(diagnostic.message)}", _BOLD)
+        + paint(f": {printable(diagnostic.message)}", _BOLD)
     ]
     gutter = paint(" " * width + " |", _GUTTER_STYLE)
     if diagnostic.span is not None:
@@ -119,20 +122,20 @@ def _render_one(diagnostic: Diagnostic, lines: _SourceLines, paint: _Painter) ->
     if diagnostic.help:
         if diagnostic.span is not None:
             out.append(gutter)
-        help_lines = _clean(diagnostic.help).split("\n")
+        help_lines = printable(diagnostic.help, keep="\n\t").split("\n")
         prefix = " " * (width + 1) + paint("=", _GUTTER_STYLE) + " "
         out.append(prefix + paint("help", _HELP_STYLE) + ": " + help_lines[0])
         out.extend(" " * (width + 9) + more for more in help_lines[1:])
     for related in diagnostic.related:
         out.append(paint("note", _SEVERITY_STYLE[Severity.NOTE])
-                   + f": {_clean(related.message)}")
+                   + f": {printable(related.message)}")
         out.append(_location(related.span, width, paint))
         out.extend(_snippet(related.span, lines, width, "-", _GUTTER_STYLE, paint))
     return "\n".join(out) + "\n"
 
 
 def _location(span: Span, width: int, paint: _Painter) -> str:
-    return " " * width + paint("-->", _GUTTER_STYLE) + f" {_clean(str(span))}"
+    return " " * width + paint("-->", _GUTTER_STYLE) + f" {printable(str(span))}"
 
 
 def _snippet(
@@ -228,11 +231,3 @@ def _width(char: str) -> int:
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
-
-def _clean(text: str) -> str:
-    """Escape control characters (other than newline and tab) so that text from a
-    ruleset cannot drive the terminal."""
-    return "".join(
-        f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" and c not in "\n\t" else c
-        for c in text
-    )

@@ -1,0 +1,49 @@
+"""Text from rulesets, input files and tools, made safe to print or to write in a report.
+
+Test names, string values, tool answers (an LLM's among them) and file names can hold
+any character. Printed raw, an escape sequence drives the terminal (``\\x1b[2J`` clears
+it) and a newline starts a line of the reader's choosing (``::error::…`` is a GitHub
+Actions workflow command). Every output that shows such text to a person passes it
+through :func:`printable`; XML reports pass it through :func:`xml_text`.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["printable", "xml_text"]
+
+# C0, DEL and C1 (Unicode category Cc), the line and paragraph separators (a line
+# break to many readers) and lone surrogates (which no output encoding can write).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def printable(text: str, *, keep: str = "") -> str:
+    """``text`` with control characters, line separators and lone surrogates escaped
+    (``\\n``, ``\\t``, ``\\r``, else ``\\xNN`` or ``\\uNNNN``), so that it prints as one
+    line of plain characters that any encoding can write. ``keep`` lists the
+    control characters to leave as they are (``"\\n"`` for text that may span lines on
+    purpose)."""
+    if not _CONTROL.search(text):
+        return text
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        code = ord(char)
+        return _NAMED.get(char, f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+    return _CONTROL.sub(escape, text)
+
+
+# Characters XML 1.0 cannot hold at all, even as character references.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with every character XML 1.0 forbids (most C0 controls, lone
+    surrogates, U+FFFE and U+FFFF) written as ``\\xNN``; the XML writer escapes the
+    rest (``<``, ``&``, quotes, newlines in attributes)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
