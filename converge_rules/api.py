@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converge_rules.errors import CheckError
+from converge_rules.errors import CheckError, ConvergeError
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
@@ -94,7 +94,7 @@ def load(
     diagnostic, CVG605), and only when they are regular files within the size limits
     (10 MiB a ruleset file, 100 MiB a ``cases`` file).
     """
-    return _build(Path(path), None, str(path), plugins, tuple(pruners), tuple(allow_paths))
+    return _build(Path(path), None, str(path), plugins, _names(pruners), tuple(allow_paths))
 
 
 def loads(
@@ -113,7 +113,7 @@ def loads(
             text, bytes | bytearray) else ""
         raise TypeError(f"loads() takes the ruleset text as str, got "
                         f"{type(text).__name__}{hint}; load() takes a path")
-    return _build(Path(path), text, path, plugins, tuple(pruners), tuple(allow_paths))
+    return _build(Path(path), text, path, plugins, _names(pruners), tuple(allow_paths))
 
 
 def run(
@@ -151,8 +151,7 @@ def run(
     if not isinstance(ruleset, Ruleset):
         raise TypeError(f"run() takes a Ruleset (from converge_rules.load or loads), got "
                         f"{type(ruleset).__name__} {ruleset!r:.60}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    _check_run_arguments(executor, workers, trace, trace_store, stop)
     merged: dict[str, ToolCallable] = dict(ruleset.tools)
     if tools:
         merged.update(tools)
@@ -200,11 +199,57 @@ def _build(
     return Ruleset(name, checked, program, tools, registries, loaded.files)
 
 
+def _names(pruners: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(pruners, str):
+        raise TypeError(f"pruners takes a list of names, got the string {pruners!r}; "
+                        f"write pruners=[{pruners!r}]")
+    return tuple(pruners)
+
+
+def _check_run_arguments(executor: object, workers: object,
+                         trace: str | os.PathLike[str] | None, trace_store: object,
+                         stop: object) -> None:
+    """Every argument of :func:`run` that is wrong is refused before anything runs,
+    with what was expected — not found out by a traceback halfway through the job."""
+    if not (executor is None or isinstance(executor, str) or all(
+            callable(getattr(executor, m, None)) for m in ("start", "run_cycle", "close"))):
+        raise TypeError(f"executor takes a registered executor's name or an executor "
+                        f"(with start, run_cycle and close), got {type(executor).__name__}")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int):
+            raise TypeError(f"workers takes a whole number, got {type(workers).__name__} "
+                            f"{workers!r:.40}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if not isinstance(executor, str):
+            raise ValueError("workers sizes a named executor (executor='threads', ...); an "
+                             "executor instance or the default serial one takes none")
+    if stop is not None and not callable(stop):
+        raise TypeError(f"stop takes a function answering True to stop the job (such as "
+                        f"threading.Event().is_set), got {type(stop).__name__}")
+    if trace_store is not None and trace is None:
+        raise ValueError(f"trace_store={trace_store!r} says how to write a trace; give "
+                         "trace= the location to write it to")
+    if trace is not None and (trace_store is None or trace_store == "jsonl"):
+        where = Path(trace)
+        if where.is_dir():
+            raise ConvergeError(f"cannot write the trace to {trace}: it is a directory; "
+                                "give a file name")
+        if not where.parent.is_dir():
+            raise ConvergeError(f"cannot write the trace to {trace}: directory "
+                                f"{str(where.parent)!r} does not exist")
+
+
 def _registries(plugins: bool | Registries) -> Registries:
     from converge_rules.plugins.manager import load_registries
+    from converge_rules.plugins.registries import Registries
 
     if plugins is True:
         return load_registries()
     if plugins is False:
         return load_registries(entry_points=False)
+    if not isinstance(plugins, Registries):
+        raise TypeError(f"plugins takes True (the installed plugins), False (the built-ins "
+                        f"only) or a Registries (converge_rules.plugins.load_registries), "
+                        f"got {type(plugins).__name__} {plugins!r:.40}")
     return plugins

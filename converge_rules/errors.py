@@ -83,6 +83,11 @@ class ToolError(ConvergeError):
     """A tool call failed; the calling agent's whole effect is discarded."""
 
 
+class ExecutorError(ConvergeError):
+    """An executor answered a cycle with something other than one effect per
+    activation: the executor's bug (a plugin's, usually), not converge's."""
+
+
 class BudgetExceeded(ConvergeError):
     """A root budget ran out. The engine turns this into a status, not a crash."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -191,3 +192,33 @@ def test_one_ruleset_runs_in_several_threads_at_once() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(job, range(12)))
     assert together == [job(i) for i in range(12)]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"executor": 123}, TypeError, "executor takes"),
+    ({"executor": object()}, TypeError, "executor takes"),
+    ({"executor": "serial", "workers": "2"}, TypeError, "whole number"),
+    ({"executor": "serial", "workers": 2.5}, TypeError, "whole number"),
+    ({"executor": "serial", "workers": 0}, ValueError, "at least 1"),
+    ({"workers": 2}, ValueError, "sizes a named executor"),
+    ({"stop": True}, TypeError, "stop takes a function"),
+    ({"trace_store": "jsonl"}, ValueError, "give trace="),
+    ({"trace": "/nonexistent-dir/x.jsonl"}, converge_rules.ConvergeError, "does not exist"),
+    ({"trace": "/tmp"}, converge_rules.ConvergeError, "it is a directory"),
+])
+def test_bad_run_arguments_are_refused_before_anything_runs(
+    kwargs: dict[str, Any], error: type[Exception], match: str,
+) -> None:
+    ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
+    with pytest.raises(error, match=match):
+        converge_rules.run(ruleset, [], **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"plugins": 1}, "plugins takes True"),
+    ({"plugins": None}, "plugins takes True"),
+    ({"pruners": "ttl"}, "pruners takes a list of names"),
+])
+def test_bad_load_arguments_say_what_was_expected(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        converge_rules.loads(TOOL_RULESET, **kwargs)

@@ -131,6 +131,9 @@ def command(
     fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
                   for spec in facts]
     refuse_to_overwrite(trace, [ruleset, *fact_files], "--trace")
+    if trace is None and trace_store != "jsonl":
+        raise click.UsageError(f"--trace-store {trace_store} says how to write the trace; "
+                               "give --trace FILE too")
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
     _check_name("store", trace_store, registries.stores)
@@ -155,7 +158,8 @@ def command(
     try:
         with _progress(loaded, color) as progress, interrupts:
             result = api.run(loaded, inputs, executor=executor, workers=workers,
-                             trace=trace, trace_store=trace_store, progress=progress,
+                             trace=trace, trace_store=trace_store if trace else None,
+                             progress=progress,
                              stop=interrupts.requested)
     except KeyboardInterrupt:
         click.echo("converge: interrupted again: stopped at once, without a result"

@@ -30,8 +30,10 @@ from converge_rules.engine.tools import ToolBox, ToolBudgetExhausted
 from converge_rules.errors import ConvergeError
 from converge_rules.program import AgentSpec, View
 
-#: what a forked worker inherits: (replica, agents, agent_timeout)
-_INHERITED: tuple[FactStore, Sequence[AgentSpec], float | None] | None = None
+Inherited = tuple[FactStore, Sequence[AgentSpec], float | None]
+"""What a forked worker inherits: (replica, agents, agent_timeout). Handed to the
+worker as the Process's argument: with the fork start method it is inherited as it is,
+never pickled, and no module-level variable is shared by jobs running in threads."""
 
 MAX_WORKERS_PER_CORE = 4
 """The processes executor forks at most this many workers per core (found: 400 forks
@@ -53,9 +55,8 @@ class _RemoteTools(ToolBox):
         return result, error
 
 
-def _worker(conn: Connection) -> None:
-    assert _INHERITED is not None
-    replica, agents, timeout = _INHERITED
+def _worker(conn: Connection, inherited: Inherited) -> None:
+    replica, agents, timeout = inherited
     tools = _RemoteTools(conn)
     view = replica.as_view()
     while True:
@@ -96,7 +97,6 @@ class ProcessExecutor:
         self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
         agent_timeout: float | None,
     ) -> None:
-        global _INHERITED
         if "fork" not in multiprocessing.get_all_start_methods():
             raise ConvergeError("the processes executor needs the POSIX fork start method; "
                                 "use --executor threads or serial on this platform")
@@ -104,17 +104,14 @@ class ProcessExecutor:
             raise ConvergeError("the processes executor runs on the engine's fact store")
         context = multiprocessing.get_context("fork")
         self._tools = tools
-        _INHERITED = (view.replicate(), agents, agent_timeout)
-        try:
-            for _ in range(self._workers):
-                parent, child = context.Pipe()
-                proc = context.Process(target=_worker, args=(child,), daemon=True)
-                proc.start()
-                child.close()
-                self._conns.append(parent)
-                self._procs.append(proc)
-        finally:
-            _INHERITED = None
+        inherited: Inherited = (view.replicate(), agents, agent_timeout)
+        for _ in range(self._workers):
+            parent, child = context.Pipe()
+            proc = context.Process(target=_worker, args=(child, inherited), daemon=True)
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
 
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]

@@ -39,6 +39,7 @@ from converge_rules.engine.trace import (
     Trace,
     jsonable,
 )
+from converge_rules.errors import ExecutorError
 from converge_rules.program import Program
 from converge_rules.store.base import TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
@@ -145,6 +146,26 @@ class _Job:
                 acts.append(Activation(a, w))
         return acts
 
+    def _effects(self, cycle: int, answer: Any, acts: list[Activation]) -> list[AgentEffect]:
+        """The executor's answer in merge order, checked: one :class:`AgentEffect` per
+        activation. Anything else is the executor's fault (a plugin's, usually), said
+        as such — never an internal error of converge."""
+        try:
+            effects = list(answer)
+        except TypeError:
+            effects = [answer]
+        wrong = [e for e in effects if not isinstance(e, AgentEffect)]
+        positions = [] if wrong else sorted(e.position for e in effects)
+        if wrong or positions != sorted(a.position for a in acts):
+            what = (f"{type(wrong[0]).__name__} {wrong[0]!r:.60}" if wrong
+                    else f"effects for positions {positions}")
+            raise ExecutorError(
+                f"the executor {type(self.executor).__name__} answered cycle {cycle} with "
+                f"{what}, not one AgentEffect per activation ({len(acts)}); this is a bug "
+                "in the executor (a plugin's, if it is not serial, threads or processes)")
+        effects.sort(key=lambda e: e.position)
+        return effects
+
     def _run_tier(self, tier: int) -> None:
         program, store, merger, meter = self.program, self.store, self.merger, self.meter
         budgets = program.budgets
@@ -184,10 +205,16 @@ class _Job:
             # indexes looked up only when input facts are new: needed while some agent
             # can still see inputs as new (its first run, or a re-run from scratch)
             store.set_lazy_indexes(any(a.since < store.n_inputs for a in acts))
-            effects: list[AgentEffect] = sorted(
-                self.executor.run_cycle(cycle, merger.take_delta(), acts),
-                key=lambda e: e.position,
-            )
+            try:
+                answer = self.executor.run_cycle(cycle, merger.take_delta(), acts)
+            except (ExecutorError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # agents' errors are effects: this is the executor's
+                raise ExecutorError(
+                    f"the executor {type(self.executor).__name__} failed in cycle {cycle}: "
+                    f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
+                    "plugin's, if it is not serial, threads or processes)") from exc
+            effects = self._effects(cycle, answer, acts)
             meter.timeouts += sum(
                 1 for e in effects if e.error is not None and e.error.startswith("agent_timeout")
             )

@@ -15,10 +15,13 @@ import pytest
 def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory on ``sys.path``; modules written there are forgotten afterwards."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    before = set(sys.modules)
     yield tmp_path
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    # Forget only the modules written here: dropping everything first imported during
+    # the test (lark, say) would give later tests a second copy of its classes, and an
+    # exception of the first copy would no longer match `except` of the second.
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
 
 
 @pytest.fixture

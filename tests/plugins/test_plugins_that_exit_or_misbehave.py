@@ -122,3 +122,36 @@ def converge_register_executors(register):
     with pytest.raises(converge_rules.PluginError,
                        match=r"plugin 'bad_exec': executor 'junk': the factory returned int"):
         registries.executor("junk")
+
+
+@pytest.mark.parametrize("answer", ["None", "[42]", "[]", "[][1]"])
+def test_an_executor_answering_garbage_is_named_as_the_executors_fault(
+    answer: str, write_module: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", INSTALLED)
+    write_module("junk_exec", f"""
+from converge_rules.engine.executors import SerialExecutor
+from converge_rules.plugins.api import hookimpl
+
+class Junk(SerialExecutor):
+    def run_cycle(self, cycle, delta, activations):
+        return {answer}
+
+@hookimpl
+def converge_register_executors(register):
+    register("junk", lambda workers: Junk())
+""")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.cvg").write_text("ruleset r\nfact A { x: int }\nfact B { x: int }\n"
+                                    "agent a { when A(x) emit B(x: x) }\n")
+    (tmp_path / "in.jsonl").write_text('{"A": {"x": 1}}\n')
+    result = CliRunner().invoke(main, ["--plugin", "junk_exec", "run", "r.cvg", "-f",
+                                       "in.jsonl", "--executor", "junk"])
+    assert result.exit_code == 2, result.output
+    assert "bug in the executor" in result.output
+    assert "internal error" not in result.output and "bug in converge" not in result.output
