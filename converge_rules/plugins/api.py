@@ -48,10 +48,13 @@ if TYPE_CHECKING:
     # `converge check` loads the plugin layer (see tests/cli/test_startup.py).
     from pydantic import BaseModel, ValidationError
 
-    from converge_rules.engine.executors import Executor
+    from converge_rules.engine.effects import Activation, AgentEffect
+    from converge_rules.engine.executors import Executor, SerialExecutor, run_agent
 
 __all__ = [
     "OPEN",
+    "Activation",
+    "AgentEffect",
     "Check",
     "Contender",
     "Diagnostic",
@@ -62,6 +65,7 @@ __all__ = [
     "PluginError",
     "Pruner",
     "Resolver",
+    "SerialExecutor",
     "Severity",
     "Span",
     "Tool",
@@ -74,6 +78,7 @@ __all__ = [
     "hookimpl",
     "language_type",
     "model_signature",
+    "run_agent",
 ]
 
 OPEN = "*"
@@ -290,11 +295,18 @@ class Entry(Generic[T]):
 
 
 
-def __getattr__(name: str) -> Any:
-    """``Executor`` is the engine's protocol, imported on first use (the engine is not
-    loaded by ``converge check``)."""
-    if name == "Executor":
-        from converge_rules.engine.executors import Executor
+_ENGINE_NAMES = {"Executor": "executors", "SerialExecutor": "executors",
+                 "run_agent": "executors", "Activation": "effects", "AgentEffect": "effects"}
 
-        return Executor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    """What an executor plugin needs from the engine (:class:`Executor`,
+    :class:`Activation`, :class:`AgentEffect`, :func:`run_agent`,
+    :class:`SerialExecutor`), imported on first use: ``converge check`` never loads
+    the engine."""
+    module = _ENGINE_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"converge_rules.engine.{module}"), name)
