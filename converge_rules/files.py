@@ -77,10 +77,19 @@ class AtomicTextFile:
             if not self._in_place:
                 os.fsync(file.fileno())
         except BaseException:
+            try:
+                # closing flushes again, and on a full disk fails again: the temporary
+                # file must go all the same
+                with contextlib.suppress(OSError):
+                    file.close()
+            finally:
+                self._discard()
+            raise
+        try:
             file.close()
+        except BaseException:
             self._discard()
             raise
-        file.close()
         if self._in_place or self._tmp is None:
             return
         try:

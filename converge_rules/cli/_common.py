@@ -252,12 +252,15 @@ def report_diagnostics(exc: CheckError, colour: bool) -> None:
 
 def report_input_error(exc: InputError) -> None:
     """Print bad input (facts, a trace) on stderr: where, what, the fix, and that
-    nothing was run."""
+    nothing was run. Text from the input (type and field names, values) is escaped:
+    a newline in a fact file's key must not start a line of the reader's choosing."""
+    from converge_rules.text import printable
+
     where = f"{exc.source}:{exc.line}: " if exc.source and exc.line else (
         f"{exc.source}: " if exc.source else "")
-    click.echo(f"converge: error: {where}{exc.message}", err=True)
+    click.echo(f"converge: error: {printable(where + exc.message)}", err=True)
     if exc.help:
-        click.echo(f"  help: {exc.help}", err=True)
+        click.echo(f"  help: {printable(exc.help)}", err=True)
     click.echo("  nothing was run: fix the input and run again", err=True)
 
 
@@ -312,7 +315,14 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
                 SystemExit):
             raise
         except ConvergeError as exc:  # an error with a message meant for the user
-            click.echo(f"converge: error: {exc}", err=True)
+            from converge_rules.text import printable
+
+            click.echo(f"converge: error: {printable(str(exc), keep=chr(10))}", err=True)
+            raise click.exceptions.Exit(EXIT_USAGE) from exc
+        except MemoryError as exc:  # the machine, not a bug: say what to do about it
+            click.echo("converge: error: out of memory; lower the job's budgets "
+                       "(max_facts, max_value_size) or give the process more memory",
+                       err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from exc
         except BrokenPipeError as exc:  # the reader went away (`| head`): stop quietly
             _silence_stdout()

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -576,13 +577,26 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
     return raws
 
 
+MAX_FACTS_BYTES = 4 * 2**30
+"""The largest fact file read at once (4 GiB): beyond it, the text alone would crowd the
+facts out of memory."""
+
+
 def _read_text(path: Path) -> str:
     """The file's text: UTF-8, with or without a byte order mark (spreadsheets write
     one). A file that cannot be read, or is not UTF-8, is an InputError naming the line
     and column of the first bad byte."""
     source = str(path)
     try:
-        data = path.read_bytes()
+        kind = stat.S_IFMT(path.stat().st_mode)
+        if kind == stat.S_IFCHR or kind == stat.S_IFBLK:  # /dev/zero never ends
+            raise InputError("cannot read the file: it is a device, not a file of facts",
+                             source=source, help="give --facts a file, a pipe or /dev/stdin")
+        with path.open("rb") as stream:  # a pipe (/dev/stdin) is read to its end
+            data = stream.read(MAX_FACTS_BYTES + 1)
+        if len(data) > MAX_FACTS_BYTES:
+            raise InputError(f"the file is larger than {MAX_FACTS_BYTES // 2**30} GiB",
+                             source=source, help="split it into several --facts files")
     except OSError as exc:
         reason = "it is a directory" if path.is_dir() else (exc.strerror or str(exc))
         raise InputError(f"cannot read the file: {reason}", source=source,

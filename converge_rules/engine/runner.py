@@ -209,7 +209,7 @@ class _Job:
                 answer = self.executor.run_cycle(cycle, merger.take_delta(), acts)
             except (ExecutorError, KeyboardInterrupt):
                 raise
-            except Exception as exc:  # agents' errors are effects: this is the executor's
+            except (Exception, SystemExit) as exc:  # agents' errors are effects: this is
                 raise ExecutorError(
                     f"the executor {type(self.executor).__name__} failed in cycle {cycle}: "
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "

@@ -55,3 +55,15 @@ def test_a_report_that_does_not_fit_is_not_left_half_written(
     assert result.code == 2, result.text
     assert "cannot write report.sarif" in result.err and "nothing was written" in result.err
     assert (disk.root / "report.sarif").read_text(encoding="utf-8") == previous
+
+
+def test_a_completely_full_disk_leaves_no_temporary_file(
+    small_disk: Callable[..., Any],
+) -> None:
+    # Found: with no byte free, the failed flush failed again when the file was closed,
+    # and the empty temporary file was left beside the target.
+    disk = small_disk({"shop.cvg": UGLY}, free=0)
+    result = disk.run("fmt", "shop.cvg")
+    assert result.code == 2, result.text
+    assert (disk.root / "shop.cvg").read_text(encoding="utf-8") == UGLY
+    assert sorted(p.name for p in disk.root.iterdir() if p.name != ".filler") == ["shop.cvg"]

@@ -124,7 +124,7 @@ def converge_register_executors(register):
         registries.executor("junk")
 
 
-@pytest.mark.parametrize("answer", ["None", "[42]", "[]", "[][1]"])
+@pytest.mark.parametrize("answer", ["None", "[42]", "[]", "[][1]", "exit(7)"])
 def test_an_executor_answering_garbage_is_named_as_the_executors_fault(
     answer: str, write_module: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
