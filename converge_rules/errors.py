@@ -89,16 +89,20 @@ class ExecutorError(ConvergeError):
 
 
 class BudgetExceeded(ConvergeError):
-    """A root budget ran out. The engine turns this into a status, not a crash."""
+    """A root budget ran out. The engine turns this into a status, not a crash: an
+    agent run that raises it (generated code does, for ``max_facts`` outputs and the
+    value-size budgets) stops the job with status ``budget_exceeded``. ``detail``
+    says what ran out, in words, when the numbers alone do not."""
 
-    def __init__(self, budget: str, limit: object, used: object) -> None:
+    def __init__(self, budget: str, limit: object, used: object, detail: str = "") -> None:
         self.budget = budget
         self.limit = limit
         self.used = used
-        super().__init__(f"budget {budget} exceeded: used {used}, limit {limit}")
+        self.detail = detail
+        super().__init__(detail or f"budget {budget} exceeded: used {used}, limit {limit}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.budget, self.limit, self.used))
+        return (type(self), (self.budget, self.limit, self.used, self.detail))
 
 
 _ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+(?=>)")

@@ -292,7 +292,14 @@ class RequireSpec:
 
 @dataclass(frozen=True, slots=True)
 class Budgets:
-    """Root budgets. ``None`` means unlimited. Times are in seconds."""
+    """Root budgets. ``None`` means unlimited. Times are in seconds.
+
+    ``max_facts`` also bounds one agent run: a run that builds more than ``max_facts``
+    outputs (duplicates included: each costs memory until the merge) stops the job.
+    ``max_string_length`` (characters) and ``max_list_length`` (items) bound a value an
+    agent computes for a ``str`` or ``list`` field (each string of a ``list[str]``
+    counts against ``max_string_length``); values copied from facts are not measured
+    again."""
 
     max_facts: int = 1_000_000
     max_cycles: int = 1_000
@@ -300,6 +307,8 @@ class Budgets:
     max_tool_calls: int | None = None
     agent_timeout: float | None = None
     job_timeout: float | None = None
+    max_string_length: int = 1_000_000
+    max_list_length: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,14 @@ A value whose type the compiler cannot know (a tool result, a plugin function's
 result) is checked against its field's type at run time (``_typed``), so a fact never
 holds a value of another type; values of known type cost nothing.
 
+Memory is bounded by the root budgets. A run checks ``len(out)`` against
+``max_facts`` once per iteration of every loop of a pass but the innermost (never per
+output: the innermost loop is the hot one), so it stops within one innermost loop of
+the limit; and a ``str`` or ``list`` value the agent computes (``s + s``, a function's
+or a tool's result) is measured against ``max_string_length`` / ``max_list_length``
+before it is emitted. Values copied from facts and literals are not measured: they
+were measured when they were computed.
+
 Only generated names (``v0``, ``f1``, ``t1``, ``ix2``…) and literals made with
 ``repr`` of Python values appear in the code; rule names appear in comments only
 through ``repr``, which cannot end a comment line.
@@ -51,12 +59,16 @@ from converge_rules.language.syntax.nodes import (
     Agent,
     Aggregate,
     Arg,
+    Attribute,
     Binary,
     Emit,
     Evaluate,
     Expr,
+    IfExpr,
     Intend,
+    ListExpr,
     Literal,
+    Name,
     Pattern,
     Unary,
     walk_expr,
@@ -138,6 +150,7 @@ class AgentGenerator:
         self.var_types: dict[str, Any] = {}
         self.binders: dict[str, int] = {}       # whole-fact binder → positive index
         self.aliases: dict[str, str] = {}       # call alias → generated local
+        self.counts_outputs = False             # some loop checks len(out)
         self._classify()
         self.rule_names = set(self.var_names) | set(self.binders) | set(self.aliases)
         self.needed = self._needed_vars()
@@ -220,6 +233,9 @@ class AgentGenerator:
         if self.agent.calls:
             pro.append("    call = runtime.call")
         pro += ["    out = []", "    emit = out.append"]
+        if self.counts_outputs:
+            pro.append(f"    max_outputs = {self.ctx.budgets.max_facts:_}  # max_facts: "
+                       "no run builds more outputs")
         return "\n".join([*head, *pro, *body.lines, "    return out", ""])
 
     def _pass(self, w: Writer, delta: int) -> None:
@@ -248,8 +264,9 @@ class AgentGenerator:
             w.depth += 1
             for g in hoisted:
                 self._guard(w, ex, g, in_loop=False)
-        for k in order:
-            self._pattern(w, ex, k, delta, bound, guards, delta_local=bool(hoisted))
+        for n, k in enumerate(order):
+            self._pattern(w, ex, k, delta, bound, guards, delta_local=bool(hoisted),
+                          count_outputs=n < len(order) - 1)
             in_loop = True
             self._ready_guards(w, ex, bound, guards, in_loop)
         self._ready_guards(w, ex, bound, guards, in_loop)
@@ -321,7 +338,8 @@ class AgentGenerator:
             self._check(w, ex.condition(g.expr), in_loop)
 
     def _pattern(self, w: Writer, ex: ExprCompiler, k: int, delta: int, bound: set[str],
-                 guards: list[_Guard], delta_local: bool = False) -> None:
+                 guards: list[_Guard], delta_local: bool = False,
+                 count_outputs: bool = False) -> None:
         info = self.infos[k]
         tid = info.spec.id
         keyed = [] if k == delta else constrained(info, bound, self.rule_names)
@@ -342,6 +360,12 @@ class AgentGenerator:
         if k < delta:
             w.line(f"if f{k} >= since:")
             w.line("    break")
+        if count_outputs:
+            # once per iteration of an outer loop, never per output: a run that would
+            # build millions of matches stops within one innermost loop of max_facts
+            self.counts_outputs = True
+            w.line("if len(out) > max_outputs:")
+            w.line("    raise _too_many_outputs(max_outputs)")
         checks: list[str] = []
         binds: list[tuple[str, int]] = []
         first: dict[str, int] = {}
@@ -452,6 +476,39 @@ class AgentGenerator:
                 reason = self.ns.literal(out.reason)
                 w.line(f"emit(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
 
+    def _sized(self, code: str, vt: ValueType, name: str) -> str:
+        """``code`` measured against the value-size budgets when ``vt`` is ``str`` or
+        ``list`` (the only values that can grow without bound); other types as is."""
+        budgets = self.ctx.budgets
+        if vt.base == "str":
+            return f"_sized_str({code}, {budgets.max_string_length:_}, {name})"
+        if vt.base == "list":
+            element = vt.element
+            strings = (f", {budgets.max_string_length:_}"
+                       if element is not None and element.base == "str" else "")
+            return f"_sized_list({code}, {budgets.max_list_length:_}, {name}{strings})"
+        return code
+
+    def _copied(self, ex: ExprCompiler, expr: Expr) -> bool:
+        """Whether ``expr`` only copies values that were measured already: a literal,
+        a pattern variable, a field of a bound fact, an enum member, or a list
+        literal or ``if`` of those. A computed value (``s + s``, a call, a tool
+        result) is not."""
+        if isinstance(expr, Literal):
+            return True
+        if isinstance(expr, Name):
+            return not isinstance(ex.scope.get(expr.id), ToolRef)
+        if isinstance(expr, Attribute):
+            inner = expr.value
+            return isinstance(inner, Name) and (
+                isinstance(ex.scope.get(inner.id), FactRef)
+                or (inner.id not in ex.scope and inner.id in self.ctx.enums))
+        if isinstance(expr, ListExpr):
+            return all(self._copied(ex, item) for item in expr.items)
+        if isinstance(expr, IfExpr):
+            return self._copied(ex, expr.then) and self._copied(ex, expr.otherwise)
+        return False
+
     def _tid(self, name: str) -> int:
         spec = self.ctx.types.get(name)
         if spec is None:
@@ -475,13 +532,15 @@ class AgentGenerator:
                     # check it against the field at run time, so a fact never holds a
                     # value of another type.
                     vt = self.ns.constant(f.type)
-                    parts.append(f"_typed({ex.code(arg.value)}, {vt}, {name})")
-                    continue
-                code = ex.coerced(arg.value, f.type)
-                if not f.type.optional and ex.kind(arg.value).nullable:
-                    # An optional value or an aggregate over nothing must not slip
-                    # a none into a required field.
-                    code = f"_required({code}, {name})"
+                    code = f"_typed({ex.code(arg.value)}, {vt}, {name})"
+                else:
+                    code = ex.coerced(arg.value, f.type)
+                    if not f.type.optional and ex.kind(arg.value).nullable:
+                        # An optional value or an aggregate over nothing must not slip
+                        # a none into a required field.
+                        code = f"_required({code}, {name})"
+                if not self._copied(ex, arg.value):
+                    code = self._sized(code, f.type, name)
                 parts.append(code)
             elif f.default is not MISSING:
                 parts.append(self.ns.literal(f.default))

@@ -57,7 +57,8 @@ from converge_rules.program import (
 
 __all__ = ["CompileError", "compile_ruleset"]
 
-_COUNT_BUDGETS = ("max_facts", "max_cycles", "max_agents", "max_tool_calls")
+_COUNT_BUDGETS = ("max_facts", "max_cycles", "max_agents", "max_tool_calls",
+                  "max_string_length", "max_list_length")
 _TIME_BUDGETS = ("agent_timeout", "job_timeout")
 
 
@@ -85,7 +86,9 @@ def compile_ruleset(
     if errors:
         raise CheckError(errors)
     types = _types(checked)
-    ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}))
+    budgets = _budgets(checked.root)
+    ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}),
+                         budgets=budgets)
     agents = []
     for order, agent in enumerate(checked.agents):
         gen = AgentGenerator(agent, ctx).generate()
@@ -115,7 +118,7 @@ def compile_ruleset(
         policies=policies,
         prunes=prunes,
         requires=requires,
-        budgets=_budgets(checked.root),
+        budgets=budgets,
         tools=tuple(checked.tools),
         type_ids={t.name: t.id for t in types},
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from converge_rules.compiler.runtime import RUNTIME_HELPERS
 from converge_rules.language.syntax.nodes import EnumDecl
-from converge_rules.program import IndexSpec, TypeSpec, ValueType
+from converge_rules.program import Budgets, IndexSpec, TypeSpec, ValueType
 
 
 @dataclass(slots=True)
@@ -30,6 +30,8 @@ class ProgramContext:
     #: index key → the types whose new facts drive every lookup in it, or None once a
     #: lookup may happen in any run (negation, aggregates): ``IndexSpec.driven_by``.
     drivers: dict[tuple[int, tuple[int, ...]], set[int] | None] = field(default_factory=dict)
+    #: the root budgets: generated agents check what they build against them
+    budgets: Budgets = field(default_factory=Budgets)
 
     def index(self, type_id: int, positions: tuple[int, ...],
               driven_by: int | None = None) -> int:

@@ -18,6 +18,12 @@ Semantics the language promises:
   untyped value gives an int field; one outside the range raises
   :class:`~converge_rules.language.builtins.IntegerOverflow`, which discards the
   agent's effect.
+* Memory is bounded by the root budgets (:class:`~converge_rules.errors.BudgetExceeded`
+  stops the job): a run checks how many outputs it has built once per iteration of
+  every loop but the innermost (``_too_many_outputs``: at most ``max_facts``, so a run
+  overshoots by at most one innermost loop), and a ``str`` or ``list`` value the agent
+  computes is measured before it is emitted (``_sized_str``, ``_sized_list``); values
+  copied from facts, literals and fields of other types cost nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from converge_rules.errors import BudgetExceeded
 from converge_rules.language.builtins import BUILTINS, checked_int
 from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
 from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
@@ -181,6 +188,41 @@ def cvg_floats(value: Any) -> Any:
     return tuple(None if v is None else float(v) for v in value)
 
 
+def cvg_too_many_outputs(limit: int) -> BudgetExceeded:
+    """The error an agent run raises when it has built more than ``limit`` outputs
+    (``max_facts``); the engine names the agent."""
+    return BudgetExceeded("max_facts", limit, None,
+                          f"built more than {limit:,} outputs in one run (max_facts is "
+                          f"{limit:,}; duplicates count)")
+
+
+def cvg_sized_str(value: Any, limit: int, field: str) -> Any:
+    """``value`` for the ``str`` field ``field`` (``"Type.field"``) when it holds at most
+    ``limit`` characters (``max_string_length``); else :class:`BudgetExceeded`."""
+    if value is not None and len(value) > limit:
+        raise BudgetExceeded("max_string_length", limit, len(value),
+                             f"gave {field} a string of {len(value):,} characters "
+                             f"(max_string_length is {limit:,})")
+    return value
+
+
+def cvg_sized_list(value: Any, limit: int, field: str, str_limit: int | None = None) -> Any:
+    """``value`` for the ``list`` field ``field`` when it holds at most ``limit`` items
+    (``max_list_length``) and, with ``str_limit`` (a ``list[str]``), no string longer
+    than ``str_limit`` characters; else :class:`BudgetExceeded`."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise BudgetExceeded("max_list_length", limit, len(value),
+                             f"gave {field} a list of {len(value):,} items "
+                             f"(max_list_length is {limit:,})")
+    if str_limit is not None:
+        for i, item in enumerate(value):
+            if item is not None and len(item) > str_limit:
+                cvg_sized_str(item, str_limit, f"{field}[{i}]")
+    return value
+
+
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     **{builtin_helper(name): b.implementation
        for name, b in BUILTINS.items() if b.inline is None},
@@ -197,6 +239,9 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_required": cvg_required,
     "_typed": cvg_typed,
     "_unit": cvg_unit,
+    "_too_many_outputs": cvg_too_many_outputs,
+    "_sized_str": cvg_sized_str,
+    "_sized_list": cvg_sized_list,
     int_helper(): checked_int,
     "_int_abs": cvg_int_abs,
 }

@@ -2,7 +2,10 @@
 
 The report is part of the result document, so it holds no timings: the time budgets
 report their limit, how many agent runs overran (``agent_timeout``) and whether the
-job ran out of time, never a measured duration.
+job ran out of time, never a measured duration. ``max_string_length`` and
+``max_list_length`` report their limit only (values are measured, not tallied);
+``memory`` has no limit of its own (it is the process's) and reports only whether a
+``MemoryError`` ended the job.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from converge_rules.program import Budgets
 
 BUDGET_NAMES = (
     "max_facts", "max_cycles", "max_agents", "max_tool_calls", "agent_timeout", "job_timeout",
+    "max_string_length", "max_list_length", "memory",
 )
 
 
@@ -47,7 +51,7 @@ class BudgetMeter:
         when unlimited)."""
         return {
             name: {
-                "limit": getattr(self.budgets, name),
+                "limit": getattr(self.budgets, name, None),
                 "used": self.used(name),
                 "exceeded": self.exceeded == name,
             }

@@ -38,10 +38,15 @@ class Activation:
 @dataclass(frozen=True, slots=True)
 class AgentEffect:
     """The outcome of one agent run. ``error`` is set (and ``outputs`` empty) when the
-    effect is discarded: the agent raised, timed out, or a tool call failed."""
+    effect is discarded: the agent raised, timed out, or a tool call failed.
+    ``budget`` names the budget the run exceeded (``max_facts`` for too many outputs,
+    ``max_string_length``, ``max_list_length``, or ``memory`` for a ``MemoryError``):
+    the engine then stops the job with status ``budget_exceeded``, ``error`` saying
+    why."""
 
     position: int
     outputs: tuple[Output, ...]
     error: str | None = None
     tool_calls: tuple[ToolRecord, ...] = ()
     tool_budget_exhausted: bool = False
+    budget: str | None = None

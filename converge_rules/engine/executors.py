@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ConvergeError, ToolError, without_addresses
+from converge_rules.errors import BudgetExceeded, ConvergeError, ToolError, without_addresses
 from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
 
 DEFAULT_THREAD_WORKERS = 64
@@ -75,7 +75,9 @@ def run_agent(
     runtime: AgentRuntime | None = None,
 ) -> AgentEffect:
     """Run one agent transactionally: any exception, failed tool call or overrun
-    gives an effect with ``error`` set and no outputs. Timings never reach the effect.
+    gives an effect with ``error`` set and no outputs; a
+    :class:`~converge_rules.errors.BudgetExceeded` or ``MemoryError`` also sets
+    ``budget`` (the job must stop). Timings never reach the effect.
     ``runtime`` (a fresh one on ``tools`` by default) lets an executor that abandons
     the agent record its calls."""
     if runtime is None:
@@ -90,6 +92,13 @@ def run_agent(
     except ToolError as exc:
         return AgentEffect(activation.position, (), without_addresses(f"ToolError: {exc}"),
                            tuple(runtime.calls))
+    except BudgetExceeded as exc:  # too many outputs, a value too large: the job stops
+        return AgentEffect(activation.position, (), without_addresses(str(exc)),
+                           tuple(runtime.calls), budget=exc.budget)
+    except MemoryError:
+        # never a success: the job stops (what the run built is garbage by now)
+        return AgentEffect(activation.position, (), "ran out of memory (MemoryError)",
+                           tuple(runtime.calls), budget="memory")
     except (Exception, SystemExit) as exc:  # an agent that raises contributes nothing
         # the reason goes into the trace: an object's repr must not make it differ
         return AgentEffect(activation.position, (),

@@ -131,6 +131,8 @@ def _using(c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]) -> list
                           f"ruleset with the plugin that provides it")
     try:
         answer = list(resolver(type_spec, tuple(pool)))
+    except MemoryError:
+        raise  # the job's memory budget, not the resolver's answer: the job stops
     except (Exception, SystemExit) as exc:  # a plugin's bug is named, never a crash of the run
         # the reason goes into the trace: an object's repr must not make it differ
         raise LookupError(without_addresses(

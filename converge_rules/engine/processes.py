@@ -68,6 +68,10 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
             replica.apply(delta)
             effects = [run_agent(agents[a.position], a, view, tools, timeout)
                        for a in activations]
+        except MemoryError:  # the parent stops the job: budget `memory`
+            conn.send(("memory", "a worker process of the processes executor ran out of "
+                       "memory (MemoryError)"))
+            return
         except Exception as exc:  # the replica is out of step: the job cannot go on
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             return
@@ -143,6 +147,8 @@ class ProcessExecutor:
                 elif kind == "effects":
                     effects.extend(message[1])
                     pending.discard(self._conns.index(conn))
+                elif kind == "memory":
+                    raise MemoryError(message[1])
                 else:
                     raise ConvergeError(f"a worker process failed: {message[1]}")
         return effects

@@ -45,6 +45,8 @@ class Retraction:
                 age = cycle - store.cycle_of(fid)
                 try:
                     drop = spec.fn(store.values[fid], age)
+                except MemoryError:
+                    raise  # the job's memory budget: the job stops, never a success
                 except Exception:
                     drop = False
                 if not drop:

@@ -5,6 +5,11 @@ replace and remove nothing). In phase 1 every agent of the tier with something n
 match runs against the same snapshot through an executor; in phase 2 the effects are
 merged one at a time in merge order. A job ends with exactly one status, and always
 with its partial results.
+
+Memory is a budget like the others: an agent run that builds more than ``max_facts``
+outputs or a value over ``max_string_length`` / ``max_list_length`` stops the job with
+status ``budget_exceeded`` naming the agent; so does a ``MemoryError`` anywhere in the
+job (budget ``memory``), which is never a success.
 """
 
 from __future__ import annotations
@@ -100,6 +105,18 @@ class _Job:
     # ---------------------------------------------------------------- running
 
     def run(self) -> RunResult:
+        try:
+            return self._run()
+        except MemoryError as exc:
+            # Whatever was being built is garbage by now; the store keeps the facts
+            # merged so far, which are the partial results.
+            self.inputs = None
+            where = str(exc) or "the job ran out of memory (MemoryError)"
+            stop = self._exceeded("memory", f"{where} in cycle {self.meter.cycles}; the "
+                                  "facts are the partial results")
+            return self._finish(stop.status, stop.detail, [])
+
+    def _run(self) -> RunResult:
         store, merger, meter = self.store, self.merger, self.meter
         assert self.inputs is not None
         merger.merge_inputs(self.inputs.rows)
@@ -220,6 +237,8 @@ class _Job:
             )
             merger.merge_cycle(cycle, effects)
             if merger.stop is None:
+                self._effect_budgets(effects)
+            if merger.stop is None:
                 merger.prune(cycle)
             changed = bool(merger.added or merger.removed)
             meter.facts_peak = max(meter.facts_peak, store.live_count)
@@ -247,6 +266,25 @@ class _Job:
                             f"after cycle {earlier}", loop)
             self.fingerprints[fp] = cycle
 
+    def _effect_budgets(self, effects: list[AgentEffect]) -> None:
+        """Stop the job (through the merger, as the merge's own budget stops do) at the
+        first effect, in merge order, that exceeded a budget: one the run reported
+        (:attr:`AgentEffect.budget`), or more than ``max_facts`` outputs from an agent
+        that does not count its own (generated agents stop within one innermost loop
+        of the limit; this catches the rest)."""
+        max_facts = self.program.budgets.max_facts
+        for e in effects:
+            if e.budget is None and len(e.outputs) <= max_facts:
+                continue
+            name = self.program.agents[e.position].name
+            if e.budget is None:
+                self.merger.exceed("max_facts", f"agent {name!r} built "
+                                   f"{len(e.outputs):,} outputs in one run (max_facts "
+                                   f"is {max_facts:,}; duplicates count)")
+            else:
+                self.merger.exceed(e.budget, f"agent {name!r} {e.error}")
+            return
+
     # --------------------------------------------------------------- endings
 
     def _merge_stop(self) -> _Stop:
@@ -261,7 +299,7 @@ class _Job:
         meter.exceeded = name
         meter.tool_calls = self.tools.used
         self.trace.raw.append(
-            (E_BUDGET, name, getattr(self.program.budgets, name), meter.used(name))
+            (E_BUDGET, name, getattr(self.program.budgets, name, None), meter.used(name))
         )
         return _Stop("budget_exceeded", detail)
 
@@ -270,6 +308,8 @@ class _Job:
         for req in self.program.requires:
             try:
                 held = bool(req.fn(self.store.as_view()))
+            except MemoryError:
+                raise
             except Exception as exc:  # a goal that cannot be evaluated is not met
                 unmet.append({"goal": req.text, "error": f"{type(exc).__name__}: {exc}"})
                 continue

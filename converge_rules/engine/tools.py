@@ -222,6 +222,8 @@ class ToolBox:
                 result = asyncio.run_coroutine_threadsafe(_await(result), loop).result()
         except ToolError as exc:  # already says which tool failed and why
             return None, without_addresses(str(exc))
+        except MemoryError:
+            raise  # the job's memory budget, not the tool's answer: the job stops
         except (Exception, SystemExit) as exc:  # any failure of a tool discards the effect
             return None, without_addresses(f"{type(exc).__name__}: {exc}")
         if not isinstance(result, Mapping):

@@ -53,8 +53,8 @@ class ValidatedTool:
             return self._call_async(model)
         try:
             raw = self.tool.fn(model)
-        except ToolError:
-            raise
+        except (ToolError, MemoryError):
+            raise  # a MemoryError stops the job (budget `memory`)
         except (Exception, SystemExit) as exc:
             raise ToolError(f"tool {self.tool.name!r} failed: {_describe(exc)}") from exc
         return self.tool.validate_result(raw)
@@ -62,7 +62,7 @@ class ValidatedTool:
     async def _call_async(self, model: BaseModel) -> ToolResult:
         try:
             raw = await self.tool.fn(model)
-        except ToolError:
+        except (ToolError, MemoryError):
             raise
         except (Exception, SystemExit) as exc:
             raise ToolError(f"tool {self.tool.name!r} failed: {_describe(exc)}") from exc

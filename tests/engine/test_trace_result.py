@@ -24,7 +24,8 @@ def test_result_document_has_the_documented_shape_and_sorted_facts() -> None:
     assert paths == sorted(paths, key=lambda p: (p["a"], p["b"]))
     assert len(paths) == 9
     assert set(doc["budget"]) == {"max_facts", "max_cycles", "max_agents", "max_tool_calls",
-                                  "agent_timeout", "job_timeout"}
+                                  "agent_timeout", "job_timeout", "max_string_length",
+                                  "max_list_length", "memory"}
     assert result.to_json() == run(closure_program(), list(reversed(EDGES))).to_json()
 
 

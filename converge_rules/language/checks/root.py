@@ -26,6 +26,8 @@ BUDGETS: dict[str, str] = {
     "max_tool_calls": "int",
     "agent_timeout": "duration",
     "job_timeout": "duration",
+    "max_string_length": "int",
+    "max_list_length": "int",
 }
 """The budgets a root may set and the kind of value each takes."""
 
@@ -39,7 +41,8 @@ SECOND_ROOT = define(
 UNKNOWN_BUDGET = define(
     "CVG502", "unknown-budget", Severity.ERROR, "Unknown budget",
     "A root sets a budget that does not exist. Budgets: max_facts, max_cycles, "
-    "max_agents, max_tool_calls, agent_timeout, job_timeout.",
+    "max_agents, max_tool_calls, agent_timeout, job_timeout, max_string_length, "
+    "max_list_length.",
     wrong=_HEAD + 'root "goal" {\n  max_cycle = 10\n}\n',
     right=_HEAD + 'root "goal" {\n  max_cycles = 10\n}\n',
 )
