@@ -321,8 +321,8 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise click.exceptions.Exit(EXIT_USAGE) from exc
         except MemoryError as exc:  # the machine, not a bug: say what to do about it
             click.echo("converge: error: out of memory; lower the job's budgets "
-                       "(max_facts, max_string_length, max_list_length) or give the process more memory",
-                       err=True)
+                       "(max_facts, max_string_length, max_list_length) or give the "
+                       "process more memory", err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from exc
         except BrokenPipeError as exc:  # the reader went away (`| head`): stop quietly
             _silence_stdout()
