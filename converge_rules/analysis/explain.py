@@ -239,18 +239,18 @@ class Explainer:
                                           + (f" ({conflict.reason})" if conflict.reason
                                              else "")))
         for agent in (self.checked.agents if self.checked else ()):
-            for output in agent.outputs:
-                if isinstance(output, n.Emit | n.Intend) \
-                        and output.type.name == pattern.type.name:
-                    reasons.append(self._agent_reason(agent, output, pattern, env))
-                    break
+            # every output of the type: an agent may emit it more than once
+            outputs = [o for o in agent.outputs if isinstance(o, n.Emit | n.Intend)
+                       and o.type.name == pattern.type.name]
+            if outputs:
+                reasons.append(self._agent_reason(agent, outputs, pattern, env))
         return reasons
 
     def _producer(self, fid: int) -> str | None:
         derivations = self.view.derivations.get(fid)
         return derivations[0].agent if derivations else None
 
-    def _agent_reason(self, agent: n.Agent, output: n.Emit | n.Intend,
+    def _agent_reason(self, agent: n.Agent, outputs: Sequence[n.Emit | n.Intend],
                       target: n.Pattern, want: Mapping[str, Any]) -> Reason:
         interp = self.interp
         assert interp is not None
@@ -306,29 +306,42 @@ class Explainer:
                           "effect events in the trace", matched=True)
         closest = None
         for e in envs:
-            values = {}
-            for arg in output.args:
-                try:
-                    values[arg.name.name] = interp.eval(arg.value, e)
-                except EvalError:
-                    values[arg.name.name] = None
-            fact = Fact(output.type.name, values)
-            if interp.match_fact(target, fact, want, tolerant=True) is not None:
-                if discarded:
-                    cycle, why = discarded[0]
-                    return Reason(name, agent.span,
-                                  f"matches and would emit {self.show(fact)}, but its "
-                                  f"effect was discarded in cycle {cycle}: {why}",
-                                  matched=True)
-                return Reason(name, output.span,
-                              f"matches and would emit {self.show(fact)}; it may have lost "
-                              "a conflict or been retracted (see above), or the context "
-                              "changed after it ran", matched=True)
-            closest = closest or fact
+            for output in outputs:
+                values = {}
+                for arg in output.args:
+                    try:
+                        values[arg.name.name] = interp.eval(arg.value, e)
+                    except EvalError:
+                        values[arg.name.name] = None
+                fact = Fact(output.type.name, self._with_defaults(output.type.name, values))
+                if interp.match_fact(target, fact, want, tolerant=True) is not None:
+                    if discarded:
+                        cycle, why = discarded[0]
+                        return Reason(name, agent.span,
+                                      f"matches and would emit {self.show(fact)}, but its "
+                                      f"effect was discarded in cycle {cycle}: {why}",
+                                      matched=True)
+                    return Reason(name, output.span,
+                                  f"matches and would emit {self.show(fact)}; it may have "
+                                  "lost a conflict or been retracted (see above), or the "
+                                  "context changed after it ran", matched=True)
+                closest = closest or fact
         assert closest is not None
-        return Reason(name, output.span,
+        return Reason(name, outputs[0].span,
                       f"matches, but emits {self.show(closest)}, which is not "
                       f"`{self.pattern_with(target, want)}`", matched=True)
+
+
+    def _with_defaults(self, type_name: str, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` of an emitted fact with the fields it leaves out as the engine
+        fills them: the declared default, else none (an optional field)."""
+        decl = self.checked.facts.get(type_name) if self.checked is not None else None
+        assert self.interp is not None
+        for f in decl.fields if decl is not None else ():
+            if f.name.name not in values:
+                values[f.name.name] = None if f.default is None \
+                    else self.interp.eval(f.default, {})
+        return values
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,13 +74,17 @@ def values_equal(a: Any, b: Any, *, tolerant: bool = False) -> bool:
 class Interpreter:
     """Evaluates expressions against ``facts`` (the live context, by type name).
 
-    ``enums`` maps enum names to their members, ``fields`` maps each fact type to its
-    field declarations (to tell an enum member written bare from a variable)."""
+    ``enums`` maps enum names to their members; ``field_enums`` maps each enum-typed
+    field ``(type, field)`` to its enum and ``typed`` names the fact types whose fields
+    are all known, to tell an enum member written bare from a variable: in a field of a
+    type in ``typed`` only a member of the field's own enum is one, in a field of any
+    other type (no ruleset at hand) a member of any enum is."""
 
     enums: Mapping[str, Sequence[str]]
     facts: Mapping[str, Sequence[Fact]] = field(default_factory=dict)
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     field_enums: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    typed: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------ expressions
 
@@ -171,6 +175,9 @@ class Interpreter:
         if op == "in":
             return left in right
         if op == "+":
+            if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+                # a list is a tuple at run time, but a fact read from a trace holds lists
+                return (*left, *right)
             return checked_int(left + right, format_expr(expr))
         if op == "-":
             return checked_int(left - right, format_expr(expr))
@@ -234,7 +241,10 @@ class Interpreter:
             return False, None
         if isinstance(value, n.Name) and value.id not in env:
             enum = self.field_enums.get((type_name, fm.field.name))
-            if self.is_member(value.id, enum) or (enum is None and self.is_member(value.id)):
+            # as the checker and the compiler read it: in a field that is not of an
+            # enum type, a bare name is a variable even if some enum has such a member
+            if (self.is_member(value.id, enum) if enum is not None
+                    else type_name not in self.typed and self.is_member(value.id)):
                 return True, value.id
             return False, value.id
         return True, self.eval(value, env)
@@ -260,4 +270,4 @@ def interpreter_for(checked: Any, facts: Mapping[str, Sequence[Fact]] | None = N
             if f.type.name in enums:
                 field_enums[(type_name, f.name.name)] = f.type.name
     return Interpreter(enums=enums, facts=dict(facts or {}), functions=dict(functions or {}),
-                       field_enums=field_enums)
+                       field_enums=field_enums, typed=frozenset(checked.facts))

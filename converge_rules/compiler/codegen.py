@@ -116,6 +116,7 @@ class _Guard:
     field_of: str = ""
     position: int = -1
     ordered: bool = False
+    visible: frozenset[str] | None = None   # names bound before it in written order
 
 
 def conjuncts(expr: Expr | None) -> list[Expr]:
@@ -151,6 +152,12 @@ class AgentGenerator:
         self.binders: dict[str, int] = {}       # whole-fact binder → positive index
         self.aliases: dict[str, str] = {}       # call alias → generated local
         self.counts_outputs = False             # some loop checks len(out)
+        # Names bound before each pattern (by index in agent.patterns) and before each
+        # expression field of a positive pattern (by positive index and position), in
+        # written order: the only names a negated or aggregated pattern there may take
+        # as constraints; its other names are its own, as the checker reads them.
+        self.visible_at: list[frozenset[str]] = []
+        self.field_visible: dict[tuple[int, int], frozenset[str]] = {}
         self._classify()
         self.rule_names = set(self.var_names) | set(self.binders) | set(self.aliases)
         self.needed = self._needed_vars()
@@ -164,16 +171,26 @@ class AgentGenerator:
         return spec
 
     def _classify(self) -> None:
-        for k, p in enumerate(self.positive):
+        visible: set[str] = set()
+        for p in self.agent.patterns:
+            self.visible_at.append(frozenset(visible))
+            if p.negated:
+                continue
+            k = len(self.infos)
             spec = self._spec(p)
             info = classify(p, spec, self.ctx.enums, lambda n: n in self.var_names, k)
             self.infos.append(info)
-            for u in info.uses:
-                if u.kind == "var" and u.name not in self.var_names:
-                    self.var_names[u.name] = f"v{len(self.var_names)}"
-                    self.var_types[u.name] = spec.fields[u.position].type
             if p.binder is not None:
                 self.binders[p.binder.name] = k
+                visible.add(p.binder.name)
+            for u in info.uses:
+                if u.kind == "expr":
+                    self.field_visible[(k, u.position)] = frozenset(visible)
+                elif u.kind == "var":
+                    visible.add(u.name)
+                    if u.name not in self.var_names:
+                        self.var_names[u.name] = f"v{len(self.var_names)}"
+                        self.var_types[u.name] = spec.fields[u.position].type
         for c in self.agent.calls:
             self.aliases[c.alias.name] = f"r{len(self.aliases)}"
 
@@ -288,11 +305,13 @@ class AgentGenerator:
     def _guards(self) -> list[_Guard]:
         out = [_Guard(names_in(c) & self.rule_names, expr=c, ordered=True)
                for c in conjuncts(self.agent.where)]
-        for p in self.negated:
+        for p, visible in zip(self.agent.patterns, self.visible_at, strict=True):
+            if not p.negated:
+                continue
             deps: set[str] = set()
             for fm in p.fields:
                 deps |= {fm.field.name} if fm.value is None else names_in(fm.value)
-            out.append(_Guard(deps & self.rule_names, pattern=p))
+            out.append(_Guard(deps & visible, pattern=p, visible=visible))
         return out
 
     @staticmethod
@@ -320,10 +339,10 @@ class AgentGenerator:
 
     def _guard(self, w: Writer, ex: ExprCompiler, g: _Guard, in_loop: bool) -> None:
         if g.pattern is not None:
-            self._skip_if(w, ex.negation(g.pattern), in_loop)
+            self._skip_if(w, ex.negation(g.pattern, g.visible), in_loop)
         elif g.field_of:
             assert g.expr is not None
-            self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr)})",
+            self._check(w, f"({g.field_of}[{g.position}] == {ex.code(g.expr, g.visible)})",
                         in_loop)
         elif isinstance(g.expr, Binary) and g.expr.op in ("==", "!="):
             # `where a != b` reads better as `if a == b: continue`
@@ -351,7 +370,7 @@ class AgentGenerator:
             driver = self.infos[delta].spec.id if delta >= 0 else None
             ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in ordered),
                                               driver))
-            parts = [self._use(ex, u) for u in ordered]
+            parts = [self._use(ex, u, k) for u in ordered]
             key = key_src(parts)
             w.line(f"for f{k} in {ix}.get({key}, ()):")
         else:
@@ -375,7 +394,7 @@ class AgentGenerator:
                 continue
             if u.kind == "var":
                 if u.name in bound:
-                    checks.append(f"t{k}[{u.position}] != {self._use(ex, u)}")
+                    checks.append(f"t{k}[{u.position}] != {self._use(ex, u, k)}")
                 elif u.name in first:
                     checks.append(f"t{k}[{u.position}] != t{k}[{first[u.name]}]")
                 else:
@@ -383,12 +402,13 @@ class AgentGenerator:
                     if u.name in self.needed:
                         binds.append((self.var_names[u.name], u.position))
             elif u.kind == "const":
-                checks.append(f"t{k}[{u.position}] != {self._use(ex, u)}")
+                checks.append(f"t{k}[{u.position}] != {self._use(ex, u, k)}")
             else:
                 assert u.expr is not None
-                deps = names_in(u.expr) & self.rule_names
+                visible = self.field_visible[(k, u.position)]
+                deps = names_in(u.expr) & visible
                 if deps <= bound:
-                    checks.append(f"t{k}[{u.position}] != {ex.code(u.expr)}")
+                    checks.append(f"t{k}[{u.position}] != {ex.code(u.expr, visible)}")
                 else:
                     deferred.append((deps, u.expr, u.position))
         binder = info.pattern.binder
@@ -420,15 +440,16 @@ class AgentGenerator:
         for deps, expr, pos in deferred:
             # An expression constraint on a fact found before the names it uses: check
             # it as a guard once they are bound.
-            guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos))
+            guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos,
+                                 visible=self.field_visible[(k, pos)]))
 
-    def _use(self, ex: ExprCompiler, u: FieldUse) -> str:
+    def _use(self, ex: ExprCompiler, u: FieldUse, k: int) -> str:
         if u.kind == "const":
             return self.ns.literal(u.value)
         if u.kind == "var":
             return self.var_names[u.name]
         assert u.expr is not None
-        return ex.code(u.expr)
+        return ex.code(u.expr, self.field_visible[(k, u.position)])
 
     def _check(self, w: Writer, cond: str, in_loop: bool) -> None:
         if in_loop:

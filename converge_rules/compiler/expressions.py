@@ -11,7 +11,8 @@ Semantics (documented for rule authors in the language reference):
   naming the expression, which discards the agent's effect like any other error. Float
   arithmetic is not checked (it costs nothing where it cannot overflow).
 * ``< <= > >=`` with ``None`` on either side are false (``min``/``max``/``mean`` over
-  no facts are ``None``); ``==``/``!=`` compare ``None`` like any value.
+  no facts are ``None``); ``==``/``!=`` compare ``None`` like any value; ``and``/``or``
+  give a bool, ``None`` counting as false.
 * enum members are their member name; list literals are tuples.
 * aggregates run over the whole live context with the rule's bound variables as
   constraints; names a pattern inside an aggregate binds are local to it. ``sum`` of
@@ -102,12 +103,23 @@ class ExprCompiler:
     ns: Namespace
     scope: dict[str, Binding] = field(default_factory=dict)
     _gen: int = 0
+    # The names a negated or aggregated pattern may take as constraints (those bound
+    # before it in written order), or None: every name in scope.
+    visible: frozenset[str] | None = None
 
     # ------------------------------------------------------------------ public
 
-    def code(self, expr: Expr) -> str:
-        """Python source for ``expr``."""
-        return self._code(expr)[0]
+    def code(self, expr: Expr, visible: frozenset[str] | None = None) -> str:
+        """Python source for ``expr``. With ``visible``, an aggregate in it takes only
+        those names as constraints, as written before it; its pattern's other names
+        are its own (patterns are read left to right)."""
+        if visible is None:
+            return self._code(expr)[0]
+        outer, self.visible = self.visible, visible
+        try:
+            return self._code(expr)[0]
+        finally:
+            self.visible = outer
 
     def kind(self, expr: Expr) -> Kind:
         return self._code(expr)[1]
@@ -219,7 +231,14 @@ class ExprCompiler:
             if ka.nullable or kb.nullable:
                 return f"{_ORDERING[op]}({a}, {b})", Kind("bool", False)
             return f"({a} {op} {b})", Kind("bool", False)
-        if op in ("==", "!=", "in", "and", "or"):
+        if op in ("and", "or"):
+            # `and`/`or` give a bool: an operand that may be none (an optional field) is
+            # false, as in a guard, instead of passing none on (`none and true` is none
+            # in Python), into a bool field
+            a = f"bool({a})" if ka.nullable else a
+            b = f"bool({b})" if kb.nullable else b
+            return f"({a} {op} {b})", Kind("bool", False)
+        if op in ("==", "!=", "in"):
             return f"({a} {op} {b})", Kind("bool", False)
         if op == "/":
             return f"({a} / {b})", Kind("float", False)
@@ -291,11 +310,12 @@ class ExprCompiler:
         spec = self.ctx.types.get(pattern.type.name)
         if spec is None:
             raise CompileError(f"{pattern.type.span}: unknown type {pattern.type.name!r}")
-        bound = {n for n, b in self.scope.items() if isinstance(b, Var)}
+        seen = [n for n in self.scope if self.visible is None or n in self.visible]
+        bound = {n for n in seen if isinstance(self.scope[n], Var)}
         info = classify(pattern, spec, self.ctx.enums, lambda n: n in bound)
-        # every name in scope is bound here (binders and call results too), so any
+        # every name it sees is bound here (binders and call results too), so any
         # expression over them can key an index
-        keyed = constrained(info, self.scope.keys(), self.scope.keys())
+        keyed = constrained(info, seen, seen)
         conds: list[str] = []
         local_first: dict[str, int] = {}
         for u in info.uses:
@@ -326,10 +346,15 @@ class ExprCompiler:
         assert u.expr is not None
         return self.code(u.expr)
 
-    def negation(self, pattern: Pattern) -> str:
-        """A condition that is true when some live fact matches ``pattern``."""
+    def negation(self, pattern: Pattern, visible: frozenset[str] | None = None) -> str:
+        """A condition that is true when some live fact matches ``pattern``, taking
+        only the ``visible`` names (default: all in scope) as constraints."""
         gen = self._fresh()
-        src, conds, _ = self.lookup(pattern, gen)
+        outer, self.visible = self.visible, visible if visible is not None else self.visible
+        try:
+            src, conds, _ = self.lookup(pattern, gen)
+        finally:
+            self.visible = outer
         if not conds:
             return src
         return f"any(True for {gen} in {src} if {' and '.join(conds)})"

@@ -1,0 +1,143 @@
+"""Disagreements between the test interpreter and the compiled code that the property in
+``test_interpreter_agrees_with_compiler.py`` found, each pinned as a plain example.
+Where they disagreed, the language reference (patterns are read left to right; a
+negated or aggregated pattern's new names are its own) decided which side was wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import converge_rules
+from converge_rules.analysis.explain import Explainer, Reason
+from converge_rules.analysis.runview import view_from_result
+from converge_rules.cli.explain import parse_pattern
+
+
+def _run(text: str, facts: list[tuple[str, dict[str, Any]]]) -> tuple[Any, Any]:
+    ruleset = converge_rules.loads(text, plugins=False)
+    return ruleset, converge_rules.run(ruleset, facts)
+
+
+def _why_not(text: str, facts: list[tuple[str, dict[str, Any]]], pattern: str) -> Reason:
+    """The one reason ``explain --why-not`` gives for the one agent of ``text``."""
+    ruleset, result = _run(text, facts)
+    view = view_from_result(result)
+    (reason,) = Explainer(view, ruleset.checked).why_not(parse_pattern(pattern))
+    return reason
+
+
+def test_a_bare_enum_member_name_in_a_field_of_another_type_is_a_variable() -> None:
+    # The checker and the compiler bind `web` (the field is a str); the interpreter
+    # read it as the enum member "web" and found no match.
+    text = """ruleset r
+enum Channel { web, store }
+fact Page { name: str }
+fact Seen { name: str }
+agent a {
+  when Page(name: web)
+  emit Seen(name: web)
+}
+"""
+    _, result = _run(text, [("Page", {"name": "home"})])
+    assert result.facts("Seen") == [{"name": "home"}]
+    reason = _why_not(text, [("Page", {"name": "home"})], 'Seen(name: "home")')
+    assert reason.matched and "would emit Seen(name: \"home\")" in reason.message
+
+
+def test_why_not_looks_at_every_emit_of_the_type() -> None:
+    # It read only the first `emit Quote`, so it said the agent emits Quote(sku: "a"),
+    # "which is not" the Quote(sku: "b") the engine derived.
+    text = """ruleset r
+fact Cost { sku: str }
+fact Quote { sku: str }
+agent a {
+  when Cost()
+  emit Quote(sku: "a")
+  emit Quote(sku: "b")
+}
+"""
+    reason = _why_not(text, [("Cost", {"sku": "x"})], 'Quote(sku: "b")')
+    assert reason.matched and 'would emit Quote(sku: "b")' in reason.message
+
+
+def test_why_not_fills_the_fields_an_emit_leaves_out() -> None:
+    # A field left out takes its default (the engine's fact has sku "a"); why-not
+    # built the fact without it and said it did not match.
+    text = """ruleset r
+fact Cost { sku: str }
+fact Alert { sku: str = "a", note: str? }
+agent a {
+  when Cost()
+  emit Alert()
+}
+"""
+    reason = _why_not(text, [("Cost", {"sku": "x"})], 'Alert(sku: "a")')
+    assert reason.matched and "would emit" in reason.message
+
+
+def test_lists_from_a_trace_join_list_literals() -> None:
+    # A fact read back from the trace holds a JSON list; `tags + ["x"]` raised
+    # "can only concatenate list (not "tuple") to list" in the interpreter.
+    text = """ruleset r
+fact Cost { tags: list[str] }
+fact Long { n: int }
+agent a {
+  when Cost(tags) where len(tags + ["x"]) > 1
+  emit Long(n: len(tags + ["x"]))
+}
+"""
+    reason = _why_not(text, [("Cost", {"tags": ["a"]})], "Long(n: 2)")
+    assert reason.matched and "would emit Long(n: 2)" in reason.message
+
+
+def test_a_negation_before_the_pattern_that_binds_its_name_keeps_the_name_local() -> None:
+    # `vendor` is new where `not Banned(vendor)` is written: the negation asks for no
+    # Banned fact at all. The compiled agent joined it with the later Quote's vendor.
+    text = """ruleset r
+fact Banned { vendor: str }
+fact Quote { sku: str, vendor: str }
+fact Open { sku: str }
+agent a {
+  when not Banned(vendor) and Quote(sku, vendor)
+  emit Open(sku: sku)
+}
+"""
+    _, result = _run(text, [("Banned", {"vendor": "x"}),
+                            ("Quote", {"sku": "A", "vendor": "y"})])
+    assert result.facts("Open") == []
+    _, result = _run(text, [("Quote", {"sku": "A", "vendor": "y"})])
+    assert result.facts("Open") == [{"sku": "A"}]
+
+
+def test_an_aggregate_in_a_pattern_field_sees_only_names_bound_before_it() -> None:
+    # `sku` is new inside `count(Quote(sku))` where it is written, so it counts every
+    # Quote (2); the compiled agent waited for the later `Quote(sku)` and counted 1.
+    text = """ruleset r
+fact Cost { qty: int }
+fact Quote { sku: str }
+fact Hit { sku: str }
+agent a {
+  when Cost(qty: count(Quote(sku))) and Quote(sku)
+  emit Hit(sku: sku)
+}
+"""
+    _, result = _run(text, [("Cost", {"qty": 2}), ("Quote", {"sku": "a"}),
+                            ("Quote", {"sku": "b"})])
+    assert result.facts("Hit") == [{"sku": "a"}, {"sku": "b"}]
+
+
+def test_and_or_over_an_optional_bool_give_a_bool() -> None:
+    # `flag and true` with flag none was none in the compiled agent (Python's `and`),
+    # so a bool field held none; the interpreter (and a guard) read none as false.
+    text = """ruleset r
+fact In { flag: bool? }
+fact Out { both: bool, either: bool }
+agent a {
+  when In(flag)
+  emit Out(both: flag and true, either: false or flag)
+}
+"""
+    _, result = _run(text, [("In", {"flag": None})])
+    assert result.facts("Out") == [{"both": False, "either": False}]
+    reason = _why_not(text, [("In", {"flag": None})], "Out(both: false, either: false)")
+    assert reason.matched and "would emit" in reason.message
