@@ -10,7 +10,7 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -378,12 +378,18 @@ def load_plugins(*, no_plugins: bool = False) -> Registries:
     return builtin_registries() if no_plugins else load_registries(plugin_modules())
 
 
-def check_executor(name: str, registries: Registries) -> None:
-    """A usage error naming the known executors (with a "did you mean") unless
-    ``name`` is registered."""
+def check_registered(kind: str, name: str, registered: Mapping[str, Any]) -> None:
+    """A usage error naming the registered ``kind`` s (with a "did you mean") unless
+    ``name`` is one of them: an executor, a store, a pruner."""
     from converge_rules.language.diagnostics.suggest import did_you_mean
 
-    if name not in registries.executors:
-        known = sorted(registries.executors)
-        hint = did_you_mean(name, known, otherwise="known executors: " + ", ".join(known))
-        raise click.UsageError(f"unknown executor {name!r}; {hint}")
+    if name not in registered:
+        known = sorted(registered)
+        hint = did_you_mean(name, known,
+                            otherwise=f"known {kind}s: " + (", ".join(known) or "none"))
+        raise click.UsageError(f"unknown {kind} {name!r}; {hint}")
+
+
+def check_executor(name: str, registries: Registries) -> None:
+    """:func:`check_registered` for an executor."""
+    check_registered("executor", name, registries.executors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from converge_rules.cli._common import (
     Interrupts,
     allow_path_option,
     check_executor,
+    check_registered,
     color_option,
     load_plugins,
     missing_path,
@@ -136,9 +137,9 @@ def command(
                                "give --trace FILE too")
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
-    _check_name("store", trace_store, registries.stores)
+    check_registered("store", trace_store, registries.stores)
     for pruner in pruners:
-        _check_name("pruner", pruner, registries.pruners)
+        check_registered("pruner", pruner, registries.pruners)
     colour = use_color(color, sys.stderr)
     try:
         loaded = api.load(ruleset, plugins=registries, pruners=pruners,
@@ -195,16 +196,6 @@ def _notify_observers(result: RunResult, registries: Registries) -> None:
         notify_observers(result, registries)
     except PluginError as exc:
         click.echo(f"warning: {exc} (the run's result below is complete)", err=True)
-
-
-def _check_name(kind: str, name: str, registered: Mapping[str, Any]) -> None:
-    from converge_rules.language.diagnostics.suggest import did_you_mean
-
-    if name not in registered:
-        known = sorted(registered)
-        hint = did_you_mean(name, known, otherwise=f"known {kind}s: " + (", ".join(known)
-                                                                          or "none"))
-        raise click.UsageError(f"unknown {kind} {name!r}; {hint}")
 
 
 def report_failures(result: RunResult) -> None:

@@ -172,15 +172,16 @@ class _Job:
         except TypeError:
             effects = [answer]
         wrong = [e for e in effects if not isinstance(e, AgentEffect)]
-        positions = [] if wrong else sorted(e.position for e in effects)
-        if wrong or positions != sorted(a.position for a in acts):
+        if not wrong:
+            effects.sort(key=lambda e: e.position)
+        # activations come in position order (``_activations`` walks the tier's agents)
+        if wrong or [e.position for e in effects] != [a.position for a in acts]:
             what = (f"{type(wrong[0]).__name__} {wrong[0]!r:.60}" if wrong
-                    else f"effects for positions {positions}")
+                    else f"effects for positions {[e.position for e in effects]}")
             raise ExecutorError(
                 f"the executor {type(self.executor).__name__} answered cycle {cycle} with "
                 f"{what}, not one AgentEffect per activation ({len(acts)}); this is a bug "
                 "in the executor (a plugin's, if it is not serial, threads or processes)")
-        effects.sort(key=lambda e: e.position)
         return effects
 
     def _run_tier(self, tier: int) -> None:
