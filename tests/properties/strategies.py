@@ -253,8 +253,17 @@ test_steps: st.SearchStrategy[n.TestStep] = (
     | patterns(plain=True).map(lambda p: n.ExpectConflict(p, SPAN))
     | st.sampled_from(_STATUSES).map(lambda s: n.ExpectStatus(n.Ident(s, SPAN), SPAN))
 )
-_cases = st.none() | st.builds(lambda rows: n.Cases(tuple(rows), None, SPAN),
-                               st.lists(_records, max_size=3)) | st.from_regex(
+
+
+def _table(rows: list[tuple[n.Record, str | None]]) -> n.Cases:
+    """Inline rows, some named (``case "name" {…}``): ``names`` is empty when none is."""
+    names = tuple(name for _, name in rows)
+    return n.Cases(tuple(r for r, _ in rows), None, SPAN,
+                   names if any(name is not None for name in names) else ())
+
+
+_cases = st.none() | st.lists(st.tuples(_records, st.none() | _string_text),
+                              max_size=3).map(_table) | st.from_regex(
     r"[a-z]{1,6}\.(csv|jsonl)", fullmatch=True).map(lambda f: n.Cases((), f, SPAN))
 tests = st.builds(lambda name, steps, cases: n.Test(name, tuple(steps), SPAN, cases),
                   _string_text, st.lists(test_steps, min_size=1, max_size=5), _cases)

@@ -250,7 +250,10 @@ def _cases(cases: n.Cases) -> _Stmt:
     if cases.file is not None:
         return _Stmt.line(f"cases {quote(cases.file)}", _region(cases.span))
     parts = [("cases {", (cases.span.line, cases.span.line), 0)]
-    parts.extend((format_expr(row), _region(row.span), 1) for row in cases.rows)
+    for i, row in enumerate(cases.rows):
+        name = cases.name_of(i)
+        named = f"case {quote(name)} " if name is not None else ""
+        parts.append((named + format_expr(row), _region(row.span), 1))
     parts.append(("}", (cases.span.end_line, cases.span.end_line), 0))
     return _Stmt(tuple(parts), wrapped=True)
 

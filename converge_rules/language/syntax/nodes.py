@@ -579,11 +579,18 @@ TestStep: TypeAlias = Given | Mock | ExpectFact | ExpectConflict | ExpectStatus
 class Cases:
     """``cases { {a: 1, b: 2} … }`` (``rows``) or ``cases "file.csv"`` (``file``, a
     ``.csv`` or ``.jsonl`` path relative to the ruleset): the rows of a table test. Each
-    row binds variables that the test's steps use; each row runs as its own case."""
+    row binds exactly the variables that the test's steps use; each row runs as its own
+    case. ``names`` holds each row's name (``case "small claim" {…}``), None for an
+    unnamed row; it is empty when no row is named."""
 
     rows: tuple[Record, ...]
     file: str | None
     span: Span = _span()
+    names: tuple[str | None, ...] = ()
+
+    def name_of(self, index: int) -> str | None:
+        """The name of row ``index`` (0-based), or None when it is unnamed."""
+        return self.names[index] if index < len(self.names) else None
 
 
 @dataclass(frozen=True, slots=True)

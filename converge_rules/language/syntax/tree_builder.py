@@ -258,10 +258,13 @@ class TreeBuilder:
         return n.Mock(tool, args, self.expr(t.children[-1]), sp)
 
     def _cases(self, t: Any) -> n.Cases:
-        rows = tuple(n.Record(self.args(r.children), self.span(r))
-                     for r in _trees(t.children, "case_row"))
+        trees = _trees(t.children, "case_row")
+        rows = tuple(n.Record(self.args(r.children), self.span(r)) for r in trees)
+        names = tuple(self.string(named[0]) if named else None
+                      for named in (_tokens(r.children, "STRING") for r in trees))
         files = _tokens(t.children, "STRING")
-        return n.Cases(rows, self.string(files[0]) if files else None, self.span(t))
+        return n.Cases(rows, self.string(files[0]) if files else None, self.span(t),
+                       names if any(name is not None for name in names) else ())
 
     # ---------------------------------------------------------- patterns and args
 
