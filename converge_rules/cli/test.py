@@ -57,7 +57,8 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
     """Run every `test` block in PATH... (.cvg files, or directories searched
     recursively). Each test runs its whole ruleset on its `given` facts, with tools
     replaced by its `mock tool` answers (no network, ever), and checks its `expect`
-    steps. A test's id is `file.cvg::test name` (`…[case N]` for a table-test row).
+    steps. A test's id is `file.cvg::test name` (`…[case N]` for a table-test row,
+    `…[NAME]` for a row named `case "NAME" {…}`).
 
     \b
     Examples:

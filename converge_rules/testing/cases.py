@@ -50,6 +50,8 @@ from converge_rules.language.access import (
     read_bytes,
     resolve,
 )
+from converge_rules.language.checks.testblocks import step_names
+from converge_rules.language.format.formatter import quote
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
@@ -73,6 +75,15 @@ class TestCase:
     span: Span | None
     case: int | None = None
     bindings: dict[str, Any] = field(default_factory=dict)
+    #: the row's name (``case "small claim" {…}``), None for an unnamed row
+    label: str | None = None
+    #: the names every row must bind: those the test's steps use
+    variables: frozenset[str] = frozenset()
+
+    @property
+    def row(self) -> str:
+        """How messages name the row: ``case "small claim"``, or ``case 2``."""
+        return f"case {quote(self.label)}" if self.label is not None else f"case {self.case}"
 
 
 class CaseError(ConvergeError):
@@ -89,8 +100,11 @@ class CaseError(ConvergeError):
         return (type(self), (self.message, self.span, self.details))
 
 
-def case_id(file: str, name: str, case: int | None = None) -> str:
-    """``file.cvg::test name`` or ``file.cvg::test name[case 2]``."""
+def case_id(file: str, name: str, case: int | None = None, label: str | None = None) -> str:
+    """``file.cvg::test name``, ``file.cvg::test name[case 2]`` for an unnamed row, or
+    ``file.cvg::test name[small claim]`` for a row named ``case "small claim"``."""
+    if label is not None:
+        return f"{file}::{name}[{label}]"
     return f"{file}::{name}" + (f"[case {case}]" if case is not None else "")
 
 
@@ -105,9 +119,16 @@ def expand(test: n.Test, file: str, base: Path, interp: Interpreter,
     if not rows:
         raise CaseError(f'table test "{test.name}" has no cases', cases.span,
                         ("add rows to `cases { … }` or to the fixture file",))
-    return [TestCase(case_id(file, test.name, i), file, test.name, test,
-                     getattr(cases, "span", None) or test.span, i, row)
-            for i, row in enumerate(rows, 1)]
+    # The checker saw that each row binds exactly these (CVG706, CVG707); a fixture is
+    # read again here, so a row is checked again before it runs.
+    variables = frozenset(step_names(test)).intersection(frozenset().union(*rows))
+    span = getattr(cases, "span", None) or test.span
+    out = []
+    for i, row in enumerate(rows, 1):
+        label = None if cases.file else cases.name_of(i - 1)
+        out.append(TestCase(case_id(file, test.name, i, label), file, test.name, test, span,
+                            i, row, label, variables))
+    return out
 
 
 def rows_of(cases: Any, base: Path, interp: Interpreter,

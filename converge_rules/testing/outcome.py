@@ -35,7 +35,8 @@ class Failure:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The result of one test or table case. ``id`` is ``file.cvg::test name`` (plus
-    ``[case N]`` for a table case), stable across runs."""
+    ``[case N]``, or ``[NAME]`` for a named one, for a table case), stable
+    across runs."""
 
     id: str
     file: str

@@ -2,8 +2,8 @@
 
 Installed with converge-rules (entry point ``pytest11``, name ``converge``), so
 ``pytest`` runs ruleset tests beside Python tests. Items have the same ids as
-``converge test`` (``path/file.cvg::test name``, ``…[case N]`` for table rows, paths
-relative to the rootdir) and the same failure text. A ruleset with errors is a
+``converge test`` (``path/file.cvg::test name``, ``…[case N]`` or ``…[NAME]`` for table
+rows, paths relative to the rootdir) and the same failure text. A ruleset with errors is a
 collection error that shows the diagnostics.
 
 Only ``.cvg`` files that contain a ``test`` block are collected, so example corpora of

@@ -140,6 +140,14 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                for s in case.test.steps):
         return _outcome(case, "skipped", reason="the test has no `expect` step")
     interp = interpreter_for(checked, functions=suite.functions)
+    missing = sorted(case.variables - case.bindings.keys())
+    if case.case is not None and missing:
+        # A name the row leaves out would match anything in its expectations: the
+        # case must fail, never pass without checking (the checker reports this too).
+        return _outcome(case, "failed", failures=(Failure(
+            f"{case.row} does not bind " + ", ".join(f"`{m}`" for m in missing)
+            + ", which the test uses", case.span,
+            ("every row binds every name the test uses; fix the row",)),))
     if case.bindings:
         # Fixture values are typed only now: one that does not fit its use (a string
         # multiplied, say) fails its row instead of reaching the interpreter.
@@ -147,7 +155,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                                 interp.enums)
         if problems:
             return _outcome(case, "failed", failures=(Failure(
-                f"case {case.case}: {problems[0]}", case.span,
+                f"{case.row}: {problems[0]}", case.span,
                 (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
     try:
         facts = given_facts(case.test, interp, case.bindings)
@@ -173,7 +181,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     failures = check_expectations(case.test.steps, explainer, case.bindings)
     if failures and case.case is not None:
         row = ", ".join(f"{k} = {format_value(v)}" for k, v in case.bindings.items())
-        failures = [dataclasses.replace(f, details=(f"in case {case.case}: {row}", *f.details))
+        failures = [dataclasses.replace(f, details=(f"in {case.row}: {row}", *f.details))
                     for f in failures]
     if mocks.unmocked:
         failures.insert(0, Failure("the test called a tool it does not mock", case.span,

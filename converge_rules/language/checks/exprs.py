@@ -252,10 +252,9 @@ class Typer:
                     "default is none when left out, so drop the value (or `= none`)")
         elif expected is not None and expected.kind == "enum":
             help = self.t.vocabulary("members", expected.name).did_you_mean(
-                e.id, also=scope.names, otherwise="bind it in a `when` pattern first")
+                e.id, also=scope.names, otherwise=_unbound_help(scope))
         else:
-            help = did_you_mean(e.id, scope.names,
-                                otherwise="bind it in a `when` pattern first")
+            help = did_you_mean(e.id, scope.names, otherwise=_unbound_help(scope))
         self.r.error(UNKNOWN_NAME, e.span, f"unknown name `{e.id}`", help)
         return ANY
 
@@ -459,6 +458,11 @@ class Typer:
             else:
                 seen[a.name.name] = a
         return seen
+
+
+def _unbound_help(scope: Scope) -> str:
+    """What to do about a name nothing binds (rules and tests bind names differently)."""
+    return scope.unbound_help or "bind it in a `when` pattern first"
 
 
 def _span(e: Expr) -> Span:

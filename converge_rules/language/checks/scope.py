@@ -308,6 +308,9 @@ class Scope:
     #: any name is accepted (typed ``any``): the names could not be known, and why was
     #: already reported (a table test whose fixture file cannot be read)
     open: bool = False
+    #: the help of an unknown name when no bound name is close (empty: bind it in a
+    #: `when` pattern); a test says what stands for "any value" there
+    unbound_help: str = ""
     #: one list per open :meth:`local` block: the names bound in it, and whether each
     #: was in ``later`` before
     _undo: list[list[tuple[str, bool]]] = field(default_factory=list, init=False,
@@ -315,7 +318,7 @@ class Scope:
 
     def child(self) -> Scope:
         """A copy: what is bound in it stays there."""
-        return Scope(dict(self.names), set(self.later), self.open)
+        return Scope(dict(self.names), set(self.later), self.open, self.unbound_help)
 
     def add(self, name: str, binding: Binding) -> None:
         """Bind ``name`` (not bound yet) from here on."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from converge_rules.jsontext import jsonl_lines
@@ -19,22 +20,29 @@ from converge_rules.language.checks.scope import (
     MISSING_FIELD,
     TYPE_MISMATCH,
     UNKNOWN_FIELD,
+    UNKNOWN_NAME,
     Binding,
     Scope,
 )
 from converge_rules.language.checks.types import ANY, Ty, assignable
 from converge_rules.language.diagnostics.core import Related, Severity, define
-from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.diagnostics.suggest import closest, did_you_mean
+from converge_rules.language.format.formatter import quote
 from converge_rules.language.syntax.nodes import (
+    Cases,
     ExpectConflict,
     ExpectFact,
     ExpectStatus,
     Expr,
     Given,
     Mock,
+    Name,
+    Pattern,
     Record,
     Test,
+    walk_expr,
 )
+from converge_rules.language.syntax.span import Span
 
 STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating")
 """The statuses a job can end with."""
@@ -91,6 +99,60 @@ DUPLICATE_TEST = define(
 )
 
 
+_ROWS = ('test "t" {\n  cases {\n    {sku: "A", amount: 1.0}\n    ROW\n  }\n'
+         "  given Cost(sku: sku, amount: amount)\n  expect Cost(sku: sku, amount: amount)\n}\n")
+CASE_UNKNOWN_NAME = define(
+    "CVG706", "case-unknown-name", Severity.ERROR, "A case binds a name the test does not use",
+    "Every row of a table test's `cases` binds exactly the names the test's steps use: "
+    "inline rows, the header of a CSV fixture and each line of a JSON Lines fixture "
+    "alike. A name that no step uses is most often a misspelling of one that is used, "
+    "which that row then leaves unbound (see CVG707).",
+    wrong=_HEAD + _ROWS.replace("ROW", '{sku: "B", amont: 2.0}'),
+    right=_HEAD + _ROWS.replace("ROW", '{sku: "B", amount: 2.0}'),
+)
+CASE_MISSING_NAME = define(
+    "CVG707", "case-missing-name", Severity.ERROR, "A case leaves out a name the test uses",
+    "A row of a table test's `cases` (inline, a CSV fixture's header, a line of a JSON "
+    "Lines fixture) does not bind a name that the test's steps use. Left unbound, the "
+    "name would match any value in that row's expectations, and the case would pass "
+    "without checking anything: every row binds every name the test uses. To accept "
+    "any value in an expectation, write `_` there instead of a name.",
+    wrong=_HEAD + _ROWS.replace("ROW", '{sku: "B"}'),
+    right=_HEAD + _ROWS.replace("ROW", '{sku: "B", amount: 2.0}'),
+)
+CASE_NAME = define(
+    "CVG708", "duplicate-case-name", Severity.ERROR, "Case name empty or used twice",
+    'A named case (`case "small claim" {…}`) is reported under its name, as an unnamed '
+    "row is under `case N` (its position, from 1): each case's name must be unique in "
+    "its test, and not empty.",
+    wrong=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
+        "ROW", 'case "a" {sku: "B", amount: 2.0}'),
+    right=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
+        "ROW", 'case "b" {sku: "B", amount: 2.0}'),
+)
+
+MAX_ROW_ERRORS = 10
+"""How many rows of one fixture file are reported as binding the wrong names; the rest
+are counted in one more error."""
+
+_ANY_VALUE = "write `_` for any value (a test binds names only in the rows of its `cases`)"
+_A_VALUE = "write a value here (a test binds names only in the rows of its `cases`)"
+_MOCK_ARG = ("write a value, or leave the argument out to match any value (a test binds "
+             "names only in the rows of its `cases`)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """The names one row of a table test binds: an inline row, the header of a CSV
+    fixture (which all its rows share) or one line of a JSON Lines fixture."""
+
+    label: str                  # how a message names the row
+    names: dict[str, Span]      # each name it binds, and where
+    span: Span
+    column: bool = False        # the names are a CSV header's columns
+    line_help: str = ""         # where to add a missing name
+
+
 def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
     """Check every test block and that test names are unique; ``cases`` files are read
     (for their column names) only as ``access`` allows."""
@@ -106,21 +168,55 @@ def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
             _check_step(typer, step, cases.child())
 
 
+def step_names(test: Test) -> dict[str, Span]:
+    """Every name the steps of ``test`` read a value from, with its first use: the
+    names in ``given`` and ``mock`` values and in ``expect`` patterns, and the bare
+    fields of ``expect`` patterns (``Price(sku)`` reads ``sku``). Enum members written
+    bare are among them: what a row binds decides which names are variables."""
+    out: dict[str, Span] = {}
+
+    def names_in(e: Expr) -> None:
+        for sub in walk_expr(e):
+            if isinstance(sub, Name):
+                out.setdefault(sub.id, sub.span)
+
+    for step in test.steps:
+        if isinstance(step, Given | Mock):
+            for arg in step.args:
+                names_in(arg.value)
+            if isinstance(step, Mock) and step.returns is not None:
+                names_in(step.returns)
+        elif isinstance(step, ExpectFact | ExpectConflict):
+            for fm in step.pattern.fields:
+                if fm.value is None:
+                    out.setdefault(fm.field.name, fm.field.span)
+                else:
+                    names_in(fm.value)
+    return out
+
+
 def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
     """The variables a table test's rows bind, visible in all its steps: typed from the
     first inline row that has them; a fixture file's columns (its CSV header or JSON
     keys) are typed ``any``, their values being known only when the test runs (and
     checked then against how the test uses them). The fixture is read only when
-    ``access`` allows it."""
+    ``access`` allows it. Reports each row that does not bind exactly the names the
+    steps use (CVG706, CVG707) and case names used twice (CVG708)."""
     scope = Scope()
     cases = test.cases
     if cases is None:
         return scope
-    for row in cases.rows:
+    rows: list[_Row] = []
+    for index, row in enumerate(cases.rows):
         for arg in row.fields:
             ty = typer.infer(arg.value, Scope())
             if arg.name.name not in scope.names:
                 scope.names[arg.name.name] = Binding(ty, arg.span, "var")
+        name = cases.name_of(index)
+        label = f"case {index + 1}" if name is None else f"case {quote(name)}"
+        rows.append(_Row(label, {a.name.name: a.name.span for a in row.fields}, row.span,
+                         line_help="add {} to this row"))
+    _check_case_names(typer, cases)
     if cases.file:
         base = Path(cases.span.file).parent
         fix = ("the path is relative to the ruleset's folder: put the file there, or fix "
@@ -128,7 +224,7 @@ def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
         try:
             target = resolve(base / cases.file)
             access.check(target, cases.file, "a cases file")
-            columns = _fixture_columns(target, access.max_fixture_bytes)
+            rows = _fixture_rows(target, access.max_fixture_bytes, cases.file, cases.span)
         except (OSError, UnicodeDecodeError, FileRefused) as exc:
             if isinstance(exc, FileRefused):
                 reason, fix = exc.reason, exc.help
@@ -139,35 +235,112 @@ def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
                             f"cannot read the cases file `{cases.file}`: {reason}", fix)
             scope.open = True  # its columns are unknown; do not report each use of them
             return scope
-        for name in columns:
-            scope.names.setdefault(name, Binding(ANY, cases.span, "var"))
+        for fixture_row in rows:
+            for name in fixture_row.names:
+                scope.names.setdefault(name, Binding(ANY, cases.span, "var"))
+    _check_row_names(typer, test, rows, set(scope.names), cases.file)
     return scope
 
 
-def _fixture_columns(path: Path, limit: int) -> list[str]:
-    """Column names of a .csv (header row) or .jsonl (keys of every line) fixture.
-    Raises ``OSError``, ``FileRefused`` (not a regular file, larger than ``limit``) or
-    ``UnicodeDecodeError`` when the file cannot be read; a line that is not JSON (or
-    nested too deeply to read) is skipped here and reported when the test runs."""
+def _check_case_names(typer: Typer, cases: Cases) -> None:
+    first: dict[str, Span] = {}
+    for index, row in enumerate(cases.rows):
+        name = cases.name_of(index)
+        if name is not None and not name.strip():
+            typer.r.error(CASE_NAME, row.span, "a case named with an empty string",
+                          "name the case, or drop `case \"\"` to call it "
+                          f"`case {index + 1}`")
+            continue
+        shown = f"case {index + 1}" if name is None else name
+        if shown in first:
+            typer.r.error(CASE_NAME, row.span, f"a second case named {quote(shown)}",
+                          "rename one of them", (Related(first[shown], "first case here"),))
+        first.setdefault(shown, row.span)
+
+
+def _check_row_names(typer: Typer, test: Test, rows: list[_Row], bound: set[str],
+                     file: str | None) -> None:
+    """Each row binds exactly the names the steps use (those some row binds: a name
+    no row binds is an unknown name where it is used)."""
+    uses = step_names(test)
+    used = [name for name in uses if name in bound]
+    exact = set(used)
+    # what a misspelt name may have meant: the names the steps read, less enum members
+    # that no row binds (those are members, not variables)
+    meant = [name for name in uses if name in bound or not typer.t.owners(name)]
+    reported = 0
+    for index, row in enumerate(rows):
+        if row.names.keys() == exact:
+            continue
+        if reported == MAX_ROW_ERRORS and file is not None:
+            rest = sum(1 for r in rows[index:] if r.names.keys() != exact)
+            typer.r.error(CASE_MISSING_NAME, row.span,
+                          f"{rest} more lines of `{file}` do not bind exactly the names "
+                          "the test uses", "fix the lines reported above first")
+            return
+        reported += 1
+        missing = [name for name in used if name not in row.names]
+        explained: set[str] = set()
+        for name, span in row.names.items():
+            if name in exact:
+                continue
+            near = closest(name, missing, limit=1)
+            explained.update(near)
+            what = (f"{row.label} has a column `{name}`, which no step of the test uses"
+                    if row.column else
+                    f"{row.label} binds `{name}`, which no step of the test uses")
+            help = (f"did you mean `{near[0]}`? The test uses `{near[0]}`, which this "
+                    f"{'file' if row.column else 'row'} does not bind" if near else
+                    did_you_mean(name, [m for m in meant if m not in row.names],
+                                 otherwise="every row binds exactly the names the "
+                                           "test's steps use: remove it, or use it in "
+                                           "a step"))
+            typer.r.error(CASE_UNKNOWN_NAME, span, what, help)
+        missing = [name for name in missing if name not in explained]
+        if missing:
+            names = ", ".join(f"`{m}`" for m in missing)
+            what = (f"{row.label} has no column {names}, which the test uses"
+                    if row.column else
+                    f"{row.label} does not bind {names}, which the test uses")
+            add = ", ".join((f"`{m}: …`" if not row.column and file is None else
+                             f"`{m}`" if row.column else f'`"{m}": …`') for m in missing)
+            typer.r.error(CASE_MISSING_NAME, row.span, what,
+                          row.line_help.format(add) + " (every row binds every name "
+                          "the test uses)", (Related(uses[missing[0]], "used here"),))
+
+
+def _fixture_rows(path: Path, limit: int, shown: str, span: Span) -> list[_Row]:
+    """The names each row of a .csv (its header row, for all rows) or .jsonl (the keys
+    of each line) fixture binds. Raises ``OSError``, ``FileRefused`` (not a regular
+    file, larger than ``limit``) or ``UnicodeDecodeError`` when the file cannot be
+    read; a line that is not JSON (or nested too deeply to read) is skipped here and
+    reported when the test runs."""
     text = read_bytes(path, limit, what="cases file").decode("utf-8")
     if path.suffix.lower() == ".csv":
         header = next(csv.reader(io.StringIO(text, newline="")), [])
-        return [h.strip() for h in header]
-    names: dict[str, None] = {}  # in order of first appearance
-    for line in jsonl_lines(text):
+        columns = dict.fromkeys((h.strip() for h in header), span)
+        return [_Row(f"the header of `{shown}` (line 1)", columns, span, column=True,
+                     line_help="add a column {}")]
+    rows = []
+    for number, line in enumerate(jsonl_lines(text), 1):
         try:
-            row = json.loads(line) if line.strip() else {}
-        except (json.JSONDecodeError, RecursionError):
+            row = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):  # not JSON, too deep, too many digits
             continue
         if isinstance(row, dict):
-            names.update(dict.fromkeys(row))
-    return list(names)
+            rows.append(_Row(f"line {number} of `{shown}`", dict.fromkeys(row, span), span,
+                             line_help=f"add {{}} to line {number}"))
+    return rows
 
 
 def _check_step(typer: Typer,
                 step: Given | Mock | ExpectFact | ExpectConflict | ExpectStatus,
                 scope: Scope) -> None:
     t = typer.t
+    scope.unbound_help = _A_VALUE if isinstance(step, Given) else \
+        _MOCK_ARG if isinstance(step, Mock) else _ANY_VALUE
+    if isinstance(step, ExpectFact | ExpectConflict):
+        _check_bare_fields(typer, step.pattern, scope)
     if isinstance(step, Given):
         check_fields(typer, step.type, step.args, scope, intent=None, verb="given")
     elif isinstance(step, ExpectFact):
@@ -188,6 +361,21 @@ def _check_step(typer: Typer,
                                        otherwise="statuses: " + ", ".join(STATUSES)))
     else:
         _check_mock(typer, step, scope)
+
+
+def _check_bare_fields(typer: Typer, pattern: Pattern, scope: Scope) -> None:
+    """A bare field in an expectation (``Price(sku)``) compares the field with the
+    variable of its name, so a row must bind it; never does it match any value."""
+    for fm in pattern.fields:
+        name = fm.field.name
+        if (fm.value is None and name not in scope.names and not scope.open
+                and typer.t.field_of(pattern.type.name, name) is not None):
+            typer.r.error(UNKNOWN_NAME, fm.field.span,
+                          f"unknown name `{name}`: `{pattern.type.name}({name})` compares "
+                          f"`{name}` with a variable of that name, which nothing binds",
+                          did_you_mean(name, scope.names, otherwise=(
+                              f"write `{name}: _` for any value, or leave the field out "
+                              "(a test binds names only in the rows of its `cases`)")))
 
 
 def _check_mock(typer: Typer, mock: Mock, scope: Scope) -> None:
