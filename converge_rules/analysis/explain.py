@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Fact, Interpreter, values_equal
-from converge_rules.analysis.runview import ConflictRecord, RunView
+from converge_rules.analysis.runview import ConflictRecord, Derivation, RunView
 from converge_rules.analysis.show import fact_text
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.format.formatter import format_expr, format_pattern, format_value
@@ -40,19 +40,24 @@ MAX_CALLS_SHOWN = 3
 @dataclass(frozen=True, slots=True)
 class Step:
     """One derivation of a fact: the agent, its rule span, the cycle, the recomputed
-    bindings and the support facts (each explained in turn)."""
+    bindings and the support facts (each explained in turn); the tool calls whose
+    answers it used (``tool_call`` trace events) and, for the derivation that added the
+    fact, the confidence it was emitted with."""
 
     agent: str
     cycle: int
     span: Span | None
     bindings: Mapping[str, Any]
     support: tuple[Node, ...]
+    calls: tuple[Mapping[str, Any], ...] = ()
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
     """A fact in a derivation tree. ``input`` facts have no steps; ``removed`` says why
-    a fact is no longer in the final context; ``won`` lists conflicts it won."""
+    a fact is no longer in the final context; ``won`` lists conflicts it won;
+    ``evaluations`` are the ``(agent, score, reason)`` it was given."""
 
     fact: Fact
     input: bool
@@ -60,6 +65,14 @@ class Node:
     steps: tuple[Step, ...]
     won: tuple[ConflictRecord, ...] = ()
     truncated: bool = False
+    evaluations: tuple[tuple[str, float, str | None], ...] = ()
+
+    @property
+    def score(self) -> float | None:
+        """The fact's score as policies rank it: the mean of its evaluations."""
+        if not self.evaluations:
+            return None
+        return sum(e[1] for e in self.evaluations) / len(self.evaluations)
 
 
 @dataclass(slots=True)
@@ -138,19 +151,65 @@ class Explainer:
         won = tuple(c for c in self.view.conflicts
                     if c.type == fact.type and c.winner is not None
                     and _same_values(c.winner, fact.values))
+        evaluations = tuple(self.view.evaluations.get(fid, ()))
         if depth >= max_depth or fid in path:
             return Node(fact, not derivations, self.view.removed.get(fid), (), won,
-                        truncated=bool(derivations))
+                        truncated=bool(derivations), evaluations=evaluations)
         steps = []
-        for d in derivations:
+        for i, d in enumerate(derivations):
             support = tuple(self.tree(s, depth + 1, path | {fid}, max_depth=max_depth)
                             for s in d.support if s in self.view.facts)
             agent = self.agents.get(d.agent)
+            env = self._env(agent, d.support)
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
-                              self._bindings(agent, d.support), support))
-        return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won)
+                              {k: v for k, v in env.items() if not isinstance(v, Fact)},
+                              support, self._calls(d, agent, env),
+                              self.view.confidence.get(fid) if i == 0 else None))
+        return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won,
+                    evaluations=evaluations)
 
-    def _bindings(self, agent: n.Agent | None, support: Sequence[int]) -> dict[str, Any]:
+    def _calls(self, d: Derivation, agent: n.Agent | None, env: Mapping[str, Any]
+               ) -> tuple[Mapping[str, Any], ...]:
+        """The ``tool_call`` events whose answers derivation ``d`` used: each call of
+        the agent, its arguments evaluated with the match's bindings (and the answers
+        of the calls before it), found among the agent's calls up to that cycle.
+        Without the agent's rule, the agent's only call in that cycle, if it made one."""
+        if agent is None or self.interp is None:
+            this_cycle = [c for c in self.view.tool_calls
+                          if c.get("agent") == d.agent and c.get("cycle") == d.cycle]
+            return tuple(this_cycle) if len(this_cycle) == 1 else ()
+        return tuple(self._answers(agent, env, d.cycle)[0])
+
+    def _answers(self, agent: n.Agent, env: Mapping[str, Any], cycle: int | None = None
+                 ) -> tuple[list[Mapping[str, Any]], dict[str, Any]]:
+        """The ``tool_call`` events of ``agent``'s calls for the match ``env`` (up to
+        ``cycle``), in call order, and ``env`` with each answer bound to its call's
+        name; the list stops at the first call the trace does not answer (its
+        arguments cannot be evaluated, it was never made, or it failed)."""
+        interp = self.interp
+        assert interp is not None
+        name = agent.name.name
+        made = [c for c in self.view.tool_calls if c.get("agent") == name
+                and (cycle is None or int(c.get("cycle", 0)) <= cycle)]
+        found: list[Mapping[str, Any]] = []
+        bound = dict(env)
+        for call in agent.calls:
+            try:
+                args = {a.name.name: interp.eval(a.value, bound) for a in call.args}
+            except EvalError:
+                break
+            same = [c for c in made if c.get("tool") == call.tool.name
+                    and _same_values(c.get("args", {}), args)]
+            if not same:
+                break
+            found.append(same[-1])  # the latest: an earlier answer may have been retried
+            if same[-1].get("error") is not None:
+                break
+            bound[call.alias.name] = same[-1].get("result")
+        return found, bound
+
+    def _env(self, agent: n.Agent | None, support: Sequence[int]) -> dict[str, Any]:
+        """The bindings of ``agent``'s match on ``support``, whole facts included."""
         if agent is None or self.interp is None:
             return {}
         env: dict[str, Any] = {}
@@ -166,7 +225,7 @@ class Explainer:
             if bound is None:
                 return env
             env = bound
-        return {k: v for k, v in env.items() if not isinstance(v, Fact)}
+        return env
 
     def tree_lines(self, node: Node, indent: str = "") -> list[str]:
         """A tree as indented text lines."""
@@ -176,6 +235,8 @@ class Explainer:
         if node.input:
             head += "  — input fact"
         lines = [head]
+        if node.evaluations:
+            lines.append(f"{indent}  {_evaluations_text(node)}")
         for conflict in node.won:
             lines.append(f"{indent}  won a conflict in cycle {conflict.cycle} against "
                          + "; ".join(self.show(Fact(conflict.type, dict(loser)))
@@ -183,10 +244,14 @@ class Explainer:
                          + (f" ({conflict.reason})" if conflict.reason else ""))
         for step in node.steps:
             where = f" at {step.span}" if step.span else ""
-            lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}")
+            confidence = f", confidence {step.confidence!r}" \
+                if step.confidence is not None and step.confidence != 1.0 else ""
+            lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}"
+                         + confidence)
             if step.bindings:
                 lines.append(f"{indent}    with " + ", ".join(
                     f"{k} = {format_value(v)}" for k, v in sorted(step.bindings.items())))
+            lines.extend(f"{indent}    tool {tool_call_text(c)}" for c in step.calls)
             if step.support:
                 lines.append(f"{indent}    from")
                 for child in step.support:
@@ -205,10 +270,16 @@ class Explainer:
             "removed": node.removed,
             "won": [{"cycle": c.cycle, "losers": list(c.losers), "reason": c.reason}
                     for c in node.won],
+            "score": node.score,
+            "evaluations": [{"agent": a, "score": score, "reason": reason}
+                            for a, score, reason in node.evaluations],
             "derivations": [
                 {"agent": s.agent, "cycle": s.cycle,
                  "span": str(s.span) if s.span else None,
                  "bindings": dict(sorted(s.bindings.items())),
+                 "confidence": s.confidence,
+                 "tool_calls": [{k: c.get(k) for k in ("tool", "args", "result", "error")}
+                                for c in s.calls],
                  "support": [self.tree_json(c) for c in s.support]}
                 for s in node.steps
             ],
@@ -328,20 +399,32 @@ class Explainer:
             envs = passed
         step += 1
         discarded = [(c, why) for a, c, why in self.view.effects_discarded if a == name]
-        if agent.calls and discarded:
-            return step, Reason(name, agent.span,
-                                f"its patterns and guard match, but its effect was "
-                                f"discarded in cycle {discarded[0][0]}: {discarded[0][1]}"
-                                + self._calls_made(name), matched=True)
+        answered: dict[int, list[Mapping[str, Any]]] = {}
         if agent.calls:
-            return step, Reason(name, agent.calls[0].span,
-                                f"its patterns and guard match, but it calls tool "
-                                f"`{agent.calls[0].tool.name}`"
-                                + (self._calls_made(name) or
-                                   "; look for its tool_call and effect events in the "
-                                   "trace"), matched=True)
+            # the answers the trace holds for the calls of each match
+            resolved: list[dict[str, Any]] = []
+            for e in envs:
+                calls, bound = self._answers(agent, e)
+                if len(calls) == len(agent.calls) and calls[-1].get("error") is None:
+                    answered[len(resolved)] = calls
+                    resolved.append(bound)
+            if not resolved and discarded:
+                return step, Reason(name, agent.span,
+                                    f"its patterns and guard match, but its effect was "
+                                    f"discarded in cycle {discarded[0][0]}: "
+                                    f"{discarded[0][1]}" + self._calls_made(name),
+                                    matched=True)
+            if not resolved:
+                return step, Reason(name, agent.calls[0].span,
+                                    f"its patterns and guard match, but it calls tool "
+                                    f"`{agent.calls[0].tool.name}`"
+                                    + (self._calls_made(name) or
+                                       "; look for its tool_call and effect events in "
+                                       "the trace"), matched=True)
+            envs = resolved
         closest = None
-        for e in envs:
+        closest_calls: list[Mapping[str, Any]] = []
+        for i, e in enumerate(envs):
             fact = self._emitted(output, e)
             if interp.match_fact(target, fact, want, tolerant=True) is not None:
                 if discarded:
@@ -350,16 +433,19 @@ class Explainer:
                         name, agent.span, f"matches and would emit {self.show(fact)}, but "
                         f"its effect was discarded in cycle {cycle}: {why}", matched=True)
                 return step + 2, Reason(
-                    name, output.span, f"matches and would emit {self.show(fact)}; it may "
-                    "have lost a conflict or been retracted (see above), or the context "
-                    "changed after it ran", matched=True)
-            closest = closest or fact
+                    name, output.span, f"matches and would emit {self.show(fact)}"
+                    + _using(answered.get(i, ())) + "; it may have lost a conflict or been "
+                    "retracted (see above), or the context changed after it ran",
+                    matched=True)
+            if closest is None:
+                closest, closest_calls = fact, answered.get(i, [])
         would = [e for e in failed if self._could_emit(output, e, target, want)]
         if would and agent.where is not None:
             return step, self._guard_false(agent, agent.where, would)
         assert closest is not None
         return step + 1, Reason(name, output.span,
-                                f"matches, but emits {self.show(closest)}, which is not "
+                                f"matches, but emits {self.show(closest)}"
+                                + _using(closest_calls) + ", which is not "
                                 f"`{self.pattern_with(target, want)}`", matched=True)
 
     def _needs(self, output: n.Emit | n.Intend, target: n.Pattern,
@@ -541,6 +627,23 @@ def tool_call_text(call: Mapping[str, Any]) -> str:
     if call.get("error") is not None:
         return f"{head} failed: {call['error']}"
     return f"{head} answered {format_value(call.get('result'))}"
+
+
+def _using(calls: Sequence[Mapping[str, Any]]) -> str:
+    """`` (tool fx(…) answered {…}, …)`` for the tool answers an emitted fact rests on."""
+    if not calls:
+        return ""
+    return " (tool " + "; tool ".join(tool_call_text(c) for c in calls) + ")"
+
+
+def _evaluations_text(node: Node) -> str:
+    """``score 0.9, by agent judge ("short")``; for several evaluations, their mean
+    and each of them."""
+    each = [f"{score!r} by agent {agent}" + (f" ({format_value(reason)})" if reason else "")
+            for agent, score, reason in node.evaluations]
+    if len(each) == 1:
+        return f"score {each[0]}"
+    return f"score {node.score!r}, the mean of " + "; ".join(each)
 
 
 def _same_values(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
