@@ -342,7 +342,8 @@ class Explainer:
     def _output_reason(self, agent: n.Agent, output: n.Emit | n.Intend,
                        target: n.Pattern, want: Mapping[str, Any]) -> tuple[int, Reason]:
         """How far ``agent`` got towards emitting the asked fact with ``output`` (the
-        number of conditions passed, higher is further) and the condition that failed.
+        number of conditions passed, higher is further; -1 when its matches emit other
+        values) and the condition that failed.
 
         The asked fact fixes the variables the output copies into the fields it asks
         about (``emit Pay(id: id)`` asked as ``Pay(id: "b")`` needs ``id = "b"``): a
@@ -441,12 +442,13 @@ class Explainer:
                 closest, closest_calls = fact, answered.get(i, [])
         would = [e for e in failed if self._could_emit(output, e, target, want)]
         if would and agent.where is not None:
-            return step, self._guard_false(agent, agent.where, would)
+            return step - 1, self._guard_false(agent, agent.where, would)
         assert closest is not None
-        return step + 1, Reason(name, output.span,
-                                f"matches, but emits {self.show(closest)}"
-                                + _using(closest_calls) + ", which is not "
-                                f"`{self.pattern_with(target, want)}`", matched=True)
+        # the least telling answer: another output's failed condition says more
+        return -1, Reason(name, output.span,
+                          f"matches, but emits {self.show(closest)}"
+                          + _using(closest_calls) + ", which is not "
+                          f"`{self.pattern_with(target, want)}`", matched=True)
 
     def _needs(self, output: n.Emit | n.Intend, target: n.Pattern,
                want: Mapping[str, Any]) -> dict[str, Any]:

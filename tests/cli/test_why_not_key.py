@@ -92,3 +92,12 @@ test "b is paid" {
     why = result.output.split("why not:", 1)[1]
     assert "`where amount < 100.0` was false: amount = 500.0" in why
     assert "emits Pay" not in why
+
+
+def test_another_emit_of_the_type_does_not_hide_the_failed_condition() -> None:
+    # The second emit never gives id "b"; the first would have, but for its guard.
+    two = PAY.replace("emit Pay(id: id)", 'emit Pay(id: id)\n  emit Pay(id: "audit")')
+    result = _why_not(two, 'Pay(id: "b")')
+    assert result.exit_code == 0, result.output
+    assert "`where amount < 100.0` was false: amount = 500.0" in result.output
+    assert "emits" not in result.output
