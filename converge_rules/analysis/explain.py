@@ -404,11 +404,21 @@ class Explainer:
         if agent.calls:
             # the answers the trace holds for the calls of each match
             resolved: list[dict[str, Any]] = []
+            failures: list[Mapping[str, Any]] = []
             for e in envs:
                 calls, bound = self._answers(agent, e)
                 if len(calls) == len(agent.calls) and calls[-1].get("error") is None:
                     answered[len(resolved)] = calls
                     resolved.append(bound)
+                elif calls and calls[-1].get("error") is not None:
+                    failures.append(calls[-1])
+            if not resolved and failures:
+                cycle = failures[0].get("cycle")
+                why = f"its effect was discarded in cycle {cycle}: tool" if any(
+                    c == cycle for c, _ in discarded) else "tool"
+                return step, Reason(name, agent.calls[0].span,
+                                    f"its patterns and guard match, but {why} "
+                                    f"{tool_call_text(failures[0])}", matched=True)
             if not resolved and discarded:
                 return step, Reason(name, agent.span,
                                     f"its patterns and guard match, but its effect was "

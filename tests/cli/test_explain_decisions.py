@@ -117,3 +117,22 @@ test "no plan" {
     assert "in cycle 1, confidence 0.7" in price
     assert '(tool fx(currency: "EUR") answered {usd: 1.5}), which is not' in price
     assert 'score 0.9 by agent judge ("short")' in plan
+
+
+def test_why_not_names_the_tool_call_that_failed_for_the_key_asked_about() -> None:
+    def flaky(args: dict[str, Any]) -> dict[str, Any]:
+        if args["currency"] == "GBP":
+            raise ValueError("no rate for GBP today")
+        return fx(args)
+
+    ruleset = converge_rules.loads(JUDGE, plugins=False)
+    converge_rules.run(ruleset, [
+        ("Quote", {"sku": "A1", "amount": 10.0, "currency": "EUR"}),
+        ("Quote", {"sku": "B2", "amount": 3.0, "currency": "GBP"}),
+    ], tools={"fx": flaky}, trace="flaky.jsonl")
+    result = _cli("explain", "--trace", "flaky.jsonl", "-r", "judge.cvg", "--why-not",
+                  'Price(sku: "B2")')
+    assert result.exit_code == 0, result.output
+    assert 'tool fx(currency: "GBP") failed: ' in result.output
+    assert "no rate for GBP today" in result.output
+    assert "EUR" not in result.output
