@@ -5,7 +5,9 @@ A derivation tree starts at a fact and follows each derivation (agent, cycle, th
 its match rested on) down to input facts. Bindings are recomputed by matching the
 agent's patterns against its support facts; rule spans come from the ruleset when one
 is given. ``why_not`` names every agent that emits the wanted type and the first of its
-conditions (pattern, negation, guard, emitted values) that fails in the final context.
+conditions (pattern, negation, guard, emitted values) that fails in the final context,
+judged on the matches that would produce the fact asked about (its key and field values
+pick them), never on another key's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converge_rules.analysis.interpret import EvalError, Fact, Interpreter, values_equal
-from converge_rules.analysis.runview import ConflictRecord, RunView
+from converge_rules.analysis.runview import ConflictRecord, Derivation, RunView
 from converge_rules.analysis.show import fact_text
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.format.formatter import format_expr, format_pattern, format_value
@@ -28,6 +30,9 @@ MAX_DEPTH = 12
 MAX_MATCHES = 10_000
 """How many partial matches ``why_not`` explores per agent before it gives up."""
 
+MAX_CALLS_SHOWN = 3
+"""How many of an agent's tool calls a why-not reason quotes."""
+
 
 # ------------------------------------------------------------------- derivations
 
@@ -35,19 +40,24 @@ MAX_MATCHES = 10_000
 @dataclass(frozen=True, slots=True)
 class Step:
     """One derivation of a fact: the agent, its rule span, the cycle, the recomputed
-    bindings and the support facts (each explained in turn)."""
+    bindings and the support facts (each explained in turn); the tool calls whose
+    answers it used (``tool_call`` trace events) and, for the derivation that added the
+    fact, the confidence it was emitted with."""
 
     agent: str
     cycle: int
     span: Span | None
     bindings: Mapping[str, Any]
     support: tuple[Node, ...]
+    calls: tuple[Mapping[str, Any], ...] = ()
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
     """A fact in a derivation tree. ``input`` facts have no steps; ``removed`` says why
-    a fact is no longer in the final context; ``won`` lists conflicts it won."""
+    a fact is no longer in the final context; ``won`` lists conflicts it won;
+    ``evaluations`` are the ``(agent, score, reason)`` it was given."""
 
     fact: Fact
     input: bool
@@ -55,6 +65,14 @@ class Node:
     steps: tuple[Step, ...]
     won: tuple[ConflictRecord, ...] = ()
     truncated: bool = False
+    evaluations: tuple[tuple[str, float, str | None], ...] = ()
+
+    @property
+    def score(self) -> float | None:
+        """The fact's score as policies rank it: the mean of its evaluations."""
+        if not self.evaluations:
+            return None
+        return sum(e[1] for e in self.evaluations) / len(self.evaluations)
 
 
 @dataclass(slots=True)
@@ -133,19 +151,65 @@ class Explainer:
         won = tuple(c for c in self.view.conflicts
                     if c.type == fact.type and c.winner is not None
                     and _same_values(c.winner, fact.values))
+        evaluations = tuple(self.view.evaluations.get(fid, ()))
         if depth >= max_depth or fid in path:
             return Node(fact, not derivations, self.view.removed.get(fid), (), won,
-                        truncated=bool(derivations))
+                        truncated=bool(derivations), evaluations=evaluations)
         steps = []
-        for d in derivations:
+        for i, d in enumerate(derivations):
             support = tuple(self.tree(s, depth + 1, path | {fid}, max_depth=max_depth)
                             for s in d.support if s in self.view.facts)
             agent = self.agents.get(d.agent)
+            env = self._env(agent, d.support)
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
-                              self._bindings(agent, d.support), support))
-        return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won)
+                              {k: v for k, v in env.items() if not isinstance(v, Fact)},
+                              support, self._calls(d, agent, env),
+                              self.view.confidence.get(fid) if i == 0 else None))
+        return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won,
+                    evaluations=evaluations)
 
-    def _bindings(self, agent: n.Agent | None, support: Sequence[int]) -> dict[str, Any]:
+    def _calls(self, d: Derivation, agent: n.Agent | None, env: Mapping[str, Any]
+               ) -> tuple[Mapping[str, Any], ...]:
+        """The ``tool_call`` events whose answers derivation ``d`` used: each call of
+        the agent, its arguments evaluated with the match's bindings (and the answers
+        of the calls before it), found among the agent's calls up to that cycle.
+        Without the agent's rule, the agent's only call in that cycle, if it made one."""
+        if agent is None or self.interp is None:
+            this_cycle = [c for c in self.view.tool_calls
+                          if c.get("agent") == d.agent and c.get("cycle") == d.cycle]
+            return tuple(this_cycle) if len(this_cycle) == 1 else ()
+        return tuple(self._answers(agent, env, d.cycle)[0])
+
+    def _answers(self, agent: n.Agent, env: Mapping[str, Any], cycle: int | None = None
+                 ) -> tuple[list[Mapping[str, Any]], dict[str, Any]]:
+        """The ``tool_call`` events of ``agent``'s calls for the match ``env`` (up to
+        ``cycle``), in call order, and ``env`` with each answer bound to its call's
+        name; the list stops at the first call the trace does not answer (its
+        arguments cannot be evaluated, it was never made, or it failed)."""
+        interp = self.interp
+        assert interp is not None
+        name = agent.name.name
+        made = [c for c in self.view.tool_calls if c.get("agent") == name
+                and (cycle is None or int(c.get("cycle", 0)) <= cycle)]
+        found: list[Mapping[str, Any]] = []
+        bound = dict(env)
+        for call in agent.calls:
+            try:
+                args = {a.name.name: interp.eval(a.value, bound) for a in call.args}
+            except EvalError:
+                break
+            same = [c for c in made if c.get("tool") == call.tool.name
+                    and _same_values(c.get("args", {}), args)]
+            if not same:
+                break
+            found.append(same[-1])  # the latest: an earlier answer may have been retried
+            if same[-1].get("error") is not None:
+                break
+            bound[call.alias.name] = same[-1].get("result")
+        return found, bound
+
+    def _env(self, agent: n.Agent | None, support: Sequence[int]) -> dict[str, Any]:
+        """The bindings of ``agent``'s match on ``support``, whole facts included."""
         if agent is None or self.interp is None:
             return {}
         env: dict[str, Any] = {}
@@ -161,7 +225,7 @@ class Explainer:
             if bound is None:
                 return env
             env = bound
-        return {k: v for k, v in env.items() if not isinstance(v, Fact)}
+        return env
 
     def tree_lines(self, node: Node, indent: str = "") -> list[str]:
         """A tree as indented text lines."""
@@ -171,6 +235,8 @@ class Explainer:
         if node.input:
             head += "  — input fact"
         lines = [head]
+        if node.evaluations:
+            lines.append(f"{indent}  {_evaluations_text(node)}")
         for conflict in node.won:
             lines.append(f"{indent}  won a conflict in cycle {conflict.cycle} against "
                          + "; ".join(self.show(Fact(conflict.type, dict(loser)))
@@ -178,10 +244,14 @@ class Explainer:
                          + (f" ({conflict.reason})" if conflict.reason else ""))
         for step in node.steps:
             where = f" at {step.span}" if step.span else ""
-            lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}")
+            confidence = f", confidence {step.confidence!r}" \
+                if step.confidence is not None and step.confidence != 1.0 else ""
+            lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}"
+                         + confidence)
             if step.bindings:
                 lines.append(f"{indent}    with " + ", ".join(
                     f"{k} = {format_value(v)}" for k, v in sorted(step.bindings.items())))
+            lines.extend(f"{indent}    tool {tool_call_text(c)}" for c in step.calls)
             if step.support:
                 lines.append(f"{indent}    from")
                 for child in step.support:
@@ -200,10 +270,16 @@ class Explainer:
             "removed": node.removed,
             "won": [{"cycle": c.cycle, "losers": list(c.losers), "reason": c.reason}
                     for c in node.won],
+            "score": node.score,
+            "evaluations": [{"agent": a, "score": score, "reason": reason}
+                            for a, score, reason in node.evaluations],
             "derivations": [
                 {"agent": s.agent, "cycle": s.cycle,
                  "span": str(s.span) if s.span else None,
                  "bindings": dict(sorted(s.bindings.items())),
+                 "confidence": s.confidence,
+                 "tool_calls": [{k: c.get(k) for k in ("tool", "args", "result", "error")}
+                                for c in s.calls],
                  "support": [self.tree_json(c) for c in s.support]}
                 for s in node.steps
             ],
@@ -252,18 +328,41 @@ class Explainer:
 
     def _agent_reason(self, agent: n.Agent, outputs: Sequence[n.Emit | n.Intend],
                       target: n.Pattern, want: Mapping[str, Any]) -> Reason:
+        """Why ``agent`` produced no fact matching ``target``: for each of its
+        ``outputs`` of the type, the first condition that fails for the matches that
+        would emit the asked fact; the output that got furthest speaks."""
+        best: tuple[int, Reason] | None = None
+        for output in outputs:
+            progress, reason = self._output_reason(agent, output, target, want)
+            if best is None or progress > best[0]:
+                best = (progress, reason)
+        assert best is not None
+        return best[1]
+
+    def _output_reason(self, agent: n.Agent, output: n.Emit | n.Intend,
+                       target: n.Pattern, want: Mapping[str, Any]) -> tuple[int, Reason]:
+        """How far ``agent`` got towards emitting the asked fact with ``output`` (the
+        number of conditions passed, higher is further; -1 when its matches emit other
+        values) and the condition that failed.
+
+        The asked fact fixes the variables the output copies into the fields it asks
+        about (``emit Pay(id: id)`` asked as ``Pay(id: "b")`` needs ``id = "b"``): a
+        match that binds such a variable to another value cannot produce it, so it is
+        left out as soon as the variable is bound, and each condition is judged on the
+        matches that remain (never on another key's)."""
         interp = self.interp
         assert interp is not None
         name = agent.name.name
+        needs = self._needs(output, target, want)
         envs: list[dict[str, Any]] = [{}]
-        for pattern in agent.patterns:
+        for step, pattern in enumerate(agent.patterns):
             if pattern.negated:
                 kept = [e for e in envs if not any(True for _ in interp.matches(pattern, e))]
                 if not kept:
                     blocker = next(f for f, _ in interp.matches(pattern, envs[0]))
-                    return Reason(name, pattern.span,
-                                  f"`{format_pattern(pattern)}` failed: "
-                                  f"{self.show(blocker)} exists")
+                    return step, Reason(name, pattern.span,
+                                        f"`{format_pattern(pattern)}` failed: "
+                                        f"{self.show(blocker)} exists" + _given(envs[0]))
                 envs = kept
                 continue
             grown: list[dict[str, Any]] = []
@@ -272,65 +371,219 @@ class Explainer:
                 if len(grown) > MAX_MATCHES:
                     break
             if not grown:
-                return Reason(name, pattern.span,
-                              f"no fact matches `{format_pattern(pattern)}`"
-                              + _given(envs[0]))
-            envs = grown[:MAX_MATCHES]
+                return step, Reason(name, pattern.span,
+                                    f"no fact matches `{format_pattern(pattern)}`"
+                                    + _given(envs[0]))
+            fitting = [e for e in grown if _fits(e, needs)]
+            if not fitting:
+                asked = {**envs[0], **needs}
+                return step, Reason(
+                    name, pattern.span,
+                    f"no fact matches `{self.pattern_with(pattern, asked)}`, which "
+                    f"`{self.pattern_with(target, want)}` needs" + _given(envs[0]))
+            envs = fitting[:MAX_MATCHES]
+        step = len(agent.patterns)
+        failed: list[dict[str, Any]] = []
         if agent.where is not None:
-            passed, first_false = [], None
+            passed: list[dict[str, Any]] = []
             for e in envs:
                 try:
                     ok = interp.eval(agent.where, e)
                 except EvalError as exc:
-                    return Reason(name, agent.where.span,
-                                  f"`where {format_expr(agent.where)}` cannot be evaluated: "
-                                  f"{exc.message}")
-                if ok:
-                    passed.append(e)
-                elif first_false is None:
-                    first_false = e
+                    return step, Reason(name, agent.where.span,
+                                        f"`where {format_expr(agent.where)}` cannot be "
+                                        f"evaluated: {exc.message}" + _given(e))
+                (passed if ok else failed).append(e)
+            would = [e for e in failed if self._could_emit(output, e, target, want)]
             if not passed:
-                return Reason(name, agent.where.span,
-                              f"`where {format_expr(agent.where)}` was false for every match"
-                              + _given(first_false or {}, "e.g. with"))
+                return step, self._guard_false(agent, agent.where, would or failed)
             envs = passed
+        step += 1
         discarded = [(c, why) for a, c, why in self.view.effects_discarded if a == name]
-        if agent.calls and discarded:
-            return Reason(name, agent.span,
-                          f"its patterns and guard match, but its effect was discarded in "
-                          f"cycle {discarded[0][0]}: {discarded[0][1]}", matched=True)
+        answered: dict[int, list[Mapping[str, Any]]] = {}
         if agent.calls:
-            return Reason(name, agent.calls[0].span,
-                          f"its patterns and guard match, but it calls tool "
-                          f"`{agent.calls[0].tool.name}`; look for its tool_call and "
-                          "effect events in the trace", matched=True)
+            # the answers the trace holds for the calls of each match
+            resolved: list[dict[str, Any]] = []
+            failures: list[Mapping[str, Any]] = []
+            for e in envs:
+                calls, bound = self._answers(agent, e)
+                if len(calls) == len(agent.calls) and calls[-1].get("error") is None:
+                    answered[len(resolved)] = calls
+                    resolved.append(bound)
+                elif calls and calls[-1].get("error") is not None:
+                    failures.append(calls[-1])
+            if not resolved and failures:
+                cycle = failures[0].get("cycle")
+                why = f"its effect was discarded in cycle {cycle}: tool" if any(
+                    c == cycle for c, _ in discarded) else "tool"
+                return step, Reason(name, agent.calls[0].span,
+                                    f"its patterns and guard match, but {why} "
+                                    f"{tool_call_text(failures[0])}", matched=True)
+            if not resolved and discarded:
+                return step, Reason(name, agent.span,
+                                    f"its patterns and guard match, but its effect was "
+                                    f"discarded in cycle {discarded[0][0]}: "
+                                    f"{discarded[0][1]}" + self._calls_made(name),
+                                    matched=True)
+            if not resolved:
+                return step, Reason(name, agent.calls[0].span,
+                                    f"its patterns and guard match, but it calls tool "
+                                    f"`{agent.calls[0].tool.name}`"
+                                    + (self._calls_made(name) or
+                                       "; look for its tool_call and effect events in "
+                                       "the trace"), matched=True)
+            envs = resolved
         closest = None
-        for e in envs:
-            for output in outputs:
-                values = {}
-                for arg in output.args:
-                    try:
-                        values[arg.name.name] = interp.eval(arg.value, e)
-                    except EvalError:
-                        values[arg.name.name] = None
-                fact = Fact(output.type.name, self._with_defaults(output.type.name, values))
-                if interp.match_fact(target, fact, want, tolerant=True) is not None:
-                    if discarded:
-                        cycle, why = discarded[0]
-                        return Reason(name, agent.span,
-                                      f"matches and would emit {self.show(fact)}, but its "
-                                      f"effect was discarded in cycle {cycle}: {why}",
-                                      matched=True)
-                    return Reason(name, output.span,
-                                  f"matches and would emit {self.show(fact)}; it may have "
-                                  "lost a conflict or been retracted (see above), or the "
-                                  "context changed after it ran", matched=True)
-                closest = closest or fact
+        closest_calls: list[Mapping[str, Any]] = []
+        for i, e in enumerate(envs):
+            fact = self._emitted(output, e)
+            if interp.match_fact(target, fact, want, tolerant=True) is not None:
+                if discarded:
+                    cycle, why = discarded[0]
+                    return step + 2, Reason(
+                        name, agent.span, f"matches and would emit {self.show(fact)}, but "
+                        f"its effect was discarded in cycle {cycle}: {why}", matched=True)
+                return step + 2, Reason(
+                    name, output.span, f"matches and would emit {self.show(fact)}"
+                    + _using(answered.get(i, ())) + "; it may have lost a conflict or been "
+                    "retracted (see above), or the context changed after it ran",
+                    matched=True)
+            if closest is None:
+                closest, closest_calls = fact, answered.get(i, [])
+        would = [e for e in failed if self._could_emit(output, e, target, want)]
+        if would and agent.where is not None:
+            return step - 1, self._guard_false(agent, agent.where, would)
         assert closest is not None
-        return Reason(name, outputs[0].span,
-                      f"matches, but emits {self.show(closest)}, which is not "
-                      f"`{self.pattern_with(target, want)}`", matched=True)
+        # the least telling answer: another output's failed condition says more
+        return -1, Reason(name, output.span,
+                          f"matches, but emits {self.show(closest)}"
+                          + _using(closest_calls) + ", which is not "
+                          f"`{self.pattern_with(target, want)}`", matched=True)
 
+    def _needs(self, output: n.Emit | n.Intend, target: n.Pattern,
+               want: Mapping[str, Any]) -> dict[str, Any]:
+        """The variables ``output`` copies as they are into a field ``target`` asks
+        for, with the asked values (``emit Pay(id: id)`` asked as ``Pay(id: "b")``:
+        ``{"id": "b"}``)."""
+        interp = self.interp
+        assert interp is not None
+        asked: dict[str, Any] = {}
+        for fm in target.fields:
+            try:
+                constrains, value = interp.field_expected(target.type.name, fm, want)
+            except EvalError:
+                continue
+            if constrains:
+                asked[fm.field.name] = value
+        needs: dict[str, Any] = {}
+        for arg in output.args:
+            value = arg.value
+            if arg.name.name in asked and isinstance(value, n.Name) \
+                    and not self._is_constant(value, output.type.name, arg.name.name):
+                needs[value.id] = asked[arg.name.name]
+        return needs
+
+    def _is_constant(self, name: n.Name, type_name: str, field_name: str) -> bool:
+        """Whether a bare name given to a field is an enum member (as the checker
+        reads it: a member of the field's own enum), not a variable."""
+        interp = self.interp
+        assert interp is not None
+        enum = interp.field_enums.get((type_name, field_name))
+        return enum is not None and interp.is_member(name.id, enum)
+
+    def _emitted(self, output: n.Emit | n.Intend, env: Mapping[str, Any]) -> Fact:
+        """The fact ``output`` emits under ``env`` (a value it cannot evaluate is
+        none)."""
+        interp = self.interp
+        assert interp is not None
+        values = {}
+        for arg in output.args:
+            try:
+                values[arg.name.name] = interp.eval(arg.value, env)
+            except EvalError:
+                values[arg.name.name] = None
+        return Fact(output.type.name, self._with_defaults(output.type.name, values))
+
+    def _could_emit(self, output: n.Emit | n.Intend, env: Mapping[str, Any],
+                    target: n.Pattern, want: Mapping[str, Any]) -> bool:
+        """Whether ``output`` under ``env`` emits a fact matching ``target``, were
+        the guard true (values that cannot be evaluated, such as a tool's answer,
+        are taken to match)."""
+        interp = self.interp
+        assert interp is not None
+        values: dict[str, Any] = {}
+        for arg in output.args:
+            try:
+                values[arg.name.name] = interp.eval(arg.value, env)
+            except EvalError:
+                continue
+        fact = Fact(output.type.name, self._with_defaults(output.type.name, values))
+        bound = dict(want)
+        for fm in target.fields:
+            if fm.field.name not in values and any(
+                    a.name.name == fm.field.name for a in output.args):
+                continue  # not known before the agent runs
+            if fm.field.name not in fact.values:
+                return False
+            try:
+                constrains, expected = interp.field_expected(target.type.name, fm, bound)
+            except EvalError:
+                continue
+            if constrains and not values_equal(fact.values[fm.field.name], expected,
+                                               tolerant=True):
+                return False
+        return True
+
+    def _guard_false(self, agent: n.Agent, guard: n.Expr,
+                     envs: Sequence[Mapping[str, Any]]) -> Reason:
+        """The guard was false: for the one match that would produce the asked fact,
+        the values the guard read; for several, the first of them as an example."""
+        shown = self._guard_values(guard, envs[0])
+        if len(envs) == 1:
+            message = f"`where {format_expr(guard)}` was false" + (
+                ": " + shown if shown else "")
+        else:
+            message = f"`where {format_expr(guard)}` was false for every match" + (
+                f" ({len(envs)}), e.g. " + shown if shown else f" ({len(envs)})")
+        return Reason(agent.name.name, guard.span, message)
+
+    def _guard_values(self, guard: n.Expr, env: Mapping[str, Any]) -> str:
+        """``name = value`` for the variables, fields of bound facts and aggregates
+        the guard reads, in written order."""
+        interp = self.interp
+        assert interp is not None
+        parts: dict[str, str] = {}
+        skip: set[int] = set()
+        for sub in n.walk_expr(guard):
+            if id(sub) in skip:
+                continue
+            if isinstance(sub, n.Aggregate):
+                skip.update(id(s) for s in n.walk_expr(sub))
+            elif isinstance(sub, n.Attribute) and isinstance(sub.value, n.Name) \
+                    and isinstance(env.get(sub.value.id), Fact):
+                skip.add(id(sub.value))
+            elif not (isinstance(sub, n.Name) and sub.id in env
+                      and not isinstance(env[sub.id], Fact)):
+                continue
+            text = format_expr(sub)
+            if text in parts:
+                continue
+            try:
+                parts[text] = format_value(interp.eval(sub, env))
+            except EvalError:
+                continue
+        return ", ".join(f"{k} = {v}" for k, v in parts.items())
+
+    def _calls_made(self, agent: str) -> str:
+        """The tool calls ``agent`` made in the run and their answers, as a clause
+        (empty when it made none)."""
+        calls = [c for c in self.view.tool_calls if c.get("agent") == agent]
+        if not calls:
+            return ""
+        shown = "; ".join(tool_call_text(c) for c in calls[:MAX_CALLS_SHOWN])
+        more = f"; … and {len(calls) - MAX_CALLS_SHOWN} more" \
+            if len(calls) > MAX_CALLS_SHOWN else ""
+        return f"; its tool calls: {shown}{more}"
 
     def _with_defaults(self, type_name: str, values: dict[str, Any]) -> dict[str, Any]:
         """``values`` of an emitted fact with the fields it leaves out as the engine
@@ -371,6 +624,38 @@ def _given(env: Mapping[str, Any], word: str = "with") -> str:
         return ""
     return f" ({word} " + ", ".join(f"{k} = {format_value(v)}" for k, v in sorted(shown.items())) \
         + ")"
+
+
+def _fits(env: Mapping[str, Any], needs: Mapping[str, Any]) -> bool:
+    """Whether the variables ``env`` has bound hold the values ``needs`` asks for."""
+    return all(values_equal(env[k], v, tolerant=True) for k, v in needs.items() if k in env)
+
+
+def tool_call_text(call: Mapping[str, Any]) -> str:
+    """A ``tool_call`` trace event as ``tool(arg: value, …) answered {…}`` (or
+    ``failed: reason``)."""
+    args = ", ".join(f"{k}: {format_value(v)}" for k, v in call.get("args", {}).items())
+    head = f"{call.get('tool')}({args})"
+    if call.get("error") is not None:
+        return f"{head} failed: {call['error']}"
+    return f"{head} answered {format_value(call.get('result'))}"
+
+
+def _using(calls: Sequence[Mapping[str, Any]]) -> str:
+    """`` (tool fx(…) answered {…}, …)`` for the tool answers an emitted fact rests on."""
+    if not calls:
+        return ""
+    return " (tool " + "; tool ".join(tool_call_text(c) for c in calls) + ")"
+
+
+def _evaluations_text(node: Node) -> str:
+    """``score 0.9, by agent judge ("short")``; for several evaluations, their mean
+    and each of them."""
+    each = [f"{score!r} by agent {agent}" + (f" ({format_value(reason)})" if reason else "")
+            for agent, score, reason in node.evaluations]
+    if len(each) == 1:
+        return f"score {each[0]}"
+    return f"score {node.score!r}, the mean of " + "; ".join(each)
 
 
 def _same_values(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -71,6 +71,8 @@ class RunView:
     pruned_types: Counter[str] = field(default_factory=Counter)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[int, list[tuple[str, float, str | None]]] = field(default_factory=dict)
+    #: the confidence a derived fact was first emitted with (its ``fact_added`` event)
+    confidence: dict[int, float] = field(default_factory=dict)
     cycles: int = 0
 
     # ------------------------------------------------------------------ queries
@@ -100,6 +102,7 @@ class RunView:
             self.facts[fid] = Fact(ev["type"], dict(ev["fields"]), fid)
             self.cycle_added[fid] = int(ev.get("cycle", 0))
             if ev.get("agent"):
+                self.confidence[fid] = float(ev.get("confidence", 1.0))
                 self.derivations.setdefault(fid, []).append(
                     Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ()))))
         elif kind == "fact_supported":

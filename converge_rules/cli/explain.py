@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.render import render
 from converge_rules.language.format.formatter import format_pattern
 from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.span import Span
 from converge_rules.testing.runner import Suite, load_suite
 from converge_rules.text import printable
 
@@ -74,9 +76,15 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
       converge explain --trace run.jsonl -r pricing.cvg 'Price(sku: "A1")'
       converge explain -r pricing.cvg --facts in.jsonl --why-not 'Alert(sku: "A1")'
 
+    With --ruleset, the pattern is checked against it as rule text is (unknown types,
+    fields and enum members, values of the wrong type). It has no variables: a bare
+    name that is no enum member is an error; quote strings, and the whole pattern for
+    the shell ('Claim(id: "C2")').
+
     \b
     Exit codes: 0 explained, 1 no fact matches PATTERN (explain) or a matching fact
-    exists (--why-not), 2 bad usage, unreadable trace or a ruleset with errors.
+    exists (--why-not), 2 bad usage, a pattern with errors, an unreadable trace or a
+    ruleset with errors.
     """
     if (pattern is None) == (why_not is None):
         raise click.UsageError("give a PATTERN to explain, or --why-not PATTERN")
@@ -100,6 +108,8 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     text = why_not if why_not is not None else pattern
     assert text is not None
     target = parse_pattern(text)
+    if checked is not None:
+        _check_pattern(checked, target, text)
     if interp is None:
         interp = _bare_interpreter(target, view)
     explainer = Explainer(view, checked, interp)
@@ -170,7 +180,7 @@ def parse_pattern(text: str) -> n.Pattern:
     quotes the parser's message."""
     from converge_rules.language.syntax.parser import parse
 
-    wrapped = f'ruleset query\ntest "query" {{\n  expect {text}\n}}\n'
+    wrapped = f'ruleset query\ntest "query" {{\n{_PREFIX}{text}\n}}\n'
     result = parse(wrapped, "<pattern>")
     module = result.module
     steps = [s for item in (module.items if module else ()) if isinstance(item, n.Test)
@@ -182,6 +192,44 @@ def parse_pattern(text: str) -> n.Pattern:
             f"cannot read the pattern {text!r}: {problem}; write it as in an expect step, "
             'e.g. \'Price(sku: "A1")\'')
     return steps[0].pattern
+
+
+PATTERN_FILE = "<pattern>"
+"""The name diagnostics give the pattern of the command line."""
+
+_PREFIX = "  expect "
+"""What :func:`parse_pattern` writes before the pattern on its line."""
+
+
+def _check_pattern(checked: CheckedRuleset, target: n.Pattern, text: str) -> None:
+    """Exit 2 with the diagnostics, pointing into ``text``, when ``target`` is no
+    pattern of the ruleset's facts (an unknown type or field, a value of the wrong
+    type, a bare name)."""
+    from converge_rules.language.checks.query import check_query
+
+    found = check_query(checked, target)
+    if not found:
+        return
+    shown = [replace(d, span=_in_pattern(d.span), related=tuple(
+        replace(r, span=_in_pattern(r.span) or r.span) for r in d.related))
+        for d in found]
+    click.echo(render("text", shown, {PATTERN_FILE: text}), err=True, nl=False)
+    sys.exit(EXIT_USAGE)
+
+
+def _in_pattern(span: Span | None) -> Span | None:
+    """A span of the wrapped text :func:`parse_pattern` parses, as a span of the
+    pattern as given (its first line is shifted by the wrapping)."""
+    if span is None:
+        return None
+    shift = len(_PREFIX)
+
+    def at(line: int, column: int) -> tuple[int, int]:
+        return line - 2, column - shift if line == 3 else column
+
+    line, column = at(span.line, span.column)
+    end_line, end_column = at(span.end_line, span.end_column)
+    return Span(PATTERN_FILE, line, column, end_line, end_column)
 
 
 def _load(ruleset: Path, *, plugins: bool, allow_paths: tuple[Path, ...] = ()) -> Suite:

@@ -88,6 +88,12 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
     metavar="N",
     help="table format: at most this many rows per table (0: all).",
 )
+@click.option(
+    "--with-confidence", is_flag=True,
+    help="json format: give each fact what policies rank it by: `@confidence` (what "
+         "it was emitted with; inputs 1.0), `@score` (the mean of its evaluations, null "
+         "without any) and `@evaluations` (agent, score, reason).",
+)
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
@@ -97,7 +103,7 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     trace: Path | None, trace_store: str, pruners: tuple[str, ...], max_rows: int,
-    no_plugins: bool, allow_paths: tuple[Path, ...], color: str,
+    with_confidence: bool, no_plugins: bool, allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -112,6 +118,7 @@ def command(
       converge run pricing.cvg --facts input.jsonl
       converge run pricing.cvg -f costs.jsonl -f Quote=quotes.csv
       converge run pricing.cvg -f input.jsonl --format json | jq .facts.Price
+      converge run pricing.cvg -f input.jsonl --format json --with-confidence
       converge run pricing.cvg -f input.jsonl --trace trace.jsonl
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
 
@@ -132,6 +139,9 @@ def command(
     fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
                   for spec in facts]
     refuse_to_overwrite(trace, [ruleset, *fact_files], "--trace")
+    if with_confidence and fmt != "json":
+        raise click.UsageError("--with-confidence adds to the JSON result; give "
+                               "--format json too")
     if trace is None and trace_store != "jsonl":
         raise click.UsageError(f"--trace-store {trace_store} says how to write the trace; "
                                "give --trace FILE too")
@@ -176,7 +186,7 @@ def command(
         _notify_observers(result, registries)
     report_failures(result)
     if fmt == "json":
-        click.echo(result.to_json(indent=2))
+        click.echo(result.to_json(indent=2, with_confidence=with_confidence))
     else:
         print_tables(console, result, max_rows=max_rows)
     if result.status == "interrupted":

@@ -115,11 +115,36 @@ class RunResult:
             for a, c, s in records if a >= 0
         ]
 
-    def to_dict(self) -> dict[str, Any]:
+    def decisions(self, type_name: str) -> list[dict[str, Any]]:
+        """For each live fact of a type, in the order of :meth:`facts`, what policies
+        rank it by: ``@confidence`` (what it was emitted with; inputs 1.0),
+        ``@score`` (the mean of its evaluations, None without any) and
+        ``@evaluations`` (``{"agent", "score", "reason"}`` each). The ``@`` keeps the
+        names apart from field names, which cannot start with it."""
+        agents = self.program.agents
+        store = self.store
+        out = []
+        for fid in self.fact_ids(type_name):
+            evals = store.evaluations.get(fid, [])
+            out.append({
+                "@confidence": store.confidence.get(fid, 1.0),
+                "@score": sum(e[1] for e in evals) / len(evals) if evals else None,
+                "@evaluations": [{"agent": agents[a].name, "score": score, "reason": reason}
+                                 for a, score, reason in evals],
+            })
+        return out
+
+    def to_dict(self, *, with_confidence: bool = False) -> dict[str, Any]:
+        """The result document; ``with_confidence`` adds to each fact the
+        :meth:`decisions` keys (``@confidence``, ``@score``, ``@evaluations``)."""
         facts: dict[str, list[dict[str, Any]]] = {}
         for spec in self.program.types:
             if not spec.intent and self.store.live[spec.id]:
                 facts[spec.name] = self.facts(spec.name)
+                if with_confidence:
+                    for fact, extra in zip(facts[spec.name], self.decisions(spec.name),
+                                           strict=True):
+                        fact.update(extra)
         out: dict[str, Any] = {
             "status": self.status,
             "cycles": self.cycles,
@@ -132,6 +157,8 @@ class RunResult:
             out["loop"] = self.loop
         return out
 
-    def to_json(self, *, indent: int | None = None) -> str:
-        """The result document; deterministic bytes (sorted keys)."""
-        return dumps(self.to_dict(), sort_keys=True, indent=indent)
+    def to_json(self, *, indent: int | None = None, with_confidence: bool = False) -> str:
+        """The result document; deterministic bytes (sorted keys). See
+        :meth:`to_dict` for ``with_confidence``."""
+        return dumps(self.to_dict(with_confidence=with_confidence), sort_keys=True,
+                     indent=indent)

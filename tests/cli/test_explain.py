@@ -85,7 +85,8 @@ def test_why_not_names_the_first_failing_condition() -> None:
                       'Alert(sku: "B2")')
     assert result.exit_code == 0, result.output
     assert "agent below_cost" in result.output
-    assert "`where amount < cost` was false for every match" in result.output
+    # the match that would give Alert(sku: "B2"), with the values the guard read
+    assert "`where amount < cost` was false: amount = 6.0, cost = 5.0" in result.output
 
 
 def test_why_not_reports_a_lost_conflict() -> None:
@@ -128,4 +129,4 @@ def test_why_not_writes_the_guard_as_the_formatter_does() -> None:
     Path("a.jsonl").write_text('{"A": {"k": "a", "x": 1.0, "y": 2.0}}\n', encoding="utf-8")
     result = _explain("-r", "neg.cvg", "--facts", "a.jsonl", "--why-not", 'B(k: "a")')
     assert result.exit_code == 0, result.output
-    assert "`where -(x + y) > x * 2 + 1` was false for every match" in result.output
+    assert "`where -(x + y) > x * 2 + 1` was false: x = 1.0, y = 2.0" in result.output

@@ -1,0 +1,103 @@
+"""``--why-not`` and the test runner's "why not" answer for the fact asked about: the
+key and field values of the pattern pick the matches that would produce it (issue 10,
+item 3: ``--why-not 'Pay(id: "b")'`` answered ``matches, but emits Pay(id: "a")``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from converge_rules.cli import main
+
+PAY = """\
+ruleset pay
+
+fact Invoice { key id: str, amount: float }
+fact Hold { id: str }
+fact Pay { key id: str }
+
+agent pay {
+  when Invoice(id, amount) and not Hold(id) where amount < 100.0
+  emit Pay(id: id)
+}
+"""
+
+INPUTS = """\
+{"Invoice": {"id": "a", "amount": 50.0}}
+{"Invoice": {"id": "b", "amount": 500.0}}
+{"Invoice": {"id": "c", "amount": 20.0}}
+{"Invoice": {"id": "d", "amount": 30.0}}
+{"Hold": {"id": "c"}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("in.jsonl").write_text(INPUTS, encoding="utf-8")
+
+
+def _why_not(ruleset: str, pattern: str) -> Result:
+    Path("pay.cvg").write_text(ruleset, encoding="utf-8")
+    return CliRunner().invoke(main, ["explain", "-r", "pay.cvg", "--facts", "in.jsonl",
+                                     "--why-not", pattern])
+
+
+def test_why_not_names_the_guard_that_failed_for_the_key_asked_about() -> None:
+    result = _why_not(PAY, 'Pay(id: "b")')
+    assert result.exit_code == 0, result.output
+    assert "`where amount < 100.0` was false: amount = 500.0" in result.output
+    assert 'Pay(id: "a")' not in result.output and "matches, but" not in result.output
+
+
+def test_why_not_names_the_negation_that_blocked_the_key_asked_about() -> None:
+    result = _why_not(PAY, 'Pay(id: "c")')
+    assert result.exit_code == 0, result.output
+    assert '`not Hold(id)` failed: Hold(id: "c") exists' in result.output
+
+
+def test_why_not_for_a_key_no_input_has() -> None:
+    result = _why_not(PAY, 'Pay(id: "x")')
+    assert result.exit_code == 0, result.output
+    assert 'no fact matches `Invoice(id: "x", amount)`, which `Pay(id: "x")` needs' \
+        in result.output
+
+
+def test_why_not_reads_a_computed_field_through_the_guard() -> None:
+    # The emitted id is not a plain variable: the match is found by what it would emit.
+    computed = PAY.replace("emit Pay(id: id)", 'emit Pay(id: upper(id))')
+    result = _why_not(computed, 'Pay(id: "B")')
+    assert result.exit_code == 0, result.output
+    assert "`where amount < 100.0` was false: amount = 500.0" in result.output
+
+
+def test_a_fact_that_is_there_is_still_found() -> None:
+    result = _why_not(PAY, 'Pay(id: "d")')
+    assert result.exit_code == 1, result.output
+    assert 'Pay(id: "d") is in the final context' in result.output
+
+
+def test_the_test_runner_says_why_not_for_the_key_expected() -> None:
+    Path("pay.cvg").write_text(PAY + """
+test "b is paid" {
+  given Invoice(id: "a", amount: 50.0)
+  given Invoice(id: "b", amount: 500.0)
+  expect Pay(id: "b")
+}
+""", encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "pay.cvg"])
+    assert result.exit_code == 1, result.output
+    why = result.output.split("why not:", 1)[1]
+    assert "`where amount < 100.0` was false: amount = 500.0" in why
+    assert "emits Pay" not in why
+
+
+def test_another_emit_of_the_type_does_not_hide_the_failed_condition() -> None:
+    # The second emit never gives id "b"; the first would have, but for its guard.
+    two = PAY.replace("emit Pay(id: id)", 'emit Pay(id: id)\n  emit Pay(id: "audit")')
+    result = _why_not(two, 'Pay(id: "b")')
+    assert result.exit_code == 0, result.output
+    assert "`where amount < 100.0` was false: amount = 500.0" in result.output
+    assert "emits" not in result.output
