@@ -166,6 +166,7 @@ def command(
     console = _console(sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
+    before = _identity(trace)
     try:
         with _progress(loaded, color) as progress, interrupts:
             result = api.run(loaded, inputs, executor=executor, workers=workers,
@@ -173,8 +174,13 @@ def command(
                              progress=progress,
                              stop=interrupts.requested)
     except KeyboardInterrupt:
-        click.echo("converge: interrupted again: stopped at once, without a result"
-                   + (f"; {trace} was left as it was" if trace is not None else ""),
+        if trace is None:
+            kept = ""
+        elif _identity(trace) == before:
+            kept = f"; {trace} was left as it was"
+        else:  # the signal came after the trace of the partial run was committed
+            kept = f"; {trace} holds the trace of the partial run"
+        click.echo("converge: interrupted again: stopped at once, without a result" + kept,
                    err=True)
         sys.exit(interrupts.exit_code())
     except OSError as exc:
@@ -192,6 +198,18 @@ def command(
     if result.status == "interrupted":
         sys.exit(interrupts.exit_code())
     sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+
+
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    """The device and inode of ``path`` (None if absent): a trace is committed by
+    renaming a new file over it, so a changed identity means a new trace."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
 
 
 # ----------------------------------------------------------------------- loading
