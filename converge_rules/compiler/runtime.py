@@ -24,10 +24,14 @@ Semantics the language promises:
   overshoots by at most one innermost loop), and a ``str`` or ``list`` value the agent
   computes is measured before it is emitted (``_sized_str``, ``_sized_list``); values
   copied from facts, literals and fields of other types cost nothing.
+* A fact holds finite numbers only, as input facts and tool results do (the trace is
+  JSON): a float field computed as NaN or infinity (``x * x`` past 1e308) raises
+  :class:`NotFinite` (``_finite``), which discards the agent's effect.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -113,6 +117,21 @@ def cvg_unit(value: Any, what: str) -> float:
     return result
 
 
+class NotFinite(ValueError):
+    """A float field was given NaN or infinity (arithmetic that overflowed). Like any
+    runtime error in an agent, it discards the agent's effect."""
+
+
+def cvg_finite(value: Any, field: str) -> Any:
+    """``value`` for the float (or list of floats) field ``field``, which may be none;
+    NaN or infinity is an error."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise NotFinite(f"{field} is {item!r}: a fact holds finite numbers only "
+                            "(the arithmetic overflowed)")
+    return value
+
+
 class WrongType(ValueError):
     """A field was given a value of another type (an untyped tool result or plugin
     function result the compiler could not check). Like any runtime error in an agent,
@@ -161,7 +180,7 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
             return checked_int(value, field)
     elif base == "float":
         if isinstance(value, float):
-            return value
+            return cvg_finite(value, field)
         if isinstance(value, int):
             return float(value)
     elif base == "list" and isinstance(value, (list, tuple)):
@@ -237,6 +256,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_tuple": cvg_tuple,
     "_floats": cvg_floats,
     "_required": cvg_required,
+    "_finite": cvg_finite,
     "_typed": cvg_typed,
     "_unit": cvg_unit,
     "_too_many_outputs": cvg_too_many_outputs,

@@ -141,3 +141,25 @@ agent a {
     assert result.facts("Out") == [{"both": False, "either": False}]
     reason = _why_not(text, [("In", {"flag": None})], "Out(both: false, either: false)")
     assert reason.matched and "would emit" in reason.message
+
+
+def test_a_float_field_that_overflows_is_a_runtime_error() -> None:
+    # `x * x` past 1e308 is infinity. The engine kept Out(y: inf) (and `converge run`
+    # printed Infinity, which is not JSON) while the trace wrote null, so `expect`,
+    # explain and coverage, which read the trace, saw none. A fact holds finite numbers
+    # only, as input facts and tool results do: the overflow discards the effect, like
+    # a division by zero.
+    text = """ruleset r
+fact In { x: float }
+fact Out { y: float }
+agent a {
+  when In(x)
+  emit Out(y: x * x)
+}
+"""
+    _, result = _run(text, [("In", {"x": 1e200})])
+    assert result.facts("Out") == []
+    (discarded,) = view_from_result(result).effects_discarded
+    assert discarded[0] == "a" and "Out.y is inf" in discarded[2]
+    _, result = _run(text, [("In", {"x": 2.0})])
+    assert result.facts("Out") == [{"y": 4.0}]
