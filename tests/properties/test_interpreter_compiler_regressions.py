@@ -163,3 +163,30 @@ agent a {
     assert discarded[0] == "a" and "Out.y is inf" in discarded[2]
     _, result = _run(text, [("In", {"x": 2.0})])
     assert result.facts("Out") == [{"y": 4.0}]
+
+
+def test_a_negated_pattern_field_may_use_the_names_its_earlier_fields_bind() -> None:
+    # In `not A(sku, qty: len(sku))` the expression reads the candidate A's own sku,
+    # as the checker and the interpreter read it. The compiler raised "unknown name
+    # 'sku'" on this checked ruleset, and inside an aggregate (`count(B(sku))`) it
+    # counted every B instead of those with the candidate's sku.
+    text = """ruleset r
+fact X { id: int }
+fact A { sku: str, qty: int }
+fact B { sku: str }
+fact Out { id: int, why: str }
+agent own {
+  when X(id) and not A(sku, qty: len(sku))
+  emit Out(id: id, why: "len")
+}
+agent counted {
+  when X(id) and not A(sku, qty: count(B(sku)))
+  emit Out(id: id, why: "count")
+}
+"""
+    facts = [("X", {"id": 1}), ("A", {"sku": "a", "qty": 1}), ("B", {"sku": "a"}),
+             ("B", {"sku": "b"})]
+    _, result = _run(text, facts)
+    assert result.facts("Out") == []      # A(a, 1): len("a") == 1 == count(B(sku: "a"))
+    _, result = _run(text, [("X", {"id": 1}), ("A", {"sku": "ab", "qty": 1})])
+    assert result.facts("Out") == [{"id": 1, "why": "count"}, {"id": 1, "why": "len"}]
