@@ -219,14 +219,15 @@ class Interpreter:
         if fact.type != pattern.type.name:
             return None
         bound = dict(env)
+        if pattern.binder is not None:
+            # bound first, as the checker binds it: its own fields may use it
+            bound[pattern.binder.name] = fact
         for fm in pattern.fields:
             if fm.field.name not in fact.values:
                 return None
             actual = fact.values[fm.field.name]
             if not self._field_ok(pattern.type.name, fm, actual, bound, tolerant):
                 return None
-        if pattern.binder is not None:
-            bound[pattern.binder.name] = fact
         return bound
 
     def field_expected(self, type_name: str, fm: n.FieldMatch, env: Mapping[str, Any]

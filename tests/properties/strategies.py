@@ -653,7 +653,8 @@ def pattern_in(draw: st.DrawFn, scope: _Scope, shape: TypeShape, *, negated: boo
     fields = draw(st.lists(st.sampled_from(shape.fields), unique=True,
                            max_size=len(shape.fields)))
     inner = scope.copy() if negated or local else scope
-    early = scope.copy()      # expressions use only names bound before this pattern
+    if binder is not None:
+        inner.binders[binder] = shape    # bound first: its own fields may use it
     matches = []
     for name in fields:
         vt = FIELD_TYPES[name]
@@ -681,10 +682,9 @@ def pattern_in(draw: st.DrawFn, scope: _Scope, shape: TypeShape, *, negated: boo
         elif kind == "wild":
             value = n.Wildcard(SPAN)
         else:
-            value = _ExprGen(draw, early).expr(vt.required(), 1)
+            # over the names bound so far, by earlier patterns and earlier fields
+            value = _ExprGen(draw, inner.copy()).expr(vt.required(), 1)
         matches.append(n.FieldMatch(n.Ident(name, SPAN), value, SPAN))
-    if binder is not None:
-        scope.binders[binder] = shape
     return n.Pattern(n.Ident(shape.name, SPAN), tuple(matches),
                      n.Ident(binder, SPAN) if binder else None, negated, False, SPAN)
 

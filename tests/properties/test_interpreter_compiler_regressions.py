@@ -190,3 +190,22 @@ agent counted {
     assert result.facts("Out") == []      # A(a, 1): len("a") == 1 == count(B(sku: "a"))
     _, result = _run(text, [("X", {"id": 1}), ("A", {"sku": "ab", "qty": 1})])
     assert result.facts("Out") == [{"id": 1, "why": "count"}, {"id": 1, "why": "len"}]
+
+
+def test_a_binder_is_bound_for_its_own_pattern_fields() -> None:
+    # The checker binds `p` before the fields of `p: A(…)`, so `qty: len(p.sku)` is
+    # allowed and the compiled agent matches; the interpreter bound p after the fields
+    # and raised "unknown name `p`" out of explain --why-not.
+    text = """ruleset r
+fact A { sku: str, qty: int }
+fact Out { sku: str }
+agent a {
+  when p: A(qty: len(p.sku))
+  emit Out(sku: p.sku)
+}
+"""
+    facts = [("A", {"sku": "ab", "qty": 2}), ("A", {"sku": "abc", "qty": 2})]
+    _, result = _run(text, facts)
+    assert result.facts("Out") == [{"sku": "ab"}]
+    reason = _why_not(text, facts, 'Out(sku: "ab")')
+    assert reason.matched and 'would emit Out(sku: "ab")' in reason.message
