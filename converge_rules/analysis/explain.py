@@ -25,6 +25,16 @@ from converge_rules.language.syntax.span import Span
 MAX_DEPTH = 12
 """How deep a derivation tree goes before it says "…" (support chains can be long)."""
 
+MAX_DERIVATIONS = 4
+"""How many derivations of one fact a tree shows; the others are counted ("… N more"):
+a fact derived over many matches (a transitive closure) would multiply the tree by
+that many at every level."""
+
+MAX_NODES = 400
+"""How many facts one derivation tree shows in all before the rest are counted (shared
+support is shown again where it is used, so a tree can grow exponentially with depth
+even when each fact has few derivations)."""
+
 MAX_MATCHES = 10_000
 """How many partial matches ``why_not`` explores per agent before it gives up."""
 
@@ -47,7 +57,9 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class Node:
     """A fact in a derivation tree. ``input`` facts have no steps; ``removed`` says why
-    a fact is no longer in the final context; ``won`` lists conflicts it won."""
+    a fact is no longer in the final context; ``won`` lists conflicts it won;
+    ``truncated`` says the tree stops here (too deep, or the fact is its own support);
+    ``more`` counts the derivations left out to keep the tree small."""
 
     fact: Fact
     input: bool
@@ -55,6 +67,7 @@ class Node:
     steps: tuple[Step, ...]
     won: tuple[ConflictRecord, ...] = ()
     truncated: bool = False
+    more: int = 0
 
 
 @dataclass(slots=True)
@@ -127,7 +140,16 @@ class Explainer:
 
     def tree(self, fid: int, depth: int = 0, path: frozenset[int] = frozenset(),
              *, max_depth: int = MAX_DEPTH) -> Node:
-        """The derivation tree of fact ``fid``, ``max_depth`` levels deep."""
+        """The derivation tree of fact ``fid``, ``max_depth`` levels deep, showing at
+        most :data:`MAX_DERIVATIONS` derivations of a fact and :data:`MAX_NODES` facts
+        in all; the derivations left out are counted in :attr:`Node.more`."""
+        return self._tree(fid, depth, path, max_depth, [MAX_NODES])
+
+    def _tree(self, fid: int, depth: int, path: frozenset[int], max_depth: int,
+              budget: list[int]) -> Node:
+        # ``budget`` (one counter shared by the whole walk) is how many more facts the
+        # tree may show.
+        budget[0] -= 1
         fact = self.view.facts[fid]
         derivations = self.view.derivations.get(fid, [])
         won = tuple(c for c in self.view.conflicts
@@ -137,13 +159,18 @@ class Explainer:
             return Node(fact, not derivations, self.view.removed.get(fid), (), won,
                         truncated=bool(derivations))
         steps = []
-        for d in derivations:
-            support = tuple(self.tree(s, depth + 1, path | {fid}, max_depth=max_depth)
-                            for s in d.support if s in self.view.facts)
+        for d in derivations[:MAX_DERIVATIONS]:
+            support = [s for s in d.support if s in self.view.facts]
+            if budget[0] < len(support):
+                break
             agent = self.agents.get(d.agent)
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
-                              self._bindings(agent, d.support), support))
-        return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won)
+                              self._bindings(agent, d.support),
+                              tuple(self._tree(s, depth + 1, path | {fid}, max_depth,
+                                               budget)
+                                    for s in support)))
+        return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won,
+                    more=len(derivations) - len(steps))
 
     def _bindings(self, agent: n.Agent | None, support: Sequence[int]) -> dict[str, Any]:
         if agent is None or self.interp is None:
@@ -186,6 +213,10 @@ class Explainer:
                 lines.append(f"{indent}    from")
                 for child in step.support:
                     lines.extend(self.tree_lines(child, indent + "      "))
+        if node.more:
+            lines.append(f"{indent}  … {node.more} more "
+                         + ("derivation" if node.more == 1 else "derivations")
+                         + " not shown")
         if node.truncated:
             lines.append(f"{indent}  … (the whole derivation: converge explain)")
         return lines
@@ -208,6 +239,7 @@ class Explainer:
                 for s in node.steps
             ],
             "truncated": node.truncated,
+            "more_derivations": node.more,
         }
 
     # ---------------------------------------------------------------- why not
