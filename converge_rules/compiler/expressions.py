@@ -292,7 +292,10 @@ class ExprCompiler:
                 f"{e.func.span}: function {name!r} is not available: install the plugin "
                 "that provides it, or pass it in compile_ruleset(functions=...)"
             )
-        return f"{self.ns.function(name, fn)}({joined})", UNKNOWN
+        # Its result is checked as a tool's answer is: a value no fact can hold (NaN,
+        # a lone surrogate) must not reach a fact, a tool call or the trace.
+        call = f"{self.ns.function(name, fn)}({joined})"
+        return f"_result({call}, {self.ns.literal(name)})", UNKNOWN
 
     @staticmethod
     def _builtin(e: FuncCall, builtin: Builtin, args: list[str]) -> str:

@@ -23,6 +23,7 @@ from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import EvalError, Interpreter, interpreter_for
 from converge_rules.analysis.runview import RunView, view_from_result
 from converge_rules.errors import ConvergeError
+from converge_rules.jsontext import value_problem
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
@@ -189,9 +190,20 @@ def _outcome(case: TestCase, status: Status, failures: tuple[Failure, ...] = (),
 
 def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
                 ) -> list[tuple[str, dict[str, Any]]]:
-    """The test's ``given`` facts as ``(type, fields)``, values evaluated."""
-    return [(step.type.name, {a.name.name: interp.eval(a.value, env) for a in step.args})
-            for step in test.steps if isinstance(step, n.Given)]
+    """The test's ``given`` facts as ``(type, fields)``, values evaluated; a value no
+    fact can hold (``1e300 * 1e300`` is infinity) is an :class:`EvalError` at it."""
+    facts = []
+    for step in test.steps:
+        if isinstance(step, n.Given):
+            fields = {}
+            for a in step.args:
+                value = fields[a.name.name] = interp.eval(a.value, env)
+                problem = value_problem(value, f"`{a.name.name}`")
+                if problem is not None:
+                    raise EvalError(f"{problem}: a fact holds finite numbers and valid text "
+                                    "only", a.value.span)
+            facts.append((step.type.name, fields))
+    return facts
 
 
 def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
