@@ -157,6 +157,33 @@ def test_an_overflow_in_a_run_replays(tmp_path: Path, monkeypatch: pytest.Monkey
     assert replayed.exit_code == 0, replayed.output
 
 
+@pytest.mark.parametrize(("written", "shown"), [
+    ('"y":Infinity', "Infinity"), ('"y":NaN', "NaN"), ('"y":-1e400', "-1e400"),
+])
+def test_a_trace_holding_a_non_finite_number_is_a_damaged_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, shown: str,
+) -> None:
+    # converge writes finite numbers only, so a trace holding another was edited:
+    # `explain --trace` showed Out(y: inf), and replay compared it as a difference.
+    monkeypatch.chdir(tmp_path)
+    Path("f.cvg").write_text("ruleset f\nfact In { x: float }\nfact Out { y: float }\n"
+                             "agent a {\n  when In(x)\n  emit Out(y: x * x)\n}\n",
+                             encoding="utf-8")
+    converge_rules.run(converge_rules.load("f.cvg", plugins=False), [("In", {"x": 2.0})],
+                       trace="t.jsonl")
+    lines = Path("t.jsonl").read_text(encoding="utf-8").splitlines()
+    (number,) = [i for i, line in enumerate(lines, 1) if '"y":4.0' in line]
+    lines[number - 1] = lines[number - 1].replace('"y":4.0', written)
+    Path("t.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for args in (["replay", "--no-plugins", "f.cvg", "t.jsonl"],
+                 ["explain", "--trace", "t.jsonl", "Out()"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert (f"t.jsonl:{number}: `{shown}` is not a finite number, and converge writes "
+                "only finite ones") in result.output
+        assert "the trace was edited or truncated" in result.output
+
+
 # ---------------------------------------------------------------------- tests
 
 TESTS = """ruleset g
