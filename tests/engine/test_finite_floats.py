@@ -8,6 +8,7 @@ reaching a fact or a tool call: a trace that converge wrote always replays."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,23 @@ def test_converge_test_refuses_fail_under_nan(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["test", str(tmp_path), "--fail-under", "nan"])
     assert result.exit_code == 2
     assert "NaN is not a number from 0 to 100" in result.output
+
+
+def test_a_float_literal_beyond_the_largest_is_a_check_error_at_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # in a rule, a test's given value and a table test's row alike
+    monkeypatch.chdir(tmp_path)
+    Path("f.cvg").write_text(
+        "ruleset f\nfact In { x: float }\nfact Out { y: float }\n"
+        "agent a {\n  when In(x) where x < 1e400\n  emit Out(y: -1e999)\n}\n"
+        'test "t" {\n  given In(x: 1E+400)\n  expect no Out()\n}\n'
+        'test "rows" {\n  cases {\n    {v: 2e308}\n  }\n  given In(x: v)\n'
+        "  expect no Out()\n}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "f.cvg"])
+    assert result.exit_code == 1
+    for where, text in [("5:24", "1e400"), ("6:16", "1e999"), ("9:15", "1E+400"),
+                        ("14:9", "2e308")]:
+        assert re.search(rf"error\[CVG005\]: `{re.escape(text)}` is too large for a float"
+                         rf"\n *--> f\.cvg:{where}\n", result.output), where
+    assert "Traceback" not in result.output
