@@ -256,3 +256,20 @@ def test_a_float_literal_beyond_the_largest_is_a_check_error_at_it(
         assert re.search(rf"error\[CVG005\]: `{re.escape(text)}` is too large for a float"
                          rf"\n *--> f\.cvg:{where}\n", result.output), where
     assert "Traceback" not in result.output
+
+
+def test_a_non_finite_mocked_result_fails_the_test_where_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # it reached the tool box, whose refusal discarded the agent's effect, and the test
+    # then failed on its `expect` instead of at the mock
+    monkeypatch.chdir(tmp_path)
+    Path("m.cvg").write_text(
+        "ruleset m\nuses tool echo\nfact In { x: float }\nfact Out { y: float }\n"
+        "agent a {\n  when In(x)\n  call echo(v: x) as r\n  emit Out(y: r.v)\n}\n"
+        'test "t" {\n  given In(x: 1.0)\n  mock tool echo(v: 1.0) returns {v: 1e300 * 1e300}\n'
+        "  expect Out(y: 1.0)\n}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "m.cvg"])
+    assert result.exit_code == 1
+    assert ("m.cvg:12:34: cannot evaluate: the mocked result.v is inf, not a finite "
+            "number") in result.output
