@@ -225,7 +225,8 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
         if isinstance(value, float):
             return cvg_finite(value, field)
         if isinstance(value, int):
-            return float(value)
+            # an integer is 64-bit wherever it comes from (10**400 has no float)
+            return float(checked_int(value, field))
     elif base == "list" and isinstance(value, (list, tuple)):
         element = vt.element
         if element is None:

@@ -273,3 +273,20 @@ def test_a_non_finite_mocked_result_fails_the_test_where_it_is_written(
     assert result.exit_code == 1
     assert ("m.cvg:12:34: cannot evaluate: the mocked result.v is inf, not a finite "
             "number") in result.output
+
+
+def test_a_huge_integer_from_a_function_for_a_float_field_is_an_overflow(
+    tmp_path: Path,
+) -> None:
+    # float(10**400) raised "OverflowError: int too large to convert to float", which
+    # named neither the field nor the value
+    path = tmp_path / "f.cvg"
+    path.write_text("ruleset f\nfact In { x: float }\nfact Out { y: float }\n"
+                    "agent a {\n  when In(x)\n  emit Out(y: grow(x))\n}\n", encoding="utf-8")
+    checked = check_file(path, functions={"grow": FunctionSignature("grow", ("float",),
+                                                                    "any")})
+    program = compile_ruleset(checked, functions={"grow": lambda x: 10**400})
+    result = run(program, [("In", {"x": 1.0})])
+    (reason,) = _discarded(result)
+    assert reason.startswith("IntegerOverflow: integer overflow: Out.y = a")
+    assert "outside the 64-bit range" in reason
