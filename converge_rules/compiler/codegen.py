@@ -510,6 +510,21 @@ class AgentGenerator:
             return f"_sized_list({code}, {budgets.max_list_length:_}, {name}{strings})"
         return code
 
+    def _finite(self, ex: ExprCompiler, code: str, vt: ValueType, value: Expr,
+                name: str) -> str:
+        """``code`` checked to be finite when ``vt`` is ``float`` or a list of floats:
+        computed numbers may overflow to infinity or be NaN, and a fact holds finite
+        numbers only (NaN never equals itself, so it would be re-derived every
+        cycle). Other types as is."""
+        element = vt.element
+        if vt.base != "float" and (element is None or element.base != "float"):
+            return code
+        if vt.base == "float" and (not vt.optional or not ex.kind(value).nullable):
+            # A number that cannot be none is checked inline, cheaply: x - x is 0
+            # for every finite x, NaN for infinity and NaN.
+            return f"(x0 if (x0 := {code}) - x0 == 0 else _finite(x0, {name}))"
+        return f"_finite({code}, {name})"
+
     def _copied(self, ex: ExprCompiler, expr: Expr) -> bool:
         """Whether ``expr`` only copies values that were measured already: a literal,
         a pattern variable, a field of a bound fact, an enum member, or a list
@@ -560,6 +575,8 @@ class AgentGenerator:
                         # An optional value or an aggregate over nothing must not slip
                         # a none into a required field.
                         code = f"_required({code}, {name})"
+                    if not self._copied(ex, arg.value):
+                        code = self._finite(ex, code, f.type, arg.value, name)
                 if not self._copied(ex, arg.value):
                     code = self._sized(code, f.type, name)
                 parts.append(code)
