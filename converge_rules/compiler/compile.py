@@ -97,7 +97,8 @@ def compile_ruleset(
         agents.append(AgentSpec(
             name=agent.name.name, tier=agent.effective_tier, order=order, fn=fn,
             source=gen.source, reads=gen.reads, negates=gen.negates, emits=gen.emits,
-            tools=gen.tools, span=agent.span,
+            tools=gen.tools, span=agent.span, aggregates=gen.aggregates,
+            updates=gen.updates,
         ))
     agents.sort(key=lambda a: (a.tier, a.order))
     prunes = tuple(_prune(p, ctx) for p in checked.prunes)

@@ -50,9 +50,9 @@ def _drop(item: Any) -> None:
 
 def needs_dependents(program: Program) -> bool:
     """Whether any fact can ever be removed other than by closing an intent (a prune,
-    or a keyed type with a resolving policy): only then does retraction need the
-    reverse support edges."""
-    if program.prunes:
+    a keyed type with a resolving policy, or an aggregate updated in place): only then
+    does retraction need the reverse support edges."""
+    if program.prunes or any(a.updates for a in program.agents):
         return True
     return any(
         p.mode in ("resolve", "combine") and program.types[t].key_positions
