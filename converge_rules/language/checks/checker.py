@@ -78,8 +78,8 @@ TOOL_NOT_INSTALLED = define(
     "CVG804", "tool-not-installed", Severity.WARNING, "No installed plugin provides a tool",
     "A `uses tool` line names a tool that none of the installed plugins registers. The "
     "ruleset still checks (tests mock tools), but calls of the tool are not "
-    "type-checked and fail at run time until a plugin provides it. Reported only when "
-    "the plugins are known (`converge check` without `--no-plugins`).",
+    "type-checked, and `converge run` refuses to start while an agent calls it. "
+    "Reported only when the plugins are known (`converge check` without `--no-plugins`).",
     wrong="ruleset r\nuses tool fx_rat\n",
     right="ruleset r\nuses tool fx_rate\n",
 )
@@ -302,7 +302,8 @@ def _declare(items: _Items, tables: Tables, report: Reporter,
                                installed.did_you_mean(tool.name, otherwise=(
                                    "install the plugin that provides it (`converge "
                                    "plugins` lists what is installed); until then its "
-                                   "calls are not type-checked and fail at run time")))
+                                   "calls are not type-checked and `converge run` "
+                                   "refuses to start")))
 
 
 def _unique(idents: Iterable[Ident], what: str, owner: str, report: Reporter) -> None:
