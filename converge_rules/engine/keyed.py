@@ -122,7 +122,7 @@ class KeyedMerge:
         self.record_conflict(cycle, t, key, contenders, res.values, res.reason)
         if res.values is None:
             self._merger.halt_on_conflict(
-                f"{self._merger.type_name(t)} {self._key_text(t, key)}: {res.reason}"
+                f"{self._merger.type_name(t)} {self.key_text(t, key)}: {res.reason}"
             )
             return False
         win = res.values
@@ -242,7 +242,8 @@ class KeyedMerge:
             return None
         return sum(e[1] for e in evals) / len(evals)
 
-    def _key_text(self, t: int, key: Any) -> str:
+    def key_text(self, t: int, key: Any) -> str:
+        """``(field: value, …)`` for the key fields of type ``t`` (for messages)."""
         spec = self._program.types[t]
         parts = key if len(spec.key_positions) > 1 else (key,)
         return "(" + ", ".join(

@@ -180,7 +180,8 @@ class Merger:
                           contenders)
             self.keyed.record_conflict(0, type_id, key, contenders, res.values, res.reason)
             if res.values is None:
-                self.halt_on_conflict(res.reason)
+                self.halt_on_conflict(f"{self.type_name(type_id)} "
+                                      f"{self.keyed.key_text(type_id, key)}: {res.reason}")
                 return out
             out.append(res.values)
         return out
