@@ -102,6 +102,8 @@ class GeneratedAgent:
     negates: tuple[int, ...]
     emits: tuple[int, ...]
     tools: tuple[str, ...]
+    aggregates: tuple[int, ...] = ()
+    updates: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -229,8 +231,15 @@ class AgentGenerator:
         emits = _dedup([self.ctx.types[o.type.name].id for o in self.agent.outputs
                         if isinstance(o, (Emit, Intend)) and o.type.name in self.ctx.types])
         tools = _dedup([c.tool.name for c in self.agent.calls])
+        # keyed types emitted with an aggregate in a value: re-derived in place
+        updates = _dedup([
+            self.ctx.types[o.type.name].id for o in self.agent.outputs
+            if isinstance(o, Emit) and o.type.name in self.ctx.types
+            and self.ctx.types[o.type.name].key_positions
+            and aggregates_in([arg.value for arg in o.args])
+        ])
         return GeneratedAgent(self._module(body), self.ns.values, reads, negates, emits,
-                              tools)
+                              tools, _dedup(agg_types), updates)
 
     def _module(self, body: Writer) -> str:
         head = [f"# agent {self.agent.name.name!r} (tier {self.agent.effective_tier}, "

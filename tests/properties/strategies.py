@@ -231,6 +231,12 @@ _other_policies = st.builds(
 policies = _resolve_policies | _other_policies
 
 prunes = st.builds(lambda t, c: n.Prune(n.Ident(t, SPAN), c, SPAN), type_names, expressions())
+# `prune T using NAME` / `using NAME(arg: constant, …)`: a plugin pruner (issue 10 item 11)
+prunes |= st.builds(
+    lambda t, name, args: n.Prune(n.Ident(t, SPAN), None, SPAN,
+                                  n.PrunerUse(n.Ident(name, SPAN), args, SPAN)),
+    type_names, lower_names, _args(literals),
+)
 
 
 @st.composite
