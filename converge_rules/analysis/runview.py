@@ -72,6 +72,7 @@ class RunView:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[int, list[tuple[str, float, str | None]]] = field(default_factory=dict)
     cycles: int = 0
+    now: str | None = None   # the job's time (ISO 8601), when the trace records it
 
     # ------------------------------------------------------------------ queries
 
@@ -138,6 +139,8 @@ class RunView:
             self.status_detail = str(ev.get("detail", ""))
         elif kind == "cycle_end":
             self.cycles = max(self.cycles, int(ev["cycle"]))
+        elif kind == "job_time":
+            self.now = str(ev["now"])
 
 
 def view_from_events(events: Iterable[Mapping[str, Any]]) -> RunView:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     loaded = replace(loaded, tools={})
     try:
         result = api.run(loaded, input_facts(events), executor=executor,
-                         workers=workers, tools=recorded_tools(events))
+                         workers=workers, tools=recorded_tools(events),
+                         now=recorded_time(events))
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -136,6 +138,22 @@ def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
         (e["type"], e["fields"]) for e in events
         if e["event"] == "fact_added" and e.get("agent") is None and e.get("cycle") == 0
     ]
+
+
+def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
+    """The job's time the trace records (its ``job_time`` event), or None when it has
+    none: its program did not read the time, and the replay gives it none either (a
+    ruleset changed to read it then fails where it does, and the traces differ). A
+    ``job_time`` that is not a UTC datetime is an :class:`InputError`."""
+    from converge_rules.language.builtins import TimeError, parse_datetime
+
+    for number, e in enumerate(events, start=1):
+        if e["event"] == "job_time":
+            try:
+                return parse_datetime(e["now"])
+            except TimeError as exc:
+                raise InputError(f"event {number}: the job's time {exc}") from None
+    return None
 
 
 def recorded_tools(events: Sequence[dict[str, Any]]) -> dict[str, _Recorded]:

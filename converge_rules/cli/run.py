@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from converge_rules.cli._common import (
 )
 from converge_rules.errors import CheckError, InputError, PluginError
 from converge_rules.jsontext import dumps
+from converge_rules.program import CLOCK
 from converge_rules.text import printable
 
 if TYPE_CHECKING:
@@ -44,6 +46,19 @@ if TYPE_CHECKING:
 FORMATS = ("table", "json")
 DEFAULT_MAX_ROWS = 100
 _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
+
+
+def _job_time(ctx: click.Context, param: click.Parameter, value: str | None
+              ) -> datetime | None:
+    """``--now``: the datetime it names, or a usage error saying how to write one."""
+    from converge_rules.language.builtins import TimeError, parse_datetime
+
+    if value is None:
+        return None
+    try:
+        return parse_datetime(value)
+    except TimeError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command("run")
@@ -91,13 +106,19 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
+@click.option(
+    "--now", "now", default=None, metavar="DATETIME", callback=_job_time,
+    help="The job's time, what now() and today() give: ISO 8601 with Z or an offset "
+         "(2026-12-06T09:00:00Z). Default: the clock when the job starts. Recorded in "
+         "the trace; `converge replay` uses it.",
+)
 @allow_path_option
 @color_option
 @report_internal_errors
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     trace: Path | None, trace_store: str, pruners: tuple[str, ...], max_rows: int,
-    no_plugins: bool, allow_paths: tuple[Path, ...], color: str,
+    no_plugins: bool, now: datetime | None, allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -114,6 +135,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --format json | jq .facts.Price
       converge run pricing.cvg -f input.jsonl --trace trace.jsonl
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
+      converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
 
     \b
     Exit codes:
@@ -161,7 +183,8 @@ def command(
             result = api.run(loaded, inputs, executor=executor, workers=workers,
                              trace=trace, trace_store=trace_store if trace else None,
                              progress=progress,
-                             stop=interrupts.requested)
+                             stop=interrupts.requested,
+                             now=CLOCK if now is None else now)
     except KeyboardInterrupt:
         click.echo("converge: interrupted again: stopped at once, without a result"
                    + (f"; {trace} was left as it was" if trace is not None else ""),

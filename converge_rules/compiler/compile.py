@@ -22,6 +22,7 @@ from converge_rules.compiler.context import Namespace, ProgramContext, Var
 from converge_rules.compiler.expressions import ExprCompiler
 from converge_rules.compiler.values import field_specs
 from converge_rules.errors import CheckError, CompileError
+from converge_rules.language.builtins import CLOCK_BUILTINS
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
@@ -33,6 +34,7 @@ from converge_rules.language.syntax.nodes import (
     Combine,
     Duration,
     Expr,
+    FuncCall,
     KeepAll,
     Policy,
     Prune,
@@ -40,6 +42,7 @@ from converge_rules.language.syntax.nodes import (
     Require,
     Resolve,
     Root,
+    walk_expr,
 )
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
@@ -121,7 +124,18 @@ def compile_ruleset(
         budgets=budgets,
         tools=tuple(checked.tools),
         type_ids={t.name: t.id for t in types},
+        reads_time=reads_time(checked),
     )
+
+
+def reads_time(checked: CheckedRuleset) -> bool:
+    """Whether an agent or goal of ``checked`` calls ``now()`` or ``today()``."""
+    exprs: list[Expr | None] = [r.condition for r in
+                                (checked.root.requires if checked.root else ())]
+    for agent in checked.agents:
+        exprs.extend(agent.expressions())
+    return any(isinstance(e, FuncCall) and e.func.name in CLOCK_BUILTINS
+               for top in exprs if top is not None for e in walk_expr(top))
 
 
 # ------------------------------------------------------------------------ types

@@ -89,7 +89,8 @@ ToolFn = Callable[[Any], Any]
 """A tool's function: takes the validated ``args`` model instance and returns a dict or
 a ``result`` model instance, or an awaitable of one (an ``async def``)."""
 
-_TYPE_NAME = re.compile(r"^(str|int|float|bool|number|any|list\[(?P<elem>.+)\])\??$")
+_TYPE_NAME = re.compile(
+    r"^(str|int|float|bool|date|datetime|duration|number|any|list\[(?P<elem>.+)\])\??$")
 
 
 # ------------------------------------------------------------------- type mapping
@@ -156,11 +157,12 @@ def model_signature(
 
 def check_type_name(text: str, *, where: str) -> None:
     """Raise ``TypeError`` naming ``where`` unless ``text`` is a language type name
-    usable in a function signature (``str int float bool number any list[T]``, ``T?``)."""
+    usable in a function signature (``str int float bool date datetime duration number
+    any list[T]``, ``T?``)."""
     match = _TYPE_NAME.match(text)
     if match is None:
         raise TypeError(f"{where}: {text!r} is not a type; use str, int, float, bool, "
-                        "number, any, list[T] or T?")
+                        "date, datetime, duration, number, any, list[T] or T?")
     if match.group("elem"):
         check_type_name(match.group("elem"), where=where)
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from converge_rules.language.builtins import TIME_KINDS, time_kind
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.types import (
     ANY,
     BOOL,
-    DURATION,
     INT,
     NUMBER,
     PRIMITIVES,
@@ -80,8 +80,10 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
         return False  # true is not 1 in the language
     if kind == "int":
         return isinstance(value, int)
-    if kind in ("float", "number", "duration"):
+    if kind in ("float", "number"):
         return isinstance(value, int | float)
+    if kind in TIME_KINDS:  # ISO 8601 text in a cases file, or a value from a literal
+        return isinstance(value, str) or time_kind(value) == kind
     if kind == "str":
         return isinstance(value, str)
     if kind == "enum":
@@ -204,16 +206,17 @@ class _Walker:
         operand = f"an operand of `{op}`"
         if op in ("and", "or"):
             sides: Ty | None = BOOL
+        elif want is not None and want.required().kind in TIME_KINDS:
+            sides = None  # a date minus a date, a duration times a number…
         elif op in ("*", "/", "%"):
             sides = INT if want is not None and want.required().kind == "int" and op != "/" \
                 else NUMBER
         elif op == "-":
-            sides = DURATION if want is not None and want.kind == "duration" else NUMBER
+            sides = NUMBER
         elif op == "+":
             kind = want.required().kind if want is not None else ""
             sides = want.required() if want is not None and kind in (
-                "str", "list", "duration", "int") else NUMBER if kind in ("float",
-                                                                         "number") else None
+                "str", "list", "int") else NUMBER if kind in ("float", "number") else None
         else:  # comparisons and `in`: any two values of one type
             sides = None
         self.expr(e.left, sides, operand)

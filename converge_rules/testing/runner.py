@@ -16,13 +16,20 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.analysis.explain import Explainer
-from converge_rules.analysis.interpret import EvalError, Interpreter, interpreter_for
+from converge_rules.analysis.interpret import (
+    EvalError,
+    Interpreter,
+    interpreter_for,
+    read_times,
+)
 from converge_rules.analysis.runview import RunView, view_from_result
 from converge_rules.errors import ConvergeError
+from converge_rules.language.builtins import parse_datetime
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
@@ -151,6 +158,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                 (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
     try:
         facts = given_facts(case.test, interp, case.bindings)
+        now = given_now(case.test, interp, case.bindings)
         mocks = MockTools(mock_answers(case.test, interp, case.bindings),
                           tuple(checked.tools))
     except EvalError as exc:
@@ -161,14 +169,15 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     from converge_rules.engine import run
 
     try:
-        result = run(suite.program, facts, tools=mocks.table())
+        result = run(suite.program, facts, tools=mocks.table(), now=now)
     except ConvergeError as exc:  # bad given facts (InputError) and the like
         return _outcome(case, "failed", failures=(
             Failure(f"the test's facts were rejected: {exc}", case.span),))
     view = view_from_result(result)
+    read_times(view.facts, checked)
     if observe is not None:
         observe(suite, case, view)
-    interp = interpreter_for(checked, view.context(), suite.functions)
+    interp = interpreter_for(checked, view.context(), suite.functions, now=now)
     explainer = Explainer(view, checked, interp)
     failures = check_expectations(case.test.steps, explainer, case.bindings)
     if failures and case.case is not None:
@@ -192,6 +201,25 @@ def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
     """The test's ``given`` facts as ``(type, fields)``, values evaluated."""
     return [(step.type.name, {a.name.name: interp.eval(a.value, env) for a in step.args})
             for step in test.steps if isinstance(step, n.Given)]
+
+
+def given_now(test: n.Test, interp: Interpreter, env: dict[str, Any]) -> datetime | None:
+    """The test's time (its last ``given now``), or None when it gives none: then
+    ``now()`` and ``today()`` fail the agent that calls them, so no test depends on
+    the clock."""
+    steps = [step for step in test.steps if isinstance(step, n.GivenNow)]
+    if not steps:
+        return None
+    value = interp.eval(steps[-1].value, env)
+    if isinstance(value, str):  # a cases file holds text
+        try:
+            value = parse_datetime(value)
+        except ValueError as exc:
+            raise EvalError(str(exc), steps[-1].value.span) from None
+    if not isinstance(value, datetime):
+        raise EvalError(f"`given now` needs a datetime, got {format_value(value)}",
+                        steps[-1].value.span)
+    return value
 
 
 def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]

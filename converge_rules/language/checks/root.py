@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from converge_rules.language.builtins import CLOCK_BUILTINS
 from converge_rules.language.checks.exprs import NOT_BOOL, Typer
 from converge_rules.language.checks.scope import UNKNOWN_TYPE, Binding, Scope
 from converge_rules.language.checks.types import INT
@@ -11,6 +12,7 @@ from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     Duration,
+    FuncCall,
     Literal,
     Prune,
     Root,
@@ -114,6 +116,17 @@ def _check_root(typer: Typer, root: Root) -> None:
     for req in root.requires:
         typer.condition(req.condition, Scope(), "`require`", REQUIRE_NOT_BOOL)
 
+PRUNE_CLOCK = define(
+    "CVG232", "prune-clock", Severity.ERROR, "`now()`/`today()` in a prune condition",
+    "A prune condition looks at one fact at a time (its fields and `age`, in cycles); "
+    "the job's time is read by agents, which derive what a prune, a policy or another "
+    "agent needs from it.",
+    wrong="ruleset r\nfact Quote { key sku: str, until: date }\n"
+          "prune Quote when until < today()\n",
+    right="ruleset r\nfact Quote { key sku: str, until: date }\n"
+          "prune Quote when age > 10\n",
+)
+
 
 def check_prune(typer: Typer, prune: Prune) -> None:
     """Check ``prune T when EXPR``: ``age`` and T's fields are in scope."""
@@ -128,6 +141,11 @@ def check_prune(typer: Typer, prune: Prune) -> None:
     scope.names.setdefault("age", Binding(INT, prune.span, "builtin"))
     typer.condition(prune.condition, scope, "the prune condition", NOT_BOOL)
     for e in walk_expr(prune.condition):
+        if isinstance(e, FuncCall) and e.func.name in CLOCK_BUILTINS:
+            typer.r.error(PRUNE_CLOCK, e.span,
+                          f"a prune condition cannot read the job's time (`{e.func.name}()`)",
+                          "derive a marker fact in an agent (`when q: Quote(valid_until) "
+                          "where valid_until < today()`), or prune by `age`")
         if isinstance(e, Aggregate):
             typer.r.error(PRUNE_AGGREGATE, e.span,
                           f"a prune condition cannot use `{e.func}`",

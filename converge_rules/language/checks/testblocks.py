@@ -22,7 +22,7 @@ from converge_rules.language.checks.scope import (
     Binding,
     Scope,
 )
-from converge_rules.language.checks.types import ANY, Ty, assignable
+from converge_rules.language.checks.types import ANY, DATETIME, Ty, assignable
 from converge_rules.language.diagnostics.core import Related, Severity, define
 from converge_rules.language.diagnostics.suggest import did_you_mean
 from converge_rules.language.syntax.nodes import (
@@ -31,6 +31,7 @@ from converge_rules.language.syntax.nodes import (
     ExpectStatus,
     Expr,
     Given,
+    GivenNow,
     Mock,
     Record,
     Test,
@@ -165,11 +166,13 @@ def _fixture_columns(path: Path, limit: int) -> list[str]:
 
 
 def _check_step(typer: Typer,
-                step: Given | Mock | ExpectFact | ExpectConflict | ExpectStatus,
+                step: Given | GivenNow | Mock | ExpectFact | ExpectConflict | ExpectStatus,
                 scope: Scope) -> None:
     t = typer.t
     if isinstance(step, Given):
         check_fields(typer, step.type, step.args, scope, intent=None, verb="given")
+    elif isinstance(step, GivenNow):
+        typer.expect(step.value, scope, DATETIME, "`given now`")
     elif isinstance(step, ExpectFact):
         typer.pattern(step.pattern, scope, "expect")
     elif isinstance(step, ExpectConflict):
