@@ -26,12 +26,13 @@ import json
 import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, timedelta
 from typing import Any, TypeAlias
 
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.errors import ToolError, without_addresses
 from converge_rules.jsontext import surrogate_problem
-from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
+from converge_rules.language.builtins import INT_RANGE, int_in_range, iso_text, shown_int
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -234,6 +235,15 @@ class ToolBox:
         return dict(result), None
 
 
+def _json_time(value: Any) -> Any:
+    """``value`` with every date, datetime and duration in it as ISO 8601 text."""
+    if isinstance(value, tuple | list):
+        return type(value)(_json_time(v) for v in value)
+    if isinstance(value, date | timedelta):
+        return iso_text(value)
+    return value
+
+
 class AgentRuntime:
     """The ``Runtime`` of one agent run: calls go through the job's :class:`ToolBox`
     and are recorded, in call order, for the trace.
@@ -254,7 +264,11 @@ class AgentRuntime:
         self._lock = threading.Lock()
 
     def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Call a tool; raises :class:`ToolError` when it fails or is refused."""
+        """Call a tool; raises :class:`ToolError` when it fails or is refused. Tools
+        speak JSON: a date, datetime or duration argument is given as its ISO 8601
+        text, as the trace records it (so a replay's calls are the recorded ones)."""
+        if any(not isinstance(v, str | int | float | bool | None) for v in args.values()):
+            args = {k: _json_time(v) for k, v in args.items()}
         with self._lock:
             if self.closed:
                 raise ToolError(f"tool {tool!r} not called: the agent was abandoned "

@@ -226,15 +226,19 @@ def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
                  ) -> list[MockAnswer]:
     """The test's ``mock tool`` answers, values evaluated. A mock that returns a plain
     value (not a record) answers ``{"value": …}``; a ``fails`` mock answers nothing and
-    carries its reason."""
+    carries its reason. Tools speak JSON, so dates, datetimes and durations in the
+    arguments and the answer are their ISO 8601 text, as a real call's are."""
+    from converge_rules.engine.trace import jsonable
+
     answers = []
     for step in test.steps:
         if isinstance(step, n.Mock):
             returns = {} if step.returns is None else interp.eval(step.returns, env)
             if not isinstance(returns, dict):
                 returns = {"value": returns}
+            returns = {k: jsonable(v) for k, v in returns.items()}
             answers.append(MockAnswer(step.tool.name,
-                                      {a.name.name: interp.eval(a.value, env)
+                                      {a.name.name: jsonable(interp.eval(a.value, env))
                                        for a in step.args}, returns, step.span, step.fails))
     return answers
 

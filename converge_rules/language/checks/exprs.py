@@ -378,7 +378,7 @@ class Typer:
         elif kinds == {"date", "datetime"}:
             help = ("a date and a datetime do not mix: take the day of the datetime "
                     "(`t.date`), or compare datetimes")
-        elif "duration" in kinds and kinds & {"int", "float", "number"} and e.op in "+-":
+        elif kinds & {"int", "float", "number"} and e.op in ("+", "-"):
             help = ("a number has no unit: write the duration with one (`30d`, `2h`, "
                     "`15m`), or multiply one (`days * 1d`)")
         else:
