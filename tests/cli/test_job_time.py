@@ -141,3 +141,17 @@ def test_why_not_reads_dates_and_the_time_from_the_trace(files: tuple[Path, Path
     assert "`where today() - due > 30d` was false" in result.output
     assert 'due = date("2026-10-15")' in result.output
     assert "Error" not in result.output
+
+
+def test_explain_json_writes_dates_as_iso_text(files: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    rules, facts = files
+    trace = tmp_path / "run.jsonl"
+    assert invoke("run", rules, "-f", facts, "--trace", trace,
+                  "--now", "2026-12-06T09:00:00Z").exit_code == 0
+    result = invoke("explain", "--trace", trace, "-r", rules, 'Late(id: "c1")',
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    (fact,) = json.loads(result.stdout)["facts"]
+    assert fact["fields"]["overdue"] == "P52D"
+    assert fact["derivations"][0]["bindings"]["due"] == "2026-10-15"

@@ -269,3 +269,28 @@ def test_fixed(value: float, digits: int, text: str) -> None:
 def test_fixed_out_of_range_at_run_time() -> None:
     with pytest.raises(ValueError, match="0 to 20 digits"):
         cvg_fixed(1.0, 21)
+
+
+def test_min_max_and_policies_order_dates() -> None:
+    rules = converge_rules.loads(
+        "ruleset agg\nfact Payment { key id: str, claim: str, on: date, took: duration }\n"
+        "fact Last { key claim: str, on: date, longest: duration }\n"
+        "fact Pick { key claim: str, on: date, by: str }\n"
+        "agent last {\n  when Payment(claim)\n  emit Last(claim: claim, "
+        "on: max(Payment(claim), on), longest: max(Payment(claim), took))\n}\n"
+        "agent pick {\n  when Payment(claim, on, id)\n"
+        "  emit Pick(claim: claim, on: on, by: id)\n}\n"
+        "policy Pick { resolve by lowest on }\n", plugins=False)
+    result = converge_rules.run(rules, [
+        ("Payment", {"id": "p1", "claim": "c", "on": "2026-03-01", "took": "PT2H"}),
+        ("Payment", {"id": "p2", "claim": "c", "on": "2026-01-05", "took": "PT90M"}),
+    ], now=None)
+    assert result.facts("Last") == [{"claim": "c", "on": "2026-03-01", "longest": "PT2H"}]
+    assert result.facts("Pick") == [{"claim": "c", "on": "2026-01-05", "by": "p2"}]
+
+
+def test_the_processes_executor_sees_the_job_s_time(ruleset: converge_rules.Ruleset) -> None:
+    # forked workers hold a replica of the store: the time must travel with it
+    result = converge_rules.run(ruleset, [claim(id=f"c{i}") for i in range(4)],
+                                executor="processes", workers=2, now=NOW)
+    assert {f["at"] for f in result.facts("Seen")} == {"2026-12-06T09:00:00Z"}

@@ -30,7 +30,8 @@ def _agent(body: str) -> str:
 
 AGGREGATE_FIELD = define(
     "CVG206", "aggregate-field", Severity.ERROR, "Aggregate over a non-numeric field",
-    "`sum`, `min`, `max` and `mean` need a numeric (`int` or `float`) field.",
+    "`sum`, `min`, `max` and `mean` need a numeric (`int` or `float`) field; `min` and "
+    "`max` also take a date, datetime or duration field (the earliest or latest).",
     wrong="ruleset r\nfact Quote { sku: str, vendor: str, amount: float }\n"
           "fact Best { key sku: str, amount: float }\nagent a tier 2 {\n  when Quote(sku)\n"
           "  emit Best(sku: sku, amount: min(Quote(sku), vendor))\n}\n"
@@ -242,10 +243,13 @@ def aggregate_type(typer: Typer, e: Aggregate, scope: Scope) -> Ty:
                          typer.t.field_help(e.pattern.type.name, e.field.name))
         return FLOAT if e.func == "mean" else ANY
     ty = typer.of_field(decl)
+    if e.func in ("min", "max") and ty.kind in ("date", "datetime", "duration"):
+        return ty.required()  # the earliest or latest, the shortest or longest
     if not ty.is_numeric:
         typer.r.error(AGGREGATE_FIELD, e.field.span,
                      f"`{e.func}` needs a numeric field; `{e.field.name}` is {ty}",
-                     "aggregate over an int or float field, or use `count`")
+                     "aggregate over an int or float field (`min`/`max` also over a "
+                     "date, datetime or duration field), or use `count`")
         return ANY
     if e.func == "mean":
         return FLOAT
