@@ -24,6 +24,7 @@ from converge_rules.cli._common import (
     color_option,
     load_plugins,
     missing_path,
+    now_option,
     refuse_to_overwrite,
     report_diagnostics,
     report_input_error,
@@ -46,19 +47,6 @@ if TYPE_CHECKING:
 FORMATS = ("table", "json")
 DEFAULT_MAX_ROWS = 100
 _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
-
-
-def _job_time(ctx: click.Context, param: click.Parameter, value: str | None
-              ) -> datetime | None:
-    """``--now``: the datetime it names, or a usage error saying how to write one."""
-    from converge_rules.language.builtins import TimeError, parse_datetime
-
-    if value is None:
-        return None
-    try:
-        return parse_datetime(value)
-    except TimeError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command("run")
@@ -106,12 +94,7 @@ def _job_time(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
-@click.option(
-    "--now", "now", default=None, metavar="DATETIME", callback=_job_time,
-    help="The job's time, what now() and today() give: ISO 8601 with Z or an offset "
-         "(2026-12-06T09:00:00Z). Default: the clock when the job starts. Recorded in "
-         "the trace; `converge replay` uses it.",
-)
+@now_option
 @allow_path_option
 @color_option
 @report_internal_errors
