@@ -8,6 +8,10 @@ It follows the compiler's documented semantics: the built-ins' own implementatio
 (:mod:`converge_rules.language.builtins`), the runtime's ordering comparisons (None
 on either side is false) and its 64-bit integers (``+ - *``, unary ``-``, ``abs`` and
 ``sum`` raise ``IntegerOverflow`` naming the expression, as a compiled agent does).
+Dates, datetimes and durations are the compiled code's values (a fact read from a
+trace holds their ISO 8601 text: :func:`interpreter_for` and :func:`read_times` read it
+back), combined by the same ``time_op``/``time_field``; ``now()``/``today()`` read the
+interpreter's ``now``, the job's time.
 """
 
 from __future__ import annotations

@@ -15,11 +15,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from converge_rules.language.builtins import TIME_KINDS, time_kind
+from converge_rules.language.builtins import (
+    TIME_KINDS,
+    TimeError,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    time_kind,
+)
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.types import (
     ANY,
     BOOL,
+    DATETIME,
     INT,
     NUMBER,
     PRIMITIVES,
@@ -51,6 +59,8 @@ def variable_uses(test: n.Test, checked: CheckedRuleset) -> dict[str, list[Use]]
             walker.pattern(step.pattern)
         elif isinstance(step, n.Mock):
             walker.mock(step)
+        elif isinstance(step, n.GivenNow):
+            walker.expr(step.value, DATETIME, "the time of `given now`")
     return walker.uses
 
 
@@ -83,7 +93,8 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
     if kind in ("float", "number"):
         return isinstance(value, int | float)
     if kind in TIME_KINDS:  # ISO 8601 text in a cases file, or a value from a literal
-        return isinstance(value, str) or time_kind(value) == kind
+        # (of any time type: `due - start` wants a duration of two dates)
+        return time_kind(value) is not None or time_value(value) is not None
     if kind == "str":
         return isinstance(value, str)
     if kind == "enum":
@@ -94,6 +105,33 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
     if kind == "record":
         return isinstance(value, Mapping)
     return True
+
+
+def time_value(text: Any) -> Any:
+    """The date, datetime or duration ISO 8601 ``text`` names (their forms never
+    overlap: ``2026-12-06``, ``2026-12-06T10:00:00Z``, ``P30D``), or None."""
+    if not isinstance(text, str):
+        return None
+    for parse in (parse_date, parse_datetime, parse_duration):
+        try:
+            return parse(text)
+        except TimeError:
+            continue
+    return None
+
+
+def timed_row(bindings: Mapping[str, Any], uses: Mapping[str, Sequence[Use]]
+              ) -> dict[str, Any]:
+    """A row with the ISO 8601 text of every column the test uses as a date, datetime
+    or duration read into that value (a cases file holds text; the test computes with
+    the values). Call it on a row :func:`row_problems` found nothing wrong with."""
+    row = dict(bindings)
+    for name, value in bindings.items():
+        if isinstance(value, str) and any(u.ty.kind in TIME_KINDS for u in uses.get(name, ())):
+            timed = time_value(value)
+            if timed is not None:
+                row[name] = timed
+    return row
 
 
 def _kind(value: Any) -> str:
@@ -182,8 +220,9 @@ class _Walker:
         elif isinstance(e, n.Unary):
             if e.op == "not":
                 self.expr(e.operand, BOOL, "the operand of `not`")
-            else:
-                self.expr(e.operand, NUMBER, "the operand of `-`")
+            else:  # a number, or a duration when one is wanted
+                timed = want is not None and want.required().kind == "duration"
+                self.expr(e.operand, want if timed else NUMBER, "the operand of `-`")
         elif isinstance(e, n.Binary):
             self.binary(e, want)
         elif isinstance(e, n.IfExpr):
@@ -207,7 +246,9 @@ class _Walker:
         if op in ("and", "or"):
             sides: Ty | None = BOOL
         elif want is not None and want.required().kind in TIME_KINDS:
-            sides = None  # a date minus a date, a duration times a number…
+            # a date minus a date, a date plus a duration: time values on both sides;
+            # a duration times a number: anything
+            sides = want.required() if op in ("+", "-") else None
         elif op in ("*", "/", "%"):
             sides = INT if want is not None and want.required().kind == "int" and op != "/" \
                 else NUMBER

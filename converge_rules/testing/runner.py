@@ -35,7 +35,7 @@ from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
-from converge_rules.testing.case_types import row_problems, variable_uses
+from converge_rules.testing.case_types import row_problems, timed_row, variable_uses
 from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
 from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
@@ -147,19 +147,21 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                for s in case.test.steps):
         return _outcome(case, "skipped", reason="the test has no `expect` step")
     interp = interpreter_for(checked, functions=suite.functions)
-    if case.bindings:
+    bindings = case.bindings
+    if bindings:
         # Fixture values are typed only now: one that does not fit its use (a string
         # multiplied, say) fails its row instead of reaching the interpreter.
-        problems = row_problems(case.bindings, variable_uses(case.test, checked),
-                                interp.enums)
+        uses = variable_uses(case.test, checked)
+        problems = row_problems(bindings, uses, interp.enums)
         if problems:
             return _outcome(case, "failed", failures=(Failure(
                 f"case {case.case}: {problems[0]}", case.span,
                 (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
+        bindings = timed_row(bindings, uses)
     try:
-        facts = given_facts(case.test, interp, case.bindings)
-        now = given_now(case.test, interp, case.bindings)
-        mocks = MockTools(mock_answers(case.test, interp, case.bindings),
+        facts = given_facts(case.test, interp, bindings)
+        now = given_now(case.test, interp, bindings)
+        mocks = MockTools(mock_answers(case.test, interp, bindings),
                           tuple(checked.tools))
     except EvalError as exc:
         return _outcome(case, "failed", failures=(
@@ -179,7 +181,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
         observe(suite, case, view)
     interp = interpreter_for(checked, view.context(), suite.functions, now=now)
     explainer = Explainer(view, checked, interp)
-    failures = check_expectations(case.test.steps, explainer, case.bindings)
+    failures = check_expectations(case.test.steps, explainer, bindings)
     if failures and case.case is not None:
         row = ", ".join(f"{k} = {format_value(v)}" for k, v in case.bindings.items())
         failures = [dataclasses.replace(f, details=(f"in case {case.case}: {row}", *f.details))

@@ -155,3 +155,35 @@ def test_explain_json_writes_dates_as_iso_text(files: tuple[Path, Path],
     (fact,) = json.loads(result.stdout)["facts"]
     assert fact["fields"]["overdue"] == "P52D"
     assert fact["derivations"][0]["bindings"]["due"] == "2026-10-15"
+
+
+def test_a_cases_file_gives_times_as_iso_text(tmp_path: Path) -> None:
+    rules = tmp_path / "c.cvg"
+    rules.write_text("""\
+ruleset c
+fact Claim { key id: str, due: date, grace: duration }
+fact Late { key id: str, overdue: duration }
+agent late {
+  when Claim(id, due, grace)
+  where today() - due > grace
+  emit Late(id: id, overdue: today() - due)
+}
+test "from a file" {
+  cases "rows.csv"
+  given now at
+  given Claim(id: "c", due: due, grace: -grace + 2d)
+  expect Late(id: "c", overdue: overdue)
+}
+""", encoding="utf-8")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("at,due,grace,overdue\n"
+                    "2026-12-06T09:00:00Z,2026-10-15,P1D,P52D\n"
+                    "2026-12-06T09:00:00+10:00,2026-10-15,PT0S,P51D\n", encoding="utf-8")
+    result = invoke("test", rules)
+    assert result.exit_code == 0, result.output
+    assert "2 passed, 0 failed" in result.output
+    rows.write_text("at,due,grace,overdue\n2026-12-06T09:00:00Z,2026-10-15,5,P52D\n",
+                    encoding="utf-8")
+    result = invoke("test", rules)
+    assert result.exit_code == 1
+    assert "column `grace` is 5 (an int)" in result.output and "needs duration" in result.output
