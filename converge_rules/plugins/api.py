@@ -26,6 +26,7 @@ schema chooses).
 
 from __future__ import annotations
 
+import datetime
 import enum
 import inspect
 import re
@@ -96,11 +97,18 @@ _TYPE_NAME = re.compile(
 # ------------------------------------------------------------------- type mapping
 
 
+_TIME_TYPES: dict[Any, str] = {
+    datetime.datetime: "datetime", datetime.date: "date", datetime.timedelta: "duration",
+}
+
+
 def language_type(annotation: Any, *, where: str) -> str:
-    """The language type name (``str int float bool list[T] T?``, or ``any``) of a
-    pydantic field annotation. ``Optional[T]``/``T | None`` is ``T?``; a ``Literal`` or
-    ``Enum`` of strings is ``str``; ``Any`` is ``any``. Raises ``TypeError`` naming
-    ``where`` for a type the language cannot express (a dict, a nested model)."""
+    """The language type name (``str int float bool date datetime duration list[T]
+    T?``, or ``any``) of a pydantic field annotation (``datetime.date``,
+    ``datetime.datetime`` and ``datetime.timedelta`` are the time types).
+    ``Optional[T]``/``T | None`` is ``T?``; a ``Literal`` or ``Enum`` of strings is
+    ``str``; ``Any`` is ``any``. Raises ``TypeError`` naming ``where`` for a type the
+    language cannot express (a dict, a nested model)."""
     optional = False
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -116,6 +124,8 @@ def language_type(annotation: Any, *, where: str) -> str:
         return "any"
     if annotation in (str, int, float, bool):
         return str(annotation.__name__) + suffix
+    if annotation in _TIME_TYPES:  # a tool gets and gives them as ISO 8601 text
+        return _TIME_TYPES[annotation] + suffix
     if origin is typing.Literal:
         values = typing.get_args(annotation)
         if all(isinstance(v, str) for v in values):
@@ -133,7 +143,7 @@ def language_type(annotation: Any, *, where: str) -> str:
         elem = language_type(args[0], where=where) if args else "any"
         return f"list[{elem}]" + suffix
     raise TypeError(f"{where}: type {annotation!r} has no language type; use str, int, "
-                    "float, bool, list[T] or T | None")
+                    "float, bool, date, datetime, timedelta, list[T] or T | None")
 
 
 def model_signature(

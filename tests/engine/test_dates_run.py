@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 import converge_rules
 from converge_rules import InputError
@@ -24,6 +25,8 @@ from converge_rules.language.builtins import (
     parse_duration,
 )
 from converge_rules.language.syntax.parser import parse
+from converge_rules.plugins.api import Tool
+from converge_rules.plugins.registries import Registries
 
 RULES = """\
 ruleset claims
@@ -294,3 +297,32 @@ def test_the_processes_executor_sees_the_job_s_time(ruleset: converge_rules.Rule
     result = converge_rules.run(ruleset, [claim(id=f"c{i}") for i in range(4)],
                                 executor="processes", workers=2, now=NOW)
     assert {f["at"] for f in result.facts("Seen")} == {"2026-12-06T09:00:00Z"}
+
+
+class _Day(BaseModel):
+    day: date
+    by: timedelta
+
+
+class _Slot(BaseModel):
+    at: datetime
+    gap: timedelta
+
+
+def test_a_plugin_tool_declares_time_types_and_the_checker_knows_them() -> None:
+    def schedule(args: _Day) -> _Slot:
+        at = datetime.combine(args.day + args.by, datetime.min.time(), tzinfo=UTC)
+        return _Slot(at=at, gap=args.by * 2)
+
+    tool = Tool("schedule", schedule, _Day, _Slot)
+    assert tool.signature().args == {"day": "date", "by": "duration"}
+    text = ("ruleset t\nuses tool schedule\nfact Claim { key id: str, due: date }\n"
+            "fact Slot { key id: str, at: datetime, gap: duration }\n"
+            "agent plan {\n  when Claim(id, due)\n  call schedule(day: due, by: 2d) as s\n"
+            "  emit Slot(id: id, at: s.at, gap: s.gap)\n}\n")
+    rules = converge_rules.loads(text, plugins=Registries(tools={"schedule": tool}))
+    result = converge_rules.run(rules, [("Claim", {"id": "c", "due": "2026-12-24"})], now=NOW)
+    assert result.facts("Slot") == [{"id": "c", "at": "2026-12-26T00:00:00Z", "gap": "P4D"}]
+    wrong = text.replace("at: s.at", "at: s.gap")
+    with pytest.raises(converge_rules.CheckError, match="expects datetime, found duration"):
+        converge_rules.loads(wrong, plugins=Registries(tools={"schedule": tool}))

@@ -151,3 +151,10 @@ def test_new_syntax_formats_back_to_itself() -> None:
     assert "today() - due > 30d" in once and "p: -1w" in once
     assert format_source(once, "d.cvg") == once
     assert check_file("d.cvg", source=once).ok
+
+
+def test_the_time_written_as_in_the_issue_is_told_to_call_it() -> None:
+    # the issue writes `due - today > 30d`: the job's time is a call, `today()`
+    (d,) = errors("agent a {\n  when Claim(id, due)\n  where due - today > 30d\n"
+                  "  emit Out(id: id)\n}\n")
+    assert d.code == "CVG106" and d.help == "the job's time is read by calling it: `today()`"

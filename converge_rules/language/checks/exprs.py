@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal as Lit
 
-from converge_rules.language.builtins import TIME_FIELDS, TIME_KINDS, TIME_OPS
+from converge_rules.language.builtins import CLOCK_BUILTINS, TIME_FIELDS, TIME_KINDS, TIME_OPS
 from converge_rules.language.checks.calls import aggregate_type, call_type
 from converge_rules.language.checks.scope import (
     DUPLICATE_ARG,
@@ -250,6 +250,8 @@ class Typer:
                     f"here; use one of {', '.join(self.t.members(expected.name))}")
         elif owners:
             help = f"write it qualified: `{owners[0]}.{e.id}`"
+        elif e.id in CLOCK_BUILTINS:
+            help = f"the job's time is read by calling it: `{e.id}()`"
         elif e.id in _NONE_WORDS:
             help = ("there is no literal for none: an optional field (`T?`) without a "
                     "default is none when left out, so drop the value (or `= none`)")
