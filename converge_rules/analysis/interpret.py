@@ -32,6 +32,7 @@ from converge_rules.language.builtins import (
     parse_date,
     parse_datetime,
     parse_duration,
+    read_time,
     time_field,
     time_op,
 )
@@ -176,7 +177,7 @@ class Interpreter:
             return value.get(expr.attr.name)
         if isinstance(value, Mapping):
             return value[expr.attr.name]
-        if is_time_value(value):
+        if is_time_value(value) or isinstance(value, str):  # a tool gives ISO text
             return time_field(value, expr.attr.name)
         raise EvalError(f"`.{expr.attr.name}` of a value that has no fields", expr.span)
 
@@ -188,6 +189,10 @@ class Interpreter:
         if op == "or":
             return bool(left) or bool(self._eval(expr.right, env))
         right = self._eval(expr.right, env)
+        if is_time_value(left) and isinstance(right, str):
+            right = read_time(right)  # a tool's answer: ISO text, as compiled code reads it
+        elif is_time_value(right) and isinstance(left, str):
+            left = read_time(left)
         if op in _COMPARE:
             return _COMPARE[op](left, right)
         if op == "==":

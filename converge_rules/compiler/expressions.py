@@ -45,6 +45,7 @@ from converge_rules.compiler.values import enum_member
 from converge_rules.errors import CompileError
 from converge_rules.language.builtins import (
     BUILTINS,
+    TIME_FIELD_NAMES,
     TIME_FIELDS,
     TIME_KINDS,
     TIME_OPS,
@@ -236,16 +237,30 @@ class ExprCompiler:
                 if any(m.name == attr for m in decl.members):
                     return self.ns.literal(attr), Kind("enum", False)
                 raise CompileError(f"{e.attr.span}: {e.value.id} has no member {attr!r}")
+        if isinstance(e.value, Name):
+            tool = self.scope.get(e.value.id)
+            if isinstance(tool, ToolRef) and attr in tool.times:
+                # ISO text in the tool's JSON answer, read as the signature types it
+                return (f"_read_time({tool.code}[{self.ns.literal(attr)}])",
+                        Kind(tool.times[attr], True))
         inner, kind = self._code(e.value)
         if kind.base in TIME_KINDS and attr in TIME_FIELDS[kind.base]:
             return (f"_time_field({inner}, {self.ns.literal(attr)})",
                     Kind(TIME_FIELDS[kind.base][attr], kind.nullable))
+        if kind.base is None and attr in TIME_FIELD_NAMES:
+            # a tool result's field, or the field of a time value a tool gave as text
+            return f"_field_of({inner}, {self.ns.literal(attr)})", UNKNOWN
         return f"{inner}[{self.ns.literal(attr)}]", UNKNOWN
 
     def _binary(self, e: Binary) -> tuple[str, Kind]:
         a, ka = self._code(e.left)
         b, kb = self._code(e.right)
         op = e.op
+        # a value of unknown type beside a time value may be its ISO text (a tool's)
+        if ka.base in TIME_KINDS and kb.base is None:
+            b = f"_read_time({b})"
+        elif kb.base in TIME_KINDS and ka.base is None:
+            a = f"_read_time({a})"
         if op in _ORDERING:
             if ka.nullable or kb.nullable:
                 return f"{_ORDERING[op]}({a}, {b})", Kind("bool", False)

@@ -309,10 +309,26 @@ TIME_OPS: Mapping[tuple[str, str, str], str] = MappingProxyType({
 kind, ``number`` standing for int or float. Any other combination is a checker error."""
 
 
+def read_time(value: Any) -> Any:
+    """``value``, or the date, datetime or duration its ISO 8601 text names when it is
+    text in one of their forms (which never overlap: ``2026-12-06``,
+    ``2026-12-06T10:00:00Z``, ``P30D``). A tool answers JSON, so a field its signature
+    types ``date`` holds text until it is used as one."""
+    if isinstance(value, str):
+        for parse in (parse_date, parse_datetime, parse_duration):
+            try:
+                return parse(value)
+            except TimeError:
+                continue
+    return value
+
+
 def time_op(op: str, left: Any, right: Any) -> Any:
-    """``left op right`` where one side is a date, datetime or duration, as
-    :data:`TIME_OPS` allows: a date moves by whole days only, a result outside years 1
-    to 9999 (or too long a duration) raises :class:`TimeError`."""
+    """``left op right`` where one side is a date, datetime or duration (or its ISO
+    text, :func:`read_time`), as :data:`TIME_OPS` allows: a date moves by whole days
+    only, a result outside years 1 to 9999 (or too long a duration) raises
+    :class:`TimeError`."""
+    left, right = read_time(left), read_time(right)
     for side in (left, right):
         if isinstance(side, date) and not isinstance(side, datetime) \
                 and isinstance(left if side is right else right, timedelta):
@@ -355,7 +371,9 @@ a duration's ``days``, ``hours`` and ``minutes`` are how many whole ones it last
 
 
 def time_field(value: Any, name: str) -> Any:
-    """Field ``name`` of a date, datetime or duration (:data:`TIME_FIELDS`)."""
+    """Field ``name`` of a date, datetime or duration (or its ISO text,
+    :func:`read_time`), as :data:`TIME_FIELDS` lists them."""
+    value = read_time(value)
     if isinstance(value, timedelta):
         if name == "seconds":
             return value.total_seconds()
@@ -369,6 +387,17 @@ def time_field(value: Any, name: str) -> Any:
         return value.date()
     result: int = getattr(value, name)
     return result
+
+
+TIME_FIELD_NAMES = frozenset(name for fields in TIME_FIELDS.values() for name in fields)
+
+
+def field_of(value: Any, name: str) -> Any:
+    """``value.name`` where the compiler cannot tell a record (a tool result: its field)
+    from a time value (its :func:`time_field`)."""
+    if isinstance(value, Mapping):
+        return value[name]
+    return time_field(value, name)
 
 
 def job_now(now: datetime | None) -> datetime:

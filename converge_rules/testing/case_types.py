@@ -15,14 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from converge_rules.language.builtins import (
-    TIME_KINDS,
-    TimeError,
-    parse_date,
-    parse_datetime,
-    parse_duration,
-    time_kind,
-)
+from converge_rules.language.builtins import TIME_KINDS, read_time, time_kind
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.types import (
     ANY,
@@ -108,16 +101,9 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
 
 
 def time_value(text: Any) -> Any:
-    """The date, datetime or duration ISO 8601 ``text`` names (their forms never
-    overlap: ``2026-12-06``, ``2026-12-06T10:00:00Z``, ``P30D``), or None."""
-    if not isinstance(text, str):
-        return None
-    for parse in (parse_date, parse_datetime, parse_duration):
-        try:
-            return parse(text)
-        except TimeError:
-            continue
-    return None
+    """The date, datetime or duration ISO 8601 ``text`` names, or None."""
+    value = read_time(text)
+    return value if time_kind(value) is not None else None
 
 
 def timed_row(bindings: Mapping[str, Any], uses: Mapping[str, Sequence[Use]]

@@ -326,3 +326,22 @@ def test_a_plugin_tool_declares_time_types_and_the_checker_knows_them() -> None:
     wrong = text.replace("at: s.at", "at: s.gap")
     with pytest.raises(converge_rules.CheckError, match="expects datetime, found duration"):
         converge_rules.loads(wrong, plugins=Registries(tools={"schedule": tool}))
+
+
+def test_an_agent_computes_with_the_times_a_tool_answers_as_text() -> None:
+    # a tool answers JSON: its `date` fields are ISO text until the agent uses them
+    def schedule(args: dict[str, Any]) -> dict[str, Any]:
+        return {"at": "2026-12-08T09:30:00Z", "gap": "P2D", "day": "2026-12-08"}
+
+    tool = Tool("schedule", schedule, _Day, _Slot)
+    text = ("ruleset t\nuses tool schedule\nfact Claim { key id: str, due: date }\n"
+            "fact Plan { key id: str, hour: int, until: datetime, day: int, later: bool,\n"
+            "            soon: bool }\n"
+            "agent plan {\n  when Claim(id, due)\n  call schedule(day: due, by: 2d) as s\n"
+            "  emit Plan(id: id, hour: s.at.hour, until: s.at + s.gap, day: s.at.day,\n"
+            "            later: s.at.date > due, soon: s.at > now() and s.gap >= 1d)\n}\n")
+    rules = converge_rules.loads(text, plugins=Registries(tools={"schedule": tool}))
+    result = converge_rules.run(rules, [("Claim", {"id": "c", "due": "2026-12-06"})],
+                                tools={"schedule": schedule}, now=NOW)
+    assert result.facts("Plan") == [{"id": "c", "hour": 9, "until": "2026-12-10T09:30:00Z",
+                                     "day": 8, "later": True, "soon": True}]
