@@ -241,7 +241,8 @@ class ExprCompiler:
             tool = self.scope.get(e.value.id)
             if isinstance(tool, ToolRef) and attr in tool.times:
                 # ISO text in the tool's JSON answer, read as the signature types it
-                return (f"_read_time({tool.code}[{self.ns.literal(attr)}])",
+                kind_text = self.ns.literal(tool.times[attr])
+                return (f"_read_time_as({tool.code}[{self.ns.literal(attr)}], {kind_text})",
                         Kind(tool.times[attr], True))
         inner, kind = self._code(e.value)
         if kind.base in TIME_KINDS and attr in TIME_FIELDS[kind.base]:

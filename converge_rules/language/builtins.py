@@ -323,6 +323,18 @@ def read_time(value: Any) -> Any:
     return value
 
 
+def read_time_as(value: Any, kind: str) -> Any:
+    """``value`` as a ``kind`` (``date``, ``datetime``, ``duration``): read from its ISO
+    text, none passing through; :class:`TimeError` when it is neither (a tool that
+    answered something else than its signature says)."""
+    if value is None or time_kind(value) == kind:
+        return value
+    if isinstance(value, str):
+        return {"date": parse_date, "datetime": parse_datetime,
+                "duration": parse_duration}[kind](value)
+    raise TimeError(f"expected a {kind} as ISO 8601 text, got {_shown_value(value)}")
+
+
 def time_op(op: str, left: Any, right: Any) -> Any:
     """``left op right`` where one side is a date, datetime or duration (or its ISO
     text, :func:`read_time`), as :data:`TIME_OPS` allows: a date moves by whole days

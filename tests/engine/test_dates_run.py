@@ -345,3 +345,20 @@ def test_an_agent_computes_with_the_times_a_tool_answers_as_text() -> None:
                                 tools={"schedule": schedule}, now=NOW)
     assert result.facts("Plan") == [{"id": "c", "hour": 9, "until": "2026-12-10T09:30:00Z",
                                      "day": 8, "later": True, "soon": True}]
+
+
+def test_a_tool_answering_no_time_where_its_signature_says_one_fails_the_agent() -> None:
+    def schedule(args: dict[str, Any]) -> dict[str, Any]:
+        return {"at": "next tuesday", "gap": "P2D"}
+
+    tool = Tool("schedule", schedule, _Day, _Slot)
+    text = ("ruleset t\nuses tool schedule\nfact Claim { key id: str, due: date }\n"
+            "fact Slot { key id: str, at: datetime }\n"
+            "agent plan {\n  when Claim(id, due)\n  call schedule(day: due, by: 2d) as s\n"
+            "  emit Slot(id: id, at: s.at)\n}\n")
+    rules = converge_rules.loads(text, plugins=Registries(tools={"schedule": tool}))
+    result = converge_rules.run(rules, [("Claim", {"id": "c", "due": "2026-12-06"})],
+                                tools={"schedule": schedule}, now=NOW)
+    assert result.facts("Slot") == []
+    (discarded,) = result.trace.events_of(EffectDiscarded)
+    assert '"next tuesday" is not a datetime' in discarded.reason
