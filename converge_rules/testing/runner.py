@@ -159,8 +159,9 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
                 (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
         bindings = timed_row(bindings, uses)
     try:
-        facts = given_facts(case.test, interp, bindings)
         now = given_now(case.test, interp, bindings)
+        interp.now = now  # `given A(due: today() - 1d)` is at the test's time
+        facts = given_facts(case.test, interp, bindings)
         mocks = MockTools(mock_answers(case.test, interp, bindings),
                           tuple(checked.tools))
     except EvalError as exc:

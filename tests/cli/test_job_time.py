@@ -187,3 +187,16 @@ test "from a file" {
     result = invoke("test", rules)
     assert result.exit_code == 1
     assert "column `grace` is 5 (an int)" in result.output and "needs duration" in result.output
+
+
+def test_a_test_s_values_are_computed_at_its_time(tmp_path: Path) -> None:
+    rules = tmp_path / "claims.cvg"
+    rules.write_text(RULES + """
+test "given relative to the test's time" {
+  given now datetime("2026-12-06T09:00:00Z")
+  given Claim(id: "c1", due: today() - 31d, amount: 1.0)
+  expect Late(id: "c1", overdue: 31d, note: "1.00 due " + str(today() - 31d))
+}
+""", encoding="utf-8")
+    result = invoke("test", rules)
+    assert result.exit_code == 0, result.output
