@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.errors import CheckError, ConvergeError, ToolError
+from converge_rules.program import CLOCK, Clock
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
@@ -127,6 +129,7 @@ def run(
     trace_store: str | None = None,
     progress: Callable[[CycleProgress], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    now: datetime | Clock | None = CLOCK,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -143,8 +146,11 @@ def run(
     ``trace_store`` (None: a JSON Lines file); ``progress`` is called after every cycle
     with a :class:`~converge_rules.engine.CycleProgress`; ``stop`` is asked before every
     cycle, and True ends the job with status ``interrupted`` and its partial results
-    (``converge run`` answers Ctrl-C and SIGTERM so). An unknown executor or store
-    is a :class:`~converge_rules.errors.ConvergeError` naming the known ones.
+    (``converge run`` answers Ctrl-C and SIGTERM so). ``now`` is the job's time that
+    ``now()``/``today()`` read (an aware datetime; by default the clock when the job
+    starts; None: no time, and ``now()`` fails the agent calling it). An unknown
+    executor or store is a :class:`~converge_rules.errors.ConvergeError` naming the
+    known ones.
     """
     from converge_rules.engine import run as engine_run
 
@@ -163,7 +169,7 @@ def run(
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     require_tools(ruleset, merged)  # after the usage errors; executors start in the run
     return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
-                      progress=progress, stop=stop)
+                      progress=progress, stop=stop, now=now)
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:

@@ -25,6 +25,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Any
 
 from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
@@ -41,10 +42,22 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+def _iso(value: Any) -> str:
+    """A date, datetime or duration (a value of the language's time types) as its
+    ISO 8601 text, how converge writes them everywhere; anything else is no JSON."""
+    if isinstance(value, date | timedelta):
+        from converge_rules.language.builtins import iso_text
+
+        return iso_text(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def dumps(value: Any, **options: Any) -> str:
     """``json.dumps(value, ensure_ascii=False, **options)`` with U+2028, U+2029, U+0085
     and lone surrogates written as ``\\u`` escapes: the text is one line (without
-    ``indent``), encodes as UTF-8, and reads back as the same value."""
+    ``indent``), encodes as UTF-8, and reads back as the same value. Dates, datetimes
+    and durations are written as their ISO 8601 text."""
+    options.setdefault("default", _iso)
     text = json.dumps(value, ensure_ascii=False, **options)
     if text.isascii():
         return text

@@ -9,7 +9,9 @@ Runtime representation (what generated code and the engine agree on):
   arena and named by an integer **fact id**. Ids are handed out in merge order and never
   reused, so "new since watermark *w*" is simply ``id >= w``.
 * Values: ``str``, ``int``, ``float``, ``bool``, ``None`` (optional fields), enum
-  members as their member name (``"web"``), lists as tuples (facts must hash).
+  members as their member name (``"web"``), lists as tuples (facts must hash), dates
+  as :class:`datetime.date`, datetimes as :class:`datetime.datetime` in UTC, durations
+  as :class:`datetime.timedelta`.
 * An **index** (declared by the compiler in :attr:`Program.indexes`) maps a key to the
   live ids of one type whose fields at ``positions`` equal that key, in ascending id
   order. A one-position index is keyed by the bare value, a longer one by a tuple.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias
 
 from converge_rules.language.syntax.span import Span
@@ -70,6 +73,10 @@ class View(Protocol):
         """The cycle in which a live fact was merged (0 for input facts)."""
         ...
 
+    #: the job's time (a UTC datetime) that ``now()`` and ``today()`` read, or None when
+    #: the job was given none; fixed for the whole job, never the clock.
+    now: datetime | None
+
 
 class Runtime(Protocol):
     """What an agent may do besides reading: call tools. One runtime per agent run;
@@ -89,10 +96,12 @@ RequireFn: TypeAlias = Callable[[View], bool]
 
 @dataclass(frozen=True, slots=True)
 class ValueType:
-    """The runtime type of a field. ``base`` is one of ``str int float bool enum list``;
-    ``members`` lists an enum's members; ``element`` is a list's element type."""
+    """The runtime type of a field. ``base`` is one of ``str int float bool date
+    datetime duration enum list``; ``members`` lists an enum's members; ``element`` is
+    a list's element type."""
 
-    base: Literal["str", "int", "float", "bool", "enum", "list"]
+    base: Literal["str", "int", "float", "bool", "date", "datetime", "duration", "enum",
+                  "list"]
     optional: bool = False
     enum: str | None = None
     members: tuple[str, ...] = ()
@@ -105,6 +114,17 @@ class ValueType:
             else self.base
         )
         return text + ("?" if self.optional else "")
+
+
+class Clock:
+    """The type of :data:`CLOCK`."""
+
+    def __repr__(self) -> str:
+        return "CLOCK"
+
+
+CLOCK = Clock()
+"""``run(now=CLOCK)``: the job's time is the clock when the job starts."""
 
 
 class _Missing:
@@ -332,6 +352,9 @@ class Program:
     budgets: Budgets
     tools: tuple[str, ...]                   # tools the ruleset declared with ``uses tool``
     type_ids: dict[str, int] = field(default_factory=dict)
+    #: whether some agent or goal reads the job's time (``now()``, ``today()``): the
+    #: trace then records the time, and a replay uses it
+    reads_time: bool = False
 
     def type(self, name: str) -> TypeSpec:
         return self.types[self.type_ids[name]]

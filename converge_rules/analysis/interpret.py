@@ -8,6 +8,10 @@ It follows the compiler's documented semantics: the built-ins' own implementatio
 (:mod:`converge_rules.language.builtins`), the runtime's ordering comparisons (None
 on either side is false) and its 64-bit integers (``+ - *``, unary ``-``, ``abs`` and
 ``sum`` raise ``IntegerOverflow`` naming the expression, as a compiled agent does).
+Dates, datetimes and durations are the compiled code's values (a fact read from a
+trace holds their ISO 8601 text: :func:`interpreter_for` and :func:`read_times` read it
+back), combined by the same ``time_op``/``time_field``; ``now()``/``today()`` read the
+interpreter's ``now``, the job's time.
 """
 
 from __future__ import annotations
@@ -15,11 +19,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from converge_rules.compiler import runtime as rt
 from converge_rules.errors import ConvergeError
-from converge_rules.language.builtins import BUILTINS, checked_int
+from converge_rules.language.builtins import (
+    BUILTINS,
+    TIME_KINDS,
+    checked_int,
+    is_time_value,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    read_time,
+    time_field,
+    time_op,
+)
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax import nodes as n
 
@@ -85,6 +101,8 @@ class Interpreter:
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     field_enums: Mapping[tuple[str, str], str] = field(default_factory=dict)
     typed: frozenset[str] = frozenset()
+    #: the job's time, what ``now()``/``today()`` give (None: the job had none)
+    now: datetime | None = None
 
     # ------------------------------------------------------------ expressions
 
@@ -102,7 +120,7 @@ class Interpreter:
         if isinstance(expr, n.Literal):
             return expr.value
         if isinstance(expr, n.Duration):
-            return expr.milliseconds / 1000.0
+            return timedelta(milliseconds=expr.milliseconds)
         if isinstance(expr, n.Name):
             if expr.id in env:
                 return env[expr.id]
@@ -124,7 +142,10 @@ class Interpreter:
         if isinstance(expr, n.FuncCall):
             func = self.functions.get(expr.func.name)
             if func is None and expr.func.name in BUILTINS:
-                func = BUILTINS[expr.func.name].implementation
+                builtin = BUILTINS[expr.func.name]
+                if builtin.clock:
+                    return builtin.implementation(self.now)
+                func = builtin.implementation
             if func is None:
                 raise EvalError(f"unknown function `{expr.func.name}`", expr.span)
             result = func(*(self._eval(a, env) for a in expr.args))
@@ -158,6 +179,8 @@ class Interpreter:
             return value.get(expr.attr.name)
         if isinstance(value, Mapping):
             return value[expr.attr.name]
+        if is_time_value(value) or isinstance(value, str):  # a tool gives ISO text
+            return time_field(value, expr.attr.name)
         raise EvalError(f"`.{expr.attr.name}` of a value that has no fields", expr.span)
 
     def _binary(self, expr: n.Binary, env: Mapping[str, Any]) -> Any:
@@ -168,6 +191,10 @@ class Interpreter:
         if op == "or":
             return bool(left) or bool(self._eval(expr.right, env))
         right = self._eval(expr.right, env)
+        if is_time_value(left) and isinstance(right, str):
+            right = read_time(right)  # a tool's answer: ISO text, as compiled code reads it
+        elif is_time_value(right) and isinstance(left, str):
+            left = read_time(left)
         if op in _COMPARE:
             return _COMPARE[op](left, right)
         if op == "==":
@@ -176,6 +203,8 @@ class Interpreter:
             return not values_equal(left, right)
         if op == "in":
             return left in right
+        if is_time_value(left) or is_time_value(right):
+            return time_op(op, left, right)
         if op == "+":
             if isinstance(left, list | tuple) and isinstance(right, list | tuple):
                 # a list is a tuple at run time, but a fact read from a trace holds lists
@@ -262,15 +291,78 @@ class Interpreter:
         return True
 
 
+_PARSERS: Mapping[str, Callable[[str], Any]] = {
+    "date": parse_date, "datetime": parse_datetime, "duration": parse_duration,
+}
+
+
+def _time_value(value: Any, kind: str) -> Any:
+    """A time field's value as the engine holds it: a fact read from a trace holds its
+    ISO 8601 text (lists of them too); text that does not read stays as it is."""
+    if isinstance(value, list | tuple):
+        return tuple(_time_value(v, kind) for v in value)
+    if isinstance(value, str):
+        try:
+            return _PARSERS[kind](value)
+        except ValueError:
+            return value
+    return value
+
+
+def _time_fields(checked: Any) -> dict[str, dict[str, str]]:
+    """Per fact type, its fields of a time type (or a list of one) and that type."""
+    out: dict[str, dict[str, str]] = {}
+    for type_name, decl in checked.facts.items():
+        for f in decl.fields:
+            ref = f.type.args[0] if f.type.name == "list" and f.type.args else f.type
+            if ref.name in TIME_KINDS:
+                out.setdefault(type_name, {})[f.name.name] = ref.name
+    return out
+
+
+def read_times(facts: dict[int, Fact], checked: Any) -> None:
+    """Read the date, datetime and duration fields of ``facts`` (a run view's, built
+    from a trace, where they are ISO 8601 text) into the values compiled code sees, in
+    place, so expectations and explanations compare like with like."""
+    times = _time_fields(checked)
+    if not times:
+        return
+    for fid, fact in facts.items():
+        kinds = times.get(fact.type)
+        if kinds:
+            facts[fid] = Fact(fact.type, {k: _time_value(v, kinds[k]) if k in kinds else v
+                                          for k, v in fact.values.items()}, fact.id)
+
+
+def job_time(text: str | None) -> datetime | None:
+    """The job's time a trace records (``job_time``), or None."""
+    if text is None:
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
+
+
 def interpreter_for(checked: Any, facts: Mapping[str, Sequence[Fact]] | None = None,
-                    functions: Mapping[str, Callable[..., Any]] | None = None) -> Interpreter:
+                    functions: Mapping[str, Callable[..., Any]] | None = None,
+                    now: datetime | None = None) -> Interpreter:
     """An :class:`Interpreter` for a :class:`~converge_rules.language.checks.checked.CheckedRuleset`
-    (its enums and the enum-typed fields of its facts)."""
+    (its enums and the enum-typed fields of its facts) at the job's time ``now``; the
+    values of ``facts`` in date, datetime and duration fields are read from their ISO
+    8601 text (a fact from a trace holds text) into the values compiled code sees."""
     enums = {name: tuple(m.name for m in decl.members) for name, decl in checked.enums.items()}
     field_enums: dict[tuple[str, str], str] = {}
     for type_name, decl in checked.facts.items():
         for f in decl.fields:
             if f.type.name in enums:
                 field_enums[(type_name, f.name.name)] = f.type.name
-    return Interpreter(enums=enums, facts=dict(facts or {}), functions=dict(functions or {}),
-                       field_enums=field_enums, typed=frozenset(checked.facts))
+    context = dict(facts or {})
+    for type_name, times in _time_fields(checked).items():
+        if type_name in context:
+            context[type_name] = [
+                Fact(fact.type, {k: _time_value(v, times[k]) if k in times else v
+                                 for k, v in fact.values.items()}, fact.id)
+                for fact in context[type_name]]
+    return Interpreter(enums=enums, facts=context, functions=dict(functions or {}),
+                       field_enums=field_enums, typed=frozenset(checked.facts), now=now)

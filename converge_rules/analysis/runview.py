@@ -75,6 +75,7 @@ class RunView:
     #: the confidence a derived fact was first emitted with (its ``fact_added`` event)
     confidence: dict[int, float] = field(default_factory=dict)
     cycles: int = 0
+    now: str | None = None   # the job's time (ISO 8601), when the trace records it
 
     # ------------------------------------------------------------------ queries
 
@@ -142,6 +143,8 @@ class RunView:
             self.status_detail = str(ev.get("detail", ""))
         elif kind == "cycle_end":
             self.cycles = max(self.cycles, int(ev["cycle"]))
+        elif kind == "job_time":
+            self.now = str(ev["now"])
 
 
 def view_from_events(events: Iterable[Mapping[str, Any]]) -> RunView:

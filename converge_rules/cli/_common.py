@@ -220,6 +220,26 @@ allow_path_option = click.option(
 )
 
 
+def _job_time(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--now``: the UTC datetime it names, or a usage error saying how to write one."""
+    from converge_rules.language.builtins import TimeError, parse_datetime
+
+    if value is None:
+        return None
+    try:
+        return parse_datetime(value)
+    except TimeError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+now_option = click.option(
+    "--now", "now", default=None, metavar="DATETIME", callback=_job_time,
+    help="The job's time, what now() and today() give: ISO 8601 with Z or an offset "
+         "(2026-12-06T09:00:00Z). Default: the clock when the job starts. Recorded in "
+         "the trace; `converge replay` uses it.",
+)
+
+
 def diagnostic_sources(diagnostics: Sequence[Diagnostic], *, skip: Container[str] = ()
                        ) -> dict[str, str]:
     """The text of every file a diagnostic points into (but those in ``skip``), for

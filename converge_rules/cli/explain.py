@@ -10,7 +10,12 @@ from typing import Any
 import click
 
 from converge_rules.analysis.explain import Explainer
-from converge_rules.analysis.interpret import Interpreter, interpreter_for
+from converge_rules.analysis.interpret import (
+    Interpreter,
+    interpreter_for,
+    job_time,
+    read_times,
+)
 from converge_rules.analysis.runview import RunView, read_trace, view_from_result
 from converge_rules.cli._common import (
     EXIT_FINDINGS,
@@ -103,7 +108,10 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
         refuse_to_overwrite(output, loaded.files, "--output")  # imports, cases files
     checked = loaded.checked if loaded is not None else None
     view = _view(trace_path, loaded, facts)
-    interp = interpreter_for(checked, view.context(), loaded.functions) \
+    if checked is not None:
+        read_times(view.facts, checked)
+    interp = interpreter_for(checked, view.context(), loaded.functions,
+                             now=job_time(view.now)) \
         if loaded is not None and checked is not None else None
     text = why_not if why_not is not None else pattern
     assert text is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,8 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     try:
         result = api.run(loaded, input_facts(events), executor=executor,
                          workers=workers,
-                         tools=recorded_tools(events, _called_tools(loaded)))
+                         tools=recorded_tools(events, _called_tools(loaded)),
+                         now=recorded_time(events))
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -169,6 +171,22 @@ def recorded_tools(events: Sequence[dict[str, Any]], called: Iterable[str] = ()
     for name in set(called) - missing:
         answers.setdefault(name, {})
     return {name: _Recorded(name, calls) for name, calls in sorted(answers.items())}
+
+
+def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
+    """The job's time the trace records (its ``job_time`` event), or None when it has
+    none: its program did not read the time, and the replay gives it none either (a
+    ruleset changed to read it then fails where it does, and the traces differ). A
+    ``job_time`` that is not a UTC datetime is an :class:`InputError`."""
+    from converge_rules.language.builtins import TimeError, parse_datetime
+
+    for number, e in enumerate(events, start=1):
+        if e["event"] == "job_time":
+            try:
+                return parse_datetime(e["now"])
+            except TimeError as exc:
+                raise InputError(f"event {number}: the job's time {exc}") from None
+    return None
 
 
 class _Recorded:

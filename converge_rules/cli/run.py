@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from converge_rules.cli._common import (
     color_option,
     load_plugins,
     missing_path,
+    now_option,
     refuse_to_overwrite,
     report_diagnostics,
     report_input_error,
@@ -31,6 +33,7 @@ from converge_rules.cli._common import (
 )
 from converge_rules.errors import CheckError, InputError, PluginError
 from converge_rules.jsontext import dumps
+from converge_rules.program import CLOCK
 from converge_rules.text import printable
 
 if TYPE_CHECKING:
@@ -97,13 +100,15 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
+@now_option
 @allow_path_option
 @color_option
 @report_internal_errors
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     trace: Path | None, trace_store: str, pruners: tuple[str, ...], max_rows: int,
-    with_confidence: bool, no_plugins: bool, allow_paths: tuple[Path, ...], color: str,
+    with_confidence: bool, no_plugins: bool, now: datetime | None,
+    allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -121,6 +126,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --format json --with-confidence
       converge run pricing.cvg -f input.jsonl --trace trace.jsonl
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
+      converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
 
     \b
     Exit codes:
@@ -173,7 +179,8 @@ def command(
             result = api.run(loaded, inputs, executor=executor, workers=workers,
                              trace=trace, trace_store=trace_store if trace else None,
                              progress=progress,
-                             stop=interrupts.requested)
+                             stop=interrupts.requested,
+                             now=CLOCK if now is None else now)
     except KeyboardInterrupt:
         if trace is None:
             kept = ""

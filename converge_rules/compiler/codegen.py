@@ -301,7 +301,7 @@ class AgentGenerator:
                              for a in c.args)
             local = self.aliases[c.alias.name]
             w.line(f"{local} = call({self.ns.literal(c.tool.name)}, {{{args}}})")
-            ex.scope[c.alias.name] = ToolRef(local)
+            ex.scope[c.alias.name] = ToolRef(local, self.ctx.tool_times.get(c.tool.name, {}))
             bound.add(c.alias.name)
             self._ready_guards(w, ex, bound, guards, in_loop)
         if guards:

@@ -22,6 +22,7 @@ from converge_rules.compiler.context import Namespace, ProgramContext, Var
 from converge_rules.compiler.expressions import ExprCompiler
 from converge_rules.compiler.values import field_specs
 from converge_rules.errors import CheckError, CompileError
+from converge_rules.language.builtins import CLOCK_BUILTINS, TIME_KINDS
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
@@ -34,6 +35,7 @@ from converge_rules.language.syntax.nodes import (
     Combine,
     Duration,
     Expr,
+    FuncCall,
     KeepAll,
     ListExpr,
     Literal,
@@ -45,6 +47,7 @@ from converge_rules.language.syntax.nodes import (
     Resolve,
     Root,
     Unary,
+    walk_expr,
 )
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
@@ -97,7 +100,7 @@ def compile_ruleset(
     types = _types(checked)
     budgets = _budgets(checked.root)
     ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}),
-                         budgets=budgets)
+                         budgets=budgets, tool_times=_tool_times(checked))
     agents = []
     for order, agent in enumerate(checked.agents):
         gen = AgentGenerator(agent, ctx).generate()
@@ -131,7 +134,30 @@ def compile_ruleset(
         budgets=budgets,
         tools=tuple(checked.tools),
         type_ids={t.name: t.id for t in types},
+        reads_time=reads_time(checked),
     )
+
+
+def _tool_times(checked: CheckedRuleset) -> dict[str, dict[str, str]]:
+    """Per tool, the result fields its signature types as a time (``date``, ``datetime``,
+    ``duration``, optional or not) and that type."""
+    out: dict[str, dict[str, str]] = {}
+    for name, sig in checked.tools.items():
+        for field_name, text in (sig.result if sig is not None else {}).items():
+            kind = text.rstrip("?").strip()
+            if kind in TIME_KINDS:
+                out.setdefault(name, {})[field_name] = kind
+    return out
+
+
+def reads_time(checked: CheckedRuleset) -> bool:
+    """Whether an agent or goal of ``checked`` calls ``now()`` or ``today()``."""
+    exprs: list[Expr | None] = [r.condition for r in
+                                (checked.root.requires if checked.root else ())]
+    for agent in checked.agents:
+        exprs.extend(agent.expressions())
+    return any(isinstance(e, FuncCall) and e.func.name in CLOCK_BUILTINS
+               for top in exprs if top is not None for e in walk_expr(top))
 
 
 # ------------------------------------------------------------------------ types

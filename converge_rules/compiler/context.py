@@ -32,6 +32,8 @@ class ProgramContext:
     drivers: dict[tuple[int, tuple[int, ...]], set[int] | None] = field(default_factory=dict)
     #: the root budgets: generated agents check what they build against them
     budgets: Budgets = field(default_factory=Budgets)
+    #: tool → its result fields of a time type → that type (from its signature)
+    tool_times: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def index(self, type_id: int, positions: tuple[int, ...],
               driven_by: int | None = None) -> int:
@@ -150,9 +152,12 @@ class FactRef:
 
 @dataclass(frozen=True, slots=True)
 class ToolRef:
-    """A ``call … as NAME`` result: a dict."""
+    """A ``call … as NAME`` result: a dict. ``times`` names its fields the tool's
+    signature types ``date``, ``datetime`` or ``duration`` (a tool answers JSON, so
+    they hold ISO text until read)."""
 
     code: str
+    times: Mapping[str, str] = field(default_factory=dict)
 
 
 Binding = Var | FactRef | ToolRef

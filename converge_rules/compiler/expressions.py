@@ -14,6 +14,11 @@ Semantics (documented for rule authors in the language reference):
   no facts are ``None``); ``==``/``!=`` compare ``None`` like any value; ``and``/``or``
   give a bool, ``None`` counting as false.
 * enum members are their member name; list literals are tuples.
+* dates, datetimes and durations are ``date``, UTC ``datetime`` and ``timedelta``
+  values; arithmetic on them and their fields go through ``_time_op`` and
+  ``_time_field`` (:mod:`converge_rules.language.builtins`: a date moves by whole days
+  only), ordering and equality are Python's. ``now()``/``today()`` read ``view.now``,
+  the job's time, never the clock.
 * aggregates run over the whole live context with the rule's bound variables as
   constraints; names a pattern inside an aggregate binds are local to it. ``sum`` of
   nothing is 0; ``None`` values of optional fields are skipped.
@@ -22,6 +27,7 @@ Semantics (documented for rule authors in the language reference):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from converge_rules.compiler.context import (
     Binding,
@@ -43,7 +49,17 @@ from converge_rules.compiler.joins import (
 from converge_rules.compiler.runtime import builtin_helper, int_helper
 from converge_rules.compiler.values import enum_member
 from converge_rules.errors import CompileError
-from converge_rules.language.builtins import BUILTINS, Builtin
+from converge_rules.language.builtins import (
+    BUILTINS,
+    TIME_FIELD_NAMES,
+    TIME_FIELDS,
+    TIME_KINDS,
+    TIME_OPS,
+    Builtin,
+    TimeError,
+    parse_date,
+    parse_datetime,
+)
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Aggregate,
@@ -164,7 +180,8 @@ class ExprCompiler:
                    else "float" if isinstance(v, float) else "str")
             return self.ns.literal(v), Kind(lit, False)
         if isinstance(e, Duration):
-            return self.ns.literal(e.milliseconds / 1000.0), Kind("float", False)
+            return (self.ns.literal(timedelta(milliseconds=e.milliseconds)),
+                    Kind("duration", False))
         if isinstance(e, Name):
             return self._name(e)
         if isinstance(e, Attribute):
@@ -226,13 +243,31 @@ class ExprCompiler:
                 if any(m.name == attr for m in decl.members):
                     return self.ns.literal(attr), Kind("enum", False)
                 raise CompileError(f"{e.attr.span}: {e.value.id} has no member {attr!r}")
-        inner = self.code(e.value)
+        if isinstance(e.value, Name):
+            tool = self.scope.get(e.value.id)
+            if isinstance(tool, ToolRef) and attr in tool.times:
+                # ISO text in the tool's JSON answer, read as the signature types it
+                kind_text = self.ns.literal(tool.times[attr])
+                return (f"_read_time_as({tool.code}[{self.ns.literal(attr)}], {kind_text})",
+                        Kind(tool.times[attr], True))
+        inner, kind = self._code(e.value)
+        if kind.base in TIME_KINDS and attr in TIME_FIELDS[kind.base]:
+            return (f"_time_field({inner}, {self.ns.literal(attr)})",
+                    Kind(TIME_FIELDS[kind.base][attr], kind.nullable))
+        if kind.base is None and attr in TIME_FIELD_NAMES:
+            # a tool result's field, or the field of a time value a tool gave as text
+            return f"_field_of({inner}, {self.ns.literal(attr)})", UNKNOWN
         return f"{inner}[{self.ns.literal(attr)}]", UNKNOWN
 
     def _binary(self, e: Binary) -> tuple[str, Kind]:
         a, ka = self._code(e.left)
         b, kb = self._code(e.right)
         op = e.op
+        # a value of unknown type beside a time value may be its ISO text (a tool's)
+        if ka.base in TIME_KINDS and kb.base is None:
+            b = f"_read_time({b})"
+        elif kb.base in TIME_KINDS and ka.base is None:
+            a = f"_read_time({a})"
         if op in _ORDERING:
             if ka.nullable or kb.nullable:
                 return f"{_ORDERING[op]}({a}, {b})", Kind("bool", False)
@@ -246,6 +281,12 @@ class ExprCompiler:
             return f"({a} {op} {b})", Kind("bool", False)
         if op in ("==", "!=", "in"):
             return f"({a} {op} {b})", Kind("bool", False)
+        if ka.base in TIME_KINDS or kb.base in TIME_KINDS:
+            def side(kind: Kind) -> str | None:
+                return "number" if kind.base in ("int", "float") else kind.base
+            result = TIME_OPS.get((op, side(ka) or "", side(kb) or ""))
+            return (f"_time_op({self.ns.literal(op)}, {a}, {b})",
+                    Kind(result, False))
         if op == "/":
             return f"({a} / {b})", Kind("float", False)
         numeric = {ka.base, kb.base}
@@ -281,6 +322,16 @@ class ExprCompiler:
         builtin = BUILTINS.get(name)
         if builtin is not None:
             kind = _result_kind(builtin.signature.result, [p[1] for p in parts])
+            if builtin.clock:  # the job's time, fixed for the job: never the clock
+                return f"{builtin_helper(name)}(view.now)", kind
+            if name in ("date", "datetime") and len(e.args) == 1 \
+                    and isinstance(e.args[0], Literal) and isinstance(e.args[0].value, str):
+                try:  # a constant: read once, here
+                    parsed = (parse_date if name == "date" else parse_datetime)(
+                        e.args[0].value)
+                except TimeError as exc:
+                    raise CompileError(f"{e.args[0].span}: {exc}") from None
+                return self.ns.literal(parsed), kind
             code = self._builtin(e, builtin, args)
             if name == "abs" and kind.base in ("int", None) and len(args) == 1:
                 # abs(-2**63) is 2**63: the one built-in that overflows

@@ -40,7 +40,20 @@ from typing import Any
 
 from converge_rules.errors import BudgetExceeded
 from converge_rules.jsontext import surrogate_problem
-from converge_rules.language.builtins import BUILTINS, checked_int
+from converge_rules.language.builtins import (
+    BUILTINS,
+    TimeError,
+    checked_int,
+    field_of,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    read_time,
+    read_time_as,
+    time_field,
+    time_kind,
+    time_op,
+)
 from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
 from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
 from converge_rules.program import ValueType
@@ -202,7 +215,8 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
     """``value`` as field ``field`` (``"Type.field"``) of type ``vt`` holds it, checked at
     run time because the compiler could not know its type: ints widen to float for float
     fields (a bool is no number), enum members are their member name, lists become
-    tuples with every element checked, and none is only for optional fields. Anything
+    tuples with every element checked, a date, datetime or duration may come as its ISO
+    8601 text (tools answer JSON), and none is only for optional fields. Anything
     else raises :class:`WrongType` (or :class:`MissingValue` for none) naming the field
     and the type of the value it got."""
     if value is None:
@@ -227,6 +241,16 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
         if isinstance(value, int):
             # an integer is 64-bit wherever it comes from (10**400 has no float)
             return float(checked_int(value, field))
+    elif base in ("date", "datetime", "duration"):
+        if time_kind(value) == base:
+            return value
+        if isinstance(value, str):  # a tool answers JSON: ISO 8601 text
+            parse = {"date": parse_date, "datetime": parse_datetime,
+                     "duration": parse_duration}[base]
+            try:
+                return parse(value)
+            except TimeError as exc:
+                raise WrongType(f"{field} is {vt}, but its expression gave {exc}") from None
     elif base == "list" and isinstance(value, (list, tuple)):
         element = vt.element
         if element is None:
@@ -307,6 +331,11 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_too_many_outputs": cvg_too_many_outputs,
     "_sized_str": cvg_sized_str,
     "_sized_list": cvg_sized_list,
+    "_time_op": time_op,
+    "_time_field": time_field,
+    "_read_time": read_time,
+    "_read_time_as": read_time_as,
+    "_field_of": field_of,
     int_helper(): checked_int,
     "_int_abs": cvg_int_abs,
 }

@@ -7,15 +7,18 @@ The runtime representation is the one :mod:`converge_rules.program` documents:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from converge_rules.errors import CompileError as CompileError  # re-exported (it lived here)
+from converge_rules.language.builtins import TimeError, parse_date, parse_datetime
 from converge_rules.language.syntax.nodes import (
     Attribute,
     Duration,
     EnumDecl,
     Expr,
     FactDecl,
+    FuncCall,
     IfExpr,
     ListExpr,
     Literal,
@@ -25,7 +28,7 @@ from converge_rules.language.syntax.nodes import (
 )
 from converge_rules.program import MISSING, FieldSpec, ValueType
 
-PRIMITIVE_BASES = ("str", "int", "float", "bool")
+PRIMITIVE_BASES = ("str", "int", "float", "bool", "date", "datetime", "duration")
 
 
 def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:
@@ -62,17 +65,27 @@ def coerce(value: Any, vt: ValueType) -> Any:
 def constant(expr: Expr, enums: Mapping[str, EnumDecl],
              expected: ValueType | None = None) -> Any:
     """The runtime value of a constant expression (a field default): literals, negated
-    numbers, enum members bare or qualified, lists of constants, durations (seconds),
-    and ``if`` with a constant condition. Anything else is a :class:`CompileError`."""
+    numbers, enum members bare or qualified, lists of constants, durations,
+    ``date("…")``/``datetime("…")`` of a string, and ``if`` with a constant condition.
+    Anything else is a :class:`CompileError`."""
     if isinstance(expr, Literal):
         return expr.value
     if isinstance(expr, Duration):
-        return expr.milliseconds / 1000.0
+        return timedelta(milliseconds=expr.milliseconds)
+    if isinstance(expr, FuncCall) and expr.func.name in ("date", "datetime") \
+            and len(expr.args) == 1 and isinstance(expr.args[0], Literal) \
+            and isinstance(expr.args[0].value, str):
+        text = expr.args[0].value
+        try:
+            return parse_date(text) if expr.func.name == "date" else parse_datetime(text)
+        except TimeError as exc:
+            raise CompileError(f"{_where(expr)}: {exc}") from None
     if isinstance(expr, Unary):
         inner = constant(expr.operand, enums, expected)
         if expr.op == "not" and isinstance(inner, bool):
             return not inner
-        if expr.op == "-" and isinstance(inner, (int, float)) and not isinstance(inner, bool):
+        if expr.op == "-" and isinstance(inner, (int, float, timedelta)) \
+                and not isinstance(inner, bool):
             return -inner
     if isinstance(expr, Name):
         member = enum_member(expr.id, enums, expected)

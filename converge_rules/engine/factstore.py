@@ -25,6 +25,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
@@ -189,6 +190,7 @@ class FactStore:
         "live",
         "live_count",
         "n_inputs",
+        "now",
         "removals",
         "retractable",
         "type_of",
@@ -229,6 +231,7 @@ class FactStore:
         self.fp1 = 0
         self.fp2 = 0
         self.n_inputs = 0
+        self.now: datetime | None = None  # the job's time (View.now); set before a run
         # Only when a fact can leave the context (replaced or pruned) do derivations,
         # their reverse edges and the fingerprint matter; otherwise the context only
         # grows, provenance lives in the trace alone, and a growing context cannot
@@ -600,6 +603,7 @@ class FactStore:
         replica.cycle_starts = list(self.cycle_starts)
         replica.cycle_numbers = list(self.cycle_numbers)
         replica.n_inputs = self.n_inputs
+        replica.now = self.now
         for type_id, live in enumerate(self.live):
             replica.live[type_id] = live if isinstance(live, IdRange) else dict(live)
         replica.live_count = self.live_count

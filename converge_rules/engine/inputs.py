@@ -29,12 +29,29 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from converge_rules.errors import InputError
 from converge_rules.jsontext import jsonl_lines, surrogate_problem
-from converge_rules.language.builtins import INT_MAX, INT_MIN, INT_RANGE, shown_int
+from converge_rules.language.builtins import (
+    INT_MAX,
+    INT_MIN,
+    INT_RANGE,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    shown_int,
+    time_kind,
+)
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 
 
@@ -67,9 +84,29 @@ _BIG_INT_HELP = (f"integers are whole numbers from {INT_MIN} to {INT_MAX}; a lar
                  "quantity needs a float field (or a str one, to keep every digit)")
 
 
+def _time_reader(kind: str) -> Callable[[Any], Any]:
+    """The validator of a date, datetime or duration field: its ISO 8601 text (what
+    JSON, JSON Lines and CSV hold), or a value of the type itself (the Python API)."""
+    parse = {"date": parse_date, "datetime": parse_datetime,
+             "duration": parse_duration}[kind]
+
+    def read(value: Any) -> Any:
+        if time_kind(value) == kind:
+            return parse_datetime(value.isoformat()) if kind == "datetime" else value
+        if not isinstance(value, str):
+            raise ValueError(f"a {kind} is given as ISO 8601 text, e.g. "
+                             + {"date": '"2026-12-06"', "datetime": '"2026-12-06T10:00:00Z"',
+                                "duration": '"P30D"'}[kind])
+        return parse(value)
+
+    return read
+
+
 def _annotation(vt: ValueType) -> Any:
     base: Any
-    if vt.base == "str":
+    if vt.base in ("date", "datetime", "duration"):
+        base = Annotated[Any, PlainValidator(_time_reader(vt.base))]
+    elif vt.base == "str":
         base = Annotated[str, Strict()]
     elif vt.base == "int":
         base = Annotated[int, Strict(), Field(ge=INT_MIN, le=INT_MAX)]

@@ -14,7 +14,11 @@ from typing import Any, Literal, TypeAlias
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.trace import Trace, jsonable
 from converge_rules.jsontext import dumps
+from converge_rules.language.builtins import TIME_KINDS, time_kind
 from converge_rules.program import Program
+
+_JSON_FORMS = ("list", *TIME_KINDS)
+"""Field types whose values JSON holds in another form (:func:`jsonable`)."""
 
 Status: TypeAlias = Literal[
     "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating", "interrupted"
@@ -22,7 +26,8 @@ Status: TypeAlias = Literal[
 
 
 def sort_key(value: Any) -> tuple[Any, ...]:
-    """A total order over runtime values (None, bools, numbers, strings, tuples mixed)."""
+    """A total order over runtime values (None, bools, numbers, strings, tuples, dates,
+    datetimes and durations mixed)."""
     if value is None:
         return (0,)
     if isinstance(value, bool):
@@ -33,7 +38,10 @@ def sort_key(value: Any) -> tuple[Any, ...]:
         return (3, value)
     if isinstance(value, tuple | list):
         return (4, tuple(sort_key(v) for v in value))
-    return (5, repr(value))
+    kind = time_kind(value)
+    if kind is not None:  # one field holds one of them: never compared across kinds
+        return (5, TIME_KINDS.index(kind), value)
+    return (6, repr(value))
 
 
 def fact_sort_key(vals: Sequence[Any]) -> tuple[Any, ...]:
@@ -87,14 +95,15 @@ class RunResult:
             return sorted(store.live[type_id], key=lambda f: fact_sort_key(store.values[f]))
 
     def facts(self, type_name: str) -> list[dict[str, Any]]:
-        """The live facts of a type as ``{field: value}`` dicts, sorted by their fields.
-        A ``KeyError`` names an undeclared type."""
+        """The live facts of a type as ``{field: value}`` dicts, sorted by their fields,
+        with values as JSON holds them (lists as lists; dates, datetimes and durations
+        as ISO 8601 text). A ``KeyError`` names an undeclared type."""
         if type_name not in self.program.type_ids:
             raise KeyError(f"no fact type named {type_name!r}")
         spec = self.program.type(type_name)
         names = spec.field_names
         values = self.store.values
-        if any(f.type.base == "list" for f in spec.fields):
+        if any(f.type.base in _JSON_FORMS for f in spec.fields):
             return [
                 {n: jsonable(v) for n, v in zip(names, values[f], strict=True)}
                 for f in self.fact_ids(type_name)

@@ -18,6 +18,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
@@ -37,6 +38,7 @@ from converge_rules.engine.trace import (
     E_FACT_ADDED,
     E_INPUTS,
     E_INTENT_CLOSED,
+    E_JOB_TIME,
     E_PRUNED,
     E_REPLACED,
     E_RETRACTED,
@@ -45,7 +47,8 @@ from converge_rules.engine.trace import (
     jsonable,
 )
 from converge_rules.errors import ExecutorError
-from converge_rules.program import Program
+from converge_rules.language.builtins import iso_text
+from converge_rules.program import CLOCK, Clock, Program
 from converge_rules.store.base import TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
@@ -83,6 +86,7 @@ class _Job:
         tools: Mapping[str, ToolFn] | None,
         progress: ProgressFn | None,
         stop: Callable[[], bool] | None = None,
+        now: datetime | None = None,
     ) -> None:
         self.program = program
         self.inputs: InputFacts | None = inputs
@@ -90,6 +94,7 @@ class _Job:
         self.progress = progress
         self.stop = stop
         self.store = FactStore(program, retractable=needs_dependents(program))
+        self.store.now = now
         self.trace = Trace(program, self.store)
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
@@ -122,6 +127,8 @@ class _Job:
         merger.merge_inputs(self.inputs.rows)
         self.inputs = None  # the store holds the facts now; let validated rows go
         self.trace.raw.insert(0, (E_INPUTS, store.n_inputs))
+        if self.program.reads_time and store.now is not None:
+            self.trace.raw.insert(0, (E_JOB_TIME, iso_text(store.now)))
         meter.facts_peak = store.live_count
         try:
             if merger.stop is not None:
@@ -372,6 +379,21 @@ class _Job:
         )
 
 
+def job_clock(now: datetime | Clock | None) -> datetime | None:
+    """The job's time for ``run(now=…)``: in UTC, to the microsecond; the clock at
+    this call for :data:`CLOCK`. A datetime without a time zone is a ``ValueError``."""
+    if isinstance(now, Clock):
+        return datetime.now(UTC)
+    if now is None:
+        return None
+    if not isinstance(now, datetime):
+        raise TypeError(f"now must be a datetime, None or CLOCK, not {type(now).__name__}")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now={now.isoformat()} has no time zone: give an aware datetime "
+                         "(e.g. datetime(…, tzinfo=UTC))")
+    return now.astimezone(UTC)
+
+
 def run(
     program: Program,
     facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
@@ -381,6 +403,7 @@ def run(
     trace: TraceSink | str | PathLike[str] | None = None,
     progress: ProgressFn | None = None,
     stop: Callable[[], bool] | None = None,
+    now: datetime | Clock | None = CLOCK,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -391,8 +414,13 @@ def run(
     trace_sink(name, location)``) that receives the whole trace when the job ends, or a
     path, written as JSON Lines; the job closes it. ``stop`` is asked before every
     cycle: when it answers True the job ends with status ``interrupted`` and the facts
-    merged so far (a cycle is never cut in half). The result is a pure function of
-    the program, the facts and the tool answers."""
+    merged so far (a cycle is never cut in half). ``now`` is the job's time, what
+    ``now()`` and ``today()`` give: a datetime with a time zone (converted to UTC; a
+    naive one is a ``ValueError``), :data:`CLOCK` (the default) for the clock at the
+    start, read once, or None for no time (``now()`` then fails the agent that calls
+    it). A program that reads the time records it first in the trace. The result is a
+    pure function of the program, the facts, the tool answers and ``now``."""
+    job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
@@ -400,7 +428,7 @@ def run(
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
-        job = _Job(program, inputs, exe, tools, progress, stop)
+        job = _Job(program, inputs, exe, tools, progress, stop, job_time)
         del inputs
         result = job.run()
     if trace is not None:

@@ -25,11 +25,13 @@ import inspect
 import json
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, timedelta
 from typing import Any, TypeAlias
 
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.errors import ToolError, without_addresses
 from converge_rules.jsontext import value_problem
+from converge_rules.language.builtins import iso_text
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -193,6 +195,15 @@ class ToolBox:
         return dict(result), None
 
 
+def _json_time(value: Any) -> Any:
+    """``value`` with every date, datetime and duration in it as ISO 8601 text."""
+    if isinstance(value, tuple | list):
+        return type(value)(_json_time(v) for v in value)
+    if isinstance(value, date | timedelta):
+        return iso_text(value)
+    return value
+
+
 class AgentRuntime:
     """The ``Runtime`` of one agent run: calls go through the job's :class:`ToolBox`
     and are recorded, in call order, for the trace.
@@ -216,7 +227,11 @@ class AgentRuntime:
         """Call a tool; raises :class:`ToolError` when it fails or is refused, or when
         an argument is no value a fact could hold (NaN or infinity from arithmetic that
         overflowed): such a call is not made, nor recorded, since the trace could not
-        hold its arguments and a replay could not find it."""
+        hold its arguments and a replay could not find it. Tools speak JSON: a date,
+        datetime or duration argument is given as its ISO 8601 text, as the trace
+        records it (so a replay's calls are the recorded ones)."""
+        if any(not isinstance(v, str | int | float | bool | None) for v in args.values()):
+            args = {k: _json_time(v) for k, v in args.items()}
         for name, value in args.items():
             problem = value_problem(value, f"argument {name!r}")
             if problem is not None:

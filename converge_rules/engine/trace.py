@@ -12,12 +12,14 @@ no memory addresses, events in merge order whatever the executor did.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
 from converge_rules.jsontext import dumps
+from converge_rules.language.builtins import iso_text
 
 if TYPE_CHECKING:
     from converge_rules.engine.factstore import FactStore
@@ -44,6 +46,7 @@ E_STATUS = 16          # (kind, status, detail)
 E_PLAIN = 17           # (kind, cycle, agent, outputs, fids, first new id): a whole effect
 #   merged on the lean path; fids[i] is the fact output i merged into (a new fact when it
 #   equals the next new id), -1 for an evaluation recorded, -2 for one ignored
+E_JOB_TIME = 18        # (kind, now as ISO 8601 text): first, when the program reads the time
 
 Event = tuple[Any, ...]
 
@@ -188,10 +191,18 @@ class StatusEvent(_Model):
     detail: str
 
 
+class JobTime(_Model):
+    """The job's time (what ``now()`` and ``today()`` read), ISO 8601 in UTC: the first
+    event of a trace whose program reads the time; a replay runs at this time."""
+
+    event: Literal["job_time"] = "job_time"
+    now: str
+
+
 TraceEvent = Annotated[
     CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
     | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
-    | IntentClosed | BudgetEvent | StatusEvent,
+    | IntentClosed | BudgetEvent | StatusEvent | JobTime,
     Field(discriminator="event"),
 ]
 
@@ -216,13 +227,18 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     IntentClosed: frozenset({E_INTENT_CLOSED}),
     BudgetEvent: frozenset({E_BUDGET}),
     StatusEvent: frozenset({E_STATUS}),
+    JobTime: frozenset({E_JOB_TIME}),
 }
 
 
 def jsonable(value: Any) -> Any:
-    """Runtime value → JSON value (tuples become lists)."""
+    """Runtime value → JSON value (tuples become lists; dates, datetimes and durations
+    their ISO 8601 text, which reads back as the same value into a field of their
+    type)."""
     if isinstance(value, tuple):
         return [jsonable(v) for v in value]
+    if isinstance(value, date | timedelta):
+        return iso_text(value)
     return value
 
 
@@ -381,6 +397,8 @@ class Trace:
                 yield BudgetEvent(name=ev[1], limit=ev[2], used=ev[3])
             elif kind == E_STATUS:
                 yield StatusEvent(status=ev[1], detail=ev[2])
+            elif kind == E_JOB_TIME:
+                yield JobTime(now=ev[1])
             elif kind == E_PLAIN:
                 yield from self._plain(ev)
             else:  # pragma: no cover - a new kind without a model is a bug

@@ -23,6 +23,17 @@ Semantics the language promises beyond Python's:
   (anchor with ``^…$`` for a full match), using RE2: linear time whatever the pattern.
   Compiled patterns are cached. A bad pattern raises :class:`PatternError`.
 
+Dates and times (:func:`parse_date`, :func:`parse_datetime`, :func:`time_op`,
+:func:`time_field`): a ``date`` is a :class:`datetime.date`, a ``datetime`` a
+:class:`datetime.datetime` in UTC (an input with another offset is converted, one without
+an offset is refused), a ``duration`` a :class:`datetime.timedelta`. Their text form is
+ISO 8601 (:func:`iso_text`): ``2026-12-06``, ``2026-12-06T10:00:00Z``, ``P30DT2H``. A
+date moves by whole days only: ``date + 5h`` raises :class:`TimeError`. ``now()`` and
+``today()`` read the job's time, never the clock (:func:`job_now`).
+
+``str(x)`` is the text of a value (:func:`cvg_str`); ``fixed(x, n)`` a number with
+exactly ``n`` digits after the point, rounded like ``round`` (:func:`cvg_fixed`).
+
 The implementations live here, in the language package, because they define what the
 language means; the compiler's runtime, the interpreter and the plugin all import them
 from here, so nothing reaches backwards up the pipeline.
@@ -31,8 +42,10 @@ from here, so nothing reaches backwards up the pipeline.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
 from string import Formatter
@@ -155,6 +168,313 @@ def _endswith(text: str, suffix: str) -> bool:
     return text.endswith(suffix)
 
 
+# ---------------------------------------------------------- dates and times
+
+TIME_KINDS = ("date", "datetime", "duration")
+"""The language's time types (their runtime values: date, datetime in UTC, timedelta)."""
+
+
+class TimeError(ValueError):
+    """A date, datetime or duration that cannot be: a malformed or naive text, a date
+    moved by part of a day, a result outside years 1 to 9999. Like any runtime error in
+    an agent, it discards the agent's effect."""
+
+
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_DATETIME_TEXT = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
+    r"(Z|z|[+-]\d{2}:\d{2})?\Z")
+_ONE_DAY = timedelta(days=1)
+
+
+def parse_date(text: str) -> date:
+    """The date ``text`` (``YYYY-MM-DD``) names; :class:`TimeError` otherwise."""
+    if not isinstance(text, str) or not _DATE_TEXT.match(text):
+        raise TimeError(f"{_quoted(text)} is not a date: write it as YYYY-MM-DD, "
+                        'e.g. "2026-12-06"')
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise TimeError(f"{_quoted(text)} is not a date: {exc}") from None
+
+
+def parse_datetime(text: str) -> datetime:
+    """The UTC datetime ``text`` (ISO 8601 with ``Z`` or an offset, which is converted
+    to UTC) names; :class:`TimeError` when it is malformed or has no offset."""
+    match = _DATETIME_TEXT.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise TimeError(f"{_quoted(text)} is not a datetime: write it as "
+                        'YYYY-MM-DDTHH:MM:SSZ, e.g. "2026-12-06T10:00:00Z"')
+    if match.group(3) is None:
+        raise TimeError(f"{_quoted(text)} has no time zone: datetimes are UTC, so end it "
+                        f'with Z ("{text}Z") or give its offset ("{text}+01:00")')
+    zone = "+00:00" if match.group(3) in ("Z", "z") else match.group(3)
+    try:
+        value = datetime.fromisoformat(f"{match.group(1)}T{match.group(2)}{zone}")
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise TimeError(f"{_quoted(text)} is not a datetime: {exc}") from None
+
+
+_DURATION_TEXT = re.compile(
+    r"(-)?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,6})?)S)?)?\Z")
+
+
+def parse_duration(text: str) -> timedelta:
+    """The duration an ISO 8601 text (``P30D``, ``PT1H30M``, ``-P1DT2H``, ``P2W``)
+    names; :class:`TimeError` otherwise (years and months have no fixed length, so
+    they are refused)."""
+    match = _DURATION_TEXT.match(text) if isinstance(text, str) else None
+    if match is None or text.rstrip("-").endswith(("P", "T")):
+        raise TimeError(f"{_quoted(text)} is not a duration: write it in ISO 8601 "
+                        'with weeks, days, hours, minutes, seconds, e.g. "P30D" or '
+                        '"PT1H30M"')
+    sign, weeks, days, hours, minutes, seconds = match.groups()
+    try:
+        value = timedelta(weeks=int(weeks or 0), days=int(days or 0),
+                          hours=int(hours or 0), minutes=int(minutes or 0),
+                          seconds=float(seconds or 0))
+    except OverflowError:
+        raise TimeError(f"{_quoted(text)} is too long a duration") from None
+    return -value if sign else value
+
+
+def _quoted(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else '"' + value + '"'
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def iso_text(value: date | timedelta) -> str:
+    """A date, datetime or duration as ISO 8601 text, the form inputs, outputs and
+    traces use: ``2026-12-06``, ``2026-12-06T10:00:00Z`` (microseconds when there are
+    any), ``P30DT2H30M`` (``PT0S`` for zero, ``-P1D`` for a negative one)."""
+    if isinstance(value, datetime):
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return text + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    days = value.days
+    seconds = value.seconds
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if secs or value.microseconds:
+        whole = f"{secs}.{value.microseconds:06d}".rstrip("0").rstrip(".")
+        time += f"{whole}S"
+    text = f"{days}D" if days else ""
+    if time:
+        text += "T" + time
+    return sign + "P" + (text or "T0S")
+
+
+def is_time_value(value: Any) -> bool:
+    """True for a date, datetime or duration."""
+    return isinstance(value, date | timedelta)
+
+
+def time_kind(value: Any) -> str | None:
+    """``date``, ``datetime`` or ``duration`` for such a value, None for any other."""
+    if isinstance(value, datetime):
+        return "datetime"
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, timedelta):
+        return "duration"
+    return None
+
+
+TIME_OPS: Mapping[tuple[str, str, str], str] = MappingProxyType({
+    ("+", "date", "duration"): "date",
+    ("+", "duration", "date"): "date",
+    ("-", "date", "duration"): "date",
+    ("-", "date", "date"): "duration",
+    ("+", "datetime", "duration"): "datetime",
+    ("+", "duration", "datetime"): "datetime",
+    ("-", "datetime", "duration"): "datetime",
+    ("-", "datetime", "datetime"): "duration",
+    ("+", "duration", "duration"): "duration",
+    ("-", "duration", "duration"): "duration",
+    ("*", "duration", "number"): "duration",
+    ("*", "number", "duration"): "duration",
+    ("/", "duration", "number"): "duration",
+    ("/", "duration", "duration"): "float",
+})
+"""What ``left op right`` gives for time values: (op, left kind, right kind) → result
+kind, ``number`` standing for int or float. Any other combination is a checker error."""
+
+
+def read_time(value: Any) -> Any:
+    """``value``, or the date, datetime or duration its ISO 8601 text names when it is
+    text in one of their forms (which never overlap: ``2026-12-06``,
+    ``2026-12-06T10:00:00Z``, ``P30D``). A tool answers JSON, so a field its signature
+    types ``date`` holds text until it is used as one."""
+    if isinstance(value, str):
+        for parse in (parse_date, parse_datetime, parse_duration):
+            try:
+                return parse(value)
+            except TimeError:
+                continue
+    return value
+
+
+def read_time_as(value: Any, kind: str) -> Any:
+    """``value`` as a ``kind`` (``date``, ``datetime``, ``duration``): read from its ISO
+    text, none passing through; :class:`TimeError` when it is neither (a tool that
+    answered something else than its signature says)."""
+    if value is None or time_kind(value) == kind:
+        return value
+    if isinstance(value, str):
+        return {"date": parse_date, "datetime": parse_datetime,
+                "duration": parse_duration}[kind](value)
+    raise TimeError(f"expected a {kind} as ISO 8601 text, got {_shown_value(value)}")
+
+
+def time_op(op: str, left: Any, right: Any) -> Any:
+    """``left op right`` where one side is a date, datetime or duration (or its ISO
+    text, :func:`read_time`), as :data:`TIME_OPS` allows: a date moves by whole days
+    only, a result outside years 1 to 9999 (or too long a duration) raises
+    :class:`TimeError`."""
+    left, right = read_time(left), read_time(right)
+    for side in (left, right):
+        if isinstance(side, date) and not isinstance(side, datetime) \
+                and isinstance(left if side is right else right, timedelta):
+            step = left if side is right else right
+            if step % _ONE_DAY:
+                raise TimeError(f"a date moves by whole days, not by {iso_text(step)}: "
+                                "use a datetime, or a duration in days")
+    try:
+        if op == "+":
+            return left + right
+        if op == "-":
+            return left - right
+        if op == "*":
+            return left * right
+        if op == "/":
+            return left / right
+    except OverflowError:
+        raise TimeError(f"{_shown_value(left)} {op} {_shown_value(right)} is outside "
+                        "the dates a value can hold (years 1 to 9999)") from None
+    raise TimeError(f"`{op}` does not apply to {_shown_value(left)} and "
+                    f"{_shown_value(right)}")
+
+
+def _shown_value(value: Any) -> str:
+    return iso_text(value) if is_time_value(value) else repr(value)
+
+
+TIME_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType({
+    "date": MappingProxyType({"year": "int", "month": "int", "day": "int",
+                              "weekday": "int"}),
+    "datetime": MappingProxyType({"year": "int", "month": "int", "day": "int",
+                                  "weekday": "int", "hour": "int", "minute": "int",
+                                  "second": "int", "date": "date"}),
+    "duration": MappingProxyType({"days": "int", "hours": "int", "minutes": "int",
+                                  "seconds": "float"}),
+})
+"""The fields of time values and their types. ``weekday`` is 1 (Monday) to 7 (Sunday);
+a duration's ``days``, ``hours`` and ``minutes`` are how many whole ones it lasts
+(toward zero: ``-36h`` has ``days`` -1), ``seconds`` its whole length in seconds."""
+
+
+def time_field(value: Any, name: str) -> Any:
+    """Field ``name`` of a date, datetime or duration (or its ISO text,
+    :func:`read_time`), as :data:`TIME_FIELDS` lists them."""
+    value = read_time(value)
+    if isinstance(value, timedelta):
+        if name == "seconds":
+            return value.total_seconds()
+        unit = {"days": _ONE_DAY, "hours": timedelta(hours=1),
+                "minutes": timedelta(minutes=1)}[name]
+        whole = abs(value) // unit
+        return -whole if value < timedelta(0) else whole
+    if name == "weekday":
+        return value.isoweekday()
+    if name == "date":
+        return value.date()
+    result: int = getattr(value, name)
+    return result
+
+
+TIME_FIELD_NAMES = frozenset(name for fields in TIME_FIELDS.values() for name in fields)
+
+
+def field_of(value: Any, name: str) -> Any:
+    """``value.name`` where the compiler cannot tell a record (a tool result: its field)
+    from a time value (its :func:`time_field`)."""
+    if isinstance(value, Mapping):
+        return value[name]
+    return time_field(value, name)
+
+
+def job_now(now: datetime | None) -> datetime:
+    """The job's time, as ``now()`` gives it; :class:`TimeError` when the job has none
+    (a test without ``given now``)."""
+    if now is None:
+        raise TimeError("now() has no value: this job was given no time (in a test, "
+                        'write `given now datetime("…")`)')
+    return now
+
+
+def job_today(now: datetime | None) -> date:
+    """The date of the job's time (UTC), as ``today()`` gives it."""
+    return job_now(now).date()
+
+
+# ------------------------------------------------------------- text of values
+
+def float_text(value: float) -> str:
+    """A float as ``str`` writes it: the shortest text that reads back as the same
+    float, always with a point or an exponent (``2.0``, ``0.1``, ``1e+20``)."""
+    return repr(value)
+
+
+def cvg_str(value: Any) -> str:
+    """The text of a value: a str itself, an int its digits, a float
+    :func:`float_text`, a bool ``true``/``false``, an enum member its name, a date,
+    datetime or duration its ISO 8601 form, none ``none``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return float_text(value)
+    if isinstance(value, int):
+        return str(value)
+    if is_time_value(value):
+        return iso_text(value)
+    raise TypeError(f"str() takes a number, bool, str, enum, date, datetime or duration, "
+                    f"not {type(value).__name__}")
+
+
+FIXED_DIGITS = 20
+"""The most digits ``fixed`` writes after the point."""
+
+
+def cvg_fixed(value: float, digits: int) -> str:
+    """``value`` with exactly ``digits`` digits after the point (none and no point for
+    0), rounded half away from zero on its decimal form as ``round`` does:
+    ``fixed(2.675, 2) == "2.68"``, ``fixed(-0.001, 2) == "0.00"``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"fixed() takes a number, not {type(value).__name__}")
+    if isinstance(digits, bool) or not isinstance(digits, int) \
+            or not 0 <= digits <= FIXED_DIGITS:
+        raise ValueError(f"fixed() writes 0 to {FIXED_DIGITS} digits after the point, "
+                         f"not {digits!r}")
+    exponent = Decimal(1).scaleb(-digits)
+    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    if rounded.is_zero():
+        rounded = abs(rounded)
+    return f"{rounded:f}"
+
+
 # --------------------------------------------------------------- the table
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +486,16 @@ class Builtin:
     over the arguments' generated code, ``{0}``, ``{1}``… by position or ``{args}`` for
     all of them joined with commas; it must compute what ``implementation`` computes.
     ``min_args`` lets trailing arguments be left out (``round(x)``); None: every
-    argument of the signature is needed."""
+    argument of the signature is needed. ``clock`` marks a built-in that reads the
+    job's time (``now``, ``today``): its implementation takes that time (a UTC
+    datetime, or None when the job has none) as its one argument, which the compiler
+    and the interpreter pass in place of the call's (empty) arguments."""
 
     signature: FunctionSignature
     implementation: Callable[..., Any]
     inline: str | None = None
     min_args: int | None = None
+    clock: bool = False
 
     @property
     def name(self) -> str:
@@ -213,11 +537,22 @@ BUILTINS: Mapping[str, Builtin] = MappingProxyType({
                 _endswith, inline="{0}.endswith({1})"),
         Builtin(FunctionSignature("matches", ("str", "str"), "bool"),
                 cvg_matches),
+        Builtin(FunctionSignature("date", ("str",), "date"), parse_date),
+        Builtin(FunctionSignature("datetime", ("str",), "datetime"), parse_datetime),
+        Builtin(FunctionSignature("now", (), "datetime"), job_now, clock=True),
+        Builtin(FunctionSignature("today", (), "date"), job_today, clock=True),
+        Builtin(FunctionSignature("str", ("any",), "str"), cvg_str),
+        Builtin(FunctionSignature("fixed", ("float", "int"), "str"), cvg_fixed),
     )
 })
 """The built-ins by name. ``len`` takes a ``str`` or a ``list``; ``contains`` also takes
 a list and an item; ``min``/``max`` take two or more numbers, or one list of numbers;
-``matches(text, pattern)`` uses a linear-time regex engine."""
+``matches(text, pattern)`` uses a linear-time regex engine; ``date(text)`` and
+``datetime(text)`` read ISO 8601; ``now()``/``today()`` give the job's time; ``str(x)``
+takes any plain value (not a list or record); ``fixed(x, n)`` writes a number."""
+
+CLOCK_BUILTINS = frozenset(name for name, b in BUILTINS.items() if b.clock)
+"""The built-ins that read the job's time."""
 
 BUILTIN_FUNCTIONS: Mapping[str, FunctionSignature] = MappingProxyType({
     name: b.signature for name, b in BUILTINS.items()

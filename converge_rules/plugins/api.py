@@ -26,6 +26,7 @@ schema chooses).
 
 from __future__ import annotations
 
+import datetime
 import enum
 import inspect
 import re
@@ -89,17 +90,25 @@ ToolFn = Callable[[Any], Any]
 """A tool's function: takes the validated ``args`` model instance and returns a dict or
 a ``result`` model instance, or an awaitable of one (an ``async def``)."""
 
-_TYPE_NAME = re.compile(r"^(str|int|float|bool|number|any|list\[(?P<elem>.+)\])\??$")
+_TYPE_NAME = re.compile(
+    r"^(str|int|float|bool|date|datetime|duration|number|any|list\[(?P<elem>.+)\])\??$")
 
 
 # ------------------------------------------------------------------- type mapping
 
 
+_TIME_TYPES: dict[Any, str] = {
+    datetime.datetime: "datetime", datetime.date: "date", datetime.timedelta: "duration",
+}
+
+
 def language_type(annotation: Any, *, where: str) -> str:
-    """The language type name (``str int float bool list[T] T?``, or ``any``) of a
-    pydantic field annotation. ``Optional[T]``/``T | None`` is ``T?``; a ``Literal`` or
-    ``Enum`` of strings is ``str``; ``Any`` is ``any``. Raises ``TypeError`` naming
-    ``where`` for a type the language cannot express (a dict, a nested model)."""
+    """The language type name (``str int float bool date datetime duration list[T]
+    T?``, or ``any``) of a pydantic field annotation (``datetime.date``,
+    ``datetime.datetime`` and ``datetime.timedelta`` are the time types).
+    ``Optional[T]``/``T | None`` is ``T?``; a ``Literal`` or ``Enum`` of strings is
+    ``str``; ``Any`` is ``any``. Raises ``TypeError`` naming ``where`` for a type the
+    language cannot express (a dict, a nested model)."""
     optional = False
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -115,6 +124,8 @@ def language_type(annotation: Any, *, where: str) -> str:
         return "any"
     if annotation in (str, int, float, bool):
         return str(annotation.__name__) + suffix
+    if annotation in _TIME_TYPES:  # a tool gets and gives them as ISO 8601 text
+        return _TIME_TYPES[annotation] + suffix
     if origin is typing.Literal:
         values = typing.get_args(annotation)
         if all(isinstance(v, str) for v in values):
@@ -132,7 +143,7 @@ def language_type(annotation: Any, *, where: str) -> str:
         elem = language_type(args[0], where=where) if args else "any"
         return f"list[{elem}]" + suffix
     raise TypeError(f"{where}: type {annotation!r} has no language type; use str, int, "
-                    "float, bool, list[T] or T | None")
+                    "float, bool, date, datetime, timedelta, list[T] or T | None")
 
 
 def model_signature(
@@ -156,11 +167,12 @@ def model_signature(
 
 def check_type_name(text: str, *, where: str) -> None:
     """Raise ``TypeError`` naming ``where`` unless ``text`` is a language type name
-    usable in a function signature (``str int float bool number any list[T]``, ``T?``)."""
+    usable in a function signature (``str int float bool date datetime duration number
+    any list[T]``, ``T?``)."""
     match = _TYPE_NAME.match(text)
     if match is None:
         raise TypeError(f"{where}: {text!r} is not a type; use str, int, float, bool, "
-                        "number, any, list[T] or T?")
+                        "date, datetime, duration, number, any, list[T] or T?")
     if match.group("elem"):
         check_type_name(match.group("elem"), where=where)
 

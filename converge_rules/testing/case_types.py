@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from converge_rules.language.builtins import TIME_KINDS, read_time, time_kind
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.types import (
     ANY,
     BOOL,
-    DURATION,
+    DATETIME,
     INT,
     NUMBER,
     PRIMITIVES,
@@ -51,6 +52,8 @@ def variable_uses(test: n.Test, checked: CheckedRuleset) -> dict[str, list[Use]]
             walker.pattern(step.pattern)
         elif isinstance(step, n.Mock):
             walker.mock(step)
+        elif isinstance(step, n.GivenNow):
+            walker.expr(step.value, DATETIME, "the time of `given now`")
     return walker.uses
 
 
@@ -80,8 +83,11 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
         return False  # true is not 1 in the language
     if kind == "int":
         return isinstance(value, int)
-    if kind in ("float", "number", "duration"):
+    if kind in ("float", "number"):
         return isinstance(value, int | float)
+    if kind in TIME_KINDS:  # ISO 8601 text in a cases file, or a value from a literal
+        # (of any time type: `due - start` wants a duration of two dates)
+        return time_kind(value) is not None or time_value(value) is not None
     if kind == "str":
         return isinstance(value, str)
     if kind == "enum":
@@ -92,6 +98,26 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
     if kind == "record":
         return isinstance(value, Mapping)
     return True
+
+
+def time_value(text: Any) -> Any:
+    """The date, datetime or duration ISO 8601 ``text`` names, or None."""
+    value = read_time(text)
+    return value if time_kind(value) is not None else None
+
+
+def timed_row(bindings: Mapping[str, Any], uses: Mapping[str, Sequence[Use]]
+              ) -> dict[str, Any]:
+    """A row with the ISO 8601 text of every column the test uses as a date, datetime
+    or duration read into that value (a cases file holds text; the test computes with
+    the values). Call it on a row :func:`row_problems` found nothing wrong with."""
+    row = dict(bindings)
+    for name, value in bindings.items():
+        if isinstance(value, str) and any(u.ty.kind in TIME_KINDS for u in uses.get(name, ())):
+            timed = time_value(value)
+            if timed is not None:
+                row[name] = timed
+    return row
 
 
 def _kind(value: Any) -> str:
@@ -180,8 +206,9 @@ class _Walker:
         elif isinstance(e, n.Unary):
             if e.op == "not":
                 self.expr(e.operand, BOOL, "the operand of `not`")
-            else:
-                self.expr(e.operand, NUMBER, "the operand of `-`")
+            else:  # a number, or a duration when one is wanted
+                timed = want is not None and want.required().kind == "duration"
+                self.expr(e.operand, want if timed else NUMBER, "the operand of `-`")
         elif isinstance(e, n.Binary):
             self.binary(e, want)
         elif isinstance(e, n.IfExpr):
@@ -204,16 +231,19 @@ class _Walker:
         operand = f"an operand of `{op}`"
         if op in ("and", "or"):
             sides: Ty | None = BOOL
+        elif want is not None and want.required().kind in TIME_KINDS:
+            # a date minus a date, a date plus a duration: time values on both sides;
+            # a duration times a number: anything
+            sides = want.required() if op in ("+", "-") else None
         elif op in ("*", "/", "%"):
             sides = INT if want is not None and want.required().kind == "int" and op != "/" \
                 else NUMBER
         elif op == "-":
-            sides = DURATION if want is not None and want.kind == "duration" else NUMBER
+            sides = NUMBER
         elif op == "+":
             kind = want.required().kind if want is not None else ""
             sides = want.required() if want is not None and kind in (
-                "str", "list", "duration", "int") else NUMBER if kind in ("float",
-                                                                         "number") else None
+                "str", "list", "int") else NUMBER if kind in ("float", "number") else None
         else:  # comparisons and `in`: any two values of one type
             sides = None
         self.expr(e.left, sides, operand)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from converge_rules.analysis.interpret import EvalError, interpreter_for
+from converge_rules.analysis.interpret import EvalError, interpreter_for, job_time
 from converge_rules.analysis.runview import RunView
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.syntax import nodes as n
@@ -75,7 +75,8 @@ class RulesetCoverage:
         self._guards(view)
 
     def _guards(self, view: RunView) -> None:
-        interp = interpreter_for(self.checked, view.context(), self.functions)
+        interp = interpreter_for(self.checked, view.context(), self.functions,
+                                 now=job_time(view.now))
         for agent in self.checked.agents:
             if agent.where is None:
                 continue

@@ -16,20 +16,27 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.analysis.explain import Explainer
-from converge_rules.analysis.interpret import EvalError, Interpreter, interpreter_for
+from converge_rules.analysis.interpret import (
+    EvalError,
+    Interpreter,
+    interpreter_for,
+    read_times,
+)
 from converge_rules.analysis.runview import RunView, view_from_result
 from converge_rules.errors import ConvergeError
 from converge_rules.jsontext import value_problem
+from converge_rules.language.builtins import parse_datetime
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
-from converge_rules.testing.case_types import row_problems, variable_uses
+from converge_rules.testing.case_types import row_problems, timed_row, variable_uses
 from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
 from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
@@ -149,18 +156,22 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
             f"{case.row} does not bind " + ", ".join(f"`{m}`" for m in missing)
             + ", which the test uses", case.span,
             ("every row binds every name the test uses; fix the row",)),))
-    if case.bindings:
+    bindings = case.bindings
+    if bindings:
         # Fixture values are typed only now: one that does not fit its use (a string
         # multiplied, say) fails its row instead of reaching the interpreter.
-        problems = row_problems(case.bindings, variable_uses(case.test, checked),
-                                interp.enums)
+        uses = variable_uses(case.test, checked)
+        problems = row_problems(bindings, uses, interp.enums)
         if problems:
             return _outcome(case, "failed", failures=(Failure(
                 f"{case.row}: {problems[0]}", case.span,
                 (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
+        bindings = timed_row(bindings, uses)
     try:
-        facts = given_facts(case.test, interp, case.bindings)
-        mocks = MockTools(mock_answers(case.test, interp, case.bindings),
+        now = given_now(case.test, interp, bindings)
+        interp.now = now  # `given A(due: today() - 1d)` is at the test's time
+        facts = given_facts(case.test, interp, bindings)
+        mocks = MockTools(mock_answers(case.test, interp, bindings),
                           tuple(checked.tools))
     except EvalError as exc:
         return _outcome(case, "failed", failures=(
@@ -170,16 +181,17 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     from converge_rules.engine import run
 
     try:
-        result = run(suite.program, facts, tools=mocks.table())
+        result = run(suite.program, facts, tools=mocks.table(), now=now)
     except ConvergeError as exc:  # bad given facts (InputError) and the like
         return _outcome(case, "failed", failures=(
             Failure(f"the test's facts were rejected: {exc}", case.span),))
     view = view_from_result(result)
+    read_times(view.facts, checked)
     if observe is not None:
         observe(suite, case, view)
-    interp = interpreter_for(checked, view.context(), suite.functions)
+    interp = interpreter_for(checked, view.context(), suite.functions, now=now)
     explainer = Explainer(view, checked, interp)
-    failures = check_expectations(case.test.steps, explainer, case.bindings)
+    failures = check_expectations(case.test.steps, explainer, bindings)
     if failures and case.case is not None:
         row = ", ".join(f"{k} = {format_value(v)}" for k, v in case.bindings.items())
         failures = [dataclasses.replace(f, details=(f"in {case.row}: {row}", *f.details))
@@ -205,12 +217,34 @@ def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
             for step in test.steps if isinstance(step, n.Given)]
 
 
+def given_now(test: n.Test, interp: Interpreter, env: dict[str, Any]) -> datetime | None:
+    """The test's time (its last ``given now``), or None when it gives none: then
+    ``now()`` and ``today()`` fail the agent that calls them, so no test depends on
+    the clock."""
+    steps = [step for step in test.steps if isinstance(step, n.GivenNow)]
+    if not steps:
+        return None
+    value = interp.eval(steps[-1].value, env)
+    if isinstance(value, str):  # a cases file holds text
+        try:
+            value = parse_datetime(value)
+        except ValueError as exc:
+            raise EvalError(str(exc), steps[-1].value.span) from None
+    if not isinstance(value, datetime):
+        raise EvalError(f"`given now` needs a datetime, got {format_value(value)}",
+                        steps[-1].value.span)
+    return value
+
+
 def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
                  ) -> list[MockAnswer]:
     """The test's ``mock tool`` answers, values evaluated (a value no fact can hold is
     an :class:`EvalError` at it, as in ``given``). A mock that returns a plain value
     (not a record) answers ``{"value": …}``; a ``fails`` mock answers nothing and
-    carries its reason."""
+    carries its reason. Tools speak JSON, so dates, datetimes and durations in the
+    arguments and the answer are their ISO 8601 text, as a real call's are."""
+    from converge_rules.engine.trace import jsonable
+
     answers = []
     for step in test.steps:
         if isinstance(step, n.Mock):
@@ -218,9 +252,10 @@ def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
                 _holdable(interp, step.returns, env, "the mocked result")
             if not isinstance(returns, dict):
                 returns = {"value": returns}
+            returns = {k: jsonable(v) for k, v in returns.items()}
             answers.append(MockAnswer(step.tool.name,
-                                      {a.name.name: _holdable(interp, a.value, env,
-                                                              f"`{a.name.name}`")
+                                      {a.name.name: jsonable(_holdable(
+                                          interp, a.value, env, f"`{a.name.name}`"))
                                        for a in step.args}, returns, step.span, step.fails))
     return answers
 
@@ -229,11 +264,23 @@ def _holdable(interp: Interpreter, expr: n.Expr, env: dict[str, Any], what: str)
     """``expr``'s value when a fact could hold it (finite numbers, valid text); else an
     :class:`EvalError` at ``expr`` naming ``what``."""
     value = interp.eval(expr, env)
-    problem = value_problem(value, what)
+    problem = value_problem(_as_json(value), what)
     if problem is not None:
         raise EvalError(f"{problem}: a fact holds finite numbers and valid text only",
                         expr.span)
     return value
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as JSON holds it: a time as its ISO 8601 text, in records and lists
+    too."""
+    from converge_rules.engine.trace import jsonable
+
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    return jsonable(value)
 
 
 def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,

@@ -25,8 +25,9 @@ class ListView:
     """The View protocol over plain lists and dicts, with the program's indexes kept
     up to date on every add and remove."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, now: Any = None) -> None:
         self.program = program
+        self.now = now  # the job's time, what now() and today() read
         self.values: list[tuple[Any, ...]] = []
         self.types: list[int] = []
         self.cycles: list[int] = []

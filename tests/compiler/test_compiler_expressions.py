@@ -3,6 +3,7 @@ tries to inject code stays data."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,14 +24,19 @@ fact Out { key k: str, v: str }
 fact F { key k: str, v: float? }
 fact I { key k: str, v: int }
 fact B { key k: str, v: bool }
+fact D { key k: str, v: date }
+fact T { key k: str, v: datetime }
+fact P { key k: str, v: duration }
 """
+
+NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 
 
 def value(expr: str, out_type: str = "F", **fact: Any) -> Any:
     """Evaluate ``expr`` in an agent over one In fact and return the emitted ``v``."""
     p = compile_text(HEAD + f"agent a {{ when In(k, s, x, n, o, tags) "
                             f"emit {out_type}(k: k, v: {expr}) }}")
-    v = ListView(p)
+    v = ListView(p, now=NOW)
     row = {"k": "K", "s": "Hello", "x": 2.5, "n": 7, "o": None, "tags": ("a", "b")}
     row.update(fact)
     v.add("In", *row.values())
@@ -119,6 +125,14 @@ BUILTIN_CALLS = [
     ('startswith(s, "He")', ("Hello", "He"), "B"),
     ('endswith(s, "x")', ("Hello", "x"), "B"),
     ('matches(s, "^H.l+o$")', ("Hello", "^H.l+o$"), "B"),
+    ('date("2026-12-06")', ("2026-12-06",), "D"),
+    ('date(s)', ("Hello",), "raises"),
+    ('datetime("2026-12-06T10:00:00+01:00")', ("2026-12-06T10:00:00+01:00",), "T"),
+    ("now()", (NOW,), "T"),
+    ("today()", (NOW,), "D"),
+    ("str(x)", (2.5,), "Out"),
+    ("str(n)", (7,), "Out"),
+    ("fixed(x, 3)", (2.5, 3), "Out"),
 ]
 
 
@@ -126,6 +140,13 @@ BUILTIN_CALLS = [
 def test_compiled_builtin_computes_what_its_implementation_does(
         expr: str, args: tuple[Any, ...], out: str) -> None:
     builtin = BUILTINS[expr.split("(")[0]]
+    if out == "raises":
+        with pytest.raises(ValueError) as compiled:
+            value(expr, "D")
+        with pytest.raises(ValueError) as called:
+            builtin.implementation(*args)
+        assert str(compiled.value) == str(called.value)
+        return
     assert value(expr, out) == builtin.implementation(*args)
 
 

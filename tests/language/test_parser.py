@@ -292,7 +292,7 @@ def test_several_errors_are_reported_and_good_items_kept() -> None:
     ('ruleset r "unterminated\n', "CVG003"),
     ("ruleset r 'single'\n", "CVG004"),
     ("ruleset r\nfact A { x: int = 1 $ 2 }\n", "CVG004"),
-    ('ruleset r\nroot "g" { job_timeout = 5h }\n', "CVG005"),
+    ('ruleset r\nroot "g" { job_timeout = 5y }\n', "CVG005"),
     ('ruleset r\nroot "g" { max_facts = 1__0 }\n', "CVG005"),
     ("ruleset r\nagent a tier 1.5 { when A(x) emit A(x: x) }\n", "CVG005"),
     ("fact A { x: int }\n", "CVG006"),

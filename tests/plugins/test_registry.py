@@ -145,3 +145,12 @@ def test_a_validated_tool_pickles_for_process_executors() -> None:
 
     again = pickle.loads(pickle.dumps(ValidatedTool(TOOL)))
     assert again({"sku": "A", "qty": 3, "price": 1.0})["total"] == 3.0  # type: ignore[index]
+
+
+def test_time_types_map_to_the_language_s() -> None:
+    import datetime
+
+    assert language_type(datetime.date, where="x") == "date"
+    assert language_type(datetime.datetime, where="x") == "datetime"
+    assert language_type(datetime.timedelta | None, where="x") == "duration?"
+    assert language_type(list[datetime.date], where="x") == "list[date]"

@@ -86,9 +86,10 @@ string_literals = _string_text.map(lambda s: n.Literal(s, "", SPAN))
 bool_literals = st.booleans().map(lambda b: n.Literal(b, "true" if b else "false", SPAN))
 literals = int_literals | float_literals | string_literals | bool_literals
 durations = st.builds(
-    lambda v, unit: n.Duration(v * {"ms": 1, "s": 1000, "m": 60_000}[unit], f"{v}{unit}",
-                               SPAN),
-    st.integers(1, 5000), st.sampled_from(("ms", "s", "m")),
+    lambda v, unit: n.Duration(v * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000,
+                                    "d": 86_400_000, "w": 604_800_000}[unit],
+                               f"{v}{unit}", SPAN),
+    st.integers(1, 5000), st.sampled_from(("ms", "s", "m", "h", "d", "w")),
 )
 
 
@@ -262,6 +263,9 @@ test_steps: st.SearchStrategy[n.TestStep] = (
     | st.builds(lambda p, neg: n.ExpectFact(p, neg, SPAN), patterns(plain=True), st.booleans())
     | patterns(plain=True).map(lambda p: n.ExpectConflict(p, SPAN))
     | st.sampled_from(_STATUSES).map(lambda s: n.ExpectStatus(n.Ident(s, SPAN), SPAN))
+    | st.builds(lambda text: n.GivenNow(n.FuncCall(n.Ident("datetime", SPAN),
+                                                   (n.Literal(text, "", SPAN),), SPAN),
+                                        SPAN), _string_text)
 )
 
 

@@ -48,6 +48,7 @@ from converge_rules.language.syntax.nodes import (
     EnumDecl,
     Expr,
     FactDecl,
+    FuncCall,
     Ident,
     IfExpr,
     ListExpr,
@@ -360,6 +361,9 @@ def _constant(e: Expr) -> bool:
     constants."""
     if isinstance(e, Literal | Duration | Name):
         return True
+    if isinstance(e, FuncCall):  # date("2026-12-06"), datetime("…Z")
+        return e.func.name in ("date", "datetime") and len(e.args) == 1 \
+            and isinstance(e.args[0], Literal) and isinstance(e.args[0].value, str)
     if isinstance(e, Unary):
         return _constant(e.operand)
     if isinstance(e, Attribute):
@@ -391,5 +395,5 @@ def _check_type_ref(typer: Typer, ref: TypeRef) -> None:
         return
     typer.r.error(UNKNOWN_TYPE_NAME, ref.span, f"unknown type `{ref.name}`",
                   typer.t.vocabulary("value-types").did_you_mean(
-                      ref.name, otherwise="types: str, int, float, bool, list[T], T?, or a "
-                      "declared enum"))
+                      ref.name, otherwise="types: str, int, float, bool, date, datetime, "
+                      "duration, list[T], T?, or a declared enum"))

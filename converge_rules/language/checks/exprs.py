@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal as Lit
 
+from converge_rules.language.builtins import CLOCK_BUILTINS, TIME_FIELDS, TIME_KINDS, TIME_OPS
 from converge_rules.language.checks.calls import aggregate_type, call_type
 from converge_rules.language.checks.scope import (
     DUPLICATE_ARG,
@@ -89,9 +90,11 @@ NOT_BOOL = define(
 )
 BAD_OPERAND = define(
     "CVG203", "bad-operand", Severity.ERROR, "Operator applied to the wrong types",
-    "Arithmetic needs numbers (`+` also joins strings), `< <= > >=` need two numbers, "
-    "two strings or two durations, `==`/`!=` need comparable values, `and or not` need "
-    "bools, `x in L` needs a list of x's type (or two strings).",
+    "Arithmetic needs numbers (`+` also joins strings; dates, datetimes and durations "
+    "combine as the language reference lists: `due - today()` is a duration, `today() + "
+    "30d` a date), `< <= > >=` need two numbers, two strings, or two values of one time "
+    "type, `==`/`!=` need comparable values, `and or not` need bools, `x in L` needs a "
+    "list of x's type (or two strings).",
     wrong=_agent('  when Cost(sku, amount) where amount > "10"\n'
                  "  emit Price(sku: sku, amount: amount)\n"),
     right=_agent("  when Cost(sku, amount) where amount > 10\n"
@@ -247,6 +250,8 @@ class Typer:
                     f"here; use one of {', '.join(self.t.members(expected.name))}")
         elif owners:
             help = f"write it qualified: `{owners[0]}.{e.id}`"
+        elif e.id in CLOCK_BUILTINS:
+            help = f"the job's time is read by calling it: `{e.id}()`"
         elif e.id in _NONE_WORDS:
             help = ("there is no literal for none (and no `= none`): leave the value out; "
                     "an optional field (`T?`) left out of a fact, or declared without a "
@@ -283,6 +288,14 @@ class Typer:
                              self.t.field_help(ty.name, name))
                 return ANY
             return self.of_field(decl)
+        if ty.kind in TIME_KINDS:
+            fields = TIME_FIELDS[ty.kind]
+            if name not in fields:
+                self.r.error(NO_FIELDS, e.attr.span, f"a {ty.kind} has no field `{name}`",
+                             did_you_mean(name, list(fields), otherwise=(
+                                 f"{ty.kind} fields: " + ", ".join(fields))))
+                return ANY
+            return Ty(fields[name])
         if ty.kind == "record":
             got = ty.field(name)
             if got is None and ty.field("*") is not None:  # an open tool result
@@ -307,9 +320,9 @@ class Typer:
             self.condition(e.operand, scope, "the operand of `not`", BAD_OPERAND)
             return BOOL
         ty = self.infer(e.operand, scope)
-        if not ty.is_numeric:
+        if not ty.is_numeric and ty.kind != "duration":
             self.r.error(BAD_OPERAND, e.span, f"cannot negate a value of type {ty}",
-                         "`-` needs a number")
+                         "`-` needs a number or a duration")
             return ANY
         return ty.required()
 
@@ -338,17 +351,43 @@ class Typer:
             return BOOL
         if op in ("<", "<=", ">", ">="):
             if not orderable(left, right):
-                self._bad(e, left, right, "order two numbers, two strings or two durations")
+                self._bad(e, left, right, "order two numbers, two strings, or two values "
+                          "of one time type (date, datetime, duration)")
             return BOOL
-        if op == "+" and left.kind == right.kind and left.kind in ("str", "duration", "list"):
+        if left.kind in TIME_KINDS or right.kind in TIME_KINDS:
+            return self._time(e, left, right)
+        if op == "+" and left.kind == right.kind and left.kind in ("str", "list"):
             return left.required()
-        if op == "-" and left.kind == right.kind == "duration":
-            return DURATION
         if left.is_numeric and right.is_numeric:
             if op == "/":
                 return FLOAT
             return arithmetic(left, right)
         self._bad(e, left, right, "arithmetic needs numbers")
+        return ANY
+
+    def _time(self, e: Binary, left: Ty, right: Ty) -> Ty:
+        """The type of ``left op right`` when a side is a date, datetime or duration
+        (:data:`TIME_OPS`); an error with a hint for what the author likely meant."""
+        def kind(ty: Ty) -> str:
+            return "number" if ty.is_numeric else ty.kind
+        result = TIME_OPS.get((e.op, kind(left), kind(right)))
+        if result is not None:
+            return Ty(result)
+        kinds = {left.kind, right.kind}
+        if e.op == "+" and left.kind == right.kind and left.kind in ("date", "datetime"):
+            help = (f"two {left.kind}s do not add up: subtract them for the duration "
+                    f"between (`a - b`), or add a duration to one (`a + 30d`)")
+        elif kinds == {"date", "datetime"}:
+            help = ("a date and a datetime do not mix: take the day of the datetime "
+                    "(`t.date`), or compare datetimes")
+        elif kinds & {"int", "float", "number"} and e.op in ("+", "-"):
+            help = ("a number has no unit: write the duration with one (`30d`, `2h`, "
+                    "`15m`), or multiply one (`days * 1d`)")
+        else:
+            help = ("dates and datetimes take `+`/`-` with a duration and `-` with one of "
+                    "their own type; durations add, subtract, multiply and divide by "
+                    "numbers, and divide by durations")
+        self._bad(e, left, right, help)
         return ANY
 
     def _sides(self, e: Binary, scope: Scope) -> tuple[Ty, Ty]:

@@ -56,7 +56,8 @@ KEEP_ALL_UNKEYED = define(
 POLICY_FIELD = define(
     "CVG404", "policy-field", Severity.ERROR, "Policy criterion on an unusable field",
     "`highest`/`lowest` order candidates by a field (or `confidence`/`score`): it must "
-    "exist and be orderable (a number or a string), and not be a key field, which all "
+    "exist and be orderable (a number, a string, a date, a datetime or a duration), and "
+    "not be a key field, which all "
     "candidates share.",
     wrong=_HEAD + "policy Price { resolve by lowest amout }\n",
     right=_HEAD + "policy Price { resolve by lowest amount }\n",
@@ -216,10 +217,11 @@ def _check_criterion(typer: Typer, type_name: str, c: Criterion) -> None:
             typer.r.error(POLICY_FIELD, c.field.span,
                           f"`{c.field.name}` is a key field; all candidates share it",
                           "order by a field that is not a key")
-        elif not (ty.is_numeric or ty.kind == "str"):
+        elif not (ty.is_numeric or ty.kind in ("str", "date", "datetime", "duration")):
             typer.r.error(POLICY_FIELD, c.field.span,
                           f"cannot order by `{c.field.name}` of type {ty}",
-                          "order by a number or string field, `confidence` or `score`")
+                          "order by a number, string, date, datetime or duration field, "
+                          "`confidence` or `score`")
     elif isinstance(c, ByPriority):
         for ident in c.agents:
             if ident.name not in t.agents:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from converge_rules.language.builtins import CLOCK_BUILTINS
 from converge_rules.language.checks.exprs import NOT_BOOL, Typer
 from converge_rules.language.checks.scope import UNKNOWN_TYPE, Binding, Scope
 from converge_rules.language.checks.types import INT, assignable, from_text
@@ -14,6 +15,7 @@ from converge_rules.language.syntax.nodes import (
     Aggregate,
     Duration,
     Expr,
+    FuncCall,
     ListExpr,
     Literal,
     Prune,
@@ -138,6 +140,17 @@ def _check_root(typer: Typer, root: Root) -> None:
     for req in root.requires:
         typer.condition(req.condition, Scope(), "`require`", REQUIRE_NOT_BOOL)
 
+PRUNE_CLOCK = define(
+    "CVG232", "prune-clock", Severity.ERROR, "`now()`/`today()` in a prune condition",
+    "A prune condition looks at one fact at a time (its fields and `age`, in cycles); "
+    "the job's time is read by agents, which derive what a prune, a policy or another "
+    "agent needs from it.",
+    wrong="ruleset r\nfact Quote { key sku: str, until: date }\n"
+          "prune Quote when until < today()\n",
+    right="ruleset r\nfact Quote { key sku: str, until: date }\n"
+          "prune Quote when age > 10\n",
+)
+
 
 def _check_pruner_use(typer: Typer, use: PrunerUse) -> None:
     known = typer.t.pruners
@@ -191,7 +204,7 @@ def _params_text(params: Mapping[str, str]) -> str:
 def is_constant(e: Expr) -> bool:
     """Whether ``e`` is a value written out: a literal, a negative number, or a list
     of those."""
-    if isinstance(e, Literal):
+    if isinstance(e, Literal | Duration):
         return True
     if isinstance(e, Unary) and e.op == "-":
         return isinstance(e.operand, Literal) and not isinstance(e.operand.value, str | bool)
@@ -219,6 +232,11 @@ def check_prune(typer: Typer, prune: Prune) -> None:
     scope.names.setdefault("age", Binding(INT, prune.span, "builtin"))
     typer.condition(prune.condition, scope, "the prune condition", NOT_BOOL)
     for e in walk_expr(prune.condition):
+        if isinstance(e, FuncCall) and e.func.name in CLOCK_BUILTINS:
+            typer.r.error(PRUNE_CLOCK, e.span,
+                          f"a prune condition cannot read the job's time (`{e.func.name}()`)",
+                          "derive a marker fact in an agent (`when q: Quote(valid_until) "
+                          "where valid_until < today()`), or prune by `age`")
         if isinstance(e, Aggregate):
             typer.r.error(PRUNE_AGGREGATE, e.span,
                           f"a prune condition cannot use `{e.func}`",

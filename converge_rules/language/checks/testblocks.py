@@ -24,7 +24,7 @@ from converge_rules.language.checks.scope import (
     Binding,
     Scope,
 )
-from converge_rules.language.checks.types import ANY, Ty, assignable
+from converge_rules.language.checks.types import ANY, DATETIME, Ty, assignable
 from converge_rules.language.diagnostics.core import Related, Severity, define
 from converge_rules.language.diagnostics.suggest import closest, did_you_mean
 from converge_rules.language.format.formatter import quote
@@ -35,6 +35,7 @@ from converge_rules.language.syntax.nodes import (
     ExpectStatus,
     Expr,
     Given,
+    GivenNow,
     Mock,
     Name,
     Pattern,
@@ -170,9 +171,10 @@ def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
 
 def step_names(test: Test) -> dict[str, Span]:
     """Every name the steps of ``test`` read a value from, with its first use: the
-    names in ``given`` and ``mock`` values and in ``expect`` patterns, and the bare
-    fields of ``expect`` patterns (``Price(sku)`` reads ``sku``). Enum members written
-    bare are among them: what a row binds decides which names are variables."""
+    names in ``given``, ``given now`` and ``mock`` values and in ``expect`` patterns,
+    and the bare fields of ``expect`` patterns (``Price(sku)`` reads ``sku``). Enum
+    members written bare are among them: what a row binds decides which names are
+    variables."""
     out: dict[str, Span] = {}
 
     def names_in(e: Expr) -> None:
@@ -186,6 +188,8 @@ def step_names(test: Test) -> dict[str, Span]:
                 names_in(arg.value)
             if isinstance(step, Mock) and step.returns is not None:
                 names_in(step.returns)
+        elif isinstance(step, GivenNow):
+            names_in(step.value)
         elif isinstance(step, ExpectFact | ExpectConflict):
             for fm in step.pattern.fields:
                 if fm.value is None:
@@ -334,7 +338,7 @@ def _fixture_rows(path: Path, limit: int, shown: str, span: Span) -> list[_Row]:
 
 
 def _check_step(typer: Typer,
-                step: Given | Mock | ExpectFact | ExpectConflict | ExpectStatus,
+                step: Given | GivenNow | Mock | ExpectFact | ExpectConflict | ExpectStatus,
                 scope: Scope) -> None:
     t = typer.t
     scope.unbound_help = _A_VALUE if isinstance(step, Given) else \
@@ -343,6 +347,8 @@ def _check_step(typer: Typer,
         _check_bare_fields(typer, step.pattern, scope)
     if isinstance(step, Given):
         check_fields(typer, step.type, step.args, scope, intent=None, verb="given")
+    elif isinstance(step, GivenNow):
+        typer.expect(step.value, scope, DATETIME, "`given now`")
     elif isinstance(step, ExpectFact):
         typer.pattern(step.pattern, scope, "expect")
     elif isinstance(step, ExpectConflict):

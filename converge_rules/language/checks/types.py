@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Container
 from dataclasses import dataclass, replace
 
-PRIMITIVES = ("str", "int", "float", "bool")
+PRIMITIVES = ("str", "int", "float", "bool", "date", "datetime", "duration")
 
 
 @dataclass(frozen=True, slots=True)
 class Ty:
-    """``kind`` is one of ``str int float bool duration number enum list fact record
-    any``; ``name`` is the enum or fact type name; ``elem`` the list element type;
+    """``kind`` is one of ``str int float bool date datetime duration number enum list
+    fact record any``; ``name`` is the enum or fact type name; ``elem`` the list element type;
     ``fields`` the fields of a record (a tool result)."""
 
     kind: str
@@ -65,6 +65,8 @@ INT = Ty("int")
 FLOAT = Ty("float")
 BOOL = Ty("bool")
 DURATION = Ty("duration")
+DATE = Ty("date")
+DATETIME = Ty("datetime")
 NUMBER = Ty("number")
 
 
@@ -114,13 +116,14 @@ def comparable(a: Ty, b: Ty) -> bool:
 
 
 def orderable(a: Ty, b: Ty) -> bool:
-    """May ``a < b`` be asked: two numbers, two strings or two durations."""
+    """May ``a < b`` be asked: two numbers, or two strings, durations, dates or
+    datetimes."""
     if a.is_any or b.is_any:
         return True
     a, b = a.required(), b.required()
     if a.is_numeric and b.is_numeric:
         return True
-    return a.kind == b.kind and a.kind in ("str", "duration")
+    return a.kind == b.kind and a.kind in ("str", "duration", "date", "datetime")
 
 
 def arithmetic(a: Ty, b: Ty) -> Ty:
@@ -155,7 +158,7 @@ def from_text(text: str, enums: Container[str]) -> Ty | None:
     if optional:
         text = text[:-1].strip()
     ty: Ty | None
-    if text in PRIMITIVES or text in ("number", "any", "duration"):
+    if text in PRIMITIVES or text in ("number", "any"):
         ty = Ty(text)
     elif text.startswith("list[") and text.endswith("]"):
         inner = from_text(text[5:-1], enums)

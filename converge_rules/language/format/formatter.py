@@ -25,9 +25,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from converge_rules.errors import RulesSyntaxError
+from converge_rules.language.builtins import iso_text
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
@@ -154,7 +156,32 @@ def format_value(value: Any, *, enum: bool = False) -> str:
         return "[" + ", ".join(format_value(v, enum=enum) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, datetime):
+        return f'datetime("{iso_text(value)}")'
+    if isinstance(value, date):
+        return f'date("{iso_text(value)}")'
+    if isinstance(value, timedelta):
+        return duration_literal(value)
     return repr(value)
+
+
+_UNITS = (("w", timedelta(weeks=1)), ("d", timedelta(days=1)), ("h", timedelta(hours=1)),
+          ("m", timedelta(minutes=1)), ("s", timedelta(seconds=1)),
+          ("ms", timedelta(milliseconds=1)))
+
+
+def duration_literal(value: timedelta) -> str:
+    """A duration as the language writes it: in the largest unit it is a whole number
+    of (``52d``, ``90m``, ``-2h``); one finer than a millisecond has no literal and is
+    written as its ISO 8601 text in a string."""
+    size = abs(value)
+    if not size:
+        return "0s"
+    sign = "-" if value < timedelta(0) else ""
+    for unit, length in _UNITS:
+        if not size % length:
+            return f"{sign}{size // length}{unit}"
+    return quote(iso_text(value))
 
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
@@ -273,6 +300,8 @@ def _cases(cases: n.Cases) -> _Stmt:
 def _step(s: n.TestStep) -> _Stmt:
     if isinstance(s, n.Given):
         return _with_args(f"given {s.type.name}", s.args, "", s.span)
+    if isinstance(s, n.GivenNow):
+        return _Stmt.line(f"given now {format_expr(s.value)}", _region(s.span))
     if isinstance(s, n.Mock):
         if s.fails is not None:
             return _with_args(f"mock tool {s.tool.name}", s.args, f" fails {quote(s.fails)}",

@@ -61,7 +61,8 @@ class Literal:
 
 @dataclass(frozen=True, slots=True)
 class Duration:
-    """``250ms``, ``2s``, ``5m``: a duration, held in milliseconds."""
+    """``250ms``, ``2s``, ``5m``, ``3h``, ``30d``, ``2w``: a duration, held in
+    milliseconds."""
 
     milliseconds: int
     text: str = field(compare=False)
@@ -547,6 +548,15 @@ class Given:
 
 
 @dataclass(frozen=True, slots=True)
+class GivenNow:
+    """``given now EXPR``: the job's time in a test (a datetime), what ``now()`` and
+    ``today()`` give."""
+
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Mock:
     """``mock tool NAME(arg: value, …) returns EXPR`` (``returns`` set, ``fails`` None) or
     ``mock tool NAME(arg: value, …) fails "reason"`` (``returns`` None, ``fails`` the
@@ -584,7 +594,7 @@ class ExpectStatus:
     span: Span = _span()
 
 
-TestStep: TypeAlias = Given | Mock | ExpectFact | ExpectConflict | ExpectStatus
+TestStep: TypeAlias = Given | GivenNow | Mock | ExpectFact | ExpectConflict | ExpectStatus
 
 
 @dataclass(frozen=True, slots=True)

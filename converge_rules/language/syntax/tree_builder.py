@@ -24,10 +24,11 @@ from converge_rules.language.syntax.span import Span
 BAD_NUMBER = define(
     "CVG005", "bad-number", Severity.ERROR, "Malformed number or duration",
     "Numbers are written `42`, `50_000`, `1.05` or `1e-3`; durations are a whole number "
-    "followed by `ms`, `s` or `m` (`250ms`, `2s`, `5m`). `tier` takes a whole number. "
+    "followed by `ms`, `s`, `m`, `h`, `d` or `w` (`250ms`, `2s`, `5m`, `3h`, `30d`, `2w`; "
+    "months and years have no fixed length). `tier` takes a whole number. "
     "Integers are 64-bit (up to 9223372036854775807) and floats below about 1.8e308.",
-    wrong='ruleset r\nroot "goal" {\n  job_timeout = 5h\n}\n',
-    right='ruleset r\nroot "goal" {\n  job_timeout = 300m\n}\n',
+    wrong='ruleset r\nroot "goal" {\n  job_timeout = 5hours\n}\n',
+    right='ruleset r\nroot "goal" {\n  job_timeout = 5h\n}\n',
 )
 BAD_ESCAPE = define(
     "CVG008", "bad-escape", Severity.ERROR, "Unknown escape in a string",
@@ -56,8 +57,9 @@ _ALWAYS_AGGREGATE = frozenset({"count", "sum", "mean"})
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _INT = re.compile(r"[0-9][0-9_]*\Z")
 _FLOAT = re.compile(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?([eE][+-]?[0-9][0-9_]*)?\Z")
-_DURATION = re.compile(r"([0-9][0-9_]*)(ms|s|m)\Z")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000}
+_DURATION = re.compile(r"([0-9][0-9_]*)(ms|s|m|h|d|w)\Z")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
+            "w": 604_800_000}
 
 
 def _is_tree(x: Any) -> bool:
@@ -249,6 +251,8 @@ class TreeBuilder:
                 cases = self._cases(s)
             elif s.data == "given":
                 steps.append(n.Given(self.ident(s.children[0]), self.args(s.children), sp))
+            elif s.data == "given_now":
+                steps.append(n.GivenNow(self.expr(s.children[-1]), sp))
             elif s.data == "mock":
                 steps.append(self._mock(s, sp))
             elif s.data in ("expect_fact", "expect_no"):
@@ -468,7 +472,7 @@ class TreeBuilder:
             pass
         self.error(BAD_NUMBER, f"malformed number or duration `{text}`", sp,
                    "write a number like `50_000` or `1.05` (one `_` between digits), or a "
-                   "duration like `250ms`, `2s`, `5m`")
+                   "duration like `250ms`, `2s`, `5m`, `3h`, `30d`, `2w`")
         return n.Literal(0, text, sp)
 
     def whole_number(self, tok: Any, what: str) -> int:

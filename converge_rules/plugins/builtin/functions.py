@@ -1,6 +1,8 @@
 """The built-in expression functions (``round abs min max len lower upper contains
-startswith endswith matches``), registered from the one table that defines them,
-:data:`converge_rules.language.builtins.BUILTINS`: its signatures and implementations."""
+startswith endswith matches date datetime str fixed``), registered from the one table
+that defines them, :data:`converge_rules.language.builtins.BUILTINS`: its signatures and
+implementations. ``now`` and ``today`` are not functions of their arguments (they read
+the job's time), so they are the language's alone and not registered here."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from converge_rules.plugins.hookspecs import hookimpl
 @hookimpl
 def converge_register_functions(register: Callable[[Function], None]) -> None:
     for builtin in BUILTINS.values():
+        if builtin.clock:
+            continue
         signature = builtin.signature
         register(Function(
             name=signature.name,
