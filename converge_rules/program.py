@@ -38,13 +38,24 @@ from converge_rules.language.syntax.span import Span
 #   (EVALUATE, fact_id, score,  reason,     support)
 # ``support`` is the tuple of fact ids the match rests on (positive patterns, in pattern
 # order, intents included). The engine records it as the output's derivation and closes
-# every open intent in the support once the effect is merged.
+# every open intent in the support once the effect is merged. The support of an
+# ``emit lasting`` is a :class:`Lasting` tuple: the trace records it, but the fact does
+# not rest on it.
 
 EMIT = 0
 INTEND = 1
 EVALUATE = 2
 
 Output: TypeAlias = tuple[Any, ...]
+
+
+class Lasting(tuple):  # type: ignore[type-arg]
+    """The support of an ``emit lasting`` output: the facts the match used, recorded
+    for the trace and ``explain``, none of which the fact rests on. It is never
+    retracted with them (only replaced on its key, or pruned), and it is merged even
+    when one of them left the context earlier in the same merge (the firing happened)."""
+
+    __slots__ = ()
 
 
 class View(Protocol):
@@ -68,6 +79,10 @@ class View(Protocol):
 
     def cycle_of(self, fact_id: int) -> int:
         """The cycle in which a live fact was merged (0 for input facts)."""
+        ...
+
+    def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
+        """The live fact (or closed intent) of ``type_id`` equal to ``vals``, if any."""
         ...
 
 
@@ -178,6 +193,11 @@ class AgentSpec:
     give it a new match); ``negates`` are the types it negates or aggregates over
     (a removal there may give it new matches, so the engine re-runs it from
     ``since=0`` when one of them loses a fact); ``source`` is the generated Python.
+    ``one_at_a_time``: the agent returns the outputs of at most one match per run (the
+    first, in its declared order, whose outputs would change the context), and is
+    always run with ``since=0``: in its first cycle, and in every cycle after one in
+    which it fired, a type it reads gained a fact, or a type it negates or emits lost
+    one.
     """
 
     name: str
@@ -190,6 +210,7 @@ class AgentSpec:
     emits: tuple[int, ...]
     tools: tuple[str, ...]
     span: Span
+    one_at_a_time: bool = False
 
 
 # --------------------------------------------------------------------- policies

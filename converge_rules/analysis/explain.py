@@ -42,6 +42,8 @@ class Step:
     span: Span | None
     bindings: Mapping[str, Any]
     support: tuple[Node, ...]
+    #: an ``emit lasting``: the fact stays when the facts it was matched from go
+    lasting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,7 @@ class Explainer:
                             for s in d.support if s in self.view.facts)
             agent = self.agents.get(d.agent)
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
-                              self._bindings(agent, d.support), support))
+                              self._bindings(agent, d.support), support, d.lasting))
         return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won)
 
     def _bindings(self, agent: n.Agent | None, support: Sequence[int]) -> dict[str, Any]:
@@ -178,7 +180,9 @@ class Explainer:
                          + (f" ({conflict.reason})" if conflict.reason else ""))
         for step in node.steps:
             where = f" at {step.span}" if step.span else ""
-            lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}")
+            lasting = " (lasting: stays when the facts below go)" if step.lasting else ""
+            lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}"
+                         f"{lasting}")
             if step.bindings:
                 lines.append(f"{indent}    with " + ", ".join(
                     f"{k} = {format_value(v)}" for k, v in sorted(step.bindings.items())))
@@ -204,7 +208,8 @@ class Explainer:
                 {"agent": s.agent, "cycle": s.cycle,
                  "span": str(s.span) if s.span else None,
                  "bindings": dict(sorted(s.bindings.items())),
-                 "support": [self.tree_json(c) for c in s.support]}
+                 "support": [self.tree_json(c) for c in s.support],
+                 **({"lasting": True} if s.lasting else {})}
                 for s in node.steps
             ],
             "truncated": node.truncated,

@@ -41,6 +41,8 @@ class Derivation:
     agent: str
     cycle: int
     support: tuple[int, ...]
+    #: an ``emit lasting``: the fact does not rest on ``support`` (it stays when it goes)
+    lasting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,12 @@ class RunView:
             self.cycle_added[fid] = int(ev.get("cycle", 0))
             if ev.get("agent"):
                 self.derivations.setdefault(fid, []).append(
-                    Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ()))))
+                    Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ())),
+                               bool(ev.get("lasting", False))))
         elif kind == "fact_supported":
             self.derivations.setdefault(int(ev["id"]), []).append(
-                Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ()))))
+                Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ())),
+                           bool(ev.get("lasting", False))))
         elif kind == "effect_merged":
             self.effects_merged[ev["agent"]] += 1 if ev.get("outputs", 1) else 0
         elif kind == "effect_discarded":

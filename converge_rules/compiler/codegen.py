@@ -210,6 +210,9 @@ class AgentGenerator:
             needed |= names_in(e)
         for p in self.negated:
             needed |= {fm.field.name for fm in p.fields if fm.value is None}
+        one = self.agent.one_at_a_time
+        if one is not None:
+            needed |= {k.var.name for k in one.keys if k.var is not None}
         return needed & set(self.var_names)
 
     # ----------------------------------------------------------- generation
@@ -253,7 +256,13 @@ class AgentGenerator:
         if self.counts_outputs:
             pro.append(f"    max_outputs = {self.ctx.budgets.max_facts:_}  # max_facts: "
                        "no run builds more outputs")
-        return "\n".join([*head, *pro, *body.lines, "    return out", ""])
+        end = ["    return out", ""]
+        if self.agent.one_at_a_time is not None:
+            # one at a time: keep the first match, in the declared order, that would
+            # change the context; return its outputs alone
+            pro += ["    best_key = None", "    best = out"]
+            end = ["    return best", ""]
+        return "\n".join([*head, *pro, *body.lines, *end])
 
     def _pass(self, w: Writer, delta: int) -> None:
         ex = ExprCompiler(self.ctx, self.ns)
@@ -475,18 +484,44 @@ class AgentGenerator:
             return code
         return f"_unit({code}, {self.ns.literal(what)})"
 
+    def _order_key(self, support: str) -> str:
+        """Source of a match's key in a ``one at a time`` agent's order (smallest
+        first): a tuple with one item per criterion."""
+        one = self.agent.one_at_a_time
+        assert one is not None
+        parts: list[str] = []
+        for k in one.keys:
+            if k.var is None:
+                parts.append(f"_{k.direction}({support})")
+                continue
+            code = self.var_names[k.var.name]
+            vt = self.var_types[k.var.name]
+            if vt.base == "enum":
+                # members in declared order, not by name
+                code = f"{self.ns.constant(vt.members)}.index({code})"
+            parts.append(f"_desc({code})" if k.direction == "highest" else code)
+        return tuple_src(parts)
+
     def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
         support = tuple_src([f"f{k}" for k in range(len(self.positive))])
+        sink = "emit"
+        if self.agent.one_at_a_time is not None:
+            w.line(f"key = {self._order_key(support)}")
+            w.line("if best_key is None or key < best_key:")
+            w.depth += 1
+            w.line("step = []")
+            sink = "step.append"
         for out in self.agent.outputs:
             if isinstance(out, Emit):
                 values = self._values(ex, out.type.name, out.args)
                 conf = "1.0" if out.confidence is None else self._unit(
                     ex, out.confidence, f"the confidence of {out.type.name}")
-                w.line(f"emit(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
-                       f"{support}))")
+                rests = f"_lasting({support})" if out.lasting else support
+                w.line(f"{sink}(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
+                       f"{rests}))")
             elif isinstance(out, Intend):
                 values = self._values(ex, out.type.name, out.args)
-                w.line(f"emit(({INTEND}, {self._tid(out.type.name)}, {values}, 1.0, "
+                w.line(f"{sink}(({INTEND}, {self._tid(out.type.name)}, {values}, 1.0, "
                        f"{support}))")
             elif isinstance(out, Evaluate):
                 b = ex.scope.get(out.target.name)
@@ -495,7 +530,12 @@ class AgentGenerator:
                                        f"binder, {out.target.name!r} is not one")
                 score = self._unit(ex, out.score, "the score")
                 reason = self.ns.literal(out.reason)
-                w.line(f"emit(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
+                w.line(f"{sink}(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
+        if self.agent.one_at_a_time is not None:
+            w.line("if _changes(view, step):")
+            w.line("    best_key = key")
+            w.line("    best = step")
+            w.depth -= 1
 
     def _sized(self, code: str, vt: ValueType, name: str) -> str:
         """``code`` measured against the value-size budgets when ``vt`` is ``str`` or

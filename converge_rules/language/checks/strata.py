@@ -38,7 +38,9 @@ UNSTRATIFIED = define(
     "An agent may negate (`not T(…)`) or aggregate (`count(T(…))`…) over a type only if "
     "every agent producing T runs in a lower tier (or T is only given as input). "
     "Otherwise the answer could change after the agent has acted. Move the producers to "
-    "a lower tier or the consumer to a higher one.",
+    "a lower tier or the consumer to a higher one. An agent declared `one at a time by …` "
+    "may negate or aggregate over what its own tier produces, itself included: it fires "
+    "one match per cycle and each firing sees the result of the one before.",
     wrong=_HEAD + "agent warn {\n  when Cost(sku, amount) where amount < 0\n"
           '  emit Alert(sku: sku, message: "negative cost")\n}\n'
           "agent price {\n  when Cost(sku, amount) and not Alert(sku)\n"
@@ -100,7 +102,8 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
             if top is None or top < tier:
                 continue
             late = [p for p in made[type_name] if p.effective_tier >= tier]
-            if not late:
+            if not late or (a.one_at_a_time is not None and top == tier):
+                # one at a time: each firing sees the context as the last one left it
                 continue
             names = ", ".join(f"`{p.name.name}` (tier {p.effective_tier})" for p in late)
             self_loop = any(p is a for p in late)
@@ -113,6 +116,14 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
             if self_loop:
                 help = (f"`{a.name.name}` cannot depend on the absence or count of what it "
                         "produces itself; split it into two agents in different tiers")
+            if a.one_at_a_time is not None:
+                above = ", ".join(f"`{p.name.name}`" for p in late if p.effective_tier > tier)
+                help = (f"a `one at a time` agent may negate what its own tier produces, "
+                        f"not what a higher tier does: move {above} to tier {tier} or lower")
+            elif top == tier:
+                help += (f"; or, to act on one match at a time, declare `agent "
+                         f"{a.name.name} one at a time by …`: each firing then sees the "
+                         "one before, so it may negate what its tier produces")
             related = tuple(Related(p.name.span, f"`{p.name.name}` produces {type_name} in "
                                     f"tier {p.effective_tier}") for p in late)
             report.error(UNSTRATIFIED, span, f"unstratified: {cycle}", help, related)
