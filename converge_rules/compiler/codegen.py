@@ -223,7 +223,8 @@ class AgentGenerator:
         if n == 0:
             body.line("# no positive pattern: the one match exists from the first run")
             self._pass(body, -1)
-        for i in range(n):
+        # one at a time: always run with since=0, when pass 0 alone finds every match
+        for i in range(1 if self.agent.one_at_a_time is not None and n else n):
             self._pass(body, i)
         reads = _dedup([info.spec.id for info in self.infos])
         aggregates = aggregates_in(list(self.agent.expressions()))

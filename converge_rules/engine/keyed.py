@@ -25,7 +25,6 @@ from converge_rules.engine.trace import (
     E_OUTPUT_SKIPPED,
     jsonable,
 )
-
 from converge_rules.program import Lasting
 
 if TYPE_CHECKING:
