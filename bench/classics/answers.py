@@ -42,3 +42,40 @@ def manners_problems(inputs: Sequence[tuple[str, Mapping[str, Any]]], facts: Fac
         if not hobbies[a] & hobbies[b]:
             problems.append(f"seats {seat} and {seat + 1} ({a}, {b}) share no hobby")
     return problems
+
+
+# Legal labellings of each junction type (Huffman-Clowes, with the boundary label `B`
+# undirected as the benchmark writes it): an arrow and a tee in (barb, shaft, barb)
+# order, an L and a fork in any order.
+_ARROW = {("boundary", "plus", "boundary"), ("plus", "minus", "plus"),
+          ("minus", "plus", "minus")}
+_ELL = {("boundary", "boundary"), ("boundary", "plus"), ("boundary", "minus")}
+_FORK = {("plus", "plus", "plus"), ("minus", "minus", "minus"),
+         ("boundary", "boundary", "minus")}
+
+
+def waltz_problems(facts: Facts) -> list[str]:
+    """Waltz: every edge is labelled and plotted, an edge and its reverse carry one
+    label, every junction is made and its edges' labels are a legal labelling of its
+    type."""
+    label = {(e["p1"], e["p2"]): e["label"] for e in facts.get("Edge", ())}
+    problems = [f"edge {a}-{b} is not labelled" for (a, b), x in label.items()
+                if x == "unknown"]
+    problems += [f"edge {a}-{b} is not plotted" for e in facts.get("Edge", ())
+                 if not e["plotted"] for a, b in [(e["p1"], e["p2"])]]
+    problems += [f"edge {a}-{b} is {x} one way, {label.get((b, a))} the other"
+                 for (a, b), x in label.items() if label.get((b, a)) != x]
+    bases = {a for a, _ in label}
+    junctions = {j["base_point"]: j for j in facts.get("Junction", ())}
+    problems += [f"no junction at {b}" for b in sorted(bases - set(junctions))]
+    for base, j in sorted(junctions.items()):
+        ends = [j["p1"], j["p2"]] + ([j["p3"]] if j["type"] != "ell" else [])
+        got = tuple(label.get((base, p), "missing") for p in ends)
+        kind = j["type"]
+        legal = (got in _ARROW if kind == "arrow"
+                 else got[0] == got[2] == "boundary" if kind == "tee"
+                 else tuple(sorted(got)) in _ELL if kind == "ell"
+                 else tuple(sorted(got)) in _FORK)
+        if not legal:
+            problems.append(f"{kind} junction at {base} labelled {got}")
+    return problems

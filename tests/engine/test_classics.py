@@ -79,3 +79,34 @@ def test_the_fact_reader_reads_clips_syntax() -> None:
     assert facts == [("LastSeat", {"seat": 8}), ("Guest", {"name": 1, "sex": "m"})]
     with pytest.raises(ValueError, match="more than one value"):
         clips.read_clips_facts("(guest (name a b))")
+
+
+WaltzRun = tuple[list[tuple[str, dict[str, object]]], converge_rules.RunResult]
+
+
+@pytest.fixture(scope="module")
+def waltz() -> WaltzRun:
+    ruleset = converge_rules.load(ROOT / "rulesets" / "waltz" / "waltz.cvg", plugins=False)
+    facts = clips.read_file(ROOT / "bench" / "data" / "waltz12.fct", ruleset.program)
+    return facts, converge_rules.run(ruleset, facts)
+
+
+def test_waltz_labels_every_junction_of_the_drawing_consistently(waltz: WaltzRun) -> None:
+    facts, result = waltz
+    assert result.status == "converged", result.detail
+    found = {name: result.facts(name) for name in ("Edge", "Junction")}
+    assert len(found["Edge"]) == 2 * sum(1 for name, _ in facts if name == "Line")
+    assert {j["type"] for j in found["Junction"]} == {"ell", "tee", "fork", "arrow"}
+    assert answers.waltz_problems(found) == []
+    assert result.facts("Stage") == [{"of": "stage", "value": "done"}]
+
+
+def test_the_waltz_check_catches_an_illegal_labelling(waltz: WaltzRun) -> None:
+    result = waltz[1]
+    edges = result.facts("Edge")
+    arrow = next(j for j in result.facts("Junction") if j["type"] == "arrow")
+    # the arrow's shaft relabelled on both sides: consistent, but not a legal arrow
+    shaft = {(arrow["base_point"], arrow["p2"]), (arrow["p2"], arrow["base_point"])}
+    wrong = [{**e, "label": "minus"} if (e["p1"], e["p2"]) in shaft else e for e in edges]
+    problems = answers.waltz_problems({"Edge": wrong, "Junction": result.facts("Junction")})
+    assert any(p.startswith(f"arrow junction at {arrow['base_point']}") for p in problems)
