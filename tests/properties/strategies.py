@@ -201,12 +201,13 @@ _order_keys = (
 one_at_a_time = st.lists(_order_keys, min_size=1, max_size=3).map(
     lambda keys: n.OneAtATime(tuple(keys), SPAN))
 agents = st.builds(
-    lambda name, tier, one, pats, where, cs, outs: n.Agent(
+    lambda name, tier, pats, where, cs, outs, one: n.Agent(
         n.Ident(name, SPAN), tier, tuple(pats), where, tuple(cs), tuple(outs), SPAN,
         one_at_a_time=one),
-    lower_names, st.none() | st.integers(0, 9), st.none() | one_at_a_time,
+    lower_names, st.none() | st.integers(0, 9),
     st.lists(patterns(), min_size=1, max_size=3), st.none() | expressions(),
     st.lists(calls, max_size=2), st.lists(outputs, min_size=1, max_size=3),
+    st.none() | one_at_a_time,
 )
 
 criteria: st.SearchStrategy[n.Criterion] = (
