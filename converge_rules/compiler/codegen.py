@@ -261,7 +261,9 @@ class AgentGenerator:
         if self.agent.one_at_a_time is not None:
             # one at a time: keep the first match, in the declared order, that would
             # change the context; return its outputs alone
-            pro += ["    best_key = None", "    best = out"]
+            keys = len(self.agent.one_at_a_time.keys)
+            pro += ["    found = False", "    best = out",
+                    "    " + " = ".join(f"best{i}" for i in range(keys)) + " = None"]
             end = ["    return best", ""]
         return "\n".join([*head, *pro, *body.lines, *end])
 
@@ -485,30 +487,43 @@ class AgentGenerator:
             return code
         return f"_unit({code}, {self.ns.literal(what)})"
 
-    def _order_key(self, support: str) -> str:
-        """Source of a match's key in a ``one at a time`` agent's order (smallest
-        first): a tuple with one item per criterion."""
+    def _order_key(self, support: str) -> list[tuple[str, str]]:
+        """A ``one at a time`` agent's order as (source of the match's value, ``<`` or
+        ``>``: the operator by which a value comes first), one per criterion."""
         one = self.agent.one_at_a_time
         assert one is not None
-        parts: list[str] = []
+        parts: list[tuple[str, str]] = []
         for k in one.keys:
             if k.var is None:
-                parts.append(f"_{k.direction}({support})")
+                # earliest: oldest facts first; latest: newest first
+                parts.append((f"_recency({support})", "<" if k.direction == "earliest"
+                              else ">"))
                 continue
             code = self.var_names[k.var.name]
             vt = self.var_types[k.var.name]
             if vt.base == "enum":
                 # members in declared order, not by name
                 code = f"{self.ns.constant(vt.members)}.index({code})"
-            parts.append(f"_desc({code})" if k.direction == "highest" else code)
-        return tuple_src(parts)
+            parts.append((code, "<" if k.direction == "lowest" else ">"))
+        return parts
+
+    @staticmethod
+    def _first(parts: list[tuple[str, str]], i: int = 0) -> str:
+        """Source of "this match comes before the best so far" (``best0``, ``best1``…
+        hold the best's values): compared one criterion at a time, so a later value is
+        only computed on a tie of the earlier ones."""
+        code, op = parts[i]
+        if i == len(parts) - 1:
+            return f"{code} {op} best{i}"
+        return f"({code} {op} best{i} or ({code} == best{i} and " \
+               f"{AgentGenerator._first(parts, i + 1)}))"
 
     def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
         support = tuple_src([f"f{k}" for k in range(len(self.positive))])
         sink = "emit"
-        if self.agent.one_at_a_time is not None:
-            w.line(f"key = {self._order_key(support)}")
-            w.line("if best_key is None or key < best_key:")
+        order = self._order_key(support) if self.agent.one_at_a_time is not None else []
+        if order:
+            w.line(f"if not found or {self._first(order)}:")
             w.depth += 1
             w.line("step = []")
             sink = "step.append"
@@ -532,9 +547,11 @@ class AgentGenerator:
                 score = self._unit(ex, out.score, "the score")
                 reason = self.ns.literal(out.reason)
                 w.line(f"{sink}(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
-        if self.agent.one_at_a_time is not None:
+        if order:
             w.line("if _changes(view, step):")
-            w.line("    best_key = key")
+            w.line("    found = True")
+            for i, (code, _) in enumerate(order):
+                w.line(f"    best{i} = {code}")
             w.line("    best = step")
             w.depth -= 1
 

@@ -223,25 +223,6 @@ def cvg_sized_list(value: Any, limit: int, field: str, str_limit: int | None = N
     return value
 
 
-class Descending:
-    """Wraps a value so that a larger one sorts first: ``highest x`` in the order of a
-    ``one at a time`` agent (a tuple of keys compares these like plain values)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: Descending) -> bool:
-        return bool(other.value < self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Descending) and bool(self.value == other.value)
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
 def cvg_changes(view: Any, outputs: list[tuple[Any, ...]]) -> bool:
     """Whether merging ``outputs`` (one match's emits and intends) could change the
     context: some fact is not live yet (nor, for an intent, closed). A ``one at a
@@ -251,15 +232,11 @@ def cvg_changes(view: Any, outputs: list[tuple[Any, ...]]) -> bool:
 
 
 def cvg_recency(support: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The ``earliest`` key of a match: its fact ids oldest first, then in pattern order
-    (two matches of different facts never tie). ``latest`` sorts it descending."""
-    return (tuple(sorted(support)), support)
-
-
-def cvg_latest(support: tuple[int, ...]) -> Descending:
-    """The ``latest`` key of a match: its newest fact first (OPS5's recency), then the
-    next newest, then pattern order."""
-    return Descending((tuple(sorted(support, reverse=True)), support))
+    """The age of a match, for ``earliest`` (smallest first) and ``latest`` (largest
+    first) in a ``one at a time`` agent's order: its fact ids newest first (OPS5's
+    recency: the match whose newest fact is newest is the latest), then in pattern
+    order, so two matches of different facts never tie."""
+    return (tuple(sorted(support, reverse=True)), support)
 
 
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
@@ -283,10 +260,8 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_sized_list": cvg_sized_list,
     int_helper(): checked_int,
     "_int_abs": cvg_int_abs,
-    "_desc": Descending,
     "_changes": cvg_changes,
-    "_earliest": cvg_recency,
-    "_latest": cvg_latest,
+    "_recency": cvg_recency,
     "_lasting": Lasting,
 }
 """The names generated code may use for helpers (all start with ``_``, which no

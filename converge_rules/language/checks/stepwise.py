@@ -41,8 +41,9 @@ ORDER_NOT_TOTAL = define(
     "two different matches must never tie: the order's variables must decide every fact "
     "the agent matches (a keyed fact by its key fields, an unkeyed one by all its "
     "fields). Add the variables that tell the matches apart (bind a field to a name "
-    "first if needed), or end the order with `then earliest` or `then latest` (the match "
-    "whose facts were merged first, or last), which decides every tie.",
+    "first if needed), or end the order with `then earliest` or `then latest` (by the age "
+    "of the facts matched: `latest` prefers the match whose newest fact is newest), which "
+    "decides every tie.",
     wrong=_HEAD + "agent seat one at a time by lowest name {\n"
           "  when Guest(name, hobby) and not Seated(name)\n"
           "  emit lasting Seated(name: name, seat: 1)\n}\n",
