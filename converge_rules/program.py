@@ -196,8 +196,8 @@ class AgentSpec:
     ``one_at_a_time``: the agent returns the outputs of at most one match per run (the
     first, in its declared order, whose outputs would change the context), and is
     always run with ``since=0``: in its first cycle, and in every cycle after one in
-    which it fired, a type it reads gained a fact, or a type it negates or emits lost
-    one.
+    which it fired, a type it reads, negates or aggregates over gained a fact, or a
+    type it negates or emits lost one.
     """
 
     name: str

@@ -161,8 +161,10 @@ class _Job:
             spec = agents[a]
             if spec.one_at_a_time:
                 # it chooses among all its matches each time: always from scratch
+                # (a new fact where it aggregates may give it a new match too)
                 if not self.ran[a] or self.fired[a] or any(
-                    store.max_live_id(t) >= self.watermark[a] for t in spec.reads
+                    store.max_live_id(t) >= self.watermark[a]
+                    for t in (*spec.reads, *spec.negates)
                 ) or tuple(store.removals[t] for t in self.watched[a]) != (
                     self.seen_removals[a]
                 ):

@@ -235,3 +235,24 @@ def test_every_executor_gives_the_same_job(executor: str) -> None:
     other = converge_rules.run(ruleset, facts, executor=executor, workers=2)
     assert other.to_json() == serial.to_json()
     assert other.trace.to_jsonl() == serial.trace.to_jsonl()
+
+
+def test_a_new_fact_where_it_aggregates_wakes_a_one_at_a_time_agent() -> None:
+    text = """ruleset wake
+fact Item { n: int }
+fact Made { n: int }
+fact Flag { key of: str = "flag", done: bool }
+policy Flag { resolve by latest }
+agent make {
+  when Item(n)
+  emit Made(n: n)
+}
+agent check one at a time by earliest {
+  when Flag(done: false) where count(Made()) == 2
+  emit lasting Flag(done: true)
+}
+"""
+    facts = [("Item", {"n": 1}), ("Item", {"n": 2}), ("Flag", {"done": False})]
+    result = converge_rules.run(load(text), facts)
+    # Made grows in cycle 1, while check sees none; nothing it reads changes after
+    assert result.facts("Flag") == [{"of": "flag", "done": True}]
