@@ -256,3 +256,26 @@ agent check one at a time by earliest {
     result = converge_rules.run(load(text), facts)
     # Made grows in cycle 1, while check sees none; nothing it reads changes after
     assert result.facts("Flag") == [{"of": "flag", "done": True}]
+
+
+@pytest.mark.parametrize(("slip", "says"), [
+    ("emit lasting Seated(name: name, seat: seat)", None),
+    ("emit Seated(name: name, seat: seat) lasting", "emit lasting Fact("),
+])
+def test_a_misplaced_lasting_is_told_where_it_goes(slip: str, says: str | None) -> None:
+    from converge_rules.language.syntax.parser import parse
+
+    found = parse(SEAT.replace("emit lasting Seated(name: name, seat: seat)", slip)).diagnostics
+    if says is None:
+        assert not found
+    else:
+        assert [d.code for d in found] == ["CVG001"]
+        assert says in (found[0].help or "")
+
+
+def test_an_order_without_a_direction_is_told_how_to_write_one() -> None:
+    from converge_rules.language.syntax.parser import parse
+
+    found = parse(SEAT.replace("by highest rank, then lowest name", "by rank")).diagnostics
+    assert [d.code for d in found] == ["CVG001"]
+    assert "`lowest X` or `highest X`" in (found[0].help or "")
