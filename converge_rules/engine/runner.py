@@ -108,6 +108,7 @@ class _Job:
         ]
         #: whether each one-at-a-time agent fired in its last run (it may have more)
         self.fired = [False] * n
+        self.stepwise = any(a.one_at_a_time for a in program.agents)
         self.fingerprints: dict[tuple[int, int], int] = {}
         self.started = time.monotonic()
 
@@ -251,9 +252,10 @@ class _Job:
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
                     "plugin's, if it is not serial, threads or processes)") from exc
             effects = self._effects(cycle, answer, acts)
-            for e in effects:
-                if program.agents[e.position].one_at_a_time:
-                    self.fired[e.position] = bool(e.outputs) and e.error is None
+            if self.stepwise:
+                for e in effects:
+                    if program.agents[e.position].one_at_a_time:
+                        self.fired[e.position] = bool(e.outputs) and e.error is None
             meter.timeouts += sum(
                 1 for e in effects if e.error is not None and e.error.startswith("agent_timeout")
             )
