@@ -102,16 +102,11 @@ def test_an_unbound_key_in_a_pattern_is_named_in_the_help() -> None:
 @pytest.mark.parametrize(("change", "says"), [
     (("by highest rank,", "by highest rnk,"), "did you mean `rank`"),
     (("then lowest name {", "then latest, then lowest name {"), "nothing may come after"),
-    (("  emit lasting Next(seat: seat + 1)\n",
-      "  emit lasting Next(seat: seat + 1)\n  call lookup(name: name) as x\n"), None),
+    (("  emit lasting Seated", "  call lookup(name: name) as x\n  emit lasting Seated"),
+     "calls a tool"),
 ])
-def test_misuse_of_the_mode_is_explained(change: tuple[str, str], says: str | None) -> None:
-    text = SEAT.replace(*change)
-    if says is None:  # a call: the grammar wants calls before outputs
-        text = SEAT.replace("  emit lasting Seated", "  call lookup(name: name) as x\n"
-                            "  emit lasting Seated").replace("ruleset seating",
-                                                             "ruleset seating\nuses tool lookup")
-        says = "calls a tool"
+def test_misuse_of_the_mode_is_explained(change: tuple[str, str], says: str) -> None:
+    text = SEAT.replace(*change).replace("ruleset seating", "ruleset seating\nuses tool lookup")
     found = errors(text)
     assert "CVG304" in [d.code for d in found]
     assert any(says in d.message + (d.help or "") for d in found)
@@ -279,3 +274,12 @@ def test_an_order_without_a_direction_is_told_how_to_write_one() -> None:
     found = parse(SEAT.replace("by highest rank, then lowest name", "by rank")).diagnostics
     assert [d.code for d in found] == ["CVG001"]
     assert "`lowest X` or `highest X`" in (found[0].help or "")
+
+
+def test_an_evaluation_in_a_one_at_a_time_agent_is_refused() -> None:
+    text = SEAT.replace("Guest(name, rank)", "g: Guest(name, rank)").replace(
+        "  emit lasting Next(seat: seat + 1)\n",
+        "  emit lasting Next(seat: seat + 1)\n  evaluate g score 0.5\n")
+    found = errors(text)
+    assert [d.code for d in found] == ["CVG304"]
+    assert "evaluates a fact" in found[0].message
