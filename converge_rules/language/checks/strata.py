@@ -2,7 +2,9 @@
 
 Agents run by tier, lowest first, each tier to a fixpoint. Negation and aggregation
 are only sound over facts that are complete when the agent runs: a type produced only in
-lower tiers, or never produced at all (input only).
+lower tiers, or never produced at all (input only). A ``one at a time`` agent may also
+negate or aggregate over what its own tier produces: it fires one match per cycle, each
+firing reading the context the last one left.
 """
 
 from __future__ import annotations
