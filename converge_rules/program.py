@@ -41,13 +41,24 @@ from converge_rules.language.syntax.span import Span
 #   (EVALUATE, fact_id, score,  reason,     support)
 # ``support`` is the tuple of fact ids the match rests on (positive patterns, in pattern
 # order, intents included). The engine records it as the output's derivation and closes
-# every open intent in the support once the effect is merged.
+# every open intent in the support once the effect is merged. The support of an
+# ``emit lasting`` is a :class:`Lasting` tuple: the trace records it, but the fact does
+# not rest on it.
 
 EMIT = 0
 INTEND = 1
 EVALUATE = 2
 
 Output: TypeAlias = tuple[Any, ...]
+
+
+class Lasting(tuple):  # type: ignore[type-arg]
+    """The support of an ``emit lasting`` output: the facts the match used, recorded
+    for the trace and ``explain``, none of which the fact rests on. It is never
+    retracted with them (only replaced on its key, or pruned), and it is merged even
+    when one of them left the context earlier in the same merge (the firing happened)."""
+
+    __slots__ = ()
 
 
 class View(Protocol):
@@ -76,6 +87,10 @@ class View(Protocol):
     #: the job's time (a UTC datetime) that ``now()`` and ``today()`` read, or None when
     #: the job was given none; fixed for the whole job, never the clock.
     now: datetime | None
+
+    def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
+        """The live fact (or closed intent) of ``type_id`` equal to ``vals``, if any."""
+        ...
 
 
 class Runtime(Protocol):
@@ -202,6 +217,11 @@ class AgentSpec:
     ``updates`` the keyed types it emits with an aggregate in a field value: a value
     it derives in a later cycle for a key only it holds is an update of its own
     earlier value (the aggregate's inputs changed), not a conflict.
+    ``one_at_a_time``: the agent returns the outputs of at most one match per run (the
+    first, in its declared order, whose outputs would change the context), and is
+    always run with ``since=0``: in its first cycle, and in every cycle after one in
+    which it fired, a type it reads, negates or aggregates over gained a fact, or a
+    type it negates or emits lost one.
     """
 
     name: str
@@ -216,6 +236,7 @@ class AgentSpec:
     span: Span
     aggregates: tuple[int, ...] = ()
     updates: tuple[int, ...] = ()
+    one_at_a_time: bool = False
 
 
 # --------------------------------------------------------------------- policies

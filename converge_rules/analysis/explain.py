@@ -61,6 +61,8 @@ class Step:
     support: tuple[Node, ...]
     calls: tuple[Mapping[str, Any], ...] = ()
     confidence: float | None = None
+    #: an ``emit lasting``: the fact stays when the facts it was matched from go
+    lasting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,8 @@ class Explainer:
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
                               {k: v for k, v in env.items() if not isinstance(v, Fact)},
                               support, self._calls(d, agent, env),
-                              self.view.confidence.get(fid) if i == 0 else None))
+                              self.view.confidence.get(fid) if i == 0 else None,
+                              d.lasting))
         return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won,
                     evaluations=evaluations, more=len(derivations) - len(steps))
 
@@ -271,8 +274,9 @@ class Explainer:
             where = f" at {step.span}" if step.span else ""
             confidence = f", confidence {step.confidence!r}" \
                 if step.confidence is not None and step.confidence != 1.0 else ""
+            lasting = " (lasting: stays when the facts below go)" if step.lasting else ""
             lines.append(f"{indent}  by agent {step.agent}{where} in cycle {step.cycle}"
-                         + confidence)
+                         + confidence + lasting)
             if step.bindings:
                 lines.append(f"{indent}    with " + ", ".join(
                     f"{k} = {format_value(v)}" for k, v in sorted(step.bindings.items())))
@@ -309,7 +313,8 @@ class Explainer:
                  "confidence": s.confidence,
                  "tool_calls": [{k: c.get(k) for k in ("tool", "args", "result", "error")}
                                 for c in s.calls],
-                 "support": [self.tree_json(c) for c in s.support]}
+                 "support": [self.tree_json(c) for c in s.support],
+                 **({"lasting": True} if s.lasting else {})}
                 for s in node.steps
             ],
             "truncated": node.truncated,

@@ -42,6 +42,8 @@ class Derivation:
     agent: str
     cycle: int
     support: tuple[int, ...]
+    #: an ``emit lasting``: the fact does not rest on ``support`` (it stays when it goes)
+    lasting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +108,12 @@ class RunView:
             if ev.get("agent"):
                 self.confidence[fid] = float(ev.get("confidence", 1.0))
                 self.derivations.setdefault(fid, []).append(
-                    Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ()))))
+                    Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ())),
+                               bool(ev.get("lasting", False))))
         elif kind == "fact_supported":
             self.derivations.setdefault(int(ev["id"]), []).append(
-                Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ()))))
+                Derivation(ev["agent"], int(ev["cycle"]), tuple(ev.get("support", ())),
+                           bool(ev.get("lasting", False))))
         elif kind == "effect_merged":
             self.effects_merged[ev["agent"]] += 1 if ev.get("outputs", 1) else 0
         elif kind == "effect_discarded":

@@ -212,6 +212,9 @@ class AgentGenerator:
             needed |= names_in(e)
         for p in self.negated:
             needed |= {fm.field.name for fm in p.fields if fm.value is None}
+        one = self.agent.one_at_a_time
+        if one is not None:
+            needed |= {k.var.name for k in one.keys if k.var is not None}
         return needed & set(self.var_names)
 
     # ----------------------------------------------------------- generation
@@ -222,7 +225,8 @@ class AgentGenerator:
         if n == 0:
             body.line("# no positive pattern: the one match exists from the first run")
             self._pass(body, -1)
-        for i in range(n):
+        # one at a time: always run with since=0, when pass 0 alone finds every match
+        for i in range(1 if self.agent.one_at_a_time is not None and n else n):
             self._pass(body, i)
         reads = _dedup([info.spec.id for info in self.infos])
         aggregates = aggregates_in(list(self.agent.expressions()))
@@ -262,7 +266,15 @@ class AgentGenerator:
         if self.counts_outputs:
             pro.append(f"    max_outputs = {self.ctx.budgets.max_facts:_}  # max_facts: "
                        "no run builds more outputs")
-        return "\n".join([*head, *pro, *body.lines, "    return out", ""])
+        end = ["    return out", ""]
+        if self.agent.one_at_a_time is not None:
+            # one at a time: keep the first match, in the declared order, that would
+            # change the context; return its outputs alone
+            keys = len(self.agent.one_at_a_time.keys)
+            pro += ["    found = False", "    best = out",
+                    "    " + " = ".join(f"best{i}" for i in range(keys)) + " = None"]
+            end = ["    return best", ""]
+        return "\n".join([*head, *pro, *body.lines, *end])
 
     def _pass(self, w: Writer, delta: int) -> None:
         ex = ExprCompiler(self.ctx, self.ns)
@@ -484,18 +496,57 @@ class AgentGenerator:
             return code
         return f"_unit({code}, {self.ns.literal(what)})"
 
+    def _order_key(self, support: str) -> list[tuple[str, str]]:
+        """A ``one at a time`` agent's order as (source of the match's value, ``<`` or
+        ``>``: the operator by which a value comes first), one per criterion."""
+        one = self.agent.one_at_a_time
+        assert one is not None
+        parts: list[tuple[str, str]] = []
+        for k in one.keys:
+            if k.var is None:
+                # earliest: oldest facts first; latest: newest first
+                parts.append((f"_recency({support})", "<" if k.direction == "earliest"
+                              else ">"))
+                continue
+            code = self.var_names[k.var.name]
+            vt = self.var_types[k.var.name]
+            if vt.base == "enum":
+                # members in declared order, not by name
+                code = f"{self.ns.constant(vt.members)}.index({code})"
+            parts.append((code, "<" if k.direction == "lowest" else ">"))
+        return parts
+
+    @staticmethod
+    def _first(parts: list[tuple[str, str]], i: int = 0) -> str:
+        """Source of "this match comes before the best so far" (``best0``, ``best1``…
+        hold the best's values): compared one criterion at a time, so a later value is
+        only computed on a tie of the earlier ones."""
+        code, op = parts[i]
+        if i == len(parts) - 1:
+            return f"{code} {op} best{i}"
+        return f"({code} {op} best{i} or ({code} == best{i} and " \
+               f"{AgentGenerator._first(parts, i + 1)}))"
+
     def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
         support = tuple_src([f"f{k}" for k in range(len(self.positive))])
+        sink = "emit"
+        order = self._order_key(support) if self.agent.one_at_a_time is not None else []
+        if order:
+            w.line(f"if not found or {self._first(order)}:")
+            w.depth += 1
+            w.line("step = []")
+            sink = "step.append"
         for out in self.agent.outputs:
             if isinstance(out, Emit):
                 values = self._values(ex, out.type.name, out.args)
                 conf = "1.0" if out.confidence is None else self._unit(
                     ex, out.confidence, f"the confidence of {out.type.name}")
-                w.line(f"emit(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
-                       f"{support}))")
+                rests = f"_lasting({support})" if out.lasting else support
+                w.line(f"{sink}(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
+                       f"{rests}))")
             elif isinstance(out, Intend):
                 values = self._values(ex, out.type.name, out.args)
-                w.line(f"emit(({INTEND}, {self._tid(out.type.name)}, {values}, 1.0, "
+                w.line(f"{sink}(({INTEND}, {self._tid(out.type.name)}, {values}, 1.0, "
                        f"{support}))")
             elif isinstance(out, Evaluate):
                 b = ex.scope.get(out.target.name)
@@ -504,7 +555,14 @@ class AgentGenerator:
                                        f"binder, {out.target.name!r} is not one")
                 score = self._unit(ex, out.score, "the score")
                 reason = self.ns.literal(out.reason)
-                w.line(f"emit(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
+                w.line(f"{sink}(({EVALUATE}, {b.fact_id}, {score}, {reason}, {support}))")
+        if order:
+            w.line("if _changes(view, step):")
+            w.line("    found = True")
+            for i, (code, _) in enumerate(order):
+                w.line(f"    best{i} = {code}")
+            w.line("    best = step")
+            w.depth -= 1
 
     def _sized(self, code: str, vt: ValueType, name: str) -> str:
         """``code`` measured against the value-size budgets when ``vt`` is ``str`` or

@@ -56,7 +56,7 @@ from converge_rules.language.builtins import (
 )
 from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
 from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
-from converge_rules.program import ValueType
+from converge_rules.program import Lasting, ValueType
 
 
 def builtin_helper(name: str) -> str:
@@ -310,6 +310,22 @@ def cvg_sized_list(value: Any, limit: int, field: str, str_limit: int | None = N
     return value
 
 
+def cvg_changes(view: Any, outputs: list[tuple[Any, ...]]) -> bool:
+    """Whether merging ``outputs`` (one match's emits and intends) could change the
+    context: some fact is not live yet (nor, for an intent, closed). A ``one at a
+    time`` agent fires only such a match, so it never fires one match twice."""
+    same = view.same_fact
+    return any(same(o[1], o[2]) is None for o in outputs)
+
+
+def cvg_recency(support: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The age of a match, for ``earliest`` (smallest first) and ``latest`` (largest
+    first) in a ``one at a time`` agent's order: its fact ids newest first (OPS5's
+    recency: the match whose newest fact is newest is the latest), then in pattern
+    order, so two matches of different facts never tie."""
+    return (tuple(sorted(support, reverse=True)), support)
+
+
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     **{builtin_helper(name): b.implementation
        for name, b in BUILTINS.items() if b.inline is None},
@@ -338,6 +354,9 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_field_of": field_of,
     int_helper(): checked_int,
     "_int_abs": cvg_int_abs,
+    "_changes": cvg_changes,
+    "_recency": cvg_recency,
+    "_lasting": Lasting,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

@@ -30,7 +30,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
 
-from converge_rules.program import EVALUATE, Output, Program, View
+from converge_rules.program import EVALUATE, Lasting, Output, Program, View
 
 MASK = (1 << 64) - 1
 
@@ -542,6 +542,10 @@ class FactStore:
         only when retraction is possible (the trace records every derivation anyway)."""
         if not self.retractable:
             return
+        if type(support) is Lasting:
+            # an `emit lasting` rests on nothing: no reverse edges, and a derivation
+            # no removal can take away
+            support = ()
         record = (agent, cycle, support)
         derivs = self.derivations.get(fid)
         if derivs is None:

@@ -25,6 +25,7 @@ from converge_rules.engine.trace import (
     E_OUTPUT_SKIPPED,
     jsonable,
 )
+from converge_rules.program import Lasting
 
 if TYPE_CHECKING:
     from converge_rules.engine.merge import Merger
@@ -64,7 +65,7 @@ class KeyedMerge:
         proposals: dict[tuple[Any, ...], list[Any]] = {}
         for a, out in members:
             support = out[4]
-            if dead and any(s in dead for s in support):
+            if dead and type(support) is not Lasting and any(s in dead for s in support):
                 ev((E_OUTPUT_SKIPPED, cycle, a, t, out[2], STALE))
                 continue
             entry = proposals.get(out[2])

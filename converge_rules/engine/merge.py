@@ -41,7 +41,7 @@ from converge_rules.engine.trace import (
     E_TOOL_CALL,
     Event,
 )
-from converge_rules.program import EMIT, EVALUATE, INTEND, Program
+from converge_rules.program import EMIT, EVALUATE, INTEND, Lasting, Program
 
 
 def _drop(item: Any) -> None:
@@ -240,7 +240,7 @@ class Merger:
                         return True
                     continue
                 support = out[4]
-                if dead and any(s in dead for s in support):
+                if dead and type(support) is not Lasting and any(s in dead for s in support):
                     ev((E_OUTPUT_SKIPPED, cycle, a, t, vals, STALE))
                     continue
                 fid = store.same_fact(t, vals)

@@ -4,7 +4,9 @@ When a fact is replaced (a policy chose another value for its key) or pruned, ev
 derived fact whose derivations all rest on it is retracted in the same merge, and so
 on transitively — except the fact that replaced it, which stays even when derived
 from it (``Count(id, n) → Count(id, n + 1)`` with ``resolve by latest``). Input facts
-are never retracted. Each removal goes through
+are never retracted, nor is a fact made by ``emit lasting``: its derivation rests on
+nothing (:meth:`~converge_rules.engine.factstore.FactStore.derive`), so no cascade
+reaches it. Each removal goes through
 :meth:`~converge_rules.engine.merge.Merger.retire`: a trace event and a delta entry.
 """
 

@@ -104,6 +104,16 @@ class _Job:
         self.watermark = [0] * n
         self.ran = [False] * n
         self.seen_removals: list[tuple[int, ...]] = [()] * n
+        # the types whose removals may give an agent a new match: those it negates or
+        # aggregates over, and for a one-at-a-time agent those it emits too (a match
+        # whose outputs were all live may change the context again)
+        self.watched: list[tuple[int, ...]] = [
+            tuple(dict.fromkeys(a.negates + a.emits)) if a.one_at_a_time else a.negates
+            for a in program.agents
+        ]
+        #: whether each one-at-a-time agent fired in its last run (it may have more)
+        self.fired = [False] * n
+        self.stepwise = any(a.one_at_a_time for a in program.agents)
         self.fingerprints: dict[tuple[int, int], int] = {}
         self.started = time.monotonic()
 
@@ -161,6 +171,17 @@ class _Job:
         acts: list[Activation] = []
         for a in members:
             spec = agents[a]
+            if spec.one_at_a_time:
+                # it chooses among all its matches each time: always from scratch
+                # (a new fact where it aggregates may give it a new match too)
+                if not self.ran[a] or self.fired[a] or any(
+                    store.max_live_id(t) >= self.watermark[a]
+                    for t in (*spec.reads, *spec.negates)
+                ) or tuple(store.removals[t] for t in self.watched[a]) != (
+                    self.seen_removals[a]
+                ):
+                    acts.append(Activation(a, 0))
+                continue
             if self.ran[a]:
                 removals = tuple(store.removals[t] for t in spec.negates)
                 if removals != self.seen_removals[a]:
@@ -224,9 +245,7 @@ class _Job:
                 a = act.position
                 self.watermark[a] = snapshot
                 self.ran[a] = True
-                self.seen_removals[a] = tuple(
-                    store.removals[t] for t in program.agents[a].negates
-                )
+                self.seen_removals[a] = tuple(store.removals[t] for t in self.watched[a])
             meter.cycles += 1
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
@@ -244,6 +263,10 @@ class _Job:
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
                     "plugin's, if it is not serial, threads or processes)") from exc
             effects = self._effects(cycle, answer, acts)
+            if self.stepwise:
+                for e in effects:
+                    if program.agents[e.position].one_at_a_time:
+                        self.fired[e.position] = bool(e.outputs) and e.error is None
             meter.timeouts += sum(
                 1 for e in effects if e.error is not None and e.error.startswith("agent_timeout")
             )

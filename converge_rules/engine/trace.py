@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
 from converge_rules.jsontext import dumps
 from converge_rules.language.builtins import iso_text
+from converge_rules.program import Lasting
 
 if TYPE_CHECKING:
     from converge_rules.engine.factstore import FactStore
@@ -80,6 +81,9 @@ class FactAdded(_Model):
     cycle: int
     support: list[int]
     confidence: float
+    #: an ``emit lasting``: ``support`` is what the match used, not what the fact rests
+    #: on (it stays when those facts go); left out of the JSON when false
+    lasting: bool = False
 
 
 class FactSupported(_Model):
@@ -88,6 +92,7 @@ class FactSupported(_Model):
     agent: str
     cycle: int
     support: list[int]
+    lasting: bool = False
 
 
 class EffectMerged(_Model):
@@ -306,9 +311,11 @@ class Trace:
                 yield FactAdded(
                     id=fid, type=types[type_of[fid]].name, fields=self._fields(fid),
                     agent=name, cycle=cycle, support=list(out[4]), confidence=out[3],
+                    lasting=type(out[4]) is Lasting,
                 )
             elif fid >= 0:
-                yield FactSupported(id=fid, agent=name, cycle=cycle, support=list(out[4]))
+                yield FactSupported(id=fid, agent=name, cycle=cycle, support=list(out[4]),
+                                    lasting=type(out[4]) is Lasting)
 
     def events(self) -> Iterator[_Model]:
         """The trace as pydantic models, in order."""
@@ -343,11 +350,12 @@ class Trace:
                 yield FactAdded(
                     id=fid, type=types[store.type_of[fid]].name, fields=self._fields(fid),
                     agent=None if ev[2] < 0 else self._agent(ev[2]), cycle=ev[3],
-                    support=list(ev[4]), confidence=ev[5],
+                    support=list(ev[4]), confidence=ev[5], lasting=type(ev[4]) is Lasting,
                 )
             elif kind == E_FACT_SUPPORTED:
                 yield FactSupported(
-                    id=ev[1], agent=self._agent(ev[2]), cycle=ev[3], support=list(ev[4])
+                    id=ev[1], agent=self._agent(ev[2]), cycle=ev[3], support=list(ev[4]),
+                    lasting=type(ev[4]) is Lasting,
                 )
             elif kind == E_EFFECT_MERGED:
                 yield EffectMerged(cycle=ev[1], agent=self._agent(ev[2]), outputs=ev[3])
@@ -407,8 +415,11 @@ class Trace:
     def lines(self) -> Iterator[str]:
         """One deterministic JSON document per event (sorted keys, compact)."""
         for model in self.events():
+            data = model.model_dump(mode="json")
+            if data.get("lasting") is False:
+                del data["lasting"]  # traces without lasting facts read as they always did
             # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
-            yield dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+            yield dumps(data, sort_keys=True, separators=(",", ":"))
 
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""

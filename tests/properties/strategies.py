@@ -188,8 +188,8 @@ enums = st.builds(
 )
 
 outputs: st.SearchStrategy[n.Output] = (
-    st.builds(lambda t, a, c: n.Emit(n.Ident(t, SPAN), a, c, SPAN),
-              type_names, _args(), st.none() | expressions(1))
+    st.builds(lambda t, a, c, lasting: n.Emit(n.Ident(t, SPAN), a, c, SPAN, lasting=lasting),
+              type_names, _args(), st.none() | expressions(1), st.booleans())
     | st.builds(lambda t, a: n.Intend(n.Ident(t, SPAN), a, SPAN), type_names, _args())
     | st.builds(lambda v, s, r: n.Evaluate(n.Ident(v, SPAN), s, r, SPAN),
                 lower_names, expressions(1), st.none() | _string_text)
@@ -198,12 +198,21 @@ calls = st.builds(
     lambda tool, args, alias: n.ToolCall(n.Ident(tool, SPAN), args, n.Ident(alias, SPAN), SPAN),
     st.sampled_from(_TOOLS), _args(), lower_names,
 )
+_order_keys = (
+    st.builds(lambda d, v: n.OrderKey(d, n.Ident(v, SPAN), SPAN),
+              st.sampled_from(("lowest", "highest")), lower_names)
+    | st.sampled_from(("earliest", "latest")).map(lambda d: n.OrderKey(d, None, SPAN))
+)
+one_at_a_time = st.lists(_order_keys, min_size=1, max_size=3).map(
+    lambda keys: n.OneAtATime(tuple(keys), SPAN))
 agents = st.builds(
-    lambda name, tier, pats, where, cs, outs: n.Agent(
-        n.Ident(name, SPAN), tier, tuple(pats), where, tuple(cs), tuple(outs), SPAN),
+    lambda name, tier, pats, where, cs, outs, one: n.Agent(
+        n.Ident(name, SPAN), tier, tuple(pats), where, tuple(cs), tuple(outs), SPAN,
+        one_at_a_time=one),
     lower_names, st.none() | st.integers(0, 9),
     st.lists(patterns(), min_size=1, max_size=3), st.none() | expressions(),
     st.lists(calls, max_size=2), st.lists(outputs, min_size=1, max_size=3),
+    st.none() | one_at_a_time,
 )
 
 criteria: st.SearchStrategy[n.Criterion] = (

@@ -35,6 +35,7 @@ from converge_rules.language.checks.scope import (
     Scope,
     Tables,
 )
+from converge_rules.language.checks.stepwise import check_one_at_a_time
 from converge_rules.language.checks.strata import check_tiers
 from converge_rules.language.checks.testblocks import check_tests
 from converge_rules.language.checks.types import PRIMITIVES, assignable
@@ -151,6 +152,7 @@ def _check(
         check_agent(typer, a)
     agents = tuple(items.agents)
     check_tiers(agents, report)
+    check_one_at_a_time(tables, agents, _first_policies(items.policies), report)
     check_policies(typer, items.policies, agents)
     check_roots(typer, items.roots)
     for p in items.prunes:

@@ -2,7 +2,9 @@
 
 Agents run by tier, lowest first, each tier to a fixpoint. Negation and aggregation
 are only sound over facts that are complete when the agent runs: a type produced only in
-lower tiers, or never produced at all (input only).
+lower tiers, or never produced at all (input only). A ``one at a time`` agent may also
+negate or aggregate over what its own tier produces: it fires one match per cycle, each
+firing reading the context the last one left.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ UNSTRATIFIED = define(
     "a lower tier or the consumer to a higher one. When the producers depend, directly "
     "or not, on the consumer's own facts (`approve` negates Deny and `deny` negates "
     "Approve), no choice of tiers orders them: the message names the cycle, and the "
-    "help says which dependency to remove and which agent alone to move.",
+    "help says which dependency to remove and which agent alone to move. An agent "
+    "declared `one at a time by …` may negate or aggregate over what its own tier "
+    "produces, itself included: it fires one match per cycle and each firing sees the "
+    "result of the one before.",
     wrong=_HEAD + "agent warn {\n  when Cost(sku, amount) where amount < 0\n"
           '  emit Alert(sku: sku, message: "negative cost")\n}\n'
           "agent price {\n  when Cost(sku, amount) and not Alert(sku)\n"
@@ -172,7 +177,8 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
             if top is None or top < tier:
                 continue
             late = [p for p in made[type_name] if p.effective_tier >= tier]
-            if not late:
+            if not late or (a.one_at_a_time is not None and top == tier):
+                # one at a time: each firing sees the context as the last one left it
                 continue
             names = ", ".join(f"`{p.name.name}` (tier {p.effective_tier})" for p in late)
             self_loop = any(p is a for p in late)
@@ -197,6 +203,14 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
                               "which no choice of tiers can order")
                     help = ("break the cycle in one place (moving all of its agents keeps "
                             "it): " + "; or ".join(cycle_remedies(found)))
+            if a.one_at_a_time is not None:
+                above = ", ".join(f"`{p.name.name}`" for p in late if p.effective_tier > tier)
+                help = (f"a `one at a time` agent may negate what its own tier produces, "
+                        f"not what a higher tier does: move {above} to tier {tier} or lower")
+            elif self_loop and top == tier:  # no choice of tiers helps here
+                help += (f"; or, to act on one match at a time, declare `agent "
+                         f"{a.name.name} one at a time by …`: each firing then sees the "
+                         "one before, so it may negate what its tier produces")
             related = tuple(Related(p.name.span, f"`{p.name.name}` produces {type_name} in "
                                     f"tier {p.effective_tier}") for p in late)
             report.error(UNSTRATIFIED, span, f"unstratified: {cycle}", help, related)

@@ -271,10 +271,20 @@ def _strategy(s: n.Strategy) -> str:
     raise _unknown(s)
 
 
+def format_one_at_a_time(one: n.OneAtATime) -> str:
+    """``one at a time by lowest seat, then latest``."""
+    return "one at a time by " + ", then ".join(_order_key(k) for k in one.keys)
+
+
+def _order_key(key: n.OrderKey) -> str:
+    return key.direction if key.var is None else f"{key.direction} {key.var.name}"
+
+
 def _output(o: n.Output) -> _Stmt:
     if isinstance(o, n.Emit):
         conf = f" confidence {format_expr(o.confidence)}" if o.confidence is not None else ""
-        return _with_args(f"emit {o.type.name}", o.args, conf, o.span)
+        lasting = "lasting " if o.lasting else ""
+        return _with_args(f"emit {lasting}{o.type.name}", o.args, conf, o.span)
     if isinstance(o, n.Intend):
         return _with_args(f"intend {o.type.name}", o.args, "", o.span)
     if not isinstance(o, n.Evaluate):
@@ -526,6 +536,8 @@ class _Layout:
 
     def _agent(self, agent: n.Agent) -> None:
         tier = f" tier {agent.tier}" if agent.tier is not None else ""
+        if agent.one_at_a_time is not None:
+            tier += " " + format_one_at_a_time(agent.one_at_a_time)
         self._add(0, f"agent {agent.name.name}{tier} {{", (agent.span.line, agent.span.line))
         body: list[_Stmt] = []
         patterns = [format_pattern(p) for p in agent.patterns]

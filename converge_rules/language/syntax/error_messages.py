@@ -87,7 +87,8 @@ _CLOSERS = set(_OPENERS.values())
 _STATEMENT_WORDS = {"when", "where", "call", "emit", "intend", "evaluate", "require", "given",
                     "mock", "expect", *ITEM_WORDS}
 _SYNTAX = {
-    "agent": "`agent NAME [tier N] { when PATTERN [and PATTERN]* [where EXPR] "
+    "agent": "`agent NAME [tier N] [one at a time by ORDER] { when PATTERN [and PATTERN]* "
+             "[where EXPR] "
              "[call TOOL(arg: EXPR) as NAME]* OUTPUT+ }` where OUTPUT is `emit`, `intend` "
              "or `evaluate`",
     "fact": "`fact NAME { [key] field: type [= default], … }`",
@@ -97,7 +98,7 @@ _SYNTAX = {
     "policy": "`policy FACT { resolve by CRITERION[, then CRITERION]* | combine "
               "sum|min|max|mean FIELD | keep all | reject [on tie reject|first|latest] }`",
     "test": '`test "name" { given … mock tool … returns|fails … expect [no|conflict|status] … }`',
-    "emit": "`emit Fact(field: EXPR, …) [confidence EXPR]`",
+    "emit": "`emit [lasting] Fact(field: EXPR, …) [confidence EXPR]`",
     "intend": "`intend Intent(field: EXPR, …)`",
     "given": "`given Fact(field: value, …)`",
     "call": "`call TOOL(arg: EXPR, …) as NAME`",
@@ -251,6 +252,11 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
         help_ = "compare with `==`; a single `=` only sets budgets and defaults"
     elif tok.type in _CLOSERS and not open_brackets:
         help_ = f"remove this `{tok.value}`: no block is open here"
+    elif tok.type == "LASTING":
+        help_ = "a lasting fact is written `emit lasting Fact(field: EXPR, …)`"
+    elif set(expected) == {"HIGHEST", "LOWEST", "EARLIEST", "LATEST"}:  # a one-at-a-time order
+        help_ = ("order a one-at-a-time agent's matches by `lowest X` or `highest X` (a "
+                 "variable of the match), then possibly `earliest` or `latest`")
     elif len(words) == 1:
         help_ = f"write {words[0]} here"
     elif kind in _SYNTAX:

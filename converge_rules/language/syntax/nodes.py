@@ -251,12 +251,14 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Emit:
-    """``emit Type(field: EXPR, …) [confidence EXPR]``."""
+    """``emit [lasting] Type(field: EXPR, …) [confidence EXPR]``. A ``lasting`` fact
+    does not rest on the facts its match used: it stays when they leave the context."""
 
     type: Ident
     args: tuple[Arg, ...]
     confidence: Expr | None
     span: Span = _span()
+    lasting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +284,32 @@ Output: TypeAlias = Emit | Intend | Evaluate
 
 
 @dataclass(frozen=True, slots=True)
+class OrderKey:
+    """One criterion of a one-at-a-time agent's order: ``lowest NAME`` / ``highest NAME``
+    (``var`` is a variable the match binds) or ``earliest`` / ``latest`` (by the age of
+    the facts matched; ``var`` is None)."""
+
+    direction: Lit["lowest", "highest", "earliest", "latest"]
+    var: Ident | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class OneAtATime:
+    """``one at a time by KEY, then KEY…``: the agent fires one match per cycle, the
+    first in this order."""
+
+    keys: tuple[OrderKey, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Agent:
-    """``agent NAME [tier N] { when … [where …] [call …]* output+ }``.
+    """``agent NAME [tier N] [one at a time by …] { when … [where …] [call …]* output+ }``.
 
     ``tier`` is None when not written; the effective tier is then
-    :data:`DEFAULT_TIER`.
+    :data:`DEFAULT_TIER`. ``one_at_a_time`` is None for an ordinary agent (every match
+    of a cycle fires).
     """
 
     name: Ident
@@ -296,6 +319,7 @@ class Agent:
     calls: tuple[ToolCall, ...]
     outputs: tuple[Output, ...]
     span: Span = _span()
+    one_at_a_time: OneAtATime | None = None
 
     @property
     def effective_tier(self) -> int:

@@ -177,12 +177,23 @@ class TreeBuilder:
         outputs: list[n.Output] = []
         for o in _trees(t.children, "emit", "intend", "evaluate"):
             outputs.append(self._output(o))
+        one = _trees(t.children, "one_at_a_time")
         return n.Agent(
             self.ident(t.children[0]), tier,
             tuple(self.pattern(p) for p in _trees(when.children, "pattern")),
             self.expr(where[0].children[0]) if where else None,
             tuple(self._call(c) for c in _trees(t.children, "call_stmt")),
-            tuple(outputs), self.span(t))
+            tuple(outputs), self.span(t),
+            one_at_a_time=self._one_at_a_time(one[0]) if one else None)
+
+    def _one_at_a_time(self, t: Any) -> n.OneAtATime:
+        keys: list[n.OrderKey] = []
+        for k in _trees(t.children, "order_by_var", "order_by_age"):
+            word = k.children[0]
+            direction = cast(Any, str(word.value))
+            var = self.ident(k.children[1]) if k.data == "order_by_var" else None
+            keys.append(n.OrderKey(direction, var, self.span(k)))
+        return n.OneAtATime(tuple(keys), self.span(t))
 
     def _call(self, t: Any) -> n.ToolCall:
         names = _tokens(t.children, "NAME")
@@ -191,9 +202,12 @@ class TreeBuilder:
 
     def _output(self, t: Any) -> n.Output:
         if t.data == "emit":
+            lasting = bool(_tokens(t.children, "LASTING"))
+            name = _tokens(t.children, "NAME")[0]
             conf = [c for c in t.children[1:] if _is_tree(c) and c.data != "arg"]
-            return n.Emit(self.ident(t.children[0]), self.args(t.children),
-                          self.expr(conf[0]) if conf else None, self.span(t))
+            return n.Emit(self.ident(name), self.args(t.children),
+                          self.expr(conf[0]) if conf else None, self.span(t),
+                          lasting=lasting)
         if t.data == "intend":
             return n.Intend(self.ident(t.children[0]), self.args(t.children), self.span(t))
         reason = _tokens(t.children, "STRING")
