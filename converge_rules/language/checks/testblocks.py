@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from converge_rules.jsontext import jsonl_lines
@@ -27,7 +27,7 @@ from converge_rules.language.checks.scope import (
 from converge_rules.language.checks.types import ANY, Ty, assignable
 from converge_rules.language.diagnostics.core import Related, Severity, define
 from converge_rules.language.diagnostics.suggest import closest, did_you_mean
-from converge_rules.language.format.formatter import quote
+from converge_rules.language.format.formatter import format_pattern, quote
 from converge_rules.language.syntax.nodes import (
     Cases,
     ExpectConflict,
@@ -129,6 +129,17 @@ CASE_NAME = define(
         "ROW", 'case "a" {sku: "B", amount: 2.0}'),
     right=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
         "ROW", 'case "b" {sku: "B", amount: 2.0}'),
+)
+EXPECT_FORM = define(
+    "CVG709", "expect-pattern-form", Severity.ERROR, "`not` or a binder in an expectation",
+    "An `expect` step checks the final context for facts matching its pattern; the "
+    "pattern has neither `not` nor a binder (`p:`), which only rules use. To expect "
+    "that no fact matches, write `expect no Type(…)`: `expect not Type(…)` would "
+    "expect the fact to exist.",
+    wrong=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+                  '  expect not Note(sku: "A")\n}\n',
+    right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+                  '  expect no Note(sku: "A")\n}\n',
 )
 
 MAX_ROW_ERRORS = 10
@@ -340,6 +351,7 @@ def _check_step(typer: Typer,
     scope.unbound_help = _A_VALUE if isinstance(step, Given) else \
         _MOCK_ARG if isinstance(step, Mock) else _ANY_VALUE
     if isinstance(step, ExpectFact | ExpectConflict):
+        _check_expect_form(typer, step)
         _check_bare_fields(typer, step.pattern, scope)
     if isinstance(step, Given):
         check_fields(typer, step.type, step.args, scope, intent=None, verb="given")
@@ -361,6 +373,22 @@ def _check_step(typer: Typer,
                                        otherwise="statuses: " + ", ".join(STATUSES)))
     else:
         _check_mock(typer, step, scope)
+
+
+def _check_expect_form(typer: Typer, step: ExpectFact | ExpectConflict) -> None:
+    """An expectation's pattern has no `not` (which would be read as "expect it") and
+    no binder (which would bind nothing): each is an error, never dropped silently."""
+    p = step.pattern
+    if p.negated:
+        written = format_pattern(replace(p, negated=False, binder=None))
+        fix = (f"write `expect no {written}` to expect that no such fact exists"
+               if isinstance(step, ExpectFact) else
+               f"drop `not`: `expect conflict {written}`")
+        typer.r.error(EXPECT_FORM, p.span, "`not` in an expectation", fix)
+    if p.binder is not None:
+        typer.r.error(EXPECT_FORM, p.binder.span,
+                      f"`{p.binder.name}:` binds nothing in an expectation",
+                      f"remove `{p.binder.name}:`")
 
 
 def _check_bare_fields(typer: Typer, pattern: Pattern, scope: Scope) -> None:
