@@ -5,7 +5,9 @@ The pattern is checked as an ``expect`` step is: an unknown type or field, a val
 the wrong type, a name that is no member of the field's enum are errors with "did you
 mean". A query has no variables, so a bare name that is not an enum member is an error
 too (left alone it would match anything): typically a string whose quotes the shell
-took (``Assessment(claim: C2)``), so the help writes it quoted.
+took (``Assessment(claim: C2)``), so the help writes it quoted. A bare field
+(``Assessment(claim)``), which would match any value, and a `not` or a binder, which
+would be dropped, are errors even without a ruleset (:func:`check_query_form`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import replace
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.exprs import Typer
 from converge_rules.language.checks.scope import UNKNOWN_NAME, Reporter, Scope, Tables
+from converge_rules.language.checks.testblocks import EXPECT_FORM
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_pattern, quote
 from converge_rules.language.syntax.nodes import Name, Pattern
@@ -28,7 +31,7 @@ def check_query(checked: CheckedRuleset, pattern: Pattern) -> list[Diagnostic]:
                     tools=dict(checked.tools), functions=dict(checked.functions))
     Typer(tables, report).pattern(pattern, Scope(), "expect")
     bare = {fm.value.span: fm for fm in pattern.fields if isinstance(fm.value, Name)}
-    found = []
+    found = check_query_form(pattern)
     for d in report.found:
         fm = bare.get(d.span) if d.span is not None else None
         if d.code == UNKNOWN_NAME and fm is not None and isinstance(fm.value, Name):
@@ -39,6 +42,33 @@ def check_query(checked: CheckedRuleset, pattern: Pattern) -> list[Diagnostic]:
                                 "for any value")
         found.append(d)
     return found
+
+
+def check_query_form(pattern: Pattern) -> list[Diagnostic]:
+    """The diagnostics of ``pattern`` as a query of any facts, which need no ruleset:
+    a bare field (it would match any value), a `not` or a binder (they would be
+    dropped); empty when there are none."""
+    report = Reporter()
+    _check_form(report, pattern)
+    return list(report.found)
+
+
+def _check_form(report: Reporter, pattern: Pattern) -> None:
+    if pattern.negated:
+        report.error(EXPECT_FORM, pattern.span, "`not` in a pattern to explain",
+                     "to ask why no such fact exists, give the pattern without `not` "
+                     "to --why-not")
+    if pattern.binder is not None:
+        report.error(EXPECT_FORM, pattern.binder.span,
+                     f"`{pattern.binder.name}:` binds nothing in a pattern to explain",
+                     f"remove `{pattern.binder.name}:`")
+    for fm in pattern.fields:
+        if fm.value is None:
+            name = fm.field.name
+            report.error(UNKNOWN_NAME, fm.field.span,
+                         f"`{name}` alone would match any value: a pattern here has no "
+                         "variables",
+                         f"write `{name}: VALUE`, or `{name}: _` for any value")
 
 
 def _bare_name_message(name: str) -> str:
