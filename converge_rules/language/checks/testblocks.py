@@ -219,6 +219,7 @@ def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
         return scope
     rows: list[_Row] = []
     for index, row in enumerate(cases.rows):
+        typer.args_unique(row.fields)  # a name given twice: which value is meant?
         for arg in row.fields:
             ty = typer.infer(arg.value, Scope())
             if arg.name.name not in scope.names:
@@ -326,7 +327,8 @@ def _fixture_rows(path: Path, limit: int, shown: str, span: Span) -> list[_Row]:
     file, larger than ``limit``) or ``UnicodeDecodeError`` when the file cannot be
     read; a line that is not JSON (or nested too deeply to read) is skipped here and
     reported when the test runs."""
-    text = read_bytes(path, limit, what="cases file").decode("utf-8")
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte order mark
+    text = read_bytes(path, limit, what="cases file").decode("utf-8-sig")
     if path.suffix.lower() == ".csv":
         header = next(csv.reader(io.StringIO(text, newline="")), [])
         columns = dict.fromkeys((h.strip() for h in header), span)
