@@ -101,3 +101,27 @@ def test_another_emit_of_the_type_does_not_hide_the_failed_condition() -> None:
     assert result.exit_code == 0, result.output
     assert "`where amount < 100.0` was false: amount = 500.0" in result.output
     assert "emits" not in result.output
+
+
+def test_of_several_emits_the_one_that_gives_the_key_asked_about_is_quoted() -> None:
+    # Met as: asked about Pay(id: "audit", amount: 1.0), why-not quoted the first emit
+    # (Pay(id: "a", …)) instead of the one that gives id "audit" with amount 0.0.
+    two = PAY.replace("fact Pay { key id: str }", "fact Pay { key id: str, amount: float }")
+    two = two.replace("emit Pay(id: id)",
+                      'emit Pay(id: id, amount: amount)\n  emit Pay(id: "audit", amount: 0.0)')
+    result = _why_not(two, 'Pay(id: "audit", amount: 1.0)')
+    assert result.exit_code == 0, result.output
+    assert 'emits Pay(id: "audit", amount: 0.0), which is not' in result.output
+    assert 'Pay(id: "a"' not in result.output
+
+
+def test_of_several_matches_the_closest_to_the_fact_asked_about_is_quoted() -> None:
+    # Both fields are computed, so every match that passes the guard is a candidate:
+    # the one whose fact agrees with the asked id is quoted, not the first.
+    computed = PAY.replace("fact Pay { key id: str }",
+                           "fact Pay { key id: str, amount: float }")
+    computed = computed.replace("emit Pay(id: id)",
+                                'emit Pay(id: "p-" + id, amount: amount * 2.0)')
+    result = _why_not(computed, 'Pay(id: "p-d", amount: 1.0)')
+    assert result.exit_code == 0, result.output
+    assert 'emits Pay(id: "p-d", amount: 60.0), which is not' in result.output
