@@ -12,7 +12,7 @@ pick them), never on another key's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -371,7 +371,7 @@ class Explainer:
                 continue
             grown: list[dict[str, Any]] = []
             for e in envs:
-                grown.extend(bound for _, bound in interp.matches(pattern, e))
+                grown.extend(bound for _, bound in self._matches(pattern, e))
                 if len(grown) > MAX_MATCHES:
                     break
             if not grown:
@@ -467,6 +467,20 @@ class Explainer:
                             f"matches, but emits {self.show(closest)}"
                             + _using(closest_calls) + ", which is not "
                             f"`{self.pattern_with(target, want)}`", matched=True)
+
+    def _matches(self, pattern: n.Pattern, env: Mapping[str, Any]
+                 ) -> Iterator[tuple[Fact, dict[str, Any]]]:
+        """The matches of a positive ``pattern`` that its agent saw: live facts, and
+        for an intent pattern the intents closed during the run too (an agent that
+        answered an intent closed it, so the final context no longer has it)."""
+        interp = self.interp
+        assert interp is not None
+        yield from interp.matches(pattern, env)
+        if pattern.intent:
+            for fid in sorted(self.view.closed):
+                bound = interp.match_fact(pattern, self.view.facts[fid], env)
+                if bound is not None:
+                    yield self.view.facts[fid], bound
 
     def _asked(self, target: n.Pattern, want: Mapping[str, Any]) -> dict[str, Any]:
         """The values ``target`` asks its fields to hold (a field left free, or `_`,

@@ -125,3 +125,41 @@ def test_of_several_matches_the_closest_to_the_fact_asked_about_is_quoted() -> N
     result = _why_not(computed, 'Pay(id: "p-d", amount: 1.0)')
     assert result.exit_code == 0, result.output
     assert 'emits Pay(id: "p-d", amount: 60.0), which is not' in result.output
+
+
+RATES = """\
+ruleset rates
+uses tool fx_rate
+
+fact Want { key currency: str }
+fact Rate { key currency: str, usd: float }
+intent NeedRate { currency: str }
+
+agent ask {
+  when Want(currency)
+  intend NeedRate(currency: currency)
+}
+
+agent fetch {
+  when intent NeedRate(currency)
+  call fx_rate(currency: currency) as rate
+  emit Rate(currency: currency, usd: rate.usd)
+}
+
+test "euro rate" {
+  given Want(currency: "EUR")
+  mock tool fx_rate(currency: "EUR") returns {usd: 1.1}
+  expect Rate(currency: "EUR", usd: 1.2)
+}
+"""
+
+
+def test_why_not_judges_an_agent_on_the_intent_it_answered_and_closed() -> None:
+    # Met as: "agent fetch: no fact matches `intent NeedRate(currency)`": the agent had
+    # answered the intent, which closed it, and why-not looked only at the final context.
+    Path("rates.cvg").write_text(RATES, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "rates.cvg"])
+    assert result.exit_code == 1, result.output
+    why = result.output.split("why not:", 1)[1]
+    assert 'emits Rate(currency: "EUR", usd: 1.1)' in why
+    assert "fx_rate" in why and "no fact matches" not in why
