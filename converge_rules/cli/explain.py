@@ -138,6 +138,9 @@ def _explain(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
         if ex.checked is not None:
             lines.append("why not:")
             lines.extend("  " + r.text() for r in ex.why_not(target))
+            if lines[-1] == "why not:":
+                lines.append(f"  no agent emits {target.type.name}: it can only be given "
+                             "as input")
         else:
             lines.append("hint: add --ruleset RULESET to see why (--why-not)")
     data = {"pattern": format_pattern(target), "status": ex.view.status,

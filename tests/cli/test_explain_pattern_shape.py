@@ -90,3 +90,22 @@ def test_a_field_with_a_value_still_explains(source: str) -> None:
     result = _explain('Assessment(claim: "C2")', source)
     assert result.exit_code == 0, result.output
     assert "by agent assess" in result.output and '"C1"' not in result.output
+
+
+def test_none_is_not_taken_for_a_string() -> None:
+    # Met as: 'Claim(note: none)' answered 'did you mean the string "none"?'.
+    Path("claims.cvg").write_text(CLAIMS.replace("amount: float }",
+                                                 "amount: float, note: str? }"),
+                                  encoding="utf-8")
+    result = _explain("Claim(note: none)", "ruleset")
+    assert result.exit_code == 2, result.output
+    assert "no literal for none" in result.output
+    assert 'the string "none"' not in result.output
+
+
+def test_no_match_of_an_input_type_says_why_not_in_words() -> None:
+    # Met as: a "why not:" heading with nothing under it.
+    result = _explain('Claim(id: "C9")', "ruleset")
+    assert result.exit_code == 1, result.output
+    assert result.output.rstrip().endswith(
+        "no agent emits Claim: it can only be given as input"), result.output

@@ -77,7 +77,7 @@ def _agent(body: str) -> str:
 
 
 # Words users write for "no value"; the language has no such literal.
-_NONE_WORDS = frozenset({"none", "None", "null", "nil", "NULL"})
+NONE_WORDS = frozenset({"none", "None", "null", "nil", "NULL"})
 
 NOT_BOOL = define(
     "CVG202", "condition-not-bool", Severity.ERROR, "Condition is not a bool",
@@ -247,7 +247,7 @@ class Typer:
                     f"here; use one of {', '.join(self.t.members(expected.name))}")
         elif owners:
             help = f"write it qualified: `{owners[0]}.{e.id}`"
-        elif e.id in _NONE_WORDS:
+        elif e.id in NONE_WORDS:
             help = ("there is no literal for none: an optional field (`T?`) without a "
                     "default is none when left out, so drop the value (or `= none`)")
         elif expected is not None and expected.kind == "enum":

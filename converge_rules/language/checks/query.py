@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from converge_rules.language.checks.checked import CheckedRuleset
-from converge_rules.language.checks.exprs import Typer
+from converge_rules.language.checks.exprs import NONE_WORDS, Typer
 from converge_rules.language.checks.scope import UNKNOWN_NAME, Reporter, Scope, Tables
 from converge_rules.language.checks.testblocks import EXPECT_FORM
 from converge_rules.language.diagnostics.core import Diagnostic
@@ -78,6 +78,9 @@ def _bare_name_message(name: str) -> str:
 
 def _bare_name_help(tables: Tables, pattern: Pattern, field_name: str, name: str) -> str:
     decl = tables.field_of(pattern.type.name, field_name)
+    if name in NONE_WORDS and (decl is None or decl.type.optional):
+        return ("there is no literal for none, so a pattern cannot ask for it: leave "
+                f"the field out, or write `{field_name}: _` for any value")
     if decl is not None and decl.type.name == "str" and not decl.type.args:
         shown = format_pattern(pattern, {field_name: quote(name)})
         return (f"did you mean the string {quote(name)}? In a shell, put the whole pattern "
