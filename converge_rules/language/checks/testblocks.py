@@ -91,7 +91,9 @@ FIXTURE_UNREADABLE = define(
 )
 DUPLICATE_TEST = define(
     "CVG704", "duplicate-test", Severity.ERROR, "Two tests with one name",
-    "Test names identify results in reports; each must be unique across the ruleset.",
+    "Test names identify results in reports; each must be unique across the ruleset. "
+    "A table test's cases are named `test name[case N]` (or `test name[NAME]` for a "
+    "named case), so a test cannot be named that way after a table test either.",
     wrong=_HEAD + 'test "t" {\n  expect status converged\n}\n'
           'test "t" {\n  expect no Note()\n}\n',
     right=_HEAD + 'test "t" {\n  expect status converged\n}\n'
@@ -177,6 +179,23 @@ def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
         cases = case_scope(typer, test, access)
         for step in test.steps:
             _check_step(typer, step, cases.child())
+    _check_case_ids(typer, tests)
+
+
+def _check_case_ids(typer: Typer, tests: list[Test]) -> None:
+    """A test named like a case of a table test (``margin[big]``, ``margin[case 2]``
+    beside a table test ``margin``) would share that case's id: an error, as a second
+    test of one name is."""
+    tables = [t for t in tests if t.cases is not None]
+    for test in tests:
+        for table in tables:
+            if test.name.startswith(table.name + "[") and test.name.endswith("]"):
+                typer.r.error(DUPLICATE_TEST, test.span,
+                              f'the test "{test.name}" is named as a case of the table '
+                              f'test "{table.name}", whose cases have the ids '
+                              f'"{table.name}[…]"', "rename it",
+                              (Related(table.span, "table test here"),))
+                break
 
 
 def step_names(test: Test) -> dict[str, Span]:
