@@ -53,3 +53,17 @@ def test_a_test_named_as_a_case_of_a_table_test_is_an_error(name: str,
 @pytest.mark.parametrize("name", ["margin big", "margins[big]", "margin[big"])
 def test_other_names_are_fine(name: str, tmp_path: Path) -> None:
     assert _codes(name, tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["line\\nbreak", "tab\\there"])
+def test_a_case_name_that_is_not_one_printable_line_is_an_error(name: str,
+                                                                tmp_path: Path) -> None:
+    # Met as: the pytest node id of `case "line\nbreak"` held a newline (pytest prints
+    # ids as they are), so the case could not be selected by its id.
+    assert _codes("other", tmp_path) == []
+    path = tmp_path / "shop.cvg"
+    path.write_text(RULES.replace('case "big"', f'case "{name}"').replace("NAME", "other"),
+                    encoding="utf-8")
+    errors = [d for d in check_file(path).diagnostics if d.is_error]
+    assert [(d.code, d.span.line if d.span else 0) for d in errors] == [("CVG708", 10)]
+    assert "printable" in (errors[0].help or "")

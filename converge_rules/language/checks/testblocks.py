@@ -126,7 +126,7 @@ CASE_NAME = define(
     "CVG708", "duplicate-case-name", Severity.ERROR, "Case name empty or used twice",
     'A named case (`case "small claim" {…}`) is reported under its name, as an unnamed '
     "row is under `case N` (its position, from 1): each case's name must be unique in "
-    "its test, and not empty.",
+    "its test, not empty, and one line of printable text (it is part of the test id).",
     wrong=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
         "ROW", 'case "a" {sku: "B", amount: 2.0}'),
     right=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
@@ -281,6 +281,12 @@ def _check_case_names(typer: Typer, cases: Cases) -> None:
             typer.r.error(CASE_NAME, row.span, "a case named with an empty string",
                           "name the case, or drop `case \"\"` to call it "
                           f"`case {index + 1}`")
+            continue
+        if name is not None and not name.isprintable():
+            # the name is part of the test id, which pytest prints and selects as is
+            typer.r.error(CASE_NAME, row.span, f"the case name {quote(name)} is not one "
+                          "line of printable text", "a case name is one line of printable "
+                          "text (no newline, tab or other control character)")
             continue
         shown = f"case {index + 1}" if name is None else name
         if shown in first:
