@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converge_rules.errors import CheckError, ConvergeError
+from converge_rules.errors import CheckError, ConvergeError, ToolError
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
@@ -41,8 +41,8 @@ class Ruleset:
     ``checked`` keeps the syntax tree and every warning; ``program`` is what the engine
     runs, with the plugins' functions, resolvers and chosen pruners bound in;
     ``tools`` maps each tool the ruleset ``uses`` to the validated callable a plugin
-    provides (a tool no plugin provides is absent: calling it fails the calling agent,
-    and ``run(..., tools=...)`` can supply it); ``registries`` are the plugins it was
+    provides (a tool no plugin provides is absent: ``run`` refuses to start unless
+    ``run(..., tools=...)`` supplies it); ``registries`` are the plugins it was
     checked and compiled against, which ``run`` takes its executors and stores from;
     ``files`` are the resolved paths of every file the ruleset names (the entry file,
     its imports and its tests' ``cases`` files).
@@ -161,8 +161,50 @@ def run(
         sink = Path(trace) if trace_store is None else registries.trace_sink(trace_store,
                                                                              Path(trace))
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
+    require_tools(ruleset, merged)  # after the usage errors; executors start in the run
     return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
                       progress=progress, stop=stop)
+
+
+def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:
+    """Refuse to run ``ruleset`` when an agent calls a tool that ``tools`` lacks: a
+    :class:`~converge_rules.errors.ToolError` naming each such tool, the agents that
+    call it and, when an installed plugin registers it (plugins were not loaded), that
+    plugin. Without it the job would run and its agents' calls fail one by one: a job
+    that "converges" without a check it was written to make."""
+    missing: dict[str, list[str]] = {}
+    for agent in ruleset.program.agents:
+        for name in agent.tools:
+            if name not in tools:
+                missing.setdefault(name, []).append(f"`{agent.name}` ({agent.span})")
+    if not missing:
+        return
+    providers = _installed_providers(missing)
+    lines = []
+    for name, agents in sorted(missing.items()):
+        plugin = providers.get(name)
+        lines.append(f"no loaded plugin provides tool {name!r}, which agent"
+                     f"{'s' if len(agents) > 1 else ''} {', '.join(agents)} "
+                     f"call{'' if len(agents) > 1 else 's'}")
+        lines.append(f"  hint: the installed plugin {plugin!r} provides it; load the plugins "
+                     "(drop --no-plugins; load(..., plugins=True))" if plugin else
+                     "  hint: install the plugin that provides it (see `converge plugins`)")
+    raise ToolError("refusing to run: " + "\n".join(lines) + "\n  (a test mocks a tool with "
+                    "`mock tool NAME(...) returns {...}`; run() takes tools=)")
+
+
+def _installed_providers(names: Iterable[str]) -> dict[str, str]:
+    """Tool name → the installed plugin that registers it, for those of ``names`` an
+    installed plugin registers; best effort (a plugin that fails to load names
+    nothing)."""
+    from converge_rules.plugins import load_registries
+
+    try:
+        installed = load_registries()
+    except ConvergeError:
+        return {}
+    return {name: installed.tools[name].plugin for name in names
+            if name in installed.tools and installed.tools[name].plugin}
 
 
 def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts:

@@ -4,10 +4,11 @@ Two kinds of text break JSON Lines or its encoding, and are handled the same way
 everywhere:
 
 * **Lone surrogates** (``"\\ud800"`` in JSON: half of a UTF-16 pair) are not
-  characters and cannot be written as UTF-8. Input facts and tool answers holding
-  one are refused (:func:`surrogate_problem` names where); anything that still
-  reaches a writer (a plugin function's result) is written as its JSON escape
-  ``\\ud800``, so an output is never cut by an encoding error.
+  characters and cannot be written as UTF-8. Input facts, tool answers and plugin
+  function results holding one are refused (:func:`surrogate_problem` names where;
+  :func:`value_problem` checks a whole value); anything that still reaches a writer
+  is written as its JSON escape ``\\ud800``, so an output is never cut by an
+  encoding error.
 * **Line separators other than** ``\\n`` (U+2028, U+2029, U+0085; the control
   characters ``\\r``, ``\\v``, ``\\f``, ``\\x1c``–``\\x1e`` are escaped by JSON itself)
   are valid inside JSON strings but split a line for readers that split on every line
@@ -21,11 +22,14 @@ Every other character is written as itself (UTF-8, not ``\\u`` escapes).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dumps", "jsonl_lines", "surrogate_problem"]
+from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
+
+__all__ = ["dumps", "jsonl_lines", "surrogate_problem", "value_problem"]
 
 # what json.dumps(ensure_ascii=False) leaves raw that must not be: other line breaks
 # (below U+0020 JSON escapes them itself) and lone surrogates
@@ -91,3 +95,43 @@ def surrogate_problem(value: Any, where: str) -> str | None:
             if problem is not None:
                 return problem
     return None
+
+
+def value_problem(value: Any, where: str, path: tuple[int, ...] = ()) -> str | None:
+    """Where ``value`` stops being a value converge can hold and write as JSON
+    (``where`` names it: ``"result"`` → ``"result.rate"``), or None: a value of another
+    type, a float that is not finite (NaN, infinity), an integer outside the 64-bit
+    range, a string with a lone surrogate, a container holding itself."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return surrogate_problem(value, where)
+    if isinstance(value, int):
+        if int_in_range(value):
+            return None
+        return f"{where} is {shown_int(value)}, outside {INT_RANGE}"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
+    if isinstance(value, list | tuple | Mapping):
+        if id(value) in path:
+            return f"{where} contains itself"
+        path = (*path, id(value))
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = value_problem(item, f"{where}[{i}]", path)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                found = surrogate_problem(key, f"a key of {where}")
+                if found is not None:
+                    return found
+            elif not isinstance(key, int | float | bool) and key is not None:
+                return f"{where} has a key of type {type(key).__name__}, not a string"
+            problem = value_problem(item, f"{where}.{key}", path)
+            if problem is not None:
+                return problem
+        return None
+    return f"{where} is of type {type(value).__name__}, not a JSON value"

@@ -178,6 +178,10 @@ class AgentSpec:
     give it a new match); ``negates`` are the types it negates or aggregates over
     (a removal there may give it new matches, so the engine re-runs it from
     ``since=0`` when one of them loses a fact); ``source`` is the generated Python.
+    ``aggregates`` are the types it aggregates over (also in ``negates``);
+    ``updates`` the keyed types it emits with an aggregate in a field value: a value
+    it derives in a later cycle for a key only it holds is an update of its own
+    earlier value (the aggregate's inputs changed), not a conflict.
     """
 
     name: str
@@ -190,6 +194,8 @@ class AgentSpec:
     emits: tuple[int, ...]
     tools: tuple[str, ...]
     span: Span
+    aggregates: tuple[int, ...] = ()
+    updates: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------- policies

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 import converge_rules
 from converge_rules import CheckError, InputError
+from converge_rules.errors import ToolError
 from converge_rules.plugins.registries import Registries, Tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,8 +128,12 @@ def test_tools_override_and_missing_tools() -> None:
     ruleset = converge_rules.loads(TOOL_RULESET, plugins=False)
     assert dict(ruleset.tools) == {}
     facts = [("Quote", {"sku": "A", "currency": "EUR"})]
-    missing = converge_rules.run(ruleset, facts)
-    assert missing.status == "converged" and missing.facts("Rate") == []
+    # issue 10 item 7: a job whose tool nothing provides used to "converge" without
+    # the call it was written to make; it is refused before it starts
+    with pytest.raises(ToolError, match="no loaded plugin provides tool 'fx_rate'") as info:
+        converge_rules.run(ruleset, facts)
+    assert "agent `fetch`" in str(info.value)
+    assert "'converge-example' provides it" in str(info.value)
     mocked = converge_rules.run(ruleset, facts, tools={"fx_rate": lambda a: {"usd": 2.0}})
     assert mocked.facts("Rate") == [{"currency": "EUR", "usd": 2.0}]
 

@@ -27,6 +27,16 @@ from converge_rules.language.syntax.span import Span
 MAX_DEPTH = 12
 """How deep a derivation tree goes before it says "…" (support chains can be long)."""
 
+MAX_DERIVATIONS = 4
+"""How many derivations of one fact a tree shows; the others are counted ("… N more"):
+a fact derived over many matches (a transitive closure) would multiply the tree by
+that many at every level."""
+
+MAX_NODES = 400
+"""How many facts one derivation tree shows in all before the rest are counted (shared
+support is shown again where it is used, so a tree can grow exponentially with depth
+even when each fact has few derivations)."""
+
 MAX_MATCHES = 10_000
 """How many partial matches ``why_not`` explores per agent before it gives up."""
 
@@ -57,7 +67,9 @@ class Step:
 class Node:
     """A fact in a derivation tree. ``input`` facts have no steps; ``removed`` says why
     a fact is no longer in the final context; ``won`` lists conflicts it won;
-    ``evaluations`` are the ``(agent, score, reason)`` it was given."""
+    ``evaluations`` are the ``(agent, score, reason)`` it was given; ``truncated``
+    says the tree stops here (too deep, or the fact is its own support); ``more``
+    counts the derivations left out to keep the tree small."""
 
     fact: Fact
     input: bool
@@ -66,6 +78,7 @@ class Node:
     won: tuple[ConflictRecord, ...] = ()
     truncated: bool = False
     evaluations: tuple[tuple[str, float, str | None], ...] = ()
+    more: int = 0
 
     @property
     def score(self) -> float | None:
@@ -145,7 +158,16 @@ class Explainer:
 
     def tree(self, fid: int, depth: int = 0, path: frozenset[int] = frozenset(),
              *, max_depth: int = MAX_DEPTH) -> Node:
-        """The derivation tree of fact ``fid``, ``max_depth`` levels deep."""
+        """The derivation tree of fact ``fid``, ``max_depth`` levels deep, showing at
+        most :data:`MAX_DERIVATIONS` derivations of a fact and :data:`MAX_NODES` facts
+        in all; the derivations left out are counted in :attr:`Node.more`."""
+        return self._tree(fid, depth, path, max_depth, [MAX_NODES])
+
+    def _tree(self, fid: int, depth: int, path: frozenset[int], max_depth: int,
+              budget: list[int]) -> Node:
+        # ``budget`` (one counter shared by the whole walk) is how many more facts the
+        # tree may show.
+        budget[0] -= 1
         fact = self.view.facts[fid]
         derivations = self.view.derivations.get(fid, [])
         won = tuple(c for c in self.view.conflicts
@@ -156,9 +178,12 @@ class Explainer:
             return Node(fact, not derivations, self.view.removed.get(fid), (), won,
                         truncated=bool(derivations), evaluations=evaluations)
         steps = []
-        for i, d in enumerate(derivations):
-            support = tuple(self.tree(s, depth + 1, path | {fid}, max_depth=max_depth)
-                            for s in d.support if s in self.view.facts)
+        for i, d in enumerate(derivations[:MAX_DERIVATIONS]):
+            present = [s for s in d.support if s in self.view.facts]
+            if budget[0] < len(present):
+                break
+            support = tuple(self._tree(s, depth + 1, path | {fid}, max_depth, budget)
+                            for s in present)
             agent = self.agents.get(d.agent)
             env = self._env(agent, d.support)
             steps.append(Step(d.agent, d.cycle, agent.span if agent else None,
@@ -166,7 +191,7 @@ class Explainer:
                               support, self._calls(d, agent, env),
                               self.view.confidence.get(fid) if i == 0 else None))
         return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won,
-                    evaluations=evaluations)
+                    evaluations=evaluations, more=len(derivations) - len(steps))
 
     def _calls(self, d: Derivation, agent: n.Agent | None, env: Mapping[str, Any]
                ) -> tuple[Mapping[str, Any], ...]:
@@ -256,6 +281,10 @@ class Explainer:
                 lines.append(f"{indent}    from")
                 for child in step.support:
                     lines.extend(self.tree_lines(child, indent + "      "))
+        if node.more:
+            lines.append(f"{indent}  … {node.more} more "
+                         + ("derivation" if node.more == 1 else "derivations")
+                         + " not shown")
         if node.truncated:
             lines.append(f"{indent}  … (the whole derivation: converge explain)")
         return lines
@@ -284,6 +313,7 @@ class Explainer:
                 for s in node.steps
             ],
             "truncated": node.truncated,
+            "more_derivations": node.more,
         }
 
     # ---------------------------------------------------------------- why not

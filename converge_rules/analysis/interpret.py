@@ -128,6 +128,8 @@ class Interpreter:
             if func is None:
                 raise EvalError(f"unknown function `{expr.func.name}`", expr.span)
             result = func(*(self._eval(a, env) for a in expr.args))
+            if expr.func.name not in BUILTINS:  # a plugin's: checked as compiled code does
+                return rt.cvg_result(result, expr.func.name)
             if expr.func.name == "abs" and expr.func.name not in self.functions:
                 return checked_int(result, format_expr(expr))  # abs(-2**63) overflows
             return result
@@ -219,14 +221,15 @@ class Interpreter:
         if fact.type != pattern.type.name:
             return None
         bound = dict(env)
+        if pattern.binder is not None:
+            # bound first, as the checker binds it: its own fields may use it
+            bound[pattern.binder.name] = fact
         for fm in pattern.fields:
             if fm.field.name not in fact.values:
                 return None
             actual = fact.values[fm.field.name]
             if not self._field_ok(pattern.type.name, fm, actual, bound, tolerant):
                 return None
-        if pattern.binder is not None:
-            bound[pattern.binder.name] = fact
         return bound
 
     def field_expected(self, type_name: str, fm: n.FieldMatch, env: Mapping[str, Any]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -217,17 +218,38 @@ _EDITED = ("the trace was edited or truncated; record it again with "
            "`converge run --trace FILE`")
 
 
+class _NotFinite(ValueError):
+    """A number in a trace line that is not finite (its text is the message)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)  # NaN, Infinity, -Infinity: not JSON
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # `1e400` parses as infinity
+        raise _NotFinite(text)
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 def trace_event(line: str, source: str, number: int) -> dict[str, Any]:
     """One line of a trace as a valid event (a JSON object), or an :class:`InputError`
     naming the line and what is wrong with it."""
     from pydantic import ValidationError
 
     try:
-        event = json.loads(line)
+        event = _DECODER.decode(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg} (column {exc.colno})", source=source,
                          line=number, help="a trace has one JSON object per line, as "
                          "`converge run --trace FILE` writes it") from None
+    except _NotFinite as exc:
+        raise InputError(f"`{exc}` is not a finite number, and converge writes only "
+                         "finite ones", source=source, line=number, help=_EDITED) from None
     except RecursionError:
         event = _TOO_DEEP  # reported below, as any value nested too deeply
     if event is _TOO_DEEP or (may_nest_deeper(line) and

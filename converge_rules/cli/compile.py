@@ -103,9 +103,13 @@ def _summary(program: Any) -> str:
     lines = [f"ruleset {program.name}: {len(program.types)} types, "
              f"{len(program.agents)} agents, {len(program.indexes)} indexes"]
     for a in program.agents:
+        # `negates` holds the aggregated types too (a removal re-runs the agent for both)
+        negated = tuple(t for t in a.negates if t not in a.aggregates)
         lines.append(f"  agent {a.name} (tier {a.tier}) reads "
                      f"{_names(program, a.reads) or '-'}; emits {_names(program, a.emits) or '-'}"
-                     + (f"; negates {_names(program, a.negates)}" if a.negates else ""))
+                     + (f"; negates {_names(program, negated)}" if negated else "")
+                     + (f"; aggregates {_names(program, a.aggregates)}" if a.aggregates
+                        else ""))
     for ix in program.indexes:
         spec = program.types[ix.type_id]
         fields = ", ".join(spec.fields[p].name for p in ix.positions)

@@ -5,10 +5,10 @@ one, byte for byte."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from converge_rules.cli._common import (
 )
 from converge_rules.errors import CheckError, InputError
 from converge_rules.files import write_text_atomic
+
+if TYPE_CHECKING:
+    from converge_rules.api import Ruleset
 from converge_rules.jsontext import jsonl_lines
 
 
@@ -88,7 +91,8 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     loaded = replace(loaded, tools={})
     try:
         result = api.run(loaded, input_facts(events), executor=executor,
-                         workers=workers, tools=recorded_tools(events))
+                         workers=workers,
+                         tools=recorded_tools(events, _called_tools(loaded)))
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -138,9 +142,17 @@ def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
     ]
 
 
-def recorded_tools(events: Sequence[dict[str, Any]]) -> dict[str, _Recorded]:
-    """One replaying tool per tool name in the trace's ``tool_call`` events (a tool
-    that was not there when the trace was recorded stays absent)."""
+def _called_tools(loaded: Ruleset) -> set[str]:
+    """The tools the ruleset's agents call."""
+    return {name for agent in loaded.program.agents for name in agent.tools}
+
+
+def recorded_tools(events: Sequence[dict[str, Any]], called: Iterable[str] = ()
+                   ) -> dict[str, _Recorded]:
+    """One replaying tool per tool name in the trace's ``tool_call`` events, and one
+    that holds no answers for each of ``called`` the trace never shows called (the
+    recorded job had it, or it would have refused to start, but made no call it
+    completed). A tool that was missing when the trace was recorded stays absent."""
     from converge_rules.engine.tools import ABANDONED, canonical_args
 
     answers: dict[str, dict[str, tuple[dict[str, Any] | None, str | None]]] = {}
@@ -152,6 +164,10 @@ def recorded_tools(events: Sequence[dict[str, Any]]) -> dict[str, _Recorded]:
                                                                 ABANDONED)):
             answers.setdefault(e["tool"], {})[canonical_args(e["args"])] = (
                 e.get("result"), e.get("error"))
+    missing = {e["tool"] for e in events if e["event"] == "tool_call"
+               and str(e.get("error") or "").startswith("no tool named")}
+    for name in set(called) - missing:
+        answers.setdefault(name, {})
     return {name: _Recorded(name, calls) for name, calls in sorted(answers.items())}
 
 

@@ -126,7 +126,8 @@ def command(
     Exit codes:
       0  converged: every tier reached a fixpoint and every `require` holds
       1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
-      2  bad input facts, a ruleset with errors, or bad usage
+      2  bad input facts, a ruleset with errors, a tool no loaded plugin provides,
+         or bad usage
       130  interrupted (Ctrl-C; 143 for SIGTERM): the partial result is printed
     """
     from converge_rules import api

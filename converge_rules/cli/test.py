@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,14 @@ from converge_rules.testing.runner import Suite, run_tests
 from converge_rules.testing.selection import SelectionError, compile_keyword
 
 
+def _a_number(ctx: click.Context, param: click.Parameter, value: float | None
+              ) -> float | None:
+    # click's range check lets NaN through: it compares false with both ends
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("NaN is not a number from 0 to 100", ctx, param)
+    return value
+
+
 @click.command("test")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("-k", "keyword", default=None, metavar="EXPR",
@@ -44,8 +53,8 @@ from converge_rules.testing.selection import SelectionError, compile_keyword
               help="Report which agents fired, which policies resolved a conflict, which "
                    "where-guards were seen false and which prunes fired.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None,
-              metavar="PERCENT", help="Exit 1 when total coverage is below PERCENT "
-                                      "(implies --coverage).")
+              callback=_a_number, metavar="PERCENT",
+              help="Exit 1 when total coverage is below PERCENT (implies --coverage).")
 @click.option("--coverage-xml", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE",
               help="Write coverage as Cobertura XML to FILE (implies --coverage).")

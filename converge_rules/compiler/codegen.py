@@ -102,6 +102,8 @@ class GeneratedAgent:
     negates: tuple[int, ...]
     emits: tuple[int, ...]
     tools: tuple[str, ...]
+    aggregates: tuple[int, ...] = ()
+    updates: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -229,8 +231,15 @@ class AgentGenerator:
         emits = _dedup([self.ctx.types[o.type.name].id for o in self.agent.outputs
                         if isinstance(o, (Emit, Intend)) and o.type.name in self.ctx.types])
         tools = _dedup([c.tool.name for c in self.agent.calls])
+        # keyed types emitted with an aggregate in a value: re-derived in place
+        updates = _dedup([
+            self.ctx.types[o.type.name].id for o in self.agent.outputs
+            if isinstance(o, Emit) and o.type.name in self.ctx.types
+            and self.ctx.types[o.type.name].key_positions
+            and aggregates_in([arg.value for arg in o.args])
+        ])
         return GeneratedAgent(self._module(body), self.ns.values, reads, negates, emits,
-                              tools)
+                              tools, _dedup(agg_types), updates)
 
     def _module(self, body: Writer) -> str:
         head = [f"# agent {self.agent.name.name!r} (tier {self.agent.effective_tier}, "
@@ -510,6 +519,21 @@ class AgentGenerator:
             return f"_sized_list({code}, {budgets.max_list_length:_}, {name}{strings})"
         return code
 
+    def _finite(self, ex: ExprCompiler, code: str, vt: ValueType, value: Expr,
+                name: str) -> str:
+        """``code`` checked to be finite when ``vt`` is ``float`` or a list of floats:
+        computed numbers may overflow to infinity or be NaN, and a fact holds finite
+        numbers only (NaN never equals itself, so it would be re-derived every
+        cycle). Other types as is."""
+        element = vt.element
+        if vt.base != "float" and (element is None or element.base != "float"):
+            return code
+        if vt.base == "float" and (not vt.optional or not ex.kind(value).nullable):
+            # A number that cannot be none is checked inline, cheaply: x - x is 0
+            # for every finite x, NaN for infinity and NaN.
+            return f"(x0 if (x0 := {code}) - x0 == 0 else _finite(x0, {name}))"
+        return f"_finite({code}, {name})"
+
     def _copied(self, ex: ExprCompiler, expr: Expr) -> bool:
         """Whether ``expr`` only copies values that were measured already: a literal,
         a pattern variable, a field of a bound fact, an enum member, or a list
@@ -560,6 +584,8 @@ class AgentGenerator:
                         # An optional value or an aggregate over nothing must not slip
                         # a none into a required field.
                         code = f"_required({code}, {name})"
+                    if not self._copied(ex, arg.value):
+                        code = self._finite(ex, code, f.type, arg.value, name)
                 if not self._copied(ex, arg.value):
                     code = self._sized(code, f.type, name)
                 parts.append(code)

@@ -25,6 +25,7 @@ from converge_rules.errors import CheckError, CompileError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
+    Arg,
     ByCycle,
     ByField,
     ByMajority,
@@ -34,12 +35,16 @@ from converge_rules.language.syntax.nodes import (
     Duration,
     Expr,
     KeepAll,
+    ListExpr,
+    Literal,
     Policy,
     Prune,
+    PrunerUse,
     RejectAll,
     Require,
     Resolve,
     Root,
+    Unary,
 )
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
@@ -68,6 +73,7 @@ def compile_ruleset(
     functions: Mapping[str, Callable[..., Any]] | None = None,
     resolvers: Mapping[str, Resolver] | None = None,
     pruners: Mapping[str, PluginPruner] | None = None,
+    registered_pruners: Mapping[str, PluginPruner] | None = None,
 ) -> Program:
     """Compile a checked ruleset into a :class:`Program` the engine runs.
 
@@ -76,7 +82,10 @@ def compile_ruleset(
     (built-ins need nothing); ``resolvers`` maps resolver names to the resolvers that
     ``resolve by using NAME`` calls; ``pruners`` are the plugin pruners to apply on
     this program, each added as a ``prune`` rule on every fact type it applies to
-    (intents excluded), after the ruleset's own, in name order.
+    (intents excluded), after the ruleset's own, in name order;
+    ``registered_pruners`` are every pruner the plugins register, which ``prune T
+    using NAME(…)`` in the ruleset binds (through the pruner's ``bind`` when it
+    declares ``parameters``).
 
     Raises :class:`CheckError` when the ruleset has error diagnostics, and
     :class:`CompileError` for a ``using NAME`` no given resolver provides and for what a
@@ -97,10 +106,11 @@ def compile_ruleset(
         agents.append(AgentSpec(
             name=agent.name.name, tier=agent.effective_tier, order=order, fn=fn,
             source=gen.source, reads=gen.reads, negates=gen.negates, emits=gen.emits,
-            tools=gen.tools, span=agent.span,
+            tools=gen.tools, span=agent.span, aggregates=gen.aggregates,
+            updates=gen.updates,
         ))
     agents.sort(key=lambda a: (a.tier, a.order))
-    prunes = tuple(_prune(p, ctx) for p in checked.prunes)
+    prunes = tuple(_prune(p, ctx, registered_pruners or {}) for p in checked.prunes)
     requires = tuple(_require(r, ctx) for r in (checked.root.requires if checked.root else ()))
     if pruners:
         prunes += plugin_prunes(types, pruners)
@@ -226,10 +236,15 @@ def _require(req: Require, ctx: ProgramContext) -> RequireSpec:
     return RequireSpec(_text(req.condition), fn, source, req.span)
 
 
-def _prune(prune: Prune, ctx: ProgramContext) -> PruneSpec:
+def _prune(
+    prune: Prune, ctx: ProgramContext, registered: Mapping[str, PluginPruner]
+) -> PruneSpec:
     spec = ctx.types.get(prune.type.name)
     if spec is None:
         raise CompileError(f"{prune.type.span}: unknown type {prune.type.name!r}")
+    if prune.using is not None:
+        return _pruner_rule(prune, prune.using, spec, registered)
+    assert prune.condition is not None  # the parser gives a condition or a pruner
     if _has_aggregate(prune.condition):
         raise CompileError(f"{prune.span}: a prune condition cannot use aggregates")
     ns = Namespace()
@@ -247,6 +262,55 @@ def _prune(prune: Prune, ctx: ProgramContext) -> PruneSpec:
     ])
     fn = _load(source, ns.values, "prune", f"prune {spec.name}", prune.span)
     return PruneSpec(spec.id, fn, source, _text(prune.condition), prune.span)
+
+
+def _pruner_rule(
+    prune: Prune, use: PrunerUse, spec: TypeSpec, registered: Mapping[str, PluginPruner]
+) -> PruneSpec:
+    """``prune T using NAME(…)``: the registered pruner, bound to the arguments when it
+    declares parameters, applied to T alone."""
+    name = use.name.name
+    pruner = registered.get(name)
+    if pruner is None:
+        known = ", ".join(sorted(registered)) or "none"
+        raise CompileError(
+            f"{use.name.span}: prune {spec.name} uses the pruner `{name}`, which no loaded "
+            f"plugin provides (pruners: {known}); install the plugin that registers it "
+            "(see `converge plugins`)")
+    args = {a.name.name: _constant(a.value) for a in use.args}
+    bind = getattr(pruner, "bind", None)
+    if getattr(pruner, "parameters", None) is not None and callable(bind):
+        try:
+            pruner = bind(args)
+        except (Exception, SystemExit) as exc:
+            raise CompileError(f"{use.span}: the pruner `{name}` refused its arguments: "
+                               f"{type(exc).__name__}: {exc}") from None
+    elif args:
+        raise CompileError(f"{use.span}: the pruner `{name}` takes no arguments")
+    applies = getattr(pruner, "applies_to", None)
+    if applies is not None and not applies(spec.name, spec.field_names):
+        raise CompileError(f"{use.span}: the pruner `{name}` does not apply to {spec.name} "
+                           f"(fields: {', '.join(spec.field_names)})")
+    text = f"using {name}" + (f"({_args_text(use.args)})" if use.args else "")
+    return PruneSpec(spec.id, _PrunerRule(pruner, spec.name, spec.field_names),
+                     f"# prune {spec.name!r} {text} (plugin pruner) at {prune.span}", text,
+                     prune.span)
+
+
+def _args_text(args: Sequence[Arg]) -> str:
+    return ", ".join(f"{a.name.name}: {_text(a.value)}" for a in args)
+
+
+def _constant(e: Expr) -> Any:
+    """The value of a constant the checker accepted (``is_constant``)."""
+    if isinstance(e, Literal):
+        return e.value
+    if isinstance(e, Unary) and e.op == "-" and isinstance(e.operand, Literal) and \
+            isinstance(e.operand.value, int | float) and not isinstance(e.operand.value, bool):
+        return -e.operand.value
+    if isinstance(e, ListExpr):
+        return [_constant(i) for i in e.items]
+    raise CompileError(f"{e.span}: a pruner's argument must be a constant")
 
 
 def _has_aggregate(expr: Expr) -> bool:

@@ -33,7 +33,13 @@ from converge_rules.compiler.context import (
     key_src,
     tuple_src,
 )
-from converge_rules.compiler.joins import FieldUse, PatternInfo, classify, constrained
+from converge_rules.compiler.joins import (
+    FieldUse,
+    PatternInfo,
+    classify,
+    constrained,
+    names_in,
+)
 from converge_rules.compiler.runtime import builtin_helper, int_helper
 from converge_rules.compiler.values import enum_member
 from converge_rules.errors import CompileError
@@ -56,7 +62,7 @@ from converge_rules.language.syntax.nodes import (
     Wildcard,
 )
 from converge_rules.language.syntax.span import UNKNOWN_SPAN
-from converge_rules.program import ValueType
+from converge_rules.program import FieldSpec, ValueType
 
 _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 _OVERFLOWING = frozenset({"+", "-", "*"})
@@ -286,7 +292,10 @@ class ExprCompiler:
                 f"{e.func.span}: function {name!r} is not available: install the plugin "
                 "that provides it, or pass it in compile_ruleset(functions=...)"
             )
-        return f"{self.ns.function(name, fn)}({joined})", UNKNOWN
+        # Its result is checked as a tool's answer is: a value no fact can hold (NaN,
+        # a lone surrogate) must not reach a fact, a tool call or the trace.
+        call = f"{self.ns.function(name, fn)}({joined})"
+        return f"_result({call}, {self.ns.literal(name)})", UNKNOWN
 
     @staticmethod
     def _builtin(e: FuncCall, builtin: Builtin, args: list[str]) -> str:
@@ -313,9 +322,13 @@ class ExprCompiler:
         seen = [n for n in self.scope if self.visible is None or n in self.visible]
         bound = {n for n in seen if isinstance(self.scope[n], Var)}
         info = classify(pattern, spec, self.ctx.enums, lambda n: n in bound)
+        # the names the pattern binds itself; a field's expression may use those an
+        # earlier field bound, as the candidate fact's values
+        own = {u.name for u in info.uses if u.kind == "var" and u.name not in bound}
         # every name it sees is bound here (binders and call results too), so any
-        # expression over them can key an index
-        keyed = constrained(info, seen, seen)
+        # expression over them (and none of its own) can key an index
+        keyed = [u for u in constrained(info, seen, seen)
+                 if u.kind != "expr" or not names_in(u.expr) & own]
         conds: list[str] = []
         local_first: dict[str, int] = {}
         for u in info.uses:
@@ -325,6 +338,10 @@ class ExprCompiler:
                 first = local_first.setdefault(u.name, u.position)
                 if first != u.position:
                     conds.append(f"vals[{gen}][{u.position}] == vals[{gen}][{first}]")
+            elif u.kind == "expr" and names_in(u.expr) & own:
+                assert u.expr is not None
+                value = self._candidate_code(u.expr, gen, spec.fields, local_first)
+                conds.append(f"vals[{gen}][{u.position}] == {value}")
             else:
                 conds.append(f"vals[{gen}][{u.position}] == {self._use_code(u)}")
         if keyed:
@@ -333,6 +350,27 @@ class ExprCompiler:
             key = key_src([self._use_code(u) for u in ordered])
             return f"{ix}.get({key}, ())", conds, info
         return self.ns.live(spec.id), conds, info
+
+    def _candidate_code(self, expr: Expr, gen: str, fields: tuple[FieldSpec, ...],
+                        local_first: dict[str, int]) -> str:
+        """Code for ``expr`` in a field of a negated or aggregated pattern, where the
+        names its earlier fields bound (``local_first``: name → position) are those
+        values of the candidate fact ``gen``."""
+        saved = {name: self.scope.get(name) for name in local_first}
+        outer = self.visible
+        for name, pos in local_first.items():
+            self.scope[name] = Var(f"vals[{gen}][{pos}]", fields[pos].type)
+        if outer is not None:
+            self.visible = outer | frozenset(local_first)
+        try:
+            return self.code(expr)
+        finally:
+            self.visible = outer
+            for name, binding in saved.items():
+                if binding is None:
+                    del self.scope[name]
+                else:
+                    self.scope[name] = binding
 
     def _use_code(self, u: FieldUse) -> str:
         if u.kind == "const":

@@ -24,14 +24,22 @@ Semantics the language promises:
   overshoots by at most one innermost loop), and a ``str`` or ``list`` value the agent
   computes is measured before it is emitted (``_sized_str``, ``_sized_list``); values
   copied from facts, literals and fields of other types cost nothing.
+* A fact holds finite numbers only, as input facts and tool results do (the trace is
+  JSON): a float field computed as NaN or infinity (``x * x`` past 1e308) raises
+  :class:`NotFinite` (``_finite``), which discards the agent's effect.
+* A plugin function's result holds finite numbers and valid text only, as input facts
+  and tool answers do (``_result``): NaN or infinity, or a string holding a lone
+  surrogate, raises :class:`BadResult`, which discards the agent's effect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from converge_rules.errors import BudgetExceeded
+from converge_rules.jsontext import surrogate_problem
 from converge_rules.language.builtins import BUILTINS, checked_int
 from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
 from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
@@ -113,6 +121,60 @@ def cvg_unit(value: Any, what: str) -> float:
     return result
 
 
+class NotFinite(ValueError):
+    """A float field was given NaN or infinity (arithmetic that overflowed). Like any
+    runtime error in an agent, it discards the agent's effect."""
+
+
+def cvg_finite(value: Any, field: str) -> Any:
+    """``value`` for the float (or list of floats) field ``field``, which may be none;
+    NaN or infinity is an error."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise NotFinite(f"{field} is {item!r}: a fact holds finite numbers only "
+                            "(the arithmetic overflowed)")
+    return value
+
+
+class BadResult(ValueError):
+    """A plugin function returned NaN or infinity, or a string holding a lone
+    surrogate, which no fact can hold. Like any runtime error in an agent, it discards
+    the agent's effect."""
+
+
+def cvg_result(value: Any, function: str) -> Any:
+    """``value``, the result of plugin function ``function``, when it holds only
+    finite numbers and valid text (in lists and records too), as input facts and tool
+    answers do; else :class:`BadResult` naming what is wrong. Other types are checked
+    where the value goes (a field: ``_typed``; arithmetic: ``_int``)."""
+    problem = _result_problem(value, "its result")
+    if problem is not None:
+        raise BadResult(f"function {function!r} returned a value no fact can hold: "
+                        f"{problem}")
+    return value
+
+
+def _result_problem(value: Any, where: str, depth: int = 0) -> str | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
+    if isinstance(value, str):
+        return surrogate_problem(value, where)
+    if depth > 100:  # a value nested this deep (or holding itself) is refused at a field
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = _result_problem(item, f"{where}[{i}]", depth + 1)
+            if problem is not None:
+                return problem
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            problem = (_result_problem(key, f"a key of {where}", depth + 1)
+                       or _result_problem(item, f"{where}.{key}", depth + 1))
+            if problem is not None:
+                return problem
+    return None
+
+
 class WrongType(ValueError):
     """A field was given a value of another type (an untyped tool result or plugin
     function result the compiler could not check). Like any runtime error in an agent,
@@ -161,9 +223,10 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
             return checked_int(value, field)
     elif base == "float":
         if isinstance(value, float):
-            return value
+            return cvg_finite(value, field)
         if isinstance(value, int):
-            return float(value)
+            # an integer is 64-bit wherever it comes from (10**400 has no float)
+            return float(checked_int(value, field))
     elif base == "list" and isinstance(value, (list, tuple)):
         element = vt.element
         if element is None:
@@ -237,6 +300,8 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_tuple": cvg_tuple,
     "_floats": cvg_floats,
     "_required": cvg_required,
+    "_finite": cvg_finite,
+    "_result": cvg_result,
     "_typed": cvg_typed,
     "_unit": cvg_unit,
     "_too_many_outputs": cvg_too_many_outputs,

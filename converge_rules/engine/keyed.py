@@ -90,6 +90,14 @@ class KeyedMerge:
                 return False
             self.held[(t, key)] = (fid, members)
             return True
+        if inc is not None and len(proposals) == 1 and self._is_update(cycle, t, inc, proposals):
+            vals, entry = next(iter(proposals.items()))
+            fid = self._add(cycle, t, vals, entry, inc)
+            if fid is None:
+                return False
+            self.held[(t, key)] = (fid, members)
+            self._merger.retraction.replace(cycle, inc, fid)
+            return True
         # a real conflict
         agents = self._program.agents
         contenders: list[Contender] = []
@@ -114,7 +122,7 @@ class KeyedMerge:
         self.record_conflict(cycle, t, key, contenders, res.values, res.reason)
         if res.values is None:
             self._merger.halt_on_conflict(
-                f"{self._merger.type_name(t)} {self._key_text(t, key)}: {res.reason}"
+                f"{self._merger.type_name(t)} {self.key_text(t, key)}: {res.reason}"
             )
             return False
         win = res.values
@@ -152,6 +160,25 @@ class KeyedMerge:
             if fid in dead and not self.merge(cycle, t, key, members):
                 return False
         return True
+
+    def _is_update(
+        self, cycle: int, t: int, inc: int, proposals: dict[tuple[Any, ...], list[Any]]
+    ) -> bool:
+        """Whether the one new value for a key is its holder's agent re-deriving an
+        aggregate: one agent proposes it, that agent emits ``t`` with an aggregate in a
+        value (``AgentSpec.updates``), and every derivation of the holder is that
+        agent's, from an earlier cycle. Its aggregate's inputs changed since; a new
+        value is an update in place, not a conflict with itself."""
+        (entry,) = proposals.values()
+        if len(entry[1]) != 1:
+            return False
+        a = entry[1][0]
+        if t not in self._program.agents[a].updates or inc < self._store.n_inputs:
+            return False
+        derivs = self._store.derivations.get(inc)
+        if not derivs:
+            return False
+        return all(d[0] == a and d[1] < cycle for d in derivs)
 
     def record_conflict(
         self, cycle: int, t: int, key: Any, contenders: Sequence[Contender],
@@ -215,7 +242,8 @@ class KeyedMerge:
             return None
         return sum(e[1] for e in evals) / len(evals)
 
-    def _key_text(self, t: int, key: Any) -> str:
+    def key_text(self, t: int, key: Any) -> str:
+        """``(field: value, …)`` for the key fields of type ``t`` (for messages)."""
         spec = self._program.types[t]
         parts = key if len(spec.key_positions) > 1 else (key,)
         return "(" + ", ".join(

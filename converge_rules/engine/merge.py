@@ -50,9 +50,9 @@ def _drop(item: Any) -> None:
 
 def needs_dependents(program: Program) -> bool:
     """Whether any fact can ever be removed other than by closing an intent (a prune,
-    or a keyed type with a resolving policy): only then does retraction need the
-    reverse support edges."""
-    if program.prunes:
+    a keyed type with a resolving policy, or an aggregate updated in place): only then
+    does retraction need the reverse support edges."""
+    if program.prunes or any(a.updates for a in program.agents):
         return True
     return any(
         p.mode in ("resolve", "combine") and program.types[t].key_positions
@@ -180,7 +180,8 @@ class Merger:
                           contenders)
             self.keyed.record_conflict(0, type_id, key, contenders, res.values, res.reason)
             if res.values is None:
-                self.halt_on_conflict(res.reason)
+                self.halt_on_conflict(f"{self.type_name(type_id)} "
+                                      f"{self.keyed.key_text(type_id, key)}: {res.reason}")
                 return out
             out.append(res.values)
         return out

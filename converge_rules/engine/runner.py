@@ -126,6 +126,10 @@ class _Job:
         try:
             if merger.stop is not None:
                 raise self._merge_stop()
+            # prune applies after every merge, the inputs' (cycle 0) included: an input
+            # fact a prune drops at age 0 is never seen by any agent
+            merger.prune(0)
+            merger.take_delta()  # executors start from the store as it is now
             self.fingerprints[store.fingerprint] = 0
             self.executor.start(
                 store.as_view(), self.program.agents, tools=self.tools,

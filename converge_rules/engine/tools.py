@@ -23,15 +23,13 @@ import asyncio
 import contextlib
 import inspect
 import json
-import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.errors import ToolError, without_addresses
-from converge_rules.jsontext import surrogate_problem
-from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
+from converge_rules.jsontext import value_problem
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -70,51 +68,12 @@ async def _cancel_pending() -> None:
 _CLOSE_GRACE = 2.0
 
 
-def _json_problem(value: Any, where: str, path: tuple[int, ...] = ()) -> str | None:
-    """Where ``value`` stops being JSON converge can hold (``where`` names it), or None:
-    a value of another type, a float that is not finite, an integer outside the 64-bit
-    range, a string with a lone surrogate, a container holding itself."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        return surrogate_problem(value, where)
-    if isinstance(value, int):
-        if int_in_range(value):
-            return None
-        return f"{where} is {shown_int(value)}, outside {INT_RANGE}"
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
-    if isinstance(value, list | tuple | Mapping):
-        if id(value) in path:
-            return f"{where} contains itself"
-        path = (*path, id(value))
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            problem = _json_problem(item, f"{where}[{i}]", path)
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                found = surrogate_problem(key, f"a key of {where}")
-                if found is not None:
-                    return found
-            elif not isinstance(key, int | float | bool) and key is not None:
-                return f"{where} has a key of type {type(key).__name__}, not a string"
-            problem = _json_problem(item, f"{where}.{key}", path)
-            if problem is not None:
-                return problem
-        return None
-    return f"{where} is of type {type(value).__name__}, not a JSON value"
-
-
 def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
     """Why a tool's result cannot go into the trace (naming the field), or None. Its
     strings must not hold lone surrogates and its integers must be 64-bit, as for
     input facts."""
     try:
-        where = _json_problem(dict(result), "result")
+        where = value_problem(dict(result), "result")
     except RecursionError:
         where = "result is nested too deeply"
     if where is None:
@@ -254,7 +213,14 @@ class AgentRuntime:
         self._lock = threading.Lock()
 
     def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Call a tool; raises :class:`ToolError` when it fails or is refused."""
+        """Call a tool; raises :class:`ToolError` when it fails or is refused, or when
+        an argument is no value a fact could hold (NaN or infinity from arithmetic that
+        overflowed): such a call is not made, nor recorded, since the trace could not
+        hold its arguments and a replay could not find it."""
+        for name, value in args.items():
+            problem = value_problem(value, f"argument {name!r}")
+            if problem is not None:
+                raise ToolError(f"tool {tool!r} not called: {problem}")
         with self._lock:
             if self.closed:
                 raise ToolError(f"tool {tool!r} not called: the agent was abandoned "

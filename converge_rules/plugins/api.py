@@ -268,7 +268,13 @@ class Pruner(Protocol):
     fact's fields as a mapping and its age in cycles; True drops the fact from the live
     context (it stays in the trace). It may also have an
     ``applies_to(fact_type, field_names) -> bool`` attribute, asked once per fact type
-    when a program is built, so it is never called for facts it cannot drop."""
+    when a program is built, so it is never called for facts it cannot drop.
+
+    A pruner that takes arguments from a ruleset (``prune Quote using ttl(cycles: 7)``)
+    has a ``parameters`` attribute, name → type as in the language (``"int"``,
+    ``"str?"`` for one that may be left out…), which ``converge check`` checks the
+    arguments against, and a ``bind(arguments) -> Pruner`` method, called once when the
+    ruleset is compiled with the arguments as a dict of constants."""
 
     def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool: ...
 

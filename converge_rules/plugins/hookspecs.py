@@ -103,9 +103,12 @@ def converge_register_pruners(register: Register) -> None:
     age)`` with the fact type's name, the fact's fields as a mapping and its age in
     cycles, it returns True to drop the fact from the live context (it stays in the
     trace and the knowledge store). An optional ``applies_to(fact_type, field_names)``
-    attribute limits it to some types. Pruners must be pure. They are opt-in per run:
-    ``converge run --pruner NAME`` or ``converge_rules.load(path, pruners=[NAME])``,
-    and the compiler adds them to the program as ``prune`` rules.
+    attribute limits it to some types; an optional ``parameters`` mapping (name → type
+    as in the language) with a ``bind(arguments)`` method returning the pruner to apply
+    lets a ruleset pass arguments. Pruners must be pure. They are opt-in: a ruleset
+    names one for a type (``prune T using NAME(arg: value)``), or a run chooses it
+    for every type (``converge run --pruner NAME``, ``converge_rules.load(path,
+    pruners=[NAME])``); the compiler adds them to the program as ``prune`` rules.
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """

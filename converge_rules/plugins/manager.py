@@ -285,6 +285,8 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
         check_name(name)
         if obj is None:
             raise PluginError(plugin, f"registers {kind[:-1]} {name!r} as None")
+        if kind == "pruners":
+            _check_pruner_parameters(plugin, name, obj)
         pending.append(Entry(name, obj, description, plugin))
 
     if kind == "tools":
@@ -292,6 +294,28 @@ def _register_callback(kind: str, plugin: str, pending: list[Any]) -> Callable[.
     if kind == "functions":
         return register_function
     return register_entry
+
+
+def _check_pruner_parameters(plugin: str, name: str, pruner: object) -> None:
+    """A pruner that declares ``parameters`` declares them as name → language type and
+    has a ``bind``: checked at registration, not when a ruleset first uses it."""
+    from converge_rules.language.checks.types import from_text
+
+    params = getattr(pruner, "parameters", None)
+    if params is None:
+        return
+    if not isinstance(params, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+        raise PluginError(plugin, f"pruner {name!r}: parameters must map names to type "
+                                  f"names (like {{'cycles': 'int?'}}), got {params!r:.60}")
+    bad = [f"{k}: {v}" for k, v in params.items() if from_text(v, ()) is None]
+    if bad:
+        raise PluginError(plugin, f"pruner {name!r}: unknown parameter type(s) "
+                                  f"{', '.join(bad)} (use str, int, float, bool, list[T], "
+                                  "with ? when it may be left out)")
+    if not callable(getattr(pruner, "bind", None)):
+        raise PluginError(plugin, f"pruner {name!r} declares parameters but has no "
+                                  "bind(arguments) method to take them")
 
 
 def _check_arity(plugin: str, function: Function) -> None:

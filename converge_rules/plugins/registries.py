@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.errors import ConvergeError, PluginError, ToolError
-from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
+from converge_rules.language.checks.checked import (
+    FunctionSignature,
+    PrunerSignature,
+    ToolSignature,
+)
 from converge_rules.plugins.api import (
     Check,
     Entry,
@@ -107,13 +111,22 @@ class Registries:
         """Function name → signature, for ``check(..., functions=...)``."""
         return {name: function.signature() for name, function in self.functions.items()}
 
+    def pruner_signatures(self) -> dict[str, PrunerSignature]:
+        """Pruner name → its declared ``parameters``, for ``check(..., pruners=...)``."""
+        return {
+            name: PrunerSignature(name, dict(getattr(entry.obj, "parameters", None) or {}),
+                                  entry.plugin)
+            for name, entry in self.pruners.items()
+        }
+
     def checker_kwargs(self) -> dict[str, Any]:
         """What the plugins provide, as ``check``/``check_file`` keyword arguments: tool
-        and function signatures and resolver names."""
+        and function signatures, resolver names and pruner parameters."""
         return {
             "tools": self.tool_signatures(),
             "functions": self.function_signatures(),
             "resolvers": sorted(self.resolvers),
+            "pruners": self.pruner_signatures(),
         }
 
     def run_checks(self, checked: Any) -> list[Any]:
@@ -160,6 +173,7 @@ class Registries:
             "functions": self.function_callables(),
             "resolvers": self.objects("resolvers"),
             "pruners": chosen,
+            "registered_pruners": self.objects("pruners"),
         }
 
     # ------------------------------------------------------------- engine

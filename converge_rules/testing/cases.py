@@ -42,7 +42,7 @@ from converge_rules.analysis.runview import (
     nested_deeper_than,
 )
 from converge_rules.errors import ConvergeError
-from converge_rules.jsontext import jsonl_lines
+from converge_rules.jsontext import jsonl_lines, value_problem
 from converge_rules.language.access import (
     MAX_FIXTURE_BYTES,
     FileAccess,
@@ -212,8 +212,20 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
         if len(cells) != len(names):
             raise CaseError(f"{path.name}:{number}: {len(cells)} cells, but the header "
                             f"has {len(names)} columns", span)
-        rows.append({name: cell_value(c) for name, c in zip(names, cells, strict=True)})
+        row = {name: cell_value(c) for name, c in zip(names, cells, strict=True)}
+        _check_values(row, f"{path.name}:{number}", span)
+        rows.append(row)
     return rows
+
+
+def _check_values(row: Mapping[str, Any], where: str, span: Span | None) -> None:
+    """A row's values must be ones a fact can hold, as input facts' are: `1e400` reads
+    as infinity, and JSON also writes NaN and lone surrogates."""
+    for name, value in row.items():
+        problem = value_problem(value, f"`{name}`")
+        if problem is not None:
+            raise CaseError(f"{where}: {problem}", span,
+                            ("give a finite number (below about 1.8e308) or valid text",))
 
 
 def cell_value(cell: str) -> Any:
@@ -257,6 +269,7 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
         if not isinstance(row, dict) or not all(_IDENT.match(k) for k in row):
             raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
                             "keys are variable names", span)
+        _check_values(row, f"{path.name}:{number}", span)
         rows.append({k: _tuples(v) for k, v in row.items()})
     return rows
 

@@ -23,6 +23,7 @@ from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import EvalError, Interpreter, interpreter_for
 from converge_rules.analysis.runview import RunView, view_from_result
 from converge_rules.errors import ConvergeError
+from converge_rules.jsontext import value_problem
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_value
@@ -197,26 +198,42 @@ def _outcome(case: TestCase, status: Status, failures: tuple[Failure, ...] = (),
 
 def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
                 ) -> list[tuple[str, dict[str, Any]]]:
-    """The test's ``given`` facts as ``(type, fields)``, values evaluated."""
-    return [(step.type.name, {a.name.name: interp.eval(a.value, env) for a in step.args})
+    """The test's ``given`` facts as ``(type, fields)``, values evaluated; a value no
+    fact can hold (``1e300 * 1e300`` is infinity) is an :class:`EvalError` at it."""
+    return [(step.type.name, {a.name.name: _holdable(interp, a.value, env, f"`{a.name.name}`")
+                              for a in step.args})
             for step in test.steps if isinstance(step, n.Given)]
 
 
 def mock_answers(test: n.Test, interp: Interpreter, env: dict[str, Any]
                  ) -> list[MockAnswer]:
-    """The test's ``mock tool`` answers, values evaluated. A mock that returns a plain
-    value (not a record) answers ``{"value": …}``; a ``fails`` mock answers nothing and
+    """The test's ``mock tool`` answers, values evaluated (a value no fact can hold is
+    an :class:`EvalError` at it, as in ``given``). A mock that returns a plain value
+    (not a record) answers ``{"value": …}``; a ``fails`` mock answers nothing and
     carries its reason."""
     answers = []
     for step in test.steps:
         if isinstance(step, n.Mock):
-            returns = {} if step.returns is None else interp.eval(step.returns, env)
+            returns = {} if step.returns is None else \
+                _holdable(interp, step.returns, env, "the mocked result")
             if not isinstance(returns, dict):
                 returns = {"value": returns}
             answers.append(MockAnswer(step.tool.name,
-                                      {a.name.name: interp.eval(a.value, env)
+                                      {a.name.name: _holdable(interp, a.value, env,
+                                                              f"`{a.name.name}`")
                                        for a in step.args}, returns, step.span, step.fails))
     return answers
+
+
+def _holdable(interp: Interpreter, expr: n.Expr, env: dict[str, Any], what: str) -> Any:
+    """``expr``'s value when a fact could hold it (finite numbers, valid text); else an
+    :class:`EvalError` at ``expr`` naming ``what``."""
+    value = interp.eval(expr, env)
+    problem = value_problem(value, what)
+    if problem is not None:
+        raise EvalError(f"{problem}: a fact holds finite numbers and valid text only",
+                        expr.span)
+    return value
 
 
 def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,

@@ -368,7 +368,7 @@ def _documented_codes() -> list[str]:
 
 
 # What the documented examples may assume is installed (as in tests/language/test_codes.py):
-# one typed tool and one resolver, from a real plugin module.
+# one typed tool, one resolver and one pruner, from a real plugin module.
 EXAMPLE_PLUGIN = """
 from pydantic import BaseModel
 
@@ -392,6 +392,16 @@ def vendor_rank(type_spec, contenders):
     return [0]
 
 
+class Ttl:
+    parameters = {"cycles": "int?"}
+
+    def bind(self, arguments):
+        return self
+
+    def __call__(self, fact_type, fields, age):
+        return False
+
+
 @hookimpl
 def converge_register_tools(register):
     register(Tool("fx_rate", fx_rate, Currency, Rate))
@@ -400,6 +410,11 @@ def converge_register_tools(register):
 @hookimpl
 def converge_register_resolvers(register):
     register("vendor_rank", vendor_rank)
+
+
+@hookimpl
+def converge_register_pruners(register):
+    register("ttl", Ttl())
 """
 
 

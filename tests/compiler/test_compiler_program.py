@@ -180,8 +180,7 @@ def test_every_shipped_ruleset_compiles(path: Path) -> None:
                          resolvers=sorted(registries.resolvers))
     assert checked.ok, [f"{d.code} {d.span}: {d.message}" for d in checked.diagnostics
                         if d.is_error]
-    impls = {name: f.fn for name, f in registries.functions.items()}
-    program = compile_ruleset(checked, functions=impls)
+    program = compile_ruleset(checked, **registries.compiler_kwargs())
     for agent in program.agents:
         compile(agent.source, agent.name, "exec")
         assert agent.fn(ListView(program), 0, _NoTools()) == []   # empty context: no match

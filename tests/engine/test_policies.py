@@ -255,4 +255,4 @@ def test_a_resolver_that_raises_on_conflicting_inputs_is_a_conflict(
     result = run(compiled(tmp_path, RESOLVED, resolvers={"bad": _raises}),
                  [("P", {"k": "a", "v": 1}), ("P", {"k": "a", "v": 2})])
     assert result.status == "conflict"
-    assert result.detail == "resolver 'bad' raised ValueError: boom"
+    assert result.detail == "P (k: 'a'): resolver 'bad' raised ValueError: boom"

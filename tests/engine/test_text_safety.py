@@ -1,11 +1,12 @@
 """Text that would break an output: lone surrogates and line separators.
 
 A lone surrogate (``"\\ud800"`` in JSON) is refused where text comes in — input facts
-(naming file, line, type and field) and tool answers (a tool error) — and escaped by
-every JSON writer should one come from elsewhere (a plugin function), so no output is
-ever cut by an encoding error. U+2028, U+2029 and U+0085 inside strings are written as
-``\\u`` escapes, so one event is one line, and every JSON Lines reader splits on ``\\n``
-only (``str.splitlines`` also splits on them)."""
+(naming file, line, type and field), tool answers (a tool error) and plugin function
+results (the agent's effect is discarded) — and escaped by every JSON writer should one
+come from elsewhere, so no output is ever cut by an encoding error. U+2028, U+2029 and
+U+0085 inside strings are written as ``\\u`` escapes, so one event is one line, and
+every JSON Lines reader splits on ``\\n`` only (``str.splitlines`` also splits on
+them)."""
 
 from __future__ import annotations
 
@@ -167,18 +168,23 @@ def test_a_tool_answer_with_a_lone_surrogate_fails_the_calling_agent() -> None:
     result.to_json().encode("utf-8")
 
 
-def test_a_lone_surrogate_from_a_plugin_function_is_written_escaped(tmp_path: Path) -> None:
+def test_a_lone_surrogate_from_a_plugin_function_fails_the_agent(tmp_path: Path) -> None:
+    # A function's result was unchecked: Out(text: "x\ud800") was kept and written
+    # escaped, a fact no input or tool answer could have given. It is refused as a tool
+    # answer holding one is: the agent's effect is discarded, naming the function.
     source = ('ruleset f "f"\nfact Note { text: str }\nfact Out { text: str }\n'
-              "agent a {\n  when Note(text)\n  emit Out(text: broken(text))\n}\n")
+              "agent a {\n  when Note(text)\n  emit Out(text: upper(broken(text)))\n}\n")
     checked = check_file(write(tmp_path, "f.cvg", source),
                          functions={"broken": FunctionSignature("broken", ("str",), "str")})
     program = compile_ruleset(checked, functions={"broken": lambda s: s + "\ud800"})
     result = run(program, [("Note", {"text": "x"})])
-    trace = result.trace.to_jsonl()
-    trace.encode("utf-8")
-    assert "\\ud800" in trace
-    assert json.loads(result.to_json().encode("utf-8"))["facts"]["Out"] == [
-        {"text": "x\ud800"}]
+    assert result.facts("Out") == []
+    (discarded,) = [e for e in map(json.loads, result.trace.lines())
+                    if e["event"] == "effect_discarded"]
+    assert discarded["reason"] == (
+        "BadResult: function 'broken' returned a value no fact can hold: its result holds "
+        "a lone surrogate (U+D800) at character 2")
+    result.trace.to_jsonl().encode("utf-8")
 
 
 # ------------------------------------------------------------- the command line

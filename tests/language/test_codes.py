@@ -7,14 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules.language.checks.checked import CheckedRuleset, ToolSignature
+from converge_rules.language.checks.checked import (
+    CheckedRuleset,
+    PrunerSignature,
+    ToolSignature,
+)
 from converge_rules.language.checks.checker import check_file
 from converge_rules.language.diagnostics.core import CodeInfo, all_codes
 
 # What the examples may assume about installed plugins (documented in the codes that
-# depend on it): one typed tool and one resolver.
+# depend on it): one typed tool, one resolver and one pruner.
 EXAMPLE_TOOLS = {"fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"})}
 EXAMPLE_RESOLVERS = ("vendor_rank",)
+EXAMPLE_PRUNERS = {"ttl": PrunerSignature("ttl", {"cycles": "int?"})}
 
 CODES = all_codes()
 
@@ -26,7 +31,8 @@ def _run(tmp_path: Path, info: CodeInfo, text: str) -> CheckedRuleset:
         target.write_text(content, encoding="utf-8")
     main = tmp_path / "main.cvg"
     main.write_text(text, encoding="utf-8")
-    return check_file(main, tools=EXAMPLE_TOOLS, resolvers=EXAMPLE_RESOLVERS)
+    return check_file(main, tools=EXAMPLE_TOOLS, resolvers=EXAMPLE_RESOLVERS,
+                      pruners=EXAMPLE_PRUNERS)
 
 
 def _show(checked: CheckedRuleset) -> str:

@@ -25,7 +25,7 @@ EXPECT = re.compile(r"# expect: (CVG\d{3}) line (\d+)(?: col (\d+))?\s*$")
 TOOLS = {
     "fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"}),
 }
-RESOLVERS = ("vendor_rank",)
+RESOLVERS = ("vendor_rank", "median")  # median: converge-example (rulesets/claims)
 
 
 def _show(diagnostics: tuple[Diagnostic, ...]) -> str:

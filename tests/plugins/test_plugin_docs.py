@@ -88,3 +88,30 @@ def test_every_field_a_plugin_sees_is_documented(name: str) -> None:
     missing = [f for f in fields if f"`{f}`" not in row and f"{f}," not in row
                and f"{f}=" not in row and f"{f})" not in row]
     assert not missing, f"docs/plugins.md: the {name} row lacks {missing}"
+
+
+def _testing_snippet(text: str) -> str:
+    match = re.search(r"## Testing a plugin\n.*?```python\n(.*?)```", text, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_the_plugin_testing_snippet_works_for_async_and_sync_tools(
+    install_plugin: Callable[..., str], kind: str,
+) -> None:
+    # issue 10 item 8: the snippet only worked for async tools; it runs as printed, on
+    # the guide's plugin installed under its entry point, and on a sync twin of it
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    plugin = re.search(r"`converge_weather/__init__.py`:\n\n```python\n(.*?)```", text, re.S)
+    assert plugin is not None
+    source = plugin.group(1)
+    if kind == "sync":
+        assert "async def forecast" in source
+        source = source.replace("async def forecast", "def forecast")
+    install_plugin("converge-weather", source, module="converge_weather")
+    namespace: dict[str, object] = {}
+    exec(compile(_testing_snippet(text), "plugins.md", "exec"), namespace)
+    test = namespace["test_forecast"]
+    assert callable(test)
+    test()

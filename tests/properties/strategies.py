@@ -10,11 +10,15 @@ parentheses and comments, so a property can compare layouts of one tree.
 
 Trees are syntactically valid, not necessarily well-typed: names need not resolve.
 Spans are a placeholder; they take no part in equality.
+
+``typed_rulesets()`` (at the end) draws rulesets that do check and run, and
+``typed_facts()`` facts for them, for properties that run what they generate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -227,6 +231,12 @@ _other_policies = st.builds(
 policies = _resolve_policies | _other_policies
 
 prunes = st.builds(lambda t, c: n.Prune(n.Ident(t, SPAN), c, SPAN), type_names, expressions())
+# `prune T using NAME` / `using NAME(arg: constant, …)`: a plugin pruner (issue 10 item 11)
+prunes |= st.builds(
+    lambda t, name, args: n.Prune(n.Ident(t, SPAN), None, SPAN,
+                                  n.PrunerUse(n.Ident(name, SPAN), args, SPAN)),
+    type_names, lower_names, _args(literals),
+)
 
 
 @st.composite
@@ -368,3 +378,453 @@ def _respace(draw: st.DrawFn, line: str, comments: list[str],
         else:
             parts.append(ch)
     return "".join(parts)
+
+
+# ------------------------------------------------------------ well-typed rulesets
+#
+# The strategies above draw trees the grammar can write; most of them do not check.
+# ``typed_rulesets()`` draws rulesets that check, can be run, and whose expressions cannot
+# fail at run time (no division by zero, no arithmetic on none, no bad regex), so the
+# compiled agents and the interpreter in ``converge_rules.analysis.interpret`` must
+# agree on every match: joins (a field name is one type in every fact type, so
+# ``Cost(sku) and Quote(sku)`` joins), constants, wildcards, expression constraints,
+# whole-fact binders, negation (also written before the pattern that binds its names),
+# aggregates (also inside pattern fields), ``where`` guards over every operator and
+# built-in, optional fields (none), lists, enums (two of them share a member name) and
+# tiers. No keys, policies, prunes, intents or tools: the final context of a converged
+# run is then exactly the closure of the agents over the input facts.
+
+
+@dataclass(frozen=True, slots=True)
+class VT:
+    """A value type: ``base`` is str, int, float, bool, enum or list."""
+
+    base: str
+    optional: bool = False
+    enum: str = ""       # the enum, for base == "enum"
+    elem: str = ""       # the element base, for base == "list"
+
+    def required(self) -> VT:
+        return VT(self.base, False, self.enum, self.elem)
+
+
+ENUMS: dict[str, tuple[str, ...]] = {"Channel": ("web", "store", "shop"),
+                                     "Grade": ("low", "high", "web")}
+FIELD_TYPES: dict[str, VT] = {
+    "sku": VT("str"), "vendor": VT("str"), "qty": VT("int"), "amount": VT("float"),
+    "ok": VT("bool"), "channel": VT("enum", enum="Channel"),
+    "note": VT("str", True), "level": VT("int", True), "rate": VT("float", True),
+    "flag": VT("bool", True), "grade": VT("enum", True, enum="Grade"),
+    "tags": VT("list", elem="str"), "nums": VT("list", elem="int"),
+}
+_STRS = ("a", "b", "ab", "B", "")
+_INTS = (-2, -1, 0, 1, 2, 3)
+_FLOATS = (-2.0, 0.0, 0.5, 1.5, 2.25)
+_REGEXES = ("^a", "b$", "[ab]+", "^$", "A|b")
+_VAR_NAMES = ("x", "y", "n", "s", "web", "store")   # two are also enum members
+_BINDERS = ("p", "q", "r")
+_TYPE_NAMES = ("Cost", "Quote", "Price", "Alert", "Rate", "Order", "Item", "Need")
+
+
+@dataclass(frozen=True, slots=True)
+class TypeShape:
+    """A generated fact type: its fields (names from :data:`FIELD_TYPES`) and the tier
+    of the agents that emit it (0: input only)."""
+
+    name: str
+    fields: tuple[str, ...]
+    tier: int
+    defaults: tuple[tuple[str, Any], ...] = ()    # (field, value) for fields with one
+
+
+@dataclass(frozen=True, slots=True)
+class TypedRuleset:
+    """A generated ruleset: its tree, its text (what a failure report shows) and the
+    shapes of its types."""
+
+    module: n.Module = field(repr=False)
+    text: str = field(repr=False)
+    types: tuple[TypeShape, ...] = ()
+
+    def type(self, name: str) -> TypeShape:
+        return next(t for t in self.types if t.name == name)
+
+
+def value_of(vt: VT) -> st.SearchStrategy[Any]:
+    """A runtime value of type ``vt`` as the engine holds it (lists as tuples)."""
+    if vt.base == "list":
+        inner = VT(vt.elem)
+        base: st.SearchStrategy[Any] = st.lists(value_of(inner), max_size=2).map(tuple)
+    elif vt.base == "str":
+        base = st.sampled_from(_STRS)
+    elif vt.base == "int":
+        base = st.sampled_from(_INTS)
+    elif vt.base == "float":
+        base = st.sampled_from(_FLOATS)
+    elif vt.base == "bool":
+        base = st.booleans()
+    else:
+        base = st.sampled_from(ENUMS[vt.enum])
+    return (st.none() | base) if vt.optional else base
+
+
+def literal_expr(value: Any, vt: VT, qualified: bool = False) -> n.Expr:
+    """The expression that writes ``value`` (not None) of type ``vt``."""
+    if vt.base == "enum":
+        return (n.Attribute(n.Name(vt.enum, SPAN), n.Ident(value, SPAN), SPAN) if qualified
+                else n.Name(value, SPAN))
+    if vt.base == "list":
+        return n.ListExpr(tuple(literal_expr(v, VT(vt.elem)) for v in value), SPAN)
+    if isinstance(value, bool):
+        return n.Literal(value, "true" if value else "false", SPAN)
+    return n.Literal(value, "" if isinstance(value, str) else repr(value), SPAN)
+
+
+@dataclass(slots=True)
+class _Scope:
+    """What an expression may use at one point of an agent: variables bound so far
+    (with their types), whole-fact binders, and the types it may aggregate over."""
+
+    types: dict[str, TypeShape]
+    tier: int
+    vars: dict[str, VT] = field(default_factory=dict)
+    binders: dict[str, TypeShape] = field(default_factory=dict)
+
+    def copy(self) -> _Scope:
+        return _Scope(self.types, self.tier, dict(self.vars), dict(self.binders))
+
+    def lower(self) -> list[TypeShape]:
+        """Types complete before this agent's tier: negation and aggregates may use them."""
+        return [t for t in self.types.values() if t.tier < self.tier]
+
+
+def _fits(have: VT, want: VT, nullable: bool) -> bool:
+    if have.optional and not nullable:
+        return False
+    if want.base == "float" and have.base == "int":
+        return True
+    return (have.base, have.enum, have.elem) == (want.base, want.enum, want.elem)
+
+
+class _ExprGen:
+    """Draws typed expressions that cannot fail at run time."""
+
+    def __init__(self, draw: st.DrawFn, scope: _Scope) -> None:
+        self.draw = draw
+        self.scope = scope
+
+    def pick(self, options: list[Any]) -> Any:
+        return options[self.draw(st.integers(0, len(options) - 1))]
+
+    def literal(self, vt: VT, bare: bool = False) -> n.Expr:
+        """A constant; an enum member is written bare only where ``bare`` says its enum
+        is known from the context (and no variable of that name hides it)."""
+        value = self.draw(value_of(vt.required()))
+        qualified = not bare or value in self.scope.vars or self.draw(st.booleans())
+        return literal_expr(value, vt, qualified=qualified)
+
+    def leaves(self, want: VT, nullable: bool, bare: bool = False) -> list[Any]:
+        """The constant first, then the names (variables and binder fields) of the
+        type; where none is allowed, half the time only the names that may be none."""
+        only_optional = nullable and self.draw(st.booleans())
+        out: list[Any] = [lambda: self.literal(want, bare)]
+        for name, vt in self.scope.vars.items():
+            if _fits(vt, want, nullable) and (vt.optional or not only_optional):
+                out.append(lambda name=name: n.Name(name, SPAN))
+        for binder, shape in self.scope.binders.items():
+            for f in shape.fields:
+                vt = FIELD_TYPES[f]
+                if _fits(vt, want, nullable) and (vt.optional or not only_optional):
+                    out.append(lambda b=binder, f=f: n.Attribute(
+                        n.Name(b, SPAN), n.Ident(f, SPAN), SPAN))
+        if len(out) == 1 and only_optional:
+            return self.leaves(want, nullable, bare)
+        return out
+
+    def expr(self, want: VT, depth: int, nullable: bool = False, bare: bool = False
+             ) -> n.Expr:
+        """An expression of type ``want`` (may be none only when ``nullable``; an enum
+        member may be bare when ``bare``)."""
+        # a leaf or an operation, even odds; a leaf is more often a name than a constant
+        # (names are where none, joins and binders come in)
+        if depth > 0 and self.draw(st.booleans()):
+            return self.pick(self.compound(want, depth - 1, nullable, bare))()
+        literal, *names = self.leaves(want, nullable, bare)
+        return self.pick(names)() if names and self.draw(st.integers(0, 2)) else literal()
+
+    def binary(self, op: str, a: n.Expr, b: n.Expr) -> n.Expr:
+        return n.Binary(op, a, b, SPAN)  # type: ignore[arg-type]
+
+    def call(self, name: str, *args: n.Expr) -> n.Expr:
+        return n.FuncCall(n.Ident(name, SPAN), tuple(args), SPAN)
+
+    def compound(self, want: VT, d: int, nullable: bool, bare: bool = False) -> list[Any]:
+        e, b = self.expr, self.binary
+        INT, FLOAT, STR, BOOL = VT("int"), VT("float"), VT("str"), VT("bool")
+        num = self.pick([INT, FLOAT]) if want.base == "float" else INT
+        out: list[Any] = [lambda: n.IfExpr(e(BOOL, d, True), e(want, d, nullable, bare),
+                                           e(want, d, nullable, bare), SPAN)]
+        if want.base in ("int", "float"):
+            out += [
+                lambda: b(self.pick(["+", "-", "*"]), e(want, d), e(num, d)),
+                lambda: n.Unary("-", e(want, d), SPAN),
+                lambda: self.call("abs", e(want, d)),
+                lambda: self.call(self.pick(["min", "max"]), e(want, d), e(num, d)),
+                lambda: self.aggregate("sum", want),
+            ]
+        if want.base == "int":
+            out += [
+                lambda: b("%", e(INT, d), n.Literal(self.pick([2, 3, -2]), "", SPAN)),
+                lambda: self.call("len", e(self.pick([STR, VT("list", elem="str")]), d)),
+                lambda: self.aggregate("count", want),
+            ]
+            if nullable:
+                out.append(lambda: self.aggregate(self.pick(["min", "max"]), want))
+        if want.base == "float":
+            out += [
+                lambda: b("/", e(num, d), n.Literal(self.pick([2, 0.5, -4]), "", SPAN)),
+                lambda: self.call("round", e(num, d)),
+                lambda: self.call("round", e(num, d), n.Literal(self.pick([0, 1, 2]), "",
+                                                                  SPAN)),
+            ]
+            if nullable:
+                out.append(lambda: self.aggregate(self.pick(["min", "max", "mean"]), want))
+        if want.base == "str":
+            out += [
+                lambda: self.call(self.pick(["lower", "upper"]), e(STR, d)),
+                lambda: b("+", e(STR, d), e(STR, d)),
+            ]
+        if want.base == "list":
+            out.append(lambda: b("+", e(want, d), e(want, d)))
+        if want.base == "bool":
+            out += [
+                lambda: self.ordering(d),
+                lambda: self.equality(d),
+                lambda: b(self.pick(["and", "or"]), e(BOOL, d, True), e(BOOL, d, True)),
+                lambda: n.Unary("not", e(BOOL, d, True), SPAN),
+                lambda: self.call(self.pick(["contains", "startswith", "endswith"]),
+                                  e(STR, d), e(STR, d)),
+                lambda: self.call("matches", e(STR, d),
+                                  n.Literal(self.pick(list(_REGEXES)), "", SPAN)),
+                lambda: b("in", e(STR, d), e(STR, d)),
+                lambda: self.membership(d),
+            ]
+        return out
+
+    def ordering(self, d: int) -> n.Expr:
+        kind = self.pick([VT("int"), VT("float"), VT("str")])
+        other = self.pick([VT("int"), VT("float")]) if kind.base != "str" else kind
+        return self.binary(self.pick(["<", "<=", ">", ">="]), self.expr(kind, d, True),
+                           self.expr(other, d, True))
+
+    def equality(self, d: int) -> n.Expr:
+        kind = self.pick([VT("int"), VT("float"), VT("str"), VT("bool"),
+                          VT("enum", enum="Channel"), VT("enum", enum="Grade"),
+                          VT("list", elem="int")])
+        return self.binary(self.pick(["==", "!="]), self.expr(kind, d, True),
+                           self.expr(kind, d, True, bare=True))
+
+    def membership(self, d: int) -> n.Expr:
+        kind = self.pick([VT("int"), VT("str"), VT("enum", enum="Channel")])
+        items = self.draw(st.lists(value_of(kind), max_size=3))
+        listed = n.ListExpr(tuple(literal_expr(v, kind, v in self.scope.vars)
+                                  for v in items), SPAN)
+        if kind.base == "int":
+            lists: list[n.Expr] = [listed, self.expr(VT("list", elem="int"), d)]
+        elif kind.base == "str":
+            lists = [listed, self.expr(VT("list", elem="str"), d)]
+        else:
+            lists = [listed]
+        target = self.pick(lists)
+        if self.draw(st.booleans()) and kind.base != "enum":
+            return self.call("contains", target, self.expr(kind, d))
+        return self.binary("in", self.expr(kind, d, True), target)
+
+    def aggregate(self, func: str, want: VT) -> n.Expr:
+        """An aggregate over a type of a lower tier; falls back to a literal when there is
+        none (or no field of the wanted type)."""
+        shapes = self.scope.lower()
+        if func != "count":
+            bases = ("int",) if want.base == "int" else ("int", "float")
+            shapes = [t for t in shapes
+                      if any(FIELD_TYPES[f].base in bases for f in t.fields)]
+        if not shapes:
+            return self.literal(want)
+        shape = self.pick(shapes)
+        pattern = pattern_in(self.draw, self.scope.copy(), shape, local=True)
+        if func == "count":
+            return n.Aggregate("count", pattern, None, SPAN)
+        bases = ("int",) if want.base == "int" else ("int", "float")
+        fld = self.pick([f for f in shape.fields if FIELD_TYPES[f].base in bases])
+        return n.Aggregate(func, pattern, n.Ident(fld, SPAN), SPAN)  # type: ignore[arg-type]
+
+
+def pattern_in(draw: st.DrawFn, scope: _Scope, shape: TypeShape, *, negated: bool = False,
+               local: bool = False, binder: str | None = None) -> n.Pattern:
+    """A pattern over ``shape``. A positive pattern binds its new names into ``scope``;
+    a negated or aggregated (``local``) one keeps them to itself. Each field is a name
+    (shorthand, or ``field: name``: a join when the name is bound, else a new variable),
+    a constant, ``_``, or an expression over names bound earlier."""
+    fields = draw(st.lists(st.sampled_from(shape.fields), unique=True,
+                           max_size=len(shape.fields)))
+    inner = scope.copy() if negated or local else scope
+    if binder is not None:
+        inner.binders[binder] = shape    # bound first: its own fields may use it
+    matches = []
+    for name in fields:
+        vt = FIELD_TYPES[name]
+        # mostly names (binds and joins), so that random facts often match
+        kind = draw(st.sampled_from(("short", "short", "short", "name", "name", "const",
+                                     "wild", "expr")))
+        value: n.Expr | None
+        if kind == "short" and _bindable(inner, name, vt):
+            value = None
+            inner.vars.setdefault(name, vt)
+        elif kind in ("short", "name"):
+            pool = _VAR_NAMES if draw(st.booleans()) else (*_VAR_NAMES, *FIELD_TYPES)
+            names = [v for v in pool if _bindable(inner, v, vt)
+                     and not (vt.base == "enum" and v in ENUMS[vt.enum])]
+            if not names:
+                value = n.Wildcard(SPAN)
+            else:
+                var = draw(st.sampled_from(names))
+                value = n.Name(var, SPAN)
+                inner.vars.setdefault(var, vt)
+        elif kind == "const":
+            member = draw(value_of(vt.required()))
+            value = literal_expr(member, vt, qualified=member in inner.vars
+                                 or draw(st.booleans()))
+        elif kind == "wild":
+            value = n.Wildcard(SPAN)
+        else:
+            # over the names bound so far, by earlier patterns and earlier fields
+            value = _ExprGen(draw, inner.copy()).expr(vt.required(), 1)
+        matches.append(n.FieldMatch(n.Ident(name, SPAN), value, SPAN))
+    return n.Pattern(n.Ident(shape.name, SPAN), tuple(matches),
+                     n.Ident(binder, SPAN) if binder else None, negated, False, SPAN)
+
+
+def _bindable(scope: _Scope, name: str, vt: VT) -> bool:
+    """May ``name`` stand in a field of type ``vt``: unbound (it binds), or bound to a
+    value of a comparable type (a join)? Binder names never."""
+    if name in scope.binders or name in _BINDERS:
+        return False
+    have = scope.vars.get(name)
+    if have is None:
+        return True
+    same = (have.base, have.enum, have.elem) == (vt.base, vt.enum, vt.elem)
+    return same or {have.base, vt.base} == {"int", "float"}
+
+
+@st.composite
+def typed_agents(draw: st.DrawFn, types: dict[str, TypeShape], name: str,
+                 tier: int) -> n.Agent:
+    """An agent of ``tier`` that emits types of that tier."""
+    scope = _Scope(types, tier)
+    readable = [t for t in types.values() if t.tier <= tier]
+    lower = scope.lower()
+    kinds = draw(st.lists(st.sampled_from(("pos", "pos", "neg") if lower else ("pos",)),
+                          min_size=1, max_size=4))
+    if "pos" not in kinds and draw(st.integers(0, 3)):
+        kinds.append("pos")
+    if "neg" in kinds and draw(st.booleans()):
+        # a negation written first: its names are its own even where a later pattern
+        # binds the same names
+        kinds.remove("neg")
+        kinds.insert(0, "neg")
+    patterns = []
+    for kind in kinds:
+        if kind == "neg":
+            patterns.append(pattern_in(draw, scope, draw(st.sampled_from(lower)),
+                                       negated=True))
+            continue
+        free = [b for b in _BINDERS if b not in scope.binders and b not in scope.vars]
+        binder = draw(st.sampled_from(free)) if free and draw(st.integers(0, 4)) == 0 \
+            else None
+        patterns.append(pattern_in(draw, scope, draw(st.sampled_from(readable)),
+                                   negated=False, binder=binder))
+    gen = _ExprGen(draw, scope)
+    where = gen.expr(VT("bool"), 2, True) if draw(st.booleans()) else None
+    outputs: list[n.Output] = []
+    own = [t for t in types.values() if t.tier == tier]
+    for _ in range(draw(st.integers(1, 2))):
+        shape = draw(st.sampled_from(own))
+        args = []
+        for f in shape.fields:
+            vt = FIELD_TYPES[f]
+            if (vt.optional or f in dict(shape.defaults)) and draw(st.booleans()):
+                continue      # left out: its default, or none
+            args.append(n.Arg(n.Ident(f, SPAN), gen.expr(vt, 2, vt.optional, bare=True),
+                              SPAN))
+        confidence = draw(st.none() | st.sampled_from([0.25, 0.5, 1.0]).map(
+            lambda c: n.Literal(c, repr(c), SPAN)))
+        outputs.append(n.Emit(n.Ident(shape.name, SPAN), tuple(args), confidence, SPAN))
+    return n.Agent(n.Ident(name, SPAN), tier, tuple(patterns), where, (), tuple(outputs),
+                   SPAN)
+
+
+def _field_decl(name: str, defaults: tuple[tuple[str, Any], ...]) -> n.FieldDecl:
+    vt = FIELD_TYPES[name]
+    if vt.base == "list":
+        ref = n.TypeRef("list", (n.TypeRef(vt.elem, (), False, SPAN),), vt.optional, SPAN)
+    else:
+        ref = n.TypeRef(vt.enum or vt.base, (), vt.optional, SPAN)
+    given = dict(defaults)
+    default = literal_expr(given[name], vt) if name in given else None
+    return n.FieldDecl(n.Ident(name, SPAN), ref, False, default, SPAN)
+
+
+@st.composite
+def typed_rulesets(draw: st.DrawFn, max_agents: int = 4) -> TypedRuleset:
+    """A ruleset that checks and runs without a runtime error, with its type shapes."""
+    names = draw(st.lists(st.sampled_from(_TYPE_NAMES), min_size=2, max_size=5,
+                          unique=True))
+    n_inputs = draw(st.integers(1, len(names) - 1))
+    shapes: list[TypeShape] = []
+    for i, tname in enumerate(names):
+        fields = draw(st.lists(st.sampled_from(tuple(FIELD_TYPES)), min_size=1, max_size=3,
+                               unique=True))
+        tier = 0 if i < n_inputs else draw(st.integers(1, 3))
+        defaults = tuple((f, draw(value_of(FIELD_TYPES[f].required()))) for f in fields
+                         if tier and draw(st.integers(0, 3)) == 0)
+        shapes.append(TypeShape(tname, tuple(fields), tier, defaults))
+    types = {t.name: t for t in shapes}
+    tiers = sorted({t.tier for t in shapes if t.tier})
+    agents = [draw(typed_agents(types, f"agent{i}", draw(st.sampled_from(tiers))))
+              for i in range(draw(st.integers(1, max_agents)))]
+    items: list[n.Item] = [
+        # An agent may read the type it emits (a recursion), and `x + x` or `n * n` then
+        # grows without end: few cycles keep the values small.
+        n.Root("generated", (n.Budget(n.Ident("max_cycles", SPAN), n.Literal(12, "12", SPAN),
+                                      SPAN),
+                             n.Budget(n.Ident("max_facts", SPAN), n.Literal(300, "300", SPAN),
+                                      SPAN)), (), SPAN),
+        *(n.EnumDecl(n.Ident(e, SPAN), tuple(n.Ident(m, SPAN) for m in ms), SPAN)
+          for e, ms in ENUMS.items()),
+        *(n.FactDecl(n.Ident(t.name, SPAN), tuple(_field_decl(f, t.defaults)
+                                                  for f in t.fields), False, SPAN)
+          for t in shapes),
+        *agents,
+    ]
+    module = n.Module(n.RulesetDecl(n.Ident("generated", SPAN), None, SPAN), tuple(items),
+                      (), SPAN)
+    return TypedRuleset(module, format_module(module), tuple(shapes))
+
+
+def typed_facts(ruleset: TypedRuleset, *, derived: bool = False, per_type: int = 4
+                ) -> st.SearchStrategy[list[tuple[str, dict[str, Any]]]]:
+    """Facts of the input types (and, with ``derived``, of every type) as
+    ``(type, fields)`` with values as the engine holds them: up to ``per_type`` of each
+    type (sometimes none, so negations can pass), in a random order."""
+    shapes = [t for t in ruleset.types if derived or t.tier == 0]
+
+    def rows(shape: TypeShape) -> st.SearchStrategy[list[tuple[str, dict[str, Any]]]]:
+        one = st.fixed_dictionaries({f: value_of(FIELD_TYPES[f]) for f in shape.fields})
+        # how many, drawn so that the simplest choice (which hypothesis favours) is not
+        # zero: an empty type fails every positive pattern over it
+        sizes = st.sampled_from([max(1, per_type // 2), *range(1, per_type + 1), 0])
+        return sizes.flatmap(lambda k: st.lists(one.map(lambda d: (shape.name, d)),
+                                                min_size=k, max_size=k))
+
+    return st.tuples(*(rows(t) for t in shapes)).map(
+        lambda groups: [row for group in groups for row in group]).flatmap(st.permutations)

@@ -141,3 +141,71 @@ agent a {
     assert result.facts("Out") == [{"both": False, "either": False}]
     reason = _why_not(text, [("In", {"flag": None})], "Out(both: false, either: false)")
     assert reason.matched and "would emit" in reason.message
+
+
+def test_a_float_field_that_overflows_is_a_runtime_error() -> None:
+    # `x * x` past 1e308 is infinity. The engine kept Out(y: inf) (and `converge run`
+    # printed Infinity, which is not JSON) while the trace wrote null, so `expect`,
+    # explain and coverage, which read the trace, saw none. A fact holds finite numbers
+    # only, as input facts and tool results do: the overflow discards the effect, like
+    # a division by zero.
+    text = """ruleset r
+fact In { x: float }
+fact Out { y: float }
+agent a {
+  when In(x)
+  emit Out(y: x * x)
+}
+"""
+    _, result = _run(text, [("In", {"x": 1e200})])
+    assert result.facts("Out") == []
+    (discarded,) = view_from_result(result).effects_discarded
+    assert discarded[0] == "a" and "Out.y is inf" in discarded[2]
+    _, result = _run(text, [("In", {"x": 2.0})])
+    assert result.facts("Out") == [{"y": 4.0}]
+
+
+def test_a_negated_pattern_field_may_use_the_names_its_earlier_fields_bind() -> None:
+    # In `not A(sku, qty: len(sku))` the expression reads the candidate A's own sku,
+    # as the checker and the interpreter read it. The compiler raised "unknown name
+    # 'sku'" on this checked ruleset, and inside an aggregate (`count(B(sku))`) it
+    # counted every B instead of those with the candidate's sku.
+    text = """ruleset r
+fact X { id: int }
+fact A { sku: str, qty: int }
+fact B { sku: str }
+fact Out { id: int, why: str }
+agent own {
+  when X(id) and not A(sku, qty: len(sku))
+  emit Out(id: id, why: "len")
+}
+agent counted {
+  when X(id) and not A(sku, qty: count(B(sku)))
+  emit Out(id: id, why: "count")
+}
+"""
+    facts = [("X", {"id": 1}), ("A", {"sku": "a", "qty": 1}), ("B", {"sku": "a"}),
+             ("B", {"sku": "b"})]
+    _, result = _run(text, facts)
+    assert result.facts("Out") == []      # A(a, 1): len("a") == 1 == count(B(sku: "a"))
+    _, result = _run(text, [("X", {"id": 1}), ("A", {"sku": "ab", "qty": 1})])
+    assert result.facts("Out") == [{"id": 1, "why": "count"}, {"id": 1, "why": "len"}]
+
+
+def test_a_binder_is_bound_for_its_own_pattern_fields() -> None:
+    # The checker binds `p` before the fields of `p: A(…)`, so `qty: len(p.sku)` is
+    # allowed and the compiled agent matches; the interpreter bound p after the fields
+    # and raised "unknown name `p`" out of explain --why-not.
+    text = """ruleset r
+fact A { sku: str, qty: int }
+fact Out { sku: str }
+agent a {
+  when p: A(qty: len(p.sku))
+  emit Out(sku: p.sku)
+}
+"""
+    facts = [("A", {"sku": "ab", "qty": 2}), ("A", {"sku": "abc", "qty": 2})]
+    _, result = _run(text, facts)
+    assert result.facts("Out") == [{"sku": "ab"}]
+    reason = _why_not(text, facts, 'Out(sku: "ab")')
+    assert reason.matched and 'would emit Out(sku: "ab")' in reason.message

@@ -13,6 +13,7 @@ import pytest
 from converge_rules.analysis.runview import read_trace, view_from_events, view_from_result
 from converge_rules.engine import run
 from converge_rules.errors import InputError
+from converge_rules.plugins import load_registries
 from converge_rules.testing.mocks import MockTools
 from converge_rules.testing.runner import given_facts, load_suite, mock_answers
 
@@ -56,7 +57,8 @@ def _cases() -> list[tuple[Path, str]]:
 
 
 def _check_agreement(path: Path, tmp_path: Path) -> int:
-    suite = load_suite(path)
+    # the installed plugins: a shipped ruleset may use converge-example's resolver
+    suite = load_suite(path, load_registries())
     assert suite.runnable, [d.message for d in suite.diagnostics]
     assert suite.checked is not None
     from converge_rules.analysis.interpret import interpreter_for

@@ -35,6 +35,17 @@ class ToolSignature:
 
 
 @dataclass(frozen=True, slots=True)
+class PrunerSignature:
+    """What the checker knows of a plugin pruner: its named parameters, name → type
+    as in the language (``int``, ``str``…; ``T?``: may be left out). A pruner without
+    parameters takes no arguments: ``prune T using NAME``."""
+
+    name: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    plugin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSignature:
     """A pure function usable in expressions: argument types and the result type.
     ``variadic`` means the last argument type repeats."""

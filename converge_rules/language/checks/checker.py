@@ -16,7 +16,12 @@ from pathlib import Path
 
 from converge_rules.language.builtins import builtin_functions
 from converge_rules.language.checks.agents import check_agent
-from converge_rules.language.checks.checked import CheckedRuleset, FunctionSignature, ToolSignature
+from converge_rules.language.checks.checked import (
+    CheckedRuleset,
+    FunctionSignature,
+    PrunerSignature,
+    ToolSignature,
+)
 from converge_rules.language.checks.exprs import Typer
 from converge_rules.language.checks.policies import check_policies
 from converge_rules.language.checks.root import check_prune, check_roots
@@ -78,8 +83,8 @@ TOOL_NOT_INSTALLED = define(
     "CVG804", "tool-not-installed", Severity.WARNING, "No installed plugin provides a tool",
     "A `uses tool` line names a tool that none of the installed plugins registers. The "
     "ruleset still checks (tests mock tools), but calls of the tool are not "
-    "type-checked and fail at run time until a plugin provides it. Reported only when "
-    "the plugins are known (`converge check` without `--no-plugins`).",
+    "type-checked, and `converge run` refuses to start while an agent calls it. "
+    "Reported only when the plugins are known (`converge check` without `--no-plugins`).",
     wrong="ruleset r\nuses tool fx_rat\n",
     right="ruleset r\nuses tool fx_rate\n",
 )
@@ -99,13 +104,16 @@ def check(
     tools: Mapping[str, ToolSignature] | None = None,
     functions: Mapping[str, FunctionSignature] | None = None,
     resolvers: Iterable[str] | None = None,
+    pruners: Mapping[str, PrunerSignature] | None = None,
 ) -> CheckedRuleset:
     """Check every module of ``loaded`` together and return the checked ruleset.
 
     ``tools`` are the signatures installed plugins provide (a tool declared with
     ``uses tool`` but absent here is called untyped); ``functions`` are plugin
     functions added to the built-ins; ``resolvers`` are the names usable in
-    ``policy … using NAME`` (None accepts any name). The result's diagnostics hold the
+    ``policy … using NAME`` (None accepts any name); ``pruners`` the plugin pruners
+    usable in ``prune T using NAME(…)``, with their parameters (None accepts any name
+    and arguments). The result's diagnostics hold the
     load and parse diagnostics too, de-duplicated and sorted.
     """
     # As in the parser: the checker allocates many small objects while the whole syntax
@@ -115,7 +123,7 @@ def check(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check(loaded, tools, functions, resolvers)
+        return _check(loaded, tools, functions, resolvers, pruners)
     finally:
         if collecting:
             gc.enable()
@@ -126,10 +134,12 @@ def _check(
     tools: Mapping[str, ToolSignature] | None,
     functions: Mapping[str, FunctionSignature] | None,
     resolvers: Iterable[str] | None,
+    pruners: Mapping[str, PrunerSignature] | None = None,
 ) -> CheckedRuleset:
     report = Reporter()
     tables = Tables(functions={**builtin_functions(), **(functions or {})},
-                    resolvers=None if resolvers is None else frozenset(resolvers))
+                    resolvers=None if resolvers is None else frozenset(resolvers),
+                    pruners=None if pruners is None else dict(pruners))
     modules = loaded.modules
     items = _Items(modules)
     _declare(items, tables, report, tools)
@@ -174,10 +184,11 @@ def check_file(
     tools: Mapping[str, ToolSignature] | None = None,
     functions: Mapping[str, FunctionSignature] | None = None,
     resolvers: Iterable[str] | None = None,
+    pruners: Mapping[str, PrunerSignature] | None = None,
 ) -> CheckedRuleset:
     """Load ``path`` (and its imports) and check it; see :func:`check`."""
     return check(load_file(path, source=source), tools=tools, functions=functions,
-                 resolvers=resolvers)
+                 resolvers=resolvers, pruners=pruners)
 
 
 def checked_sources(checked: CheckedRuleset) -> dict[str, str]:
@@ -302,7 +313,8 @@ def _declare(items: _Items, tables: Tables, report: Reporter,
                                installed.did_you_mean(tool.name, otherwise=(
                                    "install the plugin that provides it (`converge "
                                    "plugins` lists what is installed); until then its "
-                                   "calls are not type-checked and fail at run time")))
+                                   "calls are not type-checked and `converge run` "
+                                   "refuses to start")))
 
 
 def _unique(idents: Iterable[Ident], what: str, owner: str, report: Reporter) -> None:

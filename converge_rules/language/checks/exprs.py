@@ -248,8 +248,9 @@ class Typer:
         elif owners:
             help = f"write it qualified: `{owners[0]}.{e.id}`"
         elif e.id in NONE_WORDS:
-            help = ("there is no literal for none: an optional field (`T?`) without a "
-                    "default is none when left out, so drop the value (or `= none`)")
+            help = ("there is no literal for none (and no `= none`): leave the value out; "
+                    "an optional field (`T?`) left out of a fact, or declared without a "
+                    "default, is none")
         elif expected is not None and expected.kind == "enum":
             help = self.t.vocabulary("members", expected.name).did_you_mean(
                 e.id, also=scope.names, otherwise=_unbound_help(scope))

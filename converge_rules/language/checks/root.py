@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from converge_rules.language.checks.exprs import NOT_BOOL, Typer
 from converge_rules.language.checks.scope import UNKNOWN_TYPE, Binding, Scope
-from converge_rules.language.checks.types import INT
+from converge_rules.language.checks.types import INT, assignable, from_text
 from converge_rules.language.diagnostics.core import Related, Severity, define
 from converge_rules.language.diagnostics.suggest import did_you_mean
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     Duration,
+    Expr,
+    ListExpr,
     Literal,
     Prune,
+    PrunerUse,
     Root,
+    Unary,
     walk_expr,
 )
 
@@ -58,6 +64,24 @@ REQUIRE_NOT_BOOL = define(
     "A `require` line is a goal checked at convergence: it must be true or false.",
     wrong=_HEAD + 'root "goal" {\n  require count(Alert())\n}\n',
     right=_HEAD + 'root "goal" {\n  require count(Alert()) == 0\n}\n',
+)
+_QUOTE = "ruleset r\nfact Quote { key vendor: str, amount: float }\n"
+UNKNOWN_PRUNER = define(
+    "CVG805", "unknown-pruner", Severity.ERROR, "Unknown pruner",
+    "`prune T using NAME` names a pruner a plugin registers (`converge plugins` lists "
+    "them). When the installed pruners are known (`converge check` without "
+    "`--no-plugins`, `converge run`), an unknown name is an error. The examples assume "
+    "the pruner `ttl(cycles: int?)` of converge-example is installed.",
+    wrong=_QUOTE + "prune Quote using tll(cycles: 7)\n",
+    right=_QUOTE + "prune Quote using ttl(cycles: 7)\n",
+)
+PRUNER_ARGUMENT = define(
+    "CVG806", "pruner-argument", Severity.ERROR, "Bad argument of a pruner",
+    "A pruner's arguments are named, constant, and checked against the parameters its "
+    "plugin declares: an unknown name, a value of the wrong type, a required parameter "
+    "left out, or a value computed from names is an error.",
+    wrong=_QUOTE + "prune Quote using ttl(days: 7)\n",
+    right=_QUOTE + "prune Quote using ttl(cycles: 7)\n",
 )
 DUPLICATE_BUDGET = define(
     "CVG505", "duplicate-budget", Severity.ERROR, "Budget set twice",
@@ -115,14 +139,81 @@ def _check_root(typer: Typer, root: Root) -> None:
         typer.condition(req.condition, Scope(), "`require`", REQUIRE_NOT_BOOL)
 
 
+def _check_pruner_use(typer: Typer, use: PrunerUse) -> None:
+    known = typer.t.pruners
+    name = use.name.name
+    typer.args_unique(use.args)
+    for arg in use.args:
+        if not is_constant(arg.value):
+            typer.r.error(PRUNER_ARGUMENT, arg.value.span,
+                          f"the argument `{arg.name.name}` of pruner `{name}` is not a "
+                          f"constant", "write a literal value: the pruner is set up once, "
+                          "before the job runs")
+    if known is None:
+        return  # the installed pruners are not known (`--no-plugins`)
+    sig = known.get(name)
+    if sig is None:
+        typer.r.error(UNKNOWN_PRUNER, use.name.span, f"unknown pruner `{name}`",
+                      did_you_mean(name, sorted(known), otherwise=(
+                          "installed pruners: " + ", ".join(sorted(known)) if known else
+                          "no installed plugin registers a pruner (`converge plugins` "
+                          "lists what is installed)")))
+        return
+    given = {a.name.name: a for a in use.args}
+    for arg in use.args:
+        want = sig.params.get(arg.name.name)
+        if want is None:
+            typer.r.error(PRUNER_ARGUMENT, arg.name.span,
+                          f"pruner `{name}` has no parameter `{arg.name.name}`",
+                          did_you_mean(arg.name.name, sorted(sig.params), otherwise=(
+                              f"its parameters: {_params_text(sig.params)}" if sig.params
+                              else f"it takes no arguments: write `using {name}`")))
+            continue
+        ty = from_text(want, typer.t.enums)
+        got = typer.infer(arg.value, Scope(), ty)
+        if ty is not None and not got.is_any and not assignable(got, ty):
+            typer.r.error(PRUNER_ARGUMENT, arg.value.span,
+                          f"the argument `{arg.name.name}` of pruner `{name}` is {got}, "
+                          f"not {want}", f"give a {want.rstrip('?')}")
+    missing = [p for p, t in sig.params.items()
+               if p not in given and not t.strip().endswith("?")]
+    if missing:
+        typer.r.error(PRUNER_ARGUMENT, use.span,
+                      f"pruner `{name}` needs {', '.join(f'`{m}`' for m in missing)}",
+                      f"write `using {name}({', '.join(f'{m}: …' for m in missing)})`; its "
+                      f"parameters: {_params_text(sig.params)}")
+
+
+def _params_text(params: Mapping[str, str]) -> str:
+    return ", ".join(f"{p}: {t}" for p, t in params.items())
+
+
+def is_constant(e: Expr) -> bool:
+    """Whether ``e`` is a value written out: a literal, a negative number, or a list
+    of those."""
+    if isinstance(e, Literal):
+        return True
+    if isinstance(e, Unary) and e.op == "-":
+        return isinstance(e.operand, Literal) and not isinstance(e.operand.value, str | bool)
+    if isinstance(e, ListExpr):
+        return all(is_constant(i) for i in e.items)
+    return False
+
+
 def check_prune(typer: Typer, prune: Prune) -> None:
-    """Check ``prune T when EXPR``: ``age`` and T's fields are in scope."""
+    """Check ``prune T when EXPR`` (``age`` and T's fields are in scope) or ``prune T
+    using NAME(…)`` (a known pruner, its arguments constants that match its
+    parameters)."""
     scope = Scope()
     decl = typer.t.facts.get(prune.type.name)
     if decl is None:
         typer.r.error(UNKNOWN_TYPE, prune.type.span, f"prune of unknown type "
                       f"`{prune.type.name}`", typer.t.type_help(prune.type.name))
-    else:
+    if prune.using is not None:
+        _check_pruner_use(typer, prune.using)
+        return
+    assert prune.condition is not None  # the parser gives a condition or a pruner
+    if decl is not None:
         for f in decl.fields:
             scope.names[f.name.name] = Binding(typer.of_field(f), f.span, "var")
     scope.names.setdefault("age", Binding(INT, prune.span, "builtin"))

@@ -6,12 +6,16 @@ Also defines the name-resolution codes (CVG1xx) that several parts report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
+from converge_rules.language.checks.checked import (
+    FunctionSignature,
+    PrunerSignature,
+    ToolSignature,
+)
 from converge_rules.language.checks.types import PRIMITIVES, Ty
 from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity, define
 from converge_rules.language.diagnostics.suggest import Vocabulary
@@ -191,6 +195,8 @@ class Tables:
     tool_spans: dict[str, Span] = field(default_factory=dict)
     functions: dict[str, FunctionSignature] = field(default_factory=dict)
     resolvers: frozenset[str] | None = None
+    #: plugin pruners usable in ``prune T using NAME(…)``; None: not known (any name)
+    pruners: Mapping[str, PrunerSignature] | None = None
     _fields: dict[str, dict[str, FieldDecl]] = field(default_factory=dict, init=False,
                                                      repr=False, compare=False)
     _members: dict[str, dict[str, None]] = field(default_factory=dict, init=False,

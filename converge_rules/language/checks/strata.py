@@ -38,7 +38,10 @@ UNSTRATIFIED = define(
     "An agent may negate (`not T(…)`) or aggregate (`count(T(…))`…) over a type only if "
     "every agent producing T runs in a lower tier (or T is only given as input). "
     "Otherwise the answer could change after the agent has acted. Move the producers to "
-    "a lower tier or the consumer to a higher one.",
+    "a lower tier or the consumer to a higher one. When the producers depend, directly "
+    "or not, on the consumer's own facts (`approve` negates Deny and `deny` negates "
+    "Approve), no choice of tiers orders them: the message names the cycle, and the "
+    "help says which dependency to remove and which agent alone to move.",
     wrong=_HEAD + "agent warn {\n  when Cost(sku, amount) where amount < 0\n"
           '  emit Alert(sku: sku, message: "negative cost")\n}\n'
           "agent price {\n  when Cost(sku, amount) and not Alert(sku)\n"
@@ -82,6 +85,75 @@ def producers(agents: tuple[Agent, ...]) -> dict[str, list[Agent]]:
     return out
 
 
+#: one step of a dependency cycle: ``agent`` ``how`` (negates, reads, aggregates …)
+#: ``type``, which the next step's agent produces
+Link = tuple[Agent, str, str]
+
+
+def _uses(agent: Agent) -> Iterator[tuple[str, str]]:
+    """(how, type name) for every type ``agent`` reads, negates or aggregates over."""
+    for p in agent.patterns:
+        if not p.negated:
+            yield "reads", p.type.name
+    for how, type_name, _ in consumed(agent):
+        yield how, type_name
+
+
+def find_cycle(
+    start: Agent, how: str, type_name: str, producer: Agent,
+    made: dict[str, list[Agent]],
+) -> list[Link] | None:
+    """The shortest dependency cycle through ``start`` ``how`` ``type_name`` (made by
+    ``producer``) back to ``start``: its links in order, the first one that one; None
+    when ``producer`` does not depend on ``start``, directly or not. A cycle through a
+    negation or an aggregate cannot be ordered by tiers."""
+    parent: dict[int, tuple[Agent, str, str] | None] = {id(producer): None}
+    queue = [producer]
+    for agent in queue:
+        for use, t in _uses(agent):
+            for p in made.get(t, ()):
+                if p is start:
+                    links = [(agent, use, t)]
+                    node = parent[id(agent)]
+                    while node is not None:
+                        links.append(node)
+                        node = parent[id(node[0])]
+                    return [(start, how, type_name), *reversed(links)]
+                if id(p) not in parent:
+                    parent[id(p)] = (agent, use, t)
+                    queue.append(p)
+    return None
+
+
+def _link_text(link: Link, producer: Agent) -> str:
+    agent, how, type_name = link
+    return f"`{agent.name.name}` {how} {type_name}, which `{producer.name.name}` produces"
+
+
+def cycle_remedies(cycle: list[Link]) -> list[str]:
+    """What can break ``cycle`` (its first link is the consumer's), one per link to
+    remove, the other agents' links first. Each is a sentence fragment; another way to
+    break a cycle (an agent that acts one match at a time, say) is one more entry."""
+    n = len(cycle)
+    out = []
+    for i in [*range(1, n), 0]:
+        agent, _, type_name = cycle[i]
+        # without link i (agent i depending on agent i + 1) the rest is a chain: agent
+        # i depends on none of the others, agent i - 1 on it, and so on back around
+        chain = [cycle[(i - k) % n] for k in range(n)]
+        tier = chain[0][0].effective_tier
+        moves = []
+        for other, how, _ in chain[1:]:
+            # a negation or an aggregate needs its producer in a lower tier; a read not
+            tier = max(other.effective_tier, tier + (how != "reads"))
+            if tier != other.effective_tier:
+                moves.append(f"`{other.name.name}` to tier {tier}")
+        order = ("" if not moves else f", then move only {moves[0]}" if len(moves) == 1
+                 else ", then move " + ", ".join(moves))
+        out.append(f"remove `{agent.name.name}`'s dependency on {type_name}{order}")
+    return out
+
+
 def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
     """Report non-positive tiers and every negation or aggregate over a type that an
     agent of the same or a higher tier produces."""
@@ -113,6 +185,18 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
             if self_loop:
                 help = (f"`{a.name.name}` cannot depend on the absence or count of what it "
                         "produces itself; split it into two agents in different tiers")
+            else:
+                found = next((c for p in late
+                              if (c := find_cycle(a, how, type_name, p, made)) is not None),
+                             None)
+                if found is not None:
+                    rest = ", and ".join(
+                        _link_text(link, found[(i + 2) % len(found)][0])
+                        for i, link in enumerate(found[1:]))
+                    cycle += (f", and {rest}: a cycle through a negation or an aggregate, "
+                              "which no choice of tiers can order")
+                    help = ("break the cycle in one place (moving all of its agents keeps "
+                            "it): " + "; or ".join(cycle_remedies(found)))
             related = tuple(Related(p.name.span, f"`{p.name.name}` produces {type_name} in "
                                     f"tier {p.effective_tier}") for p in late)
             report.error(UNSTRATIFIED, span, f"unstratified: {cycle}", help, related)

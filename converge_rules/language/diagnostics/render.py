@@ -88,7 +88,7 @@ def summarize(
 def render(
     fmt: str,
     diagnostics: Iterable[Diagnostic],
-    sources: Mapping[str, str],
+    sources: Mapping[str, str] | None = None,
     *,
     files: Sequence[str] | None = None,
     color: bool = False,
@@ -96,14 +96,20 @@ def render(
 ) -> str:
     """Render ``diagnostics`` in format ``fmt`` (one of :data:`FORMATS`).
 
-    ``files`` lists the files that were checked (clean ones included) for summaries and
-    JUnit suites; ``color`` applies to ``human`` only; ``strict`` makes warnings count as
-    JUnit failures, as ``converge check --strict`` makes them fail the run.
+    ``sources`` maps a file name, as the diagnostics' spans give it, to that file's
+    text: the source snippets under each diagnostic are cut from it. A file it leaves
+    out, and every file when it is None, is rendered without a snippet (files are never
+    read here: a diagnostic may name a file that must not be shown, CVG606).
+    ``files`` lists
+    the files that were checked (clean ones included) for summaries and JUnit suites;
+    ``color`` applies to ``human`` only; ``strict`` makes warnings count as JUnit
+    failures, as ``converge check --strict`` makes them fail the run.
     """
     # Each renderer is imported only for its format: `converge check` runs on every save
     # in editors, and the JSON and XML libraries are start-up time the human format
     # never uses.
     items = list(diagnostics)
+    sources = {} if sources is None else sources
     if fmt in ("human", "text"):
         from converge_rules.language.diagnostics import render_human
 

@@ -175,6 +175,18 @@ def _json_escape(m: re.Match[str]) -> str:
     return _JSON_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}")
 
 
+def _prune_rule(prune: n.Prune) -> str:
+    """``when EXPR`` or ``using NAME(args)`` (``using NAME`` without arguments)."""
+    if prune.using is not None:
+        return "using " + _pruner_use(prune.using)
+    assert prune.condition is not None  # the parser gives one or the other
+    return f"when {format_expr(prune.condition)}"
+
+
+def _pruner_use(use: n.PrunerUse) -> str:
+    return use.name.name + (f"({_args(use.args)})" if use.args else "")
+
+
 def _args(args: Iterable[n.Arg]) -> str:
     return ", ".join(f"{a.name.name}: {format_expr(a.value)}" for a in args)
 
@@ -432,7 +444,7 @@ class _Layout:
         elif isinstance(item, n.Uses):
             self._add(0, "uses tool " + ", ".join(t.name for t in item.tools), region)
         elif isinstance(item, n.Prune):
-            self._add(0, f"prune {item.type.name} when {format_expr(item.condition)}", region)
+            self._add(0, f"prune {item.type.name} {_prune_rule(item)}", region)
         elif isinstance(item, n.EnumDecl):
             members = [m.name for m in item.members]
             self._braced(f"enum {item.name.name}", item.span, members,

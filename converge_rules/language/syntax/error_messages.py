@@ -77,7 +77,7 @@ ITEM_WORDS = ("import", "uses", "root", "enum", "fact", "intent", "agent", "poli
               "prune", "test")
 _ITEM_TYPES = {w.upper() for w in ITEM_WORDS}
 _ITEM_RULES = {"header", "import_decl", "uses", "root", "enum_decl", "fact_decl",
-               "intent_decl", "agent", "policy", "prune", "test"}
+               "intent_decl", "agent", "policy", "prune", "prune_using", "test"}
 _EXPR_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "IF", "NOT", "MINUS",
                "UNDERSCORE", "LPAR", "LSQB", "LBRACE"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "GT", "LE",

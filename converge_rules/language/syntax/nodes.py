@@ -513,13 +513,25 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class PrunerUse:
+    """``using NAME`` or ``using NAME(arg: CONSTANT, …)`` in a ``prune``: a pruner a
+    plugin registers, bound to the arguments."""
+
+    name: Ident
+    args: tuple[Arg, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Prune:
     """``prune FACT when EXPR``; ``age`` in EXPR is cycles since the fact was merged and
-    the fact's fields are in scope by name."""
+    the fact's fields are in scope by name. Or ``prune FACT using PRUNER(…)``: then
+    ``condition`` is None and ``using`` names the plugin pruner."""
 
     type: Ident
-    condition: Expr
+    condition: Expr | None
     span: Span = _span()
+    using: PrunerUse | None = None
 
 
 # -------------------------------------------------------------------------- tests

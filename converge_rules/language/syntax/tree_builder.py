@@ -87,7 +87,7 @@ class TreeBuilder:
             "import_decl": self._import, "uses": self._uses, "root": self._root,
             "enum_decl": self._enum, "fact_decl": self._fact, "intent_decl": self._fact,
             "agent": self._agent, "policy": self._policy, "prune": self._prune,
-            "test": self._test,
+            "prune_using": self._prune_using, "test": self._test,
         }
 
     # ------------------------------------------------------------------ spans, errors
@@ -230,6 +230,15 @@ class TreeBuilder:
 
     def _prune(self, t: Any) -> n.Prune:
         return n.Prune(self.ident(t.children[0]), self.expr(t.children[1]), self.span(t))
+
+    def _prune_using(self, t: Any) -> n.Prune:
+        names = _tokens(t.children, "NAME")
+        args = _trees(t.children, "pruner_args")
+        name = self.ident(names[1])
+        end = self.span(args[0]) if args else name.span
+        use = n.PrunerUse(name, self.args(args[0].children) if args else (),
+                          name.span.to(end))
+        return n.Prune(self.ident(names[0]), None, self.span(t), use)
 
     def _test(self, t: Any) -> n.Test:
         steps: list[n.TestStep] = []

@@ -11,8 +11,10 @@
   number of contenders the two middle ones survive and the next criterion (or
   ``on tie``) decides.
 * ``ttl`` — drops a fact whose ``ttl`` field is smaller than its age in cycles, for any
-  fact type that declares ``ttl: int``. Plugin pruners are opt-in per run
-  (``converge run --pruner ttl``, or ``converge_rules.load(path, pruners=["ttl"])``).
+  fact type that declares ``ttl: int``; or, in a ruleset, ``prune Quote using
+  ttl(cycles: 7)``: a Quote older than 7 cycles. Plugin pruners are opt-in: per
+  ruleset (``prune T using NAME(…)``) or per run (``converge run --pruner ttl``, or
+  ``converge_rules.load(path, pruners=["ttl"])``).
 """
 
 from __future__ import annotations
@@ -71,14 +73,28 @@ def median(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
 
 
 class ExpireByTtl:
-    """The ``ttl`` pruner: a fact older (in cycles) than its ``ttl`` field is dropped."""
+    """The ``ttl`` pruner: a fact older (in cycles) than its ``ttl`` field is dropped;
+    bound to ``cycles`` (``prune Quote using ttl(cycles: 7)``), a fact older than that
+    is, whatever its fields."""
+
+    #: what ``prune T using ttl(…)`` may pass (checked by ``converge check``)
+    parameters: Mapping[str, str] = {"cycles": "int?"}
+
+    def __init__(self, cycles: int | None = None) -> None:
+        if cycles is not None and cycles < 0:
+            raise ValueError(f"cycles must be 0 or more, got {cycles}")
+        self.cycles = cycles
+
+    def bind(self, arguments: Mapping[str, Any]) -> ExpireByTtl:
+        """The pruner a ruleset's ``using ttl(cycles: N)`` applies."""
+        return ExpireByTtl(arguments.get("cycles"))
 
     def applies_to(self, fact_type: str, field_names: tuple[str, ...]) -> bool:
-        return "ttl" in field_names
+        return self.cycles is not None or "ttl" in field_names
 
     def __call__(self, fact_type: str, fields: Mapping[str, Any], age: int) -> bool:
-        ttl = fields.get("ttl")
-        return isinstance(ttl, int) and age > ttl
+        limit = self.cycles if self.cycles is not None else fields.get("ttl")
+        return isinstance(limit, int) and age > limit
 
 
 @hookimpl
@@ -93,4 +109,4 @@ def converge_register_resolvers(register: Callable[..., None]) -> None:
 
 @hookimpl
 def converge_register_pruners(register: Callable[..., None]) -> None:
-    register("ttl", ExpireByTtl(), "drops a fact whose `ttl` is smaller than its age")
+    register("ttl", ExpireByTtl(), "drops a fact older than `cycles` (or its `ttl` field)")

@@ -1,0 +1,119 @@
+"""Issue 10 item 6: on a real negation cycle (`approve` negates Deny, `deny` negates
+Approve, same tier) CVG302's help said to move each agent to tier 2, which gives the
+same errors at tiers 2 and 3. The message names the cycle; the help's remedies work."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.diagnostics.core import Diagnostic
+
+CYCLE = """\
+ruleset claims "a real negation cycle"
+fact Claim   { key id: str, amount: float }
+fact Approve { key id: str }
+fact Deny    { key id: str }
+agent approve {
+  when Claim(id, amount) and not Deny(id)
+  where amount < 100.0
+  emit Approve(id: id)
+}
+agent deny {
+  when Claim(id) and not Approve(id)
+  emit Deny(id: id)
+}
+"""
+
+
+def chk(text: str, tmp_path: Path) -> CheckedRuleset:
+    return check_file(tmp_path / "main.cvg", source=text)
+
+
+def errors(checked: CheckedRuleset) -> list[Diagnostic]:
+    return [d for d in checked.diagnostics if d.code == "CVG302"]
+
+
+def test_the_message_names_the_cycle(tmp_path: Path) -> None:
+    found = errors(chk(CYCLE, tmp_path))
+    assert len(found) == 2
+    first = found[0].message
+    assert "`approve` (tier 1) negates Deny, which `deny` (tier 1) produces" in first
+    assert "`deny` negates Approve, which `approve` produces" in first
+    assert "no choice of tiers" in first
+
+
+def test_moving_both_sides_up_as_the_old_help_said_does_not_work(tmp_path: Path) -> None:
+    moved = CYCLE.replace("agent approve {", "agent approve tier 2 {").replace(
+        "agent deny {", "agent deny tier 3 {")
+    assert errors(chk(moved, tmp_path))
+
+
+def test_the_help_never_suggests_moving_every_agent_of_the_cycle(tmp_path: Path) -> None:
+    for diag in errors(chk(CYCLE, tmp_path)):
+        assert "move only" in (diag.help or "")
+        assert "move `approve` to tier 2" not in (diag.help or "")
+
+
+def _apply(text: str, help_text: str, which: int) -> str:
+    """Follow remedy ``which`` of a CVG302 help on the CYCLE ruleset, literally."""
+    remedy = help_text.split(": ", 1)[1].split("; or ")[which]
+    m = re.fullmatch(r"remove `(\w+)`'s dependency on (\w+), then move only `(\w+)` "
+                     r"to tier (\d+)", remedy)
+    assert m, remedy
+    drop_from, dropped, move, tier = m.groups()
+    lines = text.splitlines()
+    owner = ""
+    for i, line in enumerate(lines):
+        if line.startswith("agent "):
+            owner = line.split()[1]
+            if owner == move:
+                lines[i] = f"agent {move} tier {tier} {{"
+        if owner == drop_from and f" and not {dropped}(id)" in line:
+            lines[i] = line.replace(f" and not {dropped}(id)", "")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_each_remedy_of_the_help_gives_a_clean_ruleset(tmp_path: Path, which: int) -> None:
+    for diag in errors(chk(CYCLE, tmp_path)):
+        fixed = _apply(CYCLE, diag.help or "", which)
+        assert fixed != CYCLE
+        assert chk(fixed, tmp_path).ok, [d.message for d in chk(fixed, tmp_path).diagnostics]
+
+
+def test_a_longer_cycle_through_a_read_is_named_too(tmp_path: Path) -> None:
+    text = """\
+ruleset r "three agents"
+fact Claim { key id: str }
+fact A { key id: str }
+fact B { key id: str }
+fact C { key id: str }
+agent a {
+  when Claim(id) and not B(id)
+  emit A(id: id)
+}
+agent b {
+  when C(id)
+  emit B(id: id)
+}
+agent c {
+  when A(id)
+  emit C(id: id)
+}
+"""
+    (diag,) = errors(chk(text, tmp_path))
+    assert "`b` reads C, which `c` produces, and `c` reads A, which `a` produces" in diag.message
+    # remove c's read of A: c, then b, need no move; a negates B, so a goes above b
+    assert "remove `c`'s dependency on A, then move only `a` to tier 2" in (diag.help or "")
+
+
+def test_without_a_cycle_the_help_still_moves_the_consumer(tmp_path: Path) -> None:
+    text = CYCLE.replace("  when Claim(id) and not Approve(id)", "  when Claim(id)")
+    (diag,) = errors(chk(text, tmp_path))
+    assert "cycle" not in diag.message
+    assert diag.help == "move `approve` to tier 2"
