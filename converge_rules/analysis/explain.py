@@ -404,12 +404,12 @@ class Explainer:
                 grown.extend(bound for _, bound in self._matches(pattern, e))
                 if len(grown) > MAX_MATCHES:
                     break
-            if not grown:
+            fitting = [e for e in grown if _fits(e, needs)]
+            if not grown and not needs:
                 return (0, step, 0), Reason(name, pattern.span,
                                     f"no fact matches `{format_pattern(pattern)}`"
                                     + _given(envs[0]))
-            fitting = [e for e in grown if _fits(e, needs)]
-            if not fitting:
+            if not fitting:  # none with the values the asked fact needs, if any at all
                 asked = {**envs[0], **needs}
                 return (0, step, 0), Reason(
                     name, pattern.span,

@@ -163,3 +163,15 @@ def test_why_not_judges_an_agent_on_the_intent_it_answered_and_closed() -> None:
     why = result.output.split("why not:", 1)[1]
     assert 'emits Rate(currency: "EUR", usd: 1.1)' in why
     assert "fx_rate" in why and "no fact matches" not in why
+
+
+def test_a_type_with_no_fact_at_all_is_named_with_the_key_asked_about() -> None:
+    # Met as: "no fact matches `Approval(id)`" when asked about Pay(id: "b"): the asked
+    # key was left out when no Approval existed at all, as it was not when some did.
+    approved = PAY.replace("fact Pay { key id: str }",
+                           "fact Pay { key id: str }\nfact Approval { key id: str }")
+    approved += "\nagent approved {\n  when Approval(id)\n  emit Pay(id: id)\n}\n"
+    result = _why_not(approved, 'Pay(id: "b")')
+    assert result.exit_code == 0, result.output
+    assert 'no fact matches `Approval(id: "b")`, which `Pay(id: "b")` needs' \
+        in result.output
