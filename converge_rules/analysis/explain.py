@@ -12,7 +12,7 @@ pick them), never on another key's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -365,20 +365,24 @@ class Explainer:
                       target: n.Pattern, want: Mapping[str, Any]) -> Reason:
         """Why ``agent`` produced no fact matching ``target``: for each of its
         ``outputs`` of the type, the first condition that fails for the matches that
-        would emit the asked fact; the output that got furthest speaks."""
-        best: tuple[int, Reason] | None = None
+        would emit the asked fact; the output that got furthest speaks, but one that
+        emits the asked key with other values says most of all."""
+        best: tuple[tuple[int, int, int], Reason] | None = None
         for output in outputs:
-            progress, reason = self._output_reason(agent, output, target, want)
-            if best is None or progress > best[0]:
-                best = (progress, reason)
+            rank, reason = self._output_reason(agent, output, target, want)
+            if best is None or rank > best[0]:
+                best = (rank, reason)
         assert best is not None
         return best[1]
 
     def _output_reason(self, agent: n.Agent, output: n.Emit | n.Intend,
-                       target: n.Pattern, want: Mapping[str, Any]) -> tuple[int, Reason]:
-        """How far ``agent`` got towards emitting the asked fact with ``output`` (the
-        number of conditions passed, higher is further; -1 when its matches emit other
-        values) and the condition that failed.
+                       target: n.Pattern, want: Mapping[str, Any]
+                       ) -> tuple[tuple[int, int, int], Reason]:
+        """How far ``agent`` got towards emitting the asked fact with ``output`` and the
+        condition that failed. The rank, higher is further: first 1 when a match
+        would emit the asked fact, or emits its key with other values (0 otherwise),
+        then the number of conditions passed (-1 when its matches emit other values),
+        then how many asked fields the quoted fact agrees with.
 
         The asked fact fixes the variables the output copies into the fields it asks
         about (``emit Pay(id: id)`` asked as ``Pay(id: "b")`` needs ``id = "b"``): a
@@ -395,24 +399,24 @@ class Explainer:
                 kept = [e for e in envs if not any(True for _ in interp.matches(pattern, e))]
                 if not kept:
                     blocker = next(f for f, _ in interp.matches(pattern, envs[0]))
-                    return step, Reason(name, pattern.span,
+                    return (0, step, 0), Reason(name, pattern.span,
                                         f"`{format_pattern(pattern)}` failed: "
                                         f"{self.show(blocker)} exists" + _given(envs[0]))
                 envs = kept
                 continue
             grown: list[dict[str, Any]] = []
             for e in envs:
-                grown.extend(bound for _, bound in interp.matches(pattern, e))
+                grown.extend(bound for _, bound in self._matches(pattern, e))
                 if len(grown) > MAX_MATCHES:
                     break
-            if not grown:
-                return step, Reason(name, pattern.span,
+            fitting = [e for e in grown if _fits(e, needs)]
+            if not grown and not needs:
+                return (0, step, 0), Reason(name, pattern.span,
                                     f"no fact matches `{format_pattern(pattern)}`"
                                     + _given(envs[0]))
-            fitting = [e for e in grown if _fits(e, needs)]
-            if not fitting:
+            if not fitting:  # none with the values the asked fact needs, if any at all
                 asked = {**envs[0], **needs}
-                return step, Reason(
+                return (0, step, 0), Reason(
                     name, pattern.span,
                     f"no fact matches `{self.pattern_with(pattern, asked)}`, which "
                     f"`{self.pattern_with(target, want)}` needs" + _given(envs[0]))
@@ -425,13 +429,13 @@ class Explainer:
                 try:
                     ok = interp.eval(agent.where, e)
                 except EvalError as exc:
-                    return step, Reason(name, agent.where.span,
+                    return (0, step, 0), Reason(name, agent.where.span,
                                         f"`where {format_expr(agent.where)}` cannot be "
                                         f"evaluated: {exc.message}" + _given(e))
                 (passed if ok else failed).append(e)
             would = [e for e in failed if self._could_emit(output, e, target, want)]
             if not passed:
-                return step, self._guard_false(agent, agent.where, would or failed)
+                return (0, step, 0), self._guard_false(agent, agent.where, would or failed)
             envs = passed
         step += 1
         discarded = [(c, why) for a, c, why in self.view.effects_discarded if a == name]
@@ -451,17 +455,17 @@ class Explainer:
                 cycle = failures[0].get("cycle")
                 why = f"its effect was discarded in cycle {cycle}: tool" if any(
                     c == cycle for c, _ in discarded) else "tool"
-                return step, Reason(name, agent.calls[0].span,
+                return (0, step, 0), Reason(name, agent.calls[0].span,
                                     f"its patterns and guard match, but {why} "
                                     f"{tool_call_text(failures[0])}", matched=True)
             if not resolved and discarded:
-                return step, Reason(name, agent.span,
+                return (0, step, 0), Reason(name, agent.span,
                                     f"its patterns and guard match, but its effect was "
                                     f"discarded in cycle {discarded[0][0]}: "
                                     f"{discarded[0][1]}" + self._calls_made(name),
                                     matched=True)
             if not resolved:
-                return step, Reason(name, agent.calls[0].span,
+                return (0, step, 0), Reason(name, agent.calls[0].span,
                                     f"its patterns and guard match, but it calls tool "
                                     f"`{agent.calls[0].tool.name}`"
                                     + (self._calls_made(name) or
@@ -470,36 +474,52 @@ class Explainer:
             envs = resolved
         closest = None
         closest_calls: list[Mapping[str, Any]] = []
+        agreement = -1
         for i, e in enumerate(envs):
             fact = self._emitted(output, e)
             if interp.match_fact(target, fact, want, tolerant=True) is not None:
                 if discarded:
                     cycle, why = discarded[0]
-                    return step + 2, Reason(
+                    return (1, step + 2, 0), Reason(
                         name, agent.span, f"matches and would emit {self.show(fact)}, but "
                         f"its effect was discarded in cycle {cycle}: {why}", matched=True)
-                return step + 2, Reason(
+                return (1, step + 2, 0), Reason(
                     name, output.span, f"matches and would emit {self.show(fact)}"
                     + _using(answered.get(i, ())) + "; it may have lost a conflict or been "
                     "retracted (see above), or the context changed after it ran",
                     matched=True)
-            if closest is None:
-                closest, closest_calls = fact, answered.get(i, [])
+            agrees = self._agreement(target, fact, want)
+            if agrees > agreement:  # the first of the closest to the asked fact
+                closest, closest_calls, agreement = fact, answered.get(i, []), agrees
         would = [e for e in failed if self._could_emit(output, e, target, want)]
         if would and agent.where is not None:
-            return step - 1, self._guard_false(agent, agent.where, would)
+            return (0, step - 1, 0), self._guard_false(agent, agent.where, would)
         assert closest is not None
-        # the least telling answer: another output's failed condition says more
-        return -1, Reason(name, output.span,
-                          f"matches, but emits {self.show(closest)}"
-                          + _using(closest_calls) + ", which is not "
-                          f"`{self.pattern_with(target, want)}`", matched=True)
+        # the least telling answer: another output's failed condition says more,
+        # unless this one emits the asked key (with other values)
+        rank = (int(self._same_key(target, closest, want)), -1, agreement)
+        return rank, Reason(name, output.span,
+                            f"matches, but emits {self.show(closest)}"
+                            + _using(closest_calls) + ", which is not "
+                            f"`{self.pattern_with(target, want)}`", matched=True)
 
-    def _needs(self, output: n.Emit | n.Intend, target: n.Pattern,
-               want: Mapping[str, Any]) -> dict[str, Any]:
-        """The variables ``output`` copies as they are into a field ``target`` asks
-        for, with the asked values (``emit Pay(id: id)`` asked as ``Pay(id: "b")``:
-        ``{"id": "b"}``)."""
+    def _matches(self, pattern: n.Pattern, env: Mapping[str, Any]
+                 ) -> Iterator[tuple[Fact, dict[str, Any]]]:
+        """The matches of a positive ``pattern`` that its agent saw: live facts, and
+        for an intent pattern the intents closed during the run too (an agent that
+        answered an intent closed it, so the final context no longer has it)."""
+        interp = self.interp
+        assert interp is not None
+        yield from interp.matches(pattern, env)
+        if pattern.intent:
+            for fid in sorted(self.view.closed):
+                bound = interp.match_fact(pattern, self.view.facts[fid], env)
+                if bound is not None:
+                    yield self.view.facts[fid], bound
+
+    def _asked(self, target: n.Pattern, want: Mapping[str, Any]) -> dict[str, Any]:
+        """The values ``target`` asks its fields to hold (a field left free, or `_`,
+        asks nothing)."""
         interp = self.interp
         assert interp is not None
         asked: dict[str, Any] = {}
@@ -510,6 +530,30 @@ class Explainer:
                 continue
             if constrains:
                 asked[fm.field.name] = value
+        return asked
+
+    def _agreement(self, target: n.Pattern, fact: Fact, want: Mapping[str, Any]) -> int:
+        """How many of the fields ``target`` asks about ``fact`` holds as asked."""
+        return sum(1 for name, value in self._asked(target, want).items()
+                   if name in fact.values
+                   and values_equal(fact.values[name], value, tolerant=True))
+
+    def _same_key(self, target: n.Pattern, fact: Fact, want: Mapping[str, Any]) -> bool:
+        """Whether ``target`` asks about every key field of its type and ``fact``
+        holds each as asked: it is the asked fact, with other values."""
+        decl = self.checked.facts.get(target.type.name) if self.checked else None
+        keys = [k.name.name for k in decl.keys] if decl is not None else []
+        asked = self._asked(target, want)
+        return bool(keys) and all(
+            k in asked and k in fact.values
+            and values_equal(fact.values[k], asked[k], tolerant=True) for k in keys)
+
+    def _needs(self, output: n.Emit | n.Intend, target: n.Pattern,
+               want: Mapping[str, Any]) -> dict[str, Any]:
+        """The variables ``output`` copies as they are into a field ``target`` asks
+        for, with the asked values (``emit Pay(id: id)`` asked as ``Pay(id: "b")``:
+        ``{"id": "b"}``)."""
+        asked = self._asked(target, want)
         needs: dict[str, Any] = {}
         for arg in output.args:
             value = arg.value

@@ -66,6 +66,8 @@ class RunView:
     cycle_added: dict[int, int] = field(default_factory=dict)
     derivations: dict[int, list[Derivation]] = field(default_factory=dict)
     removed: dict[int, str] = field(default_factory=dict)   # id → why it left the context
+    #: the intents an agent answered and closed (they are in ``removed`` too)
+    closed: set[int] = field(default_factory=set)
     conflicts: list[ConflictRecord] = field(default_factory=list)
     effects_merged: Counter[str] = field(default_factory=Counter)
     effects_discarded: list[tuple[str, int, str]] = field(default_factory=list)
@@ -135,6 +137,7 @@ class RunView:
             if kind == "pruned":
                 self.pruned_types[ev["type"]] += 1
         elif kind == "intent_closed":
+            self.closed.add(int(ev["id"]))
             self.removed[int(ev["id"])] = (f"intent closed in cycle {ev['cycle']} by agent "
                                            f"{ev.get('agent')}")
         elif kind == "tool_call":

@@ -84,7 +84,8 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     With --ruleset, the pattern is checked against it as rule text is (unknown types,
     fields and enum members, values of the wrong type). It has no variables: a bare
     name that is no enum member is an error; quote strings, and the whole pattern for
-    the shell ('Claim(id: "C2")').
+    the shell ('Claim(id: "C2")'). A bare field (`Claim(id)`), `not` and a binder are
+    errors with or without --ruleset.
 
     \b
     Exit codes: 0 explained, 1 no fact matches PATTERN (explain) or a matching fact
@@ -116,8 +117,7 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     text = why_not if why_not is not None else pattern
     assert text is not None
     target = parse_pattern(text)
-    if checked is not None:
-        _check_pattern(checked, target, text)
+    _check_pattern(checked, target, text)
     if interp is None:
         interp = _bare_interpreter(target, view)
     explainer = Explainer(view, checked, interp)
@@ -146,6 +146,9 @@ def _explain(ex: Explainer, target: n.Pattern) -> tuple[dict[str, Any], str, int
         if ex.checked is not None:
             lines.append("why not:")
             lines.extend("  " + r.text() for r in ex.why_not(target))
+            if lines[-1] == "why not:":
+                lines.append(f"  no agent emits {target.type.name}: it can only be given "
+                             "as input")
         else:
             lines.append("hint: add --ruleset RULESET to see why (--why-not)")
     data = {"pattern": format_pattern(target), "status": ex.view.status,
@@ -209,13 +212,15 @@ _PREFIX = "  expect "
 """What :func:`parse_pattern` writes before the pattern on its line."""
 
 
-def _check_pattern(checked: CheckedRuleset, target: n.Pattern, text: str) -> None:
+def _check_pattern(checked: CheckedRuleset | None, target: n.Pattern, text: str) -> None:
     """Exit 2 with the diagnostics, pointing into ``text``, when ``target`` is no
     pattern of the ruleset's facts (an unknown type or field, a value of the wrong
-    type, a bare name)."""
-    from converge_rules.language.checks.query import check_query
+    type, a bare name) or, with no ruleset, no query at all (a bare field, `not`, a
+    binder)."""
+    from converge_rules.language.checks.query import check_query, check_query_form
 
-    found = check_query(checked, target)
+    found = check_query(checked, target) if checked is not None \
+        else check_query_form(target)
     if not found:
         return
     shown = [replace(d, span=_in_pattern(d.span), related=tuple(

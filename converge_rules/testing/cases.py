@@ -170,7 +170,7 @@ def read_fixture(path: Path, span: Span | None = None, access: FileAccess | None
         raise CaseError(f"cannot read the cases file `{shown}`: {exc.strerror or exc}", span,
                         ("the path is relative to the .cvg file",)) from exc
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # spreadsheets save "CSV UTF-8" with a BOM
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CaseError(f"{path.name}:{line}: not UTF-8 text (byte "
@@ -197,10 +197,14 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
     if header is None:
         return []
     names = [h.strip() for h in header]
-    for name in names:
+    for i, name in enumerate(names):
         if not _IDENT.match(name):
             raise CaseError(f"{path.name}:1: column `{name}` is not a variable name", span,
                             ("column names are letters, digits and `_`",))
+        if name in names[:i]:
+            raise CaseError(f"{path.name}:1: the header names `{name}` twice", span,
+                            ("each column binds one name: which value is meant is "
+                             "unknown; remove or rename one of them",))
     rows = []
     for number, cells in enumerate(reader, 2):
         if not any(c.strip() for c in cells):
@@ -244,7 +248,11 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_object_once)
+        except _KeyTwice as exc:
+            raise CaseError(f"{path.name}:{number}: the line gives `{exc.key}` twice", span,
+                            ("each key binds one name: which value is meant is unknown; "
+                             "remove one of them",)) from None
         except json.JSONDecodeError as exc:
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
         except ValueError:  # an integer of more than 4,300 digits
@@ -264,6 +272,24 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
         _check_values(row, f"{path.name}:{number}", span)
         rows.append({k: _tuples(v) for k, v in row.items()})
     return rows
+
+
+class _KeyTwice(Exception):
+    """A JSON object of a fixture line gives ``key`` twice (json keeps the last)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; raises :class:`_KeyTwice` when a key repeats."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _KeyTwice(key)
+        out[key] = value
+    return out
 
 
 def _tuples(value: Any) -> Any:

@@ -101,3 +101,77 @@ def test_another_emit_of_the_type_does_not_hide_the_failed_condition() -> None:
     assert result.exit_code == 0, result.output
     assert "`where amount < 100.0` was false: amount = 500.0" in result.output
     assert "emits" not in result.output
+
+
+def test_of_several_emits_the_one_that_gives_the_key_asked_about_is_quoted() -> None:
+    # Met as: asked about Pay(id: "audit", amount: 1.0), why-not quoted the first emit
+    # (Pay(id: "a", …)) instead of the one that gives id "audit" with amount 0.0.
+    two = PAY.replace("fact Pay { key id: str }", "fact Pay { key id: str, amount: float }")
+    two = two.replace("emit Pay(id: id)",
+                      'emit Pay(id: id, amount: amount)\n  emit Pay(id: "audit", amount: 0.0)')
+    result = _why_not(two, 'Pay(id: "audit", amount: 1.0)')
+    assert result.exit_code == 0, result.output
+    assert 'emits Pay(id: "audit", amount: 0.0), which is not' in result.output
+    assert 'Pay(id: "a"' not in result.output
+
+
+def test_of_several_matches_the_closest_to_the_fact_asked_about_is_quoted() -> None:
+    # Both fields are computed, so every match that passes the guard is a candidate:
+    # the one whose fact agrees with the asked id is quoted, not the first.
+    computed = PAY.replace("fact Pay { key id: str }",
+                           "fact Pay { key id: str, amount: float }")
+    computed = computed.replace("emit Pay(id: id)",
+                                'emit Pay(id: "p-" + id, amount: amount * 2.0)')
+    result = _why_not(computed, 'Pay(id: "p-d", amount: 1.0)')
+    assert result.exit_code == 0, result.output
+    assert 'emits Pay(id: "p-d", amount: 60.0), which is not' in result.output
+
+
+RATES = """\
+ruleset rates
+uses tool fx_rate
+
+fact Want { key currency: str }
+fact Rate { key currency: str, usd: float }
+intent NeedRate { currency: str }
+
+agent ask {
+  when Want(currency)
+  intend NeedRate(currency: currency)
+}
+
+agent fetch {
+  when intent NeedRate(currency)
+  call fx_rate(currency: currency) as rate
+  emit Rate(currency: currency, usd: rate.usd)
+}
+
+test "euro rate" {
+  given Want(currency: "EUR")
+  mock tool fx_rate(currency: "EUR") returns {usd: 1.1}
+  expect Rate(currency: "EUR", usd: 1.2)
+}
+"""
+
+
+def test_why_not_judges_an_agent_on_the_intent_it_answered_and_closed() -> None:
+    # Met as: "agent fetch: no fact matches `intent NeedRate(currency)`": the agent had
+    # answered the intent, which closed it, and why-not looked only at the final context.
+    Path("rates.cvg").write_text(RATES, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "rates.cvg"])
+    assert result.exit_code == 1, result.output
+    why = result.output.split("why not:", 1)[1]
+    assert 'emits Rate(currency: "EUR", usd: 1.1)' in why
+    assert "fx_rate" in why and "no fact matches" not in why
+
+
+def test_a_type_with_no_fact_at_all_is_named_with_the_key_asked_about() -> None:
+    # Met as: "no fact matches `Approval(id)`" when asked about Pay(id: "b"): the asked
+    # key was left out when no Approval existed at all, as it was not when some did.
+    approved = PAY.replace("fact Pay { key id: str }",
+                           "fact Pay { key id: str }\nfact Approval { key id: str }")
+    approved += "\nagent approved {\n  when Approval(id)\n  emit Pay(id: id)\n}\n"
+    result = _why_not(approved, 'Pay(id: "b")')
+    assert result.exit_code == 0, result.output
+    assert 'no fact matches `Approval(id: "b")`, which `Pay(id: "b")` needs' \
+        in result.output

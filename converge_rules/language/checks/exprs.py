@@ -78,7 +78,7 @@ def _agent(body: str) -> str:
 
 
 # Words users write for "no value"; the language has no such literal.
-_NONE_WORDS = frozenset({"none", "None", "null", "nil", "NULL"})
+NONE_WORDS = frozenset({"none", "None", "null", "nil", "NULL"})
 
 NOT_BOOL = define(
     "CVG202", "condition-not-bool", Severity.ERROR, "Condition is not a bool",
@@ -252,7 +252,7 @@ class Typer:
             help = f"write it qualified: `{owners[0]}.{e.id}`"
         elif e.id in CLOCK_BUILTINS:
             help = f"the job's time is read by calling it: `{e.id}()`"
-        elif e.id in _NONE_WORDS:
+        elif e.id in NONE_WORDS:
             help = ("there is no literal for none (and no `= none`): leave the value out; "
                     "an optional field (`T?`) left out of a fact, or declared without a "
                     "default, is none")

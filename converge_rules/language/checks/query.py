@@ -5,7 +5,9 @@ The pattern is checked as an ``expect`` step is: an unknown type or field, a val
 the wrong type, a name that is no member of the field's enum are errors with "did you
 mean". A query has no variables, so a bare name that is not an enum member is an error
 too (left alone it would match anything): typically a string whose quotes the shell
-took (``Assessment(claim: C2)``), so the help writes it quoted.
+took (``Assessment(claim: C2)``), so the help writes it quoted. A bare field
+(``Assessment(claim)``), which would match any value, and a `not` or a binder, which
+would be dropped, are errors even without a ruleset (:func:`check_query_form`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from converge_rules.language.checks.checked import CheckedRuleset
-from converge_rules.language.checks.exprs import Typer
+from converge_rules.language.checks.exprs import NONE_WORDS, Typer
 from converge_rules.language.checks.scope import UNKNOWN_NAME, Reporter, Scope, Tables
+from converge_rules.language.checks.testblocks import EXPECT_FORM
 from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_pattern, quote
 from converge_rules.language.syntax.nodes import Name, Pattern
@@ -28,7 +31,7 @@ def check_query(checked: CheckedRuleset, pattern: Pattern) -> list[Diagnostic]:
                     tools=dict(checked.tools), functions=dict(checked.functions))
     Typer(tables, report).pattern(pattern, Scope(), "expect")
     bare = {fm.value.span: fm for fm in pattern.fields if isinstance(fm.value, Name)}
-    found = []
+    found = check_query_form(pattern)
     for d in report.found:
         fm = bare.get(d.span) if d.span is not None else None
         if d.code == UNKNOWN_NAME and fm is not None and isinstance(fm.value, Name):
@@ -41,6 +44,33 @@ def check_query(checked: CheckedRuleset, pattern: Pattern) -> list[Diagnostic]:
     return found
 
 
+def check_query_form(pattern: Pattern) -> list[Diagnostic]:
+    """The diagnostics of ``pattern`` as a query of any facts, which need no ruleset:
+    a bare field (it would match any value), a `not` or a binder (they would be
+    dropped); empty when there are none."""
+    report = Reporter()
+    _check_form(report, pattern)
+    return list(report.found)
+
+
+def _check_form(report: Reporter, pattern: Pattern) -> None:
+    if pattern.negated:
+        report.error(EXPECT_FORM, pattern.span, "`not` in a pattern to explain",
+                     "to ask why no such fact exists, give the pattern without `not` "
+                     "to --why-not")
+    if pattern.binder is not None:
+        report.error(EXPECT_FORM, pattern.binder.span,
+                     f"`{pattern.binder.name}:` binds nothing in a pattern to explain",
+                     f"remove `{pattern.binder.name}:`")
+    for fm in pattern.fields:
+        if fm.value is None:
+            name = fm.field.name
+            report.error(UNKNOWN_NAME, fm.field.span,
+                         f"`{name}` alone would match any value: a pattern here has no "
+                         "variables",
+                         f"write `{name}: VALUE`, or `{name}: _` for any value")
+
+
 def _bare_name_message(name: str) -> str:
     return (f"`{name}` is a bare name, and a pattern here has no variables "
             "(only `_`, for any value)")
@@ -48,6 +78,9 @@ def _bare_name_message(name: str) -> str:
 
 def _bare_name_help(tables: Tables, pattern: Pattern, field_name: str, name: str) -> str:
     decl = tables.field_of(pattern.type.name, field_name)
+    if name in NONE_WORDS and (decl is None or decl.type.optional):
+        return ("there is no literal for none, so a pattern cannot ask for it: leave "
+                f"the field out, or write `{field_name}: _` for any value")
     if decl is not None and decl.type.name == "str" and not decl.type.args:
         shown = format_pattern(pattern, {field_name: quote(name)})
         return (f"did you mean the string {quote(name)}? In a shell, put the whole pattern "

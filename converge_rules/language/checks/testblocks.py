@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from converge_rules.jsontext import jsonl_lines
@@ -27,7 +27,7 @@ from converge_rules.language.checks.scope import (
 from converge_rules.language.checks.types import ANY, DATETIME, Ty, assignable
 from converge_rules.language.diagnostics.core import Related, Severity, define
 from converge_rules.language.diagnostics.suggest import closest, did_you_mean
-from converge_rules.language.format.formatter import quote
+from converge_rules.language.format.formatter import format_pattern, quote
 from converge_rules.language.syntax.nodes import (
     Cases,
     ExpectConflict,
@@ -92,7 +92,9 @@ FIXTURE_UNREADABLE = define(
 )
 DUPLICATE_TEST = define(
     "CVG704", "duplicate-test", Severity.ERROR, "Two tests with one name",
-    "Test names identify results in reports; each must be unique across the ruleset.",
+    "Test names identify results in reports; each must be unique across the ruleset. "
+    "A table test's cases are named `test name[case N]` (or `test name[NAME]` for a "
+    "named case), so a test cannot be named that way after a table test either.",
     wrong=_HEAD + 'test "t" {\n  expect status converged\n}\n'
           'test "t" {\n  expect no Note()\n}\n',
     right=_HEAD + 'test "t" {\n  expect status converged\n}\n'
@@ -125,11 +127,22 @@ CASE_NAME = define(
     "CVG708", "duplicate-case-name", Severity.ERROR, "Case name empty or used twice",
     'A named case (`case "small claim" {…}`) is reported under its name, as an unnamed '
     "row is under `case N` (its position, from 1): each case's name must be unique in "
-    "its test, and not empty.",
+    "its test, not empty, and one line of printable text (it is part of the test id).",
     wrong=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
         "ROW", 'case "a" {sku: "B", amount: 2.0}'),
     right=_HEAD + _ROWS.replace('{sku: "A"', 'case "a" {sku: "A"').replace(
         "ROW", 'case "b" {sku: "B", amount: 2.0}'),
+)
+EXPECT_FORM = define(
+    "CVG709", "expect-pattern-form", Severity.ERROR, "`not` or a binder in an expectation",
+    "An `expect` step checks the final context for facts matching its pattern; the "
+    "pattern has neither `not` nor a binder (`p:`), which only rules use. To expect "
+    "that no fact matches, write `expect no Type(…)`: `expect not Type(…)` would "
+    "expect the fact to exist.",
+    wrong=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+                  '  expect not Note(sku: "A")\n}\n',
+    right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
+                  '  expect no Note(sku: "A")\n}\n',
 )
 
 MAX_ROW_ERRORS = 10
@@ -167,6 +180,23 @@ def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
         cases = case_scope(typer, test, access)
         for step in test.steps:
             _check_step(typer, step, cases.child())
+    _check_case_ids(typer, tests)
+
+
+def _check_case_ids(typer: Typer, tests: list[Test]) -> None:
+    """A test named like a case of a table test (``margin[big]``, ``margin[case 2]``
+    beside a table test ``margin``) would share that case's id: an error, as a second
+    test of one name is."""
+    tables = [t for t in tests if t.cases is not None]
+    for test in tests:
+        for table in tables:
+            if test.name.startswith(table.name + "[") and test.name.endswith("]"):
+                typer.r.error(DUPLICATE_TEST, test.span,
+                              f'the test "{test.name}" is named as a case of the table '
+                              f'test "{table.name}", whose cases have the ids '
+                              f'"{table.name}[…]"', "rename it",
+                              (Related(table.span, "table test here"),))
+                break
 
 
 def step_names(test: Test) -> dict[str, Span]:
@@ -212,6 +242,7 @@ def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
         return scope
     rows: list[_Row] = []
     for index, row in enumerate(cases.rows):
+        typer.args_unique(row.fields)  # a name given twice: which value is meant?
         for arg in row.fields:
             ty = typer.infer(arg.value, Scope())
             if arg.name.name not in scope.names:
@@ -254,6 +285,12 @@ def _check_case_names(typer: Typer, cases: Cases) -> None:
             typer.r.error(CASE_NAME, row.span, "a case named with an empty string",
                           "name the case, or drop `case \"\"` to call it "
                           f"`case {index + 1}`")
+            continue
+        if name is not None and not name.isprintable():
+            # the name is part of the test id, which pytest prints and selects as is
+            typer.r.error(CASE_NAME, row.span, f"the case name {quote(name)} is not one "
+                          "line of printable text", "a case name is one line of printable "
+                          "text (no newline, tab or other control character)")
             continue
         shown = f"case {index + 1}" if name is None else name
         if shown in first:
@@ -319,7 +356,8 @@ def _fixture_rows(path: Path, limit: int, shown: str, span: Span) -> list[_Row]:
     file, larger than ``limit``) or ``UnicodeDecodeError`` when the file cannot be
     read; a line that is not JSON (or nested too deeply to read) is skipped here and
     reported when the test runs."""
-    text = read_bytes(path, limit, what="cases file").decode("utf-8")
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte order mark
+    text = read_bytes(path, limit, what="cases file").decode("utf-8-sig")
     if path.suffix.lower() == ".csv":
         header = next(csv.reader(io.StringIO(text, newline="")), [])
         columns = dict.fromkeys((h.strip() for h in header), span)
@@ -344,6 +382,7 @@ def _check_step(typer: Typer,
     scope.unbound_help = _A_VALUE if isinstance(step, Given) else \
         _MOCK_ARG if isinstance(step, Mock) else _ANY_VALUE
     if isinstance(step, ExpectFact | ExpectConflict):
+        _check_expect_form(typer, step)
         _check_bare_fields(typer, step.pattern, scope)
     if isinstance(step, Given):
         check_fields(typer, step.type, step.args, scope, intent=None, verb="given")
@@ -367,6 +406,22 @@ def _check_step(typer: Typer,
                                        otherwise="statuses: " + ", ".join(STATUSES)))
     else:
         _check_mock(typer, step, scope)
+
+
+def _check_expect_form(typer: Typer, step: ExpectFact | ExpectConflict) -> None:
+    """An expectation's pattern has no `not` (which would be read as "expect it") and
+    no binder (which would bind nothing): each is an error, never dropped silently."""
+    p = step.pattern
+    if p.negated:
+        written = format_pattern(replace(p, negated=False, binder=None))
+        fix = (f"write `expect no {written}` to expect that no such fact exists"
+               if isinstance(step, ExpectFact) else
+               f"drop `not`: `expect conflict {written}`")
+        typer.r.error(EXPECT_FORM, p.span, "`not` in an expectation", fix)
+    if p.binder is not None:
+        typer.r.error(EXPECT_FORM, p.binder.span,
+                      f"`{p.binder.name}:` binds nothing in an expectation",
+                      f"remove `{p.binder.name}:`")
 
 
 def _check_bare_fields(typer: Typer, pattern: Pattern, scope: Scope) -> None:
