@@ -35,6 +35,7 @@ contract those rulesets follow is in :data:`CONVERGE_CONTRACT`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -281,7 +282,7 @@ def valid_seating(facts: Sequence[tuple[str, dict[str, str]]],
     if sorted(names) != sorted(sex):
         return "not every guest is seated exactly once"
     order = [name for _, name in sorted(zip(seats, names, strict=True))]
-    for seat, (left, right) in enumerate(zip(order, order[1:]), 1):
+    for seat, (left, right) in enumerate(itertools.pairwise(order), 1):
         if sex[left] == sex[right]:
             return f"seats {seat} and {seat + 1} ({left}, {right}) are of the same sex"
         if not hobbies[left] & hobbies[right]:
