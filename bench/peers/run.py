@@ -63,7 +63,7 @@ from converge_rules.benchmarks import CLOSURE_RULESET, chain, random_graph  # no
 PEERS = ("clingo==5.8.3", "clipspy==1.0.6")
 """What the peers' venv installs: the versions these programs were written against."""
 
-NODE_LIMIT = 1 << 20  # as in worker.py: closure answers are src * NODE_LIMIT + dst
+NODE_LIMIT = 1_000_003  # as in worker.py: closure answers are src * NODE_LIMIT + dst
 
 CONVERGE_CONTRACT = """\
 PLACEHOLDER until the one-at-a-time agents land: the converge side of Waltz and
@@ -369,6 +369,9 @@ def table(works: Sequence[Workload]) -> str:
     return "\n".join(lines)
 
 
+MEASURES = ("compute", "whole", "whole_cpu")
+
+
 def report(works: Sequence[Workload], rounds: int) -> dict[str, Any]:
     """The results as JSON-ready data (``--json``)."""
     rows = []
@@ -376,13 +379,13 @@ def report(works: Sequence[Workload], rounds: int) -> dict[str, Any]:
         row: dict[str, Any] = {"workload": w.label, "size": w.size, "peer": w.peer.system,
                                "agree": w.agree, "answers": w.verdict,
                                "converge_skipped": w.converge.skipped}
-        for side, key in ((w.converge, "converge"), (w.peer, "peer")):
-            if side.samples:
-                row[key] = {what: round(side.median(what), 4)
-                            for what in ("compute", "whole", "whole_cpu")}
-        if "converge" in row and "peer" in row:
-            row["ratio"] = {what: round(row["converge"][what] / row["peer"][what], 3)
-                            for what in ("compute", "whole", "whole_cpu")}
+        medians = {key: {what: round(side.median(what), 4) for what in MEASURES}
+                   for side, key in ((w.converge, "converge"), (w.peer, "peer"))
+                   if side.samples}
+        row["median_s"] = medians
+        if len(medians) == 2:
+            row["ratio"] = {what: round(medians["converge"][what] / medians["peer"][what], 3)
+                            for what in MEASURES}
         rows.append(row)
     return {"rounds": rounds, "python": sys.version.split()[0], "cpus": os.cpu_count(),
             "load": os.getloadavg(), "rows": rows}

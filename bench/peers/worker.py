@@ -12,7 +12,7 @@ the model; CLIPS: ``load-facts`` and ``run``, since asserting is where CLIPS mat
 converted for the check, so ``run.py`` can time the whole process (start-up, imports,
 loading the program and the input, compute) against its own start stamp. With
 ``--answer`` it then writes the answer in the check's format (closure: the sorted
-``src * 2**20 + dst`` codes as int64; Waltz and Manners: JSON).
+``src * NODE_LIMIT + dst`` codes as int64; Waltz and Manners: JSON).
 
 Only the side's own engine is imported: the peers may run from a venv of their own
 without converge_rules, and converge runs without clingo or CLIPS loaded.
@@ -28,8 +28,10 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-NODE_LIMIT = 1 << 20
-"""Closure paths are checked as ``src * NODE_LIMIT + dst``: node ids must be below it."""
+NODE_LIMIT = 1_000_003
+"""Closure paths are checked as ``src * NODE_LIMIT + dst``: node ids must be below it.
+A prime, not a power of two: clingo hashes numbers by their low bits, and with
+``2**20`` every path to one node collided (grounding chain 800's codes took 400 s)."""
 
 HERE = Path(__file__).resolve().parent
 WALTZ_LABELS = {"plus": "+", "minus": "-", "B": "B"}
