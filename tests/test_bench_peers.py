@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from array import array
@@ -67,6 +68,53 @@ def test_quick_run_checks_every_answer_and_reports_ratios(tmp_path: Path) -> Non
         if not (PEERS / f"{name.split()[0]}.cvg").exists():
             assert "placeholder" in rows[name]["converge_skipped"]
             assert f"{name}: converge side skipped" in done.stdout
+
+
+WRONG_WALTZ = """ruleset waltz "Every line a boundary: not what CLIPS finds"
+
+fact Line { p1: int, p2: int }
+fact Label { p1: int, p2: int, label: str }
+
+agent boundary {
+  when Line(p1, p2)
+  emit Label(p1: p1, p2: p2, label: "B")
+}
+"""
+
+WRONG_MANNERS = """ruleset manners "Everyone in seat 1: not a seating"
+
+fact Guest { name: str, sex: str, hobby: str }
+fact Seat { seat: int, name: str }
+
+agent first {
+  when Guest(name)
+  emit Seat(seat: 1, name: name)
+}
+"""
+
+
+@needs_peers
+def test_converge_rulesets_in_the_placeholder_hook_are_run_and_checked(
+        tmp_path: Path) -> None:
+    # Until the one-at-a-time agents land, the hook runs whatever waltz.cvg and
+    # manners.cvg it finds; these two give wrong answers, which the checks must catch.
+    (tmp_path / "waltz.cvg").write_text(WRONG_WALTZ)
+    (tmp_path / "manners.cvg").write_text(WRONG_MANNERS)
+    out = tmp_path / "peers.json"
+    done = subprocess.run([sys.executable, str(PEERS / "run.py"), "--quick", "--no-install",
+                           "--only", "waltz", "manners", "--json", str(out)],
+                          capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={**os.environ, "CONVERGE_PEERS_RULESETS": str(tmp_path)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {row["workload"]: row for row in json.loads(out.read_text())["rows"]}
+    assert rows["waltz 12"]["agree"] is False
+    assert "lines labelled differently" in rows["waltz 12"]["answers"]
+    assert rows["manners 16"]["agree"] is False
+    assert "converge seating invalid: seats" in rows["manners 16"]["answers"]
+    assert "CLIPS seating valid" in rows["manners 16"]["answers"]
+    for row in rows.values():
+        assert row["converge_skipped"] is None and all(v > 0 for v in row["ratio"].values())
+    assert "FAILED" in done.stdout
 
 
 @needs_peers

@@ -27,8 +27,9 @@ the script makes a venv of their own (``$CONVERGE_PEERS_VENV``, default
 fails.
 
 The converge side of Waltz and Manners is a PLACEHOLDER HOOK until the language has
-one-at-a-time agents: it loads ``bench/peers/waltz.cvg`` and ``bench/peers/manners.cvg``
-when they exist and skips the row's converge side, saying so, when they do not. The
+one-at-a-time agents: it loads ``waltz.cvg`` and ``manners.cvg`` from ``bench/peers/``
+(or from ``$CONVERGE_PEERS_RULESETS``) when they exist and skips the row's converge
+side, saying so, when they do not. The
 contract those rulesets follow is in :data:`CONVERGE_CONTRACT`.
 """
 
@@ -104,6 +105,7 @@ class Workload:
     label: str                  # the row's name in the table
     size: str
     workdir: Path
+    ruleset: Path               # converge's ruleset
     converge: Side
     peer: Side
     check: Callable[[Path, Path], tuple[bool, str]] | None = None
@@ -199,7 +201,13 @@ def closure_workload(label: str, edges: list[tuple[int, int]], workdir: Path,
                                       encoding="utf-8")
     nodes = len({n for e in edges for n in e})
     return Workload("closure", label, f"{nodes} nodes, {len(edges)} edges", workdir,
-                    converge, peer, check=same_paths)
+                    workdir / "closure.cvg", converge, peer, check=same_paths)
+
+
+def ruleset_dir() -> Path:
+    """Where the converge Waltz and Manners rulesets are: ``$CONVERGE_PEERS_RULESETS``,
+    else ``bench/peers/``."""
+    return Path(os.environ.get("CONVERGE_PEERS_RULESETS") or HERE)
 
 
 def clips_workload(name: str, label: str, fct: Path, workdir: Path, converge: Side,
@@ -209,10 +217,10 @@ def clips_workload(name: str, label: str, fct: Path, workdir: Path, converge: Si
     workdir.mkdir(parents=True)
     shutil.copyfile(fct, workdir / f"{name}.fct")
     facts = read_fct(fct)
-    cvg = HERE / f"{name}.cvg"
+    cvg = ruleset_dir() / f"{name}.cvg"
     if not cvg.exists():
-        converge.skipped = (f"no {cvg.relative_to(ROOT)} yet (placeholder until the "
-                            f"one-at-a-time agents land)")
+        converge.skipped = (f"no {cvg} yet (placeholder until the one-at-a-time agents "
+                            f"land)")
     else:
         import converge_rules
 
@@ -220,10 +228,10 @@ def clips_workload(name: str, label: str, fct: Path, workdir: Path, converge: Si
         write_jsonl(workdir / f"{name}.jsonl", converge_facts(ruleset, facts))
     if name == "waltz":
         size = f"{sum(1 for t, _ in facts if t == 'line')} lines"
-        return Workload(name, label, size, workdir, converge, peer, check=same_labels,
+        return Workload(name, label, size, workdir, cvg, converge, peer, check=same_labels,
                         peer_check=lambda answer: labelled(answer))
     size = f"{len({s['name'] for t, s in facts if t == 'guest'})} guests"
-    return Workload(name, label, size, workdir, converge, peer,
+    return Workload(name, label, size, workdir, cvg, converge, peer,
                     check=lambda a, b: both_valid(facts, a, b),
                     peer_check=lambda answer: seating_check(facts, answer, "CLIPS"))
 
@@ -310,6 +318,8 @@ def both_valid(facts: Sequence[tuple[str, dict[str, str]]], converge: Path,
 def run_side(side: Side, work: Workload, answer: Path | None = None) -> Sample:
     """Start one worker process and time it; raise with its error output if it fails."""
     argv = [side.python, str(HERE / "worker.py"), side.system, work.name, str(work.workdir)]
+    if side.system == "converge":
+        argv += ["--ruleset", str(work.ruleset)]
     if answer is not None:
         argv += ["--answer", str(answer)]
     env = dict(os.environ)

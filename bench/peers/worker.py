@@ -1,9 +1,10 @@
 """One side of one peer benchmark, in a process of its own (started by ``run.py``).
 
-    python worker.py SYSTEM WORKLOAD WORKDIR [--answer FILE]
+    python worker.py SYSTEM WORKLOAD WORKDIR [--ruleset FILE] [--answer FILE]
 
 SYSTEM is ``converge``, ``clingo`` or ``clips``; WORKLOAD is ``closure``, ``waltz`` or
-``manners``; WORKDIR holds the inputs ``run.py`` wrote for this workload. The worker
+``manners``; WORKDIR holds the inputs ``run.py`` wrote for this workload; ``--ruleset`` is
+converge's ruleset (default: WORKLOAD.cvg in WORKDIR, else beside this file). The worker
 loads the program and the input, computes, and prints one JSON line:
 ``{"compute": wall s, "compute_cpu": CPU s, "done": time.time(), "size": n}``.
 ``compute`` is the engine's own work (converge: ``run``; clingo: ground and solve to
@@ -20,6 +21,7 @@ without converge_rules, and converge runs without clingo or CLIPS loaded.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -37,13 +39,15 @@ HERE = Path(__file__).resolve().parent
 WALTZ_LABELS = {"plus": "+", "minus": "-", "B": "B"}
 
 
-def converge_side(workload: str, workdir: Path) -> tuple[float, float, Any, Any]:
+def converge_side(workload: str, workdir: Path, path: Path | None
+                  ) -> tuple[float, float, Any, Any]:
     """Run converge_rules on the workload: (compute s, compute CPU s, result, ruleset)."""
     import converge_rules
 
-    # closure.cvg is written by run.py; waltz.cvg and manners.cvg live beside this file.
-    path = workdir / f"{workload}.cvg"
-    ruleset = converge_rules.load(path if path.exists() else HERE / path.name, plugins=False)
+    if path is None:
+        path = workdir / f"{workload}.cvg"
+        path = path if path.exists() else HERE / path.name
+    ruleset = converge_rules.load(path, plugins=False)
     facts = converge_rules.read_facts(ruleset, workdir / f"{workload}.jsonl")
     # The engine's modules are imported on the first run: an empty run first, so that
     # compute is the engine's work (the whole process pays for the imports either way).
@@ -122,11 +126,18 @@ def clips_answer(workload: str, env: Any) -> Any:
 
 
 def main(argv: list[str]) -> None:
-    system, workload, workdir = argv[0], argv[1], Path(argv[2])
-    answer_file = Path(argv[4]) if len(argv) > 4 and argv[3] == "--answer" else None
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("system", choices=("converge", "clingo", "clips"))
+    parser.add_argument("workload", choices=("closure", "waltz", "manners"))
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--ruleset", type=Path)
+    parser.add_argument("--answer", type=Path)
+    args = parser.parse_args(argv)
+    system, workload, workdir, answer_file = (args.system, args.workload, args.workdir,
+                                              args.answer)
     answer: Any
     if system == "converge":
-        elapsed, cpu, result, _ = converge_side(workload, workdir)
+        elapsed, cpu, result, _ = converge_side(workload, workdir, args.ruleset)
         done = time.time()
         answer = converge_answer(workload, result) if answer_file else None
         size = None
