@@ -189,7 +189,7 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
             out.write(json.dumps(row) + "\n")
 
 
-def closure_workload(label: str, edges: list[tuple[int, int]], workdir: Path,
+def closure_workload(label: str, nodes: int, edges: list[tuple[int, int]], workdir: Path,
                      converge: Side, peer: Side) -> Workload:
     """Write the closure inputs (converge: the ruleset and Edge facts as JSON Lines;
     clingo: edge/2 facts) and the workload that checks both find the same paths."""
@@ -199,7 +199,6 @@ def closure_workload(label: str, edges: list[tuple[int, int]], workdir: Path,
     write_jsonl(workdir / "closure.jsonl", ({"Edge": {"src": a, "dst": b}} for a, b in edges))
     (workdir / "edges.lp").write_text("".join(f"edge({a},{b}).\n" for a, b in edges),
                                       encoding="utf-8")
-    nodes = len({n for e in edges for n in e})
     return Workload("closure", label, f"{nodes} nodes, {len(edges)} edges", workdir,
                     workdir / "closure.cvg", converge, peer, check=same_paths)
 
@@ -359,7 +358,7 @@ def measure(work: Workload, rounds: int) -> None:
 
 
 def table(works: Sequence[Workload]) -> str:
-    head = (f"{'workload':<22} {'size':<24} {'peer':<7} {'compute: converge':>17} "
+    head = (f"{'workload':<24} {'size':<22} {'peer':<7} {'compute: converge':>17} "
             f"{'peer':>8} {'ratio':>6} {'whole: converge':>15} {'peer':>8} {'ratio':>6} "
             f"{'CPU ratio':>9}  answers")
     lines = [head, "-" * len(head)]
@@ -375,7 +374,7 @@ def table(works: Sequence[Workload]) -> str:
             cells = (f"{'-':>17} {p.median('compute'):>8.3f} {'-':>6} {'-':>15} "
                      f"{p.median('whole'):>8.3f} {'-':>6} {'-':>9}")
         mark = "ok" if w.agree else "FAILED"
-        lines.append(f"{w.label:<22} {w.size:<24} {p.system:<7} {cells}  {mark}: {w.verdict}")
+        lines.append(f"{w.label:<24} {w.size:<22} {p.system:<7} {cells}  {mark}: {w.verdict}")
     return "\n".join(lines)
 
 
@@ -423,13 +422,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = Path(tmp)
         works: list[Workload] = []
         if "closure" in only:
-            graphs = ([("closure chain 60", chain(59)),
-                       ("closure random 150/300", random_graph(150, 300, seed=42))]
+            # chain(n) is n edges between n + 1 nodes.
+            graphs = ([("closure chain 60", 60, chain(59)),
+                       ("closure random 150/300", 150, random_graph(150, 300, seed=42))]
                       if args.quick else
-                      [("closure chain 800", chain(799)),
-                       ("closure random 2000/4000", random_graph(2000, 4000, seed=42))])
-            for i, (label, edges) in enumerate(graphs):
-                works.append(closure_workload(label, edges, base / f"closure{i}",
+                      [("closure chain 800", 800, chain(799)),
+                       ("closure random 2000/4000", 2000,
+                        random_graph(2000, 4000, seed=42))])
+            for i, (label, nodes, edges) in enumerate(graphs):
+                works.append(closure_workload(label, nodes, edges, base / f"closure{i}",
                                               Side("converge", sys.executable),
                                               Side("clingo", peers)))
         for name, size in (("waltz", 12 if args.quick else 50),
