@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
 from array import array
@@ -163,6 +164,65 @@ def test_the_converge_waltz_labels_every_edge_as_the_clips_waltz_does() -> None:
     env.run()
     ours, theirs = worker.converge_answer("waltz", result), worker.clips_answer("waltz", env)
     assert len(theirs) == 2 * 984
+    assert ours == theirs
+
+
+def _junction_soup(seed: int) -> list[tuple[int, int]]:
+    """The lines of 300 junctions of three lines each, far apart, points x * 100 + y:
+    half with two lines within a few thousandths of a radian of one straight line (on
+    either side of the classic Waltz's 0.001 tee tolerance), half at random."""
+    rng = random.Random(seed)
+    lines: list[tuple[int, int]] = []
+    for i in range(300):
+        bx, by = 2000 * (i % 15) + 3000, 40 + i // 15
+
+        def point(dx: int, dy: int, bx: int = bx, by: int = by) -> int:
+            return (bx + dx) * 100 + by + dy
+
+        if i % 2:
+            dx, dy = rng.randint(300, 1500), rng.choice([-1, 0, 1])
+            ends = [point(dx, dy), point(-dx, -dy + rng.choice([-1, 0, 1])),
+                    point(rng.randint(-900, 900), rng.choice([-30, -2, 2, 30]))]
+        else:
+            ends = [point(rng.randint(-900, 900), rng.randint(-35, 35)) for _ in range(3)]
+        if len(set(ends)) == 3 and point(0, 0) not in ends:
+            lines += [(point(0, 0), end) for end in ends]
+    return lines
+
+
+def _shape(kind: str, p1: object, p2: object, p3: object) -> tuple[object, ...]:
+    """A junction as compared: its type, its p2 (an arrow's shaft, a tee's stem, the
+    fork line the classic picks) and the set of its lines' far ends."""
+    ends = frozenset(p for p in (p1, p2, p3) if p not in (-1, "nil"))
+    return ("L", ends) if kind in ("L", "ell") else (kind, p2, ends)
+
+
+@needs_peers
+def test_the_converge_waltz_makes_the_junctions_the_clips_waltz_makes() -> None:
+    # The classic classifies junctions by sums of angles (atan), with a tee tolerance of
+    # 0.001; the ruleset with cross and dot products. Both must agree on every junction,
+    # nearly straight ones included. (Tees only when exactly straight, and the shaft of
+    # a fork chosen as for an arrow, made 50 of these 300 junctions arrows or forks
+    # where CLIPS makes tees, and 54 forks with another p2.)
+    import clips
+
+    lines = _junction_soup(1)
+    ruleset = converge_rules.load(ROOT / "rulesets" / "waltz" / "waltz.cvg", plugins=False)
+    result = converge_rules.run(ruleset, [("Stage", {"value": "duplicate"})] + [
+        ("Line", {"p1": a, "p2": b}) for a, b in lines])
+    ours = {j["base_point"]: _shape(j["type"], j["p1"], j["p2"], j["p3"])
+            for j in result.facts("Junction")}
+    env = clips.Environment()
+    env.load(str(PEERS / "waltz.clp"))
+    env.reset()
+    env.assert_string("(stage (value duplicate))")
+    for a, b in lines:
+        env.assert_string(f"(line (p1 {a}) (p2 {b}))")
+    env.run()
+    theirs = {f["base_point"]: _shape(str(f["type"]), f["p1"], f["p2"], f["p3"])
+              for f in env.facts() if f.template.name == "junction"}
+    assert {shape[0] for shape in theirs.values()} >= {"tee", "fork", "arrow"}
+    assert len(theirs) >= 290
     assert ours == theirs
 
 

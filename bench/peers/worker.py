@@ -40,9 +40,10 @@ ROOT = HERE.parent.parent
 
 # Waltz labels as the check writes them: converge's Mark values and CLIPS's symbols.
 # CLIPS leaves an edge no rule could label nil and plots it as a boundary, where the
-# converge ruleset writes `boundary` into it: both are B.
+# converge ruleset writes `boundary` into it: both are B. An edge never labelled nor
+# plotted (the run stopped short) is ?.
 CONVERGE_LABELS = {"plus": "+", "minus": "-", "boundary": "B", "unknown": "?"}
-CLIPS_LABELS = {"+": "+", "-": "-", "B": "B", "nil": "B"}
+CLIPS_LABELS = {"+": "+", "-": "-", "B": "B"}
 
 
 def converge_side(workload: str, workdir: Path, path: Path | None
@@ -118,13 +119,21 @@ def clips_side(workload: str, workdir: Path) -> tuple[float, float, Any]:
     return time.perf_counter() - start, time.process_time() - cpu, env
 
 
+def _plotted(label: str, plotted: str) -> str:
+    """A CLIPS Waltz edge's label as plotted: nil plotted is a boundary, nil not
+    plotted (the run stopped short) is ?."""
+    if label in CLIPS_LABELS:
+        return CLIPS_LABELS[label]
+    return "B" if plotted == "t" else "?"
+
+
 def clips_answer(workload: str, env: Any) -> Any:
     """The CLIPS run's answer: Waltz, ``[p1, p2, label]`` for every directed edge, as
     plotted (unlabelled: B); Manners, the ``[seat, name]`` of the seating that fills
     the last seat (empty if none does)."""
     facts = list(env.facts())
     if workload == "waltz":
-        return sorted([f["p1"], f["p2"], CLIPS_LABELS[str(f["label"])]]
+        return sorted([f["p1"], f["p2"], _plotted(str(f["label"]), str(f["plotted"]))]
                       for f in facts if f.template.name == "edge")
     last = next(f["seat"] for f in facts if f.template.name == "last_seat")
     done = [f["id"] for f in facts if f.template.name == "seating" and f["seat2"] == last]
