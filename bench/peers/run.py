@@ -7,13 +7,16 @@ Workloads (``--quick``: the small sizes in brackets, for a smoke run and the tes
 
 * transitive closure, against clingo: a chain of 800 nodes (319,600 paths) [60] and a
   random graph of 2,000 nodes and 4,000 edges, seed 42 (2,608,430 paths) [150/300];
-* Waltz line labelling of 50 regions [12], against CLIPS;
-* Miss Manners, 128 guests [16], against CLIPS.
+* Waltz line labelling of 50 regions [12], against CLIPS: ``rulesets/waltz/waltz.cvg``
+  and ``waltz.clp``, the same classic OPS5 / CLIPS algorithm;
+* Miss Manners, 128 guests [16], against CLIPS: ``rulesets/manners/manners.cvg`` and
+  ``manners.clp``.
 
 Each side runs as a process of its own (``worker.py``): first once untimed, writing
-its answer, which is checked (closure: the same path set; Waltz: the same labels;
-Manners: each side's seating is valid: every guest once, neighbours of opposite sex
-with a hobby in common); then ``--rounds`` timed runs of each side, alternating which
+its answer, which is checked (closure: the same path set; Waltz: the same label on
+every edge, each direction; Manners: each side's seating is valid: every guest once,
+neighbours of opposite sex with a hobby in common); then ``--rounds`` timed runs of
+each side, alternating which
 side goes first. A row reports the medians and the ratio converge / peer of **compute**
 (the engine's own work, timed inside the process) and of the **whole process** (start
 to answer in hand: interpreter start-up, imports, loading the program and the input,
@@ -26,11 +29,10 @@ the script makes a venv of their own (``$CONVERGE_PEERS_VENV``, default
 ``--no-install`` (then it stops, exit status 2). Exit status 1 if any answer check
 fails.
 
-The converge side of Waltz and Manners is a PLACEHOLDER HOOK until the language has
-one-at-a-time agents: it loads ``waltz.cvg`` and ``manners.cvg`` from ``bench/peers/``
-(or from ``$CONVERGE_PEERS_RULESETS``) when they exist and skips the row's converge
-side, saying so, when they do not. The
-contract those rulesets follow is in :data:`CONVERGE_CONTRACT`.
+The converge side of Waltz and Manners runs ``rulesets/waltz/waltz.cvg`` and
+``rulesets/manners/manners.cvg`` (or ``waltz.cvg`` and ``manners.cvg`` from
+``$CONVERGE_PEERS_RULESETS``, to try another version); the contract they follow is
+:data:`CONVERGE_CONTRACT`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import tempfile
 import time
 import venv
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,14 +70,16 @@ PEERS = ("clingo==5.8.3", "clipspy==1.0.6")
 NODE_LIMIT = 1_000_003  # as in worker.py: closure answers are src * NODE_LIMIT + dst
 
 CONVERGE_CONTRACT = """\
-PLACEHOLDER until the one-at-a-time agents land: the converge side of Waltz and
-Manners is whatever bench/peers/waltz.cvg and bench/peers/manners.cvg say. Their input
-is the .fct file's facts, each template a fact type named in CamelCase (guest: Guest,
-last_seat: LastSeat, count: Count, context: Context, line: Line, stage: Stage), its
-slots the fields, converted to each field's declared type; only the types the ruleset
-declares are given. Their answer: Waltz, a fact Label(p1: int, p2: int, label: str)
-per labelled line (label "+", "-" or "B"; either orientation); Manners, a fact
-Seat(seat: int, name: str) per seat of the final seating (a name as a string)."""
+The converge side of Waltz and Manners is rulesets/waltz/waltz.cvg and
+rulesets/manners/manners.cvg (or the waltz.cvg and manners.cvg in
+$CONVERGE_PEERS_RULESETS). Their input is the .fct file's facts, each template a fact
+type named in CamelCase (guest: Guest, last_seat: LastSeat, count: Count, context:
+Context, line: Line, stage: Stage), its slots the fields, converted to each field's
+declared type (an enum's value by its name); only the types the ruleset declares are
+given. Their answer: Waltz, every Edge(p1: int, p2: int, label) fact, a directed edge
+and its label (boundary, plus or minus; unknown if none); Manners, the Seating(id,
+seat2) fact whose seat2 is LastSeat's seat, and the Path(id, name, seat) facts of its
+id: the final seating."""
 
 
 @dataclass
@@ -93,7 +98,6 @@ class Side:
     system: str                 # converge, clingo or clips
     python: str
     samples: list[Sample] = field(default_factory=list)
-    skipped: str | None = None  # why this side did not run
 
     def median(self, what: str) -> float:
         return statistics.median(getattr(s, what) for s in self.samples)
@@ -108,8 +112,7 @@ class Workload:
     ruleset: Path               # converge's ruleset
     converge: Side
     peer: Side
-    check: Callable[[Path, Path], tuple[bool, str]] | None = None
-    peer_check: Callable[[Path], tuple[bool, str]] | None = None
+    check: Callable[[Path, Path], tuple[bool, str]]
     agree: bool | None = None
     verdict: str = ""
 
@@ -203,36 +206,31 @@ def closure_workload(label: str, nodes: int, edges: list[tuple[int, int]], workd
                     workdir / "closure.cvg", converge, peer, check=same_paths)
 
 
-def ruleset_dir() -> Path:
-    """Where the converge Waltz and Manners rulesets are: ``$CONVERGE_PEERS_RULESETS``,
-    else ``bench/peers/``."""
-    return Path(os.environ.get("CONVERGE_PEERS_RULESETS") or HERE)
+def converge_ruleset(name: str) -> Path:
+    """The converge ruleset of Waltz or Manners: ``NAME.cvg`` in
+    ``$CONVERGE_PEERS_RULESETS`` when it is set, else ``rulesets/NAME/NAME.cvg``."""
+    chosen = os.environ.get("CONVERGE_PEERS_RULESETS")
+    return Path(chosen) / f"{name}.cvg" if chosen else ROOT / "rulesets" / name / f"{name}.cvg"
 
 
 def clips_workload(name: str, label: str, fct: Path, workdir: Path, converge: Side,
                    peer: Side) -> Workload:
     """Write a Waltz or Manners input (the .fct for CLIPS; for converge, its facts as
-    JSON Lines when the placeholder ruleset exists) and its workload."""
+    JSON Lines) and its workload."""
+    import converge_rules
+
     workdir.mkdir(parents=True)
     shutil.copyfile(fct, workdir / f"{name}.fct")
     facts = read_fct(fct)
-    cvg = ruleset_dir() / f"{name}.cvg"
-    if not cvg.exists():
-        converge.skipped = (f"no {cvg} yet (placeholder until the one-at-a-time agents "
-                            f"land)")
-    else:
-        import converge_rules
-
-        ruleset = converge_rules.load(cvg, plugins=False)
-        write_jsonl(workdir / f"{name}.jsonl", converge_facts(ruleset, facts))
+    cvg = converge_ruleset(name)
+    ruleset = converge_rules.load(cvg, plugins=False)
+    write_jsonl(workdir / f"{name}.jsonl", converge_facts(ruleset, facts))
     if name == "waltz":
         size = f"{sum(1 for t, _ in facts if t == 'line')} lines"
-        return Workload(name, label, size, workdir, cvg, converge, peer, check=same_labels,
-                        peer_check=lambda answer: labelled(answer))
+        return Workload(name, label, size, workdir, cvg, converge, peer, check=same_labels)
     size = f"{len({s['name'] for t, s in facts if t == 'guest'})} guests"
     return Workload(name, label, size, workdir, cvg, converge, peer,
-                    check=lambda a, b: both_valid(facts, a, b),
-                    peer_check=lambda answer: seating_check(facts, answer, "CLIPS"))
+                    check=lambda a, b: both_valid(facts, a, b))
 
 
 # --- answer checks -----------------------------------------------------------------
@@ -249,22 +247,18 @@ def same_paths(converge: Path, peer: Path) -> tuple[bool, str]:
                    f"({len(missing):,} only in clingo, {len(extra):,} only in converge)")
 
 
-def labelled(peer: Path) -> tuple[bool, str]:
-    """Waltz with no converge side: the CLIPS labels, counted (nothing to compare)."""
-    labels = json.loads(peer.read_text(encoding="utf-8"))
-    return bool(labels), f"CLIPS labelled {len(labels):,} lines"
-
-
 def same_labels(converge: Path, peer: Path) -> tuple[bool, str]:
-    """Waltz: the same label on the same lines (lines as ``p1 < p2``)."""
+    """Waltz: the same edges, each direction, with the same label on each."""
     ours = {(a, b): lab for a, b, lab in json.loads(converge.read_text(encoding="utf-8"))}
     theirs = {(a, b): lab for a, b, lab in json.loads(peer.read_text(encoding="utf-8"))}
-    if ours == theirs:
-        return True, f"same labels on {len(ours):,} lines"
+    if ours and ours == theirs:
+        counts = ", ".join(f"{n:,} {lab}" for lab, n in
+                           sorted(Counter(ours.values()).items()))
+        return True, f"same labels on {len(ours):,} edges ({counts})"
     differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
     first = ", ".join(f"{a}-{b}: {ours.get((a, b))} vs {theirs.get((a, b))}"
                       for a, b in differ[:3])
-    return False, f"{len(differ):,} lines labelled differently (converge vs CLIPS: {first})"
+    return False, f"{len(differ):,} edges labelled differently (converge vs CLIPS: {first})"
 
 
 def valid_seating(facts: Sequence[tuple[str, dict[str, str]]],
@@ -342,16 +336,12 @@ def _children_cpu() -> float:
 def measure(work: Workload, rounds: int) -> None:
     """Check the answers (one untimed run of each side), then time ``rounds`` runs of
     each side, alternating which goes first."""
-    sides = [s for s in (work.converge, work.peer) if s.skipped is None]
+    sides = [work.converge, work.peer]
     answers = {}
     for side in sides:
         answers[side.system] = work.workdir / f"answer-{side.system}"
         run_side(side, work, answers[side.system])
-    if work.converge.skipped is None and work.check is not None:
-        work.agree, work.verdict = work.check(answers["converge"],
-                                              answers[work.peer.system])
-    elif work.peer_check is not None:
-        work.agree, work.verdict = work.peer_check(answers[work.peer.system])
+    work.agree, work.verdict = work.check(answers["converge"], answers[work.peer.system])
     for r in range(rounds):
         for side in sides if r % 2 == 0 else sides[::-1]:
             side.samples.append(run_side(side, work))
@@ -370,9 +360,8 @@ def table(works: Sequence[Workload]) -> str:
                      f"{c.median('whole'):>15.3f} {p.median('whole'):>8.3f} "
                      f"{c.median('whole') / p.median('whole'):>6.2f} "
                      f"{c.median('whole_cpu') / p.median('whole_cpu'):>9.2f}")
-        else:
-            cells = (f"{'-':>17} {p.median('compute'):>8.3f} {'-':>6} {'-':>15} "
-                     f"{p.median('whole'):>8.3f} {'-':>6} {'-':>9}")
+        else:  # no timed rounds (--rounds 0): the answers only
+            cells = (f"{'-':>17} {'-':>8} {'-':>6} {'-':>15} {'-':>8} {'-':>6} {'-':>9}")
         mark = "ok" if w.agree else "FAILED"
         lines.append(f"{w.label:<24} {w.size:<22} {p.system:<7} {cells}  {mark}: {w.verdict}")
     return "\n".join(lines)
@@ -386,8 +375,7 @@ def report(works: Sequence[Workload], rounds: int) -> dict[str, Any]:
     rows = []
     for w in works:
         row: dict[str, Any] = {"workload": w.label, "size": w.size, "peer": w.peer.system,
-                               "agree": w.agree, "answers": w.verdict,
-                               "converge_skipped": w.converge.skipped}
+                               "agree": w.agree, "answers": w.verdict}
         medians = {key: {what: round(side.median(what), 4) for what in MEASURES}
                    for side, key in ((w.converge, "converge"), (w.peer, "peer"))
                    if side.samples}
@@ -446,9 +434,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure(work, rounds)
         print()
         print(table(works))
-        for work in works:
-            if work.converge.skipped:
-                print(f"{work.label}: converge side skipped: {work.converge.skipped}")
         if args.json:
             args.json.write_text(json.dumps(report(works, rounds), indent=2) + "\n",
                                  encoding="utf-8")

@@ -1,87 +1,98 @@
 ;;; Waltz line labelling for CLIPS, written for converge_rules' peer benchmark
-;;; (bench/peers/). The structure of the classic benchmark, with tables of its own:
+;;; (bench/peers/): the classic OPS5 / CLIPS benchmark's algorithm, rule for rule, so
+;;; that rulesets/waltz/waltz.cvg (the same rules as agents) must give the same labels.
 ;;;
-;;; 1. duplicate: each `line` becomes two directed `edge`s, one from each end.
-;;; 2. detect_junctions: the edges leaving a point make a `junction` there: two edges an
-;;;    L; three edges a tee (two of them collinear and opposite: the bar; the third is
-;;;    the stem), an arrow (all three within less than 180 degrees: the middle one is
-;;;    the shaft, the outer ones the barbs) or a fork (otherwise). A point is x*10000+y.
-;;; 3. find_initial_boundary / find_second_boundary: the junction with the largest base
-;;;    point, then the one with the smallest, seed the labels when it is an L (both
-;;;    edges B) or an arrow (barbs B, shaft +).
-;;; 4. labeling: labels spread one edge at a time. A labelled edge gives its reverse the
-;;;    same label; at a junction, known labels fix an unlabelled edge wherever the
-;;;    junction's catalogue leaves one choice:
-;;;      L      {B B, + B, - B} (either order): one edge + or - makes the other B;
-;;;      arrow  {B + B, + - +, - + -} (barb shaft barb): a barb gives the other barb
-;;;             its label and the shaft + (barb B or -) or - (barb +); a shaft - makes
-;;;             the barbs +;
-;;;      fork   {+ + +, - - -, B B - in any order}: an edge + makes the others +; two
-;;;             labelled edges fix the third (B B: -, B -: B, - -: -);
-;;;      tee    {B s B} for any stem s: the bar edges are B, whatever is known.
-;;;    Each rule only fills an unlabelled edge and the catalogue leaves it one choice,
-;;;    so the labels do not depend on the order rules fire in (bench/peers/run.py
-;;;    checks it with several CLIPS strategies).
-;;; The answer is every directed edge's label (+, -, B), or none if it got none.
-;;; Labels are the symbols plus, minus, B here (run.py writes them +, -, B).
+;;; A `stage` fact steps through the phases:
+;;;  duplicate              each line becomes two directed edges, one from each end;
+;;;  detect_junctions       the unjoined edges leaving a point make a junction there:
+;;;                         two an L, three a tee, fork or arrow (make-3-junction);
+;;;  find_initial_boundary  the junction with the largest base point, if an L or an
+;;;                         arrow, is labelled as the boundary (L: B B; arrow: B + B);
+;;;  find_second_boundary   then the one with the smallest base point;
+;;;  labeling               labels spread: an edge gives its reverse its label, and the
+;;;                         junction rules (label-L, label-tee-A/B, label-fork-1..4,
+;;;                         label-arrow-1A..5B; the A rules at salience 5) label the
+;;;                         other edges of a junction from the ones already known;
+;;;  plot_remaining_edges   every edge is plotted; one still unlabelled is plotted as
+;;;                         a boundary (the original's "kludge"; its label stays nil).
+;;;
+;;; Junctions (make-3-junction): a point is x * 100 + y, as the original decodes it.
+;;; For each of the three edges, the sum of the angles it makes with the other two;
+;;; the edge with the smallest sum is p2 (an arrow's shaft, a tee's stem), the others
+;;; p1 and p3. That smallest sum is pi for a tee (within 0.001), more for a fork, less
+;;; for an arrow.
+;;;
+;;; Labels are the symbols +, - and B; the answer is every edge's label (nil ones as
+;;; plotted: B).
 
-(deftemplate line (slot p1) (slot p2))
 (deftemplate stage (slot value))
-(deftemplate edge (slot p1) (slot p2) (slot joined (default false)) (slot label (default nil)))
-(deftemplate junction (slot type) (slot base_point) (slot p1) (slot p2) (slot p3 (default 0)))
+(deftemplate line (slot p1) (slot p2))
+(deftemplate edge (slot p1) (slot p2) (slot joined) (slot label) (slot plotted))
+(deftemplate junction (slot p1) (slot p2) (slot p3) (slot base_point) (slot type))
 
-;;; Geometry: a point is x*10000+y.
-(deffunction dx (?from ?to) (- (div ?to 10000) (div ?from 10000)))
-(deffunction dy (?from ?to) (- (mod ?to 10000) (mod ?from 10000)))
-(deffunction cross (?bp ?a ?b)
-  (- (* (dx ?bp ?a) (dy ?bp ?b)) (* (dy ?bp ?a) (dx ?bp ?b))))
-(deffunction dot (?bp ?a ?b)
-  (+ (* (dx ?bp ?a) (dx ?bp ?b)) (* (dy ?bp ?a) (dy ?bp ?b))))
-;; Do the edges bp->a and bp->b point in opposite directions?
-(deffunction opposite (?bp ?a ?b)
-  (and (= (cross ?bp ?a ?b) 0) (< (dot ?bp ?a ?b) 0)))
-;; Is bp->c strictly inside the angle of less than 180 degrees between bp->a and bp->b?
-(deffunction between (?bp ?a ?c ?b)
-  (bind ?s (cross ?bp ?a ?b))
-  (and (<> ?s 0) (> (* (cross ?bp ?a ?c) ?s) 0) (> (* (cross ?bp ?c ?b) ?s) 0)))
-;; The junction of three edges: (type p1 p2 p3), the middle point being the stem of a
-;; tee or the shaft of an arrow; the other two (and a fork's three) in ascending order.
-(deffunction junction-of (?bp ?a ?b ?c)
-  (if (opposite ?bp ?a ?b) then (return (create$ tee (min ?a ?b) ?c (max ?a ?b))))
-  (if (opposite ?bp ?a ?c) then (return (create$ tee (min ?a ?c) ?b (max ?a ?c))))
-  (if (opposite ?bp ?b ?c) then (return (create$ tee (min ?b ?c) ?a (max ?b ?c))))
-  (if (between ?bp ?a ?c ?b) then (return (create$ arrow (min ?a ?b) ?c (max ?a ?b))))
-  (if (between ?bp ?a ?b ?c) then (return (create$ arrow (min ?a ?c) ?b (max ?a ?c))))
-  (if (between ?bp ?b ?a ?c) then (return (create$ arrow (min ?b ?c) ?a (max ?b ?c))))
-  (create$ fork (sort > ?a ?b ?c)))
+;;; --- geometry ----------------------------------------------------------------------
 
-;;; 1. duplicate
+;; The direction of the edge from ?from to ?to, in radians, in (-pi, pi].
+(deffunction direction (?from ?to)
+  (bind ?dx (- (div ?to 100) (div ?from 100)))
+  (bind ?dy (- (mod ?to 100) (mod ?from 100)))
+  (if (= ?dx 0) then
+    (if (> ?dy 0) then (return (/ (pi) 2)) else (return (- 0 (/ (pi) 2)))))
+  (bind ?a (atan (/ ?dy ?dx)))
+  (if (< ?dx 0) then
+    (if (< ?dy 0) then (bind ?a (- ?a (pi))) else (bind ?a (+ ?a (pi)))))
+  ?a)
+
+;; The angle between the edges from ?bp to ?a and to ?b, in [0, pi].
+(deffunction spread (?bp ?a ?b)
+  (bind ?d (abs (- (direction ?bp ?a) (direction ?bp ?b))))
+  (if (> ?d (pi)) then (- (* 2 (pi)) ?d) else ?d))
+
+(deffunction make-3-junction (?bp ?a ?b ?c)
+  (bind ?ab (spread ?bp ?a ?b))
+  (bind ?ac (spread ?bp ?a ?c))
+  (bind ?bc (spread ?bp ?b ?c))
+  (bind ?sa (+ ?ab ?ac))
+  (bind ?sb (+ ?ab ?bc))
+  (bind ?sc (+ ?ac ?bc))
+  (if (and (< ?sa ?sb) (< ?sa ?sc)) then
+    (bind ?sum ?sa) (bind ?stem ?a) (bind ?one ?b) (bind ?two ?c)
+   else
+    (if (and (>= ?sa ?sb) (< ?sb ?sc)) then
+      (bind ?sum ?sb) (bind ?stem ?b) (bind ?one ?a) (bind ?two ?c)
+     else
+      (bind ?sum ?sc) (bind ?stem ?c) (bind ?one ?a) (bind ?two ?b)))
+  (if (< (abs (- ?sum (pi))) 0.001) then (bind ?type tee)
+   else (if (> ?sum (pi)) then (bind ?type fork) else (bind ?type arrow)))
+  (assert (junction (type ?type) (base_point ?bp) (p1 ?one) (p2 ?stem) (p3 ?two))))
+
+;;; --- duplicate ---------------------------------------------------------------------
 
 (defrule reverse-edges
   (stage (value duplicate))
   ?l <- (line (p1 ?a) (p2 ?b))
   =>
-  (retract ?l)
-  (assert (edge (p1 ?a) (p2 ?b)))
-  (assert (edge (p1 ?b) (p2 ?a))))
+  (assert (edge (p1 ?a) (p2 ?b) (joined false)))
+  (assert (edge (p1 ?b) (p2 ?a) (joined false)))
+  (retract ?l))
 
 (defrule done-reversing
   (declare (salience -10))
   ?s <- (stage (value duplicate))
+  (not (line))
   =>
   (modify ?s (value detect_junctions)))
 
-;;; 2. detect_junctions
+;;; --- detect_junctions --------------------------------------------------------------
 
 (defrule make-3-junction
+  (declare (salience 10))
   (stage (value detect_junctions))
   ?e1 <- (edge (p1 ?bp) (p2 ?a) (joined false))
   ?e2 <- (edge (p1 ?bp) (p2 ?b&~?a) (joined false))
   ?e3 <- (edge (p1 ?bp) (p2 ?c&~?a&~?b) (joined false))
   =>
-  (bind ?j (junction-of ?bp ?a ?b ?c))
-  (assert (junction (type (nth$ 1 ?j)) (base_point ?bp)
-                    (p1 (nth$ 2 ?j)) (p2 (nth$ 3 ?j)) (p3 (nth$ 4 ?j))))
+  (make-3-junction ?bp ?a ?b ?c)
   (modify ?e1 (joined true))
   (modify ?e2 (joined true))
   (modify ?e3 (joined true)))
@@ -92,7 +103,7 @@
   ?e2 <- (edge (p1 ?bp) (p2 ?b&~?a) (joined false))
   (not (edge (p1 ?bp) (p2 ~?a&~?b)))
   =>
-  (assert (junction (type L) (base_point ?bp) (p1 (min ?a ?b)) (p2 (max ?a ?b))))
+  (assert (junction (type L) (base_point ?bp) (p1 ?a) (p2 ?b)))
   (modify ?e1 (joined true))
   (modify ?e2 (joined true)))
 
@@ -102,132 +113,264 @@
   =>
   (modify ?s (value find_initial_boundary)))
 
-;;; 3. the two boundary seeds
+;;; --- the two boundary junctions ----------------------------------------------------
 
 (defrule initial-boundary-L
-  (stage (value find_initial_boundary))
+  ?s <- (stage (value find_initial_boundary))
   (junction (type L) (base_point ?bp) (p1 ?a) (p2 ?b))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b))
   (not (junction (base_point ?x&:(> ?x ?bp))))
-  ?e1 <- (edge (p1 ?bp) (p2 ?a) (label nil))
-  ?e2 <- (edge (p1 ?bp) (p2 ?b) (label nil))
   =>
   (modify ?e1 (label B))
-  (modify ?e2 (label B)))
+  (modify ?e2 (label B))
+  (modify ?s (value find_second_boundary)))
 
 (defrule initial-boundary-arrow
-  (stage (value find_initial_boundary))
-  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  ?s <- (stage (value find_initial_boundary))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?shaft) (p3 ?b))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a))
+  ?e2 <- (edge (p1 ?bp) (p2 ?shaft))
+  ?e3 <- (edge (p1 ?bp) (p2 ?b))
   (not (junction (base_point ?x&:(> ?x ?bp))))
-  ?e1 <- (edge (p1 ?bp) (p2 ?a) (label nil))
-  ?e2 <- (edge (p1 ?bp) (p2 ?s) (label nil))
-  ?e3 <- (edge (p1 ?bp) (p2 ?b) (label nil))
   =>
   (modify ?e1 (label B))
-  (modify ?e2 (label plus))
-  (modify ?e3 (label B)))
-
-(defrule done-initial-boundary
-  (declare (salience -10))
-  ?s <- (stage (value find_initial_boundary))
-  =>
+  (modify ?e2 (label +))
+  (modify ?e3 (label B))
   (modify ?s (value find_second_boundary)))
 
 (defrule second-boundary-L
-  (stage (value find_second_boundary))
-  (junction (type L) (base_point ?bp) (p1 ?a) (p2 ?b))
-  (not (junction (base_point ?x&:(< ?x ?bp))))
-  ?e1 <- (edge (p1 ?bp) (p2 ?a) (label nil))
-  ?e2 <- (edge (p1 ?bp) (p2 ?b) (label nil))
-  =>
-  (modify ?e1 (label B))
-  (modify ?e2 (label B)))
-
-(defrule second-boundary-arrow
-  (stage (value find_second_boundary))
-  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
-  (not (junction (base_point ?x&:(< ?x ?bp))))
-  ?e1 <- (edge (p1 ?bp) (p2 ?a) (label nil))
-  ?e2 <- (edge (p1 ?bp) (p2 ?s) (label nil))
-  ?e3 <- (edge (p1 ?bp) (p2 ?b) (label nil))
-  =>
-  (modify ?e1 (label B))
-  (modify ?e2 (label plus))
-  (modify ?e3 (label B)))
-
-(defrule done-second-boundary
-  (declare (salience -10))
   ?s <- (stage (value find_second_boundary))
+  (junction (type L) (base_point ?bp) (p1 ?a) (p2 ?b))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b))
+  (not (junction (base_point ?x&:(< ?x ?bp))))
   =>
+  (modify ?e1 (label B))
+  (modify ?e2 (label B))
   (modify ?s (value labeling)))
 
-;;; 4. labeling
+(defrule second-boundary-arrow
+  ?s <- (stage (value find_second_boundary))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?shaft) (p3 ?b))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a))
+  ?e2 <- (edge (p1 ?bp) (p2 ?shaft))
+  ?e3 <- (edge (p1 ?bp) (p2 ?b))
+  (not (junction (base_point ?x&:(< ?x ?bp))))
+  =>
+  (modify ?e1 (label B))
+  (modify ?e2 (label +))
+  (modify ?e3 (label B))
+  (modify ?s (value labeling)))
 
+;;; --- labeling ----------------------------------------------------------------------
+
+;; An edge whose label is known gives it to its reverse; both are plotted.
 (defrule match-edge
   (stage (value labeling))
-  (edge (p1 ?a) (p2 ?b) (label ?l&~nil))
+  ?e <- (edge (p1 ?a) (p2 ?b) (label ?l&+|-|B))
   ?r <- (edge (p1 ?b) (p2 ?a) (label nil))
   =>
-  (modify ?r (label ?l)))
+  (modify ?e (plotted t))
+  (modify ?r (label ?l) (plotted t)))
 
 (defrule label-L
   (stage (value labeling))
   (junction (type L) (base_point ?bp))
-  (edge (p1 ?bp) (p2 ?a) (label plus|minus))
+  (edge (p1 ?bp) (p2 ?a) (label +|-))
   ?e <- (edge (p1 ?bp) (p2 ~?a) (label nil))
   =>
   (modify ?e (label B)))
 
-(defrule label-arrow-other-barb
+(defrule label-tee-A
+  (declare (salience 5))
   (stage (value labeling))
-  (junction (type arrow) (base_point ?bp) (p1 ?b1) (p3 ?b2))
-  (edge (p1 ?bp) (p2 ?k&:(or (= ?k ?b1) (= ?k ?b2))) (label ?l&~nil))
-  ?e <- (edge (p1 ?bp) (p2 ?o&~?k&:(or (= ?o ?b1) (= ?o ?b2))) (label nil))
+  (junction (type tee) (base_point ?bp) (p1 ?a) (p3 ?b))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b))
   =>
-  (modify ?e (label ?l)))
+  (modify ?e1 (label B))
+  (modify ?e2 (label B)))
 
-(defrule label-arrow-shaft
+(defrule label-tee-B
   (stage (value labeling))
-  (junction (type arrow) (base_point ?bp) (p1 ?b1) (p2 ?s) (p3 ?b2))
-  (edge (p1 ?bp) (p2 ?k&:(or (= ?k ?b1) (= ?k ?b2))) (label ?l&~nil))
-  ?e <- (edge (p1 ?bp) (p2 ?s) (label nil))
+  (junction (type tee) (base_point ?bp) (p1 ?a) (p3 ?b))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b) (label nil))
   =>
-  (modify ?e (label (if (eq ?l plus) then minus else plus))))
+  (modify ?e1 (label B))
+  (modify ?e2 (label B)))
 
-(defrule label-arrow-barbs
-  (stage (value labeling))
-  (junction (type arrow) (base_point ?bp) (p1 ?b1) (p2 ?s) (p3 ?b2))
-  (edge (p1 ?bp) (p2 ?s) (label minus))
-  ?e <- (edge (p1 ?bp) (p2 ?o&:(or (= ?o ?b1) (= ?o ?b2))) (label nil))
-  =>
-  (modify ?e (label plus)))
-
-(defrule label-fork-plus
+(defrule label-fork-1
   (stage (value labeling))
   (junction (type fork) (base_point ?bp))
-  (edge (p1 ?bp) (p2 ?k) (label plus))
-  ?e <- (edge (p1 ?bp) (p2 ~?k) (label nil))
+  (edge (p1 ?bp) (p2 ?a) (label +))
+  ?e1 <- (edge (p1 ?bp) (p2 ?b&~?a) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ~?a&~?b))
   =>
-  (modify ?e (label plus)))
+  (modify ?e1 (label +))
+  (modify ?e2 (label +)))
 
-(defrule label-fork-pair
+(defrule label-fork-2
   (stage (value labeling))
   (junction (type fork) (base_point ?bp))
-  (edge (p1 ?bp) (p2 ?a) (label ?x&B|minus))
-  (edge (p1 ?bp) (p2 ?b&~?a) (label ?y&B|minus))
+  (edge (p1 ?bp) (p2 ?a) (label B))
+  (edge (p1 ?bp) (p2 ?b&~?a) (label -))
   ?e <- (edge (p1 ?bp) (p2 ~?a&~?b) (label nil))
   =>
-  (modify ?e (label (if (and (eq ?x B) (eq ?y B)) then minus
-                     else (if (and (eq ?x minus) (eq ?y minus)) then minus else B)))))
-
-(defrule label-tee
-  (stage (value labeling))
-  (junction (type tee) (base_point ?bp) (p1 ?b1) (p3 ?b2))
-  ?e <- (edge (p1 ?bp) (p2 ?o&:(or (= ?o ?b1) (= ?o ?b2))) (label nil))
-  =>
   (modify ?e (label B)))
+
+(defrule label-fork-3
+  (stage (value labeling))
+  (junction (type fork) (base_point ?bp))
+  (edge (p1 ?bp) (p2 ?a) (label B))
+  (edge (p1 ?bp) (p2 ?b&~?a) (label B))
+  ?e <- (edge (p1 ?bp) (p2 ~?a&~?b) (label nil))
+  =>
+  (modify ?e (label -)))
+
+(defrule label-fork-4
+  (stage (value labeling))
+  (junction (type fork) (base_point ?bp))
+  (edge (p1 ?bp) (p2 ?a) (label -))
+  (edge (p1 ?bp) (p2 ?b&~?a) (label -))
+  ?e <- (edge (p1 ?bp) (p2 ~?a&~?b) (label nil))
+  =>
+  (modify ?e (label -)))
+
+;; Arrows: p1 and p3 are the barbs, p2 the shaft. A barb B or - gives the shaft + and
+;; the other barb its label; a barb + gives the shaft - and the other barb +; a shaft
+;; - makes both barbs +. The A rule of each pair fires when the shaft (5: the second
+;; barb) is unlabelled, the B rule when the other barb (5: the first) is.
+
+(defrule label-arrow-1A
+  (declare (salience 5))
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?a) (label ?l&B|-))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b))
+  =>
+  (modify ?e1 (label +))
+  (modify ?e2 (label ?l)))
+
+(defrule label-arrow-1B
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?a) (label ?l&B|-))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b) (label nil))
+  =>
+  (modify ?e1 (label +))
+  (modify ?e2 (label ?l)))
+
+(defrule label-arrow-2A
+  (declare (salience 5))
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?b) (label ?l&B|-))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ?a))
+  =>
+  (modify ?e1 (label +))
+  (modify ?e2 (label ?l)))
+
+(defrule label-arrow-2B
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?b) (label ?l&B|-))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s))
+  ?e2 <- (edge (p1 ?bp) (p2 ?a) (label nil))
+  =>
+  (modify ?e1 (label +))
+  (modify ?e2 (label ?l)))
+
+(defrule label-arrow-3A
+  (declare (salience 5))
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?a) (label +))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b))
+  =>
+  (modify ?e1 (label -))
+  (modify ?e2 (label +)))
+
+(defrule label-arrow-3B
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?a) (label +))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b) (label nil))
+  =>
+  (modify ?e1 (label -))
+  (modify ?e2 (label +)))
+
+(defrule label-arrow-4A
+  (declare (salience 5))
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?b) (label +))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ?a))
+  =>
+  (modify ?e1 (label -))
+  (modify ?e2 (label +)))
+
+(defrule label-arrow-4B
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?b) (label +))
+  ?e1 <- (edge (p1 ?bp) (p2 ?s))
+  ?e2 <- (edge (p1 ?bp) (p2 ?a) (label nil))
+  =>
+  (modify ?e1 (label -))
+  (modify ?e2 (label +)))
+
+(defrule label-arrow-5A
+  (declare (salience 5))
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?s) (label -))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b) (label nil))
+  =>
+  (modify ?e1 (label +))
+  (modify ?e2 (label +)))
+
+(defrule label-arrow-5B
+  (stage (value labeling))
+  (junction (type arrow) (base_point ?bp) (p1 ?a) (p2 ?s) (p3 ?b))
+  (edge (p1 ?bp) (p2 ?s) (label -))
+  ?e1 <- (edge (p1 ?bp) (p2 ?a) (label nil))
+  ?e2 <- (edge (p1 ?bp) (p2 ?b))
+  =>
+  (modify ?e1 (label +))
+  (modify ?e2 (label +)))
 
 (defrule done-labeling
   (declare (salience -10))
   ?s <- (stage (value labeling))
+  =>
+  (modify ?s (value plot_remaining_edges)))
+
+;;; --- plot_remaining_edges ----------------------------------------------------------
+
+(defrule plot-remaining
+  (stage (value plot_remaining_edges))
+  ?e <- (edge (plotted nil) (label ~nil))
+  =>
+  (modify ?e (plotted t)))
+
+;; An edge no rule could label is plotted as a boundary (its label stays nil).
+(defrule plot-boundaries
+  (stage (value plot_remaining_edges))
+  ?e <- (edge (plotted nil) (label nil))
+  =>
+  (modify ?e (plotted t)))
+
+(defrule done-plotting
+  (declare (salience -10))
+  ?s <- (stage (value plot_remaining_edges))
   =>
   (modify ?s (value done)))

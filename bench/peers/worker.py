@@ -4,7 +4,7 @@
 
 SYSTEM is ``converge``, ``clingo`` or ``clips``; WORKLOAD is ``closure``, ``waltz`` or
 ``manners``; WORKDIR holds the inputs ``run.py`` wrote for this workload; ``--ruleset`` is
-converge's ruleset (default: WORKLOAD.cvg in WORKDIR, else beside this file). The worker
+converge's ruleset (default: WORKLOAD.cvg in WORKDIR, else ``rulesets/WORKLOAD/``). The worker
 loads the program and the input, computes, and prints one JSON line:
 ``{"compute": wall s, "compute_cpu": CPU s, "done": time.time(), "size": n}``.
 ``compute`` is the engine's own work (converge: ``run``; clingo: ground and solve to
@@ -36,7 +36,14 @@ A prime, not a power of two: clingo hashes numbers by their low bits, and with
 ``2**20`` every path to one node collided (grounding chain 800's codes took 400 s)."""
 
 HERE = Path(__file__).resolve().parent
-WALTZ_LABELS = {"plus": "+", "minus": "-", "B": "B"}
+ROOT = HERE.parent.parent
+
+# Waltz labels as the check writes them: converge's Mark values and CLIPS's symbols.
+# CLIPS leaves an edge no rule could label nil and plots it as a boundary, where the
+# converge ruleset writes `boundary` into it: both are B. An edge never labelled nor
+# plotted (the run stopped short) is ?.
+CONVERGE_LABELS = {"plus": "+", "minus": "-", "boundary": "B", "unknown": "?"}
+CLIPS_LABELS = {"+": "+", "-": "-", "B": "B"}
 
 
 def converge_side(workload: str, workdir: Path, path: Path | None
@@ -46,7 +53,7 @@ def converge_side(workload: str, workdir: Path, path: Path | None
 
     if path is None:
         path = workdir / f"{workload}.cvg"
-        path = path if path.exists() else HERE / path.name
+        path = path if path.exists() else ROOT / "rulesets" / workload / path.name
     ruleset = converge_rules.load(path, plugins=False)
     facts = converge_rules.read_facts(ruleset, workdir / f"{workload}.jsonl")
     # The engine's modules are imported on the first run: an empty run first, so that
@@ -61,14 +68,21 @@ def converge_side(workload: str, workdir: Path, path: Path | None
 
 
 def converge_answer(workload: str, result: Any) -> Any:
-    """The converge run's answer in the check's format (see ``run.py`` for the contract
-    the Waltz and Manners rulesets follow: ``Label`` and ``Seat`` facts)."""
+    """The converge run's answer in the check's format (see ``CONVERGE_CONTRACT`` in
+    ``run.py`` for what the Waltz and Manners rulesets give): Waltz, ``[p1, p2,
+    label]`` for every directed edge; Manners, the ``[seat, name]`` of the seating
+    that fills the last seat (empty if none does)."""
     if workload == "closure":
         return sorted(p["src"] * NODE_LIMIT + p["dst"] for p in result.facts("Path"))
     if workload == "waltz":
-        return sorted([min(f["p1"], f["p2"]), max(f["p1"], f["p2"]), f["label"]]
-                      for f in result.facts("Label"))
-    return sorted([f["seat"], str(f["name"])] for f in result.facts("Seat"))
+        return sorted([f["p1"], f["p2"], CONVERGE_LABELS[f["label"]]]
+                      for f in result.facts("Edge"))
+    last = [f["seat"] for f in result.facts("LastSeat")]
+    done = [f["id"] for f in result.facts("Seating") if [f["seat2"]] == last]
+    if not done:
+        return []
+    return sorted([f["seat"], str(f["name"])] for f in result.facts("Path")
+                  if f["id"] == done[0])
 
 
 def clingo_closure(workdir: Path, answer: bool) -> tuple[float, float, Any]:
@@ -105,18 +119,22 @@ def clips_side(workload: str, workdir: Path) -> tuple[float, float, Any]:
     return time.perf_counter() - start, time.process_time() - cpu, env
 
 
+def _plotted(label: str, plotted: str) -> str:
+    """A CLIPS Waltz edge's label as plotted: nil plotted is a boundary, nil not
+    plotted (the run stopped short) is ?."""
+    if label in CLIPS_LABELS:
+        return CLIPS_LABELS[label]
+    return "B" if plotted == "t" else "?"
+
+
 def clips_answer(workload: str, env: Any) -> Any:
-    """The CLIPS run's answer: Waltz, ``[p1, p2, label]`` for every labelled line
-    (``p1 < p2``; an edge and its reverse always carry the same label); Manners, the
-    ``[seat, name]`` of the seating that fills the last seat (empty if none does)."""
+    """The CLIPS run's answer: Waltz, ``[p1, p2, label]`` for every directed edge, as
+    plotted (unlabelled: B); Manners, the ``[seat, name]`` of the seating that fills
+    the last seat (empty if none does)."""
     facts = list(env.facts())
     if workload == "waltz":
-        labels = {}
-        for f in facts:
-            if f.template.name == "edge" and str(f["label"]) != "nil":
-                labels[(min(f["p1"], f["p2"]), max(f["p1"], f["p2"]))] = \
-                    WALTZ_LABELS[str(f["label"])]
-        return sorted([a, b, label] for (a, b), label in labels.items())
+        return sorted([f["p1"], f["p2"], _plotted(str(f["label"]), str(f["plotted"]))]
+                      for f in facts if f.template.name == "edge")
     last = next(f["seat"] for f in facts if f.template.name == "last_seat")
     done = [f["id"] for f in facts if f.template.name == "seating" and f["seat2"] == last]
     if not done:
