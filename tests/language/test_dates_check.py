@@ -158,3 +158,17 @@ def test_the_time_written_as_in_the_issue_is_told_to_call_it() -> None:
     (d,) = errors("agent a {\n  when Claim(id, due)\n  where due - today > 30d\n"
                   "  emit Out(id: id)\n}\n")
     assert d.code == "CVG106" and d.help == "the job's time is read by calling it: `today()`"
+
+
+@pytest.mark.parametrize("text", ["999999999999w", "142857143w", "86400000000000001ms"])
+def test_a_duration_literal_too_long_to_hold_is_reported_at_its_text(text: str) -> None:
+    # it passed the checker, then `converge test` said 'cannot evaluate: OverflowError'
+    # and `converge run` an internal error
+    (d,) = emit("p", f"wait + {text}")
+    assert d.code == "CVG005" and d.message == (
+        f"`{text}` is too long a duration: a duration lasts at most 999,999,999 days")
+    assert (d.span.line, d.span.column) == (9, len("  emit Out(id: id, p: wait + ") + 1)
+
+
+def test_the_longest_duration_literal_is_one_its_negation_can_hold_too() -> None:
+    assert emit("p", "-(999999999d) + 142857142w") == []
