@@ -46,7 +46,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache, lru_cache
 from string import Formatter
 from types import MappingProxyType
@@ -468,8 +468,13 @@ def cvg_fixed(value: float, digits: int) -> str:
             or not 0 <= digits <= FIXED_DIGITS:
         raise ValueError(f"fixed() writes 0 to {FIXED_DIGITS} digits after the point, "
                          f"not {digits!r}")
+    exact = Decimal(repr(value))
     exponent = Decimal(1).scaleb(-digits)
-    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    # every digit of the result kept: the default 28 made quantize fail from 1e27 on
+    # (decimal.InvalidOperation); a context of its own per call, as quantize sets flags
+    whole = max(exact.adjusted() + 1, 1)
+    context = Context(prec=whole + digits + 1, rounding=ROUND_HALF_UP)
+    rounded = exact.quantize(exponent, context=context)
     if rounded.is_zero():
         rounded = abs(rounded)
     return f"{rounded:f}"

@@ -264,9 +264,21 @@ def test_iso_duration_text_reads_back() -> None:
     (2.675, 2, "2.68"), (1.005, 2, "1.01"), (-0.125, 2, "-0.13"), (-0.001, 2, "0.00"),
     (7, 0, "7"), (1234.5, 1, "1234.5"), (1e20, 2, "100000000000000000000.00"),
     (0.5, 0, "1"),
+    # beyond 28 digits (decimal's default precision) it failed with InvalidOperation
+    (1e27, 2, "1" + "0" * 27 + ".00"), (-1.5e300, 1, "-15" + "0" * 299 + ".0"),
+    (9.999, 2, "10.00"), (2**63 - 1, 20, "9223372036854775807." + "0" * 20),
 ])
 def test_fixed(value: float, digits: int, text: str) -> None:
     assert cvg_fixed(value, digits) == text
+
+
+def test_an_agent_writes_a_large_amount_with_fixed() -> None:
+    rules = converge_rules.loads(
+        "ruleset x\nfact A { key id: str, amount: float }\nfact B { key id: str, s: str }\n"
+        "agent a {\n  when A(id, amount)\n  emit B(id: id, s: fixed(amount, 2))\n}\n",
+        plugins=False)
+    result = converge_rules.run(rules, [("A", {"id": "a", "amount": 1.25e30})], now=None)
+    assert result.facts("B") == [{"id": "a", "s": "125" + "0" * 28 + ".00"}]
 
 
 def test_fixed_out_of_range_at_run_time() -> None:
