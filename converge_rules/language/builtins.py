@@ -180,10 +180,11 @@ class TimeError(ValueError):
     an agent, it discards the agent's effect."""
 
 
-_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+# ASCII digits only: `\d` alone also matches other scripts' digits, which int() reads
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _DATETIME_TEXT = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
-    r"(Z|z|[+-]\d{2}:\d{2})?\Z")
+    r"(Z|z|[+-]\d{2}:\d{2})?\Z", re.ASCII)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -217,7 +218,8 @@ def parse_datetime(text: str) -> datetime:
 
 
 _DURATION_TEXT = re.compile(
-    r"(-)?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,6})?)S)?)?\Z")
+    r"(-)?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,6})?)S)?)?\Z",
+    re.ASCII)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -234,7 +236,7 @@ def parse_duration(text: str) -> timedelta:
         value = timedelta(weeks=int(weeks or 0), days=int(days or 0),
                           hours=int(hours or 0), minutes=int(minutes or 0),
                           seconds=float(seconds or 0))
-    except OverflowError:
+    except (OverflowError, ValueError):  # ValueError: int() of over 4,300 digits
         raise TimeError(f"{_quoted(text)} is too long a duration") from None
     return -value if sign else value
 

@@ -127,6 +127,11 @@ def test_a_naive_time_is_refused(ruleset: converge_rules.Ruleset) -> None:
     ({"opened": 1_700_000_000}, "ISO 8601 text"),
     ({"grace": "P1M"}, "is not a duration"),
     ({"grace": 30}, "ISO 8601 text"),
+    # digits of other scripts: "P\u0663D" (Arabic-Indic 3) was read as 3 days
+    ({"grace": "P\u0663D"}, "is not a duration"),
+    ({"grace": "PT1.\u0665S"}, "is not a duration"),
+    # over 4,300 digits: the help told the user to call sys.set_int_max_str_digits()
+    ({"grace": "P" + "9" * 5000 + "D"}, "is too long a duration"),
 ])
 def test_bad_time_inputs_are_refused_with_the_field_named(
         ruleset: converge_rules.Ruleset, fields: dict[str, Any], words: str) -> None:
