@@ -360,8 +360,12 @@ def time_op(op: str, left: Any, right: Any) -> Any:
         if op == "/":
             return left / right
     except OverflowError:
-        raise TimeError(f"{_shown_value(left)} {op} {_shown_value(right)} is outside "
-                        "the dates a value can hold (years 1 to 9999)") from None
+        shown = f"{_shown_value(left)} {op} {_shown_value(right)}"
+        if isinstance(left, date) or isinstance(right, date):
+            raise TimeError(f"{shown} is outside the dates a value can hold "
+                            "(years 1 to 9999)") from None
+        raise TimeError(f"{shown} is too long a duration (at most 999,999,999 days)"
+                        ) from None
     raise TimeError(f"`{op}` does not apply to {_shown_value(left)} and "
                     f"{_shown_value(right)}")
 

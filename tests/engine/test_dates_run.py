@@ -244,6 +244,25 @@ def test_a_date_beyond_year_9999_fails_the_agent_not_the_job() -> None:
     assert result.status == "converged" and result.facts("B") == []
 
 
+@pytest.mark.parametrize(("expr", "reason"), [
+    ("d + 1w", "9999-12-30 + P7D is outside the dates a value can hold (years 1 to 9999)"),
+    ("w * 1e300", "P999D * 1e+300 is too long a duration (at most 999,999,999 days)"),
+    ("w * 1_000_000_000", "P999D * 1000000000 is too long a duration (at most "
+                          "999,999,999 days)"),
+])
+def test_a_time_overflow_says_which_limit(expr: str, reason: str) -> None:
+    # a duration too long was said to be 'outside the dates a value can hold'
+    kind = "date" if expr.startswith("d") else "duration"
+    rules = converge_rules.loads(
+        "ruleset x\nfact A { key id: str, d: date, w: duration }\n"
+        f"fact B {{ key id: str, v: {kind} }}\n"
+        f"agent a {{\n  when A(id, d, w)\n  emit B(id: id, v: {expr})\n}}\n", plugins=False)
+    result = converge_rules.run(rules, [("A", {"id": "a", "d": "9999-12-30", "w": "P999D"})],
+                                now=None)
+    (discarded,) = result.trace.events_of(EffectDiscarded)
+    assert reason in discarded.reason
+
+
 # ---------------------------------------------------------------- text of values
 
 @pytest.mark.parametrize(("value", "text"), [
