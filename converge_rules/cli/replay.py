@@ -4,9 +4,10 @@ one, byte for byte."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -96,7 +97,7 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
                          workers=workers,
                          tools=recorded_tools(events, _called_tools(loaded)),
-                         now=recorded_time(events))
+                         now=recorded_time(events), stop=recorded_stop(events))
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -252,6 +253,19 @@ def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
             except TimeError as exc:
                 raise InputError(f"event {number}: the job's time {exc}") from None
     return None
+
+
+def recorded_stop(events: Sequence[dict[str, Any]]) -> Callable[[], bool] | None:
+    """For a trace of a job that was interrupted (Ctrl-C, SIGTERM, ``run(stop=...)``),
+    a ``stop`` that ends the replay where it ended: the job asks before every cycle,
+    and the recorded one was stopped when it asked before the cycle after its last
+    ``cycle_start``. None for a job that ran to its end."""
+    if not any(e["event"] == "status" and e.get("status") == "interrupted"
+               for e in events):
+        return None
+    cycles = sum(1 for e in events if e["event"] == "cycle_start")
+    asked = itertools.count(1)
+    return lambda: next(asked) > cycles
 
 
 class _Recorded:

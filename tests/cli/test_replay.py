@@ -182,3 +182,24 @@ def test_a_trace_whose_input_facts_conflicted_replays(tmp_path: Path, policy: st
     replayed = invoke("replay", ruleset, trace)
     assert replayed.exit_code == 0, replayed.output
     assert replayed.stdout.startswith("identical:")
+
+
+def test_a_trace_of_an_interrupted_job_replays_to_where_it_stopped(tmp_path: Path) -> None:
+    # the replay ran on past the cycle the job was stopped before (Ctrl-C): it differed
+    # at the recorded 'interrupted' status
+    import converge_rules
+
+    ruleset = tmp_path / "steps.cvg"
+    ruleset.write_text("ruleset steps\nfact Step { key id: str, k: int }\n"
+                       "agent up {\n  when Step(id, k)\n  where k < 100\n"
+                       "  emit Step(id: id, k: k + 1)\n}\n"
+                       "policy Step { resolve by highest k }\n", encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    asked = iter(range(1_000))
+    result = converge_rules.run(converge_rules.load(ruleset, plugins=False),
+                                [("Step", {"id": "a", "k": 0})], trace=trace,
+                                stop=lambda: next(asked) >= 7)
+    assert result.status == "interrupted" and result.cycles == 7
+    replayed = invoke("replay", ruleset, trace)
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout.endswith("status interrupted\n")
