@@ -37,6 +37,8 @@ def emit(field: str, expr: str) -> list[Diagnostic]:
     ("d", "due + 30d"),
     ("d", "30d + due"),
     ("d", "due - 1w"),
+    ("d", "due + 48h - 1d"),
+    ("d", "due + wait"),
     ("t", "opened + 2h"),
     ("t", "opened - wait"),
     ("p", "now() - opened"),
@@ -81,6 +83,11 @@ def test_typed_time_expressions_check_clean(field: str, expr: str) -> None:
     ("s", "str(tags)", "CVG231", "str(len(items))"),
     ("s", '"total " + amount', "CVG203", "arithmetic needs numbers"),
     ("i", "str(n)", "CVG201", "expects int?, found str"),
+    # a constant part of a day failed the agent on every match at run time
+    ("d", "due + 5h", "CVG203", "a date moves by whole days, not by `5h`"),
+    ("d", "36h + due", "CVG203", "a date moves by whole days, not by `36h`"),
+    ("d", "due - -(90m)", "CVG203", "not by `-90m`"),
+    ("d", "due + 1500ms", "CVG203", "use a datetime to move by hours or less"),
 ])
 def test_mistakes_are_errors_with_a_hint(field: str, expr: str, code: str,
                                           words: str) -> None:
