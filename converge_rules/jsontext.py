@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
+from converge_rules.language.builtins import INT_RANGE, int_in_range, iso_text, shown_int
 
 __all__ = ["dumps", "jsonl_lines", "surrogate_problem", "value_problem"]
 
@@ -46,8 +46,6 @@ def _iso(value: Any) -> str:
     """A date, datetime or duration (a value of the language's time types) as its
     ISO 8601 text, how converge writes them everywhere; anything else is no JSON."""
     if isinstance(value, date | timedelta):
-        from converge_rules.language.builtins import iso_text
-
         return iso_text(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 

@@ -4,8 +4,10 @@ one, byte for byte."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from converge_rules.files import write_text_atomic
 
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset
+    from converge_rules.program import Program
 from converge_rules.jsontext import jsonl_lines
 
 
@@ -91,10 +94,10 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     # recording does not hold fails, and the traces then differ.
     loaded = replace(loaded, tools={})
     try:
-        result = api.run(loaded, input_facts(events), executor=executor,
+        result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
                          workers=workers,
                          tools=recorded_tools(events, _called_tools(loaded)),
-                         now=recorded_time(events))
+                         now=recorded_time(events), stop=recorded_stop(events))
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -136,12 +139,75 @@ def read_recording(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     return lines, trace_events(text, str(path))
 
 
-def input_facts(events: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
-    """The job's input facts: the ``fact_added`` events of cycle 0 without an agent."""
-    return [
-        (e["type"], e["fields"]) for e in events
-        if e["event"] == "fact_added" and e.get("agent") is None and e.get("cycle") == 0
-    ]
+def input_facts(events: Sequence[dict[str, Any]], program: Program | None = None
+                ) -> list[tuple[str, Any]]:
+    """The job's input facts: the ``fact_added`` events of cycle 0 without an agent,
+    and the contenders of the conflicts among them (cycle 0 ``conflict`` events), which
+    the trace records as the winner and the losers. Each conflict's contenders stand
+    where its winner was added, the winner among them where ``program``'s policy
+    chooses it again with the recorded reason (a tie on ``first`` or ``latest``
+    depends on that order); a conflict that stopped the job, or whose type was never
+    added, comes last, in trace order."""
+    added = [e for e in events if e["event"] == "fact_added" and e.get("agent") is None
+             and e.get("cycle") == 0]
+    conflicts = [e for e in events if e["event"] == "conflict" and e.get("cycle") == 0]
+    if not conflicts:
+        return [(e["type"], e["fields"]) for e in added]
+    by_winner = {(c["type"], _canon(c["winner"])): c for c in conflicts
+                 if c.get("winner") is not None}
+    out: list[tuple[str, Any]] = []
+    placed: set[int] = set()
+    for e in added:
+        conflict = by_winner.get((e["type"], _canon(e["fields"])))
+        if conflict is None or id(conflict) in placed:
+            out.append((e["type"], e["fields"]))
+            continue
+        placed.add(id(conflict))
+        out.extend((e["type"], f) for f in _contenders(conflict, program))
+    for conflict in conflicts:
+        if id(conflict) not in placed:
+            out.extend((conflict["type"], f) for f in _contenders(conflict, program))
+    return out
+
+
+def _canon(fields: Any) -> str:
+    return json.dumps(fields, sort_keys=True)
+
+
+def _contenders(conflict: Mapping[str, Any], program: Program | None
+                ) -> list[dict[str, Any]]:
+    """The input facts of one recorded conflict, in an order that resolves as recorded:
+    the losers as listed (input order, without the winner), the winner among them at
+    the first place where the policy picks it with the same reason, or not among them
+    when the policy made it (``combine``)."""
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.engine.policies import Contender, resolve
+    from converge_rules.engine.trace import jsonable
+
+    losers: list[dict[str, Any]] = list(conflict["losers"])
+    winner = conflict.get("winner")
+    if winner is None:
+        return losers
+    orders = [[*losers[:i], winner, *losers[i:]] for i in range(len(losers) + 1)]
+    type_id = program.type_ids.get(conflict["type"]) if program is not None else None
+    if program is None or type_id is None:
+        return orders[0]  # a ruleset without the type: the replay differs anyway
+    spec = program.types[type_id]
+    policy = program.policies.get(type_id)
+    if policy is not None and policy.mode == "combine":
+        orders.insert(0, losers)
+    for order in orders:
+        try:
+            rows = validate_pairs(program, [(spec.name, f) for f in order]).rows
+        except InputError:
+            break  # fields the ruleset no longer declares: the replay differs anyway
+        res = resolve(policy, spec, [Contender(vals, 1.0, None, 0, (), False)
+                                     for _, vals in rows])
+        if res.values is not None and res.reason == conflict.get("reason") and _canon(
+                {n: jsonable(v) for n, v in zip(spec.field_names, res.values, strict=True)}
+        ) == _canon(winner):
+            return order
+    return orders[0]
 
 
 def _called_tools(loaded: Ruleset) -> set[str]:
@@ -187,6 +253,19 @@ def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
             except TimeError as exc:
                 raise InputError(f"event {number}: the job's time {exc}") from None
     return None
+
+
+def recorded_stop(events: Sequence[dict[str, Any]]) -> Callable[[], bool] | None:
+    """For a trace of a job that was interrupted (Ctrl-C, SIGTERM, ``run(stop=...)``),
+    a ``stop`` that ends the replay where it ended: the job asks before every cycle,
+    and the recorded one was stopped when it asked before the cycle after its last
+    ``cycle_start``. None for a job that ran to its end."""
+    if not any(e["event"] == "status" and e.get("status") == "interrupted"
+               for e in events):
+        return None
+    cycles = sum(1 for e in events if e["event"] == "cycle_start")
+    asked = itertools.count(1)
+    return lambda: next(asked) > cycles
 
 
 class _Recorded:

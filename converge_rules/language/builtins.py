@@ -46,7 +46,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache, lru_cache
 from string import Formatter
 from types import MappingProxyType
@@ -180,10 +180,11 @@ class TimeError(ValueError):
     an agent, it discards the agent's effect."""
 
 
-_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+# ASCII digits only: `\d` alone also matches other scripts' digits, which int() reads
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _DATETIME_TEXT = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
-    r"(Z|z|[+-]\d{2}:\d{2})?\Z")
+    r"(Z|z|[+-]\d{2}:\d{2})?\Z", re.ASCII)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -217,7 +218,8 @@ def parse_datetime(text: str) -> datetime:
 
 
 _DURATION_TEXT = re.compile(
-    r"(-)?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,6})?)S)?)?\Z")
+    r"(-)?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,6})?)S)?)?\Z",
+    re.ASCII)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -234,7 +236,7 @@ def parse_duration(text: str) -> timedelta:
         value = timedelta(weeks=int(weeks or 0), days=int(days or 0),
                           hours=int(hours or 0), minutes=int(minutes or 0),
                           seconds=float(seconds or 0))
-    except OverflowError:
+    except (OverflowError, ValueError):  # ValueError: int() of over 4,300 digits
         raise TimeError(f"{_quoted(text)} is too long a duration") from None
     return -value if sign else value
 
@@ -358,8 +360,12 @@ def time_op(op: str, left: Any, right: Any) -> Any:
         if op == "/":
             return left / right
     except OverflowError:
-        raise TimeError(f"{_shown_value(left)} {op} {_shown_value(right)} is outside "
-                        "the dates a value can hold (years 1 to 9999)") from None
+        shown = f"{_shown_value(left)} {op} {_shown_value(right)}"
+        if isinstance(left, date) or isinstance(right, date):
+            raise TimeError(f"{shown} is outside the dates a value can hold "
+                            "(years 1 to 9999)") from None
+        raise TimeError(f"{shown} is too long a duration (at most 999,999,999 days)"
+                        ) from None
     raise TimeError(f"`{op}` does not apply to {_shown_value(left)} and "
                     f"{_shown_value(right)}")
 
@@ -468,8 +474,13 @@ def cvg_fixed(value: float, digits: int) -> str:
             or not 0 <= digits <= FIXED_DIGITS:
         raise ValueError(f"fixed() writes 0 to {FIXED_DIGITS} digits after the point, "
                          f"not {digits!r}")
+    exact = Decimal(repr(value))
     exponent = Decimal(1).scaleb(-digits)
-    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    # every digit of the result kept: the default 28 made quantize fail from 1e27 on
+    # (decimal.InvalidOperation); a context of its own per call, as quantize sets flags
+    whole = max(exact.adjusted() + 1, 1)
+    context = Context(prec=whole + digits + 1, rounding=ROUND_HALF_UP)
+    rounded = exact.quantize(exponent, context=context)
     if rounded.is_zero():
         rounded = abs(rounded)
     return f"{rounded:f}"

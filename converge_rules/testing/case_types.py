@@ -15,12 +15,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from converge_rules.language.builtins import TIME_KINDS, read_time, time_kind
+from converge_rules.language.builtins import (
+    TIME_KINDS,
+    TimeError,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    read_time,
+    time_kind,
+)
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.types import (
     ANY,
     BOOL,
     DATETIME,
+    DURATION,
     INT,
     NUMBER,
     PRIMITIVES,
@@ -30,6 +39,11 @@ from converge_rules.language.checks.types import (
     list_of,
 )
 from converge_rules.language.syntax import nodes as n
+
+# An operand of `+`/`-` whose result is a time value: `due - start` (a duration) takes
+# two dates, `due + grace` (a date) a date and a duration; any time value fits.
+_SOME_TIME = Ty("date, datetime or duration")
+_PARSE = {"date": parse_date, "datetime": parse_datetime, "duration": parse_duration}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +80,8 @@ def row_problems(bindings: Mapping[str, Any], uses: Mapping[str, Sequence[Use]],
         for use in uses.get(name, ()):
             if not fits(value, use.ty, enums):
                 problems.append(f"column `{name}` is {_shown(value)} ({_kind(value)}), but "
-                                f"the test uses `{name}` as {use.where}, which needs {use.ty}")
+                                f"the test uses `{name}` as {use.where}, which needs {use.ty}"
+                                + _why_not_time(value, use.ty))
                 break
     return problems
 
@@ -86,7 +101,8 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
     if kind in ("float", "number"):
         return isinstance(value, int | float)
     if kind in TIME_KINDS:  # ISO 8601 text in a cases file, or a value from a literal
-        # (of any time type: `due - start` wants a duration of two dates)
+        return kind in (time_kind(value), time_kind(time_value(value)))
+    if kind == _SOME_TIME.kind:
         return time_kind(value) is not None or time_value(value) is not None
     if kind == "str":
         return isinstance(value, str)
@@ -98,6 +114,19 @@ def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
     if kind == "record":
         return isinstance(value, Mapping)
     return True
+
+
+def _why_not_time(value: Any, ty: Ty) -> str:
+    """Why text is not the date, datetime or duration ``ty`` needs (its parse error,
+    after a colon), or nothing."""
+    parse = _PARSE.get(ty.kind)
+    if parse is None or not isinstance(value, str):
+        return ""
+    try:
+        parse(value)
+    except TimeError as exc:
+        return f": {exc}"
+    return ""
 
 
 def time_value(text: Any) -> Any:
@@ -206,9 +235,10 @@ class _Walker:
         elif isinstance(e, n.Unary):
             if e.op == "not":
                 self.expr(e.operand, BOOL, "the operand of `not`")
-            else:  # a number, or a duration when one is wanted
-                timed = want is not None and want.required().kind == "duration"
-                self.expr(e.operand, want if timed else NUMBER, "the operand of `-`")
+            else:  # a number, or a duration when a time value is wanted
+                timed = want is not None and want.required().kind in ("duration",
+                                                                      _SOME_TIME.kind)
+                self.expr(e.operand, DURATION if timed else NUMBER, "the operand of `-`")
         elif isinstance(e, n.Binary):
             self.binary(e, want)
         elif isinstance(e, n.IfExpr):
@@ -231,10 +261,10 @@ class _Walker:
         operand = f"an operand of `{op}`"
         if op in ("and", "or"):
             sides: Ty | None = BOOL
-        elif want is not None and want.required().kind in TIME_KINDS:
+        elif want is not None and want.required().kind in (*TIME_KINDS, _SOME_TIME.kind):
             # a date minus a date, a date plus a duration: time values on both sides;
             # a duration times a number: anything
-            sides = want.required() if op in ("+", "-") else None
+            sides = _SOME_TIME if op in ("+", "-") else None
         elif op in ("*", "/", "%"):
             sides = INT if want is not None and want.required().kind == "int" and op != "/" \
                 else NUMBER

@@ -189,6 +189,56 @@ test "from a file" {
     assert "column `grace` is 5 (an int)" in result.output and "needs duration" in result.output
 
 
+@pytest.mark.parametrize(("row", "told"), [
+    # a time of another kind was taken for the one the test uses: a duration where a
+    # date goes failed as 'Claim.due must be date, got "datetime.timedelta(days=30)"'
+    ("2026-12-06T09:00:00Z,P30D,P1D,P52D,2026-10-01",
+     "column `due` is 'P30D' (a str), but the test uses `due` as field `Claim.due`, which "
+     'needs date: "P30D" is not a date'),
+    ("2026-12-06T09:00:00Z,2026-10-15T00:00:00Z,P1D,P52D,2026-10-01",
+     "column `due` is '2026-10-15T00:00:00Z' (a str), but the test uses `due` as field "
+     "`Claim.due`, which needs date"),
+    ("2026-12-06,2026-10-15,P1D,P52D,2026-10-01",
+     "column `at` is '2026-12-06' (a str), but the test uses `at` as the time of `given "
+     'now`, which needs datetime: "2026-12-06" is not a datetime'),
+    ("2026-12-06T09:00:00Z,2026-10-15,P1D,2026-10-01,2026-10-01",
+     "column `overdue` is '2026-10-01' (a str)"),
+    # and text that is no time at all says why
+    ("2026-12-06T09:00:00,2026-10-15,P1D,P52D,2026-10-01",
+     "column `at` is '2026-12-06T09:00:00' (a str), but the test uses `at` as the time "
+     'of `given now`, which needs datetime: "2026-12-06T09:00:00" has no time zone'),
+    ("2026-12-06T09:00:00Z,2026-10-15,P1D,P52D,2026-02-30",
+     "column `filed` is '2026-02-30' (a str), but the test uses `filed` as an operand of "
+     "`-`, which needs date, datetime or duration"),
+])
+def test_a_cases_column_must_hold_the_time_kind_the_test_uses(tmp_path: Path, row: str,
+                                                             told: str) -> None:
+    rules = tmp_path / "c.cvg"
+    rules.write_text("""\
+ruleset c
+fact Claim { key id: str, due: date, grace: duration }
+fact Late { key id: str, overdue: duration }
+agent late {
+  when Claim(id, due, grace)
+  where today() - due > grace
+  emit Late(id: id, overdue: today() - due)
+}
+test "from a file" {
+  cases "rows.csv"
+  given now at
+  given Claim(id: "c", due: due, grace: grace + (due - filed))
+  expect Late(id: "c", overdue: overdue)
+}
+""", encoding="utf-8")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("at,due,grace,overdue,filed\n2026-12-06T09:00:00Z,2026-10-15,P1D,P52D,"
+                    "2026-10-01\n" + row + "\n", encoding="utf-8")
+    result = invoke("test", rules)
+    assert result.exit_code == 1
+    assert "1 passed, 1 failed" in result.output     # two dates subtract (row 1)
+    assert "case 2: " + told in result.output, result.output
+
+
 def test_a_test_s_values_are_computed_at_its_time(tmp_path: Path) -> None:
     rules = tmp_path / "claims.cvg"
     rules.write_text(RULES + """

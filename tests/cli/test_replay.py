@@ -135,3 +135,71 @@ def test_an_abandoned_call_is_not_an_answer_of_the_tool() -> None:
          "result": None, "error": ABANDONED},
     ]
     assert recorded_tools(events)["fx"]({"currency": "EUR"}) == {"usd": 1.1}
+
+
+CONFLICTING = """\
+ruleset inputs "inputs that conflict"
+fact Claim { key id: str, due: date, note: str, qty: int }
+fact Seen  { id: str, note: str, qty: int }
+agent seen {
+  when Claim(id, note, qty)
+  emit Seen(id: id, note: note, qty: qty)
+}
+"""
+
+CLAIMS = [
+    {"Claim": {"id": "a", "due": "2026-01-05", "note": "first", "qty": 1}},
+    {"Claim": {"id": "b", "due": "2026-03-01", "note": "b1", "qty": 2}},
+    {"Claim": {"id": "a", "due": "2026-01-01", "note": "second", "qty": 3}},
+    {"Claim": {"id": "c", "due": "2026-02-01", "note": "c", "qty": 4}},
+    {"Claim": {"id": "a", "due": "2026-01-01", "note": "third", "qty": 5}},
+]
+
+
+@pytest.mark.parametrize(("policy", "status"), [
+    ("", "conflict"),                                            # no policy: the job stops
+    ("policy Claim { reject }", "conflict"),
+    ("policy Claim { resolve by lowest due }\n", "conflict"),   # a tie, on tie reject
+    ("policy Claim { resolve by lowest due\n  on tie first\n}\n", "converged"),
+    ("policy Claim { resolve by lowest due\n  on tie latest\n}\n", "converged"),
+    ("policy Claim { resolve by highest due }\n", "converged"),
+    ("policy Claim { combine sum qty }\n", "converged"),
+])
+def test_a_trace_whose_input_facts_conflicted_replays(tmp_path: Path, policy: str,
+                                                      status: str) -> None:
+    # The trace holds a conflict's winner as an input fact and its losers in the
+    # conflict event: the replay gave the winner alone (no conflict, another trace),
+    # and after a conflict that stopped the job it had no input at all.
+    ruleset = tmp_path / "inputs.cvg"
+    ruleset.write_text(CONFLICTING + policy, encoding="utf-8")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text("".join(json.dumps(f) + "\n" for f in CLAIMS), encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    ran = invoke("run", ruleset, "--facts", facts, "--trace", trace)
+    assert ran.exit_code == (0 if status == "converged" else 1), ran.output
+    assert f'"status":"{status}"' in trace.read_text().splitlines()[-1]
+    assert '"event":"conflict"' in trace.read_text()
+    replayed = invoke("replay", ruleset, trace)
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout.startswith("identical:")
+
+
+def test_a_trace_of_an_interrupted_job_replays_to_where_it_stopped(tmp_path: Path) -> None:
+    # the replay ran on past the cycle the job was stopped before (Ctrl-C): it differed
+    # at the recorded 'interrupted' status
+    import converge_rules
+
+    ruleset = tmp_path / "steps.cvg"
+    ruleset.write_text("ruleset steps\nfact Step { key id: str, k: int }\n"
+                       "agent up {\n  when Step(id, k)\n  where k < 100\n"
+                       "  emit Step(id: id, k: k + 1)\n}\n"
+                       "policy Step { resolve by highest k }\n", encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    asked = iter(range(1_000))
+    result = converge_rules.run(converge_rules.load(ruleset, plugins=False),
+                                [("Step", {"id": "a", "k": 0})], trace=trace,
+                                stop=lambda: next(asked) >= 7)
+    assert result.status == "interrupted" and result.cycles == 7
+    replayed = invoke("replay", ruleset, trace)
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout.endswith("status interrupted\n")

@@ -127,6 +127,11 @@ def test_a_naive_time_is_refused(ruleset: converge_rules.Ruleset) -> None:
     ({"opened": 1_700_000_000}, "ISO 8601 text"),
     ({"grace": "P1M"}, "is not a duration"),
     ({"grace": 30}, "ISO 8601 text"),
+    # digits of other scripts: "P\u0663D" (Arabic-Indic 3) was read as 3 days
+    ({"grace": "P\u0663D"}, "is not a duration"),
+    ({"grace": "PT1.\u0665S"}, "is not a duration"),
+    # over 4,300 digits: the help told the user to call sys.set_int_max_str_digits()
+    ({"grace": "P" + "9" * 5000 + "D"}, "is too long a duration"),
 ])
 def test_bad_time_inputs_are_refused_with_the_field_named(
         ruleset: converge_rules.Ruleset, fields: dict[str, Any], words: str) -> None:
@@ -222,10 +227,13 @@ def test_compiled_code_and_the_interpreter_agree(kind: str, expr: str) -> None:
 
 
 def test_a_date_moves_by_whole_days_only() -> None:
+    # (a constant such as `d + 36h` is a checker error: see tests/language)
     rules = converge_rules.loads(
-        "ruleset x\nfact A { key id: str, d: date }\nfact B { key id: str, d: date }\n"
-        "agent a {\n  when A(id, d)\n  emit B(id: id, d: d + 36h)\n}\n", plugins=False)
-    result = converge_rules.run(rules, [("A", {"id": "a", "d": "2026-12-06"})], now=NOW)
+        "ruleset x\nfact A { key id: str, d: date, w: duration }\n"
+        "fact B { key id: str, d: date }\n"
+        "agent a {\n  when A(id, d, w)\n  emit B(id: id, d: d + w)\n}\n", plugins=False)
+    result = converge_rules.run(rules, [("A", {"id": "a", "d": "2026-12-06", "w": "PT36H"})],
+                                now=NOW)
     assert result.facts("B") == []
     (discarded,) = result.trace.events_of(EffectDiscarded)
     assert "a date moves by whole days, not by P1DT12H" in discarded.reason
@@ -237,6 +245,25 @@ def test_a_date_beyond_year_9999_fails_the_agent_not_the_job() -> None:
         "agent a {\n  when A(id, d)\n  emit B(id: id, d: d + 1w)\n}\n", plugins=False)
     result = converge_rules.run(rules, [("A", {"id": "a", "d": "9999-12-30"})], now=NOW)
     assert result.status == "converged" and result.facts("B") == []
+
+
+@pytest.mark.parametrize(("expr", "reason"), [
+    ("d + 1w", "9999-12-30 + P7D is outside the dates a value can hold (years 1 to 9999)"),
+    ("w * 1e300", "P999D * 1e+300 is too long a duration (at most 999,999,999 days)"),
+    ("w * 1_000_000_000", "P999D * 1000000000 is too long a duration (at most "
+                          "999,999,999 days)"),
+])
+def test_a_time_overflow_says_which_limit(expr: str, reason: str) -> None:
+    # a duration too long was said to be 'outside the dates a value can hold'
+    kind = "date" if expr.startswith("d") else "duration"
+    rules = converge_rules.loads(
+        "ruleset x\nfact A { key id: str, d: date, w: duration }\n"
+        f"fact B {{ key id: str, v: {kind} }}\n"
+        f"agent a {{\n  when A(id, d, w)\n  emit B(id: id, v: {expr})\n}}\n", plugins=False)
+    result = converge_rules.run(rules, [("A", {"id": "a", "d": "9999-12-30", "w": "P999D"})],
+                                now=None)
+    (discarded,) = result.trace.events_of(EffectDiscarded)
+    assert reason in discarded.reason
 
 
 # ---------------------------------------------------------------- text of values
@@ -264,9 +291,21 @@ def test_iso_duration_text_reads_back() -> None:
     (2.675, 2, "2.68"), (1.005, 2, "1.01"), (-0.125, 2, "-0.13"), (-0.001, 2, "0.00"),
     (7, 0, "7"), (1234.5, 1, "1234.5"), (1e20, 2, "100000000000000000000.00"),
     (0.5, 0, "1"),
+    # beyond 28 digits (decimal's default precision) it failed with InvalidOperation
+    (1e27, 2, "1" + "0" * 27 + ".00"), (-1.5e300, 1, "-15" + "0" * 299 + ".0"),
+    (9.999, 2, "10.00"), (2**63 - 1, 20, "9223372036854775807." + "0" * 20),
 ])
 def test_fixed(value: float, digits: int, text: str) -> None:
     assert cvg_fixed(value, digits) == text
+
+
+def test_an_agent_writes_a_large_amount_with_fixed() -> None:
+    rules = converge_rules.loads(
+        "ruleset x\nfact A { key id: str, amount: float }\nfact B { key id: str, s: str }\n"
+        "agent a {\n  when A(id, amount)\n  emit B(id: id, s: fixed(amount, 2))\n}\n",
+        plugins=False)
+    result = converge_rules.run(rules, [("A", {"id": "a", "amount": 1.25e30})], now=None)
+    assert result.facts("B") == [{"id": "a", "s": "125" + "0" * 28 + ".00"}]
 
 
 def test_fixed_out_of_range_at_run_time() -> None:

@@ -37,6 +37,8 @@ def emit(field: str, expr: str) -> list[Diagnostic]:
     ("d", "due + 30d"),
     ("d", "30d + due"),
     ("d", "due - 1w"),
+    ("d", "due + 48h - 1d"),
+    ("d", "due + wait"),
     ("t", "opened + 2h"),
     ("t", "opened - wait"),
     ("p", "now() - opened"),
@@ -81,6 +83,11 @@ def test_typed_time_expressions_check_clean(field: str, expr: str) -> None:
     ("s", "str(tags)", "CVG231", "str(len(items))"),
     ("s", '"total " + amount', "CVG203", "arithmetic needs numbers"),
     ("i", "str(n)", "CVG201", "expects int?, found str"),
+    # a constant part of a day failed the agent on every match at run time
+    ("d", "due + 5h", "CVG203", "a date moves by whole days, not by `5h`"),
+    ("d", "36h + due", "CVG203", "a date moves by whole days, not by `36h`"),
+    ("d", "due - -(90m)", "CVG203", "not by `-90m`"),
+    ("d", "due + 1500ms", "CVG203", "use a datetime to move by hours or less"),
 ])
 def test_mistakes_are_errors_with_a_hint(field: str, expr: str, code: str,
                                           words: str) -> None:
@@ -158,3 +165,17 @@ def test_the_time_written_as_in_the_issue_is_told_to_call_it() -> None:
     (d,) = errors("agent a {\n  when Claim(id, due)\n  where due - today > 30d\n"
                   "  emit Out(id: id)\n}\n")
     assert d.code == "CVG106" and d.help == "the job's time is read by calling it: `today()`"
+
+
+@pytest.mark.parametrize("text", ["999999999999w", "142857143w", "86400000000000001ms"])
+def test_a_duration_literal_too_long_to_hold_is_reported_at_its_text(text: str) -> None:
+    # it passed the checker, then `converge test` said 'cannot evaluate: OverflowError'
+    # and `converge run` an internal error
+    (d,) = emit("p", f"wait + {text}")
+    assert d.code == "CVG005" and d.message == (
+        f"`{text}` is too long a duration: a duration lasts at most 999,999,999 days")
+    assert (d.span.line, d.span.column) == (9, len("  emit Out(id: id, p: wait + ") + 1)
+
+
+def test_the_longest_duration_literal_is_one_its_negation_can_hold_too() -> None:
+    assert emit("p", "-(999999999d) + 142857142w") == []

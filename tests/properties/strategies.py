@@ -18,6 +18,7 @@ Spans are a placeholder; they take no part in equality.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
@@ -403,7 +404,8 @@ def _respace(draw: st.DrawFn, line: str, comments: list[str],
 # ``Cost(sku) and Quote(sku)`` joins), constants, wildcards, expression constraints,
 # whole-fact binders, negation (also written before the pattern that binds its names),
 # aggregates (also inside pattern fields), ``where`` guards over every operator and
-# built-in, optional fields (none), lists, enums (two of them share a member name) and
+# built-in, optional fields (none), lists, enums (two of them share a member name),
+# dates and whole-day durations (arithmetic, fields, order), str() and fixed(), and
 # tiers. No keys, policies, prunes, intents or tools: the final context of a converged
 # run is then exactly the closure of the agents over the input facts.
 
@@ -429,11 +431,19 @@ FIELD_TYPES: dict[str, VT] = {
     "note": VT("str", True), "level": VT("int", True), "rate": VT("float", True),
     "flag": VT("bool", True), "grade": VT("enum", True, enum="Grade"),
     "tags": VT("list", elem="str"), "nums": VT("list", elem="int"),
+    "due": VT("date"), "wait": VT("duration"), "since": VT("date", True),
 }
 _STRS = ("a", "b", "ab", "B", "")
 _INTS = (-2, -1, 0, 1, 2, 3)
 _FLOATS = (-2.0, 0.0, 0.5, 1.5, 2.25)
+# Leap days and year ends; durations of whole days only, so a date moves by any of them
+# (a date moved by part of a day fails the agent).
+_DATES = (date(2024, 2, 29), date(2025, 12, 31), date(2026, 1, 1), date(2000, 3, 1))
+_DURATIONS = (timedelta(days=1), timedelta(0), timedelta(days=-2), timedelta(weeks=3))
 _REGEXES = ("^a", "b$", "[ab]+", "^$", "A|b")
+# what str() writes: every type but lists
+_TEXTUAL = (VT("int"), VT("float"), VT("str"), VT("bool"), VT("enum", enum="Channel"),
+            VT("date"), VT("duration"))
 _VAR_NAMES = ("x", "y", "n", "s", "web", "store")   # two are also enum members
 _BINDERS = ("p", "q", "r")
 _TYPE_NAMES = ("Cost", "Quote", "Price", "Alert", "Rate", "Order", "Item", "Need")
@@ -476,6 +486,10 @@ def value_of(vt: VT) -> st.SearchStrategy[Any]:
         base = st.sampled_from(_FLOATS)
     elif vt.base == "bool":
         base = st.booleans()
+    elif vt.base == "date":
+        base = st.sampled_from(_DATES)
+    elif vt.base == "duration":
+        base = st.sampled_from(_DURATIONS)
     else:
         base = st.sampled_from(ENUMS[vt.enum])
     return (st.none() | base) if vt.optional else base
@@ -490,6 +504,13 @@ def literal_expr(value: Any, vt: VT, qualified: bool = False) -> n.Expr:
         return n.ListExpr(tuple(literal_expr(v, VT(vt.elem)) for v in value), SPAN)
     if isinstance(value, bool):
         return n.Literal(value, "true" if value else "false", SPAN)
+    if isinstance(value, date):
+        return n.FuncCall(n.Ident("date", SPAN), (n.Literal(value.isoformat(), "", SPAN),),
+                          SPAN)
+    if isinstance(value, timedelta):
+        whole = n.Duration(abs(value) // timedelta(milliseconds=1),
+                           f"{abs(value).days}d", SPAN)
+        return n.Unary("-", whole, SPAN) if value < timedelta(0) else whole
     return n.Literal(value, "" if isinstance(value, str) else repr(value), SPAN)
 
 
@@ -606,7 +627,22 @@ class _ExprGen:
             out += [
                 lambda: self.call(self.pick(["lower", "upper"]), e(STR, d)),
                 lambda: b("+", e(STR, d), e(STR, d)),
+                lambda: self.call("str", e(self.pick(_TEXTUAL), d, True)),
+                lambda: self.call("fixed", e(self.pick([INT, FLOAT]), d),
+                                  n.Literal(self.pick([0, 1, 2]), "", SPAN)),
             ]
+        DATE, DURATION = VT("date"), VT("duration")
+        if want.base == "date":
+            out.append(lambda: b(self.pick(["+", "-"]), e(DATE, d), e(DURATION, d)))
+        if want.base == "duration":
+            out += [
+                lambda: b("-", e(DATE, d), e(DATE, d)),
+                lambda: b(self.pick(["+", "-"]), e(DURATION, d), e(DURATION, d)),
+                lambda: n.Unary("-", e(DURATION, d), SPAN),
+                lambda: b("*", e(DURATION, d), n.Literal(self.pick([2, -1, 0]), "", SPAN)),
+            ]
+        if want.base == "int":
+            out.append(lambda: self._time_int(d))
         if want.base == "list":
             out.append(lambda: b("+", e(want, d), e(want, d)))
         if want.base == "bool":
@@ -624,16 +660,26 @@ class _ExprGen:
             ]
         return out
 
+    def _time_int(self, d: int) -> n.Expr:
+        """An int field of a date (``year``, ``month``, ``day``, ``weekday``) or of a
+        duration (``days``, ``hours``, ``minutes``)."""
+        if self.draw(st.booleans()):
+            value, names = self.expr(VT("date"), d), ["year", "month", "day", "weekday"]
+        else:
+            value, names = self.expr(VT("duration"), d), ["days", "hours", "minutes"]
+        return n.Attribute(value, n.Ident(self.pick(names), SPAN), SPAN)
+
     def ordering(self, d: int) -> n.Expr:
-        kind = self.pick([VT("int"), VT("float"), VT("str")])
-        other = self.pick([VT("int"), VT("float")]) if kind.base != "str" else kind
+        kind = self.pick([VT("int"), VT("float"), VT("str"), VT("date"), VT("duration")])
+        other = self.pick([VT("int"), VT("float")]) if kind.base in ("int", "float") \
+            else kind
         return self.binary(self.pick(["<", "<=", ">", ">="]), self.expr(kind, d, True),
                            self.expr(other, d, True))
 
     def equality(self, d: int) -> n.Expr:
         kind = self.pick([VT("int"), VT("float"), VT("str"), VT("bool"),
                           VT("enum", enum="Channel"), VT("enum", enum="Grade"),
-                          VT("list", elem="int")])
+                          VT("list", elem="int"), VT("date"), VT("duration")])
         return self.binary(self.pick(["==", "!="]), self.expr(kind, d, True),
                            self.expr(kind, d, True, bare=True))
 

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from converge_rules.analysis.explain import Explainer
-from converge_rules.analysis.interpret import Fact, Interpreter, interpreter_for
+from converge_rules.analysis.interpret import Fact, Interpreter, interpreter_for, read_times
 from converge_rules.analysis.runview import RunView, view_from_result
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.compiler.runtime import NotFinite
@@ -279,7 +279,9 @@ def _targets(ruleset: S.TypedRuleset, result: RunResult, agent: n.Agent,
     for spec in result.program.types:
         if spec.name not in types:
             continue
-        for fields in result.facts(spec.name)[:MAX_TARGETS]:
+        for fid in result.fact_ids(spec.name)[:MAX_TARGETS]:
+            # the values as the engine holds them (facts() writes times as ISO text)
+            fields = dict(zip(spec.field_names, result.store.values[fid], strict=True))
             yield spec.name, fields
             if len(fields) > 1:
                 first = next(iter(fields))
@@ -300,6 +302,7 @@ def test_tools_agree_with_the_engine_on_a_converged_run(data: st.DataObject) -> 
                                 for k, v in f.items()}) for t, f in facts])
     note(f"status {result.status}: {result.detail}")
     view = view_from_result(result)
+    read_times(view.facts, checked)  # as `converge test` does: the trace's ISO text
     context = view.context()
     # The direct property again, on the engine's final context as the trace shows it.
     interp = interpreter_for(checked, context)

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from converge_rules.analysis.runview import read_trace
 from converge_rules.cli import main
+from converge_rules.engine.trace import jsonable
 from tests.properties import strategies as S
 
 # A fixed, derandomized profile: the same examples on every run, about 20 s for both
@@ -41,7 +42,7 @@ def _scaled(value: Any, factor: float) -> Any:
         return value * factor
     if isinstance(value, tuple | list):
         return [_scaled(v, factor) for v in value]
-    return value
+    return jsonable(value)  # a date or duration as its ISO text
 
 
 def _strict_json(text: str) -> Any:

@@ -371,6 +371,16 @@ class Typer:
         def kind(ty: Ty) -> str:
             return "number" if ty.is_numeric else ty.kind
         result = TIME_OPS.get((e.op, kind(left), kind(right)))
+        if result == "date":
+            step = e.right if right.kind == "duration" else e.left
+            written = _duration_literal(step)
+            if written is not None and written[0] % _DAY_MS:
+                # it would fail the agent on every match: say so before anything runs
+                self.r.error(BAD_OPERAND, _span(step), f"a date moves by whole days, not by "
+                             f"`{written[1]}`",
+                             "use a datetime to move by hours or less, or a duration in "
+                             "days (`1d`, `2w`)")
+                return Ty(result)
         if result is not None:
             return Ty(result)
         kinds = {left.kind, right.kind}
@@ -503,6 +513,20 @@ class Typer:
 def _unbound_help(scope: Scope) -> str:
     """What to do about a name nothing binds (rules and tests bind names differently)."""
     return scope.unbound_help or "bind it in a `when` pattern first"
+
+
+_DAY_MS = 86_400_000
+
+
+def _duration_literal(e: Expr) -> tuple[int, str] | None:
+    """A duration written as a literal (``5h``, ``-(36h)``): its milliseconds and its
+    text; None for any other expression."""
+    if isinstance(e, Unary) and e.op == "-":
+        inner = _duration_literal(e.operand)
+        return None if inner is None else (-inner[0], "-" + inner[1])
+    if isinstance(e, Duration):
+        return e.milliseconds, e.text or f"{e.milliseconds}ms"
+    return None
 
 
 def _span(e: Expr) -> Span:

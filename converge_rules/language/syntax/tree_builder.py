@@ -60,6 +60,10 @@ _FLOAT = re.compile(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?([eE][+-]?[0-9][0-9_]*)?\Z")
 _DURATION = re.compile(r"([0-9][0-9_]*)(ms|s|m|h|d|w)\Z")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
             "w": 604_800_000}
+# the longest duration a value can hold, its negation too (Python's timedelta: a
+# literal beyond it could not be computed with at all)
+_MAX_DURATION_DAYS = 999_999_999
+_MAX_DURATION_MS = _MAX_DURATION_DAYS * _UNIT_MS["d"]
 
 
 def _is_tree(x: Any) -> bool:
@@ -462,7 +466,14 @@ class TreeBuilder:
         try:
             if duration:
                 ms = int(duration.group(1)) * _UNIT_MS[duration.group(2)]
-                return n.Duration(ms, text, sp)
+                if ms <= _MAX_DURATION_MS:
+                    return n.Duration(ms, text, sp)
+                shown = f"`{text}`" if len(text) <= 40 else f"`{text[:20]}…`"
+                self.error(BAD_NUMBER, f"{shown} is too long a duration: a duration lasts "
+                           f"at most {_MAX_DURATION_DAYS:,} days", sp,
+                           "write a shorter duration (dates run from year 1 to 9999, "
+                           "about 3.65 million days)")
+                return n.Duration(0, text, sp)
             if _INT.match(text):
                 digits = text.replace("_", "").lstrip("0")
                 # int() of more than 4,300 digits raises, so count them first
