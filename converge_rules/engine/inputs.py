@@ -494,20 +494,32 @@ def _read_json_array(text: str, source: str) -> list[_Raw]:
         expect_item = False
 
 
+# A number in a CSV cell is written as JSON writes it (ASCII digits, a sign, a point, an
+# exponent), with blanks around it allowed: Python's int() and float() would also take
+# `1_0` and other scripts' digits (`١٠` is 10), which a JSON input refuses.
+_CSV_INT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+_CSV_FLOAT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", re.ASCII)
+
+
 def _cell(value: str, vt: ValueType) -> Any:
     if vt.base == "int":
+        if not _CSV_INT.fullmatch(value):
+            raise ValueError("a whole number such as 42 (ASCII digits, no `_`)")
         try:
             return int(value)
-        except ValueError:
-            if value.strip().lstrip("+-").isdigit():  # beyond 4,300 digits
-                raise ValueError(f"a whole number from {INT_MIN} to {INT_MAX}") from None
-            raise ValueError("a whole number such as 42") from None
+        except ValueError:  # beyond 4,300 digits
+            raise ValueError(f"a whole number from {INT_MIN} to {INT_MAX}") from None
     if vt.base == "float":
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError("a number such as 1.5") from None
-        if not math.isfinite(number):
+        if not _CSV_FLOAT.fullmatch(value):
+            try:
+                number = float(value)
+            except ValueError:
+                number = 0.0
+            if not math.isfinite(number):  # `nan`, `inf`, `Infinity`
+                raise ValueError("a finite number; NaN and infinity cannot be facts")
+            raise ValueError("a number such as 1.5 (ASCII digits, no `_`)")
+        number = float(value)
+        if not math.isfinite(number):  # `1e400`
             raise ValueError("a finite number; NaN and infinity cannot be facts")
         return number
     if vt.base == "bool":

@@ -114,3 +114,26 @@ def test_every_format_reads_the_same_facts(tmp_path: Path, fmt: str) -> None:
     spec = f"Quote={path}" if fmt == "csv" else str(path)
     rows = read_facts(PROGRAM, spec).rows
     assert [vals for _, vals in rows] == [(f["sku"], f["amount"], f["count"]) for f in facts]
+
+
+@pytest.mark.parametrize(("cell", "field"), [
+    ("1_0", "count"), ("\u0661\u0660", "count"), ("1_000.5", "amount"),
+    ("\u0661.5", "amount"), ("0x10", "count"),
+])
+def test_a_csv_number_is_written_as_json_writes_it(tmp_path: Path, cell: str,
+                                                   field: str) -> None:
+    # Found by review: Python's int() and float() read `1_0` as 10 and Arabic-Indic
+    # `١٠` as 10, so a CSV input took what the same fact in JSON refuses.
+    row = {"sku": "S1", "amount": "1.5", "count": "2", field: cell}
+    path = tmp_path / "in.csv"
+    path.write_text("sku,amount,count\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_facts(PROGRAM, f"Quote={path}")
+    assert "ASCII digits" in str(info.value)
+
+
+def test_a_csv_number_may_have_blanks_a_sign_and_an_exponent(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("sku,amount,count\nS1, -1.5e2 , +7 \nS2,.5,-0\n", encoding="utf-8")
+    rows = read_facts(PROGRAM, f"Quote={path}").rows
+    assert [vals for _, vals in rows] == [("S1", -150.0, 7), ("S2", 0.5, 0)]
