@@ -17,11 +17,13 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run, validate_pairs
+from converge_rules.engine.executors import fork_available, processes_executor
 from converge_rules.engine.result import RunResult
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
@@ -218,3 +220,18 @@ def test_thirty_prune_cycles_derive_each_unblocked_match_once() -> None:
     assert not any(e.event == "fact_supported" for e in new.trace.events())
     # the oracle re-derived every open match in each of the 30 prune cycles
     assert sum(derivations(old, "open").values()) > 10 * n
+
+
+@pytest.mark.skipif(not fork_available(), reason="the processes executor needs fork")
+def test_replicas_unblock_the_same_matches() -> None:
+    # the ids gone travel in the activation to the workers' replicas
+    program = compile_text(SHAPE)
+    pairs: list[tuple[str, dict[str, Any]]] = [("Tick", {"n": 0})]
+    pairs += [("Item", {"id": i}) for i in range(300)]
+    pairs += [("Block", {"id": i, "until": 1 + i % 30}) for i in range(0, 300, 3)]
+    facts = validate_pairs(program, pairs)
+    serial = run(program, facts, now=None)
+    forked = run(program, facts, now=None, executor=processes_executor(2))
+    assert sum(derivations(serial, "open").values()) == 300
+    assert forked.to_json() == serial.to_json()
+    assert forked.trace.to_jsonl() == serial.trace.to_jsonl()
