@@ -391,23 +391,30 @@ class AgentGenerator:
         info = classify(pattern, spec, self.ctx.enums,
                         lambda name: name in visible and name in self.var_names)
         binds: list[tuple[str, int]] = []
+        # bound from the fact gone, to look the positive facts up by; a float or list
+        # value is equal to the positive fact's, maybe not the same (-0.0): the
+        # positive pattern binds it again, and guards wait for that
+        pending: set[str] = set()
         for u in info.uses:
-            if u.kind == "var" and u.name in visible and u.name in self.var_names \
-                    and u.name not in bound \
-                    and _same_values(self.var_types[u.name], spec.fields[u.position].type):
+            vt = self.var_types.get(u.name)
+            if u.kind == "var" and u.name in visible and vt is not None \
+                    and u.name not in bound and _same_base(vt, spec.fields[u.position].type):
                 bound.add(u.name)
                 binds.append((self.var_names[u.name], u.position))
-                ex.scope[u.name] = Var(self.var_names[u.name], self.var_types[u.name])
+                ex.scope[u.name] = Var(self.var_names[u.name], vt)
+                if vt.base not in _EXACT:
+                    pending.add(u.name)
         if binds:
             w.line(f"u{j} = vals[n{j}]")
             for local, pos in binds:
                 w.line(f"{local} = u{j}[{pos}]")
-        self._ready_guards(w, ex, bound, guards, True)
+        self._ready_guards(w, ex, bound - pending, guards, True)
         order = plan_from(self.infos, bound, self.rule_names)
         for n, k in enumerate(order):
             self._pattern(w, ex, k, -1, bound, guards, count_outputs=n < len(order) - 1,
-                          gone_of=spec.id)
-            self._ready_guards(w, ex, bound, guards, True)
+                          gone_of=spec.id, rebind=pending)
+            self._ready_guards(w, ex, bound - pending, guards, True)
+        assert not pending, "a rule variable no positive pattern binds"
         w.line(f"if {support} in done:")
         w.line("    continue")
         w.line(f"done.add({support})")
@@ -475,9 +482,13 @@ class AgentGenerator:
 
     def _pattern(self, w: Writer, ex: ExprCompiler, k: int, delta: int, bound: set[str],
                  guards: list[_Guard], delta_local: bool = False,
-                 count_outputs: bool = False, gone_of: int | None = None) -> None:
+                 count_outputs: bool = False, gone_of: int | None = None,
+                 rebind: set[str] | None = None) -> None:
         """Loop over pattern ``k`` in pass ``delta``; ``gone_of`` is the negated type
-        whose facts gone drive the pass instead (every pattern on old facts only)."""
+        whose facts gone drive the pass instead (every pattern on old facts only).
+        ``rebind``: variables bound from a fact gone whose value this pattern's fact
+        gives instead (equal, maybe not the same: ``0.0`` and ``-0.0``); each is
+        taken out of the set once rebound."""
         info = self.infos[k]
         tid = info.spec.id
         keyed = [] if k == delta else constrained(info, bound, self.rule_names)
@@ -510,6 +521,9 @@ class AgentGenerator:
         first: dict[str, int] = {}
         deferred: list[tuple[set[str], Expr, int]] = []
         for u in info.uses:
+            if rebind and u.kind == "var" and u.name in rebind:
+                rebind.discard(u.name)
+                binds.append((self.var_names[u.name], u.position))
             if u in keyed:
                 continue
             if u.kind == "var":
@@ -764,8 +778,9 @@ _FLOAT = ValueType("float")
 _EXACT = frozenset({"str", "int", "bool", "enum", "date", "datetime", "duration"})
 
 
-def _same_values(a: ValueType, b: ValueType) -> bool:
+def _same_base(a: ValueType, b: ValueType) -> bool:
     """Whether a variable of type ``a`` may take its value from a field of type ``b``
-    it equals: a pass driven by facts gone binds a rule's variable from the fact gone
-    only when the value is then exactly the one a positive pattern would bind."""
-    return a.base in _EXACT and a.base == b.base and a.enum == b.enum
+    it equals, to look facts up by: a pass driven by facts gone binds a rule's
+    variable from the fact gone only when the types agree (an int field never gives
+    a float variable ``1.0`` for ``1``)."""
+    return a.base == b.base and a.enum == b.enum and str(a).rstrip("?") == str(b).rstrip("?")

@@ -235,3 +235,25 @@ def test_replicas_unblock_the_same_matches() -> None:
     assert sum(derivations(serial, "open").values()) == 300
     assert forked.to_json() == serial.to_json()
     assert forked.trace.to_jsonl() == serial.trace.to_jsonl()
+
+
+def test_a_float_shared_with_a_fact_gone_keeps_the_positive_facts_value() -> None:
+    # the pass looks Reading up by the value of the Mute gone (0.0), equal to the
+    # reading's -0.0 but not the same: the output copies the reading's
+    program = compile_text(SCHEMA + """\
+fact Reading { id: int, w: float }
+fact Mute    { w: float, until: int }
+fact Heard   { id: int, w: float }
+prune Mute when age >= until
+agent hear {
+  when Reading(id, w) and not Mute(w)
+  emit Heard(id: id, w: w)
+}
+""")
+    pairs: list[tuple[str, dict[str, Any]]] = [
+        ("Tick", {"n": 0}), ("Reading", {"id": 1, "w": -0.0}),
+        ("Reading", {"id": 2, "w": 0.0}), ("Mute", {"w": 0.0, "until": 2}),
+    ]
+    new, _ = check_once(program, pairs, ("hear",))
+    heard = {(f["id"], str(f["w"])) for f in new.facts("Heard")}
+    assert heard == {(1, "-0.0"), (2, "0.0")}
