@@ -23,6 +23,12 @@ Runtime representation (what generated code and the engine agree on):
   it reads the :class:`View` only, treats ids ``>= since`` as new (semi-naive: every
   match it returns uses at least one new fact, and each match is returned exactly once
   over the life of a job), and returns its outputs in match order.
+* An agent whose :attr:`AgentSpec.unblocks` is not empty also takes ``gone``:
+  ``fn(view, since, runtime, gone)``, one sequence of fact ids per type of
+  ``unblocks``, the facts of that type older than ``since`` that left the context
+  since the agent last ran. It then also returns the matches those removals enable
+  (matches on old facts only, which one of the facts gone blocked), each exactly once,
+  and returns all its outputs in the order a run with ``since=0`` would give them.
 """
 
 from __future__ import annotations
@@ -102,6 +108,9 @@ class Runtime(Protocol):
 
 
 AgentFn: TypeAlias = Callable[[View, int, Runtime], list[Output]]
+#: an agent with :attr:`AgentSpec.unblocks` called with the facts gone (see above)
+UnblockingAgentFn: TypeAlias = Callable[[View, int, Runtime, Sequence[Sequence[int]]],
+                                        list[Output]]
 PruneFn: TypeAlias = Callable[[tuple[Any, ...], int], bool]   # (values, age) → drop?
 RequireFn: TypeAlias = Callable[[View], bool]
 
@@ -190,11 +199,13 @@ class IndexSpec:
 
     ``driven_by`` (optional, default empty) lists the types whose *new* facts drive
     every lookup in this index: the types of the patterns whose semi-naive pass uses
-    it. Empty means a lookup may happen in any run (negation, aggregates, or not
-    known), and the engine keeps the index at all times. When every driving type is
-    input-only (no agent emits it), the engine builds the index only for cycles in
-    which some agent can still see those inputs as new, and does not maintain it
-    otherwise (for closure, the ``Path(src)`` index of the "Edge is new" pass)."""
+    it, and the negated types whose facts gone drive a pass that uses it (see
+    :attr:`AgentSpec.unblocks`). Empty means a lookup may happen in any run
+    (negation, aggregates, or not known), and the engine keeps the index at all
+    times. When every driving type is input-only (no agent emits it), the engine
+    builds the index only for cycles in which some agent can still see those inputs
+    as new or is handed facts gone, and does not maintain it otherwise (for closure,
+    the ``Path(src)`` index of the "Edge is new" pass)."""
 
     id: int
     type_id: int
@@ -212,7 +223,13 @@ class AgentSpec:
     ``reads`` are the types of its positive patterns (a new fact of one of them may
     give it a new match); ``negates`` are the types it negates or aggregates over
     (a removal there may give it new matches, so the engine re-runs it from
-    ``since=0`` when one of them loses a fact); ``source`` is the generated Python.
+    ``since=0`` when one of them loses a fact, unless ``unblocks`` covers it);
+    ``source`` is the generated Python.
+    ``unblocks`` are the types it negates (and does not aggregate over) whose removals
+    it handles incrementally: when only types of ``unblocks`` lost facts, the engine
+    runs it from its watermark with the ids gone (``fn(view, since, runtime, gone)``,
+    see the module docstring) instead of from ``since=0``, so a match that was already
+    derived is never derived again.
     ``aggregates`` are the types it aggregates over (also in ``negates``);
     ``updates`` the keyed types it emits with an aggregate in a field value: a value
     it derives in a later cycle for a key only it holds is an update of its own
@@ -237,6 +254,7 @@ class AgentSpec:
     aggregates: tuple[int, ...] = ()
     updates: tuple[int, ...] = ()
     one_at_a_time: bool = False
+    unblocks: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------- policies

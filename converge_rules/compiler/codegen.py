@@ -52,6 +52,7 @@ from converge_rules.compiler.joins import (
     classify,
     constrained,
     names_in,
+    plan_from,
     plan_pass,
 )
 from converge_rules.errors import CompileError
@@ -104,13 +105,15 @@ class GeneratedAgent:
     tools: tuple[str, ...]
     aggregates: tuple[int, ...] = ()
     updates: tuple[int, ...] = ()
+    unblocks: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
 class _Guard:
     """Something checked once its names are bound: a ``where`` conjunct (``expr``), a
-    negated pattern (``pattern``), or a deferred field constraint (field ``position``
-    of the tuple ``field_of`` equals ``expr``)."""
+    negated pattern (``pattern``: no live fact matches it; with ``candidate``, the
+    fact whose id that variable holds matches it), or a deferred field constraint
+    (field ``position`` of the tuple ``field_of`` equals ``expr``)."""
 
     deps: set[str]
     expr: Expr | None = None
@@ -119,6 +122,7 @@ class _Guard:
     position: int = -1
     ordered: bool = False
     visible: frozenset[str] | None = None   # names bound before it in written order
+    candidate: str = ""
 
 
 def conjuncts(expr: Expr | None) -> list[Expr]:
@@ -154,6 +158,7 @@ class AgentGenerator:
         self.binders: dict[str, int] = {}       # whole-fact binder → positive index
         self.aliases: dict[str, str] = {}       # call alias → generated local
         self.counts_outputs = False             # some loop checks len(out)
+        self.unblocks: tuple[int, ...] = ()     # AgentSpec.unblocks (set by generate)
         # Names bound before each pattern (by index in agent.patterns) and before each
         # expression field of a positive pattern (by positive index and position), in
         # written order: the only names a negated or aggregated pattern there may take
@@ -232,6 +237,13 @@ class AgentGenerator:
         aggregates = aggregates_in(list(self.agent.expressions()))
         agg_types = [self._spec(a.pattern).id for a in aggregates]
         negates = _dedup([self._spec(p).id for p in self.negated] + agg_types)
+        # the negated types whose removals a run handles incrementally: not those it
+        # aggregates over too (an aggregate changes for every match), nor any for a
+        # one-at-a-time agent (always run from scratch)
+        self.unblocks = () if self.agent.one_at_a_time is not None else _dedup(
+            [t for t in (self._spec(p).id for p in self.negated) if t not in agg_types])
+        if self.unblocks:
+            self._unblocked(body)
         emits = _dedup([self.ctx.types[o.type.name].id for o in self.agent.outputs
                         if isinstance(o, (Emit, Intend)) and o.type.name in self.ctx.types])
         tools = _dedup([c.tool.name for c in self.agent.calls])
@@ -243,7 +255,7 @@ class AgentGenerator:
             and aggregates_in([arg.value for arg in o.args])
         ])
         return GeneratedAgent(self._module(body), self.ns.values, reads, negates, emits,
-                              tools, _dedup(agg_types), updates)
+                              tools, _dedup(agg_types), updates, self.unblocks)
 
     def _module(self, body: Writer) -> str:
         head = [f"# agent {self.agent.name.name!r} (tier {self.agent.effective_tier}, "
@@ -255,7 +267,8 @@ class AgentGenerator:
         for name, local in self.aliases.items():
             head.append(f"#   {local} = result of call as {name!r}")
         head += [f"#   {note}" for note in self.ns.notes]
-        head.append("def agent(view, since, runtime):")
+        head.append("def agent(view, since, runtime, gone=()):" if self.unblocks
+                    else "def agent(view, since, runtime):")
         pro = ["    vals = view.values"]
         if self.positive:
             pro.append("    new = view.new")
@@ -308,6 +321,12 @@ class AgentGenerator:
             in_loop = True
             self._ready_guards(w, ex, bound, guards, in_loop)
         self._ready_guards(w, ex, bound, guards, in_loop)
+        self._match_end(w, ex, bound, guards, in_loop)
+        w.depth = base_depth
+
+    def _match_end(self, w: Writer, ex: ExprCompiler, bound: set[str],
+                   guards: list[_Guard], in_loop: bool) -> None:
+        """Once every pattern is bound: the calls, the guards left, the outputs."""
         for c in self.agent.calls:
             args = ", ".join(f"{self.ns.literal(a.name.name)}: {ex.code(a.value)}"
                              for a in c.args)
@@ -321,6 +340,85 @@ class AgentGenerator:
             raise CompileError(f"{self.agent.span}: agent {self.agent.name.name!r} uses "
                                f"names no pattern binds: {', '.join(names)}")
         self._outputs(w, ex)
+
+    def _unblocked(self, w: Writer) -> None:
+        """The part of a run handed the facts ``gone`` (see ``program.py``): one pass per
+        negated pattern over the removed facts of its type. A removed fact matching
+        the negated pattern binds the names they share; the positive patterns are
+        joined on old facts only (new ones are the semi-naive passes' business); a
+        match that no live fact blocks now was blocked by that fact before, so it is
+        new. A match blocked by several facts gone is found once per fact: ``done``
+        keeps it to one. Then every output of the run is put in the order a run from
+        scratch gives (pass 0's loops), so fact ids and the trace come out as they
+        did when such a run started over."""
+        base_depth = w.depth
+        w.line("if gone:")
+        w.depth += 1
+        w.line("done = set()")
+        support = tuple_src([f"f{k}" for k in range(len(self.positive))])
+        for j, pattern in enumerate(self.negated):
+            tid = self._spec(pattern).id
+            if tid in self.unblocks:
+                self._unblocked_pass(w, j, pattern, self.unblocks.index(tid), support)
+        if self.positive:
+            order = plan_pass(self.infos, 0, self.rule_names)
+            key = "o[4]" if order == sorted(order) else tuple_src(
+                [f"o[4][{k}]" for k in order])
+            w.line("# the order of a run from scratch: pass 0's loops, outermost first")
+            w.line(f"out.sort(key=lambda o: {key})")
+        w.depth = base_depth
+
+    def _unblocked_pass(self, w: Writer, j: int, pattern: Pattern, slot: int,
+                        support: str) -> None:
+        ex = ExprCompiler(self.ctx, self.ns)
+        bound: set[str] = set()
+        guards = self._guards()
+        visible = next(g.visible for g in guards if g.pattern is pattern)
+        assert visible is not None
+        deps = next(g.deps for g in guards if g.pattern is pattern)
+        # first of all: the fact gone matches the negated pattern (it blocked the match)
+        guards.insert(0, _Guard(set(deps), pattern=pattern, visible=visible,
+                                candidate=f"n{j}"))
+        spec = self._spec(pattern)
+        base_depth = w.depth
+        w.line(f"# negated pattern {j} ({spec.name!r}): matches its facts gone unblock")
+        w.line(f"for n{j} in gone[{slot}]:")
+        w.depth += 1
+        if self.positive:
+            self.counts_outputs = True
+            w.line("if len(out) > max_outputs:")
+            w.line("    raise _too_many_outputs(max_outputs)")
+        info = classify(pattern, spec, self.ctx.enums,
+                        lambda name: name in visible and name in self.var_names)
+        binds: list[tuple[str, int]] = []
+        # bound from the fact gone, to look the positive facts up by; a float or list
+        # value is equal to the positive fact's, maybe not the same (-0.0): the
+        # positive pattern binds it again, and guards wait for that
+        pending: set[str] = set()
+        for u in info.uses:
+            vt = self.var_types.get(u.name)
+            if u.kind == "var" and u.name in visible and vt is not None \
+                    and u.name not in bound and _same_base(vt, spec.fields[u.position].type):
+                bound.add(u.name)
+                binds.append((self.var_names[u.name], u.position))
+                ex.scope[u.name] = Var(self.var_names[u.name], vt)
+                if vt.base not in _EXACT:
+                    pending.add(u.name)
+        if binds:
+            w.line(f"u{j} = vals[n{j}]")
+            for local, pos in binds:
+                w.line(f"{local} = u{j}[{pos}]")
+        self._ready_guards(w, ex, bound - pending, guards, True)
+        order = plan_from(self.infos, bound, self.rule_names)
+        for n, k in enumerate(order):
+            self._pattern(w, ex, k, -1, bound, guards, count_outputs=n < len(order) - 1,
+                          gone_of=spec.id, rebind=pending)
+            self._ready_guards(w, ex, bound - pending, guards, True)
+        assert not pending, "a rule variable no positive pattern binds"
+        w.line(f"if {support} in done:")
+        w.line("    continue")
+        w.line(f"done.add({support})")
+        self._match_end(w, ex, bound, guards, True)
         w.depth = base_depth
 
     def _guards(self) -> list[_Guard]:
@@ -359,7 +457,12 @@ class AgentGenerator:
             self._guard(w, ex, g, in_loop)
 
     def _guard(self, w: Writer, ex: ExprCompiler, g: _Guard, in_loop: bool) -> None:
-        if g.pattern is not None:
+        if g.candidate:
+            assert g.pattern is not None
+            cond = ex.candidate(g.pattern, g.candidate, g.visible)
+            if cond is not None:
+                self._check(w, f"({cond})", in_loop)
+        elif g.pattern is not None:
             self._skip_if(w, ex.negation(g.pattern, g.visible), in_loop)
         elif g.field_of:
             assert g.expr is not None
@@ -379,7 +482,13 @@ class AgentGenerator:
 
     def _pattern(self, w: Writer, ex: ExprCompiler, k: int, delta: int, bound: set[str],
                  guards: list[_Guard], delta_local: bool = False,
-                 count_outputs: bool = False) -> None:
+                 count_outputs: bool = False, gone_of: int | None = None,
+                 rebind: set[str] | None = None) -> None:
+        """Loop over pattern ``k`` in pass ``delta``; ``gone_of`` is the negated type
+        whose facts gone drive the pass instead (every pattern on old facts only).
+        ``rebind``: variables bound from a fact gone whose value this pattern's fact
+        gives instead (equal, maybe not the same: ``0.0`` and ``-0.0``); each is
+        taken out of the set once rebound."""
         info = self.infos[k]
         tid = info.spec.id
         keyed = [] if k == delta else constrained(info, bound, self.rule_names)
@@ -388,7 +497,8 @@ class AgentGenerator:
             w.line(f"for f{k} in {source}:")
         elif keyed:
             ordered = sorted(keyed, key=lambda u: u.position)
-            driver = self.infos[delta].spec.id if delta >= 0 else None
+            driver = (gone_of if gone_of is not None
+                      else self.infos[delta].spec.id if delta >= 0 else None)
             ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in ordered),
                                               driver))
             parts = [self._use(ex, u, k) for u in ordered]
@@ -397,7 +507,7 @@ class AgentGenerator:
         else:
             w.line(f"for f{k} in {self.ns.live(tid)}:")
         w.depth += 1
-        if k < delta:
+        if k < delta or gone_of is not None:
             w.line(f"if f{k} >= since:")
             w.line("    break")
         if count_outputs:
@@ -411,6 +521,9 @@ class AgentGenerator:
         first: dict[str, int] = {}
         deferred: list[tuple[set[str], Expr, int]] = []
         for u in info.uses:
+            if rebind and u.kind == "var" and u.name in rebind:
+                rebind.discard(u.name)
+                binds.append((self.var_names[u.name], u.position))
             if u in keyed:
                 continue
             if u.kind == "var":
@@ -659,3 +772,15 @@ class AgentGenerator:
 
 
 _FLOAT = ValueType("float")
+
+#: bases whose equal values are the same value (an int is never a bool here, a str
+#: never anything else); not float (0.0 == -0.0) nor list (of floats)
+_EXACT = frozenset({"str", "int", "bool", "enum", "date", "datetime", "duration"})
+
+
+def _same_base(a: ValueType, b: ValueType) -> bool:
+    """Whether a variable of type ``a`` may take its value from a field of type ``b``
+    it equals, to look facts up by: a pass driven by facts gone binds a rule's
+    variable from the fact gone only when the types agree (an int field never gives
+    a float variable ``1.0`` for ``1``)."""
+    return a.base == b.base and a.enum == b.enum and str(a).rstrip("?") == str(b).rstrip("?")

@@ -111,6 +111,7 @@ def compile_ruleset(
             source=gen.source, reads=gen.reads, negates=gen.negates, emits=gen.emits,
             tools=gen.tools, span=agent.span, aggregates=gen.aggregates,
             updates=gen.updates, one_at_a_time=agent.one_at_a_time is not None,
+            unblocks=gen.unblocks,
         ))
     agents.sort(key=lambda a: (a.tier, a.order))
     prunes = tuple(_prune(p, ctx, registered_pruners or {}) for p in checked.prunes)

@@ -367,6 +367,34 @@ class ExprCompiler:
         scope's names as constraints: (code for the candidate ids, conditions on
         ``gen`` — the candidate id variable — still to check, the classified pattern).
         Candidates come from an index on the constrained fields, else the live set."""
+        keyed, conds, info = self._constraints(pattern, gen)
+        if keyed:
+            spec = info.spec
+            ix = self.ns.index(self.ctx.index(spec.id, tuple(u.position for u in keyed)))
+            ordered = sorted(keyed, key=lambda u: u.position)
+            key = key_src([self._use_code(u) for u in ordered])
+            return f"{ix}.get({key}, ())", conds, info
+        return self.ns.live(info.spec.id), conds, info
+
+    def candidate(self, pattern: Pattern, fid: str,
+                  visible: frozenset[str] | None = None) -> str | None:
+        """A condition true when the fact whose id the variable ``fid`` holds (of the
+        pattern's type, live or not) matches the negated ``pattern``, taking only the
+        ``visible`` names as constraints; None when every fact of the type does."""
+        outer, self.visible = self.visible, visible if visible is not None else self.visible
+        try:
+            keyed, conds, _ = self._constraints(pattern, fid)
+            parts = [f"vals[{fid}][{u.position}] == {self._use_code(u)}" for u in keyed]
+        finally:
+            self.visible = outer
+        parts += conds
+        return " and ".join(parts) if parts else None
+
+    def _constraints(self, pattern: Pattern, gen: str
+                     ) -> tuple[list[FieldUse], list[str], PatternInfo]:
+        """A negated or aggregated pattern's fields with the scope's names as
+        constraints: (the uses an index on them can key, conditions on the candidate
+        id variable ``gen`` for the others, the classified pattern)."""
         spec = self.ctx.types.get(pattern.type.name)
         if spec is None:
             raise CompileError(f"{pattern.type.span}: unknown type {pattern.type.name!r}")
@@ -395,12 +423,7 @@ class ExprCompiler:
                 conds.append(f"vals[{gen}][{u.position}] == {value}")
             else:
                 conds.append(f"vals[{gen}][{u.position}] == {self._use_code(u)}")
-        if keyed:
-            ix = self.ns.index(self.ctx.index(spec.id, tuple(u.position for u in keyed)))
-            ordered = sorted(keyed, key=lambda u: u.position)
-            key = key_src([self._use_code(u) for u in ordered])
-            return f"{ix}.get({key}, ())", conds, info
-        return self.ns.live(spec.id), conds, info
+        return keyed, conds, info
 
     def _candidate_code(self, expr: Expr, gen: str, fields: tuple[FieldSpec, ...],
                         local_first: dict[str, int]) -> str:

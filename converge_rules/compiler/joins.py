@@ -125,6 +125,22 @@ def constrained(info: PatternInfo, bound: Collection[str],
     return out
 
 
+def plan_from(infos: list[PatternInfo], bound: Collection[str],
+              rule_names: Collection[str]) -> list[int]:
+    """The evaluation order of every pattern when ``bound`` names are bound before the
+    first: greedily the pattern with the most constrained fields given what is bound
+    so far (ties: written order). Deterministic."""
+    order: list[int] = []
+    known = set(bound)
+    remaining = list(range(len(infos)))
+    while remaining:
+        best = max(remaining, key=lambda i: (len(constrained(infos[i], known, rule_names)), -i))
+        order.append(best)
+        remaining.remove(best)
+        known |= infos[best].vars()
+    return order
+
+
 def plan_pass(infos: list[PatternInfo], delta: int, rule_names: Collection[str]) -> list[int]:
     """The evaluation order of one semi-naive pass: the delta pattern first, then
     greedily the pattern with the most constrained fields given what is bound so far

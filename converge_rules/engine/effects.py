@@ -29,10 +29,14 @@ Delta: TypeAlias = list[tuple[Any, ...]]
 class Activation:
     """One agent to run this cycle. ``position`` is its merge position (the index of
     the agent in ``Program.agents``, which is sorted by tier then declaration order);
-    ``since`` the watermark its matches must use a fact at or above."""
+    ``since`` the watermark its matches must use a fact at or above. ``gone`` (for an
+    agent with ``AgentSpec.unblocks`` only) holds, per type of ``unblocks``, the ids
+    below ``since`` that left the context since its last run: the agent also derives
+    the matches those removals enable. None for an ordinary run."""
 
     position: int
     since: int
+    gone: tuple[tuple[int, ...], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

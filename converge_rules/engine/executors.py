@@ -24,12 +24,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
 from converge_rules.errors import BudgetExceeded, ConvergeError, ToolError, without_addresses
-from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
+from converge_rules.program import (
+    EMIT,
+    EVALUATE,
+    INTEND,
+    AgentSpec,
+    UnblockingAgentFn,
+    View,
+)
 
 DEFAULT_THREAD_WORKERS = 64
 MAX_THREAD_WORKERS = 1024
@@ -84,7 +91,11 @@ def run_agent(
         runtime = AgentRuntime(tools)
     started = time.monotonic()
     try:
-        outputs = agent.fn(view, activation.since, runtime)
+        if activation.gone is None:
+            outputs = agent.fn(view, activation.since, runtime)
+        else:
+            unblocking = cast(UnblockingAgentFn, agent.fn)
+            outputs = unblocking(view, activation.since, runtime, activation.gone)
     except ToolBudgetExhausted as exc:
         return AgentEffect(
             activation.position, (), f"tool budget: {exc}", tuple(runtime.calls), True

@@ -191,6 +191,7 @@ class FactStore:
         "live_count",
         "n_inputs",
         "now",
+        "removal_log",
         "removals",
         "retractable",
         "type_of",
@@ -227,6 +228,9 @@ class FactStore:
         self.confidence: dict[int, float] = {}
         self.evaluations: dict[int, list[tuple[int, float, str | None]]] = {}
         self.removals = [0] * n
+        #: per type, the ids that left the context in order (``removals[t]`` of them),
+        #: for the types :meth:`log_removals` asked for; None for the others
+        self.removal_log: list[array[int] | None] = [None] * n
         self.live_count = 0
         self.fp1 = 0
         self.fp2 = 0
@@ -509,6 +513,24 @@ class FactStore:
                     del keyed[key]
         self.live_count -= 1
         self.removals[type_id] += 1
+        log = self.removal_log[type_id]
+        if log is not None:
+            log.append(fid)
+
+    def log_removals(self, type_ids: Iterable[int]) -> None:
+        """Keep the ids that leave the context, in order, for each of ``type_ids``
+        (from now on; call it before the first removal): :meth:`removed` reads them."""
+        for t in type_ids:
+            if self.removal_log[t] is None:
+                self.removal_log[t] = array("q")
+
+    def removed(self, type_id: int, after: int, below: int) -> tuple[int, ...]:
+        """The ids of ``type_id`` below ``below`` that left the context after its
+        first ``after`` removals (``removals[type_id]`` counts them), in the order
+        they left. The type's removals must be logged (:meth:`log_removals`)."""
+        log = self.removal_log[type_id]
+        assert log is not None, "removals of this type are not logged"
+        return tuple(f for f in log[after:] if f < below)
 
     def remove(self, fid: int) -> None:
         """Take a live fact out of the context (replaced, retracted or pruned)."""

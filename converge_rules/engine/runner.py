@@ -114,6 +114,11 @@ class _Job:
         #: whether each one-at-a-time agent fired in its last run (it may have more)
         self.fired = [False] * n
         self.stepwise = any(a.one_at_a_time for a in program.agents)
+        # an agent that handles removals of the types it negates incrementally is
+        # handed the ids gone: those types' removals are logged
+        self.store.log_removals(
+            {t for a in program.agents if not a.one_at_a_time for t in a.unblocks}
+        )
         self.fingerprints: dict[tuple[int, int], int] = {}
         self.started = time.monotonic()
 
@@ -185,7 +190,7 @@ class _Job:
             if self.ran[a]:
                 removals = tuple(store.removals[t] for t in spec.negates)
                 if removals != self.seen_removals[a]:
-                    acts.append(Activation(a, 0))
+                    acts.append(self._after_removals(a, removals))
                     continue
             elif not spec.reads:
                 acts.append(Activation(a, 0))
@@ -194,6 +199,24 @@ class _Job:
             if any(store.max_live_id(t) >= w for t in spec.reads):
                 acts.append(Activation(a, w))
         return acts
+
+    def _after_removals(self, a: int, removals: tuple[int, ...]) -> Activation:
+        """The run of ordinary agent ``a`` after a type it negates or aggregates over
+        lost facts (``removals``: the counts now, per type of ``negates``): from its
+        watermark with the ids gone when only types of its ``unblocks`` lost facts
+        (only the matches the removals enable are new), else from scratch."""
+        spec = self.program.agents[a]
+        seen = self.seen_removals[a]
+        if not spec.unblocks or any(
+            now != before and t not in spec.unblocks
+            for t, now, before in zip(spec.negates, removals, seen, strict=True)
+        ):
+            return Activation(a, 0)
+        w = self.watermark[a]
+        after = dict(zip(spec.negates, seen, strict=True))
+        return Activation(a, w, tuple(
+            self.store.removed(t, after[t], w) for t in spec.unblocks
+        ))
 
     def _effects(self, cycle: int, answer: Any, acts: list[Activation]) -> list[AgentEffect]:
         """The executor's answer in merge order, checked: one :class:`AgentEffect` per
@@ -250,9 +273,12 @@ class _Job:
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
             ev((E_CYCLE_START, cycle, tier, tuple(a.position for a in acts)))
-            # indexes looked up only when input facts are new: needed while some agent
-            # can still see inputs as new (its first run, or a re-run from scratch)
-            store.set_lazy_indexes(any(a.since < store.n_inputs for a in acts))
+            # indexes looked up only when input facts are new (or input facts are gone):
+            # needed while some agent can still see inputs as new (its first run, or a
+            # re-run from scratch), or is handed facts gone
+            store.set_lazy_indexes(any(
+                a.since < store.n_inputs or a.gone is not None for a in acts
+            ))
             try:
                 answer = self.executor.run_cycle(cycle, merger.take_delta(), acts)
             except (ExecutorError, KeyboardInterrupt):

@@ -168,3 +168,18 @@ def test_bulk_add_dedupes_marks_evaluations_and_stops_at_the_limit() -> None:
                                (EMIT, pair, ("d", "w"), 1.0, ())], limit=3, evaluated=False)
     assert (fids, over) == ([-2, 2], pair)
     assert store.live_count == 3 and store.same_fact(pair, ("d", "w")) is None
+
+
+def test_removed_lists_the_old_ids_gone_after_a_count_of_removals_in_order() -> None:
+    store, pair, price = make_store()
+    store.log_removals([pair])
+    ids = [store.add(pair, (str(i), "x"), 1) for i in range(6)]
+    store.remove(ids[4])
+    seen = store.removals[pair]             # what an agent running now would see
+    store.remove(ids[2])
+    store.remove(ids[5])                    # newer than the watermark below: left out
+    store.remove(ids[0])
+    assert store.removed(pair, seen, 5) == (ids[2], ids[0])
+    assert store.removed(pair, 0, 6) == (ids[4], ids[2], ids[5], ids[0])
+    assert store.removed(pair, store.removals[pair], 6) == ()
+    assert store.removal_log[price] is None  # only the types asked for are logged
