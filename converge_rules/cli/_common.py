@@ -5,12 +5,13 @@ error" message instead of a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -75,6 +76,40 @@ class Interrupts:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous.clear()
+
+    @contextlib.contextmanager
+    def finishing(self, message: str) -> Iterator[None]:
+        """While the job's result is written: a signal (a first one after the job
+        ended, or the second) stops at once, printing ``message``, with exit code 128 +
+        the first signal's number; without this, Ctrl-C then was click's "Aborted!"
+        (exit 1), or a traceback."""
+        import signal
+        import threading
+
+        def stop(signum: int, frame: object) -> None:
+            if self.signal is None:
+                self.signal = signum
+            raise _StopNow
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, stop)
+                    for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        except _StopNow:
+            click.echo(message, err=True)
+            raise SystemExit(self.exit_code()) from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+class _StopNow(BaseException):
+    """Raised by :meth:`Interrupts.finishing`'s handler: not an ``Exception`` nor a
+    ``SystemExit``, so code that guards against failing plugins (which catches those)
+    lets it through."""
 
 RULESET_SUFFIX = ".cvg"
 BUG_REPORT_HINT = (

@@ -196,13 +196,16 @@ def command(
             raise
         raise click.UsageError(
             f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
-    if not no_plugins:
-        _notify_observers(result, registries)
-    report_failures(result)
-    if fmt == "json":
-        click.echo(result.to_json(indent=2, with_confidence=with_confidence))
-    else:
-        print_tables(console, result, max_rows=max_rows)
+    kept = f"; {trace} holds its trace" if trace is not None else ""
+    with interrupts.finishing("converge: interrupted: stopped at once while "
+                              f"writing the result{kept}"):
+        if not no_plugins:
+            _notify_observers(result, registries)
+        report_failures(result)
+        if fmt == "json":
+            click.echo(result.to_json(indent=2, with_confidence=with_confidence))
+        else:
+            print_tables(console, result, max_rows=max_rows)
     if result.status == "interrupted":
         sys.exit(interrupts.exit_code())
     sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)

@@ -186,3 +186,39 @@ def test_a_second_interrupt_after_the_trace_was_committed_says_so(
                                        "--trace", str(trace)])
     assert "holds the trace of the partial run" in result.output
     assert "left as it was" not in result.output
+
+
+SLOW_OBSERVER_PLUGIN = MARKER_PLUGIN + """
+import time
+
+@hookimpl
+def converge_on_result(result):
+    Path("observing").write_text("yes")
+    time.sleep(60)
+"""
+
+
+def test_ctrl_c_while_the_result_is_written_stops_at_once(tmp_path: Path) -> None:
+    # Found as a flaky run of the test above on a loaded machine: a signal that came
+    # after the job had ended (while observers ran and the result was printed) met the
+    # default handler: click's "Aborted!" with exit 1, or a traceback.
+    (tmp_path / "short.cvg").write_text("ruleset short\nfact Tick { key n: int }\n")
+    (tmp_path / "in.jsonl").write_text('{"Tick": {"n": 0}}\n')
+    (tmp_path / "slow_plugin.py").write_text(SLOW_OBSERVER_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+    proc = subprocess.Popen([str(CONSOLE), "--plugin", "slow_plugin", "run", "short.cvg",
+                             "-f", "in.jsonl", "--trace", "trace.jsonl"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for(tmp_path / "observing", proc)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 30  # not after the observer's 60 s
+    assert proc.returncode == 130, err
+    assert "stopped at once while writing the result; trace.jsonl holds its trace" in err
+    assert "Traceback" not in err and "Aborted" not in err
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().split(
+        "\n")[:-1]]
+    assert events[-1]["status"] == "converged"
