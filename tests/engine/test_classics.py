@@ -97,16 +97,38 @@ def test_waltz_labels_every_junction_of_the_drawing_consistently(waltz: WaltzRun
     found = {name: result.facts(name) for name in ("Edge", "Junction")}
     assert len(found["Edge"]) == 2 * sum(1 for name, _ in facts if name == "Line")
     assert {j["type"] for j in found["Junction"]} == {"ell", "tee", "fork", "arrow"}
-    assert answers.waltz_problems(found) == []
+    assert answers.waltz_problems(facts, found) == []
     assert result.facts("Stage") == [{"of": "stage", "value": "done"}]
 
 
 def test_the_waltz_check_catches_an_illegal_labelling(waltz: WaltzRun) -> None:
-    result = waltz[1]
+    facts, result = waltz
     edges = result.facts("Edge")
     arrow = next(j for j in result.facts("Junction") if j["type"] == "arrow")
     # the arrow's shaft relabelled on both sides: consistent, but not a legal arrow
     shaft = {(arrow["base_point"], arrow["p2"]), (arrow["p2"], arrow["base_point"])}
     wrong = [{**e, "label": "minus"} if (e["p1"], e["p2"]) in shaft else e for e in edges]
-    problems = answers.waltz_problems({"Edge": wrong, "Junction": result.facts("Junction")})
+    problems = answers.waltz_problems(facts, {"Edge": wrong,
+                                              "Junction": result.facts("Junction")})
     assert any(p.startswith(f"arrow junction at {arrow['base_point']}") for p in problems)
+
+
+@pytest.mark.parametrize("change", ["type", "shaft"])
+def test_the_waltz_check_reads_junctions_from_the_drawing_not_the_ruleset(
+    waltz: WaltzRun, change: str
+) -> None:
+    # the labels are checked against each junction's type and shaft: those must be the
+    # drawing's, or a ruleset that misread the geometry would check its own mistake
+    facts, result = waltz
+    junctions = result.facts("Junction")
+    arrow = next(j for j in junctions if j["type"] == "arrow")
+    wrong = ({**arrow, "type": "fork"} if change == "type"
+             else {**arrow, "p1": arrow["p2"], "p2": arrow["p1"]})
+    found = {"Edge": result.facts("Edge"),
+             "Junction": [wrong if j is arrow else j for j in junctions]}
+    problems = answers.waltz_problems(facts, found)
+    said = {"type": f"junction at {arrow['base_point']} is made a fork; its lines make "
+                    "an arrow",
+            "shaft": f"arrow junction at {arrow['base_point']} has its shaft to "
+                     f"{arrow['p1']}; the drawing's is to {arrow['p2']}"}[change]
+    assert said in problems
