@@ -179,6 +179,7 @@ class FactStore:
         "dependents",
         "derivations",
         "evaluations",
+        "fired",
         "fp1",
         "fp2",
         "index_active",
@@ -227,6 +228,10 @@ class FactStore:
         self.confidence: dict[int, float] = {}
         self.evaluations: dict[int, list[tuple[int, float, str | None]]] = {}
         self.removals = [0] * n
+        #: agent name → the matches (their facts' ids) a ``one at a time`` agent has
+        #: fired: it fires each at most once (OPS5's refraction), so a firing whose
+        #: facts all lost their conflicts does not come first again (View.fired)
+        self.fired: dict[str, set[tuple[int, ...]]] = {}
         self.live_count = 0
         self.fp1 = 0
         self.fp2 = 0
@@ -608,6 +613,7 @@ class FactStore:
         replica.cycle_numbers = list(self.cycle_numbers)
         replica.n_inputs = self.n_inputs
         replica.now = self.now
+        replica.fired = {name: set(done) for name, done in self.fired.items()}
         for type_id, live in enumerate(self.live):
             replica.live[type_id] = live if isinstance(live, IdRange) else dict(live)
         replica.live_count = self.live_count
@@ -635,6 +641,8 @@ class FactStore:
                                          f"the primary store gave {change[1]}")
             elif op == 1:    # D_REMOVE
                 self.remove(change[1])
-            else:            # D_CLOSE
+            elif op == 2:    # D_CLOSE
                 self.close_intent(change[1])
+            else:            # D_FIRED
+                self.fired.setdefault(change[1], set()).add(change[2])
 

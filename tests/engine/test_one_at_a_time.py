@@ -283,3 +283,42 @@ def test_an_evaluation_in_a_one_at_a_time_agent_is_refused() -> None:
     found = errors(text)
     assert [d.code for d in found] == ["CVG304"]
     assert "evaluates a fact" in found[0].message
+
+
+REFUSED = """ruleset refused
+fact Item { key id: int }
+fact Best { key of: str = "best", v: int }
+fact Seen { key id: int }
+policy Best { resolve by highest v }
+agent pick one at a time by lowest id {
+  when Item(id)
+  emit Best(v: id)
+  emit lasting Seen(id: id)
+}
+"""
+ITEMS = [*(("Item", {"id": i}) for i in (1, 2, 3)), ("Best", {"v": 2})]
+
+
+@pytest.mark.parametrize("executor", ["serial", *EXECUTORS])
+def test_a_firing_whose_facts_lose_their_conflicts_is_not_fired_again(executor: str) -> None:
+    # the first match's Best lost to the incumbent; the agent fired that same match
+    # again (its Best was still not in the context), changed nothing, and the tier
+    # ended `converged` with items 2 and 3 never fired: Best stayed 2 beside item 3
+    result = converge_rules.run(load(REFUSED), ITEMS, executor=executor, workers=2)
+    assert result.status == "converged", result.detail
+    assert result.facts("Best") == [{"of": "best", "v": 3}]
+    assert result.facts("Seen") == [{"id": 1}, {"id": 2}, {"id": 3}]
+    fired = [json.loads(line) for line in result.trace.lines()]
+    starts = [e for e in fired if e["event"] == "cycle_start"]
+    assert len(starts) == 4  # one match per cycle, each once, then nothing to fire
+
+
+def test_a_match_is_fired_once_even_when_all_its_outputs_lose() -> None:
+    text = REFUSED.replace("  emit lasting Seen(id: id)\n", "")
+    result = converge_rules.run(load(text), ITEMS)
+    assert result.facts("Best") == [{"of": "best", "v": 3}]
+    # items 1, 2 (no longer the incumbent once 3 won) and 3, once each; then nothing
+    merged = [json.loads(line) for line in result.trace.lines()]
+    firings = [e["cycle"] for e in merged if e["event"] == "effect_merged" and e["outputs"]]
+    assert firings == [1, 2, 3]
+    assert result.cycles == 4
