@@ -322,3 +322,28 @@ def test_a_match_is_fired_once_even_when_all_its_outputs_lose() -> None:
     firings = [e["cycle"] for e in merged if e["event"] == "effect_merged" and e["outputs"]]
     assert firings == [1, 2, 3]
     assert result.cycles == 4
+
+
+WILDCARD = """ruleset wildcard
+fact A   { key id: int }
+fact B   { key id: int, y: int }
+fact Out { key a: int, y: int }
+agent p one at a time by lowest k {
+  when A(id: k) and B(id: _, y) and not Out(a: k)
+  emit lasting Out(a: k, y: y)
+}
+"""
+
+
+def test_a_wildcard_does_not_decide_a_key() -> None:
+    # `B(id: _)` was taken for a constant: the order was 'total', and which B the match
+    # used (so Out's y) depended on the order the input facts came in
+    found = errors(WILDCARD)
+    assert [d.code for d in found] == ["CVG303"]
+    assert "B's `id`" in found[0].message
+    assert "bind `id`" in (found[0].help or "")
+    fixed = load(WILDCARD.replace("lowest k {", "lowest k, then lowest j {").replace(
+        "B(id: _, y)", "B(id: j, y)"))
+    facts = [("A", {"id": 1}), ("B", {"id": 1, "y": 10}), ("B", {"id": 2, "y": 20})]
+    for given in (facts, facts[::-1]):
+        assert converge_rules.run(fixed, given).facts("Out") == [{"a": 1, "y": 10}]

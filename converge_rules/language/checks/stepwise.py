@@ -29,6 +29,7 @@ from converge_rules.language.syntax.nodes import (
     Name,
     Pattern,
     Policy,
+    Wildcard,
     walk_expr,
 )
 
@@ -216,6 +217,9 @@ def _undecided_fields(tables: Tables, p: Pattern, decided: set[str], variables: 
             out.append(f)
             continue
         value = written[f]
+        if isinstance(value, Wildcard):
+            out.append(f)  # `_` matches any value: it decides nothing
+            continue
         name = _bound_name(tables, p, f, value)
         if name is not None:
             if name not in decided:
