@@ -347,3 +347,25 @@ def test_a_wildcard_does_not_decide_a_key() -> None:
     facts = [("A", {"id": 1}), ("B", {"id": 1, "y": 10}), ("B", {"id": 2, "y": 20})]
     for given in (facts, facts[::-1]):
         assert converge_rules.run(fixed, given).facts("Out") == [{"a": 1, "y": 10}]
+
+
+def test_a_field_of_an_undecided_fact_does_not_decide_a_key() -> None:
+    # `B(x: a.x)` counted as decided whatever `a` was: the order was called total, and
+    # which A and B fired depended on the order the input facts came in
+    text = """ruleset binder
+fact C   { key k: int }
+fact A   { key id: int, x: int }
+fact B   { key x: int, j: int }
+fact Out { key k: int, id: int }
+agent p one at a time by lowest k {
+  when C(k) and a: A(id: j) and B(x: a.x, j) and not Out(k: k)
+  emit lasting Out(k: k, id: j)
+}
+"""
+    found = errors(text)
+    assert [d.code for d in found] == ["CVG303"]
+    fixed = load(text.replace("by lowest k {", "by lowest k, then lowest j {"))
+    facts = [("C", {"k": 1}), ("A", {"id": 1, "x": 5}), ("A", {"id": 2, "x": 6}),
+             ("B", {"x": 5, "j": 1}), ("B", {"x": 6, "j": 2})]
+    for given in (facts, facts[::-1]):
+        assert converge_rules.run(fixed, given).facts("Out") == [{"k": 1, "id": 1}]
