@@ -224,3 +224,15 @@ def test_a_reader_of_a_moved_agent_moves_with_it(tmp_path: Path) -> None:
     helps = " ".join(d.help or "" for d in errors(chk(WITH_A_READER, tmp_path)))
     assert ("remove `deny`'s dependency on Approve, then move `approve` to tier 2, "
             "`notify` to tier 2") in helps
+
+
+def test_without_a_cycle_the_readers_of_the_moved_agent_move_too(tmp_path: Path) -> None:
+    # `show` reads what `approve` makes: moved alone, `approve` would make it in tier 2,
+    # after tier 1 (and `show`) had finished, and no Notice was ever made
+    text = WITH_A_READER.replace("  when Claim(id) and not Approve(id)", "  when Claim(id)")
+    (diag,) = errors(chk(text, tmp_path))
+    assert diag.help == ("move `approve` to tier 2, and with it `notify` to tier 2 (an agent "
+                         "must not run before what it reads is made)")
+    fixed = text.replace("agent approve {", "agent approve tier 2 {").replace(
+        "agent notify {", "agent notify tier 2 {")
+    assert chk(fixed, tmp_path).ok

@@ -159,19 +159,23 @@ def cycle_remedies(cycle: list[Link], agents: tuple[Agent, ...],
 
 
 def _ordered_tiers(agents: tuple[Agent, ...], made: dict[str, list[Agent]],
-                   without: tuple[Agent, str]) -> list[int] | None:
-    """The lowest tiers, no lower than the declared ones, at which every agent runs
-    after the producers of what it reads and above those of what it negates or
-    aggregates over (a ``one at a time`` agent: not below them), once agent
-    ``without[0]`` no longer uses type ``without[1]``; None when none exist (a cycle
-    through a negation or an aggregate remains)."""
+                   without: tuple[Agent, str] | None = None,
+                   moved: tuple[Agent, int] | None = None) -> list[int] | None:
+    """The lowest tiers, no lower than the declared ones (nor than ``moved[1]`` for
+    agent ``moved[0]``), at which every agent runs after the producers of what it
+    reads and above those of what it negates or aggregates over (a ``one at a time``
+    agent: not below them), once agent ``without[0]`` no longer uses type
+    ``without[1]``; None when none exist (a cycle through a negation or an aggregate
+    remains)."""
     index = {id(a): k for k, a in enumerate(agents)}
     tiers = [a.effective_tier for a in agents]
+    if moved is not None:
+        tiers[index[id(moved[0])]] = max(tiers[index[id(moved[0])]], moved[1])
     needs: list[list[tuple[int, int]]] = []  # per agent: (producer, tiers above it)
     for a in agents:
         edges = []
         for how, t in _uses(a):
-            if a is without[0] and t == without[1]:
+            if without is not None and a is without[0] and t == without[1]:
                 continue
             strict = int(how != "reads" and a.one_at_a_time is None)
             for producer in made.get(t, ()):
@@ -219,6 +223,14 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
                      f"produce{'s' if len(late) == 1 else ''}")
             higher = max(p.effective_tier for p in late) + 1
             help = f"move `{a.name.name}` to tier {higher}"
+            tiers = _ordered_tiers(agents, made, moved=(a, higher))
+            if tiers is not None:
+                # an agent that reads what a moved one makes must not run before it
+                also = [f"`{x.name.name}` to tier {tiers[k]}" for k, x in enumerate(agents)
+                        if x is not a and tiers[k] != x.effective_tier]
+                if also:
+                    help += (", and with it " + ", ".join(also) + " (an agent must not "
+                             "run before what it reads is made)")
             if tier > 1:
                 help += f", or every producer of {type_name} to a tier below {tier}"
             if self_loop:
