@@ -236,3 +236,15 @@ def test_without_a_cycle_the_readers_of_the_moved_agent_move_too(tmp_path: Path)
     fixed = text.replace("agent approve {", "agent approve tier 2 {").replace(
         "agent notify {", "agent notify tier 2 {")
     assert chk(fixed, tmp_path).ok
+
+
+def test_an_agent_reading_what_only_a_higher_tier_makes_is_warned(tmp_path: Path) -> None:
+    # what the old help led to: `b` in tier 1 reading A, made only in tier 2 — clean,
+    # and B and C were never derived
+    text = TWO_CYCLES.replace("  when B(id) and not A(id)", "  when B(id)").replace(
+        "agent a {", "agent a tier 2 {")
+    checked = chk(text, tmp_path)
+    assert checked.ok
+    (warn,) = [d for d in checked.diagnostics if d.code == "CVG305"]
+    assert "`b` (tier 1) reads A, which only `a` (tier 2) produces" in warn.message
+    assert warn.help == "move `b` to tier 2 or higher, or the producers of A down to tier 1"

@@ -57,6 +57,23 @@ UNSTRATIFIED = define(
           "  emit Price(sku: sku, amount: amount)\n}\n",
 )
 
+READS_LATER_TIER = define(
+    "CVG305", "reads-later-tier", Severity.WARNING,
+    "Agent reads a type only a higher tier makes",
+    "Each tier runs to a fixpoint before the next one starts, and a lower tier never "
+    "runs again: an agent that reads a type which only agents of higher tiers produce "
+    "never sees those facts (only input facts of the type, if any). Move it to the "
+    "tier of the producers or above, or the producers down to its tier.",
+    wrong=_HEAD + "agent price tier 2 {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount)\n}\n"
+          "agent check {\n  when Price(sku, amount) where amount < 0.0\n"
+          '  emit Alert(sku: sku, message: "negative price")\n}\n',
+    right=_HEAD + "agent price {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount)\n}\n"
+          "agent check {\n  when Price(sku, amount) where amount < 0.0\n"
+          '  emit Alert(sku: sku, message: "negative price")\n}\n',
+)
+
 
 def consumed(agent: Agent) -> Iterator[tuple[str, str, Span]]:
     """(how, type name, where) for each negation and aggregate in ``agent``."""
@@ -203,12 +220,27 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
     # the highest tier producing each type: most consumers are in a higher one, and then
     # no producer needs looking at
     highest = {name: max(p.effective_tier for p in ps) for name, ps in made.items()}
+    lowest = {name: min(p.effective_tier for p in ps) for name, ps in made.items()}
     for a in agents:
         if a.tier is not None and a.tier < 1:
             report.error(BAD_TIER, a.name.span,
                          f"agent `{a.name.name}` has tier {a.tier}; tiers start at 1",
                          "use `tier 1` or higher (or leave the tier out for tier 1)")
         tier = a.effective_tier
+        for p in a.patterns:
+            first = lowest.get(p.type.name, 0)
+            if not p.negated and first > tier:
+                later = made[p.type.name]
+                report.warning(
+                    READS_LATER_TIER, p.span,
+                    f"`{a.name.name}` (tier {tier}) reads {p.type.name}, which only "
+                    + ", ".join(f"`{x.name.name}` (tier {x.effective_tier})" for x in later)
+                    + f" produce{'s' if len(later) == 1 else ''}: tier {tier} has finished "
+                    "by then, so it sees only input facts of the type",
+                    f"move `{a.name.name}` to tier {first} or higher, or the producers "
+                    f"of {p.type.name} down to tier {tier}",
+                    tuple(Related(x.name.span, f"`{x.name.name}` produces {p.type.name} "
+                                  f"in tier {x.effective_tier}") for x in later))
         for how, type_name, span in consumed(a):
             top = highest.get(type_name)
             if top is None or top < tier:
