@@ -5,13 +5,17 @@ fact files, read by bench/classics/clips_facts.py): the answers must be valid.""
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import converge_rules
+from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.executors import SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,3 +136,31 @@ def test_the_waltz_check_reads_junctions_from_the_drawing_not_the_ruleset(
             "shaft": f"arrow junction at {arrow['base_point']} has its shaft to "
                      f"{arrow['p1']}; the drawing's is to {arrow['p2']}"}[change]
     assert said in problems
+
+
+class _Shuffled(SerialExecutor):
+    """Runs a cycle's agents in a random order and answers their effects shuffled, as
+    a parallel executor's completion order might."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+
+    def run_cycle(self, cycle: int, delta: Delta,
+                  activations: Sequence[Activation]) -> list[AgentEffect]:
+        acts = list(activations)
+        self.rng.shuffle(acts)
+        effects = super().run_cycle(cycle, delta, acts)
+        self.rng.shuffle(effects)
+        return effects
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", ["manners16", "waltz12"])
+def test_any_completion_order_gives_the_same_job(name: str, seed: int) -> None:
+    ruleset = converge_rules.load(ROOT / "rulesets" / name.rstrip("0123456789") /
+                                  f"{name.rstrip('0123456789')}.cvg", plugins=False)
+    facts = clips.read_file(ROOT / "bench" / "data" / f"{name}.fct", ruleset.program)
+    serial = converge_rules.run(ruleset, facts)
+    shuffled = converge_rules.run(ruleset, facts, executor=_Shuffled(seed))
+    assert shuffled.trace.to_jsonl() == serial.trace.to_jsonl()
