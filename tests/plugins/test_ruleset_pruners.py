@@ -217,3 +217,11 @@ def test_a_duration_argument_reaches_the_pruner_as_a_timedelta(
         {"vendor": "b", "amount": 2.0}]
     assert "using window(after: 2d, vendors: [\"a\"])" in format_source(
         HEAD + 'prune Quote using window(after: 2d, vendors: ["a"])\n')
+
+
+def test_a_wrong_argument_type_is_told_in_plain_words(registries: Registries) -> None:
+    # the help said "give a int"
+    with pytest.raises(CheckError) as info:
+        converge_rules.loads(HEAD + 'prune Quote using older(than: "7")\n', plugins=registries)
+    (diag,) = info.value.diagnostics
+    assert diag.help == "give a value of type int"
