@@ -98,6 +98,10 @@ class View(Protocol):
         """The live fact (or closed intent) of ``type_id`` equal to ``vals``, if any."""
         ...
 
+    #: agent name → the matches (their facts' ids, in pattern order) that the ``one at
+    #: a time`` agent has fired; it fires none of them again.
+    fired: Mapping[str, Collection[tuple[int, ...]]]
+
 
 class Runtime(Protocol):
     """What an agent may do besides reading: call tools. One runtime per agent run;

@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
             wanted = ("Seating", "Path") if name == "manners" else ("Edge", "Junction")
             found = {t: result.facts(t) for t in wanted}
             problems = (manners_problems(facts, found) if name == "manners"
-                        else waltz_problems(found))
+                        else waltz_problems(facts, found))
             if result.status != "converged":
                 problems.insert(0, f"status {result.status}: {result.detail}")
             ref = CLIPS.get((name, n))

@@ -284,7 +284,9 @@ class AgentGenerator:
             # one at a time: keep the first match, in the declared order, that would
             # change the context; return its outputs alone
             keys = len(self.agent.one_at_a_time.keys)
-            pro += ["    found = False", "    best = out",
+            name = self.ns.literal(self.agent.name.name)
+            pro += [f"    fired = view.fired.get({name}, ())",
+                    "    found = False", "    best = out",
                     "    " + " = ".join(f"best{i}" for i in range(keys)) + " = None"]
             end = ["    return best", ""]
         return "\n".join([*head, *pro, *body.lines, *end])
@@ -645,7 +647,8 @@ class AgentGenerator:
         sink = "emit"
         order = self._order_key(support) if self.agent.one_at_a_time is not None else []
         if order:
-            w.line(f"if not found or {self._first(order)}:")
+            # a match it fired already is never fired again, whatever became of it
+            w.line(f"if {support} not in fired and (not found or {self._first(order)}):")
             w.depth += 1
             w.line("step = []")
             sink = "step.append"

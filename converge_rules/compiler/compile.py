@@ -15,6 +15,7 @@ import hashlib
 import linecache
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from converge_rules.compiler.codegen import AgentGenerator, aggregates_in
@@ -332,6 +333,8 @@ def _constant(e: Expr) -> Any:
     """The value of a constant the checker accepted (``is_constant``)."""
     if isinstance(e, Literal):
         return e.value
+    if isinstance(e, Duration):
+        return timedelta(milliseconds=e.milliseconds)  # as a plugin function receives one
     if isinstance(e, Unary) and e.op == "-" and isinstance(e.operand, Literal) and \
             isinstance(e.operand.value, int | float) and not isinstance(e.operand.value, bool):
         return -e.operand.value

@@ -313,7 +313,7 @@ def cvg_sized_list(value: Any, limit: int, field: str, str_limit: int | None = N
 def cvg_changes(view: Any, outputs: list[tuple[Any, ...]]) -> bool:
     """Whether merging ``outputs`` (one match's emits and intends) could change the
     context: some fact is not live yet (nor, for an intent, closed). A ``one at a
-    time`` agent fires only such a match, so it never fires one match twice."""
+    time`` agent fires only such a match, and only once (``View.fired``)."""
     same = view.same_fact
     return any(same(o[1], o[2]) is None for o in outputs)
 

@@ -19,9 +19,12 @@ ToolRecord: TypeAlias = tuple[str, dict[str, Any], dict[str, Any] | None, str | 
 #   (D_ADD, fid, type_id, values, cycle)   a fact entered the context
 #   (D_REMOVE, fid)                         replaced, retracted or pruned
 #   (D_CLOSE, fid)                          an intent was closed
+#   (D_FIRED, agent, support)               a ``one at a time`` agent fired the match
+#                                           of these facts (its name, their ids)
 D_ADD = 0
 D_REMOVE = 1
 D_CLOSE = 2
+D_FIRED = 3
 Delta: TypeAlias = list[tuple[Any, ...]]
 
 

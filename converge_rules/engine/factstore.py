@@ -179,6 +179,7 @@ class FactStore:
         "dependents",
         "derivations",
         "evaluations",
+        "fired",
         "fp1",
         "fp2",
         "index_active",
@@ -231,6 +232,10 @@ class FactStore:
         #: per type, the ids that left the context in order (``removals[t]`` of them),
         #: for the types :meth:`log_removals` asked for; None for the others
         self.removal_log: list[array[int] | None] = [None] * n
+        #: agent name → the matches (their facts' ids) a ``one at a time`` agent has
+        #: fired: it fires each at most once (OPS5's refraction), so a firing whose
+        #: facts all lost their conflicts does not come first again (View.fired)
+        self.fired: dict[str, set[tuple[int, ...]]] = {}
         self.live_count = 0
         self.fp1 = 0
         self.fp2 = 0
@@ -630,6 +635,7 @@ class FactStore:
         replica.cycle_numbers = list(self.cycle_numbers)
         replica.n_inputs = self.n_inputs
         replica.now = self.now
+        replica.fired = {name: set(done) for name, done in self.fired.items()}
         for type_id, live in enumerate(self.live):
             replica.live[type_id] = live if isinstance(live, IdRange) else dict(live)
         replica.live_count = self.live_count
@@ -657,6 +663,8 @@ class FactStore:
                                          f"the primary store gave {change[1]}")
             elif op == 1:    # D_REMOVE
                 self.remove(change[1])
-            else:            # D_CLOSE
+            elif op == 2:    # D_CLOSE
                 self.close_intent(change[1])
+            else:            # D_FIRED
+                self.fired.setdefault(change[1], set()).add(change[2])
 

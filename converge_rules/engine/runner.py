@@ -24,7 +24,7 @@ from typing import Any
 
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
-from converge_rules.engine.effects import Activation, AgentEffect
+from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.inputs import InputFacts, validate_pairs
@@ -289,10 +289,15 @@ class _Job:
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
                     "plugin's, if it is not serial, threads or processes)") from exc
             effects = self._effects(cycle, answer, acts)
+            stepped = False
             if self.stepwise:
                 for e in effects:
                     if program.agents[e.position].one_at_a_time:
-                        self.fired[e.position] = bool(e.outputs) and e.error is None
+                        fired = bool(e.outputs) and e.error is None
+                        self.fired[e.position] = fired
+                        if fired:
+                            self._refract(program.agents[e.position].name, e)
+                            stepped = True
             meter.timeouts += sum(
                 1 for e in effects if e.error is not None and e.error.startswith("agent_timeout")
             )
@@ -316,6 +321,10 @@ class _Job:
                 raise self._exceeded("max_tool_calls", f"max_tool_calls "
                                      f"({budgets.max_tool_calls}) spent; calls were refused")
             if not changed:
+                if stepped:
+                    # a firing whose facts all lost their conflicts changed nothing,
+                    # but the agent has other matches: the next one fires next cycle
+                    continue
                 return
             if not store.retractable:
                 continue  # a context that only grows never returns to an earlier state
@@ -326,6 +335,14 @@ class _Job:
                 raise _Stop("oscillating", f"the context after cycle {cycle} is the context "
                             f"after cycle {earlier}", loop)
             self.fingerprints[fp] = cycle
+
+    def _refract(self, agent: str, effect: AgentEffect) -> None:
+        """Note that the ``one at a time`` agent ``agent`` fired the match whose
+        outputs ``effect`` holds (they share its facts), so it never fires it again; in
+        the delta too, for the executors' replicas."""
+        support = tuple(effect.outputs[0][4])
+        self.store.fired.setdefault(agent, set()).add(support)
+        self.merger.note((D_FIRED, agent, support))
 
     def _effect_budgets(self, effects: list[AgentEffect]) -> None:
         """Stop the job (through the merger, as the merge's own budget stops do) at the

@@ -35,6 +35,8 @@ class ListView:
         # as the engine keeps them: a key one fact holds maps to a 1-tuple, a key more
         # facts hold to a dict used as an ordered set
         self.indexes: list[dict[Any, Any]] = [{} for _ in program.indexes]
+        # the matches each one-at-a-time agent fired (none: nothing ran before)
+        self.fired: dict[str, set[tuple[int, ...]]] = {}
 
     def _key(self, ix: int, values: tuple[Any, ...]) -> Any:
         positions = self.program.indexes[ix].positions

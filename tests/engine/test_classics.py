@@ -5,13 +5,17 @@ fact files, read by bench/classics/clips_facts.py): the answers must be valid.""
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import converge_rules
+from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.executors import SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,16 +101,66 @@ def test_waltz_labels_every_junction_of_the_drawing_consistently(waltz: WaltzRun
     found = {name: result.facts(name) for name in ("Edge", "Junction")}
     assert len(found["Edge"]) == 2 * sum(1 for name, _ in facts if name == "Line")
     assert {j["type"] for j in found["Junction"]} == {"ell", "tee", "fork", "arrow"}
-    assert answers.waltz_problems(found) == []
+    assert answers.waltz_problems(facts, found) == []
     assert result.facts("Stage") == [{"of": "stage", "value": "done"}]
 
 
 def test_the_waltz_check_catches_an_illegal_labelling(waltz: WaltzRun) -> None:
-    result = waltz[1]
+    facts, result = waltz
     edges = result.facts("Edge")
     arrow = next(j for j in result.facts("Junction") if j["type"] == "arrow")
     # the arrow's shaft relabelled on both sides: consistent, but not a legal arrow
     shaft = {(arrow["base_point"], arrow["p2"]), (arrow["p2"], arrow["base_point"])}
     wrong = [{**e, "label": "minus"} if (e["p1"], e["p2"]) in shaft else e for e in edges]
-    problems = answers.waltz_problems({"Edge": wrong, "Junction": result.facts("Junction")})
+    problems = answers.waltz_problems(facts, {"Edge": wrong,
+                                              "Junction": result.facts("Junction")})
     assert any(p.startswith(f"arrow junction at {arrow['base_point']}") for p in problems)
+
+
+@pytest.mark.parametrize("change", ["type", "shaft"])
+def test_the_waltz_check_reads_junctions_from_the_drawing_not_the_ruleset(
+    waltz: WaltzRun, change: str
+) -> None:
+    # the labels are checked against each junction's type and shaft: those must be the
+    # drawing's, or a ruleset that misread the geometry would check its own mistake
+    facts, result = waltz
+    junctions = result.facts("Junction")
+    arrow = next(j for j in junctions if j["type"] == "arrow")
+    wrong = ({**arrow, "type": "fork"} if change == "type"
+             else {**arrow, "p1": arrow["p2"], "p2": arrow["p1"]})
+    found = {"Edge": result.facts("Edge"),
+             "Junction": [wrong if j is arrow else j for j in junctions]}
+    problems = answers.waltz_problems(facts, found)
+    said = {"type": f"junction at {arrow['base_point']} is made a fork; its lines make "
+                    "an arrow",
+            "shaft": f"arrow junction at {arrow['base_point']} has its shaft to "
+                     f"{arrow['p1']}; the drawing's is to {arrow['p2']}"}[change]
+    assert said in problems
+
+
+class _Shuffled(SerialExecutor):
+    """Runs a cycle's agents in a random order and answers their effects shuffled, as
+    a parallel executor's completion order might."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+
+    def run_cycle(self, cycle: int, delta: Delta,
+                  activations: Sequence[Activation]) -> list[AgentEffect]:
+        acts = list(activations)
+        self.rng.shuffle(acts)
+        effects = super().run_cycle(cycle, delta, acts)
+        self.rng.shuffle(effects)
+        return effects
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", ["manners16", "waltz12"])
+def test_any_completion_order_gives_the_same_job(name: str, seed: int) -> None:
+    ruleset = converge_rules.load(ROOT / "rulesets" / name.rstrip("0123456789") /
+                                  f"{name.rstrip('0123456789')}.cvg", plugins=False)
+    facts = clips.read_file(ROOT / "bench" / "data" / f"{name}.fct", ruleset.program)
+    serial = converge_rules.run(ruleset, facts)
+    shuffled = converge_rules.run(ruleset, facts, executor=_Shuffled(seed))
+    assert shuffled.trace.to_jsonl() == serial.trace.to_jsonl()

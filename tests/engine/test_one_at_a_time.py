@@ -283,3 +283,89 @@ def test_an_evaluation_in_a_one_at_a_time_agent_is_refused() -> None:
     found = errors(text)
     assert [d.code for d in found] == ["CVG304"]
     assert "evaluates a fact" in found[0].message
+
+
+REFUSED = """ruleset refused
+fact Item { key id: int }
+fact Best { key of: str = "best", v: int }
+fact Seen { key id: int }
+policy Best { resolve by highest v }
+agent pick one at a time by lowest id {
+  when Item(id)
+  emit Best(v: id)
+  emit lasting Seen(id: id)
+}
+"""
+ITEMS = [*(("Item", {"id": i}) for i in (1, 2, 3)), ("Best", {"v": 2})]
+
+
+@pytest.mark.parametrize("executor", ["serial", *EXECUTORS])
+def test_a_firing_whose_facts_lose_their_conflicts_is_not_fired_again(executor: str) -> None:
+    # the first match's Best lost to the incumbent; the agent fired that same match
+    # again (its Best was still not in the context), changed nothing, and the tier
+    # ended `converged` with items 2 and 3 never fired: Best stayed 2 beside item 3
+    result = converge_rules.run(load(REFUSED), ITEMS, executor=executor, workers=2)
+    assert result.status == "converged", result.detail
+    assert result.facts("Best") == [{"of": "best", "v": 3}]
+    assert result.facts("Seen") == [{"id": 1}, {"id": 2}, {"id": 3}]
+    fired = [json.loads(line) for line in result.trace.lines()]
+    starts = [e for e in fired if e["event"] == "cycle_start"]
+    assert len(starts) == 4  # one match per cycle, each once, then nothing to fire
+
+
+def test_a_match_is_fired_once_even_when_all_its_outputs_lose() -> None:
+    text = REFUSED.replace("  emit lasting Seen(id: id)\n", "")
+    result = converge_rules.run(load(text), ITEMS)
+    assert result.facts("Best") == [{"of": "best", "v": 3}]
+    # items 1, 2 (no longer the incumbent once 3 won) and 3, once each; then nothing
+    merged = [json.loads(line) for line in result.trace.lines()]
+    firings = [e["cycle"] for e in merged if e["event"] == "effect_merged" and e["outputs"]]
+    assert firings == [1, 2, 3]
+    assert result.cycles == 4
+
+
+WILDCARD = """ruleset wildcard
+fact A   { key id: int }
+fact B   { key id: int, y: int }
+fact Out { key a: int, y: int }
+agent p one at a time by lowest k {
+  when A(id: k) and B(id: _, y) and not Out(a: k)
+  emit lasting Out(a: k, y: y)
+}
+"""
+
+
+def test_a_wildcard_does_not_decide_a_key() -> None:
+    # `B(id: _)` was taken for a constant: the order was 'total', and which B the match
+    # used (so Out's y) depended on the order the input facts came in
+    found = errors(WILDCARD)
+    assert [d.code for d in found] == ["CVG303"]
+    assert "B's `id`" in found[0].message
+    assert "bind `id`" in (found[0].help or "")
+    fixed = load(WILDCARD.replace("lowest k {", "lowest k, then lowest j {").replace(
+        "B(id: _, y)", "B(id: j, y)"))
+    facts = [("A", {"id": 1}), ("B", {"id": 1, "y": 10}), ("B", {"id": 2, "y": 20})]
+    for given in (facts, facts[::-1]):
+        assert converge_rules.run(fixed, given).facts("Out") == [{"a": 1, "y": 10}]
+
+
+def test_a_field_of_an_undecided_fact_does_not_decide_a_key() -> None:
+    # `B(x: a.x)` counted as decided whatever `a` was: the order was called total, and
+    # which A and B fired depended on the order the input facts came in
+    text = """ruleset binder
+fact C   { key k: int }
+fact A   { key id: int, x: int }
+fact B   { key x: int, j: int }
+fact Out { key k: int, id: int }
+agent p one at a time by lowest k {
+  when C(k) and a: A(id: j) and B(x: a.x, j) and not Out(k: k)
+  emit lasting Out(k: k, id: j)
+}
+"""
+    found = errors(text)
+    assert [d.code for d in found] == ["CVG303"]
+    fixed = load(text.replace("by lowest k {", "by lowest k, then lowest j {"))
+    facts = [("C", {"k": 1}), ("A", {"id": 1, "x": 5}), ("A", {"id": 2, "x": 6}),
+             ("B", {"x": 5, "j": 1}), ("B", {"x": 6, "j": 2})]
+    for given in (facts, facts[::-1]):
+        assert converge_rules.run(fixed, given).facts("Out") == [{"k": 1, "id": 1}]

@@ -132,3 +132,46 @@ def test_policies_ruleset_runs_every_policy_kind() -> None:
     # both labels come from label_manual: priority ties and `on tie` defaults to reject;
     # the first unresolved conflict in merge order stops the job
     assert [c["type"] for c in result.conflicts if c["winner"] is None] == ["Label"]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in sorted(RULESETS.rglob("*.cvg"))
+             if "\ntest " in p.read_text(encoding="utf-8")],
+    ids=lambda p: p.parent.name)
+def test_the_rulesets_own_tests_pass(path: Path) -> None:
+    # nothing else ran them: `converge test rulesets/` is a CI step of users' projects
+    # (docs/ci.md), not of this suite's
+    from converge_rules.testing import run_tests
+
+    report, _ = run_tests([path])
+    assert report.outcomes
+    failed = [o for o in report.outcomes if o.status != "passed"]
+    assert not failed, "\n".join(f"{o.id}: {o.text() or o.reason}" for o in failed)
+
+
+def test_two_adjusters_who_disagree_do_not_stop_every_claim_of_the_job() -> None:
+    # `resolve by using median, then earliest`: the median of two estimates is both of
+    # them, which came in the same cycle, so `earliest` tied and the default `on tie
+    # reject` ended the whole job in `conflict` — no claim of the batch was decided
+    import converge_rules
+
+    claims = converge_rules.load(RULESETS / "claims" / "claims.cvg")  # median: a plugin's
+    facts: list[tuple[str, dict[str, Any]]] = [
+        ("Policy", {"id": "P1", "holder": "ann", "kind": "auto", "limit": 10000.0}),
+        ("Claim", {"id": "C1", "policy": "P1", "kind": "auto", "amount": 2000.0}),
+        ("Estimate", {"adjuster": "bo", "claim": "C1", "amount": 1000.0}),
+        ("Estimate", {"adjuster": "cy", "claim": "C1", "amount": 1200.0}),
+        ("Claim", {"id": "C2", "policy": "P1", "kind": "auto", "amount": 300.0}),
+        ("Estimate", {"adjuster": "bo", "claim": "C2", "amount": 300.0}),
+        ("Estimate", {"adjuster": "cy", "claim": "C2", "amount": 300.0}),
+    ]
+    result = converge_rules.run(claims, facts, tools={"fraud_check": _no_fraud})
+    assert result.status == "converged", result.detail
+    decided = {d["claim"]: d["verdict"] for d in result.facts("Decision")}
+    assert decided == {"C1": "approve", "C2": "approve"}
+    assert {t["claim"]: t["amount"] for t in result.facts("Transfer")} == {
+        "C1": 1000.0, "C2": 300.0}
+
+
+def _no_fraud(claim: str, amount: float) -> dict[str, float]:
+    return {"score": 0.0}

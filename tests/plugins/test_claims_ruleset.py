@@ -24,13 +24,13 @@ def test_claims_checks_clean_but_for_the_uninstalled_tool() -> None:
     assert [d.code for d in checked.diagnostics] == ["CVG804"]
     assert len(checked.facts) == 14 and len(checked.agents) == 20
     assert {a.effective_tier for a in checked.agents} == {1, 2, 3, 4}
-    assert len(checked.tests) == 13
+    assert len(checked.tests) == 14
 
 
 def test_claims_tests_pass_with_the_fraud_check_mocked() -> None:
     result = CliRunner().invoke(main, ["test", str(CLAIMS)])
     assert result.exit_code == 0, result.output
-    assert "16 passed, 0 failed" in result.output
+    assert "17 passed, 0 failed" in result.output
 
 
 def test_claims_refuses_to_run_without_the_fraud_check(tmp_path: Path) -> None:

@@ -173,3 +173,55 @@ def converge_register_pruners(register):
 """)
     with pytest.raises(PluginError, match="declares parameters but has no bind"):
         collect(get_plugin_manager(["unbound_pruner_plugin"], entry_points=False))
+
+
+WINDOW_PLUGIN = """
+from datetime import timedelta
+
+from converge_rules.plugins.api import hookimpl
+
+
+class Window:
+    parameters = {"after": "duration", "vendors": "list[str]?"}
+
+    def __init__(self, after=timedelta(0), vendors=None):
+        assert isinstance(after, timedelta), after
+        self.cycles = after // timedelta(days=1)
+        self.vendors = vendors
+
+    def bind(self, arguments):
+        return Window(**arguments)
+
+    def __call__(self, fact_type, fields, age):
+        return age > self.cycles and fields.get("vendor") in (self.vendors or ())
+
+
+@hookimpl
+def converge_register_pruners(register):
+    register("window", Window(), "drops facts older than `after` (one cycle a day)")
+"""
+
+
+def test_a_duration_argument_reaches_the_pruner_as_a_timedelta(
+    write_module: Callable[[str, str], str],
+) -> None:
+    # the checker took `7d` for a constant (as the docs say) and the compiler refused
+    # it: 'a pruner's argument must be a constant'
+    write_module("window_pruner_plugin", WINDOW_PLUGIN)
+    registries = collect(get_plugin_manager(["window_pruner_plugin"], entry_points=False))
+    ruleset = converge_rules.loads(
+        HEAD + 'prune Quote using window(after: 2d, vendors: ["a"])\n', plugins=registries)
+    facts = [("Quote", {"vendor": "a", "amount": 1.0}), ("Quote", {"vendor": "b", "amount": 2.0}),
+             ("Tick", {"n": 0})]
+    assert converge_rules.run(ruleset, facts).facts("Quote") == [
+        {"vendor": "b", "amount": 2.0}]
+    assert "using window(after: 2d, vendors: [\"a\"])" in format_source(
+        HEAD + 'prune Quote using window(after: 2d, vendors: ["a"])\n')
+
+
+def test_a_wrong_argument_type_is_told_in_plain_words(registries: Registries) -> None:
+    # the help said "give a int"
+    with pytest.raises(CheckError) as info:
+        converge_rules.loads(HEAD + 'prune Quote using older(than: "7")\n', plugins=registries)
+    (diag,) = info.value.diagnostics
+    assert diag.help == "give a value of type int"

@@ -187,7 +187,7 @@ def _check_pruner_use(typer: Typer, use: PrunerUse) -> None:
         if ty is not None and not got.is_any and not assignable(got, ty):
             typer.r.error(PRUNER_ARGUMENT, arg.value.span,
                           f"the argument `{arg.name.name}` of pruner `{name}` is {got}, "
-                          f"not {want}", f"give a {want.rstrip('?')}")
+                          f"not {want}", f"give a value of type {want.rstrip('?')}")
     missing = [p for p, t in sig.params.items()
                if p not in given and not t.strip().endswith("?")]
     if missing:

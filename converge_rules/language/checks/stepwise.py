@@ -29,6 +29,7 @@ from converge_rules.language.syntax.nodes import (
     Name,
     Pattern,
     Policy,
+    Wildcard,
     walk_expr,
 )
 
@@ -162,8 +163,9 @@ def _check_total(tables: Tables, a: Agent, policies: Mapping[str, Policy],
     if any(k.var is None for k in one.keys):
         return  # earliest / latest settle every tie
     decided = {k.var.name for k in one.keys if k.var is not None}
-    variables = set(_variables(tables, a))
     positive = [p for p in a.patterns if not p.negated]
+    # a whole-fact binder (`a.x` in a later pattern) is decided with its pattern
+    variables = set(_variables(tables, a)) | {p.binder.name for p in positive if p.binder}
     open_patterns = list(positive)
     progress = True
     while open_patterns and progress:
@@ -173,6 +175,8 @@ def _check_total(tables: Tables, a: Agent, policies: Mapping[str, Policy],
                 continue
             open_patterns.remove(p)
             progress = True
+            if p.binder is not None:
+                decided.add(p.binder.name)
             for fm in p.fields:
                 name = _bound_name(tables, p, fm.field.name, fm.value)
                 if name is not None:
@@ -216,6 +220,9 @@ def _undecided_fields(tables: Tables, p: Pattern, decided: set[str], variables: 
             out.append(f)
             continue
         value = written[f]
+        if isinstance(value, Wildcard):
+            out.append(f)  # `_` matches any value: it decides nothing
+            continue
         name = _bound_name(tables, p, f, value)
         if name is not None:
             if name not in decided:

@@ -57,6 +57,23 @@ UNSTRATIFIED = define(
           "  emit Price(sku: sku, amount: amount)\n}\n",
 )
 
+READS_LATER_TIER = define(
+    "CVG305", "reads-later-tier", Severity.WARNING,
+    "Agent reads a type only a higher tier makes",
+    "Each tier runs to a fixpoint before the next one starts, and a lower tier never "
+    "runs again: an agent that reads a type which only agents of higher tiers produce "
+    "never sees those facts (only input facts of the type, if any). Move it to the "
+    "tier of the producers or above, or the producers down to its tier.",
+    wrong=_HEAD + "agent price tier 2 {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount)\n}\n"
+          "agent check {\n  when Price(sku, amount) where amount < 0.0\n"
+          '  emit Alert(sku: sku, message: "negative price")\n}\n',
+    right=_HEAD + "agent price {\n  when Cost(sku, amount)\n"
+          "  emit Price(sku: sku, amount: amount)\n}\n"
+          "agent check {\n  when Price(sku, amount) where amount < 0.0\n"
+          '  emit Alert(sku: sku, message: "negative price")\n}\n',
+)
+
 
 def consumed(agent: Agent) -> Iterator[tuple[str, str, Span]]:
     """(how, type name, where) for each negation and aggregate in ``agent``."""
@@ -135,28 +152,65 @@ def _link_text(link: Link, producer: Agent) -> str:
     return f"`{agent.name.name}` {how} {type_name}, which `{producer.name.name}` produces"
 
 
-def cycle_remedies(cycle: list[Link]) -> list[str]:
-    """What can break ``cycle`` (its first link is the consumer's), one per link to
-    remove, the other agents' links first. Each is a sentence fragment; another way to
-    break a cycle (an agent that acts one match at a time, say) is one more entry."""
+def cycle_remedies(cycle: list[Link], agents: tuple[Agent, ...],
+                   made: dict[str, list[Agent]]) -> list[str]:
+    """What can break ``cycle`` (its first link is the consumer's), one per link whose
+    removal leaves every agent orderable, the other agents' links first. Each names
+    every agent that must then move up, those outside the cycle that read a moved
+    agent's facts included, so that following one literally gives a ruleset that
+    checks clean and in which no agent runs before a producer of what it reads. A link
+    whose removal leaves another cycle is not offered."""
     n = len(cycle)
     out = []
     for i in [*range(1, n), 0]:
         agent, _, type_name = cycle[i]
-        # without link i (agent i depending on agent i + 1) the rest is a chain: agent
-        # i depends on none of the others, agent i - 1 on it, and so on back around
-        chain = [cycle[(i - k) % n] for k in range(n)]
-        tier = chain[0][0].effective_tier
-        moves = []
-        for other, how, _ in chain[1:]:
-            # a negation or an aggregate needs its producer in a lower tier; a read not
-            tier = max(other.effective_tier, tier + (how != "reads"))
-            if tier != other.effective_tier:
-                moves.append(f"`{other.name.name}` to tier {tier}")
+        tiers = _ordered_tiers(agents, made, (agent, type_name))
+        if tiers is None:
+            continue
+        moves = [f"`{a.name.name}` to tier {tiers[k]}" for k, a in enumerate(agents)
+                 if tiers[k] != a.effective_tier]
         order = ("" if not moves else f", then move only {moves[0]}" if len(moves) == 1
                  else ", then move " + ", ".join(moves))
         out.append(f"remove `{agent.name.name}`'s dependency on {type_name}{order}")
     return out
+
+
+def _ordered_tiers(agents: tuple[Agent, ...], made: dict[str, list[Agent]],
+                   without: tuple[Agent, str] | None = None,
+                   moved: tuple[Agent, int] | None = None) -> list[int] | None:
+    """The lowest tiers, no lower than the declared ones (nor than ``moved[1]`` for
+    agent ``moved[0]``), at which every agent runs after the producers of what it
+    reads and above those of what it negates or aggregates over (a ``one at a time``
+    agent: not below them), once agent ``without[0]`` no longer uses type
+    ``without[1]``; None when none exist (a cycle through a negation or an aggregate
+    remains)."""
+    index = {id(a): k for k, a in enumerate(agents)}
+    tiers = [a.effective_tier for a in agents]
+    if moved is not None:
+        tiers[index[id(moved[0])]] = max(tiers[index[id(moved[0])]], moved[1])
+    needs: list[list[tuple[int, int]]] = []  # per agent: (producer, tiers above it)
+    for a in agents:
+        edges = []
+        for how, t in _uses(a):
+            if without is not None and a is without[0] and t == without[1]:
+                continue
+            strict = int(how != "reads" and a.one_at_a_time is None)
+            for producer in made.get(t, ()):
+                if producer is a and not strict:
+                    continue
+                edges.append((index[id(producer)], strict))
+        needs.append(edges)
+    # longest paths by relaxation: more rounds than agents means a cycle that rises
+    for _ in range(len(agents) + 1):
+        changed = False
+        for k, edges in enumerate(needs):
+            for p, strict in edges:
+                if tiers[p] + strict > tiers[k]:
+                    tiers[k] = tiers[p] + strict
+                    changed = True
+        if not changed:
+            return tiers
+    return None
 
 
 def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
@@ -166,12 +220,27 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
     # the highest tier producing each type: most consumers are in a higher one, and then
     # no producer needs looking at
     highest = {name: max(p.effective_tier for p in ps) for name, ps in made.items()}
+    lowest = {name: min(p.effective_tier for p in ps) for name, ps in made.items()}
     for a in agents:
         if a.tier is not None and a.tier < 1:
             report.error(BAD_TIER, a.name.span,
                          f"agent `{a.name.name}` has tier {a.tier}; tiers start at 1",
                          "use `tier 1` or higher (or leave the tier out for tier 1)")
         tier = a.effective_tier
+        for p in a.patterns:
+            first = lowest.get(p.type.name, 0)
+            if not p.negated and first > tier:
+                later = made[p.type.name]
+                report.warning(
+                    READS_LATER_TIER, p.span,
+                    f"`{a.name.name}` (tier {tier}) reads {p.type.name}, which only "
+                    + ", ".join(f"`{x.name.name}` (tier {x.effective_tier})" for x in later)
+                    + f" produce{'s' if len(later) == 1 else ''}: tier {tier} has finished "
+                    "by then, so it sees only input facts of the type",
+                    f"move `{a.name.name}` to tier {first} or higher, or the producers "
+                    f"of {p.type.name} down to tier {tier}",
+                    tuple(Related(x.name.span, f"`{x.name.name}` produces {p.type.name} "
+                                  f"in tier {x.effective_tier}") for x in later))
         for how, type_name, span in consumed(a):
             top = highest.get(type_name)
             if top is None or top < tier:
@@ -186,6 +255,14 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
                      f"produce{'s' if len(late) == 1 else ''}")
             higher = max(p.effective_tier for p in late) + 1
             help = f"move `{a.name.name}` to tier {higher}"
+            tiers = _ordered_tiers(agents, made, moved=(a, higher))
+            if tiers is not None:
+                # an agent that reads what a moved one makes must not run before it
+                also = [f"`{x.name.name}` to tier {tiers[k]}" for k, x in enumerate(agents)
+                        if x is not a and tiers[k] != x.effective_tier]
+                if also:
+                    help += (", and with it " + ", ".join(also) + " (an agent must not "
+                             "run before what it reads is made)")
             if tier > 1:
                 help += f", or every producer of {type_name} to a tier below {tier}"
             if self_loop:
@@ -201,8 +278,12 @@ def check_tiers(agents: tuple[Agent, ...], report: Reporter) -> None:
                         for i, link in enumerate(found[1:]))
                     cycle += (f", and {rest}: a cycle through a negation or an aggregate, "
                               "which no choice of tiers can order")
+                    remedies = cycle_remedies(found, agents, made)
                     help = ("break the cycle in one place (moving all of its agents keeps "
-                            "it): " + "; or ".join(cycle_remedies(found)))
+                            "it): " + "; or ".join(remedies) if remedies else
+                            "removing any one dependency of this cycle leaves another "
+                            "through a negation or an aggregate: rethink how these agents "
+                            "depend on each other")
             if a.one_at_a_time is not None:
                 above = ", ".join(f"`{p.name.name}`" for p in late if p.effective_tier > tier)
                 help = (f"a `one at a time` agent may negate what its own tier produces, "
