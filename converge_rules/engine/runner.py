@@ -395,9 +395,10 @@ class _Job:
                 })
         self.meter.tool_calls = self.tools.used
         self.trace.raw.append((E_STATUS, status, detail))
+        merger = self.merger  # conflicts are built on first use, from its records
         return RunResult(
             program=self.program, store=store, status=status, detail=detail,
-            cycles=self.meter.cycles, conflicts=self.merger.conflicts, unmet=unmet,
+            cycles=self.meter.cycles, conflicts=lambda: merger.conflicts, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
         )
 

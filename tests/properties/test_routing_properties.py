@@ -6,17 +6,24 @@
   carry constants) and random facts, the program compiled with routing and the one
   compiled without (``compile_ruleset(route=False)``) give the same status, facts,
   conflicts and trace, byte for byte.
+* **Keyed update in place**: a key with one candidate whose policy's first criterion
+  decides it (``latest``, ``earliest``, a field, confidence) is merged without the
+  general conflict path. On random keyed rulesets (several agents updating shared or
+  own keys, every such criterion, ties, optional fields left empty), the run gives
+  the same status, facts, conflicts and trace as the general path alone.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run
+from converge_rules.engine.keyed import KeyedMerge
 from converge_rules.engine.result import RunResult
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
@@ -110,3 +117,53 @@ def test_routing_is_used_and_agrees_on_many_agents() -> None:
     a, b = run(routed, facts), run(_programs(text, route=False), facts)
     assert len(a.facts("Seen")) == 12
     assert _outcome(a) == _outcome(b)
+
+
+# ------------------------------------------------------------- keyed fast path
+
+CRITERIA = ("latest", "earliest", "highest n", "lowest n", "highest w", "lowest w",
+            "highest confidence", "lowest confidence", "majority")
+
+
+@st.composite
+def keyed_rulesets(draw: st.DrawFn) -> str:
+    keys = draw(st.integers(1, 3))
+    criteria = draw(st.lists(st.sampled_from(CRITERIA), min_size=1, max_size=3, unique=True))
+    tie = draw(st.sampled_from(("first", "latest", "reject")))
+    out = ["ruleset keyed", "", 'root "r" { max_cycles = 12 }', "",
+           "fact Count { key id: str, n: int, w: int? }", "fact Seed { id: str }",
+           f"policy Count {{ resolve by {', '.join(criteria)}\n  on tie {tie} }}", ""]
+    for i in range(draw(st.integers(1, 4))):
+        key = f"c{draw(st.integers(0, keys - 1))}"
+        step = draw(st.sampled_from((1, 2, -1)))
+        # an optional field left out is none (there is no literal for it)
+        w = draw(st.sampled_from(("", ", w: n", ", w: 0", ", w: n % 2")))
+        conf = draw(st.sampled_from(("", " confidence 0.5", " confidence 0.9")))
+        if draw(st.booleans()):
+            out += [f"agent seed{i} {{", "  when Seed(id)",
+                    f"  emit Count(id: id, n: {draw(st.integers(0, 3))}){conf}", "}"]
+        out += [f"agent step{i} {{", f'  when Count(id: "{key}", n) where n < 6 and n > -4',
+                f'  emit Count(id: "{key}", n: n + {step}{w}){conf}', "}"]
+    return "\n".join(out) + "\n"
+
+
+@settings(PROFILE, max_examples=150)
+@given(text=keyed_rulesets(), seeds=st.lists(st.sampled_from(("c0", "c1", "c2")),
+                                              max_size=3, unique=True),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1", "c2")), st.integers(-2, 4)),
+                       max_size=3, unique_by=lambda c: c[0]))
+def test_keyed_fast_path_records_what_the_general_path_does(
+    text: str, seeds: list[str], counts: list[tuple[str, int]]
+) -> None:
+    note(text)
+    program = _programs(text)
+    facts = [("Seed", {"id": s}) for s in seeds]
+    facts += [("Count", {"id": k, "n": n, "w": None}) for k, n in counts]
+    fast = run(program, facts)
+    event(f"status {fast.status}")
+    if fast.conflicts:
+        event("conflicts")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(KeyedMerge, "_merge_one", lambda *args: None)
+        general = run(program, facts)
+    assert _outcome(fast) == _outcome(general)
