@@ -82,7 +82,7 @@ def run_agent(
     the agent record its calls."""
     if runtime is None:
         runtime = AgentRuntime(tools)
-    started = time.monotonic()
+    started = time.monotonic() if agent_timeout is not None else 0.0
     try:
         outputs = agent.fn(view, activation.since, runtime)
     except ToolBudgetExhausted as exc:
@@ -119,6 +119,7 @@ def run_agent(
 
 
 _KIND = itemgetter(0)
+_KINDS = (EMIT, INTEND, EVALUATE)
 
 
 def malformed(outputs: tuple[Any, ...]) -> str | None:
@@ -127,6 +128,13 @@ def malformed(outputs: tuple[Any, ...]) -> str | None:
     hand-written or plugin agent is discarded like one that raises, never half-merged."""
     if not outputs:
         return None
+    if len(outputs) <= 4:
+        # the common few outputs of one run: checked one by one, cheaper than two sets
+        for out in outputs:
+            if type(out) is not tuple or len(out) != 5 or out[0] not in _KINDS:
+                break
+        else:
+            return None
     try:
         shaped = set(map(len, outputs)) == {5}
     except TypeError:

@@ -169,6 +169,7 @@ class _Job:
         store = self.store
         agents = self.program.agents
         acts: list[Activation] = []
+        newest: dict[int, int] = {}
         for a in members:
             spec = agents[a]
             if spec.one_at_a_time:
@@ -183,16 +184,24 @@ class _Job:
                     acts.append(Activation(a, 0))
                 continue
             if self.ran[a]:
-                removals = tuple(store.removals[t] for t in spec.negates)
-                if removals != self.seen_removals[a]:
+                # (without negations, no removal can give it a new match)
+                if spec.negates and tuple(
+                    store.removals[t] for t in spec.negates
+                ) != self.seen_removals[a]:
                     acts.append(Activation(a, 0))
                     continue
             elif not spec.reads:
                 acts.append(Activation(a, 0))
                 continue
             w = self.watermark[a]
-            if any(store.max_live_id(t) >= w for t in spec.reads):
-                acts.append(Activation(a, w))
+            for t in spec.reads:
+                # each type's newest id looked up once per cycle, not once per agent
+                top = newest.get(t)
+                if top is None:
+                    top = newest[t] = store.max_live_id(t)
+                if top >= w:
+                    acts.append(Activation(a, w))
+                    break
         return acts
 
     def _effects(self, cycle: int, answer: Any, acts: list[Activation]) -> list[AgentEffect]:
