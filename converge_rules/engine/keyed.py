@@ -57,6 +57,8 @@ class KeyedMerge:
         self.records: list[Conflict] = []
         self._reported: list[dict[str, Any]] = []
         self._policies = merger.program.policies
+        #: type → how the fast path decides its updates (see _fast_criterion)
+        self._fast: dict[int, tuple[str, int, bool, str] | None] = {}
         #: (type, key) → (the fact holding it, the candidates) for every group merged
         #: in the current merge, in merge order (see :meth:`rekey`)
         self.held: dict[tuple[int, Any], tuple[int, Members]] = {}
@@ -262,34 +264,27 @@ class KeyedMerge:
             self._support(cycle, inc, [out[3], [a], [(a, out[4])]])
             self.held[(t, key)] = (inc, members)
             return True
-        policy = self._policies.get(t)
-        if policy is None or policy.mode != "resolve" or not policy.criteria:
+        try:
+            fast = self._fast[t]
+        except KeyError:
+            fast = self._fast[t] = self._fast_criterion(t)
+        if fast is None:
             return None
         if t in self._program.agents[a].updates:
             return None  # maybe an aggregate's update of its own value (_is_update)
-        c = policy.criteria[0]
-        kind = c.kind
+        kind, position, highest, reason = fast
         old: Any
         new: Any
-        if kind == "latest" or kind == "earliest":
-            old, new = store.cycle_of(inc), cycle
-        elif kind == "field":
-            assert c.position is not None
-            old, new = inc_vals[c.position], vals[c.position]
+        if kind == "field":
+            old, new = inc_vals[position], vals[position]
         elif kind == "confidence":
             old, new = store.confidence.get(inc, 1.0), out[3]
         else:
-            return None
+            old, new = store.cycle_of(inc), cycle
         if old == new:
             return None  # a tie on the first criterion: the next ones decide
         # as _best ranks them: a value it cannot rank (None) loses to any it can
-        if old is None or new is None:
-            new_wins = old is None
-        else:
-            highest = kind == "latest" if kind in ("latest", "earliest") else (
-                c.direction != "lowest")
-            new_wins = (new > old) == highest
-        reason = "resolve by " + criterion_text(c, self._program.types[t])
+        new_wins = old is None if old is None or new is None else (new > old) == highest
         if not new_wins:
             self.record_one(cycle, t, key, inc_vals, vals, reason)
             self.held[(t, key)] = (inc, members)
@@ -301,6 +296,23 @@ class KeyedMerge:
         self.held[(t, key)] = (fid, members)
         self._merger.retraction.replace(cycle, inc, fid)
         return True
+
+    def _fast_criterion(self, t: int) -> tuple[str, int, bool, str] | None:
+        """How :meth:`_merge_one` decides an update of type ``t``: the first criterion
+        of its policy as (kind, field position, whether the highest wins, the reason
+        :func:`~converge_rules.engine.policies.resolve` gives when it decides); None
+        when that criterion is not one it decides (or there is no resolving policy)."""
+        policy = self._policies.get(t)
+        if policy is None or policy.mode != "resolve" or not policy.criteria:
+            return None
+        c = policy.criteria[0]
+        if c.kind not in ("latest", "earliest", "field", "confidence"):
+            return None
+        highest = c.kind == "latest" if c.kind in ("latest", "earliest") else (
+            c.direction != "lowest")
+        position = c.position if c.position is not None else -1
+        return c.kind, position, highest, "resolve by " + criterion_text(
+            c, self._program.types[t])
 
     def record_one(self, cycle: int, t: int, key: Any, winner: tuple[Any, ...],
                    loser: tuple[Any, ...], reason: str) -> None:
