@@ -26,7 +26,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from operator import itemgetter
 from typing import Any, Protocol
 
-from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.effects import Activation, AgentEffect, Delta, made_effect
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
 from converge_rules.errors import BudgetExceeded, ConvergeError, ToolError, without_addresses
 from converge_rules.program import EMIT, EVALUATE, INTEND, AgentSpec, View
@@ -115,7 +115,7 @@ def run_agent(
     problem = malformed(result)
     if problem is not None:
         return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
-    return AgentEffect(activation.position, result, None, tuple(runtime.calls))
+    return made_effect(activation.position, result, tuple(runtime.calls))
 
 
 _KIND = itemgetter(0)
