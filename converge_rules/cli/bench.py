@@ -82,15 +82,16 @@ def command(quick: bool, fmt: str) -> None:
             click.echo(f"{r['format']:<18} {r['facts']:>9,} {r['facts_per_s']:>11,} "
                        f"{r['baseline_facts_per_s']:>11,} {r['ratio']:>6.2f} "
                        f"{r['linearity']:>9.2f}")
-        click.echo(f"{'agents':<62} {'baseline':>10} {'engine':>10} {'ratio':>6} "
+        labels = [r["workload"] + (f" (per {r['per']})" if r.get("per") else "")
+                  for r in agents]
+        width = max(map(len, labels), default=6)
+        click.echo(f"{'agents':<{width}} {'baseline':>10} {'engine':>10} {'ratio':>6} "
                    f"{'target':>8}")
-        for r in agents:
-            per = r.get("per")
-            unit, scale = (" µs", 1e6) if per else (" s", 1.0)
+        for label, r in zip(labels, agents, strict=True):
+            unit, scale, digits = (" µs", 1e6, 2) if r.get("per") else (" s", 1.0, 4)
             target = (f"{r['target']:g}x" if "target" in r
                       else f"{r['target_engine_s'] * scale:g}{unit}")
-            digits = 2 if per else 4
-            click.echo(f"{r['workload'] + (' (per ' + per + ')' if per else ''):<62} "
+            click.echo(f"{label:<{width}} "
                        f"{r['baseline_s'] * scale:>{10 - len(unit)}.{digits}f}{unit} "
                        f"{r['engine_s'] * scale:>{10 - len(unit)}.{digits}f}{unit} "
                        f"{r['ratio']:>5.1f}x {target:>8}  "
