@@ -34,6 +34,11 @@ def command(quick: bool, fmt: str) -> None:
              per second, against the standard library's parse alone (no
              validation), at two sizes (10x apart): linearity is the per-fact
              cost at the larger over the smaller (1.0 is linear)
+    agents   200 agents each matching Reading(kind: <constant>) on 10,000
+             readings, against a hand loop routing readings to rule functions
+             (target: 3x); 200 agents each updating its own keyed counter for
+             100 cycles, time per agent run (target: 5 µs) beside a hand
+             cycle loop; engine and hand loop alternate, medians
 
     \b
     Examples:
@@ -50,9 +55,11 @@ def command(quick: bool, fmt: str) -> None:
     parse = _parse(quick)
     startup = _startup(quick)
     inputs = _inputs(quick)
+    agents = _agents(quick)
+    agreed = agreed and all(r["agree"] for r in agents)
     if fmt == "json":
         click.echo(json.dumps({"closure": rows, "parse": parse, "startup": startup,
-                               "inputs": inputs}, indent=2))
+                               "inputs": inputs, "agents": agents}, indent=2))
     else:
         click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
                    f"{'ratio':>6}")
@@ -75,8 +82,22 @@ def command(quick: bool, fmt: str) -> None:
             click.echo(f"{r['format']:<18} {r['facts']:>9,} {r['facts_per_s']:>11,} "
                        f"{r['baseline_facts_per_s']:>11,} {r['ratio']:>6.2f} "
                        f"{r['linearity']:>9.2f}")
+        labels = [r["workload"] + (f" (per {r['per']})" if r.get("per") else "")
+                  for r in agents]
+        width = max(map(len, labels), default=6)
+        click.echo(f"{'agents':<{width}} {'baseline':>10} {'engine':>10} {'ratio':>6} "
+                   f"{'target':>8}")
+        for label, r in zip(labels, agents, strict=True):
+            unit, scale, digits = (" µs", 1e6, 2) if r.get("per") else (" s", 1.0, 4)
+            target = (f"{r['target']:g}x" if "target" in r
+                      else f"{r['target_engine_s'] * scale:g}{unit}")
+            click.echo(f"{label:<{width}} "
+                       f"{r['baseline_s'] * scale:>{10 - len(unit)}.{digits}f}{unit} "
+                       f"{r['engine_s'] * scale:>{10 - len(unit)}.{digits}f}{unit} "
+                       f"{r['ratio']:>5.1f}x {target:>8}  "
+                       f"{'met' if r['met'] else 'NOT met'}")
     if not agreed:
-        click.echo("converge: error: the engine and the baseline found different paths; "
+        click.echo("converge: error: the engine and a baseline found different answers; "
                    "this is a bug, please report it", err=True)
     sys.exit(EXIT_OK if agreed else EXIT_FINDINGS)
 
@@ -154,3 +175,11 @@ def _inputs(quick: bool) -> list[dict[str, Any]]:
     sizes = (2_000, 20_000) if quick else (100_000, 1_000_000)
     with tempfile.TemporaryDirectory() as tmp:
         return measure_inputs(sizes, Path(tmp))
+
+
+def _agents(quick: bool) -> list[dict[str, Any]]:
+    from converge_rules.benchmarks import measure_agents
+
+    if quick:
+        return measure_agents(agents=20, readings=1_000, cycles=10, rounds=3)
+    return measure_agents(rounds=7)

@@ -54,6 +54,7 @@ from converge_rules.compiler.joins import (
     names_in,
     plan_from,
     plan_pass,
+    routes,
 )
 from converge_rules.errors import CompileError
 from converge_rules.language.syntax.nodes import (
@@ -494,7 +495,14 @@ class AgentGenerator:
         info = self.infos[k]
         tid = info.spec.id
         keyed = [] if k == delta else constrained(info, bound, self.rule_names)
-        if k == delta:
+        if k == delta and not delta_local and self.ctx.route and (routed := routes(info)):
+            # routing by constants: only the new facts in the bucket of the constants'
+            # index can match, so the others are never looked at (same ids, same order)
+            keyed = routed
+            ix = self.ns.index(self.ctx.index(tid, tuple(u.position for u in routed), tid))
+            key = key_src([self._use(ex, u, k) for u in routed])
+            w.line(f"for f{k} in _delta({ix}.get({key}), since):")
+        elif k == delta:
             source = f"d{k}" if delta_local else f"new({tid}, since)"
             w.line(f"for f{k} in {source}:")
         elif keyed:

@@ -78,6 +78,7 @@ def compile_ruleset(
     resolvers: Mapping[str, Resolver] | None = None,
     pruners: Mapping[str, PluginPruner] | None = None,
     registered_pruners: Mapping[str, PluginPruner] | None = None,
+    route: bool = True,
 ) -> Program:
     """Compile a checked ruleset into a :class:`Program` the engine runs.
 
@@ -89,7 +90,9 @@ def compile_ruleset(
     (intents excluded), after the ruleset's own, in name order;
     ``registered_pruners`` are every pruner the plugins register, which ``prune T
     using NAME(…)`` in the ruleset binds (through the pruner's ``bind`` when it
-    declares ``parameters``).
+    declares ``parameters``). ``route=False`` compiles every agent to scan the new
+    facts of a pattern with constants instead of looking them up by those constants:
+    the same matches in the same order, for checking that routing changes nothing.
 
     Raises :class:`CheckError` when the ruleset has error diagnostics, and
     :class:`CompileError` for a ``using NAME`` no given resolver provides and for what a
@@ -101,7 +104,7 @@ def compile_ruleset(
     types = _types(checked)
     budgets = _budgets(checked.root)
     ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}),
-                         budgets=budgets, tool_times=_tool_times(checked))
+                         budgets=budgets, tool_times=_tool_times(checked), route=route)
     agents = []
     for order, agent in enumerate(checked.agents):
         gen = AgentGenerator(agent, ctx).generate()

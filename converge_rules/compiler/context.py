@@ -34,6 +34,9 @@ class ProgramContext:
     budgets: Budgets = field(default_factory=Budgets)
     #: tool → its result fields of a time type → that type (from its signature)
     tool_times: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: whether a pattern's new facts are looked up by its constants (routing) rather
+    #: than scanned; off only to check that routing changes nothing
+    route: bool = True
 
     def index(self, type_id: int, positions: tuple[int, ...],
               driven_by: int | None = None) -> int:

@@ -104,6 +104,25 @@ def names_in(expr: Expr | None) -> set[str]:
     return out
 
 
+ROUTABLE = (str, int, float, bool)
+"""The constants a pattern's new facts are routed by: values whose ``==`` is their
+hash equality (what an index bucket lookup tests)."""
+
+
+def routes(info: PatternInfo) -> list[FieldUse]:
+    """The constant fields (first use per position, in position order) by which the new
+    facts of ``info`` can be looked up in an index instead of scanned; empty when there
+    are none, or when the pattern has an expression field (evaluated per fact, it may
+    raise on a fact the constants would have skipped: routing must not change that)."""
+    if any(u.kind == "expr" for u in info.uses):
+        return []
+    seen: dict[int, FieldUse] = {}
+    for u in info.uses:
+        if u.kind == "const" and type(u.value) in ROUTABLE:
+            seen.setdefault(u.position, u)
+    return [seen[p] for p in sorted(seen)]
+
+
 def constrained(info: PatternInfo, bound: Collection[str],
                 rule_names: Collection[str]) -> list[FieldUse]:
     """The fields of ``info`` that are equality constraints once ``bound`` names are

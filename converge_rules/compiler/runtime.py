@@ -35,8 +35,9 @@ Semantics the language promises:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from converge_rules.errors import BudgetExceeded
 from converge_rules.jsontext import surrogate_problem
@@ -326,6 +327,28 @@ def cvg_recency(support: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, .
     return (tuple(sorted(support, reverse=True)), support)
 
 
+def cvg_delta(bucket: Collection[int] | None, since: int) -> Collection[int]:
+    """The ids of an index bucket (None: no live fact holds the key) that are ``>=
+    since``, ascending: the new facts among those holding one key. Costs the number of
+    ids returned (a 1-tuple or list is bisected, an ordered-set dict walked backwards),
+    not the size of the bucket."""
+    if bucket is None:
+        return ()
+    if since <= 0:
+        return bucket
+    if type(bucket) is dict:
+        out: list[int] = []
+        for fid in reversed(bucket):
+            if fid < since:
+                break
+            out.append(fid)
+        out.reverse()
+        return out
+    seq = cast(Sequence[int], bucket)
+    i = bisect_left(seq, since)
+    return seq[i:] if i else seq
+
+
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     **{builtin_helper(name): b.implementation
        for name, b in BUILTINS.items() if b.inline is None},
@@ -357,6 +380,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_changes": cvg_changes,
     "_recency": cvg_recency,
     "_lasting": Lasting,
+    "_delta": cvg_delta,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

@@ -26,7 +26,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from operator import itemgetter
 from typing import Any, Protocol, cast
 
-from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.effects import Activation, AgentEffect, Delta, made_effect
 from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
 from converge_rules.errors import BudgetExceeded, ConvergeError, ToolError, without_addresses
 from converge_rules.program import (
@@ -89,7 +89,7 @@ def run_agent(
     the agent record its calls."""
     if runtime is None:
         runtime = AgentRuntime(tools)
-    started = time.monotonic()
+    started = time.monotonic() if agent_timeout is not None else 0.0
     try:
         if activation.gone is None:
             outputs = agent.fn(view, activation.since, runtime)
@@ -126,10 +126,11 @@ def run_agent(
     problem = malformed(result)
     if problem is not None:
         return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
-    return AgentEffect(activation.position, result, None, tuple(runtime.calls))
+    return made_effect(activation.position, result, tuple(runtime.calls))
 
 
 _KIND = itemgetter(0)
+_KINDS = (EMIT, INTEND, EVALUATE)
 
 
 def malformed(outputs: tuple[Any, ...]) -> str | None:
@@ -138,6 +139,13 @@ def malformed(outputs: tuple[Any, ...]) -> str | None:
     hand-written or plugin agent is discarded like one that raises, never half-merged."""
     if not outputs:
         return None
+    if len(outputs) <= 4:
+        # the common few outputs of one run: checked one by one, cheaper than two sets
+        for out in outputs:
+            if type(out) is not tuple or len(out) != 5 or out[0] not in _KINDS:
+                break
+        else:
+            return None
     try:
         shaped = set(map(len, outputs)) == {5}
     except TypeError:

@@ -382,13 +382,17 @@ class FactStore:
         lists = self.list_buckets
         start = fid = len(values)
         ranged = type_id in self.layout.static and not live
-        for vals in rows:
-            values.append(vals)
-            if not ranged:
-                live[fid] = None
-            for index, get in plan:
-                index_insert(index, get(vals), fid, lists)
-            fid += 1
+        if ranged and not plan:
+            values.extend(rows)  # nothing to do per fact: at C speed
+            fid = len(values)
+        else:
+            for vals in rows:
+                values.append(vals)
+                if not ranged:
+                    live[fid] = None
+                for index, get in plan:
+                    index_insert(index, get(vals), fid, lists)
+                fid += 1
         added = fid - start
         if ranged:
             self.live[type_id] = IdRange(start, fid)
@@ -614,13 +618,26 @@ class FactStore:
             self._rebuild_plan()
 
     def _fill(self, index_id: int) -> None:
+        """Build an (empty) index from the live facts of its type: grouped in one pass,
+        then each group stored in the bucket form :func:`index_insert` would have
+        given it (a 1-tuple, else a list or an ordered-set dict)."""
         type_id, _ = self.layout.indexes[index_id]
         index = self.indexes[index_id]
         get = self._index_get[index_id]
-        lists = self.list_buckets
         values = self.values
-        for fid in self.live[type_id]:
-            index_insert(index, get(values[fid]), fid, lists)
+        live = self.live[type_id]
+        rows = (values[live.start:live.stop] if isinstance(live, IdRange)
+                else map(values.__getitem__, live))
+        groups: dict[Any, list[int]] = {}
+        for fid, key in zip(live, map(get, rows), strict=True):
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [fid]
+            else:
+                group.append(fid)
+        lists = self.list_buckets
+        for key, ids in groups.items():
+            index[key] = (ids[0],) if len(ids) == 1 else ids if lists else dict.fromkeys(ids)
 
     # -------------------------------------------------------------- replicas
 

@@ -13,11 +13,11 @@ reported once, here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from converge_rules.engine.effects import D_ADD
-from converge_rules.engine.policies import Contender, resolve
+from converge_rules.engine.policies import Contender, criterion_text, resolve
 from converge_rules.engine.trace import (
     E_CONFLICT,
     E_FACT_ADDED,
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from converge_rules.engine.merge import Merger
 
 STALE = "its support was retracted earlier in this merge"
+
+#: a conflict as recorded: (cycle, type id, key, winner values or None, the losers'
+#: values, reason)
+Conflict: TypeAlias = tuple[
+    int, int, Any, "tuple[Any, ...] | None", tuple[tuple[Any, ...], ...], str
+]
 
 #: the candidates for one key, in merge order: (agent position, output)
 Members = list[tuple[int, tuple[Any, ...]]]
@@ -46,11 +52,48 @@ class KeyedMerge:
         self._program = merger.program
         self._store = merger.store
         self._events = merger.events
-        #: every conflict resolved so far, as the result reports it
-        self.conflicts: list[dict[str, Any]] = []
+        #: every conflict so far, compact: (cycle, type, key, winner values or None,
+        #: losers' values, reason); :attr:`conflicts` builds the reported form
+        self.records: list[Conflict] = []
+        self._reported: list[dict[str, Any]] = []
+        self._policies = merger.program.policies
+        #: type → how the fast path decides its updates (see _fast_criterion)
+        self._fast: dict[int, tuple[str, int, bool, str] | None] = {}
         #: (type, key) → (the fact holding it, the candidates) for every group merged
         #: in the current merge, in merge order (see :meth:`rekey`)
         self.held: dict[tuple[int, Any], tuple[int, Members]] = {}
+
+    @property
+    def conflicts(self) -> list[dict[str, Any]]:
+        """Every conflict resolved so far, as the result reports it (built from the
+        compact records on demand, once each)."""
+        reported = self._reported
+        for record in self.records[len(reported):]:
+            cycle, t, key, winner, losers, reason = record
+            fields = self.fields_of(t)
+            reported.append({
+                "cycle": cycle, "type": self._program.types[t].name,
+                "key": self.key_fields(t, key),
+                "winner": fields(winner) if winner is not None else None,
+                "losers": [fields(v) for v in losers], "reason": reason,
+            })
+        return reported
+
+    def key_fields(self, t: int, key: Any) -> dict[str, Any]:
+        """``{field: JSON value}`` of the key fields of type ``t`` holding ``key``."""
+        spec = self._program.types[t]
+        names = spec.field_names
+        parts = key if len(spec.key_positions) > 1 else (key,)
+        return {names[p]: jsonable(v) for p, v in zip(spec.key_positions, parts, strict=True)}
+
+    def fields_of(self, t: int) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+        """``values → {field: JSON value}`` for facts of type ``t``."""
+        names = self._program.types[t].field_names
+
+        def fields(vals: tuple[Any, ...]) -> dict[str, Any]:
+            return {n: jsonable(v) for n, v in zip(names, vals, strict=True)}
+
+        return fields
 
     def begin(self) -> None:
         """A new merge starts: forget the groups of the last one."""
@@ -61,6 +104,13 @@ class KeyedMerge:
         store = self._store
         ev = self._events.append
         dead = self._merger.dead
+        if len(members) == 1 and not (
+            dead and type(members[0][1][4]) is not Lasting
+            and any(s in dead for s in members[0][1][4])
+        ):
+            done = self._merge_one(cycle, t, key, members)
+            if done is not None:
+                return done
         # distinct values in merge order → [confidence, agents, (agent, support)…]
         proposals: dict[tuple[Any, ...], list[Any]] = {}
         for a, out in members:
@@ -187,23 +237,89 @@ class KeyedMerge:
     ) -> None:
         """Record a conflict and how it was resolved (``winner`` None: it was not), for
         the result and the trace."""
-        spec = self._program.types[t]
-        names = spec.field_names
-        parts = key if len(spec.key_positions) > 1 else (key,)
-        key_fields = {
-            names[p]: jsonable(v) for p, v in zip(spec.key_positions, parts, strict=True)
-        }
+        losers = tuple(c.values for c in contenders if c.values != winner)
+        record = (cycle, t, key, winner, losers, reason)
+        self.records.append(record)
+        self._events.append((E_CONFLICT, *record))
 
-        def fields(vals: tuple[Any, ...]) -> dict[str, Any]:
-            return {n: jsonable(v) for n, v in zip(names, vals, strict=True)}
+    def _merge_one(self, cycle: int, t: int, key: Any, members: Members) -> bool | None:
+        """The fast path for a key with one candidate in this merge, its support live: a
+        new key, the incumbent again, or an update in place that the policy's
+        first criterion decides between the two values at once (``latest``,
+        ``earliest``, a field, confidence). No contender objects, and a compact
+        conflict record, exactly what :func:`~converge_rules.engine.policies.resolve`
+        would have recorded. None when the general path must decide."""
+        store = self._store
+        a, out = members[0]
+        vals = out[2]
+        inc = store.incumbent(t, key)
+        if inc is None:
+            added = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], None)
+            if added is None:
+                return False
+            self.held[(t, key)] = (added, members)
+            return True
+        inc_vals = store.values[inc]
+        if inc_vals == vals:
+            self._support(cycle, inc, [out[3], [a], [(a, out[4])]])
+            self.held[(t, key)] = (inc, members)
+            return True
+        try:
+            fast = self._fast[t]
+        except KeyError:
+            fast = self._fast[t] = self._fast_criterion(t)
+        if fast is None:
+            return None
+        if t in self._program.agents[a].updates:
+            return None  # maybe an aggregate's update of its own value (_is_update)
+        kind, position, highest, reason = fast
+        old: Any
+        new: Any
+        if kind == "field":
+            old, new = inc_vals[position], vals[position]
+        elif kind == "confidence":
+            old, new = store.confidence.get(inc, 1.0), out[3]
+        else:
+            old, new = store.cycle_of(inc), cycle
+        if old == new:
+            return None  # a tie on the first criterion: the next ones decide
+        # as _best ranks them: a value it cannot rank (None) loses to any it can
+        new_wins = old is None if old is None or new is None else (new > old) == highest
+        if not new_wins:
+            self.record_one(cycle, t, key, inc_vals, vals, reason)
+            self.held[(t, key)] = (inc, members)
+            return True
+        self.record_one(cycle, t, key, vals, inc_vals, reason)
+        fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], inc)
+        if fid is None:
+            return False
+        self.held[(t, key)] = (fid, members)
+        self._merger.retraction.replace(cycle, inc, fid)
+        return True
 
-        win = fields(winner) if winner is not None else None
-        losers = [fields(c.values) for c in contenders if c.values != winner]
-        self.conflicts.append({
-            "cycle": cycle, "type": spec.name, "key": key_fields, "winner": win,
-            "losers": losers, "reason": reason,
-        })
-        self._events.append((E_CONFLICT, cycle, t, key_fields, win, losers, reason))
+    def _fast_criterion(self, t: int) -> tuple[str, int, bool, str] | None:
+        """How :meth:`_merge_one` decides an update of type ``t``: the first criterion
+        of its policy as (kind, field position, whether the highest wins, the reason
+        :func:`~converge_rules.engine.policies.resolve` gives when it decides); None
+        when that criterion is not one it decides (or there is no resolving policy)."""
+        policy = self._policies.get(t)
+        if policy is None or policy.mode != "resolve" or not policy.criteria:
+            return None
+        c = policy.criteria[0]
+        if c.kind not in ("latest", "earliest", "field", "confidence"):
+            return None
+        highest = c.kind == "latest" if c.kind in ("latest", "earliest") else (
+            c.direction != "lowest")
+        position = c.position if c.position is not None else -1
+        return c.kind, position, highest, "resolve by " + criterion_text(
+            c, self._program.types[t])
+
+    def record_one(self, cycle: int, t: int, key: Any, winner: tuple[Any, ...],
+                   loser: tuple[Any, ...], reason: str) -> None:
+        """Record a conflict of two values resolved in favour of ``winner``."""
+        record = (cycle, t, key, winner, (loser,), reason)
+        self.records.append(record)
+        self._events.append((E_CONFLICT, *record))
 
     def _add(
         self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int | None

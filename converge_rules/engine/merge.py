@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
@@ -42,6 +44,9 @@ from converge_rules.engine.trace import (
     Event,
 )
 from converge_rules.program import EMIT, EVALUATE, INTEND, Lasting, Program
+
+_TYPE_OF = itemgetter(0)
+_VALUES_OF = itemgetter(1)
 
 
 def _drop(item: Any) -> None:
@@ -140,12 +145,14 @@ class Merger:
         conflicting inputs resolved by their policy at cycle 0."""
         store = self.store
         by_type: dict[int, dict[tuple[Any, ...], None]] = {}
-        for type_id, vals in rows:
+        # runs of one type (input files usually hold long ones) are deduplicated at C
+        # speed, in input order
+        for type_id, run in groupby(rows, key=_TYPE_OF):
             bucket = by_type.get(type_id)
             if bucket is None:
-                by_type[type_id] = {vals: None}
+                by_type[type_id] = dict.fromkeys(map(_VALUES_OF, run))
             else:
-                bucket[vals] = None
+                bucket.update(dict.fromkeys(map(_VALUES_OF, run)))
         for type_id in sorted(by_type):
             unique: list[tuple[Any, ...]] = list(by_type[type_id])
             keyget = store.keyget[type_id]

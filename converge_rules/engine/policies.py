@@ -34,7 +34,8 @@ from converge_rules.errors import without_addresses
 from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
 
-__all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "resolve"]
+__all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "criterion_text",
+           "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class Resolution:
     reason: str
 
 
-def _criterion_text(c: CriterionSpec, type_spec: TypeSpec) -> str:
+def criterion_text(c: CriterionSpec, type_spec: TypeSpec) -> str:
     if c.kind == "field":
         assert c.position is not None
         return f"{c.direction} {type_spec.fields[c.position].name}"
@@ -178,7 +179,7 @@ def resolve(
         if len(alive) == 1:
             w = alive[0]
             return Resolution(
-                w, contenders[w].values, "resolve by " + _criterion_text(criterion, type_spec)
+                w, contenders[w].values, "resolve by " + criterion_text(criterion, type_spec)
             )
     if policy.on_tie == "first":
         w = alive[0]

@@ -8,7 +8,7 @@ the status is ``oscillating``), facts of each type sorted by their fields.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias
 
 from converge_rules.engine.factstore import FactStore
@@ -53,7 +53,7 @@ class RunResult:
     present: the live context at the moment the job ended."""
 
     __slots__ = (
-        "budget", "conflicts", "cycles", "detail", "loop", "program", "status", "store",
+        "_conflicts", "budget", "cycles", "detail", "loop", "program", "status", "store",
         "trace", "unmet",
     )
 
@@ -65,7 +65,7 @@ class RunResult:
         status: Status,
         detail: str,
         cycles: int,
-        conflicts: list[dict[str, Any]],
+        conflicts: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
         unmet: list[dict[str, Any]],
         budget: dict[str, dict[str, Any]],
         trace: Trace,
@@ -76,11 +76,22 @@ class RunResult:
         self.status: Status = status
         self.detail = detail
         self.cycles = cycles
-        self.conflicts = conflicts
+        # a callable builds them on first use: a job of many updates in place records
+        # many conflicts, which most callers never read
+        self._conflicts = conflicts
         self.unmet = unmet
         self.budget = budget
         self.trace = trace
         self.loop = loop
+
+    @property
+    def conflicts(self) -> list[dict[str, Any]]:
+        """Every conflict resolved (or not: the job then stopped) in the job, in order:
+        ``cycle``, ``type``, ``key`` and the ``winner``'s and ``losers``' fields (JSON
+        values), and the ``reason``."""
+        if callable(self._conflicts):
+            self._conflicts = self._conflicts()
+        return self._conflicts
 
     def __repr__(self) -> str:
         return f"<RunResult {self.status} after {self.cycles} cycles: {self.detail}>"

@@ -174,6 +174,7 @@ class _Job:
         store = self.store
         agents = self.program.agents
         acts: list[Activation] = []
+        newest: dict[int, int] = {}
         for a in members:
             spec = agents[a]
             if spec.one_at_a_time:
@@ -188,16 +189,25 @@ class _Job:
                     acts.append(Activation(a, 0))
                 continue
             if self.ran[a]:
-                removals = tuple(store.removals[t] for t in spec.negates)
-                if removals != self.seen_removals[a]:
-                    acts.append(self._after_removals(a, removals))
+                # (without negations, no removal can give it a new match)
+                if spec.negates:
+                    removals = tuple(store.removals[t] for t in spec.negates)
+                    if removals != self.seen_removals[a]:
+                        acts.append(self._after_removals(a, removals))
+                        continue
                     continue
             elif not spec.reads:
                 acts.append(Activation(a, 0))
                 continue
             w = self.watermark[a]
-            if any(store.max_live_id(t) >= w for t in spec.reads):
-                acts.append(Activation(a, w))
+            for t in spec.reads:
+                # each type's newest id looked up once per cycle, not once per agent
+                top = newest.get(t)
+                if top is None:
+                    top = newest[t] = store.max_live_id(t)
+                if top >= w:
+                    acts.append(Activation(a, w))
+                    break
         return acts
 
     def _after_removals(self, a: int, removals: tuple[int, ...]) -> Activation:
@@ -438,9 +448,10 @@ class _Job:
                 })
         self.meter.tool_calls = self.tools.used
         self.trace.raw.append((E_STATUS, status, detail))
+        merger = self.merger  # conflicts are built on first use, from its records
         return RunResult(
             program=self.program, store=store, status=status, detail=detail,
-            cycles=self.meter.cycles, conflicts=self.merger.conflicts, unmet=unmet,
+            cycles=self.meter.cycles, conflicts=lambda: merger.conflicts, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
         )
 

@@ -37,7 +37,8 @@ E_EFFECT_DISCARDED = 6 # (kind, cycle, agent, reason)
 E_OUTPUT_SKIPPED = 7   # (kind, cycle, agent, type id, values, reason)
 E_TOOL_CALL = 8        # (kind, cycle, agent, tool, args, result, error)
 E_EVALUATION = 9       # (kind, cycle, agent, target, score, reason)
-E_CONFLICT = 10        # (kind, cycle, type id, key, winner values | None, losers, reason)
+E_CONFLICT = 10        # (kind, cycle, type id, key, winner values | None, losers' values,
+                       #  reason)
 E_REPLACED = 11        # (kind, cycle, fid, by fid)
 E_RETRACTED = 12       # (kind, cycle, fid, cause fid)
 E_PRUNED = 13          # (kind, cycle, fid, age)
@@ -377,9 +378,15 @@ class Trace:
                     reason=ev[5],
                 )
             elif kind == E_CONFLICT:
+                t = ev[2]
+                spec = types[t]
+                parts = ev[3] if len(spec.key_positions) > 1 else (ev[3],)
                 yield Conflict(
-                    cycle=ev[1], type=types[ev[2]].name, key=ev[3], winner=ev[4],
-                    losers=ev[5], reason=ev[6],
+                    cycle=ev[1], type=spec.name,
+                    key={spec.fields[p].name: jsonable(v)
+                         for p, v in zip(spec.key_positions, parts, strict=True)},
+                    winner=None if ev[4] is None else self.fields_of(t, ev[4]),
+                    losers=[self.fields_of(t, v) for v in ev[5]], reason=ev[6],
                 )
             elif kind == E_REPLACED:
                 yield Replaced(

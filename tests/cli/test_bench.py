@@ -14,10 +14,15 @@ from converge_rules.benchmarks import (
     INPUT_RULESET,
     chain,
     closure_baseline,
+    counters_baseline,
+    counters_ruleset,
     generated_ruleset,
     input_spec,
     parse_input_baseline,
     random_graph,
+    routing_baseline,
+    routing_readings,
+    routing_ruleset,
     startup_times,
     write_input,
 )
@@ -44,6 +49,31 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
     for row in inputs:
         assert row["facts_per_s"] > 0 and row["baseline_facts_per_s"] > 0
         assert row["linearity"] > 0  # a measure, not asserted: timings vary
+    agents = report["agents"]
+    assert [r["workload"] for r in agents] == [
+        "20 agents matching Reading(kind: <constant>), 1,020 facts",
+        "20 agents each updating its own keyed counter, 10 cycles"]
+    for row in agents:
+        assert row["agree"] is True
+        assert row["baseline_s"] > 0 and row["engine_s"] > 0
+        assert row["met"] in (True, False)  # a measure, not asserted: timings vary
+
+
+def test_the_many_agent_hand_loops_compute_what_the_rulesets_do() -> None:
+    pairs = routing_readings(5, 23)
+    ruleset = converge_rules.loads(routing_ruleset(4), plugins=False)
+    result = converge_rules.run(ruleset, [("Reading", {"kind": k, "value": v})
+                                          for k, v in pairs])
+    seen = routing_baseline(4, pairs)
+    assert seen == {"k0", "k1", "k2", "k3"}  # k4 has readings but no agent
+    assert {f["kind"] for f in result.facts("Seen")} == seen
+    cycles, runs, counts = counters_baseline(3, 4)
+    assert counts == {"c0": 4, "c1": 4, "c2": 4} and runs == 3 * cycles
+    ruleset = converge_rules.loads(counters_ruleset(3, 4), plugins=False)
+    result = converge_rules.run(ruleset, [("Count", {"id": f"c{i}", "n": 0}) for i in range(3)])
+    assert result.cycles == cycles
+    assert {f["id"]: f["n"] for f in result.facts("Count")} == counts
+    assert len(result.conflicts) == 3 * 4  # each update in place replaces the last value
 
 
 def test_the_workloads_are_what_they_say() -> None:

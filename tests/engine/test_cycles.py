@@ -235,3 +235,14 @@ def test_malformed_outputs_discard_the_effect() -> None:
     assert result.facts("Out") == [{"v": 2}]
     reasons = [e.reason for e in result.trace.events() if e.event == "effect_discarded"]  # type: ignore[attr-defined]
     assert len(reasons) == 2 and all(r.startswith("malformed output") for r in reasons)
+
+
+def test_an_effect_made_slot_by_slot_is_the_dataclass_it_stands_for() -> None:
+    from converge_rules.engine.effects import AgentEffect, made_effect
+
+    outputs = ((0, 1, ("a",), 1.0, (3,)),)
+    calls = (("t", {"x": 1}, {"y": 2}, None),)
+    made = made_effect(4, outputs, calls)
+    assert type(made) is AgentEffect
+    assert made == AgentEffect(4, outputs, None, calls)
+    assert repr(made) == repr(AgentEffect(4, outputs, None, calls))
