@@ -195,7 +195,6 @@ class _Job:
                     if removals != self.seen_removals[a]:
                         acts.append(self._after_removals(a, removals))
                         continue
-                    continue
             elif not spec.reads:
                 acts.append(Activation(a, 0))
                 continue
