@@ -79,10 +79,12 @@ class Interrupts:
 
     @contextlib.contextmanager
     def finishing(self, message: str) -> Iterator[None]:
-        """While the job's result is written: a signal (a first one after the job
-        ended, or the second) stops at once, printing ``message``, with exit code 128 +
-        the first signal's number; without this, Ctrl-C then was click's "Aborted!"
-        (exit 1), or a traceback."""
+        """Around a whole command whose job runs inside this object's ``with`` block: a
+        signal outside that block (a first one after the job ended, or the second)
+        stops at once, printing ``message``, with exit code 128 + the first signal's
+        number; when the command exits after a signal, later ones are ignored. Without
+        this, Ctrl-C then met the default handler: click's "Aborted!" (exit 1), or a
+        traceback."""
         import signal
         import threading
 
@@ -96,14 +98,22 @@ class Interrupts:
             return
         previous = {signum: signal.signal(signum, stop)
                     for signum in (signal.SIGINT, signal.SIGTERM)}
+        exiting = False
         try:
             yield
         except _StopNow:
+            exiting = True
             click.echo(message, err=True)
             raise SystemExit(self.exit_code()) from None
+        except SystemExit:
+            exiting = True
+            raise
         finally:
+            # A job that was interrupted is on its way out with its exit code: another
+            # signal then would only turn that exit into "Aborted!" or a traceback.
+            keep_out = exiting and self.signal is not None
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                signal.signal(signum, signal.SIG_IGN if keep_out else handler)
 
 
 class _StopNow(BaseException):

@@ -173,32 +173,35 @@ def command(
     console = _console(sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
-    before = _identity(trace)
-    try:
-        with _progress(loaded, color) as progress, interrupts:
-            result = api.run(loaded, inputs, executor=executor, workers=workers,
-                             trace=trace, trace_store=trace_store if trace else None,
-                             progress=progress,
-                             stop=interrupts.requested,
-                             now=CLOCK if now is None else now)
-    except KeyboardInterrupt:
-        if trace is None:
-            kept = ""
-        elif _identity(trace) == before:
-            kept = f"; {trace} was left as it was"
-        else:  # the signal came after the trace of the partial run was committed
-            kept = f"; {trace} holds the trace of the partial run"
-        click.echo("converge: interrupted again: stopped at once, without a result" + kept,
-                   err=True)
-        sys.exit(interrupts.exit_code())
-    except OSError as exc:
-        if trace is None or exc.filename not in (None, str(trace)):
-            raise
-        raise click.UsageError(
-            f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
     kept = f"; {trace} holds its trace" if trace is not None else ""
-    with interrupts.finishing("converge: interrupted: stopped at once while "
-                              f"writing the result{kept}"):
+    # From here to the exit, a signal never meets the default handler (click's
+    # "Aborted!", exit 1, or a traceback): while the job runs, `interrupts` handles it;
+    # after, `finishing` stops at once with exit code 128 + n.
+    with interrupts.finishing("converge: interrupted: stopped at once while writing the "
+                              f"result{kept}"):
+        before = _identity(trace)
+        try:
+            with _progress(loaded, color) as progress, interrupts:
+                result = api.run(loaded, inputs, executor=executor, workers=workers,
+                                 trace=trace, trace_store=trace_store if trace else None,
+                                 progress=progress,
+                                 stop=interrupts.requested,
+                                 now=CLOCK if now is None else now)
+        except KeyboardInterrupt:
+            if trace is None:
+                left = ""
+            elif _identity(trace) == before:
+                left = f"; {trace} was left as it was"
+            else:  # the signal came after the trace of the partial run was committed
+                left = f"; {trace} holds the trace of the partial run"
+            click.echo("converge: interrupted again: stopped at once, without a result" + left,
+                       err=True)
+            sys.exit(interrupts.exit_code())
+        except OSError as exc:
+            if trace is None or exc.filename not in (None, str(trace)):
+                raise
+            raise click.UsageError(
+                f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
         if not no_plugins:
             _notify_observers(result, registries)
         report_failures(result)
@@ -206,9 +209,9 @@ def command(
             click.echo(result.to_json(indent=2, with_confidence=with_confidence))
         else:
             print_tables(console, result, max_rows=max_rows)
-    if result.status == "interrupted":
-        sys.exit(interrupts.exit_code())
-    sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+        if result.status == "interrupted":
+            sys.exit(interrupts.exit_code())
+        sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:
