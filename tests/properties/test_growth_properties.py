@@ -203,7 +203,7 @@ def inputs(draw: st.DrawFn, case: str) -> tuple[list[tuple[int, Any]], list[tupl
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@settings(PROFILE, max_examples=12)
+@settings(PROFILE, max_examples=8)
 @given(data=st.data())
 def test_facts_of_every_cycle_reach_routed_negated_and_aggregated_patterns(
     case: str, data: st.DataObject
