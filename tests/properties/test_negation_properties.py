@@ -28,6 +28,7 @@ from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run, validate_pairs
 from converge_rules.engine.executors import fork_available, processes_executor
 from converge_rules.engine.result import RunResult
+from converge_rules.engine.tools import AgentRuntime, ToolBox
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
 
@@ -124,7 +125,7 @@ def assert_fixpoint(result: RunResult, agent: str) -> None:
     spec = next(a for a in program.agents if a.name == agent)
     live = {(t.id, tuple(f[name] for name in t.field_names))
             for t in program.types for f in result.facts(t.name)}
-    for out in spec.fn(result.store.as_view(), 0, None):
+    for out in spec.fn(result.store.as_view(), 0, AgentRuntime(ToolBox(None, None))):
         assert (out[1], out[2]) in live, f"{agent} would still derive {out[2]}"
 
 
