@@ -7,7 +7,10 @@ oracle is the engine's from-scratch path (the same program with ``unblocks`` emp
 so every removal re-runs the agent with ``since=0``): both must end with the same
 result and the same trace, but for the ``fact_supported`` events the re-runs made (and
 the output counts of ``effect_merged``, which counted them), and the incremental run
-must derive each match — each support — exactly once.
+must derive each match — each support — exactly once. As both share the runner, the
+incremental run is also checked against the fixpoint: the agent run from scratch on
+the final context proposes nothing that is not live (R facts that arrive over the
+cycles, fed from ``Late`` by a clock, keep it running while negated facts go).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run, validate_pairs
 from converge_rules.engine.executors import fork_available, processes_executor
 from converge_rules.engine.result import RunResult
+from converge_rules.engine.tools import AgentRuntime, ToolBox
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
 
@@ -36,12 +40,22 @@ fact N    { a: int, b: int, until: int }
 fact M    { a: int, until: int }
 fact Out  { p: int, q: int, x: int, y: int }
 fact Tick { key of: str = "t", n: int }
+fact Late { id: int, a: int, b: int, at: int }
+fact Clock { n: int }
 policy Tick { resolve by latest }
 prune N when age >= until
 prune M when age >= until
 agent tick {
   when Tick(n) where n < 8
   emit Tick(n: n + 1)
+}
+agent clock {
+  when Clock(n) where n < 8
+  emit Clock(n: n + 1)
+}
+agent feed {
+  when Clock(n) and Late(id, a, b, at: n)
+  emit R(id: id, a: a, b: b)
 }
 """
 VARS = ("x", "y", "z")
@@ -98,7 +112,21 @@ def check_once(program: Program, pairs: list[tuple[str, dict[str, Any]]],
         assert set(mine) == set(theirs), name
         assert not once or all(n == 1 for n in mine.values()), \
             f"{name} derived a match more than once: {mine.most_common(3)}"
+    for name in agents:
+        assert_fixpoint(new, name)
     return new, old
+
+
+def assert_fixpoint(result: RunResult, agent: str) -> None:
+    """The agent, run from scratch on the converged context, proposes only live facts:
+    no fact that arrived in some cycle was left unseen by it."""
+    assert result.status == "converged"
+    program = result.program
+    spec = next(a for a in program.agents if a.name == agent)
+    live = {(t.id, tuple(f[name] for name in t.field_names))
+            for t in program.types for f in result.facts(t.name)}
+    for out in spec.fn(result.store.as_view(), 0, AgentRuntime(ToolBox(None, None))):
+        assert (out[1], out[2]) in live, f"{agent} would still derive {out[2]}"
 
 
 # ------------------------------------------------------------ random rulesets
@@ -165,16 +193,17 @@ FACTS = st.lists(st.one_of(
     st.tuples(st.sampled_from(["R", "S"]), st.integers(0, 2), st.integers(0, 2)),
     st.tuples(st.just("N"), st.integers(0, 2), st.integers(0, 2), st.integers(1, 3)),
     st.tuples(st.just("M"), st.integers(0, 2), st.integers(1, 3)),
+    st.tuples(st.just("Late"), st.integers(0, 2), st.integers(0, 2), st.integers(1, 6)),
 ), min_size=10, max_size=30)
 
 
 def pairs_of(facts: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]]:
-    pairs: list[tuple[str, dict[str, Any]]] = [("Tick", {"n": 0})]
+    pairs: list[tuple[str, dict[str, Any]]] = [("Tick", {"n": 0}), ("Clock", {"n": 0})]
     for i, (name, *values) in enumerate(facts):
-        if name in ("R", "S"):
+        if name in ("R", "S", "Late"):
             values = [i, *values]
         names = {"R": ("id", "a", "b"), "S": ("id", "a", "b"), "N": ("a", "b", "until"),
-                 "M": ("a", "until")}[name]
+                 "M": ("a", "until"), "Late": ("id", "a", "b", "at")}[name]
         pairs.append((name, dict(zip(names, values, strict=True))))
     return pairs
 
