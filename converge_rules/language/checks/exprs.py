@@ -80,6 +80,20 @@ def _agent(body: str) -> str:
 # Words users write for "no value"; the language has no such literal.
 NONE_WORDS = frozenset({"none", "None", "null", "nil", "NULL"})
 
+NONE_AS_VARIABLE = define(
+    "CVG116", "none-as-variable", Severity.ERROR, "`none` written where a pattern binds a name",
+    "In a pattern, a bare name that is not yet bound binds a new variable, which matches "
+    "any value. `none`, `null` or `nil` there would silently match every fact, not the "
+    "facts whose field is none: the language has no literal for none and no test for it. "
+    "Match the field against `_` (any value) or leave it out; give the field a default "
+    "in its declaration if 'none' is a state the rules must tell apart.",
+    wrong="ruleset r\nfact Claim { key id: str, note: str? }\nfact Bare { key id: str }\n"
+          "agent a {\n  when Claim(id, note: none)\n  emit Bare(id: id)\n}\n",
+    right="ruleset r\nfact Claim { key id: str, note: str = \"\" }\n"
+          "fact Bare { key id: str }\n"
+          "agent a {\n  when Claim(id, note: \"\")\n  emit Bare(id: id)\n}\n",
+)
+
 NOT_BOOL = define(
     "CVG202", "condition-not-bool", Severity.ERROR, "Condition is not a bool",
     "A `where` guard or a `prune … when` condition must be true or false.",
@@ -468,6 +482,14 @@ class Typer:
                 fty.kind == "enum" and self.t.is_member(fty.name, value.id)) \
                 and mode == "bind":
             var, span = value.id, value.span
+            if var in NONE_WORDS:
+                self.r.error(NONE_AS_VARIABLE, span,
+                             f"`{var}` here binds a new variable, which matches any value, "
+                             f"not a none `{fm.field.name}`",
+                             "there is no literal for none and no test for it: write "
+                             f"`{fm.field.name}: _` for any value, or give the field a "
+                             "default that the rules can match")
+                return
         else:
             got = self.infer(value, scope, fty)
             if not comparable(got, fty):
