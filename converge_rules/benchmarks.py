@@ -19,6 +19,7 @@ import csv
 import gc
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -428,3 +429,200 @@ def measure_agents(agents: int = 200, readings: int = 10_000, cycles: int = 100,
                  "per": "agent run", "ratio": round(e / b, 1), "target_engine_s": 5e-6,
                  "met": e <= 5e-6, "agree": agree})
     return rows
+
+
+# ------------------------------------------------------ issue 11's target rows
+
+
+CLOSURE_TARGET = 1.5
+"""Closure: engine time / hand-written semi-naive time, at most (issue 11)."""
+
+INPUT_RSS_TARGET = 1.5
+"""1M input facts: peak RSS of ``converge run`` / of a Python set of the same tuples."""
+
+COUNTER_RSS_TARGET = 1.05
+"""Keyed counter: peak RSS of the job at 10x the cycles / at 1x, at most."""
+
+
+def measure_closure(graphs: Sequence[tuple[str, list[tuple[int, int]]]],
+                    rounds: int = 3) -> list[dict[str, Any]]:
+    """Transitive closure of each named graph, :data:`CLOSURE_RULESET` against
+    :func:`closure_baseline`, alternating ``rounds`` times (medians): one row per graph
+    with both times, ``ratio`` (engine / baseline), ``target`` (:data:`CLOSURE_TARGET`),
+    ``met``, and ``agree``: the engine converged and found exactly the baseline's paths
+    every round. The engine's modules are imported by an untimed run first."""
+    import converge_rules
+    from converge_rules.engine import validate_pairs
+
+    ruleset = converge_rules.loads(CLOSURE_RULESET, plugins=False)
+    converge_rules.run(ruleset, [("Edge", {"src": 0, "dst": 1})])  # imports: start-up
+    rows: list[dict[str, Any]] = []
+    for name, edges in graphs:
+        facts = validate_pairs(ruleset.program,
+                               [("Edge", {"src": a, "dst": b}) for a, b in edges])
+        base_t: list[float] = []
+        eng_t: list[float] = []
+        agree = True
+        n_paths = 0
+        for _ in range(rounds):
+            t, paths = timed(partial(closure_baseline, edges))
+            base_t.append(t)
+            n_paths = len(paths)
+            t, result = timed(partial(converge_rules.run, ruleset, facts))
+            eng_t.append(t)
+            agree = agree and result.status == "converged" and {
+                (p["src"], p["dst"]) for p in result.facts("Path")} == paths
+            del paths, result  # the random graph's answers are ~1 GB: one at a time
+        b, e = statistics.median(base_t), statistics.median(eng_t)
+        ratio = e / b
+        rows.append({"graph": name, "paths": n_paths, "rounds": rounds,
+                     "baseline_s": round(b, 6), "engine_s": round(e, 6),
+                     "ratio": round(ratio, 3), "target": CLOSURE_TARGET,
+                     "met": ratio <= CLOSURE_TARGET, "agree": agree})
+    return rows
+
+
+_PEAK_RSS_LAUNCHER = """\
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+"""Runs its arguments after the first as a child and writes the child's peak RSS to
+the file named by the first. Why a launcher: the kernel counts in a process's peak
+the memory of the process it was forked from, up to its ``exec``; forked from this
+(large) process, a small child would report this one's size. Forked from the
+launcher, a fresh interpreter of a few MiB, it reports its own."""
+
+
+def peak_rss(argv: Sequence[str], stdout: Path) -> tuple[int | None, int]:
+    """Run ``argv`` (its first item a path to an executable) as a process of its own
+    (its output to the file ``stdout``, stderr discarded) and return its peak resident
+    set size in bytes and its exit code. The peak is None where the OS does not report
+    one (no ``fork``/``wait4``: Windows); then ``argv`` runs directly."""
+    with stdout.open("wb") as out:
+        if sys.platform == "win32":
+            return None, subprocess.run(list(argv), stdout=out, stderr=subprocess.DEVNULL,
+                                        check=False).returncode
+        report = stdout.with_name(stdout.name + ".rss")
+        code = subprocess.run([sys.executable, "-c", _PEAK_RSS_LAUNCHER, str(report),
+                               *argv], stdout=out, stderr=subprocess.DEVNULL,
+                              check=False).returncode
+    try:
+        kib_or_bytes = int(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, code
+    finally:
+        report.unlink(missing_ok=True)
+    # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+    return kib_or_bytes * (1 if sys.platform == "darwin" else 1024), code
+
+
+SET_OF_TUPLES_SCRIPT = """\
+import json, sys
+held = {}
+with open(sys.argv[1], encoding="utf-8") as lines:
+    for line in lines:
+        if line.strip():
+            for name, fields in json.loads(line).items():
+                held.setdefault(name, set()).add(tuple(fields.values()))
+print(sum(map(len, held.values())))
+"""
+"""The memory baseline: the facts of a JSON Lines file (its path the one argument)
+read into a set of value tuples per type, the standard library only; prints how many."""
+
+COST_RULESET = """ruleset costs "Input facts held by a job"
+
+fact Cost { sku: str, amount: float }
+"""
+
+
+def write_costs(path: Path, facts: int) -> None:
+    """Write ``facts`` distinct ``Cost`` facts of :data:`COST_RULESET` to ``path`` as
+    JSON Lines (``{"Cost": {"sku": "S0000000", "amount": 0.0}}``)."""
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(facts):
+            out.write(json.dumps({"Cost": {"sku": f"S{i:07d}", "amount": i * 0.5}}) + "\n")
+
+
+def _converge_run(ruleset: Path, facts: Path) -> list[str]:
+    """``converge run`` of ``ruleset`` on ``facts`` with this interpreter and environment:
+    no plugins (these workloads need none, and what is installed varies), one row per
+    table (the tables are still built from the whole result), no colour."""
+    return [sys.executable, "-m", "converge_rules.cli", "run", str(ruleset), "-f", str(facts),
+            "--no-plugins", "--max-rows", "1", "--color", "never"]
+
+
+def _status(output: str) -> tuple[str, int] | None:
+    """The status and the cycles of ``converge run``'s last line (``converged in 12
+    cycles``), or None."""
+    found = re.search(r"^(\w+) in ([\d,]+) cycles?\s*$", output, re.MULTILINE)
+    return (found[1], int(found[2].replace(",", ""))) if found else None
+
+
+def measure_input_memory(facts: int, directory: Path) -> dict[str, Any]:
+    """Peak RSS of ``converge run`` holding ``facts`` input facts read from a JSON Lines
+    file (written in ``directory``), against a process reading the same file into a set
+    of the same tuples (:data:`SET_OF_TUPLES_SCRIPT`), each a child process of its own:
+    both peaks in MiB, ``ratio``, ``target`` (:data:`INPUT_RSS_TARGET`), ``met`` (False
+    where the OS does not report the peaks), and ``agree``: the job converged holding
+    as many facts as the set."""
+    ruleset, path, out = (directory / "costs.cvg", directory / "costs.jsonl",
+                          directory / "costs.out")
+    ruleset.write_text(COST_RULESET, encoding="utf-8")
+    write_costs(path, facts)
+    base_rss, base_code = peak_rss([sys.executable, "-c", SET_OF_TUPLES_SCRIPT, str(path)],
+                                   out)
+    held = int(out.read_text(encoding="utf-8")) if base_code == 0 else -1
+    eng_rss, eng_code = peak_rss(_converge_run(ruleset, path), out)
+    output = out.read_text(encoding="utf-8")
+    found = re.search(r"^Cost \(([\d,]+)\)", output, re.MULTILINE)
+    agree = (eng_code == 0 and _status(output) == ("converged", 0)
+             and found is not None and int(found[1].replace(",", "")) == held == facts)
+    path.unlink()
+    return _rss_row(f"{facts:,} input facts, converge run from JSON Lines, peak RSS",
+                    base_rss, eng_rss, INPUT_RSS_TARGET, agree,
+                    baseline="a Python set of the same tuples from the same file")
+
+
+def measure_counter_memory(cycles: int, directory: Path) -> dict[str, Any]:
+    """Peak RSS of ``converge run`` of one keyed counter updated in place
+    (:func:`counters_ruleset` with one agent) for ``10 * cycles`` cycles, over the same
+    for ``cycles`` cycles, each a child process of its own: a job that keeps nothing per
+    cycle stays flat (``target`` :data:`COUNTER_RSS_TARGET`). ``agree``: both jobs
+    converged after as many cycles as :func:`counters_baseline` and with its count."""
+    facts = directory / "count.jsonl"
+    facts.write_text(json.dumps({"Count": {"id": "c0", "n": 0}}) + "\n", encoding="utf-8")
+    peaks: list[int | None] = []
+    agree = True
+    for n in (cycles, 10 * cycles):
+        ruleset, out = directory / f"count{n}.cvg", directory / f"count{n}.out"
+        ruleset.write_text(counters_ruleset(1, n), encoding="utf-8")
+        rss, code = peak_rss(_converge_run(ruleset, facts), out)
+        peaks.append(rss)
+        output = out.read_text(encoding="utf-8")
+        b_cycles, _, counts = counters_baseline(1, n)
+        shown = re.search(r"^\W*c0\W+([\d,]+)\W*$", output, re.MULTILINE)
+        agree = (agree and code == 0 and _status(output) == ("converged", b_cycles)
+                 and shown is not None and int(shown[1].replace(",", "")) == counts["c0"])
+    return _rss_row(f"keyed counter, peak RSS at {10 * cycles:,} cycles / at {cycles:,}",
+                    peaks[0], peaks[1], COUNTER_RSS_TARGET, agree,
+                    baseline=f"the same job, {cycles:,} cycles")
+
+
+def _rss_row(workload: str, base: int | None, engine: int | None, target: float,
+             agree: bool, baseline: str) -> dict[str, Any]:
+    mib = 1024 * 1024
+    ratio = engine / base if base and engine else None
+    return {"workload": workload, "baseline": baseline,
+            "baseline_mib": None if base is None else round(base / mib, 1),
+            "engine_mib": None if engine is None else round(engine / mib, 1),
+            "ratio": None if ratio is None else round(ratio, 3), "target": target,
+            "met": ratio is not None and ratio <= target, "agree": agree}

@@ -4,6 +4,7 @@ engine's answers checked against the baseline's."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -19,6 +20,7 @@ from converge_rules.benchmarks import (
     generated_ruleset,
     input_spec,
     parse_input_baseline,
+    peak_rss,
     random_graph,
     routing_baseline,
     routing_readings,
@@ -39,7 +41,8 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
     for row in report["closure"]:
         assert row["agree"] is True
         assert row["paths"] > 0 and row["ratio"] > 0
-    assert report["closure"][0]["paths"] == 60 * 61 // 2
+        assert row["target"] == 1.5 and row["met"] is (row["ratio"] <= 1.5)
+    assert report["closure"][0]["paths"] == 59 * 60 // 2  # a chain of 60 nodes
     assert report["parse"]["lines"] > 400 and report["parse"]["parse_lines_per_s"] > 0
     assert [r["command"] for r in report["startup"]] == [
         "converge --version", "converge check RULESET", "converge check --no-plugins RULESET"]
@@ -57,6 +60,53 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
         assert row["agree"] is True
         assert row["baseline_s"] > 0 and row["engine_s"] > 0
         assert row["met"] in (True, False)  # a measure, not asserted: timings vary
+    memory = report["memory"]
+    assert [r["workload"] for r in memory] == [
+        "20,000 input facts, converge run from JSON Lines, peak RSS",
+        "keyed counter, peak RSS at 1,000 cycles / at 100"]
+    for row in memory:
+        assert row["agree"] is True  # the jobs really ran and held what they should
+        assert row["baseline_mib"] > 0 and row["engine_mib"] > 0
+        assert row["met"] is (row["ratio"] <= row["target"])
+    assert [r["target"] for r in memory] == [1.5, 1.05]
+    assert report["quick"] is True
+    summary = report["summary"]
+    assert [r["target"] for r in summary] == [
+        "<= 1.5x", "<= 1.5x", "<= 3x", "<= 5 µs", "<= 1.5x", "<= 1.05x"]
+    rows = [*report["closure"], *agents, *memory]
+    assert [r["met"] for r in summary] == [r["met"] for r in rows]
+    assert summary[3]["measured"] == f"{agents[1]['engine_s'] * 1e6:.2f} µs"
+
+
+def test_the_text_report_ends_with_every_target_and_whether_it_is_met() -> None:
+    result = CliRunner().invoke(main, ["bench", "--quick"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    last = lines[-1]
+    met, _, total = last.partition(" of ")
+    assert total.startswith("6 targets met (--quick")
+    rows = lines[-7:-1]
+    assert [r.split()[0] for r in rows] == ["closure,", "closure,", "20", "20", "20,000",
+                                            "keyed"]
+    verdicts = [r.endswith("  met") for r in rows]
+    assert all(r.endswith(("  met", "  NOT met")) for r in rows)
+    assert int(met) == sum(verdicts)
+
+
+def test_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> None:
+    held = b"x" * 200_000_000  # resident in this process while the children run
+    small, code = peak_rss([sys.executable, "-c", "pass"], tmp_path / "out")
+    assert code == 0
+    big, _ = peak_rss([sys.executable, "-c", "b = b'x' * 300_000_000"], tmp_path / "out")
+    failed = peak_rss([sys.executable, "-c", "import sys; sys.exit(3)"], tmp_path / "out")
+    assert len(held) == 200_000_000
+    if small is None:  # Windows: the OS reports no child's peak
+        return
+    assert small < 100_000_000 < 300_000_000 < big
+    assert failed[1] == 3
+    printed = peak_rss([sys.executable, "-c", "print('hello')"], tmp_path / "out")
+    assert printed[1] == 0 and (tmp_path / "out").read_text() == "hello\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no report left behind
 
 
 def test_the_many_agent_hand_loops_compute_what_the_rulesets_do() -> None:
