@@ -224,16 +224,18 @@ def recorded_tools(events: Sequence[dict[str, Any]], called: Iterable[str] = ()
     from converge_rules.engine.tools import ABANDONED, canonical_args
 
     answers: dict[str, dict[str, tuple[dict[str, Any] | None, str | None]]] = {}
+    missing: set[str] = set()  # tools the recorded job did not have
     for e in events:
+        if e["event"] != "tool_call":
+            continue
         error = str(e.get("error") or "")
+        if error.startswith("no tool named"):
+            missing.add(e["tool"])
         # Neither a missing tool nor a call its timed-out agent abandoned is an answer
         # of the tool: a real answer to the same call, recorded elsewhere, must win.
-        if e["event"] == "tool_call" and not error.startswith(("no tool named",
-                                                                ABANDONED)):
+        elif not error.startswith(ABANDONED):
             answers.setdefault(e["tool"], {})[canonical_args(e["args"])] = (
                 e.get("result"), e.get("error"))
-    missing = {e["tool"] for e in events if e["event"] == "tool_call"
-               and str(e.get("error") or "").startswith("no tool named")}
     for name in set(called) - missing:
         answers.setdefault(name, {})
     return {name: _Recorded(name, calls) for name, calls in sorted(answers.items())}
