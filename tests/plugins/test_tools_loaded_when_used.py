@@ -218,3 +218,34 @@ def test_the_guide_example_of_a_tool_loaded_when_used_works(plugin_dir: Path) ->
     assert "converge_weather.tool" not in sys.modules
     tools = tools_for_engine(registries, allowed=["forecast"])
     assert tools["forecast"]({"city": "Oslo"}) == {"rain": 0.25}
+
+
+def test_converge_run_names_a_declaration_the_model_contradicts_without_a_traceback(
+        plugin_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    write_package(plugin_dir, "weather_cli", """
+        from converge_rules.plugins.api import Tool, hookimpl
+
+        @hookimpl
+        def converge_register_tools(register):
+            register(Tool("forecast", "weather_cli.tool:forecast",
+                          "weather_cli.tool:ForecastArgs", "weather_cli.tool:Forecast",
+                          arg_types={"city": "str", "days": "int?"},
+                          result_types={"rain": "int"}))
+        """)
+    (plugin_dir / "picnic.cvg").write_text(RULESET, encoding="utf-8")
+    (plugin_dir / "plans.jsonl").write_text('{"Plan": {"city": "Oslo"}}\n', encoding="utf-8")
+    runner = CliRunner()
+    checked = runner.invoke(main, ["--plugin", "weather_cli", "check",
+                                   str(plugin_dir / "picnic.cvg")])
+    # the check trusts the declaration (an int where a float is declared is fine)
+    assert checked.exit_code == 0, checked.output
+    ran = runner.invoke(main, ["--plugin", "weather_cli", "run", str(plugin_dir / "picnic.cvg"),
+                               "-f", str(plugin_dir / "plans.jsonl")])
+    assert ran.exit_code != 0
+    assert "plugin 'weather_cli': tool 'forecast' result" in ran.output
+    assert "'rain' is declared 'int' but the model says 'float'" in ran.output
+    assert "Traceback" not in ran.output
