@@ -8,6 +8,7 @@ the status is ``oscillating``), facts of each type sorted by their fields.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias
 
@@ -96,30 +97,43 @@ class RunResult:
     def __repr__(self) -> str:
         return f"<RunResult {self.status} after {self.cycles} cycles: {self.detail}>"
 
-    def fact_ids(self, type_name: str) -> list[int]:
-        """Live fact ids of a type, sorted by their fields."""
-        store = self.store
-        type_id = self.program.type_ids[type_name]
-        try:  # a column of one type each (the common case) sorts natively
-            return sorted(store.live[type_id], key=store.values.__getitem__)
-        except TypeError:  # None beside values, or mixed types: the total order
-            return sorted(store.live[type_id], key=lambda f: fact_sort_key(store.values[f]))
+    def count(self, type_name: str) -> int:
+        """How many live facts of a type there are (without building them)."""
+        return len(self.store.live[self.program.type_ids[type_name]])
 
-    def facts(self, type_name: str) -> list[dict[str, Any]]:
+    def fact_ids(self, type_name: str, limit: int | None = None) -> list[int]:
+        """Live fact ids of a type, sorted by their fields; the first ``limit`` of them
+        when it is given (found without sorting them all)."""
+        store = self.store
+        live = store.live[self.program.type_ids[type_name]]
+        if limit is not None and limit < len(live):
+            try:
+                return heapq.nsmallest(limit, live, key=store.values.__getitem__)
+            except TypeError:
+                return heapq.nsmallest(limit, live,
+                                       key=lambda f: fact_sort_key(store.values[f]))
+        try:  # a column of one type each (the common case) sorts natively
+            return sorted(live, key=store.values.__getitem__)
+        except TypeError:  # None beside values, or mixed types: the total order
+            return sorted(live, key=lambda f: fact_sort_key(store.values[f]))
+
+    def facts(self, type_name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The live facts of a type as ``{field: value}`` dicts, sorted by their fields,
         with values as JSON holds them (lists as lists; dates, datetimes and durations
-        as ISO 8601 text). A ``KeyError`` names an undeclared type."""
+        as ISO 8601 text); the first ``limit`` of them when it is given. A ``KeyError``
+        names an undeclared type."""
         if type_name not in self.program.type_ids:
             raise KeyError(f"no fact type named {type_name!r}")
         spec = self.program.type(type_name)
         names = spec.field_names
         values = self.store.values
+        ids = self.fact_ids(type_name, limit)
         if any(f.type.base in _JSON_FORMS for f in spec.fields):
             return [
                 {n: jsonable(v) for n, v in zip(names, values[f], strict=True)}
-                for f in self.fact_ids(type_name)
+                for f in ids
             ]
-        return [dict(zip(names, values[f], strict=True)) for f in self.fact_ids(type_name)]
+        return [dict(zip(names, values[f], strict=True)) for f in ids]
 
     def provenance(self, fact_id: int) -> list[dict[str, Any]]:
         """Every derivation of a fact: agent, cycle and support ids (empty for input)."""
