@@ -100,9 +100,9 @@ class Merger:
         self.retraction = Retraction(self)
 
     @property
-    def conflicts(self) -> list[dict[str, Any]]:
-        """Every conflict resolved so far, as the result reports it."""
-        return self.keyed.conflicts
+    def conflict_count(self) -> int:
+        """How many conflicts were resolved (or not) so far."""
+        return self.keyed.count
 
     def note(self, change: tuple[Any, ...]) -> None:
         """Record one store change in the delta, when an executor wants it."""
@@ -119,6 +119,9 @@ class Merger:
         pruned): gone from the store, dead for the rest of this merge, ``event`` in
         the trace, a removal in the delta, one more in :attr:`removed`."""
         self.store.remove(fid)
+        # what it rested on matters no more (the trace keeps its provenance): a job of
+        # updates in place would keep a derivation per replaced fact
+        self.store.derivations.pop(fid, None)
         self.dead.add(fid)
         self.events.append(event)
         if self.record_delta:  # note(), inlined: once per replaced fact of a keyed type
