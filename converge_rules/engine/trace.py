@@ -258,6 +258,8 @@ def jsonable(value: Any) -> Any:
 SPILL_EVENTS = 2048
 """Events a trace holds in memory between cycles before it moves them to its spool."""
 
+_HELD = -1  # in the spool: (_HELD, i), the spilled lean effect Trace._held[i]
+
 
 class Trace:
     """The events of one job, in merge order. Cheap tuples inside; models and JSON
@@ -265,7 +267,8 @@ class Trace:
     :meth:`spill` moves them to a temporary file and :meth:`all_raw` reads all of
     them back in order."""
 
-    __slots__ = ("_end", "_program", "_spilled", "_spool", "_store", "_whole", "raw")
+    __slots__ = ("_end", "_held", "_program", "_spilled", "_spool", "_store", "_whole",
+                 "raw")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -277,6 +280,8 @@ class Trace:
         #: and where the whole chunks end
         self._end = 0
         self._whole = 0
+        #: the spilled lean effects' events (E_PLAIN), which stay in memory
+        self._held: list[Event] = []
 
     def __len__(self) -> int:
         return self._spilled + len(self.raw)
@@ -297,9 +302,22 @@ class Trace:
             return
         if self._end < 0:
             return
+        # a lean effect's event stays in memory, a reference to it goes to the spool:
+        # its outputs are the facts' provenance, one tuple per derivation, and pickling
+        # them cost as much as deriving them (closure of a chain of 800: +1 s on 1.3 s)
+        held = self._held
+        kept = len(held)
+        chunk: list[Event] = []
+        for ev in raw:
+            if ev[0] == E_PLAIN:
+                chunk.append((_HELD, len(held)))
+                held.append(ev)
+            else:
+                chunk.append(ev)
         try:
-            data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):
+            del held[kept:]
             return
         try:
             if self._spool is None:
@@ -312,6 +330,7 @@ class Trace:
             spool.flush()
         except OSError:
             self._end = -1  # readers stop at _whole, where the last whole chunk ends
+            del held[kept:]
             return
         self._end = self._whole = self._end + 8 + len(data)
         self._spilled += len(raw)
@@ -327,7 +346,9 @@ class Trace:
                 size = int.from_bytes(spool.read(8), "little")
                 chunk: list[Event] = pickle.loads(spool.read(size))  # its own file
                 pos += 8 + size
-                yield from chunk
+                held = self._held
+                for ev in chunk:
+                    yield held[ev[1]] if ev[0] == _HELD else ev
         yield from self.raw
 
     def conflict_count(self) -> int:
