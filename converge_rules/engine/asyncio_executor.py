@@ -19,10 +19,11 @@ completion order. ``agent_timeout`` cuts: an agent still running ``agent_timeout
 seconds after it started is abandoned at that moment (its task is cancelled, or its
 thread left to finish unobserved); its effect says ``agent_timeout exceeded`` and
 records the calls it made, the one still running included, and nothing it does
-later reaches the context or the trace. A call it left running still answers the
-job's memo (as under ``threads``). A tool that swallows the cancellation keeps at
-most its own task alive: the job's end cancels it again and waits a bounded grace
-(the loop's thread is a daemon, so it never holds the process's exit).
+later reaches the context or the trace. The call it was waiting on is cancelled
+too (an async tool's; a sync tool's thread cannot be stopped): it answers no memo.
+A tool that swallows the cancellation keeps at most its own task alive: the job's
+end cancels it again and waits a bounded grace (the loop's thread is a daemon, so it
+never holds the process's exit).
 
 The compute of a coroutine agent between its calls runs on the loop: a join-heavy
 agent that also calls tools holds the loop while it joins, and its timeout cuts it
@@ -249,16 +250,19 @@ class AsyncioExecutor:
                      runtimes: list[AgentRuntime]) -> list[AgentEffect]:
         if self._slots is None:  # made on the loop that uses it
             self._slots = asyncio.Semaphore(self.max_concurrency)
+        bounded = len(activations) > self.max_concurrency
         return list(await asyncio.gather(
-            *(self._one(a, r) for a, r in zip(activations, runtimes, strict=True))))
+            *(self._one(a, r, bounded) for a, r in zip(activations, runtimes, strict=True))))
 
-    async def _one(self, activation: Activation, runtime: AgentRuntime) -> AgentEffect:
-        view, tools, slots = self._view, self._tools, self._slots
-        assert view is not None and tools is not None and slots is not None
-        assert self._agent_pool is not None
-        agent = self._agents[activation.position]
-        timeout, deadline = self._timeout, self._deadline
-        loop = asyncio.get_running_loop()
+    async def _one(self, activation: Activation, runtime: AgentRuntime,
+                   bounded: bool) -> AgentEffect:
+        """The effect of one activation; ``bounded``: it waits for a slot first (the
+        cycle has more activations than ``max_concurrency``)."""
+        if not bounded:
+            return await self._run(activation, runtime)
+        slots = self._slots
+        assert slots is not None
+        deadline = self._deadline
         if deadline is None:
             await slots.acquire()
         else:
@@ -267,53 +271,63 @@ class AsyncioExecutor:
             except TimeoutError:  # queued until the deadline: never started
                 return cut_at_deadline(activation.position, runtime.close())
         try:
-            running: asyncio.Future[AgentEffect]
-            started: Callable[[], float | None]
-            if agent.afn is not None:
-                running = asyncio.ensure_future(
-                    run_agent_async(agent, activation, view, tools, runtime))
-                begun = time.monotonic()
-                started = lambda: begun  # noqa: E731
-                pooled = None
-            else:
-                begins: list[float] = []
-
-                def task() -> AgentEffect:
-                    begins.append(time.monotonic())
-                    return run_agent(agent, activation, view, tools, timeout, runtime)
-
-                pooled = self._agent_pool.submit(task)
-                running = asyncio.wrap_future(pooled, loop=loop)
-                started = lambda: begins[0] if begins else None  # noqa: E731
-            if timeout is None and deadline is None:
-                return await running
-            while True:
-                # asyncio.wait neither cancels at the timeout nor waits for what it
-                # cancelled: a tool that swallows its cancellation cannot hold the cycle
-                now = time.monotonic()
-                begun_at = started()
-                limit = deadline if deadline is not None else now + 3600.0
-                if timeout is not None:
-                    limit = min(limit, (now if begun_at is None else begun_at) + timeout)
-                done, _ = await asyncio.wait((running,), timeout=max(limit - now, 0.0))
-                if done:
-                    return running.result()
-                now = time.monotonic()
-                begun_at = started()
-                if deadline is not None and now >= deadline:
-                    effect = cut_at_deadline(activation.position, runtime.close())
-                elif (timeout is not None and begun_at is not None
-                        and now - begun_at >= timeout):
-                    effect = AgentEffect(activation.position, (), timeout_reason(timeout),
-                                         runtime.close())
-                else:
-                    continue  # queued for a thread: its timeout starts when it does
-                running.cancel()
-                if pooled is not None:
-                    self._agent_pool.retire(pooled)
-                return effect
+            return await self._run(activation, runtime)
         finally:
             slots.release()
+
+    async def _run(self, activation: Activation, runtime: AgentRuntime) -> AgentEffect:
+        view, tools = self._view, self._tools
+        assert view is not None and tools is not None and self._agent_pool is not None
+        agent = self._agents[activation.position]
+        timeout, deadline = self._timeout, self._deadline
+        loop = asyncio.get_running_loop()
+        running: asyncio.Future[AgentEffect]
+        started: Callable[[], float | None]
+        if agent.afn is not None:
+            if timeout is None and deadline is None:  # nothing to cut: no task
+                return await run_agent_async(agent, activation, view, tools, runtime)
+            running = asyncio.ensure_future(
+                run_agent_async(agent, activation, view, tools, runtime))
+            begun = time.monotonic()
+            started = lambda: begun  # noqa: E731
+            pooled = None
+        else:
+            begins: list[float] = []
+
+            def task() -> AgentEffect:
+                begins.append(time.monotonic())
+                return run_agent(agent, activation, view, tools, timeout, runtime)
+
+            pooled = self._agent_pool.submit(task)
+            running = asyncio.wrap_future(pooled, loop=loop)
+            started = lambda: begins[0] if begins else None  # noqa: E731
+        if timeout is None and deadline is None:
+            return await running
+        while True:
+            # asyncio.wait neither cancels at the timeout nor waits for what it
+            # cancelled: a tool that swallows its cancellation cannot hold the cycle
+            now = time.monotonic()
+            begun_at = started()
+            limit = deadline if deadline is not None else now + 3600.0
+            if timeout is not None:
+                limit = min(limit, (now if begun_at is None else begun_at) + timeout)
+            done, _ = await asyncio.wait((running,), timeout=max(limit - now, 0.0))
+            if done:
+                return running.result()
+            now = time.monotonic()
+            begun_at = started()
+            if deadline is not None and now >= deadline:
+                effect = cut_at_deadline(activation.position, runtime.close())
+            elif (timeout is not None and begun_at is not None
+                    and now - begun_at >= timeout):
+                effect = AgentEffect(activation.position, (), timeout_reason(timeout),
+                                     runtime.close())
+            else:
+                continue  # queued for a thread: its timeout starts when it does
+            running.cancel()
+            if pooled is not None:
+                self._agent_pool.retire(pooled)
+            return effect
 
     def close(self) -> None:
         """Release the pools without waiting for abandoned agents (their daemon threads

@@ -74,31 +74,39 @@ async def _cancel_pending() -> None:
 _CLOSE_GRACE = 2.0
 
 
-class _InFlight(threading.Event):
-    """Set when the first of identical calls is answered; threads wait on it as on
-    any event, tasks of the job's loop with :meth:`wait_async` (never blocking the
-    loop)."""
+class _InFlight:
+    """The first of identical calls, running. Whoever waits for its answer registers
+    under the tool box's lock (a thread gets an event, a task of the job's loop a
+    future), so the common call nobody waits for costs no lock or event of its own;
+    :meth:`set`, called once the answer is memoised, wakes them all."""
+
+    __slots__ = ("_event", "_futures")
 
     def __init__(self) -> None:
-        super().__init__()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._guard = threading.Lock()
+        self._event: threading.Event | None = None
+        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def thread_waiter(self) -> threading.Event:
+        """An event set with the answer (call under the tool box's lock)."""
+        if self._event is None:
+            self._event = threading.Event()
+        return self._event
+
+    def task_waiter(self) -> asyncio.Future[None]:
+        """A future of the running loop resolved with the answer (call under the tool
+        box's lock)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._futures.append((loop, future))
+        return future
 
     def set(self) -> None:
-        with self._guard:
-            super().set()
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
+        """The answer is memoised (or the call cut): wake every waiter."""
+        if self._event is not None:
+            self._event.set()
+        for loop, future in self._futures:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, future)
-
-    async def wait_async(self) -> None:
-        future = asyncio.get_running_loop().create_future()
-        with self._guard:
-            if self.is_set():
-                return
-            self._waiters.append((asyncio.get_running_loop(), future))
-        await future
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -134,6 +142,7 @@ class ToolBox:
         self._tools: dict[str, ToolFn] = dict(tools or {})
         self._memo: dict[str, _Outcome] = {}
         self._inflight: dict[str, _InFlight] = {}
+        self._async: dict[str, bool] = {}  # tool → whether acall awaits it on the loop
         self._lock = threading.Lock()
         self.max_calls = max_calls
         self.used = 0
@@ -202,8 +211,9 @@ class ToolBox:
                     owner = True
                 else:
                     owner = False
+                    waiter = event.thread_waiter()
             if not owner:
-                event.wait()
+                waiter.wait()
                 continue
             outcome: _Outcome = (None, "internal error")
             try:
@@ -219,10 +229,10 @@ class ToolBox:
                     pool: Executor | None = None) -> _Outcome:
         """:meth:`call` for a task of the job's event loop: the same memo, budget and
         outcomes, awaited without blocking the loop. An async tool is awaited on the
-        loop, a sync one runs on ``pool`` (the loop's default pool when None). The
-        call runs as a task of its own: cancelling the caller (its agent ran out of
-        ``agent_timeout``) abandons the wait, and the call still answers the memo, as
-        a call of an abandoned thread does."""
+        loop, a sync one runs on ``pool`` (the loop's default pool when None).
+        Cancelling the caller (its agent ran out of ``agent_timeout``) cancels the
+        call: its outcome is not memoised, and an identical call waiting for it makes
+        the call again (the budget counts both)."""
         key = tool + "\x00" + canonical_args(args)
         while True:
             with self._lock:
@@ -242,32 +252,38 @@ class ToolBox:
                     owner = True
                 else:
                     owner = False
+                    future = event.task_waiter()
             if not owner:
-                await event.wait_async()
+                await future
                 continue
-            answer = asyncio.ensure_future(self._settle(key, event, tool, args, pool))
-            return await asyncio.shield(answer)
-
-    async def _settle(self, key: str, event: _InFlight, tool: str, args: dict[str, Any],
-                      pool: Executor | None) -> _Outcome:
-        outcome: _Outcome = (None, "internal error")
-        try:
-            outcome = await self._ainvoke(tool, args, pool)
-        finally:
-            with self._lock:
-                self._memo[key] = outcome
-                del self._inflight[key]
-            event.set()
-        return outcome
+            outcome: _Outcome = (None, "internal error")
+            cancelled = False
+            try:
+                outcome = await self._ainvoke(tool, args, pool)
+            except asyncio.CancelledError:
+                # its agent was abandoned: the call is cut too, and answers no memo (an
+                # identical call waiting for it makes it again)
+                cancelled = True
+                raise
+            finally:
+                with self._lock:
+                    if not cancelled:
+                        self._memo[key] = outcome
+                    del self._inflight[key]
+                event.set()
+            return outcome
 
     async def _ainvoke(self, tool: str, args: dict[str, Any],
                        pool: Executor | None) -> _Outcome:
         fn = self._tools.get(tool)
         if fn is None:
             return None, self._unknown(tool)
+        asynchronous = self._async.get(tool)
+        if asynchronous is None:
+            asynchronous = self._async[tool] = _is_async(fn)
         try:
-            if _is_async(fn):
-                result: Any = await _await(cast(Awaitable[Any], fn(dict(args))))
+            if asynchronous:
+                result: Any = await cast(Awaitable[Any], fn(dict(args)))
             else:
                 result = await asyncio.get_running_loop().run_in_executor(
                     pool, fn, dict(args))
