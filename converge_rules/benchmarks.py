@@ -417,7 +417,7 @@ def join_facts(rows: int, keys: int, seed: int = 5) -> list[tuple[str, dict[str,
             + [("B", {"y": rng.randrange(keys), "z": i}) for i in range(rows)])
 
 
-def measure_cpu(agents: int = 8, rows: int = 6_000, keys: int = 40, rounds: int = 3,
+def measure_cpu(agents: int = 8, rows: int = 4_000, keys: int = 40, rounds: int = 3,
                 workers: int = 2) -> dict[str, Any]:
     """The CPU-bound workload (:func:`join_ruleset` on :func:`join_facts`): ``serial``
     against ``processes`` with ``workers`` workers, alternating ``rounds`` times
