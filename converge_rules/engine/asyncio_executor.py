@@ -59,12 +59,16 @@ _LOOP_GRACE = 1.0
 """Seconds past the job's deadline the engine waits for a loop that does not answer
 (a coroutine agent computing without a call holds it) before it cuts the cycle."""
 
-CUT_AT_DEADLINE = "job_timeout: cut at the job's deadline before it finished"
+#: why the effect of an agent cut at the job's deadline is discarded (the text of the
+#: executor protocol's ``executors.cut_at_deadline``, which every executor shares)
+DEADLINE_REASON = "job_timeout ran out: cut at the job's deadline"
 
 
-def cut_at_deadline(position: int, calls: tuple[Any, ...]) -> AgentEffect:
-    """The effect of an activation the job's deadline (``job_timeout``) cut."""
-    return AgentEffect(position, (), CUT_AT_DEADLINE, calls, budget="job_timeout")
+def cut_at_deadline(position: int, calls: tuple[Any, ...] = ()) -> AgentEffect:
+    """The effect of an activation still running (or not yet started) when the job's
+    deadline passed: discarded, with ``budget="job_timeout"``, so the engine ends the
+    job with the facts merged so far."""
+    return AgentEffect(position, (), DEADLINE_REASON, calls, budget="job_timeout")
 
 
 class DaemonThreads(Executor):
