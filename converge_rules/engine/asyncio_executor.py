@@ -159,6 +159,8 @@ class DaemonThreads(Executor):
                 task[0].cancel()
         for _ in range(threads):
             self._tasks.put(None)
+
+
 class _Finished:
     """An agent whose coroutine already ran, as :func:`run_agent` calls it: ``fn``
     returns what the coroutine returned or raises what it raised, so the effect (the
@@ -224,6 +226,7 @@ class AsyncioExecutor:
         self._view, self._agents, self._tools = view, agents, tools
         self._timeout, self._deadline = agent_timeout, deadline
         self._loop = tools.event_loop()
+        self._slots = None  # bound to the loop of its first use: this job's
         workers = min(self.max_concurrency, MAX_SYNC_WORKERS)
         self._agent_pool = DaemonThreads(workers, "converge-agent")
         self._tool_pool = DaemonThreads(workers, "converge-tool")
@@ -255,8 +258,16 @@ class AsyncioExecutor:
         if self._slots is None:  # made on the loop that uses it
             self._slots = asyncio.Semaphore(self.max_concurrency)
         bounded = len(activations) > self.max_concurrency
-        return list(await asyncio.gather(
-            *(self._one(a, r, bounded) for a, r in zip(activations, runtimes, strict=True))))
+        if bounded or self._timeout is not None or self._deadline is not None:
+            runs = [self._one(a, r, bounded)
+                    for a, r in zip(activations, runtimes, strict=True)]
+        else:  # nothing to bound or cut: each coroutine agent is its own task
+            view, tools, agents = self._view, self._tools, self._agents
+            assert view is not None and tools is not None
+            runs = [run_agent_async(agents[a.position], a, view, tools, r)
+                    if agents[a.position].afn is not None else self._run(a, r)
+                    for a, r in zip(activations, runtimes, strict=True)]
+        return list(await asyncio.gather(*runs))
 
     async def _one(self, activation: Activation, runtime: AgentRuntime,
                    bounded: bool) -> AgentEffect:
