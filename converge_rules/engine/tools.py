@@ -50,15 +50,15 @@ class ToolBudgetExhausted(ToolError):
     """``max_tool_calls`` is spent: the runtime refuses the call."""
 
 
+def canonical_args(args: Mapping[str, Any]) -> str:
+    """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
+    return _CANONICAL.encode(args)
+
+
 #: ``json.dumps(args, sort_keys=True, separators=(",", ":"), default=repr)``, built
 #: once: ``dumps`` with options builds an encoder per call, a tenth of an async call's
 #: cost on the asyncio executor. Holds no state between calls.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
-
-
-def canonical_args(args: Mapping[str, Any]) -> str:
-    """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
-    return _CANONICAL.encode(args)
 
 
 async def _await(value: Awaitable[Any]) -> Any:
@@ -380,7 +380,12 @@ class AgentRuntime:
         except ToolBudgetExhausted as exc:
             self._record((tool, dict(args), None, str(exc)))
             raise
-        return self._answered(tool, args, result, error)
+        self._record((tool, dict(args), result, error))
+        if error is not None:
+            said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
+            raise ToolError(said)
+        assert result is not None
+        return result
 
     async def acall(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """:meth:`call` for an agent's coroutine variant on the job's event loop
