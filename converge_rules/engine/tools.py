@@ -387,6 +387,22 @@ class AgentRuntime:
         assert result is not None
         return result
 
+    def _record(self, record: ToolRecord) -> None:
+        with self._lock:
+            self._pending = None
+            if not self.closed:
+                self.calls.append(record)
+
+    def close(self) -> tuple[ToolRecord, ...]:
+        """Abandon the run: the calls to record for it (see the class docstring)."""
+        with self._lock:
+            self.closed = True
+            calls = list(self.calls)
+            if self._pending is not None:
+                tool, args = self._pending
+                calls.append((tool, args, None, ABANDONED))
+            return tuple(calls)
+
     async def acall(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """:meth:`call` for an agent's coroutine variant on the job's event loop
         (:meth:`ToolBox.acall`): the same checks, records and errors."""
@@ -422,19 +438,3 @@ class AgentRuntime:
             raise ToolError(said)
         assert result is not None
         return result
-
-    def _record(self, record: ToolRecord) -> None:
-        with self._lock:
-            self._pending = None
-            if not self.closed:
-                self.calls.append(record)
-
-    def close(self) -> tuple[ToolRecord, ...]:
-        """Abandon the run: the calls to record for it (see the class docstring)."""
-        with self._lock:
-            self.closed = True
-            calls = list(self.calls)
-            if self._pending is not None:
-                tool, args = self._pending
-                calls.append((tool, args, None, ABANDONED))
-            return tuple(calls)
