@@ -65,11 +65,13 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option(
     "--executor", default="serial", show_default=True, metavar="NAME",
     help="How agents run in each cycle: serial, threads (for agents that wait on "
-         "tools), processes (forked workers with replicas, for CPU-bound agents), or an "
-         "executor a plugin registers. The result is the same for all.",
+         "tools), asyncio (agents as tasks on one event loop awaiting their tool calls: "
+         "thousands in flight), processes (forked workers with replicas, for CPU-bound "
+         "agents), or an executor a plugin registers. The result is the same for all.",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Workers for the executor (threads: default 64).")
+              help="Workers for the executor (threads: default 64; asyncio: its "
+                   "max_concurrency, the agents in flight at once, default 1024).")
 @click.option(
     "--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
     metavar="FILE",
@@ -126,6 +128,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --format json --with-confidence
       converge run pricing.cvg -f input.jsonl --trace trace.jsonl
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
+      converge run pricing.cvg -f input.jsonl --executor asyncio --workers 500
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
 
     \b

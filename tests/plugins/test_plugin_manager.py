@@ -186,5 +186,5 @@ def test_registries_carry_what_plugins_register_and_no_engine_table_changes(
     # into a table the engine reads.
     builtins = load_registries()
     assert "coin" not in builtins.resolvers and "cluster" not in builtins.executors
-    assert sorted(builtins.executors) == sorted(["serial", "threads",
+    assert sorted(builtins.executors) == sorted(["serial", "threads", "asyncio",
                                                  *(["processes"] if fork_available() else [])])
