@@ -43,6 +43,7 @@ import math
 import os
 import re
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import FunctionType
@@ -53,11 +54,22 @@ from ray import cloudpickle
 from ray.exceptions import GetTimeoutError, RayError
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import run_agent
+from converge_rules.engine.executors import run_agent, timeout_reason
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.tools import ToolBox, ToolBudgetExhausted, ToolFn, canonical_args
 from converge_rules.errors import ConvergeError, ExecutorError, ToolError
 from converge_rules.program import AgentFn, AgentSpec, View
+
+try:  # the deadline protocol (converge-rules with `start(..., deadline=)`)
+    from converge_rules.engine.executors import (  # type: ignore[attr-defined]
+        cut_at_deadline as _cut_at_deadline,
+    )
+    from converge_rules.engine.executors import (  # type: ignore[attr-defined]
+        timed_out as _timed_out_effect,
+    )
+except ImportError:  # an engine that gives no deadline: agents time out after the fact
+    _cut_at_deadline = None
+    _timed_out_effect = None
 
 ENV_ADDRESS = "CONVERGE_RAY_ADDRESS"
 """The cluster every job joins when no ``address`` option is given (``auto`` or
@@ -165,19 +177,32 @@ def shippable_tools(functions: Mapping[str, ToolFn],
 # ------------------------------------------------------------------------ actors
 
 
+Tag = tuple[int, int]
+"""(cycle, merge position): which activation a tool call belongs to."""
+
+
 @ray.remote
 class _Ledger:
     """The job-wide tool memo and ``max_tool_calls`` (one async actor, so one event
-    loop: no locks). Keys are ToolBox's: tool name, NUL, canonical JSON arguments."""
+    loop: no locks). Keys are ToolBox's: tool name, NUL, canonical JSON arguments.
 
-    def __init__(self, max_calls: int | None) -> None:
+    With ``track`` (the job has a deadline or ``agent_timeout``) it also keeps each
+    activation's calls, so that an agent cut at its deadline on an actor that is then
+    killed is recorded with the calls it made, as ``AgentRuntime.close`` records them."""
+
+    def __init__(self, max_calls: int | None, track: bool) -> None:
         self._max = max_calls
         self._memo: dict[str, tuple[Any, Any]] = {}
         self._inflight: dict[str, Any] = {}
+        self._owner: dict[str, Tag] = {}
         self._used = 0
         self._exhausted = False
+        self._track = track
+        self._calls: dict[Tag, list[tuple[Any, ...]]] = {}
+        self._pending: dict[Tag, tuple[str, dict[str, Any], str]] = {}
 
-    async def reserve(self, key: str, tool: str) -> tuple[str, Any]:
+    async def reserve(self, key: str, tool: str, args: dict[str, Any],
+                      tag: Tag) -> tuple[str, Any]:
         """``("done", outcome)`` for a memoised call (waiting for an identical call in
         flight), ``("refused", reason)`` when the budget is spent, else ``("go",
         None)``: the caller makes the call (counted now) and must :meth:`finish` it."""
@@ -186,39 +211,80 @@ class _Ledger:
         while True:
             done = self._memo.get(key)
             if done is not None:
+                self._record(tag, (tool, args, *done))
                 return "done", done
             event = self._inflight.get(key)
             if event is None:
                 break
+            if self._track:
+                self._pending[tag] = (tool, args, key)
             await event.wait()
         if self._max is not None and self._used >= self._max:
             self._exhausted = True
             # ToolBox's words: the trace must not tell the executors apart
-            return "refused", f"max_tool_calls ({self._max}) is spent; call to {tool!r} refused"
+            reason = f"max_tool_calls ({self._max}) is spent; call to {tool!r} refused"
+            self._record(tag, (tool, args, None, reason))
+            return "refused", reason
         self._used += 1
         self._inflight[key] = asyncio.Event()
+        if self._track:
+            self._owner[key] = tag
+            self._pending[tag] = (tool, args, key)
         return "go", None
 
-    async def finish(self, key: str, outcome: tuple[Any, Any]) -> None:
+    async def finish(self, key: str, tool: str, args: dict[str, Any], tag: Tag,
+                     outcome: tuple[Any, Any]) -> None:
         self._memo[key] = outcome
+        self._owner.pop(key, None)
+        self._record(tag, (tool, args, *outcome))
         event = self._inflight.pop(key, None)
         if event is not None:
             event.set()
 
+    def _record(self, tag: Tag, record: tuple[Any, ...]) -> None:
+        if self._track:
+            self._pending.pop(tag, None)
+            self._calls.setdefault(tag, []).append(record)
+
+    async def abandon(self, tag: Tag) -> tuple[tuple[Any, ...], ...]:
+        """The calls to record for an activation cut at its deadline (the one still
+        running recorded as abandoned, the budget having counted it). A call it left in
+        flight is released: an identical call waiting for it is made again."""
+        from converge_rules.engine.tools import ABANDONED
+
+        calls = list(self._calls.pop(tag, ()))
+        pending = self._pending.pop(tag, None)
+        if pending is not None:
+            tool, args, _ = pending
+            calls.append((tool, args, None, ABANDONED))
+        for key in [k for k, owner in self._owner.items() if owner == tag]:
+            del self._owner[key]
+            event = self._inflight.pop(key, None)
+            if event is not None:
+                event.set()
+        return tuple(calls)
+
     async def spent(self) -> tuple[int, bool]:
+        """The calls counted so far and whether a call was refused; forgets the calls
+        recorded per activation (the cycle is over)."""
+        self._calls.clear()
+        self._pending.clear()
         return self._used, self._exhausted
 
 
 class ClusterTools(ToolBox):
-    """An actor's tool box: calls run here, the memo and the budget are the ledger's."""
+    """An actor's tool box: calls run here, the memo and the budget are the ledger's.
+    ``tag`` is the activation running now (set by the actor before each run)."""
 
     def __init__(self, functions: Mapping[str, Any], ledger: Any) -> None:
         super().__init__(functions, None)
         self._ledger = ledger
+        self.tag: Tag = (0, 0)
 
     def call(self, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         key = tool + "\x00" + canonical_args(args)
-        verdict, payload = ray.get(self._ledger.reserve.remote(key, tool))
+        tag = self.tag
+        verdict, payload = ray.get(self._ledger.reserve.remote(key, tool, args, tag))
         if verdict == "done":
             result, error = payload
             return result, error
@@ -228,7 +294,7 @@ class ClusterTools(ToolBox):
         try:
             outcome = self._invoke(tool, args)
         finally:
-            ray.get(self._ledger.finish.remote(key, outcome))
+            ray.get(self._ledger.finish.remote(key, tool, args, tag, outcome))
         return outcome
 
 
@@ -247,24 +313,24 @@ class _Replica:
         self._tools = ClusterTools(tools, ledger)
         self._timeout = agent_timeout
 
-    def ready(self) -> int:
-        return os.getpid()
+    def ready(self) -> tuple[str, Any]:
+        return "effects", []
 
-    def run(self, delta: Delta, activations: list[Activation]) -> tuple[str, Any]:
-        """Apply the cycle's delta, then run this actor's share of the activations."""
+    def run(self, cycle: int, delta: Delta, activations: list[Activation]) -> tuple[str, Any]:
+        """Apply the cycle's delta, then run these activations, in order."""
+        effects = []
         try:
             self._store.apply(delta)
-            effects = [run_agent(self._agents[a.position], a, self._view, self._tools,
-                                 self._timeout) for a in activations]
+            for a in activations:
+                self._tools.tag = (cycle, a.position)
+                effects.append(run_agent(self._agents[a.position], a, self._view,
+                                         self._tools, self._timeout))
         except MemoryError:
             return "memory", ("a replica actor of the ray executor ran out of memory "
                               "(MemoryError)")
         finally:
             gc.collect(1)
         return "effects", effects
-
-    def stop(self) -> None:
-        self._tools.close()
 
 
 # ---------------------------------------------------------------------- executor
@@ -329,7 +395,12 @@ class RayExecutor:
         self._actors: list[Any] = []
         self._ledger: Any = None
         self._tools: ToolBox | None = None
+        self._store: FactStore | None = None
         self._calls_tools = False
+        self._share = 1.0
+        self._shipped: tuple[Any, Any] = (None, None)
+        self._timeout: float | None = None
+        self._deadline: float | None = None
 
     @classmethod
     def from_options(cls, workers: int | None, options: Mapping[str, str]) -> RayExecutor:
@@ -345,7 +416,9 @@ class RayExecutor:
     # ------------------------------------------------------------ the protocol
 
     def start(self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
-              agent_timeout: float | None) -> None:
+              agent_timeout: float | None, deadline: float | None = None) -> None:
+        """Connect (or start a local Ray), ship the job and start the replica actors.
+        ``deadline`` is the job's, a ``time.monotonic()`` value of this process."""
         if not isinstance(view, FactStore):
             raise ConvergeError("the ray executor runs on the engine's fact store")
         self._connect()
@@ -360,26 +433,23 @@ class RayExecutor:
                 "holds a whole replica of the context — leave --workers out for one per CPU")
         # a share of a CPU each, rounded down so that all of them fit at once (an actor
         # that cannot be placed would wait forever)
-        share = min(1.0, math.floor(cpus / workers * 1e4) / 1e4)
+        self._share = min(1.0, math.floor(cpus / workers * 1e4) / 1e4)
         used = {t for a in agents for t in a.tools}
-        self._tools = tools
+        self._store, self._tools = view, tools
         self._calls_tools = bool(used)
+        self._timeout, self._deadline = agent_timeout, deadline
+        timed = agent_timeout is not None or deadline is not None
         try:
-            shipped_tools = ray.put(shippable_tools(tools.functions, used))
-            shipped_agents = ray.put([ship_agent(a) for a in agents])
+            self._shipped = (ray.put(shippable_tools(tools.functions, used)),
+                             ray.put([ship_agent(a) for a in agents]))
             replica = ray.put(view.replicate())
         except ConvergeError:
             raise
         except Exception as exc:  # pickling: a plugin function that cannot travel
             raise ConvergeError(f"the ray executor cannot ship the job to its workers: "
                                 f"{type(exc).__name__}: {exc}") from None
-        self._ledger = _Ledger.options(num_cpus=0).remote(tools.max_calls)
-        self._actors = [
-            _Replica.options(
-                num_cpus=share, scheduling_strategy="SPREAD"
-            ).remote(replica, shipped_agents, shipped_tools, self._ledger, agent_timeout)
-            for _ in range(workers)
-        ]
+        self._ledger = _Ledger.options(num_cpus=0).remote(tools.max_calls, timed)
+        self._actors = [self._new_actor(replica) for _ in range(workers)]
         try:
             ray.get([a.ready.remote() for a in self._actors], timeout=READY_TIMEOUT)
         except GetTimeoutError:
@@ -400,24 +470,47 @@ class RayExecutor:
         for i, act in enumerate(activations):
             shares[i % len(shares)].append(act)
         delta_ref = ray.put(delta)  # once in the object store, fetched by every actor
-        # every replica needs every delta, even with no activation this cycle
-        refs = [actor.run.remote(delta_ref, share)
-                for actor, share in zip(actors, shares, strict=True)]
         try:
-            answers = ray.get(refs)
+            if self._timeout is None and self._deadline is None:
+                effects = self._gather(cycle, delta_ref, shares)
+            else:
+                effects = _TimedCycle(self, cycle, delta_ref, shares).run()
         except RayError as exc:
             raise ExecutorError(f"the ray executor lost cycle {cycle}: {_reason(exc)}; the "
                                 "job cannot go on without that replica") from None
-        effects: list[AgentEffect] = []
-        for kind, payload in answers:
-            if kind == "memory":
-                raise MemoryError(payload)
-            effects.extend(payload)
-        if self._calls_tools:
+        if self._calls_tools or self._deadline is not None or self._timeout is not None:
             used, exhausted = ray.get(self._ledger.spent.remote())
             tools.used = used
             tools.exhausted = tools.exhausted or exhausted
         return effects
+
+    def _gather(self, cycle: int, delta_ref: Any,
+                shares: list[list[Activation]]) -> list[AgentEffect]:
+        """One call per actor: its delta and its whole share (no deadline to keep)."""
+        # every replica needs every delta, even with no activation this cycle
+        refs = [actor.run.remote(cycle, delta_ref, share)
+                for actor, share in zip(self._actors, shares, strict=True)]
+        effects: list[AgentEffect] = []
+        for answer in ray.get(refs):
+            effects.extend(_effects(answer))
+        return effects
+
+    def _new_actor(self, replica: Any) -> Any:
+        tools_ref, agents_ref = self._shipped
+        return _Replica.options(  # type: ignore[attr-defined]
+            num_cpus=self._share, scheduling_strategy="SPREAD"
+        ).remote(replica, agents_ref, tools_ref, self._ledger, self._timeout)
+
+    def replace_actor(self, index: int) -> Any:
+        """Kill actor ``index`` (stuck in an agent past its deadline) and start another
+        in its place, on a replica of the context as it is now (this cycle's delta
+        included); returns it. Its ``ready`` is the caller's to wait for."""
+        with contextlib.suppress(Exception):
+            ray.kill(self._actors[index])
+        assert self._store is not None
+        actor = self._new_actor(ray.put(self._store.replicate()))
+        self._actors[index] = actor
+        return actor
 
     def close(self) -> None:
         try:
@@ -459,6 +552,116 @@ class RayExecutor:
             raise ConvergeError(f"the ray executor could not {where}: "
                                 f"{type(exc).__name__}: {exc}{hint}") from None
         self._owns_ray = True
+
+
+def _effects(answer: tuple[str, Any]) -> list[AgentEffect]:
+    kind, payload = answer
+    if kind == "memory":
+        raise MemoryError(payload)
+    return list(payload)
+
+
+def _timed_out(position: int, limit: float, calls: tuple[Any, ...]) -> AgentEffect:
+    if _timed_out_effect is not None:
+        effect: AgentEffect = _timed_out_effect(position, limit, calls)
+        return effect
+    return AgentEffect(position, (), timeout_reason(limit), calls)
+
+
+def _cut(position: int, calls: tuple[Any, ...]) -> AgentEffect:
+    assert _cut_at_deadline is not None, "a deadline comes with the engine that cuts"
+    effect: AgentEffect = _cut_at_deadline(position, calls)
+    return effect
+
+
+@dataclass(slots=True)
+class _Item:
+    position: int | None  # None: a call that runs no agent (the delta alone, ready)
+    ref: Any
+
+
+class _TimedCycle:
+    """A cycle with deadlines: one call per activation, queued in order on its actor
+    (an actor runs its calls one after another), so the driver knows which agent each
+    actor runs and since when (since the call before it answered). An agent still
+    running ``agent_timeout`` after it started is cut: its effect is
+    ``timed_out`` with the calls the ledger saw it make, and its actor is killed and
+    replaced (a fresh replica), its queue moved to the new one. At the job's deadline
+    every activation not finished is cut and the cycle returns at once."""
+
+    def __init__(self, executor: RayExecutor, cycle: int, delta_ref: Any,
+                 shares: list[list[Activation]]) -> None:
+        self.executor, self.cycle = executor, cycle
+        self.queues: list[list[_Item]] = []
+        self.pending: list[list[Activation]] = []
+        now = time.monotonic()
+        self.since = [now] * len(shares)
+        for actor, share in zip(executor._actors, shares, strict=True):
+            items = [_Item(None, actor.run.remote(cycle, delta_ref, []))]
+            items += [_Item(a.position, actor.run.remote(cycle, (), [a])) for a in share]
+            self.queues.append(items)
+            self.pending.append(list(share))
+        self.effects: dict[int, AgentEffect] = {}
+
+    def run(self) -> list[AgentEffect]:
+        timeout, deadline = self.executor._timeout, self.executor._deadline
+        wait: float | None = 0.0
+        while any(self.queues):
+            heads = [q[0].ref for q in self.queues if q]
+            ready, _ = ray.wait(heads, num_returns=1, timeout=wait)
+            if ready:  # and whatever else answered meanwhile, before judging any clock
+                ready, _ = ray.wait(heads, num_returns=len(heads), timeout=0)
+            for ref in ready:
+                self._answered(ref)
+            if not any(self.queues):
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                self._cut_all()
+                break
+            if timeout is not None:
+                for i, queue in enumerate(self.queues):
+                    if queue and queue[0].position is not None and (
+                            now - self.since[i] >= timeout):
+                        self._time_out(i, timeout)
+            wake = [deadline] if deadline is not None else []
+            if timeout is not None:
+                wake += [self.since[i] + timeout for i, q in enumerate(self.queues)
+                         if q and q[0].position is not None]
+            wait = None if not wake else max(0.0, min(wake) - time.monotonic())
+        return list(self.effects.values())
+
+    def _answered(self, ref: Any) -> None:
+        for i, queue in enumerate(self.queues):
+            if queue and queue[0].ref == ref:
+                queue.pop(0)
+                for effect in _effects(ray.get(ref)):
+                    self.effects[effect.position] = effect
+                    self.pending[i] = [a for a in self.pending[i]
+                                       if a.position != effect.position]
+                self.since[i] = time.monotonic()  # the next call starts now
+                return
+
+    def _time_out(self, i: int, limit: float) -> None:
+        position = self.queues[i][0].position
+        assert position is not None
+        calls = ray.get(self.executor._ledger.abandon.remote((self.cycle, position)))
+        self.effects[position] = _timed_out(position, limit, calls)
+        rest = [a for a in self.pending[i] if a.position != position]
+        self.pending[i] = rest
+        actor = self.executor.replace_actor(i)
+        # the new replica is current: the rest of the queue needs no delta; its first
+        # agent's clock starts when the actor is up
+        self.queues[i] = [_Item(None, actor.ready.remote())] + [
+            _Item(a.position, actor.run.remote(self.cycle, (), [a])) for a in rest]
+
+    def _cut_all(self) -> None:
+        for i, queue in enumerate(self.queues):
+            for act in self.pending[i]:
+                calls = ray.get(self.executor._ledger.abandon.remote((self.cycle, act.position)))
+                self.effects[act.position] = _cut(act.position, calls)
+            queue.clear()
+            self.pending[i] = []
 
 
 def _reachable(address: str) -> None:

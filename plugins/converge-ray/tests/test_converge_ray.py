@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from ray import cloudpickle  # noqa: E402
 
 from converge_rules import loads  # noqa: E402
 from converge_rules import run as api_run  # noqa: E402
-from converge_rules.engine import run  # noqa: E402
+from converge_rules.engine import executors, run  # noqa: E402
+from converge_rules.engine.tools import ABANDONED  # noqa: E402
+from converge_rules.engine.trace import EffectDiscarded, ToolCall  # noqa: E402
 from converge_rules.errors import ConvergeError  # noqa: E402
 from converge_rules.plugins import load_registries  # noqa: E402
 from converge_rules.testing.mocks import MockAnswer, MockTools  # noqa: E402
@@ -154,6 +157,47 @@ def test_max_tool_calls_stays_exact_across_actors(cluster: str, tmp_path: Path) 
     assert on_ray.status == "budget_exceeded"
     assert on_ray.budget["max_tool_calls"] == {"exceeded": True, "limit": 4, "used": 4}
     assert len(calls.read_text().split()) == 4
+
+
+class Stuck:
+    """``lookup`` that never answers for ``n == 0`` (an hour), at once otherwise."""
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args["n"] == 0:
+            time.sleep(3600)
+        return {"v": args["n"] * 10}
+
+
+def test_an_agent_over_agent_timeout_is_cut_at_its_deadline(cluster: str) -> None:
+    ruleset = loads(TOOLS_RULESET.replace("ruleset calls", "ruleset calls\nroot \"r\" {\n"
+                                          "  agent_timeout = 1s\n}", 1)
+                    + "fact Seen { key id: int }\nagent see { when Ask(id) emit Seen(id: id) }\n")
+    facts = [("Ask", {"id": i, "n": i}) for i in range(3)]
+    started = time.monotonic()
+    result = api_run(ruleset, facts, tools={"lookup": Stuck()}, executor=RayExecutor(2),
+                     now=None)
+    assert time.monotonic() - started < 60  # not an hour
+    assert result.status == "converged"
+    assert result.facts("Got") == []  # the stuck agent contributed nothing
+    assert [f["id"] for f in result.facts("Seen")] == [0, 1, 2]  # the other one ran
+    (cut,) = result.trace.events_of(EffectDiscarded)
+    assert cut.reason == "agent_timeout exceeded (limit 1s)"
+    assert result.budget["agent_timeout"]["used"] == 1
+    (stuck_call,) = [e for e in result.trace.events_of(ToolCall) if e.args == {"n": 0}]
+    assert stuck_call.result is None and stuck_call.error == ABANDONED
+
+
+@pytest.mark.skipif(not hasattr(executors, "cut_at_deadline"),
+                    reason="this converge-rules gives executors no job deadline")
+def test_job_timeout_cuts_a_stuck_agent_at_the_jobs_deadline(cluster: str) -> None:
+    ruleset = loads(TOOLS_RULESET.replace("ruleset calls", "ruleset calls\nroot \"r\" {\n"
+                                          "  job_timeout = 2s\n}", 1))
+    started = time.monotonic()
+    result = api_run(ruleset, [("Ask", {"id": 0, "n": 0})], tools={"lookup": Stuck()},
+                     executor=RayExecutor(2), now=None)
+    assert time.monotonic() - started < 60  # not an hour
+    assert result.status == "budget_exceeded"
+    assert result.budget["job_timeout"]["exceeded"] is True
 
 
 def test_a_tool_that_cannot_travel_is_named(cluster: str) -> None:
