@@ -88,6 +88,10 @@ CONNECT_TIMEOUT = 5.0
 """Seconds to reach ``HOST:PORT`` before asking Ray to join it (Ray itself retries an
 unreachable address for minutes)."""
 
+INLINE_DELTA = 1_000
+"""A delta of at most this many changes (some 100 kB pickled) is sent inside each
+actor's call; a larger one is put in the object store once."""
+
 MAX_ACTORS_PER_CPU = 4
 """Each actor holds a whole replica: more than this many per CPU only costs memory."""
 
@@ -469,7 +473,9 @@ class RayExecutor:
         shares: list[list[Activation]] = [[] for _ in actors]
         for i, act in enumerate(activations):
             shares[i % len(shares)].append(act)
-        delta_ref = ray.put(delta)  # once in the object store, fetched by every actor
+        # a large delta goes once into the object store, fetched by every actor; a small
+        # one travels inside each call (a put costs more than it saves: a round trip)
+        delta_ref = ray.put(delta) if len(delta) > INLINE_DELTA else delta
         try:
             if self._timeout is None and self._deadline is None:
                 effects = self._gather(cycle, delta_ref, shares)
@@ -478,7 +484,7 @@ class RayExecutor:
         except RayError as exc:
             raise ExecutorError(f"the ray executor lost cycle {cycle}: {_reason(exc)}; the "
                                 "job cannot go on without that replica") from None
-        if self._calls_tools or self._deadline is not None or self._timeout is not None:
+        if self._calls_tools:
             used, exhausted = ray.get(self._ledger.spent.remote())
             tools.used = used
             tools.exhausted = tools.exhausted or exhausted
@@ -597,9 +603,12 @@ class _TimedCycle:
         now = time.monotonic()
         self.since = [now] * len(shares)
         for actor, share in zip(executor._actors, shares, strict=True):
-            items = [_Item(None, actor.run.remote(cycle, delta_ref, []))]
-            items += [_Item(a.position, actor.run.remote(cycle, (), [a])) for a in share]
-            self.queues.append(items)
+            # the delta rides with the first activation (alone when there is none); an
+            # agent's clock starts when the call before its own answers, so the first
+            # one's includes applying the delta
+            items = [_Item(a.position, actor.run.remote(cycle, delta_ref if j == 0 else (), [a]))
+                     for j, a in enumerate(share)]
+            self.queues.append(items or [_Item(None, actor.run.remote(cycle, delta_ref, []))])
             self.pending.append(list(share))
         self.effects: dict[int, AgentEffect] = {}
 
