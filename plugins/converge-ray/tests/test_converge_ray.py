@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ray = pytest.importorskip("ray")
 from converge_ray import ray_executor  # noqa: E402
@@ -98,6 +101,55 @@ def test_shipped_rulesets_give_the_serial_result_and_trace(cluster: str, path: P
         on_ray = run(suite.program, facts, tools=tools, now=now, executor=RayExecutor(2))
         assert on_ray.to_json() == serial.to_json(), case.id
         assert on_ray.trace.to_jsonl() == serial.trace.to_jsonl(), case.id
+
+
+MIXED = """ruleset mixed
+uses tool lookup
+fact Item  { key id: int, n: int }
+fact Score { key id: int, v: int }
+fact Block { id: int, until: int }
+fact Open  { id: int }
+fact Ratio { key id: int, r: float }
+fact Tick  { key of: str = "t", n: int }
+policy Tick { resolve by latest }
+policy Score { resolve by highest v, then earliest }
+prune Block when age >= until
+agent tick  { when Tick(n) where n < 6 emit Tick(n: n + 1) }
+agent fetch { when Item(id, n) call lookup(n: n) as r emit Score(id: id, v: r.v) }
+agent guess { when Item(id, n) emit Score(id: id, v: n * 3) }
+agent open  { when Item(id) and not Block(id) emit Open(id: id) }
+agent ratio { when Item(id, n) emit Ratio(id: id, r: 10.0 / (n - 3)) }
+"""
+
+
+class Jittery:
+    """``lookup`` answering after a random latency (0–30 ms), so that actors finish in
+    any order; fails for ``n == 5``."""
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(random.random() * 0.03)
+        if args["n"] == 5:
+            raise ValueError("no answer for 5")
+        return {"v": args["n"] * 2}
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 7)), max_size=8),
+       blocks=st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4)), max_size=4),
+       workers=st.integers(1, 3))
+def test_conflicts_retraction_tools_and_failures_give_the_serial_bytes(
+    cluster: str, items: list[tuple[int, int]], blocks: list[tuple[int, int]], workers: int
+) -> None:
+    program = loads(MIXED).program
+    facts = [("Tick", {"n": 0})]
+    facts += [("Item", {"id": i, "n": n}) for i, n in dict(items).items()]
+    facts += [("Block", {"id": i, "until": u}) for i, u in blocks]
+    serial = run(program, facts, tools={"lookup": Jittery()}, now=None)
+    on_ray = run(program, facts, tools={"lookup": Jittery()}, now=None,
+                 executor=RayExecutor(workers))
+    assert on_ray.to_json() == serial.to_json()
+    assert on_ray.trace.to_jsonl() == serial.trace.to_jsonl()
 
 
 def test_an_agent_reaches_the_actors_as_source_compiled_again() -> None:
