@@ -426,7 +426,17 @@ class RayExecutor:
         if not isinstance(view, FactStore):
             raise ConvergeError("the ray executor runs on the engine's fact store")
         self._connect()
-        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        try:
+            self._start(view, agents, tools, agent_timeout, deadline)
+        except BaseException:
+            # the engine closes only an executor that started: stop what did start (the
+            # local Ray started for the job, the actors placed so far)
+            self.close()
+            raise
+
+    def _start(self, view: FactStore, agents: Sequence[AgentSpec], tools: ToolBox,
+               agent_timeout: float | None, deadline: float | None) -> None:
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
         if cpus <= 0:
             raise ConvergeError("the Ray cluster has no CPUs to run replica actors on")
         workers = self._workers or max(1, int(cpus))
@@ -452,7 +462,7 @@ class RayExecutor:
         except Exception as exc:  # pickling: a plugin function that cannot travel
             raise ConvergeError(f"the ray executor cannot ship the job to its workers: "
                                 f"{type(exc).__name__}: {exc}") from None
-        self._ledger = _Ledger.options(num_cpus=0).remote(tools.max_calls, timed)
+        self._ledger = _Ledger.options(num_cpus=0).remote(tools.max_calls, timed)  # type: ignore[attr-defined]
         self._actors = [self._new_actor(replica) for _ in range(workers)]
         try:
             ray.get([a.ready.remote() for a in self._actors], timeout=READY_TIMEOUT)

@@ -356,3 +356,29 @@ def test_cli_starts_a_local_ray_for_the_job_and_stops_it(cluster: str) -> None:
     assert '"n": 10' in done.stdout
     assert "Traceback" not in done.stderr
     assert _raylets() == before  # the job's own Ray is gone with it
+
+
+def test_a_job_that_cannot_start_stops_the_ray_it_started(cluster: str) -> None:
+    # the engine closes only an executor that started: the local Ray started for the
+    # job must not outlive a start that failed (here: more actors than the CPUs hold)
+    code = """if True:
+        from converge_rules import loads, run
+        from converge_rules.errors import ConvergeError
+        from converge_ray.executor import RayExecutor
+        import ray
+        try:
+            run(loads("ruleset r\\nfact A { x: int }\\n"), [], now=None,
+                executor=RayExecutor(9, local_cpus=1))
+        except ConvergeError as exc:
+            print("refused:", exc)
+        print("ray left running:", ray.is_initialized())
+    """
+    before = _raylets()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items()
+                               if k != "CONVERGE_RAY_ADDRESS"})
+    assert "refused: the ray executor starts one replica actor per --workers" in done.stdout, (
+        done.stderr)
+    assert "ray left running: False" in done.stdout
+    assert _raylets() == before
