@@ -84,7 +84,8 @@ def test_check_with_the_plugin_layer_loads_no_engine_and_no_pydantic(
     """The built-in plugins register executors, resolvers and a store without importing
     the engine; the first-party plugins import their HTTP and LLM clients only when
     called. (A plugin's own pydantic models still cost what they cost.)"""
-    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-example")
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS",
+                       "converge-http,converge-llm,converge-example,converge-ray")
     modules = imported_by(tmp_path, "check", str(PRICING))
     assert "converge_rules.plugins.manager" in modules  # the plugins were loaded
     assert loaded(modules, (
