@@ -30,6 +30,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import date, timedelta
+from types import MappingProxyType
 from typing import Any, TypeAlias, cast
 
 from converge_rules.engine.effects import ToolRecord
@@ -157,6 +158,13 @@ class ToolBox:
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._closed = False
+
+    @property
+    def functions(self) -> Mapping[str, ToolFn]:
+        """The tool functions by name (read-only), for an executor that answers calls
+        somewhere else: ``converge-ray`` ships them to its actors, keeping the memo and
+        the budget job-wide itself (and reporting ``used``/``exhausted`` back here)."""
+        return MappingProxyType(self._tools)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         """The job's event loop, started (in a daemon thread) on first use."""

@@ -279,7 +279,7 @@ def test_the_job_deadline_cuts_running_and_queued_agents() -> None:
 
     box = ToolBox({"slow": slow}, None)
     store = FactStore(rs.program)
-    Merger(rs.program, store, []).merge_inputs([(rs.program.type_ids["Go"], (1,))])
+    Merger(rs.program, store, []).merge_inputs([rs.program.type_ids["Go"]], [(1,)])
     started = time.monotonic()
     executor.start(store.as_view(), rs.program.agents, tools=box, agent_timeout=None,
                    deadline=started + 0.3)
