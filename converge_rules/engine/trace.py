@@ -419,9 +419,11 @@ class Trace:
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
-    def lines(self) -> Iterator[str]:
-        """One deterministic JSON document per event (sorted keys, compact)."""
-        for model in self.events():
+    def lines(self, start: int = 0) -> Iterator[str]:
+        """One deterministic JSON document per event (sorted keys, compact); from the
+        raw event ``start`` on (the lines of the events after a cycle sink's last
+        commit), all of them by default."""
+        for model in self._models(self.raw[start:] if start else self.raw):
             data = model.model_dump(mode="json")
             if data.get("lasting") is False:
                 del data["lasting"]  # traces without lasting facts read as they always did
