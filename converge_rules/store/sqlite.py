@@ -152,6 +152,11 @@ class SqliteStore:
             return StoreError(
                 f"{self.path} is not a SQLite database ({text}); give --store a new file "
                 "name, or a store written by `converge run --store`")
+        if "full" in text or "disk I/O" in text:  # ENOSPC, or EFBIG past a size limit
+            return StoreError(
+                f"cannot write the store {self.path}: the disk is full, or the file may not "
+                f"grow ({text}); free some space or give a store on another disk (the "
+                "cycles committed before are kept)")
         return StoreError(f"the store {self.path}: {text}")
 
     def _open(self) -> None:

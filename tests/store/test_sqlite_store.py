@@ -401,3 +401,38 @@ def test_the_readme_quickstart_command_works(tmp_path: Path,
     out = invoke(*args)
     assert out.exit_code == 0, out.output
     assert "converged" in out.output
+
+
+def test_jobs_running_at_once_share_one_store(tmp_path: Path) -> None:
+    ruleset, facts = counter(tmp_path, 35)
+    console = Path(sys.executable).with_name("converge")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+    procs = [subprocess.Popen([str(console), "run", str(ruleset), "-f", str(facts), "--now",
+                               NOW, "--store", "run.db"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace", tmp_path / "t.jsonl")
+    expected = (tmp_path / "t.jsonl").read_text()
+    with SqliteStore(tmp_path / "run.db") as store:
+        assert [(j.id, j.status) for j in store.jobs()] == [(i, "converged") for i in (1, 2, 3)]
+        for job in (1, 2, 3):
+            assert "".join(f"{line}\n" for line in store.trace_lines(job)) == expected
+
+
+def test_a_job_stopped_on_request_is_stored_as_interrupted(tmp_path: Path) -> None:
+    ruleset, facts = counter(tmp_path, 10)
+    loaded = converge_rules.load(ruleset)
+    asked = iter(range(100))
+    result = api.run(loaded, api.read_facts(loaded, facts), store=tmp_path / "run.db",
+                     stop=lambda: next(asked) == 3, now=None)
+    assert (result.status, result.cycles) == ("interrupted", 3)
+    with SqliteStore(tmp_path / "run.db") as store:
+        job = store.job(None)
+        assert (job.status, job.cycles) == ("interrupted", 3)
+        assert job.detail == result.detail
+        assert "".join(f"{line}\n" for line in store.trace_lines(job.id)) == (
+            result.trace.to_jsonl())
