@@ -89,6 +89,11 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "writes a job's trace as --trace would.",
 )
 @click.option(
+    "--keep-last", "keep_last", type=click.IntRange(min=1), default=None, metavar="N",
+    help="With --store: when the job ends, delete the store's finished jobs but the N "
+         "newest (this one included); `converge store gc` also shrinks the file.",
+)
+@click.option(
     "--pruner", "pruners", multiple=True, metavar="NAME",
     help="Apply the plugin pruner NAME after each merge (see `converge plugins`). "
          "Repeatable.",
@@ -113,7 +118,8 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @report_internal_errors
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
-    trace: Path | None, trace_store: str, store: str | None, pruners: tuple[str, ...],
+    trace: Path | None, trace_store: str, store: str | None, keep_last: int | None,
+    pruners: tuple[str, ...],
     max_rows: int, with_confidence: bool, no_plugins: bool, now: datetime | None,
     allow_paths: tuple[Path, ...], color: str,
 ) -> None:
@@ -163,6 +169,9 @@ def command(
         raise click.UsageError("give --store or --trace, not both: the store keeps the "
                                "trace; `converge trace export STORE -o FILE` writes it as "
                                "JSON Lines")
+    if keep_last is not None and store is None:
+        raise click.UsageError("--keep-last N is how many jobs a store keeps; give "
+                               "--store too")
     if trace is None and trace_store != "jsonl":
         raise click.UsageError(f"--trace-store {trace_store} says how to write the trace; "
                                "give --trace FILE too")
@@ -226,6 +235,13 @@ def command(
                 raise
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
+        if job_store is not None and keep_last is not None:
+            from converge_rules.errors import StoreError
+
+            try:  # freed pages are reused by later jobs: no VACUUM after every run
+                job_store.gc(keep_last, vacuum=False)
+            except StoreError as exc:  # the job itself is stored: say so, go on
+                click.echo(f"warning: old jobs were not deleted: {exc}", err=True)
         if not no_plugins:
             _notify_observers(result, registries)
         report_failures(result)

@@ -119,9 +119,9 @@ class JobStore(Protocol):
         """``(cycle, trace lines, trace bytes)`` of each committed cycle of ``job``."""
         ...
 
-    def gc(self, keep_last: int) -> list[int]:
-        """Delete every job but the ``keep_last`` newest, and give the space back;
-        the ids deleted."""
+    def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
+        """Delete every finished job but the ``keep_last`` newest (a ``running`` job is
+        never deleted), and with ``vacuum`` give the space back; the ids deleted."""
         ...
 
     def close(self) -> None: ...

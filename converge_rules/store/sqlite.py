@@ -339,17 +339,25 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- retention
 
-    def gc(self, keep_last: int) -> list[int]:
+    def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
+        """Delete every finished job but the ``keep_last`` newest; a ``running`` job —
+        running now in another process, or whose process died (resumable) — is never
+        deleted. With ``vacuum``, give the freed pages back to the file system (else
+        later jobs reuse them). The ids deleted, oldest first."""
         if keep_last < 0:
             raise StoreError(f"--keep-last must be 0 or more, not {keep_last}")
-        ids = [j.id for j in self.jobs()]
+        ids = [j.id for j in self.jobs() if j.status != "running"]
         doomed = ids[:max(len(ids) - keep_last, 0)]
         if not doomed:
             return []
         marks = ", ".join("?" * len(doomed))
+        # a finished job never runs again (until resume, which will take the write
+        # lock to mark it running before its first cycle)
         self._write([(f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
                      for table, column in (("trace_lines", "job"), ("cycles", "job"),
                                            ("jobs", "id"))])
+        if not vacuum:
+            return doomed
         try:
             # give the pages back to the file system (VACUUM cannot run in a transaction)
             self._db.execute("VACUUM")

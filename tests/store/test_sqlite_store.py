@@ -436,3 +436,27 @@ def test_a_job_stopped_on_request_is_stored_as_interrupted(tmp_path: Path) -> No
         assert job.detail == result.detail
         assert "".join(f"{line}\n" for line in store.trace_lines(job.id)) == (
             result.trace.to_jsonl())
+
+
+def test_keep_last_on_run_is_the_stores_retention(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    for _ in range(4):
+        out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db, "--keep-last", "2")
+        assert out.exit_code == 0, out.output
+    with SqliteStore(db) as store:
+        assert [j.id for j in store.jobs()] == [3, 4]
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--keep-last", "2")
+    assert out.exit_code == 2 and "give --store too" in out.output
+
+
+def test_gc_never_deletes_a_job_that_has_not_finished(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    with SqliteStore(db) as store:
+        running = store.new_job("crashed").__enter__()  # never closed: as if killed
+        running.cycle_committed(0, ['{"event":"x"}'])
+    invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    out = invoke("store", "gc", db, "--keep-last", "0")
+    assert "deleted 2 jobs (2, 3)" in out.output
+    with SqliteStore(db) as store:
+        assert [(j.id, j.status) for j in store.jobs()] == [(1, "running")]
