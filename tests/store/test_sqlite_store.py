@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -388,19 +387,6 @@ def test_gc_keeps_the_newest_jobs_and_shrinks_the_file(tmp_path: Path) -> None:
     invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
     with SqliteStore(db) as store:
         assert [j.id for j in store.jobs()] == [4, 5]  # ids are never reused
-
-
-def test_the_readme_quickstart_command_works(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (REPO / "README.md").read_text()
-    first = textwrap.dedent(readme.split("## Quickstart")[1]).split("```")[1].strip()
-    command = first.splitlines()[0].split("&& ")[1].split()
-    assert command[0] == "converge" and "--store" in command
-    monkeypatch.chdir(REPO)
-    args = [a if not a.endswith(".db") else str(tmp_path / a) for a in command[1:]]
-    out = invoke(*args)
-    assert out.exit_code == 0, out.output
-    assert "converged" in out.output
 
 
 def test_jobs_running_at_once_share_one_store(tmp_path: Path) -> None:
