@@ -41,11 +41,13 @@ def export(store: str, job: int | None, output: str) -> None:
         info = opened.job(job)
         lines = opened.trace_lines(info.id)
         if output == "-":
-            write = sys.stdout.write
-            for line in lines:
-                write(line)
-                write("\n")
+            # bytes, UTF-8 whatever the locale: the same bytes as the trace file
             sys.stdout.flush()
+            out = sys.stdout.buffer
+            for line in lines:
+                out.write(line.encode("utf-8"))
+                out.write(b"\n")
+            out.flush()
         else:
             with AtomicTextFile(output) as file:
                 for line in lines:

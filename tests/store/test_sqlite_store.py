@@ -446,3 +446,18 @@ def test_gc_never_deletes_a_job_that_has_not_finished(tmp_path: Path) -> None:
     assert "deleted 2 jobs (2, 3)" in out.output
     with SqliteStore(db) as store:
         assert [(j.id, j.status) for j in store.jobs()] == [(1, "running")]
+
+
+def test_export_to_stdout_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    ruleset = tmp_path / "names.cvg"
+    ruleset.write_text("ruleset names\nfact Name { key id: str, v: str }\n")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Name": {"id": "a", "v": "caf\\u00e9 \\u2603"}}\n')
+    invoke("run", ruleset, "-f", facts, "--now", NOW, "--store", tmp_path / "run.db")
+    invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace", tmp_path / "t.jsonl")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "PYTHONIOENCODING": "latin-1", "LC_ALL": "C"}
+    done = subprocess.run([str(Path(sys.executable).with_name("converge")), "trace", "export",
+                           "run.db"], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (tmp_path / "t.jsonl").read_bytes()
