@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from converge_rules.language.diagnostics.core import Diagnostic
     from converge_rules.plugins.registries import Registries
     from converge_rules.program import Program
-    from converge_rules.store.base import TraceSink
+    from converge_rules.store.base import JobStore, TraceSink
 
 ToolCallable = Callable[[dict[str, Any]], Any]
 """A tool as the engine calls it: arguments dict → result dict (or an awaitable)."""
@@ -125,8 +125,9 @@ def run(
     executor: str | Executor | None = None,
     workers: int | None = None,
     tools: Mapping[str, ToolCallable] | None = None,
-    trace: str | os.PathLike[str] | None = None,
+    trace: str | os.PathLike[str] | TraceSink | None = None,
     trace_store: str | None = None,
+    store: str | os.PathLike[str] | JobStore | None = None,
     progress: Callable[[CycleProgress], None] | None = None,
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
@@ -143,7 +144,10 @@ def run(
     sizes, or is an executor instance; None runs the agents one after another (the
     engine's own serial executor). ``tools`` adds or replaces tools by name (mocks in
     tests); ``trace`` is where the trace goes, written by the registered store
-    ``trace_store`` (None: a JSON Lines file); ``progress`` is called after every cycle
+    ``trace_store`` (None: a JSON Lines file), or a trace sink; ``store`` keeps the job
+    in a job store instead — a location (``run.db``, ``sqlite:///run.db``, a plugin's
+    URL), opened and closed here, or an open :class:`~converge_rules.store.JobStore` —
+    each cycle's trace committed as the cycle ends; ``progress`` is called after every cycle
     with a :class:`~converge_rules.engine.CycleProgress`; ``stop`` is asked before every
     cycle, and True ends the job with status ``interrupted`` and its partial results
     (``converge run`` answers Ctrl-C and SIGTERM so). ``now`` is the job's time that
@@ -158,18 +162,40 @@ def run(
         raise TypeError(f"run() takes a Ruleset (from converge_rules.load or loads), got "
                         f"{type(ruleset).__name__} {ruleset!r:.60}")
     _check_run_arguments(executor, workers, trace, trace_store, stop)
+    if store is not None and not (isinstance(store, str | os.PathLike)
+                                  or callable(getattr(store, "new_job", None))):
+        raise TypeError(f"store takes a location (run.db, sqlite:///run.db) or an open "
+                        f"job store, got {type(store).__name__}")
+    if trace_store is not None and trace is not None and not isinstance(
+            trace, str | os.PathLike):
+        raise ValueError("trace_store says how to write the trace to a location; a trace "
+                         "sink given as trace= writes it itself")
+    if store is not None and trace is not None:
+        raise ValueError("give trace= or store=, not both: a store keeps the trace (export "
+                         "it with `converge trace export`)")
     merged: dict[str, ToolCallable] = dict(ruleset.tools)
     if tools:
         merged.update(tools)
     registries = ruleset.registries or _registries(False)
     sink: TraceSink | Path | None = None
-    if trace is not None:
+    if isinstance(trace, str | os.PathLike):
         sink = Path(trace) if trace_store is None else registries.trace_sink(trace_store,
                                                                              Path(trace))
+    elif trace is not None:
+        sink = trace
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     require_tools(ruleset, merged)  # after the usage errors; executors start in the run
-    return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
-                      progress=progress, stop=stop, now=now)
+    if store is None:
+        return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
+                          progress=progress, stop=stop, now=now)
+    if isinstance(store, str | os.PathLike):
+        with registries.job_store(store) as opened:
+            return engine_run(ruleset.program, facts, executor=exe, tools=merged,
+                              trace=opened.new_job(ruleset.name), progress=progress,
+                              stop=stop, now=now)
+    return engine_run(ruleset.program, facts, executor=exe, tools=merged,
+                      trace=store.new_job(ruleset.name), progress=progress, stop=stop,
+                      now=now)
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:
@@ -255,7 +281,7 @@ def _names(pruners: Iterable[str]) -> tuple[str, ...]:
 
 
 def _check_run_arguments(executor: object, workers: object,
-                         trace: str | os.PathLike[str] | None, trace_store: object,
+                         trace: str | os.PathLike[str] | TraceSink | None, trace_store: object,
                          stop: object) -> None:
     """Every argument of :func:`run` that is wrong is refused before anything runs,
     with what was expected — not found out by a traceback halfway through the job."""
@@ -278,7 +304,7 @@ def _check_run_arguments(executor: object, workers: object,
     if trace_store is not None and trace is None:
         raise ValueError(f"trace_store={trace_store!r} says how to write a trace; give "
                          "trace= the location to write it to")
-    if trace is not None and (trace_store is None or trace_store == "jsonl"):
+    if isinstance(trace, str | os.PathLike) and trace_store in (None, "jsonl"):
         where = Path(trace)
         if where.is_dir():
             raise ConvergeError(f"cannot write the trace to {trace}: it is a directory; "

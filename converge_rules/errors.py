@@ -116,3 +116,9 @@ def without_addresses(text: str) -> str:
     if "0x" not in text:
         return text
     return _ADDRESS.sub("", text)
+
+
+class StoreError(ConvergeError):
+    """A job store cannot be used as asked: not a store, a schema newer than this
+    converge knows, locked by another process, an unknown job. The message names the
+    store's location and the fix."""

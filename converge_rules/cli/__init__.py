@@ -46,6 +46,8 @@ COMMANDS: dict[str, str] = {
               "recorded result (no network), and the new trace must equal the recorded "
               "one line for line.",
     "bench": "Measure the engine and the parser on built-in workloads.",
+    "trace": "Work with the traces of jobs kept in a store (`converge run --store run.db`).",
+    "store": "Inspect a job store (`converge run --store run.db`) and keep it small.",
 }
 """Every sub-command (module ``converge_rules.cli.NAME``) and the first sentence of its
 help, which ``converge --help`` shortens to fit the terminal as click would."""

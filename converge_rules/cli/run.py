@@ -90,6 +90,18 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "registers (see `converge plugins`).",
 )
 @click.option(
+    "--store", "store", default=None, metavar="FILE | URL",
+    help="Keep the job in a store: a SQLite file (created if absent; run.db or "
+         "sqlite:///run.db) or a URL of a store a plugin registers. Each cycle's trace is "
+         "committed as the cycle ends; one file holds many jobs. `converge trace export` "
+         "writes a job's trace as --trace would.",
+)
+@click.option(
+    "--keep-last", "keep_last", type=click.IntRange(min=1), default=None, metavar="N",
+    help="With --store: when the job ends, delete the store's finished jobs but the N "
+         "newest (this one included); `converge store gc` also shrinks the file.",
+)
+@click.option(
     "--pruner", "pruners", multiple=True, metavar="NAME",
     help="Apply the plugin pruner NAME after each merge (see `converge plugins`). "
          "Repeatable.",
@@ -115,8 +127,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     executor_options: tuple[str, ...], trace: Path | None, trace_store: str,
-    pruners: tuple[str, ...], max_rows: int, with_confidence: bool, no_plugins: bool,
-    now: datetime | None, allow_paths: tuple[Path, ...], color: str,
+    store: str | None, keep_last: int | None, pruners: tuple[str, ...], max_rows: int,
+    with_confidence: bool, no_plugins: bool, now: datetime | None,
+    allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -133,6 +146,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --format json | jq .facts.Price
       converge run pricing.cvg -f input.jsonl --format json --with-confidence
       converge run pricing.cvg -f input.jsonl --trace trace.jsonl
+      converge run pricing.cvg -f input.jsonl --store run.db
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
       converge run pricing.cvg -f input.jsonl --executor asyncio --workers 500
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
@@ -155,9 +169,18 @@ def command(
     fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
                   for spec in facts]
     refuse_to_overwrite(trace, [ruleset, *fact_files], "--trace")
+    if store is not None:
+        refuse_to_overwrite(store, [ruleset, *fact_files], "--store")
     if with_confidence and fmt != "json":
         raise click.UsageError("--with-confidence adds to the JSON result; give "
                                "--format json too")
+    if store is not None and trace is not None:
+        raise click.UsageError("give --store or --trace, not both: the store keeps the "
+                               "trace; `converge trace export STORE -o FILE` writes it as "
+                               "JSON Lines")
+    if keep_last is not None and store is None:
+        raise click.UsageError("--keep-last N is how many jobs a store keeps; give "
+                               "--store too")
     if trace is None and trace_store != "jsonl":
         raise click.UsageError(f"--trace-store {trace_store} says how to write the trace; "
                                "give --trace FILE too")
@@ -168,6 +191,11 @@ def command(
     # usage error); without, api.run builds and sizes the named one
     exe = registries.executor(executor, workers, options) if options else executor
     check_registered("store", trace_store, registries.stores)
+    # opened before anything runs: a file that is no store, a newer schema or a lock
+    # is reported (StoreError, by report_internal_errors) before the job starts
+    job_store = registries.job_store(store) if store is not None else None
+    if job_store is not None:
+        click.get_current_context().call_on_close(job_store.close)
     for pruner in pruners:
         check_registered("pruner", pruner, registries.pruners)
     colour = use_color(color, sys.stderr)
@@ -178,6 +206,8 @@ def command(
         report_diagnostics(exc, colour)
         sys.exit(EXIT_USAGE)
     refuse_to_overwrite(trace, loaded.files, "--trace")  # its imports and cases files
+    if store is not None:
+        refuse_to_overwrite(store, loaded.files, "--store")
     try:
         inputs = api.read_facts(loaded, *facts)
     except InputError as exc:
@@ -186,7 +216,8 @@ def command(
     console = _console(sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
-    kept = f"; {trace} holds its trace" if trace is not None else ""
+    kept = (f"; {trace} holds its trace" if trace is not None
+            else f"; {store} holds the job" if store is not None else "")
     # From here to the exit, a signal never meets the default handler (click's
     # "Aborted!", exit 1, or a traceback): while the job runs, `interrupts` handles it;
     # after, `finishing` stops at once with exit code 128 + n.
@@ -198,11 +229,13 @@ def command(
                 result = api.run(loaded, inputs, executor=exe,
                                  workers=None if options else workers,
                                  trace=trace, trace_store=trace_store if trace else None,
-                                 progress=progress,
+                                 store=job_store, progress=progress,
                                  stop=interrupts.requested,
                                  now=CLOCK if now is None else now)
         except KeyboardInterrupt:
-            if trace is None:
+            if store is not None:
+                left = f"; {store} holds the cycles committed, the job marked aborted"
+            elif trace is None:
                 left = ""
             elif _identity(trace) == before:
                 left = f"; {trace} was left as it was"
@@ -216,6 +249,13 @@ def command(
                 raise
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
+        if job_store is not None and keep_last is not None:
+            from converge_rules.errors import StoreError
+
+            try:  # freed pages are reused by later jobs: no VACUUM after every run
+                job_store.gc(keep_last, vacuum=False)
+            except StoreError as exc:  # the job itself is stored: say so, go on
+                click.echo(f"warning: old jobs were not deleted: {exc}", err=True)
         if not no_plugins:
             _notify_observers(result, registries)
         report_failures(result)

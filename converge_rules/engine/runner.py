@@ -50,7 +50,7 @@ from converge_rules.engine.trace import (
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Program
-from converge_rules.store.base import TraceSink
+from converge_rules.store.base import CycleSink, TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 
@@ -88,8 +88,12 @@ class _Job:
         progress: ProgressFn | None,
         stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
+        cycle_sink: CycleSink | None = None,
     ) -> None:
         self.program = program
+        self.cycle_sink = cycle_sink
+        #: how many raw trace events the cycle sink has been handed
+        self.committed = 0
         self.inputs: InputFacts | None = inputs
         self.executor = executor
         self.progress = progress
@@ -154,6 +158,7 @@ class _Job:
             merger.prune(0)
             merger.take_delta()  # executors start from the store as it is now
             self.fingerprints.add(store.fingerprint, 0)
+            self._commit_cycle(0)  # the inputs and what their merge did
             self.executor.start(
                 store.as_view(), self.program.agents, tools=self.tools,
                 agent_timeout=self.program.budgets.agent_timeout,
@@ -320,6 +325,7 @@ class _Job:
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
             ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
+            self._commit_cycle(cycle)  # before the spill: its lines come from memory
             self.trace.spill()  # the trace's memory stays bounded: older events to its spool
             gc.collect(1)
             if self.progress is not None:
@@ -346,6 +352,14 @@ class _Job:
                 raise _Stop("oscillating", f"the context after cycle {cycle} is the context "
                             f"after cycle {earlier}", loop)
             self.fingerprints.add(fp, cycle)
+
+    def _commit_cycle(self, cycle: int) -> None:
+        """Hand the cycle sink (if any) the trace lines of ``cycle``: every event since
+        its last commit. When it returns they are stored, so a job that dies later loses
+        nothing up to here."""
+        if self.cycle_sink is not None:
+            self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
+            self.committed = len(self.trace)  # spilled events included
 
     def _refract(self, agent: str, effect: AgentEffect) -> None:
         """Note that the ``one at a time`` agent ``agent`` fired the match whose
@@ -498,10 +512,22 @@ def run(
     naive one is a ``ValueError``), :data:`CLOCK` (the default) for the clock at the
     start, read once, or None for no time (``now()`` then fails the agent that calls
     it). A program that reads the time records it first in the trace. The result is a
-    pure function of the program, the facts, the tool answers and ``now``."""
+    pure function of the program, the facts, the tool answers and ``now``.
+
+    A trace sink with ``cycle_committed`` (a
+    :class:`~converge_rules.store.base.CycleSink`: a job of a SQLite store) is handed
+    each cycle's lines as the cycle ends, then the last lines when the job ends."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
+    if isinstance(trace, CycleSink):
+        cycles = trace
+        with cycles, paused_gc():  # an exception marks the job aborted in the sink
+            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles)
+            del inputs
+            result = job.run()
+            cycles.write_lines(result.trace.lines(job.committed))
+        return result
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
     # again and again (a third of the run time on large jobs). During the run the
     # collector only sweeps the young generations, once per cycle: what a cycle left

@@ -20,6 +20,7 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
+from itertools import islice
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -531,9 +532,16 @@ class Trace:
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
-    def lines(self) -> Iterator[str]:
-        """One deterministic JSON document per event (sorted keys, compact)."""
-        for model in self.events():
+    def lines(self, start: int = 0) -> Iterator[str]:
+        """One deterministic JSON document per event (sorted keys, compact); from the
+        event ``start`` on (counting the spilled ones: the lines of the events after a
+        cycle sink's last commit, ``len(trace)`` then), all of them by default."""
+        held = start - self._spilled
+        events: Iterable[Event] = (
+            (self.raw[held:] if held else self.raw) if held >= 0
+            else islice(self.all_raw(), start, None)
+        )
+        for model in self._models(events):
             data = model.model_dump(mode="json")
             if data.get("lasting") is False:
                 del data["lasting"]  # traces without lasting facts read as they always did

@@ -137,7 +137,10 @@ def converge_register_stores(register: Register) -> None:
     location (a path or URL) and returns a backend implementing the protocols of
     ``converge_rules.store.base`` it supports (``TraceSink`` now; ``CheckpointStore``,
     ``KnowledgeStore`` later). ``converge run --trace LOCATION --trace-store NAME``
-    (``Registries.trace_sink``) writes a job's trace through it.
+    (``Registries.trace_sink``) writes a job's trace through it. A factory with a true
+    ``job_store`` attribute opens a ``JobStore`` instead (a database of jobs, like the
+    built-in ``sqlite``): ``converge run --store URL`` picks it by the URL's scheme
+    (``Registries.job_store``).
 
     Returns nothing. Not ``firstresult``, not ``historic``.
     """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     from converge_rules.engine.executors import Executor
     from converge_rules.program import Program
-    from converge_rules.store.base import TraceSink
+    from converge_rules.store.base import JobStore, TraceSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,10 @@ class Registries:
         if entry is None:
             known = ", ".join(self.stores) or "none"
             raise ConvergeError(f"unknown store {name!r}; known stores: {known}")
+        if getattr(entry.obj, "job_store", False):
+            raise ConvergeError(f"store {name!r} keeps jobs, not a trace file: give it as "
+                                f"`converge run --store {name}:///{location}` (and "
+                                "`converge trace export` writes the JSON Lines)")
         try:
             sink = entry.obj(location)
         except (ConvergeError, OSError):
@@ -234,6 +239,34 @@ class Registries:
             raise PluginError(entry.plugin, f"store {name!r}: the factory returned "
                                             f"{type(sink).__name__}, which has no write_lines")
         result: TraceSink = sink
+        return result
+
+    def job_store(self, location: str | PathLike[str]) -> JobStore:
+        """The job store at ``location``, opened: a URL's scheme names the registered
+        store (``sqlite:///run.db``; ``postgresql://…`` from a plugin), a plain path is a
+        SQLite file. Errors as for :meth:`trace_sink`; a store that cannot be used
+        (not a store, a newer schema, locked) is a ``StoreError`` from the backend."""
+        text = str(location)
+        scheme, sep, _rest = text.partition("://")
+        name = scheme if sep and scheme.isidentifier() else "sqlite"
+        entry = self.stores.get(name)
+        if entry is None or not getattr(entry.obj, "job_store", False):
+            known = ", ".join(n for n, e in self.stores.items()
+                              if getattr(e.obj, "job_store", False)) or "none"
+            raise ConvergeError(f"no job store for {text!r}: {name!r} is not a registered "
+                                f"job store (known: {known}); give a file path, "
+                                "sqlite:///PATH, or install the plugin of that URL scheme")
+        try:
+            store = entry.obj(text)
+        except (ConvergeError, OSError):
+            raise
+        except (Exception, SystemExit) as exc:
+            raise PluginError(entry.plugin, f"store {name!r} could not open {text}: "
+                                            f"{type(exc).__name__}: {exc}") from None
+        if not callable(getattr(store, "new_job", None)):
+            raise PluginError(entry.plugin, f"store {name!r}: the factory returned "
+                                            f"{type(store).__name__}, which has no new_job")
+        result: JobStore = store
         return result
 
     def objects(self, kind: str) -> dict[str, Any]:

@@ -1,17 +1,25 @@
-"""Storage behind one interface: traces now; checkpoints and knowledge later.
+"""Storage behind one interface: traces now; checkpoints, knowledge and payloads later.
 
-A backend (JSON Lines here, SQLite and plugins later) implements the protocols it
-supports. A :class:`TraceSink` receives a job's trace as already-serialised,
-deterministic JSON lines in order; a :class:`CheckpointStore` saves and loads opaque
-snapshots of a job by name and cycle; a :class:`KnowledgeStore` keeps facts that left
-the live context (pruned facts) so later jobs can consult them.
+A backend implements the protocols it supports:
+
+* a :class:`TraceSink` receives a job's trace as already-serialised, deterministic JSON
+  lines in order (the JSON Lines file, ``--trace``);
+* a :class:`CycleSink` is a trace sink that also takes each cycle's lines as the cycle
+  ends, durably: a job that dies loses at most the cycle in flight;
+* a :class:`JobStore` is a database of jobs (SQLite built in, ``--store run.db``; other
+  backends from plugins): it opens a :class:`CycleSink` per new job, gives a job's
+  trace back line for line, reports its sizes and forgets old jobs;
+* a :class:`CheckpointStore` saves and loads opaque snapshots of a job by cycle, and a
+  :class:`KnowledgeStore` keeps facts that left the live context (neither is
+  implemented by a backend yet; docs/store.md says how they fit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class TraceSink(Protocol):
@@ -32,8 +40,102 @@ class TraceSink(Protocol):
                  tb: TracebackType | None) -> None: ...
 
 
+@runtime_checkable
+class CycleSink(TraceSink, Protocol):
+    """A trace sink that the engine hands each cycle's trace lines as the cycle ends.
+
+    The engine calls :meth:`cycle_committed` with cycle 0 (the input facts and what
+    their merge did) before the first cycle, then once after every cycle, in order;
+    when the job ends it writes the remaining lines (the budget and status events)
+    with :meth:`write_lines` and closes the sink. The lines of all calls, in order, are
+    exactly the job's JSON Lines trace. Leaving the sink's block with an exception
+    marks the job as ended without a status, keeping the cycles committed."""
+
+    def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
+        """Store ``lines`` (the trace events of ``cycle``, in order) in one
+        transaction: when this returns they survive a crash of the process."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """One job of a store: its id, the ruleset it ran, its status (``running`` while it
+    runs — or when its process died —, ``aborted`` when it ended by an exception, else
+    the job's own status), and the last cycle committed."""
+
+    id: int
+    ruleset: str
+    status: str
+    detail: str
+    started: str
+    finished: str | None
+    cycles: int
+    trace_lines: int
+    trace_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    """The sizes of a store: its total size in bytes, each table's rows and bytes, and
+    each job (per-cycle sizes on demand: :meth:`JobStore.cycle_sizes`)."""
+
+    location: str
+    schema_version: int
+    total_bytes: int
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    jobs: list[JobInfo] = field(default_factory=list)
+
+
+class JobStore(Protocol):
+    """A database of jobs. Opened by the factory a store plugin registers (from a path
+    or URL); closed with :meth:`close` or by leaving its ``with`` block. Errors the user
+    can fix (not a store, a newer schema, locked) are
+    :class:`~converge_rules.errors.StoreError` naming the location and the fix."""
+
+    location: str
+
+    def new_job(self, ruleset: str) -> CycleSink:
+        """The sink that receives a new job's trace; the job is recorded (``running``)
+        when the sink is entered, so a job refused before it runs leaves no trace."""
+        ...
+
+    def jobs(self) -> list[JobInfo]:
+        """Every job, oldest first."""
+        ...
+
+    def job(self, job: int | None) -> JobInfo:
+        """The job ``job``, or the newest when None; a ``StoreError`` naming the jobs
+        there are when there is no such job."""
+        ...
+
+    def trace_lines(self, job: int) -> Iterator[str]:
+        """The trace of ``job`` line by line (no newlines), as the engine produced it:
+        for a finished job, exactly what ``--trace`` writes."""
+        ...
+
+    def info(self) -> StoreInfo: ...
+
+    def cycle_sizes(self, job: int) -> list[tuple[int, int, int]]:
+        """``(cycle, trace lines, trace bytes)`` of each committed cycle of ``job``."""
+        ...
+
+    def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
+        """Delete every finished job but the ``keep_last`` newest (a ``running`` job is
+        never deleted), and with ``vacuum`` give the space back; the ids deleted."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> JobStore: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
 class CheckpointStore(Protocol):
-    """Saves and restores job state between cycles (not implemented by any backend yet)."""
+    """Saves and restores job state between cycles (not implemented by any backend yet;
+    with a :class:`JobStore` a checkpoint is committed in the same transaction as its
+    cycle's trace lines)."""
 
     def save(self, job: str, cycle: int, state: bytes) -> None: ...
 

@@ -1,0 +1,117 @@
+"""``converge store``: inspect a job store and keep it small (``info``, ``gc``)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from converge_rules.cli._common import (
+    EXIT_OK,
+    load_plugins,
+    refuse_to_overwrite,
+    report_internal_errors,
+)
+
+if TYPE_CHECKING:
+    from converge_rules.store.base import JobStore
+
+
+def open_existing(store: str, output: str | None = None) -> JobStore:
+    """The job store at ``store``, which must exist when it is a SQLite file (reading
+    must not create an empty store). ``output``, when given, must not be that file."""
+    from converge_rules.store.sqlite import sqlite_path
+
+    if "://" not in store or store.startswith("sqlite:"):
+        path = sqlite_path(store)[0]
+        if not path.exists():
+            raise click.UsageError(f"no store at {path}: give a file that `converge run "
+                                   "--store` wrote")
+        if output is not None:
+            refuse_to_overwrite(output, [path], "--output")
+    return load_plugins().job_store(store)
+
+
+@click.group("store")
+def command() -> None:
+    """Inspect a job store (`converge run --store run.db`) and keep it small."""
+
+
+@command.command("info")
+@click.argument("store", metavar="STORE")
+@click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",
+              help="Also list this job's sizes cycle by cycle.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text for people, json for scripts.")
+@report_internal_errors
+def info(store: str, job: int | None, fmt: str) -> None:
+    """Sizes of STORE: the file, each table (rows and bytes), each job (status,
+    cycles, trace size), and with --job ID that job's trace size per cycle.
+
+    \b
+    Examples:
+      converge store info run.db
+      converge store info run.db --job 3 --format json
+    """
+    with open_existing(store) as opened:
+        summary = opened.info()
+        cycles = opened.cycle_sizes(opened.job(job).id) if job is not None else None
+    if fmt == "json":
+        doc = {
+            "store": summary.location, "schema_version": summary.schema_version,
+            "bytes": summary.total_bytes, "tables": summary.tables,
+            "jobs": [{"id": j.id, "ruleset": j.ruleset, "status": j.status,
+                      "detail": j.detail, "started": j.started, "finished": j.finished,
+                      "cycles": j.cycles, "trace_lines": j.trace_lines,
+                      "trace_bytes": j.trace_bytes} for j in summary.jobs],
+        }
+        if cycles is not None:
+            doc["cycles"] = [{"cycle": c, "trace_lines": n, "trace_bytes": b}
+                             for c, n, b in cycles]
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        raise click.exceptions.Exit(EXIT_OK)
+    click.echo(f"{summary.location}: {summary.total_bytes:,} bytes, schema version "
+               f"{summary.schema_version}, {len(summary.jobs):,} job"
+               f"{'s' if len(summary.jobs) != 1 else ''}")
+    click.echo(f"  {'table':<16}{'rows':>12}{'bytes':>14}")
+    for name, sizes in summary.tables.items():
+        click.echo(f"  {name:<16}{sizes['rows']:>12,}{sizes['bytes']:>14,}")
+    if summary.jobs:
+        click.echo(f"  {'job':>6}  {'ruleset':<16}{'status':<17}{'cycles':>8}"
+                   f"{'trace bytes':>14}  started")
+    for j in summary.jobs:
+        click.echo(f"  {j.id:>6}  {j.ruleset:<16.16}{j.status:<17}{j.cycles:>8,}"
+                   f"{j.trace_bytes:>14,}  {j.started}")
+    if cycles is not None:
+        click.echo(f"  job {job}, per cycle:")
+        click.echo(f"  {'cycle':>8}{'lines':>10}{'bytes':>12}")
+        for c, n, b in cycles:
+            click.echo(f"  {c:>8,}{n:>10,}{b:>12,}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@command.command("gc")
+@click.argument("store", metavar="STORE")
+@click.option("--keep-last", "keep_last", type=click.IntRange(min=0), required=True,
+              metavar="N", help="Keep the N newest jobs; delete the older ones.")
+@report_internal_errors
+def gc(store: str, keep_last: int) -> None:
+    """Delete every job of STORE but the N newest (their traces and cycles), then
+    give the space back to the file system.
+
+    \b
+    Examples:
+      converge store gc run.db --keep-last 10
+    """
+    with open_existing(store) as opened:
+        before = opened.info().total_bytes
+        deleted = opened.gc(keep_last)
+        after = opened.info().total_bytes
+    if not deleted:
+        click.echo(f"{store}: nothing to delete ({keep_last} newest jobs kept)")
+    else:
+        ids = ", ".join(str(i) for i in deleted)
+        click.echo(f"{store}: deleted {len(deleted):,} job{'s' if len(deleted) != 1 else ''} "
+                   f"({ids}); {before:,} → {after:,} bytes")
+    raise click.exceptions.Exit(EXIT_OK)

@@ -1,0 +1,458 @@
+"""The SQLite job store, the embedded default: ``converge run … --store run.db``.
+
+One file holds any number of jobs. Each cycle of a job is one transaction: its trace
+lines and its row in ``cycles`` are committed together, so a process that dies loses at
+most the cycle in flight, and the ``cycles`` row says which cycles are complete.
+
+Durability: the database is in WAL mode with ``synchronous=NORMAL``. A commit then
+survives the death of the process (SIGKILL, a crash, an out-of-memory kill) — what a
+job needs — without an fsync per cycle; only a power loss or an OS crash may take back
+the last commits before a WAL checkpoint, never corrupt the file. ``FULL`` would fsync
+every cycle, which costs more than a short cycle itself.
+
+The schema is versioned: ``schema_version`` holds one row per migration applied, and
+:data:`MIGRATIONS` are the ordered steps from an empty file to the current schema. A
+file with a newer version than this converge knows is refused, never written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from converge_rules.errors import StoreError
+from converge_rules.store.base import JobInfo, StoreInfo
+
+_Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
+"""An SQL statement, its parameters, and whether they are many rows (executemany)."""
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds to wait for another process's write transaction before giving up."""
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ruleset TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            started TEXT NOT NULL,
+            finished TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE trace_lines (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            seq INTEGER NOT NULL,
+            cycle INTEGER NOT NULL,
+            line TEXT NOT NULL,
+            PRIMARY KEY (job, seq)
+        ) WITHOUT ROWID""")
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    # One row per committed cycle: what resume (a job's last complete cycle) and
+    # `converge store info` (sizes per cycle) read without scanning the trace.
+    db.execute("""
+        CREATE TABLE cycles (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            cycle INTEGER NOT NULL,
+            lines INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            PRIMARY KEY (job, cycle)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        INSERT INTO cycles (job, cycle, lines, bytes)
+        SELECT job, cycle, count(*), sum(length(CAST(line AS BLOB)) + 1)
+        FROM trace_lines GROUP BY job, cycle""")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+"""The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
+Steps are only ever appended; each runs in the transaction that records it."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def sqlite_path(location: str | os.PathLike[str]) -> tuple[Path, float]:
+    """The database file and the lock timeout of a location: a path, or a
+    ``sqlite:///relative/path``, ``sqlite:////absolute/path`` URL (``?timeout=SECONDS``
+    sets how long to wait for a lock; 10 by default)."""
+    text = os.fspath(location)
+    if not text.startswith("sqlite:"):
+        return Path(text), DEFAULT_TIMEOUT
+    parts = urlsplit(text)
+    if not parts.path.startswith("/") or parts.netloc:
+        raise StoreError(f"{text}: a SQLite URL is sqlite:///relative/path or "
+                         "sqlite:////absolute/path")
+    timeout = DEFAULT_TIMEOUT
+    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if key != "timeout":
+            raise StoreError(f"{text}: unknown option {key!r}; the one option is "
+                             "?timeout=SECONDS")
+        try:
+            timeout = float(values[-1])
+        except ValueError:
+            timeout = -1.0
+        if not timeout >= 0:
+            raise StoreError(f"{text}: timeout must be a number of seconds >= 0")
+    return Path(unquote(parts.path[1:])), timeout
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class SqliteStore:
+    """A job store in one SQLite file (created, or migrated to the current schema, on
+    open). Not shared between threads; several processes may write one file, each
+    transaction waiting up to the lock timeout for the others."""
+
+    def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None
+                 ) -> None:
+        path, url_timeout = sqlite_path(location)
+        self.path = path
+        self.location = os.fspath(location)
+        self.timeout = url_timeout if timeout is None else timeout
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory; give --store a file name "
+                             "(e.g. run.db)")
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot open the store {path}: directory "
+                             f"{str(path.parent)!r} does not exist")
+        try:
+            self._db = sqlite3.connect(path, timeout=self.timeout, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # ------------------------------------------------------------------ opening
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        """The user's view of a SQLite error on this store: what is wrong and the fix."""
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"the store {self.path} is locked by another process ({text}; waited "
+                f"{self.timeout:g}s); let the other job finish, or give another store file")
+        if "not a database" in text or "malformed" in text or "encrypted" in text:
+            return StoreError(
+                f"{self.path} is not a SQLite database ({text}); give --store a new file "
+                "name, or a store written by `converge run --store`")
+        if "full" in text or "disk I/O" in text:  # ENOSPC, or EFBIG past a size limit
+            return StoreError(
+                f"cannot write the store {self.path}: the disk is full, or the file may not "
+                f"grow ({text}); free some space or give a store on another disk (the "
+                "cycles committed before are kept)")
+        return StoreError(f"the store {self.path}: {text}")
+
+    def _open(self) -> None:
+        db = self._db
+        try:
+            # WAL: readers (trace export, store info) never block the job's commits.
+            db.execute("PRAGMA journal_mode=WAL").fetchone()
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _version(self) -> int:
+        tables = {row[0] for row in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_version" not in tables:
+            if tables:
+                raise StoreError(
+                    f"{self.path} is a SQLite database but not a converge store (it has "
+                    f"tables {', '.join(sorted(tables))} and no schema_version); give "
+                    "--store a new file name")
+            return 0
+        row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self) -> None:
+        """Apply the missing migrations, each in its own transaction (with
+        ``BEGIN IMMEDIATE``: two processes opening a new file migrate it once)."""
+        upto = SCHEMA_VERSION
+        if self._version() > SCHEMA_VERSION:
+            self._too_new()
+        db = self._db
+        while True:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._version()
+                if version >= upto:
+                    db.execute("COMMIT")
+                    break
+                if version == 0:
+                    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                               "applied TEXT NOT NULL)")
+                MIGRATIONS[version](db)
+                db.execute("INSERT INTO schema_version VALUES (?, ?)", (version + 1, _now()))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        if self._version() > SCHEMA_VERSION:  # another process upgraded it meanwhile
+            self._too_new()
+
+    def _too_new(self) -> None:
+        raise StoreError(
+            f"{self.path} has store schema version {self._version()}, newer than this "
+            f"converge knows ({SCHEMA_VERSION}); upgrade converge (pip install -U "
+            "converge-rules) to use it, or give another store file")
+
+    @property
+    def schema_version(self) -> int:
+        return self._version()
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self, statements: Iterable[_Statement]) -> None:
+        """Run ``(sql, parameters, many)`` statements in one write transaction."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params, many in statements:
+                    if many:
+                        db.executemany(sql, params)  # type: ignore[arg-type]
+                    else:
+                        db.execute(sql, params)  # type: ignore[arg-type]
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def new_job(self, ruleset: str) -> SqliteJob:
+        """The sink of a new job of ``ruleset``; the job is recorded (as ``running``,
+        with its id) when the engine enters the sink."""
+        return SqliteJob(self, ruleset)
+
+    def _insert_job(self, ruleset: str) -> int:
+        try:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(
+                    "INSERT INTO jobs (ruleset, status, started) VALUES (?, 'running', ?)",
+                    (ruleset, _now()))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            return list(self._db.execute(sql, params))
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def jobs(self) -> list[JobInfo]:
+        rows = self._read("""
+            SELECT j.id, j.ruleset, j.status, j.detail, j.started, j.finished,
+                   coalesce(max(c.cycle), -1), coalesce(sum(c.lines), 0),
+                   coalesce(sum(c.bytes), 0)
+            FROM jobs j LEFT JOIN cycles c ON c.job = j.id
+            GROUP BY j.id ORDER BY j.id""")
+        return [JobInfo(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]),
+                        None if r[5] is None else str(r[5]), max(int(r[6]), 0),
+                        int(r[7]), int(r[8]))
+                for r in rows]
+
+    def job(self, job: int | None) -> JobInfo:
+        """The job ``job``, or the newest when None; a :class:`StoreError` naming the
+        jobs there are when there is no such job."""
+        jobs = self.jobs()
+        if not jobs:
+            raise StoreError(f"the store {self.path} holds no jobs yet; run one with "
+                             f"`converge run RULESET --store {self.path}`")
+        if job is None:
+            return jobs[-1]
+        for info in jobs:
+            if info.id == job:
+                return info
+        ids = ", ".join(str(j.id) for j in jobs[-10:])
+        raise StoreError(f"the store {self.path} has no job {job}; its "
+                         f"{'newest ' if len(jobs) > 10 else ''}jobs are {ids} "
+                         "(`converge store info` lists them)")
+
+    def trace_lines(self, job: int) -> Iterator[str]:
+        """The trace of ``job`` in order, read in batches (a long trace is never held
+        in memory whole)."""
+        seq = -1
+        while True:
+            rows = self._read("SELECT seq, line FROM trace_lines WHERE job = ? AND seq > ? "
+                              "ORDER BY seq LIMIT 5000", (job, seq))
+            if not rows:
+                return
+            for row in rows:
+                yield str(row[1])
+            seq = int(rows[-1][0])
+
+    def cycle_sizes(self, job: int) -> list[tuple[int, int, int]]:
+        return [(int(r[0]), int(r[1]), int(r[2]))
+                for r in self._read("SELECT cycle, lines, bytes FROM cycles WHERE job = ? "
+                                    "ORDER BY cycle", (job,))]
+
+    def info(self) -> StoreInfo:
+        """Sizes: the file (with its WAL), and each table's rows and bytes on disk (from
+        SQLite's ``dbstat`` where it is compiled in, else the bytes of its text)."""
+        total = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"))
+                    if p.exists())
+        tables: dict[str, dict[str, int]] = {}
+        try:
+            pages = {str(r[0]): int(r[1]) for r in self._db.execute(
+                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
+        except sqlite3.Error:  # dbstat is a compile-time option
+            pages = {}
+        for name in ("jobs", "trace_lines", "cycles", "schema_version"):
+            rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
+            tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
+        if not pages:
+            text = self._read("SELECT coalesce(sum(length(CAST(line AS BLOB))), 0) "
+                              "FROM trace_lines")[0][0]
+            tables["trace_lines"]["bytes"] = int(text)
+        return StoreInfo(self.location, self._version(), total, tables, self.jobs())
+
+    # ---------------------------------------------------------------- retention
+
+    def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
+        """Delete every finished job but the ``keep_last`` newest; a ``running`` job —
+        running now in another process, or whose process died (resumable) — is never
+        deleted. With ``vacuum``, give the freed pages back to the file system (else
+        later jobs reuse them). The ids deleted, oldest first."""
+        if keep_last < 0:
+            raise StoreError(f"--keep-last must be 0 or more, not {keep_last}")
+        ids = [j.id for j in self.jobs() if j.status != "running"]
+        doomed = ids[:max(len(ids) - keep_last, 0)]
+        if not doomed:
+            return []
+        marks = ", ".join("?" * len(doomed))
+        # a finished job never runs again (until resume, which will take the write
+        # lock to mark it running before its first cycle)
+        self._write([(f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
+                     for table, column in (("trace_lines", "job"), ("cycles", "job"),
+                                           ("jobs", "id"))])
+        if not vacuum:
+            return doomed
+        try:
+            # give the pages back to the file system (VACUUM cannot run in a transaction)
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        return doomed
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class SqliteJob:
+    """The trace sink of one job in a :class:`SqliteStore` (a
+    :class:`~converge_rules.store.base.CycleSink`): each cycle's lines in one
+    transaction; the status with the last lines when closed."""
+
+    def __init__(self, store: SqliteStore, ruleset: str) -> None:
+        self.store = store
+        self.ruleset = ruleset
+        #: the job's id, once the job is recorded (on entering the sink)
+        self.id: int | None = None
+        self._seq = 0
+        self._cycle = 0
+        self._open = True
+
+    def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
+        self._commit(cycle, lines, None)
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """The lines after the last cycle (or the whole trace, when the engine does not
+        commit cycle by cycle), committed with the job's status when they hold it."""
+        lines = list(lines)
+        status = None
+        for line in reversed(lines):
+            if line.startswith('{"detail":') and '"event":"status"' in line:
+                event = json.loads(line)
+                if event.get("event") == "status":
+                    status = (str(event["status"]), str(event["detail"]))
+                    break
+        self._commit(self._cycle, lines, status)
+
+    def _commit(self, cycle: int, lines: Sequence[str], status: tuple[str, str] | None
+                ) -> None:
+        assert self._open, "the job's sink is closed"
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset)
+        first = self._seq
+        rows = [(self.id, first + i, cycle, line) for i, line in enumerate(lines)]
+        size = sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in lines)
+        statements: list[_Statement] = [
+            ("INSERT INTO trace_lines (job, seq, cycle, line) VALUES (?, ?, ?, ?)", rows, True),
+            ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
+             "ON CONFLICT (job, cycle) DO UPDATE SET lines = lines + excluded.lines, "
+             "bytes = bytes + excluded.bytes", (self.id, cycle, len(rows), size), False),
+        ]
+        if status is not None:
+            statements.append(("UPDATE jobs SET status = ?, detail = ?, finished = ? "
+                               "WHERE id = ?", (*status, _now(), self.id), False))
+        self.store._write(statements)
+        self._seq = first + len(rows)
+        self._cycle = cycle
+
+    def close(self) -> None:
+        self._open = False
+
+    def abort(self) -> None:
+        """The job ended by an exception: its status says so; its cycles stay."""
+        if self._open:
+            self._open = False
+            if self.id is None:
+                return
+            self.store._write([("UPDATE jobs SET status = 'aborted', finished = ? "
+                                "WHERE id = ? AND status = 'running'",
+                                (_now(), self.id), False)])
+
+    def __enter__(self) -> SqliteJob:
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            # the job's own exception matters more than a failure to mark it aborted
+            with contextlib.suppress(Exception):
+                self.abort()

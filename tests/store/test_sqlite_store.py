@@ -1,0 +1,482 @@
+"""The SQLite job store: each cycle committed as it ends, many jobs per file, the
+trace exported byte for byte as ``--trace`` writes it, migrations from an older schema,
+and clear errors (not a store, a newer schema, a lock) instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import converge_rules
+from converge_rules import api
+from converge_rules.cli import main
+from converge_rules.engine.effects import Activation, AgentEffect, Delta
+from converge_rules.engine.executors import SerialExecutor
+from converge_rules.errors import ExecutorError, StoreError
+from converge_rules.store import sqlite as sqlite_store
+from converge_rules.store.sqlite import SCHEMA_VERSION, SqliteStore
+
+REPO = Path(__file__).resolve().parents[2]
+PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
+PRICING_INPUT = REPO / "rulesets" / "pricing" / "input.jsonl"
+NOW = "2026-12-06T09:00:00Z"
+
+COUNTER = """\
+ruleset counter
+root "count" {
+  max_cycles = 40
+}
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < LIMIT emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
+CONFLICT = """\
+ruleset strict
+fact Cost  { key sku: str, amount: float }
+fact Price { key sku: str, amount: float }
+agent a { when Cost(sku, amount) emit Price(sku: sku, amount: amount) }
+agent b { when Cost(sku, amount) emit Price(sku: sku, amount: amount + 1.0) }
+policy Price { reject }
+"""
+
+
+def invoke(*args: str | Path) -> Any:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        result.exception)
+    return result
+
+
+def counter(tmp: Path, limit: int) -> tuple[Path, Path]:
+    ruleset = tmp / "counter.cvg"
+    ruleset.write_text(COUNTER.replace("LIMIT", str(limit)))
+    facts = tmp / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n{"Count": {"id": "b", "n": 5}}\n')
+    return ruleset, facts
+
+
+def cases(tmp: Path) -> list[tuple[Path, Path, int]]:
+    """(ruleset, facts, exit code): converged, budget_exceeded, conflict."""
+    conflict = tmp / "strict.cvg"
+    conflict.write_text(CONFLICT)
+    costs = tmp / "costs.jsonl"
+    costs.write_text('{"Cost": {"sku": "A1", "amount": 2.5}}\n')
+    ruleset, facts = counter(tmp, 8)
+    (tmp / "long.cvg").write_text(COUNTER.replace("LIMIT", "100"))
+    return [(PRICING, PRICING_INPUT, 0), (ruleset, facts, 0), (tmp / "long.cvg", facts, 1),
+            (conflict, costs, 1)]
+
+
+# ------------------------------------------------------------------ export
+
+
+def test_the_exported_trace_is_byte_for_byte_what_trace_writes(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    for i, (ruleset, facts, code) in enumerate(cases(tmp_path), start=1):
+        traced = invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace",
+                        tmp_path / f"t{i}.jsonl")
+        stored = invoke("run", ruleset, "-f", facts, "--now", NOW, "--store", db)
+        assert traced.exit_code == stored.exit_code == code, stored.output
+        assert stored.output == traced.output  # the same result printed
+        exported = invoke("trace", "export", db, "-o", tmp_path / f"e{i}.jsonl")
+        assert exported.exit_code == 0, exported.output
+        assert (tmp_path / f"e{i}.jsonl").read_bytes() == (
+            tmp_path / f"t{i}.jsonl").read_bytes()
+    # one file holds every job; each is exported by its id, also through a URL
+    for i in range(1, 5):
+        out = invoke("trace", "export", f"sqlite:///{db}", "--job", str(i))
+        assert out.output.encode() == (tmp_path / f"t{i}.jsonl").read_bytes()
+    with SqliteStore(db) as store:
+        assert [(j.id, j.ruleset, j.status) for j in store.jobs()] == [
+            (1, "pricing", "converged"), (2, "counter", "converged"),
+            (3, "counter", "budget_exceeded"), (4, "strict", "conflict")]
+
+
+def test_export_equals_the_trace_for_any_executor(tmp_path: Path) -> None:
+    ruleset, facts = counter(tmp_path, 6)
+    loaded = converge_rules.load(ruleset)
+    inputs = api.read_facts(loaded, facts)
+    expected = api.run(loaded, inputs, now=None).trace.to_jsonl()
+    for executor in ("serial", "threads", "processes"):
+        api.run(loaded, inputs, executor=executor, workers=2, store=tmp_path / "run.db",
+                now=None)
+        with SqliteStore(tmp_path / "run.db") as store:
+            job = store.job(None)
+            assert "".join(line + "\n" for line in store.trace_lines(job.id)) == expected
+
+
+def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(tmp_path: Path) -> None:
+    # found merging the store with the spilling trace: once a cycle's events went to the
+    # trace's spool, the store committed the lines of the wrong events (counted in memory)
+    from converge_rules.engine.trace import SPILL_EVENTS
+
+    ruleset = tmp_path / "counters.cvg"
+    ruleset.write_text(COUNTER.replace("40", "100").replace("LIMIT", "60"))
+    facts = tmp_path / "counts.jsonl"
+    facts.write_text("".join(f'{{"Count": {{"id": "k{i}", "n": 0}}}}\n' for i in range(40)))
+    loaded = converge_rules.load(ruleset)
+    inputs = api.read_facts(loaded, facts)
+    expected = api.run(loaded, inputs, now=None).trace.to_jsonl()
+    assert expected.count("\n") > 2 * SPILL_EVENTS  # the trace did spill, more than once
+    api.run(loaded, inputs, store=tmp_path / "run.db", now=None)
+    with SqliteStore(tmp_path / "run.db") as store:
+        job = store.job(None)
+        assert "".join(line + "\n" for line in store.trace_lines(job.id)) == expected
+
+
+# ------------------------------------------------------- one transaction per cycle
+
+
+def test_each_cycle_is_committed_when_it_ends(tmp_path: Path) -> None:
+    ruleset, facts = counter(tmp_path, 10)
+    loaded = converge_rules.load(ruleset)
+    db = tmp_path / "run.db"
+    seen: list[tuple[int, int]] = []
+
+    def progress(p: Any) -> None:
+        # another connection (another process, as far as SQLite knows) sees the cycle
+        other = sqlite3.connect(db)
+        seen.append((p.cycle, other.execute("SELECT max(cycle) FROM cycles").fetchone()[0]))
+        other.close()
+
+    result = api.run(loaded, api.read_facts(loaded, facts), store=db, progress=progress,
+                     now=None)
+    assert result.cycles == 11  # ten steps, and one that changes nothing
+    assert seen == [(c, c) for c in range(1, 12)]
+
+
+KILLER = """\
+import os, signal, sys
+import converge_rules
+from converge_rules import api
+
+def progress(p):
+    if p.cycle == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+loaded = converge_rules.load(sys.argv[1])
+api.run(loaded, api.read_facts(loaded, sys.argv[2]), store="run.db", progress=progress,
+        now=None)
+"""
+
+
+@pytest.mark.parametrize("at", [1, 4])
+def test_a_killed_job_keeps_every_cycle_it_committed(tmp_path: Path, at: int) -> None:
+    ruleset, facts = counter(tmp_path, 10)
+    (tmp_path / "killer.py").write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), str(at)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    loaded = converge_rules.load(ruleset)
+    full = api.run(loaded, api.read_facts(loaded, facts), now=None).trace.to_jsonl()
+    with SqliteStore(tmp_path / "run.db") as store:
+        job = store.job(None)
+        assert (job.status, job.cycles) == ("running", at)
+        kept = "".join(line + "\n" for line in store.trace_lines(job.id))
+    assert full.startswith(kept)
+    assert json.loads(kept.splitlines()[-1]) == {
+        "event": "cycle_end", "cycle": at, "tier": 1, "added": 2, "removed": 2, "live": 2}
+    out = invoke("trace", "export", tmp_path / "run.db")
+    assert out.exit_code == 0
+    assert f"job 1 did not finish (status running): its trace ends after cycle {at}" in (
+        out.output)
+
+
+class FailingExecutor(SerialExecutor):
+    def run_cycle(self, cycle: int, delta: Delta, activations: Sequence[Activation]
+                  ) -> list[AgentEffect]:
+        if cycle == 3:
+            raise RuntimeError("the cluster went away")
+        return super().run_cycle(cycle, delta, activations)
+
+
+def test_a_job_ended_by_an_exception_is_marked_aborted_with_its_cycles(
+    tmp_path: Path,
+) -> None:
+    ruleset, facts = counter(tmp_path, 10)
+    loaded = converge_rules.load(ruleset)
+    with pytest.raises(ExecutorError):
+        api.run(loaded, api.read_facts(loaded, facts), executor=FailingExecutor(),
+                store=tmp_path / "run.db", now=None)
+    with SqliteStore(tmp_path / "run.db") as store:
+        job = store.job(None)
+        assert (job.status, job.cycles) == ("aborted", 2)
+        assert [c for c, _, _ in store.cycle_sizes(job.id)] == [0, 1, 2]
+
+
+def test_a_job_refused_before_it_runs_leaves_no_job(tmp_path: Path) -> None:
+    ruleset, _ = counter(tmp_path, 3)
+    (tmp_path / "bad.jsonl").write_text('{"Count": {"id": 1}}\n')
+    out = invoke("run", ruleset, "-f", tmp_path / "bad.jsonl", "--store", tmp_path / "run.db")
+    assert out.exit_code == 2
+    with SqliteStore(tmp_path / "run.db") as store:
+        assert store.jobs() == []
+
+
+# --------------------------------------------------------------- migrations
+
+
+def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ruleset, facts = counter(tmp_path, 5)
+    loaded = converge_rules.load(ruleset)
+    inputs = api.read_facts(loaded, facts)
+    trace = api.run(loaded, inputs, now=None).trace.to_jsonl().splitlines()
+    old = tmp_path / "old.db"
+    with monkeypatch.context() as m:  # what converge with schema version 1 created
+        m.setattr(sqlite_store, "SCHEMA_VERSION", 1)
+        SqliteStore(old).close()
+    with sqlite3.connect(old) as db:  # and what it wrote: jobs and their trace lines
+        assert [r[0] for r in db.execute("SELECT version FROM schema_version")] == [1]
+        db.execute("INSERT INTO jobs (ruleset, status, started) "
+                   "VALUES ('counter', 'converged', '2026-12-01T00:00:00Z')")
+        cycle = 0
+        for seq, line in enumerate(trace):
+            event = json.loads(line)
+            cycle = event.get("cycle", cycle) if event["event"] == "cycle_start" else cycle
+            db.execute("INSERT INTO trace_lines VALUES (1, ?, ?, ?)", (seq, cycle, line))
+    with SqliteStore(old) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert [line for line in store.trace_lines(1)] == trace
+        migrated = store.cycle_sizes(1)
+        assert store.job(1).cycles == 6
+    api.run(loaded, inputs, store=tmp_path / "new.db", now=None)
+    with SqliteStore(tmp_path / "new.db") as store:
+        assert store.cycle_sizes(1) == migrated  # the sizes a current store records
+
+
+def test_a_store_newer_than_this_converge_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    SqliteStore(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="newer than this converge knows"):
+        SqliteStore(db)
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    assert out.exit_code == 2
+    assert (f"{db} has store schema version {SCHEMA_VERSION + 1}, newer than this converge "
+            f"knows ({SCHEMA_VERSION}); upgrade converge") in out.output
+    assert db.read_bytes() == before
+
+
+# ------------------------------------------------------------------- bad input
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text('{"event": "status"}\n' * 100)
+    before = trace.read_bytes()
+    for args in (("run", PRICING, "-f", PRICING_INPUT, "--store", trace),
+                 ("trace", "export", trace), ("store", "info", trace),
+                 ("store", "gc", trace, "--keep-last", "1")):
+        out = invoke(*args)
+        assert out.exit_code == 2
+        assert f"converge: error: {trace} is not a SQLite database" in out.output
+        assert "give --store a new file name" in out.output
+    assert trace.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.jsonl"]
+
+
+def test_a_sqlite_database_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    assert out.exit_code == 2
+    assert "is a SQLite database but not a converge store (it has tables users" in out.output
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_a_locked_store_is_an_error_after_the_timeout(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    SqliteStore(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another process"):
+            api.run(converge_rules.load(PRICING), store=SqliteStore(db, timeout=0.1))
+        out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store",
+                     f"sqlite:///{db}?timeout=0.1")
+        assert out.exit_code == 2
+        assert (f"the store {db} is locked by another process (database is locked; "
+                "waited 0.1s); let the other job finish") in out.output
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.mark.parametrize(("store", "message"), [
+    ("sqlite://host/x.db", "a SQLite URL is sqlite:///relative/path"),
+    ("sqlite:///x.db?wait=1", "unknown option 'wait'"),
+    ("sqlite:///x.db?timeout=soon", "timeout must be a number of seconds"),
+    ("postgresql://db/jobs", "'postgresql' is not a registered job store (known: sqlite)"),
+    ("missing/run.db", "directory 'missing' does not exist"),
+    (".", "is a directory; give --store a file name"),
+])
+def test_bad_store_locations_are_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str, message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", store)
+    assert out.exit_code == 2
+    assert message in out.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_store_and_trace_options_that_do_not_go_together(tmp_path: Path) -> None:
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", tmp_path / "run.db",
+                 "--trace", tmp_path / "t.jsonl")
+    assert out.exit_code == 2
+    assert "give --store or --trace, not both" in out.output
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--trace", tmp_path / "t.jsonl",
+                 "--trace-store", "sqlite")
+    assert out.exit_code == 2
+    assert "store 'sqlite' keeps jobs, not a trace file" in out.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_missing_stores_jobs_and_overwriting_the_store(tmp_path: Path) -> None:
+    out = invoke("trace", "export", tmp_path / "none.db")
+    assert out.exit_code == 2 and "no store at" in out.output
+    assert not (tmp_path / "none.db").exists()
+    db = tmp_path / "run.db"
+    invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    out = invoke("trace", "export", db, "--job", "7")
+    assert out.exit_code == 2
+    assert f"the store {db} has no job 7; its jobs are 1" in out.output
+    out = invoke("trace", "export", db, "-o", db)
+    assert out.exit_code == 2 and "writing it would destroy it" in out.output
+
+
+# ------------------------------------------------------------ info and gc
+
+
+def test_info_gives_sizes_per_table_job_and_cycle(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    ruleset, facts = counter(tmp_path, 4)
+    invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
+    invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db, "--now", NOW)
+    exported = invoke("trace", "export", db, "--job", "1").output.encode()
+    out = invoke("store", "info", db, "--job", "1", "--format", "json")
+    assert out.exit_code == 0
+    doc = json.loads(out.output)
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["tables"]["jobs"]["rows"] == 2
+    assert doc["tables"]["trace_lines"]["rows"] == sum(j["trace_lines"] for j in doc["jobs"])
+    assert [(j["id"], j["ruleset"], j["status"], j["cycles"]) for j in doc["jobs"]] == [
+        (1, "counter", "converged", 5), (2, "pricing", "converged", 2)]
+    assert doc["jobs"][0]["trace_bytes"] == len(exported)
+    assert [c["cycle"] for c in doc["cycles"]] == [0, 1, 2, 3, 4, 5]
+    assert sum(c["trace_bytes"] for c in doc["cycles"]) == len(exported)
+    assert doc["bytes"] >= os.path.getsize(db)
+    text = invoke("store", "info", db).output
+    assert "2 jobs" in text and "trace_lines" in text and "pricing" in text
+
+
+def test_gc_keeps_the_newest_jobs_and_shrinks_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    ruleset, facts = counter(tmp_path, 30)
+    for _ in range(4):
+        invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
+    kept = invoke("trace", "export", db, "--job", "4").output
+    before = os.path.getsize(db)
+    out = invoke("store", "gc", db, "--keep-last", "1")
+    assert out.exit_code == 0
+    assert "deleted 3 jobs (1, 2, 3)" in out.output
+    assert os.path.getsize(db) < before
+    assert invoke("trace", "export", db).output == kept
+    assert "has no job 2" in invoke("trace", "export", db, "--job", "2").output
+    assert "nothing to delete" in invoke("store", "gc", db, "--keep-last", "1").output
+    invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
+    with SqliteStore(db) as store:
+        assert [j.id for j in store.jobs()] == [4, 5]  # ids are never reused
+
+
+def test_jobs_running_at_once_share_one_store(tmp_path: Path) -> None:
+    ruleset, facts = counter(tmp_path, 35)
+    console = Path(sys.executable).with_name("converge")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+    procs = [subprocess.Popen([str(console), "run", str(ruleset), "-f", str(facts), "--now",
+                               NOW, "--store", "run.db"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace", tmp_path / "t.jsonl")
+    expected = (tmp_path / "t.jsonl").read_text()
+    with SqliteStore(tmp_path / "run.db") as store:
+        assert [(j.id, j.status) for j in store.jobs()] == [(i, "converged") for i in (1, 2, 3)]
+        for job in (1, 2, 3):
+            assert "".join(f"{line}\n" for line in store.trace_lines(job)) == expected
+
+
+def test_a_job_stopped_on_request_is_stored_as_interrupted(tmp_path: Path) -> None:
+    ruleset, facts = counter(tmp_path, 10)
+    loaded = converge_rules.load(ruleset)
+    asked = iter(range(100))
+    result = api.run(loaded, api.read_facts(loaded, facts), store=tmp_path / "run.db",
+                     stop=lambda: next(asked) == 3, now=None)
+    assert (result.status, result.cycles) == ("interrupted", 3)
+    with SqliteStore(tmp_path / "run.db") as store:
+        job = store.job(None)
+        assert (job.status, job.cycles) == ("interrupted", 3)
+        assert job.detail == result.detail
+        assert "".join(f"{line}\n" for line in store.trace_lines(job.id)) == (
+            result.trace.to_jsonl())
+
+
+def test_keep_last_on_run_is_the_stores_retention(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    for _ in range(4):
+        out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db, "--keep-last", "2")
+        assert out.exit_code == 0, out.output
+    with SqliteStore(db) as store:
+        assert [j.id for j in store.jobs()] == [3, 4]
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--keep-last", "2")
+    assert out.exit_code == 2 and "give --store too" in out.output
+
+
+def test_gc_never_deletes_a_job_that_has_not_finished(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    with SqliteStore(db) as store:
+        running = store.new_job("crashed").__enter__()  # never closed: as if killed
+        running.cycle_committed(0, ['{"event":"x"}'])
+    invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    out = invoke("store", "gc", db, "--keep-last", "0")
+    assert "deleted 2 jobs (2, 3)" in out.output
+    with SqliteStore(db) as store:
+        assert [(j.id, j.status) for j in store.jobs()] == [(1, "running")]
+
+
+def test_export_to_stdout_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    ruleset = tmp_path / "names.cvg"
+    ruleset.write_text("ruleset names\nfact Name { key id: str, v: str }\n")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Name": {"id": "a", "v": "caf\\u00e9 \\u2603"}}\n')
+    invoke("run", ruleset, "-f", facts, "--now", NOW, "--store", tmp_path / "run.db")
+    invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace", tmp_path / "t.jsonl")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "PYTHONIOENCODING": "latin-1", "LC_ALL": "C"}
+    done = subprocess.run([str(Path(sys.executable).with_name("converge")), "trace", "export",
+                           "run.db"], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (tmp_path / "t.jsonl").read_bytes()
