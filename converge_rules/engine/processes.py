@@ -240,7 +240,12 @@ class ProcessExecutor:
         except ToolBudgetExhausted as exc:
             result, error = None, str(exc)
             reply = ("refused", None, error)
-        except BaseException as exc:  # a worker must never wait for an answer
+        except MemoryError:
+            if not self._timed:
+                raise  # in the engine's thread: the job stops, budget `memory`
+            result, error = None, "ran out of memory (MemoryError)"
+            reply = ("answer", None, error)
+        except (Exception, SystemExit) as exc:  # a worker must never wait for an answer
             result, error = None, without_addresses(f"{type(exc).__name__}: {exc}")
             reply = ("answer", None, error)
         with w.lock:
