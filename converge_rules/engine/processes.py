@@ -320,8 +320,13 @@ class ProcessExecutor:
             for conn in ready:
                 i = by_conn[conn]  # type: ignore[index]
                 self._handle(self._slots[i], effects, busy, i)
-            if ready or wake is None:
-                continue  # take what is ready before judging a deadline
+            if wake is None or time.monotonic() < wake:
+                continue
+            # a deadline passed: first take what each busy worker has already sent
+            for i in sorted(busy):
+                w = self._slots[i]
+                while i in busy and w.conn.poll(0):
+                    self._handle(w, effects, busy, i)
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 for i in sorted(busy):

@@ -86,18 +86,18 @@ def discarded(result: RunResult) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("name", EXECUTORS)
 def test_an_agent_over_agent_timeout_is_cut_and_the_rest_goes_on(name: str) -> None:
-    program = stuck_program(sleep_for_ever, agent_timeout=0.3)
+    program = stuck_program(sleep_for_ever, agent_timeout=1.0)
     result = within_watchdog(lambda: run(program, INPUT, executor=EXECUTORS[name]()))
     assert result.status == "converged"
     assert result.facts("Out") == [{"v": 2}]
     assert result.facts("Last") == [{"v": 2}]  # the next cycle ran (on a fresh replica)
-    assert discarded(result) == [("stuck", timeout_reason(0.3))]
+    assert discarded(result) == [("stuck", timeout_reason(1.0))]
     assert result.budget["agent_timeout"]["used"] == 1
 
 
 @pytest.mark.parametrize("name", EXECUTORS)
 def test_job_timeout_ends_the_job_while_an_agent_runs(name: str) -> None:
-    program = stuck_program(sleep_for_ever, job_timeout=0.5)
+    program = stuck_program(sleep_for_ever, job_timeout=2.0)
     result = within_watchdog(lambda: run(program, INPUT, executor=EXECUTORS[name]()))
     assert result.status == "budget_exceeded"
     assert result.budget["job_timeout"]["exceeded"] is True
@@ -107,7 +107,7 @@ def test_job_timeout_ends_the_job_while_an_agent_runs(name: str) -> None:
 
 
 def test_the_cut_cycle_merges_the_effects_that_finished() -> None:
-    program = stuck_program(sleep_for_ever, job_timeout=0.5)
+    program = stuck_program(sleep_for_ever, job_timeout=2.0)
     result = within_watchdog(lambda: run(program, INPUT, executor=ThreadExecutor(4)))
     assert result.status == "budget_exceeded"
     assert result.facts("Out") == [{"v": 2}]  # ``quick`` finished before the deadline
@@ -123,7 +123,7 @@ def test_an_abandoned_agent_computing_in_python_stops(name: str) -> None:
         while True:
             spins[0] += 1
 
-    program = stuck_program(spin, agent_timeout=0.3)
+    program = stuck_program(spin, agent_timeout=1.0)
     result = within_watchdog(lambda: run(program, INPUT, executor=EXECUTORS[name]()))
     assert result.status == "converged"
     (thread,) = spinning
