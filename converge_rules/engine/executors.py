@@ -210,10 +210,27 @@ def cut_at_deadline(position: int, calls: tuple[ToolRecord, ...] = ()) -> AgentE
 def _interrupt(thread_id: int) -> None:
     """Raise :class:`AgentAbandoned` in the thread ``thread_id`` at its next bytecode,
     so an abandoned agent that computes (a join that would run for minutes) stops
-    instead of spinning on. A thread blocked in C code gets it when the call returns."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(AgentAbandoned)
-    )
+    instead of spinning on. Only a thread seen executing bytecode is hit: until its
+    target takes it, a pending asynchronous exception keeps every thread of the process
+    on CPython's slow path, and a profiled or traced thread (coverage, a debugger) then
+    stalls — for an hour behind an agent blocked in ``time.sleep(3600)``. An agent
+    blocked in C code is left alone; it stops at its next tool call, or ends."""
+    if _running_python(thread_id):
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread_id), ctypes.py_object(AgentAbandoned)
+        )
+
+
+def _running_python(thread_id: int, pause: float = 0.02) -> bool:
+    """Whether the thread is computing (its CPU time grows), rather than waiting in C
+    code (a sleep, a socket read). Where per-thread CPU clocks do not exist: False."""
+    try:
+        clock = time.pthread_getcpuclockid(thread_id)
+        before = time.clock_gettime(clock)
+        time.sleep(pause)
+        return time.clock_gettime(clock) - before > pause / 10
+    except (AttributeError, OSError):  # no such clock here, or the thread has ended
+        return False
 
 
 RunOne = Callable[[Activation, AgentRuntime], AgentEffect]

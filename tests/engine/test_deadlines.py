@@ -9,10 +9,11 @@ spin for ever; each job would hang without the fix, so each runs under a watchdo
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from engine_programs import Builder, each, f
@@ -132,6 +133,34 @@ def test_an_abandoned_agent_computing_in_python_stops(name: str) -> None:
     before = spins[0]
     time.sleep(0.1)
     assert spins[0] == before
+
+
+def test_abandoning_an_agent_blocked_in_c_code_leaves_profiled_code_at_full_speed() -> None:
+    # Found: the stop raised in an abandoned thread stays pending while the thread
+    # sleeps in C, and a profiled thread (coverage, a debugger) stalled until it woke
+    # (the language tests hung for an hour behind ``time.sleep(3600)``).
+    program = stuck_program(sleep_for_ever, agent_timeout=0.2)
+    within_watchdog(lambda: run(program, INPUT, executor=ThreadExecutor(2)))
+    calls = 0
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    def same(x: int) -> int:
+        return x
+
+    def profiled() -> RunResult:
+        sys.setprofile(hook)
+        try:
+            for i in range(20_000):
+                same(i)
+        finally:
+            sys.setprofile(None)
+        return cast(RunResult, None)
+
+    within_watchdog(profiled)  # milliseconds at full speed; it used to stall
+    assert calls >= 20_000
 
 
 def test_abandoned_threads_are_daemons() -> None:
