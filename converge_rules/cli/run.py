@@ -317,11 +317,14 @@ def report_failures(result: RunResult) -> None:
     emitted. One line per agent, with its location. Outputs skipped because the fact
     they rested on was retracted in the same merge are ordinary retraction, recorded
     in the trace, not failures."""
+    from converge_rules.engine.executors import DEADLINE_REASON
     from converge_rules.engine.trace import EffectDiscarded
 
     # agent name -> [failed runs, first cycle, first reason]
     seen: dict[str, list[Any]] = {}
     for event in result.trace.events_of(EffectDiscarded):
+        if event.reason == DEADLINE_REASON:
+            continue  # cut when the job ran out of time, which the status already says
         seen.setdefault(event.agent, [0, event.cycle, event.reason])[0] += 1
     for spec in result.program.agents:  # in declaration order
         if spec.name not in seen:

@@ -43,7 +43,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import run_agent, timeout_reason
+from converge_rules.engine.executors import cut_at_deadline, run_agent, timeout_reason
 from converge_rules.engine.tools import AgentRuntime, ToolBox
 from converge_rules.errors import ConvergeError
 from converge_rules.program import AgentSpec, View
@@ -58,18 +58,6 @@ MAX_SYNC_WORKERS = 64
 _LOOP_GRACE = 1.0
 """Seconds past the job's deadline the engine waits for a loop that does not answer
 (a coroutine agent computing without a call holds it) before it cuts the cycle."""
-
-#: why the effect of an agent cut at the job's deadline is discarded (the text of the
-#: executor protocol's ``executors.cut_at_deadline``, which every executor shares)
-DEADLINE_REASON = "job_timeout ran out: cut at the job's deadline"
-
-
-def cut_at_deadline(position: int, calls: tuple[Any, ...] = ()) -> AgentEffect:
-    """The effect of an activation still running (or not yet started) when the job's
-    deadline passed: discarded, with ``budget="job_timeout"``, so the engine ends the
-    job with the facts merged so far."""
-    return AgentEffect(position, (), DEADLINE_REASON, calls, budget="job_timeout")
-
 
 class DaemonThreads(Executor):
     """A pool of at most ``size`` busy daemon threads, never joined at the

@@ -1,33 +1,53 @@
 """Executors run phase 1 of a cycle: every activated agent against one snapshot.
 
-The protocol is shaped for replicas. ``start`` hands over the view and the agents once;
+The protocol (:class:`Executor`) is shaped for replicas and for deadlines. ``start``
+hands over the view, the agents, the job's tool box and the two time budgets once;
 ``run_cycle`` receives the :data:`~converge_rules.engine.effects.Delta` of changes the
 merge made since the previous cycle (in-process executors share the live store and
 ignore it; process and cluster executors apply it to their replicas with the engine's
 own store code) and returns one :class:`AgentEffect` per activation, tagged with its
 merge position. The engine sorts effects by position, so an executor may return them
-in any order. ``close`` releases workers.
+in any order. ``close`` releases workers, never waiting for an abandoned agent.
 
-Built in: ``serial``, ``threads`` (a long-lived pool sized for tool-bound agents) and,
-where the ``fork`` start method exists (POSIX), ``processes`` (:func:`processes_executor`:
-replicas in forked workers, for CPU-bound agents).
-The engine takes an executor *instance*; the built-in plugin registers these factories
-(:mod:`converge_rules.plugins.builtin.executors`) and plugins register more, so
-``Registries.executor(name, workers)`` builds any of them.
+Deadlines cut: ``run_cycle`` returns by the earliest deadline, whatever is running. An
+agent over ``agent_timeout`` gets :func:`timed_out`; when the job's ``deadline`` passes,
+every activation without an effect gets :func:`cut_at_deadline` and the engine ends
+the job (``budget_exceeded``, ``job_timeout``) with the facts merged so far. An
+abandoned agent can no longer reach the context or the trace.
+
+Built in: ``serial``, ``threads`` (daemon threads sized for tool-bound agents, see
+:class:`AgentThreads`) and, where the ``fork`` start method exists (POSIX),
+``processes`` (:func:`processes_executor`: replicas in forked workers, for CPU-bound
+agents). The engine takes an executor *instance*; the built-in plugin registers these
+factories (:mod:`converge_rules.plugins.builtin.executors`) and plugins register more,
+so ``Registries.executor(name, workers)`` builds any of them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from operator import itemgetter
 from typing import Any, Protocol, cast
 
-from converge_rules.engine.effects import Activation, AgentEffect, Delta, made_effect
-from converge_rules.engine.tools import AgentRuntime, ToolBox, ToolBudgetExhausted
+from converge_rules.engine.effects import (
+    Activation,
+    AgentEffect,
+    Delta,
+    ToolRecord,
+    made_effect,
+)
+from converge_rules.engine.tools import (
+    AgentAbandoned,
+    AgentRuntime,
+    ToolBox,
+    ToolBudgetExhausted,
+)
 from converge_rules.errors import BudgetExceeded, ConvergeError, ToolError, without_addresses
 from converge_rules.program import (
     EMIT,
@@ -44,7 +64,8 @@ MAX_THREAD_WORKERS = 1024
 
 
 class Executor(Protocol):
-    """Runs the compute phase of each cycle. See the module docstring.
+    """Runs the compute phase of each cycle. See the module docstring and
+    ``docs/plugins.md`` (Executors).
 
     An executor may set ``wants_delta = False`` (as the in-process ones do) to spare
     the merge from recording the delta it would ignore; an executor without the
@@ -57,13 +78,25 @@ class Executor(Protocol):
         *,
         tools: ToolBox,
         agent_timeout: float | None,
-    ) -> None: ...
+        deadline: float | None,
+    ) -> None:
+        """Once per job, before the first cycle. ``view`` is the context after the
+        input facts were merged (a :class:`~converge_rules.engine.factstore.FactStore`);
+        ``agents`` are indexed by merge position; ``tools`` answers every tool call of
+        the job (memo and ``max_tool_calls`` are job-wide). ``agent_timeout`` (seconds)
+        bounds one agent run; ``deadline`` is the job's end from ``job_timeout``, a
+        ``time.monotonic()`` value of the engine's process. None: no limit."""
 
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
-    ) -> list[AgentEffect]: ...
+    ) -> list[AgentEffect]:
+        """One effect per activation, by the earliest deadline: agents over
+        ``agent_timeout`` get :func:`timed_out`, those unfinished at the job's deadline
+        :func:`cut_at_deadline`."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End of the job (also after an error or an interrupt): release workers
+        without waiting for abandoned agents."""
 
 
 ExecutorFactory = Callable[[int | None], Executor]
@@ -157,9 +190,253 @@ def malformed(outputs: tuple[Any, ...]) -> str | None:
     return None
 
 
+def timed_out(position: int, limit: float,
+              calls: tuple[ToolRecord, ...] = ()) -> AgentEffect:
+    """The effect of an agent cut at its ``agent_timeout``: discarded, its calls kept."""
+    return AgentEffect(position, (), timeout_reason(limit), calls)
+
+
+#: why the effect of an agent cut at the job's deadline is discarded
+DEADLINE_REASON = "job_timeout ran out: cut at the job's deadline"
+
+
+def cut_at_deadline(position: int, calls: tuple[ToolRecord, ...] = ()) -> AgentEffect:
+    """The effect of an agent still running (or not yet started) when the job's deadline
+    passed: discarded, with ``budget="job_timeout"``, so the engine ends the job with
+    status ``budget_exceeded`` and the facts merged so far."""
+    return AgentEffect(position, (), DEADLINE_REASON, calls, budget="job_timeout")
+
+
+def _interrupt(thread_id: int) -> None:
+    """Raise :class:`AgentAbandoned` in the thread ``thread_id`` at its next bytecode,
+    so an abandoned agent that computes (a join that would run for minutes) stops
+    instead of spinning on. Only a thread seen executing bytecode is hit: until its
+    target takes it, a pending asynchronous exception keeps every thread of the process
+    on CPython's slow path, and a profiled or traced thread (coverage, a debugger) then
+    stalls — for an hour behind an agent blocked in ``time.sleep(3600)``. An agent
+    blocked in C code is left alone; it stops at its next tool call, or ends."""
+    if _running_python(thread_id):
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread_id), ctypes.py_object(AgentAbandoned)
+        )
+
+
+def _running_python(thread_id: int, pause: float = 0.02) -> bool:
+    """Whether the thread is computing (its CPU time grows), rather than waiting in C
+    code (a sleep, a socket read). Where per-thread CPU clocks do not exist: False."""
+    try:
+        clock = time.pthread_getcpuclockid(thread_id)
+        before = time.clock_gettime(clock)
+        time.sleep(pause)
+        return time.clock_gettime(clock) - before > pause / 10
+    except (AttributeError, OSError):  # no such clock here, or the thread has ended
+        return False
+
+
+RunOne = Callable[[Activation, AgentRuntime], AgentEffect]
+
+
+class _Batch:
+    """One cycle's work for :class:`AgentThreads`."""
+
+    __slots__ = ("acts", "cancelled", "owner", "run_one", "runtimes", "started")
+
+    def __init__(self, acts: Sequence[Activation], run_one: RunOne, tools: ToolBox) -> None:
+        self.acts = acts
+        self.run_one = run_one
+        self.runtimes = [AgentRuntime(tools) for _ in acts]
+        self.started: list[float | None] = [None] * len(acts)
+        self.owner: list[_AgentThread | None] = [None] * len(acts)
+        self.cancelled = False
+
+
+class _AgentThread:
+    """One daemon worker thread. ``gate`` is held by the thread whenever it is *not*
+    running agent code, so whoever holds it knows the thread is inside an agent (or
+    done with it): only then may :func:`_interrupt` hit it, never while it takes a task
+    or hands back a result (which would lose them, or leave a lock held)."""
+
+    __slots__ = ("gate", "item", "retired", "thread")
+
+    def __init__(self) -> None:
+        self.gate = threading.Lock()
+        self.gate.acquire()
+        self.item: tuple[_Batch, int] | None = None
+        self.retired = False
+        self.thread: threading.Thread | None = None
+
+
+_Task = tuple[_Batch, int]
+_Done = tuple[_Batch, int, AgentEffect]
+
+
+class AgentThreads:
+    """Daemon threads that run a cycle's activations, taken in order by at most
+    ``workers`` threads at a time, and never wait past a deadline.
+
+    :meth:`run` returns when every activation has an effect, at the latest when the
+    job's ``deadline`` passes (a ``time.monotonic()`` value). An agent running longer
+    than ``agent_timeout`` gets :func:`timed_out`, one unfinished at the deadline
+    :func:`cut_at_deadline`; its runtime is closed (its calls are recorded, later ones
+    refused), its thread retired (it never takes another task, and is stopped with
+    :class:`~converge_rules.engine.tools.AgentAbandoned` when it runs Python code
+    outside a tool call) and replaced, so queued agents still start. Threads are
+    daemons: an abandoned one never keeps the process from exiting."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self._live: list[_AgentThread] = []
+
+    def _spawn(self, count: int) -> None:
+        """Start threads until ``count`` are live (not retired)."""
+        self._live = [w for w in self._live if not w.retired]
+        while len(self._live) < count:
+            w = _AgentThread()
+            w.thread = threading.Thread(target=self._serve, args=(w,), daemon=True,
+                                        name=f"{self._name}-{len(self._live)}")
+            w.thread.start()
+            self._live.append(w)
+
+    def _serve(self, w: _AgentThread) -> None:
+        tasks, results = self._tasks, self._results
+        try:
+            while True:
+                task = tasks.get()
+                if task is None:
+                    return
+                batch, i = task
+                if batch.cancelled:
+                    continue
+                w.item = task
+                batch.owner[i] = w
+                batch.started[i] = time.monotonic()
+                act, runtime = batch.acts[i], batch.runtimes[i]
+                w.gate.release()
+                try:
+                    effect = batch.run_one(act, runtime)
+                except AgentAbandoned:
+                    return
+                except BaseException as exc:  # never leave the cycle waiting for it
+                    effect = AgentEffect(act.position, (), without_addresses(
+                        f"{type(exc).__name__}: {exc}"), runtime.close())
+                w.gate.acquire()
+                w.item = None
+                if w.retired:
+                    return
+                results.put((batch, i, effect))
+        except AgentAbandoned:  # hit just after its agent returned: it is retired anyway
+            return
+
+    def _abandon(self, batch: _Batch, i: int) -> None:
+        """Retire the thread running activation ``i`` (its runtime is closed already)
+        and stop it if it is in the agent's own code."""
+        w = batch.owner[i]
+        if w is None or not w.gate.acquire(blocking=False):
+            return  # not started, or its thread is past the agent: it finished
+        try:
+            if w.item is None or w.item[0] is not batch or w.item[1] != i:
+                return  # it finished ``i`` and took another task
+            w.retired = True
+            thread = w.thread
+            if thread is not None and thread.ident is not None and not (
+                batch.runtimes[i].calling
+            ):
+                _interrupt(thread.ident)  # in a tool call it stops when the call returns
+        finally:
+            w.gate.release()
+
+    def run(
+        self, activations: Sequence[Activation], run_one: RunOne, tools: ToolBox, *,
+        agent_timeout: float | None, deadline: float | None,
+    ) -> list[AgentEffect]:
+        """One effect per activation, in their order (see the class docstring).
+        ``run_one(activation, runtime)`` runs one agent with that runtime."""
+        n = len(activations)
+        if not n:
+            return []
+        batch = _Batch(activations, run_one, tools)
+        effects: list[AgentEffect | None] = [None] * n
+        left = n
+        self._spawn(min(self._workers, n))
+        for i in range(n):
+            self._tasks.put((batch, i))
+        results = self._results
+        lo = 0  # every activation before ``lo`` has its effect
+        while left:
+            wake = deadline
+            if agent_timeout is not None:
+                # an agent not yet taken starts after now: its deadline is later than this
+                now = time.monotonic()
+                wake = now + agent_timeout if wake is None else min(wake, now + agent_timeout)
+                taken = n - self._tasks.qsize()
+                for i in range(lo, min(taken, n)):
+                    if effects[i] is None:
+                        began = batch.started[i]
+                        end = (now if began is None else began) + agent_timeout
+                        wake = end if wake is None else min(wake, end)
+            try:
+                done = results.get(timeout=None if wake is None
+                                   else max(wake - time.monotonic(), 0.0))
+                while True:
+                    b, i, effect = done
+                    if b is batch and effects[i] is None:
+                        effects[i] = effect
+                        left -= 1
+                    done = results.get_nowait()
+            except queue.Empty:
+                pass
+            while lo < n and effects[lo] is not None:
+                lo += 1
+            if not left:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                batch.cancelled = True
+                for i in range(lo, n):
+                    if effects[i] is None:
+                        effects[i] = cut_at_deadline(activations[i].position,
+                                                     batch.runtimes[i].close())
+                        self._abandon(batch, i)
+                self._drain()
+                break
+            if agent_timeout is None:
+                continue
+            retired = False
+            for i in range(lo, n):
+                began = batch.started[i]
+                if effects[i] is None and began is not None and now - began >= agent_timeout:
+                    effects[i] = timed_out(activations[i].position, agent_timeout,
+                                           batch.runtimes[i].close())
+                    left -= 1
+                    self._abandon(batch, i)
+                    retired = True
+            if retired:
+                self._spawn(min(self._workers, n))  # queued agents must still start
+        return cast(list[AgentEffect], effects)
+
+    def _drain(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._tasks.get_nowait()
+
+    def close(self) -> None:
+        """Let the idle threads end; never waits for an abandoned one."""
+        self._drain()
+        for _ in self._live:
+            self._tasks.put(None)
+        self._live = []
+
+
 class SerialExecutor:
-    """Runs agents one after another in the calling thread. ``agent_timeout`` is
-    measured and an overrunning agent's effect is discarded after the fact."""
+    """Runs agents one after another, in merge order. Without time budgets they run in
+    the calling thread. With ``agent_timeout`` or ``job_timeout`` they run, still one at
+    a time, on a worker thread the cycle can abandon (:class:`AgentThreads` with one
+    worker): an agent is cut at its deadline, the next one starts on a fresh thread,
+    and the cycle never waits past the job's deadline. Results and traces are the same
+    either way for runs where no deadline passes."""
 
     wants_delta = False
 
@@ -168,35 +445,48 @@ class SerialExecutor:
         self._agents: Sequence[AgentSpec] = ()
         self._tools: ToolBox | None = None
         self._timeout: float | None = None
+        self._deadline: float | None = None
+        self._threads: AgentThreads | None = None
 
     def start(
         self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
-        agent_timeout: float | None,
+        agent_timeout: float | None, deadline: float | None = None,
     ) -> None:
         self._view, self._agents, self._tools = view, agents, tools
-        self._timeout = agent_timeout
+        self._timeout, self._deadline = agent_timeout, deadline
+        if agent_timeout is not None or deadline is not None:
+            self._threads = AgentThreads(1, "converge-serial")
 
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
     ) -> list[AgentEffect]:
-        assert self._view is not None and self._tools is not None, "start() first"
-        return [
-            run_agent(self._agents[a.position], a, self._view, self._tools, self._timeout)
-            for a in activations
-        ]
+        view, tools, timeout = self._view, self._tools, self._timeout
+        assert view is not None and tools is not None, "start() first"
+        agents = self._agents
+        if self._threads is not None:
+            return self._threads.run(
+                activations,
+                lambda a, rt: run_agent(agents[a.position], a, view, tools, timeout, rt),
+                tools, agent_timeout=timeout, deadline=self._deadline,
+            )
+        return [run_agent(agents[a.position], a, view, tools, timeout) for a in activations]
 
     def close(self) -> None:
         self._view = None
+        if self._threads is not None:
+            self._threads.close()
+            self._threads = None
 
 
 class ThreadExecutor:
-    """Runs agents on a long-lived thread pool: for agents that wait on tools (LLMs,
-    HTTP). An agent still running ``agent_timeout`` seconds after it started is
-    abandoned (its thread cannot be killed; its late result is ignored): its effect
-    records the tool calls it made, the one still running included, and its runtime
-    refuses any later call, so an abandoned agent spends no more of ``max_tool_calls``.
-    Which calls it made before it was abandoned depends on timing, so such a trace
-    may differ from a ``serial`` one (which lets the agent finish, then discards it)."""
+    """Runs agents on ``workers`` threads (:class:`AgentThreads`): for agents that wait
+    on tools (LLMs, HTTP). An agent still running ``agent_timeout`` seconds after it
+    started is cut: its effect records the tool calls it made, the one still running
+    included (:data:`~converge_rules.engine.tools.ABANDONED`), its late result is
+    ignored, its runtime refuses any later call (so it spends no more of
+    ``max_tool_calls``), and a fresh thread takes its place, so agents queued behind it
+    start. Which calls it made before it was cut depends on timing, so such a trace may
+    differ from a ``serial`` one."""
 
     wants_delta = False
 
@@ -206,66 +496,37 @@ class ThreadExecutor:
                 f"the threads executor takes 1..{MAX_THREAD_WORKERS} --workers, not "
                 f"{workers}; for thousands of calls in flight use async tools")
         self._workers = workers or DEFAULT_THREAD_WORKERS
-        self._pool: ThreadPoolExecutor | None = None
+        self._threads: AgentThreads | None = None
         self._view: View | None = None
         self._agents: Sequence[AgentSpec] = ()
         self._tools: ToolBox | None = None
         self._timeout: float | None = None
+        self._deadline: float | None = None
 
     def start(
         self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
-        agent_timeout: float | None,
+        agent_timeout: float | None, deadline: float | None = None,
     ) -> None:
         self._view, self._agents, self._tools = view, agents, tools
-        self._timeout = agent_timeout
-        self._pool = ThreadPoolExecutor(
-            max_workers=self._workers, thread_name_prefix="converge-agent"
-        )
+        self._timeout, self._deadline = agent_timeout, deadline
+        self._threads = AgentThreads(self._workers, "converge-agent")
 
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
     ) -> list[AgentEffect]:
-        pool, view, tools = self._pool, self._view, self._tools
-        assert pool is not None and view is not None and tools is not None, "start() first"
-        timeout = self._timeout
-        started: list[float | None] = [None] * len(activations)
-        runtimes = [AgentRuntime(tools) for _ in activations]
-
-        def task(i: int, act: Activation) -> AgentEffect:
-            started[i] = time.monotonic()
-            return run_agent(
-                self._agents[act.position], act, view, tools, timeout, runtimes[i]
-            )
-
-        futures: list[Future[AgentEffect]] = [
-            pool.submit(task, i, act) for i, act in enumerate(activations)
-        ]
-        effects: list[AgentEffect] = []
-        for i, future in enumerate(futures):
-            if timeout is None:
-                effects.append(future.result())
-                continue
-            while True:
-                begun = started[i]
-                wait = timeout if begun is None else begun + timeout - time.monotonic()
-                try:
-                    effects.append(future.result(timeout=max(wait, 0.0) + 0.001))
-                    break
-                except FutureTimeout:
-                    begun = started[i]
-                    if begun is not None and time.monotonic() - begun >= timeout:
-                        future.cancel()
-                        effects.append(AgentEffect(
-                            activations[i].position, (), timeout_reason(timeout),
-                            runtimes[i].close(),
-                        ))
-                        break
-        return effects
+        threads, view, tools = self._threads, self._view, self._tools
+        assert threads is not None and view is not None and tools is not None, "start() first"
+        agents, timeout = self._agents, self._timeout
+        return threads.run(
+            activations,
+            lambda a, rt: run_agent(agents[a.position], a, view, tools, timeout, rt),
+            tools, agent_timeout=timeout, deadline=self._deadline,
+        )
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        if self._threads is not None:
+            self._threads.close()
+            self._threads = None
 
 
 def processes_executor(workers: int | None = None) -> Executor:

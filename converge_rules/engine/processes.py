@@ -6,38 +6,61 @@ context without pickling either); each cycle, every worker receives the merge's
 :data:`~converge_rules.engine.effects.Delta` (applied to its replica with the store's
 own code, so ids agree) and its share of the activations, and returns their effects.
 Tool calls are answered by the parent's :class:`~converge_rules.engine.tools.ToolBox`
-over the pipe, so memo and ``max_tool_calls`` stay job-wide. ``agent_timeout`` is
-measured in the worker and an overrunning effect discarded after the fact.
+over the pipe, so memo and ``max_tool_calls`` stay job-wide.
+
+Deadlines cut. With ``agent_timeout`` or ``job_timeout`` set, a worker reports each
+effect as it is made and the parent answers tool calls on daemon threads, so it keeps
+watching the clock: a worker whose agent overruns ``agent_timeout`` is killed at that
+deadline (the agent's effect is :func:`~converge_rules.engine.executors.timed_out`,
+with the calls it made) and replaced by a fresh fork holding a replica rebuilt from the
+engine's store, which runs the rest of the dead worker's share; at the job's deadline
+every busy worker is killed and the unfinished agents are
+:func:`~converge_rules.engine.executors.cut_at_deadline`. Workers die with the parent:
+each closes the parent's ends of every pipe it inherited (so it reads end-of-file when
+the parent is gone) and, on Linux, asks the kernel for ``SIGKILL`` when the parent dies.
 
 Fork after threads is unsafe: the engine starts this executor before any thread pool
-of its own; do not combine it with threads you started yourself.
+of its own; do not combine it with threads you started yourself. (A replacement is
+forked while tool calls may run on threads; the child touches none of their state.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import run_agent
+from converge_rules.engine.effects import Activation, AgentEffect, Delta, ToolRecord
+from converge_rules.engine.executors import cut_at_deadline, run_agent, timed_out
 from converge_rules.engine.factstore import FactStore
-from converge_rules.engine.tools import ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ConvergeError
+from converge_rules.engine.tools import ABANDONED, ToolBox, ToolBudgetExhausted
+from converge_rules.errors import ConvergeError, without_addresses
 from converge_rules.program import AgentSpec, View
 
-Inherited = tuple[FactStore, Sequence[AgentSpec], float | None]
-"""What a forked worker inherits: (replica, agents, agent_timeout). Handed to the
-worker as the Process's argument: with the fork start method it is inherited as it is,
-never pickled, and no module-level variable is shared by jobs running in threads."""
+Inherited = tuple[FactStore, Sequence[AgentSpec], float | None, bool, tuple[Connection, ...],
+                  int]
+"""What a forked worker inherits: (replica, agents, agent_timeout, timed, the parent's
+pipe ends to close, the parent's pid). Handed to the worker as the Process's argument:
+with the fork start method it is inherited as it is, never pickled, and no
+module-level variable is shared by jobs running in threads."""
 
 MAX_WORKERS_PER_CORE = 4
 """The processes executor forks at most this many workers per core (found: 400 forks
 on 2 cores were accepted)."""
+
+_CLOSE_GRACE = 1.0
+"""Seconds ``close`` lets idle workers exit before it kills the rest."""
+
+_PR_SET_PDEATHSIG = 1
 
 
 class _RemoteTools(ToolBox):
@@ -46,37 +69,105 @@ class _RemoteTools(ToolBox):
     def __init__(self, conn: Connection) -> None:
         super().__init__(None, None)
         self._conn = conn
+        self.current = 0  # the index, in this worker's share, of the agent running
 
     def call(self, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-        self._conn.send(("call", tool, args))
+        self._conn.send(("call", tool, args, self.current))
         kind, result, error = self._conn.recv()
         if kind == "refused":
             raise ToolBudgetExhausted(error)
         return result, error
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker when the parent dies (elsewhere the closed pipe
+    ends do it, at the worker's next read)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(
+                _PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0
+            )
+    if os.getppid() != parent_pid:  # it died before the request was made
+        os._exit(0)
+
+
 def _worker(conn: Connection, inherited: Inherited) -> None:
-    replica, agents, timeout = inherited
+    replica, agents, timeout, timed, parent_ends, parent_pid = inherited
+    # Ctrl-C reaches the whole process group: the parent handles it and closes us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+    for end in parent_ends:  # else no worker sees end-of-file when the parent dies
+        end.close()
     tools = _RemoteTools(conn)
     view = replica.as_view()
-    while True:
-        message = conn.recv()
-        if message[0] == "stop":
-            return
-        _, delta, activations = message
-        try:
-            replica.apply(delta)
-            effects = [run_agent(agents[a.position], a, view, tools, timeout)
-                       for a in activations]
-        except MemoryError:  # the parent stops the job: budget `memory`
-            conn.send(("memory", "a worker process of the processes executor ran out of "
-                       "memory (MemoryError)"))
-            return
-        except Exception as exc:  # the replica is out of step: the job cannot go on
-            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-            return
-        conn.send(("effects", effects))
-        gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
+    try:
+        while True:
+            message = conn.recv()
+            if message[0] == "stop":
+                return
+            _, delta, activations = message
+            effects: list[AgentEffect] = []
+            try:
+                replica.apply(delta)
+                if timed:
+                    conn.send(("begin",))  # the first agent's clock starts now
+                for k, a in enumerate(activations):
+                    tools.current = k
+                    effect = run_agent(agents[a.position], a, view, tools, timeout)
+                    if timed:  # the parent keeps what was made if it must kill us
+                        conn.send(("effect", effect))
+                    else:
+                        effects.append(effect)
+            except MemoryError:  # the parent stops the job: budget `memory`
+                conn.send(("memory", "a worker process of the processes executor ran out "
+                           "of memory (MemoryError)"))
+                return
+            except (EOFError, OSError):
+                raise
+            except Exception as exc:  # the replica is out of step: the job cannot go on
+                conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+                return
+            conn.send(("effects", effects))
+            gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
+    except (EOFError, OSError):  # the parent is gone: so are we, quietly
+        return
+
+
+class _Worker:
+    """The parent's record of one worker and of its share of the current cycle."""
+
+    __slots__ = ("begun", "calls", "conn", "dead", "done", "lock", "pending", "proc", "share")
+
+    def __init__(self, proc: Any, conn: Connection) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.dead = False
+        self.assign([], time.monotonic())
+
+    def assign(self, share: list[Activation], now: float) -> None:
+        self.share = share
+        self.done = -1  # effects received; -1 until the worker said "begin"
+        self.begun = now
+        self.calls: dict[int, list[ToolRecord]] = {}
+        self.pending: dict[int, tuple[str, dict[str, Any]]] = {}
+
+    def calls_of(self, k: int) -> tuple[ToolRecord, ...]:
+        """The calls the agent ``k`` made, the one it waits for recorded as abandoned."""
+        with self.lock:
+            self.dead = True  # late answers go nowhere
+            calls = list(self.calls.get(k, ()))
+            if k in self.pending:
+                tool, args = self.pending[k]
+                calls.append((tool, args, None, ABANDONED))
+            return tuple(calls)
+
+    def kill(self) -> None:
+        self.dead = True
+        with contextlib.suppress(OSError):
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.join(timeout=5)
+        self.conn.close()
 
 
 class ProcessExecutor:
@@ -93,74 +184,188 @@ class ProcessExecutor:
                 f"core on this machine's {cores}); more CPU-bound workers than cores only "
                 f"add memory and switching — leave --workers out to use one per core")
         self._workers = max(1, workers or cores)
-        self._conns: list[Connection] = []
-        self._procs: list[Any] = []
+        self._slots: list[_Worker] = []
         self._tools: ToolBox | None = None
+        self._store: FactStore | None = None
+        self._agents: Sequence[AgentSpec] = ()
+        self._timeout: float | None = None
+        self._deadline: float | None = None
+
+    @property
+    def _timed(self) -> bool:
+        return self._timeout is not None or self._deadline is not None
 
     def start(
         self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
-        agent_timeout: float | None,
+        agent_timeout: float | None, deadline: float | None = None,
     ) -> None:
         if "fork" not in multiprocessing.get_all_start_methods():
             raise ConvergeError("the processes executor needs the POSIX fork start method; "
                                 "use --executor threads or serial on this platform")
         if not isinstance(view, FactStore):
             raise ConvergeError("the processes executor runs on the engine's fact store")
+        self._tools, self._store, self._agents = tools, view, agents
+        self._timeout, self._deadline = agent_timeout, deadline
+        replica = view.replicate()
+        self._slots = []
+        for _ in range(self._workers):  # one by one: each closes its elders' pipe ends
+            self._slots.append(self._fork(replica))
+
+    def _fork(self, replica: FactStore) -> _Worker:
+        """A new worker holding ``replica`` (inherited through fork, not pickled)."""
         context = multiprocessing.get_context("fork")
-        self._tools = tools
-        inherited: Inherited = (view.replicate(), agents, agent_timeout)
-        for _ in range(self._workers):
-            parent, child = context.Pipe()
-            proc = context.Process(target=_worker, args=(child, inherited), daemon=True)
-            proc.start()
-            child.close()
-            self._conns.append(parent)
-            self._procs.append(proc)
+        parent, child = context.Pipe()
+        ends = (*(s.conn for s in self._slots if not s.dead), parent)
+        inherited: Inherited = (replica, self._agents, self._timeout, self._timed, ends,
+                                os.getpid())
+        proc = context.Process(target=_worker, args=(child, inherited), daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _replace(self, i: int) -> _Worker:
+        """Replace the dead worker ``i`` by a fork with a replica rebuilt from the
+        engine's store (the context of this cycle: no delta to apply)."""
+        assert self._store is not None
+        self._slots[i] = self._fork(self._store.replicate())
+        return self._slots[i]
+
+    def _answer(self, w: _Worker, k: int, tool: str, args: dict[str, Any]) -> None:
+        """Answer a worker's tool call (on a daemon thread when the job is timed)."""
+        tools = self._tools
+        assert tools is not None
+        try:
+            result, error = tools.call(tool, args)
+            reply: tuple[Any, ...] = ("answer", result, error)
+        except ToolBudgetExhausted as exc:
+            result, error = None, str(exc)
+            reply = ("refused", None, error)
+        except MemoryError:
+            if not self._timed:
+                raise  # in the engine's thread: the job stops, budget `memory`
+            result, error = None, "ran out of memory (MemoryError)"
+            reply = ("answer", None, error)
+        except (Exception, SystemExit) as exc:  # a worker must never wait for an answer
+            result, error = None, without_addresses(f"{type(exc).__name__}: {exc}")
+            reply = ("answer", None, error)
+        with w.lock:
+            if w.dead:
+                return  # killed meanwhile: the answer reaches neither it nor the trace
+            w.pending.pop(k, None)
+            w.calls.setdefault(k, []).append((tool, args, result, error))
+            with contextlib.suppress(OSError):
+                w.conn.send(reply)
+
+    def _handle(self, w: _Worker, effects: list[AgentEffect], busy: set[int], i: int) -> None:
+        """Take one message from worker ``i``."""
+        try:
+            message = w.conn.recv()
+        except (EOFError, OSError):
+            raise ConvergeError("a worker process of the processes executor "
+                                "died") from None
+        kind = message[0]
+        if kind == "call":
+            _, tool, args, k = message
+            if not self._timed:
+                self._answer(w, k, tool, args)
+                return
+            with w.lock:
+                w.pending[k] = (tool, args)
+            threading.Thread(target=self._answer, args=(w, k, tool, args), daemon=True,
+                             name="converge-tool-call").start()
+        elif kind == "begin":
+            w.done, w.begun = 0, time.monotonic()
+        elif kind == "effect":
+            effects.append(message[1])
+            w.done += 1
+            w.begun = time.monotonic()
+        elif kind == "effects":
+            effects.extend(message[1])
+            busy.discard(i)
+        elif kind == "memory":
+            raise MemoryError(message[1])
+        else:
+            raise ConvergeError(f"a worker process failed: {message[1]}")
 
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
     ) -> list[AgentEffect]:
-        tools = self._tools
-        assert tools is not None and self._conns, "start() first"
-        shares: list[list[Activation]] = [[] for _ in self._conns]
-        for i, act in enumerate(activations):
-            shares[i % len(shares)].append(act)
-        for conn, share in zip(self._conns, shares, strict=True):
-            conn.send(("cycle", delta, share))  # every replica needs every delta
+        assert self._tools is not None and self._slots, "start() first"
+        shares: list[list[Activation]] = [[] for _ in self._slots]
+        for n, act in enumerate(activations):
+            shares[n % len(shares)].append(act)
+        now = time.monotonic()
+        for i, share in enumerate(shares):
+            w = self._slots[i]
+            fresh = w.dead
+            if fresh:  # killed at the job's deadline: its replica is gone
+                w = self._replace(i)
+            w.assign(share, now)
+            # every replica needs every delta; a fresh one is already current
+            w.conn.send(("cycle", [] if fresh else delta, share))
         effects: list[AgentEffect] = []
-        pending = set(range(len(self._conns)))
-        while pending:
-            for ready in wait([self._conns[i] for i in sorted(pending)]):
-                conn = self._conns[self._conns.index(ready)]  # type: ignore[arg-type]
-                try:
-                    message = conn.recv()
-                except EOFError:
-                    raise ConvergeError("a worker process of the processes executor "
-                                        "died") from None
-                kind = message[0]
-                if kind == "call":
-                    try:
-                        result, error = tools.call(message[1], message[2])
-                        conn.send(("answer", result, error))
-                    except ToolBudgetExhausted as exc:
-                        conn.send(("refused", None, str(exc)))
-                elif kind == "effects":
-                    effects.extend(message[1])
-                    pending.discard(self._conns.index(conn))
-                elif kind == "memory":
-                    raise MemoryError(message[1])
-                else:
-                    raise ConvergeError(f"a worker process failed: {message[1]}")
+        busy = set(range(len(self._slots)))
+        timeout, deadline = self._timeout, self._deadline
+        while busy:
+            wake = deadline
+            if timeout is not None:
+                for i in busy:
+                    w = self._slots[i]
+                    if 0 <= w.done < len(w.share):
+                        end = w.begun + timeout
+                        wake = end if wake is None else min(wake, end)
+            by_conn = {self._slots[i].conn: i for i in busy}
+            ready = wait(list(by_conn), None if wake is None
+                         else max(wake - time.monotonic(), 0.0))
+            for conn in ready:
+                i = by_conn[conn]  # type: ignore[index]
+                self._handle(self._slots[i], effects, busy, i)
+            if wake is None or time.monotonic() < wake:
+                continue
+            # a deadline passed: first take what each busy worker has already sent
+            for i in sorted(busy):
+                w = self._slots[i]
+                while i in busy and w.conn.poll(0):
+                    self._handle(w, effects, busy, i)
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                for i in sorted(busy):
+                    w = self._slots[i]
+                    k = max(w.done, 0)
+                    calls = w.calls_of(k)
+                    w.kill()
+                    effects.extend(cut_at_deadline(a.position) for a in w.share[k + 1:])
+                    if k < len(w.share):
+                        effects.append(cut_at_deadline(w.share[k].position, calls))
+                return effects
+            if timeout is None:
+                continue
+            for i in sorted(busy):
+                w = self._slots[i]
+                if not (0 <= w.done < len(w.share)) or now - w.begun < timeout:
+                    continue
+                k = w.done
+                effects.append(timed_out(w.share[k].position, timeout, w.calls_of(k)))
+                w.kill()
+                rest = w.share[k + 1:]
+                spare = self._replace(i)
+                spare.assign(rest, time.monotonic())
+                spare.conn.send(("cycle", [], rest))
         return effects
 
     def close(self) -> None:
-        for conn in self._conns:
+        """Stop the workers: idle ones exit at once, the rest are killed after
+        :data:`_CLOSE_GRACE` seconds (an interrupted cycle's agents are never waited for)."""
+        live = [w for w in self._slots if not w.dead]
+        for w in live:
             with contextlib.suppress(OSError):  # a worker that already died
-                conn.send(("stop",))
-        for proc in self._procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-        for conn in self._conns:
-            conn.close()
-        self._conns, self._procs = [], []
+                w.conn.send(("stop",))
+        ends = time.monotonic() + _CLOSE_GRACE
+        for w in live:
+            w.proc.join(timeout=max(ends - time.monotonic(), 0.0))
+            if w.proc.is_alive():
+                w.kill()
+            else:
+                w.conn.close()
+        self._slots = []
+        self._store = None

@@ -159,9 +159,11 @@ class _Job:
             merger.take_delta()  # executors start from the store as it is now
             self.fingerprints.add(store.fingerprint, 0)
             self._commit_cycle(0)  # the inputs and what their merge did
+            job_timeout = self.program.budgets.job_timeout
             self.executor.start(
                 store.as_view(), self.program.agents, tools=self.tools,
                 agent_timeout=self.program.budgets.agent_timeout,
+                deadline=None if job_timeout is None else self.started + job_timeout,
             )
             try:
                 for tier in self.program.tiers:
@@ -384,6 +386,11 @@ class _Job:
                 self.merger.exceed("max_facts", f"agent {name!r} built "
                                    f"{len(e.outputs):,} outputs in one run (max_facts "
                                    f"is {max_facts:,}; duplicates count)")
+            elif e.budget == "job_timeout":
+                self.merger.exceed("job_timeout", f"job_timeout "
+                                   f"({self.program.budgets.job_timeout or 0:g}s) ran out "
+                                   f"in cycle {self.meter.cycles} while agent {name!r} "
+                                   "ran; the facts merged until then are the partial results")
             else:
                 self.merger.exceed(e.budget, f"agent {name!r} {e.error}")
             return

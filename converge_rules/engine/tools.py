@@ -51,6 +51,12 @@ class ToolBudgetExhausted(ToolError):
     """``max_tool_calls`` is spent: the runtime refuses the call."""
 
 
+class AgentAbandoned(BaseException):
+    """Raised in the thread of an agent its executor abandoned (a deadline passed), to
+    stop it: a ``BaseException``, so an agent's ``except Exception`` does not swallow it
+    and :func:`~converge_rules.engine.executors.run_agent` lets it through."""
+
+
 def canonical_args(args: Mapping[str, Any]) -> str:
     """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
     return _CANONICAL.encode(args)
@@ -388,12 +394,20 @@ class AgentRuntime:
         except ToolBudgetExhausted as exc:
             self._record((tool, dict(args), None, str(exc)))
             raise
+        if self.closed:  # abandoned while the tool ran: the agent must stop here
+            raise AgentAbandoned(tool)
         self._record((tool, dict(args), result, error))
         if error is not None:
             said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
             raise ToolError(said)
         assert result is not None
         return result
+
+    @property
+    def calling(self) -> bool:
+        """True while a call of this run is inside the tool box, whose locks an
+        executor must not interrupt (see ``executors.AgentThreads``)."""
+        return self._pending is not None
 
     def _record(self, record: ToolRecord) -> None:
         with self._lock:

@@ -33,7 +33,7 @@ class ReplicaExecutor:
         self.deltas = 0
 
     def start(self, view: Any, agents: Sequence[AgentSpec], *, tools: ToolBox,
-              agent_timeout: float | None) -> None:
+              agent_timeout: float | None, deadline: float | None) -> None:
         self.replica = pickle.loads(pickle.dumps(view.replicate()))
         self.agents, self.tools = agents, tools
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import converge_rules
-from converge_rules.engine.tools import ABANDONED, AgentRuntime, ToolBox
+from converge_rules.engine.tools import ABANDONED, AgentAbandoned, AgentRuntime, ToolBox
 from converge_rules.errors import ToolError
 
 ONE_CALL = """\
@@ -154,7 +154,15 @@ def test_a_closed_runtime_records_the_running_call_and_refuses_later_ones() -> N
     release.set()
     assert runtime.call("fx", {"c": "A"}) == {"usd": 1.0}
     release.clear()
-    worker = threading.Thread(target=runtime.call, args=("fx", {"c": "B"}))
+    late: list[BaseException] = []
+
+    def call_b() -> None:
+        try:
+            runtime.call("fx", {"c": "B"})
+        except BaseException as exc:
+            late.append(exc)
+
+    worker = threading.Thread(target=call_b)
     worker.start()
     entered.wait()
     recorded = runtime.close()
@@ -164,6 +172,8 @@ def test_a_closed_runtime_records_the_running_call_and_refuses_later_ones() -> N
     )
     release.set()
     worker.join()
+    # the abandoned agent is stopped when its call returns, never handed the answer
+    assert [type(e) for e in late] == [AgentAbandoned]
     assert box.used == 2
     with pytest.raises(ToolError, match="abandoned"):
         runtime.call("fx", {"c": "C"})

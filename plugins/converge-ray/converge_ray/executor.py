@@ -54,22 +54,15 @@ from ray import cloudpickle
 from ray.exceptions import GetTimeoutError, RayError
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import run_agent, timeout_reason
+from converge_rules.engine.executors import (
+    cut_at_deadline,
+    run_agent,
+    timed_out,
+)
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.tools import ToolBox, ToolBudgetExhausted, ToolFn, canonical_args
 from converge_rules.errors import ConvergeError, ExecutorError, ToolError
 from converge_rules.program import AgentFn, AgentSpec, View
-
-try:  # the deadline protocol (converge-rules with `start(..., deadline=)`)
-    from converge_rules.engine.executors import (  # type: ignore[attr-defined]
-        cut_at_deadline as _cut_at_deadline,
-    )
-    from converge_rules.engine.executors import (  # type: ignore[attr-defined]
-        timed_out as _timed_out_effect,
-    )
-except ImportError:  # an engine that gives no deadline: agents time out after the fact
-    _cut_at_deadline = None
-    _timed_out_effect = None
 
 ENV_ADDRESS = "CONVERGE_RAY_ADDRESS"
 """The cluster every job joins when no ``address`` option is given (``auto`` or
@@ -577,19 +570,6 @@ def _effects(answer: tuple[str, Any]) -> list[AgentEffect]:
     return list(payload)
 
 
-def _timed_out(position: int, limit: float, calls: tuple[Any, ...]) -> AgentEffect:
-    if _timed_out_effect is not None:
-        effect: AgentEffect = _timed_out_effect(position, limit, calls)
-        return effect
-    return AgentEffect(position, (), timeout_reason(limit), calls)
-
-
-def _cut(position: int, calls: tuple[Any, ...]) -> AgentEffect:
-    assert _cut_at_deadline is not None, "a deadline comes with the engine that cuts"
-    effect: AgentEffect = _cut_at_deadline(position, calls)
-    return effect
-
-
 @dataclass(slots=True)
 class _Item:
     position: int | None  # None: a call that runs no agent (the delta alone, ready)
@@ -665,7 +645,7 @@ class _TimedCycle:
         position = self.queues[i][0].position
         assert position is not None
         calls = ray.get(self.executor._ledger.abandon.remote((self.cycle, position)))
-        self.effects[position] = _timed_out(position, limit, calls)
+        self.effects[position] = timed_out(position, limit, calls)
         rest = [a for a in self.pending[i] if a.position != position]
         self.pending[i] = rest
         actor = self.executor.replace_actor(i)
@@ -678,7 +658,7 @@ class _TimedCycle:
         for i, queue in enumerate(self.queues):
             for act in self.pending[i]:
                 calls = ray.get(self.executor._ledger.abandon.remote((self.cycle, act.position)))
-                self.effects[act.position] = _cut(act.position, calls)
+                self.effects[act.position] = cut_at_deadline(act.position, calls)
             queue.clear()
             self.pending[i] = []
 

@@ -29,7 +29,7 @@ from ray import cloudpickle  # noqa: E402
 
 from converge_rules import loads  # noqa: E402
 from converge_rules import run as api_run  # noqa: E402
-from converge_rules.engine import executors, run  # noqa: E402
+from converge_rules.engine import run  # noqa: E402
 from converge_rules.engine.tools import ABANDONED  # noqa: E402
 from converge_rules.engine.trace import EffectDiscarded, ToolCall  # noqa: E402
 from converge_rules.errors import ConvergeError  # noqa: E402
@@ -239,8 +239,6 @@ def test_an_agent_over_agent_timeout_is_cut_at_its_deadline(cluster: str) -> Non
     assert stuck_call.result is None and stuck_call.error == ABANDONED
 
 
-@pytest.mark.skipif(not hasattr(executors, "cut_at_deadline"),
-                    reason="this converge-rules gives executors no job deadline")
 def test_job_timeout_cuts_a_stuck_agent_at_the_jobs_deadline(cluster: str) -> None:
     ruleset = loads(TOOLS_RULESET.replace("ruleset calls", "ruleset calls\nroot \"r\" {\n"
                                           "  job_timeout = 2s\n}", 1))
