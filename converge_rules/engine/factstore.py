@@ -22,7 +22,7 @@ Invariants the rest of the engine relies on:
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +30,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
 
-from converge_rules.program import EVALUATE, Lasting, Output, Program, View
+from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
 
 MASK = (1 << 64) - 1
 
@@ -109,6 +109,66 @@ class IdRange(MutableMapping[int, None]):
         return (IdRange, (self.start, self.stop))
 
 
+class IdList(MutableMapping[int, None]):
+    """The live ids of a type whose facts never leave the context once merged (see
+    :meth:`FactStore.grows_only`), ascending in an int array: 8 bytes an id instead
+    of a dict entry and an int object, extended a batch at a time at C speed, and the
+    ids from a watermark on (:meth:`FactStore.new`) a slice found by bisection.
+    Adding an id below the newest or removing one is a bug and raises."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self.ids = array("q", ids)
+
+    def __getitem__(self, fid: int) -> None:
+        if fid in self:
+            return None
+        raise KeyError(fid)
+
+    def __contains__(self, fid: object) -> bool:
+        if not isinstance(fid, int):
+            return False
+        ids = self.ids
+        i = bisect_left(ids, fid)
+        return i < len(ids) and ids[i] == fid
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __reversed__(self) -> Iterator[int]:
+        return reversed(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __setitem__(self, fid: int, value: None) -> None:
+        ids = self.ids
+        if ids and fid <= ids[-1]:
+            if fid in self:
+                return
+            raise ValueError(f"id {fid} is older than the newest live id {ids[-1]}")
+        ids.append(fid)
+
+    def __delitem__(self, fid: int) -> None:
+        raise TypeError("the facts of a type that only grows never leave the context")
+
+    def extend(self, start: int, stop: int) -> None:
+        """Add the ids ``start`` to ``stop`` (all newer than the newest)."""
+        ids = self.ids
+        if ids and start <= ids[-1]:
+            raise ValueError(f"id {start} is older than the newest live id {ids[-1]}")
+        ids.extend(range(start, stop))
+
+    def since(self, since: int) -> array[int]:
+        """The ids ``>= since``, ascending."""
+        ids = self.ids
+        return ids[bisect_left(ids, since):]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (IdList, (self.ids,))
+
+
 def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> None:
     """Add ``fid`` under ``key``: a bucket starts as a 1-tuple and grows into a list
     (``lists``: facts never leave the context) or a dict (facts may be removed).
@@ -124,8 +184,9 @@ def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> N
         bucket[fid] = None
 
 
-#: the live ids of one type: a dict used as an ordered set, or a static type's range
-LiveIds = dict[int, None] | IdRange
+#: the live ids of one type: a dict used as an ordered set, a static type's range, or
+#: the ids of a type that only grows
+LiveIds = dict[int, None] | IdRange | IdList
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +270,9 @@ class FactStore:
         # found by bisecting the first id of each cycle: no per-fact storage.
         self.cycle_starts: list[int] = [0]
         self.cycle_numbers: list[int] = [0]
-        self.live: list[LiveIds] = [{} for _ in range(n)]
+        self.live: list[LiveIds] = [
+            IdList() if self.grows_only(layout, t, retractable) else {} for t in range(n)
+        ]
         # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         self._index_get = [_getter(positions) for _, positions in layout.indexes]
@@ -250,6 +313,15 @@ class FactStore:
         # facts never leave the context, a dict (O(1) removal) when they may.
         self.list_buckets = not retractable
 
+    @staticmethod
+    def grows_only(layout: Layout, type_id: int, retractable: bool) -> bool:
+        """Whether the facts of a type, once merged, never leave a store with this
+        layout: not static (those are :class:`IdRange`), unkeyed (never replaced),
+        not an intent (never closed), in a store that cannot retract or prune (a
+        store that may is :attr:`retractable`). Its live ids are an :class:`IdList`."""
+        return (not retractable and type_id not in layout.static
+                and not layout.keys[type_id] and type_id not in layout.intents)
+
     # ------------------------------------------------------------------ View
 
     def as_view(self) -> View:
@@ -262,6 +334,8 @@ class FactStore:
         live = self.live[type_id]
         if since <= 0:
             return live
+        if type(live) is IdList:
+            return live.since(since)
         out: list[int] = []
         for fid in reversed(live):
             if fid < since:
@@ -382,13 +456,15 @@ class FactStore:
         lists = self.list_buckets
         start = fid = len(values)
         ranged = type_id in self.layout.static and not live
-        if ranged and not plan:
+        # live ids set in the loop only for a dict; an IdRange or IdList takes them after
+        per_fact = not ranged and type(live) is not IdList
+        if not per_fact and not plan:
             values.extend(rows)  # nothing to do per fact: at C speed
             fid = len(values)
         else:
             for vals in rows:
                 values.append(vals)
-                if not ranged:
+                if per_fact:
                     live[fid] = None
                 for index, get in plan:
                     index_insert(index, get(vals), fid, lists)
@@ -396,6 +472,8 @@ class FactStore:
         added = fid - start
         if ranged:
             self.live[type_id] = IdRange(start, fid)
+        elif type(live) is IdList:
+            live.extend(start, fid)
         self.type_of.extend(array("i", [type_id]) * added)
         if self.retractable:
             h1, h2 = fingerprint_terms(repeat(type_id), values[start:fid])
@@ -434,6 +512,7 @@ class FactStore:
         last = -1
         same: dict[tuple[Any, ...], int] = {}
         live_t: LiveIds = {}
+        grow: Callable[[int], None] | None = None  # IdList.ids.append, or None for a dict
         plan: tuple[IndexUse, ...] = ()
         t: int
         try:
@@ -446,6 +525,7 @@ class FactStore:
                     last = t
                     same = sames[t] or self._build_same(t)
                     live_t = live[t]
+                    grow = live_t.ids.append if type(live_t) is IdList else None
                     plan = plans[t]
                 if fid_next < limit:
                     fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
@@ -458,7 +538,10 @@ class FactStore:
                     fid_next += 1
                     append_value(vals)
                     append_type(t)
-                    live_t[fid] = None
+                    if grow is None:
+                        live_t[fid] = None
+                    else:
+                        grow(fid)
                     # index_insert, inlined: this is the per-fact hot path of a
                     # monotone ruleset, and the call cost a measurable share of it
                     for index, get in plan:
@@ -492,6 +575,51 @@ class FactStore:
                 h1, h2 = fingerprint_terms(self.type_of[start:fid_next], values[start:fid_next])
                 self.fp1 = (self.fp1 + h1) & MASK
                 self.fp2 = (self.fp2 + h2) & MASK
+
+    def add_columns(self, outputs: Columns) -> int:
+        """Merge columnar outputs as :meth:`add_outputs` merges the same outputs as
+        tuples (the same facts and ids), when facts never leave the context (no
+        derivation records: not :attr:`retractable`) and there is room for every
+        output: one dict operation and one append per output in the loop, the rest
+        per batch at C speed. Returns how many facts were added; :meth:`merged_ids`
+        gives the id each output merged into, then and later."""
+        assert not self.retractable, "derivations are recorded by add_outputs"
+        t = outputs.type_id
+        values = self.values
+        start = fid_next = len(values)
+        same = self._same[t]
+        if same is None:
+            same = self._build_same(t)
+        setdefault = same.setdefault
+        append_value = values.append
+        for vals in outputs.values:
+            if setdefault(vals, fid_next) == fid_next:  # one hash for lookup and insert
+                append_value(vals)
+                fid_next += 1
+        added = fid_next - start
+        if not added:
+            return 0
+        self.type_of.extend(array("i", (t,)) * added)
+        live = self.live[t]
+        if type(live) is IdList:
+            live.extend(start, fid_next)
+        else:
+            assert isinstance(live, dict), "a type agents emit is never static"
+            live.update(dict.fromkeys(range(start, fid_next)))
+        self.live_count += added
+        lists = self.list_buckets
+        for index, get in self._index_plan[t]:
+            for fid, key in zip(range(start, fid_next), map(get, values[start:fid_next]),
+                                strict=True):
+                index_insert(index, key, fid, lists)
+        return added
+
+    def merged_ids(self, outputs: Columns) -> array[int]:
+        """The id of the fact each output merged into, for outputs :meth:`add_columns`
+        merged: the live fact equal to it, which stays so (its facts never leave)."""
+        same = self._same[outputs.type_id]
+        assert same is not None, "outputs add_columns merged"
+        return array("q", map(same.__getitem__, outputs.values))
 
     def _unlink(self, fid: int) -> None:
         type_id = self.type_of[fid]
@@ -654,7 +782,8 @@ class FactStore:
         replica.now = self.now
         replica.fired = {name: set(done) for name, done in self.fired.items()}
         for type_id, live in enumerate(self.live):
-            replica.live[type_id] = live if isinstance(live, IdRange) else dict(live)
+            # (a replica replays removals: its live ids are dicts, whatever the primary's)
+            replica.live[type_id] = live if isinstance(live, IdRange) else dict.fromkeys(live)
         replica.live_count = self.live_count
         # a replica keeps every index, lazy or not: it cannot tell when one is needed
         for index_id, index in enumerate(self.indexes):
