@@ -84,12 +84,13 @@ class Columns(Sequence[Output]):
 
     Output ``i`` is ``(EMIT, type_id, values[i], 1.0, tuple(support[i * width:(i + 1)
     * width]))``: ``values`` holds the value tuples, ``support`` the fact ids of every
-    output's support one after another, ``width`` ids each (an ``array('q')``: flat
-    ints, no tuple per output). It is a read-only sequence of exactly those output
-    tuples (built on access, equal to a list of them), so code that does not know the
-    form reads it as a list; the merge and the trace read the columns directly.
-    Batching is a representation only: a ``Columns`` and the list of its tuples
-    merge into the same facts, ids and trace."""
+    output's support one after another, ``width`` ids each (flat ints, no tuple per
+    output: a list, which generated code fills, or an ``array`` of ints). It is a
+    read-only sequence of exactly those output tuples (built on access, equal to a
+    list of them), so code that does not know the form reads it as a list; the merge
+    and the trace read the columns directly. Batching is a representation only: a
+    ``Columns`` and the list of its tuples merge into the same facts, ids and trace.
+    """
 
     __slots__ = ("support", "type_id", "values", "width")
 
@@ -145,8 +146,10 @@ class Columns(Sequence[Output]):
             return "malformed output: Columns needs an int type_id and width"
         if type(self.values) is not list:
             return "malformed output: Columns values must be a list of value tuples"
-        if type(self.support) is not array or self.support.typecode not in "bhilqBHILQ":
-            return "malformed output: Columns support must be an array of ints"
+        support = self.support
+        if type(support) is not list and (
+                type(support) is not array or support.typecode not in "bhilqBHILQ"):
+            return "malformed output: Columns support must be a list or an array of ints"
         if len(self.support) != len(self.values) * self.width:
             return "malformed output: Columns support must hold width ids per output"
         return None

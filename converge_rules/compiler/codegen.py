@@ -299,8 +299,8 @@ class AgentGenerator:
         pro += ["    out = []", "    emit = out.append"]
         if self.columnar is not None:
             # columnar outputs (program.Columns): the values, and the support's ids
-            # flat in an int array, with no tuple per output
-            pro += ["    support = _ids('q')", "    sup = support.append"]
+            # flat, with no tuple per output (in a list: an array's append costs more)
+            pro += ["    support = []", "    sup = support.append"]
         if self.counts_outputs:
             pro.append(f"    max_outputs = {self.ctx.budgets.max_facts:_}  # max_facts: "
                        "no run builds more outputs")

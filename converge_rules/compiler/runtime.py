@@ -35,7 +35,6 @@ Semantics the language promises:
 from __future__ import annotations
 
 import math
-from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
@@ -382,7 +381,6 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_recency": cvg_recency,
     "_lasting": Lasting,
     "_delta": cvg_delta,
-    "_ids": array,
     "_columns": Columns,
 }
 """The names generated code may use for helpers (all start with ``_``, which no

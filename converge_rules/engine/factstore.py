@@ -22,12 +22,12 @@ Invariants the rest of the engine relies on:
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
-from operator import itemgetter
+from itertools import chain, compress, count, repeat
+from operator import eq, itemgetter
 from typing import Any, cast
 
 from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
@@ -111,15 +111,20 @@ class IdRange(MutableMapping[int, None]):
 
 class IdList(MutableMapping[int, None]):
     """The live ids of a type whose facts never leave the context once merged (see
-    :meth:`FactStore.grows_only`), ascending in an int array: 8 bytes an id instead
-    of a dict entry and an int object, extended a batch at a time at C speed, and the
-    ids from a watermark on (:meth:`FactStore.new`) a slice found by bisection.
+    :meth:`FactStore.grows_only`), ascending, as runs of consecutive ids: a batch of
+    new facts of one type is one run (two ints), however many facts it holds, where a
+    dict costs an entry and an int object per fact. The ids from a watermark on
+    (:meth:`FactStore.new`) are found by bisection: a ``range`` when they are one run.
     Adding an id below the newest or removing one is a bug and raises."""
 
-    __slots__ = ("ids",)
+    __slots__ = ("count", "starts", "stops")
 
     def __init__(self, ids: Iterable[int] = ()) -> None:
-        self.ids = array("q", ids)
+        self.starts = array("q")   # the first id of each run, ascending
+        self.stops = array("q")    # one past the last id of each run
+        self.count = 0
+        for fid in ids:
+            self[fid] = None
 
     def __getitem__(self, fid: int) -> None:
         if fid in self:
@@ -129,44 +134,58 @@ class IdList(MutableMapping[int, None]):
     def __contains__(self, fid: object) -> bool:
         if not isinstance(fid, int):
             return False
-        ids = self.ids
-        i = bisect_left(ids, fid)
-        return i < len(ids) and ids[i] == fid
+        i = bisect_right(self.starts, fid) - 1
+        return i >= 0 and fid < self.stops[i]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.ids)
+        return chain.from_iterable(map(range, self.starts, self.stops))
 
     def __reversed__(self) -> Iterator[int]:
-        return reversed(self.ids)
+        return chain.from_iterable(
+            map(reversed, map(range, reversed(self.starts), reversed(self.stops))))
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.count
 
     def __setitem__(self, fid: int, value: None) -> None:
-        ids = self.ids
-        if ids and fid <= ids[-1]:
+        stops = self.stops
+        if stops and fid < stops[-1]:
             if fid in self:
                 return
-            raise ValueError(f"id {fid} is older than the newest live id {ids[-1]}")
-        ids.append(fid)
+            raise ValueError(f"id {fid} is older than the newest live id {stops[-1] - 1}")
+        self.extend(fid, fid + 1)
 
     def __delitem__(self, fid: int) -> None:
         raise TypeError("the facts of a type that only grows never leave the context")
 
     def extend(self, start: int, stop: int) -> None:
         """Add the ids ``start`` to ``stop`` (all newer than the newest)."""
-        ids = self.ids
-        if ids and start <= ids[-1]:
-            raise ValueError(f"id {start} is older than the newest live id {ids[-1]}")
-        ids.extend(range(start, stop))
+        if stop <= start:
+            return
+        stops = self.stops
+        if stops and start <= stops[-1]:
+            if start < stops[-1]:
+                raise ValueError(f"id {start} is older than the newest live id "
+                                 f"{stops[-1] - 1}")
+            stops[-1] = stop  # continues the last run
+        else:
+            self.starts.append(start)
+            stops.append(stop)
+        self.count += stop - start
 
-    def since(self, since: int) -> array[int]:
+    def since(self, since: int) -> Sequence[int]:
         """The ids ``>= since``, ascending."""
-        ids = self.ids
-        return ids[bisect_left(ids, since):]
+        starts, stops = self.starts, self.stops
+        i = bisect_right(stops, since)  # the first run with an id >= since
+        if i == len(stops):
+            return range(0)
+        first = range(max(starts[i], since), stops[i])
+        if i == len(stops) - 1:
+            return first
+        return [*first, *chain.from_iterable(map(range, starts[i + 1:], stops[i + 1:]))]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (IdList, (self.ids,))
+        return (IdList, (list(self),))
 
 
 def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> None:
@@ -512,20 +531,25 @@ class FactStore:
         last = -1
         same: dict[tuple[Any, ...], int] = {}
         live_t: LiveIds = {}
-        grow: Callable[[int], None] | None = None  # IdList.ids.append, or None for a dict
+        # new ids of IdList types, added to their runs after the loop (or before an
+        # evaluation looks at what is live): a call per fact would cost more than a dict
+        grown: list[int] = []
+        grow: Callable[[int], None] | None = None  # grown.append, or None for a dict
         plan: tuple[IndexUse, ...] = ()
         t: int
         try:
             for out in outputs:
                 kind, t, vals, conf, support = out  # one unpack, not four subscripts
                 if kind == EVALUATE:
+                    if grown:
+                        self._grow(grown)
                     mark(-1 if evaluate(out) else -2)
                     continue
                 if t != last:
                     last = t
                     same = sames[t] or self._build_same(t)
                     live_t = live[t]
-                    grow = live_t.ids.append if type(live_t) is IdList else None
+                    grow = grown.append if type(live_t) is IdList else None
                     plan = plans[t]
                 if fid_next < limit:
                     fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
@@ -570,11 +594,27 @@ class FactStore:
                         confidence[fid] = conf
             return None
         finally:
+            if grown:
+                self._grow(grown)
             self.live_count += fid_next - start
             if retractable:
                 h1, h2 = fingerprint_terms(self.type_of[start:fid_next], values[start:fid_next])
                 self.fp1 = (self.fp1 + h1) & MASK
                 self.fp2 = (self.fp2 + h2) & MASK
+
+    def _grow(self, fids: list[int]) -> None:
+        """Make the new ``fids`` (ascending, of types whose live ids are an
+        :class:`IdList`) live, and empty the list: one run when they are consecutive
+        ids of one type, as an agent's new facts usually are."""
+        first, last = fids[0], fids[-1]
+        types = self.type_of[first:last + 1]
+        if last - first + 1 == len(fids) and types.count(types[0]) == len(types):
+            cast(IdList, self.live[types[0]]).extend(first, last + 1)
+        else:
+            live, type_of = self.live, self.type_of
+            for fid in fids:
+                live[type_of[fid]][fid] = None
+        fids.clear()
 
     def add_columns(self, outputs: Columns) -> int:
         """Merge columnar outputs as :meth:`add_outputs` merges the same outputs as
@@ -590,13 +630,22 @@ class FactStore:
         same = self._same[t]
         if same is None:
             same = self._build_same(t)
-        setdefault = same.setdefault
-        append_value = values.append
-        for vals in outputs.values:
-            if setdefault(vals, fid_next) == fid_next:  # one hash for lookup and insert
-                append_value(vals)
-                fid_next += 1
-        added = fid_next - start
+        batch = outputs.values
+        known = len(same)
+        # Each output's id at C speed: the fact equal to it, else its position from
+        # ``start`` (one hash for lookup and insert). When every output is a new fact,
+        # those are the ids; otherwise the new facts, in order, take the ids from
+        # ``start`` on instead (the same ids the one-at-a-time merge gives).
+        firsts = list(map(same.setdefault, batch, count(start)))
+        added = len(same) - known
+        if added == len(batch):
+            values.extend(batch)
+        else:
+            fresh = list(compress(batch, map(eq, firsts, count(start))))
+            same.update(zip(fresh, count(start)))
+            values.extend(fresh)
+        del firsts
+        fid_next = start + added
         if not added:
             return 0
         self.type_of.extend(array("i", (t,)) * added)

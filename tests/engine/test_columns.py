@@ -31,6 +31,11 @@ def test_columns_read_as_the_list_of_their_output_tuples() -> None:
     assert cols.malformed() is None
 
 
+def test_columns_take_their_support_as_a_list_too() -> None:
+    cols = Columns(3, [(1, 2)], [10, 11], 2)
+    assert cols.malformed() is None and list(cols) == [(EMIT, 3, (1, 2), 1.0, (10, 11))]
+
+
 def test_columns_without_support_are_outputs_of_an_agent_without_patterns() -> None:
     cols = Columns(0, [(1,), (1,)], array("q"), 0)
     assert list(cols) == [(EMIT, 0, (1,), 1.0, ())] * 2 and cols.malformed() is None
@@ -38,7 +43,7 @@ def test_columns_without_support_are_outputs_of_an_agent_without_patterns() -> N
 
 @pytest.mark.parametrize(("cols", "problem"), [
     (Columns(0, [(1,)], array("q", [1, 2]), 1), "width ids per output"),
-    (Columns(0, [(1,)], [1], 1), "array of ints"),  # type: ignore[arg-type]
+    (Columns(0, [(1,)], (1,), 1), "list or an array of ints"),  # type: ignore[arg-type]
     (Columns(0, [(1,)], array("d", [1.0]), 1), "array of ints"),
     (Columns(0, ((1,),), array("q", [1]), 1), "list of value tuples"),  # type: ignore[arg-type]
     (Columns("Out", [(1,)], array("q", [1]), 1), "int type_id"),  # type: ignore[arg-type]
@@ -108,6 +113,21 @@ def test_a_type_that_only_grows_keeps_its_live_ids_in_an_array() -> None:
         == [4, 0]
 
 
+def test_an_id_list_keeps_runs_of_ids() -> None:
+    live = IdList([1, 4])
+    live.extend(5, 8)    # continues the run 4..4
+    live.extend(10, 12)
+    live[12] = None
+    live.extend(12, 12)  # nothing
+    assert list(live) == [1, 4, 5, 6, 7, 10, 11, 12] and len(live) == 8
+    assert list(live.starts) == [1, 4, 10] and list(live.stops) == [2, 8, 13]
+    assert list(reversed(live)) == [12, 11, 10, 7, 6, 5, 4, 1]
+    assert [f for f in range(14) if f in live] == list(live)
+    assert live.since(6) == [6, 7, 10, 11, 12] and live.since(11) == range(11, 13)
+    assert live.since(0) == list(live) and live.since(13) == range(0)
+    assert pickle.loads(pickle.dumps(live)) == live
+
+
 def test_an_id_list_refuses_what_would_break_its_order() -> None:
     live = IdList([1, 4])
     live[4] = None  # already there: nothing changes
@@ -119,7 +139,7 @@ def test_an_id_list_refuses_what_would_break_its_order() -> None:
         del live[1]
     with pytest.raises(KeyError):
         live[2]
-    assert pickle.loads(pickle.dumps(live)).ids == live.ids
+    assert list(live) == [1, 4]
 
 
 def test_a_replica_of_a_grow_only_store_can_replay_removals() -> None:
