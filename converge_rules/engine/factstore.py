@@ -389,6 +389,8 @@ class FactStore:
     def max_live_id(self, type_id: int) -> int:
         """The newest live id of a type, or -1."""
         live = self.live[type_id]
+        if type(live) is IdList:
+            return live.stops[-1] - 1 if live else -1
         return next(reversed(live), -1) if live else -1
 
     def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
