@@ -9,6 +9,7 @@ through :func:`printable`; XML reports pass it through :func:`xml_text`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["printable", "xml_text"]
@@ -38,12 +39,16 @@ def printable(text: str, *, keep: str = "") -> str:
     return _CONTROL.sub(escape, text)
 
 
-# Characters XML 1.0 cannot hold at all, even as character references.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+@functools.cache
+def _not_xml() -> re.Pattern[str]:
+    """Characters XML 1.0 cannot hold at all, even as character references. Compiled
+    on first use: the class spans all of Unicode, and compiling it costs about 6 ms,
+    which every `converge check` (this module's other user) would pay for nothing."""
+    return re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_text(text: str) -> str:
     """``text`` with every character XML 1.0 forbids (most C0 controls, lone
     surrogates, U+FFFE and U+FFFF) written as ``\\xNN``; the XML writer escapes the
     rest (``<``, ``&``, quotes, newlines in attributes)."""
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _not_xml().sub(lambda m: f"\\x{ord(m.group()):02x}", text)

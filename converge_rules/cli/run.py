@@ -323,24 +323,28 @@ def print_tables(console: Console, result: RunResult, *,
     for spec in result.program.types:
         if spec.intent:
             continue
-        rows = result.facts(spec.name)
-        if not rows:
+        count = result.count(spec.name)
+        if not count:
             continue
-        table = Table(title=f"{spec.name} ({len(rows):,})", title_justify="left")
+        table = Table(title=f"{spec.name} ({count:,})", title_justify="left")
         for f in spec.fields:
             table.add_column(f.name + (" (key)" if f.key else ""),
                              justify="right" if f.type.base in ("int", "float") else "left")
-        shown = rows if max_rows == 0 else rows[:max_rows]
+        # only the rows shown are built: a million facts as dicts would be most of the
+        # memory a large job takes
+        shown = result.facts(spec.name, limit=None if max_rows == 0 else max_rows)
         for row in shown:
             table.add_row(*(cell(row[f.name]) for f in spec.fields))
-        if len(shown) < len(rows):
-            table.caption = f"… and {len(rows) - len(shown):,} more (--max-rows 0 shows all)"
+        if len(shown) < count:
+            table.caption = f"… and {count - len(shown):,} more (--max-rows 0 shows all)"
         console.print(table)
-    if result.conflicts:
-        table = Table(title=f"Conflicts ({len(result.conflicts)})", title_justify="left")
+    n_conflicts = result.conflict_count
+    if n_conflicts:
+        table = Table(title=f"Conflicts ({n_conflicts})", title_justify="left")
         for name in ("cycle", "type", "key", "winner", "reason"):
             table.add_column(name)
-        conflicts = result.conflicts if max_rows == 0 else result.conflicts[:max_rows]
+        # only the rows shown are built (a job of updates in place records thousands)
+        conflicts = result.first_conflicts(None if max_rows == 0 else max_rows)
         for c in conflicts:
             # the key is in its own column: the winner shows what the policy chose
             winner = "— (none)" if c["winner"] is None else cell(
@@ -348,8 +352,8 @@ def print_tables(console: Console, result: RunResult, *,
             )
             table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner,
                           printable(c["reason"]))
-        if len(conflicts) < len(result.conflicts):
-            table.caption = (f"… and {len(result.conflicts) - len(conflicts):,} more "
+        if len(conflicts) < n_conflicts:
+            table.caption = (f"… and {n_conflicts - len(conflicts):,} more "
                              "(--max-rows 0 shows all)")
         console.print(table)
     for item in result.unmet:

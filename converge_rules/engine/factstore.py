@@ -287,8 +287,8 @@ class FactStore:
         self.type_of = array("i")
         # Ids grow with merge order and cycles only move forward, so a fact's cycle is
         # found by bisecting the first id of each cycle: no per-fact storage.
-        self.cycle_starts: list[int] = [0]
-        self.cycle_numbers: list[int] = [0]
+        self.cycle_starts = array("q", [0])   # arrays: 16 bytes a cycle, not 72
+        self.cycle_numbers = array("q", [0])
         self.live: list[LiveIds] = [
             IdList() if self.grows_only(layout, t, retractable) else {} for t in range(n)
         ]
@@ -827,8 +827,8 @@ class FactStore:
         replica = FactStore(self.layout, retractable=False)
         replica.values = list(self.values)
         replica.type_of = array("i", self.type_of)
-        replica.cycle_starts = list(self.cycle_starts)
-        replica.cycle_numbers = list(self.cycle_numbers)
+        replica.cycle_starts = array("q", self.cycle_starts)
+        replica.cycle_numbers = array("q", self.cycle_numbers)
         replica.n_inputs = self.n_inputs
         replica.now = self.now
         replica.fired = {name: set(done) for name, done in self.fired.items()}

@@ -1,11 +1,15 @@
 """Input facts: JSON Lines, a JSON array, CSV, or Python pairs — validated, then tuples.
 
-Every fact is validated against its declared type with pydantic, in one batch per type
+Every fact is validated against its declared type with pydantic, in batches per type
 (a ``TypeAdapter`` over a ``TypedDict`` with ``extra="forbid"``; scalars are strict,
 except that an int is accepted for a float). Enum members are given by name, lists
-become tuples, defaults are filled, strings are interned. The first bad fact raises
-:class:`~converge_rules.errors.InputError` naming the file, the line, the type and the
-field, with a fix; nothing runs.
+become tuples, defaults are filled, strings are interned. The first bad fact in input
+order raises :class:`~converge_rules.errors.InputError` naming the file, the line, the
+type and the field, with a fix; nothing runs.
+
+JSON Lines stream: a file is parsed and validated :data:`JSONL_BATCH` lines at a time,
+straight into value tuples, so memory holds the facts read and one batch, never the
+file's text or a dict per fact. A JSON array and a CSV file are read whole.
 
 Integers are signed 64-bit: an integer field given one outside the range is refused,
 as is a string holding a lone surrogate (see :mod:`converge_rules.jsontext`).
@@ -23,11 +27,12 @@ import math
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired, Required
+from typing import Annotated, Any, BinaryIO, Literal, NotRequired, Required
 
 from pydantic import (
     ConfigDict,
@@ -41,7 +46,7 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from converge_rules.errors import InputError
-from converge_rules.jsontext import jsonl_lines, surrogate_problem
+from converge_rules.jsontext import surrogate_problem
 from converge_rules.language.builtins import (
     INT_MAX,
     INT_MIN,
@@ -57,15 +62,24 @@ from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueT
 
 @dataclass(frozen=True, slots=True)
 class InputFacts:
-    """Validated input facts: ``(type id, values)`` pairs in input order."""
+    """Validated input facts in input order, as two columns: ``values[i]`` (a value
+    tuple) is a fact of the type whose id is ``types[i]``. Columns, not a tuple of
+    ``(type id, values)`` pairs: a million facts would hold a million pairs besides
+    their values."""
 
-    rows: tuple[tuple[int, tuple[Any, ...]], ...]
+    types: array[int]
+    values: list[tuple[Any, ...]]
+
+    @property
+    def rows(self) -> tuple[tuple[int, tuple[Any, ...]], ...]:
+        """The facts as ``(type id, values)`` pairs, in input order (built on each call)."""
+        return tuple(zip(self.types, self.values, strict=True))
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.values)
 
     def __add__(self, other: InputFacts) -> InputFacts:
-        return InputFacts(self.rows + other.rows)
+        return InputFacts(self.types + other.types, self.values + other.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +235,21 @@ class _BadText(ValueError):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+INTERN_PROBE = 4096
+"""How many values of a string field are interned before deciding whether interning it
+pays (see :func:`_converter`)."""
+
+
 def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """validated dict → value tuple: defaults filled, strings interned; a string with a
-    lone surrogate raises :class:`_BadText`."""
+    lone surrogate raises :class:`_BadText`.
+
+    Interning shares one string among the facts that hold the same text (a million
+    quotes naming a hundred vendors hold a hundred strings). A field whose values all
+    differ gains nothing by it and would add an entry per fact to the interpreter's
+    table of interned strings (40 bytes each, for the life of the process): a field
+    whose first :data:`INTERN_PROBE` values repeat fewer than one in eight times is not
+    interned further. Values are equal either way; only sharing differs."""
     names = spec.field_names
     defaults = {f.name: _default(f) for f in spec.fields if not f.required}
     get = itemgetter(*names)
@@ -235,6 +261,10 @@ def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     intern = sys.intern
     search = _SURROGATE.search
     full = len(names)
+    # per string field: values interned so far (while probing), and repeats among them
+    probed = dict.fromkeys(strings, 0)
+    repeats = dict.fromkeys(strings, 0)
+    interned = list(strings)
 
     def convert(d: dict[str, Any]) -> tuple[Any, ...]:
         if len(d) != full:
@@ -245,13 +275,28 @@ def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
             if problem is not None:
                 raise _BadText(problem)
         if strings:
-            out = list(vals)
             for p in strings:
+                v = vals[p]
+                if v is not None and not v.isascii() and search(v):
+                    raise _BadText(surrogate_problem(v, f"{spec.name}.{names[p]}"))
+            if not interned:
+                return vals
+            out = list(vals)
+            dropped: list[int] = []
+            for p in interned:
                 v = out[p]
-                if v is not None:
-                    if not v.isascii() and search(v):
-                        raise _BadText(surrogate_problem(v, f"{spec.name}.{names[p]}"))
-                    out[p] = intern(v)
+                if v is None:
+                    continue
+                iv = out[p] = intern(v)
+                n = probed[p]
+                if n < INTERN_PROBE:
+                    if iv is not v:
+                        repeats[p] += 1
+                    probed[p] = n = n + 1
+                    if n == INTERN_PROBE and repeats[p] * 8 < n:
+                        dropped.append(p)
+            for p in dropped:  # (not while the loop walks the list)
+                interned.remove(p)
             return tuple(out)
         return vals
 
@@ -263,6 +308,110 @@ _SURROGATE_HELP = ("a lone surrogate (a \\ud800-\\udfff escape that is not half 
                    "character itself, or its whole surrogate pair")
 
 
+class _Validator:
+    """Validates raw facts of one program into value tuples, batch after batch, keeping
+    input order, and appends them to :attr:`types` and :attr:`values`. The pydantic
+    adapter and the converter of each type are built once, on its first fact."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.types: array[int] = array("i")
+        self.values: list[tuple[Any, ...]] = []
+        self._adapters: dict[int, TypeAdapter[list[Any]]] = {}
+        self._converters: dict[int, Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
+
+    def facts(self) -> InputFacts:
+        """Everything validated so far."""
+        return InputFacts(self.types, self.values)
+
+    def batch(
+        self, names: Sequence[str], fields: Sequence[Any],
+        where: Callable[[int], tuple[str, int]],
+    ) -> None:
+        """Validate raw facts (``names[i]``, ``fields[i]``; ``where(i)`` gives the source
+        and line for an error), batched per type, and append them in input order. A bad
+        fact raises :class:`InputError`: the first one in input order, whatever its
+        type, and nothing of the batch is appended."""
+        program = self.program
+        type_ids = program.type_ids
+        by_type: dict[int, list[int]] = {}
+        types = array("i", bytes(4 * len(names)))
+        first_unknown: int | None = None
+        for i, name in enumerate(names):
+            type_id = type_ids.get(name)
+            if type_id is None:
+                first_unknown = i
+                break
+            types[i] = type_id
+            members = by_type.get(type_id)
+            if members is None:
+                by_type[type_id] = [i]
+            else:
+                members.append(i)
+        # (position, error): the first bad fact of each type; the earliest is raised
+        bad: list[tuple[int, InputError]] = []
+        if first_unknown is not None:
+            bad.append((first_unknown, _unknown_type(
+                program, _raw(names, fields, where, first_unknown))))
+        out: list[tuple[Any, ...] | None] = [None] * len(names)
+        for type_id, members in by_type.items():
+            found = self._type_batch(type_id, members, names, fields, where, out)
+            if found is not None:
+                bad.append(found)
+        if bad:
+            raise min(bad, key=itemgetter(0))[1]
+        self.types.extend(types)
+        self.values.extend(out)  # type: ignore[arg-type]  # every slot is filled
+
+    def _type_batch(
+        self, type_id: int, members: list[int], names: Sequence[str], fields: Sequence[Any],
+        where: Callable[[int], tuple[str, int]], out: list[tuple[Any, ...] | None],
+    ) -> tuple[int, InputError] | None:
+        """Validate and convert the facts of one type (at positions ``members``) into
+        ``out``; the first bad one, with its position, or None."""
+        spec = self.program.types[type_id]
+        batch = [fields[i] for i in members]
+        for k, item in enumerate(batch):
+            if not isinstance(item, Mapping):
+                # the facts before it may hold an earlier error
+                earlier = self._type_batch(type_id, members[:k], names, fields, where, out)
+                if earlier is not None:
+                    return earlier
+                i = members[k]
+                raw = _raw(names, fields, where, i)
+                return i, InputError(
+                    f"the fields of {spec.name} must be an object, got "
+                    f"{type(item).__name__}", source=raw.source, line=raw.line,
+                    help=f'write {{"{spec.name}": {{"field": value, ...}}}}; '
+                         f"{_field_help(spec)}",
+                )
+        adapter = self._adapters.get(type_id)
+        if adapter is None:
+            adapter = self._adapters[type_id] = _adapter(spec)
+        try:
+            checked = adapter.validate_python(batch)
+        except ValidationError as exc:
+            errors = exc.errors()
+            item = min(int(e["loc"][0]) for e in errors)
+            # an unknown field explains a "missing" one (a typo), so report it first
+            mine = [e for e in errors if int(e["loc"][0]) == item]
+            first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
+            i = members[item]
+            return i, _error(spec, _raw(names, fields, where, i), first)
+        del batch
+        convert = self._converters.get(type_id)
+        if convert is None:
+            convert = self._converters[type_id] = _converter(spec)
+        for i, d in zip(members, checked, strict=True):
+            try:
+                out[i] = convert(d)
+            except _BadText as exc:
+                raw = _raw(names, fields, where, i)
+                return i, InputError(str(exc), source=raw.source, line=raw.line,
+                                     help=_SURROGATE_HELP)
+        return None
+
+
 def validate(
     program: Program,
     names: Sequence[str],
@@ -270,49 +419,11 @@ def validate(
     where: Callable[[int], tuple[str, int]],
 ) -> InputFacts:
     """Validate raw facts (``names[i]``, ``fields[i]``; ``where(i)`` gives the source
-    and line for an error) into tuples, batched per type, keeping input order."""
-    type_ids = program.type_ids
-    by_type: dict[int, list[int]] = {}
-    for i, name in enumerate(names):
-        type_id = type_ids.get(name)
-        if type_id is None:
-            raise _unknown_type(program, _raw(names, fields, where, i))
-        members = by_type.get(type_id)
-        if members is None:
-            by_type[type_id] = [i]
-        else:
-            members.append(i)
-    out: list[tuple[int, tuple[Any, ...]] | None] = [None] * len(names)
-    for type_id, members in by_type.items():
-        spec = program.types[type_id]
-        batch = [fields[i] for i in members]
-        for i, item in zip(members, batch, strict=True):
-            if not isinstance(item, Mapping):
-                raw = _raw(names, fields, where, i)
-                raise InputError(
-                    f"the fields of {spec.name} must be an object, got "
-                    f"{type(item).__name__}", source=raw.source, line=raw.line,
-                    help=f'write {{"{spec.name}": {{"field": value, ...}}}}; '
-                         f"{_field_help(spec)}",
-                )
-        try:
-            checked = _adapter(spec).validate_python(batch)
-        except ValidationError as exc:
-            errors = exc.errors()
-            item = errors[0]["loc"][0]
-            # an unknown field explains a "missing" one (a typo), so report it first
-            mine = [e for e in errors if e["loc"][0] == item]
-            first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
-            raise _error(spec, _raw(names, fields, where, members[int(item)]), first) from None
-        convert = _converter(spec)
-        for i, d in zip(members, checked, strict=True):
-            try:
-                out[i] = (type_id, convert(d))
-            except _BadText as exc:
-                raw = _raw(names, fields, where, i)
-                raise InputError(str(exc), source=raw.source, line=raw.line,
-                                 help=_SURROGATE_HELP) from None
-    return InputFacts(tuple(out))  # type: ignore[arg-type]
+    and line for an error) into tuples, batched per type, keeping input order. The
+    first bad fact in input order raises :class:`InputError`."""
+    validator = _Validator(program)
+    validator.batch(names, fields, where)
+    return validator.facts()
 
 
 def _raw(
@@ -437,25 +548,6 @@ def _wrapped(obj: Any, source: str, line: int) -> _Raw:
         )
     ((name, fields),) = obj.items()
     return _Raw(str(name), fields, source, line)
-
-
-def _read_jsonl(text: str, source: str) -> list[_Raw]:
-    raws: list[_Raw] = []
-    help = "write one JSON object per line"
-    # split on "\n" only: str.splitlines would also split inside a string holding
-    # U+2028 or another line separator
-    for n, line in enumerate(jsonl_lines(text), start=1):
-        if not line.strip():
-            continue
-        start = len(line) - len(line.lstrip())
-        obj, end = _decode(line, start, source, n, help)
-        rest = line[end:]
-        if rest.strip():
-            column = end + len(rest) - len(rest.lstrip()) + 1
-            raise InputError(f"not valid JSON at column {column}: extra data after the "
-                             "fact", source=source, line=n, help=help)
-        raws.append(_wrapped(obj, source, n))
-    return raws
 
 
 _JSON_SPACE = re.compile(r"[ \t\r\n]*")
@@ -627,45 +719,188 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
 
 
 MAX_FACTS_BYTES = 4 * 2**30
-"""The largest fact file read at once (4 GiB): beyond it, the text alone would crowd the
-facts out of memory."""
+"""The largest fact file read (4 GiB): a JSON array or a CSV file is read whole, and
+beyond it the text alone would crowd the facts out of memory."""
+
+JSONL_BATCH = 4096
+"""JSON Lines facts validated at a time: the file streams through one batch of parsed
+lines, never held whole (a million facts held as text, then as dicts, peaked at five
+times the memory the facts themselves take)."""
+
+_BOM = b"\xef\xbb\xbf"
 
 
-def _read_text(path: Path) -> str:
-    """The file's text: UTF-8, with or without a byte order mark (spreadsheets write
-    one). A file that cannot be read, or is not UTF-8, is an InputError naming the line
-    and column of the first bad byte."""
+def _open_facts(path: Path) -> BinaryIO:
+    """The file opened for reading bytes. A device, or a file that cannot be opened,
+    is an InputError."""
     source = str(path)
     try:
         kind = stat.S_IFMT(path.stat().st_mode)
         if kind == stat.S_IFCHR or kind == stat.S_IFBLK:  # /dev/zero never ends
             raise InputError("cannot read the file: it is a device, not a file of facts",
                              source=source, help="give --facts a file, a pipe or /dev/stdin")
-        with path.open("rb") as stream:  # a pipe (/dev/stdin) is read to its end
-            data = stream.read(MAX_FACTS_BYTES + 1)
-        if len(data) > MAX_FACTS_BYTES:
-            raise InputError(f"the file is larger than {MAX_FACTS_BYTES // 2**30} GiB",
-                             source=source, help="split it into several --facts files")
+        return path.open("rb")  # a pipe (/dev/stdin) is read to its end
     except OSError as exc:
-        reason = "it is a directory" if path.is_dir() else (exc.strerror or str(exc))
-        raise InputError(f"cannot read the file: {reason}", source=source,
-                         help="check the path given to --facts") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    reason = "it is a directory" if path.is_dir() else (exc.strerror or str(exc))
+    return InputError(f"cannot read the file: {reason}", source=str(path),
+                      help="check the path given to --facts")
+
+
+def _too_large(path: Path) -> InputError:
+    return InputError(f"the file is larger than {MAX_FACTS_BYTES // 2**30} GiB",
+                      source=str(path), help="split it into several --facts files")
+
+
+def _read_rest(stream: BinaryIO, path: Path, head: bytes = b"") -> bytes:
+    """``head`` and the rest of ``stream``, at most :data:`MAX_FACTS_BYTES` in all."""
+    try:
+        data = head + stream.read(MAX_FACTS_BYTES + 1 - len(head))
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if len(data) > MAX_FACTS_BYTES:
+        raise _too_large(path)
+    return data
+
+
+def _utf8(data: bytes, source: str) -> str:
+    """The text of a whole file: UTF-8, with or without a byte order mark
+    (spreadsheets write one); not UTF-8 is an InputError naming the line and column of
+    the first bad byte."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         before = data[data.rfind(b"\n", 0, exc.start) + 1:exc.start]
-        column = len(before.decode("utf-8", errors="replace")) + 1
-        raise InputError(
-            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column}",
-            source=source, line=line,
-            help="save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)",
-        ) from None
+        raise _not_utf8(data[exc.start], before, source, line) from None
+
+
+def _not_utf8(byte: int, before: bytes, source: str, line: int) -> InputError:
+    column = len(before.decode("utf-8", errors="replace")) + 1
+    return InputError(
+        f"not UTF-8 text: byte 0x{byte:02x} at column {column}", source=source, line=line,
+        help="save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)",
+    )
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: UTF-8, with or without a byte order mark. A file that cannot
+    be read, or is not UTF-8, is an InputError (with the line and column of the first
+    bad byte)."""
+    with _open_facts(path) as stream:
+        data = _read_rest(stream, path)
+    return _utf8(data, str(path))
+
+
+def _head(stream: BinaryIO, path: Path) -> bytes:
+    """The first bytes of ``stream``, at least up to its first character that is not
+    blank (or all of it): enough to tell a JSON array (``[``) from JSON Lines."""
+    head = b""
+    while True:
+        try:
+            chunk = stream.read(65536)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+        head += chunk
+        if len(head) > MAX_FACTS_BYTES:
+            raise _too_large(path)
+        text = head.removeprefix(_BOM).decode("utf-8", errors="replace")
+        if not chunk or text.lstrip():
+            return head
+
+
+def _byte_lines(head: bytes, stream: BinaryIO, path: Path) -> Iterator[bytes]:
+    """The lines of ``head`` followed by the rest of ``stream``, split on ``\\n`` only,
+    each without its ``\\n``; a final ``\\n`` adds no empty line. More than
+    :data:`MAX_FACTS_BYTES` in all is an InputError."""
+    lines = head.split(b"\n")
+    pending = lines.pop()  # the first line the stream goes on with
+    yield from lines
+    total = len(head)
+    try:
+        for line in stream:
+            total += len(line)
+            if total > MAX_FACTS_BYTES:
+                raise _too_large(path)
+            if pending:
+                line = pending + line
+                pending = b""
+            if line.endswith(b"\n"):
+                yield line[:-1]
+            else:
+                pending = line
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if pending:
+        yield pending
+
+
+def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> None:
+    """Parse JSON Lines and validate them, :data:`JSONL_BATCH` facts at a time, into
+    ``validator``. The first bad line in the file raises InputError: a line before a
+    bad one is validated before the bad one is reported."""
+    help = "write one JSON object per line"
+    names: list[str] = []
+    fields: list[Any] = []
+    numbers: list[int] = []
+
+    def where(i: int) -> tuple[str, int]:
+        return source, numbers[i]
+
+    def flush() -> None:
+        if names:
+            validator.batch(names, fields, where)
+            names.clear()
+            fields.clear()
+            numbers.clear()
+
+    for n, raw in enumerate(lines, start=1):
+        if n == 1:
+            raw = raw.removeprefix(_BOM)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            flush()
+            raise _not_utf8(raw[exc.start], raw[:exc.start], source, n) from None
+        # split on "\n" only (str.splitlines would also split inside a string holding
+        # U+2028 or another line separator), a "\r" before it dropped
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line.strip():
+            continue
+        try:
+            start = len(line) - len(line.lstrip())
+            obj, end = _decode(line, start, source, n, help)
+            rest = line[end:]
+            if rest.strip():
+                column = end + len(rest) - len(rest.lstrip()) + 1
+                raise InputError(f"not valid JSON at column {column}: extra data after the "
+                                 "fact", source=source, line=n, help=help)
+            fact = _wrapped(obj, source, n)
+        except InputError:
+            flush()  # a bad fact on an earlier line is the first error
+            raise
+        names.append(fact.type_name)
+        fields.append(fact.fields)
+        numbers.append(n)
+        if len(names) >= JSONL_BATCH:
+            flush()
+    flush()
 
 
 def read_facts(program: Program, spec: str | Path) -> InputFacts:
     """Read and validate one input source: ``path`` (JSON Lines, or a JSON array when
-    the file starts with ``[``) or ``Type=path.csv``."""
+    the file starts with ``[``) or ``Type=path.csv``. JSON Lines stream: memory holds
+    the facts read, not the file."""
+    validator = _Validator(program)
+    _read_into(validator, spec)
+    return validator.facts()
+
+
+def _read_into(validator: _Validator, spec: str | Path) -> None:
     text_spec = str(spec)
     type_name: str | None = None
     if "=" in text_spec and not Path(text_spec).exists():
@@ -679,19 +914,28 @@ def read_facts(program: Program, spec: str | Path) -> InputFacts:
                          help="give --facts /dev/stdin, or write them to a file")
     path = Path(text_spec)
     source = str(path)
-    text = _read_text(path)
+    program = validator.program
     if type_name is not None:
-        raws = _read_csv(program, type_name, text, source)
-    elif text.lstrip().startswith("["):
-        raws = _read_json_array(text, source)
-    else:
-        raws = _read_jsonl(text, source)
-    return _validate_raws(program, raws)
+        raws = _read_csv(program, type_name, _read_text(path), source)
+        validator.batch([r.type_name for r in raws], [r.fields for r in raws],
+                        lambda i: (raws[i].source, raws[i].line))
+        return
+    with _open_facts(path) as stream:
+        head = _head(stream, path)
+        if head.removeprefix(_BOM).decode("utf-8", errors="replace").lstrip().startswith("["):
+            text = _utf8(_read_rest(stream, path, head), source)
+            del head
+            raws = _read_json_array(text, source)
+            del text
+            validator.batch([r.type_name for r in raws], [r.fields for r in raws],
+                            lambda i: (raws[i].source, raws[i].line))
+            return
+        _read_jsonl(validator, _byte_lines(head, stream, path), source)
 
 
 def read_all(program: Program, specs: Iterable[str | Path]) -> InputFacts:
     """Read several sources, in order, into one :class:`InputFacts`."""
-    rows: list[tuple[int, tuple[Any, ...]]] = []
+    validator = _Validator(program)
     for spec in specs:
-        rows.extend(read_facts(program, spec).rows)
-    return InputFacts(tuple(rows))
+        _read_into(validator, spec)
+    return validator.facts()

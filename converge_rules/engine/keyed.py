@@ -13,8 +13,8 @@ reported once, here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import D_ADD
 from converge_rules.engine.policies import Contender, criterion_text, resolve
@@ -23,7 +23,6 @@ from converge_rules.engine.trace import (
     E_FACT_ADDED,
     E_FACT_SUPPORTED,
     E_OUTPUT_SKIPPED,
-    jsonable,
 )
 from converge_rules.program import Lasting
 
@@ -32,18 +31,13 @@ if TYPE_CHECKING:
 
 STALE = "its support was retracted earlier in this merge"
 
-#: a conflict as recorded: (cycle, type id, key, winner values or None, the losers'
-#: values, reason)
-Conflict: TypeAlias = tuple[
-    int, int, Any, "tuple[Any, ...] | None", tuple[tuple[Any, ...], ...], str
-]
-
 #: the candidates for one key, in merge order: (agent position, output)
 Members = list[tuple[int, tuple[Any, ...]]]
 
 
 class KeyedMerge:
-    """The keyed groups of one job's merges, and the conflicts they resolved. Owned
+    """The keyed groups of one job's merges, and how many conflicts they resolved
+    (each recorded as a trace event, which the result reads). Owned
     by a :class:`~converge_rules.engine.merge.Merger`, whose changes it records
     through the merger's public methods."""
 
@@ -52,48 +46,15 @@ class KeyedMerge:
         self._program = merger.program
         self._store = merger.store
         self._events = merger.events
-        #: every conflict so far, compact: (cycle, type, key, winner values or None,
-        #: losers' values, reason); :attr:`conflicts` builds the reported form
-        self.records: list[Conflict] = []
-        self._reported: list[dict[str, Any]] = []
+        #: how many conflicts were recorded (each is an ``E_CONFLICT`` trace event,
+        #: from which the result builds them: nothing is kept here per conflict)
+        self.count = 0
         self._policies = merger.program.policies
         #: type → how the fast path decides its updates (see _fast_criterion)
         self._fast: dict[int, tuple[str, int, bool, str] | None] = {}
         #: (type, key) → (the fact holding it, the candidates) for every group merged
         #: in the current merge, in merge order (see :meth:`rekey`)
         self.held: dict[tuple[int, Any], tuple[int, Members]] = {}
-
-    @property
-    def conflicts(self) -> list[dict[str, Any]]:
-        """Every conflict resolved so far, as the result reports it (built from the
-        compact records on demand, once each)."""
-        reported = self._reported
-        for record in self.records[len(reported):]:
-            cycle, t, key, winner, losers, reason = record
-            fields = self.fields_of(t)
-            reported.append({
-                "cycle": cycle, "type": self._program.types[t].name,
-                "key": self.key_fields(t, key),
-                "winner": fields(winner) if winner is not None else None,
-                "losers": [fields(v) for v in losers], "reason": reason,
-            })
-        return reported
-
-    def key_fields(self, t: int, key: Any) -> dict[str, Any]:
-        """``{field: JSON value}`` of the key fields of type ``t`` holding ``key``."""
-        spec = self._program.types[t]
-        names = spec.field_names
-        parts = key if len(spec.key_positions) > 1 else (key,)
-        return {names[p]: jsonable(v) for p, v in zip(spec.key_positions, parts, strict=True)}
-
-    def fields_of(self, t: int) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
-        """``values → {field: JSON value}`` for facts of type ``t``."""
-        names = self._program.types[t].field_names
-
-        def fields(vals: tuple[Any, ...]) -> dict[str, Any]:
-            return {n: jsonable(v) for n, v in zip(names, vals, strict=True)}
-
-        return fields
 
     def begin(self) -> None:
         """A new merge starts: forget the groups of the last one."""
@@ -238,9 +199,8 @@ class KeyedMerge:
         """Record a conflict and how it was resolved (``winner`` None: it was not), for
         the result and the trace."""
         losers = tuple(c.values for c in contenders if c.values != winner)
-        record = (cycle, t, key, winner, losers, reason)
-        self.records.append(record)
-        self._events.append((E_CONFLICT, *record))
+        self.count += 1
+        self._events.append((E_CONFLICT, cycle, t, key, winner, losers, reason))
 
     def _merge_one(self, cycle: int, t: int, key: Any, members: Members) -> bool | None:
         """The fast path for a key with one candidate in this merge, its support live: a
@@ -317,9 +277,8 @@ class KeyedMerge:
     def record_one(self, cycle: int, t: int, key: Any, winner: tuple[Any, ...],
                    loser: tuple[Any, ...], reason: str) -> None:
         """Record a conflict of two values resolved in favour of ``winner``."""
-        record = (cycle, t, key, winner, (loser,), reason)
-        self.records.append(record)
-        self._events.append((E_CONFLICT, *record))
+        self.count += 1
+        self._events.append((E_CONFLICT, cycle, t, key, winner, (loser,), reason))
 
     def _add(
         self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int | None

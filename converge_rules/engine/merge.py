@@ -100,9 +100,9 @@ class Merger:
         self.retraction = Retraction(self)
 
     @property
-    def conflicts(self) -> list[dict[str, Any]]:
-        """Every conflict resolved so far, as the result reports it."""
-        return self.keyed.conflicts
+    def conflict_count(self) -> int:
+        """How many conflicts were resolved (or not) so far."""
+        return self.keyed.count
 
     def note(self, change: tuple[Any, ...]) -> None:
         """Record one store change in the delta, when an executor wants it."""
@@ -119,6 +119,9 @@ class Merger:
         pruned): gone from the store, dead for the rest of this merge, ``event`` in
         the trace, a removal in the delta, one more in :attr:`removed`."""
         self.store.remove(fid)
+        # what it rested on matters no more (the trace keeps its provenance): a job of
+        # updates in place would keep a derivation per replaced fact
+        self.store.derivations.pop(fid, None)
         self.dead.add(fid)
         self.events.append(event)
         if self.record_delta:  # note(), inlined: once per replaced fact of a keyed type
@@ -140,21 +143,28 @@ class Merger:
 
     # ---------------------------------------------------------------- inputs
 
-    def merge_inputs(self, rows: Sequence[tuple[int, tuple[Any, ...]]]) -> None:
-        """Add the validated input facts: deduplicated, grouped by type, keyed types'
-        conflicting inputs resolved by their policy at cycle 0."""
+    def merge_inputs(self, types: Sequence[int], values: Sequence[tuple[Any, ...]]) -> None:
+        """Add the validated input facts (``values[i]`` of type ``types[i]``):
+        deduplicated, grouped by type, keyed types' conflicting inputs resolved by their
+        policy at cycle 0."""
         store = self.store
-        by_type: dict[int, dict[tuple[Any, ...], None]] = {}
-        # runs of one type (input files usually hold long ones) are deduplicated at C
-        # speed, in input order
-        for type_id, run in groupby(rows, key=_TYPE_OF):
-            bucket = by_type.get(type_id)
-            if bucket is None:
-                by_type[type_id] = dict.fromkeys(map(_VALUES_OF, run))
-            else:
-                bucket.update(dict.fromkeys(map(_VALUES_OF, run)))
+        by_type: dict[int, list[tuple[Any, ...]]] = {}
+        if values and types.count(types[0]) == len(types):
+            by_type[types[0]] = values if isinstance(values, list) else list(values)
+        else:
+            # runs of one type (input files usually hold long ones) are gathered at C
+            # speed, in input order
+            for type_id, run in groupby(zip(types, values, strict=True), key=_TYPE_OF):
+                bucket = by_type.get(type_id)
+                if bucket is None:
+                    by_type[type_id] = list(map(_VALUES_OF, run))
+                else:
+                    bucket.extend(map(_VALUES_OF, run))
         for type_id in sorted(by_type):
-            unique: list[tuple[Any, ...]] = list(by_type[type_id])
+            rows = by_type[type_id]
+            # deduplicated in input order; the common case, no duplicate, is found by
+            # a set that is dropped at once, and the facts' list is kept as it is
+            unique = rows if len(set(rows)) == len(rows) else list(dict.fromkeys(rows))
             keyget = store.keyget[type_id]
             if keyget is not None:
                 unique = self._resolve_inputs(type_id, unique)
@@ -163,7 +173,7 @@ class Merger:
             room = self.max_facts - store.live_count
             if len(unique) > room:
                 store.add_inputs(type_id, unique[: max(room, 0)])
-                self.exceed("max_facts", f"{len(rows)} input facts exceed max_facts")
+                self.exceed("max_facts", f"{len(values)} input facts exceed max_facts")
                 return
             store.add_inputs(type_id, unique)
 

@@ -8,7 +8,9 @@ the status is ``oscillating``), facts of each type sorted by their fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from typing import Any, Literal, TypeAlias
 
 from converge_rules.engine.factstore import FactStore
@@ -53,8 +55,8 @@ class RunResult:
     present: the live context at the moment the job ended."""
 
     __slots__ = (
-        "_conflicts", "budget", "cycles", "detail", "loop", "program", "status", "store",
-        "trace", "unmet",
+        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "loop", "program",
+        "status", "store", "trace", "unmet",
     )
 
     def __init__(
@@ -65,7 +67,8 @@ class RunResult:
         status: Status,
         detail: str,
         cycles: int,
-        conflicts: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+        conflicts: list[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]],
+        conflict_count: int | None = None,
         unmet: list[dict[str, Any]],
         budget: dict[str, dict[str, Any]],
         trace: Trace,
@@ -77,8 +80,9 @@ class RunResult:
         self.detail = detail
         self.cycles = cycles
         # a callable builds them on first use: a job of many updates in place records
-        # many conflicts, which most callers never read
+        # many conflicts, which most callers never read (or only the first few)
         self._conflicts = conflicts
+        self._conflict_count = conflict_count
         self.unmet = unmet
         self.budget = budget
         self.trace = trace
@@ -90,43 +94,73 @@ class RunResult:
         ``cycle``, ``type``, ``key`` and the ``winner``'s and ``losers``' fields (JSON
         values), and the ``reason``."""
         if callable(self._conflicts):
-            self._conflicts = self._conflicts()
+            self._conflicts = list(self._conflicts())
         return self._conflicts
+
+    @property
+    def conflict_count(self) -> int:
+        """How many conflicts :attr:`conflicts` holds, without building them."""
+        if callable(self._conflicts) and self._conflict_count is not None:
+            return self._conflict_count
+        return len(self.conflicts)
+
+    def first_conflicts(self, limit: int | None) -> list[dict[str, Any]]:
+        """The first ``limit`` conflicts (all of them for None), building only those."""
+        if limit is None or not callable(self._conflicts):
+            return self.conflicts if limit is None else self.conflicts[:limit]
+        return list(islice(self._conflicts(), limit))
 
     def __repr__(self) -> str:
         return f"<RunResult {self.status} after {self.cycles} cycles: {self.detail}>"
 
-    def fact_ids(self, type_name: str) -> list[int]:
-        """Live fact ids of a type, sorted by their fields."""
-        store = self.store
-        type_id = self.program.type_ids[type_name]
-        try:  # a column of one type each (the common case) sorts natively
-            return sorted(store.live[type_id], key=store.values.__getitem__)
-        except TypeError:  # None beside values, or mixed types: the total order
-            return sorted(store.live[type_id], key=lambda f: fact_sort_key(store.values[f]))
+    def count(self, type_name: str) -> int:
+        """How many live facts of a type there are (without building them)."""
+        return len(self.store.live[self.program.type_ids[type_name]])
 
-    def facts(self, type_name: str) -> list[dict[str, Any]]:
+    def fact_ids(self, type_name: str, limit: int | None = None) -> list[int]:
+        """Live fact ids of a type, sorted by their fields; the first ``limit`` of them
+        when it is given (found without sorting them all)."""
+        store = self.store
+        live = store.live[self.program.type_ids[type_name]]
+        if limit is not None and limit < len(live):
+            try:
+                return heapq.nsmallest(limit, live, key=store.values.__getitem__)
+            except TypeError:
+                return heapq.nsmallest(limit, live,
+                                       key=lambda f: fact_sort_key(store.values[f]))
+        try:  # a column of one type each (the common case) sorts natively
+            return sorted(live, key=store.values.__getitem__)
+        except TypeError:  # None beside values, or mixed types: the total order
+            return sorted(live, key=lambda f: fact_sort_key(store.values[f]))
+
+    def facts(self, type_name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The live facts of a type as ``{field: value}`` dicts, sorted by their fields,
         with values as JSON holds them (lists as lists; dates, datetimes and durations
-        as ISO 8601 text). A ``KeyError`` names an undeclared type."""
+        as ISO 8601 text); the first ``limit`` of them when it is given. A ``KeyError``
+        names an undeclared type."""
         if type_name not in self.program.type_ids:
             raise KeyError(f"no fact type named {type_name!r}")
         spec = self.program.type(type_name)
         names = spec.field_names
         values = self.store.values
+        ids = self.fact_ids(type_name, limit)
         if any(f.type.base in _JSON_FORMS for f in spec.fields):
             return [
                 {n: jsonable(v) for n, v in zip(names, values[f], strict=True)}
-                for f in self.fact_ids(type_name)
+                for f in ids
             ]
-        return [dict(zip(names, values[f], strict=True)) for f in self.fact_ids(type_name)]
+        return [dict(zip(names, values[f], strict=True)) for f in ids]
 
     def provenance(self, fact_id: int) -> list[dict[str, Any]]:
-        """Every derivation of a fact: agent, cycle and support ids (empty for input)."""
+        """Every derivation of a fact: agent, cycle and support ids (empty for input).
+        For a live fact, those it still rests on; for a fact that left the context,
+        every derivation the trace recorded for it."""
         agents = self.program.agents
-        if self.store.retractable:
-            records = self.store.derivations.get(fact_id, [])
-        else:  # the store keeps no derivations when nothing can be retracted
+        store = self.store
+        if store.retractable and (fact_id in store.derivations or store.is_live(fact_id)):
+            records = store.derivations.get(fact_id, [])
+        else:  # the store keeps no derivations when nothing can be retracted, nor
+            # those of a fact that left the context
             records = [
                 (ev[2], ev[3], ev[4]) for ev in self.trace.fact_events() if ev[1] == fact_id
             ]

@@ -27,6 +27,7 @@ from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
+from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
@@ -119,7 +120,7 @@ class _Job:
         self.store.log_removals(
             {t for a in program.agents if not a.one_at_a_time for t in a.unblocks}
         )
-        self.fingerprints: dict[tuple[int, int], int] = {}
+        self.fingerprints = FingerprintIndex()
         self.started = time.monotonic()
 
     # ---------------------------------------------------------------- running
@@ -139,7 +140,7 @@ class _Job:
     def _run(self) -> RunResult:
         store, merger, meter = self.store, self.merger, self.meter
         assert self.inputs is not None
-        merger.merge_inputs(self.inputs.rows)
+        merger.merge_inputs(self.inputs.types, self.inputs.values)
         self.inputs = None  # the store holds the facts now; let validated rows go
         self.trace.raw.insert(0, (E_INPUTS, store.n_inputs))
         if self.program.reads_time and store.now is not None:
@@ -152,7 +153,7 @@ class _Job:
             # fact a prune drops at age 0 is never seen by any agent
             merger.prune(0)
             merger.take_delta()  # executors start from the store as it is now
-            self.fingerprints[store.fingerprint] = 0
+            self.fingerprints.add(store.fingerprint, 0)
             self.executor.start(
                 store.as_view(), self.program.agents, tools=self.tools,
                 agent_timeout=self.program.budgets.agent_timeout,
@@ -319,10 +320,11 @@ class _Job:
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
             ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
+            self.trace.spill()  # the trace's memory stays bounded: older events to its spool
             gc.collect(1)
             if self.progress is not None:
                 self.progress(CycleProgress(
-                    cycle, tier, len(acts), store.live_count, len(merger.conflicts)
+                    cycle, tier, len(acts), store.live_count, merger.conflict_count
                 ))
             if merger.stop is not None:
                 raise self._merge_stop()
@@ -343,7 +345,7 @@ class _Job:
                 loop = self._loop(earlier, cycle)
                 raise _Stop("oscillating", f"the context after cycle {cycle} is the context "
                             f"after cycle {earlier}", loop)
-            self.fingerprints[fp] = cycle
+            self.fingerprints.add(fp, cycle)
 
     def _refract(self, agent: str, effect: AgentEffect) -> None:
         """Note that the ``one at a time`` agent ``agent`` fired the match whose
@@ -414,7 +416,7 @@ class _Job:
         for fe in self.trace.fact_events():
             if fe[0] == E_FACT_ADDED and earlier < fe[3] <= cycle:
                 fids[fe[1]] = None
-        for ev in self.trace.raw:
+        for ev in self.trace.all_raw():
             kind = ev[0]
             if kind in (E_REPLACED, E_RETRACTED, E_PRUNED, E_INTENT_CLOSED) and (
                 earlier < ev[1] <= cycle
@@ -447,10 +449,11 @@ class _Job:
                 })
         self.meter.tool_calls = self.tools.used
         self.trace.raw.append((E_STATUS, status, detail))
-        merger = self.merger  # conflicts are built on first use, from its records
+        # conflicts are built on first use, from the trace's conflict events
         return RunResult(
             program=self.program, store=store, status=status, detail=detail,
-            cycles=self.meter.cycles, conflicts=lambda: merger.conflicts, unmet=unmet,
+            cycles=self.meter.cycles, conflicts=self.trace.conflicts,
+            conflict_count=self.merger.conflict_count, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
         )
 

@@ -7,13 +7,20 @@ models are built only when the trace is read: :meth:`Trace.events` (all of them)
 :meth:`Trace.to_jsonl`. Readers outside the engine (the CLI) use these typed events,
 never the tuples. The serialised trace is deterministic: sorted keys, no timings,
 no memory addresses, events in merge order whatever the executor did.
+
+The trace's memory is bounded: between cycles, once more than :data:`SPILL_EVENTS`
+events are held, they are pickled to an anonymous temporary file (the spool) and
+read back, in order, by every reader. A job of many cycles keeps nothing per cycle in
+memory for its trace; conflicts are built from the spooled events when asked for.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -249,19 +256,124 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+SPILL_EVENTS = 2048
+"""Events a trace holds in memory between cycles before it moves them to its spool."""
+
+_HELD = -1  # in the spool: (_HELD, i), the spilled lean effect Trace._held[i]
+
+
 class Trace:
     """The events of one job, in merge order. Cheap tuples inside; models and JSON
-    Lines on demand."""
+    Lines on demand. The newest events are in :attr:`raw` (the engine appends to it);
+    :meth:`spill` moves them to a temporary file and :meth:`all_raw` reads all of
+    them back in order."""
 
-    __slots__ = ("_program", "_store", "raw")
+    __slots__ = ("_end", "_held", "_program", "_spilled", "_spool", "_store", "_whole",
+                 "raw")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
         self._store = store
         self.raw: list[Event] = []
+        self._spool: IO[bytes] | None = None
+        self._spilled = 0
+        #: where the next chunk goes in the spool (-1: the spool failed, spill no more),
+        #: and where the whole chunks end
+        self._end = 0
+        self._whole = 0
+        #: the spilled lean effects' events (E_PLAIN), which stay in memory
+        self._held: list[Event] = []
 
     def __len__(self) -> int:
-        return len(self.raw)
+        return self._spilled + len(self.raw)
+
+    def __del__(self) -> None:
+        spool = getattr(self, "_spool", None)
+        if spool is not None:
+            spool.close()
+
+    def spill(self, at_least: int | None = None) -> None:
+        """Move the events held in memory to the spool when there are ``at_least`` of
+        them (:data:`SPILL_EVENTS` by default; called between cycles: :attr:`raw`
+        stays the same list, emptied). Events that cannot be pickled (a plugin's
+        object in them) stay in memory, and so does everything once the spool cannot
+        be written (a full disk): the job goes on, holding its trace as it used to."""
+        raw = self.raw
+        if len(raw) < (SPILL_EVENTS if at_least is None else at_least) or not raw:
+            return
+        if self._end < 0:
+            return
+        # a lean effect's event stays in memory, a reference to it goes to the spool:
+        # its outputs are the facts' provenance, one tuple per derivation, and pickling
+        # them cost as much as deriving them (closure of a chain of 800: +1 s on 1.3 s)
+        held = self._held
+        kept = len(held)
+        chunk: list[Event] = []
+        for ev in raw:
+            if ev[0] == E_PLAIN:
+                chunk.append((_HELD, len(held)))
+                held.append(ev)
+            else:
+                chunk.append(ev)
+        try:
+            data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            del held[kept:]
+            return
+        try:
+            if self._spool is None:
+                # open for the trace's life (closed by __del__), not one block
+                self._spool = tempfile.TemporaryFile(prefix="converge-trace-")  # noqa: SIM115
+            spool = self._spool
+            spool.seek(self._end)
+            spool.write(len(data).to_bytes(8, "little"))
+            spool.write(data)
+            spool.flush()
+        except OSError:
+            self._end = -1  # readers stop at _whole, where the last whole chunk ends
+            del held[kept:]
+            return
+        self._end = self._whole = self._end + 8 + len(data)
+        self._spilled += len(raw)
+        raw.clear()
+
+    def all_raw(self) -> Iterator[Event]:
+        """Every event in order: those spilled, then those held."""
+        spool = self._spool
+        if spool is not None:
+            pos = 0
+            while pos < self._whole:
+                spool.seek(pos)  # every chunk from its offset: two readers may interleave
+                size = int.from_bytes(spool.read(8), "little")
+                chunk: list[Event] = pickle.loads(spool.read(size))  # its own file
+                pos += 8 + size
+                held = self._held
+                for ev in chunk:
+                    yield held[ev[1]] if ev[0] == _HELD else ev
+        yield from self.raw
+
+    def conflict_count(self) -> int:
+        """How many conflicts the job recorded (reads the spool)."""
+        return sum(1 for ev in self.all_raw() if ev[0] == E_CONFLICT)
+
+    def conflicts(self) -> Iterator[dict[str, Any]]:
+        """Every conflict recorded, in order, as the result reports it: ``cycle``,
+        ``type``, ``key`` and the ``winner``'s and ``losers``' fields (JSON values),
+        and the ``reason``."""
+        types = self._program.types
+        for ev in self.all_raw():
+            if ev[0] != E_CONFLICT:
+                continue
+            _, cycle, t, key, winner, losers, reason = ev
+            spec = types[t]
+            parts = key if len(spec.key_positions) > 1 else (key,)
+            yield {
+                "cycle": cycle, "type": spec.name,
+                "key": {spec.fields[p].name: jsonable(v)
+                        for p, v in zip(spec.key_positions, parts, strict=True)},
+                "winner": None if winner is None else self.fields_of(t, winner),
+                "losers": [self.fields_of(t, v) for v in losers], "reason": reason,
+            }
 
     def _fields(self, fid: int) -> dict[str, Any]:
         store = self._store
@@ -279,7 +391,7 @@ class Trace:
         """Every derivation in trace order, normalised:
         ``(E_FACT_ADDED | E_FACT_SUPPORTED, fid, agent, cycle, support, confidence)``
         (agent -1 and cycle 0 for input facts)."""
-        for ev in self.raw:
+        for ev in self.all_raw():
             kind = ev[0]
             if kind == E_INPUTS:
                 for fid in range(ev[1]):
@@ -327,13 +439,13 @@ class Trace:
 
     def events(self) -> Iterator[_Model]:
         """The trace as pydantic models, in order."""
-        return self._models(self.raw)
+        return self._models(self.all_raw())
 
     def events_of(self, model: type[M]) -> Iterator[M]:
         """The events of one kind (``EffectDiscarded``, ``ToolCall``…), in order. Only
         those are built as models, so reading one kind of a long trace stays cheap."""
         kinds = _RAW_KINDS[model]
-        for event in self._models(ev for ev in self.raw if ev[0] in kinds):
+        for event in self._models(ev for ev in self.all_raw() if ev[0] in kinds):
             if isinstance(event, model):
                 yield event
 

@@ -7,6 +7,9 @@
 * :class:`Tool` — something agents ``call``: a sync or async function with pydantic
   ``args`` and ``result`` models. ``Tool.signature()`` gives the checker the argument
   and result types as language types, so ``converge check`` type-checks calls offline.
+  The function and models may be given as ``"package.module:name"`` references with
+  the types declared beside them, so ``converge check`` imports neither pydantic nor
+  the tool's client libraries (they load when a job uses the tool).
 * :class:`Function` — a pure function usable in expressions, with language types.
 * :class:`Resolver` — a criterion for ``resolve by using NAME``; it sees the conflicting
   :class:`TypeSpec` (with its :class:`FieldSpec` fields) and the :class:`Contender` s.
@@ -33,7 +36,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from converge_rules.errors import PluginError, ToolError
@@ -183,40 +186,131 @@ def check_type_name(text: str, *, where: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A tool agents may ``call``. ``plugin`` is filled in by ``collect`` with the name
-    of the plugin that registered it."""
+    of the plugin that registered it.
+
+    ``fn``, ``args`` and ``result`` are the function and the pydantic model classes, or
+    references to them as ``"package.module:name"`` text, imported the first time a job
+    needs them. With references *and* the declared ``arg_types`` and ``result_types``
+    (field name → language type, as ``signature()`` would derive them), ``converge
+    check`` type-checks calls without importing the tool's module, pydantic or the
+    client libraries the tool uses; the declarations are compared with the models when
+    they load (:attr:`args_model`), and a difference is a ``PluginError``."""
 
     name: str
-    fn: ToolFn
-    args: type[BaseModel]
-    result: type[BaseModel]
+    fn: ToolFn | str
+    args: type[BaseModel] | str
+    result: type[BaseModel] | str
     description: str = ""
     plugin: str = ""
+    arg_types: Mapping[str, str] | None = field(default=None, hash=False)
+    result_types: Mapping[str, str] | None = field(default=None, hash=False)
+    # What the references resolved to (fn, args, result), filled on first use. Per
+    # instance: two registries holding the same Tool share nothing else.
+    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False, hash=False)
 
     def signature(self) -> ToolSignature:
         """What the checker needs: argument and result names with language types.
-        Raises ``TypeError`` for a model field the language cannot express."""
+        Uses ``arg_types``/``result_types`` when declared (a model given as a class is
+        checked against them), else derives them from the models, importing a model
+        given as a reference. Raises ``TypeError`` for a type the language cannot
+        express, a bad declaration, a declaration the model contradicts, or a
+        reference that is not ``"package.module:name"`` text."""
         where = f"tool {self.name!r}"
-        return ToolSignature(
-            name=self.name,
-            args=model_signature(self.args, where=f"{where} args", defaults_optional=True),
-            result=model_signature(self.result, where=f"{where} result",
-                                   defaults_optional=False),
-            plugin=self.plugin,
-        )
+        for part, ref in (("fn", self.fn), ("args", self.args), ("result", self.result)):
+            if isinstance(ref, str) and not _REFERENCE.match(ref):
+                raise TypeError(f"{where} {part}: {ref!r} is not a reference; write "
+                                "'package.module:name'")
+        args = self._side_types("args", where=f"{where} args", defaults_optional=True)
+        result = self._side_types("result", where=f"{where} result",
+                                  defaults_optional=False)
+        return ToolSignature(name=self.name, args=args, result=result, plugin=self.plugin)
+
+    def _side_types(self, side: str, *, where: str, defaults_optional: bool) -> dict[str, str]:
+        declared = self.arg_types if side == "args" else self.result_types
+        ref = self.args if side == "args" else self.result
+        if declared is None:
+            model = self._model(side)
+            return model_signature(model, where=where, defaults_optional=defaults_optional)
+        types_ = _checked_declaration(declared, where=where)
+        if not isinstance(ref, str):  # the class is here anyway: hold it to its word
+            _compare(types_, model_signature(ref, where=where,
+                                             defaults_optional=defaults_optional),
+                     where=where, model=ref)
+        return types_
+
+    @property
+    def args_model(self) -> type[BaseModel]:
+        """The ``args`` model class, imported on first use when ``args`` is a
+        reference. Raises ``PluginError`` when it cannot be imported, is not a pydantic
+        model, or contradicts the declared ``arg_types``/``result_types``."""
+        return self._model("args")
+
+    @property
+    def result_model(self) -> type[BaseModel]:
+        """The ``result`` model class; see :attr:`args_model`."""
+        return self._model("result")
+
+    @property
+    def function(self) -> ToolFn:
+        """``fn`` itself, imported on first use when it is a reference. Raises
+        ``PluginError`` when it cannot be imported or is not callable."""
+        loaded = self._loaded.get("fn")
+        if loaded is None:
+            loaded = _resolve(self.fn, plugin=self.plugin, where=f"tool {self.name!r} fn")
+            if not callable(loaded):
+                raise PluginError(self.plugin, f"tool {self.name!r}: fn {self.fn!r} is "
+                                               f"{type(loaded).__name__}, not callable")
+            self._loaded["fn"] = loaded
+        return loaded  # type: ignore[no-any-return]
+
+    def load(self) -> None:
+        """Import whatever is given as a reference (the function and both models) and
+        compare the models with the declared types now, rather than at the first call:
+        a job does this when it starts, so the first call does not pay for the
+        imports (within its agent's timeout) and a bad plugin fails before any agent
+        runs. Raises ``PluginError``."""
+        self.function  # noqa: B018 (the import is the point)
+        self._model("args")
+        self._model("result")
+
+    def _model(self, side: str) -> type[BaseModel]:
+        loaded = self._loaded.get(side)
+        if loaded is not None:
+            return loaded  # type: ignore[no-any-return]
+        ref = self.args if side == "args" else self.result
+        where = f"tool {self.name!r} {side}"
+        model = _resolve(ref, plugin=self.plugin, where=where)
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(model, type) or not isinstance(fields, dict):
+            raise PluginError(self.plugin, f"{where}: {ref!r} is not a pydantic model "
+                                           "class")
+        declared = self.arg_types if side == "args" else self.result_types
+        if declared is not None:
+            try:
+                _compare(_checked_declaration(declared, where=where),
+                         model_signature(model, where=where,
+                                         defaults_optional=side == "args"),
+                         where=where, model=model)
+            except TypeError as exc:
+                raise PluginError(self.plugin, str(exc)) from None
+        self._loaded[side] = model
+        return model
 
     @property
     def is_async(self) -> bool:
         """True when ``fn`` is an ``async def`` (calling it gives an awaitable)."""
+        fn = self.function
         # A callable object with an ``async def __call__`` counts too.
-        call = type(self.fn).__call__ if not inspect.isroutine(self.fn) else None
-        return inspect.iscoroutinefunction(self.fn) or inspect.iscoroutinefunction(call)
+        call = type(fn).__call__ if not inspect.isroutine(fn) else None
+        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
     def validate_args(self, raw: Mapping[str, Any]) -> BaseModel:
         """The call's arguments as an ``args`` model instance, or ``ToolError``."""
         from pydantic import ValidationError
 
         try:
-            return self.args.model_validate(dict(raw))
+            return self.args_model.model_validate(dict(raw))
         except ValidationError as exc:
             raise ToolError(f"tool {self.name!r}: bad arguments: {_errors(exc)}") from None
 
@@ -225,18 +319,77 @@ class Tool:
         (what the trace records), or ``ToolError``."""
         from pydantic import ValidationError
 
-        if isinstance(raw, self.result):
+        model = self.result_model
+        if isinstance(raw, model):
             data = raw
         else:
             try:
-                data = self.result.model_validate(raw)
+                data = model.model_validate(raw)
             except ValidationError as exc:
                 raise ToolError(
                     f"tool {self.name!r}: the result does not match its model "
-                    f"{self.result.__name__}: {_errors(exc)}"
+                    f"{model.__name__}: {_errors(exc)}"
                 ) from None
         dumped: ToolResult = data.model_dump(mode="json", by_alias=True)
         return dumped
+
+
+_REFERENCE = re.compile(r"^\w+(\.\w+)*:\w+(\.\w+)*$")
+
+
+def _resolve(ref: Any, *, plugin: str, where: str) -> Any:
+    """``ref`` itself, or the object a ``"package.module:name"`` reference names."""
+    if not isinstance(ref, str):
+        return ref
+    if not _REFERENCE.match(ref):
+        raise PluginError(plugin, f"{where}: {ref!r} is not a reference; write "
+                                  "'package.module:name'")
+    import importlib
+
+    module_name, _, attribute = ref.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except Exception as exc:  # an import of plugin code can raise anything
+        raise PluginError(plugin, f"{where}: cannot import {ref!r}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+    return found
+
+
+def _checked_declaration(declared: Mapping[str, str], *, where: str) -> dict[str, str]:
+    """The declared name → type mapping as a dict, or ``TypeError`` naming ``where``
+    for a name that is not an identifier (or ``*``) or a type that is not a language
+    type."""
+    if not isinstance(declared, Mapping):
+        raise TypeError(f"{where}: declared types must be a mapping of field name to "
+                        f"type name, not {type(declared).__name__}")
+    result: dict[str, str] = {}
+    for name, text in declared.items():
+        if not isinstance(name, str) or not (name.isidentifier() or name == OPEN):
+            raise TypeError(f"{where}: declared field name {name!r} is not an identifier")
+        if not isinstance(text, str):
+            raise TypeError(f"{where}: declared type of {name!r} must be text such as "
+                            f"'str' or 'int?', not {type(text).__name__}")
+        check_type_name(text, where=f"{where} field {name!r}")
+        result[name] = text
+    return result
+
+
+def _compare(declared: dict[str, str], derived: dict[str, str], *, where: str,
+             model: type[BaseModel]) -> None:
+    """``TypeError`` listing how ``declared`` differs from what ``model`` says."""
+    if declared == derived:
+        return
+    problems = [f"{name!r} is declared {declared[name]!r} but the model says "
+                f"{derived[name]!r}"
+                for name in declared if name in derived and declared[name] != derived[name]]
+    problems += [f"{name!r} is declared but not in the model"
+                 for name in declared if name not in derived]
+    problems += [f"{name!r} ({derived[name]}) is in the model but not declared"
+                 for name in derived if name not in declared]
+    raise TypeError(f"{where}: the declared types do not match model "
+                    f"{model.__name__}: {'; '.join(problems)}")
 
 
 def _errors(exc: ValidationError) -> str:

@@ -56,7 +56,7 @@ class ValidatedTool:
         if self.tool.is_async:
             return self._call_async(model)
         try:
-            raw = self.tool.fn(model)
+            raw = self.tool.function(model)
         except (ToolError, MemoryError):
             raise  # a MemoryError stops the job (budget `memory`)
         except (Exception, SystemExit) as exc:
@@ -65,7 +65,7 @@ class ValidatedTool:
 
     async def _call_async(self, model: BaseModel) -> ToolResult:
         try:
-            raw = await self.tool.fn(model)
+            raw = await self.tool.function(model)
         except (ToolError, MemoryError):
             raise
         except (Exception, SystemExit) as exc:
@@ -242,7 +242,9 @@ def tools_for_engine(
     in ``allowed`` (a ruleset's ``uses tool`` names; all registered tools when None).
 
     Memoising identical calls is the engine's job, not this mapping's. Raises
-    ``ToolError`` naming every allowed tool no installed plugin provides."""
+    ``ToolError`` naming every allowed tool no installed plugin provides, and
+    ``PluginError`` when a tool's function or models, given as references, do not
+    import or contradict its declared types (:meth:`Tool.load`)."""
     names = sorted(registries.tools) if allowed is None else sorted(set(allowed))
     missing = [n for n in names if n not in registries.tools]
     if missing:
@@ -252,6 +254,8 @@ def tools_for_engine(
             "install the plugin that provides it (see `converge plugins`), or mock it in "
             "a test with `mock tool NAME(...) returns {...}`"
         )
+    for name in names:  # import lazy tools now, not within the first call's timeout
+        registries.tools[name].load()
     return {name: ValidatedTool(registries.tools[name]) for name in names}
 
 

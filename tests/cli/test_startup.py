@@ -93,10 +93,16 @@ def test_check_with_the_plugin_layer_loads_no_engine_and_no_pydantic(
         "concurrent.futures", "multiprocessing")) == []
 
 
-def test_the_first_party_plugins_load_without_their_clients(tmp_path: Path) -> None:
+def test_check_with_the_first_party_plugins_imports_neither_pydantic_nor_their_clients(
+        tmp_path: Path) -> None:
+    """Their tools name their functions and models by reference with the types
+    declared, so checking a ruleset that calls one (pricing calls ``fx_rate``) needs
+    neither pydantic nor httpx nor llm."""
     modules = imported_by(tmp_path, "check", str(PRICING))
-    assert {"converge_http", "converge_llm"} <= modules
-    assert loaded(modules, ("httpx", "llm", "asyncio")) == []
+    assert "converge_rules.language.checks.checker" in modules  # it did check
+    assert {"converge_http", "converge_llm", "converge_example"} <= modules
+    assert loaded(modules, ("pydantic", "httpx", "llm", "asyncio", "converge_http.tool",
+                            "converge_llm.tool", "converge_example.fx")) == []
 
 
 def test_importing_the_package_imports_none_of_its_stages(tmp_path: Path) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from converge_rules.errors import PluginError
 from converge_rules.language.builtins import BUILTIN_FUNCTIONS, CLOCK_BUILTINS
 from converge_rules.plugins import collect, get_plugin_manager
 from converge_rules.plugins.registries import Registries
@@ -36,6 +39,36 @@ def test_builtin_function_signatures_are_the_checker_s(builtins: Registries) -> 
         got = signatures[name]
         assert (got.args, got.result, got.variadic) == (
             expected.args, expected.result, expected.variadic)
+
+
+def test_every_builtin_function_takes_its_declared_arguments(builtins: Registries) -> None:
+    """What registration checks for a plugin's function, checked here for the built-in
+    ones (registration skips it for them: reading the signature of C functions such as
+    ``abs`` and ``len`` costs every start-up a tokenizer)."""
+    import inspect
+
+    for name, function in builtins.functions.items():
+        count = len(function.args) + (1 if function.variadic else 0)
+        try:
+            python = inspect.signature(function.fn)
+        except ValueError:  # min and max: C functions with no signature to read
+            assert name in {"min", "max"}
+            function.fn(*range(count))
+            continue
+        python.bind(*range(count))
+
+
+def test_a_plugins_c_function_of_the_wrong_arity_is_still_refused(
+        write_module: Callable[[str, str], str]) -> None:
+    write_module("abs_twice", """
+        from converge_rules.plugins.api import Function, hookimpl
+
+        @hookimpl
+        def converge_register_functions(register):
+            register(Function("abs2", abs, ("int", "int"), "int"))
+        """)
+    with pytest.raises(PluginError, match=r"'abs2' declares 2 argument\(s\)"):
+        collect(get_plugin_manager(["abs_twice"], entry_points=False))
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def test_merging_the_same_fact_twice_changes_nothing(edges: list[tuple[str, str]
 
     store = FactStore(PROGRAM)
     merger = Merger(PROGRAM, store, [])
-    merger.merge_inputs([(EDGE, e) for e in edges])
+    merger.merge_inputs([EDGE] * len(edges), edges)
     effects = [AgentEffect(0, tuple(_base(store, 0, None)))]
     assert merger.merge_cycle(1, effects)
     before = (store.fingerprint, store.live_count)

@@ -12,10 +12,11 @@ agent) are :class:`Ident` so that a diagnostic can point at exactly that name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
+from typing import Any, TypeAlias, TypeVar, dataclass_transform
 from typing import Literal as Lit
-from typing import TypeAlias
 
 from converge_rules.language.syntax.span import Span
 
@@ -24,7 +25,59 @@ def _span() -> Span:
     return field(compare=False, repr=False)  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True, slots=True)
+_N = TypeVar("_N")
+
+
+# `frozen_default` is not in 3.11's signature but passes through its **kwargs; mypy
+# reads it.
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def node(cls: type[_N]) -> type[_N]:
+    """``cls`` as a frozen, slotted dataclass whose equality, hash and repr are those
+    ``@dataclass(frozen=True, slots=True)`` would give it: over the fields with
+    ``compare`` (equality and hash) and ``repr`` set, in order, an instance of another
+    class never equal. Only the three methods are shared functions instead of code
+    generated per class: compiling that code for ~60 node classes was most of what
+    importing this module cost, and every ``converge`` command that parses pays it."""
+    made = dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+    declared = fields(made)  # type: ignore[arg-type]
+    shared = {
+        "_node_key": staticmethod(_key_of(tuple(f.name for f in declared if f.compare))),
+        "_node_shown": tuple(f.name for f in declared if f.repr),
+        "__eq__": _node_eq, "__hash__": _node_hash, "__repr__": _node_repr,
+    }
+    for name, value in shared.items():
+        setattr(made, name, value)
+    return made
+
+
+def _key_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """What a node is compared and hashed by: the tuple of the named fields' values
+    (a tuple even for one field, as the generated methods compare them)."""
+    if not names:
+        return lambda _: ()
+    get = attrgetter(*names)
+    if len(names) == 1:
+        return lambda item: (get(item),)
+    return get
+
+
+def _node_eq(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        key = self._node_key
+        return key(self) == key(other)
+    return NotImplemented
+
+
+def _node_hash(self: Any) -> int:
+    return hash(self._node_key(self))
+
+
+def _node_repr(self: Any) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._node_shown)
+    return f"{self.__class__.__qualname__}({shown})"
+
+
+@node
 class Ident:
     """A name as written, with where it was written."""
 
@@ -35,7 +88,7 @@ class Ident:
 # --------------------------------------------------------------------------- types
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class TypeRef:
     """``str``, ``Channel``, ``list[str]``, ``float?``. ``args`` holds the element type of
     ``list``; ``optional`` is the trailing ``?``."""
@@ -49,7 +102,7 @@ class TypeRef:
 # --------------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Literal:
     """A string, int, float or bool literal. ``text`` keeps how a number was written
     (``50_000``) so the formatter can keep it."""
@@ -59,7 +112,7 @@ class Literal:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Duration:
     """``250ms``, ``2s``, ``5m``, ``3h``, ``30d``, ``2w``: a duration, held in
     milliseconds."""
@@ -69,14 +122,14 @@ class Duration:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Wildcard:
     """``_``: matches anything, binds nothing."""
 
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Name:
     """A bare name: a variable, or an enum member written bare (``web``)."""
 
@@ -84,7 +137,7 @@ class Name:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Attribute:
     """``p.amount`` (a field of a bound fact or tool result) or ``Channel.web``."""
 
@@ -99,14 +152,14 @@ BinaryOp: TypeAlias = Lit[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Unary:
     op: UnaryOp
     operand: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Binary:
     op: BinaryOp
     left: Expr
@@ -114,7 +167,7 @@ class Binary:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class IfExpr:
     """``if C then A else B``."""
 
@@ -124,7 +177,7 @@ class IfExpr:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class FuncCall:
     """A built-in or plugin function: ``round(x, 2)``, ``lower(name)``."""
 
@@ -136,7 +189,7 @@ class FuncCall:
 AggregateFunc: TypeAlias = Lit["count", "sum", "min", "max", "mean"]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Aggregate:
     """``count(P)``, ``sum(P, field)``, ``min``/``max``/``mean`` over the context.
     ``field`` is None only for ``count``."""
@@ -147,7 +200,7 @@ class Aggregate:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ListExpr:
     """``[a, b, c]``."""
 
@@ -155,7 +208,7 @@ class ListExpr:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Record:
     """``{usd: 1.1, name: "x"}``: a record literal (mocked tool results)."""
 
@@ -194,7 +247,7 @@ def walk_expr(e: Expr) -> Iterator[Expr]:
         yield from walk_expr(child)
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Arg:
     """``name: EXPR`` in an emit, intend, call, given or record."""
 
@@ -206,7 +259,7 @@ class Arg:
 # ------------------------------------------------------------------------ patterns
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class FieldMatch:
     """One field of a pattern.
 
@@ -220,7 +273,7 @@ class FieldMatch:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Pattern:
     """``[binder:] [not] [intent] Type(field, field: value, …)``.
 
@@ -239,7 +292,7 @@ class Pattern:
 # ------------------------------------------------------------------------- agents
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ToolCall:
     """``call TOOL(arg: EXPR, …) as NAME``."""
 
@@ -249,7 +302,7 @@ class ToolCall:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Emit:
     """``emit [lasting] Type(field: EXPR, …) [confidence EXPR]``. A ``lasting`` fact
     does not rest on the facts its match used: it stays when they leave the context."""
@@ -261,7 +314,7 @@ class Emit:
     lasting: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Intend:
     """``intend Intent(field: EXPR, …)``."""
 
@@ -270,7 +323,7 @@ class Intend:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Evaluate:
     """``evaluate VAR score EXPR [reason "text"]``."""
 
@@ -283,7 +336,7 @@ class Evaluate:
 Output: TypeAlias = Emit | Intend | Evaluate
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class OrderKey:
     """One criterion of a one-at-a-time agent's order: ``lowest NAME`` / ``highest NAME``
     (``var`` is a variable the match binds) or ``earliest`` / ``latest`` (by the age of
@@ -294,7 +347,7 @@ class OrderKey:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class OneAtATime:
     """``one at a time by KEY, then KEY…``: the agent fires one match per cycle, the
     first in this order."""
@@ -303,7 +356,7 @@ class OneAtATime:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Agent:
     """``agent NAME [tier N] [one at a time by …] { when … [where …] [call …]* output+ }``.
 
@@ -351,7 +404,7 @@ DEFAULT_TIER = 1
 # -------------------------------------------------------------------------- items
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class RulesetDecl:
     """``ruleset NAME "title"``."""
 
@@ -360,7 +413,7 @@ class RulesetDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Import:
     """``import "path.cvg"`` (relative to the importing file)."""
 
@@ -368,7 +421,7 @@ class Import:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Uses:
     """``uses tool A, B``."""
 
@@ -376,7 +429,7 @@ class Uses:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Budget:
     """``max_facts = 50_000`` or ``agent_timeout = 2s`` inside ``root``."""
 
@@ -385,7 +438,7 @@ class Budget:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Require:
     """``require EXPR``: a goal checked at convergence."""
 
@@ -393,7 +446,7 @@ class Require:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Root:
     """``root "goal" { budgets and requires }``."""
 
@@ -403,7 +456,7 @@ class Root:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class EnumDecl:
     """``enum NAME { a, b }``."""
 
@@ -412,7 +465,7 @@ class EnumDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class FieldDecl:
     """``[key] name: type [= default]``."""
 
@@ -423,7 +476,7 @@ class FieldDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class FactDecl:
     """``fact NAME { fields }`` or, with ``intent=True``, ``intent NAME { fields }``."""
 
@@ -440,7 +493,7 @@ class FactDecl:
 SortDirection: TypeAlias = Lit["highest", "lowest"]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ByField:
     """``highest amount`` / ``lowest amount``; the field may be the pseudo-fields
     ``confidence`` or ``score`` (mean evaluation score)."""
@@ -450,7 +503,7 @@ class ByField:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ByCycle:
     """``latest`` / ``earliest``: by the cycle the candidate was proposed in."""
 
@@ -458,7 +511,7 @@ class ByCycle:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ByPriority:
     """``priority [agent_a, agent_b]``: earlier in the list wins."""
 
@@ -466,14 +519,14 @@ class ByPriority:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ByMajority:
     """``majority``: the value proposed by the most agents."""
 
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ByResolver:
     """``using NAME``: a resolver a plugin registers."""
 
@@ -484,7 +537,7 @@ class ByResolver:
 Criterion: TypeAlias = ByField | ByCycle | ByPriority | ByMajority | ByResolver
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Resolve:
     """``resolve by C1, then C2, …``."""
 
@@ -492,7 +545,7 @@ class Resolve:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Combine:
     """``combine sum|min|max|mean FIELD``: merge the candidates into one fact."""
 
@@ -501,14 +554,14 @@ class Combine:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class KeepAll:
     """``keep all``: the key is off for this type."""
 
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class RejectAll:
     """``reject``: any conflict is an explicit failure."""
 
@@ -519,7 +572,7 @@ Strategy: TypeAlias = Resolve | Combine | KeepAll | RejectAll
 TieMode: TypeAlias = Lit["reject", "first", "latest"]
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class OnTie:
     """``on tie reject|first|latest``."""
 
@@ -527,7 +580,7 @@ class OnTie:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Policy:
     """``policy FACT { strategy [on tie …] }``."""
 
@@ -537,7 +590,7 @@ class Policy:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class PrunerUse:
     """``using NAME`` or ``using NAME(arg: CONSTANT, …)`` in a ``prune``: a pruner a
     plugin registers, bound to the arguments."""
@@ -547,7 +600,7 @@ class PrunerUse:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Prune:
     """``prune FACT when EXPR``; ``age`` in EXPR is cycles since the fact was merged and
     the fact's fields are in scope by name. Or ``prune FACT using PRUNER(…)``: then
@@ -562,7 +615,7 @@ class Prune:
 # -------------------------------------------------------------------------- tests
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Given:
     """``given Type(field: value, …)``."""
 
@@ -571,7 +624,7 @@ class Given:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class GivenNow:
     """``given now EXPR``: the job's time in a test (a datetime), what ``now()`` and
     ``today()`` give."""
@@ -580,7 +633,7 @@ class GivenNow:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Mock:
     """``mock tool NAME(arg: value, …) returns EXPR`` (``returns`` set, ``fails`` None) or
     ``mock tool NAME(arg: value, …) fails "reason"`` (``returns`` None, ``fails`` the
@@ -593,7 +646,7 @@ class Mock:
     fails: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ExpectFact:
     """``expect Type(…)`` (``negated=False``) or ``expect no Type(…)``."""
 
@@ -602,7 +655,7 @@ class ExpectFact:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ExpectConflict:
     """``expect conflict Type(key: value, …)``."""
 
@@ -610,7 +663,7 @@ class ExpectConflict:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class ExpectStatus:
     """``expect status converged``."""
 
@@ -621,7 +674,7 @@ class ExpectStatus:
 TestStep: TypeAlias = Given | GivenNow | Mock | ExpectFact | ExpectConflict | ExpectStatus
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Cases:
     """``cases { {a: 1, b: 2} … }`` (``rows``) or ``cases "file.csv"`` (``file``, a
     ``.csv`` or ``.jsonl`` path relative to the ruleset): the rows of a table test. Each
@@ -639,7 +692,7 @@ class Cases:
         return self.names[index] if index < len(self.names) else None
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Test:
     """``test "name" { [cases …] steps }``. ``cases`` is None for a plain test."""
 
@@ -656,7 +709,7 @@ Item: TypeAlias = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Comment:
     """A ``# …`` comment, kept so the formatter can put it back. ``text`` includes the
     ``#``; ``trailing`` is True when code stands before it on the same line."""
@@ -666,7 +719,7 @@ class Comment:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Module:
     """One ``.cvg`` file. ``header`` is None only when the file is missing its
     ``ruleset`` line (a diagnostic says so). Comments take no part in equality."""

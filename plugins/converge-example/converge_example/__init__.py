@@ -22,35 +22,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from converge_rules.plugins.api import Contender, Tool, TypeSpec, hookimpl
 
 __version__ = "0.1.0"
 
+#: The tool, its function and models named by reference with their types declared, so
+#: ``converge check`` does not import pydantic; a job imports ``converge_example.fx``
+#: when it uses the tool (and checks the types against its models then). A plugin that
+#: does not mind the import passes the function and model classes themselves.
+FX_RATE = Tool("fx_rate", "converge_example.fx:fx_rate", "converge_example.fx:FxArgs",
+               "converge_example.fx:FxRate", "demo exchange rates to USD (offline)",
+               arg_types={"currency": "str"}, result_types={"usd": "float"})
 
-#: US dollars per unit of each currency: fixed demo values, not market data.
-DEMO_RATES: Mapping[str, float] = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "JPY": 0.0067,
-                                   "CHF": 1.13}
-
-
-class FxArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    currency: str
-
-
-class FxRate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    usd: float
+_MOVED = ("DEMO_RATES", "FxArgs", "FxRate", "fx_rate")
 
 
-def fx_rate(args: FxArgs) -> FxRate:
-    """The demo rate of ``args.currency``; an unknown currency fails the call."""
-    currency = args.currency.upper()
-    if currency not in DEMO_RATES:
-        known = ", ".join(sorted(DEMO_RATES))
-        raise ValueError(f"no demo rate for {currency!r} (known: {known})")
-    return FxRate(usd=DEMO_RATES[currency])
+def __getattr__(name: str) -> Any:
+    """The tool's models and function, from :mod:`converge_example.fx` on first use
+    (they were defined here before; importing them from here still works)."""
+    if name in _MOVED:
+        from converge_example import fx
+
+        return getattr(fx, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def median(type_spec: TypeSpec, contenders: Sequence[Contender]) -> list[int]:
@@ -99,7 +93,7 @@ class ExpireByTtl:
 
 @hookimpl
 def converge_register_tools(register: Callable[[Tool], None]) -> None:
-    register(Tool("fx_rate", fx_rate, FxArgs, FxRate, "demo exchange rates to USD (offline)"))
+    register(FX_RATE)
 
 
 @hookimpl

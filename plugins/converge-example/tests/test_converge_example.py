@@ -131,3 +131,15 @@ def test_the_pricing_example_gets_its_rates_from_the_plugin(registries: Registri
     result = api.run(ruleset, [cost, euro, yen])
     assert result.facts("Rate") == []
     assert {"EUR", "XYZ"} <= {c for u in result.unmet for c in ("EUR", "XYZ") if c in str(u)}
+
+
+def test_the_declared_types_are_what_the_models_say() -> None:
+    """``converge check`` reads the declared types without importing the models; a job
+    imports the models. Both must describe the same tool."""
+    import dataclasses
+
+    from converge_example import FX_RATE
+
+    derived = dataclasses.replace(FX_RATE, arg_types=None, result_types=None).signature()
+    assert FX_RATE.signature() == derived
+    FX_RATE.load()  # what a job does first: imports and compares, raising if they differ

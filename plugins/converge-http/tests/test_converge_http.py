@@ -213,3 +213,15 @@ def test_a_ruleset_calls_the_tool_through_the_engine(server: Server) -> None:
                                         {"id": "c2", "tier": "gold"}]
     calls = [e for e in result.trace.events() if e.event == "tool_call"]
     assert [c.args["customer"] for c in calls] == ["c1", "c2"]
+
+
+def test_the_declared_types_are_what_the_models_say() -> None:
+    """``converge check`` reads the declared types without importing the models; a job
+    imports the models. Both must describe the same tool."""
+    import dataclasses
+
+    from converge_http import TOOL
+
+    derived = dataclasses.replace(TOOL, arg_types=None, result_types=None).signature()
+    assert TOOL.signature() == derived
+    TOOL.load()  # what a job does first: imports and compares, raising if they differ

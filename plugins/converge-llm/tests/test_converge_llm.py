@@ -134,3 +134,15 @@ def test_a_ruleset_calls_the_model_through_the_engine() -> None:
     result = api.run(api.loads(RULESET), [("Ticket", {"id": "T1", "subject": "Refund"})])
     assert result.status == "converged"
     assert result.facts("Echoed") == [{"ticket": "T1", "prompt": "Ticket T1: Refund"}]
+
+
+def test_the_declared_types_are_what_the_models_say() -> None:
+    """``converge check`` reads the declared types without importing the models; a job
+    imports the models. Both must describe the same tool."""
+    import dataclasses
+
+    from converge_llm import TOOL
+
+    derived = dataclasses.replace(TOOL, arg_types=None, result_types=None).signature()
+    assert TOOL.signature() == derived
+    TOOL.load()  # what a job does first: imports and compares, raising if they differ

@@ -1,0 +1,137 @@
+"""A job keeps nothing per cycle that grows without bound (issue 11 item 5).
+
+A keyed counter updated in place 10,000 times held about 2 KB a cycle: its trace
+events, a conflict record, the derivations of every replaced fact, a fingerprint
+tuple, and the result built every conflict as dicts to print one. Now the trace
+spills its older events to a temporary file between cycles (read back, in order, by
+every reader), conflicts are built from those events when asked for, a replaced fact's
+derivations go with it, and fingerprints are flat arrays. Measured without a clock:
+what tracemalloc sees held after runs of two lengths."""
+
+from __future__ import annotations
+
+import gc
+import io
+import tracemalloc
+
+import pytest
+
+import converge_rules
+from converge_rules.benchmarks import counters_ruleset
+from converge_rules.cli.run import _console, print_tables
+from converge_rules.engine import trace as trace_module
+from converge_rules.engine.fingerprints import FingerprintIndex
+from converge_rules.engine.result import RunResult
+
+
+def count_to(n: int) -> RunResult:
+    ruleset = converge_rules.loads(counters_ruleset(1, n), plugins=False)
+    return converge_rules.run(ruleset, [("Count", {"id": "c0", "n": 0})])
+
+
+def held_after(n: int) -> int:
+    count_to(10)  # imports and caches, outside the measure
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = count_to(n)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert result.status == "converged" and result.cycles == n + 1
+    return held
+
+
+def test_a_counter_keeps_little_per_cycle() -> None:
+    short, long = held_after(1_000), held_after(5_000)
+    per_cycle = (long - short) / 4_000
+    # was about 1,140 bytes a cycle (2 KB with the conflicts built to print them);
+    # what is left is the dead facts' values (~90 bytes) and flat arrays
+    assert per_cycle < 250, per_cycle
+
+
+def test_a_spilled_trace_reads_back_as_the_trace_held_in_memory(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 10**9)
+    held = count_to(700)
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 64)
+    spilled = count_to(700)
+    assert spilled.trace.raw != held.trace.raw  # (it did spill)
+    assert len(spilled.trace) == len(held.trace)
+    assert list(spilled.trace.lines()) == list(held.trace.lines())
+    assert spilled.to_json() == held.to_json()
+    assert spilled.conflict_count == held.conflict_count == len(held.conflicts) == 700
+    assert spilled.first_conflicts(3) == held.conflicts[:3]
+    # a replaced fact's derivations are no longer kept: its provenance is the trace's
+    first = spilled.conflicts[0]
+    assert first["losers"] == [{"id": "c0", "n": 0}]
+    replaced = next(e for e in spilled.trace.events() if e.event == "replaced")
+    assert spilled.provenance(replaced.by) == [
+        {"agent": "count0", "cycle": 1, "support": [0]}]
+
+
+def test_converge_run_builds_only_the_conflicts_it_prints() -> None:
+    result = count_to(300)
+    out = io.StringIO()
+    print_tables(_console(out, "never"), result, max_rows=2)
+    text = out.getvalue()
+    assert "Conflicts (300)" in text and "… and 298 more" in text
+    assert callable(result._conflicts)  # never built them all
+
+
+def test_fingerprints_are_found_again_whatever_their_low_bits() -> None:
+    index = FingerprintIndex()
+    fps = [((i << 20) | 5, i * 7) for i in range(3_000)]  # the same low bits
+    for cycle, fp in enumerate(fps):
+        assert index.get(fp) is None
+        index.add(fp, cycle)
+    assert [index.get(fp) for fp in fps] == list(range(3_000))
+    assert index.get((5, 1)) is None and index.get(((1 << 20) | 5, 8)) is None
+    assert len(index) == 3_000
+
+
+class FillingUp(io.BytesIO):
+    """A spool on a disk that fills up after its first chunk."""
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() > 8:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("spool", [FillingUp, None])
+def test_a_spool_that_cannot_be_written_keeps_the_trace_in_memory(
+        monkeypatch: pytest.MonkeyPatch, spool: type[io.BytesIO] | None) -> None:
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 10**9)
+    held = count_to(300)
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 64)
+
+    def temporary_file(**_: object) -> io.BytesIO:
+        if spool is None:
+            raise OSError(30, "Read-only file system")
+        return spool()
+
+    monkeypatch.setattr(trace_module.tempfile, "TemporaryFile", temporary_file)
+    result = count_to(300)
+    assert result.status == "converged"
+    assert list(result.trace.lines()) == list(held.trace.lines())
+    assert result.conflicts == held.conflicts
+
+
+def test_lean_effects_read_back_in_place_from_a_spilled_trace(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a lean effect's event stays in memory (its outputs are the provenance; pickling
+    # them doubled the closure's time); the spool holds its place in the order
+    from converge_rules.benchmarks import CLOSURE_RULESET, chain
+
+    ruleset = converge_rules.loads(CLOSURE_RULESET, plugins=False)
+    edges = [("Edge", {"src": a, "dst": b}) for a, b in chain(60)]
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 10**9)
+    held = converge_rules.run(ruleset, edges)
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 16)
+    spilled = converge_rules.run(ruleset, edges)
+    assert spilled.trace.raw != held.trace.raw  # (it did spill)
+    assert list(spilled.trace.lines()) == list(held.trace.lines())
+    fid = spilled.fact_ids("Path")[-1]
+    assert spilled.provenance(fid) == held.provenance(fid)
