@@ -303,6 +303,155 @@ def _children_cpu() -> float | None:
     return usage.ru_utime + usage.ru_stime
 
 
+# ------------------------------------------------------------ executors (issue 12)
+
+IO_LATENCY = 0.05
+"""Seconds each tool call of the I/O-bound workloads waits."""
+IO_TARGET = 1.3
+"""64 agents calling a tool per cycle, threads and asyncio: elapsed / ideal, at most."""
+IO_WIDE_TARGET = 1.5
+"""1,000 agents calling a tool per cycle, asyncio: elapsed / ideal, at most."""
+CPU_TARGET = 1.6
+"""A join-heavy ruleset: serial time / processes (2 workers) time, at least."""
+
+
+def io_ruleset(agents: int, cycles: int) -> str:
+    """``agents`` agents that each call the tool ``wait`` once per cycle, for
+    ``cycles`` cycles: agent *i* calls ``wait(agent: i, n: n)`` for every ``Tick(n)``,
+    and ``tick`` emits the next tick in the same cycle. Given ``Tick(n: 0)``, each
+    cycle waits on ``agents`` calls at once; the ideal is ``cycles`` latencies."""
+    out = ['ruleset io "Agents waiting on a tool"', "uses tool wait", "",
+           f'root "every call" {{ max_cycles = {cycles + 5} }}', "",
+           "fact Tick { n: int }", "fact Done { agent: int, n: int, v: int }", "",
+           "agent tick {", f"  when Tick(n) where n < {cycles - 1}",
+           "  emit Tick(n: n + 1)", "}"]
+    for i in range(agents):
+        out += [f"agent call{i} {{", "  when Tick(n)", f"  call wait(agent: {i}, n: n) as r",
+                f"  emit Done(agent: {i}, n: n, v: r.v)", "}"]
+    return "\n".join(out) + "\n"
+
+
+def io_tools(latency: float = IO_LATENCY) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The tool ``wait`` of :func:`io_ruleset` twice: a sync one (sleeps ``latency``),
+    as a thread-pool user writes it, and an async one (awaits ``asyncio.sleep``)."""
+    import asyncio
+
+    def wait(args: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(latency)
+        return {"v": args["agent"]}
+
+    async def await_(args: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(latency)
+        return {"v": args["agent"]}
+
+    return wait, await_
+
+
+def measure_io(agents: int = 64, wide: int = 1_000, cycles: int = 10,
+               rounds: int = 3, latency: float = IO_LATENCY) -> list[dict[str, Any]]:
+    """The I/O-bound workloads (:func:`io_ruleset`) against the ideal ``cycles *
+    latency``: ``agents`` agents per cycle on ``threads`` (a sync tool) and on
+    ``asyncio`` (an async tool), ``wide`` agents per cycle on ``asyncio``, executors
+    alternating ``rounds`` times (medians). ``agree``: every run converged in
+    ``cycles`` cycles with every call answered, and its result equals the first's."""
+    import converge_rules
+
+    ideal = cycles * latency
+    wait, await_ = io_tools(latency)
+    narrow = converge_rules.loads(io_ruleset(agents, cycles), plugins=False)
+    broad = converge_rules.loads(io_ruleset(wide, cycles), plugins=False)
+    tick = [("Tick", {"n": 0})]
+    runs: list[tuple[str, Any, dict[str, Any], str, int, float]] = [
+        (f"{agents} agents x {cycles} cycles, threads", narrow, {"wait": wait}, "threads",
+         agents, IO_TARGET),
+        (f"{agents} agents x {cycles} cycles, asyncio", narrow, {"wait": await_}, "asyncio",
+         agents, IO_TARGET),
+        (f"{wide:,} agents x {cycles} cycles, asyncio", broad, {"wait": await_}, "asyncio",
+         wide, IO_WIDE_TARGET),
+    ]
+    for _, ruleset, tools, executor, width, _ in runs:  # untimed: imports, first loop
+        converge_rules.run(ruleset, tick, tools=tools, executor=executor,
+                           workers=max(width, 64))
+    times: list[list[float]] = [[] for _ in runs]
+    agree = [True] * len(runs)
+    first: list[str | None] = [None] * len(runs)
+    for _ in range(rounds):
+        for k, (_, ruleset, tools, executor, width, _) in enumerate(runs):
+            t, result = timed(partial(converge_rules.run, ruleset, tick, tools=tools,
+                                      executor=executor, workers=max(width, 64)))
+            times[k].append(t)
+            answer = result.to_json()
+            first[k] = first[k] or answer
+            agree[k] = (agree[k] and result.status == "converged"
+                        and result.cycles == cycles and answer == first[k]
+                        and len(result.facts("Done")) == width * cycles)
+    rows: list[dict[str, Any]] = []
+    for k, (label, _, _, _, _, target) in enumerate(runs):
+        median = statistics.median(times[k])
+        rows.append({"workload": label, "ideal_s": round(ideal, 3),
+                     "engine_s": round(median, 4), "ratio": round(median / ideal, 3),
+                     "target": target, "met": median / ideal <= target, "agree": agree[k]})
+    return rows
+
+
+def join_ruleset(agents: int) -> str:
+    """``agents`` agents, each joining every ``A(x, y)`` with every ``B(y, z)`` on
+    ``y`` and keeping 1 match in 64 (its share of ``(x * 7 + z) % 64``): the same
+    join work per agent, few outputs, so the compute phase dominates."""
+    out = ['ruleset joins "A join-heavy ruleset"', "",
+           'root "joined" { max_facts = 10_000_000 }', "",
+           "fact A { x: int, y: int }", "fact B { y: int, z: int }",
+           "fact C { agent: int, x: int, z: int }", ""]
+    for i in range(agents):
+        out += [f"agent join{i} {{", "  when A(x, y) and B(y, z)",
+                f"  where (x * 7 + z) % 64 == {i % 64}",
+                f"  emit C(agent: {i}, x: x, z: z)", "}"]
+    return "\n".join(out) + "\n"
+
+
+def join_facts(rows: int, keys: int, seed: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    """``rows`` facts of each of ``A`` and ``B`` over ``keys`` join keys: about
+    ``rows * rows / keys`` join results per agent."""
+    rng = random.Random(seed)
+    return ([("A", {"x": i, "y": rng.randrange(keys)}) for i in range(rows)]
+            + [("B", {"y": rng.randrange(keys), "z": i}) for i in range(rows)])
+
+
+def measure_cpu(agents: int = 8, rows: int = 4_000, keys: int = 40, rounds: int = 3,
+                workers: int = 2) -> dict[str, Any]:
+    """The CPU-bound workload (:func:`join_ruleset` on :func:`join_facts`): ``serial``
+    against ``processes`` with ``workers`` workers, alternating ``rounds`` times
+    (medians; the processes' fork and replica included). ``speedup`` is serial /
+    processes; ``agree``: both converged with the same result every time. The cores
+    this process may use are in the row: on a machine shared with other work, the
+    speedup is what was left of them."""
+    import os
+
+    import converge_rules
+    from converge_rules.engine import validate_pairs
+
+    ruleset = converge_rules.loads(join_ruleset(agents), plugins=False)
+    facts = validate_pairs(ruleset.program, join_facts(rows, keys))
+    serial_t: list[float] = []
+    forked_t: list[float] = []
+    agree = True
+    for _ in range(rounds):
+        t, serial = timed(partial(converge_rules.run, ruleset, facts))
+        serial_t.append(t)
+        t, forked = timed(partial(converge_rules.run, ruleset, facts, executor="processes",
+                                  workers=workers))
+        forked_t.append(t)
+        agree = (agree and serial.status == forked.status == "converged"
+                 and serial.to_json() == forked.to_json())
+    s, p = statistics.median(serial_t), statistics.median(forked_t)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"workload": f"{agents} join agents, {rows:,} x {rows:,} facts on {keys} keys, "
+            f"processes ({workers} workers) / serial", "serial_s": round(s, 4),
+            "processes_s": round(p, 4), "speedup": round(s / p, 3), "target": CPU_TARGET,
+            "met": s / p >= CPU_TARGET, "agree": agree, "cores": cores,
+            "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+
+
 # ------------------------------------------------------------------ many agents
 
 

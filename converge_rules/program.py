@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import (
+    Awaitable,
     Callable,
     Collection,
     Iterable,
@@ -199,10 +200,20 @@ class Runtime(Protocol):
     def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]: ...
 
 
+class AsyncRuntime(Runtime, Protocol):
+    """The runtime an agent's coroutine variant (:attr:`AgentSpec.afn`) is given:
+    ``acall`` is ``call`` awaited on the job's event loop, recorded the same way."""
+
+    async def acall(self, tool: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
 AgentFn: TypeAlias = Callable[[View, int, Runtime], list[Output] | Columns]
 #: an agent with :attr:`AgentSpec.unblocks` called with the facts gone (see above)
 UnblockingAgentFn: TypeAlias = Callable[[View, int, Runtime, Sequence[Sequence[int]]],
                                         list[Output] | Columns]
+#: the coroutine variant of an agent that calls tools (:attr:`AgentSpec.afn`), called
+#: with ``gone`` too when it has :attr:`AgentSpec.unblocks`
+AsyncAgentFn: TypeAlias = Callable[..., Awaitable[list[Output] | Columns]]
 PruneFn: TypeAlias = Callable[[tuple[Any, ...], int], bool]   # (values, age) → drop?
 RequireFn: TypeAlias = Callable[[View], bool]
 
@@ -331,6 +342,10 @@ class AgentSpec:
     always run with ``since=0``: in its first cycle, and in every cycle after one in
     which it fired, a type it reads, negates or aggregates over gained a fact, or a
     type it negates or emits lost one.
+    ``afn`` (optional) is the coroutine variant of ``fn`` for an agent that calls
+    tools: called like ``fn`` with a runtime that has ``acall``, it awaits each call
+    (``await runtime.acall(tool, args)``) and returns what ``fn`` returns. Executors
+    built on an event loop await it; the others, and every agent without it, use ``fn``.
     """
 
     name: str
@@ -347,6 +362,7 @@ class AgentSpec:
     updates: tuple[int, ...] = ()
     one_at_a_time: bool = False
     unblocks: tuple[int, ...] = ()
+    afn: AsyncAgentFn | None = field(default=None, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------- policies

@@ -45,6 +45,14 @@ def command(quick: bool, fmt: str) -> None:
              of the same tuples (target: 1.5x); peak RSS of `converge run` of
              a keyed counter at 10,000 cycles over at 1,000 (target: 1.05);
              each a process of its own
+    executors  I/O-bound: 64 agents per cycle each calling a tool that
+             waits 50 ms, 10 cycles, on threads and on asyncio, against the
+             ideal 10 x 50 ms (target: 1.3x); 1,000 agents per cycle on
+             asyncio (target: 1.5x); CPU-bound: a join-heavy ruleset,
+             processes with 2 workers against serial (target: 1.6x faster;
+             the cores and load average are reported: on a shared machine
+             the speedup is what the others left); executors alternate,
+             medians
     summary  every target above: measured, target, met or NOT met
 
     \b
@@ -65,14 +73,17 @@ def command(quick: bool, fmt: str) -> None:
     inputs = _inputs(quick)
     agents = _agents(quick)
     memory = _memory(quick)
-    summary = _summary(rows, agents, memory)
-    agreed = all(r["agree"] for r in [*rows, *agents, *memory])
+    executors = _executors(quick)
+    summary = _summary(rows, agents, memory) + _executor_summary(executors)
+    agreed = all(r["agree"] for r in [*rows, *agents, *memory, *executors])
     if fmt == "json":
         click.echo(json.dumps({"closure": rows, "parse": parse, "startup": startup,
                                "inputs": inputs, "agents": agents, "memory": memory,
-                               "summary": summary, "quick": quick}, indent=2))
+                               "executors": executors, "summary": summary,
+                               "quick": quick}, indent=2))
     else:
-        _print_text(rows, parse, startup, inputs, agents, memory, summary, quick)
+        _print_text(rows, parse, startup, inputs, agents, memory, executors, summary,
+                    quick)
     if not agreed:
         click.echo("converge: error: the engine and a baseline found different answers; "
                    "this is a bug, please report it", err=True)
@@ -86,7 +97,8 @@ def _verdict(met: bool) -> str:
 def _print_text(rows: list[dict[str, Any]], parse: dict[str, Any],
                 startup: list[dict[str, Any]], inputs: list[dict[str, Any]],
                 agents: list[dict[str, Any]], memory: list[dict[str, Any]],
-                summary: list[dict[str, Any]], quick: bool) -> None:
+                executors: list[dict[str, Any]], summary: list[dict[str, Any]],
+                quick: bool) -> None:
     click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
                f"{'ratio':>6} {'target':>7}")
     for r in rows:
@@ -131,9 +143,22 @@ def _print_text(rows: list[dict[str, Any]], parse: dict[str, Any],
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         click.echo(f"{r['workload']:<{width}} {base:>12} {eng:>12} {ratio:>6} "
                    f"{r['target']:>6g}x  {_verdict(r['met'])}")
+    width = max((len(r["workload"]) for r in executors), default=9)
+    click.echo(f"{'executors':<{width}} {'ideal/serial':>12} {'engine':>9} {'ratio':>6} "
+               f"{'target':>7}")
+    for r in executors:
+        if "speedup" in r:
+            click.echo(f"{r['workload']:<{width}} {r['serial_s']:>10.3f} s "
+                       f"{r['processes_s']:>7.3f} s {r['speedup']:>5.2f}x "
+                       f">={r['target']:g}x  {_verdict(r['met'])} (cores {r['cores']}, "
+                       f"load {r['load']})")
+        else:
+            click.echo(f"{r['workload']:<{width}} {r['ideal_s']:>10.3f} s "
+                       f"{r['engine_s']:>7.3f} s {r['ratio']:>5.2f}x "
+                       f"{r['target']:>6g}x  {_verdict(r['met'])}")
     click.echo("")
     width = max((len(r["row"]) for r in summary), default=6)
-    click.echo(f"{'target (issue 11)':<{width}} {'measured':>12} {'target':>10}  met")
+    click.echo(f"{'target (issues 11, 12)':<{width}} {'measured':>12} {'target':>10}  met")
     for r in summary:
         click.echo(f"{r['row']:<{width}} {r['measured']:>12} {r['target']:>10}  "
                    f"{_verdict(r['met'])}")
@@ -213,6 +238,34 @@ def _memory(quick: bool) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         return [measure_input_memory(20_000 if quick else 1_000_000, Path(tmp)),
                 measure_counter_memory(100 if quick else 1_000, Path(tmp))]
+
+
+def _executors(quick: bool) -> list[dict[str, Any]]:
+    from converge_rules.benchmarks import measure_cpu, measure_io
+    from converge_rules.engine.executors import fork_available
+
+    if quick:
+        rows = measure_io(agents=16, wide=100, cycles=3, rounds=1, latency=0.02)
+        cpu = measure_cpu(agents=4, rows=400, keys=20, rounds=1) if fork_available() else None
+    else:
+        rows = measure_io(rounds=5)
+        cpu = measure_cpu() if fork_available() else None
+    return rows + ([cpu] if cpu is not None else [])
+
+
+def _executor_summary(executors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 12's target rows: each I/O-bound workload's time over the ideal, and the
+    CPU-bound speedup of processes over serial."""
+    rows: list[dict[str, Any]] = []
+    for r in executors:
+        if "speedup" in r:
+            rows.append({"row": r["workload"], "measured": f"{r['speedup']:.2f}x",
+                         "target": f">= {r['target']:g}x", "met": r["met"]})
+        else:
+            rows.append({"row": f"{r['workload']}, time / ideal",
+                         "measured": f"{r['ratio']:.2f}x", "target": f"<= {r['target']:g}x",
+                         "met": r["met"]})
+    return rows
 
 
 def _summary(closure: list[dict[str, Any]], agents: list[dict[str, Any]],

@@ -41,7 +41,8 @@ from converge_rules.jsontext import jsonl_lines
 @click.argument("ruleset", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("trace", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--executor", default="serial", show_default=True, metavar="NAME",
-              help="Replay with this executor (serial, threads, processes, or a plugin's).")
+              help="Replay with this executor (serial, threads, asyncio, processes, or a "
+                   "plugin's).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Workers for the executor.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),

@@ -65,11 +65,19 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option(
     "--executor", default="serial", show_default=True, metavar="NAME",
     help="How agents run in each cycle: serial, threads (for agents that wait on "
-         "tools), processes (forked workers with replicas, for CPU-bound agents), or an "
-         "executor a plugin registers. The result is the same for all.",
+         "tools), asyncio (agents as tasks on one event loop awaiting their tool calls: "
+         "thousands in flight), processes (forked workers with replicas, for CPU-bound "
+         "agents), or an executor a plugin registers. The result is the same for all.",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Workers for the executor (threads: default 64).")
+              help="Workers for the executor (threads: default 64; asyncio: its "
+                   "max_concurrency, the agents in flight at once, default 1024).")
+@click.option(
+    "--executor-option", "executor_options", multiple=True, metavar="KEY=VALUE",
+    help="An option for the executor, passed to its factory (e.g. --executor ray "
+         "--executor-option address=auto). Repeatable; an executor that takes none, or "
+         "not this KEY, says so.",
+)
 @click.option(
     "--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
     metavar="FILE",
@@ -106,9 +114,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @report_internal_errors
 def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
-    trace: Path | None, trace_store: str, pruners: tuple[str, ...], max_rows: int,
-    with_confidence: bool, no_plugins: bool, now: datetime | None,
-    allow_paths: tuple[Path, ...], color: str,
+    executor_options: tuple[str, ...], trace: Path | None, trace_store: str,
+    pruners: tuple[str, ...], max_rows: int, with_confidence: bool, no_plugins: bool,
+    now: datetime | None, allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
 
@@ -126,6 +134,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --format json --with-confidence
       converge run pricing.cvg -f input.jsonl --trace trace.jsonl
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
+      converge run pricing.cvg -f input.jsonl --executor asyncio --workers 500
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
 
     \b
@@ -154,6 +163,10 @@ def command(
                                "give --trace FILE too")
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
+    options = _executor_options(executor_options)
+    # with options the executor is built here, before anything runs (a bad option is a
+    # usage error); without, api.run builds and sizes the named one
+    exe = registries.executor(executor, workers, options) if options else executor
     check_registered("store", trace_store, registries.stores)
     for pruner in pruners:
         check_registered("pruner", pruner, registries.pruners)
@@ -182,7 +195,8 @@ def command(
         before = _identity(trace)
         try:
             with _progress(loaded, color) as progress, interrupts:
-                result = api.run(loaded, inputs, executor=executor, workers=workers,
+                result = api.run(loaded, inputs, executor=exe,
+                                 workers=None if options else workers,
                                  trace=trace, trace_store=trace_store if trace else None,
                                  progress=progress,
                                  stop=interrupts.requested,
@@ -212,6 +226,22 @@ def command(
         if result.status == "interrupted":
             sys.exit(interrupts.exit_code())
         sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+
+
+def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--executor-option KEY=VALUE`` pairs as a dict; a pair without ``=`` or given
+    twice is a usage error."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.UsageError(f"--executor-option {pair!r}: give KEY=VALUE "
+                                   "(e.g. address=auto)")
+        if key in options:
+            raise click.UsageError(f"--executor-option {key} is given twice")
+        options[key] = value.strip()
+    return options
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:

@@ -1,5 +1,8 @@
 """Agent source generation: one agent → one Python module defining
-``agent(view, since, runtime) -> list[Output]``.
+``agent(view, since, runtime) -> list[Output]``. For an agent that calls tools the
+compiler also generates the coroutine variant (``asynchronous=True``): the same code
+as ``async def agent``, each call ``await runtime.acall(...)``, for the ``asyncio``
+executor; it makes the same calls in the same order and returns the same outputs.
 
 The generated function runs one semi-naive pass per positive pattern. In pass *i* the
 pattern *Pi* iterates the facts new since the watermark, patterns written before it
@@ -147,9 +150,13 @@ def _dedup(items: list[Any]) -> tuple[Any, ...]:
 class AgentGenerator:
     """Generates the source of one agent."""
 
-    def __init__(self, agent: Agent, ctx: ProgramContext) -> None:
+    def __init__(self, agent: Agent, ctx: ProgramContext, *,
+                 asynchronous: bool = False) -> None:
         self.agent = agent
         self.ctx = ctx
+        # the coroutine variant, ``async def agent``: each tool call is awaited
+        # (``await runtime.acall(...)``), so many runs wait on tools on one event loop
+        self.asynchronous = asynchronous
         self.ns = Namespace()
         self.positive = [p for p in agent.patterns if not p.negated]
         self.negated = [p for p in agent.patterns if p.negated]
@@ -288,14 +295,16 @@ class AgentGenerator:
         for name, local in self.aliases.items():
             head.append(f"#   {local} = result of call as {name!r}")
         head += [f"#   {note}" for note in self.ns.notes]
-        head.append("def agent(view, since, runtime, gone=()):" if self.unblocks
-                    else "def agent(view, since, runtime):")
+        head.append(("async " if self.asynchronous else "")
+                    + ("def agent(view, since, runtime, gone=()):" if self.unblocks
+                       else "def agent(view, since, runtime):"))
         pro = ["    vals = view.values"]
         if self.positive:
             pro.append("    new = view.new")
         pro += self.ns.view_locals()
         if self.agent.calls:
-            pro.append("    call = runtime.call")
+            pro.append("    call = runtime.acall" if self.asynchronous
+                       else "    call = runtime.call")
         pro += ["    out = []", "    emit = out.append"]
         if self.columnar is not None:
             # columnar outputs (program.Columns): the values, and the support's ids
@@ -361,7 +370,8 @@ class AgentGenerator:
             args = ", ".join(f"{self.ns.literal(a.name.name)}: {ex.code(a.value)}"
                              for a in c.args)
             local = self.aliases[c.alias.name]
-            w.line(f"{local} = call({self.ns.literal(c.tool.name)}, {{{args}}})")
+            wait = "await " if self.asynchronous else ""
+            w.line(f"{local} = {wait}call({self.ns.literal(c.tool.name)}, {{{args}}})")
             ex.scope[c.alias.name] = ToolRef(local, self.ctx.tool_times.get(c.tool.name, {}))
             bound.add(c.alias.name)
             self._ready_guards(w, ex, bound, guards, in_loop)

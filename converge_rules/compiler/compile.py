@@ -110,12 +110,17 @@ def compile_ruleset(
         gen = AgentGenerator(agent, ctx).generate()
         fn = _load(gen.source, gen.namespace, "agent", f"agent {agent.name.name}",
                    agent.span)
+        afn = None
+        if agent.calls:  # the coroutine variant, for executors on an event loop
+            agen = AgentGenerator(agent, ctx, asynchronous=True).generate()
+            afn = _load(agen.source, agen.namespace, "agent", f"agent {agent.name.name}",
+                        agent.span)
         agents.append(AgentSpec(
             name=agent.name.name, tier=agent.effective_tier, order=order, fn=fn,
             source=gen.source, reads=gen.reads, negates=gen.negates, emits=gen.emits,
             tools=gen.tools, span=agent.span, aggregates=gen.aggregates,
             updates=gen.updates, one_at_a_time=agent.one_at_a_time is not None,
-            unblocks=gen.unblocks,
+            unblocks=gen.unblocks, afn=afn,
         ))
     agents.sort(key=lambda a: (a.tier, a.order))
     prunes = tuple(_prune(p, ctx, registered_pruners or {}) for p in checked.prunes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from converge_rules.engine.asyncio_executor import AsyncioExecutor
     from converge_rules.engine.effects import Activation, AgentEffect
     from converge_rules.engine.executors import Executor, SerialExecutor, ThreadExecutor
     from converge_rules.engine.factstore import FactStore
@@ -23,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "Activation": "effects",
     "AgentEffect": "effects",
     "AgentRuntime": "tools",
+    "AsyncioExecutor": "asyncio_executor",
     "Contender": "policies",
     "CycleProgress": "runner",
     "Executor": "executors",
@@ -44,6 +46,7 @@ __all__ = [
     "Activation",
     "AgentEffect",
     "AgentRuntime",
+    "AsyncioExecutor",
     "Contender",
     "CycleProgress",
     "Executor",

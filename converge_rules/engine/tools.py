@@ -11,7 +11,10 @@ Async tools run on one long-lived event loop per :class:`ToolBox`, in a daemon t
 started on the first async call and stopped by :meth:`ToolBox.close` when the job
 ends. So a job works inside a caller's running loop (Jupyter, FastAPI), loop-bound
 async clients see the same loop on every call, and the async calls of agents running
-on the ``threads`` executor run concurrently on that loop.
+on the ``threads`` executor run concurrently on that loop. The ``asyncio`` executor
+runs agents as tasks on that same loop: they call :meth:`AgentRuntime.acall`, which
+awaits an async tool right there (a sync one on the executor's thread pool), with the
+same memo, budget and records as :meth:`AgentRuntime.call`.
 
 :class:`AgentRuntime` is what one agent run sees (the compiler's ``Runtime``): it
 records each call and its answer for the trace.
@@ -25,8 +28,10 @@ import inspect
 import json
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
 from datetime import date, timedelta
-from typing import Any, TypeAlias
+from types import MappingProxyType
+from typing import Any, TypeAlias, cast
 
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.errors import ToolError, without_addresses
@@ -48,7 +53,13 @@ class ToolBudgetExhausted(ToolError):
 
 def canonical_args(args: Mapping[str, Any]) -> str:
     """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
-    return json.dumps(args, sort_keys=True, separators=(",", ":"), default=repr)
+    return _CANONICAL.encode(args)
+
+
+#: ``json.dumps(args, sort_keys=True, separators=(",", ":"), default=repr)``, built
+#: once: ``dumps`` with options builds an encoder per call, a tenth of an async call's
+#: cost on the asyncio executor. Holds no state between calls.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
 
 
 async def _await(value: Awaitable[Any]) -> Any:
@@ -70,6 +81,54 @@ async def _cancel_pending() -> None:
 _CLOSE_GRACE = 2.0
 
 
+class _InFlight:
+    """The first of identical calls, running. Whoever waits for its answer registers
+    under the tool box's lock (a thread gets an event, a task of the job's loop a
+    future), so the common call nobody waits for costs no lock or event of its own;
+    :meth:`set`, called once the answer is memoised, wakes them all."""
+
+    __slots__ = ("_event", "_futures")
+
+    def __init__(self) -> None:
+        self._event: threading.Event | None = None
+        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def thread_waiter(self) -> threading.Event:
+        """An event set with the answer (call under the tool box's lock)."""
+        if self._event is None:
+            self._event = threading.Event()
+        return self._event
+
+    def task_waiter(self) -> asyncio.Future[None]:
+        """A future of the running loop resolved with the answer (call under the tool
+        box's lock)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._futures.append((loop, future))
+        return future
+
+    def set(self) -> None:
+        """The answer is memoised (or the call cut): wake every waiter."""
+        if self._event is not None:
+            self._event.set()
+        for loop, future in self._futures:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _is_async(fn: Any) -> bool:
+    """Whether calling ``fn`` gives a coroutine (an ``async def`` function, or an object
+    whose ``__call__`` is one): such a tool is awaited on the loop, any other runs on a
+    thread."""
+    call = type(fn).__call__ if not inspect.isroutine(fn) else None
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
 def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
     """Why a tool's result cannot go into the trace (naming the field), or None. Its
     strings must not hold lone surrogates and its integers must be 64-bit, as for
@@ -89,7 +148,8 @@ class ToolBox:
     def __init__(self, tools: Mapping[str, ToolFn] | None, max_calls: int | None) -> None:
         self._tools: dict[str, ToolFn] = dict(tools or {})
         self._memo: dict[str, _Outcome] = {}
-        self._inflight: dict[str, threading.Event] = {}
+        self._inflight: dict[str, _InFlight] = {}
+        self._async: dict[str, bool] = {}  # tool → whether acall awaits it on the loop
         self._lock = threading.Lock()
         self.max_calls = max_calls
         self.used = 0
@@ -98,6 +158,13 @@ class ToolBox:
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._closed = False
+
+    @property
+    def functions(self) -> Mapping[str, ToolFn]:
+        """The tool functions by name (read-only), for an executor that answers calls
+        somewhere else: ``converge-ray`` ships them to its actors, keeping the memo and
+        the budget job-wide itself (and reporting ``used``/``exhausted`` back here)."""
+        return MappingProxyType(self._tools)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         """The job's event loop, started (in a daemon thread) on first use."""
@@ -112,6 +179,11 @@ class ToolBox:
                 thread.start()
                 self._loop, self._loop_thread = loop, thread
             return self._loop
+
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """The job's event loop (started on first use), on which the ``asyncio``
+        executor runs its agents; a :class:`ToolError` once the job has ended."""
+        return self._event_loop()
 
     def close(self) -> None:
         """End of the job: cancel what is still running on the event loop, stop and
@@ -149,12 +221,13 @@ class ToolBox:
                             f"call to {tool!r} refused"
                         )
                     self.used += 1
-                    event = self._inflight[key] = threading.Event()
+                    event = self._inflight[key] = _InFlight()
                     owner = True
                 else:
                     owner = False
+                    waiter = event.thread_waiter()
             if not owner:
-                event.wait()
+                waiter.wait()
                 continue
             outcome: _Outcome = (None, "internal error")
             try:
@@ -166,11 +239,86 @@ class ToolBox:
                 event.set()
             return outcome
 
+    async def acall(self, tool: str, args: dict[str, Any],
+                    pool: Executor | None = None) -> _Outcome:
+        """:meth:`call` for a task of the job's event loop: the same memo, budget and
+        outcomes, awaited without blocking the loop. An async tool is awaited on the
+        loop, a sync one runs on ``pool`` (the loop's default pool when None).
+        Cancelling the caller (its agent ran out of ``agent_timeout``) cancels the
+        call: its outcome is not memoised, and an identical call waiting for it makes
+        the call again (the budget counts both)."""
+        key = tool + "\x00" + canonical_args(args)
+        while True:
+            with self._lock:
+                done = self._memo.get(key)
+                if done is not None:
+                    return done
+                event = self._inflight.get(key)
+                if event is None:
+                    if self.max_calls is not None and self.used >= self.max_calls:
+                        self.exhausted = True
+                        raise ToolBudgetExhausted(
+                            f"max_tool_calls ({self.max_calls}) is spent; "
+                            f"call to {tool!r} refused"
+                        )
+                    self.used += 1
+                    event = self._inflight[key] = _InFlight()
+                    owner = True
+                else:
+                    owner = False
+                    future = event.task_waiter()
+            if not owner:
+                await future
+                continue
+            outcome: _Outcome = (None, "internal error")
+            cancelled = False
+            try:
+                outcome = await self._ainvoke(tool, args, pool)
+            except asyncio.CancelledError:
+                # its agent was abandoned: the call is cut too, and answers no memo (an
+                # identical call waiting for it makes it again)
+                cancelled = True
+                raise
+            finally:
+                with self._lock:
+                    if not cancelled:
+                        self._memo[key] = outcome
+                    del self._inflight[key]
+                event.set()
+            return outcome
+
+    async def _ainvoke(self, tool: str, args: dict[str, Any],
+                       pool: Executor | None) -> _Outcome:
+        fn = self._tools.get(tool)
+        if fn is None:
+            return None, self._unknown(tool)
+        asynchronous = self._async.get(tool)
+        if asynchronous is None:
+            asynchronous = self._async[tool] = _is_async(fn)
+        try:
+            if asynchronous:
+                result: Any = await cast(Awaitable[Any], fn(dict(args)))
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    pool, fn, dict(args))
+                if inspect.isawaitable(result):
+                    result = await _await(result)
+        except ToolError as exc:
+            return None, without_addresses(str(exc))
+        except MemoryError:
+            raise
+        except (Exception, SystemExit) as exc:
+            return None, without_addresses(f"{type(exc).__name__}: {exc}")
+        return self._answer(tool, result)
+
+    def _unknown(self, tool: str) -> str:
+        known = ", ".join(sorted(self._tools)) or "none"
+        return f"no tool named {tool!r} is registered (registered: {known})"
+
     def _invoke(self, tool: str, args: dict[str, Any]) -> _Outcome:
         fn = self._tools.get(tool)
         if fn is None:
-            known = ", ".join(sorted(self._tools)) or "none"
-            return None, f"no tool named {tool!r} is registered (registered: {known})"
+            return None, self._unknown(tool)
         try:
             result: Any = fn(dict(args))
             if inspect.isawaitable(result):
@@ -187,6 +335,9 @@ class ToolBox:
             raise  # the job's memory budget, not the tool's answer: the job stops
         except (Exception, SystemExit) as exc:  # any failure of a tool discards the effect
             return None, without_addresses(f"{type(exc).__name__}: {exc}")
+        return self._answer(tool, result)
+
+    def _answer(self, tool: str, result: Any) -> _Outcome:
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"
         problem = json_problem(tool, result)
@@ -214,10 +365,11 @@ class AgentRuntime:
     abandoned agent is refused without reaching the tool box. Which calls an agent
     made before it was abandoned depends on timing."""
 
-    __slots__ = ("_box", "_lock", "_pending", "calls", "closed")
+    __slots__ = ("_box", "_lock", "_pending", "_pool", "calls", "closed")
 
-    def __init__(self, box: ToolBox) -> None:
+    def __init__(self, box: ToolBox, pool: Executor | None = None) -> None:
         self._box = box
+        self._pool = pool  # where acall runs a sync tool
         self.calls: list[ToolRecord] = []
         self.closed = False
         self._pending: tuple[str, dict[str, Any]] | None = None
@@ -230,17 +382,7 @@ class AgentRuntime:
         hold its arguments and a replay could not find it. Tools speak JSON: a date,
         datetime or duration argument is given as its ISO 8601 text, as the trace
         records it (so a replay's calls are the recorded ones)."""
-        if any(not isinstance(v, str | int | float | bool | None) for v in args.values()):
-            args = {k: _json_time(v) for k, v in args.items()}
-        for name, value in args.items():
-            problem = value_problem(value, f"argument {name!r}")
-            if problem is not None:
-                raise ToolError(f"tool {tool!r} not called: {problem}")
-        with self._lock:
-            if self.closed:
-                raise ToolError(f"tool {tool!r} not called: the agent was abandoned "
-                                "(agent_timeout)")
-            self._pending = (tool, dict(args))
+        args = self._start(tool, args)
         try:
             result, error = self._box.call(tool, args)
         except ToolBudgetExhausted as exc:
@@ -268,3 +410,39 @@ class AgentRuntime:
                 tool, args = self._pending
                 calls.append((tool, args, None, ABANDONED))
             return tuple(calls)
+
+    async def acall(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`call` for an agent's coroutine variant on the job's event loop
+        (:meth:`ToolBox.acall`): the same checks, records and errors."""
+        args = self._start(tool, args)
+        try:
+            result, error = await self._box.acall(tool, args, self._pool)
+        except ToolBudgetExhausted as exc:
+            self._record((tool, dict(args), None, str(exc)))
+            raise
+        return self._answered(tool, args, result, error)
+
+    def _start(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the tool is given them, the call noted as running; a
+        :class:`ToolError` when the call must not be made."""
+        if any(not isinstance(v, str | int | float | bool | None) for v in args.values()):
+            args = {k: _json_time(v) for k, v in args.items()}
+        for name, value in args.items():
+            problem = value_problem(value, f"argument {name!r}")
+            if problem is not None:
+                raise ToolError(f"tool {tool!r} not called: {problem}")
+        with self._lock:
+            if self.closed:
+                raise ToolError(f"tool {tool!r} not called: the agent was abandoned "
+                                "(agent_timeout)")
+            self._pending = (tool, dict(args))
+        return args
+
+    def _answered(self, tool: str, args: dict[str, Any], result: dict[str, Any] | None,
+                  error: str | None) -> dict[str, Any]:
+        self._record((tool, dict(args), result, error))
+        if error is not None:
+            said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
+            raise ToolError(said)
+        assert result is not None
+        return result

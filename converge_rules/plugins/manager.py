@@ -127,6 +127,8 @@ def get_plugin_manager(
         if pm.has_plugin(module_name):
             continue
         extra = _import(module_name, module_name)
+        if pm.is_registered(extra):
+            continue  # an installed plugin's module named again (--plugin converge_ray)
         pm.add(extra, PluginOrigin(module_name, "module", module_name))
     return pm
 

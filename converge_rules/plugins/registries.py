@@ -10,6 +10,7 @@ two jobs with different plugins run side by side in one process.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,17 +185,24 @@ class Registries:
         present = None if allowed is None else [n for n in allowed if n in self.tools]
         return tools_for_engine(self, present)
 
-    def executor(self, name: str, workers: int | None = None) -> Executor:
+    def executor(self, name: str, workers: int | None = None,
+                 options: Mapping[str, str] | None = None) -> Executor:
         """A new executor instance from the factory registered as ``name``, sized by
-        ``workers``. An unknown name is a ``ConvergeError`` naming the known ones; a
-        factory that raises or returns something that is not an executor is a
-        ``PluginError`` naming its plugin."""
+        ``workers``. ``options`` (``--executor-option KEY=VALUE``) are passed as the
+        factory's second argument, only when given: a factory that takes no second
+        argument takes no options, and saying some is a ``ConvergeError``. An unknown
+        name is a ``ConvergeError`` naming the known ones; a factory that raises or
+        returns something that is not an executor is a ``PluginError`` naming its
+        plugin."""
         entry = self.executors.get(name)
         if entry is None:
             known = ", ".join(self.executors) or "none"
             raise ConvergeError(f"unknown executor {name!r}; known executors: {known}")
+        if options and not _takes_options(entry.obj):
+            raise ConvergeError(f"the executor {name!r} takes no options (--executor-option "
+                                f"{next(iter(options))}=…); leave them out")
         try:
-            executor = entry.obj(workers)
+            executor = entry.obj(workers, dict(options)) if options else entry.obj(workers)
         except ConvergeError:
             raise
         except (Exception, SystemExit) as exc:
@@ -270,3 +278,13 @@ def program_with_pruners(program: Program, pruners: Mapping[str, Pruner]) -> Pro
 
     added = plugin_prunes(program.types, pruners)
     return replace(program, prunes=(*program.prunes, *added)) if added else program
+
+
+def _takes_options(factory: Callable[..., Any]) -> bool:
+    """Whether an executor factory accepts a second positional argument (options)."""
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable: no way to know
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)

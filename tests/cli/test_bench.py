@@ -70,10 +70,23 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
         assert row["met"] is (row["ratio"] <= row["target"])
     assert [r["target"] for r in memory] == [1.5, 1.05]
     assert report["quick"] is True
+    executors = report["executors"]
+    assert [r["workload"] for r in executors] == [
+        "16 agents x 3 cycles, threads", "16 agents x 3 cycles, asyncio",
+        "100 agents x 3 cycles, asyncio",
+        "4 join agents, 400 x 400 facts on 20 keys, processes (2 workers) / serial"]
+    for row in executors:
+        assert row["agree"] is True  # every run converged with every call answered
+    for row in executors[:3]:
+        assert row["ideal_s"] == 0.06 and row["met"] is (row["ratio"] <= row["target"])
+        assert row["ratio"] >= 1.0  # no job beats waiting for its calls
+    assert [r["target"] for r in executors] == [1.3, 1.3, 1.5, 1.6]
+    assert executors[3]["met"] is (executors[3]["speedup"] >= 1.6)
     summary = report["summary"]
     assert [r["target"] for r in summary] == [
-        "<= 1.5x", "<= 1.5x", "<= 3x", "<= 5 µs", "<= 1.5x", "<= 1.05x"]
-    rows = [*report["closure"], *agents, *memory]
+        "<= 1.5x", "<= 1.5x", "<= 3x", "<= 5 µs", "<= 1.5x", "<= 1.05x",
+        "<= 1.3x", "<= 1.3x", "<= 1.5x", ">= 1.6x"]
+    rows = [*report["closure"], *agents, *memory, *executors]
     assert [r["met"] for r in summary] == [r["met"] for r in rows]
     assert summary[3]["measured"] == f"{agents[1]['engine_s'] * 1e6:.2f} µs"
 
@@ -84,10 +97,10 @@ def test_the_text_report_ends_with_every_target_and_whether_it_is_met() -> None:
     lines = result.output.splitlines()
     last = lines[-1]
     met, _, total = last.partition(" of ")
-    assert total.startswith("6 targets met (--quick")
-    rows = lines[-7:-1]
+    assert total.startswith("10 targets met (--quick")
+    rows = lines[-11:-1]
     assert [r.split()[0] for r in rows] == ["closure,", "closure,", "20", "20", "20,000",
-                                            "keyed"]
+                                            "keyed", "16", "16", "100", "4"]
     verdicts = [r.endswith("  met") for r in rows]
     assert all(r.endswith(("  met", "  NOT met")) for r in rows)
     assert int(met) == sum(verdicts)

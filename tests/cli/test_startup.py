@@ -84,7 +84,8 @@ def test_check_with_the_plugin_layer_loads_no_engine_and_no_pydantic(
     """The built-in plugins register executors, resolvers and a store without importing
     the engine; the first-party plugins import their HTTP and LLM clients only when
     called. (A plugin's own pydantic models still cost what they cost.)"""
-    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-example")
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS",
+                       "converge-http,converge-llm,converge-example,converge-ray")
     modules = imported_by(tmp_path, "check", str(PRICING))
     assert "converge_rules.plugins.manager" in modules  # the plugins were loaded
     assert loaded(modules, (
@@ -101,8 +102,9 @@ def test_check_with_the_first_party_plugins_imports_neither_pydantic_nor_their_c
     modules = imported_by(tmp_path, "check", str(PRICING))
     assert "converge_rules.language.checks.checker" in modules  # it did check
     assert {"converge_http", "converge_llm", "converge_example"} <= modules
+    # converge-ray, where installed, imports Ray only when a job builds its executor
     assert loaded(modules, ("pydantic", "httpx", "llm", "asyncio", "converge_http.tool",
-                            "converge_llm.tool", "converge_example.fx")) == []
+                            "converge_llm.tool", "converge_example.fx", "ray")) == []
 
 
 def test_importing_the_package_imports_none_of_its_stages(tmp_path: Path) -> None:

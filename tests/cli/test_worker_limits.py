@@ -40,3 +40,16 @@ def test_too_many_threads_is_a_usage_error(ruleset: Path) -> None:
                                        "threads", "--workers", "100000"])
     assert result.exit_code == 2
     assert "takes 1..1024 --workers, not 100000" in result.output
+
+
+def test_asyncio_takes_its_max_concurrency_as_workers(ruleset: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "r.cvg", "-f", "in.jsonl", "--executor",
+                                       "asyncio", "--workers", "100001"])
+    assert result.exit_code == 2
+    assert "takes 1..100_000 --workers" in result.output
+    assert "Traceback" not in result.output
+    ok = CliRunner().invoke(main, ["run", "r.cvg", "-f", "in.jsonl", "--executor",
+                                   "asyncio", "--workers", "500", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    serial = CliRunner().invoke(main, ["run", "r.cvg", "-f", "in.jsonl", "--format", "json"])
+    assert ok.output == serial.output

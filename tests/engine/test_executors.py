@@ -72,7 +72,7 @@ def test_a_replica_fed_only_deltas_gives_the_same_job(
 
 
 def test_unknown_executor_names_the_known_ones() -> None:
-    with pytest.raises(ConvergeError, match="known executors: processes, serial, threads"):
+    with pytest.raises(ConvergeError, match="known executors: asyncio, processes, serial, threads"):
         builtin_registries().executor("rockets")
 
 

@@ -97,7 +97,7 @@ def test_rates_without_the_tool_leave_the_intent_open() -> None:
     assert discarded and "fx_rate" in discarded[0].reason  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("executor", ["serial", "threads"])
+@pytest.mark.parametrize("executor", ["serial", "threads", "asyncio"])
 def test_inventory_orders_what_runs_low_and_names_an_unmet_goal(executor: str) -> None:
     program = load("inventory")
     low = [("Movement", {"id": 1, "sku": "A", "zone": "north", "delta": 12}),

@@ -61,7 +61,7 @@ def test_an_async_tool_works_inside_a_running_event_loop() -> None:
     assert all('"error":null' in line for line in tool_lines(result))
 
 
-@pytest.mark.parametrize("executor", ["serial", "threads"])
+@pytest.mark.parametrize("executor", ["serial", "threads", "asyncio"])
 def test_async_calls_of_a_job_share_one_loop_that_ends_with_the_job(executor: str) -> None:
     loops: list[asyncio.AbstractEventLoop] = []
 

@@ -50,7 +50,7 @@ class Disk:
             resource.setrlimit(resource.RLIMIT_FSIZE, (self.free, self.free))
 
         env = {**os.environ, "CONVERGE_DISABLE_PLUGINS":
-               "converge-http,converge-llm,converge-example"}
+               "converge-http,converge-llm,converge-example,converge-ray"}
         env.pop("CONVERGE_DEBUG", None)
         done = subprocess.run([str(CONSOLE_SCRIPT), *args], cwd=self.root, env=env,
                               capture_output=True, timeout=timeout, check=False,

@@ -63,7 +63,7 @@ def start(tmp: Path, *args: str, ruleset: str = LONG) -> subprocess.Popen[str]:
     (tmp / "in.jsonl").write_text('{"Tick": {"n": 0}}\n')
     (tmp / "marker_plugin.py").write_text(MARKER_PLUGIN)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp), *sys.path]),
-           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example,converge-ray"}
     return subprocess.Popen([str(CONSOLE), "--plugin", "marker_plugin", *args], cwd=tmp,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -206,7 +206,7 @@ def test_ctrl_c_while_the_result_is_written_stops_at_once(tmp_path: Path) -> Non
     (tmp_path / "in.jsonl").write_text('{"Tick": {"n": 0}}\n')
     (tmp_path / "slow_plugin.py").write_text(SLOW_OBSERVER_PLUGIN)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
-           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example,converge-ray"}
     proc = subprocess.Popen([str(CONSOLE), "--plugin", "slow_plugin", "run", "short.cvg",
                              "-f", "in.jsonl", "--trace", "trace.jsonl"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

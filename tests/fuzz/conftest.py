@@ -81,7 +81,7 @@ def converge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., O
     asserts the fuzzing property on what it printed and its exit code."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CONVERGE_DEBUG", raising=False)
-    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm")
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-ray")
 
     def run(*args: str, input: bytes | str | None = None) -> Outcome:
         with deadline(DEADLINE_S):

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from converge_rules.cli import main
 from converge_rules.plugins import hookspecs
 
-INSTALLED = "converge-http,converge-llm,converge-example"
+INSTALLED = "converge-http,converge-llm,converge-example,converge-ray"
 
 
 @pytest.fixture

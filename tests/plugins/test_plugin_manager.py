@@ -59,6 +59,17 @@ def test_entry_point_plugin_is_loaded_with_its_version(
     assert tool.plugin == "converge-size"
 
 
+def test_naming_an_installed_plugins_module_again_loads_it_once(
+    install_plugin: Callable[..., str],
+) -> None:
+    # `converge --plugin converge_ray` where converge-ray is installed: it used to fail
+    # with "already registered under a different name"
+    install_plugin("converge-size", TOOL_PLUGIN.replace("{name}", "size"))
+    pm = get_plugin_manager(["converge_size_plugin"], environ={ENV_ALLOW: "converge-size"})
+    assert plugin_names(pm) == ["converge-size"]
+    assert collect(pm).tools["size"].plugin == "converge-size"
+
+
 def test_allow_list_loads_only_the_named_plugins(install_plugin: Callable[..., str]) -> None:
     install_plugin("converge-a", TOOL_PLUGIN.replace("{name}", "tool_a"))
     install_plugin("converge-b", TOOL_PLUGIN.replace("{name}", "tool_b"))
@@ -177,7 +188,7 @@ def test_registries_carry_what_plugins_register_and_no_engine_table_changes(
             register("memory", Memory)
     """)
     monkeypatch.setenv(ENV_ALLOW, "")
-    monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example")
+    monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example,converge-ray")
     registries = load_registries(["engine_parts"])
     assert registries.resolvers["coin"].plugin == "engine_parts"
     assert registries.executor("cluster", 3).workers == 3  # type: ignore[attr-defined]
@@ -186,5 +197,5 @@ def test_registries_carry_what_plugins_register_and_no_engine_table_changes(
     # into a table the engine reads.
     builtins = load_registries()
     assert "coin" not in builtins.resolvers and "cluster" not in builtins.executors
-    assert sorted(builtins.executors) == sorted(["serial", "threads",
+    assert sorted(builtins.executors) == sorted(["serial", "threads", "asyncio",
                                                  *(["processes"] if fork_available() else [])])

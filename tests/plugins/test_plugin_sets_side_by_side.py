@@ -58,7 +58,8 @@ def converge_register_executors(register):
 def test_two_plugin_sets_run_side_by_side_in_threads(
     write_module: Callable[[str, str], str], monkeypatch: Any
 ) -> None:
-    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-example")
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS",
+                       "converge-http,converge-llm,converge-example,converge-ray")
     write_module("set_a", PLUGIN.format(choice="acme", label="A:", executor="slow-a"))
     write_module("set_b", PLUGIN.format(choice="cogs", label="B:", executor="slow-b"))
     a = converge_rules.loads(RULESET, plugins=load_registries(["set_a"]))
@@ -82,7 +83,8 @@ def test_an_executor_of_one_plugin_set_is_unknown_to_another(
 ) -> None:
     import pytest
 
-    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS", "converge-http,converge-llm,converge-example")
+    monkeypatch.setenv("CONVERGE_DISABLE_PLUGINS",
+                       "converge-http,converge-llm,converge-example,converge-ray")
     write_module("set_a", PLUGIN.format(choice="acme", label="A:", executor="slow-a"))
     write_module("set_b", PLUGIN.format(choice="cogs", label="B:", executor="slow-b"))
     b = converge_rules.loads(RULESET, plugins=load_registries(["set_b"]))

@@ -17,7 +17,7 @@ import converge_rules
 from converge_rules.plugins import load_registries
 
 CONSOLE = Path(sys.executable).with_name("converge")
-INSTALLED = "converge-http,converge-llm,converge-example"
+INSTALLED = "converge-http,converge-llm,converge-example,converge-ray"
 
 RULESET = """ruleset r
 uses tool boom

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from converge_rules.engine import run
+from converge_rules.engine.asyncio_executor import AsyncioExecutor
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.executors import (
     SerialExecutor,
@@ -165,6 +166,17 @@ def test_threads_with_any_worker_count_match_serial(
     threaded = run(PROGRAM, _facts(edges), executor=ThreadExecutor(workers))
     assert threaded.to_json() == serial.to_json()
     assert threaded.trace.to_jsonl() == serial.trace.to_jsonl()
+
+
+@settings(max_examples=10, deadline=None)
+@given(EDGES, st.integers(min_value=1, max_value=8))
+def test_asyncio_with_any_concurrency_matches_serial(
+    edges: list[tuple[str, str]], max_concurrency: int
+) -> None:
+    serial = run(PROGRAM, _facts(edges))
+    awaited = run(PROGRAM, _facts(edges), executor=AsyncioExecutor(max_concurrency))
+    assert awaited.to_json() == serial.to_json()
+    assert awaited.trace.to_jsonl() == serial.trace.to_jsonl()
 
 
 @settings(max_examples=50, deadline=None)

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run
+from converge_rules.engine.asyncio_executor import AsyncioExecutor
 from converge_rules.engine.executors import ThreadExecutor, fork_available, processes_executor
 from converge_rules.engine.result import RunResult
 from converge_rules.language.checks.checker import check_file
@@ -219,6 +220,8 @@ def test_facts_of_every_cycle_reach_routed_negated_and_aggregated_patterns(
     assert scanned.trace.to_jsonl() == routed.trace.to_jsonl()
     threaded = run(program(case), facts, now=None, executor=ThreadExecutor(3))
     assert threaded.trace.to_jsonl() == routed.trace.to_jsonl()
+    awaited = run(program(case), facts, now=None, executor=AsyncioExecutor(3))
+    assert awaited.trace.to_jsonl() == routed.trace.to_jsonl()
 
 
 @pytest.mark.skipif(not fork_available(), reason="the processes executor needs fork")

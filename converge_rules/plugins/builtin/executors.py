@@ -1,7 +1,8 @@
 """The built-in executors, registered through ``converge_register_executors`` like any
 plugin's: ``serial`` (one agent after another), ``threads`` (a long-lived pool for
-agents that wait on tools) and, where the fork start method exists, ``processes``
-(forked workers holding replicas of the context, for CPU-bound agents).
+agents that wait on tools), ``asyncio`` (agents as tasks on the job's event loop, for
+thousands of tool calls in flight) and, where the fork start method exists,
+``processes`` (forked workers holding replicas of the context, for CPU-bound agents).
 
 The factories import the engine when a job builds its executor, not when the plugin
 registers them: ``converge check`` loads every plugin and never runs a job."""
@@ -31,6 +32,14 @@ def threads(workers: int | None = None) -> Executor:
     return ThreadExecutor(workers)
 
 
+def asyncio(workers: int | None = None) -> Executor:
+    """Agents as tasks on the job's event loop, each awaiting its tool calls; at most
+    ``workers`` (its max_concurrency, 1024 by default) in flight at once."""
+    from converge_rules.engine.asyncio_executor import AsyncioExecutor
+
+    return AsyncioExecutor(workers)
+
+
 def processes(workers: int | None = None) -> Executor:
     """Forked workers holding replicas of the context (one per core by default)."""
     from converge_rules.engine.executors import processes_executor
@@ -42,6 +51,8 @@ def processes(workers: int | None = None) -> Executor:
 def converge_register_executors(register: Register) -> None:
     register("serial", serial, "one agent after another, in merge order")
     register("threads", threads, "a thread pool, for agents that wait on tools")
+    register("asyncio", asyncio, "agents as tasks on one event loop, for thousands of "
+             "tool calls in flight (--workers: max_concurrency, default 1024)")
     if hasattr(os, "fork"):  # what the fork start method needs (POSIX)
         register("processes", processes,
                  "forked workers holding context replicas, for CPU-bound agents")
