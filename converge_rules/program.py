@@ -19,10 +19,11 @@ Runtime representation (what generated code and the engine agree on):
   keeps a key held by one fact as a 1-tuple ``(id,)`` (a dict per unique key would
   cost ~200 bytes a fact), and beyond that a list (when facts never leave the
   context) or a dict used as an ordered set.
-* An agent function has the signature ``fn(view, since, runtime) -> list[Output]``:
-  it reads the :class:`View` only, treats ids ``>= since`` as new (semi-naive: every
-  match it returns uses at least one new fact, and each match is returned exactly once
-  over the life of a job), and returns its outputs in match order.
+* An agent function has the signature ``fn(view, since, runtime) -> list[Output]``
+  (or :class:`Columns`, the same outputs in columnar form): it reads the
+  :class:`View` only, treats ids ``>= since`` as new (semi-naive: every match it
+  returns uses at least one new fact, and each match is returned exactly once over
+  the life of a job), and returns its outputs in match order.
 * An agent whose :attr:`AgentSpec.unblocks` is not empty also takes ``gone``:
   ``fn(view, since, runtime, gone)``, one sequence of fact ids per type of
   ``unblocks``, the facts of that type older than ``since`` that left the context
@@ -33,10 +34,20 @@ Runtime representation (what generated code and the engine agree on):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from array import array
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableSequence,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, overload
 
 from converge_rules.language.syntax.span import Span
 
@@ -65,6 +76,84 @@ class Lasting(tuple):  # type: ignore[type-arg]
     when one of them left the context earlier in the same merge (the firing happened)."""
 
     __slots__ = ()
+
+
+class Columns(Sequence[Output]):
+    """A run's outputs in columnar form, the compact alternative to a list of output
+    tuples that generated code returns when every output of the agent is a plain
+    ``emit`` (no confidence, not ``lasting``) of one unkeyed, non-intent type.
+
+    Output ``i`` is ``(EMIT, type_id, values[i], 1.0, tuple(support[i * width:(i + 1)
+    * width]))``: ``values`` holds the value tuples, ``support`` the fact ids of every
+    output's support one after another, ``width`` ids each (flat ints, no tuple per
+    output: a list, which generated code fills, or an ``array`` of ints). It is a
+    read-only sequence of exactly those output tuples (built on access, equal to a
+    list of them), so code that does not know the form reads it as a list; the merge
+    and the trace read the columns directly. Batching is a representation only: a
+    ``Columns`` and the list of its tuples merge into the same facts, ids and trace.
+    """
+
+    __slots__ = ("support", "type_id", "values", "width")
+
+    def __init__(self, type_id: int, values: list[tuple[Any, ...]],
+                 support: MutableSequence[int], width: int) -> None:
+        self.type_id = type_id
+        self.values = values
+        self.support = support
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, i: int) -> Output: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Output]: ...
+
+    def __getitem__(self, i: int | slice) -> Output | list[Output]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self.values)))]
+        vals = self.values[i]  # IndexError, negative indexes: as a list's
+        k = i % len(self.values) * self.width
+        return (EMIT, self.type_id, vals, 1.0, tuple(self.support[k:k + self.width]))
+
+    def __iter__(self) -> Iterator[Output]:
+        t, w, support = self.type_id, self.width, self.support
+        for k, vals in enumerate(self.values):
+            yield (EMIT, t, vals, 1.0, tuple(support[k * w:k * w + w]))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Columns):
+            return (self.type_id, self.width, self.values, list(self.support)) == (
+                other.type_id, other.width, other.values, list(other.support))
+        if isinstance(other, list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Columns({self.type_id}, {self.values!r}, {list(self.support)!r}, {self.width})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Columns, (self.type_id, self.values, self.support, self.width))
+
+    def malformed(self) -> str | None:
+        """Why these columns break the contract above, or None. In constant time: the
+        shape of the columns (as for output tuples, the values themselves are not
+        looked at)."""
+        if type(self.type_id) is not int or type(self.width) is not int or self.width < 0:
+            return "malformed output: Columns needs an int type_id and width"
+        if type(self.values) is not list:
+            return "malformed output: Columns values must be a list of value tuples"
+        support = self.support
+        if type(support) is not list and (
+                type(support) is not array or support.typecode not in "bhilqBHILQ"):
+            return "malformed output: Columns support must be a list or an array of ints"
+        if len(self.support) != len(self.values) * self.width:
+            return "malformed output: Columns support must hold width ids per output"
+        return None
 
 
 class View(Protocol):
@@ -118,13 +207,13 @@ class AsyncRuntime(Runtime, Protocol):
     async def acall(self, tool: str, args: dict[str, Any]) -> dict[str, Any]: ...
 
 
-AgentFn: TypeAlias = Callable[[View, int, Runtime], list[Output]]
+AgentFn: TypeAlias = Callable[[View, int, Runtime], list[Output] | Columns]
 #: an agent with :attr:`AgentSpec.unblocks` called with the facts gone (see above)
 UnblockingAgentFn: TypeAlias = Callable[[View, int, Runtime, Sequence[Sequence[int]]],
-                                        list[Output]]
+                                        list[Output] | Columns]
 #: the coroutine variant of an agent that calls tools (:attr:`AgentSpec.afn`), called
 #: with ``gone`` too when it has :attr:`AgentSpec.unblocks`
-AsyncAgentFn: TypeAlias = Callable[..., Awaitable[list[Output]]]
+AsyncAgentFn: TypeAlias = Callable[..., Awaitable[list[Output] | Columns]]
 PruneFn: TypeAlias = Callable[[tuple[Any, ...], int], bool]   # (values, age) → drop?
 RequireFn: TypeAlias = Callable[[View], bool]
 

@@ -167,6 +167,8 @@ class AgentGenerator:
         self.aliases: dict[str, str] = {}       # call alias → generated local
         self.counts_outputs = False             # some loop checks len(out)
         self.unblocks: tuple[int, ...] = ()     # AgentSpec.unblocks (set by generate)
+        #: the type id when the agent returns its outputs as ``Columns`` (set by generate)
+        self.columnar: int | None = None
         # Names bound before each pattern (by index in agent.patterns) and before each
         # expression field of a positive pattern (by positive index and position), in
         # written order: the only names a negated or aggregated pattern there may take
@@ -235,13 +237,6 @@ class AgentGenerator:
     def generate(self) -> GeneratedAgent:
         body = Writer(depth=1)
         n = len(self.positive)
-        if n == 0:
-            body.line("# no positive pattern: the one match exists from the first run")
-            self._pass(body, -1)
-        # one at a time: always run with since=0, when pass 0 alone finds every match
-        for i in range(1 if self.agent.one_at_a_time is not None and n else n):
-            self._pass(body, i)
-        reads = _dedup([info.spec.id for info in self.infos])
         aggregates = aggregates_in(list(self.agent.expressions()))
         agg_types = [self._spec(a.pattern).id for a in aggregates]
         negates = _dedup([self._spec(p).id for p in self.negated] + agg_types)
@@ -250,6 +245,14 @@ class AgentGenerator:
         # one-at-a-time agent (always run from scratch)
         self.unblocks = () if self.agent.one_at_a_time is not None else _dedup(
             [t for t in (self._spec(p).id for p in self.negated) if t not in agg_types])
+        self.columnar = self._columnar_type()
+        if n == 0:
+            body.line("# no positive pattern: the one match exists from the first run")
+            self._pass(body, -1)
+        # one at a time: always run with since=0, when pass 0 alone finds every match
+        for i in range(1 if self.agent.one_at_a_time is not None and n else n):
+            self._pass(body, i)
+        reads = _dedup([info.spec.id for info in self.infos])
         if self.unblocks:
             self._unblocked(body)
         emits = _dedup([self.ctx.types[o.type.name].id for o in self.agent.outputs
@@ -264,6 +267,23 @@ class AgentGenerator:
         ])
         return GeneratedAgent(self._module(body), self.ns.values, reads, negates, emits,
                               tools, _dedup(agg_types), updates, self.unblocks)
+
+    def _columnar_type(self) -> int | None:
+        """The type every output emits when the agent can return :class:`Columns`:
+        only plain ``emit`` outputs (no confidence, not ``lasting``) of one unkeyed,
+        non-intent type, and neither ``one at a time`` (it compares whole outputs)
+        nor handed facts gone (it sorts its outputs by their support); else None."""
+        outs = self.agent.outputs
+        if not outs or self.agent.one_at_a_time is not None or self.unblocks:
+            return None
+        if not all(isinstance(o, Emit) and o.confidence is None and not o.lasting
+                   for o in outs):
+            return None
+        names = {o.type.name for o in outs if isinstance(o, Emit)}
+        spec = self.ctx.types.get(names.pop()) if len(names) == 1 else None
+        if spec is None or spec.key_positions or spec.intent:
+            return None
+        return spec.id
 
     def _module(self, body: Writer) -> str:
         head = [f"# agent {self.agent.name.name!r} (tier {self.agent.effective_tier}, "
@@ -286,10 +306,17 @@ class AgentGenerator:
             pro.append("    call = runtime.acall" if self.asynchronous
                        else "    call = runtime.call")
         pro += ["    out = []", "    emit = out.append"]
+        if self.columnar is not None:
+            # columnar outputs (program.Columns): the values, and the support's ids
+            # flat, with no tuple per output (in a list: an array's append costs more)
+            pro += ["    support = []", "    sup = support.append"]
         if self.counts_outputs:
             pro.append(f"    max_outputs = {self.ctx.budgets.max_facts:_}  # max_facts: "
                        "no run builds more outputs")
         end = ["    return out", ""]
+        if self.columnar is not None:
+            end = [f"    return _columns({self.columnar}, out, support, "
+                   f"{len(self.positive)})", ""]
         if self.agent.one_at_a_time is not None:
             # one at a time: keep the first match, in the declared order, that would
             # change the context; return its outputs alone
@@ -671,7 +698,11 @@ class AgentGenerator:
             w.line("step = []")
             sink = "step.append"
         for out in self.agent.outputs:
-            if isinstance(out, Emit):
+            if isinstance(out, Emit) and self.columnar is not None:
+                w.line(f"emit({self._values(ex, out.type.name, out.args)})")
+                for k in range(len(self.positive)):
+                    w.line(f"sup(f{k})")
+            elif isinstance(out, Emit):
                 values = self._values(ex, out.type.name, out.args)
                 conf = "1.0" if out.confidence is None else self._unit(
                     ex, out.confidence, f"the confidence of {out.type.name}")

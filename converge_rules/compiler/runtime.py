@@ -57,7 +57,7 @@ from converge_rules.language.builtins import (
 )
 from converge_rules.language.builtins import cvg_matches as cvg_matches  # re-exported
 from converge_rules.language.builtins import cvg_round as cvg_round  # re-exported
-from converge_rules.program import Lasting, ValueType
+from converge_rules.program import Columns, Lasting, ValueType
 
 
 def builtin_helper(name: str) -> str:
@@ -381,6 +381,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_recency": cvg_recency,
     "_lasting": Lasting,
     "_delta": cvg_delta,
+    "_columns": Columns,
 }
 """The names generated code may use for helpers (all start with ``_``, which no
 generated variable does)."""

@@ -7,6 +7,7 @@ boundaries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -52,7 +53,8 @@ class AgentEffect:
     why."""
 
     position: int
-    outputs: tuple[Output, ...]
+    #: a tuple of output tuples, or the same outputs as :class:`Columns`
+    outputs: Sequence[Output]
     error: str | None = None
     tool_calls: tuple[ToolRecord, ...] = ()
     tool_budget_exhausted: bool = False
@@ -64,7 +66,7 @@ _SET = tuple(vars(AgentEffect)[name].__set__ for name in (
     "position", "outputs", "error", "tool_calls", "tool_budget_exhausted", "budget"))
 
 
-def made_effect(position: int, outputs: tuple[Output, ...],
+def made_effect(position: int, outputs: Sequence[Output],
                 tool_calls: tuple[ToolRecord, ...]) -> AgentEffect:
     """``AgentEffect(position, outputs, None, tool_calls)``, the outcome of every
     successful agent run, set slot by slot: the same object at half the cost of the

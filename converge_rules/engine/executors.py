@@ -54,6 +54,7 @@ from converge_rules.program import (
     EVALUATE,
     INTEND,
     AgentSpec,
+    Columns,
     UnblockingAgentFn,
     View,
 )
@@ -152,10 +153,14 @@ def run_agent(
         return AgentEffect(
             activation.position, (), timeout_reason(agent_timeout), tuple(runtime.calls)
         )
-    try:
-        result: tuple[Any, ...] = tuple(outputs)
-    except TypeError:
-        result = (None,)  # not a sequence of outputs at all
+    result: Sequence[Any]
+    if type(outputs) is Columns:
+        result = outputs  # columnar outputs stay columns (program.Columns)
+    else:
+        try:
+            result = tuple(outputs)
+        except TypeError:
+            result = (None,)  # not a sequence of outputs at all
     problem = malformed(result)
     if problem is not None:
         return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
@@ -166,10 +171,13 @@ _KIND = itemgetter(0)
 _KINDS = (EMIT, INTEND, EVALUATE)
 
 
-def malformed(outputs: tuple[Any, ...]) -> str | None:
+def malformed(outputs: Sequence[Any]) -> str | None:
     """Why a list of outputs breaks the compiler's contract (5-tuples whose first item
-    is EMIT, INTEND or EVALUATE), or None. Checked at C speed, so that a faulty
-    hand-written or plugin agent is discarded like one that raises, never half-merged."""
+    is EMIT, INTEND or EVALUATE, or :class:`~converge_rules.program.Columns` whose
+    columns agree), or None. Checked at C speed, so that a faulty hand-written or
+    plugin agent is discarded like one that raises, never half-merged."""
+    if type(outputs) is Columns:
+        return outputs.malformed()
     if not outputs:
         return None
     if len(outputs) <= 4:

@@ -26,11 +26,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
-from operator import itemgetter
+from itertools import chain, compress, count, repeat
+from operator import eq, itemgetter
 from typing import Any, cast
 
-from converge_rules.program import EVALUATE, Lasting, Output, Program, View
+from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
 
 MASK = (1 << 64) - 1
 
@@ -109,6 +109,85 @@ class IdRange(MutableMapping[int, None]):
         return (IdRange, (self.start, self.stop))
 
 
+class IdList(MutableMapping[int, None]):
+    """The live ids of a type whose facts never leave the context once merged (see
+    :meth:`FactStore.grows_only`), ascending, as runs of consecutive ids: a batch of
+    new facts of one type is one run (two ints), however many facts it holds, where a
+    dict costs an entry and an int object per fact. The ids from a watermark on
+    (:meth:`FactStore.new`) are found by bisection: a ``range`` when they are one run.
+    Adding an id below the newest or removing one is a bug and raises."""
+
+    __slots__ = ("count", "starts", "stops")
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self.starts = array("q")   # the first id of each run, ascending
+        self.stops = array("q")    # one past the last id of each run
+        self.count = 0
+        for fid in ids:
+            self[fid] = None
+
+    def __getitem__(self, fid: int) -> None:
+        if fid in self:
+            return None
+        raise KeyError(fid)
+
+    def __contains__(self, fid: object) -> bool:
+        if not isinstance(fid, int):
+            return False
+        i = bisect_right(self.starts, fid) - 1
+        return i >= 0 and fid < self.stops[i]
+
+    def __iter__(self) -> Iterator[int]:
+        return chain.from_iterable(map(range, self.starts, self.stops))
+
+    def __reversed__(self) -> Iterator[int]:
+        return chain.from_iterable(
+            map(reversed, map(range, reversed(self.starts), reversed(self.stops))))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __setitem__(self, fid: int, value: None) -> None:
+        stops = self.stops
+        if stops and fid < stops[-1]:
+            if fid in self:
+                return
+            raise ValueError(f"id {fid} is older than the newest live id {stops[-1] - 1}")
+        self.extend(fid, fid + 1)
+
+    def __delitem__(self, fid: int) -> None:
+        raise TypeError("the facts of a type that only grows never leave the context")
+
+    def extend(self, start: int, stop: int) -> None:
+        """Add the ids ``start`` to ``stop`` (all newer than the newest)."""
+        if stop <= start:
+            return
+        stops = self.stops
+        if stops and start <= stops[-1]:
+            if start < stops[-1]:
+                raise ValueError(f"id {start} is older than the newest live id "
+                                 f"{stops[-1] - 1}")
+            stops[-1] = stop  # continues the last run
+        else:
+            self.starts.append(start)
+            stops.append(stop)
+        self.count += stop - start
+
+    def since(self, since: int) -> Sequence[int]:
+        """The ids ``>= since``, ascending."""
+        starts, stops = self.starts, self.stops
+        i = bisect_right(stops, since)  # the first run with an id >= since
+        if i == len(stops):
+            return range(0)
+        first = range(max(starts[i], since), stops[i])
+        if i == len(stops) - 1:
+            return first
+        return [*first, *chain.from_iterable(map(range, starts[i + 1:], stops[i + 1:]))]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (IdList, (list(self),))
+
+
 def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> None:
     """Add ``fid`` under ``key``: a bucket starts as a 1-tuple and grows into a list
     (``lists``: facts never leave the context) or a dict (facts may be removed).
@@ -124,8 +203,9 @@ def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> N
         bucket[fid] = None
 
 
-#: the live ids of one type: a dict used as an ordered set, or a static type's range
-LiveIds = dict[int, None] | IdRange
+#: the live ids of one type: a dict used as an ordered set, a static type's range, or
+#: the ids of a type that only grows
+LiveIds = dict[int, None] | IdRange | IdList
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +289,9 @@ class FactStore:
         # found by bisecting the first id of each cycle: no per-fact storage.
         self.cycle_starts = array("q", [0])   # arrays: 16 bytes a cycle, not 72
         self.cycle_numbers = array("q", [0])
-        self.live: list[LiveIds] = [{} for _ in range(n)]
+        self.live: list[LiveIds] = [
+            IdList() if self.grows_only(layout, t, retractable) else {} for t in range(n)
+        ]
         # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         self._index_get = [_getter(positions) for _, positions in layout.indexes]
@@ -250,6 +332,15 @@ class FactStore:
         # facts never leave the context, a dict (O(1) removal) when they may.
         self.list_buckets = not retractable
 
+    @staticmethod
+    def grows_only(layout: Layout, type_id: int, retractable: bool) -> bool:
+        """Whether the facts of a type, once merged, never leave a store with this
+        layout: not static (those are :class:`IdRange`), unkeyed (never replaced),
+        not an intent (never closed), in a store that cannot retract or prune (a
+        store that may is :attr:`retractable`). Its live ids are an :class:`IdList`."""
+        return (not retractable and type_id not in layout.static
+                and not layout.keys[type_id] and type_id not in layout.intents)
+
     # ------------------------------------------------------------------ View
 
     def as_view(self) -> View:
@@ -262,6 +353,8 @@ class FactStore:
         live = self.live[type_id]
         if since <= 0:
             return live
+        if type(live) is IdList:
+            return live.since(since)
         out: list[int] = []
         for fid in reversed(live):
             if fid < since:
@@ -296,6 +389,8 @@ class FactStore:
     def max_live_id(self, type_id: int) -> int:
         """The newest live id of a type, or -1."""
         live = self.live[type_id]
+        if type(live) is IdList:
+            return live.stops[-1] - 1 if live else -1
         return next(reversed(live), -1) if live else -1
 
     def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
@@ -382,13 +477,15 @@ class FactStore:
         lists = self.list_buckets
         start = fid = len(values)
         ranged = type_id in self.layout.static and not live
-        if ranged and not plan:
+        # live ids set in the loop only for a dict; an IdRange or IdList takes them after
+        per_fact = not ranged and type(live) is not IdList
+        if not per_fact and not plan:
             values.extend(rows)  # nothing to do per fact: at C speed
             fid = len(values)
         else:
             for vals in rows:
                 values.append(vals)
-                if not ranged:
+                if per_fact:
                     live[fid] = None
                 for index, get in plan:
                     index_insert(index, get(vals), fid, lists)
@@ -396,6 +493,8 @@ class FactStore:
         added = fid - start
         if ranged:
             self.live[type_id] = IdRange(start, fid)
+        elif type(live) is IdList:
+            live.extend(start, fid)
         self.type_of.extend(array("i", [type_id]) * added)
         if self.retractable:
             h1, h2 = fingerprint_terms(repeat(type_id), values[start:fid])
@@ -434,18 +533,25 @@ class FactStore:
         last = -1
         same: dict[tuple[Any, ...], int] = {}
         live_t: LiveIds = {}
+        # new ids of IdList types, added to their runs after the loop (or before an
+        # evaluation looks at what is live): a call per fact would cost more than a dict
+        grown: list[int] = []
+        grow: Callable[[int], None] | None = None  # grown.append, or None for a dict
         plan: tuple[IndexUse, ...] = ()
         t: int
         try:
             for out in outputs:
                 kind, t, vals, conf, support = out  # one unpack, not four subscripts
                 if kind == EVALUATE:
+                    if grown:
+                        self._grow(grown)
                     mark(-1 if evaluate(out) else -2)
                     continue
                 if t != last:
                     last = t
                     same = sames[t] or self._build_same(t)
                     live_t = live[t]
+                    grow = grown.append if type(live_t) is IdList else None
                     plan = plans[t]
                 if fid_next < limit:
                     fid = same.setdefault(vals, fid_next)  # one hash for lookup and insert
@@ -458,7 +564,10 @@ class FactStore:
                     fid_next += 1
                     append_value(vals)
                     append_type(t)
-                    live_t[fid] = None
+                    if grow is None:
+                        live_t[fid] = None
+                    else:
+                        grow(fid)
                     # index_insert, inlined: this is the per-fact hot path of a
                     # monotone ruleset, and the call cost a measurable share of it
                     for index, get in plan:
@@ -487,11 +596,81 @@ class FactStore:
                         confidence[fid] = conf
             return None
         finally:
+            if grown:
+                self._grow(grown)
             self.live_count += fid_next - start
             if retractable:
                 h1, h2 = fingerprint_terms(self.type_of[start:fid_next], values[start:fid_next])
                 self.fp1 = (self.fp1 + h1) & MASK
                 self.fp2 = (self.fp2 + h2) & MASK
+
+    def _grow(self, fids: list[int]) -> None:
+        """Make the new ``fids`` (ascending, of types whose live ids are an
+        :class:`IdList`) live, and empty the list: one run when they are consecutive
+        ids of one type, as an agent's new facts usually are."""
+        first, last = fids[0], fids[-1]
+        types = self.type_of[first:last + 1]
+        if last - first + 1 == len(fids) and types.count(types[0]) == len(types):
+            cast(IdList, self.live[types[0]]).extend(first, last + 1)
+        else:
+            live, type_of = self.live, self.type_of
+            for fid in fids:
+                live[type_of[fid]][fid] = None
+        fids.clear()
+
+    def add_columns(self, outputs: Columns) -> int:
+        """Merge columnar outputs as :meth:`add_outputs` merges the same outputs as
+        tuples (the same facts and ids), when facts never leave the context (no
+        derivation records: not :attr:`retractable`) and there is room for every
+        output: one dict operation and one append per output in the loop, the rest
+        per batch at C speed. Returns how many facts were added; :meth:`merged_ids`
+        gives the id each output merged into, then and later."""
+        assert not self.retractable, "derivations are recorded by add_outputs"
+        t = outputs.type_id
+        values = self.values
+        start = fid_next = len(values)
+        same = self._same[t]
+        if same is None:
+            same = self._build_same(t)
+        batch = outputs.values
+        known = len(same)
+        # Each output's id at C speed: the fact equal to it, else its position from
+        # ``start`` (one hash for lookup and insert). When every output is a new fact,
+        # those are the ids; otherwise the new facts, in order, take the ids from
+        # ``start`` on instead (the same ids the one-at-a-time merge gives).
+        firsts = list(map(same.setdefault, batch, count(start)))
+        added = len(same) - known
+        if added == len(batch):
+            values.extend(batch)
+        else:
+            fresh = list(compress(batch, map(eq, firsts, count(start))))
+            same.update(zip(fresh, count(start)))
+            values.extend(fresh)
+        del firsts
+        fid_next = start + added
+        if not added:
+            return 0
+        self.type_of.extend(array("i", (t,)) * added)
+        live = self.live[t]
+        if type(live) is IdList:
+            live.extend(start, fid_next)
+        else:
+            assert isinstance(live, dict), "a type agents emit is never static"
+            live.update(dict.fromkeys(range(start, fid_next)))
+        self.live_count += added
+        lists = self.list_buckets
+        for index, get in self._index_plan[t]:
+            for fid, key in zip(range(start, fid_next), map(get, values[start:fid_next]),
+                                strict=True):
+                index_insert(index, key, fid, lists)
+        return added
+
+    def merged_ids(self, outputs: Columns) -> array[int]:
+        """The id of the fact each output merged into, for outputs :meth:`add_columns`
+        merged: the live fact equal to it, which stays so (its facts never leave)."""
+        same = self._same[outputs.type_id]
+        assert same is not None, "outputs add_columns merged"
+        return array("q", map(same.__getitem__, outputs.values))
 
     def _unlink(self, fid: int) -> None:
         type_id = self.type_of[fid]
@@ -654,7 +833,8 @@ class FactStore:
         replica.now = self.now
         replica.fired = {name: set(done) for name, done in self.fired.items()}
         for type_id, live in enumerate(self.live):
-            replica.live[type_id] = live if isinstance(live, IdRange) else dict(live)
+            # (a replica replays removals: its live ids are dicts, whatever the primary's)
+            replica.live[type_id] = live if isinstance(live, IdRange) else dict.fromkeys(live)
         replica.live_count = self.live_count
         # a replica keeps every index, lazy or not: it cannot tell when one is needed
         for index_id, index in enumerate(self.indexes):

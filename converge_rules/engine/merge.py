@@ -43,7 +43,7 @@ from converge_rules.engine.trace import (
     E_TOOL_CALL,
     Event,
 )
-from converge_rules.program import EMIT, EVALUATE, INTEND, Lasting, Program
+from converge_rules.program import EMIT, EVALUATE, INTEND, Columns, Lasting, Program
 
 _TYPE_OF = itemgetter(0)
 _VALUES_OF = itemgetter(1)
@@ -302,6 +302,15 @@ class Merger:
         job must stop."""
         store = self.store
         start = store.next_id
+        if (type(outputs) is Columns and not store.retractable
+                and store.live_count + len(outputs) <= self.max_facts):
+            # columns whose facts never leave: merged whole; the trace reads the ids
+            # they merged into from the store when it needs them (fids None)
+            self.events.append((E_PLAIN, cycle, a, outputs, None, start))
+            added = store.add_columns(outputs)
+            self.added += added
+            self._note_added(cycle, start, added)
+            return True
         fids = array("q")
         self.events.append((E_PLAIN, cycle, a, outputs, fids, start))
         try:
@@ -312,15 +321,21 @@ class Merger:
         finally:
             added = store.next_id - start
             self.added += added
-        if self.record_delta and added:
-            values, type_of, note = store.values, store.type_of, self.delta.append
-            for fid in range(start, start + added):
-                note((D_ADD, fid, type_of[fid], values[fid], cycle))
+        self._note_added(cycle, start, added)
         if over is not None:
             self.exceed("max_facts", f"merging a {self.type_name(over)} would exceed "
                         f"max_facts ({self.max_facts})")
             return False
         return True
+
+    def _note_added(self, cycle: int, start: int, added: int) -> None:
+        """The facts ``start`` to ``start + added`` entered the context: in the delta,
+        when an executor wants it."""
+        if self.record_delta and added:
+            store = self.store
+            values, type_of, note = store.values, store.type_of, self.delta.append
+            for fid in range(start, start + added):
+                note((D_ADD, fid, type_of[fid], values[fid], cycle))
 
     def _group_keyed(
         self, effects: Sequence[AgentEffect]

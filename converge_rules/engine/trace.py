@@ -55,7 +55,8 @@ E_BUDGET = 15          # (kind, name, limit, used)
 E_STATUS = 16          # (kind, status, detail)
 E_PLAIN = 17           # (kind, cycle, agent, outputs, fids, first new id): a whole effect
 #   merged on the lean path; fids[i] is the fact output i merged into (a new fact when it
-#   equals the next new id), -1 for an evaluation recorded, -2 for one ignored
+#   equals the next new id), -1 for an evaluation recorded, -2 for one ignored; fids is
+#   None for columnar outputs (program.Columns) merged whole: the store gives their ids
 E_JOB_TIME = 18        # (kind, now as ISO 8601 text): first, when the program reads the time
 
 Event = tuple[Any, ...]
@@ -401,8 +402,8 @@ class Trace:
             elif kind == E_FACT_SUPPORTED:
                 yield (E_FACT_SUPPORTED, ev[1], ev[2], ev[3], ev[4], 1.0)
             elif kind == E_PLAIN:
-                _, cycle, agent, outputs, fids, next_new = ev
-                for out, fid in zip(outputs, fids, strict=False):
+                _, cycle, agent, outputs, _, next_new = ev
+                for out, fid in zip(outputs, self._plain_ids(ev), strict=False):
                     if fid < 0:
                         continue
                     if fid == next_new:
@@ -411,12 +412,18 @@ class Trace:
                     else:
                         yield (E_FACT_SUPPORTED, fid, agent, cycle, out[4], out[3])
 
+    def _plain_ids(self, ev: Event) -> Sequence[int]:
+        """An :data:`E_PLAIN` event's ids: recorded, or None for columnar outputs
+        merged whole (``FactStore.add_columns``), whose ids the store gives."""
+        fids: Sequence[int] | None = ev[4]
+        return self._store.merged_ids(ev[3]) if fids is None else fids
+
     def _plain(self, ev: Event) -> Iterator[_Model]:
-        _, cycle, agent, outputs, fids, next_new = ev
+        _, cycle, agent, outputs, _, next_new = ev
         name = self._agent(agent)
         types = self._program.types
         type_of = self._store.type_of
-        for out, fid in zip(outputs, fids, strict=False):
+        for out, fid in zip(outputs, self._plain_ids(ev), strict=False):
             if fid == -1:
                 yield Evaluation(cycle=cycle, agent=name, target=out[1], score=float(out[2]),
                                  reason=out[3])

@@ -1,0 +1,155 @@
+"""Columnar outputs (``program.Columns``) and the live ids of types that only grow
+(``factstore.IdList``): what each promises on its own. That a run gives the same
+result and trace with either form of outputs is tests/properties/test_columns_properties.py."""
+
+from __future__ import annotations
+
+import pickle
+from array import array
+from typing import Any
+
+import pytest
+from engine_programs import Builder, f
+
+from converge_rules import loads
+from converge_rules.benchmarks import CLOSURE_RULESET
+from converge_rules.engine import run
+from converge_rules.engine.factstore import FactStore, IdList
+from converge_rules.program import EMIT, Columns
+
+
+def test_columns_read_as_the_list_of_their_output_tuples() -> None:
+    cols = Columns(3, [(1, 2), (5, 6)], array("q", [10, 11, 12, 13]), 2)
+    tuples = [(EMIT, 3, (1, 2), 1.0, (10, 11)), (EMIT, 3, (5, 6), 1.0, (12, 13))]
+    assert len(cols) == 2
+    assert list(cols) == tuples and cols == tuples and cols == tuple(tuples)
+    assert cols[1] == tuples[1] and cols[-1] == tuples[1] and cols[:1] == tuples[:1]
+    with pytest.raises(IndexError):
+        cols[2]
+    assert cols != tuples[:1] and cols != [] and Columns(3, [], array("q"), 2) == []
+    assert pickle.loads(pickle.dumps(cols)) == cols
+    assert cols.malformed() is None
+
+
+def test_columns_take_their_support_as_a_list_too() -> None:
+    cols = Columns(3, [(1, 2)], [10, 11], 2)
+    assert cols.malformed() is None and list(cols) == [(EMIT, 3, (1, 2), 1.0, (10, 11))]
+
+
+def test_columns_without_support_are_outputs_of_an_agent_without_patterns() -> None:
+    cols = Columns(0, [(1,), (1,)], array("q"), 0)
+    assert list(cols) == [(EMIT, 0, (1,), 1.0, ())] * 2 and cols.malformed() is None
+
+
+@pytest.mark.parametrize(("cols", "problem"), [
+    (Columns(0, [(1,)], array("q", [1, 2]), 1), "width ids per output"),
+    (Columns(0, [(1,)], (1,), 1), "list or an array of ints"),  # type: ignore[arg-type]
+    (Columns(0, [(1,)], array("d", [1.0]), 1), "array of ints"),
+    (Columns(0, ((1,),), array("q", [1]), 1), "list of value tuples"),  # type: ignore[arg-type]
+    (Columns("Out", [(1,)], array("q", [1]), 1), "int type_id"),  # type: ignore[arg-type]
+    (Columns(0, [(1,)], array("q", [1]), -1), "int type_id and width"),
+])
+def test_malformed_columns_are_named(cols: Columns, problem: str) -> None:
+    reason = cols.malformed()
+    assert reason is not None and reason.startswith("malformed output") and problem in reason
+
+
+def test_a_hand_written_agent_returning_malformed_columns_is_discarded() -> None:
+    b = Builder()
+    out = b.fact("Out", f("v", "int"))
+    b.agent("bad", lambda view, since, rt: Columns(out, [(1,)], array("q", [7]), 2),  # type: ignore[arg-type,return-value]
+            emits=[out])
+    b.agent("good", lambda view, since, rt: Columns(out, [(2,), (2,)], array("q"), 0),  # type: ignore[arg-type,return-value]
+            emits=[out])
+    result = run(b.build(), [])
+    assert result.status == "converged"
+    assert result.facts("Out") == [{"v": 2}]
+    (discarded,) = [e for e in result.trace.events() if e.event == "effect_discarded"]
+    assert discarded.reason.startswith("malformed output")  # type: ignore[attr-defined]
+    kinds = [e.event for e in result.trace.events() if e.event.startswith("fact_")]
+    assert kinds == ["fact_added", "fact_supported"]
+
+
+def test_generated_agents_return_columns_only_for_plain_emits_of_one_unkeyed_type() -> None:
+    text = CLOSURE_RULESET + '''
+fact Node { key id: int, degree: int = 0 }
+fact Seen { n: int }
+agent keyed { when Edge(src: a) emit Node(id: a) }
+agent sure { when Edge(src: a) emit Seen(n: a) confidence 0.5 }
+agent two { when Edge(src: a, dst: b) emit Seen(n: a) emit Path(src: b, dst: a) }
+'''
+    program = loads(text, plugins=False).program
+    columnar = {a.name for a in program.agents if "_columns(" in a.source}
+    assert columnar == {"base", "step"}
+
+
+def test_closure_paths_and_their_provenance_from_columns() -> None:
+    ruleset = loads(CLOSURE_RULESET, plugins=False)
+    result = run(ruleset.program, [("Edge", {"src": 0, "dst": 1}), ("Edge", {"src": 1, "dst": 2})])
+    assert {(p["src"], p["dst"]) for p in result.facts("Path")} == {(0, 1), (1, 2), (0, 2)}
+    added = [(e.id, e.agent, e.support) for e in result.trace.events()  # type: ignore[attr-defined]
+             if e.event == "fact_added" and e.agent is not None]  # type: ignore[attr-defined]
+    assert added == [(2, "base", [0]), (3, "base", [1]), (4, "step", [0, 3])]
+
+
+def _grow_only_store() -> FactStore:
+    program = loads(CLOSURE_RULESET, plugins=False).program
+    return FactStore(program, retractable=False)
+
+
+def test_a_type_that_only_grows_keeps_its_live_ids_in_an_array() -> None:
+    store = _grow_only_store()
+    path = 1
+    live = store.live[path]
+    assert isinstance(live, IdList)
+    for fid in (0, 1, 2):
+        assert store.add(path, (fid, fid + 1), 1) == fid
+    store.add_columns(Columns(path, [(7, 8), (0, 1), (9, 9)], array("q", [0, 1, 2]), 1))
+    assert list(live) == [0, 1, 2, 3, 4] and len(live) == 5
+    assert list(store.new(path, 2)) == [2, 3, 4] and list(store.new(path, 5)) == []
+    assert 3 in live and 5 not in live and "3" not in live and store.is_live(4)
+    assert list(reversed(live)) == [4, 3, 2, 1, 0] and store.max_live_id(path) == 4
+    assert list(store.merged_ids(Columns(path, [(9, 9), (0, 1)], array("q", [0, 0]), 1))) \
+        == [4, 0]
+
+
+def test_an_id_list_keeps_runs_of_ids() -> None:
+    live = IdList([1, 4])
+    live.extend(5, 8)    # continues the run 4..4
+    live.extend(10, 12)
+    live[12] = None
+    live.extend(12, 12)  # nothing
+    assert list(live) == [1, 4, 5, 6, 7, 10, 11, 12] and len(live) == 8
+    assert list(live.starts) == [1, 4, 10] and list(live.stops) == [2, 8, 13]
+    assert list(reversed(live)) == [12, 11, 10, 7, 6, 5, 4, 1]
+    assert [f for f in range(14) if f in live] == list(live)
+    assert live.since(6) == [6, 7, 10, 11, 12] and live.since(11) == range(11, 13)
+    assert live.since(0) == list(live) and live.since(13) == range(0)
+    assert pickle.loads(pickle.dumps(live)) == live
+
+
+def test_an_id_list_refuses_what_would_break_its_order() -> None:
+    live = IdList([1, 4])
+    live[4] = None  # already there: nothing changes
+    with pytest.raises(ValueError):
+        live[2] = None
+    with pytest.raises(ValueError):
+        live.extend(3, 5)
+    with pytest.raises(TypeError):
+        del live[1]
+    with pytest.raises(KeyError):
+        live[2]
+    assert list(live) == [1, 4]
+
+
+def test_a_replica_of_a_grow_only_store_can_replay_removals() -> None:
+    store = _grow_only_store()
+    store.add(1, (0, 1), 1)
+    replica: Any = store.replicate()
+    replica.remove(0)
+    assert list(replica.live[1]) == [] and list(store.live[1]) == [0]
+
+
+def test_types_that_can_leave_keep_dicts() -> None:
+    program = loads(CLOSURE_RULESET, plugins=False).program
+    assert all(type(live) is dict for live in FactStore(program, retractable=True).live)
