@@ -335,7 +335,8 @@ class Tool:
         return dumped
 
 
-_REFERENCE = re.compile(r"^\w+(\.\w+)*:\w+(\.\w+)*$")
+# \Z, not $: "$" also matches before a trailing newline, which no import can name.
+_REFERENCE = re.compile(r"^\w+(\.\w+)*:\w+(\.\w+)*\Z")
 
 
 def _is_model_class(obj: Any) -> bool:

@@ -143,6 +143,8 @@ def test_a_reference_to_something_that_is_not_a_model_is_refused(plugin_dir: Pat
 @pytest.mark.parametrize("changes, expected", [
     ({"fn": "weather_f.forecast"}, "tool 'forecast' fn: 'weather_f.forecast' is not a "
                                    "reference; write 'package.module:name'"),
+    ({"fn": "weather_f.tool:forecast\n"}, "tool 'forecast' fn: 'weather_f.tool:forecast\\n' "
+                                          "is not a reference"),
     ({"arg_types": {"city": "text"}}, "'text' is not a type"),
     ({"arg_types": {"the city": "str"}}, "declared field name 'the city' is not an "
                                          "identifier"),
