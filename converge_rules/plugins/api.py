@@ -202,8 +202,10 @@ class Tool:
     result: type[BaseModel] | str
     description: str = ""
     plugin: str = ""
-    arg_types: Mapping[str, str] | None = field(default=None, hash=False)
-    result_types: Mapping[str, str] | None = field(default=None, hash=False)
+    # Keyword-only: positionally they would follow ``plugin``, and a declaration passed
+    # after ``description`` went into ``plugin`` (lost) and the wrong side's types.
+    arg_types: Mapping[str, str] | None = field(default=None, hash=False, kw_only=True)
+    result_types: Mapping[str, str] | None = field(default=None, hash=False, kw_only=True)
     # What the references resolved to (fn, args, result), filled on first use. Per
     # instance: two registries holding the same Tool share nothing else.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,

@@ -281,3 +281,19 @@ def test_a_referenced_module_that_exits_on_import_is_a_clear_error_not_an_exit(
     assert ("plugin 'weather_exit': tool 'forecast' fn: cannot import "
             "'weather_exit.tool:forecast': SystemExit: 3") in ran.output
     assert "Traceback" not in ran.output
+
+
+def test_declared_types_are_keyword_only_so_they_cannot_land_in_the_wrong_field() -> None:
+    """Written as the guide's signature reads, positionally after ``description``, the
+    declarations went into ``plugin`` (overwritten at registration) and ``arg_types``:
+    ``converge check`` then type-checked calls against the result's types."""
+    as_the_guide_read: tuple[object, ...] = (
+        "forecast", "weather_k.tool:forecast", "weather_k.tool:ForecastArgs",
+        "weather_k.tool:Forecast", "rain probability", {"city": "str"}, {"rain": "float"})
+    with pytest.raises(TypeError):
+        Tool(*as_the_guide_read)  # type: ignore[arg-type]
+    tool = Tool("forecast", "weather_k.tool:forecast", "weather_k.tool:ForecastArgs",
+                "weather_k.tool:Forecast", "rain probability",
+                arg_types={"city": "str"}, result_types={"rain": "float"})
+    sig = tool.signature()
+    assert (sig.args, sig.result) == ({"city": "str"}, {"rain": "float"})
