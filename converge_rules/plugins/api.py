@@ -202,8 +202,10 @@ class Tool:
     result: type[BaseModel] | str
     description: str = ""
     plugin: str = ""
-    arg_types: Mapping[str, str] | None = field(default=None, hash=False)
-    result_types: Mapping[str, str] | None = field(default=None, hash=False)
+    # Keyword-only: positionally they would follow ``plugin``, and a declaration passed
+    # after ``description`` went into ``plugin`` (lost) and the wrong side's types.
+    arg_types: Mapping[str, str] | None = field(default=None, hash=False, kw_only=True)
+    result_types: Mapping[str, str] | None = field(default=None, hash=False, kw_only=True)
     # What the references resolved to (fn, args, result), filled on first use. Per
     # instance: two registries holding the same Tool share nothing else.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
@@ -234,6 +236,8 @@ class Tool:
             return model_signature(model, where=where, defaults_optional=defaults_optional)
         types_ = _checked_declaration(declared, where=where)
         if not isinstance(ref, str):  # the class is here anyway: hold it to its word
+            if not _is_model_class(ref):
+                raise TypeError(f"{where}: {ref!r} is not a pydantic model class")
             _compare(types_, model_signature(ref, where=where,
                                              defaults_optional=defaults_optional),
                      where=where, model=ref)
@@ -280,9 +284,8 @@ class Tool:
             return loaded  # type: ignore[no-any-return]
         ref = self.args if side == "args" else self.result
         where = f"tool {self.name!r} {side}"
-        model = _resolve(ref, plugin=self.plugin, where=where)
-        fields = getattr(model, "model_fields", None)
-        if not isinstance(model, type) or not isinstance(fields, dict):
+        model: type[BaseModel] = _resolve(ref, plugin=self.plugin, where=where)
+        if not _is_model_class(model):
             raise PluginError(self.plugin, f"{where}: {ref!r} is not a pydantic model "
                                            "class")
         declared = self.arg_types if side == "args" else self.result_types
@@ -334,7 +337,13 @@ class Tool:
         return dumped
 
 
-_REFERENCE = re.compile(r"^\w+(\.\w+)*:\w+(\.\w+)*$")
+# \Z, not $: "$" also matches before a trailing newline, which no import can name.
+_REFERENCE = re.compile(r"^\w+(\.\w+)*:\w+(\.\w+)*\Z")
+
+
+def _is_model_class(obj: Any) -> bool:
+    """Whether ``obj`` looks like a pydantic model class (without importing pydantic)."""
+    return isinstance(obj, type) and isinstance(getattr(obj, "model_fields", None), dict)
 
 
 def _resolve(ref: Any, *, plugin: str, where: str) -> Any:
@@ -351,7 +360,7 @@ def _resolve(ref: Any, *, plugin: str, where: str) -> Any:
         found: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             found = getattr(found, part)
-    except Exception as exc:  # an import of plugin code can raise anything
+    except (Exception, SystemExit) as exc:  # plugin code can raise anything, exit too
         raise PluginError(plugin, f"{where}: cannot import {ref!r}: "
                                   f"{type(exc).__name__}: {exc}") from None
     return found

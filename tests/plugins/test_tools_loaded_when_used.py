@@ -143,10 +143,14 @@ def test_a_reference_to_something_that_is_not_a_model_is_refused(plugin_dir: Pat
 @pytest.mark.parametrize("changes, expected", [
     ({"fn": "weather_f.forecast"}, "tool 'forecast' fn: 'weather_f.forecast' is not a "
                                    "reference; write 'package.module:name'"),
+    ({"fn": "weather_f.tool:forecast\n"}, "tool 'forecast' fn: 'weather_f.tool:forecast\\n' "
+                                          "is not a reference"),
     ({"arg_types": {"city": "text"}}, "'text' is not a type"),
     ({"arg_types": {"the city": "str"}}, "declared field name 'the city' is not an "
                                          "identifier"),
     ({"result_types": ["rain"]}, "declared types must be a mapping"),
+    # neither a reference nor a class: was "converge_register_tools raised AttributeError"
+    ({"args": 42}, "tool 'forecast' args: 42 is not a pydantic model class"),
 ])
 def test_a_bad_reference_or_declaration_is_refused_when_the_plugin_registers(
         write_module: Callable[[str, str], str], changes: dict[str, object],
@@ -249,3 +253,47 @@ def test_converge_run_names_a_declaration_the_model_contradicts_without_a_traceb
     assert "plugin 'weather_cli': tool 'forecast' result" in ran.output
     assert "'rain' is declared 'int' but the model says 'float'" in ran.output
     assert "Traceback" not in ran.output
+
+
+def test_a_referenced_module_that_exits_on_import_is_a_clear_error_not_an_exit(
+        plugin_dir: Path) -> None:
+    """``converge run`` used to end with the module's exit code and no word at all."""
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    write_package(plugin_dir, "weather_exit", """
+        from converge_rules.plugins.api import Tool, hookimpl
+
+        @hookimpl
+        def converge_register_tools(register):
+            register(Tool("forecast", "weather_exit.tool:forecast",
+                          "weather_exit.tool:ForecastArgs", "weather_exit.tool:Forecast",
+                          arg_types={"city": "str", "days": "int?"},
+                          result_types={"rain": "float"}))
+        """, tool="import sys\nsys.exit(3)\n")
+    (plugin_dir / "picnic.cvg").write_text(RULESET, encoding="utf-8")
+    (plugin_dir / "plans.jsonl").write_text('{"Plan": {"city": "Oslo"}}\n', encoding="utf-8")
+    ran = CliRunner().invoke(main, ["--plugin", "weather_exit", "run",
+                                    str(plugin_dir / "picnic.cvg"),
+                                    "-f", str(plugin_dir / "plans.jsonl")])
+    assert ran.exit_code == 2, ran.output
+    assert ("plugin 'weather_exit': tool 'forecast' fn: cannot import "
+            "'weather_exit.tool:forecast': SystemExit: 3") in ran.output
+    assert "Traceback" not in ran.output
+
+
+def test_declared_types_are_keyword_only_so_they_cannot_land_in_the_wrong_field() -> None:
+    """Written as the guide's signature reads, positionally after ``description``, the
+    declarations went into ``plugin`` (overwritten at registration) and ``arg_types``:
+    ``converge check`` then type-checked calls against the result's types."""
+    as_the_guide_read: tuple[object, ...] = (
+        "forecast", "weather_k.tool:forecast", "weather_k.tool:ForecastArgs",
+        "weather_k.tool:Forecast", "rain probability", {"city": "str"}, {"rain": "float"})
+    with pytest.raises(TypeError):
+        Tool(*as_the_guide_read)  # type: ignore[arg-type]
+    tool = Tool("forecast", "weather_k.tool:forecast", "weather_k.tool:ForecastArgs",
+                "weather_k.tool:Forecast", "rain probability",
+                arg_types={"city": "str"}, result_types={"rain": "float"})
+    sig = tool.signature()
+    assert (sig.args, sig.result) == ({"city": "str"}, {"rain": "float"})
