@@ -351,6 +351,24 @@ def test_store_and_trace_options_that_do_not_go_together(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("url", [False, True])
+def test_a_store_that_names_an_input_file_is_refused_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: bool,
+) -> None:
+    # an empty fact file is a valid input and an empty SQLite database: opened as the
+    # store it was turned into one when given as a sqlite:/// URL
+    monkeypatch.chdir(tmp_path)
+    ruleset, _ = counter(tmp_path, 3)
+    (tmp_path / "empty.jsonl").write_text("")
+    store = "sqlite:///empty.jsonl" if url else "empty.jsonl"
+    out = invoke("run", ruleset, "-f", "empty.jsonl", "--store", store)
+    assert out.exit_code == 2
+    assert "writing it would destroy it" in out.output
+    assert (tmp_path / "empty.jsonl").read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter.cvg", "empty.jsonl",
+                                                          "in.jsonl"]
+
+
 def test_export_refuses_missing_stores_jobs_and_overwriting_the_store(tmp_path: Path) -> None:
     out = invoke("trace", "export", tmp_path / "none.db")
     assert out.exit_code == 2 and "no store at" in out.output
