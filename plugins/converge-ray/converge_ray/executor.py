@@ -558,6 +558,7 @@ class RayExecutor:
             else:
                 if address != "auto":
                     _reachable(address)
+                    _answers_as_ray(address)
                 ray.init(address=address, **quiet)
         except ConvergeError:
             raise
@@ -693,6 +694,34 @@ def _reachable(address: str) -> None:
                             f"({exc.strerror or exc}); is `ray start --head` running there, "
                             "and is the port open? Leave the address out to start a local "
                             "Ray for the job") from None
+
+
+def _answers_as_ray(address: str) -> None:
+    """A :class:`ConvergeError` unless a Ray GCS answers at ``address`` within
+    :data:`CONNECT_TIMEOUT`: ``ray.init`` retries for minutes when whatever listens
+    there is not Ray (a wrong port: the dashboard's, Ray Client's, another server)."""
+    try:
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:  # a Ray without these modules: ray.init decides alone
+        return
+    try:
+        with grpc.insecure_channel(address) as channel:
+            gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                gcs_service_pb2.GetClusterIdRequest(), timeout=CONNECT_TIMEOUT)
+    except grpc.RpcError as exc:
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        # any other answer (UNAUTHENTICATED: a cluster with tokens) is a GCS speaking
+        if code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
+                        grpc.StatusCode.UNIMPLEMENTED):
+            return
+        why = (f"nothing answered within {CONNECT_TIMEOUT:g}s"
+               if code == grpc.StatusCode.DEADLINE_EXCEEDED
+               else "it does not serve Ray's GCS")
+        raise ConvergeError(f"the ray executor could not join the Ray cluster at {address}: "
+                            f"something listens there, but it is not a Ray head node's GCS "
+                            f"({why}); give the GCS port `ray start --head` printed (6379 "
+                            "by default), not the dashboard's or Ray Client's") from None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

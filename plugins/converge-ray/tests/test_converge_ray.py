@@ -321,6 +321,47 @@ def test_cli_says_when_no_cluster_answers_at_the_address() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("server", ["silent", "http"])
+def test_cli_says_when_what_answers_at_the_address_is_not_ray(server: str) -> None:
+    # a wrong port where something listens (the dashboard's, an HTTP server, a socket
+    # that never answers): ray.init retried it for minutes, with Ray's log lines
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        port = s.getsockname()[1]
+        stop = threading.Event()
+
+        def answer() -> None:  # an HTTP/1 server: reads a request, replies 400
+            s.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = s.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        if server == "http":
+            thread.start()
+        try:
+            started = time.monotonic()
+            done = _converge("run", str(ROOT / "rulesets" / "counter" / "counter.cvg"),
+                             "--executor", "ray", "--executor-option",
+                             f"address=127.0.0.1:{port}", timeout=120)
+            elapsed = time.monotonic() - started
+        finally:
+            stop.set()
+            if thread.is_alive():
+                thread.join()
+    assert done.returncode == 2, done.stderr
+    assert f"could not join the Ray cluster at 127.0.0.1:{port}: something listens there, " \
+        "but it is not a Ray head node's GCS" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert elapsed < 60
+
+
 def test_cli_refuses_an_option_the_executor_lacks() -> None:
     ruleset = ROOT / "rulesets" / "counter" / "counter.cvg"
     done = _converge("run", str(ruleset), "--executor", "ray",
