@@ -699,7 +699,7 @@ def _reachable(address: str) -> None:
 def _answers_as_ray(address: str) -> None:
     """A :class:`ConvergeError` unless a Ray GCS answers at ``address`` within
     :data:`CONNECT_TIMEOUT`: ``ray.init`` retries for minutes when whatever listens
-    there is not Ray (a wrong port: the dashboard's, Ray Client's, another server)."""
+    there is not Ray (a wrong port: the dashboard's, another server)."""
     try:
         import grpc
         from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
@@ -721,7 +721,7 @@ def _answers_as_ray(address: str) -> None:
         raise ConvergeError(f"the ray executor could not join the Ray cluster at {address}: "
                             f"something listens there, but it is not a Ray head node's GCS "
                             f"({why}); give the GCS port `ray start --head` printed (6379 "
-                            "by default), not the dashboard's or Ray Client's") from None
+                            "by default), not the dashboard's") from None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
