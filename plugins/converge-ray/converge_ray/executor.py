@@ -42,7 +42,9 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -551,6 +553,10 @@ class RayExecutor:
         quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                                  "include_dashboard": False}
         address = self._address
+        # ray.init makes SIGTERM a SystemExit (sys.exit(15)) in the middle of a cycle:
+        # the job's own handler (`converge run`: stop after the cycle) is put back
+        main = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main else None
         try:
             if address is None:
                 ray.init(address="local", num_cpus=self._local_cpus,
@@ -568,6 +574,9 @@ class RayExecutor:
                     "--head`)? or leave the address out to start a local Ray for the job")
             raise ConvergeError(f"the ray executor could not {where}: "
                                 f"{type(exc).__name__}: {exc}{hint}") from None
+        finally:
+            if sigterm is not None and signal.getsignal(signal.SIGTERM) is not sigterm:
+                signal.signal(signal.SIGTERM, sigterm)
         self._owns_ray = True
 
 

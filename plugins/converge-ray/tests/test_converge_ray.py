@@ -5,10 +5,12 @@ job-wide; what cannot run says why, never hangs."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -397,6 +399,56 @@ def test_cli_starts_a_local_ray_for_the_job_and_stops_it(cluster: str) -> None:
     assert '"n": 10' in done.stdout
     assert "Traceback" not in done.stderr
     assert _raylets() == before  # the job's own Ray is gone with it
+
+
+LONG_COUNTER = """\
+ruleset long
+root "count" {
+  max_cycles = 100000
+}
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < 90000 emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
+
+def test_sigterm_stops_a_job_on_ray_after_the_cycle_as_on_serial(tmp_path: Path) -> None:
+    # ray.init made SIGTERM sys.exit(15): the job failed mid-cycle as "a bug in the
+    # executor", exit 2, its stored job aborted, instead of stopping after the cycle
+    import sqlite3
+
+    ruleset = tmp_path / "long.cvg"
+    ruleset.write_text(LONG_COUNTER)
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n')
+    db = tmp_path / "run.db"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "converge_rules.cli", "--plugin", "converge_ray", "run",
+         str(ruleset), "-f", str(facts), "--executor", "ray", "--executor-option",
+         "local-cpus=1", "--store", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "CONVERGE_RAY_ADDRESS"})
+    try:
+        deadline = time.monotonic() + 150
+        cycles = 0
+        while cycles < 3 and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.2)
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(
+                    sqlite3.connect(db)) as conn:
+                cycles = conn.execute("SELECT count(*) FROM cycles").fetchone()[0]
+        assert cycles >= 3, job.communicate(timeout=60)
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert "bug in the executor" not in stderr
+    assert "Traceback" not in stderr
+    assert job.returncode == 128 + signal.SIGTERM, stderr
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (status,) = conn.execute("SELECT status FROM jobs").fetchone()
+    assert status == "interrupted"
 
 
 def test_a_job_that_cannot_start_stops_the_ray_it_started(cluster: str) -> None:
