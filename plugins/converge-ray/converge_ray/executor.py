@@ -350,8 +350,8 @@ def parse_options(options: Mapping[str, str]) -> tuple[str | None, int | None]:
         known = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
         raise ConvergeError(f"the ray executor has no option {unknown[0]!r}; its options "
                             f"(--executor-option KEY=VALUE) are {known}")
-    address = options.get("address") or None
-    if address is not None:
+    address = options.get("address")
+    if address is not None:  # an empty one too: `address=$HEAD` with HEAD unset
         check_address(address)
     cpus: int | None = None
     if "local-cpus" in options:

@@ -282,6 +282,12 @@ def test_options_are_checked_before_anything_runs() -> None:
     assert isinstance(ray_executor(2, {"address": "10.0.0.5:6379"}), RayExecutor)
 
 
+def test_an_empty_address_is_refused_not_taken_for_a_local_ray() -> None:
+    # `--executor-option address=$HEAD` with HEAD unset ran the job on a local Ray
+    with pytest.raises(ConvergeError, match="ray address '': give auto"):
+        ray_executor(None, {"address": ""})
+
+
 def test_the_executor_is_registered_by_the_plugin() -> None:
     registries = load_registries(["converge_ray"])
     assert "ray" in registries.executors
