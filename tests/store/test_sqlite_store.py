@@ -4,6 +4,7 @@ and clear errors (not a store, a newer schema, a lock) instead of tracebacks."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -301,6 +302,26 @@ def test_a_sqlite_database_that_is_not_a_store_is_refused(tmp_path: Path) -> Non
     assert "is a SQLite database but not a converge store (it has tables users" in out.output
     with sqlite3.connect(db) as conn:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_a_sqlite_database_that_is_not_a_store_is_left_byte_for_byte(tmp_path: Path) -> None:
+    # the WAL pragma ran before the check: every command switched someone else's
+    # database (rollback journal) to WAL mode, rewriting its header
+    db = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+        conn.commit()
+    before = db.read_bytes()
+    for args in (("run", PRICING, "-f", PRICING_INPUT, "--store", db),
+                 ("trace", "export", db), ("store", "info", db),
+                 ("store", "gc", db, "--keep-last", "1")):
+        out = invoke(*args)
+        assert out.exit_code == 2
+        assert "is a SQLite database but not a converge store" in out.output
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
 def test_a_locked_store_is_an_error_after_the_timeout(tmp_path: Path) -> None:
