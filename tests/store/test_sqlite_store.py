@@ -403,6 +403,19 @@ def test_export_refuses_missing_stores_jobs_and_overwriting_the_store(tmp_path: 
     assert out.exit_code == 2 and "writing it would destroy it" in out.output
 
 
+def test_reading_commands_leave_an_empty_file_empty(tmp_path: Path) -> None:
+    # SQLite takes an empty file for a new database: export, info and gc made it a store
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for args in (("trace", "export", empty), ("store", "info", empty),
+                 ("store", "gc", empty, "--keep-last", "1")):
+        out = invoke(*args)
+        assert out.exit_code == 2
+        assert f"an empty file, no store, at {empty}" in out.output
+    assert empty.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]
+
+
 # ------------------------------------------------------------ info and gc
 
 
