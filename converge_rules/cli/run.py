@@ -169,8 +169,8 @@ def command(
     fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
                   for spec in facts]
     refuse_to_overwrite(trace, [ruleset, *fact_files], "--trace")
-    if store is not None:
-        refuse_to_overwrite(store, [ruleset, *fact_files], "--store")
+    store_file = _store_file(store)
+    refuse_to_overwrite(store_file, [ruleset, *fact_files], "--store")
     if with_confidence and fmt != "json":
         raise click.UsageError("--with-confidence adds to the JSON result; give "
                                "--format json too")
@@ -206,8 +206,7 @@ def command(
         report_diagnostics(exc, colour)
         sys.exit(EXIT_USAGE)
     refuse_to_overwrite(trace, loaded.files, "--trace")  # its imports and cases files
-    if store is not None:
-        refuse_to_overwrite(store, loaded.files, "--store")
+    refuse_to_overwrite(store_file, loaded.files, "--store")
     try:
         inputs = api.read_facts(loaded, *facts)
     except InputError as exc:
@@ -282,6 +281,17 @@ def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.UsageError(f"--executor-option {key} is given twice")
         options[key] = value.strip()
     return options
+
+
+def _store_file(store: str | None) -> str | None:
+    """The local file a ``--store`` location names (``run.db``, ``sqlite:///run.db``),
+    or None for another store's URL: what must not be one of the command's inputs (an
+    empty input file would silently become a database)."""
+    if store is None or ("://" in store and not store.startswith("sqlite:")):
+        return None
+    from converge_rules.store.sqlite import sqlite_path
+
+    return str(sqlite_path(store)[0])
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:

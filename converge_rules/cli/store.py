@@ -25,8 +25,10 @@ def open_existing(store: str, output: str | None = None) -> JobStore:
 
     if "://" not in store or store.startswith("sqlite:"):
         path = sqlite_path(store)[0]
-        if not path.exists():
-            raise click.UsageError(f"no store at {path}: give a file that `converge run "
+        # an empty file would become an empty store (SQLite takes it for a new database)
+        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+            what = "no store" if not path.exists() else "an empty file, no store,"
+            raise click.UsageError(f"{what} at {path}: give a file that `converge run "
                                    "--store` wrote")
         if output is not None:
             refuse_to_overwrite(output, [path], "--output")

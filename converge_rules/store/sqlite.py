@@ -162,6 +162,10 @@ class SqliteStore:
     def _open(self) -> None:
         db = self._db
         try:
+            # first refuse a file that is no store of ours, or a newer one, before
+            # anything is written: the WAL pragma below rewrites the file's header
+            if self._version() > SCHEMA_VERSION:
+                self._too_new()
             # WAL: readers (trace export, store info) never block the job's commits.
             db.execute("PRAGMA journal_mode=WAL").fetchone()
             db.execute("PRAGMA synchronous=NORMAL")

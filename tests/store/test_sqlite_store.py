@@ -4,6 +4,7 @@ and clear errors (not a store, a newer schema, a lock) instead of tracebacks."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -303,6 +304,26 @@ def test_a_sqlite_database_that_is_not_a_store_is_refused(tmp_path: Path) -> Non
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
 
 
+def test_a_sqlite_database_that_is_not_a_store_is_left_byte_for_byte(tmp_path: Path) -> None:
+    # the WAL pragma ran before the check: every command switched someone else's
+    # database (rollback journal) to WAL mode, rewriting its header
+    db = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+        conn.commit()
+    before = db.read_bytes()
+    for args in (("run", PRICING, "-f", PRICING_INPUT, "--store", db),
+                 ("trace", "export", db), ("store", "info", db),
+                 ("store", "gc", db, "--keep-last", "1")):
+        out = invoke(*args)
+        assert out.exit_code == 2
+        assert "is a SQLite database but not a converge store" in out.output
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
 def test_a_locked_store_is_an_error_after_the_timeout(tmp_path: Path) -> None:
     db = tmp_path / "run.db"
     SqliteStore(db).close()
@@ -351,6 +372,24 @@ def test_store_and_trace_options_that_do_not_go_together(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("url", [False, True])
+def test_a_store_that_names_an_input_file_is_refused_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: bool,
+) -> None:
+    # an empty fact file is a valid input and an empty SQLite database: opened as the
+    # store it was turned into one when given as a sqlite:/// URL
+    monkeypatch.chdir(tmp_path)
+    ruleset, _ = counter(tmp_path, 3)
+    (tmp_path / "empty.jsonl").write_text("")
+    store = "sqlite:///empty.jsonl" if url else "empty.jsonl"
+    out = invoke("run", ruleset, "-f", "empty.jsonl", "--store", store)
+    assert out.exit_code == 2
+    assert "writing it would destroy it" in out.output
+    assert (tmp_path / "empty.jsonl").read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter.cvg", "empty.jsonl",
+                                                          "in.jsonl"]
+
+
 def test_export_refuses_missing_stores_jobs_and_overwriting_the_store(tmp_path: Path) -> None:
     out = invoke("trace", "export", tmp_path / "none.db")
     assert out.exit_code == 2 and "no store at" in out.output
@@ -362,6 +401,19 @@ def test_export_refuses_missing_stores_jobs_and_overwriting_the_store(tmp_path: 
     assert f"the store {db} has no job 7; its jobs are 1" in out.output
     out = invoke("trace", "export", db, "-o", db)
     assert out.exit_code == 2 and "writing it would destroy it" in out.output
+
+
+def test_reading_commands_leave_an_empty_file_empty(tmp_path: Path) -> None:
+    # SQLite takes an empty file for a new database: export, info and gc made it a store
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for args in (("trace", "export", empty), ("store", "info", empty),
+                 ("store", "gc", empty, "--keep-last", "1")):
+        out = invoke(*args)
+        assert out.exit_code == 2
+        assert f"an empty file, no store, at {empty}" in out.output
+    assert empty.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]
 
 
 # ------------------------------------------------------------ info and gc

@@ -42,7 +42,9 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -341,8 +343,8 @@ def parse_options(options: Mapping[str, str]) -> tuple[str | None, int | None]:
         known = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
         raise ConvergeError(f"the ray executor has no option {unknown[0]!r}; its options "
                             f"(--executor-option KEY=VALUE) are {known}")
-    address = options.get("address") or None
-    if address is not None:
+    address = options.get("address")
+    if address is not None:  # an empty one too: `address=$HEAD` with HEAD unset
         check_address(address)
     cpus: int | None = None
     if "local-cpus" in options:
@@ -544,6 +546,10 @@ class RayExecutor:
         quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                                  "include_dashboard": False}
         address = self._address
+        # ray.init makes SIGTERM a SystemExit (sys.exit(15)) in the middle of a cycle:
+        # the job's own handler (`converge run`: stop after the cycle) is put back
+        main = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main else None
         try:
             if address is None:
                 ray.init(address="local", num_cpus=self._local_cpus,
@@ -551,6 +557,7 @@ class RayExecutor:
             else:
                 if address != "auto":
                     _reachable(address)
+                    _answers_as_ray(address)
                 ray.init(address=address, **quiet)
         except ConvergeError:
             raise
@@ -560,6 +567,9 @@ class RayExecutor:
                     "--head`)? or leave the address out to start a local Ray for the job")
             raise ConvergeError(f"the ray executor could not {where}: "
                                 f"{type(exc).__name__}: {exc}{hint}") from None
+        finally:
+            if sigterm is not None and signal.getsignal(signal.SIGTERM) is not sigterm:
+                signal.signal(signal.SIGTERM, sigterm)
         self._owns_ray = True
 
 
@@ -673,6 +683,34 @@ def _reachable(address: str) -> None:
                             f"({exc.strerror or exc}); is `ray start --head` running there, "
                             "and is the port open? Leave the address out to start a local "
                             "Ray for the job") from None
+
+
+def _answers_as_ray(address: str) -> None:
+    """A :class:`ConvergeError` unless a Ray GCS answers at ``address`` within
+    :data:`CONNECT_TIMEOUT`: ``ray.init`` retries for minutes when whatever listens
+    there is not Ray (a wrong port: the dashboard's, another server)."""
+    try:
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:  # a Ray without these modules: ray.init decides alone
+        return
+    try:
+        with grpc.insecure_channel(address) as channel:
+            gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                gcs_service_pb2.GetClusterIdRequest(), timeout=CONNECT_TIMEOUT)
+    except grpc.RpcError as exc:
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        # any other answer (UNAUTHENTICATED: a cluster with tokens) is a GCS speaking
+        if code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
+                        grpc.StatusCode.UNIMPLEMENTED):
+            return
+        why = (f"nothing answered within {CONNECT_TIMEOUT:g}s"
+               if code == grpc.StatusCode.DEADLINE_EXCEEDED
+               else "it does not serve Ray's GCS")
+        raise ConvergeError(f"the ray executor could not join the Ray cluster at {address}: "
+                            f"something listens there, but it is not a Ray head node's GCS "
+                            f"({why}); give the GCS port `ray start --head` printed (6379 "
+                            "by default), not the dashboard's") from None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

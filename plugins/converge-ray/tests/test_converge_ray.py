@@ -5,10 +5,12 @@ job-wide; what cannot run says why, never hangs."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -278,6 +280,12 @@ def test_options_are_checked_before_anything_runs() -> None:
     assert isinstance(ray_executor(2, {"address": "10.0.0.5:6379"}), RayExecutor)
 
 
+def test_an_empty_address_is_refused_not_taken_for_a_local_ray() -> None:
+    # `--executor-option address=$HEAD` with HEAD unset ran the job on a local Ray
+    with pytest.raises(ConvergeError, match="ray address '': give auto"):
+        ray_executor(None, {"address": ""})
+
+
 def test_the_executor_is_registered_by_the_plugin() -> None:
     registries = load_registries(["converge_ray"])
     assert "ray" in registries.executors
@@ -319,6 +327,47 @@ def test_cli_says_when_no_cluster_answers_at_the_address() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("server", ["silent", "http"])
+def test_cli_says_when_what_answers_at_the_address_is_not_ray(server: str) -> None:
+    # a wrong port where something listens (the dashboard's, an HTTP server, a socket
+    # that never answers): ray.init retried it for minutes, with Ray's log lines
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        port = s.getsockname()[1]
+        stop = threading.Event()
+
+        def answer() -> None:  # an HTTP/1 server: reads a request, replies 400
+            s.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = s.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        if server == "http":
+            thread.start()
+        try:
+            started = time.monotonic()
+            done = _converge("run", str(ROOT / "rulesets" / "counter" / "counter.cvg"),
+                             "--executor", "ray", "--executor-option",
+                             f"address=127.0.0.1:{port}", timeout=120)
+            elapsed = time.monotonic() - started
+        finally:
+            stop.set()
+            if thread.is_alive():
+                thread.join()
+    assert done.returncode == 2, done.stderr
+    assert f"could not join the Ray cluster at 127.0.0.1:{port}: something listens there, " \
+        "but it is not a Ray head node's GCS" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert elapsed < 60
+
+
 def test_cli_refuses_an_option_the_executor_lacks() -> None:
     ruleset = ROOT / "rulesets" / "counter" / "counter.cvg"
     done = _converge("run", str(ruleset), "--executor", "ray",
@@ -354,6 +403,56 @@ def test_cli_starts_a_local_ray_for_the_job_and_stops_it(cluster: str) -> None:
     assert '"n": 10' in done.stdout
     assert "Traceback" not in done.stderr
     assert _raylets() == before  # the job's own Ray is gone with it
+
+
+LONG_COUNTER = """\
+ruleset long
+root "count" {
+  max_cycles = 100000
+}
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < 90000 emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
+
+def test_sigterm_stops_a_job_on_ray_after_the_cycle_as_on_serial(tmp_path: Path) -> None:
+    # ray.init made SIGTERM sys.exit(15): the job failed mid-cycle as "a bug in the
+    # executor", exit 2, its stored job aborted, instead of stopping after the cycle
+    import sqlite3
+
+    ruleset = tmp_path / "long.cvg"
+    ruleset.write_text(LONG_COUNTER)
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n')
+    db = tmp_path / "run.db"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "converge_rules.cli", "--plugin", "converge_ray", "run",
+         str(ruleset), "-f", str(facts), "--executor", "ray", "--executor-option",
+         "local-cpus=1", "--store", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "CONVERGE_RAY_ADDRESS"})
+    try:
+        deadline = time.monotonic() + 150
+        cycles = 0
+        while cycles < 3 and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.2)
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(
+                    sqlite3.connect(db)) as conn:
+                cycles = conn.execute("SELECT count(*) FROM cycles").fetchone()[0]
+        assert cycles >= 3, job.communicate(timeout=60)
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert "bug in the executor" not in stderr
+    assert "Traceback" not in stderr
+    assert job.returncode == 128 + signal.SIGTERM, stderr
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (status,) = conn.execute("SELECT status FROM jobs").fetchone()
+    assert status == "interrupted"
 
 
 def test_a_job_that_cannot_start_stops_the_ray_it_started(cluster: str) -> None:
