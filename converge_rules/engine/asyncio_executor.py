@@ -43,7 +43,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import cut_at_deadline, run_agent, timeout_reason
+from converge_rules.engine.executors import (
+    _interrupt,
+    cut_at_deadline,
+    run_agent,
+    timeout_reason,
+)
 from converge_rules.engine.tools import AgentRuntime, ToolBox
 from converge_rules.errors import ConvergeError
 from converge_rules.program import AgentSpec, View
@@ -236,8 +241,13 @@ class AsyncioExecutor:
                 timeout=max(self._deadline - time.monotonic(), 0.0) + _LOOP_GRACE)
         except FutureTimeout:
             # the loop did not answer by the deadline: a coroutine agent is computing
-            # without a call, which only the job's end can cut
+            # without a call, which only the job's end can cut. Stop that computation
+            # (it would hold the loop, and the tool box's close, for its minutes, and
+            # burn a core after the job returned), as threads stops an abandoned agent.
             answer.cancel()
+            thread = tools.loop_thread()
+            if thread is not None and thread.ident is not None:
+                _interrupt(thread.ident)
             return [cut_at_deadline(a.position, r.close())
                     for a, r in zip(activations, runtimes, strict=True)]
 
