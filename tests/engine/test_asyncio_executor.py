@@ -330,6 +330,30 @@ def test_a_coroutine_agent_computing_at_the_job_deadline_is_stopped(
     assert "never retrieved" not in caplog.text
 
 
+@pytest.mark.parametrize("budget", ["job_timeout = 1s", "agent_timeout = 1s"])
+def test_a_sync_agent_computing_when_it_is_cut_stops(budget: str) -> None:
+    # Found by a review: a pure join (no call: it runs on the agent pool's thread) cut at
+    # its deadline went on computing on that thread for minutes after the job returned,
+    # where threads stops such an agent
+    rs = converge_rules.loads(
+        f"ruleset j\nroot \"j\" {{\n  {budget}\n}}\n"
+        "fact A { x: int }\nfact B { y: int }\nfact Hit { x: int }\n"
+        "agent pairs {\n  when A(x) and B(y) where x + y == -1\n  emit Hit(x: x)\n}\n",
+        plugins=False)
+    n = 15_000  # 225 million pairs: minutes of work
+    facts = [("A", {"x": i}) for i in range(n)] + [("B", {"y": i}) for i in range(n)]
+    result = converge_rules.run(rs, validate_pairs(rs.program, facts), executor="asyncio")
+    assert "timeout" in result.trace.to_jsonl()
+
+    def agent_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("converge-agent")]
+
+    until = time.monotonic() + 5.0
+    while time.monotonic() < until and agent_threads():
+        time.sleep(0.05)
+    assert not agent_threads(), "the abandoned join still computes"
+
+
 def test_daemon_threads_never_hold_the_process_exit() -> None:
     code = textwrap.dedent(f"""\
         import sys, time
