@@ -17,7 +17,8 @@ Effects are the same as ``serial``'s: the compute of an agent is the same code, 
 calls are made in the same order, and the engine merges in merge order whatever the
 completion order. ``agent_timeout`` cuts: an agent still running ``agent_timeout``
 seconds after it started is abandoned at that moment (its task is cancelled, or its
-thread left to finish unobserved); its effect says ``agent_timeout exceeded`` and
+thread left to finish unobserved, stopped as under ``threads`` if it computes in
+Python); its effect says ``agent_timeout exceeded`` and
 records the calls it made, the one still running included, and nothing it does
 later reaches the context or the trace. The call it was waiting on is cancelled
 too (an async tool's; a sync tool's thread cannot be stopped): it answers no memo.
@@ -27,7 +28,8 @@ never holds the process's exit).
 
 The compute of a coroutine agent between its calls runs on the loop: a join-heavy
 agent that also calls tools holds the loop while it joins, and its timeout cuts it
-only at its next call. CPU-bound rulesets belong on ``processes``.
+only at its next call; the job's deadline stops it (a second of grace after it).
+CPU-bound rulesets belong on ``processes``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
 
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import cut_at_deadline, run_agent, timeout_reason
-from converge_rules.engine.tools import AgentRuntime, ToolBox
+from converge_rules.engine.executors import (
+    _interrupt,
+    cut_at_deadline,
+    run_agent,
+    timeout_reason,
+)
+from converge_rules.engine.tools import AgentAbandoned, AgentRuntime, ToolBox
 from converge_rules.errors import ConvergeError
 from converge_rules.program import AgentSpec, View
 
@@ -58,6 +65,11 @@ MAX_SYNC_WORKERS = 64
 _LOOP_GRACE = 1.0
 """Seconds past the job's deadline the engine waits for a loop that does not answer
 (a coroutine agent computing without a call holds it) before it cuts the cycle."""
+
+def _checkpoint() -> None:
+    """A Python call: an asynchronous exception pending for this thread is raised at
+    its start."""
+
 
 class DaemonThreads(Executor):
     """A pool of at most ``size`` busy daemon threads, never joined at the
@@ -236,8 +248,13 @@ class AsyncioExecutor:
                 timeout=max(self._deadline - time.monotonic(), 0.0) + _LOOP_GRACE)
         except FutureTimeout:
             # the loop did not answer by the deadline: a coroutine agent is computing
-            # without a call, which only the job's end can cut
+            # without a call, which only the job's end can cut. Stop that computation
+            # (it would hold the loop, and the tool box's close, for its minutes, and
+            # burn a core after the job returned), as threads stops an abandoned agent.
             answer.cancel()
+            thread = tools.loop_thread()
+            if thread is not None and thread.ident is not None:
+                _interrupt(thread.ident)
             return [cut_at_deadline(a.position, r.close())
                     for a, r in zip(activations, runtimes, strict=True)]
 
@@ -296,10 +313,24 @@ class AsyncioExecutor:
             pooled = None
         else:
             begins: list[float] = []
+            # the thread while it runs the agent's own code, under ``guard``: only
+            # then may an abandoned agent be stopped (never in the pool's bookkeeping)
+            inside: list[int] = []
+            guard = threading.Lock()
 
             def task() -> AgentEffect:
                 begins.append(time.monotonic())
-                return run_agent(agent, activation, view, tools, timeout, runtime)
+                try:
+                    try:
+                        with guard:
+                            inside.append(threading.get_ident())
+                        return run_agent(agent, activation, view, tools, timeout, runtime)
+                    finally:
+                        with guard:
+                            inside.clear()
+                        _checkpoint()  # a stop requested just now surfaces here
+                except AgentAbandoned:  # stopped: nobody reads this effect
+                    return AgentEffect(activation.position, (), "abandoned", ())
 
             pooled = self._agent_pool.submit(task)
             running = asyncio.wrap_future(pooled, loop=loop)
@@ -330,6 +361,9 @@ class AsyncioExecutor:
             running.cancel()
             if pooled is not None:
                 self._agent_pool.retire(pooled)
+                with guard:  # a join computing for minutes must not go on unobserved
+                    if inside and not runtime.calling:
+                        _interrupt(inside[0])
             return effect
 
     def close(self) -> None:

@@ -82,6 +82,26 @@ async def _cancel_pending() -> None:
     await asyncio.get_running_loop().shutdown_asyncgens()
 
 
+def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Run ``loop`` until it is stopped. An :class:`AgentAbandoned` meant for an
+    abandoned coroutine that lands in the loop's own code instead ends that callback,
+    not the loop (nor prints a traceback)."""
+    while True:
+        try:
+            loop.run_forever()
+            return
+        except AgentAbandoned:
+            continue
+
+
+def _unless_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: a task ended by :class:`AgentAbandoned` (an
+    abandoned agent stopped, nobody waits for it) is no error worth a traceback on
+    the user's terminal; anything else goes to asyncio's default handler."""
+    if not isinstance(context.get("exception"), AgentAbandoned):
+        loop.default_exception_handler(context)
+
+
 #: seconds ``close`` waits for cancelled coroutines (a tool swallowing its cancellation
 #: must not hang the end of the job)
 _CLOSE_GRACE = 2.0
@@ -179,8 +199,9 @@ class ToolBox:
                 raise ToolError("the job has ended; its event loop is closed")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
+                loop.set_exception_handler(_unless_abandoned)
                 thread = threading.Thread(
-                    target=loop.run_forever, name="converge-tools-loop", daemon=True
+                    target=_serve_loop, args=(loop,), name="converge-tools-loop", daemon=True
                 )
                 thread.start()
                 self._loop, self._loop_thread = loop, thread
@@ -190,6 +211,13 @@ class ToolBox:
         """The job's event loop (started on first use), on which the ``asyncio``
         executor runs its agents; a :class:`ToolError` once the job has ended."""
         return self._event_loop()
+
+    def loop_thread(self) -> threading.Thread | None:
+        """The thread running the job's event loop, if it was started and the job has
+        not ended: an executor that abandons a coroutine computing on the loop (no call
+        to await, so no cancellation reaches it) stops that thread's computation."""
+        with self._loop_lock:
+            return self._loop_thread
 
     def close(self) -> None:
         """End of the job: cancel what is still running on the event loop, stop and

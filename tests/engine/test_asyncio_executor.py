@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import converge_rules
-from converge_rules.engine import run
+from converge_rules.engine import run, validate_pairs
 from converge_rules.engine.asyncio_executor import AsyncioExecutor, DaemonThreads
 from converge_rules.engine.tools import ABANDONED
 from converge_rules.errors import ConvergeError
@@ -291,6 +291,67 @@ def test_the_job_deadline_cuts_running_and_queued_agents() -> None:
     assert time.monotonic() - started < 3.0
     assert [e.budget for e in effects] == ["job_timeout"] * 3, effects
     assert all(e.error is not None and e.error.startswith("job_timeout") for e in effects)
+
+
+def test_a_coroutine_agent_computing_at_the_job_deadline_is_stopped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found by a review: a join-heavy agent that also calls a tool computes on the loop
+    # without awaiting; at job_timeout = 1s the run returned after ~7 s (a second of
+    # grace, then the tool box's close waiting 3 s and 2 s for the held loop) and the
+    # loop's thread went on computing the join, a core busy for minutes, after the job
+    # had returned its result. Stopped, it must print no "never retrieved" traceback.
+    async def fx(args: dict[str, Any]) -> dict[str, Any]:
+        return {"v": args["x"]}
+
+    rs = converge_rules.loads(
+        "ruleset j\nuses tool fx\nroot \"j\" {\n  job_timeout = 1s\n}\n"
+        "fact A { x: int }\nfact B { y: int }\nfact Hit { x: int, v: int }\n"
+        "agent pairs {\n  when A(x) and B(y) where x + y == -1\n"
+        "  call fx(x: x) as r\n  emit Hit(x: x, v: r.v)\n}\n", plugins=False)
+    n = 15_000  # 225 million pairs: minutes of work
+    facts = [("A", {"x": i}) for i in range(n)] + [("B", {"y": i}) for i in range(n)]
+    inputs = validate_pairs(rs.program, facts)  # validated before the clock starts
+    started = time.monotonic()
+    result = converge_rules.run(rs, inputs, tools={"fx": fx}, executor="asyncio")
+    took = time.monotonic() - started
+    assert result.status == "budget_exceeded"
+    assert took < 4.5, f"the job of job_timeout = 1s took {took:.1f}s"
+    until = time.monotonic() + 5.0
+    while time.monotonic() < until and any(
+            t.name == "converge-tools-loop" for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name == "converge-tools-loop"], (
+        "the loop's thread still computes the abandoned join")
+    import gc
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+@pytest.mark.parametrize("budget", ["job_timeout = 1s", "agent_timeout = 1s"])
+def test_a_sync_agent_computing_when_it_is_cut_stops(budget: str) -> None:
+    # Found by a review: a pure join (no call: it runs on the agent pool's thread) cut at
+    # its deadline went on computing on that thread for minutes after the job returned,
+    # where threads stops such an agent
+    rs = converge_rules.loads(
+        f"ruleset j\nroot \"j\" {{\n  {budget}\n}}\n"
+        "fact A { x: int }\nfact B { y: int }\nfact Hit { x: int }\n"
+        "agent pairs {\n  when A(x) and B(y) where x + y == -1\n  emit Hit(x: x)\n}\n",
+        plugins=False)
+    n = 15_000  # 225 million pairs: minutes of work
+    facts = [("A", {"x": i}) for i in range(n)] + [("B", {"y": i}) for i in range(n)]
+    result = converge_rules.run(rs, validate_pairs(rs.program, facts), executor="asyncio")
+    assert "timeout" in result.trace.to_jsonl()
+
+    def agent_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("converge-agent")]
+
+    until = time.monotonic() + 5.0
+    while time.monotonic() < until and agent_threads():
+        time.sleep(0.05)
+    assert not agent_threads(), "the abandoned join still computes"
 
 
 def test_daemon_threads_never_hold_the_process_exit() -> None:
