@@ -216,3 +216,16 @@ def test_every_executor_gives_the_same_job_for_joins_with_conflicts_and_retracti
         other = run(PROGRAM, _facts(edges), executor=Shuffling(make(workers), rng))
         assert other.to_json() == serial.to_json(), (name, workers)
         assert other.trace.to_jsonl() == serial.trace.to_jsonl(), (name, workers)
+
+
+def test_a_sync_tool_abandoned_under_asyncio_does_not_hold_later_calls() -> None:
+    """Regression (found by the property above): under ``asyncio`` with one worker, a
+    sync tool call still sleeping after its agent was cut kept the only tool thread,
+    so the next cycle's sync call queued behind it and was cut too."""
+    prog = program()
+    facts = validate_pairs(prog, [("Item", {"id": 3, "kind": "a"}), ("Stuck", {"id": 0})])
+    serial = run(prog, facts, tools=tools({}), now=None)
+    assert '"text":"#3:4"' in serial.trace.to_jsonl()  # the later call answered
+    awaited = run(prog, facts, tools=tools({}), now=None, executor=AsyncioExecutor(1))
+    assert awaited.to_json() == serial.to_json()
+    assert awaited.trace.to_jsonl() == serial.trace.to_jsonl()
