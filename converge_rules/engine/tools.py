@@ -68,6 +68,22 @@ def canonical_args(args: Mapping[str, Any]) -> str:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
 
 
+async def _on_pool(pool: Executor, fn: Any, args: dict[str, Any]) -> Any:
+    """Run the sync tool ``fn`` on ``pool`` and await its answer. When the awaiting
+    agent is cancelled (cut at ``agent_timeout``) and the pool can ``retire`` a
+    stuck task, its thread stops counting against the pool's size: a call sleeping
+    for an hour must not make later calls queue behind it and time out, which would
+    make the job differ from ``serial``'s."""
+    future = pool.submit(fn, args)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        retire = getattr(pool, "retire", None)
+        if retire is not None:
+            retire(future)
+        raise
+
+
 async def _await(value: Awaitable[Any]) -> Any:
     return await value
 
@@ -332,11 +348,13 @@ class ToolBox:
         try:
             if asynchronous:
                 result: Any = await cast(Awaitable[Any], fn(dict(args)))
-            else:
+            elif pool is None:
                 result = await asyncio.get_running_loop().run_in_executor(
-                    pool, fn, dict(args))
-                if inspect.isawaitable(result):
-                    result = await _await(result)
+                    None, fn, dict(args))
+            else:
+                result = await _on_pool(pool, fn, dict(args))
+            if not asynchronous and inspect.isawaitable(result):
+                result = await _await(result)
         except ToolError as exc:
             return None, without_addresses(str(exc))
         except MemoryError:
