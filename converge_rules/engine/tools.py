@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import date, timedelta
 from types import MappingProxyType
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.errors import ToolError, without_addresses
@@ -39,6 +39,8 @@ from converge_rules.jsontext import value_problem
 from converge_rules.language.builtins import iso_text
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
+
+W = TypeVar("W")  # what a caller waits on: a threading.Event or an asyncio future
 
 _Outcome: TypeAlias = tuple[dict[str, Any] | None, str | None]
 
@@ -253,30 +255,39 @@ class ToolBox:
         if not thread.is_alive():
             loop.close()
 
+    def _claim(self, key: str, tool: str, wait: Callable[[_InFlight], W]
+               ) -> tuple[_Outcome | None, _InFlight | None, W | None]:
+        """One step of :meth:`call` and :meth:`acall`, under the lock: ``(outcome, None,
+        None)`` when the call is memoised; ``(None, entry, None)`` when this caller owns
+        the new in-flight call (counted against ``max_calls``: raises
+        :class:`ToolBudgetExhausted` when spent); ``(None, None, wait(entry))`` when an
+        identical call is in flight (wait, then claim again)."""
+        with self._lock:
+            done = self._memo.get(key)
+            if done is not None:
+                return done, None, None
+            event = self._inflight.get(key)
+            if event is not None:
+                return None, None, wait(event)
+            if self.max_calls is not None and self.used >= self.max_calls:
+                self.exhausted = True
+                raise ToolBudgetExhausted(
+                    f"max_tool_calls ({self.max_calls}) is spent; call to {tool!r} refused"
+                )
+            self.used += 1
+            event = self._inflight[key] = _InFlight()
+            return None, event, None
+
     def call(self, tool: str, args: dict[str, Any]) -> _Outcome:
         """``(result, None)`` or ``(None, error message)``; raises
         :class:`ToolBudgetExhausted` when the budget refuses a new call."""
         key = tool + "\x00" + canonical_args(args)
         while True:
-            with self._lock:
-                done = self._memo.get(key)
-                if done is not None:
-                    return done
-                event = self._inflight.get(key)
-                if event is None:
-                    if self.max_calls is not None and self.used >= self.max_calls:
-                        self.exhausted = True
-                        raise ToolBudgetExhausted(
-                            f"max_tool_calls ({self.max_calls}) is spent; "
-                            f"call to {tool!r} refused"
-                        )
-                    self.used += 1
-                    event = self._inflight[key] = _InFlight()
-                    owner = True
-                else:
-                    owner = False
-                    waiter = event.thread_waiter()
-            if not owner:
+            done, event, waiter = self._claim(key, tool, _InFlight.thread_waiter)
+            if done is not None:
+                return done
+            if event is None:
+                assert waiter is not None
                 waiter.wait()
                 continue
             outcome: _Outcome = (None, "internal error")
@@ -299,25 +310,11 @@ class ToolBox:
         the call again (the budget counts both)."""
         key = tool + "\x00" + canonical_args(args)
         while True:
-            with self._lock:
-                done = self._memo.get(key)
-                if done is not None:
-                    return done
-                event = self._inflight.get(key)
-                if event is None:
-                    if self.max_calls is not None and self.used >= self.max_calls:
-                        self.exhausted = True
-                        raise ToolBudgetExhausted(
-                            f"max_tool_calls ({self.max_calls}) is spent; "
-                            f"call to {tool!r} refused"
-                        )
-                    self.used += 1
-                    event = self._inflight[key] = _InFlight()
-                    owner = True
-                else:
-                    owner = False
-                    future = event.task_waiter()
-            if not owner:
+            done, event, future = self._claim(key, tool, _InFlight.task_waiter)
+            if done is not None:
+                return done
+            if event is None:
+                assert future is not None
                 await future
                 continue
             outcome: _Outcome = (None, "internal error")
