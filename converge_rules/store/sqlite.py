@@ -424,8 +424,9 @@ class SqliteJob:
         statements: list[_Statement] = [
             ("INSERT INTO trace_lines (job, seq, cycle, line) VALUES (?, ?, ?, ?)", rows, True),
             ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
-             "ON CONFLICT (job, cycle) DO UPDATE SET lines = lines + excluded.lines, "
-             "bytes = bytes + excluded.bytes", (self.id, cycle, len(rows), size), False),
+             "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
+             "bytes = cycles.bytes + excluded.bytes", (self.id, cycle, len(rows), size),
+             False),  # qualified: in PostgreSQL a bare `lines` is ambiguous here
         ]
         if status is not None:
             statements.append(("UPDATE jobs SET status = ?, detail = ?, finished = ? "

@@ -1,6 +1,8 @@
-"""The SQLite job store: each cycle committed as it ends, many jobs per file, the
-trace exported byte for byte as ``--trace`` writes it, migrations from an older schema,
-and clear errors (not a store, a newer schema, a lock) instead of tracebacks."""
+"""The job store, on every backend (``backend``: SQLite, and PostgreSQL from the
+converge-postgres plugin; see conftest.py): each cycle committed as it ends, many jobs
+per store, the trace exported byte for byte as ``--trace`` writes it, migrations from an
+older schema, and clear errors (not a store, a newer schema, a lock) instead of
+tracebacks. Tests of what only a SQLite file has take ``tmp_path`` alone."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from converge_rules.engine.executors import SerialExecutor
 from converge_rules.errors import ExecutorError, StoreError
 from converge_rules.store import sqlite as sqlite_store
 from converge_rules.store.sqlite import SCHEMA_VERSION, SqliteStore
+from tests.store.conftest import Backend
 
 REPO = Path(__file__).resolve().parents[2]
 PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
@@ -83,8 +86,10 @@ def cases(tmp: Path) -> list[tuple[Path, Path, int]]:
 # ------------------------------------------------------------------ export
 
 
-def test_the_exported_trace_is_byte_for_byte_what_trace_writes(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
+def test_the_exported_trace_is_byte_for_byte_what_trace_writes(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    db = backend.location
     for i, (ruleset, facts, code) in enumerate(cases(tmp_path), start=1):
         traced = invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace",
                         tmp_path / f"t{i}.jsonl")
@@ -95,30 +100,33 @@ def test_the_exported_trace_is_byte_for_byte_what_trace_writes(tmp_path: Path) -
         assert exported.exit_code == 0, exported.output
         assert (tmp_path / f"e{i}.jsonl").read_bytes() == (
             tmp_path / f"t{i}.jsonl").read_bytes()
-    # one file holds every job; each is exported by its id, also through a URL
+    # one store holds every job; each is exported by its id, also through a URL
+    url = f"sqlite:///{db}" if backend.kind == "sqlite" else db
     for i in range(1, 5):
-        out = invoke("trace", "export", f"sqlite:///{db}", "--job", str(i))
+        out = invoke("trace", "export", url, "--job", str(i))
         assert out.output.encode() == (tmp_path / f"t{i}.jsonl").read_bytes()
-    with SqliteStore(db) as store:
+    with backend.open() as store:
         assert [(j.id, j.ruleset, j.status) for j in store.jobs()] == [
             (1, "pricing", "converged"), (2, "counter", "converged"),
             (3, "counter", "budget_exceeded"), (4, "strict", "conflict")]
 
 
-def test_export_equals_the_trace_for_any_executor(tmp_path: Path) -> None:
+def test_export_equals_the_trace_for_any_executor(tmp_path: Path, backend: Backend) -> None:
     ruleset, facts = counter(tmp_path, 6)
     loaded = converge_rules.load(ruleset)
     inputs = api.read_facts(loaded, facts)
     expected = api.run(loaded, inputs, now=None).trace.to_jsonl()
     for executor in ("serial", "threads", "processes"):
-        api.run(loaded, inputs, executor=executor, workers=2, store=tmp_path / "run.db",
+        api.run(loaded, inputs, executor=executor, workers=2, store=backend.location,
                 now=None)
-        with SqliteStore(tmp_path / "run.db") as store:
+        with backend.open() as store:
             job = store.job(None)
             assert "".join(line + "\n" for line in store.trace_lines(job.id)) == expected
 
 
-def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(tmp_path: Path) -> None:
+def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(
+    tmp_path: Path, backend: Backend,
+) -> None:
     # found merging the store with the spilling trace: once a cycle's events went to the
     # trace's spool, the store committed the lines of the wrong events (counted in memory)
     from converge_rules.engine.trace import SPILL_EVENTS
@@ -131,8 +139,8 @@ def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(tmp_path: P
     inputs = api.read_facts(loaded, facts)
     expected = api.run(loaded, inputs, now=None).trace.to_jsonl()
     assert expected.count("\n") > 2 * SPILL_EVENTS  # the trace did spill, more than once
-    api.run(loaded, inputs, store=tmp_path / "run.db", now=None)
-    with SqliteStore(tmp_path / "run.db") as store:
+    api.run(loaded, inputs, store=backend.location, now=None)
+    with backend.open() as store:
         job = store.job(None)
         assert "".join(line + "\n" for line in store.trace_lines(job.id)) == expected
 
@@ -140,20 +148,19 @@ def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(tmp_path: P
 # ------------------------------------------------------- one transaction per cycle
 
 
-def test_each_cycle_is_committed_when_it_ends(tmp_path: Path) -> None:
+def test_each_cycle_is_committed_when_it_ends(tmp_path: Path, backend: Backend) -> None:
     ruleset, facts = counter(tmp_path, 10)
     loaded = converge_rules.load(ruleset)
-    db = tmp_path / "run.db"
     seen: list[tuple[int, int]] = []
 
     def progress(p: Any) -> None:
-        # another connection (another process, as far as SQLite knows) sees the cycle
-        other = sqlite3.connect(db)
-        seen.append((p.cycle, other.execute("SELECT max(cycle) FROM cycles").fetchone()[0]))
-        other.close()
+        # another connection (another process, as far as the database knows) sees it
+        with backend.connect() as other:
+            seen.append((p.cycle, other.execute("SELECT max(cycle) FROM cycles"
+                                                ).fetchone()[0]))
 
-    result = api.run(loaded, api.read_facts(loaded, facts), store=db, progress=progress,
-                     now=None)
+    result = api.run(loaded, api.read_facts(loaded, facts), store=backend.location,
+                     progress=progress, now=None)
     assert result.cycles == 11  # ten steps, and one that changes nothing
     assert seen == [(c, c) for c in range(1, 12)]
 
@@ -168,29 +175,32 @@ def progress(p):
         os.kill(os.getpid(), signal.SIGKILL)
 
 loaded = converge_rules.load(sys.argv[1])
-api.run(loaded, api.read_facts(loaded, sys.argv[2]), store="run.db", progress=progress,
+api.run(loaded, api.read_facts(loaded, sys.argv[2]), store=sys.argv[4], progress=progress,
         now=None)
 """
 
 
 @pytest.mark.parametrize("at", [1, 4])
-def test_a_killed_job_keeps_every_cycle_it_committed(tmp_path: Path, at: int) -> None:
+def test_a_killed_job_keeps_every_cycle_it_committed(
+    tmp_path: Path, backend: Backend, at: int,
+) -> None:
     ruleset, facts = counter(tmp_path, 10)
     (tmp_path / "killer.py").write_text(KILLER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), str(at)],
+    proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), str(at),
+                           backend.location],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     loaded = converge_rules.load(ruleset)
     full = api.run(loaded, api.read_facts(loaded, facts), now=None).trace.to_jsonl()
-    with SqliteStore(tmp_path / "run.db") as store:
+    with backend.open() as store:
         job = store.job(None)
         assert (job.status, job.cycles) == ("running", at)
         kept = "".join(line + "\n" for line in store.trace_lines(job.id))
     assert full.startswith(kept)
     assert json.loads(kept.splitlines()[-1]) == {
         "event": "cycle_end", "cycle": at, "tier": 1, "added": 2, "removed": 2, "live": 2}
-    out = invoke("trace", "export", tmp_path / "run.db")
+    out = invoke("trace", "export", backend.location)
     assert out.exit_code == 0
     assert f"job 1 did not finish (status running): its trace ends after cycle {at}" in (
         out.output)
@@ -205,25 +215,25 @@ class FailingExecutor(SerialExecutor):
 
 
 def test_a_job_ended_by_an_exception_is_marked_aborted_with_its_cycles(
-    tmp_path: Path,
+    tmp_path: Path, backend: Backend,
 ) -> None:
     ruleset, facts = counter(tmp_path, 10)
     loaded = converge_rules.load(ruleset)
     with pytest.raises(ExecutorError):
         api.run(loaded, api.read_facts(loaded, facts), executor=FailingExecutor(),
-                store=tmp_path / "run.db", now=None)
-    with SqliteStore(tmp_path / "run.db") as store:
+                store=backend.location, now=None)
+    with backend.open() as store:
         job = store.job(None)
         assert (job.status, job.cycles) == ("aborted", 2)
         assert [c for c, _, _ in store.cycle_sizes(job.id)] == [0, 1, 2]
 
 
-def test_a_job_refused_before_it_runs_leaves_no_job(tmp_path: Path) -> None:
+def test_a_job_refused_before_it_runs_leaves_no_job(tmp_path: Path, backend: Backend) -> None:
     ruleset, _ = counter(tmp_path, 3)
     (tmp_path / "bad.jsonl").write_text('{"Count": {"id": 1}}\n')
-    out = invoke("run", ruleset, "-f", tmp_path / "bad.jsonl", "--store", tmp_path / "run.db")
+    out = invoke("run", ruleset, "-f", tmp_path / "bad.jsonl", "--store", backend.location)
     assert out.exit_code == 2
-    with SqliteStore(tmp_path / "run.db") as store:
+    with backend.open() as store:
         assert store.jobs() == []
 
 
@@ -231,17 +241,16 @@ def test_a_job_refused_before_it_runs_leaves_no_job(tmp_path: Path) -> None:
 
 
 def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_jobs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: Backend,
 ) -> None:
     ruleset, facts = counter(tmp_path, 5)
     loaded = converge_rules.load(ruleset)
     inputs = api.read_facts(loaded, facts)
     trace = api.run(loaded, inputs, now=None).trace.to_jsonl().splitlines()
-    old = tmp_path / "old.db"
     with monkeypatch.context() as m:  # what converge with schema version 1 created
         m.setattr(sqlite_store, "SCHEMA_VERSION", 1)
-        SqliteStore(old).close()
-    with sqlite3.connect(old) as db:  # and what it wrote: jobs and their trace lines
+        backend.open().close()
+    with backend.connect() as db:  # and what it wrote: jobs and their trace lines
         assert [r[0] for r in db.execute("SELECT version FROM schema_version")] == [1]
         db.execute("INSERT INTO jobs (ruleset, status, started) "
                    "VALUES ('counter', 'converged', '2026-12-01T00:00:00Z')")
@@ -250,7 +259,7 @@ def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_jobs(
             event = json.loads(line)
             cycle = event.get("cycle", cycle) if event["event"] == "cycle_start" else cycle
             db.execute("INSERT INTO trace_lines VALUES (1, ?, ?, ?)", (seq, cycle, line))
-    with SqliteStore(old) as store:
+    with backend.open() as store:
         assert store.schema_version == SCHEMA_VERSION
         assert [line for line in store.trace_lines(1)] == trace
         migrated = store.cycle_sizes(1)
@@ -260,19 +269,29 @@ def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_jobs(
         assert store.cycle_sizes(1) == migrated  # the sizes a current store records
 
 
-def test_a_store_newer_than_this_converge_is_refused_untouched(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
-    SqliteStore(db).close()
-    with sqlite3.connect(db) as conn:
+def test_a_store_newer_than_this_converge_is_refused_untouched(backend: Backend) -> None:
+    backend.open().close()
+    with backend.connect() as conn:
         conn.execute("INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
-    before = db.read_bytes()
+    before = _contents(backend)
     with pytest.raises(StoreError, match="newer than this converge knows"):
-        SqliteStore(db)
-    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+        backend.open()
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", backend.location)
     assert out.exit_code == 2
-    assert (f"{db} has store schema version {SCHEMA_VERSION + 1}, newer than this converge "
-            f"knows ({SCHEMA_VERSION}); upgrade converge") in out.output
-    assert db.read_bytes() == before
+    assert (f"{backend.name} has store schema version {SCHEMA_VERSION + 1}, newer than this "
+            f"converge knows ({SCHEMA_VERSION}); upgrade converge") in out.output
+    assert _contents(backend) == before
+
+
+def _contents(backend: Backend) -> object:
+    """What the store holds: the SQLite file's bytes, or the rows of every table."""
+    if backend.path is not None:
+        return backend.path.read_bytes()
+    with backend.connect() as conn:
+        names = sorted(r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        return {name: sorted(map(tuple, conn.execute(f"SELECT * FROM {name}").fetchall()))
+                for name in names}
 
 
 # ------------------------------------------------------------------- bad input
@@ -324,29 +343,31 @@ def test_a_sqlite_database_that_is_not_a_store_is_left_byte_for_byte(tmp_path: P
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
-def test_a_locked_store_is_an_error_after_the_timeout(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
-    SqliteStore(db).close()
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        with pytest.raises(StoreError, match="locked by another process"):
-            api.run(converge_rules.load(PRICING), store=SqliteStore(db, timeout=0.1))
-        out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store",
-                     f"sqlite:///{db}?timeout=0.1")
-        assert out.exit_code == 2
-        assert (f"the store {db} is locked by another process (database is locked; "
-                "waited 0.1s); let the other job finish") in out.output
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+def test_a_locked_store_is_an_error_after_the_timeout(backend: Backend) -> None:
+    backend.open().close()
+    with backend.connect() as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreError, match="locked by another process"):
+                api.run(converge_rules.load(PRICING), store=backend.open(timeout=0.1))
+            url = (f"sqlite:///{backend.location}?timeout=0.1" if backend.kind == "sqlite"
+                   else f"{backend.location}&timeout=0.1")
+            out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", url)
+            assert out.exit_code == 2
+            shown = backend.name if backend.kind == "sqlite" else url
+            assert f"the store {shown} is locked by another process (" in out.output
+            assert "waited 0.1s); let the other job finish" in out.output
+            if backend.kind == "sqlite":
+                assert "(database is locked; waited" in out.output
+        finally:
+            holder.execute("ROLLBACK")
 
 
 @pytest.mark.parametrize(("store", "message"), [
     ("sqlite://host/x.db", "a SQLite URL is sqlite:///relative/path"),
     ("sqlite:///x.db?wait=1", "unknown option 'wait'"),
     ("sqlite:///x.db?timeout=soon", "timeout must be a number of seconds"),
-    ("postgresql://db/jobs", "'postgresql' is not a registered job store (known: sqlite)"),
+    ("mysql://db/jobs", "'mysql' is not a registered job store (known: "),
     ("missing/run.db", "directory 'missing' does not exist"),
     (".", "is a directory; give --store a file name"),
 ])
@@ -419,8 +440,8 @@ def test_reading_commands_leave_an_empty_file_empty(tmp_path: Path) -> None:
 # ------------------------------------------------------------ info and gc
 
 
-def test_info_gives_sizes_per_table_job_and_cycle(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
+def test_info_gives_sizes_per_table_job_and_cycle(tmp_path: Path, backend: Backend) -> None:
+    db = backend.location
     ruleset, facts = counter(tmp_path, 4)
     invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
     invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db, "--now", NOW)
@@ -436,37 +457,42 @@ def test_info_gives_sizes_per_table_job_and_cycle(tmp_path: Path) -> None:
     assert doc["jobs"][0]["trace_bytes"] == len(exported)
     assert [c["cycle"] for c in doc["cycles"]] == [0, 1, 2, 3, 4, 5]
     assert sum(c["trace_bytes"] for c in doc["cycles"]) == len(exported)
-    assert doc["bytes"] >= os.path.getsize(db)
+    if backend.path is not None:
+        assert doc["bytes"] >= os.path.getsize(db)
+    assert doc["bytes"] >= sum(t["bytes"] for t in doc["tables"].values()) > 0
     text = invoke("store", "info", db).output
     assert "2 jobs" in text and "trace_lines" in text and "pricing" in text
 
 
-def test_gc_keeps_the_newest_jobs_and_shrinks_the_file(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
+def test_gc_keeps_the_newest_jobs_and_shrinks_the_file(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    db = backend.location
     ruleset, facts = counter(tmp_path, 30)
     for _ in range(4):
         invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
     kept = invoke("trace", "export", db, "--job", "4").output
-    before = os.path.getsize(db)
+    before = os.path.getsize(db) if backend.path is not None else 0
     out = invoke("store", "gc", db, "--keep-last", "1")
     assert out.exit_code == 0
     assert "deleted 3 jobs (1, 2, 3)" in out.output
-    assert os.path.getsize(db) < before
+    if backend.path is not None:  # PostgreSQL's plain VACUUM keeps the space for reuse
+        assert os.path.getsize(db) < before
     assert invoke("trace", "export", db).output == kept
     assert "has no job 2" in invoke("trace", "export", db, "--job", "2").output
     assert "nothing to delete" in invoke("store", "gc", db, "--keep-last", "1").output
     invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
-    with SqliteStore(db) as store:
+    with backend.open() as store:
         assert [j.id for j in store.jobs()] == [4, 5]  # ids are never reused
 
 
-def test_jobs_running_at_once_share_one_store(tmp_path: Path) -> None:
+def test_jobs_running_at_once_share_one_store(tmp_path: Path, backend: Backend) -> None:
     ruleset, facts = counter(tmp_path, 35)
     console = Path(sys.executable).with_name("converge")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
            "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
     procs = [subprocess.Popen([str(console), "run", str(ruleset), "-f", str(facts), "--now",
-                               NOW, "--store", "run.db"], cwd=tmp_path, env=env,
+                               NOW, "--store", backend.location], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
     for proc in procs:
@@ -474,20 +500,22 @@ def test_jobs_running_at_once_share_one_store(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     invoke("run", ruleset, "-f", facts, "--now", NOW, "--trace", tmp_path / "t.jsonl")
     expected = (tmp_path / "t.jsonl").read_text()
-    with SqliteStore(tmp_path / "run.db") as store:
+    with backend.open() as store:
         assert [(j.id, j.status) for j in store.jobs()] == [(i, "converged") for i in (1, 2, 3)]
         for job in (1, 2, 3):
             assert "".join(f"{line}\n" for line in store.trace_lines(job)) == expected
 
 
-def test_a_job_stopped_on_request_is_stored_as_interrupted(tmp_path: Path) -> None:
+def test_a_job_stopped_on_request_is_stored_as_interrupted(
+    tmp_path: Path, backend: Backend,
+) -> None:
     ruleset, facts = counter(tmp_path, 10)
     loaded = converge_rules.load(ruleset)
     asked = iter(range(100))
-    result = api.run(loaded, api.read_facts(loaded, facts), store=tmp_path / "run.db",
+    result = api.run(loaded, api.read_facts(loaded, facts), store=backend.location,
                      stop=lambda: next(asked) == 3, now=None)
     assert (result.status, result.cycles) == ("interrupted", 3)
-    with SqliteStore(tmp_path / "run.db") as store:
+    with backend.open() as store:
         job = store.job(None)
         assert (job.status, job.cycles) == ("interrupted", 3)
         assert job.detail == result.detail
@@ -495,27 +523,27 @@ def test_a_job_stopped_on_request_is_stored_as_interrupted(tmp_path: Path) -> No
             result.trace.to_jsonl())
 
 
-def test_keep_last_on_run_is_the_stores_retention(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
+def test_keep_last_on_run_is_the_stores_retention(backend: Backend) -> None:
+    db = backend.location
     for _ in range(4):
         out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db, "--keep-last", "2")
         assert out.exit_code == 0, out.output
-    with SqliteStore(db) as store:
+    with backend.open() as store:
         assert [j.id for j in store.jobs()] == [3, 4]
     out = invoke("run", PRICING, "-f", PRICING_INPUT, "--keep-last", "2")
     assert out.exit_code == 2 and "give --store too" in out.output
 
 
-def test_gc_never_deletes_a_job_that_has_not_finished(tmp_path: Path) -> None:
-    db = tmp_path / "run.db"
-    with SqliteStore(db) as store:
+def test_gc_never_deletes_a_job_that_has_not_finished(backend: Backend) -> None:
+    db = backend.location
+    with backend.open() as store:
         running = store.new_job("crashed").__enter__()  # never closed: as if killed
         running.cycle_committed(0, ['{"event":"x"}'])
     invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
     invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
     out = invoke("store", "gc", db, "--keep-last", "0")
     assert "deleted 2 jobs (2, 3)" in out.output
-    with SqliteStore(db) as store:
+    with backend.open() as store:
         assert [(j.id, j.status) for j in store.jobs()] == [(1, "running")]
 
 
