@@ -1,6 +1,8 @@
 """``converge replay``: run a ruleset again from a recorded trace — the same input facts,
 every tool answered from the recording — and check that the new trace is the recorded
-one, byte for byte."""
+one, byte for byte. The recording is a JSON Lines trace file or a job of a store
+(``run.db``, ``sqlite:///…``, ``postgresql://…``); the first divergence is reported with
+its cycle, agent and fact."""
 
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ from converge_rules.jsontext import jsonl_lines
 
 @click.command("replay")
 @click.argument("ruleset", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("trace", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("trace", metavar="TRACE_OR_STORE")
+@click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",
+              help="With a store: replay this job (default: the newest).")
 @click.option("--executor", default="serial", show_default=True, metavar="NAME",
               help="Replay with this executor (serial, threads, asyncio, processes, or a "
                    "plugin's).")
@@ -52,12 +56,16 @@ from converge_rules.jsontext import jsonl_lines
                    "from the trace either way).")
 @allow_path_option
 @report_internal_errors
-def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
-            output: Path | None, no_plugins: bool, allow_paths: tuple[Path, ...]) -> None:
-    """Replay TRACE (written by `converge run --trace`) against RULESET: the input facts
-    are read from the trace, every tool call is answered with the recorded result (no
-    network), and the new trace must equal the recorded one line for line. Use it to
-    check determinism, or that a changed ruleset still does exactly what it did.
+def command(ruleset: Path, trace: str, job: int | None, executor: str,
+            workers: int | None, output: Path | None, no_plugins: bool,
+            allow_paths: tuple[Path, ...]) -> None:
+    """Replay a recorded job against RULESET: TRACE_OR_STORE is a trace (written by
+    `converge run --trace`) or a store (`converge run --store`: run.db, sqlite:///PATH,
+    postgresql://HOST/DB; --job ID, else its newest job). The input facts are read from
+    the recording, every tool call is answered with the recorded result (no network),
+    and the new trace must equal the recorded one line for line; the first difference
+    is shown with its cycle, agent and fact. Use it to check determinism, or that a
+    changed ruleset still does exactly what yesterday's run did.
 
     \b
     Examples:
@@ -65,23 +73,41 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
       converge replay pricing.cvg run.jsonl
       converge replay pricing.cvg run.jsonl --executor threads --workers 8
       converge replay pricing.cvg run.jsonl -o replayed.jsonl
+      converge replay pricing.cvg run.db --job 3
+      converge replay pricing.cvg postgresql://db.internal/jobs --job 3
 
     \b
     Exit codes:
       0  the replayed trace is identical
       1  it differs (the first differing line is shown)
-      2  an unreadable trace, a ruleset with errors, or bad usage
+      2  an unreadable trace or store, a ruleset with errors, or bad usage
     """
     from converge_rules import api
 
-    for path in (ruleset, trace):
-        if not path.exists():
-            raise missing_path(path)
-    refuse_to_overwrite(output, [ruleset, trace], "--output")
+    store = is_store(trace)
+    if not ruleset.exists():
+        raise missing_path(ruleset)
+    if not store and not Path(trace).exists():
+        raise missing_path(trace)
+    if job is not None and not store:
+        raise click.UsageError(f"--job is for a store; {trace} is a trace file, which "
+                               "holds one job")
+    if store and trace.startswith("sqlite:"):
+        from converge_rules.store.sqlite import sqlite_path
+
+        read: list[str | Path] = [ruleset, sqlite_path(trace)[0]]
+    else:
+        read = [ruleset] + ([] if "://" in trace else [trace])
+    refuse_to_overwrite(output, read, "--output")
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
+    unfinished: str | None = None
     try:
-        recorded, events = read_recording(trace)
+        if store:
+            recorded, events, source, unfinished = read_store_recording(trace, job)
+        else:
+            recorded, events = read_recording(Path(trace))
+            source = trace
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -94,11 +120,12 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
     # Tools are answered from the recording only, never by a plugin: a call the
     # recording does not hold fails, and the traces then differ.
     loaded = replace(loaded, tools={})
+    stop = recorded_stop(events, unfinished=unfinished is not None)
     try:
         result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
                          workers=workers,
                          tools=recorded_tools(events, _called_tools(loaded)),
-                         now=recorded_time(events), stop=recorded_stop(events))
+                         now=recorded_time(events), stop=stop)
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -110,15 +137,173 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
             raise click.UsageError(
                 f"cannot write the replayed trace to {output}: {exc.strerror or exc}"
             ) from None
-    difference = first_difference(recorded, replayed)
+    # a job that did not finish is compared as far as it got: its committed cycles
+    compared = replayed[:len(recorded)] if unfinished is not None else replayed
+    difference = first_difference(recorded, compared)
     if difference is None:
-        click.echo(f"identical: {len(replayed):,} events replayed, status {result.status}")
+        if unfinished is not None:
+            click.echo(f"identical as far as it got: {len(recorded):,} events replayed "
+                       f"({unfinished})")
+        else:
+            click.echo(f"identical: {len(replayed):,} events replayed, status "
+                       f"{result.status}")
         sys.exit(EXIT_OK)
     line, was, now = difference
-    click.echo(f"differs at line {line} of {trace}:")
+    click.echo(f"differs at line {line} of {source}: "
+               f"{describe_divergence(recorded, compared, line)}")
     click.echo(f"  recorded: {was if was is not None else '(end of trace)'}")
     click.echo(f"  replayed: {now if now is not None else '(end of trace)'}")
     sys.exit(EXIT_FINDINGS)
+
+
+def is_store(location: str) -> bool:
+    """Whether ``location`` names a job store rather than a trace file: a URL
+    (``sqlite:///…``, ``postgresql://…``) or a SQLite database file."""
+    if "://" in location:
+        return True
+    try:
+        with open(location, "rb") as file:
+            return file.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def read_store_recording(location: str, job: int | None
+                         ) -> tuple[list[str], list[dict[str, Any]], str, str | None]:
+    """The recording of ``job`` (the newest when None) in the store at ``location``:
+    its trace lines, its events, the name to show (``run.db job 3``), and for a job
+    that did not finish (it is ``running`` or ``aborted``: its trace ends after its
+    last committed cycle) a note saying so, else None. A damaged trace is an
+    :class:`InputError`; a store that cannot be read, a ``StoreError``."""
+    from converge_rules.analysis.runview import TRACE_HELP, trace_events
+    from converge_rules.cli.store import open_existing
+
+    with open_existing(location) as opened:
+        info = opened.job(job)
+        lines = list(opened.trace_lines(info.id))
+        shown = f"{opened.location} job {info.id}"
+    if not lines:
+        raise InputError("the job recorded no trace", source=shown, help=TRACE_HELP)
+    text = "".join(line + "\n" for line in lines)
+    unfinished = None
+    if info.status in ("running", "aborted"):
+        unfinished = (f"job {info.id} did not finish, status {info.status}: its trace "
+                      f"ends after cycle {info.cycles}")
+    return lines, trace_events(text, shown), shown, unfinished
+
+
+def describe_divergence(recorded: Sequence[str], replayed: Sequence[str], line: int
+                        ) -> str:
+    """Where two traces part, for people: the cycle, the agent and the fact of the
+    event at ``line`` (1-based) in each, e.g. ``cycle 1, agent undercut: recorded
+    added Price {…}, replayed added Price {…}``."""
+    was = _event_at(recorded, line)
+    now = _event_at(replayed, line)
+    cycle = _cycle_at(recorded, line)
+    where = f"cycle {cycle}" if cycle is not None else "after the last cycle"
+    agents = {a for a in (_agent_of(recorded, line), _agent_of(replayed, line)) if a}
+    if len(agents) == 1:
+        where += f", agent {next(iter(agents))}"
+    elif was is not None and now is None and was.get("event") == "fact_added" and (
+            was.get("agent") is None and cycle == 0):
+        where += ", the input facts"
+    if len(agents) > 1:
+        return (f"{where}: recorded {_what(was)} by agent {_agent_of(recorded, line)}, "
+                f"replayed {_what(now)} by agent {_agent_of(replayed, line)}")
+    return f"{where}: recorded {_what(was)}, replayed {_what(now)}"
+
+
+def _agent_of(lines: Sequence[str], line: int) -> str | None:
+    """The agent behind the event at ``line``: its own ``agent``; for a conflict, the
+    agent whose output won (the ``fact_added`` of the winner that follows it in the
+    cycle); for a fact replaced or retracted, the agent that added the fact that did
+    it (``by``). None for the input facts, or when the trace does not say."""
+    event = _event_at(lines, line)
+    if event is None:
+        return None
+    if event.get("agent"):
+        return str(event["agent"])
+    cycle = event.get("cycle")
+    if event.get("event") == "conflict" and event.get("winner") is not None:
+        def made_it(e: dict[str, Any]) -> bool:
+            return (e.get("event") == "fact_added" and e.get("type") == event.get("type")
+                    and e.get("fields") == event["winner"])
+    elif isinstance(event.get("by"), int):
+        def made_it(e: dict[str, Any]) -> bool:
+            return e.get("event") == "fact_added" and e.get("id") == event["by"]
+    else:
+        return None
+    for number in range(line + 1, min(len(lines), line + 5000) + 1):
+        later = _event_at(lines, number)
+        if later is None or later.get("cycle") != cycle:
+            break
+        if made_it(later):
+            return str(later["agent"]) if later.get("agent") else None
+    return None
+
+
+def _event_at(lines: Sequence[str], line: int) -> dict[str, Any] | None:
+    if line > len(lines):
+        return None
+    try:
+        event = json.loads(lines[line - 1])
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _cycle_at(lines: Sequence[str], line: int) -> int | None:
+    """The cycle of the event at ``line`` of ``lines``, or of the last event before it
+    that has one (None after the last cycle: the budget and status events)."""
+    event = _event_at(lines, line)
+    if event is not None and event.get("event") in ("status", "budget"):
+        return None
+    for number in range(min(line, len(lines)), 0, -1):
+        earlier = _event_at(lines, number)
+        if earlier is not None and isinstance(earlier.get("cycle"), int):
+            return int(earlier["cycle"])
+    return None
+
+
+def _what(event: dict[str, Any] | None) -> str:
+    """One event in words: what happened, to which fact."""
+    from converge_rules.text import printable
+
+    if event is None:
+        return "nothing (end of trace)"
+    kind = str(event.get("event"))
+    verb = {"fact_added": "added", "replaced": "replaced", "retracted": "retracted",
+            "pruned": "pruned", "intent_closed": "closed", "output_skipped": "skipped",
+            "conflict": "a conflict on", "fact_supported": "supported",
+            "tool_call": "called", "effect_merged": "merged the effect of",
+            "effect_discarded": "discarded the effect of", "status": "ended with status",
+            "cycle_start": "started cycle", "cycle_end": "ended cycle"}.get(kind, kind)
+    if kind == "tool_call":
+        what = f"{verb} {event.get('tool')} {_compact(event.get('args'))}"
+    elif kind == "conflict":
+        what = f"{verb} {event.get('type')} {_compact(event.get('key'))} (winner " \
+               f"{_compact(event.get('winner'))})"
+    elif "fields" in event and "type" in event:
+        what = f"{verb} {event['type']} {_compact(event['fields'])}"
+    elif kind == "fact_supported":
+        what = f"{verb} fact #{event.get('id')}"
+    elif kind in ("effect_merged", "effect_discarded"):
+        what = f"{verb} agent {event.get('agent')}"
+    elif kind == "status":
+        what = f"{verb} {event.get('status')}"
+    elif kind == "cycle_start":
+        what = f"{verb} {event.get('cycle')} with agents " + (
+            ", ".join(map(str, event.get("agents") or ())) or "none")
+    elif kind == "cycle_end":
+        what = f"{verb} {event.get('cycle')}"
+    else:
+        what = kind
+    return printable(what)
+
+
+def _compact(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def read_recording(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -258,13 +443,15 @@ def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
     return None
 
 
-def recorded_stop(events: Sequence[dict[str, Any]]) -> Callable[[], bool] | None:
+def recorded_stop(events: Sequence[dict[str, Any]], *, unfinished: bool = False
+                  ) -> Callable[[], bool] | None:
     """For a trace of a job that was interrupted (Ctrl-C, SIGTERM, ``run(stop=...)``),
-    a ``stop`` that ends the replay where it ended: the job asks before every cycle,
-    and the recorded one was stopped when it asked before the cycle after its last
-    ``cycle_start``. None for a job that ran to its end."""
-    if not any(e["event"] == "status" and e.get("status") == "interrupted"
-               for e in events):
+    or that did not finish (``unfinished``: its process died; the trace ends after its
+    last committed cycle), a ``stop`` that ends the replay where it ended: the job asks
+    before every cycle, and the recorded one was stopped when it asked before the cycle
+    after its last ``cycle_start``. None for a job that ran to its end."""
+    if not unfinished and not any(e["event"] == "status" and e.get("status") == "interrupted"
+                                  for e in events):
         return None
     cycles = sum(1 for e in events if e["event"] == "cycle_start")
     asked = itertools.count(1)
