@@ -30,6 +30,7 @@ The translation (:func:`translate`):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -172,7 +173,9 @@ class DialectConnection:
         db = cls(raw)
         try:
             if schema is not None:
-                db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                # IF NOT EXISTS races: another process may create it at the same moment
+                with contextlib.suppress(sqlite3.IntegrityError):
+                    db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                 db.execute(f'SET search_path TO "{schema}"')
             db.execute(f"SET lock_timeout = {int(timeout * 1000)}")
             db.execute("SET client_min_messages = warning")
@@ -214,8 +217,13 @@ class DialectConnection:
                     "BEGIN TRANSACTION"):
             self._run("BEGIN", None)
             if head != "BEGIN DEFERRED":
-                self._run(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, "
-                          "hashtext(current_schema()))", None)
+                try:
+                    self._run(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, "
+                              "hashtext(current_schema()))", None)
+                except BaseException:
+                    # as in SQLite, a BEGIN that did not get the lock leaves no transaction
+                    self._run("ROLLBACK", None)
+                    raise
             return DialectCursor(self, None, False, -1)
         if head == "VACUUM":
             tables = [str(r[0]) for r in self.execute(
