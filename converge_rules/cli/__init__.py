@@ -41,10 +41,9 @@ COMMANDS: dict[str, str] = {
     "plugins": "List the installed plugins, their versions, and what each registered: "
                "tools with their signatures, functions, resolvers, pruners, executors, "
                "stores and checks.",
-    "replay": "Replay TRACE (written by `converge run --trace`) against RULESET: the input "
-              "facts are read from the trace, every tool call is answered with the "
-              "recorded result (no network), and the new trace must equal the recorded "
-              "one line for line.",
+    "replay": "Replay a recorded job against RULESET: TRACE_OR_STORE is a trace (written "
+              "by `converge run --trace`) or a store (`converge run --store`: run.db, "
+              "sqlite:///PATH, postgresql://HOST/DB; --job ID, else its newest job).",
     "bench": "Measure the engine and the parser on built-in workloads.",
     "trace": "Work with the traces of jobs kept in a store (`converge run --store run.db`).",
     "store": "Inspect a job store (`converge run --store run.db`) and keep it small.",

@@ -61,11 +61,13 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
             allow_paths: tuple[Path, ...]) -> None:
     """Replay a recorded job against RULESET: TRACE_OR_STORE is a trace (written by
     `converge run --trace`) or a store (`converge run --store`: run.db, sqlite:///PATH,
-    postgresql://HOST/DB; --job ID, else its newest job). The input facts are read from
-    the recording, every tool call is answered with the recorded result (no network),
-    and the new trace must equal the recorded one line for line; the first difference
-    is shown with its cycle, agent and fact. Use it to check determinism, or that a
-    changed ruleset still does exactly what yesterday's run did.
+    postgresql://HOST/DB; --job ID, else its newest job).
+
+    The input facts are read from the recording, every tool call is answered with the
+    recorded result (no network), and the new trace must equal the recorded one line
+    for line; the first difference is shown with its cycle, agent and fact. Use it to
+    check determinism, or that a changed ruleset still does exactly what yesterday's
+    run did.
 
     \b
     Examples:
