@@ -47,7 +47,8 @@ def converge_register_resolvers(register):
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the built-ins and the test's --plugin modules, whatever is pip-installed.
-    monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example,converge-ray")
+    monkeypatch.setenv(ENV_DISABLE, "converge-http,converge-llm,converge-example,converge-ray,"
+                                    "converge-postgres")
     monkeypatch.delenv(ENV_ALLOW, raising=False)
 
 
