@@ -215,15 +215,17 @@ class DialectConnection:
             return DialectCursor(self, None, False, -1)
         if head in ("BEGIN", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "BEGIN DEFERRED",
                     "BEGIN TRANSACTION"):
-            self._run("BEGIN", None)
-            if head != "BEGIN DEFERRED":
-                try:
-                    self._run(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, "
-                              "hashtext(current_schema()))", None)
-                except BaseException:
-                    # as in SQLite, a BEGIN that did not get the lock leaves no transaction
+            if head == "BEGIN DEFERRED":
+                self._run("BEGIN", None)
+                return DialectCursor(self, None, False, -1)
+            try:  # one round trip: a cycle's commit is a few of them
+                self._run(f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, "
+                          "hashtext(current_schema()))", None)
+            except BaseException:
+                # as in SQLite, a BEGIN that did not get the lock leaves no transaction
+                if self.in_transaction:
                     self._run("ROLLBACK", None)
-                    raise
+                raise
             return DialectCursor(self, None, False, -1)
         if head == "VACUUM":
             tables = [str(r[0]) for r in self.execute(
