@@ -117,6 +117,12 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "it was emitted with; inputs 1.0), `@score` (the mean of its evaluations, null "
          "without any) and `@evaluations` (agent, score, reason).",
 )
+@click.option(
+    "--stream", is_flag=True,
+    help="Write the job's live events (cycle_start, effect_merged, effect_discarded, "
+         "conflict, tool_call, cycle_end, budget, status) to stdout as JSON Lines while it "
+         "runs, each line as the trace has it; the result (--format) goes to stderr.",
+)
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
@@ -128,7 +134,7 @@ def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     executor_options: tuple[str, ...], trace: Path | None, trace_store: str,
     store: str | None, keep_last: int | None, pruners: tuple[str, ...], max_rows: int,
-    with_confidence: bool, no_plugins: bool, now: datetime | None,
+    with_confidence: bool, stream: bool, no_plugins: bool, now: datetime | None,
     allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
@@ -150,6 +156,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
       converge run pricing.cvg -f input.jsonl --executor asyncio --workers 500
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
+      converge run claims.cvg -f claims.jsonl --stream 2>result.txt | jq .event
 
     \b
     Exit codes:
@@ -212,7 +219,7 @@ def command(
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
-    console = _console(sys.stdout, color)
+    console = _console(sys.stderr if stream else sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
     kept = (f"; {trace} holds its trace" if trace is not None
@@ -230,7 +237,8 @@ def command(
                                  trace=trace, trace_store=trace_store if trace else None,
                                  store=job_store, progress=progress,
                                  stop=interrupts.requested,
-                                 now=CLOCK if now is None else now)
+                                 now=CLOCK if now is None else now,
+                                 observer=_stdout_events if stream else None)
         except KeyboardInterrupt:
             if store is not None:
                 left = f"; {store} holds the cycles committed, the job marked aborted"
@@ -259,12 +267,19 @@ def command(
             _notify_observers(result, registries)
         report_failures(result)
         if fmt == "json":
-            click.echo(result.to_json(indent=2, with_confidence=with_confidence))
+            click.echo(result.to_json(indent=2, with_confidence=with_confidence), err=stream)
         else:
             print_tables(console, result, max_rows=max_rows)
         if result.status == "interrupted":
             sys.exit(interrupts.exit_code())
         sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+
+
+def _stdout_events(event: dict[str, Any]) -> None:
+    """``--stream``: one live event as a JSON line on stdout, flushed at once. A reader
+    that went away (``| head``) makes it raise, which ends the stream, not the job."""
+    sys.stdout.write(dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Any
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
+from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
@@ -89,6 +90,7 @@ class _Job:
         stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         cycle_sink: CycleSink | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.program = program
         self.cycle_sink = cycle_sink
@@ -101,6 +103,8 @@ class _Job:
         self.store = FactStore(program, retractable=needs_dependents(program))
         self.store.now = now
         self.trace = Trace(program, self.store)
+        #: live events for the observer, if any (published between cycles, never per fact)
+        self.relay = None if observer is None else EventRelay(self.trace, observer)
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
         self.meter = BudgetMeter(program.budgets)
@@ -290,6 +294,7 @@ class _Job:
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
             ev((E_CYCLE_START, cycle, tier, tuple(a.position for a in acts)))
+            self._publish()
             # indexes looked up only when input facts are new (or input facts are gone):
             # needed while some agent can still see inputs as new (its first run, or a
             # re-run from scratch), or is handed facts gone
@@ -362,6 +367,20 @@ class _Job:
         if self.cycle_sink is not None:
             self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
             self.committed = len(self.trace)  # spilled events included
+        self._publish()  # before the spill too
+
+    def _publish(self) -> None:
+        """Hand the observer's relay (if any) the events recorded since the last call."""
+        relay = self.relay
+        if relay is not None:
+            relay.publish(self.trace.tail(relay.seen))
+            relay.seen = len(self.trace)
+
+    def end_events(self) -> None:
+        """The job has ended: publish its last events (the status) and close the relay."""
+        if self.relay is not None:
+            self._publish()
+            self.relay.close()
 
     def _refract(self, agent: str, effect: AgentEffect) -> None:
         """Note that the ``one at a time`` agent ``agent`` fired the match whose
@@ -504,6 +523,7 @@ def run(
     progress: ProgressFn | None = None,
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
+    observer: Observer | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -523,16 +543,25 @@ def run(
 
     A trace sink with ``cycle_committed`` (a
     :class:`~converge_rules.store.base.CycleSink`: a job of a SQLite store) is handed
-    each cycle's lines as the cycle ends, then the last lines when the job ends."""
+    each cycle's lines as the cycle ends, then the last lines when the job ends.
+
+    ``observer`` is called with each live event (a dict, as its trace line reads:
+    ``cycle_start``, ``effect_merged``, ``conflict``, ``tool_call``…, the ``status``
+    last) while the job runs, in trace order, on a thread of its own; it never
+    changes the result, however slow or failing (:mod:`converge_rules.engine.events`)."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
     if isinstance(trace, CycleSink):
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
-            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles)
+            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
+                       observer)
             del inputs
-            result = job.run()
+            try:
+                result = job.run()
+            finally:
+                job.end_events()
             cycles.write_lines(result.trace.lines(job.committed))
         return result
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
@@ -540,9 +569,13 @@ def run(
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
-        job = _Job(program, inputs, exe, tools, progress, stop, job_time)
+        job = _Job(program, inputs, exe, tools, progress, stop, job_time,
+                   observer=observer)
         del inputs
-        result = job.run()
+        try:
+            result = job.run()
+        finally:
+            job.end_events()
     if trace is not None:
         sink: TraceSink = (JsonLinesTraceSink(trace) if isinstance(trace, str | PathLike)
                            else trace)

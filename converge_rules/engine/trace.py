@@ -555,6 +555,22 @@ class Trace:
             # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
             yield dumps(data, sort_keys=True, separators=(",", ":"))
 
+    def tail(self, start: int) -> Iterable[Event]:
+        """The raw events from the event ``start`` on (counting the spilled ones)."""
+        held = start - self._spilled
+        if held >= 0:
+            return self.raw[held:] if held else list(self.raw)
+        return islice(self.all_raw(), start, None)
+
+    def event_dicts(self, raw: Iterable[Event]) -> Iterator[dict[str, Any]]:
+        """``raw`` events as the JSON objects their trace lines hold (live events:
+        :mod:`converge_rules.engine.events`)."""
+        for model in self._models(raw):
+            data = model.model_dump(mode="json")
+            if data.get("lasting") is False:
+                del data["lasting"]
+            yield data
+
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""
         return "".join(line + "\n" for line in self.lines())
