@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from converge_rules.plugins.registries import Registries
 
 FORMATS = ("table", "json")
+EXIT_INVARIANT = 3
+"""The job ended because an invariant over its context was broken."""
+STATUS_EXIT = {"converged": EXIT_OK, "invariant_violated": EXIT_INVARIANT}
+"""The exit code of a job's status; any other status (interrupted aside) exits 1."""
 DEFAULT_MAX_ROWS = 100
 _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 
@@ -162,6 +166,7 @@ def command(
     Exit codes:
       0  converged: every tier reached a fixpoint and every `require` holds
       1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
+      3  invariant_violated: an `invariant` did not hold after a cycle
       2  bad input facts, a ruleset with errors, a tool no loaded plugin provides,
          or bad usage
       130  interrupted (Ctrl-C; 143 for SIGTERM): the partial result is printed
@@ -272,7 +277,7 @@ def command(
             print_tables(console, result, max_rows=max_rows)
         if result.status == "interrupted":
             sys.exit(interrupts.exit_code())
-        sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+        sys.exit(STATUS_EXIT.get(result.status, EXIT_FINDINGS))
 
 
 def _stdout_events(event: dict[str, Any]) -> None:
@@ -462,6 +467,14 @@ def print_tables(console: Console, result: RunResult, *,
         else:
             console.print(f"open intent: {item['intent']}{cell(item['fields'])}",
                           markup=False, soft_wrap=True)
+    for broken in result.invariants:
+        what = ("its effect was discarded" if broken["outcome"] == "effect_discarded"
+                else "the job ended")
+        facts = "; ".join(f"{f['type']}{cell(f['fields'])}" for f in broken["facts"])
+        console.print(printable(
+            f"invariant {broken['invariant']} broken in cycle {broken['cycle']} "
+            f"(agents: {', '.join(broken['agents']) or 'none'}; {what}): {broken['rule']}; "
+            f"facts: {facts}"), markup=False, soft_wrap=True)
     console.print(printable(status_line(result)), markup=False, soft_wrap=True,
                   style="bold green" if result.status == "converged" else "bold red")
 

@@ -29,6 +29,7 @@ from converge_rules.engine.trace import (
     E_CYCLE_START,
     E_EFFECT_DISCARDED,
     E_EFFECT_MERGED,
+    E_INVARIANT,
     E_STATUS,
     E_TOOL_CALL,
     Event,
@@ -42,7 +43,7 @@ Observer = Callable[[dict[str, Any]], None]
 
 LIVE_KINDS: frozenset[int] = frozenset({
     E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_EFFECT_DISCARDED, E_CONFLICT,
-    E_TOOL_CALL, E_BUDGET, E_STATUS,
+    E_TOOL_CALL, E_INVARIANT, E_BUDGET, E_STATUS,
 })
 """The raw trace kinds streamed (never the facts: a lean effect's ``E_PLAIN`` is
 followed by its ``E_EFFECT_MERGED``)."""

@@ -30,6 +30,7 @@ from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.inputs import InputFacts, validate_pairs
+from converge_rules.engine.invariants import InvariantGuard
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
 from converge_rules.engine.tools import ToolBox, ToolFn
@@ -107,6 +108,9 @@ class _Job:
         self.relay = None if observer is None else EventRelay(self.trace, observer)
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
+        self.guard = (InvariantGuard(program, self.store, self.trace.raw)
+                      if program.invariants else None)
+        self.merger.guard = self.guard
         self.meter = BudgetMeter(program.budgets)
         self.tools = ToolBox(tools, program.budgets.max_tool_calls)
         n = len(program.agents)
@@ -160,9 +164,12 @@ class _Job:
             # prune applies after every merge, the inputs' (cycle 0) included: an input
             # fact a prune drops at age 0 is never seen by any agent
             merger.prune(0)
+            broken = self._invariants(0)
             merger.take_delta()  # executors start from the store as it is now
             self.fingerprints.add(store.fingerprint, 0)
             self._commit_cycle(0)  # the inputs and what their merge did
+            if broken is not None:
+                raise _Stop("invariant_violated", broken)
             job_timeout = self.program.budgets.job_timeout
             self.executor.start(
                 store.as_view(), self.program.agents, tools=self.tools,
@@ -328,6 +335,7 @@ class _Job:
                 self._effect_budgets(effects)
             if merger.stop is None:
                 merger.prune(cycle)
+            broken = self._invariants(cycle) if merger.stop is None else None
             changed = bool(merger.added or merger.removed)
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
@@ -341,6 +349,8 @@ class _Job:
                 ))
             if merger.stop is not None:
                 raise self._merge_stop()
+            if broken is not None:
+                raise _Stop("invariant_violated", broken)
             if self.tools.exhausted:
                 raise self._exceeded("max_tool_calls", f"max_tool_calls "
                                      f"({budgets.max_tool_calls}) spent; calls were refused")
@@ -359,6 +369,11 @@ class _Job:
                 raise _Stop("oscillating", f"the context after cycle {cycle} is the context "
                             f"after cycle {earlier}", loop)
             self.fingerprints.add(fp, cycle)
+
+    def _invariants(self, cycle: int) -> str | None:
+        """Check the invariants against the context after ``cycle``'s merge and prune
+        (the inputs' for 0): what ends the job, or None while they hold."""
+        return None if self.guard is None else self.guard.after_cycle(cycle, self.trace)
 
     def _commit_cycle(self, cycle: int) -> None:
         """Hand the cycle sink (if any) the trace lines of ``cycle``: every event since
@@ -495,6 +510,7 @@ class _Job:
             cycles=self.meter.cycles, conflicts=self.trace.conflicts,
             conflict_count=self.merger.conflict_count, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
+            invariants=None if self.guard is None else self.guard.violations,
         )
 
 
