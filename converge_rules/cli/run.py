@@ -124,8 +124,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option(
     "--stream", is_flag=True,
     help="Write the job's live events (cycle_start, effect_merged, effect_discarded, "
-         "conflict, tool_call, cycle_end, budget, status) to stdout as JSON Lines while it "
-         "runs, each line as the trace has it; the result (--format) goes to stderr.",
+         "conflict, tool_call, invariant_broken, cycle_end, budget, status) to stdout as "
+         "JSON Lines while it runs, each line as the trace has it; the result (--format) "
+         "goes to stderr.",
 )
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "

@@ -87,8 +87,12 @@ class InvariantGuard:
         self.store = store
         self.events = events
         self.never = [inv for inv in program.invariants if not inv.always]
-        #: type id → whether a ``never`` invariant reads it in a positive pattern
+        #: the types a ``never`` invariant reads in a positive pattern
         self.triggers = frozenset(t for inv in self.never for t in inv.triggers)
+        #: per agent, whether it emits (or intends) one of them: only its effects are
+        #: looked at
+        self.checks_agent = [bool(self.triggers.intersection(a.emits))
+                             for a in program.agents]
         #: what the result reports: one entry per violation, in trace order
         self.violations: list[dict[str, Any]] = []
         n = len(program.invariants)
@@ -103,6 +107,8 @@ class InvariantGuard:
     def breaks(self, cycle: int, agent: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
         """Whether merging this effect would make a match a ``never`` invariant forbids;
         if so, the events say which (the caller skips the effect)."""
+        if not self.checks_agent[agent]:
+            return False
         triggers = self.triggers
         store = self.store
         fresh: dict[tuple[int, tuple[Any, ...]], None] = {}

@@ -110,7 +110,8 @@ class _Job:
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
         self.guard = (InvariantGuard(program, self.store, self.trace.raw)
                       if program.invariants else None)
-        self.merger.guard = self.guard
+        if self.guard is not None and self.guard.never:
+            self.merger.guard = self.guard  # effects are checked only for `never` ones
         self.meter = BudgetMeter(program.budgets)
         self.tools = ToolBox(tools, program.budgets.max_tool_calls)
         n = len(program.agents)
