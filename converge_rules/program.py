@@ -485,6 +485,8 @@ class InvariantSpec:
     types: tuple[int, ...]
     triggers: tuple[int, ...]
     span: Span
+    #: ``never``: the type of each positive pattern, in order (repeats kept)
+    pattern_types: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,7 +310,8 @@ def _invariant(inv: Invariant, ctx: ProgramContext) -> InvariantSpec:
     patterns = " and ".join(format_pattern(p) for p in inv.patterns)
     where = "" if inv.condition is None else " where " + _text(inv.condition)
     return InvariantSpec(name, False, fn, gen.source, f"never {patterns}{where}",
-                         gen.negates, gen.reads, inv.span)
+                         gen.negates, gen.reads, inv.span,
+                         tuple(info.spec.id for info in gen_.infos))
 
 
 def _prune(

@@ -96,6 +96,13 @@ class InvariantGuard:
         #: what the result reports: one entry per violation, in trace order
         self.violations: list[dict[str, Any]] = []
         n = len(program.invariants)
+        #: per invariant, whether one agent's effect may hold two facts of one match
+        #: (it emits the types of two positive patterns): the per-effect check joins
+        #: new facts with the context only, so such matches are looked for after the
+        #: cycle; otherwise the cycle's new facts were all checked already
+        self.within = [inv.always or any(
+            sum(t in a.emits for t in inv.pattern_types) >= 2 for a in program.agents)
+            for inv in program.invariants]
         #: per ``always`` invariant, its types' state when it was last checked (None:
         #: never); per ``never`` one, its types' removals then
         self._state: list[tuple[Any, ...] | None] = [None] * n
@@ -163,7 +170,8 @@ class InvariantGuard:
                 # new facts can only make matches with a new fact in them; a removal of
                 # a type it negates or aggregates over can make any: from scratch then
                 state = tuple(store.removals[t] for t in inv.types)
-                since = 0 if state != self._state[i] else self._checked[i]
+                since = (0 if state != self._state[i] else self._checked[i]
+                         if self.within[i] else top)
                 self._state[i] = state
                 self._checked[i] = top
                 if since >= top:
