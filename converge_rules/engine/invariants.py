@@ -1,24 +1,25 @@
 """Invariants checked while a job runs (``invariant`` items; see docs/language.md).
 
-``never`` invariants are checked against every effect before it is merged: the
+``never`` invariants are checked against every effect before the cycle's merge: the
 effect's new facts (outputs not already live) of a type a positive pattern reads are
-joined with the context as merged so far; an effect that would make a forbidden match
-is discarded whole, as a failed agent's is (``effect_discarded``), after an
+joined with the context as the cycle started (what its agent saw); an effect that
+would make a forbidden match is discarded whole, as a failed agent's is
+(``effect_discarded``, and it takes no part in the cycle's conflicts), after an
 ``invariant_broken`` event naming the invariant, the agent and the facts. After every
-cycle that changed a type an invariant reads, the whole context is checked: an
-``always`` condition that is false, or a ``never`` match that got in another way (two
-new facts of one effect joined together, a fact removed that a ``not`` pattern
-blocked on), ends the job with status ``invariant_violated``, naming the facts and the
-agents that derived them. Only the invariants whose types changed are evaluated.
+cycle that changed a type an invariant reads, the context is checked: an ``always``
+condition that is false, or a ``never`` match that got in another way (two new facts
+of the cycle in one match, a fact removed that a ``not`` pattern blocked on), ends the
+job with status ``invariant_violated``, naming the facts and the agents that derived
+them. Only the invariants whose types changed are evaluated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.trace import (
-    E_EFFECT_DISCARDED,
     E_FACT_ADDED,
     E_INVARIANT,
     Event,
@@ -27,6 +28,7 @@ from converge_rules.engine.trace import (
 from converge_rules.program import EVALUATE, InvariantSpec
 
 if TYPE_CHECKING:
+    from converge_rules.engine.effects import AgentEffect
     from converge_rules.engine.factstore import FactStore
     from converge_rules.engine.trace import Trace
     from converge_rules.program import Program
@@ -79,8 +81,8 @@ class _WithEffect:
 
 
 class InvariantGuard:
-    """The invariants of one job. The merger asks :meth:`breaks` for each effect; the
-    runner asks :meth:`after_cycle` after each cycle's merge and prune."""
+    """The invariants of one job. The merger has :meth:`screen` the effects of each
+    cycle; the runner asks :meth:`after_cycle` after each cycle's merge and prune."""
 
     def __init__(self, program: Program, store: FactStore, events: list[Event]) -> None:
         self.program = program
@@ -96,13 +98,14 @@ class InvariantGuard:
         #: what the result reports: one entry per violation, in trace order
         self.violations: list[dict[str, Any]] = []
         n = len(program.invariants)
-        #: per invariant, whether one agent's effect may hold two facts of one match
-        #: (it emits the types of two positive patterns): the per-effect check joins
-        #: new facts with the context only, so such matches are looked for after the
-        #: cycle; otherwise the cycle's new facts were all checked already
-        self.within = [inv.always or any(
-            sum(t in a.emits for t in inv.pattern_types) >= 2 for a in program.agents)
-            for inv in program.invariants]
+        #: per invariant, whether two new facts may meet in one of its matches (agents
+        #: emit the types of two of its positive patterns): each effect is checked
+        #: with its own new facts joined to the context as the cycle started, so such
+        #: matches (within one effect, or across two) are looked for after the cycle;
+        #: otherwise the cycle's new facts were all checked already
+        emitted = {t for a in program.agents for t in a.emits}
+        self.within = [inv.always or sum(t in emitted for t in inv.pattern_types) >= 2
+                       for inv in program.invariants]
         #: per ``always`` invariant, its types' state when it was last checked (None:
         #: never); per ``never`` one, its types' removals then
         self._state: list[tuple[Any, ...] | None] = [None] * n
@@ -111,11 +114,29 @@ class InvariantGuard:
 
     # ------------------------------------------------------------ per effect
 
-    def breaks(self, cycle: int, agent: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
-        """Whether merging this effect would make a match a ``never`` invariant forbids;
-        if so, the events say which (the caller skips the effect)."""
+    def screen(self, cycle: int, effects: Sequence[AgentEffect]) -> Sequence[AgentEffect]:
+        """The cycle's effects, each that would break a ``never`` invariant replaced by
+        a failed one (no outputs, ``error`` naming the invariant) after an
+        ``invariant_broken`` event. Each is checked against the context as the cycle
+        started, what its agent saw, plus its own new facts."""
+        screened: list[AgentEffect] | None = None
+        for i, eff in enumerate(effects):
+            if eff.error is not None or not eff.outputs:
+                continue
+            reason = self.breaks(cycle, eff.position, eff.outputs)
+            if reason is None:
+                continue
+            if screened is None:
+                screened = list(effects)
+            screened[i] = replace(eff, outputs=(), error=reason)
+        return effects if screened is None else screened
+
+    def breaks(self, cycle: int, agent: int,
+               outputs: Sequence[tuple[Any, ...]]) -> str | None:
+        """Why merging these outputs of ``agent`` would make a match a ``never``
+        invariant forbids (the event is written), or None."""
         if not self.checks_agent[agent]:
-            return False
+            return None
         triggers = self.triggers
         store = self.store
         fresh: dict[tuple[int, tuple[Any, ...]], None] = {}
@@ -125,7 +146,7 @@ class InvariantGuard:
             if store.same_fact(out[1], out[2]) is None:
                 fresh[(out[1], out[2])] = None
         if not fresh:
-            return False
+            return None
         base = store.next_id
         extra: list[tuple[Any, ...]] = []
         new: dict[int, list[int]] = {}
@@ -144,8 +165,8 @@ class InvariantGuard:
             facts = [(kinds[f - base], extra[f - base]) if f >= base
                      else (store.type_of[f], store.values[f]) for f in matches[0]]
             self._record(cycle, agent, inv, facts, discarded=True)
-            return True
-        return False
+            return f"invariant {inv.name} would be broken: {inv.text}"
+        return None
 
     # ------------------------------------------------------------- per cycle
 
@@ -214,9 +235,6 @@ class InvariantGuard:
         involved = ([self.program.agents[agent].name] if agent >= 0 else agents or [])
         self.events.append((E_INVARIANT, cycle, inv.name, inv.text, agent,
                             tuple(facts), tuple(involved), discarded))
-        if discarded:
-            self.events.append((E_EFFECT_DISCARDED, cycle, agent,
-                                f"invariant {inv.name} would be broken: {inv.text}"))
         self.violations.append({
             "invariant": inv.name, "rule": inv.text, "cycle": cycle,
             "agents": involved, "facts": described,

@@ -227,6 +227,10 @@ class Merger:
         live = store.live
         type_of = store.type_of
         max_facts = self.max_facts
+        if self.guard is not None:
+            # an effect that would break a `never` invariant is discarded before
+            # anything merges, as a failed one: it takes no part in keyed groups
+            effects = self.guard.screen(cycle, effects)
         groups = self._group_keyed(effects)
         done: set[tuple[int, Any]] = set()
         keyed = self.keyed
@@ -238,8 +242,6 @@ class Merger:
             if eff.error is not None:
                 ev((E_EFFECT_DISCARDED, cycle, a, eff.error))
                 continue
-            if self.guard is not None and self.guard.breaks(cycle, a, eff.outputs):
-                continue  # it would break a `never` invariant: discarded, events written
             outputs = eff.outputs
             if not dead and self._agent_plain[a]:
                 if not self._merge_plain(cycle, a, outputs):

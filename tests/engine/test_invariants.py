@@ -80,10 +80,7 @@ def test_without_a_violation_the_result_is_as_without_the_invariant() -> None:
     assert guarded.trace.to_jsonl() == plain.trace.to_jsonl()
 
 
-def test_the_effect_is_checked_against_what_earlier_effects_of_the_cycle_merged() -> None:
-    """`limits` merges a Policy before `pay` in the same cycle: pay's payment is
-    checked against it."""
-    rules = """\
+TWO_AGENTS = """\
 ruleset r
 fact Claim   { key claim: str, amount: float }
 fact Policy  { key claim: str, limit: float }
@@ -92,10 +89,44 @@ agent limits { when Claim(claim) emit Policy(claim: claim, limit: 100.0) }
 agent pay { when Claim(claim, amount) emit Payment(claim: claim, amount: amount) }
 invariant within_limit never Payment(claim, amount) and Policy(claim, limit) where amount > limit
 """
+
+
+def test_an_effect_is_checked_against_the_context_its_agent_saw() -> None:
+    """`limits` derived the Policy in cycle 1, `pay` runs in cycle 2 (its Claim is
+    new again: an updated amount): its payment is discarded."""
+    rules = TWO_AGENTS.replace("agent pay {", "agent pay tier 2 {")
     result = api.run(load(rules), [("Claim", {"claim": "c", "amount": 500.0})])
     assert result.status == "converged"
     assert result.facts("Payment") == []
-    assert [b["agents"] for b in result.invariants] == [["pay"]]
+    assert [(b["cycle"], b["agents"], b["outcome"]) for b in result.invariants] == [
+        (2, ["pay"], "effect_discarded")]
+
+
+def test_facts_of_two_effects_of_one_cycle_that_break_it_together_end_the_job() -> None:
+    result = api.run(load(TWO_AGENTS), [("Claim", {"claim": "c", "amount": 500.0})])
+    assert result.status == "invariant_violated"
+    [broken] = result.invariants
+    assert broken["outcome"] == "job_ended" and broken["agents"] == ["limits", "pay"]
+
+
+def test_a_discarded_effect_takes_no_part_in_the_cycles_conflicts() -> None:
+    """`cheap` and `dear` both propose the Payment of one claim: the policy would keep
+    the higher, but `dear` breaks the invariant, so `cheap`'s value is merged alone
+    (no conflict), as it is when `dear` fails."""
+    rules = """\
+ruleset r
+fact Claim   { key claim: str, amount: float }
+fact Payment { key claim: str, amount: float }
+agent cheap { when Claim(claim, amount) emit Payment(claim: claim, amount: amount) }
+agent dear { when Claim(claim, amount) emit Payment(claim: claim, amount: amount * 10.0) }
+policy Payment { resolve by highest amount }
+invariant capped never Payment(amount) where amount > 1_000.0
+"""
+    result = api.run(load(rules), [("Claim", {"claim": "c", "amount": 500.0})])
+    assert result.status == "converged"
+    assert result.facts("Payment") == [{"claim": "c", "amount": 500.0}]
+    assert result.conflicts == []
+    assert [b["agents"] for b in result.invariants] == [["dear"]]
 
 
 def test_an_always_invariant_ends_the_job_with_partial_results_and_culprits() -> None:
