@@ -17,6 +17,7 @@ raises is not called again (:attr:`EventRelay.error` says why).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -101,10 +102,17 @@ class EventRelay:
                 self._dropped += 1
                 self.dropped += 1
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         """The job has ended: let the observer take what is queued (at most
-        ``drain_seconds``), then stop the thread. What is still queued then is
-        dropped; the job's result never depends on it."""
+        ``drain_seconds``; not at all unless ``wait``: the job did not end well, and
+        whatever ends it must not wait for the observer), then stop the thread. What
+        is still queued then is dropped; the job's result never depends on it."""
+        if not wait:
+            # on a full queue the thread is left to itself: a daemon, it ends with the
+            # process
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_END)
+            return
         try:
             if self._dropped:
                 self._queue.put(("dropped", self._dropped), timeout=self._drain_seconds)

@@ -392,11 +392,13 @@ class _Job:
             relay.publish(self.trace.tail(relay.seen))
             relay.seen = len(self.trace)
 
-    def end_events(self) -> None:
-        """The job has ended: publish its last events (the status) and close the relay."""
+    def end_events(self, *, wait: bool = True) -> None:
+        """The job has ended: publish its last events (the status) and close the relay,
+        waiting for the observer to take them unless ``wait`` is False (the job raised:
+        a second Ctrl-C stops at once)."""
         if self.relay is not None:
             self._publish()
-            self.relay.close()
+            self.relay.close(wait=wait)
 
     def _refract(self, agent: str, effect: AgentEffect) -> None:
         """Note that the ``one at a time`` agent ``agent`` fired the match whose
@@ -577,8 +579,10 @@ def run(
             del inputs
             try:
                 result = job.run()
-            finally:
-                job.end_events()
+            except BaseException:
+                job.end_events(wait=False)
+                raise
+            job.end_events()
             cycles.write_lines(result.trace.lines(job.committed))
         return result
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
@@ -591,8 +595,10 @@ def run(
         del inputs
         try:
             result = job.run()
-        finally:
-            job.end_events()
+        except BaseException:
+            job.end_events(wait=False)
+            raise
+        job.end_events()
     if trace is not None:
         sink: TraceSink = (JsonLinesTraceSink(trace) if isinstance(trace, str | PathLike)
                            else trace)

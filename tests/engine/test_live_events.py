@@ -169,3 +169,28 @@ def test_a_reader_that_stops_early_leaves_the_job_to_finish() -> None:
     events.close()
     events._thread.join(10)
     assert not events._thread.is_alive()
+
+
+def test_a_job_that_fails_does_not_wait_for_a_stuck_observer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from converge_rules.engine.executors import SerialExecutor
+    from converge_rules.errors import ExecutorError
+
+    class Broken(SerialExecutor):
+        def run_cycle(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("executor bug")
+
+    monkeypatch.setattr(live, "DRAIN_SECONDS", 120.0)
+    release = threading.Event()
+
+    def stuck(event: dict[str, Any]) -> None:
+        release.wait(120)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(ExecutorError, match="executor bug"):
+            api.run(ruleset(), INPUT, tools={"fx": fx}, executor=Broken(), observer=stuck)
+        assert time.monotonic() - started < 60  # not the drain's 120 s
+    finally:
+        release.set()
