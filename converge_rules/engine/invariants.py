@@ -25,6 +25,7 @@ from converge_rules.engine.trace import (
     Event,
     jsonable,
 )
+from converge_rules.errors import without_addresses
 from converge_rules.program import EVALUATE, InvariantSpec
 
 if TYPE_CHECKING:
@@ -78,6 +79,19 @@ class _WithEffect:
 
     def same_fact(self, type_id: int, vals: tuple[Any, ...]) -> int | None:
         return self.store.same_fact(type_id, vals)
+
+
+def _evaluate(inv: InvariantSpec, view: Any, since: int | None = None) -> tuple[Any, str | None]:
+    """``inv``'s answer on ``view`` (an ``always`` one's truth, a ``never`` one's
+    matches from ``since`` on) and None, or (None, the error) when it fails (a
+    division by zero in its guard, say): an invariant that cannot be evaluated is
+    taken as broken, as a ``require`` that cannot be is unmet."""
+    try:
+        return (inv.fn(view) if inv.always else inv.fn(view, since, None)), None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        return None, without_addresses(f"{type(exc).__name__}: {exc}")
 
 
 class InvariantGuard:
@@ -159,7 +173,11 @@ class InvariantGuard:
         for inv in self.never:
             if not any(t in new for t in inv.triggers):
                 continue
-            matches = inv.fn(view, base, None)
+            matches, error = _evaluate(inv, view, base)
+            if error is not None:
+                # what cannot be shown to keep the invariant is not merged
+                self._record(cycle, agent, inv, [], discarded=True)
+                return f"invariant {inv.name} could not be checked ({error}): {inv.text}"
             if not matches:
                 continue
             facts = [(kinds[f - base], extra[f - base]) if f >= base
@@ -184,7 +202,8 @@ class InvariantGuard:
                 if state == self._state[i]:
                     continue
                 self._state[i] = state
-                if inv.fn(view):
+                held, error = _evaluate(inv, view)
+                if held and error is None:
                     continue
                 ids = self._latest_ids(inv.types)
             else:
@@ -197,13 +216,16 @@ class InvariantGuard:
                 self._checked[i] = top
                 if since >= top:
                     continue
-                matches = inv.fn(view, since, None)
-                if not matches:
+                matches, error = _evaluate(inv, view, since)
+                if not matches and error is None:
                     continue
-                ids = list(matches[0])
+                ids = list(matches[0]) if matches else []
             facts = [(store.type_of[f], store.values[f]) for f in ids]
             agents = self._agents_of(ids, trace)
             self._record(cycle, -1, inv, facts, discarded=False, agents=agents)
+            if error is not None:
+                return (f"invariant {inv.name} could not be checked after cycle {cycle} "
+                        f"({error}): {inv.text}")
             return f"invariant {inv.name} broken after cycle {cycle}: {inv.text}"
         return None
 

@@ -220,3 +220,30 @@ def test_the_observer_sees_the_invariant_broken() -> None:
             observer=seen.append)
     kinds = [e["event"] for e in seen]
     assert kinds.index("invariant_broken") < kinds.index("effect_discarded")
+
+
+FAILING_GUARD = """\
+ruleset r
+fact Claim   { key claim: str, amount: float }
+fact Policy  { key claim: str, limit: float }
+fact Payment { key claim: str, amount: float }
+agent pay { when Claim(claim, amount) emit Payment(claim: claim, amount: amount) }
+invariant ratio never Payment(claim, amount) and Policy(claim, limit) where amount / limit > 2.0
+"""
+
+
+def test_an_effect_an_invariant_cannot_be_checked_on_is_discarded_not_a_crash() -> None:
+    result = api.run(load(FAILING_GUARD), [("Claim", {"claim": "c", "amount": 5.0}),
+                                           ("Policy", {"claim": "c", "limit": 0.0})])
+    assert result.status == "converged"
+    assert result.facts("Payment") == []
+    [discarded] = events(result, "effect_discarded")
+    assert discarded["reason"].startswith("invariant ratio could not be checked (")
+    assert "ZeroDivisionError" in discarded["reason"] or "division" in discarded["reason"]
+
+
+def test_an_always_invariant_that_cannot_be_evaluated_ends_the_job() -> None:
+    rules = PAYOUTS + "invariant mean_ok always sum(Payment(), amount) / count(Policy()) < 9.0\n"
+    result = api.run(load(rules), [("Claim", {"claim": "c", "amount": 5.0})])
+    assert result.status == "invariant_violated"
+    assert "could not be checked" in result.detail
