@@ -537,22 +537,15 @@ class _Layout:
                     [_Stmt.line(t, r) for _, t, r in children])
 
     def _invariant(self, inv: n.Invariant, region: tuple[int, int]) -> None:
-        """One line; a ``where`` that would not fit goes on a continuation line."""
+        """One line, as a ``prune`` is (its comments go where a prune's go)."""
         head = f"invariant {inv.name.name} "
         if inv.always:
             assert inv.condition is not None  # the parser gives `always` its condition
             self._add(0, head + "always " + format_expr(inv.condition), region)
             return
         head += "never " + " and ".join(format_pattern(p) for p in inv.patterns)
-        if inv.condition is None:
-            self._add(0, head, region)
-            return
-        where = "where " + format_expr(inv.condition)
-        if len(head) + 1 + len(where) <= LINE_WIDTH:
-            self._add(0, f"{head} {where}", region)
-        else:
-            self._add(0, head, region)
-            self._add(1, where, region)
+        where = "" if inv.condition is None else " where " + format_expr(inv.condition)
+        self._add(0, head + where, region)
 
     def _agent(self, agent: n.Agent) -> None:
         tier = f" tier {agent.tier}" if agent.tier is not None else ""
