@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from converge_rules.api import Ruleset, load, loads, read_facts, run
+    from converge_rules.api import Ruleset, load, loads, read_facts, run, stream
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.engine.result import RunResult
     from converge_rules.errors import (
@@ -48,6 +48,7 @@ __all__ = [
     "parse",
     "read_facts",
     "run",
+    "stream",
 ]
 
 # Where each public name lives. They are imported on first use (PEP 562), so that
@@ -59,6 +60,7 @@ _EXPORTS = {
     "loads": "converge_rules.api",
     "read_facts": "converge_rules.api",
     "run": "converge_rules.api",
+    "stream": "converge_rules.api",
     "compile_ruleset": "converge_rules.compiler.compile",
     "RunResult": "converge_rules.engine.result",
     "BudgetExceeded": "converge_rules.errors",

@@ -131,6 +131,7 @@ def run(
     progress: Callable[[CycleProgress], None] | None = None,
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
+    observer: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -154,7 +155,11 @@ def run(
     ``now()``/``today()`` read (an aware datetime; by default the clock when the job
     starts; None: no time, and ``now()`` fails the agent calling it). An unknown
     executor or store is a :class:`~converge_rules.errors.ConvergeError` naming the
-    known ones.
+    known ones. ``observer`` is called with each live event of the job (a dict, as
+    its trace line reads: ``cycle_start``, ``effect_merged``, ``conflict``,
+    ``tool_call``, ``cycle_end``…, ``status`` last) while it runs, in trace order, on
+    a thread of its own; a slow or failing observer never changes the result
+    (:func:`stream` gives the events as an iterator instead).
     """
     from converge_rules.engine import run as engine_run
 
@@ -162,6 +167,9 @@ def run(
         raise TypeError(f"run() takes a Ruleset (from converge_rules.load or loads), got "
                         f"{type(ruleset).__name__} {ruleset!r:.60}")
     _check_run_arguments(executor, workers, trace, trace_store, stop)
+    if observer is not None and not callable(observer):
+        raise TypeError(f"observer takes a callable (called with each event), got "
+                        f"{type(observer).__name__}")
     if store is not None and not (isinstance(store, str | os.PathLike)
                                   or callable(getattr(store, "new_job", None))):
         raise TypeError(f"store takes a location (run.db, sqlite:///run.db) or an open "
@@ -187,15 +195,104 @@ def run(
     require_tools(ruleset, merged)  # after the usage errors; executors start in the run
     if store is None:
         return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
-                          progress=progress, stop=stop, now=now)
+                          progress=progress, stop=stop, now=now, observer=observer)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
             return engine_run(ruleset.program, facts, executor=exe, tools=merged,
                               trace=opened.new_job(ruleset.name), progress=progress,
-                              stop=stop, now=now)
+                              stop=stop, now=now, observer=observer)
     return engine_run(ruleset.program, facts, executor=exe, tools=merged,
                       trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                      now=now)
+                      now=now, observer=observer)
+
+
+def stream(
+    ruleset: Ruleset,
+    facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]] = (),
+    **options: Any,
+) -> JobEvents:
+    """Start ``ruleset`` on ``facts`` (the options are :func:`run`'s, but
+    ``observer``) on a thread and return its live events as an iterator::
+
+        events = converge_rules.api.stream(ruleset, facts)
+        for event in events:          # {"event": "cycle_start", "cycle": 1, …}
+            ...
+        events.result                 # the RunResult, once the events are exhausted
+
+    The job never waits for the reader: events it cannot queue are dropped and
+    announced by an ``events_dropped`` event. What :func:`run` raises (bad input, an
+    unknown executor) is raised by the iteration."""
+    if "observer" in options:
+        raise TypeError("stream() gives the events itself; run(observer=…) takes a "
+                        "callback")
+    return JobEvents(lambda observe: run(ruleset, facts, observer=observe, **options))
+
+
+class JobEvents:
+    """The live events of a job running on a thread (see :func:`stream`)."""
+
+    _DONE = object()
+
+    def __init__(self, start: Callable[[Callable[[dict[str, Any]], None]], RunResult]) -> None:
+        import queue
+        import threading
+
+        from converge_rules.engine.events import QUEUE_EVENTS
+
+        self._queue: queue.Queue[Any] = queue.Queue(QUEUE_EVENTS)
+        self._full = queue.Full
+        self._abandoned = threading.Event()
+        self._result: RunResult | None = None
+        self._error: BaseException | None = None
+        self._done = False
+        self._thread = threading.Thread(target=self._job, args=(start,),
+                                        name="converge-stream", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> None:
+        # blocks the relay's thread (never the job's) until the reader takes it
+        while not self._abandoned.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except self._full:
+                continue
+
+    def _job(self, start: Callable[[Callable[[dict[str, Any]], None]], RunResult]) -> None:
+        try:
+            self._result = start(self._put)
+        except BaseException as exc:  # handed to the reader
+            self._error = exc
+        finally:
+            self._put(self._DONE)
+
+    def __iter__(self) -> JobEvents:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is self._DONE:
+            self._done = True
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+            raise StopIteration
+        event: dict[str, Any] = item
+        return event
+
+    def close(self) -> None:
+        """Stop reading: the job runs to its end without its events."""
+        self._abandoned.set()
+
+    @property
+    def result(self) -> RunResult:
+        """The job's result, once every event was read (else a RuntimeError)."""
+        if not self._done or self._result is None:
+            raise RuntimeError("the job's result is there once its events are read to the "
+                               "end (iterate over them first)")
+        return self._result
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:

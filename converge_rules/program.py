@@ -464,6 +464,32 @@ class RequireSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InvariantSpec:
+    """An ``invariant``; ``text`` is it as written (after the name), for the result.
+
+    ``always``: ``fn(view)`` is True while it holds; the engine checks it after the
+    inputs' merge and every cycle that changed a type of ``types`` (those it
+    aggregates over). ``never``: ``fn(view, since, None)`` returns the support (fact
+    ids in pattern order) of each forbidden match that has a fact ``>= since`` —
+    since 0: every match in the context. The engine checks an effect that adds a fact
+    of a type of ``triggers`` (the positive patterns' types) before merging it, giving
+    a view whose facts from ``since`` on are the effect's new facts; and after every
+    cycle the matches with a fact new in it, or all of them when a type of ``types``
+    (those it negates or aggregates over) lost a fact."""
+
+    name: str
+    always: bool
+    fn: Callable[..., Any]
+    source: str
+    text: str
+    types: tuple[int, ...]
+    triggers: tuple[int, ...]
+    span: Span
+    #: ``never``: the type of each positive pattern, in order (repeats kept)
+    pattern_types: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Budgets:
     """Root budgets. ``None`` means unlimited. Times are in seconds.
 
@@ -502,6 +528,8 @@ class Program:
     #: whether some agent or goal reads the job's time (``now()``, ``today()``): the
     #: trace then records the time, and a replay uses it
     reads_time: bool = False
+    #: ``invariant`` items, in declaration order
+    invariants: tuple[InvariantSpec, ...] = ()
 
     def type(self, name: str) -> TypeSpec:
         return self.types[self.type_ids[name]]

@@ -74,6 +74,8 @@ class RunView:
     outputs_skipped: list[tuple[str, int, str, dict[str, Any], str]] = field(
         default_factory=list)
     pruned_types: Counter[str] = field(default_factory=Counter)
+    #: invariant name → how many times it was broken (an effect discarded, a job ended)
+    invariants_broken: Counter[str] = field(default_factory=Counter)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[int, list[tuple[str, float, str | None]]] = field(default_factory=dict)
     #: the confidence a derived fact was first emitted with (its ``fact_added`` event)
@@ -152,6 +154,8 @@ class RunView:
             self.cycles = max(self.cycles, int(ev["cycle"]))
         elif kind == "job_time":
             self.now = str(ev["now"])
+        elif kind == "invariant_broken":
+            self.invariants_broken[str(ev["invariant"])] += 1
 
 
 def view_from_events(events: Iterable[Mapping[str, Any]]) -> RunView:

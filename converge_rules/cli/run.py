@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from converge_rules.plugins.registries import Registries
 
 FORMATS = ("table", "json")
+EXIT_INVARIANT = 3
+"""The job ended because an invariant over its context was broken."""
+STATUS_EXIT = {"converged": EXIT_OK, "invariant_violated": EXIT_INVARIANT}
+"""The exit code of a job's status; any other status (interrupted aside) exits 1."""
 DEFAULT_MAX_ROWS = 100
 _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 
@@ -117,6 +121,13 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "it was emitted with; inputs 1.0), `@score` (the mean of its evaluations, null "
          "without any) and `@evaluations` (agent, score, reason).",
 )
+@click.option(
+    "--stream", is_flag=True,
+    help="Write the job's live events (cycle_start, effect_merged, effect_discarded, "
+         "conflict, tool_call, invariant_broken, cycle_end, budget, status) to stdout as "
+         "JSON Lines while it runs, each line as the trace has it; the result (--format) "
+         "goes to stderr.",
+)
 @click.option("--no-plugins", is_flag=True,
               help="Run without the installed plugins (their tools, functions, resolvers "
                    "and executors are unknown).")
@@ -128,7 +139,7 @@ def command(
     ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
     executor_options: tuple[str, ...], trace: Path | None, trace_store: str,
     store: str | None, keep_last: int | None, pruners: tuple[str, ...], max_rows: int,
-    with_confidence: bool, no_plugins: bool, now: datetime | None,
+    with_confidence: bool, stream: bool, no_plugins: bool, now: datetime | None,
     allow_paths: tuple[Path, ...], color: str,
 ) -> None:
     """Run RULESET on input facts until every tier converges, and print the result.
@@ -150,11 +161,13 @@ def command(
       converge run pricing.cvg -f input.jsonl --executor threads --workers 32
       converge run pricing.cvg -f input.jsonl --executor asyncio --workers 500
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
+      converge run claims.cvg -f claims.jsonl --stream 2>result.txt | jq .event
 
     \b
     Exit codes:
       0  converged: every tier reached a fixpoint and every `require` holds
       1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
+      3  invariant_violated: an `invariant` did not hold after a cycle
       2  bad input facts, a ruleset with errors, a tool no loaded plugin provides,
          or bad usage
       130  interrupted (Ctrl-C; 143 for SIGTERM): the partial result is printed
@@ -212,7 +225,7 @@ def command(
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
-    console = _console(sys.stdout, color)
+    console = _console(sys.stderr if stream else sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
     kept = (f"; {trace} holds its trace" if trace is not None
@@ -230,7 +243,8 @@ def command(
                                  trace=trace, trace_store=trace_store if trace else None,
                                  store=job_store, progress=progress,
                                  stop=interrupts.requested,
-                                 now=CLOCK if now is None else now)
+                                 now=CLOCK if now is None else now,
+                                 observer=_stdout_events if stream else None)
         except KeyboardInterrupt:
             if store is not None:
                 left = f"; {store} holds the cycles committed, the job marked aborted"
@@ -259,12 +273,19 @@ def command(
             _notify_observers(result, registries)
         report_failures(result)
         if fmt == "json":
-            click.echo(result.to_json(indent=2, with_confidence=with_confidence))
+            click.echo(result.to_json(indent=2, with_confidence=with_confidence), err=stream)
         else:
             print_tables(console, result, max_rows=max_rows)
         if result.status == "interrupted":
             sys.exit(interrupts.exit_code())
-        sys.exit(EXIT_OK if result.status == "converged" else EXIT_FINDINGS)
+        sys.exit(STATUS_EXIT.get(result.status, EXIT_FINDINGS))
+
+
+def _stdout_events(event: dict[str, Any]) -> None:
+    """``--stream``: one live event as a JSON line on stdout, flushed at once. A reader
+    that went away (``| head``) makes it raise, which ends the stream, not the job."""
+    sys.stdout.write(dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -447,6 +468,14 @@ def print_tables(console: Console, result: RunResult, *,
         else:
             console.print(f"open intent: {item['intent']}{cell(item['fields'])}",
                           markup=False, soft_wrap=True)
+    for broken in result.invariants:
+        what = ("its effect was discarded" if broken["outcome"] == "effect_discarded"
+                else "the job ended")
+        facts = "; ".join(f"{f['type']}{cell(f['fields'])}" for f in broken["facts"])
+        console.print(printable(
+            f"invariant {broken['invariant']} broken in cycle {broken['cycle']} "
+            f"(agents: {', '.join(broken['agents']) or 'none'}; {what}): {broken['rule']}; "
+            f"facts: {facts}"), markup=False, soft_wrap=True)
     console.print(printable(status_line(result)), markup=False, soft_wrap=True,
                   style="bold green" if result.status == "converged" else "bold red")
 

@@ -830,6 +830,14 @@ _FLOAT = ValueType("float")
 _EXACT = frozenset({"str", "int", "bool", "enum", "date", "datetime", "duration"})
 
 
+class InvariantGenerator(AgentGenerator):
+    """A ``never`` invariant as generated code: the agent of its patterns and guard
+    (``Invariant.as_agent``) whose one output per match is the match's support."""
+
+    def _outputs(self, w: Writer, ex: ExprCompiler) -> None:
+        w.line(f"emit({tuple_src([f'f{k}' for k in range(len(self.positive))])})")
+
+
 def _same_base(a: ValueType, b: ValueType) -> bool:
     """Whether a variable of type ``a`` may take its value from a field of type ``b``
     it equals, to look facts up by: a pass driven by facts gone binds a rule's

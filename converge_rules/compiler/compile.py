@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from converge_rules.compiler.codegen import AgentGenerator, aggregates_in
+from converge_rules.compiler.codegen import AgentGenerator, InvariantGenerator, aggregates_in
 from converge_rules.compiler.context import Namespace, ProgramContext, Var
 from converge_rules.compiler.expressions import ExprCompiler
 from converge_rules.compiler.values import field_specs
 from converge_rules.errors import CheckError, CompileError
 from converge_rules.language.builtins import CLOCK_BUILTINS, TIME_KINDS
 from converge_rules.language.checks.checked import CheckedRuleset
-from converge_rules.language.format.formatter import format_expr
+from converge_rules.language.format.formatter import format_expr, format_pattern
 from converge_rules.language.syntax.nodes import (
     Arg,
     ByCycle,
@@ -37,6 +37,7 @@ from converge_rules.language.syntax.nodes import (
     Duration,
     Expr,
     FuncCall,
+    Invariant,
     KeepAll,
     ListExpr,
     Literal,
@@ -55,6 +56,7 @@ from converge_rules.program import (
     AgentSpec,
     Budgets,
     CriterionSpec,
+    InvariantSpec,
     PolicySpec,
     Program,
     PruneSpec,
@@ -125,6 +127,7 @@ def compile_ruleset(
     agents.sort(key=lambda a: (a.tier, a.order))
     prunes = tuple(_prune(p, ctx, registered_pruners or {}) for p in checked.prunes)
     requires = tuple(_require(r, ctx) for r in (checked.root.requires if checked.root else ()))
+    invariants = tuple(_invariant(inv, ctx) for inv in checked.invariants)
     if pruners:
         prunes += plugin_prunes(types, pruners)
     policies = {}
@@ -145,6 +148,7 @@ def compile_ruleset(
         tools=tuple(checked.tools),
         type_ids={t.name: t.id for t in types},
         reads_time=reads_time(checked),
+        invariants=invariants,
     )
 
 
@@ -166,6 +170,8 @@ def reads_time(checked: CheckedRuleset) -> bool:
                                 (checked.root.requires if checked.root else ())]
     for agent in checked.agents:
         exprs.extend(agent.expressions())
+    for inv in checked.invariants:
+        exprs.extend(inv.as_agent().expressions())
     return any(isinstance(e, FuncCall) and e.func.name in CLOCK_BUILTINS
                for top in exprs if top is not None for e in walk_expr(top))
 
@@ -270,6 +276,42 @@ def _require(req: Require, ctx: ProgramContext) -> RequireSpec:
     source = "\n".join(lines)
     fn = _load(source, ns.values, "require", f"require {req.span}", req.span)
     return RequireSpec(_text(req.condition), fn, source, req.span)
+
+
+def _invariant(inv: Invariant, ctx: ProgramContext) -> InvariantSpec:
+    """An ``always`` invariant as a goal's function; a ``never`` one as the generated
+    agent of its patterns (:class:`InvariantGenerator`), not routed (the engine hands it
+    an effect's new facts through ``new``, which a routed pass would not read) and with
+    its indexes kept up to date in every cycle (none is lazy)."""
+    name = inv.name.name
+    agg_types = [ctx.types[a.pattern.type.name].id
+                 for a in aggregates_in([inv.condition]) if a.pattern.type.name in ctx.types]
+    if inv.always:
+        assert inv.condition is not None  # the parser gives `always` its condition
+        ns = Namespace()
+        cond = ExprCompiler(ctx, ns).condition(inv.condition)
+        source = "\n".join([f"# invariant {name!r} at {inv.span}", "def invariant(view):",
+                            "    vals = view.values", *ns.view_locals(),
+                            f"    return bool({cond})", ""])
+        fn = _load(source, ns.values, "invariant", f"invariant {name}", inv.span)
+        types = tuple(dict.fromkeys(agg_types))
+        return InvariantSpec(name, True, fn, source, "always " + _text(inv.condition),
+                             types, (), inv.span)
+    route, ctx.route = ctx.route, False
+    try:
+        gen_ = InvariantGenerator(inv.as_agent(), ctx)
+        gen = gen_.generate()
+    finally:
+        ctx.route = route
+    by_id = {i: key for key, i in ctx.indexes.items()}
+    for i in gen_.ns.index_locals:
+        ctx.drivers[by_id[i]] = None  # looked up in any cycle: never lazy
+    fn = _load(gen.source, gen.namespace, "agent", f"invariant {name}", inv.span)
+    patterns = " and ".join(format_pattern(p) for p in inv.patterns)
+    where = "" if inv.condition is None else " where " + _text(inv.condition)
+    return InvariantSpec(name, False, fn, gen.source, f"never {patterns}{where}",
+                         gen.negates, gen.reads, inv.span,
+                         tuple(info.spec.id for info in gen_.infos))
 
 
 def _prune(

@@ -24,7 +24,7 @@ from array import array
 from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
 from converge_rules.engine.factstore import FactStore
@@ -44,6 +44,9 @@ from converge_rules.engine.trace import (
     Event,
 )
 from converge_rules.program import EMIT, EVALUATE, INTEND, Columns, Lasting, Program
+
+if TYPE_CHECKING:
+    from converge_rules.engine.invariants import InvariantGuard
 
 _TYPE_OF = itemgetter(0)
 _VALUES_OF = itemgetter(1)
@@ -85,6 +88,9 @@ class Merger:
         self.dead: set[int] = set()     # ids removed during the current merge
         self.stop: tuple[str, str] | None = None
         self.stop_budget: str | None = None
+        #: the job's invariants (set by the runner when the program has some): an
+        #: effect that would break a `never` one is not merged
+        self.guard: InvariantGuard | None = None
         self.added = 0
         self.removed = 0
         keyed = {t.id for t in program.types if t.key_positions}
@@ -221,6 +227,10 @@ class Merger:
         live = store.live
         type_of = store.type_of
         max_facts = self.max_facts
+        if self.guard is not None:
+            # an effect that would break a `never` invariant is discarded before
+            # anything merges, as a failed one: it takes no part in keyed groups
+            effects = self.guard.screen(cycle, effects)
         groups = self._group_keyed(effects)
         done: set[tuple[int, Any]] = set()
         keyed = self.keyed

@@ -23,7 +23,8 @@ _JSON_FORMS = ("list", *TIME_KINDS)
 """Field types whose values JSON holds in another form (:func:`jsonable`)."""
 
 Status: TypeAlias = Literal[
-    "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating", "interrupted"
+    "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating", "interrupted",
+    "invariant_violated",
 ]
 
 
@@ -55,8 +56,8 @@ class RunResult:
     present: the live context at the moment the job ended."""
 
     __slots__ = (
-        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "loop", "program",
-        "status", "store", "trace", "unmet",
+        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "invariants", "loop",
+        "program", "status", "store", "trace", "unmet",
     )
 
     def __init__(
@@ -73,6 +74,7 @@ class RunResult:
         budget: dict[str, dict[str, Any]],
         trace: Trace,
         loop: dict[str, Any] | None = None,
+        invariants: list[dict[str, Any]] | None = None,
     ) -> None:
         self.program = program
         self.store = store
@@ -87,6 +89,10 @@ class RunResult:
         self.budget = budget
         self.trace = trace
         self.loop = loop
+        #: every invariant broken, in order: ``invariant``, ``rule``, ``cycle``,
+        #: ``agents``, ``facts`` (type and fields) and ``outcome`` (``effect_discarded``
+        #: or ``job_ended``); in the JSON document only when there is one
+        self.invariants: list[dict[str, Any]] = invariants or []
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:
@@ -209,6 +215,8 @@ class RunResult:
         }
         if self.loop is not None:
             out["loop"] = self.loop
+        if self.invariants:
+            out["invariants"] = self.invariants
         return out
 
     def to_json(self, *, indent: int | None = None, with_confidence: bool = False) -> str:

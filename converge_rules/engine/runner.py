@@ -25,10 +25,12 @@ from typing import Any
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
+from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.inputs import InputFacts, validate_pairs
+from converge_rules.engine.invariants import InvariantGuard
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
 from converge_rules.engine.tools import ToolBox, ToolFn
@@ -89,6 +91,7 @@ class _Job:
         stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         cycle_sink: CycleSink | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.program = program
         self.cycle_sink = cycle_sink
@@ -101,8 +104,14 @@ class _Job:
         self.store = FactStore(program, retractable=needs_dependents(program))
         self.store.now = now
         self.trace = Trace(program, self.store)
+        #: live events for the observer, if any (published between cycles, never per fact)
+        self.relay = None if observer is None else EventRelay(self.trace, observer)
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
+        self.guard = (InvariantGuard(program, self.store, self.trace.raw)
+                      if program.invariants else None)
+        if self.guard is not None and self.guard.never:
+            self.merger.guard = self.guard  # effects are checked only for `never` ones
         self.meter = BudgetMeter(program.budgets)
         self.tools = ToolBox(tools, program.budgets.max_tool_calls)
         n = len(program.agents)
@@ -156,9 +165,12 @@ class _Job:
             # prune applies after every merge, the inputs' (cycle 0) included: an input
             # fact a prune drops at age 0 is never seen by any agent
             merger.prune(0)
+            broken = self._invariants(0)
             merger.take_delta()  # executors start from the store as it is now
             self.fingerprints.add(store.fingerprint, 0)
             self._commit_cycle(0)  # the inputs and what their merge did
+            if broken is not None:
+                raise _Stop("invariant_violated", broken)
             job_timeout = self.program.budgets.job_timeout
             self.executor.start(
                 store.as_view(), self.program.agents, tools=self.tools,
@@ -290,6 +302,7 @@ class _Job:
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
             ev((E_CYCLE_START, cycle, tier, tuple(a.position for a in acts)))
+            self._publish()
             # indexes looked up only when input facts are new (or input facts are gone):
             # needed while some agent can still see inputs as new (its first run, or a
             # re-run from scratch), or is handed facts gone
@@ -323,6 +336,7 @@ class _Job:
                 self._effect_budgets(effects)
             if merger.stop is None:
                 merger.prune(cycle)
+            broken = self._invariants(cycle) if merger.stop is None else None
             changed = bool(merger.added or merger.removed)
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
@@ -336,6 +350,8 @@ class _Job:
                 ))
             if merger.stop is not None:
                 raise self._merge_stop()
+            if broken is not None:
+                raise _Stop("invariant_violated", broken)
             if self.tools.exhausted:
                 raise self._exceeded("max_tool_calls", f"max_tool_calls "
                                      f"({budgets.max_tool_calls}) spent; calls were refused")
@@ -355,6 +371,11 @@ class _Job:
                             f"after cycle {earlier}", loop)
             self.fingerprints.add(fp, cycle)
 
+    def _invariants(self, cycle: int) -> str | None:
+        """Check the invariants against the context after ``cycle``'s merge and prune
+        (the inputs' for 0): what ends the job, or None while they hold."""
+        return None if self.guard is None else self.guard.after_cycle(cycle, self.trace)
+
     def _commit_cycle(self, cycle: int) -> None:
         """Hand the cycle sink (if any) the trace lines of ``cycle``: every event since
         its last commit. When it returns they are stored, so a job that dies later loses
@@ -362,6 +383,22 @@ class _Job:
         if self.cycle_sink is not None:
             self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
             self.committed = len(self.trace)  # spilled events included
+        self._publish()  # before the spill too
+
+    def _publish(self) -> None:
+        """Hand the observer's relay (if any) the events recorded since the last call."""
+        relay = self.relay
+        if relay is not None:
+            relay.publish(self.trace.tail(relay.seen))
+            relay.seen = len(self.trace)
+
+    def end_events(self, *, wait: bool = True) -> None:
+        """The job has ended: publish its last events (the status) and close the relay,
+        waiting for the observer to take them unless ``wait`` is False (the job raised:
+        a second Ctrl-C stops at once)."""
+        if self.relay is not None:
+            self._publish()
+            self.relay.close(wait=wait)
 
     def _refract(self, agent: str, effect: AgentEffect) -> None:
         """Note that the ``one at a time`` agent ``agent`` fired the match whose
@@ -476,6 +513,7 @@ class _Job:
             cycles=self.meter.cycles, conflicts=self.trace.conflicts,
             conflict_count=self.merger.conflict_count, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
+            invariants=None if self.guard is None else self.guard.violations,
         )
 
 
@@ -504,6 +542,7 @@ def run(
     progress: ProgressFn | None = None,
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
+    observer: Observer | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -523,16 +562,27 @@ def run(
 
     A trace sink with ``cycle_committed`` (a
     :class:`~converge_rules.store.base.CycleSink`: a job of a SQLite store) is handed
-    each cycle's lines as the cycle ends, then the last lines when the job ends."""
+    each cycle's lines as the cycle ends, then the last lines when the job ends.
+
+    ``observer`` is called with each live event (a dict, as its trace line reads:
+    ``cycle_start``, ``effect_merged``, ``conflict``, ``tool_call``…, the ``status``
+    last) while the job runs, in trace order, on a thread of its own; it never
+    changes the result, however slow or failing (:mod:`converge_rules.engine.events`)."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
     if isinstance(trace, CycleSink):
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
-            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles)
+            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
+                       observer)
             del inputs
-            result = job.run()
+            try:
+                result = job.run()
+            except BaseException:
+                job.end_events(wait=False)
+                raise
+            job.end_events()
             cycles.write_lines(result.trace.lines(job.committed))
         return result
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
@@ -540,9 +590,15 @@ def run(
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
-        job = _Job(program, inputs, exe, tools, progress, stop, job_time)
+        job = _Job(program, inputs, exe, tools, progress, stop, job_time,
+                   observer=observer)
         del inputs
-        result = job.run()
+        try:
+            result = job.run()
+        except BaseException:
+            job.end_events(wait=False)
+            raise
+        job.end_events()
     if trace is not None:
         sink: TraceSink = (JsonLinesTraceSink(trace) if isinstance(trace, str | PathLike)
                            else trace)

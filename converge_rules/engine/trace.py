@@ -58,6 +58,8 @@ E_PLAIN = 17           # (kind, cycle, agent, outputs, fids, first new id): a wh
 #   equals the next new id), -1 for an evaluation recorded, -2 for one ignored; fids is
 #   None for columnar outputs (program.Columns) merged whole: the store gives their ids
 E_JOB_TIME = 18        # (kind, now as ISO 8601 text): first, when the program reads the time
+E_INVARIANT = 19       # (kind, cycle, name, rule text, agent | -1, ((type id, values), …),
+                       #  agent names, whether the effect was discarded (else the job ends))
 
 Event = tuple[Any, ...]
 
@@ -206,6 +208,21 @@ class StatusEvent(_Model):
     detail: str
 
 
+class InvariantBroken(_Model):
+    """An invariant broken: by an effect, discarded (``outcome`` ``effect_discarded``,
+    ``agents`` its agent), or by the context after a cycle (``job_ended``, ``agents``
+    those that derived the facts). ``facts`` are the forbidden match's facts, or for an
+    ``always`` invariant the facts of its types merged last."""
+
+    event: Literal["invariant_broken"] = "invariant_broken"
+    cycle: int
+    invariant: str
+    rule: str
+    agents: list[str]
+    facts: list[dict[str, Any]]
+    outcome: Literal["effect_discarded", "job_ended"]
+
+
 class JobTime(_Model):
     """The job's time (what ``now()`` and ``today()`` read), ISO 8601 in UTC: the first
     event of a trace whose program reads the time; a replay runs at this time."""
@@ -217,7 +234,7 @@ class JobTime(_Model):
 TraceEvent = Annotated[
     CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
     | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
-    | IntentClosed | BudgetEvent | StatusEvent | JobTime,
+    | IntentClosed | BudgetEvent | StatusEvent | JobTime | InvariantBroken,
     Field(discriminator="event"),
 ]
 
@@ -243,6 +260,7 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     BudgetEvent: frozenset({E_BUDGET}),
     StatusEvent: frozenset({E_STATUS}),
     JobTime: frozenset({E_JOB_TIME}),
+    InvariantBroken: frozenset({E_INVARIANT}),
 }
 
 
@@ -534,6 +552,13 @@ class Trace:
                 yield StatusEvent(status=ev[1], detail=ev[2])
             elif kind == E_JOB_TIME:
                 yield JobTime(now=ev[1])
+            elif kind == E_INVARIANT:
+                yield InvariantBroken(
+                    cycle=ev[1], invariant=ev[2], rule=ev[3], agents=list(ev[6]),
+                    facts=[{"type": types[t].name, "fields": self.fields_of(t, vals)}
+                           for t, vals in ev[5]],
+                    outcome="effect_discarded" if ev[7] else "job_ended",
+                )
             elif kind == E_PLAIN:
                 yield from self._plain(ev)
             else:  # pragma: no cover - a new kind without a model is a bug
@@ -554,6 +579,22 @@ class Trace:
                 del data["lasting"]  # traces without lasting facts read as they always did
             # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
             yield dumps(data, sort_keys=True, separators=(",", ":"))
+
+    def tail(self, start: int) -> Iterable[Event]:
+        """The raw events from the event ``start`` on (counting the spilled ones)."""
+        held = start - self._spilled
+        if held >= 0:
+            return self.raw[held:] if held else list(self.raw)
+        return islice(self.all_raw(), start, None)
+
+    def event_dicts(self, raw: Iterable[Event]) -> Iterator[dict[str, Any]]:
+        """``raw`` events as the JSON objects their trace lines hold (live events:
+        :mod:`converge_rules.engine.events`)."""
+        for model in self._models(raw):
+            data = model.model_dump(mode="json")
+            if data.get("lasting") is False:
+                del data["lasting"]
+            yield data
 
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""

@@ -9,7 +9,9 @@ Items, per ruleset:
   every match of the agent's patterns there: a guard that was false only for facts that
   later left the context is not seen;
 * **policy** — covered when it resolved (or raised) at least one conflict;
-* **prune** — covered when it dropped at least one fact.
+* **prune** — covered when it dropped at least one fact;
+* **invariant** — covered when some test broke it (an effect discarded, or the job
+  ended): a test shows that it catches what it forbids.
 
 The percentage is covered items over all items. Rendered as text, JSON-ready data and
 Cobertura XML (agents, policies and prunes as lines, guards as two-way branches).
@@ -29,7 +31,7 @@ from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
-ItemKind = Literal["agent", "guard", "policy", "prune"]
+ItemKind = Literal["agent", "guard", "policy", "prune", "invariant"]
 
 GUARD_NOTE = ("guards are evaluated against each test's final context (the engine does "
               "not report guard outcomes)")
@@ -61,6 +63,7 @@ class RulesetCoverage:
     pruned: Counter[str] = field(default_factory=Counter)
     guard_true: Counter[str] = field(default_factory=Counter)
     guard_false: Counter[str] = field(default_factory=Counter)
+    broken: Counter[str] = field(default_factory=Counter)
 
     def record(self, view: RunView) -> None:
         """Fold one test run in."""
@@ -72,6 +75,7 @@ class RulesetCoverage:
             self.resolved[type_name] += 1
         for type_name, count in view.pruned_types.items():
             self.pruned[type_name] += count
+        self.broken.update(view.invariants_broken)
         self._guards(view)
 
     def _guards(self, view: RunView) -> None:
@@ -115,6 +119,10 @@ class RulesetCoverage:
             hits = self.pruned[prune.type.name] if prune.type.name in prunes_by_type else 0
             out.append(Item("prune", prune.type.name, prune.span, hits, hits > 0,
                             "" if hits else "never dropped a fact"))
+        for inv in self.checked.invariants:
+            hits = self.broken[inv.name.name]
+            out.append(Item("invariant", inv.name.name, inv.span, hits, hits > 0,
+                            "" if hits else "never broken by a test"))
         return out
 
     def percent(self) -> float:
@@ -180,7 +188,8 @@ class Coverage:
             for item in items:
                 by_kind.setdefault(item.kind, []).append(item)
             for kind, label in (("agent", "agents fired"), ("policy", "policies resolved"),
-                                ("guard", "guards seen false"), ("prune", "prunes fired")):
+                                ("guard", "guards seen false"), ("prune", "prunes fired"),
+                                ("invariant", "invariants broken")):
                 group = by_kind.get(kind, [])
                 if group:
                     out.append(f"    {label}: {sum(i.covered for i in group)}/{len(group)}")

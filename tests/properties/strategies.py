@@ -41,7 +41,8 @@ _BINARY_OPS: tuple[n.BinaryOp, ...] = (
 )
 _BUDGETS = ("max_facts", "max_cycles", "max_agents", "max_tool_calls")
 _TIMEOUTS = ("agent_timeout", "job_timeout")
-_STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating")
+_STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating",
+             "invariant_violated")
 
 
 def _suffixed(words: tuple[str, ...]) -> st.SearchStrategy[str]:
@@ -248,6 +249,13 @@ prunes |= st.builds(
                                   n.PrunerUse(n.Ident(name, SPAN), args, SPAN)),
     type_names, lower_names, _args(literals),
 )
+# `invariant NAME never PATTERNS [where EXPR]` / `invariant NAME always EXPR` (issue 14)
+invariants = st.builds(
+    lambda name, pats, where: n.Invariant(n.Ident(name, SPAN), tuple(pats), where, False,
+                                          SPAN),
+    lower_names, st.lists(patterns(), min_size=1, max_size=3), st.none() | expressions(),
+) | st.builds(lambda name, e: n.Invariant(n.Ident(name, SPAN), (), e, True, SPAN),
+              lower_names, expressions())
 
 
 @st.composite
@@ -298,7 +306,7 @@ uses = st.lists(st.sampled_from(_TOOLS), min_size=1, max_size=3, unique=True).ma
     lambda ts: n.Uses(tuple(n.Ident(t, SPAN) for t in ts), SPAN))
 
 items: st.SearchStrategy[n.Item] = (
-    imports | uses | enums | facts | agents | policies | prunes | tests
+    imports | uses | enums | facts | agents | policies | prunes | invariants | tests
 )
 
 

@@ -14,6 +14,7 @@ from converge_rules.language.syntax.nodes import (
     Agent,
     EnumDecl,
     FactDecl,
+    Invariant,
     Module,
     Policy,
     Prune,
@@ -80,6 +81,8 @@ class CheckedRuleset:
     tools: dict[str, ToolSignature | None]   # tools named in ``uses tool``
     functions: dict[str, FunctionSignature]  # built-in and plugin functions
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    #: ``invariant`` items in load order (their names are unique)
+    invariants: tuple[Invariant, ...] = field(default=())
     #: the text of each file as it was checked, by the path its spans use (the entry
     #: text may have come from ``source=``), so renderers quote lines without reading
     #: files again

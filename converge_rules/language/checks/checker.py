@@ -23,6 +23,7 @@ from converge_rules.language.checks.checked import (
     ToolSignature,
 )
 from converge_rules.language.checks.exprs import Typer
+from converge_rules.language.checks.invariants import check_invariants
 from converge_rules.language.checks.policies import check_policies
 from converge_rules.language.checks.root import check_prune, check_roots
 from converge_rules.language.checks.scope import (
@@ -52,6 +53,7 @@ from converge_rules.language.syntax.nodes import (
     FuncCall,
     Ident,
     IfExpr,
+    Invariant,
     ListExpr,
     Literal,
     Module,
@@ -157,6 +159,7 @@ def _check(
     check_roots(typer, items.roots)
     for p in items.prunes:
         check_prune(typer, p)
+    check_invariants(typer, items.invariants)
     check_tests(typer, items.tests, loaded.access)
     found = list(dict.fromkeys([*loaded.diagnostics, *_after_syntax(loaded, report.found)]))
     found.sort(key=Diagnostic.sort_key)
@@ -170,6 +173,7 @@ def _check(
         agents=agents,
         policies=_first_policies(items.policies),
         prunes=tuple(items.prunes),
+        invariants=tuple(items.invariants),
         root=items.roots[0] if items.roots else None,
         tests=tuple(items.tests),
         tools=dict(tables.tools),
@@ -240,6 +244,7 @@ class _Items:
         self.agents: list[Agent] = []
         self.policies: list[Policy] = []
         self.prunes: list[Prune] = []
+        self.invariants: list[Invariant] = []
         self.roots: list[Root] = []
         self.tests: list[Test] = []
         self.uses: list[Uses] = []
@@ -255,6 +260,8 @@ class _Items:
                     self.policies.append(item)
                 elif isinstance(item, Prune):
                     self.prunes.append(item)
+                elif isinstance(item, Invariant):
+                    self.invariants.append(item)
                 elif isinstance(item, Root):
                     self.roots.append(item)
                 elif isinstance(item, Test):

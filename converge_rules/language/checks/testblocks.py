@@ -45,7 +45,8 @@ from converge_rules.language.syntax.nodes import (
 )
 from converge_rules.language.syntax.span import Span
 
-STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating")
+STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating",
+            "invariant_violated")
 """The statuses a job can end with."""
 
 _HEAD = ("ruleset r\nuses tool fx_rate\nfact Cost { key sku: str, amount: float }\n"
@@ -54,7 +55,7 @@ _HEAD = ("ruleset r\nuses tool fx_rate\nfact Cost { key sku: str, amount: float 
 UNKNOWN_STATUS = define(
     "CVG701", "unknown-status", Severity.ERROR, "Unknown job status",
     "`expect status S` takes one of: converged, unmet_goal, budget_exceeded, conflict, "
-    "oscillating.",
+    "oscillating, invariant_violated.",
     wrong=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
           "  expect status converge\n}\n",
     right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'

@@ -484,6 +484,8 @@ class _Layout:
             self._add(0, "uses tool " + ", ".join(t.name for t in item.tools), region)
         elif isinstance(item, n.Prune):
             self._add(0, f"prune {item.type.name} {_prune_rule(item)}", region)
+        elif isinstance(item, n.Invariant):
+            self._invariant(item, region)
         elif isinstance(item, n.EnumDecl):
             members = [m.name for m in item.members]
             self._braced(f"enum {item.name.name}", item.span, members,
@@ -533,6 +535,17 @@ class _Layout:
         children.sort(key=lambda c: c[0])
         self._block(f"root {quote(root.goal)}", root.span,
                     [_Stmt.line(t, r) for _, t, r in children])
+
+    def _invariant(self, inv: n.Invariant, region: tuple[int, int]) -> None:
+        """One line, as a ``prune`` is (its comments go where a prune's go)."""
+        head = f"invariant {inv.name.name} "
+        if inv.always:
+            assert inv.condition is not None  # the parser gives `always` its condition
+            self._add(0, head + "always " + format_expr(inv.condition), region)
+            return
+        head += "never " + " and ".join(format_pattern(p) for p in inv.patterns)
+        where = "" if inv.condition is None else " where " + format_expr(inv.condition)
+        self._add(0, head + where, region)
 
     def _agent(self, agent: n.Agent) -> None:
         tier = f" tier {agent.tier}" if agent.tier is not None else ""

@@ -365,7 +365,8 @@ _NAME_AFTER = {
     "HIGHEST": "a field name (or `confidence`, `score`)",
     "LOWEST": "a field name (or `confidence`, `score`)",
     "STATUS": "a status (`converged`, `unmet_goal`, `budget_exceeded`, `conflict`, "
-              "`oscillating`)",
+              "`oscillating`, `invariant_violated`)",
+    "INVARIANT": "an invariant name", "NEVER": "a pattern", "ALWAYS": "a condition",
     "LSQB": "a name", "RULESET": "the ruleset's name",
 }
 

@@ -612,6 +612,25 @@ class Prune:
     using: PrunerUse | None = None
 
 
+@node
+class Invariant:
+    """``invariant NAME never PATTERN (and PATTERN)* [where EXPR]`` (``always`` False:
+    a pattern that must never match; ``condition`` is its ``where`` guard, or None) or
+    ``invariant NAME always EXPR`` (``always`` True, no patterns: a condition over the
+    whole context that must hold after every cycle)."""
+
+    name: Ident
+    patterns: tuple[Pattern, ...]
+    condition: Expr | None
+    always: bool
+    span: Span = _span()
+
+    def as_agent(self) -> Agent:
+        """A ``never`` invariant as the agent that would match what it forbids (no
+        outputs): the checker and the compiler read its patterns and guard as such."""
+        return Agent(self.name, None, self.patterns, self.condition, (), (), self.span)
+
+
 # -------------------------------------------------------------------------- tests
 
 
@@ -705,7 +724,7 @@ class Test:
 
 
 Item: TypeAlias = (
-    Import | Uses | Root | EnumDecl | FactDecl | Agent | Policy | Prune | Test
+    Import | Uses | Root | EnumDecl | FactDecl | Agent | Policy | Prune | Invariant | Test
 )
 
 

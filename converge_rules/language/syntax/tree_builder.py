@@ -94,6 +94,8 @@ class TreeBuilder:
             "enum_decl": self._enum, "fact_decl": self._fact, "intent_decl": self._fact,
             "agent": self._agent, "policy": self._policy, "prune": self._prune,
             "prune_using": self._prune_using, "test": self._test,
+            "invariant_never": self._invariant_never,
+            "invariant_always": self._invariant_always,
         }
 
     # ------------------------------------------------------------------ spans, errors
@@ -250,6 +252,17 @@ class TreeBuilder:
 
     def _prune(self, t: Any) -> n.Prune:
         return n.Prune(self.ident(t.children[0]), self.expr(t.children[1]), self.span(t))
+
+    def _invariant_never(self, t: Any) -> n.Invariant:
+        where = _trees(t.children, "where_clause")
+        return n.Invariant(self.ident(t.children[0]),
+                           tuple(self.pattern(p) for p in _trees(t.children, "pattern")),
+                           self.expr(where[0].children[0]) if where else None, False,
+                           self.span(t))
+
+    def _invariant_always(self, t: Any) -> n.Invariant:
+        return n.Invariant(self.ident(t.children[0]), (), self.expr(t.children[1]), True,
+                           self.span(t))
 
     def _prune_using(self, t: Any) -> n.Prune:
         names = _tokens(t.children, "NAME")
