@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
+from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
@@ -89,6 +90,7 @@ class _Job:
         stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         cycle_sink: CycleSink | None = None,
+        recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
     ) -> None:
         self.program = program
         self.cycle_sink = cycle_sink
@@ -104,7 +106,8 @@ class _Job:
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
         self.meter = BudgetMeter(program.budgets)
-        self.tools = ToolBox(tools, program.budgets.max_tool_calls)
+        self.tools = ToolBox(tools, program.budgets.max_tool_calls, recorded)
+        self.crash_at = _crash.armed()
         n = len(program.agents)
         self.watermark = [0] * n
         self.ran = [False] * n
@@ -306,6 +309,8 @@ class _Job:
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
                     "plugin's, if it is not serial, threads or processes)") from exc
             effects = self._effects(cycle, answer, acts)
+            if self.crash_at is not None:
+                _crash.crash(self.crash_at, "cycle", cycle)
             stepped = False
             if self.stepwise:
                 for e in effects:
@@ -323,6 +328,8 @@ class _Job:
                 self._effect_budgets(effects)
             if merger.stop is None:
                 merger.prune(cycle)
+            if self.crash_at is not None:
+                _crash.crash(self.crash_at, "merge", cycle)
             changed = bool(merger.added or merger.removed)
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
@@ -504,6 +511,7 @@ def run(
     progress: ProgressFn | None = None,
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
+    recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -523,14 +531,18 @@ def run(
 
     A trace sink with ``cycle_committed`` (a
     :class:`~converge_rules.store.base.CycleSink`: a job of a SQLite store) is handed
-    each cycle's lines as the cycle ends, then the last lines when the job ends."""
+    each cycle's lines as the cycle ends, then the last lines when the job ends.
+    ``recorded`` are tool answers already paid for, by memo key (what resuming a
+    stored job passes, see :mod:`converge_rules.store.resume`): a call with such a key
+    is answered from there, never made again."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
     if isinstance(trace, CycleSink):
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
-            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles)
+            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
+                       recorded)
             del inputs
             result = job.run()
             cycles.write_lines(result.trace.lines(job.committed))
@@ -540,7 +552,8 @@ def run(
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
-        job = _Job(program, inputs, exe, tools, progress, stop, job_time)
+        job = _Job(program, inputs, exe, tools, progress, stop, job_time,
+                   recorded=recorded)
         del inputs
         result = job.run()
     if trace is not None:
