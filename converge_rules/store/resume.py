@@ -78,13 +78,24 @@ def ruleset_digest(ruleset: Ruleset) -> str:
 def inputs_text(program: Program, inputs: InputFacts) -> str:
     """The validated inputs as JSON text: ``[type, fields]`` pairs in input order, values
     as the trace writes them (they validate back to the same values)."""
-    from converge_rules.engine.trace import jsonable
+    names = [(t.name, t.field_names) for t in program.types]
+    rows = []
+    for t, vals in zip(inputs.types, inputs.values, strict=True):
+        name, fields = names[t]
+        rows.append((name, dict(zip(fields, vals, strict=True))))
+    # tuples are written as lists by json itself; only times need converting
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                      default=_time_text)
 
-    types = program.types
-    rows = [[types[t].name, {n: jsonable(v) for n, v in zip(types[t].field_names, vals,
-                                                             strict=True)}]
-            for t, vals in zip(inputs.types, inputs.values, strict=True)]
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+def _time_text(value: Any) -> Any:
+    from datetime import date, timedelta
+
+    from converge_rules.language.builtins import iso_text
+
+    if isinstance(value, date | timedelta):
+        return iso_text(value)
+    raise TypeError(f"{type(value).__name__} is not a value of an input fact")
 
 
 def job_spec(ruleset: Ruleset, inputs: InputFacts, now: datetime | None,

@@ -25,6 +25,7 @@ import converge_rules
 from converge_rules import api
 from converge_rules.cli import main
 from converge_rules.errors import StoreError
+from converge_rules.plugins import load_registries
 from converge_rules.store.sqlite import SqliteStore
 
 HERE = Path(__file__).resolve().parent
@@ -261,11 +262,12 @@ def test_api_resume_of_an_interrupted_job_equals_the_uninterrupted_run(
         assert [c for c, _, _ in store.cycle_sizes(job.id)] == [0, 1, 2]
 
 
+@pytest.mark.parametrize("executor", ["serial", "threads", "asyncio", "processes"])
 def test_resume_reuses_the_recorded_answers_without_calling_the_tool(
-    tmp_path: Path,
+    tmp_path: Path, executor: str,
 ) -> None:
     ruleset, facts = bumps(tmp_path)
-    loaded = converge_rules.load(ruleset, plugins=converge_rules.plugins.load_registries(
+    loaded = converge_rules.load(ruleset, plugins=load_registries(
         ["bump_tool"]))
     inputs = api.read_facts(loaded, facts)
     whole = api.run(loaded, inputs, now=JOB_TIME)
@@ -280,7 +282,7 @@ def test_resume_reuses_the_recorded_answers_without_calling_the_tool(
     api.run(loaded, inputs, store=db, now=JOB_TIME, stop=lambda: next(steps, True))
     committed = stored_answers(db)
     assert len(committed) == 15  # 4 cycles: a, b and d called 4 times, c 3 (9 to 12)
-    resumed = api.resume(db, tools={"bump": bump})
+    resumed = api.resume(db, ruleset=loaded, executor=executor, tools={"bump": bump})
     assert resumed.to_json() == whole.to_json()
     assert asked and not set(asked) & committed  # only the answers not stored yet
     assert len(asked) == len(set(asked))
@@ -288,7 +290,7 @@ def test_resume_reuses_the_recorded_answers_without_calling_the_tool(
 
 def test_resume_reuses_the_time_the_job_started_with(tmp_path: Path) -> None:
     ruleset, facts = bumps(tmp_path)
-    loaded = converge_rules.load(ruleset, plugins=converge_rules.plugins.load_registries(
+    loaded = converge_rules.load(ruleset, plugins=load_registries(
         ["bump_tool"]))
     db = tmp_path / "run.db"
     steps = iter([False, False, True])
@@ -421,3 +423,22 @@ def test_a_job_out_of_job_timeout_resumes_with_a_new_budget(tmp_path: Path) -> N
     assert out.returncode == 0, out.stderr
     assert out.stdout == whole.stdout
     assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
+
+
+def test_stored_inputs_validate_back_to_the_same_values() -> None:
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.store.resume import inputs_text
+
+    loaded = converge_rules.loads(
+        "ruleset kinds\nenum E { x, y }\n"
+        "fact K { key id: str, n: int, at: date, when: datetime, d: duration, e: E, "
+        "f: float, tags: list[str] = [] }\n")
+    facts = validate_pairs(loaded.program, [
+        ("K", {"id": "é\u2028", "n": -2**63, "at": "2026-01-02", "when": "2026-12-06T09:00:00Z",
+               "d": "PT1H30M", "e": "y", "f": 0.1, "tags": ["a", "b"]}),
+        ("K", {"id": "b", "n": 1, "at": "2026-01-03", "when": "2026-12-06T10:00:00.5+02:00",
+               "d": "P3D", "e": "x", "f": 1e300}),
+    ])
+    text = inputs_text(loaded.program, facts)
+    back = validate_pairs(loaded.program, [(t, f) for t, f in json.loads(text)])
+    assert back == facts
