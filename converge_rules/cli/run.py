@@ -210,7 +210,7 @@ def command(
         raise click.UsageError("give --store or --trace, not both: the store keeps the "
                                "trace; `converge trace export STORE -o FILE` writes it as "
                                "JSON Lines")
-    if keep_last is not None and store is None:
+    if keep_last is not None and store is None and resume is None:
         raise click.UsageError("--keep-last N is how many jobs a store keeps; give "
                                "--store too")
     if trace is None and trace_store != "jsonl":
@@ -294,6 +294,8 @@ def command(
                 raise
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
+        if resuming is not None:
+            job_store = resuming.store
         if job_store is not None and keep_last is not None:
             from converge_rules.errors import StoreError
 

@@ -66,8 +66,8 @@ def ruleset_digest(ruleset: Ruleset) -> str:
     for agent in program.agents:
         h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
         source = agent.source
-        for path in paths:  # where the code says it comes from is no part of it
-            source = source.replace(path, "")
+        for where in paths:  # where the code says it comes from is no part of it
+            source = source.replace(where, "")
         h.update(source.encode("utf-8", "surrogatepass") + b"\0")
     h.update(repr(program.budgets).encode())
     h.update(repr([(p.type_id, p.text, p.source) for p in program.prunes]).encode())
