@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from converge_rules.api import Ruleset, load, loads, read_facts, run, stream
+    from converge_rules.api import Ruleset, load, loads, read_facts, resume, run, stream
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.engine.result import RunResult
     from converge_rules.errors import (
@@ -47,6 +47,7 @@ __all__ = [
     "loads",
     "parse",
     "read_facts",
+    "resume",
     "run",
     "stream",
 ]
@@ -59,6 +60,7 @@ _EXPORTS = {
     "load": "converge_rules.api",
     "loads": "converge_rules.api",
     "read_facts": "converge_rules.api",
+    "resume": "converge_rules.api",
     "run": "converge_rules.api",
     "stream": "converge_rules.api",
     "compile_ruleset": "converge_rules.compiler.compile",

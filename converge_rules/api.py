@@ -12,11 +12,11 @@ Shaped like the ``json`` module: ``load`` takes a path, ``loads`` takes text. A
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from converge_rules.errors import CheckError, ConvergeError, ToolError
 from converge_rules.program import CLOCK, Clock
@@ -47,7 +47,8 @@ class Ruleset:
     ``run(..., tools=...)`` supplies it); ``registries`` are the plugins it was
     checked and compiled against, which ``run`` takes its executors and stores from;
     ``files`` are the resolved paths of every file the ruleset names (the entry file,
-    its imports and its tests' ``cases`` files).
+    its imports and its tests' ``cases`` files); ``pruners`` the plugin pruners it was
+    loaded with.
     """
 
     path: str
@@ -56,6 +57,7 @@ class Ruleset:
     tools: Mapping[str, ToolCallable] = field(default_factory=dict)
     registries: Registries | None = field(default=None, compare=False, repr=False)
     files: tuple[Path, ...] = field(default=(), compare=False, repr=False)
+    pruners: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -132,6 +134,7 @@ def run(
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
     observer: Callable[[dict[str, Any]], None] | None = None,
+    plugin_modules: Sequence[str] = (),
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -159,7 +162,10 @@ def run(
     its trace line reads: ``cycle_start``, ``effect_merged``, ``conflict``,
     ``tool_call``, ``cycle_end``…, ``status`` last) while it runs, in trace order, on
     a thread of its own; a slow or failing observer never changes the result
-    (:func:`stream` gives the events as an iterator instead).
+    (:func:`stream` gives the events as an iterator instead). A job kept in a store
+    that can resume jobs (SQLite) also stores its validated inputs, its time and the
+    digest of the ruleset, and ``plugin_modules`` (the ``--plugin`` modules it runs
+    with), for :func:`resume`.
     """
     from converge_rules.engine import run as engine_run
 
@@ -198,12 +204,37 @@ def run(
                           progress=progress, stop=stop, now=now, observer=observer)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
-            return engine_run(ruleset.program, facts, executor=exe, tools=merged,
-                              trace=opened.new_job(ruleset.name), progress=progress,
-                              stop=stop, now=now, observer=observer)
-    return engine_run(ruleset.program, facts, executor=exe, tools=merged,
-                      trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                      now=now, observer=observer)
+            return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
+                               plugin_modules, observer)
+    return _run_stored(ruleset, facts, store, exe, merged, progress, stop, now,
+                       plugin_modules, observer)
+
+
+def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
+                store: JobStore, executor: Executor | None,
+                tools: Mapping[str, ToolCallable], progress: Callable[[CycleProgress], None]
+                | None, stop: Callable[[], bool] | None, now: datetime | Clock | None,
+                plugin_modules: Sequence[str],
+                observer: Callable[[dict[str, Any]], None] | None) -> RunResult:
+    """A run kept in ``store``; with what resuming it needs when the store can."""
+    from converge_rules.engine import run as engine_run
+    from converge_rules.engine.inputs import InputFacts, validate_pairs
+    from converge_rules.engine.runner import job_clock
+    from converge_rules.store.base import ResumableStore
+
+    if not isinstance(store, ResumableStore):
+        return engine_run(ruleset.program, facts, executor=executor, tools=tools,
+                          trace=store.new_job(ruleset.name), progress=progress, stop=stop,
+                          now=now, observer=observer)
+    from converge_rules.store.resume import job_spec
+
+    job_time = job_clock(now)  # read once: the job stores the time it runs with
+    inputs = facts if isinstance(facts, InputFacts) else validate_pairs(ruleset.program,
+                                                                         facts)
+    spec = job_spec(ruleset, inputs, job_time, plugin_modules)
+    return engine_run(ruleset.program, inputs, executor=executor, tools=tools,
+                      trace=store.new_job(ruleset.name, spec), progress=progress,
+                      stop=stop, now=job_time, observer=observer)
 
 
 def stream(
@@ -295,6 +326,67 @@ class JobEvents:
         return self._result
 
 
+def resume(
+    store: str | os.PathLike[str] | JobStore,
+    job: int | None = None,
+    *,
+    ruleset: Ruleset | None = None,
+    plugins: bool | Registries = True,
+    executor: str | Executor | None = None,
+    workers: int | None = None,
+    tools: Mapping[str, ToolCallable] | None = None,
+    progress: Callable[[CycleProgress], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    observer: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Continue job ``job`` of ``store`` (None: its newest resumable job) to the result
+    and trace an uninterrupted run would have given, byte for byte: the job's stored
+    inputs and time are reused, and every tool answer its committed trace recorded is
+    reused, never asked again. A job can be resumed when its process died (status
+    ``running``), it was ``interrupted`` or ``aborted``, or it ran out of
+    ``job_timeout`` (which counts again from the resume).
+
+    ``ruleset`` is the ruleset the job ran (None: loaded again from the path the job
+    stored, with ``plugins`` and the job's ``--plugin`` modules); a ruleset whose
+    digest differs from the job's is refused, and so is a re-execution whose trace
+    differs from the stored one. Errors are :class:`~converge_rules.errors.StoreError`
+    saying why and what to do (a converged job, a job running in a live process…).
+    The other arguments are :func:`run`'s."""
+    from converge_rules.store import resume as resuming
+
+    if isinstance(store, str | os.PathLike):
+        registries = ruleset.registries if ruleset is not None and ruleset.registries \
+            else _registries(plugins)
+        with registries.job_store(store) as opened:
+            return resume(opened, job, ruleset=ruleset, plugins=plugins, executor=executor,
+                          workers=workers, tools=tools, progress=progress, stop=stop,
+                          observer=observer)
+    found = resuming.find(store, job)
+    if ruleset is None:
+        if not found.ruleset_path or not Path(found.ruleset_path).is_file():
+            from converge_rules.errors import StoreError
+
+            where = found.ruleset_path or "(given as text)"
+            raise StoreError(f"job {found.job.id} ran the ruleset {where}, which is not "
+                             "there now; give the ruleset (converge run RULESET --resume "
+                             "STORE, or resume(ruleset=…))")
+        if plugins is True and found.plugins:
+            from converge_rules.plugins import load_registries
+
+            plugins = load_registries(found.plugins)
+        ruleset = load(found.ruleset_path, plugins=plugins, pruners=found.pruners)
+    _check_run_arguments(executor, workers, None, None, stop)
+    registries = ruleset.registries or _registries(False)
+    exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
+    merged: dict[str, ToolCallable] = dict(ruleset.tools)
+    if tools:
+        merged.update(tools)
+    require_tools(ruleset, merged)
+    return cast("RunResult", resuming.resume(found, ruleset, executor=exe, tools=merged,
+                                             progress=progress, stop=stop,
+                                             observer=observer))
+
+
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:
     """Refuse to run ``ruleset`` when an agent calls a tool that ``tools`` lacks: a
     :class:`~converge_rules.errors.ToolError` naming each such tool, the agents that
@@ -367,7 +459,7 @@ def _build(
         raise CheckError([d for d in checked.diagnostics if d.is_error])
     program = compile_ruleset(checked, **registries.compiler_kwargs(pruners))
     tools: dict[str, ToolCallable] = dict(registries.tools_for_engine(program.tools))
-    return Ruleset(name, checked, program, tools, registries, loaded.files)
+    return Ruleset(name, checked, program, tools, registries, loaded.files, pruners)
 
 
 def _names(pruners: Iterable[str]) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from converge_rules.cli._common import (
     load_plugins,
     missing_path,
     now_option,
+    plugin_modules,
     refuse_to_overwrite,
     report_diagnostics,
     report_input_error,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
     from converge_rules.plugins.registries import Registries
+    from converge_rules.store.resume import Resumable
 
 FORMATS = ("table", "json")
 EXIT_INVARIANT = 3
@@ -54,7 +56,7 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 
 
 @click.command("run")
-@click.argument("ruleset", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ruleset", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option(
     "--facts", "-f", "facts", multiple=True, metavar="FILE | TYPE=FILE.csv",
     help="Input facts: a JSON Lines file ({\"Cost\": {\"sku\": \"A1\", \"amount\": 10.0}} "
@@ -106,6 +108,16 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "newest (this one included); `converge store gc` also shrinks the file.",
 )
 @click.option(
+    "--resume", "resume", default=None, metavar="FILE | URL",
+    help="Continue a job of this store (the newest resumable one, or --job ID) from "
+         "its last committed cycle: a job whose process died, interrupted, aborted, or "
+         "out of job_timeout. Its inputs, time and recorded tool answers are reused; "
+         "the result and trace are an uninterrupted run's. RULESET may be omitted (the "
+         "job's own path is used).",
+)
+@click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",
+              help="With --resume: the job to continue (`converge store info` lists them).")
+@click.option(
     "--pruner", "pruners", multiple=True, metavar="NAME",
     help="Apply the plugin pruner NAME after each merge (see `converge plugins`). "
          "Repeatable.",
@@ -136,9 +148,10 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @color_option
 @report_internal_errors
 def command(
-    ruleset: Path, facts: tuple[str, ...], fmt: str, executor: str, workers: int | None,
-    executor_options: tuple[str, ...], trace: Path | None, trace_store: str,
-    store: str | None, keep_last: int | None, pruners: tuple[str, ...], max_rows: int,
+    ruleset: Path | None, facts: tuple[str, ...], fmt: str, executor: str,
+    workers: int | None, executor_options: tuple[str, ...], trace: Path | None,
+    trace_store: str, store: str | None, keep_last: int | None, resume: str | None,
+    job: int | None, pruners: tuple[str, ...], max_rows: int,
     with_confidence: bool, stream: bool, no_plugins: bool, now: datetime | None,
     allow_paths: tuple[Path, ...], color: str,
 ) -> None:
@@ -162,6 +175,7 @@ def command(
       converge run pricing.cvg -f input.jsonl --executor asyncio --workers 500
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
       converge run claims.cvg -f claims.jsonl --stream 2>result.txt | jq .event
+      converge run --resume run.db
 
     \b
     Exit codes:
@@ -169,11 +183,29 @@ def command(
       1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
       3  invariant_violated: an `invariant` did not hold after a cycle
       2  bad input facts, a ruleset with errors, a tool no loaded plugin provides,
-         or bad usage
+         a job that cannot be resumed, or bad usage
       130  interrupted (Ctrl-C; 143 for SIGTERM): the partial result is printed
     """
     from converge_rules import api
 
+    resuming = None
+    if resume is not None:
+        resuming = _resumable(resume, job, facts, store, trace, now, pruners)
+        if ruleset is None:
+            ruleset = Path(resuming.ruleset_path)
+            if not resuming.ruleset_path or not ruleset.exists():
+                raise click.UsageError(
+                    f"job {resuming.job.id} ran the ruleset "
+                    f"{resuming.ruleset_path or '(given as text)'}, which is not there "
+                    "now; give its path: converge run RULESET --resume STORE")
+        click.get_current_context().call_on_close(resuming.store.close)
+        pruners = resuming.pruners
+    elif job is not None:
+        raise click.UsageError("--job ID says which job --resume continues; give --resume "
+                               "STORE too")
+    if ruleset is None:
+        raise click.UsageError("missing the RULESET to run (or --resume STORE to continue "
+                               "a stored job)")
     if not ruleset.exists():
         raise missing_path(ruleset)
     if trace is not None and not trace.parent.is_dir():
@@ -191,13 +223,18 @@ def command(
         raise click.UsageError("give --store or --trace, not both: the store keeps the "
                                "trace; `converge trace export STORE -o FILE` writes it as "
                                "JSON Lines")
-    if keep_last is not None and store is None:
+    if keep_last is not None and store is None and resume is None:
         raise click.UsageError("--keep-last N is how many jobs a store keeps; give "
                                "--store too")
     if trace is None and trace_store != "jsonl":
         raise click.UsageError(f"--trace-store {trace_store} says how to write the trace; "
                                "give --trace FILE too")
     registries = load_plugins(no_plugins=no_plugins)
+    if resuming is not None and resuming.plugins and not no_plugins:
+        from converge_rules.plugins import load_registries
+
+        registries = load_registries(tuple(dict.fromkeys(plugin_modules()
+                                                         + resuming.plugins)))
     check_executor(executor, registries)
     options = _executor_options(executor_options)
     # with options the executor is built here, before anything runs (a bad option is a
@@ -228,6 +265,8 @@ def command(
     console = _console(sys.stderr if stream else sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
+    if resuming is not None:
+        store = resume
     kept = (f"; {trace} holds its trace" if trace is not None
             else f"; {store} holds the job" if store is not None else "")
     # From here to the exit, a signal never meets the default handler (click's
@@ -238,13 +277,21 @@ def command(
         before = _identity(trace)
         try:
             with _progress(loaded, color) as progress, interrupts:
-                result = api.run(loaded, inputs, executor=exe,
-                                 workers=None if options else workers,
-                                 trace=trace, trace_store=trace_store if trace else None,
-                                 store=job_store, progress=progress,
-                                 stop=interrupts.requested,
-                                 now=CLOCK if now is None else now,
-                                 observer=_stdout_events if stream else None)
+                if resuming is not None:
+                    result = api.resume(resuming.store, resuming.job.id, ruleset=loaded,
+                                        executor=exe, workers=None if options else workers,
+                                        progress=progress, stop=interrupts.requested,
+                                        observer=_stdout_events if stream else None)
+                else:
+                    result = api.run(loaded, inputs, executor=exe,
+                                     workers=None if options else workers,
+                                     trace=trace,
+                                     trace_store=trace_store if trace else None,
+                                     store=job_store, progress=progress,
+                                     stop=interrupts.requested,
+                                     now=CLOCK if now is None else now,
+                                     plugin_modules=plugin_modules(),
+                                     observer=_stdout_events if stream else None)
         except KeyboardInterrupt:
             if store is not None:
                 left = f"; {store} holds the cycles committed, the job marked aborted"
@@ -262,6 +309,8 @@ def command(
                 raise
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
+        if resuming is not None:
+            job_store = resuming.store
         if job_store is not None and keep_last is not None:
             from converge_rules.errors import StoreError
 
@@ -286,6 +335,33 @@ def _stdout_events(event: dict[str, Any]) -> None:
     that went away (``| head``) makes it raise, which ends the stream, not the job."""
     sys.stdout.write(dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+def _resumable(location: str, job: int | None, facts: tuple[str, ...], store: str | None,
+               trace: Path | None, now: datetime | None, pruners: tuple[str, ...]
+               ) -> Resumable:
+    """The job ``--resume LOCATION [--job ID]`` continues, checked resumable (a
+    ``StoreError`` saying why not, reported with exit code 2); the options a resumed
+    job cannot take are usage errors."""
+    for given, option, why in (
+        (facts, "--facts", "it reuses the inputs it stored"),
+        (store, "--store", "it stays in the store it resumes from"),
+        (trace, "--trace", "its trace is in its store (`converge trace export`)"),
+        (now, "--now", "it reuses the time it started with"),
+        (pruners, "--pruner", "it reuses the pruners it started with"),
+    ):
+        if given:
+            raise click.UsageError(f"--resume continues a stored job; {option} cannot be "
+                                   f"given with it: {why}")
+    from converge_rules.cli._common import load_plugins
+    from converge_rules.store import resume as resuming
+
+    opened = load_plugins().job_store(location)
+    try:
+        return resuming.find(opened, job)
+    except BaseException:
+        opened.close()
+        raise
 
 
 def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:

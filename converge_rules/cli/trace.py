@@ -55,6 +55,8 @@ def export(store: str, job: int | None, output: str) -> None:
                     file.write("\n")
     if info.status in ("running", "aborted"):
         click.echo(f"warning: job {info.id} did not finish (status {info.status}): its "
-                   f"trace ends after cycle {info.cycles}, the last one committed", err=True)
+                   f"trace ends after cycle {info.cycles}, the last one committed; "
+                   f"`converge run --resume {store} --job {info.id}` continues it",
+                   err=True)
     raise click.exceptions.Exit(EXIT_OK)
 

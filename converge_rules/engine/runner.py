@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
+from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
@@ -92,6 +93,7 @@ class _Job:
         now: datetime | None = None,
         cycle_sink: CycleSink | None = None,
         observer: Observer | None = None,
+        recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
     ) -> None:
         self.program = program
         self.cycle_sink = cycle_sink
@@ -113,7 +115,8 @@ class _Job:
         if self.guard is not None and self.guard.never:
             self.merger.guard = self.guard  # effects are checked only for `never` ones
         self.meter = BudgetMeter(program.budgets)
-        self.tools = ToolBox(tools, program.budgets.max_tool_calls)
+        self.tools = ToolBox(tools, program.budgets.max_tool_calls, recorded)
+        self.crash_at = _crash.armed()
         n = len(program.agents)
         self.watermark = [0] * n
         self.ran = [False] * n
@@ -319,6 +322,8 @@ class _Job:
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
                     "plugin's, if it is not serial, threads or processes)") from exc
             effects = self._effects(cycle, answer, acts)
+            if self.crash_at is not None:
+                _crash.crash(self.crash_at, "cycle", cycle)
             stepped = False
             if self.stepwise:
                 for e in effects:
@@ -337,6 +342,8 @@ class _Job:
             if merger.stop is None:
                 merger.prune(cycle)
             broken = self._invariants(cycle) if merger.stop is None else None
+            if self.crash_at is not None:
+                _crash.crash(self.crash_at, "merge", cycle)
             changed = bool(merger.added or merger.removed)
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
@@ -543,6 +550,7 @@ def run(
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
     observer: Observer | None = None,
+    recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -567,7 +575,10 @@ def run(
     ``observer`` is called with each live event (a dict, as its trace line reads:
     ``cycle_start``, ``effect_merged``, ``conflict``, ``tool_call``…, the ``status``
     last) while the job runs, in trace order, on a thread of its own; it never
-    changes the result, however slow or failing (:mod:`converge_rules.engine.events`)."""
+    changes the result, however slow or failing (:mod:`converge_rules.engine.events`).
+    ``recorded`` are tool answers already paid for, by memo key (what resuming a
+    stored job passes, see :mod:`converge_rules.store.resume`): a call with such a key
+    is answered from there, never made again."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
@@ -575,7 +586,7 @@ def run(
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
-                       observer)
+                       observer, recorded)
             del inputs
             try:
                 result = job.run()
@@ -591,7 +602,7 @@ def run(
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
         job = _Job(program, inputs, exe, tools, progress, stop, job_time,
-                   observer=observer)
+                   observer=observer, recorded=recorded)
         del inputs
         try:
             result = job.run()

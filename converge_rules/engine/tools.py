@@ -187,11 +187,20 @@ def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
 
 
 class ToolBox:
-    """The job's tools, with memo and budget. Thread-safe."""
+    """The job's tools, with memo and budget. Thread-safe.
 
-    def __init__(self, tools: Mapping[str, ToolFn] | None, max_calls: int | None) -> None:
+    ``recorded`` are answers already paid for, by memo key (a resumed job's, from the
+    ``tool_call`` events of its committed trace): the first call of such a key is
+    counted against the budget as it was the first time, and answered from there
+    without calling the tool."""
+
+    def __init__(self, tools: Mapping[str, ToolFn] | None, max_calls: int | None,
+                 recorded: Mapping[str, _Outcome] | None = None) -> None:
         self._tools: dict[str, ToolFn] = dict(tools or {})
         self._memo: dict[str, _Outcome] = {}
+        # a resumed job's answers from its committed trace, by memo key: the first
+        # call of a key takes its answer from here (counted like the call it was)
+        self._recorded: dict[str, _Outcome] = dict(recorded or {})
         self._inflight: dict[str, _InFlight] = {}
         self._async: dict[str, bool] = {}  # tool → whether acall awaits it on the loop
         self._lock = threading.Lock()
@@ -275,6 +284,10 @@ class ToolBox:
                     f"max_tool_calls ({self.max_calls}) is spent; call to {tool!r} refused"
                 )
             self.used += 1
+            answer = self._recorded.pop(key, None)
+            if answer is not None:  # paid for before the job was resumed: never again
+                self._memo[key] = answer
+                return answer, None, None
             event = self._inflight[key] = _InFlight()
             return None, event, None
 

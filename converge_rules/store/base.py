@@ -132,6 +132,49 @@ class JobStore(Protocol):
                  tb: TracebackType | None) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a job needs to be resumed, stored with it when it starts: ``settings``
+    (JSON text: the ruleset's path and digest, the job's time, the pruners…) and
+    ``inputs`` (JSON text: the validated input facts as ``[type, fields]`` pairs), both
+    opaque to the store (see :mod:`converge_rules.store.resume`)."""
+
+    settings: str
+    inputs: str
+
+
+@runtime_checkable
+class ResumableSink(CycleSink, Protocol):
+    """The sink of a stored job that resumes: it writes nothing until :meth:`reopen`,
+    which the first new write of the resumed job comes with."""
+
+    def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
+        """Make the next commit (the resumed job's first) also drop every trace line
+        of the job from sequence number ``keep`` on and every cycle after ``cycle``,
+        set cycle ``cycle``'s row to ``lines`` lines of ``size`` bytes, and mark the
+        job ``running`` again in this process — one transaction, so a resume that
+        dies before it leaves the job as it was. A :class:`~converge_rules.errors.
+        StoreError` when another process changed the job since it was read."""
+        ...
+
+
+@runtime_checkable
+class ResumableStore(JobStore, Protocol):
+    """A job store that keeps what resuming a job needs (``converge run --resume``)."""
+
+    def new_job(self, ruleset: str, spec: JobSpec | None = None) -> CycleSink: ...
+
+    def job_spec(self, job: int) -> tuple[JobSpec, str, int] | None:
+        """The spec ``job`` was stored with, the host name and the process id that
+        ran it last; None for a job stored without one (by an older converge)."""
+        ...
+
+    def resume_job(self, job: int, expected_lines: int) -> ResumableSink:
+        """The sink that continues ``job``, whose trace has ``expected_lines`` lines
+        now (checked when the sink reopens the job)."""
+        ...
+
+
 class CheckpointStore(Protocol):
     """Saves and restores job state between cycles (not implemented by any backend yet;
     with a :class:`JobStore` a checkpoint is committed in the same transaction as its

@@ -28,8 +28,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from converge_rules import _crash
 from converge_rules.errors import StoreError
-from converge_rules.store.base import JobInfo, StoreInfo
+from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
 
 _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
 """An SQL statement, its parameters, and whether they are many rows (executemany)."""
@@ -75,7 +76,21 @@ def _v2(db: sqlite3.Connection) -> None:
         FROM trace_lines GROUP BY job, cycle""")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    # What resuming a job needs (`converge run --resume`): its settings and validated
+    # inputs as JSON text, and which process ran it last (a `running` job whose
+    # process is alive is not resumed from under it).
+    db.execute("""
+        CREATE TABLE job_specs (
+            job INTEGER PRIMARY KEY REFERENCES jobs(id),
+            settings TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL
+        )""")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -107,6 +122,12 @@ def sqlite_path(location: str | os.PathLike[str]) -> tuple[Path, float]:
     return Path(unquote(parts.path[1:])), timeout
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -122,6 +143,7 @@ class SqliteStore:
         self.path = path
         self.location = os.fspath(location)
         self.timeout = url_timeout if timeout is None else timeout
+        self.crash_at = _crash.armed()
         if path.is_dir():
             raise StoreError(f"{path} is a directory; give --store a file name "
                              "(e.g. run.db)")
@@ -224,17 +246,25 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, statements: Iterable[_Statement]) -> None:
-        """Run ``(sql, parameters, many)`` statements in one write transaction."""
+    def _write(self, statements: Iterable[_Statement], *,
+               check: Callable[[sqlite3.Connection], None] | None = None,
+               cycle: int | None = None) -> None:
+        """Run ``(sql, parameters, many)`` statements in one write transaction, after
+        ``check`` (which may raise to write nothing) has seen the database under the
+        write lock. ``cycle`` is the cycle committed, for the ``commit`` crash point."""
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
+                if check is not None:
+                    check(db)
                 for sql, params, many in statements:
                     if many:
                         db.executemany(sql, params)  # type: ignore[arg-type]
                     else:
                         db.execute(sql, params)  # type: ignore[arg-type]
+                if cycle is not None and self.crash_at is not None:
+                    _crash.crash(self.crash_at, "commit", cycle)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -243,12 +273,29 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
-    def new_job(self, ruleset: str) -> SqliteJob:
+    def new_job(self, ruleset: str, spec: JobSpec | None = None) -> SqliteJob:
         """The sink of a new job of ``ruleset``; the job is recorded (as ``running``,
-        with its id) when the engine enters the sink."""
-        return SqliteJob(self, ruleset)
+        with its id, and with ``spec`` when given: what resuming it needs) when the
+        engine enters the sink."""
+        return SqliteJob(self, ruleset, spec)
 
-    def _insert_job(self, ruleset: str) -> int:
+    def resume_job(self, job: int, expected_lines: int) -> SqliteJob:
+        """The sink that continues ``job`` (see :class:`~converge_rules.store.base.
+        ResumableSink`); its trace has ``expected_lines`` lines now."""
+        sink = SqliteJob(self, "", None)
+        sink.id = job
+        sink.expected_lines = expected_lines
+        return sink
+
+    def job_spec(self, job: int) -> tuple[JobSpec, str, int] | None:
+        rows = self._read("SELECT settings, inputs, host, pid FROM job_specs WHERE job = ?",
+                          (job,))
+        if not rows:
+            return None
+        settings, inputs, host, pid = rows[0]
+        return JobSpec(str(settings), str(inputs)), str(host), int(pid)
+
+    def _insert_job(self, ruleset: str, spec: JobSpec | None = None) -> int:
         try:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -256,6 +303,11 @@ class SqliteStore:
                 cursor = db.execute(
                     "INSERT INTO jobs (ruleset, status, started) VALUES (?, 'running', ?)",
                     (ruleset, _now()))
+                if spec is not None:
+                    db.execute("INSERT INTO job_specs (job, settings, inputs, host, pid) "
+                               "VALUES (?, ?, ?, ?, ?)",
+                               (cursor.lastrowid, spec.settings, spec.inputs, _host(),
+                                os.getpid()))
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -332,7 +384,7 @@ class SqliteStore:
                 "SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
         except sqlite3.Error:  # dbstat is a compile-time option
             pages = {}
-        for name in ("jobs", "trace_lines", "cycles", "schema_version"):
+        for name in ("jobs", "trace_lines", "cycles", "job_specs", "schema_version"):
             rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
             tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
         if not pages:
@@ -359,7 +411,7 @@ class SqliteStore:
         # lock to mark it running before its first cycle)
         self._write([(f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
                      for table, column in (("trace_lines", "job"), ("cycles", "job"),
-                                           ("jobs", "id"))])
+                                           ("job_specs", "job"), ("jobs", "id"))])
         if not vacuum:
             return doomed
         try:
@@ -388,14 +440,47 @@ class SqliteJob:
     :class:`~converge_rules.store.base.CycleSink`): each cycle's lines in one
     transaction; the status with the last lines when closed."""
 
-    def __init__(self, store: SqliteStore, ruleset: str) -> None:
+    def __init__(self, store: SqliteStore, ruleset: str, spec: JobSpec | None = None
+                 ) -> None:
         self.store = store
         self.ruleset = ruleset
+        self.spec = spec
         #: the job's id, once the job is recorded (on entering the sink)
         self.id: int | None = None
+        #: a resumed job's trace lines as read (checked when it reopens), else None
+        self.expected_lines: int | None = None
         self._seq = 0
         self._cycle = 0
         self._open = True
+        self._reopen: list[_Statement] = []
+
+    def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
+        """See :class:`~converge_rules.store.base.ResumableSink`."""
+        assert self.id is not None and self.expected_lines is not None
+        job = self.id
+        self._reopen = [
+            ("DELETE FROM trace_lines WHERE job = ? AND seq >= ?", (job, keep), False),
+            ("DELETE FROM cycles WHERE job = ? AND cycle > ?", (job, cycle), False),
+            ("UPDATE cycles SET lines = ?, bytes = ? WHERE job = ? AND cycle = ?",
+             (lines, size, job, cycle), False),
+            ("UPDATE jobs SET status = 'running', detail = '', finished = NULL "
+             "WHERE id = ?", (job,), False),
+            ("UPDATE job_specs SET host = ?, pid = ? WHERE job = ?",
+             (_host(), os.getpid(), job), False),
+        ]
+        self._seq = keep
+        self._cycle = cycle
+
+    def _unchanged(self, db: sqlite3.Connection) -> None:
+        """Under the write lock, before a resumed job's first commit: nobody else
+        wrote the job since it was read (another resume of it, say)."""
+        row = db.execute("SELECT count(*) FROM trace_lines WHERE job = ?",
+                         (self.id,)).fetchone()
+        if int(row[0]) != self.expected_lines:
+            raise StoreError(
+                f"job {self.id} of {self.store.path} changed while it was being resumed "
+                f"(another process resumed it?); `converge store info {self.store.path}` "
+                "shows it now")
 
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         self._commit(cycle, lines, None)
@@ -417,7 +502,7 @@ class SqliteJob:
                 ) -> None:
         assert self._open, "the job's sink is closed"
         if self.id is None:
-            self.id = self.store._insert_job(self.ruleset)
+            self.id = self.store._insert_job(self.ruleset, self.spec)
         first = self._seq
         rows = [(self.id, first + i, cycle, line) for i, line in enumerate(lines)]
         size = sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in lines)
@@ -431,7 +516,12 @@ class SqliteJob:
         if status is not None:
             statements.append(("UPDATE jobs SET status = ?, detail = ?, finished = ? "
                                "WHERE id = ?", (*status, _now(), self.id), False))
-        self.store._write(statements)
+        check = None
+        if self._reopen:  # a resumed job's first commit: reopen the job with it
+            statements[:0] = self._reopen
+            check = self._unchanged
+        self.store._write(statements, check=check, cycle=cycle)
+        self._reopen = []
         self._seq = first + len(rows)
         self._cycle = cycle
 
@@ -450,7 +540,7 @@ class SqliteJob:
 
     def __enter__(self) -> SqliteJob:
         if self.id is None:
-            self.id = self.store._insert_job(self.ruleset)
+            self.id = self.store._insert_job(self.ruleset, self.spec)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

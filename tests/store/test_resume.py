@@ -1,0 +1,448 @@
+"""Resuming a stored job: after an interruption, a crash (SIGKILL at chosen and random
+points), SIGTERM or job_timeout, ``converge run --resume`` gives the result and trace
+of an uninterrupted run byte for byte, and never pays again for a tool answer its
+committed trace holds. A job that cannot be resumed is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import converge_rules
+from converge_rules import api
+from converge_rules.cli import main
+from converge_rules.errors import StoreError
+from converge_rules.plugins import load_registries
+from converge_rules.store.sqlite import SqliteStore
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
+PRICING_INPUT = REPO / "rulesets" / "pricing" / "input.jsonl"
+NOW = "2026-12-06T09:00:00Z"
+JOB_TIME = datetime(2026, 12, 6, 9, tzinfo=UTC)
+
+BUMPS = """\
+ruleset bumps
+uses tool bump
+root "bump counters" {
+  max_cycles = 100
+  max_tool_calls = 10_000
+}
+fact Count { key id: str, n: int }
+fact Seen { id: str, n: int }
+fact Stamp { id: str, at: datetime }
+agent step {
+  when Count(id, n) where n < LIMIT
+  call bump(id: id, n: n) as r
+  emit Count(id: id, n: r.next)
+}
+agent note { when Count(id, n) emit Seen(id: id, n: n) }
+agent stamp { when Count(id, n) where n == LIMIT emit Stamp(id: id, at: now()) }
+policy Count { resolve by latest }
+"""
+
+COUNTER = """\
+ruleset counter
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < 9 emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
+
+def bumps(tmp: Path, limit: int = 12) -> tuple[Path, Path]:
+    ruleset = tmp / "bumps.cvg"
+    ruleset.write_text(BUMPS.replace("LIMIT", str(limit)))
+    facts = tmp / "in.jsonl"
+    facts.write_text("".join(json.dumps({"Count": {"id": k, "n": n}}) + "\n"
+                             for k, n in (("a", 0), ("b", 4), ("c", 9), ("d", 2))))
+    return ruleset, facts
+
+
+def env(tmp: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path]),
+            "BUMP_CALLS": str(tmp / "calls.txt"), **extra}
+
+
+def converge(tmp: Path, *args: str | Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``converge --plugin bump_tool ARGS`` in a process of its own, in ``tmp``."""
+    return subprocess.run(
+        [sys.executable, "-m", "converge_rules.cli", "--plugin", "bump_tool",
+         *map(str, args)], cwd=tmp, env=env(tmp, **extra), capture_output=True, text=True,
+        timeout=300)
+
+
+def calls(tmp: Path) -> list[tuple[str, int, int]]:
+    path = tmp / "calls.txt"
+    if not path.exists():
+        return []
+    return [(k, int(n), int(pid)) for k, n, pid in
+            (line.split() for line in path.read_text().splitlines())]
+
+
+def stored_answers(db: Path) -> set[tuple[str, int]]:
+    """The (id, n) of every bump call the store's committed trace holds."""
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        return {(e["args"]["id"], e["args"]["n"]) for e in map(json.loads,
+                                                                store.trace_lines(job.id))
+                if e.get("event") == "tool_call"}
+
+
+def has_job(db: Path) -> bool:
+    if not db.exists():
+        return False
+    with SqliteStore(db) as store:
+        return bool(store.jobs())
+
+
+def exported(tmp: Path, db: Path) -> str:
+    out = converge(tmp, "trace", "export", db, "-o", tmp / "exported.jsonl")
+    assert out.returncode == 0, out.stderr
+    return (tmp / "exported.jsonl").read_text()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, int]:
+    """The result (JSON), trace and number of tool calls of the job run in one go."""
+    tmp = tmp_path_factory.mktemp("whole")
+    ruleset, facts = bumps(tmp)
+    out = converge(tmp, "run", ruleset, "-f", facts, "--now", NOW, "--format", "json",
+                   "--trace", tmp / "trace.jsonl")
+    assert out.returncode == 0, out.stderr
+    return out.stdout, (tmp / "trace.jsonl").read_text(), len(calls(tmp))
+
+
+# --------------------------------------------------------------------- crashes
+
+
+def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[int]]:
+    """Run the job, killed per ``kills`` (each the environment of one attempt: a crash
+    point, or ``KILL_AFTER`` seconds), resuming after each kill; then resume to the
+    end. Checks after every kill that no call whose answer was committed is made
+    again. The final result and the exit codes of the attempts."""
+    ruleset, facts = bumps(tmp)
+    db = tmp / "run.db"
+    codes = []
+    for i, extra in enumerate([*kills, {}]):
+        started = has_job(db)  # (not when the first attempt died before recording it)
+        args: list[str | Path] = (["run", "--resume", db] if started else
+                                  ["run", ruleset, "-f", facts, "--now", NOW, "--store", db])
+        paid_before = len(calls(tmp))
+        committed = stored_answers(db) if started else set()
+        after = extra.pop("KILL_AFTER", None)
+        if after is None:
+            out = converge(tmp, *args, "--format", "json", **extra)
+            code, stdout = out.returncode, out.stdout
+        else:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "converge_rules.cli", "--plugin", "bump_tool",
+                 *map(str, args), "--format", "json"], cwd=tmp, env=env(tmp, **extra),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(float(after))
+            proc.kill()
+            stdout, _ = proc.communicate(timeout=120)
+            code = proc.returncode
+        codes.append(code)
+        repaid = [(k, n) for k, n, _ in calls(tmp)[paid_before:] if (k, n) in committed]
+        assert not repaid, f"attempt {i} called again for answers it had: {repaid}"
+        if code == 0:
+            return stdout, codes
+    raise AssertionError(f"never finished: exit codes {codes}")
+
+
+@pytest.mark.parametrize("point", ["cycle", "merge", "commit"])
+def test_a_job_killed_at_each_point_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, point: str, uninterrupted: tuple[str, str, int],
+) -> None:
+    result, trace, _ = uninterrupted
+    # cycle 1 twice: the second attempt dies in the first cycle it runs live (for
+    # `commit`, inside the transaction that also reopens the job)
+    kills = [{"CONVERGE_CRASH_AT": f"{point}:{cycle}"} for cycle in (1, 1, 4, 5, 9)]
+    stdout, codes = crash_and_resume(tmp_path, kills)
+    assert codes[:-1] == [-signal.SIGKILL] * 5  # each attempt really died at its point
+    assert stdout == result
+    assert exported(tmp_path, tmp_path / "run.db") == trace
+    # a crash after the tools answered and before the commit re-pays that cycle's calls
+    # (and only those): cycle 1's calls were paid by the three attempts that ran it,
+    # every other call at most twice; the rest came from the store
+    paid = Counter((k, n) for k, n, _ in calls(tmp_path))
+    first = {("a", 0), ("b", 4), ("c", 9), ("d", 2)}
+    assert all(paid[k] == 3 for k in first)
+    assert all(times <= 2 for k, times in paid.items() if k not in first)
+
+
+def test_a_job_killed_at_random_times_many_times_resumes_byte_for_byte(
+    tmp_path: Path, uninterrupted: tuple[str, str, int],
+) -> None:
+    result, trace, whole_calls = uninterrupted
+    rng = random.Random(20261206)
+    # slow tool calls: each attempt is killed somewhere in a cycle, a merge or a commit
+    kills = [{"KILL_AFTER": f"{rng.uniform(0.5, 3.0):.2f}", "BUMP_SLEEP": "0.05"}
+             for _ in range(8)]
+    stdout, codes = crash_and_resume(tmp_path, kills)
+    print("exit codes of the attempts:", codes)
+    assert stdout == result
+    assert exported(tmp_path, tmp_path / "run.db") == trace
+    assert len(calls(tmp_path)) >= whole_calls
+
+
+def test_a_crash_before_the_first_cycle_commits_resumes(tmp_path: Path,
+                                                        uninterrupted: tuple[str, str, int]
+                                                        ) -> None:
+    result, trace, _ = uninterrupted
+    stdout, codes = crash_and_resume(tmp_path, [{"CONVERGE_CRASH_AT": "commit:0"}])
+    assert codes == [-signal.SIGKILL, 0]
+    assert stdout == result
+    assert exported(tmp_path, tmp_path / "run.db") == trace
+
+
+# --------------------------------------------------------------------- signals
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_job_interrupted_and_it_resumes(
+    tmp_path: Path, signum: int, uninterrupted: tuple[str, str, int],
+) -> None:
+    result, trace, _ = uninterrupted
+    ruleset, facts = bumps(tmp_path)
+    db = tmp_path / "run.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "converge_rules.cli", "--plugin", "bump_tool", "run",
+         str(ruleset), "-f", str(facts), "--now", NOW, "--store", str(db), "--format",
+         "json"], cwd=tmp_path, env=env(tmp_path, BUMP_SLEEP="0.1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(calls(tmp_path)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, stderr
+    assert json.loads(stdout)["status"] == "interrupted"
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        assert job.status == "interrupted"
+        assert 0 < job.cycles < 13
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == result
+    assert exported(tmp_path, db) == trace
+    assert len(calls(tmp_path)) == len(set(calls(tmp_path)))  # nobody paid twice
+
+
+# --------------------------------------------------------------------- the API
+
+
+def test_api_resume_of_an_interrupted_job_equals_the_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    loaded = converge_rules.load(PRICING)
+    facts = api.read_facts(loaded, PRICING_INPUT)
+    whole = api.run(loaded, facts, now=JOB_TIME)
+    asked = iter([False, True])
+    db = tmp_path / "run.db"
+    first = api.run(loaded, facts, store=db, now=JOB_TIME, stop=lambda: next(asked, True))
+    assert (first.status, first.cycles) == ("interrupted", 1)
+    resumed = api.resume(db, executor="threads")  # any executor gives the same result
+    assert resumed.to_json() == whole.to_json()
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        assert job.status == "converged"
+        assert "".join(f"{line}\n" for line in store.trace_lines(job.id)) == (
+            whole.trace.to_jsonl())
+        assert [c for c, _, _ in store.cycle_sizes(job.id)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads", "asyncio", "processes"])
+def test_resume_reuses_the_recorded_answers_without_calling_the_tool(
+    tmp_path: Path, executor: str,
+) -> None:
+    ruleset, facts = bumps(tmp_path)
+    loaded = converge_rules.load(ruleset, plugins=load_registries(
+        ["bump_tool"]))
+    inputs = api.read_facts(loaded, facts)
+    whole = api.run(loaded, inputs, now=JOB_TIME)
+    asked: list[tuple[str, int]] = []
+
+    def bump(args: Any) -> dict[str, Any]:
+        asked.append((args["id"], args["n"]))
+        return {"next": args["n"] + 1}
+
+    db = tmp_path / "run.db"
+    steps = iter([False] * 4)
+    api.run(loaded, inputs, store=db, now=JOB_TIME, stop=lambda: next(steps, True))
+    committed = stored_answers(db)
+    assert len(committed) == 15  # 4 cycles: a, b and d called 4 times, c 3 (9 to 12)
+    resumed = api.resume(db, ruleset=loaded, executor=executor, tools={"bump": bump})
+    assert resumed.to_json() == whole.to_json()
+    assert asked and not set(asked) & committed  # only the answers not stored yet
+    assert len(asked) == len(set(asked))
+
+
+def test_resume_reuses_the_time_the_job_started_with(tmp_path: Path) -> None:
+    ruleset, facts = bumps(tmp_path)
+    loaded = converge_rules.load(ruleset, plugins=load_registries(
+        ["bump_tool"]))
+    db = tmp_path / "run.db"
+    steps = iter([False, False, True])
+    api.run(loaded, api.read_facts(loaded, facts), store=db,
+            stop=lambda: next(steps, True))  # the clock's time, read at the start
+    with SqliteStore(db) as store:
+        started = json.loads(next(store.trace_lines(1)))
+    assert started["event"] == "job_time"
+    time.sleep(0.01)
+    resumed = api.resume(db, ruleset=loaded)
+    assert resumed.status == "converged"
+    stamps = {row["at"] for row in resumed.to_dict()["facts"]["Stamp"]}
+    assert stamps == {started["now"]}
+
+
+def run_counter(tmp: Path, stop_after: int) -> tuple[Path, Path]:
+    ruleset = tmp / "counter.cvg"
+    ruleset.write_text(COUNTER)
+    db = tmp / "run.db"
+    loaded = converge_rules.load(ruleset)
+    n = iter(range(stop_after, -1, -1))
+    api.run(loaded, [("Count", {"id": "a", "n": 0})], store=db, now=JOB_TIME,
+            stop=lambda: next(n, 0) == 0)
+    return ruleset, db
+
+
+def test_a_changed_ruleset_is_refused_and_the_job_left_as_it_was(tmp_path: Path) -> None:
+    ruleset, db = run_counter(tmp_path, 3)
+    ruleset.write_text(COUNTER.replace("n < 9", "n < 7"))
+    before = sqlite3.connect(db).execute("SELECT count(*) FROM trace_lines").fetchone()
+    with pytest.raises(StoreError, match="ran another version of the ruleset"):
+        api.resume(db)
+    out = CliRunner().invoke(main, ["run", "--resume", str(db)])
+    assert out.exit_code == 2
+    assert "ran another version of the ruleset" in out.output
+    assert "Traceback" not in out.output
+    after = sqlite3.connect(db).execute("SELECT count(*) FROM trace_lines").fetchone()
+    assert before == after
+    with SqliteStore(db) as store:
+        assert store.job(None).status == "interrupted"
+
+
+def test_a_re_execution_that_differs_from_the_store_is_refused_naming_the_cycle(
+    tmp_path: Path,
+) -> None:
+    _, db = run_counter(tmp_path, 4)
+    with sqlite3.connect(db) as conn:  # as if the engine now merged differently
+        conn.execute("UPDATE trace_lines SET line = replace(line, '\"n\":2', '\"n\":7') "
+                     "WHERE cycle = 2")
+    with pytest.raises(StoreError, match=r"differs from what it stored in cycle 2: line"):
+        api.resume(db)
+    with SqliteStore(db) as store:
+        assert store.job(None).status == "interrupted"  # untouched
+
+
+def test_a_converged_job_cannot_be_resumed(tmp_path: Path) -> None:
+    _, db = run_counter(tmp_path, 100)
+    with SqliteStore(db) as store:
+        assert store.job(1).status == "converged"
+    out = CliRunner().invoke(main, ["run", "--resume", str(db), "--job", "1"])
+    assert out.exit_code == 2
+    assert "job 1 of" in out.output and "cannot be resumed: it converged" in out.output
+    out = CliRunner().invoke(main, ["run", "--resume", str(db)])
+    assert out.exit_code == 2
+    assert "holds no job to resume (jobs: 1 (converged))" in out.output
+
+
+def test_a_job_running_in_a_live_process_is_not_resumed(tmp_path: Path) -> None:
+    _, db = run_counter(tmp_path, 2)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE jobs SET status = 'running'")
+            conn.execute("UPDATE job_specs SET pid = ?", (sleeper.pid,))
+        with pytest.raises(StoreError, match=f"is running now in process {sleeper.pid}"):
+            api.resume(db)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert api.resume(db).status == "converged"  # its process is gone now
+
+
+def test_resume_options_that_a_stored_job_cannot_take_are_usage_errors(
+    tmp_path: Path,
+) -> None:
+    ruleset, db = run_counter(tmp_path, 2)
+    for extra, said in ((["-f", str(ruleset)], "--facts cannot be given"),
+                        (["--now", NOW], "--now cannot be given"),
+                        (["--store", str(tmp_path / "x.db")], "--store cannot be given")):
+        out = CliRunner().invoke(main, ["run", "--resume", str(db), *extra])
+        assert out.exit_code == 2, out.output
+        assert said in out.output
+    out = CliRunner().invoke(main, ["run", str(ruleset), "--job", "1"])
+    assert out.exit_code == 2
+    assert "give --resume STORE too" in out.output
+    out = CliRunner().invoke(main, ["run"])
+    assert out.exit_code == 2
+    assert "missing the RULESET" in out.output
+
+
+def test_a_moved_ruleset_is_given_on_the_command_line(tmp_path: Path) -> None:
+    ruleset, db = run_counter(tmp_path, 2)
+    moved = tmp_path / "moved.cvg"
+    ruleset.rename(moved)
+    out = CliRunner().invoke(main, ["run", "--resume", str(db)])
+    assert out.exit_code == 2
+    assert "which is not there now; give its path" in out.output
+    out = CliRunner().invoke(main, ["run", str(moved), "--resume", str(db), "--format",
+                                    "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["facts"]["Count"] == [{"id": "a", "n": 9}]
+
+
+def test_a_job_out_of_job_timeout_resumes_with_a_new_budget(tmp_path: Path) -> None:
+    ruleset, facts = bumps(tmp_path)
+    ruleset.write_text(ruleset.read_text().replace("max_tool_calls = 10_000",
+                                                   "max_tool_calls = 10_000\n  "
+                                                   "job_timeout = 1s"))
+    whole = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--format",
+                     "json", "--trace", tmp_path / "whole.jsonl")
+    assert whole.returncode == 0, whole.stderr
+    db = tmp_path / "run.db"
+    out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", db,
+                   BUMP_SLEEP="0.15")
+    assert out.returncode == 1
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        assert job.status == "budget_exceeded" and job.detail.startswith("job_timeout")
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == whole.stdout
+    assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
+
+
+def test_stored_inputs_validate_back_to_the_same_values() -> None:
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.store.resume import inputs_text
+
+    loaded = converge_rules.loads(
+        "ruleset kinds\nenum E { x, y }\n"
+        "fact K { key id: str, n: int, at: date, when: datetime, d: duration, e: E, "
+        "f: float, tags: list[str] = [] }\n")
+    facts = validate_pairs(loaded.program, [
+        ("K", {"id": "é\u2028", "n": -2**63, "at": "2026-01-02", "when": "2026-12-06T09:00:00Z",
+               "d": "PT1H30M", "e": "y", "f": 0.1, "tags": ["a", "b"]}),
+        ("K", {"id": "b", "n": 1, "at": "2026-01-03", "when": "2026-12-06T10:00:00.5+02:00",
+               "d": "P3D", "e": "x", "f": 1e300}),
+    ])
+    text = inputs_text(loaded.program, facts)
+    back = validate_pairs(loaded.program, [(t, f) for t, f in json.loads(text)])
+    assert back == facts
