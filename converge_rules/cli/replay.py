@@ -202,8 +202,8 @@ def _contenders(conflict: Mapping[str, Any], program: Program | None
             rows = validate_pairs(program, [(spec.name, f) for f in order]).rows
         except InputError:
             break  # fields the ruleset no longer declares: the replay differs anyway
-        res = resolve(policy, spec, [Contender(vals, 1.0, None, 0, (), False)
-                                     for _, vals in rows])
+        res = resolve(policy, spec, [Contender(vals, 1.0, None, 0, (), False, i)
+                                     for i, (_, vals) in enumerate(rows)])
         if res.values is not None and res.reason == conflict.get("reason") and _canon(
                 {n: jsonable(v) for n, v in zip(spec.field_names, res.values, strict=True)}
         ) == _canon(winner):
