@@ -58,6 +58,7 @@ E_PLAIN = 17           # (kind, cycle, agent, outputs, fids, first new id): a wh
 #   equals the next new id), -1 for an evaluation recorded, -2 for one ignored; fids is
 #   None for columnar outputs (program.Columns) merged whole: the store gives their ids
 E_JOB_TIME = 18        # (kind, now as ISO 8601 text): first, when the program reads the time
+E_INPUT_RETRACTED = 19 # (kind, cycle, fid): an input fact its giver retracted (a Session)
 
 Event = tuple[Any, ...]
 
@@ -193,6 +194,17 @@ class IntentClosed(_Model):
     agent: str
 
 
+class InputRetracted(_Model):
+    """An input fact taken back by its giver (``Session.retract``) in ``cycle``; the
+    facts resting only on it follow as ``retracted`` events."""
+
+    event: Literal["input_retracted"] = "input_retracted"
+    cycle: int
+    id: int
+    type: str
+    fields: dict[str, Any]
+
+
 class BudgetEvent(_Model):
     event: Literal["budget"] = "budget"
     name: str
@@ -217,7 +229,7 @@ class JobTime(_Model):
 TraceEvent = Annotated[
     CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
     | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
-    | IntentClosed | BudgetEvent | StatusEvent | JobTime,
+    | IntentClosed | BudgetEvent | StatusEvent | JobTime | InputRetracted,
     Field(discriminator="event"),
 ]
 
@@ -243,6 +255,7 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     BudgetEvent: frozenset({E_BUDGET}),
     StatusEvent: frozenset({E_STATUS}),
     JobTime: frozenset({E_JOB_TIME}),
+    InputRetracted: frozenset({E_INPUT_RETRACTED}),
 }
 
 
@@ -536,6 +549,11 @@ class Trace:
                 yield JobTime(now=ev[1])
             elif kind == E_PLAIN:
                 yield from self._plain(ev)
+            elif kind == E_INPUT_RETRACTED:
+                yield InputRetracted(
+                    cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
+                    fields=self._fields(ev[2]),
+                )
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
