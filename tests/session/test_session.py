@@ -229,3 +229,45 @@ def test_a_session_traces_the_same_on_every_executor(closure: Any, executor: str
     serial = script(None)
     other = script(ThreadExecutor(4) if executor == "threads" else processes_executor(2))
     assert other == serial
+
+
+def test_a_session_goes_on_with_a_job_already_started(closure: Any) -> None:
+    """What resuming a checkpointed job with more facts builds on: Session.of_job."""
+    from converge_rules.engine.executors import SerialExecutor
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.engine.runner import _Job
+
+    job = _Job(closure.program, validate_pairs(closure.program, edges("ab")),
+               SerialExecutor(), None, None, now=NOW)
+    job.start()
+    assert job.converge(last=False).status == "converged"
+    with Session.of_job(job) as session:
+        session.add(edges("bc"))
+        result = session.run()
+        # the job kept no derivations (nothing in this ruleset removes facts)
+        with pytest.raises(SessionError, match="cannot retract"):
+            session.retract(("Edge", {"a": "a"}))
+    assert result.facts("Path") == converge_rules.run(
+        closure, edges("ab", "bc"), now=NOW).facts("Path")
+    with pytest.raises(SessionError, match="keeps no derivations"):
+        Session.of_job(job, retract=True)
+
+
+def test_an_interrupted_run_goes_on_at_the_next_run(closure: Any) -> None:
+    asked = iter([False, True])
+    with Session(closure, edges("ab", "bc", "cd"), now=NOW,
+                 stop=lambda: next(asked, False)) as session:
+        assert session.run().status == "interrupted"
+        result = session.run()
+    assert result.status == "converged"
+    assert result.facts("Path") == converge_rules.run(
+        closure, edges("ab", "bc", "cd"), now=NOW).facts("Path")
+
+
+def test_a_session_runs_a_compiled_program_too(closure: Any) -> None:
+    with Session(closure.program, edges("ab"), now=NOW) as session:
+        session.run()
+        session.add(edges("bc"))
+        assert {"a": "a", "b": "c"} in session.run().facts("Path")
+    with pytest.raises(TypeError, match="executor name needs"):
+        Session(closure.program, executor="threads")
