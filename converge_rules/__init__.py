@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from converge_rules.api import Ruleset, load, loads, read_facts, resume, run, stream
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.engine.result import RunResult
+    from converge_rules.engine.session import Session
     from converge_rules.errors import (
         BudgetExceeded,
         CheckError,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         InputError,
         PluginError,
         RulesSyntaxError,
+        SessionError,
         ToolError,
     )
     from converge_rules.language.checks.checker import check_file
@@ -39,6 +41,8 @@ __all__ = [
     "RulesSyntaxError",
     "Ruleset",
     "RunResult",
+    "Session",
+    "SessionError",
     "ToolError",
     "__version__",
     "check_file",
@@ -65,6 +69,7 @@ _EXPORTS = {
     "stream": "converge_rules.api",
     "compile_ruleset": "converge_rules.compiler.compile",
     "RunResult": "converge_rules.engine.result",
+    "Session": "converge_rules.engine.session",
     "BudgetExceeded": "converge_rules.errors",
     "CheckError": "converge_rules.errors",
     "ConvergeError": "converge_rules.errors",
@@ -72,6 +77,7 @@ _EXPORTS = {
     "InputError": "converge_rules.errors",
     "PluginError": "converge_rules.errors",
     "RulesSyntaxError": "converge_rules.errors",
+    "SessionError": "converge_rules.errors",
     "ToolError": "converge_rules.errors",
     "check_file": "converge_rules.language.checks.checker",
     "parse": "converge_rules.language.syntax.parser",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
+    from converge_rules.engine.session import Session as Session  # re-exported
     from converge_rules.language.checks.checked import CheckedRuleset
     from converge_rules.language.diagnostics.core import Diagnostic
     from converge_rules.plugins.registries import Registries
@@ -516,3 +517,13 @@ def _registries(plugins: bool | Registries) -> Registries:
                         f"only) or a Registries (converge_rules.plugins.load_registries), "
                         f"got {type(plugins).__name__} {plugins!r:.40}")
     return plugins
+
+
+def __getattr__(name: str) -> Any:
+    """``Session`` (:class:`~converge_rules.engine.session.Session`), imported on first
+    use so that importing this module does not load the engine."""
+    if name == "Session":
+        from converge_rules.engine.session import Session as Session  # re-exported
+
+        return Session
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

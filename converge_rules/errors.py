@@ -122,3 +122,9 @@ class StoreError(ConvergeError):
     """A job store cannot be used as asked: not a store, a schema newer than this
     converge knows, locked by another process, an unknown job. The message names the
     store's location and the fix."""
+
+
+class SessionError(ConvergeError):
+    """A :class:`~converge_rules.engine.session.Session` cannot do what was asked: it is
+    closed, its job ended for good (a conflict, a budget, an oscillation), or it was made
+    without the derivations a retraction needs. The message says which, and the fix."""

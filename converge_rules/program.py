@@ -380,7 +380,10 @@ class Contender:
     names them); ``confidence`` its confidence (the highest of its proposers);
     ``score`` the mean evaluation score, ``None`` when unevaluated; ``cycle`` when it
     was (or would be) merged; ``agents`` the distinct agents proposing it, in merge
-    order (empty for an input fact); ``incumbent`` whether it is the live fact.
+    order (empty for an input fact); ``incumbent`` whether it is the live fact;
+    ``order`` an input fact's place in its batch of inputs (its last line in the file,
+    its last place among one ``Session.add``), 0 for a derived fact: what ``latest``
+    and ``earliest`` compare after ``cycle``, so the later input is the latest.
     Contenders are listed in merge order, the incumbent first."""
 
     values: tuple[Any, ...]
@@ -389,6 +392,7 @@ class Contender:
     cycle: int
     agents: tuple[str, ...]
     incumbent: bool
+    order: int = 0
 
 
 class Resolver(Protocol):

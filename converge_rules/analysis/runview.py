@@ -129,9 +129,11 @@ class RunView:
             self.conflicts.append(ConflictRecord(
                 int(ev["cycle"]), ev["type"], dict(ev["key"]), ev.get("winner"),
                 tuple(ev.get("losers", ())), ev.get("reason", "")))
-        elif kind in ("replaced", "retracted", "pruned"):
+        elif kind in ("replaced", "retracted", "pruned", "input_retracted"):
             fid = int(ev["id"])
             why = {"replaced": f"replaced by fact {ev.get('by')} in cycle {ev['cycle']}",
+                   "input_retracted": f"retracted in cycle {ev['cycle']} by its giver "
+                                      "(an input fact a session took back)",
                    "retracted": f"retracted in cycle {ev['cycle']} (its support, fact "
                                 f"{ev.get('cause')}, left the context)",
                    "pruned": f"pruned in cycle {ev['cycle']} (age {ev.get('age')})"}[kind]
@@ -308,7 +310,8 @@ def _referenced(event: Mapping[str, Any]) -> list[int]:
     kind = event["event"]
     ids: list[int] = list(event.get("support", ())) if kind in (
         "fact_added", "fact_supported") else []
-    if kind in ("fact_supported", "replaced", "retracted", "pruned", "intent_closed"):
+    if kind in ("fact_supported", "replaced", "retracted", "pruned", "intent_closed",
+                "input_retracted"):
         ids.append(event["id"])
     if kind == "evaluation":
         ids.append(event["target"])

@@ -35,6 +35,7 @@ from converge_rules.files import write_text_atomic
 
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset
+    from converge_rules.engine.result import RunResult
     from converge_rules.program import Program
 from converge_rules.jsontext import jsonl_lines
 
@@ -124,10 +125,14 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
     loaded = replace(loaded, tools={})
     stop = recorded_stop(events, unfinished=unfinished is not None)
     try:
-        result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
-                         workers=workers,
-                         tools=recorded_tools(events, _called_tools(loaded)),
-                         now=recorded_time(events), stop=stop)
+        steps = session_steps(events)
+        if not steps:
+            result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
+                             workers=workers,
+                             tools=recorded_tools(events, _called_tools(loaded)),
+                             now=recorded_time(events), stop=stop)
+        else:
+            result = _replay_session(loaded, events, steps, executor, workers)
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -358,6 +363,65 @@ def input_facts(events: Sequence[dict[str, Any]], program: Program | None = None
     return out
 
 
+Step = tuple[list[tuple[str, Any]], list[tuple[str, Any]]]
+
+
+def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
+    """For the trace of a :class:`~converge_rules.engine.session.Session`, what each
+    run after the first took: ``(facts added, facts retracted)``, from the cycles in
+    which no agent ran (a ``cycle_start`` without agents: an input cycle). Of a conflict
+    among a run's inputs, the losers that were not the live fact (the incumbent) are
+    added too, before the winner; empty for the trace of one run."""
+    if not any(e["event"] == "cycle_start" and not e["agents"] for e in events):
+        return []
+    steps: list[Step] = []
+    live: dict[int, tuple[str, str]] = {}  # fact id → (type, canonical fields)
+    step: Step | None = None
+    cycle = -1
+    for e in events:
+        kind = e["event"]
+        if kind == "cycle_start":
+            step = None
+            if not e["agents"]:
+                cycle = e["cycle"]
+                step = ([], [])
+                steps.append(step)
+        elif kind == "fact_added":
+            live[e["id"]] = (e["type"], _canon(e["fields"]))
+            if step is not None and e.get("agent") is None and e["cycle"] == cycle:
+                step[0].append((e["type"], e["fields"]))
+        elif kind in ("replaced", "retracted", "pruned", "intent_closed", "input_retracted"):
+            live.pop(e["id"], None)
+            if kind == "input_retracted" and step is not None:
+                step[1].append((e["type"], e["fields"]))
+        elif kind == "conflict" and step is not None and e["cycle"] == cycle:
+            held = set(live.values())
+            step[0].extend((e["type"], f) for f in e.get("losers", ())
+                           if (e["type"], _canon(f)) not in held)
+    return steps
+
+
+def _replay_session(loaded: Ruleset, events: Sequence[dict[str, Any]], steps: list[Step],
+                    executor: str, workers: int | None) -> RunResult:
+    """Replay a session's trace run by run: its first inputs, then each later run's
+    additions and retractions (retracted by their whole fields)."""
+    from converge_rules.engine.session import Session
+
+    session = Session(loaded, input_facts(events, loaded.program), executor=executor,
+                      workers=workers, tools=recorded_tools(events, _called_tools(loaded)),
+                      now=recorded_time(events))
+    with session:
+        result = session.run()
+        for added, gone in steps:
+            if result.status in ("conflict", "budget_exceeded", "oscillating"):
+                break
+            session.add(added)
+            if gone:
+                session.retract(gone)
+            result = session.run()
+    return result
+
+
 def _canon(fields: Any) -> str:
     return json.dumps(fields, sort_keys=True)
 
@@ -389,8 +453,8 @@ def _contenders(conflict: Mapping[str, Any], program: Program | None
             rows = validate_pairs(program, [(spec.name, f) for f in order]).rows
         except InputError:
             break  # fields the ruleset no longer declares: the replay differs anyway
-        res = resolve(policy, spec, [Contender(vals, 1.0, None, 0, (), False)
-                                     for _, vals in rows])
+        res = resolve(policy, spec, [Contender(vals, 1.0, None, 0, (), False, i)
+                                     for i, (_, vals) in enumerate(rows)])
         if res.values is not None and res.reason == conflict.get("reason") and _canon(
                 {n: jsonable(v) for n, v in zip(spec.field_names, res.values, strict=True)}
         ) == _canon(winner):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.policies import Contender, Resolver
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress, run
+    from converge_rules.engine.session import Session
     from converge_rules.engine.tools import AgentRuntime, ToolBox
     from converge_rules.engine.trace import Trace
 
@@ -33,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "Resolver": "policies",
     "RunResult": "result",
     "SerialExecutor": "executors",
+    "Session": "session",
     "ThreadExecutor": "executors",
     "ToolBox": "tools",
     "Trace": "trace",
@@ -55,6 +57,7 @@ __all__ = [
     "Resolver",
     "RunResult",
     "SerialExecutor",
+    "Session",
     "ThreadExecutor",
     "ToolBox",
     "Trace",

@@ -266,6 +266,7 @@ class FactStore:
         "indexes",
         "intent_types",
         "keyget",
+        "later_inputs",
         "layout",
         "list_buckets",
         "live",
@@ -322,6 +323,9 @@ class FactStore:
         self.fp1 = 0
         self.fp2 = 0
         self.n_inputs = 0
+        #: the ids of input facts merged after cycle 0 (a session's later ``add``);
+        #: those of cycle 0 are the ids below :attr:`n_inputs`
+        self.later_inputs: set[int] = set()
         self.now: datetime | None = None  # the job's time (View.now); set before a run
         # Only when a fact can leave the context (replaced or pruned) do derivations,
         # their reverse edges and the fingerprint matter; otherwise the context only
@@ -382,6 +386,10 @@ class FactStore:
     def next_id(self) -> int:
         """The id the next merged fact will get (the watermark of a snapshot)."""
         return len(self.values)
+
+    def is_input(self, fid: int) -> bool:
+        """Whether fact ``fid`` was given as input (never retracted by a cascade)."""
+        return fid < self.n_inputs or fid in self.later_inputs
 
     def is_live(self, fid: int) -> bool:
         return fid in self.live[self.type_of[fid]]

@@ -185,7 +185,7 @@ class KeyedMerge:
         if len(entry[1]) != 1:
             return False
         a = entry[1][0]
-        if t not in self._program.agents[a].updates or inc < self._store.n_inputs:
+        if t not in self._program.agents[a].updates or self._store.is_input(inc):
             return False
         derivs = self._store.derivations.get(inc)
         if not derivs:

@@ -173,7 +173,7 @@ class Merger:
             unique = rows if len(set(rows)) == len(rows) else list(dict.fromkeys(rows))
             keyget = store.keyget[type_id]
             if keyget is not None:
-                unique = self._resolve_inputs(type_id, unique)
+                unique = self._resolve_inputs(type_id, unique, rows)
                 if self.stop is not None:
                     return
             room = self.max_facts - store.live_count
@@ -184,8 +184,12 @@ class Merger:
             store.add_inputs(type_id, unique)
 
     def _resolve_inputs(
-        self, type_id: int, unique: list[tuple[Any, ...]]
+        self, type_id: int, unique: list[tuple[Any, ...]], rows: Sequence[tuple[Any, ...]],
     ) -> list[tuple[Any, ...]]:
+        """The input facts of a keyed type that survive their conflicts, each key's
+        settled by the type's policy; ``rows`` are the facts in input order, duplicates
+        included: a contender's ``order`` is its last place there, so ``latest`` means
+        the later line."""
         keyget = self.store.keyget[type_id]
         assert keyget is not None
         groups: dict[Any, list[tuple[Any, ...]]] = {}
@@ -194,11 +198,12 @@ class Merger:
         if len(groups) == len(unique):
             return unique
         out: list[tuple[Any, ...]] = []
+        last = {vals: i for i, vals in enumerate(rows)}
         for key, members in groups.items():
             if len(members) == 1:
                 out.append(members[0])
                 continue
-            contenders = [Contender(v, 1.0, None, 0, (), False) for v in members]
+            contenders = [Contender(v, 1.0, None, 0, (), False, last[v]) for v in members]
             res = resolve(self.program.policies.get(type_id), self.program.types[type_id],
                           contenders)
             self.keyed.record_conflict(0, type_id, key, contenders, res.values, res.reason)

@@ -83,8 +83,12 @@ def _agent_count(c: Contender) -> int:
 
 
 BUILTIN_RESOLVERS: Mapping[str, tuple[Resolver, str]] = MappingProxyType({
-    "latest": (_by(lambda c: c.cycle, True), "the contender merged in the latest cycle"),
-    "earliest": (_by(lambda c: c.cycle, False), "the contender merged in the earliest cycle"),
+    # after the cycle, input order: of two input facts for one key the later one is
+    # the latest (derived contenders all have order 0: one cycle's are a tie)
+    "latest": (_by(lambda c: (c.cycle, c.order), True),
+               "the contender merged in the latest cycle (inputs: the later input)"),
+    "earliest": (_by(lambda c: (c.cycle, c.order), False),
+                 "the contender merged in the earliest cycle (inputs: the earlier input)"),
     "majority": (_by(_agent_count, True), "the value proposed by the most agents"),
     "highest_confidence": (_by(lambda c: c.confidence, True), "the highest confidence"),
     "lowest_confidence": (_by(lambda c: c.confidence, False), "the lowest confidence"),

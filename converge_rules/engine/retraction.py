@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from converge_rules.engine.trace import E_PRUNED, E_REPLACED, E_RETRACTED
+from converge_rules.engine.trace import E_INPUT_RETRACTED, E_PRUNED, E_REPLACED, E_RETRACTED
 
 if TYPE_CHECKING:
     from converge_rules.engine.merge import Merger
@@ -33,6 +33,12 @@ class Retraction:
         """``old`` lost its key to ``new``: remove it and retract what rested on it only."""
         self._merger.retire(old, (E_REPLACED, cycle, old, new))
         self._cascade(cycle, old, new)
+
+    def withdraw(self, cycle: int, fid: int) -> None:
+        """The input fact ``fid`` was retracted by its giver (a session's ``retract``):
+        remove it and retract, transitively, what rested on it only."""
+        self._merger.retire(fid, (E_INPUT_RETRACTED, cycle, fid))
+        self._cascade(cycle, fid, None)
 
     def prune(self, cycle: int) -> None:
         """Apply every ``prune`` rule to the live context, rules in declaration order,
@@ -76,7 +82,7 @@ class Retraction:
                 if derivs is None:
                     continue
                 keep = [r for r in derivs if x not in r[2]]
-                if keep or d < store.n_inputs:
+                if keep or store.is_input(d):
                     if len(keep) != len(derivs):
                         derivations[d] = keep
                     continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
@@ -94,7 +94,12 @@ class _Job:
         cycle_sink: CycleSink | None = None,
         observer: Observer | None = None,
         recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
+        *,
+        retractable: bool | None = None,
     ) -> None:
+        """``retractable``: whether the store keeps the derivations a retraction needs
+        (None: when the program can remove facts; a session that retracts inputs
+        needs them whatever the program)."""
         self.program = program
         self.cycle_sink = cycle_sink
         #: how many raw trace events the cycle sink has been handed
@@ -103,7 +108,8 @@ class _Job:
         self.executor = executor
         self.progress = progress
         self.stop = stop
-        self.store = FactStore(program, retractable=needs_dependents(program))
+        self.store = FactStore(program, retractable=needs_dependents(program)
+                               if retractable is None else retractable)
         self.store.now = now
         self.trace = Trace(program, self.store)
         #: live events for the observer, if any (published between cycles, never per fact)
@@ -142,18 +148,27 @@ class _Job:
     # ---------------------------------------------------------------- running
 
     def run(self) -> RunResult:
+        """The whole job: :meth:`start` (the inputs, cycle 0), then :meth:`converge`."""
         try:
-            return self._run()
+            self.start()
+        except _Stop as stop:
+            return self._finish(stop.status, stop.detail, [], stop.loop)
         except MemoryError as exc:
-            # Whatever was being built is garbage by now; the store keeps the facts
-            # merged so far, which are the partial results.
-            self.inputs = None
-            where = str(exc) or "the job ran out of memory (MemoryError)"
-            stop = self._exceeded("memory", f"{where} in cycle {self.meter.cycles}; the "
-                                  "facts are the partial results")
-            return self._finish(stop.status, stop.detail, [])
+            return self._out_of_memory(exc)
+        return self.converge()
 
-    def _run(self) -> RunResult:
+    def _out_of_memory(self, exc: MemoryError) -> RunResult:
+        # Whatever was being built is garbage by now; the store keeps the facts
+        # merged so far, which are the partial results.
+        self.inputs = None
+        where = str(exc) or "the job ran out of memory (MemoryError)"
+        stop = self._exceeded("memory", f"{where} in cycle {self.meter.cycles}; the "
+                              "facts are the partial results")
+        return self._finish(stop.status, stop.detail, [])
+
+    def start(self) -> None:
+        """Merge the input facts (cycle 0), prune, and commit cycle 0. Raises
+        :class:`_Stop` when the merge ends the job (a conflict, ``max_facts``)."""
         store, merger, meter = self.store, self.merger, self.meter
         assert self.inputs is not None
         merger.merge_inputs(self.inputs.types, self.inputs.values)
@@ -162,36 +177,80 @@ class _Job:
         if self.program.reads_time and store.now is not None:
             self.trace.raw.insert(0, (E_JOB_TIME, iso_text(store.now)))
         meter.facts_peak = store.live_count
+        if merger.stop is not None:
+            raise self._merge_stop()
+        # prune applies after every merge, the inputs' (cycle 0) included: an input
+        # fact a prune drops at age 0 is never seen by any agent
+        merger.prune(0)
+        broken = self._invariants(0)
+        self.fingerprints.add(store.fingerprint, 0)
+        self._commit_cycle(0)  # the inputs and what their merge did
+        if broken is not None:
+            raise _Stop("invariant_violated", broken)
+
+    def merge_later(self, inputs: InputFacts, withdrawn: Sequence[int] = ()) -> None:
+        """Merge input facts that arrived after the job started, as a cycle of their
+        own (the next number): first the input facts ``withdrawn`` (ids) leave with what
+        rests only on them, then ``inputs`` are merged in input order, keyed ones
+        against the incumbents by their policy. Agents see them as new facts (their
+        watermarks are below them): the next :meth:`converge` goes on from here,
+        semi-naively. The job's fingerprints start over: a context the new inputs bring
+        back is no oscillation. Raises :class:`_Stop` when the merge ends the job."""
+        from converge_rules.engine.later_inputs import merge_later_inputs, open_for_inputs
+
+        store, merger, meter = self.store, self.merger, self.meter
+        meter.cycles += 1
+        cycle = meter.cycles
+        tier = self.program.tiers[0] if self.program.tiers else 0
+        ev = self.trace.raw.append
+        ev((E_CYCLE_START, cycle, tier, ()))
+        open_for_inputs(store)
+        merge_later_inputs(merger, cycle, inputs, withdrawn)
+        if merger.stop is None:
+            merger.prune(cycle)
+        broken = self._invariants(cycle) if merger.stop is None else None
+        meter.facts_peak = max(meter.facts_peak, store.live_count)
+        ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
+        self._commit_cycle(cycle)
+        self.trace.spill()
+        self.started = time.monotonic()  # job_timeout bounds each run of a session
+        if merger.stop is not None:
+            raise self._merge_stop()
+        if broken is not None:
+            raise _Stop("invariant_violated", broken)
+        self.fingerprints = FingerprintIndex()
+        if store.retractable:
+            self.fingerprints.add(store.fingerprint, cycle)
+
+    def converge(self, *, last: bool = True) -> RunResult:
+        """Run the tiers from the context as it is to their fixpoints (agents see only
+        what is new to them), then decide the status by the goals; the result. With
+        ``last`` False (a session that may take more input) the tools stay open."""
+        store = self.store
         try:
-            if merger.stop is not None:
-                raise self._merge_stop()
-            # prune applies after every merge, the inputs' (cycle 0) included: an input
-            # fact a prune drops at age 0 is never seen by any agent
-            merger.prune(0)
-            broken = self._invariants(0)
-            merger.take_delta()  # executors start from the store as it is now
-            self.fingerprints.add(store.fingerprint, 0)
-            self._commit_cycle(0)  # the inputs and what their merge did
-            if broken is not None:
-                raise _Stop("invariant_violated", broken)
-            job_timeout = self.program.budgets.job_timeout
-            self.executor.start(
-                store.as_view(), self.program.agents, tools=self.tools,
-                agent_timeout=self.program.budgets.agent_timeout,
-                deadline=None if job_timeout is None else self.started + job_timeout,
-            )
             try:
-                for tier in self.program.tiers:
-                    self._run_tier(tier)
-            finally:
+                self.merger.take_delta()  # executors start from the store as it is now
+                job_timeout = self.program.budgets.job_timeout
+                self.executor.start(
+                    store.as_view(), self.program.agents, tools=self.tools,
+                    agent_timeout=self.program.budgets.agent_timeout,
+                    deadline=None if job_timeout is None else self.started + job_timeout,
+                )
                 try:
-                    self.executor.close()
+                    for tier in self.program.tiers:
+                        self._run_tier(tier)
                 finally:
-                    self.tools.close()  # stops the async tools' event loop
-            status, detail, unmet = self._goals()
-            return self._finish(status, detail, unmet)
-        except _Stop as stop:
-            return self._finish(stop.status, stop.detail, [], stop.loop)
+                    try:
+                        self.executor.close()
+                    finally:
+                        if last:
+                            self.tools.close()  # stops the async tools' event loop
+                status, detail, unmet = self._goals()
+                return self._finish(status, detail, unmet)
+            except _Stop as stop:
+                return self._finish(stop.status, stop.detail, [], stop.loop)
+        except MemoryError as exc:
+            return self._out_of_memory(exc)
 
     def _activations(self, members: list[int]) -> list[Activation]:
         store = self.store

@@ -60,6 +60,7 @@ E_PLAIN = 17           # (kind, cycle, agent, outputs, fids, first new id): a wh
 E_JOB_TIME = 18        # (kind, now as ISO 8601 text): first, when the program reads the time
 E_INVARIANT = 19       # (kind, cycle, name, rule text, agent | -1, ((type id, values), …),
                        #  agent names, whether the effect was discarded (else the job ends))
+E_INPUT_RETRACTED = 20 # (kind, cycle, fid): an input fact its giver retracted (a Session)
 
 Event = tuple[Any, ...]
 
@@ -195,6 +196,17 @@ class IntentClosed(_Model):
     agent: str
 
 
+class InputRetracted(_Model):
+    """An input fact taken back by its giver (``Session.retract``) in ``cycle``; the
+    facts resting only on it follow as ``retracted`` events."""
+
+    event: Literal["input_retracted"] = "input_retracted"
+    cycle: int
+    id: int
+    type: str
+    fields: dict[str, Any]
+
+
 class BudgetEvent(_Model):
     event: Literal["budget"] = "budget"
     name: str
@@ -234,7 +246,8 @@ class JobTime(_Model):
 TraceEvent = Annotated[
     CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
     | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
-    | IntentClosed | BudgetEvent | StatusEvent | JobTime | InvariantBroken,
+    | IntentClosed | BudgetEvent | StatusEvent | JobTime | InvariantBroken
+    | InputRetracted,
     Field(discriminator="event"),
 ]
 
@@ -261,6 +274,7 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     StatusEvent: frozenset({E_STATUS}),
     JobTime: frozenset({E_JOB_TIME}),
     InvariantBroken: frozenset({E_INVARIANT}),
+    InputRetracted: frozenset({E_INPUT_RETRACTED}),
 }
 
 
@@ -561,6 +575,11 @@ class Trace:
                 )
             elif kind == E_PLAIN:
                 yield from self._plain(ev)
+            elif kind == E_INPUT_RETRACTED:
+                yield InputRetracted(
+                    cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
+                    fields=self._fields(ev[2]),
+                )
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 

@@ -1,0 +1,192 @@
+"""The session contract, as properties: a session that adds a set of input facts batch by
+batch, and retracts some, ends with the same facts as one run over the facts that
+remain.
+
+What holds (docs/api.md, Sessions):
+* monotone rulesets (no negation, no aggregate): any adds and retracts;
+* an aggregate into a keyed type (an update in place): any adds and retracts;
+* negation: adds of the types nobody negates, and retracts of anything (an agent
+  negating a type runs again when a fact of it leaves). A fact of a negated type added
+  later does not withdraw what was derived from its absence: not tested as equal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import converge_rules
+from converge_rules import Session
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+CLOSURE = converge_rules.loads("""ruleset closure "reachability"
+fact Edge { a: int, b: int }
+fact Path { a: int, b: int }
+agent base {
+  when Edge(a, b)
+  emit Path(a: a, b: b)
+}
+agent step {
+  when Path(a, b) and Edge(a: b, b: c)
+  emit Path(a: a, b: c)
+}
+""", plugins=False)
+
+TOTALS = converge_rules.loads("""ruleset totals "a keyed aggregate, updated in place"
+fact Sale  { id: int, sku: int, qty: int }
+fact Total { key sku: int, qty: int, n: int }
+fact Big   { sku: int }
+agent total {
+  when Sale(sku)
+  emit Total(sku: sku, qty: sum(Sale(sku), qty), n: count(Sale(sku)))
+}
+agent big {
+  when Total(sku, qty) where qty > 5
+  emit Big(sku: sku)
+}
+""", plugins=False)
+
+GUARDED = converge_rules.loads("""ruleset guarded "negation over an input type"
+fact Node   { n: int }
+fact Banned { n: int }
+fact Edge   { a: int, b: int }
+fact Ok     { n: int }
+fact Link   { a: int, b: int }
+agent ok {
+  when Node(n) and not Banned(n)
+  emit Ok(n: n)
+}
+agent link tier 2 {
+  when Ok(n: a) and Edge(a, b) and Ok(n: b)
+  emit Link(a: a, b: b)
+}
+""", plugins=False)
+
+Fact = tuple[str, dict[str, Any]]
+
+
+def facts_of(result: converge_rules.RunResult, ruleset: converge_rules.Ruleset
+             ) -> dict[str, list[dict[str, Any]]]:
+    return {name: result.facts(name) for name in ruleset.fact_types}
+
+
+def play(ruleset: converge_rules.Ruleset, batches: list[list[Fact]],
+         retracts: list[list[Fact]]) -> converge_rules.RunResult:
+    """A session adding batch i, then retracting retracts[i], then running, for each i."""
+    with Session(ruleset, now=NOW) as session:
+        result = session.run()
+        for batch, gone in zip(batches, retracts, strict=True):
+            session.add(batch)
+            if gone:
+                session.retract(gone)
+            result = session.run()
+            assert result.status == "converged", result.detail
+    return result
+
+
+def split(draw: st.DrawFn, facts: list[Fact]) -> list[list[Fact]]:
+    """``facts`` in order, cut into batches at random places."""
+    cuts = sorted(draw(st.sets(st.integers(0, len(facts)), max_size=4)))
+    bounds = [0, *cuts, len(facts)]
+    return [facts[i:j] for i, j in pairwise(bounds)]
+
+
+def retracting(draw: st.DrawFn, batches: list[list[Fact]]) -> tuple[list[list[Fact]],
+                                                                      list[Fact]]:
+    """For each batch, some facts added so far to retract with it; and what remains."""
+    live: list[Fact] = []
+    out: list[list[Fact]] = []
+    for batch in batches:
+        live.extend(f for f in batch if f not in live)
+        gone = draw(st.lists(st.sampled_from(live), unique_by=repr, max_size=3)
+                    ) if live else []
+        live = [f for f in live if f not in gone]
+        out.append(gone)
+    return out, live
+
+
+@st.composite
+def closure_cases(draw: st.DrawFn) -> tuple[list[list[Fact]], list[list[Fact]], list[Fact]]:
+    edges = draw(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=12))
+    facts: list[Fact] = [("Edge", {"a": a, "b": b}) for a, b in edges]
+    batches = split(draw, facts)
+    if draw(st.booleans()):
+        retracts, remaining = retracting(draw, batches)
+    else:
+        retracts, remaining = [[] for _ in batches], facts
+    return batches, retracts, remaining
+
+
+@settings(max_examples=60, deadline=None)
+@given(closure_cases())
+def test_a_monotone_session_ends_as_one_run_over_what_remains(
+    case: tuple[list[list[Fact]], list[list[Fact]], list[Fact]],
+) -> None:
+    batches, retracts, remaining = case
+    session = play(CLOSURE, batches, retracts)
+    whole = converge_rules.run(CLOSURE, remaining, now=NOW)
+    assert facts_of(session, CLOSURE) == facts_of(whole, CLOSURE)
+
+
+@st.composite
+def sales_cases(draw: st.DrawFn) -> tuple[list[list[Fact]], list[list[Fact]], list[Fact]]:
+    rows = draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 4)), max_size=10))
+    facts: list[Fact] = [("Sale", {"id": i, "sku": sku, "qty": qty})
+                         for i, (sku, qty) in enumerate(rows)]
+    batches = split(draw, facts)
+    if draw(st.booleans()):
+        retracts, remaining = retracting(draw, batches)
+    else:
+        retracts, remaining = [[] for _ in batches], facts
+    return batches, retracts, remaining
+
+
+@settings(max_examples=60, deadline=None)
+@given(sales_cases())
+def test_a_keyed_aggregate_session_ends_as_one_run_over_what_remains(
+    case: tuple[list[list[Fact]], list[list[Fact]], list[Fact]],
+) -> None:
+    batches, retracts, remaining = case
+    session = play(TOTALS, batches, retracts)
+    whole = converge_rules.run(TOTALS, remaining, now=NOW)
+    assert facts_of(session, TOTALS) == facts_of(whole, TOTALS)
+
+
+@st.composite
+def guarded_cases(draw: st.DrawFn) -> tuple[list[list[Fact]], list[list[Fact]], list[Fact]]:
+    banned: list[Fact] = [("Banned", {"n": n})
+                          for n in draw(st.sets(st.integers(0, 4), max_size=4))]
+    nodes: list[Fact] = [("Node", {"n": n}) for n in draw(st.sets(st.integers(0, 4)))]
+    edges: list[Fact] = [("Edge", {"a": a, "b": b}) for a, b in draw(
+        st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=6))]
+    later = nodes + edges
+    # the negated type is all given at the start; the others arrive in batches
+    batches = [banned + later[:1], *split(draw, later[1:])]
+    retracts, remaining = retracting(draw, batches)
+    return batches, retracts, remaining
+
+
+@settings(max_examples=60, deadline=None)
+@given(guarded_cases())
+def test_retraction_under_negation_ends_as_one_run_over_what_remains(
+    case: tuple[list[list[Fact]], list[list[Fact]], list[Fact]],
+) -> None:
+    batches, retracts, remaining = case
+    session = play(GUARDED, batches, retracts)
+    whole = converge_rules.run(GUARDED, remaining, now=NOW)
+    assert facts_of(session, GUARDED) == facts_of(whole, GUARDED)
+
+
+def test_a_negated_fact_added_later_does_not_withdraw_what_its_absence_gave() -> None:
+    """The documented limit: ``not`` was decided when the agent ran."""
+    with Session(GUARDED, [("Node", {"n": 1})], now=NOW) as session:
+        assert session.run().facts("Ok") == [{"n": 1}]
+        session.add([("Banned", {"n": 1})])
+        assert session.run().facts("Ok") == [{"n": 1}]
+    assert converge_rules.run(GUARDED, [("Node", {"n": 1}), ("Banned", {"n": 1})],
+                              now=NOW).facts("Ok") == []
