@@ -444,13 +444,16 @@ class PolicySpec:
 
 @dataclass(frozen=True, slots=True)
 class PruneSpec:
-    """``prune TYPE when EXPR``: ``fn(values, age)`` is True for a fact to drop."""
+    """``prune TYPE when EXPR``: ``fn(values, age)`` is True for a fact to drop;
+    ``into_knowledge``: the fact moves to the job's knowledge store (``… into
+    knowledge``) instead of being dropped."""
 
     type_id: int
     fn: PruneFn
     source: str
     text: str
     span: Span
+    into_knowledge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
