@@ -185,17 +185,19 @@ def run(
         sink = trace
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     require_tools(ruleset, merged)  # after the usage errors; executors start in the run
+    # the plugins' converge_summarize, when some plugin implements it
+    summarize = registries.summarizers or None
     if store is None:
         return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
-                          progress=progress, stop=stop, now=now)
+                          progress=progress, stop=stop, now=now, summarize=summarize)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
             return engine_run(ruleset.program, facts, executor=exe, tools=merged,
                               trace=opened.new_job(ruleset.name), progress=progress,
-                              stop=stop, now=now)
+                              stop=stop, now=now, summarize=summarize)
     return engine_run(ruleset.program, facts, executor=exe, tools=merged,
                       trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                      now=now)
+                      now=now, summarize=summarize)
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:

@@ -55,8 +55,8 @@ class RunResult:
     present: the live context at the moment the job ended."""
 
     __slots__ = (
-        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "loop", "program",
-        "status", "store", "trace", "unmet",
+        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "knowledge", "loop",
+        "program", "status", "store", "trace", "unmet",
     )
 
     def __init__(
@@ -87,6 +87,9 @@ class RunResult:
         self.budget = budget
         self.trace = trace
         self.loop = loop
+        #: the job's knowledge (:class:`~converge_rules.engine.knowledge.Knowledge`):
+        #: what ``prune … into knowledge`` moved; set by the engine, None otherwise
+        self.knowledge: Any = None
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:

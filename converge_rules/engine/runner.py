@@ -29,6 +29,7 @@ from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.inputs import InputFacts, validate_pairs
+from converge_rules.engine.knowledge import Knowledge, KnowledgeSink, Summarize
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
 from converge_rules.engine.tools import ToolBox, ToolFn
@@ -89,6 +90,7 @@ class _Job:
         stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         cycle_sink: CycleSink | None = None,
+        summarize: Summarize | None = None,
     ) -> None:
         self.program = program
         self.cycle_sink = cycle_sink
@@ -104,7 +106,10 @@ class _Job:
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
         self.meter = BudgetMeter(program.budgets)
-        self.tools = ToolBox(tools, program.budgets.max_tool_calls)
+        self.knowledge = Knowledge(program, summarize=summarize, sink=(
+            cycle_sink if isinstance(cycle_sink, KnowledgeSink) else None))
+        self.merger.knowledge = self.knowledge
+        self.tools = ToolBox(self.knowledge.bind_tool(tools), program.budgets.max_tool_calls)
         n = len(program.agents)
         self.watermark = [0] * n
         self.ran = [False] * n
@@ -359,6 +364,7 @@ class _Job:
         """Hand the cycle sink (if any) the trace lines of ``cycle``: every event since
         its last commit. When it returns they are stored, so a job that dies later loses
         nothing up to here."""
+        self.knowledge.end_cycle(cycle)  # staged with the sink: the same transaction
         if self.cycle_sink is not None:
             self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
             self.committed = len(self.trace)  # spilled events included
@@ -471,12 +477,14 @@ class _Job:
         self.meter.tool_calls = self.tools.used
         self.trace.raw.append((E_STATUS, status, detail))
         # conflicts are built on first use, from the trace's conflict events
-        return RunResult(
+        result = RunResult(
             program=self.program, store=store, status=status, detail=detail,
             cycles=self.meter.cycles, conflicts=self.trace.conflicts,
             conflict_count=self.merger.conflict_count, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
         )
+        result.knowledge = self.knowledge
+        return result
 
 
 def job_clock(now: datetime | Clock | None) -> datetime | None:
@@ -504,6 +512,7 @@ def run(
     progress: ProgressFn | None = None,
     stop: Callable[[], bool] | None = None,
     now: datetime | Clock | None = CLOCK,
+    summarize: Summarize | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -523,14 +532,21 @@ def run(
 
     A trace sink with ``cycle_committed`` (a
     :class:`~converge_rules.store.base.CycleSink`: a job of a SQLite store) is handed
-    each cycle's lines as the cycle ends, then the last lines when the job ends."""
+    each cycle's lines as the cycle ends, then the last lines when the job ends.
+
+    ``prune … into knowledge`` keeps the facts it moves in the job's knowledge
+    (:mod:`~converge_rules.engine.knowledge`): in the sink when it keeps knowledge
+    (``stage_knowledge``), else in memory; ``summarize`` (the plugins'
+    ``converge_summarize``) folds each cycle's moved facts into summary facts there;
+    ``result.knowledge`` reads it."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
     if isinstance(trace, CycleSink):
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
-            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles)
+            job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
+                       summarize)
             del inputs
             result = job.run()
             cycles.write_lines(result.trace.lines(job.committed))
@@ -540,7 +556,8 @@ def run(
     # collector only sweeps the young generations, once per cycle: what a cycle left
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
-        job = _Job(program, inputs, exe, tools, progress, stop, job_time)
+        job = _Job(program, inputs, exe, tools, progress, stop, job_time,
+                   summarize=summarize)
         del inputs
         result = job.run()
     if trace is not None:

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from converge_rules.engine.knowledge import KnowledgeRow
 from converge_rules.errors import StoreError
 from converge_rules.store.base import JobInfo, StoreInfo
 
@@ -75,7 +76,42 @@ def _v2(db: sqlite3.Connection) -> None:
         FROM trace_lines GROUP BY job, cycle""")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    # Reserved for the checkpoints of issue 13 item 2 (another branch): that branch's
+    # step replaces this one when they merge. Nothing to do here.
+    pass
+
+
+def _v4(db: sqlite3.Connection) -> None:
+    # The knowledge of each job (facts `prune … into knowledge` moved, and summaries),
+    # and the payloads behind `blob` references: content-addressed, shared by the jobs
+    # of the store, with the jobs that reference each (what `gc` keeps).
+    db.execute("""
+        CREATE TABLE knowledge (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            seq INTEGER NOT NULL,
+            cycle INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            fact INTEGER,
+            data TEXT NOT NULL,
+            PRIMARY KEY (job, seq)
+        )""")
+    db.execute("CREATE INDEX knowledge_by_type ON knowledge (job, type, seq)")
+    db.execute("""
+        CREATE TABLE blobs (
+            hash TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE job_blobs (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            hash TEXT NOT NULL,
+            PRIMARY KEY (job, hash)
+        )""")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -357,9 +393,12 @@ class SqliteStore:
         marks = ", ".join("?" * len(doomed))
         # a finished job never runs again (until resume, which will take the write
         # lock to mark it running before its first cycle)
-        self._write([(f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
-                     for table, column in (("trace_lines", "job"), ("cycles", "job"),
-                                           ("jobs", "id"))])
+        self._write([*(
+            (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
+            for table, column in (("trace_lines", "job"), ("cycles", "job"),
+                                  ("knowledge", "job"), ("job_blobs", "job"),
+                                  ("jobs", "id"))
+        ), _DROP_UNREFERENCED_BLOBS])
         if not vacuum:
             return doomed
         try:
@@ -383,6 +422,12 @@ class SqliteStore:
         self.close()
 
 
+_DROP_UNREFERENCED_BLOBS: _Statement = (
+    "DELETE FROM blobs WHERE NOT EXISTS "
+    "(SELECT 1 FROM job_blobs WHERE job_blobs.hash = blobs.hash)", (), False)
+"""Payloads no job references any more (after a job was deleted)."""
+
+
 class SqliteJob:
     """The trace sink of one job in a :class:`SqliteStore` (a
     :class:`~converge_rules.store.base.CycleSink`): each cycle's lines in one
@@ -396,9 +441,30 @@ class SqliteJob:
         self._seq = 0
         self._cycle = 0
         self._open = True
+        #: knowledge rows and blobs for the next commit's transaction
+        self._staged: list[_Statement] = []
 
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         self._commit(cycle, lines, None)
+
+    # ------------------------------------------------- knowledge and payloads
+
+    def stage_knowledge(self, rows: Sequence[KnowledgeRow]) -> None:
+        """Write ``rows`` in the transaction of the next commit (the cycle's)."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset)
+        job = self.id
+        self._staged.append((
+            "INSERT INTO knowledge (job, seq, cycle, type, fact, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(job, r.seq, r.cycle, r.type, r.fact, r.data()) for r in rows], True))
+
+    def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
+        """The committed knowledge of ``type_name`` in this job, oldest first."""
+        for seq, cycle, kind, fact, data in self.store._read(
+                "SELECT seq, cycle, type, fact, data FROM knowledge "
+                "WHERE job = ? AND type = ? ORDER BY seq", (self.id, type_name)):
+            yield KnowledgeRow.from_columns(seq, cycle, kind, fact, data)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """The lines after the last cycle (or the whole trace, when the engine does not
@@ -427,10 +493,12 @@ class SqliteJob:
              "ON CONFLICT (job, cycle) DO UPDATE SET lines = lines + excluded.lines, "
              "bytes = bytes + excluded.bytes", (self.id, cycle, len(rows), size), False),
         ]
+        statements += self._staged
         if status is not None:
             statements.append(("UPDATE jobs SET status = ?, detail = ?, finished = ? "
                                "WHERE id = ?", (*status, _now(), self.id), False))
         self.store._write(statements)
+        self._staged = []
         self._seq = first + len(rows)
         self._cycle = cycle
 
