@@ -56,7 +56,7 @@ class RunResult:
 
     __slots__ = (
         "_conflict_count", "_conflicts", "budget", "cycles", "detail", "knowledge", "loop",
-        "program", "status", "store", "trace", "unmet",
+        "payloads", "program", "status", "store", "trace", "unmet",
     )
 
     def __init__(
@@ -90,6 +90,8 @@ class RunResult:
         #: the job's knowledge (:class:`~converge_rules.engine.knowledge.Knowledge`):
         #: what ``prune … into knowledge`` moved; set by the engine, None otherwise
         self.knowledge: Any = None
+        #: the payloads of its blobs (:class:`~converge_rules.engine.payloads.Payloads`)
+        self.payloads: Any = None
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.knowledge import Knowledge, KnowledgeSink, Summarize
 from converge_rules.engine.merge import Merger, needs_dependents
+from converge_rules.engine.payloads import Payloads, PayloadSink
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
 from converge_rules.engine.tools import ToolBox, ToolFn
 from converge_rules.engine.trace import (
@@ -109,6 +110,8 @@ class _Job:
         self.knowledge = Knowledge(program, summarize=summarize, sink=(
             cycle_sink if isinstance(cycle_sink, KnowledgeSink) else None))
         self.merger.knowledge = self.knowledge
+        self.payloads = Payloads(program, self.store, sink=(
+            cycle_sink if isinstance(cycle_sink, PayloadSink) else None))
         self.tools = ToolBox(self.knowledge.bind_tool(tools), program.budgets.max_tool_calls)
         n = len(program.agents)
         self.watermark = [0] * n
@@ -365,6 +368,7 @@ class _Job:
         its last commit. When it returns they are stored, so a job that dies later loses
         nothing up to here."""
         self.knowledge.end_cycle(cycle)  # staged with the sink: the same transaction
+        self.payloads.end_cycle()
         if self.cycle_sink is not None:
             self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
             self.committed = len(self.trace)  # spilled events included
@@ -484,6 +488,7 @@ class _Job:
             budget=self.meter.report(), trace=self.trace, loop=loop,
         )
         result.knowledge = self.knowledge
+        result.payloads = self.payloads
         return result
 
 

@@ -377,6 +377,12 @@ class SqliteStore:
             tables["trace_lines"]["bytes"] = int(text)
         return StoreInfo(self.location, self._version(), total, tables, self.jobs())
 
+    def blob(self, handle: str) -> str | None:
+        """The text of the payload ``handle`` (``sha256:…``), or None when the store
+        does not hold it."""
+        rows = self._read("SELECT data FROM blobs WHERE hash = ?", (handle,))
+        return bytes(rows[0][0]).decode("utf-8", "surrogatepass") if rows else None
+
     # ---------------------------------------------------------------- retention
 
     def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
@@ -458,6 +464,21 @@ class SqliteJob:
             "INSERT INTO knowledge (job, seq, cycle, type, fact, data) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(job, r.seq, r.cycle, r.type, r.fact, r.data()) for r in rows], True))
+
+    def stage_blobs(self, blobs: Sequence[tuple[str, str]]) -> None:
+        """Write the payloads ``(handle, text)`` and this job's references to them in
+        the transaction of the next commit; a payload already stored is kept once."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset)
+        job = self.id
+        self._staged.append((
+            "INSERT INTO blobs (hash, bytes, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (hash) DO NOTHING",
+            [(h, len(data), data) for h, data in
+             ((h, text.encode("utf-8", "surrogatepass")) for h, text in blobs)], True))
+        self._staged.append((
+            "INSERT INTO job_blobs (job, hash) VALUES (?, ?) ON CONFLICT (job, hash) "
+            "DO NOTHING", [(job, h) for h, _ in blobs], True))
 
     def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
         """The committed knowledge of ``type_name`` in this job, oldest first."""
