@@ -13,7 +13,6 @@ jobs is kept once.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -39,6 +38,8 @@ class Blob(str):
     @classmethod
     def of(cls, text: str) -> Blob:
         """The blob holding ``text``: its handle is the SHA-256 of the UTF-8 bytes."""
+        import hashlib  # here: every `converge` start imports this module, few hash
+
         data = text.encode("utf-8", "surrogatepass")
         return cls(PREFIX + hashlib.sha256(data).hexdigest(), text)
 
@@ -82,9 +83,11 @@ def blob_text(value: Any) -> str:
 
 def as_blob(value: Any) -> Blob:
     """``value`` as a ``blob`` field holds it: a :class:`Blob` as it is, text (an input
-    fact's, a tool's answer) as the blob of that text."""
+    fact's, a tool's answer) as the blob of that text — except text that is itself a
+    handle (``sha256:`` + 64 hex digits: a fact or answer read back from a trace, as
+    replay does), which stays that handle, without its payload."""
     if isinstance(value, Blob):
         return value
     if isinstance(value, str):
-        return Blob.of(value)
+        return Blob(value) if is_handle(value) else Blob.of(value)
     raise BlobError(f"a blob is given as its text, got {type(value).__name__}")

@@ -91,7 +91,7 @@ class Knowledge:
         self._sink = sink
         self._summarize = summarize
         self._fields = {t.name: t.field_names for t in program.types}
-        #: rows not yet handed to the sink (all rows, without a sink), in seq order
+        #: the rows of the current cycle, for the sink, in seq order
         self._pending: list[KnowledgeRow] = []
         #: without a sink: every row, by type, in seq order
         self._by_type: dict[str, list[KnowledgeRow]] = {}
@@ -138,7 +138,7 @@ class Knowledge:
                     self._add(self._summary(summary, cycle))
         if self._sink is not None and self._pending:
             self._sink.stage_knowledge(self._pending)
-            self._pending = []
+        self._pending = []  # without a sink, _by_type holds them
 
     def _summary(self, summary: Mapping[str, Any], cycle: int) -> KnowledgeRow:
         kind = summary.get("type") if isinstance(summary, Mapping) else None

@@ -178,3 +178,41 @@ def test_a_handle_without_its_payload_cannot_be_read() -> None:
     with pytest.raises(BlobError, match="not in this job"):
         blob_text(Blob(handle("gone")))
     assert blob_text(Blob.of("here")) == "here"
+
+
+# ------------------------------------------------------------------ replay
+
+PASS_ON = """\
+ruleset relay
+fact Doc  { key id: str, body: blob }
+fact Kept { key id: str, body: blob }
+agent keep {
+  when Doc(id, body)
+  emit Kept(id: id, body: body)
+}
+"""
+
+
+def test_a_handle_given_as_input_stays_that_handle() -> None:
+    ruleset = api.loads(PASS_ON, plugins=False)
+    result = api.run(ruleset, [("Doc", {"id": "d", "body": handle("elsewhere")})], now=None)
+    assert result.facts("Kept") == [{"id": "d", "body": handle("elsewhere")}]
+    assert result.payloads.texts == {}  # no text: nothing to store
+
+
+def test_a_blob_job_replays_from_its_trace(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    src = tmp_path / "relay.cvg"
+    src.write_text(PASS_ON)
+    facts = tmp_path / "in.jsonl"
+    facts.write_text(json.dumps({"Doc": {"id": "d", "body": BIG}}) + "\n")
+    trace = tmp_path / "trace.jsonl"
+    run = CliRunner().invoke(main, ["run", str(src), "-f", str(facts), "--trace",
+                                    str(trace), "--no-plugins"])
+    assert run.exit_code == 0, run.output
+    assert "lorem" not in trace.read_text()
+    replay = CliRunner().invoke(main, ["replay", str(src), str(trace), "--no-plugins"])
+    assert replay.exit_code == 0, replay.output
