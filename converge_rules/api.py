@@ -24,6 +24,7 @@ from converge_rules.program import CLOCK, Clock
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
     from converge_rules.engine.inputs import InputFacts
+    from converge_rules.engine.knowledge import Summarize
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
     from converge_rules.engine.session import Session as Session  # re-exported
@@ -200,15 +201,18 @@ def run(
         sink = trace
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     require_tools(ruleset, merged)  # after the usage errors; executors start in the run
+    # the plugins' converge_summarize, when some plugin implements it
+    summarize = registries.summarizers or None
     if store is None:
         return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
-                          progress=progress, stop=stop, now=now, observer=observer)
+                          progress=progress, stop=stop, now=now, observer=observer,
+                          summarize=summarize)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
             return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
-                               plugin_modules, observer)
+                               plugin_modules, observer, summarize)
     return _run_stored(ruleset, facts, store, exe, merged, progress, stop, now,
-                       plugin_modules, observer)
+                       plugin_modules, observer, summarize)
 
 
 def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
@@ -216,7 +220,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
                 tools: Mapping[str, ToolCallable], progress: Callable[[CycleProgress], None]
                 | None, stop: Callable[[], bool] | None, now: datetime | Clock | None,
                 plugin_modules: Sequence[str],
-                observer: Callable[[dict[str, Any]], None] | None) -> RunResult:
+                observer: Callable[[dict[str, Any]], None] | None,
+                summarize: Summarize | None = None) -> RunResult:
     """A run kept in ``store``; with what resuming it needs when the store can."""
     from converge_rules.engine import run as engine_run
     from converge_rules.engine.inputs import InputFacts, validate_pairs
@@ -226,7 +231,7 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     if not isinstance(store, ResumableStore):
         return engine_run(ruleset.program, facts, executor=executor, tools=tools,
                           trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                          now=now, observer=observer)
+                          now=now, observer=observer, summarize=summarize)
     from converge_rules.store.resume import job_spec
 
     job_time = job_clock(now)  # read once: the job stores the time it runs with
@@ -235,7 +240,7 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     spec = job_spec(ruleset, inputs, job_time, plugin_modules)
     return engine_run(ruleset.program, inputs, executor=executor, tools=tools,
                       trace=store.new_job(ruleset.name, spec), progress=progress,
-                      stop=stop, now=job_time, observer=observer)
+                      stop=stop, now=job_time, observer=observer, summarize=summarize)
 
 
 def stream(
@@ -385,7 +390,8 @@ def resume(
     require_tools(ruleset, merged)
     return cast("RunResult", resuming.resume(found, ruleset, executor=exe, tools=merged,
                                              progress=progress, stop=stop,
-                                             observer=observer))
+                                             observer=observer,
+                                             summarize=registries.summarizers or None))
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:

@@ -224,11 +224,11 @@ RequireFn: TypeAlias = Callable[[View], bool]
 @dataclass(frozen=True, slots=True)
 class ValueType:
     """The runtime type of a field. ``base`` is one of ``str int float bool date
-    datetime duration enum list``; ``members`` lists an enum's members; ``element`` is
-    a list's element type."""
+    datetime duration blob enum list``; ``members`` lists an enum's members; ``element``
+    is a list's element type. A ``blob`` holds a :class:`~converge_rules.blobs.Blob`."""
 
-    base: Literal["str", "int", "float", "bool", "date", "datetime", "duration", "enum",
-                  "list"]
+    base: Literal["str", "int", "float", "bool", "date", "datetime", "duration", "blob",
+                  "enum", "list"]
     optional: bool = False
     enum: str | None = None
     members: tuple[str, ...] = ()
@@ -448,13 +448,16 @@ class PolicySpec:
 
 @dataclass(frozen=True, slots=True)
 class PruneSpec:
-    """``prune TYPE when EXPR``: ``fn(values, age)`` is True for a fact to drop."""
+    """``prune TYPE when EXPR``: ``fn(values, age)`` is True for a fact to drop;
+    ``into_knowledge``: the fact moves to the job's knowledge store (``… into
+    knowledge``) instead of being dropped."""
 
     type_id: int
     fn: PruneFn
     source: str
     text: str
     span: Span
+    into_knowledge: bool = False
 
 
 @dataclass(frozen=True, slots=True)

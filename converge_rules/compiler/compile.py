@@ -11,6 +11,7 @@ traceback through generated code shows the generated line.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import hashlib
 import linecache
 from collections.abc import Callable, Mapping, Sequence
@@ -125,7 +126,11 @@ def compile_ruleset(
             unblocks=gen.unblocks, afn=afn,
         ))
     agents.sort(key=lambda a: (a.tier, a.order))
-    prunes = tuple(_prune(p, ctx, registered_pruners or {}) for p in checked.prunes)
+    prunes = tuple(
+        dataclasses.replace(_prune(p, ctx, registered_pruners or {}), into_knowledge=True)
+        if p.into is not None else _prune(p, ctx, registered_pruners or {})
+        for p in checked.prunes
+    )
     requires = tuple(_require(r, ctx) for r in (checked.root.requires if checked.root else ()))
     invariants = tuple(_invariant(inv, ctx) for inv in checked.invariants)
     if pruners:

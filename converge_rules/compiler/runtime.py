@@ -39,6 +39,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from converge_rules.blobs import as_blob
 from converge_rules.errors import BudgetExceeded
 from converge_rules.jsontext import surrogate_problem
 from converge_rules.language.builtins import (
@@ -242,6 +243,9 @@ def cvg_typed(value: Any, vt: ValueType, field: str) -> Any:
         if isinstance(value, int):
             # an integer is 64-bit wherever it comes from (10**400 has no float)
             return float(checked_int(value, field))
+    elif base == "blob":
+        if isinstance(value, str):  # a Blob, or text (a tool answers JSON)
+            return as_blob(value)
     elif base in ("date", "datetime", "duration"):
         if time_kind(value) == base:
             return value

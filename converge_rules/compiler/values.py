@@ -28,7 +28,7 @@ from converge_rules.language.syntax.nodes import (
 )
 from converge_rules.program import MISSING, FieldSpec, ValueType
 
-PRIMITIVE_BASES = ("str", "int", "float", "bool", "date", "datetime", "duration")
+PRIMITIVE_BASES = ("str", "int", "float", "bool", "date", "datetime", "duration", "blob")
 
 
 def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:

@@ -45,6 +45,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
+from converge_rules.blobs import as_blob
 from converge_rules.errors import InputError
 from converge_rules.jsontext import surrogate_problem
 from converge_rules.language.builtins import (
@@ -122,6 +123,8 @@ def _annotation(vt: ValueType) -> Any:
         base = Annotated[Any, PlainValidator(_time_reader(vt.base))]
     elif vt.base == "str":
         base = Annotated[str, Strict()]
+    elif vt.base == "blob":  # its text (JSON), or a Blob (the Python API)
+        base = Annotated[Any, PlainValidator(as_blob)]
     elif vt.base == "int":
         base = Annotated[int, Strict(), Field(ge=INT_MIN, le=INT_MAX)]
     elif vt.base == "float":

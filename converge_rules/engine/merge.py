@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.keyed import STALE, KeyedMerge
+from converge_rules.engine.knowledge import Knowledge
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.retraction import Retraction
 from converge_rules.engine.trace import (
@@ -93,6 +94,8 @@ class Merger:
         self.guard: InvariantGuard | None = None
         self.added = 0
         self.removed = 0
+        #: where ``prune … into knowledge`` keeps the facts it moves (set by the job)
+        self.knowledge: Knowledge | None = None
         keyed = {t.id for t in program.types if t.key_positions}
         intents = {t.id for t in program.types if t.intent}
         self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]

@@ -56,8 +56,8 @@ class RunResult:
     present: the live context at the moment the job ended."""
 
     __slots__ = (
-        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "invariants", "loop",
-        "program", "status", "store", "trace", "unmet",
+        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "invariants",
+        "knowledge", "loop", "payloads", "program", "status", "store", "trace", "unmet",
     )
 
     def __init__(
@@ -93,6 +93,11 @@ class RunResult:
         #: ``agents``, ``facts`` (type and fields) and ``outcome`` (``effect_discarded``
         #: or ``job_ended``); in the JSON document only when there is one
         self.invariants: list[dict[str, Any]] = invariants or []
+        #: the job's knowledge (:class:`~converge_rules.engine.knowledge.Knowledge`):
+        #: what ``prune … into knowledge`` moved; set by the engine, None otherwise
+        self.knowledge: Any = None
+        #: the payloads of its blobs (:class:`~converge_rules.engine.payloads.Payloads`)
+        self.payloads: Any = None
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:

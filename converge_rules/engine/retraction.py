@@ -59,8 +59,19 @@ class Retraction:
                     drop = False
                 if not drop:
                     continue
+                if spec.into_knowledge:
+                    self._keep(spec.type_id, fid, cycle)
                 self._merger.retire(fid, (E_PRUNED, cycle, fid, age))
                 self._cascade(cycle, fid, None)
+
+    def _keep(self, type_id: int, fid: int, cycle: int) -> None:
+        """``prune … into knowledge``: the fact goes to the job's knowledge store
+        before it leaves (its derivations with it: retiring it forgets them)."""
+        knowledge = self._merger.knowledge
+        if knowledge is not None:
+            store = self._store
+            knowledge.put(type_id, store.values[fid], fid, store.cycle_of(fid), cycle,
+                          store.derivations.get(fid, ()))
 
     def _cascade(self, cycle: int, root: int, protect: int | None) -> None:
         """Retract, transitively, the facts whose every derivation rests on ``root``

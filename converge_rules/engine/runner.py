@@ -32,7 +32,9 @@ from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.invariants import InvariantGuard
+from converge_rules.engine.knowledge import Knowledge, KnowledgeSink, Summarize
 from converge_rules.engine.merge import Merger, needs_dependents
+from converge_rules.engine.payloads import Payloads, PayloadSink
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
 from converge_rules.engine.tools import ToolBox, ToolFn
 from converge_rules.engine.trace import (
@@ -96,6 +98,7 @@ class _Job:
         recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
         *,
         retractable: bool | None = None,
+        summarize: Summarize | None = None,
     ) -> None:
         """``retractable``: whether the store keeps the derivations a retraction needs
         (None: when the program can remove facts; a session that retracts inputs
@@ -121,7 +124,13 @@ class _Job:
         if self.guard is not None and self.guard.never:
             self.merger.guard = self.guard  # effects are checked only for `never` ones
         self.meter = BudgetMeter(program.budgets)
-        self.tools = ToolBox(tools, program.budgets.max_tool_calls, recorded)
+        self.knowledge = Knowledge(program, summarize=summarize, sink=(
+            cycle_sink if isinstance(cycle_sink, KnowledgeSink) else None))
+        self.merger.knowledge = self.knowledge
+        self.payloads = Payloads(program, self.store, sink=(
+            cycle_sink if isinstance(cycle_sink, PayloadSink) else None))
+        self.tools = ToolBox(self.knowledge.bind_tool(tools), program.budgets.max_tool_calls,
+                             recorded)
         self.crash_at = _crash.armed()
         n = len(program.agents)
         self.watermark = [0] * n
@@ -446,6 +455,8 @@ class _Job:
         """Hand the cycle sink (if any) the trace lines of ``cycle``: every event since
         its last commit. When it returns they are stored, so a job that dies later loses
         nothing up to here."""
+        self.knowledge.end_cycle(cycle)  # staged with the sink: the same transaction
+        self.payloads.end_cycle()
         if self.cycle_sink is not None:
             self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
             self.committed = len(self.trace)  # spilled events included
@@ -574,13 +585,16 @@ class _Job:
         self.meter.tool_calls = self.tools.used
         self.trace.raw.append((E_STATUS, status, detail))
         # conflicts are built on first use, from the trace's conflict events
-        return RunResult(
+        result = RunResult(
             program=self.program, store=store, status=status, detail=detail,
             cycles=self.meter.cycles, conflicts=self.trace.conflicts,
             conflict_count=self.merger.conflict_count, unmet=unmet,
             budget=self.meter.report(), trace=self.trace, loop=loop,
             invariants=None if self.guard is None else self.guard.violations,
         )
+        result.knowledge = self.knowledge
+        result.payloads = self.payloads
+        return result
 
 
 def job_clock(now: datetime | Clock | None) -> datetime | None:
@@ -610,6 +624,7 @@ def run(
     now: datetime | Clock | None = CLOCK,
     observer: Observer | None = None,
     recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
+    summarize: Summarize | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -637,7 +652,13 @@ def run(
     changes the result, however slow or failing (:mod:`converge_rules.engine.events`).
     ``recorded`` are tool answers already paid for, by memo key (what resuming a
     stored job passes, see :mod:`converge_rules.store.resume`): a call with such a key
-    is answered from there, never made again."""
+    is answered from there, never made again.
+
+    ``prune … into knowledge`` keeps the facts it moves in the job's knowledge
+    (:mod:`~converge_rules.engine.knowledge`): in the sink when it keeps knowledge
+    (``stage_knowledge``), else in memory; ``summarize`` (the plugins'
+    ``converge_summarize``) folds each cycle's moved facts into summary facts there;
+    ``result.knowledge`` reads it."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
@@ -645,7 +666,7 @@ def run(
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
-                       observer, recorded)
+                       observer, recorded, summarize=summarize)
             del inputs
             try:
                 result = job.run()
@@ -661,7 +682,7 @@ def run(
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
         job = _Job(program, inputs, exe, tools, progress, stop, job_time,
-                   observer=observer, recorded=recorded)
+                   observer=observer, recorded=recorded, summarize=summarize)
         del inputs
         try:
             result = job.run()

@@ -52,6 +52,7 @@ from string import Formatter
 from types import MappingProxyType
 from typing import Any
 
+from converge_rules.blobs import blob_of, blob_text
 from converge_rules.language.checks.checked import FunctionSignature
 
 # --------------------------------------------------- `matches` patterns (RE2)
@@ -554,6 +555,8 @@ BUILTINS: Mapping[str, Builtin] = MappingProxyType({
         Builtin(FunctionSignature("today", (), "date"), job_today, clock=True),
         Builtin(FunctionSignature("str", ("any",), "str"), cvg_str),
         Builtin(FunctionSignature("fixed", ("float", "int"), "str"), cvg_fixed),
+        Builtin(FunctionSignature("blob", ("str",), "blob"), blob_of),
+        Builtin(FunctionSignature("blob_text", ("blob",), "str"), blob_text),
     )
 })
 """The built-ins by name. ``len`` takes a ``str`` or a ``list``; ``contains`` also takes

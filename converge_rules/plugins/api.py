@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from converge_rules.blobs import Blob
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
 from converge_rules.language.diagnostics import Diagnostic, Severity
@@ -94,7 +95,7 @@ ToolFn = Callable[[Any], Any]
 a ``result`` model instance, or an awaitable of one (an ``async def``)."""
 
 _TYPE_NAME = re.compile(
-    r"^(str|int|float|bool|date|datetime|duration|number|any|list\[(?P<elem>.+)\])\??$")
+    r"^(str|int|float|bool|date|datetime|duration|blob|number|any|list\[(?P<elem>.+)\])\??$")
 
 
 # ------------------------------------------------------------------- type mapping
@@ -125,6 +126,8 @@ def language_type(annotation: Any, *, where: str) -> str:
     suffix = "?" if optional else ""
     if annotation is Any:
         return "any"
+    if isinstance(annotation, type) and issubclass(annotation, Blob):
+        return "blob" + suffix
     if annotation in (str, int, float, bool):
         return str(annotation.__name__) + suffix
     if annotation in _TIME_TYPES:  # a tool gets and gives them as ISO 8601 text
@@ -175,7 +178,7 @@ def check_type_name(text: str, *, where: str) -> None:
     match = _TYPE_NAME.match(text)
     if match is None:
         raise TypeError(f"{where}: {text!r} is not a type; use str, int, float, bool, "
-                        "date, datetime, duration, number, any, list[T] or T?")
+                        "date, datetime, duration, blob, number, any, list[T] or T?")
     if match.group("elem"):
         check_type_name(match.group("elem"), where=where)
 
@@ -334,6 +337,10 @@ class Tool:
                     f"{model.__name__}: {_errors(exc)}"
                 ) from None
         dumped: ToolResult = data.model_dump(mode="json", by_alias=True)
+        for name, info in type(data).model_fields.items():
+            value = getattr(data, name)
+            if isinstance(value, Blob):  # the agent gets its text, the trace its handle
+                dumped[info.alias or name] = value
         return dumped
 
 

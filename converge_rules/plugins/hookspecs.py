@@ -160,6 +160,24 @@ def converge_register_checks(register: Register) -> None:
     """
 
 
+# ------------------------------------------------------------------- knowledge
+
+
+@hookspec
+def converge_summarize(fact_type: str, facts: list[dict[str, Any]], cycle: int) -> Any:
+    """Fold facts that ``prune … into knowledge`` moved out of the live context into
+    summary facts, kept in the job's knowledge store beside them.
+
+    Receives, once per cycle and fact type that had facts moved in that cycle (types
+    in name order), the type's name, the moved facts' fields (JSON values, oldest
+    first) and the cycle. Returns summary facts, each ``{"type": NAME, "fields":
+    {…}}`` with JSON fields (NAME need not be a declared type; agents read summaries
+    with ``call knowledge_find(type: NAME, …)``), or None/``[]`` for none. Must be a
+    pure function of its arguments, so a job's knowledge is the same on every run and
+    executor. Not ``firstresult``: every plugin's summaries are kept, in plugin order.
+    """
+
+
 # --------------------------------------------------------------------- observers
 
 
@@ -223,3 +241,6 @@ OBSERVER_HOOKS: tuple[str, ...] = (
     "converge_on_result",
 )
 """The observer hooks."""
+
+KNOWLEDGE_HOOKS: tuple[str, ...] = ("converge_summarize",)
+"""The hooks a job calls while it runs (:class:`~converge_rules.plugins.summarize.Summarizers`)."""

@@ -37,12 +37,14 @@ from converge_rules.plugins import hookspecs
 from converge_rules.plugins.api import Entry, Function, Tool
 from converge_rules.plugins.observers import Observers
 from converge_rules.plugins.registries import Registries
+from converge_rules.plugins.summarize import Summarizers
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "converge_rules.plugins.builtin.functions",
     "converge_rules.plugins.builtin.resolvers",
     "converge_rules.plugins.builtin.executors",
     "converge_rules.plugins.builtin.stores",
+    "converge_rules.plugins.builtin.knowledge",
 )
 """The built-in plugins' modules, registered first, each named ``builtin.<last part>``."""
 
@@ -215,7 +217,7 @@ def collect(pm: pluggy.PluginManager) -> Registries:
                 found[kind][item.name] = item
     ordered = {kind: MappingProxyType(dict(sorted(items.items())))
                for kind, items in found.items()}
-    return Registries(**ordered, observers=Observers(pm))
+    return Registries(**ordered, observers=Observers(pm), summarizers=Summarizers(pm))
 
 
 def load_registries(modules: Sequence[str] = (), *, entry_points: bool = True) -> Registries:

@@ -99,6 +99,9 @@ class Registries:
     #: (:class:`~converge_rules.plugins.observers.Observers`), so a run notifies them
     #: without building and scanning a second manager; None when built by hand
     observers: Any = field(default=None, compare=False, repr=False)
+    #: the ``converge_summarize`` hooks of that plugin manager
+    #: (:class:`~converge_rules.plugins.summarize.Summarizers`); None when built by hand
+    summarizers: Any = field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------ checker
 

@@ -330,7 +330,8 @@ class ReplaySink:
 
 def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
            tools: Mapping[str, Any] | None = None, progress: Any = None,
-           stop: Callable[[], bool] | None = None, observer: Any = None) -> Any:
+           stop: Callable[[], bool] | None = None, observer: Any = None,
+           summarize: Any = None) -> Any:
     """Continue the job ``found`` with ``ruleset`` (checked to be the one it ran): the
     :class:`~converge_rules.engine.result.RunResult` an uninterrupted run gives."""
     from converge_rules.engine import run as engine_run
@@ -353,4 +354,4 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
         merged.update(tools)
     return engine_run(program, inputs, executor=executor, tools=merged, trace=sink,
                       progress=progress, stop=stop, now=found.now, recorded=answers,
-                      observer=observer)
+                      observer=observer, summarize=summarize)

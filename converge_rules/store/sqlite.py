@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from converge_rules import _crash
+from converge_rules.engine.knowledge import KnowledgeRow
 from converge_rules.errors import StoreError
 from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
 
@@ -90,7 +91,36 @@ def _v3(db: sqlite3.Connection) -> None:
         )""")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite3.Connection) -> None:
+    # The knowledge of each job (facts `prune … into knowledge` moved, and summaries),
+    # and the payloads behind `blob` references: content-addressed, shared by the jobs
+    # of the store, with the jobs that reference each (what `gc` keeps).
+    db.execute("""
+        CREATE TABLE knowledge (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            seq INTEGER NOT NULL,
+            cycle INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            fact INTEGER,
+            data TEXT NOT NULL,
+            PRIMARY KEY (job, seq)
+        )""")
+    db.execute("CREATE INDEX knowledge_by_type ON knowledge (job, type, seq)")
+    db.execute("""
+        CREATE TABLE blobs (
+            hash TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE job_blobs (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            hash TEXT NOT NULL,
+            PRIMARY KEY (job, hash)
+        )""")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -393,6 +423,12 @@ class SqliteStore:
             tables["trace_lines"]["bytes"] = int(text)
         return StoreInfo(self.location, self._version(), total, tables, self.jobs())
 
+    def blob(self, handle: str) -> str | None:
+        """The text of the payload ``handle`` (``sha256:…``), or None when the store
+        does not hold it."""
+        rows = self._read("SELECT data FROM blobs WHERE hash = ?", (handle,))
+        return bytes(rows[0][0]).decode("utf-8", "surrogatepass") if rows else None
+
     # ---------------------------------------------------------------- retention
 
     def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
@@ -409,9 +445,13 @@ class SqliteStore:
         marks = ", ".join("?" * len(doomed))
         # a finished job never runs again (until resume, which will take the write
         # lock to mark it running before its first cycle)
-        self._write([(f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
-                     for table, column in (("trace_lines", "job"), ("cycles", "job"),
-                                           ("job_specs", "job"), ("jobs", "id"))])
+        self._write([*(
+            (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
+            for table, column in (("trace_lines", "job"), ("cycles", "job"),
+                                  ("job_specs", "job"), ("knowledge", "job"),
+                                  ("job_blobs", "job"),
+                                  ("jobs", "id"))
+        ), _DROP_UNREFERENCED_BLOBS])
         if not vacuum:
             return doomed
         try:
@@ -435,6 +475,12 @@ class SqliteStore:
         self.close()
 
 
+_DROP_UNREFERENCED_BLOBS: _Statement = (
+    "DELETE FROM blobs WHERE NOT EXISTS "
+    "(SELECT 1 FROM job_blobs WHERE job_blobs.hash = blobs.hash)", (), False)
+"""Payloads no job references any more (after a job was deleted)."""
+
+
 class SqliteJob:
     """The trace sink of one job in a :class:`SqliteStore` (a
     :class:`~converge_rules.store.base.CycleSink`): each cycle's lines in one
@@ -453,6 +499,8 @@ class SqliteJob:
         self._cycle = 0
         self._open = True
         self._reopen: list[_Statement] = []
+        #: knowledge rows and blobs for the next commit's transaction
+        self._staged: list[_Statement] = []
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -485,6 +533,40 @@ class SqliteJob:
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         self._commit(cycle, lines, None)
 
+    # ------------------------------------------------- knowledge and payloads
+
+    def stage_knowledge(self, rows: Sequence[KnowledgeRow]) -> None:
+        """Write ``rows`` in the transaction of the next commit (the cycle's)."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset)
+        job = self.id
+        self._staged.append((
+            "INSERT INTO knowledge (job, seq, cycle, type, fact, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(job, r.seq, r.cycle, r.type, r.fact, r.data()) for r in rows], True))
+
+    def stage_blobs(self, blobs: Sequence[tuple[str, str]]) -> None:
+        """Write the payloads ``(handle, text)`` and this job's references to them in
+        the transaction of the next commit; a payload already stored is kept once."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset)
+        job = self.id
+        self._staged.append((
+            "INSERT INTO blobs (hash, bytes, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (hash) DO NOTHING",
+            [(h, len(data), data) for h, data in
+             ((h, text.encode("utf-8", "surrogatepass")) for h, text in blobs)], True))
+        self._staged.append((
+            "INSERT INTO job_blobs (job, hash) VALUES (?, ?) ON CONFLICT (job, hash) "
+            "DO NOTHING", [(job, h) for h, _ in blobs], True))
+
+    def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
+        """The committed knowledge of ``type_name`` in this job, oldest first."""
+        for seq, cycle, kind, fact, data in self.store._read(
+                "SELECT seq, cycle, type, fact, data FROM knowledge "
+                "WHERE job = ? AND type = ? ORDER BY seq", (self.id, type_name)):
+            yield KnowledgeRow.from_columns(seq, cycle, kind, fact, data)
+
     def write_lines(self, lines: Iterable[str]) -> None:
         """The lines after the last cycle (or the whole trace, when the engine does not
         commit cycle by cycle), committed with the job's status when they hold it."""
@@ -513,6 +595,7 @@ class SqliteJob:
              "bytes = cycles.bytes + excluded.bytes", (self.id, cycle, len(rows), size),
              False),  # qualified: in PostgreSQL a bare `lines` is ambiguous here
         ]
+        statements += self._staged
         if status is not None:
             statements.append(("UPDATE jobs SET status = ?, detail = ?, finished = ? "
                                "WHERE id = ?", (*status, _now(), self.id), False))
@@ -522,6 +605,7 @@ class SqliteJob:
             check = self._unchanged
         self.store._write(statements, check=check, cycle=cycle)
         self._reopen = []
+        self._staged = []
         self._seq = first + len(rows)
         self._cycle = cycle
 

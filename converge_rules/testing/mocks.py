@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converge_rules.analysis.interpret import values_equal
+from converge_rules.engine.knowledge import KNOWLEDGE_TOOL
 from converge_rules.errors import ToolError
 from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax.span import Span
@@ -60,8 +61,11 @@ class MockTools:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def table(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-        """``tool name → callable`` for every declared and every mocked tool."""
-        names = sorted({*self.tools, *(a.tool for a in self.answers)})
+        """``tool name → callable`` for every declared and every mocked tool; the
+        built-in ``knowledge_find`` only when the test mocks it (else the job answers
+        it from its own knowledge, as in a run)."""
+        names = sorted({*(t for t in self.tools if t != KNOWLEDGE_TOOL),
+                        *(a.tool for a in self.answers)})
         return {name: self._callable(name) for name in names}
 
     def _callable(self, tool: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

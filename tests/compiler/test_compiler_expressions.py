@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from compiler_support import ListView, compile_text, run
 
+from converge_rules.blobs import Blob
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.compiler.runtime import cvg_matches, cvg_round
 from converge_rules.language.builtins import BUILTINS
@@ -27,6 +28,7 @@ fact B { key k: str, v: bool }
 fact D { key k: str, v: date }
 fact T { key k: str, v: datetime }
 fact P { key k: str, v: duration }
+fact Bl { key k: str, v: blob }
 """
 
 NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
@@ -133,6 +135,8 @@ BUILTIN_CALLS = [
     ("str(x)", (2.5,), "Out"),
     ("str(n)", (7,), "Out"),
     ("fixed(x, 3)", (2.5, 3), "Out"),
+    ("blob(s)", ("Hello",), "Bl"),
+    ("blob_text(blob(s))", (Blob.of("Hello"),), "Out"),
 ]
 
 

@@ -245,6 +245,39 @@ def converge_register_checks(register):
     assert converge(plugin, "check", ruleset, "--strict").exit_code == 1
 
 
+# -------------------------------------------------------------------- knowledge
+
+
+def summarize_scenario(converge: Callable[..., Result], here: Path) -> None:
+    plugin = HEADER + """
+@hookimpl
+def converge_summarize(fact_type, facts, cycle):
+    return [{"type": fact_type + "Count", "fields": {"cycle": cycle, "n": len(facts)}}]
+"""
+    ruleset = write(here / "r.cvg", """ruleset r
+uses tool knowledge_find
+fact Step { key n: int }
+fact Old  { key n: int }
+fact Seen { key n: int, moved: int }
+agent step {
+  when Step(n) where n < 4
+  emit lasting Step(n: n + 1)
+  emit lasting Old(n: n)
+}
+agent look {
+  when Step(n) where n == 4
+  call knowledge_find(type: "OldCount", cycle: 3) as c
+  emit Seen(n: n, moved: c.n)
+}
+prune Old when age >= 1 into knowledge
+""")
+    facts = write(here / "in.jsonl", '{"Step": {"n": 0}}\n')
+    result = converge(plugin, "run", ruleset, "-f", facts, "--format", "json")
+    assert facts_of(result, "Seen") == [{"n": 4, "moved": 1}]
+    without = CliRunner().invoke(main, ["run", ruleset, "-f", facts, "--format", "json"])
+    assert facts_of(without, "Seen") == []  # no summary: the lookup fails the agent
+
+
 # -------------------------------------------------------------------- observers
 
 OBSERVER = HEADER + """
@@ -304,6 +337,7 @@ SCENARIOS: dict[str, Callable[[Callable[..., Result], Path], None]] = {
     "converge_register_executors": executors_scenario,
     "converge_register_stores": stores_scenario,
     "converge_register_checks": checks_scenario,
+    "converge_summarize": summarize_scenario,
     "converge_on_cycle": on_cycle_scenario,
     "converge_on_effect": on_effect_scenario,
     "converge_on_conflict": on_conflict_scenario,
@@ -328,4 +362,5 @@ def test_what_each_hook_registers_changes_a_real_run(
 
 
 def test_the_hook_lists_name_every_hookspec() -> None:
-    assert hookspec_names() == sorted(hookspecs.REGISTRATION_HOOKS + hookspecs.OBSERVER_HOOKS)
+    assert hookspec_names() == sorted(hookspecs.REGISTRATION_HOOKS + hookspecs.OBSERVER_HOOKS
+                                      + hookspecs.KNOWLEDGE_HOOKS)

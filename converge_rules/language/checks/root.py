@@ -150,6 +150,16 @@ PRUNE_CLOCK = define(
     right="ruleset r\nfact Quote { key sku: str, until: date }\n"
           "prune Quote when age > 10\n",
 )
+PRUNE_INTO = define(
+    "CVG240", "prune-into", Severity.ERROR, "Unknown place for pruned facts",
+    "`prune T when … into knowledge` moves the pruned facts into the job's knowledge "
+    "store (agents query it with the `knowledge_find` tool) instead of dropping them; "
+    "`knowledge` is the only place there is.",
+    wrong="ruleset r\nfact Quote { key sku: str, amount: float }\n"
+          "prune Quote when age > 10 into archive\n",
+    right="ruleset r\nfact Quote { key sku: str, amount: float }\n"
+          "prune Quote when age > 10 into knowledge\n",
+)
 
 
 def _check_pruner_use(typer: Typer, use: PrunerUse) -> None:
@@ -216,7 +226,12 @@ def is_constant(e: Expr) -> bool:
 def check_prune(typer: Typer, prune: Prune) -> None:
     """Check ``prune T when EXPR`` (``age`` and T's fields are in scope) or ``prune T
     using NAME(…)`` (a known pruner, its arguments constants that match its
-    parameters)."""
+    parameters), and its ``into`` target (only ``knowledge``)."""
+    if prune.into is not None and prune.into.name != "knowledge":
+        typer.r.error(PRUNE_INTO, prune.into.span,
+                      f"pruned facts cannot go into `{prune.into.name}`",
+                      "write `into knowledge` to keep them in the job's knowledge store, "
+                      "or leave `into …` out to drop them")
     scope = Scope()
     decl = typer.t.facts.get(prune.type.name)
     if decl is None:

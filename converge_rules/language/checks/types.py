@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Container
 from dataclasses import dataclass, replace
 
-PRIMITIVES = ("str", "int", "float", "bool", "date", "datetime", "duration")
+PRIMITIVES = ("str", "int", "float", "bool", "date", "datetime", "duration", "blob")
 
 
 @dataclass(frozen=True, slots=True)

@@ -483,7 +483,8 @@ class _Layout:
         elif isinstance(item, n.Uses):
             self._add(0, "uses tool " + ", ".join(t.name for t in item.tools), region)
         elif isinstance(item, n.Prune):
-            self._add(0, f"prune {item.type.name} {_prune_rule(item)}", region)
+            into = "" if item.into is None else f" into {item.into.name}"
+            self._add(0, f"prune {item.type.name} {_prune_rule(item)}{into}", region)
         elif isinstance(item, n.Invariant):
             self._invariant(item, region)
         elif isinstance(item, n.EnumDecl):

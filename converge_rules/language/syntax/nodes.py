@@ -604,12 +604,15 @@ class PrunerUse:
 class Prune:
     """``prune FACT when EXPR``; ``age`` in EXPR is cycles since the fact was merged and
     the fact's fields are in scope by name. Or ``prune FACT using PRUNER(…)``: then
-    ``condition`` is None and ``using`` names the plugin pruner."""
+    ``condition`` is None and ``using`` names the plugin pruner. ``into`` is the
+    target of ``… into knowledge`` (the facts move to the job's knowledge store), None
+    when the pruned facts are dropped."""
 
     type: Ident
     condition: Expr | None
     span: Span = _span()
     using: PrunerUse | None = None
+    into: Ident | None = None
 
 
 @node

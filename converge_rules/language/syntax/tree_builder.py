@@ -251,7 +251,12 @@ class TreeBuilder:
         return n.ByResolver(self.ident(t.children[0]), sp)
 
     def _prune(self, t: Any) -> n.Prune:
-        return n.Prune(self.ident(t.children[0]), self.expr(t.children[1]), self.span(t))
+        return n.Prune(self.ident(t.children[0]), self.expr(t.children[1]), self.span(t),
+                       into=self._prune_into(t))
+
+    def _prune_into(self, t: Any) -> n.Ident | None:
+        into = _trees(t.children, "prune_into")
+        return self.ident(into[0].children[0]) if into else None
 
     def _invariant_never(self, t: Any) -> n.Invariant:
         where = _trees(t.children, "where_clause")
@@ -271,7 +276,7 @@ class TreeBuilder:
         end = self.span(args[0]) if args else name.span
         use = n.PrunerUse(name, self.args(args[0].children) if args else (),
                           name.span.to(end))
-        return n.Prune(self.ident(names[0]), None, self.span(t), use)
+        return n.Prune(self.ident(names[0]), None, self.span(t), use, self._prune_into(t))
 
     def _test(self, t: Any) -> n.Test:
         steps: list[n.TestStep] = []

@@ -15,6 +15,10 @@
   ttl(cycles: 7)``: a Quote older than 7 cycles. Plugin pruners are opt-in: per
   ruleset (``prune T using NAME(…)``) or per run (``converge run --pruner ttl``, or
   ``converge_rules.load(path, pruners=["ttl"])``).
+* ``converge_summarize`` — folds the facts that ``prune T … into knowledge`` moves in
+  a cycle into one ``TSummary`` in the knowledge store: the cycle, how many moved, and
+  the lowest, highest and total of each numeric field (``value_min``, ``value_max``,
+  ``value_sum``). Agents read it with ``call knowledge_find(type: "TSummary", …)``.
 """
 
 from __future__ import annotations
@@ -104,3 +108,19 @@ def converge_register_resolvers(register: Callable[..., None]) -> None:
 @hookimpl
 def converge_register_pruners(register: Callable[..., None]) -> None:
     register("ttl", ExpireByTtl(), "drops a fact older than `cycles` (or its `ttl` field)")
+
+
+@hookimpl
+def converge_summarize(fact_type: str, facts: list[dict[str, Any]], cycle: int
+                       ) -> list[dict[str, Any]]:
+    """One ``<fact_type>Summary`` of the facts moved into knowledge in ``cycle``."""
+    fields: dict[str, Any] = {"cycle": cycle, "count": len(facts)}
+    numeric = sorted({name for f in facts for name, v in f.items()
+                      if isinstance(v, int | float) and not isinstance(v, bool)})
+    for name in numeric:
+        values = [f[name] for f in facts if isinstance(f.get(name), int | float)
+                  and not isinstance(f.get(name), bool)]
+        fields[f"{name}_min"] = min(values)
+        fields[f"{name}_max"] = max(values)
+        fields[f"{name}_sum"] = sum(values)
+    return [{"type": f"{fact_type}Summary", "fields": fields}]

@@ -143,3 +143,42 @@ def test_the_declared_types_are_what_the_models_say() -> None:
     derived = dataclasses.replace(FX_RATE, arg_types=None, result_types=None).signature()
     assert FX_RATE.signature() == derived
     FX_RATE.load()  # what a job does first: imports and compares, raising if they differ
+
+
+SENSORS = """
+ruleset sensors
+uses tool knowledge_find
+root "read" {
+  max_cycles = 20
+}
+fact Step    { key n: int }
+fact Reading { key n: int, value: int }
+fact Seen    { key n: int, count: int, high: int }
+
+agent step {
+  when Step(n) where n < 6
+  emit lasting Step(n: n + 1)
+  emit lasting Reading(n: n, value: n * n)
+}
+
+agent look {
+  when Step(n) where n == 6
+  call knowledge_find(type: "ReadingSummary", cycle: 5) as s
+  emit Seen(n: n, count: s.count, high: s.value_max)
+}
+
+prune Reading when age >= 1 into knowledge
+"""
+
+
+def test_the_summarize_hook_folds_moved_facts_into_a_summary_agents_can_read() -> None:
+    ruleset = api.loads(SENSORS, plugins=load_registries(["converge_example"],
+                                                         entry_points=False))
+    result = api.run(ruleset, [("Step", {"n": 0})], now=None)
+    assert result.status == "converged"
+    (summary,) = [r.fields for r in result.knowledge.rows("ReadingSummary")
+                  if r.fields["cycle"] == 5]
+    # the Reading merged in cycle 4 (n: 3) moved in cycle 5
+    assert summary == {"cycle": 5, "count": 1, "n_min": 3, "n_max": 3, "n_sum": 3,
+                       "value_min": 9, "value_max": 9, "value_sum": 9}
+    assert result.facts("Seen") == [{"n": 6, "count": 1, "high": 9}]
