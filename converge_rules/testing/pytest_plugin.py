@@ -90,7 +90,17 @@ class RulesetTestFailed(Exception):
         self.outcome = outcome
 
 
-class RulesetTest(pytest.Item):
+class _Item(pytest.Item):
+    """An item of a ruleset file. It has ``funcargs`` (none) as a test function has:
+    other plugins' hooks read it from every item (pytest-lsp's ``pytest_runtest_call``
+    wrapper fails an item without it: "did not yield")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.funcargs: dict[str, Any] = {}
+
+
+class RulesetTest(_Item):
     """One ``test`` block (or table row) of a ruleset."""
 
     def __init__(self, *, suite: Suite, case: TestCase, **kwargs: Any) -> None:
@@ -116,7 +126,7 @@ class RulesetTest(pytest.Item):
         return self.path, line, f"converge test: {self.name}"
 
 
-class RulesetCaseError(pytest.Item):
+class RulesetCaseError(_Item):
     """A test whose cases cannot be read (a broken table fixture): it fails with the
     reason."""
 

@@ -31,6 +31,11 @@ def _only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     # No entry-point plugins in the inner runs (faster, and the plugin is then loaded
     # exactly once, by -p, whether or not its pytest11 entry point is installed).
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    # The inner runs share this process: pytester drops the modules a run imported
+    # when it ends, so a parser one run loaded from the on-disk parser cache would
+    # raise lark exceptions of classes the next run's modules do not catch (a syntax
+    # error then read "internal parser error"). Each inner run builds its own parser.
+    monkeypatch.setenv("CONVERGE_CACHE_DIR", "")
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -87,3 +92,22 @@ def test_python_tests_run_beside_ruleset_tests(pytester: pytest.Pytester) -> Non
     pytester.makefile(".cvg", shop=SHOP + PASSING)
     pytester.makepyfile(test_py="def test_python():\n    assert True\n")
     _run(pytester).assert_outcomes(passed=2)
+
+
+def test_items_run_beside_plugins_that_read_funcargs(pytester: pytest.Pytester) -> None:
+    # Found with pytest-lsp installed (the `test` extra has it): its
+    # pytest_runtest_call wrapper returns without yielding for an item without
+    # `funcargs`, and every ruleset test failed with "did not yield".
+    pytester.makeconftest('''
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    if not hasattr(item, "funcargs"):
+        return
+    assert item.funcargs == {}
+    yield
+''')
+    pytester.makefile(".cvg", shop=SHOP + PASSING)
+    result = _run(pytester, "-v")
+    result.assert_outcomes(passed=1)
