@@ -91,7 +91,7 @@ def test_the_strategies_generate_every_node_type() -> None:
     examples come from a fixed seed."""
     seen: set[type] = set()
 
-    @settings(max_examples=50, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(st.lists(items, min_size=8, max_size=8), roots(), modules(max_items=1))
     def collect(body: list[n.Item], root: n.Root, module: n.Module) -> None:
