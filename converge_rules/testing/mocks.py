@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converge_rules.analysis.interpret import values_equal
-from converge_rules.engine.knowledge import KNOWLEDGE_TOOL
 from converge_rules.errors import ToolError
 from converge_rules.language.format.formatter import format_value
 from converge_rules.language.syntax.span import Span
@@ -64,6 +63,10 @@ class MockTools:
         """``tool name → callable`` for every declared and every mocked tool; the
         built-in ``knowledge_find`` only when the test mocks it (else the job answers
         it from its own knowledge, as in a run)."""
+        # imported here: `converge test` imports this module before it can handle
+        # Ctrl-C, and the engine is most of a second to import on a loaded machine
+        from converge_rules.engine.knowledge import KNOWLEDGE_TOOL
+
         names = sorted({*(t for t in self.tools if t != KNOWLEDGE_TOOL),
                         *(a.tool for a in self.answers)})
         return {name: self._callable(name) for name in names}
