@@ -35,6 +35,11 @@ def screenshot_dir() -> Path:
     return out
 
 
+def in_ci() -> bool:
+    """Whether the environment variable CI says this is a CI run (``true``, ``1``…)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def start_browser() -> Any:
     """A headless Chromium driven by Selenium, or a skip (a failure under CI) saying
     what is missing."""
@@ -50,7 +55,7 @@ def start_browser() -> Any:
         missing = "chromium and chromedriver are not installed (apt-get install " \
                   "chromium chromium-driver)"
     if binary is None or driver_path is None:
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"CI is set and {missing}: .ci/run installs them")
         pytest.skip(missing)
     options = webdriver.ChromeOptions()
