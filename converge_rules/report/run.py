@@ -79,7 +79,7 @@ def build_run_report(view: RunView, *, title: str, source: str, checked: Any = N
               None if c.get("error") is not None else format_value(_json(c.get("result"))),
               c.get("error")] for c in view.tool_calls]
     show = _shower(checked)
-    conflicts = [[c.cycle, c.type, _args_text(c.key),
+    conflicts = [[c.cycle, c.type, show(c.type, c.key)[len(c.type) + 1:-1],
                   None if c.winner is None else show(c.type, c.winner),
                   [show(c.type, loser) for loser in c.losers], c.reason]
                  for c in view.conflicts]
@@ -95,7 +95,7 @@ def build_run_report(view: RunView, *, title: str, source: str, checked: Any = N
                         for k, v in view.evaluations.items()},
         "confidence": {str(k): v for k, v in view.confidence.items() if v != 1.0},
         "derivs": {},
-        "bound": True,
+        "ruleset": checked is not None,
         "enums": [],
     }
     explainer = _explainer(view, checked, functions)
@@ -118,7 +118,6 @@ def build_run_report(view: RunView, *, title: str, source: str, checked: Any = N
             rows.append([index.get(d.agent, -1), d.cycle, list(d.support), int(d.lasting),
                          bindings, used])
         data["derivs"][str(fid)] = rows
-    data["bound"] = explainer is None or bound < MAX_BOUND
     return RunReport(title=title, source=source,
                      summary=_summary(view, program, job),
                      timeline=_timeline(view),
@@ -211,10 +210,15 @@ def _types(view: RunView, checked: Any) -> list[dict[str, Any]]:
     return out
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _json(value: Any) -> Any:
     """A fact's value as JSON holds it: a view whose times were read
     (:func:`~converge_rules.analysis.interpret.read_times`) holds dates, datetimes and
     durations, written back as their ISO 8601 text."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, date | timedelta):
         return iso_text(value)
     if isinstance(value, list | tuple):
@@ -240,10 +244,12 @@ def _won(view: RunView) -> dict[str, list[int]]:
     """Fact id → the conflicts it won (indexes into ``conflicts``): the winner of a
     conflict is the fact of its type with the winner's values added in that cycle (or
     the one that held them before)."""
+    contested = {c.type for c in view.conflicts if c.winner is not None}
     by_values: dict[tuple[str, str], list[int]] = {}
-    for fid in sorted(view.facts):
+    for fid in sorted(view.facts) if contested else ():
         fact = view.facts[fid]
-        by_values.setdefault((fact.type, _key(fact.values)), []).append(fid)
+        if fact.type in contested:
+            by_values.setdefault((fact.type, _key(fact.values)), []).append(fid)
     won: dict[str, list[int]] = {}
     for i, c in enumerate(view.conflicts):
         if c.winner is None:
@@ -329,17 +335,23 @@ def _budgets(view: RunView, program: Any) -> list[dict[str, Any]]:
         used[name] = was
         exceeded.add(name)
     out = []
-    for name in sorted(set(limits) | ({n for n in used if program is None} & exceeded)):
+    for name in sorted(limits):
         limit = limits.get(name)
         value = used.get(name)
         share = None
         if isinstance(limit, int | float) and limit and isinstance(value, int | float):
             share = min(1.0, value / limit)
         out.append({"name": name,
-                    "limit": "unlimited" if limit is None else format_value(limit),
-                    "used": "not in the trace" if value is None else format_value(value),
+                    "limit": "unlimited" if limit is None else _number(limit),
+                    "used": "not in the trace" if value is None else _number(value),
                     "share": share, "exceeded": name in exceeded})
     return out
+
+
+def _number(value: float | int) -> str:
+    """``1,000,000`` for an int (a budget's limit is read at a glance), ``2.0`` for a
+    float (seconds)."""
+    return f"{value:,}" if isinstance(value, int) else format_value(value)
 
 
 def _bucket(cycles: Sequence[int]) -> int:

@@ -60,6 +60,18 @@ def shoot(driver: Any, name: str) -> Path:
     return path
 
 
+def shoot_whole_page(driver: Any, name: str) -> Path:
+    """A screenshot of the whole page (the window made as tall as the page for it)."""
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size["width"], min(int(height) + 100, 6000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    try:
+        return shoot(driver, name)
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
 def visible_rows(table: Any) -> list[list[str]]:
     return [[td.text for td in tr.find_elements("css selector", "td")]
             for tr in table.find_elements("css selector", "tbody tr")]
@@ -175,6 +187,8 @@ def test_a_derivation_names_the_tool_call_whose_answer_it_used(
     wait_for(browser, lambda d: 'tool fx_rate(currency: "EUR")' in tree.text,
              "the tool call in the derivation")
     assert "answered {usd: 1.08}" in tree.text
+    # the picture in docs/report.md (copied from here by hand when the page changes)
+    shoot_whole_page(browser, "report-pricing-whole")
     assert console_errors(browser) == []
 
 

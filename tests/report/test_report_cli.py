@@ -143,6 +143,21 @@ def test_hostile_values_never_reach_the_markup(tmp_path: Path) -> None:
     assert data["calls"][1][5] == HOSTILE  # the values are all there, as data
 
 
+def test_a_lone_surrogate_in_a_trace_is_shown_escaped(tmp_path: Path) -> None:
+    """JSON can escape a lone surrogate, which UTF-8 cannot encode: the page shows its
+    escape instead of failing to be written (a regression: an internal error)."""
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("".join(json.dumps(e) + "\n" for e in events(
+        {"event": "effect_discarded", "cycle": 1, "agent": "a\ud800", "reason": "r"},
+        {"event": "status", "status": "converged", "detail": "d\udfff"})),
+        encoding="utf-8")
+    page = tmp_path / "report.html"
+    done = converge("report", str(trace), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "d\\udfff" in html and "<code>a\\ud800</code>" in html
+
+
 def events(*extra: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"event": "fact_added", "id": 0, "type": "A", "fields": {"n": 1}, "agent": None,
              "cycle": 0, "support": [], "confidence": 1.0},

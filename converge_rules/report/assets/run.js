@@ -247,8 +247,9 @@
         if (!box.open || built) return;
         built = true;
         if (d[4]) box.append(el("div", {class: "bindings"}, "with " + d[4]));
-        else if (d[4] === null && !DATA.bound) box.append(el("div", {class: "muted"},
-          "bindings: give --ruleset, or run converge explain for this fact"));
+        else if (d[4] === null) box.append(el("div", {class: "muted"}, DATA.ruleset
+          ? "bindings: only the first 20,000 derivations have them here; converge explain gives this one's"
+          : "bindings, rule location and tool calls: give the ruleset (converge report --ruleset)"));
         for (const ci of d[5]) {
           const c = DATA.calls[ci];
           box.append(el("div", {class: "call"}, "tool " + c[2] + "(" + c[3] + ") ",
