@@ -70,7 +70,9 @@ def build_run_report(view: RunView, *, title: str, source: str, checked: Any = N
                      job: JobMeta | None = None) -> RunReport:
     """The report of the job ``view`` shows. ``checked`` (a ``CheckedRuleset``) adds
     rule locations, bindings, tiers and field order; ``program`` (its compiled
-    ``Program``) the budget limits; ``job`` what the store recorded of the job."""
+    ``Program``) the budget limits; ``job`` what the store recorded of the job.
+    With ``checked``, the view's date, datetime and duration fields are read into
+    values in place (as ``explain`` does) once the page's rows are taken."""
     types = _types(view, checked)
     agents = _agent_names(view, checked)
     index = {name: i for i, name in enumerate(agents)}
