@@ -196,6 +196,16 @@ class Explainer:
         return Node(fact, not derivations, self.view.removed.get(fid), tuple(steps), won,
                     evaluations=evaluations, more=len(derivations) - len(steps))
 
+    def match_of(self, d: Derivation
+                 ) -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
+        """The bindings of derivation ``d``'s match (whole facts left out), recomputed
+        from its support facts, and the ``tool_call`` events whose answers it used: what
+        a :class:`Step` of :meth:`tree` shows, for one derivation alone."""
+        agent = self.agents.get(d.agent)
+        env = self._env(agent, d.support)
+        return ({k: v for k, v in env.items() if not isinstance(v, Fact)},
+                self._calls(d, agent, env))
+
     def _calls(self, d: Derivation, agent: n.Agent | None, env: Mapping[str, Any]
                ) -> tuple[Mapping[str, Any], ...]:
         """The ``tool_call`` events whose answers derivation ``d`` used: each call of

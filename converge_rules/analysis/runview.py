@@ -82,6 +82,15 @@ class RunView:
     confidence: dict[int, float] = field(default_factory=dict)
     cycles: int = 0
     now: str | None = None   # the job's time (ISO 8601), when the trace records it
+    #: ``(cycle, tier, added, removed, live)`` of each cycle, from its ``cycle_end``
+    cycle_log: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    #: ``(name, limit, used)`` of each budget the trace reports (``budget`` events)
+    budgets: list[tuple[str, float | int | None, float | int | None]] = field(
+        default_factory=list)
+    #: the agents each cycle scheduled, by cycle (its ``cycle_start``)
+    scheduled: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    #: how many times each agent ran (its effect merged or discarded)
+    agent_runs: Counter[str] = field(default_factory=Counter)
 
     # ------------------------------------------------------------------ queries
 
@@ -120,8 +129,10 @@ class RunView:
                            bool(ev.get("lasting", False))))
         elif kind == "effect_merged":
             self.effects_merged[ev["agent"]] += 1 if ev.get("outputs", 1) else 0
+            self.agent_runs[ev["agent"]] += 1
         elif kind == "effect_discarded":
             self.effects_discarded.append((ev["agent"], int(ev["cycle"]), ev["reason"]))
+            self.agent_runs[ev["agent"]] += 1
         elif kind == "output_skipped":
             self.outputs_skipped.append((ev["agent"], int(ev["cycle"]), ev["type"],
                                          dict(ev["fields"]), ev["reason"]))
@@ -152,8 +163,14 @@ class RunView:
         elif kind == "status":
             self.status = str(ev["status"])
             self.status_detail = str(ev.get("detail", ""))
+        elif kind == "cycle_start":
+            self.scheduled[int(ev["cycle"])] = tuple(ev.get("agents", ()))
         elif kind == "cycle_end":
             self.cycles = max(self.cycles, int(ev["cycle"]))
+            self.cycle_log.append((int(ev["cycle"]), int(ev["tier"]), int(ev["added"]),
+                                   int(ev["removed"]), int(ev["live"])))
+        elif kind == "budget":
+            self.budgets.append((str(ev["name"]), ev.get("limit"), ev.get("used")))
         elif kind == "job_time":
             self.now = str(ev["now"])
         elif kind == "invariant_broken":

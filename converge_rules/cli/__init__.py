@@ -46,6 +46,11 @@ COMMANDS: dict[str, str] = {
               "sqlite:///PATH, postgresql://HOST/DB; --job ID, else its newest job).",
     "bench": "Measure the engine and the parser on built-in workloads.",
     "trace": "Work with the traces of jobs kept in a store (`converge run --store run.db`).",
+    "report": "Write a report of one job as one self-contained HTML page: a summary "
+              "(status, cycles, facts, conflicts, budgets against their limits, unmet "
+              "goals, failed agents, tool calls), a timeline per cycle and tier, the final "
+              "facts as sortable, filterable tables per type, every conflict, a derivation "
+              "explorer, agents and tool calls.",
     "store": "Inspect a job store (`converge run --store run.db`) and keep it small.",
 }
 """Every sub-command (module ``converge_rules.cli.NAME``) and the first sentence of its

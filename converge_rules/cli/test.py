@@ -24,6 +24,7 @@ from converge_rules.cli._common import (
 from converge_rules.jsontext import dumps
 from converge_rules.testing.cases import TestCase
 from converge_rules.testing.coverage import Coverage
+from converge_rules.testing.outcome import TestReport
 from converge_rules.testing.report import FORMATS, render_report
 from converge_rules.testing.runner import Suite, run_tests
 from converge_rules.testing.selection import SelectionError, compile_keyword
@@ -58,11 +59,16 @@ def _a_number(ctx: click.Context, param: click.Parameter, value: float | None
 @click.option("--coverage-xml", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE",
               help="Write coverage as Cobertura XML to FILE (implies --coverage).")
+@click.option("--report", "html_report", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="Also write an HTML page of the run to FILE: each test, pass or fail, "
+                   "with its failures (expected, found, derivation) and what its run did.")
 @allow_path_option
 @report_internal_errors
 def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path | None,
             verbose: bool, with_coverage: bool, fail_under: float | None,
-            coverage_xml: Path | None, allow_paths: tuple[Path, ...]) -> None:
+            coverage_xml: Path | None, html_report: Path | None,
+            allow_paths: tuple[Path, ...]) -> None:
     """Run every `test` block in PATH... (.cvg files, or directories searched
     recursively). Each test runs its whole ruleset on its `given` facts, with tools
     replaced by its `mock tool` answers (no network, ever), and checks its `expect`
@@ -77,6 +83,7 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
       converge test rulesets/ --format junit -o converge-tests.xml
       converge test rulesets/ --coverage --fail-under 90 --coverage-xml coverage.xml
       converge test rulesets/ --format github     # annotations in GitHub Actions
+      converge test rulesets/ --report tests.html  # a page to open in a browser
 
     \b
     Exit codes:
@@ -95,19 +102,26 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
     files = expand_paths(paths)
     refuse_to_overwrite(output, files, "--output")
     refuse_to_overwrite(coverage_xml, files, "--coverage-xml")
+    refuse_to_overwrite(html_report, files, "--report")
     with_coverage = with_coverage or fail_under is not None or coverage_xml is not None
     coverage = Coverage()
+    runs: dict[str, dict[str, object]] = {}
 
     def observe(suite: Suite, case: TestCase, view: RunView) -> None:
-        if suite.checked is not None:
+        if with_coverage and suite.checked is not None:
             coverage.record(suite.file, suite.checked, view, suite.functions)
+        if html_report is not None:
+            from converge_rules.report.testrun import run_summary
+
+            runs[case.id] = run_summary(view)
 
     report, suites = run_tests(files, keyword=keyword,
-                               observe=observe if with_coverage else None,
+                               observe=observe if with_coverage or html_report else None,
                                plugins=load_plugins(), allow_paths=allow_paths)
     read = [path for suite in suites for path in suite.files]  # imports, cases files
     refuse_to_overwrite(output, read, "--output")
     refuse_to_overwrite(coverage_xml, read, "--coverage-xml")
+    refuse_to_overwrite(html_report, read, "--report")
     text = render_report(fmt, report, verbose=verbose)
     if with_coverage:
         for suite in suites:
@@ -117,6 +131,8 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
         if coverage_xml is not None:
             write_output(coverage.cobertura(), coverage_xml)
     write_output(text, output)
+    if html_report is not None:
+        write_output(_html(report, runs), html_report)
     if fmt in ("json", "junit") or output is not None:
         click.echo(report.summary(), err=True)
 
@@ -131,6 +147,19 @@ def command(paths: tuple[str, ...], keyword: str | None, fmt: str, output: Path 
                    f"{fail_under:g}%", err=True)
         failed = True
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def _html(report: TestReport, runs: dict[str, dict[str, object]]) -> str:
+    """The HTML page of the run (Jinja2 is imported only now)."""
+    from converge_rules.language.diagnostics.render import render
+    from converge_rules.report.html import render_test_report
+    from converge_rules.report.testrun import outcome_rows, outcomes_summary
+
+    diagnostics = render("text", report.diagnostics, report.sources) \
+        if report.diagnostics else ""
+    return render_test_report("converge test: " + report.summary(),
+                              outcome_rows(report, runs),
+                              outcomes_summary(report, diagnostics))
 
 
 def _with_coverage(fmt: str, text: str, coverage: Coverage) -> str:

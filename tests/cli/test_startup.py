@@ -74,7 +74,7 @@ def test_check_imports_neither_the_engine_nor_the_compiler_nor_pydantic(
     assert loaded(modules, (
         "converge_rules.engine", "converge_rules.compiler", "converge_rules.api",
         "converge_rules.plugins", "pydantic", "rich", "pluggy", "asyncio",
-        "concurrent.futures", "multiprocessing")) == []
+        "concurrent.futures", "multiprocessing", "jinja2", "converge_rules.report")) == []
     others = {f"converge_rules.cli.{name}" for name in COMMANDS} - {"converge_rules.cli.check"}
     assert sorted(others & modules) == []
 
@@ -186,3 +186,13 @@ def test_a_command_added_to_the_group_is_listed_and_runs() -> None:
     runner = CliRunner()
     assert runner.invoke(group, ["hello"]).output == "hello\n"
     assert "hello    Say hello." in runner.invoke(group, ["--help"]).output
+
+
+def test_test_imports_jinja2_only_to_write_an_html_report(tmp_path: Path) -> None:
+    plain = imported_by(tmp_path, "test", str(PRICING))
+    assert "converge_rules.testing.runner" in plain  # it did run the tests
+    assert loaded(plain, ("jinja2", "converge_rules.report")) == []
+    page = tmp_path / "tests.html"
+    with_report = imported_by(tmp_path, "test", str(PRICING), "--report", str(page))
+    assert "jinja2" in with_report
+    assert page.exists()

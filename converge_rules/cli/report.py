@@ -1,0 +1,131 @@
+"""``converge report``: a job's report as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from converge_rules.cli._common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    allow_path_option,
+    missing_path,
+    refuse_to_overwrite,
+    report_input_error,
+    report_internal_errors,
+    write_output,
+)
+from converge_rules.errors import InputError
+
+if TYPE_CHECKING:
+    from converge_rules.analysis.runview import RunView
+    from converge_rules.report.run import JobMeta
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_store(source: str) -> bool:
+    """Whether ``source`` names a job store (a URL, or a SQLite file) rather than a
+    JSON Lines trace."""
+    if "://" in source or source.startswith("sqlite:"):
+        return True
+    try:
+        with open(source, "rb") as f:
+            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+@click.command("report")
+@click.argument("source", metavar="TRACE|STORE")
+@click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",
+              help="With a STORE: the job to report (default: the newest; `converge store "
+                   "info` lists them).")
+@click.option("--ruleset", "-r", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The ruleset the job ran: adds rule locations, bindings, "
+                                 "tiers, field order and budget limits.")
+@click.option("--output", "-o", required=True, metavar="FILE",
+              help="Where to write the HTML page (- for standard output).")
+@click.option("--title", default=None, help="The page's title (default: from the job).")
+@allow_path_option
+@report_internal_errors
+def command(source: str, job: int | None, ruleset: Path | None, output: str,
+            title: str | None, allow_paths: tuple[Path, ...]) -> None:
+    """Write a report of one job as one self-contained HTML page: a summary (status,
+    cycles, facts, conflicts, budgets against their limits, unmet goals, failed agents,
+    tool calls), a timeline per cycle and tier, the final facts as sortable, filterable
+    tables per type, every conflict, a derivation explorer, agents and tool calls.
+
+    TRACE is a file written by `converge run --trace FILE`; STORE a job store written by
+    `converge run --store` (with --job ID, else its newest job). The page needs no
+    network: open it from disk or from a CI artifact.
+
+    \b
+    Examples:
+      converge run pricing.cvg --facts in.jsonl --trace run.jsonl
+      converge report run.jsonl -r pricing.cvg -o report.html
+      converge report run.db --job 3 -o report.html
+    """
+    from converge_rules.analysis.runview import read_trace
+
+    store = is_store(source)
+    if job is not None and not store:
+        raise click.UsageError(f"--job is for a store, and {source} is a trace file: "
+                               "drop --job, or give the store `converge run --store` wrote")
+    if not store and not Path(source).exists():
+        raise missing_path(source)
+    refuse_to_overwrite(output, [source] if not store else [], "--output")
+    loaded = None
+    if ruleset is not None:
+        from converge_rules.cli.explain import _load
+
+        refuse_to_overwrite(output, [ruleset], "--output")
+        loaded = _load(ruleset, plugins=True, allow_paths=allow_paths)
+        refuse_to_overwrite(output, loaded.files, "--output")
+    meta = None
+    try:
+        if store:
+            view, meta = _from_store(source, job, output)
+        else:
+            view = read_trace(source)
+    except InputError as exc:  # a damaged trace: the line and what is wrong
+        report_input_error(exc)
+        sys.exit(EXIT_USAGE)
+
+    from converge_rules.report.html import render_run_report
+    from converge_rules.report.run import build_run_report
+
+    name = meta.ruleset if meta is not None else (
+        loaded.checked.name if loaded is not None and loaded.checked is not None
+        and getattr(loaded.checked, "name", None) else Path(source).stem)
+    where = f"{source}, job {meta.id}" if meta is not None else source
+    report = build_run_report(
+        view, title=title or f"converge report: {name}", source=where,
+        checked=loaded.checked if loaded is not None else None,
+        program=loaded.program if loaded is not None else None,
+        functions=loaded.functions if loaded is not None else None, job=meta)
+    write_output(render_run_report(report), output)
+    if output != "-":
+        click.echo(f"wrote {output}: {view.status or 'no status'}, {view.cycles} cycles, "
+                   f"{len(view.facts)} facts, {len(view.conflicts)} conflicts", err=True)
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+def _from_store(source: str, job: int | None, output: str) -> tuple[RunView, JobMeta]:
+    """The view of a store's job (the newest without ``job``) and what the store
+    recorded of it."""
+    from converge_rules.analysis.runview import trace_events, view_from_events
+    from converge_rules.cli.store import open_existing
+    from converge_rules.report.run import JobMeta
+    with open_existing(source, output) as opened:
+        info = opened.job(job)
+        text = "\n".join(opened.trace_lines(info.id))
+    name = f"{source} (job {info.id})"
+    view = view_from_events(trace_events(text, name))
+    if info.status in ("running", "aborted"):
+        click.echo(f"warning: job {info.id} did not finish (status {info.status}): its "
+                   f"trace ends after cycle {info.cycles}, the last one committed", err=True)
+    return view, JobMeta(info.id, info.ruleset, info.status, info.started, info.finished)
