@@ -34,6 +34,7 @@ from converge_rules.files import write_text_atomic
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset
     from converge_rules.program import Program
+from converge_rules.integrity import split_hash
 from converge_rules.jsontext import jsonl_lines
 
 
@@ -103,6 +104,9 @@ def command(ruleset: Path, trace: Path, executor: str, workers: int | None,
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     replayed = list(result.trace.lines())
+    if recorded and split_hash(recorded[0])[1] is None:
+        # a trace written before the integrity chain: compared without the hashes
+        replayed = list(result.trace.bare_lines())
     if output is not None:
         try:
             write_text_atomic(output, "".join(line + "\n" for line in replayed))

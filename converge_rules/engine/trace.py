@@ -19,6 +19,7 @@ memory for its trace; conflicts are built from the spooled events when asked for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import pickle
@@ -31,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
+from converge_rules.integrity import GENESIS, HASH_MEMBER
 from converge_rules.jsontext import dumps, one_line
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import Lasting
@@ -274,8 +276,8 @@ class Trace:
     :meth:`spill` moves them to a temporary file and :meth:`all_raw` reads all of
     them back in order."""
 
-    __slots__ = ("_end", "_held", "_program", "_spilled", "_spool", "_store", "_whole",
-                 "raw")
+    __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_program", "_spilled",
+                 "_spool", "_store", "_whole", "raw")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -289,6 +291,10 @@ class Trace:
         self._whole = 0
         #: the spilled lean effects' events (E_PLAIN), which stay in memory
         self._held: list[Event] = []
+        #: the integrity chain where :meth:`lines` last stopped: the events written
+        #: and the hash of their last line
+        self._chain_at = 0
+        self._chain_head = GENESIS
 
     def __len__(self) -> int:
         return self._spilled + len(self.raw)
@@ -544,30 +550,63 @@ class Trace:
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
-    def lines(self, start: int = 0) -> Iterator[str]:
-        """One deterministic JSON document per event (sorted keys, compact); from the
-        event ``start`` on (counting the spilled ones: the lines of the events after a
-        cycle sink's last commit, ``len(trace)`` then), all of them by default.
-
-        The lines are written straight from the event tuples (:class:`_LineWriter`),
-        byte for byte what dumping the events' models gives (:meth:`model_lines`)."""
+    def _from(self, start: int) -> Iterable[Event]:
         held = start - self._spilled
-        events: Iterable[Event] = (
-            (self.raw[held:] if held else self.raw) if held >= 0
-            else islice(self.all_raw(), start, None)
-        )
-        return _LineWriter(self).lines(events)
+        return ((self.raw[held:] if held else self.raw) if held >= 0
+                else islice(self.all_raw(), start, None))
+
+    def bare_lines(self, start: int = 0) -> Iterator[str]:
+        """The events' JSON documents without their ``hash`` member (sorted keys,
+        compact: the canonical encoding the chain hashes), from the event ``start``
+        on. Written straight from the event tuples (:class:`_LineWriter`), byte for
+        byte what dumping the events' models gives (:meth:`model_lines`)."""
+        for texts in _LineWriter(self).event_lines(self._from(start)):
+            yield from texts
+
+    def lines(self, start: int = 0) -> Iterator[str]:
+        """One deterministic JSON document per event, what ``--trace`` and ``--store``
+        write: :meth:`bare_lines` with the ``hash`` member of the integrity chain
+        appended (:mod:`converge_rules.integrity`); from the event ``start`` on
+        (counting the spilled ones: the lines of the events after a cycle sink's last
+        commit, ``len(trace)`` then), all of them by default. Consecutive calls (a
+        cycle sink's) go on from the hash where the last one stopped."""
+        if start == 0:
+            head = GENESIS
+        elif start == self._chain_at:
+            head = self._chain_head
+        else:  # a start elsewhere: the chain up to it, from the first line
+            for _ in self.lines(0):
+                if self._chain_at == start:
+                    break
+            assert self._chain_at == start, "start past the end of the trace"
+            head = self._chain_head
+        sha256 = hashlib.sha256
+        at = start
+        for texts in _LineWriter(self).event_lines(self._from(start)):
+            for text in texts:
+                head = sha256(head + text.encode("utf-8", "surrogatepass")).digest()
+                yield f'{text[:-1]}{HASH_MEMBER}{head.hex()}"}}'
+            at += 1
+            self._chain_at, self._chain_head = at, head
+
+    @property
+    def chained(self) -> bool:
+        """True when every line was written (:meth:`lines`), its chain's head known."""
+        return self._chain_at == len(self) > 0
+
+    def head(self) -> str:
+        """The hash (hex) of the trace's last line, the ``trace_head`` of the result's
+        integrity proof (computed once the lines were written, else now)."""
+        if self._chain_at != len(self):
+            for _ in self.lines(self._chain_at):
+                pass
+        return self._chain_head.hex()
 
     def model_lines(self, start: int = 0) -> Iterator[str]:
-        """:meth:`lines` the slow way, through the pydantic models (the schema): what
-        the fast writer is checked against, and what it falls back to for an event
-        holding a value it does not write itself."""
-        held = start - self._spilled
-        events: Iterable[Event] = (
-            (self.raw[held:] if held else self.raw) if held >= 0
-            else islice(self.all_raw(), start, None)
-        )
-        for model in self._models(events):
+        """:meth:`bare_lines` the slow way, through the pydantic models (the schema):
+        what the fast writer is checked against, and what it falls back to for an
+        event holding a value it does not write itself."""
+        for model in self._models(self._from(start)):
             yield model_line(model)
 
     def to_jsonl(self) -> str:
@@ -659,7 +698,8 @@ class _LineWriter:
         t = store.type_of[fid]
         return _encode_fields(dict(zip(self._field_names[t], store.values[fid], strict=True)))
 
-    def lines(self, events: Iterable[Event]) -> Iterator[str]:
+    def event_lines(self, events: Iterable[Event]) -> Iterator[list[str]]:
+        """The lines of each event (a lean effect or the inputs give several)."""
         line = self._line
         trace = self._trace
         for ev in events:
@@ -667,8 +707,7 @@ class _LineWriter:
                 texts = line(ev)
             except (TypeError, ValueError, OverflowError, RecursionError):
                 texts = [model_line(m) for m in trace._models((ev,))]
-            for text in texts:
-                yield text if text.isascii() else one_line(text)
+            yield [text if text.isascii() else one_line(text) for text in texts]
 
     def _line(self, ev: Event) -> list[str]:
         """The lines of one raw event (a lean effect or the inputs give several)."""

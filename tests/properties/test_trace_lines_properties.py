@@ -1,8 +1,9 @@
-"""The trace lines written straight from the event tuples (``Trace.lines``, the fast
-path) are byte for byte the lines of the events' pydantic models (``Trace.model_lines``,
-the schema): on random well-typed rulesets and facts — floats sometimes near the
-largest, so that arithmetic overflows — and on hand-made events the fast path does not
-write itself (a tool answer holding infinity or a date goes through its model)."""
+"""The trace lines written straight from the event tuples (``Trace.bare_lines``, the
+fast path, before the integrity chain's hash is appended) are byte for byte the lines
+of the events' pydantic models (``Trace.model_lines``, the schema): on random
+well-typed rulesets and facts — floats sometimes near the largest, so that arithmetic
+overflows — and on hand-made events the fast path does not write itself (a tool answer
+holding infinity or a date goes through its model)."""
 
 from __future__ import annotations
 
@@ -57,11 +58,11 @@ def test_fast_lines_equal_model_lines(data: st.DataObject) -> None:
     except InputError as exc:  # refused input is not this property's
         event(f"refused: {type(exc).__name__}")
         return
-    fast = list(result.trace.lines())
+    fast = list(result.trace.bare_lines())
     event(f"status {result.status}")
     assert fast == list(result.trace.model_lines())
     start = data.draw(st.integers(0, len(result.trace)), label="start event")
-    assert list(result.trace.lines(start)) == list(result.trace.model_lines(start))
+    assert list(result.trace.bare_lines(start)) == list(result.trace.model_lines(start))
 
 
 LEAN = """\
@@ -85,12 +86,12 @@ def test_fast_lines_equal_model_lines_across_the_spool() -> None:
     nodes = 60
     result = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(nodes)])
     assert len(result.trace) > SPILL_EVENTS
-    fast = list(result.trace.lines())
+    fast = list(result.trace.bare_lines())
     assert fast == list(result.trace.model_lines())
     kinds = {json.loads(line)["event"] for line in fast}
     assert {"fact_added", "conflict", "replaced", "cycle_start", "cycle_end"} <= kinds
     for start in (1, SPILL_EVENTS - 1, len(result.trace) - 3):
-        assert list(result.trace.lines(start)) == list(result.trace.model_lines(start))
+        assert list(result.trace.bare_lines(start)) == list(result.trace.model_lines(start))
 
 
 def test_values_the_fast_path_does_not_write_go_through_the_models() -> None:
@@ -105,7 +106,7 @@ def test_values_the_fast_path_does_not_write_go_through_the_models() -> None:
     ]
     for answer in odd:
         trace.raw.append((E_TOOL_CALL, 1, 0, "look", {"q": 1}, answer, None))
-    lines = list(trace.lines())
+    lines = list(trace.bare_lines())
     assert lines == list(trace.model_lines())
     assert lines[-5].endswith('"result":{"x":null},"tool":"look"}')
     assert "\\u2028" in lines[-1] and "\\ud800" in lines[-1]
