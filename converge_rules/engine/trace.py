@@ -574,11 +574,12 @@ class Trace:
             head = GENESIS
         elif start == self._chain_at:
             head = self._chain_head
-        else:  # a start elsewhere: the chain up to it, from the first line
+        else:  # a start elsewhere: the chain up to it, from the first line (events
+            # between start and _chain_at then wrote no line: the head is the same)
             for _ in self.lines(0):
-                if self._chain_at == start:
+                if self._chain_at >= start:
                     break
-            assert self._chain_at == start, "start past the end of the trace"
+            assert self._chain_at >= start, "start past the end of the trace"
             head = self._chain_head
         sha256 = hashlib.sha256
         at = start

@@ -110,3 +110,25 @@ def test_values_the_fast_path_does_not_write_go_through_the_models() -> None:
     assert lines == list(trace.model_lines())
     assert lines[-5].endswith('"result":{"x":null},"tool":"look"}')
     assert "\\u2028" in lines[-1] and "\\ud800" in lines[-1]
+
+
+def test_lines_from_any_start_continue_the_chain() -> None:
+    """``lines(start)`` from any event (a cycle sink's calls, or any other) is the
+    whole trace's lines from there, hashes included: the chain goes on, never
+    restarts; events that write no line (no inputs) are passed over."""
+    program = _program(LEAN)
+    result = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(6)])
+    trace = result.trace
+    trace.raw.insert(3, (0, 0))  # E_INPUTS of no facts: an event without a line
+    whole = list(trace.lines())
+    by_event = [len(lines) for lines in _lines_per_event(trace)]
+    for start in range(len(trace) + 1):
+        fresh = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(6)]).trace
+        fresh.raw.insert(3, (0, 0))
+        assert list(fresh.lines(start)) == whole[sum(by_event[:start]):], start
+
+
+def _lines_per_event(trace: Any) -> list[list[str]]:
+    from converge_rules.engine.trace import _LineWriter
+
+    return list(_LineWriter(trace).event_lines(trace.all_raw()))
