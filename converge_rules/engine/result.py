@@ -209,7 +209,7 @@ class RunResult:
         }
         if self.loop is not None:
             out["loop"] = self.loop
-        if self.trace.chained:  # the job wrote its trace: the proof binds the two
+        if self.trace.written:  # the job wrote its trace: the proof binds the two
             out["integrity"] = self.integrity(facts)
         return out
 

@@ -277,7 +277,7 @@ class Trace:
     them back in order."""
 
     __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_program", "_spilled",
-                 "_spool", "_store", "_whole", "raw")
+                 "_spool", "_store", "_whole", "raw", "written")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -295,6 +295,9 @@ class Trace:
         #: and the hash of their last line
         self._chain_at = 0
         self._chain_head = GENESIS
+        #: the job handed its trace to a sink (``--trace``, ``--store``): its result
+        #: then carries the integrity proof
+        self.written = False
 
     def __len__(self) -> int:
         return self._spilled + len(self.raw)
@@ -589,11 +592,6 @@ class Trace:
                 yield f'{text[:-1]}{HASH_MEMBER}{head.hex()}"}}'
             at += 1
             self._chain_at, self._chain_head = at, head
-
-    @property
-    def chained(self) -> bool:
-        """True when every line was written (:meth:`lines`), its chain's head known."""
-        return self._chain_at == len(self) > 0
 
     def head(self) -> str:
         """The hash (hex) of the trace's last line, the ``trace_head`` of the result's
