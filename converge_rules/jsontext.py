@@ -30,7 +30,7 @@ from typing import Any
 
 from converge_rules.language.builtins import INT_RANGE, int_in_range, iso_text, shown_int
 
-__all__ = ["dumps", "jsonl_lines", "surrogate_problem", "value_problem"]
+__all__ = ["dumps", "jsonl_lines", "one_line", "surrogate_problem", "value_problem"]
 
 # what json.dumps(ensure_ascii=False) leaves raw that must not be: other line breaks
 # (below U+0020 JSON escapes them itself) and lone surrogates
@@ -57,6 +57,14 @@ def dumps(value: Any, **options: Any) -> str:
     and durations are written as their ISO 8601 text."""
     options.setdefault("default", _iso)
     text = json.dumps(value, ensure_ascii=False, **options)
+    if text.isascii():
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def one_line(text: str) -> str:
+    """JSON text from ``json.dumps(..., ensure_ascii=False)`` made safe as :func:`dumps`
+    makes it: U+2028, U+2029, U+0085 and lone surrogates as ``\\u`` escapes."""
     if text.isascii():
         return text
     return _UNSAFE.sub(_escape, text)

@@ -16,7 +16,9 @@ Ways: ``none`` (no trace), ``jsonl`` (``--trace FILE``, the trace serialised and
 when the job ends) and ``sqlite`` (``--store run.db``, each cycle's lines serialised and
 committed as the cycle ends; a new file per run). The ratios are ``sqlite / none`` (the
 issue's target) and ``sqlite / jsonl`` (what the store costs over the trace file, whose
-serialisation both pay).
+serialisation both pay). A second table times the serialisation alone, on the last
+run's trace: through the pydantic models (the old way), straight from the event tuples,
+and with the integrity chain's SHA-256 per line (what is written).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def main() -> None:
     print(f"{'workload':<26}{'cycles':>8}{'lines':>9}{'none s':>9}{'jsonl s':>9}"
           f"{'sqlite s':>10}{'sqlite/none':>12}{'sqlite/jsonl':>13}{'db bytes':>11}",
           flush=True)
+    serialised: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (ruleset, facts) in workloads(args.quick).items():
             pairs = facts
@@ -116,6 +119,30 @@ def main() -> None:
             print(f"{name:<26}{cycles:>8,}{lines:>9,}{med['none']:>9.3f}{med['jsonl']:>9.3f}"
                   f"{med['sqlite']:>10.3f}{med['sqlite'] / med['none']:>12.2f}"
                   f"{med['sqlite'] / med['jsonl']:>13.2f}{size:>11,}", flush=True)
+            serialised[name] = serialisation(result, args.rounds)
+    print(f"\n{'serialising the trace':<26}{'models s':>10}{'bare s':>9}{'chained s':>11}"
+          f"{'models/bare':>12}{'chained/bare':>13}")
+    for name, med in serialised.items():
+        print(f"{name:<26}{med['models']:>10.3f}{med['bare']:>9.3f}{med['chained']:>11.3f}"
+              f"{med['models'] / med['bare']:>12.2f}{med['chained'] / med['bare']:>13.2f}")
+
+
+def serialisation(result: Any, rounds: int) -> dict[str, float]:
+    """Medians of writing ``result``'s trace lines three ways, alternating: through a
+    pydantic model per event (``model_lines``, the old way), straight from the tuples
+    (``bare_lines``), and with the integrity chain's hash appended (``lines``, what
+    ``--trace`` and ``--store`` write)."""
+    trace = result.trace
+    ways: dict[str, Callable[[], Any]] = {
+        "models": lambda: sum(1 for _ in trace.model_lines()),
+        "bare": lambda: sum(1 for _ in trace.bare_lines()),
+        "chained": lambda: sum(1 for _ in trace.lines()),
+    }
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    for i in range(rounds):
+        for way in (list(ways) if i % 2 == 0 else list(reversed(ways))):
+            times[way].append(timed(ways[way])[0])
+    return {way: statistics.median(v) for way, v in times.items()}
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ COMMANDS: dict[str, str] = {
               "facts as sortable, filterable tables per type, every conflict, a derivation "
               "explorer, agents and tool calls.",
     "store": "Inspect a job store (`converge run --store run.db`) and keep it small.",
+    "verify": "Verify the integrity chain of TRACE (a JSON Lines trace) or of a job kept "
+              "in STORE: every line's hash must follow from the line and the hash before "
+              "it, and a finished job's trace must end with its status event.",
 }
 """Every sub-command (module ``converge_rules.cli.NAME``) and the first sentence of its
 help, which ``converge --help`` shortens to fit the terminal as click would."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from converge_rules.api import Ruleset
     from converge_rules.engine.result import RunResult
     from converge_rules.program import Program
+from converge_rules.integrity import split_hash
 from converge_rules.jsontext import jsonl_lines
 
 
@@ -137,6 +138,9 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     replayed = list(result.trace.lines())
+    if recorded and split_hash(recorded[0])[1] is None:
+        # a trace written before the integrity chain: compared without the hashes
+        replayed = list(result.trace.bare_lines())
     if output is not None:
         try:
             write_text_atomic(output, "".join(line + "\n" for line in replayed))

@@ -222,7 +222,22 @@ class RunResult:
             out["loop"] = self.loop
         if self.invariants:
             out["invariants"] = self.invariants
+        if self.trace.written:  # the job wrote its trace: the proof binds the two
+            out["integrity"] = self.integrity(facts)
         return out
+
+    def integrity(self, facts: dict[str, list[dict[str, Any]]] | None = None
+                  ) -> dict[str, str]:
+        """The result's integrity proof (:mod:`converge_rules.integrity`): the Merkle
+        root of the final facts and the hash of the trace's last line. In
+        :meth:`to_dict` when the job wrote its trace (``--trace``, ``--store``)."""
+        from converge_rules.integrity import ALGORITHM, facts_root
+
+        if facts is None:
+            facts = {spec.name: self.facts(spec.name) for spec in self.program.types
+                     if not spec.intent and self.store.live[spec.id]}
+        return {"algorithm": ALGORITHM, "facts_root": facts_root(facts),
+                "trace_head": self.trace.head()}
 
     def to_json(self, *, indent: int | None = None, with_confidence: bool = False) -> str:
         """The result document; deterministic bytes (sorted keys). See

@@ -675,6 +675,7 @@ def run(
                 raise
             job.end_events()
             cycles.write_lines(result.trace.lines(job.committed))
+        result.trace.written = True
         return result
     # The arena is long-lived and acyclic, yet automatic collections would rescan it
     # again and again (a third of the run time on large jobs). During the run the
@@ -695,4 +696,5 @@ def run(
                            else trace)
         with sink:
             sink.write_lines(result.trace.lines())
+        result.trace.written = True
     return result

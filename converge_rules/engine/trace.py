@@ -2,10 +2,13 @@
 
 In the hot loop an event is a plain tuple whose first item is one of the ``E_*`` kinds
 below (building a model per fact would cost more than the merge itself). The pydantic
-models are built only when the trace is read: :meth:`Trace.events` (all of them),
-:meth:`Trace.events_of` (one kind, the others skipped as tuples) and
-:meth:`Trace.to_jsonl`. Readers outside the engine (the CLI) use these typed events,
-never the tuples. The serialised trace is deterministic: sorted keys, no timings,
+models are the trace's schema, built only when the trace is read: :meth:`Trace.events`
+(all of them) and :meth:`Trace.events_of` (one kind, the others skipped as tuples).
+Readers outside the engine (the CLI) use these typed events, never the tuples. The
+JSON lines (:meth:`Trace.lines`, what ``--trace`` and ``--store`` write) are assembled
+straight from the tuples, byte for byte what the models would dump (a model per event
+cost 5–11x the run itself); tests/properties/test_trace_lines_properties.py holds the
+two equal. The serialised trace is deterministic: sorted keys, no timings,
 no memory addresses, events in merge order whatever the executor did.
 
 The trace's memory is bounded: between cycles, once more than :data:`SPILL_EVENTS`
@@ -16,9 +19,12 @@ memory for its trace; conflicts are built from the spooled events when asked for
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -26,7 +32,8 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
-from converge_rules.jsontext import dumps
+from converge_rules.integrity import GENESIS, HASH_MEMBER
+from converge_rules.jsontext import dumps, one_line
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import Lasting
 
@@ -301,8 +308,8 @@ class Trace:
     :meth:`spill` moves them to a temporary file and :meth:`all_raw` reads all of
     them back in order."""
 
-    __slots__ = ("_end", "_held", "_program", "_spilled", "_spool", "_store", "_whole",
-                 "raw")
+    __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_program", "_spilled",
+                 "_spool", "_store", "_whole", "raw", "written")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -316,6 +323,13 @@ class Trace:
         self._whole = 0
         #: the spilled lean effects' events (E_PLAIN), which stay in memory
         self._held: list[Event] = []
+        #: the integrity chain where :meth:`lines` last stopped: the events written
+        #: and the hash of their last line
+        self._chain_at = 0
+        self._chain_head = GENESIS
+        #: the job handed its trace to a sink (``--trace``, ``--store``): its result
+        #: then carries the integrity proof
+        self.written = False
 
     def __len__(self) -> int:
         return self._spilled + len(self.raw)
@@ -583,21 +597,60 @@ class Trace:
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
-    def lines(self, start: int = 0) -> Iterator[str]:
-        """One deterministic JSON document per event (sorted keys, compact); from the
-        event ``start`` on (counting the spilled ones: the lines of the events after a
-        cycle sink's last commit, ``len(trace)`` then), all of them by default."""
+    def _from(self, start: int) -> Iterable[Event]:
         held = start - self._spilled
-        events: Iterable[Event] = (
-            (self.raw[held:] if held else self.raw) if held >= 0
-            else islice(self.all_raw(), start, None)
-        )
-        for model in self._models(events):
-            data = model.model_dump(mode="json")
-            if data.get("lasting") is False:
-                del data["lasting"]  # traces without lasting facts read as they always did
-            # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
-            yield dumps(data, sort_keys=True, separators=(",", ":"))
+        return ((self.raw[held:] if held else self.raw) if held >= 0
+                else islice(self.all_raw(), start, None))
+
+    def bare_lines(self, start: int = 0) -> Iterator[str]:
+        """The events' JSON documents without their ``hash`` member (sorted keys,
+        compact: the canonical encoding the chain hashes), from the event ``start``
+        on. Written straight from the event tuples (:class:`_LineWriter`), byte for
+        byte what dumping the events' models gives (:meth:`model_lines`)."""
+        for texts in _LineWriter(self).event_lines(self._from(start)):
+            yield from texts
+
+    def lines(self, start: int = 0) -> Iterator[str]:
+        """One deterministic JSON document per event, what ``--trace`` and ``--store``
+        write: :meth:`bare_lines` with the ``hash`` member of the integrity chain
+        appended (:mod:`converge_rules.integrity`); from the event ``start`` on
+        (counting the spilled ones: the lines of the events after a cycle sink's last
+        commit, ``len(trace)`` then), all of them by default. Consecutive calls (a
+        cycle sink's) go on from the hash where the last one stopped."""
+        if start == 0:
+            head = GENESIS
+        elif start == self._chain_at:
+            head = self._chain_head
+        else:  # a start elsewhere: the chain up to it, from the first line (events
+            # between start and _chain_at then wrote no line: the head is the same)
+            for _ in self.lines(0):
+                if self._chain_at >= start:
+                    break
+            assert self._chain_at >= start, "start past the end of the trace"
+            head = self._chain_head
+        sha256 = hashlib.sha256
+        at = start
+        for texts in _LineWriter(self).event_lines(self._from(start)):
+            for text in texts:
+                head = sha256(head + text.encode("utf-8", "surrogatepass")).digest()
+                yield f'{text[:-1]}{HASH_MEMBER}{head.hex()}"}}'
+            at += 1
+            self._chain_at, self._chain_head = at, head
+
+    def head(self) -> str:
+        """The hash (hex) of the trace's last line, the ``trace_head`` of the result's
+        integrity proof (computed once the lines were written, else now)."""
+        if self._chain_at != len(self):
+            for _ in self.lines(self._chain_at):
+                pass
+        return self._chain_head.hex()
+
+    def model_lines(self, start: int = 0) -> Iterator[str]:
+        """:meth:`bare_lines` the slow way, through the pydantic models (the schema):
+        what the fast writer is checked against, and what it falls back to for an
+        event holding a value it does not write itself."""
+        for model in self._models(self._from(start)):
+            yield model_line(model)
 
     def tail(self, start: int) -> Iterable[Event]:
         """The raw events from the event ``start`` on (counting the spilled ones)."""
@@ -618,3 +671,248 @@ class Trace:
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""
         return "".join(line + "\n" for line in self.lines())
+
+
+def model_line(model: _Model) -> str:
+    """An event's model as its trace line: sorted keys, compact, one line, ``lasting``
+    left out when false (traces without lasting facts read as they always did)."""
+    data = model.model_dump(mode="json")
+    if data.get("lasting") is False:
+        del data["lasting"]
+    # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
+    return dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+# The fast writer's encoders. A value they do not write exactly as the models do (a
+# float that is not finite, an object of another type) raises, and that event's line
+# is then written through its model: the output is the same either way.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # as dumps writes
+
+
+def _iso_only(value: Any) -> str:
+    if isinstance(value, date | timedelta):
+        return iso_text(value)
+    raise TypeError(type(value).__name__)
+
+
+def _no_default(value: Any) -> str:
+    raise TypeError(type(value).__name__)
+
+
+def _encoder(default: Callable[[Any], str]) -> Callable[[Any], str]:
+    """Compact JSON with sorted keys, non-ASCII as itself, refusing NaN and infinity;
+    one C encoder made once (``JSONEncoder.encode`` makes one per call, which cost
+    more than encoding a fact's fields)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
+                                separators=(",", ":"), default=default).encode
+    chunks = make(None, default, _encode_str, None, ":", ",", True, False, False)
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(chunks(value, 0))
+    return encode
+
+
+_encode = _encoder(_no_default)
+# fact fields as :func:`jsonable` makes them: dates and durations as ISO 8601 text
+_encode_fields = _encoder(_iso_only)
+_isfinite = math.isfinite
+
+
+def _float(value: Any) -> str:
+    """A ``float`` field's value as the models write it (an int becomes a float)."""
+    x = float(value)
+    if not _isfinite(x):
+        raise ValueError("not finite")  # the model path writes it (Infinity, NaN)
+    return repr(x)
+
+
+_LASTING = ',"lasting":true'
+
+
+def _support(support: Sequence[int]) -> str:
+    return "[" + ",".join(map(str, support)) + "]" if support else "[]"
+
+
+class _LineWriter:
+    """Writes trace lines from the raw event tuples, without a model per event: each
+    line is assembled from its parts in sorted key order (names of agents and types
+    encoded once per job). Any event it cannot write exactly (see ``_encode``) goes
+    through its model (:func:`model_line`)."""
+
+    __slots__ = ("_agents", "_field_names", "_store", "_trace", "_types")
+
+    def __init__(self, trace: Trace) -> None:
+        program = trace._program
+        self._trace = trace
+        self._store = trace._store
+        self._agents = [_encode_str(a.name) for a in program.agents]
+        self._types = [_encode_str(t.name) for t in program.types]
+        self._field_names = [t.field_names for t in program.types]
+
+    def _fields(self, fid: int) -> str:
+        store = self._store
+        t = store.type_of[fid]
+        return _encode_fields(dict(zip(self._field_names[t], store.values[fid], strict=True)))
+
+    def event_lines(self, events: Iterable[Event]) -> Iterator[list[str]]:
+        """The lines of each event (a lean effect or the inputs give several)."""
+        line = self._line
+        trace = self._trace
+        for ev in events:
+            try:
+                texts = line(ev)
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                texts = [model_line(m) for m in trace._models((ev,))]
+            yield [text if text.isascii() else one_line(text) for text in texts]
+
+    def _line(self, ev: Event) -> list[str]:
+        """The lines of one raw event (a lean effect or the inputs give several)."""
+        kind = ev[0]
+        agents = self._agents
+        if kind == E_PLAIN:
+            return self._plain(ev)
+        if kind == E_FACT_ADDED:
+            _, fid, agent, cycle, support, confidence = ev
+            t = self._store.type_of[fid]
+            lasting = ',"lasting":true' if type(support) is Lasting else ""
+            return [
+                f'{{"agent":{"null" if agent < 0 else agents[agent]},'
+                f'"confidence":{_float(confidence)},"cycle":{cycle:d},'
+                f'"event":"fact_added","fields":{self._fields(fid)},"id":{fid:d}{lasting},'
+                f'"support":{_support(support)},"type":{self._types[t]}}}'
+            ]
+        if kind == E_FACT_SUPPORTED:
+            _, fid, agent, cycle, support = ev
+            lasting = ',"lasting":true' if type(support) is Lasting else ""
+            return [
+                f'{{"agent":{agents[agent]},"cycle":{cycle:d},"event":"fact_supported",'
+                f'"id":{fid:d}{lasting},"support":{_support(support)}}}'
+            ]
+        if kind == E_CYCLE_START:
+            return [
+                f'{{"agents":[{",".join([agents[a] for a in ev[3]])}],"cycle":{ev[1]:d},'
+                f'"event":"cycle_start","tier":{ev[2]:d}}}'
+            ]
+        if kind == E_CYCLE_END:
+            _, cycle, tier, added, removed, live = ev
+            return [
+                f'{{"added":{added:d},"cycle":{cycle:d},"event":"cycle_end",'
+                f'"live":{live:d},"removed":{removed:d},"tier":{tier:d}}}'
+            ]
+        if kind == E_INPUTS:
+            types = self._types
+            type_of = self._store.type_of
+            return [
+                f'{{"agent":null,"confidence":1.0,"cycle":0,"event":"fact_added",'
+                f'"fields":{self._fields(fid)},"id":{fid:d},"support":[],'
+                f'"type":{types[type_of[fid]]}}}'
+                for fid in range(ev[1])
+            ]
+        if kind in _ABOUT_FACT:
+            name, key = _ABOUT_FACT[kind]
+            _, cycle, fid, other = ev
+            t = self._store.type_of[fid]
+            if kind == E_INTENT_CLOSED:
+                return [
+                    f'{{"agent":{agents[other]},"cycle":{cycle:d},"event":"intent_closed",'
+                    f'"fields":{self._fields(fid)},"id":{fid:d},"type":{self._types[t]}}}'
+                ]
+            return [
+                f'{{"{key}":{other:d},"cycle":{cycle:d},"event":"{name}",'
+                f'"fields":{self._fields(fid)},"id":{fid:d},"type":{self._types[t]}}}'
+            ]
+        return [self._other(ev)]
+
+    def _plain(self, ev: Event) -> list[str]:
+        # the hot loop of a lean effect (a closure's every derivation): names looked
+        # up once, the common confidence 1.0 written without a call
+        _, cycle, agent, outputs, _, next_new = ev
+        head = f'{{"agent":{self._agents[agent]},'
+        added = f'"cycle":{cycle:d},"event":"fact_added","fields":'
+        supported = f'"cycle":{cycle:d},"event":"fact_supported","id":'
+        types = self._types
+        names = self._field_names
+        store = self._store
+        type_of = store.type_of
+        values = store.values
+        encode_fields = _encode_fields
+        out_lines: list[str] = []
+        add = out_lines.append
+        for out, fid in zip(outputs, self._trace._plain_ids(ev), strict=False):
+            if fid == next_new:
+                next_new += 1
+                support = out[4]
+                confidence = out[3]
+                t = type_of[fid]
+                add(f'{head}"confidence":'
+                    f'{"1.0" if confidence == 1.0 else _float(confidence)},{added}'
+                    f'{encode_fields(dict(zip(names[t], values[fid], strict=True)))},'
+                    f'"id":{fid:d}{_LASTING if type(support) is Lasting else ""},'
+                    f'"support":[{",".join(map(str, support))}],"type":{types[t]}}}')
+            elif fid >= 0:
+                support = out[4]
+                add(f'{head}{supported}{fid:d}'
+                    f'{_LASTING if type(support) is Lasting else ""},'
+                    f'"support":[{",".join(map(str, support))}]}}')
+            elif fid == -1:
+                reason = out[3]
+                add(f'{head}"cycle":{cycle:d},"event":"evaluation",'
+                    f'"reason":{"null" if reason is None else _encode_str(reason)},'
+                    f'"score":{_float(out[2])},"target":{out[1]:d}}}')
+        return out_lines
+
+    def _other(self, ev: Event) -> str:
+        """The rarer events, as a plain dict encoded with sorted keys."""
+        kind = ev[0]
+        agents = self._agents
+        trace = self._trace
+        data: dict[str, Any]
+        if kind == E_EFFECT_MERGED:
+            return (f'{{"agent":{agents[ev[2]]},"cycle":{ev[1]:d},"event":"effect_merged",'
+                    f'"outputs":{ev[3]:d}}}')
+        if kind == E_EFFECT_DISCARDED:
+            return (f'{{"agent":{agents[ev[2]]},"cycle":{ev[1]:d},'
+                    f'"event":"effect_discarded","reason":{_encode_str(ev[3])}}}')
+        if kind == E_TOOL_CALL:
+            _, cycle, agent, tool, args, result, error = ev
+            data = {"event": "tool_call", "cycle": cycle, "agent": trace._agent(agent),
+                    "tool": tool, "args": args, "result": result, "error": error}
+        elif kind == E_EVALUATION:
+            _, cycle, agent, target, score, reason = ev
+            return (f'{{"agent":{agents[agent]},"cycle":{cycle:d},"event":"evaluation",'
+                    f'"reason":{"null" if reason is None else _encode_str(reason)},'
+                    f'"score":{_float(score)},"target":{target:d}}}')
+        elif kind == E_CONFLICT:
+            _, cycle, t, key, winner, losers, reason = ev
+            spec = trace._program.types[t]
+            names = self._field_names[t]
+            parts = key if len(spec.key_positions) > 1 else (key,)
+            keys = [names[p] for p in spec.key_positions]
+            key_json = _encode_fields(dict(zip(keys, parts, strict=True)))
+            losers_json = ",".join([_encode_fields(dict(zip(names, v, strict=True)))
+                                    for v in losers])
+            winner_json = ("null" if winner is None
+                           else _encode_fields(dict(zip(names, winner, strict=True))))
+            return (f'{{"cycle":{cycle:d},"event":"conflict","key":{key_json},'
+                    f'"losers":[{losers_json}],"reason":{_encode_str(reason)},'
+                    f'"type":{self._types[t]},"winner":{winner_json}}}')
+        elif kind in (E_OUTPUT_SKIPPED, E_BUDGET, E_STATUS, E_JOB_TIME):
+            # built by the models' own rules (rare events: one per conflict or job)
+            return model_line(next(trace._models((ev,))))
+        else:  # pragma: no cover - a new kind without a line is a bug
+            raise AssertionError(f"unknown trace event kind {kind}")
+        if type(data["cycle"]) is not int:
+            raise TypeError("cycle")
+        return _encode(data)
+
+
+# the events about one fact: (kind) → (event name, the key of their 4th item)
+_ABOUT_FACT: dict[int, tuple[str, str]] = {
+    E_REPLACED: ("replaced", "by"),
+    E_RETRACTED: ("retracted", "cause"),
+    E_PRUNED: ("pruned", "age"),
+    E_INTENT_CLOSED: ("intent_closed", "agent"),
+}

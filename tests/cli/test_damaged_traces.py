@@ -187,10 +187,11 @@ def _edits(trace: Path) -> Iterator[tuple[str, int, list[str]]]:
         for key in event:
             if key == "event":
                 continue
-            edited = dict(event)
-            del edited[key]
-            yield f"{event['event']} without {key}", index + 1, [
-                *dumped[:index], json.dumps(edited), *dumped[index + 1:]]
+            if key != "hash":  # optional: traces before the chain have none
+                edited = dict(event)
+                del edited[key]
+                yield f"{event['event']} without {key}", index + 1, [
+                    *dumped[:index], json.dumps(edited), *dumped[index + 1:]]
             edited = {**event, key: _wrong_type(event[key])}
             yield f"{event['event']} with a wrong {key}", index + 1, [
                 *dumped[:index], json.dumps(edited), *dumped[index + 1:]]

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from converge_rules.cli import main
+from converge_rules.integrity import strip_hash
 
 REPO = Path(__file__).resolve().parents[2]
 PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
@@ -278,7 +279,7 @@ def test_trace_is_written_and_identical_across_runs_and_executors(tmp_path: Path
         assert result.exit_code == 0, result.output
         traces.append((trace.read_bytes(), result.stdout))
     assert traces[0] == traces[1] == traces[2]
-    events = [json.loads(line) for line in traces[0][0].decode().splitlines()]
+    events = [json.loads(strip_hash(line)) for line in traces[0][0].decode().splitlines()]
     assert events[-1] == {"event": "status", "status": "converged",
                           "detail": events[-1]["detail"]}
     assert {"fact_added", "cycle_start", "cycle_end", "conflict"} <= {e["event"] for e in events}

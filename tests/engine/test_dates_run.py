@@ -86,7 +86,7 @@ def test_the_same_time_gives_the_same_trace_and_another_time_another_answer(
 
 def test_the_trace_records_the_time_first_only_when_the_program_reads_it(
         ruleset: converge_rules.Ruleset) -> None:
-    lines = converge_rules.run(ruleset, [claim()], now=NOW).trace.to_jsonl().splitlines()
+    lines = list(converge_rules.run(ruleset, [claim()], now=NOW).trace.bare_lines())
     assert json.loads(lines[0]) == {"event": "job_time", "now": "2026-12-06T09:00:00Z"}
     timeless = converge_rules.loads(
         "ruleset t\nfact A { key id: str, at: date }\nfact B { key id: str, at: date }\n"

@@ -267,7 +267,7 @@ def test_a_memory_error_in_an_agent_stops_the_job_and_the_trace_says_so() -> Non
     assert result.detail == "agent 'greedy' ran out of memory (MemoryError)"
     assert result.budget["memory"] == {"limit": None, "used": None, "exceeded": True}
     assert result.facts("Out") == [{"v": 1}]  # partial results
-    events = [json.loads(line) for line in result.trace.lines()]
+    events = [json.loads(line) for line in result.trace.bare_lines()]
     assert {"event": "budget", "name": "memory", "limit": None, "used": None} in events
     assert events[-1]["status"] == "budget_exceeded"
 

@@ -11,6 +11,7 @@ from test_cycles import QUOTES, count_program, intent_program
 from test_smoke_closure import closure_program
 
 from converge_rules.engine import run
+from converge_rules.integrity import strip_hash
 
 EDGES = [("Edge", {"a": a, "b": b}) for a, b in [("x", "y"), ("y", "z"), ("z", "x")]]
 
@@ -35,7 +36,7 @@ def test_trace_is_deterministic_and_written_as_json_lines(tmp_path: Path) -> Non
     again = run(count_program(seen=True), [("Count", {"id": "a", "n": 0})])
     text = path.read_text(encoding="utf-8")
     assert text == first.trace.to_jsonl() == again.trace.to_jsonl()
-    lines = [json.loads(line) for line in text.splitlines()]
+    lines = [json.loads(strip_hash(line)) for line in text.splitlines()]
     assert lines[0]["event"] == "fact_added" and lines[0]["agent"] is None
     assert lines[-1] == {"event": "status", "status": "converged",
                          "detail": "every tier reached a fixpoint and every goal holds"}

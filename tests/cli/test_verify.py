@@ -1,0 +1,284 @@
+"""``converge verify`` (issue 14, item 3): the integrity chain of a trace or a stored job
+catches every edit, deletion, reordering and truncation, naming the first bad line; a
+result's facts_root and trace_head bind it to its trace; a trace written before the
+chain is said to be unverifiable (exit 3); the digests are the same for every executor
+and worker count."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from converge_rules import api
+from converge_rules.cli import main
+from converge_rules.integrity import facts_root, merkle_root, strip_hash, verify_lines
+
+REPO = Path(__file__).resolve().parents[2]
+PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
+PRICING_INPUT = REPO / "rulesets" / "pricing" / "input.jsonl"
+
+
+def invoke(*args: str | Path) -> Any:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        result.exception)
+    return result
+
+
+@pytest.fixture()
+def recorded(tmp_path: Path) -> tuple[Path, Path]:
+    """A trace and the JSON result of the same run."""
+    trace = tmp_path / "t.jsonl"
+    ran = invoke("run", PRICING, "-f", PRICING_INPUT, "--trace", trace,
+                 "--format", "json")
+    assert ran.exit_code == 0, ran.output
+    result = tmp_path / "out.json"
+    result.write_text(ran.stdout, encoding="utf-8")
+    return trace, result
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def write(path: Path, lines: list[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def test_an_untouched_trace_and_its_result_verify(recorded: tuple[Path, Path]) -> None:
+    trace, result = recorded
+    done = invoke("verify", trace, "--result", result)
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith(f"intact: {trace}: 21 lines")
+    proof = json.loads(result.read_text())["integrity"]
+    assert proof["trace_head"] == json.loads(lines_of(trace)[-1])["hash"]
+    assert proof["facts_root"] == facts_root(json.loads(result.read_text())["facts"])
+
+
+def _first_of_cycle_1(lines: list[str]) -> int:
+    return next(i for i, line in enumerate(lines) if '"cycle":1,' in line)
+
+
+def _edit(lines: list[str]) -> tuple[list[str], int]:
+    i = _first_of_cycle_1(lines)
+    lines[i] = lines[i].replace('"cycle":1', '"cycle":2', 1)
+    assert '"cycle":2' in lines[i]
+    return lines, i + 1
+
+
+def _edit_and_rehash(lines: list[str]) -> tuple[list[str], int]:
+    """An edited line given the hash that follows from it: the next line breaks."""
+    from converge_rules.integrity import chain, split_hash
+
+    i = _first_of_cycle_1(lines)
+    before = split_hash(lines[i - 1])[1]
+    assert before is not None
+    edited = strip_hash(lines[i]).replace('"cycle":1', '"cycle":2', 1)
+    ((lines[i], _),) = chain([edited], bytes.fromhex(before))
+    return lines, i + 2
+
+
+def _delete(lines: list[str]) -> tuple[list[str], int]:
+    del lines[4]
+    return lines, 5
+
+
+def _delete_first(lines: list[str]) -> tuple[list[str], int]:
+    return lines[1:], 1
+
+
+def _swap(lines: list[str]) -> tuple[list[str], int]:
+    lines[7], lines[8] = lines[8], lines[7]
+    return lines, 8
+
+
+def _insert(lines: list[str]) -> tuple[list[str], int]:
+    lines.insert(3, lines[2])
+    return lines, 4
+
+
+def _drop_hash(lines: list[str]) -> tuple[list[str], int]:
+    lines[10] = strip_hash(lines[10])
+    return lines, 11
+
+
+@pytest.mark.parametrize("tamper", [_edit, _edit_and_rehash, _delete, _delete_first,
+                                    _swap, _insert, _drop_hash])
+def test_any_tampering_names_the_first_bad_line(recorded: tuple[Path, Path],
+                                                tamper: Any) -> None:
+    trace, _ = recorded
+    lines, bad = tamper(lines_of(trace))
+    write(trace, lines)
+    done = invoke("verify", trace)
+    assert done.exit_code == 1, done.output
+    assert done.output.startswith(f"TAMPERED: {trace}\n  line {bad} (")
+
+
+@pytest.mark.parametrize("keep", [1, 10, 20])
+def test_a_cut_trace_is_caught(recorded: tuple[Path, Path], keep: int) -> None:
+    trace, _ = recorded
+    write(trace, lines_of(trace)[:keep])
+    done = invoke("verify", trace)
+    assert done.exit_code == 1, done.output
+    assert f"line {keep + 1} (the end): the trace ends without its status event" in (
+        done.output)
+
+
+def test_a_trace_cut_and_given_a_status_line_is_caught_by_the_result(
+    recorded: tuple[Path, Path]
+) -> None:
+    """Cut after cycle 1 and given a forged (correctly chained) status line: only the
+    result's trace_head, kept elsewhere, tells."""
+    from converge_rules.integrity import chain, split_hash
+
+    trace, result = recorded
+    lines = lines_of(trace)
+    cut = next(i for i, line in enumerate(lines) if '"event":"cycle_end"' in line) + 1
+    head = split_hash(lines[cut - 1])[1]
+    assert head is not None
+    ((status, _),) = chain([strip_hash(lines[-1])], bytes.fromhex(head))
+    write(trace, [*lines[:cut], status])
+    assert invoke("verify", trace).exit_code == 0  # the chain alone cannot tell
+    done = invoke("verify", trace, "--result", result)
+    assert done.exit_code == 1, done.output
+    assert "is not the trace_head" in done.output
+
+
+def test_an_edited_result_is_caught(recorded: tuple[Path, Path]) -> None:
+    trace, result = recorded
+    data = json.loads(result.read_text())
+    data["facts"]["Price"][0]["amount"] += 1
+    result.write_text(json.dumps(data))
+    done = invoke("verify", trace, "--result", result)
+    assert done.exit_code == 1, done.output
+    assert "a fact was edited, added or removed" in done.output
+
+
+def test_a_result_without_a_proof_is_bad_usage(recorded: tuple[Path, Path],
+                                               tmp_path: Path) -> None:
+    trace, _ = recorded
+    ran = invoke("run", PRICING, "-f", PRICING_INPUT, "--format", "json")
+    assert "integrity" not in json.loads(ran.stdout)  # no trace written: nothing to bind
+    bare = tmp_path / "bare.json"
+    bare.write_text(ran.stdout)
+    done = invoke("verify", trace, "--result", bare)
+    assert done.exit_code == 2
+    assert "holds no integrity proof" in done.output
+
+
+def test_a_trace_without_hashes_cannot_be_verified_and_still_reads(
+    recorded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    trace, _ = recorded
+    old = tmp_path / "old.jsonl"
+    write(old, [strip_hash(line) for line in lines_of(trace)])
+    done = invoke("verify", old)
+    assert done.exit_code == 3
+    assert "carries no hashes" in done.output
+    # what reads traces reads it as before
+    assert invoke("replay", PRICING, old, ).exit_code == 0
+    assert invoke("replay", PRICING, trace, ).exit_code == 0
+    for path in (old, trace):
+        assert invoke("explain", "--trace", path, "-r", PRICING, "Price()").exit_code == 0
+
+
+def _store_run(tmp_path: Path) -> Path:
+    db = tmp_path / "run.db"
+    ran = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    assert ran.exit_code == 0, ran.output
+    return db
+
+
+def _rows(db: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(db) as con:
+        return [(int(s), str(x)) for s, x in
+                con.execute("SELECT seq, line FROM trace_lines WHERE job = 1 ORDER BY seq")]
+
+
+def test_a_stored_job_verifies(tmp_path: Path) -> None:
+    db = _store_run(tmp_path)
+    done = invoke("verify", db, "--job", "1")
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith(f"intact: job 1 of {db}: 21 lines")
+
+
+@pytest.mark.parametrize("how", ["edit", "delete", "swap", "truncate"])
+def test_tampering_with_a_store_is_caught(tmp_path: Path, how: str) -> None:
+    db = _store_run(tmp_path)
+    rows = _rows(db)
+    with sqlite3.connect(db) as con:
+        if how == "edit":
+            seq, line = rows[5]
+            con.execute("UPDATE trace_lines SET line = ? WHERE job = 1 AND seq = ?",
+                        (line.replace('"amount":', '"amount":1', 1), seq))
+            bad = 6
+        elif how == "delete":
+            con.execute("DELETE FROM trace_lines WHERE job = 1 AND seq = ?", (rows[3][0],))
+            bad = 4
+        elif how == "swap":
+            (a, la), (b, lb) = rows[7], rows[8]
+            con.execute("UPDATE trace_lines SET line = ? WHERE job = 1 AND seq = ?", (lb, a))
+            con.execute("UPDATE trace_lines SET line = ? WHERE job = 1 AND seq = ?", (la, b))
+            bad = 8
+        else:
+            con.execute("DELETE FROM trace_lines WHERE job = 1 AND seq >= ?", (rows[15][0],))
+            bad = 16
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert f"  line {bad} (" in done.output
+
+
+def test_verify_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    done = invoke("verify", tmp_path / "nothing.jsonl")
+    assert done.exit_code == 2
+    (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\n")
+    done = invoke("verify", tmp_path / "bin.jsonl")
+    assert done.exit_code == 2 and "not UTF-8" in done.output
+    db = _store_run(tmp_path)
+    done = invoke("verify", db, "--job", "7")
+    assert done.exit_code == 2
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert invoke("verify", empty).exit_code == 1
+
+
+CLOSURE = """\
+ruleset closure
+fact Edge { a: int, b: int }
+fact Path { a: int, b: int }
+agent base { when Edge(a, b) emit Path(a: a, b: b) }
+agent step { when Path(a, b) and Edge(a: b, b: c) emit Path(a: a, b: c) }
+"""
+
+
+@pytest.mark.parametrize(("executor", "workers"), [("threads", 1), ("threads", 4),
+                                                   ("asyncio", 3), ("processes", 2)])
+def test_the_digests_are_the_same_for_every_executor(executor: str, workers: int) -> None:
+    ruleset = api.loads(CLOSURE, plugins=False)
+    facts = [("Edge", {"a": i, "b": (i * 7 + 3) % 40}) for i in range(40)]
+    serial = api.run(ruleset, facts)
+    other = api.run(ruleset, facts, executor=executor, workers=workers)
+    assert serial.integrity() == other.integrity()
+    assert list(serial.trace.lines()) == list(other.trace.lines())
+
+
+def test_the_facts_root_is_order_free_and_sees_every_fact() -> None:
+    facts = {"A": [{"x": 1}, {"x": 2}], "B": [{"y": "z"}]}
+    assert facts_root(facts) == facts_root({"B": [{"y": "z"}], "A": [{"x": 2}, {"x": 1}]})
+    assert facts_root(facts) != facts_root({"A": [{"x": 1}], "B": [{"y": "z"}]})
+    assert facts_root(facts) != facts_root({"A": [{"x": 1}, {"x": 2}], "B": [{"y": "w"}]})
+    assert facts_root(facts) != facts_root({"A": [{"x": 1}, {"x": 2}], "C": [{"y": "z"}]})
+    assert merkle_root([]) != merkle_root([b"\0" * 32])
+
+
+def test_a_job_still_running_is_checked_up_to_its_last_commit() -> None:
+    ruleset = api.loads(CLOSURE, plugins=False)
+    lines = list(api.run(ruleset, [("Edge", {"a": 1, "b": 2})]).trace.lines())
+    assert verify_lines(lines[:-1], finished=False).ok
+    assert not verify_lines(lines[:-1]).ok
