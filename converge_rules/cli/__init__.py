@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
               "one line for line.",
     "bench": "Measure the engine and the parser on built-in workloads.",
     "trace": "Work with the traces of jobs kept in a store (`converge run --store run.db`).",
+    "lsp": "Start the language server for .cvg files, speaking LSP over stdin and stdout.",
     "store": "Inspect a job store (`converge run --store run.db`) and keep it small.",
 }
 """Every sub-command (module ``converge_rules.cli.NAME``) and the first sentence of its
