@@ -18,7 +18,7 @@ import importlib.util
 import inspect
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +80,17 @@ class _Entry:
     """The last check of one ruleset (an entry file and its imports)."""
 
     path: Path
-    index: RulesetIndex | None = None
+    checked: CheckedRuleset | None = None
     files: frozenset[Path] = frozenset()  # every file it read
-    published: set[Path] = field(default_factory=set)
+    _index: RulesetIndex | None = None
+
+    @property
+    def index(self) -> RulesetIndex | None:
+        """The names of the last check, indexed when first asked for: diagnostics are
+        published without waiting for it."""
+        if self._index is None and self.checked is not None:
+            self._index = build(self.checked)
+        return self._index
 
 
 class ConvergeServer(LanguageServer):
@@ -149,7 +157,7 @@ class ConvergeServer(LanguageServer):
                 found += self.registries.run_checks(checked)
         entry = self.entries.setdefault(path, _Entry(path))
         entry.files = frozenset(loaded.files)
-        entry.index = build(checked)
+        entry.checked, entry._index = checked, None
         self.publish(entry, found, checked)
 
     def publish(self, entry: _Entry, found: Sequence[Diagnostic],
