@@ -59,7 +59,7 @@ async def measure(lines: int, rounds: int) -> dict[str, list[float]]:
     head = text.index("\n\n") + 1
     inserted = ""
     constant = "value > 10"
-    for i in range(rounds):
+    for _ in range(rounds):
         for kind in ("in-line", "new-line"):
             version += 1
             if kind == "in-line":
