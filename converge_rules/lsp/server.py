@@ -217,6 +217,12 @@ class ConvergeServer(LanguageServer):
     # -------------------------------------------------------------- lookups
 
     def index_for(self, path: Path) -> RulesetIndex | None:
+        """The index of the ruleset ``path`` belongs to, checked first when a change to
+        it is still waiting out its pause (a request sees the text it was made on)."""
+        waiting = self.pending.pop(path, None)
+        if waiting is not None:
+            waiting.cancel()
+            self.safely(self.check_path, path)
         entry = self.entries.get(path)
         if entry is not None and entry.index is not None:
             return entry.index
