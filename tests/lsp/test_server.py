@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pygls")
-pytest_lsp = pytest.importorskip("pytest_lsp")
-from lsprotocol import types as t  # noqa: E402
-from pygls.protocol import default_converter  # noqa: E402
-from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
-from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features  # noqa: E402
+pytest.importorskip("pytest_lsp")
+import pytest_asyncio
+from lsprotocol import types as t
+from pygls.protocol import default_converter
+from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 REPO = Path(__file__).resolve().parents[2]
 PRICING = (REPO / "rulesets" / "pricing" / "pricing.cvg").read_text(encoding="utf-8")
@@ -48,15 +49,20 @@ def make_client() -> LanguageClient:
     return client
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
+CONFIG = ClientServerConfig(
     server_command=[sys.executable, "-m", "converge_rules.cli", "lsp"],
-    client_factory=make_client, server_env={**os.environ}))
-async def client(lsp_client: LanguageClient, tmp_path: Path):  # type: ignore[no-untyped-def]
+    client_factory=make_client, server_env={**os.environ})
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def client(tmp_path: Path):  # type: ignore[no-untyped-def]
+    lsp_client = await CONFIG.start()
     await lsp_client.initialize_session(t.InitializeParams(
         capabilities=t.ClientCapabilities(),
         workspace_folders=[t.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")]))
-    yield
+    yield lsp_client
     await lsp_client.shutdown_session()
+    await lsp_client.stop()
 
 
 def write(path: Path, text: str) -> str:
