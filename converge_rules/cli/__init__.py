@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
               "goals, failed agents, tool calls), a timeline per cycle and tier, the final "
               "facts as sortable, filterable tables per type, every conflict, a derivation "
               "explorer, agents and tool calls.",
+    "lsp": "Start the language server for .cvg files, speaking LSP over stdin and stdout.",
     "store": "Inspect a job store (`converge run --store run.db`) and keep it small.",
     "verify": "Verify the integrity chain of TRACE (a JSON Lines trace) or of a job kept "
               "in STORE: every line's hash must follow from the line and the hash before "

@@ -11,7 +11,7 @@ cycle, a file importing itself) are diagnostics, never exceptions.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from converge_rules.language.access import (
 )
 from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity, define
 from converge_rules.language.syntax.nodes import Import, Module, Test
-from converge_rules.language.syntax.parser import parse
+from converge_rules.language.syntax.parser import ParseResult, parse
 from converge_rules.language.syntax.span import Span
 
 IMPORT_NOT_FOUND = define(
@@ -158,7 +158,9 @@ def decode_source(data: bytes, name: str) -> tuple[str | None, Diagnostic | None
 
 
 def load_file(path: str | Path, *, source: str | None = None,
-              allow_paths: Iterable[str | os.PathLike[str]] = ()) -> LoadResult:
+              allow_paths: Iterable[str | os.PathLike[str]] = (),
+              overlay: Mapping[Path, str] | None = None,
+              parser: Callable[[str, str], ParseResult] | None = None) -> LoadResult:
     """Parse ``path`` and every file it imports, transitively.
 
     ``source``, when given, is the entry file's text (the file need not exist; imports
@@ -167,14 +169,23 @@ def load_file(path: str | Path, *, source: str | None = None,
     unreadable, oversized or non-UTF-8 files, devices, files outside the allowed
     folders, files that are not rulesets, import cycles and self-imports are
     diagnostics.
+
+    ``overlay`` maps resolved paths of imported files to their text, read instead of
+    the file (an editor's unsaved buffers); ``parser`` parses each file's text, by
+    default :func:`~converge_rules.language.syntax.parser.parse` (an editor passes one
+    that reuses the items of the last parse that did not change).
     """
     path = Path(path)
-    return _Loader(FileAccess.for_entry(path, allow_paths)).run(path, source)
+    return _Loader(FileAccess.for_entry(path, allow_paths), overlay or {},
+                   parser or parse).run(path, source)
 
 
 class _Loader:
-    def __init__(self, access: FileAccess) -> None:
+    def __init__(self, access: FileAccess, overlay: Mapping[Path, str],
+                 parser: Callable[[str, str], ParseResult]) -> None:
         self.access = access
+        self.overlay = overlay
+        self.parse = parser
         self.modules: list[Module] = []
         self.diagnostics: list[Diagnostic] = []
         self.sources: dict[str, str] = {}
@@ -259,7 +270,7 @@ class _Loader:
         name = self._name(path)
         self.sources[name] = text
         self.done.add(path)
-        result = parse(text, name)
+        result = self.parse(text, name)
         self.diagnostics.extend(result.diagnostics)
         module = result.module
         if module is None:
@@ -301,7 +312,9 @@ class _Loader:
             return
         if target in self.done:
             return
-        text = self._read(target, (imp, imp.span))
+        text = self.overlay.get(target)
+        if text is None:
+            text = self._read(target, (imp, imp.span))
         if text is None:
             self.done.add(target)
             return

@@ -159,6 +159,12 @@ def _parse(text: str, path: str) -> ParseResult:
     lines = _line_starts(text)
     whole = _parse_chunk(text, path, 0, at_file_start=True)
     chunks = [whole] if whole.error is None else _parse_by_items(text, path, lines)
+    return assemble(chunks, text, path, lines)
+
+
+def assemble(chunks: list[_Chunk], text: str, path: str, lines: list[int]) -> ParseResult:
+    """The module and diagnostics of ``text`` from its parsed chunks, in order (the
+    whole file as one chunk, or its items one by one)."""
     header: n.RulesetDecl | None = None
     items: list[n.Item] = []
     comments: list[n.Comment] = []
@@ -172,8 +178,7 @@ def _parse(text: str, path: str) -> ParseResult:
         diagnostics.extend(chunk.diagnostics)
         if chunk.error is not None:
             diagnostics.append(chunk.error)
-        comments.extend(_comment(tok, path, chunk.line_offset, text, lines)
-                        for tok in chunk.comments)
+        comments.extend(chunk.comment_nodes(path, text, lines))
     first = _first_code_span(text, path, lines)
     # A broken header, or an error on the first line (a misspelt header), already says
     # what is wrong.
@@ -197,6 +202,15 @@ class _Chunk:
     error: Diagnostic | None
     comments: list[Any]
     line_offset: int
+    #: the comments as nodes, when already made (a chunk kept by an incremental parse)
+    nodes: list[n.Comment] | None = None
+
+    def comment_nodes(self, path: str, text: str, lines: list[int]) -> list[n.Comment]:
+        """The chunk's comments as nodes; ``text`` is the whole file's."""
+        if self.nodes is None:
+            return [_comment(tok, path, self.line_offset, text, lines)
+                    for tok in self.comments]
+        return self.nodes
 
 
 def _parse_chunk(text: str, path: str, line_offset: int, *, at_file_start: bool) -> _Chunk:
@@ -219,6 +233,13 @@ def _parse_chunk(text: str, path: str, line_offset: int, *, at_file_start: bool)
 
 def _parse_by_items(text: str, path: str, starts: list[int]) -> list[_Chunk]:
     """Re-parse a broken file one top-level item at a time."""
+    return [_parse_chunk(text[begin:end], path, first, at_file_start=first == 0)
+            for first, begin, end in item_chunks(text, starts)]
+
+
+def item_chunks(text: str, starts: list[int]) -> list[tuple[int, int, int]]:
+    """Where ``text`` splits into top-level items: (line offset, start, end) of each
+    piece, in order. ``starts`` are the offsets of its lines."""
     boundaries = [0]
     for index, offset in enumerate(starts[1:], start=1):
         start = _TOP_LEVEL_START.match(text, offset)
@@ -227,14 +248,13 @@ def _parse_by_items(text: str, path: str, starts: list[int]) -> list[_Chunk]:
                 word and word.group() in _ITEM_WORDS):
             boundaries.append(index)
     boundaries.append(len(starts))
-    chunks: list[_Chunk] = []
+    pieces: list[tuple[int, int, int]] = []
     for first, last in itertools.pairwise(boundaries):
         if first == last:
             continue
-        begin = starts[first]
         end = starts[last] if last < len(starts) else len(text)
-        chunks.append(_parse_chunk(text[begin:end], path, first, at_file_start=first == 0))
-    return chunks
+        pieces.append((first, starts[first], end))
+    return pieces
 
 
 def _line_starts(text: str) -> list[int]:

@@ -1,0 +1,583 @@
+"""The language server: LSP over stdio with pygls, for ``.cvg`` files.
+
+Each open file is checked as a ruleset together with the files it imports (their open,
+unsaved text when they are open too) by the checker ``converge check`` runs, with the
+installed plugins' tools, functions, resolvers and pruners. Diagnostics are published
+on open and save at once and on change after a short pause (:data:`DEBOUNCE_SECONDS`),
+so typing does not queue a check per key; an edit re-parses only the items it touched
+(:class:`~converge_rules.language.syntax.incremental.IncrementalParser`). When the
+server starts, the ``.cvg`` files of the workspace folders are checked too, so their
+problems show before they are opened and find-references sees every ruleset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as t
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from converge_rules import __version__
+from converge_rules.language.checks.checked import CheckedRuleset
+from converge_rules.language.checks.checker import check
+from converge_rules.language.checks.root import BUDGETS
+from converge_rules.language.diagnostics.core import Diagnostic, Severity
+from converge_rules.language.loader import display_path, load_file
+from converge_rules.language.syntax.incremental import IncrementalParser
+from converge_rules.language.syntax.span import Span
+from converge_rules.lsp.complete import Candidate, Known, complete
+from converge_rules.lsp.index import (
+    Outline,
+    RulesetIndex,
+    Symbol,
+    build,
+    describe,
+    outline,
+)
+
+DEBOUNCE_SECONDS = 0.04
+"""How long the server waits after a change for the next one before checking."""
+
+WORKSPACE_LIMIT = 500
+"""At most this many ``.cvg`` files of the workspace folders are checked at start."""
+
+SEMANTIC_TYPES = ("type", "property", "enumMember", "function", "variable", "method",
+                  "namespace")
+_SEMANTIC_OF = {"type": 0, "field": 1, "member": 2, "agent": 3, "function": 5,
+                "tool": 5, "variable": 4, "budget": 1}
+
+_SEVERITY = {Severity.ERROR: t.DiagnosticSeverity.Error,
+             Severity.WARNING: t.DiagnosticSeverity.Warning,
+             Severity.NOTE: t.DiagnosticSeverity.Information}
+_KIND = {"type": t.CompletionItemKind.Class, "field": t.CompletionItemKind.Field,
+         "member": t.CompletionItemKind.EnumMember, "agent": t.CompletionItemKind.Module,
+         "tool": t.CompletionItemKind.Method, "function": t.CompletionItemKind.Function,
+         "budget": t.CompletionItemKind.Property, "keyword": t.CompletionItemKind.Keyword,
+         "variable": t.CompletionItemKind.Variable,
+         "resolver": t.CompletionItemKind.Reference,
+         "pruner": t.CompletionItemKind.Reference}
+_SYMBOL = {"ruleset": t.SymbolKind.Package, "fact": t.SymbolKind.Struct,
+           "intent": t.SymbolKind.Interface, "enum": t.SymbolKind.Enum,
+           "member": t.SymbolKind.EnumMember, "field": t.SymbolKind.Field,
+           "agent": t.SymbolKind.Function, "policy": t.SymbolKind.Object,
+           "prune": t.SymbolKind.Object, "root": t.SymbolKind.Namespace,
+           "test": t.SymbolKind.Method, "import": t.SymbolKind.File,
+           "uses": t.SymbolKind.Module}
+_DID_YOU_MEAN = re.compile(r"did you mean ((?:`[^`]+`(?:, | or )?)+)")
+
+
+@dataclass
+class _Entry:
+    """The last check of one ruleset (an entry file and its imports)."""
+
+    path: Path
+    checked: CheckedRuleset | None = None
+    files: frozenset[Path] = frozenset()  # every file it read
+    _index: RulesetIndex | None = None
+
+    @property
+    def index(self) -> RulesetIndex | None:
+        """The names of the last check, indexed when first asked for: diagnostics are
+        published without waiting for it."""
+        if self._index is None and self.checked is not None:
+            self._index = build(self.checked)
+        return self._index
+
+
+class ConvergeServer(LanguageServer):
+    """The server and what it keeps between requests: the last check of every open or
+    workspace ruleset, the parser that reuses unchanged items, and the plugins."""
+
+    def __init__(self) -> None:
+        super().__init__("converge", __version__,
+                         text_document_sync_kind=t.TextDocumentSyncKind.Incremental)
+        self.entries: dict[Path, _Entry] = {}
+        self.parser = IncrementalParser()
+        self.pending: dict[Path, asyncio.Task[None]] = {}
+        self.registries: Any = None
+        self.checker_kwargs: dict[str, Any] = {}
+        self.known = Known()
+        self.plugin_problem = ""
+
+    # -------------------------------------------------------------- plugins
+
+    def load_plugins(self) -> None:
+        """The installed plugins' registries; the built-ins alone (and a message) when
+        one fails to load."""
+        from converge_rules.cli._common import load_plugins
+
+        try:
+            registries = load_plugins()
+        except Exception as exc:
+            self.plugin_problem = f"converge: plugins not loaded ({exc}); checking " \
+                                  "with the built-ins only"
+            registries = load_plugins(no_plugins=True)
+        self.registries = registries
+        try:
+            self.checker_kwargs = registries.checker_kwargs()
+        except Exception as exc:
+            self.plugin_problem = f"converge: a plugin's signatures are invalid ({exc})"
+            self.checker_kwargs = {}
+        self.known = Known(
+            tools=self.checker_kwargs.get("tools", {}),
+            tool_docs={n: tool.description for n, tool in registries.tools.items()},
+            functions=self.checker_kwargs.get("functions", {}),
+            function_docs={n: f.description for n, f in registries.functions.items()},
+            resolvers=tuple(sorted(registries.resolvers)),
+            pruners=tuple(sorted(registries.pruners)),
+        )
+
+    # -------------------------------------------------------------- checking
+
+    def open_texts(self) -> dict[Path, str]:
+        out: dict[Path, str] = {}
+        for uri, doc in self.workspace.text_documents.items():
+            path = _path_of(uri)
+            if path is not None:
+                out[path] = doc.source
+        return out
+
+    def check_path(self, path: Path) -> None:
+        """Check the ruleset whose entry is ``path`` and publish its diagnostics."""
+        texts = self.open_texts()
+        loaded = load_file(path, source=texts.get(path), overlay=texts, parser=self.parser)
+        checked = check(loaded, **self.checker_kwargs)
+        found = list(checked.diagnostics)
+        if self.registries is not None and checked.ok:
+            with contextlib.suppress(Exception):  # a plugin's lint bug is not the user's
+                found += self.registries.run_checks(checked)
+        entry = self.entries.setdefault(path, _Entry(path))
+        entry.files = frozenset(loaded.files)
+        entry.checked, entry._index = checked, None
+        self.publish(entry, found, checked)
+
+    def publish(self, entry: _Entry, found: Sequence[Diagnostic],
+                checked: CheckedRuleset) -> None:
+        """Publish the entry file's diagnostics (an imported file's own problems are
+        published when that file is open or in the workspace; a problem in it that
+        makes the import fail is reported at the ``import`` line)."""
+        mine = [d for d in found if d.span is None or _span_path(d.span) == entry.path]
+        doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
+        lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
+        text_lines = lines.split("\n")
+        converted = [self.to_lsp(d, text_lines, checked) for d in mine]
+        uri = from_fs_path(str(entry.path)) or ""
+        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+            uri=uri, diagnostics=converted, version=doc.version if doc else None))
+
+    def to_lsp(self, d: Diagnostic, lines: list[str], checked: CheckedRuleset) -> t.Diagnostic:
+        span = d.span or Span("", 1, 1, 1, 1)
+        related = []
+        for r in d.related:
+            source = checked.sources.get(r.span.file, "").split("\n")
+            target = from_fs_path(str(_span_path(r.span))) or ""
+            related.append(t.DiagnosticRelatedInformation(
+                t.Location(target, _range(r.span, source)), r.message))
+        fixes = fixes_of(d, lines)
+        return t.Diagnostic(
+            range=_range(span, lines), message=d.message + (f"\nhelp: {d.help}" if d.help
+                                                             else ""),
+            severity=_SEVERITY.get(d.severity, t.DiagnosticSeverity.Error),
+            code=d.code, source="converge", related_information=related or None,
+            data={"fixes": fixes} if fixes else None)
+
+    def schedule(self, path: Path, delay: float) -> None:
+        """Check ``path``'s ruleset, and the rulesets that read it, after ``delay``
+        seconds unless another change comes first."""
+        old = self.pending.pop(path, None)
+        if old is not None:
+            old.cancel()
+        self.pending[path] = asyncio.get_running_loop().create_task(self._later(path, delay))
+
+    async def _later(self, path: Path, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        self.pending.pop(path, None)
+        self.safely(self.check_path, path)
+        for other in list(self.entries.values()):
+            if other.path != path and path in other.files:
+                self.safely(self.check_path, other.path)
+
+    def safely(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self.window_log_message(t.LogMessageParams(
+                t.MessageType.Error, f"converge: internal error: {type(exc).__name__}: {exc}"))
+
+    # -------------------------------------------------------------- lookups
+
+    def index_for(self, path: Path) -> RulesetIndex | None:
+        """The index of the ruleset ``path`` belongs to, checked first when a change to
+        it is still waiting out its pause (a request sees the text it was made on)."""
+        waiting = self.pending.pop(path, None)
+        if waiting is not None:
+            waiting.cancel()
+            self.safely(self.check_path, path)
+        entry = self.entries.get(path)
+        if entry is not None and entry.index is not None:
+            return entry.index
+        return next((e.index for e in self.entries.values()
+                     if e.index is not None and path in e.files), None)
+
+    def symbol_at(self, uri: str, position: t.Position) -> tuple[RulesetIndex, Symbol,
+                                                                   Span] | None:
+        path = _path_of(uri)
+        if path is None:
+            return None
+        index = self.index_for(path)
+        if index is None:
+            return None
+        doc = self.workspace.get_text_document(uri)
+        line = doc.lines[position.line] if position.line < len(doc.lines) else ""
+        column = _column(line, position.character)
+        found = index.at(display_path(path), position.line + 1, column)
+        return None if found is None else (index, found.symbol, found.span)
+
+    def all_indexes(self) -> list[RulesetIndex]:
+        return [e.index for e in self.entries.values() if e.index is not None]
+
+
+def _path_of(uri: str) -> Path | None:
+    fs = to_fs_path(uri)
+    return None if fs is None else Path(fs).resolve()
+
+
+def _span_path(span: Span) -> Path:
+    path = Path(span.file)
+    return (path if path.is_absolute() else Path.cwd() / path).resolve()
+
+
+def _utf16(line: str, column: int) -> int:
+    """The UTF-16 offset of 1-based character ``column`` of ``line``."""
+    prefix = line[:max(column - 1, 0)]
+    if prefix.isascii():
+        return len(prefix) + max(column - 1 - len(line), 0)
+    return len(prefix.encode("utf-16-le")) // 2
+
+
+def _column(line: str, character: int) -> int:
+    """The 1-based character column of UTF-16 offset ``character`` of ``line``."""
+    if line.isascii():
+        return character + 1
+    units = 0
+    for i, ch in enumerate(line):
+        if units >= character:
+            return i + 1
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(line) + 1
+
+
+def _range(span: Span, lines: list[str]) -> t.Range:
+    def at(line: int, column: int) -> t.Position:
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        return t.Position(max(line - 1, 0), _utf16(text, column))
+
+    return t.Range(at(span.line, span.column), at(span.end_line, span.end_column))
+
+
+def fixes_of(d: Diagnostic, lines: list[str]) -> list[dict[str, Any]]:
+    """The edits a diagnostic's ``help`` proposes, as quick fixes: each name of a "did
+    you mean `x`?" replaces the misspelt name; "remove `import …`" deletes the line."""
+    if d.span is None or d.help is None:
+        return []
+    s = d.span
+    if d.help.startswith("remove `import ") and s.line == s.end_line:
+        return [{"title": d.help[0].upper() + d.help[1:], "line": s.line - 1,
+                 "start": 0, "end_line": s.line, "end": 0, "text": ""}]
+    m = _DID_YOU_MEAN.search(d.help)
+    if m is None or s.line != s.end_line or not 0 < s.line <= len(lines):
+        return []
+    written = lines[s.line - 1][s.column - 1:s.end_column - 1]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", written):
+        return []
+    out = []
+    for name in re.findall(r"`([^`]+)`", m.group(1)):
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name):
+            line = lines[s.line - 1]
+            out.append({"title": f"Change `{written}` to `{name}`", "line": s.line - 1,
+                        "start": _utf16(line, s.column), "end_line": s.line - 1,
+                        "end": _utf16(line, s.end_column), "text": name})
+    return out
+
+
+def _location(span: Span, index: RulesetIndex, server: ConvergeServer) -> t.Location:
+    path = _span_path(span)
+    uri = from_fs_path(str(path)) or ""
+    doc = server.workspace.text_documents.get(uri)
+    text = doc.source if doc else index.checked.sources.get(span.file, "")
+    return t.Location(uri, _range(span, text.split("\n")))
+
+
+def _tool_location(registries: Any, name: str) -> t.Location | None:
+    """Where a plugin's tool function is defined, without importing a module the
+    plugin names by reference."""
+    tool = getattr(registries, "tools", {}).get(name) if registries is not None else None
+    if tool is None:
+        return None
+    fn = tool.fn
+    try:
+        if isinstance(fn, str):
+            module, _, attr = fn.partition(":")
+            spec = importlib.util.find_spec(module)
+            if spec is None or spec.origin is None:
+                return None
+            file = Path(spec.origin)
+            lines = file.read_text(encoding="utf-8").split("\n")
+            at = next((i for i, line in enumerate(lines)
+                       if re.match(rf"\s*(async\s+)?def\s+{re.escape(attr)}\b", line)), 0)
+        else:
+            file = Path(inspect.getsourcefile(fn) or "")
+            at = inspect.getsourcelines(fn)[1] - 1
+    except (OSError, TypeError, ValueError, ImportError):
+        return None
+    position = t.Position(at, 0)
+    return t.Location(from_fs_path(str(file)) or "", t.Range(position, position))
+
+
+def _outline_symbols(entries: Iterable[Outline], lines: list[str]) -> list[t.DocumentSymbol]:
+    return [t.DocumentSymbol(
+        name=o.name, kind=_SYMBOL.get(o.kind, t.SymbolKind.Object),
+        range=_range(o.span, lines), selection_range=_range(o.selection, lines),
+        detail=o.detail or None,
+        children=_outline_symbols(o.children, lines) or None) for o in entries]
+
+
+def _candidate(c: Candidate, edit_range: t.Range) -> t.CompletionItem:
+    return t.CompletionItem(
+        label=c.label, kind=_KIND.get(c.kind, t.CompletionItemKind.Text),
+        detail=c.detail or None,
+        documentation=t.MarkupContent(t.MarkupKind.Markdown, c.documentation)
+        if c.documentation else None,
+        text_edit=t.TextEdit(edit_range, c.label))
+
+
+def make_server() -> ConvergeServer:
+    """A server with every feature registered."""
+    server = ConvergeServer()
+
+    @server.feature(t.INITIALIZED)
+    def initialized(ls: ConvergeServer, params: t.InitializedParams) -> None:
+        ls.load_plugins()
+        if ls.plugin_problem:
+            ls.window_show_message(t.ShowMessageParams(t.MessageType.Warning,
+                                                       ls.plugin_problem))
+        folders = [_path_of(f.uri) for f in (ls.workspace.folders or {}).values()]
+        found = 0
+        for folder in folders:
+            if folder is None or not folder.is_dir() or folder == Path(folder.anchor):
+                continue
+            for path in sorted(folder.rglob("*.cvg")):
+                if found >= WORKSPACE_LIMIT:
+                    return
+                if any(part.startswith(".") or part == "node_modules"
+                       for part in path.relative_to(folder).parts):
+                    continue
+                found += 1
+                ls.safely(ls.check_path, path.resolve())
+
+    @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: ConvergeServer, params: t.DidOpenTextDocumentParams) -> None:
+        path = _path_of(params.text_document.uri)
+        if path is not None:
+            if ls.registries is None:
+                ls.load_plugins()
+            ls.schedule(path, 0)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: ConvergeServer, params: t.DidChangeTextDocumentParams) -> None:
+        path = _path_of(params.text_document.uri)
+        if path is not None:
+            ls.schedule(path, DEBOUNCE_SECONDS)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: ConvergeServer, params: t.DidSaveTextDocumentParams) -> None:
+        path = _path_of(params.text_document.uri)
+        if path is not None:
+            ls.schedule(path, 0)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: ConvergeServer, params: t.DidCloseTextDocumentParams) -> None:
+        path = _path_of(params.text_document.uri)
+        if path is None:
+            return
+        task = ls.pending.pop(path, None)
+        if task is not None:
+            task.cancel()
+        if path.exists():  # back to what is on disk
+            ls.schedule(path, 0)
+        else:
+            ls.entries.pop(path, None)
+            ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+                uri=params.text_document.uri, diagnostics=[]))
+
+    @server.feature(t.TEXT_DOCUMENT_CODE_ACTION, t.CodeActionOptions(
+        code_action_kinds=[t.CodeActionKind.QuickFix]))
+    def code_action(ls: ConvergeServer, params: t.CodeActionParams) -> list[t.CodeAction]:
+        out = []
+        for d in params.context.diagnostics:
+            data = d.data if isinstance(d.data, dict) else {}
+            for fix in data.get("fixes", []):
+                edit = t.TextEdit(t.Range(t.Position(fix["line"], fix["start"]),
+                                          t.Position(fix["end_line"], fix["end"])),
+                                  fix["text"])
+                out.append(t.CodeAction(
+                    title=fix["title"], kind=t.CodeActionKind.QuickFix, diagnostics=[d],
+                    is_preferred=len(data["fixes"]) == 1,
+                    edit=t.WorkspaceEdit(changes={params.text_document.uri: [edit]})))
+        return out
+
+    @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(
+        trigger_characters=[".", "(", "[", ",", " ", ":"]))
+    def completion(ls: ConvergeServer, params: t.CompletionParams) -> t.CompletionList:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        path = _path_of(params.text_document.uri)
+        index = ls.index_for(path) if path is not None else None
+        if ls.registries is None:
+            ls.load_plugins()
+        offset = doc.offset_at_position(params.position)
+        text = doc.source
+        found = complete(text, offset, index, ls.known)
+        word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", text[:offset])
+        start = doc.position_codec.position_to_client_units(
+            doc.lines, doc.server_position_at_offset(offset - len(word.group()))) \
+            if word else params.position
+        edit_range = t.Range(start, params.position)
+        seen: set[str] = set()
+        items = []
+        for c in found:
+            if c.label not in seen:
+                seen.add(c.label)
+                items.append(_candidate(c, edit_range))
+        return t.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(t.TEXT_DOCUMENT_HOVER)
+    def hover(ls: ConvergeServer, params: t.HoverParams) -> t.Hover | None:
+        found = ls.symbol_at(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        index, symbol, span = found
+        text = describe(index, symbol, tools=ls.known.tools, tool_docs=ls.known.tool_docs,
+                        functions={**index.checked.functions, **ls.known.functions},
+                        function_docs=_function_docs(ls), budgets=BUDGETS)
+        if text is None:
+            return None
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        return t.Hover(t.MarkupContent(t.MarkupKind.Markdown, text),
+                       _range(span, list(doc.lines)))
+
+    @server.feature(t.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: ConvergeServer, params: t.DefinitionParams) -> list[t.Location]:
+        found = ls.symbol_at(params.text_document.uri, params.position)
+        if found is None:
+            return []
+        index, symbol, _ = found
+        if symbol.kind == "file":
+            start = t.Position(0, 0)
+            return [t.Location(from_fs_path(symbol.name) or "", t.Range(start, start))]
+        if symbol.kind == "tool":
+            where = _tool_location(ls.registries, symbol.name)
+            return [where] if where else []
+        if symbol.kind == "variable":
+            return []  # a variable's binding is next to it; nothing to jump to
+        return [_location(s, index, ls) for s in index.declarations(symbol)]
+
+    @server.feature(t.TEXT_DOCUMENT_REFERENCES)
+    def references(ls: ConvergeServer, params: t.ReferenceParams) -> list[t.Location]:
+        found = ls.symbol_at(params.text_document.uri, params.position)
+        if found is None:
+            return []
+        _, symbol, _ = found
+        seen: dict[tuple[str, int, int], t.Location] = {}
+        for index in ls.all_indexes():
+            for s in index.references(
+                    symbol, declarations=params.context.include_declaration):
+                loc = _location(s, index, ls)
+                seen.setdefault((loc.uri, loc.range.start.line, loc.range.start.character),
+                                loc)
+        return sorted(seen.values(), key=lambda x: (x.uri, x.range.start.line,
+                                                    x.range.start.character))
+
+    @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def document_symbol(ls: ConvergeServer,
+                        params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        path = _path_of(params.text_document.uri)
+        if path is None:
+            return []
+        module = ls.parser(doc.source, display_path(path)).module
+        return [] if module is None else _outline_symbols(outline(module), list(doc.lines))
+
+    @server.feature(t.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls: ConvergeServer,
+                   params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
+        from converge_rules.errors import RulesSyntaxError
+        from converge_rules.language.format.formatter import format_source
+
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        try:
+            formatted = format_source(doc.source, doc.path)
+        except RulesSyntaxError:
+            return None  # the diagnostics already say why
+        if formatted == doc.source:
+            return []
+        lines = doc.source.split("\n")
+        end = t.Position(len(lines) - 1, _utf16(lines[-1], len(lines[-1]) + 1))
+        return [t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
+
+    @server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
+                    t.SemanticTokensLegend(token_types=list(SEMANTIC_TYPES),
+                                           token_modifiers=["declaration"]))
+    def semantic_tokens(ls: ConvergeServer, params: t.SemanticTokensParams) -> t.SemanticTokens:
+        path = _path_of(params.text_document.uri)
+        index = ls.index_for(path) if path is not None else None
+        if index is None or path is None:
+            return t.SemanticTokens(data=[])
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        lines = list(doc.lines)
+        data: list[int] = []
+        last_line = last_start = 0
+        for o in index.occurrences.get(display_path(path), []):
+            s = o.span
+            kind = _SEMANTIC_OF.get(o.symbol.kind)
+            if kind is None or s.line != s.end_line or s.line > len(lines):
+                continue
+            text = lines[s.line - 1]
+            start, end = _utf16(text, s.column), _utf16(text, s.end_column)
+            line = s.line - 1
+            delta_start = start - last_start if line == last_line else start
+            if data and line == last_line and delta_start <= 0:
+                continue  # tokens may not overlap
+            data += [line - last_line, delta_start, end - start, kind, int(o.declaration)]
+            last_line, last_start = line, start
+        return t.SemanticTokens(data=data)
+
+    return server
+
+
+BUILTINS_MODULE = "converge_rules.language.builtins"
+
+
+def _function_docs(ls: ConvergeServer) -> dict[str, str]:
+    """The first paragraph of each built-in's docstring (those written for the language,
+    not Python's own ``abs`` or ``len``) and each plugin function's description."""
+    from converge_rules.language.builtins import BUILTINS
+
+    docs = {name: (inspect.getdoc(b.implementation) or "").split("\n\n")[0]
+            for name, b in BUILTINS.items()
+            if getattr(b.implementation, "__module__", "") == BUILTINS_MODULE}
+    return {**docs, **ls.known.function_docs}
+
+
+def serve() -> None:
+    """Speak LSP over stdin and stdout until the client says exit."""
+    make_server().start_io()
