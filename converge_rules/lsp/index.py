@@ -356,6 +356,9 @@ def _outline_item(item: n.Item) -> Outline | None:
         return Outline(f"policy {item.type.name}", "policy", item.span, item.type.span)
     if isinstance(item, n.Prune):
         return Outline(f"prune {item.type.name}", "prune", item.span, item.type.span)
+    if isinstance(item, n.Invariant):
+        return Outline(item.name.name, "invariant", item.span, item.name.span,
+                       "always" if item.always else "never")
     if isinstance(item, n.Root):
         return Outline(f"root {item.goal!r}", "root", item.span, item.span)
     if isinstance(item, n.Test):

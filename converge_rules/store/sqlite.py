@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from converge_rules import _crash
-from converge_rules.engine.knowledge import KnowledgeRow
 from converge_rules.errors import StoreError
 from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
+
+if TYPE_CHECKING:
+    from converge_rules.engine.knowledge import KnowledgeRow
 
 _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
 """An SQL statement, its parameters, and whether they are many rows (executemany)."""
@@ -562,10 +564,12 @@ class SqliteJob:
 
     def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
         """The committed knowledge of ``type_name`` in this job, oldest first."""
+        from converge_rules.engine import knowledge  # the engine: not on `check`'s path
+
         for seq, cycle, kind, fact, data in self.store._read(
                 "SELECT seq, cycle, type, fact, data FROM knowledge "
                 "WHERE job = ? AND type = ? ORDER BY seq", (self.id, type_name)):
-            yield KnowledgeRow.from_columns(seq, cycle, kind, fact, data)
+            yield knowledge.KnowledgeRow.from_columns(seq, cycle, kind, fact, data)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """The lines after the last cycle (or the whole trace, when the engine does not

@@ -72,7 +72,8 @@ def test_a_trace_of_manners_replays_to_the_same_answer(
 ) -> None:
     facts = clips.read_file(ROOT / "bench" / "data" / "manners8.fct", manners.program)
     serial = converge_rules.run(manners, facts, trace=tmp_path / "t.jsonl")
-    threads = converge_rules.run(manners, facts, executor="threads", workers=4)
+    threads = converge_rules.run(manners, facts, executor="threads", workers=4,
+                                 trace=tmp_path / "threads.jsonl")
     assert threads.to_json() == serial.to_json()
     assert threads.trace.to_jsonl() == serial.trace.to_jsonl()
     assert '"lasting":true' in (tmp_path / "t.jsonl").read_text()

@@ -64,7 +64,7 @@ LIVE = {"cycle_start", "cycle_end", "effect_merged", "effect_discarded", "confli
 
 
 def trace_events(result: Any) -> list[dict[str, Any]]:
-    return [e for e in map(json.loads, result.trace.lines()) if e["event"] in LIVE]
+    return [e for e in map(json.loads, result.trace.bare_lines()) if e["event"] in LIVE]
 
 
 @pytest.mark.parametrize("executor", ["serial", "threads", "asyncio"])

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from converge_rules import _crash
 from converge_rules.errors import StoreError
 from converge_rules.store.base import StoreInfo
 from converge_rules.store.sqlite import DEFAULT_TIMEOUT, SqliteStore
@@ -327,6 +328,7 @@ class PostgresStore(SqliteStore):
         self.location = shown
         self.path = _Name(shown)  # type: ignore[assignment]
         self.timeout = url_timeout if timeout is None else timeout
+        self.crash_at = _crash.armed()  # the crash tests' points, as the SQLite store's
         try:
             db = DialectConnection.open(conninfo, schema=schema, timeout=self.timeout)
         except sqlite3.Error as exc:
@@ -389,16 +391,3 @@ class PostgresStore(SqliteStore):
             tables[name] = {"rows": rows, "bytes": size}
         total = sum(t["bytes"] for t in tables.values())
         return StoreInfo(self.location, self._version(), total, tables, self.jobs())
-
-
-class PostgresFactory:
-    """Opens a :class:`PostgresStore` on a ``postgresql://`` URL; psycopg is imported
-    only then. ``job_store`` marks a factory of job stores (``--store``)."""
-
-    job_store = True
-
-    def __call__(self, location: str | os.PathLike[str]) -> PostgresStore:
-        return PostgresStore(location)
-
-    def __repr__(self) -> str:
-        return "PostgresFactory()"

@@ -1,0 +1,21 @@
+"""The outline (document symbols) lists every kind of item, invariants included (found
+after the merge of invariants and the language server: they were left out)."""
+
+from __future__ import annotations
+
+from converge_rules.language.syntax.parser import parse
+from converge_rules.lsp.index import outline
+
+TEXT = """\
+ruleset payouts
+fact Payment { key claim: str, amount: float }
+invariant small never Payment(claim, amount) where amount > 100.0
+invariant total always sum(Payment(), amount) <= 1_000.0
+"""
+
+
+def test_invariants_are_in_the_outline() -> None:
+    module = parse(TEXT, "payouts.cvg").module
+    assert module is not None
+    entries = {(o.name, o.kind) for o in outline(module)}
+    assert {("small", "invariant"), ("total", "invariant")} <= entries
