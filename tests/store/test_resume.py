@@ -251,7 +251,9 @@ def test_api_resume_of_an_interrupted_job_equals_the_uninterrupted_run(
 ) -> None:
     loaded = converge_rules.load(PRICING)
     facts = api.read_facts(loaded, PRICING_INPUT)
-    whole = api.run(loaded, facts, now=JOB_TIME)
+    # stored too: a job that writes its trace has an integrity proof in its result,
+    # and the resumed job's must be the uninterrupted one's
+    whole = api.run(loaded, facts, now=JOB_TIME, store=tmp_path / "whole.db")
     asked = iter([False, True])
     db = tmp_path / "run.db"
     first = api.run(loaded, facts, store=db, now=JOB_TIME, stop=lambda: next(asked, True))
@@ -274,7 +276,7 @@ def test_resume_reuses_the_recorded_answers_without_calling_the_tool(
     loaded = converge_rules.load(ruleset, plugins=load_registries(
         ["bump_tool"]))
     inputs = api.read_facts(loaded, facts)
-    whole = api.run(loaded, inputs, now=JOB_TIME)
+    whole = api.run(loaded, inputs, now=JOB_TIME, store=tmp_path / "whole.db")
     asked: list[tuple[str, int]] = []
 
     def bump(args: Any) -> dict[str, Any]:
