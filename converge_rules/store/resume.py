@@ -54,6 +54,8 @@ def ruleset_digest(ruleset: Ruleset) -> str:
     """A digest of what decides a job's result besides its inputs, tools and time: the
     bytes of the ruleset's files, the generated code of its agents and its budgets and
     pruners. Two rulesets with the same digest compile to the same program."""
+    from converge_rules.language.loader import display_path
+
     h = hashlib.sha256()
     for path in ruleset.files:  # their contents, not their names: a ruleset may move
         try:
@@ -62,7 +64,10 @@ def ruleset_digest(ruleset: Ruleset) -> str:
             h.update(b"<unreadable>")
         h.update(b"\0")
     program = ruleset.program
-    paths = sorted({str(p) for p in ruleset.files} | {ruleset.path}, key=len, reverse=True)
+    # a file as the command line named it, as the store records it (absolute) and as
+    # spans in the code's comments name it (relative to the working directory)
+    paths = sorted({str(p) for p in ruleset.files} | {display_path(p) for p in ruleset.files}
+                   | {ruleset.path}, key=len, reverse=True)
     for agent in program.agents:
         h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
         source = agent.source

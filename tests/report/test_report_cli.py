@@ -210,3 +210,43 @@ def test_the_test_report_lists_each_test_with_its_failure(tmp_path: Path) -> Non
     refused = converge("test", str(ruleset), "--report", str(ruleset))
     assert refused.returncode == 2 and "--report" in refused.stderr
     assert "Price(sku" in ruleset.read_text(encoding="utf-8")
+
+
+GUARDED = """\
+ruleset guarded
+fact Claim   { key claim: str, amount: float }
+fact Payment { key claim: str, amount: float }
+agent pay {
+  when Claim(claim, amount) where amount < 100.0
+  emit Payment(claim: claim, amount: amount)
+}
+agent pay_big {
+  when Claim(claim, amount) where amount >= 100.0
+  emit Payment(claim: claim, amount: amount)
+}
+invariant small never Payment(claim, amount) where amount > 100.0
+invariant budget always sum(Payment(), amount) <= 1_000.0
+"""
+
+
+def test_a_job_whose_invariant_broke_is_traced_and_reported(tmp_path: Path) -> None:
+    """`converge run --trace` of a job with an invariant broken once wrote no trace
+    (an internal error: the fast trace writer had no line for `invariant_broken`), so
+    it had no report."""
+    ruleset = tmp_path / "guarded.cvg"
+    ruleset.write_text(GUARDED, encoding="utf-8")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Claim": {"claim": "big", "amount": 500.0}}\n'
+                     + "".join(f'{{"Claim": {{"claim": "c{i}", "amount": 90.0}}}}\n'
+                               for i in range(12)), encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    done = converge("run", str(ruleset), "--facts", str(facts), "--trace", str(trace))
+    assert "internal error" not in done.stderr
+    assert done.returncode == 3, done.stderr  # invariant_violated
+    kinds = [json.loads(line)["event"] for line in trace.read_text().splitlines()]
+    assert kinds.count("invariant_broken") == 2
+    page = tmp_path / "report.html"
+    done = converge("report", str(trace), "-r", str(ruleset), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "invariant_violated" in html

@@ -447,3 +447,23 @@ def test_stored_inputs_validate_back_to_the_same_values() -> None:
     text = inputs_text(loaded.program, facts)
     back = validate_pairs(loaded.program, [(t, f) for t, f in json.loads(text)])
     assert back == facts
+
+
+def test_a_job_started_with_a_relative_ruleset_path_resumes(tmp_path: Path) -> None:
+    """`converge run bumps.cvg` (a path relative to the working directory, as the README
+    writes them) killed, then `converge run --resume` (which loads the ruleset from the
+    absolute path the store records) was refused: "ran another version of the
+    ruleset", the ruleset unchanged — its digest took the code's span comments
+    (`bumps.cvg:3:1`) out for one path form and not the other."""
+    ruleset, facts = bumps(tmp_path)
+    db = tmp_path / "run.db"
+    killed = converge(tmp_path, "run", ruleset.name, "--facts", facts.name, "--store",
+                      db.name, CONVERGE_CRASH_AT="merge:2")
+    assert killed.returncode != 0 and has_job(db)
+    done = converge(tmp_path, "run", "--resume", db.name, "--format", "json")
+    assert "another version" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    whole = converge(tmp_path, "run", str(ruleset), "--facts", str(facts), "--format",
+                     "json")
+    assert (json.loads(done.stdout)["facts"]["Count"]
+            == json.loads(whole.stdout)["facts"]["Count"])

@@ -57,3 +57,36 @@ def test_github_workflow_example_uses_real_options() -> None:
 def test_an_unknown_option_would_be_caught() -> None:
     with pytest.raises(click.UsageError):
         _parse_command("converge test rulesets/ --no-such-option")
+
+
+def _pip_install_args(text: str) -> list[str]:
+    """The arguments of the one `pip install` that installs the project for its tests."""
+    found = [line for line in text.replace("\\\n", " ").splitlines()
+             if re.search(r"pip install( -q)? [\"']?\.\[test\]", line)]
+    assert len(found) == 1, found
+    args = shlex.split(found[0].split("&&")[0])
+    return args[args.index("install") + 1:]
+
+
+def test_the_readme_test_command_installs_what_ci_installs() -> None:
+    readme = _pip_install_args((ROOT / "README.md").read_text(encoding="utf-8"))
+    ci = [a for a in _pip_install_args((ROOT / ".ci" / "run").read_text(encoding="utf-8"))
+          if a != "-q"]
+    assert readme == ci
+    # every first-party plugin is installed, so that its tests (testpaths) can import it
+    plugins = {p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()}
+    installed = {re.sub(r"\[.*\]$", "", a).removeprefix("./plugins/") for a in ci}
+    assert plugins <= installed
+
+
+def test_ci_stops_postgresql_even_when_it_fails_to_start() -> None:
+    """The EXIT trap that stops the server is set before initdb and `pg_ctl start`: a
+    start that gives up (`-w -t 120`) while the server is still coming up exits the
+    script (set -e), and a trap set after it would leave the server running."""
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+    def first(pattern: str) -> int:
+        return next(i for i, line in enumerate(lines) if re.search(pattern, line))
+
+    trap = first(r"^trap .*pg_ctl\" stop .* EXIT$")
+    assert trap < first(r"^pg \"\$pgbin/initdb\"") < first(r"^pg \"\$pgbin/pg_ctl\" start")
