@@ -12,6 +12,7 @@ import pytest
 
 import converge_rules
 from converge_rules import api
+from converge_rules.integrity import strip_hash
 
 PAYOUTS = """\
 ruleset payouts
@@ -38,7 +39,8 @@ def load(text: str) -> converge_rules.Ruleset:
 
 
 def events(result: Any, kind: str) -> list[dict[str, Any]]:
-    return [e for e in map(json.loads, result.trace.lines()) if e["event"] == kind]
+    return [e for e in (json.loads(strip_hash(line)) for line in result.trace.lines())
+            if e["event"] == kind]
 
 
 def test_an_effect_that_would_break_a_never_invariant_is_discarded_whole() -> None:
@@ -247,3 +249,13 @@ def test_an_always_invariant_that_cannot_be_evaluated_ends_the_job() -> None:
     result = api.run(load(rules), [("Claim", {"claim": "c", "amount": 5.0})])
     assert result.status == "invariant_violated"
     assert "could not be checked" in result.detail
+
+
+def test_invariant_events_are_written_by_the_fast_writer_as_their_models() -> None:
+    """`--trace` of a job whose invariant broke crashed: the fast line writer had no
+    line for the invariant_broken event."""
+    for facts in ([("Claim", {"claim": "big", "amount": 5_000.0}),
+                   ("Policy", {"claim": "big", "limit": 100.0})],):
+        result = api.run(load(PAYOUTS), facts)
+        assert result.invariants
+        assert list(result.trace.bare_lines()) == list(result.trace.model_lines())

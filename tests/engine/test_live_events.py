@@ -14,6 +14,7 @@ import pytest
 import converge_rules
 from converge_rules import api
 from converge_rules.engine import events as live
+from converge_rules.integrity import strip_hash
 
 RULES = """\
 ruleset live "live events"
@@ -64,7 +65,8 @@ LIVE = {"cycle_start", "cycle_end", "effect_merged", "effect_discarded", "confli
 
 
 def trace_events(result: Any) -> list[dict[str, Any]]:
-    return [e for e in map(json.loads, result.trace.lines()) if e["event"] in LIVE]
+    return [e for e in (json.loads(strip_hash(line)) for line in result.trace.lines())
+            if e["event"] in LIVE]
 
 
 @pytest.mark.parametrize("executor", ["serial", "threads", "asyncio"])
