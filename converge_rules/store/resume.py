@@ -62,7 +62,13 @@ def ruleset_digest(ruleset: Ruleset) -> str:
             h.update(b"<unreadable>")
         h.update(b"\0")
     program = ruleset.program
-    paths = sorted({str(p) for p in ruleset.files} | {ruleset.path}, key=len, reverse=True)
+    from converge_rules.language.loader import display_path
+
+    # the spans in the code name a file relative to the working directory (or as
+    # given): every name of it is stripped, so the digest does not depend on them
+    paths = sorted({str(p) for p in ruleset.files} | {ruleset.path}
+                   | {display_path(Path(p)) for p in ruleset.files},
+                   key=len, reverse=True)
     for agent in program.agents:
         h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
         source = agent.source

@@ -446,3 +446,23 @@ def test_stored_inputs_validate_back_to_the_same_values() -> None:
     text = inputs_text(loaded.program, facts)
     back = validate_pairs(loaded.program, [(t, f) for t, f in json.loads(text)])
     assert back == facts
+
+
+def test_the_digest_does_not_depend_on_how_the_ruleset_path_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`converge run r.cvg --store run.db` (a relative path) then `converge run --resume
+    run.db` (the stored absolute path) was refused as "another version of the ruleset":
+    the spans in the generated code name the file relative to the working directory."""
+    import converge_rules
+    from converge_rules.store.resume import ruleset_digest
+
+    rules = tmp_path / "r.cvg"
+    rules.write_text("ruleset r\nfact A { x: int }\nfact B { x: int }\n"
+                     "agent a { when A(x) emit B(x: x) }\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    relative = ruleset_digest(converge_rules.load("r.cvg", plugins=False))
+    absolute = ruleset_digest(converge_rules.load(str(rules), plugins=False))
+    monkeypatch.chdir(tmp_path.parent)
+    elsewhere = ruleset_digest(converge_rules.load(str(rules), plugins=False))
+    assert relative == absolute == elsewhere
