@@ -66,7 +66,12 @@ def _check_result(path: Path, head: str | None) -> list[str]:
                                "result of a run that wrote its trace (`converge run "
                                "--format json --trace FILE` or `--store`)")
     problems = []
-    if proof.get("facts_root") != facts_root(data["facts"]):
+    facts = data["facts"]
+    if not all(isinstance(group, list) and all(isinstance(f, dict) for f in group)
+               for group in facts.values()):
+        problems.append(f"the facts of {path} are not a result's facts (each type a list "
+                        "of objects): the result was edited")
+    elif proof.get("facts_root") != facts_root(facts):
         problems.append(f"the facts of {path} are not those its facts_root was made from "
                         "(a fact was edited, added or removed)")
     if proof.get("trace_head") != head:

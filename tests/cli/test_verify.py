@@ -188,6 +188,36 @@ def test_a_trace_without_hashes_cannot_be_verified_and_still_reads(
         assert invoke("explain", "--trace", path, "-r", PRICING, "Price()").exit_code == 0
 
 
+def test_the_first_line_edited_and_stripped_of_its_hash_is_tampered_not_unhashed(
+    recorded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Removing the first line's hash must not pass the trace off as an old one."""
+    trace, result = recorded
+    lines = lines_of(trace)
+    lines[0] = strip_hash(lines[0]).replace('"amount":10.0', '"amount":1.0', 1)
+    assert '"amount":1.0' in lines[0]
+    forged = tmp_path / "forged.jsonl"
+    write(forged, lines)
+    for extra in ((), ("--result", result)):
+        done = invoke("verify", forged, *extra)
+        assert done.exit_code == 1, done.output
+        assert "TAMPERED" in done.output and "line 1 " in done.output
+
+
+@pytest.mark.parametrize("facts", [{"Cost": [1, 2]}, {"Cost": 5}, {"Cost": [None]}])
+def test_a_result_whose_facts_are_misshapen_is_tampered_not_an_internal_error(
+    recorded: tuple[Path, Path], tmp_path: Path, facts: Any
+) -> None:
+    trace, result = recorded
+    data = json.loads(result.read_text())
+    data["facts"] = facts
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    done = invoke("verify", trace, "--result", bad)
+    assert done.exit_code == 1, done.output
+    assert "TAMPERED" in done.output and "not a result's facts" in done.output
+
+
 def _store_run(tmp_path: Path) -> Path:
     db = tmp_path / "run.db"
     ran = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)

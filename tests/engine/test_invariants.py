@@ -247,3 +247,13 @@ def test_an_always_invariant_that_cannot_be_evaluated_ends_the_job() -> None:
     result = api.run(load(rules), [("Claim", {"claim": "c", "amount": 5.0})])
     assert result.status == "invariant_violated"
     assert "could not be checked" in result.detail
+
+
+def test_invariant_events_are_written_by_the_fast_writer_as_their_models() -> None:
+    """`--trace` of a job whose invariant broke crashed: the fast line writer had no
+    line for the invariant_broken event."""
+    for facts in ([("Claim", {"claim": "big", "amount": 5_000.0}),
+                   ("Policy", {"claim": "big", "limit": 100.0})],):
+        result = api.run(load(PAYOUTS), facts)
+        assert result.invariants
+        assert list(result.trace.bare_lines()) == list(result.trace.model_lines())
