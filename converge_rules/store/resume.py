@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ _Outcome = tuple[dict[str, Any] | None, str | None]
 # ------------------------------------------------------------------ recording
 
 
+_PLACE = re.compile(r"[^\s(),'\"]*:(\d+):(\d+)")
+
+
 def ruleset_digest(ruleset: Ruleset) -> str:
     """A digest of what decides a job's result besides its inputs, tools and time: the
     bytes of the ruleset's files, the generated code of its agents and its budgets and
@@ -63,14 +67,21 @@ def ruleset_digest(ruleset: Ruleset) -> str:
         h.update(b"\0")
     program = ruleset.program
     paths = sorted({str(p) for p in ruleset.files} | {ruleset.path}, key=len, reverse=True)
-    for agent in program.agents:
-        h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
-        source = agent.source
+
+    def placeless(source: str) -> str:
         for where in paths:  # where the code says it comes from is no part of it
             source = source.replace(where, "")
-        h.update(source.encode("utf-8", "surrogatepass") + b"\0")
+        # nor the file of a place the code names ("# agent 'a' (tier 1, x/r.cvg:11:1)"):
+        # the compiler writes it relative to the working directory of the process,
+        # which a resume need not share (nor give the ruleset's path the same way)
+        return _PLACE.sub(r":\1:\2", source)
+
+    for agent in program.agents:
+        h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
+        h.update(placeless(agent.source).encode("utf-8", "surrogatepass") + b"\0")
     h.update(repr(program.budgets).encode())
-    h.update(repr([(p.type_id, p.text, p.source) for p in program.prunes]).encode())
+    h.update(repr([(p.type_id, p.text, placeless(p.source))
+                   for p in program.prunes]).encode())
     h.update(repr(sorted(program.tools)).encode())
     return h.hexdigest()
 

@@ -446,3 +446,26 @@ def test_stored_inputs_validate_back_to_the_same_values() -> None:
     text = inputs_text(loaded.program, facts)
     back = validate_pairs(loaded.program, [(t, f) for t, f in json.loads(text)])
     assert back == facts
+
+
+def test_a_job_started_with_a_relative_path_resumes_from_another_directory(
+        tmp_path: Path) -> None:
+    # found by review: `converge run bumps.cvg …` then `converge run --resume` was
+    # refused as "another version of the ruleset" — the generated code names its file
+    # relative to the working directory, and the digest kept that name; a ruleset
+    # with a prune (its code names its file too) was refused even from the same place
+    bumps(tmp_path)
+    ruleset = tmp_path / "bumps.cvg"
+    ruleset.write_text(ruleset.read_text() + "prune Seen when age >= 100\n")
+    db = tmp_path / "run.db"
+    out = converge(tmp_path, "run", "bumps.cvg", "-f", "in.jsonl", "--now", NOW,
+                   "--store", db, CONVERGE_CRASH_AT="merge:4")
+    assert out.returncode == -signal.SIGKILL
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = converge(elsewhere, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    whole = converge(tmp_path, "run", "bumps.cvg", "-f", "in.jsonl", "--now", NOW,
+                     "--format", "json", "--trace", tmp_path / "whole.jsonl")
+    assert out.stdout == whole.stdout
+    assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
