@@ -251,7 +251,8 @@ def test_api_resume_of_an_interrupted_job_equals_the_uninterrupted_run(
 ) -> None:
     loaded = converge_rules.load(PRICING)
     facts = api.read_facts(loaded, PRICING_INPUT)
-    whole = api.run(loaded, facts, now=JOB_TIME)
+    # with a store, as the resumed job: a stored job's result carries its integrity
+    whole = api.run(loaded, facts, now=JOB_TIME, store=tmp_path / "whole.db")
     asked = iter([False, True])
     db = tmp_path / "run.db"
     first = api.run(loaded, facts, store=db, now=JOB_TIME, stop=lambda: next(asked, True))
@@ -274,7 +275,7 @@ def test_resume_reuses_the_recorded_answers_without_calling_the_tool(
     loaded = converge_rules.load(ruleset, plugins=load_registries(
         ["bump_tool"]))
     inputs = api.read_facts(loaded, facts)
-    whole = api.run(loaded, inputs, now=JOB_TIME)
+    whole = api.run(loaded, inputs, now=JOB_TIME, store=tmp_path / "whole.db")
     asked: list[tuple[str, int]] = []
 
     def bump(args: Any) -> dict[str, Any]:
