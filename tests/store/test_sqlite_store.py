@@ -205,7 +205,7 @@ def test_a_killed_job_keeps_every_cycle_it_committed(
     assert out.exit_code == 0
     assert f"job 1 did not finish (status running): its trace ends after cycle {at}" in (
         out.output)
-    assert f"`converge run --resume {tmp_path / 'run.db'} --job 1` continues it" in (
+    assert f"`converge run --resume {backend.location} --job 1` continues it" in (
         " ".join(out.output.split()))
 
 

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from converge_rules import _crash
 from converge_rules.errors import StoreError
 from converge_rules.store.base import StoreInfo
 from converge_rules.store.sqlite import DEFAULT_TIMEOUT, SqliteStore
@@ -327,6 +328,8 @@ class PostgresStore(SqliteStore):
         self.location = shown
         self.path = _Name(shown)  # type: ignore[assignment]
         self.timeout = url_timeout if timeout is None else timeout
+        # SqliteStore.__init__ is not called: every attribute it sets is set here
+        self.crash_at = _crash.armed()
         try:
             db = DialectConnection.open(conninfo, schema=schema, timeout=self.timeout)
         except sqlite3.Error as exc:
