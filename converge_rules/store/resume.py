@@ -277,6 +277,12 @@ class ReplaySink:
         self._last_lines = self._last_bytes = 0
         self._live = False
         self._on_live = on_live
+        #: knowledge rows and payloads the engine staged for the cycle it will commit
+        #: next: dropped for a re-executed cycle (the store has them), passed on to
+        #: the store for a live one (else a resumed job's later knowledge and payloads
+        #: would be lost)
+        self._staged: list[tuple[str, list[Any]]] = []
+        self._rows = 0  # knowledge rows committed so far: those knowledge_rows shows
 
     def __enter__(self) -> ReplaySink:
         return self
@@ -290,11 +296,34 @@ class ReplaySink:
         if self._live:
             self.target.close()
 
+    def stage_knowledge(self, rows: Sequence[Any]) -> None:
+        self._staged.append(("knowledge", list(rows)))
+
+    def stage_blobs(self, blobs: Sequence[tuple[str, str]]) -> None:
+        self._staged.append(("blobs", list(blobs)))
+
+    def knowledge_rows(self, type_name: str) -> Iterator[Any]:
+        """The job's knowledge of ``type_name`` committed before the cycle running now
+        (the store holds the later cycles' rows too while they are re-executed)."""
+        committed = self._rows
+        stage: Callable[[str], Iterable[Any]] = self.target.knowledge_rows  # type: ignore[attr-defined]
+        return (row for row in stage(type_name) if row.seq < committed)
+
+    def _pass_staged(self, live: bool) -> None:
+        staged, self._staged = self._staged, []
+        for kind, items in staged:
+            if kind == "knowledge":
+                self._rows += len(items)
+            if live:
+                getattr(self.target, f"stage_{kind}")(items)
+
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         if cycle > self.last:
             self._go_live()
+            self._pass_staged(True)
             self.target.cycle_committed(cycle, lines)
             return
+        self._pass_staged(False)
         stored = self._sizes.get(cycle, 0)
         if len(lines) > stored or (cycle < self.last and len(lines) != stored):
             self._diverged(cycle, f"{len(lines)} trace lines, the store holds {stored}")
@@ -315,6 +344,7 @@ class ReplaySink:
 
     def write_lines(self, lines: Iterable[str]) -> None:
         self._go_live()
+        self._pass_staged(True)
         self.target.write_lines(lines)
 
     def _go_live(self) -> None:

@@ -470,3 +470,61 @@ def test_a_job_started_with_a_relative_path_resumes_from_another_directory(
                      "--format", "json", "--trace", tmp_path / "whole.jsonl")
     assert out.stdout == whole.stdout
     assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
+
+
+NOTES = """\
+ruleset notes
+uses tool bump
+uses tool knowledge_find
+root "notes" { max_cycles = 50 }
+fact Count { key id: str, n: int }
+fact Note { key id: str, key n: int, body: blob }
+fact Recall { key id: str, key n: int, seen: int }
+agent step {
+  when Count(id, n) where n < 8
+  call bump(id: id, n: n) as r
+  emit Count(id: id, n: r.next)
+  emit lasting Note(id: id, n: n, body: blob("note " + id + " " + str(n)))
+}
+agent recall {
+  when Count(id, n) where n >= 3
+  call knowledge_find(type: "Note", id: id, n: n - 3) as k
+  emit lasting Recall(id: id, n: n, seen: k.count)
+}
+policy Count { resolve by latest }
+prune Note when age >= 2 into knowledge
+prune Recall when age >= 1 into knowledge
+"""
+
+
+def test_a_resumed_job_stores_the_knowledge_and_payloads_of_its_live_cycles(
+        tmp_path: Path) -> None:
+    # found by review: the resumed job's sink had no stage_knowledge/stage_blobs, so
+    # from the resume on, pruned facts and new payloads never reached the store (the
+    # result and trace were right; `knowledge` held only the first attempt's rows)
+    (tmp_path / "notes.cvg").write_text(NOTES)
+    loaded = converge_rules.load(tmp_path / "notes.cvg",
+                                 plugins=load_registries(["bump_tool"]))
+    inputs = [("Count", {"id": "a", "n": 0}), ("Count", {"id": "b", "n": 2})]
+    whole_db, db = tmp_path / "whole.db", tmp_path / "run.db"
+    whole = api.run(loaded, inputs, now=JOB_TIME, store=whole_db)
+    steps = iter([False] * 3)
+    first = api.run(loaded, inputs, now=JOB_TIME, store=db, stop=lambda: next(steps, True))
+    assert first.status == "interrupted"
+    resumed = api.resume(db, ruleset=loaded)
+    assert resumed.to_json() == whole.to_json()
+
+    def stored(path: Path) -> tuple[list[Any], list[Any]]:
+        conn = sqlite3.connect(path)
+        try:
+            return (conn.execute("SELECT seq, cycle, type, fact, data FROM knowledge "
+                                 "ORDER BY seq").fetchall(),
+                    conn.execute("SELECT b.hash, b.data FROM blobs b JOIN job_blobs j "
+                                 "ON j.hash = b.hash ORDER BY b.hash").fetchall())
+        finally:
+            conn.close()
+
+    knowledge, blobs = stored(db)
+    assert max(cycle for _, cycle, *_ in knowledge) > 3  # rows of the live cycles
+    assert (knowledge, blobs) == stored(whole_db)
+    assert len(blobs) == 8 + 6  # a 0..7, b 2..7
