@@ -45,9 +45,10 @@ def test_the_plugin_registers_the_postgresql_scheme(store_url: str) -> None:
 
 
 def _future_migration(db: Any) -> None:
-    # what another engineer appends to MIGRATIONS, written for SQLite only
+    # what another engineer appends to MIGRATIONS, written for SQLite only (not named
+    # blobs: migration 4 has that table now)
     db.execute("""
-        CREATE TABLE blobs (
+        CREATE TABLE payloads (
             hash TEXT PRIMARY KEY,
             data BLOB NOT NULL,
             size INTEGER NOT NULL
@@ -75,19 +76,19 @@ def test_a_migration_written_for_sqlite_works_on_both_with_no_extra_code(
         assert store.schema_version == len(sqlite_store.MIGRATIONS)
         payload = bytes(range(256)) * 3  # every byte value, NUL and backslash included
         store._write([
-            ("INSERT INTO blobs (hash, data, size) VALUES (?, ?, ?) "
+            ("INSERT INTO payloads (hash, data, size) VALUES (?, ?, ?) "
              "ON CONFLICT (hash) DO NOTHING", ("h1", payload, len(payload)), False),
-            ("INSERT INTO blobs (hash, data, size) VALUES (?, ?, ?) "
+            ("INSERT INTO payloads (hash, data, size) VALUES (?, ?, ?) "
              "ON CONFLICT (hash) DO NOTHING", ("h1", b"other", 5), False),
             ("INSERT INTO notes (job, text) VALUES (?, ?)", (1, "50% of '?' marks"), False),
         ])
-        assert [bytes(r[0]) for r in store._read("SELECT data FROM blobs WHERE hash = ?",
+        assert [bytes(r[0]) for r in store._read("SELECT data FROM payloads WHERE hash = ?",
                                                  ("h1",))] == [payload]
         assert store._read("SELECT id, text FROM notes WHERE text LIKE '%?%' OR id = ? "
                            "ORDER BY id", (1,)) == [(1, "migrated: pricing"),
                                                     (2, "50% of '?' marks")]
         if kind == "postgresql":  # its info lists every table of the schema
-            assert {"blobs", "notes"} <= set(store.info().tables)
+            assert {"payloads", "notes"} <= set(store.info().tables)
 
 
 WRITER = """\
