@@ -528,3 +528,16 @@ def test_a_resumed_job_stores_the_knowledge_and_payloads_of_its_live_cycles(
     assert max(cycle for _, cycle, *_ in knowledge) > 3  # rows of the live cycles
     assert (knowledge, blobs) == stored(whole_db)
     assert len(blobs) == 8 + 6  # a 0..7, b 2..7
+
+
+@pytest.mark.parametrize("how", ["path", "url"])
+def test_resume_of_a_store_that_does_not_exist_creates_nothing(
+        tmp_path: Path, how: str) -> None:
+    # found by review: `converge run --resume typo.db` created an empty store there and
+    # said it "holds no job to resume"
+    db = tmp_path / "typo.db"
+    location = str(db) if how == "path" else f"sqlite:///{db}"
+    out = CliRunner().invoke(main, ["run", "--resume", location])
+    assert out.exit_code == 2
+    assert f"no store at {db}" in out.output
+    assert not db.exists()
