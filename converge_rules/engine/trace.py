@@ -899,7 +899,8 @@ class _LineWriter:
             return (f'{{"cycle":{cycle:d},"event":"conflict","key":{key_json},'
                     f'"losers":[{losers_json}],"reason":{_encode_str(reason)},'
                     f'"type":{self._types[t]},"winner":{winner_json}}}')
-        elif kind in (E_OUTPUT_SKIPPED, E_BUDGET, E_STATUS, E_JOB_TIME):
+        elif kind in (E_OUTPUT_SKIPPED, E_BUDGET, E_STATUS, E_JOB_TIME, E_INVARIANT,
+                      E_INPUT_RETRACTED):
             # built by the models' own rules (rare events: one per conflict or job)
             return model_line(next(trace._models((ev,))))
         else:  # pragma: no cover - a new kind without a line is a bug

@@ -38,7 +38,10 @@ def load(text: str) -> converge_rules.Ruleset:
 
 
 def events(result: Any, kind: str) -> list[dict[str, Any]]:
-    return [e for e in map(json.loads, result.trace.lines()) if e["event"] == kind]
+    from converge_rules.integrity import strip_hash
+
+    return [e for e in (json.loads(strip_hash(line)) for line in result.trace.lines())
+            if e["event"] == kind]
 
 
 def test_an_effect_that_would_break_a_never_invariant_is_discarded_whole() -> None:
@@ -247,3 +250,33 @@ def test_an_always_invariant_that_cannot_be_evaluated_ends_the_job() -> None:
     result = api.run(load(rules), [("Claim", {"claim": "c", "amount": 5.0})])
     assert result.status == "invariant_violated"
     assert "could not be checked" in result.detail
+
+
+@pytest.mark.parametrize("invariant", [
+    "invariant few always count(Doc()) < 3",
+    "invariant small never Doc(n) where n > 2",
+])
+def test_the_trace_lines_of_a_broken_invariant_are_written(
+        tmp_path: Any, invariant: str) -> None:
+    # found by review: a trace written as lines (--trace, --store, trace.lines())
+    # died with "internal error: unknown trace event kind 19": the fast line writer
+    # had no line for invariant_broken
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    text = ("ruleset docs\nfact Doc { key n: int }\n"
+            "agent more { when Doc(n) where n < 5 emit Doc(n: n + 1) }\n" + invariant + "\n")
+    ruleset = load(text)
+    result = api.run(ruleset, [("Doc", {"n": 0})])
+    lines = [json.loads(line) for line in result.trace.lines()]
+    broken = [e for e in lines if e["event"] == "invariant_broken"]
+    assert broken and broken[0]["invariant"] in ("few", "small")
+    (tmp_path / "docs.cvg").write_text(text)
+    (tmp_path / "in.jsonl").write_text('{"Doc": {"n": 0}}\n')
+    out = CliRunner().invoke(main, ["run", str(tmp_path / "docs.cvg"), "-f",
+                                    str(tmp_path / "in.jsonl"), "--trace",
+                                    str(tmp_path / "t.jsonl")])
+    assert "internal error" not in out.output
+    assert out.exit_code in (0, 3), out.output
+    assert "invariant_broken" in (tmp_path / "t.jsonl").read_text()
