@@ -353,10 +353,10 @@ def _resumable(location: str, job: int | None, facts: tuple[str, ...], store: st
         if given:
             raise click.UsageError(f"--resume continues a stored job; {option} cannot be "
                                    f"given with it: {why}")
-    from converge_rules.cli._common import load_plugins
+    from converge_rules.cli.store import open_existing
     from converge_rules.store import resume as resuming
 
-    opened = load_plugins().job_store(location)
+    opened = open_existing(location)  # a mistyped name must not become a new empty store
     try:
         return resuming.find(opened, job)
     except BaseException:

@@ -121,7 +121,13 @@ def command(target: str, job: int | None, result: Path | None) -> None:
             info = opened.job(job)
             finished = info.status not in ("running", "aborted")
             lines = list(opened.trace_lines(info.id))
-        where = f"job {info.id} of {target}"
+            where = f"job {info.id} of {target}"
+            if not finished and not lines and not opened.cycle_sizes(info.id):
+                # died before its first commit (resume runs it from its inputs):
+                # nothing was written, so nothing can have been tampered with
+                click.echo(f"intact: {where}: no cycle committed (the job did not "
+                           "finish: `converge run --resume` runs it from its inputs)")
+                sys.exit(EXIT_OK)
     else:
         if job is not None:
             raise click.UsageError("--job is for a STORE; TRACE is a JSON Lines file")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,11 +51,13 @@ _Outcome = tuple[dict[str, Any] | None, str | None]
 # ------------------------------------------------------------------ recording
 
 
+_PLACE = re.compile(r"[^\s(),'\"]*:(\d+):(\d+)")
+
+
 def ruleset_digest(ruleset: Ruleset) -> str:
     """A digest of what decides a job's result besides its inputs, tools and time: the
     bytes of the ruleset's files, the generated code of its agents and its budgets and
     pruners. Two rulesets with the same digest compile to the same program."""
-    from converge_rules.language.loader import display_path
 
     h = hashlib.sha256()
     for path in ruleset.files:  # their contents, not their names: a ruleset may move
@@ -64,18 +67,22 @@ def ruleset_digest(ruleset: Ruleset) -> str:
             h.update(b"<unreadable>")
         h.update(b"\0")
     program = ruleset.program
-    # a file as the command line named it, as the store records it (absolute) and as
-    # spans in the code's comments name it (relative to the working directory)
-    paths = sorted({str(p) for p in ruleset.files} | {display_path(p) for p in ruleset.files}
-                   | {ruleset.path}, key=len, reverse=True)
-    for agent in program.agents:
-        h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
-        source = agent.source
+    paths = sorted({str(p) for p in ruleset.files} | {ruleset.path}, key=len, reverse=True)
+
+    def placeless(source: str) -> str:
         for where in paths:  # where the code says it comes from is no part of it
             source = source.replace(where, "")
-        h.update(source.encode("utf-8", "surrogatepass") + b"\0")
+        # nor the file of a place the code names ("# agent 'a' (tier 1, x/r.cvg:11:1)"):
+        # the compiler writes it relative to the working directory of the process,
+        # which a resume need not share (nor give the ruleset's path the same way)
+        return _PLACE.sub(r":\1:\2", source)
+
+    for agent in program.agents:
+        h.update(f"{agent.name}\0{agent.tier}\0{agent.order}\0".encode())
+        h.update(placeless(agent.source).encode("utf-8", "surrogatepass") + b"\0")
     h.update(repr(program.budgets).encode())
-    h.update(repr([(p.type_id, p.text, p.source) for p in program.prunes]).encode())
+    h.update(repr([(p.type_id, p.text, placeless(p.source))
+                   for p in program.prunes]).encode())
     h.update(repr(sorted(program.tools)).encode())
     return h.hexdigest()
 
@@ -271,6 +278,12 @@ class ReplaySink:
         self._last_lines = self._last_bytes = 0
         self._live = False
         self._on_live = on_live
+        #: knowledge rows and payloads the engine staged for the cycle it will commit
+        #: next: dropped for a re-executed cycle (the store has them), passed on to
+        #: the store for a live one (else a resumed job's later knowledge and payloads
+        #: would be lost)
+        self._staged: list[tuple[str, list[Any]]] = []
+        self._rows = 0  # knowledge rows committed so far: those knowledge_rows shows
 
     def __enter__(self) -> ReplaySink:
         return self
@@ -284,11 +297,34 @@ class ReplaySink:
         if self._live:
             self.target.close()
 
+    def stage_knowledge(self, rows: Sequence[Any]) -> None:
+        self._staged.append(("knowledge", list(rows)))
+
+    def stage_blobs(self, blobs: Sequence[tuple[str, str]]) -> None:
+        self._staged.append(("blobs", list(blobs)))
+
+    def knowledge_rows(self, type_name: str) -> Iterator[Any]:
+        """The job's knowledge of ``type_name`` committed before the cycle running now
+        (the store holds the later cycles' rows too while they are re-executed)."""
+        committed = self._rows
+        stage: Callable[[str], Iterable[Any]] = self.target.knowledge_rows  # type: ignore[attr-defined]
+        return (row for row in stage(type_name) if row.seq < committed)
+
+    def _pass_staged(self, live: bool) -> None:
+        staged, self._staged = self._staged, []
+        for kind, items in staged:
+            if kind == "knowledge":
+                self._rows += len(items)
+            if live:
+                getattr(self.target, f"stage_{kind}")(items)
+
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         if cycle > self.last:
             self._go_live()
+            self._pass_staged(True)
             self.target.cycle_committed(cycle, lines)
             return
+        self._pass_staged(False)
         stored = self._sizes.get(cycle, 0)
         if len(lines) > stored or (cycle < self.last and len(lines) != stored):
             self._diverged(cycle, f"{len(lines)} trace lines, the store holds {stored}")
@@ -309,6 +345,7 @@ class ReplaySink:
 
     def write_lines(self, lines: Iterable[str]) -> None:
         self._go_live()
+        self._pass_staged(True)
         self.target.write_lines(lines)
 
     def _go_live(self) -> None:

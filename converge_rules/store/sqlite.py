@@ -416,7 +416,8 @@ class SqliteStore:
                 "SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
         except sqlite3.Error:  # dbstat is a compile-time option
             pages = {}
-        for name in ("jobs", "trace_lines", "cycles", "job_specs", "schema_version"):
+        for name in ("jobs", "trace_lines", "cycles", "job_specs", "knowledge", "blobs",
+                     "job_blobs", "schema_version"):
             rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
             tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
         if not pages:

@@ -312,3 +312,27 @@ def test_a_job_still_running_is_checked_up_to_its_last_commit() -> None:
     lines = list(api.run(ruleset, [("Edge", {"a": 1, "b": 2})]).trace.lines())
     assert verify_lines(lines[:-1], finished=False).ok
     assert not verify_lines(lines[:-1]).ok
+
+
+def test_a_job_killed_before_its_first_commit_is_not_called_tampered(
+        tmp_path: Path) -> None:
+    # found by review: SIGKILL inside cycle 0's commit (CONVERGE_CRASH_AT=commit:0)
+    # left a running job with no lines, and `converge verify` said TAMPERED (exit 1)
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "run.db"
+    died = subprocess.run(
+        [sys.executable, "-m", "converge_rules.cli", "run", str(PRICING), "-f",
+         str(PRICING_INPUT), "--store", str(db)], capture_output=True, text=True,
+        env={**os.environ, "CONVERGE_CRASH_AT": "commit:0"}, timeout=120)
+    assert died.returncode < 0, died.stderr
+    done = invoke("verify", db)
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith(f"intact: job 1 of {db}: no cycle committed")
+    # a finished job whose lines were all deleted is still caught
+    db2 = _store_run(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path)
+    with sqlite3.connect(db2) as con:
+        con.execute("DELETE FROM trace_lines")
+    assert invoke("verify", db2).exit_code == 1

@@ -216,3 +216,21 @@ def test_a_blob_job_replays_from_its_trace(tmp_path: Path) -> None:
     assert "lorem" not in trace.read_text()
     replay = CliRunner().invoke(main, ["replay", str(src), str(trace), "--no-plugins"])
     assert replay.exit_code == 0, replay.output
+
+
+def test_store_info_counts_the_payload_and_knowledge_tables(tmp_path: Path) -> None:
+    # found by review: `converge store info` listed jobs, trace_lines, cycles,
+    # job_specs and schema_version only — not the payloads, often the largest table
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    db = tmp_path / "run.db"
+    api.run(docs(), [("Doc", {"id": "d1", "body": BIG})], store=db, now=None)
+    out = CliRunner().invoke(main, ["store", "info", str(db), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    tables = json.loads(out.output)["tables"]
+    assert tables["blobs"]["rows"] == 1 and tables["job_blobs"]["rows"] == 1
+    assert tables["knowledge"]["rows"] == 0
+    if any(t["bytes"] for t in tables.values() if t is not tables["trace_lines"]):
+        assert tables["blobs"]["bytes"] >= len(BIG)  # dbstat: pages on disk

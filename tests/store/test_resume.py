@@ -477,3 +477,97 @@ def test_a_job_started_with_a_relative_ruleset_path_resumes(tmp_path: Path) -> N
                      "json")
     assert (json.loads(done.stdout)["facts"]["Count"]
             == json.loads(whole.stdout)["facts"]["Count"])
+
+
+def test_a_job_started_with_a_relative_path_resumes_from_another_directory(
+        tmp_path: Path) -> None:
+    # found by review: `converge run bumps.cvg …` then `converge run --resume` was
+    # refused as "another version of the ruleset" — the generated code names its file
+    # relative to the working directory, and the digest kept that name; a ruleset
+    # with a prune (its code names its file too) was refused even from the same place
+    bumps(tmp_path)
+    ruleset = tmp_path / "bumps.cvg"
+    ruleset.write_text(ruleset.read_text() + "prune Seen when age >= 100\n")
+    db = tmp_path / "run.db"
+    out = converge(tmp_path, "run", "bumps.cvg", "-f", "in.jsonl", "--now", NOW,
+                   "--store", db, CONVERGE_CRASH_AT="merge:4")
+    assert out.returncode == -signal.SIGKILL
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = converge(elsewhere, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    whole = converge(tmp_path, "run", "bumps.cvg", "-f", "in.jsonl", "--now", NOW,
+                     "--format", "json", "--trace", tmp_path / "whole.jsonl")
+    assert out.stdout == whole.stdout
+    assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
+
+
+NOTES = """\
+ruleset notes
+uses tool bump
+uses tool knowledge_find
+root "notes" { max_cycles = 50 }
+fact Count { key id: str, n: int }
+fact Note { key id: str, key n: int, body: blob }
+fact Recall { key id: str, key n: int, seen: int }
+agent step {
+  when Count(id, n) where n < 8
+  call bump(id: id, n: n) as r
+  emit Count(id: id, n: r.next)
+  emit lasting Note(id: id, n: n, body: blob("note " + id + " " + str(n)))
+}
+agent recall {
+  when Count(id, n) where n >= 3
+  call knowledge_find(type: "Note", id: id, n: n - 3) as k
+  emit lasting Recall(id: id, n: n, seen: k.count)
+}
+policy Count { resolve by latest }
+prune Note when age >= 2 into knowledge
+prune Recall when age >= 1 into knowledge
+"""
+
+
+def test_a_resumed_job_stores_the_knowledge_and_payloads_of_its_live_cycles(
+        tmp_path: Path) -> None:
+    # found by review: the resumed job's sink had no stage_knowledge/stage_blobs, so
+    # from the resume on, pruned facts and new payloads never reached the store (the
+    # result and trace were right; `knowledge` held only the first attempt's rows)
+    (tmp_path / "notes.cvg").write_text(NOTES)
+    loaded = converge_rules.load(tmp_path / "notes.cvg",
+                                 plugins=load_registries(["bump_tool"]))
+    inputs = [("Count", {"id": "a", "n": 0}), ("Count", {"id": "b", "n": 2})]
+    whole_db, db = tmp_path / "whole.db", tmp_path / "run.db"
+    whole = api.run(loaded, inputs, now=JOB_TIME, store=whole_db)
+    steps = iter([False] * 3)
+    first = api.run(loaded, inputs, now=JOB_TIME, store=db, stop=lambda: next(steps, True))
+    assert first.status == "interrupted"
+    resumed = api.resume(db, ruleset=loaded)
+    assert resumed.to_json() == whole.to_json()
+
+    def stored(path: Path) -> tuple[list[Any], list[Any]]:
+        conn = sqlite3.connect(path)
+        try:
+            return (conn.execute("SELECT seq, cycle, type, fact, data FROM knowledge "
+                                 "ORDER BY seq").fetchall(),
+                    conn.execute("SELECT b.hash, b.data FROM blobs b JOIN job_blobs j "
+                                 "ON j.hash = b.hash ORDER BY b.hash").fetchall())
+        finally:
+            conn.close()
+
+    knowledge, blobs = stored(db)
+    assert max(cycle for _, cycle, *_ in knowledge) > 3  # rows of the live cycles
+    assert (knowledge, blobs) == stored(whole_db)
+    assert len(blobs) == 8 + 6  # a 0..7, b 2..7
+
+
+@pytest.mark.parametrize("how", ["path", "url"])
+def test_resume_of_a_store_that_does_not_exist_creates_nothing(
+        tmp_path: Path, how: str) -> None:
+    # found by review: `converge run --resume typo.db` created an empty store there and
+    # said it "holds no job to resume"
+    db = tmp_path / "typo.db"
+    location = str(db) if how == "path" else f"sqlite:///{db}"
+    out = CliRunner().invoke(main, ["run", "--resume", location])
+    assert out.exit_code == 2
+    assert f"no store at {db}" in out.output
+    assert not db.exists()

@@ -45,7 +45,8 @@ def test_the_plugin_registers_the_postgresql_scheme(store_url: str) -> None:
 
 
 def _future_migration(db: Any) -> None:
-    # what another engineer appends to MIGRATIONS, written for SQLite only
+    # what another engineer appends to MIGRATIONS, written for SQLite only (not named
+    # blobs: migration 4 has that table now)
     db.execute("""
         CREATE TABLE probe_blobs (
             hash TEXT PRIMARY KEY,
