@@ -469,6 +469,18 @@ class _Job:
             relay.publish(self.trace.tail(relay.seen))
             relay.seen = len(self.trace)
 
+    def run_to_end(self) -> RunResult:
+        """:meth:`run`, then the observer's last events (waiting for it to take them);
+        when the job raises, the relay is closed without waiting (a second Ctrl-C
+        stops at once)."""
+        try:
+            result = self.run()
+        except BaseException:
+            self.end_events(wait=False)
+            raise
+        self.end_events()
+        return result
+
     def end_events(self, *, wait: bool = True) -> None:
         """The job has ended: publish its last events (the status) and close the relay,
         waiting for the observer to take them unless ``wait`` is False (the job raised:
@@ -668,12 +680,7 @@ def run(
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
                        observer, recorded, summarize=summarize)
             del inputs
-            try:
-                result = job.run()
-            except BaseException:
-                job.end_events(wait=False)
-                raise
-            job.end_events()
+            result = job.run_to_end()
             cycles.write_lines(result.trace.lines(job.committed))
         result.trace.written = True
         return result
@@ -685,12 +692,7 @@ def run(
         job = _Job(program, inputs, exe, tools, progress, stop, job_time,
                    observer=observer, recorded=recorded, summarize=summarize)
         del inputs
-        try:
-            result = job.run()
-        except BaseException:
-            job.end_events(wait=False)
-            raise
-        job.end_events()
+        result = job.run_to_end()
     if trace is not None:
         sink: TraceSink = (JsonLinesTraceSink(trace) if isinstance(trace, str | PathLike)
                            else trace)
