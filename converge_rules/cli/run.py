@@ -425,25 +425,38 @@ def report_failures(result: RunResult) -> None:
     they rested on was retracted in the same merge are ordinary retraction, recorded
     in the trace, not failures."""
     from converge_rules.engine.executors import DEADLINE_REASON
+    from converge_rules.engine.invariants import INVARIANT_REASON_PREFIXES
     from converge_rules.engine.trace import EffectDiscarded
 
-    # agent name -> [failed runs, first cycle, first reason]
+    # agent name -> [failed runs, first cycle, first reason]; effects an invariant
+    # stopped are not failures of the agent and get their own warning and help
     seen: dict[str, list[Any]] = {}
+    stopped: dict[str, list[Any]] = {}
     for event in result.trace.events_of(EffectDiscarded):
         if event.reason == DEADLINE_REASON:
             continue  # cut when the job ran out of time, which the status already says
-        seen.setdefault(event.agent, [0, event.cycle, event.reason])[0] += 1
+        into = stopped if event.reason.startswith(INVARIANT_REASON_PREFIXES) else seen
+        into.setdefault(event.agent, [0, event.cycle, event.reason])[0] += 1
     for spec in result.program.agents:  # in declaration order
-        if spec.name not in seen:
-            continue
-        failed, cycle, reason = seen[spec.name]
-        runs = f"{failed:,} cycle{'s' if failed != 1 else ''}"
-        click.echo(f"warning: agent `{spec.name}` failed in {runs} and its effect was "
-                   f"discarded (first in cycle {cycle}): {printable(reason)}", err=True)
-        click.echo(f"  --> {spec.span}", err=True)
+        if spec.name in seen:
+            failed, cycle, reason = seen[spec.name]
+            runs = f"{failed:,} cycle{'s' if failed != 1 else ''}"
+            click.echo(f"warning: agent `{spec.name}` failed in {runs} and its effect was "
+                       f"discarded (first in cycle {cycle}): {printable(reason)}", err=True)
+            click.echo(f"  --> {spec.span}", err=True)
+        if spec.name in stopped:
+            count, cycle, reason = stopped[spec.name]
+            runs = f"{count:,} cycle{'s' if count != 1 else ''}"
+            click.echo(f"warning: an invariant discarded the effect of agent `{spec.name}` "
+                       f"in {runs} (first in cycle {cycle}): {printable(reason)}", err=True)
+            click.echo(f"  --> {spec.span}", err=True)
     if seen:
         click.echo("  = help: guard the failing expression with `where`, or fix the tool or "
                    "the input; `--trace FILE` records every failure", err=True)
+    if stopped:
+        click.echo("  = help: the invariant kept those facts out and the job went on; fix "
+                   "the agent's rule (or the invariant, if it is too strict); `--trace "
+                   "FILE` records each match that broke it", err=True)
 
 
 # ---------------------------------------------------------------------- progress

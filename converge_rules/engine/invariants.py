@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 MAX_LISTED = 100
 """The facts an ``always`` violation lists at most (those its types gained last)."""
 
+INVARIANT_REASON_PREFIXES: tuple[str] = ("invariant ",)
+"""How the reason of an effect a ``never`` invariant discarded begins (as a tuple, for
+``str.startswith``): ``converge run`` warns about those apart from failed agents."""
+
 
 class _Values:
     """The arena as an invariant checking an effect sees it: the store's values, then
@@ -177,13 +181,14 @@ class InvariantGuard:
             if error is not None:
                 # what cannot be shown to keep the invariant is not merged
                 self._record(cycle, agent, inv, [], discarded=True)
-                return f"invariant {inv.name} could not be checked ({error}): {inv.text}"
+                return (f"{INVARIANT_REASON_PREFIXES[0]}{inv.name} could not be checked "
+                        f"({error}): {inv.text}")
             if not matches:
                 continue
             facts = [(kinds[f - base], extra[f - base]) if f >= base
                      else (store.type_of[f], store.values[f]) for f in matches[0]]
             self._record(cycle, agent, inv, facts, discarded=True)
-            return f"invariant {inv.name} would be broken: {inv.text}"
+            return f"{INVARIANT_REASON_PREFIXES[0]}{inv.name} would be broken: {inv.text}"
         return None
 
     # ------------------------------------------------------------- per cycle

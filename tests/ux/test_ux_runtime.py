@@ -193,3 +193,33 @@ policy B { resolve by highest w }
     assert done.exit_code == 0, done.output
     assert "warning" not in done.output
     assert '"w": 5' in done.output
+
+
+INVARIANT_RULESET = """\
+ruleset inv
+fact Claim   { key claim: str, amount: float }
+fact Policy  { key claim: str, limit: float }
+fact Payment { key claim: str, amount: float }
+agent pay {
+  when Claim(claim, amount)
+  emit Payment(claim: claim, amount: amount)
+}
+invariant within_limit never Payment(claim, amount) and Policy(claim, limit) where amount > limit
+"""
+
+
+def test_an_effect_an_invariant_discarded_is_not_called_a_failure(converge: Run,
+                                                                   tmp_path: Path) -> None:
+    # found in review: the warning said the agent "failed" and told the author to guard
+    # a failing expression with `where`, though the invariant did its job
+    (tmp_path / "inv.cvg").write_text(INVARIANT_RULESET, encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(
+        '{"Claim": {"claim": "c1", "amount": 5000.0}}\n'
+        '{"Policy": {"claim": "c1", "limit": 100.0}}\n', encoding="utf-8")
+    done = converge("run", str(tmp_path / "inv.cvg"), "-f", str(tmp_path / "in.jsonl"))
+    assert done.code == 0
+    assert ("warning: an invariant discarded the effect of agent `pay` in 1 cycle (first "
+            "in cycle 1): invariant within_limit would be broken") in done.err
+    assert "failed" not in done.err
+    assert "guard the failing expression" not in done.err
+    assert "the invariant kept those facts out and the job went on" in done.err
