@@ -320,15 +320,23 @@ class JobEvents:
         return event
 
     def close(self) -> None:
-        """Stop reading: the job runs to its end without its events."""
+        """Stop reading: the job runs to its end without its events; :attr:`result`
+        waits for it."""
         self._abandoned.set()
 
     @property
     def result(self) -> RunResult:
-        """The job's result, once every event was read (else a RuntimeError)."""
+        """The job's result, once every event was read, or after :meth:`close` (then
+        this waits for the job to end). What the job raised is raised here. Before
+        either, a RuntimeError: the job is still running."""
+        if self._abandoned.is_set() and not self._done:
+            self._thread.join()
+            self._done = True
+            if self._error is not None:
+                raise self._error
         if not self._done or self._result is None:
             raise RuntimeError("the job's result is there once its events are read to the "
-                               "end (iterate over them first)")
+                               "end (iterate over them first) or after close()")
         return self._result
 
 

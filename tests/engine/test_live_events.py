@@ -171,6 +171,23 @@ def test_a_reader_that_stops_early_leaves_the_job_to_finish() -> None:
     assert not events._thread.is_alive()
 
 
+def test_a_reader_that_stops_early_still_gets_the_result() -> None:
+    # the result after close() used to say "iterate over them first", though the
+    # reader had just said it would not
+    events = api.stream(ruleset(), INPUT, tools={"fx": fx})
+    next(events)
+    events.close()
+    assert events.result.status == "converged"
+    assert events.result.to_json() == api.run(ruleset(), INPUT, tools={"fx": fx}).to_json()
+
+
+def test_the_result_after_close_raises_what_the_run_raised() -> None:
+    events = api.stream(ruleset(), INPUT)  # fx is missing
+    events.close()
+    with pytest.raises(converge_rules.ToolError, match="fx"):
+        _ = events.result
+
+
 def test_a_job_that_fails_does_not_wait_for_a_stuck_observer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
