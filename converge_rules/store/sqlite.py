@@ -204,8 +204,8 @@ class SqliteStore:
                 f"{self.timeout:g}s); let the other job finish, or give another store file")
         if "not a database" in text or "malformed" in text or "encrypted" in text:
             return StoreError(
-                f"{self.path} is not a SQLite database ({text}); give --store a new file "
-                "name, or a store written by `converge run --store`")
+                f"{self.path} is not a SQLite database ({text}); give the path of a store "
+                "written by `converge run --store`, or a new file name to start one")
         if "full" in text or "disk I/O" in text:  # ENOSPC, or EFBIG past a size limit
             return StoreError(
                 f"cannot write the store {self.path}: the disk is full, or the file may not "
@@ -234,8 +234,9 @@ class SqliteStore:
             if tables:
                 raise StoreError(
                     f"{self.path} is a SQLite database but not a converge store (it has "
-                    f"tables {', '.join(sorted(tables))} and no schema_version); give "
-                    "--store a new file name")
+                    f"tables {', '.join(sorted(tables))} and no schema_version); give the "
+                    "path of a store written by `converge run --store`, or a new file name "
+                    "to start one")
             return 0
         row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0] or 0)

@@ -310,7 +310,9 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
         out = invoke(*args)
         assert out.exit_code == 2
         assert f"converge: error: {trace} is not a SQLite database" in out.output
-        assert "give --store a new file name" in out.output
+        # not "give --store …": only `run` has that option
+        assert ("give the path of a store written by `converge run --store`, or a new "
+                "file name to start one") in out.output
     assert trace.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.jsonl"]
 
