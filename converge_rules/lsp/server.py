@@ -3,8 +3,11 @@
 Each open file is checked as a ruleset together with the files it imports (their open,
 unsaved text when they are open too) by the checker ``converge check`` runs, with the
 installed plugins' tools, functions, resolvers and pruners. Diagnostics are published
-on open and save at once and on change after a short pause (:data:`DEBOUNCE_SECONDS`),
-so typing does not queue a check per key; an edit re-parses only the items it touched
+on open and save at once, and on change at once too when nothing happened in the
+last :data:`DEBOUNCE_SECONDS`; a change that follows another change, or a check, more
+quickly than that waits that long for the next one, so a burst of changes (a held key,
+an editor sending one change per cursor) is checked once when it stops and never queues
+a check per change. An edit re-parses only the items it touched
 (:class:`~converge_rules.language.syntax.incremental.IncrementalParser`). When the
 server starts, the ``.cvg`` files of the workspace folders are checked too, so their
 problems show before they are opened and find-references sees every ruleset.
@@ -45,7 +48,8 @@ from converge_rules.lsp.index import (
 )
 
 DEBOUNCE_SECONDS = 0.04
-"""How long the server waits after a change for the next one before checking."""
+"""How long the server waits for the next change before checking, when a change came
+within this time of the last change or check (a key held down repeats every 30-40 ms)."""
 
 WORKSPACE_LIMIT = 500
 """At most this many ``.cvg`` files of the workspace folders are checked at start."""
@@ -103,6 +107,7 @@ class ConvergeServer(LanguageServer):
         self.entries: dict[Path, _Entry] = {}
         self.parser = IncrementalParser()
         self.pending: dict[Path, asyncio.Task[None]] = {}
+        self.busy_at = float("-inf")  # the loop time of the last change or check
         self.registries: Any = None
         self.checker_kwargs: dict[str, Any] = {}
         self.known = Known()
@@ -190,6 +195,17 @@ class ConvergeServer(LanguageServer):
             code=d.code, source="converge", related_information=related or None,
             data={"fixes": fixes} if fixes else None)
 
+    def pause_after_change(self, path: Path) -> float:
+        """How long to wait before checking ``path`` after a change to it: nothing when
+        the change comes on its own (no change or check in the last
+        :data:`DEBOUNCE_SECONDS`, none waiting), else :data:`DEBOUNCE_SECONDS`. Measured
+        from the end of the last check too: changes that arrived while a check ran are
+        read just after it, close together, although they were typed further apart."""
+        now = asyncio.get_running_loop().time()
+        alone = now - self.busy_at >= DEBOUNCE_SECONDS and path not in self.pending
+        self.busy_at = now
+        return 0.0 if alone else DEBOUNCE_SECONDS
+
     def schedule(self, path: Path, delay: float) -> None:
         """Check ``path``'s ruleset, and the rulesets that read it, after ``delay``
         seconds unless another change comes first."""
@@ -206,6 +222,7 @@ class ConvergeServer(LanguageServer):
         for other in list(self.entries.values()):
             if other.path != path and path in other.files:
                 self.safely(self.check_path, other.path)
+        self.busy_at = asyncio.get_running_loop().time()
 
     def safely(self, fn: Any, *args: Any) -> None:
         try:
@@ -397,7 +414,7 @@ def make_server() -> ConvergeServer:
     def did_change(ls: ConvergeServer, params: t.DidChangeTextDocumentParams) -> None:
         path = _path_of(params.text_document.uri)
         if path is not None:
-            ls.schedule(path, DEBOUNCE_SECONDS)
+            ls.schedule(path, ls.pause_after_change(path))
 
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: ConvergeServer, params: t.DidSaveTextDocumentParams) -> None:

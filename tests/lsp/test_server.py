@@ -38,12 +38,14 @@ def _published(client: LanguageClient, params: t.PublishDiagnosticsParams) -> No
     """Keep each file's diagnostics and the document version they are for."""
     client.diagnostics[params.uri] = params.diagnostics
     client.versions[params.uri] = params.version  # type: ignore[attr-defined]
+    client.published.append((params.uri, params.version))  # type: ignore[attr-defined]
 
 
 def make_client() -> LanguageClient:
     """pytest-lsp's test client, also keeping the version of each file's diagnostics."""
     client = LanguageClient(converter_factory=default_converter)
     client.versions = {}  # type: ignore[attr-defined]
+    client.published = []  # type: ignore[attr-defined]
     register_lsp_features(client, {**DEFAULT_CLIENT_FEATURES,
                                    t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: _published})
     return client
@@ -114,6 +116,22 @@ async def test_an_error_is_shown_with_code_span_and_help_and_clears_once_fixed(
     assert "Cots" in d.message and "did you mean `Cost`?" in d.message
     change(client, uri, FIXED, 2)
     assert await diagnostics(client, uri, version=2) == []
+
+
+async def test_a_burst_of_changes_is_checked_once_it_stops(client: LanguageClient,
+                                                           tmp_path: Path) -> None:
+    """Changes sent back to back (a key held down) are not checked one by one: the
+    server waits for them to stop, then publishes the last one's diagnostics."""
+    uri = write(tmp_path / "shop.cvg", FIXED)
+    open_doc(client, uri, FIXED)
+    assert await diagnostics(client, uri, version=1) == []
+    for version in range(2, 12):
+        change(client, uri, BROKEN if version % 2 else FIXED, version)
+    found = await diagnostics(client, uri, version=11)
+    assert [d.code for d in found] == ["CVG101"]
+    checked = [v for u, v in client.published  # type: ignore[attr-defined]
+               if u == uri and v not in (None, 1)]  # None: the workspace's check
+    assert checked[-1] == 11 and len(checked) <= 3, checked
 
 
 async def test_a_syntax_error_while_typing_then_its_fix(client: LanguageClient,
