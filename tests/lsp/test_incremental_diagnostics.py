@@ -102,11 +102,12 @@ def test_an_edit_in_an_imported_file(tmp_path: Path) -> None:
 def test_an_item_twice_moves_each_copy_on_its_own() -> None:
     """Two items with the same text are kept apart: moving one must not move the
     other."""
-    item = "fact Cost { key sku: str }\n"
-    text = f"ruleset r\n{item}\n{item}"
+    item = "fact Cost { key sku: str }\n\n"  # the same text twice, blank line and all
+    text = f"ruleset r\n\n{item}{item}"
     parser = IncrementalParser()
     path = Path("twice.cvg")
-    for edited in (text, "\n" + text, text.replace("\n\n", "\n\n\n\n"), text):
+    for edited in (text, "\n" + text, "\n\n" + text, text + item, "\n" + text + item,
+                   text):
         assert incremental(parser, path, edited) == full(path, edited)
         assert [d.span.line for d in full(path, edited) if d.span] == \
             [d.span.line for d in incremental(parser, path, edited) if d.span]

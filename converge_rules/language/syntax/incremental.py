@@ -45,7 +45,9 @@ from converge_rules.language.syntax.span import UNKNOWN_SPAN, Span
 
 __all__ = ["IncrementalParser"]
 
-_Key = tuple[str, bool]  # an item's text, and whether it starts the file
+# an item's text, whether it starts the file, and how many items before it have the
+# same text (each copy of an item is kept apart: moving one must not move another)
+_Key = tuple[str, bool, int]
 
 
 @dataclass
@@ -81,27 +83,25 @@ class IncrementalParser:
         lines = _line_starts(text)
         previous = self._items.pop(path, {})  # half-moved items must not outlive an error
         current: dict[_Key, _Kept] = {}
+        copies: dict[tuple[str, bool], int] = {}
         chunks: list[_Chunk] = []
         for first, begin, end in item_chunks(text, lines):
-            key = (text[begin:end], first == 0)
-            kept = current.get(key)
-            if kept is not None:  # the same text twice: the second is a copy
-                kept = _Kept(_copy(kept.chunk), [])
-                kept.spans = _spans_of(kept.chunk, path)
-            else:
-                kept = previous.get(key)
+            item = (text[begin:end], first == 0)
+            key = (*item, copies.get(item, 0))
+            copies[item] = key[2] + 1
+            kept = previous.get(key)
             if kept is not None and kept.chunk.line_offset != first and (
                     kept.chunk.error is not None or kept.chunk.diagnostics):
                 kept = None  # a message may name a line ("opened at 6:3"): parse again
             if kept is None:
-                chunk = _parse_chunk(key[0], path, first, at_file_start=key[1])
+                chunk = _parse_chunk(item[0], path, first, at_file_start=item[1])
                 chunk.nodes = [_comment(tok, path, first, text, lines)
                                for tok in chunk.comments]
                 chunk.comments = []
                 kept = _Kept(chunk, _spans_of(chunk, path))
             elif kept.chunk.line_offset != first:
                 _move(kept, first)
-            current.setdefault(key, kept)
+            current[key] = kept
             chunks.append(kept.chunk)
         self._items[path] = current
         return assemble(chunks, text, path, lines)
@@ -123,29 +123,6 @@ def _move(kept: _Kept, line_offset: int) -> None:
         _SET_LINE(span, span.line + by)
         _SET_END_LINE(span, span.end_line + by)
     kept.chunk.line_offset = line_offset
-
-
-def _copy(chunk: _Chunk) -> _Chunk:
-    """``chunk`` with new nodes and new spans (so moving one moves not the other)."""
-    return _Chunk(_deep(chunk.header), [_deep(item) for item in chunk.items],
-                  [_deep(d) for d in chunk.diagnostics], _deep(chunk.error), [],
-                  chunk.line_offset, [_deep(c) for c in chunk.nodes or ()])
-
-
-def _deep(value: Any) -> Any:
-    if isinstance(value, Span):
-        return Span(value.file, value.line, value.column, value.end_line, value.end_column)
-    if isinstance(value, tuple):
-        return tuple(_deep(v) for v in value)
-    if isinstance(value, list):
-        return [_deep(v) for v in value]
-    names = _FIELDS.get(type(value))
-    if names is None:
-        names = _fields(type(value))
-    if not names:
-        return value
-    return dataclasses.replace(value, **{name: _deep(getattr(value, name))
-                                         for name in names})
 
 
 def _spans_of(chunk: _Chunk, path: str) -> list[Span]:
