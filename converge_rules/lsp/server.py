@@ -170,21 +170,39 @@ class ConvergeServer(LanguageServer):
         """Publish the entry file's diagnostics (an imported file's own problems are
         published when that file is open or in the workspace; a problem in it that
         makes the import fail is reported at the ``import`` line)."""
-        mine = [d for d in found if d.span is None or _span_path(d.span) == entry.path]
+        paths: dict[str, Path] = {}  # each span's file, resolved once
+
+        def path_of(span: Span) -> Path:
+            if span.file not in paths:
+                paths[span.file] = _span_path(span)
+            return paths[span.file]
+
+        mine = [d for d in found if d.span is None or path_of(d.span) == entry.path]
         doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
         lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
         text_lines = lines.split("\n")
-        converted = [self.to_lsp(d, text_lines, checked) for d in mine]
+        split: dict[str, tuple[list[str], str]] = {}  # each related file's lines and URI
+        converted = [self.to_lsp(d, text_lines, checked, split) for d in mine]
         uri = from_fs_path(str(entry.path)) or ""
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=converted, version=doc.version if doc else None))
 
-    def to_lsp(self, d: Diagnostic, lines: list[str], checked: CheckedRuleset) -> t.Diagnostic:
+    def to_lsp(self, d: Diagnostic, lines: list[str], checked: CheckedRuleset,
+               split: dict[str, tuple[list[str], str]] | None = None) -> t.Diagnostic:
+        """``d`` as an LSP diagnostic; ``lines`` are its file's. ``split`` keeps the
+        lines and URI of the files related places are in, for the next diagnostic (a
+        file with a thousand duplicate declarations would otherwise be split and its
+        path resolved a thousand times)."""
         span = d.span or Span("", 1, 1, 1, 1)
         related = []
+        split = {} if split is None else split
         for r in d.related:
-            source = checked.sources.get(r.span.file, "").split("\n")
-            target = from_fs_path(str(_span_path(r.span))) or ""
+            known = split.get(r.span.file)
+            if known is None:
+                known = split[r.span.file] = (
+                    checked.sources.get(r.span.file, "").split("\n"),
+                    from_fs_path(str(_span_path(r.span))) or "")
+            source, target = known
             related.append(t.DiagnosticRelatedInformation(
                 t.Location(target, _range(r.span, source)), r.message))
         fixes = fixes_of(d, lines)
