@@ -30,10 +30,12 @@ edit (which goes first alternates), so before and after are measured in the same
 under the same load.
 
 ``--breakdown`` measures, in this process, where the server's time per change goes
-(parse, check, plugin lints, conversion, JSON) for each kind of edit of the big file.
+(parse, check, conversion to LSP, JSON) for each kind of edit; with ``--twice`` every
+item of the big file is written twice, so each change has about 600 diagnostics with
+a related place.
 
     python bench/lsp/bench_lsp.py [--lines 2000] [--rounds 20] [--baseline DIR]
-    python bench/lsp/bench_lsp.py --breakdown [--rounds 20]
+    python bench/lsp/bench_lsp.py --breakdown [--rounds 20] [--twice]
 """
 
 from __future__ import annotations
@@ -86,9 +88,13 @@ class Document:
     shared_name: str = "Shared"
 
     @classmethod
-    def generated(cls, lines: int) -> Document:
+    def generated(cls, lines: int, *, twice: bool = False) -> Document:
+        """The generated ruleset; ``twice``: its items written twice (every one a
+        duplicate declaration: a diagnostic with a related place each)."""
         text = generated_ruleset(lines)
         header_end = text.index("\n") + 1
+        if twice:
+            text += text[header_end:]
         text = text[:header_end] + 'import "shared.cvg"\n' + text[header_end:] + USE_SHARED
         return cls(text, text.index("value > 10", len(text) // 2),
                    text.rindex("value > 10"), text.index("\n\n") + 1)
@@ -253,14 +259,14 @@ def report(servers: list[Server], lines: int, rounds: int) -> None:
 # ------------------------------------------------------------------ breakdown
 
 
-def breakdown(lines: int, rounds: int) -> None:
+def breakdown(lines: int, rounds: int, twice: bool) -> None:
     """Time each part of the server's work per change, in this process."""
     from pygls.workspace import Workspace
 
     from converge_rules.lsp import server as lsp
 
     folder = Path(tempfile.mkdtemp(prefix="bench-lsp-breakdown-"))
-    doc = Document.generated(lines)
+    doc = Document.generated(lines, twice=twice)
     for file in ("shared.cvg", "big.cvg"):
         (folder / file).write_text(doc.text(file), encoding="utf-8")
     ls = lsp.make_server()
@@ -310,7 +316,8 @@ def breakdown(lines: int, rounds: int) -> None:
                 for part, ms in spent.items():
                     rows.setdefault(kind, {}).setdefault(part, []).append(ms)
     load = os.getloadavg()
-    print(f"in-process breakdown, lines={lines} rounds={rounds} load={load[0]:.2f} "
+    print(f"in-process breakdown, lines={lines}{' twice' if twice else ''} "
+          f"rounds={rounds} load={load[0]:.2f} "
           f"{load[1]:.2f} {load[2]:.2f} cores={os.cpu_count()} (median ms per change; "
           "an import edit checks both rulesets)")
     parts = ("load + parse", "check", "to LSP", "JSON", "total", "CPU")
@@ -339,9 +346,12 @@ def main() -> None:
     parser.add_argument("--baseline", help="a checkout of the code to compare with")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the parts of the server's work in this process")
+    parser.add_argument("--twice", action="store_true",
+                        help="with --breakdown: every item written twice (a "
+                             "diagnostic with a related place for each)")
     args = parser.parse_args()
     if args.breakdown:
-        breakdown(args.lines, args.rounds)
+        breakdown(args.lines, args.rounds, args.twice)
         return
     servers = asyncio.run(measure(args.lines, args.rounds, args.baseline))
     report(servers, args.lines, args.rounds)
