@@ -3,8 +3,11 @@
 Each open file is checked as a ruleset together with the files it imports (their open,
 unsaved text when they are open too) by the checker ``converge check`` runs, with the
 installed plugins' tools, functions, resolvers and pruners. Diagnostics are published
-on open and save at once and on change after a short pause (:data:`DEBOUNCE_SECONDS`),
-so typing does not queue a check per key; an edit re-parses only the items it touched
+on open and save at once, and on change at once too when nothing happened in the
+last :data:`DEBOUNCE_SECONDS`; a change that follows another change, or a check, more
+quickly than that waits that long for the next one, so a burst of changes (a held key,
+an editor sending one change per cursor) is checked once when it stops and never queues
+a check per change. An edit re-parses only the items it touched
 (:class:`~converge_rules.language.syntax.incremental.IncrementalParser`). When the
 server starts, the ``.cvg`` files of the workspace folders are checked too, so their
 problems show before they are opened and find-references sees every ruleset.
@@ -45,7 +48,8 @@ from converge_rules.lsp.index import (
 )
 
 DEBOUNCE_SECONDS = 0.04
-"""How long the server waits after a change for the next one before checking."""
+"""How long the server waits for the next change before checking, when a change came
+within this time of the last change or check (a key held down repeats every 30-40 ms)."""
 
 WORKSPACE_LIMIT = 500
 """At most this many ``.cvg`` files of the workspace folders are checked at start."""
@@ -103,6 +107,7 @@ class ConvergeServer(LanguageServer):
         self.entries: dict[Path, _Entry] = {}
         self.parser = IncrementalParser()
         self.pending: dict[Path, asyncio.Task[None]] = {}
+        self.busy_at = float("-inf")  # the loop time of the last change or check
         self.registries: Any = None
         self.checker_kwargs: dict[str, Any] = {}
         self.known = Known()
@@ -165,21 +170,39 @@ class ConvergeServer(LanguageServer):
         """Publish the entry file's diagnostics (an imported file's own problems are
         published when that file is open or in the workspace; a problem in it that
         makes the import fail is reported at the ``import`` line)."""
-        mine = [d for d in found if d.span is None or _span_path(d.span) == entry.path]
+        paths: dict[str, Path] = {}  # each span's file, resolved once
+
+        def path_of(span: Span) -> Path:
+            if span.file not in paths:
+                paths[span.file] = _span_path(span)
+            return paths[span.file]
+
+        mine = [d for d in found if d.span is None or path_of(d.span) == entry.path]
         doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
         lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
         text_lines = lines.split("\n")
-        converted = [self.to_lsp(d, text_lines, checked) for d in mine]
+        split: dict[str, tuple[list[str], str]] = {}  # each related file's lines and URI
+        converted = [self.to_lsp(d, text_lines, checked, split) for d in mine]
         uri = from_fs_path(str(entry.path)) or ""
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=converted, version=doc.version if doc else None))
 
-    def to_lsp(self, d: Diagnostic, lines: list[str], checked: CheckedRuleset) -> t.Diagnostic:
+    def to_lsp(self, d: Diagnostic, lines: list[str], checked: CheckedRuleset,
+               split: dict[str, tuple[list[str], str]] | None = None) -> t.Diagnostic:
+        """``d`` as an LSP diagnostic; ``lines`` are its file's. ``split`` keeps the
+        lines and URI of the files related places are in, for the next diagnostic (a
+        file with a thousand duplicate declarations would otherwise be split and its
+        path resolved a thousand times)."""
         span = d.span or Span("", 1, 1, 1, 1)
         related = []
+        split = {} if split is None else split
         for r in d.related:
-            source = checked.sources.get(r.span.file, "").split("\n")
-            target = from_fs_path(str(_span_path(r.span))) or ""
+            known = split.get(r.span.file)
+            if known is None:
+                known = split[r.span.file] = (
+                    checked.sources.get(r.span.file, "").split("\n"),
+                    from_fs_path(str(_span_path(r.span))) or "")
+            source, target = known
             related.append(t.DiagnosticRelatedInformation(
                 t.Location(target, _range(r.span, source)), r.message))
         fixes = fixes_of(d, lines)
@@ -189,6 +212,17 @@ class ConvergeServer(LanguageServer):
             severity=_SEVERITY.get(d.severity, t.DiagnosticSeverity.Error),
             code=d.code, source="converge", related_information=related or None,
             data={"fixes": fixes} if fixes else None)
+
+    def pause_after_change(self, path: Path) -> float:
+        """How long to wait before checking ``path`` after a change to it: nothing when
+        the change comes on its own (no change or check in the last
+        :data:`DEBOUNCE_SECONDS`, none waiting), else :data:`DEBOUNCE_SECONDS`. Measured
+        from the end of the last check too: changes that arrived while a check ran are
+        read just after it, close together, although they were typed further apart."""
+        now = asyncio.get_running_loop().time()
+        alone = now - self.busy_at >= DEBOUNCE_SECONDS and path not in self.pending
+        self.busy_at = now
+        return 0.0 if alone else DEBOUNCE_SECONDS
 
     def schedule(self, path: Path, delay: float) -> None:
         """Check ``path``'s ruleset, and the rulesets that read it, after ``delay``
@@ -206,6 +240,7 @@ class ConvergeServer(LanguageServer):
         for other in list(self.entries.values()):
             if other.path != path and path in other.files:
                 self.safely(self.check_path, other.path)
+        self.busy_at = asyncio.get_running_loop().time()
 
     def safely(self, fn: Any, *args: Any) -> None:
         try:
@@ -397,7 +432,7 @@ def make_server() -> ConvergeServer:
     def did_change(ls: ConvergeServer, params: t.DidChangeTextDocumentParams) -> None:
         path = _path_of(params.text_document.uri)
         if path is not None:
-            ls.schedule(path, DEBOUNCE_SECONDS)
+            ls.schedule(path, ls.pause_after_change(path))
 
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: ConvergeServer, params: t.DidSaveTextDocumentParams) -> None:

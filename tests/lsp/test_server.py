@@ -38,12 +38,14 @@ def _published(client: LanguageClient, params: t.PublishDiagnosticsParams) -> No
     """Keep each file's diagnostics and the document version they are for."""
     client.diagnostics[params.uri] = params.diagnostics
     client.versions[params.uri] = params.version  # type: ignore[attr-defined]
+    client.published.append((params.uri, params.version))  # type: ignore[attr-defined]
 
 
 def make_client() -> LanguageClient:
     """pytest-lsp's test client, also keeping the version of each file's diagnostics."""
     client = LanguageClient(converter_factory=default_converter)
     client.versions = {}  # type: ignore[attr-defined]
+    client.published = []  # type: ignore[attr-defined]
     register_lsp_features(client, {**DEFAULT_CLIENT_FEATURES,
                                    t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: _published})
     return client
@@ -114,6 +116,22 @@ async def test_an_error_is_shown_with_code_span_and_help_and_clears_once_fixed(
     assert "Cots" in d.message and "did you mean `Cost`?" in d.message
     change(client, uri, FIXED, 2)
     assert await diagnostics(client, uri, version=2) == []
+
+
+async def test_a_burst_of_changes_is_checked_once_it_stops(client: LanguageClient,
+                                                           tmp_path: Path) -> None:
+    """Changes sent back to back (a key held down) are not checked one by one: the
+    server waits for them to stop, then publishes the last one's diagnostics."""
+    uri = write(tmp_path / "shop.cvg", FIXED)
+    open_doc(client, uri, FIXED)
+    assert await diagnostics(client, uri, version=1) == []
+    for version in range(2, 12):
+        change(client, uri, BROKEN if version % 2 else FIXED, version)
+    found = await diagnostics(client, uri, version=11)
+    assert [d.code for d in found] == ["CVG101"]
+    checked = [v for u, v in client.published  # type: ignore[attr-defined]
+               if u == uri and v not in (None, 1)]  # None: the workspace's check
+    assert checked[-1] == 11 and len(checked) <= 3, checked
 
 
 async def test_a_syntax_error_while_typing_then_its_fix(client: LanguageClient,
@@ -312,3 +330,111 @@ async def test_a_ruleset_with_imports(client: LanguageClient, tmp_path: Path) ->
         await asyncio.sleep(0.05)
         found_main = list(client.diagnostics.get(uri, []))
     assert [d.code for d in found_main] == ["CVG101"]
+
+
+def _edits_of_every_kind(big: str, shared: str) -> list[tuple[str, str, str]]:
+    """(kind, big.cvg's text, shared.cvg's text) after each edit of a sequence an editor
+    makes: each kind of edit puts an error in or takes one out."""
+    head = big.index("\n\n") + 1
+    middle = big.index("value > 10", len(big) // 2)
+    last = big.rindex("value > 10")
+    pasted = "".join(f"fact Pasted{i} {{ key id: str }}\nagent pasted{i} tier 1 {{\n"
+                     f"  when Pasted{i}(id)\n  where id == {'nope' if i == 0 else i}\n"
+                     "  emit Hold0(id: id)\n}\n\n" for i in range(3)) + "\n\n"
+    assert pasted.count("\n") == 23
+
+    def text(inline: str = "10", inserted: str = "", block: str = "",
+             end: str = "10") -> str:
+        return (big[:head] + inserted + block + big[head:middle] + f"value > {inline}"
+                + big[middle + 10:last] + f"value > {end}" + big[last + 10:])
+
+    renamed = shared.replace("Shared", "Shard")
+    return [  # the error in the middle moves with the lines inserted above it
+        ("in-line", text(inline="zz"), shared),
+        ("insert-line", text(inline="zz", inserted="fact X { a: nope }\n"), shared),
+        ("delete-line", text(inline="zz"), shared),
+        ("paste-20", text(inline="zz", block=pasted), shared),
+        ("cut-20", text(inline="zz"), shared),
+        ("in-line", text(), shared),
+        ("last-item", text(end="zz"), shared),
+        ("last-item", text(), shared),
+        ("import", text(), renamed),
+        ("import", text(), shared),
+    ]
+
+
+def _as_checked(d: t.Diagnostic) -> tuple[object, ...]:
+    related = tuple((r.location.uri, r.location.range.start.line,
+                     r.location.range.start.character, r.message)
+                    for r in d.related_information or ())
+    return (d.code, d.message, d.range.start.line, d.range.start.character,
+            d.range.end.line, d.range.end.character, related)
+
+
+def _from_check(d: dict[str, object]) -> tuple[object, ...]:
+    related = tuple((Path(str(r["file"])).as_uri(), int(r["line"]) - 1,  # type: ignore[call-overload]
+                     int(r["column"]) - 1, r["message"])  # type: ignore[call-overload]
+                    for r in d["related"])  # type: ignore[attr-defined]
+    message = str(d["message"]) + (f"\nhelp: {d['help']}" if d.get("help") else "")
+    return (d["code"], message, int(d["line"]) - 1, int(d["column"]) - 1,  # type: ignore[call-overload]
+            int(d["end_line"]) - 1, int(d["end_column"]) - 1, related)  # type: ignore[call-overload]
+
+
+async def test_after_each_kind_of_edit_the_diagnostics_are_converge_checks(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """A long ruleset importing another, edited as an editor edits: a line inserted and
+    deleted above most items, 20 lines pasted and cut, the last item and the imported
+    file changed. After each edit the diagnostics are exactly ``converge check``'s for
+    the same text."""
+    import json
+    import subprocess
+
+    from converge_rules.benchmarks import generated_ruleset
+
+    shared = 'ruleset shared\n\nfact Shared { key id: str }\n'
+    generated = generated_ruleset(300)
+    big = generated.replace("\n", '\nimport "shared.cvg"\n', 1) + \
+        "\nagent useShared tier 1 {\n  when Shared(id)\n  emit Hold0(id: id)\n}\n"
+    steps = _edits_of_every_kind(big, shared)
+    for i, (_, big_text, shared_text) in enumerate(steps):  # what `converge check` says
+        write(tmp_path / "states" / str(i) / "big.cvg", big_text)
+        write(tmp_path / "states" / str(i) / "shared.cvg", shared_text)
+    paths = [str(tmp_path / "states" / str(i) / "big.cvg") for i in range(len(steps))]
+    out = subprocess.run([sys.executable, "-m", "converge_rules.cli", "check", "--format",
+                          "json", *paths], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env={**os.environ})
+    reported = json.loads(out.stdout)["diagnostics"]
+    for d in reported:  # file names are relative to the working directory
+        for r in (d, *d["related"]):
+            r["file"] = str((tmp_path / r["file"]).resolve())
+    expected = []
+    for i, path in enumerate(paths):
+        mine = [d for d in reported if d["file"] == str(Path(path).resolve())]
+        for d in mine:  # the same folder layout under the server's files
+            for r in d["related"]:
+                r["file"] = str(r["file"]).replace(f"/states/{i}/", "/ws/")
+        expected.append(sorted(_from_check(d) for d in mine))
+    assert any(expected) and not all(expected)  # errors come and go
+
+    uri = write(tmp_path / "ws" / "big.cvg", big)
+    shared_uri = write(tmp_path / "ws" / "shared.cvg", shared)
+    open_doc(client, shared_uri, shared)
+    open_doc(client, uri, big)
+    assert await diagnostics(client, uri, version=1) == []
+    versions = {uri: 1, shared_uri: 1}
+    texts = {uri: big, shared_uri: shared}
+    for (kind, big_text, shared_text), want in zip(steps, expected, strict=True):
+        for target, text in ((uri, big_text), (shared_uri, shared_text)):
+            if texts[target] != text:
+                versions[target] += 1
+                texts[target] = text
+                change(client, target, text, versions[target])
+        if kind != "import":
+            found = await diagnostics(client, uri, version=versions[uri])
+        else:  # answered at big.cvg's unchanged version, once shared.cvg is checked
+            for _ in range(600):
+                found = list(client.diagnostics.get(uri, []))
+                if sorted(_as_checked(d) for d in found) == want:
+                    break
+                await asyncio.sleep(0.05)
+        assert sorted(_as_checked(d) for d in found) == want, kind
