@@ -138,6 +138,9 @@ def run_agent(
 def record_run(timings: Any, cycle: int, agent: str, seconds: float,
                runtime: AgentRuntime) -> None:
     """Hand ``timings`` one agent run and the calls its ``runtime`` timed."""
+    if not runtime.timed:  # the common run without tool calls: nothing to join
+        timings.agent_run(cycle, agent, seconds)
+        return
     calls = runtime.calls
     timings.agent_run(cycle, agent, seconds,
                       [(calls[i][0], calls[i][1], took, source)
