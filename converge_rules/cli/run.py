@@ -295,7 +295,9 @@ def command(
     # writes them to a file; never in the trace
     from converge_rules.engine.timings import Timings
 
-    timings = Timings() if timings_file is not None or store is not None else None
+    # (kept in memory only for the file: a store writes them as each cycle ends)
+    timings = Timings(keep=timings_file is not None) \
+        if timings_file is not None or store is not None else None
     kept = (f"; {trace} holds its trace" if trace is not None
             else f"; {store} holds the job" if store is not None else "")
     # From here to the exit, a signal never meets the default handler (click's

@@ -56,12 +56,14 @@ class Timings:
     """The collector of one job's timings (see the module). Thread-safe: agents on
     threads and the engine record into it at once. ``cycle`` is the cycle running now,
     set by the engine; records are taken out with :meth:`take` (by a store's sink
-    after each cycle) or read whole with :meth:`records`."""
+    after each cycle) or read whole with :meth:`records`. ``keep=False`` forgets what
+    was taken (a long job kept in a store holds no growing list of its timings)."""
 
-    __slots__ = ("_lock", "_rows", "_taken", "cycle")
+    __slots__ = ("_keep", "_lock", "_rows", "_taken", "cycle")
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self.cycle = 0
+        self._keep = keep
         self._lock = threading.Lock()
         # raw rows, cheap to append: ("tool", cycle, agent, tool, args, seconds, source),
         # ("agent", cycle, agent, seconds), ("cycle", cycle, evaluate, merge)
@@ -95,17 +97,20 @@ class Timings:
     # ------------------------------------------------------------------ reading
 
     def take(self) -> list[Record]:
-        """The records since the last :meth:`take` (kept for :meth:`records` too)."""
+        """The records since the last :meth:`take` (kept for :meth:`records` too,
+        unless the collector was made with ``keep=False``)."""
         with self._lock:
             rows, self._rows = self._rows, []
         out = [_record(row) for row in rows]
-        self._taken.extend(out)
+        if self._keep:
+            self._taken.extend(out)
         return out
 
     def records(self) -> list[Record]:
-        """Every record of the job so far, in the order recorded."""
-        self.take()
-        return list(self._taken)
+        """Every record of the job so far, in the order recorded (with ``keep=False``,
+        those not taken yet)."""
+        out = self.take()
+        return list(self._taken) if self._keep else out
 
 
 def _record(row: tuple[Any, ...]) -> Record:

@@ -117,3 +117,14 @@ def test_api_run_takes_timings_without_a_store(tmp_path: Path) -> None:
     assert result.status == "converged"
     assert [r["cycle"] for r in timings.records() if r["kind"] == "cycle"] == list(
         range(result.cycles + 1))
+
+
+def test_a_collector_that_keeps_nothing_forgets_what_was_taken() -> None:
+    kept, forgetful = Timings(), Timings(keep=False)
+    for timings in (kept, forgetful):
+        timings.cycle_done(0, 0.0, 0.5)
+        assert [r["cycle"] for r in timings.take()] == [0]
+        timings.cycle_done(1, 0.25, 0.5)
+    assert [r["cycle"] for r in kept.records()] == [0, 1]
+    assert [r["cycle"] for r in forgetful.records()] == [1]
+    assert forgetful.records() == []
