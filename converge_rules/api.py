@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
     from converge_rules.engine.session import Session as Session  # re-exported
+    from converge_rules.engine.timings import Timings
     from converge_rules.language.checks.checked import CheckedRuleset
     from converge_rules.language.diagnostics.core import Diagnostic
     from converge_rules.plugins.registries import Registries
@@ -137,6 +138,7 @@ def run(
     now: datetime | Clock | None = CLOCK,
     observer: Callable[[dict[str, Any]], None] | None = None,
     plugin_modules: Sequence[str] = (),
+    timings: Timings | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -167,7 +169,10 @@ def run(
     (:func:`stream` gives the events as an iterator instead). A job kept in a store
     that can resume jobs (SQLite) also stores its validated inputs, its time and the
     digest of the ruleset, and ``plugin_modules`` (the ``--plugin`` modules it runs
-    with), for :func:`resume`.
+    with), for :func:`resume`. ``timings`` (a :class:`~converge_rules.engine.timings.
+    Timings`) collects the wall time of every tool call, agent run and cycle beside
+    the trace, never in it; a store keeps them in its ``timings`` table, in each
+    cycle's transaction (``converge report`` shows them).
     """
     from converge_rules.engine import run as engine_run
 
@@ -206,13 +211,13 @@ def run(
     if store is None:
         return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
                           progress=progress, stop=stop, now=now, observer=observer,
-                          summarize=summarize)
+                          summarize=summarize, timings=timings)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
             return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
-                               plugin_modules, observer, summarize)
+                               plugin_modules, observer, summarize, timings)
     return _run_stored(ruleset, facts, store, exe, merged, progress, stop, now,
-                       plugin_modules, observer, summarize)
+                       plugin_modules, observer, summarize, timings)
 
 
 def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
@@ -221,7 +226,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
                 | None, stop: Callable[[], bool] | None, now: datetime | Clock | None,
                 plugin_modules: Sequence[str],
                 observer: Callable[[dict[str, Any]], None] | None,
-                summarize: Summarize | None = None) -> RunResult:
+                summarize: Summarize | None = None,
+                timings: Timings | None = None) -> RunResult:
     """A run kept in ``store``; with what resuming it needs when the store can."""
     from converge_rules.engine import run as engine_run
     from converge_rules.engine.inputs import InputFacts, validate_pairs
@@ -231,7 +237,7 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     if not isinstance(store, ResumableStore):
         return engine_run(ruleset.program, facts, executor=executor, tools=tools,
                           trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                          now=now, observer=observer, summarize=summarize)
+                          now=now, observer=observer, summarize=summarize, timings=timings)
     from converge_rules.store.resume import job_spec
 
     job_time = job_clock(now)  # read once: the job stores the time it runs with
@@ -240,7 +246,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     spec = job_spec(ruleset, inputs, job_time, plugin_modules)
     return engine_run(ruleset.program, inputs, executor=executor, tools=tools,
                       trace=store.new_job(ruleset.name, spec), progress=progress,
-                      stop=stop, now=job_time, observer=observer, summarize=summarize)
+                      stop=stop, now=job_time, observer=observer, summarize=summarize,
+                      timings=timings)
 
 
 def stream(
@@ -352,6 +359,7 @@ def resume(
     progress: Callable[[CycleProgress], None] | None = None,
     stop: Callable[[], bool] | None = None,
     observer: Callable[[dict[str, Any]], None] | None = None,
+    timings: Timings | None = None,
 ) -> RunResult:
     """Continue job ``job`` of ``store`` (None: its newest resumable job) to the result
     and trace an uninterrupted run would have given, byte for byte: the job's stored
@@ -374,7 +382,7 @@ def resume(
         with registries.job_store(store) as opened:
             return resume(opened, job, ruleset=ruleset, plugins=plugins, executor=executor,
                           workers=workers, tools=tools, progress=progress, stop=stop,
-                          observer=observer)
+                          observer=observer, timings=timings)
     found = resuming.find(store, job)
     if ruleset is None:
         if not found.ruleset_path or not Path(found.ruleset_path).is_file():
@@ -399,7 +407,8 @@ def resume(
     return cast("RunResult", resuming.resume(found, ruleset, executor=exe, tools=merged,
                                              progress=progress, stop=stop,
                                              observer=observer,
-                                             summarize=registries.summarizers or None))
+                                             summarize=registries.summarizers or None,
+                                             timings=timings))
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:

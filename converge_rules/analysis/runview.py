@@ -76,6 +76,11 @@ class RunView:
     pruned_types: Counter[str] = field(default_factory=Counter)
     #: invariant name → how many times it was broken (an effect discarded, a job ended)
     invariants_broken: Counter[str] = field(default_factory=Counter)
+    #: each ``invariant_broken`` event as it reads (cycle, invariant, rule, agents,
+    #: facts, outcome), in trace order
+    invariant_events: list[dict[str, Any]] = field(default_factory=list)
+    #: each ``approval_pending`` / ``approval_decided`` event (approval gates), in order
+    approval_events: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[int, list[tuple[str, float, str | None]]] = field(default_factory=dict)
     #: the confidence a derived fact was first emitted with (its ``fact_added`` event)
@@ -175,6 +180,9 @@ class RunView:
             self.now = str(ev["now"])
         elif kind == "invariant_broken":
             self.invariants_broken[str(ev["invariant"])] += 1
+            self.invariant_events.append(dict(ev))
+        elif kind in ("approval_pending", "approval_decided"):
+            self.approval_events.append(dict(ev))
 
 
 def view_from_events(events: Iterable[Mapping[str, Any]]) -> RunView:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -49,24 +49,31 @@ def is_store(source: str) -> bool:
                                  "tiers, field order and budget limits.")
 @click.option("--output", "-o", required=True, metavar="FILE",
               help="Where to write the HTML page (- for standard output).")
+@click.option("--timings", "timings_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="With a TRACE: the timings `converge run --timings FILE` wrote beside "
+                   "it (tool latency, agent and cycle time). A STORE's are read from it.")
 @click.option("--title", default=None, help="The page's title (default: from the job).")
 @allow_path_option
 @report_internal_errors
 def command(source: str, job: int | None, ruleset: Path | None, output: str,
-            title: str | None, allow_paths: tuple[Path, ...]) -> None:
+            timings_file: Path | None, title: str | None,
+            allow_paths: tuple[Path, ...]) -> None:
     """Write a report of one job as one self-contained HTML page: a summary (status,
     cycles, facts, conflicts, budgets against their limits, unmet goals, failed agents,
     tool calls), a timeline per cycle and tier, the final facts as sortable, filterable
     tables per type, every conflict, a derivation explorer, agents and tool calls.
 
     TRACE is a file written by `converge run --trace FILE`; STORE a job store written by
-    `converge run --store` (with --job ID, else its newest job). The page needs no
+    `converge run --store` (with --job ID, else its newest job). Tool latency, agent
+    and cycle time come from the store, or for a TRACE from --timings FILE (`converge
+    run --timings FILE`); the trace itself holds no clock readings. The page needs no
     network: open it from disk or from a CI artifact.
 
     \b
     Examples:
-      converge run pricing.cvg --facts in.jsonl --trace run.jsonl
-      converge report run.jsonl -r pricing.cvg -o report.html
+      converge run pricing.cvg --facts in.jsonl --trace run.jsonl --timings t.jsonl
+      converge report run.jsonl -r pricing.cvg --timings t.jsonl -o report.html
       converge report run.db --job 3 -o report.html
     """
     from converge_rules.analysis.runview import read_trace
@@ -77,6 +84,11 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
                                "drop --job, or give the store `converge run --store` wrote")
     if not store and not Path(source).exists():
         raise missing_path(source)
+    if timings_file is not None and store:
+        raise click.UsageError(f"--timings is for a trace file, and {source} is a store, "
+                               "which keeps its job's timings itself: drop --timings")
+    if timings_file is not None and not timings_file.exists():
+        raise missing_path(timings_file)
     refuse_to_overwrite(output, [source] if not store else [], "--output")
     loaded = None
     if ruleset is not None:
@@ -86,14 +98,17 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
         loaded = _load(ruleset, plugins=True, allow_paths=allow_paths)
         refuse_to_overwrite(output, loaded.files, "--output")
     meta = None
+    timings: list[dict[str, Any]] = []
     try:
         if store:
-            view, meta = _from_store(source, job, output)
+            view, meta, timings = _from_store(source, job, output)
         else:
             view = read_trace(source)
     except InputError as exc:  # a damaged trace: the line and what is wrong
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
+    if timings_file is not None:
+        timings = _read_timings(timings_file)
 
     from converge_rules.report.html import render_run_report
     from converge_rules.report.run import build_run_report
@@ -106,7 +121,8 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
         view, title=title or f"converge report: {name}", source=where,
         checked=loaded.checked if loaded is not None else None,
         program=loaded.program if loaded is not None else None,
-        functions=loaded.functions if loaded is not None else None, job=meta)
+        functions=loaded.functions if loaded is not None else None, job=meta,
+        timings=timings)
     write_output(render_run_report(report), output)
     if output != "-":
         click.echo(f"wrote {output}: {view.status or 'no status'}, {view.cycles} cycles, "
@@ -114,18 +130,39 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
     raise click.exceptions.Exit(EXIT_OK)
 
 
-def _from_store(source: str, job: int | None, output: str) -> tuple[RunView, JobMeta]:
-    """The view of a store's job (the newest without ``job``) and what the store
-    recorded of it."""
+def _read_timings(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``--timings`` file; a usage error naming the line that is not
+    one (a trace given by mistake, say)."""
+    from converge_rules.engine.timings import read_timings
+
+    try:
+        return read_timings(path)
+    except UnicodeDecodeError:
+        raise click.UsageError(f"--timings {path} is not UTF-8 text; give the file "
+                               "`converge run --timings FILE` wrote") from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read --timings {path}: "
+                               f"{exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise click.UsageError(f"--timings {exc}") from None
+
+
+def _from_store(source: str, job: int | None, output: str
+                ) -> tuple[RunView, JobMeta, list[dict[str, Any]]]:
+    """The view of a store's job (the newest without ``job``), what the store
+    recorded of it, and its timings (none when the store or the job has none)."""
     from converge_rules.analysis.runview import trace_events, view_from_events
     from converge_rules.cli.store import open_existing
     from converge_rules.report.run import JobMeta
     with open_existing(source, output) as opened:
         info = opened.job(job)
         text = "\n".join(opened.trace_lines(info.id))
+        read = getattr(opened, "timings", None)  # a plugin's store may keep none
+        timings = read(info.id) if callable(read) else []
     name = f"{source} (job {info.id})"
     view = view_from_events(trace_events(text, name))
     if info.status in ("running", "aborted"):
         click.echo(f"warning: job {info.id} did not finish (status {info.status}): its "
                    f"trace ends after cycle {info.cycles}, the last one committed", err=True)
-    return view, JobMeta(info.id, info.ruleset, info.status, info.started, info.finished)
+    return view, JobMeta(info.id, info.ruleset, info.status, info.started,
+                         info.finished), timings

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from converge_rules.api import Ruleset
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress
+    from converge_rules.engine.timings import Timings
     from converge_rules.plugins.registries import Registries
     from converge_rules.store.resume import Resumable
 
@@ -89,6 +90,14 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
     metavar="FILE",
     help="Write the trace (every fact, conflict, retraction, tool call and the status) "
          "to FILE as JSON Lines; byte-for-byte the same for the same inputs.",
+)
+@click.option(
+    "--timings", "timings_file", type=click.Path(dir_okay=False, path_type=Path),
+    default=None, metavar="FILE",
+    help="Write the job's wall-clock timings (each tool call's latency, each agent run's "
+         "time, each cycle's evaluation and merge) to FILE as JSON Lines when it ends, "
+         "for `converge report TRACE --timings FILE`. Never in the trace, which is the "
+         "same on every executor and run. A --store keeps them itself.",
 )
 @click.option(
     "--trace-store", default="jsonl", show_default=True, metavar="NAME",
@@ -150,8 +159,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 def command(
     ruleset: Path | None, facts: tuple[str, ...], fmt: str, executor: str,
     workers: int | None, executor_options: tuple[str, ...], trace: Path | None,
-    trace_store: str, store: str | None, keep_last: int | None, resume: str | None,
-    job: int | None, pruners: tuple[str, ...], max_rows: int,
+    timings_file: Path | None, trace_store: str, store: str | None,
+    keep_last: int | None, resume: str | None, job: int | None,
+    pruners: tuple[str, ...], max_rows: int,
     with_confidence: bool, stream: bool, no_plugins: bool, now: datetime | None,
     allow_paths: tuple[Path, ...], color: str,
 ) -> None:
@@ -214,6 +224,15 @@ def command(
     fact_files = [spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec
                   for spec in facts]
     refuse_to_overwrite(trace, [ruleset, *fact_files], "--trace")
+    if timings_file is not None:
+        if not timings_file.parent.is_dir():
+            raise click.UsageError(f"cannot write the timings to {timings_file}: "
+                                   f"directory {str(timings_file.parent)!r} does not exist")
+        refuse_to_overwrite(timings_file, [ruleset, *fact_files], "--timings")
+        if trace is not None and timings_file.resolve() == trace.resolve():
+            raise click.UsageError("--timings and --trace name the same file: the timings "
+                                   "go beside the trace, never in it; give another name "
+                                   "(e.g. run.timings.jsonl)")
     store_file = _store_file(store)
     refuse_to_overwrite(store_file, [ruleset, *fact_files], "--store")
     if with_confidence and fmt != "json":
@@ -257,6 +276,11 @@ def command(
         sys.exit(EXIT_USAGE)
     refuse_to_overwrite(trace, loaded.files, "--trace")  # its imports and cases files
     refuse_to_overwrite(store_file, loaded.files, "--store")
+    refuse_to_overwrite(timings_file, loaded.files, "--timings")
+    if timings_file is not None and store_file is not None and \
+            timings_file.resolve() == Path(store_file).resolve():
+        raise click.UsageError("--timings and --store name the same file; the store keeps "
+                               "the timings itself: leave --timings out")
     try:
         inputs = api.read_facts(loaded, *facts)
     except InputError as exc:
@@ -267,6 +291,13 @@ def command(
                             "printing the partial result (again to stop at once)")
     if resuming is not None:
         store = resume
+    # timed when they can be kept: a store keeps them (its `timings` table), --timings
+    # writes them to a file; never in the trace
+    from converge_rules.engine.timings import Timings
+
+    # (kept in memory only for the file: a store writes them as each cycle ends)
+    timings = Timings(keep=timings_file is not None) \
+        if timings_file is not None or store is not None else None
     kept = (f"; {trace} holds its trace" if trace is not None
             else f"; {store} holds the job" if store is not None else "")
     # From here to the exit, a signal never meets the default handler (click's
@@ -281,7 +312,8 @@ def command(
                     result = api.resume(resuming.store, resuming.job.id, ruleset=loaded,
                                         executor=exe, workers=None if options else workers,
                                         progress=progress, stop=interrupts.requested,
-                                        observer=_stdout_events if stream else None)
+                                        observer=_stdout_events if stream else None,
+                                        timings=timings)
                 else:
                     result = api.run(loaded, inputs, executor=exe,
                                      workers=None if options else workers,
@@ -291,7 +323,8 @@ def command(
                                      stop=interrupts.requested,
                                      now=CLOCK if now is None else now,
                                      plugin_modules=plugin_modules(),
-                                     observer=_stdout_events if stream else None)
+                                     observer=_stdout_events if stream else None,
+                                     timings=timings)
         except KeyboardInterrupt:
             if store is not None:
                 left = f"; {store} holds the cycles committed, the job marked aborted"
@@ -309,6 +342,8 @@ def command(
                 raise
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
+        if timings_file is not None and timings is not None:
+            _write_timings(timings_file, timings)
         if resuming is not None:
             job_store = resuming.store
         if job_store is not None and keep_last is not None:
@@ -328,6 +363,18 @@ def command(
         if result.status == "interrupted":
             sys.exit(interrupts.exit_code())
         sys.exit(STATUS_EXIT.get(result.status, EXIT_FINDINGS))
+
+
+def _write_timings(path: Path, timings: Timings) -> None:
+    """Write the job's timings to ``path`` (atomically). A file that cannot be written
+    is warned about, naming it: the job and its result are not lost for it."""
+    from converge_rules.engine.timings import write_timings
+
+    try:
+        write_timings(path, timings.records())
+    except OSError as exc:
+        click.echo(f"warning: the timings were not written to {path}: "
+                   f"{exc.strerror or exc}", err=True)
 
 
 def _stdout_events(event: dict[str, Any]) -> None:

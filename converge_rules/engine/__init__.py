@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.runner import CycleProgress, run
     from converge_rules.engine.session import Session
+    from converge_rules.engine.timings import Timings
     from converge_rules.engine.tools import AgentRuntime, ToolBox
     from converge_rules.engine.trace import Trace
 
@@ -36,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "SerialExecutor": "executors",
     "Session": "session",
     "ThreadExecutor": "executors",
+    "Timings": "timings",
     "ToolBox": "tools",
     "Trace": "trace",
     "read_all": "inputs",
@@ -59,6 +61,7 @@ __all__ = [
     "SerialExecutor",
     "Session",
     "ThreadExecutor",
+    "Timings",
     "ToolBox",
     "Trace",
     "read_all",

@@ -47,7 +47,9 @@ from typing import Any, cast
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
 from converge_rules.engine.executors import (
     _interrupt,
+    _run_agent,
     cut_at_deadline,
+    record_run,
     run_agent,
     timeout_reason,
 )
@@ -186,6 +188,9 @@ async def run_agent_async(
     :func:`~converge_rules.engine.executors.run_agent` gives for the same outputs or
     error. Cancellation (the agent was abandoned) propagates."""
     assert agent.afn is not None
+    timings = tools.timings
+    cycle = 0 if timings is None else timings.cycle
+    began = time.perf_counter()
     try:
         if activation.gone is None:
             outputs = await agent.afn(view, activation.since, runtime)
@@ -194,7 +199,10 @@ async def run_agent_async(
         finished = _Finished(outputs, None)
     except (Exception, SystemExit) as exc:
         finished = _Finished(None, exc)
-    return run_agent(cast(AgentSpec, finished), activation, view, tools, None, runtime)
+    finally:  # the coroutine's wall time (awaits included), cancelled or not
+        if timings is not None:
+            record_run(timings, cycle, agent.name, time.perf_counter() - began, runtime)
+    return _run_agent(cast(AgentSpec, finished), activation, view, tools, None, runtime)
 
 
 class AsyncioExecutor:

@@ -118,9 +118,43 @@ def run_agent(
     """Run one agent transactionally: any exception, failed tool call or overrun
     gives an effect with ``error`` set and no outputs; a
     :class:`~converge_rules.errors.BudgetExceeded` or ``MemoryError`` also sets
-    ``budget`` (the job must stop). Timings never reach the effect.
+    ``budget`` (the job must stop). Timings never reach the effect: when the job is
+    timed (``tools.timings``), the run's wall time and its calls' go to the collector.
     ``runtime`` (a fresh one on ``tools`` by default) lets an executor that abandons
     the agent record its calls."""
+    timings = tools.timings
+    if timings is None:
+        return _run_agent(agent, activation, view, tools, agent_timeout, runtime)
+    if runtime is None:
+        runtime = AgentRuntime(tools)
+    cycle = timings.cycle
+    began = time.perf_counter()
+    try:
+        return _run_agent(agent, activation, view, tools, agent_timeout, runtime)
+    finally:  # an abandoned agent's run too (AgentAbandoned passes through)
+        record_run(timings, cycle, agent.name, time.perf_counter() - began, runtime)
+
+
+def record_run(timings: Any, cycle: int, agent: str, seconds: float,
+               runtime: AgentRuntime) -> None:
+    """Hand ``timings`` one agent run and the calls its ``runtime`` timed."""
+    if not runtime.timed:  # the common run without tool calls: nothing to join
+        timings.agent_run(cycle, agent, seconds)
+        return
+    calls = runtime.calls
+    timings.agent_run(cycle, agent, seconds,
+                      [(calls[i][0], calls[i][1], took, source)
+                       for i, took, source in runtime.timed if i < len(calls)])
+
+
+def _run_agent(
+    agent: AgentSpec,
+    activation: Activation,
+    view: View,
+    tools: ToolBox,
+    agent_timeout: float | None,
+    runtime: AgentRuntime | None = None,
+) -> AgentEffect:
     if runtime is None:
         runtime = AgentRuntime(tools)
     started = time.monotonic() if agent_timeout is not None else 0.0

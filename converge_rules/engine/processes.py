@@ -47,11 +47,11 @@ from converge_rules.errors import ConvergeError, without_addresses
 from converge_rules.program import AgentSpec, View
 
 Inherited = tuple[FactStore, Sequence[AgentSpec], float | None, bool, tuple[Connection, ...],
-                  int]
+                  int, bool]
 """What a forked worker inherits: (replica, agents, agent_timeout, timed, the parent's
-pipe ends to close, the parent's pid). Handed to the worker as the Process's argument:
-with the fork start method it is inherited as it is, never pickled, and no
-module-level variable is shared by jobs running in threads."""
+pipe ends to close, the parent's pid, whether the job's timings are on). Handed to the
+worker as the Process's argument: with the fork start method it is inherited as it is,
+never pickled, and no module-level variable is shared by jobs running in threads."""
 
 MAX_WORKERS_PER_CORE = 4
 """The processes executor forks at most this many workers per core (found: 400 forks
@@ -92,7 +92,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _worker(conn: Connection, inherited: Inherited) -> None:
-    replica, agents, timeout, timed, parent_ends, parent_pid = inherited
+    replica, agents, timeout, timed, parent_ends, parent_pid, timing = inherited
     # Ctrl-C reaches the whole process group: the parent handles it and closes us
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
@@ -107,13 +107,17 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
                 return
             _, delta, activations = message
             effects: list[AgentEffect] = []
+            took: list[tuple[int, float]] = []  # (share index, wall seconds) when timing
             try:
                 replica.apply(delta)
                 if timed:
                     conn.send(("begin",))  # the first agent's clock starts now
                 for k, a in enumerate(activations):
                     tools.current = k
+                    began = time.perf_counter() if timing else 0.0
                     effect = run_agent(agents[a.position], a, view, tools, timeout)
+                    if timing:
+                        took.append((k, time.perf_counter() - began))
                     if timed:  # the parent keeps what was made if it must kill us
                         conn.send(("effect", effect))
                     else:
@@ -127,6 +131,8 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
             except Exception as exc:  # the replica is out of step: the job cannot go on
                 conn.send(("failed", f"{type(exc).__name__}: {exc}"))
                 return
+            if timing:
+                conn.send(("timings", took))
             conn.send(("effects", effects))
             gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
     except (EOFError, OSError):  # the parent is gone: so are we, quietly
@@ -217,7 +223,8 @@ class ProcessExecutor:
         parent, child = context.Pipe()
         ends = (*(s.conn for s in self._slots if not s.dead), parent)
         inherited: Inherited = (replica, self._agents, self._timeout, self._timed, ends,
-                                os.getpid())
+                                os.getpid(), self._tools is not None
+                                and self._tools.timings is not None)
         proc = context.Process(target=_worker, args=(child, inherited), daemon=True)
         proc.start()
         child.close()
@@ -234,8 +241,15 @@ class ProcessExecutor:
         """Answer a worker's tool call (on a daemon thread when the job is timed)."""
         tools = self._tools
         assert tools is not None
+        timings = tools.timings
         try:
-            result, error = tools.call(tool, args)
+            if timings is None:
+                result, error = tools.call(tool, args)
+            else:  # timed here, where the call is answered
+                cycle, began = timings.cycle, time.perf_counter()
+                (result, error), source = tools.sourced_call(tool, args)
+                timings.tool_call(cycle, self._agents[w.share[k].position].name, tool,
+                                  args, time.perf_counter() - began, source)
             reply: tuple[Any, ...] = ("answer", result, error)
         except ToolBudgetExhausted as exc:
             result, error = None, str(exc)
@@ -282,6 +296,12 @@ class ProcessExecutor:
         elif kind == "effects":
             effects.extend(message[1])
             busy.discard(i)
+        elif kind == "timings":  # the worker's agent runs: recorded in this cycle
+            timings = self._tools.timings if self._tools is not None else None
+            if timings is not None:
+                for k, seconds in message[1]:
+                    timings.agent_run(timings.cycle, self._agents[w.share[k].position].name,
+                                      seconds)
         elif kind == "memory":
             raise MemoryError(message[1])
         else:

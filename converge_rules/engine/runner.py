@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
+from time import perf_counter
 from typing import Any
 
 from converge_rules import _crash
@@ -36,6 +37,7 @@ from converge_rules.engine.knowledge import Knowledge, KnowledgeSink, Summarize
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.payloads import Payloads, PayloadSink
 from converge_rules.engine.result import RunResult, Status, fact_sort_key
+from converge_rules.engine.timings import Timings, TimingsSink
 from converge_rules.engine.tools import ToolBox, ToolFn
 from converge_rules.engine.trace import (
     E_BUDGET,
@@ -99,10 +101,12 @@ class _Job:
         *,
         retractable: bool | None = None,
         summarize: Summarize | None = None,
+        timings: Timings | None = None,
     ) -> None:
         """``retractable``: whether the store keeps the derivations a retraction needs
         (None: when the program can remove facts; a session that retracts inputs
-        needs them whatever the program)."""
+        needs them whatever the program). ``timings``: the collector of the job's
+        wall-clock timings (None: not timed), never part of the trace."""
         self.program = program
         self.cycle_sink = cycle_sink
         #: how many raw trace events the cycle sink has been handed
@@ -131,6 +135,13 @@ class _Job:
             cycle_sink if isinstance(cycle_sink, PayloadSink) else None))
         self.tools = ToolBox(self.knowledge.bind_tool(tools), program.budgets.max_tool_calls,
                              recorded)
+        self.timings = timings
+        #: the sink that keeps the timings in each cycle's transaction, if any
+        self.timings_sink: TimingsSink | None = None
+        if timings is not None:
+            self.tools.timings, self.tools.time_calls = timings, True
+            if callable(getattr(cycle_sink, "stage_timings", None)):
+                self.timings_sink = cycle_sink  # type: ignore[assignment]
         self.crash_at = _crash.armed()
         n = len(program.agents)
         self.watermark = [0] * n
@@ -180,6 +191,7 @@ class _Job:
         :class:`_Stop` when the merge ends the job (a conflict, ``max_facts``)."""
         store, merger, meter = self.store, self.merger, self.meter
         assert self.inputs is not None
+        began = perf_counter()
         merger.merge_inputs(self.inputs.types, self.inputs.values)
         self.inputs = None  # the store holds the facts now; let validated rows go
         self.trace.raw.insert(0, (E_INPUTS, store.n_inputs))
@@ -192,6 +204,8 @@ class _Job:
         # fact a prune drops at age 0 is never seen by any agent
         merger.prune(0)
         broken = self._invariants(0)
+        if self.timings is not None:  # cycle 0 evaluates nothing: the inputs' merge
+            self.timings.cycle_done(0, 0.0, perf_counter() - began)
         self.fingerprints.add(store.fingerprint, 0)
         self._commit_cycle(0)  # the inputs and what their merge did
         if broken is not None:
@@ -380,6 +394,10 @@ class _Job:
             store.set_lazy_indexes(any(
                 a.since < store.n_inputs or a.gone is not None for a in acts
             ))
+            timings = self.timings
+            if timings is not None:
+                timings.cycle = cycle
+                began = perf_counter()
             try:
                 answer = self.executor.run_cycle(cycle, merger.take_delta(), acts)
             except (ExecutorError, KeyboardInterrupt):
@@ -390,6 +408,8 @@ class _Job:
                     f"{type(exc).__name__}: {exc}; this is a bug in the executor (a "
                     "plugin's, if it is not serial, threads or processes)") from exc
             effects = self._effects(cycle, answer, acts)
+            if timings is not None:
+                evaluated = perf_counter()
             if self.crash_at is not None:
                 _crash.crash(self.crash_at, "cycle", cycle)
             stepped = False
@@ -410,6 +430,8 @@ class _Job:
             if merger.stop is None:
                 merger.prune(cycle)
             broken = self._invariants(cycle) if merger.stop is None else None
+            if timings is not None:
+                timings.cycle_done(cycle, evaluated - began, perf_counter() - evaluated)
             if self.crash_at is not None:
                 _crash.crash(self.crash_at, "merge", cycle)
             changed = bool(merger.added or merger.removed)
@@ -457,10 +479,19 @@ class _Job:
         nothing up to here."""
         self.knowledge.end_cycle(cycle)  # staged with the sink: the same transaction
         self.payloads.end_cycle()
+        self.stage_timings()
         if self.cycle_sink is not None:
             self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
             self.committed = len(self.trace)  # spilled events included
         self._publish()  # before the spill too
+
+    def stage_timings(self) -> None:
+        """Stage the timings recorded since the last call with the sink that keeps
+        them (if any), for the transaction of its next commit."""
+        if self.timings_sink is not None and self.timings is not None:
+            records = self.timings.take()
+            if records:
+                self.timings_sink.stage_timings(records)
 
     def _publish(self) -> None:
         """Hand the observer's relay (if any) the events recorded since the last call."""
@@ -637,6 +668,7 @@ def run(
     observer: Observer | None = None,
     recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
     summarize: Summarize | None = None,
+    timings: Timings | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -670,7 +702,12 @@ def run(
     (:mod:`~converge_rules.engine.knowledge`): in the sink when it keeps knowledge
     (``stage_knowledge``), else in memory; ``summarize`` (the plugins'
     ``converge_summarize``) folds each cycle's moved facts into summary facts there;
-    ``result.knowledge`` reads it."""
+    ``result.knowledge`` reads it.
+
+    ``timings`` (a :class:`~converge_rules.engine.timings.Timings`) collects the wall
+    time of each tool call, agent run and cycle on the side — never in the trace or
+    the result, which stay the same with or without it; a sink with ``stage_timings``
+    (a job store's) writes them in each cycle's transaction."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
@@ -678,9 +715,10 @@ def run(
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
-                       observer, recorded, summarize=summarize)
+                       observer, recorded, summarize=summarize, timings=timings)
             del inputs
             result = job.run_to_end()
+            job.stage_timings()  # what came after the last cycle's commit
             cycles.write_lines(result.trace.lines(job.committed))
         result.trace.written = True
         return result
@@ -690,7 +728,8 @@ def run(
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
         job = _Job(program, inputs, exe, tools, progress, stop, job_time,
-                   observer=observer, recorded=recorded, summarize=summarize)
+                   observer=observer, recorded=recorded, summarize=summarize,
+                   timings=timings)
         del inputs
         result = job.run_to_end()
     if trace is not None:

@@ -30,10 +30,12 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import date, timedelta
+from time import perf_counter
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypeVar, cast
 
 from converge_rules.engine.effects import ToolRecord
+from converge_rules.engine.timings import CALLED, MEMO, RECORDED
 from converge_rules.errors import ToolError, without_addresses
 from converge_rules.jsontext import value_problem
 from converge_rules.language.builtins import iso_text
@@ -201,6 +203,7 @@ class ToolBox:
         # a resumed job's answers from its committed trace, by memo key: the first
         # call of a key takes its answer from here (counted like the call it was)
         self._recorded: dict[str, _Outcome] = dict(recorded or {})
+        self._replayed: set[str] = set()  # keys answered from ``recorded`` (for timings)
         self._inflight: dict[str, _InFlight] = {}
         self._async: dict[str, bool] = {}  # tool → whether acall awaits it on the loop
         self._lock = threading.Lock()
@@ -211,6 +214,10 @@ class ToolBox:
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
         self._closed = False
+        #: the job's timings collector (engine.timings.Timings), None when not timed;
+        #: ``time_calls``: whether agent runtimes time their calls through this box
+        self.timings: Any = None
+        self.time_calls = False
 
     @property
     def functions(self) -> Mapping[str, ToolFn]:
@@ -287,6 +294,7 @@ class ToolBox:
             answer = self._recorded.pop(key, None)
             if answer is not None:  # paid for before the job was resumed: never again
                 self._memo[key] = answer
+                self._replayed.add(key)
                 return answer, None, None
             event = self._inflight[key] = _InFlight()
             return None, event, None
@@ -294,11 +302,17 @@ class ToolBox:
     def call(self, tool: str, args: dict[str, Any]) -> _Outcome:
         """``(result, None)`` or ``(None, error message)``; raises
         :class:`ToolBudgetExhausted` when the budget refuses a new call."""
+        return self.sourced_call(tool, args)[0]
+
+    def sourced_call(self, tool: str, args: dict[str, Any]) -> tuple[_Outcome, str]:
+        """:meth:`call`, and where its answer came from: ``"called"`` (the tool ran),
+        ``"memo"`` (an identical call of the job answered) or ``"record"`` (a resumed
+        job's recorded answer), for the job's timings."""
         key = tool + "\x00" + canonical_args(args)
         while True:
             done, event, waiter = self._claim(key, tool, _InFlight.thread_waiter)
             if done is not None:
-                return done
+                return done, self._source_of(key)
             if event is None:
                 assert waiter is not None
                 waiter.wait()
@@ -311,10 +325,26 @@ class ToolBox:
                     self._memo[key] = outcome
                     del self._inflight[key]
                 event.set()
-            return outcome
+            return outcome, CALLED
+
+    def _source_of(self, key: str) -> str:
+        """Where a memoised answer came from: a recorded one is answered the first time
+        from the record, later times from the memo like any other."""
+        if not self._replayed:  # the common case (no resumed job): no lock
+            return MEMO
+        with self._lock:
+            if key in self._replayed:
+                self._replayed.discard(key)
+                return RECORDED
+        return MEMO
 
     async def acall(self, tool: str, args: dict[str, Any],
                     pool: Executor | None = None) -> _Outcome:
+        """:meth:`sourced_acall` without the source."""
+        return (await self.sourced_acall(tool, args, pool))[0]
+
+    async def sourced_acall(self, tool: str, args: dict[str, Any],
+                            pool: Executor | None = None) -> tuple[_Outcome, str]:
         """:meth:`call` for a task of the job's event loop: the same memo, budget and
         outcomes, awaited without blocking the loop. An async tool is awaited on the
         loop, a sync one runs on ``pool`` (the loop's default pool when None).
@@ -325,7 +355,7 @@ class ToolBox:
         while True:
             done, event, future = self._claim(key, tool, _InFlight.task_waiter)
             if done is not None:
-                return done
+                return done, self._source_of(key)
             if event is None:
                 assert future is not None
                 await future
@@ -345,7 +375,7 @@ class ToolBox:
                         self._memo[key] = outcome
                     del self._inflight[key]
                 event.set()
-            return outcome
+            return outcome, CALLED
 
     async def _ainvoke(self, tool: str, args: dict[str, Any],
                        pool: Executor | None) -> _Outcome:
@@ -427,13 +457,16 @@ class AgentRuntime:
     abandoned agent is refused without reaching the tool box. Which calls an agent
     made before it was abandoned depends on timing."""
 
-    __slots__ = ("_box", "_lock", "_pending", "_pool", "calls", "closed")
+    __slots__ = ("_box", "_lock", "_pending", "_pool", "calls", "closed", "timed")
 
     def __init__(self, box: ToolBox, pool: Executor | None = None) -> None:
         self._box = box
         self._pool = pool  # where acall runs a sync tool
         self.calls: list[ToolRecord] = []
         self.closed = False
+        #: with the job's timings on: ``(index in calls, wall seconds, source)`` of each
+        #: recorded call (never part of the records, which go into the trace)
+        self.timed: list[tuple[int, float, str]] = []
         self._pending: tuple[str, dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
@@ -445,14 +478,21 @@ class AgentRuntime:
         datetime or duration argument is given as its ISO 8601 text, as the trace
         records it (so a replay's calls are the recorded ones)."""
         args = self._start(tool, args)
+        box = self._box
+        timed: tuple[float, str] | None = None
         try:
-            result, error = self._box.call(tool, args)
+            if box.time_calls:  # the job is timed: how long, and was it paid
+                began = perf_counter()
+                (result, error), source = box.sourced_call(tool, args)
+                timed = (perf_counter() - began, source)
+            else:  # (a subclass answering elsewhere overrides call)
+                result, error = box.call(tool, args)
         except ToolBudgetExhausted as exc:
             self._record((tool, dict(args), None, str(exc)))
             raise
         if self.closed:  # abandoned while the tool ran: the agent must stop here
             raise AgentAbandoned(tool)
-        self._record((tool, dict(args), result, error))
+        self._record((tool, dict(args), result, error), timed)
         if error is not None:
             said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
             raise ToolError(said)
@@ -465,11 +505,13 @@ class AgentRuntime:
         executor must not interrupt (see ``executors.AgentThreads``)."""
         return self._pending is not None
 
-    def _record(self, record: ToolRecord) -> None:
+    def _record(self, record: ToolRecord, timed: tuple[float, str] | None = None) -> None:
         with self._lock:
             self._pending = None
             if not self.closed:
                 self.calls.append(record)
+                if timed is not None:
+                    self.timed.append((len(self.calls) - 1, *timed))
 
     def close(self) -> tuple[ToolRecord, ...]:
         """Abandon the run: the calls to record for it (see the class docstring)."""
@@ -485,12 +527,19 @@ class AgentRuntime:
         """:meth:`call` for an agent's coroutine variant on the job's event loop
         (:meth:`ToolBox.acall`): the same checks, records and errors."""
         args = self._start(tool, args)
+        box = self._box
+        timed: tuple[float, str] | None = None
         try:
-            result, error = await self._box.acall(tool, args, self._pool)
+            if box.time_calls:
+                began = perf_counter()
+                (result, error), source = await box.sourced_acall(tool, args, self._pool)
+                timed = (perf_counter() - began, source)
+            else:
+                result, error = await box.acall(tool, args, self._pool)
         except ToolBudgetExhausted as exc:
             self._record((tool, dict(args), None, str(exc)))
             raise
-        return self._answered(tool, args, result, error)
+        return self._answered(tool, args, result, error, timed)
 
     def _start(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """The arguments as the tool is given them, the call noted as running; a
@@ -509,8 +558,9 @@ class AgentRuntime:
         return args
 
     def _answered(self, tool: str, args: dict[str, Any], result: dict[str, Any] | None,
-                  error: str | None) -> dict[str, Any]:
-        self._record((tool, dict(args), result, error))
+                  error: str | None, timed: tuple[float, str] | None = None
+                  ) -> dict[str, Any]:
+        self._record((tool, dict(args), result, error), timed)
         if error is not None:
             said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
             raise ToolError(said)

@@ -34,9 +34,17 @@ CHART_WIDTH = 720
 MAX_BAR_WIDTH = 24
 CHART_HEIGHT = 90
 
-NOT_TIMED = ("the trace records no timings (it is the same on every executor, so it "
-             "holds no clock readings)")
-"""Why the report shows no tool latency or agent time, said where they would be."""
+NOT_TIMED = ("not recorded for this job. The trace holds no clock readings (it is the "
+             "same on every executor and run), so timings are kept beside it: a job run "
+             "with `converge run --store run.db` keeps them in the store (`converge report "
+             "run.db` shows them); for a trace file, run with `--trace run.jsonl --timings "
+             "run.timings.jsonl` and give `converge report run.jsonl --timings "
+             "run.timings.jsonl`")
+"""Why the report shows no tool latency or agent time, and how to record them, said
+where they would be."""
+
+SLOWEST = 5
+"""How many tools (by their total latency) and single calls the summary names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +75,25 @@ class RunReport:
 
 def build_run_report(view: RunView, *, title: str, source: str, checked: Any = None,
                      program: Any = None, functions: Mapping[str, Any] | None = None,
-                     job: JobMeta | None = None) -> RunReport:
+                     job: JobMeta | None = None,
+                     timings: Sequence[Mapping[str, Any]] | None = None) -> RunReport:
     """The report of the job ``view`` shows. ``checked`` (a ``CheckedRuleset``) adds
     rule locations, bindings, tiers and field order; ``program`` (its compiled
-    ``Program``) the budget limits; ``job`` what the store recorded of the job.
+    ``Program``) the budget limits; ``job`` what the store recorded of the job;
+    ``timings`` the job's timings records (:mod:`converge_rules.engine.timings`: from
+    its store, or ``--timings FILE``), which add tool latency, agent and cycle time
+    (None or empty: the page says they were not recorded, and how to record them).
     With ``checked``, the view's date, datetime and duration fields are read into
     values in place (as ``explain`` does) once the page's rows are taken."""
     types = _types(view, checked)
     agents = _agent_names(view, checked)
     index = {name: i for i, name in enumerate(agents)}
+    timed = Timed(view, timings or ())
     calls = [[int(c.get("cycle", 0)), c.get("agent"), c.get("tool"),
               _args_text(c.get("args") or {}),
               None if c.get("error") is not None else format_value(_json(c.get("result"))),
-              c.get("error")] for c in view.tool_calls]
+              c.get("error"), *(timed.calls[i] if timed.on else ())]
+             for i, c in enumerate(view.tool_calls)]
     show = _shower(checked)
     conflicts = [[c.cycle, c.type, show(c.type, c.key)[len(c.type) + 1:-1],
                   None if c.winner is None else show(c.type, c.winner),
@@ -99,6 +113,9 @@ def build_run_report(view: RunView, *, title: str, source: str, checked: Any = N
         "derivs": {},
         "ruleset": checked is not None,
         "enums": [],
+        "timed": timed.on,
+        "invariants": _invariants(view, show),
+        "approvals": _approvals(view, show),
     }
     explainer = _explainer(view, checked, functions)
     if explainer is not None:
@@ -120,11 +137,15 @@ def build_run_report(view: RunView, *, title: str, source: str, checked: Any = N
             rows.append([index.get(d.agent, -1), d.cycle, list(d.support), int(d.lasting),
                          bindings, used])
         data["derivs"][str(fid)] = rows
+    summary = _summary(view, program, job)
+    summary.update(timed.summary())
+    summary["invariants"] = sorted(view.invariants_broken.items())
+    summary["approvals"] = _approval_counts(view)
     return RunReport(title=title, source=source,
-                     summary=_summary(view, program, job),
-                     timeline=_timeline(view),
-                     agents=_agents(view, checked),
-                     tools=_tools(view),
+                     summary=summary,
+                     timeline=_timeline(view, timed),
+                     agents=_agents(view, checked, timed),
+                     tools=_tools(view, timed),
                      data=data)
 
 
@@ -360,37 +381,51 @@ def _bucket(cycles: Sequence[int]) -> int:
     return max(1, math.ceil(len(cycles) / MAX_BARS))
 
 
-def _timeline(view: RunView) -> list[dict[str, Any]]:
+def _timeline(view: RunView, timed: Timed | None = None) -> list[dict[str, Any]]:
     """Three charts, one bar per cycle (or per bucket of cycles): facts added and
     removed, conflicts, tool calls; each bar is coloured by its tier and titled with
-    its numbers. Cycle 0 is the merge of the input facts."""
-    per: dict[int, dict[str, int]] = {}
+    its numbers. Cycle 0 is the merge of the input facts. With timings, three more:
+    each cycle's wall time (evaluation and merge), its agents' time, its tool latency."""
+    zero = {"tier": 0, "added": 0, "removed": 0, "conflicts": 0, "calls": 0,
+            "evaluate": 0.0, "merge": 0.0, "agents": 0.0, "latency": 0.0}
+    per: dict[int, dict[str, Any]] = {}
     inputs = sum(1 for c in view.cycle_added.values() if c == 0)
     if inputs:
-        per[0] = {"tier": 0, "added": inputs, "removed": 0, "conflicts": 0, "calls": 0}
+        per[0] = {**zero, "added": inputs}
     for cycle, tier, added, removed, _live in view.cycle_log:
-        per[cycle] = {"tier": tier, "added": added, "removed": removed, "conflicts": 0,
-                      "calls": 0}
+        per[cycle] = {**zero, "tier": tier, "added": added, "removed": removed}
     conflicts = Counter(c.cycle for c in view.conflicts)
     calls = Counter(int(c.get("cycle", 0)) for c in view.tool_calls)
     for cycle, n in conflicts.items():
-        per.setdefault(cycle, {"tier": 0, "added": 0, "removed": 0, "conflicts": 0,
-                               "calls": 0})["conflicts"] = n
+        per.setdefault(cycle, dict(zero))["conflicts"] = n
     for cycle, n in calls.items():
-        per.setdefault(cycle, {"tier": 0, "added": 0, "removed": 0, "conflicts": 0,
-                               "calls": 0})["calls"] = n
+        per.setdefault(cycle, dict(zero))["calls"] = n
+    charts_of: list[tuple[str, tuple[str, ...], bool]] = [
+        ("Facts added and removed", ("added", "removed"), False),
+        ("Conflicts", ("conflicts",), False),
+        ("Tool calls", ("calls",), False)]
+    if timed is not None and timed.on:
+        for cycle, (evaluate, merge) in timed.cycle_wall.items():
+            row = per.setdefault(cycle, dict(zero))
+            row["evaluate"], row["merge"] = evaluate, merge
+        for cycle, seconds in timed.agent_time.items():
+            per.setdefault(cycle, dict(zero))["agents"] = seconds
+        for cycle, seconds in timed.tool_time.items():
+            per.setdefault(cycle, dict(zero))["latency"] = seconds
+        charts_of += [("Cycle time (seconds)", ("evaluate", "merge"), True),
+                      ("Agent time (seconds)", ("agents",), True),
+                      ("Tool latency (seconds)", ("latency",), True)]
     cycles = sorted(per)
     if not cycles:
         return []
     size = _bucket(cycles)
     buckets = [cycles[i:i + size] for i in range(0, len(cycles), size)]
     charts = []
-    for title, parts in (("Facts added and removed", ("added", "removed")),
-                         ("Conflicts", ("conflicts",)),
-                         ("Tool calls", ("calls",))):
+    for title, parts, seconds in charts_of:
         sums = [{p: sum(per[c][p] for c in b) for p in parts} for b in buckets]
         top = max((sum(s.values()) for s in sums), default=0) or 1
         width = min(CHART_WIDTH / len(buckets), MAX_BAR_WIDTH)
+        show: Any = seconds_text if seconds else int  # counts stay numbers
         bars = []
         for i, (bucket, s) in enumerate(zip(buckets, sums, strict=True)):
             tiers = sorted({per[c]["tier"] for c in bucket})
@@ -398,7 +433,7 @@ def _timeline(view: RunView) -> list[dict[str, Any]]:
                      else f"cycles {bucket[0]}–{bucket[-1]}")
             label += " (inputs)" if bucket == [0] else \
                 f", tier {', '.join(str(t) for t in tiers)}"
-            label += ": " + ", ".join(f"{v} {p}" for p, v in s.items())
+            label += ": " + ", ".join(f"{show(v)} {p}" for p, v in s.items())
             y = float(CHART_HEIGHT)
             for p in parts:
                 h = s[p] / top * (CHART_HEIGHT - 4)
@@ -406,17 +441,20 @@ def _timeline(view: RunView) -> list[dict[str, Any]]:
                 bars.append({"x": round(i * width, 2), "y": round(y, 2),
                              "w": round(max(width - 1, 0.5), 2), "h": round(h, 2),
                              "part": p, "tier": tiers[0] % 6, "label": label})
-        charts.append({"title": title, "bars": bars, "top": top,
+        total = sum(sum(s.values()) for s in sums)
+        charts.append({"title": title, "bars": bars, "top": show(top),
                        "first": cycles[0], "last": cycles[-1], "bucket": size,
-                       "total": sum(sum(s.values()) for s in sums),
-                       "width": CHART_WIDTH, "height": CHART_HEIGHT})
+                       "total": show(total), "width": CHART_WIDTH, "height": CHART_HEIGHT,
+                       "seconds": seconds})
     return charts
 
 
-def _agents(view: RunView, checked: Any) -> list[dict[str, Any]]:
+def _agents(view: RunView, checked: Any, timed: Timed | None = None
+            ) -> list[dict[str, Any]]:
     """Each agent: its tier and rule location, how often it ran, the facts it produced
     (first derivations) and supported again, outputs skipped, effects discarded (with
-    the first reasons) and its tool calls."""
+    the first reasons), its tool calls and, with timings, the time it spent (all its
+    runs, tool calls included) and its slowest run."""
     tiers = {a.name.name: (a.effective_tier, str(a.span))
              for a in (checked.agents if checked is not None else ())}
     produced: Counter[str] = Counter()
@@ -447,12 +485,23 @@ def _agents(view: RunView, checked: Any) -> list[dict[str, Any]]:
                     "skipped": skipped.get(name, 0),
                     "failures": len(discarded.get(name, [])),
                     "reasons": discarded.get(name, [])[:3],
-                    "calls": calls.get(name, 0), "errors": errors.get(name, 0)})
+                    "calls": calls.get(name, 0), "errors": errors.get(name, 0),
+                    **_spent(timed, name)})
     return out
 
 
-def _tools(view: RunView) -> list[dict[str, Any]]:
-    """Each tool: how often it was called, by which agents, and how often it failed."""
+def _spent(timed: Timed | None, agent: str) -> dict[str, Any]:
+    """An agent's time spent and slowest run, as text and as seconds (to sort by)."""
+    if timed is None or not timed.on or agent not in timed.agent_total:
+        return {"time": None, "seconds": 0.0, "slowest": None}
+    total = timed.agent_total[agent]
+    return {"time": seconds_text(total), "seconds": total,
+            "slowest": seconds_text(timed.agent_slowest[agent])}
+
+
+def _tools(view: RunView, timed: Timed | None = None) -> list[dict[str, Any]]:
+    """Each tool: how often it was called, by which agents, and how often it failed;
+    with timings, its total, mean and slowest latency and how many calls were paid."""
     count: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     agents: dict[str, set[str]] = {}
@@ -461,5 +510,168 @@ def _tools(view: RunView) -> list[dict[str, Any]]:
         count[tool] += 1
         errors[tool] += c.get("error") is not None
         agents.setdefault(tool, set()).add(str(c.get("agent")))
-    return [{"name": t, "calls": count[t], "errors": errors[t],
-             "agents": ", ".join(sorted(agents[t]))} for t in sorted(count)]
+    out = []
+    for t in sorted(count):
+        row: dict[str, Any] = {"name": t, "calls": count[t], "errors": errors[t],
+                               "agents": ", ".join(sorted(agents[t])), "total": None,
+                               "seconds": 0.0, "mean": None, "max": None, "paid": None}
+        latency = timed.tool_latency.get(t) if timed is not None else None
+        if latency:
+            row.update(total=seconds_text(sum(latency)), seconds=sum(latency),
+                       mean=seconds_text(sum(latency) / len(latency)),
+                       max=seconds_text(max(latency)), paid=timed.tool_paid[t] if timed
+                       else None)
+        out.append(row)
+    return out
+
+
+def seconds_text(value: float) -> str:
+    """Seconds as a person reads them: ``850 µs``, ``12.3 ms``, ``1.24 s``, ``2 min 5 s``."""
+    if value < 0.001:
+        return f"{value * 1e6:.0f} µs"
+    if value < 1:
+        return f"{value * 1e3:.3g} ms"
+    if value < 120:
+        return f"{value:.3g} s"
+    return f"{int(value // 60)} min {value % 60:.0f} s"
+
+
+class Timed:
+    """A job's timings records joined to its trace: each tool call of ``view`` gets the
+    latency and source of its record (matched by cycle, agent, tool and key, in call
+    order), and the sums per cycle, agent and tool. ``on`` is False without records."""
+
+    def __init__(self, view: RunView, records: Sequence[Mapping[str, Any]]) -> None:
+        from collections import deque
+
+        from converge_rules.engine.timings import call_key
+
+        self.on = bool(records)
+        self.cycle_wall: dict[int, tuple[float, float]] = {}
+        self.agent_time: dict[int, float] = {}
+        self.tool_time: dict[int, float] = {}
+        self.agent_total: dict[str, float] = {}
+        self.agent_slowest: dict[str, float] = {}
+        self.tool_latency: dict[str, list[float]] = {}
+        self.tool_paid: Counter[str] = Counter()
+        self.sources: Counter[str] = Counter()
+        self.slowest_calls: list[tuple[float, int, str, str]] = []
+        waiting: dict[tuple[int, str, str, str], deque[tuple[float, str]]] = {}
+        for r in records:
+            kind, cycle = r.get("kind"), int(r.get("cycle", 0))
+            if kind == "cycle":
+                self.cycle_wall[cycle] = (float(r["evaluate"]), float(r["merge"]))
+            elif kind == "agent":
+                seconds, agent = float(r["seconds"]), str(r.get("agent"))
+                self.agent_time[cycle] = self.agent_time.get(cycle, 0.0) + seconds
+                self.agent_total[agent] = self.agent_total.get(agent, 0.0) + seconds
+                self.agent_slowest[agent] = max(self.agent_slowest.get(agent, 0.0), seconds)
+            elif kind == "tool":
+                seconds, tool = float(r["seconds"]), str(r.get("tool"))
+                source = str(r.get("source"))
+                self.tool_time[cycle] = self.tool_time.get(cycle, 0.0) + seconds
+                self.tool_latency.setdefault(tool, []).append(seconds)
+                self.tool_paid[tool] += source == "called"
+                self.sources[source] += 1
+                self.slowest_calls.append((seconds, cycle, str(r.get("agent")), tool))
+                waiting.setdefault((cycle, str(r.get("agent")), tool, str(r.get("key"))),
+                                   deque()).append((seconds, source))
+        #: ``[seconds, source]`` of each of the view's tool calls (``[None, None]``
+        #: when no record matches it)
+        self.calls: list[list[Any]] = []
+        for c in view.tool_calls:
+            tool = str(c.get("tool"))
+            args = c.get("args")
+            key = call_key(tool, args if isinstance(args, Mapping) else {})
+            queue = waiting.get((int(c.get("cycle", 0)), str(c.get("agent")), tool, key))
+            self.calls.append(list(queue.popleft()) if queue else [None, None])
+
+    def summary(self) -> dict[str, Any]:
+        """What the summary shows of the timings: totals, and the slowest tools (by
+        their total latency) and calls."""
+        if not self.on:
+            return {"timed": False}
+        tools = sorted(self.tool_latency.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+        calls = sorted(self.slowest_calls, key=lambda c: (-c[0], c[1], c[2], c[3]))
+        evaluate = sum(e for e, _ in self.cycle_wall.values())
+        merge = sum(m for _, m in self.cycle_wall.values())
+        return {
+            "timed": True,
+            "tool_time": seconds_text(sum(sum(v) for v in self.tool_latency.values())),
+            "agent_time": seconds_text(sum(self.agent_total.values())),
+            "evaluate_time": seconds_text(evaluate),
+            "merge_time": seconds_text(merge),
+            "paid": self.sources.get("called", 0),
+            "memo": self.sources.get("memo", 0),
+            "recorded": self.sources.get("record", 0),
+            "slowest_tools": [{"name": t, "total": seconds_text(sum(v)), "calls": len(v),
+                               "max": seconds_text(max(v))} for t, v in tools[:SLOWEST]],
+            "slowest_calls": [{"tool": t, "agent": a, "cycle": c,
+                               "seconds": seconds_text(x)} for x, c, a, t in calls[:SLOWEST]],
+        }
+
+
+def _invariants(view: RunView, show: Any) -> list[list[Any]]:
+    """Each broken invariant, in trace order: ``[cycle, invariant, outcome, agents,
+    facts (as rule text), rule]``."""
+    rows = []
+    for ev in view.invariant_events:
+        facts = []
+        for f in ev.get("facts") or ():
+            if isinstance(f, Mapping) and isinstance(f.get("fields"), Mapping):
+                facts.append(show(str(f.get("type")), f["fields"]))
+        rows.append([int(ev.get("cycle", 0)), str(ev.get("invariant")),
+                     str(ev.get("outcome")), [str(a) for a in ev.get("agents") or ()],
+                     facts, str(ev.get("rule", ""))])
+    return rows
+
+
+_APPROVAL_SHOWN = ("event", "cycle", "id", "gate", "agent", "type", "fields", "decision",
+                   "outcome", "hash")
+
+
+def _approvals(view: RunView, show: Any) -> list[list[Any]]:
+    """Each approval event (``approval_pending``: a fact its gate holds;
+    ``approval_decided``: the decision applied), in trace order: ``[cycle, "pending" |
+    "decided", pending id, gate, agent, fact (rule text), decision, details]``. A held
+    fact's decision is ``awaiting`` until one is applied to its id; a decision reads
+    ``approve (merged)``, ``reject (rejected)``…; ``details`` are the event's other
+    members as ``name: value`` text (who decided and when, the note, the edits, the
+    support and confidence of a held fact)."""
+    decided = {str(ev.get("id")): ev for ev in view.approval_events
+               if ev.get("event") == "approval_decided"}
+    rows = []
+    for ev in view.approval_events:
+        fields = ev.get("fields")
+        fact = (show(str(ev.get("type")), fields) if isinstance(fields, Mapping)
+                else str(ev.get("type") or ""))
+        pending = ev.get("event") == "approval_pending"
+        if pending:
+            later = decided.get(str(ev.get("id")))
+            decision = "awaiting" if later is None else \
+                f"decided in cycle {later.get('cycle')}"
+        else:
+            decision = str(ev.get("decision", ""))
+            if ev.get("outcome") is not None:
+                decision += f" ({ev.get('outcome')})"
+        details = ", ".join(f"{k}: {format_value(_json(v))}" for k, v in sorted(ev.items())
+                            if k not in _APPROVAL_SHOWN)
+        cycle = ev.get("cycle")
+        rows.append([cycle if isinstance(cycle, int) else 0,
+                     "pending" if pending else "decided",
+                     "" if ev.get("id") is None else str(ev.get("id")),
+                     "" if ev.get("gate") is None else str(ev.get("gate")),
+                     "" if ev.get("agent") is None else str(ev.get("agent")),
+                     fact, decision, details])
+    return rows
+
+
+def _approval_counts(view: RunView) -> dict[str, int]:
+    """How many facts their gates held, how many decisions were applied, and how many
+    held facts still await one when the trace ends."""
+    held = [str(ev.get("id")) for ev in view.approval_events
+            if ev.get("event") == "approval_pending"]
+    decided = {str(ev.get("id")) for ev in view.approval_events
+               if ev.get("event") == "approval_decided"}
+    return {"held": len(held), "decided": len(decided),
+            "awaiting": sum(1 for pid in held if pid not in decided)}

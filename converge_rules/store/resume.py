@@ -303,6 +303,12 @@ class ReplaySink:
     def stage_blobs(self, blobs: Sequence[tuple[str, str]]) -> None:
         self._staged.append(("blobs", list(blobs)))
 
+    def stage_timings(self, records: Sequence[Any]) -> None:
+        """A re-executed cycle's timings are dropped (the store keeps the ones of the
+        run that paid for them); a live cycle's go to the store, when it keeps them."""
+        if callable(getattr(self.target, "stage_timings", None)):
+            self._staged.append(("timings", list(records)))
+
     def knowledge_rows(self, type_name: str) -> Iterator[Any]:
         """The job's knowledge of ``type_name`` committed before the cycle running now
         (the store holds the later cycles' rows too while they are re-executed)."""
@@ -373,7 +379,7 @@ class ReplaySink:
 def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
            tools: Mapping[str, Any] | None = None, progress: Any = None,
            stop: Callable[[], bool] | None = None, observer: Any = None,
-           summarize: Any = None) -> Any:
+           summarize: Any = None, timings: Any = None) -> Any:
     """Continue the job ``found`` with ``ruleset`` (checked to be the one it ran): the
     :class:`~converge_rules.engine.result.RunResult` an uninterrupted run gives."""
     from converge_rules.engine import run as engine_run
@@ -396,4 +402,4 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
         merged.update(tools)
     return engine_run(program, inputs, executor=executor, tools=merged, trace=sink,
                       progress=progress, stop=stop, now=found.now, recorded=answers,
-                      observer=observer, summarize=summarize)
+                      observer=observer, summarize=summarize, timings=timings)

@@ -122,7 +122,31 @@ def _v4(db: sqlite3.Connection) -> None:
         )""")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v7(db: sqlite3.Connection) -> None:
+    # Wall-clock timings of each job (engine/timings.py), beside its trace and never in
+    # it (a trace is the same on every executor and run, and hash-chained): per tool
+    # call (its key joins the trace's tool_call line), per agent run, per cycle
+    # (`seconds` the evaluation phase, `merge_seconds` the merge). Written in each
+    # cycle's transaction; `converge report` reads them. Migration 7 of the session's
+    # plan (5 and 6 are other branches'); it needs none of their tables. DOUBLE
+    # PRECISION, not REAL: PostgreSQL's REAL is 4 bytes (SQLite gives both 8).
+    db.execute("""
+        CREATE TABLE timings (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            seq INTEGER NOT NULL,
+            cycle INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            agent TEXT,
+            tool TEXT,
+            call_key TEXT,
+            source TEXT,
+            seconds DOUBLE PRECISION NOT NULL,
+            merge_seconds DOUBLE PRECISION,
+            PRIMARY KEY (job, seq)
+        )""")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v7)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -418,7 +442,7 @@ class SqliteStore:
         except sqlite3.Error:  # dbstat is a compile-time option
             pages = {}
         for name in ("jobs", "trace_lines", "cycles", "job_specs", "knowledge", "blobs",
-                     "job_blobs", "schema_version"):
+                     "job_blobs", "timings", "schema_version"):
             rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
             tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
         if not pages:
@@ -426,6 +450,25 @@ class SqliteStore:
                               "FROM trace_lines")[0][0]
             tables["trace_lines"]["bytes"] = int(text)
         return StoreInfo(self.location, self._version(), total, tables, self.jobs())
+
+    def timings(self, job: int) -> list[dict[str, Any]]:
+        """The timings records of ``job`` (see :mod:`converge_rules.engine.timings`) in
+        the order recorded; none when the job was not timed."""
+        out: list[dict[str, Any]] = []
+        for cycle, kind, agent, tool, key, source, seconds, merge in self._read(
+                "SELECT cycle, kind, agent, tool, call_key, source, seconds, merge_seconds "
+                "FROM timings WHERE job = ? ORDER BY seq", (job,)):
+            if kind == "cycle":
+                out.append({"kind": "cycle", "cycle": int(cycle), "evaluate": float(seconds),
+                            "merge": float(merge or 0.0)})
+            elif kind == "agent":
+                out.append({"kind": "agent", "cycle": int(cycle), "agent": agent,
+                            "seconds": float(seconds)})
+            else:
+                out.append({"kind": "tool", "cycle": int(cycle), "agent": agent,
+                            "tool": tool, "key": key, "seconds": float(seconds),
+                            "source": source})
+        return out
 
     def blob(self, handle: str) -> str | None:
         """The text of the payload ``handle`` (``sha256:…``), or None when the store
@@ -453,7 +496,7 @@ class SqliteStore:
             (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
             for table, column in (("trace_lines", "job"), ("cycles", "job"),
                                   ("job_specs", "job"), ("knowledge", "job"),
-                                  ("job_blobs", "job"),
+                                  ("job_blobs", "job"), ("timings", "job"),
                                   ("jobs", "id"))
         ), _DROP_UNREFERENCED_BLOBS])
         if not vacuum:
@@ -505,6 +548,7 @@ class SqliteJob:
         self._reopen: list[_Statement] = []
         #: knowledge rows and blobs for the next commit's transaction
         self._staged: list[_Statement] = []
+        self._timing_seq: int | None = None  # the next timings row's seq, once known
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -513,6 +557,7 @@ class SqliteJob:
         self._reopen = [
             ("DELETE FROM trace_lines WHERE job = ? AND seq >= ?", (job, keep), False),
             ("DELETE FROM cycles WHERE job = ? AND cycle > ?", (job, cycle), False),
+            ("DELETE FROM timings WHERE job = ? AND cycle > ?", (job, cycle), False),
             ("UPDATE cycles SET lines = ?, bytes = ? WHERE job = ? AND cycle = ?",
              (lines, size, job, cycle), False),
             ("UPDATE jobs SET status = 'running', detail = '', finished = NULL "
@@ -563,6 +608,31 @@ class SqliteJob:
         self._staged.append((
             "INSERT INTO job_blobs (job, hash) VALUES (?, ?) ON CONFLICT (job, hash) "
             "DO NOTHING", [(job, h) for h, _ in blobs], True))
+
+    def stage_timings(self, records: Sequence[dict[str, Any]]) -> None:
+        """Write the timings ``records`` (:mod:`converge_rules.engine.timings`) in the
+        transaction of the next commit: no transaction, and no fsync, of their own."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset, self.spec)
+        job = self.id
+        if self._timing_seq is None:  # a resumed job goes on after its rows
+            row = self.store._read("SELECT coalesce(max(seq), -1) FROM timings WHERE job = ?",
+                                   (job,))
+            self._timing_seq = int(row[0][0]) + 1
+        first = self._timing_seq
+        rows = []
+        for i, r in enumerate(records):
+            if r["kind"] == "cycle":
+                rows.append((job, first + i, r["cycle"], "cycle", None, None, None, None,
+                             r["evaluate"], r["merge"]))
+            else:
+                rows.append((job, first + i, r["cycle"], r["kind"], r.get("agent"),
+                             r.get("tool"), r.get("key"), r.get("source"), r["seconds"],
+                             None))
+        self._timing_seq = first + len(rows)
+        self._staged.append((
+            "INSERT INTO timings (job, seq, cycle, kind, agent, tool, call_key, source, "
+            "seconds, merge_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows, True))
 
     def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
         """The committed knowledge of ``type_name`` in this job, oldest first."""

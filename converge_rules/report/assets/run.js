@@ -189,10 +189,18 @@
     conflictHost.append(el("p", {}, "No conflicts: every fact's key had one candidate."));
   }
 
+  // seconds as a person reads them (report/run.py seconds_text says the same)
+  function seconds(v) {
+    if (v < 0.001) return (v * 1e6).toFixed(0) + " µs";
+    if (v < 1) return Number((v * 1e3).toPrecision(3)) + " ms";
+    if (v < 120) return Number(v.toPrecision(3)) + " s";
+    return Math.floor(v / 60) + " min " + (v % 60).toFixed(0) + " s";
+  }
+
   // ------------------------------------------------------------ tool calls
   const callHost = document.getElementById("call-table");
   if (DATA.calls.length) {
-    pagedTable(callHost, [
+    const columns = [
       {name: "cycle", value: (c) => c[0]},
       {name: "agent", value: (c) => c[1]},
       {name: "tool", value: (c) => c[2]},
@@ -201,9 +209,80 @@
         render: (c) => c[5] === null ? truncated(c[4]) : ""},
       {name: "error", value: (c) => c[5] === null ? "" : c[5],
         render: (c) => c[5] === null ? "" : truncated(c[5])},
-    ], DATA.calls, {label: "tool calls", rowClass: (c) => c[5] === null ? "" : "bad"});
+    ];
+    if (DATA.timed) {
+      // sorts by the seconds; a call without a record sorts first, shown empty
+      columns.push({name: "latency", value: (c) => c[6] === null ? -1 : c[6],
+        render: (c) => c[6] === null ? "" : el("span", {class: "latency"}, seconds(c[6]))});
+      columns.push({name: "answered", value: (c) => c[7] === null ? "" : c[7]});
+    }
+    pagedTable(callHost, columns, DATA.calls,
+      {label: "tool calls", rowClass: (c) => c[5] === null ? "" : "bad"});
   } else {
     callHost.append(el("p", {}, "No tool calls."));
+  }
+
+  // ------------------------------------------------------ broken invariants
+  const invariantHost = document.getElementById("invariant-table");
+  if (DATA.invariants.length) {
+    pagedTable(invariantHost, [
+      {name: "cycle", value: (v) => v[0]},
+      {name: "invariant", value: (v) => v[1], render: (v) => el("code", {}, v[1])},
+      {name: "outcome", value: (v) => v[2] === "job_ended" ? "the job ended"
+        : v[2] === "effect_discarded" ? "effect discarded" : v[2]},
+      {name: "agents", value: (v) => v[3].join(", ")},
+      {name: "facts", value: (v) => v[4].join("; "),
+        render: (v) => el("ul", {class: "losers"}, ...v[4].map((f) => el("li", {}, truncated(f))))},
+      {name: "rule", value: (v) => v[5], render: (v) => truncated(v[5])},
+    ], DATA.invariants, {label: "broken invariants", rowClass: () => "bad"});
+  } else {
+    invariantHost.append(el("p", {}, "No invariant was broken."));
+  }
+
+  // -------------------------------------------------------------- approvals
+  const approvalHost = document.getElementById("approval-table");
+  if (DATA.approvals.length) {
+    pagedTable(approvalHost, [
+      {name: "cycle", value: (a) => a[0]},
+      {name: "event", value: (a) => a[1]},
+      {name: "id", value: (a) => a[2]},
+      {name: "gate", value: (a) => a[3]},
+      {name: "agent", value: (a) => a[4]},
+      {name: "fact", value: (a) => a[5], render: (a) => truncated(a[5])},
+      {name: "decision", value: (a) => a[6]},
+      {name: "details", value: (a) => a[7], render: (a) => truncated(a[7])},
+    ], DATA.approvals, {label: "approvals",
+      rowClass: (a) => a[6] === "awaiting" ? "bad" : ""});
+  } else {
+    approvalHost.append(el("p", {}, "No fact waited for approval in this job."));
+  }
+
+  // ------------------------------------- the page's small tables, sortable too
+  for (const table of document.querySelectorAll("table.sortable")) {
+    const heads = table.querySelectorAll("thead th");
+    const body = table.querySelector("tbody");
+    heads.forEach((th, i) => {
+      th.setAttribute("tabindex", "0");
+      th.setAttribute("title", "sort by " + th.textContent);
+      th.addEventListener("click", () => {
+        const dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+        for (const h of heads) h.removeAttribute("aria-sort");
+        th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+        const key = (tr) => {
+          const td = tr.children[i];
+          const raw = td.hasAttribute("data-sort") ? td.getAttribute("data-sort") : td.textContent;
+          const n = Number(raw);
+          return raw.trim() !== "" && !Number.isNaN(n) ? n : raw;
+        };
+        const rows = Array.from(body.children);
+        rows.sort((a, b) => {
+          const x = key(a), y = key(b);
+          if (typeof x === "number" && typeof y === "number") return (x - y) * dir;
+          return String(x).localeCompare(String(y)) * dir;
+        });
+        body.replaceChildren(...rows);
+      });
+    });
   }
 
   // ----------------------------------------------------- derivation explorer
