@@ -344,3 +344,29 @@ def test_a_job_re_entered_with_decisions_equals_one_given_them_up_front() -> Non
     assert resumed.status == up_front.status
     assert resumed.to_json() == up_front.to_json()
     assert list(resumed.trace.lines()) == list(up_front.trace.lines())
+
+
+def test_a_decision_is_applied_no_earlier_than_the_pause_it_was_given_at() -> None:
+    # c1 is vip: its Review and its Payment wait; the first pause approves the Review
+    # only, the second (after pay_reviewed's new value) decides the Payments
+    facts = [("Claim", {"id": "c1", "amount": 20_000.0})]
+    first = api.run(load(TWICE), facts)
+    ids = {p["gate"]: p["id"] for p in first.pending}
+    round1 = [approve(ids["Escalation"], paused_at=first.cycles)]
+    second = api.run(load(TWICE), facts, decisions=round1)
+    assert second.status == "awaiting_approval"
+    assert [p["id"] for p in second.pending] == [ids["Payment"]]
+    round2 = [*round1, approve(ids["Payment"], paused_at=second.cycles)]
+    resumed = api.run(load(TWICE), facts, decisions=round2)
+    cycles = {d["id"]: d["cycle"] for d in resumed.decided}
+    assert cycles == {ids["Escalation"]: first.cycles + 1,
+                      ids["Payment"]: second.cycles + 1}
+    # the cycles up to the second pause are those of the run that paused there
+    lines = list(second.trace.bare_lines())[:-1]  # its awaiting_approval status
+    assert list(resumed.trace.bare_lines())[:len(lines)] == lines
+    # given without paused_at, the payment's approval is taken at the first point
+    eager = api.run(load(TWICE), facts,
+                    decisions=[*round1, approve(ids["Payment"])])
+    assert {d["cycle"] for d in eager.decided} == {first.cycles + 1}
+    with pytest.raises(TypeError, match="paused_at"):
+        Decision("p-1", True, paused_at=-1)
