@@ -215,7 +215,10 @@ class Gates:
             outcome = "rejected"
             if d.approve:
                 support: tuple[int, ...] = held.support
-                if type(support) is Lasting or all(self.store.is_live(s) for s in support):
+                # an intent the deriving effect answered is closed, not gone
+                store = self.store
+                if type(support) is Lasting or all(
+                        store.is_live(s) or store.is_closed(s) for s in support):
                     outcome = "merged"
                     self.approved.add((held.type_id, vals))
                     by_agent.setdefault(held.agent, []).append(

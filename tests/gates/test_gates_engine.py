@@ -370,3 +370,45 @@ def test_a_decision_is_applied_no_earlier_than_the_pause_it_was_given_at() -> No
     assert {d["cycle"] for d in eager.decided} == {first.cycles + 1}
     with pytest.raises(TypeError, match="paused_at"):
         Decision("p-1", True, paused_at=-1)
+
+
+INTENTS = """\
+ruleset refunds
+intent Refund { order: str, amount: float }
+fact Paid { key order: str, amount: float }
+agent refund {
+  when intent Refund(order, amount)
+  emit Paid(order: order, amount: amount)
+}
+approve Paid when amount > 100.0
+"""
+
+
+def test_a_fact_answering_an_intent_is_merged_when_approved() -> None:
+    facts = [("Refund", {"order": "o1", "amount": 500.0})]
+    paused = api.run(load(INTENTS), facts)
+    assert paused.status == "awaiting_approval"
+    done = api.run(load(INTENTS), facts, decisions=[approve(paused.pending[0]["id"])])
+    assert done.decided[0]["outcome"] == "merged"
+    assert done.facts("Paid") == [{"order": "o1", "amount": 500.0}]
+    assert done.status == "converged" and done.unmet == []
+
+
+def test_an_approved_fact_whose_support_left_is_not_merged() -> None:
+    rules = CLAIMS + "prune Claim when age > 0\n"
+    pid = api.run(load(rules), FACTS).pending[0]["id"]
+    done = api.run(load(rules), FACTS, decisions=[approve(pid)])
+    assert done.decided[0]["outcome"] == "support_gone"
+    assert done.count("Payment") == 0 and done.status == "converged"
+
+
+def test_observers_see_gate_events_live_in_trace_order() -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    seen: list[dict[str, Any]] = []
+    result = api.run(load(), FACTS, decisions=[approve(pid)], observer=seen.append)
+    kinds = [e["event"] for e in seen]
+    assert kinds.index("approval_pending") < kinds.index("approval_decided")
+    traced = [e for e in map(json.loads, result.trace.bare_lines())
+              if e["event"] in ("approval_pending", "approval_decided")]
+    assert [{k: v for k, v in e.items() if k != "hash"} for e in seen
+            if e["event"] in ("approval_pending", "approval_decided")] == traced
