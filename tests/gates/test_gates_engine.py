@@ -412,3 +412,17 @@ def test_observers_see_gate_events_live_in_trace_order() -> None:
               if e["event"] in ("approval_pending", "approval_decided")]
     assert [{k: v for k, v in e.items() if k != "hash"} for e in seen
             if e["event"] in ("approval_pending", "approval_decided")] == traced
+
+
+def test_a_stored_job_keeps_the_gate_events_as_the_trace_has_them(tmp_path: Any) -> None:
+    from converge_rules.store.sqlite import SqliteStore
+
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    for decisions in ([], [approve(pid, paused_at=1)]):
+        db = tmp_path / f"run{len(decisions)}.db"
+        stored = api.run(load(), FACTS, store=db, decisions=decisions, now=None)
+        plain = api.run(load(), FACTS, decisions=decisions, now=None)
+        assert stored.status == ("converged" if decisions else "awaiting_approval")
+        with SqliteStore(db) as store:
+            (job,) = store.jobs()
+            assert list(store.trace_lines(job.id)) == list(plain.trace.lines())
