@@ -23,6 +23,7 @@ from converge_rules.program import CLOCK, Clock
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
+    from converge_rules.engine.gates import Decider, Decision
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.knowledge import Summarize
     from converge_rules.engine.result import RunResult
@@ -139,6 +140,7 @@ def run(
     observer: Callable[[dict[str, Any]], None] | None = None,
     plugin_modules: Sequence[str] = (),
     timings: Timings | None = None,
+    decisions: Iterable[Decision] | Decider | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -173,6 +175,12 @@ def run(
     Timings`) collects the wall time of every tool call, agent run and cycle beside
     the trace, never in it; a store keeps them in its ``timings`` table, in each
     cycle's transaction (``converge report`` shows them).
+
+    ``decisions`` decide the facts the ruleset's approval gates hold (a list of
+    :class:`~converge_rules.engine.gates.Decision`, or a function from a pending fact to
+    a Decision or None; see :func:`converge_rules.engine.run`): without a decision for
+    every pending fact the job ends with status ``awaiting_approval``, listing them in
+    ``result.pending``.
     """
     from converge_rules.engine import run as engine_run
 
@@ -211,13 +219,14 @@ def run(
     if store is None:
         return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
                           progress=progress, stop=stop, now=now, observer=observer,
-                          summarize=summarize, timings=timings)
+                          summarize=summarize, timings=timings, decisions=decisions)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
             return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
-                               plugin_modules, observer, summarize, timings)
+                               plugin_modules, observer, summarize, timings,
+                               decisions=decisions)
     return _run_stored(ruleset, facts, store, exe, merged, progress, stop, now,
-                       plugin_modules, observer, summarize, timings)
+                       plugin_modules, observer, summarize, timings, decisions=decisions)
 
 
 def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
@@ -227,7 +236,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
                 plugin_modules: Sequence[str],
                 observer: Callable[[dict[str, Any]], None] | None,
                 summarize: Summarize | None = None,
-                timings: Timings | None = None) -> RunResult:
+                timings: Timings | None = None, *,
+                decisions: Iterable[Decision] | Decider | None = None) -> RunResult:
     """A run kept in ``store``; with what resuming it needs when the store can."""
     from converge_rules.engine import run as engine_run
     from converge_rules.engine.inputs import InputFacts, validate_pairs
@@ -237,7 +247,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     if not isinstance(store, ResumableStore):
         return engine_run(ruleset.program, facts, executor=executor, tools=tools,
                           trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                          now=now, observer=observer, summarize=summarize, timings=timings)
+                          now=now, observer=observer, summarize=summarize, timings=timings,
+                          decisions=decisions)
     from converge_rules.store.resume import job_spec
 
     job_time = job_clock(now)  # read once: the job stores the time it runs with
@@ -247,7 +258,7 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     return engine_run(ruleset.program, inputs, executor=executor, tools=tools,
                       trace=store.new_job(ruleset.name, spec), progress=progress,
                       stop=stop, now=job_time, observer=observer, summarize=summarize,
-                      timings=timings)
+                      timings=timings, decisions=decisions)
 
 
 def stream(

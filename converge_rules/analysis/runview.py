@@ -81,6 +81,10 @@ class RunView:
     invariant_events: list[dict[str, Any]] = field(default_factory=list)
     #: each ``approval_pending`` / ``approval_decided`` event (approval gates), in order
     approval_events: list[dict[str, Any]] = field(default_factory=list)
+    #: approval gate name → how many facts it held
+    gates_held: Counter[str] = field(default_factory=Counter)
+    #: the facts approval gates still hold at the end, by pending id (trace order)
+    pending: dict[str, Fact] = field(default_factory=dict)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[int, list[tuple[str, float, str | None]]] = field(default_factory=dict)
     #: the confidence a derived fact was first emitted with (its ``fact_added`` event)
@@ -181,8 +185,13 @@ class RunView:
         elif kind == "invariant_broken":
             self.invariants_broken[str(ev["invariant"])] += 1
             self.invariant_events.append(dict(ev))
-        elif kind in ("approval_pending", "approval_decided"):
+        elif kind == "approval_pending":
             self.approval_events.append(dict(ev))
+            self.gates_held[str(ev["gate"])] += 1
+            self.pending[str(ev["id"])] = Fact(str(ev["type"]), dict(ev["fields"]))
+        elif kind == "approval_decided":
+            self.approval_events.append(dict(ev))
+            self.pending.pop(str(ev["id"]), None)
 
 
 def view_from_events(events: Iterable[Mapping[str, Any]]) -> RunView:

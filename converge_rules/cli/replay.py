@@ -131,7 +131,8 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
             result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
                              workers=workers,
                              tools=recorded_tools(events, _called_tools(loaded)),
-                             now=recorded_time(events), stop=stop)
+                             now=recorded_time(events), stop=stop,
+                             decisions=recorded_decisions(events))
         else:
             result = _replay_session(loaded, events, steps, executor, workers)
     except InputError as exc:
@@ -373,10 +374,14 @@ Step = tuple[list[tuple[str, Any]], list[tuple[str, Any]]]
 def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
     """For the trace of a :class:`~converge_rules.engine.session.Session`, what each
     run after the first took: ``(facts added, facts retracted)``, from the cycles in
-    which no agent ran (a ``cycle_start`` without agents: an input cycle). Of a conflict
+    which no agent ran (a ``cycle_start`` without agents and without approval decisions:
+    an input cycle). Of a conflict
     among a run's inputs, the losers that were not the live fact (the incumbent) are
     added too, before the winner; empty for the trace of one run."""
-    if not any(e["event"] == "cycle_start" and not e["agents"] for e in events):
+    # a cycle in which approval decisions were applied starts without agents too
+    decided = {e["cycle"] for e in events if e["event"] == "approval_decided"}
+    if not any(e["event"] == "cycle_start" and not e["agents"] and e["cycle"] not in decided
+               for e in events):
         return []
     steps: list[Step] = []
     live: dict[int, tuple[str, str]] = {}  # fact id → (type, canonical fields)
@@ -386,7 +391,7 @@ def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
         kind = e["event"]
         if kind == "cycle_start":
             step = None
-            if not e["agents"]:
+            if not e["agents"] and e["cycle"] not in decided:
                 cycle = e["cycle"]
                 step = ([], [])
                 steps.append(step)
@@ -511,6 +516,19 @@ def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
             except TimeError as exc:
                 raise InputError(f"event {number}: the job's time {exc}") from None
     return None
+
+
+def recorded_decisions(events: Sequence[dict[str, Any]]) -> list[Any]:
+    """The decisions the trace records (its ``approval_decided`` events) as
+    :class:`~converge_rules.engine.gates.Decision` values: a replay applies them where
+    the job did (the engine applies decisions only when nothing else can change)."""
+    from converge_rules.engine.gates import Decision
+
+    # a decision applied in cycle N was taken at the point of decision after N - 1
+    return [Decision(str(e["id"]), e.get("decision") == "approve", by=str(e.get("by", "")),
+                     at=str(e.get("at", "")), note=str(e.get("note", "")),
+                     edits=dict(e.get("edits") or {}), paused_at=int(e["cycle"]) - 1)
+            for e in events if e["event"] == "approval_decided"]
 
 
 def recorded_stop(events: Sequence[dict[str, Any]], *, unfinished: bool = False
