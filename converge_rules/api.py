@@ -399,7 +399,7 @@ def resume(
 def pending(store: str | os.PathLike[str] | JobStore, job: int | None = None, *,
             plugins: bool | Registries = True) -> list[PendingFact]:
     """The facts job ``job`` of ``store`` (None: its newest job awaiting approval) waits
-    on: each fact a gate holds and no decision in its trace decided, in trace order,
+    on: each fact a gate holds and no decision in its trace decided, in id order,
     with its id, gate, fields, agent, cycle and derivation in short. Decisions recorded
     since the job stopped (:func:`approve`, :func:`reject`) are not subtracted: see
     :func:`decisions`. A :class:`~converge_rules.errors.StoreError` for a store that

@@ -117,7 +117,8 @@ def _events(lines: Iterable[str], kinds: tuple[str, ...]) -> Iterator[dict[str, 
 
 def pending_events(lines: Iterable[str]) -> list[dict[str, Any]]:
     """The ``approval_pending`` events of a trace whose fact no ``approval_decided``
-    event decided later, in trace order (one per id)."""
+    event decided later, one per id, in id order (the order the engine decides them
+    in, and the result lists them in)."""
     pending: dict[str, dict[str, Any]] = {}
     for event in _events(lines, (PENDING_EVENT, DECIDED_EVENT)):
         ident = str(event.get("id"))
@@ -125,7 +126,7 @@ def pending_events(lines: Iterable[str]) -> list[dict[str, Any]]:
             pending.setdefault(ident, event)
         else:
             pending.pop(ident, None)
-    return list(pending.values())
+    return [pending[i] for i in sorted(pending)]
 
 
 def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = None

@@ -464,7 +464,7 @@ class SqliteStore:
 
     def pending(self, job: int) -> list[PendingFact]:
         """The facts of ``job`` its gates hold and no decision in its trace decided
-        (those a paused job waits on), in trace order, each with its derivation in
+        (those a paused job waits on), in id order, each with its derivation in
         short. Decisions recorded since the job stopped do not change the list."""
         from converge_rules.store import approvals
 
