@@ -551,6 +551,15 @@ class _approval_store:
 
         store = self._given
         if isinstance(store, str | os.PathLike):
+            text = os.fspath(store)
+            if "://" not in text or text.startswith("sqlite:"):
+                from converge_rules.store.sqlite import sqlite_path
+
+                path = sqlite_path(text)[0]
+                if not path.is_file() or path.stat().st_size == 0:
+                    # reading decisions must not create an empty store
+                    raise StoreError(f"no store at {path}: give a file that `converge "
+                                     "run --store` wrote")
             store = self._opened = _registries(self._plugins).job_store(store)
         if not hasattr(store, "record_decision"):
             where = getattr(store, "location", "the store")

@@ -168,3 +168,18 @@ def test_the_help_teaches_with_examples() -> None:
         assert "Examples:" in out.output and "converge run --resume" in out.output
         assert "Exit codes:" in out.output
     assert "--set FIELD=VALUE" in converge("approve", "--help").output
+
+
+def test_the_api_neither_creates_a_store_nor_takes_a_naive_time(paused: Path,
+                                                                 tmp_path: Path) -> None:
+    from converge_rules.errors import StoreError
+
+    with pytest.raises(StoreError, match="no store at"):
+        api.pending(tmp_path / "typo.db")
+    assert not (tmp_path / "typo.db").exists()
+    with pytest.raises(ValueError, match="has no time zone"):
+        api.approve(paused, "p-aa", at="2026-12-06T09:00:00")
+    decision = api.approve(paused, "p-aa", by="ann", at="2026-12-06T10:00:00+01:00",
+                           edits={"amount": 9000})
+    assert (decision.at, decision.edits) == ("2026-12-06T09:00:00Z", {"amount": 9000.0})
+    assert api.decisions(paused) == [decision]
