@@ -497,6 +497,7 @@ def _checked_edits(opened: Any, job: int, id: str, edits: Mapping[str, Any],
 
             plugins = load_registries(found.plugins)
         ruleset = load(found.ruleset_path, plugins=plugins, pruners=found.pruners)
+        resuming.check_ruleset(found, ruleset)  # its types must be the job's
     program = ruleset.program
     type_id = program.type_ids.get(held.type)
     if type_id is None:

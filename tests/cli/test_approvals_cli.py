@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import converge_rules
 from converge_rules import api
 from converge_rules.cli import main
 from converge_rules.store.base import JobSpec
+from converge_rules.store.resume import ruleset_digest
 from converge_rules.store.sqlite import SqliteStore
 
 RULESET = """\
@@ -37,7 +39,8 @@ def paused(tmp_path: Path) -> Path:
     """A store with a job of RULESET stopped awaiting approval of two payments."""
     ruleset = tmp_path / "pay.cvg"
     ruleset.write_text(RULESET)
-    settings = {"version": 1, "ruleset": str(ruleset), "digest": "-", "now": None,
+    digest = ruleset_digest(converge_rules.load(ruleset))
+    settings = {"version": 1, "ruleset": str(ruleset), "digest": digest, "now": None,
                 "plugins": [], "pruners": []}
     db = tmp_path / "run.db"
     with SqliteStore(db) as store:
@@ -183,3 +186,13 @@ def test_the_api_neither_creates_a_store_nor_takes_a_naive_time(paused: Path,
                            edits={"amount": 9000})
     assert (decision.at, decision.edits) == ("2026-12-06T09:00:00Z", {"amount": 9000.0})
     assert api.decisions(paused) == [decision]
+
+
+def test_edits_are_read_by_the_ruleset_the_job_ran_not_a_changed_one(paused: Path) -> None:
+    ruleset = paused.parent / "pay.cvg"
+    ruleset.write_text(RULESET.replace("emit Payment(claim: id, amount: amount)",
+                                       "emit Payment(claim: id, amount: amount * 2.0)"))
+    out = converge("approve", paused, "p-aa", "--set", "amount=9000")
+    assert out.exit_code == 2
+    assert "ran another version of the ruleset" in out.output
+    assert api.decisions(paused) == []
