@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset, load, loads, read_facts, resume, run, stream
     from converge_rules.compiler.compile import compile_ruleset
+    from converge_rules.engine.gates import Decision
     from converge_rules.engine.result import RunResult
     from converge_rules.engine.session import Session
     from converge_rules.errors import (
@@ -35,6 +36,7 @@ __all__ = [
     "BudgetExceeded",
     "CheckError",
     "ConvergeError",
+    "Decision",
     "DiagnosticError",
     "InputError",
     "PluginError",
@@ -69,6 +71,7 @@ _EXPORTS = {
     "stream": "converge_rules.api",
     "compile_ruleset": "converge_rules.compiler.compile",
     "RunResult": "converge_rules.engine.result",
+    "Decision": "converge_rules.engine.gates",
     "Session": "converge_rules.engine.session",
     "BudgetExceeded": "converge_rules.errors",
     "CheckError": "converge_rules.errors",

@@ -24,6 +24,7 @@ from converge_rules.program import CLOCK, Clock
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
+    from converge_rules.engine.gates import Decider, Decision
     from converge_rules.engine.inputs import InputFacts
     from converge_rules.engine.knowledge import Summarize
     from converge_rules.engine.result import RunResult
@@ -139,6 +140,7 @@ def run(
     now: datetime | Clock | None = CLOCK,
     observer: Callable[[dict[str, Any]], None] | None = None,
     plugin_modules: Sequence[str] = (),
+    decisions: Iterable[Decision] | Decider | None = None,
 ) -> RunResult:
     """Run ``ruleset`` on input ``facts`` to convergence, or to the status that ends it.
 
@@ -170,6 +172,12 @@ def run(
     that can resume jobs (SQLite) also stores its validated inputs, its time and the
     digest of the ruleset, and ``plugin_modules`` (the ``--plugin`` modules it runs
     with), for :func:`resume`.
+
+    ``decisions`` decide the facts the ruleset's approval gates hold (a list of
+    :class:`~converge_rules.engine.gates.Decision`, or a function from a pending fact to
+    a Decision or None; see :func:`converge_rules.engine.run`): without a decision for
+    every pending fact the job ends with status ``awaiting_approval``, listing them in
+    ``result.pending``.
     """
     from converge_rules.engine import run as engine_run
 
@@ -208,13 +216,13 @@ def run(
     if store is None:
         return engine_run(ruleset.program, facts, executor=exe, tools=merged, trace=sink,
                           progress=progress, stop=stop, now=now, observer=observer,
-                          summarize=summarize)
+                          summarize=summarize, decisions=decisions)
     if isinstance(store, str | os.PathLike):
         with registries.job_store(store) as opened:
             return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
-                               plugin_modules, observer, summarize)
+                               plugin_modules, observer, summarize, decisions=decisions)
     return _run_stored(ruleset, facts, store, exe, merged, progress, stop, now,
-                       plugin_modules, observer, summarize)
+                       plugin_modules, observer, summarize, decisions=decisions)
 
 
 def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
@@ -223,7 +231,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
                 | None, stop: Callable[[], bool] | None, now: datetime | Clock | None,
                 plugin_modules: Sequence[str],
                 observer: Callable[[dict[str, Any]], None] | None,
-                summarize: Summarize | None = None) -> RunResult:
+                summarize: Summarize | None = None, *,
+                decisions: Iterable[Decision] | Decider | None = None) -> RunResult:
     """A run kept in ``store``; with what resuming it needs when the store can."""
     from converge_rules.engine import run as engine_run
     from converge_rules.engine.inputs import InputFacts, validate_pairs
@@ -233,7 +242,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     if not isinstance(store, ResumableStore):
         return engine_run(ruleset.program, facts, executor=executor, tools=tools,
                           trace=store.new_job(ruleset.name), progress=progress, stop=stop,
-                          now=now, observer=observer, summarize=summarize)
+                          now=now, observer=observer, summarize=summarize,
+                          decisions=decisions)
     from converge_rules.store.resume import job_spec
 
     job_time = job_clock(now)  # read once: the job stores the time it runs with
@@ -242,7 +252,8 @@ def _run_stored(ruleset: Ruleset, facts: InputFacts | Iterable[tuple[str, Mappin
     spec = job_spec(ruleset, inputs, job_time, plugin_modules)
     return engine_run(ruleset.program, inputs, executor=executor, tools=tools,
                       trace=store.new_job(ruleset.name, spec), progress=progress,
-                      stop=stop, now=job_time, observer=observer, summarize=summarize)
+                      stop=stop, now=job_time, observer=observer, summarize=summarize,
+                      decisions=decisions)
 
 
 def stream(

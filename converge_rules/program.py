@@ -497,6 +497,21 @@ class InvariantSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GateSpec:
+    """``approve TYPE [when EXPR]``: ``fn(values)`` is True for a fact of ``type_id``
+    that must wait for a decision (always True without ``when``). ``name`` is the
+    gate's name in traces and results (the type's); ``text`` the condition as written
+    ("" without one)."""
+
+    name: str
+    type_id: int
+    fn: Callable[[tuple[Any, ...]], bool]
+    source: str
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Budgets:
     """Root budgets. ``None`` means unlimited. Times are in seconds.
 
@@ -537,6 +552,8 @@ class Program:
     reads_time: bool = False
     #: ``invariant`` items, in declaration order
     invariants: tuple[InvariantSpec, ...] = ()
+    #: ``approve`` gates by type id (one per type)
+    gates: dict[int, GateSpec] = field(default_factory=dict)
 
     def type(self, name: str) -> TypeSpec:
         return self.types[self.type_ids[name]]

@@ -76,6 +76,10 @@ class RunView:
     pruned_types: Counter[str] = field(default_factory=Counter)
     #: invariant name → how many times it was broken (an effect discarded, a job ended)
     invariants_broken: Counter[str] = field(default_factory=Counter)
+    #: approval gate name → how many facts it held
+    gates_held: Counter[str] = field(default_factory=Counter)
+    #: the facts approval gates still hold at the end, by pending id (trace order)
+    pending: dict[str, Fact] = field(default_factory=dict)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[int, list[tuple[str, float, str | None]]] = field(default_factory=dict)
     #: the confidence a derived fact was first emitted with (its ``fact_added`` event)
@@ -175,6 +179,11 @@ class RunView:
             self.now = str(ev["now"])
         elif kind == "invariant_broken":
             self.invariants_broken[str(ev["invariant"])] += 1
+        elif kind == "approval_pending":
+            self.gates_held[str(ev["gate"])] += 1
+            self.pending[str(ev["id"])] = Fact(str(ev["type"]), dict(ev["fields"]))
+        elif kind == "approval_decided":
+            self.pending.pop(str(ev["id"]), None)
 
 
 def view_from_events(events: Iterable[Mapping[str, Any]]) -> RunView:

@@ -131,7 +131,8 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
             result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
                              workers=workers,
                              tools=recorded_tools(events, _called_tools(loaded)),
-                             now=recorded_time(events), stop=stop)
+                             now=recorded_time(events), stop=stop,
+                             decisions=recorded_decisions(events))
         else:
             result = _replay_session(loaded, events, steps, executor, workers)
     except InputError as exc:
@@ -511,6 +512,18 @@ def recorded_time(events: Sequence[dict[str, Any]]) -> datetime | None:
             except TimeError as exc:
                 raise InputError(f"event {number}: the job's time {exc}") from None
     return None
+
+
+def recorded_decisions(events: Sequence[dict[str, Any]]) -> list[Any]:
+    """The decisions the trace records (its ``approval_decided`` events) as
+    :class:`~converge_rules.engine.gates.Decision` values: a replay applies them where
+    the job did (the engine applies decisions only when nothing else can change)."""
+    from converge_rules.engine.gates import Decision
+
+    return [Decision(str(e["id"]), e.get("decision") == "approve", by=str(e.get("by", "")),
+                     at=str(e.get("at", "")), note=str(e.get("note", "")),
+                     edits=dict(e.get("edits") or {}))
+            for e in events if e["event"] == "approval_decided"]
 
 
 def recorded_stop(events: Sequence[dict[str, Any]], *, unfinished: bool = False

@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 FORMATS = ("table", "json")
 EXIT_INVARIANT = 3
 """The job ended because an invariant over its context was broken."""
-STATUS_EXIT = {"converged": EXIT_OK, "invariant_violated": EXIT_INVARIANT}
+EXIT_AWAITING = 4
+"""The job stopped with facts held by approval gates, awaiting decisions."""
+STATUS_EXIT = {"converged": EXIT_OK, "invariant_violated": EXIT_INVARIANT,
+               "awaiting_approval": EXIT_AWAITING}
 """The exit code of a job's status; any other status (interrupted aside) exits 1."""
 DEFAULT_MAX_ROWS = 100
 _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
@@ -182,6 +185,7 @@ def command(
       0  converged: every tier reached a fixpoint and every `require` holds
       1  any other status: conflict, budget_exceeded, unmet_goal, oscillating
       3  invariant_violated: an `invariant` did not hold after a cycle
+      4  awaiting_approval: approval gates hold facts that wait for a decision
       2  bad input facts, a ruleset with errors, a tool no loaded plugin provides,
          a job that cannot be resumed, or bad usage
       130  interrupted (Ctrl-C; 143 for SIGTERM): the partial result is printed

@@ -38,6 +38,7 @@ from converge_rules.language.syntax.nodes import (
     Duration,
     Expr,
     FuncCall,
+    Gate,
     Invariant,
     KeepAll,
     ListExpr,
@@ -57,6 +58,7 @@ from converge_rules.program import (
     AgentSpec,
     Budgets,
     CriterionSpec,
+    GateSpec,
     InvariantSpec,
     PolicySpec,
     Program,
@@ -133,6 +135,7 @@ def compile_ruleset(
     )
     requires = tuple(_require(r, ctx) for r in (checked.root.requires if checked.root else ()))
     invariants = tuple(_invariant(inv, ctx) for inv in checked.invariants)
+    gates = {spec.type_id: spec for spec in (_gate(g, ctx) for g in checked.gates)}
     if pruners:
         prunes += plugin_prunes(types, pruners)
     policies = {}
@@ -154,6 +157,7 @@ def compile_ruleset(
         type_ids={t.name: t.id for t in types},
         reads_time=reads_time(checked),
         invariants=invariants,
+        gates=gates,
     )
 
 
@@ -177,6 +181,7 @@ def reads_time(checked: CheckedRuleset) -> bool:
         exprs.extend(agent.expressions())
     for inv in checked.invariants:
         exprs.extend(inv.as_agent().expressions())
+    exprs.extend(g.condition for g in checked.gates)
     return any(isinstance(e, FuncCall) and e.func.name in CLOCK_BUILTINS
                for top in exprs if top is not None for e in walk_expr(top))
 
@@ -317,6 +322,28 @@ def _invariant(inv: Invariant, ctx: ProgramContext) -> InvariantSpec:
     return InvariantSpec(name, False, fn, gen.source, f"never {patterns}{where}",
                          gen.negates, gen.reads, inv.span,
                          tuple(info.spec.id for info in gen_.infos))
+
+
+def _gate(gate: Gate, ctx: ProgramContext) -> GateSpec:
+    """``approve T [when EXPR]`` as ``gate(values)``, compiled as a prune condition is
+    (T's fields in scope by name; no aggregates); always true without ``when``."""
+    spec = ctx.types.get(gate.type.name)
+    if spec is None:
+        raise CompileError(f"{gate.type.span}: unknown type {gate.type.name!r}")
+    if gate.condition is None:
+        cond, text, ns = "True", "", Namespace()
+    else:
+        if _has_aggregate(gate.condition):
+            raise CompileError(f"{gate.span}: an approval gate cannot use aggregates")
+        ns = Namespace()
+        ex = ExprCompiler(ctx, ns)
+        for pos, f in enumerate(spec.fields):
+            ex.scope[f.name] = Var(f"values[{pos}]", f.type)
+        cond, text = ex.condition(gate.condition), _text(gate.condition)
+    source = "\n".join([f"# approve {spec.name!r} at {gate.span}", "def gate(values):",
+                        f"    return bool({cond})", ""])
+    fn = _load(source, ns.values, "gate", f"approve {spec.name}", gate.span)
+    return GateSpec(spec.name, spec.id, fn, source, text, gate.span)
 
 
 def _prune(

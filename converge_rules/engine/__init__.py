@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.effects import Activation, AgentEffect
     from converge_rules.engine.executors import Executor, SerialExecutor, ThreadExecutor
     from converge_rules.engine.factstore import FactStore
+    from converge_rules.engine.gates import Decision
     from converge_rules.engine.inputs import InputFacts, read_all, read_facts, validate_pairs
     from converge_rules.engine.policies import Contender, Resolver
     from converge_rules.engine.result import RunResult
@@ -28,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "AsyncioExecutor": "asyncio_executor",
     "Contender": "policies",
     "CycleProgress": "runner",
+    "Decision": "gates",
     "Executor": "executors",
     "FactStore": "factstore",
     "InputFacts": "inputs",
@@ -51,6 +53,7 @@ __all__ = [
     "AsyncioExecutor",
     "Contender",
     "CycleProgress",
+    "Decision",
     "Executor",
     "FactStore",
     "InputFacts",

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.trace import (
+    E_APPROVAL_DECIDED,
+    E_APPROVAL_PENDING,
     E_BUDGET,
     E_CONFLICT,
     E_CYCLE_END,
@@ -44,7 +46,7 @@ Observer = Callable[[dict[str, Any]], None]
 
 LIVE_KINDS: frozenset[int] = frozenset({
     E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_EFFECT_DISCARDED, E_CONFLICT,
-    E_TOOL_CALL, E_INVARIANT, E_BUDGET, E_STATUS,
+    E_TOOL_CALL, E_INVARIANT, E_APPROVAL_PENDING, E_APPROVAL_DECIDED, E_BUDGET, E_STATUS,
 })
 """The raw trace kinds streamed (never the facts: a lean effect's ``E_PLAIN`` is
 followed by its ``E_EFFECT_MERGED``)."""

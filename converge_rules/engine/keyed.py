@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 STALE = "its support was retracted earlier in this merge"
 
+HELD = -1
+"""What :meth:`KeyedMerge._add` returns for a value its approval gate held: the key
+keeps its incumbent (if any), and the merge goes on."""
+
 #: the candidates for one key, in merge order: (agent position, output)
 Members = list[tuple[int, tuple[Any, ...]]]
 
@@ -100,6 +104,8 @@ class KeyedMerge:
             fid = self._add(cycle, t, vals, entry, None)
             if fid is None:
                 return False
+            if fid == HELD:
+                return True
             self.held[(t, key)] = (fid, members)
             return True
         if inc is not None and len(proposals) == 1 and self._is_update(cycle, t, inc, proposals):
@@ -107,6 +113,8 @@ class KeyedMerge:
             fid = self._add(cycle, t, vals, entry, inc)
             if fid is None:
                 return False
+            if fid == HELD:
+                return True
             self.held[(t, key)] = (fid, members)
             self._merger.retraction.replace(cycle, inc, fid)
             return True
@@ -156,6 +164,8 @@ class KeyedMerge:
         fid = self._add(cycle, t, win, chosen, inc)
         if fid is None:
             return False
+        if fid == HELD:
+            return True
         self.held[(t, key)] = (fid, members)
         if inc is not None:
             self._merger.retraction.replace(cycle, inc, fid)
@@ -217,6 +227,8 @@ class KeyedMerge:
             added = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], None)
             if added is None:
                 return False
+            if added == HELD:
+                return True
             self.held[(t, key)] = (added, members)
             return True
         inc_vals = store.values[inc]
@@ -253,6 +265,8 @@ class KeyedMerge:
         fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], inc)
         if fid is None:
             return False
+        if fid == HELD:
+            return True
         self.held[(t, key)] = (fid, members)
         self._merger.retraction.replace(cycle, inc, fid)
         return True
@@ -285,6 +299,10 @@ class KeyedMerge:
     ) -> int | None:
         merger = self._merger
         store = self._store
+        derivs = entry[2]
+        if t in merger.gated and merger.holds(cycle, derivs[0][0], t, vals, derivs[0][1],
+                                              entry[0]):
+            return HELD
         if inc is None and store.live_count >= merger.max_facts:
             merger.exceed("max_facts", f"merging a {merger.type_name(t)} would exceed "
                           f"max_facts ({merger.max_facts})")
@@ -293,7 +311,6 @@ class KeyedMerge:
         conf = entry[0]
         if conf != 1.0:
             store.confidence[fid] = conf
-        derivs = entry[2]
         first_agent, first_support = derivs[0]
         store.derive(fid, first_agent, cycle, first_support)
         self._events.append((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))

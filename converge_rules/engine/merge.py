@@ -47,6 +47,7 @@ from converge_rules.engine.trace import (
 from converge_rules.program import EMIT, EVALUATE, INTEND, Columns, Lasting, Program
 
 if TYPE_CHECKING:
+    from converge_rules.engine.gates import Gates
     from converge_rules.engine.invariants import InvariantGuard
 
 _TYPE_OF = itemgetter(0)
@@ -92,6 +93,10 @@ class Merger:
         #: the job's invariants (set by the runner when the program has some): an
         #: effect that would break a `never` one is not merged
         self.guard: InvariantGuard | None = None
+        #: the job's approval gates (set by the runner when the program has some): a
+        #: fact of a gated type is held instead of merged when its gate says so
+        self.gates: Gates | None = None
+        self.gated = frozenset(program.gates)
         self.added = 0
         self.removed = 0
         #: where ``prune … into knowledge`` keeps the facts it moves (set by the job)
@@ -100,9 +105,11 @@ class Merger:
         intents = {t.id for t in program.types if t.intent}
         self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
         self._agent_intents = [bool(intents.intersection(a.reads)) for a in program.agents]
-        # agents whose outputs can take the lean path: unkeyed, non-intent types only
+        # agents whose outputs can take the lean path: unkeyed, non-intent, ungated
+        # types only
         self._agent_plain = [
             not keyed.intersection(a.emits) and not intents.intersection(a.emits)
+            and not self.gated.intersection(a.emits)
             for a in program.agents
         ]
         self.keyed = KeyedMerge(self)
@@ -280,6 +287,8 @@ class Merger:
                     continue
                 fid = store.same_fact(t, vals)
                 if fid is None:
+                    if t in self.gated and self.holds(cycle, a, t, vals, support, out[3]):
+                        continue
                     if store.live_count >= max_facts:
                         self.exceed("max_facts", f"merging a {self.type_name(t)} would exceed "
                                     f"max_facts ({max_facts})")
@@ -392,6 +401,13 @@ class Merger:
         if trace:
             self.events.append((E_EVALUATION, cycle, agent, target, float(score), reason))
         return True
+
+    def holds(self, cycle: int, agent: int, t: int, vals: tuple[Any, ...],
+              support: tuple[int, ...], confidence: float) -> bool:
+        """Whether the new fact ``vals`` of the gated type ``t`` must not enter: its
+        approval gate holds it (:meth:`Gates.hold`)."""
+        gates = self.gates
+        return gates is not None and gates.hold(cycle, agent, t, vals, support, confidence)
 
     # ------------------------------------------------------ removal, prune
 

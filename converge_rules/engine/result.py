@@ -24,7 +24,7 @@ _JSON_FORMS = ("list", *TIME_KINDS)
 
 Status: TypeAlias = Literal[
     "converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating", "interrupted",
-    "invariant_violated",
+    "invariant_violated", "awaiting_approval",
 ]
 
 
@@ -56,8 +56,9 @@ class RunResult:
     present: the live context at the moment the job ended."""
 
     __slots__ = (
-        "_conflict_count", "_conflicts", "budget", "cycles", "detail", "invariants",
-        "knowledge", "loop", "payloads", "program", "status", "store", "trace", "unmet",
+        "_conflict_count", "_conflicts", "budget", "cycles", "decided", "detail",
+        "invariants", "knowledge", "loop", "payloads", "pending", "program", "status",
+        "store", "trace", "unmet", "unused_decisions",
     )
 
     def __init__(
@@ -98,6 +99,20 @@ class RunResult:
         self.knowledge: Any = None
         #: the payloads of its blobs (:class:`~converge_rules.engine.payloads.Payloads`)
         self.payloads: Any = None
+        #: the facts approval gates still hold, in id order: ``id``, ``gate``,
+        #: ``type``, ``fields``, ``agent``, ``cycle`` and ``support`` (the facts it
+        #: rests on: ``id``, ``type``, ``fields``); the status is then
+        #: ``awaiting_approval``. In the JSON document only when there is one
+        self.pending: list[dict[str, Any]] = []
+        #: the decisions applied, in order: ``id``, ``gate``, ``decision``
+        #: (``approve``/``reject``), ``by``, ``at``, ``note``, ``edits``, ``cycle`` and
+        #: ``outcome`` (``merged``, ``rejected``, ``support_gone``); in the JSON
+        #: document (as ``decisions``) only when there is one
+        self.decided: list[dict[str, Any]] = []
+        #: ids of decisions given that were never applied: no fact of that id was
+        #: pending when the job decided (a warning, in the JSON document only when
+        #: there is one)
+        self.unused_decisions: list[str] = []
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:
@@ -222,6 +237,12 @@ class RunResult:
             out["loop"] = self.loop
         if self.invariants:
             out["invariants"] = self.invariants
+        if self.pending:
+            out["pending"] = self.pending
+        if self.decided:
+            out["decisions"] = self.decided
+        if self.unused_decisions:
+            out["unused_decisions"] = self.unused_decisions
         if self.trace.written:  # the job wrote its trace: the proof binds the two
             out["integrity"] = self.integrity(facts)
         return out

@@ -30,6 +30,7 @@ from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
+from converge_rules.engine.gates import Decider, Decision, Gates
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.invariants import InvariantGuard
 from converge_rules.engine.knowledge import Knowledge, KnowledgeSink, Summarize
@@ -99,10 +100,12 @@ class _Job:
         *,
         retractable: bool | None = None,
         summarize: Summarize | None = None,
+        decisions: Iterable[Decision] | Decider | None = None,
     ) -> None:
         """``retractable``: whether the store keeps the derivations a retraction needs
         (None: when the program can remove facts; a session that retracts inputs
-        needs them whatever the program)."""
+        needs them whatever the program). ``decisions``: on the facts approval gates
+        hold (:mod:`~converge_rules.engine.gates`)."""
         self.program = program
         self.cycle_sink = cycle_sink
         #: how many raw trace events the cycle sink has been handed
@@ -123,6 +126,9 @@ class _Job:
                       if program.invariants else None)
         if self.guard is not None and self.guard.never:
             self.merger.guard = self.guard  # effects are checked only for `never` ones
+        self.gates = (Gates(program, self.store, self.trace.raw, decisions)
+                      if program.gates else None)
+        self.merger.gates = self.gates
         self.meter = BudgetMeter(program.budgets)
         self.knowledge = Knowledge(program, summarize=summarize, sink=(
             cycle_sink if isinstance(cycle_sink, KnowledgeSink) else None))
@@ -248,12 +254,24 @@ class _Job:
                 try:
                     for tier in self.program.tiers:
                         self._run_tier(tier)
+                    # nothing else can change: decisions on held facts, if any, are
+                    # applied now (and only now: see engine/gates.py), then the tiers
+                    # go on from the facts approved
+                    while self._apply_decisions():
+                        for tier in self.program.tiers:
+                            self._run_tier(tier)
                 finally:
                     try:
                         self.executor.close()
                     finally:
                         if last:
                             self.tools.close()  # stops the async tools' event loop
+                if self.gates is not None and self.gates.pending:
+                    n = len(self.gates.pending)
+                    return self._finish(
+                        "awaiting_approval", f"{n} fact{'s' if n != 1 else ''} "
+                        f"await{'s' if n == 1 else ''} approval; every tier reached a "
+                        f"fixpoint without {'it' if n == 1 else 'them'}", [])
                 status, detail, unmet = self._goals()
                 return self._finish(status, detail, unmet)
             except _Stop as stop:
@@ -446,6 +464,59 @@ class _Job:
                             f"after cycle {earlier}", loop)
             self.fingerprints.add(fp, cycle)
 
+    def go_on(self, decisions: Iterable[Decision] | Decider) -> RunResult:
+        """Go on with this job, which ended ``awaiting_approval`` (its last
+        :meth:`converge` was called with ``last=False``), given ``decisions``: its status
+        event is withdrawn from the trace and the job converges on from where it
+        paused. Decisions are applied only when nothing else can change, so the result
+        and the trace are those of a job given the decisions from the start."""
+        raw = self.trace.raw
+        if self.gates is None or not raw or raw[-1][:2] != (E_STATUS, "awaiting_approval"):
+            raise RuntimeError("go_on() continues a job that ended awaiting_approval")
+        raw.pop()
+        self.gates.add(decisions)
+        return self.converge()
+
+    def _apply_decisions(self) -> bool:
+        """At a point where nothing else can change: apply the decisions available on
+        pending facts, in id order, in a cycle of their own (approved facts merged
+        through the normal merge, policies and invariants; rejected ones dropped).
+        Whether any was applied (the tiers then run again). Raises :class:`_Stop` when
+        the cycle ends the job, and an InputError for a bad decision."""
+        gates = self.gates
+        if gates is None or not gates.pending:
+            return False
+        ready = gates.ready()
+        if not ready:
+            return False
+        store, merger, meter = self.store, self.merger, self.meter
+        if meter.cycles >= self.program.budgets.max_cycles:
+            raise self._exceeded("max_cycles", f"max_cycles ({self.program.budgets.max_cycles}"
+                                 ") reached before the decisions on pending facts applied")
+        meter.cycles += 1
+        cycle = meter.cycles
+        tier = self.program.tiers[0] if self.program.tiers else 0
+        ev = self.trace.raw.append
+        ev((E_CYCLE_START, cycle, tier, ()))
+        self._publish()
+        merger.merge_cycle(cycle, gates.decide(cycle, ready))
+        if merger.stop is None:
+            merger.prune(cycle)
+        broken = self._invariants(cycle) if merger.stop is None else None
+        meter.facts_peak = max(meter.facts_peak, store.live_count)
+        ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
+        self._commit_cycle(cycle)
+        self.trace.spill()
+        if merger.stop is not None:
+            raise self._merge_stop()
+        if broken is not None:
+            raise _Stop("invariant_violated", broken)
+        # decisions come from outside the job: a context they bring back is no loop
+        self.fingerprints = FingerprintIndex()
+        if store.retractable:
+            self.fingerprints.add(store.fingerprint, cycle)
+        return True
+
     def _invariants(self, cycle: int) -> str | None:
         """Check the invariants against the context after ``cycle``'s merge and prune
         (the inputs' for 0): what ends the job, or None while they hold."""
@@ -604,6 +675,10 @@ class _Job:
             budget=self.meter.report(), trace=self.trace, loop=loop,
             invariants=None if self.guard is None else self.guard.violations,
         )
+        if self.gates is not None:
+            result.pending = self.gates.listing()
+            result.decided = list(self.gates.decided)
+            result.unused_decisions = self.gates.unused()
         result.knowledge = self.knowledge
         result.payloads = self.payloads
         return result
@@ -637,6 +712,7 @@ def run(
     observer: Observer | None = None,
     recorded: Mapping[str, tuple[dict[str, Any] | None, str | None]] | None = None,
     summarize: Summarize | None = None,
+    decisions: Iterable[Decision] | Decider | None = None,
 ) -> RunResult:
     """Run a compiled program on input facts to convergence (or to the status that
     ends it). ``facts`` are ``(type name, fields)`` pairs or :class:`InputFacts`
@@ -670,7 +746,16 @@ def run(
     (:mod:`~converge_rules.engine.knowledge`): in the sink when it keeps knowledge
     (``stage_knowledge``), else in memory; ``summarize`` (the plugins'
     ``converge_summarize``) folds each cycle's moved facts into summary facts there;
-    ``result.knowledge`` reads it."""
+    ``result.knowledge`` reads it.
+
+    ``decisions`` decide the facts approval gates hold (``approve TYPE when …``): a
+    list of :class:`~converge_rules.engine.gates.Decision` (by pending id), or a
+    function from a pending fact (a ``result.pending`` entry) to a Decision or None.
+    They are applied only when nothing else can change, so giving them up front or
+    after a pause gives the same job. With facts still pending and no decision left,
+    the job ends with status ``awaiting_approval``; ``result.pending`` lists them,
+    ``result.decided`` the decisions applied, ``result.unused_decisions`` the ids of
+    given decisions never applied."""
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
@@ -678,7 +763,7 @@ def run(
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
-                       observer, recorded, summarize=summarize)
+                       observer, recorded, summarize=summarize, decisions=decisions)
             del inputs
             result = job.run_to_end()
             cycles.write_lines(result.trace.lines(job.committed))
@@ -690,7 +775,8 @@ def run(
     # as cyclic garbage is freed, the arena is not traversed.
     with paused_gc():
         job = _Job(program, inputs, exe, tools, progress, stop, job_time,
-                   observer=observer, recorded=recorded, summarize=summarize)
+                   observer=observer, recorded=recorded, summarize=summarize,
+                   decisions=decisions)
         del inputs
         result = job.run_to_end()
     if trace is not None:

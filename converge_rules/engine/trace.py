@@ -68,6 +68,10 @@ E_JOB_TIME = 18        # (kind, now as ISO 8601 text): first, when the program r
 E_INVARIANT = 19       # (kind, cycle, name, rule text, agent | -1, ((type id, values), …),
                        #  agent names, whether the effect was discarded (else the job ends))
 E_INPUT_RETRACTED = 20 # (kind, cycle, fid): an input fact its giver retracted (a Session)
+E_APPROVAL_PENDING = 21  # (kind, cycle, pending id, gate, type id, values, agent, support,
+                         #  confidence): a fact held by its approval gate
+E_APPROVAL_DECIDED = 22  # (kind, cycle, pending id, gate, type id, values, "approve" |
+                         #  "reject", by, at, note, edits, outcome)
 
 Event = tuple[Any, ...]
 
@@ -242,6 +246,41 @@ class InvariantBroken(_Model):
     outcome: Literal["effect_discarded", "job_ended"]
 
 
+class ApprovalPending(_Model):
+    """A fact an agent derived that its type's approval gate holds: not merged, pending
+    under ``id`` until a decision; ``support`` the facts it rests on."""
+
+    event: Literal["approval_pending"] = "approval_pending"
+    cycle: int
+    id: str
+    gate: str
+    type: str
+    fields: dict[str, Any]
+    agent: str
+    support: list[int]
+    confidence: float
+
+
+class ApprovalDecided(_Model):
+    """A decision applied to a pending fact in ``cycle`` (a cycle of its own): who
+    decided, when, why, the edits, and the ``outcome``: ``merged`` (approved; its
+    ``fields`` as merged, edits applied), ``rejected``, or ``support_gone`` (approved,
+    but what it rested on had left the context)."""
+
+    event: Literal["approval_decided"] = "approval_decided"
+    cycle: int
+    id: str
+    gate: str
+    type: str
+    fields: dict[str, Any]
+    decision: Literal["approve", "reject"]
+    by: str
+    at: str
+    note: str
+    edits: dict[str, Any]
+    outcome: Literal["merged", "rejected", "support_gone"]
+
+
 class JobTime(_Model):
     """The job's time (what ``now()`` and ``today()`` read), ISO 8601 in UTC: the first
     event of a trace whose program reads the time; a replay runs at this time."""
@@ -254,7 +293,7 @@ TraceEvent = Annotated[
     CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
     | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
     | IntentClosed | BudgetEvent | StatusEvent | JobTime | InvariantBroken
-    | InputRetracted,
+    | InputRetracted | ApprovalPending | ApprovalDecided,
     Field(discriminator="event"),
 ]
 
@@ -282,6 +321,8 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     JobTime: frozenset({E_JOB_TIME}),
     InvariantBroken: frozenset({E_INVARIANT}),
     InputRetracted: frozenset({E_INPUT_RETRACTED}),
+    ApprovalPending: frozenset({E_APPROVAL_PENDING}),
+    ApprovalDecided: frozenset({E_APPROVAL_DECIDED}),
 }
 
 
@@ -594,6 +635,20 @@ class Trace:
                     cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
                     fields=self._fields(ev[2]),
                 )
+            elif kind == E_APPROVAL_PENDING:
+                _, cycle, pid, gate, t, vals, agent, support, conf = ev
+                yield ApprovalPending(
+                    cycle=cycle, id=pid, gate=gate, type=types[t].name,
+                    fields=self.fields_of(t, vals), agent=self._agent(agent),
+                    support=list(support), confidence=conf,
+                )
+            elif kind == E_APPROVAL_DECIDED:
+                _, cycle, pid, gate, t, vals, decision, by, at, note, edits, outcome = ev
+                yield ApprovalDecided(
+                    cycle=cycle, id=pid, gate=gate, type=types[t].name,
+                    fields=self.fields_of(t, vals), decision=decision, by=by, at=at,
+                    note=note, edits=dict(edits), outcome=outcome,
+                )
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
@@ -900,7 +955,7 @@ class _LineWriter:
                     f'"losers":[{losers_json}],"reason":{_encode_str(reason)},'
                     f'"type":{self._types[t]},"winner":{winner_json}}}')
         elif kind in (E_OUTPUT_SKIPPED, E_BUDGET, E_STATUS, E_JOB_TIME, E_INVARIANT,
-                      E_INPUT_RETRACTED):
+                      E_INPUT_RETRACTED, E_APPROVAL_PENDING, E_APPROVAL_DECIDED):
             # built by the models' own rules (rare events: one per conflict or job)
             return model_line(next(trace._models((ev,))))
         else:  # pragma: no cover - a new kind without a line is a bug

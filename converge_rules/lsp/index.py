@@ -54,7 +54,7 @@ class Outline:
     """An entry of a file's outline: an item and its members."""
 
     name: str
-    kind: str  # "ruleset", "fact", "intent", "enum", "agent", "policy", "prune", "root", …
+    kind: str  # "ruleset", "fact", "intent", "enum", "agent", "policy", "prune", "gate", …
     span: Span
     selection: Span
     detail: str = ""
@@ -198,7 +198,7 @@ class _Walker:
         elif isinstance(item, n.Policy):
             self.type_ref(item.type)
             self.strategy(item.type.name, item.strategy)
-        elif isinstance(item, n.Prune):
+        elif isinstance(item, n.Prune | n.Gate):
             self.type_ref(item.type)
             if item.condition is not None:
                 self.expr(item.condition, {}, fields_of=item.type.name)
@@ -271,7 +271,8 @@ class _Walker:
                     self.expr(a.value, scope)
                 if step.returns is not None:
                     self.expr(step.returns, scope)
-            elif isinstance(step, (n.ExpectFact, n.ExpectConflict)):
+            elif isinstance(step, (n.ExpectFact, n.ExpectConflict, n.Decide,
+                                   n.ExpectPending)):
                 self.pattern(step.pattern, scope)
 
     def expr(self, e: n.Expr, scope: Mapping[str, str], fields_of: str | None = None) -> None:
@@ -359,6 +360,8 @@ def _outline_item(item: n.Item) -> Outline | None:
     if isinstance(item, n.Invariant):
         return Outline(item.name.name, "invariant", item.span, item.name.span,
                        "always" if item.always else "never")
+    if isinstance(item, n.Gate):
+        return Outline(f"approve {item.type.name}", "gate", item.span, item.type.span)
     if isinstance(item, n.Root):
         return Outline(f"root {item.goal!r}", "root", item.span, item.span)
     if isinstance(item, n.Test):

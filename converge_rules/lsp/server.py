@@ -71,7 +71,8 @@ _SYMBOL = {"ruleset": t.SymbolKind.Package, "fact": t.SymbolKind.Struct,
            "agent": t.SymbolKind.Function, "policy": t.SymbolKind.Object,
            "prune": t.SymbolKind.Object, "root": t.SymbolKind.Namespace,
            "test": t.SymbolKind.Method, "import": t.SymbolKind.File,
-           "uses": t.SymbolKind.Module, "invariant": t.SymbolKind.Boolean}
+           "uses": t.SymbolKind.Module, "invariant": t.SymbolKind.Boolean,
+           "gate": t.SymbolKind.Event}
 _DID_YOU_MEAN = re.compile(r"did you mean ((?:`[^`]+`(?:, | or )?)+)")
 
 

@@ -11,7 +11,8 @@ Items, per ruleset:
 * **policy** — covered when it resolved (or raised) at least one conflict;
 * **prune** — covered when it dropped at least one fact;
 * **invariant** — covered when some test broke it (an effect discarded, or the job
-  ended): a test shows that it catches what it forbids.
+  ended): a test shows that it catches what it forbids;
+* **gate** — covered when it held at least one fact in some test (``approve T when …``).
 
 The percentage is covered items over all items. Rendered as text, JSON-ready data and
 Cobertura XML (agents, policies and prunes as lines, guards as two-way branches).
@@ -31,7 +32,7 @@ from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 
-ItemKind = Literal["agent", "guard", "policy", "prune", "invariant"]
+ItemKind = Literal["agent", "guard", "policy", "prune", "invariant", "gate"]
 
 GUARD_NOTE = ("guards are evaluated against each test's final context (the engine does "
               "not report guard outcomes)")
@@ -64,6 +65,7 @@ class RulesetCoverage:
     guard_true: Counter[str] = field(default_factory=Counter)
     guard_false: Counter[str] = field(default_factory=Counter)
     broken: Counter[str] = field(default_factory=Counter)
+    held: Counter[str] = field(default_factory=Counter)
 
     def record(self, view: RunView) -> None:
         """Fold one test run in."""
@@ -76,6 +78,7 @@ class RulesetCoverage:
         for type_name, count in view.pruned_types.items():
             self.pruned[type_name] += count
         self.broken.update(view.invariants_broken)
+        self.held.update(view.gates_held)
         self._guards(view)
 
     def _guards(self, view: RunView) -> None:
@@ -123,6 +126,10 @@ class RulesetCoverage:
             hits = self.broken[inv.name.name]
             out.append(Item("invariant", inv.name.name, inv.span, hits, hits > 0,
                             "" if hits else "never broken by a test"))
+        for gate in self.checked.gates:
+            hits = self.held[gate.type.name]
+            out.append(Item("gate", gate.type.name, gate.span, hits, hits > 0,
+                            "" if hits else "never held a fact in a test"))
         return out
 
     def percent(self) -> float:
@@ -189,7 +196,8 @@ class Coverage:
                 by_kind.setdefault(item.kind, []).append(item)
             for kind, label in (("agent", "agents fired"), ("policy", "policies resolved"),
                                 ("guard", "guards seen false"), ("prune", "prunes fired"),
-                                ("invariant", "invariants broken")):
+                                ("invariant", "invariants broken"),
+                                ("gate", "gates that held a fact")):
                 group = by_kind.get(kind, [])
                 if group:
                     out.append(f"    {label}: {sum(i.covered for i in group)}/{len(group)}")

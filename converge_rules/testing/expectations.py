@@ -9,6 +9,8 @@
 * ``expect conflict T(key: v, …)`` — a conflict on a T whose key matches was resolved
   (or raised) during the run.
 * ``expect status S`` — the job ended with status S.
+* ``expect pending T(…)`` — an approval gate still holds a fact that matches when the
+  job ends.
 """
 
 from __future__ import annotations
@@ -50,7 +52,31 @@ def _check(step: n.TestStep, ex: Explainer, env: Mapping[str, Any]) -> Failure |
         return _expect_conflict(step, ex, env)
     if isinstance(step, n.ExpectStatus):
         return _expect_status(step, ex)
+    if isinstance(step, n.ExpectPending):
+        return _expect_pending(step, ex, env)
     return None
+
+
+def _expect_pending(step: n.ExpectPending, ex: Explainer, env: Mapping[str, Any]
+                    ) -> Failure | None:
+    pattern = step.pattern
+    interp = ex.interp
+    assert interp is not None
+    held = [(pid, fact) for pid, fact in ex.view.pending.items()
+            if fact.type == pattern.type.name]
+    if any(interp.match_fact(pattern, fact, env, tolerant=True) is not None
+           for _, fact in held):
+        return None
+    details = [f"{pattern.type.name} facts pending at the end:"] if held else [
+        f"no {pattern.type.name} fact is pending at the end"]
+    for pid, fact in held[:CLOSEST]:
+        fields = ", ".join(f"{k}: {format_value(v)}" for k, v in fact.values.items())
+        details.append(f"  {pid}: {fact.type}({fields})")
+    if len(held) > CLOSEST:
+        details.append(f"  … and {len(held) - CLOSEST} more")
+    details.extend(_status_note(ex))
+    return Failure(f"expected {_want(pattern, ex, env)} pending approval", step.span,
+                   tuple(details))
 
 
 def _expect(step: n.ExpectFact, ex: Explainer, env: Mapping[str, Any]) -> Failure | None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import (
     EvalError,
+    Fact,
     Interpreter,
     interpreter_for,
     read_times,
@@ -144,8 +145,8 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     assert checked is not None
     if suite.problem:
         return _outcome(case, "failed", failures=(Failure(suite.problem),))
-    if not any(isinstance(s, n.ExpectFact | n.ExpectConflict | n.ExpectStatus)
-               for s in case.test.steps):
+    if not any(isinstance(s, n.ExpectFact | n.ExpectConflict | n.ExpectStatus
+                          | n.ExpectPending) for s in case.test.steps):
         return _outcome(case, "skipped", reason="the test has no `expect` step")
     interp = interpreter_for(checked, functions=suite.functions)
     missing = sorted(case.variables - case.bindings.keys())
@@ -181,7 +182,8 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     from converge_rules.engine import run
 
     try:
-        result = run(suite.program, facts, tools=mocks.table(), now=now)
+        result = run(suite.program, facts, tools=mocks.table(), now=now,
+                     decisions=decider_of(case.test, interp, bindings, now))
     except ConvergeError as exc:  # bad given facts (InputError) and the like
         return _outcome(case, "failed", failures=(
             Failure(f"the test's facts were rejected: {exc}", case.span),))
@@ -215,6 +217,32 @@ def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
     return [(step.type.name, {a.name.name: _holdable(interp, a.value, env, f"`{a.name.name}`")
                               for a in step.args})
             for step in test.steps if isinstance(step, n.Given)]
+
+
+def decider_of(test: n.Test, interp: Interpreter, env: dict[str, Any],
+                   now: datetime | None) -> Callable[[dict[str, Any]], Any] | None:
+    """The test's ``approve``/``reject`` steps as the engine's decider: a pending fact
+    is decided by the first step whose pattern matches it (``by`` "test", ``at`` the
+    test's time or ""), and stays pending when none does. None without such steps."""
+    steps = [step for step in test.steps if isinstance(step, n.Decide)]
+    if not steps:
+        return None
+    from converge_rules.engine.gates import Decision
+
+    at = now.isoformat() if now is not None else ""
+
+    def decide(pending: dict[str, Any]) -> Decision | None:
+        fact = Fact(pending["type"], pending["fields"])
+        for step in steps:
+            try:
+                matched = interp.match_fact(step.pattern, fact, env, tolerant=True)
+            except EvalError:
+                matched = None
+            if matched is not None:
+                return Decision(pending["id"], step.approve, by="test", at=at)
+        return None
+
+    return decide
 
 
 def given_now(test: n.Test, interp: Interpreter, env: dict[str, Any]) -> datetime | None:

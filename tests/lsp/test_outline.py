@@ -11,6 +11,7 @@ ruleset payouts
 fact Payment { key claim: str, amount: float }
 invariant small never Payment(claim, amount) where amount > 100.0
 invariant total always sum(Payment(), amount) <= 1_000.0
+approve Payment when amount > 10_000.0
 """
 
 
@@ -19,3 +20,12 @@ def test_invariants_are_in_the_outline() -> None:
     assert module is not None
     entries = {(o.name, o.kind) for o in outline(module)}
     assert {("small", "invariant"), ("total", "invariant")} <= entries
+
+
+def test_approval_gates_are_in_the_outline() -> None:
+    module = parse(TEXT, "payouts.cvg").module
+    assert module is not None
+    (gate,) = [o for o in outline(module) if o.kind == "gate"]
+    assert gate.name == "approve Payment"
+    assert (gate.span.line, gate.span.column, gate.span.end_column) == (5, 1, 39)
+    assert (gate.selection.line, gate.selection.column) == (5, 9)

@@ -42,7 +42,7 @@ _BINARY_OPS: tuple[n.BinaryOp, ...] = (
 _BUDGETS = ("max_facts", "max_cycles", "max_agents", "max_tool_calls")
 _TIMEOUTS = ("agent_timeout", "job_timeout")
 _STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating",
-             "invariant_violated")
+             "invariant_violated", "awaiting_approval")
 
 
 def _suffixed(words: tuple[str, ...]) -> st.SearchStrategy[str]:
@@ -257,6 +257,10 @@ invariants = st.builds(
 ) | st.builds(lambda name, e: n.Invariant(n.Ident(name, SPAN), (), e, True, SPAN),
               lower_names, expressions())
 
+# `approve TYPE [when EXPR]`: an approval gate (issue 14 item 1)
+gates = st.builds(lambda t, c: n.Gate(n.Ident(t, SPAN), c, SPAN), type_names,
+                  st.none() | expressions())
+
 
 @st.composite
 def roots(draw: st.DrawFn) -> n.Root:
@@ -281,6 +285,8 @@ test_steps: st.SearchStrategy[n.TestStep] = (
     | st.builds(lambda p, neg: n.ExpectFact(p, neg, SPAN), patterns(plain=True), st.booleans())
     | patterns(plain=True).map(lambda p: n.ExpectConflict(p, SPAN))
     | st.sampled_from(_STATUSES).map(lambda s: n.ExpectStatus(n.Ident(s, SPAN), SPAN))
+    | st.builds(lambda p, yes: n.Decide(p, yes, SPAN), patterns(plain=True), st.booleans())
+    | patterns(plain=True).map(lambda p: n.ExpectPending(p, SPAN))
     | st.builds(lambda text: n.GivenNow(n.FuncCall(n.Ident("datetime", SPAN),
                                                    (n.Literal(text, "", SPAN),), SPAN),
                                         SPAN), _string_text)
@@ -306,7 +312,7 @@ uses = st.lists(st.sampled_from(_TOOLS), min_size=1, max_size=3, unique=True).ma
     lambda ts: n.Uses(tuple(n.Ident(t, SPAN) for t in ts), SPAN))
 
 items: st.SearchStrategy[n.Item] = (
-    imports | uses | enums | facts | agents | policies | prunes | invariants | tests
+    imports | uses | enums | facts | agents | policies | prunes | invariants | gates | tests
 )
 
 

@@ -14,6 +14,7 @@ from converge_rules.language.syntax.nodes import (
     Agent,
     EnumDecl,
     FactDecl,
+    Gate,
     Invariant,
     Module,
     Policy,
@@ -83,6 +84,8 @@ class CheckedRuleset:
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     #: ``invariant`` items in load order (their names are unique)
     invariants: tuple[Invariant, ...] = field(default=())
+    #: ``approve`` gates in load order (one per type)
+    gates: tuple[Gate, ...] = field(default=())
     #: the text of each file as it was checked, by the path its spans use (the entry
     #: text may have come from ``source=``), so renderers quote lines without reading
     #: files again

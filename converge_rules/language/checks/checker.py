@@ -23,6 +23,7 @@ from converge_rules.language.checks.checked import (
     ToolSignature,
 )
 from converge_rules.language.checks.exprs import Typer
+from converge_rules.language.checks.gates import check_gates
 from converge_rules.language.checks.invariants import check_invariants
 from converge_rules.language.checks.policies import check_policies
 from converge_rules.language.checks.root import check_prune, check_roots
@@ -51,6 +52,7 @@ from converge_rules.language.syntax.nodes import (
     Expr,
     FactDecl,
     FuncCall,
+    Gate,
     Ident,
     IfExpr,
     Invariant,
@@ -160,7 +162,9 @@ def _check(
     for p in items.prunes:
         check_prune(typer, p)
     check_invariants(typer, items.invariants)
-    check_tests(typer, items.tests, loaded.access)
+    check_gates(typer, items.gates, agents)
+    check_tests(typer, items.tests, loaded.access,
+                gated=frozenset(g.type.name for g in items.gates))
     found = list(dict.fromkeys([*loaded.diagnostics, *_after_syntax(loaded, report.found)]))
     found.sort(key=Diagnostic.sort_key)
     entry = _entry(loaded)
@@ -174,6 +178,7 @@ def _check(
         policies=_first_policies(items.policies),
         prunes=tuple(items.prunes),
         invariants=tuple(items.invariants),
+        gates=tuple(items.gates),
         root=items.roots[0] if items.roots else None,
         tests=tuple(items.tests),
         tools=dict(tables.tools),
@@ -245,6 +250,7 @@ class _Items:
         self.policies: list[Policy] = []
         self.prunes: list[Prune] = []
         self.invariants: list[Invariant] = []
+        self.gates: list[Gate] = []
         self.roots: list[Root] = []
         self.tests: list[Test] = []
         self.uses: list[Uses] = []
@@ -262,6 +268,8 @@ class _Items:
                     self.prunes.append(item)
                 elif isinstance(item, Invariant):
                     self.invariants.append(item)
+                elif isinstance(item, Gate):
+                    self.gates.append(item)
                 elif isinstance(item, Root):
                     self.roots.append(item)
                 elif isinstance(item, Test):

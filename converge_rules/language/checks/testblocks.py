@@ -30,8 +30,10 @@ from converge_rules.language.diagnostics.suggest import closest, did_you_mean
 from converge_rules.language.format.formatter import format_pattern, quote
 from converge_rules.language.syntax.nodes import (
     Cases,
+    Decide,
     ExpectConflict,
     ExpectFact,
+    ExpectPending,
     ExpectStatus,
     Expr,
     Given,
@@ -46,16 +48,32 @@ from converge_rules.language.syntax.nodes import (
 from converge_rules.language.syntax.span import Span
 
 STATUSES = ("converged", "unmet_goal", "budget_exceeded", "conflict", "oscillating",
-            "invariant_violated")
+            "invariant_violated", "awaiting_approval")
 """The statuses a job can end with."""
 
 _HEAD = ("ruleset r\nuses tool fx_rate\nfact Cost { key sku: str, amount: float }\n"
          "fact Note { sku: str }\n")
 
+NOT_GATED = define(
+    "CVG710", "not-gated", Severity.ERROR, "Decision or pending fact of a type without a gate",
+    "`approve T(…)`, `reject T(…)` and `expect pending T(…)` in a test are about facts "
+    "an approval gate holds: T needs an `approve T [when …]` gate.",
+    wrong="ruleset r\nfact Payment { key claim: str, amount: float }\n"
+          "fact Claim { key id: str, amount: float }\n"
+          "agent pay { when Claim(id, amount) emit Payment(claim: id, amount: amount) }\n"
+          'test "t" {\n  given Claim(id: "c1", amount: 5.0)\n'
+          '  approve Payment(claim: "c1")\n}\n',
+    right="ruleset r\nfact Payment { key claim: str, amount: float }\n"
+          "fact Claim { key id: str, amount: float }\n"
+          "agent pay { when Claim(id, amount) emit Payment(claim: id, amount: amount) }\n"
+          "approve Payment\n"
+          'test "t" {\n  given Claim(id: "c1", amount: 5.0)\n'
+          '  approve Payment(claim: "c1")\n}\n',
+)
 UNKNOWN_STATUS = define(
     "CVG701", "unknown-status", Severity.ERROR, "Unknown job status",
     "`expect status S` takes one of: converged, unmet_goal, budget_exceeded, conflict, "
-    "oscillating, invariant_violated.",
+    "oscillating, invariant_violated, awaiting_approval.",
     wrong=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
           "  expect status converge\n}\n",
     right=_HEAD + 'test "t" {\n  given Cost(sku: "A", amount: 1.0)\n'
@@ -168,9 +186,11 @@ class _Row:
     line_help: str = ""         # where to add a missing name
 
 
-def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
+def check_tests(typer: Typer, tests: list[Test], access: FileAccess,
+                gated: frozenset[str] = frozenset()) -> None:
     """Check every test block and that test names are unique; ``cases`` files are read
-    (for their column names) only as ``access`` allows."""
+    (for their column names) only as ``access`` allows. ``gated``: the types with an
+    approval gate (what ``approve``/``reject``/``expect pending`` steps may name)."""
     first: dict[str, Test] = {}
     for test in tests:
         if test.name in first:
@@ -180,7 +200,10 @@ def check_tests(typer: Typer, tests: list[Test], access: FileAccess) -> None:
         first.setdefault(test.name, test)
         cases = case_scope(typer, test, access)
         for step in test.steps:
-            _check_step(typer, step, cases.child())
+            if isinstance(step, Decide | ExpectPending):
+                _check_gated_step(typer, step, cases.child(), gated)
+            else:
+                _check_step(typer, step, cases.child())
     _check_case_ids(typer, tests)
 
 
@@ -221,7 +244,7 @@ def step_names(test: Test) -> dict[str, Span]:
                 names_in(step.returns)
         elif isinstance(step, GivenNow):
             names_in(step.value)
-        elif isinstance(step, ExpectFact | ExpectConflict):
+        elif isinstance(step, ExpectFact | ExpectConflict | Decide | ExpectPending):
             for fm in step.pattern.fields:
                 if fm.value is None:
                     out.setdefault(fm.field.name, fm.field.span)
@@ -409,15 +432,36 @@ def _check_step(typer: Typer,
         _check_mock(typer, step, scope)
 
 
-def _check_expect_form(typer: Typer, step: ExpectFact | ExpectConflict) -> None:
+def _check_gated_step(typer: Typer, step: Decide | ExpectPending, scope: Scope,
+                      gated: frozenset[str]) -> None:
+    """``approve T(…)``, ``reject T(…)`` and ``expect pending T(…)``: a pattern as an
+    expectation's, on a type that has an approval gate."""
+    scope.unbound_help = _ANY_VALUE
+    _check_expect_form(typer, step)
+    _check_bare_fields(typer, step.pattern, scope)
+    typer.pattern(step.pattern, scope, "expect")
+    name = step.pattern.type.name
+    if name in typer.t.facts and name not in gated:
+        what = ("expect pending" if isinstance(step, ExpectPending)
+                else "approve" if step.approve else "reject")
+        typer.r.error(NOT_GATED, step.pattern.type.span,
+                      f"`{what} {name}(…)`: `{name}` has no approval gate, so no fact of "
+                      "it is ever pending",
+                      f"add `approve {name} when …` to the ruleset, or drop this step")
+
+
+def _check_expect_form(typer: Typer,
+                       step: ExpectFact | ExpectConflict | Decide | ExpectPending) -> None:
     """An expectation's pattern has no `not` (which would be read as "expect it") and
     no binder (which would bind nothing): each is an error, never dropped silently."""
     p = step.pattern
     if p.negated:
         written = format_pattern(replace(p, negated=False, binder=None))
+        verb = ("expect conflict" if isinstance(step, ExpectConflict) else
+                "expect pending" if isinstance(step, ExpectPending) else
+                "approve" if isinstance(step, Decide) and step.approve else "reject")
         fix = (f"write `expect no {written}` to expect that no such fact exists"
-               if isinstance(step, ExpectFact) else
-               f"drop `not`: `expect conflict {written}`")
+               if isinstance(step, ExpectFact) else f"drop `not`: `{verb} {written}`")
         typer.r.error(EXPECT_FORM, p.span, "`not` in an expectation", fix)
     if p.binder is not None:
         typer.r.error(EXPECT_FORM, p.binder.span,

@@ -326,6 +326,10 @@ def _step(s: n.TestStep) -> _Stmt:
         text = f"expect conflict {format_pattern(s.pattern)}"
     elif isinstance(s, n.ExpectStatus):
         text = f"expect status {s.status.name}"
+    elif isinstance(s, n.Decide):
+        text = f"{'approve' if s.approve else 'reject'} {format_pattern(s.pattern)}"
+    elif isinstance(s, n.ExpectPending):
+        text = f"expect pending {format_pattern(s.pattern)}"
     else:
         raise _unknown(s)
     return _Stmt.line(text, _region(s.span))
@@ -487,6 +491,9 @@ class _Layout:
             self._add(0, f"prune {item.type.name} {_prune_rule(item)}{into}", region)
         elif isinstance(item, n.Invariant):
             self._invariant(item, region)
+        elif isinstance(item, n.Gate):
+            when = "" if item.condition is None else f" when {format_expr(item.condition)}"
+            self._add(0, f"approve {item.type.name}{when}", region)
         elif isinstance(item, n.EnumDecl):
             members = [m.name for m in item.members]
             self._braced(f"enum {item.name.name}", item.span, members,

@@ -634,6 +634,18 @@ class Invariant:
         return Agent(self.name, None, self.patterns, self.condition, (), (), self.span)
 
 
+@node
+class Gate:
+    """``approve TYPE [when EXPR]``: an approval gate. A fact of TYPE that an agent's
+    effect would merge and for which EXPR holds (the type's fields in scope by name;
+    every such fact without ``when``, ``condition`` None) is held as pending until a
+    decision approves or rejects it. The gate's name is the type's."""
+
+    type: Ident
+    condition: Expr | None
+    span: Span = _span()
+
+
 # -------------------------------------------------------------------------- tests
 
 
@@ -693,7 +705,30 @@ class ExpectStatus:
     span: Span = _span()
 
 
-TestStep: TypeAlias = Given | GivenNow | Mock | ExpectFact | ExpectConflict | ExpectStatus
+@node
+class Decide:
+    """``approve Type(…)`` (``approve`` True) or ``reject Type(…)`` in a test: a
+    decision, given up front (by ``"test"``), on every pending fact the pattern
+    matches."""
+
+    pattern: Pattern
+    approve: bool
+    span: Span = _span()
+
+
+@node
+class ExpectPending:
+    """``expect pending Type(…)``: a fact the pattern matches is still held by its gate
+    when the job ends."""
+
+    pattern: Pattern
+    span: Span = _span()
+
+
+TestStep: TypeAlias = (
+    Given | GivenNow | Mock | ExpectFact | ExpectConflict | ExpectStatus | Decide
+    | ExpectPending
+)
 
 
 @node
@@ -727,7 +762,8 @@ class Test:
 
 
 Item: TypeAlias = (
-    Import | Uses | Root | EnumDecl | FactDecl | Agent | Policy | Prune | Invariant | Test
+    Import | Uses | Root | EnumDecl | FactDecl | Agent | Policy | Prune | Invariant | Gate
+    | Test
 )
 
 

@@ -95,7 +95,7 @@ class TreeBuilder:
             "agent": self._agent, "policy": self._policy, "prune": self._prune,
             "prune_using": self._prune_using, "test": self._test,
             "invariant_never": self._invariant_never,
-            "invariant_always": self._invariant_always,
+            "invariant_always": self._invariant_always, "gate": self._gate,
         }
 
     # ------------------------------------------------------------------ spans, errors
@@ -269,6 +269,11 @@ class TreeBuilder:
         return n.Invariant(self.ident(t.children[0]), (), self.expr(t.children[1]), True,
                            self.span(t))
 
+    def _gate(self, t: Any) -> n.Gate:
+        return n.Gate(self.ident(t.children[0]),
+                      self.expr(t.children[1]) if len(t.children) > 1 else None,
+                      self.span(t))
+
     def _prune_using(self, t: Any) -> n.Prune:
         names = _tokens(t.children, "NAME")
         args = _trees(t.children, "pruner_args")
@@ -295,6 +300,11 @@ class TreeBuilder:
                 steps.append(n.ExpectFact(self.pattern(s.children[0]), s.data == "expect_no", sp))
             elif s.data == "expect_conflict":
                 steps.append(n.ExpectConflict(self.pattern(s.children[0]), sp))
+            elif s.data in ("decide_approve", "decide_reject"):
+                steps.append(n.Decide(self.pattern(_trees(s.children, "pattern")[0]),
+                                      s.data == "decide_approve", sp))
+            elif s.data == "expect_pending":
+                steps.append(n.ExpectPending(self.pattern(s.children[0]), sp))
             else:
                 steps.append(n.ExpectStatus(self.ident(s.children[0]), sp))
         return n.Test(self.string(t.children[0]), tuple(steps), self.span(t), cases)

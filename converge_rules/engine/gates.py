@@ -1,0 +1,278 @@
+"""Approval gates (``approve TYPE [when EXPR]``; see docs/language.md).
+
+A fact that an agent's effect would put into the context — after the policies settled
+its key's conflict: exactly the value that would enter — and that satisfies its type's
+gate is *held*: not merged (agents never see it; the key's previous value, if any,
+stays), recorded as pending under a stable id (:func:`pending_id`) with an
+``approval_pending`` trace event. Input facts are never gated. The same fact derived
+again while pending is not held twice.
+
+Decisions are applied only when nothing else can change (every tier at its fixpoint),
+pending facts in id order, all of them in one cycle of their own: an approved fact (or
+its edited values) is merged through the normal merge and policies as an output of the
+agent that derived it, from the same support; a rejected one is dropped. Either way an
+``approval_decided`` event records who decided, when, why and the edits. A fact
+rejected in this job never enters it again, whatever derives it (dropped silently: the
+rejection is in the trace already, and whether an agent derives a match twice is an
+evaluation detail). An approved fact derived again later passes its gate. Because
+decisions are taken only at that point, a job given its decisions up front and a job
+that paused, got them and resumed run the same cycles: same result, same trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from converge_rules.engine.effects import AgentEffect
+from converge_rules.engine.trace import E_APPROVAL_DECIDED, E_APPROVAL_PENDING, Event, jsonable
+from converge_rules.errors import InputError
+from converge_rules.jsontext import dumps
+from converge_rules.program import EMIT, Lasting, Program
+
+if TYPE_CHECKING:
+    from converge_rules.engine.factstore import FactStore
+
+ID_PREFIX = "p-"
+"""Pending ids are ``p-`` and 12 hex digits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A decision on a pending fact: its ``id`` (``result.pending[i]["id"]``),
+    ``approve`` (True) or reject (False), who decided (``by``), when (``at``: ISO 8601
+    text given by the caller — the engine never reads the clock for it), why
+    (``note``), and for an approval ``edits``: field → new value, checked against the
+    fact's type as an input fact is; a key field cannot be edited (it would be another
+    fact)."""
+
+    id: str
+    approve: bool
+    by: str = ""
+    at: str = ""
+    note: str = ""
+    edits: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("id", "by", "at", "note"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"Decision.{name} must be a str, not {type(value).__name__}")
+        if not isinstance(self.approve, bool):
+            raise TypeError("Decision.approve must be True (approve) or False (reject)")
+        if not isinstance(self.edits, Mapping) or not all(
+                isinstance(k, str) for k in self.edits):
+            raise TypeError("Decision.edits must map field names to values")
+        if self.edits and not self.approve:
+            raise ValueError(f"decision {self.id}: a rejection cannot edit the fact; "
+                             "approve it with edits, or reject it")
+
+    @property
+    def kind(self) -> str:
+        """``"approve"`` or ``"reject"``."""
+        return "approve" if self.approve else "reject"
+
+
+Decider = Callable[[dict[str, Any]], "Decision | None"]
+"""Decides a pending fact (given as a ``result.pending`` entry) or leaves it pending
+(None); it must be a pure function of what it is given (the job stays deterministic)."""
+
+
+def pending_id(gate: str, type_name: str, values: Iterable[Any]) -> str:
+    """The stable id of a held fact: ``p-`` and the first 12 hex digits of the SHA-256
+    of the canonical JSON of (gate, type, values) — the same whatever the executor,
+    worker count or resume."""
+    text = dumps([gate, type_name, [jsonable(v) for v in values]], sort_keys=True,
+                 separators=(",", ":"))
+    return ID_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+@dataclass(slots=True)
+class Held:
+    """A fact held by its gate: what derived it (the first derivation: agent position,
+    cycle, support, confidence)."""
+
+    id: str
+    gate: str
+    type_id: int
+    values: tuple[Any, ...]
+    agent: int
+    cycle: int
+    support: tuple[int, ...]
+    confidence: float
+
+
+class Gates:
+    """The job's gates: holds facts, keeps them pending, applies decisions. Owned by
+    the merger (:attr:`Merger.gates`); the runner asks :meth:`decide` at each point
+    where nothing else can change."""
+
+    def __init__(self, program: Program, store: FactStore, events: list[Event],
+                 decisions: Iterable[Decision] | Decider | None) -> None:
+        self.program = program
+        self.store = store
+        self.events = events
+        self.specs = program.gates
+        #: pending facts by id (in the order they were held)
+        self.pending: dict[str, Held] = {}
+        #: facts that pass their gate: approved ones (edited values included)
+        self.approved: set[tuple[int, tuple[Any, ...]]] = set()
+        #: ids rejected in this job: never held or merged again
+        self.rejected: set[str] = set()
+        #: the decisions applied, in order (for the result)
+        self.decided: list[dict[str, Any]] = []
+        self._decider: Decider | None = None
+        self._given: dict[str, Decision] = {}
+        self._used: set[str] = set()
+        self.add(decisions)
+
+    def add(self, decisions: Iterable[Decision] | Decider | None) -> None:
+        """Take more decisions (a job re-entered after it paused): a list by id, or a
+        decider, which replaces any earlier one. Two different decisions for one id are
+        an :class:`InputError`."""
+        if callable(decisions):
+            self._decider = decisions
+        elif decisions is not None:
+            for d in decisions:
+                if not isinstance(d, Decision):
+                    raise TypeError(f"decisions holds {type(d).__name__}, not Decision")
+                prior = self._given.get(d.id)
+                if prior is not None and prior != d:
+                    raise InputError(f"two different decisions for {d.id}",
+                                     help="give one decision per pending id")
+                self._given[d.id] = d
+
+    # ------------------------------------------------------------------ holding
+
+    def hold(self, cycle: int, agent: int, t: int, vals: tuple[Any, ...],
+             support: tuple[int, ...], confidence: float) -> bool:
+        """Whether the fact ``vals`` of type ``t`` (gated) that ``agent`` would merge
+        must not enter: held as pending (recorded once), or rejected earlier in the
+        job. A gate whose condition raises holds the fact: a payment whose check cannot
+        be evaluated waits for a person."""
+        spec = self.specs[t]
+        if (t, vals) in self.approved:
+            return False
+        try:
+            gated = bool(spec.fn(vals))
+        except MemoryError:
+            raise  # the job's memory budget: the job stops, never a success
+        except Exception:
+            gated = True
+        if not gated:
+            return False
+        pid = pending_id(spec.name, self.program.types[t].name, vals)
+        if pid in self.rejected or pid in self.pending:
+            return True
+        self.pending[pid] = Held(pid, spec.name, t, vals, agent, cycle, tuple(support),
+                                 confidence)
+        self.events.append((E_APPROVAL_PENDING, cycle, pid, spec.name, t, vals, agent,
+                            support, confidence))
+        return True
+
+    # ---------------------------------------------------------------- deciding
+
+    def ready(self) -> list[tuple[Held, Decision]]:
+        """The pending facts with a decision available, in id order."""
+        out: list[tuple[Held, Decision]] = []
+        for pid in sorted(self.pending):
+            held = self.pending[pid]
+            decision = (self._given.get(pid) if self._decider is None
+                        else self._decider(self.entry(held)))
+            if decision is None:
+                continue
+            if not isinstance(decision, Decision):
+                raise TypeError(f"the decider returned {type(decision).__name__} for {pid}, "
+                                "not a Decision or None")
+            out.append((held, decision))
+        return out
+
+    def decide(self, cycle: int, ready: list[tuple[Held, Decision]]) -> list[AgentEffect]:
+        """Apply ``ready`` (from :meth:`ready`) in ``cycle``: ``approval_decided``
+        events, and the approved facts as their agents' effects to merge (in position
+        order). Each decision is checked first (:func:`check_decision`): a bad one is
+        an :class:`InputError` before anything is applied."""
+        checked = [(held, d, check_decision(self.program, held, d)) for held, d in ready]
+        by_agent: dict[int, list[tuple[Any, ...]]] = {}
+        for held, d, vals in checked:
+            del self.pending[held.id]
+            self._used.add(held.id)
+            outcome = "rejected"
+            if d.approve:
+                support: tuple[int, ...] = held.support
+                if type(support) is Lasting or all(self.store.is_live(s) for s in support):
+                    outcome = "merged"
+                    self.approved.add((held.type_id, vals))
+                    by_agent.setdefault(held.agent, []).append(
+                        (EMIT, held.type_id, vals, held.confidence, support))
+                else:
+                    outcome = "support_gone"
+            else:
+                self.rejected.add(held.id)
+            edits = {k: jsonable(v) for k, v in sorted(d.edits.items())}
+            self.events.append((E_APPROVAL_DECIDED, cycle, held.id, held.gate, held.type_id,
+                                vals, d.kind, d.by, d.at, d.note, edits, outcome))
+            self.decided.append({"id": held.id, "gate": held.gate, "decision": d.kind,
+                                 "by": d.by, "at": d.at, "note": d.note, "edits": edits,
+                                 "cycle": cycle, "outcome": outcome})
+        return [AgentEffect(a, tuple(outs)) for a, outs in sorted(by_agent.items())]
+
+    # ------------------------------------------------------------------ results
+
+    def entry(self, held: Held) -> dict[str, Any]:
+        """A pending fact as the result lists it: ``id``, ``gate``, ``type``,
+        ``fields``, ``agent``, ``cycle`` and ``support`` (the facts it rests on: ``id``,
+        ``type``, ``fields``)."""
+        types = self.program.types
+        store = self.store
+        spec = types[held.type_id]
+        return {
+            "id": held.id, "gate": held.gate, "type": spec.name,
+            "fields": {n: jsonable(v) for n, v in zip(spec.field_names, held.values,
+                                                      strict=True)},
+            "agent": self.program.agents[held.agent].name, "cycle": held.cycle,
+            "support": [{"id": s, "type": types[store.type_of[s]].name,
+                         "fields": {n: jsonable(v) for n, v in zip(
+                             types[store.type_of[s]].field_names, store.values[s],
+                             strict=True)}}
+                        for s in held.support],
+        }
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every pending fact (:meth:`entry`), in id order."""
+        return [self.entry(self.pending[pid]) for pid in sorted(self.pending)]
+
+    def unused(self) -> list[str]:
+        """The ids of given decisions never applied: no fact of that id was pending at
+        a point of decision (a typo, a decision for another job, or a job that ended
+        before it got there)."""
+        return sorted(set(self._given) - self._used)
+
+
+def check_decision(program: Program, held: Held, decision: Decision) -> tuple[Any, ...]:
+    """The values ``decision`` gives the held fact: its own, or with the edits applied
+    and checked against the type as an input fact's fields are. An edit of an unknown
+    or key field, or a value of the wrong type, is an :class:`InputError` naming the
+    decision and the field."""
+    if not decision.edits:
+        return held.values
+    spec = program.types[held.type_id]
+    source = f"decision {decision.id}"
+    keys = {spec.fields[p].name for p in spec.key_positions}
+    for name in decision.edits:
+        if name not in spec.field_names:
+            raise InputError(f"{spec.name} has no field {name!r} to edit", source=source,
+                             help="fields: " + ", ".join(spec.field_names))
+        if name in keys:
+            raise InputError(
+                f"{name!r} is a key field of {spec.name}: an edit may not change it (the "
+                "edited fact would be another fact)", source=source,
+                help="reject this fact instead, and give the right one as an input fact")
+    fields = {n: jsonable(v) for n, v in zip(spec.field_names, held.values, strict=True)}
+    fields.update(decision.edits)
+    from converge_rules.engine.inputs import validate_pairs
+
+    rows = validate_pairs(program, [(spec.name, fields)], source=source).rows
+    return tuple(rows[0][1])

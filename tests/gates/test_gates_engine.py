@@ -1,0 +1,346 @@
+"""Approval gates (issue 14 item 1), the engine: a gated fact an agent derives is held
+(not merged, unseen by agents, the key's previous value kept), the job goes on and
+stops ``awaiting_approval`` listing it; decisions (approve, approve with edits,
+reject) are applied when nothing else can change; a rejected fact never comes back;
+the same for every executor."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+import converge_rules
+from converge_rules import Decision, api
+from converge_rules.engine.gates import pending_id
+from converge_rules.errors import InputError
+
+CLAIMS = """\
+ruleset claims
+fact Claim   { key id: str, amount: float }
+fact Payment { key claim: str, amount: float }
+fact Notice  { claim: str, amount: float }
+agent pay {
+  when Claim(id, amount)
+  emit Payment(claim: id, amount: amount)
+}
+agent notify {
+  when Payment(claim, amount)
+  emit Notice(claim: claim, amount: amount)
+}
+approve Payment when amount > 10_000.0
+"""
+
+FACTS = [("Claim", {"id": "c1", "amount": 20_000.0}),
+         ("Claim", {"id": "c2", "amount": 500.0})]
+
+
+def load(text: str = CLAIMS) -> converge_rules.Ruleset:
+    return converge_rules.loads(text, plugins=False)
+
+
+def events(result: Any, kind: str) -> list[dict[str, Any]]:
+    return [e for e in map(json.loads, result.trace.bare_lines()) if e["event"] == kind]
+
+
+def approve(pid: str, **kw: Any) -> Decision:
+    return Decision(pid, True, by=kw.pop("by", "ann"), at=kw.pop("at", "2026-12-06T10:00:00Z"),
+                    **kw)
+
+
+def test_a_gated_fact_is_held_unseen_and_the_job_awaits_approval() -> None:
+    result = api.run(load(), FACTS)
+    assert result.status == "awaiting_approval"
+    # the small claim went through and was noticed; the big one is held, unseen
+    assert result.facts("Payment") == [{"claim": "c2", "amount": 500.0}]
+    assert result.facts("Notice") == [{"claim": "c2", "amount": 500.0}]
+    (pending,) = result.pending
+    assert re.fullmatch(r"p-[0-9a-f]{12}", pending["id"])
+    assert pending["id"] == pending_id("Payment", "Payment", ("c1", 20_000.0))
+    assert pending == {
+        "id": pending["id"], "gate": "Payment", "type": "Payment",
+        "fields": {"claim": "c1", "amount": 20_000.0}, "agent": "pay", "cycle": 1,
+        "support": [{"id": 0, "type": "Claim", "fields": {"id": "c1", "amount": 20_000.0}}],
+    }
+    doc = json.loads(result.to_json())
+    assert doc["status"] == "awaiting_approval" and doc["pending"] == result.pending
+    (event,) = events(result, "approval_pending")
+    assert event["id"] == pending["id"] and event["agent"] == "pay"
+    assert event["support"] == [0] and event["fields"] == pending["fields"]
+
+
+def test_without_a_gate_hit_nothing_changes() -> None:
+    result = api.run(load(), [("Claim", {"id": "c2", "amount": 500.0})])
+    assert result.status == "converged" and result.pending == []
+    assert "pending" not in json.loads(result.to_json())
+    assert events(result, "approval_pending") == []
+
+
+def test_input_facts_are_not_gated() -> None:
+    result = api.run(load(), [("Payment", {"claim": "c9", "amount": 99_000.0})])
+    assert result.status == "converged"
+    assert result.facts("Payment") == [{"claim": "c9", "amount": 99_000.0}]
+
+
+def test_an_approved_fact_is_merged_in_a_cycle_of_its_own_and_agents_see_it() -> None:
+    paused = api.run(load(), FACTS)
+    pid = paused.pending[0]["id"]
+    result = api.run(load(), FACTS, decisions=[approve(pid, note="checked the invoice")])
+    assert result.status == "converged" and result.pending == []
+    assert {"claim": "c1", "amount": 20_000.0} in result.facts("Payment")
+    assert {"claim": "c1", "amount": 20_000.0} in result.facts("Notice")
+    (decided,) = events(result, "approval_decided")
+    assert decided == {
+        "event": "approval_decided", "cycle": paused.cycles + 1, "id": pid,
+        "gate": "Payment", "type": "Payment", "fields": {"claim": "c1", "amount": 20_000.0},
+        "decision": "approve", "by": "ann", "at": "2026-12-06T10:00:00Z",
+        "note": "checked the invoice", "edits": {}, "outcome": "merged",
+    }
+    # the decision cycle merges nothing else: its only effect is the approved fact's
+    cycle = [e for e in map(json.loads, result.trace.bare_lines())
+             if e.get("cycle") == paused.cycles + 1]
+    assert [e["event"] for e in cycle] == ["cycle_start", "approval_decided", "fact_added",
+                                           "effect_merged", "cycle_end"]
+    assert cycle[2]["agent"] == "pay" and cycle[2]["support"] == [0]
+    assert result.decided == [{**{k: decided[k] for k in ("id", "gate", "decision", "by",
+                                                          "at", "note", "edits", "cycle",
+                                                          "outcome")}}]
+    assert json.loads(result.to_json())["decisions"] == result.decided
+
+
+def test_approve_with_edits_merges_the_edited_fact() -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    result = api.run(load(), FACTS, decisions=[approve(pid, edits={"amount": 15_000.0})])
+    assert result.status == "converged"
+    assert {"claim": "c1", "amount": 15_000.0} in result.facts("Payment")
+    assert {"claim": "c1", "amount": 15_000.0} in result.facts("Notice")
+    (decided,) = events(result, "approval_decided")
+    assert decided["edits"] == {"amount": 15_000.0}
+    assert decided["fields"] == {"claim": "c1", "amount": 15_000.0}
+
+
+def test_a_rejected_fact_is_dropped() -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    result = api.run(load(), FACTS, decisions=[Decision(pid, False, by="bob", note="fraud")])
+    assert result.status == "converged"
+    assert result.facts("Payment") == [{"claim": "c2", "amount": 500.0}]
+    (decided,) = events(result, "approval_decided")
+    assert (decided["decision"], decided["outcome"], decided["by"], decided["note"]) == (
+        "reject", "rejected", "bob", "fraud")
+
+
+KEYED = """\
+ruleset keyed
+fact Claim   { key id: str, amount: float }
+fact Payment { key claim: str, amount: float }
+agent pay {
+  when Claim(id, amount)
+  emit Payment(claim: id, amount: amount)
+}
+policy Payment { resolve by highest amount }
+approve Payment when amount > 10_000.0
+"""
+
+
+def test_the_keys_previous_value_stays_while_its_new_value_is_held() -> None:
+    facts = [("Payment", {"claim": "c1", "amount": 100.0}),
+             ("Claim", {"id": "c1", "amount": 20_000.0})]
+    paused = api.run(load(KEYED), facts)
+    assert paused.status == "awaiting_approval"
+    # the policy chose the new value (highest amount): that value is what is held
+    assert paused.pending[0]["fields"] == {"claim": "c1", "amount": 20_000.0}
+    assert paused.facts("Payment") == [{"claim": "c1", "amount": 100.0}]
+    done = api.run(load(KEYED), facts, decisions=[approve(paused.pending[0]["id"])])
+    assert done.status == "converged"
+    assert done.facts("Payment") == [{"claim": "c1", "amount": 20_000.0}]
+    assert [e["event"] for e in map(json.loads, done.trace.bare_lines())].count(
+        "replaced") == 1
+
+
+def test_a_value_the_policy_turns_down_is_never_held() -> None:
+    facts = [("Payment", {"claim": "c1", "amount": 90_000.0}),
+             ("Claim", {"id": "c1", "amount": 20_000.0})]
+    result = api.run(load(KEYED), facts)
+    assert result.status == "converged" and result.pending == []
+    assert result.facts("Payment") == [{"claim": "c1", "amount": 90_000.0}]
+
+
+TWICE = """\
+ruleset twice
+fact Claim   { key id: str, amount: float }
+fact Payment { claim: str, amount: float }
+fact Escalation { claim: str }
+agent pay {
+  when Claim(id, amount)
+  emit Payment(claim: id, amount: amount)
+}
+agent pay_again tier 2 {
+  when Claim(id, amount)
+  emit Payment(claim: id, amount: amount)
+}
+agent escalate {
+  when Claim(id, amount) where amount > 10_000.0
+  emit Escalation(claim: id)
+}
+agent pay_escalated tier 2 {
+  when Claim(id, amount) and Escalation(claim: id)
+  emit Payment(claim: id, amount: amount)
+}
+approve Payment when amount > 10_000.0
+approve Escalation
+"""
+
+
+def test_the_same_fact_derived_again_while_pending_is_held_once() -> None:
+    result = api.run(load(TWICE), [("Claim", {"id": "c1", "amount": 20_000.0})])
+    assert result.status == "awaiting_approval"
+    assert sorted(p["gate"] for p in result.pending) == ["Escalation", "Payment"]
+    held = [e["id"] for e in events(result, "approval_pending")]
+    assert len(held) == len(set(held)) == 2
+
+
+def test_a_rejected_fact_never_enters_again_whatever_derives_it() -> None:
+    facts = [("Claim", {"id": "c1", "amount": 20_000.0})]
+    paused = api.run(load(TWICE), facts)
+    ids = {p["gate"]: p["id"] for p in paused.pending}
+    # the escalation, once approved, lets pay_escalated derive the rejected payment
+    # again from other support: it is dropped, and never pending again
+    result = api.run(load(TWICE), facts, decisions=[
+        Decision(ids["Payment"], False, by="bob"), approve(ids["Escalation"])])
+    assert result.status == "converged" and result.pending == []
+    assert result.count("Payment") == 0 and result.count("Escalation") == 1
+    assert sorted(e["id"] for e in events(result, "approval_pending")) == sorted(
+        ids.values())
+    # pay_escalated did derive it again after the decisions (its effect merged)
+    last = max(e["cycle"] for e in events(result, "approval_decided"))
+    assert any(e["agent"] == "pay_escalated" and e["cycle"] > last
+               for e in events(result, "effect_merged"))
+
+
+def test_decisions_arrive_in_id_order_in_one_cycle() -> None:
+    facts = [("Claim", {"id": f"c{i}", "amount": 20_000.0 + i}) for i in range(5)]
+    paused = api.run(load(), facts)
+    ids = [p["id"] for p in paused.pending]
+    assert ids == sorted(ids) and len(ids) == 5
+    result = api.run(load(), facts, decisions=[approve(i) for i in reversed(ids)])
+    decided = events(result, "approval_decided")
+    assert [d["id"] for d in decided] == ids
+    assert {d["cycle"] for d in decided} == {paused.cycles + 1}
+
+
+def test_a_decider_function_decides_by_the_pending_fact() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def decide(pending: dict[str, Any]) -> Decision | None:
+        seen.append(pending)
+        return approve(pending["id"]) if pending["fields"]["claim"] == "c1" else None
+
+    facts = [*FACTS, ("Claim", {"id": "c3", "amount": 30_000.0})]
+    result = api.run(load(), facts, decisions=decide)
+    assert result.status == "awaiting_approval"
+    assert [p["fields"]["claim"] for p in result.pending] == ["c3"]
+    assert {"claim": "c1", "amount": 20_000.0} in result.facts("Payment")
+    assert {p["fields"]["claim"] for p in seen} == {"c1", "c3"}
+
+
+def test_a_decision_for_an_id_never_pending_is_a_warning_in_the_result() -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    result = api.run(load(), FACTS, decisions=[approve(pid), approve("p-000000000000")])
+    assert result.status == "converged"
+    assert result.unused_decisions == ["p-000000000000"]
+    assert json.loads(result.to_json())["unused_decisions"] == ["p-000000000000"]
+
+
+@pytest.mark.parametrize(("edits", "message"), [
+    ({"claim": "c7"}, "'claim' is a key field of Payment: an edit may not change it"),
+    ({"amount": "lots"}, "Payment.amount must be float"),
+    ({"amuont": 1.0}, "Payment has no field 'amuont' to edit"),
+])
+def test_a_bad_edit_is_a_clear_input_error(edits: dict[str, Any], message: str) -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    with pytest.raises(InputError, match=re.escape(message)) as info:
+        api.run(load(), FACTS, decisions=[approve(pid, edits=edits)])
+    assert pid in str(info.value)
+
+
+def test_bad_decisions_are_refused_where_they_are_made() -> None:
+    with pytest.raises(ValueError, match="a rejection cannot edit"):
+        Decision("p-1", False, edits={"amount": 1.0})
+    with pytest.raises(TypeError, match=r"Decision\.by must be a str"):
+        Decision("p-1", True, by=3)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="two different decisions for p-1"):
+        api.run(load(), FACTS, decisions=[Decision("p-1", True), Decision("p-1", False)])
+
+
+def test_a_gate_that_cannot_be_evaluated_holds_the_fact() -> None:
+    rules = CLAIMS.replace("approve Payment when amount > 10_000.0",
+                           "approve Payment when 1.0 / (amount - 500.0) > 0.0")
+    result = api.run(load(rules), [("Claim", {"id": "c2", "amount": 500.0})])
+    assert result.status == "awaiting_approval"
+    assert result.pending[0]["fields"] == {"claim": "c2", "amount": 500.0}
+
+
+def test_require_is_checked_only_when_the_job_converges() -> None:
+    rules = CLAIMS + 'root "pay" {\n  require count(Payment()) == 2\n}\n'
+    paused = api.run(load(rules), FACTS)
+    assert paused.status == "awaiting_approval" and paused.unmet == []
+    pid = paused.pending[0]["id"]
+    assert api.run(load(rules), FACTS, decisions=[approve(pid)]).status == "converged"
+    assert api.run(load(rules), FACTS,
+                   decisions=[Decision(pid, False)]).status == "unmet_goal"
+
+
+def test_the_decision_cycle_counts_against_max_cycles() -> None:
+    rules = CLAIMS + 'root "pay" {\n  max_cycles = 2\n}\n'
+    paused = api.run(load(rules), FACTS)
+    assert paused.status == "awaiting_approval" and paused.cycles == 2
+    result = api.run(load(rules), FACTS, decisions=[approve(paused.pending[0]["id"])])
+    assert result.status == "budget_exceeded"
+    assert result.budget["max_cycles"]["exceeded"]
+
+
+@pytest.mark.parametrize("executor", ["threads", "asyncio", "processes"])
+def test_every_executor_holds_and_decides_alike(executor: str) -> None:
+    facts = [("Claim", {"id": f"c{i}", "amount": 5_000.0 * i}) for i in range(8)]
+    ruleset = load()
+    serial = api.run(ruleset, facts)
+    other = api.run(ruleset, facts, executor=executor, workers=2)
+    assert other.to_json() == serial.to_json()
+    assert list(other.trace.lines()) == list(serial.trace.lines())
+    decisions = [approve(p["id"]) if i % 2 else Decision(p["id"], False)
+                 for i, p in enumerate(serial.pending)]
+    serial = api.run(ruleset, facts, decisions=decisions)
+    other = api.run(ruleset, facts, decisions=decisions, executor=executor, workers=2)
+    assert serial.status == "converged"
+    assert other.to_json() == serial.to_json()
+    assert list(other.trace.lines()) == list(serial.trace.lines())
+
+
+def test_both_trace_writers_write_the_gate_events_alike() -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    for decisions in ([], [approve(pid, edits={"amount": 1.5e4}, note="é\u2028")]):
+        result = api.run(load(), FACTS, decisions=decisions)
+        assert list(result.trace.bare_lines()) == list(result.trace.model_lines())
+
+
+def test_a_job_re_entered_with_decisions_equals_one_given_them_up_front() -> None:
+    from converge_rules.engine.executors import SerialExecutor
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.engine.runner import _Job
+
+    ruleset = load(TWICE)
+    facts = [("Claim", {"id": "c1", "amount": 20_000.0}),
+             ("Claim", {"id": "c2", "amount": 30_000.0})]
+    job = _Job(ruleset.program, validate_pairs(ruleset.program, facts), SerialExecutor(),
+               None, None, now=None)
+    job.start()
+    paused = job.converge(last=False)
+    assert paused.status == "awaiting_approval"
+    decisions = [approve(p["id"]) for p in paused.pending]
+    resumed = job.go_on(decisions)
+    up_front = api.run(ruleset, facts, decisions=decisions, now=None)
+    assert resumed.status == up_front.status
+    assert resumed.to_json() == up_front.to_json()
+    assert list(resumed.trace.lines()) == list(up_front.trace.lines())
