@@ -167,9 +167,7 @@ def decided_ids(lines: Iterable[str]) -> set[str]:
 def engine_decisions(stored: Iterable[StoredDecision]) -> list[Any]:
     """The decisions as the engine takes them (``run(..., decisions=...)``), in the
     order recorded."""
-    import importlib
+    from converge_rules.engine.gates import Decision  # the engine: not on `check`'s path
 
-    # the engine's: not on `check`'s path
-    Decision = importlib.import_module("converge_rules.engine.gates").Decision
     return [Decision(id=d.id, approve=d.decision == "approve", by=d.by, at=d.at,
                      note=d.note, edits=dict(d.edits)) for d in stored]
