@@ -196,3 +196,26 @@ def test_edits_are_read_by_the_ruleset_the_job_ran_not_a_changed_one(paused: Pat
     assert out.exit_code == 2
     assert "ran another version of the ruleset" in out.output
     assert api.decisions(paused) == []
+
+
+GATED = RULESET + "approve Payment when amount > 1_000.0\n"
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_run_lists_the_held_facts_and_says_what_to_do(tmp_path: Path, stored: bool,
+                                                      monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("pay.cvg").write_text(GATED)
+    Path("in.jsonl").write_text('{"Claim": {"id": "C1", "amount": 5000.0}}\n')
+    store = ["--store", "run.db"] if stored else []
+    out = CliRunner().invoke(main, ["run", "pay.cvg", "-f", "in.jsonl", *store])
+    assert out.exit_code == 4, out.output
+    line = next(ln for ln in out.output.splitlines() if ln.startswith("pending approval"))
+    assert line.endswith("(gate Payment, agent pay, cycle 1): Payment(claim: C1, amount: "
+                         "5000.0, channel: bank, note: null)")
+    if stored:
+        assert "`converge pending run.db` lists the facts held" in out.output
+        assert "then `converge run --resume run.db`" in out.output
+    else:
+        assert "it was not kept in a store: run it with --store" in out.output
