@@ -362,8 +362,10 @@ def resume(
     and trace an uninterrupted run would have given, byte for byte: the job's stored
     inputs and time are reused, and every tool answer its committed trace recorded is
     reused, never asked again. A job can be resumed when its process died (status
-    ``running``), it was ``interrupted`` or ``aborted``, or it ran out of
-    ``job_timeout`` (which counts again from the resume).
+    ``running``), it was ``interrupted`` or ``aborted``, it ran out of ``job_timeout``
+    (which counts again from the resume), or it is ``awaiting_approval`` and each fact
+    pending has a decision (:func:`approve`, :func:`reject`): every decision recorded
+    on the job is handed to the engine, which applies them where the job stopped.
 
     ``ruleset`` is the ruleset the job ran (None: loaded again from the path the job
     stored, with ``plugins`` and the job's ``--plugin`` modules); a ruleset whose
