@@ -417,7 +417,7 @@ def pending(store: str | os.PathLike[str] | JobStore, job: int | None = None, *,
     since the job stopped (:func:`approve`, :func:`reject`) are not subtracted: see
     :func:`decisions`. A :class:`~converge_rules.errors.StoreError` for a store that
     keeps no approvals or an unknown job."""
-    with _approval_store(store, plugins) as opened:
+    with _ApprovalStore(store, plugins) as opened:
         return list(opened.pending(_awaiting_job(opened, job).id))
 
 
@@ -425,7 +425,7 @@ def decisions(store: str | os.PathLike[str] | JobStore, job: int | None = None, 
               plugins: bool | Registries = True) -> list[StoredDecision]:
     """The decisions recorded on job ``job`` of ``store`` (None: its newest job
     awaiting approval), in the order recorded."""
-    with _approval_store(store, plugins) as opened:
+    with _ApprovalStore(store, plugins) as opened:
         return list(opened.decisions(_awaiting_job(opened, job).id))
 
 
@@ -474,7 +474,7 @@ def _decide(store: str | os.PathLike[str] | JobStore, id: str, kind: str, *,
         except (KeyError, OSError):  # no user name for this uid (a bare container)
             by = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
     when = utc_text(at)
-    with _approval_store(store, plugins) as opened:
+    with _ApprovalStore(store, plugins) as opened:
         info = _awaiting_job(opened, job)
         values: dict[str, Any] = {}
         if edits:
@@ -551,7 +551,7 @@ def _spec(opened: Any, job: int) -> tuple[dict[str, Any], str]:
     return json.loads(spec.settings), spec.inputs
 
 
-class _approval_store:
+class _ApprovalStore:
     """``store`` opened (or as given, then left open), checked to keep approvals."""
 
     def __init__(self, store: str | os.PathLike[str] | JobStore,

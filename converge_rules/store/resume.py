@@ -414,12 +414,10 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
     answers = recorded_answers(store.trace_lines(job.id))
     # every decision recorded on the job, also after a resume that applied some of them
     # died: the re-execution applies them where the stored run did
-    extra: dict[str, Any] = {}
-    stored_decisions = store.decisions(job.id) if hasattr(store, "decisions") else []
-    if stored_decisions:
-        from converge_rules.store.approvals import engine_decisions
+    from converge_rules.store.approvals import engine_decisions
 
-        extra["decisions"] = engine_decisions(stored_decisions)
+    decisions = engine_decisions(store.decisions(job.id)) if hasattr(
+        store, "decisions") else []
     target = store.resume_job(job.id, expected)
     sink = ReplaySink(target, job.id, store.trace_lines(job.id), sizes, last)
     merged: dict[str, Any] = dict(ruleset.tools)
@@ -427,4 +425,4 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
         merged.update(tools)
     return engine_run(program, inputs, executor=executor, tools=merged, trace=sink,
                       progress=progress, stop=stop, now=found.now, recorded=answers,
-                      observer=observer, summarize=summarize, **extra)
+                      observer=observer, summarize=summarize, decisions=decisions or None)
