@@ -374,10 +374,14 @@ Step = tuple[list[tuple[str, Any]], list[tuple[str, Any]]]
 def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
     """For the trace of a :class:`~converge_rules.engine.session.Session`, what each
     run after the first took: ``(facts added, facts retracted)``, from the cycles in
-    which no agent ran (a ``cycle_start`` without agents: an input cycle). Of a conflict
+    which no agent ran (a ``cycle_start`` without agents and without approval decisions:
+    an input cycle). Of a conflict
     among a run's inputs, the losers that were not the live fact (the incumbent) are
     added too, before the winner; empty for the trace of one run."""
-    if not any(e["event"] == "cycle_start" and not e["agents"] for e in events):
+    # a cycle in which approval decisions were applied starts without agents too
+    decided = {e["cycle"] for e in events if e["event"] == "approval_decided"}
+    if not any(e["event"] == "cycle_start" and not e["agents"] and e["cycle"] not in decided
+               for e in events):
         return []
     steps: list[Step] = []
     live: dict[int, tuple[str, str]] = {}  # fact id → (type, canonical fields)
@@ -387,7 +391,7 @@ def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
         kind = e["event"]
         if kind == "cycle_start":
             step = None
-            if not e["agents"]:
+            if not e["agents"] and e["cycle"] not in decided:
                 cycle = e["cycle"]
                 step = ([], [])
                 steps.append(step)

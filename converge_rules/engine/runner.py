@@ -464,18 +464,20 @@ class _Job:
                             f"after cycle {earlier}", loop)
             self.fingerprints.add(fp, cycle)
 
-    def go_on(self, decisions: Iterable[Decision] | Decider) -> RunResult:
+    def go_on(self, decisions: Iterable[Decision] | Decider, *, last: bool = True
+              ) -> RunResult:
         """Go on with this job, which ended ``awaiting_approval`` (its last
         :meth:`converge` was called with ``last=False``), given ``decisions``: its status
         event is withdrawn from the trace and the job converges on from where it
-        paused. Decisions are applied only when nothing else can change, so the result
-        and the trace are those of a job given the decisions from the start."""
+        paused (``last`` as :meth:`converge` takes it). Decisions are applied only when
+        nothing else can change, so the result and the trace are those of a job given
+        the decisions from the start."""
         raw = self.trace.raw
         if self.gates is None or not raw or raw[-1][:2] != (E_STATUS, "awaiting_approval"):
             raise RuntimeError("go_on() continues a job that ended awaiting_approval")
         raw.pop()
         self.gates.add(decisions)
-        return self.converge()
+        return self.converge(last=last)
 
     def _apply_decisions(self) -> bool:
         """At a point where nothing else can change: apply the decisions available on
