@@ -128,6 +128,9 @@ def test_a_paused_job_decided_from_the_cli_resumes_to_the_up_front_run(
     # the store's integrity chain is intact after the resume
     verified = converge(tmp_path, "verify", backend.location)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # and a replay of the stored job (its decisions read back from its trace) agrees
+    replayed = converge(tmp_path, "replay", tmp_path / "payouts.cvg", backend.location)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     # a decision applied is final, and a converged job is not resumed again
     again = converge(tmp_path, "reject", backend.location, decisions[0]["id"],
                      "--job", "1")
