@@ -524,9 +524,10 @@ def recorded_decisions(events: Sequence[dict[str, Any]]) -> list[Any]:
     the job did (the engine applies decisions only when nothing else can change)."""
     from converge_rules.engine.gates import Decision
 
+    # a decision applied in cycle N was taken at the point of decision after N - 1
     return [Decision(str(e["id"]), e.get("decision") == "approve", by=str(e.get("by", "")),
                      at=str(e.get("at", "")), note=str(e.get("note", "")),
-                     edits=dict(e.get("edits") or {}))
+                     edits=dict(e.get("edits") or {}), paused_at=int(e["cycle"]) - 1)
             for e in events if e["event"] == "approval_decided"]
 
 

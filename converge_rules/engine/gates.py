@@ -46,7 +46,15 @@ class Decision:
     text given by the caller — the engine never reads the clock for it), why
     (``note``), and for an approval ``edits``: field → new value, checked against the
     fact's type as an input fact is; a key field cannot be edited (it would be another
-    fact)."""
+    fact).
+
+    ``paused_at`` is the number of cycles the job had run when it paused awaiting this
+    decision (``result.cycles`` of the ``awaiting_approval`` result): the decision is
+    applied at the first point of decision at or after that cycle, never at an earlier
+    one — where the job that paused had gone on without it. So a job resumed from its
+    inputs with every decision given so far re-runs exactly the cycles it ran (a fact
+    left undecided at one pause and decided at a later one is decided at the later
+    one). 0, the default: at the first point where its fact is pending."""
 
     id: str
     approve: bool
@@ -54,6 +62,7 @@ class Decision:
     at: str = ""
     note: str = ""
     edits: Mapping[str, Any] = field(default_factory=dict)
+    paused_at: int = 0
 
     def __post_init__(self) -> None:
         for name in ("id", "by", "at", "note"):
@@ -62,6 +71,8 @@ class Decision:
                 raise TypeError(f"Decision.{name} must be a str, not {type(value).__name__}")
         if not isinstance(self.approve, bool):
             raise TypeError("Decision.approve must be True (approve) or False (reject)")
+        if type(self.paused_at) is not int or self.paused_at < 0:
+            raise TypeError("Decision.paused_at must be a cycle count (an int >= 0)")
         if not isinstance(self.edits, Mapping) or not all(
                 isinstance(k, str) for k in self.edits):
             raise TypeError("Decision.edits must map field names to values")
@@ -174,14 +185,16 @@ class Gates:
 
     # ---------------------------------------------------------------- deciding
 
-    def ready(self) -> list[tuple[Held, Decision]]:
-        """The pending facts with a decision available, in id order."""
+    def ready(self, cycles: int) -> list[tuple[Held, Decision]]:
+        """The pending facts with a decision available at a point of decision after
+        ``cycles`` cycles (a decision ``paused_at`` a later cycle is not), in id
+        order."""
         out: list[tuple[Held, Decision]] = []
         for pid in sorted(self.pending):
             held = self.pending[pid]
             decision = (self._given.get(pid) if self._decider is None
                         else self._decider(self.entry(held)))
-            if decision is None:
+            if decision is None or decision.paused_at > cycles:
                 continue
             if not isinstance(decision, Decision):
                 raise TypeError(f"the decider returned {type(decision).__name__} for {pid}, "
@@ -202,7 +215,10 @@ class Gates:
             outcome = "rejected"
             if d.approve:
                 support: tuple[int, ...] = held.support
-                if type(support) is Lasting or all(self.store.is_live(s) for s in support):
+                # an intent the deriving effect answered is closed, not gone
+                store = self.store
+                if type(support) is Lasting or all(
+                        store.is_live(s) or store.is_closed(s) for s in support):
                     outcome = "merged"
                     self.approved.add((held.type_id, vals))
                     by_agent.setdefault(held.agent, []).append(

@@ -488,10 +488,10 @@ class _Job:
         gates = self.gates
         if gates is None or not gates.pending:
             return False
-        ready = gates.ready()
+        store, merger, meter = self.store, self.merger, self.meter
+        ready = gates.ready(meter.cycles)
         if not ready:
             return False
-        store, merger, meter = self.store, self.merger, self.meter
         if meter.cycles >= self.program.budgets.max_cycles:
             raise self._exceeded("max_cycles", f"max_cycles ({self.program.budgets.max_cycles}"
                                  ") reached before the decisions on pending facts applied")

@@ -344,3 +344,85 @@ def test_a_job_re_entered_with_decisions_equals_one_given_them_up_front() -> Non
     assert resumed.status == up_front.status
     assert resumed.to_json() == up_front.to_json()
     assert list(resumed.trace.lines()) == list(up_front.trace.lines())
+
+
+def test_a_decision_is_applied_no_earlier_than_the_pause_it_was_given_at() -> None:
+    # c1 is vip: its Review and its Payment wait; the first pause approves the Review
+    # only, the second (after pay_reviewed's new value) decides the Payments
+    facts = [("Claim", {"id": "c1", "amount": 20_000.0})]
+    first = api.run(load(TWICE), facts)
+    ids = {p["gate"]: p["id"] for p in first.pending}
+    round1 = [approve(ids["Escalation"], paused_at=first.cycles)]
+    second = api.run(load(TWICE), facts, decisions=round1)
+    assert second.status == "awaiting_approval"
+    assert [p["id"] for p in second.pending] == [ids["Payment"]]
+    round2 = [*round1, approve(ids["Payment"], paused_at=second.cycles)]
+    resumed = api.run(load(TWICE), facts, decisions=round2)
+    cycles = {d["id"]: d["cycle"] for d in resumed.decided}
+    assert cycles == {ids["Escalation"]: first.cycles + 1,
+                      ids["Payment"]: second.cycles + 1}
+    # the cycles up to the second pause are those of the run that paused there
+    lines = list(second.trace.bare_lines())[:-1]  # its awaiting_approval status
+    assert list(resumed.trace.bare_lines())[:len(lines)] == lines
+    # given without paused_at, the payment's approval is taken at the first point
+    eager = api.run(load(TWICE), facts,
+                    decisions=[*round1, approve(ids["Payment"])])
+    assert {d["cycle"] for d in eager.decided} == {first.cycles + 1}
+    with pytest.raises(TypeError, match="paused_at"):
+        Decision("p-1", True, paused_at=-1)
+
+
+INTENTS = """\
+ruleset refunds
+intent Refund { order: str, amount: float }
+fact Paid { key order: str, amount: float }
+agent refund {
+  when intent Refund(order, amount)
+  emit Paid(order: order, amount: amount)
+}
+approve Paid when amount > 100.0
+"""
+
+
+def test_a_fact_answering_an_intent_is_merged_when_approved() -> None:
+    facts = [("Refund", {"order": "o1", "amount": 500.0})]
+    paused = api.run(load(INTENTS), facts)
+    assert paused.status == "awaiting_approval"
+    done = api.run(load(INTENTS), facts, decisions=[approve(paused.pending[0]["id"])])
+    assert done.decided[0]["outcome"] == "merged"
+    assert done.facts("Paid") == [{"order": "o1", "amount": 500.0}]
+    assert done.status == "converged" and done.unmet == []
+
+
+def test_an_approved_fact_whose_support_left_is_not_merged() -> None:
+    rules = CLAIMS + "prune Claim when age > 0\n"
+    pid = api.run(load(rules), FACTS).pending[0]["id"]
+    done = api.run(load(rules), FACTS, decisions=[approve(pid)])
+    assert done.decided[0]["outcome"] == "support_gone"
+    assert done.count("Payment") == 0 and done.status == "converged"
+
+
+def test_observers_see_gate_events_live_in_trace_order() -> None:
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    seen: list[dict[str, Any]] = []
+    result = api.run(load(), FACTS, decisions=[approve(pid)], observer=seen.append)
+    kinds = [e["event"] for e in seen]
+    assert kinds.index("approval_pending") < kinds.index("approval_decided")
+    traced = [e for e in map(json.loads, result.trace.bare_lines())
+              if e["event"] in ("approval_pending", "approval_decided")]
+    assert [{k: v for k, v in e.items() if k != "hash"} for e in seen
+            if e["event"] in ("approval_pending", "approval_decided")] == traced
+
+
+def test_a_stored_job_keeps_the_gate_events_as_the_trace_has_them(tmp_path: Any) -> None:
+    from converge_rules.store.sqlite import SqliteStore
+
+    pid = api.run(load(), FACTS).pending[0]["id"]
+    for decisions in ([], [approve(pid, paused_at=1)]):
+        db = tmp_path / f"run{len(decisions)}.db"
+        stored = api.run(load(), FACTS, store=db, decisions=decisions, now=None)
+        plain = api.run(load(), FACTS, decisions=decisions, now=None)
+        assert stored.status == ("converged" if decisions else "awaiting_approval")
+        with SqliteStore(db) as store:
+            (job,) = store.jobs()
+            assert list(store.trace_lines(job.id)) == list(plain.trace.lines())

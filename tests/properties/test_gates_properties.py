@@ -3,10 +3,11 @@ equals a job given the same decisions up front â€” result JSON and trace bytes â
 random claims and random decisions (approve, approve with an edit, reject, or none),
 over several pauses, under every executor.
 
-The job pauses with pending facts; at each pause the decisions are drawn for the facts
-pending for the first time there (a fact left undecided stays so): the re-entered job
-(``_Job.go_on``) and a fresh run given every decision from the start then reach each
-point of decision with the same decisions available."""
+The job pauses with pending facts; at each pause decisions are drawn for any of the
+facts pending there (one left undecided at a pause may be decided at a later one), each
+``paused_at`` the cycles the job had run: the re-entered job (``_Job.go_on``) and a
+fresh run given every decision from the start (a resume from the inputs) then apply
+each decision at the same point of decision."""
 
 from __future__ import annotations
 
@@ -61,13 +62,13 @@ def _facts(drawn: list[tuple[float, bool]]) -> list[tuple[str, dict[str, Any]]]:
             for i, (amount, vip) in enumerate(drawn)]
 
 
-def _decision(pending: dict[str, Any], choice: str) -> Decision | None:
+def _decision(pending: dict[str, Any], choice: str, paused_at: int) -> Decision | None:
     if choice == "none":
         return None
     edits = ({"amount": pending["fields"]["amount"] + 0.5}
              if choice == "edit" and pending["type"] == "Payment" else {})
     return Decision(pending["id"], choice != "reject", by="p", at="2026-12-06T10:00:00Z",
-                    note=choice, edits=edits)
+                    note=choice, edits=edits, paused_at=paused_at)
 
 
 def _check(data: st.DataObject, executor: str) -> None:
@@ -78,14 +79,11 @@ def _check(data: st.DataObject, executor: str) -> None:
     job.start()
     result = job.converge(last=False)
     given: dict[str, Decision] = {}
-    seen: set[str] = set()
     for _ in range(4):
         if result.status != "awaiting_approval":
             break
-        new = [p for p in result.pending if p["id"] not in seen]
-        seen.update(p["id"] for p in result.pending)
-        decided = {p["id"]: d for p in new
-                   if (d := _decision(p, data.draw(choices))) is not None}
+        decided = {p["id"]: d for p in result.pending
+                   if (d := _decision(p, data.draw(choices), result.cycles)) is not None}
         if not decided:
             break
         given.update(decided)
