@@ -53,7 +53,7 @@ class PendingFact:
         return fact_text(self.type, self.fields)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "gate": self.gate, "type": self.type, "fact": self.fields,
+        return {"id": self.id, "gate": self.gate, "type": self.type, "fields": self.fields,
                 "agent": self.agent, "cycle": self.cycle, "support": list(self.support),
                 "derivation": list(self.derivation)}
 

@@ -46,8 +46,8 @@ def test_the_showcase_pauses_for_large_payments_and_resumes_when_decided(
     assert paused["status"] == "awaiting_approval"
     # the small payment went through; the two above 10,000 wait
     assert paused["facts"]["Payment"] == [{"amount": 1250.0, "claim": "C1"}]
-    held = {p["fact"]["claim"]: p for p in pending(tmp_path)["pending"]}
-    assert {c: p["fact"]["amount"] for c, p in held.items()} == {"C2": 17700.0,
+    held = {p["fields"]["claim"]: p for p in pending(tmp_path)["pending"]}
+    assert {c: p["fields"]["amount"] for c, p in held.items()} == {"C2": 17700.0,
                                                                  "C3": 12150.0}
     assert all(p["gate"] == "Payment" and p["agent"] == "pay" for p in held.values())
     assert converge(tmp_path, "approve", "run.db", held["C3"]["id"], "--by", "dana",

@@ -67,7 +67,7 @@ def pause_and_decide(tmp: Path, store: str) -> list[dict[str, Any]]:
     assert json.loads(out.stdout)["status"] == "awaiting_approval"
     listed = pending_of(tmp, store)
     assert listed["status"] == "awaiting_approval"
-    held = {p["fact"]["claim"]: p for p in listed["pending"]}
+    held = {p["fields"]["claim"]: p for p in listed["pending"]}
     assert sorted(held) == ["C2", "C3", "C4"]  # C1 is under the gate's limit
     assert all(p["gate"] == "Payment" and p["agent"] == "pay" for p in held.values())
     assert all(p["decision"] is None and p["id"].startswith("p-") for p in held.values())
