@@ -11,6 +11,7 @@ Shaped like the ``json`` module: ``load`` takes a path, ``loads`` takes text. A
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from converge_rules.language.diagnostics.core import Diagnostic
     from converge_rules.plugins.registries import Registries
     from converge_rules.program import Program
-    from converge_rules.store.base import JobStore, TraceSink
+    from converge_rules.store.approvals import PendingFact, StoredDecision
+    from converge_rules.store.base import JobInfo, JobStore, TraceSink
 
 ToolCallable = Callable[[dict[str, Any]], Any]
 """A tool as the engine calls it: arguments dict → result dict (or an awaitable)."""
@@ -376,8 +378,10 @@ def resume(
     and trace an uninterrupted run would have given, byte for byte: the job's stored
     inputs and time are reused, and every tool answer its committed trace recorded is
     reused, never asked again. A job can be resumed when its process died (status
-    ``running``), it was ``interrupted`` or ``aborted``, or it ran out of
-    ``job_timeout`` (which counts again from the resume).
+    ``running``), it was ``interrupted`` or ``aborted``, it ran out of ``job_timeout``
+    (which counts again from the resume), or it is ``awaiting_approval`` and each fact
+    pending has a decision (:func:`approve`, :func:`reject`): every decision recorded
+    on the job is handed to the engine, which applies them where the job stopped.
 
     ``ruleset`` is the ruleset the job ran (None: loaded again from the path the job
     stored, with ``plugins`` and the job's ``--plugin`` modules); a ruleset whose
@@ -420,6 +424,201 @@ def resume(
                                              observer=observer,
                                              summarize=registries.summarizers or None,
                                              timings=timings))
+
+
+def pending(store: str | os.PathLike[str] | JobStore, job: int | None = None, *,
+            plugins: bool | Registries = True) -> list[PendingFact]:
+    """The facts job ``job`` of ``store`` (None: its newest job awaiting approval) waits
+    on: each fact a gate holds and no decision in its trace decided, in id order,
+    with its id, gate, fields, agent, cycle and derivation in short. Decisions recorded
+    since the job stopped (:func:`approve`, :func:`reject`) are not subtracted: see
+    :func:`decisions`. A :class:`~converge_rules.errors.StoreError` for a store that
+    keeps no approvals or an unknown job."""
+    with _ApprovalStore(store, plugins) as opened:
+        return list(opened.pending(_awaiting_job(opened, job).id))
+
+
+def decisions(store: str | os.PathLike[str] | JobStore, job: int | None = None, *,
+              plugins: bool | Registries = True) -> list[StoredDecision]:
+    """The decisions recorded on job ``job`` of ``store`` (None: its newest job
+    awaiting approval), in the order recorded."""
+    with _ApprovalStore(store, plugins) as opened:
+        return list(opened.decisions(_awaiting_job(opened, job).id))
+
+
+def approve(store: str | os.PathLike[str] | JobStore, id: str, *, job: int | None = None,
+            by: str | None = None, at: str | datetime | None = None, note: str = "",
+            edits: Mapping[str, Any] | None = None, ruleset: Ruleset | None = None,
+            plugins: bool | Registries = True) -> StoredDecision:
+    """Record the approval of the pending fact ``id`` of job ``job`` (None: the newest
+    job awaiting approval) in ``store``: the fact enters the job when it resumes
+    (:func:`resume`), with ``edits`` (field name → value) changed first. ``by`` defaults
+    to the OS user, ``at`` to now (UTC); both, and ``note``, go into the job's trace.
+    The edited fact is checked against its type in the job's ruleset (``ruleset``, else
+    the one the job ran, loaded with ``plugins``): an unknown field, a key field or a
+    value of the wrong type is an :class:`~converge_rules.errors.InputError` naming the
+    field. A :class:`~converge_rules.errors.StoreError` when the job is not awaiting
+    approval, ``id`` is not pending in it, or it has a decision already. The decision
+    as recorded."""
+    return _decide(store, id, "approve", job=job, by=by, at=at, note=note,
+                   edits=edits or {}, ruleset=ruleset, plugins=plugins)
+
+
+def reject(store: str | os.PathLike[str] | JobStore, id: str, *, job: int | None = None,
+           by: str | None = None, at: str | datetime | None = None, note: str = "",
+           plugins: bool | Registries = True) -> StoredDecision:
+    """Record the rejection of the pending fact ``id``: the resumed job drops it (and
+    never derives it again from the same support). Otherwise as :func:`approve`."""
+    return _decide(store, id, "reject", job=job, by=by, at=at, note=note, edits={},
+                   ruleset=None, plugins=plugins)
+
+
+def _decide(store: str | os.PathLike[str] | JobStore, id: str, kind: str, *,
+            job: int | None, by: str | None, at: str | datetime | None, note: str,
+            edits: Mapping[str, Any], ruleset: Ruleset | None,
+            plugins: bool | Registries, edits_as_text: bool = False) -> StoredDecision:
+    """Record a decision (:func:`approve`, :func:`reject`); with ``edits_as_text``, the
+    edits' values are command-line text, read per the field's type."""
+    from converge_rules.store.approvals import StoredDecision, utc_text
+
+    if not isinstance(id, str) or not id:
+        raise TypeError(f"id is the pending fact's id (a str like 'p-1a2b3c'), got {id!r}")
+    if by is None:
+        import getpass
+
+        try:
+            by = getpass.getuser()
+        except (KeyError, OSError):  # no user name for this uid (a bare container)
+            by = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    when = utc_text(at)
+    with _ApprovalStore(store, plugins) as opened:
+        info = _awaiting_job(opened, job)
+        values: dict[str, Any] = {}
+        if edits:
+            values = _checked_edits(opened, info.id, id, edits, ruleset, plugins,
+                                    edits_as_text)
+        decision = StoredDecision(id, kind, by, when, note, values)
+        opened.record_decision(info.id, decision)
+        return decision
+
+
+def _checked_edits(opened: Any, job: int, id: str, edits: Mapping[str, Any],
+                   ruleset: Ruleset | None, plugins: bool | Registries,
+                   as_text: bool = False) -> dict[str, Any]:
+    """``edits`` of the pending fact ``id`` checked against its type: the values as the
+    trace writes them (an InputError naming the field otherwise)."""
+    from converge_rules.engine.inputs import text_value, validate_pairs
+    from converge_rules.errors import InputError, StoreError
+    from converge_rules.store import resume as resuming
+
+    held = next((p for p in opened.pending(job) if p.id == id), None)
+    if held is None:
+        ids = ", ".join(p.id for p in opened.pending(job)) or "none"
+        raise StoreError(f"no fact {id} is pending in job {job} of {opened.location}; "
+                         f"pending: {ids}")
+    if ruleset is None:
+        found = resuming.Resumable(opened, opened.job(job), *_spec(opened, job))
+        if not found.ruleset_path or not Path(found.ruleset_path).is_file():
+            raise StoreError(f"job {job} ran the ruleset {found.ruleset_path or '(text)'}, "
+                             "which is not there now: its types check the edits; give it "
+                             "(--ruleset PATH, or ruleset=…)")
+        if plugins is True and found.plugins:
+            from converge_rules.plugins import load_registries
+
+            plugins = load_registries(found.plugins)
+        ruleset = load(found.ruleset_path, plugins=plugins, pruners=found.pruners)
+        resuming.check_ruleset(found, ruleset)  # its types must be the job's
+    program = ruleset.program
+    type_id = program.type_ids.get(held.type)
+    if type_id is None:
+        raise StoreError(f"the ruleset {ruleset.path} has no fact type {held.type}: it is "
+                         f"not the ruleset job {job} ran")
+    spec = program.types[type_id]
+    source = f"the edits of {id}"
+    for name in edits:
+        if name not in spec.field_names:
+            import difflib
+
+            close = difflib.get_close_matches(name, spec.field_names, n=1)
+            raise InputError(f"{held.type} has no field `{name}`", source=source,
+                             help=(f"did you mean `{close[0]}`? " if close else "")
+                             + f"its fields: {', '.join(spec.field_names)}")
+        if spec.fields[spec.position(name)].key:
+            raise InputError(
+                f"`{name}` is a key field of {held.type}: an edit may not change it",
+                source=source, help="reject the fact instead (a different key is a "
+                "different fact, which the ruleset must derive)")
+    if as_text:
+        edits = {name: text_value(spec, name, str(text), source)
+                 for name, text in edits.items()}
+    fields = {**held.fields, **edits}
+    checked = validate_pairs(program, [(held.type, fields)], source=source)
+    written = json.loads(resuming.inputs_text(program, checked))[0][1]
+    return {name: written[name] for name in edits}
+
+
+def _spec(opened: Any, job: int) -> tuple[dict[str, Any], str]:
+    from converge_rules.errors import StoreError
+
+    found = opened.job_spec(job) if hasattr(opened, "job_spec") else None
+    if found is None:
+        raise StoreError(f"job {job} of {opened.location} was stored without its ruleset's "
+                         "path; give the ruleset (--ruleset PATH, or ruleset=…)")
+    spec = found[0]
+    return json.loads(spec.settings), spec.inputs
+
+
+class _ApprovalStore:
+    """``store`` opened (or as given, then left open), checked to keep approvals."""
+
+    def __init__(self, store: str | os.PathLike[str] | JobStore,
+                 plugins: bool | Registries) -> None:
+        self._given = store
+        self._plugins = plugins
+        self._opened: Any = None
+
+    def __enter__(self) -> Any:
+        from converge_rules.errors import StoreError
+
+        store = self._given
+        if isinstance(store, str | os.PathLike):
+            text = os.fspath(store)
+            if "://" not in text or text.startswith("sqlite:"):
+                from converge_rules.store.sqlite import sqlite_path
+
+                path = sqlite_path(text)[0]
+                if not path.is_file() or path.stat().st_size == 0:
+                    # reading decisions must not create an empty store
+                    raise StoreError(f"no store at {path}: give a file that `converge "
+                                     "run --store` wrote")
+            store = self._opened = _registries(self._plugins).job_store(store)
+        if not hasattr(store, "record_decision"):
+            where = getattr(store, "location", "the store")
+            if self._opened is not None:
+                self._opened.close()
+            raise StoreError(f"{where}: this store ({type(store).__name__}) keeps no "
+                             "decisions on pending facts")
+        return store
+
+    def __exit__(self, *exc: object) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+
+def _awaiting_job(store: Any, job: int | None) -> JobInfo:
+    """The job ``job`` of ``store``, or its newest job awaiting approval."""
+    from converge_rules.errors import StoreError
+
+    if job is not None:
+        return cast("JobInfo", store.job(job))
+    jobs = store.jobs()
+    waiting = [j for j in jobs if j.status == "awaiting_approval"]
+    if not waiting:
+        shown = ", ".join(f"{j.id} ({j.status})" for j in jobs[-5:]) or "none"
+        raise StoreError(f"no job of {store.location} is awaiting approval (jobs: {shown}); "
+                         "a job stops awaiting approval when a gate (`approve TYPE when "
+                         "…`) held a fact and nothing else could change")
+    return cast("JobInfo", waiting[-1])
 
 
 def require_tools(ruleset: Ruleset, tools: Mapping[str, ToolCallable]) -> None:

@@ -56,9 +56,24 @@ COMMANDS: dict[str, str] = {
     "verify": "Verify the integrity chain of TRACE (a JSON Lines trace) or of a job kept "
               "in STORE: every line's hash must follow from the line and the hash before "
               "it, and a finished job's trace must end with its status event.",
+    "pending": "List the facts a job of STORE waits on: each fact its approval gates "
+               "hold, with its id, the gate, the fact, the agent and cycle that derived "
+               "it, what it rests on, and the decision recorded on it so far (if any).",
+    "approve": "Approve the pending fact ID of a job of STORE: when the job resumes "
+               "(`converge run --resume STORE`) the fact enters its context as it was "
+               "held, or with the fields --set changes.",
+    "reject": "Reject the pending fact ID of a job of STORE: when the job resumes "
+              "(`converge run --resume STORE`) the fact is dropped, and the job never "
+              "derives it again from the same support.",
 }
-"""Every sub-command (module ``converge_rules.cli.NAME``) and the first sentence of its
-help, which ``converge --help`` shortens to fit the terminal as click would."""
+"""Every sub-command (module ``converge_rules.cli.NAME``, or the module
+:data:`MODULES` names) and the first sentence of its help, which ``converge --help``
+shortens to fit the terminal as click would."""
+
+MODULES = {"pending": "approvals", "approve": "approvals", "reject": "approvals"}
+"""Commands that share a module (``converge_rules.cli.MODULE``), where each is the
+click command named as the command itself (a module of one command names it
+``command``)."""
 
 
 class _LazyCommands(MutableMapping[str, click.Command]):
@@ -82,7 +97,8 @@ class _LazyCommands(MutableMapping[str, click.Command]):
             if exc.name != module_name:
                 raise
             raise KeyError(name) from None
-        command: click.Command = module.command
+        attribute = "command" if module_name.endswith(f".{name}") else name
+        command: click.Command = getattr(module, attribute)
         self._loaded[name] = command
         return command
 
@@ -119,7 +135,8 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         given = dict(self.commands)
-        self.commands = _LazyCommands({name: f"{__name__}.{name}" for name in COMMANDS})
+        self.commands = _LazyCommands({name: f"{__name__}.{MODULES.get(name, name)}"
+                                       for name in COMMANDS})
         self.commands.update(given)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

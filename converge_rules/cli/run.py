@@ -122,8 +122,10 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
 @click.option(
     "--resume", "resume", default=None, metavar="FILE | URL",
     help="Continue a job of this store (the newest resumable one, or --job ID) from "
-         "its last committed cycle: a job whose process died, interrupted, aborted, or "
-         "out of job_timeout. Its inputs, time and recorded tool answers are reused; "
+         "its last committed cycle: a job whose process died, interrupted, aborted, "
+         "out of job_timeout, or awaiting approval once each pending fact has a "
+         "decision (`converge approve`/`reject`). Its inputs, time, recorded tool "
+         "answers and decisions are used; "
          "the result and trace are an uninterrupted run's. RULESET may be omitted (the "
          "job's own path is used).",
 )
@@ -364,6 +366,8 @@ def command(
             click.echo(result.to_json(indent=2, with_confidence=with_confidence), err=stream)
         else:
             print_tables(console, result, max_rows=max_rows)
+        if result.status == "awaiting_approval":
+            _approval_hint(store)
         if result.status == "interrupted":
             sys.exit(interrupts.exit_code())
         sys.exit(STATUS_EXIT.get(result.status, EXIT_FINDINGS))
@@ -379,6 +383,19 @@ def _write_timings(path: Path, timings: Timings) -> None:
     except OSError as exc:
         click.echo(f"warning: the timings were not written to {path}: "
                    f"{exc.strerror or exc}", err=True)
+
+
+def _approval_hint(store: str | None) -> None:
+    """What to do with a job that awaits approval (on stderr)."""
+    if store is None:
+        click.echo("converge: the job awaits approval, but it was not kept in a store: "
+                   "run it with --store run.db to decide (`converge approve`/`reject`) "
+                   "and resume it, or give the decisions up front from Python "
+                   "(run(..., decisions=[...]))", err=True)
+        return
+    click.echo(f"converge: the job awaits approval: `converge pending {store}` lists the "
+               f"facts held; decide each (`converge approve {store} ID`, `converge reject "
+               f"{store} ID`), then `converge run --resume {store}`", err=True)
 
 
 def _stdout_events(event: dict[str, Any]) -> None:
@@ -616,6 +633,11 @@ def print_tables(console: Console, result: RunResult, *,
             f"invariant {broken['invariant']} broken in cycle {broken['cycle']} "
             f"(agents: {', '.join(broken['agents']) or 'none'}; {what}): {broken['rule']}; "
             f"facts: {facts}"), markup=False, soft_wrap=True)
+    for held in result.pending:
+        console.print(printable(
+            f"pending approval {held['id']} (gate {held['gate']}, agent {held['agent']}, "
+            f"cycle {held['cycle']}): {held['type']}{cell(held['fields'])}"),
+            markup=False, soft_wrap=True)
     console.print(printable(status_line(result)), markup=False, soft_wrap=True,
                   style="bold green" if result.status == "converged" else "bold red")
 

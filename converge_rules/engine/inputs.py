@@ -638,6 +638,22 @@ def _cell(value: str, vt: ValueType) -> Any:
     return value
 
 
+def text_value(spec: TypeSpec, name: str, text: str, source: str) -> Any:
+    """The value of field ``name`` of ``spec`` written as ``text`` (a CSV cell, or
+    ``--set name=text``): numbers and booleans read as a CSV cell's are, a list as a
+    JSON array, any other type as the text (validated with the fact); an empty text is
+    no value (null) for an optional field. An InputError naming the field otherwise."""
+    f = spec.fields[spec.position(name)]
+    if text == "" and f.type.optional:
+        return None
+    try:
+        return _cell(text, f.type)
+    except ValueError as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise InputError(f"{spec.name}.{name} must be {f.type}, got {shown!r}",
+                         source=source, help=f"write {exc}") from None
+
+
 def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[_Raw]:
     type_id = program.type_ids.get(type_name)
     if type_id is None:

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 SETTINGS_VERSION = 1
 """The version of :attr:`JobSpec.settings`' JSON; a newer one is refused."""
 
-RESUMABLE = ("running", "interrupted", "aborted", "budget_exceeded")
-"""Statuses a job may be resumed from (``budget_exceeded`` only by ``job_timeout``)."""
+RESUMABLE = ("running", "interrupted", "aborted", "budget_exceeded", "awaiting_approval")
+"""Statuses a job may be resumed from (``budget_exceeded`` only by ``job_timeout``;
+``awaiting_approval`` once each pending fact has a decision)."""
 
 _Outcome = tuple[dict[str, Any] | None, str | None]
 
@@ -173,7 +174,8 @@ def find(store: Any, job: int | None) -> Resumable:
             shown = ", ".join(f"{j.id} ({j.status})" for j in jobs[-5:]) or "none"
             raise StoreError(f"{where} holds no job to resume (jobs: {shown}); a job "
                              "can be resumed when it was interrupted, its process died, "
-                             "it was aborted or ran out of job_timeout")
+                             "it was aborted, ran out of job_timeout or awaits approval "
+                             "(once every pending fact has a decision)")
         info = candidates[-1]
     else:
         info = store.job(job)
@@ -194,7 +196,28 @@ def find(store: Any, job: int | None) -> Resumable:
         raise StoreError(f"job {info.id} of {where} is running now in process {pid}; "
                          "a job is resumed after its process ended (stop it with "
                          f"`kill -TERM {pid}`: it ends as `interrupted`, resumable)")
+    if info.status == "awaiting_approval":
+        _check_decided(store, info, str(where))
     return Resumable(store, info, settings, spec.inputs)
+
+
+def _check_decided(store: Any, info: JobInfo, where: str) -> None:
+    """A job awaiting approval resumes once every pending fact has a decision (see
+    :mod:`converge_rules.store.approvals` for why not some of them)."""
+    if not hasattr(store, "pending"):
+        raise StoreError(f"{where}: this store cannot keep decisions on pending facts")
+    decided = {d.id for d in store.decisions(info.id)}
+    left = [p for p in store.pending(info.id) if p.id not in decided]
+    if not left:
+        return
+    shown = "\n".join(f"  {p.id}  {p.gate}: {p.fact_text()}" for p in left[:10])
+    more = f"\n  … and {len(left) - 10} more" if len(left) > 10 else ""
+    raise StoreError(
+        f"job {info.id} of {where} is awaiting approval of {len(left)} fact"
+        f"{'s' if len(left) != 1 else ''} with no decision yet:\n{shown}{more}\n"
+        f"decide each (`converge approve {where} ID --job {info.id}` or `converge reject "
+        f"…`), then resume: a resumed job applies the decisions when nothing else can "
+        "change, all of them at once")
 
 
 def _why_not(info: JobInfo) -> str | None:
@@ -395,6 +418,12 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
         # job_timeout cut agents inside the last cycle: that cycle is run again whole
         last -= 1
     answers = recorded_answers(store.trace_lines(job.id))
+    # every decision recorded on the job, also after a resume that applied some of them
+    # died: the re-execution applies them where the stored run did
+    from converge_rules.store.approvals import engine_decisions
+
+    decisions = engine_decisions(store.decisions(job.id)) if hasattr(
+        store, "decisions") else []
     target = store.resume_job(job.id, expected)
     sink = ReplaySink(target, job.id, store.trace_lines(job.id), sizes, last)
     merged: dict[str, Any] = dict(ruleset.tools)
@@ -402,4 +431,5 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
         merged.update(tools)
     return engine_run(program, inputs, executor=executor, tools=merged, trace=sink,
                       progress=progress, stop=stop, now=found.now, recorded=answers,
-                      observer=observer, summarize=summarize, timings=timings)
+                      observer=observer, summarize=summarize, timings=timings,
+                      decisions=decisions or None)

@@ -34,6 +34,7 @@ from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
 
 if TYPE_CHECKING:
     from converge_rules.engine.knowledge import KnowledgeRow
+    from converge_rules.store.approvals import PendingFact, StoredDecision
 
 _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
 """An SQL statement, its parameters, and whether they are many rows (executemany)."""
@@ -122,6 +123,27 @@ def _v4(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _v6(db: sqlite3.Connection) -> None:
+    # The decisions on a paused job's pending facts (`converge approve/reject`): one per
+    # pending fact, with who decided, when (UTC, set by the command: the engine never
+    # reads the clock), why, and the changed field values of an approval with edits
+    # (JSON). `seq` keeps the order they were recorded in. (Migration 6 of the session's
+    # plan; 5 is the checkpoints' — positional: renumbered when both land.)
+    db.execute("""
+        CREATE TABLE decisions (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            decision TEXT NOT NULL,
+            decided_by TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            note TEXT NOT NULL,
+            edits TEXT NOT NULL,
+            PRIMARY KEY (job, id)
+        )""")
+
+
+
 def _v7(db: sqlite3.Connection) -> None:
     # Wall-clock timings of each job (engine/timings.py), beside its trace and never in
     # it (a trace is the same on every executor and run, and hash-chained): per tool
@@ -146,7 +168,9 @@ def _v7(db: sqlite3.Connection) -> None:
         )""")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v7)
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1, _v2, _v3, _v4, _v6, _v7)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -442,7 +466,7 @@ class SqliteStore:
         except sqlite3.Error:  # dbstat is a compile-time option
             pages = {}
         for name in ("jobs", "trace_lines", "cycles", "job_specs", "knowledge", "blobs",
-                     "job_blobs", "timings", "schema_version"):
+                     "job_blobs", "decisions", "timings", "schema_version"):
             rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
             tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
         if not pages:
@@ -476,16 +500,99 @@ class SqliteStore:
         rows = self._read("SELECT data FROM blobs WHERE hash = ?", (handle,))
         return bytes(rows[0][0]).decode("utf-8", "surrogatepass") if rows else None
 
+    # ---------------------------------------------------------------- approvals
+
+    def _approval_lines(self, db: Any, job: int) -> list[str]:
+        """The lines of ``job``'s trace that hold approval events (the filter is a
+        superset: :mod:`~converge_rules.store.approvals` parses them)."""
+        return [str(r[0]) for r in db.execute(
+            "SELECT line FROM trace_lines WHERE job = ? AND line LIKE ? ORDER BY seq",
+            (job, '%"event":"approval_%'))]
+
+    def pending(self, job: int) -> list[PendingFact]:
+        """The facts of ``job`` its gates hold and no decision in its trace decided
+        (those a paused job waits on), in id order, each with its derivation in
+        short. Decisions recorded since the job stopped do not change the list."""
+        from converge_rules.store import approvals
+
+        try:
+            lines = self._approval_lines(self._db, job)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        needed = approvals.pending_events(lines)
+        if not any(e.get("support") for e in needed):
+            return approvals.pending_facts(lines)
+        return approvals.pending_facts(lines, self.trace_lines(job))
+
+    def decisions(self, job: int) -> list[StoredDecision]:
+        """The decisions recorded on ``job``'s pending facts, in the order recorded."""
+        from converge_rules.store.approvals import StoredDecision
+
+        return [StoredDecision(str(i), str(d), str(by), str(at), str(note), json.loads(edits))
+                for i, d, by, at, note, edits in self._read(
+                    "SELECT id, decision, decided_by, decided_at, note, edits "
+                    "FROM decisions WHERE job = ? ORDER BY seq", (job,))]
+
+    def record_decision(self, job: int, decision: StoredDecision) -> None:
+        """Keep ``decision`` for ``job``: a :class:`StoreError` saying why not when the
+        job is not awaiting approval, the id is not pending in it, or the fact has a
+        decision already (a decision is final: the resumed job applies it)."""
+        from converge_rules.store import approvals
+
+        info = self.job(job)
+        if decision.decision not in approvals.KINDS:
+            raise StoreError(f"a decision is approve or reject, not {decision.decision!r}")
+        if decision.edits and decision.decision != "approve":
+            raise StoreError("only an approval changes field values; a rejection has no "
+                             "edits")
+        where = f"job {info.id} of {self.location}"
+
+        def check(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job,)).fetchone()
+            status = str(row[0]) if row is not None else "deleted"
+            lines = self._approval_lines(db, job)
+            if decision.id in approvals.decided_ids(lines):
+                raise StoreError(f"{decision.id} of {where} was decided already (its "
+                                 "trace holds the decision the job applied)")
+            old = db.execute("SELECT decision, decided_by, decided_at FROM decisions "
+                             "WHERE job = ? AND id = ?", (job, decision.id)).fetchone()
+            if old is not None:
+                raise StoreError(
+                    f"{decision.id} of {where} has a decision already: {old[0]} by "
+                    f"{old[1]} at {old[2]}; a decision is final (`converge pending "
+                    f"{self.location} --job {job}` lists what is left to decide)")
+            if status != approvals.AWAITING:
+                raise StoreError(
+                    f"{where} is not awaiting approval (its status is {status}); only a "
+                    "job stopped with status awaiting_approval takes decisions")
+            ids = [str(e.get("id")) for e in approvals.pending_events(lines)]
+            if decision.id not in ids:
+                shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+                raise StoreError(
+                    f"no fact {decision.id} is pending in {where}; pending: "
+                    f"{shown or 'none'} (`converge pending {self.location} --job {job}` "
+                    "lists them with their facts)")
+
+        self._write([(
+            "INSERT INTO decisions (job, id, seq, decision, decided_by, decided_at, note, "
+            "edits) SELECT ?, ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ? FROM decisions "
+            "WHERE job = ?",
+            (job, decision.id, decision.decision, decision.by, decision.at, decision.note,
+             json.dumps(decision.edits, sort_keys=True, ensure_ascii=False), job), False)],
+            check=check)
+
     # ---------------------------------------------------------------- retention
 
     def gc(self, keep_last: int, *, vacuum: bool = True) -> list[int]:
         """Delete every finished job but the ``keep_last`` newest; a ``running`` job —
-        running now in another process, or whose process died (resumable) — is never
-        deleted. With ``vacuum``, give the freed pages back to the file system (else
-        later jobs reuse them). The ids deleted, oldest first."""
+        running now in another process, or whose process died (resumable) — and a job
+        ``awaiting_approval`` are never deleted. With ``vacuum``, give the freed pages
+        back to the file system (else later jobs reuse them). The ids deleted, oldest
+        first."""
         if keep_last < 0:
             raise StoreError(f"--keep-last must be 0 or more, not {keep_last}")
-        ids = [j.id for j in self.jobs() if j.status != "running"]
+        # a job awaiting approval waits on people, however old: it is kept as well
+        ids = [j.id for j in self.jobs() if j.status not in ("running", "awaiting_approval")]
         doomed = ids[:max(len(ids) - keep_last, 0)]
         if not doomed:
             return []
@@ -496,7 +603,8 @@ class SqliteStore:
             (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
             for table, column in (("trace_lines", "job"), ("cycles", "job"),
                                   ("job_specs", "job"), ("knowledge", "job"),
-                                  ("job_blobs", "job"), ("timings", "job"),
+                                  ("job_blobs", "job"), ("decisions", "job"),
+                                  ("timings", "job"),
                                   ("jobs", "id"))
         ), _DROP_UNREFERENCED_BLOBS])
         if not vacuum:

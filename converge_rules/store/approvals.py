@@ -1,0 +1,173 @@
+"""Approvals of a stored job: the facts its gates hold (read from its trace) and the
+decisions people recorded on them (``converge approve/reject``), which ``converge run
+--resume`` hands to the engine.
+
+A gate (``approve TYPE when EXPR``) holds a fact an agent would add: the trace records
+it as an ``approval_pending`` event with a stable id (``p-…``); when nothing else can
+change the job stops with status ``awaiting_approval``. A decision names that id, who
+decided, when (UTC, set by the command that records it: the engine never reads the
+clock), why, and for an approval the changed field values. The engine applies them
+only at a fixpoint, so a resumed job gives the result and trace of a run whose
+decisions were given up front, byte for byte.
+
+A resume re-executes the job from its inputs, and every decision recorded is at hand
+from the start; so a resume needs a decision on *every* fact pending when the job
+stopped: a fact left undecided at one pause and decided at a later one would be
+applied earlier by the re-execution than by the run it re-executes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+PENDING_EVENT = "approval_pending"
+DECIDED_EVENT = "approval_decided"
+AWAITING = "awaiting_approval"
+"""The status of a job stopped with facts pending approval."""
+KINDS = ("approve", "reject")
+_MARK = '"event":"approval_'
+"""What every line of an approval event holds (keys are written sorted, unescaped; a
+value holding the same text is escaped): lines without it are not parsed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFact:
+    """A fact a gate holds: its id, the gate, the fact (type and field values), the
+    agent and cycle that derived it, the ids of the facts it rests on, and those facts
+    in short (``Type(field: value, …)``) when the trace holds them."""
+
+    id: str
+    gate: str
+    type: str
+    fields: dict[str, Any]
+    agent: str | None
+    cycle: int
+    support: tuple[int, ...] = ()
+    derivation: tuple[str, ...] = ()
+
+    def fact_text(self) -> str:
+        return fact_text(self.type, self.fields)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "gate": self.gate, "type": self.type, "fields": self.fields,
+                "agent": self.agent, "cycle": self.cycle, "support": list(self.support),
+                "derivation": list(self.derivation)}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """A decision on a pending fact, as a store keeps it: ``decision`` is ``approve``
+    or ``reject``; ``at`` an ISO 8601 UTC time; ``edits`` the changed field values of
+    an approval (JSON values, as the trace writes them)."""
+
+    id: str
+    decision: str
+    by: str
+    at: str
+    note: str = ""
+    edits: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "decision": self.decision, "by": self.by, "at": self.at,
+                "note": self.note, "edits": self.edits}
+
+
+def utc_text(at: str | datetime | None = None) -> str:
+    """``at`` (now when None) as the ISO 8601 UTC text a decision keeps, to the second:
+    ``2026-12-06T17:02:11Z``. A text is checked to be such a time (an offset is
+    converted to UTC); a naive time is refused (whose clock would it be?)."""
+    if at is None:
+        moment = datetime.now(UTC)
+    elif isinstance(at, datetime):
+        moment = at
+    elif isinstance(at, str):
+        try:
+            moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"at={at!r} is not an ISO 8601 time like "
+                             "2026-12-06T17:02:11Z") from None
+    else:
+        raise TypeError(f"at is an ISO 8601 text or a datetime, got {type(at).__name__}")
+    if moment.tzinfo is None:
+        raise ValueError(f"at={at!r} has no time zone; give UTC (…Z) or an offset")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def fact_text(type_name: str, fields: Mapping[str, Any]) -> str:
+    """``Type(field: value, …)`` with values as JSON writes them."""
+    inner = ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
+    return f"{type_name}({inner})"
+
+
+def _events(lines: Iterable[str], kinds: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if _MARK not in line and not any(f'"event":"{k}"' in line for k in kinds):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a damaged line: `converge verify` names it; listing goes on
+        if isinstance(event, dict) and event.get("event") in kinds:
+            yield event
+
+
+def pending_events(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The ``approval_pending`` events of a trace whose fact no ``approval_decided``
+    event decided later, one per id, in id order (the order the engine decides them
+    in, and the result lists them in)."""
+    pending: dict[str, dict[str, Any]] = {}
+    for event in _events(lines, (PENDING_EVENT, DECIDED_EVENT)):
+        ident = str(event.get("id"))
+        if event["event"] == PENDING_EVENT:
+            pending.setdefault(ident, event)
+        else:
+            pending.pop(ident, None)
+    return [pending[i] for i in sorted(pending)]
+
+
+def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = None
+                  ) -> list[PendingFact]:
+    """The facts pending in a trace (``lines``), with their derivation in short read
+    from ``support_lines`` (the same trace read again: a long trace is never held)."""
+    events = pending_events(lines)
+    wanted = {int(i) for e in events for i in (e.get("support") or ())
+              if isinstance(i, int)}
+    known: dict[int, str] = {}
+    if wanted and support_lines is not None:
+        for line in support_lines:
+            if '"event":"fact_added"' not in line:
+                continue
+            event = json.loads(line)
+            if event.get("event") == "fact_added" and event.get("id") in wanted:
+                known[int(event["id"])] = fact_text(str(event.get("type")),
+                                                    event.get("fields") or {})
+    facts = []
+    for e in events:
+        support = tuple(int(i) for i in (e.get("support") or ()) if isinstance(i, int))
+        fields = e.get("fields", e.get("fact"))
+        if not isinstance(fields, dict):
+            fields = {}
+        facts.append(PendingFact(
+            id=str(e["id"]), gate=str(e.get("gate") or e.get("type")),
+            type=str(e.get("type") or e.get("gate")), fields=dict(fields),
+            agent=e.get("agent"), cycle=int(e.get("cycle") or 0), support=support,
+            derivation=tuple(known.get(i, f"fact #{i}") for i in support)))
+    return facts
+
+
+def decided_ids(lines: Iterable[str]) -> set[str]:
+    """The ids an ``approval_decided`` event of the trace decided."""
+    return {str(e.get("id")) for e in _events(lines, (DECIDED_EVENT,))}
+
+
+def engine_decisions(stored: Iterable[StoredDecision]) -> list[Any]:
+    """The decisions as the engine takes them (``run(..., decisions=...)``), in the
+    order recorded."""
+    from converge_rules.engine.gates import Decision  # the engine: not on `check`'s path
+
+    return [Decision(id=d.id, approve=d.decision == "approve", by=d.by, at=d.at,
+                     note=d.note, edits=dict(d.edits)) for d in stored]

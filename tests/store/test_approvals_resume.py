@@ -1,0 +1,237 @@
+"""Issue 14's done-when for approval gates, end to end through the real `converge`
+command (a process of its own each time): a gated job kept in a store stops with
+status awaiting_approval (exit 4) and lists what it waits on; one fact is approved, one
+rejected, one approved with an edit; `converge run --resume` continues it to the result
+and trace — byte for byte — of a run given the same decisions (same who, when, why) up
+front through the API. A resume killed (SIGKILL) after the decisions, at each crash
+point, resumes again to the same. On both store backends."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import converge_rules
+from converge_rules import api
+from converge_rules.plugins import load_registries
+from tests.store.conftest import Backend
+from tests.store.test_resume import JOB_TIME, NOW, calls, converge
+
+GATED = """\
+ruleset payouts
+uses tool bump
+root "every claim checked" {
+  max_cycles = 100
+  require count(Checked()) == count(Claim())
+}
+fact Claim   { key id: str, amount: float }
+fact Checked { key claim: str, n: int }
+fact Payment { key claim: str, amount: float, note: str = "" }
+fact Settled { key claim: str, amount: float }
+agent check { when Claim(id) call bump(id: id, n: 1) as r emit Checked(claim: id, n: r.next) }
+agent pay { when Claim(id, amount) and Checked(claim: id) emit Payment(claim: id, amount: amount) }
+agent settle tier 2 { when Payment(claim, amount) emit Settled(claim: claim, amount: amount) }
+approve Payment when amount > 1_000.0
+"""
+
+CLAIMS = [("C1", 400.0), ("C2", 2_000.0), ("C3", 5_000.0), ("C4", 12_000.0)]
+
+
+def gated(tmp: Path) -> tuple[Path, Path]:
+    ruleset = tmp / "payouts.cvg"
+    ruleset.write_text(GATED)
+    facts = tmp / "claims.jsonl"
+    facts.write_text("".join(json.dumps({"Claim": {"id": i, "amount": a}}) + "\n"
+                             for i, a in CLAIMS))
+    return ruleset, facts
+
+
+def pending_of(tmp: Path, store: str) -> dict[str, Any]:
+    out = converge(tmp, "pending", store, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc: dict[str, Any] = json.loads(out.stdout)
+    return doc
+
+
+def pause_and_decide(tmp: Path, store: str) -> list[dict[str, Any]]:
+    """Run the gated job into the store, check it paused, decide its three pending
+    facts from the command line; the decisions as `converge pending` lists them."""
+    ruleset, facts = gated(tmp)
+    out = converge(tmp, "run", ruleset, "-f", facts, "--now", NOW, "--store", store,
+                   "--format", "json")
+    assert out.returncode == 4, out.stderr
+    assert json.loads(out.stdout)["status"] == "awaiting_approval"
+    listed = pending_of(tmp, store)
+    assert listed["status"] == "awaiting_approval"
+    held = {p["fields"]["claim"]: p for p in listed["pending"]}
+    assert sorted(held) == ["C2", "C3", "C4"]  # C1 is under the gate's limit
+    assert all(p["gate"] == "Payment" and p["agent"] == "pay" for p in held.values())
+    assert all(p["decision"] is None and p["id"].startswith("p-") for p in held.values())
+    assert held["C4"]["derivation"] and any(
+        "Checked(" in d for d in held["C4"]["derivation"])
+    for args in (["approve", held["C2"]["id"], "--by", "ann", "--note", "ok"],
+                 ["reject", held["C3"]["id"], "--by", "bo", "--note", "duplicate"],
+                 ["approve", held["C4"]["id"], "--by", "ann", "--note", "capped",
+                  "--set", "amount=10000", "--set", "note=capped at the limit"]):
+        out = converge(tmp, args[0], store, *args[1:])
+        assert out.returncode == 0, out.stderr
+    decided = pending_of(tmp, store)["pending"]
+    assert all(p["decision"] is not None for p in decided)
+    return [p["decision"] for p in decided]
+
+
+def up_front(tmp: Path, decisions: list[dict[str, Any]]) -> tuple[str, str]:
+    """The result (as `converge run --format json` prints it) and trace of the job run
+    in one go with ``decisions`` given up front through the API."""
+    from converge_rules.engine.gates import Decision
+
+    ruleset, facts = gated(tmp)
+    loaded = converge_rules.load(ruleset, plugins=load_registries(["bump_tool"]))
+    given = [Decision(id=d["id"], approve=d["decision"] == "approve", by=d["by"],
+                      at=d["at"], note=d["note"], edits=d["edits"]) for d in decisions]
+    trace = tmp / "up-front.jsonl"
+    result = api.run(loaded, api.read_facts(loaded, facts), now=JOB_TIME,
+                     trace=trace, decisions=given)
+    assert result.status == "converged", result.detail
+    return result.to_json(indent=2) + "\n", trace.read_text()
+
+
+def exported(tmp: Path, store: str) -> str:
+    out = converge(tmp, "trace", "export", store, "-o", tmp / "exported.jsonl")
+    assert out.returncode == 0, out.stderr
+    return (tmp / "exported.jsonl").read_text()
+
+
+def test_a_paused_job_decided_from_the_cli_resumes_to_the_up_front_run(
+        backend: Backend, tmp_path: Path) -> None:
+    decisions = pause_and_decide(tmp_path, backend.location)
+    out = converge(tmp_path, "run", "--resume", backend.location, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    result, trace = up_front(tmp_path, decisions)
+    assert out.stdout == result
+    assert exported(tmp_path, backend.location) == trace
+    settled = {f["claim"]: f["amount"] for f in json.loads(out.stdout)["facts"]["Settled"]}
+    assert settled == {"C1": 400.0, "C2": 2_000.0, "C4": 10_000.0}  # C3 rejected
+    payments = {f["claim"]: (f["amount"], f["note"])
+                for f in json.loads(out.stdout)["facts"]["Payment"]}
+    assert payments["C4"] == (10_000.0, "capped at the limit")
+    # who decided, when and why is in the stored trace
+    events = [json.loads(line) for line in trace.splitlines()]
+    decided = {e["id"]: e for e in events if e["event"] == "approval_decided"}
+    for d in decisions:
+        event = decided[d["id"]]
+        assert (event["by"], event["at"], event["note"]) == (d["by"], d["at"], d["note"])
+    # the store's integrity chain is intact after the resume
+    verified = converge(tmp_path, "verify", backend.location)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # and a replay of the stored job (its decisions read back from its trace) agrees
+    replayed = converge(tmp_path, "replay", tmp_path / "payouts.cvg", backend.location)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    # a decision applied is final, and a converged job is not resumed again
+    again = converge(tmp_path, "reject", backend.location, decisions[0]["id"],
+                     "--job", "1")
+    assert again.returncode == 2 and "was decided already" in again.stderr
+    resumed = converge(tmp_path, "run", "--resume", backend.location, "--job", "1")
+    assert resumed.returncode == 2 and "it converged" in resumed.stderr
+
+
+def test_a_job_with_a_fact_still_undecided_is_not_resumed(tmp_path: Path) -> None:
+    ruleset, facts = gated(tmp_path)
+    db = str(tmp_path / "run.db")
+    out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", db)
+    assert out.returncode == 4, out.stderr
+    first = pending_of(tmp_path, db)["pending"][0]["id"]
+    assert converge(tmp_path, "approve", db, first).returncode == 0
+    out = converge(tmp_path, "run", "--resume", db)
+    assert out.returncode == 2
+    assert "awaiting approval of 2 facts with no decision yet" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert pending_of(tmp_path, db)["status"] == "awaiting_approval"  # untouched
+
+
+@pytest.mark.parametrize("point", ["cycle", "merge", "commit"])
+def test_a_resume_killed_after_the_decisions_resumes_to_the_same(
+        tmp_path: Path, point: str) -> None:
+    db = str(tmp_path / "run.db")
+    decisions = pause_and_decide(tmp_path, db)
+    from converge_rules.store.sqlite import SqliteStore
+
+    with SqliteStore(db) as store:
+        paused_at = store.job(1).cycles
+    codes, stdout = [], ""
+    # killed inside the commit of the cycle of its own where the decisions are applied
+    # (no agent runs there, nothing is merged but them), then in the cycle after it,
+    # then resumed to the end
+    kills = [paused_at + 1, paused_at + 2] if point == "commit" else [paused_at + 2]
+    for cycle in [*kills, None]:
+        extra = {} if cycle is None else {"CONVERGE_CRASH_AT": f"{point}:{cycle}"}
+        out = converge(tmp_path, "run", "--resume", db, "--format", "json", **extra)
+        codes.append(out.returncode)
+        stdout = out.stdout
+    assert codes == [-signal.SIGKILL] * len(kills) + [0], codes
+    result, trace = up_front(tmp_path, decisions)
+    assert stdout == result
+    assert exported(tmp_path, db) == trace
+    # the checks before the pause were answered once: the store kept their answers
+    assert sorted(k for k, _, _ in calls(tmp_path)) == ["C1", "C2", "C3", "C4"]
+
+
+TWO_GATES = """\
+ruleset transfers
+fact Claim    { key id: str, amount: float }
+fact Payment  { key claim: str, amount: float }
+fact Transfer { key claim: str, amount: float, bank: str }
+agent pay { when Claim(id, amount) emit Payment(claim: id, amount: amount) }
+agent send tier 2 {
+  when Payment(claim, amount)
+  emit Transfer(claim: claim, amount: amount, bank: "main")
+}
+approve Payment when amount > 1_000.0
+approve Transfer when amount > 5_000.0
+"""
+
+
+def test_a_job_that_pauses_twice_resumes_each_time_to_the_up_front_run(
+        backend: Backend, tmp_path: Path) -> None:
+    # what an approved payment leads to is held in turn: two pauses, each decided
+    # whole, each resumed; the end is the run given every decision up front
+    from converge_rules.engine.gates import Decision
+
+    ruleset = converge_rules.loads(TWO_GATES, plugins=False)
+    facts = [("Claim", {"id": "C1", "amount": 9_000.0}),
+             ("Claim", {"id": "C2", "amount": 2_000.0}),
+             ("Claim", {"id": "C3", "amount": 500.0})]
+    with backend.open() as store:
+        first = api.run(ruleset, facts, store=store, now=JOB_TIME)
+    assert first.status == "awaiting_approval"
+    assert [p["fields"]["claim"] for p in first.pending] == sorted(
+        ["C1", "C2"], key=lambda c: next(p["id"] for p in first.pending
+                                         if p["fields"]["claim"] == c))
+    with backend.open() as store:
+        held = {p.fields["claim"]: p.id for p in api.pending(store)}
+        api.approve(store, held["C1"], by="ann", at="2026-12-06T10:00:00Z")
+        api.approve(store, held["C2"], by="ann", at="2026-12-06T10:00:01Z",
+                    edits={"amount": 1_500.0}, ruleset=ruleset)
+        second = api.resume(store, ruleset=ruleset)
+        assert second.status == "awaiting_approval"  # C1's transfer is held now
+        (transfer,) = api.pending(store)
+        assert transfer.type == "Transfer" and transfer.fields["claim"] == "C1"
+        with pytest.raises(converge_rules.ConvergeError, match="decided already"):
+            api.reject(store, held["C1"])  # applied: in the trace
+        api.reject(store, transfer.id, by="bo", at="2026-12-06T11:00:00Z",
+                   note="wrong bank")
+        done = api.resume(store, ruleset=ruleset)
+        given = [Decision(id=d.id, approve=d.decision == "approve", by=d.by, at=d.at,
+                          note=d.note, edits=d.edits) for d in api.decisions(store, 1)]
+        stored = "".join(f"{line}\n" for line in store.trace_lines(1))
+    assert done.status == "converged"
+    whole = api.run(ruleset, facts, now=JOB_TIME, decisions=given,
+                    trace=tmp_path / "whole.jsonl")
+    assert done.to_json() == whole.to_json()
+    assert stored == (tmp_path / "whole.jsonl").read_text()
+    assert {t["claim"]: t["amount"] for t in done.facts("Transfer")} == {"C2": 1_500.0,
+                                                                       "C3": 500.0}
