@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from os import PathLike
 from typing import Any
 
 from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
-from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect
+from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect, activation
 from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
@@ -71,6 +72,11 @@ class CycleProgress:
 
 
 ProgressFn = Callable[[CycleProgress], None]
+
+_POSITION = attrgetter("position")
+_ERROR = attrgetter("error")
+_BUDGET = attrgetter("budget")
+_OUTPUTS = attrgetter("outputs")
 
 
 class _Stop(Exception):
@@ -296,7 +302,7 @@ class _Job:
                 if top is None:
                     top = newest[t] = store.max_live_id(t)
                 if top >= w:
-                    acts.append(Activation(a, w))
+                    acts.append(activation(a, w))
                     break
         return acts
 
@@ -328,9 +334,9 @@ class _Job:
             effects = [answer]
         wrong = [e for e in effects if not isinstance(e, AgentEffect)]
         if not wrong:
-            effects.sort(key=lambda e: e.position)
+            effects.sort(key=_POSITION)
         # activations come in position order (``_activations`` walks the tier's agents)
-        if wrong or [e.position for e in effects] != [a.position for a in acts]:
+        if wrong or list(map(_POSITION, effects)) != list(map(_POSITION, acts)):
             what = (f"{type(wrong[0]).__name__} {wrong[0]!r:.60}" if wrong
                     else f"effects for positions {[e.position for e in effects]}")
             raise ExecutorError(
@@ -364,11 +370,15 @@ class _Job:
                 raise self._exceeded("job_timeout", f"job_timeout ({budgets.job_timeout:g}s) "
                                      "ran out")
             snapshot = store.next_id
+            watermark, ran, watched, seen = (self.watermark, self.ran, self.watched,
+                                             self.seen_removals)
+            removals = store.removals
             for act in acts:
                 a = act.position
-                self.watermark[a] = snapshot
-                self.ran[a] = True
-                self.seen_removals[a] = tuple(store.removals[t] for t in self.watched[a])
+                watermark[a] = snapshot
+                ran[a] = True
+                types = watched[a]
+                seen[a] = tuple(removals[t] for t in types) if types else ()
             meter.cycles += 1
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
@@ -377,8 +387,9 @@ class _Job:
             # indexes looked up only when input facts are new (or input facts are gone):
             # needed while some agent can still see inputs as new (its first run, or a
             # re-run from scratch), or is handed facts gone
+            n_inputs = store.n_inputs
             store.set_lazy_indexes(any(
-                a.since < store.n_inputs or a.gone is not None for a in acts
+                a.since < n_inputs or a.gone is not None for a in acts
             ))
             try:
                 answer = self.executor.run_cycle(cycle, merger.take_delta(), acts)
@@ -401,9 +412,9 @@ class _Job:
                         if fired:
                             self._refract(program.agents[e.position].name, e)
                             stepped = True
-            meter.timeouts += sum(
-                1 for e in effects if e.error is not None and e.error.startswith("agent_timeout")
-            )
+            errors = list(filter(None, map(_ERROR, effects)))  # (at C speed: mostly none)
+            if errors:
+                meter.timeouts += sum(1 for e in errors if e.startswith("agent_timeout"))
             merger.merge_cycle(cycle, effects)
             if merger.stop is None:
                 self._effect_budgets(effects)
@@ -504,6 +515,10 @@ class _Job:
         that does not count its own (generated agents stop within one innermost loop
         of the limit; this catches the rest)."""
         max_facts = self.program.budgets.max_facts
+        if not any(map(_BUDGET, effects)) and max(
+            map(len, map(_OUTPUTS, effects)), default=0
+        ) <= max_facts:
+            return  # (the common case, checked at C speed)
         for e in effects:
             if e.budget is None and len(e.outputs) <= max_facts:
                 continue
