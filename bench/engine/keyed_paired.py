@@ -8,8 +8,9 @@ Each tree is a checkout of converge_rules (e.g. ``git archive <commit> | tar -x 
 even pairs, after first in odd ones), each importing converge_rules from its tree only,
 running ``converge bench``'s workload (``--agents`` agents each updating its own keyed
 counter for ``--cycles`` cycles) ``--rounds`` times and reporting the median CPU time
-per agent run; then once more writing its trace to a file, whose SHA-256 it reports.
-The script prints every pair, the medians over the pairs and their ratio, and fails
+per agent run (and the fastest round's); then once more writing its trace to a file,
+whose SHA-256 it reports. The script prints every pair, the medians over the pairs and
+their ratio, the fastest rounds (on a loaded machine the least disturbed), and fails
 (exit 1) when the two trees' traces differ in a single byte or their results do.
 """
 
@@ -47,7 +48,8 @@ with tempfile.TemporaryDirectory() as tmp:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     lines = path.read_bytes().count(b"\n")
 print(json.dumps({
-    "cpu_per_run": statistics.median(cpu) / runs, "trace_sha256": digest,
+    "cpu_per_run": statistics.median(cpu) / runs, "best_per_run": min(cpu) / runs,
+    "trace_sha256": digest,
     "trace_lines": lines, "status": traced.status, "cycles": traced.cycles,
     "agree": {f["id"]: f["n"] for f in result.facts("Count")} == counts,
 }))
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     before: list[float] = []
     after: list[float] = []
+    best_before: list[float] = []
+    best_after: list[float] = []
     same = True
     for i in range(args.pairs):
         order = [("before", args.before), ("after", args.after)]
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         b, a = got["before"], got["after"]
         before.append(float(b["cpu_per_run"]))  # type: ignore[arg-type]
         after.append(float(a["cpu_per_run"]))  # type: ignore[arg-type]
+        best_before.append(float(b["best_per_run"]))  # type: ignore[arg-type]
+        best_after.append(float(a["best_per_run"]))  # type: ignore[arg-type]
         equal = all(b[k] == a[k] for k in ("trace_sha256", "trace_lines", "status", "cycles"))
         same = same and equal and bool(a["agree"]) and bool(b["agree"])
         print(f"pair {i + 1} ({order[0][0]} first): before {before[-1] * 1e6:.2f} µs, "
@@ -90,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
               f"sha256 {str(a['trace_sha256'])[:16]}…)", flush=True)
     mb, ma = statistics.median(before), statistics.median(after)
     print(f"medians over {args.pairs} pairs: before {mb * 1e6:.2f} µs, after {ma * 1e6:.2f} "
-          f"µs CPU per agent run ({mb / ma:.2f}x faster); load average "
+          f"µs CPU per agent run ({mb / ma:.2f}x faster); fastest round: before "
+          f"{min(best_before) * 1e6:.2f} µs, after {min(best_after) * 1e6:.2f} µs "
+          f"({min(best_before) / min(best_after):.2f}x); load average "
           f"{os.getloadavg()[0]:.1f}")
     if not same:
         print("the two trees' traces or results differ", file=sys.stderr)
