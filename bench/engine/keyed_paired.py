@@ -52,15 +52,19 @@ print(json.dumps({
     "trace_sha256": digest,
     "trace_lines": lines, "status": traced.status, "cycles": traced.cycles,
     "agree": {f["id"]: f["n"] for f in result.facts("Count")} == counts,
+    "module": converge_rules.__file__,
 }))
 """
 
 
 def child(tree: Path, agents: int, cycles: int, rounds: int) -> dict[str, object]:
     env = dict(os.environ, PYTHONPATH=str(tree))
+    # run from the tree: ``python -c`` puts the working directory first on sys.path
     out = subprocess.run([sys.executable, "-c", CHILD, str(agents), str(cycles), str(rounds)],
-                         env=env, check=True, capture_output=True, text=True)
+                         env=env, cwd=tree, check=True, capture_output=True, text=True)
     data: dict[str, object] = json.loads(out.stdout)
+    if not str(data["module"]).startswith(str(tree.resolve())):
+        raise SystemExit(f"{tree}: converge_rules was imported from {data['module']}")
     return data
 
 
