@@ -161,7 +161,14 @@ def run_agent(
             result = tuple(outputs)
         except TypeError:
             result = (None,)  # not a sequence of outputs at all
-    problem = malformed(result)
+    problem = None
+    if len(result) == 1 and type(result) is tuple:
+        # one output, the usual run's: malformed()'s check inlined
+        out = result[0]
+        if type(out) is not tuple or len(out) != 5 or out[0] not in _KINDS:
+            problem = malformed(result)
+    else:
+        problem = malformed(result)
     if problem is not None:
         return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
     return made_effect(activation.position, result,
