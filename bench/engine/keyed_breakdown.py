@@ -147,7 +147,8 @@ def _wrapped_run(agents: int, cycles: int, p: Phases,
             continue  # (an older tree, measured for comparison)
         if owner is gc:
             runner.gc = type("gc", (), {  # type: ignore[assignment]
-                "collect": staticmethod(p.wrap(label, gc.collect))})
+                "collect": staticmethod(p.wrap(label, gc.collect)),
+                "get_count": staticmethod(gc.get_count)})
             continue
         original = getattr(owner, name)
         patches.append((owner, name, original))
@@ -258,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     # the µs are those shares of the unwrapped CPU time
     print(f"wrapped runs: {total / runs * 1e6:.2f} µs per agent run, timers removed; "
           "below, each phase's share of it, applied to the unwrapped CPU time")
-    print(f"\n{'phase':<24} {'µs/run':>7} {'share':>6}")
+    print(f"\n{'phase':<30} {'µs/run':>7} {'share':>6}")
     for label, t in sorted(times.items(), key=lambda kv: -kv[1]):
-        print(f"{label:<24} {t / total * cpu * 1e6:>7.2f} {t / total:>6.1%}")
+        print(f"{label:<30} {t / total * cpu * 1e6:>7.2f} {t / total:>6.1%}")
     return 0
 
 
