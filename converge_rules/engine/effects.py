@@ -8,7 +8,7 @@ boundaries.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeAlias
 
 from converge_rules.program import Output
@@ -63,6 +63,8 @@ class AgentEffect:
 
 _new = object.__new__
 _SET_ACTIVATION = tuple(vars(Activation)[name].__set__ for name in ("position", "since", "gone"))
+# activation() sets every slot: a field added to Activation must be set there too
+assert [f.name for f in fields(Activation)] == ["position", "since", "gone"]
 
 
 def activation(position: int, since: int) -> Activation:
