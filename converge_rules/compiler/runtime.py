@@ -338,6 +338,9 @@ def cvg_delta(bucket: Collection[int] | None, since: int) -> Collection[int]:
     not the size of the bucket."""
     if bucket is None:
         return ()
+    if type(bucket) is tuple and len(bucket) == 1:
+        # a key one fact holds (the usual bucket of a routed pattern): no bisection
+        return bucket if bucket[0] >= since else ()
     if since <= 0:
         return bucket
     if type(bucket) is dict:

@@ -195,10 +195,18 @@ def _run_agent(
             result = tuple(outputs)
         except TypeError:
             result = (None,)  # not a sequence of outputs at all
-    problem = malformed(result)
+    problem = None
+    if len(result) == 1 and type(result) is tuple:
+        # one output, the usual run's: malformed()'s check inlined
+        out = result[0]
+        if type(out) is not tuple or len(out) != 5 or out[0] not in _KINDS:
+            problem = malformed(result)
+    else:
+        problem = malformed(result)
     if problem is not None:
         return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
-    return made_effect(activation.position, result, tuple(runtime.calls))
+    return made_effect(activation.position, result,
+                       tuple(runtime.calls) if runtime.calls else ())
 
 
 _KIND = itemgetter(0)
@@ -511,7 +519,15 @@ class SerialExecutor:
                 lambda a, rt: run_agent(agents[a.position], a, view, tools, timeout, rt),
                 tools, agent_timeout=timeout, deadline=self._deadline,
             )
-        return [run_agent(agents[a.position], a, view, tools, timeout) for a in activations]
+        # One runtime for the runs that call no tool (most agents): a run that called
+        # one keeps it in its effect's records, and the next run gets a fresh one.
+        runtime = AgentRuntime(tools)
+        effects: list[AgentEffect] = []
+        for a in activations:
+            effects.append(run_agent(agents[a.position], a, view, tools, timeout, runtime))
+            if runtime.calls:
+                runtime = AgentRuntime(tools)
+        return effects
 
     def close(self) -> None:
         self._view = None

@@ -476,6 +476,64 @@ class FactStore:
             self.fp2 = (self.fp2 + h2) & MASK
         return fid
 
+    def update_in_place(self, old: int, vals: tuple[Any, ...], cycle: int) -> int:
+        """A keyed fact's new value for its key: ``add(type, vals, cycle)`` of the new
+        fact, then ``remove(old)``, fused — the same store afterwards, facts, ids, keys,
+        removals and fingerprint alike (an index bucket that held only ``old`` holds
+        only the new id, as a 1-tuple, where the two steps leave a one-id dict: the
+        same ids either way). ``old`` is the live fact holding the key of ``vals``;
+        returns the new fact's id."""
+        type_id = self.type_of[old]
+        if cycle != self.cycle_numbers[-1]:
+            self.begin_cycle(cycle)
+        values = self.values
+        old_vals = values[old]
+        fid = len(values)
+        values.append(vals)
+        self.type_of.append(type_id)
+        live = self.live[type_id]
+        live[fid] = None
+        del live[old]
+        lists = self.list_buckets
+        for index, get in self._index_plan[type_id]:
+            key = get(vals)
+            was = get(old_vals)
+            if key == was:
+                bucket = index[key]
+                if isinstance(bucket, tuple):  # (old,): the key's only fact
+                    index[key] = (fid,)
+                    continue
+                index_insert(index, key, fid, lists)
+            else:
+                index_insert(index, key, fid, lists)
+                key = was
+                bucket = index[key]
+                if isinstance(bucket, tuple):
+                    del index[key]
+                    continue
+            # as _unlink takes ``old`` out of a bucket of several
+            if isinstance(bucket, list):
+                bucket.remove(old)
+            else:
+                del bucket[old]
+            if not bucket:
+                del index[key]
+        keyed = self._keyed[type_id]
+        if keyed is not None:
+            keyget = self.keyget[type_id]
+            assert keyget is not None, "update_in_place is for keyed types"
+            keyed[keyget(vals)] = fid  # the same key: old's entry is overwritten
+        self.removals[type_id] += 1
+        log = self.removal_log[type_id]
+        if log is not None:
+            log.append(old)
+        if self.retractable:
+            h1, h2 = fact_terms(type_id, vals)
+            o1, o2 = fact_terms(type_id, old_vals)
+            self.fp1 = (self.fp1 + h1 - o1) & MASK
+            self.fp2 = (self.fp2 + h2 - o2) & MASK
+        return fid
+
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
         """Bulk-add deduplicated input facts of one type (cycle 0, no provenance).
         Returns how many were added."""

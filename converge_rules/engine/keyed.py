@@ -14,15 +14,17 @@ reported once, here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from converge_rules.engine.effects import D_ADD
+from converge_rules.engine.effects import D_ADD, D_REMOVE
 from converge_rules.engine.policies import Contender, criterion_text, resolve
 from converge_rules.engine.trace import (
     E_CONFLICT,
     E_FACT_ADDED,
     E_FACT_SUPPORTED,
     E_OUTPUT_SKIPPED,
+    E_REPLACED,
 )
 from converge_rules.program import Lasting
 
@@ -38,12 +40,18 @@ keeps its incumbent (if any), and the merge goes on."""
 #: the candidates for one key, in merge order: (agent position, output)
 Members = list[tuple[int, tuple[Any, ...]]]
 
+_HOLDER = itemgetter(0)
+
 
 class KeyedMerge:
     """The keyed groups of one job's merges, and how many conflicts they resolved
     (each recorded as a trace event, which the result reads). Owned
     by a :class:`~converge_rules.engine.merge.Merger`, whose changes it records
     through the merger's public methods."""
+
+    #: whether :meth:`merge_single` applies an update in place in one pass (tests turn
+    #: it off to compare with the general path: the outcome must be the same)
+    fused = True
 
     def __init__(self, merger: Merger) -> None:
         self._merger = merger
@@ -54,8 +62,12 @@ class KeyedMerge:
         #: from which the result builds them: nothing is kept here per conflict)
         self.count = 0
         self._policies = merger.program.policies
-        #: type → how the fast path decides its updates (see _fast_criterion)
-        self._fast: dict[int, tuple[str, int, bool, str] | None] = {}
+        self._updates = [agent.updates for agent in merger.program.agents]
+        #: keyed type → how the fast paths decide its updates (see _fast_criterion)
+        self._fast: dict[int, tuple[str, int, bool, str] | None] = {
+            spec.id: self._fast_criterion(spec.id)
+            for spec in merger.program.types if spec.key_positions
+        }
         #: (type, key) → (the fact holding it, the candidates) for every group merged
         #: in the current merge, in merge order (see :meth:`rekey`)
         self.held: dict[tuple[int, Any], tuple[int, Members]] = {}
@@ -171,6 +183,77 @@ class KeyedMerge:
             self._merger.retraction.replace(cycle, inc, fid)
         return True
 
+    def merge_single(self, cycle: int, a: int, out: tuple[Any, ...], t: int, key: Any) -> bool:
+        """:meth:`merge` of a key whose only candidate in this merge is ``out`` (agent
+        ``a``'s), with the common case fused: an update in place that the policy's
+        first criterion decides for the new value (``Count(id, n) → Count(id, n + 1)``
+        with ``resolve by latest``) is recorded and applied in one pass — the same
+        events, store and delta as :meth:`merge`, without its intermediate records.
+        Anything else goes to :meth:`merge`. False when the job must stop."""
+        merger = self._merger
+        store = self._store
+        support = out[4]
+        dead = merger.dead
+        inc = store.incumbent(t, key)
+        if inc is None or (dead and type(support) is not Lasting
+                           and not dead.isdisjoint(support)) or not (
+                               self.fused and store.retractable):
+            return self.merge(cycle, t, key, [(a, out)])
+        vals = out[2]
+        inc_vals = store.values[inc]
+        fast = self._fast[t]
+        if fast is None or inc_vals == vals or t in self._updates[a]:
+            return self.merge(cycle, t, key, [(a, out)])
+        kind, position, highest, reason = fast
+        old: Any
+        new: Any
+        if kind == "field":
+            old, new = inc_vals[position], vals[position]
+        elif kind == "confidence":
+            old, new = store.confidence.get(inc, 1.0), out[3]
+        else:
+            old, new = store.cycle_of(inc), cycle
+        if old is None or new is None or old == new or (new > old) != highest:
+            # a tie, a value it cannot rank, or the incumbent wins: the general path
+            return self.merge(cycle, t, key, [(a, out)])
+        # the new value wins: record_one, _add, then retraction.replace, inlined
+        events = self._events
+        self.count += 1
+        events.append((E_CONFLICT, cycle, t, key, vals, (inc_vals,), reason))
+        fid = store.update_in_place(inc, vals, cycle)
+        conf = out[3]
+        if conf != 1.0:
+            store.confidence[fid] = conf
+        # store.derive(fid, a, cycle, support) of a new fact, inlined; the reverse edge
+        # from the incumbent is left out: the cascade below would drop it at once
+        dependents = store.dependents
+        if type(support) is Lasting:
+            store.derivations[fid] = [(a, cycle, ())]
+        else:
+            store.derivations[fid] = [(a, cycle, support)]
+            for s in support:
+                if s != inc:
+                    edges = dependents.get(s)
+                    if edges is None:
+                        dependents[s] = [fid]
+                    else:
+                        edges.append(fid)
+        events.append((E_FACT_ADDED, fid, a, cycle, support, conf))
+        merger.added += 1
+        self.held[(t, key)] = (fid, [(a, out)])
+        # Merger.retire of the incumbent (its store.remove done above), then the
+        # cascade from it, which spares ``fid``
+        store.derivations.pop(inc, None)
+        dead.add(inc)
+        events.append((E_REPLACED, cycle, inc, fid))
+        if merger.record_delta:
+            merger.delta.append((D_ADD, fid, t, vals, cycle))
+            merger.delta.append((D_REMOVE, inc))
+        merger.removed += 1
+        if inc in dependents:
+            merger.retraction.cascade(cycle, inc, fid)
+        return True
+
     def rekey(self, cycle: int) -> bool:
         """Merge again, in the order they were first merged, the keyed groups whose
         holder was retracted later in this merge (its support died after the group was
@@ -178,6 +261,8 @@ class KeyedMerge:
         never been proposed. The key is free then, so this retracts nothing and one
         pass suffices. False when the job must stop."""
         dead = self._merger.dead
+        if dead.isdisjoint(map(_HOLDER, self.held.values())):
+            return True  # (the common case, checked at C speed)
         for (t, key), (fid, members) in list(self.held.items()):
             if fid in dead and not self.merge(cycle, t, key, members):
                 return False

@@ -250,15 +250,17 @@ class Merger:
         done: set[tuple[int, Any]] = set()
         keyed = self.keyed
         keyed.begin()
+        agent_plain, agent_intents = self._agent_plain, self._agent_intents
         for eff in effects:
             a = eff.position
-            for call in eff.tool_calls:
-                ev((E_TOOL_CALL, cycle, a, *call))
+            if eff.tool_calls:
+                for call in eff.tool_calls:
+                    ev((E_TOOL_CALL, cycle, a, *call))
             if eff.error is not None:
                 ev((E_EFFECT_DISCARDED, cycle, a, eff.error))
                 continue
             outputs = eff.outputs
-            if not dead and self._agent_plain[a]:
+            if not dead and agent_plain[a]:
                 if not self._merge_plain(cycle, a, outputs):
                     return True
                 outputs = ()
@@ -271,14 +273,18 @@ class Merger:
                 vals = out[2]
                 keyget = keyget_of[t]
                 if keyget is not None:
+                    key = keyget(vals)
+                    members = None if groups is None else groups.get((t, key))
+                    if members is None:  # the key's only candidate in this merge
+                        if not keyed.merge_single(cycle, a, out, t, key):
+                            return True
+                        continue
                     # the whole group is merged once; keyed.merge skips (and reports,
                     # once) the candidates whose support is gone
-                    gk = (t, keyget(vals))
-                    if gk in done:
+                    if (t, key) in done:
                         continue
-                    done.add(gk)
-                    members = groups.get(gk) if groups else None
-                    if not keyed.merge(cycle, t, gk[1], members or [(a, out)]):
+                    done.add((t, key))
+                    if not keyed.merge(cycle, t, key, members):
                         return True
                     continue
                 support = out[4]
@@ -307,7 +313,7 @@ class Merger:
                     conf = out[3]
                     if conf > store.confidence.get(fid, 1.0):
                         store.confidence[fid] = conf
-            if self._agent_intents[a]:
+            if agent_intents[a]:
                 for out in eff.outputs:
                     for s in out[4]:
                         st = type_of[s]
@@ -367,8 +373,32 @@ class Merger:
     def _group_keyed(
         self, effects: Sequence[AgentEffect]
     ) -> dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] | None:
-        """All keyed candidates of the cycle, by (type, key), in merge order."""
-        groups: dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] | None = None
+        """The keyed candidates of the cycle by (type, key), in merge order, for the
+        keys that have more than one (a key's only candidate is merged alone); None
+        when no key has (the common case: found without building the groups)."""
+        seen: set[tuple[int, Any]] = set()
+        keyget_of = self.store.keyget
+        agent_keyed = self._agent_keyed
+        for eff in effects:
+            if eff.error is not None or not agent_keyed[eff.position]:
+                continue
+            for out in eff.outputs:
+                if out[0] == EVALUATE:
+                    continue
+                keyget = keyget_of[out[1]]
+                if keyget is None:
+                    continue
+                gk = (out[1], keyget(out[2]))
+                if gk in seen:
+                    return self._groups_of_several(effects)
+                seen.add(gk)
+        return None
+
+    def _groups_of_several(
+        self, effects: Sequence[AgentEffect]
+    ) -> dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]]:
+        """:meth:`_group_keyed` once some key has several candidates."""
+        groups: dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] = {}
         keyget_of = self.store.keyget
         for eff in effects:
             if eff.error is not None or not self._agent_keyed[eff.position]:
@@ -379,10 +409,8 @@ class Merger:
                 keyget = keyget_of[out[1]]
                 if keyget is None:
                     continue
-                if groups is None:
-                    groups = {}
                 groups.setdefault((out[1], keyget(out[2])), []).append((eff.position, out))
-        return groups
+        return {gk: members for gk, members in groups.items() if len(members) > 1}
 
     def _evaluate(
         self, cycle: int, agent: int, out: tuple[Any, ...], *, trace: bool = True

@@ -73,6 +73,11 @@ class Retraction:
             knowledge.put(type_id, store.values[fid], fid, store.cycle_of(fid), cycle,
                           store.derivations.get(fid, ()))
 
+    def cascade(self, cycle: int, root: int, protect: int | None) -> None:
+        """Retract, transitively, the facts whose every derivation rests on ``root``
+        (``protect``, the fact that replaced it, excepted), ``root`` having left."""
+        self._cascade(cycle, root, protect)
+
     def _cascade(self, cycle: int, root: int, protect: int | None) -> None:
         """Retract, transitively, the facts whose every derivation rests on ``root``
         (``protect``, the fact that replaced it, excepted)."""

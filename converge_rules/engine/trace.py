@@ -20,6 +20,7 @@ memory for its trace; conflicts are built from the spooled events when asked for
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import pickle
@@ -343,6 +344,22 @@ SPILL_EVENTS = 2048
 _HELD = -1  # in the spool: (_HELD, i), the spilled lean effect Trace._held[i]
 
 
+def _pickled(chunk: list[Event]) -> bytes:
+    """``pickle.dumps(chunk)`` without the memo (the pickler's fast mode): events are
+    plain tuples that share values but never contain themselves, and keeping track of
+    every object pickled cost more than pickling it (half the spill of a job of keyed
+    updates). A shared value is written once per use and reads back equal. A chunk
+    holding a cycle (a plugin's object) is pickled the ordinary way."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    try:
+        pickler.dump(chunk)
+    except (RecursionError, ValueError):
+        return pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+    return buffer.getvalue()
+
+
 class Trace:
     """The events of one job, in merge order. Cheap tuples inside; models and JSON
     Lines on demand. The newest events are in :attr:`raw` (the engine appends to it);
@@ -404,7 +421,7 @@ class Trace:
             else:
                 chunk.append(ev)
         try:
-            data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+            data = _pickled(chunk)
         except (pickle.PicklingError, TypeError, AttributeError):
             del held[kept:]
             return

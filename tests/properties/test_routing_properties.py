@@ -165,5 +165,6 @@ def test_keyed_fast_path_records_what_the_general_path_does(
         event("conflicts")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(KeyedMerge, "_merge_one", lambda *args: None)
+        patch.setattr(KeyedMerge, "fused", False)
         general = run(program, facts)
     assert _outcome(fast) == _outcome(general)

@@ -1,0 +1,188 @@
+"""The fused keyed update in place is an optimisation, never semantics.
+
+* **Store**: ``FactStore.update_in_place(old, vals, cycle)`` leaves the store as
+  ``add(type, vals, cycle)`` then ``remove(old)`` do — the same ids, live facts,
+  index buckets (as id sequences), key holders, removal counts and log, cycles and
+  fingerprint — on random sequences of new keys and updates, with indexes on the key,
+  on another field and on both (an update whose other field changes moves between
+  buckets; one that keeps it stays).
+* **Merge**: ``KeyedMerge.merge_single`` (a key's only candidate, applied in one
+  pass) gives the same status, facts, conflicts and trace, byte for byte, as the
+  general keyed path alone, on random rulesets where agents update shared and own
+  counters by every criterion the fast path decides (and others it does not), with
+  ``emit lasting`` updates, facts derived from the counters (retracted with the value
+  they rest on), agents routed by a non-key field, and input counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import strategies as st
+
+from converge_rules.compiler.compile import compile_ruleset
+from converge_rules.engine import run
+from converge_rules.engine.factstore import FactStore, Layout
+from converge_rules.engine.keyed import KeyedMerge
+from converge_rules.engine.result import RunResult
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Program
+
+PROFILE = settings(deadline=None, derandomize=True, database=None,
+                   suppress_health_check=[HealthCheck.too_slow,
+                                          HealthCheck.data_too_large])
+
+# ------------------------------------------------------------------ the store
+
+#: one keyed type (id, n); indexes on the key, on n, on both
+LAYOUT = Layout(types=1, indexes=((0, (0,)), (0, (1,)), (0, (0, 1))), keys=((0,),),
+                intents=frozenset())
+
+
+def _state(store: FactStore) -> tuple[Any, ...]:
+    return (
+        list(store.values), list(store.type_of), list(store.live[0]),
+        [{k: list(b) for k, b in ix.items()} for ix in store.indexes],
+        {k: store.incumbent(0, k) for k in ("a", "b", "c", "d")},
+        list(store.removals), list(store.removal_log[0] or ()), store.live_count,
+        list(store.cycle_starts), list(store.cycle_numbers), store.fingerprint,
+    )
+
+
+@settings(PROFILE, max_examples=300)
+@given(ops=st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 3),
+                              st.integers(0, 2), st.booleans()), max_size=25),
+       keyed_early=st.booleans())
+def test_update_in_place_leaves_the_store_as_add_then_remove(
+    ops: list[tuple[str, int, int, bool]], keyed_early: bool
+) -> None:
+    fused, steps = FactStore(LAYOUT), FactStore(LAYOUT)
+    for store in (fused, steps):
+        store.log_removals([0])
+        if keyed_early:
+            store.incumbent(0, "a")  # the key table built before the first update
+    cycle = 0
+    for key, n, advance, _ in ops:
+        cycle += advance
+        vals = (key, n)
+        old = steps.incumbent(0, key)
+        assert old == fused.incumbent(0, key)
+        if old is None:
+            assert fused.add(0, vals, cycle) == steps.add(0, vals, cycle)
+        elif steps.values[old] != vals:
+            new = steps.add(0, vals, cycle)
+            steps.remove(old)
+            assert fused.update_in_place(old, vals, cycle) == new
+        assert _state(fused) == _state(steps)
+
+
+# ------------------------------------------------------------------ the merge
+
+# the first two decide most updates on the fused path; the others send it to the
+# general one (the incumbent wins, a tie, a value that cannot be ranked)
+CRITERIA = ("latest", "highest n", "earliest", "lowest n", "highest w",
+            "highest confidence", "majority")
+
+
+@st.composite
+def update_rulesets(draw: st.DrawFn) -> str:
+    keys = draw(st.integers(1, 2))
+    first = draw(st.sampled_from(CRITERIA[:2]) | st.sampled_from(CRITERIA))
+    criteria = [first, *draw(st.lists(st.sampled_from(CRITERIA), max_size=1))]
+    criteria = list(dict.fromkeys(criteria))
+    tie = draw(st.sampled_from(("first", "latest", "reject")))
+    out = ["ruleset updates", "", 'root "r" { max_cycles = 14 }', "",
+           "fact Count { key id: str, n: int, w: int? }", "fact Seen { id: str, n: int }",
+           "fact Two { id: str }", "fact Seed { id: str }",
+           f"policy Count {{ resolve by {', '.join(criteria)}\n  on tie {tie} }}", ""]
+    for i in range(draw(st.integers(1, 5))):
+        key = f"c{draw(st.integers(0, keys - 1))}"
+        step = draw(st.sampled_from((1, 1, 2, -1)))
+        w = draw(st.sampled_from(("", ", w: n", ", w: 0")))
+        conf = draw(st.sampled_from(("", "", " confidence 0.5")))
+        lasting = draw(st.sampled_from(("", "", "lasting ")))
+        out += [f"agent step{i} {{", f'  when Count(id: "{key}", n) where n < 5 and n > -3',
+                f'  emit {lasting}Count(id: "{key}", n: n + {step}{w}){conf}', "}"]
+    if draw(st.booleans()):  # derived from the counters: retracted when they change
+        out += ["agent mirror {", "  when Count(id, n)", "  emit Seen(id: id, n: n)", "}"]
+    if draw(st.booleans()):  # routed by a field that is not the key
+        out += ["agent two {", "  when Count(id, n: 2)", "  emit Two(id: id)", "}"]
+    if draw(st.booleans()):  # a second proposer for a key now and then: a real group
+        out += ["agent seed {", "  when Seed(id)", "  emit Count(id: id, n: 0)", "}"]
+    return "\n".join(out) + "\n"
+
+
+def _program(text: str) -> Program:
+    checked = check_file("generated.cvg", source=text)
+    errors = [f"{d.span}: {d.message}" for d in checked.diagnostics if d.is_error]
+    assert not errors, "\n".join(errors) + "\n" + text
+    return compile_ruleset(checked)
+
+
+def _outcome(result: RunResult) -> tuple[Any, ...]:
+    facts = {t.name: result.facts(t.name) for t in result.program.types}
+    return (result.status, result.detail, result.cycles, facts, result.conflicts,
+            result.trace.to_jsonl())
+
+
+@settings(PROFILE, max_examples=150)
+@given(text=update_rulesets(),
+       seeds=st.lists(st.sampled_from(("c0", "c1", "c2")), max_size=2, unique=True),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1", "c2")), st.integers(-1, 3)),
+                       min_size=1, max_size=3, unique_by=lambda c: c[0])
+       | st.just([("c0", 0), ("c1", 1)]))
+def test_fused_update_records_what_the_general_path_does(
+    text: str, seeds: list[str], counts: list[tuple[str, int]]
+) -> None:
+    note(text)
+    program = _program(text)
+    facts: list[tuple[str, dict[str, Any]]] = [("Seed", {"id": s}) for s in seeds]
+    facts += [("Count", {"id": k, "n": n, "w": None}) for k, n in counts]
+    updates = 0
+    original = FactStore.update_in_place
+
+    def counted(self: FactStore, *args: Any) -> int:
+        nonlocal updates
+        updates += 1
+        return original(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FactStore, "update_in_place", counted)
+        fused = run(program, facts)
+    event("fused updates" if updates else "no fused update")
+    event(f"status {fused.status}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(KeyedMerge, "fused", False)
+        unfused = run(program, facts)
+        patch.setattr(KeyedMerge, "_merge_one", lambda *args: None)
+        general = run(program, facts)
+    assert _outcome(fused) == _outcome(unfused) == _outcome(general)
+
+
+def test_the_benchmark_workload_takes_the_fused_path() -> None:
+    """The keyed counters of ``converge bench`` are merged by the fused path (every
+    update, none through the general one), with the same trace as without it."""
+    from converge_rules.benchmarks import counters_ruleset
+
+    program = _program(counters_ruleset(5, 8))
+    facts = [("Count", {"id": f"c{i}", "n": 0}) for i in range(5)]
+    general_calls = 0
+    original = KeyedMerge.merge
+
+    def counted(self: KeyedMerge, *args: Any) -> bool:
+        nonlocal general_calls
+        general_calls += 1
+        return original(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(KeyedMerge, "merge", counted)
+        fused = run(program, facts)
+        assert general_calls == 0
+        patch.setattr(KeyedMerge, "fused", False)
+        unfused = run(program, facts)
+        assert general_calls == 5 * 8
+    assert fused.status == "converged"
+    assert {f["id"]: f["n"] for f in fused.facts("Count")} == {f"c{i}": 8 for i in range(5)}
+    assert _outcome(fused) == _outcome(unfused)
