@@ -197,7 +197,8 @@ class KeyedMerge:
         inc = store.incumbent(t, key)
         if inc is None or (dead and type(support) is not Lasting
                            and not dead.isdisjoint(support)) or not (
-                               self.fused and store.retractable):
+                               self.fused and store.retractable) or t in merger.gated:
+            # (a gated type's new value must pass its gate, which merge asks)
             return self.merge(cycle, t, key, [(a, out)])
         vals = out[2]
         inc_vals = store.values[inc]

@@ -426,3 +426,29 @@ def test_a_stored_job_keeps_the_gate_events_as_the_trace_has_them(tmp_path: Any)
         with SqliteStore(db) as store:
             (job,) = store.jobs()
             assert list(store.trace_lines(job.id)) == list(plain.trace.lines())
+
+
+def test_a_keyed_update_in_place_passes_its_gate_too() -> None:
+    # found merging the keyed-counter fast path (an update in place with one
+    # candidate, fused in one pass) with the gates: that path merged the new value
+    # without asking the gate, so a payment raised above the limit went through
+    text = """\
+ruleset raise
+fact Claim   { key id: str, amount: float }
+fact Payment { key claim: str, amount: float }
+policy Payment { resolve by latest }
+agent pay {
+  when Claim(id, amount)
+  emit Payment(claim: id, amount: amount)
+}
+agent raise_it {
+  when Payment(claim, amount) where amount < 10_000.0
+  emit Payment(claim: claim, amount: amount * 4.0)
+}
+approve Payment when amount > 10_000.0
+"""
+    result = api.run(load(text), [("Claim", {"id": "c1", "amount": 5_000.0})])
+    assert result.status == "awaiting_approval"
+    assert result.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
+    (pending,) = result.pending
+    assert pending["fields"] == {"claim": "c1", "amount": 20_000.0}
