@@ -27,6 +27,13 @@ the recorded derivations, in two steps (:meth:`Retraction._cascade`, then
    doubt (Horn satisfiability, linear in the derivations of ``C``). The rest of ``C``
    is retracted, and the derivations of the facts that stay forget it.
 
+   Most touched facts are plainly still grounded (a path with another route): a short
+   search downwards (:class:`_Proofs`, bounded) finds them a *proof* — a derivation
+   whose supports have proofs by derivations of earlier cycles, down to input facts —
+   and such a fact is no suspect, nor is what rests on the suspects only through it.
+   Only the rest, the facts a cycle of support may hold up, and what they support,
+   make ``C``; without that, ``C`` would be every fact downstream of a touched one.
+
 Why this is right (the invariant: every live derived fact has a *well-founded*
 derivation, a finite tree of recorded derivations down to input facts, lasting facts
 and replacements, through facts that are live): a live fact outside ``C`` keeps its
@@ -34,7 +41,10 @@ tree — were a node of the tree removed, the first node above it on the tree's 
 the fact lost a derivation, so it was removed or touched, and every fact above a
 touched one is in ``C``. So a support outside ``C`` is well-founded, and the fixpoint
 keeps exactly the facts of ``C`` that have a well-founded tree: the least fixpoint
-holds no fact resting only on itself. The recorded derivations are every match the
+holds no fact resting only on itself. With the search of :class:`_Proofs`, a fact
+outside ``C`` that rested on a suspect does so through a fact with a proof: replace
+the tree above it by that proof, and the argument stands (a proof is such a tree).
+The recorded derivations are every match the
 agents fired (each match is derived once, and a match of live facts was fired), so a
 run over the remaining facts derives exactly the facts kept (for the rulesets of the
 session contract, :mod:`converge_rules.engine.session`).
@@ -48,6 +58,7 @@ from typing import TYPE_CHECKING
 from converge_rules.engine.trace import E_INPUT_RETRACTED, E_PRUNED, E_REPLACED, E_RETRACTED
 
 if TYPE_CHECKING:
+    from converge_rules.engine.factstore import FactStore
     from converge_rules.engine.merge import Merger
 
 
@@ -166,11 +177,14 @@ class Retraction:
         dead = self._merger.dead
         is_live, is_input = store.is_live, store.is_input
         # the suspects, in the order they are found (deterministic: dependents lists
-        # grow in merge order), each with its cause
+        # grow in merge order), each with its cause; a fact shown well-founded by a
+        # short search downwards is no suspect, nor what rests on the suspects only
+        # through it
+        proofs = _Proofs(store, protect, 64 * len(touched) + 4096)
         cause: dict[int, int] = {}
         stack: list[int] = []
         for d, x in touched.items():
-            if d not in dead and is_live(d):
+            if d not in dead and is_live(d) and not proofs.holds(d):
                 cause[d] = x
                 stack.append(d)
         while stack:
@@ -178,7 +192,7 @@ class Retraction:
             why = cause[y]
             for d in dependents.get(y, ()):
                 if (d in cause or d == protect or d in dead or not is_live(d)
-                        or is_input(d) or d not in derivations):
+                        or is_input(d) or d not in derivations or proofs.holds(d)):
                     continue
                 cause[d] = why
                 stack.append(d)
@@ -232,3 +246,67 @@ class Retraction:
                 keep = [r for r in derivs if u not in r[2]]
                 if len(keep) != len(derivs):
                     derivations[d] = keep
+
+
+class _Proofs:
+    """A bounded search for proofs of facts (one re-derivation's): a fact *holds* when
+    it is an input fact, the fact that replaced the removed one, not live (a replaced or
+    closed fact a derivation still names, as the counting keeps them), has no recorded
+    derivations (nothing can retract it), or has a derivation recorded in cycle ``c``
+    whose supports all hold by derivations of cycles before ``c``. The cycles strictly
+    decrease down a proof, so it has no cycle of support: what holds is well-founded.
+    Sufficient, not necessary: a fact re-grounded by a later derivation, or any fact once
+    the search has spent ``budget`` derivations, does not hold here (it stays a suspect,
+    decided by the fixpoint)."""
+
+    __slots__ = ("_budget", "_cuts", "_derivations", "_is_input", "_is_live", "_protect",
+                 "_proven", "_refuted")
+
+    def __init__(self, store: FactStore, protect: int | None, budget: int) -> None:
+        self._derivations = store.derivations
+        self._is_input = store.is_input
+        self._is_live = store.is_live
+        self._protect = protect
+        self._budget = budget
+        #: fact → the cycle of the top derivation of a proof found for it
+        self._proven: dict[int, int] = {}
+        #: fact → a bound below which it has no proof (a search the budget did not cut)
+        self._refuted: dict[int, int] = {}
+        self._cuts = 0  # searches cut by the budget or the depth so far
+
+    def holds(self, fid: int) -> bool:
+        """Whether a proof of ``fid`` was found (within the budget)."""
+        return self._below(fid, _ANY_CYCLE, 0)
+
+    def _below(self, fid: int, bound: int, depth: int) -> bool:
+        """Whether ``fid`` has a proof whose top derivation is of a cycle before
+        ``bound``."""
+        if fid == self._protect or self._is_input(fid) or not self._is_live(fid):
+            return True
+        found = self._proven.get(fid)
+        if found is not None and found < bound:
+            return True
+        derivs = self._derivations.get(fid)
+        if derivs is None:
+            return True
+        if self._refuted.get(fid, -1) >= bound:
+            return False
+        if depth > _MAX_DEPTH or self._budget < 0:
+            self._cuts += 1
+            return False
+        cuts = self._cuts
+        for _, at, support in derivs:
+            if at >= bound:
+                continue
+            self._budget -= 1
+            if all(self._below(s, at, depth + 1) for s in support):
+                if found is None or at < found:
+                    self._proven[fid] = at
+                return True
+        if self._cuts == cuts:  # a complete search: no proof below ``bound``
+            self._refuted[fid] = max(bound, self._refuted.get(fid, -1))
+        return False
+
+
+_ANY_CYCLE = 1 << 62
+_MAX_DEPTH = 200  # a proof searched deeper is left to the fixpoint (and the stack alone)
