@@ -18,7 +18,9 @@ running after each retraction (the retraction-heavy case). Three graphs:
   adds nothing to check (its overhead is a dict of touched facts, left empty).
 
 Ways, alternating in the same process, medians over ``--rounds``: ``dred`` (the
-engine), ``count`` (the re-derivation step switched off: the old behaviour), ``scratch``
+engine), ``dred-all`` (the engine without its proof search: every fact downstream of a
+touched one is a suspect), ``count`` (the re-derivation step switched off: the old
+behaviour), ``scratch``
 (a new ``run`` over the remaining edges after each retraction). The times are of the
 retraction runs only (the first closure is built outside the clock; the garbage of the
 previous way is collected before each). ``facts equal``
@@ -38,6 +40,7 @@ from typing import Any
 
 import converge_rules
 from converge_rules import Session
+from converge_rules.engine import retraction
 from converge_rules.engine.retraction import Retraction
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -87,6 +90,21 @@ def counting_only() -> Iterator[None]:
         Retraction._settle = settle  # type: ignore[method-assign]
 
 
+@contextmanager
+def no_proof_search() -> Iterator[None]:
+    """DRed as first written: every fact downstream of a touched one is a suspect."""
+    holds = retraction._Proofs.holds
+
+    def never(self: Any, fid: int) -> bool:
+        return False
+
+    retraction._Proofs.holds = never  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        retraction._Proofs.holds = holds  # type: ignore[method-assign]
+
+
 def facts(edges: list[Edge]) -> list[tuple[str, dict[str, Any]]]:
     return [("Edge", {"a": a, "b": b}) for a, b in edges]
 
@@ -130,13 +148,17 @@ def main() -> None:
         left = [e for e in edges if e not in gone]
         truth = paths(converge_rules.run(rules, facts(left), now=NOW))
         total = len(paths(converge_rules.run(rules, facts(edges), now=NOW)))
-        times: dict[str, list[float]] = {"dred": [], "count": [], "scratch": []}
+        times: dict[str, list[float]] = {"dred": [], "dred-all": [], "count": [],
+                                         "scratch": []}
         ends: dict[str, list[dict[str, Any]]] = {}
         for _ in range(args.rounds):
             for way in times:  # alternating, so load drifts hit every way alike
                 gc.collect()  # the last way's garbage is not this one's to collect
                 if way == "dred":
                     took, end = session_way(rules, edges, gone)
+                elif way == "dred-all":
+                    with no_proof_search():
+                        took, end = session_way(rules, edges, gone)
                 elif way == "count":
                     with counting_only():
                         took, end = session_way(rules, edges, gone)

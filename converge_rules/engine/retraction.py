@@ -192,7 +192,12 @@ class Retraction:
             why = cause[y]
             for d in dependents.get(y, ()):
                 if (d in cause or d == protect or d in dead or not is_live(d)
-                        or is_input(d) or d not in derivations or proofs.holds(d)):
+                        or is_input(d) or d not in derivations):
+                    continue
+                # the search only for a fact with a derivation on no suspect and not on
+                # itself (a fact held up by a cycle has none: searching it is waste)
+                if any(d not in sup and not any(x in cause for x in sup)
+                       for _, _, sup in derivations[d]) and proofs.holds(d):
                     continue
                 cause[d] = why
                 stack.append(d)
