@@ -373,6 +373,7 @@ def resume(
     stop: Callable[[], bool] | None = None,
     observer: Callable[[dict[str, Any]], None] | None = None,
     timings: Timings | None = None,
+    facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]] | None = None,
 ) -> RunResult:
     """Continue job ``job`` of ``store`` (None: its newest resumable job) to the result
     and trace an uninterrupted run would have given, byte for byte: the job's stored
@@ -388,7 +389,17 @@ def resume(
     digest differs from the job's is refused, and so is a re-execution whose trace
     differs from the stored one. Errors are :class:`~converge_rules.errors.StoreError`
     saying why and what to do (a converged job, a job running in a live process…).
-    The other arguments are :func:`run`'s."""
+    The other arguments are :func:`run`'s.
+
+    ``facts``: more input facts for the job (``(type name, fields)`` pairs or
+    :class:`~converge_rules.engine.inputs.InputFacts` read by :func:`read_facts`). The
+    job is then a session that takes more input: it is re-executed to its end (a job at
+    its fixpoint, ``converged`` or ``unmet_goal``, may be resumed so too), the facts
+    are merged as a cycle of their own, recorded with it in the store, and the job
+    re-converges incrementally — its facts then equal one run's over all the facts (for
+    the rulesets of the session contract, see ``Session``). Invalid facts raise
+    :class:`~converge_rules.errors.InputError` before the store is written. See
+    :mod:`converge_rules.store.extend`."""
     from converge_rules.store import resume as resuming
 
     if isinstance(store, str | os.PathLike):
@@ -397,8 +408,8 @@ def resume(
         with registries.job_store(store) as opened:
             return resume(opened, job, ruleset=ruleset, plugins=plugins, executor=executor,
                           workers=workers, tools=tools, progress=progress, stop=stop,
-                          observer=observer, timings=timings)
-    found = resuming.find(store, job)
+                          observer=observer, timings=timings, facts=facts)
+    found = resuming.find(store, job, more=facts is not None)
     if ruleset is None:
         if not found.ruleset_path or not Path(found.ruleset_path).is_file():
             from converge_rules.errors import StoreError
@@ -419,6 +430,15 @@ def resume(
     if tools:
         merged.update(tools)
     require_tools(ruleset, merged)
+    if facts is not None:
+        from converge_rules.engine.inputs import InputFacts, validate_pairs
+        from converge_rules.store.extend import extend
+
+        more = facts if isinstance(facts, InputFacts) else validate_pairs(
+            ruleset.program, facts)
+        return extend(found, ruleset, more, executor=exe, tools=merged,
+                      progress=progress, stop=stop, observer=observer,
+                      summarize=registries.summarizers or None)
     return cast("RunResult", resuming.resume(found, ruleset, executor=exe, tools=merged,
                                              progress=progress, stop=stop,
                                              observer=observer,

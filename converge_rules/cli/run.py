@@ -127,7 +127,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "decision (`converge approve`/`reject`). Its inputs, time, recorded tool "
          "answers and decisions are used; "
          "the result and trace are an uninterrupted run's. RULESET may be omitted (the "
-         "job's own path is used).",
+         "job's own path is used). With --facts, the job (a converged one too) takes "
+         "them as more input: merged after its end, recorded in the store, and "
+         "re-converged incrementally.",
 )
 @click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",
               help="With --resume: the job to continue (`converge store info` lists them).")
@@ -191,6 +193,7 @@ def command(
       converge run claims.cvg -f claims.jsonl --now 2026-12-06T09:00:00Z
       converge run claims.cvg -f claims.jsonl --stream 2>result.txt | jq .event
       converge run --resume run.db
+      converge run --resume run.db --facts more.jsonl
 
     \b
     Exit codes:
@@ -319,7 +322,8 @@ def command(
                                         executor=exe, workers=None if options else workers,
                                         progress=progress, stop=interrupts.requested,
                                         observer=_stdout_events if stream else None,
-                                        timings=timings)
+                                        timings=timings,
+                                        facts=inputs if facts else None)
                 else:
                     result = api.run(loaded, inputs, executor=exe,
                                      workers=None if options else workers,
@@ -410,9 +414,9 @@ def _resumable(location: str, job: int | None, facts: tuple[str, ...], store: st
                ) -> Resumable:
     """The job ``--resume LOCATION [--job ID]`` continues, checked resumable (a
     ``StoreError`` saying why not, reported with exit code 2); the options a resumed
-    job cannot take are usage errors."""
+    job cannot take are usage errors. With ``facts`` (``--facts``: more input for the
+    job) a job at its fixpoint may be resumed too."""
     for given, option, why in (
-        (facts, "--facts", "it reuses the inputs it stored"),
         (store, "--store", "it stays in the store it resumes from"),
         (trace, "--trace", "its trace is in its store (`converge trace export`)"),
         (now, "--now", "it reuses the time it started with"),
@@ -426,7 +430,7 @@ def _resumable(location: str, job: int | None, facts: tuple[str, ...], store: st
 
     opened = open_existing(location)  # a mistyped name must not become a new empty store
     try:
-        return resuming.find(opened, job)
+        return resuming.find(opened, job, more=bool(facts))
     except BaseException:
         opened.close()
         raise

@@ -68,9 +68,7 @@ def merge_later_inputs(
     merger.dead = set()
     merger.keyed.begin()
     store.begin_cycle(cycle)
-    for fid in sorted(withdrawn):
-        if store.is_live(fid) and fid not in merger.dead:
-            merger.retraction.withdraw(cycle, fid)
+    merger.retraction.withdraw_all(cycle, sorted(withdrawn))
     by_type: dict[int, list[tuple[Any, ...]]] = {}
     for type_id, run in groupby(zip(inputs.types, inputs.values, strict=True),
                                 key=itemgetter(0)):

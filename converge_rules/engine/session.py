@@ -12,7 +12,9 @@ The contract, tested in ``tests/session/``: for a ruleset without negation, aggr
 ``emit lasting``, ``one at a time`` agents, keyed types, prune or tools whose answers
 change, a session that adds a set of facts batch by batch — and retracts some of them
 — ends with the same facts as one run over the facts that remain. Retraction reaches
-every fact resting only on what was retracted (the engine's retraction), and an agent
+every fact left without a derivation grounded in the facts that stay, cycles of facts
+supporting each other included (the engine's delete-and-rederive,
+:mod:`converge_rules.engine.retraction`), and an agent
 that negates or aggregates over a type runs again when a fact of it leaves; but a fact
 *added* later does not withdraw what an earlier run derived from its absence (``not``)
 or from an aggregate's old value unless the aggregate's type is keyed with a policy

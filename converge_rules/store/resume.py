@@ -40,7 +40,11 @@ if TYPE_CHECKING:
     from converge_rules.program import Program
 
 SETTINGS_VERSION = 1
-"""The version of :attr:`JobSpec.settings`' JSON; a newer one is refused."""
+"""The version of :attr:`JobSpec.settings`' JSON a new job writes."""
+
+READS_VERSION = 2
+"""The newest settings version read (2: with the inputs a job took later, see
+:mod:`converge_rules.store.extend`); a newer one is refused."""
 
 RESUMABLE = ("running", "interrupted", "aborted", "budget_exceeded", "awaiting_approval")
 """Statuses a job may be resumed from (``budget_exceeded`` only by ``job_timeout``;
@@ -159,27 +163,30 @@ class Resumable:
         return None if text is None else datetime.fromisoformat(text)
 
 
-def find(store: Any, job: int | None) -> Resumable:
+def find(store: Any, job: int | None, *, more: bool = False) -> Resumable:
     """The job ``job`` of ``store`` (None: its newest resumable job), checked resumable:
     a :class:`StoreError` saying why not (it converged, it was stored without what a
-    resume needs, its process is still running it…)."""
+    resume needs, its process is still running it…). With ``more`` (it is resumed to
+    take more input facts) a job that reached its fixpoint may be resumed too."""
     where = getattr(store, "location", "the store")
     if not isinstance(store, ResumableStore):
         raise StoreError(f"{where}: this store ({type(store).__name__}) cannot resume "
                          "jobs")
     if job is None:
         jobs = store.jobs()
-        candidates = [j for j in jobs if _why_not(j) is None]
+        candidates = [j for j in jobs if _why_not(j, more) is None]
         if not candidates:
             shown = ", ".join(f"{j.id} ({j.status})" for j in jobs[-5:]) or "none"
             raise StoreError(f"{where} holds no job to resume (jobs: {shown}); a job "
                              "can be resumed when it was interrupted, its process died, "
                              "it was aborted, ran out of job_timeout or awaits approval "
-                             "(once every pending fact has a decision)")
+                             "(once every pending fact has a decision)"
+                             + ("" if more else ", and one at its fixpoint (converged) "
+                                "when given more input facts (--facts FILE)"))
         info = candidates[-1]
     else:
         info = store.job(job)
-        why = _why_not(info)
+        why = _why_not(info, more)
         if why is not None:
             raise StoreError(f"job {info.id} of {where} cannot be resumed: {why}")
     found = store.job_spec(info.id)
@@ -189,7 +196,7 @@ def find(store: Any, job: int | None) -> Resumable:
                          "without resume); run it again")
     spec, host, pid = found
     settings = json.loads(spec.settings)
-    if int(settings.get("version", 0)) > SETTINGS_VERSION:
+    if int(settings.get("version", 0)) > READS_VERSION:
         raise StoreError(f"job {info.id} of {where} was stored by a newer converge; "
                          "upgrade converge to resume it")
     if info.status == "running" and host == socket.gethostname() and _alive(pid):
@@ -220,10 +227,13 @@ def _check_decided(store: Any, info: JobInfo, where: str) -> None:
         "change, all of them at once")
 
 
-def _why_not(info: JobInfo) -> str | None:
-    """Why a job cannot be resumed, or None."""
+def _why_not(info: JobInfo, more: bool = False) -> str | None:
+    """Why a job cannot be resumed (``more``: to take more input facts), or None."""
+    if more and info.status in ("converged", "unmet_goal"):
+        return None  # a session at its fixpoint takes more input
     if info.status not in RESUMABLE:
-        ended = ("it converged: its result is final" if info.status == "converged"
+        ended = ("it converged: its result is final (give more input facts to go on: "
+                 "--facts FILE)" if info.status == "converged"
                  else f"it ended with status {info.status}, which running again "
                  "would give again")
         return ended
@@ -390,6 +400,11 @@ class ReplaySink:
         if self._on_live is not None:
             self._on_live()
 
+    def diverged(self, cycle: int, what: str) -> None:
+        """Raise the error of a re-execution that differs from the stored job in
+        ``cycle`` (``what``: how); the store is left as it was."""
+        self._diverged(cycle, what)
+
     def _diverged(self, cycle: int, what: str) -> None:
         raise StoreError(
             f"job {self.job} cannot be resumed: re-executing it differs from what it "
@@ -407,6 +422,12 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
     :class:`~converge_rules.engine.result.RunResult` an uninterrupted run gives."""
     from converge_rules.engine import run as engine_run
 
+    if found.settings.get("later"):  # a session that took more input: its batches too
+        from converge_rules.store.extend import extend
+
+        return extend(found, ruleset, None, executor=executor, tools=tools,
+                      progress=progress, stop=stop, observer=observer,
+                      summarize=summarize)
     check_ruleset(found, ruleset)
     program = ruleset.program
     inputs = read_inputs(found, program)

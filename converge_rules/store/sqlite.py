@@ -742,6 +742,14 @@ class SqliteJob:
             "INSERT INTO timings (job, seq, cycle, kind, agent, tool, call_key, source, "
             "seconds, merge_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows, True))
 
+    def stage_settings(self, settings: str) -> None:
+        """Replace the job's stored settings (:class:`~converge_rules.store.base.JobSpec`)
+        in the transaction of the next commit: a resumed job records the input facts it
+        takes later with the cycle that merges them (``converge run --resume --facts``)."""
+        assert self.id is not None, "settings are those of a stored job"
+        self._staged.append(("UPDATE job_specs SET settings = ? WHERE job = ?",
+                             (settings, self.id), False))
+
     def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
         """The committed knowledge of ``type_name`` in this job, oldest first."""
         from converge_rules.engine import knowledge  # the engine: not on `check`'s path

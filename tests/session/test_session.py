@@ -232,6 +232,30 @@ def test_a_session_traces_the_same_on_every_executor(closure: Any, executor: str
     assert other == serial
 
 
+@pytest.mark.parametrize("executor", [
+    "threads",
+    pytest.param("processes", marks=pytest.mark.skipif(not fork_available(),
+                                                        reason="needs fork")),
+])
+def test_a_retraction_through_a_cycle_traces_the_same_on_every_executor(
+    closure: Any, executor: str,
+) -> None:
+    # Path(a, b) rests on Edge(a, b) and on itself (+ Edge(b, b)); Path(c, b) on
+    # Path(c, a) + Edge(a, b) and on itself: both leave with Edge(a, b)
+    def script(exe: Any) -> tuple[str, list[dict[str, Any]]]:
+        with Session(closure, edges("ab", "bb", "ca"), executor=exe, now=NOW) as session:
+            session.run()
+            session.retract(("Edge", {"a": "a", "b": "b"}))
+            result = session.run()
+            assert session.trace is not None
+            return session.trace.to_jsonl(), result.facts("Path")
+
+    serial = script(None)
+    assert serial[1] == [{"a": "b", "b": "b"}, {"a": "c", "b": "a"}]
+    other = script(ThreadExecutor(4) if executor == "threads" else processes_executor(2))
+    assert other == serial
+
+
 def test_a_session_goes_on_with_a_job_already_started(closure: Any) -> None:
     """What resuming a checkpointed job with more facts builds on: Session.of_job."""
     from converge_rules.engine.executors import SerialExecutor

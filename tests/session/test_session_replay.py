@@ -54,3 +54,38 @@ def test_a_session_trace_replays_identically(tmp_path: Path) -> None:
     ruleset_path.write_text(READINGS.replace("> 10.0", "> 20.0"), encoding="utf-8")
     out = CliRunner().invoke(main, ["replay", str(ruleset_path), str(trace), "--no-plugins"])
     assert out.exit_code == 1 and "differs at line" in out.output
+
+
+CLOSURE = """ruleset closure "reachability"
+fact Edge { a: int, b: int }
+fact Path { a: int, b: int }
+agent base {
+  when Edge(a, b)
+  emit Path(a: a, b: b)
+}
+agent step {
+  when Path(a, b) and Edge(a: b, b: c)
+  emit Path(a: a, b: c)
+}
+"""
+
+
+def test_a_session_trace_with_a_retraction_through_a_cycle_replays_identically(
+    tmp_path: Path,
+) -> None:
+    ruleset_path = tmp_path / "closure.cvg"
+    ruleset_path.write_text(CLOSURE, encoding="utf-8")
+    ruleset = converge_rules.load(ruleset_path, plugins=False)
+    with Session(ruleset, [("Edge", {"a": 0, "b": 1}), ("Edge", {"a": 1, "b": 1})],
+                 now=datetime(2026, 1, 1, tzinfo=UTC)) as session:
+        session.run()
+        session.retract(("Edge", {"a": 0, "b": 1}))
+        result = session.run()
+        assert session.trace is not None
+        trace = tmp_path / "session.jsonl"
+        trace.write_text(session.trace.to_jsonl(), encoding="utf-8")
+    assert result.facts("Path") == [{"a": 1, "b": 1}]
+    assert '"event":"retracted"' in trace.read_text(encoding="utf-8")
+    out = CliRunner().invoke(main, ["replay", str(ruleset_path), str(trace), "--no-plugins"])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("identical:")

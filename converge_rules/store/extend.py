@@ -1,0 +1,159 @@
+"""A stored job that takes more input facts: ``converge run --resume run.db --facts
+more.jsonl`` (``api.resume(store, facts=…)``).
+
+A job in a store is a session (:class:`~converge_rules.Session`) that may take more
+input. Resuming it with more facts re-executes it as :mod:`~converge_rules.store.resume`
+does — from its stored inputs, with the tool answers its trace recorded, every stored
+cycle checked line for line — then merges the new facts as an input cycle of their own
+(:meth:`~converge_rules.engine.runner._Job.merge_later`, as ``Session.add`` + ``run``
+does) and re-converges incrementally from there: agents see only what is new to them.
+
+**The record of later inputs** is the job's stored settings, not its trace: each batch
+is kept as ``later: [[cycle, [[type, fields], …]], …]`` in the job spec's settings
+(``version`` 2), written *in the transaction that commits the cycle merging it*, so a
+crash leaves either both or neither. The trace alone would not do: an input fact equal
+to a live derived fact adds no trace event (it only becomes an input, which no cascade
+retracts afterwards), so a batch rebuilt from ``fact_added`` events could replay to a
+different job. A later resume (with or without more facts) and ``converge replay``
+against the store re-execute the batches at their cycles; a converge that knows only
+version 1 refuses the job ("stored by a newer converge") rather than diverge.
+
+**What equals what.** The facts of a job resumed with more facts equal those of one run
+over all the facts, for the rulesets of the session contract (monotone ones, keyed
+aggregates updated in place; see :mod:`converge_rules.engine.session`). The traces
+differ by their cycles: the later facts enter in a cycle of their own, after the status
+of the run before them (each run of a session ends with a ``status`` event).
+
+A job takes more facts when it reached its fixpoint (``converged`` or ``unmet_goal``)
+or can be resumed (:data:`~converge_rules.store.resume.RESUMABLE`: it first runs to its
+end as a plain resume would); a job that ends its re-execution otherwise (interrupted
+again, out of a budget) returns that result and the new facts are not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from converge_rules.errors import StoreError
+from converge_rules.store.resume import (
+    ReplaySink,
+    Resumable,
+    check_ruleset,
+    inputs_text,
+    read_inputs,
+    recorded_answers,
+)
+
+if TYPE_CHECKING:
+    from converge_rules.api import Ruleset
+    from converge_rules.engine.inputs import InputFacts
+    from converge_rules.engine.result import RunResult
+    from converge_rules.engine.runner import _Job
+    from converge_rules.program import Program
+
+LATER_VERSION = 2
+"""The settings version of a job that took later inputs (``settings["later"]``)."""
+
+#: statuses after which a job's session goes on with more facts
+GOES_ON = ("converged", "unmet_goal")
+
+
+def later_batches(found: Resumable, program: Program) -> list[tuple[int, InputFacts]]:
+    """The input facts ``found`` took after it started: ``(cycle, facts)`` per batch, in
+    order, validated against ``program``."""
+    from converge_rules.engine.inputs import validate_pairs
+
+    out: list[tuple[int, InputFacts]] = []
+    for cycle, rows in found.settings.get("later") or ():
+        pairs = [(str(t), fields) for t, fields in rows]
+        out.append((int(cycle), validate_pairs(
+            program, pairs, source=f"job {found.job.id}'s inputs of cycle {cycle}")))
+    return out
+
+
+def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
+           executor: Any = None, tools: Mapping[str, Any] | None = None,
+           progress: Any = None, stop: Callable[[], bool] | None = None,
+           observer: Any = None, summarize: Any = None) -> RunResult:
+    """Continue the job ``found`` with ``ruleset`` (checked to be the one it ran):
+    re-execute it and the later inputs it recorded, then merge ``more`` (None or empty:
+    none) as a cycle of its own, recorded with that cycle, and converge. The result of
+    the job's last run."""
+    from converge_rules._gc import paused_gc
+    from converge_rules.engine.executors import SerialExecutor
+    from converge_rules.engine.runner import _Job, job_clock
+
+    check_ruleset(found, ruleset)
+    program = ruleset.program
+    inputs = read_inputs(found, program)
+    batches = later_batches(found, program)
+    store, info = found.store, found.job
+    sizes = store.cycle_sizes(info.id)
+    expected = sum(n for _, n, _ in sizes)
+    last = sizes[-1][0] if sizes else -1
+    if info.status == "budget_exceeded" and "while agent" in info.detail:
+        last -= 1  # job_timeout cut agents inside the last cycle: run it again whole
+    answers = recorded_answers(store.trace_lines(info.id))
+    target = store.resume_job(info.id, expected)
+    stage_settings = getattr(target, "stage_settings", None)
+    if more is not None and len(more) and stage_settings is None:
+        raise StoreError(f"{store.location}: this store ({type(store).__name__}) cannot "
+                         "record the facts a job takes later; run a new job over all the "
+                         "facts")
+    sink = ReplaySink(target, info.id, store.trace_lines(info.id), sizes, last)
+    merged: dict[str, Any] = dict(ruleset.tools)
+    if tools:
+        merged.update(tools)
+    with sink, paused_gc():  # an exception marks the job aborted (once it went live)
+        job = _Job(program, inputs, executor or SerialExecutor(), merged, progress, stop,
+                   job_clock(found.now), sink, observer, answers, summarize=summarize)
+        del inputs
+        try:
+            try:
+                result = _run(job, None)
+                for cycle, batch in batches:
+                    if result.status not in GOES_ON or job.meter.cycles + 1 != cycle:
+                        sink.diverged(job.meter.cycles + 1, f"the job took more input "
+                                      f"facts in cycle {cycle}, after a run that ended "
+                                      f"{result.status}")
+                    result = _run(job, batch)
+                if more is not None and len(more) and result.status in GOES_ON:
+                    cycle = job.meter.cycles + 1
+                    settings = dict(found.settings)
+                    settings["version"] = LATER_VERSION
+                    settings["later"] = [*settings.get("later", ()),
+                                         [cycle, json.loads(inputs_text(program, more))]]
+                    assert stage_settings is not None
+                    stage_settings(json.dumps(settings, sort_keys=True))
+                    result = _run(job, more)
+            finally:
+                job.tools.close()
+        except BaseException:
+            job.end_events(wait=False)
+            raise
+        job.end_events()
+        sink.write_lines(result.trace.lines(job.committed))
+    result.trace.written = True
+    return result
+
+
+def _run(job: _Job, batch: InputFacts | None) -> RunResult:
+    """One run of the job's session: its start (``batch`` None) or ``batch`` merged as
+    an input cycle, then converge (the tools stay open for the next run)."""
+    from converge_rules.engine.runner import _Stop
+
+    try:
+        if batch is None:
+            job.start()
+        else:
+            job.merge_later(batch)
+    except _Stop as stop:
+        return job._finish(stop.status, stop.detail, [], stop.loop)
+    except MemoryError as exc:
+        return job._out_of_memory(exc)
+    return job.converge(last=False)
+
+
+__all__ = ["GOES_ON", "LATER_VERSION", "extend", "later_batches"]
