@@ -57,6 +57,22 @@ class CycleSink(TraceSink, Protocol):
         ...
 
 
+@runtime_checkable
+class GroupCommitSink(CycleSink, Protocol):
+    """A cycle sink that may commit several cycles in one transaction (group commit).
+    The engine hands it a cycle that called no tool with :meth:`cycle_ended`, and one
+    that did with :meth:`~CycleSink.cycle_committed`, which commits that cycle and the
+    cycles waiting before it before returning. A cycle's lines are never split between
+    transactions, and cycles are committed in order, so a crash leaves whole cycles: a
+    prefix of the trace."""
+
+    def cycle_ended(self, cycle: int, lines: Sequence[str]) -> None:
+        """Store ``lines`` (the trace events of ``cycle``, which called no tool), now
+        or with a later cycle's transaction, at the sink's discretion (its bound on
+        how many cycles, or how much work, a crash may take back)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class JobInfo:
     """One job of a store: its id, the ruleset it ran, its status (``running`` while it
