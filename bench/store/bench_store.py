@@ -16,7 +16,9 @@ rounds (median of each):
   ~45,000 paths in ~300 cycles — many lines per transaction; a run of a few
   hundredths of a second, where opening a store (a fixed ~10 ms) weighs;
 * with ``--large``: the counter for 50,000 cycles and the closure of a chain of 800
-  (319,600 paths), where the fixed cost is amortised.
+  (319,600 paths), where the fixed cost is amortised;
+* ``tools``: four agents each calling a 1 ms tool every cycle, 200 cycles — an agent
+  job's shape, where every cycle is committed as it ends (it called a tool).
 
 Ways: ``none`` (no trace), ``jsonl`` (``--trace FILE``, the trace serialised and written
 when the job ends), ``sqlite`` (``--store run.db``, each cycle's lines serialised as the
@@ -42,7 +44,7 @@ from typing import Any
 
 import converge_rules
 from converge_rules import api
-from converge_rules.benchmarks import _converge_run, peak_rss
+from converge_rules.benchmarks import _converge_run, io_ruleset, io_tools, peak_rss
 from converge_rules.store.sqlite import SqliteStore
 
 COUNTER = """\
@@ -81,6 +83,25 @@ def workloads(quick: bool, large: bool = False
         out[f"closure (chain of {nodes})"] = (
             closure, [("Edge", {"a": i, "b": i + 1}) for i in range(nodes - 1)])
     return out
+
+
+TOOL_CYCLES = 200
+TOOL_AGENTS = 4
+TOOL_LATENCY = 0.001
+
+
+def tool_workload(quick: bool) -> tuple[str, Any, list[tuple[str, dict[str, Any]]],
+                                        dict[str, Any]]:
+    """An agent job's shape: ``TOOL_AGENTS`` agents each calling a tool of
+    ``TOOL_LATENCY`` seconds once a cycle (:func:`converge_rules.benchmarks.io_ruleset`,
+    the sync tool, the serial executor), for ``TOOL_CYCLES`` cycles (``--quick``: 20).
+    Every cycle calls a tool, so every cycle is committed as it ends: the store's
+    per-cycle cost against cycles that do real work."""
+    cycles = 20 if quick else TOOL_CYCLES
+    wait, _ = io_tools(TOOL_LATENCY)
+    ruleset = converge_rules.loads(io_ruleset(TOOL_AGENTS, cycles), plugins=False)
+    return (f"tools ({TOOL_AGENTS} x {TOOL_LATENCY * 1e3:g} ms, {cycles} cycles)", ruleset,
+            [("Tick", {"n": 0})], {"wait": wait})
 
 
 def timed(run: Callable[[], Any]) -> tuple[float, Any]:
@@ -133,11 +154,14 @@ def time_rows(tmp: Path, quick: bool, large: bool, rounds: int) -> None:
     none, store = fixed_cost(tmp, rounds)
     print(f"fixed cost of a store: a one-fact job {none * 1e3:.1f} ms without, "
           f"{store * 1e3:.1f} ms with a new store file (+{(store - none) * 1e3:.1f} ms)\n")
-    print(f"{'workload':<26}{'cycles':>8}{'lines':>9}{'none s':>9}{'jsonl s':>9}"
+    print(f"{'workload':<32}{'cycles':>8}{'lines':>9}{'none s':>9}{'jsonl s':>9}"
           f"{'sqlite s':>10}{'sqlite/none':>12}{'sqlite/jsonl':>13}{'db bytes':>11}"
           f"{'group=1 s':>11}{'group=1/none':>13}", flush=True)
     serialised: dict[str, dict[str, float]] = {}
-    for name, (ruleset, facts) in workloads(quick, large).items():
+    rows: list[tuple[str, Any, Any, dict[str, Any] | None]] = [
+        (name, ruleset, facts, None) for name, (ruleset, facts) in workloads(quick, large).items()]
+    rows.append(tool_workload(quick))
+    for name, ruleset, facts, tools in rows:
         pairs = facts
         times: dict[str, list[float]] = {"none": [], "jsonl": [], "sqlite": [],
                                          "group=1": []}
@@ -148,14 +172,15 @@ def time_rows(tmp: Path, quick: bool, large: bool, rounds: int) -> None:
             db.unlink(missing_ok=True)
             trace = tmp / f"trace{i}.jsonl"
             ways: dict[str, Callable[[], Any]] = {
-                "none": lambda r=ruleset, p=pairs: api.run(r, p, now=None),
-                "jsonl": lambda r=ruleset, p=pairs, t=trace: api.run(r, p, trace=t,
-                                                                     now=None),
-                "sqlite": lambda r=ruleset, p=pairs, d=db: api.run(r, p, store=d,
-                                                                   now=None),
+                "none": lambda r=ruleset, p=pairs, x=tools: api.run(r, p, tools=x,
+                                                                    now=None),
+                "jsonl": lambda r=ruleset, p=pairs, x=tools, t=trace: api.run(
+                    r, p, tools=x, trace=t, now=None),
+                "sqlite": lambda r=ruleset, p=pairs, x=tools, d=db: api.run(
+                    r, p, tools=x, store=d, now=None),
                 # one transaction per cycle, as before group commit (a file of its own)
-                "group=1": lambda r=ruleset, p=pairs, d=db: api.run(
-                    r, p, store=f"sqlite:///{d}1?group=1", now=None),
+                "group=1": lambda r=ruleset, p=pairs, x=tools, d=db: api.run(
+                    r, p, tools=x, store=f"sqlite:///{d}1?group=1", now=None),
             }
             order = list(ways) if i % 2 == 0 else list(reversed(ways))
             for way in order:
@@ -173,15 +198,15 @@ def time_rows(tmp: Path, quick: bool, large: bool, rounds: int) -> None:
             for suffix in ("", "-wal", "-shm", "1", "1-wal", "1-shm"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"{name:<26}{cycles:>8,}{lines:>9,}{med['none']:>9.3f}{med['jsonl']:>9.3f}"
+        print(f"{name:<32}{cycles:>8,}{lines:>9,}{med['none']:>9.3f}{med['jsonl']:>9.3f}"
               f"{med['sqlite']:>10.3f}{med['sqlite'] / med['none']:>12.2f}"
               f"{med['sqlite'] / med['jsonl']:>13.2f}{size:>11,}{med['group=1']:>11.3f}"
               f"{med['group=1'] / med['none']:>13.2f}", flush=True)
         serialised[name] = serialisation(result, rounds)
-    print(f"\n{'serialising the trace':<26}{'models s':>10}{'bare s':>9}{'chained s':>11}"
+    print(f"\n{'serialising the trace':<32}{'models s':>10}{'bare s':>9}{'chained s':>11}"
           f"{'models/bare':>12}{'chained/bare':>13}")
     for name, med in serialised.items():
-        print(f"{name:<26}{med['models']:>10.3f}{med['bare']:>9.3f}{med['chained']:>11.3f}"
+        print(f"{name:<32}{med['models']:>10.3f}{med['bare']:>9.3f}{med['chained']:>11.3f}"
               f"{med['models'] / med['bare']:>12.2f}{med['chained'] / med['bare']:>13.2f}")
 
 
