@@ -6,6 +6,9 @@ A backend implements the protocols it supports:
   lines in order (the JSON Lines file, ``--trace``);
 * a :class:`CycleSink` is a trace sink that also takes each cycle's lines as the cycle
   ends, durably: a job that dies loses at most the cycle in flight;
+* a :class:`GroupCommitSink` is a cycle sink that may keep a cycle that called no tool
+  waiting for a later cycle's transaction (group commit): a job that dies loses at
+  most the cycles waiting too, which a resume re-executes without paying for a tool;
 * a :class:`JobStore` is a database of jobs (SQLite built in, ``--store run.db``; other
   backends from plugins): it opens a :class:`CycleSink` per new job, gives a job's
   trace back line for line, reports its sizes and forgets old jobs;
