@@ -53,13 +53,14 @@ from converge_rules.engine.trace import (
     E_REPLACED,
     E_RETRACTED,
     E_STATUS,
+    E_TOOL_CALL,
     Trace,
     jsonable,
 )
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Program
-from converge_rules.store.base import CycleSink, TraceSink
+from converge_rules.store.base import CycleSink, GroupCommitSink, TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 
@@ -125,6 +126,9 @@ class _Job:
         on the facts approval gates hold (:mod:`~converge_rules.engine.gates`)."""
         self.program = program
         self.cycle_sink = cycle_sink
+        #: the cycle sink when it can commit cycles in groups, else None
+        self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
+                             else None)
         #: how many raw trace events the cycle sink has been handed
         self.committed = 0
         self.inputs: InputFacts | None = inputs
@@ -572,8 +576,16 @@ class _Job:
         self.knowledge.end_cycle(cycle)  # staged with the sink: the same transaction
         self.payloads.end_cycle()
         self.stage_timings()
-        if self.cycle_sink is not None:
-            self.cycle_sink.cycle_committed(cycle, list(self.trace.lines(self.committed)))
+        sink = self.cycle_sink
+        if sink is not None:
+            lines = list(self.trace.lines(self.committed))
+            # a cycle that called a tool is committed before the next starts, so its
+            # paid answers are never lost; another may wait for a group's transaction
+            if self.group_commit and not any(
+                    ev[0] == E_TOOL_CALL for ev in self.trace.tail(self.committed)):
+                self.group_commit.cycle_ended(cycle, lines)
+            else:
+                sink.cycle_committed(cycle, lines)
             self.committed = len(self.trace)  # spilled events included
         self._publish()  # before the spill too
 

@@ -366,8 +366,8 @@ class Trace:
     :meth:`spill` moves them to a temporary file and :meth:`all_raw` reads all of
     them back in order."""
 
-    __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_program", "_spilled",
-                 "_spool", "_store", "_whole", "raw", "written")
+    __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_names", "_program",
+                 "_spilled", "_spool", "_store", "_whole", "raw", "written")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -388,6 +388,10 @@ class Trace:
         #: the job handed its trace to a sink (``--trace``, ``--store``): its result
         #: then carries the integrity proof
         self.written = False
+        #: the agents' and types' names as JSON and the types' field names, for the
+        #: line writer: encoded on first use, once (a cycle sink asks for lines every
+        #: cycle; encoding them each time cost a third of a short cycle)
+        self._names: tuple[list[str], list[str], list[tuple[str, ...]]] | None = None
 
     def __len__(self) -> int:
         return self._spilled + len(self.raw)
@@ -817,12 +821,15 @@ class _LineWriter:
     __slots__ = ("_agents", "_field_names", "_store", "_trace", "_types")
 
     def __init__(self, trace: Trace) -> None:
-        program = trace._program
         self._trace = trace
         self._store = trace._store
-        self._agents = [_encode_str(a.name) for a in program.agents]
-        self._types = [_encode_str(t.name) for t in program.types]
-        self._field_names = [t.field_names for t in program.types]
+        names = trace._names
+        if names is None:
+            program = trace._program
+            names = trace._names = ([_encode_str(a.name) for a in program.agents],
+                                    [_encode_str(t.name) for t in program.types],
+                                    [t.field_names for t in program.types])
+        self._agents, self._types, self._field_names = names
 
     def _fields(self, fid: int) -> str:
         store = self._store

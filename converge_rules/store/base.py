@@ -6,6 +6,9 @@ A backend implements the protocols it supports:
   lines in order (the JSON Lines file, ``--trace``);
 * a :class:`CycleSink` is a trace sink that also takes each cycle's lines as the cycle
   ends, durably: a job that dies loses at most the cycle in flight;
+* a :class:`GroupCommitSink` is a cycle sink that may keep a cycle that called no tool
+  waiting for a later cycle's transaction (group commit): a job that dies loses at
+  most the cycles waiting too, which a resume re-executes without paying for a tool;
 * a :class:`JobStore` is a database of jobs (SQLite built in, ``--store run.db``; other
   backends from plugins): it opens a :class:`CycleSink` per new job, gives a job's
   trace back line for line, reports its sizes and forgets old jobs;
@@ -54,6 +57,22 @@ class CycleSink(TraceSink, Protocol):
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         """Store ``lines`` (the trace events of ``cycle``, in order) in one
         transaction: when this returns they survive a crash of the process."""
+        ...
+
+
+@runtime_checkable
+class GroupCommitSink(CycleSink, Protocol):
+    """A cycle sink that may commit several cycles in one transaction (group commit).
+    The engine hands it a cycle that called no tool with :meth:`cycle_ended`, and one
+    that did with :meth:`~CycleSink.cycle_committed`, which commits that cycle and the
+    cycles waiting before it before returning. A cycle's lines are never split between
+    transactions, and cycles are committed in order, so a crash leaves whole cycles: a
+    prefix of the trace."""
+
+    def cycle_ended(self, cycle: int, lines: Sequence[str]) -> None:
+        """Store ``lines`` (the trace events of ``cycle``, which called no tool), now
+        or with a later cycle's transaction, at the sink's discretion (its bound on
+        how many cycles, or how much work, a crash may take back)."""
         ...
 
 

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.tools import ABANDONED, canonical_args
 from converge_rules.errors import StoreError
-from converge_rules.store.base import JobInfo, JobSpec, ResumableSink, ResumableStore
+from converge_rules.store.base import (
+    GroupCommitSink,
+    JobInfo,
+    JobSpec,
+    ResumableSink,
+    ResumableStore,
+)
 
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset
@@ -356,6 +362,16 @@ class ReplaySink:
                 self._rows += len(items)
             if live:
                 getattr(self.target, f"stage_{kind}")(items)
+
+    def cycle_ended(self, cycle: int, lines: Sequence[str]) -> None:
+        """A cycle that called no tool: checked as :meth:`cycle_committed` checks it
+        while re-executed; live, it may wait for a group commit in the store."""
+        if cycle > self.last and isinstance(self.target, GroupCommitSink):
+            self._go_live()
+            self._pass_staged(True)
+            self.target.cycle_ended(cycle, lines)
+            return
+        self.cycle_committed(cycle, lines)
 
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         if cycle > self.last:

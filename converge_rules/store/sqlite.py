@@ -1,8 +1,13 @@
 """The SQLite job store, the embedded default: ``converge run … --store run.db``.
 
-One file holds any number of jobs. Each cycle of a job is one transaction: its trace
-lines and its row in ``cycles`` are committed together, so a process that dies loses at
-most the cycle in flight, and the ``cycles`` row says which cycles are complete.
+One file holds any number of jobs. A cycle's trace lines and its row in ``cycles`` are
+always committed together, in one transaction, and the ``cycles`` rows say which cycles
+are complete. Group commit: a cycle that called no tool may wait for the next ones and
+share their transaction (at most :data:`GROUP_CYCLES` cycles, and only while less than
+:data:`GROUP_SECONDS` have passed since the last commit); a cycle that called a tool is
+committed as it ends, with the cycles waiting before it, so a paid answer is never lost.
+A process that dies loses the cycle in flight and the cycles waiting (re-executed by a
+resume: they called no tool, so nothing is paid twice).
 
 Durability: the database is in WAL mode with ``synchronous=NORMAL``. A commit then
 survives the death of the process (SIGKILL, a crash, an out-of-memory kill) — what a
@@ -21,6 +26,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +47,13 @@ _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to wait for another process's write transaction before giving up."""
+
+GROUP_CYCLES = 64
+"""The most cycles one transaction commits (group commit; 1: one per cycle)."""
+
+GROUP_SECONDS = 0.05
+"""A cycle that ends this long after the last commit is committed at once: cycles wait
+for a shared transaction only while the work they hold is less than this."""
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -181,25 +194,39 @@ def sqlite_path(location: str | os.PathLike[str]) -> tuple[Path, float]:
     """The database file and the lock timeout of a location: a path, or a
     ``sqlite:///relative/path``, ``sqlite:////absolute/path`` URL (``?timeout=SECONDS``
     sets how long to wait for a lock; 10 by default)."""
+    path, timeout, _ = sqlite_options(location)
+    return path, timeout
+
+
+def sqlite_options(location: str | os.PathLike[str]) -> tuple[Path, float, int]:
+    """:func:`sqlite_path`, and the most cycles per transaction (``?group=N``, 1 for a
+    transaction per cycle; :data:`GROUP_CYCLES` by default)."""
     text = os.fspath(location)
     if not text.startswith("sqlite:"):
-        return Path(text), DEFAULT_TIMEOUT
+        return Path(text), DEFAULT_TIMEOUT, GROUP_CYCLES
     parts = urlsplit(text)
     if not parts.path.startswith("/") or parts.netloc:
         raise StoreError(f"{text}: a SQLite URL is sqlite:///relative/path or "
                          "sqlite:////absolute/path")
     timeout = DEFAULT_TIMEOUT
+    group = GROUP_CYCLES
     for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if key == "group":
+            if not values[-1].isdigit() or int(values[-1]) < 1:
+                raise StoreError(f"{text}: group must be a whole number of cycles >= 1 "
+                                 "(1: one transaction per cycle)")
+            group = int(values[-1])
+            continue
         if key != "timeout":
-            raise StoreError(f"{text}: unknown option {key!r}; the one option is "
-                             "?timeout=SECONDS")
+            raise StoreError(f"{text}: unknown option {key!r}; the options are "
+                             "?timeout=SECONDS and ?group=CYCLES")
         try:
             timeout = float(values[-1])
         except ValueError:
             timeout = -1.0
         if not timeout >= 0:
             raise StoreError(f"{text}: timeout must be a number of seconds >= 0")
-    return Path(unquote(parts.path[1:])), timeout
+    return Path(unquote(parts.path[1:])), timeout, group
 
 
 def _host() -> str:
@@ -215,11 +242,19 @@ def _now() -> str:
 class SqliteStore:
     """A job store in one SQLite file (created, or migrated to the current schema, on
     open). Not shared between threads; several processes may write one file, each
-    transaction waiting up to the lock timeout for the others."""
+    transaction waiting up to the lock timeout for the others. ``group``: the most
+    cycles a job commits in one transaction (see the module; 1: one per cycle)."""
 
-    def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None
-                 ) -> None:
-        path, url_timeout = sqlite_path(location)
+    #: the most cycles in one transaction, and the time after the last commit past
+    #: which a cycle is committed as it ends (group commit; class defaults, so that a
+    #: backend built on this class without calling ``__init__`` has them)
+    group_cycles: int = GROUP_CYCLES
+    group_seconds: float = GROUP_SECONDS
+
+    def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None,
+                 group: int | None = None) -> None:
+        path, url_timeout, url_group = sqlite_options(location)
+        self.group_cycles = url_group if group is None else max(int(group), 1)
         self.path = path
         self.location = os.fspath(location)
         self.timeout = url_timeout if timeout is None else timeout
@@ -266,8 +301,15 @@ class SqliteStore:
         try:
             # first refuse a file that is no store of ours, or a newer one, before
             # anything is written: the WAL pragma below rewrites the file's header
-            if self._version() > SCHEMA_VERSION:
+            version = self._version()
+            if version > SCHEMA_VERSION:
                 self._too_new()
+            if version == 0:
+                # a new, empty file: switching it to WAL commits a header through a
+                # rollback journal, three or four fsyncs at `FULL` (half the cost of
+                # opening a store); it holds nothing a power loss could take, so the
+                # switch is not synced (the first checkpoint syncs the file)
+                db.execute("PRAGMA synchronous=OFF")
             # WAL: readers (trace export, store info) never block the job's commits.
             db.execute("PRAGMA journal_mode=WAL").fetchone()
             db.execute("PRAGMA synchronous=NORMAL")
@@ -329,10 +371,11 @@ class SqliteStore:
 
     def _write(self, statements: Iterable[_Statement], *,
                check: Callable[[sqlite3.Connection], None] | None = None,
-               cycle: int | None = None) -> None:
+               cycle: int | Sequence[int] | None = None) -> None:
         """Run ``(sql, parameters, many)`` statements in one write transaction, after
         ``check`` (which may raise to write nothing) has seen the database under the
-        write lock. ``cycle`` is the cycle committed, for the ``commit`` crash point."""
+        write lock. ``cycle`` is the cycle (or cycles) committed, for the ``commit``
+        crash point."""
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -345,7 +388,8 @@ class SqliteStore:
                     else:
                         db.execute(sql, params)  # type: ignore[arg-type]
                 if cycle is not None and self.crash_at is not None:
-                    _crash.crash(self.crash_at, "commit", cycle)
+                    for c in (cycle,) if isinstance(cycle, int) else cycle:
+                        _crash.crash(self.crash_at, "commit", c)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -638,8 +682,10 @@ _DROP_UNREFERENCED_BLOBS: _Statement = (
 
 class SqliteJob:
     """The trace sink of one job in a :class:`SqliteStore` (a
-    :class:`~converge_rules.store.base.CycleSink`): each cycle's lines in one
-    transaction; the status with the last lines when closed."""
+    :class:`~converge_rules.store.base.CycleSink` with group commit, a
+    :class:`~converge_rules.store.base.GroupCommitSink`): each cycle's lines and its
+    ``cycles`` row in one transaction, shared with the cycles before it that waited
+    (:meth:`cycle_ended`); the status with the last lines when closed."""
 
     def __init__(self, store: SqliteStore, ruleset: str, spec: JobSpec | None = None
                  ) -> None:
@@ -657,6 +703,15 @@ class SqliteJob:
         #: knowledge rows and blobs for the next commit's transaction
         self._staged: list[_Statement] = []
         self._timing_seq: int | None = None  # the next timings row's seq, once known
+        #: what the next commit writes: trace line rows, ``cycles`` rows, the cycles
+        #: themselves, and the knowledge rows staged (what knowledge_rows adds to the
+        #: committed ones meanwhile)
+        self._lines: list[tuple[int, int, int, str]] = []
+        self._cycles: list[tuple[int, int, int, int]] = []
+        self._waiting: list[int] = []
+        self._knowledge: list[KnowledgeRow] = []
+        #: when the last commit ended (monotonic seconds)
+        self._since = time.monotonic()
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -688,7 +743,35 @@ class SqliteJob:
                 "shows it now")
 
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
-        self._commit(cycle, lines, None)
+        """Commit ``cycle``'s lines now, with the cycles waiting before it: when this
+        returns, all of them survive a crash of the process."""
+        self._add(cycle, lines)
+        self._commit(None)
+
+    def cycle_ended(self, cycle: int, lines: Sequence[str]) -> None:
+        """``cycle`` ended without calling a tool: its lines may wait for the next
+        cycles' transaction. They are committed now when :attr:`SqliteStore.
+        group_cycles` cycles wait, when :attr:`SqliteStore.group_seconds` have passed
+        since the last commit, or when the commit also reopens a resumed job."""
+        self._add(cycle, lines)
+        store = self.store
+        if (len(self._waiting) >= store.group_cycles or self._reopen
+                or time.monotonic() - self._since >= store.group_seconds):
+            self._commit(None)
+
+    def _add(self, cycle: int, lines: Sequence[str]) -> None:
+        """Add ``lines`` of ``cycle`` to what the next commit writes."""
+        assert self._open, "the job's sink is closed"
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset, self.spec)
+        job = self.id
+        first = self._seq
+        self._lines += [(job, first + i, cycle, line) for i, line in enumerate(lines)]
+        size = sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in lines)
+        self._cycles.append((job, cycle, len(lines), size))
+        self._waiting.append(cycle)
+        self._seq = first + len(lines)
+        self._cycle = cycle
 
     # ------------------------------------------------- knowledge and payloads
 
@@ -701,6 +784,7 @@ class SqliteJob:
             "INSERT INTO knowledge (job, seq, cycle, type, fact, data) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(job, r.seq, r.cycle, r.type, r.fact, r.data()) for r in rows], True))
+        self._knowledge += rows
 
     def stage_blobs(self, blobs: Sequence[tuple[str, str]]) -> None:
         """Write the payloads ``(handle, text)`` and this job's references to them in
@@ -751,17 +835,20 @@ class SqliteJob:
                              (settings, self.id), False))
 
     def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
-        """The committed knowledge of ``type_name`` in this job, oldest first."""
+        """The knowledge of ``type_name`` in this job, oldest first: the committed
+        rows, then those of ended cycles waiting for their commit."""
         from converge_rules.engine import knowledge  # the engine: not on `check`'s path
 
         for seq, cycle, kind, fact, data in self.store._read(
                 "SELECT seq, cycle, type, fact, data FROM knowledge "
                 "WHERE job = ? AND type = ? ORDER BY seq", (self.id, type_name)):
             yield knowledge.KnowledgeRow.from_columns(seq, cycle, kind, fact, data)
+        yield from [row for row in self._knowledge if row.type == type_name]
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """The lines after the last cycle (or the whole trace, when the engine does not
-        commit cycle by cycle), committed with the job's status when they hold it."""
+        commit cycle by cycle), committed with the cycles waiting and with the job's
+        status when they hold it."""
         lines = list(lines)
         status = None
         for line in reversed(lines):
@@ -770,22 +857,19 @@ class SqliteJob:
                 if event.get("event") == "status":
                     status = (str(event["status"]), str(event["detail"]))
                     break
-        self._commit(self._cycle, lines, status)
+        self._add(self._cycle, lines)
+        self._commit(status)
 
-    def _commit(self, cycle: int, lines: Sequence[str], status: tuple[str, str] | None
-                ) -> None:
-        assert self._open, "the job's sink is closed"
-        if self.id is None:
-            self.id = self.store._insert_job(self.ruleset, self.spec)
-        first = self._seq
-        rows = [(self.id, first + i, cycle, line) for i, line in enumerate(lines)]
-        size = sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in lines)
+    def _commit(self, status: tuple[str, str] | None) -> None:
+        """Write what waits (the cycles' lines and rows, the knowledge and payloads
+        staged, a resumed job's reopening) and ``status`` in one transaction."""
         statements: list[_Statement] = [
-            ("INSERT INTO trace_lines (job, seq, cycle, line) VALUES (?, ?, ?, ?)", rows, True),
+            ("INSERT INTO trace_lines (job, seq, cycle, line) VALUES (?, ?, ?, ?)",
+             self._lines, True),
             ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
              "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
-             "bytes = cycles.bytes + excluded.bytes", (self.id, cycle, len(rows), size),
-             False),  # qualified: in PostgreSQL a bare `lines` is ambiguous here
+             "bytes = cycles.bytes + excluded.bytes", self._cycles,
+             True),  # qualified: in PostgreSQL a bare `lines` is ambiguous here
         ]
         statements += self._staged
         if status is not None:
@@ -795,21 +879,31 @@ class SqliteJob:
         if self._reopen:  # a resumed job's first commit: reopen the job with it
             statements[:0] = self._reopen
             check = self._unchanged
-        self.store._write(statements, check=check, cycle=cycle)
+        self.store._write(statements, check=check, cycle=self._waiting)
+        # written: nothing waits (on an error all of it still does, for abort)
         self._reopen = []
         self._staged = []
-        self._seq = first + len(rows)
-        self._cycle = cycle
+        self._lines = []
+        self._cycles = []
+        self._waiting = []
+        self._knowledge = []
+        self._since = time.monotonic()
 
     def close(self) -> None:
         self._open = False
 
     def abort(self) -> None:
-        """The job ended by an exception: its status says so; its cycles stay."""
+        """The job ended by an exception: the cycles that ended are committed (those
+        waiting too), and its status says so."""
         if self._open:
             self._open = False
             if self.id is None:
                 return
+            if self._waiting:
+                # complete cycles: keep them (when the store itself failed, it fails
+                # again here and the job keeps what it had committed)
+                with contextlib.suppress(StoreError):
+                    self._commit(None)
             self.store._write([("UPDATE jobs SET status = 'aborted', finished = ? "
                                 "WHERE id = ? AND status = 'running'",
                                 (_now(), self.id), False)])

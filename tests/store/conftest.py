@@ -67,6 +67,13 @@ class Backend:
     name: str
     path: Path | None  # the SQLite file
 
+    def grouped(self, cycles: int) -> str:
+        """The location with the option ``group=CYCLES``: at most that many cycles per
+        transaction (1: one transaction per cycle)."""
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.path}?group={cycles}"  # an absolute path: ////
+        return f"{self.location}&group={cycles}"
+
     def open(self, **options: Any) -> SqliteStore:
         """The store, opened (a ``PostgresStore`` is a ``SqliteStore``)."""
         if self.kind == "sqlite":

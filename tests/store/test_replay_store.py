@@ -103,8 +103,9 @@ def test_a_job_whose_process_died_replays_as_far_as_it_got(
     ruleset, facts = counter(tmp_path, 10)
     (tmp_path / "killer.py").write_text(KILLER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # one transaction per cycle: the job keeps exactly cycles 0-4
     proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), "4",
-                           backend.location],
+                           backend.grouped(1)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     result = invoke("replay", ruleset, backend.location)

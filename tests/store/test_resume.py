@@ -210,6 +210,67 @@ def test_a_crash_before_the_first_cycle_commits_resumes(tmp_path: Path,
     assert exported(tmp_path, tmp_path / "run.db") == trace
 
 
+LONG_COUNTER = """\
+ruleset long
+root "count" {
+  max_cycles = 1000
+}
+fact Count { key id: str, n: int }
+fact Seen { id: str, n: int }
+agent step { when Count(id, n) where n < 300 emit Count(id: id, n: n + 1) }
+agent note { when Count(id, n) where n % 50 == 0 emit Seen(id: id, n: n) }
+policy Count { resolve by latest }
+"""
+
+
+@pytest.mark.parametrize("store", ["run.db", "sqlite:///run.db?group=8"])
+def test_a_job_of_grouped_cycles_killed_anywhere_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, store: str,
+) -> None:
+    # no tool: cycles wait for a group's transaction, so a crash loses the cycles
+    # waiting with the one in flight; each resume re-executes them to the same trace
+    ruleset = tmp_path / "long.cvg"
+    ruleset.write_text(LONG_COUNTER)
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n{"Count": {"id": "b", "n": 120}}\n')
+    whole = converge(tmp_path, "run", ruleset, "-f", facts, "--format", "json",
+                     "--trace", tmp_path / "trace.jsonl")
+    assert whole.returncode == 0, whole.stderr
+    db = tmp_path / "run.db"
+    codes = []
+    for point in ("commit:70", "merge:101", "cycle:205", "commit:230", "commit:299", ""):
+        args: list[str | Path] = (["run", "--resume", store] if has_job(db) else
+                                  ["run", ruleset, "-f", facts, "--store", store])
+        out = converge(tmp_path, *args, "--format", "json", CONVERGE_CRASH_AT=point)
+        codes.append(out.returncode)
+    assert codes == [-signal.SIGKILL] * 5 + [0], codes
+    assert out.stdout == whole.stdout
+    assert exported(tmp_path, db) == (tmp_path / "trace.jsonl").read_text()
+
+
+def test_a_cycle_that_called_a_tool_is_committed_when_it_ends(tmp_path: Path) -> None:
+    ruleset, facts = bumps(tmp_path)
+    loaded = converge_rules.load(ruleset, plugins=load_registries(["bump_tool"]))
+    db = tmp_path / "run.db"
+    seen: list[tuple[int, int | None]] = []
+
+    def progress(p: Any) -> None:
+        with sqlite3.connect(db) as other:
+            seen.append((p.cycle, other.execute("SELECT max(cycle) FROM cycles"
+                                                ).fetchone()[0]))
+
+    with SqliteStore(db, group=1000) as store:
+        store.group_seconds = 3600.0  # only a tool call commits before the job ends
+        result = api.run(loaded, api.read_facts(loaded, facts), store=store, now=JOB_TIME,
+                         progress=progress)
+    calling = {e.cycle for e in result.trace.events() if e.event == "tool_call"}
+    assert calling == set(range(1, 13))  # a calls from 0 until it reaches 12
+    # each calling cycle is committed as it ends, with the cycles before it; the
+    # cycles after the last call wait for the job's end
+    assert seen == [(c, min(c, 12)) for c in range(1, result.cycles + 1)]
+    assert result.cycles == 13  # cycle 13 (no call) waited, committed with the status
+
+
 # --------------------------------------------------------------------- signals
 
 

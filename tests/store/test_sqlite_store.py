@@ -149,10 +149,13 @@ def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(
 # ------------------------------------------------------- one transaction per cycle
 
 
-def test_each_cycle_is_committed_when_it_ends(tmp_path: Path, backend: Backend) -> None:
+def committed_after_each_cycle(tmp_path: Path, backend: Backend, store: Any
+                               ) -> list[tuple[int, int | None]]:
+    """Run the counter (ten steps) into ``store``; after each cycle, the last cycle
+    committed as another connection sees it."""
     ruleset, facts = counter(tmp_path, 10)
     loaded = converge_rules.load(ruleset)
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int | None]] = []
 
     def progress(p: Any) -> None:
         # another connection (another process, as far as the database knows) sees it
@@ -160,10 +163,49 @@ def test_each_cycle_is_committed_when_it_ends(tmp_path: Path, backend: Backend) 
             seen.append((p.cycle, other.execute("SELECT max(cycle) FROM cycles"
                                                 ).fetchone()[0]))
 
-    result = api.run(loaded, api.read_facts(loaded, facts), store=backend.location,
+    result = api.run(loaded, api.read_facts(loaded, facts), store=store,
                      progress=progress, now=None)
     assert result.cycles == 11  # ten steps, and one that changes nothing
+    with backend.open() as opened:
+        job = opened.job(None)
+        assert (job.status, job.cycles) == ("converged", 11)
+        assert [c for c, _, _ in opened.cycle_sizes(job.id)] == list(range(12))
+        exported = "".join(f"{line}\n" for line in opened.trace_lines(job.id))
+    assert exported == result.trace.to_jsonl()
+    return seen
+
+
+def test_with_group_1_each_cycle_is_committed_when_it_ends(tmp_path: Path,
+                                                           backend: Backend) -> None:
+    seen = committed_after_each_cycle(tmp_path, backend, backend.grouped(1))
     assert seen == [(c, c) for c in range(1, 12)]
+
+
+def test_cycles_that_call_no_tool_are_committed_in_groups(tmp_path: Path,
+                                                          backend: Backend) -> None:
+    with backend.open(group=4) as store:
+        store.group_seconds = 3600.0  # the count alone decides here
+        seen = committed_after_each_cycle(tmp_path, backend, store)
+    # cycles 0-3 in one transaction, 4-7 in the next…; the last ones with the status
+    assert seen == [(c, c - (c + 1) % 4 if c >= 3 else None) for c in range(1, 12)]
+
+
+def test_a_cycle_ending_past_the_time_bound_is_committed_at_once(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    with backend.open(group=1000) as store:
+        store.group_seconds = 0.0  # every cycle ends past it
+        seen = committed_after_each_cycle(tmp_path, backend, store)
+    assert seen == [(c, c) for c in range(1, 12)]
+
+
+def test_the_default_group_is_bounded_by_cycles_and_time(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "run.db")
+    assert (store.group_cycles, store.group_seconds) == (64, 0.05)
+    store.close()
+    store = SqliteStore(f"sqlite:///{tmp_path / 'other.db'}?group=1&timeout=2")
+    assert (store.group_cycles, store.timeout) == (1, 2.0)
+    store.close()
 
 
 KILLER = """\
@@ -189,7 +231,7 @@ def test_a_killed_job_keeps_every_cycle_it_committed(
     (tmp_path / "killer.py").write_text(KILLER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), str(at),
-                           backend.location],
+                           backend.grouped(1)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     loaded = converge_rules.load(ruleset)
@@ -207,6 +249,35 @@ def test_a_killed_job_keeps_every_cycle_it_committed(
         out.output)
     assert f"`converge run --resume {backend.location} --job 1` continues it" in (
         " ".join(out.output.split()))
+
+
+@pytest.mark.parametrize("group", [4, 64])
+def test_a_job_killed_with_cycles_waiting_keeps_whole_cycles(
+    tmp_path: Path, backend: Backend, group: int,
+) -> None:
+    # killed after cycle 6 ended: with groups of 4, cycles 0-3 are committed and 4-6
+    # are lost; with the default, whatever the time bound committed. Either way the
+    # store holds whole cycles, a prefix of the full trace
+    ruleset, facts = counter(tmp_path, 10)
+    (tmp_path / "killer.py").write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), "6",
+                           backend.grouped(group)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    loaded = converge_rules.load(ruleset)
+    full = api.run(loaded, api.read_facts(loaded, facts), now=None).trace.to_jsonl()
+    with backend.open() as store:
+        jobs = store.jobs()
+        kept = "".join(line + "\n" for line in store.trace_lines(jobs[0].id)) if jobs else ""
+        sizes = store.cycle_sizes(jobs[0].id) if jobs else []
+    assert full.startswith(kept)
+    if group == 4:
+        assert [c for c, _, _ in sizes] == [0, 1, 2, 3]
+    if kept:
+        last = json.loads(strip_hash(kept.splitlines()[-1]))
+        assert (last["event"], last["cycle"]) == ("cycle_end", sizes[-1][0])
+        assert sizes[-1][0] <= 6
 
 
 class FailingExecutor(SerialExecutor):

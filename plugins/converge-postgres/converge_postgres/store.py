@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from converge_rules import _crash
 from converge_rules.errors import StoreError
 from converge_rules.store.base import StoreInfo
-from converge_rules.store.sqlite import DEFAULT_TIMEOUT, SqliteStore
+from converge_rules.store.sqlite import DEFAULT_TIMEOUT, GROUP_CYCLES, SqliteStore
 
 LOCK_CLASS = 0x636F6E76  # "conv": the first key of the store's advisory lock
 
@@ -271,9 +271,9 @@ class DialectConnection:
 def parse_url(location: str) -> tuple[str, str, float, str | None]:
     """``(conninfo for psycopg, the URL to show, lock timeout, schema)`` of a
     ``postgresql://`` URL. The store's options ``timeout=SECONDS`` (how long a write
-    waits for another's; 10 by default) and ``schema=NAME`` (the schema of its tables,
-    created if missing; else the connection's current schema) are taken out; the others
-    go to libpq. The URL shown has no password."""
+    waits for another's; 10 by default), ``schema=NAME`` (the schema of its tables,
+    created if missing; else the connection's current schema) and ``group=CYCLES``
+    (:func:`url_group`) are taken out; the others go to libpq. The URL shown has no password."""
     parts = urlsplit(location)
     if parts.scheme not in ("postgresql", "postgres"):
         raise StoreError(f"{location}: a PostgreSQL store is postgresql://[USER@]HOST[:PORT]"
@@ -290,6 +290,8 @@ def parse_url(location: str) -> tuple[str, str, float, str | None]:
             if not timeout >= 0:
                 raise StoreError(f"{_redact(location)}: timeout must be a number of "
                                  "seconds >= 0")
+        elif key == "group":
+            url_group(location)  # checked here; PostgresStore reads it
         elif key == "schema":
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
                 raise StoreError(f"{_redact(location)}: schema must be a plain name "
@@ -299,6 +301,19 @@ def parse_url(location: str) -> tuple[str, str, float, str | None]:
             rest.append((key, value))
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
     return conninfo, _redact(location), timeout, schema
+
+
+def url_group(location: str) -> int:
+    """The most cycles a job commits in one transaction: the URL's ``group=CYCLES``
+    (1: one transaction per cycle), else the SQLite store's default."""
+    group = GROUP_CYCLES
+    for key, value in parse_qsl(urlsplit(location).query, keep_blank_values=True):
+        if key == "group":
+            if not value.isdigit() or int(value) < 1:
+                raise StoreError(f"{_redact(location)}: group must be a whole number of "
+                                 "cycles >= 1 (1: one transaction per cycle)")
+            group = int(value)
+    return group
 
 
 def _redact(location: str) -> str:
@@ -321,10 +336,11 @@ class PostgresStore(SqliteStore):
     SQLite store, in the URL's schema; several jobs, from several processes or
     machines, share one database, each cycle one transaction."""
 
-    def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None
-                 ) -> None:
+    def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None,
+                 group: int | None = None) -> None:
         text = os.fspath(location)
         conninfo, shown, url_timeout, schema = parse_url(text)
+        self.group_cycles = url_group(text) if group is None else max(int(group), 1)
         self.location = shown
         self.path = _Name(shown)  # type: ignore[assignment]
         self.timeout = url_timeout if timeout is None else timeout
