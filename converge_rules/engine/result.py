@@ -57,7 +57,8 @@ class RunResult:
 
     __slots__ = (
         "_conflict_count", "_conflicts", "budget", "cycles", "detail", "invariants",
-        "knowledge", "loop", "payloads", "program", "status", "store", "trace", "unmet",
+        "knowledge", "loop", "payloads", "program", "resumed_from", "status", "store",
+        "trace", "unmet",
     )
 
     def __init__(
@@ -98,6 +99,10 @@ class RunResult:
         self.knowledge: Any = None
         #: the payloads of its blobs (:class:`~converge_rules.engine.payloads.Payloads`)
         self.payloads: Any = None
+        #: a job resumed from its checkpoints: the last cycle it had committed, whose
+        #: state was restored (no cycle up to it ran again); None otherwise (a job run
+        #: in one go, or resumed by re-executing it from its inputs)
+        self.resumed_from: int | None = None
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:
