@@ -356,6 +356,10 @@ def command(
             _write_timings(timings_file, timings)
         if resuming is not None:
             job_store = resuming.store
+            done = result.resumed_from
+            click.echo(f"converge: job {resuming.job.id} resumed " + (
+                "by re-executing it from its inputs (no checkpoint to restore)"
+                if done is None else f"from its checkpoint after cycle {done}"), err=True)
         if job_store is not None and keep_last is not None:
             from converge_rules.errors import StoreError
 

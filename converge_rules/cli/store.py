@@ -49,7 +49,8 @@ def command() -> None:
 @report_internal_errors
 def info(store: str, job: int | None, fmt: str) -> None:
     """Sizes of STORE: the file, each table (rows and bytes), each job (status,
-    cycles, trace size), and with --job ID that job's trace size per cycle.
+    cycles, trace size), and with --job ID that job's trace and checkpoint (a delta or
+    a snapshot) sizes per cycle.
 
     \b
     Examples:
@@ -59,6 +60,8 @@ def info(store: str, job: int | None, fmt: str) -> None:
     with open_existing(store) as opened:
         summary = opened.info()
         cycles = opened.cycle_sizes(opened.job(job).id) if job is not None else None
+        sizes = getattr(opened, "checkpoint_sizes", None)
+        stored = sizes(opened.job(job).id) if job is not None and sizes else {}
     if fmt == "json":
         doc = {
             "store": summary.location, "schema_version": summary.schema_version,
@@ -69,7 +72,9 @@ def info(store: str, job: int | None, fmt: str) -> None:
                       "trace_bytes": j.trace_bytes} for j in summary.jobs],
         }
         if cycles is not None:
-            doc["cycles"] = [{"cycle": c, "trace_lines": n, "trace_bytes": b}
+            doc["cycles"] = [{"cycle": c, "trace_lines": n, "trace_bytes": b,
+                              "checkpoint": stored.get(c, (None, 0))[0],
+                              "checkpoint_bytes": stored.get(c, (None, 0))[1]}
                              for c, n, b in cycles]
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         raise click.exceptions.Exit(EXIT_OK)
@@ -87,9 +92,11 @@ def info(store: str, job: int | None, fmt: str) -> None:
                    f"{j.trace_bytes:>14,}  {j.started}")
     if cycles is not None:
         click.echo(f"  job {job}, per cycle:")
-        click.echo(f"  {'cycle':>8}{'lines':>10}{'bytes':>12}")
+        click.echo(f"  {'cycle':>8}{'lines':>10}{'bytes':>12}  {'checkpoint':<10}"
+                   f"{'bytes':>10}")
         for c, n, b in cycles:
-            click.echo(f"  {c:>8,}{n:>10,}{b:>12,}")
+            kind, size = stored.get(c, ("-", 0))
+            click.echo(f"  {c:>8,}{n:>10,}{b:>12,}  {kind:<10}{size:>10,}")
     raise click.exceptions.Exit(EXIT_OK)
 
 

@@ -276,6 +276,7 @@ class FactStore:
         "removal_log",
         "removals",
         "retractable",
+        "touched",
         "type_of",
         "values",
     )
@@ -335,6 +336,10 @@ class FactStore:
         # A bucket that grows past one id becomes a list (append-only, cheap) when
         # facts never leave the context, a dict (O(1) removal) when they may.
         self.list_buckets = not retractable
+        #: the ids older than the last checkpoint whose state (live, derivations,
+        #: dependents) changed since, while a job writes checkpoints
+        #: (:mod:`~converge_rules.engine.checkpoints`); None when none is written
+        self.touched: set[int] | None = None
 
     @staticmethod
     def grows_only(layout: Layout, type_id: int, retractable: bool) -> bool:
@@ -767,6 +772,11 @@ class FactStore:
                     del keyed[key]
         self.live_count -= 1
         self.removals[type_id] += 1
+        touched = self.touched
+        if touched is not None:
+            # it, and the facts resting on it, whose derivations a cascade trims
+            touched.add(fid)
+            touched.update(self.dependents.get(fid, ()))
         log = self.removal_log[type_id]
         if log is not None:
             log.append(fid)
@@ -823,6 +833,10 @@ class FactStore:
             # no removal can take away
             support = ()
         record = (agent, cycle, support)
+        touched = self.touched
+        if touched is not None:
+            touched.add(fid)
+            touched.update(support)  # their dependents grow
         derivs = self.derivations.get(fid)
         if derivs is None:
             self.derivations[fid] = [record]

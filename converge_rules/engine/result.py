@@ -57,8 +57,8 @@ class RunResult:
 
     __slots__ = (
         "_conflict_count", "_conflicts", "budget", "cycles", "decided", "detail",
-        "invariants", "knowledge", "loop", "payloads", "pending", "program", "status",
-        "store", "trace", "unmet", "unused_decisions",
+        "invariants", "knowledge", "loop", "payloads", "pending", "program", "resumed_from",
+        "status", "store", "trace", "unmet", "unused_decisions",
     )
 
     def __init__(
@@ -113,6 +113,10 @@ class RunResult:
         #: pending when the job decided (a warning, in the JSON document only when
         #: there is one)
         self.unused_decisions: list[str] = []
+        #: a job resumed from its checkpoints: the last cycle it had committed, whose
+        #: state was restored (no cycle up to it ran again); None otherwise (a job run
+        #: in one go, or resumed by re-executing it from its inputs)
+        self.resumed_from: int | None = None
 
     @property
     def conflicts(self) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from typing import Any
 from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
+from converge_rules.engine.checkpoints import Checkpointer, CheckpointSink, checkpointable
 from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect, activation
 from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
@@ -56,6 +57,7 @@ from converge_rules.engine.trace import (
     E_TOOL_CALL,
     Trace,
     jsonable,
+    removal_of,
 )
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
@@ -187,6 +189,10 @@ class _Job:
         )
         self.fingerprints = FingerprintIndex()
         self.started = time.monotonic()
+        #: the checkpoint of each committed cycle, when the sink keeps them
+        self.checkpoints = (Checkpointer(self, cycle_sink)
+                            if isinstance(cycle_sink, CheckpointSink)
+                            and checkpointable(program) else None)
 
     # ---------------------------------------------------------------- running
 
@@ -245,6 +251,8 @@ class _Job:
         from converge_rules.engine.later_inputs import merge_later_inputs, open_for_inputs
 
         store, merger, meter = self.store, self.merger, self.meter
+        if self.checkpoints is not None:
+            self.checkpoints.stop()  # a session's later inputs are not checkpointed yet
         meter.cycles += 1
         cycle = meter.cycles
         tier = self.program.tiers[0] if self.program.tiers else 0
@@ -268,10 +276,12 @@ class _Job:
         if store.retractable:
             self.fingerprints.add(store.fingerprint, cycle)
 
-    def converge(self, *, last: bool = True) -> RunResult:
+    def converge(self, *, last: bool = True, first_tier: int = 0) -> RunResult:
         """Run the tiers from the context as it is to their fixpoints (agents see only
         what is new to them), then decide the status by the goals; the result. With
-        ``last`` False (a session that may take more input) the tools stay open."""
+        ``last`` False (a session that may take more input) the tools stay open; from
+        the tier at ``first_tier`` of the program's tiers (a job restored from a
+        checkpoint goes on in the tier it was in)."""
         store = self.store
         try:
             try:
@@ -283,7 +293,7 @@ class _Job:
                     deadline=None if job_timeout is None else self.started + job_timeout,
                 )
                 try:
-                    for tier in self.program.tiers:
+                    for tier in self.program.tiers[first_tier:]:
                         self._run_tier(tier)
                     # nothing else can change: decisions on held facts, if any, are
                     # applied now (and only now: see engine/gates.py), then the tiers
@@ -579,6 +589,8 @@ class _Job:
         sink = self.cycle_sink
         if sink is not None:
             lines = list(self.trace.lines(self.committed))
+            if self.checkpoints is not None:  # staged with the sink: the same transaction
+                self.checkpoints.stage(cycle, len(lines))
             # a cycle that called a tool is committed before the next starts, so its
             # paid answers are never lost; another may wait for a group's transaction
             if self.group_commit and not any(
@@ -702,7 +714,7 @@ class _Job:
         for fe in self.trace.fact_events():
             if fe[0] == E_FACT_ADDED and earlier < fe[3] <= cycle:
                 fids[fe[1]] = None
-        for ev in self.trace.all_raw():
+        for ev in map(removal_of, self.trace.all_raw()):  # stored lines of a resumed job too
             kind = ev[0]
             if kind in (E_REPLACED, E_RETRACTED, E_PRUNED, E_INTENT_CLOSED) and (
                 earlier < ev[1] <= cycle

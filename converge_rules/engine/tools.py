@@ -219,6 +219,15 @@ class ToolBox:
         self.timings: Any = None
         self.time_calls = False
 
+    def preload(self, answers: Mapping[str, _Outcome], used: int) -> None:
+        """A job resumed from a checkpoint: the tool box as it was after its last
+        committed cycle — ``answers`` memoised (the calls of the committed trace, by
+        memo key: a later call of one is answered from the memo and not counted, as
+        it was in the uninterrupted job), ``used`` calls counted."""
+        with self._lock:
+            self._memo.update(answers)
+            self.used = used
+
     @property
     def functions(self) -> Mapping[str, ToolFn]:
         """The tool functions by name (read-only), for an executor that answers calls

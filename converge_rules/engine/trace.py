@@ -73,6 +73,8 @@ E_APPROVAL_PENDING = 21  # (kind, cycle, pending id, gate, type id, values, agen
                          #  confidence): a fact held by its approval gate
 E_APPROVAL_DECIDED = 22  # (kind, cycle, pending id, gate, type id, values, "approve" |
                          #  "reject", by, at, note, edits, outcome)
+E_LINE = 23            # (kind, line without its hash member): an event a job resumed from
+#   a checkpoint read back from its store, written as it was (Trace.resume_from)
 
 Event = tuple[Any, ...]
 
@@ -325,6 +327,34 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     ApprovalPending: frozenset({E_APPROVAL_PENDING}),
     ApprovalDecided: frozenset({E_APPROVAL_DECIDED}),
 }
+# an event read back from a store (E_LINE) may be of any kind
+_RAW_KINDS = {model: kinds | {E_LINE} for model, kinds in _RAW_KINDS.items()}
+
+_MODELS: dict[str, type[_Model]] = {
+    str(model.model_fields["event"].default): model for model in _RAW_KINDS
+}
+"""Each event name's model (what an :data:`E_LINE` is read back as)."""
+
+
+def _line_event(text: str) -> dict[str, Any]:
+    """The JSON document of an :data:`E_LINE`'s text."""
+    event: dict[str, Any] = json.loads(text)
+    return event
+
+
+_REMOVALS = {"replaced": E_REPLACED, "retracted": E_RETRACTED, "pruned": E_PRUNED,
+             "intent_closed": E_INTENT_CLOSED}
+
+
+def removal_of(ev: Event) -> Event:
+    """``ev``, but a stored line (:data:`E_LINE`) of a fact leaving the context read
+    back as ``(kind, cycle, id)``, the start of its raw event (what a reader of the
+    removals of a job resumed from a checkpoint needs)."""
+    if ev[0] != E_LINE or '"event":"' not in ev[1]:
+        return ev
+    doc = _line_event(ev[1])
+    kind = _REMOVALS.get(doc["event"])
+    return ev if kind is None else (kind, doc["cycle"], doc["id"])
 
 
 def jsonable(value: Any) -> Any:
@@ -340,6 +370,9 @@ def jsonable(value: Any) -> Any:
 
 SPILL_EVENTS = 2048
 """Events a trace holds in memory between cycles before it moves them to its spool."""
+
+_HASH_SUFFIX = len(HASH_MEMBER) + 64 + 2
+"""The length of a line's ``,"hash":"…"}`` ending (64 hex digits)."""
 
 _HELD = -1  # in the spool: (_HELD, i), the spilled lean effect Trace._held[i]
 
@@ -471,6 +504,12 @@ class Trace:
         and the ``reason``."""
         types = self._program.types
         for ev in self.all_raw():
+            if ev[0] == E_LINE and '"event":"conflict"' in ev[1]:
+                doc = _line_event(ev[1])
+                if doc.get("event") == "conflict":
+                    del doc["event"]
+                    yield doc
+                continue
             if ev[0] != E_CONFLICT:
                 continue
             _, cycle, t, key, winner, losers, reason = ev
@@ -500,9 +539,22 @@ class Trace:
         """Every derivation in trace order, normalised:
         ``(E_FACT_ADDED | E_FACT_SUPPORTED, fid, agent, cycle, support, confidence)``
         (agent -1 and cycle 0 for input facts)."""
+        agent_ids = {a.name: i for i, a in enumerate(self._program.agents)}
         for ev in self.all_raw():
             kind = ev[0]
-            if kind == E_INPUTS:
+            if kind == E_LINE:
+                if '"event":"fact_' not in ev[1]:
+                    continue
+                doc = _line_event(ev[1])
+                added = doc["event"] == "fact_added"
+                if not added and doc["event"] != "fact_supported":
+                    continue
+                support = (Lasting(doc["support"]) if doc.get("lasting")
+                           else tuple(doc["support"]))
+                yield (E_FACT_ADDED if added else E_FACT_SUPPORTED, doc["id"],
+                       -1 if doc["agent"] is None else agent_ids[doc["agent"]],
+                       doc["cycle"], support, doc.get("confidence", 1.0))
+            elif kind == E_INPUTS:
                 for fid in range(ev[1]):
                     yield (E_FACT_ADDED, fid, -1, 0, (), 1.0)
             elif kind == E_FACT_ADDED:
@@ -651,6 +703,9 @@ class Trace:
                 )
             elif kind == E_PLAIN:
                 yield from self._plain(ev)
+            elif kind == E_LINE:
+                doc = _line_event(ev[1])
+                yield _MODELS[doc["event"]].model_validate(doc)
             elif kind == E_INPUT_RETRACTED:
                 yield InputRetracted(
                     cycle=ev[1], id=ev[2], type=types[store.type_of[ev[2]]].name,
@@ -712,6 +767,25 @@ class Trace:
                 yield f'{text[:-1]}{HASH_MEMBER}{head.hex()}"}}'
             at += 1
             self._chain_at, self._chain_head = at, head
+
+    def resume_from(self, lines: Iterable[str]) -> None:
+        """Start an empty trace with the stored ``lines`` of a job resumed from a
+        checkpoint (each with its ``hash`` member): one :data:`E_LINE` event each,
+        written back as they were, moved to the spool as they come; the integrity
+        chain goes on from the last one's hash."""
+        assert len(self) == 0, "a trace resumes before its first event"
+        raw = self.raw
+        last = ""
+        for line in lines:
+            # the text the chain hashed: the line without its `,"hash":"…"` member
+            raw.append((E_LINE, line[:-_HASH_SUFFIX] + "}"))
+            last = line
+            if len(raw) >= SPILL_EVENTS:
+                self.spill()
+        self.spill(at_least=1)
+        if last:
+            self._chain_at = len(self)
+            self._chain_head = bytes.fromhex(last[-_HASH_SUFFIX + len(HASH_MEMBER):-2])
 
     def head(self) -> str:
         """The hash (hex) of the trace's last line, the ``trace_head`` of the result's
@@ -853,6 +927,8 @@ class _LineWriter:
         agents = self._agents
         if kind == E_PLAIN:
             return self._plain(ev)
+        if kind == E_LINE:
+            return [ev[1]]
         if kind == E_FACT_ADDED:
             _, fid, agent, cycle, support, confidence = ev
             t = self._store.type_of[fid]

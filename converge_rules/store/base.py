@@ -12,9 +12,10 @@ A backend implements the protocols it supports:
 * a :class:`JobStore` is a database of jobs (SQLite built in, ``--store run.db``; other
   backends from plugins): it opens a :class:`CycleSink` per new job, gives a job's
   trace back line for line, reports its sizes and forgets old jobs;
-* a :class:`CheckpointStore` saves and loads opaque snapshots of a job by cycle, and a
-  :class:`KnowledgeStore` keeps facts that left the live context (neither is
-  implemented by a backend yet; docs/store.md says how they fit).
+* checkpoints and knowledge go through the job's cycle sink, in the cycle's
+  transaction (``CheckpointSink`` in :mod:`converge_rules.engine.checkpoints`,
+  ``KnowledgeSink`` in :mod:`converge_rules.engine.knowledge`); the
+  :class:`CheckpointStore` and :class:`KnowledgeStore` placeholders are superseded.
 """
 
 from __future__ import annotations
@@ -195,9 +196,9 @@ class ResumableStore(JobStore, Protocol):
 
 
 class CheckpointStore(Protocol):
-    """Saves and restores job state between cycles (not implemented by any backend yet;
-    with a :class:`JobStore` a checkpoint is committed in the same transaction as its
-    cycle's trace lines)."""
+    """Superseded by ``CheckpointSink`` (:mod:`converge_rules.engine.checkpoints`): a
+    job's checkpoints are staged with its cycle sink, committed in the transaction of
+    their cycle's trace lines."""
 
     def save(self, job: str, cycle: int, state: bytes) -> None: ...
 

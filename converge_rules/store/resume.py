@@ -348,6 +348,21 @@ class ReplaySink:
         if callable(getattr(self.target, "stage_timings", None)):
             self._staged.append(("timings", list(records)))
 
+    def stage_checkpoint(self, cycle: int, kind: str, data: bytes) -> None:
+        """Checkpoints come only for the live cycles (:attr:`checkpoint_from`)."""
+        self._staged.append(("checkpoint", [cycle, kind, data]))
+
+    @property
+    def checkpoint_from(self) -> int:
+        """The first cycle whose checkpoint the job writes (a snapshot): the first
+        live one; the re-executed ones are not written again."""
+        return self.last + 1
+
+    @property
+    def snapshot_every(self) -> int | None:
+        every: int | None = getattr(self.target, "snapshot_every", None)
+        return every
+
     def knowledge_rows(self, type_name: str) -> Iterator[Any]:
         """The job's knowledge of ``type_name`` committed before the cycle running now
         (the store holds the later cycles' rows too while they are re-executed)."""
@@ -360,7 +375,10 @@ class ReplaySink:
         for kind, items in staged:
             if kind == "knowledge":
                 self._rows += len(items)
-            if live:
+            if kind == "checkpoint":
+                if live and hasattr(self.target, "stage_checkpoint"):
+                    self.target.stage_checkpoint(*items)
+            elif live:
                 getattr(self.target, f"stage_{kind}")(items)
 
     def cycle_ended(self, cycle: int, lines: Sequence[str]) -> None:
@@ -445,6 +463,14 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
                       progress=progress, stop=stop, observer=observer,
                       summarize=summarize)
     check_ruleset(found, ruleset)
+    from converge_rules.store.checkpointed import resume_from_checkpoints
+
+    restored = resume_from_checkpoints(found, ruleset, executor=executor,
+                                       tools={**ruleset.tools, **(tools or {})},
+                                       progress=progress, stop=stop, observer=observer,
+                                       summarize=summarize)
+    if restored is not None:  # from the job's checkpoints: no cycle re-executed
+        return restored
     program = ruleset.program
     inputs = read_inputs(found, program)
     store, job = found.store, found.job

@@ -136,6 +136,22 @@ def _v4(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    # Checkpoints (issue 13 item 2): per committed cycle of a job, the merged delta of
+    # the cycle or a full snapshot of the engine's state (engine/checkpoints.py),
+    # written in the cycle's transaction; a resume restores the newest snapshot and
+    # the deltas after it instead of re-executing the job.
+    db.execute("""
+        CREATE TABLE checkpoints (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            cycle INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (job, cycle)
+        )""")
+
+
+
 def _v6(db: sqlite3.Connection) -> None:
     # The decisions on a paused job's pending facts (`converge approve/reject`): one per
     # pending fact, with who decided, when (UTC, set by the command: the engine never
@@ -181,9 +197,8 @@ def _v7(db: sqlite3.Connection) -> None:
         )""")
 
 
-
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v6, _v7)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -217,9 +232,12 @@ def sqlite_options(location: str | os.PathLike[str]) -> tuple[Path, float, int]:
                                  "(1: one transaction per cycle)")
             group = int(values[-1])
             continue
+        if key == "snapshot_every":
+            snapshot_every(text)  # checked here, read by the store
+            continue
         if key != "timeout":
             raise StoreError(f"{text}: unknown option {key!r}; the options are "
-                             "?timeout=SECONDS and ?group=CYCLES")
+                             "?timeout=SECONDS, ?group=CYCLES and ?snapshot_every=CYCLES")
         try:
             timeout = float(values[-1])
         except ValueError:
@@ -227,6 +245,25 @@ def sqlite_options(location: str | os.PathLike[str]) -> tuple[Path, float, int]:
         if not timeout >= 0:
             raise StoreError(f"{text}: timeout must be a number of seconds >= 0")
     return Path(unquote(parts.path[1:])), timeout, group
+
+
+def snapshot_every(location: str | os.PathLike[str]) -> int | None:
+    """The ``?snapshot_every=CYCLES`` option of a store URL: at most that many cycles
+    between two snapshots of a job's state (None: the engine's default, see
+    :mod:`converge_rules.engine.checkpoints`)."""
+    text = os.fspath(location)
+    if "?" not in text:
+        return None
+    values = parse_qs(urlsplit(text).query, keep_blank_values=True).get("snapshot_every")
+    if not values:
+        return None
+    try:
+        every = int(values[-1])
+    except ValueError:
+        every = 0
+    if every < 1:
+        raise StoreError(f"{text}: snapshot_every must be a whole number of cycles >= 1")
+    return every
 
 
 def _host() -> str:
@@ -258,6 +295,8 @@ class SqliteStore:
         self.path = path
         self.location = os.fspath(location)
         self.timeout = url_timeout if timeout is None else timeout
+        #: at most this many cycles between two snapshots of a job (None: the default)
+        self.snapshot_every = snapshot_every(location)
         self.crash_at = _crash.armed()
         if path.is_dir():
             raise StoreError(f"{path} is a directory; give --store a file name "
@@ -493,6 +532,33 @@ class SqliteStore:
                 yield str(row[1])
             seq = int(rows[-1][0])
 
+    def checkpoints(self, job: int, last: int, *, since: int | None = None
+                    ) -> Iterator[tuple[int, str, bytes]]:
+        """``(cycle, kind, data)`` of the checkpoints of ``job`` up to cycle ``last``,
+        oldest first: from the cycle ``since``, or (None) from its newest snapshot at
+        or before ``last`` (nothing when it has none)."""
+        if since is None:
+            found = self._read("SELECT max(cycle) FROM checkpoints WHERE job = ? AND "
+                               "kind = 'snapshot' AND cycle <= ?", (job, last))
+            if not found or found[0][0] is None:
+                return
+            since = int(found[0][0])
+        at = since
+        while True:  # in pages: a long job's checkpoints need not be in memory at once
+            rows = self._read("SELECT cycle, kind, data FROM checkpoints WHERE job = ? "
+                              "AND cycle >= ? AND cycle <= ? ORDER BY cycle LIMIT 256",
+                              (job, at, last))
+            for cycle, kind, data in rows:
+                yield int(cycle), str(kind), bytes(data)
+            if len(rows) < 256:
+                return
+            at = int(rows[-1][0]) + 1
+
+    def checkpoint_sizes(self, job: int) -> dict[int, tuple[str, int]]:
+        """``cycle → (kind, bytes)`` of the checkpoints of ``job``."""
+        return {int(c): (str(k), int(b)) for c, k, b in self._read(
+            "SELECT cycle, kind, length(data) FROM checkpoints WHERE job = ?", (job,))}
+
     def cycle_sizes(self, job: int) -> list[tuple[int, int, int]]:
         return [(int(r[0]), int(r[1]), int(r[2]))
                 for r in self._read("SELECT cycle, lines, bytes FROM cycles WHERE job = ? "
@@ -510,7 +576,7 @@ class SqliteStore:
         except sqlite3.Error:  # dbstat is a compile-time option
             pages = {}
         for name in ("jobs", "trace_lines", "cycles", "job_specs", "knowledge", "blobs",
-                     "job_blobs", "decisions", "timings", "schema_version"):
+                     "job_blobs", "checkpoints", "decisions", "timings", "schema_version"):
             rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
             tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
         if not pages:
@@ -647,8 +713,8 @@ class SqliteStore:
             (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
             for table, column in (("trace_lines", "job"), ("cycles", "job"),
                                   ("job_specs", "job"), ("knowledge", "job"),
-                                  ("job_blobs", "job"), ("decisions", "job"),
-                                  ("timings", "job"),
+                                  ("job_blobs", "job"), ("checkpoints", "job"),
+                                  ("decisions", "job"), ("timings", "job"),
                                   ("jobs", "id"))
         ), _DROP_UNREFERENCED_BLOBS])
         if not vacuum:
@@ -721,6 +787,7 @@ class SqliteJob:
             ("DELETE FROM trace_lines WHERE job = ? AND seq >= ?", (job, keep), False),
             ("DELETE FROM cycles WHERE job = ? AND cycle > ?", (job, cycle), False),
             ("DELETE FROM timings WHERE job = ? AND cycle > ?", (job, cycle), False),
+            ("DELETE FROM checkpoints WHERE job = ? AND cycle > ?", (job, cycle), False),
             ("UPDATE cycles SET lines = ?, bytes = ? WHERE job = ? AND cycle = ?",
              (lines, size, job, cycle), False),
             ("UPDATE jobs SET status = 'running', detail = '', finished = NULL "
@@ -833,6 +900,23 @@ class SqliteJob:
         assert self.id is not None, "settings are those of a stored job"
         self._staged.append(("UPDATE job_specs SET settings = ? WHERE job = ?",
                              (settings, self.id), False))
+
+    def stage_checkpoint(self, cycle: int, kind: str, data: bytes) -> None:
+        """Write the checkpoint of ``cycle`` (``kind`` ``delta`` or ``snapshot``, see
+        :mod:`converge_rules.engine.checkpoints`) in the transaction of the next
+        commit, the cycle's own."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset, self.spec)
+        self._staged.append((
+            "INSERT INTO checkpoints (job, cycle, kind, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (job, cycle) DO UPDATE SET kind = excluded.kind, "
+            "data = excluded.data", (self.id, cycle, kind, data), False))
+
+    @property
+    def snapshot_every(self) -> int | None:
+        """The store's ``snapshot_every`` setting (None: the engine's default)."""
+        every: int | None = getattr(self.store, "snapshot_every", None)
+        return every
 
     def knowledge_rows(self, type_name: str) -> Iterator[KnowledgeRow]:
         """The knowledge of ``type_name`` in this job, oldest first: the committed

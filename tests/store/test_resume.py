@@ -109,6 +109,11 @@ def has_job(db: Path) -> bool:
         return bool(store.jobs())
 
 
+def committed_cycles(db: Path) -> int:
+    with SqliteStore(db) as store:
+        return len(store.cycle_sizes(store.job(None).id))
+
+
 def exported(tmp: Path, db: Path) -> str:
     out = converge(tmp, "trace", "export", db, "-o", tmp / "exported.jsonl")
     assert out.returncode == 0, out.stderr
@@ -139,6 +144,7 @@ def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[
     codes = []
     for i, extra in enumerate([*kills, {}]):
         started = has_job(db)  # (not when the first attempt died before recording it)
+        restorable = started and committed_cycles(db) > 0
         args: list[str | Path] = (["run", "--resume", db] if started else
                                   ["run", ruleset, "-f", facts, "--now", NOW, "--store", db])
         paid_before = len(calls(tmp))
@@ -146,7 +152,7 @@ def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[
         after = extra.pop("KILL_AFTER", None)
         if after is None:
             out = converge(tmp, *args, "--format", "json", **extra)
-            code, stdout = out.returncode, out.stdout
+            code, stdout, stderr = out.returncode, out.stdout, out.stderr
         else:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "converge_rules.cli", "--plugin", "bump_tool",
@@ -154,9 +160,11 @@ def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(float(after))
             proc.kill()
-            stdout, _ = proc.communicate(timeout=120)
+            stdout, stderr = proc.communicate(timeout=120)
             code = proc.returncode
         codes.append(code)
+        if restorable and code == 0:  # the state restored, no committed cycle run again
+            assert "resumed from its checkpoint after cycle" in stderr, stderr
         repaid = [(k, n) for k, n, _ in calls(tmp)[paid_before:] if (k, n) in committed]
         assert not repaid, f"attempt {i} called again for answers it had: {repaid}"
         if code == 0:
@@ -416,6 +424,8 @@ def test_a_re_execution_that_differs_from_the_store_is_refused_naming_the_cycle(
     with sqlite3.connect(db) as conn:  # as if the engine now merged differently
         conn.execute("UPDATE trace_lines SET line = replace(line, '\"n\":2', '\"n\":7') "
                      "WHERE cycle = 2")
+        # stored without checkpoints (an older converge): the resume re-executes
+        conn.execute("DELETE FROM checkpoints")
     with pytest.raises(StoreError, match=r"differs from what it stored in cycle 2: line"):
         api.resume(db)
     with SqliteStore(db) as store:
@@ -477,7 +487,8 @@ def test_a_moved_ruleset_is_given_on_the_command_line(tmp_path: Path) -> None:
     out = CliRunner().invoke(main, ["run", str(moved), "--resume", str(db), "--format",
                                     "json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["facts"]["Count"] == [{"id": "a", "n": 9}]
+    assert json.loads(out.stdout)["facts"]["Count"] == [{"id": "a", "n": 9}]
+    assert "resumed from its checkpoint after cycle 2" in out.stderr
 
 
 def test_a_job_out_of_job_timeout_resumes_with_a_new_budget(tmp_path: Path) -> None:

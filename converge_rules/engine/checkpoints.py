@@ -1,0 +1,614 @@
+"""Checkpoints of a job at its cycle boundaries: what a resume restores instead of
+re-executing the job from its inputs.
+
+A job whose cycle sink keeps checkpoints (``stage_checkpoint``: a job of the SQLite
+store) stages one with every cycle it commits, written in that cycle's transaction:
+
+* a **delta** — what the cycle changed: the facts it added (types and values), the
+  older facts whose state changed (left the context, closed, their derivations or the
+  facts resting on them changed: :attr:`FactStore.touched`), confidences and
+  evaluations set, removal counts and logs, refraction sets, and the job's own small
+  state (watermarks, ran/fired flags, seen removals, the budget meter, the tool calls
+  counted, the conflicts counted, the trace lines so far, what comes next);
+* or a **snapshot** — the whole state, when the bytes of the deltas since the last
+  snapshot exceed that snapshot's size, or after ``snapshot_every`` cycles (the
+  sink's setting, :data:`DEFAULT_EVERY` by default): the store grows with what
+  changed, and a resume reads one snapshot and about one snapshot's bytes of deltas.
+
+Both are JSON (zlib-compressed from :data:`COMPRESS_FROM` bytes), versioned by
+:data:`FORMAT` (a newer format is not
+read: the resume re-executes instead). Values are JSON with tuples as lists and dates,
+datetimes and durations tagged (``{"d": ordinal}``, ``{"dt": [...]}``, ``{"td": [days,
+seconds, µs]}``); nothing is pickled. Indexes and the "same fact" and key lookups are
+rebuilt from the live facts. The context's fingerprints use Python's ``hash``, which
+differs between processes: a resume recomputes them, and those of the earlier states
+(oscillation), from the checkpoints since cycle 0 when the program can remove facts.
+
+Not checkpointed yet (a resume of theirs re-executes the job, as before): programs
+with invariants, approval gates, ``prune … into knowledge`` or ``blob`` fields, sessions that took
+later inputs; a value of a type the format does not know ends a job's checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from converge_rules.engine.factstore import MASK, FactStore, IdList, IdRange, fact_terms
+from converge_rules.engine.fingerprints import FingerprintIndex
+from converge_rules.engine.trace import E_CYCLE_END
+
+if TYPE_CHECKING:
+    from converge_rules.engine.runner import _Job
+    from converge_rules.program import Program
+
+FORMAT = 1
+"""The version of the checkpoint format written here; a newer one is not read."""
+
+DEFAULT_EVERY = 10_000
+"""Cycles between two snapshots at most, when the deltas stay smaller than the last
+snapshot (the size rule): a resume then applies at most this many deltas."""
+
+SNAPSHOT = "snapshot"
+DELTA = "delta"
+
+
+@runtime_checkable
+class CheckpointSink(Protocol):
+    """A cycle sink that keeps checkpoints: ``stage_checkpoint`` is written with the
+    next ``cycle_committed``, in its transaction."""
+
+    def stage_checkpoint(self, cycle: int, kind: str, data: bytes) -> None: ...
+
+
+class Unsupported(Exception):
+    """A state this format cannot hold (a value of an unknown type)."""
+
+
+def checkpointable(program: Program) -> bool:
+    """Whether jobs of ``program`` write checkpoints (see the module's last paragraph)."""
+    # approval gates: the facts held and the decisions taken are not in the state
+    # snapshotted yet, so a gated job resumes by re-executing, its decisions in hand
+    return (not program.invariants
+            and not program.gates
+            and not any(p.into_knowledge for p in program.prunes)
+            and not any(_has_blob(f.type) for t in program.types for f in t.fields))
+
+
+def _has_blob(value_type: Any) -> bool:
+    while value_type is not None:
+        if getattr(value_type, "base", None) == "blob":
+            return True
+        value_type = getattr(value_type, "element", None)
+    return False
+
+
+# ------------------------------------------------------------------ values
+
+
+def _tag(value: Any) -> Any:
+    """JSON for the values JSON has no type for (``json.dumps``' ``default``)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and value.utcoffset() != timedelta(0):
+            raise Unsupported(f"datetime {value.isoformat()} is not in UTC")
+        return {"dt": [value.year, value.month, value.day, value.hour, value.minute,
+                       value.second, value.microsecond, value.tzinfo is not None]}
+    if isinstance(value, date):
+        return {"d": value.toordinal()}
+    if isinstance(value, timedelta):
+        return {"td": [value.days, value.seconds, value.microseconds]}
+    raise Unsupported(f"a value of type {type(value).__name__}")
+
+
+def _value(doc: Any) -> Any:
+    kind = type(doc)
+    if kind is list:
+        return tuple([_value(v) for v in doc])
+    if kind is dict:
+        if "d" in doc:
+            return date.fromordinal(doc["d"])
+        if "td" in doc:
+            days, seconds, micro = doc["td"]
+            return timedelta(days=days, seconds=seconds, microseconds=micro)
+        y, mo, d, h, mi, s, us, aware = doc["dt"]
+        return datetime(y, mo, d, h, mi, s, us, tzinfo=UTC if aware else None)
+    return doc
+
+
+def _row(doc: list[Any]) -> tuple[Any, ...]:
+    return tuple([_value(v) if type(v) in (list, dict) else v for v in doc])
+
+
+COMPRESS_FROM = 256
+"""Documents of this many bytes or more are stored zlib-compressed (a delta's JSON
+shrinks by about 40%), smaller ones as their JSON text, which compressing would not
+shrink."""
+
+
+def pack(doc: Mapping[str, Any]) -> bytes:
+    """A checkpoint document as the bytes stored: its JSON text (it starts with
+    ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``)."""
+    try:
+        text = json.dumps(doc, separators=(",", ":"), default=_tag)
+    except (TypeError, ValueError) as exc:
+        raise Unsupported(str(exc)) from None
+    data = text.encode("utf-8", "surrogatepass")
+    return data if len(data) < COMPRESS_FROM else zlib.compress(data, 1)
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """The document of stored checkpoint bytes (see :func:`pack`)."""
+    text = data if data[:1] == b"{" else zlib.decompress(data)
+    doc: dict[str, Any] = json.loads(text.decode("utf-8", "surrogatepass"))
+    return doc
+
+
+def readable(data: bytes) -> bool:
+    """Whether this converge reads the checkpoint ``data`` (its format is known)."""
+    try:
+        return int(unpack(data).get("format", FORMAT + 1)) <= FORMAT
+    except (ValueError, TypeError, zlib.error):
+        return False
+
+
+# ------------------------------------------------------------------ writing
+
+
+class Checkpointer:
+    """Builds the checkpoint of each cycle a job commits and stages it with its sink."""
+
+    def __init__(self, job: _Job, sink: CheckpointSink) -> None:
+        self.job = job
+        self.sink = sink
+        every = getattr(sink, "snapshot_every", None)
+        self.every = DEFAULT_EVERY if not every else int(every)
+        #: cycles below this are being re-executed (a resume without checkpoints):
+        #: none is written for them, and the first written is a snapshot
+        self.start_at = int(getattr(sink, "checkpoint_from", 0))
+        self.lines = 0          # trace lines committed so far
+        self.snapshot_size = 0  # bytes of the last snapshot
+        self.since = 0          # bytes of the deltas since
+        self.since_cycles = 0
+        self.need_snapshot = True
+        store = job.store
+        store.touched = set()
+        self._n = 0
+        self._cycles = 0
+        self._confidence: dict[int, float] = {}
+        self._evaluations: dict[int, int] = {}
+        self._logs: list[int] = []
+        self._fired: dict[str, set[tuple[int, ...]]] = {}
+        self._shadow()
+
+    def stop(self) -> None:
+        """Write no more checkpoints for this job."""
+        self.job.checkpoints = None
+        self.job.store.touched = None
+
+    def stage(self, cycle: int, lines: int) -> None:
+        """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
+        committed; a state the format cannot hold stops the checkpoints."""
+        self.lines += lines
+        if cycle < self.start_at:
+            self._shadow()
+            return
+        try:
+            state = self._job_state(cycle, lines)
+            if not self.need_snapshot:
+                data = pack(self._delta(state))
+                if (self.since + len(data) <= self.snapshot_size
+                        and self.since_cycles < self.every):
+                    self.since += len(data)
+                    self.since_cycles += 1
+                    self.sink.stage_checkpoint(cycle, DELTA, data)
+                    return
+            data = pack(self._snapshot(state))
+        except Unsupported:
+            self.stop()
+            return
+        finally:
+            self._shadow()
+        self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
+        self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
+        self.need_snapshot = False
+
+    def resumed(self, snapshot_size: int, since: int, since_cycles: int) -> None:
+        """The job was restored from checkpoints: go on with deltas after them."""
+        self.snapshot_size, self.since, self.since_cycles = snapshot_size, since, since_cycles
+        self.need_snapshot = False
+        self._shadow()
+
+    def _shadow(self) -> None:
+        """Note the state now: the next delta is what changed from here."""
+        store = self.job.store
+        self._n = store.next_id
+        self._cycles = len(store.cycle_starts)
+        assert store.touched is not None
+        store.touched.clear()
+        self._confidence = dict(store.confidence)
+        self._evaluations = {fid: len(e) for fid, e in store.evaluations.items()}
+        self._logs = [-1 if log is None else len(log) for log in store.removal_log]
+        self._fired = {name: set(done) for name, done in store.fired.items()}
+
+    def _next(self, cycle: int) -> tuple[int, bool, bool]:
+        """What the job does after committing ``cycle``: ``(tier index, whether it goes
+        on — else it ends —, whether the context's fingerprint is noted)``."""
+        job = self.job
+        program, store, merger = job.program, job.store, job.merger
+        if cycle == 0:
+            return 0, True, False  # start() noted it before the commit
+        ev = job.trace.raw[-1] if job.trace.raw else None
+        if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
+            raise Unsupported("a cycle that is not a tier's")
+        tier = ev[2]
+        index = program.tiers.index(tier)
+        if merger.stop is not None or job.tools.exhausted:
+            return index, False, False
+        if not (merger.added or merger.removed):
+            stepped = any(job.fired[a] for a, spec in enumerate(program.agents)
+                          if spec.tier == tier and spec.one_at_a_time)
+            return (index if stepped else index + 1), True, False
+        if not store.retractable:
+            return index, True, False
+        if job.fingerprints.get(store.fingerprint) is not None:
+            return index, False, False  # oscillating: the job ends
+        return index, True, True
+
+    def _job_state(self, cycle: int, lines: int) -> dict[str, Any]:
+        job = self.job
+        meter = job.meter
+        tier, goes_on, noted = self._next(cycle)
+        return {
+            "cycle": cycle, "lines": self.lines, "cycle_lines": lines,
+            "tier": tier, "goes_on": goes_on, "noted": noted,
+            "watermark": job.watermark, "ran": job.ran, "seen": job.seen_removals,
+            "fired": job.fired,
+            "meter": [meter.facts_peak, meter.cycles, meter.agents_peak, job.tools.used,
+                      meter.timeouts],
+            "conflicts": job.merger.keyed.count,
+            "removals": job.store.removals, "live_count": job.store.live_count,
+            "index_active": job.store.index_active,
+        }
+
+    def _delta(self, state: dict[str, Any]) -> dict[str, Any]:
+        store = self.job.store
+        n0, n1 = self._n, store.next_id
+        assert store.touched is not None
+        old = sorted(f for f in store.touched if f < n0)
+        ids = [*old, *range(n0, n1)]
+        live, type_of = store.live, store.type_of
+        gone: list[int] = []
+        closed: list[int] = []
+        for fid in ids:
+            if fid not in live[type_of[fid]]:
+                (closed if store.is_closed(fid) else gone).append(fid)
+        derivations, dependents = store.derivations, store.dependents
+        k = self._cycles - 1
+        doc: dict[str, Any] = {
+            "format": FORMAT, "kind": DELTA, "n0": n0,
+            "types": store.type_of[n0:].tolist(), "values": store.values[n0:],
+            "k": k, "starts": store.cycle_starts[k:].tolist(),
+            "numbers": store.cycle_numbers[k:].tolist(),
+            "gone": gone, "closed": closed,
+            "derivs": [[f, derivations.get(f)] for f in old]
+            + [[f, derivations[f]] for f in range(n0, n1) if f in derivations],
+            "deps": [[f, dependents.get(f)] for f in old]
+            + [[f, dependents[f]] for f in range(n0, n1) if f in dependents],
+            "confidence": [[f, c] for f, c in store.confidence.items()
+                           if self._confidence.get(f) != c],
+            "evaluations": [[f, e[self._evaluations.get(f, 0):]]
+                            for f, e in store.evaluations.items()
+                            if len(e) != self._evaluations.get(f, -1)],
+            "logs": [[t, log[self._logs[t]:].tolist()]
+                     for t, log in enumerate(store.removal_log)
+                     if log is not None and len(log) != self._logs[t]],
+            "fired_sets": [[name, sorted(done - self._fired.get(name, set()))]
+                           for name, done in store.fired.items()
+                           if len(done) != len(self._fired.get(name, ()))],
+            "job": state,
+        }
+        return doc
+
+    def _snapshot(self, state: dict[str, Any]) -> dict[str, Any]:
+        store = self.job.store
+        live: list[list[Any]] = []
+        for ids in store.live:
+            if isinstance(ids, IdRange):
+                live.append(["r", ids.start, ids.stop])
+            elif isinstance(ids, IdList):
+                live.append(["l", ids.starts.tolist(), ids.stops.tolist()])
+            else:
+                live.append(["d", list(ids)])
+        return {
+            "format": FORMAT, "kind": SNAPSHOT,
+            "types": store.type_of.tolist(), "values": store.values,
+            "starts": store.cycle_starts.tolist(), "numbers": store.cycle_numbers.tolist(),
+            "n_inputs": store.n_inputs, "live": live,
+            "closed": sorted(f for closed in store._closed for f in closed.values()),
+            "derivs": sorted(store.derivations.items()),
+            "deps": sorted(store.dependents.items()),
+            "confidence": sorted(store.confidence.items()),
+            "evaluations": sorted(store.evaluations.items()),
+            "logs": [None if log is None else log.tolist() for log in store.removal_log],
+            "fired_sets": sorted([name, sorted(done)] for name, done in store.fired.items()),
+            "job": state,
+        }
+
+
+# ------------------------------------------------------------------ restoring
+
+
+def _derivations(records: Iterable[Sequence[Any]]) -> list[tuple[int, int, tuple[int, ...]]]:
+    return [(int(a), int(c), tuple(s)) for a, c, s in records]
+
+
+def _load_snapshot(store: FactStore, doc: dict[str, Any]) -> None:
+    store.values = [_row(r) for r in doc["values"]]
+    store.type_of = array("i", doc["types"])
+    store.cycle_starts = array("q", doc["starts"])
+    store.cycle_numbers = array("q", doc["numbers"])
+    store.n_inputs = int(doc["n_inputs"])
+    for t, (kind, *parts) in enumerate(doc["live"]):
+        if kind == "r":
+            store.live[t] = IdRange(parts[0], parts[1])
+        elif kind == "l":
+            ids = IdList()
+            for start, stop in zip(parts[0], parts[1], strict=True):
+                ids.extend(start, stop)
+            store.live[t] = ids
+        else:
+            store.live[t] = dict.fromkeys(parts[0])
+    for closed in store._closed:
+        closed.clear()
+    for fid in doc["closed"]:
+        store._closed[store.type_of[fid]][store.values[fid]] = fid
+    store.derivations = {int(f): _derivations(r) for f, r in doc["derivs"]}
+    store.dependents = {int(f): list(d) for f, d in doc["deps"]}
+    store.confidence = {int(f): float(c) for f, c in doc["confidence"]}
+    store.evaluations = {int(f): [(int(a), float(s), r) for a, s, r in e]
+                         for f, e in doc["evaluations"]}
+    store.removal_log = [None if log is None else array("q", log) for log in doc["logs"]]
+    store.fired = {name: {tuple(s) for s in done} for name, done in doc["fired_sets"]}
+
+
+def _apply_delta(store: FactStore, doc: dict[str, Any]) -> None:
+    n0 = int(doc["n0"])
+    if store.next_id != n0:
+        raise Unsupported(f"a delta from fact {n0} on a state of {store.next_id} facts")
+    store.values.extend(_row(r) for r in doc["values"])
+    store.type_of.extend(array("i", doc["types"]))
+    n1 = store.next_id
+    k = int(doc["k"])
+    del store.cycle_starts[k:]
+    del store.cycle_numbers[k:]
+    store.cycle_starts.extend(array("q", doc["starts"]))
+    store.cycle_numbers.extend(array("q", doc["numbers"]))
+    gone, closed = set(doc["gone"]), set(doc["closed"])
+    live, type_of, values = store.live, store.type_of, store.values
+    for fid in sorted(gone | closed):
+        if fid >= n0:
+            break
+        ids = live[type_of[fid]]
+        if fid in ids:
+            del ids[fid]
+    for fid in range(n0, n1):
+        if fid not in gone and fid not in closed:
+            live[type_of[fid]][fid] = None
+    for fid in closed:
+        store._closed[type_of[fid]][values[fid]] = fid
+    for fid, records in doc["derivs"]:
+        if records is None:
+            store.derivations.pop(fid, None)
+        else:
+            store.derivations[fid] = _derivations(records)
+    for fid, deps in doc["deps"]:
+        if deps is None:
+            store.dependents.pop(fid, None)
+        else:
+            store.dependents[fid] = list(deps)
+    for fid, c in doc["confidence"]:
+        store.confidence[int(fid)] = float(c)
+    for fid, added in doc["evaluations"]:
+        store.evaluations.setdefault(int(fid), []).extend(
+            (int(a), float(s), r) for a, s, r in added)
+    for t, tail in doc["logs"]:
+        log = store.removal_log[t]
+        assert log is not None
+        log.extend(array("q", tail))
+    for name, done in doc["fired_sets"]:
+        store.fired.setdefault(name, set()).update(tuple(s) for s in done)
+
+
+def _finish_store(store: FactStore, state: dict[str, Any]) -> None:
+    """What the checkpoints do not hold, rebuilt: indexes, lookups, fingerprint."""
+    store.removals = [int(n) for n in state["removals"]]
+    store.live_count = int(state["live_count"])
+    store.index_active = [bool(a) for a in state["index_active"]]
+    for index_id, index in enumerate(store.indexes):
+        index.clear()
+        if store.index_active[index_id]:
+            store._fill(index_id)
+    store._rebuild_plan()
+    n = store.layout.types
+    store._same = [None] * n
+    store._keyed = [None] * n
+    if store.retractable:
+        fp1 = fp2 = 0
+        values, type_of = store.values, store.type_of
+        for t, ids in enumerate(store.live):
+            for fid in ids:
+                h1, h2 = fact_terms(t, values[fid])
+                fp1 += h1
+                fp2 += h2
+        for closed in store._closed:
+            for vals, fid in closed.items():
+                h1, h2 = fact_terms(type_of[fid], vals, closed=True)
+                fp1 += h1
+                fp2 += h2
+        store.fp1, store.fp2 = fp1 & MASK, fp2 & MASK
+
+
+def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
+    """The fingerprints of the contexts after each cycle the job noted one for, in
+    this process's ``hash``: the states replayed from the checkpoints since cycle 0
+    (only which facts were live or closed; their values are the restored store's)."""
+    index = FingerprintIndex()
+    status = bytearray(store.next_id)  # 0 gone (or not yet there), 1 live, 2 closed
+    values, type_of = store.values, store.type_of
+    fp1 = fp2 = 0
+
+    def terms(fid: int, state: int) -> tuple[int, int]:
+        return fact_terms(type_of[fid], values[fid], closed=state == 2)
+
+    first = True
+    for data in rows:
+        doc = unpack(data)
+        state = doc["job"]
+        if doc["kind"] == SNAPSHOT:
+            now = bytearray(len(status))
+            for kind, *parts in doc["live"]:
+                if kind == "r":
+                    ranges: Iterable[int] = range(parts[0], parts[1])
+                elif kind == "l":
+                    ranges = (f for a, b in zip(parts[0], parts[1], strict=True)
+                              for f in range(a, b))
+                else:
+                    ranges = parts[0]
+                for fid in ranges:
+                    now[fid] = 1
+            for fid in doc["closed"]:
+                now[fid] = 2
+            # only the facts whose state differs from the state replayed so far
+            changed = range(len(now)) if first else (
+                fid for fid, (a, b) in enumerate(zip(status, now, strict=True)) if a != b)
+            for fid in changed:
+                was, new = status[fid], now[fid]
+                if was:
+                    h1, h2 = terms(fid, was)
+                    fp1 -= h1
+                    fp2 -= h2
+                if new:
+                    h1, h2 = terms(fid, new)
+                    fp1 += h1
+                    fp2 += h2
+            status = now
+        else:
+            if first:
+                raise Unsupported("the checkpoints do not start with a snapshot")
+            n0 = int(doc["n0"])
+            n1 = n0 + len(doc["types"])
+            gone, closed = set(doc["gone"]), set(doc["closed"])
+            for fid in [*sorted(f for f in gone | closed if f < n0), *range(n0, n1)]:
+                new = 0 if fid in gone else 2 if fid in closed else 1
+                was = status[fid]
+                if new == was:
+                    continue
+                if was:
+                    h1, h2 = terms(fid, was)
+                    fp1 -= h1
+                    fp2 -= h2
+                if new:
+                    h1, h2 = terms(fid, new)
+                    fp1 += h1
+                    fp2 += h2
+                status[fid] = new
+        first = False
+        if state["cycle"] == 0 or state["noted"]:
+            fp = (fp1 & MASK, fp2 & MASK)
+            if index.get(fp) is None:
+                index.add(fp, int(state["cycle"]))
+    return index
+
+
+def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None) -> dict[str, Any]:
+    """Rebuild ``job`` (new, its inputs not merged) from the checkpoint ``rows`` (the
+    newest snapshot, then the deltas after it, oldest first), and its fingerprints
+    from ``history`` (every checkpoint since cycle 0; needed when the program can
+    remove facts). Returns the job state of the last checkpoint. Raises
+    :class:`Unsupported` when the rows do not make a state this converge can restore."""
+    store = job.store
+    docs: Iterator[dict[str, Any]] = (unpack(d) for d in rows)
+    state: dict[str, Any] = {}
+    for i, doc in enumerate(docs):
+        if int(doc.get("format", FORMAT + 1)) > FORMAT:
+            raise Unsupported(f"checkpoint format {doc.get('format')}")
+        if i == 0:
+            if doc["kind"] != SNAPSHOT:
+                raise Unsupported("the checkpoints do not start with a snapshot")
+            _load_snapshot(store, doc)
+        else:
+            _apply_delta(store, doc)
+        state = doc["job"]
+    if not state:
+        raise Unsupported("no checkpoint")
+    _finish_store(store, state)
+    job.inputs = None
+    job.watermark = [int(w) for w in state["watermark"]]
+    job.ran = [bool(r) for r in state["ran"]]
+    job.seen_removals = [tuple(s) for s in state["seen"]]
+    job.fired = [bool(f) for f in state["fired"]]
+    meter = job.meter
+    (meter.facts_peak, meter.cycles, meter.agents_peak, meter.tool_calls,
+     meter.timeouts) = (int(x) for x in state["meter"])
+    job.merger.keyed.count = int(state["conflicts"])
+    if store.retractable:
+        if history is None:
+            raise Unsupported("no checkpoints since cycle 0 for the fingerprints")
+        job.fingerprints = _fingerprints(store, history)
+    return state
+
+
+def run_restored(
+    program: Program, rows: Sequence[bytes], history: Iterable[bytes] | None, *,
+    sink: Any, prefix: Callable[[Mapping[str, Any]], Iterable[str]],
+    reopen: Callable[[Mapping[str, Any]], None], answers: Mapping[str, Any],
+    now: Any = None, executor: Any = None, tools: Mapping[str, Any] | None = None,
+    progress: Any = None, stop: Any = None, observer: Any = None, summarize: Any = None,
+) -> Any:
+    """Continue a stored job from its checkpoints: the job rebuilt from ``rows`` and
+    ``history`` (see :func:`restore`), its trace from ``prefix(state)`` (the stored
+    lines of its committed cycles: ``state["lines"]`` of them), its tool box holding
+    the committed ``answers``; then ``reopen(state)`` (the store drops the old ending
+    with the first commit), and the job runs on, live, into ``sink``. None — nothing
+    written, ``sink`` not entered — when the checkpoints cannot be restored or the job
+    would end right after its last committed cycle (the caller re-executes the job)."""
+    from converge_rules._gc import paused_gc
+    from converge_rules.engine.executors import SerialExecutor
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.engine.runner import _Job, job_clock
+
+    exe = SerialExecutor() if executor is None else executor
+    with paused_gc():
+        job = _Job(program, validate_pairs(program, []), exe, tools, progress, stop,
+                   job_clock(now), sink, observer, None, summarize=summarize)
+        try:
+            state = restore(job, rows, history)
+        except (Unsupported, KeyError, ValueError, TypeError, IndexError,
+                AssertionError, zlib.error):
+            return None
+        if not state["goes_on"] or job.checkpoints is None:
+            return None
+        job.tools.preload(answers, job.meter.tool_calls)
+        job.trace.resume_from(prefix(state))
+        job.committed = len(job.trace)
+        if job.relay is not None:
+            job.relay.seen = len(job.trace)  # the observer sees the events from here on
+        sizes = [len(d) for d in rows]
+        job.checkpoints.resumed(sizes[0], sum(sizes[1:]), len(sizes) - 1)
+        job.checkpoints.lines = int(state["lines"])
+        reopen(state)
+        with sink:  # an exception marks the job aborted in the sink
+            try:
+                result = job.converge(first_tier=int(state["tier"]))
+            except BaseException:
+                job.end_events(wait=False)
+                raise
+            job.end_events()
+            sink.write_lines(result.trace.lines(job.committed))
+    result.trace.written = True
+    result.resumed_from = int(state["cycle"])
+    return result

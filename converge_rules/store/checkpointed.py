@@ -1,0 +1,77 @@
+"""Resuming a stored job from its checkpoints (``converge run --resume``): the job's
+state is restored from the newest snapshot and the deltas after it
+(:mod:`converge_rules.engine.checkpoints`), its trace and tool answers read back from
+the store, and it runs on from its last committed cycle — no committed cycle is
+executed again, no recorded tool answer asked again.
+
+The re-executing resume (:mod:`converge_rules.store.resume`) stays the fallback, and
+the oracle the tests compare against: for a job stored without checkpoints (by an
+older converge, or a program whose state is not checkpointed yet), a checkpoint
+format this converge does not know, a job cut by ``job_timeout`` inside a cycle
+(re-run whole), or one that would end right after its last committed cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from converge_rules.store.resume import Resumable, recorded_answers
+
+if TYPE_CHECKING:
+    from converge_rules.api import Ruleset
+
+
+def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
+                            tools: Mapping[str, Any] | None = None, progress: Any = None,
+                            stop: Callable[[], bool] | None = None, observer: Any = None,
+                            summarize: Any = None) -> Any:
+    """The :class:`~converge_rules.engine.result.RunResult` of the job ``found``
+    continued from its checkpoints (its ruleset already checked), or None when they
+    cannot serve (see the module) — then nothing was written."""
+    from converge_rules.engine import checkpoints
+    from converge_rules.engine.merge import needs_dependents
+
+    store, job = found.store, found.job
+    reader = getattr(store, "checkpoints", None)
+    program = ruleset.program
+    if reader is None or not checkpoints.checkpointable(program):
+        return None
+    if job.status == "budget_exceeded" and "while agent" in job.detail:
+        return None  # that cycle is re-run whole: the re-executing resume does it
+    sizes = store.cycle_sizes(job.id)
+    if not sizes:
+        return None
+    last = sizes[-1][0]
+    rows = [data for _, _, data in reader(job.id, last)]
+    ends = list(reader(job.id, last, since=last))
+    if not rows or not ends or not checkpoints.readable(rows[0]):
+        return None
+    # a context that can shrink: the fingerprints of its earlier states come from
+    # every checkpoint since cycle 0
+    history = ((data for _, _, data in reader(job.id, last, since=0))
+               if needs_dependents(program) else None)
+    expected = sum(n for _, n, _ in sizes)
+    last_bytes = [0]
+
+    def prefix(state: Mapping[str, Any]) -> Iterator[str]:
+        keep = int(state["lines"])
+        first = keep - int(state["cycle_lines"])
+        size = 0
+        for i, line in enumerate(islice(store.trace_lines(job.id), keep)):
+            if i >= first:
+                size += len(line.encode("utf-8", "surrogatepass")) + 1
+            yield line
+        last_bytes[0] = size
+
+    target = store.resume_job(job.id, expected)
+
+    def reopen(state: Mapping[str, Any]) -> None:
+        target.reopen(int(state["lines"]), last, int(state["cycle_lines"]), last_bytes[0])
+
+    answers = recorded_answers(store.trace_lines(job.id))
+    return checkpoints.run_restored(
+        program, rows, history, sink=target, prefix=prefix, reopen=reopen,
+        answers=answers, now=found.now, executor=executor, tools=tools,
+        progress=progress, stop=stop, observer=observer, summarize=summarize)

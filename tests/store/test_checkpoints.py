@@ -1,0 +1,412 @@
+"""Checkpoints (issue 13 item 2): a job stores the merged delta of each cycle and, now
+and then, a snapshot of its state, in the cycle's transaction; a resume restores the
+newest snapshot and the deltas after it and runs on from the last committed cycle.
+
+The oracle is the uninterrupted run and the re-executing resume (the fallback): the
+result and the stored trace of a job interrupted after any cycle and resumed from its
+checkpoints are byte for byte theirs — for every test case of every shipped ruleset,
+and for rulesets written here to exercise what the state holds (keyed replacements and
+cascades, prunes, intents, one-at-a-time refraction, negation, evaluations, dates)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import converge_rules
+from converge_rules import api
+from converge_rules.engine import checkpoints
+from converge_rules.engine.runner import CycleProgress
+from converge_rules.errors import StoreError
+from converge_rules.store.sqlite import SCHEMA_VERSION, SqliteStore
+from tests.store.conftest import Backend
+
+REPO = Path(__file__).resolve().parents[2]
+RULESETS = REPO / "rulesets"
+JOB_TIME = datetime(2026, 12, 6, 9, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def stopper(cycles: int) -> Callable[[], bool]:
+    """A ``stop`` that lets ``cycles`` cycles run, then stops the job."""
+    asked = iter([False] * cycles)
+    return lambda: next(asked, True)
+
+
+def stored_trace(location: str, job: int | None = None) -> str:
+    with api_store(location) as store:
+        info = store.job(job)
+        return "".join(f"{line}\n" for line in store.trace_lines(info.id))
+
+
+def api_store(location: str) -> Any:
+    from converge_rules.plugins import load_registries
+
+    return load_registries().job_store(location)
+
+
+def same_result(resumed: Any, whole: Any) -> None:
+    # (counted by the merge: before the conflicts are built from the trace)
+    assert resumed.conflict_count == whole.conflict_count
+    got = json.loads(resumed.to_json())
+    got.pop("integrity", None)
+    expected = json.loads(whole.to_json())
+    expected.pop("integrity", None)
+    assert got == expected
+    assert resumed.trace.head() == whole.trace.head()
+    # the stored lines a resumed trace starts with read back as the events they were
+    # (as their models dump them: a tool's arguments read back hold lists, not tuples)
+    assert list(resumed.trace.model_lines()) == list(whole.trace.model_lines())
+    assert list(resumed.trace.fact_events()) == list(whole.trace.fact_events())
+
+
+def check_resumes(ruleset: Any, facts: Any, where: Callable[[int], str], *,
+                  tools: dict[str, Any] | None = None, now: datetime | None = JOB_TIME,
+                  stops: Iterator[int] | None = None) -> int:
+    """Run the job whole, then interrupted after each of ``stops`` cycles (all but the
+    last by default) and resumed from its checkpoints (``where(k)`` a new store for
+    each): result and stored trace equal the whole run's, no committed cycle ran
+    again. The number of resumes done."""
+    whole = api.run(ruleset, facts, tools=tools, now=now)
+    expected_trace = whole.trace.to_jsonl()
+    done = 0
+    for k in (stops if stops is not None else range(1, whole.cycles)):
+        location = where(k)
+        first = api.run(ruleset, facts, tools=tools, now=now, store=location,
+                        stop=stopper(k))
+        if first.status != "interrupted":
+            continue
+        seen: list[int] = []
+
+        def progress(p: CycleProgress, seen: list[int] = seen) -> None:
+            seen.append(p.cycle)
+
+        resumed = api.resume(location, ruleset=ruleset, tools=tools, progress=progress)
+        assert resumed.resumed_from == k, f"after {k} cycles: not from its checkpoint"
+        assert all(c > k for c in seen), f"committed cycles ran again: {seen}"
+        same_result(resumed, whole)
+        assert stored_trace(location) == expected_trace, f"after {k} cycles"
+        done += 1
+    return done
+
+
+# ------------------------------------------------------ rulesets written here
+
+KEYED = """\
+ruleset keyed
+fact Count { key id: str, n: int }
+fact Seen { id: str, n: int }
+fact Big { id: str }
+fact Due { id: str, on: date, wait: duration, tags: list[str] }
+agent step { when Count(id, n) where n < 6 emit Count(id: id, n: n + 1) }
+agent note { when Count(id, n) emit Seen(id: id, n: n) }
+agent big { when Count(id, n) where n >= 4 emit Big(id: id) }
+agent due {
+  when Count(id, n) where n == 6
+  emit Due(id: id, on: date("2026-12-06") + 3d, wait: 90m, tags: [id, "done"])
+}
+policy Count { resolve by latest }
+"""
+
+PRUNES = """\
+ruleset prunes
+fact Tick { key id: str, n: int }
+fact Log { id: str, n: int }
+agent tick { when Tick(id, n) where n < 8 emit Tick(id: id, n: n + 1) }
+agent log { when Tick(id, n) emit Log(id: id, n: n) }
+policy Tick { resolve by latest }
+prune Log when age > 2
+"""
+REFUSED = """\
+ruleset refused
+fact Item { key id: int }
+fact Best { key of: str = "best", v: int }
+policy Best { resolve by highest v }
+agent pick one at a time by lowest id {
+  when Item(id)
+  emit Best(v: id)
+}
+"""
+
+CYCLIC = """\
+ruleset cyclic
+fact Phase { key id: str, n: int }
+fact Mark { id: str, n: int }
+agent turn { when Phase(id, n) emit Phase(id: id, n: (n + 1) % 4) }
+agent mark { when Phase(id, n) emit Mark(id: id, n: n) }
+policy Phase { resolve by latest }
+"""
+
+
+def ruleset_file(tmp: Path, name: str, text: str) -> Any:
+    path = tmp / f"{name}.cvg"
+    path.write_text(text)
+    return converge_rules.load(path)
+
+
+@pytest.mark.parametrize(("name", "text", "facts"), [
+    ("keyed", KEYED, [("Count", {"id": i, "n": n}) for i, n in
+                      (("a", 0), ("b", 3), ("c", 6), ("d\u2028é", 1))]),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "abc"]),
+    # refraction: a firing whose Best lost is not fired again (the fired sets)
+    ("refused", REFUSED, [*(("Item", {"id": i}) for i in (1, 2, 3, 4, 5)),
+                          ("Best", {"v": 3})]),
+    # oscillating: the context after cycle 5 is the one after cycle 1 (fingerprints of
+    # states before the checkpoint; the loop's facts from the stored trace)
+    ("cyclic", CYCLIC, [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]),
+])
+def test_a_job_resumed_after_any_cycle_from_its_checkpoints_equals_the_whole_run(
+    tmp_path: Path, backend: Backend, name: str, text: str, facts: list[Any],
+) -> None:
+    ruleset = ruleset_file(tmp_path, name, text)
+    where = (lambda k: str(tmp_path / f"run{k}.db")) if backend.kind == "sqlite" else (
+        lambda k: f"{backend.location}_{k}")
+    assert check_resumes(ruleset, facts, where) >= 3
+
+
+# ------------------------------------------------- every shipped ruleset's tests
+
+
+def shipped_cases() -> Iterator[Any]:
+    """``(id, ruleset, facts, tools, now)`` of each test case (not a table row) of the
+    shipped rulesets, as ``converge test`` runs it."""
+    from converge_rules.analysis.interpret import interpreter_for
+    from converge_rules.plugins import load_registries
+    from converge_rules.testing.mocks import MockTools
+    from converge_rules.testing.runner import (
+        given_facts,
+        given_now,
+        load_suite,
+        mock_answers,
+    )
+
+    registries = load_registries()
+    for path in sorted(RULESETS.rglob("*.cvg")):
+        suite = load_suite(path, registries)
+        if not suite.runnable or not suite.cases:
+            continue
+        ruleset = converge_rules.load(path)
+        for case in suite.cases:
+            if case.case is not None or case.bindings:
+                continue
+            assert suite.checked is not None
+            interp = interpreter_for(suite.checked, functions=suite.functions)
+            now = given_now(case.test, interp, {})
+            interp.now = now
+            facts = given_facts(case.test, interp, {})
+            mocks = MockTools(mock_answers(case.test, interp, {}),
+                              tuple(suite.checked.tools))
+            yield f"{path.stem}::{case.test.name}", ruleset, facts, mocks.table(), now
+
+
+def test_every_shipped_rulesets_test_case_resumes_from_its_checkpoints_after_any_cycle(
+    tmp_path: Path,
+) -> None:
+    resumed = skipped = 0
+    names = []
+    for n, (name, ruleset, facts, tools, now) in enumerate(shipped_cases()):
+        if not checkpoints.checkpointable(ruleset.program):
+            skipped += 1
+            continue
+        names.append(name)
+        resumed += check_resumes(ruleset, facts, lambda k, n=n: str(tmp_path / f"{n}-{k}.db"),
+                                 tools=tools, now=now)
+    print(f"{resumed} resumes over {len(names)} cases; {skipped} not checkpointable")
+    assert resumed >= 40 and len(names) >= 15
+
+
+# ------------------------------------------------------- what the store holds
+
+
+def kinds(location: str, job: int = 1) -> list[tuple[int, str]]:
+    with SqliteStore(location) as store:
+        return [(c, k) for c, k, _ in store.checkpoints(job, 10**9, since=0)]
+
+
+def test_each_committed_cycle_has_its_checkpoint_in_its_own_transaction(
+    tmp_path: Path,
+) -> None:
+    ruleset = ruleset_file(tmp_path, "keyed", KEYED)
+    db = str(tmp_path / "run.db")
+    result = api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME, store=db)
+    stored = kinds(db)
+    with SqliteStore(db) as store:
+        cycles = [c for c, _, _ in store.cycle_sizes(1)]
+    assert [c for c, _ in stored] == cycles == list(range(result.cycles + 1))
+    assert stored[0] == (0, "snapshot")  # the first is always whole
+    assert {k for _, k in stored} <= {"snapshot", "delta"}
+
+
+def test_a_job_stored_without_checkpoints_resumes_by_re_executing_then_writes_them(
+    tmp_path: Path,
+) -> None:
+    ruleset = ruleset_file(tmp_path, "keyed", KEYED)
+    facts = [("Count", {"id": i, "n": 0}) for i in "ab"]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    db = str(tmp_path / "run.db")
+    api.run(ruleset, facts, now=JOB_TIME, store=db, stop=stopper(3))
+    with sqlite3.connect(db) as conn:  # as an older converge stored it
+        conn.execute("DELETE FROM checkpoints")
+    again = api.resume(db, ruleset=ruleset, stop=stopper(5))  # re-executes 1-3, runs 4-5
+    assert again.resumed_from is None and again.status == "interrupted"
+    # the live cycles' checkpoints, the first of them whole: the next resume restores
+    assert kinds(db) == [(4, "snapshot"), (5, "delta")]
+    resumed = api.resume(db, ruleset=ruleset)
+    assert resumed.resumed_from == 5
+    same_result(resumed, whole)
+    assert stored_trace(db) == whole.trace.to_jsonl()
+
+
+def test_a_checkpoint_format_this_converge_does_not_know_is_not_read(
+    tmp_path: Path,
+) -> None:
+    ruleset = ruleset_file(tmp_path, "keyed", KEYED)
+    facts = [("Count", {"id": "a", "n": 0})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    db = str(tmp_path / "run.db")
+    api.run(ruleset, facts, now=JOB_TIME, store=db, stop=stopper(2))
+    with sqlite3.connect(db) as conn:  # as a newer converge wrote them
+        for cycle, data in conn.execute("SELECT cycle, data FROM checkpoints").fetchall():
+            doc = checkpoints.unpack(data)
+            doc["format"] = checkpoints.FORMAT + 1
+            conn.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
+                         (zlib.compress(json.dumps(doc).encode()), cycle))
+    resumed = api.resume(db, ruleset=ruleset)
+    assert resumed.resumed_from is None  # re-executed, as a store without checkpoints
+    same_result(resumed, whole)
+
+
+def test_a_program_whose_state_is_not_checkpointed_resumes_by_re_executing(
+    tmp_path: Path,
+) -> None:
+    text = KEYED + "invariant small never Count(n) where n > 100\n"
+    ruleset = ruleset_file(tmp_path, "guarded", text)
+    assert not checkpoints.checkpointable(ruleset.program)
+    facts = [("Count", {"id": "a", "n": 0})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    db = str(tmp_path / "run.db")
+    api.run(ruleset, facts, now=JOB_TIME, store=db, stop=stopper(2))
+    assert kinds(db) == []
+    resumed = api.resume(db, ruleset=ruleset)
+    assert resumed.resumed_from is None
+    same_result(resumed, whole)
+
+
+def test_snapshot_every_bounds_the_deltas_between_two_snapshots(tmp_path: Path) -> None:
+    ruleset = ruleset_file(tmp_path, "prunes", PRUNES)
+    facts = [("Tick", {"id": "a", "n": 0})]
+    db = tmp_path / "run.db"
+    api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?snapshot_every=2")
+    stored = kinds(str(db))
+    assert len(stored) > 6
+    run = 0
+    for _, kind in stored:
+        run = 0 if kind == "snapshot" else run + 1
+        assert run <= 2
+    with pytest.raises(StoreError, match="snapshot_every must be a whole number"):
+        SqliteStore(f"sqlite:///{db}?snapshot_every=0")
+
+
+def test_gc_and_info_know_the_checkpoints(tmp_path: Path) -> None:
+    ruleset = ruleset_file(tmp_path, "keyed", KEYED)
+    db = str(tmp_path / "run.db")
+    for _ in range(2):
+        api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME, store=db)
+    with SqliteStore(db) as store:
+        assert store.info().tables["checkpoints"]["rows"] == 2 * 8  # cycles 0 to 7
+        assert store.gc(1) == [1]
+        assert store.info().tables["checkpoints"]["rows"] == 8
+        assert store.schema_version == SCHEMA_VERSION == 5
+
+
+# -------------------------------------------------------- size: O(changes)
+
+GROWING = """\
+ruleset growing
+fact Item { id: int, name: str }
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < LIMIT emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
+
+def delta_sizes(tmp: Path, context: int, cycles: int = 30) -> tuple[list[int], list[int]]:
+    """The bytes of each delta and of each snapshot of a job changing one fact a cycle
+    beside ``context`` input facts that never change."""
+    ruleset = ruleset_file(tmp, f"growing{context}", GROWING.replace("LIMIT", str(cycles)))
+    facts = [("Count", {"id": "a", "n": 0}),
+             *(("Item", {"id": i, "name": f"item number {i}"}) for i in range(context))]
+    db = tmp / f"grow{context}.db"
+    api.run(ruleset, facts, now=JOB_TIME, store=str(db))
+    with SqliteStore(db) as store:
+        rows = list(store.checkpoints(1, 10**9, since=0))
+    return ([len(d) for _, k, d in rows if k == "delta"],
+            [len(d) for _, k, d in rows if k == "snapshot"])
+
+
+def test_the_checkpoints_grow_with_what_changed_not_with_the_context(tmp_path: Path) -> None:
+    small, _ = delta_sizes(tmp_path, 100)
+    big, snapshots = delta_sizes(tmp_path, 5_000)
+    # 50 times the context: a delta (one fact replaced) is about the same size, and
+    # the big context's one snapshot (cycle 0) is not written again: 30 deltas are
+    # smaller than it
+    assert len(big) >= 30 and len(snapshots) == 1
+    assert sum(big) / len(big) <= 1.2 * sum(small) / len(small)
+    assert sum(big) < snapshots[0]
+
+
+# ------------------------------------------------------------------ property
+
+MIXED = """\
+ruleset mixed
+fact Count { key id: str, n: int }
+fact Seen { id: str, n: int }
+fact Pair { a: str, b: str }
+fact Lone { id: str }
+agent step { when Count(id, n) where n < 7 emit Count(id: id, n: n + 2) }
+agent note { when Count(id, n) emit Seen(id: id, n: n) }
+agent pair { when Count(id: a, n) and Count(id: b, n: m) where a < b and n == m
+  emit Pair(a: a, b: b) }
+agent lone tier 2 { when Count(id) and not Pair(a: id) emit Lone(id: id) }
+policy Count { resolve by latest }
+prune Seen when age > 3
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def mixed_ruleset(tmp: str) -> Any:
+    return ruleset_file(Path(tmp), "mixed", MIXED)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 9), min_size=1),
+       st.integers(1, 8), st.sampled_from(["serial", "threads"]))
+def test_any_job_stopped_after_any_cycle_resumes_from_its_checkpoints_to_the_whole_run(
+    tmp_path: Path, counts: dict[str, int], stop: int, executor: str,
+) -> None:
+    ruleset = mixed_ruleset(str(tmp_path))
+    facts = [("Count", {"id": i, "n": n}) for i, n in counts.items()]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "run.db")
+        first = api.run(ruleset, facts, now=JOB_TIME, store=db, stop=stopper(stop))
+        if first.status != "interrupted":
+            return
+        resumed = api.resume(db, ruleset=ruleset, executor=executor)
+        assert resumed.resumed_from == stop
+        same_result(resumed, whole)
+        assert stored_trace(db) == whole.trace.to_jsonl()
