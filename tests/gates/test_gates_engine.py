@@ -452,3 +452,34 @@ approve Payment when amount > 10_000.0
     assert result.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
     (pending,) = result.pending
     assert pending["fields"] == {"claim": "c1", "amount": 20_000.0}
+
+
+LIMITED = CLAIMS + """\
+fact Limit { key claim: str, most: float }
+invariant within_limit never Payment(claim, amount) and Limit(claim, most) where amount > most
+"""
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads", "processes"])
+def test_an_approval_an_invariant_discards_takes_no_other_approval_with_it(
+        executor: str) -> None:
+    # found in docs/approvals.md's walk-through: C2 approved with an edited amount above
+    # its policy's limit, C3 approved as it was; both Payments come from agent `pay`, and
+    # the invariant discarded C3's with C2's (one effect), both recorded as "merged"
+    facts = [("Claim", {"id": "c1", "amount": 20_000.0}),
+             ("Claim", {"id": "c3", "amount": 12_000.0}),
+             ("Limit", {"claim": "c1", "most": 50_000.0}),
+             ("Limit", {"claim": "c3", "most": 50_000.0})]
+    held = api.run(load(LIMITED), facts).pending
+    by_claim = {p["fields"]["claim"]: p["id"] for p in held}
+    decisions = [approve(by_claim["c1"], edits={"amount": 99_999.0}),
+                 approve(by_claim["c3"])]
+    result = api.run(load(LIMITED), facts, decisions=decisions, executor=executor)
+    assert result.status == "converged"
+    assert result.facts("Payment") == [{"claim": "c3", "amount": 12_000.0}]
+    outcomes = {d["id"]: d["outcome"] for d in result.decided}
+    assert outcomes == {by_claim["c1"]: "discarded", by_claim["c3"]: "merged"}
+    assert {e["id"]: e["outcome"] for e in events(result, "approval_decided")} == outcomes
+    (broken,) = events(result, "invariant_broken")
+    assert broken["invariant"] == "within_limit" and broken["agents"] == ["pay"]
+    assert {"claim": "c1", "amount": 99_999.0} in [f["fields"] for f in broken["facts"]]
