@@ -185,6 +185,14 @@ class Gates:
                             support, confidence))
         return True
 
+    def withheld(self, t: int, vals: tuple[Any, ...]) -> bool:
+        """Whether the fact ``vals`` of the gated type ``t`` is pending or was rejected
+        in this job (so it did not enter: an intent it answers stays open)."""
+        if (t, vals) in self.approved:
+            return False
+        pid = pending_id(self.specs[t].name, self.program.types[t].name, vals)
+        return pid in self.pending or pid in self.rejected
+
     # ---------------------------------------------------------------- deciding
 
     def ready(self, cycles: int) -> list[tuple[Held, Decision]]:
@@ -220,7 +228,8 @@ class Gates:
             outcome = "rejected"
             if d.approve:
                 support: tuple[int, ...] = held.support
-                # an intent the deriving effect answered is closed, not gone
+                # an intent it answers is open still (merge closes it now), or was
+                # closed by another answer: not gone
                 store = self.store
                 if type(support) is Lasting or all(
                         store.is_live(s) or store.is_closed(s) for s in support):

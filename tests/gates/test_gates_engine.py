@@ -394,6 +394,23 @@ def test_a_fact_answering_an_intent_is_merged_when_approved() -> None:
     assert done.status == "converged" and done.unmet == []
 
 
+def test_an_intent_whose_answer_is_held_stays_open_and_unmet_when_rejected() -> None:
+    # found by rejecting the only answer to an intent: the intent had been closed when
+    # the answer was held, so the job converged with nothing unmet and nothing paid
+    facts = [("Refund", {"order": "o1", "amount": 500.0})]
+    paused = api.run(load(INTENTS), facts)
+    assert paused.unmet == [{"intent": "Refund", "fields": {"order": "o1", "amount": 500.0}}]
+    assert events(paused, "intent_closed") == []
+    pid = paused.pending[0]["id"]
+    rejected = api.run(load(INTENTS), facts, decisions=[Decision(pid, False, by="ann")])
+    assert rejected.status == "converged" and rejected.facts("Paid") == []
+    assert rejected.unmet == paused.unmet
+    approved = api.run(load(INTENTS), facts, decisions=[approve(pid)])
+    assert approved.unmet == []
+    (closed,) = events(approved, "intent_closed")
+    assert closed["cycle"] == approved.decided[0]["cycle"]
+
+
 def test_an_approved_fact_whose_support_left_is_not_merged() -> None:
     rules = CLAIMS + "prune Claim when age > 0\n"
     pid = api.run(load(rules), FACTS).pending[0]["id"]
