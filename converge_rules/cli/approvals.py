@@ -190,6 +190,10 @@ def _record(store: str, ident: str, kind: str, job: int | None, by: str | None,
     from converge_rules import api
     from converge_rules.errors import InputError
 
+    if by is not None and not by.strip():
+        # (`--by "$APPROVER"` with the variable unset): the trace must say who decided
+        raise click.UsageError("--by is empty: name who decides (or leave --by out for "
+                               "the OS user)")
     with _open(store) as opened:
         ruleset = None
         if ruleset_path is not None:

@@ -137,6 +137,8 @@ class Gates:
         self._decider: Decider | None = None
         self._given: dict[str, Decision] = {}
         self._used: set[str] = set()
+        #: the effects of the last :meth:`decide`: their decision's event and entry
+        self._approved_at: dict[int, tuple[AgentEffect, int, int]] = {}
         self.add(decisions)
 
     def add(self, decisions: Iterable[Decision] | Decider | None) -> None:
@@ -183,6 +185,14 @@ class Gates:
                             support, confidence))
         return True
 
+    def withheld(self, t: int, vals: tuple[Any, ...]) -> bool:
+        """Whether the fact ``vals`` of the gated type ``t`` is pending or was rejected
+        in this job (so it did not enter: an intent it answers stays open)."""
+        if (t, vals) in self.approved:
+            return False
+        pid = pending_id(self.specs[t].name, self.program.types[t].name, vals)
+        return pid in self.pending or pid in self.rejected
+
     # ---------------------------------------------------------------- deciding
 
     def ready(self, cycles: int) -> list[tuple[Held, Decision]]:
@@ -208,21 +218,27 @@ class Gates:
         order). Each decision is checked first (:func:`check_decision`): a bad one is
         an :class:`InputError` before anything is applied."""
         checked = [(held, d, check_decision(self.program, held, d)) for held, d in ready]
-        by_agent: dict[int, list[tuple[Any, ...]]] = {}
+        # each approved fact is an effect of its own: an invariant that discards one
+        # (an edited amount above a limit) must not take the others down with it
+        approved: list[tuple[int, tuple[Any, ...], int, int]] = []
+        self._approved_at = {}
         for held, d, vals in checked:
             del self.pending[held.id]
             self._used.add(held.id)
             outcome = "rejected"
             if d.approve:
                 support: tuple[int, ...] = held.support
-                # an intent the deriving effect answered is closed, not gone
+                # an intent it answers is open still (merge closes it now), or was
+                # closed by another answer: not gone
                 store = self.store
                 if type(support) is Lasting or all(
                         store.is_live(s) or store.is_closed(s) for s in support):
                     outcome = "merged"
                     self.approved.add((held.type_id, vals))
-                    by_agent.setdefault(held.agent, []).append(
-                        (EMIT, held.type_id, vals, held.confidence, support))
+                    # (its event and entry are appended below, at these indexes)
+                    approved.append((held.agent, (EMIT, held.type_id, vals,
+                                                  held.confidence, support),
+                                     len(self.events), len(self.decided)))
                 else:
                     outcome = "support_gone"
             else:
@@ -233,7 +249,29 @@ class Gates:
             self.decided.append({"id": held.id, "gate": held.gate, "decision": d.kind,
                                  "by": d.by, "at": d.at, "note": d.note, "edits": edits,
                                  "cycle": cycle, "outcome": outcome})
-        return [AgentEffect(a, tuple(outs)) for a, outs in sorted(by_agent.items())]
+        effects: list[AgentEffect] = []
+        # in position order (merge's), each agent's in id order; each effect knows
+        # its decision's event and entry, for :meth:`discarded`
+        for a, out, at, entry in sorted(approved, key=lambda x: x[0]):
+            eff = AgentEffect(a, (out,))
+            self._approved_at[id(eff)] = (eff, at, entry)
+            effects.append(eff)
+        return effects
+
+    def discarded(self, screened: Iterable[AgentEffect]) -> None:
+        """Mark the decisions whose approved fact's effect the invariants discarded
+        (``screened``: :meth:`decide`'s effects after the guard screened them; a
+        discarded one is replaced by a failed copy): outcome ``discarded``, in the
+        trace event and the result, instead of ``merged``."""
+        kept = {id(e) for e in screened}
+        # (each entry keeps its effect alive, so that its id() is not reused)
+        for key, (_eff, at, entry) in self._approved_at.items():
+            if key in kept:
+                continue
+            event = self.events[at]
+            self.events[at] = (*event[:-1], "discarded")
+            self.decided[entry]["outcome"] = "discarded"
+        self._approved_at = {}
 
     # ------------------------------------------------------------------ results
 

@@ -314,7 +314,13 @@ class Merger:
                     if conf > store.confidence.get(fid, 1.0):
                         store.confidence[fid] = conf
             if agent_intents[a]:
+                gates = self.gates
                 for out in eff.outputs:
+                    if gates is not None and out[0] != EVALUATE and out[1] in self.gated \
+                            and gates.withheld(out[1], out[2]):
+                        # an answer its gate holds (or a rejection dropped) answers
+                        # nothing yet: the intent closes when the approved fact merges
+                        continue
                     for s in out[4]:
                         st = type_of[s]
                         if st in store.intent_types and s in live[st]:

@@ -106,7 +106,7 @@ class RunResult:
         self.pending: list[dict[str, Any]] = []
         #: the decisions applied, in order: ``id``, ``gate``, ``decision``
         #: (``approve``/``reject``), ``by``, ``at``, ``note``, ``edits``, ``cycle`` and
-        #: ``outcome`` (``merged``, ``rejected``, ``support_gone``); in the JSON
+        #: ``outcome`` (``merged``, ``rejected``, ``support_gone``, ``discarded``); in the JSON
         #: document (as ``decisions``) only when there is one
         self.decided: list[dict[str, Any]] = []
         #: ids of decisions given that were never applied: no fact of that id was

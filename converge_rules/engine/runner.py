@@ -556,7 +556,13 @@ class _Job:
         ev = self.trace.raw.append
         ev((E_CYCLE_START, cycle, tier, ()))
         self._publish()
-        merger.merge_cycle(cycle, gates.decide(cycle, ready))
+        effects: Sequence[AgentEffect] = gates.decide(cycle, ready)
+        if merger.guard is not None:
+            # screened here, as merge would, to tell the decisions whose fact an
+            # invariant discarded (merge skips what is discarded already)
+            effects = merger.guard.screen(cycle, effects)
+            gates.discarded(effects)
+        merger.merge_cycle(cycle, effects)
         if merger.stop is None:
             merger.prune(cycle)
         broken = self._invariants(cycle) if merger.stop is None else None

@@ -267,8 +267,9 @@ class ApprovalPending(_Model):
 class ApprovalDecided(_Model):
     """A decision applied to a pending fact in ``cycle`` (a cycle of its own): who
     decided, when, why, the edits, and the ``outcome``: ``merged`` (approved; its
-    ``fields`` as merged, edits applied), ``rejected``, or ``support_gone`` (approved,
-    but what it rested on had left the context)."""
+    ``fields`` as merged, edits applied), ``rejected``, ``support_gone`` (approved,
+    but what it rested on had left the context), or ``discarded`` (approved, but an
+    ``invariant … never`` discarded its effect: the ``invariant_broken`` event follows)."""
 
     event: Literal["approval_decided"] = "approval_decided"
     cycle: int
@@ -281,7 +282,7 @@ class ApprovalDecided(_Model):
     at: str
     note: str
     edits: dict[str, Any]
-    outcome: Literal["merged", "rejected", "support_gone"]
+    outcome: Literal["merged", "rejected", "support_gone", "discarded"]
 
 
 class JobTime(_Model):

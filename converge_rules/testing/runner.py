@@ -34,7 +34,7 @@ from converge_rules.jsontext import value_problem
 from converge_rules.language.builtins import parse_datetime
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic
-from converge_rules.language.format.formatter import format_value
+from converge_rules.language.format.formatter import format_pattern, format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 from converge_rules.testing.case_types import row_problems, timed_row, variable_uses
@@ -181,9 +181,10 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
 
     from converge_rules.engine import run
 
+    used: set[int] = set()
     try:
         result = run(suite.program, facts, tools=mocks.table(), now=now,
-                     decisions=decider_of(case.test, interp, bindings, now))
+                     decisions=decider_of(case.test, interp, bindings, now, used))
     except ConvergeError as exc:  # bad given facts (InputError) and the like
         return _outcome(case, "failed", failures=(
             Failure(f"the test's facts were rejected: {exc}", case.span),))
@@ -194,6 +195,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
     interp = interpreter_for(checked, view.context(), suite.functions, now=now)
     explainer = Explainer(view, checked, interp)
     failures = check_expectations(case.test.steps, explainer, bindings)
+    failures[:0] = _idle_decisions(case.test, used)
     if failures and case.case is not None:
         row = ", ".join(f"{k} = {format_value(v)}" for k, v in case.bindings.items())
         failures = [dataclasses.replace(f, details=(f"in {case.row}: {row}", *f.details))
@@ -219,11 +221,29 @@ def given_facts(test: n.Test, interp: Interpreter, env: dict[str, Any]
             for step in test.steps if isinstance(step, n.Given)]
 
 
+def _idle_decisions(test: n.Test, used: set[int]) -> list[Failure]:
+    """A failure for each ``approve``/``reject`` step that decided no pending fact (a
+    pattern that matches none, or only facts an earlier step decided): otherwise a
+    mistyped ``reject`` followed by ``expect no …`` passes, the fact being held."""
+    out: list[Failure] = []
+    for i, step in enumerate(s for s in test.steps if isinstance(s, n.Decide)):
+        if i not in used:
+            verb = "approve" if step.approve else "reject"
+            out.append(Failure(
+                f"`{verb} {format_pattern(step.pattern)}` decided no pending fact",
+                step.pattern.span,
+                ("no fact its gate held matched it, or an earlier `approve`/`reject` "
+                 "step decided each that did",)))
+    return out
+
+
 def decider_of(test: n.Test, interp: Interpreter, env: dict[str, Any],
-                   now: datetime | None) -> Callable[[dict[str, Any]], Any] | None:
+               now: datetime | None, used: set[int] | None = None
+               ) -> Callable[[dict[str, Any]], Any] | None:
     """The test's ``approve``/``reject`` steps as the engine's decider: a pending fact
     is decided by the first step whose pattern matches it (``by`` "test", ``at`` the
-    test's time or ""), and stays pending when none does. None without such steps."""
+    test's time or ""), and stays pending when none does. None without such steps.
+    ``used`` collects the positions (among those steps) of the steps that decided."""
     steps = [step for step in test.steps if isinstance(step, n.Decide)]
     if not steps:
         return None
@@ -233,12 +253,14 @@ def decider_of(test: n.Test, interp: Interpreter, env: dict[str, Any],
 
     def decide(pending: dict[str, Any]) -> Decision | None:
         fact = Fact(pending["type"], pending["fields"])
-        for step in steps:
+        for i, step in enumerate(steps):
             try:
                 matched = interp.match_fact(step.pattern, fact, env, tolerant=True)
             except EvalError:
                 matched = None
             if matched is not None:
+                if used is not None:
+                    used.add(i)
                 return Decision(pending["id"], step.approve, by="test", at=at)
         return None
 

@@ -154,6 +154,17 @@ def test_refusals_are_clear_errors(paused: Path, tmp_path: Path) -> None:
         assert "Traceback" not in out.output
 
 
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_an_empty_by_is_refused_and_nothing_is_recorded(paused: Path, command: str) -> None:
+    # found by `converge approve run.db ID --by ""` (a `--by "$APPROVER"` with the
+    # variable unset): it recorded a decision by nobody, "by  at …"
+    for by in ("", "  "):
+        out = converge(command, paused, "p-aa", "--by", by)
+        assert out.exit_code == 2 and "--by is empty" in out.output
+        assert "Traceback" not in out.output
+    assert api.decisions(paused) == []
+
+
 def test_a_store_without_a_job_awaiting_approval_says_so(tmp_path: Path) -> None:
     db = tmp_path / "run.db"
     with SqliteStore(db) as store, store.new_job("x") as sink:

@@ -394,6 +394,23 @@ def test_a_fact_answering_an_intent_is_merged_when_approved() -> None:
     assert done.status == "converged" and done.unmet == []
 
 
+def test_an_intent_whose_answer_is_held_stays_open_and_unmet_when_rejected() -> None:
+    # found by rejecting the only answer to an intent: the intent had been closed when
+    # the answer was held, so the job converged with nothing unmet and nothing paid
+    facts = [("Refund", {"order": "o1", "amount": 500.0})]
+    paused = api.run(load(INTENTS), facts)
+    assert paused.unmet == [{"intent": "Refund", "fields": {"order": "o1", "amount": 500.0}}]
+    assert events(paused, "intent_closed") == []
+    pid = paused.pending[0]["id"]
+    rejected = api.run(load(INTENTS), facts, decisions=[Decision(pid, False, by="ann")])
+    assert rejected.status == "converged" and rejected.facts("Paid") == []
+    assert rejected.unmet == paused.unmet
+    approved = api.run(load(INTENTS), facts, decisions=[approve(pid)])
+    assert approved.unmet == []
+    (closed,) = events(approved, "intent_closed")
+    assert closed["cycle"] == approved.decided[0]["cycle"]
+
+
 def test_an_approved_fact_whose_support_left_is_not_merged() -> None:
     rules = CLAIMS + "prune Claim when age > 0\n"
     pid = api.run(load(rules), FACTS).pending[0]["id"]
@@ -452,3 +469,34 @@ approve Payment when amount > 10_000.0
     assert result.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
     (pending,) = result.pending
     assert pending["fields"] == {"claim": "c1", "amount": 20_000.0}
+
+
+LIMITED = CLAIMS + """\
+fact Limit { key claim: str, most: float }
+invariant within_limit never Payment(claim, amount) and Limit(claim, most) where amount > most
+"""
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads", "processes"])
+def test_an_approval_an_invariant_discards_takes_no_other_approval_with_it(
+        executor: str) -> None:
+    # found in docs/approvals.md's walk-through: C2 approved with an edited amount above
+    # its policy's limit, C3 approved as it was; both Payments come from agent `pay`, and
+    # the invariant discarded C3's with C2's (one effect), both recorded as "merged"
+    facts = [("Claim", {"id": "c1", "amount": 20_000.0}),
+             ("Claim", {"id": "c3", "amount": 12_000.0}),
+             ("Limit", {"claim": "c1", "most": 50_000.0}),
+             ("Limit", {"claim": "c3", "most": 50_000.0})]
+    held = api.run(load(LIMITED), facts).pending
+    by_claim = {p["fields"]["claim"]: p["id"] for p in held}
+    decisions = [approve(by_claim["c1"], edits={"amount": 99_999.0}),
+                 approve(by_claim["c3"])]
+    result = api.run(load(LIMITED), facts, decisions=decisions, executor=executor)
+    assert result.status == "converged"
+    assert result.facts("Payment") == [{"claim": "c3", "amount": 12_000.0}]
+    outcomes = {d["id"]: d["outcome"] for d in result.decided}
+    assert outcomes == {by_claim["c1"]: "discarded", by_claim["c3"]: "merged"}
+    assert {e["id"]: e["outcome"] for e in events(result, "approval_decided")} == outcomes
+    (broken,) = events(result, "invariant_broken")
+    assert broken["invariant"] == "within_limit" and broken["agents"] == ["pay"]
+    assert {"claim": "c1", "amount": 99_999.0} in [f["fields"] for f in broken["facts"]]

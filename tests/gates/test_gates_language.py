@@ -177,6 +177,25 @@ def test_a_wrong_pending_expectation_fails_listing_what_is_pending(
     assert 'Payment(claim: "c2", amount: 30000.0)' in result.output
 
 
+@pytest.mark.parametrize("steps, step", [
+    # a mistyped id: C1 stays held, so `expect no Payment` passed whatever was decided
+    ('  reject Payment(claim: "C1")\n', 'reject Payment(claim: "C1")'),
+    # contradictory steps: the first that matches decides, the second did nothing
+    ('  approve Payment(claim: "c1")\n  reject Payment(claim: "c1")\n',
+     'reject Payment(claim: "c1")'),
+])
+def test_a_decision_step_that_decides_nothing_fails_the_test(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: str, step: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("r.cvg").write_text(HEAD.replace("intent Review { claim: str }\n", "") + GATE + (
+        'test "t" {\n  given Claim(id: "c1", amount: 20_000.0)\n' + steps
+        + '  expect Claim(id: "c1")\n}\n'), encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "r.cvg"])
+    assert result.exit_code == 1, result.output
+    assert f"`{step}` decided no pending fact" in result.output
+    assert "0 passed, 1 failed" in result.output
+
+
 def test_coverage_lists_a_gate_that_held_nothing(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
