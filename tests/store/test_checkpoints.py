@@ -141,6 +141,16 @@ agent pick one at a time by lowest id {
 }
 """
 
+# one agent reads the keyed type and replaces its fact: the fused keyed update in
+# place (engine/keyed.py merge_single), whose old fact a delta must say left the
+# context (a resume after an even cycle kept the superseded Count live)
+COUNTER = """\
+ruleset counter
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < 9 emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
 CYCLIC = """\
 ruleset cyclic
 fact Phase { key id: str, n: int }
@@ -161,6 +171,7 @@ def ruleset_file(tmp: Path, name: str, text: str) -> Any:
     ("keyed", KEYED, [("Count", {"id": i, "n": n}) for i, n in
                       (("a", 0), ("b", 3), ("c", 6), ("d\u2028é", 1))]),
     ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "abc"]),
+    ("counter", COUNTER, [("Count", {"id": "a", "n": 0})]),
     # refraction: a firing whose Best lost is not fired again (the fired sets)
     ("refused", REFUSED, [*(("Item", {"id": i}) for i in (1, 2, 3, 4, 5)),
                           ("Best", {"v": 3})]),
