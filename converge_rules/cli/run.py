@@ -357,8 +357,10 @@ def command(
         if resuming is not None:
             job_store = resuming.store
             done = result.resumed_from
+            # (a job given more facts is re-executed whether it has checkpoints or not)
+            why = "to take more input facts" if facts else "no checkpoint to restore"
             click.echo(f"converge: job {resuming.job.id} resumed " + (
-                "by re-executing it from its inputs (no checkpoint to restore)"
+                f"by re-executing it from its inputs ({why})"
                 if done is None else f"from its checkpoint after cycle {done}"), err=True)
         if job_store is not None and keep_last is not None:
             from converge_rules.errors import StoreError

@@ -529,6 +529,11 @@ class FactStore:
             assert keyget is not None, "update_in_place is for keyed types"
             keyed[keyget(vals)] = fid  # the same key: old's entry is overwritten
         self.removals[type_id] += 1
+        touched = self.touched
+        if touched is not None:
+            # as remove(old): a checkpoint's delta says that ``old`` left the context
+            touched.add(old)
+            touched.update(self.dependents.get(old, ()))
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)

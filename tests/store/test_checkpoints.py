@@ -141,6 +141,16 @@ agent pick one at a time by lowest id {
 }
 """
 
+# one agent reads the keyed type and replaces its fact: the fused keyed update in
+# place (engine/keyed.py merge_single), whose old fact a delta must say left the
+# context (a resume after an even cycle kept the superseded Count live)
+COUNTER = """\
+ruleset counter
+fact Count { key id: str, n: int }
+agent step { when Count(id, n) where n < 9 emit Count(id: id, n: n + 1) }
+policy Count { resolve by latest }
+"""
+
 CYCLIC = """\
 ruleset cyclic
 fact Phase { key id: str, n: int }
@@ -161,6 +171,7 @@ def ruleset_file(tmp: Path, name: str, text: str) -> Any:
     ("keyed", KEYED, [("Count", {"id": i, "n": n}) for i, n in
                       (("a", 0), ("b", 3), ("c", 6), ("d\u2028é", 1))]),
     ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "abc"]),
+    ("counter", COUNTER, [("Count", {"id": "a", "n": 0})]),
     # refraction: a firing whose Best lost is not fired again (the fired sets)
     ("refused", REFUSED, [*(("Item", {"id": i}) for i in (1, 2, 3, 4, 5)),
                           ("Best", {"v": 3})]),
@@ -305,19 +316,26 @@ def test_a_program_whose_state_is_not_checkpointed_resumes_by_re_executing(
     same_result(resumed, whole)
 
 
-def test_snapshot_every_bounds_the_deltas_between_two_snapshots(tmp_path: Path) -> None:
+def test_snapshot_every_bounds_the_deltas_between_two_snapshots(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    # (the PostgreSQL URL refused the option: "invalid URI query parameter")
     ruleset = ruleset_file(tmp_path, "prunes", PRUNES)
     facts = [("Tick", {"id": "a", "n": 0})]
-    db = tmp_path / "run.db"
-    api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?snapshot_every=2")
-    stored = kinds(str(db))
+    if backend.kind == "sqlite":
+        location = f"sqlite:///{backend.path}?snapshot_every=2"
+    else:
+        location = f"{backend.location}&snapshot_every=2"
+    api.run(ruleset, facts, now=JOB_TIME, store=location)
+    with api_store(backend.location) as store:
+        stored = [(c, k) for c, k, _ in store.checkpoints(1, 10**9, since=0)]
     assert len(stored) > 6
     run = 0
     for _, kind in stored:
         run = 0 if kind == "snapshot" else run + 1
         assert run <= 2
     with pytest.raises(StoreError, match="snapshot_every must be a whole number"):
-        SqliteStore(f"sqlite:///{db}?snapshot_every=0")
+        api_store(location.replace("snapshot_every=2", "snapshot_every=0"))
 
 
 def test_gc_and_info_know_the_checkpoints(tmp_path: Path) -> None:
@@ -329,7 +347,7 @@ def test_gc_and_info_know_the_checkpoints(tmp_path: Path) -> None:
         assert store.info().tables["checkpoints"]["rows"] == 2 * 8  # cycles 0 to 7
         assert store.gc(1) == [1]
         assert store.info().tables["checkpoints"]["rows"] == 8
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION >= 5  # checkpoints came with 5
 
 
 # -------------------------------------------------------- size: O(changes)

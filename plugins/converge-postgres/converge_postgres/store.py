@@ -41,7 +41,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from converge_rules import _crash
 from converge_rules.errors import StoreError
 from converge_rules.store.base import StoreInfo
-from converge_rules.store.sqlite import DEFAULT_TIMEOUT, GROUP_CYCLES, SqliteStore
+from converge_rules.store.sqlite import (
+    DEFAULT_TIMEOUT,
+    GROUP_CYCLES,
+    SqliteStore,
+    snapshot_every,
+)
 
 LOCK_CLASS = 0x636F6E76  # "conv": the first key of the store's advisory lock
 
@@ -272,8 +277,9 @@ def parse_url(location: str) -> tuple[str, str, float, str | None]:
     """``(conninfo for psycopg, the URL to show, lock timeout, schema)`` of a
     ``postgresql://`` URL. The store's options ``timeout=SECONDS`` (how long a write
     waits for another's; 10 by default), ``schema=NAME`` (the schema of its tables,
-    created if missing; else the connection's current schema) and ``group=CYCLES``
-    (:func:`url_group`) are taken out; the others go to libpq. The URL shown has no password."""
+    created if missing; else the connection's current schema), ``group=CYCLES``
+    (:func:`url_group`) and ``snapshot_every=CYCLES`` (as for SQLite) are taken out;
+    the others go to libpq. The URL shown has no password."""
     parts = urlsplit(location)
     if parts.scheme not in ("postgresql", "postgres"):
         raise StoreError(f"{location}: a PostgreSQL store is postgresql://[USER@]HOST[:PORT]"
@@ -292,6 +298,8 @@ def parse_url(location: str) -> tuple[str, str, float, str | None]:
                                  "seconds >= 0")
         elif key == "group":
             url_group(location)  # checked here; PostgresStore reads it
+        elif key == "snapshot_every":
+            snapshot_every(_redact(location))  # checked here; PostgresStore reads it
         elif key == "schema":
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
                 raise StoreError(f"{_redact(location)}: schema must be a plain name "
@@ -341,6 +349,8 @@ class PostgresStore(SqliteStore):
         text = os.fspath(location)
         conninfo, shown, url_timeout, schema = parse_url(text)
         self.group_cycles = url_group(text) if group is None else max(int(group), 1)
+        #: at most this many cycles between two snapshots of a job (None: the default)
+        self.snapshot_every = snapshot_every(shown)
         self.location = shown
         self.path = _Name(shown)  # type: ignore[assignment]
         self.timeout = url_timeout if timeout is None else timeout
