@@ -529,6 +529,10 @@ class FactStore:
             assert keyget is not None, "update_in_place is for keyed types"
             keyed[keyget(vals)] = fid  # the same key: old's entry is overwritten
         self.removals[type_id] += 1
+        touched = self.touched
+        if touched is not None:  # as remove(old) notes it for the next checkpoint
+            touched.add(old)
+            touched.update(self.dependents.get(old, ()))
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)

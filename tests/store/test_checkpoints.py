@@ -329,7 +329,7 @@ def test_gc_and_info_know_the_checkpoints(tmp_path: Path) -> None:
         assert store.info().tables["checkpoints"]["rows"] == 2 * 8  # cycles 0 to 7
         assert store.gc(1) == [1]
         assert store.info().tables["checkpoints"]["rows"] == 8
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION
 
 
 # -------------------------------------------------------- size: O(changes)
