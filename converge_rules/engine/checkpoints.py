@@ -568,6 +568,7 @@ def run_restored(
     reopen: Callable[[Mapping[str, Any]], None], answers: Mapping[str, Any],
     now: Any = None, executor: Any = None, tools: Mapping[str, Any] | None = None,
     progress: Any = None, stop: Any = None, observer: Any = None, summarize: Any = None,
+    timings: Any = None,
 ) -> Any:
     """Continue a stored job from its checkpoints: the job rebuilt from ``rows`` and
     ``history`` (see :func:`restore`), its trace from ``prefix(state)`` (the stored
@@ -584,7 +585,8 @@ def run_restored(
     exe = SerialExecutor() if executor is None else executor
     with paused_gc():
         job = _Job(program, validate_pairs(program, []), exe, tools, progress, stop,
-                   job_clock(now), sink, observer, None, summarize=summarize)
+                   job_clock(now), sink, observer, None, summarize=summarize,
+                   timings=timings)
         try:
             state = restore(job, rows, history)
         except (Unsupported, KeyError, ValueError, TypeError, IndexError,
@@ -608,6 +610,7 @@ def run_restored(
                 job.end_events(wait=False)
                 raise
             job.end_events()
+            job.stage_timings()  # what came after the last cycle's commit
             sink.write_lines(result.trace.lines(job.committed))
     result.trace.written = True
     result.resumed_from = int(state["cycle"])

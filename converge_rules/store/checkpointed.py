@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
                             tools: Mapping[str, Any] | None = None, progress: Any = None,
                             stop: Callable[[], bool] | None = None, observer: Any = None,
-                            summarize: Any = None) -> Any:
+                            summarize: Any = None, timings: Any = None) -> Any:
     """The :class:`~converge_rules.engine.result.RunResult` of the job ``found``
     continued from its checkpoints (its ruleset already checked), or None when they
     cannot serve (see the module) — then nothing was written."""
@@ -74,4 +74,5 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
     return checkpoints.run_restored(
         program, rows, history, sink=target, prefix=prefix, reopen=reopen,
         answers=answers, now=found.now, executor=executor, tools=tools,
-        progress=progress, stop=stop, observer=observer, summarize=summarize)
+        progress=progress, stop=stop, observer=observer, summarize=summarize,
+        timings=timings)

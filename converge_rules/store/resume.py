@@ -468,7 +468,7 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
     restored = resume_from_checkpoints(found, ruleset, executor=executor,
                                        tools={**ruleset.tools, **(tools or {})},
                                        progress=progress, stop=stop, observer=observer,
-                                       summarize=summarize)
+                                       summarize=summarize, timings=timings)
     if restored is not None:  # from the job's checkpoints: no cycle re-executed
         return restored
     program = ruleset.program
