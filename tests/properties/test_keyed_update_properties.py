@@ -190,3 +190,28 @@ def test_the_benchmark_workload_takes_the_fused_path() -> None:
     assert fused.status == "converged"
     assert {f["id"]: f["n"] for f in fused.facts("Count")} == {f"c{i}": 8 for i in range(5)}
     assert _outcome(fused) == _outcome(unfused)
+
+
+@settings(PROFILE, max_examples=40)
+@given(text=update_rulesets(),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1", "c2")), st.integers(-1, 3)),
+                       min_size=1, max_size=3, unique_by=lambda c: c[0]))
+def test_fused_updates_resume_from_checkpoints_as_the_whole_run(
+    text: str, counts: list[tuple[str, int]]
+) -> None:
+    """A job stopped after any cycle and resumed from its checkpoints equals the whole
+    run: the fused update notes what the next checkpoint delta holds (it left the
+    replaced value out, so the resumed job had both values of a key live)."""
+    import tempfile
+    from pathlib import Path
+
+    import converge_rules
+    from tests.store.test_checkpoints import check_resumes
+
+    note(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "updates.cvg"
+        path.write_text(text, encoding="utf-8")
+        facts = [("Count", {"id": k, "n": n, "w": None}) for k, n in counts]
+        check_resumes(converge_rules.load(path), facts,
+                      lambda k: str(Path(tmp) / f"run{k}.db"), now=None)
