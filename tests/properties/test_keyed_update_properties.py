@@ -16,12 +16,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
+import converge_rules
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run
 from converge_rules.engine.factstore import FactStore, Layout
@@ -29,6 +32,7 @@ from converge_rules.engine.keyed import KeyedMerge
 from converge_rules.engine.result import RunResult
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
+from tests.store.test_checkpoints import check_resumes
 
 PROFILE = settings(deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow,
@@ -202,12 +206,6 @@ def test_fused_updates_resume_from_checkpoints_as_the_whole_run(
     """A job stopped after any cycle and resumed from its checkpoints equals the whole
     run: the fused update notes what the next checkpoint delta holds (it left the
     replaced value out, so the resumed job had both values of a key live)."""
-    import tempfile
-    from pathlib import Path
-
-    import converge_rules
-    from tests.store.test_checkpoints import check_resumes
-
     note(text)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "updates.cvg"
