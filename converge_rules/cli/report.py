@@ -89,7 +89,8 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
                                "which keeps its job's timings itself: drop --timings")
     if timings_file is not None and not timings_file.exists():
         raise missing_path(timings_file)
-    refuse_to_overwrite(output, [source] if not store else [], "--output")
+    refuse_to_overwrite(output, ([source] if not store else [])
+                        + ([timings_file] if timings_file is not None else []), "--output")
     loaded = None
     if ruleset is not None:
         from converge_rules.cli.explain import _load

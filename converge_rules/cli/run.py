@@ -244,6 +244,12 @@ def command(
                                    "(e.g. run.timings.jsonl)")
     store_file = _store_file(store)
     refuse_to_overwrite(store_file, [ruleset, *fact_files], "--store")
+    for kept, option in ((store_file, "--store"), (_store_file(resume), "--resume")):
+        # before the store is opened (or created): the timings file would replace it
+        if timings_file is not None and kept is not None and \
+                timings_file.resolve() == Path(kept).resolve():
+            raise click.UsageError(f"--timings and {option} name the same file; the "
+                                   "store keeps the timings itself: leave --timings out")
     if with_confidence and fmt != "json":
         raise click.UsageError("--with-confidence adds to the JSON result; give "
                                "--format json too")
@@ -286,10 +292,6 @@ def command(
     refuse_to_overwrite(trace, loaded.files, "--trace")  # its imports and cases files
     refuse_to_overwrite(store_file, loaded.files, "--store")
     refuse_to_overwrite(timings_file, loaded.files, "--timings")
-    if timings_file is not None and store_file is not None and \
-            timings_file.resolve() == Path(store_file).resolve():
-        raise click.UsageError("--timings and --store name the same file; the store keeps "
-                               "the timings itself: leave --timings out")
     try:
         inputs = api.read_facts(loaded, *facts)
     except InputError as exc:

@@ -239,6 +239,8 @@ class KeyedMerge:
                         dependents[s] = [fid]
                     else:
                         edges.append(fid)
+            if store.touched is not None:  # as derive notes them: their dependents grew
+                store.touched.update(support)
         events.append((E_FACT_ADDED, fid, a, cycle, support, conf))
         merger.added += 1
         self.held[(t, key)] = (fid, [(a, out)])

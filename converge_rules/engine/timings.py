@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -165,8 +166,10 @@ def check_record(record: Any, where: str) -> Record:
                          "a file written by `converge run --timings`?")
     for name in ("cycle", *need):
         value = record.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{where}: {name!r} must be a number >= 0, not {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+                or not math.isfinite(value)):
+            raise ValueError(f"{where}: {name!r} must be a finite number >= 0, "
+                             f"not {value!r}")
     return record
 
 

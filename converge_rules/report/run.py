@@ -533,6 +533,8 @@ def seconds_text(value: float) -> str:
         return f"{value * 1e3:.3g} ms"
     if value < 120:
         return f"{value:.3g} s"
+    if not math.isfinite(value):  # a sum of huge (hand-written) records
+        return "∞"
     return f"{int(value // 60)} min {value % 60:.0f} s"
 
 

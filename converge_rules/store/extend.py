@@ -76,7 +76,7 @@ def later_batches(found: Resumable, program: Program) -> list[tuple[int, InputFa
 def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
            executor: Any = None, tools: Mapping[str, Any] | None = None,
            progress: Any = None, stop: Callable[[], bool] | None = None,
-           observer: Any = None, summarize: Any = None) -> RunResult:
+           observer: Any = None, summarize: Any = None, timings: Any = None) -> RunResult:
     """Continue the job ``found`` with ``ruleset`` (checked to be the one it ran):
     re-execute it and the later inputs it recorded, then merge ``more`` (None or empty:
     none) as a cycle of its own, recorded with that cycle, and converge. The result of
@@ -108,7 +108,8 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
         merged.update(tools)
     with sink, paused_gc():  # an exception marks the job aborted (once it went live)
         job = _Job(program, inputs, executor or SerialExecutor(), merged, progress, stop,
-                   job_clock(found.now), sink, observer, answers, summarize=summarize)
+                   job_clock(found.now), sink, observer, answers, summarize=summarize,
+                   timings=timings)
         del inputs
         try:
             try:
@@ -134,6 +135,7 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
             job.end_events(wait=False)
             raise
         job.end_events()
+        job.stage_timings()  # what came after the last cycle's commit
         sink.write_lines(result.trace.lines(job.committed))
     result.trace.written = True
     return result

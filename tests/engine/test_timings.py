@@ -63,7 +63,7 @@ def test_the_side_file_round_trips_and_a_bad_line_is_named(tmp_path: Path) -> No
     write_timings(path, timings.records())
     assert read_timings(path) == timings.records()
     path.write_text(path.read_text() + '{"kind": "tool", "cycle": 1, "seconds": "slow"}\n')
-    with pytest.raises(ValueError, match=r"t\.jsonl, line \d+: 'seconds' must be a number"):
+    with pytest.raises(ValueError, match=r"t\.jsonl, line \d+: 'seconds' must be a finite number"):
         read_timings(path)
     path.write_text('{"event": "cycle_start"}\n')
     with pytest.raises(ValueError, match="written by `converge run --timings`"):
@@ -107,6 +107,28 @@ def test_timings_never_overwrite_the_trace_or_an_input(tmp_path: Path, where: st
     assert out.exit_code == 2, out.output
     assert "--timings" in out.output and "Traceback" not in out.output
     assert facts.read_bytes() == before
+
+
+def test_timings_never_overwrite_the_store_resumed_or_created(tmp_path: Path) -> None:
+    """Found by hand: `converge run --resume run.db --timings run.db` replaced the store
+    with the timings JSON Lines (the check covered --store only), and `--store x.db
+    --timings x.db` created x.db before refusing."""
+    facts = _facts(tmp_path)
+    db = tmp_path / "run.db"
+    stopped = iter([False, False])
+    api.run(converge_rules.load(PRICING), api.read_facts(converge_rules.load(PRICING),
+                                                             facts),
+            store=str(db), stop=lambda: next(stopped, True))
+    before = db.read_bytes()[:16]
+    out = CliRunner().invoke(main, ["run", "--resume", str(db), "--timings", str(db)])
+    assert out.exit_code == 2, out.output
+    assert "--timings and --resume name the same file" in out.output
+    assert db.read_bytes()[:16] == before == b"SQLite format 3\x00"
+    new = tmp_path / "new.db"
+    out = CliRunner().invoke(main, ["run", str(PRICING), "-f", str(facts), "--store",
+                                    str(new), "--timings", str(new)])
+    assert out.exit_code == 2 and "--timings and --store name the same file" in out.output
+    assert not new.exists()
 
 
 def test_api_run_takes_timings_without_a_store(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def test_bad_timings_input_is_a_clear_error_without_traceback(tmp_path: Path) ->
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"kind": "agent", "cycle": 1, "agent": "a", "seconds": -1}\n')
     done = converge("report", str(trace), "--timings", str(bad), "-o", str(page))
-    assert done.returncode == 2 and "'seconds' must be a number >= 0" in done.stderr
+    assert done.returncode == 2 and "'seconds' must be a finite number >= 0" in done.stderr
     done = converge("report", str(trace), "--timings", str(tmp_path / "nope.jsonl"),
                     "-o", str(page))
     assert done.returncode == 2 and "nope.jsonl" in done.stderr
@@ -278,3 +278,31 @@ def test_bad_timings_input_is_a_clear_error_without_traceback(tmp_path: Path) ->
     done = converge("report", str(store), "--timings", str(bad), "-o", str(page))
     assert done.returncode == 2 and "keeps its job's timings itself" in done.stderr
     assert not page.exists()
+
+
+def test_non_finite_or_huge_timings_and_an_output_naming_them(tmp_path: Path) -> None:
+    """Found by hand: NaN/Infinity in a --timings file (Python's json reads them) and
+    huge seconds whose sum overflows were an internal error (seconds_text of NaN/inf);
+    -o naming the --timings file overwrote it."""
+    trace = tmp_path / "run.jsonl"
+    timings = tmp_path / "run.timings.jsonl"
+    done = converge("run", str(PRICING), "--facts", str(_facts(tmp_path)), "--trace",
+                    str(trace), "--timings", str(timings))
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "report.html"
+    before = timings.read_text()
+    done = converge("report", str(trace), "--timings", str(timings), "-o", str(timings))
+    assert done.returncode == 2 and "is an input of this command" in done.stderr
+    assert timings.read_text() == before
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"kind": "cycle", "cycle": 1, "evaluate": NaN, "merge": Infinity}\n')
+    done = converge("report", str(trace), "--timings", str(nan), "-o", str(page))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "'evaluate' must be a finite number >= 0, not nan" in done.stderr
+    assert "internal error" not in done.stderr and not page.exists()
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text("".join(json.dumps({"kind": "agent", "cycle": 1, "agent": "a",
+                                        "seconds": 1e308}) + "\n" for _ in range(2)))
+    done = converge("report", str(trace), "--timings", str(huge), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    assert page.exists()

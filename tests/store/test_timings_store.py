@@ -125,3 +125,56 @@ def test_converge_run_with_a_store_records_timings(tmp_path: Path, backend: Back
     with backend.open() as store:
         rows = store.timings(1)
     assert {r["kind"] for r in rows} == {"cycle", "agent", "tool"}
+
+
+def test_a_job_resumed_from_its_checkpoints_keeps_timing_its_cycles(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    """Found by hand: a resume from checkpoints (no cycle re-executed) dropped the
+    ``timings`` given to it: the cycles after the checkpoint had none in the store."""
+    path = tmp_path / "keyed.cvg"
+    path.write_text("ruleset keyed\nfact Count { key id: str, n: int }\n"
+                    "fact Seen { id: str, n: int }\n"
+                    "agent step { when Count(id, n) where n < 6 emit Count(id: id, n: n + 1) }\n"
+                    "agent note { when Count(id, n) emit Seen(id: id, n: n) }\n"
+                    "policy Count { resolve by latest }\n")
+    loaded = converge_rules.load(path)
+    asked = iter([False] * 3)
+    first = api.run(loaded, [("Count", {"id": "a", "n": 0})], store=backend.location,
+                    now=None, timings=Timings(), stop=lambda: next(asked, True))
+    assert first.status == "interrupted"
+    timings = Timings()
+    resumed = api.resume(backend.location, 1, ruleset=loaded, timings=timings)
+    assert resumed.status == "converged" and resumed.resumed_from == 3
+    with backend.open() as store:
+        cycles = [r["cycle"] for r in store.timings(1) if r["kind"] == "cycle"]
+    assert sorted(cycles) == list(range(resumed.cycles + 1))  # each once
+    assert {r["cycle"] for r in timings.records()} == set(range(4, resumed.cycles + 1))
+
+
+def test_a_job_given_more_facts_on_resume_keeps_timing_its_new_cycles(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    """Found by hand: `converge run --resume run.db --facts more.jsonl --timings FILE`
+    wrote an empty FILE and the store kept no timings of the new cycles (extend()
+    dropped the timings)."""
+    path = tmp_path / "keyed.cvg"
+    path.write_text("ruleset keyed\nfact Count { key id: str, n: int }\n"
+                    "agent step { when Count(id, n) where n < 4 emit Count(id: id, n: n + 1) }\n"
+                    "policy Count { resolve by latest }\n")
+    loaded = converge_rules.load(path)
+    first = api.run(loaded, [("Count", {"id": "a", "n": 0})], store=backend.location,
+                    now=None, timings=Timings())
+    assert first.status == "converged"
+    with backend.open() as store:
+        before = store.timings(1)
+    timings = Timings()
+    more = api.resume(backend.location, 1, ruleset=loaded, timings=timings,
+                      facts=[("Count", {"id": "b", "n": 0})])
+    assert more.status == "converged" and more.cycles > first.cycles
+    with backend.open() as store:
+        after = store.timings(1)
+    assert after[:len(before)] == before
+    new = {r["cycle"] for r in after[len(before):]}
+    assert new and min(new) > first.cycles and max(new) == more.cycles
+    assert max(r["cycle"] for r in timings.records()) == more.cycles
