@@ -22,7 +22,7 @@ def test_a_store_that_fills_the_disk_keeps_what_it_committed(
     small_disk: Callable[..., Any],
 ) -> None:
     disk = small_disk({"counter.cvg": COUNTER, "in.jsonl": '{"Count": {"id": "a", "n": 0}}\n'},
-                      free=300_000)  # the schema, then a few cycles and checkpoints
+                      free=400_000)  # the schema, then a few cycles and checkpoints
     # one transaction per cycle: many small commits before the disk is full
     result = disk.run("run", "counter.cvg", "-f", "in.jsonl", "--store",
                       "sqlite:///run.db?group=1")
