@@ -440,7 +440,7 @@ def resume(
             ruleset.program, facts)
         return extend(found, ruleset, more, executor=exe, tools=merged,
                       progress=progress, stop=stop, observer=observer,
-                      summarize=registries.summarizers or None)
+                      summarize=registries.summarizers or None, timings=timings)
     return cast("RunResult", resuming.resume(found, ruleset, executor=exe, tools=merged,
                                              progress=progress, stop=stop,
                                              observer=observer,

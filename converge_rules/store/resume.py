@@ -475,7 +475,7 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
 
         return extend(found, ruleset, None, executor=executor, tools=tools,
                       progress=progress, stop=stop, observer=observer,
-                      summarize=summarize)
+                      summarize=summarize, timings=timings)
     check_ruleset(found, ruleset)
     from converge_rules.store.checkpointed import resume_from_checkpoints
 

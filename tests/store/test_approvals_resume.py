@@ -299,3 +299,40 @@ def test_a_job_that_pauses_twice_resumes_each_time_to_the_up_front_run(
     assert stored == (tmp_path / "whole.jsonl").read_text()
     assert {t["claim"]: t["amount"] for t in done.facts("Transfer")} == {"C2": 1_500.0,
                                                                        "C3": 500.0}
+
+
+def test_a_job_that_took_decisions_takes_more_facts_and_is_gated_again(
+        tmp_path: Path) -> None:
+    # `--resume --facts` re-executes the job with the decisions it took (each at its
+    # pause), then merges the facts: a held payment among them pauses it again, and a
+    # plain resume after its decision (a job that took more facts) applies it too
+    db = str(tmp_path / "run.db")
+    decisions = pause_and_decide(tmp_path, db)
+    assert converge(tmp_path, "run", "--resume", db).returncode == 0
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"Claim": {"id": i, "amount": a}}) + "\n"
+                            for i, a in (("C5", 3_000.0), ("C6", 100.0))))
+    out = converge(tmp_path, "run", "--resume", db, "--facts", more, "--format", "json")
+    assert out.returncode == 4, out.stderr
+    assert {f["claim"] for f in json.loads(out.stdout)["facts"]["Settled"]} == {
+        "C1", "C2", "C4", "C6"}
+    (held,) = pending_of(tmp_path, db)["pending"]
+    assert held["fields"]["claim"] == "C5" and held["id"] not in {d["id"] for d in decisions}
+    from converge_rules.store.sqlite import SqliteStore
+
+    with SqliteStore(db) as store:  # the cycles run after the facts were timed too
+        timed = {t["cycle"] for t in store.timings(1) if t["kind"] == "cycle"}
+    assert json.loads(out.stdout)["cycles"] in timed
+    decide(tmp_path, db, "approve", held["id"], "--by", "cy")
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    settled = {f["claim"]: f["amount"] for f in json.loads(out.stdout)["facts"]["Settled"]}
+    assert settled == {"C1": 400.0, "C2": 2_000.0, "C4": 10_000.0, "C5": 3_000.0,
+                       "C6": 100.0}
+    decided = [json.loads(line) for line in exported(tmp_path, db).splitlines()
+               if '"approval_decided"' in line]
+    assert sorted(e["by"] for e in decided) == ["ann", "ann", "bo", "cy"]
+    verified = converge(tmp_path, "verify", db)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # each claim checked once: the store kept every answer across the resumes
+    assert sorted(k for k, _, _ in calls(tmp_path)) == ["C1", "C2", "C3", "C4", "C5", "C6"]
