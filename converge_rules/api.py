@@ -380,9 +380,11 @@ def resume(
     inputs and time are reused, and every tool answer its committed trace recorded is
     reused, never asked again. A job can be resumed when its process died (status
     ``running``), it was ``interrupted`` or ``aborted``, it ran out of ``job_timeout``
-    (which counts again from the resume), or it is ``awaiting_approval`` and each fact
-    pending has a decision (:func:`approve`, :func:`reject`): every decision recorded
-    on the job is handed to the engine, which applies them where the job stopped.
+    (which counts again from the resume), or it is ``awaiting_approval`` and a fact it
+    waits on has a decision recorded since it paused (:func:`approve`, :func:`reject`):
+    every decision recorded on the job is handed to the engine, which applies each at
+    the pause it was taken at; facts still undecided stay pending, and the job pauses
+    again (``awaiting_approval``) when nothing else can change.
 
     ``ruleset`` is the ruleset the job ran (None: loaded again from the path the job
     stored, with ``plugins`` and the job's ``--plugin`` modules); a ruleset whose
@@ -518,8 +520,8 @@ def _decide(store: str | os.PathLike[str] | JobStore, id: str, kind: str, *,
             values = _checked_edits(opened, info.id, id, edits, ruleset, plugins,
                                     edits_as_text)
         decision = StoredDecision(id, kind, by, when, note, values)
-        opened.record_decision(info.id, decision)
-        return decision
+        kept = opened.record_decision(info.id, decision)  # with the pause it was taken at
+        return kept if isinstance(kept, StoredDecision) else decision
 
 
 def _checked_edits(opened: Any, job: int, id: str, edits: Mapping[str, Any],

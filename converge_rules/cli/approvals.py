@@ -83,6 +83,9 @@ def pending(store: str, job: int | None, fmt: str) -> None:
     if left:
         click.echo(f"\ndecide each: converge approve {where} ID [--note TEXT] [--set "
                    f"FIELD=VALUE]  |  converge reject {where} ID [--note TEXT]")
+        if len(left) < len(held):
+            click.echo(f"or resume with the decisions recorded (the job pauses again on "
+                       f"those left): converge run --resume {store} --job {info.id}")
     else:
         click.echo(f"\nevery pending fact has a decision: converge run --resume {store}"
                    f" --job {info.id}")
@@ -231,7 +234,10 @@ def _record(store: str, ident: str, kind: str, job: int | None, by: str | None,
     if left:
         click.echo(f"{len(left)} fact{'s' if len(left) != 1 else ''} of the job still "
                    f"without a decision: {', '.join(left[:10])}{' …' if len(left) > 10 else ''}"
-                   f"; the job resumes once each has one (`converge pending {store}`)")
+                   f"; decide {'them' if len(left) != 1 else 'it'} too (`converge pending "
+                   f"{store}`), or resume now (`converge run --resume {store} --job "
+                   f"{info.id}`): the job applies the decisions and pauses again on what "
+                   "is left")
     else:
         click.echo(f"every pending fact has a decision: converge run --resume {store} "
                    f"--job {info.id}")

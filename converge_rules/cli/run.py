@@ -123,8 +123,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
     "--resume", "resume", default=None, metavar="FILE | URL",
     help="Continue a job of this store (the newest resumable one, or --job ID) from "
          "its last committed cycle: a job whose process died, interrupted, aborted, "
-         "out of job_timeout, or awaiting approval once each pending fact has a "
-         "decision (`converge approve`/`reject`). Its inputs, time, recorded tool "
+         "out of job_timeout, or awaiting approval once a fact it waits on has a "
+         "decision (`converge approve`/`reject`; it applies them and pauses again, "
+         "exit 4, on facts still undecided). Its inputs, time, recorded tool "
          "answers and decisions are used; "
          "the result and trace are an uninterrupted run's. RULESET may be omitted (the "
          "job's own path is used). With --facts, the job (a converged one too) takes "
@@ -406,8 +407,9 @@ def _approval_hint(store: str | None) -> None:
                    "(run(..., decisions=[...]))", err=True)
         return
     click.echo(f"converge: the job awaits approval: `converge pending {store}` lists the "
-               f"facts held; decide each (`converge approve {store} ID`, `converge reject "
-               f"{store} ID`), then `converge run --resume {store}`", err=True)
+               f"facts held; decide them, all or some (`converge approve {store} ID`, "
+               f"`converge reject {store} ID`), then `converge run --resume {store}`",
+               err=True)
 
 
 def _stdout_events(event: dict[str, Any]) -> None:

@@ -10,10 +10,13 @@ clock), why, and for an approval the changed field values. The engine applies th
 only at a fixpoint, so a resumed job gives the result and trace of a run whose
 decisions were given up front, byte for byte.
 
-A resume re-executes the job from its inputs, and every decision recorded is at hand
-from the start; so a resume needs a decision on *every* fact pending when the job
-stopped: a fact left undecided at one pause and decided at a later one would be
-applied earlier by the re-execution than by the run it re-executes.
+A decision also keeps the pause it was taken at (``paused_at``: the cycles the job had
+run when it stopped, set by the store as it records the decision). A resume re-executes
+the job from its inputs with every decision recorded at hand, and the engine applies
+each no earlier than its pause: so a job resumes with decisions on *some* of the facts
+it waits on — it applies them, goes on, and pauses again with the others still pending
+(and any new ones) — and a fact left undecided at one pause and decided at a later one
+is applied at the later one, by every re-execution as by the run that paused.
 """
 
 from __future__ import annotations
@@ -62,7 +65,9 @@ class PendingFact:
 class StoredDecision:
     """A decision on a pending fact, as a store keeps it: ``decision`` is ``approve``
     or ``reject``; ``at`` an ISO 8601 UTC time; ``edits`` the changed field values of
-    an approval (JSON values, as the trace writes them)."""
+    an approval (JSON values, as the trace writes them); ``paused_at`` the cycles the
+    job had run at the pause the decision was taken in (the store sets it as it records
+    the decision: :attr:`converge_rules.engine.gates.Decision.paused_at`)."""
 
     id: str
     decision: str
@@ -70,10 +75,11 @@ class StoredDecision:
     at: str
     note: str = ""
     edits: dict[str, Any] = field(default_factory=dict)
+    paused_at: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "decision": self.decision, "by": self.by, "at": self.at,
-                "note": self.note, "edits": self.edits}
+                "note": self.note, "edits": self.edits, "paused_at": self.paused_at}
 
 
 def utc_text(at: str | datetime | None = None) -> str:
@@ -166,8 +172,9 @@ def decided_ids(lines: Iterable[str]) -> set[str]:
 
 def engine_decisions(stored: Iterable[StoredDecision]) -> list[Any]:
     """The decisions as the engine takes them (``run(..., decisions=...)``), in the
-    order recorded."""
+    order recorded, each applied no earlier than the pause it was taken at."""
     from converge_rules.engine.gates import Decision  # the engine: not on `check`'s path
 
     return [Decision(id=d.id, approve=d.decision == "approve", by=d.by, at=d.at,
-                     note=d.note, edits=dict(d.edits)) for d in stored]
+                     note=d.note, edits=dict(d.edits), paused_at=d.paused_at)
+            for d in stored]

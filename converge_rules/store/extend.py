@@ -42,6 +42,7 @@ from converge_rules.store.resume import (
     Resumable,
     check_ruleset,
     inputs_text,
+    job_decisions,
     read_inputs,
     recorded_answers,
 )
@@ -76,11 +77,14 @@ def later_batches(found: Resumable, program: Program) -> list[tuple[int, InputFa
 def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
            executor: Any = None, tools: Mapping[str, Any] | None = None,
            progress: Any = None, stop: Callable[[], bool] | None = None,
-           observer: Any = None, summarize: Any = None, timings: Any = None) -> RunResult:
+           observer: Any = None, summarize: Any = None, timings: Any = None
+           ) -> RunResult:
     """Continue the job ``found`` with ``ruleset`` (checked to be the one it ran):
-    re-execute it and the later inputs it recorded, then merge ``more`` (None or empty:
-    none) as a cycle of its own, recorded with that cycle, and converge. The result of
-    the job's last run."""
+    re-execute it and the later inputs it recorded — with every decision recorded on
+    its pending facts, each applied at the pause it was taken at, as the stored run
+    did — then merge ``more`` (None or empty: none) as a cycle of its own, recorded
+    with that cycle, and converge. ``timings`` collects the live cycles' timings. The
+    result of the job's last run."""
     from converge_rules._gc import paused_gc
     from converge_rules.engine.executors import SerialExecutor
     from converge_rules.engine.runner import _Job, job_clock
@@ -96,6 +100,7 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
     if info.status == "budget_exceeded" and "while agent" in info.detail:
         last -= 1  # job_timeout cut agents inside the last cycle: run it again whole
     answers = recorded_answers(store.trace_lines(info.id))
+    decisions = job_decisions(found)
     target = store.resume_job(info.id, expected)
     stage_settings = getattr(target, "stage_settings", None)
     if more is not None and len(more) and stage_settings is None:
@@ -109,7 +114,7 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
     with sink, paused_gc():  # an exception marks the job aborted (once it went live)
         job = _Job(program, inputs, executor or SerialExecutor(), merged, progress, stop,
                    job_clock(found.now), sink, observer, answers, summarize=summarize,
-                   timings=timings)
+                   timings=timings, decisions=decisions or None)
         del inputs
         try:
             try:

@@ -54,7 +54,7 @@ READS_VERSION = 2
 
 RESUMABLE = ("running", "interrupted", "aborted", "budget_exceeded", "awaiting_approval")
 """Statuses a job may be resumed from (``budget_exceeded`` only by ``job_timeout``;
-``awaiting_approval`` once each pending fact has a decision)."""
+``awaiting_approval`` once a fact it waits on has a decision)."""
 
 _Outcome = tuple[dict[str, Any] | None, str | None]
 
@@ -186,7 +186,7 @@ def find(store: Any, job: int | None, *, more: bool = False) -> Resumable:
             raise StoreError(f"{where} holds no job to resume (jobs: {shown}); a job "
                              "can be resumed when it was interrupted, its process died, "
                              "it was aborted, ran out of job_timeout or awaits approval "
-                             "(once every pending fact has a decision)"
+                             "(once a fact it waits on has a decision)"
                              + ("" if more else ", and one at its fixpoint (converged) "
                                 "when given more input facts (--facts FILE)"))
         info = candidates[-1]
@@ -215,22 +215,23 @@ def find(store: Any, job: int | None, *, more: bool = False) -> Resumable:
 
 
 def _check_decided(store: Any, info: JobInfo, where: str) -> None:
-    """A job awaiting approval resumes once every pending fact has a decision (see
-    :mod:`converge_rules.store.approvals` for why not some of them)."""
+    """A job awaiting approval resumes once a fact it waits on has a decision recorded
+    since it paused: resumed without one, it would only pause again where it is."""
     if not hasattr(store, "pending"):
         raise StoreError(f"{where}: this store cannot keep decisions on pending facts")
+    waiting = store.pending(info.id)
     decided = {d.id for d in store.decisions(info.id)}
-    left = [p for p in store.pending(info.id) if p.id not in decided]
-    if not left:
+    if any(p.id in decided for p in waiting):
         return
-    shown = "\n".join(f"  {p.id}  {p.gate}: {p.fact_text()}" for p in left[:10])
-    more = f"\n  … and {len(left) - 10} more" if len(left) > 10 else ""
+    shown = "\n".join(f"  {p.id}  {p.gate}: {p.fact_text()}" for p in waiting[:10])
+    more = f"\n  … and {len(waiting) - 10} more" if len(waiting) > 10 else ""
+    n = len(waiting)
     raise StoreError(
-        f"job {info.id} of {where} is awaiting approval of {len(left)} fact"
-        f"{'s' if len(left) != 1 else ''} with no decision yet:\n{shown}{more}\n"
-        f"decide each (`converge approve {where} ID --job {info.id}` or `converge reject "
-        f"…`), then resume: a resumed job applies the decisions when nothing else can "
-        "change, all of them at once")
+        f"job {info.id} of {where} is awaiting approval of {n} fact{'s' if n != 1 else ''}"
+        f" and none has a decision since it paused: nothing to resume (it would pause "
+        f"again where it is):\n{shown}{more}\ndecide first (`converge approve {where} ID "
+        f"--job {info.id}` or `converge reject …`), then resume: the job applies the "
+        "decisions, goes on, and pauses again while facts are left undecided")
 
 
 def _why_not(info: JobInfo, more: bool = False) -> str | None:
@@ -448,6 +449,19 @@ class ReplaySink:
             "job")
 
 
+def job_decisions(found: Resumable) -> list[Any]:
+    """Every decision recorded on the job ``found`` as the engine takes them, each with
+    the pause it was taken at (also after a resume that applied some of them died): the
+    re-execution applies each where the stored run did, and those taken at the pause
+    the job stopped at where it goes on."""
+    from converge_rules.store.approvals import engine_decisions
+
+    store = found.store
+    if not hasattr(store, "decisions"):
+        return []
+    return engine_decisions(store.decisions(found.job.id))
+
+
 def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
            tools: Mapping[str, Any] | None = None, progress: Any = None,
            stop: Callable[[], bool] | None = None, observer: Any = None,
@@ -481,12 +495,7 @@ def resume(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
         # job_timeout cut agents inside the last cycle: that cycle is run again whole
         last -= 1
     answers = recorded_answers(store.trace_lines(job.id))
-    # every decision recorded on the job, also after a resume that applied some of them
-    # died: the re-execution applies them where the stored run did
-    from converge_rules.store.approvals import engine_decisions
-
-    decisions = engine_decisions(store.decisions(job.id)) if hasattr(
-        store, "decisions") else []
+    decisions = job_decisions(found)
     target = store.resume_job(job.id, expected)
     sink = ReplaySink(target, job.id, store.trace_lines(job.id), sizes, last)
     merged: dict[str, Any] = dict(ruleset.tools)

@@ -28,6 +28,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -156,7 +157,10 @@ def _v6(db: sqlite3.Connection) -> None:
     # The decisions on a paused job's pending facts (`converge approve/reject`): one per
     # pending fact, with who decided, when (UTC, set by the command: the engine never
     # reads the clock), why, and the changed field values of an approval with edits
-    # (JSON). `seq` keeps the order they were recorded in. (Migration 6 of the session's
+    # (JSON). `seq` keeps the order they were recorded in; `paused_at` the job's last
+    # committed cycle when the decision was recorded (the pause it was taken at): a
+    # resume applies it no earlier, so a job resumes with some of its facts decided and
+    # re-executes the same whatever was decided later. (Migration 6 of the session's
     # plan; 5 is the checkpoints' — positional: renumbered when both land.)
     db.execute("""
         CREATE TABLE decisions (
@@ -168,6 +172,7 @@ def _v6(db: sqlite3.Connection) -> None:
             decided_at TEXT NOT NULL,
             note TEXT NOT NULL,
             edits TEXT NOT NULL,
+            paused_at INTEGER NOT NULL,
             PRIMARY KEY (job, id)
         )""")
 
@@ -638,15 +643,19 @@ class SqliteStore:
         """The decisions recorded on ``job``'s pending facts, in the order recorded."""
         from converge_rules.store.approvals import StoredDecision
 
-        return [StoredDecision(str(i), str(d), str(by), str(at), str(note), json.loads(edits))
-                for i, d, by, at, note, edits in self._read(
-                    "SELECT id, decision, decided_by, decided_at, note, edits "
+        return [StoredDecision(str(i), str(d), str(by), str(at), str(note), json.loads(edits),
+                               int(paused))
+                for i, d, by, at, note, edits, paused in self._read(
+                    "SELECT id, decision, decided_by, decided_at, note, edits, paused_at "
                     "FROM decisions WHERE job = ? ORDER BY seq", (job,))]
 
-    def record_decision(self, job: int, decision: StoredDecision) -> None:
-        """Keep ``decision`` for ``job``: a :class:`StoreError` saying why not when the
-        job is not awaiting approval, the id is not pending in it, or the fact has a
-        decision already (a decision is final: the resumed job applies it)."""
+    def record_decision(self, job: int, decision: StoredDecision) -> StoredDecision:
+        """Keep ``decision`` for ``job``, taken at the job's pause: its ``paused_at`` is
+        set to the job's last committed cycle, read under the write lock (whatever the
+        given one says). A :class:`StoreError` saying why not when the job is not
+        awaiting approval, the id is not pending in it, or the fact has a decision
+        already (a decision is final: the resumed job applies it). The decision as
+        kept."""
         from converge_rules.store import approvals
 
         info = self.job(job)
@@ -656,6 +665,7 @@ class SqliteStore:
             raise StoreError("only an approval changes field values; a rejection has no "
                              "edits")
         where = f"job {info.id} of {self.location}"
+        paused: list[int] = []  # the pause check saw, under the write lock
 
         def check(db: sqlite3.Connection) -> None:
             row = db.execute("SELECT status FROM jobs WHERE id = ?", (job,)).fetchone()
@@ -682,14 +692,20 @@ class SqliteStore:
                     f"no fact {decision.id} is pending in {where}; pending: "
                     f"{shown or 'none'} (`converge pending {self.location} --job {job}` "
                     "lists them with their facts)")
+            last = db.execute("SELECT coalesce(max(cycle), 0) FROM cycles WHERE job = ?",
+                              (job,)).fetchone()
+            paused.append(int(last[0]))
 
+        # paused_at is read again by the statement, in check's transaction: the same
         self._write([(
             "INSERT INTO decisions (job, id, seq, decision, decided_by, decided_at, note, "
-            "edits) SELECT ?, ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ? FROM decisions "
+            "edits, paused_at) SELECT ?, ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, "
+            "(SELECT coalesce(max(cycle), 0) FROM cycles WHERE job = ?) FROM decisions "
             "WHERE job = ?",
             (job, decision.id, decision.decision, decision.by, decision.at, decision.note,
-             json.dumps(decision.edits, sort_keys=True, ensure_ascii=False), job), False)],
-            check=check)
+             json.dumps(decision.edits, sort_keys=True, ensure_ascii=False), job, job),
+            False)], check=check)
+        return replace(decision, paused_at=paused[-1])
 
     # ---------------------------------------------------------------- retention
 

@@ -82,6 +82,10 @@ def test_approve_and_reject_record_who_when_and_why(paused: Path) -> None:
     assert out.exit_code == 0, out.output
     assert out.output.startswith('approved p-aa Payment(amount: 12000.0, channel: "bank"')
     assert "1 fact of the job still without a decision: p-bb" in out.output
+    assert f"or resume now (`converge run --resume {paused} --job 1`)" in out.output
+    assert converge("pending", paused).output.count(
+        f"or resume with the decisions recorded (the job pauses again on those left): "
+        f"converge run --resume {paused} --job 1") == 1
     out = converge("reject", paused, "p-bb", "--note", "duplicate")
     assert out.exit_code == 0, out.output
     assert f"every pending fact has a decision: converge run --resume {paused} --job 1" \

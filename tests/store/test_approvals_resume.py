@@ -92,7 +92,8 @@ def up_front(tmp: Path, decisions: list[dict[str, Any]]) -> tuple[str, str]:
     ruleset, facts = gated(tmp)
     loaded = converge_rules.load(ruleset, plugins=load_registries(["bump_tool"]))
     given = [Decision(id=d["id"], approve=d["decision"] == "approve", by=d["by"],
-                      at=d["at"], note=d["note"], edits=d["edits"]) for d in decisions]
+                      at=d["at"], note=d["note"], edits=d["edits"],
+                      paused_at=d["paused_at"]) for d in decisions]
     trace = tmp / "up-front.jsonl"
     result = api.run(loaded, api.read_facts(loaded, facts), now=JOB_TIME,
                      trace=trace, decisions=given)
@@ -139,18 +140,80 @@ def test_a_paused_job_decided_from_the_cli_resumes_to_the_up_front_run(
     assert resumed.returncode == 2 and "it converged" in resumed.stderr
 
 
-def test_a_job_with_a_fact_still_undecided_is_not_resumed(tmp_path: Path) -> None:
+def decide(tmp: Path, store: str, kind: str, ident: str, *args: str) -> None:
+    out = converge(tmp, kind, store, ident, *args)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_job_resumed_with_some_facts_decided_pauses_again_on_the_rest(
+        backend: Backend, tmp_path: Path) -> None:
+    # one of three pending facts approved, resumed: the job applies it, goes on, and
+    # pauses again on the two left; those decided, resumed again: converged, with the
+    # result and trace of a run given every decision up front, each at its pause
+    ruleset, facts = gated(tmp_path)
+    store = backend.location
+    out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", store)
+    assert out.returncode == 4, out.stderr
+    first = pending_of(tmp_path, store)["pending"]
+    held = {p["fields"]["claim"]: p["id"] for p in first}
+    decide(tmp_path, store, "approve", held["C2"], "--by", "ann", "--note", "ok")
+    out = converge(tmp_path, "run", "--resume", store, "--format", "json")
+    assert out.returncode == 4, out.stderr
+    paused = json.loads(out.stdout)
+    assert paused["status"] == "awaiting_approval"
+    assert {f["claim"] for f in paused["facts"]["Settled"]} == {"C1", "C2"}
+    second = pending_of(tmp_path, store)["pending"]
+    assert [(p["id"], p["decision"]) for p in second] == [
+        (p["id"], None) for p in first if p["id"] != held["C2"]]
+    # the undecided facts were held at the first pause, are decided at the second
+    decide(tmp_path, store, "reject", held["C3"], "--by", "bo", "--note", "duplicate")
+    decide(tmp_path, store, "approve", held["C4"], "--by", "ann", "--note", "capped",
+           "--set", "amount=10000")
+    out = converge(tmp_path, "run", "--resume", store, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    with backend.open() as opened:
+        decisions = [d.to_json() for d in api.decisions(opened, 1)]
+    pauses = [d["paused_at"] for d in decisions]
+    assert pauses[0] < pauses[1] == pauses[2] == paused["cycles"]
+    result, trace = up_front(tmp_path, decisions)
+    assert out.stdout == result
+    assert exported(tmp_path, store) == trace
+    settled = {f["claim"]: f["amount"] for f in json.loads(out.stdout)["facts"]["Settled"]}
+    assert settled == {"C1": 400.0, "C2": 2_000.0, "C4": 10_000.0}
+    # every decision at the first pause is another job: paused_at is what makes it equal
+    (tmp_path / "early").mkdir()
+    _, early = up_front(tmp_path / "early", [{**d, "paused_at": 0} for d in decisions])
+    assert early != trace
+    verified = converge(tmp_path, "verify", store)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    replayed = converge(tmp_path, "replay", tmp_path / "payouts.cvg", store)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_a_paused_job_without_a_new_decision_is_not_resumed(tmp_path: Path) -> None:
     ruleset, facts = gated(tmp_path)
     db = str(tmp_path / "run.db")
     out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", db)
     assert out.returncode == 4, out.stderr
-    first = pending_of(tmp_path, db)["pending"][0]["id"]
-    assert converge(tmp_path, "approve", db, first).returncode == 0
+    before = exported(tmp_path, db)
     out = converge(tmp_path, "run", "--resume", db)
     assert out.returncode == 2
-    assert "awaiting approval of 2 facts with no decision yet" in out.stderr
+    assert "awaiting approval of 3 facts and none has a decision since it paused: " \
+        "nothing to resume" in out.stderr
+    assert "decide first (`converge approve" in out.stderr
     assert "Traceback" not in out.stderr
+    assert exported(tmp_path, db) == before  # untouched
+    # decided in part and resumed: paused again, and again nothing new to resume with
+    first = pending_of(tmp_path, db)["pending"][0]["id"]
+    decide(tmp_path, db, "approve", first)
+    assert converge(tmp_path, "run", "--resume", db).returncode == 4
+    before = exported(tmp_path, db)
+    out = converge(tmp_path, "run", "--resume", db)
+    assert out.returncode == 2
+    assert "awaiting approval of 2 facts and none has a decision since it paused" \
+        in out.stderr
     assert pending_of(tmp_path, db)["status"] == "awaiting_approval"  # untouched
+    assert exported(tmp_path, db) == before
 
 
 @pytest.mark.parametrize("point", ["cycle", "merge", "commit"])
@@ -226,7 +289,8 @@ def test_a_job_that_pauses_twice_resumes_each_time_to_the_up_front_run(
                    note="wrong bank")
         done = api.resume(store, ruleset=ruleset)
         given = [Decision(id=d.id, approve=d.decision == "approve", by=d.by, at=d.at,
-                          note=d.note, edits=d.edits) for d in api.decisions(store, 1)]
+                          note=d.note, edits=d.edits, paused_at=d.paused_at)
+                 for d in api.decisions(store, 1)]
         stored = "".join(f"{line}\n" for line in store.trace_lines(1))
     assert done.status == "converged"
     whole = api.run(ruleset, facts, now=JOB_TIME, decisions=given,
@@ -235,3 +299,40 @@ def test_a_job_that_pauses_twice_resumes_each_time_to_the_up_front_run(
     assert stored == (tmp_path / "whole.jsonl").read_text()
     assert {t["claim"]: t["amount"] for t in done.facts("Transfer")} == {"C2": 1_500.0,
                                                                        "C3": 500.0}
+
+
+def test_a_job_that_took_decisions_takes_more_facts_and_is_gated_again(
+        tmp_path: Path) -> None:
+    # `--resume --facts` re-executes the job with the decisions it took (each at its
+    # pause), then merges the facts: a held payment among them pauses it again, and a
+    # plain resume after its decision (a job that took more facts) applies it too
+    db = str(tmp_path / "run.db")
+    decisions = pause_and_decide(tmp_path, db)
+    assert converge(tmp_path, "run", "--resume", db).returncode == 0
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"Claim": {"id": i, "amount": a}}) + "\n"
+                            for i, a in (("C5", 3_000.0), ("C6", 100.0))))
+    out = converge(tmp_path, "run", "--resume", db, "--facts", more, "--format", "json")
+    assert out.returncode == 4, out.stderr
+    assert {f["claim"] for f in json.loads(out.stdout)["facts"]["Settled"]} == {
+        "C1", "C2", "C4", "C6"}
+    (held,) = pending_of(tmp_path, db)["pending"]
+    assert held["fields"]["claim"] == "C5" and held["id"] not in {d["id"] for d in decisions}
+    from converge_rules.store.sqlite import SqliteStore
+
+    with SqliteStore(db) as store:  # the cycles run after the facts were timed too
+        timed = {t["cycle"] for t in store.timings(1) if t["kind"] == "cycle"}
+    assert json.loads(out.stdout)["cycles"] in timed
+    decide(tmp_path, db, "approve", held["id"], "--by", "cy")
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    settled = {f["claim"]: f["amount"] for f in json.loads(out.stdout)["facts"]["Settled"]}
+    assert settled == {"C1": 400.0, "C2": 2_000.0, "C4": 10_000.0, "C5": 3_000.0,
+                       "C6": 100.0}
+    decided = [json.loads(line) for line in exported(tmp_path, db).splitlines()
+               if '"approval_decided"' in line]
+    assert sorted(e["by"] for e in decided) == ["ann", "ann", "bo", "cy"]
+    verified = converge(tmp_path, "verify", db)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # each claim checked once: the store kept every answer across the resumes
+    assert sorted(k for k, _, _ in calls(tmp_path)) == ["C1", "C2", "C3", "C4", "C5", "C6"]

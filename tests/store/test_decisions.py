@@ -6,6 +6,7 @@ StoreError and nothing written; old jobs awaiting approval survive gc."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -69,17 +70,20 @@ def test_facts_decided_in_the_trace_are_no_longer_pending(backend: Backend) -> N
             store.record_decision(job, decision("p-a"))
 
 
-def test_a_decision_is_kept_with_who_when_why_and_edits(backend: Backend) -> None:
+def test_a_decision_is_kept_with_who_when_why_edits_and_its_pause(
+        backend: Backend) -> None:
     with backend.open() as store:
         job = paused_job(store)
-        store.record_decision(job, decision("p-b", amount=9000.0))
-        store.record_decision(job, decision("p-a", "reject"))
+        first = store.record_decision(job, decision("p-b", amount=9000.0))
+        # the pause is the store's to say: the job's last committed cycle, not the caller's
+        second = store.record_decision(job, replace(decision("p-a", "reject"), paused_at=7))
     with backend.open() as store:  # committed
         kept = store.decisions(job)
     assert kept == [StoredDecision("p-b", "approve", "ann", "2026-12-06T17:00:00Z",
-                                   "checked", {"amount": 9000.0}),
+                                   "checked", {"amount": 9000.0}, paused_at=1),
                     StoredDecision("p-a", "reject", "ann", "2026-12-06T17:00:00Z",
-                                   "checked", {})]
+                                   "checked", {}, paused_at=1)]
+    assert [first, second] == kept
 
 
 def test_a_second_decision_on_a_fact_is_refused(backend: Backend) -> None:
