@@ -193,7 +193,8 @@ def _quickstart_commands() -> list[str]:
 
 def test_readme_quickstart_is_two_commands_install_and_run_then_install_and_test() -> None:
     install_and_run, install_and_test = _quickstart_commands()
-    assert install_and_run.startswith("pip install . && converge run ")
+    assert install_and_run.startswith("pip install . ")
+    assert " && converge run " in install_and_run
     assert install_and_test.startswith('pip install ".[test]"')
     assert install_and_test.endswith("&& pytest")
 
@@ -207,13 +208,45 @@ def test_readme_quickstart_run_converges_on_the_shipped_example(
     from converge_rules.cli import main
 
     install_and_run = _quickstart_commands()[0]
-    args = shlex.split(install_and_run.split("&& converge ", 1)[1])
+    install, run = install_and_run.split("&& converge ", 1)
+    args = shlex.split(run)
     # what the command writes (its --store file) goes to a temporary directory
     args = [str(tmp_path / a) if a.endswith(".db") else a for a in args]
+    # On a fresh machine only the plugins the command installs are there; this checkout's
+    # environment may hold more, so load only those (a plugin-less install: none).
+    plugins = _installed_plugins(shlex.split(install)[2:])
+    monkeypatch.setenv("CONVERGE_PLUGINS", ",".join(plugins))
+    if not plugins:
+        args.append("--no-plugins")
     monkeypatch.chdir(README.parent)  # the README's paths are relative to the repository
     result = CliRunner().invoke(main, [*args, "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert '"status": "converged"' in result.output
+
+
+def _installed_plugins(targets: list[str]) -> list[str]:
+    """The converge plugins (entry-point names) that `pip install TARGETS` installs from
+    this repository's plugins/ folder."""
+    import tomllib
+
+    names = []
+    for target in targets:
+        folder = README.parent / target.split("[", 1)[0]
+        if target == "." or not (folder / "pyproject.toml").is_file():
+            continue
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+        names.extend(project["project"].get("entry-points", {}).get("converge_rules", {}))
+    return names
+
+
+def test_readme_quickstart_installs_the_plugin_whose_tool_the_example_calls() -> None:
+    """Found on a fresh venv: `pip install . && converge run rulesets/pricing/...` refused
+    to run (no plugin provides tool 'fx_rate') — the plugin was only in the dev venv."""
+    import shlex
+
+    install = _quickstart_commands()[0].split("&& converge ", 1)[0]
+    assert _installed_plugins(shlex.split(install)[2:]) == ["converge-example"]
+    assert _installed_plugins(["."]) == []
 
 
 def test_readme_taste_is_an_excerpt_of_the_pricing_ruleset() -> None:
