@@ -219,14 +219,18 @@ def view_from_result(result: Any) -> RunView:
 def read_trace(path: str | Path) -> RunView:
     """Read a JSON Lines trace. A line that is not a valid trace event (not JSON, not
     UTF-8, nested too deeply, an unknown event type, a missing field or one of the
-    wrong type) is an :class:`~converge_rules.errors.InputError` naming the line."""
+    wrong type) is an :class:`~converge_rules.errors.InputError` naming the line; so is
+    a file without any event (every job's trace has at least its status)."""
     name = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read trace: {exc.strerror or exc}", source=name,
                          help=TRACE_HELP) from exc
-    return view_from_events(trace_events(decode_trace(data, name), name))
+    events = trace_events(decode_trace(data, name), name)
+    if not events:
+        raise InputError("the trace is empty", source=name, help=TRACE_HELP)
+    return view_from_events(events)
 
 
 def decode_trace(data: bytes, source: str) -> str:

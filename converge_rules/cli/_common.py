@@ -167,7 +167,9 @@ def missing_path(raw: str | Path, *, stdin_ok: str = "converge fmt -") -> click.
             f"/dev/stdin, or save it to a file and give its path (`{stdin_ok}` is the "
             "command that reads `-`)")
     path = Path(raw)
-    if os.path.lexists(path):  # a symbolic link to nowhere, or a loop of them
+    if path.is_dir():
+        return click.UsageError(f"path {str(raw)!r} is a directory; give a file")
+    if os.path.lexists(path) and not path.exists():  # a link to nowhere, or a loop
         return click.UsageError(
             f"path {str(raw)!r} is a symbolic link that leads to no file (a missing "
             f"target, or a loop of links): `ls -l {raw}` shows where it points")

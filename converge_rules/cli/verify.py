@@ -28,6 +28,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 def _is_store(target: str) -> bool:
     if "://" in target:
         return True
+    if not Path(target).is_file():
+        return False  # sniffing a pipe (/dev/stdin) would eat the trace's first bytes
     try:
         with open(target, "rb") as file:
             return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
@@ -78,6 +80,21 @@ def _check_result(path: Path, head: str | None) -> list[str]:
         problems.append(f"the trace's last hash is not the trace_head of {path} (the "
                         "trace was cut or extended, or belongs to another run)")
     return problems
+
+
+def _refuse_a_file_that_is_no_trace(lines: list[str], target: str) -> None:
+    """Exit 2 naming the line when ``target``'s first event is no trace event (a
+    ruleset, input facts, a cut line): an old trace without hashes is one, anything
+    else is not a trace at all."""
+    from converge_rules.analysis.runview import trace_event
+
+    number, first = next(((n, line) for n, line in enumerate(lines, 1) if line.strip()),
+                         (1, ""))
+    try:
+        trace_event(first, target, number)
+    except InputError as exc:
+        report_input_error(exc)
+        sys.exit(EXIT_USAGE)
 
 
 @click.command("verify")
@@ -132,7 +149,7 @@ def command(target: str, job: int | None, result: Path | None) -> None:
         if job is not None:
             raise click.UsageError("--job is for a STORE; TRACE is a JSON Lines file")
         path = Path(target)
-        if not path.is_file():
+        if not path.exists() or path.is_dir():  # a pipe (/dev/stdin) is read as a file
             raise missing_path(target)
         from converge_rules.analysis.runview import decode_trace
 
@@ -145,6 +162,8 @@ def command(target: str, job: int | None, result: Path | None) -> None:
             raise click.UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
         lines = jsonl_lines(text)
     verdict = verify_lines(lines, finished=finished)
+    if verdict.unhashed and where == target:
+        _refuse_a_file_that_is_no_trace(lines, target)
     if verdict.unhashed:
         click.echo(f"cannot verify {where}: {verdict.problem}; record it again with "
                    "`converge run --trace FILE` (or `--store`)", err=True)

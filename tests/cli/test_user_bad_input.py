@@ -1,0 +1,98 @@
+"""Bad input found by trying every command the way a new user would (session 22): each is
+a clear error naming the file and the fix, exit 2, never a traceback and never a
+success."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from converge_rules.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
+PRICING_INPUT = REPO / "rulesets" / "pricing" / "input.jsonl"
+
+
+def invoke(*args: str | Path, stdin: bytes | None = None) -> Any:
+    result = CliRunner().invoke(main, [str(a) for a in args], input=stdin)
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        result.exception)
+    return result
+
+
+@pytest.mark.parametrize("command", [["report", "{}", "-o", "{}.html"],
+                                     ["explain", "--trace", "{}", 'Price(sku: "A1")']])
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_an_empty_trace_is_an_error_not_an_empty_report(tmp_path: Path, command: list[str],
+                                                        content: str) -> None:
+    """`converge report empty.jsonl` wrote a page of "no status, 0 cycles" and exited 0;
+    `converge explain --trace empty.jsonl` said no fact matched (exit 1)."""
+    trace = tmp_path / "empty.jsonl"
+    trace.write_text(content, encoding="utf-8")
+    done = invoke(*[part.replace("{}", str(trace)) for part in command])
+    assert done.exit_code == 2, done.output
+    assert f"{trace}: the trace is empty" in done.output
+    assert not (tmp_path / "empty.jsonl.html").exists()
+
+
+def test_verify_of_a_directory_says_it_is_a_directory(tmp_path: Path) -> None:
+    """It said the directory was "a symbolic link that leads to no file"."""
+    done = invoke("verify", tmp_path)
+    assert done.exit_code == 2
+    assert "is a directory" in done.output
+    assert "symbolic link" not in done.output
+
+
+def test_verify_reads_a_trace_from_a_pipe(tmp_path: Path) -> None:
+    """/dev/stdin is no regular file, and verify called it a link to nowhere."""
+    trace = tmp_path / "t.jsonl"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--trace", trace).exit_code == 0
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "converge_rules.cli", "verify",
+                           "/dev/stdin"], input=trace.read_text(encoding="utf-8"),
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("intact: /dev/stdin: ")
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("pricing.cvg", None, ":1: not JSON"),
+    ("input.jsonl", None, ':1: not a trace event (a JSON object with an "event" key)'),
+    ("cut.jsonl", '{"event": "fact_added", "cycle"', ":1: not JSON"),
+    ("notes.db", "not a database\n", ":1: not JSON"),
+])
+def test_verify_of_a_file_that_is_no_trace_says_so(tmp_path: Path, name: str,
+                                                   content: str | None, said: str) -> None:
+    """A ruleset, an input file or a cut line was "a trace that carries no hashes"
+    (exit 3, 'record it again'), as if it were an old trace."""
+    path = tmp_path / name
+    if content is None:
+        source = PRICING if name.endswith(".cvg") else PRICING_INPUT
+        path.write_bytes(source.read_bytes())
+    else:
+        path.write_text(content, encoding="utf-8")
+    done = invoke("verify", path)
+    assert done.exit_code == 2, done.output
+    assert f"{path}{said}" in done.output
+    assert "carries no hashes" not in done.output
+
+
+def test_verify_of_a_trace_without_hashes_still_says_it_is_unverifiable(
+        tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--trace", trace).exit_code == 0
+    import re
+
+    old = tmp_path / "old.jsonl"
+    old.write_text(re.sub(r',"hash":"[0-9a-f]+"', "", trace.read_text(encoding="utf-8")),
+                   encoding="utf-8")
+    done = invoke("verify", old)
+    assert done.exit_code == 3, done.output
+    assert "carries no hashes" in done.output
