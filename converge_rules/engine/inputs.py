@@ -686,6 +686,12 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
             )
         seen.add(name)
         if name not in spec.field_names:
+            if name.startswith(("{", "[")):  # JSON given as TYPE=FILE.csv
+                raise InputError(
+                    f"read as CSV (`{type_name}=`), but the file holds JSON",
+                    source=source, line=1,
+                    help=f"give JSON Lines or a JSON array without the type: --facts "
+                         f"{source}")
             close = difflib.get_close_matches(name, spec.field_names, n=1)
             raise InputError(
                 f"CSV column `{name}` is not a field of {spec.name}", source=source, line=1,
@@ -862,6 +868,9 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
     ``validator``. The first bad line in the file raises InputError: a line before a
     bad one is validated before the bad one is reported."""
     help = "write one JSON object per line"
+    if source.lower().endswith(".csv"):  # a CSV file given without its type
+        help = (f"a CSV file is read as TYPE={source}, TYPE being the fact type of every "
+                "row; JSON Lines have one JSON object per line")
     names: list[str] = []
     fields: list[Any] = []
     numbers: list[int] = []

@@ -96,3 +96,27 @@ def test_verify_of_a_trace_without_hashes_still_says_it_is_unverifiable(
     done = invoke("verify", old)
     assert done.exit_code == 3, done.output
     assert "carries no hashes" in done.output
+
+
+def test_a_csv_file_given_without_its_type_says_how_to_give_it(tmp_path: Path) -> None:
+    """`--facts costs.csv` said only "not valid JSON ... write one JSON object per line"."""
+    costs = tmp_path / "costs.csv"
+    costs.write_text("sku,amount\nA1,10.0\n", encoding="utf-8")
+    done = invoke("run", PRICING, "-f", costs)
+    assert done.exit_code == 2
+    assert f"{costs}:1: not valid JSON" in done.output
+    assert f"a CSV file is read as TYPE={costs}" in done.output
+
+
+@pytest.mark.parametrize("content", ['{"Cost": {"sku": "A1", "amount": 10.0}}\n',
+                                     '[{"Cost": {"sku": "A1", "amount": 10.0}}]\n'])
+def test_json_given_as_a_csv_file_says_to_drop_the_type(tmp_path: Path, content: str) -> None:
+    """`--facts Cost=input.jsonl` said 'CSV column `{"Cost": {"sku": "A1"` is not a field
+    of Cost'."""
+    facts = tmp_path / "input.jsonl"
+    facts.write_text(content, encoding="utf-8")
+    done = invoke("run", PRICING, "-f", f"Cost={facts}")
+    assert done.exit_code == 2
+    assert f"{facts}:1: read as CSV (`Cost=`), but the file holds JSON" in done.output
+    assert f"--facts {facts}" in done.output
+    assert "is not a field" not in done.output
