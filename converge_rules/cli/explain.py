@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -194,15 +195,38 @@ def parse_pattern(text: str) -> n.Pattern:
     wrapped = f'ruleset query\ntest "query" {{\n{_PREFIX}{text}\n}}\n'
     result = parse(wrapped, "<pattern>")
     module = result.module
-    steps = [s for item in (module.items if module else ()) if isinstance(item, n.Test)
-             for s in item.steps]
-    if result.diagnostics or len(steps) != 1 or not isinstance(steps[0], n.ExpectFact) \
-            or steps[0].negated:
-        problem = result.diagnostics[0].message if result.diagnostics else "not a pattern"
+    items = module.items if module else ()
+    steps = [s for item in items if isinstance(item, n.Test) for s in item.steps]
+    if result.diagnostics or len(items) != 1 or len(steps) != 1 \
+            or not isinstance(steps[0], n.ExpectFact) or steps[0].negated:
+        problem = (_syntax_problem(result.diagnostics[0].span, result.diagnostics[0].message,
+                                   text) if result.diagnostics else "not a pattern")
         raise click.UsageError(
             f"cannot read the pattern {text!r}: {problem}; write it as in an expect step, "
             'e.g. \'Price(sku: "A1")\'')
     return steps[0].pattern
+
+
+def _syntax_problem(span: Span | None, message: str, text: str) -> str:
+    """The parser's ``message`` about the wrapped pattern, said of ``text`` alone: the
+    test block :func:`parse_pattern` wraps it in is never named (a message about the
+    block's closing brace means the pattern ended too early)."""
+    if not text.strip():
+        return "it is empty"
+    bare = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', text)  # braces in strings are text
+    if "{" in bare or "}" in bare:
+        return "`{` and `}` are no part of a pattern"
+    last_line = 2 + text.count("\n") + 1
+    end = len(text.rsplit("\n", 1)[-1]) + (len(_PREFIX) if last_line == 3 else 0)
+    if span is None or span.line > last_line or (span.line == last_line
+                                                  and span.column > end):
+        return ("it ends too early: a `(` or a string left open, or a field without "
+                "a value")
+    at = _in_pattern(span)
+    assert at is not None
+    where = (f"column {at.column}" if last_line == 3
+             else f"line {at.line}, column {at.column}")
+    return f"{message.split(' in test ', 1)[0].split('; ', 1)[0]} at {where}"
 
 
 PATTERN_FILE = "<pattern>"

@@ -120,3 +120,38 @@ def test_json_given_as_a_csv_file_says_to_drop_the_type(tmp_path: Path, content:
     assert f"{facts}:1: read as CSV (`Cost=`), but the file holds JSON" in done.output
     assert f"--facts {facts}" in done.output
     assert "is not a field" not in done.output
+
+
+@pytest.fixture()
+def trace(tmp_path: Path) -> Path:
+    path = tmp_path / "run.jsonl"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--trace", path).exit_code == 0
+    return path
+
+
+@pytest.mark.parametrize(("pattern", "said"), [
+    ('Price(sku: ', "it ends too early: a `(` or a string left open"),
+    ('Price(sku: "A1"', "it ends too early"),
+    ('Price(sku: "{A1}"', "it ends too early"),
+    ('Price(sku: "A1"))', "unexpected `)` at column 17"),
+    ('Price sku', "unexpected name `sku` at column 7"),
+    ('Price(sku: "A1",\n  amount: )', "unexpected `)` at line 2, column 11"),
+    ('', "it is empty"),
+    ('Price(sku: "A1") }', "`{` and `}` are no part of a pattern"),
+    ('Price(sku: "A1")\n}\ntest "x" {', "not a pattern"),
+])
+def test_a_pattern_that_does_not_parse_is_described_as_a_pattern(
+        trace: Path, pattern: str, said: str) -> None:
+    """explain's messages spoke of the test block the pattern is parsed in ('unexpected
+    `}` in test "query"', 'expected `)` to close test "query" opened at 2:1'), and a
+    pattern that closed that block and opened another was explained."""
+    done = invoke("explain", "--trace", trace, pattern)
+    assert done.exit_code == 2, done.output
+    assert f"cannot read the pattern {pattern!r}: {said}" in done.output
+    assert "query" not in done.output
+
+
+def test_a_pattern_with_braces_in_a_string_is_explained(trace: Path) -> None:
+    done = invoke("explain", "--trace", trace, 'Price(sku: "{A1}")')
+    assert done.exit_code == 1, done.output  # parsed; no such price
+    assert "no fact matches" in done.output
