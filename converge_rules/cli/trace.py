@@ -21,6 +21,7 @@ def command() -> None:
               help="The job whose trace to write (default: the newest; `converge store "
                    "info` lists them).")
 @click.option("--output", "-o", "output", default="-", show_default=True, metavar="FILE",
+              type=click.Path(dir_okay=False, allow_dash=True),
               help="Where to write the JSON Lines (- for standard output).")
 @report_internal_errors
 def export(store: str, job: int | None, output: str) -> None:
@@ -49,10 +50,15 @@ def export(store: str, job: int | None, output: str) -> None:
                 out.write(b"\n")
             out.flush()
         else:
-            with AtomicTextFile(output) as file:
-                for line in lines:
-                    file.write(line)
-                    file.write("\n")
+            try:
+                with AtomicTextFile(output) as file:
+                    for line in lines:
+                        file.write(line)
+                        file.write("\n")
+            except OSError as exc:
+                raise click.UsageError(f"cannot write --output {output}: "
+                                       f"{exc.strerror or exc}; nothing was written"
+                                       ) from None
     if info.status in ("running", "aborted"):
         click.echo(f"warning: job {info.id} did not finish (status {info.status}): its "
                    f"trace ends after cycle {info.cycles}, the last one committed; "

@@ -155,3 +155,22 @@ def test_a_pattern_with_braces_in_a_string_is_explained(trace: Path) -> None:
     done = invoke("explain", "--trace", trace, 'Price(sku: "{A1}")')
     assert done.exit_code == 1, done.output  # parsed; no such price
     assert "no fact matches" in done.output
+
+
+@pytest.mark.parametrize(("where", "said"), [
+    ("adir", "Invalid value for '--output' / '-o': File '{out}' is a directory"),
+    ("missing/t.jsonl", "cannot write --output {out}: No such file or directory; nothing "
+                        "was written"),
+])
+def test_trace_export_to_a_bad_output_names_the_option(tmp_path: Path, where: str,
+                                                        said: str) -> None:
+    """`converge trace export run.db -o DIR` said "Is a directory (DIR) / hint: check free
+    disk space, permissions and the paths given", as for an internal error."""
+    store = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", store).exit_code == 0
+    (tmp_path / "adir").mkdir()
+    out = tmp_path / where
+    done = invoke("trace", "export", store, "-o", out)
+    assert done.exit_code == 2, done.output
+    assert said.format(out=out) in done.output
+    assert "hint: check free disk space" not in done.output
