@@ -30,6 +30,13 @@ def command(stdio: bool) -> None:
     Neovim, Helix and Emacs.
 
     Needs the `lsp` extra: pip install "converge-rules[lsp]".
+
+    \b
+    Examples:
+      converge lsp          # what an editor runs; docs/editors.md has each editor's setup
+
+    Exit codes: 0 the editor asked the server to exit, 2 pygls or lsprotocol is not
+    installed (the message says what to install) or an internal error.
     """
     try:
         import lsprotocol  # noqa: F401

@@ -75,6 +75,9 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
       converge run pricing.cvg --facts in.jsonl --trace run.jsonl --timings t.jsonl
       converge report run.jsonl -r pricing.cvg --timings t.jsonl -o report.html
       converge report run.db --job 3 -o report.html
+
+    Exit codes: 0 written, 2 bad usage, an unreadable or damaged trace (the line and
+    what is wrong), a bad --timings file, no such job, or a ruleset with errors.
     """
     from converge_rules.analysis.runview import read_trace
 

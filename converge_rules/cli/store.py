@@ -56,6 +56,9 @@ def info(store: str, job: int | None, fmt: str) -> None:
     Examples:
       converge store info run.db
       converge store info run.db --job 3 --format json
+
+    Exit codes: 0 done, 2 no such store or job, a file that is not a store, a store of
+    a newer schema, a store locked by another process, or bad usage.
     """
     with open_existing(store) as opened:
         summary = opened.info()
@@ -112,6 +115,9 @@ def gc(store: str, keep_last: int) -> None:
     \b
     Examples:
       converge store gc run.db --keep-last 10
+
+    Exit codes: 0 done, 2 no such store, a file that is not a store, a store of a newer
+    schema, a store locked by another process, or bad usage.
     """
     with open_existing(store) as opened:
         before = opened.info().total_bytes

@@ -35,6 +35,9 @@ def export(store: str, job: int | None, output: str) -> None:
 
     A job that did not finish (its process died, or it was stopped at once) is
     exported up to its last committed cycle, with a warning.
+
+    Exit codes: 0 written, 2 no such store or job, a file that is not a store, a store
+    of a newer schema, an output that cannot be written, or bad usage.
     """
     from converge_rules.files import AtomicTextFile
 
