@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import stat
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -222,15 +223,27 @@ def read_trace(path: str | Path) -> RunView:
     wrong type) is an :class:`~converge_rules.errors.InputError` naming the line; so is
     a file without any event (every job's trace has at least its status)."""
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read trace: {exc.strerror or exc}", source=name,
-                         help=TRACE_HELP) from exc
+    data = read_trace_bytes(Path(path))
     events = trace_events(decode_trace(data, name), name)
     if not events:
         raise InputError("the trace is empty", source=name, help=TRACE_HELP)
     return view_from_events(events)
+
+
+def read_trace_bytes(path: Path) -> bytes:
+    """The bytes of the trace file at ``path`` (a pipe such as /dev/stdin too). A device
+    (/dev/zero, which never ends and would fill the memory), a directory or a file that
+    cannot be read is an :class:`InputError` naming it."""
+    source = str(path)
+    try:
+        kind = stat.S_IFMT(path.stat().st_mode)
+        if kind in (stat.S_IFCHR, stat.S_IFBLK):
+            raise InputError("cannot read trace: it is a device, not a trace",
+                             source=source, help=TRACE_HELP)
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read trace: {exc.strerror or exc}", source=source,
+                         help=TRACE_HELP) from None
 
 
 def decode_trace(data: bytes, source: str) -> str:

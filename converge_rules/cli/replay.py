@@ -323,13 +323,14 @@ def read_recording(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     trace (not UTF-8, not JSON, an unknown event, a missing or mistyped field, a value
     nested too deeply, an event about a fact never added) is an :class:`InputError`
     naming the line."""
-    from converge_rules.analysis.runview import TRACE_HELP, decode_trace, trace_events
+    from converge_rules.analysis.runview import (
+        TRACE_HELP,
+        decode_trace,
+        read_trace_bytes,
+        trace_events,
+    )
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read trace: {exc.strerror or exc}", source=str(path),
-                         help=TRACE_HELP) from None
+    data = read_trace_bytes(path)
     text = decode_trace(data, str(path))
     lines = jsonl_lines(text)
     if not any(line.strip() for line in lines):

@@ -151,15 +151,13 @@ def command(target: str, job: int | None, result: Path | None) -> None:
         path = Path(target)
         if not path.exists() or path.is_dir():  # a pipe (/dev/stdin) is read as a file
             raise missing_path(target)
-        from converge_rules.analysis.runview import decode_trace
+        from converge_rules.analysis.runview import decode_trace, read_trace_bytes
 
         try:
-            text = decode_trace(path.read_bytes(), target)
+            text = decode_trace(read_trace_bytes(path), target)
         except InputError as exc:
             report_input_error(exc)
             sys.exit(EXIT_USAGE)
-        except OSError as exc:
-            raise click.UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
         lines = jsonl_lines(text)
     verdict = verify_lines(lines, finished=finished)
     if verdict.unhashed and where == target:

@@ -174,3 +174,30 @@ def test_trace_export_to_a_bad_output_names_the_option(tmp_path: Path, where: st
     assert done.exit_code == 2, done.output
     assert said.format(out=out) in done.output
     assert "hint: check free disk space" not in done.output
+
+
+def _at_most_2_gib() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+@pytest.mark.parametrize("args", [["verify", "/dev/zero"],
+                                  ["replay", str(PRICING), "/dev/zero"],
+                                  ["report", "/dev/zero", "-o", "report.html"],
+                                  ["explain", "--trace", "/dev/zero", "Price()"]])
+def test_a_device_given_as_a_trace_is_refused_not_read(tmp_path: Path,
+                                                       args: list[str]) -> None:
+    """`converge verify /dev/zero` read the device into memory until the machine ran out
+    (17 GB in 14 s); replay, report and explain --trace read traces the same way. Run
+    under a 2 GiB address-space limit, so the old behaviour fails here, not the host."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "converge_rules.cli", *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          preexec_fn=_at_most_2_gib)
+    assert done.returncode == 2, done.stderr
+    assert "/dev/zero: cannot read trace: it is a device, not a trace" in done.stderr
+    assert not (tmp_path / "report.html").exists()
