@@ -9,6 +9,7 @@ import contextlib
 import difflib
 import functools
 import os
+import stat
 import sys
 import traceback
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
@@ -213,6 +214,17 @@ color_option = click.option(
     show_default=True,
     help="Colour the human format: auto colours only on a terminal (and not under NO_COLOR).",
 )
+
+
+def refuse_a_device(path: str | Path, option: str) -> None:
+    """A :class:`click.UsageError` when ``path``, given to ``option``, is a device
+    (/dev/zero never ends: reading it whole would fill the memory); a pipe is read."""
+    try:
+        kind = stat.S_IFMT(Path(path).stat().st_mode)
+    except OSError:
+        return  # reading it says what is wrong
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        raise click.UsageError(f"{option} {path} is a device, not a file: give a file")
 
 
 def write_output(text: str, output: str | Path | None) -> None:

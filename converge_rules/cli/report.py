@@ -13,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_USAGE,
     allow_path_option,
     missing_path,
+    refuse_a_device,
     refuse_to_overwrite,
     report_input_error,
     report_internal_errors,
@@ -92,6 +93,8 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
                                "which keeps its job's timings itself: drop --timings")
     if timings_file is not None and not timings_file.exists():
         raise missing_path(timings_file)
+    if timings_file is not None:
+        refuse_a_device(timings_file, "--timings")
     refuse_to_overwrite(output, ([source] if not store else [])
                         + ([timings_file] if timings_file is not None else []), "--output")
     loaded = None

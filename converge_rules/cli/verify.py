@@ -14,6 +14,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     missing_path,
+    refuse_a_device,
     report_input_error,
     report_internal_errors,
 )
@@ -54,6 +55,7 @@ def _check_result(path: Path, head: str | None) -> list[str]:
     """What is wrong with the result at ``path`` against the trace's ``head``."""
     from converge_rules.integrity import facts_root
 
+    refuse_a_device(path, "--result")
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

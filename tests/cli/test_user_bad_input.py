@@ -201,3 +201,23 @@ def test_a_device_given_as_a_trace_is_refused_not_read(tmp_path: Path,
     assert done.returncode == 2, done.stderr
     assert "/dev/zero: cannot read trace: it is a device, not a trace" in done.stderr
     assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+@pytest.mark.parametrize(("args", "option"), [
+    (["report", "{trace}", "--timings", "/dev/zero", "-o", "report.html"], "--timings"),
+    (["verify", "{trace}", "--result", "/dev/zero"], "--result"),
+])
+def test_a_device_given_to_a_file_option_is_refused_not_read(
+        trace: Path, args: list[str], option: str) -> None:
+    """`report --timings /dev/zero` and `verify --result /dev/zero` read until memory ran
+    out ("out of memory; lower the job's budgets")."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "converge_rules.cli",
+                           *[a.replace("{trace}", str(trace)) for a in args]],
+                          capture_output=True, text=True, cwd=trace.parent, timeout=120,
+                          preexec_fn=_at_most_2_gib)
+    assert done.returncode == 2, done.stderr
+    assert f"{option} /dev/zero is a device, not a file" in done.stderr
