@@ -6,7 +6,7 @@ executed again, no recorded tool answer asked again.
 
 The re-executing resume (:mod:`converge_rules.store.resume`) stays the fallback, and
 the oracle the tests compare against: for a job stored without checkpoints (by an
-older converge, or a program whose state is not checkpointed yet), a checkpoint
+older converge, or a session that took later inputs), a checkpoint
 format this converge does not know, a job cut by ``job_timeout`` inside a cycle
 (re-run whole), or one that would end right after its last committed cycle.
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from converge_rules.store.resume import Resumable, recorded_answers
+from converge_rules.store.resume import Resumable, job_decisions, recorded_answers
 
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset
@@ -75,4 +75,5 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
         program, rows, history, sink=target, prefix=prefix, reopen=reopen,
         answers=answers, now=found.now, executor=executor, tools=tools,
         progress=progress, stop=stop, observer=observer, summarize=summarize,
-        timings=timings)
+        timings=timings, decisions=job_decisions(found) or None,
+        blob_text=getattr(store, "blob", None))
