@@ -31,10 +31,13 @@ decisions applied and used), and the number of knowledge rows the store holds (t
 rows themselves are in the store, written in their cycles' transactions). ``blob``
 values are held as their handles; a restore reads their payloads back from the store,
 where the cycle that merged them wrote them. A cycle that applied decisions records
-that the tiers run again from the first and the fingerprints start over there.
+that the tiers run again from the first and the fingerprints start over there; so
+does a cycle that merged a session's later input facts (``--resume --facts``), whose
+checkpoint also holds which facts are inputs now and that the store takes input facts
+after cycle 0 (:func:`~converge_rules.engine.later_inputs.open_for_inputs`).
 
-Not checkpointed yet (a resume of theirs re-executes the job, as before): sessions that
-took later inputs; a value of a type the format does not know ends a job's checkpoints.
+A value of a type the format does not know ends a job's checkpoints (a resume of it
+re-executes the job, as a job stored without checkpoints does).
 """
 
 from __future__ import annotations
@@ -79,8 +82,8 @@ class Unsupported(Exception):
 
 def checkpointable(program: Program) -> bool:
     """Whether jobs of ``program`` write checkpoints: all do now (invariants, gates,
-    knowledge and blobs included: see the module); a session's later inputs and a
-    value the format cannot hold stop a job's checkpoints as it runs."""
+    knowledge, blobs and later inputs included: see the module); a value the format
+    cannot hold stops a job's checkpoints as it runs."""
     del program
     return True
 
@@ -188,7 +191,13 @@ class Checkpointer:
         self._evaluations: dict[int, int] = {}
         self._logs: list[int] = []
         self._fired: dict[str, set[tuple[int, ...]]] = {}
+        self._later = False
         self._shadow()
+
+    def later_inputs(self) -> None:
+        """The next cycle merges input facts that came later (a session's): after it
+        the tiers run from the first, and the fingerprints start over."""
+        self._later = True
 
     def stop(self) -> None:
         """Write no more checkpoints for this job."""
@@ -199,11 +208,12 @@ class Checkpointer:
         """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
         committed; a state the format cannot hold stops the checkpoints."""
         self.lines += lines
+        restarts, self._later = self._later or self._deciding(cycle), False
         if cycle < self.start_at:
             self._shadow()
             return
         try:
-            state = self._job_state(cycle, lines)
+            state = self._job_state(cycle, lines, restarts)
             if not self.need_snapshot:
                 data = pack(self._delta(state))
                 if (self.since + len(data) <= self.snapshot_size
@@ -240,9 +250,10 @@ class Checkpointer:
         self._logs = [-1 if log is None else len(log) for log in store.removal_log]
         self._fired = {name: set(done) for name, done in store.fired.items()}
 
-    def _next(self, cycle: int) -> tuple[int, bool, bool]:
-        """What the job does after committing ``cycle``: ``(tier index, whether it goes
-        on — else it ends —, whether the context's fingerprint is noted)``."""
+    def _next(self, cycle: int, restarts: bool) -> tuple[int, bool, bool]:
+        """What the job does after committing ``cycle`` (``restarts``: a cycle that
+        merged decisions or later inputs): ``(tier index, whether it goes on — else it
+        ends —, whether the context's fingerprint is noted)``."""
         job = self.job
         program, store, merger = job.program, job.store, job.merger
         if cycle == 0:
@@ -251,12 +262,14 @@ class Checkpointer:
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
         tier = ev[2]
-        index = program.tiers.index(tier)
+        # (a program without agents has no tiers: its later inputs' cycles say 0)
+        index = program.tiers.index(tier) if tier in program.tiers else 0
         if merger.stop is not None or job.tools.exhausted or self._broke(cycle):
             return index, False, False
-        if self._deciding(cycle):
-            # the decisions' own cycle: the tiers run again from the first, and the
-            # fingerprints start over (a context decisions bring back is no loop)
+        if restarts:
+            # the decisions' or later inputs' own cycle: the tiers run again from the
+            # first, and the fingerprints start over (a context brought back from
+            # outside the job is no loop)
             return 0, True, store.retractable
         if not (merger.added or merger.removed):
             stepped = any(job.fired[a] for a, spec in enumerate(program.agents)
@@ -297,16 +310,23 @@ class Checkpointer:
             doc["gates"] = job.gates.state()
         if job.knowledge.size:
             doc["knowledge"] = job.knowledge.size
+        store = job.store
+        if store.later_inputs:
+            doc["later_inputs"] = sorted(store.later_inputs)
+        if not store.layout.static and not store.layout.lazy:
+            # (the layout of a store that takes later inputs: see open_for_inputs;
+            # opening one that had it from the start changes nothing)
+            doc["opened"] = True
         return doc
 
-    def _job_state(self, cycle: int, lines: int) -> dict[str, Any]:
+    def _job_state(self, cycle: int, lines: int, restarts: bool) -> dict[str, Any]:
         job = self.job
         meter = job.meter
-        tier, goes_on, noted = self._next(cycle)
+        tier, goes_on, noted = self._next(cycle, restarts)
         return {
             "cycle": cycle, "lines": self.lines, "cycle_lines": lines,
             "tier": tier, "goes_on": goes_on, "noted": noted,
-            "reset": self._deciding(cycle), "features": self._features(),
+            "reset": restarts, "features": self._features(),
             "watermark": job.watermark, "ran": job.ran, "seen": job.seen_removals,
             "fired": job.fired,
             "meter": [meter.facts_peak, meter.cycles, meter.agents_peak, job.tools.used,
@@ -659,6 +679,12 @@ def _restore_features(job: _Job, doc: Mapping[str, Any], blobs: _Blobs) -> None:
     job.payloads.resumed()
 
 
+def _open_for_inputs(store: FactStore) -> None:
+    from converge_rules.engine.later_inputs import open_for_inputs
+
+    open_for_inputs(store)
+
+
 def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None,
             blob_text: BlobText | None = None) -> dict[str, Any]:
     """Rebuild ``job`` (new, its inputs not merged) from the checkpoint ``rows`` (the
@@ -678,14 +704,20 @@ def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None,
                 raise Unsupported("the checkpoints do not start with a snapshot")
             _load_snapshot(store, doc)
         else:
+            if (doc["job"].get("features") or {}).get("opened"):
+                _open_for_inputs(store)  # a session's later inputs came since
             _apply_delta(store, doc)
         state = doc["job"]
     if not state:
         raise Unsupported("no checkpoint")
     blobs = _Blobs(job.program, blob_text)
     blobs.restore(store)
+    features = state.get("features") or {}
+    if features.get("opened"):
+        _open_for_inputs(store)
+    store.later_inputs = {int(f) for f in features.get("later_inputs", ())}
     _finish_store(store, state)
-    _restore_features(job, state.get("features") or {}, blobs)
+    _restore_features(job, features, blobs)
     job.inputs = None
     job.watermark = [int(w) for w in state["watermark"]]
     job.ran = [bool(r) for r in state["ran"]]
@@ -709,6 +741,7 @@ def run_restored(
     now: Any = None, executor: Any = None, tools: Mapping[str, Any] | None = None,
     progress: Any = None, stop: Any = None, observer: Any = None, summarize: Any = None,
     timings: Any = None, decisions: Any = None, blob_text: BlobText | None = None,
+    then: Callable[[_Job, Any], Any] | None = None,
 ) -> Any:
     """Continue a stored job from its checkpoints: the job rebuilt from ``rows`` and
     ``history`` (see :func:`restore`), its trace from ``prefix(state)`` (the stored
@@ -716,7 +749,9 @@ def run_restored(
     the committed ``answers`` (and its gates every recorded ``decisions``, those
     applied before the checkpoint marked used), its blobs' payloads read with
     ``blob_text``; then ``reopen(state)`` (the store drops the old ending
-    with the first commit), and the job runs on, live, into ``sink``. None — nothing
+    with the first commit), and the job runs on, live, into ``sink``. ``then(job,
+    result)``, if given, goes on with the session after that run (its tools still
+    open: more input facts) and returns the last run's result. None — nothing
     written, ``sink`` not entered — when the checkpoints cannot be restored or the job
     would end right after its last committed cycle (the caller re-executes the job)."""
     from converge_rules._gc import paused_gc
@@ -747,7 +782,14 @@ def run_restored(
         reopen(state)
         with sink:  # an exception marks the job aborted in the sink
             try:
-                result = job.converge(first_tier=int(state["tier"]))
+                if then is None:
+                    result = job.converge(first_tier=int(state["tier"]))
+                else:
+                    try:
+                        result = then(job, job.converge(first_tier=int(state["tier"]),
+                                                        last=False))
+                    finally:
+                        job.tools.close()
             except BaseException:
                 job.end_events(wait=False)
                 raise

@@ -227,3 +227,78 @@ def test_a_gated_job_interrupted_before_its_pause_resumes_from_its_checkpoints(
     ruleset = load(tmp_path, "payouts", GATED)
     facts = [("Claim", {"id": i, "amount": a}) for i, a in CLAIMS]
     assert check_resumes(ruleset, facts, lambda k: str(tmp_path / f"run{k}.db")) >= 2
+
+
+SESSION = """\
+ruleset session
+uses tool bump
+root "counters" { max_cycles = 200 }
+fact Limit { key id: str, top: int }
+fact Count { key id: str, n: int }
+fact Seen { id: str, n: int }
+fact Done { id: str }
+agent step {
+  when Count(id, n) and Limit(id: id, top) where n < top
+  call bump(id: id, n: n) as r
+  emit Count(id: id, n: r.next)
+}
+agent note { when Count(id, n) emit Seen(id: id, n: n) }
+agent done tier 2 { when Count(id, n) and Limit(id: id, top) where n == top emit Done(id: id) }
+policy Count { resolve by latest }
+policy Limit { resolve by latest }
+"""
+
+
+def without_checkpoints(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM checkpoints")
+
+
+def test_a_session_taking_later_inputs_resumes_from_its_checkpoints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the oracle: the same job in another store, resumed by re-executing (its
+    # checkpoints deleted), which was the only way before; both take each batch to
+    # the same result and stored trace, byte for byte; then the job interrupted in the
+    # run after a batch resumes from its checkpoint to the uninterrupted oracle's
+    ruleset = load(tmp_path, "session", SESSION, ["bump_tool"])
+    log = tmp_path / "calls.txt"
+    monkeypatch.setenv("BUMP_CALLS", str(log))
+    first = [("Limit", {"id": "a", "top": 3}), ("Count", {"id": "a", "n": 0}),
+             ("Limit", {"id": "b", "top": 2}), ("Count", {"id": "b", "n": 0})]
+    batches = [
+        # new counters, and a later Limit for a key the job holds (resolve by latest)
+        [("Limit", {"id": "c", "top": 4}), ("Count", {"id": "c", "n": 1}),
+         ("Limit", {"id": "a", "top": 6})],
+        # an input equal to a live fact becomes an input; another key raised again
+        [("Count", {"id": "c", "n": 4}), ("Limit", {"id": "b", "top": 5}),
+         ("Limit", {"id": "b", "top": 4}), ("Limit", {"id": "e", "top": 2}),
+         ("Count", {"id": "e", "n": 0})],
+    ]
+    db, oracle = tmp_path / "run.db", tmp_path / "oracle.db"
+    for location in (db, oracle):
+        assert api.run(ruleset, first, now=JOB_TIME, store=location).status == "converged"
+    for i, batch in enumerate(batches):
+        without_checkpoints(oracle)
+        before = len(calls(log))
+        expected = api.resume(oracle, ruleset=ruleset, facts=batch)
+        assert expected.resumed_from is None
+        paid = len(calls(log))
+        got = api.resume(db, ruleset=ruleset, facts=batch)
+        assert got.resumed_from is not None, f"batch {i}: not from a checkpoint"
+        # each paid only for the answers the batch's facts need (the re-executed job's
+        # earlier answers were recorded; the restored job's memoised)
+        assert len(calls(log)) - paid == paid - before > 0
+        assert got.to_json() == expected.to_json()
+        assert stored_trace(str(db)) == stored_trace(str(oracle))
+    # interrupted in the run after a third batch, then resumed without facts
+    batch = [("Limit", {"id": "d", "top": 3}), ("Count", {"id": "d", "n": 0})]
+    without_checkpoints(oracle)
+    expected = api.resume(oracle, ruleset=ruleset, facts=batch)  # uninterrupted
+    stopped = api.resume(db, ruleset=ruleset, facts=batch, stop=stopper(2))
+    assert stopped.status == "interrupted" and stopped.resumed_from is not None
+    got = api.resume(db, ruleset=ruleset)
+    assert got.resumed_from == stopped.cycles  # restored after the batch's cycle
+    assert got.status == expected.status == "converged"
+    assert got.to_json() == expected.to_json()
+    assert stored_trace(str(db)) == stored_trace(str(oracle))
+
