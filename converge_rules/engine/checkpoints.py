@@ -249,6 +249,21 @@ class Checkpointer:
         self._evaluations = {fid: len(e) for fid, e in store.evaluations.items()}
         self._logs = [-1 if log is None else len(log) for log in store.removal_log]
         self._fired = {name: set(done) for name, done in store.fired.items()}
+        job = self.job
+        self._violations = 0 if job.guard is None else len(job.guard.violations)
+        self._decided = 0 if job.gates is None else len(job.gates.decided)
+
+    def _tails(self, features: dict[str, Any]) -> dict[str, Any]:
+        """``features`` for a delta: the lists that only grow (the violations, the
+        decisions applied) hold what came since the last checkpoint, from ``since``."""
+        out = dict(features)
+        for name, key, n in (("guard", "violations", self._violations),
+                             ("gates", "decided", self._decided)):
+            if name in out:
+                part = dict(out[name])
+                part[key], part["since"] = part[key][n:], n
+                out[name] = part
+        return out
 
     def _next(self, cycle: int, restarts: bool) -> tuple[int, bool, bool]:
         """What the job does after committing ``cycle`` (``restarts``: a cycle that
@@ -371,7 +386,7 @@ class Checkpointer:
             "fired_sets": [[name, sorted(done - self._fired.get(name, set()))]
                            for name, done in store.fired.items()
                            if len(done) != len(self._fired.get(name, ()))],
-            "job": state,
+            "job": {**state, "features": self._tails(state["features"])},
         }
         return doc
 
@@ -696,6 +711,7 @@ def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None,
     store = job.store
     docs: Iterator[dict[str, Any]] = (unpack(d) for d in rows)
     state: dict[str, Any] = {}
+    grown: dict[str, list[Any]] = {"guard": [], "gates": []}  # violations, decisions
     for i, doc in enumerate(docs):
         if int(doc.get("format", FORMAT + 1)) > FORMAT:
             raise Unsupported(f"checkpoint format {doc.get('format')}")
@@ -708,11 +724,22 @@ def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None,
                 _open_for_inputs(store)  # a session's later inputs came since
             _apply_delta(store, doc)
         state = doc["job"]
+        for name, key in (("guard", "violations"), ("gates", "decided")):
+            part = (state.get("features") or {}).get(name)
+            if part is not None:
+                since = int(part.get("since", 0))
+                if since > len(grown[name]):
+                    raise Unsupported(f"the {key} from {since} on a state of "
+                                      f"{len(grown[name])}")
+                grown[name] = [*grown[name][:since], *part[key]]
     if not state:
         raise Unsupported("no checkpoint")
     blobs = _Blobs(job.program, blob_text)
     blobs.restore(store)
-    features = state.get("features") or {}
+    features = dict(state.get("features") or {})
+    for name, key in (("guard", "violations"), ("gates", "decided")):
+        if name in features:
+            features[name] = {**features[name], key: grown[name]}
     if features.get("opened"):
         _open_for_inputs(store)
     store.later_inputs = {int(f) for f in features.get("later_inputs", ())}

@@ -302,3 +302,30 @@ def test_a_session_taking_later_inputs_resumes_from_its_checkpoints(
     assert got.to_json() == expected.to_json()
     assert stored_trace(str(db)) == stored_trace(str(oracle))
 
+
+
+def test_a_delta_holds_only_the_violations_of_its_own_cycle(tmp_path: Path) -> None:
+    # the store grows with what changed: a job whose invariant discards effects every
+    # cycle must not write all its violations again with each cycle's checkpoint
+    from converge_rules.engine import checkpoints
+
+    ruleset = load(tmp_path, "guarded", GUARDED)
+    facts = [("Count", {"id": i, "n": n}) for i, n in (("a", 0), ("b", 2), ("c", 4))]
+    db = tmp_path / "run.db"
+    result = api.run(ruleset, facts, now=JOB_TIME, store=db)
+    per_cycle: dict[int, int] = {}
+    for v in result.invariants:
+        per_cycle[v["cycle"]] = per_cycle.get(v["cycle"], 0) + 1
+    assert len(per_cycle) >= 5
+    with SqliteStore(db) as store:
+        rows = list(store.checkpoints(1, 10**9, since=0))
+    after_one = 0  # deltas of cycles after one with a violation
+    for cycle, kind, data in rows:
+        guard = checkpoints.unpack(data)["job"]["features"]["guard"]
+        if kind == "delta":
+            after_one += any(c < cycle for c in per_cycle)
+            assert len(guard["violations"]) == per_cycle.get(cycle, 0), cycle
+        else:
+            assert len(guard["violations"]) == sum(
+                n for c, n in per_cycle.items() if c <= cycle)
+    assert after_one >= 1
