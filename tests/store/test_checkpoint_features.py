@@ -9,6 +9,7 @@ rebuilt by re-executing."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from converge_rules.engine.gates import Decision
 from converge_rules.plugins import load_registries
 from converge_rules.store.approvals import StoredDecision
 from converge_rules.store.sqlite import SqliteStore
+from tests.store.conftest import Backend
 from tests.store.test_checkpoints import (
     JOB_TIME,
     check_resumes,
@@ -86,14 +88,21 @@ def load(tmp: Path, name: str, text: str, plugins: list[str] | None = None) -> A
     return converge_rules.load(path, plugins=load_registries(plugins))
 
 
+def where(tmp: Path, backend: Backend) -> Callable[[int], str]:
+    """A new store for each stop ``k`` on the backend."""
+    if backend.kind == "sqlite":
+        return lambda k: str(tmp / f"run{k}.db")
+    return lambda k: f"{backend.location}_{k}"
+
+
 def test_a_job_with_invariants_resumes_from_its_checkpoints_after_any_cycle(
-        tmp_path: Path) -> None:
+        tmp_path: Path, backend: Backend) -> None:
     ruleset = load(tmp_path, "guarded", GUARDED)
     facts = [("Count", {"id": i, "n": n}) for i, n in (("a", 0), ("b", 2), ("c", 5))]
     whole = api.run(ruleset, facts, now=JOB_TIME)
     # a `never` invariant discarded effects on the way: the guard's state matters
     assert any(v["outcome"] == "effect_discarded" for v in whole.invariants)
-    done = check_resumes(ruleset, facts, lambda k: str(tmp_path / f"run{k}.db"))
+    done = check_resumes(ruleset, facts, where(tmp_path, backend))
     assert done == whole.cycles - 1 >= 5
 
 
@@ -140,6 +149,15 @@ def test_a_job_with_knowledge_and_blobs_resumes_from_its_checkpoints_paying_noth
     # without its text fails the agent: the trace would say so)
     echoes = {(f["id"], f["n"]): f["text"] for f in whole.to_dict()["facts"]["Echo"]}
     assert echoes[("a", 7)] == "note a 7"
+
+
+def test_knowledge_and_blobs_resume_from_checkpoints_on_each_backend(
+        tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    ruleset = load(tmp_path, "notes", NOTES, ["bump_tool"])
+    facts = [("Count", {"id": "a", "n": 0}), ("Count", {"id": "b", "n": 2})]
+    monkeypatch.setenv("BUMP_CALLS", str(tmp_path / "calls.txt"))
+    assert check_resumes(ruleset, facts, where(tmp_path, backend),
+                         stops=iter([2, 5])) == 2
 
 
 def stored_rows(db: Path) -> tuple[list[Any], list[Any]]:
@@ -193,10 +211,10 @@ CLAIMS = [("C1", 400.0), ("C2", 2_000.0), ("C3", 5_000.0), ("C4", 12_000.0)]
 
 
 def test_a_gated_job_resumes_from_its_checkpoints_before_and_after_its_decisions(
-        tmp_path: Path) -> None:
+        tmp_path: Path, backend: Backend) -> None:
     ruleset = load(tmp_path, "payouts", GATED)
     facts = [("Claim", {"id": i, "amount": a}) for i, a in CLAIMS]
-    db = tmp_path / "run.db"
+    db = backend.location
     paused = api.run(ruleset, facts, now=JOB_TIME, store=db)
     assert paused.status == "awaiting_approval"
     held = {p["fields"]["claim"]: p["id"] for p in paused.pending}
@@ -204,7 +222,7 @@ def test_a_gated_job_resumes_from_its_checkpoints_before_and_after_its_decisions
               StoredDecision(held["C3"], "reject", "bo", "2026-12-06T17:01:00Z", "dup"),
               StoredDecision(held["C4"], "approve", "ann", "2026-12-06T17:02:00Z",
                              "capped", {"amount": 10_000.0})]
-    with SqliteStore(db) as store:
+    with backend.open() as store:
         for d in stored:
             store.record_decision(1, d)
     given = [Decision(id=d.id, approve=d.decision == "approve", by=d.by, at=d.at,
