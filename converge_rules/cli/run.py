@@ -360,8 +360,7 @@ def command(
         if resuming is not None:
             job_store = resuming.store
             done = result.resumed_from
-            # (a job given more facts is re-executed whether it has checkpoints or not)
-            why = "to take more input facts" if facts else "no checkpoint to restore"
+            why = "no checkpoint to restore"
             click.echo(f"converge: job {resuming.job.id} resumed " + (
                 f"by re-executing it from its inputs ({why})"
                 if done is None else f"from its checkpoint after cycle {done}"), err=True)

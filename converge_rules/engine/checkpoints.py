@@ -24,9 +24,20 @@ rebuilt from the live facts. The context's fingerprints use Python's ``hash``, w
 differs between processes: a resume recomputes them, and those of the earlier states
 (oscillation), from the checkpoints since cycle 0 when the program can remove facts.
 
-Not checkpointed yet (a resume of theirs re-executes the job, as before): programs
-with invariants, approval gates, ``prune … into knowledge`` or ``blob`` fields, sessions that took
-later inputs; a value of a type the format does not know ends a job's checkpoints.
+The job state also holds what the program's features keep between cycles
+(``features``): the invariants' guard (what each was last checked against, the
+violations so far), the approval gates (facts pending, approved and rejected, the
+decisions applied and used), and the number of knowledge rows the store holds (the
+rows themselves are in the store, written in their cycles' transactions). ``blob``
+values are held as their handles; a restore reads their payloads back from the store,
+where the cycle that merged them wrote them. A cycle that applied decisions records
+that the tiers run again from the first and the fingerprints start over there; so
+does a cycle that merged a session's later input facts (``--resume --facts``), whose
+checkpoint also holds which facts are inputs now and that the store takes input facts
+after cycle 0 (:func:`~converge_rules.engine.later_inputs.open_for_inputs`).
+
+A value of a type the format does not know ends a job's checkpoints (a resume of it
+re-executes the job, as a job stored without checkpoints does).
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from converge_rules.engine.factstore import MASK, FactStore, IdList, IdRange, fact_terms
 from converge_rules.engine.fingerprints import FingerprintIndex
-from converge_rules.engine.trace import E_CYCLE_END
+from converge_rules.engine.trace import E_APPROVAL_DECIDED, E_CYCLE_END, E_CYCLE_START
 
 if TYPE_CHECKING:
     from converge_rules.engine.runner import _Job
@@ -70,13 +81,11 @@ class Unsupported(Exception):
 
 
 def checkpointable(program: Program) -> bool:
-    """Whether jobs of ``program`` write checkpoints (see the module's last paragraph)."""
-    # approval gates: the facts held and the decisions taken are not in the state
-    # snapshotted yet, so a gated job resumes by re-executing, its decisions in hand
-    return (not program.invariants
-            and not program.gates
-            and not any(p.into_knowledge for p in program.prunes)
-            and not any(_has_blob(f.type) for t in program.types for f in t.fields))
+    """Whether jobs of ``program`` write checkpoints: all do now (invariants, gates,
+    knowledge, blobs and later inputs included: see the module); a value the format
+    cannot hold stops a job's checkpoints as it runs."""
+    del program
+    return True
 
 
 def _has_blob(value_type: Any) -> bool:
@@ -182,7 +191,13 @@ class Checkpointer:
         self._evaluations: dict[int, int] = {}
         self._logs: list[int] = []
         self._fired: dict[str, set[tuple[int, ...]]] = {}
+        self._later = False
         self._shadow()
+
+    def later_inputs(self) -> None:
+        """The next cycle merges input facts that came later (a session's): after it
+        the tiers run from the first, and the fingerprints start over."""
+        self._later = True
 
     def stop(self) -> None:
         """Write no more checkpoints for this job."""
@@ -193,11 +208,12 @@ class Checkpointer:
         """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
         committed; a state the format cannot hold stops the checkpoints."""
         self.lines += lines
+        restarts, self._later = self._later or self._deciding(cycle), False
         if cycle < self.start_at:
             self._shadow()
             return
         try:
-            state = self._job_state(cycle, lines)
+            state = self._job_state(cycle, lines, restarts)
             if not self.need_snapshot:
                 data = pack(self._delta(state))
                 if (self.since + len(data) <= self.snapshot_size
@@ -233,10 +249,26 @@ class Checkpointer:
         self._evaluations = {fid: len(e) for fid, e in store.evaluations.items()}
         self._logs = [-1 if log is None else len(log) for log in store.removal_log]
         self._fired = {name: set(done) for name, done in store.fired.items()}
+        job = self.job
+        self._violations = 0 if job.guard is None else len(job.guard.violations)
+        self._decided = 0 if job.gates is None else len(job.gates.decided)
 
-    def _next(self, cycle: int) -> tuple[int, bool, bool]:
-        """What the job does after committing ``cycle``: ``(tier index, whether it goes
-        on — else it ends —, whether the context's fingerprint is noted)``."""
+    def _tails(self, features: dict[str, Any]) -> dict[str, Any]:
+        """``features`` for a delta: the lists that only grow (the violations, the
+        decisions applied) hold what came since the last checkpoint, from ``since``."""
+        out = dict(features)
+        for name, key, n in (("guard", "violations", self._violations),
+                             ("gates", "decided", self._decided)):
+            if name in out:
+                part = dict(out[name])
+                part[key], part["since"] = part[key][n:], n
+                out[name] = part
+        return out
+
+    def _next(self, cycle: int, restarts: bool) -> tuple[int, bool, bool]:
+        """What the job does after committing ``cycle`` (``restarts``: a cycle that
+        merged decisions or later inputs): ``(tier index, whether it goes on — else it
+        ends —, whether the context's fingerprint is noted)``."""
         job = self.job
         program, store, merger = job.program, job.store, job.merger
         if cycle == 0:
@@ -245,9 +277,15 @@ class Checkpointer:
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
         tier = ev[2]
-        index = program.tiers.index(tier)
-        if merger.stop is not None or job.tools.exhausted:
+        # (a program without agents has no tiers: its later inputs' cycles say 0)
+        index = program.tiers.index(tier) if tier in program.tiers else 0
+        if merger.stop is not None or job.tools.exhausted or self._broke(cycle):
             return index, False, False
+        if restarts:
+            # the decisions' or later inputs' own cycle: the tiers run again from the
+            # first, and the fingerprints start over (a context brought back from
+            # outside the job is no loop)
+            return 0, True, store.retractable
         if not (merger.added or merger.removed):
             stepped = any(job.fired[a] for a, spec in enumerate(program.agents)
                           if spec.tier == tier and spec.one_at_a_time)
@@ -258,13 +296,52 @@ class Checkpointer:
             return index, False, False  # oscillating: the job ends
         return index, True, True
 
-    def _job_state(self, cycle: int, lines: int) -> dict[str, Any]:
+    def _broke(self, cycle: int) -> bool:
+        """Whether an invariant was found broken after ``cycle`` (the job ends)."""
+        guard = self.job.guard
+        if guard is None or not guard.violations:
+            return False
+        last = guard.violations[-1]
+        return bool(last["cycle"] == cycle and last["outcome"] == "job_ended")
+
+    def _deciding(self, cycle: int) -> bool:
+        """Whether ``cycle`` applied decisions on held facts (a cycle of its own)."""
+        if self.job.gates is None:
+            return False
+        for ev in reversed(self.job.trace.raw):
+            if ev[0] == E_APPROVAL_DECIDED:
+                return True
+            if ev[0] == E_CYCLE_START and ev[1] == cycle:
+                return False
+        return False
+
+    def _features(self) -> dict[str, Any]:
+        """The state of the features a program may use, beyond the fact store's."""
+        job = self.job
+        doc: dict[str, Any] = {}
+        if job.guard is not None:
+            doc["guard"] = job.guard.state()
+        if job.gates is not None:
+            doc["gates"] = job.gates.state()
+        if job.knowledge.size:
+            doc["knowledge"] = job.knowledge.size
+        store = job.store
+        if store.later_inputs:
+            doc["later_inputs"] = sorted(store.later_inputs)
+        if not store.layout.static and not store.layout.lazy:
+            # (the layout of a store that takes later inputs: see open_for_inputs;
+            # opening one that had it from the start changes nothing)
+            doc["opened"] = True
+        return doc
+
+    def _job_state(self, cycle: int, lines: int, restarts: bool) -> dict[str, Any]:
         job = self.job
         meter = job.meter
-        tier, goes_on, noted = self._next(cycle)
+        tier, goes_on, noted = self._next(cycle, restarts)
         return {
             "cycle": cycle, "lines": self.lines, "cycle_lines": lines,
             "tier": tier, "goes_on": goes_on, "noted": noted,
+            "reset": restarts, "features": self._features(),
             "watermark": job.watermark, "ran": job.ran, "seen": job.seen_removals,
             "fired": job.fired,
             "meter": [meter.facts_peak, meter.cycles, meter.agents_peak, job.tools.used,
@@ -309,7 +386,7 @@ class Checkpointer:
             "fired_sets": [[name, sorted(done - self._fired.get(name, set()))]
                            for name, done in store.fired.items()
                            if len(done) != len(self._fired.get(name, ()))],
-            "job": state,
+            "job": {**state, "features": self._tails(state["features"])},
         }
         return doc
 
@@ -517,6 +594,8 @@ def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
                     fp2 += h2
                 status[fid] = new
         first = False
+        if state.get("reset"):
+            index = FingerprintIndex()  # the job's fingerprints started over here
         if state["cycle"] == 0 or state["noted"]:
             fp = (fp1 & MASK, fp2 & MASK)
             if index.get(fp) is None:
@@ -524,15 +603,115 @@ def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
     return index
 
 
-def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None) -> dict[str, Any]:
+BlobText = Callable[[str], "str | None"]
+"""The text of a payload by its handle, from the job's store (None: not there)."""
+
+
+class _Blobs:
+    """Gives the ``blob`` values of restored facts their payloads back: a checkpoint
+    holds a blob as its handle (a ``str``), an agent reads its text (``blob_text``)."""
+
+    def __init__(self, program: Program, text_of: BlobText | None) -> None:
+        self.text_of = text_of
+        #: per type id with blob fields, each such field's position and value type
+        self.fields: dict[int, list[tuple[int, Any]]] = {}
+        for t in program.types:
+            found = [(i, f.type) for i, f in enumerate(t.fields) if _has_blob(f.type)]
+            if found:
+                self.fields[t.id] = found
+        self._cache: dict[str, Any] = {}
+
+    def values(self, type_id: int, vals: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``vals`` of a fact of ``type_id`` with each blob a :class:`Blob` again."""
+        fields = self.fields.get(type_id)
+        if not fields:
+            return vals
+        out = list(vals)
+        for i, vt in fields:
+            out[i] = self._value(vt, out[i])
+        return tuple(out)
+
+    def _value(self, vt: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        if vt.base == "blob":
+            return self._blob(value)
+        if isinstance(value, tuple) and vt.element is not None:
+            return tuple([self._value(vt.element, v) for v in value])
+        return value
+
+    def _blob(self, handle: str) -> Any:
+        from converge_rules.blobs import Blob
+
+        blob = self._cache.get(handle)
+        if blob is None:
+            text = None if self.text_of is None else self.text_of(str(handle))
+            if text is None:
+                raise Unsupported(f"the payload of {handle[:80]} is not in the store")
+            blob = self._cache[handle] = Blob(str(handle), text)
+        return blob
+
+    def restore(self, store: FactStore) -> None:
+        """The store's facts (their values and the closed facts' lookup) with their
+        blobs' payloads."""
+        if not self.fields:
+            return
+        values, type_of = store.values, store.type_of
+        for fid in range(store.next_id):
+            t = type_of[fid]
+            if t in self.fields:
+                values[fid] = self.values(t, values[fid])
+        for t in self.fields:
+            closed = store._closed[t]
+            for vals, fid in list(closed.items()):
+                del closed[vals]
+                closed[values[fid]] = fid
+
+
+def _tuples(doc: Any) -> Any:
+    """JSON lists as the tuples they were (the guard's state: ids and counts)."""
+    return tuple([_tuples(x) for x in doc]) if type(doc) is list else doc
+
+
+def _restore_features(job: _Job, doc: Mapping[str, Any], blobs: _Blobs) -> None:
+    """The features' state of the last checkpoint (see :meth:`Checkpointer._features`)."""
+    if job.guard is not None:
+        guard = doc.get("guard")
+        if guard is None:
+            raise Unsupported("no invariants' state in the checkpoint")
+        job.guard.restore({**guard, "state": [_tuples(x) for x in guard["state"]]})
+    if job.gates is not None:
+        gates = doc.get("gates")
+        if gates is None:
+            raise Unsupported("no gates' state in the checkpoint")
+        job.gates.restore(gates, lambda t, vals: blobs.values(t, _row(vals)))
+    size = int(doc.get("knowledge", 0))
+    if size:
+        try:
+            job.knowledge.resumed(size)
+        except RuntimeError as exc:
+            raise Unsupported(str(exc)) from None
+    job.payloads.resumed()
+
+
+def _open_for_inputs(store: FactStore) -> None:
+    from converge_rules.engine.later_inputs import open_for_inputs
+
+    open_for_inputs(store)
+
+
+def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None,
+            blob_text: BlobText | None = None) -> dict[str, Any]:
     """Rebuild ``job`` (new, its inputs not merged) from the checkpoint ``rows`` (the
     newest snapshot, then the deltas after it, oldest first), and its fingerprints
     from ``history`` (every checkpoint since cycle 0; needed when the program can
-    remove facts). Returns the job state of the last checkpoint. Raises
-    :class:`Unsupported` when the rows do not make a state this converge can restore."""
+    remove facts); ``blob_text`` reads the payloads of its blobs from its store.
+    Returns the job state of the last checkpoint. Raises :class:`Unsupported` when
+    the rows do not make a state this converge can restore."""
     store = job.store
     docs: Iterator[dict[str, Any]] = (unpack(d) for d in rows)
     state: dict[str, Any] = {}
+    grown: dict[str, list[Any]] = {"guard": [], "gates": []}  # violations, decisions
     for i, doc in enumerate(docs):
         if int(doc.get("format", FORMAT + 1)) > FORMAT:
             raise Unsupported(f"checkpoint format {doc.get('format')}")
@@ -541,11 +720,31 @@ def restore(job: _Job, rows: Sequence[bytes], history: Iterable[bytes] | None) -
                 raise Unsupported("the checkpoints do not start with a snapshot")
             _load_snapshot(store, doc)
         else:
+            if (doc["job"].get("features") or {}).get("opened"):
+                _open_for_inputs(store)  # a session's later inputs came since
             _apply_delta(store, doc)
         state = doc["job"]
+        for name, key in (("guard", "violations"), ("gates", "decided")):
+            part = (state.get("features") or {}).get(name)
+            if part is not None:
+                since = int(part.get("since", 0))
+                if since > len(grown[name]):
+                    raise Unsupported(f"the {key} from {since} on a state of "
+                                      f"{len(grown[name])}")
+                grown[name] = [*grown[name][:since], *part[key]]
     if not state:
         raise Unsupported("no checkpoint")
+    blobs = _Blobs(job.program, blob_text)
+    blobs.restore(store)
+    features = dict(state.get("features") or {})
+    for name, key in (("guard", "violations"), ("gates", "decided")):
+        if name in features:
+            features[name] = {**features[name], key: grown[name]}
+    if features.get("opened"):
+        _open_for_inputs(store)
+    store.later_inputs = {int(f) for f in features.get("later_inputs", ())}
     _finish_store(store, state)
+    _restore_features(job, features, blobs)
     job.inputs = None
     job.watermark = [int(w) for w in state["watermark"]]
     job.ran = [bool(r) for r in state["ran"]]
@@ -568,13 +767,18 @@ def run_restored(
     reopen: Callable[[Mapping[str, Any]], None], answers: Mapping[str, Any],
     now: Any = None, executor: Any = None, tools: Mapping[str, Any] | None = None,
     progress: Any = None, stop: Any = None, observer: Any = None, summarize: Any = None,
-    timings: Any = None,
+    timings: Any = None, decisions: Any = None, blob_text: BlobText | None = None,
+    then: Callable[[_Job, Any], Any] | None = None,
 ) -> Any:
     """Continue a stored job from its checkpoints: the job rebuilt from ``rows`` and
     ``history`` (see :func:`restore`), its trace from ``prefix(state)`` (the stored
     lines of its committed cycles: ``state["lines"]`` of them), its tool box holding
-    the committed ``answers``; then ``reopen(state)`` (the store drops the old ending
-    with the first commit), and the job runs on, live, into ``sink``. None — nothing
+    the committed ``answers`` (and its gates every recorded ``decisions``, those
+    applied before the checkpoint marked used), its blobs' payloads read with
+    ``blob_text``; then ``reopen(state)`` (the store drops the old ending
+    with the first commit), and the job runs on, live, into ``sink``. ``then(job,
+    result)``, if given, goes on with the session after that run (its tools still
+    open: more input facts) and returns the last run's result. None — nothing
     written, ``sink`` not entered — when the checkpoints cannot be restored or the job
     would end right after its last committed cycle (the caller re-executes the job)."""
     from converge_rules._gc import paused_gc
@@ -586,9 +790,9 @@ def run_restored(
     with paused_gc():
         job = _Job(program, validate_pairs(program, []), exe, tools, progress, stop,
                    job_clock(now), sink, observer, None, summarize=summarize,
-                   timings=timings)
+                   timings=timings, decisions=decisions)
         try:
-            state = restore(job, rows, history)
+            state = restore(job, rows, history, blob_text)
         except (Unsupported, KeyError, ValueError, TypeError, IndexError,
                 AssertionError, zlib.error):
             return None
@@ -605,7 +809,14 @@ def run_restored(
         reopen(state)
         with sink:  # an exception marks the job aborted in the sink
             try:
-                result = job.converge(first_tier=int(state["tier"]))
+                if then is None:
+                    result = job.converge(first_tier=int(state["tier"]))
+                else:
+                    try:
+                        result = then(job, job.converge(first_tier=int(state["tier"]),
+                                                        last=False))
+                    finally:
+                        job.tools.close()
             except BaseException:
                 job.end_events(wait=False)
                 raise

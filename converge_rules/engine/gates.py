@@ -193,6 +193,39 @@ class Gates:
         pid = pending_id(self.specs[t].name, self.program.types[t].name, vals)
         return pid in self.pending or pid in self.rejected
 
+    # ------------------------------------------------------------- checkpoints
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the gates between cycles: the facts pending (in
+        the order held), approved and rejected, the decisions applied and the ids of
+        those used. Values are the facts' own (tuples, dates…): the checkpoint's
+        format writes them (see :meth:`restore`)."""
+        return {
+            "pending": [[h.id, h.gate, h.type_id, h.values, h.agent, h.cycle,
+                         h.support, h.confidence, type(h.support) is Lasting]
+                        for h in self.pending.values()],
+            "approved": sorted([t, list(v)] for t, v in self.approved),
+            "rejected": sorted(self.rejected),
+            "decided": self.decided,
+            "used": sorted(self._used),
+        }
+
+    def restore(self, doc: dict[str, Any], value: Any) -> None:
+        """The gates as :meth:`state` described them; ``value(type id, values)``
+        gives a fact's values back as the store holds them."""
+        self.pending = {}
+        for pid, gate, t, vals, agent, cycle, support, confidence, lasting in doc[
+                "pending"]:
+            # an ``emit lasting`` fact's support is a Lasting: approving it does not
+            # ask whether that support is still live
+            rests: tuple[int, ...] = (Lasting(support) if lasting else tuple(support))
+            self.pending[pid] = Held(pid, gate, int(t), value(int(t), vals), int(agent),
+                                     int(cycle), rests, float(confidence))
+        self.approved = {(int(t), value(int(t), vals)) for t, vals in doc["approved"]}
+        self.rejected = set(doc["rejected"])
+        self.decided = list(doc["decided"])
+        self._used = set(doc["used"])
+
     # ---------------------------------------------------------------- deciding
 
     def ready(self, cycles: int) -> list[tuple[Held, Decision]]:

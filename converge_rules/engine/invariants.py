@@ -130,6 +130,19 @@ class InvariantGuard:
         #: per ``never`` invariant, the first fact id it has not been checked with
         self._checked = [0] * n
 
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the guard between cycles (JSON-able but for
+        the tuples, which it writes as lists): see :meth:`restore`."""
+        return {"state": self._state, "checked": self._checked,
+                "violations": self.violations}
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        """The guard as :meth:`state` described it, its lists given back as the
+        tuples they were."""
+        self._state = list(doc["state"])
+        self._checked = [int(c) for c in doc["checked"]]
+        self.violations = list(doc["violations"])
+
     # ------------------------------------------------------------ per effect
 
     def screen(self, cycle: int, effects: Sequence[AgentEffect]) -> Sequence[AgentEffect]:

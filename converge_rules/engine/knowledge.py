@@ -104,6 +104,13 @@ class Knowledge:
         """How many rows the job's knowledge holds (summaries included)."""
         return self._seq
 
+    def resumed(self, size: int) -> None:
+        """A job restored from a checkpoint: its store's sink holds ``size`` rows
+        (:attr:`size` then), written by the cycles it committed."""
+        if self._sink is None:
+            raise RuntimeError("only a job whose knowledge is in a store is resumed")
+        self._seq = size
+
     def put(self, type_id: int, values: tuple[Any, ...], fact: int, merged: int,
             cycle: int, derivations: Sequence[tuple[int, int, tuple[int, ...]]]) -> None:
         """Keep the fact ``fact`` (of ``type_id``, with ``values``) that a prune moves

@@ -55,6 +55,16 @@ class Payloads:
         self._stored: set[str] = set()
         self.texts: dict[str, str] = {}
 
+    def resumed(self) -> None:
+        """A job restored from a checkpoint: the payloads of the facts its store holds
+        were stored by the cycles it committed; from here only later facts' are."""
+        store = self._store
+        for fid in range(store.next_id):
+            positions = self._positions.get(store.type_of[fid])
+            for i in positions or ():
+                self._stored.update(str(b) for b in _blobs(store.values[fid][i]))
+        self._mark = store.next_id
+
     def end_cycle(self) -> None:
         """Store the payloads of the facts merged since the last call."""
         store = self._store

@@ -252,7 +252,7 @@ class _Job:
 
         store, merger, meter = self.store, self.merger, self.meter
         if self.checkpoints is not None:
-            self.checkpoints.stop()  # a session's later inputs are not checkpointed yet
+            self.checkpoints.later_inputs()  # its checkpoint: the tiers start over after
         meter.cycles += 1
         cycle = meter.cycles
         tier = self.program.tiers[0] if self.program.tiers else 0

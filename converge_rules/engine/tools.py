@@ -228,6 +228,15 @@ class ToolBox:
             self._memo.update(answers)
             self.used = used
 
+    def answers(self) -> tuple[dict[str, _Outcome], dict[str, _Outcome]]:
+        """The answers this box gives without calling a tool, for an executor that
+        keeps the memo somewhere else (``converge-ray``'s ledger): ``(memoised,
+        recorded)`` by memo key — a memoised one is given again, not counted; a
+        recorded one (a resumed job's, not asked for yet) is counted at its first
+        call, as :meth:`call` counts it."""
+        with self._lock:
+            return dict(self._memo), dict(self._recorded)
+
     @property
     def functions(self) -> Mapping[str, ToolFn]:
         """The tool functions by name (read-only), for an executor that answers calls

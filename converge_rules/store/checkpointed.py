@@ -6,30 +6,39 @@ executed again, no recorded tool answer asked again.
 
 The re-executing resume (:mod:`converge_rules.store.resume`) stays the fallback, and
 the oracle the tests compare against: for a job stored without checkpoints (by an
-older converge, or a program whose state is not checkpointed yet), a checkpoint
+older converge), a checkpoint
 format this converge does not know, a job cut by ``job_timeout`` inside a cycle
 (re-run whole), or one that would end right after its last committed cycle.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from converge_rules.store.resume import Resumable, recorded_answers
+from converge_rules.store.resume import Resumable, job_decisions, recorded_answers
 
 if TYPE_CHECKING:
     from converge_rules.api import Ruleset
+    from converge_rules.engine.inputs import InputFacts
+    from converge_rules.engine.runner import _Job
+    from converge_rules.program import Program
 
 
 def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any = None,
                             tools: Mapping[str, Any] | None = None, progress: Any = None,
                             stop: Callable[[], bool] | None = None, observer: Any = None,
-                            summarize: Any = None, timings: Any = None) -> Any:
+                            summarize: Any = None, timings: Any = None,
+                            more: InputFacts | None = None) -> Any:
     """The :class:`~converge_rules.engine.result.RunResult` of the job ``found``
     continued from its checkpoints (its ruleset already checked), or None when they
-    cannot serve (see the module) — then nothing was written."""
+    cannot serve (see the module) — then nothing was written. ``more``: input facts
+    the job takes once it ran to its end (``--resume --facts``: see
+    :mod:`~converge_rules.store.extend`), recorded in its settings with the cycle
+    that merges them."""
     from converge_rules.engine import checkpoints
     from converge_rules.engine.merge import needs_dependents
 
@@ -66,6 +75,12 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
         last_bytes[0] = size
 
     target = store.resume_job(job.id, expected)
+    then = None
+    if more is not None and len(more):
+        stage_settings = getattr(target, "stage_settings", None)
+        if stage_settings is None:
+            return None  # the re-executing path says why the store cannot take them
+        then = functools.partial(_take_more, found, program, more, stage_settings)
 
     def reopen(state: Mapping[str, Any]) -> None:
         target.reopen(int(state["lines"]), last, int(state["cycle_lines"]), last_bytes[0])
@@ -75,4 +90,23 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
         program, rows, history, sink=target, prefix=prefix, reopen=reopen,
         answers=answers, now=found.now, executor=executor, tools=tools,
         progress=progress, stop=stop, observer=observer, summarize=summarize,
-        timings=timings)
+        timings=timings, decisions=job_decisions(found) or None,
+        blob_text=getattr(store, "blob", None), then=then)
+
+
+def _take_more(found: Resumable, program: Program, more: InputFacts,
+               stage_settings: Callable[[str], None], job: _Job, result: Any) -> Any:
+    """The job restored from its checkpoints ran to its end (``result``): when its
+    session goes on, ``more`` is recorded with the cycle that merges it and merged,
+    and the job converges again; the last run's result."""
+    from converge_rules.store.extend import GOES_ON, LATER_VERSION, _run
+    from converge_rules.store.resume import inputs_text
+
+    if result.status not in GOES_ON:
+        return result
+    settings = dict(found.settings)
+    settings["version"] = LATER_VERSION
+    settings["later"] = [*settings.get("later", ()),
+                         [job.meter.cycles + 1, json.loads(inputs_text(program, more))]]
+    stage_settings(json.dumps(settings, sort_keys=True))
+    return _run(job, more)

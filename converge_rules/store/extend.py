@@ -2,9 +2,11 @@
 more.jsonl`` (``api.resume(store, facts=…)``).
 
 A job in a store is a session (:class:`~converge_rules.Session`) that may take more
-input. Resuming it with more facts re-executes it as :mod:`~converge_rules.store.resume`
-does — from its stored inputs, with the tool answers its trace recorded, every stored
-cycle checked line for line — then merges the new facts as an input cycle of their own
+input. Resuming it with more facts restores it from its checkpoints
+(:mod:`~converge_rules.store.checkpointed`), or without usable ones re-executes it as
+:mod:`~converge_rules.store.resume` does — from its stored inputs, with the tool
+answers its trace recorded, every stored cycle checked line for line — then merges
+the new facts as an input cycle of their own
 (:meth:`~converge_rules.engine.runner._Job.merge_later`, as ``Session.add`` + ``run``
 does) and re-converges incrementally from there: agents see only what is new to them.
 
@@ -91,6 +93,15 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
 
     check_ruleset(found, ruleset)
     program = ruleset.program
+    from converge_rules.store.checkpointed import resume_from_checkpoints
+
+    restored = resume_from_checkpoints(found, ruleset, executor=executor,
+                                       tools={**ruleset.tools, **(tools or {})},
+                                       progress=progress, stop=stop, observer=observer,
+                                       summarize=summarize, timings=timings, more=more)
+    if restored is not None:  # from the job's checkpoints: no cycle re-executed
+        done: RunResult = restored
+        return done
     inputs = read_inputs(found, program)
     batches = later_batches(found, program)
     store, info = found.store, found.job

@@ -33,11 +33,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from converge_rules import _crash
 from converge_rules.errors import StoreError
 from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
+from converge_rules.store.options import (
+    GROUP_CYCLES,
+    StoreOptions,
+    parse_options,
+)
 
 if TYPE_CHECKING:
     from converge_rules.engine.knowledge import KnowledgeRow
@@ -45,12 +50,6 @@ if TYPE_CHECKING:
 
 _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
 """An SQL statement, its parameters, and whether they are many rows (executemany)."""
-
-DEFAULT_TIMEOUT = 10.0
-"""Seconds to wait for another process's write transaction before giving up."""
-
-GROUP_CYCLES = 64
-"""The most cycles one transaction commits (group commit; 1: one per cycle)."""
 
 GROUP_SECONDS = 0.05
 """A cycle that ends this long after the last commit is committed at once: cycles wait
@@ -212,63 +211,52 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def sqlite_path(location: str | os.PathLike[str]) -> tuple[Path, float]:
     """The database file and the lock timeout of a location: a path, or a
-    ``sqlite:///relative/path``, ``sqlite:////absolute/path`` URL (``?timeout=SECONDS``
-    sets how long to wait for a lock; 10 by default)."""
-    path, timeout, _ = sqlite_options(location)
-    return path, timeout
+    ``sqlite:///relative/path``, ``sqlite:////absolute/path`` URL, either with
+    ``?options`` (see :func:`sqlite_location`)."""
+    path, options = sqlite_location(location)
+    return path, options.timeout
+
+
+def sqlite_location(location: str | os.PathLike[str]) -> tuple[Path, StoreOptions]:
+    """The database file of a location and its options, parsed once
+    (:mod:`converge_rules.store.options`: ``?timeout=SECONDS``, ``?group=CYCLES``,
+    ``?snapshot_every=CYCLES``). A plain path takes them as a URL does (``run.db?group=8``
+    is the file ``run.db``): a file whose name holds ``?`` is given as a URL with the
+    ``?`` written ``%3F`` (``sqlite:///odd%3Fname.db``)."""
+    text = os.fspath(location)
+    if not text.startswith("sqlite:"):
+        if "?" not in text:
+            return Path(text), StoreOptions()
+        path, query = text.split("?", 1)
+        if not path:
+            raise StoreError(f"{text}: no file name before the options; give the store "
+                             "as FILE?OPTIONS, e.g. run.db?group=8")
+        try:
+            return Path(path), parse_options(query, text)
+        except StoreError as exc:
+            if "unknown option" not in str(exc):
+                raise
+            raise StoreError(f"{exc}; a file whose name holds `?` is given as "
+                             f"sqlite:///{path}%3F{query}") from None
+    parts = urlsplit(text)
+    if not parts.path.startswith("/") or parts.netloc:
+        raise StoreError(f"{text}: a SQLite URL is sqlite:///relative/path or "
+                         "sqlite:////absolute/path")
+    return Path(unquote(parts.path[1:])), parse_options(parts.query, text)
 
 
 def sqlite_options(location: str | os.PathLike[str]) -> tuple[Path, float, int]:
     """:func:`sqlite_path`, and the most cycles per transaction (``?group=N``, 1 for a
     transaction per cycle; :data:`GROUP_CYCLES` by default)."""
-    text = os.fspath(location)
-    if not text.startswith("sqlite:"):
-        return Path(text), DEFAULT_TIMEOUT, GROUP_CYCLES
-    parts = urlsplit(text)
-    if not parts.path.startswith("/") or parts.netloc:
-        raise StoreError(f"{text}: a SQLite URL is sqlite:///relative/path or "
-                         "sqlite:////absolute/path")
-    timeout = DEFAULT_TIMEOUT
-    group = GROUP_CYCLES
-    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
-        if key == "group":
-            if not values[-1].isdigit() or int(values[-1]) < 1:
-                raise StoreError(f"{text}: group must be a whole number of cycles >= 1 "
-                                 "(1: one transaction per cycle)")
-            group = int(values[-1])
-            continue
-        if key == "snapshot_every":
-            snapshot_every(text)  # checked here, read by the store
-            continue
-        if key != "timeout":
-            raise StoreError(f"{text}: unknown option {key!r}; the options are "
-                             "?timeout=SECONDS, ?group=CYCLES and ?snapshot_every=CYCLES")
-        try:
-            timeout = float(values[-1])
-        except ValueError:
-            timeout = -1.0
-        if not timeout >= 0:
-            raise StoreError(f"{text}: timeout must be a number of seconds >= 0")
-    return Path(unquote(parts.path[1:])), timeout, group
+    path, options = sqlite_location(location)
+    return path, options.timeout, options.group
 
 
 def snapshot_every(location: str | os.PathLike[str]) -> int | None:
-    """The ``?snapshot_every=CYCLES`` option of a store URL: at most that many cycles
-    between two snapshots of a job's state (None: the engine's default, see
+    """The ``?snapshot_every=CYCLES`` option of a SQLite location: at most that many
+    cycles between two snapshots of a job's state (None: the engine's default, see
     :mod:`converge_rules.engine.checkpoints`)."""
-    text = os.fspath(location)
-    if "?" not in text:
-        return None
-    values = parse_qs(urlsplit(text).query, keep_blank_values=True).get("snapshot_every")
-    if not values:
-        return None
-    try:
-        every = int(values[-1])
-    except ValueError:
-        every = 0
-    if every < 1:
-        raise StoreError(f"{text}: snapshot_every must be a whole number of cycles >= 1")
-    return every
+    return sqlite_location(location)[1].snapshot_every
 
 
 def _host() -> str:
@@ -295,13 +283,15 @@ class SqliteStore:
 
     def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None,
                  group: int | None = None) -> None:
-        path, url_timeout, url_group = sqlite_options(location)
-        self.group_cycles = url_group if group is None else max(int(group), 1)
+        path, options = sqlite_location(location)
+        #: the location's options, parsed once
+        self.options = options
+        self.group_cycles = options.group if group is None else max(int(group), 1)
         self.path = path
         self.location = os.fspath(location)
-        self.timeout = url_timeout if timeout is None else timeout
+        self.timeout = options.timeout if timeout is None else timeout
         #: at most this many cycles between two snapshots of a job (None: the default)
-        self.snapshot_every = snapshot_every(location)
+        self.snapshot_every = options.snapshot_every
         self.crash_at = _crash.armed()
         if path.is_dir():
             raise StoreError(f"{path} is a directory; give --store a file name "

@@ -81,9 +81,8 @@ def test_a_resumed_job_with_new_facts_equals_one_run_over_all_facts(tmp_path: Pa
 
     out = converge(tmp_path, "run", "--resume", db, "-f", more, "--format", "json")
     assert out.returncode == 0, out.stderr
-    # the job has checkpoints: it is re-executed for the facts, not for want of them
-    assert ("converge: job 1 resumed by re-executing it from its inputs (to take more "
-            "input facts)") in out.stderr
+    # the job has checkpoints: it is restored from its last one, then takes the facts
+    assert "converge: job 1 resumed from its checkpoint after cycle " in out.stderr
     # what the first run paid for is not paid again: only the new counters' bumps
     assert {k for k, _, _ in calls(tmp_path)[paid:]} == {"c", "d"}
     after = trace_of(tmp_path, db)

@@ -36,17 +36,13 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from converge_rules import _crash
 from converge_rules.errors import StoreError
 from converge_rules.store.base import StoreInfo
-from converge_rules.store.sqlite import (
-    DEFAULT_TIMEOUT,
-    GROUP_CYCLES,
-    SqliteStore,
-    snapshot_every,
-)
+from converge_rules.store.options import StoreOptions, parse_options
+from converge_rules.store.sqlite import SqliteStore
 
 LOCK_CLASS = 0x636F6E76  # "conv": the first key of the store's advisory lock
 
@@ -275,53 +271,36 @@ class DialectConnection:
 
 def parse_url(location: str) -> tuple[str, str, float, str | None]:
     """``(conninfo for psycopg, the URL to show, lock timeout, schema)`` of a
-    ``postgresql://`` URL. The store's options ``timeout=SECONDS`` (how long a write
-    waits for another's; 10 by default), ``schema=NAME`` (the schema of its tables,
-    created if missing; else the connection's current schema), ``group=CYCLES``
-    (:func:`url_group`) and ``snapshot_every=CYCLES`` (as for SQLite) are taken out;
-    the others go to libpq. The URL shown has no password."""
+    ``postgresql://`` URL (see :func:`parse_location`)."""
+    conninfo, shown, options, schema = parse_location(location)
+    return conninfo, shown, options.timeout, schema
+
+
+def parse_location(location: str) -> tuple[str, str, StoreOptions, str | None]:
+    """``(conninfo for psycopg, the URL to show, the store's options, schema)`` of a
+    ``postgresql://`` URL, parsed once. The store's options (``timeout=SECONDS``,
+    ``group=CYCLES``, ``snapshot_every=CYCLES``: :mod:`converge_rules.store.options`,
+    as for SQLite) and ``schema=NAME`` (the schema of its tables, created if missing;
+    else the connection's current schema) are taken out; the others go to libpq. The
+    URL shown has no password."""
     parts = urlsplit(location)
     if parts.scheme not in ("postgresql", "postgres"):
         raise StoreError(f"{location}: a PostgreSQL store is postgresql://[USER@]HOST[:PORT]"
                          "/DATABASE")
-    timeout = DEFAULT_TIMEOUT
+    shown = _redact(location)
+    options = parse_options(parts.query, shown, others=True)
     schema: str | None = None
     rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "timeout":
-            try:
-                timeout = float(value)
-            except ValueError:
-                timeout = -1.0
-            if not timeout >= 0:
-                raise StoreError(f"{_redact(location)}: timeout must be a number of "
-                                 "seconds >= 0")
-        elif key == "group":
-            url_group(location)  # checked here; PostgresStore reads it
-        elif key == "snapshot_every":
-            snapshot_every(_redact(location))  # checked here; PostgresStore reads it
-        elif key == "schema":
+    for key, value in options.others:
+        if key == "schema":
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
-                raise StoreError(f"{_redact(location)}: schema must be a plain name "
-                                 "(letters, digits, _), not {value!r}")
+                raise StoreError(f"{shown}: schema must be a plain name "
+                                 f"(letters, digits, _), not {value!r}")
             schema = value
         else:
             rest.append((key, value))
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    return conninfo, _redact(location), timeout, schema
-
-
-def url_group(location: str) -> int:
-    """The most cycles a job commits in one transaction: the URL's ``group=CYCLES``
-    (1: one transaction per cycle), else the SQLite store's default."""
-    group = GROUP_CYCLES
-    for key, value in parse_qsl(urlsplit(location).query, keep_blank_values=True):
-        if key == "group":
-            if not value.isdigit() or int(value) < 1:
-                raise StoreError(f"{_redact(location)}: group must be a whole number of "
-                                 "cycles >= 1 (1: one transaction per cycle)")
-            group = int(value)
-    return group
+    return conninfo, shown, options, schema
 
 
 def _redact(location: str) -> str:
@@ -347,13 +326,15 @@ class PostgresStore(SqliteStore):
     def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None,
                  group: int | None = None) -> None:
         text = os.fspath(location)
-        conninfo, shown, url_timeout, schema = parse_url(text)
-        self.group_cycles = url_group(text) if group is None else max(int(group), 1)
+        conninfo, shown, options, schema = parse_location(text)
+        #: the URL's options, parsed once
+        self.options = options
+        self.group_cycles = options.group if group is None else max(int(group), 1)
         #: at most this many cycles between two snapshots of a job (None: the default)
-        self.snapshot_every = snapshot_every(shown)
+        self.snapshot_every = options.snapshot_every
         self.location = shown
         self.path = _Name(shown)  # type: ignore[assignment]
-        self.timeout = url_timeout if timeout is None else timeout
+        self.timeout = options.timeout if timeout is None else timeout
         self.crash_at = _crash.armed()  # the crash tests' points, as the SQLite store's
         try:
             db = DialectConnection.open(conninfo, schema=schema, timeout=self.timeout)

@@ -27,7 +27,10 @@ before it is made; the answer is handed back to the ledger. So the number of rea
 calls and every recorded answer are those of ``serial``, as with ``threads`` and
 ``processes``. After each cycle the driver copies the ledger's count into the job's
 :class:`~converge_rules.engine.tools.ToolBox` (``budget.tool_calls``, the
-``max_tool_calls`` stop).
+``max_tool_calls`` stop). The ledger starts from the tool box: a resumed job's recorded
+answers (counted at their first call, as the tool box counts them) and, restored from a
+checkpoint, its memo and count — so a resumed job on Ray asks no tool again for an
+answer it paid for, as on the other executors.
 
 ``agent_timeout`` is measured on the actor and an overrunning effect discarded after
 the fact, as ``serial`` and ``processes`` do.
@@ -189,12 +192,19 @@ class _Ledger:
     activation's calls, so that an agent cut at its deadline on an actor that is then
     killed is recorded with the calls it made, as ``AgentRuntime.close`` records them."""
 
-    def __init__(self, max_calls: int | None, track: bool) -> None:
+    def __init__(self, max_calls: int | None, track: bool,
+                 memo: dict[str, tuple[Any, Any]] | None = None,
+                 recorded: dict[str, tuple[Any, Any]] | None = None,
+                 used: int = 0) -> None:
         self._max = max_calls
-        self._memo: dict[str, tuple[Any, Any]] = {}
+        # the job's tool box as it is when the executor starts: what it memoised (a
+        # job restored from a checkpoint: the answers of its committed cycles) and
+        # the answers a resumed job recorded, paid for already — never asked again
+        self._memo: dict[str, tuple[Any, Any]] = dict(memo or {})
+        self._recorded: dict[str, tuple[Any, Any]] = dict(recorded or {})
         self._inflight: dict[str, Any] = {}
         self._owner: dict[str, Tag] = {}
-        self._used = 0
+        self._used = used
         self._exhausted = False
         self._track = track
         self._calls: dict[Tag, list[tuple[Any, ...]]] = {}
@@ -225,6 +235,11 @@ class _Ledger:
             self._record(tag, (tool, args, None, reason))
             return "refused", reason
         self._used += 1
+        answer = self._recorded.pop(key, None)
+        if answer is not None:  # counted as the call it was, answered from the record
+            self._memo[key] = answer
+            self._record(tag, (tool, args, *answer))
+            return "done", answer
         self._inflight[key] = asyncio.Event()
         if self._track:
             self._owner[key] = tag
@@ -457,7 +472,9 @@ class RayExecutor:
         except Exception as exc:  # pickling: a plugin function that cannot travel
             raise ConvergeError(f"the ray executor cannot ship the job to its workers: "
                                 f"{type(exc).__name__}: {exc}") from None
-        self._ledger = _Ledger.options(num_cpus=0).remote(tools.max_calls, timed)  # type: ignore[attr-defined]
+        memo, recorded = tools.answers()
+        self._ledger = _Ledger.options(num_cpus=0).remote(  # type: ignore[attr-defined]
+            tools.max_calls, timed, memo, recorded, tools.used)
         self._actors = [self._new_actor(replica) for _ in range(workers)]
         try:
             ray.get([a.ready.remote() for a in self._actors], timeout=READY_TIMEOUT)

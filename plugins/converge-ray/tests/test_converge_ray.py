@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -479,3 +480,62 @@ def test_a_job_that_cannot_start_stops_the_ray_it_started(cluster: str) -> None:
         done.stderr)
     assert "ray left running: False" in done.stdout
     assert _raylets() == before
+
+
+STEPS_RULESET = """ruleset steps
+uses tool lookup
+fact Step { key id: int, n: int }
+fact Back { key id: int, v: int }
+agent step { when Step(id, n) where n < 4 call lookup(n: n) as r emit Step(id: id, n: r.v) }
+agent back tier 2 { when Step(id, n) where n == 4 call lookup(n: 0) as r emit Back(id: id, v: r.v) }
+policy Step { resolve by latest }
+"""
+
+
+class Counted:
+    """``lookup`` answering ``n + 1``, each real call appended to a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        with open(self.path, "a") as out:
+            out.write(f"{args['n']}\n")
+        return {"v": args["n"] + 1}
+
+
+@pytest.mark.parametrize("how", ["checkpoint", "re-executed"])
+def test_a_job_resumed_on_ray_asks_no_tool_again(cluster: str, tmp_path: Path,
+                                                 how: str) -> None:
+    # found by review: the ledger started empty, so a resumed job on Ray called the
+    # tools again for the answers its store recorded (re-executed) or its memo held
+    # (restored from a checkpoint: tier 2 asks lookup(n: 0) again, answered in cycle 1)
+    import sqlite3
+
+    from converge_rules import api
+    from converge_rules.store.sqlite import SqliteStore
+
+    ruleset = loads(STEPS_RULESET)
+    facts = [("Step", {"id": i, "n": 0}) for i in range(3)]
+    whole = api_run(ruleset, facts, tools={"lookup": Counted(tmp_path / "whole")},
+                    now=None)
+    assert sorted((tmp_path / "whole").read_text().split()) == ["0", "1", "2", "3"]
+    calls, db = tmp_path / "calls", tmp_path / "run.db"
+    steps = iter([False] * 2)
+    first = api_run(ruleset, facts, tools={"lookup": Counted(calls)}, now=None, store=db,
+                    stop=lambda: next(steps, True))
+    assert first.status == "interrupted" and first.cycles == 2
+    if how == "re-executed":
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM checkpoints")
+    resumed = api.resume(db, ruleset=ruleset, tools={"lookup": Counted(calls)},
+                         executor=RayExecutor(2))
+    assert resumed.resumed_from == (2 if how == "checkpoint" else None)
+    assert sorted(calls.read_text().split()) == ["0", "1", "2", "3"]  # each paid once
+    got = json.loads(resumed.to_json())
+    got.pop("integrity")  # (a stored job's result has it)
+    assert got == json.loads(whole.to_json())
+    assert resumed.budget["max_tool_calls"]["used"] == 4
+    with SqliteStore(db) as store:
+        stored = "".join(f"{line}\n" for line in store.trace_lines(1))
+    assert stored == whole.trace.to_jsonl()
