@@ -113,6 +113,13 @@ class Held:
     cycle: int
     support: tuple[int, ...]
     confidence: float
+    #: a value a ``combine`` policy made from the key's incumbent and new candidates:
+    #: that incumbent (its id; None when the key was free), which the value counts
+    #: already, and the conflict it resolved (losers' values, reason), recorded when
+    #: the value enters
+    base: int | None = None
+    conflict: tuple[tuple[tuple[Any, ...], ...], str] | None = None
+    combined: bool = False
 
 
 class Gates:
@@ -139,6 +146,9 @@ class Gates:
         self._used: set[str] = set()
         #: the effects of the last :meth:`decide`: their decision's event and entry
         self._approved_at: dict[int, tuple[AgentEffect, int, int]] = {}
+        #: approved values a ``combine`` policy made, for the decision cycle's merge:
+        #: (type, values) → their held fact (its base and conflict)
+        self.settled: dict[tuple[int, tuple[Any, ...]], Held] = {}
         self.add(decisions)
 
     def add(self, decisions: Iterable[Decision] | Decider | None) -> None:
@@ -160,11 +170,15 @@ class Gates:
     # ------------------------------------------------------------------ holding
 
     def hold(self, cycle: int, agent: int, t: int, vals: tuple[Any, ...],
-             support: tuple[int, ...], confidence: float) -> bool:
+             support: tuple[int, ...], confidence: float,
+             combined: tuple[int | None, tuple[tuple[Any, ...], ...], str] | None = None
+             ) -> bool:
         """Whether the fact ``vals`` of type ``t`` (gated) that ``agent`` would merge
         must not enter: held as pending (recorded once), or rejected earlier in the
         job. A gate whose condition raises holds the fact: a payment whose check cannot
-        be evaluated waits for a person."""
+        be evaluated waits for a person. ``combined``: ``vals`` is a ``combine``
+        policy's value (the incumbent it counts, the losers' values, the reason; see
+        :class:`Held`)."""
         spec = self.specs[t]
         if (t, vals) in self.approved:
             return False
@@ -179,8 +193,11 @@ class Gates:
         pid = pending_id(spec.name, self.program.types[t].name, vals)
         if pid in self.rejected or pid in self.pending:
             return True
-        self.pending[pid] = Held(pid, spec.name, t, vals, agent, cycle, tuple(support),
-                                 confidence)
+        held = Held(pid, spec.name, t, vals, agent, cycle, tuple(support), confidence)
+        if combined is not None:
+            held.base, held.combined = combined[0], True
+            held.conflict = (combined[1], combined[2])
+        self.pending[pid] = held
         self.events.append((E_APPROVAL_PENDING, cycle, pid, spec.name, t, vals, agent,
                             support, confidence))
         return True
@@ -222,6 +239,7 @@ class Gates:
         # (an edited amount above a limit) must not take the others down with it
         approved: list[tuple[int, tuple[Any, ...], int, int]] = []
         self._approved_at = {}
+        self.settled = {}
         for held, d, vals in checked:
             del self.pending[held.id]
             self._used.add(held.id)
@@ -231,14 +249,19 @@ class Gates:
                 # an intent it answers is open still (merge closes it now), or was
                 # closed by another answer: not gone
                 store = self.store
-                if type(support) is Lasting or all(
-                        store.is_live(s) or store.is_closed(s) for s in support):
+                if (type(support) is Lasting or all(
+                        store.is_live(s) or store.is_closed(s) for s in support)) and (
+                            not held.combined or self._base_holds(held)):
                     outcome = "merged"
                     self.approved.add((held.type_id, vals))
                     # (its event and entry are appended below, at these indexes)
                     approved.append((held.agent, (EMIT, held.type_id, vals,
                                                   held.confidence, support),
                                      len(self.events), len(self.decided)))
+                    if held.combined:
+                        # the value counts the key's incumbent already: it replaces
+                        # it, never combined with it again (KeyedMerge.merge)
+                        self.settled[(held.type_id, vals)] = held
                 else:
                     outcome = "support_gone"
             else:
@@ -257,6 +280,16 @@ class Gates:
             self._approved_at[id(eff)] = (eff, at, entry)
             effects.append(eff)
         return effects
+
+    def _base_holds(self, held: Held) -> bool:
+        """Whether the key of ``held`` (a combined value) still holds what its value
+        counts: the same incumbent, or none then and whatever now (a value that came
+        after is combined with the approved one, as any later candidate would be)."""
+        if held.base is None:
+            return True
+        keyget = self.store.keyget[held.type_id]
+        assert keyget is not None  # (a combine policy is on a keyed type)
+        return self.store.incumbent(held.type_id, keyget(held.values)) == held.base
 
     def discarded(self, screened: Iterable[AgentEffect]) -> None:
         """Mark the decisions whose approved fact's effect the invariants discarded
