@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import AgentEffect
-from converge_rules.engine.trace import E_APPROVAL_DECIDED, E_APPROVAL_PENDING, Event, jsonable
+from converge_rules.engine.trace import (
+    E_APPROVAL_DECIDED,
+    E_APPROVAL_PENDING,
+    E_PENDING_DROPPED,
+    Event,
+    jsonable,
+)
 from converge_rules.errors import InputError
 from converge_rules.jsontext import dumps
 from converge_rules.program import EMIT, Lasting, Program
@@ -209,6 +215,23 @@ class Gates:
             return False
         pid = pending_id(self.specs[t].name, self.program.types[t].name, vals)
         return pid in self.pending or pid in self.rejected
+
+    def drop_gone(self, cycle: int, dead: set[int]) -> None:
+        """Drop the pending facts that rested on a fact of ``dead`` (the facts that
+        left the context in ``cycle``'s merge and prune): a ``pending_dropped`` event
+        each, in the order they were held. A combined value (:class:`Held`) rests on
+        the incumbent it counts too. The job no longer waits on them; derived again,
+        a fact is held again under its id."""
+        for pid in list(self.pending):
+            held = self.pending[pid]
+            gone = [] if type(held.support) is Lasting else [
+                s for s in held.support if s in dead]
+            if held.base is not None and held.base in dead and held.base not in gone:
+                gone.append(held.base)
+            if gone:
+                del self.pending[pid]
+                self.events.append((E_PENDING_DROPPED, cycle, pid, held.gate, held.type_id,
+                                    held.values, tuple(gone)))
 
     # ---------------------------------------------------------------- deciding
 

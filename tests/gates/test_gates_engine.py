@@ -411,11 +411,16 @@ def test_an_intent_whose_answer_is_held_stays_open_and_unmet_when_rejected() -> 
     assert closed["cycle"] == approved.decided[0]["cycle"]
 
 
-def test_an_approved_fact_whose_support_left_is_not_merged() -> None:
+def test_a_held_fact_whose_support_is_pruned_is_dropped_not_decided() -> None:
+    # (it used to wait for a decision, and an approval then gave `support_gone`)
     rules = CLAIMS + "prune Claim when age > 0\n"
-    pid = api.run(load(rules), FACTS).pending[0]["id"]
-    done = api.run(load(rules), FACTS, decisions=[approve(pid)])
-    assert done.decided[0]["outcome"] == "support_gone"
+    paused = api.run(load(rules), FACTS)
+    assert paused.status == "converged" and paused.pending == []
+    (held,) = events(paused, "approval_pending")
+    (dropped,) = events(paused, "pending_dropped")
+    assert dropped["id"] == held["id"] and dropped["gone"] == held["support"]
+    done = api.run(load(rules), FACTS, decisions=[approve(held["id"])])
+    assert done.decided == [] and done.unused_decisions == [held["id"]]
     assert done.count("Payment") == 0 and done.status == "converged"
 
 
