@@ -354,6 +354,10 @@ class Gates:
         """Every pending fact (:meth:`entry`), in id order."""
         return [self.entry(self.pending[pid]) for pid in sorted(self.pending)]
 
+    def decided_ids(self) -> set[str]:
+        """The ids a decision was applied to in this job."""
+        return {d["id"] for d in self.decided}
+
     def unused(self) -> list[str]:
         """The ids of given decisions never applied: no fact of that id was pending at
         a point of decision (a typo, a decision for another job, or a job that ended

@@ -84,6 +84,18 @@ class StoredDecision:
                 "note": self.note, "edits": self.edits, "paused_at": self.paused_at}
 
 
+def os_user() -> str:
+    """Who decides when nobody says: the OS user (``uid N`` in a bare container without
+    a user name)."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
 def utc_text(at: str | datetime | None = None) -> str:
     """``at`` (now when None) as the ISO 8601 UTC text a decision keeps, to the second:
     ``2026-12-06T17:02:11Z``. A text is checked to be such a time (an offset is
