@@ -22,6 +22,7 @@ from converge_rules.cli._common import (
     check_executor,
     check_registered,
     color_option,
+    key_values,
     load_plugins,
     missing_path,
     now_option,
@@ -449,17 +450,7 @@ def _resumable(location: str, job: int | None, facts: tuple[str, ...], store: st
 def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:
     """``--executor-option KEY=VALUE`` pairs as a dict; a pair without ``=`` or given
     twice is a usage error."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise click.UsageError(f"--executor-option {pair!r}: give KEY=VALUE "
-                                   "(e.g. address=auto)")
-        if key in options:
-            raise click.UsageError(f"--executor-option {key} is given twice")
-        options[key] = value.strip()
-    return options
+    return key_values(pairs, "--executor-option", example="address=auto")
 
 
 def _store_file(store: str | None) -> str | None:
