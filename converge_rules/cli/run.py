@@ -357,7 +357,7 @@ def command(
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
         if timings_file is not None and timings is not None:
-            _write_timings(timings_file, timings)
+            _write_timings(timings_file, timings, result.trace.head())
         if resuming is not None:
             job_store = resuming.store
             done = result.resumed_from
@@ -387,13 +387,14 @@ def command(
         sys.exit(STATUS_EXIT.get(result.status, EXIT_FINDINGS))
 
 
-def _write_timings(path: Path, timings: Timings) -> None:
-    """Write the job's timings to ``path`` (atomically). A file that cannot be written
-    is warned about, naming it: the job and its result are not lost for it."""
+def _write_timings(path: Path, timings: Timings, trace_head: str) -> None:
+    """Write the job's timings to ``path`` (atomically), naming the run by its
+    ``trace_head`` (so a report checks they belong to its trace). A file that cannot
+    be written is warned about, naming it: the job and its result are not lost for it."""
     from converge_rules.engine.timings import write_timings
 
     try:
-        write_timings(path, timings.records())
+        write_timings(path, timings.records(), trace_head)
     except OSError as exc:
         click.echo(f"warning: the timings were not written to {path}: "
                    f"{exc.strerror or exc}", err=True)
