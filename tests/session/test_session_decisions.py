@@ -107,7 +107,7 @@ def test_a_bad_edit_is_refused_and_nothing_is_taken(edits: dict[str, Any], said:
 
 def test_refusals_say_why() -> None:
     with Session(load(), FACTS, now=None) as session:
-        with pytest.raises(SessionError, match="not awaiting approval.*has not run"):
+        with pytest.raises(SessionError, match=r"not awaiting approval.*has not run"):
             session.approve("p-000000000000", by="ann")
         held = ids(session.run())
         with pytest.raises(SessionError, match="no fact p-000000000000 is pending"):
