@@ -501,17 +501,12 @@ def _decide(store: str | os.PathLike[str] | JobStore, id: str, kind: str, *,
             plugins: bool | Registries, edits_as_text: bool = False) -> StoredDecision:
     """Record a decision (:func:`approve`, :func:`reject`); with ``edits_as_text``, the
     edits' values are command-line text, read per the field's type."""
-    from converge_rules.store.approvals import StoredDecision, utc_text
+    from converge_rules.store.approvals import StoredDecision, os_user, utc_text
 
     if not isinstance(id, str) or not id:
         raise TypeError(f"id is the pending fact's id (a str like 'p-1a2b3c'), got {id!r}")
     if by is None:
-        import getpass
-
-        try:
-            by = getpass.getuser()
-        except (KeyError, OSError):  # no user name for this uid (a bare container)
-            by = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+        by = os_user()
     when = utc_text(at)
     with _ApprovalStore(store, plugins) as opened:
         info = _awaiting_job(opened, job)

@@ -80,7 +80,8 @@ class RunView:
     #: each ``invariant_broken`` event as it reads (cycle, invariant, rule, agents,
     #: facts, outcome), in trace order
     invariant_events: list[dict[str, Any]] = field(default_factory=list)
-    #: each ``approval_pending`` / ``approval_decided`` event (approval gates), in order
+    #: each ``approval_pending`` / ``approval_decided`` / ``pending_dropped`` event
+    #: (approval gates), in order
     approval_events: list[dict[str, Any]] = field(default_factory=list)
     #: approval gate name → how many facts it held
     gates_held: Counter[str] = field(default_factory=Counter)
@@ -190,7 +191,7 @@ class RunView:
             self.approval_events.append(dict(ev))
             self.gates_held[str(ev["gate"])] += 1
             self.pending[str(ev["id"])] = Fact(str(ev["type"]), dict(ev["fields"]))
-        elif kind == "approval_decided":
+        elif kind in ("approval_decided", "pending_dropped"):
             self.approval_events.append(dict(ev))
             self.pending.pop(str(ev["id"]), None)
 

@@ -469,6 +469,26 @@ def check_registered(kind: str, name: str, registered: Mapping[str, Any]) -> Non
         raise click.UsageError(f"unknown {kind} {name!r}; {hint}")
 
 
+def key_values(pairs: Iterable[str], option: str, *, example: str, name: str = "KEY",
+               strip: bool = True) -> dict[str, str]:
+    """The ``NAME=VALUE`` pairs of a repeated ``option`` (``--executor-option``,
+    ``--set``) as a dict, in the order given: each name stripped of spaces, each value
+    too unless ``strip`` is False (``--set`` keeps its value as given: a text field may
+    hold spaces). A pair without ``=`` or with an empty name is a usage error showing
+    ``option example``; so is a name given twice."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.UsageError(f"{option} {pair!r}: give {name}=VALUE (e.g. {option} "
+                                   f"{example})")
+        if key in out:
+            raise click.UsageError(f"{option} {key} is given twice")
+        out[key] = value.strip() if strip else value
+    return out
+
+
 def check_executor(name: str, registries: Registries) -> None:
     """:func:`check_registered` for an executor."""
     check_registered("executor", name, registries.executors)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from converge_rules.cli._common import EXIT_OK, EXIT_USAGE, report_internal_errors
+from converge_rules.cli._common import EXIT_OK, EXIT_USAGE, key_values, report_internal_errors
 
 if TYPE_CHECKING:
     from converge_rules.store.approvals import PendingFact, StoredDecision
@@ -146,16 +146,8 @@ def approve(store: str, ident: str, job: int | None, by: str | None, note: str,
          already, a --set names no field, a key field, or a value of the wrong type;
          or bad usage
     """
-    values: dict[str, str] = {}
-    for pair in edits:
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise click.UsageError(f"--set {pair!r}: give FIELD=VALUE (e.g. --set "
-                                   "amount=9500.0)")
-        if name in values:
-            raise click.UsageError(f"--set {name} is given twice")
-        values[name] = value
+    # (the value unstripped: a text field's spaces are the person's)
+    values = key_values(edits, "--set", example="amount=9500.0", name="FIELD", strip=False)
     if ruleset is not None and not values:
         raise click.UsageError("--ruleset reads the types of --set values; give --set too")
     _record(store, ident, "approve", job, by, note, values, ruleset)

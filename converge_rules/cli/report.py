@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,7 +116,7 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     if timings_file is not None:
-        timings = _read_timings(timings_file)
+        timings = _read_timings(timings_file, Path(source))
 
     from converge_rules.report.html import render_run_report
     from converge_rules.report.run import build_run_report
@@ -137,13 +138,16 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
     raise click.exceptions.Exit(EXIT_OK)
 
 
-def _read_timings(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``--timings`` file; a usage error naming the line that is not
-    one (a trace given by mistake, say)."""
-    from converge_rules.engine.timings import read_timings
+def _read_timings(path: Path, trace: Path) -> list[dict[str, Any]]:
+    """The records of a ``--timings`` file, checked to belong to ``trace`` (the run's
+    trace head it names is the hash of the trace's last line); a usage error naming the
+    line that is not one (a trace given by mistake, say), or saying the file is of
+    another run. A file without a run record (an older converge wrote it) is taken
+    with a warning: it cannot be checked."""
+    from converge_rules.engine.timings import read_timings_file
 
     try:
-        return read_timings(path)
+        head, records = read_timings_file(path)
     except UnicodeDecodeError:
         raise click.UsageError(f"--timings {path} is not UTF-8 text; give the file "
                                "`converge run --timings FILE` wrote") from None
@@ -152,6 +156,35 @@ def _read_timings(path: Path) -> list[dict[str, Any]]:
                                f"{exc.strerror or exc}") from None
     except ValueError as exc:
         raise click.UsageError(f"--timings {exc}") from None
+    if head is None:
+        click.echo(f"warning: --timings {path} does not say which run it belongs to (an "
+                   "older converge wrote it): shown unchecked; run the job again with "
+                   "--trace and --timings to get both from one run", err=True)
+        return records
+    own = _trace_head(trace)
+    if own != head:
+        raise click.UsageError(
+            f"--timings {path} belongs to another run: it names the trace head "
+            f"{head[:16]}…, and {trace} ends with "
+            + (f"{own[:16]}…" if own else "no hashed line")
+            + "; give the timings written by the run that wrote this trace (`converge run "
+            "--trace TRACE --timings FILE`)")
+    return records
+
+
+def _trace_head(trace: Path) -> str | None:
+    """The ``hash`` of the last line of a trace file (its chain head), if it has one."""
+    last = ""
+    with open(trace, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.strip():
+                last = line
+    try:
+        doc = json.loads(last)
+    except ValueError:
+        return None
+    value = doc.get("hash") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _from_store(source: str, job: int | None, output: str

@@ -22,6 +22,7 @@ from converge_rules.cli._common import (
     check_executor,
     check_registered,
     color_option,
+    key_values,
     load_plugins,
     missing_path,
     now_option,
@@ -356,7 +357,7 @@ def command(
             raise click.UsageError(
                 f"cannot write the trace to {trace}: {exc.strerror or exc}") from None
         if timings_file is not None and timings is not None:
-            _write_timings(timings_file, timings)
+            _write_timings(timings_file, timings, result.trace.head())
         if resuming is not None:
             job_store = resuming.store
             done = result.resumed_from
@@ -385,13 +386,14 @@ def command(
         sys.exit(STATUS_EXIT.get(result.status, EXIT_FINDINGS))
 
 
-def _write_timings(path: Path, timings: Timings) -> None:
-    """Write the job's timings to ``path`` (atomically). A file that cannot be written
-    is warned about, naming it: the job and its result are not lost for it."""
+def _write_timings(path: Path, timings: Timings, trace_head: str) -> None:
+    """Write the job's timings to ``path`` (atomically), naming the run by its
+    ``trace_head`` (so a report checks they belong to its trace). A file that cannot
+    be written is warned about, naming it: the job and its result are not lost for it."""
     from converge_rules.engine.timings import write_timings
 
     try:
-        write_timings(path, timings.records())
+        write_timings(path, timings.records(), trace_head)
     except OSError as exc:
         click.echo(f"warning: the timings were not written to {path}: "
                    f"{exc.strerror or exc}", err=True)
@@ -448,17 +450,7 @@ def _resumable(location: str, job: int | None, facts: tuple[str, ...], store: st
 def _executor_options(pairs: tuple[str, ...]) -> dict[str, str]:
     """``--executor-option KEY=VALUE`` pairs as a dict; a pair without ``=`` or given
     twice is a usage error."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise click.UsageError(f"--executor-option {pair!r}: give KEY=VALUE "
-                                   "(e.g. address=auto)")
-        if key in options:
-            raise click.UsageError(f"--executor-option {key} is given twice")
-        options[key] = value.strip()
-    return options
+    return key_values(pairs, "--executor-option", example="address=auto")
 
 
 def _store_file(store: str | None) -> str | None:

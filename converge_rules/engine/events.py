@@ -33,6 +33,7 @@ from converge_rules.engine.trace import (
     E_EFFECT_DISCARDED,
     E_EFFECT_MERGED,
     E_INVARIANT,
+    E_PENDING_DROPPED,
     E_STATUS,
     E_TOOL_CALL,
     Event,
@@ -47,6 +48,7 @@ Observer = Callable[[dict[str, Any]], None]
 LIVE_KINDS: frozenset[int] = frozenset({
     E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_EFFECT_DISCARDED, E_CONFLICT,
     E_TOOL_CALL, E_INVARIANT, E_APPROVAL_PENDING, E_APPROVAL_DECIDED, E_BUDGET, E_STATUS,
+    E_PENDING_DROPPED,
 })
 """The raw trace kinds streamed (never the facts: a lean effect's ``E_PLAIN`` is
 followed by its ``E_EFFECT_MERGED``)."""

@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import AgentEffect
-from converge_rules.engine.trace import E_APPROVAL_DECIDED, E_APPROVAL_PENDING, Event, jsonable
+from converge_rules.engine.trace import (
+    E_APPROVAL_DECIDED,
+    E_APPROVAL_PENDING,
+    E_PENDING_DROPPED,
+    Event,
+    jsonable,
+)
 from converge_rules.errors import InputError
 from converge_rules.jsontext import dumps
 from converge_rules.program import EMIT, Lasting, Program
@@ -113,6 +119,13 @@ class Held:
     cycle: int
     support: tuple[int, ...]
     confidence: float
+    #: a value a ``combine`` policy made from the key's incumbent and new candidates:
+    #: that incumbent (its id; None when the key was free), which the value counts
+    #: already, and the conflict it resolved (losers' values, reason), recorded when
+    #: the value enters
+    base: int | None = None
+    conflict: tuple[tuple[tuple[Any, ...], ...], str] | None = None
+    combined: bool = False
 
 
 class Gates:
@@ -139,6 +152,9 @@ class Gates:
         self._used: set[str] = set()
         #: the effects of the last :meth:`decide`: their decision's event and entry
         self._approved_at: dict[int, tuple[AgentEffect, int, int]] = {}
+        #: approved values a ``combine`` policy made, for the decision cycle's merge:
+        #: (type, values) → their held fact (its base and conflict)
+        self.settled: dict[tuple[int, tuple[Any, ...]], Held] = {}
         self.add(decisions)
 
     def add(self, decisions: Iterable[Decision] | Decider | None) -> None:
@@ -160,11 +176,15 @@ class Gates:
     # ------------------------------------------------------------------ holding
 
     def hold(self, cycle: int, agent: int, t: int, vals: tuple[Any, ...],
-             support: tuple[int, ...], confidence: float) -> bool:
+             support: tuple[int, ...], confidence: float,
+             combined: tuple[int | None, tuple[tuple[Any, ...], ...], str] | None = None
+             ) -> bool:
         """Whether the fact ``vals`` of type ``t`` (gated) that ``agent`` would merge
         must not enter: held as pending (recorded once), or rejected earlier in the
         job. A gate whose condition raises holds the fact: a payment whose check cannot
-        be evaluated waits for a person."""
+        be evaluated waits for a person. ``combined``: ``vals`` is a ``combine``
+        policy's value (the incumbent it counts, the losers' values, the reason; see
+        :class:`Held`)."""
         spec = self.specs[t]
         if (t, vals) in self.approved:
             return False
@@ -179,8 +199,11 @@ class Gates:
         pid = pending_id(spec.name, self.program.types[t].name, vals)
         if pid in self.rejected or pid in self.pending:
             return True
-        self.pending[pid] = Held(pid, spec.name, t, vals, agent, cycle, tuple(support),
-                                 confidence)
+        held = Held(pid, spec.name, t, vals, agent, cycle, tuple(support), confidence)
+        if combined is not None:
+            held.base, held.combined = combined[0], True
+            held.conflict = (combined[1], combined[2])
+        self.pending[pid] = held
         self.events.append((E_APPROVAL_PENDING, cycle, pid, spec.name, t, vals, agent,
                             support, confidence))
         return True
@@ -202,7 +225,10 @@ class Gates:
         format writes them (see :meth:`restore`)."""
         return {
             "pending": [[h.id, h.gate, h.type_id, h.values, h.agent, h.cycle,
-                         h.support, h.confidence, type(h.support) is Lasting]
+                         h.support, h.confidence, type(h.support) is Lasting, h.base,
+                         None if h.conflict is None
+                         else [[list(v) for v in h.conflict[0]], h.conflict[1]],
+                         h.combined]
                         for h in self.pending.values()],
             "approved": sorted([t, list(v)] for t, v in self.approved),
             "rejected": sorted(self.rejected),
@@ -214,17 +240,39 @@ class Gates:
         """The gates as :meth:`state` described them; ``value(type id, values)``
         gives a fact's values back as the store holds them."""
         self.pending = {}
-        for pid, gate, t, vals, agent, cycle, support, confidence, lasting in doc[
-                "pending"]:
+        for (pid, gate, t, vals, agent, cycle, support, confidence, lasting, base,
+             conflict, combined) in doc["pending"]:
             # an ``emit lasting`` fact's support is a Lasting: approving it does not
             # ask whether that support is still live
             rests: tuple[int, ...] = (Lasting(support) if lasting else tuple(support))
-            self.pending[pid] = Held(pid, gate, int(t), value(int(t), vals), int(agent),
-                                     int(cycle), rests, float(confidence))
+            t = int(t)
+            self.pending[pid] = Held(
+                pid, gate, t, value(t, vals), int(agent), int(cycle), rests,
+                float(confidence), None if base is None else int(base),
+                None if conflict is None
+                else (tuple(value(t, v) for v in conflict[0]), conflict[1]),
+                bool(combined))
         self.approved = {(int(t), value(int(t), vals)) for t, vals in doc["approved"]}
         self.rejected = set(doc["rejected"])
         self.decided = list(doc["decided"])
         self._used = set(doc["used"])
+
+    def drop_gone(self, cycle: int, dead: set[int]) -> None:
+        """Drop the pending facts that rested on a fact of ``dead`` (the facts that
+        left the context in ``cycle``'s merge and prune): a ``pending_dropped`` event
+        each, in the order they were held. A combined value (:class:`Held`) rests on
+        the incumbent it counts too. The job no longer waits on them; derived again,
+        a fact is held again under its id."""
+        for pid in list(self.pending):
+            held = self.pending[pid]
+            gone = [] if type(held.support) is Lasting else [
+                s for s in held.support if s in dead]
+            if held.base is not None and held.base in dead and held.base not in gone:
+                gone.append(held.base)
+            if gone:
+                del self.pending[pid]
+                self.events.append((E_PENDING_DROPPED, cycle, pid, held.gate, held.type_id,
+                                    held.values, tuple(gone)))
 
     # ---------------------------------------------------------------- deciding
 
@@ -255,6 +303,7 @@ class Gates:
         # (an edited amount above a limit) must not take the others down with it
         approved: list[tuple[int, tuple[Any, ...], int, int]] = []
         self._approved_at = {}
+        self.settled = {}
         for held, d, vals in checked:
             del self.pending[held.id]
             self._used.add(held.id)
@@ -264,14 +313,19 @@ class Gates:
                 # an intent it answers is open still (merge closes it now), or was
                 # closed by another answer: not gone
                 store = self.store
-                if type(support) is Lasting or all(
-                        store.is_live(s) or store.is_closed(s) for s in support):
+                if (type(support) is Lasting or all(
+                        store.is_live(s) or store.is_closed(s) for s in support)) and (
+                            not held.combined or self._base_holds(held)):
                     outcome = "merged"
                     self.approved.add((held.type_id, vals))
                     # (its event and entry are appended below, at these indexes)
                     approved.append((held.agent, (EMIT, held.type_id, vals,
                                                   held.confidence, support),
                                      len(self.events), len(self.decided)))
+                    if held.combined:
+                        # the value counts the key's incumbent already: it replaces
+                        # it, never combined with it again (KeyedMerge.merge)
+                        self.settled[(held.type_id, vals)] = held
                 else:
                     outcome = "support_gone"
             else:
@@ -290,6 +344,16 @@ class Gates:
             self._approved_at[id(eff)] = (eff, at, entry)
             effects.append(eff)
         return effects
+
+    def _base_holds(self, held: Held) -> bool:
+        """Whether the key of ``held`` (a combined value) still holds what its value
+        counts: the same incumbent, or none then and whatever now (a value that came
+        after is combined with the approved one, as any later candidate would be)."""
+        if held.base is None:
+            return True
+        keyget = self.store.keyget[held.type_id]
+        assert keyget is not None  # (a combine policy is on a keyed type)
+        return self.store.incumbent(held.type_id, keyget(held.values)) == held.base
 
     def discarded(self, screened: Iterable[AgentEffect]) -> None:
         """Mark the decisions whose approved fact's effect the invariants discarded
@@ -330,6 +394,10 @@ class Gates:
     def listing(self) -> list[dict[str, Any]]:
         """Every pending fact (:meth:`entry`), in id order."""
         return [self.entry(self.pending[pid]) for pid in sorted(self.pending)]
+
+    def decided_ids(self) -> set[str]:
+        """The ids a decision was applied to in this job."""
+        return {d["id"] for d in self.decided}
 
     def unused(self) -> list[str]:
         """The ids of given decisions never applied: no fact of that id was pending at

@@ -81,6 +81,11 @@ class KeyedMerge:
         store = self._store
         ev = self._events.append
         dead = self._merger.dead
+        gates = self._merger.gates
+        if gates is not None and gates.settled and len(members) == 1:
+            settled = self._settled(cycle, t, key, members[0])
+            if settled is not None:
+                return settled
         if len(members) == 1 and not (
             dead and type(members[0][1][4]) is not Lasting
             and any(s in dead for s in members[0][1][4])
@@ -151,15 +156,17 @@ class KeyedMerge:
             ))
         policy = self._program.policies.get(t)
         res = resolve(policy, self._program.types[t], contenders)
-        self.record_conflict(cycle, t, key, contenders, res.values, res.reason)
-        if res.values is None:
+        win = res.values
+        if win is None or (inc is not None and win == inc_vals):
+            self.record_conflict(cycle, t, key, contenders, win, res.reason)
+        if win is None:
             self._merger.halt_on_conflict(
                 f"{self._merger.type_name(t)} {self.key_text(t, key)}: {res.reason}"
             )
             return False
-        win = res.values
         chosen: list[Any] | None
-        if policy is not None and policy.mode == "combine":
+        combined = policy is not None and policy.mode == "combine"
+        if combined:
             # a combined value rests on every candidate, whichever value it happens to
             # equal: each one is a derivation
             conf = max(e[0] for e in proposals.values())
@@ -173,7 +180,11 @@ class KeyedMerge:
             return True
         # resolve picks a contender: the incumbent (above) or a proposal
         assert chosen is not None
-        fid = self._add(cycle, t, win, chosen, inc)
+        # (the conflict is recorded by _add once the winner passes its gate, if any: a
+        # held value is no winner until approved)
+        losers = tuple(c.values for c in contenders if c.values != win)
+        fid = self._add(cycle, t, win, chosen, inc,
+                        (E_CONFLICT, cycle, t, key, win, losers, res.reason), combined)
         if fid is None:
             return False
         if fid == HELD:
@@ -349,8 +360,8 @@ class KeyedMerge:
             self.record_one(cycle, t, key, inc_vals, vals, reason)
             self.held[(t, key)] = (inc, members)
             return True
-        self.record_one(cycle, t, key, vals, inc_vals, reason)
-        fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], inc)
+        fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], inc,
+                        (E_CONFLICT, cycle, t, key, vals, (inc_vals,), reason))
         if fid is None:
             return False
         if fid == HELD:
@@ -383,14 +394,27 @@ class KeyedMerge:
         self._events.append((E_CONFLICT, cycle, t, key, winner, (loser,), reason))
 
     def _add(
-        self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int | None
+        self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int | None,
+        conflict: tuple[Any, ...] | None = None, combined: bool = False,
     ) -> int | None:
+        """Add ``vals`` as the key's new holder (``inc``: the holder it replaces, which
+        the caller retracts), with ``entry``'s derivations; ``conflict``, the conflict
+        event that made it the winner, is recorded first. A value its approval gate
+        holds is not added (HELD) and its conflict is not recorded: it is no winner
+        while held (``combined``: a ``combine`` policy made it, see
+        :class:`~converge_rules.engine.gates.Held`). None when the job must stop."""
         merger = self._merger
         store = self._store
         derivs = entry[2]
-        if t in merger.gated and merger.holds(cycle, derivs[0][0], t, vals, derivs[0][1],
-                                              entry[0]):
-            return HELD
+        if t in merger.gated:
+            gates = merger.gates
+            if gates is not None and gates.hold(
+                    cycle, derivs[0][0], t, vals, derivs[0][1], entry[0],
+                    (inc, conflict[5], conflict[6]) if combined and conflict else None):
+                return HELD
+        if conflict is not None:
+            self.count += 1
+            self._events.append(conflict)
         if inc is None and store.live_count >= merger.max_facts:
             merger.exceed("max_facts", f"merging a {merger.type_name(t)} would exceed "
                           f"max_facts ({merger.max_facts})")
@@ -408,6 +432,37 @@ class KeyedMerge:
         merger.note((D_ADD, fid, t, vals, cycle))
         merger.added += 1
         return fid
+
+    def _settled(self, cycle: int, t: int, key: Any, member: tuple[int, tuple[Any, ...]]
+                 ) -> bool | None:
+        """The merge of an approved value a ``combine`` policy made (the decision
+        cycle's): it counts the key's incumbent of when it was held already, so it
+        replaces that incumbent, never combined with it a second time; its conflict is
+        recorded now, when it enters. A value that came to the key after is combined with
+        it as usual (None: the general path)."""
+        gates = self._merger.gates
+        assert gates is not None
+        a, out = member
+        held = gates.settled.pop((t, out[2]), None)
+        if held is None or held.conflict is None:
+            return None
+        vals = out[2]
+        losers, reason = held.conflict
+        conflict = (E_CONFLICT, cycle, t, key, vals, losers, reason)
+        inc = self._store.incumbent(t, key)
+        if inc != held.base:
+            self.count += 1
+            self._events.append(conflict)
+            return None
+        fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], inc, conflict)
+        if fid is None:
+            return False
+        if fid == HELD:  # (cannot be: the value is approved)
+            return True
+        self.held[(t, key)] = (fid, [member])
+        if inc is not None:
+            self._merger.retraction.replace(cycle, inc, fid)
+        return True
 
     def _support(self, cycle: int, fid: int, entry: list[Any]) -> None:
         store = self._store

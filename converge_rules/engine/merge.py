@@ -446,8 +446,13 @@ class Merger:
     # ------------------------------------------------------ removal, prune
 
     def prune(self, cycle: int) -> None:
-        """Apply every ``prune`` rule (see :meth:`Retraction.prune`)."""
+        """Apply every ``prune`` rule (see :meth:`Retraction.prune`); then, the cycle's
+        removals all done, drop the facts held for approval whose support left
+        (:meth:`Gates.drop_gone`)."""
         self.retraction.prune(cycle)
+        gates = self.gates
+        if gates is not None and gates.pending and self.dead:
+            gates.drop_gone(cycle, self.dead)
 
 
 __all__ = ["EMIT", "INTEND", "Merger", "needs_dependents"]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from converge_rules._gc import paused_gc
 from converge_rules.engine.executors import Executor, SerialExecutor
+from converge_rules.engine.gates import Decision, check_decision
 from converge_rules.engine.inputs import InputFacts, validate_pairs
 from converge_rules.engine.merge import needs_dependents
 from converge_rules.engine.result import RunResult
@@ -92,6 +93,8 @@ class Session:
         self._withdrawn: dict[int, None] = {}  # live input ids to take out, in order
         self._closed = False
         self._ended: str | None = None  # why the job cannot go on, once it cannot
+        self._decisions: dict[str, Decision] = {}  # taken since the last run, by id
+        self._status: str | None = None  # the last run's
         self.add(facts)
 
     @classmethod
@@ -115,6 +118,8 @@ class Session:
         session._withdrawn = {}
         session._closed = False
         session._ended = None
+        session._decisions = {}
+        session._status = None
         return session
 
     # --------------------------------------------------------------- inputs
@@ -235,6 +240,69 @@ class Session:
         return (f" (it matches {len(derived)} derived fact{'s' if len(derived) > 1 else ''}"
                 f", which only leave with what they rest on)")
 
+    # ------------------------------------------------------------- decisions
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """The facts approval gates hold now, as ``result.pending`` lists them (``id``,
+        ``gate``, ``type``, ``fields``, ``agent``, ``cycle``, ``support``), in id
+        order; decisions taken since the last run are applied by the next."""
+        job = self._job
+        return [] if job is None or job.gates is None else job.gates.listing()
+
+    def approve(self, id: str, *, by: str | None = None, at: str | datetime | None = None,
+                note: str = "", edits: Mapping[str, Any] | None = None) -> Decision:
+        """Approve the pending fact ``id`` (``pending[i]["id"]``) of a session whose
+        last run ended ``awaiting_approval``; the next :meth:`run` applies it — as
+        ``converge approve`` and ``converge run --resume`` do for a stored job, with the
+        same checks: ``edits`` (field → value) are checked against the fact's type now
+        (an unknown or key field, a value of the wrong type: an
+        :class:`~converge_rules.errors.InputError` naming it, nothing taken), ``by``
+        defaults to the OS user, ``at`` to now (UTC; an ISO 8601 text with a zone or an
+        aware datetime), and a decision is final: a second one on the fact, an id not
+        pending, or a session not awaiting approval is a
+        :class:`~converge_rules.errors.SessionError`. The decision, as the trace will
+        record it (its ``paused_at``: the cycles run so far)."""
+        return self._decide(id, True, by, at, note, edits or {})
+
+    def reject(self, id: str, *, by: str | None = None, at: str | datetime | None = None,
+               note: str = "") -> Decision:
+        """Reject the pending fact ``id``: the next :meth:`run` drops it, and the job
+        never takes it again. Otherwise as :meth:`approve`."""
+        return self._decide(id, False, by, at, note, {})
+
+    def _decide(self, id: str, approve: bool, by: str | None, at: str | datetime | None,
+                note: str, edits: Mapping[str, Any]) -> Decision:
+        from converge_rules.store.approvals import os_user, utc_text
+
+        self._usable()
+        if not isinstance(id, str) or not id:
+            raise TypeError(f"id is the pending fact's id (a str like 'p-1a2b3c'), got {id!r}")
+        if by is None:
+            by = os_user()
+        if not isinstance(by, str) or not by.strip():
+            raise ValueError("by names who decides (the trace keeps it): give a name, or "
+                             "leave it out for the OS user")
+        job = self._job
+        gates = None if job is None else job.gates
+        if id in self._decisions or (gates is not None and id in gates.decided_ids()):
+            raise SessionError(f"{id} has a decision already; a decision is final "
+                               "(Session.pending lists what is left to decide)")
+        if self._status != "awaiting_approval" or job is None or gates is None:
+            raise SessionError(
+                "this session is not awaiting approval (its last run's status is "
+                f"{self._status or 'none: it has not run'}); only a session whose last run "
+                "ended awaiting_approval takes decisions")
+        held = gates.pending.get(id)
+        if held is None:
+            ids = ", ".join(sorted(gates.pending)) or "none"
+            raise SessionError(f"no fact {id} is pending in this session; pending: {ids}")
+        decision = Decision(id, approve, by=by, at=utc_text(at), note=note, edits=dict(edits),
+                            paused_at=job.meter.cycles)
+        check_decision(self.program, held, decision)  # a bad edit: nothing is taken
+        self._decisions[id] = decision
+        return decision
+
     # ------------------------------------------------------------------ run
 
     def run(self) -> RunResult:
@@ -247,6 +315,8 @@ class Session:
         self._usable()
         pending = self._pending
         withdrawn = list(self._withdrawn)
+        decisions = list(self._decisions.values())
+        self._decisions = {}
         inputs = pending[0] if len(pending) == 1 else sum(
             pending[1:], pending[0]) if pending else InputFacts(array("i"), [])
         self._pending, self._withdrawn = [], {}
@@ -259,18 +329,27 @@ class Session:
                     retractable=self._retract or needs_dependents(self.program),
                 )
             job = self._job
-            try:
-                if first:
-                    del inputs
-                    job.start()
-                else:
-                    job.merge_later(inputs, withdrawn)
-            except _Stop as stop:
-                result = job._finish(stop.status, stop.detail, [], stop.loop)
-            except MemoryError as exc:
-                result = job._out_of_memory(exc)
+            if decisions and not pending and not withdrawn:
+                # only decisions: the job goes on from its pause, as a resumed stored job
+                # does (the same cycles, the same trace as decisions given up front)
+                result = job.go_on(decisions, last=False)
             else:
-                result = job.converge(last=False)
+                if decisions:
+                    assert job.gates is not None  # (_decide took them from its gates)
+                    job.gates.add(decisions)  # applied at the next point of decision
+                try:
+                    if first:
+                        del inputs
+                        job.start()
+                    else:
+                        job.merge_later(inputs, withdrawn)
+                except _Stop as stop:
+                    result = job._finish(stop.status, stop.detail, [], stop.loop)
+                except MemoryError as exc:
+                    result = job._out_of_memory(exc)
+                else:
+                    result = job.converge(last=False)
+        self._status = result.status
         if result.status in _FINAL:
             self._ended = result.status
         return result

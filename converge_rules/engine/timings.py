@@ -140,12 +140,23 @@ def timings_lines(records: Iterable[Record]) -> Iterator[str]:
         yield json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def write_timings(path: str | Path, records: Iterable[Record]) -> None:
+RUN = "run"
+"""The kind of a timings file's first record, ``{"kind": "run", "trace_head": …}``:
+the run it belongs to, named by its trace's chain head (the hash of its last line,
+the result's ``integrity.trace_head``), which ``converge report`` checks against the
+trace it is given."""
+
+
+def write_timings(path: str | Path, records: Iterable[Record],
+                  trace_head: str | None = None) -> None:
     """Write ``records`` to ``path`` as JSON Lines, atomically (a reader sees the old
-    file or the whole new one)."""
+    file or the whole new one); first, with ``trace_head``, the record naming the run
+    they belong to (:data:`RUN`)."""
     from converge_rules.files import AtomicTextFile
 
     with AtomicTextFile(path) as f:
+        if trace_head is not None:
+            f.write(next(timings_lines([{"kind": RUN, "trace_head": trace_head}])))
         for line in timings_lines(records):
             f.write(line)
 
@@ -176,7 +187,15 @@ def check_record(record: Any, where: str) -> Record:
 def read_timings(path: str | Path) -> list[Record]:
     """The records of a file :func:`write_timings` wrote; a ``ValueError`` naming the
     line of the first one that is not such a record."""
-    out = []
+    return read_timings_file(path)[1]
+
+
+def read_timings_file(path: str | Path) -> tuple[str | None, list[Record]]:
+    """The run a file :func:`write_timings` wrote belongs to (its trace head; None for
+    a file written without one, by an older converge) and its records; a
+    ``ValueError`` naming the line of the first one that is not such a record."""
+    out: list[Record] = []
+    head: str | None = None
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -186,5 +205,12 @@ def read_timings(path: str | Path) -> list[Record]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{where}: not JSON ({exc.msg}, column {exc.colno})") from None
+            if isinstance(record, dict) and record.get("kind") == RUN:
+                value = record.get("trace_head")
+                if out or head is not None or not isinstance(value, str) or not value:
+                    raise ValueError(f"{where}: a run record comes first, once, with the "
+                                     "trace_head of its run")
+                head = value
+                continue
             out.append(check_record(record, where))
-    return out
+    return head, out

@@ -75,6 +75,8 @@ E_APPROVAL_DECIDED = 22  # (kind, cycle, pending id, gate, type id, values, "app
                          #  "reject", by, at, note, edits, outcome)
 E_LINE = 23            # (kind, line without its hash member): an event a job resumed from
 #   a checkpoint read back from its store, written as it was (Trace.resume_from)
+E_PENDING_DROPPED = 24  # (kind, cycle, pending id, gate, type id, values, gone ids): a
+                        #  held fact whose support left the context: pending no more
 
 Event = tuple[Any, ...]
 
@@ -285,6 +287,21 @@ class ApprovalDecided(_Model):
     outcome: Literal["merged", "rejected", "support_gone", "discarded"]
 
 
+class PendingDropped(_Model):
+    """A held fact (``approval_pending``) that is pending no more: facts it rested on
+    (``gone``, ids) left the context in ``cycle`` — a revised estimate replaced one —
+    so there is nothing left to decide; the job does not wait on it. Derived again from
+    new support, it is held again under the same id."""
+
+    event: Literal["pending_dropped"] = "pending_dropped"
+    cycle: int
+    id: str
+    gate: str
+    type: str
+    fields: dict[str, Any]
+    gone: list[int]
+
+
 class JobTime(_Model):
     """The job's time (what ``now()`` and ``today()`` read), ISO 8601 in UTC: the first
     event of a trace whose program reads the time; a replay runs at this time."""
@@ -297,7 +314,7 @@ TraceEvent = Annotated[
     CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
     | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
     | IntentClosed | BudgetEvent | StatusEvent | JobTime | InvariantBroken
-    | InputRetracted | ApprovalPending | ApprovalDecided,
+    | InputRetracted | ApprovalPending | ApprovalDecided | PendingDropped,
     Field(discriminator="event"),
 ]
 
@@ -327,6 +344,7 @@ _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     InputRetracted: frozenset({E_INPUT_RETRACTED}),
     ApprovalPending: frozenset({E_APPROVAL_PENDING}),
     ApprovalDecided: frozenset({E_APPROVAL_DECIDED}),
+    PendingDropped: frozenset({E_PENDING_DROPPED}),
 }
 # an event read back from a store (E_LINE) may be of any kind
 _RAW_KINDS = {model: kinds | {E_LINE} for model, kinds in _RAW_KINDS.items()}
@@ -726,6 +744,10 @@ class Trace:
                     fields=self.fields_of(t, vals), decision=decision, by=by, at=at,
                     note=note, edits=dict(edits), outcome=outcome,
                 )
+            elif kind == E_PENDING_DROPPED:
+                _, cycle, pid, gate, t, vals, gone = ev
+                yield PendingDropped(cycle=cycle, id=pid, gate=gate, type=types[t].name,
+                                     fields=self.fields_of(t, vals), gone=list(gone))
             else:  # pragma: no cover - a new kind without a model is a bug
                 raise AssertionError(f"unknown trace event kind {kind}")
 
@@ -1056,7 +1078,8 @@ class _LineWriter:
                     f'"losers":[{losers_json}],"reason":{_encode_str(reason)},'
                     f'"type":{self._types[t]},"winner":{winner_json}}}')
         elif kind in (E_OUTPUT_SKIPPED, E_BUDGET, E_STATUS, E_JOB_TIME, E_INVARIANT,
-                      E_INPUT_RETRACTED, E_APPROVAL_PENDING, E_APPROVAL_DECIDED):
+                      E_INPUT_RETRACTED, E_APPROVAL_PENDING, E_APPROVAL_DECIDED,
+                      E_PENDING_DROPPED):
             # built by the models' own rules (rare events: one per conflict or job)
             return model_line(next(trace._models((ev,))))
         else:  # pragma: no cover - a new kind without a line is a bug

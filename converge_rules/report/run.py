@@ -640,18 +640,25 @@ def _approvals(view: RunView, show: Any) -> list[list[Any]]:
     ``approve (merged)``, ``reject (rejected)``…; ``details`` are the event's other
     members as ``name: value`` text (who decided and when, the note, the edits, the
     support and confidence of a held fact)."""
-    decided = {str(ev.get("id")): ev for ev in view.approval_events
-               if ev.get("event") == "approval_decided"}
     rows = []
-    for ev in view.approval_events:
+    events = view.approval_events
+    for at, ev in enumerate(events):
         fields = ev.get("fields")
         fact = (show(str(ev.get("type")), fields) if isinstance(fields, Mapping)
                 else str(ev.get("type") or ""))
         pending = ev.get("event") == "approval_pending"
+        dropped = ev.get("event") == "pending_dropped"
         if pending:
-            later = decided.get(str(ev.get("id")))
-            decision = "awaiting" if later is None else \
-                f"decided in cycle {later.get('cycle')}"
+            # what became of it: the next event about its id (held again later, the
+            # same id is a new pending row)
+            later = next((e for e in events[at + 1:] if str(e.get("id")) == str(ev.get("id"))
+                          and e.get("event") != "approval_pending"), None)
+            decision = "awaiting" if later is None else (
+                f"dropped in cycle {later.get('cycle')}"
+                if later.get("event") == "pending_dropped"
+                else f"decided in cycle {later.get('cycle')}")
+        elif dropped:
+            decision = "dropped (support gone)"
         else:
             decision = str(ev.get("decision", ""))
             if ev.get("outcome") is not None:
@@ -660,7 +667,7 @@ def _approvals(view: RunView, show: Any) -> list[list[Any]]:
                             if k not in _APPROVAL_SHOWN)
         cycle = ev.get("cycle")
         rows.append([cycle if isinstance(cycle, int) else 0,
-                     "pending" if pending else "decided",
+                     "pending" if pending else "dropped" if dropped else "decided",
                      "" if ev.get("id") is None else str(ev.get("id")),
                      "" if ev.get("gate") is None else str(ev.get("gate")),
                      "" if ev.get("agent") is None else str(ev.get("agent")),
@@ -669,11 +676,13 @@ def _approvals(view: RunView, show: Any) -> list[list[Any]]:
 
 
 def _approval_counts(view: RunView) -> dict[str, int]:
-    """How many facts their gates held, how many decisions were applied, and how many
-    held facts still await one when the trace ends."""
+    """How many facts their gates held, how many decisions were applied, how many
+    held facts were dropped (their support went), and how many still await a decision
+    when the trace ends."""
     held = [str(ev.get("id")) for ev in view.approval_events
             if ev.get("event") == "approval_pending"]
     decided = {str(ev.get("id")) for ev in view.approval_events
                if ev.get("event") == "approval_decided"}
-    return {"held": len(held), "decided": len(decided),
-            "awaiting": sum(1 for pid in held if pid not in decided)}
+    dropped = sum(1 for ev in view.approval_events if ev.get("event") == "pending_dropped")
+    return {"held": len(held), "decided": len(decided), "dropped": dropped,
+            "awaiting": len(view.pending)}

@@ -29,6 +29,8 @@ from typing import Any
 
 PENDING_EVENT = "approval_pending"
 DECIDED_EVENT = "approval_decided"
+DROPPED_EVENT = "pending_dropped"
+"""A held fact whose support left the context: pending no more, nothing to decide."""
 AWAITING = "awaiting_approval"
 """The status of a job stopped with facts pending approval."""
 KINDS = ("approve", "reject")
@@ -82,6 +84,18 @@ class StoredDecision:
                 "note": self.note, "edits": self.edits, "paused_at": self.paused_at}
 
 
+def os_user() -> str:
+    """Who decides when nobody says: the OS user (``uid N`` in a bare container without
+    a user name)."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
 def utc_text(at: str | datetime | None = None) -> str:
     """``at`` (now when None) as the ISO 8601 UTC text a decision keeps, to the second:
     ``2026-12-06T17:02:11Z``. A text is checked to be such a time (an offset is
@@ -123,10 +137,11 @@ def _events(lines: Iterable[str], kinds: tuple[str, ...]) -> Iterator[dict[str, 
 
 def pending_events(lines: Iterable[str]) -> list[dict[str, Any]]:
     """The ``approval_pending`` events of a trace whose fact no ``approval_decided``
-    event decided later, one per id, in id order (the order the engine decides them
-    in, and the result lists them in)."""
+    event decided later and no ``pending_dropped`` event dropped (its support went),
+    one per id, in id order (the order the engine decides them in, and the result
+    lists them in)."""
     pending: dict[str, dict[str, Any]] = {}
-    for event in _events(lines, (PENDING_EVENT, DECIDED_EVENT)):
+    for event in _events(lines, (PENDING_EVENT, DECIDED_EVENT, DROPPED_EVENT)):
         ident = str(event.get("id"))
         if event["event"] == PENDING_EVENT:
             pending.setdefault(ident, event)

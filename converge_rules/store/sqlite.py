@@ -608,11 +608,12 @@ class SqliteStore:
     # ---------------------------------------------------------------- approvals
 
     def _approval_lines(self, db: Any, job: int) -> list[str]:
-        """The lines of ``job``'s trace that hold approval events (the filter is a
-        superset: :mod:`~converge_rules.store.approvals` parses them)."""
+        """The lines of ``job``'s trace that hold approval events, ``pending_dropped``
+        included (the filter is a superset: :mod:`~converge_rules.store.approvals`
+        parses them)."""
         return [str(r[0]) for r in db.execute(
-            "SELECT line FROM trace_lines WHERE job = ? AND line LIKE ? ORDER BY seq",
-            (job, '%"event":"approval_%'))]
+            "SELECT line FROM trace_lines WHERE job = ? AND (line LIKE ? OR line LIKE ?) "
+            "ORDER BY seq", (job, '%"event":"approval_%', '%"event":"pending_dropped"%'))]
 
     def pending(self, job: int) -> list[PendingFact]:
         """The facts of ``job`` its gates hold and no decision in its trace decided

@@ -232,8 +232,10 @@ def _idle_decisions(test: n.Test, used: set[int]) -> list[Failure]:
             out.append(Failure(
                 f"`{verb} {format_pattern(step.pattern)}` decided no pending fact",
                 step.pattern.span,
-                ("no fact its gate held matched it, or an earlier `approve`/`reject` "
-                 "step decided each that did",)))
+                ("no fact its gate held matched it, an earlier `approve`/`reject` "
+                 "step decided each that did, or the fact it matched was dropped before "
+                 "the point of decision (its support went: the trace's `pending_dropped`)",
+                 )))
     return out
 
 

@@ -411,11 +411,16 @@ def test_an_intent_whose_answer_is_held_stays_open_and_unmet_when_rejected() -> 
     assert closed["cycle"] == approved.decided[0]["cycle"]
 
 
-def test_an_approved_fact_whose_support_left_is_not_merged() -> None:
+def test_a_held_fact_whose_support_is_pruned_is_dropped_not_decided() -> None:
+    # (it used to wait for a decision, and an approval then gave `support_gone`)
     rules = CLAIMS + "prune Claim when age > 0\n"
-    pid = api.run(load(rules), FACTS).pending[0]["id"]
-    done = api.run(load(rules), FACTS, decisions=[approve(pid)])
-    assert done.decided[0]["outcome"] == "support_gone"
+    paused = api.run(load(rules), FACTS)
+    assert paused.status == "converged" and paused.pending == []
+    (held,) = events(paused, "approval_pending")
+    (dropped,) = events(paused, "pending_dropped")
+    assert dropped["id"] == held["id"] and dropped["gone"] == held["support"]
+    done = api.run(load(rules), FACTS, decisions=[approve(held["id"])])
+    assert done.decided == [] and done.unused_decisions == [held["id"]]
     assert done.count("Payment") == 0 and done.status == "converged"
 
 
@@ -500,3 +505,100 @@ def test_an_approval_an_invariant_discards_takes_no_other_approval_with_it(
     (broken,) = events(result, "invariant_broken")
     assert broken["invariant"] == "within_limit" and broken["agents"] == ["pay"]
     assert {"claim": "c1", "amount": 99_999.0} in [f["fields"] for f in broken["facts"]]
+
+
+# ------------------------------------------------- keyed types: combine and conflicts
+
+COMBINED = """\
+ruleset pay
+fact Part    { key id: str, claim: str, amount: float }
+fact Extra   { key id: str, claim: str, amount: float }
+fact Payment { key claim: str, amount: float }
+fact Ack     { key claim: str }
+agent base {
+  when Part(claim, amount)
+  emit Payment(claim: claim, amount: amount)
+  emit Ack(claim: claim)
+}
+agent more {
+  when Extra(claim, amount) and Ack(claim)
+  emit Payment(claim: claim, amount: amount)
+}
+policy Payment { combine sum amount }
+approve Payment when amount > 10_000.0
+"""
+
+PARTS = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
+         ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0})]
+
+
+def test_an_approved_combined_amount_is_counted_once() -> None:
+    # 5,000 enters; 8,000 more combines to 13,000, which the gate holds. Approved, it
+    # replaces the 5,000 it counts already: not 5,000 + 13,000 = 18,000 (held again)
+    paused = api.run(load(COMBINED), PARTS)
+    (pending,) = paused.pending
+    assert pending["fields"] == {"claim": "c1", "amount": 13_000.0}
+    result = api.run(load(COMBINED), PARTS, decisions=[approve(pending["id"])])
+    assert result.status == "converged" and result.pending == []
+    assert result.facts("Payment") == [{"claim": "c1", "amount": 13_000.0}]
+    (decided,) = result.decided
+    assert decided["outcome"] == "merged"
+
+
+def test_an_approved_combined_amount_with_an_edit_replaces_the_incumbent() -> None:
+    pid = api.run(load(COMBINED), PARTS).pending[0]["id"]
+    result = api.run(load(COMBINED), PARTS,
+                     decisions=[approve(pid, edits={"amount": 12_000.0})])
+    assert result.status == "converged"
+    assert result.facts("Payment") == [{"claim": "c1", "amount": 12_000.0}]
+    (conflict,) = result.conflicts
+    assert conflict["winner"] == {"claim": "c1", "amount": 12_000.0}
+    assert conflict["cycle"] == result.decided[0]["cycle"]
+
+
+def test_a_held_combined_value_is_no_winner_in_the_conflicts_until_approved() -> None:
+    paused = api.run(load(COMBINED), PARTS)
+    # the key keeps 5,000: no conflict names the held 13,000 as its winner
+    assert paused.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
+    assert paused.conflicts == []
+    assert all(e["winner"] != paused.pending[0]["fields"] for e in events(paused, "conflict"))
+    rejected = api.run(load(COMBINED), PARTS, decisions=[
+        Decision(paused.pending[0]["id"], False, by="ann", at="2026-12-06T10:00:00Z")])
+    assert rejected.status == "converged" and rejected.conflicts == []
+    assert rejected.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
+
+
+LATEST = """\
+ruleset est
+fact Estimate { key claim: str, amount: float }
+fact Bump     { key claim: str, amount: float }
+fact Payment  { key claim: str, amount: float }
+agent first {
+  when Estimate(claim, amount)
+  emit Payment(claim: claim, amount: amount)
+}
+agent second {
+  when Bump(claim, amount) and Payment(claim)
+  emit Payment(claim: claim, amount: amount)
+}
+policy Payment { resolve by highest amount }
+approve Payment when amount > 10_000.0
+"""
+
+
+@pytest.mark.parametrize("policy", ["resolve by highest amount",
+                                    "resolve by highest amount, then latest"])
+def test_a_held_keyed_value_is_not_the_winner_of_the_conflicts_table(policy: str) -> None:
+    # (the first policy takes the one-candidate fast path, the second the general one)
+    text = LATEST.replace("resolve by highest amount", policy)
+    facts = [("Estimate", {"claim": "c1", "amount": 4_000.0}),
+             ("Bump", {"claim": "c1", "amount": 15_000.0})]
+    paused = api.run(load(text), facts)
+    assert paused.status == "awaiting_approval"
+    assert paused.facts("Payment") == [{"claim": "c1", "amount": 4_000.0}]
+    assert paused.conflicts == []
+    result = api.run(load(text), facts, decisions=[approve(paused.pending[0]["id"])])
+    assert result.facts("Payment") == [{"claim": "c1", "amount": 15_000.0}]
+    (conflict,) = result.conflicts
+    assert conflict["winner"] == {"claim": "c1", "amount": 15_000.0}
+    assert conflict["losers"] == [{"claim": "c1", "amount": 4_000.0}]

@@ -306,3 +306,40 @@ def test_non_finite_or_huge_timings_and_an_output_naming_them(tmp_path: Path) ->
     done = converge("report", str(trace), "--timings", str(huge), "-o", str(page))
     assert done.returncode == 0, done.stderr
     assert page.exists()
+
+
+def test_timings_of_another_run_are_refused(tmp_path: Path) -> None:
+    """Issue 15: a --timings file written by another run was shown as this trace's
+    times. The file names its run (the trace head); the report checks it."""
+    facts = _facts(tmp_path)
+    other = tmp_path / "other.jsonl"
+    other.write_text(facts.read_text() + '{"Quote": {"sku": "A1", "vendor": "brit", '
+                     '"amount": 8.0, "currency": "GBP"}}\n', encoding="utf-8")
+    runs = {}
+    for name, given in (("a", facts), ("b", other)):
+        trace, timings = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.timings.jsonl"
+        done = converge("run", str(PRICING), "--facts", str(given), "--trace", str(trace),
+                        "--timings", str(timings))
+        assert done.returncode == 0, done.stderr
+        runs[name] = (trace, timings)
+    page = tmp_path / "report.html"
+    done = converge("report", str(runs["a"][0]), "--timings", str(runs["b"][1]), "-o",
+                    str(page))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    said = " ".join(done.stderr.split())
+    assert f"--timings {runs['b'][1]} belongs to another run" in said
+    assert "give the timings written by the run that wrote this trace" in said
+    assert not page.exists()
+    # its own timings are taken, silently
+    done = converge("report", str(runs["a"][0]), "--timings", str(runs["a"][1]), "-o",
+                    str(page))
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr and embedded(page.read_text())["timed"]
+    # a file without its run (an older converge's) is shown with a warning
+    records = runs["a"][1].read_text().splitlines(keepends=True)
+    assert json.loads(records[0])["kind"] == "run"
+    old = tmp_path / "old.timings.jsonl"
+    old.write_text("".join(records[1:]), encoding="utf-8")
+    done = converge("report", str(runs["a"][0]), "--timings", str(old), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    assert "does not say which run it belongs to" in done.stderr
