@@ -38,8 +38,8 @@ def command(quick: bool, fmt: str) -> None:
     agents   200 agents each matching Reading(kind: <constant>) on 10,000
              readings, against a hand loop routing readings to rule functions
              (target: 3x); 200 agents each updating its own keyed counter for
-             100 cycles, time per agent run (target: 5 µs) beside a hand
-             cycle loop; engine and hand loop alternate, medians
+             100 cycles, CPU time per agent run (target: 5 µs) beside a
+             hand cycle loop; engine and hand loop alternate, medians
     memory   peak RSS of `converge run` holding 1M input facts read from
              JSON Lines, against a process reading the same file into a set
              of the same tuples (target: 1.5x); peak RSS of `converge run` of

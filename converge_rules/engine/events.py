@@ -34,6 +34,7 @@ from converge_rules.engine.trace import (
     E_EFFECT_MERGED,
     E_INVARIANT,
     E_PENDING_DROPPED,
+    E_KEYED_UPDATE,
     E_STATUS,
     E_TOOL_CALL,
     Event,
@@ -49,9 +50,11 @@ LIVE_KINDS: frozenset[int] = frozenset({
     E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_EFFECT_DISCARDED, E_CONFLICT,
     E_TOOL_CALL, E_INVARIANT, E_APPROVAL_PENDING, E_APPROVAL_DECIDED, E_BUDGET, E_STATUS,
     E_PENDING_DROPPED,
+    E_KEYED_UPDATE,
 })
 """The raw trace kinds streamed (never the facts: a lean effect's ``E_PLAIN`` is
-followed by its ``E_EFFECT_MERGED``)."""
+followed by its ``E_EFFECT_MERGED``; an update in place, ``E_KEYED_UPDATE``, as its
+conflict)."""
 
 QUEUE_EVENTS = 10_000
 """How many events wait for a slow observer before the engine drops the next ones."""
@@ -97,6 +100,8 @@ class EventRelay:
             kind = ev[0]
             if kind not in LIVE_KINDS:
                 continue
+            if kind == E_KEYED_UPDATE:  # its conflict (the facts are not streamed)
+                ev = self._trace.keyed_update_events(ev)[0]
             try:
                 if self._dropped:
                     put(("dropped", self._dropped))

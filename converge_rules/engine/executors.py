@@ -164,29 +164,39 @@ def _run_agent(
         else:
             unblocking = cast(UnblockingAgentFn, agent.fn)
             outputs = unblocking(view, activation.since, runtime, activation.gone)
-    except ToolBudgetExhausted as exc:
-        return AgentEffect(
-            activation.position, (), f"tool budget: {exc}", tuple(runtime.calls), True
-        )
-    except ToolError as exc:
-        return AgentEffect(activation.position, (), without_addresses(f"ToolError: {exc}"),
-                           tuple(runtime.calls))
-    except BudgetExceeded as exc:  # too many outputs, a value too large: the job stops
-        return AgentEffect(activation.position, (), without_addresses(str(exc)),
-                           tuple(runtime.calls), budget=exc.budget)
-    except MemoryError:
-        # never a success: the job stops (what the run built is garbage by now)
-        return AgentEffect(activation.position, (), "ran out of memory (MemoryError)",
-                           tuple(runtime.calls), budget="memory")
     except (Exception, SystemExit) as exc:  # an agent that raises contributes nothing
-        # the reason goes into the trace: an object's repr must not make it differ
-        return AgentEffect(activation.position, (),
-                           without_addresses(f"{type(exc).__name__}: {exc}"),
-                           tuple(runtime.calls))
+        return _failed(activation.position, exc, runtime)
     if agent_timeout is not None and time.monotonic() - started > agent_timeout:
         return AgentEffect(
             activation.position, (), timeout_reason(agent_timeout), tuple(runtime.calls)
         )
+    return _made(activation.position, outputs, runtime)
+
+
+def _failed(position: int, exc: BaseException, runtime: AgentRuntime) -> AgentEffect:
+    """The effect of a run that raised ``exc`` (an ``Exception`` or ``SystemExit``):
+    discarded, with the calls it made; a tool budget spent, a job budget exceeded or
+    a ``MemoryError`` say so (the last two stop the job)."""
+    if isinstance(exc, ToolBudgetExhausted):
+        return AgentEffect(position, (), f"tool budget: {exc}", tuple(runtime.calls), True)
+    if isinstance(exc, ToolError):
+        return AgentEffect(position, (), without_addresses(f"ToolError: {exc}"),
+                           tuple(runtime.calls))
+    if isinstance(exc, BudgetExceeded):  # too many outputs, a value too large
+        return AgentEffect(position, (), without_addresses(str(exc)),
+                           tuple(runtime.calls), budget=exc.budget)
+    if isinstance(exc, MemoryError):
+        # never a success: the job stops (what the run built is garbage by now)
+        return AgentEffect(position, (), "ran out of memory (MemoryError)",
+                           tuple(runtime.calls), budget="memory")
+    # the reason goes into the trace: an object's repr must not make it differ
+    return AgentEffect(position, (), without_addresses(f"{type(exc).__name__}: {exc}"),
+                       tuple(runtime.calls))
+
+
+def _made(position: int, outputs: Any, runtime: AgentRuntime) -> AgentEffect:
+    """The effect of a run that returned ``outputs``: merged as they are when they keep
+    the compiler's contract (:func:`malformed`), else discarded, saying why."""
     result: Sequence[Any]
     if type(outputs) is Columns:
         result = outputs  # columnar outputs stay columns (program.Columns)
@@ -204,9 +214,8 @@ def _run_agent(
     else:
         problem = malformed(result)
     if problem is not None:
-        return AgentEffect(activation.position, (), problem, tuple(runtime.calls))
-    return made_effect(activation.position, result,
-                       tuple(runtime.calls) if runtime.calls else ())
+        return AgentEffect(position, (), problem, tuple(runtime.calls))
+    return made_effect(position, result, tuple(runtime.calls) if runtime.calls else ())
 
 
 _KIND = itemgetter(0)
@@ -519,6 +528,8 @@ class SerialExecutor:
                 lambda a, rt: run_agent(agents[a.position], a, view, tools, timeout, rt),
                 tools, agent_timeout=timeout, deadline=self._deadline,
             )
+        if tools.timings is None:
+            return _run_serially(agents, activations, view, tools)
         # One runtime for the runs that call no tool (most agents): a run that called
         # one keeps it in its effect's records, and the next run gets a fresh one.
         runtime = AgentRuntime(tools)
@@ -534,6 +545,42 @@ class SerialExecutor:
         if self._threads is not None:
             self._threads.close()
             self._threads = None
+
+
+def _run_serially(agents: Sequence[AgentSpec], activations: Sequence[Activation],
+                  view: View, tools: ToolBox) -> list[AgentEffect]:
+    """``run_agent`` of each activation in turn, without time budgets or timings: the
+    same effects, from one loop (a cycle of many cheap agents spent a third of each
+    run in the calls around the agent). An ordinary run that returns one well-formed
+    output is handled here; anything else (a handed-over removal, an exception, other
+    outputs) goes through :func:`_run_agent` or its checks, unchanged."""
+    # One runtime for the runs that call no tool (most agents): a run that called
+    # one keeps it in its effect's records, and the next run gets a fresh one.
+    runtime = AgentRuntime(tools)
+    effects: list[AgentEffect] = []
+    add = effects.append
+    kinds = _KINDS
+    for act in activations:
+        position = act.position
+        agent = agents[position]
+        if act.gone is not None:
+            add(_run_agent(agent, act, view, tools, None, runtime))
+        else:
+            try:
+                outputs = agent.fn(view, act.since, runtime)
+            except (Exception, SystemExit) as exc:
+                add(_failed(position, exc, runtime))
+            else:
+                if (type(outputs) is list and len(outputs) == 1 and type(out := outputs[0])
+                        is tuple and len(out) == 5 and out[0] in kinds):
+                    # the usual run: one output (what _run_agent checks, inlined)
+                    add(made_effect(position, (out,),
+                                    tuple(runtime.calls) if runtime.calls else ()))
+                else:
+                    add(_made(position, outputs, runtime))
+        if runtime.calls:
+            runtime = AgentRuntime(tools)
+    return effects
 
 
 class ThreadExecutor:

@@ -537,11 +537,10 @@ class FactStore:
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)
-        if self.retractable:
-            h1, h2 = fact_terms(type_id, vals)
-            o1, o2 = fact_terms(type_id, old_vals)
-            self.fp1 = (self.fp1 + h1 - o1) & MASK
-            self.fp2 = (self.fp2 + h2 - o2) & MASK
+        if self.retractable:  # fact_terms of both, inlined (once per keyed update)
+            self.fp1 = (self.fp1 + hash((type_id, vals)) - hash((type_id, old_vals))) & MASK
+            self.fp2 = (self.fp2 + hash((vals, type_id, -7))
+                        - hash((old_vals, type_id, -7))) & MASK
         return fid
 
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:

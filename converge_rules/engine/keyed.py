@@ -18,13 +18,13 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import D_ADD, D_REMOVE
-from converge_rules.engine.policies import Contender, criterion_text, resolve
+from converge_rules.engine.policies import Contender, decided_by, resolve
 from converge_rules.engine.trace import (
     E_CONFLICT,
     E_FACT_ADDED,
     E_FACT_SUPPORTED,
+    E_KEYED_UPDATE,
     E_OUTPUT_SKIPPED,
-    E_REPLACED,
 )
 from converge_rules.program import Lasting
 
@@ -69,8 +69,17 @@ class KeyedMerge:
             for spec in merger.program.types if spec.key_positions
         }
         #: (type, key) → (the fact holding it, the candidates) for every group merged
-        #: in the current merge, in merge order (see :meth:`rekey`)
-        self.held: dict[tuple[int, Any], tuple[int, Members]] = {}
+        #: in the current merge, in merge order (see :meth:`rekey`); a group of one
+        #: fused candidate as (the fact holding it, its agent, its output)
+        self.held: dict[tuple[int, Any], tuple[Any, ...]] = {}
+        #: keyed type → how merge_single decides its updates in one pass (its
+        #: _fast_criterion), None when it may not: the store keeps no removals, the type
+        #: is gated (a new value must pass its gate, which merge asks), or fusing is off
+        self._fusable: list[tuple[str, int, bool, str] | None] = [
+            self._fast.get(spec.id) if self.fused and merger.store.retractable
+            and spec.id not in merger.gated else None
+            for spec in merger.program.types
+        ]
 
     def begin(self) -> None:
         """A new merge starts: forget the groups of the last one."""
@@ -199,24 +208,23 @@ class KeyedMerge:
         ``a``'s), with the common case fused: an update in place that the policy's
         first criterion decides for the new value (``Count(id, n) → Count(id, n + 1)``
         with ``resolve by latest``) is recorded and applied in one pass — the same
-        events, store and delta as :meth:`merge`, without its intermediate records.
-        Anything else goes to :meth:`merge`. False when the job must stop."""
+        store, delta and (once expanded: :data:`E_KEYED_UPDATE`) trace as :meth:`merge`,
+        without its intermediate records. Anything else goes to :meth:`merge`. False
+        when the job must stop."""
         merger = self._merger
         store = self._store
+        fast = self._fusable[t]
+        inc = store.incumbent(t, key)
         support = out[4]
         dead = merger.dead
-        inc = store.incumbent(t, key)
-        if inc is None or (dead and type(support) is not Lasting
-                           and not dead.isdisjoint(support)) or not (
-                               self.fused and store.retractable) or t in merger.gated:
-            # (a gated type's new value must pass its gate, which merge asks)
+        if fast is None or inc is None or (dead and type(support) is not Lasting
+                                           and not dead.isdisjoint(support)):
             return self.merge(cycle, t, key, [(a, out)])
         vals = out[2]
         inc_vals = store.values[inc]
-        fast = self._fast[t]
-        if fast is None or inc_vals == vals or t in self._updates[a]:
+        if inc_vals == vals or t in self._updates[a]:
             return self.merge(cycle, t, key, [(a, out)])
-        kind, position, highest, reason = fast
+        kind, position, highest, _ = fast  # (its reason: the trace gives it from the type)
         old: Any
         new: Any
         if kind == "field":
@@ -228,10 +236,9 @@ class KeyedMerge:
         if old is None or new is None or old == new or (new > old) != highest:
             # a tie, a value it cannot rank, or the incumbent wins: the general path
             return self.merge(cycle, t, key, [(a, out)])
-        # the new value wins: record_one, _add, then retraction.replace, inlined
-        events = self._events
+        # the new value wins: record_one, _add, then retraction.replace, inlined, their
+        # three events recorded as one (E_KEYED_UPDATE)
         self.count += 1
-        events.append((E_CONFLICT, cycle, t, key, vals, (inc_vals,), reason))
         fid = store.update_in_place(inc, vals, cycle)
         conf = out[3]
         if conf != 1.0:
@@ -239,10 +246,11 @@ class KeyedMerge:
         # store.derive(fid, a, cycle, support) of a new fact, inlined; the reverse edge
         # from the incumbent is left out: the cascade below would drop it at once
         dependents = store.dependents
+        derivations = store.derivations
         if type(support) is Lasting:
-            store.derivations[fid] = [(a, cycle, ())]
+            derivations[fid] = [(a, cycle, ())]
         else:
-            store.derivations[fid] = [(a, cycle, support)]
+            derivations[fid] = [(a, cycle, support)]
             for s in support:
                 if s != inc:
                     edges = dependents.get(s)
@@ -252,14 +260,13 @@ class KeyedMerge:
                         edges.append(fid)
             if store.touched is not None:  # as derive notes them: their dependents grew
                 store.touched.update(support)
-        events.append((E_FACT_ADDED, fid, a, cycle, support, conf))
         merger.added += 1
-        self.held[(t, key)] = (fid, [(a, out)])
+        self.held[(t, key)] = (fid, a, out)  # (a single candidate: see rekey)
         # Merger.retire of the incumbent (its store.remove done above), then the
         # cascade from it, which spares ``fid``
-        store.derivations.pop(inc, None)
+        derivations.pop(inc, None)
         dead.add(inc)
-        events.append((E_REPLACED, cycle, inc, fid))
+        self._events.append((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
         if merger.record_delta:
             merger.delta.append((D_ADD, fid, t, vals, cycle))
             merger.delta.append((D_REMOVE, inc))
@@ -277,10 +284,19 @@ class KeyedMerge:
         dead = self._merger.dead
         if dead.isdisjoint(map(_HOLDER, self.held.values())):
             return True  # (the common case, checked at C speed)
-        for (t, key), (fid, members) in list(self.held.items()):
-            if fid in dead and not self.merge(cycle, t, key, members):
+        for (t, key), entry in list(self.held.items()):
+            if entry[0] in dead and not self.merge(cycle, t, key, self._members(entry)):
                 return False
         return True
+
+    @staticmethod
+    def _members(entry: tuple[Any, ...]) -> Members:
+        """The candidates of a group in :attr:`held`: ``(holder, members)``, or for
+        one that :meth:`merge_single` fused, ``(holder, agent, output)``."""
+        if len(entry) == 3:
+            return [(entry[1], entry[2])]
+        members: Members = entry[1]
+        return members
 
     def _is_update(
         self, cycle: int, t: int, inc: int, proposals: dict[tuple[Any, ...], list[Any]]
@@ -384,8 +400,7 @@ class KeyedMerge:
         highest = c.kind == "latest" if c.kind in ("latest", "earliest") else (
             c.direction != "lowest")
         position = c.position if c.position is not None else -1
-        return c.kind, position, highest, "resolve by " + criterion_text(
-            c, self._program.types[t])
+        return c.kind, position, highest, decided_by(c, self._program.types[t])
 
     def record_one(self, cycle: int, t: int, key: Any, winner: tuple[Any, ...],
                    loser: tuple[Any, ...], reason: str) -> None:

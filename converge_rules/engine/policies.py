@@ -62,6 +62,11 @@ def criterion_text(c: CriterionSpec, type_spec: TypeSpec) -> str:
     return c.kind
 
 
+def decided_by(c: CriterionSpec, type_spec: TypeSpec) -> str:
+    """The reason :func:`resolve` gives for a conflict that criterion ``c`` decided."""
+    return "resolve by " + criterion_text(c, type_spec)
+
+
 def _best(metric: list[Any], highest: bool) -> list[int]:
     """Indexes with the best metric; ``None`` ranks last."""
     ranked = [m for m in metric if m is not None]
@@ -183,7 +188,7 @@ def resolve(
         if len(alive) == 1:
             w = alive[0]
             return Resolution(
-                w, contenders[w].values, "resolve by " + criterion_text(criterion, type_spec)
+                w, contenders[w].values, decided_by(criterion, type_spec)
             )
     if policy.on_tie == "first":
         w = alive[0]

@@ -90,6 +90,9 @@ _POSITION = attrgetter("position")
 _ERROR = attrgetter("error")
 _BUDGET = attrgetter("budget")
 _OUTPUTS = attrgetter("outputs")
+_SINCE = attrgetter("since")
+_EFFECT_TYPES = frozenset({AgentEffect})
+_GONE = attrgetter("gone")
 
 
 class _Stop(Exception):
@@ -178,6 +181,13 @@ class _Job:
         self.watched: list[tuple[int, ...]] = [
             tuple(dict.fromkeys(a.negates + a.emits)) if a.one_at_a_time else a.negates
             for a in program.agents
+        ]
+        #: per agent, the one type it reads when that alone decides whether it runs (it
+        #: reads one type, negates none, and is not one at a time: it runs when that
+        #: type has a fact at or above its watermark), else -1 (see _activations)
+        self.reads_one = [
+            a.reads[0] if len(a.reads) == 1 and not a.negates and not a.one_at_a_time
+            else -1 for a in program.agents
         ]
         #: whether each one-at-a-time agent fired in its last run (it may have more)
         self.fired = [False] * n
@@ -324,8 +334,20 @@ class _Job:
         store = self.store
         agents = self.program.agents
         acts: list[Activation] = []
+        add = acts.append
+        # each type's newest id looked up once per cycle, not once per agent
         newest: dict[int, int] = {}
+        reads_one, watermark = self.reads_one, self.watermark
         for a in members:
+            t = reads_one[a]
+            if t >= 0:  # the usual agent: one pattern, no negation (the loop below's case)
+                top = newest.get(t)
+                if top is None:
+                    top = newest[t] = store.max_live_id(t)
+                w = watermark[a]
+                if top >= w:
+                    add(activation(a, w))
+                continue
             spec = agents[a]
             if spec.one_at_a_time:
                 # it chooses among all its matches each time: always from scratch
@@ -385,7 +407,8 @@ class _Job:
             effects = list(answer)
         except TypeError:
             effects = [answer]
-        wrong = [e for e in effects if not isinstance(e, AgentEffect)]
+        wrong = ([] if set(map(type, effects)) <= _EFFECT_TYPES  # (at C speed, the usual)
+                 else [e for e in effects if not isinstance(e, AgentEffect)])
         if not wrong:
             effects.sort(key=_POSITION)
         # activations come in position order (``_activations`` walks the tier's agents)
@@ -435,15 +458,13 @@ class _Job:
             meter.cycles += 1
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
-            ev((E_CYCLE_START, cycle, tier, tuple(a.position for a in acts)))
+            ev((E_CYCLE_START, cycle, tier, tuple(map(_POSITION, acts))))
             self._publish()
             # indexes looked up only when input facts are new (or input facts are gone):
             # needed while some agent can still see inputs as new (its first run, or a
-            # re-run from scratch), or is handed facts gone
-            n_inputs = store.n_inputs
-            store.set_lazy_indexes(any(
-                a.since < n_inputs or a.gone is not None for a in acts
-            ))
+            # re-run from scratch), or is handed facts gone (at C speed: once per run)
+            store.set_lazy_indexes(min(map(_SINCE, acts)) < store.n_inputs
+                                   or list(map(_GONE, acts)).count(None) != len(acts))
             timings = self.timings
             if timings is not None:
                 timings.cycle = cycle

@@ -32,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from converge_rules.engine.policies import decided_by
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
 from converge_rules.integrity import GENESIS, HASH_MEMBER
 from converge_rules.jsontext import dumps, one_line
@@ -77,6 +78,11 @@ E_LINE = 23            # (kind, line without its hash member): an event a job re
 #   a checkpoint read back from its store, written as it was (Trace.resume_from)
 E_PENDING_DROPPED = 24  # (kind, cycle, pending id, gate, type id, values, gone ids): a
                         #  held fact whose support left the context: pending no more
+E_KEYED_UPDATE = 32    # (kind, cycle, agent, fid, replaced fid, support, confidence): a
+#   keyed fact updated in place, the first criterion of its type's resolving policy
+#   deciding for the new value; it stands for the three events E_CONFLICT, E_FACT_ADDED
+#   and E_REPLACED (Trace.keyed_update_events), whose type, key, values and reason
+#   follow from the two facts (a 32, apart from the kinds numbered in order)
 
 Event = tuple[Any, ...]
 
@@ -325,15 +331,15 @@ M = TypeVar("M", bound=_Model)
 _RAW_KINDS: dict[type[_Model], frozenset[int]] = {
     CycleStart: frozenset({E_CYCLE_START}),
     CycleEnd: frozenset({E_CYCLE_END}),
-    FactAdded: frozenset({E_INPUTS, E_FACT_ADDED, E_PLAIN}),
+    FactAdded: frozenset({E_INPUTS, E_FACT_ADDED, E_PLAIN, E_KEYED_UPDATE}),
     FactSupported: frozenset({E_FACT_SUPPORTED, E_PLAIN}),
     EffectMerged: frozenset({E_EFFECT_MERGED}),
     EffectDiscarded: frozenset({E_EFFECT_DISCARDED}),
     OutputSkipped: frozenset({E_OUTPUT_SKIPPED}),
     ToolCall: frozenset({E_TOOL_CALL}),
     Evaluation: frozenset({E_EVALUATION, E_PLAIN}),
-    Conflict: frozenset({E_CONFLICT}),
-    Replaced: frozenset({E_REPLACED}),
+    Conflict: frozenset({E_CONFLICT, E_KEYED_UPDATE}),
+    Replaced: frozenset({E_REPLACED, E_KEYED_UPDATE}),
     Retracted: frozenset({E_RETRACTED}),
     Pruned: frozenset({E_PRUNED}),
     IntentClosed: frozenset({E_INTENT_CLOSED}),
@@ -368,7 +374,10 @@ _REMOVALS = {"replaced": E_REPLACED, "retracted": E_RETRACTED, "pruned": E_PRUNE
 def removal_of(ev: Event) -> Event:
     """``ev``, but a stored line (:data:`E_LINE`) of a fact leaving the context read
     back as ``(kind, cycle, id)``, the start of its raw event (what a reader of the
-    removals of a job resumed from a checkpoint needs)."""
+    removals of a job resumed from a checkpoint needs), and an update in place
+    (:data:`E_KEYED_UPDATE`) as the replacement it made."""
+    if ev[0] == E_KEYED_UPDATE:
+        return (E_REPLACED, ev[1], ev[4], ev[3])
     if ev[0] != E_LINE or '"event":"' not in ev[1]:
         return ev
     doc = _line_event(ev[1])
@@ -419,7 +428,7 @@ class Trace:
     them back in order."""
 
     __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_names", "_program",
-                 "_spilled", "_spool", "_store", "_whole", "raw", "written")
+                 "_reasons", "_spilled", "_spool", "_store", "_whole", "raw", "written")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -444,6 +453,8 @@ class Trace:
         #: line writer: encoded on first use, once (a cycle sink asks for lines every
         #: cycle; encoding them each time cost a third of a short cycle)
         self._names: tuple[list[str], list[str], list[tuple[str, ...]]] | None = None
+        #: keyed type → the reason of its updates in place (E_KEYED_UPDATE)
+        self._reasons: dict[int, str] = {}
 
     def __len__(self) -> int:
         return self._spilled + len(self.raw)
@@ -513,9 +524,28 @@ class Trace:
                     yield held[ev[1]] if ev[0] == _HELD else ev
         yield from self.raw
 
+    def keyed_update_events(self, ev: Event) -> tuple[Event, Event, Event]:
+        """The events an :data:`E_KEYED_UPDATE` stands for, in order: the conflict (the
+        new value winning over the one it replaces, as the first criterion of the type's
+        policy decided), the new fact added, the old one replaced."""
+        _, cycle, agent, fid, old, support, conf = ev
+        store = self._store
+        t = store.type_of[fid]
+        vals = store.values[fid]
+        keyget = store.keyget[t]
+        assert keyget is not None, "an update in place is of a keyed type"
+        reasons = self._reasons
+        reason = reasons.get(t)
+        if reason is None:
+            policy = self._program.policies[t]
+            reason = reasons[t] = decided_by(policy.criteria[0], self._program.types[t])
+        return ((E_CONFLICT, cycle, t, keyget(vals), vals, (store.values[old],), reason),
+                (E_FACT_ADDED, fid, agent, cycle, support, conf),
+                (E_REPLACED, cycle, old, fid))
+
     def conflict_count(self) -> int:
         """How many conflicts the job recorded (reads the spool)."""
-        return sum(1 for ev in self.all_raw() if ev[0] == E_CONFLICT)
+        return sum(1 for ev in self.all_raw() if ev[0] in (E_CONFLICT, E_KEYED_UPDATE))
 
     def conflicts(self) -> Iterator[dict[str, Any]]:
         """Every conflict recorded, in order, as the result reports it: ``cycle``,
@@ -529,7 +559,9 @@ class Trace:
                     del doc["event"]
                     yield doc
                 continue
-            if ev[0] != E_CONFLICT:
+            if ev[0] == E_KEYED_UPDATE:
+                ev = self.keyed_update_events(ev)[0]
+            elif ev[0] != E_CONFLICT:
                 continue
             _, cycle, t, key, winner, losers, reason = ev
             spec = types[t]
@@ -578,6 +610,8 @@ class Trace:
                     yield (E_FACT_ADDED, fid, -1, 0, (), 1.0)
             elif kind == E_FACT_ADDED:
                 yield (E_FACT_ADDED, ev[1], ev[2], ev[3], ev[4], ev[5])
+            elif kind == E_KEYED_UPDATE:
+                yield (E_FACT_ADDED, ev[3], ev[2], ev[1], ev[5], ev[6])
             elif kind == E_FACT_SUPPORTED:
                 yield (E_FACT_SUPPORTED, ev[1], ev[2], ev[3], ev[4], 1.0)
             elif kind == E_PLAIN:
@@ -722,6 +756,8 @@ class Trace:
                 )
             elif kind == E_PLAIN:
                 yield from self._plain(ev)
+            elif kind == E_KEYED_UPDATE:
+                yield from self._models(self.keyed_update_events(ev))
             elif kind == E_LINE:
                 doc = _line_event(ev[1])
                 yield _MODELS[doc["event"]].model_validate(doc)
@@ -952,6 +988,9 @@ class _LineWriter:
             return self._plain(ev)
         if kind == E_LINE:
             return [ev[1]]
+        if kind == E_KEYED_UPDATE:
+            conflict, added, replaced = self._trace.keyed_update_events(ev)
+            return [self._other(conflict), *self._line(added), *self._line(replaced)]
         if kind == E_FACT_ADDED:
             _, fid, agent, cycle, support, confidence = ev
             t = self._store.type_of[fid]

@@ -211,3 +211,27 @@ def test_a_job_that_fails_does_not_wait_for_a_stuck_observer(
         assert time.monotonic() - started < 60  # not the drain's 120 s
     finally:
         release.set()
+
+
+COUNTER = """\
+ruleset counter "one keyed counter, updated in place"
+fact Count { key id: str, n: int }
+policy Count { resolve by latest }
+agent count {
+  when Count(id, n) where n < 3
+  emit Count(id: id, n: n + 1)
+}
+"""
+
+
+def test_the_observer_sees_the_conflicts_of_updates_in_place() -> None:
+    """A keyed update in place decided by the policy's first criterion is recorded as
+    one compact event; the observer still sees its conflict, as the trace writes it."""
+    seen: list[dict[str, Any]] = []
+    result = api.run(converge_rules.loads(COUNTER, plugins=False),
+                     [("Count", {"id": "a", "n": 0})], observer=seen.append)
+    assert result.status == "converged"
+    conflicts = [e for e in seen if e["event"] == "conflict"]
+    assert [(c["winner"]["n"], c["losers"][0]["n"]) for c in conflicts] == [
+        (1, 0), (2, 1), (3, 2)]
+    assert seen == trace_events(result)
