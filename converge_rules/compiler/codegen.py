@@ -157,7 +157,9 @@ class AgentGenerator:
         # the coroutine variant, ``async def agent``: each tool call is awaited
         # (``await runtime.acall(...)``), so many runs wait on tools on one event loop
         self.asynchronous = asynchronous
-        self.ns = Namespace()
+        # memo: one call of the agent reads one context, so an aggregate naming
+        # nothing of the match is computed once per call
+        self.ns = Namespace(memo=True)
         self.positive = [p for p in agent.patterns if not p.negated]
         self.negated = [p for p in agent.patterns if p.negated]
         self.infos: list[PatternInfo] = []
