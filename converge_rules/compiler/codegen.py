@@ -179,6 +179,7 @@ class AgentGenerator:
         self.field_visible: dict[tuple[int, int], frozenset[str]] = {}
         #: the current pass's loops that look up constants alone (see _pass)
         self._const_lookups: list[str] = []
+        self._safe_tests: bool | None = None  # _cannot_raise, once computed
         self._classify()
         self.rule_names = set(self.var_names) | set(self.binders) | set(self.aliases)
         self.needed = self._needed_vars()
@@ -389,6 +390,11 @@ class AgentGenerator:
         """True when no test of a match can raise: every pattern field, negated pattern
         and ``where`` part is made of names, constants, ``==``, ``!=``, ``and``, ``or``,
         ``not``, ``if`` and counts, minima and maxima (no arithmetic, no calls)."""
+        if self._safe_tests is None:
+            self._safe_tests = self._tests_cannot_raise()
+        return self._safe_tests
+
+    def _tests_cannot_raise(self) -> bool:
         exprs: list[Expr] = [fm.value for p in self.agent.patterns for fm in p.fields
                   if fm.value is not None]
         if self.agent.where is not None:
@@ -586,6 +592,7 @@ class AgentGenerator:
             source = f"d{k}" if delta_local else f"new({tid}, since)"
             w.line(f"for f{k} in {source}:")
         elif keyed:
+            keyed = self._by_key(info, keyed)
             ordered = sorted(keyed, key=lambda u: u.position)
             driver = (gone_of if gone_of is not None
                       else self.infos[delta].spec.id if delta >= 0 else None)
@@ -668,6 +675,24 @@ class AgentGenerator:
             # it as a guard once they are bound.
             guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos,
                                  visible=self.field_visible[(k, pos)]))
+
+    @staticmethod
+    def _by_key(info: PatternInfo, keyed: list[FieldUse]) -> list[FieldUse]:
+        """The uses to look pattern ``info`` up by, of the constrained ``keyed``: its
+        type's key alone when all of it is constrained (one live fact at most holds a
+        key), the other fields then checked on that fact — so a keyed type needs no
+        index per combination of fields its patterns constrain, each of which every
+        update of the type would maintain. Only for constants and bound names in
+        fields compared exactly (an index and ``!=`` agree on them: not floats, NaN);
+        an expression keeps its place in the key (evaluated once, before the lookup)."""
+        key = info.spec.key_positions
+        if not key or len(keyed) <= len(key) or not set(key) <= {u.position for u in keyed}:
+            return keyed
+        rest = [u for u in keyed if u.position not in key]
+        if any(u.kind == "expr" or info.spec.fields[u.position].type.base not in _EXACT
+               for u in rest):
+            return keyed
+        return [u for u in keyed if u.position in key]
 
     def _use(self, ex: ExprCompiler, u: FieldUse, k: int) -> str:
         if u.kind == "const":
