@@ -317,6 +317,10 @@ def run_side(side: Side, work: Workload, answer: Path | None = None) -> Sample:
         argv += ["--answer", str(answer)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    # Each side runs as installed, from compiled bytecode (the untimed first run writes
+    # it where the sources allow): with PYTHONDONTWRITEBYTECODE set, every timed run
+    # would compile converge's modules from source again, which no installed copy does.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cpu_before = _children_cpu()
     start = time.time()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)

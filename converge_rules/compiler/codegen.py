@@ -157,7 +157,9 @@ class AgentGenerator:
         # the coroutine variant, ``async def agent``: each tool call is awaited
         # (``await runtime.acall(...)``), so many runs wait on tools on one event loop
         self.asynchronous = asynchronous
-        self.ns = Namespace()
+        # memo: one call of the agent reads one context, so an aggregate naming
+        # nothing of the match is computed once per call
+        self.ns = Namespace(memo=True)
         self.positive = [p for p in agent.patterns if not p.negated]
         self.negated = [p for p in agent.patterns if p.negated]
         self.infos: list[PatternInfo] = []
@@ -175,6 +177,9 @@ class AgentGenerator:
         # as constraints; its other names are its own, as the checker reads them.
         self.visible_at: list[frozenset[str]] = []
         self.field_visible: dict[tuple[int, int], frozenset[str]] = {}
+        #: the current pass's loops that look up constants alone (see _pass)
+        self._const_lookups: list[str] = []
+        self._safe_tests: bool | None = None  # _cannot_raise, once computed
         self._classify()
         self.rule_names = set(self.var_names) | set(self.binders) | set(self.aliases)
         self.needed = self._needed_vars()
@@ -342,6 +347,8 @@ class AgentGenerator:
                    "is new")
             order = plan_pass(self.infos, delta, self.rule_names)
         in_loop = False
+        self._const_lookups = []
+        start = len(w.lines)
         hoisted = self._take_ready(bound, guards) if order else []
         if hoisted:
             # Guards that use no name of the match (`sum(Q(), amount) > 100.0`) are
@@ -362,6 +369,48 @@ class AgentGenerator:
         self._ready_guards(w, ex, bound, guards, in_loop)
         self._match_end(w, ex, bound, guards, in_loop)
         w.depth = base_depth
+        if delta >= 0 and self._const_lookups and self._cannot_raise():
+            self._skip_unless_present(w, start, base_depth)
+
+    def _skip_unless_present(self, w: Writer, start: int, depth: int) -> None:
+        """Wrap the pass written from line ``start`` in a check that every pattern it
+        looks up by constants alone has a fact: ``Stage(value: labeling)`` joined
+        innermost to every new ``Edge`` is looked up once, not once per new edge, and
+        when there is no such stage the new edges are not walked at all. The same
+        matches in the same order: with a bucket empty the pass finds none, and
+        (``_cannot_raise``) nothing it skips could fail; it still runs when the run
+        has too many outputs already, to stop as it did."""
+        checks = " and ".join(dict.fromkeys(self._const_lookups))
+        if self.counts_outputs:
+            checks = f"({checks}) or len(out) > max_outputs"
+        w.lines[start:] = ["    " * depth + f"if {checks}:",
+                           *("    " + line for line in w.lines[start:])]
+
+    def _cannot_raise(self) -> bool:
+        """True when no test of a match can raise: every pattern field, negated pattern
+        and ``where`` part is made of names, constants, ``==``, ``!=``, ``and``, ``or``,
+        ``not``, ``if`` and counts, minima and maxima (no arithmetic, no calls)."""
+        if self._safe_tests is None:
+            self._safe_tests = self._tests_cannot_raise()
+        return self._safe_tests
+
+    def _tests_cannot_raise(self) -> bool:
+        exprs: list[Expr] = [fm.value for p in self.agent.patterns for fm in p.fields
+                  if fm.value is not None]
+        if self.agent.where is not None:
+            exprs.append(self.agent.where)
+        for e in exprs:
+            for x in walk_expr(e):
+                if isinstance(x, Binary) and x.op not in ("==", "!=", "and", "or"):
+                    return False
+                if isinstance(x, Unary) and x.op != "not":
+                    return False
+                if isinstance(x, Aggregate) and x.func not in ("count", "min", "max"):
+                    return False
+                if not isinstance(x, (Literal, Name, Attribute, Binary, Unary, IfExpr,
+                                      Aggregate)):
+                    return False
+        return True
 
     def _match_end(self, w: Writer, ex: ExprCompiler, bound: set[str],
                    guards: list[_Guard], in_loop: bool) -> None:
@@ -543,6 +592,7 @@ class AgentGenerator:
             source = f"d{k}" if delta_local else f"new({tid}, since)"
             w.line(f"for f{k} in {source}:")
         elif keyed:
+            keyed = self._by_key(info, keyed)
             ordered = sorted(keyed, key=lambda u: u.position)
             driver = (gone_of if gone_of is not None
                       else self.infos[delta].spec.id if delta >= 0 else None)
@@ -550,6 +600,8 @@ class AgentGenerator:
                                               driver))
             parts = [self._use(ex, u, k) for u in ordered]
             key = key_src(parts)
+            if all(u.kind == "const" for u in ordered) and gone_of is None:
+                self._const_lookups.append(f"{ix}.get({key})")
             w.line(f"for f{k} in {ix}.get({key}, ()):")
         else:
             w.line(f"for f{k} in {self.ns.live(tid)}:")
@@ -623,6 +675,24 @@ class AgentGenerator:
             # it as a guard once they are bound.
             guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos,
                                  visible=self.field_visible[(k, pos)]))
+
+    @staticmethod
+    def _by_key(info: PatternInfo, keyed: list[FieldUse]) -> list[FieldUse]:
+        """The uses to look pattern ``info`` up by, of the constrained ``keyed``: its
+        type's key alone when all of it is constrained (one live fact at most holds a
+        key), the other fields then checked on that fact — so a keyed type needs no
+        index per combination of fields its patterns constrain, each of which every
+        update of the type would maintain. Only for constants and bound names in
+        fields compared exactly (an index and ``!=`` agree on them: not floats, NaN);
+        an expression keeps its place in the key (evaluated once, before the lookup)."""
+        key = info.spec.key_positions
+        if not key or len(keyed) <= len(key) or not set(key) <= {u.position for u in keyed}:
+            return keyed
+        rest = [u for u in keyed if u.position not in key]
+        if any(u.kind == "expr" or info.spec.fields[u.position].type.base not in _EXACT
+               for u in rest):
+            return keyed
+        return [u for u in keyed if u.position in key]
 
     def _use(self, ex: ExprCompiler, u: FieldUse, k: int) -> str:
         if u.kind == "const":

@@ -77,12 +77,18 @@ def key_src(parts: list[str]) -> str:
 class Namespace:
     """The globals of one generated module: runtime helpers, constants that have no
     plain literal form, and plugin functions; plus the locals the function prologue
-    must bind (indexes and live sets it uses)."""
+    must bind (indexes and live sets it uses).
+
+    With ``memo`` (an agent's function: one call reads one unchanging context), an
+    aggregate that names nothing of the match is computed at most once per call
+    (:meth:`memoized`) instead of once per match that reaches it."""
 
     values: dict[str, Any] = field(default_factory=lambda: dict(RUNTIME_HELPERS))
     notes: list[str] = field(default_factory=list)
     index_locals: set[int] = field(default_factory=set)
     live_locals: set[int] = field(default_factory=set)
+    memo: bool = False
+    _memo_keys: dict[str, int] = field(default_factory=dict)
     _constants: dict[tuple[type, Any], str] = field(default_factory=dict)
     _functions: dict[str, str] = field(default_factory=dict)
 
@@ -121,9 +127,23 @@ class Namespace:
         self.live_locals.add(type_id)
         return f"live{type_id}"
 
+    def memoized(self, code: str) -> str:
+        """Code for the value of expression ``code`` computed on first use in a call
+        and reused after it (the same ``code`` shares one slot); ``code`` itself when
+        memoizing is off. ``code`` must depend on the call's context alone."""
+        if not self.memo:
+            return code
+        key = self._memo_keys.setdefault(code, len(self._memo_keys))
+        # an expression (no assignment statement fits where aggregates appear):
+        # setdefault stores the value computed on the first use
+        return f"(memo[{key}] if {key} in memo else memo.setdefault({key}, {code}))"
+
     def view_locals(self) -> list[str]:
-        """Prologue lines binding the live sets and indexes the body uses."""
+        """Prologue lines binding the live sets and indexes the body uses (and the
+        memo of aggregates when one is used)."""
         lines = ["    live = view.live"] if self.live_locals else []
+        if self._memo_keys:
+            lines.append("    memo = {}")
         if self.index_locals:
             lines.append("    indexes = view.indexes")
         lines += [f"    ix{i} = indexes[{i}]" for i in sorted(self.index_locals)]

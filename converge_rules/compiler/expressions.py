@@ -472,6 +472,26 @@ class ExprCompiler:
         return f"any(True for {gen} in {src} if {' and '.join(conds)})"
 
     def _aggregate(self, e: Aggregate) -> tuple[str, Kind]:
+        code, kind = self._aggregate_code(e)
+        if self._names_nothing_bound(e.pattern):
+            # `bp == max(Junction(), base_point)`: the same value for every match
+            code = self.ns.memoized(code)
+        return code, kind
+
+    def _names_nothing_bound(self, pattern: Pattern) -> bool:
+        """True when an aggregated ``pattern`` takes no constraint from the scope:
+        each field a constant or a name of its own (no expressions, which may call
+        functions), so its value is the same wherever in the rule it is computed."""
+        spec = self.ctx.types.get(pattern.type.name)
+        if spec is None:
+            return False
+        seen = {n for n in self.scope if self.visible is None or n in self.visible}
+        info = classify(pattern, spec, self.ctx.enums, lambda n: n in seen
+                        and isinstance(self.scope[n], Var))
+        return all(u.kind == "const" or (u.kind == "var" and u.name not in seen)
+                   for u in info.uses)
+
+    def _aggregate_code(self, e: Aggregate) -> tuple[str, Kind]:
         gen = self._fresh()
         src, conds, info = self.lookup(e.pattern, gen)
         where = f" if {' and '.join(conds)}" if conds else ""

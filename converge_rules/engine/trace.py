@@ -88,7 +88,7 @@ Event = tuple[Any, ...]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CycleStart(_Model):
