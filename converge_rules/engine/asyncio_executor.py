@@ -38,6 +38,7 @@ CPU-bound rulesets belong on ``processes``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import queue
 import threading
@@ -249,7 +250,6 @@ class AsyncioExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._agent_pool: DaemonThreads | None = None
         self._tool_pool: DaemonThreads | None = None
-        self._slots: asyncio.Semaphore | None = None
 
     def start(
         self, view: View, agents: Sequence[AgentSpec], *, tools: ToolBox,
@@ -259,7 +259,6 @@ class AsyncioExecutor:
         self._view, self._agents, self._tools = view, agents, tools
         self._timeout, self._deadline = agent_timeout, deadline
         self._loop = tools.event_loop()
-        self._slots = None  # bound to the loop of its first use: this job's
         workers = min(self.max_concurrency, MAX_SYNC_WORKERS)
         self._agent_pool = DaemonThreads(workers, "converge-agent")
         self._tool_pool = DaemonThreads(workers, "converge-tool")
@@ -293,13 +292,9 @@ class AsyncioExecutor:
 
     async def _cycle(self, activations: Sequence[Activation],
                      runtimes: list[AgentRuntime]) -> list[AgentEffect]:
-        if self._slots is None:  # made on the loop that uses it
-            self._slots = asyncio.Semaphore(self.max_concurrency)
         if self._timeout is None and self._deadline is None:
             return await self._lanes(activations, runtimes)
-        bounded = len(activations) > self.max_concurrency
-        runs = [self._one(a, r, bounded) for a, r in zip(activations, runtimes, strict=True)]
-        return list(await asyncio.gather(*runs))
+        return await self._watched_lanes(activations, runtimes)
 
     async def _lanes(self, activations: Sequence[Activation],
                      runtimes: list[AgentRuntime]) -> list[AgentEffect]:
@@ -366,74 +361,178 @@ class AsyncioExecutor:
             raise
         return cast(list[AgentEffect], effects)
 
-    async def _one(self, activation: Activation, runtime: AgentRuntime,
-                   bounded: bool) -> AgentEffect:
-        """The effect of one activation; ``bounded``: it waits for a slot first (the
-        cycle has more activations than ``max_concurrency``)."""
-        if not bounded:
-            return await self._run(activation, runtime)
-        slots = self._slots
-        assert slots is not None
-        deadline = self._deadline
-        if deadline is None:
-            await slots.acquire()
-        else:
+    async def _watched_lanes(self, activations: Sequence[Activation],
+                             runtimes: list[AgentRuntime]) -> list[AgentEffect]:
+        """:meth:`_lanes` with deadlines. A coroutine agent still running
+        ``agent_timeout`` after its lane took it is cut then: its effect is the
+        timeout's, its lane task is cancelled and another lane takes its place (so a
+        tool that swallows the cancellation holds neither the cycle nor the agents
+        after it). At the job's deadline every running coroutine agent is cut and
+        every activation not started is cut unstarted. One timer watches all the
+        agents' deadlines (they come in the order the agents started), instead of a
+        task, a waiter and a timer per agent. A sync agent is watched by :meth:`_run`
+        on its thread, as before."""
+        view, tools, agents = self._view, self._tools, self._agents
+        assert view is not None and tools is not None
+        n = len(activations)
+        if not n:
+            return []
+        timeout, deadline = self._timeout, self._deadline
+        timed = tools.timings is not None
+        loop = asyncio.get_running_loop()
+        effects: list[AgentEffect | None] = [None] * n
+        finished: asyncio.Future[None] = loop.create_future()
+        todo = iter(range(n))
+        left = n
+        running: dict[int, asyncio.Task[None]] = {}  # index → the lane running it
+        watch: collections.deque[tuple[float, int]] = collections.deque()
+        timer: asyncio.TimerHandle | None = None
+        lanes: list[asyncio.Task[None]] = []
+
+        def settle(i: int, effect: AgentEffect) -> None:
+            nonlocal left
+            effects[i] = effect
+            left -= 1
+            if not left and not finished.done():
+                finished.set_result(None)
+
+        def past_deadline() -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
+        def cut(i: int, task: asyncio.Task[None], effect: AgentEffect) -> None:
+            settle(i, effect)
+            task.cancel()
+            if not finished.done():  # a lane in its place, for those not started
+                lanes.append(loop.create_task(lane()))
+
+        def overdue() -> None:  # the timer: cut every agent past its agent_timeout
+            nonlocal timer
+            timer = None
+            now = loop.time()
+            while watch and watch[0][0] <= now:
+                i = watch.popleft()[1]
+                task = running.pop(i, None)
+                if task is None:  # it finished in time
+                    continue
+                position = activations[i].position
+                assert timeout is not None
+                cut(i, task, cut_at_deadline(position, runtimes[i].close()) if past_deadline()
+                    else AgentEffect(position, (), timeout_reason(timeout),
+                                     runtimes[i].close()))
+            arm()
+
+        def arm() -> None:
+            nonlocal timer
+            if timer is None and watch:
+                timer = loop.call_at(watch[0][0], overdue)
+
+        def job_deadline() -> None:  # every activation not finished is cut
+            for i, task in list(running.items()):
+                del running[i]
+                cut(i, task, cut_at_deadline(activations[i].position, runtimes[i].close()))
+            for i in todo:
+                settle(i, cut_at_deadline(activations[i].position, runtimes[i].close()))
+
+        async def lane() -> None:
+            me = asyncio.current_task()
+            assert me is not None
             try:
-                await asyncio.wait_for(slots.acquire(), max(deadline - time.monotonic(), 0))
-            except TimeoutError:  # queued until the deadline: never started
-                return cut_at_deadline(activation.position, runtime.close())
+                for i in todo:
+                    act = activations[i]
+                    agent = agents[act.position]
+                    runtime = runtimes[i]
+                    if past_deadline():  # queued until the deadline: never started
+                        settle(i, cut_at_deadline(act.position, runtime.close()))
+                        continue
+                    afn = agent.afn
+                    if afn is None:  # on a thread, watched by _run
+                        settle(i, await self._run(act, runtime))
+                        continue
+                    running[i] = me
+                    if timeout is not None:
+                        watch.append((loop.time() + timeout, i))
+                        arm()
+                    if timed:
+                        effect = await run_agent_async(agent, act, view, tools, runtime)
+                    else:  # run_agent_async's, inlined
+                        try:
+                            if act.gone is None:
+                                outputs = await afn(view, act.since, runtime)
+                            else:
+                                outputs = await afn(view, act.since, runtime, act.gone)
+                        except (Exception, SystemExit) as exc:
+                            effect = finished_effect(act, view, tools, runtime, None, exc)
+                        else:
+                            effect = finished_effect(act, view, tools, runtime, outputs,
+                                                     None)
+                    if running.pop(i, None) is None:
+                        return  # cut meanwhile (its cancellation swallowed): replaced
+                    settle(i, effect)
+            except BaseException as exc:
+                if me not in running.values() and isinstance(exc, asyncio.CancelledError):
+                    raise  # a lane whose agent was cut: its effect is settled
+                if not finished.done():  # the cycle fails as gather's would (a bug)
+                    if isinstance(exc, asyncio.CancelledError):
+                        finished.cancel()
+                    else:
+                        finished.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+
+        limit = None if deadline is None else loop.call_later(
+            max(deadline - time.monotonic(), 0.0), job_deadline)
+        lanes.extend(loop.create_task(lane()) for _ in range(min(n, self.max_concurrency)))
         try:
-            return await self._run(activation, runtime)
+            await finished
+        except asyncio.CancelledError:
+            for task in lanes:
+                task.cancel()
+            raise
         finally:
-            slots.release()
+            if limit is not None:
+                limit.cancel()
+            if timer is not None:
+                timer.cancel()
+        return cast(list[AgentEffect], effects)
 
     async def _run(self, activation: Activation, runtime: AgentRuntime) -> AgentEffect:
+        """The effect of a sync agent (no coroutine variant), run on the agent pool
+        and cut at its deadlines: ``agent_timeout`` from when its thread took it,
+        the job's."""
         view, tools = self._view, self._tools
         assert view is not None and tools is not None and self._agent_pool is not None
         agent = self._agents[activation.position]
         timeout, deadline = self._timeout, self._deadline
         loop = asyncio.get_running_loop()
-        running: asyncio.Future[AgentEffect]
-        started: Callable[[], float | None]
-        if agent.afn is not None:
-            if timeout is None and deadline is None:  # nothing to cut: no task
-                return await run_agent_async(agent, activation, view, tools, runtime)
-            running = asyncio.ensure_future(
-                run_agent_async(agent, activation, view, tools, runtime))
-            begun = time.monotonic()
-            started = lambda: begun  # noqa: E731
-            pooled = None
-        else:
-            begins: list[float] = []
-            # the thread while it runs the agent's own code, under ``guard``: only
-            # then may an abandoned agent be stopped (never in the pool's bookkeeping)
-            inside: list[int] = []
-            guard = threading.Lock()
+        begins: list[float] = []
+        # the thread while it runs the agent's own code, under ``guard``: only
+        # then may an abandoned agent be stopped (never in the pool's bookkeeping)
+        inside: list[int] = []
+        guard = threading.Lock()
 
-            def task() -> AgentEffect:
-                begins.append(time.monotonic())
+        def task() -> AgentEffect:
+            begins.append(time.monotonic())
+            try:
                 try:
-                    try:
-                        with guard:
-                            inside.append(threading.get_ident())
-                        return run_agent(agent, activation, view, tools, timeout, runtime)
-                    finally:
-                        with guard:
-                            inside.clear()
-                        _checkpoint()  # a stop requested just now surfaces here
-                except AgentAbandoned:  # stopped: nobody reads this effect
-                    return AgentEffect(activation.position, (), "abandoned", ())
+                    with guard:
+                        inside.append(threading.get_ident())
+                    return run_agent(agent, activation, view, tools, timeout, runtime)
+                finally:
+                    with guard:
+                        inside.clear()
+                    _checkpoint()  # a stop requested just now surfaces here
+            except AgentAbandoned:  # stopped: nobody reads this effect
+                return AgentEffect(activation.position, (), "abandoned", ())
 
-            pooled = self._agent_pool.submit(task)
-            running = asyncio.wrap_future(pooled, loop=loop)
-            started = lambda: begins[0] if begins else None  # noqa: E731
+        pooled = self._agent_pool.submit(task)
+        running: asyncio.Future[AgentEffect] = asyncio.wrap_future(pooled, loop=loop)
         if timeout is None and deadline is None:
             return await running
         while True:
             # asyncio.wait neither cancels at the timeout nor waits for what it
             # cancelled: a tool that swallows its cancellation cannot hold the cycle
             now = time.monotonic()
-            begun_at = started()
+            begun_at = begins[0] if begins else None
             limit = deadline if deadline is not None else now + 3600.0
             if timeout is not None:
                 limit = min(limit, (now if begun_at is None else begun_at) + timeout)
@@ -441,7 +540,7 @@ class AsyncioExecutor:
             if done:
                 return running.result()
             now = time.monotonic()
-            begun_at = started()
+            begun_at = begins[0] if begins else None
             if deadline is not None and now >= deadline:
                 effect = cut_at_deadline(activation.position, runtime.close())
             elif (timeout is not None and begun_at is not None
@@ -451,11 +550,10 @@ class AsyncioExecutor:
             else:
                 continue  # queued for a thread: its timeout starts when it does
             running.cancel()
-            if pooled is not None:
-                self._agent_pool.retire(pooled)
-                with guard:  # a join computing for minutes must not go on unobserved
-                    if inside and not runtime.calling:
-                        _interrupt(inside[0])
+            self._agent_pool.retire(pooled)
+            with guard:  # a join computing for minutes must not go on unobserved
+                if inside and not runtime.calling:
+                    _interrupt(inside[0])
             return effect
 
     def close(self) -> None:
