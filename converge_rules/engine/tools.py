@@ -26,10 +26,12 @@ import asyncio
 import contextlib
 import inspect
 import json
+import json.encoder
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import date, timedelta
+from json.encoder import encode_basestring_ascii
 from time import perf_counter
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypeVar, cast
@@ -38,7 +40,7 @@ from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.timings import CALLED, MEMO, RECORDED
 from converge_rules.errors import ToolError, without_addresses
 from converge_rules.jsontext import value_problem
-from converge_rules.language.builtins import iso_text
+from converge_rules.language.builtins import INT_MAX, INT_MIN, iso_text
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -63,13 +65,19 @@ class AgentAbandoned(BaseException):
 
 def canonical_args(args: Mapping[str, Any]) -> str:
     """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
-    return _CANONICAL.encode(args)
+    if _C_ENCODER is None:
+        return _CANONICAL.encode(args)
+    # what _CANONICAL.encode does for a mapping, without its Python steps (a closure
+    # and two calls per key): the same C encoder with the same settings, new markers
+    return "".join(_C_ENCODER({}, repr, encode_basestring_ascii, None, ":", ",",
+                              True, False, True)(args, 0))
 
 
 #: ``json.dumps(args, sort_keys=True, separators=(",", ":"), default=repr)``, built
 #: once: ``dumps`` with options builds an encoder per call, a tenth of an async call's
 #: cost on the asyncio executor. Holds no state between calls.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
 
 
 async def _on_pool(pool: Executor, fn: Any, args: dict[str, Any]) -> Any:
@@ -167,6 +175,16 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _failed(exc: BaseException) -> _Outcome:
+    """The outcome of an async tool call that raised ``exc``; a ``MemoryError`` (the
+    job's memory budget, not the tool's answer) is raised again."""
+    if isinstance(exc, MemoryError):
+        raise exc
+    if isinstance(exc, ToolError):  # already says which tool failed and why
+        return None, without_addresses(str(exc))
+    return None, without_addresses(f"{type(exc).__name__}: {exc}")
+
+
 def _is_async(fn: Any) -> bool:
     """Whether calling ``fn`` gives a coroutine (an ``async def`` function, or an object
     whose ``__call__`` is one): such a tool is awaited on the loop, any other runs on a
@@ -175,10 +193,33 @@ def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
 
+def _plain(values: Any) -> bool:
+    """True when every one of ``values`` is None, a bool, a 64-bit int, a finite float
+    or an ASCII string: values ``value_problem`` finds nothing in. Checked inline, so
+    the common flat arguments and results of a tool call cost no recursive walk
+    (False only means: look closer)."""
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            if not INT_MIN <= value <= INT_MAX:
+                return False
+        elif kind is str:
+            if not value.isascii():
+                return False
+        elif kind is float:
+            if value - value != 0.0:  # NaN or an infinity
+                return False
+        elif value is not None and kind is not bool:
+            return False
+    return True
+
+
 def json_problem(tool: str, result: Mapping[str, Any]) -> str | None:
     """Why a tool's result cannot go into the trace (naming the field), or None. Its
     strings must not hold lone surrogates and its integers must be 64-bit, as for
     input facts."""
+    if type(result) is dict and _plain(result.values()) and _plain(result):
+        return None  # a flat object of plain values (its keys are strings: JSON's)
     try:
         where = value_problem(dict(result), "result")
     except RecursionError:
@@ -381,7 +422,18 @@ class ToolBox:
             outcome: _Outcome = (None, "internal error")
             cancelled = False
             try:
-                outcome = await self._ainvoke(tool, args, pool)
+                fn = self._tools.get(tool)
+                if fn is not None and self._async.get(tool):
+                    # an async tool (known since its first call): awaited right here,
+                    # the call's coroutine layers being a tenth of its cost on the loop
+                    try:
+                        result = await cast(Awaitable[Any], fn(dict(args)))
+                    except (Exception, SystemExit) as exc:
+                        outcome = _failed(exc)
+                    else:
+                        outcome = self._answer(tool, result)
+                else:
+                    outcome = await self._ainvoke(tool, args, pool)
             except asyncio.CancelledError:
                 # its agent was abandoned: the call is cut too, and answers no memo (an
                 # identical call waiting for it makes it again)
@@ -413,12 +465,8 @@ class ToolBox:
                 result = await _on_pool(pool, fn, dict(args))
             if not asynchronous and inspect.isawaitable(result):
                 result = await _await(result)
-        except ToolError as exc:
-            return None, without_addresses(str(exc))
-        except MemoryError:
-            raise
         except (Exception, SystemExit) as exc:
-            return None, without_addresses(f"{type(exc).__name__}: {exc}")
+            return _failed(exc)
         return self._answer(tool, result)
 
     def _unknown(self, tool: str) -> str:
@@ -506,11 +554,11 @@ class AgentRuntime:
             else:  # (a subclass answering elsewhere overrides call)
                 result, error = box.call(tool, args)
         except ToolBudgetExhausted as exc:
-            self._record((tool, dict(args), None, str(exc)))
+            self._record((tool, args, None, str(exc)))
             raise
         if self.closed:  # abandoned while the tool ran: the agent must stop here
             raise AgentAbandoned(tool)
-        self._record((tool, dict(args), result, error), timed)
+        self._record((tool, args, result, error), timed)
         if error is not None:
             said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
             raise ToolError(said)
@@ -552,33 +600,37 @@ class AgentRuntime:
                 began = perf_counter()
                 (result, error), source = await box.sourced_acall(tool, args, self._pool)
                 timed = (perf_counter() - began, source)
-            else:
-                result, error = await box.acall(tool, args, self._pool)
+            else:  # (one coroutine fewer than box.acall)
+                (result, error), _ = await box.sourced_acall(tool, args, self._pool)
         except ToolBudgetExhausted as exc:
-            self._record((tool, dict(args), None, str(exc)))
+            self._record((tool, args, None, str(exc)))
             raise
         return self._answered(tool, args, result, error, timed)
 
     def _start(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """The arguments as the tool is given them, the call noted as running; a
         :class:`ToolError` when the call must not be made."""
-        if any(not isinstance(v, str | int | float | bool | None) for v in args.values()):
-            args = {k: _json_time(v) for k, v in args.items()}
-        for name, value in args.items():
-            problem = value_problem(value, f"argument {name!r}")
-            if problem is not None:
-                raise ToolError(f"tool {tool!r} not called: {problem}")
+        if not _plain(args.values()):
+            if any(not isinstance(v, str | int | float | bool | None) for v in args.values()):
+                args = {k: _json_time(v) for k, v in args.items()}
+            for name, value in args.items():
+                problem = value_problem(value, f"argument {name!r}")
+                if problem is not None:
+                    raise ToolError(f"tool {tool!r} not called: {problem}")
+        # this run's own copy, recorded as is: the tool is handed a copy of it, and
+        # the caller's later changes to its dict cannot reach the record
+        args = dict(args)
         with self._lock:
             if self.closed:
                 raise ToolError(f"tool {tool!r} not called: the agent was abandoned "
                                 "(agent_timeout)")
-            self._pending = (tool, dict(args))
+            self._pending = (tool, args)
         return args
 
     def _answered(self, tool: str, args: dict[str, Any], result: dict[str, Any] | None,
                   error: str | None, timed: tuple[float, str] | None = None
                   ) -> dict[str, Any]:
-        self._record((tool, dict(args), result, error), timed)
+        self._record((tool, args, result, error), timed)
         if error is not None:
             said = error if error.startswith(f"tool {tool!r}") else f"tool {tool!r} failed: {error}"
             raise ToolError(said)

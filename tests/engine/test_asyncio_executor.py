@@ -6,6 +6,7 @@ at its deadline, whatever its tool does with the cancellation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import subprocess
 import sys
@@ -232,6 +233,39 @@ def test_a_stuck_tool_holds_neither_the_job_nor_the_process_exit(script: str) ->
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["converged", "0"]
     assert time.monotonic() - started < 30
+
+
+def test_an_agent_cut_while_its_tool_ignores_the_cut_frees_its_slot_for_the_next() -> None:
+    answered: list[int] = []
+
+    async def slow(args: dict[str, Any]) -> dict[str, Any]:
+        if args["agent"] == 0:
+            while True:  # never answers and swallows every cancellation
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(3600)
+        answered.append(args["agent"])
+        return {"v": args["agent"]}
+
+    started = time.monotonic()
+    # one agent in flight at a time: agents 1 and 2 start only once agent 0 is cut
+    result = converge_rules.run(fan_out(3, "agent_timeout = 200ms"), [("Go", {"n": 1})],
+                                tools={"slow": slow}, executor="asyncio", workers=1)
+    assert time.monotonic() - started < 30  # (the job's end waits a grace for agent 0)
+    assert sorted(f["agent"] for f in result.facts("Got")) == [1, 2]
+    assert sorted(answered) == [1, 2]
+    assert "agent_timeout exceeded" in result.trace.to_jsonl()
+
+
+def test_a_queued_agents_timeout_counts_from_its_own_start() -> None:
+    async def slow(args: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0.15)
+        return {"v": args["agent"]}
+
+    # one in flight: the third starts ~0.3 s into the cycle, past 250 ms from its start
+    result = converge_rules.run(fan_out(3, "agent_timeout = 250ms"), [("Go", {"n": 1})],
+                                tools={"slow": slow}, executor="asyncio", workers=1)
+    assert sorted(f["agent"] for f in result.facts("Got")) == [0, 1, 2]
+    assert "agent_timeout exceeded" not in result.trace.to_jsonl()
 
 
 def test_a_sync_agent_over_agent_timeout_is_cut_and_its_thread_replaced() -> None:

@@ -210,3 +210,51 @@ def test_a_json_result_with_coercible_keys_is_accepted() -> None:
     answer = {"usd": 1.0, "raw": {1: (2, 3)}}
     result = converge_rules.run(ruleset(), INPUT[:1], tools={"fx": lambda a: answer})
     assert result.facts("R") == [{"c": "EUR", "usd": 1.0}]
+
+
+@pytest.mark.parametrize(
+    ("answer", "refused"),
+    [
+        ({"usd": 1.0, "note": "plain"}, None),
+        ({"usd": 2.5, "note": "caf\u00e9"}, None),
+        ({"usd": 1.0, "n": -(2**63)}, None),
+        ({"usd": 1.0, 5: "an int key"}, None),
+        ({"usd": 1.0, "note": "\ud800"}, "result.note holds a lone surrogate"),
+        ({"usd": float("inf")}, "result.usd is inf"),
+        ({"usd": float("nan")}, "result.usd is nan"),
+        ({"usd": 1.0, "n": 2**63}, "result.n is 9223372036854775808"),
+        ({"usd": 1.0, "deep": [{"x": "\udc00"}]}, "result.deep[0].x holds a lone surrogate"),
+    ],
+)
+@pytest.mark.parametrize("executor", ["serial", "asyncio"])
+def test_an_async_tools_result_is_checked_whole_on_every_executor(
+    answer: dict[Any, Any], refused: str | None, executor: str
+) -> None:
+    async def fx(args: dict[str, Any]) -> dict[Any, Any]:
+        return answer
+
+    result = converge_rules.run(ruleset(), INPUT[:1], tools={"fx": fx}, executor=executor)
+    if refused is None:
+        assert result.facts("R") == [{"c": "EUR", "usd": answer["usd"]}]
+    else:
+        assert result.facts("R") == []
+        assert refused in result.trace.to_jsonl()
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads", "asyncio"])
+def test_a_call_records_its_arguments_as_made_whatever_the_tool_does_with_them(
+    executor: str
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def fx(args: dict[str, Any]) -> dict[str, Any]:
+        seen.append(dict(args))
+        args["currency"] = "changed by the tool"
+        return {"usd": 1.0}
+
+    codes = [("Q", {"c": "Z\u00fcrich"}), ("Q", {"c": "EUR"})]
+    result = converge_rules.run(ruleset(), codes, tools={"fx": fx}, executor=executor)
+    assert sorted(a["currency"] for a in seen) == ["EUR", "Z\u00fcrich"]
+    lines = tool_lines(result)
+    assert len(lines) == 2 and "changed" not in "".join(lines)
+    assert sorted(f["c"] for f in result.facts("R")) == ["EUR", "Z\u00fcrich"]
