@@ -347,3 +347,48 @@ def test_a_delta_holds_only_the_violations_of_its_own_cycle(tmp_path: Path) -> N
             assert len(guard["violations"]) == sum(
                 n for c, n in per_cycle.items() if c <= cycle)
     assert after_one >= 1
+
+
+COMBINED = """\
+ruleset pay
+fact Part    { key id: str, claim: str, amount: float }
+fact Extra   { key id: str, claim: str, amount: float }
+fact Payment { key claim: str, amount: float }
+fact Ack     { key claim: str }
+agent base {
+  when Part(claim, amount)
+  emit Payment(claim: claim, amount: amount)
+  emit Ack(claim: claim)
+}
+agent more {
+  when Extra(claim, amount) and Ack(claim)
+  emit Payment(claim: claim, amount: amount)
+}
+policy Payment { combine sum amount }
+approve Payment when amount > 10_000.0
+"""
+
+
+def test_a_held_combined_value_resumed_from_its_checkpoint_is_counted_once(
+        tmp_path: Path) -> None:
+    # the held 13,000 counts the 5,000 already (its incumbent): the checkpoint of the
+    # pause keeps that, so approving it after a resume replaces the 5,000 as it does
+    # in one run, and never adds them again (18,000)
+    ruleset = load(tmp_path, "pay", COMBINED)
+    facts = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
+             ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0})]
+    db = str(tmp_path / "run.db")
+    paused = api.run(ruleset, facts, now=JOB_TIME, store=db)
+    (pending,) = paused.pending
+    assert pending["fields"] == {"claim": "c1", "amount": 13_000.0}
+    decision = StoredDecision(pending["id"], "approve", "ann", "2026-12-06T17:00:00Z", "ok")
+    with SqliteStore(db) as store:
+        store.record_decision(1, decision)
+    whole = api.run(ruleset, facts, now=JOB_TIME, decisions=[Decision(
+        id=decision.id, approve=True, by="ann", at=decision.at, note="ok",
+        paused_at=paused.cycles)])
+    resumed = api.resume(db, ruleset=ruleset)
+    assert resumed.resumed_from == paused.cycles  # from the pause's checkpoint
+    assert resumed.facts("Payment") == [{"claim": "c1", "amount": 13_000.0}]
+    same_result(resumed, whole)
+    assert stored_trace(db) == whole.trace.to_jsonl()
