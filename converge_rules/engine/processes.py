@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -62,6 +63,21 @@ _CLOSE_GRACE = 1.0
 
 _PR_SET_PDEATHSIG = 1
 
+_AHEAD_BYTES = 8_192
+"""The largest batch message sent to a worker before it asks (about: see
+:func:`_message_bytes`). Two such in a pipe of 64 KiB never fill it."""
+
+
+def _message_bytes(activations: Any) -> int:
+    """An upper bound, about, of the pickled size of ``activations``: ids of facts
+    gone (``Activation.gone``) are what can make it big."""
+    size = 0
+    for a in activations:
+        size += 64
+        if a.gone is not None:
+            size += sum(9 * len(ids) + 8 for ids in a.gone)
+    return size
+
 
 class _RemoteTools(ToolBox):
     """A worker's tool box: every call is answered by the parent's."""
@@ -70,13 +86,24 @@ class _RemoteTools(ToolBox):
         super().__init__(None, None)
         self._conn = conn
         self.current = 0  # the index, in this worker's share, of the agent running
+        # more work the parent sent while a call waited for its answer, in order
+        self.more: deque[tuple[Any, ...]] = deque()
 
     def call(self, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         self._conn.send(("call", tool, args, self.current))
-        kind, result, error = self._conn.recv()
+        while True:
+            message = self._conn.recv()
+            if message[0] != "more":
+                break
+            self.more.append(message)
+        kind, result, error = message
         if kind == "refused":
             raise ToolBudgetExhausted(error)
         return result, error
+
+    def next_work(self) -> tuple[Any, ...]:
+        """The parent's next ``("more", batches, last)``, the one kept aside first."""
+        return self.more.popleft() if self.more else self._conn.recv()
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -98,30 +125,45 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
     _die_with_parent(parent_pid)
     for end in parent_ends:  # else no worker sees end-of-file when the parent dies
         end.close()
+    # what was inherited is never garbage here: the young collections below must not
+    # walk it (nor write to its pages, which copy-on-write would then copy)
+    gc.freeze()
     tools = _RemoteTools(conn)
     view = replica.as_view()
     try:
         while True:
             message = conn.recv()
             if message[0] == "stop":
+                conn.send(("bye", time.process_time()))  # what this worker cost
                 return
-            _, delta, activations = message
-            effects: list[AgentEffect] = []
+            _, delta, first, last = message
+            batches: deque[list[Activation]] = deque(first)
             took: list[tuple[int, float]] = []  # (share index, wall seconds) when timing
+            k = 0  # the share index of the next agent: the order the parent sent them
             try:
                 replica.apply(delta)
                 if timed:
                     conn.send(("begin",))  # the first agent's clock starts now
-                for k, a in enumerate(activations):
-                    tools.current = k
-                    began = time.perf_counter() if timing else 0.0
-                    effect = run_agent(agents[a.position], a, view, tools, timeout)
-                    if timing:
-                        took.append((k, time.perf_counter() - began))
-                    if timed:  # the parent keeps what was made if it must kill us
-                        conn.send(("effect", effect))
-                    else:
-                        effects.append(effect)
+                while True:
+                    while batches:
+                        effects: list[AgentEffect] = []
+                        for a in batches.popleft():
+                            tools.current = k
+                            began = time.perf_counter() if timing else 0.0
+                            effect = run_agent(agents[a.position], a, view, tools, timeout)
+                            if timing:
+                                took.append((k, time.perf_counter() - began))
+                            k += 1
+                            if timed:  # the parent keeps what was made if it must kill us
+                                conn.send(("effect", effect))
+                            else:
+                                effects.append(effect)
+                        # a batch done: the parent sends the next (or says there is none)
+                        conn.send(("effects", effects))
+                    if last:
+                        break
+                    _, more, last = tools.next_work()
+                    batches.extend(more)
             except MemoryError:  # the parent stops the job: budget `memory`
                 conn.send(("memory", "a worker process of the processes executor ran out "
                            "of memory (MemoryError)"))
@@ -133,7 +175,7 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
                 return
             if timing:
                 conn.send(("timings", took))
-            conn.send(("effects", effects))
+            conn.send(("idle",))
             gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
     except (EOFError, OSError):  # the parent is gone: so are we, quietly
         return
@@ -142,7 +184,8 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
 class _Worker:
     """The parent's record of one worker and of its share of the current cycle."""
 
-    __slots__ = ("begun", "calls", "conn", "dead", "done", "lock", "pending", "proc", "share")
+    __slots__ = ("begun", "calls", "conn", "dead", "done", "last", "lock", "out", "pending",
+                 "proc", "share")
 
     def __init__(self, proc: Any, conn: Connection) -> None:
         self.proc = proc
@@ -152,9 +195,11 @@ class _Worker:
         self.assign([], time.monotonic())
 
     def assign(self, share: list[Activation], now: float) -> None:
-        self.share = share
+        self.share = share  # what it was sent this cycle, in the order it runs them
         self.done = -1  # effects received; -1 until the worker said "begin"
         self.begun = now
+        self.last = False  # told that no more work comes this cycle
+        self.out = 0  # batches sent and not yet done
         self.calls: dict[int, list[ToolRecord]] = {}
         self.pending: dict[int, tuple[str, dict[str, Any]]] = {}
 
@@ -196,6 +241,11 @@ class ProcessExecutor:
         self._agents: Sequence[AgentSpec] = ()
         self._timeout: float | None = None
         self._deadline: float | None = None
+        self._queue: deque[Activation] = deque()  # this cycle's activations not yet sent
+        self.worker_cpu: list[float] = []
+        """The CPU seconds each worker used (user and system), known once the job
+        closed the executor: for benchmarks, which weigh the workers' share of the
+        work against a serial run. Workers killed at a deadline are not in it."""
 
     @property
     def _timed(self) -> bool:
@@ -212,6 +262,7 @@ class ProcessExecutor:
             raise ConvergeError("the processes executor runs on the engine's fact store")
         self._tools, self._store, self._agents = tools, view, agents
         self._timeout, self._deadline = agent_timeout, deadline
+        self.worker_cpu = []
         replica = view.replicate()
         self._slots = []
         for _ in range(self._workers):  # one by one: each closes its elders' pipe ends
@@ -293,8 +344,11 @@ class ProcessExecutor:
             effects.append(message[1])
             w.done += 1
             w.begun = time.monotonic()
-        elif kind == "effects":
+        elif kind == "effects":  # a batch done: more work, or word that there is none
             effects.extend(message[1])
+            w.out -= 1
+            self._top_up(w)
+        elif kind == "idle":
             busy.discard(i)
         elif kind == "timings":  # the worker's agent runs: recorded in this cycle
             timings = self._tools.timings if self._tools is not None else None
@@ -307,22 +361,67 @@ class ProcessExecutor:
         else:
             raise ConvergeError(f"a worker process failed: {message[1]}")
 
+    def _take(self) -> list[Activation]:
+        """The next batch for a worker that asks (guided self-scheduling): a share of
+        what is left, ``1 / (2 * workers)`` of it, at least one activation. Big batches
+        while much is left keep the messages few; small ones at the end let the worker
+        that is ahead take the last agents, so the workers finish together."""
+        queue = self._queue
+        n = min(len(queue), max(1, -(-len(queue) // (2 * len(self._slots)))))
+        return [queue.popleft() for _ in range(n)]
+
+    def _top_up(self, w: _Worker) -> None:
+        """Keep ``w`` two batches ahead (so it never waits for the parent while work
+        is left), or tell it that none is left. A batch goes ahead of need only when
+        its message is small (:data:`_AHEAD_BYTES`): the worker reads it only once it
+        runs dry, and a big one could fill the pipe while the worker writes its
+        effects into the other direction, each waiting for the other."""
+        queue = self._queue
+        while not w.last and w.out < 2:
+            if w.out and queue:
+                n = min(len(queue), max(1, -(-len(queue) // (2 * len(self._slots)))))
+                if _message_bytes(queue[i] for i in range(n)) > _AHEAD_BYTES:
+                    return  # sent when this batch is done and the worker waits
+            batch = self._take()
+            if batch and w.done == len(w.share):  # an idle worker's next agent starts now
+                w.begun = time.monotonic()
+            w.share.extend(batch)
+            w.last = not queue
+            w.out += 1 if batch else 0
+            with w.lock:  # tool answers go out on threads, through the same pipe
+                w.conn.send(("more", [batch] if batch else [], w.last))
+
+    def _dispatch(self, w: _Worker, delta: Delta, first: list[Activation]) -> None:
+        """Start ``w``'s cycle: ``delta`` to apply, then ``first`` (if any) and a batch
+        of the queue, so that it never waits for the parent between two batches
+        while work is left."""
+        batches = [first] if first else []
+        if self._queue:
+            batches.append(self._take())
+        w.share = [a for b in batches for a in b]
+        w.last = not self._queue
+        w.out = len(batches)
+        w.conn.send(("cycle", delta, batches, w.last))
+
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
     ) -> list[AgentEffect]:
         assert self._tools is not None and self._slots, "start() first"
-        shares: list[list[Activation]] = [[] for _ in self._slots]
-        for n, act in enumerate(activations):
-            shares[n % len(shares)].append(act)
+        # Work is handed out as the workers ask for it, not split up front: agents of
+        # unequal cost, or a worker slowed by other work on the machine, no longer
+        # leave one worker idle while the other runs its fixed share. Which worker
+        # runs an agent never changes the result (effects are merged by position).
+        self._queue = queue = deque(activations)
         now = time.monotonic()
-        for i, share in enumerate(shares):
+        firsts = [self._take() if queue else [] for _ in self._slots]
+        for i, first in enumerate(firsts):
             w = self._slots[i]
             fresh = w.dead
             if fresh:  # killed at the job's deadline: its replica is gone
                 w = self._replace(i)
-            w.assign(share, now)
+            w.assign([], now)
             # every replica needs every delta; a fresh one is already current
-            w.conn.send(("cycle", [] if fresh else delta, share))
+            self._dispatch(w, [] if fresh else delta, first)
         effects: list[AgentEffect] = []
         busy = set(range(len(self._slots)))
         timeout, deadline = self._timeout, self._deadline
@@ -357,6 +456,8 @@ class ProcessExecutor:
                     effects.extend(cut_at_deadline(a.position) for a in w.share[k + 1:])
                     if k < len(w.share):
                         effects.append(cut_at_deadline(w.share[k].position, calls))
+                effects.extend(cut_at_deadline(a.position) for a in queue)  # never sent
+                queue.clear()
                 return effects
             if timeout is None:
                 continue
@@ -369,8 +470,8 @@ class ProcessExecutor:
                 w.kill()
                 rest = w.share[k + 1:]
                 spare = self._replace(i)
-                spare.assign(rest, time.monotonic())
-                spare.conn.send(("cycle", [], rest))
+                spare.assign([], time.monotonic())
+                self._dispatch(spare, [], rest)
         return effects
 
     def close(self) -> None:
@@ -382,6 +483,12 @@ class ProcessExecutor:
                 w.conn.send(("stop",))
         ends = time.monotonic() + _CLOSE_GRACE
         for w in live:
+            with contextlib.suppress(EOFError, OSError):
+                while w.conn.poll(max(ends - time.monotonic(), 0.0)):
+                    message = w.conn.recv()  # (an interrupted cycle's messages first)
+                    if message[0] == "bye":
+                        self.worker_cpu.append(message[1])
+                        break
             w.proc.join(timeout=max(ends - time.monotonic(), 0.0))
             if w.proc.is_alive():
                 w.kill()
