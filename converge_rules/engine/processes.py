@@ -63,6 +63,11 @@ _CLOSE_GRACE = 1.0
 
 _PR_SET_PDEATHSIG = 1
 
+_ASK_AFTER = 0.02
+"""Seconds a cycle must take for the next one's work to be handed out as workers ask
+(a few round trips of a fraction of a millisecond each); a cheaper cycle's next is
+split up front. The job's first cycle is always asked for."""
+
 _AHEAD_BYTES = 8_192
 """The largest batch message sent to a worker before it asks (about: see
 :func:`_message_bytes`). Two such in a pipe of 64 KiB never fill it."""
@@ -140,13 +145,14 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
             batches: deque[list[Activation]] = deque(first)
             took: list[tuple[int, float]] = []  # (share index, wall seconds) when timing
             k = 0  # the share index of the next agent: the order the parent sent them
+            effects: list[AgentEffect] = []
             try:
                 replica.apply(delta)
                 if timed:
                     conn.send(("begin",))  # the first agent's clock starts now
                 while True:
                     while batches:
-                        effects: list[AgentEffect] = []
+                        effects = []
                         for a in batches.popleft():
                             tools.current = k
                             began = time.perf_counter() if timing else 0.0
@@ -158,8 +164,9 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
                                 conn.send(("effect", effect))
                             else:
                                 effects.append(effect)
-                        # a batch done: the parent sends the next (or says there is none)
-                        conn.send(("effects", effects))
+                        if batches or not last:  # the parent sends the next, or word of none
+                            conn.send(("effects", effects))
+                            effects = []
                     if last:
                         break
                     _, more, last = tools.next_work()
@@ -175,7 +182,7 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
                 return
             if timing:
                 conn.send(("timings", took))
-            conn.send(("idle",))
+            conn.send(("done", effects))  # the last batch's effects, if not sent yet
             gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
     except (EOFError, OSError):  # the parent is gone: so are we, quietly
         return
@@ -226,7 +233,9 @@ class ProcessExecutor:
 
     wants_delta = True
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, ask_after: float = _ASK_AFTER) -> None:
+        """``ask_after``: how long a cycle must take (seconds) for workers to ask for
+        the next one's work instead of getting it split up front (0: always ask)."""
         cores = os.cpu_count() or 1
         if workers is not None and not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
             raise ConvergeError(
@@ -242,6 +251,8 @@ class ProcessExecutor:
         self._timeout: float | None = None
         self._deadline: float | None = None
         self._queue: deque[Activation] = deque()  # this cycle's activations not yet sent
+        self._ask = True  # workers ask for work (the last cycle was not cheap)
+        self._ask_after = ask_after
         self.worker_cpu: list[float] = []
         """The CPU seconds each worker used (user and system), known once the job
         closed the executor: for benchmarks, which weigh the workers' share of the
@@ -263,6 +274,7 @@ class ProcessExecutor:
         self._tools, self._store, self._agents = tools, view, agents
         self._timeout, self._deadline = agent_timeout, deadline
         self.worker_cpu = []
+        self._ask = True
         replica = view.replicate()
         self._slots = []
         for _ in range(self._workers):  # one by one: each closes its elders' pipe ends
@@ -348,7 +360,8 @@ class ProcessExecutor:
             effects.extend(message[1])
             w.out -= 1
             self._top_up(w)
-        elif kind == "idle":
+        elif kind == "done":
+            effects.extend(message[1])
             busy.discard(i)
         elif kind == "timings":  # the worker's agent runs: recorded in this cycle
             timings = self._tools.timings if self._tools is not None else None
@@ -363,12 +376,18 @@ class ProcessExecutor:
 
     def _take(self) -> list[Activation]:
         """The next batch for a worker that asks (guided self-scheduling): a share of
-        what is left, ``1 / (2 * workers)`` of it, at least one activation. Big batches
+        what is left, ``1 / (4 * workers)`` of it, at least one activation. Big batches
         while much is left keep the messages few; small ones at the end let the worker
         that is ahead take the last agents, so the workers finish together."""
         queue = self._queue
-        n = min(len(queue), max(1, -(-len(queue) // (2 * len(self._slots)))))
+        n = self._batch_size()
         return [queue.popleft() for _ in range(n)]
+
+    def _batch_size(self) -> int:
+        # a quarter of a fair share: a worker holds two batches, and the second one
+        # must not be stuck behind an expensive agent in the first for long
+        queue = self._queue
+        return min(len(queue), max(1, -(-len(queue) // (4 * len(self._slots)))))
 
     def _top_up(self, w: _Worker) -> None:
         """Keep ``w`` two batches ahead (so it never waits for the parent while work
@@ -379,7 +398,7 @@ class ProcessExecutor:
         queue = self._queue
         while not w.last and w.out < 2:
             if w.out and queue:
-                n = min(len(queue), max(1, -(-len(queue) // (2 * len(self._slots)))))
+                n = self._batch_size()
                 if _message_bytes(queue[i] for i in range(n)) > _AHEAD_BYTES:
                     return  # sent when this batch is done and the worker waits
             batch = self._take()
@@ -392,9 +411,9 @@ class ProcessExecutor:
                 w.conn.send(("more", [batch] if batch else [], w.last))
 
     def _dispatch(self, w: _Worker, delta: Delta, first: list[Activation]) -> None:
-        """Start ``w``'s cycle: ``delta`` to apply, then ``first`` (if any) and a batch
-        of the queue, so that it never waits for the parent between two batches
-        while work is left."""
+        """Start ``w``'s cycle: ``delta`` to apply, then ``first`` (if any) and, while
+        work is queued, a batch of it, so that it never waits for the parent between
+        two batches."""
         batches = [first] if first else []
         if self._queue:
             batches.append(self._take())
@@ -411,9 +430,15 @@ class ProcessExecutor:
         # unequal cost, or a worker slowed by other work on the machine, no longer
         # leave one worker idle while the other runs its fixed share. Which worker
         # runs an agent never changes the result (effects are merged by position).
-        self._queue = queue = deque(activations)
-        now = time.monotonic()
-        firsts = [self._take() if queue else [] for _ in self._slots]
+        # A cycle of cheap agents is split up front, as it used to be (one message each
+        # way per worker): asking costs a round trip per batch, more than such agents.
+        began = now = time.monotonic()
+        if self._ask:
+            self._queue = queue = deque(activations)
+            firsts = [self._take() if queue else [] for _ in self._slots]
+        else:
+            self._queue = queue = deque()
+            firsts = [list(activations[i::len(self._slots)]) for i in range(len(self._slots))]
         for i, first in enumerate(firsts):
             w = self._slots[i]
             fresh = w.dead
@@ -472,6 +497,7 @@ class ProcessExecutor:
                 spare = self._replace(i)
                 spare.assign([], time.monotonic())
                 self._dispatch(spare, [], rest)
+        self._ask = time.monotonic() - began >= self._ask_after
         return effects
 
     def close(self) -> None:

@@ -3,7 +3,8 @@
 byte, whatever worker ran what; agents still queued when the job's deadline passes are
 cut with the rest; a stuck worker's replacement takes over its work and goes on asking;
 and work sent ahead of need never deadlocks the pipe when both directions carry big
-messages. Each job runs under a watchdog, so a hang fails instead of stalling the run."""
+messages. Each job runs under a watchdog, so a hang fails instead of stalling the run.
+(``ask_after=0``: every cycle's work is asked for, cheap cycles' too.)"""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_many_agents_calling_tools_give_the_serial_job(workers: int, timed: bool
     facts = [("Item", {"id": i}) for i in range(AGENTS * 5)]
     serial = converge_rules.run(ruleset, facts, tools={"look": look})
     forked = within_watchdog(lambda: converge_rules.run(
-        ruleset, facts, tools={"look": look}, executor=ProcessExecutor(workers)))
+        ruleset, facts, tools={"look": look}, executor=ProcessExecutor(workers, ask_after=0)))
     assert serial.status == forked.status == "converged"
     assert len(forked.facts("Out")) == AGENTS * 5
     assert forked.to_json() == serial.to_json()
@@ -134,7 +135,7 @@ def test_big_work_is_not_sent_ahead_while_the_worker_sends_big_effects() -> None
              + [("Tick", {"n": 0})])
     serial = converge_rules.run(ruleset, facts)
     forked: RunResult = within_watchdog(lambda: converge_rules.run(
-        ruleset, facts, executor=ProcessExecutor(2)))
+        ruleset, facts, executor=ProcessExecutor(2, ask_after=0)))
     assert forked.status == serial.status == "converged"
     assert len(forked.facts("Out")) == items  # the blocks went, every item came through
     assert forked.to_json() == serial.to_json()
