@@ -4,7 +4,8 @@ For CPU-bound agents, which threads cannot run in parallel. At ``start`` the wor
 are forked (POSIX ``fork``: they inherit the compiled agents and a replica of the
 context without pickling either); each cycle, every worker receives the merge's
 :data:`~converge_rules.engine.effects.Delta` (applied to its replica with the store's
-own code, so ids agree) and its share of the activations, and returns their effects.
+own code, so ids agree) and the activations it asks for, batch by batch (a cycle after
+a cheap one is split up front), and returns their effects.
 Tool calls are answered by the parent's :class:`~converge_rules.engine.tools.ToolBox`
 over the pipe, so memo and ``max_tool_calls`` stay job-wide.
 
