@@ -431,34 +431,62 @@ def measure_cpu(agents: int = 8, rows: int = 4_000, keys: int = 40, rounds: int 
     """The CPU-bound workload (:func:`join_ruleset` on :func:`join_facts`): ``serial``
     against ``processes`` with ``workers`` workers, alternating ``rounds`` times
     (medians; the processes' fork and replica included). ``speedup`` is serial /
-    processes; ``agree``: both converged with the same result every time. The cores
-    this process may use are in the row: on a machine shared with other work, the
-    speedup is what was left of them."""
+    processes in wall time; ``agree``: both converged with the same result every time.
+    The cores this process may use and the load average are in the row: on a machine
+    shared with other work, the wall-time speedup is what was left of them.
+
+    CPU time says what the load cannot take away (medians too): ``serial_cpu_s`` (the
+    serial job), ``parent_cpu_s`` (the processes job's own process: the run, the
+    fork, the merge), ``worker_cpu_max_s`` and ``worker_cpu_sum_s`` (its workers).
+    ``critical_speedup`` = serial CPU / (parent CPU + the busiest worker's CPU): the
+    speedup with a core for each process; ``work_ratio`` = (parent + all workers) /
+    serial CPU: what running on processes costs in all (1.0 is no overhead)."""
     import os
 
     import converge_rules
     from converge_rules.engine import validate_pairs
+    from converge_rules.engine.processes import ProcessExecutor
 
     ruleset = converge_rules.loads(join_ruleset(agents), plugins=False)
     facts = validate_pairs(ruleset.program, join_facts(rows, keys))
     serial_t: list[float] = []
     forked_t: list[float] = []
+    cpu: dict[str, list[float]] = {"serial": [], "parent": [], "max": [], "sum": [],
+                                   "critical": [], "work": []}
     agree = True
+
+    def clocked(job: Callable[[], Any]) -> tuple[float, float, Any]:
+        gc.collect()  # (not on either side's clock)
+        cpu_began, began = time.process_time(), time.perf_counter()
+        value = job()
+        return time.perf_counter() - began, time.process_time() - cpu_began, value
+
     for _ in range(rounds):
-        t, serial = timed(partial(converge_rules.run, ruleset, facts))
+        t, serial_cpu, serial = clocked(partial(converge_rules.run, ruleset, facts))
         serial_t.append(t)
-        t, forked = timed(partial(converge_rules.run, ruleset, facts, executor="processes",
-                                  workers=workers))
+        executor = ProcessExecutor(workers)
+        t, parent_cpu, forked = clocked(partial(converge_rules.run, ruleset, facts,
+                                                executor=executor))
         forked_t.append(t)
         agree = (agree and serial.status == forked.status == "converged"
                  and serial.to_json() == forked.to_json())
+        busiest, total = max(executor.worker_cpu, default=0.0), sum(executor.worker_cpu)
+        for name, value in (("serial", serial_cpu), ("parent", parent_cpu),
+                            ("max", busiest), ("sum", total),
+                            ("critical", serial_cpu / (parent_cpu + busiest)),
+                            ("work", (parent_cpu + total) / serial_cpu)):
+            cpu[name].append(value)
     s, p = statistics.median(serial_t), statistics.median(forked_t)
+    med = {name: round(statistics.median(values), 4) for name, values in cpu.items()}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"workload": f"{agents} join agents, {rows:,} x {rows:,} facts on {keys} keys, "
             f"processes ({workers} workers) / serial", "serial_s": round(s, 4),
             "processes_s": round(p, 4), "speedup": round(s / p, 3), "target": CPU_TARGET,
             "met": s / p >= CPU_TARGET, "agree": agree, "cores": cores,
-            "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+            "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "serial_cpu_s": med["serial"], "parent_cpu_s": med["parent"],
+            "worker_cpu_max_s": med["max"], "worker_cpu_sum_s": med["sum"],
+            "critical_speedup": round(med["critical"], 3), "work_ratio": round(med["work"], 3)}
 
 
 # ------------------------------------------------------------------ many agents

@@ -15,7 +15,10 @@
    ``B`` facts on 40 keys (400,000 join results per agent, 1 in 64 kept);
    ``processes`` with 2 workers against ``serial`` (target: at least 1.6x faster on 2
    cores). The cores this process may use and the load average are printed: on a
-   machine shared with other work the speedup is what the others left.
+   machine shared with other work the speedup is what the others left. CPU times
+   follow (what the load cannot take away): serial's, the processes job's parent's,
+   its busiest worker's and all workers'; the critical path's speedup (serial CPU over
+   parent + busiest worker) and the work ratio (parent + all workers over serial).
 
 Numbers are wall-clock times on this machine; the ratios are what to compare.
 """
@@ -111,6 +114,10 @@ def main() -> int:
           f"{cpu['speedup']:.2f}x faster (target >= {cpu['target']:g}x: "
           f"{'met' if cpu['met'] else 'NOT met'}); {cpu['cores']} cores, load average "
           f"{cpu['load']}{'' if cpu['agree'] else '  (ANSWERS DIFFER)'}")
+    print(f"  CPU: serial {cpu['serial_cpu_s']:.3f} s; processes: parent {cpu['parent_cpu_s']:.3f} "
+          f"s, busiest worker {cpu['worker_cpu_max_s']:.3f} s, all workers "
+          f"{cpu['worker_cpu_sum_s']:.3f} s: critical path {cpu['critical_speedup']:.2f}x "
+          f"faster than serial (a core per process), work {cpu['work_ratio']:.2f}x serial's")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(rows, out, indent=2)

@@ -4,7 +4,8 @@ For CPU-bound agents, which threads cannot run in parallel. At ``start`` the wor
 are forked (POSIX ``fork``: they inherit the compiled agents and a replica of the
 context without pickling either); each cycle, every worker receives the merge's
 :data:`~converge_rules.engine.effects.Delta` (applied to its replica with the store's
-own code, so ids agree) and its share of the activations, and returns their effects.
+own code, so ids agree) and the activations it asks for, batch by batch (a cycle after
+a cheap one is split up front), and returns their effects.
 Tool calls are answered by the parent's :class:`~converge_rules.engine.tools.ToolBox`
 over the pipe, so memo and ``max_tool_calls`` stay job-wide.
 
@@ -35,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -62,6 +64,26 @@ _CLOSE_GRACE = 1.0
 
 _PR_SET_PDEATHSIG = 1
 
+_ASK_AFTER = 0.02
+"""Seconds a cycle must take for the next one's work to be handed out as workers ask
+(a few round trips of a fraction of a millisecond each); a cheaper cycle's next is
+split up front. The job's first cycle is always asked for."""
+
+_AHEAD_BYTES = 8_192
+"""The largest batch message sent to a worker before it asks (about: see
+:func:`_message_bytes`). Two such in a pipe of 64 KiB never fill it."""
+
+
+def _message_bytes(activations: Any) -> int:
+    """An upper bound, about, of the pickled size of ``activations``: ids of facts
+    gone (``Activation.gone``) are what can make it big."""
+    size = 0
+    for a in activations:
+        size += 64
+        if a.gone is not None:
+            size += sum(9 * len(ids) + 8 for ids in a.gone)
+    return size
+
 
 class _RemoteTools(ToolBox):
     """A worker's tool box: every call is answered by the parent's."""
@@ -70,13 +92,24 @@ class _RemoteTools(ToolBox):
         super().__init__(None, None)
         self._conn = conn
         self.current = 0  # the index, in this worker's share, of the agent running
+        # more work the parent sent while a call waited for its answer, in order
+        self.more: deque[tuple[Any, ...]] = deque()
 
     def call(self, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         self._conn.send(("call", tool, args, self.current))
-        kind, result, error = self._conn.recv()
+        while True:
+            message = self._conn.recv()
+            if message[0] != "more":
+                break
+            self.more.append(message)
+        kind, result, error = message
         if kind == "refused":
             raise ToolBudgetExhausted(error)
         return result, error
+
+    def next_work(self) -> tuple[Any, ...]:
+        """The parent's next ``("more", batches, last)``, the one kept aside first."""
+        return self.more.popleft() if self.more else self._conn.recv()
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -98,30 +131,47 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
     _die_with_parent(parent_pid)
     for end in parent_ends:  # else no worker sees end-of-file when the parent dies
         end.close()
+    # what was inherited is never garbage here: the young collections below must not
+    # walk it (nor write to its pages, which copy-on-write would then copy)
+    gc.freeze()
     tools = _RemoteTools(conn)
     view = replica.as_view()
     try:
         while True:
             message = conn.recv()
             if message[0] == "stop":
+                conn.send(("bye", time.process_time()))  # what this worker cost
                 return
-            _, delta, activations = message
-            effects: list[AgentEffect] = []
+            _, delta, first, last = message
+            batches: deque[list[Activation]] = deque(first)
             took: list[tuple[int, float]] = []  # (share index, wall seconds) when timing
+            k = 0  # the share index of the next agent: the order the parent sent them
+            effects: list[AgentEffect] = []
             try:
                 replica.apply(delta)
                 if timed:
                     conn.send(("begin",))  # the first agent's clock starts now
-                for k, a in enumerate(activations):
-                    tools.current = k
-                    began = time.perf_counter() if timing else 0.0
-                    effect = run_agent(agents[a.position], a, view, tools, timeout)
-                    if timing:
-                        took.append((k, time.perf_counter() - began))
-                    if timed:  # the parent keeps what was made if it must kill us
-                        conn.send(("effect", effect))
-                    else:
-                        effects.append(effect)
+                while True:
+                    while batches:
+                        effects = []
+                        for a in batches.popleft():
+                            tools.current = k
+                            began = time.perf_counter() if timing else 0.0
+                            effect = run_agent(agents[a.position], a, view, tools, timeout)
+                            if timing:
+                                took.append((k, time.perf_counter() - began))
+                            k += 1
+                            if timed:  # the parent keeps what was made if it must kill us
+                                conn.send(("effect", effect))
+                            else:
+                                effects.append(effect)
+                        if batches or not last:  # the parent sends the next, or word of none
+                            conn.send(("effects", effects))
+                            effects = []
+                    if last:
+                        break
+                    _, more, last = tools.next_work()
+                    batches.extend(more)
             except MemoryError:  # the parent stops the job: budget `memory`
                 conn.send(("memory", "a worker process of the processes executor ran out "
                            "of memory (MemoryError)"))
@@ -133,7 +183,7 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
                 return
             if timing:
                 conn.send(("timings", took))
-            conn.send(("effects", effects))
+            conn.send(("done", effects))  # the last batch's effects, if not sent yet
             gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
     except (EOFError, OSError):  # the parent is gone: so are we, quietly
         return
@@ -142,7 +192,8 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
 class _Worker:
     """The parent's record of one worker and of its share of the current cycle."""
 
-    __slots__ = ("begun", "calls", "conn", "dead", "done", "lock", "pending", "proc", "share")
+    __slots__ = ("begun", "calls", "conn", "dead", "done", "last", "lock", "out", "pending",
+                 "proc", "share")
 
     def __init__(self, proc: Any, conn: Connection) -> None:
         self.proc = proc
@@ -152,9 +203,11 @@ class _Worker:
         self.assign([], time.monotonic())
 
     def assign(self, share: list[Activation], now: float) -> None:
-        self.share = share
+        self.share = share  # what it was sent this cycle, in the order it runs them
         self.done = -1  # effects received; -1 until the worker said "begin"
         self.begun = now
+        self.last = False  # told that no more work comes this cycle
+        self.out = 0  # batches sent and not yet done
         self.calls: dict[int, list[ToolRecord]] = {}
         self.pending: dict[int, tuple[str, dict[str, Any]]] = {}
 
@@ -181,7 +234,9 @@ class ProcessExecutor:
 
     wants_delta = True
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, ask_after: float = _ASK_AFTER) -> None:
+        """``ask_after``: how long a cycle must take (seconds) for workers to ask for
+        the next one's work instead of getting it split up front (0: always ask)."""
         cores = os.cpu_count() or 1
         if workers is not None and not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
             raise ConvergeError(
@@ -196,6 +251,13 @@ class ProcessExecutor:
         self._agents: Sequence[AgentSpec] = ()
         self._timeout: float | None = None
         self._deadline: float | None = None
+        self._queue: deque[Activation] = deque()  # this cycle's activations not yet sent
+        self._ask = True  # workers ask for work (the last cycle was not cheap)
+        self._ask_after = ask_after
+        self.worker_cpu: list[float] = []
+        """The CPU seconds each worker used (user and system), known once the job
+        closed the executor: for benchmarks, which weigh the workers' share of the
+        work against a serial run. Workers killed at a deadline are not in it."""
 
     @property
     def _timed(self) -> bool:
@@ -212,6 +274,8 @@ class ProcessExecutor:
             raise ConvergeError("the processes executor runs on the engine's fact store")
         self._tools, self._store, self._agents = tools, view, agents
         self._timeout, self._deadline = agent_timeout, deadline
+        self.worker_cpu = []
+        self._ask = True
         replica = view.replicate()
         self._slots = []
         for _ in range(self._workers):  # one by one: each closes its elders' pipe ends
@@ -293,7 +357,11 @@ class ProcessExecutor:
             effects.append(message[1])
             w.done += 1
             w.begun = time.monotonic()
-        elif kind == "effects":
+        elif kind == "effects":  # a batch done: more work, or word that there is none
+            effects.extend(message[1])
+            w.out -= 1
+            self._top_up(w)
+        elif kind == "done":
             effects.extend(message[1])
             busy.discard(i)
         elif kind == "timings":  # the worker's agent runs: recorded in this cycle
@@ -307,22 +375,79 @@ class ProcessExecutor:
         else:
             raise ConvergeError(f"a worker process failed: {message[1]}")
 
+    def _take(self) -> list[Activation]:
+        """The next batch for a worker that asks (guided self-scheduling): a share of
+        what is left, ``1 / (4 * workers)`` of it, at least one activation. Big batches
+        while much is left keep the messages few; small ones at the end let the worker
+        that is ahead take the last agents, so the workers finish together."""
+        queue = self._queue
+        n = self._batch_size()
+        return [queue.popleft() for _ in range(n)]
+
+    def _batch_size(self) -> int:
+        # a quarter of a fair share: a worker holds two batches, and the second one
+        # must not be stuck behind an expensive agent in the first for long
+        queue = self._queue
+        return min(len(queue), max(1, -(-len(queue) // (4 * len(self._slots)))))
+
+    def _top_up(self, w: _Worker) -> None:
+        """Keep ``w`` two batches ahead (so it never waits for the parent while work
+        is left), or tell it that none is left. A batch goes ahead of need only when
+        its message is small (:data:`_AHEAD_BYTES`): the worker reads it only once it
+        runs dry, and a big one could fill the pipe while the worker writes its
+        effects into the other direction, each waiting for the other."""
+        queue = self._queue
+        while not w.last and w.out < 2:
+            if w.out and queue:
+                n = self._batch_size()
+                if _message_bytes(queue[i] for i in range(n)) > _AHEAD_BYTES:
+                    return  # sent when this batch is done and the worker waits
+            batch = self._take()
+            if batch and w.done == len(w.share):  # an idle worker's next agent starts now
+                w.begun = time.monotonic()
+            w.share.extend(batch)
+            w.last = not queue
+            w.out += 1 if batch else 0
+            with w.lock:  # tool answers go out on threads, through the same pipe
+                w.conn.send(("more", [batch] if batch else [], w.last))
+
+    def _dispatch(self, w: _Worker, delta: Delta, first: list[Activation]) -> None:
+        """Start ``w``'s cycle: ``delta`` to apply, then ``first`` (if any) and, while
+        work is queued, a batch of it, so that it never waits for the parent between
+        two batches."""
+        batches = [first] if first else []
+        if self._queue:
+            batches.append(self._take())
+        w.share = [a for b in batches for a in b]
+        w.last = not self._queue
+        w.out = len(batches)
+        w.conn.send(("cycle", delta, batches, w.last))
+
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
     ) -> list[AgentEffect]:
         assert self._tools is not None and self._slots, "start() first"
-        shares: list[list[Activation]] = [[] for _ in self._slots]
-        for n, act in enumerate(activations):
-            shares[n % len(shares)].append(act)
-        now = time.monotonic()
-        for i, share in enumerate(shares):
+        # Work is handed out as the workers ask for it, not split up front: agents of
+        # unequal cost, or a worker slowed by other work on the machine, no longer
+        # leave one worker idle while the other runs its fixed share. Which worker
+        # runs an agent never changes the result (effects are merged by position).
+        # A cycle of cheap agents is split up front, as it used to be (one message each
+        # way per worker): asking costs a round trip per batch, more than such agents.
+        began = now = time.monotonic()
+        if self._ask:
+            self._queue = queue = deque(activations)
+            firsts = [self._take() if queue else [] for _ in self._slots]
+        else:
+            self._queue = queue = deque()
+            firsts = [list(activations[i::len(self._slots)]) for i in range(len(self._slots))]
+        for i, first in enumerate(firsts):
             w = self._slots[i]
             fresh = w.dead
             if fresh:  # killed at the job's deadline: its replica is gone
                 w = self._replace(i)
-            w.assign(share, now)
+            w.assign([], now)
             # every replica needs every delta; a fresh one is already current
-            w.conn.send(("cycle", [] if fresh else delta, share))
+            self._dispatch(w, [] if fresh else delta, first)
         effects: list[AgentEffect] = []
         busy = set(range(len(self._slots)))
         timeout, deadline = self._timeout, self._deadline
@@ -357,6 +482,8 @@ class ProcessExecutor:
                     effects.extend(cut_at_deadline(a.position) for a in w.share[k + 1:])
                     if k < len(w.share):
                         effects.append(cut_at_deadline(w.share[k].position, calls))
+                effects.extend(cut_at_deadline(a.position) for a in queue)  # never sent
+                queue.clear()
                 return effects
             if timeout is None:
                 continue
@@ -369,8 +496,9 @@ class ProcessExecutor:
                 w.kill()
                 rest = w.share[k + 1:]
                 spare = self._replace(i)
-                spare.assign(rest, time.monotonic())
-                spare.conn.send(("cycle", [], rest))
+                spare.assign([], time.monotonic())
+                self._dispatch(spare, [], rest)
+        self._ask = time.monotonic() - began >= self._ask_after
         return effects
 
     def close(self) -> None:
@@ -382,6 +510,12 @@ class ProcessExecutor:
                 w.conn.send(("stop",))
         ends = time.monotonic() + _CLOSE_GRACE
         for w in live:
+            with contextlib.suppress(EOFError, OSError):
+                while w.conn.poll(max(ends - time.monotonic(), 0.0)):
+                    message = w.conn.recv()  # (an interrupted cycle's messages first)
+                    if message[0] == "bye":
+                        self.worker_cpu.append(message[1])
+                        break
             w.proc.join(timeout=max(ends - time.monotonic(), 0.0))
             if w.proc.is_alive():
                 w.kill()
