@@ -822,7 +822,7 @@ def run_restored(
                 raise
             job.end_events()
             job.stage_timings()  # what came after the last cycle's commit
-            sink.write_lines(result.trace.lines(job.committed))
+            job.end_lines(sink, result)
     result.trace.written = True
     result.resumed_from = int(state["cycle"])
     return result

@@ -59,10 +59,11 @@ from converge_rules.engine.trace import (
     jsonable,
     removal_of,
 )
+from converge_rules.engine.tracerows import compact
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Program
-from converge_rules.store.base import CycleSink, GroupCommitSink, TraceSink
+from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 
@@ -132,6 +133,8 @@ class _Job:
         self.program = program
         self.cycle_sink = cycle_sink
         #: the cycle sink when it can commit cycles in groups, else None
+        #: a sink that keeps raw events (a job store's): no line built at run time
+        self.compact_sink = cycle_sink if isinstance(cycle_sink, CompactSink) else None
         self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
                              else None)
         #: how many raw trace events the cycle sink has been handed
@@ -614,7 +617,9 @@ class _Job:
         self.payloads.end_cycle()
         self.stage_timings()
         sink = self.cycle_sink
-        if sink is not None:
+        if self.compact_sink is not None:  # a job store: raw events, no line built
+            self._commit_compact(cycle, self.compact_sink)
+        elif sink is not None:
             lines = list(self.trace.lines(self.committed))
             if self.checkpoints is not None:  # staged with the sink: the same transaction
                 self.checkpoints.stage(cycle, len(lines))
@@ -627,6 +632,23 @@ class _Job:
                 sink.cycle_committed(cycle, lines)
             self.committed = len(self.trace)  # spilled events included
         self._publish()  # before the spill too
+
+    def _commit_compact(self, cycle: int, sink: CompactSink) -> None:
+        """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle
+        (one JSON text per cycle; the lines are built when the trace is read)."""
+        events = compact(self.trace, self.committed)
+        if self.checkpoints is not None:  # staged with the sink: the same transaction
+            self.checkpoints.stage(cycle, events.lines)
+        sink.cycle_compact(cycle, events, commit=events.tools)
+        self.committed = len(self.trace)
+
+    def end_lines(self, sink: Any, result: RunResult) -> None:
+        """Hand ``sink`` the events after the last committed cycle (the budget and
+        status events): as raw events to a :class:`CompactSink`, else as lines."""
+        if isinstance(sink, CompactSink):
+            sink.write_compact(compact(result.trace, self.committed))
+        else:
+            sink.write_lines(result.trace.lines(self.committed))
 
     def stage_timings(self) -> None:
         """Stage the timings recorded since the last call with the sink that keeps
@@ -881,7 +903,7 @@ def run(
             del inputs
             result = job.run_to_end()
             job.stage_timings()  # what came after the last cycle's commit
-            cycles.write_lines(result.trace.lines(job.committed))
+            job.end_lines(cycles, result)
         result.trace.written = True
         return result
     # The arena is long-lived and acyclic, yet automatic collections would rescan it

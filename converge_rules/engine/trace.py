@@ -5,7 +5,8 @@ below (building a model per fact would cost more than the merge itself). The pyd
 models are the trace's schema, built only when the trace is read: :meth:`Trace.events`
 (all of them) and :meth:`Trace.events_of` (one kind, the others skipped as tuples).
 Readers outside the engine (the CLI) use these typed events, never the tuples. The
-JSON lines (:meth:`Trace.lines`, what ``--trace`` and ``--store`` write) are assembled
+JSON lines (:meth:`Trace.lines`, what ``--trace`` writes and a job store's trace
+reads back as: :mod:`~converge_rules.engine.tracerows`) are assembled
 straight from the tuples, byte for byte what the models would dump (a model per event
 cost 5–11x the run itself); tests/properties/test_trace_lines_properties.py holds the
 two equal. The serialised trace is deterministic: sorted keys, no timings,

@@ -9,6 +9,9 @@ A backend implements the protocols it supports:
 * a :class:`GroupCommitSink` is a cycle sink that may keep a cycle that called no tool
   waiting for a later cycle's transaction (group commit): a job that dies loses at
   most the cycles waiting too, which a resume re-executes without paying for a tool;
+* a :class:`CompactSink` is a group-commit sink that takes each cycle's raw events
+  instead of its lines (one JSON text per cycle; :mod:`converge_rules.engine.
+  tracerows`), so that no line is built while the job runs;
 * a :class:`JobStore` is a database of jobs (SQLite built in, ``--store run.db``; other
   backends from plugins): it opens a :class:`CycleSink` per new job, gives a job's
   trace back line for line, reports its sizes and forgets old jobs;
@@ -74,6 +77,27 @@ class GroupCommitSink(CycleSink, Protocol):
         """Store ``lines`` (the trace events of ``cycle``, which called no tool), now
         or with a later cycle's transaction, at the sink's discretion (its bound on
         how many cycles, or how much work, a crash may take back)."""
+        ...
+
+
+@runtime_checkable
+class CompactSink(GroupCommitSink, Protocol):
+    """A group-commit sink that keeps the trace compactly (a job store's): the engine
+    hands it each cycle's raw events (a :class:`~converge_rules.engine.tracerows.
+    CompactCycle`, one JSON text for the cycle) instead of its lines, and builds no
+    line at run time; the store expands them to the lines ``--trace`` writes when the
+    trace is read (:meth:`JobStore.trace_lines`)."""
+
+    def cycle_compact(self, cycle: int, events: Any, *, commit: bool) -> None:
+        """Store the events of ``cycle``: committed before this returns when
+        ``commit`` (the cycle called a tool), else as :meth:`GroupCommitSink.
+        cycle_ended` does."""
+        ...
+
+    def write_compact(self, events: Any) -> None:
+        """The events after the last cycle (the budget and status events), committed
+        with the cycles waiting and the job's status (as :meth:`TraceSink.
+        write_lines`)."""
         ...
 
 

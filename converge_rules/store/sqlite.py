@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 from converge_rules import _crash
 from converge_rules.errors import StoreError
+from converge_rules.integrity import GENESIS
 from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
 from converge_rules.store.options import (
     GROUP_CYCLES,
@@ -46,6 +47,7 @@ from converge_rules.store.options import (
 
 if TYPE_CHECKING:
     from converge_rules.engine.knowledge import KnowledgeRow
+    from converge_rules.engine.tracerows import CompactCycle
     from converge_rules.store.approvals import PendingFact, StoredDecision
 
 _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
@@ -201,8 +203,30 @@ def _v7(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _v8(db: sqlite3.Connection) -> None:
+    # The trace kept compactly (issue 13 item 10): one row per cycle (and one for a
+    # job's last lines) holding the cycle's raw events as one JSON text, expanded to
+    # the trace lines when read (engine/tracerows.py); `seq` is the first line's
+    # number, `lines` how many lines the row gives, `kind` its format (`events`,
+    # `lines`, `text`), `hash` the row chain (SHA-256 of the previous row's hash and
+    # the text), which `converge verify` checks. `trace_lines` keeps the jobs
+    # written before (read first: a job resumed from an older store goes on here).
+    # Migration 8 of the session's plan; it needs no other migration's tables.
+    db.execute("""
+        CREATE TABLE trace_rows (
+            job INTEGER NOT NULL REFERENCES jobs(id),
+            seq INTEGER NOT NULL,
+            cycle INTEGER NOT NULL,
+            lines INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (job, seq)
+        )""")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -516,15 +540,37 @@ class SqliteStore:
 
     def trace_lines(self, job: int) -> Iterator[str]:
         """The trace of ``job`` in order, read in batches (a long trace is never held
-        in memory whole)."""
+        in memory whole): the lines an older converge stored as lines, then the rows
+        of raw events expanded to their lines (:mod:`converge_rules.engine.tracerows`:
+        exactly what ``--trace`` writes), the line chain going on across both."""
+        from converge_rules.engine.tracerows import read_rows
+        from converge_rules.integrity import GENESIS, split_hash
+
         seq = -1
+        last = ""
         while True:
             rows = self._read("SELECT seq, line FROM trace_lines WHERE job = ? AND seq > ? "
                               "ORDER BY seq LIMIT 5000", (job, seq))
             if not rows:
-                return
+                break
             for row in rows:
-                yield str(row[1])
+                last = str(row[1])
+                yield last
+            seq = int(rows[-1][0])
+        digest = split_hash(last)[1] if last else None
+        yield from read_rows(self._trace_rows(job),
+                             GENESIS if digest is None else bytes.fromhex(digest))
+
+    def _trace_rows(self, job: int) -> Iterator[tuple[str, str, str]]:
+        """``(format, text, hash)`` of each trace row of ``job`` in order, in pages."""
+        seq = -1
+        while True:
+            rows = self._read("SELECT seq, kind, data, hash FROM trace_rows WHERE job = ? "
+                              "AND seq > ? ORDER BY seq LIMIT 256", (job, seq))
+            for _, kind, data, digest in rows:
+                yield str(kind), str(data), str(digest)
+            if len(rows) < 256:
+                return
             seq = int(rows[-1][0])
 
     def checkpoints(self, job: int, last: int, *, since: int | None = None
@@ -570,14 +616,17 @@ class SqliteStore:
                 "SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
         except sqlite3.Error:  # dbstat is a compile-time option
             pages = {}
-        for name in ("jobs", "trace_lines", "cycles", "job_specs", "knowledge", "blobs",
-                     "job_blobs", "checkpoints", "decisions", "timings", "schema_version"):
+        for name in ("jobs", "trace_lines", "trace_rows", "cycles", "job_specs",
+                     "knowledge", "blobs", "job_blobs", "checkpoints", "decisions",
+                     "timings", "schema_version"):
             rows = int(self._read(f"SELECT count(*) FROM {name}")[0][0])
             tables[name] = {"rows": rows, "bytes": pages.get(name, 0)}
         if not pages:
             text = self._read("SELECT coalesce(sum(length(CAST(line AS BLOB))), 0) "
                               "FROM trace_lines")[0][0]
             tables["trace_lines"]["bytes"] = int(text)
+            text = self._read("SELECT coalesce(sum(length(data)), 0) FROM trace_rows")[0][0]
+            tables["trace_rows"]["bytes"] = int(text)
         return StoreInfo(self.location, self._version(), total, tables, self.jobs())
 
     def timings(self, job: int) -> list[dict[str, Any]]:
@@ -610,7 +659,12 @@ class SqliteStore:
     def _approval_lines(self, db: Any, job: int) -> list[str]:
         """The lines of ``job``'s trace that hold approval events, ``pending_dropped``
         included (the filter is a superset: :mod:`~converge_rules.store.approvals`
-        parses them)."""
+        parses them). Only a job whose trace rows mention approvals has its trace
+        expanded to find them (a fact is dropped only after it was held)."""
+        if db.execute("SELECT 1 FROM trace_rows WHERE job = ? AND data LIKE ? LIMIT 1",
+                      (job, "%approval%")).fetchone() is not None:
+            return [line for line in self.trace_lines(job)
+                    if '"event":"approval_' in line or '"event":"pending_dropped"' in line]
         return [str(r[0]) for r in db.execute(
             "SELECT line FROM trace_lines WHERE job = ? AND (line LIKE ? OR line LIKE ?) "
             "ORDER BY seq", (job, '%"event":"approval_%', '%"event":"pending_dropped"%'))]
@@ -718,7 +772,8 @@ class SqliteStore:
         # lock to mark it running before its first cycle)
         self._write([*(
             (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
-            for table, column in (("trace_lines", "job"), ("cycles", "job"),
+            for table, column in (("trace_lines", "job"), ("trace_rows", "job"),
+                                  ("cycles", "job"),
                                   ("job_specs", "job"), ("knowledge", "job"),
                                   ("job_blobs", "job"), ("checkpoints", "job"),
                                   ("decisions", "job"), ("timings", "job"),
@@ -747,6 +802,9 @@ class SqliteStore:
         self.close()
 
 
+_FIRST_ROW = GENESIS.hex()
+"""What the first trace row of a job follows in the row chain (engine/tracerows.py)."""
+
 _DROP_UNREFERENCED_BLOBS: _Statement = (
     "DELETE FROM blobs WHERE NOT EXISTS "
     "(SELECT 1 FROM job_blobs WHERE job_blobs.hash = blobs.hash)", (), False)
@@ -756,9 +814,11 @@ _DROP_UNREFERENCED_BLOBS: _Statement = (
 class SqliteJob:
     """The trace sink of one job in a :class:`SqliteStore` (a
     :class:`~converge_rules.store.base.CycleSink` with group commit, a
-    :class:`~converge_rules.store.base.GroupCommitSink`): each cycle's lines and its
-    ``cycles`` row in one transaction, shared with the cycles before it that waited
-    (:meth:`cycle_ended`); the status with the last lines when closed."""
+    :class:`~converge_rules.store.base.GroupCommitSink`, and a
+    :class:`~converge_rules.store.base.CompactSink`): each cycle's trace row (its raw
+    events, or lines handed as text) and its ``cycles`` row in one transaction, shared
+    with the cycles before it that waited (:meth:`cycle_ended`); the status with the
+    last lines when closed."""
 
     def __init__(self, store: SqliteStore, ruleset: str, spec: JobSpec | None = None
                  ) -> None:
@@ -776,10 +836,14 @@ class SqliteJob:
         #: knowledge rows and blobs for the next commit's transaction
         self._staged: list[_Statement] = []
         self._timing_seq: int | None = None  # the next timings row's seq, once known
-        #: what the next commit writes: trace line rows, ``cycles`` rows, the cycles
+        #: what the next commit writes: trace rows, ``cycles`` rows, the cycles
         #: themselves, and the knowledge rows staged (what knowledge_rows adds to the
         #: committed ones meanwhile)
-        self._lines: list[tuple[int, int, int, str]] = []
+        self._lines: list[tuple[int, int, int, int, str, str, str]] = []
+        #: the hash of the job's last trace row (the row chain goes on from it), and
+        #: whether this sink wrote the job's names in a row yet
+        self._previous = _FIRST_ROW
+        self._named = False
         self._cycles: list[tuple[int, int, int, int]] = []
         self._waiting: list[int] = []
         self._knowledge: list[KnowledgeRow] = []
@@ -790,8 +854,14 @@ class SqliteJob:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
         assert self.id is not None and self.expected_lines is not None
         job = self.id
+        # the row chain goes on from the last row kept (a row ends where a cycle, or
+        # the lines after the last cycle, end: `keep` is where one ends)
+        kept = self.store._read("SELECT hash FROM trace_rows WHERE job = ? AND seq < ? "
+                                "ORDER BY seq DESC LIMIT 1", (job, keep))
+        self._previous = str(kept[0][0]) if kept else _FIRST_ROW
         self._reopen = [
             ("DELETE FROM trace_lines WHERE job = ? AND seq >= ?", (job, keep), False),
+            ("DELETE FROM trace_rows WHERE job = ? AND seq >= ?", (job, keep), False),
             ("DELETE FROM cycles WHERE job = ? AND cycle > ?", (job, cycle), False),
             ("DELETE FROM timings WHERE job = ? AND cycle > ?", (job, cycle), False),
             ("DELETE FROM checkpoints WHERE job = ? AND cycle > ?", (job, cycle), False),
@@ -808,8 +878,16 @@ class SqliteJob:
     def _unchanged(self, db: sqlite3.Connection) -> None:
         """Under the write lock, before a resumed job's first commit: nobody else
         wrote the job since it was read (another resume of it, say)."""
-        row = db.execute("SELECT count(*) FROM trace_lines WHERE job = ?",
-                         (self.id,)).fetchone()
+        row = db.execute("SELECT (SELECT count(*) FROM trace_lines WHERE job = ?) + "
+                         "(SELECT coalesce(sum(lines), 0) FROM trace_rows WHERE job = ?)",
+                         (self.id, self.id)).fetchone()
+        straddles = db.execute(
+            "SELECT count(*) FROM trace_rows WHERE job = ? AND seq < ? AND seq + lines > ?",
+            (self.id, self._seq, self._seq)).fetchone()
+        if int(straddles[0]):  # pragma: no cover - rows end where cycles end
+            raise StoreError(f"job {self.id} of {self.store.path} cannot be resumed at "
+                             f"trace line {self._seq}: a stored row holds lines on both "
+                             "sides; start a new job")
         if int(row[0]) != self.expected_lines:
             raise StoreError(
                 f"job {self.id} of {self.store.path} changed while it was being resumed "
@@ -833,18 +911,44 @@ class SqliteJob:
                 or time.monotonic() - self._since >= store.group_seconds):
             self._commit(None)
 
-    def _add(self, cycle: int, lines: Sequence[str]) -> None:
-        """Add ``lines`` of ``cycle`` to what the next commit writes."""
+    def cycle_compact(self, cycle: int, events: CompactCycle, *, commit: bool) -> None:
+        """Store the raw events of ``cycle`` as one row (see :class:`~converge_rules.
+        store.base.CompactSink`): committed now with ``commit``, else possibly with
+        a later cycle's transaction (as :meth:`cycle_ended`)."""
+        self._add(cycle, events)
+        store = self.store
+        if (commit or len(self._waiting) >= store.group_cycles or self._reopen
+                or time.monotonic() - self._since >= store.group_seconds):
+            self._commit(None)
+
+    def write_compact(self, events: CompactCycle) -> None:
+        """The events after the last cycle, committed with the cycles waiting and with
+        the job's status when they hold it."""
+        self._add(self._cycle, events)
+        self._commit(events.status)
+
+    def _add(self, cycle: int, lines: Sequence[str] | CompactCycle) -> None:
+        """Add ``lines`` of ``cycle`` (text, or raw events) to what the next commit
+        writes: one trace row, the next link of the row chain."""
         assert self._open, "the job's sink is closed"
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
         job = self.id
         first = self._seq
-        self._lines += [(job, first + i, cycle, line) for i, line in enumerate(lines)]
-        size = sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in lines)
-        self._cycles.append((job, cycle, len(lines), size))
+        from converge_rules.engine.tracerows import CompactCycle, text_row
+
+        # raw events (a job of this engine), or lines handed as text: kept verbatim
+        events = lines if isinstance(lines, CompactCycle) else text_row(lines)
+        count = events.lines
+        size = 0
+        if count:
+            text, self._previous = events.row(self._previous, self._named)
+            self._named = self._named or events.kind == "events"
+            size = len(text)
+            self._lines.append((job, first, cycle, count, events.kind, text, self._previous))
+        self._cycles.append((job, cycle, count, size))
         self._waiting.append(cycle)
-        self._seq = first + len(lines)
+        self._seq = first + count
         self._cycle = cycle
 
     # ------------------------------------------------- knowledge and payloads
@@ -940,23 +1044,18 @@ class SqliteJob:
         """The lines after the last cycle (or the whole trace, when the engine does not
         commit cycle by cycle), committed with the cycles waiting and with the job's
         status when they hold it."""
-        lines = list(lines)
-        status = None
-        for line in reversed(lines):
-            if line.startswith('{"detail":') and '"event":"status"' in line:
-                event = json.loads(line)
-                if event.get("event") == "status":
-                    status = (str(event["status"]), str(event["detail"]))
-                    break
-        self._add(self._cycle, lines)
-        self._commit(status)
+        from converge_rules.engine.tracerows import text_row
+
+        events = text_row(list(lines))
+        self._add(self._cycle, events)
+        self._commit(events.status)
 
     def _commit(self, status: tuple[str, str] | None) -> None:
         """Write what waits (the cycles' lines and rows, the knowledge and payloads
         staged, a resumed job's reopening) and ``status`` in one transaction."""
         statements: list[_Statement] = [
-            ("INSERT INTO trace_lines (job, seq, cycle, line) VALUES (?, ?, ?, ?)",
-             self._lines, True),
+            ("INSERT INTO trace_rows (job, seq, cycle, lines, kind, data, hash) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?)", self._lines, True),
             ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
              "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
              "bytes = cycles.bytes + excluded.bytes", self._cycles,

@@ -6,6 +6,7 @@ and worker count."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -225,10 +226,12 @@ def _store_run(tmp_path: Path) -> Path:
     return db
 
 
-def _rows(db: Path) -> list[tuple[int, str]]:
+def _rows(db: Path) -> list[tuple[int, int, str]]:
+    """``(first line, lines, text)`` of each trace row of job 1 (the store keeps a
+    row of raw events per cycle, expanded to lines when read)."""
     with sqlite3.connect(db) as con:
-        return [(int(s), str(x)) for s, x in
-                con.execute("SELECT seq, line FROM trace_lines WHERE job = 1 ORDER BY seq")]
+        return [(int(s), int(n), str(x)) for s, n, x in con.execute(
+            "SELECT seq, lines, data FROM trace_rows WHERE job = 1 ORDER BY seq")]
 
 
 def test_a_stored_job_verifies(tmp_path: Path) -> None:
@@ -238,27 +241,38 @@ def test_a_stored_job_verifies(tmp_path: Path) -> None:
     assert done.output.startswith(f"intact: job 1 of {db}: 21 lines")
 
 
-@pytest.mark.parametrize("how", ["edit", "delete", "swap", "truncate"])
+@pytest.mark.parametrize("how", ["edit", "delete", "swap", "truncate", "rehash"])
 def test_tampering_with_a_store_is_caught(tmp_path: Path, how: str) -> None:
     db = _store_run(tmp_path)
     rows = _rows(db)
+    assert len(rows) >= 4, rows
     with sqlite3.connect(db) as con:
-        if how == "edit":
-            seq, line = rows[5]
-            con.execute("UPDATE trace_lines SET line = ? WHERE job = 1 AND seq = ?",
-                        (line.replace('"amount":', '"amount":1', 1), seq))
-            bad = 6
+        if how in ("edit", "rehash"):
+            seq, _, text = rows[1]  # a cycle's events: a fact's amount changed
+            edited = text.replace('"web"', '"app"', 1)
+            assert edited != text
+            con.execute("UPDATE trace_rows SET data = ? WHERE job = 1 AND seq = ?",
+                        (edited, seq))
+            if how == "rehash":  # the row's own hash recomputed: the next row breaks
+                before = con.execute("SELECT hash FROM trace_rows WHERE job = 1 AND seq = ?",
+                                     (rows[0][0],)).fetchone()[0]
+                digest = hashlib.sha256(bytes.fromhex(before) + edited.encode()).hexdigest()
+                con.execute("UPDATE trace_rows SET hash = ? WHERE job = 1 AND seq = ?",
+                            (digest, seq))
+                bad = rows[2][0] + 1
+            else:
+                bad = seq + 1
         elif how == "delete":
-            con.execute("DELETE FROM trace_lines WHERE job = 1 AND seq = ?", (rows[3][0],))
-            bad = 4
+            con.execute("DELETE FROM trace_rows WHERE job = 1 AND seq = ?", (rows[1][0],))
+            bad = rows[1][0] + 1  # the row after it now starts there
         elif how == "swap":
-            (a, la), (b, lb) = rows[7], rows[8]
-            con.execute("UPDATE trace_lines SET line = ? WHERE job = 1 AND seq = ?", (lb, a))
-            con.execute("UPDATE trace_lines SET line = ? WHERE job = 1 AND seq = ?", (la, b))
-            bad = 8
+            (a, _, ta), (b, _, tb) = rows[1], rows[2]
+            con.execute("UPDATE trace_rows SET data = ? WHERE job = 1 AND seq = ?", (tb, a))
+            con.execute("UPDATE trace_rows SET data = ? WHERE job = 1 AND seq = ?", (ta, b))
+            bad = a + 1
         else:
-            con.execute("DELETE FROM trace_lines WHERE job = 1 AND seq >= ?", (rows[15][0],))
-            bad = 16
+            con.execute("DELETE FROM trace_rows WHERE job = 1 AND seq >= ?", (rows[-2][0],))
+            bad = rows[-2][0] + 1
     done = invoke("verify", db)
     assert done.exit_code == 1, done.output
     assert f"  line {bad} (" in done.output
@@ -334,5 +348,5 @@ def test_a_job_killed_before_its_first_commit_is_not_called_tampered(
     # a finished job whose lines were all deleted is still caught
     db2 = _store_run(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path)
     with sqlite3.connect(db2) as con:
-        con.execute("DELETE FROM trace_lines")
+        con.execute("DELETE FROM trace_rows")
     assert invoke("verify", db2).exit_code == 1

@@ -82,8 +82,8 @@ def test_with_a_store_payloads_are_content_addressed_and_shared(tmp_path: Path) 
         [(handle(BIG), len(BIG)), (handle("short"), 5)])
     assert sorted(conn.execute("SELECT job, hash FROM job_blobs")) == sorted(
         (job, h) for job in (1, 2) for h in (handle(BIG), handle("short")))
-    lines = [r[0] for r in conn.execute("SELECT line FROM trace_lines")]
-    assert not any("lorem" in line for line in lines)
+    rows = [r[0] for r in conn.execute("SELECT data FROM trace_rows")]
+    assert rows and not any("lorem" in row for row in rows)
     conn.close()
     with SqliteStore(db) as store:
         assert store.blob(handle(BIG)) == BIG

@@ -29,4 +29,5 @@ def test_the_stored_trace_is_the_trace(edges: list[tuple[str, str]],
         assert "".join(f"{line}\n" for line in store.trace_lines(job.id)) == expected
         sizes = store.cycle_sizes(job.id)
         assert [c for c, _, _ in sizes] == list(range(stored.cycles + 1))
-        assert sum(b for _, _, b in sizes) == len(expected.encode())
+        assert sum(n for _, n, _ in sizes) == expected.count("\n")
+        assert sum(b for _, _, b in sizes) == job.trace_bytes

@@ -404,14 +404,15 @@ def run_counter(tmp: Path, stop_after: int) -> tuple[Path, Path]:
 def test_a_changed_ruleset_is_refused_and_the_job_left_as_it_was(tmp_path: Path) -> None:
     ruleset, db = run_counter(tmp_path, 3)
     ruleset.write_text(COUNTER.replace("n < 9", "n < 7"))
-    before = sqlite3.connect(db).execute("SELECT count(*) FROM trace_lines").fetchone()
+    rows = "SELECT count(*), coalesce(sum(lines), 0) FROM trace_rows"
+    before = sqlite3.connect(db).execute(rows).fetchone()
     with pytest.raises(StoreError, match="ran another version of the ruleset"):
         api.resume(db)
     out = CliRunner().invoke(main, ["run", "--resume", str(db)])
     assert out.exit_code == 2
     assert "ran another version of the ruleset" in out.output
     assert "Traceback" not in out.output
-    after = sqlite3.connect(db).execute("SELECT count(*) FROM trace_lines").fetchone()
+    after = sqlite3.connect(db).execute(rows).fetchone()
     assert before == after
     with SqliteStore(db) as store:
         assert store.job(None).status == "interrupted"
@@ -422,7 +423,8 @@ def test_a_re_execution_that_differs_from_the_store_is_refused_naming_the_cycle(
 ) -> None:
     _, db = run_counter(tmp_path, 4)
     with sqlite3.connect(db) as conn:  # as if the engine now merged differently
-        conn.execute("UPDATE trace_lines SET line = replace(line, '\"n\":2', '\"n\":7') "
+        # (the trace rows hold the facts' values as JSON lists: ["a",2])
+        conn.execute("UPDATE trace_rows SET data = replace(data, '\"a\",2]', '\"a\",7]') "
                      "WHERE cycle = 2")
         # stored without checkpoints (an older converge): the resume re-executes
         conn.execute("DELETE FROM checkpoints")

@@ -50,7 +50,7 @@ def stored(db: Path) -> tuple[list[Any], list[Any], list[Any]]:
     """The job rows, trace lines and job specs of a SQLite store, as they are."""
     with sqlite3.connect(db) as conn:
         return (list(conn.execute("SELECT * FROM jobs")),
-                list(conn.execute("SELECT * FROM trace_lines ORDER BY job, seq")),
+                list(conn.execute("SELECT * FROM trace_rows ORDER BY job, seq")),
                 list(conn.execute("SELECT * FROM job_specs")))
 
 

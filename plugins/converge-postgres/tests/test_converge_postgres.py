@@ -133,7 +133,7 @@ def test_concurrent_writers_never_corrupt_each_other(tmp_path: Path, store_url: 
             assert list(store.trace_lines(info.id)) == expected
             assert (info.status, info.cycles) == ("converged", cycles - 1)
             assert [c for c, _, _ in store.cycle_sizes(info.id)] == list(range(cycles))
-            assert info.trace_bytes == sum(len(line) + 1 for line in expected)
+            assert info.trace_bytes == sum(b for _, _, b in store.cycle_sizes(info.id)) > 0
 
 
 def test_jobs_of_one_store_wait_for_each_other_only_at_commit(store_url: str) -> None:
@@ -228,5 +228,6 @@ def test_export_and_info_read_a_postgresql_store(store_url: str, tmp_path: Path)
     assert invoke("trace", "export", store_url).output == trace.read_text()
     doc = json.loads(invoke("store", "info", store_url, "--format", "json").output)
     assert doc["store"] == store_url
-    assert doc["tables"]["trace_lines"]["rows"] == len(trace.read_text().splitlines())
+    assert doc["jobs"][0]["trace_lines"] == len(trace.read_text().splitlines())
+    assert doc["tables"]["trace_rows"]["rows"] > 0
     assert doc["bytes"] == sum(t["bytes"] for t in doc["tables"].values()) > 0

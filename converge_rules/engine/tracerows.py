@@ -1,0 +1,436 @@
+"""A job store's trace, kept compact: one row per cycle, expanded to lines when read.
+
+Building a deterministic, hash-chained JSON line per trace event costs more than
+deriving the fact it records (bench/README.md, "Job store"). A job store therefore
+keeps each cycle's *raw* events at run time — the event tuples, the ids and values of
+the facts their lines name, as nested lists — encoded by one ``json.dumps`` call
+(:func:`compact`), and hashes that text once per cycle. The JSON lines, with their
+per-line integrity chain (:mod:`converge_rules.integrity`), are built only when the
+trace is read (:func:`expand`, then :func:`chained`), by the same line writer that
+``--trace`` uses: the lines read back are byte for byte what ``--trace`` writes.
+
+A row's text (format ``events``) is ``[names, events]``: ``names`` (the agents', the
+types' and the types' field names) in the first row a process writes for a job, else
+null (a reader keeps the last names seen); ``events`` one list per raw event:
+
+* ``[0, n, types, values]`` the input facts (ids ``0…n-1``);
+* ``[1, cycle, tier, agents]``, ``[2, cycle, tier, added, removed, live]``,
+  ``[5, cycle, agent, outputs]`` as the tuples are;
+* ``[3, id, agent, cycle, support, confidence, lasting, type, values]``,
+  ``[4, id, agent, cycle, support, lasting]`` one derivation;
+* ``[11|12|13|14, cycle, id, other, type, values]`` a fact leaving the context;
+* ``[17, cycle, agent, ids, first new id, new types, new values, outputs]`` a lean
+  effect, ``outputs`` as the tuples are, or for columnar outputs
+  ``[17, …, new values, null, type, support, width]``;
+* ``[23, lines]`` any other event, as its canonical lines (rare: tool calls,
+  conflicts, status…), built by the line writer at run time.
+
+A cycle whose events do not encode exactly (a value JSON cannot hold the same way)
+is kept as its lines instead (format ``lines``: a JSON array of canonical lines): the
+reader gives the same lines either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import chain
+from types import SimpleNamespace
+from typing import Any
+
+from converge_rules.engine.trace import (
+    E_CONFLICT,
+    E_CYCLE_END,
+    E_CYCLE_START,
+    E_EFFECT_MERGED,
+    E_FACT_ADDED,
+    E_FACT_SUPPORTED,
+    E_INPUTS,
+    E_INTENT_CLOSED,
+    E_LINE,
+    E_PLAIN,
+    E_PRUNED,
+    E_REPLACED,
+    E_RETRACTED,
+    E_STATUS,
+    E_TOOL_CALL,
+    Trace,
+    _LineWriter,
+)
+from converge_rules.integrity import GENESIS, HASH_MEMBER, split_hash
+from converge_rules.language.builtins import iso_text
+from converge_rules.program import EMIT, Columns, Lasting
+
+EVENTS = "events"
+"""A row of raw events (see the module)."""
+
+LINES = "lines"
+"""A row of canonical lines (a JSON array of texts, without their hash members)."""
+
+TEXT = "text"
+"""A row of lines as they were handed to the store (a JSON array of texts, each with
+its hash member when it had one): read back verbatim."""
+
+_REMOVALS = frozenset({E_REPLACED, E_RETRACTED, E_PRUNED, E_INTENT_CLOSED})
+_AS_IS = frozenset({E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_CONFLICT})
+
+
+@dataclass(frozen=True, slots=True)
+class CompactCycle:
+    """The trace events of one cycle (or of a job's end) as a store keeps them:
+    ``kind`` :data:`EVENTS` (``text`` the JSON list of the raw events, see the
+    module) or :data:`LINES` (``text`` the JSON list of the canonical lines), ``lines``
+    how many trace lines they are, ``status`` the job's ``(status, detail)`` when they
+    hold its status event."""
+
+    kind: str
+    text: str
+    lines: int
+    status: tuple[str, str] | None
+    #: the job's names as JSON (:func:`names_text`), for the first row a sink writes
+    names: Callable[[], str] = lambda: "null"
+    #: whether the events hold a tool call (the cycle is then committed as it ends)
+    tools: bool = False
+
+    def row(self, previous: str, named: bool) -> tuple[str, str]:
+        """The row's text (with the job's names unless ``named``: see the module) and
+        its hash in the row chain after ``previous`` (:func:`row_hash`)."""
+        text = row_text(self, None if named else self.names())
+        return text, row_hash(previous, text)
+
+
+def _default(value: Any) -> Any:
+    # what the line writer writes as text (dates, durations) or as a list (an array
+    # of ids or support); anything else cannot be kept raw: the cycle is kept as lines
+    if isinstance(value, date | timedelta):
+        return iso_text(value)
+    if isinstance(value, array):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"),
+                          default=_default).encode
+"""One call at C speed per row; ASCII (lone surrogates escaped: they read back as they
+were); no NaN or infinity (the line writer writes those through the models)."""
+
+
+_BIG = sys.byteorder == "big"
+
+
+def _ints(ids: Sequence[int]) -> str:
+    """Fact ids (an array or list of ints) as the hex of their 64-bit little-endian
+    bytes: a fixed encoding, ~50x cheaper to write than JSON numbers."""
+    packed = ids if type(ids) is array and ids.typecode == "q" else array("q", ids)
+    if _BIG:  # pragma: no cover - the encoding is little-endian everywhere
+        packed = array("q", packed)
+        packed.byteswap()
+    return packed.tobytes().hex()
+
+
+def _unints(text: str) -> array[int]:
+    """:func:`_ints` read back."""
+    out = array("q")
+    out.frombytes(bytes.fromhex(text))
+    if _BIG:  # pragma: no cover
+        out.byteswap()
+    return out
+
+
+def _int_only(trace: Trace, type_id: int) -> bool:
+    """Whether every field of the type is a required ``int`` (its facts' values are
+    then kept as packed ints, :func:`_ints`, read back as the same ints)."""
+    fields = trace._program.types[type_id].fields
+    return bool(fields) and all(f.type.base == "int" and not f.type.optional
+                                for f in fields)
+
+
+def names_of(trace: Trace) -> list[Any]:
+    """The names a row's lines need: agents, types, each type's field names and its
+    key's field positions."""
+    program = trace._program
+    return [[a.name for a in program.agents], [t.name for t in program.types],
+            [list(t.field_names) for t in program.types],
+            [list(t.key_positions) for t in program.types]]
+
+
+def compact(trace: Trace, start: int) -> CompactCycle:
+    """The events of ``trace`` from the event ``start`` on, compactly (see the module);
+    called as the cycle ends, while the facts they name are in the store."""
+    store = trace._store
+    values = store.values
+    type_of = store.type_of
+    out: list[Any] = []
+    add = out.append
+    lines = 0
+    status: tuple[str, str] | None = None
+    writer: _LineWriter | None = None
+    tools = False
+    int_columns: list[bool | None] = [None] * len(trace._program.types)
+    for ev in trace.tail(start):
+        kind = ev[0]
+        if kind == E_PLAIN:
+            _, cycle, agent, outputs, fids, first = ev
+            if type(outputs) is Columns:  # one type, plain emits: kept as columns
+                # merged whole (fids None: the store gives the ids), or one by one
+                ids = store.merged_ids(outputs) if fids is None else fids
+                end = max(max(ids) + 1, first) if len(ids) else first
+                t = outputs.type_id
+                new = values[first:end]
+                packed = int_columns[t]
+                if packed is None:
+                    packed = int_columns[t] = _int_only(trace, t)
+                add([E_PLAIN, cycle, agent, _ints(ids), first, None,
+                     _ints(array("q", chain.from_iterable(new))) if packed else new,
+                     None, t, _ints(outputs.support), outputs.width])
+                lines += len(ids) if fids is None else len(fids) - fids.count(-2)
+                continue
+            if not any(type(o[-1]) is Lasting for o in outputs):
+                end = max(max(fids) + 1, first) if len(fids) else first
+                add([E_PLAIN, cycle, agent, _ints(fids), first, type_of[first:end],
+                     values[first:end], outputs])
+                lines += len(fids) - fids.count(-2)
+                continue
+        elif kind in _AS_IS:
+            add(ev)
+            lines += 1
+            continue
+        elif kind == E_FACT_ADDED:
+            _, fid, agent, cycle, support, confidence = ev
+            add([E_FACT_ADDED, fid, agent, cycle, support, confidence,
+                 type(support) is Lasting, type_of[fid], values[fid]])
+            lines += 1
+            continue
+        elif kind == E_FACT_SUPPORTED:
+            _, fid, agent, cycle, support = ev
+            add([E_FACT_SUPPORTED, fid, agent, cycle, support, type(support) is Lasting])
+            lines += 1
+            continue
+        elif kind in _REMOVALS:
+            _, cycle, fid, other = ev
+            add([kind, cycle, fid, other, type_of[fid], values[fid]])
+            lines += 1
+            continue
+        elif kind == E_INPUTS:
+            n = ev[1]
+            add([E_INPUTS, n, type_of[:n], values[:n]])
+            lines += n
+            continue
+        elif kind == E_STATUS:
+            status = (str(ev[1]), str(ev[2]))
+        elif kind == E_TOOL_CALL:
+            tools = True
+        # any other event (and a lean effect with lasting facts): its lines now
+        if writer is None:
+            writer = _LineWriter(trace)
+        texts = next(writer.event_lines((ev,)))
+        add([E_LINE, texts])
+        lines += len(texts)
+    try:
+        return CompactCycle(EVENTS, _dumps(out), lines, status,
+                            lambda: names_text(trace), tools)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        pass  # a value JSON does not keep exactly: the cycle is kept as its lines
+    if writer is None:
+        writer = _LineWriter(trace)
+    texts = [text for each in writer.event_lines(trace.tail(start)) for text in each]
+    return CompactCycle(LINES, _dumps(texts), len(texts), status, tools=tools)
+
+
+def names_text(trace: Trace) -> str:
+    """:func:`names_of` as the JSON text a row carries."""
+    return _dumps(names_of(trace))
+
+
+def row_text(cycle: CompactCycle, names: str | None) -> str:
+    """The text of the row of ``cycle``, with the job's ``names`` (JSON, from
+    :func:`names_text`) when given."""
+    if cycle.kind == EVENTS:
+        return f"[{names or 'null'},{cycle.text}]"
+    return cycle.text
+
+
+def text_row(lines: Sequence[str]) -> CompactCycle:
+    """Trace lines handed to a store as text (by a sink that re-executes a job, say)
+    as a row of format :data:`TEXT`: read back as they were given."""
+    status = None
+    for line in reversed(lines):
+        if '"event":"status"' in line:
+            doc = json.loads(line)
+            if doc.get("event") == "status":
+                status = (str(doc["status"]), str(doc["detail"]))
+                break
+    return CompactCycle(TEXT, _dumps(list(lines)), len(lines), status)
+
+
+def row_hash(previous: str, text: str) -> str:
+    """The row chain: ``SHA-256(previous row's hash + the row's text)`` in hex (the
+    first row of a job follows :data:`~converge_rules.integrity.GENESIS`)."""
+    return hashlib.sha256(bytes.fromhex(previous) + text.encode("ascii")).hexdigest()
+
+
+FIRST_ROW = GENESIS.hex()
+"""What the first row of a job's chain follows (``SqliteStore`` keeps its own copy)."""
+
+
+class _Replica:
+    """What the line writer reads of a trace, rebuilt from a row: the facts the row's
+    lines name and the job's names (no program, no fact store)."""
+
+    __slots__ = ("_names", "_program", "_store", "type_of", "values")
+
+    def __init__(self) -> None:
+        self.type_of: dict[int, int] = {}
+        self.values: dict[int, Any] = {}
+        self._store = self
+        self._program: Any = None
+        self._names: Any = None
+
+    def _plain_ids(self, ev: Any) -> Sequence[int]:
+        ids: Sequence[int] = ev[4]
+        return ids
+
+    def _models(self, raw: Any) -> Any:  # pragma: no cover - encoded rows always write
+        raise ValueError("a stored event the line writer cannot write")
+
+
+class Expander:
+    """Reads a job's rows back as its canonical trace lines (without hash members), in
+    order: the names of the last row that carried them serve the rows after it."""
+
+    def __init__(self) -> None:
+        self._replica = _Replica()
+        self._writer: _LineWriter | None = None
+
+    def lines(self, kind: str, text: str) -> list[str]:
+        """The canonical lines of a row of format ``kind`` (``events`` or ``lines``)."""
+        if kind in (LINES, TEXT):
+            texts: list[str] = json.loads(text)
+            return texts
+        if kind != EVENTS:
+            raise ValueError(f"unknown trace row format {kind!r}")
+        names, events = json.loads(text)
+        replica = self._replica
+        if names is not None:
+            agents, types, fields, keys = names
+            from converge_rules.engine.trace import _encode_str
+
+            replica._names = ([_encode_str(a) for a in agents],
+                              [_encode_str(t) for t in types],
+                              [tuple(f) for f in fields])
+            # what the conflict lines read of the program: each type's key positions
+            replica._program = SimpleNamespace(
+                types=[SimpleNamespace(key_positions=tuple(k)) for k in keys])
+            self._writer = None
+        if self._writer is None:
+            if replica._names is None:
+                raise ValueError("a trace row without the job's names before it")
+            self._writer = _LineWriter(replica)  # type: ignore[arg-type]
+        type_of = replica.type_of
+        values = replica.values
+        type_of.clear()
+        values.clear()
+        out: list[str] = []
+        for texts in self._writer.event_lines(self._raw(events, type_of, values)):
+            out += texts
+        return out
+
+    def _raw(self, events: Iterable[list[Any]], type_of: dict[int, int],
+             values: dict[int, Any]) -> Iterator[tuple[Any, ...]]:
+        """The raw events of a row, the facts they name put in the replica."""
+        self_fields = self._replica._names[2]
+        for ev in events:
+            kind = ev[0]
+            if kind == E_PLAIN:
+                first = ev[4]
+                ids = _unints(ev[3])
+                if ev[7] is None:  # columns: one type, ids and support packed
+                    t, width = ev[8], ev[10]
+                    support = _unints(ev[9])
+                    new = ev[6]
+                    if type(new) is str:  # packed ints, as many per fact as fields
+                        flat = _unints(new)
+                        arity = len(self_fields[t])
+                        new = [tuple(flat[k:k + arity]) for k in range(0, len(flat), arity)]
+                    for i, vals in enumerate(new):
+                        type_of[first + i] = t
+                        values[first + i] = vals
+                    outputs: Any = [(EMIT, t, None, 1.0, tuple(support[k:k + width]))
+                                    for k in range(0, len(ids) * width, width)]
+                else:
+                    for i, (t, vals) in enumerate(zip(ev[5], ev[6], strict=True)):
+                        type_of[first + i] = t
+                        values[first + i] = vals
+                    outputs = ev[7]
+                yield (E_PLAIN, ev[1], ev[2], outputs, ids, first)
+            elif kind == E_FACT_ADDED:
+                _, fid, agent, cycle, support, confidence, lasting, t, vals = ev
+                type_of[fid] = t
+                values[fid] = vals
+                yield (E_FACT_ADDED, fid, agent, cycle,
+                       Lasting(support) if lasting else support, confidence)
+            elif kind == E_FACT_SUPPORTED:
+                _, fid, agent, cycle, support, lasting = ev
+                yield (E_FACT_SUPPORTED, fid, agent, cycle,
+                       Lasting(support) if lasting else support)
+            elif kind in _REMOVALS:
+                _, cycle, fid, other, t, vals = ev
+                type_of[fid] = t
+                values[fid] = vals
+                yield (kind, cycle, fid, other)
+            elif kind == E_INPUTS:
+                for fid, (t, vals) in enumerate(zip(ev[2], ev[3], strict=True)):
+                    type_of[fid] = t
+                    values[fid] = vals
+                yield (E_INPUTS, ev[1])
+            elif kind == E_LINE:
+                for text in ev[1]:
+                    yield (E_LINE, text)
+            else:
+                yield tuple(ev)
+
+
+BROKEN = "0" * 64
+"""The hash member a line read from a row whose own hash does not follow gets: the
+line chain then breaks where the store was tampered with (``converge verify``)."""
+
+
+def read_rows(rows: Iterable[tuple[str, str, str]], head: bytes = GENESIS
+              ) -> Iterator[str]:
+    """The trace lines (with their hash members) of a job's rows ``(format, text,
+    row hash)`` in order, the line chain going on from ``head`` (the hash of the line
+    before the first row's, raw). The row chain (:func:`row_hash`) is checked as the
+    rows are read: the first line of a row whose hash does not follow — a row edited,
+    deleted, moved or inserted — carries :data:`BROKEN` as its hash, and so does the
+    one line a row that cannot be read at all gives."""
+    expander = Expander()
+    previous = FIRST_ROW
+    sha256 = hashlib.sha256
+    for kind, text, digest in rows:
+        intact = row_hash(previous, text) == digest
+        previous = digest
+        try:
+            texts = expander.lines(kind, text)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            yield '{"event":"unreadable_trace_row"' + HASH_MEMBER + BROKEN + '"}'
+            continue
+        if kind == TEXT:  # verbatim; the chain goes on from the last one's hash
+            for line in texts:
+                if not intact:
+                    line, intact = split_hash(line)[0][:-1] + HASH_MEMBER + BROKEN + '"}', True
+                yield line
+            if texts:
+                digest_hex = split_hash(texts[-1])[1]
+                if digest_hex is not None:
+                    head = bytes.fromhex(digest_hex)
+            continue
+        for text_line in texts:
+            head = sha256(head + text_line.encode("utf-8", "surrogatepass")).digest()
+            shown = head.hex() if intact else BROKEN
+            intact = True
+            yield f'{text_line[:-1]}{HASH_MEMBER}{shown}"}}'
