@@ -423,9 +423,10 @@ def test_a_re_execution_that_differs_from_the_store_is_refused_naming_the_cycle(
 ) -> None:
     _, db = run_counter(tmp_path, 4)
     with sqlite3.connect(db) as conn:  # as if the engine now merged differently
-        # (the trace rows hold the facts' values as JSON lists: ["a",2])
-        conn.execute("UPDATE trace_rows SET data = replace(data, '\"a\",2]', '\"a\",7]') "
-                     "WHERE cycle = 2")
+        # (the trace rows hold the facts' values as JSON lists, ["a",2], or, for a
+        # keyed update in place, as its lines' text, "n":2 escaped in the row's JSON)
+        conn.execute("UPDATE trace_rows SET data = replace(replace(data, ?, ?), ?, ?) "
+                     "WHERE cycle = 2", ('"a",2]', '"a",7]', r'\"n\":2}', r'\"n\":7}'))
         # stored without checkpoints (an older converge): the resume re-executes
         conn.execute("DELETE FROM checkpoints")
     with pytest.raises(StoreError, match=r"differs from what it stored in cycle 2: line"):
