@@ -52,6 +52,7 @@ from converge_rules.engine.trace import (
     E_FACT_SUPPORTED,
     E_INPUTS,
     E_INTENT_CLOSED,
+    E_KEYED_UPDATE,
     E_LINE,
     E_PLAIN,
     E_PRUNED,
@@ -199,6 +200,19 @@ def compact(trace: Trace, start: int) -> CompactCycle:
         elif kind in _AS_IS:
             add(ev)
             lines += 1
+            continue
+        elif kind == E_KEYED_UPDATE:
+            # an update in place: the three events it stands for, each as compactly
+            # as if the merge had recorded them (never its lines: it is the keyed
+            # counter's every cycle)
+            conflict, added, replaced = trace.keyed_update_events(ev)
+            _, fid, agent, cycle, support, confidence = added
+            _, _, old, _ = replaced
+            add(conflict)
+            add([E_FACT_ADDED, fid, agent, cycle, support, confidence,
+                 type(support) is Lasting, type_of[fid], values[fid]])
+            add([E_REPLACED, cycle, old, fid, type_of[old], values[old]])
+            lines += 3
             continue
         elif kind == E_FACT_ADDED:
             _, fid, agent, cycle, support, confidence = ev
