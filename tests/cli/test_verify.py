@@ -350,3 +350,22 @@ def test_a_job_killed_before_its_first_commit_is_not_called_tampered(
     with sqlite3.connect(db2) as con:
         con.execute("DELETE FROM trace_rows")
     assert invoke("verify", db2).exit_code == 1
+
+
+@pytest.mark.parametrize("kind", ["lines", "text"])
+def test_a_stored_row_whose_format_was_edited_is_tampered_not_an_internal_error(
+        tmp_path: Path, kind: str) -> None:
+    """Found by hand: a trace row of events whose ``kind`` column was edited to
+    ``lines`` or ``text`` made ``converge verify`` and ``trace export`` fail with an
+    internal error (AttributeError, TypeError) instead of naming the bad row."""
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code in (0, 1)
+    with sqlite3.connect(db) as con:
+        seq = con.execute("SELECT seq FROM trace_rows WHERE kind = 'events' "
+                          "ORDER BY seq LIMIT 1 OFFSET 1").fetchone()[0]
+        con.execute("UPDATE trace_rows SET kind = ? WHERE seq = ?", (kind, seq))
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert "TAMPERED" in done.output
+    exported = invoke("trace", "export", db)
+    assert "unreadable_trace_row" in exported.output
