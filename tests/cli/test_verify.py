@@ -374,10 +374,16 @@ def test_a_stored_row_whose_format_was_edited_is_tampered_not_an_internal_error(
 def test_a_store_given_with_options_is_verified_as_trace_export_reads_it(
         tmp_path: Path) -> None:
     """Found by hand: `converge trace export run.db?timeout=3` read the store, but
-    `converge verify run.db?timeout=3` said the path does not exist (usage error)."""
+    `converge verify` (and `replay`, `report`) of run.db?timeout=3 said the path does
+    not exist (usage error)."""
     db = tmp_path / "run.db"
     assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code in (0, 1)
     done = invoke("verify", f"{db}?timeout=3")
     assert done.exit_code == 0, done.output
     assert done.output.startswith("intact: job 1 of ")
     assert invoke("verify", f"{db}?bogus=1").exit_code == 2
+    # replay and report took it for a missing trace file too
+    assert invoke("replay", PRICING, f"{db}?timeout=3").exit_code == 0
+    html = tmp_path / "r.html"
+    assert invoke("report", f"{db}?timeout=3", "-o", html).exit_code == 0
+    assert html.exists()
