@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -173,6 +174,8 @@ def is_store(location: str) -> bool:
     (``sqlite:///…``, ``postgresql://…``) or a SQLite database file."""
     if "://" in location:
         return True
+    if "?" in location and not os.path.exists(location):
+        location = location.split("?", 1)[0]  # a store with options: run.db?timeout=3
     try:
         with open(location, "rb") as file:
             return file.read(16) == b"SQLite format 3\x00"

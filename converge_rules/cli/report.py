@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ def is_store(source: str) -> bool:
     JSON Lines trace."""
     if "://" in source or source.startswith("sqlite:"):
         return True
+    if "?" in source and not os.path.exists(source):
+        source = source.split("?", 1)[0]  # a store with options: run.db?timeout=3
     try:
         with open(source, "rb") as f:
             return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC

@@ -29,6 +29,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 def _is_store(target: str) -> bool:
     if "://" in target:
         return True
+    if not Path(target).exists() and "?" in target:
+        target = target.split("?", 1)[0]  # a store with options: run.db?timeout=3
     if not Path(target).is_file():
         return False  # sniffing a pipe (/dev/stdin) would eat the trace's first bytes
     try:

@@ -325,6 +325,11 @@ class Expander:
         """The canonical lines of a row of format ``kind`` (``events`` or ``lines``)."""
         if kind in (LINES, TEXT):
             texts: list[str] = json.loads(text)
+            # a row of events read as lines (its format column edited): not lines
+            if type(texts) is not list or not all(
+                    type(t) is str and t.startswith("{") and t.endswith("}")
+                    for t in texts):
+                raise ValueError("a trace row of lines that are not lines")
             return texts
         if kind != EVENTS:
             raise ValueError(f"unknown trace row format {kind!r}")

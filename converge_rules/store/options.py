@@ -43,6 +43,12 @@ class StoreOptions:
     others: tuple[tuple[str, str], ...] = ()
 
 
+def _whole(value: str) -> bool:
+    """Whether ``value`` is a whole number written in ASCII digits (``str.isdigit``
+    is true of ``²`` too, which ``int`` refuses)."""
+    return value.isascii() and value.isdigit()
+
+
 def parse_options(query: str, shown: str, *, others: bool = False) -> StoreOptions:
     """The options of a location's ``query`` (the text after ``?``), checked; a
     :class:`StoreError` naming ``shown`` (the location as messages show it), the option
@@ -61,12 +67,12 @@ def parse_options(query: str, shown: str, *, others: bool = False) -> StoreOptio
             if not timeout >= 0:  # (NaN too)
                 raise StoreError(f"{shown}: timeout must be a number of seconds >= 0")
         elif key == "group":
-            if not value.isdigit() or int(value) < 1:
+            if not _whole(value) or int(value) < 1:
                 raise StoreError(f"{shown}: group must be a whole number of cycles >= 1 "
                                  "(1: one transaction per cycle)")
             group = int(value)
         elif key == "snapshot_every":
-            every = int(value) if value.isdigit() else 0
+            every = int(value) if _whole(value) else 0
             if every < 1:
                 raise StoreError(f"{shown}: snapshot_every must be a whole number of "
                                  "cycles >= 1")

@@ -350,3 +350,40 @@ def test_a_job_killed_before_its_first_commit_is_not_called_tampered(
     with sqlite3.connect(db2) as con:
         con.execute("DELETE FROM trace_rows")
     assert invoke("verify", db2).exit_code == 1
+
+
+@pytest.mark.parametrize("kind", ["lines", "text"])
+def test_a_stored_row_whose_format_was_edited_is_tampered_not_an_internal_error(
+        tmp_path: Path, kind: str) -> None:
+    """Found by hand: a trace row of events whose ``kind`` column was edited to
+    ``lines`` or ``text`` made ``converge verify`` and ``trace export`` fail with an
+    internal error (AttributeError, TypeError) instead of naming the bad row."""
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code in (0, 1)
+    with sqlite3.connect(db) as con:
+        seq = con.execute("SELECT seq FROM trace_rows WHERE kind = 'events' "
+                          "ORDER BY seq LIMIT 1 OFFSET 1").fetchone()[0]
+        con.execute("UPDATE trace_rows SET kind = ? WHERE seq = ?", (kind, seq))
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert "TAMPERED" in done.output
+    exported = invoke("trace", "export", db)
+    assert "unreadable_trace_row" in exported.output
+
+
+def test_a_store_given_with_options_is_verified_as_trace_export_reads_it(
+        tmp_path: Path) -> None:
+    """Found by hand: `converge trace export run.db?timeout=3` read the store, but
+    `converge verify` (and `replay`, `report`) of run.db?timeout=3 said the path does
+    not exist (usage error)."""
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code in (0, 1)
+    done = invoke("verify", f"{db}?timeout=3")
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("intact: job 1 of ")
+    assert invoke("verify", f"{db}?bogus=1").exit_code == 2
+    # replay and report took it for a missing trace file too
+    assert invoke("replay", PRICING, f"{db}?timeout=3").exit_code == 0
+    html = tmp_path / "r.html"
+    assert invoke("report", f"{db}?timeout=3", "-o", html).exit_code == 0
+    assert html.exists()
