@@ -156,3 +156,68 @@ def test_test_blocks_see_the_fact_dropped(tmp_path: Path, monkeypatch: pytest.Mo
         assert result.exit_code == 1, result.output
         assert "decided no pending fact" in result.output
         assert "pending_dropped" in result.output
+
+
+LATE_PART = """\
+ruleset pay
+fact Part    { key id: str, claim: str, amount: float }
+fact Extra   { key id: str, claim: str, amount: float }
+fact Late    { key id: str, claim: str, amount: float }
+fact Payment { key claim: str, amount: float }
+fact Ack     { key claim: str }
+fact Ack2    { key claim: str }
+agent base {
+  when Part(claim, amount)
+  emit Payment(claim: claim, amount: amount)
+  emit Ack(claim: claim)
+}
+agent more {
+  when Extra(claim, amount) and Ack(claim)
+  emit Payment(claim: claim, amount: amount)
+  emit Ack2(claim: claim)
+}
+agent late {
+  when Late(claim, amount) and Ack2(claim)
+  emit Payment(claim: claim, amount: amount)
+}
+policy Payment { combine sum amount }
+approve Payment when amount > 10_000.0
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="r22b: a held combined value is dropped when a "
+                   "later part replaces the incumbent it counts; its own candidate (the "
+                   "8,000) is never combined again, so the job converges on 6,000 and a "
+                   "total of 14,000 passes its gate unheld (not fixed yet)")
+def test_a_later_part_does_not_lose_a_held_combined_candidate() -> None:
+    # 5,000 enters; 8,000 combines to 13,000, held; then 1,000 combines with the
+    # incumbent 5,000 to 6,000, which replaces it: the held 13,000 rested on the 5,000
+    # and is dropped. The parts sum to 14,000, which the gate must hold.
+    facts = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
+             ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0}),
+             ("Late", {"id": "l1", "claim": "c1", "amount": 1_000.0})]
+    result = api.run(converge_rules.loads(LATE_PART, plugins=False), facts)
+    assert result.facts("Payment") != [{"claim": "c1", "amount": 6_000.0}]
+    assert result.status == "awaiting_approval"
+    assert [p["fields"]["amount"] for p in result.pending] == [14_000.0]
+
+
+@pytest.mark.xfail(strict=True, reason="r22b: two combined values held on one key, both "
+                   "approved, are combined with the incumbent each counts already: "
+                   "5,000 + 13,000 + 14,000 = 32,000 held, for parts that sum to 22,000 "
+                   "(the same before gatefix; not fixed yet)")
+def test_two_approved_combined_values_of_one_key_count_the_incumbent_once() -> None:
+    # 5,000 enters; 8,000 combines to 13,000 (held), then 9,000 to 14,000 (held): both
+    # count the incumbent 5,000. Both approved, the key holds 5,000 + 8,000 + 9,000.
+    facts = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
+             ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0}),
+             ("Late", {"id": "l1", "claim": "c1", "amount": 9_000.0})]
+    ruleset = converge_rules.loads(LATE_PART, plugins=False)
+    paused = api.run(ruleset, facts)
+    assert [p["fields"]["amount"] for p in paused.pending] == [13_000.0, 14_000.0]
+    result = api.run(ruleset, facts, decisions=[
+        Decision(p["id"], True, by="ann", at="2026-12-06T10:00:00Z") for p in paused.pending])
+    amounts = [f["amount"] for f in result.facts("Payment")]
+    amounts += [p["fields"]["amount"] for p in result.pending]
+    assert 32_000.0 not in amounts
+    assert 22_000.0 in amounts
