@@ -364,6 +364,25 @@ def test_a_coroutine_agent_computing_at_the_job_deadline_is_stopped(
     assert "never retrieved" not in caplog.text
 
 
+def test_agents_finished_before_a_computation_holds_the_loop_keep_their_effects() -> None:
+    # Found by a review: an async tool computing without an await (agent 1's) held the
+    # loop past job_timeout; the cycle was then cut whole, agent 0's effect too, though
+    # it had finished before (threads and processes keep it)
+    async def slow(args: dict[str, Any]) -> dict[str, Any]:
+        if args["agent"] == 1:
+            while True:  # computes on the loop: no cancellation can reach it
+                pass
+        return {"v": args["agent"]}
+
+    rs = fan_out(2).program
+    rs = dataclasses.replace(rs, budgets=dataclasses.replace(rs.budgets, job_timeout=1.0))
+    started = time.monotonic()
+    result = run(rs, [("Go", {"n": 1})], tools={"slow": slow}, executor=AsyncioExecutor(1))
+    assert time.monotonic() - started < 10.0
+    assert result.status == "budget_exceeded"
+    assert result.facts("Got") == [{"agent": 0, "v": 0}]
+
+
 @pytest.mark.parametrize("budget", ["job_timeout = 1s", "agent_timeout = 1s"])
 def test_a_sync_agent_computing_when_it_is_cut_stops(budget: str) -> None:
     # Found by a review: a pure join (no call: it runs on the agent pool's thread) cut at
