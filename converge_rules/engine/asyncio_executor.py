@@ -272,7 +272,11 @@ class AsyncioExecutor:
         loop, tools = self._loop, self._tools
         assert loop is not None and tools is not None, "start() first"
         runtimes = [AgentRuntime(tools, self._tool_pool) for _ in activations]
-        answer = asyncio.run_coroutine_threadsafe(self._cycle(activations, runtimes), loop)
+        # each agent's effect as it is settled: those finished before a computation
+        # held the loop past the deadline are kept (as threads keeps them)
+        settled: list[AgentEffect | None] = [None] * len(activations)
+        answer = asyncio.run_coroutine_threadsafe(
+            self._cycle(activations, runtimes, settled), loop)
         if self._deadline is None:
             return answer.result()
         try:
@@ -287,14 +291,15 @@ class AsyncioExecutor:
             thread = tools.loop_thread()
             if thread is not None and thread.ident is not None:
                 _interrupt(thread.ident)
-            return [cut_at_deadline(a.position, r.close())
-                    for a, r in zip(activations, runtimes, strict=True)]
+            return [cut_at_deadline(a.position, r.close()) if e is None else e
+                    for a, r, e in zip(activations, runtimes, list(settled), strict=True)]
 
     async def _cycle(self, activations: Sequence[Activation],
-                     runtimes: list[AgentRuntime]) -> list[AgentEffect]:
+                     runtimes: list[AgentRuntime],
+                     settled: list[AgentEffect | None]) -> list[AgentEffect]:
         if self._timeout is None and self._deadline is None:
             return await self._lanes(activations, runtimes)
-        return await self._watched_lanes(activations, runtimes)
+        return await self._watched_lanes(activations, runtimes, settled)
 
     async def _lanes(self, activations: Sequence[Activation],
                      runtimes: list[AgentRuntime]) -> list[AgentEffect]:
@@ -362,7 +367,8 @@ class AsyncioExecutor:
         return cast(list[AgentEffect], effects)
 
     async def _watched_lanes(self, activations: Sequence[Activation],
-                             runtimes: list[AgentRuntime]) -> list[AgentEffect]:
+                             runtimes: list[AgentRuntime],
+                             effects: list[AgentEffect | None]) -> list[AgentEffect]:
         """:meth:`_lanes` with deadlines. A coroutine agent still running
         ``agent_timeout`` after its lane took it is cut then: its effect is the
         timeout's, its lane task is cancelled and another lane takes its place (so a
@@ -380,7 +386,6 @@ class AsyncioExecutor:
         timeout, deadline = self._timeout, self._deadline
         timed = tools.timings is not None
         loop = asyncio.get_running_loop()
-        effects: list[AgentEffect | None] = [None] * n
         finished: asyncio.Future[None] = loop.create_future()
         todo = iter(range(n))
         left = n

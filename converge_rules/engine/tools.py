@@ -106,7 +106,11 @@ async def _cancel_pending() -> None:
     for task in tasks:
         task.cancel()
     if tasks:
-        await asyncio.wait(tasks, timeout=_CLOSE_GRACE)
+        _, stubborn = await asyncio.wait(tasks, timeout=_CLOSE_GRACE)
+        for task in stubborn:
+            # a tool that swallows its cancellation: left to the closed loop, it must
+            # not print "Task was destroyed but it is pending!" at the process's exit
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
     await asyncio.get_running_loop().shutdown_asyncgens()
 
 

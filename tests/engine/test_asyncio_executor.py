@@ -233,6 +233,9 @@ def test_a_stuck_tool_holds_neither_the_job_nor_the_process_exit(script: str) ->
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["converged", "0"]
     assert time.monotonic() - started < 30
+    # found by a review: the tasks of a tool swallowing its cancellation were reported
+    # at the exit ("Task was destroyed but it is pending!")
+    assert "destroyed" not in done.stderr, done.stderr
 
 
 def test_an_agent_cut_while_its_tool_ignores_the_cut_frees_its_slot_for_the_next() -> None:
@@ -362,6 +365,25 @@ def test_a_coroutine_agent_computing_at_the_job_deadline_is_stopped(
     with caplog.at_level("ERROR", logger="asyncio"):
         gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_agents_finished_before_a_computation_holds_the_loop_keep_their_effects() -> None:
+    # Found by a review: an async tool computing without an await (agent 1's) held the
+    # loop past job_timeout; the cycle was then cut whole, agent 0's effect too, though
+    # it had finished before (threads and processes keep it)
+    async def slow(args: dict[str, Any]) -> dict[str, Any]:
+        if args["agent"] == 1:
+            while True:  # computes on the loop: no cancellation can reach it
+                pass
+        return {"v": args["agent"]}
+
+    rs = fan_out(2).program
+    rs = dataclasses.replace(rs, budgets=dataclasses.replace(rs.budgets, job_timeout=1.0))
+    started = time.monotonic()
+    result = run(rs, [("Go", {"n": 1})], tools={"slow": slow}, executor=AsyncioExecutor(1))
+    assert time.monotonic() - started < 10.0
+    assert result.status == "budget_exceeded"
+    assert result.facts("Got") == [{"agent": 0, "v": 0}]
 
 
 @pytest.mark.parametrize("budget", ["job_timeout = 1s", "agent_timeout = 1s"])
