@@ -364,7 +364,7 @@ def parse_options(options: Mapping[str, str]) -> tuple[str | None, int | None]:
     cpus: int | None = None
     if "local-cpus" in options:
         text = options["local-cpus"]
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise ConvergeError(f"--executor-option local-cpus={text}: give a whole number "
                                 "of CPUs, at least 1")
         if address is not None:
@@ -379,7 +379,8 @@ def check_address(address: str) -> None:
     if address == "auto":
         return
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if (not sep or not host or not (port.isascii() and port.isdigit())
+            or not 0 < int(port) < 65536):
         raise ConvergeError(f"ray address {address!r}: give auto (the cluster this machine "
                             "belongs to, started with `ray start`) or HOST:PORT of the "
                             "head node (e.g. 10.0.0.5:6379)")

@@ -281,6 +281,14 @@ def test_options_are_checked_before_anything_runs() -> None:
     assert isinstance(ray_executor(2, {"address": "10.0.0.5:6379"}), RayExecutor)
 
 
+def test_digits_python_counts_but_int_refuses_are_a_clear_error() -> None:
+    # `local-cpus=²` and a port `6379²` passed str.isdigit and crashed in int()
+    with pytest.raises(ConvergeError, match="whole number"):
+        ray_executor(None, {"local-cpus": "\u00b2"})
+    with pytest.raises(ConvergeError, match="HOST:PORT"):
+        ray_executor(None, {"address": "10.0.0.5:6379\u00b2"})
+
+
 def test_an_empty_address_is_refused_not_taken_for_a_local_ray() -> None:
     # `--executor-option address=$HEAD` with HEAD unset ran the job on a local Ray
     with pytest.raises(ConvergeError, match="ray address '': give auto"):
