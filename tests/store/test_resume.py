@@ -142,6 +142,7 @@ def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[
     ruleset, facts = bumps(tmp)
     db = tmp / "run.db"
     codes = []
+    errors: list[str] = []
     for i, extra in enumerate([*kills, {}]):
         started = has_job(db)  # (not when the first attempt died before recording it)
         restorable = started and committed_cycles(db) > 0
@@ -163,13 +164,16 @@ def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[
             stdout, stderr = proc.communicate(timeout=120)
             code = proc.returncode
         codes.append(code)
+        if code not in (0, -signal.SIGKILL):  # an attempt that failed on its own
+            errors.append(f"attempt {i} ({' '.join(map(str, args))}) exit {code}:\n"
+                          f"{stderr[-2000:]}")
         if restorable and code == 0:  # the state restored, no committed cycle run again
             assert "resumed from its checkpoint after cycle" in stderr, stderr
         repaid = [(k, n) for k, n, _ in calls(tmp)[paid_before:] if (k, n) in committed]
         assert not repaid, f"attempt {i} called again for answers it had: {repaid}"
         if code == 0:
             return stdout, codes
-    raise AssertionError(f"never finished: exit codes {codes}")
+    raise AssertionError(f"never finished: exit codes {codes}\n" + "\n".join(errors))
 
 
 @pytest.mark.parametrize("point", ["cycle", "merge", "commit"])
