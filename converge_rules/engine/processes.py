@@ -254,7 +254,7 @@ class ProcessExecutor:
         cores = os.cpu_count() or 1
         if workers is not None and not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
             raise ConvergeError(
-                f"the processes executor forks one worker per --workers: {workers} is "
+                f"the processes executor runs one worker process per --workers: {workers} is "
                 f"outside 1..{MAX_WORKERS_PER_CORE * cores} ({MAX_WORKERS_PER_CORE} per "
                 f"core on this machine's {cores}); more CPU-bound workers than cores only "
                 f"add memory and switching — leave --workers out to use one per core")
