@@ -16,9 +16,12 @@
    ``processes`` with 2 workers against ``serial`` (target: at least 1.6x faster on 2
    cores). The cores this process may use and the load average are printed: on a
    machine shared with other work the speedup is what the others left. CPU times
-   follow (what the load cannot take away): serial's, the processes job's parent's,
-   its busiest worker's and all workers'; the critical path's speedup (serial CPU over
-   parent + busiest worker) and the work ratio (parent + all workers over serial).
+   follow (what the load cannot take away): serial's, the processes job's parent's
+   (with the agents it runs itself: "2 workers" are the engine's process and one
+   forked worker when the agents call no tools and the job has no deadlines), its
+   busiest forked worker's and all of them; the critical path's speedup (serial CPU
+   over the parent's CPU outside its agents + the longer of its agents' and the
+   busiest worker's) and the work ratio (parent + all workers over serial).
 
 Numbers are wall-clock times on this machine; the ratios are what to compare.
 """
@@ -115,7 +118,8 @@ def main() -> int:
           f"{'met' if cpu['met'] else 'NOT met'}); {cpu['cores']} cores, load average "
           f"{cpu['load']}{'' if cpu['agree'] else '  (ANSWERS DIFFER)'}")
     print(f"  CPU: serial {cpu['serial_cpu_s']:.3f} s; processes: parent {cpu['parent_cpu_s']:.3f} "
-          f"s, busiest worker {cpu['worker_cpu_max_s']:.3f} s, all workers "
+          f"s (its agents {cpu['parent_agents_cpu_s']:.3f} s), busiest forked worker "
+          f"{cpu['worker_cpu_max_s']:.3f} s, all forked workers "
           f"{cpu['worker_cpu_sum_s']:.3f} s: critical path {cpu['critical_speedup']:.2f}x "
           f"faster than serial (a core per process), work {cpu['work_ratio']:.2f}x serial's")
     if args.json:

@@ -11,10 +11,13 @@ Two join workloads, each ``serial`` against ``processes``, alternating, medians:
   the heavy agent's worker three light ones too; asked-for work leaves it one.
 
 For each: serial's wall and CPU time; the processes job's wall time, its parent's CPU
-(run, replica, forks, unpickling, merge) and each worker's (``ProcessExecutor.
-worker_cpu``); the critical path's speedup (serial CPU / (parent + busiest worker):
-what a core for each process would give) and the work ratio ((parent + all workers)
-/ serial CPU: 1.0 is no overhead). On a shared machine the wall-clock speedup is what
+(run, replica, forks, unpickling, merge, and the agents it runs itself: ``ProcessExecutor.
+local_cpu``; with 2 workers the parent and one forked worker run agents when the job
+has no deadlines and its agents call no tools) and each forked worker's
+(``ProcessExecutor.worker_cpu``); the critical path's speedup (serial CPU / (the
+parent's CPU outside its agents + the longer of its agents' and the busiest worker's):
+what a core for each process would give) and the work ratio ((parent + all workers) /
+serial CPU: 1.0 is no overhead). On a shared machine the wall-clock speedup is what
 the others left; the CPU columns are what to compare.
 """
 
@@ -67,18 +70,20 @@ def measure(name: str, source: str, pairs: list[tuple[str, dict[str, Any]]], rou
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             assert result.status == "converged", result.status
             busy = executor.worker_cpu if executor is not None else [0.0]
-            rows[arm].append((wall, cpu, max(busy), sum(busy)))
+            local = executor.local_cpu if executor is not None else 0.0
+            rows[arm].append((wall, cpu, max(busy, default=0.0), sum(busy), local))
 
     def med(arm: str, i: int) -> float:
         return statistics.median(r[i] for r in rows[arm])
 
     pairs_ = list(zip(rows["serial"], rows["processes"], strict=True))
-    critical = statistics.median(s[1] / (p[1] + p[2]) for s, p in pairs_)
+    critical = statistics.median(s[1] / (p[1] - p[4] + max(p[4], p[2])) for s, p in pairs_)
     work = statistics.median((p[1] + p[3]) / s[1] for s, p in pairs_)
     wall = statistics.median(s[0] / p[0] for s, p in pairs_)
     print(f"{name}: serial {med('serial', 0):.3f} s wall, {med('serial', 1):.3f} s CPU | "
           f"processes ({workers}) {med('processes', 0):.3f} s wall, parent "
-          f"{med('processes', 1):.3f} s CPU, busiest worker {med('processes', 2):.3f} s, "
+          f"{med('processes', 1):.3f} s CPU (its agents {med('processes', 4):.3f} s), "
+          f"busiest worker {med('processes', 2):.3f} s, "
           f"all workers {med('processes', 3):.3f} s")
     print(f"  speedup: wall {wall:.2f}x, critical path {critical:.2f}x; work ratio "
           f"{work:.2f} (load average {os.getloadavg()[0]:.1f})")

@@ -20,9 +20,23 @@ every busy worker is killed and the unfinished agents are
 each closes the parent's ends of every pipe it inherited (so it reads end-of-file when
 the parent is gone) and, on Linux, asks the kernel for ``SIGKILL`` when the parent dies.
 
+The engine's own process runs a share too, when it can: in a job without deadlines
+whose agents call no tools, ``workers`` counts it, so ``workers - 1`` processes are
+forked (none for one worker), and the engine's process runs the activations the forked
+workers do not take, against the store itself (no replica, no pickling of its share's
+effects), holding two batches at a time like a worker. In a cycle whose work is asked
+for, those run on a thread of the engine's process while its main thread keeps
+answering the workers; a cheap cycle's share runs in the main thread between handing
+out the workers' shares and collecting them. With deadlines the engine's process only
+watches the clock (an agent it ran could not be cut), and with tool calls it only
+answers them (its workers' calls would wait for its own agents): ``workers`` workers
+are forked, as before.
+
 Fork after threads is unsafe: the engine starts this executor before any thread pool
 of its own; do not combine it with threads you started yourself. (A replacement is
-forked while tool calls may run on threads; the child touches none of their state.)
+forked while tool calls may run on threads; the child touches none of their state.
+The engine's process runs its share on a thread only in jobs without deadlines, which
+never fork a replacement, and that thread ends with its cycle.)
 """
 
 from __future__ import annotations
@@ -240,7 +254,7 @@ class ProcessExecutor:
         cores = os.cpu_count() or 1
         if workers is not None and not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
             raise ConvergeError(
-                f"the processes executor forks one worker per --workers: {workers} is "
+                f"the processes executor runs one worker process per --workers: {workers} is "
                 f"outside 1..{MAX_WORKERS_PER_CORE * cores} ({MAX_WORKERS_PER_CORE} per "
                 f"core on this machine's {cores}); more CPU-bound workers than cores only "
                 f"add memory and switching — leave --workers out to use one per core")
@@ -254,10 +268,15 @@ class ProcessExecutor:
         self._queue: deque[Activation] = deque()  # this cycle's activations not yet sent
         self._ask = True  # workers ask for work (the last cycle was not cheap)
         self._ask_after = ask_after
+        self._local = False  # the engine's process runs a share (see the module docstring)
+        self._lock = threading.Lock()  # the queue, when a thread of this process takes too
         self.worker_cpu: list[float] = []
-        """The CPU seconds each worker used (user and system), known once the job
-        closed the executor: for benchmarks, which weigh the workers' share of the
+        """The CPU seconds each forked worker used (user and system), known once the
+        job closed the executor: for benchmarks, which weigh the workers' share of the
         work against a serial run. Workers killed at a deadline are not in it."""
+        self.local_cpu = 0.0
+        """The CPU seconds the engine's process spent running its own share of the
+        agents (0 when it ran none): part of its process's CPU time, for benchmarks."""
 
     @property
     def _timed(self) -> bool:
@@ -274,12 +293,15 @@ class ProcessExecutor:
             raise ConvergeError("the processes executor runs on the engine's fact store")
         self._tools, self._store, self._agents = tools, view, agents
         self._timeout, self._deadline = agent_timeout, deadline
-        self.worker_cpu = []
+        self.worker_cpu, self.local_cpu = [], 0.0
         self._ask = True
-        replica = view.replicate()
+        self._local = not self._timed and not any(a.tools for a in agents)
+        forks = self._workers - 1 if self._local else self._workers
         self._slots = []
-        for _ in range(self._workers):  # one by one: each closes its elders' pipe ends
-            self._slots.append(self._fork(replica))
+        if forks:
+            replica = view.replicate()
+            for _ in range(forks):  # one by one: each closes its elders' pipe ends
+                self._slots.append(self._fork(replica))
 
     def _fork(self, replica: FactStore) -> _Worker:
         """A new worker holding ``replica`` (inherited through fork, not pickled)."""
@@ -388,7 +410,8 @@ class ProcessExecutor:
         # a quarter of a fair share: a worker holds two batches, and the second one
         # must not be stuck behind an expensive agent in the first for long
         queue = self._queue
-        return min(len(queue), max(1, -(-len(queue) // (4 * len(self._slots)))))
+        sharers = len(self._slots) + self._local
+        return min(len(queue), max(1, -(-len(queue) // (4 * sharers))))
 
     def _top_up(self, w: _Worker) -> None:
         """Keep ``w`` two batches ahead (so it never waits for the parent while work
@@ -398,15 +421,16 @@ class ProcessExecutor:
         effects into the other direction, each waiting for the other."""
         queue = self._queue
         while not w.last and w.out < 2:
-            if w.out and queue:
-                n = self._batch_size()
-                if _message_bytes(queue[i] for i in range(n)) > _AHEAD_BYTES:
-                    return  # sent when this batch is done and the worker waits
-            batch = self._take()
+            with self._lock:  # the engine's process may be taking work on a thread
+                if w.out and queue:
+                    n = self._batch_size()
+                    if _message_bytes(queue[i] for i in range(n)) > _AHEAD_BYTES:
+                        return  # sent when this batch is done and the worker waits
+                batch = self._take()
+                w.last = not queue
             if batch and w.done == len(w.share):  # an idle worker's next agent starts now
                 w.begun = time.monotonic()
             w.share.extend(batch)
-            w.last = not queue
             w.out += 1 if batch else 0
             with w.lock:  # tool answers go out on threads, through the same pipe
                 w.conn.send(("more", [batch] if batch else [], w.last))
@@ -426,7 +450,7 @@ class ProcessExecutor:
     def run_cycle(
         self, cycle: int, delta: Delta, activations: Sequence[Activation]
     ) -> list[AgentEffect]:
-        assert self._tools is not None and self._slots, "start() first"
+        assert self._tools is not None and (self._slots or self._local), "start() first"
         # Work is handed out as the workers ask for it, not split up front: agents of
         # unequal cost, or a worker slowed by other work on the machine, no longer
         # leave one worker idle while the other runs its fixed share. Which worker
@@ -434,12 +458,15 @@ class ProcessExecutor:
         # A cycle of cheap agents is split up front, as it used to be (one message each
         # way per worker): asking costs a round trip per batch, more than such agents.
         began = now = time.monotonic()
+        sharers = len(self._slots) + self._local
+        mine: Sequence[Activation] = ()  # the engine's process's share of a cheap cycle
         if self._ask:
             self._queue = queue = deque(activations)
             firsts = [self._take() if queue else [] for _ in self._slots]
         else:
             self._queue = queue = deque()
-            firsts = [list(activations[i::len(self._slots)]) for i in range(len(self._slots))]
+            firsts = [list(activations[i::sharers]) for i in range(len(self._slots))]
+            mine = activations[len(self._slots)::sharers] if self._local else ()
         for i, first in enumerate(firsts):
             w = self._slots[i]
             fresh = w.dead
@@ -450,6 +477,43 @@ class ProcessExecutor:
             self._dispatch(w, [] if fresh else delta, first)
         effects: list[AgentEffect] = []
         busy = set(range(len(self._slots)))
+        if not self._local:
+            return self._collect(effects, busy, began)
+        if queue and busy:  # a thread runs this process's share while this one answers
+            share = _Share(self)
+            try:
+                self._collect(effects, busy, began)
+            except BaseException:
+                share.halt()  # it stops after the agent it runs; nobody waits for it
+                raise
+            effects.extend(share.join())
+            return effects
+        effects.extend(self._run_here(mine))  # a cheap cycle's share, or every agent
+        return self._collect(effects, busy, began)
+
+    def _run_here(self, activations: Sequence[Activation]) -> list[AgentEffect]:
+        """Run ``activations`` and then what is left in the queue, in this process,
+        against the store itself (a job without deadlines, whose agents call no tools)."""
+        assert self._store is not None and self._tools is not None
+        view, agents, tools = self._store.as_view(), self._agents, self._tools
+        began = time.thread_time()
+        try:
+            effects = [run_agent(agents[a.position], a, view, tools, None)
+                       for a in activations]
+            while self._queue:
+                with self._lock:
+                    batch = self._take()
+                effects.extend(run_agent(agents[a.position], a, view, tools, None)
+                               for a in batch)
+            return effects
+        finally:
+            self.local_cpu += time.thread_time() - began
+
+    def _collect(self, effects: list[AgentEffect], busy: set[int],
+                 began: float) -> list[AgentEffect]:
+        """Take the workers' messages until the ``busy`` ones are done (answer their
+        calls, top them up, watch their deadlines) and return ``effects`` with theirs."""
+        queue = self._queue
         timeout, deadline = self._timeout, self._deadline
         while busy:
             wake = deadline
@@ -501,6 +565,11 @@ class ProcessExecutor:
         self._ask = time.monotonic() - began >= self._ask_after
         return effects
 
+    def take_share(self) -> list[Activation]:
+        """The next batch for the engine's process, from its thread (empty: none left)."""
+        with self._lock:
+            return self._take() if self._queue else []
+
     def close(self) -> None:
         """Stop the workers: idle ones exit at once, the rest are killed after
         :data:`_CLOSE_GRACE` seconds (an interrupted cycle's agents are never waited for)."""
@@ -523,3 +592,51 @@ class ProcessExecutor:
                 w.conn.close()
         self._slots = []
         self._store = None
+
+
+class _Share:
+    """The engine's process's share of a cycle whose work is asked for, run on a
+    thread while the main thread answers the workers: it takes batches from the queue
+    as a worker does (two held at a time, so that the last ones are split as evenly),
+    runs them against the store itself, and ends when the queue is empty."""
+
+    def __init__(self, executor: ProcessExecutor) -> None:
+        self._executor = executor
+        self._effects: list[AgentEffect] = []
+        self._failed: list[BaseException] = []
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="converge-processes-share")
+        self._thread.start()
+
+    def _run(self) -> None:
+        ex = self._executor
+        assert ex._store is not None and ex._tools is not None
+        view, agents, tools = ex._store.as_view(), ex._agents, ex._tools
+        began = time.thread_time()
+        held: deque[list[Activation]] = deque()
+        try:
+            while not self._halt.is_set():
+                while len(held) < 2 and (batch := ex.take_share()):
+                    held.append(batch)
+                if not held:
+                    return
+                for a in held.popleft():
+                    if self._halt.is_set():
+                        return
+                    self._effects.append(run_agent(agents[a.position], a, view, tools, None))
+        except BaseException as exc:  # handed to the engine's thread by join
+            self._failed.append(exc)
+        finally:
+            ex.local_cpu += time.thread_time() - began
+
+    def halt(self) -> None:
+        """Stop taking work (the cycle is left by an exception)."""
+        self._halt.set()
+
+    def join(self) -> list[AgentEffect]:
+        """The share's effects, once its thread ended."""
+        self._thread.join()
+        if self._failed:
+            raise self._failed[0]
+        return self._effects
