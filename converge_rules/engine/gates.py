@@ -155,6 +155,12 @@ class Gates:
         #: approved values a ``combine`` policy made, for the decision cycle's merge:
         #: (type, values) → their held fact (its base and conflict)
         self.settled: dict[tuple[int, tuple[Any, ...]], Held] = {}
+        #: gated types with a ``combine`` policy: a value held on one of their keys is
+        #: the key's pending total, which later candidates combine with (:meth:`on`)
+        self.combining = frozenset(
+            t for t, p in program.policies.items() if p.mode == "combine" and t in self.specs)
+        #: (type, key) → the id of the value held on that key, for those types
+        self._on_key: dict[tuple[int, Any], str] = {}
         self.add(decisions)
 
     def add(self, decisions: Iterable[Decision] | Decider | None) -> None:
@@ -204,9 +210,39 @@ class Gates:
             held.base, held.combined = combined[0], True
             held.conflict = (combined[1], combined[2])
         self.pending[pid] = held
+        if t in self.combining:
+            self._on_key[(t, self._key(t, vals))] = pid
         self.events.append((E_APPROVAL_PENDING, cycle, pid, spec.name, t, vals, agent,
                             support, confidence))
         return True
+
+    def _key(self, t: int, vals: tuple[Any, ...]) -> Any:
+        keyget = self.store.keyget[t]
+        assert keyget is not None  # (a combine policy is on a keyed type)
+        return keyget(vals)
+
+    def _forget(self, pid: str) -> Held:
+        """Take ``pid`` out of the pending facts (decided or dropped)."""
+        held = self.pending.pop(pid)
+        if held.type_id in self.combining:
+            self._on_key.pop((held.type_id, self._key(held.type_id, held.values)), None)
+        return held
+
+    def on(self, t: int, key: Any) -> Held | None:
+        """The value held on ``key`` of ``t`` (a type with a ``combine`` policy), if
+        any: the key's pending total. A later candidate for the key is combined with it
+        rather than with the key's value (:meth:`KeyedMerge.merge`), so that a key has
+        at most one value held, the total of every part that came since its value."""
+        pid = self._on_key.get((t, key))
+        return None if pid is None else self.pending[pid]
+
+    def supersede(self, cycle: int, held: Held) -> None:
+        """Drop ``held`` (the value held on its key) because a later candidate for the
+        key was combined with it: the new total replaces it, held again or entering. A
+        ``pending_dropped`` event with no ``gone`` fact: nothing left, it grew."""
+        self._forget(held.id)
+        self.events.append((E_PENDING_DROPPED, cycle, held.id, held.gate, held.type_id,
+                            held.values, ()))
 
     def withheld(self, t: int, vals: tuple[Any, ...]) -> bool:
         """Whether the fact ``vals`` of the gated type ``t`` is pending or was rejected
@@ -252,6 +288,8 @@ class Gates:
                 None if conflict is None
                 else (tuple(value(t, v) for v in conflict[0]), conflict[1]),
                 bool(combined))
+        self._on_key = {(h.type_id, self._key(h.type_id, h.values)): pid
+                        for pid, h in self.pending.items() if h.type_id in self.combining}
         self.approved = {(int(t), value(int(t), vals)) for t, vals in doc["approved"]}
         self.rejected = set(doc["rejected"])
         self.decided = list(doc["decided"])
@@ -270,7 +308,7 @@ class Gates:
             if held.base is not None and held.base in dead and held.base not in gone:
                 gone.append(held.base)
             if gone:
-                del self.pending[pid]
+                self._forget(pid)
                 self.events.append((E_PENDING_DROPPED, cycle, pid, held.gate, held.type_id,
                                     held.values, tuple(gone)))
 
@@ -305,7 +343,7 @@ class Gates:
         self._approved_at = {}
         self.settled = {}
         for held, d, vals in checked:
-            del self.pending[held.id]
+            self._forget(held.id)
             self._used.add(held.id)
             outcome = "rejected"
             if d.approve:

@@ -29,6 +29,7 @@ from converge_rules.engine.trace import (
 from converge_rules.program import Lasting
 
 if TYPE_CHECKING:
+    from converge_rules.engine.gates import Held
     from converge_rules.engine.merge import Merger
 
 STALE = "its support was retracted earlier in this merge"
@@ -95,6 +96,10 @@ class KeyedMerge:
             settled = self._settled(cycle, t, key, members[0])
             if settled is not None:
                 return settled
+        if gates is not None and t in gates.combining:
+            pending = gates.on(t, key)
+            if pending is not None:
+                return self._merge_held(cycle, t, key, members, pending)
         if len(members) == 1 and not (
             dead and type(members[0][1][4]) is not Lasting
             and any(s in dead for s in members[0][1][4])
@@ -477,6 +482,71 @@ class KeyedMerge:
         self.held[(t, key)] = (fid, [member])
         if inc is not None:
             self._merger.retraction.replace(cycle, inc, fid)
+        return True
+
+    def _merge_held(self, cycle: int, t: int, key: Any, members: Members, pending: Held
+                    ) -> bool:
+        """Merge the candidates for a key of a ``combine`` type on which a value is
+        held (``pending``, the key's pending total: its value combined with the parts
+        that came since). They are combined with that total, as they would be with the
+        key's value had it been approved, and the new total replaces it: held in its
+        turn (its parts are all those of the old one and these), or entering if its
+        gate no longer holds it. So no part is ever lost to, nor counted twice by, a
+        held value (docs/language.md, approval gates). False when the job must stop."""
+        merger = self._merger
+        gates = merger.gates
+        assert gates is not None
+        dead = merger.dead
+        agents = self._program.agents
+        proposals: dict[tuple[Any, ...], list[Any]] = {}
+        for a, out in members:
+            support = out[4]
+            if dead and type(support) is not Lasting and any(s in dead for s in support):
+                self._events.append((E_OUTPUT_SKIPPED, cycle, a, t, out[2], STALE))
+                continue
+            entry = proposals.get(out[2])
+            if entry is None:
+                proposals[out[2]] = [out[3], [a], [(a, support)]]
+            else:
+                entry[0] = max(entry[0], out[3])
+                if a not in entry[1]:
+                    entry[1].append(a)
+                entry[2].append((a, support))
+        new = [vals for vals in proposals if vals != pending.values]
+        if not new:
+            return True  # the held total derived again: held once
+        contenders = [Contender(pending.values, pending.confidence, None, pending.cycle,
+                                (agents[pending.agent].name,), True)]
+        contenders.extend(Contender(vals, proposals[vals][0], None, cycle,
+                                    tuple(agents[x].name for x in proposals[vals][1]), False)
+                          for vals in new)
+        res = resolve(self._policies.get(t), self._program.types[t], contenders)
+        win = res.values
+        if win is None:
+            self.record_conflict(cycle, t, key, contenders, None, res.reason)
+            merger.halt_on_conflict(f"{merger.type_name(t)} {self.key_text(t, key)}: "
+                                    f"{res.reason}")
+            return False
+        if win == pending.values:
+            return True  # (parts that leave the total as it is: ``max`` of less)
+        # what the total counts: the key's value and every part (the conflict the
+        # approved total records when it enters)
+        parts = pending.conflict[0] if pending.combined and pending.conflict else (
+            pending.values,)
+        losers = (*parts, *(vals for vals in new if vals != win))
+        gates.supersede(cycle, pending)
+        inc = self._store.incumbent(t, key)
+        chosen = [max(e[0] for e in proposals.values()), [],
+                  [d for e in proposals.values() for d in e[2]]]
+        fid = self._add(cycle, t, win, chosen, inc,
+                        (E_CONFLICT, cycle, t, key, win, losers, res.reason), True)
+        if fid is None:
+            return False
+        if fid == HELD:
+            return True
+        self.held[(t, key)] = (fid, members)
+        if inc is not None:
+            merger.retraction.replace(cycle, inc, fid)
         return True
 
     def _support(self, cycle: int, fid: int, entry: list[Any]) -> None:
