@@ -17,6 +17,14 @@ rejection is in the trace already, and whether an agent derives a match twice is
 evaluation detail). An approved fact derived again later passes its gate. Because
 decisions are taken only at that point, a job given its decisions up front and a job
 that paused, got them and resumed run the same cycles: same result, same trace.
+
+On a type with a ``combine`` policy the value held on a key is the key's *pending
+total*: its value combined with every part (candidate) that came since. A key holds at
+most one (:meth:`Gates.on`): a later part is combined with that total, not with the
+key's value a second time, and the new total replaces it (:meth:`Gates.supersede`:
+``pending_dropped`` with nothing ``gone``, then held again or entering); approved, the
+total replaces the key's value (:meth:`KeyedMerge._settled`), rejected, its parts
+never enter. See docs/language.md, approval gates.
 """
 
 from __future__ import annotations
@@ -119,10 +127,10 @@ class Held:
     cycle: int
     support: tuple[int, ...]
     confidence: float
-    #: a value a ``combine`` policy made from the key's incumbent and new candidates:
-    #: that incumbent (its id; None when the key was free), which the value counts
-    #: already, and the conflict it resolved (losers' values, reason), recorded when
-    #: the value enters
+    #: a value a ``combine`` policy made from the key's incumbent and new candidates
+    #: (the key's pending total): that incumbent (its id; None when the key was free),
+    #: which the value counts already, and the conflict it resolved (losers' values:
+    #: the incumbent's and every part's since; reason), recorded when the value enters
     base: int | None = None
     conflict: tuple[tuple[tuple[Any, ...], ...], str] | None = None
     combined: bool = False

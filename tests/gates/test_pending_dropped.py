@@ -218,6 +218,9 @@ def test_two_approved_combined_values_of_one_key_count_the_incumbent_once() -> N
     (held,) = [e for e in trace if e["event"] == "approval_pending"
                and e["fields"]["amount"] == 22_000.0]
     assert held["cycle"] == grown["cycle"]
+    report = build_run_report(view_from_events(trace), title="t", source="s")
+    rows = {(r[1], r[2]): r[6] for r in report.data["approvals"]}
+    assert rows[("dropped", first)] == "dropped (grown)"
     # approved, the key holds the parts' sum; a decision on the 13,000 is unused
     result = api.run(ruleset, facts, decisions=[
         Decision(p["id"], True, by="ann", at="2026-12-06T10:00:00Z")
