@@ -134,6 +134,11 @@ class Held:
     base: int | None = None
     conflict: tuple[tuple[tuple[Any, ...], ...], str] | None = None
     combined: bool = False
+    #: the parts a pending total counts besides its base (the candidates' values, in
+    #: the order they came), to combine them again with another base
+    #: (:meth:`KeyedMerge.rebase`); None: not combined (its own value is its part), or
+    #: unknown (a checkpoint written before they were kept)
+    parts: tuple[tuple[Any, ...], ...] | None = None
 
 
 class Gates:
@@ -236,6 +241,10 @@ class Gates:
             self._on_key.pop((held.type_id, self._key(held.type_id, held.values)), None)
         return held
 
+    def parts(self, held: Held) -> tuple[tuple[Any, ...], ...] | None:
+        """What the pending total ``held`` counts besides its base (None: unknown)."""
+        return held.parts if held.combined else (held.values,)
+
     def on(self, t: int, key: Any) -> Held | None:
         """The value held on ``key`` of ``t`` (a type with a ``combine`` policy), if
         any: the key's pending total. A later candidate for the key is combined with it
@@ -272,7 +281,7 @@ class Gates:
                          h.support, h.confidence, type(h.support) is Lasting, h.base,
                          None if h.conflict is None
                          else [[list(v) for v in h.conflict[0]], h.conflict[1]],
-                         h.combined]
+                         h.combined, None if h.parts is None else [list(v) for v in h.parts]]
                         for h in self.pending.values()],
             "approved": sorted([t, list(v)] for t, v in self.approved),
             "rejected": sorted(self.rejected),
@@ -284,8 +293,10 @@ class Gates:
         """The gates as :meth:`state` described them; ``value(type id, values)``
         gives a fact's values back as the store holds them."""
         self.pending = {}
-        for (pid, gate, t, vals, agent, cycle, support, confidence, lasting, base,
-             conflict, combined) in doc["pending"]:
+        for row in doc["pending"]:
+            (pid, gate, t, vals, agent, cycle, support, confidence, lasting, base,
+             conflict, combined) = row[:12]
+            parts = row[12] if len(row) > 12 else None  # (not in older checkpoints)
             # an ``emit lasting`` fact's support is a Lasting: approving it does not
             # ask whether that support is still live
             rests: tuple[int, ...] = (Lasting(support) if lasting else tuple(support))
@@ -295,7 +306,7 @@ class Gates:
                 float(confidence), None if base is None else int(base),
                 None if conflict is None
                 else (tuple(value(t, v) for v in conflict[0]), conflict[1]),
-                bool(combined))
+                bool(combined), None if parts is None else tuple(value(t, v) for v in parts))
         self._on_key = {(h.type_id, self._key(h.type_id, h.values)): pid
                         for pid, h in self.pending.items() if h.type_id in self.combining}
         self.approved = {(int(t), value(int(t), vals)) for t, vals in doc["approved"]}

@@ -202,6 +202,8 @@ class KeyedMerge:
         if fid is None:
             return False
         if fid == HELD:
+            if combined:  # the key's pending total: the parts it counts
+                self._held_parts(t, key, tuple(v for v in proposals if v != inc_vals))
             return True
         self.held[(t, key)] = (fid, members)
         if inc is not None:
@@ -527,13 +529,17 @@ class KeyedMerge:
             merger.halt_on_conflict(f"{merger.type_name(t)} {self.key_text(t, key)}: "
                                     f"{res.reason}")
             return False
-        if win == pending.values:
-            return True  # (parts that leave the total as it is: ``max`` of less)
+        if win == pending.values:  # (parts that leave the total as it is: ``max`` of less)
+            known = gates.parts(pending)
+            if pending.combined and known is not None:
+                pending.parts = (*known, *new)
+            return True
         # what the total counts: the key's value and every part (the conflict the
         # approved total records when it enters)
-        parts = pending.conflict[0] if pending.combined and pending.conflict else (
+        counted = pending.conflict[0] if pending.combined and pending.conflict else (
             pending.values,)
-        losers = (*parts, *(vals for vals in new if vals != win))
+        losers = (*counted, *(vals for vals in new if vals != win))
+        parts = gates.parts(pending)
         gates.supersede(cycle, pending)
         inc = self._store.incumbent(t, key)
         chosen = [max(e[0] for e in proposals.values()), [],
@@ -543,10 +549,71 @@ class KeyedMerge:
         if fid is None:
             return False
         if fid == HELD:
+            self._held_parts(t, key, None if parts is None else (*parts, *new))
             return True
         self.held[(t, key)] = (fid, members)
         if inc is not None:
             merger.retraction.replace(cycle, inc, fid)
+        return True
+
+    def _held_parts(self, t: int, key: Any, parts: tuple[tuple[Any, ...], ...] | None
+                    ) -> None:
+        """Note the parts of the total just held on ``key`` (if one was: a value
+        rejected earlier is not held again)."""
+        gates = self._merger.gates
+        assert gates is not None
+        held = gates.on(t, key)
+        if held is not None:
+            held.parts = parts
+
+    def rebase(self, cycle: int, t: int, key: Any) -> bool:
+        """After an input fact given later took ``key`` (inputs are never gated: it
+        enters, combined with the key's value as the policy says), combine the parts
+        of the total held on the key, if any, with that new value: the new total
+        replaces the held one (held, or entering if its gate no longer holds it), so
+        no part is lost to it (docs/language.md, approval gates). A total whose parts
+        are unknown (restored from an older checkpoint) is dropped instead, its base
+        gone (:meth:`Gates.drop_gone`). False when the job must stop."""
+        merger = self._merger
+        gates = merger.gates
+        if gates is None or t not in gates.combining:
+            return True
+        pending = gates.on(t, key)
+        store = self._store
+        inc = store.incumbent(t, key)
+        if pending is None or inc is None or pending.base == inc:
+            return True
+        parts = gates.parts(pending)
+        if parts is None:
+            return True
+        inc_vals = store.values[inc]
+        name = (self._program.agents[pending.agent].name,)
+        contenders = [Contender(inc_vals, store.confidence.get(inc, 1.0), None,
+                                store.cycle_of(inc), (), True)]
+        contenders.extend(Contender(v, pending.confidence, None, pending.cycle, name, False)
+                          for v in dict.fromkeys(parts) if v != inc_vals)
+        gates.supersede(cycle, pending)
+        if len(contenders) == 1:
+            return True  # (its parts were the new value itself)
+        res = resolve(self._policies.get(t), self._program.types[t], contenders)
+        win = res.values
+        if win is None:
+            self.record_conflict(cycle, t, key, contenders, None, res.reason)
+            merger.halt_on_conflict(f"{merger.type_name(t)} {self.key_text(t, key)}: "
+                                    f"{res.reason}")
+            return False
+        if win == inc_vals:
+            return True  # (parts that leave the new value as it is: ``max`` of less)
+        losers = tuple(c.values for c in contenders if c.values != win)
+        fid = self._add(cycle, t, win, [pending.confidence, [], [(pending.agent,
+                                                                  pending.support)]],
+                        inc, (E_CONFLICT, cycle, t, key, win, losers, res.reason), True)
+        if fid is None:
+            return False
+        if fid == HELD:
+            self._held_parts(t, key, parts)
+            return True
+        merger.retraction.replace(cycle, inc, fid)
         return True
 
     def _support(self, cycle: int, fid: int, entry: list[Any]) -> None:

@@ -44,7 +44,7 @@ policy Payment { combine sum amount }
 
 LIMITS = [1_500.0, 5_000.0, 20_000.0, 100_000.0]
 AT = "2026-12-06T10:00:00Z"
-PROFILE = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+PROFILE = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -54,16 +54,18 @@ def ruleset(limit: float | None) -> converge_rules.Ruleset:
     return converge_rules.loads(TEXT + gate, plugins=False)
 
 
-# a part: (claim, power of two, step it arrives at in the first run)
+# a part: (claim, power of two, step it arrives at in the first run; -1: a Payment
+# given as input, combined with the key's value at once, never gated)
 Part = tuple[int, int, int]
 
 
 @st.composite
 def batches(draw: st.DrawFn) -> list[list[Part]]:
-    """Parts in 1 to 3 batches (a session's runs), each part a distinct power."""
+    """Parts in 2 or 3 batches (a session's runs; one may be empty), each part a
+    distinct power."""
     powers = draw(st.lists(st.integers(0, 9), min_size=1, max_size=9, unique=True))
-    parts = [(draw(st.integers(0, 1)), p, draw(st.integers(0, 3))) for p in powers]
-    cuts = sorted(draw(st.lists(st.integers(0, len(parts)), max_size=2)))
+    parts = [(draw(st.integers(0, 1)), p, draw(st.integers(-1, 3))) for p in powers]
+    cuts = sorted(draw(st.lists(st.integers(0, len(parts)), min_size=1, max_size=2)))
     bounds = [0, *cuts, len(parts)]
     return [parts[a:b] for a, b in pairwise(bounds)]
 
@@ -75,6 +77,7 @@ def amount(power: int) -> float:
 def facts(batch: list[Part], start: int, first: bool) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = [("Tick", {"n": 0})] if first else []
     out += [("Part", {"id": start + i, "claim": c, "amount": amount(p), "at": at})
+            if at >= 0 else ("Payment", {"claim": c, "amount": amount(p)})
             for i, (c, p, at) in enumerate(batch)]
     return out
 
@@ -89,8 +92,14 @@ class Model:
         self.held: dict[int, float | None] = {0: None, 1: None}
 
     def arrive(self, batch: list[Part], first: bool) -> None:
-        # the first run's parts arrive step by step (a Tick each cycle); a later run's
-        # all in one cycle (every Tick is there already)
+        # input Payments first: they enter, combined with the key's value (a total held
+        # on it counts that value: its parts go on the new one, still held); then the
+        # first run's parts step by step (a Tick each cycle), a later run's all in one
+        # cycle (every Tick is there already)
+        for c, p, at in batch:
+            if at < 0:
+                self.value[c] = (self.value[c] or 0.0) + amount(p)
+        batch = [part for part in batch if part[2] >= 0]
         steps = sorted({at for _, _, at in batch}) if first else [None]
         for step in steps:
             for claim in (0, 1):
@@ -139,7 +148,7 @@ def test_decisions_in_any_order_give_the_sum_of_the_parts_not_rejected(
             result = session.run()
             model.check(result)
             # decide some of what is held (or none), then run on the decisions alone
-            chosen = [(p, data.draw(st.sampled_from(["approve", "reject", "none"])))
+            chosen = [(p, data.draw(st.sampled_from(["approve", "reject", "none", "none"])))
                       for p in result.pending]
             if all(c == "none" for _, c in chosen):
                 continue

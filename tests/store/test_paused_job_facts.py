@@ -98,3 +98,25 @@ def test_decisions_then_more_facts_a_stored_job_and_a_session_alike(
         assert session.trace.to_jsonl() == stored_trace(str(db))
     assert [f["amount"] for f in result.facts("Payment")] == kept
     assert [p["fields"]["amount"] for p in result.pending] == held
+
+
+def test_an_input_for_a_key_with_a_held_total_carries_the_total_over(tmp_path: Path) -> None:
+    # the input 100 enters (inputs are never gated), combined with the key's 5,000;
+    # the held 13,000 counted the 5,000: its part, the 8,000, goes on the new value
+    _, db, _ = paused_job(tmp_path)
+    given = [("Payment", {"claim": "c1", "amount": 100.0})]
+    more = cli("run", "--resume", db, "--facts", jsonl(tmp_path / "more.jsonl", given),
+               "--format", "json")
+    assert more.exit_code == 4, more.output
+    doc = json.loads(more.stdout)
+    assert payments(doc) == [5_100.0]
+    assert [p["fields"]["amount"] for p in doc["pending"]] == [13_100.0]
+    (held,) = doc["pending"]
+    assert cli("approve", db, held["id"], "--by", "ann").exit_code == 0
+    done = cli("run", "--resume", db, "--format", "json")
+    assert done.exit_code == 0, done.output
+    # as the job without the gate: 5,000 + 8,000 + 100
+    assert payments(json.loads(done.stdout)) == [13_100.0]
+    assert cli("verify", db).exit_code == 0
+    # (not `converge replay`: it re-combines a later input's combined value with its
+    # own parts, on main as here, gate or not — reported, not in this change)
