@@ -17,6 +17,7 @@ import converge_rules
 from converge_rules import Session, api
 from converge_rules.cli import main
 from tests.gates.test_pending_dropped import LATE_PART
+from tests.store.test_checkpoint_features import without_checkpoints
 from tests.store.test_checkpoints import JOB_TIME, stored_trace
 
 AT = "2026-12-06T17:00:00Z"
@@ -100,14 +101,21 @@ def test_decisions_then_more_facts_a_stored_job_and_a_session_alike(
     assert [p["fields"]["amount"] for p in result.pending] == held
 
 
-def test_an_input_for_a_key_with_a_held_total_carries_the_total_over(tmp_path: Path) -> None:
+@pytest.mark.parametrize("restored", [True, False])
+def test_an_input_for_a_key_with_a_held_total_carries_the_total_over(
+        tmp_path: Path, restored: bool) -> None:
     # the input 100 enters (inputs are never gated), combined with the key's 5,000;
-    # the held 13,000 counted the 5,000: its part, the 8,000, goes on the new value
+    # the held 13,000 counted the 5,000: its part, the 8,000, goes on the new value —
+    # the job restored from its checkpoint (the held total's parts are in it) or
+    # re-executed without one
     _, db, _ = paused_job(tmp_path)
+    if not restored:
+        without_checkpoints(db)
     given = [("Payment", {"claim": "c1", "amount": 100.0})]
     more = cli("run", "--resume", db, "--facts", jsonl(tmp_path / "more.jsonl", given),
                "--format", "json")
     assert more.exit_code == 4, more.output
+    assert ("resumed from its checkpoint" in more.stderr) == restored
     doc = json.loads(more.stdout)
     assert payments(doc) == [5_100.0]
     assert [p["fields"]["amount"] for p in doc["pending"]] == [13_100.0]
