@@ -129,8 +129,9 @@ _PROGRESS_INTERVAL = 0.1  # seconds between two refreshes of the progress line
          "exit 4, on facts still undecided). Its inputs, time, recorded tool "
          "answers and decisions are used; "
          "the result and trace are an uninterrupted run's. RULESET may be omitted (the "
-         "job's own path is used). With --facts, the job (a converged one too) takes "
-         "them as more input: merged after its end, recorded in the store, and "
+         "job's own path is used). With --facts, the job (a converged one too, or one "
+         "awaiting approval, decided or not) takes them as more input: merged after "
+         "its end (after the decisions recorded), recorded in the store, and "
          "re-converged incrementally.",
 )
 @click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",

@@ -17,6 +17,14 @@ rejection is in the trace already, and whether an agent derives a match twice is
 evaluation detail). An approved fact derived again later passes its gate. Because
 decisions are taken only at that point, a job given its decisions up front and a job
 that paused, got them and resumed run the same cycles: same result, same trace.
+
+On a type with a ``combine`` policy the value held on a key is the key's *pending
+total*: its value combined with every part (candidate) that came since. A key holds at
+most one (:meth:`Gates.on`): a later part is combined with that total, not with the
+key's value a second time, and the new total replaces it (:meth:`Gates.supersede`:
+``pending_dropped`` with nothing ``gone``, then held again or entering); approved, the
+total replaces the key's value (:meth:`KeyedMerge._settled`), rejected, its parts
+never enter. See docs/language.md, approval gates.
 """
 
 from __future__ import annotations
@@ -119,13 +127,18 @@ class Held:
     cycle: int
     support: tuple[int, ...]
     confidence: float
-    #: a value a ``combine`` policy made from the key's incumbent and new candidates:
-    #: that incumbent (its id; None when the key was free), which the value counts
-    #: already, and the conflict it resolved (losers' values, reason), recorded when
-    #: the value enters
+    #: a value a ``combine`` policy made from the key's incumbent and new candidates
+    #: (the key's pending total): that incumbent (its id; None when the key was free),
+    #: which the value counts already, and the conflict it resolved (losers' values:
+    #: the incumbent's and every part's since; reason), recorded when the value enters
     base: int | None = None
     conflict: tuple[tuple[tuple[Any, ...], ...], str] | None = None
     combined: bool = False
+    #: the parts a pending total counts besides its base (the candidates' values, in
+    #: the order they came), to combine them again with another base
+    #: (:meth:`KeyedMerge.rebase`); None: not combined (its own value is its part), or
+    #: unknown (a checkpoint written before they were kept)
+    parts: tuple[tuple[Any, ...], ...] | None = None
 
 
 class Gates:
@@ -155,6 +168,12 @@ class Gates:
         #: approved values a ``combine`` policy made, for the decision cycle's merge:
         #: (type, values) → their held fact (its base and conflict)
         self.settled: dict[tuple[int, tuple[Any, ...]], Held] = {}
+        #: gated types with a ``combine`` policy: a value held on one of their keys is
+        #: the key's pending total, which later candidates combine with (:meth:`on`)
+        self.combining = frozenset(
+            t for t, p in program.policies.items() if p.mode == "combine" and t in self.specs)
+        #: (type, key) → the id of the value held on that key, for those types
+        self._on_key: dict[tuple[int, Any], str] = {}
         self.add(decisions)
 
     def add(self, decisions: Iterable[Decision] | Decider | None) -> None:
@@ -204,9 +223,43 @@ class Gates:
             held.base, held.combined = combined[0], True
             held.conflict = (combined[1], combined[2])
         self.pending[pid] = held
+        if t in self.combining:
+            self._on_key[(t, self._key(t, vals))] = pid
         self.events.append((E_APPROVAL_PENDING, cycle, pid, spec.name, t, vals, agent,
                             support, confidence))
         return True
+
+    def _key(self, t: int, vals: tuple[Any, ...]) -> Any:
+        keyget = self.store.keyget[t]
+        assert keyget is not None  # (a combine policy is on a keyed type)
+        return keyget(vals)
+
+    def _forget(self, pid: str) -> Held:
+        """Take ``pid`` out of the pending facts (decided or dropped)."""
+        held = self.pending.pop(pid)
+        if held.type_id in self.combining:
+            self._on_key.pop((held.type_id, self._key(held.type_id, held.values)), None)
+        return held
+
+    def parts(self, held: Held) -> tuple[tuple[Any, ...], ...] | None:
+        """What the pending total ``held`` counts besides its base (None: unknown)."""
+        return held.parts if held.combined else (held.values,)
+
+    def on(self, t: int, key: Any) -> Held | None:
+        """The value held on ``key`` of ``t`` (a type with a ``combine`` policy), if
+        any: the key's pending total. A later candidate for the key is combined with it
+        rather than with the key's value (:meth:`KeyedMerge.merge`), so that a key has
+        at most one value held, the total of every part that came since its value."""
+        pid = self._on_key.get((t, key))
+        return None if pid is None else self.pending[pid]
+
+    def supersede(self, cycle: int, held: Held) -> None:
+        """Drop ``held`` (the value held on its key) because a later candidate for the
+        key was combined with it: the new total replaces it, held again or entering. A
+        ``pending_dropped`` event with no ``gone`` fact: nothing left, it grew."""
+        self._forget(held.id)
+        self.events.append((E_PENDING_DROPPED, cycle, held.id, held.gate, held.type_id,
+                            held.values, ()))
 
     def withheld(self, t: int, vals: tuple[Any, ...]) -> bool:
         """Whether the fact ``vals`` of the gated type ``t`` is pending or was rejected
@@ -228,7 +281,7 @@ class Gates:
                          h.support, h.confidence, type(h.support) is Lasting, h.base,
                          None if h.conflict is None
                          else [[list(v) for v in h.conflict[0]], h.conflict[1]],
-                         h.combined]
+                         h.combined, None if h.parts is None else [list(v) for v in h.parts]]
                         for h in self.pending.values()],
             "approved": sorted([t, list(v)] for t, v in self.approved),
             "rejected": sorted(self.rejected),
@@ -240,8 +293,10 @@ class Gates:
         """The gates as :meth:`state` described them; ``value(type id, values)``
         gives a fact's values back as the store holds them."""
         self.pending = {}
-        for (pid, gate, t, vals, agent, cycle, support, confidence, lasting, base,
-             conflict, combined) in doc["pending"]:
+        for row in doc["pending"]:
+            (pid, gate, t, vals, agent, cycle, support, confidence, lasting, base,
+             conflict, combined) = row[:12]
+            parts = row[12] if len(row) > 12 else None  # (not in older checkpoints)
             # an ``emit lasting`` fact's support is a Lasting: approving it does not
             # ask whether that support is still live
             rests: tuple[int, ...] = (Lasting(support) if lasting else tuple(support))
@@ -251,7 +306,9 @@ class Gates:
                 float(confidence), None if base is None else int(base),
                 None if conflict is None
                 else (tuple(value(t, v) for v in conflict[0]), conflict[1]),
-                bool(combined))
+                bool(combined), None if parts is None else tuple(value(t, v) for v in parts))
+        self._on_key = {(h.type_id, self._key(h.type_id, h.values)): pid
+                        for pid, h in self.pending.items() if h.type_id in self.combining}
         self.approved = {(int(t), value(int(t), vals)) for t, vals in doc["approved"]}
         self.rejected = set(doc["rejected"])
         self.decided = list(doc["decided"])
@@ -270,7 +327,7 @@ class Gates:
             if held.base is not None and held.base in dead and held.base not in gone:
                 gone.append(held.base)
             if gone:
-                del self.pending[pid]
+                self._forget(pid)
                 self.events.append((E_PENDING_DROPPED, cycle, pid, held.gate, held.type_id,
                                     held.values, tuple(gone)))
 
@@ -305,7 +362,7 @@ class Gates:
         self._approved_at = {}
         self.settled = {}
         for held, d, vals in checked:
-            del self.pending[held.id]
+            self._forget(held.id)
             self._used.add(held.id)
             outcome = "rejected"
             if d.approve:

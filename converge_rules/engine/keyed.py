@@ -29,6 +29,7 @@ from converge_rules.engine.trace import (
 from converge_rules.program import Lasting
 
 if TYPE_CHECKING:
+    from converge_rules.engine.gates import Held
     from converge_rules.engine.merge import Merger
 
 STALE = "its support was retracted earlier in this merge"
@@ -95,6 +96,10 @@ class KeyedMerge:
             settled = self._settled(cycle, t, key, members[0])
             if settled is not None:
                 return settled
+        if gates is not None and t in gates.combining:
+            pending = gates.on(t, key)
+            if pending is not None:
+                return self._merge_held(cycle, t, key, members, pending)
         if len(members) == 1 and not (
             dead and type(members[0][1][4]) is not Lasting
             and any(s in dead for s in members[0][1][4])
@@ -197,6 +202,8 @@ class KeyedMerge:
         if fid is None:
             return False
         if fid == HELD:
+            if combined:  # the key's pending total: the parts it counts
+                self._held_parts(t, key, tuple(v for v in proposals if v != inc_vals))
             return True
         self.held[(t, key)] = (fid, members)
         if inc is not None:
@@ -477,6 +484,136 @@ class KeyedMerge:
         self.held[(t, key)] = (fid, [member])
         if inc is not None:
             self._merger.retraction.replace(cycle, inc, fid)
+        return True
+
+    def _merge_held(self, cycle: int, t: int, key: Any, members: Members, pending: Held
+                    ) -> bool:
+        """Merge the candidates for a key of a ``combine`` type on which a value is
+        held (``pending``, the key's pending total: its value combined with the parts
+        that came since). They are combined with that total, as they would be with the
+        key's value had it been approved, and the new total replaces it: held in its
+        turn (its parts are all those of the old one and these), or entering if its
+        gate no longer holds it. So no part is ever lost to, nor counted twice by, a
+        held value (docs/language.md, approval gates). False when the job must stop."""
+        merger = self._merger
+        gates = merger.gates
+        assert gates is not None
+        dead = merger.dead
+        agents = self._program.agents
+        proposals: dict[tuple[Any, ...], list[Any]] = {}
+        for a, out in members:
+            support = out[4]
+            if dead and type(support) is not Lasting and any(s in dead for s in support):
+                self._events.append((E_OUTPUT_SKIPPED, cycle, a, t, out[2], STALE))
+                continue
+            entry = proposals.get(out[2])
+            if entry is None:
+                proposals[out[2]] = [out[3], [a], [(a, support)]]
+            else:
+                entry[0] = max(entry[0], out[3])
+                if a not in entry[1]:
+                    entry[1].append(a)
+                entry[2].append((a, support))
+        new = [vals for vals in proposals if vals != pending.values]
+        if not new:
+            return True  # the held total derived again: held once
+        contenders = [Contender(pending.values, pending.confidence, None, pending.cycle,
+                                (agents[pending.agent].name,), True)]
+        contenders.extend(Contender(vals, proposals[vals][0], None, cycle,
+                                    tuple(agents[x].name for x in proposals[vals][1]), False)
+                          for vals in new)
+        res = resolve(self._policies.get(t), self._program.types[t], contenders)
+        win = res.values
+        if win is None:
+            self.record_conflict(cycle, t, key, contenders, None, res.reason)
+            merger.halt_on_conflict(f"{merger.type_name(t)} {self.key_text(t, key)}: "
+                                    f"{res.reason}")
+            return False
+        if win == pending.values:  # (parts that leave the total as it is: ``max`` of less)
+            known = gates.parts(pending)
+            if pending.combined and known is not None:
+                pending.parts = (*known, *new)
+            return True
+        # what the total counts: the key's value and every part (the conflict the
+        # approved total records when it enters)
+        counted = pending.conflict[0] if pending.combined and pending.conflict else (
+            pending.values,)
+        losers = (*counted, *(vals for vals in new if vals != win))
+        parts = gates.parts(pending)
+        gates.supersede(cycle, pending)
+        inc = self._store.incumbent(t, key)
+        chosen = [max(e[0] for e in proposals.values()), [],
+                  [d for e in proposals.values() for d in e[2]]]
+        fid = self._add(cycle, t, win, chosen, inc,
+                        (E_CONFLICT, cycle, t, key, win, losers, res.reason), True)
+        if fid is None:
+            return False
+        if fid == HELD:
+            self._held_parts(t, key, None if parts is None else (*parts, *new))
+            return True
+        self.held[(t, key)] = (fid, members)
+        if inc is not None:
+            merger.retraction.replace(cycle, inc, fid)
+        return True
+
+    def _held_parts(self, t: int, key: Any, parts: tuple[tuple[Any, ...], ...] | None
+                    ) -> None:
+        """Note the parts of the total just held on ``key`` (if one was: a value
+        rejected earlier is not held again)."""
+        gates = self._merger.gates
+        assert gates is not None
+        held = gates.on(t, key)
+        if held is not None:
+            held.parts = parts
+
+    def rebase(self, cycle: int, t: int, key: Any) -> bool:
+        """After an input fact given later took ``key`` (inputs are never gated: it
+        enters, combined with the key's value as the policy says), combine the parts
+        of the total held on the key, if any, with that new value: the new total
+        replaces the held one (held, or entering if its gate no longer holds it), so
+        no part is lost to it (docs/language.md, approval gates). A total whose parts
+        are unknown (restored from an older checkpoint) is dropped instead, its base
+        gone (:meth:`Gates.drop_gone`). False when the job must stop."""
+        merger = self._merger
+        gates = merger.gates
+        if gates is None or t not in gates.combining:
+            return True
+        pending = gates.on(t, key)
+        store = self._store
+        inc = store.incumbent(t, key)
+        if pending is None or inc is None or pending.base == inc:
+            return True
+        parts = gates.parts(pending)
+        if parts is None:
+            return True
+        inc_vals = store.values[inc]
+        name = (self._program.agents[pending.agent].name,)
+        contenders = [Contender(inc_vals, store.confidence.get(inc, 1.0), None,
+                                store.cycle_of(inc), (), True)]
+        contenders.extend(Contender(v, pending.confidence, None, pending.cycle, name, False)
+                          for v in dict.fromkeys(parts) if v != inc_vals)
+        gates.supersede(cycle, pending)
+        if len(contenders) == 1:
+            return True  # (its parts were the new value itself)
+        res = resolve(self._policies.get(t), self._program.types[t], contenders)
+        win = res.values
+        if win is None:
+            self.record_conflict(cycle, t, key, contenders, None, res.reason)
+            merger.halt_on_conflict(f"{merger.type_name(t)} {self.key_text(t, key)}: "
+                                    f"{res.reason}")
+            return False
+        if win == inc_vals:
+            return True  # (parts that leave the new value as it is: ``max`` of less)
+        losers = tuple(c.values for c in contenders if c.values != win)
+        fid = self._add(cycle, t, win, [pending.confidence, [], [(pending.agent,
+                                                                  pending.support)]],
+                        inc, (E_CONFLICT, cycle, t, key, win, losers, res.reason), True)
+        if fid is None:
+            return False
+        if fid == HELD:
+            self._held_parts(t, key, parts)
+            return True
+        merger.retraction.replace(cycle, inc, fid)
         return True
 
     def _support(self, cycle: int, fid: int, entry: list[Any]) -> None:

@@ -126,7 +126,8 @@ def _merge_keyed(
             store.later_inputs.add(inc)
             continue
         if inc is None and len(distinct) == 1:
-            if not _add(merger, cycle, type_id, distinct[0]):
+            if not _add(merger, cycle, type_id, distinct[0]) or not merger.keyed.rebase(
+                    cycle, type_id, key):
                 return False
             continue
         contenders: list[Contender] = []
@@ -159,4 +160,7 @@ def _merge_keyed(
             # as a cycle's winner does: it takes the key, the incumbent leaves with
             # what rested only on it
             merger.retraction.replace(cycle, inc, new)
+        # a total held on the key counts its old value: its parts go on the new one
+        if not merger.keyed.rebase(cycle, type_id, key):
+            return False
     return True

@@ -49,6 +49,8 @@ values (every field listed: one fact)."""
 
 #: statuses after which a session's job cannot go on (its merge or budget stopped it)
 _FINAL = frozenset({"conflict", "budget_exceeded", "oscillating"})
+#: the statuses of a run after which what was added since is merged (its fixpoint)
+_GOES_ON = frozenset({"converged", "unmet_goal", "awaiting_approval"})
 
 
 class Session:
@@ -306,15 +308,18 @@ class Session:
     # ------------------------------------------------------------------ run
 
     def run(self) -> RunResult:
-        """Merge what was added and retracted since the last run as one input cycle,
-        then converge from there: only agents with something new (or something gone
+        """Apply the decisions taken since the last run (where the job paused: the
+        job goes on to its fixpoint, as ``converge run --resume`` does), then merge
+        what was added and retracted since the last run as one input cycle, and
+        converge from there: only agents with something new (or something gone
         that they negate or aggregate over) run. The first run starts the job (the
         inputs are cycle 0). A run ending ``conflict``, ``budget_exceeded`` or
         ``oscillating`` ends the session's job: later calls raise
         :class:`~converge_rules.errors.SessionError`."""
         self._usable()
         pending = self._pending
-        withdrawn = list(self._withdrawn)
+        queued = self._withdrawn
+        withdrawn = list(queued)
         decisions = list(self._decisions.values())
         self._decisions = {}
         inputs = pending[0] if len(pending) == 1 else sum(
@@ -329,14 +334,17 @@ class Session:
                     retractable=self._retract or needs_dependents(self.program),
                 )
             job = self._job
-            if decisions and not pending and not withdrawn:
-                # only decisions: the job goes on from its pause, as a resumed stored job
-                # does (the same cycles, the same trace as decisions given up front)
+            result: RunResult | None = None
+            if decisions:
+                # the decisions first, where the job paused (what they were taken on),
+                # as a resumed stored job applies them: the same cycles, the same trace
+                # as decisions given up front; then what was added, as `converge run
+                # --resume --facts` merges it after them
                 result = job.go_on(decisions, last=False)
-            else:
-                if decisions:
-                    assert job.gates is not None  # (_decide took them from its gates)
-                    job.gates.add(decisions)  # applied at the next point of decision
+                if (pending or withdrawn) and result.status not in _GOES_ON:
+                    # (stopped before its fixpoint: what was added waits for the next run)
+                    self._pending, self._withdrawn = pending, queued
+            if result is None or (result.status in _GOES_ON and (pending or withdrawn)):
                 try:
                     if first:
                         del inputs

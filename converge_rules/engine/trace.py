@@ -298,7 +298,9 @@ class PendingDropped(_Model):
     """A held fact (``approval_pending``) that is pending no more: facts it rested on
     (``gone``, ids) left the context in ``cycle`` — a revised estimate replaced one —
     so there is nothing left to decide; the job does not wait on it. Derived again from
-    new support, it is held again under the same id."""
+    new support, it is held again under the same id. ``gone`` empty: a ``combine``
+    type's pending total that a later part grew; the new total is held (or enters) in
+    the same cycle."""
 
     event: Literal["pending_dropped"] = "pending_dropped"
     cycle: int

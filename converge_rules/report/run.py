@@ -658,7 +658,8 @@ def _approvals(view: RunView, show: Any) -> list[list[Any]]:
                 if later.get("event") == "pending_dropped"
                 else f"decided in cycle {later.get('cycle')}")
         elif dropped:
-            decision = "dropped (support gone)"
+            # (nothing gone: a combine policy's pending total, grown by a later part)
+            decision = "dropped (support gone)" if ev.get("gone") else "dropped (grown)"
         else:
             decision = str(ev.get("decision", ""))
             if ev.get("outcome") is not None:

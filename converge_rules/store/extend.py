@@ -26,9 +26,12 @@ aggregates updated in place; see :mod:`converge_rules.engine.session`). The trac
 differ by their cycles: the later facts enter in a cycle of their own, after the status
 of the run before them (each run of a session ends with a ``status`` event).
 
-A job takes more facts when it reached its fixpoint (``converged`` or ``unmet_goal``)
-or can be resumed (:data:`~converge_rules.store.resume.RESUMABLE`: it first runs to its
-end as a plain resume would); a job that ends its re-execution otherwise (interrupted
+A job takes more facts when it reached its fixpoint (``converged`` or ``unmet_goal``),
+paused ``awaiting_approval`` (decided or not: the decisions recorded are applied
+first, at the pause, as :meth:`Session.run <converge_rules.Session.run>` applies those
+taken before the facts added), or can be resumed
+(:data:`~converge_rules.store.resume.RESUMABLE`: it first runs to its end as a plain
+resume would); a job that ends its re-execution otherwise (interrupted
 again, out of a budget) returns that result and the new facts are not recorded.
 """
 
@@ -59,8 +62,9 @@ if TYPE_CHECKING:
 LATER_VERSION = 2
 """The settings version of a job that took later inputs (``settings["later"]``)."""
 
-#: statuses after which a job's session goes on with more facts
-GOES_ON = ("converged", "unmet_goal")
+#: statuses after which a job's session goes on with more facts: its fixpoint, or its
+#: pause awaiting approval (the facts merge after the decisions recorded since it)
+GOES_ON = ("converged", "unmet_goal", "awaiting_approval")
 
 
 def later_batches(found: Resumable, program: Program) -> list[tuple[int, InputFacts]]:

@@ -209,7 +209,9 @@ def find(store: Any, job: int | None, *, more: bool = False) -> Resumable:
         raise StoreError(f"job {info.id} of {where} is running now in process {pid}; "
                          "a job is resumed after its process ended (stop it with "
                          f"`kill -TERM {pid}`: it ends as `interrupted`, resumable)")
-    if info.status == "awaiting_approval":
+    if info.status == "awaiting_approval" and not more:
+        # (given more facts, a job that waits for approvals takes them: they merge
+        # after the decisions recorded, if any, and it pauses again on what is held)
         _check_decided(store, info, str(where))
     return Resumable(store, info, settings, spec.inputs)
 

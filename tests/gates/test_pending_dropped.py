@@ -185,10 +185,6 @@ approve Payment when amount > 10_000.0
 """
 
 
-@pytest.mark.xfail(strict=True, reason="r22b: a held combined value is dropped when a "
-                   "later part replaces the incumbent it counts; its own candidate (the "
-                   "8,000) is never combined again, so the job converges on 6,000 and a "
-                   "total of 14,000 passes its gate unheld (not fixed yet)")
 def test_a_later_part_does_not_lose_a_held_combined_candidate() -> None:
     # 5,000 enters; 8,000 combines to 13,000, held; then 1,000 combines with the
     # incumbent 5,000 to 6,000, which replaces it: the held 13,000 rested on the 5,000
@@ -202,22 +198,40 @@ def test_a_later_part_does_not_lose_a_held_combined_candidate() -> None:
     assert [p["fields"]["amount"] for p in result.pending] == [14_000.0]
 
 
-@pytest.mark.xfail(strict=True, reason="r22b: two combined values held on one key, both "
-                   "approved, are combined with the incumbent each counts already: "
-                   "5,000 + 13,000 + 14,000 = 32,000 held, for parts that sum to 22,000 "
-                   "(the same before gatefix; not fixed yet)")
 def test_two_approved_combined_values_of_one_key_count_the_incumbent_once() -> None:
-    # 5,000 enters; 8,000 combines to 13,000 (held), then 9,000 to 14,000 (held): both
-    # count the incumbent 5,000. Both approved, the key holds 5,000 + 8,000 + 9,000.
+    # 5,000 enters; 8,000 combines to 13,000 (held); then 9,000 comes: it is combined
+    # with the held total, not with the incumbent 5,000 a second time (r22b: 13,000 and
+    # 14,000 held, both approved made 32,000). One value is held on the key, the total
+    # 5,000 + 8,000 + 9,000; the 13,000 it replaces is dropped, nothing gone.
     facts = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
              ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0}),
              ("Late", {"id": "l1", "claim": "c1", "amount": 9_000.0})]
     ruleset = converge_rules.loads(LATE_PART, plugins=False)
     paused = api.run(ruleset, facts)
-    assert [p["fields"]["amount"] for p in paused.pending] == [13_000.0, 14_000.0]
+    assert paused.status == "awaiting_approval"
+    assert paused.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
+    assert [p["fields"]["amount"] for p in paused.pending] == [22_000.0]
+    first = pending_id("Payment", "Payment", ("c1", 13_000.0))
+    trace = events(paused)
+    (grown,) = [e for e in trace if e["event"] == "pending_dropped"]
+    assert grown["id"] == first and grown["gone"] == []
+    (held,) = [e for e in trace if e["event"] == "approval_pending"
+               and e["fields"]["amount"] == 22_000.0]
+    assert held["cycle"] == grown["cycle"]
+    report = build_run_report(view_from_events(trace), title="t", source="s")
+    rows = {(r[1], r[2]): r[6] for r in report.data["approvals"]}
+    assert rows[("dropped", first)] == "dropped (grown)"
+    # approved, the key holds the parts' sum; a decision on the 13,000 is unused
     result = api.run(ruleset, facts, decisions=[
-        Decision(p["id"], True, by="ann", at="2026-12-06T10:00:00Z") for p in paused.pending])
-    amounts = [f["amount"] for f in result.facts("Payment")]
-    amounts += [p["fields"]["amount"] for p in result.pending]
-    assert 32_000.0 not in amounts
-    assert 22_000.0 in amounts
+        Decision(p["id"], True, by="ann", at="2026-12-06T10:00:00Z")
+        for p in [*paused.pending, {"id": first}]])
+    assert result.status == "converged", result.detail
+    assert result.facts("Payment") == [{"claim": "c1", "amount": 22_000.0}]
+    assert result.unused_decisions == [first]
+    (conflict,) = result.conflicts
+    assert conflict["winner"] == {"claim": "c1", "amount": 22_000.0}
+    # rejected, the held parts never enter: the key keeps what it had
+    rejected = api.run(ruleset, facts, decisions=[
+        Decision(paused.pending[0]["id"], False, by="ann", at="2026-12-06T10:00:00Z")])
+    assert rejected.status == "converged", rejected.detail
+    assert rejected.facts("Payment") == [{"claim": "c1", "amount": 5_000.0}]
