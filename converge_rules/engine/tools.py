@@ -515,6 +515,8 @@ class ToolBox:
         return self._answer(tool, result)
 
     def _answer(self, tool: str, result: Any) -> _Outcome:
+        if type(result) is dict and _plain(result.values()) and _plain(result):
+            return dict(result), None  # json_problem's first case, without the steps
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"
         problem = json_problem(tool, result)
