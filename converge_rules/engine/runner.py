@@ -514,6 +514,7 @@ class _Job:
             ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
             self._commit_cycle(cycle)  # before the spill: its lines come from memory
             self.trace.spill()  # the trace's memory stays bounded: older events to its spool
+            del answer, effects  # garbage: no young collection need walk them (3 a run)
             if gc.get_count()[0] >= YOUNG_GARBAGE:
                 gc.collect(1)
             if self.progress is not None:

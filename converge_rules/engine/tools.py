@@ -67,6 +67,9 @@ def canonical_args(args: Mapping[str, Any]) -> str:
     """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
     if _C_ENCODER is None:
         return _CANONICAL.encode(args)
+    if _FLAT is not None and type(args) is dict and _plain(args.values()):
+        # flat plain values (an agent's common call) hold no container to mark
+        return "".join(_FLAT(args, 0))
     # what _CANONICAL.encode does for a mapping, without its Python steps (a closure
     # and two calls per key): the same C encoder with the same settings, new markers
     return "".join(_C_ENCODER({}, repr, encode_basestring_ascii, None, ":", ",",
@@ -78,6 +81,10 @@ def canonical_args(args: Mapping[str, Any]) -> str:
 #: cost on the asyncio executor. Holds no state between calls.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
 _C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
+#: the same encoder without markers (no circular reference check), built once, for a
+#: flat mapping of plain values, which cannot hold itself: no state between calls
+_FLAT: Any = None if _C_ENCODER is None else _C_ENCODER(
+    None, repr, encode_basestring_ascii, None, ":", ",", True, False, True)
 
 
 async def _on_pool(pool: Executor, fn: Any, args: dict[str, Any]) -> Any:
@@ -149,7 +156,7 @@ class _InFlight:
 
     def __init__(self) -> None:
         self._event: threading.Event | None = None
-        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] | None = None
 
     def thread_waiter(self) -> threading.Event:
         """An event set with the answer (call under the tool box's lock)."""
@@ -162,6 +169,8 @@ class _InFlight:
         box's lock)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        if self._futures is None:
+            self._futures = []
         self._futures.append((loop, future))
         return future
 
@@ -169,7 +178,7 @@ class _InFlight:
         """The answer is memoised (or the call cut): wake every waiter."""
         if self._event is not None:
             self._event.set()
-        for loop, future in self._futures:
+        for loop, future in self._futures or ():
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, future)
 
@@ -444,12 +453,18 @@ class ToolBox:
                 cancelled = True
                 raise
             finally:
-                with self._lock:
-                    if not cancelled:
-                        self._memo[key] = outcome
-                    del self._inflight[key]
-                event.set()
+                self._settle(key, event, outcome, cancelled)
             return outcome, CALLED
+
+    def _settle(self, key: str, event: _InFlight, outcome: _Outcome, cancelled: bool
+                ) -> None:
+        """The end of the call ``event`` stood for: its outcome memoised unless it was
+        cut (``cancelled``), whoever waits for it woken."""
+        with self._lock:
+            if not cancelled:
+                self._memo[key] = outcome
+            del self._inflight[key]
+        event.set()
 
     async def _ainvoke(self, tool: str, args: dict[str, Any],
                        pool: Executor | None) -> _Outcome:
@@ -500,6 +515,8 @@ class ToolBox:
         return self._answer(tool, result)
 
     def _answer(self, tool: str, result: Any) -> _Outcome:
+        if type(result) is dict and _plain(result.values()) and _plain(result):
+            return dict(result), None  # json_problem's first case, without the steps
         if not isinstance(result, Mapping):
             return None, f"tool {tool!r} returned {type(result).__name__}, expected an object"
         problem = json_problem(tool, result)
@@ -604,6 +621,34 @@ class AgentRuntime:
                 began = perf_counter()
                 (result, error), source = await box.sourced_acall(tool, args, self._pool)
                 timed = (perf_counter() - began, source)
+            elif box._async.get(tool):
+                # an async tool (known since its first call): sourced_acall's steps
+                # here when this run makes the call, a coroutine layer fewer on the
+                # loop (each of a thousand agents' calls starts on its critical path)
+                key = tool + "\x00" + canonical_args(args)
+                done, event, future = box._claim(key, tool, _InFlight.task_waiter)
+                if done is not None:
+                    result, error = done
+                elif event is None:  # an identical call in flight: wait, claim again
+                    assert future is not None
+                    await future
+                    (result, error), _ = await box.sourced_acall(tool, args, self._pool)
+                else:  # this run makes the call: awaited right here
+                    outcome: _Outcome = (None, "internal error")
+                    cancelled = False
+                    try:
+                        try:
+                            answer = await cast(Awaitable[Any], box._tools[tool](dict(args)))
+                        except (Exception, SystemExit) as exc:
+                            outcome = _failed(exc)
+                        else:
+                            outcome = box._answer(tool, answer)
+                    except asyncio.CancelledError:
+                        cancelled = True  # its agent was abandoned: see sourced_acall
+                        raise
+                    finally:
+                        box._settle(key, event, outcome, cancelled)
+                    result, error = outcome
             else:  # (one coroutine fewer than box.acall)
                 (result, error), _ = await box.sourced_acall(tool, args, self._pool)
         except ToolBudgetExhausted as exc:

@@ -21,7 +21,7 @@ import pytest
 import converge_rules
 from converge_rules.engine import run, validate_pairs
 from converge_rules.engine.asyncio_executor import AsyncioExecutor, DaemonThreads
-from converge_rules.engine.tools import ABANDONED
+from converge_rules.engine.tools import ABANDONED, AgentRuntime, ToolBox
 from converge_rules.errors import ConvergeError
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import EMIT, AgentSpec, Budgets, FieldSpec, Program, TypeSpec, ValueType
@@ -156,6 +156,78 @@ def test_identical_calls_of_a_coroutine_agent_and_a_thread_agent_are_one_call() 
     result = run(program, [("Go", {"n": 1})], tools={"fx": fx}, executor=AsyncioExecutor(4))
     assert calls == 1
     assert sorted(f["c"] for f in result.facts("R")) == ["gen", "hand"]
+
+
+def same_call(agents: int, timeout: str = "") -> converge_rules.Ruleset:
+    """``agents`` agents that each call ``slow(c: "A")`` once, the same call, after
+    ``warm`` called ``slow(c: "W")`` a cycle before (the tool is known async by then)."""
+    lines = ["ruleset same", "uses tool slow",
+             f'root "all" {{ job_timeout = 120s {timeout} }}',
+             "fact Go { n: int }", "fact Warm { v: int }",
+             "fact Got { agent: int, v: int }",
+             "agent warm {", "  when Go(n)", '  call slow(c: "W") as r',
+             "  emit Warm(v: r.v)", "}"]
+    for i in range(agents):
+        lines += [f"agent a{i} {{", "  when Warm(v)", '  call slow(c: "A") as r',
+                  f"  emit Got(agent: {i}, v: r.v)", "}"]
+    return converge_rules.loads("\n".join(lines) + "\n", plugins=False)
+
+
+def test_identical_async_calls_in_flight_are_one_call() -> None:
+    calls: dict[str, int] = {"A": 0, "W": 0}
+
+    async def slow(args: dict[str, Any]) -> dict[str, Any]:
+        calls[args["c"]] += 1
+        await asyncio.sleep(0.2)
+        return {"v": calls[args["c"]]}
+
+    rs = same_call(5)
+    result = run(rs.program, [("Go", {"n": 1})], tools={"slow": slow},
+                 executor=AsyncioExecutor(8))
+    assert calls == {"A": 1, "W": 1}
+    assert sorted((f["agent"], f["v"]) for f in result.facts("Got")) == [
+        (i, 1) for i in range(5)]
+    calls.update(A=0, W=0)
+    serial = run(rs.program, [("Go", {"n": 1})], tools={"slow": slow})
+    assert result.trace.to_jsonl() == serial.trace.to_jsonl()
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["first-call", "known-async"])
+def test_an_async_call_cut_with_its_agent_is_made_again_by_the_one_waiting_for_it(
+        known: bool) -> None:
+    """The call of an agent abandoned (its task cancelled) answers no memo: an identical
+    call waiting for it is made again and counted again, and gets that answer; a later
+    identical call gets it from the memo. ``known``: the tool was called before (it is
+    known to be async)."""
+    calls: list[str] = []
+
+    async def slow(args: dict[str, Any]) -> dict[str, Any]:
+        calls.append(args["c"])
+        if len(calls) == 1 + known:
+            await asyncio.sleep(3600)  # the first agent's: cut
+        return {"v": len(calls)}
+
+    async def main() -> list[Any]:
+        box = ToolBox({"slow": slow}, None)
+        if known:
+            await AgentRuntime(box).acall("slow", {"c": "W"})
+        first, second, third = AgentRuntime(box), AgentRuntime(box), AgentRuntime(box)
+        cut = asyncio.ensure_future(first.acall("slow", {"c": "A"}))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(second.acall("slow", {"c": "A"}))
+        await asyncio.sleep(0.05)
+        cut.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cut
+        answers = [await waiting, await third.acall("slow", {"c": "A"})]
+        return [answers, box.used, first.close(), second.calls, third.calls]
+
+    answers, used, cut_calls, second_calls, third_calls = asyncio.run(main())
+    assert calls == ["W"] * known + ["A", "A"]
+    assert answers == [{"v": 2 + known}] * 2
+    assert used == 2 + known
+    assert [c[3] for c in cut_calls] == [ABANDONED]
+    assert second_calls == third_calls == [("slow", {"c": "A"}, {"v": 2 + known}, None)]
 
 
 # ------------------------------------------------------------------- timeouts

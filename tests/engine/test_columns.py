@@ -153,3 +153,44 @@ def test_a_replica_of_a_grow_only_store_can_replay_removals() -> None:
 def test_types_that_can_leave_keep_dicts() -> None:
     program = loads(CLOSURE_RULESET, plugins=False).program
     assert all(type(live) is dict for live in FactStore(program, retractable=True).live)
+
+
+DUPLICATES = """ruleset dups "Columns of one cycle, some equal to each other or to older facts"
+root "r" { max_cycles = 6 }
+
+fact A { n: int }
+fact B { n: int }
+fact C { n: int }
+
+agent one { when A(n) emit B(n: n) }
+agent two { when A(n) emit B(n: n) }
+agent three { when A(n) where n < 3 emit B(n: n + 1) }
+agent four { when A(n) emit C(n: n) }
+agent five { when B(n) emit C(n: n) }
+agent six { when C(n) where n > 1 emit B(n: n - 1) }
+"""
+
+
+def _one_effect_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from converge_rules.engine.merge import Merger
+    monkeypatch.setattr(Merger, "_columns_only", lambda self, effects: False)
+
+
+@pytest.mark.parametrize("inputs", [[1, 2, 3], [3, 1], [2], []])
+def test_a_cycle_of_columns_merges_as_its_effects_one_by_one(
+        monkeypatch: pytest.MonkeyPatch, inputs: list[int]) -> None:
+    """A cycle whose effects are all columns is merged with one store operation per
+    run of one type: the same facts, ids and trace as merging effect by effect, when
+    outputs repeat each other within the cycle (``one`` and ``two``, ``three``'s
+    ``B(n + 1)``) and facts of earlier cycles (``five``, ``six``)."""
+    ruleset = loads(DUPLICATES, plugins=False)
+    facts = [("A", {"n": n}) for n in inputs]
+    batched = run(ruleset.program, facts)
+    with monkeypatch.context() as m:
+        _one_effect_at_a_time(m)
+        single = run(ruleset.program, facts)
+    assert batched.status == single.status == "converged"
+    assert batched.to_json() == single.to_json()
+    assert batched.trace.to_jsonl() == single.trace.to_jsonl()
+    if inputs:
+        assert "fact_supported" in batched.trace.to_jsonl()  # equal outputs were merged
