@@ -54,13 +54,22 @@ def test_a_thousand_calls_are_in_flight_at_once_on_a_few_threads() -> None:
     flying = 0
     most = 0
     threads = 0
+    all_in = asyncio.Event()
 
     async def slow(args: dict[str, Any]) -> dict[str, Any]:
         nonlocal flying, most, threads
         flying += 1
         most = max(most, flying)
         threads = max(threads, threading.active_count())
-        await asyncio.sleep(0.2)
+        if flying == 1000:
+            all_in.set()
+        # each call waits until all 1,000 are in flight (not a fixed time, which a
+        # loaded machine can spend starting them); calls made fewer at a time wait out
+        # the timeout once, release the others, and `most` says so
+        try:
+            await asyncio.wait_for(all_in.wait(), 30)
+        except TimeoutError:
+            all_in.set()
         flying -= 1
         return {"v": args["agent"]}
 
