@@ -849,6 +849,8 @@ class SqliteJob:
         self._knowledge: list[KnowledgeRow] = []
         #: when the last commit ended (monotonic seconds)
         self._since = time.monotonic()
+        #: whether the next cycle_compact commits, as commit_due decided (None: not asked)
+        self._due: bool | None = None
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -911,14 +913,29 @@ class SqliteJob:
                 or time.monotonic() - self._since >= store.group_seconds):
             self._commit(None)
 
+    def commit_due(self, tools: bool) -> bool:
+        """Whether the next cycle handed to :meth:`cycle_compact` is committed as it
+        comes (``tools``: it called a tool), else waits for a later transaction — the
+        decision that call then keeps, so the engine stages the checkpoint of only
+        the cycle a transaction ends with (:mod:`converge_rules.engine.checkpoints`)."""
+        store = self.store
+        due = bool(tools or len(self._waiting) + 1 >= store.group_cycles or self._reopen
+                   or time.monotonic() - self._since >= store.group_seconds)
+        self._due = due
+        return due
+
     def cycle_compact(self, cycle: int, events: CompactCycle, *, commit: bool) -> None:
         """Store the raw events of ``cycle`` as one row (see :class:`~converge_rules.
         store.base.CompactSink`): committed now with ``commit``, else possibly with
-        a later cycle's transaction (as :meth:`cycle_ended`)."""
+        a later cycle's transaction (as :meth:`cycle_ended`; after
+        :meth:`commit_due`, as it decided)."""
         self._add(cycle, events)
-        store = self.store
-        if (commit or len(self._waiting) >= store.group_cycles or self._reopen
-                or time.monotonic() - self._since >= store.group_seconds):
+        due, self._due = self._due, None
+        if due is None:
+            store = self.store
+            due = bool(commit or len(self._waiting) >= store.group_cycles or self._reopen
+                       or time.monotonic() - self._since >= store.group_seconds)
+        if due:
             self._commit(None)
 
     def write_compact(self, events: CompactCycle) -> None:
