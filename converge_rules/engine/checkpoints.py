@@ -201,6 +201,8 @@ class Checkpointer:
         #: fingerprints' replay (:meth:`_step`), the facts touched by those cycles,
         #: and the next id after the last step
         self._stepping = store.retractable
+        #: each tier's index among the program's (computed once: a property)
+        self._tier_index = {t: i for i, t in enumerate(job.program.tiers)}
         self._steps: list[list[Any]] = []
         self._touched: set[int] = set()
         self._step_n = 0
@@ -223,7 +225,8 @@ class Checkpointer:
         (group commit): nothing is staged, only what the next checkpoint needs of this
         cycle is noted (see :meth:`flush`)."""
         self.lines += lines
-        restarts, self._later = self._later or self._deciding(cycle), False
+        restarts = self._later or (self.job.gates is not None and self._deciding(cycle))
+        self._later = False
         if cycle < self.start_at:
             self._shadow()
             return
@@ -285,14 +288,15 @@ class Checkpointer:
         assert touched is not None
         n0, n1 = self._step_n, store.next_id
         live, type_of, is_closed = store.live, store.type_of, store.is_closed
+        intents = bool(store.intent_types)  # (only an intent closes)
         gone: list[int] = []
         closed: list[int] = []
         for fid in touched:  # (the facts it added are those from n0 on)
             if fid < n0 and fid not in live[type_of[fid]]:
-                (closed if is_closed(fid) else gone).append(fid)
+                (closed if intents and is_closed(fid) else gone).append(fid)
         for fid in range(n0, n1):
             if fid not in live[type_of[fid]]:
-                (closed if is_closed(fid) else gone).append(fid)
+                (closed if intents and is_closed(fid) else gone).append(fid)
         self._steps.append([cycle, n1, gone, closed, noted, reset])
         if touched:
             self._touched |= touched
@@ -348,9 +352,9 @@ class Checkpointer:
             raise Unsupported("a cycle that is not a tier's")
         tier = ev[2]
         # (a program without agents has no tiers: its later inputs' cycles say 0)
-        tiers = program.tiers
-        index = tiers.index(tier) if tier in tiers else 0
-        if merger.stop is not None or job.tools.exhausted or self._broke(cycle):
+        index = self._tier_index.get(tier, 0)
+        if (merger.stop is not None or job.tools.exhausted
+                or (job.guard is not None and self._broke(cycle))):
             return index, False, False
         if restarts:
             # the decisions' or later inputs' own cycle: the tiers run again from the
