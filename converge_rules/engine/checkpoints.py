@@ -2,16 +2,20 @@
 re-executing the job from its inputs.
 
 A job whose cycle sink keeps checkpoints (``stage_checkpoint``: a job of the SQLite
-store) stages one with every cycle it commits, written in that cycle's transaction:
+store) stages one with every transaction, for the cycle it ends with, written in it:
+with group commit (the sink's ``commit_due`` says whether a cycle is committed as it
+comes) the cycles that wait have none — a crash loses them anyway — and the job's last
+cycle gets its own with the job's end (:meth:`Checkpointer.flush`). Each is
 
-* a **delta** — what the cycle changed: the facts it added (types and values), the
-  older facts whose state changed (left the context, closed, their derivations or the
-  facts resting on them changed: :attr:`FactStore.touched`), confidences and
+* a **delta** — what the cycles since the last one changed: the facts they added
+  (types and values), the older facts whose state changed (left the context, closed,
+  their derivations or the facts resting on them changed: :attr:`FactStore.touched`),
+  confidences and
   evaluations set, removal counts and logs, refraction sets, and the job's own small
   state (watermarks, ran/fired flags, seen removals, the budget meter, the tool calls
   counted, the conflicts counted, the trace lines so far, what comes next);
 * or a **snapshot** — the whole state, when the bytes of the deltas since the last
-  snapshot exceed that snapshot's size, or after ``snapshot_every`` cycles (the
+  snapshot exceed that snapshot's size, or after ``snapshot_every`` deltas (the
   sink's setting, :data:`DEFAULT_EVERY` by default): the store grows with what
   changed, and a resume reads one snapshot and about one snapshot's bytes of deltas.
 
@@ -22,7 +26,10 @@ datetimes and durations tagged (``{"d": ordinal}``, ``{"dt": [...]}``, ``{"td": 
 seconds, µs]}``); nothing is pickled. Indexes and the "same fact" and key lookups are
 rebuilt from the live facts. The context's fingerprints use Python's ``hash``, which
 differs between processes: a resume recomputes them, and those of the earlier states
-(oscillation), from the checkpoints since cycle 0 when the program can remove facts.
+(oscillation), from the checkpoints since cycle 0 when the program can remove facts —
+each checkpoint holding the ``steps`` of the cycles that waited for it (which facts
+each added, which of them and of the facts it touched left or closed, whether the job
+noted the context's fingerprint or started its fingerprints over).
 
 The job state also holds what the program's features keep between cycles
 (``features``): the invariants' guard (what each was last checked against, the
@@ -63,8 +70,9 @@ a checkpoint is staged only with a transaction's last cycle, and holds ``steps``
 the fingerprints' replay needs of the cycles before it since the last checkpoint)."""
 
 DEFAULT_EVERY = 10_000
-"""Cycles between two snapshots at most, when the deltas stay smaller than the last
-snapshot (the size rule): a resume then applies at most this many deltas."""
+"""Deltas (checkpoints: one per transaction) between two snapshots at most, when the
+deltas stay smaller than the last snapshot (the size rule): a resume then applies at
+most this many deltas."""
 
 SNAPSHOT = "snapshot"
 DELTA = "delta"
