@@ -478,3 +478,39 @@ def test_any_job_stopped_after_any_cycle_resumes_from_its_checkpoints_to_the_who
         assert resumed.resumed_from == stop
         same_result(resumed, whole)
         assert stored_trace(db) == whole.trace.to_jsonl()
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 9), min_size=1),
+       st.integers(1, 8), st.integers(1, 5), st.booleans())
+def test_any_job_cut_inside_a_group_resumes_from_its_checkpoints_to_the_whole_run(
+    tmp_path: Path, counts: dict[str, int], cut: int, group: int, aborted: bool,
+) -> None:
+    # with groups of `group` cycles, stopped after cycle `cut` (its checkpoint comes
+    # with the job's end) or ended there by an exception (the cycles waiting are
+    # committed without one: the resume goes on from the last transaction's)
+    ruleset = mixed_ruleset(str(tmp_path))
+    facts = [("Count", {"id": i, "n": n}) for i, n in counts.items()]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    if whole.cycles <= cut:
+        return
+
+    def boom(p: CycleProgress) -> None:
+        if p.cycle == cut:
+            raise RuntimeError("boom")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        location = f"sqlite:///{Path(tmp) / 'run.db'}?group={group}"
+        if aborted:
+            with pytest.raises(RuntimeError, match="boom"):
+                api.run(ruleset, facts, now=JOB_TIME, store=location, progress=boom)
+        else:
+            first = api.run(ruleset, facts, now=JOB_TIME, store=location,
+                            stop=stopper(cut))
+            assert first.status == "interrupted"
+        resumed = api.resume(location, ruleset=ruleset)
+        if not aborted:
+            assert resumed.resumed_from == cut
+        same_result(resumed, whole)
+        assert stored_trace(location) == whole.trace.to_jsonl()
