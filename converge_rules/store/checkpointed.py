@@ -2,7 +2,9 @@
 state is restored from the newest snapshot and the deltas after it
 (:mod:`converge_rules.engine.checkpoints`), its trace and tool answers read back from
 the store, and it runs on from its last committed cycle — no committed cycle is
-executed again, no recorded tool answer asked again.
+executed again, no recorded tool answer asked again (but for a job ended by an
+exception with cycles waiting for a group's transaction: those were committed without
+a checkpoint, and run again from the one before them, as after a crash).
 
 The re-executing resume (:mod:`converge_rules.store.resume`) stays the fallback, and
 the oracle the tests compare against: for a job stored without checkpoints (by an
