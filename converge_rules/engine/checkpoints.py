@@ -2,16 +2,20 @@
 re-executing the job from its inputs.
 
 A job whose cycle sink keeps checkpoints (``stage_checkpoint``: a job of the SQLite
-store) stages one with every cycle it commits, written in that cycle's transaction:
+store) stages one with every transaction, for the cycle it ends with, written in it:
+with group commit (the sink's ``commit_due`` says whether a cycle is committed as it
+comes) the cycles that wait have none — a crash loses them anyway — and the job's last
+cycle gets its own with the job's end (:meth:`Checkpointer.flush`). Each is
 
-* a **delta** — what the cycle changed: the facts it added (types and values), the
-  older facts whose state changed (left the context, closed, their derivations or the
-  facts resting on them changed: :attr:`FactStore.touched`), confidences and
+* a **delta** — what the cycles since the last one changed: the facts they added
+  (types and values), the older facts whose state changed (left the context, closed,
+  their derivations or the facts resting on them changed: :attr:`FactStore.touched`),
+  confidences and
   evaluations set, removal counts and logs, refraction sets, and the job's own small
   state (watermarks, ran/fired flags, seen removals, the budget meter, the tool calls
   counted, the conflicts counted, the trace lines so far, what comes next);
 * or a **snapshot** — the whole state, when the bytes of the deltas since the last
-  snapshot exceed that snapshot's size, or after ``snapshot_every`` cycles (the
+  snapshot exceed that snapshot's size, or after ``snapshot_every`` deltas (the
   sink's setting, :data:`DEFAULT_EVERY` by default): the store grows with what
   changed, and a resume reads one snapshot and about one snapshot's bytes of deltas.
 
@@ -22,7 +26,10 @@ datetimes and durations tagged (``{"d": ordinal}``, ``{"dt": [...]}``, ``{"td": 
 seconds, µs]}``); nothing is pickled. Indexes and the "same fact" and key lookups are
 rebuilt from the live facts. The context's fingerprints use Python's ``hash``, which
 differs between processes: a resume recomputes them, and those of the earlier states
-(oscillation), from the checkpoints since cycle 0 when the program can remove facts.
+(oscillation), from the checkpoints since cycle 0 when the program can remove facts —
+each checkpoint holding the ``steps`` of the cycles that waited for it (which facts
+each added, which of them and of the facts it touched left or closed, whether the job
+noted the context's fingerprint or started its fingerprints over).
 
 The job state also holds what the program's features keep between cycles
 (``features``): the invariants' guard (what each was last checked against, the
@@ -57,12 +64,15 @@ if TYPE_CHECKING:
     from converge_rules.engine.runner import _Job
     from converge_rules.program import Program
 
-FORMAT = 1
-"""The version of the checkpoint format written here; a newer one is not read."""
+FORMAT = 2
+"""The version of the checkpoint format written here; a newer one is not read (2:
+a checkpoint is staged only with a transaction's last cycle, and holds ``steps``, what
+the fingerprints' replay needs of the cycles before it since the last checkpoint)."""
 
 DEFAULT_EVERY = 10_000
-"""Cycles between two snapshots at most, when the deltas stay smaller than the last
-snapshot (the size rule): a resume then applies at most this many deltas."""
+"""Deltas (checkpoints: one per transaction) between two snapshots at most, when the
+deltas stay smaller than the last snapshot (the size rule): a resume then applies at
+most this many deltas."""
 
 SNAPSHOT = "snapshot"
 DELTA = "delta"
@@ -192,6 +202,18 @@ class Checkpointer:
         self._logs: list[int] = []
         self._fired: dict[str, set[tuple[int, ...]]] = {}
         self._later = False
+        #: the last cycle handed to the sink waiting (no checkpoint staged yet): its
+        #: number, lines, restarts flag and what comes after it (see :meth:`flush`)
+        self._pending: tuple[int, int, bool, tuple[int, bool, bool]] | None = None
+        #: a program that can remove facts: each waiting cycle's step for the
+        #: fingerprints' replay (:meth:`_step`), the facts touched by those cycles,
+        #: and the next id after the last step
+        self._stepping = store.retractable
+        #: each tier's index among the program's (computed once: a property)
+        self._tier_index = {t: i for i, t in enumerate(job.program.tiers)}
+        self._steps: list[list[Any]] = []
+        self._touched: set[int] = set()
+        self._step_n = 0
         self._shadow()
 
     def later_inputs(self) -> None:
@@ -204,16 +226,50 @@ class Checkpointer:
         self.job.checkpoints = None
         self.job.store.touched = None
 
-    def stage(self, cycle: int, lines: int) -> None:
+    def stage(self, cycle: int, lines: int, *, commit: bool = True) -> None:
         """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
-        committed; a state the format cannot hold stops the checkpoints."""
+        committed; a state the format cannot hold stops the checkpoints. With
+        ``commit`` False the sink keeps the cycle waiting for a later transaction
+        (group commit): nothing is staged, only what the next checkpoint needs of this
+        cycle is noted (see :meth:`flush`)."""
         self.lines += lines
-        restarts, self._later = self._later or self._deciding(cycle), False
+        restarts = self._later or (self.job.gates is not None and self._deciding(cycle))
+        self._later = False
         if cycle < self.start_at:
             self._shadow()
             return
         try:
-            state = self._job_state(cycle, lines, restarts)
+            after = self._next(cycle, restarts)
+            if not commit:
+                # a crash loses the waiting cycles anyway: only the checkpoint of the
+                # cycle a transaction ends with is ever read (the fingerprints' replay
+                # excepted: it gets this cycle's step)
+                self._pending = (cycle, lines, restarts, after)
+                if self._stepping:
+                    self._step(cycle, after[2], restarts)
+                return
+            self._stage(cycle, lines, restarts, after)
+        except Unsupported:
+            self.stop()
+
+    def flush(self) -> None:
+        """The job ended (cleanly) after its last cycle was handed to the sink waiting:
+        stage that cycle's checkpoint now, for the sink's last transaction. (The state
+        is the cycle's still: ending changes only the trace and the meter's report.)"""
+        pending = self._pending
+        if pending is None or self.job.checkpoints is None:
+            return
+        try:
+            self._stage(*pending)
+        except Unsupported:
+            self.stop()
+
+    def _stage(self, cycle: int, lines: int, restarts: bool,
+               after: tuple[int, bool, bool]) -> None:
+        """Stage the checkpoint of ``cycle`` (a delta from the last one staged, with the
+        steps of the cycles between, or a snapshot)."""
+        try:
+            state = self._job_state(cycle, lines, restarts, after)
             if not self.need_snapshot:
                 data = pack(self._delta(state))
                 if (self.since + len(data) <= self.snapshot_size
@@ -223,14 +279,37 @@ class Checkpointer:
                     self.sink.stage_checkpoint(cycle, DELTA, data)
                     return
             data = pack(self._snapshot(state))
-        except Unsupported:
-            self.stop()
-            return
         finally:
             self._shadow()
         self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
         self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
         self.need_snapshot = False
+
+    def _step(self, cycle: int, noted: bool, reset: bool) -> None:
+        """Note what the fingerprints' replay needs of ``cycle``, which waits for a
+        later cycle's checkpoint: which facts it added (up to an id), which of them and
+        of the older facts it touched left the context or closed, whether the job
+        noted the context's fingerprint and whether the fingerprints started over.
+        Proportional to what the cycle changed."""
+        store = self.job.store
+        touched = store.touched
+        assert touched is not None
+        n0, n1 = self._step_n, store.next_id
+        live, type_of, is_closed = store.live, store.type_of, store.is_closed
+        intents = bool(store.intent_types)  # (only an intent closes)
+        gone: list[int] = []
+        closed: list[int] = []
+        for fid in touched:  # (the facts it added are those from n0 on)
+            if fid < n0 and fid not in live[type_of[fid]]:
+                (closed if intents and is_closed(fid) else gone).append(fid)
+        for fid in range(n0, n1):
+            if fid not in live[type_of[fid]]:
+                (closed if intents and is_closed(fid) else gone).append(fid)
+        self._steps.append([cycle, n1, gone, closed, noted, reset])
+        if touched:
+            self._touched |= touched
+            touched.clear()
+        self._step_n = n1
 
     def resumed(self, snapshot_size: int, since: int, since_cycles: int) -> None:
         """The job was restored from checkpoints: go on with deltas after them."""
@@ -241,10 +320,13 @@ class Checkpointer:
     def _shadow(self) -> None:
         """Note the state now: the next delta is what changed from here."""
         store = self.job.store
-        self._n = store.next_id
+        self._n = self._step_n = store.next_id
         self._cycles = len(store.cycle_starts)
         assert store.touched is not None
         store.touched.clear()
+        self._touched.clear()
+        self._steps = []
+        self._pending = None
         self._confidence = dict(store.confidence)
         self._evaluations = {fid: len(e) for fid, e in store.evaluations.items()}
         self._logs = [-1 if log is None else len(log) for log in store.removal_log]
@@ -278,8 +360,9 @@ class Checkpointer:
             raise Unsupported("a cycle that is not a tier's")
         tier = ev[2]
         # (a program without agents has no tiers: its later inputs' cycles say 0)
-        index = program.tiers.index(tier) if tier in program.tiers else 0
-        if merger.stop is not None or job.tools.exhausted or self._broke(cycle):
+        index = self._tier_index.get(tier, 0)
+        if (merger.stop is not None or job.tools.exhausted
+                or (job.guard is not None and self._broke(cycle))):
             return index, False, False
         if restarts:
             # the decisions' or later inputs' own cycle: the tiers run again from the
@@ -334,10 +417,11 @@ class Checkpointer:
             doc["opened"] = True
         return doc
 
-    def _job_state(self, cycle: int, lines: int, restarts: bool) -> dict[str, Any]:
+    def _job_state(self, cycle: int, lines: int, restarts: bool,
+                   after: tuple[int, bool, bool]) -> dict[str, Any]:
         job = self.job
         meter = job.meter
-        tier, goes_on, noted = self._next(cycle, restarts)
+        tier, goes_on, noted = after
         return {
             "cycle": cycle, "lines": self.lines, "cycle_lines": lines,
             "tier": tier, "goes_on": goes_on, "noted": noted,
@@ -355,7 +439,8 @@ class Checkpointer:
         store = self.job.store
         n0, n1 = self._n, store.next_id
         assert store.touched is not None
-        old = sorted(f for f in store.touched if f < n0)
+        touched = self._touched | store.touched if self._touched else store.touched
+        old = sorted(f for f in touched if f < n0)
         ids = [*old, *range(n0, n1)]
         live, type_of = store.live, store.type_of
         gone: list[int] = []
@@ -388,6 +473,8 @@ class Checkpointer:
                            if len(done) != len(self._fired.get(name, ()))],
             "job": {**state, "features": self._tails(state["features"])},
         }
+        if self._steps:
+            doc["steps"] = self._steps
         return doc
 
     def _snapshot(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -400,7 +487,7 @@ class Checkpointer:
                 live.append(["l", ids.starts.tolist(), ids.stops.tolist()])
             else:
                 live.append(["d", list(ids)])
-        return {
+        doc: dict[str, Any] = {
             "format": FORMAT, "kind": SNAPSHOT,
             "types": store.type_of.tolist(), "values": store.values,
             "starts": store.cycle_starts.tolist(), "numbers": store.cycle_numbers.tolist(),
@@ -414,6 +501,9 @@ class Checkpointer:
             "fired_sets": sorted([name, sorted(done)] for name, done in store.fired.items()),
             "job": state,
         }
+        if self._steps:
+            doc["steps"] = self._steps
+        return doc
 
 
 # ------------------------------------------------------------------ restoring
@@ -532,19 +622,54 @@ def _finish_store(store: FactStore, state: dict[str, Any]) -> None:
 def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
     """The fingerprints of the contexts after each cycle the job noted one for, in
     this process's ``hash``: the states replayed from the checkpoints since cycle 0
-    (only which facts were live or closed; their values are the restored store's)."""
+    (only which facts were live or closed; their values are the restored store's),
+    each checkpoint's ``steps`` first (the cycles that waited for its transaction)."""
     index = FingerprintIndex()
     status = bytearray(store.next_id)  # 0 gone (or not yet there), 1 live, 2 closed
     values, type_of = store.values, store.type_of
     fp1 = fp2 = 0
+    n = 0  # the facts replayed so far
 
     def terms(fid: int, state: int) -> tuple[int, int]:
         return fact_terms(type_of[fid], values[fid], closed=state == 2)
+
+    def changes(n0: int, n1: int, gone: set[int], closed: set[int]) -> None:
+        """The facts from ``n0`` to ``n1`` came, and those in ``gone`` and ``closed``
+        are so now (the others of them live)."""
+        nonlocal fp1, fp2
+        for fid in [*sorted(f for f in gone | closed if f < n0), *range(n0, n1)]:
+            new = 0 if fid in gone else 2 if fid in closed else 1
+            was = status[fid]
+            if new == was:
+                continue
+            if was:
+                h1, h2 = terms(fid, was)
+                fp1 -= h1
+                fp2 -= h2
+            if new:
+                h1, h2 = terms(fid, new)
+                fp1 += h1
+                fp2 += h2
+            status[fid] = new
+
+    def note(cycle: int, noted: bool, reset: bool) -> None:
+        nonlocal index
+        if reset:
+            index = FingerprintIndex()  # the job's fingerprints started over here
+        if cycle == 0 or noted:
+            fp = (fp1 & MASK, fp2 & MASK)
+            if index.get(fp) is None:
+                index.add(fp, cycle)
 
     first = True
     for data in rows:
         doc = unpack(data)
         state = doc["job"]
+        for cycle, n1, gone, closed, noted, reset in doc.get("steps", ()):
+            changes(n, int(n1), set(gone), set(closed))
+            n = int(n1)
+            first = False
+            note(int(cycle), bool(noted), bool(reset))
         if doc["kind"] == SNAPSHOT:
             now = bytearray(len(status))
             for kind, *parts in doc["live"]:
@@ -573,33 +698,15 @@ def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
                     fp1 += h1
                     fp2 += h2
             status = now
+            n = len(doc["types"])
         else:
             if first:
                 raise Unsupported("the checkpoints do not start with a snapshot")
             n0 = int(doc["n0"])
-            n1 = n0 + len(doc["types"])
-            gone, closed = set(doc["gone"]), set(doc["closed"])
-            for fid in [*sorted(f for f in gone | closed if f < n0), *range(n0, n1)]:
-                new = 0 if fid in gone else 2 if fid in closed else 1
-                was = status[fid]
-                if new == was:
-                    continue
-                if was:
-                    h1, h2 = terms(fid, was)
-                    fp1 -= h1
-                    fp2 -= h2
-                if new:
-                    h1, h2 = terms(fid, new)
-                    fp1 += h1
-                    fp2 += h2
-                status[fid] = new
+            n = n0 + len(doc["types"])
+            changes(n0, n, set(doc["gone"]), set(doc["closed"]))
         first = False
-        if state.get("reset"):
-            index = FingerprintIndex()  # the job's fingerprints started over here
-        if state["cycle"] == 0 or state["noted"]:
-            fp = (fp1 & MASK, fp2 & MASK)
-            if index.get(fp) is None:
-                index.add(fp, int(state["cycle"]))
+        note(int(state["cycle"]), bool(state["noted"]), bool(state.get("reset")))
     return index
 
 

@@ -638,15 +638,21 @@ class _Job:
         """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle
         (one JSON text per cycle; the lines are built when the trace is read)."""
         events = compact(self.trace, self.committed)
+        commit = events.tools
         if self.checkpoints is not None:  # staged with the sink: the same transaction
-            self.checkpoints.stage(cycle, events.lines)
-        sink.cycle_compact(cycle, events, commit=events.tools)
+            # only with the cycle a transaction ends with (when the sink says which)
+            due = getattr(sink, "commit_due", None)
+            commit = commit if due is None else due(commit)
+            self.checkpoints.stage(cycle, events.lines, commit=commit or due is None)
+        sink.cycle_compact(cycle, events, commit=commit)
         self.committed = len(self.trace)
 
     def end_lines(self, sink: Any, result: RunResult) -> None:
         """Hand ``sink`` the events after the last committed cycle (the budget and
         status events): as raw events to a :class:`CompactSink`, else as lines."""
         if isinstance(sink, CompactSink):
+            if self.checkpoints is not None:
+                self.checkpoints.flush()  # the last cycle's, if it waits: committed now
             sink.write_compact(compact(result.trace, self.committed))
         else:
             sink.write_lines(result.trace.lines(self.committed))

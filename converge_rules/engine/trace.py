@@ -1119,7 +1119,16 @@ class _LineWriter:
             return (f'{{"cycle":{cycle:d},"event":"conflict","key":{key_json},'
                     f'"losers":[{losers_json}],"reason":{_encode_str(reason)},'
                     f'"type":{self._types[t]},"winner":{winner_json}}}')
-        elif kind in (E_OUTPUT_SKIPPED, E_BUDGET, E_STATUS, E_JOB_TIME, E_INVARIANT,
+        elif kind == E_OUTPUT_SKIPPED:
+            # (as OutputSkipped's model writes it: an output whose support left in
+            # the same merge, once a cycle in a job that replaces and derives from
+            # the same fact)
+            _, cycle, agent, t, vals, reason = ev
+            fields = _encode_fields(dict(zip(self._field_names[t], vals, strict=True)))
+            return (f'{{"agent":{agents[agent]},"cycle":{cycle:d},'
+                    f'"event":"output_skipped","fields":{fields},'
+                    f'"reason":{_encode_str(reason)},"type":{self._types[t]}}}')
+        elif kind in (E_BUDGET, E_STATUS, E_JOB_TIME, E_INVARIANT,
                       E_INPUT_RETRACTED, E_APPROVAL_PENDING, E_APPROVAL_DECIDED,
                       E_PENDING_DROPPED):
             # built by the models' own rules (rare events: one per conflict or job)

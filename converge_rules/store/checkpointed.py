@@ -2,7 +2,9 @@
 state is restored from the newest snapshot and the deltas after it
 (:mod:`converge_rules.engine.checkpoints`), its trace and tool answers read back from
 the store, and it runs on from its last committed cycle — no committed cycle is
-executed again, no recorded tool answer asked again.
+executed again, no recorded tool answer asked again (but for a job ended by an
+exception with cycles waiting for a group's transaction: those were committed without
+a checkpoint, and run again from the one before them, as after a crash).
 
 The re-executing resume (:mod:`converge_rules.store.resume`) stays the fallback, and
 the oracle the tests compare against: for a job stored without checkpoints (by an
@@ -52,11 +54,16 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
     sizes = store.cycle_sizes(job.id)
     if not sizes:
         return None
-    last = sizes[-1][0]
-    rows = [data for _, _, data in reader(job.id, last)]
-    ends = list(reader(job.id, last, since=last))
-    if not rows or not ends or not checkpoints.readable(rows[0]):
+    # the job goes on from its newest checkpoint: that of its last committed cycle,
+    # or of an earlier one when the last cycles were committed without theirs (a job
+    # ended by an exception commits the cycles waiting for a group's transaction):
+    # those are dropped and run again, as the cycles a crash loses are (they called
+    # no tool: a cycle that does is committed with its checkpoint)
+    found_rows = list(reader(job.id, sizes[-1][0]))
+    if not found_rows or not checkpoints.readable(found_rows[0][2]):
         return None
+    last = found_rows[-1][0]
+    rows = [data for _, _, data in found_rows]
     # a context that can shrink: the fingerprints of its earlier states come from
     # every checkpoint since cycle 0
     history = ((data for _, _, data in reader(job.id, last, since=0))

@@ -802,6 +802,13 @@ class SqliteStore:
         self.close()
 
 
+def _text_row(lines: Sequence[str]) -> CompactCycle:
+    """Trace lines handed as text, as the row that keeps them verbatim."""
+    from converge_rules.engine.tracerows import text_row
+
+    return text_row(lines)
+
+
 _FIRST_ROW = GENESIS.hex()
 """What the first trace row of a job follows in the row chain (engine/tracerows.py)."""
 
@@ -849,6 +856,8 @@ class SqliteJob:
         self._knowledge: list[KnowledgeRow] = []
         #: when the last commit ended (monotonic seconds)
         self._since = time.monotonic()
+        #: whether the next cycle_compact commits, as commit_due decided (None: not asked)
+        self._due: bool | None = None
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -897,7 +906,7 @@ class SqliteJob:
     def cycle_committed(self, cycle: int, lines: Sequence[str]) -> None:
         """Commit ``cycle``'s lines now, with the cycles waiting before it: when this
         returns, all of them survive a crash of the process."""
-        self._add(cycle, lines)
+        self._add(cycle, _text_row(lines))
         self._commit(None)
 
     def cycle_ended(self, cycle: int, lines: Sequence[str]) -> None:
@@ -905,20 +914,35 @@ class SqliteJob:
         cycles' transaction. They are committed now when :attr:`SqliteStore.
         group_cycles` cycles wait, when :attr:`SqliteStore.group_seconds` have passed
         since the last commit, or when the commit also reopens a resumed job."""
-        self._add(cycle, lines)
+        self._add(cycle, _text_row(lines))
         store = self.store
         if (len(self._waiting) >= store.group_cycles or self._reopen
                 or time.monotonic() - self._since >= store.group_seconds):
             self._commit(None)
 
+    def commit_due(self, tools: bool) -> bool:
+        """Whether the next cycle handed to :meth:`cycle_compact` is committed as it
+        comes (``tools``: it called a tool), else waits for a later transaction — the
+        decision that call then keeps, so the engine stages the checkpoint of only
+        the cycle a transaction ends with (:mod:`converge_rules.engine.checkpoints`)."""
+        store = self.store
+        due = bool(tools or len(self._waiting) + 1 >= store.group_cycles or self._reopen
+                   or time.monotonic() - self._since >= store.group_seconds)
+        self._due = due
+        return due
+
     def cycle_compact(self, cycle: int, events: CompactCycle, *, commit: bool) -> None:
         """Store the raw events of ``cycle`` as one row (see :class:`~converge_rules.
         store.base.CompactSink`): committed now with ``commit``, else possibly with
-        a later cycle's transaction (as :meth:`cycle_ended`)."""
+        a later cycle's transaction (as :meth:`cycle_ended`; after
+        :meth:`commit_due`, as it decided)."""
         self._add(cycle, events)
-        store = self.store
-        if (commit or len(self._waiting) >= store.group_cycles or self._reopen
-                or time.monotonic() - self._since >= store.group_seconds):
+        due, self._due = self._due, None
+        if due is None:
+            store = self.store
+            due = bool(commit or len(self._waiting) >= store.group_cycles or self._reopen
+                       or time.monotonic() - self._since >= store.group_seconds)
+        if due:
             self._commit(None)
 
     def write_compact(self, events: CompactCycle) -> None:
@@ -927,18 +951,15 @@ class SqliteJob:
         self._add(self._cycle, events)
         self._commit(events.status)
 
-    def _add(self, cycle: int, lines: Sequence[str] | CompactCycle) -> None:
-        """Add ``lines`` of ``cycle`` (text, or raw events) to what the next commit
-        writes: one trace row, the next link of the row chain."""
+    def _add(self, cycle: int, events: CompactCycle) -> None:
+        """Add the trace ``events`` of ``cycle`` (raw events of a job of this engine,
+        or lines handed as text: kept verbatim) to what the next commit writes: one
+        trace row, the next link of the row chain."""
         assert self._open, "the job's sink is closed"
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
         job = self.id
         first = self._seq
-        from converge_rules.engine.tracerows import CompactCycle, text_row
-
-        # raw events (a job of this engine), or lines handed as text: kept verbatim
-        events = lines if isinstance(lines, CompactCycle) else text_row(lines)
         count = events.lines
         size = 0
         if count:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run
-from converge_rules.engine.trace import E_TOOL_CALL, SPILL_EVENTS
+from converge_rules.engine.trace import E_OUTPUT_SKIPPED, E_TOOL_CALL, SPILL_EVENTS
 from converge_rules.errors import InputError
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
@@ -110,6 +110,34 @@ def test_values_the_fast_path_does_not_write_go_through_the_models() -> None:
     assert lines == list(trace.model_lines())
     assert lines[-5].endswith('"result":{"x":null},"tool":"look"}')
     assert "\\u2028" in lines[-1] and "\\ud800" in lines[-1]
+
+
+SKIPPED = """\
+ruleset skipped
+fact Odd { s: str, f: float, d: date, w: duration, l: list[str] }
+agent copy { when Odd(s, f, d, w, l) emit Odd(s: s, f: f, d: d, w: w, l: l) }
+"""
+
+
+def test_a_skipped_output_is_written_as_its_model_writes_it() -> None:
+    """``output_skipped`` has a fast line of its own (a job replacing the fact its
+    other agents derive from skips an output every cycle): the model's, byte for
+    byte, for any field values — and infinity, which the fast encoder refuses, goes
+    through the model."""
+    program = _program(SKIPPED)
+    day, span = datetime.date(2026, 12, 6), datetime.timedelta(days=1, seconds=5)
+    result = run(program, [("Odd", {"s": "a", "f": 1.0, "d": "2026-12-06",
+                                    "w": "PT1H", "l": ["x"]})])
+    trace = result.trace
+    t = program.type_ids["Odd"]
+    reason = "its support was retracted earlier in this merge"
+    for vals in [("d\u2028é\"q", 1.5, day, span, ("x", "y\ud800")),
+                 ("", -0.0, day, datetime.timedelta(0), ()),
+                 ("big", 1e308 * 10, day, span, ("z",))]:
+        trace.raw.append((E_OUTPUT_SKIPPED, 1, 0, t, vals, reason))
+    lines = list(trace.bare_lines())
+    assert lines == list(trace.model_lines())
+    assert sum('"event":"output_skipped"' in line for line in lines) == 3
 
 
 def test_lines_from_any_start_continue_the_chain() -> None:

@@ -329,8 +329,8 @@ def test_a_delta_holds_only_the_violations_of_its_own_cycle(tmp_path: Path) -> N
 
     ruleset = load(tmp_path, "guarded", GUARDED)
     facts = [("Count", {"id": i, "n": n}) for i, n in (("a", 0), ("b", 2), ("c", 4))]
-    db = tmp_path / "run.db"
-    result = api.run(ruleset, facts, now=JOB_TIME, store=db)
+    db = tmp_path / "run.db"  # one transaction per cycle: a checkpoint per cycle
+    result = api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group=1")
     per_cycle: dict[int, int] = {}
     for v in result.invariants:
         per_cycle[v["cycle"]] = per_cycle.get(v["cycle"], 0) + 1

@@ -188,6 +188,47 @@ def test_a_job_resumed_after_any_cycle_from_its_checkpoints_equals_the_whole_run
     assert check_resumes(ruleset, facts, where) >= 3
 
 
+def test_a_job_stopped_inside_a_group_finds_the_oscillation_of_a_cycle_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # group commit: only the cycle a transaction ends with has its checkpoint, and it
+    # holds the steps of the cycles that waited for it, which the fingerprints' replay
+    # needs — the context after cycle 5 is the one after cycle 1, a cycle that waited
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)  # groups of 4 cycles
+    ruleset = ruleset_file(tmp_path, "cyclic", CYCLIC)
+    facts = [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    assert whole.status == "oscillating" and whole.cycles == 5
+    expected = whole.trace.to_jsonl()
+    for k in range(1, whole.cycles):
+        # interrupted after cycle k (the job's end commits it with its checkpoint)
+        location = f"sqlite:///{tmp_path / f'stop{k}.db'}?group=4"
+        first = api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(k))
+        assert first.status == "interrupted"
+        resumed = api.resume(location, ruleset=ruleset)
+        assert resumed.resumed_from == k
+        same_result(resumed, whole)
+        assert stored_trace(location) == expected, f"stopped after {k}"
+
+        # ended by an exception after cycle k: the cycles waiting are committed
+        # without a checkpoint; the resume goes on from the checkpoint of the last
+        # transaction (cycle 3: 0-3 are the first group) and runs them again
+        def boom(p: CycleProgress, k: int = k) -> None:
+            if p.cycle == k:
+                raise RuntimeError("boom")
+
+        location = f"sqlite:///{tmp_path / f'boom{k}.db'}?group=4"
+        with pytest.raises(RuntimeError, match="boom"):
+            api.run(ruleset, facts, now=JOB_TIME, store=location, progress=boom)
+        with api_store(location) as store:
+            info = store.job(None)
+            assert (info.status, info.cycles) == ("aborted", k)
+        resumed = api.resume(location, ruleset=ruleset)
+        assert resumed.resumed_from == (3 if k >= 3 else None), f"aborted after {k}"
+        same_result(resumed, whole)
+        assert stored_trace(location) == expected, f"aborted after {k}"
+
+
 # ------------------------------------------------- every shipped ruleset's tests
 
 
@@ -247,18 +288,25 @@ def kinds(location: str, job: int = 1) -> list[tuple[int, str]]:
         return [(c, k) for c, k, _ in store.checkpoints(job, 10**9, since=0)]
 
 
-def test_each_committed_cycle_has_its_checkpoint_in_its_own_transaction(
-    tmp_path: Path,
-) -> None:
+def test_each_transaction_has_the_checkpoint_of_its_last_cycle(tmp_path: Path) -> None:
     ruleset = ruleset_file(tmp_path, "keyed", KEYED)
+    # one transaction per cycle: every cycle has its checkpoint
     db = str(tmp_path / "run.db")
-    result = api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME, store=db)
+    result = api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME,
+                     store=f"sqlite:///{db}?group=1")
     stored = kinds(db)
     with SqliteStore(db) as store:
         cycles = [c for c, _, _ in store.cycle_sizes(1)]
     assert [c for c, _ in stored] == cycles == list(range(result.cycles + 1))
     assert stored[0] == (0, "snapshot")  # the first is always whole
     assert {k for _, k in stored} <= {"snapshot", "delta"}
+    # group commit: only the cycle a transaction ends with has one (a crash loses
+    # the others anyway); the job's last cycle, committed with its end, has one
+    grouped = str(tmp_path / "grouped.db")
+    api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME, store=grouped)
+    stored = kinds(grouped)
+    assert stored[0][1] == "snapshot" and stored[-1][0] == result.cycles
+    assert {c for c, _ in stored} < set(cycles)
 
 
 def test_a_job_stored_without_checkpoints_resumes_by_re_executing_then_writes_them(
@@ -310,7 +358,7 @@ def test_a_program_with_an_invariant_writes_checkpoints_and_resumes_from_them(
     whole = api.run(ruleset, facts, now=JOB_TIME)
     db = str(tmp_path / "run.db")
     api.run(ruleset, facts, now=JOB_TIME, store=db, stop=stopper(2))
-    assert [c for c, _ in kinds(db)] == [0, 1, 2]
+    assert kinds(db)[-1][0] == 2  # the checkpoint of the cycle the job stopped after
     resumed = api.resume(db, ruleset=ruleset)
     assert resumed.resumed_from == 2
     same_result(resumed, whole)
@@ -322,10 +370,11 @@ def test_snapshot_every_bounds_the_deltas_between_two_snapshots(
     # (the PostgreSQL URL refused the option: "invalid URI query parameter")
     ruleset = ruleset_file(tmp_path, "prunes", PRUNES)
     facts = [("Tick", {"id": "a", "n": 0})]
+    # (one transaction per cycle: a checkpoint per cycle)
     if backend.kind == "sqlite":
-        location = f"sqlite:///{backend.path}?snapshot_every=2"
+        location = f"sqlite:///{backend.path}?snapshot_every=2&group=1"
     else:
-        location = f"{backend.location}&snapshot_every=2"
+        location = f"{backend.location}&snapshot_every=2&group=1"
     api.run(ruleset, facts, now=JOB_TIME, store=location)
     with api_store(backend.location) as store:
         stored = [(c, k) for c, k, _ in store.checkpoints(1, 10**9, since=0)]
@@ -341,8 +390,9 @@ def test_snapshot_every_bounds_the_deltas_between_two_snapshots(
 def test_gc_and_info_know_the_checkpoints(tmp_path: Path) -> None:
     ruleset = ruleset_file(tmp_path, "keyed", KEYED)
     db = str(tmp_path / "run.db")
-    for _ in range(2):
-        api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME, store=db)
+    for _ in range(2):  # one transaction per cycle: a checkpoint per cycle
+        api.run(ruleset, [("Count", {"id": "a", "n": 0})], now=JOB_TIME,
+                store=f"sqlite:///{db}?group=1")
     with SqliteStore(db) as store:
         assert store.info().tables["checkpoints"]["rows"] == 2 * 8  # cycles 0 to 7
         assert store.gc(1) == [1]
@@ -368,7 +418,7 @@ def delta_sizes(tmp: Path, context: int, cycles: int = 30) -> tuple[list[int], l
     facts = [("Count", {"id": "a", "n": 0}),
              *(("Item", {"id": i, "name": f"item number {i}"}) for i in range(context))]
     db = tmp / f"grow{context}.db"
-    api.run(ruleset, facts, now=JOB_TIME, store=str(db))
+    api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group=1")
     with SqliteStore(db) as store:
         rows = list(store.checkpoints(1, 10**9, since=0))
     return ([len(d) for _, k, d in rows if k == "delta"],
@@ -428,3 +478,39 @@ def test_any_job_stopped_after_any_cycle_resumes_from_its_checkpoints_to_the_who
         assert resumed.resumed_from == stop
         same_result(resumed, whole)
         assert stored_trace(db) == whole.trace.to_jsonl()
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 9), min_size=1),
+       st.integers(1, 8), st.integers(1, 5), st.booleans())
+def test_any_job_cut_inside_a_group_resumes_from_its_checkpoints_to_the_whole_run(
+    tmp_path: Path, counts: dict[str, int], cut: int, group: int, aborted: bool,
+) -> None:
+    # with groups of `group` cycles, stopped after cycle `cut` (its checkpoint comes
+    # with the job's end) or ended there by an exception (the cycles waiting are
+    # committed without one: the resume goes on from the last transaction's)
+    ruleset = mixed_ruleset(str(tmp_path))
+    facts = [("Count", {"id": i, "n": n}) for i, n in counts.items()]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    if whole.cycles <= cut:
+        return
+
+    def boom(p: CycleProgress) -> None:
+        if p.cycle == cut:
+            raise RuntimeError("boom")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        location = f"sqlite:///{Path(tmp) / 'run.db'}?group={group}"
+        if aborted:
+            with pytest.raises(RuntimeError, match="boom"):
+                api.run(ruleset, facts, now=JOB_TIME, store=location, progress=boom)
+        else:
+            first = api.run(ruleset, facts, now=JOB_TIME, store=location,
+                            stop=stopper(cut))
+            assert first.status == "interrupted"
+        resumed = api.resume(location, ruleset=ruleset)
+        if not aborted:
+            assert resumed.resumed_from == cut
+        same_result(resumed, whole)
+        assert stored_trace(location) == whole.trace.to_jsonl()
