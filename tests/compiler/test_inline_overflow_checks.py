@@ -54,12 +54,16 @@ SITES = {
               "sum(Item(), a)", INT_MAX + 1),
     "then": ('when Mark(v) emit Out(what: "then", v: sum(Item(), b) + INT_MAX)'.replace(
         "INT_MAX", str(INT_MAX)), ONE, f"sum(Item(), b) + {INT_MAX}", INT_MAX + 1),
-    # the key of a negation's index lookup, of an aggregate's, and a constraint an
-    # aggregate checks on each candidate (in a comprehension's condition)
+    # the key of a negation's index lookup, of an aggregate's (alone, and in a
+    # comprehension's iterable, where Python allows no assignment expression), and a
+    # constraint an aggregate checks on each candidate (in a comprehension's condition)
     "negated": ('when Item(a, b) and not Mark(v: a + b) emit Out(what: "negated", v: 1)',
                 ONE, "a + b", INT_MAX + 1),
     "keyed": ('when Item(a) where count(Mark(v: a * 4)) == 0 emit Out(what: "keyed", v: 1)',
               ONE, "a * 4", 4 * INT_MAX),
+    "iterable": ('when Mark(v) where count(Item(a: v + INT_MAX, b: x, c: x)) == 0 '
+                 'emit Out(what: "iterable", v: 1)'.replace("INT_MAX", str(INT_MAX)), ONE,
+                 f"v + {INT_MAX}", INT_MAX + 1),
     "candidate": ('when Mark(v) where count(Item(a: x, b: x + v)) == 0 '
                   'emit Out(what: "candidate", v: 1)', ONE, "x + v", INT_MAX + 1),
 }
