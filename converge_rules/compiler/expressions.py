@@ -9,7 +9,14 @@ Semantics (documented for rule authors in the language reference):
   parentheses, so checked code nests no deeper than the expression), and one outside
   the range raises ``IntegerOverflow``
   naming the expression, which discards the agent's effect like any other error. Float
-  arithmetic is not checked (it costs nothing where it cannot overflow).
+  arithmetic is not checked (it costs nothing where it cannot overflow). Where the
+  result is known to be an ``int`` (both operands typed ``int``), the check is inline,
+  a range test that calls ``_int`` only for a value outside the range
+  (``(i0 if -2**63 <= (i0 := a + b) <= 2**63 - 1 else _int(i0, "a + b"))``): the
+  same value or the same error, without a call per operation. It adds one level of
+  parentheses, so an operation with ``_INLINE_NESTING`` inline checks inside it
+  already is checked by a call; and an assignment expression is not allowed in a
+  comprehension's iterable, so an aggregate's or a negation's index key is too.
 * ``< <= > >=`` with ``None`` on either side are false (``min``/``max``/``mean`` over
   no facts are ``None``); ``==``/``!=`` compare ``None`` like any value; ``and``/``or``
   give a bool, ``None`` counting as false.
@@ -51,6 +58,8 @@ from converge_rules.compiler.values import enum_member
 from converge_rules.errors import CompileError
 from converge_rules.language.builtins import (
     BUILTINS,
+    INT_MAX,
+    INT_MIN,
     TIME_FIELD_NAMES,
     TIME_FIELDS,
     TIME_KINDS,
@@ -84,6 +93,13 @@ _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 _OVERFLOWING = frozenset({"+", "-", "*"})
 """Operators whose integer result can leave the range its operands are in (``%`` and
 ``//`` cannot; ``/`` gives a float)."""
+_INLINE = " := "
+"""What each inline overflow check holds once (its assignment); a text literal may hold
+it too, which only makes a check a call where it could have been inline."""
+_INLINE_NESTING = 16
+"""At most this many inline checks on any path through an expression: each adds a level
+of parentheses, and Python refuses code nested 200 deep (the language allows 100)."""
+_RANGE_TEST = f"{INT_MIN} <= (i0 := {{}}) <= {INT_MAX}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +144,9 @@ class ExprCompiler:
     # The names a negated or aggregated pattern may take as constraints (those bound
     # before it in written order), or None: every name in scope.
     visible: frozenset[str] | None = None
+    # Above 0 while compiling a comprehension's iterable (an index key), where Python
+    # allows no assignment expression, so no inline overflow check.
+    _in_iterable: int = 0
 
     # ------------------------------------------------------------------ public
 
@@ -312,7 +331,17 @@ class ExprCompiler:
         (Python refuses code nested more than 200 parentheses deep)."""
         if base not in ("int", None):
             return f"({code})"
-        return f"{int_helper()}({code}, {self.ns.literal(format_expr(e))})"
+        what = self.ns.literal(format_expr(e))
+        if base == "int" and self._inline_ok(code):
+            # an int for sure (its operands are typed int): the range test inline, the
+            # call only for a value outside it (the same IntegerOverflow, same text)
+            return f"(i0 if {_RANGE_TEST.format(code)} else {int_helper()}(i0, {what}))"
+        return f"{int_helper()}({code}, {what})"
+
+    def _inline_ok(self, code: str) -> bool:
+        """Whether an operation on ``code`` may be checked inline: not in an index key
+        (a comprehension's iterable), nor nested too deep."""
+        return not self._in_iterable and code.count(_INLINE) < _INLINE_NESTING
 
     def _call(self, e: FuncCall) -> tuple[str, Kind]:
         name = e.func.name
@@ -335,7 +364,9 @@ class ExprCompiler:
             code = self._builtin(e, builtin, args)
             if name == "abs" and kind.base in ("int", None) and len(args) == 1:
                 # abs(-2**63) is 2**63: the one built-in that overflows
-                code = f"_int_abs({args[0]}, {self.ns.literal(format_expr(e))})"
+                code = (self._int_checked(f"abs({args[0]})", e, "int")
+                        if kind.base == "int" and self._inline_ok(args[0])
+                        else f"_int_abs({args[0]}, {self.ns.literal(format_expr(e))})")
             return code, kind
         fn = self.ctx.functions.get(name)
         if fn is None:
@@ -372,7 +403,11 @@ class ExprCompiler:
             spec = info.spec
             ix = self.ns.index(self.ctx.index(spec.id, tuple(u.position for u in keyed)))
             ordered = sorted(keyed, key=lambda u: u.position)
-            key = key_src([self._use_code(u) for u in ordered])
+            self._in_iterable += 1  # the key is in a comprehension's iterable
+            try:
+                key = key_src([self._use_code(u) for u in ordered])
+            finally:
+                self._in_iterable -= 1
             return f"{ix}.get({key}, ())", conds, info
         return self.ns.live(info.spec.id), conds, info
 
@@ -513,6 +548,8 @@ class ExprCompiler:
         if e.func == "sum":
             if vt.base == "float":
                 return f"sum(({values}), 0.0)", Kind("float", False)
+            if vt.base == "int":  # a sum of int values is an int
+                return self._int_checked(f"sum({values})", e, "int"), Kind("int", False)
             return self._int_checked(f"sum({values})", e, None), Kind(None, False)
         if e.func in ("min", "max"):
             return f"{e.func}(({values}), default=None)", Kind(vt.base, True)
