@@ -432,6 +432,13 @@ class FactStore:
             keyed = self._build_keyed(type_id)
         return keyed.get(key)
 
+    def key_table(self, type_id: int) -> dict[Any, int]:
+        """Key → the live fact holding it, for a keyed type (what :meth:`incumbent`
+        reads), built on first use. For reading during one merge: only the store
+        writes it, and loading input facts replaces it."""
+        keyed = self._keyed[type_id]
+        return self._build_keyed(type_id) if keyed is None else keyed
+
     def is_closed(self, fid: int) -> bool:
         t = self.type_of[fid]
         return t in self.intent_types and self._closed[t].get(self.values[fid]) == fid
