@@ -319,6 +319,7 @@ class KeyedMerge:
         held = self.held
         ev = self._events.append
         delta = merger.delta.append if merger.record_delta else None
+        this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
             if not lane[a] or type(outputs) is not tuple or len(outputs) > 1:
                 yield made_effect(a, outputs, ())
@@ -362,12 +363,14 @@ class KeyedMerge:
             elif kind == "confidence":
                 old, new = confidence.get(inc, 1.0), out[3]
             else:
-                old, new = store.cycle_of(inc), cycle
+                # latest / earliest: the incumbent's cycle is this one (a tie) when its
+                # id is this cycle's, else earlier (the new value is the latest)
+                old, new = (cycle, cycle) if inc >= this_cycle else (cycle - 1, cycle)
             if old is None or new is None or old == new or (new > old) != highest:
                 yield made_effect(a, outputs, ())
                 continue
             self.count += 1
-            fid = update_in_place(inc, vals, cycle)
+            fid = update_in_place(inc, vals, cycle, key)
             conf = out[3]
             if conf != 1.0:
                 confidence[fid] = conf
