@@ -142,20 +142,44 @@ class Activations(Sequence[Activation]):
         return (list, (self.objects(),))  # (a replica's worker reads a list)
 
 
-class RunOutputs:
+class RunOutputs(Sequence[AgentEffect]):
     """The serial executor's answer for a cycle whose every run ended as most do:
     outputs merged as they are, no error, no tool call, no budget. ``outputs[i]`` are
     the outputs of the run at ``positions[i]`` (the cycle's :class:`Activations`'
-    positions): :meth:`effects` are the :class:`AgentEffect` objects they stand for,
-    which the engine builds only when it needs them (the merge reads the columns)."""
+    positions). The engine merges the columns; read as a sequence (a subclass of the
+    serial executor that looks at what ``run_cycle`` answered), it is the
+    :class:`AgentEffect` objects they stand for, built on first use."""
 
-    __slots__ = ("outputs", "positions")
+    __slots__ = ("_effects", "outputs", "positions")
 
     def __init__(self, positions: list[int], outputs: list[Sequence[Output]]) -> None:
         self.positions = positions
         self.outputs = outputs
+        self._effects: list[AgentEffect] | None = None
 
     def effects(self) -> list[AgentEffect]:
-        """One :class:`AgentEffect` per run, as the runs would have given them."""
-        return [made_effect(p, o, ()) for p, o in
-                zip(self.positions, self.outputs, strict=True)]
+        """One :class:`AgentEffect` per run, as the runs would have given them (built
+        once)."""
+        built = self._effects
+        if built is None:
+            built = self._effects = [made_effect(p, o, ()) for p, o in
+                                     zip(self.positions, self.outputs, strict=True)]
+        return built
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, i: int) -> AgentEffect: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[AgentEffect]: ...
+
+    def __getitem__(self, i: int | slice) -> AgentEffect | list[AgentEffect]:
+        return self.effects()[i]
+
+    def __iter__(self) -> Iterator[AgentEffect]:
+        return iter(self.effects())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (self.effects(),))
