@@ -600,7 +600,7 @@ def _run_columns(agents: Sequence[AgentSpec], acts: Activations, view: View,
     outputs: list[Sequence[Any]] = []
     add = outputs.append
     kinds = _KINDS
-    for i, (position, since) in enumerate(zip(positions, acts.sinces, strict=True)):
+    for position, since in zip(positions, acts.sinces, strict=True):
         try:
             result = agents[position].fn(view, since, runtime)
         except (Exception, SystemExit) as exc:
@@ -622,6 +622,7 @@ def _run_columns(agents: Sequence[AgentSpec], acts: Activations, view: View,
                 continue
         # an effect of its own from here on: the runs so far as effects, this one,
         # then the rest as _run_serially runs them
+        i = len(outputs)  # (one per run so far)
         effects = RunOutputs(positions[:i], outputs).effects()
         effects.append(effect)
         effects.extend(_run_serially(agents, acts[i + 1:], view, tools))
