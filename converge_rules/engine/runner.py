@@ -337,7 +337,13 @@ class _Job:
         except MemoryError as exc:
             return self._out_of_memory(exc)
 
-    def _activations(self, members: list[int]) -> Activations:
+    def _activations(self, members: list[int], read: list[int] | None = None
+                     ) -> Activations:
+        """The tier's agents (``members``) with something new to match, in position
+        order. ``read``: the types they read when each of them reads one type
+        (``reads_one``), which a comprehension then decides for all of them at once."""
+        if read is not None:
+            return self._readers_of_one(members, read)
         store = self.store
         agents = self.program.agents
         acts = Activations()
@@ -400,6 +406,19 @@ class _Job:
                     break
         return acts
 
+    def _readers_of_one(self, members: list[int], read: list[int]) -> Activations:
+        """:meth:`_activations` of agents that each read one type (``read``, the types)
+        and negate none: those whose type has a fact at or above their watermark."""
+        store = self.store
+        newest = {t: store.max_live_id(t) for t in read}
+        reads_one, watermark = self.reads_one, self.watermark
+        acts = Activations()
+        acts.positions = positions = [a for a in members
+                                      if newest[reads_one[a]] >= watermark[a]]
+        acts.sinces = list(map(watermark.__getitem__, positions))
+        acts.gones = [None] * len(positions)
+        return acts
+
     def _after_removals(self, a: int, removals: tuple[int, ...]) -> Activation:
         """The run of ordinary agent ``a`` after a type it negates or aggregates over
         lost facts (``removals``: the counts now, per type of ``negates``): from its
@@ -454,9 +473,12 @@ class _Job:
         program, store, merger, meter = self.program, self.store, self.merger, self.meter
         budgets = program.budgets
         members = [i for i, a in enumerate(program.agents) if a.tier == tier]
+        # when every agent of the tier reads one type and negates none: those types
+        read = (sorted({self.reads_one[a] for a in members})
+                if all(self.reads_one[a] >= 0 for a in members) else None)
         ev = self.trace.raw.append
         while True:
-            acts = self._activations(members)
+            acts = self._activations(members, read)
             if not acts:
                 return
             if self.stop is not None and self.stop():
