@@ -355,18 +355,25 @@ class KeyedMerge:
                 yield made_effect(a, outputs, ())
                 continue
             # merge_single's decision and its fused update, inlined (keep them alike)
-            kind, position, highest, _ = fast
-            old: Any
-            new: Any
-            if kind == "field":
-                old, new = inc_vals[position], vals[position]
-            elif kind == "confidence":
-                old, new = confidence.get(inc, 1.0), out[3]
-            else:
-                # latest / earliest: the incumbent's cycle is this one (a tie) when its
-                # id is this cycle's, else earlier (the new value is the latest)
-                old, new = (cycle, cycle) if inc >= this_cycle else (cycle - 1, cycle)
-            if old is None or new is None or old == new or (new > old) != highest:
+            kind = fast[0]
+            if kind == "latest":
+                # the incumbent's cycle is this one (a tie: the general path) when its
+                # id is this cycle's, else an earlier one: the new value is the latest
+                if inc >= this_cycle:
+                    yield made_effect(a, outputs, ())
+                    continue
+            elif kind == "field" or kind == "confidence":
+                _, position, highest, _ = fast
+                old: Any
+                new: Any
+                if kind == "field":
+                    old, new = inc_vals[position], vals[position]
+                else:
+                    old, new = confidence.get(inc, 1.0), out[3]
+                if old is None or new is None or old == new or (new > old) != highest:
+                    yield made_effect(a, outputs, ())
+                    continue
+            else:  # earliest: the incumbent is as old or older, never the loser here
                 yield made_effect(a, outputs, ())
                 continue
             self.count += 1
