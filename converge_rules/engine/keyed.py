@@ -87,6 +87,7 @@ class KeyedMerge:
                          if self._fusable[spec.id] is not None}
         intents = {spec.id for spec in merger.program.types if spec.intent}
         keyed_types = {spec.id for spec in merger.program.types if spec.key_positions}
+        #: per agent, whether it emits a keyed type (its outputs join keyed groups)
         self._emits_keyed = [bool(keyed_types.intersection(agent.emits))
                              for agent in merger.program.agents]
         self._lane = [bool(emits_fusable.intersection(agent.emits))
