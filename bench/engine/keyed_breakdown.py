@@ -21,7 +21,9 @@ Phases:
 * agent code: the generated agent function itself
 * effects check: the runner checking the executor's answer (``_Job._effects``)
 * merge (split in a second run, scaled to the first run's merge total):
-  merge loop: ``Merger.merge_cycle`` outside the keyed merge;
+  merge loop: ``Merger.merge_cycle`` outside the keyed merge, with
+  ``KeyedMerge.lane`` (a generator, which no timer wraps: the serial executor's
+  columns are merged there, the fused updates' ``update_in_place`` aside);
   keyed decision: ``KeyedMerge.merge`` / ``_merge_one`` outside what they call;
   conflict record: the compact conflict event;
   fact added: ``KeyedMerge._add`` and the store's ``add`` / ``derive``;

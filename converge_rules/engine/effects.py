@@ -7,9 +7,9 @@ boundaries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, overload
 
 from converge_rules.program import Output
 
@@ -96,3 +96,90 @@ def made_effect(position: int, outputs: Sequence[Output],
     s_exhausted(effect, False)
     s_budget(effect, None)
     return effect
+
+
+class Activations(Sequence[Activation]):
+    """A cycle's activations as columns, in position order: ``positions``, ``sinces``
+    and ``gones`` (:attr:`Activation.gone`, mostly None) side by side. The runner
+    builds and reads these; an executor that reads :class:`Activation` objects gets
+    them as from a list (built once, on first use), the same objects as before. The
+    serial executor reads the columns (:class:`RunOutputs`): a cycle of many cheap
+    agents builds no object per run."""
+
+    __slots__ = ("_objects", "gones", "positions", "sinces")
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.sinces: list[int] = []
+        self.gones: list[tuple[tuple[int, ...], ...] | None] = []
+        self._objects: list[Activation] | None = None
+
+    def objects(self) -> list[Activation]:
+        """The activations as :class:`Activation` objects (built once)."""
+        built = self._objects
+        if built is None:
+            built = self._objects = [
+                activation(p, s) if g is None else Activation(p, s, g)
+                for p, s, g in zip(self.positions, self.sinces, self.gones, strict=True)]
+        return built
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, i: int) -> Activation: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Activation]: ...
+
+    def __getitem__(self, i: int | slice) -> Activation | list[Activation]:
+        return self.objects()[i]
+
+    def __iter__(self) -> Iterator[Activation]:
+        return iter(self.objects())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (self.objects(),))  # (a replica's worker reads a list)
+
+
+class RunOutputs(Sequence[AgentEffect]):
+    """The serial executor's answer for a cycle whose every run ended as most do:
+    outputs merged as they are, no error, no tool call, no budget. ``outputs[i]`` are
+    the outputs of the run at ``positions[i]`` (the cycle's :class:`Activations`'
+    positions). The engine merges the columns; read as a sequence (a subclass of the
+    serial executor that looks at what ``run_cycle`` answered), it is the
+    :class:`AgentEffect` objects they stand for, built on first use."""
+
+    __slots__ = ("_effects", "outputs", "positions")
+
+    def __init__(self, positions: list[int], outputs: list[Sequence[Output]]) -> None:
+        self.positions = positions
+        self.outputs = outputs
+        self._effects: list[AgentEffect] | None = None
+
+    def effects(self) -> list[AgentEffect]:
+        """One :class:`AgentEffect` per run, as the runs would have given them (built
+        once)."""
+        built = self._effects
+        if built is None:
+            built = self._effects = [made_effect(p, o, ()) for p, o in
+                                     zip(self.positions, self.outputs, strict=True)]
+        return built
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, i: int) -> AgentEffect: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[AgentEffect]: ...
+
+    def __getitem__(self, i: int | slice) -> AgentEffect | list[AgentEffect]:
+        return self.effects()[i]
+
+    def __iter__(self) -> Iterator[AgentEffect]:
+        return iter(self.effects())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (self.effects(),))

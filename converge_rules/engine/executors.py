@@ -37,8 +37,10 @@ from typing import Any, Protocol, cast
 
 from converge_rules.engine.effects import (
     Activation,
+    Activations,
     AgentEffect,
     Delta,
+    RunOutputs,
     ToolRecord,
     made_effect,
 )
@@ -529,6 +531,9 @@ class SerialExecutor:
                 tools, agent_timeout=timeout, deadline=self._deadline,
             )
         if tools.timings is None:
+            if type(activations) is Activations and activations.gones.count(None) == len(
+                    activations):
+                return _run_columns(agents, activations, view, tools)  # type: ignore[return-value]
             return _run_serially(agents, activations, view, tools)
         # One runtime for the runs that call no tool (most agents): a run that called
         # one keeps it in its effect's records, and the next run gets a fresh one.
@@ -581,6 +586,48 @@ def _run_serially(agents: Sequence[AgentSpec], activations: Sequence[Activation]
         if runtime.calls:
             runtime = AgentRuntime(tools)
     return effects
+
+
+def _run_columns(agents: Sequence[AgentSpec], acts: Activations, view: View,
+                 tools: ToolBox) -> RunOutputs | list[AgentEffect]:
+    """:func:`_run_serially` of a cycle's ordinary runs (none is handed facts gone),
+    answered as columns (:class:`RunOutputs`) while every run ends as most do — its
+    outputs merged as they are, no error, no tool call: no :class:`AgentEffect` per
+    run. From the first run that does not, the effects, as :func:`_run_serially`
+    gives them."""
+    runtime = AgentRuntime(tools)
+    positions = acts.positions
+    outputs: list[Sequence[Any]] = []
+    add = outputs.append
+    kinds = _KINDS
+    for position, since in zip(positions, acts.sinces, strict=True):
+        try:
+            result = agents[position].fn(view, since, runtime)
+        except (Exception, SystemExit) as exc:
+            effect = _failed(position, exc, runtime)
+        else:
+            if not runtime.calls and type(result) is list:
+                if not result:
+                    add(())
+                    continue
+                if (len(result) == 1 and type(out := result[0]) is tuple and len(out) == 5
+                        and out[0] in kinds):
+                    # the usual run: one output (what _run_agent checks, inlined)
+                    add((out,))
+                    continue
+            effect = _made(position, result, runtime)
+            if (effect.error is None and not effect.tool_calls
+                    and not effect.tool_budget_exhausted and effect.budget is None):
+                add(effect.outputs)
+                continue
+        # an effect of its own from here on: the runs so far as effects, this one,
+        # then the rest as _run_serially runs them
+        i = len(outputs)  # (one per run so far)
+        effects = RunOutputs(positions[:i], outputs).effects()
+        effects.append(effect)
+        effects.extend(_run_serially(agents, acts[i + 1:], view, tools))
+        return effects
+    return RunOutputs(positions, outputs)
 
 
 class ThreadExecutor:

@@ -432,6 +432,13 @@ class FactStore:
             keyed = self._build_keyed(type_id)
         return keyed.get(key)
 
+    def key_table(self, type_id: int) -> dict[Any, int]:
+        """Key → the live fact holding it, for a keyed type (what :meth:`incumbent`
+        reads), built on first use. For reading during one merge: only the store
+        writes it, and loading input facts replaces it."""
+        keyed = self._keyed[type_id]
+        return self._build_keyed(type_id) if keyed is None else keyed
+
     def is_closed(self, fid: int) -> bool:
         t = self.type_of[fid]
         return t in self.intent_types and self._closed[t].get(self.values[fid]) == fid
@@ -481,13 +488,15 @@ class FactStore:
             self.fp2 = (self.fp2 + h2) & MASK
         return fid
 
-    def update_in_place(self, old: int, vals: tuple[Any, ...], cycle: int) -> int:
+    def update_in_place(self, old: int, vals: tuple[Any, ...], cycle: int,
+                        key: Any = None) -> int:
         """A keyed fact's new value for its key: ``add(type, vals, cycle)`` of the new
         fact, then ``remove(old)``, fused — the same store afterwards, facts, ids, keys,
         removals and fingerprint alike (an index bucket that held only ``old`` holds
         only the new id, as a 1-tuple, where the two steps leave a one-id dict: the
-        same ids either way). ``old`` is the live fact holding the key of ``vals``;
-        returns the new fact's id."""
+        same ids either way). ``old`` is the live fact holding the key of ``vals``
+        (``key``, when the caller has it); returns the new fact's id."""
+        fact_key = key
         type_id = self.type_of[old]
         if cycle != self.cycle_numbers[-1]:
             self.begin_cycle(cycle)
@@ -525,9 +534,11 @@ class FactStore:
                 del index[key]
         keyed = self._keyed[type_id]
         if keyed is not None:
-            keyget = self.keyget[type_id]
-            assert keyget is not None, "update_in_place is for keyed types"
-            keyed[keyget(vals)] = fid  # the same key: old's entry is overwritten
+            if fact_key is None:
+                keyget = self.keyget[type_id]
+                assert keyget is not None, "update_in_place is for keyed types"
+                fact_key = keyget(vals)
+            keyed[fact_key] = fid  # the same key: old's entry is overwritten
         self.removals[type_id] += 1
         touched = self.touched
         if touched is not None:

@@ -13,20 +13,21 @@ reported once, here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from converge_rules.engine.effects import D_ADD, D_REMOVE
+from converge_rules.engine.effects import D_ADD, D_REMOVE, AgentEffect, RunOutputs, made_effect
 from converge_rules.engine.policies import Contender, decided_by, resolve
 from converge_rules.engine.trace import (
     E_CONFLICT,
+    E_EFFECT_MERGED,
     E_FACT_ADDED,
     E_FACT_SUPPORTED,
     E_KEYED_UPDATE,
     E_OUTPUT_SKIPPED,
 )
-from converge_rules.program import Lasting
+from converge_rules.program import EVALUATE, Lasting
 
 if TYPE_CHECKING:
     from converge_rules.engine.gates import Held
@@ -81,6 +82,20 @@ class KeyedMerge:
             and spec.id not in merger.gated else None
             for spec in merger.program.types
         ]
+        #: per agent, whether :meth:`lane` may merge its effects: it emits a keyed type
+        #: that may fuse and closes no intent (whose support :meth:`lane` never reads)
+        emits_fusable = {spec.id for spec in merger.program.types
+                         if self._fusable[spec.id] is not None}
+        intents = {spec.id for spec in merger.program.types if spec.intent}
+        keyed_types = {spec.id for spec in merger.program.types if spec.key_positions}
+        #: per agent, whether it emits a keyed type (its outputs join keyed groups)
+        self._emits_keyed = [bool(keyed_types.intersection(agent.emits))
+                             for agent in merger.program.agents]
+        self._lane = [bool(emits_fusable.intersection(agent.emits))
+                      and not intents.intersection(agent.reads)
+                      for agent in merger.program.agents]
+        #: whether any agent's effects may take :meth:`lane`
+        self.has_lane = any(self._lane)
 
     def begin(self) -> None:
         """A new merge starts: forget the groups of the last one."""
@@ -281,6 +296,162 @@ class KeyedMerge:
         if inc in dependents:
             merger.retraction.cascade(cycle, inc, fid)
         return True
+
+    def lane(self, cycle: int, runs: RunOutputs,
+             groups: dict[tuple[int, Any], Members] | None) -> Iterator[AgentEffect]:
+        """The effects of a cycle's ``runs`` (the serial executor's columns), with
+        those that are one fused update each merged here, in one loop: a run of an
+        agent that may take this lane (:attr:`has_lane`) whose one output is a key's
+        only candidate in this merge (not in ``groups``) that :meth:`merge_single`
+        would fuse — applied as it does, its ``effect_merged`` event after — or whose
+        outputs are none (that event alone). Every other run is yielded as its
+        :class:`AgentEffect`, at its place in merge order, for
+        :meth:`~converge_rules.engine.merge.Merger.merge_cycle` to merge (which sends
+        its keyed outputs to :meth:`merge_single` and :meth:`merge`). A cycle of keyed
+        counters costs one loop, instead of an effect, a call into ``merge_single`` and
+        the merge's per-output work for each update."""
+        merger = self._merger
+        store = self._store
+        lane = self._lane
+        fusable = self._fusable
+        updates = self._updates
+        keyget_of = store.keyget
+        key_table = store.key_table
+        tables: dict[int, dict[Any, int]] = {}
+        values = store.values
+        update_in_place = store.update_in_place
+        confidence = store.confidence
+        derivations = store.derivations
+        dependents = store.dependents
+        dead = merger.dead
+        held = self.held
+        ev = self._events.append
+        delta = merger.delta.append if merger.record_delta else None
+        this_cycle = store.next_id  # the first id of this cycle (the merge begins)
+        for a, outputs in zip(runs.positions, runs.outputs, strict=True):
+            if not lane[a] or type(outputs) is not tuple or len(outputs) > 1:
+                yield made_effect(a, outputs, ())
+                continue
+            if not outputs:
+                ev((E_EFFECT_MERGED, cycle, a, 0))
+                continue
+            out = outputs[0]
+            if out[0] == EVALUATE:
+                yield made_effect(a, outputs, ())
+                continue
+            t = out[1]
+            fast = fusable[t]
+            if fast is None:
+                yield made_effect(a, outputs, ())
+                continue
+            vals = out[2]
+            key = keyget_of[t](vals)
+            if groups is not None and (t, key) in groups:
+                yield made_effect(a, outputs, ())
+                continue
+            table = tables.get(t)
+            if table is None:
+                table = tables[t] = key_table(t)
+            inc = table.get(key)
+            support = out[4]
+            if inc is None or (dead and type(support) is not Lasting
+                               and not dead.isdisjoint(support)):
+                yield made_effect(a, outputs, ())
+                continue
+            inc_vals = values[inc]
+            if inc_vals == vals or t in updates[a]:
+                yield made_effect(a, outputs, ())
+                continue
+            # merge_single's decision and its fused update, inlined (keep them alike)
+            kind = fast[0]
+            if kind == "latest":
+                # the incumbent's cycle is this one (a tie: the general path) when its
+                # id is this cycle's, else an earlier one: the new value is the latest
+                if inc >= this_cycle:
+                    yield made_effect(a, outputs, ())
+                    continue
+            elif kind == "field" or kind == "confidence":
+                _, position, highest, _ = fast
+                old: Any
+                new: Any
+                if kind == "field":
+                    old, new = inc_vals[position], vals[position]
+                else:
+                    old, new = confidence.get(inc, 1.0), out[3]
+                if old is None or new is None or old == new or (new > old) != highest:
+                    yield made_effect(a, outputs, ())
+                    continue
+            else:  # earliest: the incumbent is as old or older, never the loser here
+                yield made_effect(a, outputs, ())
+                continue
+            self.count += 1
+            fid = update_in_place(inc, vals, cycle, key)
+            conf = out[3]
+            if conf != 1.0:
+                confidence[fid] = conf
+            if type(support) is Lasting:
+                derivations[fid] = [(a, cycle, ())]
+            else:
+                derivations[fid] = [(a, cycle, support)]
+                for s in support:
+                    if s != inc:
+                        edges = dependents.get(s)
+                        if edges is None:
+                            dependents[s] = [fid]
+                        else:
+                            edges.append(fid)
+                if store.touched is not None:
+                    store.touched.update(support)
+            merger.added += 1
+            held[(t, key)] = (fid, a, out)
+            derivations.pop(inc, None)
+            dead.add(inc)
+            ev((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
+            if delta is not None:
+                delta((D_ADD, fid, t, vals, cycle))
+                delta((D_REMOVE, inc))
+            merger.removed += 1
+            if inc in dependents:
+                merger.retraction.cascade(cycle, inc, fid)
+            ev((E_EFFECT_MERGED, cycle, a, 1))
+
+    def groups_of_runs(self, runs: RunOutputs) -> dict[tuple[int, Any], Members] | None:
+        """``Merger._group_keyed`` of a cycle's runs as columns: the keyed candidates
+        by (type, key), in merge order, for the keys that have more than one; None
+        when no key has (found without building the groups)."""
+        seen: set[tuple[int, Any]] = set()
+        keyget_of = self._store.keyget
+        emits_keyed = self._emits_keyed
+        for a, outputs in zip(runs.positions, runs.outputs, strict=True):
+            if not outputs or not emits_keyed[a]:
+                continue
+            for out in outputs:
+                if out[0] == EVALUATE:
+                    continue
+                keyget = keyget_of[out[1]]
+                if keyget is None:
+                    continue
+                gk = (out[1], keyget(out[2]))
+                if gk in seen:
+                    return self._groups_of_several(runs)
+                seen.add(gk)
+        return None
+
+    def _groups_of_several(self, runs: RunOutputs) -> dict[tuple[int, Any], Members]:
+        """:meth:`groups_of_runs` once some key has several candidates."""
+        groups: dict[tuple[int, Any], Members] = {}
+        keyget_of = self._store.keyget
+        for a, outputs in zip(runs.positions, runs.outputs, strict=True):
+            if not self._emits_keyed[a]:
+                continue
+            for out in outputs:
+                if out[0] == EVALUATE:
+                    continue
+                keyget = keyget_of[out[1]]
+                if keyget is None:
+                    continue
+                groups.setdefault((out[1], keyget(out[2])), []).append((a, out))
+        return {gk: members for gk, members in groups.items() if len(members) > 1}
 
     def rekey(self, cycle: int) -> bool:
         """Merge again, in the order they were first merged, the keyed groups whose

@@ -26,7 +26,14 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
-from converge_rules.engine.effects import D_ADD, D_CLOSE, D_REMOVE, AgentEffect, Delta
+from converge_rules.engine.effects import (
+    D_ADD,
+    D_CLOSE,
+    D_REMOVE,
+    AgentEffect,
+    Delta,
+    RunOutputs,
+)
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.keyed import STALE, KeyedMerge
 from converge_rules.engine.knowledge import Knowledge
@@ -240,9 +247,10 @@ class Merger:
 
     # ----------------------------------------------------------------- cycle
 
-    def merge_cycle(self, cycle: int, effects: Sequence[AgentEffect]) -> bool:
-        """Merge one cycle's effects (sorted by position). Returns whether the live
-        context changed (a fact added, replaced or removed)."""
+    def merge_cycle(self, cycle: int, effects: Sequence[AgentEffect] | RunOutputs) -> bool:
+        """Merge one cycle's effects (sorted by position), or the serial executor's
+        columns that stand for them. Returns whether the live context changed (a fact
+        added, replaced or removed)."""
         self.added = self.removed = 0
         # Agents saw the context as the last merge and prune left it, so an output can
         # only rest on a dead fact if that fact died earlier in this very merge.
@@ -256,18 +264,25 @@ class Merger:
         live = store.live
         type_of = store.type_of
         max_facts = self.max_facts
-        if self.guard is not None:
+        keyed = self.keyed
+        if isinstance(effects, RunOutputs) and (self.guard is not None
+                                                or not keyed.has_lane):
+            effects = effects.effects()
+        if self.guard is not None and not isinstance(effects, RunOutputs):
             # an effect that would break a `never` invariant is discarded before
             # anything merges, as a failed one: it takes no part in keyed groups
             effects = self.guard.screen(cycle, effects)
-        groups = self._group_keyed(effects)
-        if groups is None and not store.retractable and self._columns_only(effects):
+        groups = (keyed.groups_of_runs(effects) if isinstance(effects, RunOutputs)
+                  else self._group_keyed(effects))
+        if (groups is None and not store.retractable and not isinstance(effects, RunOutputs)
+                and self._columns_only(effects)):
             return self._merge_columns(cycle, effects)
         done: set[tuple[int, Any]] = set()
-        keyed = self.keyed
         keyed.begin()
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
-        for eff in effects:
+        # (columns: keyed.lane merges the runs that are one fused update each itself)
+        for eff in (keyed.lane(cycle, effects, groups) if isinstance(effects, RunOutputs)
+                    else effects):
             a = eff.position
             if eff.tool_calls:
                 for call in eff.tool_calls:

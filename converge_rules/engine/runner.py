@@ -28,7 +28,13 @@ from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.checkpoints import Checkpointer, CheckpointSink, checkpointable
-from converge_rules.engine.effects import D_FIRED, Activation, AgentEffect, activation
+from converge_rules.engine.effects import (
+    D_FIRED,
+    Activation,
+    Activations,
+    AgentEffect,
+    RunOutputs,
+)
 from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
@@ -91,9 +97,7 @@ _POSITION = attrgetter("position")
 _ERROR = attrgetter("error")
 _BUDGET = attrgetter("budget")
 _OUTPUTS = attrgetter("outputs")
-_SINCE = attrgetter("since")
 _EFFECT_TYPES = frozenset({AgentEffect})
-_GONE = attrgetter("gone")
 
 
 class _Stop(Exception):
@@ -333,11 +337,18 @@ class _Job:
         except MemoryError as exc:
             return self._out_of_memory(exc)
 
-    def _activations(self, members: list[int]) -> list[Activation]:
+    def _activations(self, members: list[int], read: list[int] | None = None
+                     ) -> Activations:
+        """The tier's agents (``members``) with something new to match, in position
+        order. ``read``: the types they read when each of them reads one type
+        (``reads_one``), which a comprehension then decides for all of them at once."""
+        if read is not None:
+            return self._readers_of_one(members, read)
         store = self.store
         agents = self.program.agents
-        acts: list[Activation] = []
-        add = acts.append
+        acts = Activations()
+        positions, sinces, gones = acts.positions, acts.sinces, acts.gones
+        add, add_since, add_gone = positions.append, sinces.append, gones.append
         # each type's newest id looked up once per cycle, not once per agent
         newest: dict[int, int] = {}
         reads_one, watermark = self.reads_one, self.watermark
@@ -349,7 +360,9 @@ class _Job:
                     top = newest[t] = store.max_live_id(t)
                 w = watermark[a]
                 if top >= w:
-                    add(activation(a, w))
+                    add(a)
+                    add_since(w)
+                    add_gone(None)
                 continue
             spec = agents[a]
             if spec.one_at_a_time:
@@ -361,17 +374,24 @@ class _Job:
                 ) or tuple(store.removals[t] for t in self.watched[a]) != (
                     self.seen_removals[a]
                 ):
-                    acts.append(Activation(a, 0))
+                    add(a)
+                    add_since(0)
+                    add_gone(None)
                 continue
             if self.ran[a]:
                 # (without negations, no removal can give it a new match)
                 if spec.negates:
                     removals = tuple(store.removals[t] for t in spec.negates)
                     if removals != self.seen_removals[a]:
-                        acts.append(self._after_removals(a, removals))
+                        act = self._after_removals(a, removals)
+                        add(a)
+                        add_since(act.since)
+                        add_gone(act.gone)
                         continue
             elif not spec.reads:
-                acts.append(Activation(a, 0))
+                add(a)
+                add_since(0)
+                add_gone(None)
                 continue
             w = self.watermark[a]
             for t in spec.reads:
@@ -380,8 +400,23 @@ class _Job:
                 if top is None:
                     top = newest[t] = store.max_live_id(t)
                 if top >= w:
-                    acts.append(activation(a, w))
+                    add(a)
+                    add_since(w)
+                    add_gone(None)
                     break
+        return acts
+
+    def _readers_of_one(self, members: list[int], read: list[int]) -> Activations:
+        """:meth:`_activations` of agents that each read one type (``read``, the types)
+        and negate none: those whose type has a fact at or above their watermark."""
+        store = self.store
+        newest = {t: store.max_live_id(t) for t in read}
+        reads_one, watermark = self.reads_one, self.watermark
+        acts = Activations()
+        acts.positions = positions = [a for a in members
+                                      if newest[reads_one[a]] >= watermark[a]]
+        acts.sinces = list(map(watermark.__getitem__, positions))
+        acts.gones = [None] * len(positions)
         return acts
 
     def _after_removals(self, a: int, removals: tuple[int, ...]) -> Activation:
@@ -402,10 +437,20 @@ class _Job:
             self.store.removed(t, after[t], w) for t in spec.unblocks
         ))
 
-    def _effects(self, cycle: int, answer: Any, acts: list[Activation]) -> list[AgentEffect]:
+    def _effects(self, cycle: int, answer: Any, acts: Activations
+                 ) -> list[AgentEffect] | RunOutputs:
         """The executor's answer in merge order, checked: one :class:`AgentEffect` per
         activation. Anything else is the executor's fault (a plugin's, usually), said
-        as such — never an internal error of converge."""
+        as such — never an internal error of converge. The serial executor's columns
+        (:class:`RunOutputs`) stay columns when the cycle needs nothing of the effects
+        but their outputs (no ``one at a time`` agent, none over ``max_facts``)."""
+        if type(answer) is RunOutputs:
+            if (not self.stepwise and answer.positions == acts.positions
+                    and len(answer.outputs) == len(acts.positions)
+                    and max(map(len, answer.outputs), default=0)
+                    <= self.program.budgets.max_facts):
+                return answer
+            answer = answer.effects()
         try:
             effects = list(answer)
         except TypeError:
@@ -415,7 +460,7 @@ class _Job:
         if not wrong:
             effects.sort(key=_POSITION)
         # activations come in position order (``_activations`` walks the tier's agents)
-        if wrong or list(map(_POSITION, effects)) != list(map(_POSITION, acts)):
+        if wrong or list(map(_POSITION, effects)) != acts.positions:
             what = (f"{type(wrong[0]).__name__} {wrong[0]!r:.60}" if wrong
                     else f"effects for positions {[e.position for e in effects]}")
             raise ExecutorError(
@@ -428,9 +473,12 @@ class _Job:
         program, store, merger, meter = self.program, self.store, self.merger, self.meter
         budgets = program.budgets
         members = [i for i, a in enumerate(program.agents) if a.tier == tier]
+        # when every agent of the tier reads one type and negates none: those types
+        read = (sorted({self.reads_one[a] for a in members})
+                if all(self.reads_one[a] >= 0 for a in members) else None)
         ev = self.trace.raw.append
         while True:
-            acts = self._activations(members)
+            acts = self._activations(members, read)
             if not acts:
                 return
             if self.stop is not None and self.stop():
@@ -452,8 +500,7 @@ class _Job:
             watermark, ran, watched, seen = (self.watermark, self.ran, self.watched,
                                              self.seen_removals)
             removals = store.removals
-            for act in acts:
-                a = act.position
+            for a in acts.positions:
                 watermark[a] = snapshot
                 ran[a] = True
                 types = watched[a]
@@ -461,13 +508,13 @@ class _Job:
             meter.cycles += 1
             cycle = meter.cycles
             meter.agents_peak = max(meter.agents_peak, len(acts))
-            ev((E_CYCLE_START, cycle, tier, tuple(map(_POSITION, acts))))
+            ev((E_CYCLE_START, cycle, tier, tuple(acts.positions)))
             self._publish()
             # indexes looked up only when input facts are new (or input facts are gone):
             # needed while some agent can still see inputs as new (its first run, or a
             # re-run from scratch), or is handed facts gone (at C speed: once per run)
-            store.set_lazy_indexes(min(map(_SINCE, acts)) < store.n_inputs
-                                   or list(map(_GONE, acts)).count(None) != len(acts))
+            store.set_lazy_indexes(min(acts.sinces) < store.n_inputs
+                                   or acts.gones.count(None) != len(acts))
             timings = self.timings
             if timings is not None:
                 timings.cycle = cycle
@@ -487,7 +534,7 @@ class _Job:
             if self.crash_at is not None:
                 _crash.crash(self.crash_at, "cycle", cycle)
             stepped = False
-            if self.stepwise:
+            if self.stepwise and not isinstance(effects, RunOutputs):
                 for e in effects:
                     if program.agents[e.position].one_at_a_time:
                         fired = bool(e.outputs) and e.error is None
@@ -495,11 +542,13 @@ class _Job:
                         if fired:
                             self._refract(program.agents[e.position].name, e)
                             stepped = True
-            errors = list(filter(None, map(_ERROR, effects)))  # (at C speed: mostly none)
+            # (columns: no run erred or exceeded a budget)
+            errors = ([] if isinstance(effects, RunOutputs)
+                      else list(filter(None, map(_ERROR, effects))))  # (at C speed)
             if errors:
                 meter.timeouts += sum(1 for e in errors if e.startswith("agent_timeout"))
             merger.merge_cycle(cycle, effects)
-            if merger.stop is None:
+            if merger.stop is None and not isinstance(effects, RunOutputs):
                 self._effect_budgets(effects)
             if merger.stop is None:
                 merger.prune(cycle)

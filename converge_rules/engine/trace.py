@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from itertools import islice
+from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -406,6 +407,7 @@ _HASH_SUFFIX = len(HASH_MEMBER) + 64 + 2
 """The length of a line's ``,"hash":"…"}`` ending (64 hex digits)."""
 
 _HELD = -1  # in the spool: (_HELD, i), the spilled lean effect Trace._held[i]
+_KIND = itemgetter(0)
 
 
 def _pickled(chunk: list[Event]) -> bytes:
@@ -483,13 +485,17 @@ class Trace:
         # them cost as much as deriving them (closure of a chain of 800: +1 s on 1.3 s)
         held = self._held
         kept = len(held)
-        chunk: list[Event] = []
-        for ev in raw:
-            if ev[0] == E_PLAIN:
-                chunk.append((_HELD, len(held)))
-                held.append(ev)
-            else:
-                chunk.append(ev)
+        chunk: list[Event]
+        if E_PLAIN not in map(_KIND, raw):  # (at C speed: a cycle of keyed updates)
+            chunk = raw
+        else:
+            chunk = []
+            for ev in raw:
+                if ev[0] == E_PLAIN:
+                    chunk.append((_HELD, len(held)))
+                    held.append(ev)
+                else:
+                    chunk.append(ev)
         try:
             data = _pickled(chunk)
         except (pickle.PicklingError, TypeError, AttributeError):

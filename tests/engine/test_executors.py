@@ -15,7 +15,12 @@ from test_smoke_closure import closure_program
 
 from converge_rules.engine import CycleProgress, run
 from converge_rules.engine.effects import Activation, AgentEffect, Delta
-from converge_rules.engine.executors import fork_available, processes_executor, run_agent
+from converge_rules.engine.executors import (
+    SerialExecutor,
+    fork_available,
+    processes_executor,
+    run_agent,
+)
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.tools import ToolBox
 from converge_rules.errors import ConvergeError
@@ -147,3 +152,37 @@ def test_replica_indexes_follow_the_deltas() -> None:
     serial = run(join_program(), facts)
     assert [p["v"] for p in serial.facts("Pair")] == [0, 1, 2, 3, 4, 5]
     assert run(join_program(), facts, executor=ReplicaExecutor()).to_json() == serial.to_json()
+
+
+class CountingSerial(SerialExecutor):
+    """A subclass that looks at what the serial executor answered, as plugins.md
+    suggests (logging, metrics): the effects, whatever shape the answer takes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int, str | None]] = []
+        self.activations: list[tuple[int, int]] = []
+
+    def run_cycle(self, cycle: int, delta: Delta,
+                  activations: Sequence[Activation]) -> list[AgentEffect]:
+        self.activations += [(a.position, a.since) for a in activations]
+        effects = super().run_cycle(cycle, delta, activations)
+        assert len(effects) == len(activations)
+        self.seen += [(e.position, len(e.outputs), e.error) for e in effects]
+        return effects
+
+
+@pytest.mark.parametrize(("name", "program", "facts"), CASES, ids=[c[0] for c in CASES])
+def test_a_serial_subclass_reads_the_effects_it_answers(
+    name: str, program: Program, facts: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The serial executor may answer a cycle as columns (``RunOutputs``); a subclass
+    reading the answer gets one ``AgentEffect`` per activation all the same (and the
+    ``Activation`` objects of the cycle), and the job is the plain serial one."""
+    plain = run(program, facts)
+    counting = CountingSerial()
+    result = run(program, facts, executor=counting)
+    assert counting.seen and len(counting.seen) == len(counting.activations)
+    assert [s[0] for s in counting.seen] == [a[0] for a in counting.activations]
+    assert result.trace.to_jsonl() == plain.trace.to_jsonl()
+    assert result.status == plain.status

@@ -213,3 +213,104 @@ def test_fused_updates_resume_from_checkpoints_as_the_whole_run(
         facts = [("Count", {"id": k, "n": n, "w": None}) for k, n in counts]
         check_resumes(converge_rules.load(path), facts,
                       lambda k: str(Path(tmp) / f"run{k}.db"), now=None)
+
+
+# ------------------------------------------------- the serial executor's columns
+
+@st.composite
+def mixed_rulesets(draw: st.DrawFn) -> str:
+    """:func:`update_rulesets` with runs that do not end as most do, beside the
+    counters: an agent that raises now and then, one with two outputs, one that
+    evaluates, one that calls a tool, one in a second tier that negates."""
+    text = draw(update_rulesets())
+    head, body = text.split("\n\n", 1)
+    out = [head, "uses tool echo", "", body.rstrip("\n")]
+    if draw(st.booleans()):  # raises when n is 2 (division by zero): discarded
+        out += ["agent shaky {", '  when Count(id: "c0", n) where n < 4 and 6 / (n - 2) != 0',
+                '  emit Count(id: "c0", n: n + 1)', "}"]
+    if draw(st.booleans()):  # two outputs, one keyed
+        out += ["agent pair {", '  when Count(id: "c1", n) where n < 4',
+                '  emit Count(id: "c1", n: n + 1)', '  emit Seen(id: "c1", n: n)', "}"]
+    if draw(st.booleans()):
+        out += ["agent judge {", "  when c: Count(id, n) where n == 2",
+                '  evaluate c score 0.5 reason "two"', "}"]
+    if draw(st.booleans()):  # a tool call: an effect with its calls
+        out += ["agent caller {", '  when Count(id: "c2", n) where n < 3',
+                "  call echo(n: n) as r", '  emit Count(id: "c2", n: r.n + 1)', "}"]
+    if draw(st.booleans()):  # a second tier, negating a type that loses facts
+        out += ["agent lonely tier 2 {", "  when Seed(id) and not Seen(id)",
+                "  emit Two(id: id)", "}"]
+    return "\n".join(out) + "\n"
+
+
+def _echo(args: dict[str, Any]) -> dict[str, Any]:
+    return {"n": args["n"]}
+
+
+@settings(PROFILE, max_examples=120)
+@given(text=mixed_rulesets(),
+       seeds=st.lists(st.sampled_from(("c0", "c1", "c2")), max_size=2, unique=True),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1", "c2")), st.integers(-1, 3)),
+                       min_size=1, max_size=3, unique_by=lambda c: c[0]))
+def test_serial_columns_merge_as_the_effects_do(
+    text: str, seeds: list[str], counts: list[tuple[str, int]]
+) -> None:
+    """The serial executor's columns (``RunOutputs``, merged by ``KeyedMerge.lane``)
+    give the same status, facts, conflicts and trace, byte for byte, as the same runs
+    answered as one ``AgentEffect`` each, and as the general keyed path: whichever
+    runs raise, call a tool, evaluate, have two outputs or none."""
+    from converge_rules.engine import executors
+
+    note(text)
+    program = _program(text)
+    facts: list[tuple[str, dict[str, Any]]] = [("Seed", {"id": s}) for s in seeds]
+    facts += [("Count", {"id": k, "n": n, "w": None}) for k, n in counts]
+    tools = {"echo": _echo}
+    columns = 0
+    original = executors._run_columns
+
+    def counted(*args: Any) -> Any:
+        nonlocal columns
+        answer = original(*args)
+        columns += type(answer) is executors.RunOutputs
+        return answer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", counted)
+        lane = run(program, facts, tools=tools)
+    event("some cycle as columns" if columns else "no cycle as columns")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", lambda agents, acts, view, tools:
+                      executors._run_serially(agents, acts, view, tools))
+        effects = run(program, facts, tools=tools)
+        patch.setattr(KeyedMerge, "fused", False)
+        general = run(program, facts, tools=tools)
+    assert _outcome(lane) == _outcome(effects) == _outcome(general)
+
+
+def test_the_benchmark_workload_merges_columns() -> None:
+    """``converge bench``'s keyed counters: every cycle is answered as columns and
+    every update merged by the lane, none through ``merge_single`` or ``merge``."""
+    from converge_rules.benchmarks import counters_ruleset
+    from converge_rules.engine import executors
+
+    program = _program(counters_ruleset(5, 8))
+    facts = [("Count", {"id": f"c{i}", "n": 0}) for i in range(5)]
+    answers: list[str] = []
+    original = executors._run_columns
+
+    def kept(*args: Any) -> Any:
+        answer = original(*args)
+        answers.append(type(answer).__name__)
+        return answer
+
+    def refused(*args: Any) -> bool:
+        raise AssertionError("not the lane")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", kept)
+        patch.setattr(KeyedMerge, "merge_single", refused)
+        patch.setattr(KeyedMerge, "merge", refused)
+        result = run(program, facts)
+    assert answers == ["RunOutputs"] * 9  # 8 updates, then the runs that stop
+    assert {f["id"]: f["n"] for f in result.facts("Count")} == {f"c{i}": 8 for i in range(5)}
