@@ -24,7 +24,6 @@ from converge_rules.engine.tracerows import (
     LINES,
     compact,
     read_rows,
-    row_hash,
 )
 from converge_rules.errors import InputError
 from converge_rules.store.sqlite import SqliteStore
@@ -39,8 +38,8 @@ PROFILE = settings(deadline=None, derandomize=True, database=None,
 def _expanded(trace: Any) -> tuple[str, list[str]]:
     """The whole trace as one row (format, lines read back)."""
     events = compact(trace, 0)
-    text = events.row(FIRST_ROW, False)[0]
-    lines = list(read_rows([(events.kind, text, row_hash(FIRST_ROW, text))]))
+    text, digest = events.row(FIRST_ROW, False, 0, 0)
+    lines = list(read_rows([(0, 0, events.lines, events.kind, text, digest)]))
     return events.kind, lines
 
 
@@ -134,8 +133,8 @@ def test_a_row_edited_breaks_the_chain_where_it_starts() -> None:
     program = _program(LEAN)
     result = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(4)])
     events = compact(result.trace, 0)
-    text = events.row(FIRST_ROW, False)[0]
-    digest = row_hash(FIRST_ROW, text)
-    lines = list(read_rows([(events.kind, text.replace("[0,1]", "[0,2]", 1), digest)]))
+    text, digest = events.row(FIRST_ROW, False, 0, 0)
+    lines = list(read_rows([(0, 0, events.lines, events.kind,
+                             text.replace("[0,1]", "[0,2]", 1), digest)]))
     assert lines[0].endswith('"hash":"' + "0" * 64 + '"}')
     assert all(not line.endswith("0" * 64 + '"}') for line in lines[1:])

@@ -169,7 +169,7 @@ def crash_and_resume(tmp: Path, kills: list[dict[str, str]]) -> tuple[str, list[
         assert not repaid, f"attempt {i} called again for answers it had: {repaid}"
         if code == 0:
             return stdout, codes
-    raise AssertionError(f"never finished: exit codes {codes}")
+    raise AssertionError(f"never finished: exit codes {codes}; last stderr: {stderr}")
 
 
 @pytest.mark.parametrize("point", ["cycle", "merge", "commit"])
