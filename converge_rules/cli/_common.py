@@ -216,6 +216,27 @@ color_option = click.option(
 )
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_store(location: str) -> bool:
+    """Whether ``location`` names a job store rather than a JSON Lines trace: a URL
+    (``sqlite:///…``, ``postgresql://…``) or a SQLite database file, options and all
+    (``run.db?timeout=3``). Only a regular file is sniffed: reading the first bytes of
+    a pipe (``/dev/stdin``) would eat the trace's."""
+    if "://" in location or location.startswith("sqlite:"):
+        return True
+    if "?" in location and not os.path.exists(location):
+        location = location.split("?", 1)[0]  # a store with options: run.db?timeout=3
+    if not os.path.isfile(location):
+        return False
+    try:
+        with open(location, "rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 def refuse_a_device(path: str | Path, option: str) -> None:
     """A :class:`click.UsageError` when ``path``, given to ``option``, is a device
     (/dev/zero never ends: reading it whole would fill the memory); a pipe is read."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -24,6 +23,7 @@ from converge_rules.cli._common import (
     EXIT_USAGE,
     allow_path_option,
     check_executor,
+    is_store,
     load_plugins,
     missing_path,
     refuse_to_overwrite,
@@ -167,20 +167,6 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
     click.echo(f"  recorded: {was if was is not None else '(end of trace)'}")
     click.echo(f"  replayed: {now if now is not None else '(end of trace)'}")
     sys.exit(EXIT_FINDINGS)
-
-
-def is_store(location: str) -> bool:
-    """Whether ``location`` names a job store rather than a trace file: a URL
-    (``sqlite:///…``, ``postgresql://…``) or a SQLite database file."""
-    if "://" in location:
-        return True
-    if "?" in location and not os.path.exists(location):
-        location = location.split("?", 1)[0]  # a store with options: run.db?timeout=3
-    try:
-        with open(location, "rb") as file:
-            return file.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
 
 
 def read_store_recording(location: str, job: int | None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     allow_path_option,
+    is_store,
     missing_path,
     refuse_a_device,
     refuse_to_overwrite,
@@ -26,23 +26,6 @@ from converge_rules.errors import InputError
 if TYPE_CHECKING:
     from converge_rules.analysis.runview import RunView
     from converge_rules.report.run import JobMeta
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def is_store(source: str) -> bool:
-    """Whether ``source`` names a job store (a URL, or a SQLite file) rather than a
-    JSON Lines trace."""
-    if "://" in source or source.startswith("sqlite:"):
-        return True
-    if "?" in source and not os.path.exists(source):
-        source = source.split("?", 1)[0]  # a store with options: run.db?timeout=3
-    try:
-        with open(source, "rb") as f:
-            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
-    except OSError:
-        return False
-
 
 @click.command("report")
 @click.argument("source", metavar="TRACE|STORE")

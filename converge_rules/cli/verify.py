@@ -13,6 +13,7 @@ from converge_rules.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    is_store,
     missing_path,
     refuse_a_device,
     report_input_error,
@@ -22,23 +23,6 @@ from converge_rules.errors import InputError
 
 EXIT_UNHASHED = 3
 """The trace carries no hashes (written before the chain existed): nothing to verify."""
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _is_store(target: str) -> bool:
-    if "://" in target:
-        return True
-    if not Path(target).exists() and "?" in target:
-        target = target.split("?", 1)[0]  # a store with options: run.db?timeout=3
-    if not Path(target).is_file():
-        return False  # sniffing a pipe (/dev/stdin) would eat the trace's first bytes
-    try:
-        with open(target, "rb") as file:
-            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
-    except OSError:
-        return False
-
 
 def _event_of(line: str) -> str:
     """``a "fact_added" event of cycle 3``, or ``a line`` when it is no event."""
@@ -135,7 +119,7 @@ def command(target: str, job: int | None, result: Path | None) -> None:
 
     finished = True
     where = target
-    if _is_store(target):
+    if is_store(target):
         from converge_rules.cli.store import open_existing
 
         with open_existing(target) as opened:

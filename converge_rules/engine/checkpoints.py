@@ -630,27 +630,26 @@ def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
     fp1 = fp2 = 0
     n = 0  # the facts replayed so far
 
-    def terms(fid: int, state: int) -> tuple[int, int]:
-        return fact_terms(type_of[fid], values[fid], closed=state == 2)
+    def shift(fid: int, was: int, new: int) -> None:
+        """Move fact ``fid`` from state ``was`` to state ``new`` in the fingerprint."""
+        nonlocal fp1, fp2
+        if was:
+            h1, h2 = fact_terms(type_of[fid], values[fid], closed=was == 2)
+            fp1 -= h1
+            fp2 -= h2
+        if new:
+            h1, h2 = fact_terms(type_of[fid], values[fid], closed=new == 2)
+            fp1 += h1
+            fp2 += h2
 
     def changes(n0: int, n1: int, gone: set[int], closed: set[int]) -> None:
         """The facts from ``n0`` to ``n1`` came, and those in ``gone`` and ``closed``
         are so now (the others of them live)."""
-        nonlocal fp1, fp2
         for fid in [*sorted(f for f in gone | closed if f < n0), *range(n0, n1)]:
             new = 0 if fid in gone else 2 if fid in closed else 1
-            was = status[fid]
-            if new == was:
-                continue
-            if was:
-                h1, h2 = terms(fid, was)
-                fp1 -= h1
-                fp2 -= h2
-            if new:
-                h1, h2 = terms(fid, new)
-                fp1 += h1
-                fp2 += h2
-            status[fid] = new
+            if new != status[fid]:
+                shift(fid, status[fid], new)
+                status[fid] = new
 
     def note(cycle: int, noted: bool, reset: bool) -> None:
         nonlocal index
@@ -688,15 +687,7 @@ def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
             changed = range(len(now)) if first else (
                 fid for fid, (a, b) in enumerate(zip(status, now, strict=True)) if a != b)
             for fid in changed:
-                was, new = status[fid], now[fid]
-                if was:
-                    h1, h2 = terms(fid, was)
-                    fp1 -= h1
-                    fp2 -= h2
-                if new:
-                    h1, h2 = terms(fid, new)
-                    fp1 += h1
-                    fp2 += h2
+                shift(fid, status[fid], now[fid])
             status = now
             n = len(doc["types"])
         else:

@@ -282,14 +282,22 @@ def _interrupt(thread_id: int) -> None:
         )
 
 
-def _running_python(thread_id: int, pause: float = 0.02) -> bool:
+def _running_python(thread_id: int, pause: float = 0.02, pauses: int = 10) -> bool:
     """Whether the thread is computing (its CPU time grows), rather than waiting in C
-    code (a sleep, a socket read). Where per-thread CPU clocks do not exist: False."""
+    code (a sleep, a socket read). Where per-thread CPU clocks do not exist: False.
+    Watched for up to ``pauses`` pauses, until it has computed for a tenth of one: on
+    a loaded machine a computing thread may go unscheduled for a pause or more (found
+    at load 20: an abandoned agent taken for a waiting one spun on); a waiting thread
+    never computes, and costs the whole watch (only agents blocked outside a tool call
+    are ever watched that long)."""
     try:
         clock = time.pthread_getcpuclockid(thread_id)
         before = time.clock_gettime(clock)
-        time.sleep(pause)
-        return time.clock_gettime(clock) - before > pause / 10
+        for _ in range(pauses):
+            time.sleep(pause)
+            if time.clock_gettime(clock) - before > pause / 10:
+                return True
+        return False
     except (AttributeError, OSError):  # no such clock here, or the thread has ended
         return False
 

@@ -98,11 +98,13 @@ class CompactCycle:
     #: whether the events hold a tool call (the cycle is then committed as it ends)
     tools: bool = False
 
-    def row(self, previous: str, named: bool) -> tuple[str, str]:
+    def row(self, previous: str, named: bool, seq: int, cycle: int) -> tuple[str, str]:
         """The row's text (with the job's names unless ``named``: see the module) and
-        its hash in the row chain after ``previous`` (:func:`row_hash`)."""
+        its hash in the row chain after ``previous`` (:func:`row_hash`), covering its
+        columns too: ``seq`` its first line's number, ``cycle``, its line count and
+        format (:func:`row_columns`)."""
         text = row_text(self, None if named else self.names())
-        return text, row_hash(previous, text)
+        return text, row_hash(previous, text, row_columns(seq, cycle, self.lines, self.kind))
 
 
 def _default(value: Any) -> Any:
@@ -297,10 +299,21 @@ def text_row(lines: Sequence[str]) -> CompactCycle:
     return CompactCycle(TEXT, _dumps(list(lines)), len(lines), status)
 
 
-def row_hash(previous: str, text: str) -> str:
-    """The row chain: ``SHA-256(previous row's hash + the row's text)`` in hex (the
-    first row of a job follows :data:`~converge_rules.integrity.GENESIS`)."""
-    return hashlib.sha256(bytes.fromhex(previous) + text.encode("ascii")).hexdigest()
+def row_hash(previous: str, text: str, columns: str = "") -> str:
+    """The row chain: ``SHA-256(previous row's hash + columns + the row's text)`` in
+    hex (the first row of a job follows :data:`~converge_rules.integrity.GENESIS`),
+    ``columns`` the row's other columns (:func:`row_columns`); rows written before
+    converge hashed them (session 23) hashed the text alone (``columns`` empty)."""
+    return hashlib.sha256(bytes.fromhex(previous) + columns.encode("utf-8", "replace")
+                          + text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def row_columns(seq: object, cycle: object, lines: object, kind: object) -> str:
+    """What the row chain covers of a row besides its text: its first line's number,
+    its cycle, how many lines it gives and its format, as ``"seq cycle lines kind\n"``
+    (an edit of any of them breaks the chain; a row's text starts with ``[``, so a
+    hash over the columns never equals one over the text alone)."""
+    return f"{seq} {cycle} {lines} {kind}\n"
 
 
 FIRST_ROW = GENESIS.hex()
@@ -434,25 +447,46 @@ BROKEN = "0" * 64
 line chain then breaks where the store was tampered with (``converge verify``)."""
 
 
-def read_rows(rows: Iterable[tuple[str, str, str]], head: bytes = GENESIS
+Row = tuple[int, int, int, str, str, str]
+"""A stored trace row as :func:`read_rows` reads it: ``(seq, cycle, lines, format,
+text, row hash)``, the columns of ``trace_rows`` (docs/store.md)."""
+
+
+def read_rows(rows: Iterable[Row], head: bytes = GENESIS, seq: int = 0
               ) -> Iterator[str]:
-    """The trace lines (with their hash members) of a job's rows ``(format, text,
-    row hash)`` in order, the line chain going on from ``head`` (the hash of the line
-    before the first row's, raw). The row chain (:func:`row_hash`) is checked as the
-    rows are read: the first line of a row whose hash does not follow — a row edited,
-    deleted, moved or inserted — carries :data:`BROKEN` as its hash, and so does the
-    one line a row that cannot be read at all gives."""
+    """The trace lines (with their hash members) of a job's rows (:data:`Row`) in
+    order, the line chain going on from ``head`` (the hash of the line before the first
+    row's, raw), the first row's first line numbered ``seq``. The row chain
+    (:func:`row_hash`) is checked as the rows are read: the first line of a row whose
+    hash does not follow — a row edited (any column: its text, ``seq``, ``cycle``,
+    ``lines``, format), deleted, moved or inserted — carries :data:`BROKEN` as its
+    hash, and so does the one line a row that cannot be read at all gives. A job's
+    rows written before the chain covered the columns (their hash over the text alone)
+    are accepted until its first row that covers them; for those, a ``seq`` or
+    ``lines`` that does not count the lines read is caught all the same."""
     expander = Expander()
     previous = FIRST_ROW
+    covered = False  # a row of the job hashed its columns: every later one must
     sha256 = hashlib.sha256
-    for kind, text, digest in rows:
-        intact = row_hash(previous, text) == digest
+    for first, cycle, count, kind, text, digest in rows:
+        intact = row_hash(previous, text, row_columns(first, cycle, count, kind)) == digest
+        if intact:
+            covered = True
+        elif not covered:  # written before the columns were hashed (session 23)
+            intact = row_hash(previous, text) == digest
         previous = digest
         try:
             texts = expander.lines(kind, text)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             yield '{"event":"unreadable_trace_row"' + HASH_MEMBER + BROKEN + '"}'
+            if type(first) is int and type(count) is int:
+                seq = first + count
             continue
+        if first != seq or count != len(texts):
+            intact = False
+            if type(first) is int:  # one row's number edited: the rows after it read on
+                seq = first
+        seq += len(texts)
         if kind == TEXT:  # verbatim; the chain goes on from the last one's hash
             for line in texts:
                 if not intact:

@@ -47,7 +47,7 @@ from converge_rules.store.options import (
 
 if TYPE_CHECKING:
     from converge_rules.engine.knowledge import KnowledgeRow
-    from converge_rules.engine.tracerows import CompactCycle
+    from converge_rules.engine.tracerows import CompactCycle, Row
     from converge_rules.store.approvals import PendingFact, StoredDecision
 
 _Statement = tuple[str, Sequence[object] | Iterable[Sequence[object]], bool]
@@ -548,6 +548,7 @@ class SqliteStore:
 
         seq = -1
         last = ""
+        count = 0
         while True:
             rows = self._read("SELECT seq, line FROM trace_lines WHERE job = ? AND seq > ? "
                               "ORDER BY seq LIMIT 5000", (job, seq))
@@ -556,19 +557,22 @@ class SqliteStore:
             for row in rows:
                 last = str(row[1])
                 yield last
+            count += len(rows)
             seq = int(rows[-1][0])
         digest = split_hash(last)[1] if last else None
         yield from read_rows(self._trace_rows(job),
-                             GENESIS if digest is None else bytes.fromhex(digest))
+                             GENESIS if digest is None else bytes.fromhex(digest), count)
 
-    def _trace_rows(self, job: int) -> Iterator[tuple[str, str, str]]:
-        """``(format, text, hash)`` of each trace row of ``job`` in order, in pages."""
+    def _trace_rows(self, job: int) -> Iterator[Row]:
+        """Each trace row of ``job`` in order (:data:`~converge_rules.engine.tracerows.
+        Row`: the columns the row chain covers as stored, so that an edit shows), in
+        pages."""
         seq = -1
         while True:
-            rows = self._read("SELECT seq, kind, data, hash FROM trace_rows WHERE job = ? "
-                              "AND seq > ? ORDER BY seq LIMIT 256", (job, seq))
-            for _, kind, data, digest in rows:
-                yield str(kind), str(data), str(digest)
+            rows = self._read("SELECT seq, cycle, lines, kind, data, hash FROM trace_rows "
+                              "WHERE job = ? AND seq > ? ORDER BY seq LIMIT 256", (job, seq))
+            for first, cycle, lines, kind, data, digest in rows:
+                yield first, cycle, lines, str(kind), str(data), str(digest)
             if len(rows) < 256:
                 return
             seq = int(rows[-1][0])
@@ -963,7 +967,7 @@ class SqliteJob:
         count = events.lines
         size = 0
         if count:
-            text, self._previous = events.row(self._previous, self._named)
+            text, self._previous = events.row(self._previous, self._named, first, cycle)
             self._named = self._named or events.kind == "events"
             size = len(text)
             self._lines.append((job, first, cycle, count, events.kind, text, self._previous))

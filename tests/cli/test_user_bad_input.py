@@ -62,6 +62,25 @@ def test_verify_reads_a_trace_from_a_pipe(tmp_path: Path) -> None:
     assert done.stdout.startswith("intact: /dev/stdin: ")
 
 
+@pytest.mark.parametrize("command", ["replay", "report"])
+def test_replay_and_report_read_a_trace_from_a_pipe(tmp_path: Path, command: str) -> None:
+    """Found when the three "is this a store?" checks became one: replay and report
+    read the first 16 bytes of /dev/stdin to look for a SQLite file, then read the
+    trace without them (verify looked at regular files only)."""
+    trace = tmp_path / "t.jsonl"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--trace", trace).exit_code == 0
+    import subprocess
+    import sys
+
+    args = [str(PRICING), "/dev/stdin"] if command == "replay" else [
+        "/dev/stdin", "-o", "r.html"]
+    done = subprocess.run([sys.executable, "-m", "converge_rules.cli", command, *args],
+                          input=trace.read_text(encoding="utf-8"),
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert command == "replay" or (tmp_path / "r.html").exists()
+
+
 @pytest.mark.parametrize(("name", "content", "said"), [
     ("pricing.cvg", None, ":1: not JSON"),
     ("input.jsonl", None, ':1: not a trace event (a JSON object with an "event" key)'),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ from click.testing import CliRunner
 
 from converge_rules import api
 from converge_rules.cli import main
-from converge_rules.integrity import facts_root, merkle_root, strip_hash, verify_lines
+from converge_rules.integrity import (
+    GENESIS,
+    facts_root,
+    merkle_root,
+    strip_hash,
+    verify_lines,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PRICING = REPO / "rulesets" / "pricing" / "pricing.cvg"
@@ -256,7 +263,11 @@ def test_tampering_with_a_store_is_caught(tmp_path: Path, how: str) -> None:
             if how == "rehash":  # the row's own hash recomputed: the next row breaks
                 before = con.execute("SELECT hash FROM trace_rows WHERE job = 1 AND seq = ?",
                                      (rows[0][0],)).fetchone()[0]
-                digest = hashlib.sha256(bytes.fromhex(before) + edited.encode()).hexdigest()
+                cycle, kind = con.execute("SELECT cycle, kind FROM trace_rows WHERE "
+                                          "job = 1 AND seq = ?", (seq,)).fetchone()
+                columns = f"{seq} {cycle} {rows[1][1]} {kind}\n"  # the chain covers them
+                digest = hashlib.sha256(bytes.fromhex(before) + columns.encode()
+                                        + edited.encode()).hexdigest()
                 con.execute("UPDATE trace_rows SET hash = ? WHERE job = 1 AND seq = ?",
                             (digest, seq))
                 bad = rows[2][0] + 1
@@ -276,6 +287,89 @@ def test_tampering_with_a_store_is_caught(tmp_path: Path, how: str) -> None:
     done = invoke("verify", db)
     assert done.exit_code == 1, done.output
     assert f"  line {bad} (" in done.output
+
+
+@pytest.mark.parametrize("edit", ["cycle = cycle + 1", "lines = lines + 1",
+                                  "lines = lines - 1", "seq = seq + 1000"])
+def test_an_edit_of_a_stored_rows_other_columns_is_caught(tmp_path: Path,
+                                                           edit: str) -> None:
+    """Found by review (r22): the row chain hashed a row's text alone, so an edit of
+    its ``cycle``, ``lines`` or ``seq`` column (which a resume reads to know where its
+    cycles end) left ``converge verify`` saying intact."""
+    db = _store_run(tmp_path)
+    rows = _rows(db)
+    with sqlite3.connect(db) as con:
+        if edit.startswith("seq"):  # every row moved on: the order is kept
+            con.execute("UPDATE trace_rows SET seq = seq + 1000 WHERE job = 1")
+            bad = rows[0][0] + 1
+        else:
+            con.execute(f"UPDATE trace_rows SET {edit} WHERE job = 1 AND seq = ?",
+                        (rows[1][0],))
+            bad = rows[1][0] + 1
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert "TAMPERED" in done.output and f"  line {bad} (" in done.output
+
+
+def test_a_stored_row_edited_to_text_that_is_not_ascii_is_tampered(tmp_path: Path
+                                                                   ) -> None:
+    """Found while covering the columns: the row chain encoded a row's text as ASCII
+    (what the store writes), so a row edited to hold an ``é`` made ``converge verify``
+    fail with an internal error (UnicodeEncodeError) instead of naming the row."""
+    db = _store_run(tmp_path)
+    seq, _, text = _rows(db)[1]
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE trace_rows SET data = ? WHERE job = 1 AND seq = ?",
+                    (text.replace('"web"', '"w\u00e9b"', 1), seq))
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert f"  line {seq + 1} (" in done.output
+
+
+def _rehash(db: Path, old: Callable[[int], bool]) -> None:
+    """Rechain job 1's rows, those whose first line ``old`` takes hashed as converge
+    hashed them before the row chain covered a row's columns (its text alone)."""
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT seq, cycle, lines, kind, data FROM trace_rows "
+                           "WHERE job = 1 ORDER BY seq").fetchall()
+        previous = GENESIS.hex()
+        for seq, cycle, lines, kind, data in rows:
+            columns = "" if old(seq) else f"{seq} {cycle} {lines} {kind}\n"
+            previous = hashlib.sha256(bytes.fromhex(previous) + columns.encode()
+                                      + data.encode()).hexdigest()
+            con.execute("UPDATE trace_rows SET hash = ? WHERE job = 1 AND seq = ?",
+                        (previous, seq))
+
+
+def test_a_job_stored_before_the_row_chain_covered_the_columns_verifies(
+        tmp_path: Path) -> None:
+    """Rows whose hash covers their text alone (an older converge's) verify as before,
+    and so do the rows a resume of such a job adds after them, which cover their
+    columns; an old row's line count is still checked against the lines it gives."""
+    db = _store_run(tmp_path)
+    rows = _rows(db)
+    for resumed_at in (rows[-1][0] + 1, rows[2][0]):  # all rows old; the last two new
+        _rehash(db, lambda seq: seq < resumed_at)  # noqa: B023 - called at once
+        done = invoke("verify", db)
+        assert done.exit_code == 0, done.output
+        assert done.output.startswith(f"intact: job 1 of {db}: 21 lines")
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE trace_rows SET lines = lines + 1 WHERE job = 1 AND seq = ?",
+                    (rows[1][0],))
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert f"  line {rows[1][0] + 1} (" in done.output
+
+
+def test_a_row_after_one_covering_its_columns_must_cover_them(tmp_path: Path) -> None:
+    """The versioned rule: once a job's row chain covers the columns, a later row
+    hashed the old way (its text alone, the chain otherwise intact) is tampered."""
+    db = _store_run(tmp_path)
+    rows = _rows(db)
+    _rehash(db, lambda seq: seq == rows[-1][0])
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert f"  line {rows[-1][0] + 1} (" in done.output
 
 
 def test_verify_refuses_what_it_cannot_read(tmp_path: Path) -> None:

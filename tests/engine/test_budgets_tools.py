@@ -175,6 +175,10 @@ def test_agent_timeout_threads_abandons_a_hung_agent() -> None:
 
 
 def test_job_timeout_is_checked_between_cycles() -> None:
+    # The budget runs out between two cycles, never inside one: ``stop`` (asked before
+    # each cycle) spends it before cycle 3, each cycle takes microseconds. So only the
+    # check between cycles can end the job, after cycle 2, with no agent cut. (It was
+    # flaky under load with a 1 ms budget: the job could end before its first cycle.)
     b = Builder()
     count = b.fact("Count", f("id", key=True), f("n", "int"))
     from engine_programs import crit
@@ -182,15 +186,29 @@ def test_job_timeout_is_checked_between_cycles() -> None:
     b.policy(count, crit("latest"))
 
     def inc(view: Any, since: int, rt: Any) -> list[Any]:
-        time.sleep(0.01)
         return [(EMIT, count, (view.values[i][0], view.values[i][1] + 1), 1.0, (i,))
                 for i in view.new(count, since)]
 
     b.agent("inc", inc, reads=[count], emits=[count])
-    result = run(b.build(job_timeout=0.001), START)
+    timeout = 1.0  # two cycles of a counter take milliseconds, even at load 20
+    asked = 0
+
+    def stop() -> bool:
+        nonlocal asked
+        asked += 1
+        if asked == 3:  # before cycle 3
+            time.sleep(timeout * 1.2)
+        return False
+
+    result = run(b.build(job_timeout=timeout), START, stop=stop)
     assert result.status == "budget_exceeded"
     assert result.budget["job_timeout"]["exceeded"] is True
-    assert result.cycles >= 1
+    assert result.cycles == 2 and asked == 3
+    assert result.facts("Count") == [{"id": "a", "n": 2}]
+    events = [e.event for e in result.trace.events()]
+    assert "effect_discarded" not in events
+    assert [e for e in events if e.startswith("cycle_")][-2:] == ["cycle_start",
+                                                                  "cycle_end"]
 
 
 def test_a_failed_tool_call_is_said_once_in_the_trace() -> None:

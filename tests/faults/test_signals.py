@@ -39,11 +39,12 @@ agent started {
 """
 
 # A tool that says, by creating a file, that the job is running its cycles: signals
-# are sent only then, whatever the machine's load.
+# are sent only then, whatever the machine's load. A test block mocks the tool: there
+# the function ``running`` says it (a test run calls functions as they are).
 MARKER_PLUGIN = """
 from pathlib import Path
 from pydantic import BaseModel
-from converge_rules.plugins.api import Tool, hookimpl
+from converge_rules.plugins.api import Function, Tool, hookimpl
 
 class N(BaseModel):
     n: int
@@ -52,9 +53,18 @@ def mark(args):
     Path("started").write_text("yes")
     return {"n": args.n}
 
+def running(n):
+    if n == 3:
+        Path("started").write_text("yes")
+    return True
+
 @hookimpl
 def converge_register_tools(register):
     register(Tool("mark", mark, N, N))
+
+@hookimpl
+def converge_register_functions(register):
+    register(Function("running", running, ("int",), "bool"))
 """
 
 
@@ -66,7 +76,13 @@ def start(tmp: Path, *args: str, ruleset: str = LONG) -> subprocess.Popen[str]:
            "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example,converge-ray"}
     return subprocess.Popen([str(CONSOLE), "--plugin", "marker_plugin", *args], cwd=tmp,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # a command started in the background of a shell inherits SIGINT ignored (and
+    # `converge test` then never hears it): the signals sent here must be heard
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -122,15 +138,19 @@ def test_a_second_interrupt_stops_at_once_and_keeps_the_previous_trace(
 
 def test_an_interrupted_test_run_says_so_and_writes_no_report(tmp_path: Path) -> None:
     (tmp_path / "report.xml").write_text("<previous/>\n")
+    ruleset = LONG.replace("when Tick(n)\n", "when Tick(n) where running(n)\n", 1)
+    assert ruleset != LONG
     proc = start(tmp_path, "test", "long.cvg", "--format", "junit", "-o", "report.xml",
-                 ruleset=LONG + """
+                 ruleset=ruleset + """
 test "counts" {
   given Tick(n: 0)
   mock tool mark(n: 3) returns {n: 3}
   expect Tick(n: 1)
 }
 """)
-    time.sleep(1.5)  # the mocked tool never creates the marker: give it time to start
+    # the test's job runs its cycles (was: a sleep of 1.5 s, which a loaded machine
+    # could spend before converge handled signals: exit -2 with a traceback)
+    wait_for(tmp_path / "started", proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)

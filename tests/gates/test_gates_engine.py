@@ -12,42 +12,10 @@ from typing import Any
 
 import pytest
 
-import converge_rules
 from converge_rules import Decision, api
 from converge_rules.engine.gates import pending_id
 from converge_rules.errors import InputError
-
-CLAIMS = """\
-ruleset claims
-fact Claim   { key id: str, amount: float }
-fact Payment { key claim: str, amount: float }
-fact Notice  { claim: str, amount: float }
-agent pay {
-  when Claim(id, amount)
-  emit Payment(claim: id, amount: amount)
-}
-agent notify {
-  when Payment(claim, amount)
-  emit Notice(claim: claim, amount: amount)
-}
-approve Payment when amount > 10_000.0
-"""
-
-FACTS = [("Claim", {"id": "c1", "amount": 20_000.0}),
-         ("Claim", {"id": "c2", "amount": 500.0})]
-
-
-def load(text: str = CLAIMS) -> converge_rules.Ruleset:
-    return converge_rules.loads(text, plugins=False)
-
-
-def events(result: Any, kind: str) -> list[dict[str, Any]]:
-    return [e for e in map(json.loads, result.trace.bare_lines()) if e["event"] == kind]
-
-
-def approve(pid: str, **kw: Any) -> Decision:
-    return Decision(pid, True, by=kw.pop("by", "ann"), at=kw.pop("at", "2026-12-06T10:00:00Z"),
-                    **kw)
+from tests.gates.programs import CLAIMS, COMBINED, FACTS, PARTS, approve, events, load
 
 
 def test_a_gated_fact_is_held_unseen_and_the_job_awaits_approval() -> None:
@@ -508,29 +476,6 @@ def test_an_approval_an_invariant_discards_takes_no_other_approval_with_it(
 
 
 # ------------------------------------------------- keyed types: combine and conflicts
-
-COMBINED = """\
-ruleset pay
-fact Part    { key id: str, claim: str, amount: float }
-fact Extra   { key id: str, claim: str, amount: float }
-fact Payment { key claim: str, amount: float }
-fact Ack     { key claim: str }
-agent base {
-  when Part(claim, amount)
-  emit Payment(claim: claim, amount: amount)
-  emit Ack(claim: claim)
-}
-agent more {
-  when Extra(claim, amount) and Ack(claim)
-  emit Payment(claim: claim, amount: amount)
-}
-policy Payment { combine sum amount }
-approve Payment when amount > 10_000.0
-"""
-
-PARTS = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
-         ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0})]
-
 
 def test_an_approved_combined_amount_is_counted_once() -> None:
     # 5,000 enters; 8,000 more combines to 13,000, which the gate holds. Approved, it

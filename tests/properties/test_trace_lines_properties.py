@@ -11,52 +11,19 @@ import datetime
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import run
 from converge_rules.engine.trace import E_OUTPUT_SKIPPED, E_TOOL_CALL, SPILL_EVENTS
-from converge_rules.errors import InputError
-from converge_rules.language.checks.checker import check_file
-from converge_rules.program import Program
-from tests.properties import strategies as S
-
-PROFILE = settings(deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow,
-                                          HealthCheck.data_too_large])
-
-HUGE = 7e307
-
-
-def _program(text: str) -> Program:
-    checked = check_file("generated.cvg", source=text)
-    errors = [f"{d.span}: {d.message}" for d in checked.diagnostics if d.is_error]
-    assert not errors, "\n".join(errors) + "\n" + text
-    return compile_ruleset(checked)
-
-
-def _scaled(value: Any, factor: float) -> Any:
-    if isinstance(value, float):
-        return value * factor
-    if isinstance(value, tuple | list):
-        return [_scaled(v, factor) for v in value]
-    return value
+from tests.properties.traced import LEAN, PROFILE, generated_run, program_of
 
 
 @settings(PROFILE, max_examples=150)
 @given(st.data())
 def test_fast_lines_equal_model_lines(data: st.DataObject) -> None:
-    ruleset = data.draw(S.typed_rulesets(), label="ruleset")
-    note(ruleset.text)
-    program = _program(ruleset.text)
-    facts = data.draw(S.typed_facts(ruleset), label="facts")
-    factor = data.draw(st.sampled_from([HUGE, 1.0]), label="float factor")
-    facts = [(t, {k: _scaled(v, factor) for k, v in f.items()}) for t, f in facts]
-    try:
-        result = run(program, facts)
-    except InputError as exc:  # refused input is not this property's
-        event(f"refused: {type(exc).__name__}")
+    result = generated_run(data)
+    if result is None:
         return
     fast = list(result.trace.bare_lines())
     event(f"status {result.status}")
@@ -65,24 +32,9 @@ def test_fast_lines_equal_model_lines(data: st.DataObject) -> None:
     assert list(result.trace.bare_lines(start)) == list(result.trace.model_lines(start))
 
 
-LEAN = """\
-ruleset lean
-root "lean" {
-  max_cycles = 10000
-}
-fact Edge { a: int, b: int }
-fact Path { a: int, b: int }
-fact Best { key a: int, b: int }
-agent base { when Edge(a, b) emit Path(a: a, b: b) }
-agent step { when Path(a, b) and Edge(a: b, b: c) emit Path(a: a, b: c) }
-agent best { when Path(a, b) emit Best(a: a, b: b) }
-policy Best { resolve by highest b }
-"""
-
-
 def test_fast_lines_equal_model_lines_across_the_spool() -> None:
     """A trace long enough to spill: lines from any start, spooled or held."""
-    program = _program(LEAN)
+    program = program_of(LEAN)
     nodes = 60
     result = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(nodes)])
     assert len(result.trace) > SPILL_EVENTS
@@ -97,7 +49,7 @@ def test_fast_lines_equal_model_lines_across_the_spool() -> None:
 def test_values_the_fast_path_does_not_write_go_through_the_models() -> None:
     """A tool call whose answer holds infinity (the models write null), a date or a
     bytes value: the line is the model's, whatever the fast encoders would say."""
-    program = _program(LEAN)
+    program = program_of(LEAN)
     result = run(program, [("Edge", {"a": 1, "b": 2})])
     trace = result.trace
     odd: list[dict[str, Any]] = [
@@ -124,7 +76,7 @@ def test_a_skipped_output_is_written_as_its_model_writes_it() -> None:
     other agents derive from skips an output every cycle): the model's, byte for
     byte, for any field values — and infinity, which the fast encoder refuses, goes
     through the model."""
-    program = _program(SKIPPED)
+    program = program_of(SKIPPED)
     day, span = datetime.date(2026, 12, 6), datetime.timedelta(days=1, seconds=5)
     result = run(program, [("Odd", {"s": "a", "f": 1.0, "d": "2026-12-06",
                                     "w": "PT1H", "l": ["x"]})])
@@ -144,7 +96,7 @@ def test_lines_from_any_start_continue_the_chain() -> None:
     """``lines(start)`` from any event (a cycle sink's calls, or any other) is the
     whole trace's lines from there, hashes included: the chain goes on, never
     restarts; events that write no line (no inputs) are passed over."""
-    program = _program(LEAN)
+    program = program_of(LEAN)
     result = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(6)])
     trace = result.trace
     trace.raw.insert(3, (0, 0))  # E_INPUTS of no facts: an event without a line

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from converge_rules.engine import run
@@ -24,39 +24,26 @@ from converge_rules.engine.tracerows import (
     LINES,
     compact,
     read_rows,
-    row_hash,
 )
 from converge_rules.errors import InputError
 from converge_rules.store.sqlite import SqliteStore
 from tests.properties import strategies as S
-from tests.properties.test_trace_lines_properties import HUGE, LEAN, _program, _scaled
-
-PROFILE = settings(deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow,
-                                          HealthCheck.data_too_large])
+from tests.properties.traced import LEAN, PROFILE, generated_run, program_of
 
 
 def _expanded(trace: Any) -> tuple[str, list[str]]:
     """The whole trace as one row (format, lines read back)."""
     events = compact(trace, 0)
-    text = events.row(FIRST_ROW, False)[0]
-    lines = list(read_rows([(events.kind, text, row_hash(FIRST_ROW, text))]))
+    text, digest = events.row(FIRST_ROW, False, 0, 0)
+    lines = list(read_rows([(0, 0, events.lines, events.kind, text, digest)]))
     return events.kind, lines
 
 
 @settings(PROFILE, max_examples=80)
 @given(st.data())
 def test_a_row_reads_back_as_the_lines(data: st.DataObject) -> None:
-    ruleset = data.draw(S.typed_rulesets(), label="ruleset")
-    note(ruleset.text)
-    program = _program(ruleset.text)
-    facts = data.draw(S.typed_facts(ruleset), label="facts")
-    factor = data.draw(st.sampled_from([HUGE, 1.0]), label="float factor")
-    facts = [(t, {k: _scaled(v, factor) for k, v in f.items()}) for t, f in facts]
-    try:
-        result = run(program, facts)
-    except InputError as exc:  # refused input is not this property's
-        event(f"refused: {type(exc).__name__}")
+    result = generated_run(data)
+    if result is None:
         return
     kind, lines = _expanded(result.trace)
     event(f"row format {kind}")
@@ -68,7 +55,7 @@ def test_a_row_reads_back_as_the_lines(data: st.DataObject) -> None:
 def test_a_stored_job_exports_the_trace_file(data: st.DataObject) -> None:
     ruleset = data.draw(S.typed_rulesets(), label="ruleset")
     note(ruleset.text)
-    program = _program(ruleset.text)
+    program = program_of(ruleset.text)
     facts = data.draw(S.typed_facts(ruleset), label="facts")
     try:
         expected = run(program, facts).trace.to_jsonl()
@@ -82,7 +69,7 @@ def test_a_stored_job_exports_the_trace_file(data: st.DataObject) -> None:
 
 
 def test_the_closure_keyed_conflicts_and_the_spool_read_back_as_the_lines() -> None:
-    program = _program(LEAN)
+    program = program_of(LEAN)
     facts = [("Edge", {"a": i, "b": i + 1}) for i in range(60)]
     result = run(program, facts)
     assert len(result.trace) > SPILL_EVENTS
@@ -105,7 +92,7 @@ def test_the_closure_keyed_conflicts_and_the_spool_read_back_as_the_lines() -> N
 def test_odd_tool_answers_are_kept_as_their_lines() -> None:
     """Events the line writer leaves to the models (infinity, dates, bytes in a tool
     answer) are kept in the row as their lines, built as the cycle ends."""
-    program = _program(LEAN)
+    program = program_of(LEAN)
     result = run(program, [("Edge", {"a": 1, "b": 2})])
     trace = result.trace
     for answer in ({"x": float("inf")}, {"d": datetime.date(2026, 1, 2)}, {"b": b"raw"},
@@ -120,7 +107,7 @@ def test_an_event_json_cannot_keep_raw_keeps_its_cycle_as_lines() -> None:
     """An event holding a value JSON would not give back as it was (here a range of
     agents, as a plugin's executor might record them): the cycle is kept as its
     lines, and reads back the same."""
-    program = _program(LEAN)
+    program = program_of(LEAN)
     result = run(program, [("Edge", {"a": 1, "b": 2})])
     trace = result.trace
     trace.raw.append((E_CYCLE_START, 9, 0, range(2)))
@@ -131,11 +118,11 @@ def test_an_event_json_cannot_keep_raw_keeps_its_cycle_as_lines() -> None:
 
 
 def test_a_row_edited_breaks_the_chain_where_it_starts() -> None:
-    program = _program(LEAN)
+    program = program_of(LEAN)
     result = run(program, [("Edge", {"a": i, "b": i + 1}) for i in range(4)])
     events = compact(result.trace, 0)
-    text = events.row(FIRST_ROW, False)[0]
-    digest = row_hash(FIRST_ROW, text)
-    lines = list(read_rows([(events.kind, text.replace("[0,1]", "[0,2]", 1), digest)]))
+    text, digest = events.row(FIRST_ROW, False, 0, 0)
+    lines = list(read_rows([(0, 0, events.lines, events.kind,
+                             text.replace("[0,1]", "[0,2]", 1), digest)]))
     assert lines[0].endswith('"hash":"' + "0" * 64 + '"}')
     assert all(not line.endswith("0" * 64 + '"}') for line in lines[1:])

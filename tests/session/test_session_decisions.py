@@ -14,22 +14,8 @@ import pytest
 import converge_rules
 from converge_rules import Decision, Session, api
 from converge_rules.errors import InputError, SessionError
-
-CLAIMS = """\
-ruleset claims
-fact Claim   { key id: str, amount: float }
-fact Payment { key claim: str, amount: float, note: str = "" }
-fact Notice  { claim: str, amount: float }
-agent pay {
-  when Claim(id, amount)
-  emit Payment(claim: id, amount: amount)
-}
-agent notify {
-  when Payment(claim, amount)
-  emit Notice(claim: claim, amount: amount)
-}
-approve Payment when amount > 10_000.0
-"""
+from tests.gates import programs as gates
+from tests.gates.programs import CLAIMS_NOTED
 
 FACTS = [("Claim", {"id": "c1", "amount": 20_000.0}),
          ("Claim", {"id": "c2", "amount": 500.0}),
@@ -38,7 +24,7 @@ AT = "2026-12-06T10:00:00Z"
 
 
 def load() -> converge_rules.Ruleset:
-    return converge_rules.loads(CLAIMS, plugins=False)
+    return gates.load(CLAIMS_NOTED)
 
 
 def ids(result: Any) -> dict[str, str]:

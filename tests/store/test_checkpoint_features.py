@@ -21,6 +21,7 @@ from converge_rules.engine.gates import Decision
 from converge_rules.plugins import load_registries
 from converge_rules.store.approvals import StoredDecision
 from converge_rules.store.sqlite import SqliteStore
+from tests.gates.programs import COMBINED, PARTS
 from tests.store.conftest import Backend
 from tests.store.test_checkpoints import (
     JOB_TIME,
@@ -349,34 +350,13 @@ def test_a_delta_holds_only_the_violations_of_its_own_cycle(tmp_path: Path) -> N
     assert after_one >= 1
 
 
-COMBINED = """\
-ruleset pay
-fact Part    { key id: str, claim: str, amount: float }
-fact Extra   { key id: str, claim: str, amount: float }
-fact Payment { key claim: str, amount: float }
-fact Ack     { key claim: str }
-agent base {
-  when Part(claim, amount)
-  emit Payment(claim: claim, amount: amount)
-  emit Ack(claim: claim)
-}
-agent more {
-  when Extra(claim, amount) and Ack(claim)
-  emit Payment(claim: claim, amount: amount)
-}
-policy Payment { combine sum amount }
-approve Payment when amount > 10_000.0
-"""
-
-
 def test_a_held_combined_value_resumed_from_its_checkpoint_is_counted_once(
         tmp_path: Path) -> None:
     # the held 13,000 counts the 5,000 already (its incumbent): the checkpoint of the
     # pause keeps that, so approving it after a resume replaces the 5,000 as it does
     # in one run, and never adds them again (18,000)
     ruleset = load(tmp_path, "pay", COMBINED)
-    facts = [("Part", {"id": "p1", "claim": "c1", "amount": 5_000.0}),
-             ("Extra", {"id": "e1", "claim": "c1", "amount": 8_000.0})]
+    facts = PARTS
     db = str(tmp_path / "run.db")
     paused = api.run(ruleset, facts, now=JOB_TIME, store=db)
     (pending,) = paused.pending

@@ -212,14 +212,18 @@ KILLER = """\
 import os, signal, sys
 import converge_rules
 from converge_rules import api
+from converge_rules.plugins import load_registries
 
 def progress(p):
     if p.cycle == int(sys.argv[3]):
         os.kill(os.getpid(), signal.SIGKILL)
 
 loaded = converge_rules.load(sys.argv[1])
-api.run(loaded, api.read_facts(loaded, sys.argv[2]), store=sys.argv[4], progress=progress,
-        now=None)
+with load_registries().job_store(sys.argv[4]) as store:
+    if len(sys.argv) > 5:  # the time bound of a group of cycles
+        store.group_seconds = float(sys.argv[5])
+    api.run(loaded, api.read_facts(loaded, sys.argv[2]), store=store, progress=progress,
+            now=None)
 """
 
 
@@ -255,14 +259,15 @@ def test_a_killed_job_keeps_every_cycle_it_committed(
 def test_a_job_killed_with_cycles_waiting_keeps_whole_cycles(
     tmp_path: Path, backend: Backend, group: int,
 ) -> None:
-    # killed after cycle 6 ended: with groups of 4, cycles 0-3 are committed and 4-6
-    # are lost; with the default, whatever the time bound committed. Either way the
-    # store holds whole cycles, a prefix of the full trace
+    # killed after cycle 6 ended: with groups of 4 (and no time bound: a loaded
+    # machine made it commit a group early), cycles 0-3 are committed and 4-6 are
+    # lost; with the default, whatever the time bound committed. Either way the store
+    # holds whole cycles, a prefix of the full trace
     ruleset, facts = counter(tmp_path, 10)
     (tmp_path / "killer.py").write_text(KILLER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "killer.py", str(ruleset), str(facts), "6",
-                           backend.grouped(group)],
+                           backend.grouped(group), *(["3600"] if group == 4 else [])],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     loaded = converge_rules.load(ruleset)
@@ -274,10 +279,13 @@ def test_a_job_killed_with_cycles_waiting_keeps_whole_cycles(
     assert full.startswith(kept)
     if group == 4:
         assert [c for c, _, _ in sizes] == [0, 1, 2, 3]
-    if kept:
-        last = json.loads(strip_hash(kept.splitlines()[-1]))
-        assert (last["event"], last["cycle"]) == ("cycle_end", sizes[-1][0])
+    if kept:  # up to the end of its last cycle (cycle 0, the inputs, has no cycle_end)
         assert sizes[-1][0] <= 6
+        lines = full.splitlines()
+        after = next(i for i, line in enumerate(lines)
+                     if json.loads(strip_hash(line)).get("event") == "cycle_start"
+                     and json.loads(strip_hash(line))["cycle"] == sizes[-1][0] + 1)
+        assert kept.splitlines() == lines[:after]
 
 
 class FailingExecutor(SerialExecutor):
