@@ -281,3 +281,17 @@ def test_the_cache_keeps_the_most_recently_used_entries(tmp_path: Path) -> None:
     assert [p.name for p in _entries(directory)] == [f"program-{i}.cvgc" for i in (2, 3, 4)]
     program_cache.evict(directory, max_bytes=250)
     assert [p.name for p in _entries(directory)] == ["program-3.cvgc", "program-4.cvgc"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "rulesets").glob("*/*.cvg")),
+                         ids=lambda p: p.name)
+def test_every_example_ruleset_is_stored_and_read_back(
+        path: Path, cache: Path, parses: Loads) -> None:
+    """A program field or constant of a type the cache cannot describe leaves the
+    program out of the cache, silently (it is only a speed-up): this is where that
+    shows. Extend ``program_cache._Encoder`` with the new type."""
+    first = converge_rules.load(path)
+    second = converge_rules.load(path)
+    assert len(_entries(cache)) == 1 and parses.count == 1
+    assert [a.source for a in second.program.agents] == \
+        [a.source for a in first.program.agents]
