@@ -295,3 +295,31 @@ def test_every_example_ruleset_is_stored_and_read_back(
     assert len(_entries(cache)) == 1 and parses.count == 1
     assert [a.source for a in second.program.agents] == \
         [a.source for a in first.program.agents]
+
+
+def test_commands_say_the_same_with_and_without_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``converge check`` (its warnings) and ``converge run`` print the same, and exit
+    the same, with the cache off, on a miss and on a hit."""
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    rules = tmp_path / "warned.cvg"
+    rules.write_text(WARNED, encoding="utf-8")
+    facts = tmp_path / "items.jsonl"
+    facts.write_text('{"Item": {"id": 1, "size": 20}}\n{"Item": {"id": 2, "size": 5}}\n',
+                     encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    outputs = []
+    for setting in ("", str(tmp_path / "cache"), str(tmp_path / "cache")):
+        monkeypatch.setenv("CONVERGE_CACHE_DIR", setting)
+        said = []
+        for args in (["check", "warned.cvg"],
+                     ["run", "warned.cvg", "--facts", "items.jsonl", "--format", "json"]):
+            result = CliRunner().invoke(main, args)
+            said.append((result.exit_code, result.output))
+        outputs.append(said)
+    assert _entries(tmp_path / "cache")
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "CVG403" in outputs[0][0][1]
