@@ -318,10 +318,9 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-                return None
-            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return None
+            if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or  # POSIX modes
+                                           st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+                return None  # generated code runs: only a file no one else can write
             header = f.readline()
             payload = f.read()
     except OSError:
