@@ -323,3 +323,23 @@ def test_commands_say_the_same_with_and_without_the_cache(
     assert _entries(tmp_path / "cache")
     assert outputs[0] == outputs[1] == outputs[2]
     assert "CVG403" in outputs[0][0][1]
+
+
+def test_a_changed_compiler_is_a_miss(cache: Path, parses: Loads) -> None:
+    """Converge's own code is part of the key (each module's size and modification
+    time): a checkout whose code generator changed never runs programs the old one
+    generated."""
+    import converge_rules.compiler.codegen as codegen
+
+    source = Path(codegen.__file__)
+    before = source.stat()
+    program_cache._code_fingerprint.cache_clear()
+    try:
+        converge_rules.loads(WARNED, path="code.cvg")
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        program_cache._code_fingerprint.cache_clear()  # as a new process would
+        converge_rules.loads(WARNED, path="code.cvg")
+        assert parses.count == 2
+    finally:
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+        program_cache._code_fingerprint.cache_clear()
