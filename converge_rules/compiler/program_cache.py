@@ -90,7 +90,7 @@ MAX_ENTRIES = 200
 """At most this many programs are kept; the least recently used go first."""
 
 MAX_BYTES = 64 * 1024 * 1024
-"""At most this many bytes of programs are kept (Waltz's program is about 0.3 MB)."""
+"""At most this many bytes of programs are kept (Waltz's program is about 0.4 MB)."""
 
 _MAGIC = b"converge-program-cache 1 "
 _PREFIX = "program-"
@@ -180,9 +180,14 @@ class _Encoder:
         self.resolver_names = {id(r): name for name, r in resolvers.items()}
         self.functions: list[dict[str, Any]] = []
         self.seen: dict[int, int] = {}
+        # one object per text: marshal writes a repeated object once (an agent's
+        # source is both its spec's and its function's)
+        self.texts: dict[str, str] = {}
 
     def value(self, v: Any) -> Any:
         t = type(v)
+        if t is str:
+            return self.texts.setdefault(v, v)
         if t in _SCALARS:
             return v
         if t is tuple:
@@ -231,6 +236,7 @@ class _Encoder:
         filename = fn.__code__.co_filename
         entry: Any = linecache.cache.get(filename)  # (size, mtime, lines, name) from _load
         source = "".join(entry[2]) if entry is not None and len(entry) == 4 else ""
+        source = self.texts.setdefault(source, source)
         record = {"code": fn.__code__, "name": fn.__name__, "qualname": fn.__qualname__,
                   "defaults": self.value(fn.__defaults__), "globals": names,
                   "source": source}
