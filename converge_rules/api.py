@@ -783,10 +783,11 @@ def _program_cache(file: Path, source: str | None, name: str, registries: Regist
                 return None
             text = entry.read_bytes()
         allowed = [Path(p).resolve() for p in allow_paths]
+        plugins = repr(sorted(registries.checker_kwargs().items()))
+        # (a working directory that was removed cannot be part of the key: no cache)
+        return directory, cache_key(text, entry, name, allowed, pruners, plugins)
     except (OSError, RuntimeError, ValueError):  # unreadable: the loader says why
         return None
-    plugins = repr(sorted(registries.checker_kwargs().items()))
-    return directory, cache_key(text, entry, name, allowed, pruners, plugins)
 
 
 def _names(pruners: Iterable[str]) -> tuple[str, ...]:

@@ -343,3 +343,4 @@ def test_a_changed_compiler_is_a_miss(cache: Path, parses: Loads) -> None:
     finally:
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
         program_cache._code_fingerprint.cache_clear()
+
