@@ -373,3 +373,23 @@ def test_constants_of_every_kind_come_back_as_they_were(cache: Path, parses: Loa
     again = converge_rules.run(cached, facts)
     assert again.facts("Late") == first.facts("Late") and len(first.facts("Late")) == 1
     assert again.to_json() == first.to_json()
+
+
+def test_a_process_loading_from_the_cache_imports_no_parser_checker_or_compiler(
+        cache: Path) -> None:
+    """What a hit skips, seen in a real process: lark, the syntax tree, the checker and
+    the code generator are never imported (running the program needs none of them)."""
+    import subprocess
+
+    probe = ("import sys, converge_rules\n"
+             f"converge_rules.load({str(ROOT / 'rulesets' / 'waltz' / 'waltz.cvg')!r}, "
+             "plugins=False)\n"
+             "print(sorted(m for m in ('lark', 'converge_rules.language.syntax.nodes', "
+             "'converge_rules.language.checks.checker', 'converge_rules.compiler.codegen')"
+             " if m in sys.modules))\n")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(cache),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           env=env, check=True).stdout.strip() for _ in range(2)]
+    assert runs[0] != "[]"  # the miss parses, checks and compiles
+    assert runs[1] == "[]"
