@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,24 @@ class Ruleset:
     registries: Registries | None = field(default=None, compare=False, repr=False)
     files: tuple[Path, ...] = field(default=(), compare=False, repr=False)
     pruners: tuple[str, ...] = ()
+    #: a ruleset whose program came from the program cache builds ``checked`` by
+    #: parsing and checking on first use, with this (then None); see ``__getattr__``
+    _recheck: Callable[[], CheckedRuleset] | None = field(default=None, compare=False,
+                                                          repr=False)
+
+    if not TYPE_CHECKING:  # for mypy, ``checked`` is the field it always is
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for a slot that is not set: the ``checked`` of a ruleset
+            # loaded from the program cache, built now as loading would have built it.
+            if name != "checked":
+                raise AttributeError(name)
+            recheck = object.__getattribute__(self, "_recheck")
+            if recheck is None:
+                raise AttributeError(name)
+            checked = recheck()
+            object.__setattr__(self, "checked", checked)
+            object.__setattr__(self, "_recheck", None)
+            return checked
 
     @property
     def name(self) -> str:
@@ -699,18 +718,76 @@ def _build(
     file: Path, source: str | None, name: str, plugins: bool | Registries,
     pruners: tuple[str, ...], allow_paths: tuple[str | os.PathLike[str], ...],
 ) -> Ruleset:
+    registries = _registries(plugins)
+    cache = _program_cache(file, source, name, registries, pruners, allow_paths)
+    if cache is not None:
+        from converge_rules.compiler import program_cache
+
+        kwargs = registries.compiler_kwargs(pruners)
+        hit = program_cache.load(*cache, kwargs["functions"], kwargs["resolvers"])
+        if hit is not None:
+            program, files = hit
+
+            def recheck() -> CheckedRuleset:
+                from converge_rules.language.checks.checker import check
+                from converge_rules.language.loader import load_file
+
+                loaded = load_file(file, source=source, allow_paths=allow_paths)
+                return check(loaded, **registries.checker_kwargs())
+
+            ruleset = Ruleset(name, cast("CheckedRuleset", None), program,
+                              dict(registries.tools_for_engine(program.tools)), registries,
+                              files, pruners, recheck)
+            object.__delattr__(ruleset, "checked")  # built on first use (__getattr__)
+            return ruleset
     from converge_rules.compiler.compile import compile_ruleset
     from converge_rules.language.checks.checker import check
     from converge_rules.language.loader import load_file
 
-    registries = _registries(plugins)
     loaded = load_file(file, source=source, allow_paths=allow_paths)
     checked = check(loaded, **registries.checker_kwargs())
     if not checked.ok:
         raise CheckError([d for d in checked.diagnostics if d.is_error])
-    program = compile_ruleset(checked, **registries.compiler_kwargs(pruners))
+    kwargs = registries.compiler_kwargs(pruners)
+    program = compile_ruleset(checked, **kwargs)
     tools: dict[str, ToolCallable] = dict(registries.tools_for_engine(program.tools))
+    if cache is not None:
+        from converge_rules.compiler import program_cache
+
+        program_cache.save(*cache, program, loaded.files, kwargs["functions"],
+                           kwargs["resolvers"])
     return Ruleset(name, checked, program, tools, registries, loaded.files, pruners)
+
+
+def _program_cache(file: Path, source: str | None, name: str, registries: Registries,
+                   pruners: tuple[str, ...], allow_paths: tuple[str | os.PathLike[str], ...]
+                   ) -> tuple[Path, str] | None:
+    """Where the program cache keeps this load's program and its key, or None when the
+    cache is off or cannot serve it (pruners chosen, which it does not store; an entry
+    file that is no regular file within the size limit, such as a pipe)."""
+    from converge_rules.language.syntax.parser_cache import cache_dir
+
+    directory = cache_dir()
+    if directory is None or pruners:
+        return None
+    from converge_rules.compiler.program_cache import cache_key
+    from converge_rules.language.access import MAX_RULESET_BYTES
+
+    try:
+        entry = file.resolve()
+        if source is not None:
+            text = source.encode("utf-8", "surrogatepass")
+        else:
+            st = os.stat(entry)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RULESET_BYTES:
+                return None
+            text = entry.read_bytes()
+        allowed = [Path(p).resolve() for p in allow_paths]
+        plugins = repr(sorted(registries.checker_kwargs().items()))
+        # (a working directory that was removed cannot be part of the key: no cache)
+        return directory, cache_key(text, entry, name, allowed, pruners, plugins)
+    except (OSError, RuntimeError, ValueError):  # unreadable: the loader says why
+        return None
 
 
 def _names(pruners: Iterable[str]) -> tuple[str, ...]:

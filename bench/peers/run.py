@@ -397,8 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--rounds", type=int, help="timed runs of each side (default 5; "
                         "--quick: 1)")
-    parser.add_argument("--only", nargs="+", choices=("closure", "waltz", "manners"),
-                        help="run only these workloads")
+    parser.add_argument("--only", nargs="+", choices=("closure", "chain", "waltz", "manners"),
+                        help="run only these workloads (chain: the closure of the chain "
+                             "alone, without the random graph)")
     parser.add_argument("--no-install", action="store_true",
                         help="never install the peers: stop if they are missing")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
@@ -413,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="converge-peers-") as tmp:
         base = Path(tmp)
         works: list[Workload] = []
-        if "closure" in only:
+        if "closure" in only or "chain" in only:
             # chain(n) is n edges between n + 1 nodes.
             graphs = ([("closure chain 60", 60, chain(59)),
                        ("closure random 150/300", 150, random_graph(150, 300, seed=42))]
@@ -421,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       [("closure chain 800", 800, chain(799)),
                        ("closure random 2000/4000", 2000,
                         random_graph(2000, 4000, seed=42))])
+            if "closure" not in only:
+                graphs = graphs[:1]
             for i, (label, nodes, edges) in enumerate(graphs):
                 works.append(closure_workload(label, nodes, edges, base / f"closure{i}",
                                               Side("converge", sys.executable),

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.metadata
 import inspect
 import os
 import re
@@ -142,6 +141,8 @@ def _names(value: str | None) -> set[str] | None:
 
 
 def _load_entry_points(pm: PluginManager, allow: set[str] | None, deny: set[str]) -> None:
+    import importlib.metadata  # here: the built-ins alone (plugins=False) never need it
+
     found = sorted(
         importlib.metadata.entry_points(group=hookspecs.PROJECT), key=lambda ep: ep.name
     )

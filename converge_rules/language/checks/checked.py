@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from converge_rules.language.diagnostics.core import Diagnostic
-from converge_rules.language.syntax.nodes import (
-    Agent,
-    EnumDecl,
-    FactDecl,
-    Gate,
-    Invariant,
-    Module,
-    Policy,
-    Prune,
-    Root,
-    Test,
-)
+
+if TYPE_CHECKING:  # annotations only: the signatures below are imported without the
+    # syntax tree's classes (the plugin layer and a program-cache hit never build one)
+    from converge_rules.language.syntax.nodes import (
+        Agent,
+        EnumDecl,
+        FactDecl,
+        Gate,
+        Invariant,
+        Module,
+        Policy,
+        Prune,
+        Root,
+        Test,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import lark
-
 from converge_rules import __version__
 
 __all__ = ["CACHE_DIR_ENV", "cache_dir", "cache_file", "load_or_build"]
@@ -62,6 +60,8 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path | None:
 def cache_file(directory: Path, grammar: str, options: str) -> Path:
     """The file in ``directory`` holding the parser built from ``grammar`` with the
     build ``options`` (described as text) by this lark, converge and Python."""
+    import lark  # here, not at the top: the program cache asks for cache_dir() alone
+
     key = "\0".join((grammar, options, lark.__version__, __version__,
                      f"{sys.version_info.major}.{sys.version_info.minor}"))
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
@@ -100,6 +100,8 @@ def _load(path: Path) -> Any:
     if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
         return None  # truncated, or written over
     try:
+        import lark
+
         return lark.Lark.load(io.BytesIO(payload))
     except Exception:  # a file from another build of this module: rebuild instead
         return None
