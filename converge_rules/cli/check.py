@@ -3,7 +3,6 @@ or a CI system wants."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -125,11 +124,9 @@ def exit_code(diagnostics: Iterable[Diagnostic], *, strict: bool) -> int:
 
 
 def _display_name(path: Path) -> str:
-    """A file as the loader names it in spans: relative to the working directory when
-    it lies below it, otherwise absolute."""
-    resolved = path.resolve()
-    try:
-        relative = os.path.relpath(resolved)
-    except ValueError:  # another drive on Windows
-        return str(resolved)
-    return str(resolved) if relative.startswith("..") else relative
+    """A file as the loader names it in spans (:func:`~converge_rules.language.loader.
+    display_path`): relative to the working directory when it lies below it, otherwise
+    absolute."""
+    from converge_rules.language.loader import display_path
+
+    return display_path(path)

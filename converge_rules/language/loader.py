@@ -121,6 +121,8 @@ def display_path(path: Path) -> str:
         rel = os.path.relpath(resolved)
     except ValueError:  # another drive on Windows
         return _printable(str(resolved))
+    except FileNotFoundError:  # the working directory was deleted: nothing is below it
+        return _printable(str(resolved))
     return _printable(str(resolved) if rel.startswith("..") else rel)
 
 

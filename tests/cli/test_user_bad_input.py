@@ -240,3 +240,31 @@ def test_a_device_given_to_a_file_option_is_refused_not_read(
                           preexec_fn=_at_most_2_gib)
     assert done.returncode == 2, done.stderr
     assert f"{option} /dev/zero is a device, not a file" in done.stderr
+
+
+def _in_deleted_folder(tmp_path: Path, *args: str | Path) -> Any:
+    """``converge ARGS`` run from a working directory deleted before it starts (a shell
+    left in a folder another process removed)."""
+    import os
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = ("import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+              "from converge_rules.cli import main; main(sys.argv[2:])")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    return subprocess.run([sys.executable, "-c", script, str(gone), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_ruleset_named_by_its_full_path_checks_from_a_deleted_working_directory(
+    tmp_path: Path,
+) -> None:
+    """Found by review (session 23): `converge check /abs/r.cvg` from a deleted folder
+    said "No such file or directory" and blamed disk space, permissions and paths; the
+    file was there (the name shown relative to the working directory needed it)."""
+    done = _in_deleted_folder(tmp_path, "check", PRICING)
+    assert done.returncode == 0, done.stderr
+    assert "no problems" in done.stdout + done.stderr
+
