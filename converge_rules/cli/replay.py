@@ -138,7 +138,7 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
                              now=recorded_time(events), stop=stop,
                              decisions=recorded_decisions(events))
         else:
-            result = _replay_session(loaded, events, steps, executor, workers)
+            result = _replay_session(loaded, events, steps, executor, workers, stop)
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -477,14 +477,15 @@ def _combined(conflict: Mapping[str, Any], program: Program | None) -> bool:
 
 
 def _replay_session(loaded: Ruleset, events: Sequence[dict[str, Any]], steps: list[Step],
-                    executor: str, workers: int | None) -> RunResult:
+                    executor: str, workers: int | None,
+                    stop: Callable[[], bool] | None = None) -> RunResult:
     """Replay a session's trace run by run: its first inputs, then each later run's
     additions and retractions (retracted by their whole fields)."""
     from converge_rules.engine.session import Session
 
     session = Session(loaded, input_facts(events, loaded.program), executor=executor,
                       workers=workers, tools=recorded_tools(events, _called_tools(loaded)),
-                      now=recorded_time(events))
+                      now=recorded_time(events), stop=stop)
     with session:
         result = session.run()
         for added, gone in steps:
@@ -636,11 +637,13 @@ def recorded_stop(events: Sequence[dict[str, Any]], *, unfinished: bool = False
     or that did not finish (``unfinished``: its process died; the trace ends after its
     last committed cycle), a ``stop`` that ends the replay where it ended: the job asks
     before every cycle, and the recorded one was stopped when it asked before the cycle
-    after its last ``cycle_start``. None for a job that ran to its end."""
+    after its last ``cycle_start``. None for a job that ran to its end. The job asks
+    only before a cycle of agents: an input cycle (facts given later) and a cycle of
+    approval decisions (their ``cycle_start`` names no agents) are not counted."""
     if not unfinished and not any(e["event"] == "status" and e.get("status") == "interrupted"
                                   for e in events):
         return None
-    cycles = sum(1 for e in events if e["event"] == "cycle_start")
+    cycles = sum(1 for e in events if e["event"] == "cycle_start" and e.get("agents"))
     asked = itertools.count(1)
     return lambda: next(asked) > cycles
 

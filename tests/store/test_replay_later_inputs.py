@@ -70,8 +70,8 @@ def stored(tmp: Path, text: str, batches: list[list[dict[str, Any]]],
     return ruleset, db, json.loads(out.stdout)
 
 
-def replays(ruleset: Path, db: Path) -> None:
-    result = cli("replay", ruleset, db)
+def replays(ruleset: Path, db: Path, executor: str = "serial") -> None:
+    result = cli("replay", ruleset, db, "--executor", executor)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("identical:")
 
@@ -94,8 +94,9 @@ def test_a_later_part_of_a_combine_type_replays_combined_once(tmp_path: Path,
     replays(ruleset, db)
 
 
+@pytest.mark.parametrize("executor", ["serial", "threads"])
 @pytest.mark.parametrize("gate", ["", GATE])
-def test_several_later_batches_replay(tmp_path: Path, gate: str) -> None:
+def test_several_later_batches_replay(tmp_path: Path, gate: str, executor: str) -> None:
     ruleset, db, last = stored(tmp_path, PAY + gate, [
         [part(1, 5_000.0)], [part(2, 8_100.0)], [payment(100.0), part(3, 200.0)],
         [part(4, 1_000.0)]])
@@ -104,7 +105,7 @@ def test_several_later_batches_replay(tmp_path: Path, gate: str) -> None:
         assert [p["fields"]["amount"] for p in last["pending"]] == [total]
     else:
         assert last["facts"]["Payment"] == [{"claim": "c1", "amount": total}]
-    replays(ruleset, db)
+    replays(ruleset, db, executor)
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])
@@ -167,5 +168,68 @@ def test_a_sessions_trace_with_a_later_part_replays(tmp_path: Path, gate: str) -
         trace = tmp_path / "trace.jsonl"
         trace.write_text("".join(line + "\n" for line in result.trace.lines()),
                          encoding="utf-8")
+    replayed = cli("replay", ruleset, trace)
+    assert replayed.exit_code == 0, replayed.output
+
+
+CHAIN = PAY + """\
+fact Step { key n: int }
+agent next {
+  when Step(n) where n < 6
+  emit Step(n: n + 1)
+}
+"""
+
+
+def asks(n: int) -> Any:
+    """A ``stop`` that answers True from its ``n``-th question on."""
+    count = iter(range(1, 10_000))
+    return lambda: next(count) >= n
+
+
+def test_a_job_interrupted_after_its_later_inputs_replays(tmp_path: Path) -> None:
+    # the job asks before every cycle of agents, not before an input cycle: the replay
+    # stops where it stopped (it went 2 cycles too far, counting the input cycle)
+    ruleset, db, _ = stored(tmp_path, CHAIN, [[part(1, 5_000.0)]])
+    result = converge_rules.api.resume(
+        str(db), 1, ruleset=converge_rules.load(ruleset),
+        facts=[("Payment", payment(8_100.0)["Payment"]), ("Step", {"n": 0})], stop=asks(3))
+    assert result.status == "interrupted"
+    replays(ruleset, db)
+
+
+def test_a_sessions_trace_interrupted_after_its_later_inputs_replays(tmp_path: Path) -> None:
+    ruleset = tmp_path / "pay.cvg"
+    ruleset.write_text(CHAIN, encoding="utf-8")
+    with converge_rules.Session(converge_rules.load(ruleset), stop=asks(3)) as session:
+        session.add([("Part", part(1, 5_000.0)["Part"])])
+        session.run()
+        session.add([("Payment", payment(8_100.0)["Payment"]), ("Step", {"n": 0})])
+        result = session.run()
+        assert result.status == "interrupted"
+        trace = tmp_path / "trace.jsonl"
+        trace.write_text("".join(line + "\n" for line in result.trace.lines()),
+                         encoding="utf-8")
+    replayed = cli("replay", ruleset, trace)
+    assert replayed.exit_code == 0, replayed.output
+
+
+def test_a_run_interrupted_after_a_cycle_of_decisions_replays(tmp_path: Path) -> None:
+    # a cycle of decisions starts without agents, and is asked no stop either
+    text = CHAIN + GATE + """\
+agent go {
+  when Payment(claim, amount) where amount > 10_000.0
+  emit Step(n: 0)
+}
+"""
+    ruleset = tmp_path / "pay.cvg"
+    ruleset.write_text(text, encoding="utf-8")
+    loaded = converge_rules.load(ruleset)
+    facts = [("Part", part(1, 15_000.0)["Part"])]
+    (held,) = converge_rules.api.run(loaded, facts).pending
+    trace = tmp_path / "trace.jsonl"
+    result = converge_rules.api.run(loaded, facts, trace=trace, stop=asks(4), decisions=[
+        converge_rules.Decision(held["id"], True, by="ann", at="2026-12-06T17:00:00Z")])
+    assert result.status == "interrupted" and result.decided
     replayed = cli("replay", ruleset, trace)
     assert replayed.exit_code == 0, replayed.output
