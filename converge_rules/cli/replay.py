@@ -129,7 +129,14 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
     stop = recorded_stop(events, unfinished=unfinished is not None)
     try:
         steps = [] if later else session_steps(events, loaded.program)
-        if later:
+        if not later and steps and not any(gone for _, gone in steps) and (
+                recorded_decisions(events)):
+            # a session that took decisions between its runs: each applied at the pause
+            # it was taken at, before the facts added after it (as Session.run does)
+            later = [[None, [[t, f] for t, f in added]] for added, _ in steps]
+            result = _replay_later(loaded, events, later, executor, workers, stop,
+                                   retractable=True)
+        elif later:
             result = _replay_later(loaded, events, later, executor, workers, stop)
         elif not steps:
             result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
@@ -262,10 +269,11 @@ def _input_cycle(lines: Sequence[str], line: int, cycle: int) -> bool:
         event = _event_at(lines, number)
         if event is None or event.get("cycle") != cycle:
             continue
-        if event.get("event") == "approval_decided":
-            return False
         if event.get("event") == "cycle_start":
-            return not event.get("agents")
+            # (the decisions of a cycle of decisions come first in it)
+            after = _event_at(lines, number + 1)
+            return not event.get("agents") and (
+                after is None or after.get("event") != "approval_decided")
     return False
 
 
@@ -499,12 +507,14 @@ def _replay_session(loaded: Ruleset, events: Sequence[dict[str, Any]], steps: li
 
 
 def _replay_later(loaded: Ruleset, events: Sequence[dict[str, Any]], later: list[Any],
-                  executor: str, workers: int | None, stop: Callable[[], bool] | None
-                  ) -> RunResult:
+                  executor: str, workers: int | None, stop: Callable[[], bool] | None,
+                  *, retractable: bool | None = None) -> RunResult:
     """Replay a stored job that took later inputs as its resume re-executes it
     (:func:`converge_rules.store.extend.extend`): its first inputs and the decisions
     its trace records, each applied at the pause it was taken at, then each batch of
-    ``later`` merged as given, as the input cycle it was."""
+    ``later`` merged as given, as the input cycle it was. ``retractable``: as a
+    :class:`~converge_rules.engine.session.Session` keeps derivations (True), or as
+    the program needs (None: a stored job)."""
     from converge_rules.engine.inputs import validate_pairs
     from converge_rules.engine.runner import _Job, job_clock
     from converge_rules.engine.session import _resolve
@@ -514,11 +524,12 @@ def _replay_later(loaded: Ruleset, events: Sequence[dict[str, Any]], later: list
     program, tools, exe = _resolve(loaded, executor, workers,
                                    recorded_tools(events, _called_tools(loaded)))
     batches = [validate_pairs(program, [(str(t), f) for t, f in rows],
-                              source=f"the job's inputs of cycle {cycle}")
+                              source="the job's inputs" + (
+                                  "" if cycle is None else f" of cycle {cycle}"))
                for cycle, rows in later]
     inputs = validate_pairs(program, input_facts(events, program))
     job = _Job(program, inputs, exe, tools, None, stop, job_clock(recorded_time(events)),
-               decisions=recorded_decisions(events) or None)
+               retractable=retractable, decisions=recorded_decisions(events) or None)
     del inputs
     try:
         result = run_part(job, None)

@@ -233,3 +233,23 @@ agent go {
     assert result.status == "interrupted" and result.decided
     replayed = cli("replay", ruleset, trace)
     assert replayed.exit_code == 0, replayed.output
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_sessions_trace_with_decisions_between_its_runs_replays(tmp_path: Path,
+                                                                  decision: str) -> None:
+    ruleset = tmp_path / "pay.cvg"
+    ruleset.write_text(PAY + GATE, encoding="utf-8")
+    with converge_rules.Session(converge_rules.load(ruleset)) as session:
+        session.add([("Part", part(1, 5_000.0)["Part"])])
+        session.run()
+        session.add([("Part", part(2, 8_100.0)["Part"])])
+        (held,) = session.run().pending
+        getattr(session, decision)(held["id"], by="ann", at="2026-12-06T17:00:00Z")
+        session.add([("Payment", payment(300.0)["Payment"])])
+        result = session.run()
+        trace = tmp_path / "trace.jsonl"
+        trace.write_text("".join(line + "\n" for line in result.trace.lines()),
+                         encoding="utf-8")
+    replayed = cli("replay", ruleset, trace)
+    assert replayed.exit_code == 0, replayed.output
