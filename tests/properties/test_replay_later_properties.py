@@ -60,3 +60,34 @@ def test_a_sessions_trace_replays_identically(parts: list[list[Part]], limit: fl
     out = replayed(limit, trace)
     assert out.exit_code == 0, out.output
     assert out.stdout.startswith("identical:")
+
+
+@PROFILE
+@given(parts=batches(), limit=st.sampled_from(LIMITS), data=st.data())
+def test_a_stored_job_resumed_with_facts_and_decisions_replays_identically(
+        parts: list[list[Part]], limit: float | None, data: st.DataObject) -> None:
+    # the same, kept in a store: `converge run --store`, then decisions recorded on
+    # what is held and `--resume --facts` with each later batch
+    from converge_rules import api
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "parts.cvg"
+        gate = "" if limit is None else f"approve Payment when amount > {limit}\n"
+        rules.write_text(TEXT + gate, encoding="utf-8")
+        loaded = ruleset(limit)
+        db = str(Path(tmp) / "run.db")
+        result = api.run(loaded, facts(parts[0], 0, True), store=db, now=None)
+        start = len(parts[0])
+        for batch in parts[1:]:
+            for p in result.pending:
+                choice = data.draw(st.sampled_from(["approve", "reject", "none"]))
+                if choice != "none":
+                    getattr(api, choice)(db, p["id"], by="p", at=AT)
+            more = facts(batch, start, False)
+            start += len(batch)
+            if not more:
+                continue  # (no facts: nothing to resume with)
+            result = api.resume(db, ruleset=loaded, facts=more)
+        out = CliRunner().invoke(main, ["replay", str(rules), db])
+        assert out.exit_code == 0, out.output
+        assert out.stdout.startswith("identical:")
