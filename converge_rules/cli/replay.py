@@ -523,10 +523,17 @@ def _replay_later(loaded: Ruleset, events: Sequence[dict[str, Any]], later: list
 
     program, tools, exe = _resolve(loaded, executor, workers,
                                    recorded_tools(events, _called_tools(loaded)))
-    batches = [validate_pairs(program, [(str(t), f) for t, f in rows],
-                              source="the job's inputs" + (
-                                  "" if cycle is None else f" of cycle {cycle}"))
-               for cycle, rows in later]
+    try:
+        batches = [validate_pairs(program, [(str(t), f) for t, f in rows],
+                                  source="the job's inputs" + (
+                                      "" if cycle is None else f" of cycle {cycle}"))
+                   for cycle, rows in later]
+    except InputError:
+        raise  # a value the ruleset no longer accepts: named with its source
+    except (TypeError, ValueError):
+        raise InputError("the job's record of the facts it took later is damaged "
+                         "(its settings' 'later')", help="replay a copy of the job's "
+                         "trace instead: converge trace export STORE --job ID") from None
     inputs = validate_pairs(program, input_facts(events, program))
     job = _Job(program, inputs, exe, tools, None, stop, job_clock(recorded_time(events)),
                retractable=retractable, decisions=recorded_decisions(events) or None)

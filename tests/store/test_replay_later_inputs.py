@@ -253,3 +253,27 @@ def test_a_sessions_trace_with_decisions_between_its_runs_replays(tmp_path: Path
                          encoding="utf-8")
     replayed = cli("replay", ruleset, trace)
     assert replayed.exit_code == 0, replayed.output
+
+
+def test_a_damaged_record_of_later_inputs_is_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    ruleset, db, _ = stored(tmp_path, PAY, [[part(1, 5_000.0)], [payment(8_100.0)]])
+    with sqlite3.connect(db) as conn:
+        (text,) = conn.execute("SELECT settings FROM job_specs WHERE job = 1").fetchone()
+        settings = json.loads(text)
+        settings["later"] = [[2, 5]]
+        conn.execute("UPDATE job_specs SET settings = ? WHERE job = 1",
+                     (json.dumps(settings),))
+    result = cli("replay", ruleset, db)
+    assert result.exit_code == 2, result.output
+    assert "the job's record of the facts it took later is damaged" in result.output
+    assert "Traceback" not in result.output
+    # a value the ruleset no longer accepts is named with the cycle it was given in
+    settings["later"] = [[2, [["Payment", {"claim": "c1", "amount": "lots"}]]]]
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE job_specs SET settings = ? WHERE job = 1",
+                     (json.dumps(settings),))
+    result = cli("replay", ruleset, db)
+    assert result.exit_code == 2, result.output
+    assert "the job's inputs of cycle 2" in result.output
