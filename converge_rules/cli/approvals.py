@@ -40,8 +40,9 @@ def _open(store: str) -> Any:
 @report_internal_errors
 def pending(store: str, job: int | None, fmt: str) -> None:
     """List the facts a job of STORE waits on: each fact its approval gates hold, with
-    its id, the gate, the fact, the agent and cycle that derived it, what it rests on,
-    and the decision recorded on it so far (if any).
+    its id, the gate, the fact, the agent and cycle that derived it, what it rests on
+    (for a pending total of a `combine` type that grew: every part held since the
+    key's value), and the decision recorded on it so far (if any).
 
     A job stops with status awaiting_approval (`converge run` exits 4) when a gate
     held a fact and nothing else can change. Decide each fact with `converge approve`
@@ -97,8 +98,17 @@ def _shown(p: PendingFact, decision: StoredDecision | None) -> str:
 
     lines = [f"  {p.id}  gate {p.gate}, cycle {p.cycle}, agent {p.agent or '(input)'}",
              f"    {p.fact_text()}"]
-    for i, text in enumerate(p.derivation):
-        lines.append(f"    {'from' if i == 0 else '    '} {text}")
+    if p.parts:
+        # a pending total that grew: every part held since the key's value, which a
+        # decision takes in (or leaves out) with it
+        lines.append(f"    the key's value with {len(p.parts)} parts held since:")
+        for n, part in enumerate(p.parts, start=1):
+            lines.append(f"    part {n}: agent {part.agent or '(input)'}, cycle {part.cycle}")
+            for i, text in enumerate(part.derivation):
+                lines.append(f"      {'from' if i == 0 else '    '} {text}")
+    else:
+        for i, text in enumerate(p.derivation):
+            lines.append(f"    {'from' if i == 0 else '    '} {text}")
     if decision is not None:
         what = decision.decision + ("d" if decision.decision == "approve" else "ed")
         edits = (" with " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"

@@ -107,9 +107,10 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
     registries = load_plugins(no_plugins=no_plugins)
     check_executor(executor, registries)
     unfinished: str | None = None
+    later: list[Any] = []  # a stored job's later inputs, as given: [[cycle, rows], …]
     try:
         if store:
-            recorded, events, source, unfinished = read_store_recording(trace, job)
+            recorded, events, source, unfinished, later = read_store_recording(trace, job)
         else:
             recorded, events = read_recording(Path(trace))
             source = trace
@@ -127,15 +128,24 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
     loaded = replace(loaded, tools={})
     stop = recorded_stop(events, unfinished=unfinished is not None)
     try:
-        steps = session_steps(events)
-        if not steps:
+        steps = [] if later else session_steps(events, loaded.program)
+        if not later and steps and not any(gone for _, gone in steps) and (
+                recorded_decisions(events)):
+            # a session that took decisions between its runs: each applied at the pause
+            # it was taken at, before the facts added after it (as Session.run does)
+            later = [[None, [[t, f] for t, f in added]] for added, _ in steps]
+            result = _replay_later(loaded, events, later, executor, workers, stop,
+                                   retractable=True)
+        elif later:
+            result = _replay_later(loaded, events, later, executor, workers, stop)
+        elif not steps:
             result = api.run(loaded, input_facts(events, loaded.program), executor=executor,
                              workers=workers,
                              tools=recorded_tools(events, _called_tools(loaded)),
                              now=recorded_time(events), stop=stop,
                              decisions=recorded_decisions(events))
         else:
-            result = _replay_session(loaded, events, steps, executor, workers)
+            result = _replay_session(loaded, events, steps, executor, workers, stop)
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
@@ -170,12 +180,14 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
 
 
 def read_store_recording(location: str, job: int | None
-                         ) -> tuple[list[str], list[dict[str, Any]], str, str | None]:
+                         ) -> tuple[list[str], list[dict[str, Any]], str, str | None,
+                                    list[Any]]:
     """The recording of ``job`` (the newest when None) in the store at ``location``:
-    its trace lines, its events, the name to show (``run.db job 3``), and for a job
+    its trace lines, its events, the name to show (``run.db job 3``), for a job
     that did not finish (it is ``running`` or ``aborted``: its trace ends after its
-    last committed cycle) a note saying so, else None. A damaged trace is an
-    :class:`InputError`; a store that cannot be read, a ``StoreError``."""
+    last committed cycle) a note saying so, else None, and the inputs it took later
+    (:func:`stored_later_inputs`). A damaged trace is an :class:`InputError`; a store
+    that cannot be read, a ``StoreError``."""
     from converge_rules.analysis.runview import TRACE_HELP, trace_events
     from converge_rules.cli.store import open_existing
 
@@ -183,6 +195,7 @@ def read_store_recording(location: str, job: int | None
         info = opened.job(job)
         lines = list(opened.trace_lines(info.id))
         shown = f"{opened.location} job {info.id}"
+        later = stored_later_inputs(opened, info.id)
     if not lines:
         raise InputError("the job recorded no trace", source=shown, help=TRACE_HELP)
     text = "".join(line + "\n" for line in lines)
@@ -190,7 +203,25 @@ def read_store_recording(location: str, job: int | None
     if info.status in ("running", "aborted"):
         unfinished = (f"job {info.id} did not finish, status {info.status}: its trace "
                       f"ends after cycle {info.cycles}")
-    return lines, trace_events(text, shown), shown, unfinished
+    return lines, trace_events(text, shown), shown, unfinished, later
+
+
+def stored_later_inputs(store: Any, job: int) -> list[Any]:
+    """The input facts the job ``job`` of ``store`` took after it started
+    (``converge run --resume DB --facts``), as its settings record them: ``[[cycle,
+    [[type, fields], …]], …]``, empty for a job that took none. The trace is no
+    faithful record of them (a keyed input shows as what its policy made of it, a
+    ``combine`` total; one equal to a live fact shows not at all): a replay merges
+    these, as a resume of the job does (:mod:`converge_rules.store.extend`)."""
+    found = store.job_spec(job) if hasattr(store, "job_spec") else None
+    if found is None:
+        return []
+    try:
+        settings = json.loads(found[0].settings)
+    except ValueError:
+        return []
+    later = settings.get("later") if isinstance(settings, dict) else None
+    return list(later) if isinstance(later, list) else []
 
 
 def describe_divergence(recorded: Sequence[str], replayed: Sequence[str], line: int
@@ -208,10 +239,28 @@ def describe_divergence(recorded: Sequence[str], replayed: Sequence[str], line: 
     elif was is not None and now is None and was.get("event") == "fact_added" and (
             was.get("agent") is None and cycle == 0):
         where += ", the input facts"
+    elif not agents and cycle and _input_cycle(recorded, line, cycle):
+        where += ", the input facts given later"
     if len(agents) > 1:
         return (f"{where}: recorded {_what(was)} by agent {_agent_of(recorded, line)}, "
                 f"replayed {_what(now)} by agent {_agent_of(replayed, line)}")
     return f"{where}: recorded {_what(was)}, replayed {_what(now)}"
+
+
+def _input_cycle(lines: Sequence[str], line: int, cycle: int) -> bool:
+    """Whether ``cycle``, the cycle of the event at ``line``, is an input cycle: the
+    facts a session or a resumed job took later (its ``cycle_start`` names no agents,
+    and no approval decision was applied in it)."""
+    for number in range(min(line, len(lines)), 0, -1):
+        event = _event_at(lines, number)
+        if event is None or event.get("cycle") != cycle:
+            continue
+        if event.get("event") == "cycle_start":
+            # (the decisions of a cycle of decisions come first in it)
+            after = _event_at(lines, number + 1)
+            return not event.get("agents") and (
+                after is None or after.get("event") != "approval_decided")
+    return False
 
 
 def _agent_of(lines: Sequence[str], line: int) -> str | None:
@@ -361,13 +410,16 @@ def input_facts(events: Sequence[dict[str, Any]], program: Program | None = None
 Step = tuple[list[tuple[str, Any]], list[tuple[str, Any]]]
 
 
-def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
+def session_steps(events: Sequence[dict[str, Any]], program: Program | None = None
+                  ) -> list[Step]:
     """For the trace of a :class:`~converge_rules.engine.session.Session`, what each
     run after the first took: ``(facts added, facts retracted)``, from the cycles in
     which no agent ran (a ``cycle_start`` without agents and without approval decisions:
     an input cycle). Of a conflict
     among a run's inputs, the losers that were not the live fact (the incumbent) are
-    added too, before the winner; empty for the trace of one run."""
+    added too, before the winner — but a winner that ``program``'s ``combine`` policy
+    made of them (the total, not a value given) is not an input; empty for the trace
+    of one run."""
     # a cycle in which approval decisions were applied starts without agents too
     decided = {e["cycle"] for e in events if e["event"] == "approval_decided"}
     if not any(e["event"] == "cycle_start" and not e["agents"] and e["cycle"] not in decided
@@ -377,6 +429,7 @@ def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
     live: dict[int, tuple[str, str]] = {}  # fact id → (type, canonical fields)
     step: Step | None = None
     cycle = -1
+    made: set[tuple[str, str]] = set()  # combined winners of this input cycle
     for e in events:
         kind = e["event"]
         if kind == "cycle_start":
@@ -385,9 +438,11 @@ def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
                 cycle = e["cycle"]
                 step = ([], [])
                 steps.append(step)
+                made = set()
         elif kind == "fact_added":
             live[e["id"]] = (e["type"], _canon(e["fields"]))
-            if step is not None and e.get("agent") is None and e["cycle"] == cycle:
+            if step is not None and e.get("agent") is None and e["cycle"] == cycle and (
+                    e["type"], _canon(e["fields"])) not in made:
                 step[0].append((e["type"], e["fields"]))
         elif kind in ("replaced", "retracted", "pruned", "intent_closed", "input_retracted"):
             live.pop(e["id"], None)
@@ -397,18 +452,34 @@ def session_steps(events: Sequence[dict[str, Any]]) -> list[Step]:
             held = set(live.values())
             step[0].extend((e["type"], f) for f in e.get("losers", ())
                            if (e["type"], _canon(f)) not in held)
+            if _combined(e, program):
+                made.add((e["type"], _canon(e["winner"])))
     return steps
 
 
+def _combined(conflict: Mapping[str, Any], program: Program | None) -> bool:
+    """Whether the winner of ``conflict`` is what ``program``'s ``combine`` policy made
+    of its contenders (they combine to it without it), not one of them."""
+    if program is None or conflict.get("winner") is None:
+        return False
+    type_id = program.type_ids.get(conflict["type"])
+    policy = None if type_id is None else program.policies.get(type_id)
+    if policy is None or policy.mode != "combine":
+        return False
+    winner = _canon(conflict["winner"])
+    return all(_canon(f) != winner for f in _contenders(conflict, program))
+
+
 def _replay_session(loaded: Ruleset, events: Sequence[dict[str, Any]], steps: list[Step],
-                    executor: str, workers: int | None) -> RunResult:
+                    executor: str, workers: int | None,
+                    stop: Callable[[], bool] | None = None) -> RunResult:
     """Replay a session's trace run by run: its first inputs, then each later run's
     additions and retractions (retracted by their whole fields)."""
     from converge_rules.engine.session import Session
 
     session = Session(loaded, input_facts(events, loaded.program), executor=executor,
                       workers=workers, tools=recorded_tools(events, _called_tools(loaded)),
-                      now=recorded_time(events))
+                      now=recorded_time(events), stop=stop)
     with session:
         result = session.run()
         for added, gone in steps:
@@ -418,6 +489,49 @@ def _replay_session(loaded: Ruleset, events: Sequence[dict[str, Any]], steps: li
             if gone:
                 session.retract(gone)
             result = session.run()
+    return result
+
+
+def _replay_later(loaded: Ruleset, events: Sequence[dict[str, Any]], later: list[Any],
+                  executor: str, workers: int | None, stop: Callable[[], bool] | None,
+                  *, retractable: bool | None = None) -> RunResult:
+    """Replay a stored job that took later inputs as its resume re-executes it
+    (:func:`converge_rules.store.extend.extend`): its first inputs and the decisions
+    its trace records, each applied at the pause it was taken at, then each batch of
+    ``later`` merged as given, as the input cycle it was. ``retractable``: as a
+    :class:`~converge_rules.engine.session.Session` keeps derivations (True), or as
+    the program needs (None: a stored job)."""
+    from converge_rules.engine.inputs import validate_pairs
+    from converge_rules.engine.runner import _Job, job_clock
+    from converge_rules.engine.session import _resolve
+    from converge_rules.store.extend import GOES_ON
+    from converge_rules.store.extend import _run as run_part
+
+    program, tools, exe = _resolve(loaded, executor, workers,
+                                   recorded_tools(events, _called_tools(loaded)))
+    try:
+        batches = [validate_pairs(program, [(str(t), f) for t, f in rows],
+                                  source="the job's inputs" + (
+                                      "" if cycle is None else f" of cycle {cycle}"))
+                   for cycle, rows in later]
+    except InputError:
+        raise  # a value the ruleset no longer accepts: named with its source
+    except (TypeError, ValueError):
+        raise InputError("the job's record of the facts it took later is damaged "
+                         "(its settings' 'later')", help="replay a copy of the job's "
+                         "trace instead: converge trace export STORE --job ID") from None
+    inputs = validate_pairs(program, input_facts(events, program))
+    job = _Job(program, inputs, exe, tools, None, stop, job_clock(recorded_time(events)),
+               retractable=retractable, decisions=recorded_decisions(events) or None)
+    del inputs
+    try:
+        result = run_part(job, None)
+        for batch in batches:
+            if result.status not in GOES_ON:
+                break  # the recorded job went on: the traces differ from here
+            result = run_part(job, batch)
+    finally:
+        job.tools.close()
     return result
 
 
@@ -527,11 +641,13 @@ def recorded_stop(events: Sequence[dict[str, Any]], *, unfinished: bool = False
     or that did not finish (``unfinished``: its process died; the trace ends after its
     last committed cycle), a ``stop`` that ends the replay where it ended: the job asks
     before every cycle, and the recorded one was stopped when it asked before the cycle
-    after its last ``cycle_start``. None for a job that ran to its end."""
+    after its last ``cycle_start``. None for a job that ran to its end. The job asks
+    only before a cycle of agents: an input cycle (facts given later) and a cycle of
+    approval decisions (their ``cycle_start`` names no agents) are not counted."""
     if not unfinished and not any(e["event"] == "status" and e.get("status") == "interrupted"
                                   for e in events):
         return None
-    cycles = sum(1 for e in events if e["event"] == "cycle_start")
+    cycles = sum(1 for e in events if e["event"] == "cycle_start" and e.get("agents"))
     asked = itertools.count(1)
     return lambda: next(asked) > cycles
 

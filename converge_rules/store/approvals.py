@@ -40,10 +40,29 @@ value holding the same text is escaped): lines without it are not parsed."""
 
 
 @dataclass(frozen=True, slots=True)
+class HeldPart:
+    """One part of a pending total (a ``combine`` value held on its key): the agent
+    and cycle that derived it, the ids of the facts it rests on, and those facts in
+    short when the trace holds them."""
+
+    agent: str | None
+    cycle: int
+    support: tuple[int, ...] = ()
+    derivation: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "cycle": self.cycle, "support": list(self.support),
+                "derivation": list(self.derivation)}
+
+
+@dataclass(frozen=True, slots=True)
 class PendingFact:
     """A fact a gate holds: its id, the gate, the fact (type and field values), the
     agent and cycle that derived it, the ids of the facts it rests on, and those facts
-    in short (``Type(field: value, …)``) when the trace holds them."""
+    in short (``Type(field: value, …)``) when the trace holds them. ``parts``: for a
+    pending total that grew (a later part combined with the total held on its key,
+    which it replaced), every part held since the key's value, in the order they came
+    (the last is the fact's own derivation); empty otherwise."""
 
     id: str
     gate: str
@@ -53,14 +72,17 @@ class PendingFact:
     cycle: int
     support: tuple[int, ...] = ()
     derivation: tuple[str, ...] = ()
+    parts: tuple[HeldPart, ...] = ()
 
     def fact_text(self) -> str:
         return fact_text(self.type, self.fields)
 
     def to_json(self) -> dict[str, Any]:
+        own = HeldPart(self.agent, self.cycle, self.support, self.derivation)
         return {"id": self.id, "gate": self.gate, "type": self.type, "fields": self.fields,
                 "agent": self.agent, "cycle": self.cycle, "support": list(self.support),
-                "derivation": list(self.derivation)}
+                "derivation": list(self.derivation),
+                "parts": [p.to_json() for p in self.parts or (own,)]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +162,12 @@ def pending_events(lines: Iterable[str]) -> list[dict[str, Any]]:
     event decided later and no ``pending_dropped`` event dropped (its support went),
     one per id, in id order (the order the engine decides them in, and the result
     lists them in)."""
+    return _pending_of(_events(lines, (PENDING_EVENT, DECIDED_EVENT, DROPPED_EVENT)))
+
+
+def _pending_of(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     pending: dict[str, dict[str, Any]] = {}
-    for event in _events(lines, (PENDING_EVENT, DECIDED_EVENT, DROPPED_EVENT)):
+    for event in events:
         ident = str(event.get("id"))
         if event["event"] == PENDING_EVENT:
             pending.setdefault(ident, event)
@@ -150,33 +176,66 @@ def pending_events(lines: Iterable[str]) -> list[dict[str, Any]]:
     return [pending[i] for i in sorted(pending)]
 
 
+def _support(event: Mapping[str, Any]) -> tuple[int, ...]:
+    return tuple(int(i) for i in (event.get("support") or ()) if isinstance(i, int))
+
+
 def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = None
                   ) -> list[PendingFact]:
     """The facts pending in a trace (``lines``), with their derivation in short read
-    from ``support_lines`` (the same trace read again: a long trace is never held)."""
-    events = pending_events(lines)
-    wanted = {int(i) for e in events for i in (e.get("support") or ())
-              if isinstance(i, int)}
+    from ``support_lines`` (the same trace read again: a long trace is never held),
+    and for a pending total that grew, its parts (read there too)."""
+    approvals = list(_events(lines, (PENDING_EVENT, DECIDED_EVENT, DROPPED_EVENT)))
+    events = _pending_of(approvals)
+    # (every held fact's support: a pending total's earlier parts were held facts)
+    wanted = {i for e in approvals if e["event"] == PENDING_EVENT for i in _support(e)}
     known: dict[int, str] = {}
+    # a grown total: its ``pending_dropped`` (nothing gone) is followed at once, in the
+    # full trace, by the ``approval_pending`` of the total that replaced it, when that
+    # is held (the engine writes nothing between: engine/keyed.py, Gates.supersede)
+    chains: dict[str, list[dict[str, Any]]] = {}
+    grown: dict[str, Any] | None = None
     if wanted and support_lines is not None:
         for line in support_lines:
-            if '"event":"fact_added"' not in line:
-                continue
-            event = json.loads(line)
-            if event.get("event") == "fact_added" and event.get("id") in wanted:
-                known[int(event["id"])] = fact_text(str(event.get("type")),
-                                                    event.get("fields") or {})
+            after, grown = grown, None
+            if '"event":"fact_added"' in line:
+                event = json.loads(line)
+                if event.get("event") == "fact_added" and event.get("id") in wanted:
+                    known[int(event["id"])] = fact_text(str(event.get("type")),
+                                                        event.get("fields") or {})
+            elif '"event":"pending_dropped"' in line or '"event":"approval_pending"' in line:
+                event = json.loads(line)
+                kind, ident = event.get("event"), str(event.get("id"))
+                if kind == DROPPED_EVENT and event.get("gone") == [] and ident in chains:
+                    grown = {**event, "parts": chains.pop(ident)}
+                elif kind == DROPPED_EVENT:
+                    chains.pop(ident, None)  # its support went: no total grows from it
+                elif kind == PENDING_EVENT:
+                    chain = [event]
+                    if after is not None and all(after.get(k) == event.get(k)
+                                                 for k in ("cycle", "gate", "type")):
+                        last = after["parts"][-1]
+                        # the same derivation again: a total rebased on a new value
+                        # of its key (an input given later) counts no new part
+                        same = (last.get("agent"), _support(last)) == (
+                            event.get("agent"), _support(event))
+                        chain = [*after["parts"], *([] if same else [event])]
+                    chains[ident] = chain
     facts = []
     for e in events:
-        support = tuple(int(i) for i in (e.get("support") or ()) if isinstance(i, int))
+        support = _support(e)
         fields = e.get("fields", e.get("fact"))
         if not isinstance(fields, dict):
             fields = {}
+        chain = chains.get(str(e["id"]), [])
         facts.append(PendingFact(
             id=str(e["id"]), gate=str(e.get("gate") or e.get("type")),
             type=str(e.get("type") or e.get("gate")), fields=dict(fields),
             agent=e.get("agent"), cycle=int(e.get("cycle") or 0), support=support,
-            derivation=tuple(known.get(i, f"fact #{i}") for i in support)))
+            derivation=tuple(known.get(i, f"fact #{i}") for i in support),
+            parts=tuple(HeldPart(p.get("agent"), int(p.get("cycle") or 0), _support(p),
+                                 tuple(known.get(i, f"fact #{i}") for i in _support(p)))
+                        for p in chain) if len(chain) > 1 else ()))
     return facts
 
 
