@@ -314,16 +314,16 @@ class Checkpointer:
         touched = store.touched
         assert touched is not None
         n0, n1 = self._step_n, store.next_id
-        live, type_of = store.live, store.type_of
-        # (the facts it added are those from n0 on)
-        left = [fid for fid in touched if fid < n0 and fid not in live[type_of[fid]]]
-        left += [fid for fid in range(n0, n1) if fid not in live[type_of[fid]]]
-        gone = left
+        live, type_of, is_closed = store.live, store.type_of, store.is_closed
+        intents = bool(store.intent_types)  # (only an intent closes)
+        gone: list[int] = []
         closed: list[int] = []
-        if left and store.intent_types:  # (only an intent closes)
-            is_closed = store.is_closed
-            gone = [fid for fid in left if not is_closed(fid)]
-            closed = [fid for fid in left if is_closed(fid)]
+        for fid in touched:  # (the facts it added are those from n0 on)
+            if fid < n0 and fid not in live[type_of[fid]]:
+                (closed if intents and is_closed(fid) else gone).append(fid)
+        for fid in range(n0, n1):
+            if fid not in live[type_of[fid]]:
+                (closed if intents and is_closed(fid) else gone).append(fid)
         self._steps.append([cycle, n1, gone, closed, noted, reset])
         if touched:
             self._touched |= touched
