@@ -6,7 +6,7 @@ each run ``none`` (no trace) and ``store`` (a new store file each run), and ``st
 no checkpoints`` (the same with the checkpoints' staging skipped: the trace's share of
 the store's cost, not a way converge runs).
 
-    python bench/store/bench_raw.py [--rounds N] [--quick]
+    python bench/store/bench_raw.py [--rounds N] [--quick] [--only NAME]
 
 CPU time (``time.process_time``) of each run in the same process, the ways in
 alternating order, medians; the ratio is over ``none``. Run it with another
@@ -38,6 +38,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="10x smaller workloads")
+    parser.add_argument("--only", help="the workloads whose name starts with this")
     args = parser.parse_args()
     from converge_rules.engine import checkpoints
 
@@ -53,6 +54,8 @@ def main() -> None:
     chosen[f"pruned ({pruned:,} cycles)"] = (
         converge_rules.loads(pruned_ruleset(pruned), plugins=False),
         [("Tick", {"id": "t", "n": 0})])
+    if args.only:
+        chosen = {k: v for k, v in chosen.items() if k.startswith(args.only)}
     print(f"{'workload':<28}{'none s':>9}{'store s':>9}{'store/none':>11}"
           f"{'no-ckpt s':>10}{'no-ckpt/none':>13}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

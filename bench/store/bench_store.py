@@ -226,12 +226,15 @@ prune Reading when age >= 3
 """
 """A job of ``LIMIT`` cycles: each replaces its ``Tick``, adds ``READERS`` (agents
 ``read0``…) new ``Reading`` facts and prunes as many (those three cycles old): the
-same change every cycle, a live context of a few facts whatever the length."""
+same change every cycle, a live context of a few facts whatever the length. The
+readings are ``lasting``: one resting on its ``Tick`` would be skipped, since the
+same merge replaces that ``Tick`` (``output_skipped``; before 2026-12-06 23:50 UTC the
+job did that, and measured only the ``Tick``'s replacement)."""
 
 
 def pruned_ruleset(cycles: int, per_cycle: int = 1) -> str:
     readers = "\n".join(
-        f"agent read{i} {{ when Tick(id, n) emit Reading(n: n, slot: {i}, "
+        f"agent read{i} {{ when Tick(id, n) emit lasting Reading(n: n, slot: {i}, "
         f"value: (n * 7 + {i}) % 13) }}" for i in range(per_cycle))
     return PRUNED.replace("LIMIT", str(cycles)).replace("READERS", readers)
 
@@ -251,7 +254,24 @@ def _run_stored(tmp: Path, cycles: int, per_cycle: int) -> tuple[int | None, Pat
     text = out.read_text()
     if code != 0 or f"converged in {cycles + 1} cycles" not in text.replace(",", ""):
         raise SystemExit(f"the pruned job of {cycles} cycles failed (exit {code}):\n{text}")
+    _check_pruned(db, cycles, per_cycle)
     return rss, db, text
+
+
+def _check_pruned(db: Path, cycles: int, per_cycle: int) -> None:
+    """That the stored job did what its rows claim: ``per_cycle`` readings added each
+    cycle, none skipped, and all but the last two cycles' pruned."""
+    counts = {"fact_added": 0, "pruned": 0, "output_skipped": 0}
+    with SqliteStore(db) as store:
+        for line in store.trace_lines(store.job(None).id):
+            for kind in counts:
+                if f'"event":"{kind}"' in line:
+                    counts[kind] += 1
+    expected = {"fact_added": (per_cycle + 1) * (cycles + 1),
+                "pruned": per_cycle * (cycles - 2), "output_skipped": 0}
+    if counts != expected:
+        raise SystemExit(f"the pruned job of {cycles} cycles is not the workload: "
+                         f"{counts}, expected {expected}")
 
 
 def memory_row(tmp: Path, cycles: int) -> float | None:

@@ -148,11 +148,30 @@ shrinks by about 40%), smaller ones as their JSON text, which compressing would 
 shrink."""
 
 
+def _c_dumps() -> Callable[[Any], str]:
+    """``json.dumps(doc, separators=(",", ":"), default=_tag)`` with its C encoder made
+    once and without the check for circular containers (a document is built of fresh
+    lists and dicts and of fact values): the same text, ~10-20% less time."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return json.JSONEncoder(separators=(",", ":"), default=_tag).encode
+    chunks = make(None, _tag, json.encoder.encode_basestring_ascii, None, ":", ",",
+                  False, False, True)
+    join = "".join
+
+    def dumps(doc: Any) -> str:
+        return join(chunks(doc, 0))
+    return dumps
+
+
+_dumps = _c_dumps()
+
+
 def pack(doc: Mapping[str, Any]) -> bytes:
     """A checkpoint document as the bytes stored: its JSON text (it starts with
     ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``)."""
     try:
-        text = json.dumps(doc, separators=(",", ":"), default=_tag)
+        text = _dumps(doc)
     except (TypeError, ValueError) as exc:
         raise Unsupported(str(exc)) from None
     data = text.encode("utf-8", "surrogatepass")
@@ -443,11 +462,12 @@ class Checkpointer:
         old = sorted(f for f in touched if f < n0)
         ids = [*old, *range(n0, n1)]
         live, type_of = store.live, store.type_of
-        gone: list[int] = []
+        gone = [fid for fid in ids if fid not in live[type_of[fid]]]
         closed: list[int] = []
-        for fid in ids:
-            if fid not in live[type_of[fid]]:
-                (closed if store.is_closed(fid) else gone).append(fid)
+        if gone and store.intent_types:  # (only an intent closes)
+            is_closed = store.is_closed
+            closed = [fid for fid in gone if is_closed(fid)]
+            gone = [fid for fid in gone if not is_closed(fid)]
         derivations, dependents = store.derivations, store.dependents
         k = self._cycles - 1
         doc: dict[str, Any] = {

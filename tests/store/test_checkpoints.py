@@ -514,3 +514,25 @@ def test_any_job_cut_inside_a_group_resumes_from_its_checkpoints_to_the_whole_ru
             assert resumed.resumed_from == cut
         same_result(resumed, whole)
         assert stored_trace(location) == whole.trace.to_jsonl()
+
+
+_JSON_LEAVES = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
+                | st.floats(allow_nan=True, allow_infinity=True) | st.text()
+                | st.dates() | st.timedeltas() | st.datetimes(timezones=st.just(UTC)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(_JSON_LEAVES, lambda inner: st.lists(inner, max_size=4)
+                    | st.tuples(inner, inner)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                    max_leaves=20))
+def test_a_checkpoint_document_packs_to_the_json_its_format_says(value: Any) -> None:
+    # the format is `json.dumps(doc, separators=(",", ":"), default=_tag)` (compressed
+    # when long); pack's own encoder must write those bytes, whatever the values
+    doc = {"format": checkpoints.FORMAT, "kind": checkpoints.DELTA, "v": value}
+    text = json.dumps(doc, separators=(",", ":"), default=checkpoints._tag)
+    assert checkpoints.pack(doc) in (
+        text.encode("utf-8", "surrogatepass"),
+        zlib.compress(text.encode("utf-8", "surrogatepass"), 1))
+    with pytest.raises(checkpoints.Unsupported):
+        checkpoints.pack({"v": [value, object()]})
