@@ -51,6 +51,7 @@ from typing import Any, cast
 from converge_rules.engine.effects import Activation, AgentEffect, Delta, made_effect
 from converge_rules.engine.executors import (
     _interrupt,
+    _interrupt_then_release,
     _run_agent,
     cut_at_deadline,
     record_run,
@@ -556,9 +557,13 @@ class AsyncioExecutor:
                 continue  # queued for a thread: its timeout starts when it does
             running.cancel()
             self._agent_pool.retire(pooled)
-            with guard:  # a join computing for minutes must not go on unobserved
-                if inside and not runtime.calling:
-                    _interrupt(inside[0])
+            # a join computing for minutes must not go on unobserved; watched on a
+            # thread of its own (which releases the guard), not on the loop
+            guard.acquire()
+            if inside and not runtime.calling:
+                _interrupt_then_release(inside[0], guard)
+            else:
+                guard.release()
             return effect
 
     def close(self) -> None:

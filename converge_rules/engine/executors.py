@@ -282,6 +282,24 @@ def _interrupt(thread_id: int) -> None:
         )
 
 
+def _interrupt_then_release(thread_id: int, held: threading.Lock) -> None:
+    """:func:`_interrupt` on a daemon thread of its own, which then releases ``held``
+    (the lock that keeps ``thread_id`` inside its agent code while it is watched): the
+    watch takes up to :func:`_running_python`'s pauses for an agent blocked in C code,
+    and a cycle that cuts many such agents at once must not wait for each in turn (40
+    held one 8 s past its deadline). Where no thread can be started: here and now."""
+    def watch() -> None:
+        try:
+            _interrupt(thread_id)
+        finally:
+            held.release()
+
+    try:
+        threading.Thread(target=watch, daemon=True, name="converge-abandon").start()
+    except RuntimeError:  # can't start new thread
+        watch()
+
+
 def _running_python(thread_id: int, pause: float = 0.02, pauses: int = 10) -> bool:
     """Whether the thread is computing (its CPU time grows), rather than waiting in C
     code (a sleep, a socket read). Where per-thread CPU clocks do not exist: False.
@@ -405,16 +423,18 @@ class AgentThreads:
         w = batch.owner[i]
         if w is None or not w.gate.acquire(blocking=False):
             return  # not started, or its thread is past the agent: it finished
-        try:
-            if w.item is None or w.item[0] is not batch or w.item[1] != i:
-                return  # it finished ``i`` and took another task
-            w.retired = True
-            thread = w.thread
-            if thread is not None and thread.ident is not None and not (
-                batch.runtimes[i].calling
-            ):
-                _interrupt(thread.ident)  # in a tool call it stops when the call returns
-        finally:
+        if w.item is None or w.item[0] is not batch or w.item[1] != i:
+            w.gate.release()
+            return  # it finished ``i`` and took another task
+        w.retired = True
+        thread = w.thread
+        if thread is not None and thread.ident is not None and not (
+            batch.runtimes[i].calling
+        ):
+            # (in a tool call it stops when the call returns); the gate is released
+            # once the watch is over, without the cycle waiting for it
+            _interrupt_then_release(thread.ident, w.gate)
+        else:
             w.gate.release()
 
     def run(

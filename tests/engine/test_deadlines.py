@@ -19,6 +19,7 @@ import pytest
 from engine_programs import Builder, each, f
 
 from converge_rules.engine import run
+from converge_rules.engine.asyncio_executor import AsyncioExecutor
 from converge_rules.engine.executors import (
     DEADLINE_REASON,
     SerialExecutor,
@@ -112,6 +113,45 @@ def test_the_cut_cycle_merges_the_effects_that_finished() -> None:
     result = within_watchdog(lambda: run(program, INPUT, executor=ThreadExecutor(4)))
     assert result.status == "budget_exceeded"
     assert result.facts("Out") == [{"v": 2}]  # ``quick`` finished before the deadline
+
+
+#: seconds each of :data:`MANY` agents cut while blocked in C code sleeps: far past a
+#: deadline of half a second, far short of what watching them in turn took
+NAP = 6.0
+MANY = 40
+
+
+@pytest.mark.parametrize(("name", "budget"), [
+    ("threads", "agent_timeout"), ("threads", "job_timeout"), ("asyncio", "agent_timeout")])
+def test_many_agents_cut_while_blocked_in_c_code_do_not_hold_the_cycle(
+    name: str, budget: str
+) -> None:
+    # Found in review (integ23): each cut agent blocked in C code (a sleep, a read,
+    # outside a tool call) was watched for up to 10 pauses of 20 ms, one after the
+    # other, before the cycle went on: 40 such agents held it 8 s past its deadline.
+    # The watch is the abandoned thread's own business; the cycle returns at once.
+    woke = threading.Event()
+
+    def nap() -> None:
+        time.sleep(NAP)
+        woke.set()
+
+    b = Builder()
+    n = b.fact("N", f("v", "int"))
+    out = b.fact("Out", f("v", "int"))
+
+    def hang(view: Any, since: int, rt: Any) -> list[Any]:
+        nap()
+        return [(EMIT, out, (99,), 1.0, ())]
+
+    for i in range(MANY):
+        b.agent(f"stuck{i}", hang, reads=[n], emits=[out])
+    program = b.build(**{budget: 0.5})
+    executor = ThreadExecutor(MANY) if name == "threads" else AsyncioExecutor(MANY)
+    result = within_watchdog(lambda: run(program, [("N", {"v": 1})], executor=executor))
+    assert not woke.is_set(), "the cycle waited for the agents it cut"
+    assert len(discarded(result)) == MANY
+    assert result.facts("Out") == []
 
 
 @pytest.mark.parametrize("name", ["serial", "threads-1"])
