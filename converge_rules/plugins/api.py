@@ -53,12 +53,13 @@ if TYPE_CHECKING:
     # `converge check` loads the plugin layer (see tests/cli/test_startup.py).
     from pydantic import BaseModel, ValidationError
 
-    from converge_rules.engine.effects import Activation, AgentEffect
+    from converge_rules.engine.effects import Activation, Activations, AgentEffect, RunOutputs
     from converge_rules.engine.executors import Executor, SerialExecutor, run_agent
 
 __all__ = [
     "OPEN",
     "Activation",
+    "Activations",
     "AgentEffect",
     "Check",
     "Contender",
@@ -70,6 +71,7 @@ __all__ = [
     "PluginError",
     "Pruner",
     "Resolver",
+    "RunOutputs",
     "SerialExecutor",
     "Severity",
     "Span",
@@ -483,12 +485,14 @@ class Entry(Generic[T]):
 
 
 _ENGINE_NAMES = {"Executor": "executors", "SerialExecutor": "executors",
-                 "run_agent": "executors", "Activation": "effects", "AgentEffect": "effects"}
+                 "run_agent": "executors", "Activation": "effects", "AgentEffect": "effects",
+                 "Activations": "effects", "RunOutputs": "effects"}
 
 
 def __getattr__(name: str) -> Any:
     """What an executor plugin needs from the engine (:class:`Executor`,
-    :class:`Activation`, :class:`AgentEffect`, :func:`run_agent`,
+    :class:`Activation` and a cycle's :class:`Activations`, :class:`AgentEffect`
+    and the serial executor's :class:`RunOutputs`, :func:`run_agent`,
     :class:`SerialExecutor`), imported on first use: ``converge check`` never loads
     the engine."""
     module = _ENGINE_NAMES.get(name)
