@@ -755,7 +755,7 @@ def _build(
         from converge_rules.compiler import program_cache
 
         program_cache.save(*cache, program, loaded.files, kwargs["functions"],
-                           kwargs["resolvers"])
+                           kwargs["resolvers"], loaded.links)
     return Ruleset(name, checked, program, tools, registries, loaded.files, pruners)
 
 

@@ -15,7 +15,8 @@ never make it fail or load something else.** An entry is used only when
   and the grammar's) and the Python version — and the key is repeated inside it;
 * its header's SHA-256 matches its contents (a truncated or overwritten file is not
   read further), and every other file the ruleset read (imports, ``cases`` files) still
-  has the hash recorded in it;
+  has the hash recorded in it, and every import and ``cases`` path as written still
+  resolves to the file it did (a symbolic link pointed at another file is a miss);
 * it decodes into exactly the known program classes, helpers, functions and resolvers
   (a name the current registries lack is a miss, never a crash).
 
@@ -82,7 +83,7 @@ from converge_rules.program import (
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "cache_key", "load", "save"]
 
-FORMAT = 1
+FORMAT = 2
 """The entry format; part of the key, so a converge that writes another format never
 reads this one."""
 
@@ -342,6 +343,9 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
         for name, digest in data["files"]:
             if file_digest(Path(name)) != digest:
                 return None  # an import or a cases file changed since
+        for written, target in data["links"]:
+            if os.path.realpath(written) != target:
+                return None  # a symbolic link on the way now points elsewhere
         program = _Decoder(data["functions"], functions, resolvers).value(data["program"])
         if type(program) is not Program:
             return None
@@ -354,16 +358,19 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
 
 
 def save(directory: Path, key: str, program: Program, files: Sequence[Path],
-         functions: Mapping[str, Callable[..., Any]], resolvers: Mapping[str, Any]) -> None:
-    """Store ``program`` (loaded from ``files``) under ``key``, atomically; give up
-    quietly when it cannot be described or written, since the cache is a speed-up."""
+         functions: Mapping[str, Callable[..., Any]], resolvers: Mapping[str, Any],
+         links: Sequence[tuple[Path, Path]] = ()) -> None:
+    """Store ``program`` (loaded from ``files``, its imports and ``cases`` paths as
+    written resolved as in ``links``) under ``key``, atomically; give up quietly when it
+    cannot be described or written, since the cache is a speed-up."""
     tmp: str | None = None
     try:
         encoder = _Encoder(functions, resolvers)
         described = encoder.value(program)
         data = {"format": FORMAT, "key": key, "program": described,
                 "functions": encoder.functions,
-                "files": [(str(p), file_digest(p)) for p in files]}
+                "files": [(str(p), file_digest(p)) for p in files],
+                "links": [(str(w), str(t)) for w, t in links]}
         payload = marshal.dumps(data)
         digest = hashlib.sha256(payload).hexdigest().encode("ascii")
         directory.mkdir(parents=True, exist_ok=True)

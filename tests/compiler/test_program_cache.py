@@ -149,6 +149,41 @@ def test_an_edited_import_is_a_miss(cache: Path, tmp_path: Path, parses: Loads) 
     assert edited.program.type("Item").field_names == ("id", "n")
 
 
+@pytest.mark.parametrize("linked", ["file", "folder"])
+def test_an_import_through_a_symbolic_link_pointed_elsewhere_is_a_miss(
+        linked: str, cache: Path, tmp_path: Path) -> None:
+    # The entry's text and both imported files are unchanged; only the link moved.
+    folder = tmp_path / "rules"
+    for variant, factor in (("a", 2), ("b", 3)):
+        (folder / variant).mkdir(parents=True)
+        (folder / variant / "lib.cvg").write_text(
+            f"ruleset lib{variant}\nfact Out {{ key n: int }}\n"
+            f"agent scale {{\n  when In(n)\n  emit Out(n: n * {factor})\n}}\n")
+    entry = folder / "main.cvg"
+    entry.write_text('ruleset main\nimport "lib/lib.cvg"\nfact In { key n: int }\n'
+                     if linked == "folder" else
+                     'ruleset main\nimport "lib.cvg"\nfact In { key n: int }\n')
+    link = folder / "lib" if linked == "folder" else folder / "lib.cvg"
+
+    def point(variant: str) -> None:
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(folder / variant if linked == "folder"
+                        else folder / variant / "lib.cvg")
+
+    def outs() -> Any:
+        result = converge_rules.run(converge_rules.load(entry), [("In", {"n": 5})])
+        return result.facts("Out")
+
+    point("a")
+    assert outs() == [{"n": 10}]
+    assert outs() == [{"n": 10}]  # a hit
+    point("b")
+    assert outs() == [{"n": 15}]  # as without the cache: b's agent, not a's
+    point("a")
+    assert outs() == [{"n": 10}]
+
+
 def _damage_truncated(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
