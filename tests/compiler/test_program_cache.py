@@ -10,6 +10,7 @@ import importlib.util
 import marshal
 import multiprocessing
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,6 +183,19 @@ def test_an_import_through_a_symbolic_link_pointed_elsewhere_is_a_miss(
     assert outs() == [{"n": 15}]  # as without the cache: b's agent, not a's
     point("a")
     assert outs() == [{"n": 10}]
+
+
+def test_a_cache_dir_naming_an_unknown_users_home_turns_the_cache_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVERGE_CACHE_DIR", "~no-such-user-r23c/cache")
+    ruleset, facts = _manners()
+    assert converge_rules.run(ruleset, facts).status == "converged"
+    entry = tmp_path / "main.cvg"
+    entry.write_text("ruleset main\nfact In { key n: int }\n")
+    result = subprocess.run([sys.executable, "-m", "converge_rules.cli", "check", str(entry)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in result.stdout + result.stderr
 
 
 def _damage_truncated(path: Path) -> None:

@@ -43,11 +43,17 @@ _SUFFIX = ".lark-cache"
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path | None:
     """The directory the parser cache lives in, or None when caching is off (the
-    override is set and empty) or no home directory can be found. Not created here."""
+    override is set and empty, or names the home of a user there is none of) or no home
+    directory can be found. Not created here."""
     env = os.environ if environ is None else environ
     override = env.get(CACHE_DIR_ENV)
     if override is not None:
-        return Path(override).expanduser() if override.strip() else None
+        if not override.strip():
+            return None
+        try:
+            return Path(override).expanduser()
+        except RuntimeError:  # ``~someone`` with no such user: no cache, no failure
+            return None
     xdg = env.get("XDG_CACHE_HOME", "").strip()
     if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore a relative path
         return Path(xdg) / "converge_rules"
