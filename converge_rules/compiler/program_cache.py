@@ -317,10 +317,13 @@ class _Decoder:
 
 
 def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
-         resolvers: Mapping[str, Any]) -> tuple[Program, tuple[Path, ...]] | None:
+         resolvers: Mapping[str, Any], texts: dict[Path, bytes] | None = None
+         ) -> tuple[Program, tuple[Path, ...]] | None:
     """The program stored under ``key`` and the files it was loaded from, with the
     plugin ``functions`` and ``resolvers`` bound in by name; None when there is no
-    sound entry for it (see the module docstring). Never raises."""
+    sound entry for it (see the module docstring). Never raises. ``texts``, when
+    given, receives the bytes of each of those files as read to check them (what the
+    program was built from, whatever the files hold later)."""
     path = _entry_path(directory, key)
     try:
         with open(path, "rb") as f:
@@ -340,8 +343,16 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
         data = marshal.loads(payload)
         if data["format"] != FORMAT or data["key"] != key:
             return None
+        read: dict[Path, bytes] = {}
         for name, digest in data["files"]:
-            if file_digest(Path(name)) != digest:
+            try:
+                with open(name, "rb") as f:
+                    read[Path(name)] = f.read()
+            except OSError:
+                if digest is not None:
+                    return None  # an import or a cases file gone since
+                continue
+            if hashlib.sha256(read[Path(name)]).hexdigest() != digest:
                 return None  # an import or a cases file changed since
         for written, target in data["links"]:
             if os.path.realpath(written) != target:
@@ -354,6 +365,8 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: evicted last
+    if texts is not None:
+        texts.update(read)
     return program, files
 
 

@@ -185,6 +185,26 @@ def test_an_import_through_a_symbolic_link_pointed_elsewhere_is_a_miss(
     assert outs() == [{"n": 10}]
 
 
+def test_a_hit_checks_the_texts_its_program_was_built_from(cache: Path,
+                                                            tmp_path: Path) -> None:
+    # ``checked`` of a hit is built on first use: from what was loaded, not from the
+    # files edited since (without the cache, it is built at load)
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "types.cvg").write_text("ruleset types\nfact In { key n: int }\n")
+    entry = folder / "main.cvg"
+    entry.write_text('ruleset main\nimport "types.cvg"\nfact Out { key n: int }\n'
+                     "agent copy {\n  when In(n)\n  emit Out(n: n)\n}\n")
+    converge_rules.load(entry)
+    hit = converge_rules.load(entry)
+    entry.write_text('ruleset other\nimport "types.cvg"\n')
+    (folder / "types.cvg").write_text("ruleset types\nfact In { key m: str }\n")
+    assert hit.checked.name == "main"
+    assert [a.name.name for a in hit.checked.agents] == ["copy"]
+    assert sorted(hit.checked.facts) == ["In", "Out"]
+    assert [f.name.name for f in hit.checked.facts["In"].fields] == ["n"]
+
+
 def test_a_cache_dir_naming_an_unknown_users_home_turns_the_cache_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVERGE_CACHE_DIR", "~no-such-user-r23c/cache")
