@@ -63,6 +63,7 @@ from typing import Any
 
 from converge_rules import __version__
 from converge_rules.compiler.runtime import RUNTIME_HELPERS
+from converge_rules.language.syntax.parser_cache import read_regular
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
     MISSING,
@@ -155,12 +156,16 @@ def _entry_path(directory: Path, key: str) -> Path:
 
 
 def file_digest(path: Path) -> str | None:
-    """The SHA-256 of a file's bytes, None when it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
-    except OSError:
-        return None
+    """The SHA-256 of a regular file's bytes, None when it cannot be read."""
+    data = read_regular(path)
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """Whether an entry with this status may be read: generated code runs, so only a
+    file of the current user that no one else can write (POSIX modes)."""
+    return not hasattr(os, "geteuid") or (
+        st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 # ---------------------------------------------------------------------- encoding
@@ -325,16 +330,11 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
     given, receives the bytes of each of those files as read to check them (what the
     program was built from, whatever the files hold later)."""
     path = _entry_path(directory, key)
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or  # POSIX modes
-                                           st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
-                return None  # generated code runs: only a file no one else can write
-            header = f.readline()
-            payload = f.read()
-    except OSError:
+    raw = read_regular(path, _trusted)
+    if raw is None:
         return None
+    header, newline, payload = raw.partition(b"\n")
+    header += newline
     if not header.startswith(_MAGIC) or not header.endswith(b"\n"):
         return None
     if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
@@ -345,15 +345,14 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
             return None
         read: dict[Path, bytes] = {}
         for name, digest in data["files"]:
-            try:
-                with open(name, "rb") as f:
-                    read[Path(name)] = f.read()
-            except OSError:
+            text = read_regular(name)
+            if text is None:
                 if digest is not None:
-                    return None  # an import or a cases file gone since
+                    return None  # an import or a cases file gone since (or a pipe now)
                 continue
-            if hashlib.sha256(read[Path(name)]).hexdigest() != digest:
+            if hashlib.sha256(text).hexdigest() != digest:
                 return None  # an import or a cases file changed since
+            read[Path(name)] = text
         for written, target in data["links"]:
             if os.path.realpath(written) != target:
                 return None  # a symbolic link on the way now points elsewhere

@@ -205,6 +205,41 @@ def test_a_hit_checks_the_texts_its_program_was_built_from(cache: Path,
     assert [f.name.name for f in hit.checked.facts["In"].fields] == ["n"]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+@pytest.mark.parametrize("where", ["entry", "parser", "import"])
+def test_a_named_pipe_in_place_of_a_file_is_a_miss_not_a_hang(
+        where: str, cache: Path, tmp_path: Path) -> None:
+    # Without the cache a pipe given as an import is refused; a pipe where an entry of
+    # the cache or the parser's is read would block the open for ever (a writer never
+    # comes): each is a miss. In a child process, so that a hang fails by its timeout.
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "types.cvg").write_text("ruleset types\nfact In { key n: int }\n")
+    entry = folder / "main.cvg"
+    entry.write_text('ruleset main\nimport "types.cvg"\nfact Out { key n: int }\n'
+                     "agent copy {\n  when In(n)\n  emit Out(n: n)\n}\n")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "converge_rules.cli", "run", str(entry), "--no-plugins"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    (stored,) = _entries(cache) if where == "entry" else sorted(cache.glob(
+        "parser-*")) if where == "parser" else [folder / "types.cvg"]
+    stored.unlink()
+    os.mkfifo(stored)
+    if where == "parser":  # (a program from the cache needs no parser)
+        for program in _entries(cache):
+            program.unlink()
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    if where == "import":  # as without the cache: the loader says what is wrong
+        off = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                             env={**env, "CONVERGE_CACHE_DIR": ""})
+        assert (again.returncode, again.stdout, again.stderr) == (
+            off.returncode, off.stdout, off.stderr)
+        assert again.returncode == 2
+    else:
+        assert (again.returncode, again.stdout) == (0, first.stdout), again.stderr
+
+
 def test_a_cache_dir_naming_an_unknown_users_home_turns_the_cache_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVERGE_CACHE_DIR", "~no-such-user-r23c/cache")
