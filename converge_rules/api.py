@@ -11,6 +11,7 @@ Shaped like the ``json`` module: ``load`` takes a path, ``loads`` takes text. A
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -724,15 +725,25 @@ def _build(
         from converge_rules.compiler import program_cache
 
         kwargs = registries.compiler_kwargs(pruners)
-        hit = program_cache.load(*cache, kwargs["functions"], kwargs["resolvers"])
+        texts: dict[Path, bytes] = {}
+        hit = program_cache.load(cache[0], cache[1], kwargs["functions"],
+                                 kwargs["resolvers"], texts)
         if hit is not None:
             program, files = hit
+            entry_text = cache[2]
 
             def recheck() -> CheckedRuleset:
+                # from the texts the program was built from, not the files as they are
+                # when ``checked`` is first asked for (edited since, perhaps)
                 from converge_rules.language.checks.checker import check
                 from converge_rules.language.loader import load_file
 
-                loaded = load_file(file, source=source, allow_paths=allow_paths)
+                overlay = {}
+                for path, data in texts.items():
+                    with contextlib.suppress(UnicodeDecodeError):
+                        overlay[path] = data.decode("utf-8")
+                loaded = load_file(file, source=entry_text, allow_paths=allow_paths,
+                                   overlay=overlay)
                 return check(loaded, **registries.checker_kwargs())
 
             ruleset = Ruleset(name, cast("CheckedRuleset", None), program,
@@ -754,17 +765,18 @@ def _build(
     if cache is not None:
         from converge_rules.compiler import program_cache
 
-        program_cache.save(*cache, program, loaded.files, kwargs["functions"],
-                           kwargs["resolvers"])
+        program_cache.save(cache[0], cache[1], program, loaded.files, kwargs["functions"],
+                           kwargs["resolvers"], loaded.links)
     return Ruleset(name, checked, program, tools, registries, loaded.files, pruners)
 
 
 def _program_cache(file: Path, source: str | None, name: str, registries: Registries,
                    pruners: tuple[str, ...], allow_paths: tuple[str | os.PathLike[str], ...]
-                   ) -> tuple[Path, str] | None:
-    """Where the program cache keeps this load's program and its key, or None when the
-    cache is off or cannot serve it (pruners chosen, which it does not store; an entry
-    file that is no regular file within the size limit, such as a pipe)."""
+                   ) -> tuple[Path, str, str] | None:
+    """Where the program cache keeps this load's program, its key and the entry file's
+    text it was computed from, or None when the cache is off or cannot serve it
+    (pruners chosen, which it does not store; an entry file that is no regular file
+    within the size limit, such as a pipe)."""
     from converge_rules.language.syntax.parser_cache import cache_dir
 
     directory = cache_dir()
@@ -785,7 +797,8 @@ def _program_cache(file: Path, source: str | None, name: str, registries: Regist
         allowed = [Path(p).resolve() for p in allow_paths]
         plugins = repr(sorted(registries.checker_kwargs().items()))
         # (a working directory that was removed cannot be part of the key: no cache)
-        return directory, cache_key(text, entry, name, allowed, pruners, plugins)
+        return (directory, cache_key(text, entry, name, allowed, pruners, plugins),
+                source if source is not None else text.decode("utf-8"))
     except (OSError, RuntimeError, ValueError):  # unreadable: the loader says why
         return None
 

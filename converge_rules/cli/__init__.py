@@ -58,7 +58,9 @@ COMMANDS: dict[str, str] = {
               "it, and a finished job's trace must end with its status event.",
     "pending": "List the facts a job of STORE waits on: each fact its approval gates "
                "hold, with its id, the gate, the fact, the agent and cycle that derived "
-               "it, what it rests on, and the decision recorded on it so far (if any).",
+               "it, what it rests on (for a pending total of a `combine` type that "
+               "grew: every part held since the key's value), and the decision "
+               "recorded on it so far (if any).",
     "approve": "Approve the pending fact ID of a job of STORE: when the job resumes "
                "(`converge run --resume STORE`) the fact enters its context as it was "
                "held, or with the fields --set changes.",

@@ -15,7 +15,8 @@ never make it fail or load something else.** An entry is used only when
   and the grammar's) and the Python version — and the key is repeated inside it;
 * its header's SHA-256 matches its contents (a truncated or overwritten file is not
   read further), and every other file the ruleset read (imports, ``cases`` files) still
-  has the hash recorded in it;
+  has the hash recorded in it, and every import and ``cases`` path as written still
+  resolves to the file it did (a symbolic link pointed at another file is a miss);
 * it decodes into exactly the known program classes, helpers, functions and resolvers
   (a name the current registries lack is a miss, never a crash).
 
@@ -62,6 +63,7 @@ from typing import Any
 
 from converge_rules import __version__
 from converge_rules.compiler.runtime import RUNTIME_HELPERS
+from converge_rules.language.syntax.parser_cache import read_regular
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
     MISSING,
@@ -82,7 +84,7 @@ from converge_rules.program import (
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "cache_key", "load", "save"]
 
-FORMAT = 1
+FORMAT = 2
 """The entry format; part of the key, so a converge that writes another format never
 reads this one."""
 
@@ -154,12 +156,16 @@ def _entry_path(directory: Path, key: str) -> Path:
 
 
 def file_digest(path: Path) -> str | None:
-    """The SHA-256 of a file's bytes, None when it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
-    except OSError:
-        return None
+    """The SHA-256 of a regular file's bytes, None when it cannot be read."""
+    data = read_regular(path)
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """Whether an entry with this status may be read: generated code runs, so only a
+    file of the current user that no one else can write (POSIX modes)."""
+    return not hasattr(os, "geteuid") or (
+        st.st_uid == os.geteuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 # ---------------------------------------------------------------------- encoding
@@ -316,21 +322,19 @@ class _Decoder:
 
 
 def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
-         resolvers: Mapping[str, Any]) -> tuple[Program, tuple[Path, ...]] | None:
+         resolvers: Mapping[str, Any], texts: dict[Path, bytes] | None = None
+         ) -> tuple[Program, tuple[Path, ...]] | None:
     """The program stored under ``key`` and the files it was loaded from, with the
     plugin ``functions`` and ``resolvers`` bound in by name; None when there is no
-    sound entry for it (see the module docstring). Never raises."""
+    sound entry for it (see the module docstring). Never raises. ``texts``, when
+    given, receives the bytes of each of those files as read to check them (what the
+    program was built from, whatever the files hold later)."""
     path = _entry_path(directory, key)
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or  # POSIX modes
-                                           st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
-                return None  # generated code runs: only a file no one else can write
-            header = f.readline()
-            payload = f.read()
-    except OSError:
+    raw = read_regular(path, _trusted)
+    if raw is None:
         return None
+    header, newline, payload = raw.partition(b"\n")
+    header += newline
     if not header.startswith(_MAGIC) or not header.endswith(b"\n"):
         return None
     if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
@@ -339,9 +343,19 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
         data = marshal.loads(payload)
         if data["format"] != FORMAT or data["key"] != key:
             return None
+        read: dict[Path, bytes] = {}
         for name, digest in data["files"]:
-            if file_digest(Path(name)) != digest:
+            text = read_regular(name)
+            if text is None:
+                if digest is not None:
+                    return None  # an import or a cases file gone since (or a pipe now)
+                continue
+            if hashlib.sha256(text).hexdigest() != digest:
                 return None  # an import or a cases file changed since
+            read[Path(name)] = text
+        for written, target in data["links"]:
+            if os.path.realpath(written) != target:
+                return None  # a symbolic link on the way now points elsewhere
         program = _Decoder(data["functions"], functions, resolvers).value(data["program"])
         if type(program) is not Program:
             return None
@@ -350,20 +364,25 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: evicted last
+    if texts is not None:
+        texts.update(read)
     return program, files
 
 
 def save(directory: Path, key: str, program: Program, files: Sequence[Path],
-         functions: Mapping[str, Callable[..., Any]], resolvers: Mapping[str, Any]) -> None:
-    """Store ``program`` (loaded from ``files``) under ``key``, atomically; give up
-    quietly when it cannot be described or written, since the cache is a speed-up."""
+         functions: Mapping[str, Callable[..., Any]], resolvers: Mapping[str, Any],
+         links: Sequence[tuple[Path, Path]] = ()) -> None:
+    """Store ``program`` (loaded from ``files``, its imports and ``cases`` paths as
+    written resolved as in ``links``) under ``key``, atomically; give up quietly when it
+    cannot be described or written, since the cache is a speed-up."""
     tmp: str | None = None
     try:
         encoder = _Encoder(functions, resolvers)
         described = encoder.value(program)
         data = {"format": FORMAT, "key": key, "program": described,
                 "functions": encoder.functions,
-                "files": [(str(p), file_digest(p)) for p in files]}
+                "files": [(str(p), file_digest(p)) for p in files],
+                "links": [(str(w), str(t)) for w, t in links]}
         payload = marshal.dumps(data)
         digest = hashlib.sha256(payload).hexdigest().encode("ascii")
         directory.mkdir(parents=True, exist_ok=True)

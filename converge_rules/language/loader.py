@@ -97,7 +97,10 @@ class LoadResult:
     the folders the ruleset may read from (its ``cases`` files are confined to them
     too); ``files`` the resolved path of every file the ruleset names (the entry file,
     every import and every ``cases`` file, whether it could be read or not), entry
-    first: what a command must never write over.
+    first: what a command must never write over. ``links`` pairs the path of each
+    import and ``cases`` file as written (relative to its importer's resolved folder)
+    with the path it resolved to: a symbolic link pointed elsewhere later changes what
+    the same text loads (the program cache checks these).
     """
 
     modules: tuple[Module, ...]
@@ -106,6 +109,7 @@ class LoadResult:
     entry: str = ""
     access: FileAccess = field(default_factory=lambda: FileAccess((Path.cwd(),)))
     files: tuple[Path, ...] = ()
+    links: tuple[tuple[Path, Path], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -194,6 +198,7 @@ class _Loader:
         self.done: set[Path] = set()
         self.names: dict[Path, str] = {}
         self.files: list[Path] = []
+        self.links: dict[Path, Path] = {}
 
     def run(self, path: Path, source: str | None) -> LoadResult:
         try:
@@ -215,7 +220,8 @@ class _Loader:
 
     def _result(self, entry: str) -> LoadResult:
         return LoadResult(tuple(self.modules), tuple(self.diagnostics), dict(self.sources),
-                          entry, self.access, tuple(self.files))
+                          entry, self.access, tuple(self.files),
+                          tuple(self.links.items()))
 
     def _name(self, path: Path) -> str:
         if path not in self.names:
@@ -282,7 +288,9 @@ class _Loader:
                 self._import(path, item, chain)
             elif isinstance(item, Test) and item.cases is not None and item.cases.file:
                 try:  # read by the checker and the test runner, confined as imports are
-                    self._named(resolve(path.parent / item.cases.file))
+                    written = path.parent / item.cases.file
+                    self.links[written] = resolve(written)
+                    self._named(self.links[written])
                 except (FileRefused, OSError):
                     continue
         self.modules.append(module)
@@ -293,7 +301,9 @@ class _Loader:
 
     def _import(self, importer: Path, imp: Import, chain: list[Path]) -> None:
         try:
-            target = resolve(importer.parent / imp.path)
+            written = importer.parent / imp.path
+            target = resolve(written)
+            self.links[written] = target
             self._named(target)
             self.access.check(target, imp.path, "an imported file")
         except FileRefused as exc:

@@ -10,6 +10,7 @@ import importlib.util
 import marshal
 import multiprocessing
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,109 @@ def test_an_edited_import_is_a_miss(cache: Path, tmp_path: Path, parses: Loads) 
     edited = converge_rules.load(entry)
     assert parses.count == 2
     assert edited.program.type("Item").field_names == ("id", "n")
+
+
+@pytest.mark.parametrize("linked", ["file", "folder"])
+def test_an_import_through_a_symbolic_link_pointed_elsewhere_is_a_miss(
+        linked: str, cache: Path, tmp_path: Path) -> None:
+    # The entry's text and both imported files are unchanged; only the link moved.
+    folder = tmp_path / "rules"
+    for variant, factor in (("a", 2), ("b", 3)):
+        (folder / variant).mkdir(parents=True)
+        (folder / variant / "lib.cvg").write_text(
+            f"ruleset lib{variant}\nfact Out {{ key n: int }}\n"
+            f"agent scale {{\n  when In(n)\n  emit Out(n: n * {factor})\n}}\n")
+    entry = folder / "main.cvg"
+    entry.write_text('ruleset main\nimport "lib/lib.cvg"\nfact In { key n: int }\n'
+                     if linked == "folder" else
+                     'ruleset main\nimport "lib.cvg"\nfact In { key n: int }\n')
+    link = folder / "lib" if linked == "folder" else folder / "lib.cvg"
+
+    def point(variant: str) -> None:
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(folder / variant if linked == "folder"
+                        else folder / variant / "lib.cvg")
+
+    def outs() -> Any:
+        result = converge_rules.run(converge_rules.load(entry), [("In", {"n": 5})])
+        return result.facts("Out")
+
+    point("a")
+    assert outs() == [{"n": 10}]
+    assert outs() == [{"n": 10}]  # a hit
+    point("b")
+    assert outs() == [{"n": 15}]  # as without the cache: b's agent, not a's
+    point("a")
+    assert outs() == [{"n": 10}]
+
+
+def test_a_hit_checks_the_texts_its_program_was_built_from(cache: Path,
+                                                            tmp_path: Path) -> None:
+    # ``checked`` of a hit is built on first use: from what was loaded, not from the
+    # files edited since (without the cache, it is built at load)
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "types.cvg").write_text("ruleset types\nfact In { key n: int }\n")
+    entry = folder / "main.cvg"
+    entry.write_text('ruleset main\nimport "types.cvg"\nfact Out { key n: int }\n'
+                     "agent copy {\n  when In(n)\n  emit Out(n: n)\n}\n")
+    converge_rules.load(entry)
+    hit = converge_rules.load(entry)
+    entry.write_text('ruleset other\nimport "types.cvg"\n')
+    (folder / "types.cvg").write_text("ruleset types\nfact In { key m: str }\n")
+    assert hit.checked.name == "main"
+    assert [a.name.name for a in hit.checked.agents] == ["copy"]
+    assert sorted(hit.checked.facts) == ["In", "Out"]
+    assert [f.name.name for f in hit.checked.facts["In"].fields] == ["n"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+@pytest.mark.parametrize("where", ["entry", "parser", "import"])
+def test_a_named_pipe_in_place_of_a_file_is_a_miss_not_a_hang(
+        where: str, cache: Path, tmp_path: Path) -> None:
+    # Without the cache a pipe given as an import is refused; a pipe where an entry of
+    # the cache or the parser's is read would block the open for ever (a writer never
+    # comes): each is a miss. In a child process, so that a hang fails by its timeout.
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "types.cvg").write_text("ruleset types\nfact In { key n: int }\n")
+    entry = folder / "main.cvg"
+    entry.write_text('ruleset main\nimport "types.cvg"\nfact Out { key n: int }\n'
+                     "agent copy {\n  when In(n)\n  emit Out(n: n)\n}\n")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "converge_rules.cli", "run", str(entry), "--no-plugins"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    (stored,) = _entries(cache) if where == "entry" else sorted(cache.glob(
+        "parser-*")) if where == "parser" else [folder / "types.cvg"]
+    stored.unlink()
+    os.mkfifo(stored)
+    if where == "parser":  # (a program from the cache needs no parser)
+        for program in _entries(cache):
+            program.unlink()
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    if where == "import":  # as without the cache: the loader says what is wrong
+        off = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                             env={**env, "CONVERGE_CACHE_DIR": ""})
+        assert (again.returncode, again.stdout, again.stderr) == (
+            off.returncode, off.stdout, off.stderr)
+        assert again.returncode == 2
+    else:
+        assert (again.returncode, again.stdout) == (0, first.stdout), again.stderr
+
+
+def test_a_cache_dir_naming_an_unknown_users_home_turns_the_cache_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVERGE_CACHE_DIR", "~no-such-user-r23c/cache")
+    ruleset, facts = _manners()
+    assert converge_rules.run(ruleset, facts).status == "converged"
+    entry = tmp_path / "main.cvg"
+    entry.write_text("ruleset main\nfact In { key n: int }\n")
+    result = subprocess.run([sys.executable, "-m", "converge_rules.cli", "check", str(entry)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in result.stdout + result.stderr
 
 
 def _damage_truncated(path: Path) -> None:

@@ -35,6 +35,7 @@ def test_every_part_of_a_grown_total_is_listed(tmp_path: Path) -> None:
     doc = json.loads(cli("pending", db, "--format", "json").stdout)
     (held,) = doc["pending"]
     assert held["fields"] == {"claim": "c1", "amount": 22_000.0}
+    assert held["id"] == "p-9875bc627d5f"  # as docs/approvals.md shows it
     assert held["parts"] == [
         {"agent": "more", "cycle": 2, "support": [1, 4],
          "derivation": ['Extra(amount: 8000.0, claim: "c1", id: "e1")', 'Ack(claim: "c1")']},

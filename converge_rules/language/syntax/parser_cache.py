@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import io
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from typing import Any
 
 from converge_rules import __version__
 
-__all__ = ["CACHE_DIR_ENV", "cache_dir", "cache_file", "load_or_build"]
+__all__ = ["CACHE_DIR_ENV", "cache_dir", "cache_file", "load_or_build", "read_regular"]
 
 CACHE_DIR_ENV = "CONVERGE_CACHE_DIR"
 """Overrides the cache directory; set to the empty string, turns the cache off."""
@@ -43,11 +44,17 @@ _SUFFIX = ".lark-cache"
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path | None:
     """The directory the parser cache lives in, or None when caching is off (the
-    override is set and empty) or no home directory can be found. Not created here."""
+    override is set and empty, or names the home of a user there is none of) or no home
+    directory can be found. Not created here."""
     env = os.environ if environ is None else environ
     override = env.get(CACHE_DIR_ENV)
     if override is not None:
-        return Path(override).expanduser() if override.strip() else None
+        if not override.strip():
+            return None
+        try:
+            return Path(override).expanduser()
+        except RuntimeError:  # ``~someone`` with no such user: no cache, no failure
+            return None
     xdg = env.get("XDG_CACHE_HOME", "").strip()
     if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore a relative path
         return Path(xdg) / "converge_rules"
@@ -85,16 +92,42 @@ def load_or_build(build: Callable[[], Any], grammar: str, options: str,
     return parser
 
 
-def _load(path: Path) -> Any:
-    """The parser saved in ``path``, or None when there is no sound file to load."""
+def read_regular(path: str | Path, check: Callable[[os.stat_result], bool] | None = None
+                 ) -> bytes | None:
+    """The bytes of the regular file ``path``, or None when it cannot be read or is no
+    regular file (a pipe put there would block the open or the read for ever, a device
+    such as /dev/zero never end) or ``check`` refuses its status (taken from the open
+    file, so that it is the one read)."""
     try:
-        with open(path, "rb") as f:
-            if hasattr(os, "geteuid") and os.fstat(f.fileno()).st_uid != os.geteuid():
-                return None  # unpickling runs code: only our own files are trusted
-            header = f.readline()
-            payload = f.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_BINARY", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (check is not None and not check(st)):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            return f.read()
     except OSError:
         return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _mine(st: os.stat_result) -> bool:
+    return not hasattr(os, "geteuid") or st.st_uid == os.geteuid()
+
+
+def _load(path: Path) -> Any:
+    """The parser saved in ``path``, or None when there is no sound file to load."""
+    data = read_regular(path, _mine)  # unpickling runs code: only our own files
+    if data is None:
+        return None
+    header, newline, payload = data.partition(b"\n")
+    header += newline
     if not header.startswith(_MAGIC) or not header.endswith(b"\n"):
         return None
     if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
