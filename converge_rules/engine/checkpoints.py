@@ -685,6 +685,8 @@ def _fingerprints(store: FactStore, rows: Iterable[bytes]) -> FingerprintIndex:
         doc = unpack(data)
         state = doc["job"]
         for cycle, n1, gone, closed, noted, reset in doc.get("steps", ()):
+            if not n <= int(n1) <= len(status):  # (a damaged row: not a list of 10^9)
+                raise Unsupported("a checkpoint's steps name facts the store lacks")
             changes(n, int(n1), set(gone), set(closed))
             n = int(n1)
             first = False

@@ -446,6 +446,9 @@ BROKEN = "0" * 64
 """The hash member a line read from a row whose own hash does not follow gets: the
 line chain then breaks where the store was tampered with (``converge verify``)."""
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+"""The digits of a row hash (64 of them: what ``bytes.fromhex`` reads)."""
+
 
 Row = tuple[int, int, int, str, str, str]
 """A stored trace row as :func:`read_rows` reads it: ``(seq, cycle, lines, format,
@@ -474,7 +477,9 @@ def read_rows(rows: Iterable[Row], head: bytes = GENESIS, seq: int = 0
             covered = True
         elif not covered:  # written before the columns were hashed (session 23)
             intact = row_hash(previous, text) == digest
-        previous = digest
+        # (a hash edited to what is no hex at all: the next row follows from none)
+        previous = digest if intact or (len(digest) == 64
+                                        and _HEX_DIGITS.issuperset(digest)) else BROKEN
         try:
             texts = expander.lines(kind, text)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):

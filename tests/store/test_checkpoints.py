@@ -229,6 +229,34 @@ def test_a_job_stopped_inside_a_group_finds_the_oscillation_of_a_cycle_before_it
         assert stored_trace(location) == expected, f"aborted after {k}"
 
 
+def test_a_checkpoint_whose_steps_name_facts_the_store_lacks_is_re_executed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a damaged row (steps up to fact 10^12 of a store of a few) is not restored: the
+    # fingerprints' replay built a list of that many ids (MemoryError, or the OOM
+    # killer for 10^9); the job re-executes from its inputs instead (review r23a)
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)
+    ruleset = ruleset_file(tmp_path, "cyclic", CYCLIC)
+    facts = [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    db = tmp_path / "run.db"
+    location = f"sqlite:///{db}?group=4"
+    first = api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(3))
+    assert first.status == "interrupted"
+    with sqlite3.connect(db) as con:
+        cycle, data = con.execute("SELECT cycle, data FROM checkpoints ORDER BY cycle DESC "
+                                  "LIMIT 1").fetchone()
+        doc = checkpoints.unpack(data)
+        assert doc["steps"], "the cycles that waited for the group's transaction"
+        doc["steps"][0][1] = 10**12
+        con.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
+                    (checkpoints.pack(doc), cycle))
+    resumed = api.resume(location, ruleset=ruleset)
+    assert resumed.resumed_from is None  # re-executed, not restored
+    same_result(resumed, whole)
+    assert stored_trace(location) == whole.trace.to_jsonl()
+
+
 # ------------------------------------------------- every shipped ruleset's tests
 
 

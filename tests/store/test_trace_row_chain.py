@@ -21,6 +21,10 @@ EDITS = {
     "lines": "lines = lines + 1",
     "kind": "kind = 'text'",
     "data": "data = replace(data, '5', '6')",
+    # a hash that is no hex at all (the next row's hash follows from it): tampered,
+    # not an internal error (review r23a: bytes.fromhex raised)
+    "hash": "hash = 'zz'",
+    "hash of odd length": "hash = substr(hash, 2)",
 }
 
 
