@@ -16,7 +16,6 @@ format this converge does not know, a job cut by ``job_timeout`` inside a cycle
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -87,6 +86,10 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
         stage_settings = getattr(target, "stage_settings", None)
         if stage_settings is None:
             return None  # the re-executing path says why the store cannot take them
+        from converge_rules.store.extend import later_settings
+
+        # recorded with the first commit, pending: no crash after it loses them
+        stage_settings(later_settings(found, program, more, None))
         then = functools.partial(_take_more, found, program, more, stage_settings)
 
     def reopen(state: Mapping[str, Any]) -> None:
@@ -106,14 +109,11 @@ def _take_more(found: Resumable, program: Program, more: InputFacts,
     """The job restored from its checkpoints ran to its end (``result``): when its
     session goes on, ``more`` is recorded with the cycle that merges it and merged,
     and the job converges again; the last run's result."""
-    from converge_rules.store.extend import GOES_ON, LATER_VERSION, _run
-    from converge_rules.store.resume import inputs_text
+    from converge_rules.store.extend import GOES_ON, _run, keeps_pending, later_settings
 
     if result.status not in GOES_ON:
+        if not keeps_pending(result):  # never taken: the job's last commit drops them
+            stage_settings(later_settings(found, program, None, None))
         return result
-    settings = dict(found.settings)
-    settings["version"] = LATER_VERSION
-    settings["later"] = [*settings.get("later", ()),
-                         [job.meter.cycles + 1, json.loads(inputs_text(program, more))]]
-    stage_settings(json.dumps(settings, sort_keys=True))
+    stage_settings(later_settings(found, program, more, job.meter.cycles + 1))
     return _run(job, more)

@@ -12,8 +12,11 @@ does) and re-converges incrementally from there: agents see only what is new to 
 
 **The record of later inputs** is the job's stored settings, not its trace: each batch
 is kept as ``later: [[cycle, [[type, fields], …]], …]`` in the job spec's settings
-(``version`` 2), written *in the transaction that commits the cycle merging it*, so a
-crash leaves either both or neither. The trace alone would not do: an input fact equal
+(``version`` 2), written no later than the resumed job's first commit: that commit
+records the batch as pending (``[null, rows]``, ``version`` 3) and the one of the
+cycle merging it records its cycle, so a crash after the first commit (between the
+decisions' cycle of a paused job and the facts' input cycle, say) never loses the
+batch — a plain resume merges it where it was due. The trace alone would not do: an input fact equal
 to a live derived fact adds no trace event (it only becomes an input, which no cascade
 retracts afterwards), so a batch rebuilt from ``fact_added`` events could replay to a
 different job. A later resume (with or without more facts) and ``converge replay``
@@ -32,7 +35,9 @@ first, at the pause, as :meth:`Session.run <converge_rules.Session.run>` applies
 taken before the facts added), or can be resumed
 (:data:`~converge_rules.store.resume.RESUMABLE`: it first runs to its end as a plain
 resume would); a job that ends its re-execution otherwise (interrupted
-again, out of a budget) returns that result and the new facts are not recorded.
+again, out of a budget) returns that result; the new facts stay pending when a plain
+resume goes on with the job (interrupted, out of ``job_timeout``), else they are not
+recorded. A job holding a pending batch refuses more facts until a resume merged it.
 """
 
 from __future__ import annotations
@@ -62,6 +67,11 @@ if TYPE_CHECKING:
 LATER_VERSION = 2
 """The settings version of a job that took later inputs (``settings["later"]``)."""
 
+PENDING_VERSION = 3
+"""The settings version of a job holding a batch of later inputs not merged yet
+(``[null, rows]``, the last of ``settings["later"]``): a converge that reads only
+version 2 refuses the job rather than lose the batch."""
+
 #: statuses after which a job's session goes on with more facts: its fixpoint, or its
 #: pause awaiting approval (the facts merge after the decisions recorded since it)
 GOES_ON = ("converged", "unmet_goal", "awaiting_approval")
@@ -74,10 +84,66 @@ def later_batches(found: Resumable, program: Program) -> list[tuple[int, InputFa
 
     out: list[tuple[int, InputFacts]] = []
     for cycle, rows in found.settings.get("later") or ():
+        if cycle is None:
+            continue  # the pending batch: see pending_batch
         pairs = [(str(t), fields) for t, fields in rows]
         out.append((int(cycle), validate_pairs(
             program, pairs, source=f"job {found.job.id}'s inputs of cycle {cycle}")))
     return out
+
+
+def pending_batch(found: Resumable, program: Program) -> InputFacts | None:
+    """The input facts a resume with more facts recorded at its first commit and whose
+    input cycle was not committed yet (a crash came between), validated against
+    ``program``; None when there are none. They merge as that resume would have
+    merged them: after the job's run, when its session goes on."""
+    from converge_rules.engine.inputs import validate_pairs
+
+    for cycle, rows in found.settings.get("later") or ():
+        if cycle is None:
+            pairs = [(str(t), fields) for t, fields in rows]
+            return validate_pairs(program, pairs,
+                                  source=f"job {found.job.id}'s inputs given later")
+    return None
+
+
+def later_settings(found: Resumable, program: Program, more: InputFacts | None,
+                   cycle: int | None) -> str:
+    """``found``'s settings (JSON) with its later batches merged (its pending one
+    dropped) and ``more`` (None: nothing) as the batch merged at ``cycle`` — None:
+    pending, recorded with the resumed job's first commit so that no crash after it
+    loses the facts."""
+    settings = dict(found.settings)
+    later = [b for b in settings.get("later") or () if b[0] is not None]
+    if more is not None:
+        later.append([cycle, json.loads(inputs_text(program, more))])
+    if later:
+        settings["later"] = later
+        settings["version"] = PENDING_VERSION if cycle is None and more is not None \
+            else LATER_VERSION
+    return json.dumps(settings, sort_keys=True)
+
+
+def keeps_pending(result: RunResult) -> bool:
+    """Whether a pending batch outlives the run that ended ``result`` (not at its
+    fixpoint nor a pause): kept when a plain resume goes on with the job (interrupted,
+    or out of ``job_timeout``) and merges them at its end, else dropped."""
+    return result.status == "interrupted" or (
+        result.status == "budget_exceeded" and result.detail.startswith("job_timeout"))
+
+
+def take_pending(found: Resumable, program: Program, more: InputFacts | None
+                 ) -> InputFacts | None:
+    """The facts to merge after the job's run: ``more``, or the batch a crashed resume
+    left pending (giving facts again then is refused: they would merge twice)."""
+    pending = pending_batch(found, program)
+    if pending is None:
+        return more
+    if more is not None and len(more):
+        raise StoreError(f"job {found.job.id} of {found.store.location} already holds "
+                         "input facts given to a resume that did not finish; resume it "
+                         "without --facts first (it merges them), then give the new ones")
+    return pending
 
 
 def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
@@ -97,6 +163,7 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
 
     check_ruleset(found, ruleset)
     program = ruleset.program
+    more = take_pending(found, program, more)
     from converge_rules.store.checkpointed import resume_from_checkpoints
 
     restored = resume_from_checkpoints(found, ruleset, executor=executor,
@@ -122,6 +189,9 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
         raise StoreError(f"{store.location}: this store ({type(store).__name__}) cannot "
                          "record the facts a job takes later; run a new job over all the "
                          "facts")
+    if more is not None and len(more):
+        assert stage_settings is not None  # recorded with the first commit, pending
+        stage_settings(later_settings(found, program, more, None))
     sink = ReplaySink(target, info.id, store.trace_lines(info.id), sizes, last)
     merged: dict[str, Any] = dict(ruleset.tools)
     if tools:
@@ -140,15 +210,14 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
                                       f"facts in cycle {cycle}, after a run that ended "
                                       f"{result.status}")
                     result = _run(job, batch)
-                if more is not None and len(more) and result.status in GOES_ON:
-                    cycle = job.meter.cycles + 1
-                    settings = dict(found.settings)
-                    settings["version"] = LATER_VERSION
-                    settings["later"] = [*settings.get("later", ()),
-                                         [cycle, json.loads(inputs_text(program, more))]]
+                if more is not None and len(more):
                     assert stage_settings is not None
-                    stage_settings(json.dumps(settings, sort_keys=True))
-                    result = _run(job, more)
+                    if result.status in GOES_ON:  # the cycle merging them: its own
+                        stage_settings(later_settings(found, program, more,
+                                                      job.meter.cycles + 1))
+                        result = _run(job, more)
+                    elif not keeps_pending(result):  # never taken: the last commit
+                        stage_settings(later_settings(found, program, None, None))
             finally:
                 job.tools.close()
         except BaseException:
@@ -178,4 +247,5 @@ def _run(job: _Job, batch: InputFacts | None) -> RunResult:
     return job.converge(last=False)
 
 
-__all__ = ["GOES_ON", "LATER_VERSION", "extend", "later_batches"]
+__all__ = ["GOES_ON", "LATER_VERSION", "PENDING_VERSION", "extend", "keeps_pending",
+           "later_batches", "later_settings", "pending_batch", "take_pending"]

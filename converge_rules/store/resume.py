@@ -48,9 +48,10 @@ if TYPE_CHECKING:
 SETTINGS_VERSION = 1
 """The version of :attr:`JobSpec.settings`' JSON a new job writes."""
 
-READS_VERSION = 2
-"""The newest settings version read (2: with the inputs a job took later, see
-:mod:`converge_rules.store.extend`); a newer one is refused."""
+READS_VERSION = 3
+"""The newest settings version read (2: with the inputs a job took later, 3: with a
+batch of them not merged yet, see :mod:`converge_rules.store.extend`); a newer one is
+refused."""
 
 RESUMABLE = ("running", "interrupted", "aborted", "budget_exceeded", "awaiting_approval")
 """Statuses a job may be resumed from (``budget_exceeded`` only by ``job_timeout``;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,75 @@ def test_a_job_that_took_decisions_takes_more_facts_and_is_gated_again(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     # each claim checked once: the store kept every answer across the resumes
     assert sorted(k for k, _, _ in calls(tmp_path)) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+
+
+@pytest.mark.parametrize("restore", ["checkpoints", "re-execution"])
+def test_a_resume_with_facts_killed_at_any_commit_keeps_the_facts(tmp_path: Path,
+                                                                   restore: str) -> None:
+    # `--resume --facts` of a decided job commits the decisions' cycle on its own (the
+    # first after reopening), then the facts' input cycle: a crash at any commit of it
+    # must not lose the facts — a plain resume then ends as the uninterrupted one, the
+    # facts merged at the cycle they were due, the same result and exported trace
+    decided = tmp_path / "decided.db"
+    pause_and_decide(tmp_path, str(decided))
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"Claim": {"id": i, "amount": a}}) + "\n"
+                            for i, a in (("C5", 3_000.0), ("C6", 100.0))))
+
+    def copy(name: str) -> Path:
+        db = tmp_path / name
+        src, dst = sqlite3.connect(decided), sqlite3.connect(db)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return db
+
+    def result(out: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(out.stdout)
+        doc.pop("resumed_from", None)
+        return doc
+
+    ref = copy("ref.db")
+    out = converge(tmp_path, "run", "--resume", f"{ref}?group=4", "--facts", more,
+                   "--format", "json")
+    assert out.returncode == 4, out.stderr
+    whole, trace = result(out), exported(tmp_path, str(ref))
+    assert {f["id"] for f in whole["facts"]["Claim"]} >= {"C5", "C6"}
+    with sqlite3.connect(decided) as conn:
+        paused = conn.execute("SELECT max(cycle) FROM cycles").fetchone()[0]
+    def rows(db: Path) -> tuple[list[Any], list[Any]]:
+        conn = sqlite3.connect(db)
+        try:
+            return (list(conn.execute("SELECT * FROM trace_rows ORDER BY job, seq")),
+                    list(conn.execute("SELECT * FROM job_specs")))
+        finally:
+            conn.close()
+
+    crashed = 0
+    for cycle in range(paused + 1, whole["cycles"] + 1):
+        db = copy(f"crash-{cycle}.db")
+        out = converge(tmp_path, "run", "--resume", f"{db}?group=4", "--facts", more,
+                       CONVERGE_CRASH_AT=f"commit:{cycle}")
+        if out.returncode != -9:
+            continue  # no commit at that cycle (grouped with a later one)
+        crashed += 1
+        again: tuple[Any, ...] = ()
+        if crashed == 1:  # inside the first commit: nothing of the resume is stored,
+            assert rows(db) == rows(decided)  # the facts are given again
+            again = ("--facts", more)
+        elif crashed == 2:  # the facts are held: given again, they would merge twice
+            held = rows(db)
+            out = converge(tmp_path, "run", "--resume", db, "--facts", more)
+            assert out.returncode == 2 and "resume it without --facts" in out.stderr
+            assert "Traceback" not in out.stderr and rows(db) == held
+        if restore == "re-execution":  # as a job stored without checkpoints
+            conn = sqlite3.connect(db)
+            with conn:
+                conn.execute("DELETE FROM checkpoints")
+            conn.close()
+        out = converge(tmp_path, "run", "--resume", f"{db}?group=4", *again,
+                       "--format", "json")
+        assert out.returncode == 4, (cycle, out.stderr)
+        assert result(out) == whole, cycle
+        assert exported(tmp_path, str(db)) == trace, cycle
+    assert crashed >= 3  # the decisions' cycle, the facts' cycle and one after
