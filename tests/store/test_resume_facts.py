@@ -247,3 +247,36 @@ def test_an_interrupted_job_runs_to_its_end_then_takes_the_facts(tmp_path: Path)
         lines = [json.loads(line) for line in store.trace_lines(1)]
     statuses = [e["status"] for e in lines if e["event"] == "status"]
     assert statuses == ["converged", "converged"]  # the first run's end, then the last
+
+
+def test_facts_given_to_a_resume_interrupted_again_stay_pending(tmp_path: Path) -> None:
+    # interrupted again after its first commit, a resume with facts keeps them: giving
+    # them again is refused (they would merge twice), a plain resume merges them at
+    # the job's end — the facts and the stored trace of the uninterrupted resume
+    path = tmp_path / "closure.cvg"
+    path.write_text(CLOSURE)
+    ruleset = converge_rules.load(path, plugins=False)
+    chain = [("Edge", {"a": i, "b": i + 1}) for i in range(8)]
+    more = [("Edge", {"a": 8, "b": 0})]
+    traces = []
+    for name in ("once", "twice"):
+        db = tmp_path / f"{name}.db"
+        asked = iter(range(100))
+        stopped = api.run(ruleset, chain, store=db, now=JOB_TIME,
+                          stop=lambda asked=asked: next(asked) >= 3)
+        assert stopped.status == "interrupted"
+        if name == "twice":
+            again = iter(range(100))
+            cut = api.resume(db, ruleset=ruleset, facts=more,
+                             stop=lambda again=again: next(again) >= 2)
+            assert cut.status == "interrupted"
+            with pytest.raises(StoreError, match="without --facts first"):
+                api.resume(db, ruleset=ruleset, facts=more)
+            result = api.resume(db, ruleset=ruleset)
+        else:
+            result = api.resume(db, ruleset=ruleset, facts=more)
+        assert result.status == "converged"
+        assert result.facts("Path") == api.run(ruleset, chain + more,
+                                               now=JOB_TIME).facts("Path")
+        traces.append(trace_of(tmp_path, db))
+    assert traces[0] == traces[1]
