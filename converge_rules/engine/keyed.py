@@ -45,6 +45,50 @@ Members = list[tuple[int, tuple[Any, ...]]]
 _HOLDER = itemgetter(0)
 
 
+def keyed_groups(positions: Sequence[int], outputs: Sequence[Sequence[tuple[Any, ...]]],
+                 keyget_of: Sequence[Any], emits_keyed: Sequence[bool],
+                 ) -> dict[tuple[int, Any], Members] | None:
+    """The keyed candidates of a cycle by (type, key), in merge order, for the keys
+    that have more than one (a key's only candidate is merged alone); None when no key
+    has (the common case: found without building the groups). The agent at
+    ``positions[i]`` emitted ``outputs[i]`` (none for a failed run);
+    ``emits_keyed[a]``: whether agent ``a`` emits a keyed type; ``keyget_of[t]``: the
+    key of a fact of type ``t`` (None when unkeyed)."""
+    seen: set[tuple[int, Any]] = set()
+    for a, outs in zip(positions, outputs, strict=True):
+        if not outs or not emits_keyed[a]:
+            continue
+        for out in outs:
+            if out[0] == EVALUATE:
+                continue
+            keyget = keyget_of[out[1]]
+            if keyget is None:
+                continue
+            gk = (out[1], keyget(out[2]))
+            if gk in seen:
+                return _groups_of_several(positions, outputs, keyget_of, emits_keyed)
+            seen.add(gk)
+    return None
+
+
+def _groups_of_several(positions: Sequence[int], outputs: Sequence[Sequence[tuple[Any, ...]]],
+                       keyget_of: Sequence[Any], emits_keyed: Sequence[bool],
+                       ) -> dict[tuple[int, Any], Members]:
+    """:func:`keyed_groups` once some key has several candidates."""
+    groups: dict[tuple[int, Any], Members] = {}
+    for a, outs in zip(positions, outputs, strict=True):
+        if not outs or not emits_keyed[a]:
+            continue
+        for out in outs:
+            if out[0] == EVALUATE:
+                continue
+            keyget = keyget_of[out[1]]
+            if keyget is None:
+                continue
+            groups.setdefault((out[1], keyget(out[2])), []).append((a, out))
+    return {gk: members for gk, members in groups.items() if len(members) > 1}
+
+
 class KeyedMerge:
     """The keyed groups of one job's merges, and how many conflicts they resolved
     (each recorded as a trace event, which the result reads). Owned
@@ -87,10 +131,6 @@ class KeyedMerge:
         emits_fusable = {spec.id for spec in merger.program.types
                          if self._fusable[spec.id] is not None}
         intents = {spec.id for spec in merger.program.types if spec.intent}
-        keyed_types = {spec.id for spec in merger.program.types if spec.key_positions}
-        #: per agent, whether it emits a keyed type (its outputs join keyed groups)
-        self._emits_keyed = [bool(keyed_types.intersection(agent.emits))
-                             for agent in merger.program.agents]
         self._lane = [bool(emits_fusable.intersection(agent.emits))
                       and not intents.intersection(agent.reads)
                       for agent in merger.program.agents]
@@ -416,42 +456,10 @@ class KeyedMerge:
             ev((E_EFFECT_MERGED, cycle, a, 1))
 
     def groups_of_runs(self, runs: RunOutputs) -> dict[tuple[int, Any], Members] | None:
-        """``Merger._group_keyed`` of a cycle's runs as columns: the keyed candidates
-        by (type, key), in merge order, for the keys that have more than one; None
-        when no key has (found without building the groups)."""
-        seen: set[tuple[int, Any]] = set()
-        keyget_of = self._store.keyget
-        emits_keyed = self._emits_keyed
-        for a, outputs in zip(runs.positions, runs.outputs, strict=True):
-            if not outputs or not emits_keyed[a]:
-                continue
-            for out in outputs:
-                if out[0] == EVALUATE:
-                    continue
-                keyget = keyget_of[out[1]]
-                if keyget is None:
-                    continue
-                gk = (out[1], keyget(out[2]))
-                if gk in seen:
-                    return self._groups_of_several(runs)
-                seen.add(gk)
-        return None
-
-    def _groups_of_several(self, runs: RunOutputs) -> dict[tuple[int, Any], Members]:
-        """:meth:`groups_of_runs` once some key has several candidates."""
-        groups: dict[tuple[int, Any], Members] = {}
-        keyget_of = self._store.keyget
-        for a, outputs in zip(runs.positions, runs.outputs, strict=True):
-            if not self._emits_keyed[a]:
-                continue
-            for out in outputs:
-                if out[0] == EVALUATE:
-                    continue
-                keyget = keyget_of[out[1]]
-                if keyget is None:
-                    continue
-                groups.setdefault((out[1], keyget(out[2])), []).append((a, out))
-        return {gk: members for gk, members in groups.items() if len(members) > 1}
+        """:func:`keyed_groups` of a cycle's runs as columns."""
+        merger = self._merger
+        return keyed_groups(runs.positions, runs.outputs, self._store.keyget,
+                            merger._agent_keyed)
 
     def rekey(self, cycle: int) -> bool:
         """Merge again, in the order they were first merged, the keyed groups whose

@@ -35,7 +35,7 @@ from converge_rules.engine.effects import (
     RunOutputs,
 )
 from converge_rules.engine.factstore import FactStore
-from converge_rules.engine.keyed import STALE, KeyedMerge
+from converge_rules.engine.keyed import STALE, KeyedMerge, keyed_groups
 from converge_rules.engine.knowledge import Knowledge
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.retraction import Retraction
@@ -479,44 +479,12 @@ class Merger:
     def _group_keyed(
         self, effects: Sequence[AgentEffect]
     ) -> dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] | None:
-        """The keyed candidates of the cycle by (type, key), in merge order, for the
-        keys that have more than one (a key's only candidate is merged alone); None
-        when no key has (the common case: found without building the groups)."""
-        seen: set[tuple[int, Any]] = set()
-        keyget_of = self.store.keyget
-        agent_keyed = self._agent_keyed
-        for eff in effects:
-            if eff.error is not None or not agent_keyed[eff.position]:
-                continue
-            for out in eff.outputs:
-                if out[0] == EVALUATE:
-                    continue
-                keyget = keyget_of[out[1]]
-                if keyget is None:
-                    continue
-                gk = (out[1], keyget(out[2]))
-                if gk in seen:
-                    return self._groups_of_several(effects)
-                seen.add(gk)
-        return None
-
-    def _groups_of_several(
-        self, effects: Sequence[AgentEffect]
-    ) -> dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]]:
-        """:meth:`_group_keyed` once some key has several candidates."""
-        groups: dict[tuple[int, Any], list[tuple[int, tuple[Any, ...]]]] = {}
-        keyget_of = self.store.keyget
-        for eff in effects:
-            if eff.error is not None or not self._agent_keyed[eff.position]:
-                continue
-            for out in eff.outputs:
-                if out[0] == EVALUATE:
-                    continue
-                keyget = keyget_of[out[1]]
-                if keyget is None:
-                    continue
-                groups.setdefault((out[1], keyget(out[2])), []).append((eff.position, out))
-        return {gk: members for gk, members in groups.items() if len(members) > 1}
+        """:func:`~converge_rules.engine.keyed.keyed_groups` of the cycle's effects (a
+        failed one proposes nothing)."""
+        return keyed_groups([eff.position for eff in effects],
+                            [() if eff.error is not None else eff.outputs
+                             for eff in effects],
+                            self.store.keyget, self._agent_keyed)
 
     def _evaluate(
         self, cycle: int, agent: int, out: tuple[Any, ...], *, trace: bool = True
