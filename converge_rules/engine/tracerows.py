@@ -303,7 +303,8 @@ def row_hash(previous: str, text: str, columns: str = "") -> str:
     """The row chain: ``SHA-256(previous row's hash + columns + the row's text)`` in
     hex (the first row of a job follows :data:`~converge_rules.integrity.GENESIS`),
     ``columns`` the row's other columns (:func:`row_columns`); rows written before
-    converge hashed them (session 23) hashed the text alone (``columns`` empty)."""
+    the chain covered the columns (session 23) hashed the text alone (``columns``
+    empty)."""
     return hashlib.sha256(bytes.fromhex(previous) + columns.encode("utf-8", "replace")
                           + text.encode("utf-8", "surrogatepass")).hexdigest()
 

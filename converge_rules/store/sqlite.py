@@ -208,9 +208,11 @@ def _v8(db: sqlite3.Connection) -> None:
     # job's last lines) holding the cycle's raw events as one JSON text, expanded to
     # the trace lines when read (engine/tracerows.py); `seq` is the first line's
     # number, `lines` how many lines the row gives, `kind` its format (`events`,
-    # `lines`, `text`), `hash` the row chain (SHA-256 of the previous row's hash and
-    # the text), which `converge verify` checks. `trace_lines` keeps the jobs
-    # written before (read first: a job resumed from an older store goes on here).
+    # `lines`, `text`), `hash` the row chain (SHA-256 of the previous row's hash, the
+    # row's other columns and its text: engine/tracerows.py `row_hash`; rows written
+    # before session 23 hashed the text alone), which `converge verify` checks.
+    # `trace_lines` keeps the jobs written before (read first: a job resumed from an
+    # older store goes on here).
     # Migration 8 of the session's plan; it needs no other migration's tables.
     db.execute("""
         CREATE TABLE trace_rows (
