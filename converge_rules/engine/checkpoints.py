@@ -52,6 +52,7 @@ from __future__ import annotations
 import json
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -167,15 +168,31 @@ def _c_dumps() -> Callable[[Any], str]:
 _dumps = _c_dumps()
 
 
-def pack(doc: Mapping[str, Any]) -> bytes:
+def pack(doc: Mapping[str, Any], values: str | None = None) -> bytes:
     """A checkpoint document as the bytes stored: its JSON text (it starts with
-    ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``)."""
+    ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``).
+    ``values``: the JSON text of ``doc["values"]``, encoded already (the same text)."""
     try:
-        text = _dumps(doc)
+        text = _dumps(doc) if values is None else _spliced(doc, values)
     except (TypeError, ValueError) as exc:
         raise Unsupported(str(exc)) from None
     data = text.encode("utf-8", "surrogatepass")
     return data if len(data) < COMPRESS_FROM else zlib.compress(data, 1)
+
+
+def _spliced(doc: Mapping[str, Any], values: str) -> str:
+    """``_dumps(doc)`` with ``values`` as the text of its ``"values"`` (neither its
+    first nor its last key): the keys before it and those after encoded apart."""
+    keys = list(doc)
+    at = keys.index("values")
+    head = _dumps({k: doc[k] for k in keys[:at]})
+    tail = _dumps({k: doc[k] for k in keys[at + 1:]})
+    return f'{head[:-1]},"values":{values},{tail[1:]}'
+
+
+def _joined(texts: Sequence[str]) -> str:
+    """The JSON texts of consecutive slices of one list as the text of the whole."""
+    return "[" + ",".join([t[1:-1] for t in texts if len(t) > 2]) + "]"
 
 
 def unpack(data: bytes) -> dict[str, Any]:
@@ -233,6 +250,11 @@ class Checkpointer:
         self._steps: list[list[Any]] = []
         self._touched: set[int] = set()
         self._step_n = 0
+        #: the JSON texts of the facts' values ``[0, n)`` as the deltas encoded them,
+        #: slice by slice: a fact's values never change, and a snapshot holds all of
+        #: them (for a job whose context grows, half the bytes the checkpoints encode)
+        self._texts: list[str] = []
+        self._texts_n = 0
         self._shadow()
 
     def later_inputs(self) -> None:
@@ -290,19 +312,38 @@ class Checkpointer:
         try:
             state = self._job_state(cycle, lines, restarts, after)
             if not self.need_snapshot:
-                data = pack(self._delta(state))
+                data = pack(self._delta(state), self._values_text(self._n))
                 if (self.since + len(data) <= self.snapshot_size
                         and self.since_cycles < self.every):
                     self.since += len(data)
                     self.since_cycles += 1
                     self.sink.stage_checkpoint(cycle, DELTA, data)
                     return
-            data = pack(self._snapshot(state))
+            data = pack(self._snapshot(state), self._values_text(0))
         finally:
             self._shadow()
         self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
         self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
         self.need_snapshot = False
+
+    def _values_text(self, n0: int) -> str:
+        """The JSON text of the facts' values from ``n0`` (0, or where the last
+        checkpoint ended) on: what was not encoded yet is, and kept for the next
+        snapshot when it continues what is kept."""
+        store = self.job.store
+        n1, kept = store.next_id, self._texts_n
+        if n0 > kept:  # (a resumed job's first delta: the facts before are not kept)
+            return _dumps(store.values[n0:n1])
+        if kept < n1:
+            self._texts.append(_dumps(store.values[kept:n1]))
+            self._texts_n = n1
+        if n0 == 0 and self._texts_n == n1:
+            if len(self._texts) > 1:
+                self._texts = [_joined(self._texts)]
+            return self._texts[0] if self._texts else "[]"
+        if n0 == kept and kept < n1:
+            return self._texts[-1]
+        return _dumps(store.values[n0:n1])
 
     def _step(self, cycle: int, noted: bool, reset: bool) -> None:
         """Note what the fingerprints' replay needs of ``cycle``, which waits for a
@@ -334,6 +375,7 @@ class Checkpointer:
         """The job was restored from checkpoints: go on with deltas after them."""
         self.snapshot_size, self.since, self.since_cycles = snapshot_size, since, since_cycles
         self.need_snapshot = False
+        self._texts, self._texts_n = [], 0  # the facts are the restored ones
         self._shadow()
 
     def _shadow(self) -> None:
@@ -459,9 +501,13 @@ class Checkpointer:
         n0, n1 = self._n, store.next_id
         assert store.touched is not None
         touched = self._touched | store.touched if self._touched else store.touched
-        old = sorted(f for f in touched if f < n0)
-        ids = [*old, *range(n0, n1)]
+        ids = sorted(touched)
+        old = ids[:bisect_left(ids, n0)]
         live, type_of = store.live, store.type_of
+        # a fact leaves the context only through the store's ``_unlink`` or
+        # ``update_in_place``, which note it in ``touched``: the facts added since that
+        # are gone are among those, and asking the others (every fact added, for a
+        # closure hundreds of thousands of bisections) was half of what a delta cost
         gone = [fid for fid in ids if fid not in live[type_of[fid]]]
         closed: list[int] = []
         if gone and store.intent_types:  # (only an intent closes)
@@ -477,9 +523,11 @@ class Checkpointer:
             "numbers": store.cycle_numbers[k:].tolist(),
             "gone": gone, "closed": closed,
             "derivs": [[f, derivations.get(f)] for f in old]
-            + [[f, derivations[f]] for f in range(n0, n1) if f in derivations],
+            + ([[f, derivations[f]] for f in range(n0, n1) if f in derivations]
+               if derivations else []),
             "deps": [[f, dependents.get(f)] for f in old]
-            + [[f, dependents[f]] for f in range(n0, n1) if f in dependents],
+            + ([[f, dependents[f]] for f in range(n0, n1) if f in dependents]
+               if dependents else []),
             "confidence": [[f, c] for f, c in store.confidence.items()
                            if self._confidence.get(f) != c],
             "evaluations": [[f, e[self._evaluations.get(f, 0):]]
