@@ -168,26 +168,35 @@ def _c_dumps() -> Callable[[Any], str]:
 _dumps = _c_dumps()
 
 
-def pack(doc: Mapping[str, Any], values: str | None = None) -> bytes:
+def pack(doc: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> bytes:
     """A checkpoint document as the bytes stored: its JSON text (it starts with
     ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``).
-    ``values``: the JSON text of ``doc["values"]``, encoded already (the same text)."""
+    ``texts``: the JSON texts of some of ``doc``'s values, encoded already (the same
+    texts), by key."""
     try:
-        text = _dumps(doc) if values is None else _spliced(doc, values)
+        text = _dumps(doc) if not texts else _spliced(doc, texts)
     except (TypeError, ValueError) as exc:
         raise Unsupported(str(exc)) from None
     data = text.encode("utf-8", "surrogatepass")
     return data if len(data) < COMPRESS_FROM else zlib.compress(data, 1)
 
 
-def _spliced(doc: Mapping[str, Any], values: str) -> str:
-    """``_dumps(doc)`` with ``values`` as the text of its ``"values"`` (neither its
-    first nor its last key): the keys before it and those after encoded apart."""
-    keys = list(doc)
-    at = keys.index("values")
-    head = _dumps({k: doc[k] for k in keys[:at]})
-    tail = _dumps({k: doc[k] for k in keys[at + 1:]})
-    return f'{head[:-1]},"values":{values},{tail[1:]}'
+def _spliced(doc: Mapping[str, Any], texts: Mapping[str, str]) -> str:
+    """``_dumps(doc)`` with ``texts[key]`` as the text of ``doc[key]`` (keys that JSON
+    writes as they are): the keys between encoded together."""
+    parts: list[str] = []
+    plain: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in texts:
+            if plain:
+                parts.append(_dumps(plain)[1:-1])
+                plain = {}
+            parts.append(f'"{key}":{texts[key]}')
+        else:
+            plain[key] = value
+    if plain:
+        parts.append(_dumps(plain)[1:-1])
+    return "{" + ",".join(parts) + "}"
 
 
 def _joined(texts: Sequence[str]) -> str:
@@ -250,10 +259,10 @@ class Checkpointer:
         self._steps: list[list[Any]] = []
         self._touched: set[int] = set()
         self._step_n = 0
-        #: the JSON texts of the facts' values ``[0, n)`` as the deltas encoded them,
-        #: slice by slice: a fact's values never change, and a snapshot holds all of
-        #: them (for a job whose context grows, half the bytes the checkpoints encode)
-        self._texts: list[str] = []
+        #: the JSON texts of the facts' types and values ``[0, n)`` as the deltas
+        #: encoded them, slice by slice: a fact's never change, and a snapshot holds
+        #: every fact's (for a job whose context grows, half what checkpoints encode)
+        self._texts: dict[str, list[str]] = {"types": [], "values": []}
         self._texts_n = 0
         self._shadow()
 
@@ -312,38 +321,42 @@ class Checkpointer:
         try:
             state = self._job_state(cycle, lines, restarts, after)
             if not self.need_snapshot:
-                data = pack(self._delta(state), self._values_text(self._n))
+                data = pack(self._delta(state), self._facts_texts(self._n))
                 if (self.since + len(data) <= self.snapshot_size
                         and self.since_cycles < self.every):
                     self.since += len(data)
                     self.since_cycles += 1
                     self.sink.stage_checkpoint(cycle, DELTA, data)
                     return
-            data = pack(self._snapshot(state), self._values_text(0))
+            data = pack(self._snapshot(state), self._facts_texts(0))
         finally:
             self._shadow()
         self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
         self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
         self.need_snapshot = False
 
-    def _values_text(self, n0: int) -> str:
-        """The JSON text of the facts' values from ``n0`` (0, or where the last
-        checkpoint ended) on: what was not encoded yet is, and kept for the next
-        snapshot when it continues what is kept."""
+    def _facts_texts(self, n0: int) -> dict[str, str]:
+        """The JSON texts of the facts' ``types`` and ``values`` from ``n0`` (0, or
+        where the last checkpoint ended) on: what was not encoded yet is, and kept for
+        the next snapshot when it continues what is kept."""
         store = self.job.store
-        n1, kept = store.next_id, self._texts_n
+        n1, kept, texts = store.next_id, self._texts_n, self._texts
         if n0 > kept:  # (a resumed job's first delta: the facts before are not kept)
-            return _dumps(store.values[n0:n1])
+            return {"types": _dumps(store.type_of[n0:n1].tolist()),
+                    "values": _dumps(store.values[n0:n1])}
         if kept < n1:
-            self._texts.append(_dumps(store.values[kept:n1]))
+            texts["types"].append(_dumps(store.type_of[kept:n1].tolist()))
+            texts["values"].append(_dumps(store.values[kept:n1]))
             self._texts_n = n1
         if n0 == 0 and self._texts_n == n1:
-            if len(self._texts) > 1:
-                self._texts = [_joined(self._texts)]
-            return self._texts[0] if self._texts else "[]"
+            for key, kept_texts in texts.items():
+                if len(kept_texts) > 1:
+                    texts[key] = [_joined(kept_texts)]
+            return {key: t[0] if t else "[]" for key, t in texts.items()}
         if n0 == kept and kept < n1:
-            return self._texts[-1]
-        return _dumps(store.values[n0:n1])
+            return {key: t[-1] for key, t in texts.items()}
+        return {"types": _dumps(store.type_of[n0:n1].tolist()),
+                "values": _dumps(store.values[n0:n1])}
 
     def _step(self, cycle: int, noted: bool, reset: bool) -> None:
         """Note what the fingerprints' replay needs of ``cycle``, which waits for a
@@ -375,7 +388,7 @@ class Checkpointer:
         """The job was restored from checkpoints: go on with deltas after them."""
         self.snapshot_size, self.since, self.since_cycles = snapshot_size, since, since_cycles
         self.need_snapshot = False
-        self._texts, self._texts_n = [], 0  # the facts are the restored ones
+        self._texts, self._texts_n = {"types": [], "values": []}, 0  # restored facts
         self._shadow()
 
     def _shadow(self) -> None:

@@ -560,7 +560,7 @@ policy Count { resolve by latest }
 def test_the_values_a_checkpointer_keeps_encoded_give_the_bytes_of_a_whole_encoding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: int
 ) -> None:
-    # a snapshot's values are the texts the deltas before it encoded, joined; a
+    # a snapshot's types and values are the texts the deltas before it encoded; a
     # resumed job's first delta encodes its own (nothing is kept from before the
     # resume): every checkpoint must be the bytes of its document encoded whole
     ruleset = ruleset_file(tmp_path, "grows", GROWS)
@@ -569,8 +569,8 @@ def test_the_values_a_checkpointer_keeps_encoded_give_the_bytes_of_a_whole_encod
     packed = checkpoints.pack
     seen: list[str] = []
 
-    def pack(doc: Any, values: str | None = None) -> bytes:
-        data = packed(doc, values)
+    def pack(doc: Any, texts: Any = None) -> bytes:
+        data = packed(doc, texts)
         assert data == packed(doc), (doc["kind"], doc["job"]["cycle"])
         seen.append(doc["kind"])
         return data
