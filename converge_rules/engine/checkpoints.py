@@ -199,6 +199,16 @@ def _spliced(doc: Mapping[str, Any], texts: Mapping[str, str]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+def _facts_text(store: FactStore, n0: int, n1: int) -> dict[str, str]:
+    """The JSON texts of the types and values of the facts ``n0`` to ``n1``, as
+    :func:`pack` writes them (a value it cannot write raises :class:`Unsupported`)."""
+    try:
+        return {"types": _dumps(store.type_of[n0:n1].tolist()),
+                "values": _dumps(store.values[n0:n1])}
+    except (TypeError, ValueError) as exc:
+        raise Unsupported(str(exc)) from None
+
+
 def _joined(texts: Sequence[str]) -> str:
     """The JSON texts of consecutive slices of one list as the text of the whole."""
     return "[" + ",".join([t[1:-1] for t in texts if len(t) > 2]) + "]"
@@ -342,11 +352,11 @@ class Checkpointer:
         store = self.job.store
         n1, kept, texts = store.next_id, self._texts_n, self._texts
         if n0 > kept:  # (a resumed job's first delta: the facts before are not kept)
-            return {"types": _dumps(store.type_of[n0:n1].tolist()),
-                    "values": _dumps(store.values[n0:n1])}
+            return _facts_text(store, n0, n1)
         if kept < n1:
-            texts["types"].append(_dumps(store.type_of[kept:n1].tolist()))
-            texts["values"].append(_dumps(store.values[kept:n1]))
+            new = _facts_text(store, kept, n1)
+            for key, text in new.items():
+                texts[key].append(text)
             self._texts_n = n1
         if n0 == 0 and self._texts_n == n1:
             for key, kept_texts in texts.items():
@@ -355,8 +365,7 @@ class Checkpointer:
             return {key: t[0] if t else "[]" for key, t in texts.items()}
         if n0 == kept and kept < n1:
             return {key: t[-1] for key, t in texts.items()}
-        return {"types": _dumps(store.type_of[n0:n1].tolist()),
-                "values": _dumps(store.values[n0:n1])}
+        return _facts_text(store, n0, n1)
 
     def _step(self, cycle: int, noted: bool, reset: bool) -> None:
         """Note what the fingerprints' replay needs of ``cycle``, which waits for a
