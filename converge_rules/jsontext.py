@@ -56,10 +56,62 @@ def dumps(value: Any, **options: Any) -> str:
     ``indent``), encodes as UTF-8, and reads back as the same value. Dates, datetimes
     and durations are written as their ISO 8601 text."""
     options.setdefault("default", _iso)
-    text = json.dumps(value, ensure_ascii=False, **options)
+    indent = options.get("indent")
+    if type(indent) is int and indent >= 0 and options.keys() <= _INDENTED_OPTIONS:
+        text = _indented(value, indent, 0, bool(options.get("sort_keys")), options)
+    else:
+        text = json.dumps(value, ensure_ascii=False, **options)
     if text.isascii():
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+_INDENTED_OPTIONS = frozenset({"indent", "sort_keys", "default"})
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat_dicts(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of non-empty dicts of ``str`` keys and
+    plain scalar values (a result's facts of a type, a report's rows)."""
+    if type(value) is not list or not value:
+        return False
+    flat = _FLAT
+    for item in value:
+        if type(item) is not dict or not item:
+            return False
+        for key, v in item.items():
+            if type(key) is not str or type(v) not in flat:
+                return False
+    return True
+
+
+def _indented(value: Any, indent: int, level: int, sort_keys: bool,
+              options: dict[str, Any]) -> str:
+    """``json.dumps(value, ensure_ascii=False, **options)`` (``indent`` given, as an
+    int) as it would be written ``level`` levels deep, byte for byte, faster: the
+    pure-Python encoder json uses for indented text costs 1 s for a result of 320,000
+    facts. Dicts are walked here; a list of flat dicts is encoded in one call of the
+    C encoder, whose separators put each fact's items on their own lines (a JSON
+    string never holds a raw line break, so every one is a separator), then its
+    braces are given lines of their own; anything else is ``json.dumps`` re-indented."""
+    outer = "\n" + " " * (indent * level)
+    inner = outer + " " * indent
+    if type(value) is dict and value and level < 64:  # (deeper: json finds the cycle)
+        if all(type(k) is str for k in value):
+            items = sorted(value.items()) if sort_keys else value.items()
+            encode = json.encoder.encode_basestring
+            return ("{" + inner + ("," + inner).join(
+                encode(k) + ": " + _indented(v, indent, level + 1, sort_keys, options)
+                for k, v in items) + outer + "}")
+    elif _flat_dicts(value):
+        field = inner + " " * indent
+        text = json.JSONEncoder(ensure_ascii=False, sort_keys=sort_keys,
+                                separators=("," + field, ": ")).encode(value)
+        between = inner + "}," + inner + "{" + field
+        return ("[" + inner + "{" + field + text[2:-2].replace("}," + field + "{", between)
+                + inner + "}" + outer + "]")
+    text = json.dumps(value, ensure_ascii=False, **options)
+    return text.replace("\n", outer) if level else text
 
 
 def one_line(text: str) -> str:

@@ -339,7 +339,7 @@ def trace_event(line: str, source: str, number: int) -> dict[str, Any]:
 def _event_models() -> TypeAdapter[Any]:
     from pydantic import TypeAdapter
 
-    from converge_rules.engine.trace import TraceEvent
+    from converge_rules.engine.trace_models import TraceEvent
 
     return TypeAdapter(TraceEvent)
 

@@ -500,7 +500,9 @@ def report_failures(result: RunResult) -> None:
     in the trace, not failures."""
     from converge_rules.engine.executors import DEADLINE_REASON
     from converge_rules.engine.invariants import INVARIANT_REASON_PREFIXES
-    from converge_rules.engine.trace import EffectDiscarded
+    if not result.trace.may_hold("effect_discarded"):
+        return  # (the common case: the event models, and pydantic, are not needed)
+    from converge_rules.engine.trace_models import EffectDiscarded
 
     # agent name -> [failed runs, first cycle, first reason]; effects an invariant
     # stopped are not failures of the agent and get their own warning and help

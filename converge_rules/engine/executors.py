@@ -26,8 +26,6 @@ so ``Registries.executor(name, workers)`` builds any of them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import multiprocessing
 import queue
 import threading
 import time
@@ -277,6 +275,8 @@ def _interrupt(thread_id: int) -> None:
     stalls — for an hour behind an agent blocked in ``time.sleep(3600)``. An agent
     blocked in C code is left alone; it stops at its next tool call, or ends."""
     if _running_python(thread_id):
+        import ctypes
+
         ctypes.pythonapi.PyThreadState_SetAsyncExc(
             ctypes.c_ulong(thread_id), ctypes.py_object(AgentAbandoned)
         )
@@ -720,4 +720,6 @@ def processes_executor(workers: int | None = None) -> Executor:
 
 def fork_available() -> bool:
     """True where the ``fork`` start method exists (POSIX): ``processes`` needs it."""
+    import multiprocessing
+
     return "fork" in multiprocessing.get_all_start_methods()

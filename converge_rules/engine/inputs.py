@@ -1,8 +1,10 @@
 """Input facts: JSON Lines, a JSON array, CSV, or Python pairs — validated, then tuples.
 
-Every fact is validated against its declared type with pydantic, in batches per type
-(a ``TypeAdapter`` over a ``TypedDict`` with ``extra="forbid"``; scalars are strict,
-except that an int is accepted for a float). Enum members are given by name, lists
+Every fact is validated against its declared type, in batches per type: by the plain
+checks of :mod:`~converge_rules.engine.input_check` when they are sure of every fact of
+the batch, else with pydantic (a ``TypeAdapter`` over a ``TypedDict`` with
+``extra="forbid"``; scalars are strict, except that an int is accepted for a float),
+which is imported only then and says what is wrong. Enum members are given by name, lists
 become tuples, defaults are filled, strings are interned. The first bad fact in input
 order raises :class:`~converge_rules.errors.InputError` naming the file, the line, the
 type and the field, with a fix; nothing runs.
@@ -32,20 +34,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal, NotRequired, Required
-
-from pydantic import (
-    ConfigDict,
-    Field,
-    PlainValidator,
-    Strict,
-    TypeAdapter,
-    ValidationError,
-    with_config,
-)
-from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, Required
 
 from converge_rules.blobs import as_blob
+from converge_rules.engine.input_check import plain_check
 from converge_rules.errors import InputError
 from converge_rules.jsontext import surrogate_problem
 from converge_rules.language.builtins import (
@@ -59,6 +51,9 @@ from converge_rules.language.builtins import (
     time_kind,
 )
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +113,8 @@ def _time_reader(kind: str) -> Callable[[Any], Any]:
 
 
 def _annotation(vt: ValueType) -> Any:
+    from pydantic import Field, PlainValidator, Strict
+
     base: Any
     if vt.base in ("date", "datetime", "duration"):
         base = Annotated[Any, PlainValidator(_time_reader(vt.base))]
@@ -140,6 +137,9 @@ def _annotation(vt: ValueType) -> Any:
 
 
 def _adapter(spec: TypeSpec) -> TypeAdapter[list[Any]]:
+    from pydantic import ConfigDict, TypeAdapter, with_config
+    from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
+
     annotations: dict[str, Any] = {}
     for f in spec.fields:
         ann = _annotation(f.type)
@@ -314,7 +314,8 @@ _SURROGATE_HELP = ("a lone surrogate (a \\ud800-\\udfff escape that is not half 
 class _Validator:
     """Validates raw facts of one program into value tuples, batch after batch, keeping
     input order, and appends them to :attr:`types` and :attr:`values`. The pydantic
-    adapter and the converter of each type are built once, on its first fact."""
+    adapter (when a batch needs it), the plain check and the converter of each type are
+    built once, on first use."""
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -322,6 +323,7 @@ class _Validator:
         self.values: list[tuple[Any, ...]] = []
         self._adapters: dict[int, TypeAdapter[list[Any]]] = {}
         self._converters: dict[int, Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
+        self._plain: dict[int, Callable[[Sequence[Any]], list[dict[str, Any]] | None]] = {}
 
     def facts(self) -> InputFacts:
         """Everything validated so far."""
@@ -388,19 +390,26 @@ class _Validator:
                     help=f'write {{"{spec.name}": {{"field": value, ...}}}}; '
                          f"{_field_help(spec)}",
                 )
-        adapter = self._adapters.get(type_id)
-        if adapter is None:
-            adapter = self._adapters[type_id] = _adapter(spec)
-        try:
-            checked = adapter.validate_python(batch)
-        except ValidationError as exc:
-            errors = exc.errors()
-            item = min(int(e["loc"][0]) for e in errors)
-            # an unknown field explains a "missing" one (a typo), so report it first
-            mine = [e for e in errors if int(e["loc"][0]) == item]
-            first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
-            i = members[item]
-            return i, _error(spec, _raw(names, fields, where, i), first)
+        plain = self._plain.get(type_id)
+        if plain is None:
+            plain = self._plain[type_id] = plain_check(spec, _time_reader, as_blob)
+        checked = plain(batch)
+        if checked is None:  # a fact the plain check is not sure of: pydantic judges
+            from pydantic import ValidationError
+
+            adapter = self._adapters.get(type_id)
+            if adapter is None:
+                adapter = self._adapters[type_id] = _adapter(spec)
+            try:
+                checked = adapter.validate_python(batch)
+            except ValidationError as exc:
+                errors = exc.errors()
+                item = min(int(e["loc"][0]) for e in errors)
+                # an unknown field explains a "missing" one (a typo), so report it first
+                mine = [e for e in errors if int(e["loc"][0]) == item]
+                first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
+                i = members[item]
+                return i, _error(spec, _raw(names, fields, where, i), first)
         del batch
         convert = self._converters.get(type_id)
         if convert is None:

@@ -22,25 +22,27 @@ records each call and its answer for the trace.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
 import json.encoder
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
 from datetime import date, timedelta
 from json.encoder import encode_basestring_ascii
 from time import perf_counter
 from types import MappingProxyType
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.timings import CALLED, MEMO, RECORDED
 from converge_rules.errors import ToolError, without_addresses
 from converge_rules.jsontext import value_problem
 from converge_rules.language.builtins import INT_MAX, INT_MIN, iso_text
+
+if TYPE_CHECKING:  # asyncio is imported where a loop is used: a job without one
+    import asyncio  # (serial or threads, sync tools) does not pay for it
+    from concurrent.futures import Executor
 
 ToolFn: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
@@ -93,6 +95,8 @@ async def _on_pool(pool: Executor, fn: Any, args: dict[str, Any]) -> Any:
     stuck task, its thread stops counting against the pool's size: a call sleeping
     for an hour must not make later calls queue behind it and time out, which would
     make the job differ from ``serial``'s."""
+    import asyncio
+
     future = pool.submit(fn, args)
     try:
         return await asyncio.wrap_future(future)
@@ -109,6 +113,8 @@ async def _await(value: Awaitable[Any]) -> Any:
 
 async def _cancel_pending() -> None:
     """Cancel what abandoned agents left running on the loop, so it closes cleanly."""
+    import asyncio
+
     tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in tasks:
         task.cancel()
@@ -167,6 +173,8 @@ class _InFlight:
     def task_waiter(self) -> asyncio.Future[None]:
         """A future of the running loop resolved with the answer (call under the tool
         box's lock)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if self._futures is None:
@@ -304,6 +312,8 @@ class ToolBox:
             if self._closed:
                 raise ToolError("the job has ended; its event loop is closed")
             if self._loop is None:
+                import asyncio
+
                 loop = asyncio.new_event_loop()
                 loop.set_exception_handler(_unless_abandoned)
                 thread = threading.Thread(
@@ -334,6 +344,8 @@ class ToolBox:
             self._loop = self._loop_thread = None
         if loop is None or thread is None:
             return
+        import asyncio
+
         with contextlib.suppress(Exception):  # closing must not fail the job's result
             asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(
                 timeout=_CLOSE_GRACE + 1.0
@@ -423,6 +435,8 @@ class ToolBox:
         Cancelling the caller (its agent ran out of ``agent_timeout``) cancels the
         call: its outcome is not memoised, and an identical call waiting for it makes
         the call again (the budget counts both)."""
+        import asyncio
+
         key = tool + "\x00" + canonical_args(args)
         while True:
             done, event, future = self._claim(key, tool, _InFlight.task_waiter)
@@ -468,6 +482,8 @@ class ToolBox:
 
     async def _ainvoke(self, tool: str, args: dict[str, Any],
                        pool: Executor | None) -> _Outcome:
+        import asyncio
+
         fn = self._tools.get(tool)
         if fn is None:
             return None, self._unknown(tool)
@@ -505,6 +521,8 @@ class ToolBox:
                     if inspect.iscoroutine(result):
                         result.close()  # never awaited: say so quietly
                     raise
+                import asyncio
+
                 result = asyncio.run_coroutine_threadsafe(_await(result), loop).result()
         except ToolError as exc:  # already says which tool failed and why
             return None, without_addresses(str(exc))
@@ -613,6 +631,8 @@ class AgentRuntime:
     async def acall(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """:meth:`call` for an agent's coroutine variant on the job's event loop
         (:meth:`ToolBox.acall`): the same checks, records and errors."""
+        import asyncio
+
         args = self._start(tool, args)
         box = self._box
         timed: tuple[float, str] | None = None

@@ -30,19 +30,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from itertools import islice
 from operator import itemgetter
-from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from converge_rules.engine.policies import decided_by
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
 from converge_rules.integrity import GENESIS, HASH_MEMBER
-from converge_rules.jsontext import dumps, one_line
+from converge_rules.jsontext import one_line
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import Lasting
 
 if TYPE_CHECKING:
     from converge_rules.engine.factstore import FactStore
+    from converge_rules.engine.trace_models import _Model
     from converge_rules.program import Program
 
 # event kinds (first item of each event tuple); layouts in the comments
@@ -88,281 +87,79 @@ E_KEYED_UPDATE = 32    # (kind, cycle, agent, fid, replaced fid, support, confid
 
 Event = tuple[Any, ...]
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class CycleStart(_Model):
-    event: Literal["cycle_start"] = "cycle_start"
-    cycle: int
-    tier: int
-    agents: list[str]
-
-
-class CycleEnd(_Model):
-    event: Literal["cycle_end"] = "cycle_end"
-    cycle: int
-    tier: int
-    added: int
-    removed: int
-    live: int
-
-
-class FactAdded(_Model):
-    event: Literal["fact_added"] = "fact_added"
-    id: int
-    type: str
-    fields: dict[str, Any]
-    agent: str | None
-    cycle: int
-    support: list[int]
-    confidence: float
-    #: an ``emit lasting``: ``support`` is what the match used, not what the fact rests
-    #: on (it stays when those facts go); left out of the JSON when false
-    lasting: bool = False
+# The raw kinds each event (by its name in the trace) is built from: a lean effect
+# holds facts and evaluations; an event read back from a store (E_LINE) may be any.
+EVENT_KINDS: dict[str, frozenset[int]] = {name: frozenset(kinds | {E_LINE}) for name, kinds in {
+    "cycle_start": {E_CYCLE_START},
+    "cycle_end": {E_CYCLE_END},
+    "fact_added": {E_INPUTS, E_FACT_ADDED, E_PLAIN, E_KEYED_UPDATE},
+    "fact_supported": {E_FACT_SUPPORTED, E_PLAIN},
+    "effect_merged": {E_EFFECT_MERGED},
+    "effect_discarded": {E_EFFECT_DISCARDED},
+    "output_skipped": {E_OUTPUT_SKIPPED},
+    "tool_call": {E_TOOL_CALL},
+    "evaluation": {E_EVALUATION, E_PLAIN},
+    "conflict": {E_CONFLICT, E_KEYED_UPDATE},
+    "replaced": {E_REPLACED, E_KEYED_UPDATE},
+    "retracted": {E_RETRACTED},
+    "pruned": {E_PRUNED},
+    "intent_closed": {E_INTENT_CLOSED},
+    "budget": {E_BUDGET},
+    "status": {E_STATUS},
+    "job_time": {E_JOB_TIME},
+    "invariant_broken": {E_INVARIANT},
+    "input_retracted": {E_INPUT_RETRACTED},
+    "approval_pending": {E_APPROVAL_PENDING},
+    "approval_decided": {E_APPROVAL_DECIDED},
+    "pending_dropped": {E_PENDING_DROPPED},
+}.items()}
 
 
-class FactSupported(_Model):
-    event: Literal["fact_supported"] = "fact_supported"
-    id: int
-    agent: str
-    cycle: int
-    support: list[int]
-    lasting: bool = False
+M = TypeVar("M", bound="_Model")
+
+_SCHEMA = frozenset({
+    "ApprovalDecided",
+    "ApprovalPending",
+    "BudgetEvent",
+    "Conflict",
+    "CycleEnd",
+    "CycleStart",
+    "EffectDiscarded",
+    "EffectMerged",
+    "Evaluation",
+    "FactAdded",
+    "FactSupported",
+    "InputRetracted",
+    "IntentClosed",
+    "InvariantBroken",
+    "JobTime",
+    "OutputSkipped",
+    "PendingDropped",
+    "Pruned",
+    "Replaced",
+    "Retracted",
+    "StatusEvent",
+    "ToolCall",
+    "TraceEvent",
+    "_Model",
+    "model_line",
+})
+"""The names of :mod:`~converge_rules.engine.trace_models` this module offers too."""
 
 
-class EffectMerged(_Model):
-    event: Literal["effect_merged"] = "effect_merged"
-    cycle: int
-    agent: str
-    outputs: int
+def __getattr__(name: str) -> Any:
+    """An event model (``FactAdded``, ``TraceEvent``, ``model_line``…) from
+    :mod:`~converge_rules.engine.trace_models`, imported on first use: running a job
+    needs no pydantic."""
+    if name not in _SCHEMA:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from converge_rules.engine import trace_models
+
+    value = getattr(trace_models, name)
+    globals()[name] = value
+    return value
 
 
-class EffectDiscarded(_Model):
-    event: Literal["effect_discarded"] = "effect_discarded"
-    cycle: int
-    agent: str
-    reason: str
-
-
-class OutputSkipped(_Model):
-    event: Literal["output_skipped"] = "output_skipped"
-    cycle: int
-    agent: str
-    type: str
-    fields: dict[str, Any]
-    reason: str
-
-
-class ToolCall(_Model):
-    event: Literal["tool_call"] = "tool_call"
-    cycle: int
-    agent: str
-    tool: str
-    args: dict[str, Any]
-    result: dict[str, Any] | None
-    error: str | None
-
-
-class Evaluation(_Model):
-    event: Literal["evaluation"] = "evaluation"
-    cycle: int
-    agent: str
-    target: int
-    score: float
-    reason: str | None
-
-
-class Conflict(_Model):
-    event: Literal["conflict"] = "conflict"
-    cycle: int
-    type: str
-    key: dict[str, Any]
-    winner: dict[str, Any] | None
-    losers: list[dict[str, Any]]
-    reason: str
-
-
-class Replaced(_Model):
-    event: Literal["replaced"] = "replaced"
-    cycle: int
-    id: int
-    type: str
-    fields: dict[str, Any]
-    by: int
-
-
-class Retracted(_Model):
-    event: Literal["retracted"] = "retracted"
-    cycle: int
-    id: int
-    type: str
-    fields: dict[str, Any]
-    cause: int
-
-
-class Pruned(_Model):
-    event: Literal["pruned"] = "pruned"
-    cycle: int
-    id: int
-    type: str
-    fields: dict[str, Any]
-    age: int
-
-
-class IntentClosed(_Model):
-    event: Literal["intent_closed"] = "intent_closed"
-    cycle: int
-    id: int
-    type: str
-    fields: dict[str, Any]
-    agent: str
-
-
-class InputRetracted(_Model):
-    """An input fact taken back by its giver (``Session.retract``) in ``cycle``; the
-    facts resting only on it follow as ``retracted`` events."""
-
-    event: Literal["input_retracted"] = "input_retracted"
-    cycle: int
-    id: int
-    type: str
-    fields: dict[str, Any]
-
-
-class BudgetEvent(_Model):
-    event: Literal["budget"] = "budget"
-    name: str
-    limit: float | int | None
-    used: float | int | None
-
-
-class StatusEvent(_Model):
-    event: Literal["status"] = "status"
-    status: str
-    detail: str
-
-
-class InvariantBroken(_Model):
-    """An invariant broken: by an effect, discarded (``outcome`` ``effect_discarded``,
-    ``agents`` its agent), or by the context after a cycle (``job_ended``, ``agents``
-    those that derived the facts). ``facts`` are the forbidden match's facts, or for an
-    ``always`` invariant the facts of its types merged last."""
-
-    event: Literal["invariant_broken"] = "invariant_broken"
-    cycle: int
-    invariant: str
-    rule: str
-    agents: list[str]
-    facts: list[dict[str, Any]]
-    outcome: Literal["effect_discarded", "job_ended"]
-
-
-class ApprovalPending(_Model):
-    """A fact an agent derived that its type's approval gate holds: not merged, pending
-    under ``id`` until a decision; ``support`` the facts it rests on."""
-
-    event: Literal["approval_pending"] = "approval_pending"
-    cycle: int
-    id: str
-    gate: str
-    type: str
-    fields: dict[str, Any]
-    agent: str
-    support: list[int]
-    confidence: float
-
-
-class ApprovalDecided(_Model):
-    """A decision applied to a pending fact in ``cycle`` (a cycle of its own): who
-    decided, when, why, the edits, and the ``outcome``: ``merged`` (approved; its
-    ``fields`` as merged, edits applied), ``rejected``, ``support_gone`` (approved,
-    but what it rested on had left the context), or ``discarded`` (approved, but an
-    ``invariant … never`` discarded its effect: the ``invariant_broken`` event follows)."""
-
-    event: Literal["approval_decided"] = "approval_decided"
-    cycle: int
-    id: str
-    gate: str
-    type: str
-    fields: dict[str, Any]
-    decision: Literal["approve", "reject"]
-    by: str
-    at: str
-    note: str
-    edits: dict[str, Any]
-    outcome: Literal["merged", "rejected", "support_gone", "discarded"]
-
-
-class PendingDropped(_Model):
-    """A held fact (``approval_pending``) that is pending no more: facts it rested on
-    (``gone``, ids) left the context in ``cycle`` — a revised estimate replaced one —
-    so there is nothing left to decide; the job does not wait on it. Derived again from
-    new support, it is held again under the same id. ``gone`` empty: a ``combine``
-    type's pending total that a later part grew; the new total is held (or enters) in
-    the same cycle."""
-
-    event: Literal["pending_dropped"] = "pending_dropped"
-    cycle: int
-    id: str
-    gate: str
-    type: str
-    fields: dict[str, Any]
-    gone: list[int]
-
-
-class JobTime(_Model):
-    """The job's time (what ``now()`` and ``today()`` read), ISO 8601 in UTC: the first
-    event of a trace whose program reads the time; a replay runs at this time."""
-
-    event: Literal["job_time"] = "job_time"
-    now: str
-
-
-TraceEvent = Annotated[
-    CycleStart | CycleEnd | FactAdded | FactSupported | EffectMerged | EffectDiscarded
-    | OutputSkipped | ToolCall | Evaluation | Conflict | Replaced | Retracted | Pruned
-    | IntentClosed | BudgetEvent | StatusEvent | JobTime | InvariantBroken
-    | InputRetracted | ApprovalPending | ApprovalDecided | PendingDropped,
-    Field(discriminator="event"),
-]
-
-
-M = TypeVar("M", bound=_Model)
-
-# The raw kinds each model is built from (a lean effect holds facts and evaluations).
-_RAW_KINDS: dict[type[_Model], frozenset[int]] = {
-    CycleStart: frozenset({E_CYCLE_START}),
-    CycleEnd: frozenset({E_CYCLE_END}),
-    FactAdded: frozenset({E_INPUTS, E_FACT_ADDED, E_PLAIN, E_KEYED_UPDATE}),
-    FactSupported: frozenset({E_FACT_SUPPORTED, E_PLAIN}),
-    EffectMerged: frozenset({E_EFFECT_MERGED}),
-    EffectDiscarded: frozenset({E_EFFECT_DISCARDED}),
-    OutputSkipped: frozenset({E_OUTPUT_SKIPPED}),
-    ToolCall: frozenset({E_TOOL_CALL}),
-    Evaluation: frozenset({E_EVALUATION, E_PLAIN}),
-    Conflict: frozenset({E_CONFLICT, E_KEYED_UPDATE}),
-    Replaced: frozenset({E_REPLACED, E_KEYED_UPDATE}),
-    Retracted: frozenset({E_RETRACTED}),
-    Pruned: frozenset({E_PRUNED}),
-    IntentClosed: frozenset({E_INTENT_CLOSED}),
-    BudgetEvent: frozenset({E_BUDGET}),
-    StatusEvent: frozenset({E_STATUS}),
-    JobTime: frozenset({E_JOB_TIME}),
-    InvariantBroken: frozenset({E_INVARIANT}),
-    InputRetracted: frozenset({E_INPUT_RETRACTED}),
-    ApprovalPending: frozenset({E_APPROVAL_PENDING}),
-    ApprovalDecided: frozenset({E_APPROVAL_DECIDED}),
-    PendingDropped: frozenset({E_PENDING_DROPPED}),
-}
-# an event read back from a store (E_LINE) may be of any kind
-_RAW_KINDS = {model: kinds | {E_LINE} for model, kinds in _RAW_KINDS.items()}
-
-_MODELS: dict[str, type[_Model]] = {
-    str(model.model_fields["event"].default): model for model in _RAW_KINDS
-}
-"""Each event name's model (what an :data:`E_LINE` is read back as)."""
 
 
 def _line_event(text: str) -> dict[str, Any]:
@@ -641,6 +438,8 @@ class Trace:
         return self._store.merged_ids(ev[3]) if fids is None else fids
 
     def _plain(self, ev: Event) -> Iterator[_Model]:
+        from converge_rules.engine.trace_models import Evaluation, FactAdded, FactSupported
+
         _, cycle, agent, outputs, _, next_new = ev
         name = self._agent(agent)
         types = self._program.types
@@ -664,15 +463,50 @@ class Trace:
         """The trace as pydantic models, in order."""
         return self._models(self.all_raw())
 
+    def may_hold(self, event: str) -> bool:
+        """False when the trace holds no event named ``event`` (``"effect_discarded"``,
+        ``"tool_call"``…): :meth:`events_of` its model would yield nothing; True when it
+        may. Looks at the raw events only: no model is built, no pydantic imported."""
+        kinds = EVENT_KINDS[event]  # (a line read back from a store may be any event)
+        return any(ev[0] in kinds for ev in self.all_raw())
+
     def events_of(self, model: type[M]) -> Iterator[M]:
         """The events of one kind (``EffectDiscarded``, ``ToolCall``…), in order. Only
         those are built as models, so reading one kind of a long trace stays cheap."""
+        from converge_rules.engine.trace_models import _RAW_KINDS
+
         kinds = _RAW_KINDS[model]
         for event in self._models(ev for ev in self.all_raw() if ev[0] in kinds):
             if isinstance(event, model):
                 yield event
 
     def _models(self, raw: Iterable[Event]) -> Iterator[_Model]:
+        from converge_rules.engine.trace_models import (
+            _MODELS,
+            ApprovalDecided,
+            ApprovalPending,
+            BudgetEvent,
+            Conflict,
+            CycleEnd,
+            CycleStart,
+            EffectDiscarded,
+            EffectMerged,
+            Evaluation,
+            FactAdded,
+            FactSupported,
+            InputRetracted,
+            IntentClosed,
+            InvariantBroken,
+            JobTime,
+            OutputSkipped,
+            PendingDropped,
+            Pruned,
+            Replaced,
+            Retracted,
+            StatusEvent,
+            ToolCall,
+        )
+
         program = self._program
         store = self._store
         types = program.types
@@ -867,6 +701,8 @@ class Trace:
         """:meth:`bare_lines` the slow way, through the pydantic models (the schema):
         what the fast writer is checked against, and what it falls back to for an
         event holding a value it does not write itself."""
+        from converge_rules.engine.trace_models import model_line
+
         for model in self._models(self._from(start)):
             yield model_line(model)
 
@@ -889,16 +725,6 @@ class Trace:
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""
         return "".join(line + "\n" for line in self.lines())
-
-
-def model_line(model: _Model) -> str:
-    """An event's model as its trace line: sorted keys, compact, one line, ``lasting``
-    left out when false (traces without lasting facts read as they always did)."""
-    data = model.model_dump(mode="json")
-    if data.get("lasting") is False:
-        del data["lasting"]
-    # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
-    return dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 # The fast writer's encoders. A value they do not write exactly as the models do (a
@@ -986,6 +812,8 @@ class _LineWriter:
             try:
                 texts = line(ev)
             except (TypeError, ValueError, OverflowError, RecursionError):
+                from converge_rules.engine.trace_models import model_line
+
                 texts = [model_line(m) for m in trace._models((ev,))]
             yield [text if text.isascii() else one_line(text) for text in texts]
 
@@ -1138,6 +966,8 @@ class _LineWriter:
                       E_INPUT_RETRACTED, E_APPROVAL_PENDING, E_APPROVAL_DECIDED,
                       E_PENDING_DROPPED):
             # built by the models' own rules (rare events: one per conflict or job)
+            from converge_rules.engine.trace_models import model_line
+
             return model_line(next(trace._models((ev,))))
         else:  # pragma: no cover - a new kind without a line is a bug
             raise AssertionError(f"unknown trace event kind {kind}")

@@ -196,3 +196,36 @@ def test_test_imports_jinja2_only_to_write_an_html_report(tmp_path: Path) -> Non
     with_report = imported_by(tmp_path, "test", str(PRICING), "--report", str(page))
     assert "jinja2" in with_report
     assert page.exists()
+
+
+def test_a_job_of_plainly_right_facts_imports_neither_pydantic_nor_asyncio(
+        tmp_path: Path) -> None:
+    """Reading facts that are plainly right needs no pydantic (the plain check of
+    engine/input_check.py), and a serial job with no async tool needs no event loop
+    (``converge run`` in CI, a benchmark's whole process)."""
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    (tmp_path / "closure.cvg").write_text(CLOSURE_RULESET, encoding="utf-8")
+    (tmp_path / "edges.jsonl").write_text(
+        "".join(json.dumps({"Edge": {"src": i, "dst": i + 1}}) + "\n" for i in range(5)),
+        encoding="utf-8")
+    modules = imported_by(tmp_path, "run", "--no-plugins", str(tmp_path / "closure.cvg"),
+                          "--facts", str(tmp_path / "edges.jsonl"), "--format", "json")
+    assert "converge_rules.engine.runner" in modules  # the job did run
+    assert loaded(modules, ("pydantic", "asyncio", "multiprocessing", "ctypes",
+                            "converge_rules.engine.trace_models")) == []
+
+
+def test_a_bad_fact_is_still_reported_by_pydantic_s_validation(tmp_path: Path) -> None:
+    """A fact the plain check is not sure of goes to pydantic, which says what is
+    wrong, as before."""
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    (tmp_path / "closure.cvg").write_text(CLOSURE_RULESET, encoding="utf-8")
+    (tmp_path / "edges.jsonl").write_text('{"Edge": {"src": 1, "dst": 2}}\n'
+                                          '{"Edge": {"src": 1, "dts": 3}}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", "--no-plugins", str(tmp_path / "closure.cvg"),
+                                       "--facts", str(tmp_path / "edges.jsonl")])
+    assert result.exit_code == 2
+    assert "edges.jsonl" in result.output and ":2" in result.output
+    assert "Edge has no field `dts`" in result.output and "did you mean `dst`?" in result.output
