@@ -1,10 +1,12 @@
-"""A job store's trace, kept compact: one row per cycle, expanded to lines when read.
+"""A job store's trace, kept compact: rows of cycles' raw events, expanded to lines
+when read.
 
 Building a deterministic, hash-chained JSON line per trace event costs more than
 deriving the fact it records (bench/README.md, "Job store"). A job store therefore
 keeps each cycle's *raw* events at run time — the event tuples, the ids and values of
 the facts their lines name, as nested lists — encoded by one ``json.dumps`` call
-(:func:`compact`), and hashes that text once per cycle. The JSON lines, with their
+(:func:`compact`); the store joins the texts of the cycles one transaction commits in
+one row (:func:`joined_text`) and hashes it once. The JSON lines, with their
 per-line integrity chain (:mod:`converge_rules.integrity`), are built only when the
 trace is read (:func:`expand`, then :func:`chained`), by the same line writer that
 ``--trace`` uses: the lines read back are byte for byte what ``--trace`` writes.
@@ -313,6 +315,17 @@ def row_text(cycle: CompactCycle, names: str | None) -> str:
     if cycle.kind == EVENTS:
         return f"[{names or 'null'},{cycle.text}]"
     return cycle.text
+
+
+def joined_text(cycles: Sequence[CompactCycle], names: str | None) -> str:
+    """The text of one row holding the events of ``cycles`` (all of format
+    :data:`EVENTS`, each with lines) in order, with the job's ``names`` when given:
+    one list of their events, read back as the lines of each cycle in turn (a row's
+    events name every fact their lines need, so a row of several cycles reads as
+    they would one by one)."""
+    if len(cycles) == 1:
+        return row_text(cycles[0], names)
+    return f"[{names or 'null'},[{','.join([c.text[1:-1] for c in cycles])}]]"
 
 
 def text_row(lines: Sequence[str]) -> CompactCycle:
