@@ -40,11 +40,10 @@ import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import chain
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from converge_rules.engine.trace import (
     E_CONFLICT,
@@ -84,13 +83,13 @@ _REMOVALS = frozenset({E_REPLACED, E_RETRACTED, E_PRUNED, E_INTENT_CLOSED})
 _AS_IS = frozenset({E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_CONFLICT})
 
 
-@dataclass(frozen=True, slots=True)
-class CompactCycle:
+class CompactCycle(NamedTuple):
     """The trace events of one cycle (or of a job's end) as a store keeps them:
     ``kind`` :data:`EVENTS` (``text`` the JSON list of the raw events, see the
     module) or :data:`LINES` (``text`` the JSON list of the canonical lines), ``lines``
     how many trace lines they are, ``status`` the job's ``(status, detail)`` when they
-    hold its status event."""
+    hold its status event. (A named tuple: one is made every cycle, and a frozen
+    dataclass's ``__init__`` cost 0.5-1 us of a counter cycle's ~9 us of ``compact``.)"""
 
     kind: str
     text: str
