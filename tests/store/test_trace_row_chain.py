@@ -91,18 +91,16 @@ def test_a_transaction_s_cycles_share_a_trace_row_ending_at_each_checkpoint(
     assert rows[-2][1] == checkpoints[-1][0]
 
 
-def test_a_cycle_larger_than_join_bytes_has_a_row_of_its_own(tmp_path: Path) -> None:
+def test_a_cycle_larger_than_join_bytes_has_a_row_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from converge_rules.store import sqlite
 
     ruleset, facts = counter(tmp_path, 40)
     loaded = converge_rules.load(ruleset)
     db = tmp_path / "s.db"
-    join = sqlite.JOIN_BYTES
-    try:
-        sqlite.JOIN_BYTES = 1  # every cycle is larger
-        api.run(loaded, api.read_facts(loaded, facts), store=db, now=None)
-    finally:
-        sqlite.JOIN_BYTES = join
+    monkeypatch.setattr(sqlite, "JOIN_BYTES", 1)  # every cycle is larger
+    api.run(loaded, api.read_facts(loaded, facts), store=db, now=None)
     with sqlite.SqliteStore(db) as store:
         assert store._read("SELECT count(*) FROM trace_rows")[0][0] == 41 + 1
         assert verify_lines(list(store.trace_lines(1))).ok
