@@ -1,10 +1,12 @@
-"""A job store's trace, kept compact: one row per cycle, expanded to lines when read.
+"""A job store's trace, kept compact: rows of cycles' raw events, expanded to lines
+when read.
 
 Building a deterministic, hash-chained JSON line per trace event costs more than
 deriving the fact it records (bench/README.md, "Job store"). A job store therefore
 keeps each cycle's *raw* events at run time — the event tuples, the ids and values of
 the facts their lines name, as nested lists — encoded by one ``json.dumps`` call
-(:func:`compact`), and hashes that text once per cycle. The JSON lines, with their
+(:func:`compact`); the store joins the texts of the cycles one transaction commits in
+one row (:func:`joined_text`) and hashes it once. The JSON lines, with their
 per-line integrity chain (:mod:`converge_rules.integrity`), are built only when the
 trace is read (:func:`expand`, then :func:`chained`), by the same line writer that
 ``--trace`` uses: the lines read back are byte for byte what ``--trace`` writes.
@@ -34,14 +36,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import chain
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from converge_rules.engine.trace import (
     E_CONFLICT,
@@ -81,13 +83,13 @@ _REMOVALS = frozenset({E_REPLACED, E_RETRACTED, E_PRUNED, E_INTENT_CLOSED})
 _AS_IS = frozenset({E_CYCLE_START, E_CYCLE_END, E_EFFECT_MERGED, E_CONFLICT})
 
 
-@dataclass(frozen=True, slots=True)
-class CompactCycle:
+class CompactCycle(NamedTuple):
     """The trace events of one cycle (or of a job's end) as a store keeps them:
     ``kind`` :data:`EVENTS` (``text`` the JSON list of the raw events, see the
     module) or :data:`LINES` (``text`` the JSON list of the canonical lines), ``lines``
     how many trace lines they are, ``status`` the job's ``(status, detail)`` when they
-    hold its status event."""
+    hold its status event. (A named tuple: one is made every cycle, and a frozen
+    dataclass's ``__init__`` cost 0.5-1 us of a counter cycle's ~9 us of ``compact``.)"""
 
     kind: str
     text: str
@@ -139,16 +141,17 @@ were); no NaN or infinity (the line writer writes those through the models)."""
 
 
 _BIG = sys.byteorder == "big"
+_pack = struct.pack
 
 
 def _ints(ids: Sequence[int]) -> str:
     """Fact ids (an array or list of ints) as the hex of their 64-bit little-endian
     bytes: a fixed encoding, ~50x cheaper to write than JSON numbers."""
-    packed = ids if type(ids) is array and ids.typecode == "q" else array("q", ids)
-    if _BIG:  # pragma: no cover - the encoding is little-endian everywhere
-        packed = array("q", packed)
-        packed.byteswap()
-    return packed.tobytes().hex()
+    if type(ids) is array and ids.typecode == "q" and not _BIG:
+        return ids.tobytes().hex()
+    # a list: packed by struct, ~2x cheaper than an array built from it (raises
+    # struct.error for what is no 64-bit int, as an array raises OverflowError)
+    return _pack(f"<{len(ids)}q", *ids).hex()
 
 
 def _unints(text: str) -> array[int]:
@@ -160,12 +163,14 @@ def _unints(text: str) -> array[int]:
     return out
 
 
-def _int_only(trace: Trace, type_id: int) -> bool:
-    """Whether every field of the type is a required ``int`` (its facts' values are
-    then kept as packed ints, :func:`_ints`, read back as the same ints)."""
+def _int_arity(trace: Trace, type_id: int) -> int:
+    """How many fields the type has when every one is a required ``int`` (its facts'
+    values are then kept as packed ints, :func:`_ints`, read back as the same ints),
+    else 0."""
     fields = trace._program.types[type_id].fields
-    return bool(fields) and all(f.type.base == "int" and not f.type.optional
-                                for f in fields)
+    if fields and all(f.type.base == "int" and not f.type.optional for f in fields):
+        return len(fields)
+    return 0
 
 
 def names_of(trace: Trace) -> list[Any]:
@@ -185,11 +190,14 @@ def compact(trace: Trace, start: int) -> CompactCycle:
     type_of = store.type_of
     out: list[Any] = []
     add = out.append
+    #: the events so far as lists of events to encode and texts already encoded
+    parts: list[list[Any] | str] = []
+    exact = True
     lines = 0
     status: tuple[str, str] | None = None
     writer: _LineWriter | None = None
     tools = False
-    int_columns: list[bool | None] = [None] * len(trace._program.types)
+    int_columns: list[int | None] = [None] * len(trace._program.types)
     for ev in trace.tail(start):
         kind = ev[0]
         if kind == E_PLAIN:
@@ -200,12 +208,26 @@ def compact(trace: Trace, start: int) -> CompactCycle:
                 end = max(max(ids) + 1, first) if len(ids) else first
                 t = outputs.type_id
                 new = values[first:end]
-                packed = int_columns[t]
-                if packed is None:
-                    packed = int_columns[t] = _int_only(trace, t)
-                add([E_PLAIN, cycle, agent, _ints(ids), first, None,
-                     _ints(array("q", chain.from_iterable(new))) if packed else new,
-                     None, t, _ints(outputs.support), outputs.width])
+                arity = int_columns[t]
+                if arity is None:
+                    arity = int_columns[t] = _int_arity(trace, t)
+                # the event's JSON written here, its packed columns as they are: run
+                # through the encoder, their hex would be scanned for escapes (a
+                # third of the closure's cycle, bench/README.md "Job store: cheaper
+                # trace rows"); the row's text is the same as if it had been
+                try:
+                    new_text = (
+                        f'"{_pack(f"<{len(new) * arity}q", *chain.from_iterable(new)).hex()}"'
+                        if arity else _dumps(new))
+                    if out:
+                        parts.append(out)
+                        out = []
+                        add = out.append
+                    parts.append(f'[{E_PLAIN},{cycle:d},{agent:d},"{_ints(ids)}",'
+                                 f'{first:d},null,{new_text},null,{t:d},'
+                                 f'"{_ints(outputs.support)}",{outputs.width:d}]')
+                except (TypeError, ValueError, OverflowError, RecursionError, struct.error):
+                    exact = False  # a value JSON does not keep exactly: see below
                 lines += len(ids) if fids is None else len(fids) - fids.count(-2)
                 continue
             if not any(type(o[-1]) is Lasting for o in outputs):
@@ -262,11 +284,19 @@ def compact(trace: Trace, start: int) -> CompactCycle:
         texts = next(writer.event_lines((ev,)))
         add([E_LINE, texts])
         lines += len(texts)
-    try:
-        return CompactCycle(EVENTS, _dumps(out), lines, status,
-                            lambda: names_text(trace), tools)
-    except (TypeError, ValueError, OverflowError, RecursionError):
-        pass  # a value JSON does not keep exactly: the cycle is kept as its lines
+    if exact:
+        try:
+            if parts:  # the events before and after each columnar one, encoded apart
+                if out:
+                    parts.append(out)
+                text = "[" + ",".join([p if type(p) is str else _dumps(p)[1:-1]
+                                       for p in parts]) + "]"
+            else:
+                text = _dumps(out)
+            return CompactCycle(EVENTS, text, lines, status,
+                                lambda: names_text(trace), tools)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            pass  # a value JSON does not keep exactly: the cycle is kept as its lines
     if writer is None:
         writer = _LineWriter(trace)
     texts = [text for each in writer.event_lines(trace.tail(start)) for text in each]
@@ -284,6 +314,17 @@ def row_text(cycle: CompactCycle, names: str | None) -> str:
     if cycle.kind == EVENTS:
         return f"[{names or 'null'},{cycle.text}]"
     return cycle.text
+
+
+def joined_text(cycles: Sequence[CompactCycle], names: str | None) -> str:
+    """The text of one row holding the events of ``cycles`` (all of format
+    :data:`EVENTS`, each with lines) in order, with the job's ``names`` when given:
+    one list of their events, read back as the lines of each cycle in turn (a row's
+    events name every fact their lines need, so a row of several cycles reads as
+    they would one by one)."""
+    if len(cycles) == 1:
+        return row_text(cycles[0], names)
+    return f"[{names or 'null'},[{','.join([c.text[1:-1] for c in cycles])}]]"
 
 
 def text_row(lines: Sequence[str]) -> CompactCycle:

@@ -204,13 +204,15 @@ def _v7(db: sqlite3.Connection) -> None:
 
 
 def _v8(db: sqlite3.Connection) -> None:
-    # The trace kept compactly (issue 13 item 10): one row per cycle (and one for a
-    # job's last lines) holding the cycle's raw events as one JSON text, expanded to
-    # the trace lines when read (engine/tracerows.py); `seq` is the first line's
-    # number, `lines` how many lines the row gives, `kind` its format (`events`,
-    # `lines`, `text`), `hash` the row chain (SHA-256 of the previous row's hash, the
-    # row's other columns and its text: engine/tracerows.py `row_hash`; rows written
-    # before session 23 hashed the text alone), which `converge verify` checks.
+    # The trace kept compactly (issue 13 item 10): one row per cycle (since session
+    # 24 one per transaction's cycles, in the same format; and one for a job's last
+    # lines) holding the cycles' raw events as one JSON text, expanded to the trace
+    # lines when read (engine/tracerows.py); `seq` is the first line's number,
+    # `cycle` the last cycle whose events the row holds, `lines` how many lines the
+    # row gives, `kind` its format (`events`, `lines`, `text`), `hash` the row chain
+    # (SHA-256 of the previous row's hash, the row's other columns and its text:
+    # engine/tracerows.py `row_hash`; rows written before session 23 hashed the text
+    # alone), which `converge verify` checks.
     # `trace_lines` keeps the jobs written before (read first: a job resumed from an
     # older store goes on here).
     # Migration 8 of the session's plan; it needs no other migration's tables.
@@ -818,6 +820,11 @@ def _text_row(lines: Sequence[str]) -> CompactCycle:
 _FIRST_ROW = GENESIS.hex()
 """What the first trace row of a job follows in the row chain (engine/tracerows.py)."""
 
+JOIN_BYTES = 16_384
+"""The raw events of the cycles a transaction commits share a trace row until it holds
+this much text (a cycle larger than that has a row of its own: joining saves nothing
+there, and a reader expands one row at a time)."""
+
 _DROP_UNREFERENCED_BLOBS: _Statement = (
     "DELETE FROM blobs WHERE NOT EXISTS "
     "(SELECT 1 FROM job_blobs WHERE job_blobs.hash = blobs.hash)", (), False)
@@ -849,16 +856,18 @@ class SqliteJob:
         #: knowledge rows and blobs for the next commit's transaction
         self._staged: list[_Statement] = []
         self._timing_seq: int | None = None  # the next timings row's seq, once known
-        #: what the next commit writes: trace rows, ``cycles`` rows, the cycles
-        #: themselves, and the knowledge rows staged (what knowledge_rows adds to the
-        #: committed ones meanwhile)
-        self._lines: list[tuple[int, int, int, int, str, str, str]] = []
+        #: what the next commit writes: each cycle's trace events (its first line's
+        #: number, the cycle, the events, whether they may share a row with the next
+        #: cycle's), the cycles themselves, the cycles whose checkpoint is staged
+        #: (a row ends with each: a resume truncates the trace there), and the
+        #: knowledge rows staged (what knowledge_rows adds to the committed ones)
+        self._pending: list[tuple[int, int, CompactCycle, bool]] = []
         #: the hash of the job's last trace row (the row chain goes on from it), and
         #: whether this sink wrote the job's names in a row yet
         self._previous = _FIRST_ROW
         self._named = False
-        self._cycles: list[tuple[int, int, int, int]] = []
         self._waiting: list[int] = []
+        self._checkpointed: set[int] = set()
         self._knowledge: list[KnowledgeRow] = []
         #: when the last commit ended (monotonic seconds)
         self._since = time.monotonic()
@@ -869,8 +878,9 @@ class SqliteJob:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
         assert self.id is not None and self.expected_lines is not None
         job = self.id
-        # the row chain goes on from the last row kept (a row ends where a cycle, or
-        # the lines after the last cycle, end: `keep` is where one ends)
+        # the row chain goes on from the last row kept (a row ends where a cycle with
+        # a checkpoint, or the lines after the last cycle, end: `keep` is where one
+        # ends)
         kept = self.store._read("SELECT hash FROM trace_rows WHERE job = ? AND seq < ? "
                                 "ORDER BY seq DESC LIMIT 1", (job, keep))
         self._previous = str(kept[0][0]) if kept else _FIRST_ROW
@@ -899,7 +909,7 @@ class SqliteJob:
         straddles = db.execute(
             "SELECT count(*) FROM trace_rows WHERE job = ? AND seq < ? AND seq + lines > ?",
             (self.id, self._seq, self._seq)).fetchone()
-        if int(straddles[0]):  # pragma: no cover - rows end where cycles end
+        if int(straddles[0]):  # pragma: no cover - rows end where checkpoints are
             raise StoreError(f"job {self.id} of {self.store.path} cannot be resumed at "
                              f"trace line {self._seq}: a stored row holds lines on both "
                              "sides; start a new job")
@@ -942,7 +952,7 @@ class SqliteJob:
         store.base.CompactSink`): committed now with ``commit``, else possibly with
         a later cycle's transaction (as :meth:`cycle_ended`; after
         :meth:`commit_due`, as it decided)."""
-        self._add(cycle, events)
+        self._add(cycle, events, joins=True)
         due, self._due = self._due, None
         if due is None:
             store = self.store
@@ -957,26 +967,73 @@ class SqliteJob:
         self._add(self._cycle, events)
         self._commit(events.status)
 
-    def _add(self, cycle: int, events: CompactCycle) -> None:
+    def _add(self, cycle: int, events: CompactCycle, *, joins: bool = False) -> None:
         """Add the trace ``events`` of ``cycle`` (raw events of a job of this engine,
-        or lines handed as text: kept verbatim) to what the next commit writes: one
-        trace row, the next link of the row chain."""
+        or lines handed as text: kept verbatim) to what the next commit writes; with
+        ``joins`` (a cycle's raw events) in one row with the cycles next to it in
+        the same transaction (:meth:`_rows`)."""
         assert self._open, "the job's sink is closed"
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
-        job = self.id
         first = self._seq
-        count = events.lines
-        size = 0
-        if count:
-            text, self._previous = events.row(self._previous, self._named, first, cycle)
-            self._named = self._named or events.kind == "events"
-            size = len(text)
-            self._lines.append((job, first, cycle, count, events.kind, text, self._previous))
-        self._cycles.append((job, cycle, count, size))
+        self._pending.append((first, cycle, events, joins))
         self._waiting.append(cycle)
-        self._seq = first + count
+        self._seq = first + events.lines
         self._cycle = cycle
+
+    def _rows(self) -> tuple[list[tuple[int, int, int, int, str, str, str]],
+                             list[tuple[int, int, int, int]], str, bool]:
+        """The ``trace_rows`` and ``cycles`` rows of what waits, and the row chain's
+        head and ``named`` after them. Cycles of raw events next to each other share
+        one row (one hash, one INSERT: a short cycle's row cost as much as its
+        events, bench/README.md "Job store: cheaper trace rows") up to
+        :data:`JOIN_BYTES` of text; a row ends with a cycle whose checkpoint is
+        staged, so a resume from any checkpoint truncates the trace where a row
+        ends."""
+        from converge_rules.engine.tracerows import EVENTS, joined_text, row_columns, row_hash
+
+        job = self.id
+        assert job is not None
+        previous, named = self._previous, self._named
+        rows: list[tuple[int, int, int, int, str, str, str]] = []
+        cycles: list[tuple[int, int, int, int]] = []
+        pending = self._pending
+        ends = self._checkpointed
+        i, n = 0, len(pending)
+        while i < n:
+            first, cycle, events, joins = pending[i]
+            j = i + 1
+            if not events.lines:
+                cycles.append((job, cycle, 0, 0))
+                i = j
+                continue
+            kind = events.kind
+            if joins and kind == EVENTS and cycle not in ends:
+                size = len(events.text)
+                while j < n and size < JOIN_BYTES:
+                    _, later, more, joins = pending[j]
+                    if not (joins and more.lines and more.kind == EVENTS):
+                        break
+                    size += len(more.text)
+                    j += 1
+                    if later in ends:
+                        break
+            group = [p[2] for p in pending[i:j]]
+            names = None if named else events.names()
+            text = joined_text(group, names) if kind == EVENTS else events.text
+            lines = sum(e.lines for e in group)
+            last = pending[j - 1][1]
+            previous = row_hash(previous, text, row_columns(first, last, lines, kind))
+            named = named or kind == EVENTS
+            rows.append((job, first, last, lines, kind, text, previous))
+            # each cycle's share of the bytes: its events; the row's own to the first
+            envelope = len(text) - sum(len(e.text) for e in group)
+            for k in range(i, j):
+                _, c, e, _ = pending[k]
+                cycles.append((job, c, e.lines, len(e.text) + envelope))
+                envelope = 0
+            i = j
+        return rows, cycles, previous, named
 
     # ------------------------------------------------- knowledge and payloads
 
@@ -1045,6 +1102,7 @@ class SqliteJob:
         commit, the cycle's own."""
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
+        self._checkpointed.add(cycle)
         self._staged.append((
             "INSERT INTO checkpoints (job, cycle, kind, data) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (job, cycle) DO UPDATE SET kind = excluded.kind, "
@@ -1080,12 +1138,13 @@ class SqliteJob:
     def _commit(self, status: tuple[str, str] | None) -> None:
         """Write what waits (the cycles' lines and rows, the knowledge and payloads
         staged, a resumed job's reopening) and ``status`` in one transaction."""
+        rows, cycles, previous, named = self._rows()
         statements: list[_Statement] = [
             ("INSERT INTO trace_rows (job, seq, cycle, lines, kind, data, hash) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?)", self._lines, True),
+             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows, True),
             ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
              "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
-             "bytes = cycles.bytes + excluded.bytes", self._cycles,
+             "bytes = cycles.bytes + excluded.bytes", cycles,
              True),  # qualified: in PostgreSQL a bare `lines` is ambiguous here
         ]
         statements += self._staged
@@ -1098,10 +1157,11 @@ class SqliteJob:
             check = self._unchanged
         self.store._write(statements, check=check, cycle=self._waiting)
         # written: nothing waits (on an error all of it still does, for abort)
+        self._previous, self._named = previous, named
         self._reopen = []
         self._staged = []
-        self._lines = []
-        self._cycles = []
+        self._pending = []
+        self._checkpointed = set()
         self._waiting = []
         self._knowledge = []
         self._since = time.monotonic()

@@ -228,14 +228,15 @@ def test_a_result_whose_facts_are_misshapen_is_tampered_not_an_internal_error(
 
 def _store_run(tmp_path: Path) -> Path:
     db = tmp_path / "run.db"
-    ran = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db)
+    # one cycle a transaction: a trace row each (a row holds a transaction's cycles)
+    ran = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", f"{db}?group=1")
     assert ran.exit_code == 0, ran.output
     return db
 
 
 def _rows(db: Path) -> list[tuple[int, int, str]]:
     """``(first line, lines, text)`` of each trace row of job 1 (the store keeps a
-    row of raw events per cycle, expanded to lines when read)."""
+    row of raw events per transaction, here per cycle, expanded to lines when read)."""
     with sqlite3.connect(db) as con:
         return [(int(s), int(n), str(x)) for s, n, x in con.execute(
             "SELECT seq, lines, data FROM trace_rows WHERE job = 1 ORDER BY seq")]
