@@ -175,3 +175,46 @@ def test_a_type_with_no_fact_at_all_is_named_with_the_key_asked_about() -> None:
     assert result.exit_code == 0, result.output
     assert 'no fact matches `Approval(id: "b")`, which `Pay(id: "b")` needs' \
         in result.output
+
+
+SHARE = """\
+ruleset share
+
+fact Bill { key id: str, total: float, people: int }
+fact Share { key id: str, each: float }
+
+agent split {
+  when Bill(id, total, people)
+  emit Share(id: id, each: total / people)
+}
+
+test "a bill for nobody" {
+  given Bill(id: "b1", total: 30.0, people: 0)
+  expect Share(id: "b1", each: 30.0)
+}
+"""
+
+
+def test_the_test_runner_says_an_agent_that_failed_emitted_nothing() -> None:
+    # Met as: "matches, but emits Share(id: "b1", each: none), which is not …": the
+    # division by zero that discarded the agent's effect was shown as a none value.
+    Path("share.cvg").write_text(SHARE, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "share.cvg"])
+    assert result.exit_code == 1, result.output
+    why = result.output.split("why not:", 1)[1]
+    assert "matches, but emits nothing: its effect was discarded in cycle 1: " \
+        "ZeroDivisionError" in why
+    assert "share.cvg:8:28" in why and "people = 0" in why
+    assert "none" not in why
+
+
+def test_why_not_says_an_agent_that_failed_emitted_nothing() -> None:
+    Path("share.cvg").write_text(SHARE, encoding="utf-8")
+    Path("bills.jsonl").write_text('{"Bill": {"id": "b1", "total": 30.0, "people": 0}}\n',
+                                   encoding="utf-8")
+    result = CliRunner().invoke(main, ["explain", "-r", "share.cvg", "--facts",
+                                       "bills.jsonl", "--why-not", 'Share(id: "b1")'])
+    assert result.exit_code == 0, result.output
+    assert "matches, but emits nothing: its effect was discarded in cycle 1: " \
+        "ZeroDivisionError" in result.output
+    assert "none" not in result.output
