@@ -327,6 +327,25 @@ def test_builtins_that_take_lists(tmp_path: Path, guard: str, ok: bool) -> None:
     assert chk(text, tmp_path).ok is ok
 
 
+@pytest.mark.parametrize(("joined", "field", "errors"), [
+    ("ints + texts", "list[int]", ["CVG203"]),   # was accepted: Out.v held [1, "x"]
+    ("texts + ints", "list[str]", ["CVG203"]),
+    ("ints + [1.5]", "list[int]", ["CVG201"]),   # was accepted: Out.v held [1, 1.5]
+    ("ints + [1.5]", "list[float]", []),
+    ("ints + floats", "list[float]", []),
+    ("ints + []", "list[int]", []),
+    ("[] + texts", "list[str]", []),
+    ("texts + texts", "list[str]", []),
+])
+def test_joined_lists_hold_one_item_type(tmp_path: Path, joined: str, field: str,
+                                         errors: list[str]) -> None:
+    text = ("ruleset r\nfact In { key id: str, ints: list[int], floats: list[float], "
+            f"texts: list[str] }}\nfact Out {{ key id: str, v: {field} }}\n"
+            "agent a {\n  when In(id, ints, floats, texts)\n"
+            f"  emit Out(id: id, v: {joined})\n}}\n")
+    assert codes(chk(text, tmp_path)) == errors
+
+
 def test_a_whole_fact_is_not_a_value(tmp_path: Path) -> None:
     text = HEAD + ("agent a {\n  when p: Price(sku) and Cost(sku: p)\n"
                    "  emit Alert(sku: sku, message: p)\n}\n")

@@ -370,8 +370,17 @@ class Typer:
             return BOOL
         if left.kind in TIME_KINDS or right.kind in TIME_KINDS:
             return self._time(e, left, right)
-        if op == "+" and left.kind == right.kind and left.kind in ("str", "list"):
+        if op == "+" and left.kind == right.kind == "str":
             return left.required()
+        if op == "+" and left.kind == right.kind == "list":
+            # the joined list holds both sides' items: an int list and a str list
+            # would give a list[int] holding text
+            assert left.elem is not None and right.elem is not None
+            elem = unify(left.elem, right.elem)
+            if elem is None:
+                self._bad(e, left, right, "join two lists of one item type")
+                return ANY
+            return list_of(elem)
         if left.is_numeric and right.is_numeric:
             if op == "/":
                 return FLOAT
