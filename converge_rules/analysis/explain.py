@@ -359,6 +359,7 @@ class Explainer:
                                           f"{conflict.cycle} to {won}"
                                           + (f" ({conflict.reason})" if conflict.reason
                                              else "")))
+        reasons.extend(self._gated(pattern, env))
         for agent in (self.checked.agents if self.checked else ()):
             # every output of the type: an agent may emit it more than once
             outputs = [o for o in agent.outputs if isinstance(o, n.Emit | n.Intend)
@@ -366,6 +367,35 @@ class Explainer:
             if outputs:
                 reasons.append(self._agent_reason(agent, outputs, pattern, env))
         return reasons
+
+    def _gated(self, pattern: n.Pattern, env: Mapping[str, Any]) -> list[Reason]:
+        """The facts matching ``pattern`` that an approval gate holds at the end, or
+        that were rejected there: derived, but not in the context for that."""
+        assert self.interp is not None
+        held: dict[str, Mapping[str, Any]] = {}
+        said: list[Reason] = []
+        for ev in self.view.approval_events:
+            ident = str(ev.get("id"))
+            kind = ev.get("event")
+            if kind == "approval_pending":
+                held[ident] = ev
+                continue
+            pending = held.pop(ident, None)
+            if pending is None or kind != "approval_decided" \
+                    or ev.get("decision") != "reject":
+                continue
+            fact = Fact(str(pending["type"]), dict(pending["fields"]))
+            if self.interp.match_fact(pattern, fact, env, tolerant=True) is not None:
+                said.append(Reason(None, None, f"{self.show(fact)} was rejected at the "
+                                   f"approval gate on {pending['gate']} ({ident}, cycle "
+                                   f"{ev.get('cycle')})"))
+        for ident, still in held.items():
+            fact = Fact(str(still["type"]), dict(still["fields"]))
+            if self.interp.match_fact(pattern, fact, env, tolerant=True) is not None:
+                said.append(Reason(None, None, f"{self.show(fact)} is held by the approval "
+                                   f"gate on {still['gate']}, pending {ident} since cycle "
+                                   f"{still.get('cycle')}: it enters when approved"))
+        return said
 
     def _producer(self, fid: int) -> str | None:
         derivations = self.view.derivations.get(fid)
@@ -499,8 +529,9 @@ class Explainer:
                         f"its effect was discarded in cycle {cycle}: {why}", matched=True)
                 return (1, step + 2, 0), Reason(
                     name, output.span, f"matches and would emit {self.show(fact)}"
-                    + _using(answered.get(i, ())) + "; it may have lost a conflict or been "
-                    "retracted (see above), or the context changed after it ran",
+                    + _using(answered.get(i, ())) + "; it may have lost a conflict, been "
+                    "retracted, or held or rejected at an approval gate (see above), or "
+                    "the context changed after it ran",
                     matched=True)
             agrees = self._agreement(target, fact, want)
             if agrees > agreement:  # the first of the closest to the asked fact

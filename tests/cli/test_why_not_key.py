@@ -218,3 +218,47 @@ def test_why_not_says_an_agent_that_failed_emitted_nothing() -> None:
     assert "matches, but emits nothing: its effect was discarded in cycle 1: " \
         "ZeroDivisionError" in result.output
     assert "none" not in result.output
+
+
+GATED = """\
+ruleset gated
+
+fact Claim { key id: str, amount: float }
+fact Payment { key id: str, amount: float }
+
+agent pay {
+  when Claim(id, amount)
+  emit Payment(id: id, amount: amount)
+}
+
+approve Payment when amount > 100.0
+
+test "held" {
+  given Claim(id: "c1", amount: 500.0)
+  expect Payment(id: "c1")
+}
+
+test "rejected" {
+  given Claim(id: "c1", amount: 500.0)
+  reject Payment(id: "c1")
+  expect Payment(id: "c1")
+}
+"""
+
+
+def test_why_not_names_the_approval_gate_that_holds_or_rejected_the_fact() -> None:
+    # Met as: "matches and would emit Payment(id: "c1", …); it may have lost a conflict
+    # or been retracted (see above)": nothing above said the gate held it.
+    Path("gated.cvg").write_text(GATED, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "gated.cvg"])
+    assert result.exit_code == 1, result.output
+    held, rejected = result.output.split("why not:")[1:]
+    assert 'Payment(id: "c1", amount: 500.0) is held by the approval gate on Payment, ' \
+        "pending p-" in held
+    assert 'Payment(id: "c1", amount: 500.0) was rejected at the approval gate on ' \
+        "Payment (p-" in rejected
+    Path("claims.jsonl").write_text('{"Claim": {"id": "c1", "amount": 500.0}}\n',
+                                    encoding="utf-8")
+    explained = CliRunner().invoke(main, ["explain", "-r", "gated.cvg", "--facts",
+                                          "claims.jsonl", "--why-not", 'Payment(id: "c1")'])
+    assert "is held by the approval gate on Payment, pending p-" in explained.output
