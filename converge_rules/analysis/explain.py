@@ -359,6 +359,7 @@ class Explainer:
                                           f"{conflict.cycle} to {won}"
                                           + (f" ({conflict.reason})" if conflict.reason
                                              else "")))
+        reasons.extend(self._gated(pattern, env))
         for agent in (self.checked.agents if self.checked else ()):
             # every output of the type: an agent may emit it more than once
             outputs = [o for o in agent.outputs if isinstance(o, n.Emit | n.Intend)
@@ -366,6 +367,35 @@ class Explainer:
             if outputs:
                 reasons.append(self._agent_reason(agent, outputs, pattern, env))
         return reasons
+
+    def _gated(self, pattern: n.Pattern, env: Mapping[str, Any]) -> list[Reason]:
+        """The facts matching ``pattern`` that an approval gate holds at the end, or
+        that were rejected there: derived, but not in the context for that."""
+        assert self.interp is not None
+        held: dict[str, Mapping[str, Any]] = {}
+        said: list[Reason] = []
+        for ev in self.view.approval_events:
+            ident = str(ev.get("id"))
+            kind = ev.get("event")
+            if kind == "approval_pending":
+                held[ident] = ev
+                continue
+            pending = held.pop(ident, None)
+            if pending is None or kind != "approval_decided" \
+                    or ev.get("decision") != "reject":
+                continue
+            fact = Fact(str(pending["type"]), dict(pending["fields"]))
+            if self.interp.match_fact(pattern, fact, env, tolerant=True) is not None:
+                said.append(Reason(None, None, f"{self.show(fact)} was rejected at the "
+                                   f"approval gate on {pending['gate']} ({ident}, cycle "
+                                   f"{ev.get('cycle')})"))
+        for ident, still in held.items():
+            fact = Fact(str(still["type"]), dict(still["fields"]))
+            if self.interp.match_fact(pattern, fact, env, tolerant=True) is not None:
+                said.append(Reason(None, None, f"{self.show(fact)} is held by the approval "
+                                   f"gate on {still['gate']}, pending {ident} since cycle "
+                                   f"{still.get('cycle')}: it enters when approved"))
+        return said
 
     def _producer(self, fid: int) -> str | None:
         derivations = self.view.derivations.get(fid)
@@ -483,11 +513,15 @@ class Explainer:
                                        "the trace"), matched=True)
             envs = resolved
         closest = None
+        closest_env: Mapping[str, Any] = {}
         closest_calls: list[Mapping[str, Any]] = []
         agreement = -1
         for i, e in enumerate(envs):
             fact = self._emitted(output, e)
             if interp.match_fact(target, fact, want, tolerant=True) is not None:
+                failed_here = self._failed_output(name, output, e, discarded)
+                if failed_here is not None:
+                    return (1, step + 2, 0), failed_here
                 if discarded:
                     cycle, why = discarded[0]
                     return (1, step + 2, 0), Reason(
@@ -495,16 +529,22 @@ class Explainer:
                         f"its effect was discarded in cycle {cycle}: {why}", matched=True)
                 return (1, step + 2, 0), Reason(
                     name, output.span, f"matches and would emit {self.show(fact)}"
-                    + _using(answered.get(i, ())) + "; it may have lost a conflict or been "
-                    "retracted (see above), or the context changed after it ran",
+                    + _using(answered.get(i, ())) + "; it may have lost a conflict, been "
+                    "retracted, or held or rejected at an approval gate (see above), or "
+                    "the context changed after it ran",
                     matched=True)
             agrees = self._agreement(target, fact, want)
             if agrees > agreement:  # the first of the closest to the asked fact
                 closest, closest_calls, agreement = fact, answered.get(i, []), agrees
+                closest_env = e
         would = [e for e in failed if self._could_emit(output, e, target, want)]
         if would and agent.where is not None:
             return (0, step - 1, 0), self._guard_false(agent, agent.where, would)
         assert closest is not None
+        failed_closest = self._failed_output(name, output, closest_env, discarded)
+        if failed_closest is not None:
+            rank = (int(self._same_key(target, closest, want)), step + 1, agreement)
+            return rank, failed_closest
         # the least telling answer: another output's failed condition says more,
         # unless this one emits the asked key (with other values)
         rank = (int(self._same_key(target, closest, want)), -1, agreement)
@@ -592,6 +632,26 @@ class Explainer:
             except EvalError:
                 values[arg.name.name] = None
         return Fact(output.type.name, self._with_defaults(output.type.name, values))
+
+    def _failed_output(self, name: str, output: n.Emit | n.Intend,
+                       env: Mapping[str, Any], discarded: Sequence[tuple[int, str]]
+                       ) -> Reason | None:
+        """Why ``output`` emits nothing under ``env`` when one of its values cannot be
+        evaluated (a division by zero, an overflow…): the effect the trace says was
+        discarded, else the failure itself; None when every value evaluates. The none
+        :meth:`_emitted` shows for such a value is not what the agent emitted."""
+        interp = self.interp
+        assert interp is not None
+        for arg in output.args:
+            try:
+                interp.eval(arg.value, env)
+            except EvalError as exc:
+                said = (f"its effect was discarded in cycle {discarded[0][0]}: "
+                        f"{discarded[0][1]}") if discarded else (
+                        f"`{format_expr(arg.value)}` cannot be evaluated: {exc.message}")
+                return Reason(name, arg.value.span, f"matches, but emits nothing: {said}"
+                              + _given(env), matched=True)
+        return None
 
     def _could_emit(self, output: n.Emit | n.Intend, env: Mapping[str, Any],
                     target: n.Pattern, want: Mapping[str, Any]) -> bool:

@@ -74,7 +74,8 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 def values_equal(a: Any, b: Any, *, tolerant: bool = False) -> bool:
     """Runtime equality; with ``tolerant``, floats compare with a relative tolerance of
-    1e-9 (so ``expect … amount: 0.3`` accepts ``0.1 + 0.2``)."""
+    1e-9 and an absolute one of 1e-12 (so ``expect … amount: 0.3`` accepts ``0.1 + 0.2``,
+    and ``0.0`` accepts ``0.1 + 0.2 - 0.3``)."""
     if tolerant and isinstance(a, float | int) and isinstance(b, float | int) \
             and not isinstance(a, bool) and not isinstance(b, bool):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)

@@ -12,6 +12,7 @@ import click
 
 from converge_rules.analysis.explain import Explainer
 from converge_rules.analysis.interpret import (
+    EvalError,
     Interpreter,
     interpreter_for,
     job_time,
@@ -123,10 +124,23 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
         interp = _bare_interpreter(target, view)
     explainer = Explainer(view, checked, interp)
 
-    if why_not is not None:
-        data, body, code = _why_not(explainer, target)
-    else:
-        data, body, code = _explain(explainer, target)
+    try:
+        if why_not is not None:
+            data, body, code = _why_not(explainer, target)
+        else:
+            data, body, code = _explain(explainer, target)
+    except EvalError as exc:
+        at = _in_pattern(exc.span) if isinstance(exc.span, Span) \
+            and exc.span.file == PATTERN_FILE else None
+        if at is None:
+            raise
+        # a value the pattern asks for cannot be computed (`amount: 1 / 0`): said of the
+        # pattern as given, not of the test block parse_pattern wrapped it in
+        where = f"column {at.column}" if "\n" not in text \
+            else f"line {at.line}, column {at.column}"
+        raise click.UsageError(f"cannot evaluate the pattern {text!r}: {exc.message} at "
+                               f"{where}; give each field a value that can be computed"
+                               ) from exc
     write_output(dumps(data, indent=2, sort_keys=True) + "\n"
                  if fmt == "json" else body, output)
     sys.exit(code)

@@ -147,6 +147,14 @@ def command(ruleset: Path, trace: str, job: int | None, executor: str,
         else:
             result = _replay_session(loaded, events, steps, executor, workers, stop)
     except InputError as exc:
+        if exc.source == "<facts>":
+            # the facts are the recording's, read by a ruleset that does not declare
+            # them: say so of the recording, not of an unnamed list of facts
+            exc = InputError(
+                f"the recorded input fact {exc.line} does not fit {ruleset}: {exc.message}",
+                source=source, help=(f"{exc.help}; " if exc.help else "") + "replay a "
+                "job against the ruleset it ran (a fact type or field it no longer "
+                "declares makes another ruleset)")
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
     replayed = list(result.trace.lines())

@@ -110,7 +110,8 @@ def info(store: str, job: int | None, fmt: str) -> None:
 @report_internal_errors
 def gc(store: str, keep_last: int) -> None:
     """Delete every job of STORE but the N newest (their traces and cycles), then
-    give the space back to the file system.
+    give the space back to the file system. A job still running (or whose process
+    died: it can be resumed) and a job awaiting approval are never deleted, whatever N.
 
     \b
     Examples:
@@ -121,12 +122,18 @@ def gc(store: str, keep_last: int) -> None:
     """
     with open_existing(store) as opened:
         before = opened.info().total_bytes
+        waiting = [(j.id, j.status) for j in opened.jobs()
+                   if j.status in ("running", "awaiting_approval")]
         deleted = opened.gc(keep_last)
         after = opened.info().total_bytes
+    # `--keep-last 0` keeping a job must say why, not "0 newest jobs kept"
+    kept = "; never deleted, whatever N: " + ", ".join(
+        f"job {i} ({status.replace('_', ' ')})" for i, status in waiting) if waiting else ""
     if not deleted:
-        click.echo(f"{store}: nothing to delete ({keep_last} newest jobs kept)")
+        click.echo(f"{store}: nothing to delete ({keep_last} newest finished jobs "
+                   f"kept{kept})")
     else:
         ids = ", ".join(str(i) for i in deleted)
         click.echo(f"{store}: deleted {len(deleted):,} job{'s' if len(deleted) != 1 else ''} "
-                   f"({ids}); {before:,} → {after:,} bytes")
+                   f"({ids}); {before:,} → {after:,} bytes{kept}")
     raise click.exceptions.Exit(EXIT_OK)

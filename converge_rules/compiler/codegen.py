@@ -827,6 +827,19 @@ class AgentGenerator:
             return f"(x0 if (x0 := {code}) - x0 == 0 else _finite(x0, {name}))"
         return f"_finite({code}, {name})"
 
+    def _may_hold_none(self, ex: ExprCompiler, expr: Expr) -> bool:
+        """Whether the list ``expr`` may hold a none item: a list literal with an item
+        that may be none, or a join or ``if`` of such a list. A list from a fact or a
+        tool answer was checked item by item already."""
+        if isinstance(expr, ListExpr):
+            return any(ex.kind(item).nullable for item in expr.items)
+        if isinstance(expr, IfExpr):
+            return self._may_hold_none(ex, expr.then) \
+                or self._may_hold_none(ex, expr.otherwise)
+        if isinstance(expr, Binary) and expr.op == "+":
+            return self._may_hold_none(ex, expr.left) or self._may_hold_none(ex, expr.right)
+        return False
+
     def _copied(self, ex: ExprCompiler, expr: Expr) -> bool:
         """Whether ``expr`` only copies values that were measured already: a literal,
         a pattern variable, a field of a bound fact, an enum member, or a list
@@ -881,6 +894,10 @@ class AgentGenerator:
                         code = self._finite(ex, code, f.type, arg.value, name)
                 if not self._copied(ex, arg.value):
                     code = self._sized(code, f.type, name)
+                if f.type.element is not None and not f.type.element.optional \
+                        and self._may_hold_none(ex, arg.value):
+                    # `[note]` with an optional note: a list[str] must not hold a none
+                    code = f"_items_required({code}, {name})"
                 parts.append(code)
             elif f.default is not MISSING:
                 parts.append(self.ns.literal(f.default))

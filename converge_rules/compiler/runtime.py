@@ -121,6 +121,17 @@ def cvg_required(value: Any, field: str) -> Any:
     return value
 
 
+def cvg_items_required(value: Any, field: str) -> Any:
+    """``value`` for the list field ``field`` whose items are not optional: an item that
+    is none (an optional value written in a list literal) is an error."""
+    if value is not None:
+        for i, item in enumerate(value):
+            if item is None:
+                raise MissingValue(f"{field}[{i}] is required, but its expression gave "
+                                   "no value")
+    return value
+
+
 class OutOfRange(ValueError):
     """A computed confidence or score outside 0..1 (or not a number). Like any runtime
     error in an agent, it discards the agent's effect: a confidence of 5.0 would beat
@@ -370,6 +381,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_tuple": cvg_tuple,
     "_floats": cvg_floats,
     "_required": cvg_required,
+    "_items_required": cvg_items_required,
     "_finite": cvg_finite,
     "_result": cvg_result,
     "_typed": cvg_typed,

@@ -139,9 +139,16 @@ def cvg_round(value: float, ndigits: int = 0) -> float:
     """Round half away from zero on the shortest decimal form of ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
         return value
-    exponent = Decimal(1).scaleb(-int(ndigits))
-    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
-    return float(rounded)
+    exact = Decimal(repr(value))
+    digits = int(ndigits)
+    exponent = exact.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -digits:
+        return float(value)    # no digit past the one asked for: nothing to round
+    # every digit of the result kept, as in cvg_fixed: the default precision of 28 made
+    # quantize fail (decimal.InvalidOperation) from 1e28 on, or with many decimals
+    whole = max(exact.adjusted() + 1, 1)
+    context = Context(prec=max(whole + digits + 1, 1), rounding=ROUND_HALF_UP)
+    return float(exact.quantize(Decimal(1).scaleb(-digits), context=context))
 
 
 def cvg_matches(text: str, pattern: str) -> bool:

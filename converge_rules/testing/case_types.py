@@ -86,6 +86,20 @@ def row_problems(bindings: Mapping[str, Any], uses: Mapping[str, Sequence[Use]],
     return problems
 
 
+def texts_where_text(bindings: Mapping[str, Any], uses: Mapping[str, Sequence[Use]],
+                     texts: Mapping[str, str]) -> dict[str, Any]:
+    """A row with each CSV cell that read as a number or a bool (``texts``: the cells
+    as written) but that the test uses only as text — a ``str`` field, a string
+    argument — as the text written: a code ``007`` stays ``"007"``, as a ``str`` field
+    of an input fact's CSV reads it. A CSV cell cannot say it is text otherwise."""
+    row = dict(bindings)
+    for name, text in texts.items():
+        kinds = {use.ty.kind for use in uses.get(name, ())}
+        if kinds == {"str"}:
+            row[name] = text
+    return row
+
+
 def fits(value: Any, ty: Ty, enums: Mapping[str, Sequence[str]]) -> bool:
     """Whether a row value may stand where ``ty`` is needed. None (an empty cell) fits
     anywhere: what a missing value means is the step's business, as in a ``given``."""

@@ -14,7 +14,8 @@ A table test binds variables per row and uses them in its steps::
 
 or reads its rows from a fixture next to the ``.cvg`` file: ``cases "margin.csv"`` (a
 header row of variable names; cells that read as numbers or ``true``/``false`` are
-numbers and booleans, an empty cell is none, anything else a string) or
+numbers and booleans — but a column the test uses only as text keeps the text written,
+``007`` —, an empty cell is none, anything else a string) or
 ``cases "margin.jsonl"`` (one JSON object per line). Each row reports on its own, as
 ``file.cvg::margin[case 2]`` (rows count from 1).
 
@@ -79,6 +80,9 @@ class TestCase:
     label: str | None = None
     #: the names every row must bind: those the test's steps use
     variables: frozenset[str] = frozenset()
+    #: a CSV fixture row's cells read as a number or a bool, as written (``007``): a
+    #: column the test uses only as text takes the text (:func:`texts_where_text`)
+    texts: dict[str, str] = field(default_factory=dict)
 
     @property
     def row(self) -> str:
@@ -127,7 +131,7 @@ def expand(test: n.Test, file: str, base: Path, interp: Interpreter,
     for i, row in enumerate(rows, 1):
         label = None if cases.file else cases.name_of(i - 1)
         out.append(TestCase(case_id(file, test.name, i, label), file, test.name, test, span,
-                            i, row, label, variables))
+                            i, dict(row), label, variables, dict(getattr(row, "texts", {}))))
     return out
 
 
@@ -205,17 +209,26 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
             raise CaseError(f"{path.name}:1: the header names `{name}` twice", span,
                             ("each column binds one name: which value is meant is "
                              "unknown; remove or rename one of them",))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for number, cells in enumerate(reader, 2):
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(names):
             raise CaseError(f"{path.name}:{number}: {len(cells)} cells, but the header "
                             f"has {len(names)} columns", span)
-        row = {name: cell_value(c) for name, c in zip(names, cells, strict=True)}
+        row = CsvRow({name: cell_value(c) for name, c in zip(names, cells, strict=True)})
         _check_values(row, f"{path.name}:{number}", span)
+        row.texts = {name: c for name, c in zip(names, cells, strict=True)
+                     if isinstance(row[name], int | float)}
         rows.append(row)
     return rows
+
+
+class CsvRow(dict[str, Any]):
+    """A CSV fixture's row: the values its cells read as, and in ``texts`` the cells
+    read as a number or a bool, as written (``007``, ``1e5``, ``true``)."""
+
+    texts: dict[str, str]
 
 
 def _check_values(row: Mapping[str, Any], where: str, span: Span | None) -> None:

@@ -2,8 +2,9 @@
 
 * ``expect T(f: v, …)`` — some fact of type T in the final context has those field
   values (fields not written are free; floats compare with a relative tolerance of
-  1e-9). On failure: the closest facts of T with a field diff and their derivations, or
-  when there is none, why each agent that emits T did not.
+  1e-9 and an absolute one of 1e-12). On failure: the closest facts of T with a field
+  diff and their derivations, or when there is none, why each agent that emits T did
+  not.
 * ``expect no T(…)`` — no fact in the final context matches; on failure the matching
   facts and their derivations.
 * ``expect conflict T(key: v, …)`` — a conflict on a T whose key matches was resolved

@@ -37,7 +37,12 @@ from converge_rules.language.diagnostics.core import Diagnostic
 from converge_rules.language.format.formatter import format_pattern, format_value
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
-from converge_rules.testing.case_types import row_problems, timed_row, variable_uses
+from converge_rules.testing.case_types import (
+    row_problems,
+    texts_where_text,
+    timed_row,
+    variable_uses,
+)
 from converge_rules.testing.cases import CaseError, TestCase, expand
 from converge_rules.testing.expectations import check_expectations
 from converge_rules.testing.mocks import MockAnswer, MockTools, unmocked_help
@@ -162,6 +167,7 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
         # Fixture values are typed only now: one that does not fit its use (a string
         # multiplied, say) fails its row instead of reaching the interpreter.
         uses = variable_uses(case.test, checked)
+        bindings = texts_where_text(bindings, uses, case.texts)
         problems = row_problems(bindings, uses, interp.enums)
         if problems:
             return _outcome(case, "failed", failures=(Failure(

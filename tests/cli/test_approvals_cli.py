@@ -234,3 +234,14 @@ def test_run_lists_the_held_facts_and_says_what_to_do(tmp_path: Path, stored: bo
         assert "then `converge run --resume run.db`" in out.output
     else:
         assert "it was not kept in a store: run it with --store" in out.output
+
+
+def test_store_gc_says_it_keeps_a_job_awaiting_approval(paused: Path) -> None:
+    # Met as: `converge store gc run.db --keep-last 0` answered "nothing to delete (0
+    # newest jobs kept)" with the job still there, not saying why.
+    done = converge("store", "gc", paused, "--keep-last", "0")
+    assert done.exit_code == 0, done.output
+    assert "nothing to delete (0 newest finished jobs kept; never deleted, whatever N: " \
+        "job 1 (awaiting approval))" in done.output
+    assert "awaiting approval are never deleted" in " ".join(
+        converge("store", "gc", "--help").output.split())

@@ -99,6 +99,20 @@ def test_replay_needs_no_plugin_and_any_executor(recorded: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
+def test_a_ruleset_without_the_recorded_input_types_is_named_with_the_recording(
+        recorded: Path, tmp_path: Path) -> None:
+    # Met as: "converge: error: <facts>:1: unknown fact type `Cost`", naming neither the
+    # trace nor the ruleset the facts did not fit.
+    other = tmp_path / "other.cvg"
+    other.write_text("ruleset other\nfact In { key id: str }\n", encoding="utf-8")
+    result = invoke("replay", other, recorded)
+    assert result.exit_code == 2, result.output
+    assert f"{recorded}: the recorded input fact 1 does not fit {other}: unknown fact " \
+        "type `Cost`" in result.output
+    assert "declared types: In; replay a job against the ruleset it ran" in result.output
+    assert "<facts>" not in result.output
+
+
 def test_a_changed_ruleset_differs_at_the_first_changed_line(recorded: Path,
                                                              tmp_path: Path) -> None:
     changed = tmp_path / "pricing.cvg"

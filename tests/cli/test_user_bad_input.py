@@ -170,6 +170,23 @@ def test_a_pattern_that_does_not_parse_is_described_as_a_pattern(
     assert "query" not in done.output
 
 
+@pytest.mark.parametrize(("args", "pattern", "said"), [
+    ((), 'Price(amount: 1 / 0)', "ZeroDivisionError: division by zero at column 15"),
+    (("-r", PRICING), 'Price(amount: 1 / 0)', "division by zero at column 15"),
+    (("-r", PRICING, "--why-not"), 'Price(sku: "A1",\n  amount: 2 % 0)',
+     "integer modulo by zero at line 2, column 11"),
+    (("-r", PRICING), 'Price(amount: 9223372036854775807 + 1)', "integer overflow"),
+])
+def test_a_pattern_value_that_cannot_be_computed_is_described_as_a_pattern(
+        trace: Path, args: tuple[str | Path, ...], pattern: str, said: str) -> None:
+    """Met as: 'converge: error: <pattern>:3:17: ZeroDivisionError: division by zero',
+    a line and column of the test block the pattern is parsed in."""
+    done = invoke("explain", "--trace", trace, *args, pattern)
+    assert done.exit_code == 2, done.output
+    assert f"cannot evaluate the pattern {pattern!r}: " in done.output
+    assert said in done.output and "<pattern>" not in done.output
+
+
 def test_a_pattern_with_braces_in_a_string_is_explained(trace: Path) -> None:
     done = invoke("explain", "--trace", trace, 'Price(sku: "{A1}")')
     assert done.exit_code == 1, done.output  # parsed; no such price

@@ -175,3 +175,90 @@ def test_a_type_with_no_fact_at_all_is_named_with_the_key_asked_about() -> None:
     assert result.exit_code == 0, result.output
     assert 'no fact matches `Approval(id: "b")`, which `Pay(id: "b")` needs' \
         in result.output
+
+
+SHARE = """\
+ruleset share
+
+fact Bill { key id: str, total: float, people: int }
+fact Share { key id: str, each: float }
+
+agent split {
+  when Bill(id, total, people)
+  emit Share(id: id, each: total / people)
+}
+
+test "a bill for nobody" {
+  given Bill(id: "b1", total: 30.0, people: 0)
+  expect Share(id: "b1", each: 30.0)
+}
+"""
+
+
+def test_the_test_runner_says_an_agent_that_failed_emitted_nothing() -> None:
+    # Met as: "matches, but emits Share(id: "b1", each: none), which is not …": the
+    # division by zero that discarded the agent's effect was shown as a none value.
+    Path("share.cvg").write_text(SHARE, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "share.cvg"])
+    assert result.exit_code == 1, result.output
+    why = result.output.split("why not:", 1)[1]
+    assert "matches, but emits nothing: its effect was discarded in cycle 1: " \
+        "ZeroDivisionError" in why
+    assert "share.cvg:8:28" in why and "people = 0" in why
+    assert "none" not in why
+
+
+def test_why_not_says_an_agent_that_failed_emitted_nothing() -> None:
+    Path("share.cvg").write_text(SHARE, encoding="utf-8")
+    Path("bills.jsonl").write_text('{"Bill": {"id": "b1", "total": 30.0, "people": 0}}\n',
+                                   encoding="utf-8")
+    result = CliRunner().invoke(main, ["explain", "-r", "share.cvg", "--facts",
+                                       "bills.jsonl", "--why-not", 'Share(id: "b1")'])
+    assert result.exit_code == 0, result.output
+    assert "matches, but emits nothing: its effect was discarded in cycle 1: " \
+        "ZeroDivisionError" in result.output
+    assert "none" not in result.output
+
+
+GATED = """\
+ruleset gated
+
+fact Claim { key id: str, amount: float }
+fact Payment { key id: str, amount: float }
+
+agent pay {
+  when Claim(id, amount)
+  emit Payment(id: id, amount: amount)
+}
+
+approve Payment when amount > 100.0
+
+test "held" {
+  given Claim(id: "c1", amount: 500.0)
+  expect Payment(id: "c1")
+}
+
+test "rejected" {
+  given Claim(id: "c1", amount: 500.0)
+  reject Payment(id: "c1")
+  expect Payment(id: "c1")
+}
+"""
+
+
+def test_why_not_names_the_approval_gate_that_holds_or_rejected_the_fact() -> None:
+    # Met as: "matches and would emit Payment(id: "c1", …); it may have lost a conflict
+    # or been retracted (see above)": nothing above said the gate held it.
+    Path("gated.cvg").write_text(GATED, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", "gated.cvg"])
+    assert result.exit_code == 1, result.output
+    held, rejected = result.output.split("why not:")[1:]
+    assert 'Payment(id: "c1", amount: 500.0) is held by the approval gate on Payment, ' \
+        "pending p-" in held
+    assert 'Payment(id: "c1", amount: 500.0) was rejected at the approval gate on ' \
+        "Payment (p-" in rejected
+    Path("claims.jsonl").write_text('{"Claim": {"id": "c1", "amount": 500.0}}\n',
+                                    encoding="utf-8")
+    explained = CliRunner().invoke(main, ["explain", "-r", "gated.cvg", "--facts",
+                                          "claims.jsonl", "--why-not", 'Payment(id: "c1")'])
+    assert "is held by the approval gate on Payment, pending p-" in explained.output

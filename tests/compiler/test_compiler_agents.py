@@ -372,3 +372,29 @@ agent t1 {
     assert result.facts("C") == []
     reasons = [e.reason for e in result.trace.events() if e.event == "effect_discarded"]
     assert reasons and "unhashable" in reasons[0]
+
+
+def test_a_list_literal_with_an_optional_item_does_not_put_none_in_a_required_list() -> None:
+    # Met as: `emit Out(v: [s, note])` with no note derived Out(v: ["x", None]) into a
+    # list[str] field; a list[str?] field holds the none.
+    import converge_rules
+
+    ruleset = converge_rules.loads('''ruleset t
+fact In { key id: str, s: str, note: str?, n: int? }
+fact Out { key id: str, v: list[str] }
+fact Nums { key id: str, v: list[int] }
+fact Opt { key id: str, v: list[str?] }
+agent out { when In(id, s, note) emit Out(id: id, v: if s == "" then [] else [s] + [note]) }
+agent nums { when In(id, n) emit Nums(id: id, v: [1, n]) }
+agent opt { when In(id, s, note) emit Opt(id: id, v: [s, note]) }
+''')
+    result = converge_rules.run(ruleset, [("In", {"id": "a", "s": "x"})])
+    assert result.facts("Out") == [] and result.facts("Nums") == []
+    assert result.facts("Opt") == [{"id": "a", "v": ["x", None]}]
+    reasons = sorted(e.reason for e in result.trace.events()  # type: ignore[attr-defined]
+                     if e.event == "effect_discarded")
+    assert reasons == ["MissingValue: Nums.v[1] is required, but its expression gave no value",
+                       "MissingValue: Out.v[1] is required, but its expression gave no value"]
+    given = converge_rules.run(ruleset, [("In", {"id": "b", "s": "y", "note": "z", "n": 2})])
+    assert given.facts("Out") == [{"id": "b", "v": ["y", "z"]}]
+    assert given.facts("Nums") == [{"id": "b", "v": [1, 2]}]

@@ -104,6 +104,21 @@ def test_round_half_away_from_zero_on_decimal_value() -> None:
     assert cvg_round(1250.0, -2) == 1300.0
 
 
+@pytest.mark.parametrize(("x", "ndigits", "expected"), [
+    (1e300, 0, 1e300),                 # quantize's default precision (28 digits) refused
+    (-1.5e28, 2, -1.5e28),             # these: the agent failed with InvalidOperation
+    (123456789012345678901234567890.0, 2, 123456789012345678901234567890.0),
+    (1.5, 30, 1.5),                    # more decimals than the float has
+    (2.675, 40, 2.675),
+    (1.2345e25, -20, 1.2345e25),
+    (1234.5, -400, 0.0),
+])
+def test_round_keeps_every_digit_of_large_floats_and_long_decimals(
+        x: float, ndigits: int, expected: float) -> None:
+    assert cvg_round(x, ndigits) == expected
+    assert value(f"round(x, {ndigits})", "F", x=x) == expected
+
+
 def test_matches_is_linear_time_re2_and_bad_pattern_raises() -> None:
     assert cvg_matches("a" * 50 + "!", "^(a+)+$") is False    # no catastrophic backtracking
     with pytest.raises(Exception):  # noqa: B017 - re2's error type is not public API

@@ -327,6 +327,47 @@ def test_builtins_that_take_lists(tmp_path: Path, guard: str, ok: bool) -> None:
     assert chk(text, tmp_path).ok is ok
 
 
+@pytest.mark.parametrize(("joined", "field", "errors"), [
+    ("ints + texts", "list[int]", ["CVG203"]),   # was accepted: Out.v held [1, "x"]
+    ("texts + ints", "list[str]", ["CVG203"]),
+    ("ints + [1.5]", "list[int]", ["CVG201"]),   # was accepted: Out.v held [1, 1.5]
+    ("ints + [1.5]", "list[float]", []),
+    ("ints + floats", "list[float]", []),
+    ("ints + []", "list[int]", []),
+    ("[] + texts", "list[str]", []),
+    ("texts + texts", "list[str]", []),
+])
+def test_joined_lists_hold_one_item_type(tmp_path: Path, joined: str, field: str,
+                                         errors: list[str]) -> None:
+    text = ("ruleset r\nfact In { key id: str, ints: list[int], floats: list[float], "
+            f"texts: list[str] }}\nfact Out {{ key id: str, v: {field} }}\n"
+            "agent a {\n  when In(id, ints, floats, texts)\n"
+            f"  emit Out(id: id, v: {joined})\n}}\n")
+    assert codes(chk(text, tmp_path)) == errors
+
+
+@pytest.mark.parametrize(("agent", "warned"), [
+    # met as: count(Claim(status: aproved)) counted every claim, without a word
+    ("when Claim(id) emit Tally(id: id, n: count(Claim(status: aproved)))", ["aproved"]),
+    ("when Claim(id, status: denid) emit Tally(id: id, n: 0)", ["denid"]),
+    ("when Claim(id, status: approved) emit Tally(id: id, n: 0)", []),
+    ("when Claim(id, status: _) emit Tally(id: id, n: 0)", []),
+    # a variable used elsewhere is meant, however it is spelt
+    ("when Claim(id, status: aproved) where aproved != denied emit Tally(id: id, n: 0)", []),
+    ("when Claim(id, status: s) emit Tally(id: id, n: count(Claim(status: s)))", []),
+    ("when Claim(id, status: state) emit Tally(id: id, n: 0)", []),   # unlike any member
+])
+def test_a_new_variable_spelt_like_a_member_and_used_once_is_a_warning(
+        tmp_path: Path, agent: str, warned: list[str]) -> None:
+    text = ("ruleset r\nenum Status { approved, denied }\n"
+            "fact Claim { key id: str, status: Status }\nfact Tally { key id: str, n: int }\n"
+            f"agent a {{\n  {agent}\n}}\n")
+    checked = chk(text, tmp_path)
+    found = [d for d in checked.diagnostics if d.code == "CVG117"]
+    assert [d.message.split("`")[1] for d in found] == warned
+    assert all(d.severity == Severity.WARNING for d in checked.diagnostics)
+
+
 def test_a_whole_fact_is_not_a_value(tmp_path: Path) -> None:
     text = HEAD + ("agent a {\n  when p: Price(sku) and Cost(sku: p)\n"
                    "  emit Alert(sku: sku, message: p)\n}\n")

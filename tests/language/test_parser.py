@@ -350,3 +350,26 @@ def test_recovery_keeps_unindented_bodies_whole() -> None:
     assert result.module is not None
     assert [i.name.name for i in result.module.items
             if isinstance(i, n.FactDecl | n.Agent)] == ["A", "a", "B", "D"]
+
+
+@pytest.mark.parametrize(("written", "fix"), [
+    # met as: "unexpected `.`; expected an expression" (help: "write an expression here")
+    ("where f > .5 emit A(id: id, f: 1.0)", "write `0.5`"),
+    # met as: "unexpected `)`; expected a field name" (the point read as a field access)
+    ("emit A(id: id, f: 1.)", "write `1.0`"),
+    # met as: "`emit` is read as a name … finish the expression … before `emit`"
+    ("where f > 1_000. emit A(id: id, f: 1.0)", "write `1_000.0`"),
+])
+def test_a_float_without_a_digit_on_one_side_of_its_point_says_how_to_write_it(
+        written: str, fix: str) -> None:
+    text = HEADER + f"fact A {{ key id: str, f: float }}\nagent a {{ when A(id, f) {written} }}\n"
+    (diagnostic,) = parse(text, "t.cvg").diagnostics
+    assert diagnostic.code == "CVG001"
+    assert diagnostic.help is not None and diagnostic.help.endswith(fix), diagnostic.help
+
+
+def test_a_field_access_left_unfinished_is_not_taken_for_a_float() -> None:
+    text = HEADER + ("fact A { key id: str, f: float }\n"
+                     "agent a { when A(id, f) emit A(id: id, f: x.) }\n")
+    (diagnostic,) = parse(text, "t.cvg").diagnostics
+    assert diagnostic.help == "write a field name here"

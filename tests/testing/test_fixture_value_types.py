@@ -126,3 +126,23 @@ def test_deep_json_in_a_fixture_fails_the_test_naming_the_line(tmp_path: Path,
     code, output = _converge(tmp_path, test, "rows.jsonl", '{"tags": []}\n' + deep + "\n")
     assert code == 1, output
     assert "rows.jsonl:2: a value nested more than 100 levels deep" in output
+
+
+def test_a_csv_cell_of_digits_used_as_text_is_the_text_written(tmp_path: Path) -> None:
+    # Met as: `column `s` is 7 (an int), but the test uses `s` as field `A.s`, which
+    # needs str` for a code 007: no CSV cell could give a str of digits, where an input
+    # fact's CSV (typed by its fields) reads `007` as "007".
+    test = ('test "codes" {\n  cases "rows.csv"\n'
+            '  given A(s: s, n: n, x: 1.0, c: web, tags: [])\n'
+            '  expect B(s: s, n: n)\n'
+            '  expect no B(s: other)\n}\n')
+    code, output = _converge(tmp_path, test, "rows.csv",
+                             "s,n,other\n007,7,7\n1e5,1,100000.0\ntrue,2,True\n")
+    assert code == 0, output
+    assert "3 passed, 0 failed" in output
+    # a column used as a number is still a number
+    typed = ('test "numbers" {\n  cases "rows.csv"\n'
+             '  given A(s: "a", n: n, x: 1.0, c: web, tags: [])\n'
+             '  expect B(s: "a", n: n)\n}\n')
+    code, output = _converge(tmp_path, typed, "rows.csv", "n\n007\n")
+    assert code == 0, output

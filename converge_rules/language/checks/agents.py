@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from converge_rules.language.checks.exprs import Typer
+from collections import Counter
+
+from converge_rules.language.checks.exprs import MEMBER_TYPO, Typer
 from converge_rules.language.checks.scope import (
     MISSING_FIELD,
     NOT_A_BINDER,
@@ -19,6 +21,7 @@ from converge_rules.language.diagnostics.suggest import did_you_mean
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Agent,
+    Aggregate,
     Arg,
     Emit,
     Evaluate,
@@ -28,6 +31,7 @@ from converge_rules.language.syntax.nodes import (
     Literal,
     Name,
     ToolCall,
+    walk_expr,
 )
 from converge_rules.language.syntax.span import Span
 
@@ -67,6 +71,7 @@ UNDECLARED_TOOL = define(
 def check_agent(typer: Typer, agent: Agent) -> None:
     """Check one agent, binding its variables left to right."""
     scope = Scope(later=_bound_later(agent))
+    typer.member_typos.clear()
     for p in agent.patterns:
         if p.negated:  # what a negated pattern binds is not visible after it
             with scope.local():
@@ -86,6 +91,45 @@ def check_agent(typer: Typer, agent: Agent) -> None:
             check_fields(typer, out.type, out.args, scope, intent=True, verb="intend")
         else:
             _evaluate(typer, out, scope)
+    _warn_member_typos(typer, agent)
+
+
+def _warn_member_typos(typer: Typer, agent: Agent) -> None:
+    """CVG117 for each new variable of an enum field spelt like a member that the
+    agent uses nowhere else: it only matches any member, most likely a misspelt one."""
+    if not typer.member_typos:
+        return
+    uses: Counter[str] = Counter()
+    exprs: list[Expr] = []
+    for p in agent.patterns:
+        for fm in p.fields:
+            if fm.value is None:
+                uses[fm.field.name] += 1
+            else:
+                exprs.append(fm.value)
+    exprs.extend(e for e in (agent.where,) if e is not None)
+    exprs.extend(a.value for c in agent.calls for a in c.args)
+    for out in agent.outputs:
+        if isinstance(out, Emit | Intend):
+            exprs.extend(a.value for a in out.args)
+            if isinstance(out, Emit) and out.confidence is not None:
+                exprs.append(out.confidence)
+        else:
+            exprs.append(out.score)
+            uses[out.target.name] += 1
+    for e in exprs:
+        for sub in walk_expr(e):
+            if isinstance(sub, Name):
+                uses[sub.id] += 1
+            elif isinstance(sub, Aggregate):  # `count(Quote(sku))` uses `sku`
+                uses.update(fm.field.name for fm in sub.pattern.fields if fm.value is None)
+    for name, span, enum, member in typer.member_typos:
+        if uses[name] == 1:
+            typer.r.warning(MEMBER_TYPO, span,
+                            f"`{name}` binds a new variable, which matches any {enum}: it "
+                            f"is not a member of {enum}, and nothing else uses it",
+                            f"did you mean `{member}`? (`_` matches any value)")
+    typer.member_typos.clear()
 
 
 def _bound_later(agent: Agent) -> set[str]:

@@ -47,7 +47,7 @@ from converge_rules.language.checks.types import (
     unify,
 )
 from converge_rules.language.diagnostics.core import Related, Severity, define
-from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.diagnostics.suggest import closest, did_you_mean
 from converge_rules.language.syntax.nodes import (
     Aggregate,
     Arg,
@@ -130,6 +130,22 @@ PATTERN_KIND = define(
     right="ruleset r\nintent NeedRate { currency: str }\nfact Rate { key currency: str }\n"
           "agent a {\n  when intent NeedRate(currency)\n  emit Rate(currency: currency)\n}\n",
 )
+MEMBER_TYPO = define(
+    "CVG117", "member-typo", Severity.WARNING,
+    "A new variable in an enum field, spelt like a member",
+    "In a pattern, a bare name that is neither bound yet nor a member of the field's "
+    "enum binds a new variable, which matches any member. Spelt like a member "
+    "(`aproved` for `approved`) and used nowhere else in the agent, it is most likely a "
+    "typo that makes the pattern match every fact — `count(Claim(status: aproved))` "
+    "counts every claim. Write the member, or `_` for any value.",
+    wrong="ruleset r\nenum Status { approved, denied }\nfact Claim { key id: str, status: "
+          "Status }\nfact Paid { key id: str }\n"
+          "agent a {\n  when Claim(id, status: aproved)\n  emit Paid(id: id)\n}\n",
+    right="ruleset r\nenum Status { approved, denied }\nfact Claim { key id: str, status: "
+          "Status }\nfact Paid { key id: str }\n"
+          "agent a {\n  when Claim(id, status: approved)\n  emit Paid(id: id)\n}\n",
+)
+
 FACT_AS_VALUE = define(
     "CVG210", "fact-as-value", Severity.ERROR, "A whole fact used as a value",
     "A name bound with `p: Type(…)` stands for the whole fact: use it as `p.field` or in "
@@ -147,6 +163,9 @@ class Typer:
     def __init__(self, tables: Tables, report: Reporter) -> None:
         self.t = tables
         self.r = report
+        #: new variables in enum fields spelt like a member: (name, span, enum, member);
+        #: an agent warns of those it uses nowhere else (:data:`MEMBER_TYPO`)
+        self.member_typos: list[tuple[str, Span, str, str]] = []
 
     # ------------------------------------------------------------------ declared types
 
@@ -370,8 +389,17 @@ class Typer:
             return BOOL
         if left.kind in TIME_KINDS or right.kind in TIME_KINDS:
             return self._time(e, left, right)
-        if op == "+" and left.kind == right.kind and left.kind in ("str", "list"):
+        if op == "+" and left.kind == right.kind == "str":
             return left.required()
+        if op == "+" and left.kind == right.kind == "list":
+            # the joined list holds both sides' items: an int list and a str list
+            # would give a list[int] holding text
+            assert left.elem is not None and right.elem is not None
+            elem = unify(left.elem, right.elem)
+            if elem is None:
+                self._bad(e, left, right, "join two lists of one item type")
+                return ANY
+            return list_of(elem)
         if left.is_numeric and right.is_numeric:
             if op == "/":
                 return FLOAT
@@ -490,6 +518,10 @@ class Typer:
                              f"`{fm.field.name}: _` for any value, or give the field a "
                              "default that the rules can match")
                 return
+            near = closest(var, self.t.members(fty.name)) \
+                if fty.kind == "enum" and var not in scope.names else []
+            if near:
+                self.member_typos.append((var, span, fty.name, near[0]))
         else:
             got = self.infer(value, scope, fty)
             if not comparable(got, fty):

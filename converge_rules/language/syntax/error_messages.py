@@ -9,6 +9,7 @@ to close agent `a` opened at 5:1".
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from typing import Any
 
@@ -241,12 +242,16 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
             f"`{word}` is read as a name{context} because what comes before it is "
             "incomplete",
             _span(path, last.line + off, last.column, last.end_line + off, last.end_column),
-            f"finish the expression or pattern before `{word}`")
+            _bare_point(text, last, False) or f"finish the expression or pattern before "
+            f"`{word}`")
 
     words = _expected_words(expected, parser, stack, open_brackets)
     message = f"unexpected {_describe_token(tok)}{context}; expected {_join(words)}"
     kind = owner.split(" ", 1)[0] if owner else None
-    if tok.type == "EQUAL" and "COLON" in expected:
+    bare = _bare_point(text, tok, at_end)
+    if bare is not None:
+        help_ = bare
+    elif tok.type == "EQUAL" and "COLON" in expected:
         help_ = "fields are written `name: value`"
     elif tok.type == "EQUAL" and "EQ" in expected:
         help_ = "compare with `==`; a single `=` only sets budgets and defaults"
@@ -264,6 +269,25 @@ def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
     else:
         help_ = "see the syntax of this construct in docs/language.md"
     return Diagnostic(SYNTAX, Severity.ERROR, message, span, help_)
+
+
+_BARE_POINT = re.compile(r"(?<![0-9A-Za-z_])([0-9][0-9_]*)\.\s*\Z")
+
+
+def _bare_point(text: str, tok: Any, at_end: bool) -> str | None:
+    """The fix for a float written with nothing on one side of its point, as Python
+    allows (`.5`, `1.`): the point reads as a field access here."""
+    if at_end:
+        return None
+    start = tok.start_pos
+    if tok.type == "DOT" and text[tok.end_pos:tok.end_pos + 1].isdigit():
+        digits = re.match(r"[0-9_]+", text[tok.end_pos:])
+        assert digits is not None
+        return f"a float needs a digit before its point: write `0.{digits.group()}`"
+    written = _BARE_POINT.search(text, 0, start)
+    if written is not None:
+        return f"a float needs a digit after its point: write `{written.group(1)}.0`"
+    return None
 
 
 def _last_token(stack: list[Any]) -> Any:
