@@ -471,7 +471,14 @@ class FactStore:
         self.live[type_id][fid] = None
         lists = self.list_buckets
         for index, get in self._index_plan[type_id]:
-            index_insert(index, get(vals), fid, lists)
+            key = get(vals)
+            bucket = index.get(key)
+            if bucket is None:  # (index_insert's two usual cases, inlined)
+                index[key] = (fid,)
+            elif type(bucket) is dict:
+                bucket[fid] = None
+            else:
+                index_insert(index, key, fid, lists)
         keyget = self.keyget[type_id]
         if keyget is None:
             same = self._same[type_id]
@@ -514,7 +521,11 @@ class FactStore:
             was = get(old_vals)
             if key == was:
                 bucket = index[key]
-                if isinstance(bucket, tuple):  # (old,): the key's only fact
+                if type(bucket) is dict:  # (the usual bucket of several: inlined)
+                    bucket[fid] = None
+                    del bucket[old]
+                    continue  # (never empty: it holds fid)
+                if type(bucket) is tuple:  # (old,): the key's only fact
                     index[key] = (fid,)
                     continue
                 index_insert(index, key, fid, lists)
@@ -522,16 +533,20 @@ class FactStore:
                 index_insert(index, key, fid, lists)
                 key = was
                 bucket = index[key]
-                if isinstance(bucket, tuple):
+                if type(bucket) is dict:
+                    del bucket[old]
+                    if not bucket:
+                        del index[key]
+                    continue
+                if type(bucket) is tuple:
                     del index[key]
                     continue
-            # as _unlink takes ``old`` out of a bucket of several
+            # as _unlink takes ``old`` out of a bucket of several (dicts and 1-tuples
+            # are done above)
             if isinstance(bucket, list):
                 bucket.remove(old)
-            else:
-                del bucket[old]
-            if not bucket:
-                del index[key]
+                if not bucket:
+                    del index[key]
         keyed = self._keyed[type_id]
         if keyed is not None:
             if fact_key is None:
