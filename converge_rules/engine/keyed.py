@@ -207,6 +207,16 @@ class KeyedMerge:
             self.held[(t, key)] = (fid, members)
             self._merger.retraction.replace(cycle, inc, fid)
             return True
+        if inc is not None and inc_vals is not None and len(proposals) == 1:
+            # one new value, from several candidates (two agents relabelling one Waltz
+            # edge in one cycle): decided as _merge_one decides one candidate
+            vals, entry = next(iter(proposals.items()))
+            fast = self._fusable[t]
+            if fast is not None and self._new_wins(fast, cycle, inc, inc_vals, vals, entry[0]):
+                fid = self._replace(cycle, t, vals, entry, inc,
+                                    (E_CONFLICT, cycle, t, key, vals, (inc_vals,), fast[3]))
+                self.held[(t, key)] = (fid, members)
+                return True
         # a real conflict
         agents = self._program.agents
         contenders: list[Contender] = []
@@ -639,6 +649,53 @@ class KeyedMerge:
             self._events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
         merger.note((D_ADD, fid, t, vals, cycle))
         merger.added += 1
+        return fid
+
+    def _new_wins(self, fast: tuple[str, int, bool, str], cycle: int, inc: int,
+                  inc_vals: tuple[Any, ...], vals: tuple[Any, ...], confidence: float,
+                  ) -> bool:
+        """Whether the first criterion of the policy (``fast``: its
+        :meth:`_fast_criterion`) decides for the new value ``vals`` (of ``confidence``,
+        proposed in ``cycle``) over the incumbent ``inc``; False when it decides for the
+        incumbent, ties, or cannot rank one of them (the general path decides)."""
+        kind, position, highest, _ = fast
+        old: Any
+        new: Any
+        if kind == "field":
+            old, new = inc_vals[position], vals[position]
+        elif kind == "confidence":
+            old, new = self._store.confidence.get(inc, 1.0), confidence
+        else:
+            old, new = self._store.cycle_of(inc), cycle
+        return not (old is None or new is None or old == new or (new > old) != highest)
+
+    def _replace(self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int,
+                 conflict: tuple[Any, ...]) -> int:
+        """``_add`` of ``vals``, the winner of ``conflict``, as the key's new holder in
+        place of ``inc``, then ``Retraction.replace`` of ``inc``: the same store, events
+        and delta, the store's change made in one step
+        (:meth:`~converge_rules.engine.factstore.FactStore.update_in_place`). For a
+        type that may fuse (:attr:`_fusable`: no gate, the store keeps removals).
+        Returns the new holder's id."""
+        merger = self._merger
+        store = self._store
+        ev = self._events.append
+        self.count += 1
+        ev(conflict)
+        fid = store.update_in_place(inc, vals, cycle)
+        conf = entry[0]
+        if conf != 1.0:
+            store.confidence[fid] = conf
+        derivs = entry[2]
+        first_agent, first_support = derivs[0]
+        store.derive(fid, first_agent, cycle, first_support)
+        ev((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
+        for a, support in derivs[1:]:
+            store.derive(fid, a, cycle, support)
+            ev((E_FACT_SUPPORTED, fid, a, cycle, support))
+        merger.note((D_ADD, fid, t, vals, cycle))
+        merger.added += 1
+        merger.retraction.replace(cycle, inc, fid, removed=True)
         return fid
 
     def _settled(self, cycle: int, t: int, key: Any, member: tuple[int, tuple[Any, ...]]

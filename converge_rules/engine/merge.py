@@ -158,11 +158,13 @@ class Merger:
         delta, self.delta = self.delta, []
         return delta
 
-    def retire(self, fid: int, event: Event) -> None:
+    def retire(self, fid: int, event: Event, *, removed: bool = False) -> None:
         """Take a live fact out of the context for good (replaced, retracted or
-        pruned): gone from the store, dead for the rest of this merge, ``event`` in
-        the trace, a removal in the delta, one more in :attr:`removed`."""
-        self.store.remove(fid)
+        pruned): gone from the store (``removed``: the store took it out already), dead
+        for the rest of this merge, ``event`` in the trace, a removal in the delta, one
+        more in :attr:`removed`."""
+        if not removed:
+            self.store.remove(fid)
         # what it rested on matters no more (the trace keeps its provenance): a job of
         # updates in place would keep a derivation per replaced fact
         self.store.derivations.pop(fid, None)
