@@ -252,6 +252,7 @@ class FactStore:
         "_index_get",
         "_index_plan",
         "_keyed",
+        "_new",
         "_same",
         "confidence",
         "cycle_numbers",
@@ -294,6 +295,9 @@ class FactStore:
         self.live: list[LiveIds] = [
             IdList() if self.grows_only(layout, t, retractable) else {} for t in range(n)
         ]
+        #: per type, the last answer of :meth:`new` for a live dict and what it was
+        #: for: (the dict, since, next id, removals of the type) → the ids
+        self._new: list[tuple[Any, int, int, int, tuple[int, ...]] | None] = [None] * n
         # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         self._index_get = [_getter(positions) for _, positions in layout.indexes]
@@ -364,13 +368,24 @@ class FactStore:
             return live
         if type(live) is IdList:
             return live.since(since)
+        # the agents of a cycle mostly share a watermark: each of Waltz's labelling
+        # agents asked for the same new edges, walked again for each (a dict cannot be
+        # bisected); an answer stands while the dict, the ids and the removals do
+        cached = self._new[type_id]
+        next_id = len(self.values)
+        removals = self.removals[type_id]
+        if (cached is not None and cached[0] is live and cached[1] == since
+                and cached[2] == next_id and cached[3] == removals):
+            return cached[4]
         out: list[int] = []
         for fid in reversed(live):
             if fid < since:
                 break
             out.append(fid)
         out.reverse()
-        return out
+        ids = tuple(out)
+        self._new[type_id] = (live, since, next_id, removals, ids)
+        return ids
 
     def cycle_of(self, fact_id: int) -> int:
         """The cycle in which a fact was merged (0 for input facts)."""

@@ -390,6 +390,8 @@ class KeyedMerge:
         held = self.held
         ev = self._events.append
         merge_output = merger.merge_output
+        add = self._add
+        gateless = merger.gates is None
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
@@ -411,6 +413,18 @@ class KeyedMerge:
                         if table is None:
                             table = tables[t] = key_table(t)
                         inc = table.get(key)
+                        if inc is None and gateless:
+                            # a new key: merge_single's first case, without the calls
+                            # between (every Edge of Waltz)
+                            support = out[4]
+                            if not (dead and type(support) is not Lasting
+                                    and not dead.isdisjoint(support)):
+                                fid = add(cycle, t, vals, [out[3], [a], [(a, support)]], None)
+                                if fid is None:
+                                    self.stopped = True
+                                    return
+                                held[(t, key)] = (fid, a, out)
+                                continue
                 if inc is not None:
                     support = out[4]
                     inc_vals = values[inc]
