@@ -682,17 +682,24 @@ class AgentGenerator:
         type's key alone when all of it is constrained (one live fact at most holds a
         key), the other fields then checked on that fact — so a keyed type needs no
         index per combination of fields its patterns constrain, each of which every
-        update of the type would maintain. Only for constants and bound names in
-        fields compared exactly (an index and ``!=`` agree on them: not floats, NaN);
-        an expression keeps its place in the key (evaluated once, before the lookup)."""
+        update of the type would maintain. Likewise the bound part of a key of several
+        fields (``Edge(p1: base, p2, joined: false)`` looks the few edges from ``base``
+        up, as ``Edge(p1: base, p2)`` does, and checks ``joined``): the facts sharing a
+        part of a key are few. Only for constants and bound names in fields compared
+        exactly (an index and ``!=`` agree on them: not floats, NaN); an expression
+        keeps its place in the key (evaluated once, before the lookup)."""
         key = info.spec.key_positions
-        if not key or len(keyed) <= len(key) or not set(key) <= {u.position for u in keyed}:
+        if not key:
+            return keyed
+        part = [u for u in keyed if u.position in key]
+        if len(part) == len(keyed) or not (
+                len(part) == len(key) or any(u.kind == "var" for u in part)):
             return keyed
         rest = [u for u in keyed if u.position not in key]
         if any(u.kind == "expr" or info.spec.fields[u.position].type.base not in _EXACT
                for u in rest):
             return keyed
-        return [u for u in keyed if u.position in key]
+        return part
 
     def _use(self, ex: ExprCompiler, u: FieldUse, k: int) -> str:
         if u.kind == "const":
