@@ -774,6 +774,12 @@ class AgentGenerator:
             w.depth += 1
             w.line("step = []")
             sink = "step.append"
+        lasting = "_lasting(" + support + ")"
+        if self.columnar is None and sum(
+                isinstance(out, Emit) and out.lasting for out in self.agent.outputs) > 1:
+            # one support for the match's outputs, not one each (immutable: shared)
+            w.line(f"rests = {lasting}")
+            lasting = "rests"
         for out in self.agent.outputs:
             if isinstance(out, Emit) and self.columnar is not None:
                 w.line(f"emit({self._values(ex, out.type.name, out.args)})")
@@ -783,7 +789,7 @@ class AgentGenerator:
                 values = self._values(ex, out.type.name, out.args)
                 conf = "1.0" if out.confidence is None else self._unit(
                     ex, out.confidence, f"the confidence of {out.type.name}")
-                rests = f"_lasting({support})" if out.lasting else support
+                rests = lasting if out.lasting else support
                 w.line(f"{sink}(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
                        f"{rests}))")
             elif isinstance(out, Intend):
