@@ -221,6 +221,8 @@ class Layout:
     #: types whose live facts never change after loading: no agent emits them, no
     #: prune rule drops them, not intents (which close)
     static: frozenset[int] = frozenset()
+    #: (index id, tier): indexes built at the first cycle of that tier (IndexSpec.tier)
+    deferred: tuple[tuple[int, int], ...] = ()
 
     @staticmethod
     def of(program: Program) -> Layout:
@@ -240,6 +242,8 @@ class Layout:
                 t.id for t in program.types
                 if t.id not in emitted and not t.intent and t.id not in pruned
             ),
+            tuple((ix.id, ix.tier) for ix in ordered
+                  if ix.tier and not (ix.driven_by and not emitted.intersection(ix.driven_by))),
         )
 
 
@@ -301,8 +305,11 @@ class FactStore:
         # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         self._index_get = [_getter(positions) for _, positions in layout.indexes]
-        # lazy indexes (see IndexSpec.driven_by) start unbuilt and unmaintained
-        self.index_active = [i not in layout.lazy for i in range(len(layout.indexes))]
+        # lazy indexes (see IndexSpec.driven_by) start unbuilt and unmaintained, and so
+        # do those of a later tier (IndexSpec.tier)
+        later = {index_id for index_id, _ in layout.deferred}
+        self.index_active = [i not in layout.lazy and i not in later
+                             for i in range(len(layout.indexes))]
         self._index_plan: list[tuple[IndexUse, ...]]
         self._rebuild_plan()
         self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
@@ -917,6 +924,19 @@ class FactStore:
             index = self.indexes[index_id]
             index.clear()
             if needed:
+                self._fill(index_id)
+        if changed:
+            self._rebuild_plan()
+
+    def reach_tier(self, tier: int) -> None:
+        """Build the indexes of the tiers up to ``tier`` (:attr:`Layout.deferred`) not
+        built yet, from the live facts: kept from then on. Called before a cycle."""
+        changed = False
+        for index_id, first in self.layout.deferred:
+            if first <= tier and not self.index_active[index_id]:
+                changed = True
+                self.index_active[index_id] = True
+                self.indexes[index_id].clear()
                 self._fill(index_id)
         if changed:
             self._rebuild_plan()

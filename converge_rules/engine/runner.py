@@ -517,6 +517,8 @@ class _Job:
             # re-run from scratch), or is handed facts gone (at C speed: once per run)
             store.set_lazy_indexes(min(acts.sinces) < store.n_inputs
                                    or acts.gones.count(None) != len(acts))
+            if store.layout.deferred:
+                store.reach_tier(tier)  # the indexes only this tier on looks up
             timings = self.timings
             if timings is not None:
                 timings.cycle = cycle

@@ -182,8 +182,10 @@ def test_a_trace_finds_lasting_supports_no_generated_agent_announced() -> None:
     second = [(trace_module.E_FACT_SUPPORTED, 6, 1, 2, Lasting(())),
               (trace_module.E_PLAIN, 2, 0, [(0, 0, ("c0", 1), 1.0, Lasting((6,)))], [8], 8),
               (trace_module.E_FACT_SUPPORTED, 6, 1, 2, (5, 6))]
+    assert not trace._lasting  # (the counters' agents emit nothing lasting)
     trace.raw.extend(first)
     trace.spill(at_least=1)
+    assert trace._lasting  # (found in the first chunk: the path under test)
     trace.raw.extend(second)
     trace.spill(at_least=1)
     assert trace.raw == [] and len(trace) == 6
