@@ -484,8 +484,9 @@ class Trace:
         self._held: list[Event] = []
         #: the spilled events may have Lasting supports, which are looked for then (a
         #: job with none spills its chunks as they are, scanned at C speed): a generated
-        #: agent emits lasting (its source calls ``_lasting``), or a chunk held one
-        self._lasting = any("_lasting(" in agent.source for agent in program.agents)
+        #: agent emits lasting (its source calls ``_lasting``), or a chunk held one;
+        #: None until the first spill (a short job never asks)
+        self._lasting: bool | None = None
         #: the integrity chain where :meth:`lines` last stopped: the events written
         #: and the hash of their last line
         self._chain_at = 0
@@ -525,6 +526,9 @@ class Trace:
         held = self._held
         kept = len(held)
         lasting = self._lasting
+        if lasting is None:
+            lasting = self._lasting = any(
+                "_lasting(" in agent.source for agent in self._program.agents)
         chunk: list[Event]
         if not lasting and E_PLAIN not in map(_KIND, raw):  # (at C speed: keyed updates)
             chunk = raw
