@@ -361,14 +361,25 @@ class AgentGenerator:
             w.depth += 1
             for g in hoisted:
                 self._guard(w, ex, g, in_loop=False)
+        # Outputs are counted once per iteration of the loop around the innermost one
+        # (every match is built there): when no test can raise, the loops further out
+        # need not count too (a run that would overshoot stops at the end of the pass
+        # at the latest, having run tests that cannot fail; Waltz's five-pattern
+        # joins spent a twentieth of their time counting). Else every loop but the
+        # innermost counts, so that the run stops before a test could fail.
+        outer = self._cannot_raise() and len(order) > 2
         for n, k in enumerate(order):
             self._pattern(w, ex, k, delta, bound, guards, delta_local=bool(hoisted),
-                          count_outputs=n < len(order) - 1)
+                          count_outputs=n == len(order) - 2 if outer
+                          else n < len(order) - 1)
             in_loop = True
             self._ready_guards(w, ex, bound, guards, in_loop)
         self._ready_guards(w, ex, bound, guards, in_loop)
         self._match_end(w, ex, bound, guards, in_loop)
         w.depth = base_depth
+        if outer:
+            w.line("if len(out) > max_outputs:")
+            w.line("    raise _too_many_outputs(max_outputs)")
         if delta >= 0 and self._const_lookups and self._cannot_raise():
             self._skip_unless_present(w, start, base_depth)
 
@@ -682,17 +693,24 @@ class AgentGenerator:
         type's key alone when all of it is constrained (one live fact at most holds a
         key), the other fields then checked on that fact — so a keyed type needs no
         index per combination of fields its patterns constrain, each of which every
-        update of the type would maintain. Only for constants and bound names in
-        fields compared exactly (an index and ``!=`` agree on them: not floats, NaN);
-        an expression keeps its place in the key (evaluated once, before the lookup)."""
+        update of the type would maintain. Likewise the bound part of a key of several
+        fields (``Edge(p1: base, p2, joined: false)`` looks the few edges from ``base``
+        up, as ``Edge(p1: base, p2)`` does, and checks ``joined``): the facts sharing a
+        part of a key are few. Only for constants and bound names in fields compared
+        exactly (an index and ``!=`` agree on them: not floats, NaN); an expression
+        keeps its place in the key (evaluated once, before the lookup)."""
         key = info.spec.key_positions
-        if not key or len(keyed) <= len(key) or not set(key) <= {u.position for u in keyed}:
+        if not key:
+            return keyed
+        part = [u for u in keyed if u.position in key]
+        if len(part) == len(keyed) or not (
+                len(part) == len(key) or any(u.kind == "var" for u in part)):
             return keyed
         rest = [u for u in keyed if u.position not in key]
         if any(u.kind == "expr" or info.spec.fields[u.position].type.base not in _EXACT
                for u in rest):
             return keyed
-        return [u for u in keyed if u.position in key]
+        return part
 
     def _use(self, ex: ExprCompiler, u: FieldUse, k: int) -> str:
         if u.kind == "const":
@@ -767,6 +785,12 @@ class AgentGenerator:
             w.depth += 1
             w.line("step = []")
             sink = "step.append"
+        lasting = "_lasting(" + support + ")"
+        if self.columnar is None and sum(
+                isinstance(out, Emit) and out.lasting for out in self.agent.outputs) > 1:
+            # one support for the match's outputs, not one each (immutable: shared)
+            w.line(f"rests = {lasting}")
+            lasting = "rests"
         for out in self.agent.outputs:
             if isinstance(out, Emit) and self.columnar is not None:
                 w.line(f"emit({self._values(ex, out.type.name, out.args)})")
@@ -776,7 +800,7 @@ class AgentGenerator:
                 values = self._values(ex, out.type.name, out.args)
                 conf = "1.0" if out.confidence is None else self._unit(
                     ex, out.confidence, f"the confidence of {out.type.name}")
-                rests = f"_lasting({support})" if out.lasting else support
+                rests = lasting if out.lasting else support
                 w.line(f"{sink}(({EMIT}, {self._tid(out.type.name)}, {values}, {conf}, "
                        f"{rests}))")
             elif isinstance(out, Intend):

@@ -111,8 +111,13 @@ def compile_ruleset(
     ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}),
                          budgets=budgets, tool_times=_tool_times(checked), route=route)
     agents = []
+    #: index id → the lowest tier of the agents that look it up
+    read_from: dict[int, int] = {}
     for order, agent in enumerate(checked.agents):
-        gen = AgentGenerator(agent, ctx).generate()
+        generator = AgentGenerator(agent, ctx)
+        gen = generator.generate()
+        for i in generator.ns.index_locals:
+            read_from[i] = min(read_from.get(i, agent.effective_tier), agent.effective_tier)
         fn = _load(gen.source, gen.namespace, "agent", f"agent {agent.name.name}",
                    agent.span)
         afn = None
@@ -143,11 +148,19 @@ def compile_ruleset(
         spec = _policy(policy, ctx, resolvers or {})
         if spec is not None:
             policies[ctx.types[name].id] = spec
+    indexes = ctx.index_specs()
+    if not (prunes or requires or invariants or gates) and agents:
+        # only agents look indexes up: one read from a later tier than the first is
+        # built when that tier begins (IndexSpec.tier)
+        first = agents[0].tier
+        indexes = tuple(
+            dataclasses.replace(ix, tier=read_from[ix.id])
+            if read_from.get(ix.id, first) > first else ix for ix in indexes)
     return Program(
         name=checked.name,
         goal=checked.root.goal if checked.root else None,
         types=types,
-        indexes=ctx.index_specs(),
+        indexes=indexes,
         agents=tuple(agents),
         policies=policies,
         prunes=prunes,

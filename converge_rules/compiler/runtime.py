@@ -21,9 +21,11 @@ Semantics the language promises:
 * Memory is bounded by the root budgets (:class:`~converge_rules.errors.BudgetExceeded`
   stops the job): a run checks how many outputs it has built once per iteration of
   every loop but the innermost (``_too_many_outputs``: at most ``max_facts``, so a run
-  overshoots by at most one innermost loop), and a ``str`` or ``list`` value the agent
-  computes is measured before it is emitted (``_sized_str``, ``_sized_list``); values
-  copied from facts, literals and fields of other types cost nothing.
+  overshoots by at most one innermost loop; when none of a pass's tests can raise, of
+  the loop around the innermost only, and at the end of the pass), and a ``str`` or
+  ``list`` value the agent computes is measured before it is emitted (``_sized_str``,
+  ``_sized_list``); values copied from facts, literals and fields of other types cost
+  nothing.
 * A fact holds finite numbers only, as input facts and tool results do (the trace is
   JSON): a float field computed as NaN or infinity (``x * x`` past 1e308) raises
   :class:`NotFinite` (``_finite``), which discards the agent's effect.

@@ -221,6 +221,8 @@ class Layout:
     #: types whose live facts never change after loading: no agent emits them, no
     #: prune rule drops them, not intents (which close)
     static: frozenset[int] = frozenset()
+    #: (index id, tier): indexes built at the first cycle of that tier (IndexSpec.tier)
+    deferred: tuple[tuple[int, int], ...] = ()
 
     @staticmethod
     def of(program: Program) -> Layout:
@@ -240,6 +242,8 @@ class Layout:
                 t.id for t in program.types
                 if t.id not in emitted and not t.intent and t.id not in pruned
             ),
+            tuple((ix.id, ix.tier) for ix in ordered
+                  if ix.tier and not (ix.driven_by and not emitted.intersection(ix.driven_by))),
         )
 
 
@@ -252,6 +256,7 @@ class FactStore:
         "_index_get",
         "_index_plan",
         "_keyed",
+        "_new",
         "_same",
         "confidence",
         "cycle_numbers",
@@ -294,11 +299,17 @@ class FactStore:
         self.live: list[LiveIds] = [
             IdList() if self.grows_only(layout, t, retractable) else {} for t in range(n)
         ]
+        #: per type, the last answer of :meth:`new` for a live dict and what it was
+        #: for: (the dict, since, next id, removals of the type) → the ids
+        self._new: list[tuple[Any, int, int, int, tuple[int, ...]] | None] = [None] * n
         # key → (id,) while one fact holds the key, then a list or an ordered-set dict
         self.indexes: list[dict[Any, Bucket]] = [{} for _ in layout.indexes]
         self._index_get = [_getter(positions) for _, positions in layout.indexes]
-        # lazy indexes (see IndexSpec.driven_by) start unbuilt and unmaintained
-        self.index_active = [i not in layout.lazy for i in range(len(layout.indexes))]
+        # lazy indexes (see IndexSpec.driven_by) start unbuilt and unmaintained, and so
+        # do those of a later tier (IndexSpec.tier)
+        later = {index_id for index_id, _ in layout.deferred}
+        self.index_active = [i not in layout.lazy and i not in later
+                             for i in range(len(layout.indexes))]
         self._index_plan: list[tuple[IndexUse, ...]]
         self._rebuild_plan()
         self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
@@ -364,13 +375,24 @@ class FactStore:
             return live
         if type(live) is IdList:
             return live.since(since)
+        # the agents of a cycle mostly share a watermark: each of Waltz's labelling
+        # agents asked for the same new edges, walked again for each (a dict cannot be
+        # bisected); an answer stands while the dict, the ids and the removals do
+        cached = self._new[type_id]
+        next_id = len(self.values)
+        removals = self.removals[type_id]
+        if (cached is not None and cached[0] is live and cached[1] == since
+                and cached[2] == next_id and cached[3] == removals):
+            return cached[4]
         out: list[int] = []
         for fid in reversed(live):
             if fid < since:
                 break
             out.append(fid)
         out.reverse()
-        return out
+        ids = tuple(out)
+        self._new[type_id] = (live, since, next_id, removals, ids)
+        return ids
 
     def cycle_of(self, fact_id: int) -> int:
         """The cycle in which a fact was merged (0 for input facts)."""
@@ -471,7 +493,14 @@ class FactStore:
         self.live[type_id][fid] = None
         lists = self.list_buckets
         for index, get in self._index_plan[type_id]:
-            index_insert(index, get(vals), fid, lists)
+            key = get(vals)
+            bucket = index.get(key)
+            if bucket is None:  # (index_insert's two usual cases, inlined)
+                index[key] = (fid,)
+            elif type(bucket) is dict:
+                bucket[fid] = None
+            else:
+                index_insert(index, key, fid, lists)
         keyget = self.keyget[type_id]
         if keyget is None:
             same = self._same[type_id]
@@ -514,7 +543,11 @@ class FactStore:
             was = get(old_vals)
             if key == was:
                 bucket = index[key]
-                if isinstance(bucket, tuple):  # (old,): the key's only fact
+                if type(bucket) is dict:  # (the usual bucket of several: inlined)
+                    bucket[fid] = None
+                    del bucket[old]
+                    continue  # (never empty: it holds fid)
+                if type(bucket) is tuple:  # (old,): the key's only fact
                     index[key] = (fid,)
                     continue
                 index_insert(index, key, fid, lists)
@@ -522,16 +555,20 @@ class FactStore:
                 index_insert(index, key, fid, lists)
                 key = was
                 bucket = index[key]
-                if isinstance(bucket, tuple):
+                if type(bucket) is dict:
+                    del bucket[old]
+                    if not bucket:
+                        del index[key]
+                    continue
+                if type(bucket) is tuple:
                     del index[key]
                     continue
-            # as _unlink takes ``old`` out of a bucket of several
+            # as _unlink takes ``old`` out of a bucket of several (dicts and 1-tuples
+            # are done above)
             if isinstance(bucket, list):
                 bucket.remove(old)
-            else:
-                del bucket[old]
-            if not bucket:
-                del index[key]
+                if not bucket:
+                    del index[key]
         keyed = self._keyed[type_id]
         if keyed is not None:
             if fact_key is None:
@@ -887,6 +924,19 @@ class FactStore:
             index = self.indexes[index_id]
             index.clear()
             if needed:
+                self._fill(index_id)
+        if changed:
+            self._rebuild_plan()
+
+    def reach_tier(self, tier: int) -> None:
+        """Build the indexes of the tiers up to ``tier`` (:attr:`Layout.deferred`) not
+        built yet, from the live facts: kept from then on. Called before a cycle."""
+        changed = False
+        for index_id, first in self.layout.deferred:
+            if first <= tier and not self.index_active[index_id]:
+                changed = True
+                self.index_active[index_id] = True
+                self.indexes[index_id].clear()
                 self._fill(index_id)
         if changed:
             self._rebuild_plan()

@@ -136,10 +136,13 @@ class KeyedMerge:
                       for agent in merger.program.agents]
         #: whether any agent's effects may take :meth:`lane`
         self.has_lane = any(self._lane)
+        #: whether :meth:`lane` stopped the current merge (the job must stop)
+        self.stopped = False
 
     def begin(self) -> None:
         """A new merge starts: forget the groups of the last one."""
         self.held = {}
+        self.stopped = False
 
     def merge(self, cycle: int, t: int, key: Any, members: Members) -> bool:
         """Merge every candidate for one key. False when the job must stop."""
@@ -204,6 +207,16 @@ class KeyedMerge:
             self.held[(t, key)] = (fid, members)
             self._merger.retraction.replace(cycle, inc, fid)
             return True
+        if inc is not None and inc_vals is not None and len(proposals) == 1:
+            # one new value, from several candidates (two agents relabelling one Waltz
+            # edge in one cycle): decided as _merge_one decides one candidate
+            vals, entry = next(iter(proposals.items()))
+            fast = self._fusable[t]
+            if fast is not None and self._new_wins(fast, cycle, inc, inc_vals, vals, entry[0]):
+                fid = self._replace(cycle, t, vals, entry, inc,
+                                    (E_CONFLICT, cycle, t, key, vals, (inc_vals,), fast[3]))
+                self.held[(t, key)] = (fid, members)
+                return True
         # a real conflict
         agents = self._program.agents
         contenders: list[Contender] = []
@@ -279,6 +292,15 @@ class KeyedMerge:
         inc = store.incumbent(t, key)
         support = out[4]
         dead = merger.dead
+        if inc is None and merger.gates is None and not (
+                dead and type(support) is not Lasting and not dead.isdisjoint(support)):
+            # a new key, no gate to ask: merge → _merge_one → _add, without the two
+            # calls between (every Edge and Junction of Waltz)
+            fid = self._add(cycle, t, out[2], [out[3], [a], [(a, support)]], None)
+            if fid is None:
+                return False
+            self.held[(t, key)] = (fid, a, out)  # (no gate: never HELD)
+            return True
         if fast is None or inc is None or (dead and type(support) is not Lasting
                                            and not dead.isdisjoint(support)):
             return self.merge(cycle, t, key, [(a, out)])
@@ -338,18 +360,19 @@ class KeyedMerge:
         return True
 
     def lane(self, cycle: int, runs: RunOutputs,
-             groups: dict[tuple[int, Any], Members] | None) -> Iterator[AgentEffect]:
-        """The effects of a cycle's ``runs`` (the serial executor's columns), with
-        those that are one fused update each merged here, in one loop: a run of an
-        agent that may take this lane (:attr:`has_lane`) whose one output is a key's
-        only candidate in this merge (not in ``groups``) that :meth:`merge_single`
-        would fuse — applied as it does, its ``effect_merged`` event after — or whose
-        outputs are none (that event alone). Every other run is yielded as its
-        :class:`AgentEffect`, at its place in merge order, for
-        :meth:`~converge_rules.engine.merge.Merger.merge_cycle` to merge (which sends
-        its keyed outputs to :meth:`merge_single` and :meth:`merge`). A cycle of keyed
-        counters costs one loop, instead of an effect, a call into ``merge_single`` and
-        the merge's per-output work for each update."""
+             groups: dict[tuple[int, Any], Members] | None,
+             done: set[tuple[int, Any]]) -> Iterator[AgentEffect]:
+        """The effects of a cycle's ``runs`` (the serial executor's columns), those of
+        the agents that may take this lane (:attr:`has_lane`) merged here, output by
+        output, in one loop: an output that :meth:`merge_single` would fuse (a key's
+        only candidate in this merge, not in ``groups``) is applied as it does; any
+        other goes to :meth:`~converge_rules.engine.merge.Merger.merge_output`, as
+        :meth:`~converge_rules.engine.merge.Merger.merge_cycle` would send it (``done``:
+        its groups merged so far); then the run's ``effect_merged`` event. Every other
+        run is yielded as its :class:`AgentEffect`, at its place in merge order, for
+        ``merge_cycle`` to merge. A cycle of keyed updates costs one loop, instead of an
+        effect, a call into ``merge_single`` and the merge's per-output work for each.
+        When the job must stop, :attr:`stopped` is set and nothing more is merged."""
         merger = self._merger
         store = self._store
         lane = self._lane
@@ -366,94 +389,102 @@ class KeyedMerge:
         dead = merger.dead
         held = self.held
         ev = self._events.append
+        merge_output = merger.merge_output
+        add = self._add
+        gateless = merger.gates is None
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
-            if not lane[a] or type(outputs) is not tuple or len(outputs) > 1:
+            if not lane[a] or type(outputs) is not tuple:
                 yield made_effect(a, outputs, ())
                 continue
-            if not outputs:
-                ev((E_EFFECT_MERGED, cycle, a, 0))
-                continue
-            out = outputs[0]
-            if out[0] == EVALUATE:
-                yield made_effect(a, outputs, ())
-                continue
-            t = out[1]
-            fast = fusable[t]
-            if fast is None:
-                yield made_effect(a, outputs, ())
-                continue
-            vals = out[2]
-            key = keyget_of[t](vals)
-            if groups is not None and (t, key) in groups:
-                yield made_effect(a, outputs, ())
-                continue
-            table = tables.get(t)
-            if table is None:
-                table = tables[t] = key_table(t)
-            inc = table.get(key)
-            support = out[4]
-            if inc is None or (dead and type(support) is not Lasting
-                               and not dead.isdisjoint(support)):
-                yield made_effect(a, outputs, ())
-                continue
-            inc_vals = values[inc]
-            if inc_vals == vals or t in updates[a]:
-                yield made_effect(a, outputs, ())
-                continue
-            # merge_single's decision and its fused update, inlined (keep them alike)
-            kind = fast[0]
-            if kind == "latest":
-                # the incumbent's cycle is this one (a tie: the general path) when its
-                # id is this cycle's, else an earlier one: the new value is the latest
-                if inc >= this_cycle:
-                    yield made_effect(a, outputs, ())
-                    continue
-            elif kind == "field" or kind == "confidence":
-                _, position, highest, _ = fast
-                old: Any
-                new: Any
-                if kind == "field":
-                    old, new = inc_vals[position], vals[position]
-                else:
-                    old, new = confidence.get(inc, 1.0), out[3]
-                if old is None or new is None or old == new or (new > old) != highest:
-                    yield made_effect(a, outputs, ())
-                    continue
-            else:  # earliest: the incumbent is as old or older, never the loser here
-                yield made_effect(a, outputs, ())
-                continue
-            self.count += 1
-            fid = update_in_place(inc, vals, cycle, key)
-            conf = out[3]
-            if conf != 1.0:
-                confidence[fid] = conf
-            if type(support) is Lasting:
-                derivations[fid] = [(a, cycle, ())]
-            else:
-                derivations[fid] = [(a, cycle, support)]
-                for s in support:
-                    if s != inc:
-                        edges = dependents.get(s)
-                        if edges is None:
-                            dependents[s] = [fid]
+            for out in outputs:
+                # merge_single's decision (inc None: not fused) and its fused update,
+                # inlined (keep them alike)
+                inc = None
+                fast = None if out[0] == EVALUATE else fusable[out[1]]
+                if fast is not None:
+                    kind, position, highest, _ = fast
+                    t = out[1]
+                    vals = out[2]
+                    key = keyget_of[t](vals)
+                    if groups is None or (t, key) not in groups:
+                        table = tables.get(t)
+                        if table is None:
+                            table = tables[t] = key_table(t)
+                        inc = table.get(key)
+                        if inc is None and gateless:
+                            # a new key: merge_single's first case, without the calls
+                            # between (every Edge of Waltz)
+                            support = out[4]
+                            if not (dead and type(support) is not Lasting
+                                    and not dead.isdisjoint(support)):
+                                fid = add(cycle, t, vals, [out[3], [a], [(a, support)]], None)
+                                if fid is None:
+                                    self.stopped = True
+                                    return
+                                held[(t, key)] = (fid, a, out)
+                                continue
+                if inc is not None:
+                    support = out[4]
+                    inc_vals = values[inc]
+                    if (dead and type(support) is not Lasting
+                            and not dead.isdisjoint(support)) or inc_vals == vals \
+                            or t in updates[a]:
+                        inc = None
+                    elif kind == "latest":
+                        # the incumbent's cycle is this one (a tie: the general path)
+                        # when its id is this cycle's, else an earlier one: the new
+                        # value is the latest
+                        if inc >= this_cycle:
+                            inc = None
+                    elif kind == "field" or kind == "confidence":
+                        old: Any
+                        new: Any
+                        if kind == "field":
+                            old, new = inc_vals[position], vals[position]
                         else:
-                            edges.append(fid)
-                if store.touched is not None:
-                    store.touched.update(support)
-            merger.added += 1
-            held[(t, key)] = (fid, a, out)
-            derivations.pop(inc, None)
-            dead.add(inc)
-            ev((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
-            if delta is not None:
-                delta((D_ADD, fid, t, vals, cycle))
-                delta((D_REMOVE, inc))
-            merger.removed += 1
-            if inc in dependents:
-                merger.retraction.cascade(cycle, inc, fid)
-            ev((E_EFFECT_MERGED, cycle, a, 1))
+                            old, new = confidence.get(inc, 1.0), out[3]
+                        if old is None or new is None or old == new \
+                                or (new > old) != highest:
+                            inc = None
+                    else:  # earliest: the incumbent is as old or older, never the loser
+                        inc = None
+                if inc is None:
+                    if not merge_output(cycle, a, out, groups, done):
+                        self.stopped = True
+                        return
+                    continue
+                self.count += 1
+                fid = update_in_place(inc, vals, cycle, key)
+                conf = out[3]
+                if conf != 1.0:
+                    confidence[fid] = conf
+                if type(support) is Lasting:
+                    derivations[fid] = [(a, cycle, ())]
+                else:
+                    derivations[fid] = [(a, cycle, support)]
+                    for s in support:
+                        if s != inc:
+                            edges = dependents.get(s)
+                            if edges is None:
+                                dependents[s] = [fid]
+                            else:
+                                edges.append(fid)
+                    if store.touched is not None:
+                        store.touched.update(support)
+                merger.added += 1
+                held[(t, key)] = (fid, a, out)
+                derivations.pop(inc, None)
+                dead.add(inc)
+                ev((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
+                if delta is not None:
+                    delta((D_ADD, fid, t, vals, cycle))
+                    delta((D_REMOVE, inc))
+                merger.removed += 1
+                if inc in dependents:
+                    merger.retraction.cascade(cycle, inc, fid)
+            ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
 
     def groups_of_runs(self, runs: RunOutputs) -> dict[tuple[int, Any], Members] | None:
         """:func:`keyed_groups` of a cycle's runs as columns."""
@@ -632,6 +663,53 @@ class KeyedMerge:
             self._events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
         merger.note((D_ADD, fid, t, vals, cycle))
         merger.added += 1
+        return fid
+
+    def _new_wins(self, fast: tuple[str, int, bool, str], cycle: int, inc: int,
+                  inc_vals: tuple[Any, ...], vals: tuple[Any, ...], confidence: float,
+                  ) -> bool:
+        """Whether the first criterion of the policy (``fast``: its
+        :meth:`_fast_criterion`) decides for the new value ``vals`` (of ``confidence``,
+        proposed in ``cycle``) over the incumbent ``inc``; False when it decides for the
+        incumbent, ties, or cannot rank one of them (the general path decides)."""
+        kind, position, highest, _ = fast
+        old: Any
+        new: Any
+        if kind == "field":
+            old, new = inc_vals[position], vals[position]
+        elif kind == "confidence":
+            old, new = self._store.confidence.get(inc, 1.0), confidence
+        else:
+            old, new = self._store.cycle_of(inc), cycle
+        return not (old is None or new is None or old == new or (new > old) != highest)
+
+    def _replace(self, cycle: int, t: int, vals: tuple[Any, ...], entry: list[Any], inc: int,
+                 conflict: tuple[Any, ...]) -> int:
+        """``_add`` of ``vals``, the winner of ``conflict``, as the key's new holder in
+        place of ``inc``, then ``Retraction.replace`` of ``inc``: the same store, events
+        and delta, the store's change made in one step
+        (:meth:`~converge_rules.engine.factstore.FactStore.update_in_place`). For a
+        type that may fuse (:attr:`_fusable`: no gate, the store keeps removals).
+        Returns the new holder's id."""
+        merger = self._merger
+        store = self._store
+        ev = self._events.append
+        self.count += 1
+        ev(conflict)
+        fid = store.update_in_place(inc, vals, cycle)
+        conf = entry[0]
+        if conf != 1.0:
+            store.confidence[fid] = conf
+        derivs = entry[2]
+        first_agent, first_support = derivs[0]
+        store.derive(fid, first_agent, cycle, first_support)
+        ev((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
+        for a, support in derivs[1:]:
+            store.derive(fid, a, cycle, support)
+            ev((E_FACT_SUPPORTED, fid, a, cycle, support))
+        merger.note((D_ADD, fid, t, vals, cycle))
+        merger.added += 1
+        merger.retraction.replace(cycle, inc, fid, removed=True)
         return fid
 
     def _settled(self, cycle: int, t: int, key: Any, member: tuple[int, tuple[Any, ...]]

@@ -35,7 +35,7 @@ from converge_rules.engine.effects import (
     RunOutputs,
 )
 from converge_rules.engine.factstore import FactStore
-from converge_rules.engine.keyed import STALE, KeyedMerge, keyed_groups
+from converge_rules.engine.keyed import STALE, KeyedMerge, Members, keyed_groups
 from converge_rules.engine.knowledge import Knowledge
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.retraction import Retraction
@@ -158,11 +158,13 @@ class Merger:
         delta, self.delta = self.delta, []
         return delta
 
-    def retire(self, fid: int, event: Event) -> None:
+    def retire(self, fid: int, event: Event, *, removed: bool = False) -> None:
         """Take a live fact out of the context for good (replaced, retracted or
-        pruned): gone from the store, dead for the rest of this merge, ``event`` in
-        the trace, a removal in the delta, one more in :attr:`removed`."""
-        self.store.remove(fid)
+        pruned): gone from the store (``removed``: the store took it out already), dead
+        for the rest of this merge, ``event`` in the trace, a removal in the delta, one
+        more in :attr:`removed`."""
+        if not removed:
+            self.store.remove(fid)
         # what it rested on matters no more (the trace keeps its provenance): a job of
         # updates in place would keep a derivation per replaced fact
         self.store.derivations.pop(fid, None)
@@ -267,11 +269,10 @@ class Merger:
         ev = self.events.append
         delta = self.delta.append if self.record_delta else _drop
         dead = self.dead
-        keyget_of = store.keyget
         live = store.live
         type_of = store.type_of
-        max_facts = self.max_facts
         keyed = self.keyed
+        merge_output = self.merge_output
         if isinstance(effects, RunOutputs) and (self.guard is not None
                                                 or not keyed.has_lane):
             effects = effects.effects()
@@ -287,8 +288,8 @@ class Merger:
         done: set[tuple[int, Any]] = set()
         keyed.begin()
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
-        # (columns: keyed.lane merges the runs that are one fused update each itself)
-        for eff in (keyed.lane(cycle, effects, groups) if isinstance(effects, RunOutputs)
+        # (columns: keyed.lane merges the runs of agents that emit keyed types itself)
+        for eff in (keyed.lane(cycle, effects, groups, done) if isinstance(effects, RunOutputs)
                     else effects):
             a = eff.position
             if eff.tool_calls:
@@ -303,54 +304,8 @@ class Merger:
                     return True
                 outputs = ()
             for out in outputs:
-                kind = out[0]
-                if kind == EVALUATE:
-                    self._evaluate(cycle, a, out)
-                    continue
-                t = out[1]
-                vals = out[2]
-                keyget = keyget_of[t]
-                if keyget is not None:
-                    key = keyget(vals)
-                    members = None if groups is None else groups.get((t, key))
-                    if members is None:  # the key's only candidate in this merge
-                        if not keyed.merge_single(cycle, a, out, t, key):
-                            return True
-                        continue
-                    # the whole group is merged once; keyed.merge skips (and reports,
-                    # once) the candidates whose support is gone
-                    if (t, key) in done:
-                        continue
-                    done.add((t, key))
-                    if not keyed.merge(cycle, t, key, members):
-                        return True
-                    continue
-                support = out[4]
-                if dead and type(support) is not Lasting and any(s in dead for s in support):
-                    ev((E_OUTPUT_SKIPPED, cycle, a, t, vals, STALE))
-                    continue
-                fid = store.same_fact(t, vals)
-                if fid is None:
-                    if t in self.gated and self.holds(cycle, a, t, vals, support, out[3]):
-                        continue
-                    if store.live_count >= max_facts:
-                        self.exceed("max_facts", f"merging a {self.type_name(t)} would exceed "
-                                    f"max_facts ({max_facts})")
-                        return True
-                    fid = store.add(t, vals, cycle)
-                    store.derive(fid, a, cycle, support)
-                    conf = out[3]
-                    if conf != 1.0:
-                        store.confidence[fid] = conf
-                    ev((E_FACT_ADDED, fid, a, cycle, support, conf))
-                    delta((D_ADD, fid, t, vals, cycle))
-                    self.added += 1
-                else:
-                    store.derive(fid, a, cycle, support)
-                    ev((E_FACT_SUPPORTED, fid, a, cycle, support))
-                    conf = out[3]
-                    if conf > store.confidence.get(fid, 1.0):
-                        store.confidence[fid] = conf
+                if not merge_output(cycle, a, out, groups, done):
+                    return True
             if agent_intents[a]:
                 gates = self.gates
                 for out in eff.outputs:
@@ -367,9 +322,66 @@ class Merger:
                             delta((D_CLOSE, s))
                             self.removed += 1
             ev((E_EFFECT_MERGED, cycle, a, len(eff.outputs)))
-        if dead and not keyed.rekey(cycle):
+        if keyed.stopped or (dead and not keyed.rekey(cycle)):
             return True
         return bool(self.added or self.removed)
+
+    def merge_output(self, cycle: int, a: int, out: tuple[Any, ...],
+                     groups: dict[tuple[int, Any], Members] | None,
+                     done: set[tuple[int, Any]]) -> bool:
+        """Merge one output of agent ``a``'s effect (not of the lean path): an
+        evaluation, a key's only candidate (:meth:`KeyedMerge.merge_single`), the whole
+        group of a key that has several (``groups``; merged once, at its first
+        candidate: ``done`` holds the keys merged so far in this merge), or a fact of an
+        unkeyed type, added or derived once more. False when the job must stop."""
+        if out[0] == EVALUATE:
+            self._evaluate(cycle, a, out)
+            return True
+        store = self.store
+        t = out[1]
+        vals = out[2]
+        keyget = store.keyget[t]
+        if keyget is not None:
+            key = keyget(vals)
+            members = None if groups is None else groups.get((t, key))
+            if members is None:  # the key's only candidate in this merge
+                return self.keyed.merge_single(cycle, a, out, t, key)
+            # the whole group is merged once; keyed.merge skips (and reports, once) the
+            # candidates whose support is gone
+            if (t, key) in done:
+                return True
+            done.add((t, key))
+            return self.keyed.merge(cycle, t, key, members)
+        support = out[4]
+        dead = self.dead
+        if dead and type(support) is not Lasting and any(s in dead for s in support):
+            self.events.append((E_OUTPUT_SKIPPED, cycle, a, t, vals, STALE))
+            return True
+        fid = store.same_fact(t, vals)
+        if fid is None:
+            if t in self.gated and self.holds(cycle, a, t, vals, support, out[3]):
+                return True
+            max_facts = self.max_facts
+            if store.live_count >= max_facts:
+                self.exceed("max_facts", f"merging a {self.type_name(t)} would exceed "
+                            f"max_facts ({max_facts})")
+                return False
+            fid = store.add(t, vals, cycle)
+            store.derive(fid, a, cycle, support)
+            conf = out[3]
+            if conf != 1.0:
+                store.confidence[fid] = conf
+            self.events.append((E_FACT_ADDED, fid, a, cycle, support, conf))
+            if self.record_delta:
+                self.delta.append((D_ADD, fid, t, vals, cycle))
+            self.added += 1
+        else:
+            store.derive(fid, a, cycle, support)
+            self.events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
+            conf = out[3]
+            if conf > store.confidence.get(fid, 1.0):
+                store.confidence[fid] = conf
+        return True
 
     def _merge_plain(self, cycle: int, a: int, outputs: Sequence[tuple[Any, ...]]) -> bool:
         """The lean path for outputs of unkeyed, non-intent types while nothing has been

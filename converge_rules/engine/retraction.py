@@ -74,9 +74,10 @@ class Retraction:
         #: took it, waiting for :meth:`_settle`
         self._touched: dict[int, int] = {}
 
-    def replace(self, cycle: int, old: int, new: int) -> None:
-        """``old`` lost its key to ``new``: remove it and retract what rested on it only."""
-        self._merger.retire(old, (E_REPLACED, cycle, old, new))
+    def replace(self, cycle: int, old: int, new: int, *, removed: bool = False) -> None:
+        """``old`` lost its key to ``new``: remove it and retract what rested on it only
+        (``removed``: the store took it out already, in ``update_in_place``)."""
+        self._merger.retire(old, (E_REPLACED, cycle, old, new), removed=removed)
         self._cascade(cycle, old, new)
 
     def withdraw(self, cycle: int, fid: int) -> None:

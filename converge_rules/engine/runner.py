@@ -68,7 +68,7 @@ from converge_rules.engine.trace import (
 from converge_rules.engine.tracerows import compact
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
-from converge_rules.program import CLOCK, Clock, Program
+from converge_rules.program import CLOCK, Clock, Output, Program
 from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
@@ -445,9 +445,9 @@ class _Job:
         activation. Anything else is the executor's fault (a plugin's, usually), said
         as such — never an internal error of converge. The serial executor's columns
         (:class:`RunOutputs`) stay columns when the cycle needs nothing of the effects
-        but their outputs (no ``one at a time`` agent, none over ``max_facts``)."""
+        but their outputs (none over ``max_facts``)."""
         if type(answer) is RunOutputs:
-            if (not self.stepwise and answer.positions == acts.positions
+            if (answer.positions == acts.positions
                     and len(answer.outputs) == len(acts.positions)
                     and max(map(len, answer.outputs), default=0)
                     <= self.program.budgets.max_facts):
@@ -517,6 +517,8 @@ class _Job:
             # re-run from scratch), or is handed facts gone (at C speed: once per run)
             store.set_lazy_indexes(min(acts.sinces) < store.n_inputs
                                    or acts.gones.count(None) != len(acts))
+            if store.layout.deferred:
+                store.reach_tier(tier)  # the indexes only this tier on looks up
             timings = self.timings
             if timings is not None:
                 timings.cycle = cycle
@@ -536,13 +538,18 @@ class _Job:
             if self.crash_at is not None:
                 _crash.crash(self.crash_at, "cycle", cycle)
             stepped = False
-            if self.stepwise and not isinstance(effects, RunOutputs):
-                for e in effects:
-                    if program.agents[e.position].one_at_a_time:
-                        fired = bool(e.outputs) and e.error is None
-                        self.fired[e.position] = fired
+            if self.stepwise:
+                # (columns: no run erred; an effect that erred fired nothing)
+                runs = (zip(effects.positions, effects.outputs, strict=True)
+                        if isinstance(effects, RunOutputs)
+                        else ((e.position, () if e.error is not None else e.outputs)
+                              for e in effects))
+                for position, outputs in runs:
+                    if program.agents[position].one_at_a_time:
+                        fired = bool(outputs)
+                        self.fired[position] = fired
                         if fired:
-                            self._refract(program.agents[e.position].name, e)
+                            self._refract(program.agents[position].name, outputs)
                             stepped = True
             # (columns: no run erred or exceeded a budget)
             errors = ([] if isinstance(effects, RunOutputs)
@@ -743,11 +750,11 @@ class _Job:
             self._publish()
             self.relay.close(wait=wait)
 
-    def _refract(self, agent: str, effect: AgentEffect) -> None:
+    def _refract(self, agent: str, outputs: Sequence[Output]) -> None:
         """Note that the ``one at a time`` agent ``agent`` fired the match whose
-        outputs ``effect`` holds (they share its facts), so it never fires it again; in
-        the delta too, for the executors' replicas."""
-        support = tuple(effect.outputs[0][4])
+        ``outputs`` it gave (they share its facts), so it never fires it again; in the
+        delta too, for the executors' replicas."""
+        support = tuple(outputs[0][4])
         self.store.fired.setdefault(agent, set()).add(support)
         self.merger.note((D_FIRED, agent, support))
 

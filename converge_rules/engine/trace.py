@@ -204,6 +204,13 @@ _HASH_SUFFIX = len(HASH_MEMBER) + 64 + 2
 """The length of a line's ``,"hash":"…"}`` ending (64 hex digits)."""
 
 _HELD = -1  # in the spool: (_HELD, i), the spilled lean effect Trace._held[i]
+# In the spool, an event whose support is a Lasting, as a plain tuple whose support's ids
+# come last (a Lasting pickles ~10x slower than a tuple, reads back as slowly: each one
+# writes and looks up its class by name, the pickler's fast mode having no memo):
+_L_ADDED = -2      # (_L_ADDED, fid, agent, cycle, confidence, *support): E_FACT_ADDED
+_L_SUPPORTED = -3  # (_L_SUPPORTED, fid, agent, cycle, *support): E_FACT_SUPPORTED
+_L_KEYED = -4      # (_L_KEYED, cycle, agent, fid, replaced fid, confidence, *support)
+_LASTING_REF = b"\x8c\x07Lasting\x93"  # a pickled Lasting's class (its name, STACK_GLOBAL)
 _KIND = itemgetter(0)
 
 
@@ -223,14 +230,42 @@ def _pickled(chunk: list[Event]) -> bytes:
     return buffer.getvalue()
 
 
+def _spooled(raw: list[Event], held: list[Event], lasting: bool) -> list[Event]:
+    """The events ``raw`` as the spool holds them: a lean effect's event moved to
+    ``held`` (a reference to it in its place) and, when ``lasting``, an event whose
+    support is a :class:`Lasting` in its plain form (``_L_ADDED`` …)."""
+    chunk: list[Event] = []
+    append = chunk.append
+    for ev in raw:
+        kind = ev[0]
+        if kind == E_PLAIN:
+            append((_HELD, len(held)))
+            held.append(ev)
+        elif not lasting:
+            append(ev)
+        elif kind == E_KEYED_UPDATE and type(ev[5]) is Lasting:
+            _, cycle, agent, fid, old, support, conf = ev
+            append((_L_KEYED, cycle, agent, fid, old, conf, *support))
+        elif kind == E_FACT_ADDED and type(ev[4]) is Lasting:
+            _, fid, agent, cycle, support, conf = ev
+            append((_L_ADDED, fid, agent, cycle, conf, *support))
+        elif kind == E_FACT_SUPPORTED and type(ev[4]) is Lasting:
+            _, fid, agent, cycle, support = ev
+            append((_L_SUPPORTED, fid, agent, cycle, *support))
+        else:
+            append(ev)
+    return chunk
+
+
 class Trace:
     """The events of one job, in merge order. Cheap tuples inside; models and JSON
     Lines on demand. The newest events are in :attr:`raw` (the engine appends to it);
     :meth:`spill` moves them to a temporary file and :meth:`all_raw` reads all of
     them back in order."""
 
-    __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_names", "_program",
-                 "_reasons", "_spilled", "_spool", "_store", "_whole", "raw", "written")
+    __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_lasting", "_names",
+                 "_program", "_reasons", "_spilled", "_spool", "_store", "_whole", "raw",
+                 "written")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -244,6 +279,11 @@ class Trace:
         self._whole = 0
         #: the spilled lean effects' events (E_PLAIN), which stay in memory
         self._held: list[Event] = []
+        #: the spilled events may have Lasting supports, which are looked for then (a
+        #: job with none spills its chunks as they are, scanned at C speed): a generated
+        #: agent emits lasting (its source calls ``_lasting``), or a chunk held one;
+        #: None until the first spill (a short job never asks)
+        self._lasting: bool | None = None
         #: the integrity chain where :meth:`lines` last stopped: the events written
         #: and the hash of their last line
         self._chain_at = 0
@@ -282,19 +322,22 @@ class Trace:
         # them cost as much as deriving them (closure of a chain of 800: +1 s on 1.3 s)
         held = self._held
         kept = len(held)
+        lasting = self._lasting
+        if lasting is None:
+            lasting = self._lasting = any(
+                "_lasting(" in agent.source for agent in self._program.agents)
         chunk: list[Event]
-        if E_PLAIN not in map(_KIND, raw):  # (at C speed: a cycle of keyed updates)
+        if not lasting and E_PLAIN not in map(_KIND, raw):  # (at C speed: keyed updates)
             chunk = raw
         else:
-            chunk = []
-            for ev in raw:
-                if ev[0] == E_PLAIN:
-                    chunk.append((_HELD, len(held)))
-                    held.append(ev)
-                else:
-                    chunk.append(ev)
+            chunk = _spooled(raw, held, lasting)
         try:
             data = _pickled(chunk)
+            if not lasting and _LASTING_REF in data:
+                # the first chunk with Lasting supports: again, in their plain form
+                self._lasting = True
+                del held[kept:]
+                data = _pickled(_spooled(raw, held, True))
         except (pickle.PicklingError, TypeError, AttributeError):
             del held[kept:]
             return
@@ -327,7 +370,18 @@ class Trace:
                 pos += 8 + size
                 held = self._held
                 for ev in chunk:
-                    yield held[ev[1]] if ev[0] == _HELD else ev
+                    kind = ev[0]
+                    if kind >= 0:
+                        yield ev
+                    elif kind == _HELD:
+                        yield held[ev[1]]
+                    elif kind == _L_KEYED:
+                        yield (E_KEYED_UPDATE, ev[1], ev[2], ev[3], ev[4], Lasting(ev[6:]),
+                               ev[5])
+                    elif kind == _L_ADDED:
+                        yield (E_FACT_ADDED, ev[1], ev[2], ev[3], Lasting(ev[5:]), ev[4])
+                    else:
+                        yield (E_FACT_SUPPORTED, ev[1], ev[2], ev[3], Lasting(ev[4:]))
         yield from self.raw
 
     def keyed_update_events(self, ev: Event) -> tuple[Event, Event, Event]:

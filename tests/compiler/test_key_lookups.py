@@ -1,5 +1,6 @@
 """A pattern that constrains the whole key of its keyed type (and more) looks the fact
-up by its key alone and checks the other fields on it: the type needs no index per
+up by its key alone and checks the other fields on it, and one that binds part of a
+key of several fields looks the facts up by that part: the type needs no index per
 combination of constrained fields (each one maintained on every update of the type),
 and the matches are those of a lookup on every constrained field."""
 
@@ -28,6 +29,14 @@ agent weighed tier 2 {
   when Junction(base, p1) and Edge(p1: base, p2: p1, weight: 1.0)
   emit Out(a: base, b: p1)
 }
+agent plus_from tier 2 {
+  when Junction(base) and Edge(p1: base, p2: q, label: plus)
+  emit Out(a: base, b: q)
+}
+agent heavy_from tier 2 {
+  when Junction(base) and Edge(p1: base, p2: q, weight: 2.0)
+  emit Out(a: base, b: q)
+}
 """
 PROGRAM = compile_text(SOURCE)
 
@@ -44,6 +53,12 @@ def test_a_pattern_constraining_the_whole_key_looks_up_the_key_alone() -> None:
     assert (0, 1, 3) in _indexes("Edge")
 
 
+def test_a_pattern_binding_part_of_the_key_looks_up_that_part() -> None:
+    assert (0, 2) not in _indexes("Edge")             # no (p1, label) index
+    assert (0,) in _indexes("Edge")
+    assert (0, 3) in _indexes("Edge")                 # (p1, weight): a float stays
+
+
 NODES = st.integers(0, 3)
 LABELS = st.sampled_from(["unknown", "plus", "boundary"])
 
@@ -58,10 +73,12 @@ def test_matches_are_those_of_a_lookup_on_every_field(
     view = ListView(PROGRAM)
     keys: set[tuple[Any, ...]] = set()
     seen: Counter[tuple[int, ...]] = Counter()
+    plus: Counter[tuple[int, ...]] = Counter()
     since = 0
     for i, (name, *values) in enumerate(facts):
         if i == split:
             seen.update(o[4] for o in run(PROGRAM, "unknown_next", view, since))
+            plus.update(o[4] for o in run(PROGRAM, "plus_from", view, since))
             since = len(view.values)
         key = (name, *values[:2]) if name == "Edge" else (name, values[0])
         if key in keys:
@@ -69,6 +86,7 @@ def test_matches_are_those_of_a_lookup_on_every_field(
         keys.add(key)
         view.add(name, *values, *((0.0,) if name == "Edge" else ()))
     seen.update(o[4] for o in run(PROGRAM, "unknown_next", view, since))
+    plus.update(o[4] for o in run(PROGRAM, "plus_from", view, since))
     v = view.values
     junctions = list(view.live[PROGRAM.type_ids["Junction"]])
     edges = list(view.live[PROGRAM.type_ids["Edge"]])
@@ -78,3 +96,5 @@ def test_matches_are_those_of_a_lookup_on_every_field(
         and v[e2][:2] == (v[j][0], v[j][2]) and v[e2][2] != "unknown"
     )
     assert seen == naive
+    assert plus == Counter((j, e) for j, e in product(junctions, edges)
+                           if v[e][0] == v[j][0] and v[e][2] == "plus")

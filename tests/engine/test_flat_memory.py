@@ -13,6 +13,8 @@ from __future__ import annotations
 import gc
 import io
 import tracemalloc
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,7 @@ from converge_rules.cli.run import _console, print_tables
 from converge_rules.engine import trace as trace_module
 from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.result import RunResult
+from converge_rules.program import Lasting
 
 
 def count_to(n: int) -> RunResult:
@@ -135,3 +138,55 @@ def test_lean_effects_read_back_in_place_from_a_spilled_trace(
     assert list(spilled.trace.lines()) == list(held.trace.lines())
     fid = spilled.fact_ids("Path")[-1]
     assert spilled.provenance(fid) == held.provenance(fid)
+
+
+def _with_types(events: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(ev, tuple(type(v) for v in ev)) for ev in events]
+
+
+def test_lasting_supports_read_back_from_a_spilled_trace(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the spool holds an event with a Lasting support as a plain tuple (a Lasting
+    # pickled ~10x slower); reading it back gives the Lasting again
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "flat_memory_clips_facts", root / "bench" / "classics" / "clips_facts.py")
+    assert spec is not None and spec.loader is not None
+    clips = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(clips)
+    ruleset = converge_rules.load(root / "rulesets" / "waltz" / "waltz.cvg", plugins=False)
+    facts = clips.read_file(root / "bench" / "data" / "waltz12.fct", ruleset.program)
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 10**9)
+    held = converge_rules.run(ruleset, facts)
+    monkeypatch.setattr(trace_module, "SPILL_EVENTS", 16)
+    spilled = converge_rules.run(ruleset, facts)
+    assert spilled.trace.raw != held.trace.raw  # (it did spill)
+    kinds = {ev[0] for ev in held.trace.all_raw() if any(type(v) is Lasting for v in ev)}
+    assert kinds == {trace_module.E_FACT_ADDED, trace_module.E_FACT_SUPPORTED,
+                     trace_module.E_KEYED_UPDATE}
+    assert _with_types(spilled.trace.all_raw()) == _with_types(held.trace.all_raw())
+    assert list(spilled.trace.lines()) == list(held.trace.lines())
+
+
+def test_a_trace_finds_lasting_supports_no_generated_agent_announced() -> None:
+    # a Python agent (a plugin's) may emit lasting: the first chunk holding one is
+    # spooled in the plain form too, and so is every chunk after it
+    ruleset = converge_rules.loads(counters_ruleset(1, 3), plugins=False)
+    trace = trace_module.Trace(ruleset.program, None)  # type: ignore[arg-type]
+    first = [(trace_module.E_FACT_ADDED, 7, 0, 1, (3,), 1.0),
+             (trace_module.E_KEYED_UPDATE, 1, 0, 5, 4, Lasting((1, 2)), 1.0),
+             (trace_module.E_FACT_ADDED, 6, 0, 1, Lasting((3,)), 0.5)]
+    second = [(trace_module.E_FACT_SUPPORTED, 6, 1, 2, Lasting(())),
+              (trace_module.E_PLAIN, 2, 0, [(0, 0, ("c0", 1), 1.0, Lasting((6,)))], [8], 8),
+              (trace_module.E_FACT_SUPPORTED, 6, 1, 2, (5, 6))]
+    assert not trace._lasting  # (the counters' agents emit nothing lasting)
+    trace.raw.extend(first)
+    trace.spill(at_least=1)
+    assert trace._lasting  # (found in the first chunk: the path under test)
+    trace.raw.extend(second)
+    trace.spill(at_least=1)
+    assert trace.raw == [] and len(trace) == 6
+    assert _with_types(trace.all_raw()) == _with_types(first + second)

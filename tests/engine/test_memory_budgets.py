@@ -163,6 +163,24 @@ def test_a_three_way_join_stops_before_building_every_match() -> None:
     assert result.facts("T") == []
 
 
+def test_a_join_over_max_facts_in_its_last_inner_loop_stops_all_the_same() -> None:
+    # no test can raise: only the loop around the innermost counts outputs, and the
+    # pass at its end. 32 P facts from x = 0 give 32 * 32 = 1,024 matches, over the
+    # limit in the last inner loop; the other 99 A facts have no P: no loop around the
+    # innermost runs again, and the run stops at the end of the pass
+    rs = converge_rules.loads(
+        'ruleset j\nroot "r" {\n  max_facts = 1_000\n}\nfact A { x: int }\n'
+        "fact P { a: int, b: int }\nfact T { x: int, y: int, z: int }\n"
+        "agent pairs {\n  when A(x) and P(a: x, b: y) and P(a: x, b: z) where y != z or y == z\n"
+        "  emit T(x: x, y: y, z: z)\n}\n",
+        plugins=False)
+    facts = [("A", {"x": i}) for i in range(100)] + [("P", {"a": 0, "b": i}) for i in range(32)]
+    result = converge_rules.run(rs, facts)
+    assert result.status == "budget_exceeded"
+    assert result.detail.startswith("agent 'pairs' built more than 1,000 outputs")
+    assert result.facts("T") == []
+
+
 # ------------------------------------------------------------------- value sizes
 
 

@@ -221,7 +221,8 @@ def test_fused_updates_resume_from_checkpoints_as_the_whole_run(
 def mixed_rulesets(draw: st.DrawFn) -> str:
     """:func:`update_rulesets` with runs that do not end as most do, beside the
     counters: an agent that raises now and then, one with two outputs, one that
-    evaluates, one that calls a tool, one in a second tier that negates."""
+    evaluates, one that calls a tool, one with two keyed outputs, one that fires one
+    match at a time, one in a second tier that negates."""
     text = draw(update_rulesets())
     head, body = text.split("\n\n", 1)
     out = [head, "uses tool echo", "", body.rstrip("\n")]
@@ -231,6 +232,13 @@ def mixed_rulesets(draw: st.DrawFn) -> str:
     if draw(st.booleans()):  # two outputs, one keyed
         out += ["agent pair {", '  when Count(id: "c1", n) where n < 4',
                 '  emit Count(id: "c1", n: n + 1)', '  emit Seen(id: "c1", n: n)', "}"]
+    if draw(st.booleans()):  # two keyed outputs: an update and a key of its own or c2's
+        other = draw(st.sampled_from(("c2", "c9")))
+        out += ["agent both {", '  when Count(id: "c0", n) where n < 4',
+                '  emit Count(id: "c0", n: n + 1)', f'  emit Count(id: "{other}", n: n)', "}"]
+    if draw(st.booleans()):  # one at a time: the runner refracts what fired
+        out += ["agent once one at a time by earliest {", "  when Count(id, n) where n < 3",
+                "  emit lasting Count(id: id, n: n + 1)", "}"]
     if draw(st.booleans()):
         out += ["agent judge {", "  when c: Count(id, n) where n == 2",
                 '  evaluate c score 0.5 reason "two"', "}"]
@@ -258,7 +266,8 @@ def test_serial_columns_merge_as_the_effects_do(
     """The serial executor's columns (``RunOutputs``, merged by ``KeyedMerge.lane``)
     give the same status, facts, conflicts and trace, byte for byte, as the same runs
     answered as one ``AgentEffect`` each, and as the general keyed path: whichever
-    runs raise, call a tool, evaluate, have two outputs or none."""
+    runs raise, call a tool, evaluate, have two outputs (keyed or not) or none, fire
+    one at a time."""
     from converge_rules.engine import executors
 
     note(text)
@@ -314,3 +323,35 @@ def test_the_benchmark_workload_merges_columns() -> None:
         result = run(program, facts)
     assert answers == ["RunOutputs"] * 9  # 8 updates, then the runs that stop
     assert {f["id"]: f["n"] for f in result.facts("Count")} == {f"c{i}": 8 for i in range(5)}
+
+
+def test_waltz_merges_columns_as_the_effects_do() -> None:
+    """Waltz (bench/data/waltz12.fct): its agents emit several keyed updates a run and
+    some fire one at a time; every cycle is merged from the serial executor's columns
+    by the lane (none as effects), with the same facts and trace, byte for byte, as
+    the same runs answered as effects and as the general keyed path."""
+    from converge_rules.engine import executors, merge
+    from tests.engine.test_classics import ROOT, clips
+
+    ruleset = converge_rules.load(ROOT / "rulesets" / "waltz" / "waltz.cvg", plugins=False)
+    program = ruleset.program
+    facts = clips.read_file(ROOT / "bench" / "data" / "waltz12.fct", program)
+    merged: list[str] = []
+    original = merge.Merger.merge_cycle
+
+    def kept(self: merge.Merger, cycle: int, effects: Any) -> bool:
+        merged.append(type(effects).__name__)
+        return original(self, cycle, effects)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merge.Merger, "merge_cycle", kept)
+        lane = run(program, facts)
+    assert lane.status == "converged"
+    assert set(merged) == {"RunOutputs"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", lambda agents, acts, view, tools:
+                      executors._run_serially(agents, acts, view, tools))
+        effects = run(program, facts)
+        patch.setattr(KeyedMerge, "fused", False)
+        general = run(program, facts)
+    assert _outcome(lane) == _outcome(effects) == _outcome(general)
