@@ -183,6 +183,8 @@ def store_of(program: Program, facts: Sequence[tuple[str, Mapping[str, Any]]]
         fid = store.add(spec.id, values, 0)
         context.setdefault(type_name, []).append(Fact(type_name, dict(fields), fid))
     store.set_lazy_indexes(True)
+    # and those the runner builds when a later tier begins (IndexSpec.tier)
+    store.reach_tier(max((a.tier for a in program.agents), default=0))
     return store, context
 
 
