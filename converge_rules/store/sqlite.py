@@ -991,7 +991,8 @@ class SqliteJob:
         events, bench/README.md "Job store: cheaper trace rows") up to
         :data:`JOIN_BYTES` of text; a row ends with a cycle whose checkpoint is
         staged, so a resume from any checkpoint truncates the trace where a row
-        ends."""
+        ends, and the transaction's last cycle starts a row (the re-executing resume
+        of a job cut inside its last cycle truncates the trace before that cycle)."""
         from converge_rules.engine.tracerows import EVENTS, joined_text, row_columns, row_hash
 
         job = self.id
@@ -1002,6 +1003,9 @@ class SqliteJob:
         pending = self._pending
         ends = self._checkpointed
         i, n = 0, len(pending)
+        # the transaction's last cycle has a row of its own: a job cut by job_timeout
+        # inside it is resumed by running it again whole, the trace cut where it starts
+        alone = next((k for k in range(n - 1, -1, -1) if pending[k][3]), n)
         while i < n:
             first, cycle, events, joins = pending[i]
             j = i + 1
@@ -1012,7 +1016,7 @@ class SqliteJob:
             kind = events.kind
             if joins and kind == EVENTS and cycle not in ends:
                 size = len(events.text)
-                while j < n and size < JOIN_BYTES:
+                while j < n and j != alone and size < JOIN_BYTES:
                     _, later, more, joins = pending[j]
                     if not (joins and more.lines and more.kind == EVENTS):
                         break

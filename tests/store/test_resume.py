@@ -689,7 +689,9 @@ policy Count { resolve by latest }
 @pytest.mark.parametrize("tail", [
     # every cycle calls a tool: each is committed (and ends a row) on its own
     "call bump(id: id, n: n) as r emit Count(id: id, n: r.next)",
-], ids=["tools"])
+    # no tool: the cycles before the cut one wait for one transaction with it
+    "emit Count(id: id, n: n + 1)",
+], ids=["tools", "no-tools"])
 def test_a_job_cut_by_job_timeout_after_short_cycles_resumes(tmp_path: Path,
                                                               tail: str) -> None:
     """The cut cycle is run again whole: the trace is cut where it starts. It was
@@ -715,4 +717,32 @@ def test_a_job_cut_by_job_timeout_after_short_cycles_resumes(tmp_path: Path,
     assert out.returncode == 0, out.stderr
     assert out.stdout == whole.stdout
     assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
+    assert converge(tmp_path, "verify", db).returncode == 0
+
+
+def test_a_job_cut_by_job_timeout_in_a_long_agent_after_short_cycles_resumes(
+        tmp_path: Path) -> None:
+    """As above, the cut agent calling no tool and its cycle committed with the
+    waiting ones (group_seconds passed while it ran): the resume runs it again, with
+    a new budget, instead of refusing the job."""
+    ruleset = tmp_path / "heavy.cvg"
+    ruleset.write_text(
+        'ruleset heavy\nroot "heavy" {\n  max_cycles = 100\n  job_timeout = 1s\n}\n'
+        "fact Count { key id: str, n: int }\nfact Num { v: int }\nfact Hit { v: int }\n"
+        "agent inc { when Count(id, n) where n < 8 emit Count(id: id, n: n + 1) }\n"
+        "agent heavy {\n  when Count(id, n) and Num(v: a) and Num(v: b) and Num(v: c)\n"
+        "  where n == 8 and a + b + c == -1\n  emit Hit(v: a)\n}\n"
+        "policy Count { resolve by latest }\n")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n' + "".join(
+        json.dumps({"Num": {"v": v}}) + "\n" for v in range(2000)))
+    db = tmp_path / "run.db"
+    out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", db)
+    assert out.returncode == 1
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        assert job.status == "budget_exceeded" and "while agent 'heavy'" in job.detail
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 1, out.stderr  # cut again, not refused
+    assert json.loads(out.stdout)["budget"]["job_timeout"]["exceeded"]
     assert converge(tmp_path, "verify", db).returncode == 0
