@@ -850,6 +850,7 @@ class SqliteJob:
         #: a resumed job's trace lines as read (checked when it reopens), else None
         self.expected_lines: int | None = None
         self._seq = 0
+        self._keep = 0  # a resumed job's: where its stored trace is cut (reopen)
         self._cycle = 0
         self._open = True
         self._reopen: list[_Statement] = []
@@ -897,7 +898,7 @@ class SqliteJob:
             ("UPDATE job_specs SET host = ?, pid = ? WHERE job = ?",
              (_host(), os.getpid(), job), False),
         ]
-        self._seq = keep
+        self._seq = self._keep = keep
         self._cycle = cycle
 
     def _unchanged(self, db: sqlite3.Connection) -> None:
@@ -906,12 +907,13 @@ class SqliteJob:
         row = db.execute("SELECT (SELECT count(*) FROM trace_lines WHERE job = ?) + "
                          "(SELECT coalesce(sum(lines), 0) FROM trace_rows WHERE job = ?)",
                          (self.id, self.id)).fetchone()
+        # (at `keep`, where the trace is cut: `_seq` is past the cycles added since)
         straddles = db.execute(
             "SELECT count(*) FROM trace_rows WHERE job = ? AND seq < ? AND seq + lines > ?",
-            (self.id, self._seq, self._seq)).fetchone()
+            (self.id, self._keep, self._keep)).fetchone()
         if int(straddles[0]):  # pragma: no cover - rows end where checkpoints are
             raise StoreError(f"job {self.id} of {self.store.path} cannot be resumed at "
-                             f"trace line {self._seq}: a stored row holds lines on both "
+                             f"trace line {self._keep}: a stored row holds lines on both "
                              "sides; start a new job")
         if int(row[0]) != self.expected_lines:
             raise StoreError(
@@ -989,7 +991,8 @@ class SqliteJob:
         events, bench/README.md "Job store: cheaper trace rows") up to
         :data:`JOIN_BYTES` of text; a row ends with a cycle whose checkpoint is
         staged, so a resume from any checkpoint truncates the trace where a row
-        ends."""
+        ends, and the transaction's last cycle starts a row (the re-executing resume
+        of a job cut inside its last cycle truncates the trace before that cycle)."""
         from converge_rules.engine.tracerows import EVENTS, joined_text, row_columns, row_hash
 
         job = self.id
@@ -1000,6 +1003,9 @@ class SqliteJob:
         pending = self._pending
         ends = self._checkpointed
         i, n = 0, len(pending)
+        # the transaction's last cycle has a row of its own: a job cut by job_timeout
+        # inside it is resumed by running it again whole, the trace cut where it starts
+        alone = next((k for k in range(n - 1, -1, -1) if pending[k][3]), n)
         while i < n:
             first, cycle, events, joins = pending[i]
             j = i + 1
@@ -1010,7 +1016,7 @@ class SqliteJob:
             kind = events.kind
             if joins and kind == EVENTS and cycle not in ends:
                 size = len(events.text)
-                while j < n and size < JOIN_BYTES:
+                while j < n and j != alone and size < JOIN_BYTES:
                     _, later, more, joins = pending[j]
                     if not (joins and more.lines and more.kind == EVENTS):
                         break

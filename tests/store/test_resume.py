@@ -665,3 +665,84 @@ def test_resume_of_a_store_that_does_not_exist_creates_nothing(
     assert out.exit_code == 2
     assert f"no store at {db}" in out.output
     assert not db.exists()
+
+
+STEPS_THEN_SLOW = """\
+ruleset steps
+uses tool bump
+root "steps, then a slow call" {
+  max_cycles = 100
+  job_timeout = 1s
+}
+fact Count { key id: str, n: int }
+fact Done { id: str, n: int }
+agent inc { when Count(id, n) where n < 8 TAIL }
+agent slow {
+  when Count(id, n) where n == 8
+  call bump(id: id, n: n) as r
+  emit Done(id: id, n: r.next)
+}
+policy Count { resolve by latest }
+"""
+
+
+@pytest.mark.parametrize("tail", [
+    # every cycle calls a tool: each is committed (and ends a row) on its own
+    "call bump(id: id, n: n) as r emit Count(id: id, n: r.next)",
+    # no tool: the cycles before the cut one wait for one transaction with it
+    "emit Count(id: id, n: n + 1)",
+], ids=["tools", "no-tools"])
+def test_a_job_cut_by_job_timeout_after_short_cycles_resumes(tmp_path: Path,
+                                                              tail: str) -> None:
+    """The cut cycle is run again whole: the trace is cut where it starts. It was
+    refused ("a stored row holds lines on both sides"): the check looked where the
+    resumed job's first transaction ends, not where the trace is cut (inside the
+    old ending's row there), and (without tools) the cut cycle shared a row with the
+    cycles before it."""
+    ruleset = tmp_path / "steps.cvg"
+    ruleset.write_text(STEPS_THEN_SLOW.replace("TAIL", tail))
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n')
+    whole = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--format",
+                     "json", "--trace", tmp_path / "whole.jsonl")
+    assert whole.returncode == 0, whole.stderr
+    db = tmp_path / "run.db"
+    out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", db,
+                   BUMP_SLEEP="3", BUMP_SLEEP_FROM="8")
+    assert out.returncode == 1
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        assert job.status == "budget_exceeded" and "while agent 'slow'" in job.detail
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == whole.stdout
+    assert exported(tmp_path, db) == (tmp_path / "whole.jsonl").read_text()
+    assert converge(tmp_path, "verify", db).returncode == 0
+
+
+def test_a_job_cut_by_job_timeout_in_a_long_agent_after_short_cycles_resumes(
+        tmp_path: Path) -> None:
+    """As above, the cut agent calling no tool and its cycle committed with the
+    waiting ones (group_seconds passed while it ran): the resume runs it again, with
+    a new budget, instead of refusing the job."""
+    ruleset = tmp_path / "heavy.cvg"
+    ruleset.write_text(
+        'ruleset heavy\nroot "heavy" {\n  max_cycles = 100\n  job_timeout = 1s\n}\n'
+        "fact Count { key id: str, n: int }\nfact Num { v: int }\nfact Hit { v: int }\n"
+        "agent inc { when Count(id, n) where n < 8 emit Count(id: id, n: n + 1) }\n"
+        "agent heavy {\n  when Count(id, n) and Num(v: a) and Num(v: b) and Num(v: c)\n"
+        "  where n == 8 and a + b + c == -1\n  emit Hit(v: a)\n}\n"
+        "policy Count { resolve by latest }\n")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"Count": {"id": "a", "n": 0}}\n' + "".join(
+        json.dumps({"Num": {"v": v}}) + "\n" for v in range(2000)))
+    db = tmp_path / "run.db"
+    out = converge(tmp_path, "run", ruleset, "-f", facts, "--now", NOW, "--store", db)
+    assert out.returncode == 1
+    with SqliteStore(db) as store:
+        job = store.job(None)
+        assert job.status == "budget_exceeded" and "while agent 'heavy'" in job.detail
+    out = converge(tmp_path, "run", "--resume", db, "--format", "json")
+    assert out.returncode == 1, out.stderr  # cut again, not refused
+    assert json.loads(out.stdout)["budget"]["job_timeout"]["exceeded"]
+    assert converge(tmp_path, "verify", db).returncode == 0
