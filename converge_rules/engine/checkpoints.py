@@ -386,16 +386,20 @@ class Checkpointer:
         touched = store.touched
         assert touched is not None
         n0, n1 = self._step_n, store.next_id
-        live, type_of, is_closed = store.live, store.type_of, store.is_closed
-        intents = bool(store.intent_types)  # (only an intent closes)
+        if not touched and n0 == n1:  # a cycle that changed nothing (a waiting tier)
+            self._steps.append([cycle, n1, [], [], noted, reset])
+            return
+        live, type_of = store.live, store.type_of
+        # (only an intent closes)
+        is_closed = store.is_closed if store.intent_types else None
         gone: list[int] = []
         closed: list[int] = []
         for fid in touched:  # (the facts it added are those from n0 on)
             if fid < n0 and fid not in live[type_of[fid]]:
-                (closed if intents and is_closed(fid) else gone).append(fid)
+                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
         for fid in range(n0, n1):
             if fid not in live[type_of[fid]]:
-                (closed if intents and is_closed(fid) else gone).append(fid)
+                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
         self._steps.append([cycle, n1, gone, closed, noted, reset])
         if touched:
             self._touched |= touched
