@@ -266,6 +266,13 @@ class Checkpointer:
         self._stepping = store.retractable
         #: each tier's index among the program's (computed once: a property)
         self._tier_index = {t: i for i, t in enumerate(job.program.tiers)}
+        #: each tier's ``one at a time`` agents (a tier whose firing changed nothing
+        #: runs again while one of them fired): computed once, not every cycle
+        self._one_at_a_time: dict[int, tuple[int, ...]] = {}
+        for a, spec in enumerate(job.program.agents):
+            if spec.one_at_a_time:
+                self._one_at_a_time[spec.tier] = (
+                    *self._one_at_a_time.get(spec.tier, ()), a)
         self._steps: list[list[Any]] = []
         self._touched: set[int] = set()
         self._step_n = 0
@@ -293,7 +300,9 @@ class Checkpointer:
         (group commit): nothing is staged, only what the next checkpoint needs of this
         cycle is noted (see :meth:`flush`)."""
         self.lines += lines
-        restarts = self._later or (self.job.gates is not None and self._deciding(cycle))
+        restarts = self._later
+        if self.job.gates is not None:
+            restarts = restarts or self._deciding(cycle)
         self._later = False
         if cycle < self.start_at:
             self._shadow()
@@ -377,16 +386,20 @@ class Checkpointer:
         touched = store.touched
         assert touched is not None
         n0, n1 = self._step_n, store.next_id
-        live, type_of, is_closed = store.live, store.type_of, store.is_closed
-        intents = bool(store.intent_types)  # (only an intent closes)
+        if not touched and n0 == n1:  # a cycle that changed nothing (a waiting tier)
+            self._steps.append([cycle, n1, [], [], noted, reset])
+            return
+        live, type_of = store.live, store.type_of
+        # (only an intent closes)
+        is_closed = store.is_closed if store.intent_types else None
         gone: list[int] = []
         closed: list[int] = []
         for fid in touched:  # (the facts it added are those from n0 on)
             if fid < n0 and fid not in live[type_of[fid]]:
-                (closed if intents and is_closed(fid) else gone).append(fid)
+                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
         for fid in range(n0, n1):
             if fid not in live[type_of[fid]]:
-                (closed if intents and is_closed(fid) else gone).append(fid)
+                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
         self._steps.append([cycle, n1, gone, closed, noted, reset])
         if touched:
             self._touched |= touched
@@ -434,11 +447,11 @@ class Checkpointer:
         """What the job does after committing ``cycle`` (``restarts``: a cycle that
         merged decisions or later inputs): ``(tier index, whether it goes on — else it
         ends —, whether the context's fingerprint is noted)``."""
-        job = self.job
-        program, store, merger = job.program, job.store, job.merger
         if cycle == 0:
             return 0, True, False  # start() noted it before the commit
-        ev = job.trace.raw[-1] if job.trace.raw else None
+        job = self.job
+        store, merger, raw = job.store, job.merger, job.trace.raw
+        ev = raw[-1] if raw else None
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
         tier = ev[2]
@@ -453,8 +466,8 @@ class Checkpointer:
             # outside the job is no loop)
             return 0, True, store.retractable
         if not (merger.added or merger.removed):
-            stepped = any(job.fired[a] for a, spec in enumerate(program.agents)
-                          if spec.tier == tier and spec.one_at_a_time)
+            fired = job.fired
+            stepped = any(fired[a] for a in self._one_at_a_time.get(tier, ()))
             return (index if stepped else index + 1), True, False
         if not store.retractable:
             return index, True, False

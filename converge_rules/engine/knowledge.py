@@ -98,6 +98,9 @@ class Knowledge:
         self._seq = 0
         #: rows moved this cycle, per type, for the summarize hook
         self._moved: dict[str, list[dict[str, Any]]] = {}
+        #: whether this cycle kept rows (:meth:`end_cycle` has work): the job asks
+        #: before calling it, so a cycle that kept none costs one attribute read
+        self.rows_waiting = False
 
     @property
     def size(self) -> int:
@@ -130,6 +133,7 @@ class Knowledge:
     def _add(self, row: KnowledgeRow) -> None:
         self._seq += 1
         self._pending.append(row)
+        self.rows_waiting = True
         if self._sink is None:
             self._by_type.setdefault(row.type, []).append(row)
 
@@ -146,6 +150,7 @@ class Knowledge:
         if self._sink is not None and self._pending:
             self._sink.stage_knowledge(self._pending)
         self._pending = []  # without a sink, _by_type holds them
+        self.rows_waiting = False
 
     def _summary(self, summary: Mapping[str, Any], cycle: int) -> KnowledgeRow:
         kind = summary.get("type") if isinstance(summary, Mapping) else None

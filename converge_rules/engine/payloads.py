@@ -51,6 +51,9 @@ class Payloads:
             for t in program.types
         }
         self._positions = {t: p for t, p in self._positions.items() if p}
+        #: whether any type's field may hold a blob: else :meth:`end_cycle` has
+        #: nothing to do, and the job does not call it
+        self.holds_blobs = bool(self._positions)
         self._mark = 0
         self._stored: set[str] = set()
         self.texts: dict[str, str] = {}

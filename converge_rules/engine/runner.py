@@ -672,9 +672,14 @@ class _Job:
         """Hand the cycle sink (if any) the trace lines of ``cycle``: every event since
         its last commit. When it returns they are stored, so a job that dies later loses
         nothing up to here."""
-        self.knowledge.end_cycle(cycle)  # staged with the sink: the same transaction
-        self.payloads.end_cycle()
-        self.stage_timings()
+        # staged with the sink: the same transaction (only what has work is called:
+        # most cycles of most programs keep no knowledge and hold no blobs)
+        if self.knowledge.rows_waiting:
+            self.knowledge.end_cycle(cycle)
+        if self.payloads.holds_blobs:
+            self.payloads.end_cycle()
+        if self.timings_sink is not None:
+            self.stage_timings()
         sink = self.cycle_sink
         if self.compact_sink is not None:  # a job store: raw events, no line built
             self._commit_compact(cycle, self.compact_sink)
