@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -64,6 +64,27 @@ def dumps(value: Any, **options: Any) -> str:
     if text.isascii():
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+def c_encoder(default: Callable[[Any], Any], *, ascii: bool = True, sort_keys: bool = False,
+              allow_nan: bool = True) -> Callable[[Any], str]:
+    """Compact JSON (``separators=(",", ":")``) with one C encoder made once, for
+    values built fresh for each call (no check for circular containers):
+    ``json.dumps`` with options and ``JSONEncoder.encode`` make an encoder per call,
+    which costs more than encoding a small value. ``ascii``: non-ASCII escaped (else
+    written as itself); ``default`` as ``json.dumps`` takes it."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return json.JSONEncoder(ensure_ascii=ascii, allow_nan=allow_nan, sort_keys=sort_keys,
+                                separators=(",", ":"), default=default,
+                                check_circular=False).encode
+    strings = json.encoder.encode_basestring_ascii if ascii else json.encoder.encode_basestring
+    chunks = make(None, default, strings, None, ":", ",", sort_keys, False, allow_nan)
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(chunks(value, 0))
+    return encode
 
 
 _INDENTED_OPTIONS = frozenset({"indent", "sort_keys", "default"})

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.timings import CALLED, MEMO, RECORDED
 from converge_rules.errors import ToolError, without_addresses
-from converge_rules.jsontext import value_problem
+from converge_rules.jsontext import c_encoder, value_problem
 from converge_rules.language.builtins import INT_MAX, INT_MIN, iso_text
 
 if TYPE_CHECKING:  # asyncio is imported where a loop is used: a job without one
@@ -69,9 +69,9 @@ def canonical_args(args: Mapping[str, Any]) -> str:
     """The memo key text of a call's arguments: sorted keys, compact, tuples as lists."""
     if _C_ENCODER is None:
         return _CANONICAL.encode(args)
-    if _FLAT is not None and type(args) is dict and _plain(args.values()):
+    if type(args) is dict and _plain(args.values()):
         # flat plain values (an agent's common call) hold no container to mark
-        return "".join(_FLAT(args, 0))
+        return _FLAT(args)
     # what _CANONICAL.encode does for a mapping, without its Python steps (a closure
     # and two calls per key): the same C encoder with the same settings, new markers
     return "".join(_C_ENCODER({}, repr, encode_basestring_ascii, None, ":", ",",
@@ -85,8 +85,7 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=rep
 _C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
 #: the same encoder without markers (no circular reference check), built once, for a
 #: flat mapping of plain values, which cannot hold itself: no state between calls
-_FLAT: Any = None if _C_ENCODER is None else _C_ENCODER(
-    None, repr, encode_basestring_ascii, None, ":", ",", True, False, True)
+_FLAT = c_encoder(repr, sort_keys=True)
 
 
 async def _on_pool(pool: Executor, fn: Any, args: dict[str, Any]) -> Any:

@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from converge_rules.engine.policies import decided_by
 from converge_rules.errors import without_addresses as without_addresses  # re-exported
 from converge_rules.integrity import GENESIS, HASH_MEMBER
-from converge_rules.jsontext import one_line
+from converge_rules.jsontext import c_encoder, one_line
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import Lasting
 
@@ -798,19 +798,9 @@ def _no_default(value: Any) -> str:
 
 
 def _encoder(default: Callable[[Any], str]) -> Callable[[Any], str]:
-    """Compact JSON with sorted keys, non-ASCII as itself, refusing NaN and infinity;
-    one C encoder made once (``JSONEncoder.encode`` makes one per call, which cost
-    more than encoding a fact's fields)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython has it
-        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
-                                separators=(",", ":"), default=default).encode
-    chunks = make(None, default, _encode_str, None, ":", ",", True, False, False)
-    join = "".join
-
-    def encode(value: Any) -> str:
-        return join(chunks(value, 0))
-    return encode
+    """Compact JSON with sorted keys, non-ASCII as itself, refusing NaN and infinity
+    (:func:`~converge_rules.jsontext.c_encoder`: one C encoder made once)."""
+    return c_encoder(default, ascii=False, sort_keys=True, allow_nan=False)
 
 
 _encode = _encoder(_no_default)

@@ -66,6 +66,7 @@ from converge_rules.engine.trace import (
     _LineWriter,
 )
 from converge_rules.integrity import GENESIS, HASH_MEMBER, split_hash
+from converge_rules.jsontext import c_encoder
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import EMIT, Columns, Lasting
 
@@ -119,23 +120,7 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _c_dumps() -> Callable[[Any], str]:
-    """``json.dumps`` as :data:`_dumps` makes it, with its C encoder made once
-    (``JSONEncoder.encode`` makes one per call: about a fifth of a short cycle's row)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython has it
-        return json.JSONEncoder(ensure_ascii=True, allow_nan=False,
-                                separators=(",", ":"), default=_default).encode
-    chunks = make(None, _default, json.encoder.encode_basestring_ascii, None, ":", ",",
-                  False, False, False)
-    join = "".join
-
-    def dumps(value: Any) -> str:
-        return join(chunks(value, 0))
-    return dumps
-
-
-_dumps = _c_dumps()
+_dumps = c_encoder(_default, allow_nan=False)
 """One call at C speed per row; ASCII (lone surrogates escaped: they read back as they
 were); no NaN or infinity (the line writer writes those through the models)."""
 
