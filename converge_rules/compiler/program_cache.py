@@ -53,7 +53,6 @@ import marshal
 import os
 import stat
 import sys
-import tempfile
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
@@ -63,7 +62,7 @@ from typing import Any
 
 from converge_rules import __version__
 from converge_rules.compiler.runtime import RUNTIME_HELPERS
-from converge_rules.language.syntax.parser_cache import read_regular
+from converge_rules.language.syntax.parser_cache import read_regular, read_sealed, write_sealed
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
     MISSING,
@@ -330,14 +329,8 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
     given, receives the bytes of each of those files as read to check them (what the
     program was built from, whatever the files hold later)."""
     path = _entry_path(directory, key)
-    raw = read_regular(path, _trusted)
-    if raw is None:
-        return None
-    header, newline, payload = raw.partition(b"\n")
-    header += newline
-    if not header.startswith(_MAGIC) or not header.endswith(b"\n"):
-        return None
-    if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
+    payload = read_sealed(path, _MAGIC, _trusted)
+    if payload is None:
         return None
     try:
         data = marshal.loads(payload)
@@ -375,7 +368,6 @@ def save(directory: Path, key: str, program: Program, files: Sequence[Path],
     """Store ``program`` (loaded from ``files``, its imports and ``cases`` paths as
     written resolved as in ``links``) under ``key``, atomically; give up quietly when it
     cannot be described or written, since the cache is a speed-up."""
-    tmp: str | None = None
     try:
         encoder = _Encoder(functions, resolvers)
         described = encoder.value(program)
@@ -383,24 +375,11 @@ def save(directory: Path, key: str, program: Program, files: Sequence[Path],
                 "functions": encoder.functions,
                 "files": [(str(p), file_digest(p)) for p in files],
                 "links": [(str(w), str(t)) for w, t in links]}
-        payload = marshal.dumps(data)
-        digest = hashlib.sha256(payload).hexdigest().encode("ascii")
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{_PREFIX}", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + digest + b"\n")
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, _entry_path(directory, key))
-        tmp = None
+        write_sealed(_entry_path(directory, key), _MAGIC, marshal.dumps(data), f".{_PREFIX}")
         evict(directory)
     except Exception:  # _Uncacheable, a read-only or full disk: no entry, no failure
         pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def evict(directory: Path, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES

@@ -32,7 +32,8 @@ from typing import Any
 
 from converge_rules import __version__
 
-__all__ = ["CACHE_DIR_ENV", "cache_dir", "cache_file", "load_or_build", "read_regular"]
+__all__ = ["CACHE_DIR_ENV", "cache_dir", "cache_file", "load_or_build", "read_regular",
+           "read_sealed", "write_sealed"]
 
 CACHE_DIR_ENV = "CONVERGE_CACHE_DIR"
 """Overrides the cache directory; set to the empty string, turns the cache off."""
@@ -117,21 +118,53 @@ def read_regular(path: str | Path, check: Callable[[os.stat_result], bool] | Non
             os.close(fd)
 
 
+def read_sealed(path: str | Path, magic: bytes,
+                check: Callable[[os.stat_result], bool] | None = None) -> bytes | None:
+    """The payload of a file :func:`write_sealed` wrote with ``magic`` at ``path``, or
+    None when there is none, ``check`` refuses it (:func:`read_regular`), or it is not
+    whole: another header, or a payload whose SHA-256 is not the one recorded
+    (truncated, or written over)."""
+    data = read_regular(path, check)
+    if data is None:
+        return None
+    header, newline, payload = data.partition(b"\n")
+    header += newline
+    if not header.startswith(magic) or not header.endswith(b"\n"):
+        return None
+    if header[len(magic):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
+        return None
+    return payload
+
+
+def write_sealed(path: Path, magic: bytes, payload: bytes, temp_prefix: str) -> None:
+    """Write ``payload`` to ``path`` after a header (``magic``, the payload's SHA-256 in
+    hex, a newline) that :func:`read_sealed` checks, atomically: a temporary file
+    (``temp_prefix``…``.tmp``, mode 0600, in the same directory) flushed, fsynced and
+    renamed over ``path``, removed if anything fails. Raises what fails."""
+    digest = hashlib.sha256(payload).hexdigest().encode("ascii")
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(magic + digest + b"\n")
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _mine(st: os.stat_result) -> bool:
     return not hasattr(os, "geteuid") or st.st_uid == os.geteuid()
 
 
 def _load(path: Path) -> Any:
     """The parser saved in ``path``, or None when there is no sound file to load."""
-    data = read_regular(path, _mine)  # unpickling runs code: only our own files
-    if data is None:
+    payload = read_sealed(path, _MAGIC, _mine)  # unpickling runs code: only our own files
+    if payload is None:
         return None
-    header, newline, payload = data.partition(b"\n")
-    header += newline
-    if not header.startswith(_MAGIC) or not header.endswith(b"\n"):
-        return None
-    if header[len(_MAGIC):-1] != hashlib.sha256(payload).hexdigest().encode("ascii"):
-        return None  # truncated, or written over
     try:
         import lark
 
@@ -143,28 +176,14 @@ def _load(path: Path) -> Any:
 def _save(parser: Any, path: Path) -> None:
     """Write ``parser`` to ``path`` atomically; give up quietly when it cannot be
     written (a read-only directory, a full disk), since the cache is only a speed-up."""
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         parser.save(buffer)
-        payload = buffer.getvalue()
-        digest = hashlib.sha256(payload).hexdigest().encode("ascii")
-        fd, tmp = tempfile.mkstemp(prefix=f".{_PREFIX}", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + digest + b"\n")
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        write_sealed(path, _MAGIC, buffer.getvalue(), f".{_PREFIX}")
         _remove_stale(path)
     except Exception:  # the cache is only a speed-up: never fail a command for it
         pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 _STALE_AFTER_S = 30 * 24 * 3600
