@@ -308,16 +308,7 @@ class KeyedMerge:
         inc_vals = store.values[inc]
         if inc_vals == vals or t in self._updates[a]:
             return self.merge(cycle, t, key, [(a, out)])
-        kind, position, highest, _ = fast  # (its reason: the trace gives it from the type)
-        old: Any
-        new: Any
-        if kind == "field":
-            old, new = inc_vals[position], vals[position]
-        elif kind == "confidence":
-            old, new = store.confidence.get(inc, 1.0), out[3]
-        else:
-            old, new = store.cycle_of(inc), cycle
-        if old is None or new is None or old == new or (new > old) != highest:
+        if not self._new_wins(fast, cycle, inc, inc_vals, vals, out[3]):
             # a tie, a value it cannot rank, or the incumbent wins: the general path
             return self.merge(cycle, t, key, [(a, out)])
         # the new value wins: record_one, _add, then retraction.replace, inlined, their
@@ -652,18 +643,28 @@ class KeyedMerge:
                           f"max_facts ({merger.max_facts})")
             return None
         fid = store.add(t, vals, cycle)
+        self._derived(cycle, t, fid, vals, entry)
+        return fid
+
+    def _derived(self, cycle: int, t: int, fid: int, vals: tuple[Any, ...],
+                 entry: list[Any]) -> None:
+        """Record the key's new holder ``fid`` (``vals``, just stored) as ``entry``
+        derived it: its confidence, its derivations with their events, the delta."""
+        store = self._store
+        ev = self._events.append
         conf = entry[0]
         if conf != 1.0:
             store.confidence[fid] = conf
+        derivs = entry[2]
         first_agent, first_support = derivs[0]
         store.derive(fid, first_agent, cycle, first_support)
-        self._events.append((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
+        ev((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
         for a, support in derivs[1:]:
             store.derive(fid, a, cycle, support)
-            self._events.append((E_FACT_SUPPORTED, fid, a, cycle, support))
+            ev((E_FACT_SUPPORTED, fid, a, cycle, support))
+        merger = self._merger
         merger.note((D_ADD, fid, t, vals, cycle))
         merger.added += 1
-        return fid
 
     def _new_wins(self, fast: tuple[str, int, bool, str], cycle: int, inc: int,
                   inc_vals: tuple[Any, ...], vals: tuple[Any, ...], confidence: float,
@@ -691,25 +692,11 @@ class KeyedMerge:
         (:meth:`~converge_rules.engine.factstore.FactStore.update_in_place`). For a
         type that may fuse (:attr:`_fusable`: no gate, the store keeps removals).
         Returns the new holder's id."""
-        merger = self._merger
-        store = self._store
-        ev = self._events.append
         self.count += 1
-        ev(conflict)
-        fid = store.update_in_place(inc, vals, cycle)
-        conf = entry[0]
-        if conf != 1.0:
-            store.confidence[fid] = conf
-        derivs = entry[2]
-        first_agent, first_support = derivs[0]
-        store.derive(fid, first_agent, cycle, first_support)
-        ev((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
-        for a, support in derivs[1:]:
-            store.derive(fid, a, cycle, support)
-            ev((E_FACT_SUPPORTED, fid, a, cycle, support))
-        merger.note((D_ADD, fid, t, vals, cycle))
-        merger.added += 1
-        merger.retraction.replace(cycle, inc, fid, removed=True)
+        self._events.append(conflict)
+        fid = self._store.update_in_place(inc, vals, cycle)
+        self._derived(cycle, t, fid, vals, entry)
+        self._merger.retraction.replace(cycle, inc, fid, removed=True)
         return fid
 
     def _settled(self, cycle: int, t: int, key: Any, member: tuple[int, tuple[Any, ...]]
