@@ -35,7 +35,8 @@ __all__ = ["dumps", "jsonl_lines", "one_line", "surrogate_problem", "value_probl
 # what json.dumps(ensure_ascii=False) leaves raw that must not be: other line breaks
 # (below U+0020 JSON escapes them itself) and lone surrogates
 _UNSAFE = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: half of a UTF-16 pair, which no UTF-8 text can hold."""
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -158,7 +159,7 @@ def jsonl_lines(text: str) -> list[str]:
 def _surrogate_at(text: str) -> str | None:
     if text.isascii():
         return None
-    found = _SURROGATE.search(text)
+    found = LONE_SURROGATE.search(text)
     if found is None:
         return None
     return f"a lone surrogate (U+{ord(found.group()):04X}) at character {found.start() + 1}"

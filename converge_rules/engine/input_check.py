@@ -20,10 +20,10 @@ through the very functions pydantic would call for them.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from converge_rules.jsontext import LONE_SURROGATE
 from converge_rules.language.builtins import INT_MAX, INT_MIN
 from converge_rules.program import TypeSpec, ValueType
 
@@ -34,14 +34,12 @@ _EXACT_FLOAT = 2**53
 """An ``int`` given for a float field is taken here only up to this magnitude, where
 every conversion to float is exact (beyond it, pydantic decides)."""
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
 ValueCheck = Callable[[Any], Any]
 """A field's check: the value as validated, or :data:`_FAIL`."""
 
 
 def _str(v: Any) -> Any:
-    if type(v) is str and (v.isascii() or not _SURROGATE.search(v)):
+    if type(v) is str and (v.isascii() or not LONE_SURROGATE.search(v)):
         return v
     return _FAIL
 

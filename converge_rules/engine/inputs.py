@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired
 from converge_rules.blobs import as_blob
 from converge_rules.engine.input_check import plain_check
 from converge_rules.errors import InputError
-from converge_rules.jsontext import surrogate_problem
+from converge_rules.jsontext import LONE_SURROGATE, surrogate_problem
 from converge_rules.language.builtins import (
     INT_MAX,
     INT_MIN,
@@ -235,9 +235,6 @@ class _BadText(ValueError):
     """A string value holding a lone surrogate (the message says which field)."""
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 INTERN_PROBE = 4096
 """How many values of a string field are interned before deciding whether interning it
 pays (see :func:`_converter`)."""
@@ -262,7 +259,7 @@ def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
                   if f.type.base == "list" and f.type.element is not None
                   and f.type.element.base == "str"]
     intern = sys.intern
-    search = _SURROGATE.search
+    search = LONE_SURROGATE.search
     full = len(names)
     # per string field: values interned so far (while probing), and repeats among them
     probed = dict.fromkeys(strings, 0)
