@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from converge_rules.compiler import runtime as rt
+from converge_rules.compiler.values import result_type
 from converge_rules.errors import ConvergeError
 from converge_rules.language.builtins import (
     BUILTINS,
@@ -38,6 +39,7 @@ from converge_rules.language.builtins import (
 )
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax import nodes as n
+from converge_rules.program import ValueType
 
 
 class EvalError(ConvergeError):
@@ -104,6 +106,9 @@ class Interpreter:
     typed: frozenset[str] = frozenset()
     #: the job's time, what ``now()``/``today()`` give (None: the job had none)
     now: datetime | None = None
+    #: plugin function → its declared result type, its results checked against it as
+    #: compiled code does (:func:`~converge_rules.compiler.values.result_type`)
+    results: Mapping[str, ValueType | str | None] = field(default_factory=dict)
 
     # ------------------------------------------------------------ expressions
 
@@ -151,7 +156,8 @@ class Interpreter:
                 raise EvalError(f"unknown function `{expr.func.name}`", expr.span)
             result = func(*(self._eval(a, env) for a in expr.args))
             if expr.func.name not in BUILTINS:  # a plugin's: checked as compiled code does
-                return rt.cvg_result(result, expr.func.name)
+                return rt.cvg_result(result, expr.func.name,
+                                     self.results.get(expr.func.name))
             if expr.func.name == "abs" and expr.func.name not in self.functions:
                 return checked_int(result, format_expr(expr))  # abs(-2**63) overflows
             return result
@@ -365,5 +371,8 @@ def interpreter_for(checked: Any, facts: Mapping[str, Sequence[Fact]] | None = N
                 Fact(fact.type, {k: _time_value(v, times[k]) if k in times else v
                                  for k, v in fact.values.items()}, fact.id)
                 for fact in context[type_name]]
+    results = {name: result_type(sig.result, checked.enums)
+               for name, sig in checked.functions.items()}
     return Interpreter(enums=enums, facts=context, functions=dict(functions or {}),
-                       field_enums=field_enums, typed=frozenset(checked.facts), now=now)
+                       field_enums=field_enums, typed=frozenset(checked.facts), now=now,
+                       results=results)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from converge_rules.compiler.codegen import AgentGenerator, InvariantGenerator, aggregates_in
 from converge_rules.compiler.context import Namespace, ProgramContext, Var
 from converge_rules.compiler.expressions import ExprCompiler
-from converge_rules.compiler.values import field_specs
+from converge_rules.compiler.values import field_specs, result_type
 from converge_rules.errors import CheckError, CompileError
 from converge_rules.language.builtins import CLOCK_BUILTINS, TIME_KINDS
 from converge_rules.language.checks.checked import CheckedRuleset
@@ -109,7 +109,9 @@ def compile_ruleset(
     types = _types(checked)
     budgets = _budgets(checked.root)
     ctx = ProgramContext({t.name: t for t in types}, checked.enums, dict(functions or {}),
-                         budgets=budgets, tool_times=_tool_times(checked), route=route)
+                         budgets=budgets, tool_times=_tool_times(checked), route=route,
+                         results={name: result_type(sig.result, checked.enums)
+                                  for name, sig in checked.functions.items()})
     agents = []
     #: index id → the lowest tier of the agents that look it up
     read_from: dict[int, int] = {}

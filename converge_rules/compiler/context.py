@@ -37,6 +37,9 @@ class ProgramContext:
     #: whether a pattern's new facts are looked up by its constants (routing) rather
     #: than scanned; off only to check that routing changes nothing
     route: bool = True
+    #: plugin function → its declared result type, which its result is checked against
+    #: (:func:`~converge_rules.compiler.values.result_type`; None: ``any``)
+    results: Mapping[str, ValueType | str | None] = field(default_factory=dict)
 
     def index(self, type_id: int, positions: tuple[int, ...],
               driven_by: int | None = None) -> int:

@@ -376,8 +376,14 @@ class ExprCompiler:
             )
         # Its result is checked as a tool's answer is: a value no fact can hold (NaN,
         # a lone surrogate) must not reach a fact, a tool call or the trace.
+        # And against its declared type: a ``bool`` function's ``1`` is no bool.
         call = f"{self.ns.function(name, fn)}({joined})"
-        return f"_result({call}, {self.ns.literal(name)})", UNKNOWN
+        declared = self.ctx.results.get(name)
+        if declared is None:
+            return f"_result({call}, {self.ns.literal(name)})", UNKNOWN
+        check = (self.ns.literal(declared) if isinstance(declared, str)
+                 else self.ns.constant(declared))
+        return f"_result({call}, {self.ns.literal(name)}, {check})", UNKNOWN
 
     @staticmethod
     def _builtin(e: FuncCall, builtin: Builtin, args: list[str]) -> str:

@@ -170,16 +170,33 @@ class BadResult(ValueError):
     the agent's effect."""
 
 
-def cvg_result(value: Any, function: str) -> Any:
+def cvg_result(value: Any, function: str, declared: ValueType | str | None = None) -> Any:
     """``value``, the result of plugin function ``function``, when it holds only
     finite numbers and valid text (in lists and records too), as input facts and tool
-    answers do; else :class:`BadResult` naming what is wrong. Other types are checked
-    where the value goes (a field: ``_typed``; arithmetic: ``_int``)."""
+    answers do, and is of the type the function declares (``declared``, from
+    :func:`~converge_rules.compiler.values.result_type`: ``number`` is an int or a
+    float, None is ``any``), as a field of that type holds it (an int widens to a
+    declared float); else :class:`BadResult` naming the function and what is wrong.
+    Without the declared type check, a ``bool`` function returning ``1`` passed a
+    ``where`` guard."""
     problem = _result_problem(value, "its result")
     if problem is not None:
         raise BadResult(f"function {function!r} returned a value no fact can hold: "
                         f"{problem}")
-    return value
+    if declared is None:
+        return value
+    if isinstance(declared, str):  # number, number?
+        if (value is None and declared.endswith("?")) or (
+                isinstance(value, int | float) and not isinstance(value, bool)):
+            return value
+    else:
+        try:
+            return cvg_typed(value, declared, f"the result of function {function!r}")
+        except (WrongType, MissingValue):
+            pass
+    got = "none" if value is None else f"{_type_name(value)} {_shown(value)}"
+    raise BadResult(f"function {function!r} is declared to return {declared}, but "
+                    f"returned {got}")
 
 
 def _result_problem(value: Any, where: str, depth: int = 0) -> str | None:

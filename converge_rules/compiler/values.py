@@ -47,6 +47,27 @@ def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:
                      members=tuple(m.name for m in decl.members))
 
 
+def result_type(text: str, enums: Mapping[str, EnumDecl]) -> ValueType | str | None:
+    """What a plugin function's declared result type (``bool``, ``int?``, ``list[str]``,
+    ``number``) is checked against at run time: a :class:`ValueType`; the text itself
+    for ``number`` and ``number?`` (an int or a float); None for ``any`` (anything)."""
+    optional = text.endswith("?")
+    base = text[:-1] if optional else text
+    if base == "number":
+        return text
+    if base.startswith("list[") and base.endswith("]"):
+        element = result_type(base[5:-1], enums)
+        return ValueType("list", optional=optional,
+                         element=element if isinstance(element, ValueType) else None)
+    if base in PRIMITIVE_BASES:
+        return ValueType(base, optional=optional)  # type: ignore[arg-type]
+    decl = enums.get(base)
+    if decl is None:
+        return None
+    return ValueType("enum", optional=optional, enum=base,
+                     members=tuple(m.name for m in decl.members))
+
+
 def coerce(value: Any, vt: ValueType) -> Any:
     """``value`` as a field of type ``vt`` holds it: ints widen to float for float
     fields, lists become tuples (recursively). None passes through."""

@@ -1,0 +1,105 @@
+"""A plugin function's result is checked against the type it declares wherever it is
+used, not only when it goes into a field (found: a function declared ``bool`` that
+returned ``1`` passed a ``where`` guard, because the compiler knows nothing of a plugin
+function's result and a guard takes any truthy value). A result of another type fails
+the agent with a reason naming the function; an int widens to a declared float, as a
+field of that type holds it; the interpreter (explain, coverage) agrees."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from converge_rules.analysis.interpret import EvalError, interpreter_for
+from converge_rules.compiler.compile import compile_ruleset
+from converge_rules.engine import run
+from converge_rules.engine.result import RunResult
+from converge_rules.language.checks.checked import FunctionSignature
+from converge_rules.language.checks.checker import check_file
+from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.span import UNKNOWN_SPAN
+
+HEAD = ("ruleset f\nenum Tone { calm, loud }\nfact In { x: int }\n"
+        "fact Out { s: str }\n")
+
+
+def _run(tmp_path: Path, body: str, result: str, fn: Callable[..., Any]) -> RunResult:
+    path = tmp_path / "f.cvg"
+    path.write_text(HEAD + body, encoding="utf-8")
+    checked = check_file(path, functions={"f": FunctionSignature("f", ("int",), result)})
+    assert not [d for d in checked.diagnostics if d.is_error], checked.diagnostics
+    return run(compile_ruleset(checked, functions={"f": fn}), [("In", {"x": 1})])
+
+
+def _discarded(result: RunResult) -> list[str]:
+    return [e["reason"] for e in map(json.loads, result.trace.lines())
+            if e["event"] == "effect_discarded"]
+
+
+GUARD = "agent a {\n  when In(x)\n  where f(x)\n  emit Out(s: \"passed\")\n}\n"
+
+
+def test_a_bool_function_returning_one_fails_the_guard_instead_of_passing_it(
+    tmp_path: Path,
+) -> None:
+    result = _run(tmp_path, GUARD, "bool", lambda x: 1)
+    assert result.facts("Out") == []
+    assert _discarded(result) == [
+        "BadResult: function 'f' is declared to return bool, but returned int 1"]
+
+
+@pytest.mark.parametrize(("declared", "value", "got"), [
+    ("int", "1", "str '1'"),
+    ("int", True, "bool True"),
+    ("float", "1.5", "str '1.5'"),
+    ("str", 3, "int 3"),
+    ("number", False, "bool False"),
+    ("number", None, "none"),
+    ("str", None, "none"),
+    ("Tone", "noisy", "str 'noisy'"),
+    ("list[int]", [1, "2"], "list [1, '2']"),
+])
+def test_a_result_of_another_type_than_declared_fails_the_agent_naming_the_function(
+    tmp_path: Path, declared: str, value: Any, got: str,
+) -> None:
+    body = "agent a {\n  when In(x)\n  where f(x) == f(x)\n  emit Out(s: \"x\")\n}\n"
+    result = _run(tmp_path, body, declared, lambda x: value)
+    assert result.facts("Out") == []
+    assert _discarded(result) == [
+        f"BadResult: function 'f' is declared to return {declared}, but returned {got}"]
+
+
+@pytest.mark.parametrize(("declared", "value", "shown"), [
+    ("float", 2, "2.0"),          # an int widens to a declared float
+    ("number", 2, "2"),           # a number stays what it is
+    ("number", 2.5, "2.5"),
+    ("int?", None, "none"),
+    ("Tone", "loud", "loud"),
+    ("any", "a", "a"),
+])
+def test_a_result_of_the_declared_type_is_used(
+    tmp_path: Path, declared: str, value: Any, shown: str,
+) -> None:
+    body = "agent a {\n  when In(x)\n  emit Out(s: str(f(x)))\n}\n"
+    result = _run(tmp_path, body, declared, lambda x: value)
+    assert _discarded(result) == []
+    assert [fact["s"] for fact in result.facts("Out")] == [shown]
+
+
+def test_the_interpreter_checks_the_declared_result_type_as_compiled_code_does(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f.cvg"
+    path.write_text(HEAD + GUARD, encoding="utf-8")
+    checked = check_file(path, functions={"f": FunctionSignature("f", ("int",), "bool")})
+    interp = interpreter_for(checked, functions={"f": lambda x: 1})
+    call = n.FuncCall(n.Ident("f", UNKNOWN_SPAN), (n.Literal(1, "1", UNKNOWN_SPAN),),
+                      UNKNOWN_SPAN)
+    with pytest.raises(EvalError, match="function 'f' is declared to return bool, but "
+                                        "returned int 1"):
+        interp.eval(call, {})
+    assert interpreter_for(checked, functions={"f": lambda x: True}).eval(call, {}) is True
