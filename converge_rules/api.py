@@ -586,12 +586,19 @@ def _checked_edits(opened: Any, job: int, id: str, edits: Mapping[str, Any],
                 source=source, help="reject the fact instead (a different key is a "
                 "different fact, which the ruleset must derive)")
     if as_text:
-        edits = {name: text_value(spec, name, str(text), source)
+        # empty is no value for an optional field, as a CSV cell; `""` is the empty
+        # text, which a `str?` field could not be given otherwise
+        edits = {name: "" if text == '""' and _text_field(spec, name)
+                 else text_value(spec, name, str(text), source)
                  for name, text in edits.items()}
     fields = {**held.fields, **edits}
     checked = validate_pairs(program, [(held.type, fields)], source=source)
     written = json.loads(resuming.inputs_text(program, checked))[0][1]
     return {name: written[name] for name in edits}
+
+
+def _text_field(spec: Any, name: str) -> bool:
+    return bool(spec.fields[spec.position(name)].type.base == "str")
 
 
 def _spec(opened: Any, job: int) -> tuple[dict[str, Any], str]:

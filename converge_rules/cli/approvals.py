@@ -129,7 +129,7 @@ def _shown(p: PendingFact, decision: StoredDecision | None) -> str:
               help="Approve the fact with this field changed (not a key field): VALUE "
                    "is read per the field's type in the job's ruleset (a number, true or "
                    "false, an enum member, an ISO date, a JSON array for a list; empty "
-                   "for no value). Repeatable.")
+                   "for no value, '\"\"' for the empty text). Repeatable.")
 @click.option("--ruleset", "ruleset", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="PATH",
               help="With --set: the job's ruleset, when it is no longer where the job "

@@ -116,6 +116,16 @@ def test_approve_with_edits_reads_values_per_field_type(paused: Path) -> None:
     assert api.decisions(paused)[1].edits == {"note": None}
 
 
+def test_approve_can_give_an_optional_text_field_the_empty_text(paused: Path) -> None:
+    # found: `--set note=` is no value for a `str?` field, and nothing gave it ""
+    out = converge("approve", paused, "p-aa", "--set", 'note=""')
+    assert out.exit_code == 0, out.output
+    assert api.decisions(paused)[0].edits == {"note": ""}
+    out = converge("approve", paused, "p-bb", "--set", 'amount=""')  # a number: no
+    assert out.exit_code == 2
+    assert "Payment.amount must be float, got '\"\"'" in out.output
+
+
 @pytest.mark.parametrize(("edit", "message"), [
     ("amount=lots", "Payment.amount must be float, got 'lots'"),
     ("channel=cash", "channel"),
