@@ -292,6 +292,12 @@ def command(
     except CheckError as exc:
         report_diagnostics(exc, colour)
         sys.exit(EXIT_USAGE)
+    if resuming is not None:
+        # before --facts are read against its types: another ruleset's job is said so,
+        # not as facts of types it lacks
+        from converge_rules.store.resume import check_ruleset
+
+        check_ruleset(resuming, loaded)
     refuse_to_overwrite(trace, loaded.files, "--trace")  # its imports and cases files
     refuse_to_overwrite(store_file, loaded.files, "--store")
     refuse_to_overwrite(timings_file, loaded.files, "--timings")

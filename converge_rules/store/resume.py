@@ -266,13 +266,24 @@ def _alive(pid: int) -> bool:
 
 
 def check_ruleset(found: Resumable, ruleset: Ruleset) -> None:
-    """Refuse to resume with a ruleset that is not the one the job ran."""
-    if ruleset_digest(ruleset) != found.settings.get("digest"):
+    """Refuse to resume with a ruleset that is not the one the job ran: another file
+    or ruleset (say so, naming both), or another version of it."""
+    if ruleset_digest(ruleset) == found.settings.get("digest"):
+        return
+    ran = found.ruleset_path
+    other_file = bool(ran) and Path(ran).resolve() != Path(ruleset.path).resolve()
+    if other_file or ruleset.program.name != found.job.ruleset:
         raise StoreError(
-            f"job {found.job.id} of {found.store.location} ran another version of the "
-            f"ruleset ({found.ruleset_path or ruleset.path} changed since, or one of "
-            "its imports or budgets): a resumed job must run the ruleset it started "
-            "with; restore that version, or start a new job")
+            f"job {found.job.id} of {found.store.location} ran the ruleset "
+            f"{found.job.ruleset} ({ran or 'given as text'}), not {ruleset.program.name} "
+            f"({ruleset.path}): a resumed job must run the ruleset it started with; "
+            "resume it with that one (`converge run --resume STORE` reads it from where "
+            "it was), or start a new job")
+    raise StoreError(
+        f"job {found.job.id} of {found.store.location} ran another version of the "
+        f"ruleset ({found.ruleset_path or ruleset.path} changed since, or one of "
+        "its imports or budgets): a resumed job must run the ruleset it started "
+        "with; restore that version, or start a new job")
 
 
 def read_inputs(found: Resumable, program: Program) -> InputFacts:

@@ -436,6 +436,30 @@ def test_a_changed_ruleset_is_refused_and_the_job_left_as_it_was(tmp_path: Path)
         assert store.job(None).status == "interrupted"
 
 
+def test_another_ruleset_with_more_facts_is_refused_naming_both_rulesets(
+    tmp_path: Path,
+) -> None:
+    # found: the facts were read against the other ruleset first, so the error named
+    # their types as unknown; and without facts it said the job's ruleset had changed
+    ruleset, db = run_counter(tmp_path, 3)
+    other = tmp_path / "other.cvg"
+    other.write_text("ruleset other\nfact P { key k: str }\n")
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"Count": {"id": "b", "n": 0}}\n')
+    rows = "SELECT count(*), coalesce(sum(lines), 0) FROM trace_rows"
+    before = sqlite3.connect(db).execute(rows).fetchone()
+    for facts in (["--facts", str(more)], []):
+        out = CliRunner().invoke(main, ["run", str(other), "--resume", str(db), *facts])
+        assert out.exit_code == 2, out.output
+        assert (f"job 1 of {db} ran the ruleset counter ({ruleset}), not other "
+                f"({other}): a resumed job must run the ruleset it started with"
+                in " ".join(out.output.split())), out.output
+        assert "Traceback" not in out.output
+    assert sqlite3.connect(db).execute(rows).fetchone() == before
+    with SqliteStore(db) as store:
+        assert store.job(None).status == "interrupted"
+
+
 def test_a_re_execution_that_differs_from_the_store_is_refused_naming_the_cycle(
     tmp_path: Path,
 ) -> None:
