@@ -44,6 +44,8 @@ from converge_rules.language.builtins import (
     INT_MAX,
     INT_MIN,
     INT_RANGE,
+    SMALLEST_FLOAT,
+    float_underflows,
     parse_date,
     parse_datetime,
     parse_duration,
@@ -478,7 +480,12 @@ def validate_pairs(
 
 class _JsonValueError(ValueError):
     """A JSON document that parses but holds what facts cannot: a repeated key (which
-    ``json`` would silently resolve to the last value) or NaN/Infinity."""
+    ``json`` would silently resolve to the last value) or NaN/Infinity, or a number
+    no float holds (``token``, its text, to say where it is)."""
+
+    def __init__(self, message: str, token: str | None = None) -> None:
+        super().__init__(message)
+        self.token = token
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -493,14 +500,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise _JsonValueError(f"`{name}` is not a number facts can hold; "
-                          "give a finite number, or leave an optional field out")
+                          "give a finite number, or leave an optional field out", name)
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # `1e400` parses as infinity
         raise _JsonValueError(f"`{text}` is beyond the largest float (about 1.8e308); "
-                              "give a finite number")
+                              "give a finite number", text)
+    if float_underflows(text, value):  # `1e-400` parses as 0.0
+        raise _JsonValueError(f"`{text}` is below the smallest float ({SMALLEST_FLOAT}) "
+                              "and would be 0.0; give 0, or a larger number", text)
     return value
 
 
@@ -521,7 +531,14 @@ def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any
         raise InputError(f"not valid JSON at column {exc.colno}: {exc.msg}", source=source,
                          line=line + text.count("\n", pos, exc.pos), help=help) from None
     except _JsonValueError as exc:
-        raise InputError(str(exc), source=source, line=line, help=help) from None
+        found = None if exc.token is None else re.compile(
+            r"(?<![\w.+\-\"])" + re.escape(exc.token) + r"(?![\w.\"])").search(text, pos)
+        if found is None:
+            raise InputError(str(exc), source=source, line=line, help=help) from None
+        at = found.start()
+        column = at - text.rfind("\n", 0, at)
+        raise InputError(f"at column {column}: {exc}", source=source,
+                         line=line + text.count("\n", pos, at), help=help) from None
     except ValueError:  # an integer longer than Python converts (4,300 digits)
         found = _LONG_DIGITS.search(text, pos)
         at = pos if found is None else found.start()
@@ -622,6 +639,9 @@ def _cell(value: str, vt: ValueType) -> Any:
         number = float(value)
         if not math.isfinite(number):  # `1e400`
             raise ValueError("a finite number; NaN and infinity cannot be facts")
+        if float_underflows(value, number):  # `1e-400`
+            raise ValueError(f"0, or a number whose size is at least {SMALLEST_FLOAT} "
+                             "(this one would be 0.0)")
         return number
     if vt.base == "bool":
         low = value.strip().lower()

@@ -114,6 +114,16 @@ def int_in_range(value: int) -> bool:
     return INT_MIN <= value <= INT_MAX
 
 
+def float_underflows(text: str, value: float) -> bool:
+    """Whether ``value``, a float read from ``text``, is 0.0 though ``text`` names a
+    number that is not zero (``1e-400``: below the smallest float, about 5e-324), which
+    would turn a nonzero number into zero without a word."""
+    return value == 0.0 and any(c in "123456789" for c in text.lower().partition("e")[0])
+
+
+SMALLEST_FLOAT = "about 5e-324"
+
+
 def shown_int(value: int) -> str:
     """An integer as a message shows it: its digits, or its size when it has too many
     to read (or for Python to convert: beyond 4,300 digits ``str`` raises)."""

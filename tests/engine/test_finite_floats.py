@@ -238,6 +238,52 @@ def test_converge_test_refuses_fail_under_nan(tmp_path: Path) -> None:
     assert "NaN is not a number from 0 to 100" in result.output
 
 
+@pytest.mark.parametrize(("name", "text", "line", "said"), [
+    ("a.jsonl", '{"A": {"k": "1e-400", "x": 1e-400}}\n', 1,
+     "at column 28: `1e-400` is below the smallest float"),
+    ("a.json", '[\n  {"A": {"k": "a",\n   "x": -2.5e-999}}\n]\n', 3,
+     "at column 9: `-2.5e-999` is below the smallest float"),
+    ("A=a.csv", "k,x\na,1E-400\n", 2, "A.x (column 2) must be float, got '1E-400'"),
+])
+def test_an_input_float_below_the_smallest_is_refused_where_it_is(
+    tmp_path: Path, name: str, text: str, line: int, said: str,
+) -> None:
+    # found: `1e-400` was read as 0.0 without a word, in every input format
+    ruleset = converge_rules.loads(RULESET, plugins=False)
+    file = tmp_path / name.split("=")[-1]
+    file.write_text(text)
+    spec = f"A={file}" if "=" in name else str(file)
+    with pytest.raises(InputError) as caught:
+        converge_rules.read_facts(ruleset, spec)
+    assert caught.value.line == line
+    assert caught.value.message.startswith(said), caught.value.message
+    assert "0.0" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["0.0", "0e-400", "0.000e5", "5e-324", "1e-310"])
+def test_zero_and_the_smallest_floats_are_read(tmp_path: Path, text: str) -> None:
+    ruleset = converge_rules.loads(RULESET, plugins=False)
+    file = tmp_path / "a.jsonl"
+    file.write_text(f'{{"A": {{"k": "a", "x": {text}}}}}\n')
+    (_, row), = converge_rules.read_facts(ruleset, file).rows
+    assert row[-1] == float(text)
+
+
+def test_a_float_literal_below_the_smallest_is_a_check_error_at_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("f.cvg").write_text(
+        "ruleset f\nfact In { x: float }\nfact Out { y: float }\n"
+        "agent a {\n  when In(x) where x > 1e-400 or x == 0e-9\n  emit Out(y: 5e-324)\n}\n",
+        encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "f.cvg"])
+    assert result.exit_code == 1
+    assert re.search(r"error\[CVG005\]: `1e-400` is too small for a float: it would be 0.0"
+                     r"\n *--> f\.cvg:5:24\n", result.output), result.output
+    assert result.output.count("error[") == 1
+
+
 def test_a_float_literal_beyond_the_largest_is_a_check_error_at_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

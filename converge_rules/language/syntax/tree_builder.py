@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-from converge_rules.language.builtins import INT_MAX
+from converge_rules.language.builtins import INT_MAX, SMALLEST_FLOAT, float_underflows
 from converge_rules.language.diagnostics.core import Diagnostic, Severity, define
 from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.error_messages import INTERNAL as TOO_DEEP
@@ -516,6 +516,11 @@ class TreeBuilder:
                 return n.Literal(0, text, sp)
             if _FLOAT.match(text):
                 value = float(text)
+                if float_underflows(text, value):
+                    self.error(BAD_NUMBER, f"`{text}` is too small for a float: it would "
+                               "be 0.0", sp, "write 0.0, or a number whose size is at "
+                               f"least {SMALLEST_FLOAT}")
+                    return n.Literal(0.0, text, sp)
                 if math.isfinite(value):
                     return n.Literal(value, text, sp)
                 self.error(BAD_NUMBER, f"`{text}` is too large for a float", sp,
