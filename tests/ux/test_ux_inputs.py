@@ -47,7 +47,7 @@ def _refused(converge: Run, tmp_path: Path, name: str, data: bytes, *spec: str) 
 @pytest.mark.usefixtures("ruleset")
 @pytest.mark.parametrize(("data", "expected"), [
     (b'{"A": {"s": "x", "n": 1, "n": 2}}\n', "in.jsonl:1: the key `n` appears twice"),
-    (b'\n{"A": {"s": "x", "n": 1, "f": NaN}}\n', "in.jsonl:2: `NaN` is not a number"),
+    (b'\n{"A": {"s": "x", "n": 1, "f": NaN}}\n', "in.jsonl:2: at column 31: `NaN` is not a number"),
     (b'{"A": {"s": "x", "n": 1, "f": Infinity}}\n', "`Infinity` is not a number"),
     (b'{"A": {"s": "x", "n": 1}} trailing\n', "in.jsonl:1: not valid JSON at column 27"),
     (b'{"A": {"s": "x", "n": 1, "l": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}\n",
