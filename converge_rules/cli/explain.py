@@ -24,6 +24,7 @@ from converge_rules.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     allow_path_option,
+    is_store,
     load_plugins,
     missing_path,
     refuse_to_overwrite,
@@ -49,6 +50,11 @@ MAX_FACTS = 20
 @click.argument("pattern", required=False)
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="A trace written by `converge run --trace FILE`.")
+@click.option("--store", "store", default=None, metavar="FILE | URL",
+              help="A job store written by `converge run --store` (run.db, "
+                   "sqlite:///PATH, postgresql://HOST/DB): its newest job, or --job ID.")
+@click.option("--job", "job", type=click.IntRange(min=1), default=None, metavar="ID",
+              help="With --store: the job to explain (default: the newest).")
 @click.option("--ruleset", "-r", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The ruleset: adds rule locations and bindings; needed "
                                  "for --why-not.")
@@ -64,7 +70,8 @@ MAX_FACTS = 20
               default=None, help="Write to this file instead of stdout.")
 @allow_path_option
 @report_internal_errors
-def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
+def command(pattern: str | None, trace_path: Path | None, store: str | None,
+            job: int | None, ruleset: Path | None,
             facts: tuple[str, ...], why_not: str | None, fmt: str,
             output: Path | None, allow_paths: tuple[Path, ...]) -> None:
     """Explain the facts matching PATTERN: the derivation tree of each (the agent that
@@ -81,6 +88,7 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
       converge run pricing.cvg --facts in.jsonl --trace run.jsonl
       converge explain --trace run.jsonl 'Price(sku: "A1")'
       converge explain --trace run.jsonl -r pricing.cvg 'Price(sku: "A1")'
+      converge explain --store run.db 'Price(sku: "A1")'
       converge explain -r pricing.cvg --facts in.jsonl --why-not 'Alert(sku: "A1")'
 
     With --ruleset, the pattern is checked against it as rule text is (unknown types,
@@ -96,8 +104,16 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     """
     if (pattern is None) == (why_not is None):
         raise click.UsageError("give a PATTERN to explain, or --why-not PATTERN")
-    if trace_path is None and not (ruleset and facts):
-        raise click.UsageError("give --trace FILE, or --ruleset RULESET with --facts FILE")
+    if trace_path is not None and store is not None:
+        raise click.UsageError("give --trace FILE or --store STORE, not both")
+    if trace_path is not None and is_store(str(trace_path)):
+        raise click.UsageError(f"{trace_path} is a job store, not a trace: give it as "
+                               f"--store {trace_path}")
+    if job is not None and store is None:
+        raise click.UsageError("--job says which job of --store to explain; give --store")
+    if trace_path is None and store is None and not (ruleset and facts):
+        raise click.UsageError("give --trace FILE, --store STORE, or --ruleset RULESET "
+                               "with --facts FILE")
     if why_not is not None and ruleset is None:
         raise click.UsageError("--why-not needs --ruleset RULESET (it reads the agents)")
 
@@ -110,7 +126,8 @@ def command(pattern: str | None, trace_path: Path | None, ruleset: Path | None,
     if loaded is not None:
         refuse_to_overwrite(output, loaded.files, "--output")  # imports, cases files
     checked = loaded.checked if loaded is not None else None
-    view = _view(trace_path, loaded, facts)
+    view = _stored(store, job, output) if store is not None \
+        else _view(trace_path, loaded, facts)
     if checked is not None:
         read_times(view.facts, checked)
     interp = interpreter_for(checked, view.context(), loaded.functions,
@@ -314,6 +331,17 @@ def _sources(checked: CheckedRuleset) -> dict[str, str]:
             if text is not None:
                 out[d.span.file] = text
     return out
+
+
+def _stored(store: str, job: int | None, output: Path | None) -> RunView:
+    """The view of a job of ``store`` (the newest without ``job``), from its trace."""
+    from converge_rules.analysis.runview import trace_events, view_from_events
+    from converge_rules.cli.store import open_existing
+
+    with open_existing(store, None if output is None else str(output)) as opened:
+        info = opened.job(job)
+        text = "\n".join(opened.trace_lines(info.id))
+    return view_from_events(trace_events(text, f"{store} (job {info.id})"))
 
 
 def _view(trace_path: Path | None, loaded: Suite | None,

@@ -117,6 +117,24 @@ def test_usage_errors() -> None:
     assert broken.exit_code == 2 and "bad.jsonl:1" in broken.output
 
 
+def test_a_job_of_a_store_is_explained_as_its_trace_is() -> None:
+    # found: docs/store.md said explain reads a store, but explain took a trace only
+    # (and `--trace run.db` said "not UTF-8 text")
+    run = CliRunner().invoke(main, ["run", "shop.cvg", "-f", "in.jsonl", "--store", "run.db"])
+    assert run.exit_code == 0, run.output
+    from_trace = _explain("--trace", "run.jsonl", 'Price(sku: "A1")')
+    from_store = _explain("--store", "run.db", 'Price(sku: "A1")')
+    assert from_store.exit_code == 0, from_store.output
+    assert from_store.output == from_trace.output
+    assert _explain("--store", "run.db", "--job", "1", "Price()").exit_code == 0
+    missing = _explain("--store", "run.db", "--job", "2", "Price()")
+    assert missing.exit_code == 2 and "has no job 2" in missing.output
+    wrong = _explain("--trace", "run.db", "Price()")
+    assert wrong.exit_code == 2 and "give it as --store run.db" in wrong.output
+    assert _explain("--job", "1", "--trace", "run.jsonl", "Price()").exit_code == 2
+    assert "Traceback" not in missing.output + wrong.output
+
+
 def test_why_not_writes_the_guard_as_the_formatter_does() -> None:
     # The guard is printed by the one unparser: a negated sum keeps its parentheses
     # (printed as `-x + y` before) and no others are added (was `((x * 2) + 1)`).
