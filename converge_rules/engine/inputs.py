@@ -193,7 +193,14 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
                 source=raw.source, line=raw.line,
                 help=_BIG_INT_HELP,
             )
-        fix = f"give `{field}` {_article(str(ftype))} {ftype} value ({err.get('msg', '')})"
+        # (pydantic's own prefix for a validator's ValueError says nothing to a user)
+        msg = str(err.get("msg", "")).removeprefix("Value error, ").replace(
+            "a valid tuple", "a list (a JSON array)")
+        where = field
+        if len(loc) > 2 and isinstance(loc[2], int) and ftype.element is not None:
+            # an item of a list: name it and its type, not the list's
+            where, ftype = f"{field}[{loc[2]}]", ftype.element
+        fix = f"give `{where}` {_article(str(ftype))} {ftype} value ({msg})"
         if ftype.base == "enum" and isinstance(got, str) and "." in got:
             member = got.rsplit(".", 1)[1]
             if member in ftype.members:
@@ -201,7 +208,7 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         if got is None and not spec_field.required:
             fix += f"; or leave `{field}` out to use its default"
         return InputError(
-            f"{spec.name}.{field} must be {ftype}, got {_shown(got)}",
+            f"{spec.name}.{where} must be {ftype}, got {_shown(got)}",
             source=raw.source, line=raw.line, help=fix,
         )
     return InputError(

@@ -62,7 +62,13 @@ def _refused(converge: Run, tmp_path: Path, name: str, data: bytes, *spec: str) 
     (b'{"A": {"s": "x", "n": 1.5}}\n', "give `n` an int value"),
     (b'{"A": {"s": "x", "n": true}}\n', "A.n must be int, got true"),
     (b'{"A": {"s": "x", "n": 1, "c": "blue"}}\n', "A.c must be Color, got \"blue\""),
-    (b'{"A": {"s": "x", "n": 1, "l": [[1]]}}\n', "A.l must be list[int]"),
+    # an item of a list is named with its index and type; pydantic's words for a
+    # tuple and its "Value error, " prefix are not shown
+    (b'{"A": {"s": "x", "n": 1, "l": [[1]]}}\n', "A.l[0] must be int, got [1]"),
+    (b'{"A": {"s": "x", "n": 1, "l": [1, "x"]}}\n', 'A.l[1] must be int, got "x"'),
+    (b'{"A": {"s": "x", "n": 1, "l": "x"}}\n',
+     "A.l must be list[int], got \"x\"\n  help: give `l` a list[int] value (Input should be "
+     "a list (a JSON array))"),
     (b'{"A": {"s": "x", "n": 1, "zz": 1}}\n', "A has no field `zz`"),
     (b'{"A": {"s": "x"}}\n', "A is missing the required field `n`"),
     (b'{"Aa": {"s": "x"}}\n', "did you mean `A`?"),
@@ -129,3 +135,13 @@ def test_the_api_raises_input_error_with_file_and_line(ruleset: Path, tmp_path: 
     assert caught.value.source == str(bad)
     with pytest.raises(InputError, match="it is a directory"):
         converge_rules.read_facts(loaded, tmp_path)
+
+
+def test_a_bad_date_says_why_in_its_own_words(tmp_path: Path) -> None:
+    ruleset = converge_rules.loads("ruleset d\nfact D { key d: date }\n", plugins=False)
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"D": {"d": "2026-02-30"}}\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        converge_rules.read_facts(ruleset, path)
+    assert caught.value.help == ('give `d` a date value ("2026-02-30" is not a date: day '
+                                 "is out of range for month)")
