@@ -456,6 +456,7 @@ def resume(
         from converge_rules.engine.inputs import InputFacts, validate_pairs
         from converge_rules.store.extend import extend
 
+        resuming.check_ruleset(found, ruleset)  # another ruleset's job: said so first
         more = facts if isinstance(facts, InputFacts) else validate_pairs(
             ruleset.program, facts)
         return extend(found, ruleset, more, executor=exe, tools=merged,

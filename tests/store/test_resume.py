@@ -455,6 +455,8 @@ def test_another_ruleset_with_more_facts_is_refused_naming_both_rulesets(
                 f"({other}): a resumed job must run the ruleset it started with"
                 in " ".join(out.output.split())), out.output
         assert "Traceback" not in out.output
+    with pytest.raises(StoreError, match=r"ran the ruleset counter .*, not other"):
+        api.resume(db, ruleset=converge_rules.load(other), facts=[("Count", {"id": "b"})])
     assert sqlite3.connect(db).execute(rows).fetchone() == before
     with SqliteStore(db) as store:
         assert store.job(None).status == "interrupted"
