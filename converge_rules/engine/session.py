@@ -150,7 +150,8 @@ class Session:
             raise SessionError("this session keeps no derivations, so it cannot retract "
                                "input facts: create it with Session(..., retract=True) "
                                "(the default)")
-        patterns = [facts] if _is_pattern(facts) else list(facts)
+        # (a text is no list of patterns: read char by char, it said "got 'A'")
+        patterns = [facts] if _is_pattern(facts) or isinstance(facts, str) else list(facts)
         matchers = [self._matcher(i, p) for i, p in enumerate(patterns)]
         for i, (type_id, test, shown) in enumerate(matchers):
             if not self._matches(type_id, test):  # checked first: all or nothing
@@ -177,6 +178,10 @@ class Session:
         self, index: int, pattern: Any
     ) -> tuple[int, Callable[[tuple[Any, ...]], bool], str]:
         """``(type id, test of a fact's values, the pattern as text)``."""
+        if isinstance(pattern, str):
+            raise InputError(f"expected a (type name, fields) pattern, got the text "
+                             f"{pattern[:60]!r}", source="<retract>", line=index + 1,
+                             help='retract(("Reading", {"sensor": "s1"})) or a list of them')
         if not _is_pattern(pattern):
             shown = repr(pattern)
             raise InputError(f"expected a (type name, fields) pattern, got "

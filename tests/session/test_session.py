@@ -161,6 +161,9 @@ def test_retract_refuses_what_it_cannot_take_back(closure: Any) -> None:
             session.retract(("Path", {"a": "a"}))
         with pytest.raises(InputError, match=r"expected a \(type name, fields\) pattern"):
             session.retract(["Edge"])  # type: ignore[list-item]
+        # found: a text was read as a list of patterns, one a character ("got 'E'")
+        with pytest.raises(InputError, match=r"pattern, got the text 'Edge\(a: \"a\"\)'"):
+            session.retract('Edge(a: "a")')  # type: ignore[arg-type]
         # all or nothing: the second pattern matches nothing, so a→b stays
         with pytest.raises(InputError, match="no input fact matches"):
             session.retract([("Edge", {"a": "a"}), ("Edge", {"a": "z"})])
