@@ -469,16 +469,26 @@ def validate_pairs(
     if isinstance(facts, Mapping):
         raise InputError("facts must be (type name, fields) pairs, not one mapping",
                          source=source, help='pass [("Cost", {"sku": "A1", "amount": 10.0})]')
+    if isinstance(facts, str | bytes | Path):  # (a text would be read char by char)
+        raise InputError(f"facts must be (type name, fields) pairs, not {facts!r}",
+                         source=source, help="to read a file of facts, pass "
+                         "read_facts(ruleset, PATH); else pass "
+                         '[("Cost", {"sku": "A1", "amount": 10.0})]')
     pairs = facts if isinstance(facts, list) else list(facts)
     for i, pair in enumerate(pairs):
         if (not isinstance(pair, tuple | list) or len(pair) != 2
                 or not isinstance(pair[0], str)):
             shown = repr(pair)
+            fix = 'give each fact as ("Cost", {"sku": "A1", "amount": 10.0})'
+            if isinstance(pair, Mapping) and len(pair) == 1:
+                # a fact as a JSON Lines file writes it
+                name = next(iter(pair))
+                fix = (f"write ({name!r}, {{…}}) for {{{name!r}: {{…}}}}, or read a JSON "
+                       "Lines file with read_facts(ruleset, PATH)")
             raise InputError(
                 "expected a (type name, fields) pair, got "
                 f"{shown if len(shown) <= 80 else shown[:77] + '...'}",
-                source=source, line=i + 1,
-                help='give each fact as ("Cost", {"sku": "A1", "amount": 10.0})',
+                source=source, line=i + 1, help=fix,
             )
     return validate(
         program, [p[0] for p in pairs], [p[1] for p in pairs], lambda i: (source, i + 1)

@@ -25,6 +25,12 @@ def ruleset() -> converge_rules.Ruleset:
     ([("A", {"s": "x", "n": 1}), ("A", {"s": "y", "n": 2}, 3)], r"<facts>:2: expected a"),
     ([(3, {"s": "x", "n": 1})], "expected a"),
     ({"A": {"s": "x", "n": 1}}, "not one mapping"),
+    # found: a file name was read as facts, a character each ("got 'i'")
+    ("in.jsonl", r"<facts>: facts must be \(type name, fields\) pairs, not 'in.jsonl'\n"
+                 r"  help: to read a file of facts, pass read_facts\(ruleset, PATH\)"),
+    (Path("in.jsonl"), "pairs, not PosixPath"),
+    # a fact as JSON Lines writes it: the pair to write instead
+    ([{"A": {"s": "x", "n": 1}}], r"help: write \('A', \{…\}\) for \{'A': \{…\}\}"),
     ([("A", None)], "the fields of A must be an object"),
     ([("Zz", {})], "unknown fact type `Zz`"),
 ])
