@@ -139,6 +139,10 @@ class Held:
     #: (:meth:`KeyedMerge.rebase`); None: not combined (its own value is its part), or
     #: unknown (a checkpoint written before they were kept)
     parts: tuple[tuple[Any, ...], ...] | None = None
+    #: its other derivations in the cycle it was held (agent position, support): the
+    #: parts of a total combined from several candidates at once, which the
+    #: ``approval_pending`` event lists (``also``) for ``converge pending``
+    also: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
 
 class Gates:
@@ -196,14 +200,15 @@ class Gates:
 
     def hold(self, cycle: int, agent: int, t: int, vals: tuple[Any, ...],
              support: tuple[int, ...], confidence: float,
-             combined: tuple[int | None, tuple[tuple[Any, ...], ...], str] | None = None
-             ) -> bool:
+             combined: tuple[int | None, tuple[tuple[Any, ...], ...], str] | None = None,
+             also: tuple[tuple[int, tuple[int, ...]], ...] = ()) -> bool:
         """Whether the fact ``vals`` of type ``t`` (gated) that ``agent`` would merge
         must not enter: held as pending (recorded once), or rejected earlier in the
         job. A gate whose condition raises holds the fact: a payment whose check cannot
         be evaluated waits for a person. ``combined``: ``vals`` is a ``combine``
         policy's value (the incumbent it counts, the losers' values, the reason; see
-        :class:`Held`)."""
+        :class:`Held`); ``also``: its other derivations (agent, support) in this
+        cycle."""
         spec = self.specs[t]
         if (t, vals) in self.approved:
             return False
@@ -218,7 +223,8 @@ class Gates:
         pid = pending_id(spec.name, self.program.types[t].name, vals)
         if pid in self.rejected or pid in self.pending:
             return True
-        held = Held(pid, spec.name, t, vals, agent, cycle, tuple(support), confidence)
+        held = Held(pid, spec.name, t, vals, agent, cycle, tuple(support), confidence,
+                    also=also)
         if combined is not None:
             held.base, held.combined = combined[0], True
             held.conflict = (combined[1], combined[2])
@@ -226,7 +232,7 @@ class Gates:
         if t in self.combining:
             self._on_key[(t, self._key(t, vals))] = pid
         self.events.append((E_APPROVAL_PENDING, cycle, pid, spec.name, t, vals, agent,
-                            support, confidence))
+                            support, confidence, also))
         return True
 
     def _key(self, t: int, vals: tuple[Any, ...]) -> Any:
@@ -281,7 +287,8 @@ class Gates:
                          h.support, h.confidence, type(h.support) is Lasting, h.base,
                          None if h.conflict is None
                          else [[list(v) for v in h.conflict[0]], h.conflict[1]],
-                         h.combined, None if h.parts is None else [list(v) for v in h.parts]]
+                         h.combined, None if h.parts is None else [list(v) for v in h.parts],
+                         [[a, list(sup), type(sup) is Lasting] for a, sup in h.also]]
                         for h in self.pending.values()],
             "approved": sorted([t, list(v)] for t, v in self.approved),
             "rejected": sorted(self.rejected),
@@ -297,6 +304,8 @@ class Gates:
             (pid, gate, t, vals, agent, cycle, support, confidence, lasting, base,
              conflict, combined) = row[:12]
             parts = row[12] if len(row) > 12 else None  # (not in older checkpoints)
+            also = tuple((int(a), Lasting(sup) if lasting_part else tuple(sup))
+                         for a, sup, lasting_part in (row[13] if len(row) > 13 else ()))
             # an ``emit lasting`` fact's support is a Lasting: approving it does not
             # ask whether that support is still live
             rests: tuple[int, ...] = (Lasting(support) if lasting else tuple(support))
@@ -306,7 +315,8 @@ class Gates:
                 float(confidence), None if base is None else int(base),
                 None if conflict is None
                 else (tuple(value(t, v) for v in conflict[0]), conflict[1]),
-                bool(combined), None if parts is None else tuple(value(t, v) for v in parts))
+                bool(combined), None if parts is None else tuple(value(t, v) for v in parts),
+                also)
         self._on_key = {(h.type_id, self._key(h.type_id, h.values)): pid
                         for pid, h in self.pending.items() if h.type_id in self.combining}
         self.approved = {(int(t), value(int(t), vals)) for t, vals in doc["approved"]}
@@ -381,7 +391,11 @@ class Gates:
                                      len(self.events), len(self.decided)))
                     if held.combined:
                         # the value counts the key's incumbent already: it replaces
-                        # it, never combined with it again (KeyedMerge.merge)
+                        # it, never combined with it again (KeyedMerge.merge); it
+                        # enters with its other derivations still live
+                        held.also = tuple(
+                            (a, sup) for a, sup in held.also if type(sup) is Lasting
+                            or all(store.is_live(s) or store.is_closed(s) for s in sup))
                         self.settled[(held.type_id, vals)] = held
                 else:
                     outcome = "support_gone"

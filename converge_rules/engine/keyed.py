@@ -633,7 +633,8 @@ class KeyedMerge:
             gates = merger.gates
             if gates is not None and gates.hold(
                     cycle, derivs[0][0], t, vals, derivs[0][1], entry[0],
-                    (inc, conflict[5], conflict[6]) if combined and conflict else None):
+                    (inc, conflict[5], conflict[6]) if combined and conflict else None,
+                    tuple(derivs[1:])):
                 return HELD
         if conflict is not None:
             self.count += 1
@@ -720,7 +721,10 @@ class KeyedMerge:
             self.count += 1
             self._events.append(conflict)
             return None
-        fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4])]], inc, conflict)
+        # (with the other derivations of a total combined in one cycle, as it would
+        # have entered unheld)
+        fid = self._add(cycle, t, vals, [out[3], [a], [(a, out[4]), *held.also]], inc,
+                        conflict)
         if fid is None:
             return False
         if fid == HELD:  # (cannot be: the value is approved)

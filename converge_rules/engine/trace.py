@@ -543,6 +543,7 @@ class Trace:
             Conflict,
             CycleEnd,
             CycleStart,
+            Derivation,
             EffectDiscarded,
             EffectMerged,
             Evaluation,
@@ -664,11 +665,13 @@ class Trace:
                     fields=self._fields(ev[2]),
                 )
             elif kind == E_APPROVAL_PENDING:
-                _, cycle, pid, gate, t, vals, agent, support, conf = ev
+                _, cycle, pid, gate, t, vals, agent, support, conf, also = ev
                 yield ApprovalPending(
                     cycle=cycle, id=pid, gate=gate, type=types[t].name,
                     fields=self.fields_of(t, vals), agent=self._agent(agent),
                     support=list(support), confidence=conf,
+                    also=[Derivation(agent=self._agent(a), support=list(sup))
+                          for a, sup in also],
                 )
             elif kind == E_APPROVAL_DECIDED:
                 _, cycle, pid, gate, t, vals, decision, by, at, note, edits, outcome = ev
@@ -770,11 +773,10 @@ class Trace:
     def event_dicts(self, raw: Iterable[Event]) -> Iterator[dict[str, Any]]:
         """``raw`` events as the JSON objects their trace lines hold (live events:
         :mod:`converge_rules.engine.events`)."""
+        from converge_rules.engine.trace_models import model_data
+
         for model in self._models(raw):
-            data = model.model_dump(mode="json")
-            if data.get("lasting") is False:
-                del data["lasting"]
-            yield data
+            yield model_data(model)
 
     def to_jsonl(self) -> str:
         """The whole trace as JSON Lines (each line ends with a newline)."""

@@ -187,9 +187,18 @@ class InvariantBroken(_Model):
     outcome: Literal["effect_discarded", "job_ended"]
 
 
+class Derivation(_Model):
+    """One derivation of a fact: the agent and the facts it rested on."""
+
+    agent: str
+    support: list[int]
+
+
 class ApprovalPending(_Model):
     """A fact an agent derived that its type's approval gate holds: not merged, pending
-    under ``id`` until a decision; ``support`` the facts it rests on."""
+    under ``id`` until a decision; ``support`` the facts it rests on. ``also``: its
+    other derivations in the cycle, the parts of a ``combine`` policy's total combined
+    from several candidates at once (left out of the line when there are none)."""
 
     event: Literal["approval_pending"] = "approval_pending"
     cycle: int
@@ -200,6 +209,7 @@ class ApprovalPending(_Model):
     agent: str
     support: list[int]
     confidence: float
+    also: list[Derivation] = []
 
 
 class ApprovalDecided(_Model):
@@ -275,11 +285,22 @@ _MODELS: dict[str, type[_Model]] = {
 """Each event name's model (what an :data:`E_LINE` is read back as)."""
 
 
-def model_line(model: _Model) -> str:
-    """An event's model as its trace line: sorted keys, compact, one line, ``lasting``
-    left out when false (traces without lasting facts read as they always did)."""
+def model_data(model: _Model) -> dict[str, Any]:
+    """An event's model as the JSON object its trace line holds: ``lasting`` left out
+    when false (traces without lasting facts read as they always did), an
+    ``approval_pending``'s ``also`` when empty (so do traces without a total combined
+    from several candidates at once)."""
     data = model.model_dump(mode="json")
     if data.get("lasting") is False:
         del data["lasting"]
+    if data.get("also") == [] and data.get("event") == "approval_pending":
+        del data["also"]
+    return data
+
+
+def model_line(model: _Model) -> str:
+    """An event's model as its trace line (:func:`model_data`): sorted keys, compact,
+    one line."""
+    data = model_data(model)
     # one line whatever the strings hold (U+2028, lone surrogates: jsontext)
     return dumps(data, sort_keys=True, separators=(",", ":"))

@@ -180,6 +180,16 @@ def _support(event: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(int(i) for i in (event.get("support") or ()) if isinstance(i, int))
 
 
+def _own_parts(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The parts an ``approval_pending`` event holds: its own derivation and, for a
+    total combined from several candidates in one cycle, the others (``also``)."""
+    also = event.get("also")
+    return [event, *({"agent": d.get("agent"), "cycle": event.get("cycle"),
+                      "support": d.get("support")}
+                     for d in (also if isinstance(also, list) else ())
+                     if isinstance(d, dict))]
+
+
 def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = None
                   ) -> list[PendingFact]:
     """The facts pending in a trace (``lines``), with their derivation in short read
@@ -188,12 +198,13 @@ def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = No
     approvals = list(_events(lines, (PENDING_EVENT, DECIDED_EVENT, DROPPED_EVENT)))
     events = _pending_of(approvals)
     # (every held fact's support: a pending total's earlier parts were held facts)
-    wanted = {i for e in approvals if e["event"] == PENDING_EVENT for i in _support(e)}
+    wanted = {i for e in approvals if e["event"] == PENDING_EVENT
+              for part in _own_parts(e) for i in _support(part)}
     known: dict[int, str] = {}
     # a grown total: its ``pending_dropped`` (nothing gone) is followed at once, in the
     # full trace, by the ``approval_pending`` of the total that replaced it, when that
     # is held (the engine writes nothing between: engine/keyed.py, Gates.supersede)
-    chains: dict[str, list[dict[str, Any]]] = {}
+    chains: dict[str, list[Mapping[str, Any]]] = {}
     grown: dict[str, Any] | None = None
     if wanted and support_lines is not None:
         for line in support_lines:
@@ -211,7 +222,7 @@ def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = No
                 elif kind == DROPPED_EVENT:
                     chains.pop(ident, None)  # its support went: no total grows from it
                 elif kind == PENDING_EVENT:
-                    chain = [event]
+                    chain = _own_parts(event)
                     if after is not None and all(after.get(k) == event.get(k)
                                                  for k in ("cycle", "gate", "type")):
                         last = after["parts"][-1]
@@ -219,7 +230,7 @@ def pending_facts(lines: Iterable[str], support_lines: Iterable[str] | None = No
                         # of its key (an input given later) counts no new part
                         same = (last.get("agent"), _support(last)) == (
                             event.get("agent"), _support(event))
-                        chain = [*after["parts"], *([] if same else [event])]
+                        chain = [*after["parts"], *([] if same else _own_parts(event))]
                     chains[ident] = chain
     facts = []
     for e in events:

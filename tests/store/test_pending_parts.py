@@ -74,3 +74,46 @@ def test_a_total_rebased_on_a_later_input_counts_no_new_part(tmp_path: Path) -> 
         ("base", ['Part(amount: 8100.0, claim: "c1", id: "p2")']),
         ("base", ['Part(amount: 200.0, claim: "c1", id: "p3")'])]
     assert last["status"] == "awaiting_approval"
+
+
+ONE_CYCLE = """\
+ruleset pay
+fact Part    { key id: str, claim: str, amount: float }
+fact Payment { key claim: str, amount: float }
+agent base { when Part(claim, amount) emit Payment(claim: claim, amount: amount) }
+policy Payment { combine sum amount }
+approve Payment when amount > 10_000.0
+"""
+
+
+def test_every_part_of_a_total_combined_in_one_cycle_is_listed(tmp_path: Path) -> None:
+    # found: three parts combined in one cycle (13,500) listed only the first's support
+    ruleset = tmp_path / "pay.cvg"
+    ruleset.write_text(ONE_CYCLE, encoding="utf-8")
+    facts = tmp_path / "f.jsonl"
+    facts.write_text("".join(json.dumps({"Part": {"id": i, "claim": "c1", "amount": a}})
+                             + "\n" for i, a in [("p1", 6_000.0), ("p2", 7_000.0),
+                                                 ("p3", 500.0)]), encoding="utf-8")
+    db = tmp_path / "run.db"
+    assert cli("run", ruleset, "-f", facts, "--store", db).exit_code == 4
+    (held,) = json.loads(cli("pending", db, "--format", "json").stdout)["pending"]
+    assert held["fields"] == {"claim": "c1", "amount": 13_500.0}
+    assert [(p["agent"], p["cycle"], p["support"], p["derivation"])
+            for p in held["parts"]] == [
+        ("base", 1, [i], [f'Part(amount: {a}, claim: "c1", id: "p{i + 1}")'])
+        for i, a in enumerate([6000.0, 7000.0, 500.0])]
+    text = cli("pending", db).stdout
+    assert "with 3 parts" in text and 'id: "p3")' in text
+    # (a total of one part, the usual case, writes its event as it always did)
+    lines = cli("trace", "export", db).stdout.splitlines()
+    (event,) = [json.loads(line) for line in lines if '"approval_pending"' in line]
+    assert event["also"] == [{"agent": "base", "support": [1]},
+                             {"agent": "base", "support": [2]}]
+    # approved, the total enters resting on every part, as it would have unheld
+    assert cli("approve", db, held["id"], "--by", "ann").exit_code == 0
+    assert cli("run", "--resume", db).exit_code == 0
+    lines = [json.loads(line) for line in cli("trace", "export", db).stdout.splitlines()]
+    (added,) = [e for e in lines if e["event"] == "fact_added" and e["type"] == "Payment"]
+    assert added["support"] == [0]
+    assert [e["support"] for e in lines if e["event"] == "fact_supported"
+            and e["id"] == added["id"]] == [[1], [2]]
