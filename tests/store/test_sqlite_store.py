@@ -469,6 +469,22 @@ def test_bad_store_locations_are_named_with_the_fix(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_store_that_is_no_regular_file_is_named_as_such(tmp_path: Path, kind: str
+                                                          ) -> None:
+    # found: /dev/null said "cannot rollback - no transaction is active", a named pipe
+    # "the disk is full"
+    if kind == "fifo":
+        store = tmp_path / "run.db"
+        os.mkfifo(store)
+    else:
+        store = Path(os.devnull)
+    out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", store)
+    assert out.exit_code == 2
+    assert (f"{store} is not a regular file (a device, a named pipe or a socket); give "
+            "--store a file name") in out.output
+
+
 def test_store_and_trace_options_that_do_not_go_together(tmp_path: Path) -> None:
     out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", tmp_path / "run.db",
                  "--trace", tmp_path / "t.jsonl")
