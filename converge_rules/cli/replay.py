@@ -252,6 +252,14 @@ def describe_divergence(recorded: Sequence[str], replayed: Sequence[str], line: 
     if len(agents) > 1:
         return (f"{where}: recorded {_what(was)} by agent {_agent_of(recorded, line)}, "
                 f"replayed {_what(now)} by agent {_agent_of(replayed, line)}")
+    if was is not None and now is not None and _what(was) == _what(now):
+        # the same in words (a conflict's losers, a fact's confidence): name what differs
+        differ = sorted(k for k in set(was) | set(now)
+                        if k != "hash" and was.get(k) != now.get(k))
+        if differ:
+            key = differ[0]
+            return (f"{where}: {_what(was)}, with {key} {_compact(was.get(key))} recorded, "
+                    f"{_compact(now.get(key))} replayed")
     return f"{where}: recorded {_what(was)}, replayed {_what(now)}"
 
 

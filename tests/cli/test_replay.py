@@ -123,6 +123,22 @@ def test_a_changed_ruleset_differs_at_the_first_changed_line(recorded: Path,
     assert "11.88" in result.stdout and "11.76" in result.stdout
 
 
+def test_a_difference_the_summary_does_not_show_is_named(recorded: Path,
+                                                          tmp_path: Path) -> None:
+    # found: a conflict with other losers read "recorded a conflict on Price … (winner
+    # X), replayed a conflict on Price … (winner X)": the same words twice
+    changed = tmp_path / "pricing.cvg"
+    changed.write_text(PRICING.read_text().replace("cost * 1.2, 2", "cost * 1.25, 2"))
+    result = invoke("replay", changed, recorded)
+    assert result.exit_code == 1
+    first = result.stdout.splitlines()[0]
+    assert first.endswith(
+        'cycle 1, agent undercut: a conflict on Price {"channel": "web", "sku": "A1"} '
+        '(winner {"amount": 11.88, "channel": "web", "sku": "A1"}), with losers '
+        '[{"amount": 12.0, "channel": "web", "sku": "A1"}] recorded, '
+        '[{"amount": 12.5, "channel": "web", "sku": "A1"}] replayed'), first
+
+
 def test_a_bad_trace_line_is_named(tmp_path: Path) -> None:
     trace = tmp_path / "bad.jsonl"
     trace.write_text('{"event": "status", "status": "converged", "detail": ""}\nnot json\n')
