@@ -109,6 +109,10 @@ def command(pattern: str | None, trace_path: Path | None, store: str | None,
     if trace_path is not None and is_store(str(trace_path)):
         raise click.UsageError(f"{trace_path} is a job store, not a trace: give it as "
                                f"--store {trace_path}")
+    if facts and (trace_path is not None or store is not None):
+        # (the facts were left unread: the recorded run was explained)
+        raise click.UsageError("--facts runs the ruleset on them instead of reading a "
+                               "recorded run: give --trace or --store, or --facts")
     if job is not None and store is None:
         raise click.UsageError("--job says which job of --store to explain; give --store")
     if trace_path is None and store is None and not (ruleset and facts):

@@ -132,6 +132,9 @@ def test_a_job_of_a_store_is_explained_as_its_trace_is() -> None:
     wrong = _explain("--trace", "run.db", "Price()")
     assert wrong.exit_code == 2 and "give it as --store run.db" in wrong.output
     assert _explain("--job", "1", "--trace", "run.jsonl", "Price()").exit_code == 2
+    for recorded in (["--trace", "run.jsonl"], ["--store", "run.db"]):  # facts unread
+        both = _explain(*recorded, "-r", "shop.cvg", "--facts", "in.jsonl", "Price()")
+        assert both.exit_code == 2 and "give --trace or --store, or --facts" in both.output
     assert "Traceback" not in missing.output + wrong.output
 
 
