@@ -188,7 +188,8 @@ def cvg_result(value: Any, function: str, declared: ValueType | str | None = Non
     if isinstance(declared, str):  # number, number?
         if (value is None and declared.endswith("?")) or (
                 isinstance(value, int | float) and not isinstance(value, bool)):
-            return value
+            # (an int is 64-bit wherever it comes from, as for a declared int)
+            return checked_int(value, f"the result of function {function!r}")
     else:
         try:
             return cvg_typed(value, declared, f"the result of function {function!r}")

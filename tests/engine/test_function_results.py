@@ -103,3 +103,14 @@ def test_the_interpreter_checks_the_declared_result_type_as_compiled_code_does(
                                         "returned int 1"):
         interp.eval(call, {})
     assert interpreter_for(checked, functions={"f": lambda x: True}).eval(call, {}) is True
+
+
+@pytest.mark.parametrize("declared", ["int", "number"])
+def test_an_integer_result_beyond_64_bits_is_an_overflow(tmp_path: Path, declared: str
+                                                         ) -> None:
+    result = _run(tmp_path, GUARD.replace("where f(x)", "where f(x) > 0"), declared,
+                  lambda x: 2**70)
+    assert result.facts("Out") == []
+    (reason,) = _discarded(result)
+    assert reason.startswith("IntegerOverflow: integer overflow: the result of function "
+                             "'f' = "), reason
