@@ -900,6 +900,7 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
             fields.clear()
             numbers.clear()
 
+    scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
     for n, raw in enumerate(lines, start=1):
         if n == 1:
             raw = raw.removeprefix(_BOM)
@@ -912,21 +913,32 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
         # U+2028 or another line separator), a "\r" before it dropped
         if line.endswith("\r"):
             line = line[:-1]
-        if not line.strip():
-            continue
-        try:
-            start = len(line) - len(line.lstrip())
-            obj, end = _decode(line, start, source, n, help)
-            rest = line[end:]
-            if rest.strip():
-                column = end + len(rest) - len(rest.lstrip()) + 1
-                raise InputError(f"not valid JSON at column {column}: extra data after the "
-                                 "fact", source=source, line=n, help=help)
-            if type(obj) is not dict or len(obj) != 1:
-                _wrapped(obj, source, n)  # raises: not one fact
-        except InputError:
-            flush()  # a bad fact on an earlier line is the first error
-            raise
+        obj: Any = None
+        if line[:1] == "{" and line[-1:] == "}":
+            # the usual line, one object from its first character to its last: scanned
+            # at once; anything else about it is found and said the careful way below
+            try:
+                found, end = scan(line, 0)
+            except Exception:  # bad JSON, a repeated key, NaN, nesting too deep
+                end = -1
+            if end == len(line) and len(found) == 1:
+                obj = found
+        if obj is None:
+            if not line.strip():
+                continue
+            try:
+                start = len(line) - len(line.lstrip())
+                obj, end = _decode(line, start, source, n, help)
+                rest = line[end:]
+                if rest.strip():
+                    column = end + len(rest) - len(rest.lstrip()) + 1
+                    raise InputError(f"not valid JSON at column {column}: extra data after "
+                                     "the fact", source=source, line=n, help=help)
+                if type(obj) is not dict or len(obj) != 1:
+                    _wrapped(obj, source, n)  # raises: not one fact
+            except InputError:
+                flush()  # a bad fact on an earlier line is the first error
+                raise
         for name, value in obj.items():  # the one key: JSON's keys are strings
             names.append(name)
             fields.append(value)
