@@ -21,7 +21,6 @@ counted as the reader moves forward, never again from the start.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -674,6 +673,8 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
     if type_id is None:
         raise _unknown_type(program, _Raw(type_name, {}, source, 1))
     spec = program.types[type_id]
+    import csv  # here: JSON input never needs it
+
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
