@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +49,8 @@ class AtomicTextFile:
             return
         if info is not None:
             self._mode = stat.S_IMODE(info.st_mode)
+        import tempfile  # here: shutil, random, bz2 and lzma come with it
+
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                     dir=target.parent)
         self._tmp = Path(name)

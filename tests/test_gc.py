@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -142,4 +143,32 @@ def test_a_parse_leaves_the_collector_as_it_found_it(enabled: bool) -> None:
     with paused_gc():
         converge_rules.parse(CLOSURE_RULESET)
         assert not gc.isenabled()
+    assert gc.isenabled() is enabled
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_and_reading_facts_leave_the_collector_as_they_found_it(
+        enabled: bool, tmp_path: Path) -> None:
+    # load, loads and read_facts pause collection while they work (they make modules,
+    # classes, a program and facts, no garbage); they restore it, also when they fail
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+    cvg = tmp_path / "closure.cvg"
+    cvg.write_text(CLOSURE_RULESET, encoding="utf-8")
+    facts = tmp_path / "edges.jsonl"
+    facts.write_text('{"Edge": {"src": 1, "dst": 2}}\n', encoding="utf-8")
+    ruleset = converge_rules.load(cvg, plugins=False)
+    assert gc.isenabled() is enabled
+    assert converge_rules.loads(CLOSURE_RULESET, plugins=False).name == "closure"
+    assert gc.isenabled() is enabled
+    assert len(converge_rules.read_facts(ruleset, facts)) == 1
+    assert gc.isenabled() is enabled
+    with pytest.raises(converge_rules.CheckError):
+        converge_rules.loads("this is not a ruleset", plugins=False)
+    assert gc.isenabled() is enabled
+    facts.write_text('{"Edge": {"src": 1, "src": 2}}\n', encoding="utf-8")
+    with pytest.raises(converge_rules.InputError):
+        converge_rules.read_facts(ruleset, facts)
     assert gc.isenabled() is enabled

@@ -119,19 +119,34 @@ def _code_fingerprint() -> str:
     A changed compiler, checker or grammar is a different key. Once per process."""
     package = Path(__file__).resolve().parents[1]
     parts = [__version__]
-    for root, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(root, name))
-                parts.append(f"{os.path.relpath(os.path.join(root, name), package)} "
-                             f"{st.st_size} {st.st_mtime_ns}")
+    _module_stats(str(package), "", parts)
     for grammar in (package / "grammar" / "converge.lark",
                     package.parent / "grammar" / "converge.lark"):
         with contextlib.suppress(OSError):
             st = grammar.stat()
             parts.append(f"{grammar} {st.st_size} {st.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _module_stats(directory: str, relative: str, parts: list[str]) -> None:
+    """``RELATIVE/NAME.py SIZE MTIME_NS`` of every module below ``directory``, into
+    ``parts``: a folder's modules by name, then its folders' by name (``__pycache__``
+    left out), as ``os.walk`` with sorted names gives them, without its path joins."""
+    try:
+        with os.scandir(directory) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError:  # a folder that cannot be listed: left out, as os.walk does
+        return
+    folders = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):  # (os.walk does not follow links)
+            if entry.name != "__pycache__":
+                folders.append(entry)
+        elif entry.name.endswith(".py"):
+            st = entry.stat()
+            parts.append(f"{relative}{entry.name} {st.st_size} {st.st_mtime_ns}")
+    for entry in folders:
+        _module_stats(entry.path, f"{relative}{entry.name}{os.sep}", parts)
 
 
 def cache_key(entry_text: bytes, entry: Path, name: str, allow_paths: Sequence[Path],

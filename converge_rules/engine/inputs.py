@@ -21,8 +21,6 @@ counted as the reader moves forward, never again from the start.
 
 from __future__ import annotations
 
-import csv
-import difflib
 import io
 import json
 import math
@@ -172,7 +170,7 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
             return InputError(problem, source=raw.source, line=raw.line,
                               help=_SURROGATE_HELP)
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(field, names, n=1)
+        close = _close(field, names)
         fix = (f"did you mean `{close[0]}`? " if close else "") + _field_help(spec)
         return InputError(
             f"{spec.name} has no field `{field}`", source=raw.source, line=raw.line, help=fix
@@ -231,7 +229,7 @@ def _article(word: str) -> str:
 
 def _unknown_type(program: Program, raw: _Raw) -> InputError:
     names = sorted(program.type_ids)
-    close = difflib.get_close_matches(raw.type_name, names, n=1)
+    close = _close(raw.type_name, names)
     fix = f"did you mean `{close[0]}`?" if close else (
         "declared types: " + (", ".join(names) or "none")
     )
@@ -506,12 +504,14 @@ class _JsonValueError(ValueError):
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _JsonValueError(f"the key `{key}` appears twice in one object; "
-                                  "only one value can be kept")
-        out[key] = value
+    out = dict(pairs)  # (at C speed; a repeated key leaves fewer entries than pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _JsonValueError(f"the key `{key}` appears twice in one object; "
+                                      "only one value can be kept")
+            seen.add(key)
     return out
 
 
@@ -566,6 +566,14 @@ def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any
     except RecursionError:
         raise InputError("JSON nested too deeply to read", source=source, line=line,
                          help="facts hold flat values and lists; remove the nesting") from None
+
+
+def _close(name: str, names: Iterable[str]) -> list[str]:
+    """The name in ``names`` closest to ``name``, if one is close (``difflib``,
+    imported here: only a misspelt input needs it)."""
+    import difflib
+
+    return difflib.get_close_matches(name, names, n=1)
 
 
 def _json_kind(value: Any) -> str:
@@ -702,6 +710,8 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
     if type_id is None:
         raise _unknown_type(program, _Raw(type_name, {}, source, 1))
     spec = program.types[type_id]
+    import csv  # here: JSON input never needs it
+
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -735,7 +745,7 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
                     source=source, line=1,
                     help=f"give JSON Lines or a JSON array without the type: --facts "
                          f"{source}")
-            close = difflib.get_close_matches(name, spec.field_names, n=1)
+            close = _close(name, spec.field_names)
             raise InputError(
                 f"CSV column `{name}` is not a field of {spec.name}", source=source, line=1,
                 help=(f"did you mean `{close[0]}`? " if close else "") + _field_help(spec),
@@ -928,6 +938,7 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
             fields.clear()
             numbers.clear()
 
+    scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
     for n, raw in enumerate(lines, start=1):
         if n == 1:
             raw = raw.removeprefix(_BOM)
@@ -940,22 +951,35 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
         # U+2028 or another line separator), a "\r" before it dropped
         if line.endswith("\r"):
             line = line[:-1]
-        if not line.strip():
-            continue
-        try:
-            start = len(line) - len(line.lstrip())
-            obj, end = _decode(line, start, source, n, help)
-            rest = line[end:]
-            if rest.strip():
-                column = end + len(rest) - len(rest.lstrip()) + 1
-                raise InputError(f"not valid JSON at column {column}: extra data after the "
-                                 "fact", source=source, line=n, help=help)
-            fact = _wrapped(obj, source, n)
-        except InputError:
-            flush()  # a bad fact on an earlier line is the first error
-            raise
-        names.append(fact.type_name)
-        fields.append(fact.fields)
+        obj: Any = None
+        if line[:1] == "{" and line[-1:] == "}":
+            # the usual line, one object from its first character to its last: scanned
+            # at once; anything else about it is found and said the careful way below
+            try:
+                found, end = scan(line, 0)
+            except Exception:  # bad JSON, a repeated key, NaN, nesting too deep
+                end = -1
+            if end == len(line) and len(found) == 1:
+                obj = found
+        if obj is None:
+            if not line.strip():
+                continue
+            try:
+                start = len(line) - len(line.lstrip())
+                obj, end = _decode(line, start, source, n, help)
+                rest = line[end:]
+                if rest.strip():
+                    column = end + len(rest) - len(rest.lstrip()) + 1
+                    raise InputError(f"not valid JSON at column {column}: extra data after "
+                                     "the fact", source=source, line=n, help=help)
+                if type(obj) is not dict or len(obj) != 1:
+                    _wrapped(obj, source, n)  # raises: not one fact
+            except InputError:
+                flush()  # a bad fact on an earlier line is the first error
+                raise
+        for name, value in obj.items():  # the one key: JSON's keys are strings
+            names.append(name)
+            fields.append(value)
         numbers.append(n)
         if len(names) >= JSONL_BATCH:
             flush()

@@ -17,7 +17,6 @@ such a file's lines to a diagnostic's snippet.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import re
@@ -233,8 +232,11 @@ def looks_like_ruleset(text: str) -> bool:
         if match is None:
             return False
         word = match.group(1).lower()
-        return word in _WORDS or bool(difflib.get_close_matches(word, _WORDS, n=1,
-                                                                 cutoff=0.75))
+        if word in _WORDS:
+            return True
+        import difflib  # here: a ruleset's first word is a keyword
+
+        return bool(difflib.get_close_matches(word, _WORDS, n=1, cutoff=0.75))
     return True
 
 

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache, lru_cache
-from string import Formatter
 from types import MappingProxyType
 from typing import Any
 
@@ -536,6 +535,8 @@ class Builtin:
         many), or None when it names none."""
         if self.inline is None:
             return None
+        from string import Formatter  # here: importing string compiles Template's pattern
+
         positions = [int(field) for _, field, _, _ in Formatter().parse(self.inline)
                      if field is not None and field.isdigit()]
         return max(positions) + 1 if positions else None

@@ -42,11 +42,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from converge_rules.blobs import Blob
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
-from converge_rules.language.diagnostics import Diagnostic, Severity
 from converge_rules.language.syntax.span import Span
 from converge_rules.plugins.hookspecs import hookimpl
 from converge_rules.program import Contender, FieldSpec, Resolver, TypeSpec
-from converge_rules.store.base import TraceSink
 
 if TYPE_CHECKING:
     # pydantic and the engine are imported when used, not with this module: every
@@ -55,6 +53,8 @@ if TYPE_CHECKING:
 
     from converge_rules.engine.effects import Activation, Activations, AgentEffect, RunOutputs
     from converge_rules.engine.executors import Executor, SerialExecutor, run_agent
+    from converge_rules.language.diagnostics import Diagnostic, Severity
+    from converge_rules.store.base import TraceSink
 
 __all__ = [
     "OPEN",
@@ -484,20 +484,24 @@ class Entry(Generic[T]):
 
 
 
-_ENGINE_NAMES = {"Executor": "executors", "SerialExecutor": "executors",
-                 "run_agent": "executors", "Activation": "effects", "AgentEffect": "effects",
-                 "Activations": "effects", "RunOutputs": "effects"}
+_LAZY_NAMES = {"Executor": "engine.executors", "SerialExecutor": "engine.executors",
+               "run_agent": "engine.executors", "Activation": "engine.effects",
+               "AgentEffect": "engine.effects", "Activations": "engine.effects",
+               "RunOutputs": "engine.effects", "Diagnostic": "language.diagnostics",
+               "Severity": "language.diagnostics", "TraceSink": "store.base"}
 
 
 def __getattr__(name: str) -> Any:
     """What an executor plugin needs from the engine (:class:`Executor`,
     :class:`Activation` and a cycle's :class:`Activations`, :class:`AgentEffect`
     and the serial executor's :class:`RunOutputs`, :func:`run_agent`,
-    :class:`SerialExecutor`), imported on first use: ``converge check`` never loads
-    the engine."""
-    module = _ENGINE_NAMES.get(name)
+    :class:`SerialExecutor`), a check's :class:`Diagnostic` and :class:`Severity`,
+    and a store's :class:`TraceSink`, imported on first use: ``converge check`` never
+    loads the engine, and loading a ruleset (the plugin manager imports this module)
+    neither the diagnostics nor the stores."""
+    module = _LAZY_NAMES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"converge_rules.engine.{module}"), name)
+    return getattr(importlib.import_module(f"converge_rules.{module}"), name)

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from converge_rules.language.diagnostics.core import Diagnostic
-
 if TYPE_CHECKING:  # annotations only: the signatures below are imported without the
     # syntax tree's classes (the plugin layer and a program-cache hit never build one)
+    # nor the diagnostics' (a hit reports none)
+    from converge_rules.language.diagnostics.core import Diagnostic
     from converge_rules.language.syntax.nodes import (
         Agent,
         EnumDecl,

@@ -25,7 +25,6 @@ import io
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,6 +140,8 @@ def write_sealed(path: Path, magic: bytes, payload: bytes, temp_prefix: str) -> 
     hex, a newline) that :func:`read_sealed` checks, atomically: a temporary file
     (``temp_prefix``…``.tmp``, mode 0600, in the same directory) flushed, fsynced and
     renamed over ``path``, removed if anything fails. Raises what fails."""
+    import tempfile  # here: a cache hit never writes
+
     digest = hashlib.sha256(payload).hexdigest().encode("ascii")
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix, suffix=".tmp", dir=path.parent)
     try:
