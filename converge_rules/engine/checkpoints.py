@@ -525,7 +525,10 @@ class Checkpointer:
             return (index if stepped else index + 1), True, False
         if not store.retractable:
             return index, True, False
-        if job.fingerprints.get(store.fingerprint) is not None:
+        asked, earlier = job.returned_to  # (the cycle loop's look-up, if it made it)
+        if asked != cycle:
+            earlier = job.fingerprints.get(store.fingerprint)
+        if earlier is not None:
             return index, False, False  # oscillating: the job ends
         return index, True, True
 
