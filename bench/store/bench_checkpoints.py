@@ -8,7 +8,8 @@ store, and what they save a resume.
   the checkpoints per cycle (the median delta, the snapshots written and their bytes,
   all checkpoint bytes over the cycles) and of the trace. The store should grow with
   what changed, not with the context: the delta stays the same size whatever N, and
-  a snapshot is written again only once the deltas since outgrow the last one.
+  a snapshot is written again only once the deltas since outgrow the last one (not
+  counting the facts and cycle starts they add, which a snapshot holds again).
 * **resume**: the same job stopped after its next-to-last cycle, resumed from its
   checkpoints and, on a copy without them, by re-executing it from its inputs (the
   fallback); alternating, ``--rounds`` rounds, medians. Both results are checked equal.

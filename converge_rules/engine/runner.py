@@ -207,6 +207,10 @@ class _Job:
             {t for a in program.agents if not a.one_at_a_time for t in a.unblocks}
         )
         self.fingerprints = FingerprintIndex()
+        #: ``(cycle, cycle after which the context was the same, or None)``: the cycle
+        #: loop's look-up for a cycle that changed a context that can shrink, made
+        #: before the cycle's commit so that its checkpoint need not make it again
+        self.returned_to: tuple[int, int | None] = (-1, None)
         self.started = time.monotonic()
         #: the checkpoint of each committed cycle, when the sink keeps them
         self.checkpoints = (Checkpointer(self, cycle_sink)
@@ -570,6 +574,8 @@ class _Job:
             meter.facts_peak = max(meter.facts_peak, store.live_count)
             meter.tool_calls = self.tools.used
             ev((E_CYCLE_END, cycle, tier, merger.added, merger.removed, store.live_count))
+            if changed and store.retractable:  # (asked here for the checkpoint too)
+                self.returned_to = (cycle, self.fingerprints.get(store.fingerprint))
             self._commit_cycle(cycle)  # before the spill: its lines come from memory
             self.trace.spill()  # the trace's memory stays bounded: older events to its spool
             del answer, effects  # garbage: no young collection need walk them (3 a run)
@@ -595,7 +601,7 @@ class _Job:
             if not store.retractable:
                 continue  # a context that only grows never returns to an earlier state
             fp = store.fingerprint
-            earlier = self.fingerprints.get(fp)
+            earlier = self.returned_to[1]  # (the fingerprints are as they were then)
             if earlier is not None:
                 loop = self._loop(earlier, cycle)
                 raise _Stop("oscillating", f"the context after cycle {cycle} is the context "

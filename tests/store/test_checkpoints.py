@@ -464,6 +464,71 @@ def test_the_checkpoints_grow_with_what_changed_not_with_the_context(tmp_path: P
     assert sum(big) < snapshots[0]
 
 
+CHAIN = """\
+ruleset chain
+fact Edge { a: int, b: int }
+fact Path { a: int, b: int }
+agent base { when Edge(a, b) emit Path(a: a, b: b) }
+agent step { when Path(a, b) and Edge(a: b, b: c) emit Path(a: a, b: c) }
+"""
+
+
+def test_a_growing_context_is_not_written_whole_again_at_every_doubling(
+    tmp_path: Path,
+) -> None:
+    # a snapshot holds every fact ever merged: the deltas' new facts are no extra work
+    # for a resume beside a snapshot taken later, and the size rule does not count
+    # them — it counted them, and a closure's snapshots were twice its deltas' bytes
+    ruleset = ruleset_file(tmp_path, "chain", CHAIN)
+    db = tmp_path / "chain.db"
+    result = api.run(ruleset, [("Edge", {"a": i, "b": i + 1}) for i in range(200)],
+                     now=JOB_TIME, store=f"sqlite:///{db}?group=1")
+    with SqliteStore(db) as store:
+        rows = list(store.checkpoints(1, 10**9, since=0))
+    assert len(rows) == result.cycles + 1  # (one transaction a cycle)
+    deltas = sum(len(d) for _, k, d in rows if k == checkpoints.DELTA)
+    snapshots = sum(len(d) for _, k, d in rows if k == checkpoints.SNAPSHOT)
+    assert snapshots < deltas
+
+
+def test_the_types_as_characters_or_as_ids_read_back_the_same() -> None:
+    from array import array
+
+    ids = array("i", [0, 5, 1, 91, 33, 33, 0])
+    text = checkpoints._types(ids, True)
+    assert isinstance(text, str) and len(text) == len(ids)
+    assert '"' not in text and "\\" not in text  # (nothing JSON escapes)
+    assert checkpoints._type_ids(text) == ids
+    assert checkpoints._type_ids(checkpoints._types(ids, False)) == ids
+    assert checkpoints._type_ids(checkpoints._types(array("i"), True)) == array("i")
+    assert len(checkpoints.TYPE_CHARS) == 92
+
+
+def test_checkpoints_of_format_2_with_type_ids_still_resume(tmp_path: Path) -> None:
+    # format 3 writes a program's types as characters; rows an older converge wrote
+    # (format 2: a list of type ids) are still read
+    ruleset = ruleset_file(tmp_path, "grows", GROWS)
+    facts = [("Count", {"id": "a", "n": 0}),
+             *(("Edge", {"a": i, "b": i + 1}) for i in range(30))]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    db = str(tmp_path / "run.db")
+    location = f"sqlite:///{db}?group=3"
+    api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(12))
+    with sqlite3.connect(db) as conn:  # as converge wrote them before format 3
+        rows = conn.execute("SELECT cycle, data FROM checkpoints").fetchall()
+        assert all(isinstance(checkpoints.unpack(d)["types"], str) for _, d in rows)
+        for cycle, data in rows:
+            doc = checkpoints.unpack(data)
+            doc["format"] = 2
+            doc["types"] = checkpoints._type_ids(doc["types"]).tolist()
+            conn.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
+                         (checkpoints.pack(doc), cycle))
+    resumed = api.resume(location, ruleset=ruleset)
+    assert resumed.resumed_from is not None
+    same_result(resumed, whole)
+    assert stored_trace(location) == whole.trace.to_jsonl()
+
+
 # ------------------------------------------------------------------ property
 
 MIXED = """\
@@ -566,16 +631,16 @@ def test_the_values_a_checkpointer_keeps_encoded_give_the_bytes_of_a_whole_encod
     ruleset = ruleset_file(tmp_path, "grows", GROWS)
     facts = [("Count", {"id": "a", "n": 0}),
              *(("Edge", {"a": i, "b": i + 1}) for i in range(30))]
-    packed = checkpoints.pack
+    encoded = checkpoints._text
     seen: list[str] = []
 
-    def pack(doc: Any, texts: Any = None) -> bytes:
-        data = packed(doc, texts)
-        assert data == packed(doc), (doc["kind"], doc["job"]["cycle"])
+    def text(doc: Any, texts: Any = None) -> str:
+        out = encoded(doc, texts)
+        assert out == encoded(doc, None), (doc["kind"], doc["job"]["cycle"])
         seen.append(doc["kind"])
-        return data
+        return out
 
-    monkeypatch.setattr(checkpoints, "pack", pack)
+    monkeypatch.setattr(checkpoints, "_text", text)
     db = tmp_path / "run.db"
     location = f"sqlite:///{db}?group={group}"
     stopped = api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(12))
