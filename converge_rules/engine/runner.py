@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from os import PathLike
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from converge_rules import _crash
 from converge_rules._gc import paused_gc
@@ -69,8 +69,10 @@ from converge_rules.engine.tracerows import compact
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Output, Program
-from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 from converge_rules.store.jsonl import JsonLinesTraceSink
+
+if TYPE_CHECKING:
+    from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +142,16 @@ class _Job:
         self.cycle_sink = cycle_sink
         #: the cycle sink when it can commit cycles in groups, else None
         #: a sink that keeps raw events (a job store's): no line built at run time
-        self.compact_sink = cycle_sink if isinstance(cycle_sink, CompactSink) else None
-        self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
-                             else None)
+        self.compact_sink: CompactSink | None = None
+        self.group_commit: GroupCommitSink | None = None
+        if cycle_sink is not None:
+            # The store's protocols (and its records' dataclasses) are imported only
+            # for a run that has a sink: a run without one never needs them.
+            from converge_rules.store.base import CompactSink, GroupCommitSink
+
+            self.compact_sink = cycle_sink if isinstance(cycle_sink, CompactSink) else None
+            self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
+                                 else None)
         #: how many raw trace events the cycle sink has been handed
         self.committed = 0
         self.inputs: InputFacts | None = inputs
@@ -719,6 +728,8 @@ class _Job:
     def end_lines(self, sink: Any, result: RunResult) -> None:
         """Hand ``sink`` the events after the last committed cycle (the budget and
         status events): as raw events to a :class:`CompactSink`, else as lines."""
+        from converge_rules.store.base import CompactSink
+
         if isinstance(sink, CompactSink):
             if self.checkpoints is not None:
                 self.checkpoints.flush()  # the last cycle's, if it waits: committed now
@@ -904,6 +915,15 @@ def job_clock(now: datetime | Clock | None) -> datetime | None:
     return now.astimezone(UTC)
 
 
+def _is_cycle_sink(trace: object) -> TypeGuard[CycleSink]:
+    """Whether ``trace`` is a :class:`~converge_rules.store.base.CycleSink` (a job
+    store's). The store's protocols are imported here, for a run given a trace, not
+    with the engine."""
+    from converge_rules.store.base import CycleSink
+
+    return isinstance(trace, CycleSink)
+
+
 def run(
     program: Program,
     facts: InputFacts | Iterable[tuple[str, Mapping[str, Any]]],
@@ -970,7 +990,7 @@ def run(
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
-    if isinstance(trace, CycleSink):
+    if trace is not None and _is_cycle_sink(trace):
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,

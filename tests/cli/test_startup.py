@@ -229,3 +229,33 @@ def test_a_bad_fact_is_still_reported_by_pydantic_s_validation(tmp_path: Path) -
     assert result.exit_code == 2
     assert "edges.jsonl" in result.output and ":2" in result.output
     assert "Edge has no field `dts`" in result.output and "did you mean `dst`?" in result.output
+
+
+RUN_PROBE = """
+import json, sys
+import converge_rules
+from converge_rules.benchmarks import CLOSURE_RULESET
+ruleset = converge_rules.loads(CLOSURE_RULESET, plugins=False)
+trace = sys.argv[2] if len(sys.argv) > 2 else None
+result = converge_rules.run(ruleset, [("Edge", {"src": 1, "dst": 2})], trace=trace)
+assert result.status == "converged", result.status
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump(sorted(sys.modules), f)
+"""
+
+
+def test_a_run_without_a_store_or_trace_builds_none_of_the_store_s_records(
+        tmp_path: Path) -> None:
+    """``converge_rules.store.base`` (the store's protocols and its records'
+    dataclasses, built at import) is imported for a run given a trace or a store, not
+    for one without (a benchmark's whole process); given a trace file, the run still
+    writes it."""
+    out = tmp_path / "modules.json"
+    for trace in ((), (str(tmp_path / "trace.jsonl"),)):
+        done = subprocess.run([sys.executable, "-c", RUN_PROBE, str(out), *trace],
+                              cwd=REPO, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        modules = set(json.loads(out.read_text(encoding="utf-8")))
+        assert "converge_rules.engine.runner" in modules  # the job did run
+        assert ("converge_rules.store.base" in modules) == bool(trace)
+    assert (tmp_path / "trace.jsonl").read_text(encoding="utf-8").count("\n") > 2
