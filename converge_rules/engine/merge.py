@@ -131,15 +131,22 @@ class Merger:
         self.knowledge: Knowledge | None = None
         keyed = {t.id for t in program.types if t.key_positions}
         intents = {t.id for t in program.types if t.intent}
-        self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
-        self._agent_intents = [bool(intents.intersection(a.reads)) for a in program.agents]
-        # agents whose outputs can take the lean path: unkeyed, non-intent, ungated
-        # types only
-        self._agent_plain = [
-            not keyed.intersection(a.emits) and not intents.intersection(a.emits)
-            and not self.gated.intersection(a.emits)
-            for a in program.agents
-        ]
+        n = len(program.agents)
+        if not keyed and not intents and not self.gated:
+            # (the common program: the same for every agent, without a set per agent)
+            self._agent_keyed, self._agent_intents = [False] * n, [False] * n
+            self._agent_plain = [True] * n
+        else:
+            self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
+            self._agent_intents = [bool(intents.intersection(a.reads))
+                                   for a in program.agents]
+            # agents whose outputs can take the lean path: unkeyed, non-intent,
+            # ungated types only
+            self._agent_plain = [
+                not keyed.intersection(a.emits) and not intents.intersection(a.emits)
+                and not self.gated.intersection(a.emits)
+                for a in program.agents
+            ]
         self.keyed = KeyedMerge(self)
         self.retraction = Retraction(self)
 

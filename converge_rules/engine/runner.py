@@ -140,8 +140,12 @@ class _Job:
         self.cycle_sink = cycle_sink
         #: the cycle sink when it can commit cycles in groups, else None
         #: a sink that keeps raw events (a job store's): no line built at run time
-        self.compact_sink = cycle_sink if isinstance(cycle_sink, CompactSink) else None
-        self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
+        # (a runtime-checkable protocol's isinstance walks its members, even for None:
+        # five of them were a tenth of a small job's run)
+        sunk = cycle_sink is not None
+        self.compact_sink = (cycle_sink if sunk and isinstance(cycle_sink, CompactSink)
+                             else None)
+        self.group_commit = (cycle_sink if sunk and isinstance(cycle_sink, GroupCommitSink)
                              else None)
         #: how many raw trace events the cycle sink has been handed
         self.committed = 0
@@ -166,10 +170,10 @@ class _Job:
         self.merger.gates = self.gates
         self.meter = BudgetMeter(program.budgets)
         self.knowledge = Knowledge(program, summarize=summarize, sink=(
-            cycle_sink if isinstance(cycle_sink, KnowledgeSink) else None))
+            cycle_sink if sunk and isinstance(cycle_sink, KnowledgeSink) else None))
         self.merger.knowledge = self.knowledge
         self.payloads = Payloads(program, self.store, sink=(
-            cycle_sink if isinstance(cycle_sink, PayloadSink) else None))
+            cycle_sink if sunk and isinstance(cycle_sink, PayloadSink) else None))
         self.tools = ToolBox(self.knowledge.bind_tool(tools), program.budgets.max_tool_calls,
                              recorded)
         self.timings = timings
@@ -210,7 +214,7 @@ class _Job:
         self.started = time.monotonic()
         #: the checkpoint of each committed cycle, when the sink keeps them
         self.checkpoints = (Checkpointer(self, cycle_sink)
-                            if isinstance(cycle_sink, CheckpointSink)
+                            if sunk and isinstance(cycle_sink, CheckpointSink)
                             and checkpointable(program) else None)
 
     # ---------------------------------------------------------------- running
@@ -964,7 +968,7 @@ def run(
     job_time = job_clock(now)
     inputs = facts if isinstance(facts, InputFacts) else validate_pairs(program, facts)
     exe = SerialExecutor() if executor is None else executor
-    if isinstance(trace, CycleSink):
+    if trace is not None and isinstance(trace, CycleSink):
         cycles = trace
         with cycles, paused_gc():  # an exception marks the job aborted in the sink
             job = _Job(program, inputs, exe, tools, progress, stop, job_time, cycles,
