@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequen
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, count, islice, repeat
-from operator import itemgetter
+from operator import itemgetter, sub
 from typing import Any, cast
 
 from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
@@ -741,13 +741,15 @@ class FactStore:
                 live[type_of[fid]][fid] = None
         fids.clear()
 
-    def add_columns(self, outputs: Columns) -> int:
+    def add_columns(self, outputs: Columns, fresh: list[int] | None = None) -> int:
         """Merge columnar outputs as :meth:`add_outputs` merges the same outputs as
         tuples (the same facts and ids), when facts never leave the context (no
         derivation records: not :attr:`retractable`) and there is room for every
         output: one dict operation and one append per output in the loop, the rest
         per batch at C speed. Returns how many facts were added; :meth:`merged_ids`
-        gives the id each output merged into, then and later."""
+        gives the id each output merged into, then and later. ``fresh``, when given
+        and some output was no new fact, gets the position (in ``outputs``) of each
+        new fact's first output, ascending."""
         assert not self.retractable, "derivations are recorded by add_outputs"
         t = outputs.type_id
         values = self.values
@@ -770,10 +772,13 @@ class FactStore:
             # of ``same``, in the order of their first outputs (a dict keeps insertion
             # order), found without a second pass over the outputs (many agents
             # deriving one fact many times each: a few new facts in each large batch)
-            fresh = list(islice(reversed(same), added))
-            fresh.reverse()
-            same.update(zip(fresh, count(start)))
-            values.extend(fresh)
+            new = list(islice(reversed(same), added))
+            new.reverse()
+            if fresh is not None:
+                # (the pass gave each new fact its first output's position + start)
+                fresh.extend(map(sub, map(same.__getitem__, new), repeat(start)))
+            same.update(zip(new, count(start)))
+            values.extend(new)
         del firsts
         fid_next = start + added
         if not added:

@@ -21,6 +21,7 @@ The per-fact path uses tuples and dict operations only.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
@@ -63,27 +64,6 @@ _VALUES_OF = itemgetter(1)
 
 def _drop(item: Any) -> None:
     """Stands in for ``delta.append`` when no executor wants the delta."""
-
-
-SMALL_EFFECT = 16
-"""The most outputs an effect may have for its cycle to be merged in one batch
-(:meth:`Merger._merge_columns`): a thousand agents' one-fact effects are; the closure's
-one effect of a million paths is not — batching it only added a walk of every output's
-id (the random closure took 1.45x longer)."""
-
-
-def _new_before(ids: Sequence[int], first: int) -> list[int]:
-    """For a run of outputs merged into ``ids`` (new facts from ``first`` on): how many
-    new facts the outputs before each one added (and all of them, last)."""
-    counts = [0]
-    seen: set[int] = set()
-    n = 0
-    for fid in ids:
-        if fid >= first and fid not in seen:
-            seen.add(fid)
-            n += 1
-        counts.append(n)
-    return counts
 
 
 def needs_dependents(program: Program) -> bool:
@@ -427,17 +407,14 @@ class Merger:
     def _columns_only(self, effects: Sequence[AgentEffect]) -> bool:
         """Whether every effect of the cycle takes :meth:`_merge_plain`'s whole-columns
         path (no error, columnar outputs of a plain type, no intent read, room for all
-        of them) and is small (:data:`SMALL_EFFECT` outputs at most): then
-        :meth:`_merge_columns` merges the cycle. Large effects gain nothing from being
-        merged together, and would pay for finding each output's id."""
+        of them): then :meth:`_merge_columns` merges the cycle."""
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
         total = 0
         for eff in effects:
             a = eff.position
             outputs = eff.outputs
             if (eff.error is not None or type(outputs) is not Columns
-                    or not agent_plain[a] or agent_intents[a]
-                    or len(outputs.values) > SMALL_EFFECT):
+                    or not agent_plain[a] or agent_intents[a]):
                 return False
             total += len(outputs.values)
         return self.store.live_count + total <= self.max_facts
@@ -446,8 +423,11 @@ class Merger:
         """:meth:`merge_cycle` when :meth:`_columns_only`: the same store, delta and
         events as merging each effect by :meth:`_merge_plain`, with one
         :meth:`~FactStore.add_columns` per run of effects emitting one type instead of
-        one per effect (a cycle of a thousand one-fact effects, each an agent's call).
-        Each effect's ``E_PLAIN`` holds the id its first new fact took, as one by one."""
+        one per effect (a cycle of a thousand one-fact effects, each an agent's call;
+        200 agents deriving one fact 50 times each). Each effect's ``E_PLAIN`` holds
+        the id its first new fact took, as one by one: found by bisecting the
+        positions of the batch's new facts (never a walk of every output's id: the
+        closure's one effect of a million paths is merged as by :meth:`_merge_plain`)."""
         store = self.store
         ev = self.events.append
         start = store.next_id
@@ -456,17 +436,25 @@ class Merger:
         n = len(effects)
         while k < n:
             t = columns[k].type_id
-            j = k
-            batch: list[tuple[Any, ...]] = []
+            j = k + 1
             while j < n and columns[j].type_id == t:
-                batch += columns[j].values
                 j += 1
-            run = Columns(t, batch, [], 0)
+            # where in the batch each new fact's first output is, when some output
+            # was no new fact (equal to a live or an earlier one): the new facts
+            # before an effect's outputs are those before its offset
+            fresh: list[int] | None = None
+            if j == k + 1:
+                run = columns[k]  # one effect: its first new fact is the first id
+            else:
+                batch: list[tuple[Any, ...]] = []
+                for i in range(k, j):
+                    batch += columns[i].values
+                run = Columns(t, batch, [], 0)
+                fresh = []
             first = store.next_id
-            added = store.add_columns(run)
-            # each output's count of new facts before it, when some output was no
-            # new fact (equal to an earlier one): None when every one was
-            fresh = None if added == len(batch) else _new_before(store.merged_ids(run), first)
+            added = store.add_columns(run, fresh)
+            if added == len(run.values):
+                fresh = None  # every output a new fact: as many before as outputs
             offset = 0
             for i in range(k, j):
                 eff = effects[i]
@@ -477,7 +465,7 @@ class Merger:
                 outputs = columns[i]
                 size = len(outputs.values)
                 ev((E_PLAIN, cycle, a, outputs, None,
-                    first + (offset if fresh is None else fresh[offset])))
+                    first + (offset if fresh is None else bisect_left(fresh, offset))))
                 ev((E_EFFECT_MERGED, cycle, a, size))
                 offset += size
             k = j

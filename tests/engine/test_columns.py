@@ -215,3 +215,25 @@ def test_a_cycle_of_columns_merges_as_its_effects_one_by_one(
     assert batched.trace.to_jsonl() == single.trace.to_jsonl()
     if inputs:
         assert "fact_supported" in batched.trace.to_jsonl()  # equal outputs were merged
+
+
+def test_many_agents_deriving_one_fact_many_times_merge_as_one_by_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Effects of many outputs, most equal to each other, batched in one store
+    operation per type (``converge bench``'s routing: each agent derives one fact once
+    per reading of its kind): the same facts, ids and trace as effect by effect,
+    each effect's first new fact placed by the positions of the batch's new facts."""
+    from converge_rules.benchmarks import routing_readings, routing_ruleset
+
+    ruleset = loads(routing_ruleset(7), plugins=False)
+    # kinds k0..k8: two no agent watches; agents whose kind comes first derive first
+    facts = [("Reading", {"kind": k, "value": v}) for k, v in routing_readings(9, 200)]
+    facts.reverse()
+    batched = run(ruleset.program, facts)
+    with monkeypatch.context() as m:
+        _one_effect_at_a_time(m)
+        single = run(ruleset.program, facts)
+    assert batched.status == single.status == "converged"
+    assert sorted(f["kind"] for f in batched.facts("Seen")) == [f"k{i}" for i in range(7)]
+    assert batched.to_json() == single.to_json()
+    assert batched.trace.to_jsonl() == single.trace.to_jsonl()
