@@ -24,7 +24,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from converge_rules.engine.effects import (
@@ -60,6 +60,10 @@ if TYPE_CHECKING:
 
 _TYPE_OF = itemgetter(0)
 _VALUES_OF = itemgetter(1)
+_POSITION_OF = attrgetter("position")
+_OUTPUTS_OF = attrgetter("outputs")
+_ERROR_OF = attrgetter("error")
+_TOOL_CALLS_OF = attrgetter("tool_calls")
 
 
 def _drop(item: Any) -> None:
@@ -260,6 +264,12 @@ class Merger:
         type_of = store.type_of
         keyed = self.keyed
         merge_output = self.merge_output
+        if (type(effects) is RunOutputs and self.guard is None and not keyed.has_lane
+                and not store.retractable and self._columns_only(effects.positions,
+                                                                 effects.outputs)):
+            # runs that all end in columns of plain types (no keyed output: no
+            # groups): merged from the columns, no effect built per run
+            return self._merge_columns(cycle, effects.positions, effects.outputs)
         if isinstance(effects, RunOutputs) and (self.guard is not None
                                                 or not keyed.has_lane):
             effects = effects.effects()
@@ -270,8 +280,12 @@ class Merger:
         groups = (keyed.groups_of_runs(effects) if isinstance(effects, RunOutputs)
                   else self._group_keyed(effects))
         if (groups is None and not store.retractable and not isinstance(effects, RunOutputs)
-                and self._columns_only(effects)):
-            return self._merge_columns(cycle, effects)
+                and list(map(_ERROR_OF, effects)).count(None) == len(effects)
+                and self._columns_only(list(map(_POSITION_OF, effects)),
+                                       list(map(_OUTPUTS_OF, effects)))):
+            return self._merge_columns(cycle, list(map(_POSITION_OF, effects)),
+                                       list(map(_OUTPUTS_OF, effects)),
+                                       list(map(_TOOL_CALLS_OF, effects)))
         done: set[tuple[int, Any]] = set()
         keyed.begin()
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
@@ -404,22 +418,21 @@ class Merger:
             return False
         return True
 
-    def _columns_only(self, effects: Sequence[AgentEffect]) -> bool:
-        """Whether every effect of the cycle takes :meth:`_merge_plain`'s whole-columns
-        path (no error, columnar outputs of a plain type, no intent read, room for all
-        of them): then :meth:`_merge_columns` merges the cycle."""
+    def _columns_only(self, positions: Sequence[int], outputs: Sequence[Any]) -> bool:
+        """Whether every run of the cycle (agent ``positions[i]``, which gave
+        ``outputs[i]`` without an error) takes :meth:`_merge_plain`'s whole-columns
+        path (columnar outputs of a plain type, no intent read, room for all of them):
+        then :meth:`_merge_columns` merges the cycle."""
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
         total = 0
-        for eff in effects:
-            a = eff.position
-            outputs = eff.outputs
-            if (eff.error is not None or type(outputs) is not Columns
-                    or not agent_plain[a] or agent_intents[a]):
+        for a, outs in zip(positions, outputs, strict=True):
+            if type(outs) is not Columns or not agent_plain[a] or agent_intents[a]:
                 return False
-            total += len(outputs.values)
+            total += len(outs.values)
         return self.store.live_count + total <= self.max_facts
 
-    def _merge_columns(self, cycle: int, effects: Sequence[AgentEffect]) -> bool:
+    def _merge_columns(self, cycle: int, positions: Sequence[int], outputs: Sequence[Any],
+                       tool_calls: Sequence[tuple[Any, ...]] | None = None) -> bool:
         """:meth:`merge_cycle` when :meth:`_columns_only`: the same store, delta and
         events as merging each effect by :meth:`_merge_plain`, with one
         :meth:`~FactStore.add_columns` per run of effects emitting one type instead of
@@ -431,9 +444,9 @@ class Merger:
         store = self.store
         ev = self.events.append
         start = store.next_id
-        columns = cast(list[Columns], [eff.outputs for eff in effects])
+        columns = cast(Sequence[Columns], outputs)
         k = 0
-        n = len(effects)
+        n = len(columns)
         while k < n:
             t = columns[k].type_id
             j = k + 1
@@ -457,14 +470,13 @@ class Merger:
                 fresh = None  # every output a new fact: as many before as outputs
             offset = 0
             for i in range(k, j):
-                eff = effects[i]
-                a = eff.position
-                if eff.tool_calls:
-                    for call in eff.tool_calls:
+                a = positions[i]
+                if tool_calls is not None and tool_calls[i]:
+                    for call in tool_calls[i]:
                         ev((E_TOOL_CALL, cycle, a, *call))
-                outputs = columns[i]
-                size = len(outputs.values)
-                ev((E_PLAIN, cycle, a, outputs, None,
+                cols = columns[i]
+                size = len(cols.values)
+                ev((E_PLAIN, cycle, a, cols, None,
                     first + (offset if fresh is None else bisect_left(fresh, offset))))
                 ev((E_EFFECT_MERGED, cycle, a, size))
                 offset += size

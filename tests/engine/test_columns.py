@@ -194,7 +194,7 @@ agent six { when C(n) where n > 1 emit B(n: n - 1) }
 
 def _one_effect_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     from converge_rules.engine.merge import Merger
-    monkeypatch.setattr(Merger, "_columns_only", lambda self, effects: False)
+    monkeypatch.setattr(Merger, "_columns_only", lambda self, *runs: False)
 
 
 @pytest.mark.parametrize("inputs", [[1, 2, 3], [3, 1], [2], []])
