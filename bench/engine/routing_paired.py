@@ -9,7 +9,8 @@ main``). A pair is one process per tree, in alternating order (before first in e
 pairs, after first in odd ones), each importing converge_rules from its tree only and
 running ``--rounds`` alternating rounds of the routing workload (``--agents`` agents
 each matching ``Reading(kind: <constant>)`` on ``--readings`` readings) and of its hand
-loop (``routing_baseline``), reporting the median CPU time of each; then once more
+loop (``routing_baseline``), each sample after a collection (as ``converge bench``),
+reporting the median CPU time of each; then once more
 writing the trace to a file, whose SHA-256 it reports. The script prints every pair,
 the medians over the pairs, the engine / hand-loop ratio of each tree, and fails
 (exit 1) when the two trees' traces differ in a single byte or their results do.
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 
 CHILD = r"""
-import hashlib, json, statistics, sys, tempfile, time
+import gc, hashlib, json, statistics, sys, tempfile, time
 from pathlib import Path
 import converge_rules
 from converge_rules.benchmarks import routing_baseline, routing_readings, routing_ruleset
@@ -41,9 +42,13 @@ seen = routing_baseline(agents, pairs)
 converge_rules.run(ruleset, facts)
 eng, base = [], []
 for _ in range(rounds):
+    # collected before each sample, as converge bench's row: neither side pays for
+    # the other's young garbage
+    gc.collect()
     start = time.process_time()
     routing_baseline(agents, pairs)
     base.append(time.process_time() - start)
+    gc.collect()
     start = time.process_time()
     result = converge_rules.run(ruleset, facts)
     eng.append(time.process_time() - start)
