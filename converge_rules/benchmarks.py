@@ -575,10 +575,10 @@ def counters_baseline(agents: int, cycles: int) -> tuple[int, int, dict[str, int
 def measure_agents(agents: int = 200, readings: int = 10_000, cycles: int = 100,
                    rounds: int = 5) -> list[dict[str, Any]]:
     """The two many-agent workloads, engine against hand loop, alternating ``rounds``
-    times (medians): ``routing`` (``agents`` agents each matching a constant kind of
-    ``readings`` readings; wall time) and ``counters`` (``agents`` agents each updating
-    its own keyed counter for ``cycles`` cycles; CPU time), with the time per agent
-    run. ``agree`` in a
+    times (medians; CPU time): ``routing`` (``agents`` agents each matching a constant
+    kind of ``readings`` readings; ``3 * rounds`` alternations, each side a few ms) and
+    ``counters`` (``agents`` agents each updating its own keyed counter for ``cycles``
+    cycles), with the time per agent run. ``agree`` in a
     row says whether the engine and the hand loop found the same answer (and, for the
     counters, the same number of cycles) every time; ``met`` whether the target is."""
     import converge_rules
@@ -592,10 +592,13 @@ def measure_agents(agents: int = 200, readings: int = 10_000, cycles: int = 100,
     base_t: list[float] = []
     eng_t: list[float] = []
     agree = True
-    for _ in range(rounds):
-        t, seen = timed(partial(routing_baseline, agents, pairs))
+    # CPU time, as the counters': on a shared machine a wall-clock sample of the ~1 ms
+    # hand loop fits between two preemptions far more often than the engine's ~2.5 ms
+    # does, so the wall ratio measured the load (3.4-16x at load 9 for one engine)
+    for _ in range(3 * rounds):
+        t, seen = cpu_timed(partial(routing_baseline, agents, pairs))
         base_t.append(t)
-        t, result = timed(partial(converge_rules.run, ruleset, facts))
+        t, result = cpu_timed(partial(converge_rules.run, ruleset, facts))
         eng_t.append(t)
         agree = agree and result.status == "converged" and {
             f["kind"] for f in result.facts("Seen")} == seen

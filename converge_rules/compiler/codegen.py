@@ -36,6 +36,8 @@ through ``repr``, which cannot end a comment line.
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +88,53 @@ from converge_rules.program import (
     TypeSpec,
     ValueType,
 )
+
+_LOOP = re.compile(r"(?P<indent> *)for (?P<fact>f\d+) in (?P<ids>.+):")
+
+
+def _whole_constant_loops(lines: list[str]) -> list[str]:
+    """Columnar generated code (``out``, ``support``) with each loop whose whole body
+    emits one constant value tuple and records the fact it walks as the support
+    (``when Reading(kind: "k0", value) emit Seen(kind: "k0")``) written as two list
+    extensions, at C speed: the same outputs (the same constant object, as the loop
+    appends it) and support, in the same order. 200 such agents on 10,000 readings
+    spent a sixth of their run in those loops."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _LOOP.fullmatch(lines[i])
+        if m is not None and i + 2 < len(lines):
+            indent, fact = m["indent"], m["fact"]
+            emitted, sup = lines[i + 1], lines[i + 2]
+            const = emitted.removeprefix(f"{indent}    emit(").removesuffix(")")
+            if (sup == f"{indent}    sup({fact})" and emitted == f"{indent}    emit({const})"
+                    and (i + 3 == len(lines) or not lines[i + 3].startswith(indent + "    "))
+                    and _is_literal_tuple(const)):
+                out += [f"{indent}# each {fact} emits {const}: outputs and support whole",
+                        f"{indent}before = len(support)",
+                        f"{indent}support += {m['ids']}",
+                        f"{indent}out += [{const}] * (len(support) - before)"]
+                i += 3
+                continue
+        out.append(lines[i])
+        i += 1
+    return out
+
+
+def _is_literal_tuple(src: str) -> bool:
+    """Whether ``src`` is a tuple of immutable constants only (no name, no list: one
+    object can stand for every iteration's)."""
+    try:
+        value = ast.literal_eval(src)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return type(value) is tuple and _immutable(value)
+
+
+def _immutable(value: Any) -> bool:
+    if type(value) is tuple:
+        return all(_immutable(v) for v in value)
+    return value is None or type(value) in (str, int, float, bool, bytes, complex)
 
 
 @dataclass(slots=True)
@@ -331,7 +380,8 @@ class AgentGenerator:
                     "    found = False", "    best = out",
                     "    " + " = ".join(f"best{i}" for i in range(keys)) + " = None"]
             end = ["    return best", ""]
-        return "\n".join([*head, *pro, *body.lines, *end])
+        lines = body.lines if self.columnar is None else _whole_constant_loops(body.lines)
+        return "\n".join([*head, *pro, *lines, *end])
 
     def _pass(self, w: Writer, delta: int) -> None:
         ex = ExprCompiler(self.ctx, self.ns)

@@ -634,14 +634,20 @@ def _run_columns(agents: Sequence[AgentSpec], acts: Activations, view: View,
         except (Exception, SystemExit) as exc:
             effect = _failed(position, exc, runtime)
         else:
-            if not runtime.calls and type(result) is list:
-                if not result:
-                    add(())
-                    continue
-                if (len(result) == 1 and type(out := result[0]) is tuple and len(out) == 5
-                        and out[0] in kinds):
-                    # the usual run: one output (what _run_agent checks, inlined)
-                    add((out,))
+            if not runtime.calls:
+                if type(result) is list:
+                    if not result:
+                        add(())
+                        continue
+                    if (len(result) == 1 and type(out := result[0]) is tuple
+                            and len(out) == 5 and out[0] in kinds):
+                        # the usual run: one output (what _run_agent checks, inlined)
+                        add((out,))
+                        continue
+                elif type(result) is Columns and result.malformed() is None:
+                    # columns that keep the contract (what _made checks, with no
+                    # effect built only to be taken apart)
+                    add(result)
                     continue
             effect = _made(position, result, runtime)
             if (effect.error is None and not effect.tool_calls

@@ -131,9 +131,10 @@ class KeyedMerge:
         emits_fusable = {spec.id for spec in merger.program.types
                          if self._fusable[spec.id] is not None}
         intents = {spec.id for spec in merger.program.types if spec.intent}
-        self._lane = [bool(emits_fusable.intersection(agent.emits))
-                      and not intents.intersection(agent.reads)
-                      for agent in merger.program.agents]
+        self._lane = ([bool(emits_fusable.intersection(agent.emits))
+                       and not intents.intersection(agent.reads)
+                       for agent in merger.program.agents] if emits_fusable
+                      else [False] * len(merger.program.agents))
         #: whether any agent's effects may take :meth:`lane`
         self.has_lane = any(self._lane)
         #: whether :meth:`lane` stopped the current merge (the job must stop)

@@ -21,9 +21,10 @@ The per-fact path uses tuples and dict operations only.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from converge_rules.engine.effects import (
@@ -59,31 +60,14 @@ if TYPE_CHECKING:
 
 _TYPE_OF = itemgetter(0)
 _VALUES_OF = itemgetter(1)
+_POSITION_OF = attrgetter("position")
+_OUTPUTS_OF = attrgetter("outputs")
+_ERROR_OF = attrgetter("error")
+_TOOL_CALLS_OF = attrgetter("tool_calls")
 
 
 def _drop(item: Any) -> None:
     """Stands in for ``delta.append`` when no executor wants the delta."""
-
-
-SMALL_EFFECT = 16
-"""The most outputs an effect may have for its cycle to be merged in one batch
-(:meth:`Merger._merge_columns`): a thousand agents' one-fact effects are; the closure's
-one effect of a million paths is not — batching it only added a walk of every output's
-id (the random closure took 1.45x longer)."""
-
-
-def _new_before(ids: Sequence[int], first: int) -> list[int]:
-    """For a run of outputs merged into ``ids`` (new facts from ``first`` on): how many
-    new facts the outputs before each one added (and all of them, last)."""
-    counts = [0]
-    seen: set[int] = set()
-    n = 0
-    for fid in ids:
-        if fid >= first and fid not in seen:
-            seen.add(fid)
-            n += 1
-        counts.append(n)
-    return counts
 
 
 def needs_dependents(program: Program) -> bool:
@@ -131,15 +115,22 @@ class Merger:
         self.knowledge: Knowledge | None = None
         keyed = {t.id for t in program.types if t.key_positions}
         intents = {t.id for t in program.types if t.intent}
-        self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
-        self._agent_intents = [bool(intents.intersection(a.reads)) for a in program.agents]
-        # agents whose outputs can take the lean path: unkeyed, non-intent, ungated
-        # types only
-        self._agent_plain = [
-            not keyed.intersection(a.emits) and not intents.intersection(a.emits)
-            and not self.gated.intersection(a.emits)
-            for a in program.agents
-        ]
+        n = len(program.agents)
+        if not keyed and not intents and not self.gated:
+            # (the common program: the same for every agent, without a set per agent)
+            self._agent_keyed, self._agent_intents = [False] * n, [False] * n
+            self._agent_plain = [True] * n
+        else:
+            self._agent_keyed = [bool(keyed.intersection(a.emits)) for a in program.agents]
+            self._agent_intents = [bool(intents.intersection(a.reads))
+                                   for a in program.agents]
+            # agents whose outputs can take the lean path: unkeyed, non-intent,
+            # ungated types only
+            self._agent_plain = [
+                not keyed.intersection(a.emits) and not intents.intersection(a.emits)
+                and not self.gated.intersection(a.emits)
+                for a in program.agents
+            ]
         self.keyed = KeyedMerge(self)
         self.retraction = Retraction(self)
 
@@ -273,6 +264,12 @@ class Merger:
         type_of = store.type_of
         keyed = self.keyed
         merge_output = self.merge_output
+        if (type(effects) is RunOutputs and self.guard is None and not keyed.has_lane
+                and not store.retractable and self._columns_only(effects.positions,
+                                                                 effects.outputs)):
+            # runs that all end in columns of plain types (no keyed output: no
+            # groups): merged from the columns, no effect built per run
+            return self._merge_columns(cycle, effects.positions, effects.outputs)
         if isinstance(effects, RunOutputs) and (self.guard is not None
                                                 or not keyed.has_lane):
             effects = effects.effects()
@@ -283,8 +280,12 @@ class Merger:
         groups = (keyed.groups_of_runs(effects) if isinstance(effects, RunOutputs)
                   else self._group_keyed(effects))
         if (groups is None and not store.retractable and not isinstance(effects, RunOutputs)
-                and self._columns_only(effects)):
-            return self._merge_columns(cycle, effects)
+                and list(map(_ERROR_OF, effects)).count(None) == len(effects)
+                and self._columns_only(list(map(_POSITION_OF, effects)),
+                                       list(map(_OUTPUTS_OF, effects)))):
+            return self._merge_columns(cycle, list(map(_POSITION_OF, effects)),
+                                       list(map(_OUTPUTS_OF, effects)),
+                                       list(map(_TOOL_CALLS_OF, effects)))
         done: set[tuple[int, Any]] = set()
         keyed.begin()
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
@@ -417,60 +418,66 @@ class Merger:
             return False
         return True
 
-    def _columns_only(self, effects: Sequence[AgentEffect]) -> bool:
-        """Whether every effect of the cycle takes :meth:`_merge_plain`'s whole-columns
-        path (no error, columnar outputs of a plain type, no intent read, room for all
-        of them) and is small (:data:`SMALL_EFFECT` outputs at most): then
-        :meth:`_merge_columns` merges the cycle. Large effects gain nothing from being
-        merged together, and would pay for finding each output's id."""
+    def _columns_only(self, positions: Sequence[int], outputs: Sequence[Any]) -> bool:
+        """Whether every run of the cycle (agent ``positions[i]``, which gave
+        ``outputs[i]`` without an error) takes :meth:`_merge_plain`'s whole-columns
+        path (columnar outputs of a plain type, no intent read, room for all of them):
+        then :meth:`_merge_columns` merges the cycle."""
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
         total = 0
-        for eff in effects:
-            a = eff.position
-            outputs = eff.outputs
-            if (eff.error is not None or type(outputs) is not Columns
-                    or not agent_plain[a] or agent_intents[a]
-                    or len(outputs.values) > SMALL_EFFECT):
+        for a, outs in zip(positions, outputs, strict=True):
+            if type(outs) is not Columns or not agent_plain[a] or agent_intents[a]:
                 return False
-            total += len(outputs.values)
+            total += len(outs.values)
         return self.store.live_count + total <= self.max_facts
 
-    def _merge_columns(self, cycle: int, effects: Sequence[AgentEffect]) -> bool:
+    def _merge_columns(self, cycle: int, positions: Sequence[int], outputs: Sequence[Any],
+                       tool_calls: Sequence[tuple[Any, ...]] | None = None) -> bool:
         """:meth:`merge_cycle` when :meth:`_columns_only`: the same store, delta and
         events as merging each effect by :meth:`_merge_plain`, with one
         :meth:`~FactStore.add_columns` per run of effects emitting one type instead of
-        one per effect (a cycle of a thousand one-fact effects, each an agent's call).
-        Each effect's ``E_PLAIN`` holds the id its first new fact took, as one by one."""
+        one per effect (a cycle of a thousand one-fact effects, each an agent's call;
+        200 agents deriving one fact 50 times each). Each effect's ``E_PLAIN`` holds
+        the id its first new fact took, as one by one: found by bisecting the
+        positions of the batch's new facts (never a walk of every output's id: the
+        closure's one effect of a million paths is merged as by :meth:`_merge_plain`)."""
         store = self.store
         ev = self.events.append
         start = store.next_id
-        columns = cast(list[Columns], [eff.outputs for eff in effects])
+        columns = cast(Sequence[Columns], outputs)
         k = 0
-        n = len(effects)
+        n = len(columns)
         while k < n:
             t = columns[k].type_id
-            j = k
-            batch: list[tuple[Any, ...]] = []
+            j = k + 1
             while j < n and columns[j].type_id == t:
-                batch += columns[j].values
                 j += 1
-            run = Columns(t, batch, [], 0)
+            # where in the batch each new fact's first output is, when some output
+            # was no new fact (equal to a live or an earlier one): the new facts
+            # before an effect's outputs are those before its offset
+            fresh: list[int] | None = None
+            if j == k + 1:
+                run = columns[k]  # one effect: its first new fact is the first id
+            else:
+                batch: list[tuple[Any, ...]] = []
+                for i in range(k, j):
+                    batch += columns[i].values
+                run = Columns(t, batch, [], 0)
+                fresh = []
             first = store.next_id
-            added = store.add_columns(run)
-            # each output's count of new facts before it, when some output was no
-            # new fact (equal to an earlier one): None when every one was
-            fresh = None if added == len(batch) else _new_before(store.merged_ids(run), first)
+            added = store.add_columns(run, fresh)
+            if added == len(run.values):
+                fresh = None  # every output a new fact: as many before as outputs
             offset = 0
             for i in range(k, j):
-                eff = effects[i]
-                a = eff.position
-                if eff.tool_calls:
-                    for call in eff.tool_calls:
+                a = positions[i]
+                if tool_calls is not None and tool_calls[i]:
+                    for call in tool_calls[i]:
                         ev((E_TOOL_CALL, cycle, a, *call))
-                outputs = columns[i]
-                size = len(outputs.values)
-                ev((E_PLAIN, cycle, a, outputs, None,
-                    first + (offset if fresh is None else fresh[offset])))
+                cols = columns[i]
+                size = len(cols.values)
+                ev((E_PLAIN, cycle, a, cols, None,
+                    first + (offset if fresh is None else bisect_left(fresh, offset))))
                 ev((E_EFFECT_MERGED, cycle, a, size))
                 offset += size
             k = j

@@ -142,6 +142,7 @@ class _Job:
         self.cycle_sink = cycle_sink
         #: the cycle sink when it can commit cycles in groups, else None
         #: a sink that keeps raw events (a job store's): no line built at run time
+        sunk = cycle_sink is not None
         self.compact_sink: CompactSink | None = None
         self.group_commit: GroupCommitSink | None = None
         if cycle_sink is not None:
@@ -175,10 +176,10 @@ class _Job:
         self.merger.gates = self.gates
         self.meter = BudgetMeter(program.budgets)
         self.knowledge = Knowledge(program, summarize=summarize, sink=(
-            cycle_sink if isinstance(cycle_sink, KnowledgeSink) else None))
+            cycle_sink if sunk and isinstance(cycle_sink, KnowledgeSink) else None))
         self.merger.knowledge = self.knowledge
         self.payloads = Payloads(program, self.store, sink=(
-            cycle_sink if isinstance(cycle_sink, PayloadSink) else None))
+            cycle_sink if sunk and isinstance(cycle_sink, PayloadSink) else None))
         self.tools = ToolBox(self.knowledge.bind_tool(tools), program.budgets.max_tool_calls,
                              recorded)
         self.timings = timings
@@ -223,7 +224,7 @@ class _Job:
         self.started = time.monotonic()
         #: the checkpoint of each committed cycle, when the sink keeps them
         self.checkpoints = (Checkpointer(self, cycle_sink)
-                            if isinstance(cycle_sink, CheckpointSink)
+                            if sunk and isinstance(cycle_sink, CheckpointSink)
                             and checkpointable(program) else None)
 
     # ---------------------------------------------------------------- running

@@ -113,6 +113,27 @@ def test_a_type_that_only_grows_keeps_its_live_ids_in_an_array() -> None:
         == [4, 0]
 
 
+def test_columns_repeating_old_and_new_facts_merge_as_their_tuples_one_by_one() -> None:
+    """``add_columns`` on a batch of mostly repeated outputs (an agent deriving few
+    facts many times): the new facts in the order of their first output, the ids and
+    the merged ids as ``add_outputs`` gives the same tuples one by one."""
+    path = 1
+    batch = [(5, 6), (0, 1), (5, 6), (7, 8), (0, 1), (7, 8), (5, 6), (9, 9)]
+    columnar, one_by_one = _grow_only_store(), _grow_only_store()
+    for store in (columnar, one_by_one):
+        for fid in (0, 1):
+            store.add(path, (fid, fid + 1), 1)
+    assert columnar.add_columns(Columns(path, batch, array("q", range(8)), 1)) == 3
+    one_by_one.add_outputs([(EMIT, path, v, 1.0, (0,)) for v in batch], 0, 1, 100,
+                           array("q"), lambda out: False)
+    assert columnar.values == one_by_one.values
+    assert columnar.values[2:] == [(5, 6), (7, 8), (9, 9)]
+    assert list(columnar.merged_ids(Columns(path, batch, array("q", range(8)), 1))) == [
+        2, 0, 2, 3, 0, 3, 2, 4]
+    assert list(columnar.live[path]) == [0, 1, 2, 3, 4]
+    assert columnar.add_columns(Columns(path, [(5, 6)] * 3, array("q", range(3)), 1)) == 0
+
+
 def test_an_id_list_keeps_runs_of_ids() -> None:
     live = IdList([1, 4])
     live.extend(5, 8)    # continues the run 4..4
@@ -173,7 +194,7 @@ agent six { when C(n) where n > 1 emit B(n: n - 1) }
 
 def _one_effect_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     from converge_rules.engine.merge import Merger
-    monkeypatch.setattr(Merger, "_columns_only", lambda self, effects: False)
+    monkeypatch.setattr(Merger, "_columns_only", lambda self, *runs: False)
 
 
 @pytest.mark.parametrize("inputs", [[1, 2, 3], [3, 1], [2], []])
@@ -194,3 +215,25 @@ def test_a_cycle_of_columns_merges_as_its_effects_one_by_one(
     assert batched.trace.to_jsonl() == single.trace.to_jsonl()
     if inputs:
         assert "fact_supported" in batched.trace.to_jsonl()  # equal outputs were merged
+
+
+def test_many_agents_deriving_one_fact_many_times_merge_as_one_by_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Effects of many outputs, most equal to each other, batched in one store
+    operation per type (``converge bench``'s routing: each agent derives one fact once
+    per reading of its kind): the same facts, ids and trace as effect by effect,
+    each effect's first new fact placed by the positions of the batch's new facts."""
+    from converge_rules.benchmarks import routing_readings, routing_ruleset
+
+    ruleset = loads(routing_ruleset(7), plugins=False)
+    # kinds k0..k8: two no agent watches; agents whose kind comes first derive first
+    facts = [("Reading", {"kind": k, "value": v}) for k, v in routing_readings(9, 200)]
+    facts.reverse()
+    batched = run(ruleset.program, facts)
+    with monkeypatch.context() as m:
+        _one_effect_at_a_time(m)
+        single = run(ruleset.program, facts)
+    assert batched.status == single.status == "converged"
+    assert sorted(f["kind"] for f in batched.facts("Seen")) == [f"k{i}" for i in range(7)]
+    assert batched.to_json() == single.to_json()
+    assert batched.trace.to_jsonl() == single.trace.to_jsonl()
