@@ -142,6 +142,8 @@ class _Job:
         self.cycle_sink = cycle_sink
         #: the cycle sink when it can commit cycles in groups, else None
         #: a sink that keeps raw events (a job store's): no line built at run time
+        # (a runtime-checkable protocol's isinstance walks its members, even for None:
+        # the sink checks below are made only when there is a sink)
         sunk = cycle_sink is not None
         self.compact_sink: CompactSink | None = None
         self.group_commit: GroupCommitSink | None = None
