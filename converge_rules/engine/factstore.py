@@ -650,6 +650,10 @@ class FactStore:
         retractable = self.retractable
         lists = self.list_buckets
         derive = self.derive
+        # (derive() notes touched facts for a checkpoint: then it is called)
+        inline_derive = retractable and self.touched is None
+        derivations = self.derivations
+        dependents = self.dependents
         mark = fids.append
         start = fid_next = len(values)
         # per-type lookups, redone only when the type changes (agents mostly emit one)
@@ -708,7 +712,17 @@ class FactStore:
                                 bucket[fid] = None
                             except TypeError:  # a 1-tuple grows into a dict
                                 index[key] = {bucket[0]: None, fid: None}
-                    if retractable:
+                    if inline_derive and type(support) is not Lasting:
+                        # derive() of a new fact, inlined: its first derivation, and
+                        # the reverse edges from its support
+                        derivations[fid] = [(agent, cycle, support)]
+                        for s in support:
+                            edges = dependents.get(s)
+                            if edges is None:
+                                dependents[s] = [fid]
+                            else:
+                                edges.append(fid)
+                    elif retractable:
                         derive(fid, agent, cycle, support)
                     if conf != 1.0:
                         confidence[fid] = conf

@@ -373,6 +373,7 @@ class KeyedMerge:
         key_table = store.key_table
         tables: dict[int, dict[Any, int]] = {}
         values = store.values
+        store_add = store.add
         update_in_place = store.update_in_place
         confidence = store.confidence
         derivations = store.derivations
@@ -383,6 +384,11 @@ class KeyedMerge:
         merge_output = merger.merge_output
         add = self._add
         gateless = merger.gates is None
+        # a new key's fact is added here, not through _add, when nothing needs more
+        # than its one lasting derivation: no gate, room for it, no checkpoint noting
+        # what changed (store.touched; set between cycles, never during a merge)
+        max_facts = merger.max_facts
+        untouched = store.touched is None and store.retractable
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
@@ -393,54 +399,74 @@ class KeyedMerge:
                 # merge_single's decision (inc None: not fused) and its fused update,
                 # inlined (keep them alike)
                 inc = None
-                fast = None if out[0] == EVALUATE else fusable[out[1]]
-                if fast is not None:
-                    kind, position, highest, _ = fast
+                keyget = None if out[0] == EVALUATE else keyget_of[out[1]]
+                if keyget is not None:
                     t = out[1]
                     vals = out[2]
-                    key = keyget_of[t](vals)
+                    key = keyget(vals)
                     if groups is None or (t, key) not in groups:
                         table = tables.get(t)
                         if table is None:
                             table = tables[t] = key_table(t)
                         inc = table.get(key)
-                        if inc is None and gateless:
-                            # a new key: merge_single's first case, without the calls
-                            # between (every Edge of Waltz)
-                            support = out[4]
-                            if not (dead and type(support) is not Lasting
-                                    and not dead.isdisjoint(support)):
-                                fid = add(cycle, t, vals, [out[3], [a], [(a, support)]], None)
-                                if fid is None:
-                                    self.stopped = True
-                                    return
-                                held[(t, key)] = (fid, a, out)
-                                continue
-                if inc is not None:
-                    support = out[4]
-                    inc_vals = values[inc]
-                    if (dead and type(support) is not Lasting
-                            and not dead.isdisjoint(support)) or inc_vals == vals \
-                            or t in updates[a]:
-                        inc = None
-                    elif kind == "latest":
-                        # the incumbent's cycle is this one (a tie: the general path)
-                        # when its id is this cycle's, else an earlier one: the new
-                        # value is the latest
-                        if inc >= this_cycle:
-                            inc = None
-                    elif kind == "field" or kind == "confidence":
-                        old: Any
-                        new: Any
-                        if kind == "field":
-                            old, new = inc_vals[position], vals[position]
+                        if inc is None:
+                            if gateless:
+                                # a new key: merge_single's first case, without the
+                                # calls between (every Edge and Junction of Waltz)
+                                support = out[4]
+                                if (type(support) is Lasting and untouched
+                                        and store.live_count < max_facts):
+                                    # _add and _derived, inlined. A lasting fact rests
+                                    # on nothing: no cascade reaches it, so it holds
+                                    # its key to the merge's end (rekey needs no entry
+                                    # in ``held``)
+                                    fid = store_add(t, vals, cycle)
+                                    conf = out[3]
+                                    if conf != 1.0:
+                                        confidence[fid] = conf
+                                    derivations[fid] = [(a, cycle, ())]
+                                    ev((E_FACT_ADDED, fid, a, cycle, support, conf))
+                                    if delta is not None:
+                                        delta((D_ADD, fid, t, vals, cycle))
+                                    merger.added += 1
+                                    continue
+                                if not (dead and type(support) is not Lasting
+                                        and not dead.isdisjoint(support)):
+                                    added = add(cycle, t, vals, [out[3], [a], [(a, support)]],
+                                                None)
+                                    if added is None:
+                                        self.stopped = True
+                                        return
+                                    held[(t, key)] = (added, a, out)
+                                    continue
                         else:
-                            old, new = confidence.get(inc, 1.0), out[3]
-                        if old is None or new is None or old == new \
-                                or (new > old) != highest:
-                            inc = None
-                    else:  # earliest: the incumbent is as old or older, never the loser
-                        inc = None
+                            fast = fusable[t]
+                            support = out[4]
+                            inc_vals = values[inc]
+                            if fast is None or (dead and type(support) is not Lasting
+                                                and not dead.isdisjoint(support)) \
+                                    or inc_vals == vals or t in updates[a]:
+                                inc = None
+                            else:
+                                kind, position, highest, _ = fast
+                                if kind == "latest":
+                                    # the incumbent's cycle is this one (a tie: the
+                                    # general path) when its id is this cycle's, else an
+                                    # earlier one: the new value is the latest
+                                    if inc >= this_cycle:
+                                        inc = None
+                                elif kind == "field" or kind == "confidence":
+                                    old: Any
+                                    new: Any
+                                    if kind == "field":
+                                        old, new = inc_vals[position], vals[position]
+                                    else:
+                                        old, new = confidence.get(inc, 1.0), out[3]
+                                    if old is None or new is None or old == new \
+                                            or (new > old) != highest:
+                                        inc = None
+                                else:  # earliest: the incumbent is as old or older
+                                    inc = None
                 if inc is None:
                     if not merge_output(cycle, a, out, groups, done):
                         self.stopped = True
@@ -452,6 +478,7 @@ class KeyedMerge:
                 if conf != 1.0:
                     confidence[fid] = conf
                 if type(support) is Lasting:
+                    # (held to the merge's end, as a new key's lasting fact above)
                     derivations[fid] = [(a, cycle, ())]
                 else:
                     derivations[fid] = [(a, cycle, support)]
@@ -464,8 +491,8 @@ class KeyedMerge:
                                 edges.append(fid)
                     if store.touched is not None:
                         store.touched.update(support)
+                    held[(t, key)] = (fid, a, out)
                 merger.added += 1
-                held[(t, key)] = (fid, a, out)
                 derivations.pop(inc, None)
                 dead.add(inc)
                 ev((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
