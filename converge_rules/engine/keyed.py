@@ -26,6 +26,7 @@ from converge_rules.engine.trace import (
     E_FACT_SUPPORTED,
     E_KEYED_UPDATE,
     E_OUTPUT_SKIPPED,
+    E_REPLACED,
 )
 from converge_rules.program import EVALUATE, Lasting
 
@@ -43,6 +44,9 @@ keeps its incumbent (if any), and the merge goes on."""
 Members = list[tuple[int, tuple[Any, ...]]]
 
 _HOLDER = itemgetter(0)
+_KIND = itemgetter(0)
+_TYPE = itemgetter(1)
+_VALUES = itemgetter(2)
 
 
 def keyed_groups(positions: Sequence[int], outputs: Sequence[Sequence[tuple[Any, ...]]],
@@ -54,20 +58,40 @@ def keyed_groups(positions: Sequence[int], outputs: Sequence[Sequence[tuple[Any,
     ``positions[i]`` emitted ``outputs[i]`` (none for a failed run);
     ``emits_keyed[a]``: whether agent ``a`` emits a keyed type; ``keyget_of[t]``: the
     key of a fact of type ``t`` (None when unkeyed)."""
-    seen: set[tuple[int, Any]] = set()
+    # per keyed type, the keys proposed so far; a run whose outputs are all emits of
+    # one type (every Waltz labelling run) is checked at C speed
+    seen: dict[int, set[Any]] = {}
     for a, outs in zip(positions, outputs, strict=True):
         if not outs or not emits_keyed[a]:
+            continue
+        types = set(map(_TYPE, outs))
+        if len(types) == 1 and EVALUATE not in map(_KIND, outs):
+            (t,) = types
+            keyget = keyget_of[t]
+            if keyget is None:
+                continue
+            keys = seen.get(t)
+            if keys is None:
+                keys = seen[t] = set()
+            known = len(keys)
+            keys.update(map(keyget, map(_VALUES, outs)))
+            if len(keys) - known != len(outs):
+                return _groups_of_several(positions, outputs, keyget_of, emits_keyed)
             continue
         for out in outs:
             if out[0] == EVALUATE:
                 continue
-            keyget = keyget_of[out[1]]
+            t = out[1]
+            keyget = keyget_of[t]
             if keyget is None:
                 continue
-            gk = (out[1], keyget(out[2]))
-            if gk in seen:
+            keys = seen.get(t)
+            if keys is None:
+                keys = seen[t] = set()
+            key = keyget(out[2])
+            if key in keys:
                 return _groups_of_several(positions, outputs, keyget_of, emits_keyed)
-            seen.add(gk)
+            keys.add(key)
     return None
 
 
@@ -467,6 +491,15 @@ class KeyedMerge:
                                         inc = None
                                 else:  # earliest: the incumbent is as old or older
                                     inc = None
+                    elif (t, key) not in done and untouched and gateless:
+                        # the first candidate of a key that has several: merge
+                        # decides the group here, or below when it is not the common
+                        # case (one value, every candidate lasting, winning at once)
+                        fast = fusable[t]
+                        if fast is not None and self._fused_group(
+                                cycle, t, key, groups[(t, key)], fast):
+                            done.add((t, key))
+                            continue
                 if inc is None:
                     if not merge_output(cycle, a, out, groups, done):
                         self.stopped = True
@@ -503,6 +536,59 @@ class KeyedMerge:
                 if inc in dependents:
                     merger.retraction.cascade(cycle, inc, fid)
             ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
+
+    def _fused_group(self, cycle: int, t: int, key: Any, members: Members,
+                     fast: tuple[str, int, bool, str]) -> bool:
+        """:meth:`merge` of a key's several candidates in the common case, in one pass:
+        they propose one value (two Waltz agents labelling one edge alike), every one
+        lasting, and the policy's first criterion decides for it over the incumbent.
+        The same store, events and delta as ``merge`` → :meth:`_replace` →
+        ``Retraction.replace``; no entry in :attr:`held` (a holder whose derivations
+        are all lasting cannot be retracted later in the merge). False, having changed
+        nothing, in any other case. For :meth:`lane`: no gate, no checkpoint noting
+        touched facts."""
+        first, out = members[0]
+        vals = out[2]
+        conf = out[3]
+        updates = self._updates
+        for a, other in members:
+            if other[2] != vals or type(other[4]) is not Lasting or t in updates[a]:
+                return False
+            conf = max(conf, other[3])
+        store = self._store
+        inc = store.incumbent(t, key)
+        if inc is None:
+            return False
+        inc_vals = store.values[inc]
+        if inc_vals == vals or not self._new_wins(fast, cycle, inc, inc_vals, vals, conf):
+            return False
+        self.count += 1
+        ev = self._events.append
+        ev((E_CONFLICT, cycle, t, key, vals, (inc_vals,), fast[3]))
+        fid = store.update_in_place(inc, vals, cycle, key)
+        if conf != 1.0:
+            store.confidence[fid] = conf
+        derivs: list[tuple[int, int, tuple[int, ...]]] = [(first, cycle, ())]
+        ev((E_FACT_ADDED, fid, first, cycle, out[4], conf))
+        for a, other in members[1:]:
+            derivs.append((a, cycle, ()))
+            ev((E_FACT_SUPPORTED, fid, a, cycle, other[4]))
+        derivations = store.derivations
+        derivations[fid] = derivs
+        merger = self._merger
+        merger.added += 1
+        # Merger.retire of the incumbent (the store took it out above), then the
+        # cascade from it, which spares ``fid``
+        derivations.pop(inc, None)
+        merger.dead.add(inc)
+        ev((E_REPLACED, cycle, inc, fid))
+        if merger.record_delta:
+            merger.delta.append((D_ADD, fid, t, vals, cycle))
+            merger.delta.append((D_REMOVE, inc))
+        merger.removed += 1
+        if inc in store.dependents:
+            merger.retraction.cascade(cycle, inc, fid)
+        return True
 
     def groups_of_runs(self, runs: RunOutputs) -> dict[tuple[int, Any], Members] | None:
         """:func:`keyed_groups` of a cycle's runs as columns."""

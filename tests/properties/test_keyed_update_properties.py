@@ -355,3 +355,38 @@ def test_waltz_merges_columns_as_the_effects_do() -> None:
         patch.setattr(KeyedMerge, "fused", False)
         general = run(program, facts)
     assert _outcome(lane) == _outcome(effects) == _outcome(general)
+
+
+def test_a_group_of_one_lasting_value_is_merged_by_the_lane() -> None:
+    """Two agents proposing one lasting update for a key in one cycle (a group of one
+    value, as two Waltz rules labelling an edge alike) are merged by the lane in one
+    pass (``KeyedMerge._fused_group``), with the same facts, conflicts and trace, byte
+    for byte, as the same runs answered as effects and as the general keyed path."""
+    from converge_rules.engine import executors
+
+    program = _program("\n".join([
+        "ruleset pairs", "fact Count { key id: str, n: int }",
+        "policy Count { resolve by latest }",
+        *(f"agent {name} {{\n  when Count(id, n) where n < 3\n"
+          "  emit lasting Count(id: id, n: n + 1)\n}" for name in ("a", "b")),
+    ]) + "\n")
+    facts = [("Count", {"id": f"c{i}", "n": 0}) for i in range(3)]
+    fused: list[bool] = []
+    original = KeyedMerge._fused_group
+
+    def kept(self: KeyedMerge, *args: Any) -> bool:
+        fused.append(original(self, *args))
+        return fused[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(KeyedMerge, "_fused_group", kept)
+        lane = run(program, facts)
+    assert fused == [True] * 9                   # 3 keys, 3 updates each
+    assert {f["id"]: f["n"] for f in lane.facts("Count")} == {f"c{i}": 3 for i in range(3)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", lambda agents, acts, view, tools:
+                      executors._run_serially(agents, acts, view, tools))
+        effects = run(program, facts)
+        patch.setattr(KeyedMerge, "fused", False)
+        general = run(program, facts)
+    assert _outcome(lane) == _outcome(effects) == _outcome(general)
