@@ -255,9 +255,11 @@ class FactStore:
         "_closed",
         "_index_get",
         "_index_plan",
+        "_key_index",
         "_keyed",
         "_new",
         "_same",
+        "_update_plan",
         "confidence",
         "cycle_numbers",
         "cycle_starts",
@@ -538,7 +540,22 @@ class FactStore:
         live[fid] = None
         del live[old]
         lists = self.list_buckets
-        for index, get in self._index_plan[type_id]:
+        if fact_key is None:
+            keyget = self.keyget[type_id]
+            assert keyget is not None, "update_in_place is for keyed types"
+            fact_key = keyget(vals)
+        index = self._key_index[type_id]
+        if index is not None:
+            bucket = index[fact_key]
+            if type(bucket) is tuple:  # (old,): the key's only fact, as it should be
+                index[fact_key] = (fid,)
+            else:  # a one-id dict (or list) a general add-then-remove left
+                index_insert(index, fact_key, fid, lists)
+                if isinstance(bucket, list):
+                    bucket.remove(old)
+                elif isinstance(bucket, dict):
+                    del bucket[old]
+        for index, get in self._update_plan[type_id]:
             key = get(vals)
             was = get(old_vals)
             if key == was:
@@ -571,10 +588,6 @@ class FactStore:
                     del index[key]
         keyed = self._keyed[type_id]
         if keyed is not None:
-            if fact_key is None:
-                keyget = self.keyget[type_id]
-                assert keyget is not None, "update_in_place is for keyed types"
-                fact_key = keyget(vals)
             keyed[fact_key] = fid  # the same key: old's entry is overwritten
         self.removals[type_id] += 1
         touched = self.touched
@@ -919,12 +932,25 @@ class FactStore:
     # ----------------------------------------------------------- lazy indexes
 
     def _rebuild_plan(self) -> None:
-        """Which indexes ``add`` and ``remove`` maintain, per type: the active ones."""
-        plan: list[list[IndexUse]] = [[] for _ in range(self.layout.types)]
-        for index_id, (type_id, _) in enumerate(self.layout.indexes):
+        """Which indexes ``add`` and ``remove`` maintain, per type: the active ones;
+        for :meth:`update_in_place`, a keyed type's active index on exactly its key
+        apart (an update keeps the key: its bucket is the key's, no getter to call)
+        and the others."""
+        layout = self.layout
+        plan: list[list[IndexUse]] = [[] for _ in range(layout.types)]
+        update: list[list[IndexUse]] = [[] for _ in range(layout.types)]
+        key_index: list[dict[Any, Bucket] | None] = [None] * layout.types
+        for index_id, (type_id, positions) in enumerate(layout.indexes):
             if self.index_active[index_id]:
-                plan[type_id].append((self.indexes[index_id], self._index_get[index_id]))
+                use = (self.indexes[index_id], self._index_get[index_id])
+                plan[type_id].append(use)
+                if positions == layout.keys[type_id] and key_index[type_id] is None:
+                    key_index[type_id] = use[0]
+                else:
+                    update[type_id].append(use)
         self._index_plan = [tuple(p) for p in plan]
+        self._update_plan = [tuple(p) for p in update]
+        self._key_index = key_index
 
     def set_lazy_indexes(self, needed: bool) -> None:
         """Build the lazy indexes (from the live facts) when a cycle may look them up,
