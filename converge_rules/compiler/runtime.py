@@ -347,7 +347,7 @@ def cvg_recency(support: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, .
 def cvg_old(bucket: Collection[int] | None, since: int) -> bool:
     """Whether an index bucket (None: no live fact holds the key) holds a fact older
     than ``since``: its first id, the smallest (buckets are ascending), is."""
-    return bucket is not None and next(iter(bucket)) < since
+    return bool(bucket) and next(iter(bucket)) < since  # type: ignore[arg-type]
 
 
 def cvg_delta(bucket: Collection[int] | None, since: int) -> Collection[int]:
