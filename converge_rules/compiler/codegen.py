@@ -437,7 +437,9 @@ class AgentGenerator:
         """Wrap the pass written from line ``start`` in a check that every pattern it
         looks up by constants alone has a fact: ``Stage(value: labeling)`` joined
         innermost to every new ``Edge`` is looked up once, not once per new edge, and
-        when there is no such stage the new edges are not walked at all. The same
+        when there is no such stage the new edges are not walked at all; nor when the
+        stage is new itself, in a pass where it must be old (Waltz: every pass but the
+        stage's own walked the new edges in the stage's first cycle, for nothing). The same
         matches in the same order: with a bucket empty the pass finds none, and
         (``_cannot_raise``) nothing it skips could fail; it still runs when the run
         has too many outputs already, to stop as it did."""
@@ -450,10 +452,21 @@ class AgentGenerator:
     def _cannot_raise(self) -> bool:
         """True when no test of a match can raise: every pattern field, negated pattern
         and ``where`` part is made of names, constants, ``==``, ``!=``, ``and``, ``or``,
-        ``not``, ``if`` and counts, minima and maxima (no arithmetic, no calls)."""
+        ``not``, ``if``, counts, minima and maxima, and orderings of numbers (no
+        arithmetic, no calls)."""
         if self._safe_tests is None:
             self._safe_tests = self._tests_cannot_raise()
         return self._safe_tests
+
+    def _number(self, e: Expr) -> bool:
+        """Whether ``e`` is a number that orders against any other without raising: an
+        int or float literal, or a variable of a required int or float field."""
+        if isinstance(e, Literal):
+            return type(e.value) in (int, float)
+        if isinstance(e, Name):
+            vt = self.var_types.get(e.id)
+            return vt is not None and vt.base in ("int", "float") and not vt.optional
+        return False
 
     def _tests_cannot_raise(self) -> bool:
         exprs: list[Expr] = [fm.value for p in self.agent.patterns for fm in p.fields
@@ -462,7 +475,9 @@ class AgentGenerator:
             exprs.append(self.agent.where)
         for e in exprs:
             for x in walk_expr(e):
-                if isinstance(x, Binary) and x.op not in ("==", "!=", "and", "or"):
+                if isinstance(x, Binary) and x.op not in ("==", "!=", "and", "or") and not (
+                        x.op in ("<", "<=", ">", ">=") and self._number(x.left)
+                        and self._number(x.right)):
                     return False
                 if isinstance(x, Unary) and x.op != "not":
                     return False
@@ -662,7 +677,11 @@ class AgentGenerator:
             parts = [self._use(ex, u, k) for u in ordered]
             key = key_src(parts)
             if all(u.kind == "const" for u in ordered) and gone_of is None:
-                self._const_lookups.append(f"{ix}.get({key})")
+                # a pattern before the new one matches old facts only (``f < since``):
+                # the pass needs an old fact in the bucket, not just any fact
+                lookup = f"{ix}.get({key})"
+                self._const_lookups.append(f"_old({lookup}, since)" if k < delta
+                                           else lookup)
             w.line(f"for f{k} in {ix}.get({key}, ()):")
         else:
             w.line(f"for f{k} in {self.ns.live(tid)}:")

@@ -362,6 +362,12 @@ def cvg_recency(support: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, .
     return (tuple(sorted(support, reverse=True)), support)
 
 
+def cvg_old(bucket: Collection[int] | None, since: int) -> bool:
+    """Whether an index bucket (None: no live fact holds the key) holds a fact older
+    than ``since``: its first id, the smallest (buckets are ascending), is."""
+    return bool(bucket) and next(iter(bucket)) < since  # type: ignore[arg-type]
+
+
 def cvg_delta(bucket: Collection[int] | None, since: int) -> Collection[int]:
     """The ids of an index bucket (None: no live fact holds the key) that are ``>=
     since``, ascending: the new facts among those holding one key. Costs the number of
@@ -420,6 +426,7 @@ RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_recency": cvg_recency,
     "_lasting": Lasting,
     "_delta": cvg_delta,
+    "_old": cvg_old,
     "_columns": Columns,
 }
 """The names generated code may use for helpers (all start with ``_``, which no

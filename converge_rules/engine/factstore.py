@@ -49,10 +49,11 @@ def fact_terms(type_id: int, vals: tuple[Any, ...], closed: bool = False) -> tup
 def fingerprint_terms(type_ids: Iterable[int], rows: Iterable[tuple[Any, ...]]) -> tuple[int, int]:
     """The :func:`fact_terms` of many facts (``type_ids`` and ``rows`` side by side),
     summed modulo 2**64."""
-    h1 = h2 = 0
-    for a, b in map(fact_terms, type_ids, rows):
-        h1 += a
-        h2 += b
+    # fact_terms of each, summed at C speed: the same tuples hashed
+    rows = rows if isinstance(rows, list) else list(rows)
+    types = type_ids if isinstance(type_ids, repeat | array | list) else list(type_ids)
+    h1 = sum(map(hash, zip(types, rows, strict=False)))
+    h2 = sum(map(hash, zip(rows, types, repeat(-7), strict=False)))
     return h1 & MASK, h2 & MASK
 
 #: an index bucket: the ids holding one key, ascending
@@ -255,9 +256,11 @@ class FactStore:
         "_closed",
         "_index_get",
         "_index_plan",
+        "_key_index",
         "_keyed",
         "_new",
         "_same",
+        "_update_plan",
         "confidence",
         "cycle_numbers",
         "cycle_starts",
@@ -511,10 +514,9 @@ class FactStore:
             if keyed is not None:
                 keyed[keyget(vals)] = fid
         self.live_count += 1
-        if self.retractable:
-            h1, h2 = fact_terms(type_id, vals)
-            self.fp1 = (self.fp1 + h1) & MASK
-            self.fp2 = (self.fp2 + h2) & MASK
+        if self.retractable:  # fact_terms, inlined
+            self.fp1 = (self.fp1 + hash((type_id, vals))) & MASK
+            self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & MASK
         return fid
 
     def update_in_place(self, old: int, vals: tuple[Any, ...], cycle: int,
@@ -538,7 +540,22 @@ class FactStore:
         live[fid] = None
         del live[old]
         lists = self.list_buckets
-        for index, get in self._index_plan[type_id]:
+        if fact_key is None:
+            keyget = self.keyget[type_id]
+            assert keyget is not None, "update_in_place is for keyed types"
+            fact_key = keyget(vals)
+        index = self._key_index[type_id]
+        if index is not None:
+            bucket = index[fact_key]
+            if type(bucket) is tuple:  # (old,): the key's only fact, as it should be
+                index[fact_key] = (fid,)
+            else:  # a one-id dict (or list) a general add-then-remove left
+                index_insert(index, fact_key, fid, lists)
+                if isinstance(bucket, list):
+                    bucket.remove(old)
+                elif isinstance(bucket, dict):
+                    del bucket[old]
+        for index, get in self._update_plan[type_id]:
             key = get(vals)
             was = get(old_vals)
             if key == was:
@@ -552,7 +569,13 @@ class FactStore:
                     continue
                 index_insert(index, key, fid, lists)
             else:
-                index_insert(index, key, fid, lists)
+                into = index.get(key)
+                if into is None:  # (index_insert's two usual cases, inlined)
+                    index[key] = (fid,)
+                elif type(into) is dict:
+                    into[fid] = None
+                else:
+                    index_insert(index, key, fid, lists)
                 key = was
                 bucket = index[key]
                 if type(bucket) is dict:
@@ -571,10 +594,6 @@ class FactStore:
                     del index[key]
         keyed = self._keyed[type_id]
         if keyed is not None:
-            if fact_key is None:
-                keyget = self.keyget[type_id]
-                assert keyget is not None, "update_in_place is for keyed types"
-                fact_key = keyget(vals)
             keyed[fact_key] = fid  # the same key: old's entry is overwritten
         self.removals[type_id] += 1
         touched = self.touched
@@ -650,6 +669,10 @@ class FactStore:
         retractable = self.retractable
         lists = self.list_buckets
         derive = self.derive
+        # (derive() notes touched facts for a checkpoint: then it is called)
+        inline_derive = retractable and self.touched is None
+        derivations = self.derivations
+        dependents = self.dependents
         mark = fids.append
         start = fid_next = len(values)
         # per-type lookups, redone only when the type changes (agents mostly emit one)
@@ -708,7 +731,17 @@ class FactStore:
                                 bucket[fid] = None
                             except TypeError:  # a 1-tuple grows into a dict
                                 index[key] = {bucket[0]: None, fid: None}
-                    if retractable:
+                    if inline_derive and type(support) is not Lasting:
+                        # derive() of a new fact, inlined: its first derivation, and
+                        # the reverse edges from its support
+                        derivations[fid] = [(agent, cycle, support)]
+                        for s in support:
+                            edges = dependents.get(s)
+                            if edges is None:
+                                dependents[s] = [fid]
+                            else:
+                                edges.append(fid)
+                    elif retractable:
                         derive(fid, agent, cycle, support)
                     if conf != 1.0:
                         confidence[fid] = conf
@@ -915,12 +948,25 @@ class FactStore:
     # ----------------------------------------------------------- lazy indexes
 
     def _rebuild_plan(self) -> None:
-        """Which indexes ``add`` and ``remove`` maintain, per type: the active ones."""
-        plan: list[list[IndexUse]] = [[] for _ in range(self.layout.types)]
-        for index_id, (type_id, _) in enumerate(self.layout.indexes):
+        """Which indexes ``add`` and ``remove`` maintain, per type: the active ones;
+        for :meth:`update_in_place`, a keyed type's active index on exactly its key
+        apart (an update keeps the key: its bucket is the key's, no getter to call)
+        and the others."""
+        layout = self.layout
+        plan: list[list[IndexUse]] = [[] for _ in range(layout.types)]
+        update: list[list[IndexUse]] = [[] for _ in range(layout.types)]
+        key_index: list[dict[Any, Bucket] | None] = [None] * layout.types
+        for index_id, (type_id, positions) in enumerate(layout.indexes):
             if self.index_active[index_id]:
-                plan[type_id].append((self.indexes[index_id], self._index_get[index_id]))
+                use = (self.indexes[index_id], self._index_get[index_id])
+                plan[type_id].append(use)
+                if positions == layout.keys[type_id] and key_index[type_id] is None:
+                    key_index[type_id] = use[0]
+                else:
+                    update[type_id].append(use)
         self._index_plan = [tuple(p) for p in plan]
+        self._update_plan = [tuple(p) for p in update]
+        self._key_index = key_index
 
     def set_lazy_indexes(self, needed: bool) -> None:
         """Build the lazy indexes (from the live facts) when a cycle may look them up,

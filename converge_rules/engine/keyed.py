@@ -26,6 +26,7 @@ from converge_rules.engine.trace import (
     E_FACT_SUPPORTED,
     E_KEYED_UPDATE,
     E_OUTPUT_SKIPPED,
+    E_REPLACED,
 )
 from converge_rules.program import EVALUATE, Lasting
 
@@ -43,6 +44,9 @@ keeps its incumbent (if any), and the merge goes on."""
 Members = list[tuple[int, tuple[Any, ...]]]
 
 _HOLDER = itemgetter(0)
+_KIND = itemgetter(0)
+_TYPE = itemgetter(1)
+_VALUES = itemgetter(2)
 
 
 def keyed_groups(positions: Sequence[int], outputs: Sequence[Sequence[tuple[Any, ...]]],
@@ -54,20 +58,40 @@ def keyed_groups(positions: Sequence[int], outputs: Sequence[Sequence[tuple[Any,
     ``positions[i]`` emitted ``outputs[i]`` (none for a failed run);
     ``emits_keyed[a]``: whether agent ``a`` emits a keyed type; ``keyget_of[t]``: the
     key of a fact of type ``t`` (None when unkeyed)."""
-    seen: set[tuple[int, Any]] = set()
+    # per keyed type, the keys proposed so far; a run whose outputs are all emits of
+    # one type (every Waltz labelling run) is checked at C speed
+    seen: dict[int, set[Any]] = {}
     for a, outs in zip(positions, outputs, strict=True):
         if not outs or not emits_keyed[a]:
+            continue
+        types = set(map(_TYPE, outs))
+        if len(types) == 1 and EVALUATE not in map(_KIND, outs):
+            (t,) = types
+            keyget = keyget_of[t]
+            if keyget is None:
+                continue
+            keys = seen.get(t)
+            if keys is None:
+                keys = seen[t] = set()
+            known = len(keys)
+            keys.update(map(keyget, map(_VALUES, outs)))
+            if len(keys) - known != len(outs):
+                return _groups_of_several(positions, outputs, keyget_of, emits_keyed)
             continue
         for out in outs:
             if out[0] == EVALUATE:
                 continue
-            keyget = keyget_of[out[1]]
+            t = out[1]
+            keyget = keyget_of[t]
             if keyget is None:
                 continue
-            gk = (out[1], keyget(out[2]))
-            if gk in seen:
+            keys = seen.get(t)
+            if keys is None:
+                keys = seen[t] = set()
+            key = keyget(out[2])
+            if key in keys:
                 return _groups_of_several(positions, outputs, keyget_of, emits_keyed)
-            seen.add(gk)
+            keys.add(key)
     return None
 
 
@@ -374,6 +398,7 @@ class KeyedMerge:
         key_table = store.key_table
         tables: dict[int, dict[Any, int]] = {}
         values = store.values
+        store_add = store.add
         update_in_place = store.update_in_place
         confidence = store.confidence
         derivations = store.derivations
@@ -384,6 +409,11 @@ class KeyedMerge:
         merge_output = merger.merge_output
         add = self._add
         gateless = merger.gates is None
+        # a new key's fact is added here, not through _add, when nothing needs more
+        # than its one lasting derivation: no gate, room for it, no checkpoint noting
+        # what changed (store.touched; set between cycles, never during a merge)
+        max_facts = merger.max_facts
+        untouched = store.touched is None and store.retractable
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
@@ -394,54 +424,83 @@ class KeyedMerge:
                 # merge_single's decision (inc None: not fused) and its fused update,
                 # inlined (keep them alike)
                 inc = None
-                fast = None if out[0] == EVALUATE else fusable[out[1]]
-                if fast is not None:
-                    kind, position, highest, _ = fast
+                keyget = None if out[0] == EVALUATE else keyget_of[out[1]]
+                if keyget is not None:
                     t = out[1]
                     vals = out[2]
-                    key = keyget_of[t](vals)
+                    key = keyget(vals)
                     if groups is None or (t, key) not in groups:
                         table = tables.get(t)
                         if table is None:
                             table = tables[t] = key_table(t)
                         inc = table.get(key)
-                        if inc is None and gateless:
-                            # a new key: merge_single's first case, without the calls
-                            # between (every Edge of Waltz)
-                            support = out[4]
-                            if not (dead and type(support) is not Lasting
-                                    and not dead.isdisjoint(support)):
-                                fid = add(cycle, t, vals, [out[3], [a], [(a, support)]], None)
-                                if fid is None:
-                                    self.stopped = True
-                                    return
-                                held[(t, key)] = (fid, a, out)
-                                continue
-                if inc is not None:
-                    support = out[4]
-                    inc_vals = values[inc]
-                    if (dead and type(support) is not Lasting
-                            and not dead.isdisjoint(support)) or inc_vals == vals \
-                            or t in updates[a]:
-                        inc = None
-                    elif kind == "latest":
-                        # the incumbent's cycle is this one (a tie: the general path)
-                        # when its id is this cycle's, else an earlier one: the new
-                        # value is the latest
-                        if inc >= this_cycle:
-                            inc = None
-                    elif kind == "field" or kind == "confidence":
-                        old: Any
-                        new: Any
-                        if kind == "field":
-                            old, new = inc_vals[position], vals[position]
+                        if inc is None:
+                            if gateless:
+                                # a new key: merge_single's first case, without the
+                                # calls between (every Edge and Junction of Waltz)
+                                support = out[4]
+                                if (type(support) is Lasting and untouched
+                                        and store.live_count < max_facts):
+                                    # _add and _derived, inlined. A lasting fact rests
+                                    # on nothing: no cascade reaches it, so it holds
+                                    # its key to the merge's end (rekey needs no entry
+                                    # in ``held``)
+                                    fid = store_add(t, vals, cycle)
+                                    conf = out[3]
+                                    if conf != 1.0:
+                                        confidence[fid] = conf
+                                    derivations[fid] = [(a, cycle, ())]
+                                    ev((E_FACT_ADDED, fid, a, cycle, support, conf))
+                                    if delta is not None:
+                                        delta((D_ADD, fid, t, vals, cycle))
+                                    merger.added += 1
+                                    continue
+                                if not (dead and type(support) is not Lasting
+                                        and not dead.isdisjoint(support)):
+                                    added = add(cycle, t, vals, [out[3], [a], [(a, support)]],
+                                                None)
+                                    if added is None:
+                                        self.stopped = True
+                                        return
+                                    held[(t, key)] = (added, a, out)
+                                    continue
                         else:
-                            old, new = confidence.get(inc, 1.0), out[3]
-                        if old is None or new is None or old == new \
-                                or (new > old) != highest:
-                            inc = None
-                    else:  # earliest: the incumbent is as old or older, never the loser
-                        inc = None
+                            fast = fusable[t]
+                            support = out[4]
+                            inc_vals = values[inc]
+                            if fast is None or (dead and type(support) is not Lasting
+                                                and not dead.isdisjoint(support)) \
+                                    or inc_vals == vals or t in updates[a]:
+                                inc = None
+                            else:
+                                kind, position, highest, _ = fast
+                                if kind == "latest":
+                                    # the incumbent's cycle is this one (a tie: the
+                                    # general path) when its id is this cycle's, else an
+                                    # earlier one: the new value is the latest
+                                    if inc >= this_cycle:
+                                        inc = None
+                                elif kind == "field" or kind == "confidence":
+                                    old: Any
+                                    new: Any
+                                    if kind == "field":
+                                        old, new = inc_vals[position], vals[position]
+                                    else:
+                                        old, new = confidence.get(inc, 1.0), out[3]
+                                    if old is None or new is None or old == new \
+                                            or (new > old) != highest:
+                                        inc = None
+                                else:  # earliest: the incumbent is as old or older
+                                    inc = None
+                    elif (t, key) not in done and untouched and gateless:
+                        # the first candidate of a key that has several: merge
+                        # decides the group here, or below when it is not the common
+                        # case (one value, every candidate lasting, winning at once)
+                        fast = fusable[t]
+                        if fast is not None and self._fused_group(
+                                cycle, t, key, groups[(t, key)], fast):
+                            done.add((t, key))
+                            continue
                 if inc is None:
                     if not merge_output(cycle, a, out, groups, done):
                         self.stopped = True
@@ -453,6 +512,7 @@ class KeyedMerge:
                 if conf != 1.0:
                     confidence[fid] = conf
                 if type(support) is Lasting:
+                    # (held to the merge's end, as a new key's lasting fact above)
                     derivations[fid] = [(a, cycle, ())]
                 else:
                     derivations[fid] = [(a, cycle, support)]
@@ -465,8 +525,8 @@ class KeyedMerge:
                                 edges.append(fid)
                     if store.touched is not None:
                         store.touched.update(support)
+                    held[(t, key)] = (fid, a, out)
                 merger.added += 1
-                held[(t, key)] = (fid, a, out)
                 derivations.pop(inc, None)
                 dead.add(inc)
                 ev((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
@@ -477,6 +537,59 @@ class KeyedMerge:
                 if inc in dependents:
                     merger.retraction.cascade(cycle, inc, fid)
             ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
+
+    def _fused_group(self, cycle: int, t: int, key: Any, members: Members,
+                     fast: tuple[str, int, bool, str]) -> bool:
+        """:meth:`merge` of a key's several candidates in the common case, in one pass:
+        they propose one value (two Waltz agents labelling one edge alike), every one
+        lasting, and the policy's first criterion decides for it over the incumbent.
+        The same store, events and delta as ``merge`` → :meth:`_replace` →
+        ``Retraction.replace``; no entry in :attr:`held` (a holder whose derivations
+        are all lasting cannot be retracted later in the merge). False, having changed
+        nothing, in any other case. For :meth:`lane`: no gate, no checkpoint noting
+        touched facts."""
+        first, out = members[0]
+        vals = out[2]
+        conf = out[3]
+        updates = self._updates
+        for a, other in members:
+            if other[2] != vals or type(other[4]) is not Lasting or t in updates[a]:
+                return False
+            conf = max(conf, other[3])
+        store = self._store
+        inc = store.incumbent(t, key)
+        if inc is None:
+            return False
+        inc_vals = store.values[inc]
+        if inc_vals == vals or not self._new_wins(fast, cycle, inc, inc_vals, vals, conf):
+            return False
+        self.count += 1
+        ev = self._events.append
+        ev((E_CONFLICT, cycle, t, key, vals, (inc_vals,), fast[3]))
+        fid = store.update_in_place(inc, vals, cycle, key)
+        if conf != 1.0:
+            store.confidence[fid] = conf
+        derivs: list[tuple[int, int, tuple[int, ...]]] = [(first, cycle, ())]
+        ev((E_FACT_ADDED, fid, first, cycle, out[4], conf))
+        for a, other in members[1:]:
+            derivs.append((a, cycle, ()))
+            ev((E_FACT_SUPPORTED, fid, a, cycle, other[4]))
+        derivations = store.derivations
+        derivations[fid] = derivs
+        merger = self._merger
+        merger.added += 1
+        # Merger.retire of the incumbent (the store took it out above), then the
+        # cascade from it, which spares ``fid``
+        derivations.pop(inc, None)
+        merger.dead.add(inc)
+        ev((E_REPLACED, cycle, inc, fid))
+        if merger.record_delta:
+            merger.delta.append((D_ADD, fid, t, vals, cycle))
+            merger.delta.append((D_REMOVE, inc))
+        merger.removed += 1
+        if inc in store.dependents:
+            merger.retraction.cascade(cycle, inc, fid)
+        return True
 
     def groups_of_runs(self, runs: RunOutputs) -> dict[tuple[int, Any], Members] | None:
         """:func:`keyed_groups` of a cycle's runs as columns."""
