@@ -1,0 +1,104 @@
+"""Adversarial checks of the keyed lane (``KeyedMerge.lane``, ``_fused_group``) where
+it skips the general merge: a key whose several candidates propose one value (twin
+agents, lasting or not), with a gate on the type, a ``combine`` policy, a float
+field criterion whose values tie or are -0.0 / 0.0, a negating and a retracting
+agent. The lane must give the same status, facts, conflicts and trace, byte for
+byte, as the same runs merged as effects, and as the general keyed path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from converge_rules.compiler.compile import compile_ruleset
+from converge_rules.engine import executors, run
+from converge_rules.engine.keyed import KeyedMerge
+from converge_rules.engine.result import RunResult
+from converge_rules.language.checks.checker import check_file
+from converge_rules.program import Program
+
+PROFILE = settings(deadline=None, derandomize=True, database=None,
+                   suppress_health_check=[HealthCheck.too_slow,
+                                          HealthCheck.data_too_large])
+
+CRITERIA = ("latest", "highest n", "lowest n", "highest x", "lowest x", "earliest",
+            "highest confidence")
+
+
+@st.composite
+def twin_rulesets(draw: st.DrawFn) -> str:
+    combine = draw(st.integers(0, 4)) == 0
+    criteria = list(dict.fromkeys(draw(st.lists(st.sampled_from(CRITERIA), min_size=1,
+                                                max_size=2))))
+    tie = draw(st.sampled_from(("first", "latest", "reject")))
+    policy = ("policy Count { combine sum x }" if combine else
+              f"policy Count {{ resolve by {', '.join(criteria)}\n  on tie {tie} }}")
+    out = ["ruleset twins", "", 'root "r" { max_cycles = 12 }', "",
+           "fact Count { key id: str, n: int, x: float }", "fact Seen { id: str, n: int }",
+           "fact Seed { id: str }", "fact Lone { id: str }", policy, ""]
+    if draw(st.integers(0, 3)) == 0:
+        out += [f"approve Count when n > {draw(st.integers(1, 4))}", ""]
+    for i in range(draw(st.integers(1, 4))):
+        key = f"c{draw(st.integers(0, 1))}"
+        step = draw(st.sampled_from((1, 1, 2)))
+        x = draw(st.sampled_from(("0.0", "-0.0", "x", "x + 0.5", "x * -1.0", "1.0")))
+        conf = draw(st.sampled_from(("", "", " confidence 0.5", " confidence 0.7")))
+        lasting = draw(st.sampled_from(("", "lasting ", "lasting ")))
+        twins = draw(st.integers(1, 3))  # agents proposing the one value alike
+        for j in range(twins):
+            c = conf if j == 0 or draw(st.booleans()) else ""
+            out += [f"agent step{i}_{j} {{",
+                    f'  when Count(id: "{key}", n, x) where n < 5',
+                    f'  emit {lasting}Count(id: "{key}", n: n + {step}, x: {x}){c}', "}"]
+    if draw(st.booleans()):  # derived from the counters: retracted when they change
+        out += ["agent mirror {", "  when Count(id, n)", "  emit Seen(id: id, n: n)", "}"]
+    if draw(st.booleans()):
+        out += ["agent lonely tier 2 {", "  when Seed(id) and not Seen(id, n: 3)",
+                "  emit Lone(id: id)", "}"]
+    if draw(st.booleans()):  # a second proposer of a new key
+        out += ["agent seed {", "  when Seed(id)", "  emit Count(id: id, n: 0, x: 0.0)", "}"]
+    return "\n".join(out) + "\n"
+
+
+def _program(text: str) -> Program:
+    checked = check_file("generated.cvg", source=text)
+    errors = [f"{d.span}: {d.message}" for d in checked.diagnostics if d.is_error]
+    assert not errors, "\n".join(errors) + "\n" + text
+    return compile_ruleset(checked)
+
+
+def _outcome(result: RunResult) -> tuple[Any, ...]:
+    facts = {t.name: [{k: repr(v) for k, v in f.items()} for f in result.facts(t.name)]
+             for t in result.program.types}
+    return (result.status, result.detail, result.cycles, facts, result.conflicts,
+            result.pending, result.trace.to_jsonl())
+
+
+@settings(PROFILE, max_examples=300)
+@given(text=twin_rulesets(),
+       seeds=st.lists(st.sampled_from(("c0", "c1", "c2")), max_size=2, unique=True),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1")), st.integers(-1, 3),
+                                 st.sampled_from((0.0, -0.0, 1.5))),
+                       min_size=1, max_size=2, unique_by=lambda c: c[0]))
+def test_twin_candidates_merge_alike_on_every_path(
+    text: str, seeds: list[str], counts: list[tuple[str, int, float]]
+) -> None:
+    note(text)
+    program = _program(text)
+    facts: list[tuple[str, dict[str, Any]]] = [("Seed", {"id": s}) for s in seeds]
+    facts += [("Count", {"id": k, "n": n, "x": x}) for k, n, x in counts]
+    lane = run(program, facts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", lambda agents, acts, view, tools:
+                      executors._run_serially(agents, acts, view, tools))
+        effects = run(program, facts)
+        patch.setattr(KeyedMerge, "fused", False)
+        unfused = run(program, facts)
+        patch.setattr(KeyedMerge, "_merge_one", lambda *args: None)
+        general = run(program, facts)
+    assert _outcome(lane) == _outcome(effects)
+    assert _outcome(lane) == _outcome(unfused)
+    assert _outcome(lane) == _outcome(general)
