@@ -7,18 +7,22 @@ byte, as the same runs merged as effects, and as the general keyed path."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+import converge_rules
 from converge_rules.compiler.compile import compile_ruleset
 from converge_rules.engine import executors, run
 from converge_rules.engine.keyed import KeyedMerge
 from converge_rules.engine.result import RunResult
 from converge_rules.language.checks.checker import check_file
 from converge_rules.program import Program
+from tests.store.test_checkpoints import check_resumes
 
 PROFILE = settings(deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow,
@@ -102,3 +106,71 @@ def test_twin_candidates_merge_alike_on_every_path(
     assert _outcome(lane) == _outcome(effects)
     assert _outcome(lane) == _outcome(unfused)
     assert _outcome(lane) == _outcome(general)
+
+
+@settings(PROFILE, max_examples=40)
+@given(text=twin_rulesets(),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1")), st.integers(-1, 3),
+                                 st.sampled_from((0.0, -0.0, 1.5))),
+                       min_size=1, max_size=2, unique_by=lambda c: c[0]))
+def test_twin_candidates_resume_from_checkpoints_as_the_whole_run(
+    text: str, counts: list[tuple[str, int, float]]
+) -> None:
+    """Stopped after any cycle and resumed from its checkpoints (format 3), the job
+    equals the whole run, -0.0 and 0.0 kept apart."""
+    note(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "twins.cvg"
+        path.write_text(text, encoding="utf-8")
+        facts = [("Count", {"id": k, "n": n, "x": x}) for k, n, x in counts]
+        check_resumes(converge_rules.load(path), facts,
+                      lambda k: str(Path(tmp) / f"run{k}.db"), now=None)
+
+
+def _chain(types: int) -> str:
+    """``types`` fact types, each derived from the one before, the last also from the
+    first at once: every type id is used, the largest from cycle 1."""
+    out = ["ruleset many", "", 'root "r" { max_cycles = 200 }',
+           "fact T0 { key id: int, n: int }", "policy T0 { resolve by latest }"]
+    out += [f"fact T{i} {{ id: int, n: int }}" for i in range(1, types)]
+    out += ["agent step { when T0(id, n) where n < 3 emit T0(id: id, n: n + 1) }"]
+    out += [f"agent a{i} {{ when T{i - 1}(id, n) emit T{i}(id: id, n: n) }}"
+            for i in range(1, types)]
+    # (the last type early too: the checkpoints of most cycles hold its id)
+    out += [f"agent last {{ when T0(id, n) where n == 0 "
+            f"emit lasting T{types - 1}(id: id, n: -1) }}"]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("types", [91, 92, 93])
+def test_a_program_of_as_many_types_as_type_chars_resumes(types: int) -> None:
+    """The facts' types are written as characters up to len(TYPE_CHARS) types, as ids
+    beyond: on either side of that bound a resumed job equals the whole run."""
+    from converge_rules.engine.checkpoints import TYPE_CHARS
+
+    assert len(TYPE_CHARS) == 92
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "many.cvg"
+        path.write_text(_chain(types), encoding="utf-8")
+        facts = [("T0", {"id": i, "n": 0}) for i in range(2)]
+        assert check_resumes(converge_rules.load(path), facts,
+                             lambda k: str(Path(tmp) / f"run{k}.db"), now=None,
+                             stops=iter((1, 2, 60))) == 3
+
+
+@settings(PROFILE, max_examples=100)
+@given(ids=st.lists(st.integers(0, 91), max_size=300), cut=st.integers(0, 300))
+def test_types_as_characters_read_back_as_written(ids: list[int], cut: int) -> None:
+    """Every type id a program of len(TYPE_CHARS) types has survives the checkpoint's
+    string of characters through JSON, whole or as two slices joined (the kept texts
+    of a growing context)."""
+    import json
+    from array import array
+
+    from converge_rules.engine.checkpoints import _joined, _type_ids, _types
+
+    type_of = array("i", ids)
+    text = json.dumps(_types(type_of, True))
+    assert _type_ids(json.loads(text)) == type_of
+    parts = [json.dumps(_types(type_of[:cut], True)), json.dumps(_types(type_of[cut:], True))]
+    assert _type_ids(json.loads(_joined(parts))) == type_of
