@@ -172,3 +172,32 @@ def test_loading_and_reading_facts_leave_the_collector_as_they_found_it(
     with pytest.raises(converge_rules.InputError):
         converge_rules.read_facts(ruleset, facts)
     assert gc.isenabled() is enabled
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_load_read_and_run_leave_the_collector_as_found_when_they_raise(
+    enabled: bool, tmp_path: Path
+) -> None:
+    """load, loads, read_facts and run pause the collector (session 25): one that
+    raises (a bad ruleset, a bad facts file, a bad argument) leaves it as it was."""
+    bad = tmp_path / "bad.cvg"
+    bad.write_text("ruleset bad\nfact A { x: nosuchtype }\n", encoding="utf-8")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"A": {"x": 1}}\n{"A": {"x": 1, "x": 2}}\n', encoding="utf-8")
+    good = converge_rules.loads("ruleset good\nfact A { x: int }\n", plugins=False)
+    calls: list[Callable[[], object]] = [
+        lambda: converge_rules.load(bad, plugins=False),
+        lambda: converge_rules.loads("ruleset bad\nfact A {", plugins=False),
+        lambda: converge_rules.read_facts(good, facts),
+        lambda: converge_rules.read_facts(good, tmp_path / "missing.jsonl"),
+        lambda: converge_rules.run(good, "in.jsonl"),  # type: ignore[arg-type]
+        lambda: converge_rules.run(object(), []),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        with pytest.raises(Exception):  # noqa: B017 (each raises its own error)
+            call()
+        assert gc.isenabled() is enabled
