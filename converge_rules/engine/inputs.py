@@ -548,8 +548,7 @@ def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any
         raise InputError(f"not valid JSON at column {exc.colno}: {exc.msg}", source=source,
                          line=line + text.count("\n", pos, exc.pos), help=help) from None
     except _JsonValueError as exc:
-        found = None if exc.token is None else re.compile(
-            r"(?<![\w.+\-\"])" + re.escape(exc.token) + r"(?![\w.\"])").search(text, pos)
+        found = None if exc.token is None else _token_at(text, pos, exc.token)
         if found is None:
             raise InputError(str(exc), source=source, line=line, help=help) from None
         at = found.start()
@@ -566,6 +565,18 @@ def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any
     except RecursionError:
         raise InputError("JSON nested too deeply to read", source=source, line=line,
                          help="facts hold flat values and lists; remove the nesting") from None
+
+
+def _token_at(text: str, pos: int, token: str) -> re.Match[str] | None:
+    """The first ``token`` (a number or constant's text) from ``pos`` on that is a JSON
+    value, not part of a string or of a longer number: strings are matched whole, so
+    their contents are skipped."""
+    pattern = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.+\-])' + re.escape(token)
+                         + r"(?![\w.])")
+    for found in pattern.finditer(text, pos):
+        if found.group()[:1] != '"':
+            return found
+    return None
 
 
 def _close(name: str, names: Iterable[str]) -> list[str]:

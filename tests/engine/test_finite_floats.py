@@ -244,6 +244,12 @@ def test_converge_test_refuses_fail_under_nan(tmp_path: Path) -> None:
     ("a.json", '[\n  {"A": {"k": "a",\n   "x": -2.5e-999}}\n]\n', 3,
      "at column 9: `-2.5e-999` is below the smallest float"),
     ("A=a.csv", "k,x\na,1E-400\n", 2, "A.x (column 2) must be float, got '1E-400'"),
+    # the same text inside a string before it, with a space either side, is not it
+    # (found: "at column 18", the string's)
+    ("a.jsonl", '{"A": {"k": "a 1e-400 b", "x": 1e-400}}\n', 1,
+     "at column 32: `1e-400` is below the smallest float"),
+    ("a.json", '[{"A": {"k": "\\" 1e-400 ", "x": 1e-400}}]\n', 1,
+     "at column 33: `1e-400` is below the smallest float"),
 ])
 def test_an_input_float_below_the_smallest_is_refused_where_it_is(
     tmp_path: Path, name: str, text: str, line: int, said: str,
