@@ -174,3 +174,54 @@ def test_types_as_characters_read_back_as_written(ids: list[int], cut: int) -> N
     assert _type_ids(json.loads(text)) == type_of
     parts = [json.dumps(_types(type_of[:cut], True)), json.dumps(_types(type_of[cut:], True))]
     assert _type_ids(json.loads(_joined(parts))) == type_of
+
+
+def _session_outcome(program: Program, first: list[tuple[str, dict[str, Any]]],
+                     later: list[tuple[str, dict[str, Any]]], seeds: list[str]) -> Any:
+    """A session's three runs: the first facts, later counters added, the seeds
+    retracted; each run's outcome."""
+    from converge_rules.engine.session import Session
+    from converge_rules.errors import SessionError
+
+    outcomes = []
+    with Session(program, first, now=None) as session:
+        try:
+            outcomes.append(_outcome(session.run()))
+            session.add(later)
+            outcomes.append(_outcome(session.run()))
+            if seeds:
+                session.retract([("Seed", {"id": s}) for s in seeds])
+                outcomes.append(_outcome(session.run()))
+        except SessionError as exc:  # the job ended (a conflict): it cannot go on
+            outcomes.append(str(exc))
+    return outcomes
+
+
+@settings(PROFILE, max_examples=100)
+@given(text=twin_rulesets(),
+       seeds=st.lists(st.sampled_from(("c0", "c1", "c2")), max_size=2, unique=True),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1")), st.integers(-1, 3),
+                                 st.sampled_from((0.0, -0.0, 1.5))),
+                       min_size=1, max_size=2, unique_by=lambda c: c[0]),
+       later=st.lists(st.tuples(st.sampled_from(("c0", "c1", "c2")), st.integers(-1, 3),
+                                st.sampled_from((0.0, -0.0, 2.5))),
+                      max_size=2, unique_by=lambda c: c[0]))
+def test_twin_candidates_in_a_session_merge_alike_on_every_path(
+    text: str, seeds: list[str], counts: list[tuple[str, int, float]],
+    later: list[tuple[str, int, float]],
+) -> None:
+    """As above, over a session's runs: later counters merged against the keys' values
+    (the lane's key table), then the seeds retracted."""
+    note(text)
+    program = _program(text)
+    first: list[tuple[str, dict[str, Any]]] = [("Seed", {"id": s}) for s in seeds]
+    first += [("Count", {"id": k, "n": n, "x": x}) for k, n, x in counts]
+    more = [("Count", {"id": k, "n": n, "x": x}) for k, n, x in later]
+    lane = _session_outcome(program, first, more, seeds)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executors, "_run_columns", lambda agents, acts, view, tools:
+                      executors._run_serially(agents, acts, view, tools))
+        assert _session_outcome(program, first, more, seeds) == lane
+        patch.setattr(KeyedMerge, "fused", False)
+        patch.setattr(KeyedMerge, "_merge_one", lambda *args: None)
+        assert _session_outcome(program, first, more, seeds) == lane
