@@ -225,3 +225,23 @@ def test_twin_candidates_in_a_session_merge_alike_on_every_path(
         patch.setattr(KeyedMerge, "fused", False)
         patch.setattr(KeyedMerge, "_merge_one", lambda *args: None)
         assert _session_outcome(program, first, more, seeds) == lane
+
+
+@settings(PROFILE, max_examples=150)
+@given(text=twin_rulesets(),
+       counts=st.lists(st.tuples(st.sampled_from(("c0", "c1")), st.integers(-1, 3),
+                                 st.sampled_from((0.0, -0.0, 1.5))),
+                       min_size=1, max_size=2, unique_by=lambda c: c[0]))
+def test_a_gate_that_never_holds_changes_nothing(
+    text: str, counts: list[tuple[str, int, float]]
+) -> None:
+    """A gated type is merged on the general path (the lane and the fused updates
+    leave it alone): with a gate no value reaches, the run is the ungated one, trace
+    and all."""
+    if "approve" in text:
+        text = "\n".join(t for t in text.splitlines() if not t.startswith("approve")) + "\n"
+    note(text)
+    facts = [("Count", {"id": k, "n": n, "x": x}) for k, n, x in counts]
+    ungated = _outcome(run(_program(text), facts))
+    gated = _outcome(run(_program(text + "approve Count when n > 1000\n"), facts))
+    assert gated == ungated
