@@ -2,7 +2,7 @@
 it skips the general merge: a key whose several candidates propose one value (twin
 agents, lasting or not), with a gate on the type, a ``combine`` policy, a float
 field criterion whose values tie or are -0.0 / 0.0, a negating and a retracting
-agent. The lane must give the same status, facts, conflicts and trace, byte for
+agent, a prune. The lane must give the same status, facts, conflicts and trace, byte for
 byte, as the same runs merged as effects, and as the general keyed path."""
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ def twin_rulesets(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         out += ["agent lonely tier 2 {", "  when Seed(id) and not Seen(id, n: 3)",
                 "  emit Lone(id: id)", "}"]
+    prune = draw(st.sampled_from(("", "", "prune Seen when age >= 1",
+                                  "prune Count when n > 3 and age >= 1")))
+    if prune:  # facts leave by age or value: the lane's keys and retractions meet it
+        out += [prune]
     if draw(st.booleans()):  # a second proposer of a new key
         out += ["agent seed {", "  when Seed(id)", "  emit Count(id: id, n: 0, x: 0.0)", "}"]
     return "\n".join(out) + "\n"
