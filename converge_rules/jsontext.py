@@ -66,13 +66,15 @@ def _no_constant(name: str) -> Any:
     raise NumberTextError(f"`{name}` is not a number a fact can hold")
 
 
-def loads_numbers(text: str | bytes) -> Any:
+def loads_numbers(text: str | bytes, **options: Any) -> Any:
     """``json.loads(text)``, except that a float no float holds as written (``1e-400``
     would be 0.0 and ``1e400`` infinity) or ``NaN``/``Infinity`` raises
     :class:`NumberTextError` (a ValueError) naming it, so a plugin reading an answer
     (an HTTP body, a model's JSON) says so as input facts do, where ``json.loads``
-    would turn a nonzero number into 0.0 without a word."""
-    return json.loads(text, parse_float=_float_as_written, parse_constant=_no_constant)
+    would turn a nonzero number into 0.0 without a word. ``options`` go to
+    ``json.loads`` (``object_pairs_hook``, say)."""
+    return json.loads(text, parse_float=_float_as_written, parse_constant=_no_constant,
+                      **options)
 
 
 def _escape(match: re.Match[str]) -> str:

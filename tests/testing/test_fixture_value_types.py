@@ -146,3 +146,21 @@ def test_a_csv_cell_of_digits_used_as_text_is_the_text_written(tmp_path: Path) -
              '  expect B(s: "a", n: n)\n}\n')
     code, output = _converge(tmp_path, typed, "rows.csv", "n\n007\n")
     assert code == 0, output
+
+
+@pytest.mark.parametrize(("fixture", "data", "says"), [
+    ("rows.csv", "x\n2.5\n1e-400\n",
+     "rows.csv:3: `x` is `1e-400`, below the smallest float (about 5e-324), and would be 0.0"),
+    ("rows.jsonl", '{"x": 2.5}\n{"x": 1e-400}\n',
+     "rows.jsonl:2: `1e-400` is below the smallest float (about 5e-324) and would be 0.0"),
+])
+def test_a_float_below_the_smallest_fails_its_row(tmp_path: Path, fixture: str, data: str,
+                                                  says: str) -> None:
+    # found: read as 0.0 without a word (an input fact's 1e-400 is an error), so a
+    # case expecting 0.0 passed
+    test = (f'test "tiny" {{\n  cases "{fixture}"\n'
+            '  given A(s: "a", n: 1, x: x, c: web, tags: [])\n'
+            '  expect A(s: "a", x: x)\n}\n')
+    code, output = _converge(tmp_path, test, fixture, data)
+    assert code == 1, output
+    assert says in output
