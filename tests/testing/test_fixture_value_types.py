@@ -164,3 +164,22 @@ def test_a_float_below_the_smallest_fails_its_row(tmp_path: Path, fixture: str, 
     code, output = _converge(tmp_path, test, fixture, data)
     assert code == 1, output
     assert says in output
+
+
+@pytest.mark.parametrize(("fixture", "data"), [
+    ("rows.csv", ""), ("rows.jsonl", ""), ("rows.jsonl", "\n\n"),
+])
+def test_an_empty_fixture_is_a_warning_and_the_test_has_no_cases(
+    tmp_path: Path, fixture: str, data: str
+) -> None:
+    # found: `converge check` said each name the test uses was unknown (a test binds
+    # names only in the rows of its cases), and `converge test` stopped on those errors
+    # (exit 2), where a CSV of a header only fails that test with "has no cases"
+    test = (f'test "none" {{\n  cases "{fixture}"\n'
+            '  given A(s: s, n: 1, x: 1.0, c: web, tags: [])\n'
+            '  expect B(s: s, n: 1)\n}\n')
+    code, output = _converge(tmp_path, test, fixture, data)
+    assert code == 1, output
+    assert f"warning[CVG705]: the cases file `{fixture}` binds no names" in output
+    assert "unknown name" not in output
+    assert 'table test "none" has no cases' in output
