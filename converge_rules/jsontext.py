@@ -28,15 +28,53 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from converge_rules.language.builtins import INT_RANGE, int_in_range, iso_text, shown_int
+from converge_rules.language.builtins import (
+    INT_RANGE,
+    SMALLEST_FLOAT,
+    float_underflows,
+    int_in_range,
+    iso_text,
+    shown_int,
+)
 
-__all__ = ["dumps", "jsonl_lines", "one_line", "surrogate_problem", "value_problem"]
+__all__ = ["NumberTextError", "dumps", "jsonl_lines", "loads_numbers", "one_line",
+           "surrogate_problem", "value_problem"]
 
 # what json.dumps(ensure_ascii=False) leaves raw that must not be: other line breaks
 # (below U+0020 JSON escapes them itself) and lone surrogates
 _UNSAFE = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """A lone surrogate: half of a UTF-16 pair, which no UTF-8 text can hold."""
+
+
+class NumberTextError(ValueError):
+    """A number in JSON text that no float holds as written (``1e-400``, ``1e400``) or
+    that is no number (``NaN``, ``Infinity``): raised by :func:`loads_numbers`."""
+
+
+def _float_as_written(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # `1e400` reads as infinity
+        raise NumberTextError(f"`{text}` is beyond the largest float (about 1.8e308)")
+    if float_underflows(text, value):  # `1e-400` reads as 0.0
+        raise NumberTextError(f"`{text}` is below the smallest float ({SMALLEST_FLOAT}) "
+                              "and would be 0.0")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise NumberTextError(f"`{name}` is not a number a fact can hold")
+
+
+def loads_numbers(text: str | bytes, **options: Any) -> Any:
+    """``json.loads(text)``, except that a float no float holds as written (``1e-400``
+    would be 0.0 and ``1e400`` infinity) or ``NaN``/``Infinity`` raises
+    :class:`NumberTextError` (a ValueError) naming it, so a plugin reading an answer
+    (an HTTP body, a model's JSON) says so as input facts do, where ``json.loads``
+    would turn a nonzero number into 0.0 without a word. ``options`` go to
+    ``json.loads`` (``object_pairs_hook``, say)."""
+    return json.loads(text, parse_float=_float_as_written, parse_constant=_no_constant,
+                      **options)
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -119,8 +119,10 @@ def command(source: str, job: int | None, ruleset: Path | None, output: str,
         timings=timings)
     write_output(render_run_report(report), output)
     if output != "-":
-        click.echo(f"wrote {output}: {view.status or 'no status'}, {view.cycles} cycles, "
-                   f"{len(view.facts)} facts, {len(view.conflicts)} conflicts", err=True)
+        counts = ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in (
+            (view.cycles, "cycle"), (len(view.facts), "fact"),
+            (len(view.conflicts), "conflict")))
+        click.echo(f"wrote {output}: {view.status or 'no status'}, {counts}", err=True)
     raise click.exceptions.Exit(EXIT_OK)
 
 

@@ -43,7 +43,7 @@ from converge_rules.analysis.runview import (
     nested_deeper_than,
 )
 from converge_rules.errors import ConvergeError
-from converge_rules.jsontext import jsonl_lines, value_problem
+from converge_rules.jsontext import NumberTextError, jsonl_lines, loads_numbers, value_problem
 from converge_rules.language.access import (
     MAX_FIXTURE_BYTES,
     FileAccess,
@@ -51,6 +51,7 @@ from converge_rules.language.access import (
     read_bytes,
     resolve,
 )
+from converge_rules.language.builtins import SMALLEST_FLOAT, float_underflows
 from converge_rules.language.checks.testblocks import step_names
 from converge_rules.language.format.formatter import quote
 from converge_rules.language.syntax import nodes as n
@@ -218,6 +219,12 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
                             f"has {len(names)} columns", span)
         row = CsvRow({name: cell_value(c) for name, c in zip(names, cells, strict=True)})
         _check_values(row, f"{path.name}:{number}", span)
+        for name, c in zip(names, cells, strict=True):
+            if row[name] == 0.0 and type(row[name]) is float and float_underflows(
+                    c.strip(), 0.0):  # `1e-400` reads as 0.0
+                raise CaseError(f"{path.name}:{number}: `{name}` is `{c.strip()}`, below "
+                                f"the smallest float ({SMALLEST_FLOAT}), and would be 0.0",
+                                span, ("give 0, or a larger number",))
         row.texts = {name: c for name, c in zip(names, cells, strict=True)
                      if isinstance(row[name], int | float)}
         rows.append(row)
@@ -261,7 +268,11 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
         if not line.strip():
             continue
         try:
-            row = json.loads(line, object_pairs_hook=_object_once)
+            row = loads_numbers(line, object_pairs_hook=_object_once)
+        except NumberTextError as exc:  # `1e-400` (json reads it as 0.0), `1e400`, NaN
+            raise CaseError(f"{path.name}:{number}: {exc}", span,
+                            ("give a finite number: 0, or one between about 5e-324 and "
+                             "1.8e308 in size",)) from None
         except _KeyTwice as exc:
             raise CaseError(f"{path.name}:{number}: the line gives `{exc.key}` twice", span,
                             ("each key binds one name: which value is meant is unknown; "

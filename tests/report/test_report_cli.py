@@ -43,6 +43,23 @@ def pricing_trace(tmp_path: Path) -> Path:
     return trace
 
 
+def test_the_summary_line_counts_one_in_the_singular(tmp_path: Path) -> None:
+    # found: "wrote r.html: converged, 1 cycles, 1 facts, 1 conflicts"
+    ruleset = tmp_path / "one.cvg"
+    ruleset.write_text("ruleset one\nfact A { key id: int, n: int }\n"
+                       "agent a { when A(id: 1) emit A(id: 2, n: 1) }\n"
+                       "policy A { resolve by highest n }\n", encoding="utf-8")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text('{"A": {"id": 2, "n": 5}}\n{"A": {"id": 1, "n": 0}}\n',
+                     encoding="utf-8")
+    trace = tmp_path / "run.jsonl"
+    done = converge("run", str(ruleset), "--facts", str(facts), "--trace", str(trace))
+    assert done.returncode == 0, done.stderr
+    done = converge("report", str(trace), "-o", str(tmp_path / "r.html"))
+    assert done.returncode == 0, done.stderr
+    assert "r.html: converged, 1 cycle, 2 facts, 1 conflict\n" in done.stderr
+
+
 def test_a_report_is_one_self_contained_deterministic_page(tmp_path: Path) -> None:
     trace = pricing_trace(tmp_path)
     page = tmp_path / "report.html"

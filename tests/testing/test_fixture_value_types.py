@@ -146,3 +146,40 @@ def test_a_csv_cell_of_digits_used_as_text_is_the_text_written(tmp_path: Path) -
              '  expect B(s: "a", n: n)\n}\n')
     code, output = _converge(tmp_path, typed, "rows.csv", "n\n007\n")
     assert code == 0, output
+
+
+@pytest.mark.parametrize(("fixture", "data", "says"), [
+    ("rows.csv", "x\n2.5\n1e-400\n",
+     "rows.csv:3: `x` is `1e-400`, below the smallest float (about 5e-324), and would be 0.0"),
+    ("rows.jsonl", '{"x": 2.5}\n{"x": 1e-400}\n',
+     "rows.jsonl:2: `1e-400` is below the smallest float (about 5e-324) and would be 0.0"),
+])
+def test_a_float_below_the_smallest_fails_its_row(tmp_path: Path, fixture: str, data: str,
+                                                  says: str) -> None:
+    # found: read as 0.0 without a word (an input fact's 1e-400 is an error), so a
+    # case expecting 0.0 passed
+    test = (f'test "tiny" {{\n  cases "{fixture}"\n'
+            '  given A(s: "a", n: 1, x: x, c: web, tags: [])\n'
+            '  expect A(s: "a", x: x)\n}\n')
+    code, output = _converge(tmp_path, test, fixture, data)
+    assert code == 1, output
+    assert says in output
+
+
+@pytest.mark.parametrize(("fixture", "data"), [
+    ("rows.csv", ""), ("rows.jsonl", ""), ("rows.jsonl", "\n\n"),
+])
+def test_an_empty_fixture_is_a_warning_and_the_test_has_no_cases(
+    tmp_path: Path, fixture: str, data: str
+) -> None:
+    # found: `converge check` said each name the test uses was unknown (a test binds
+    # names only in the rows of its cases), and `converge test` stopped on those errors
+    # (exit 2), where a CSV of a header only fails that test with "has no cases"
+    test = (f'test "none" {{\n  cases "{fixture}"\n'
+            '  given A(s: s, n: 1, x: 1.0, c: web, tags: [])\n'
+            '  expect B(s: s, n: 1)\n}\n')
+    code, output = _converge(tmp_path, test, fixture, data)
+    assert code == 1, output
+    assert f"warning[CVG705]: the cases file `{fixture}` binds no names" in output
+    assert "unknown name" not in output
+    assert 'table test "none" has no cases' in output

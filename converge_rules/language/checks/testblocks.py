@@ -101,7 +101,8 @@ FIXTURE_UNREADABLE = define(
     "ruleset's folder, that does not exist or cannot be read as UTF-8 text: it is "
     "missing, not a regular file (a device, a FIFO, a directory), larger than 100 MiB, "
     "or outside the entry ruleset's folder (allow another folder with `--allow-path "
-    "DIR`). A warning: `converge test` fails that test, naming the file, and runs the "
+    "DIR`); or it binds no names (an empty file: no CSV header, no line holding a "
+    "JSON object). A warning: `converge test` fails that test, naming the file, and runs the "
     "others.",
     wrong='ruleset r\nfact A { key x: int }\ntest "t" {\n  cases "missing.csv"\n'
           "  given A(x: x)\n  expect A(x: x)\n}\n",
@@ -292,6 +293,16 @@ def case_scope(typer: Typer, test: Test, access: FileAccess) -> Scope:
                     "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc))
             typer.r.warning(FIXTURE_UNREADABLE, cases.span,
                             f"cannot read the cases file `{cases.file}`: {reason}", fix)
+            scope.open = True  # its columns are unknown; do not report each use of them
+            return scope
+        if not rows or not any(r.names for r in rows):
+            csv_file = Path(cases.file).suffix.lower() == ".csv"
+            typer.r.warning(FIXTURE_UNREADABLE, cases.span,
+                            f"the cases file `{cases.file}` binds no names: it has no "
+                            + ("header row" if csv_file else "line holding a JSON object"),
+                            "give it a header row of variable names and a row per case"
+                            if csv_file else
+                            "give it a JSON object per line, keys are variable names")
             scope.open = True  # its columns are unknown; do not report each use of them
             return scope
         for fixture_row in rows:

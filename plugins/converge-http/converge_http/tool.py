@@ -13,6 +13,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from converge_rules.errors import ToolError
+from converge_rules.jsontext import NumberTextError, loads_numbers
 
 if TYPE_CHECKING:
     # httpx is imported when a call is made: `converge check` loads every plugin and
@@ -127,7 +128,10 @@ def _answer(method: str, url: str, response: httpx.Response) -> dict[str, Any]:
     if not response.is_success:
         raise ToolError(f"http_json: {method} {url} answered HTTP {response.status_code}")
     try:
-        data = response.json()
+        data = loads_numbers(response.content)
+    except NumberTextError as exc:
+        raise ToolError(f"http_json: {method} {url} answered a number no fact can hold: "
+                        f"{exc}") from None
     except ValueError:
         raise ToolError(f"http_json: {method} {url} did not answer JSON "
                         f"(starts {response.text[:40]!r})") from None

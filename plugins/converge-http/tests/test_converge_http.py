@@ -52,6 +52,8 @@ class Server:
                     self.send(200, b"<html>oops</html>")
                 elif self.path == "/headers":
                     self.send(200, json.dumps(dict(self.headers.items())).encode())
+                elif self.path.startswith("/number/"):
+                    self.send(200, b'{"x": %s}' % self.path.rsplit("/", 1)[1].encode())
                 elif self.path == "/list":
                     self.send(200, b"[1, 2]")
                 else:
@@ -138,6 +140,20 @@ def test_a_body_that_is_not_json_is_a_tool_error(
         call(http_json, url=server.url + "/text")
     with pytest.raises(ToolError, match="JSON list, not an object"):
         call(http_json, url=server.url + "/list")
+
+
+@pytest.mark.parametrize(("number", "says"), [
+    ("1e-400", "`1e-400` is below the smallest float"),
+    ("1e400", "`1e400` is beyond the largest float"),
+    ("NaN", "`NaN` is not a number"),
+])
+def test_a_number_no_float_holds_is_a_tool_error(
+    server: Server, http_json: ValidatedTool, number: str, says: str
+) -> None:
+    # json.loads reads 1e-400 as 0.0: a nonzero answer became zero without a word
+    with pytest.raises(ToolError, match="answered a number no fact can hold: " + says):
+        call(http_json, url=server.url + "/number/" + number)
+    assert call(http_json, url=server.url + "/number/5e-324") == {"x": 5e-324}
 
 
 def test_a_4xx_is_a_tool_error_and_not_retried(server: Server, http_json: ValidatedTool) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from converge_rules.errors import ToolError
+from converge_rules.jsontext import NumberTextError, loads_numbers
 
 _JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float,
                                 "boolean": bool}
@@ -97,12 +98,14 @@ def extract_json(text: str) -> Any:
     """The JSON object in a model's answer: the whole text, or the outermost ``{…}``
     (models like to wrap JSON in prose or code fences)."""
     try:
-        return json.loads(text)
+        return loads_numbers(text)
+    except NumberTextError:
+        raise
     except ValueError:
         start, end = text.find("{"), text.rfind("}")
         if start < 0 or end < start:
             raise
-        return json.loads(text[start:end + 1])
+        return loads_numbers(text[start:end + 1])
 
 
 async def ask(args: LlmArgs) -> dict[str, Any]:
@@ -144,6 +147,9 @@ async def ask(args: LlmArgs) -> dict[str, Any]:
 def _structured(text: str, schema: dict[str, Any], model_id: str) -> dict[str, Any]:
     try:
         data = extract_json(text)
+    except NumberTextError as exc:
+        raise ToolError(f"llm: model {model_id} answered a number no fact can hold: "
+                        f"{exc}") from None
     except ValueError:
         raise ToolError(f"llm: model {model_id} did not answer JSON for the schema "
                         f"(answer starts {text[:60]!r})") from None

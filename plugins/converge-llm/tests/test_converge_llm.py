@@ -90,6 +90,13 @@ def test_an_answer_that_is_not_json_is_a_tool_error(llm_tool: ValidatedTool) -> 
         ask(llm_tool, prompt=scripted("billing, I think"), model="echo", schema="category")
 
 
+@pytest.mark.parametrize("answer", ['{"score": 1e-400}', 'Here: {"score": 1e-400}'])
+def test_a_number_no_float_holds_is_a_tool_error(llm_tool: ValidatedTool, answer: str) -> None:
+    # json.loads reads 1e-400 as 0.0: a nonzero score became zero without a word
+    with pytest.raises(ToolError, match="number no fact can hold: `1e-400` is below"):
+        ask(llm_tool, prompt=scripted(answer), model="echo", schema="score float")
+
+
 def test_unknown_model_is_a_tool_error(llm_tool: ValidatedTool) -> None:
     with pytest.raises(ToolError, match="Unknown model: no-such-model"):
         ask(llm_tool, prompt="hi", model="no-such-model")
