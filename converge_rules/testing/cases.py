@@ -43,7 +43,7 @@ from converge_rules.analysis.runview import (
     nested_deeper_than,
 )
 from converge_rules.errors import ConvergeError
-from converge_rules.jsontext import NumberTextError, jsonl_lines, loads_numbers, value_problem
+from converge_rules.jsontext import jsonl_lines, value_problem
 from converge_rules.language.access import (
     MAX_FIXTURE_BYTES,
     FileAccess,
@@ -268,11 +268,7 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
         if not line.strip():
             continue
         try:
-            row = loads_numbers(line, object_pairs_hook=_object_once)
-        except NumberTextError as exc:  # `1e-400` (json reads it as 0.0), `1e400`, NaN
-            raise CaseError(f"{path.name}:{number}: {exc}", span,
-                            ("give a finite number: 0, or one between about 5e-324 and "
-                             "1.8e308 in size",)) from None
+            row = json.loads(line, object_pairs_hook=_object_once)
         except _KeyTwice as exc:
             raise CaseError(f"{path.name}:{number}: the line gives `{exc.key}` twice", span,
                             ("each key binds one name: which value is meant is unknown; "
@@ -294,8 +290,43 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
             raise CaseError(f"{path.name}:{number}: each line must be a JSON object whose "
                             "keys are variable names", span)
         _check_values(row, f"{path.name}:{number}", span)
+        _check_underflow(row, line, f"{path.name}:{number}", span)
         rows.append({k: _tuples(v) for k, v in row.items()})
     return rows
+
+
+def _check_underflow(row: dict[str, Any], line: str, where: str, span: Span | None) -> None:
+    """A JSON Lines row's float written below the smallest float (``1e-400``), which
+    json reads as 0.0 without a word, as an error naming its key, as a CSV cell's is
+    (NaN and infinities are named by :func:`_check_values`)."""
+    if not any(_zero_float(v) for v in row.values()):
+        return
+    raw = json.loads(line, parse_float=str, parse_constant=str)  # the floats as written
+    for name, value in row.items():
+        text = _underflowing(value, raw.get(name))
+        if text is not None:
+            raise CaseError(f"{where}: `{name}` is `{text}`, below the smallest float "
+                            f"({SMALLEST_FLOAT}), and would be 0.0", span,
+                            ("give 0, or a larger number",))
+
+
+def _zero_float(value: Any) -> bool:
+    if type(value) is float:
+        return value == 0.0
+    return isinstance(value, list) and any(_zero_float(v) for v in value)
+
+
+def _underflowing(value: Any, written: Any) -> str | None:
+    """The text of a float in ``value`` that reads as 0.0 though ``written`` (the same
+    value with its floats as their texts) names a nonzero number, else None."""
+    if type(value) is float and isinstance(written, str):
+        return written if float_underflows(written, value) else None
+    if isinstance(value, list) and isinstance(written, list):
+        for item, text in zip(value, written, strict=False):
+            found = _underflowing(item, text)
+            if found is not None:
+                return found
+    return None
 
 
 class _KeyTwice(Exception):

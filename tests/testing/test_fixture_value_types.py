@@ -152,7 +152,7 @@ def test_a_csv_cell_of_digits_used_as_text_is_the_text_written(tmp_path: Path) -
     ("rows.csv", "x\n2.5\n1e-400\n",
      "rows.csv:3: `x` is `1e-400`, below the smallest float (about 5e-324), and would be 0.0"),
     ("rows.jsonl", '{"x": 2.5}\n{"x": 1e-400}\n',
-     "rows.jsonl:2: `1e-400` is below the smallest float (about 5e-324) and would be 0.0"),
+     "rows.jsonl:2: `x` is `1e-400`, below the smallest float (about 5e-324), and would be 0.0"),
 ])
 def test_a_float_below_the_smallest_fails_its_row(tmp_path: Path, fixture: str, data: str,
                                                   says: str) -> None:
