@@ -274,7 +274,8 @@ class ConvergeServer(LanguageServer):
         if index is None:
             return None
         doc = self.workspace.get_text_document(uri)
-        line = doc.lines[position.line] if position.line < len(doc.lines) else ""
+        lines = _lines(doc.source)
+        line = lines[position.line] if position.line < len(lines) else ""
         column = _column(line, position.character)
         found = index.at(display_path(path), position.line + 1, column)
         return None if found is None else (index, found.symbol, found.span)
@@ -291,6 +292,26 @@ def _path_of(uri: str) -> Path | None:
 def _span_path(span: Span) -> Path:
     path = Path(span.file)
     return (path if path.is_absolute() else Path.cwd() / path).resolve()
+
+
+def _lines(source: str) -> list[str]:
+    """The lines of ``source`` as the language counts them (spans' lines), split at LF
+    only: not at U+2028, form feed or the other breaks of ``str.splitlines`` (which
+    pygls's ``TextDocument.lines`` uses), which LSP clients do not count either."""
+    return source.split("\n")
+
+
+def _offset(source: str, position: t.Position) -> int:
+    """The index in ``source`` of LSP ``position`` (a line and a UTF-16 offset)."""
+    start = 0
+    for _ in range(position.line):
+        found = source.find("\n", start)
+        if found < 0:
+            return len(source)
+        start = found + 1
+    end = source.find("\n", start)
+    line = source[start:] if end < 0 else source[start:end]
+    return start + min(_column(line, position.character) - 1, len(line))
 
 
 def _utf16(line: str, column: int) -> int:
@@ -480,13 +501,18 @@ def make_server() -> ConvergeServer:
         index = ls.index_for(path) if path is not None else None
         if ls.registries is None:
             ls.load_plugins()
-        offset = doc.offset_at_position(params.position)
         text = doc.source
+        offset = _offset(text, params.position)
         found = complete(text, offset, index, ls.known)
         word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", text[:offset])
-        start = doc.position_codec.position_to_client_units(
-            doc.lines, doc.server_position_at_offset(offset - len(word.group()))) \
-            if word else params.position
+        start = params.position
+        if word:
+            at = offset - len(word.group())
+            if text.count("\n", 0, at) == params.position.line:
+                line_start = text.rfind("\n", 0, at) + 1
+                line_end = text.find("\n", at)
+                line = text[line_start:line_end if line_end >= 0 else len(text)]
+                start = t.Position(params.position.line, _utf16(line, at - line_start + 1))
         edit_range = t.Range(start, params.position)
         seen: set[str] = set()
         items = []
@@ -509,7 +535,7 @@ def make_server() -> ConvergeServer:
             return None
         doc = ls.workspace.get_text_document(params.text_document.uri)
         return t.Hover(t.MarkupContent(t.MarkupKind.Markdown, text),
-                       _range(span, list(doc.lines)))
+                       _range(span, _lines(doc.source)))
 
     @server.feature(t.TEXT_DOCUMENT_DEFINITION)
     def definition(ls: ConvergeServer, params: t.DefinitionParams) -> list[t.Location]:
@@ -551,7 +577,8 @@ def make_server() -> ConvergeServer:
         if path is None:
             return []
         module = ls.parser(doc.source, display_path(path)).module
-        return [] if module is None else _outline_symbols(outline(module), list(doc.lines))
+        return [] if module is None else _outline_symbols(outline(module),
+                                                                   _lines(doc.source))
 
     @server.feature(t.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls: ConvergeServer,
@@ -579,7 +606,7 @@ def make_server() -> ConvergeServer:
         if index is None or path is None:
             return t.SemanticTokens(data=[])
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        lines = list(doc.lines)
+        lines = _lines(doc.source)
         data: list[int] = []
         last_line = last_start = 0
         for o in index.occurrences.get(display_path(path), []):

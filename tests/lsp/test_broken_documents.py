@@ -13,13 +13,10 @@ pytest.importorskip("pytest_lsp")
 from lsprotocol import types as t
 from pytest_lsp import LanguageClient
 
-from tests.lsp.test_server import (
-    change,
-    client,  # noqa: F401  (the fixture)
-    diagnostics,
-    open_doc,
-    write,
-)
+from tests.lsp import test_server
+from tests.lsp.test_server import change, diagnostics, open_doc, write
+
+client = test_server.client  # the fixture: a started and initialised server
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -56,7 +53,7 @@ DOCS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-async def test_every_request_answers_on_broken_documents(client: LanguageClient,  # noqa: F811
+async def test_every_request_answers_on_broken_documents(client: LanguageClient,
                                                          tmp_path: Path) -> None:
     for name, (text, codes) in DOCS.items():
         uri = write(tmp_path / f"{name}.cvg", text)
@@ -91,3 +88,39 @@ async def test_every_request_answers_on_broken_documents(client: LanguageClient,
     bad = [m.message for m in client.log_messages
            if "internal error" in m.message or "Traceback" in m.message]
     assert not bad, bad
+
+
+async def test_a_line_separator_in_a_string_does_not_shift_the_lines_after_it(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """LSP counts only CR, LF and CRLF as line breaks; U+2028 in a string (which
+    Python's ``splitlines`` also breaks at) must not move hover, its range or the
+    semantic tokens of a later line that has characters outside the BMP."""
+    text = ('ruleset r\nfact A { key id: str, x: int }\nfact B { key id: str, y: int }\n'
+            'fact C { key id: str, y: int }\nagent a {\n'
+            '  when A(id, x) where id != "a\u2028b"\n  emit B(id: id, y: x)\n}\n'
+            'agent b {\n  when A(id: "\U0001F600\U0001F600", x: y) where y > 1\n'
+            '  emit C(id: "c", y: y)\n}\n')
+    uri = write(tmp_path / "sep.cvg", text)
+    open_doc(client, uri, text)
+    assert await diagnostics(client, uri, version=1) == []
+    line = text.split("\n")[9]
+    at = len(line[:line.index("x: y")].encode("utf-16-le")) // 2  # UTF-16 units
+    hover = await client.text_document_hover_async(t.HoverParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), position=t.Position(9, at)))
+    assert hover is not None and hover.range == t.Range(t.Position(9, at),
+                                                        t.Position(9, at + 1))
+    tokens = (await client.text_document_semantic_tokens_full_async(
+        t.SemanticTokensParams(text_document=t.TextDocumentIdentifier(uri=uri)))).data
+    where, line_no = [], 0
+    for i in range(0, len(tokens), 5):
+        line_no += tokens[i]
+        start = tokens[i + 1] if tokens[i] or not where or where[-1][0] != line_no \
+            else where[-1][1] + tokens[i + 1]
+        where.append((line_no, start, tokens[i + 2]))
+    assert (9, at, 1) in where, where
+    completion = await client.text_document_completion_async(t.CompletionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), position=t.Position(9, at + 1)))
+    assert completion is not None and not isinstance(completion, list)
+    edits = [item.text_edit for item in completion.items]
+    assert edits and all(isinstance(e, t.TextEdit) and e.range == t.Range(
+        t.Position(9, at), t.Position(9, at + 1)) for e in edits)
