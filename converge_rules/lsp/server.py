@@ -113,6 +113,7 @@ class ConvergeServer(LanguageServer):
         self.checker_kwargs: dict[str, Any] = {}
         self.known = Known()
         self.plugin_problem = ""
+        self.formatted: dict[str, tuple[str, list[t.TextEdit] | None]] = {}  # per URI
 
     # -------------------------------------------------------------- plugins
 
@@ -279,6 +280,30 @@ class ConvergeServer(LanguageServer):
         column = _column(line, position.character)
         found = index.at(display_path(path), position.line + 1, column)
         return None if found is None else (index, found.symbol, found.span)
+
+    def format_edits(self, uri: str, source: str, path: str) -> list[t.TextEdit] | None:
+        """The edit that formats ``source`` (none when it is formatted already, ``None``
+        when it does not parse: the diagnostics say why). Kept for the text it is for,
+        so asking again before the next change does not parse it again (a 50,000-term
+        line takes most of a second to parse)."""
+        from converge_rules.errors import RulesSyntaxError
+        from converge_rules.language.format.formatter import format_source
+
+        last = self.formatted.get(uri)
+        if last is not None and last[0] == source:
+            return last[1]
+        edits: list[t.TextEdit] | None
+        try:
+            formatted = format_source(source, path)
+        except RulesSyntaxError:
+            edits = None
+        else:
+            lines = source.split("\n")
+            end = t.Position(len(lines) - 1, _utf16(lines[-1], len(lines[-1]) + 1))
+            edits = [] if formatted == source else [
+                t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
+        self.formatted[uri] = (source, edits)
+        return edits
 
     def all_indexes(self) -> list[RulesetIndex]:
         return [e.index for e in self.entries.values() if e.index is not None]
@@ -467,6 +492,7 @@ def make_server() -> ConvergeServer:
         path = _path_of(params.text_document.uri)
         if path is None:
             return
+        ls.formatted.pop(params.text_document.uri, None)
         task = ls.pending.pop(path, None)
         if task is not None:
             task.cancel()
@@ -583,19 +609,8 @@ def make_server() -> ConvergeServer:
     @server.feature(t.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls: ConvergeServer,
                    params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
-        from converge_rules.errors import RulesSyntaxError
-        from converge_rules.language.format.formatter import format_source
-
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        try:
-            formatted = format_source(doc.source, doc.path)
-        except RulesSyntaxError:
-            return None  # the diagnostics already say why
-        if formatted == doc.source:
-            return []
-        lines = doc.source.split("\n")
-        end = t.Position(len(lines) - 1, _utf16(lines[-1], len(lines[-1]) + 1))
-        return [t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
+        return ls.format_edits(params.text_document.uri, doc.source, doc.path)
 
     @server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
                     t.SemanticTokensLegend(token_types=list(SEMANTIC_TYPES),

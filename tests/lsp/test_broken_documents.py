@@ -124,3 +124,30 @@ async def test_a_line_separator_in_a_string_does_not_shift_the_lines_after_it(
     edits = [item.text_edit for item in completion.items]
     assert edits and all(isinstance(e, t.TextEdit) and e.range == t.Range(
         t.Position(9, at), t.Position(9, at + 1)) for e in edits)
+
+
+async def test_formatting_parses_a_text_once_until_it_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asking to format the same text again answers from the last parse (a long line
+    or a deep document takes most of a second to parse); a changed text is parsed."""
+    from converge_rules.language.format import formatter
+    from converge_rules.lsp.server import ConvergeServer
+
+    parsed: list[str] = []
+    real = formatter.format_source
+
+    def counting(text: str, path: str = "<string>") -> str:
+        parsed.append(text)
+        return real(text, path)
+
+    monkeypatch.setattr(formatter, "format_source", counting)
+    server = ConvergeServer()
+    messy, canonical = GOOD, real(GOOD)
+    assert messy != canonical
+    first = server.format_edits("file:///f.cvg", messy, "f.cvg")
+    assert first and first[0].new_text == canonical
+    assert server.format_edits("file:///f.cvg", messy, "f.cvg") == first
+    assert server.format_edits("file:///f.cvg", "ruleset", "f.cvg") is None
+    assert server.format_edits("file:///f.cvg", "ruleset", "f.cvg") is None
+    assert server.format_edits("file:///f.cvg", canonical, "f.cvg") == []
+    assert parsed == [messy, "ruleset", canonical]
