@@ -113,6 +113,7 @@ class ConvergeServer(LanguageServer):
         self.checker_kwargs: dict[str, Any] = {}
         self.known = Known()
         self.plugin_problem = ""
+        self.formatted: dict[str, tuple[str, list[t.TextEdit] | None]] = {}  # per URI
 
     # -------------------------------------------------------------- plugins
 
@@ -274,10 +275,35 @@ class ConvergeServer(LanguageServer):
         if index is None:
             return None
         doc = self.workspace.get_text_document(uri)
-        line = doc.lines[position.line] if position.line < len(doc.lines) else ""
+        lines = _lines(doc.source)
+        line = lines[position.line] if position.line < len(lines) else ""
         column = _column(line, position.character)
         found = index.at(display_path(path), position.line + 1, column)
         return None if found is None else (index, found.symbol, found.span)
+
+    def format_edits(self, uri: str, source: str, path: str) -> list[t.TextEdit] | None:
+        """The edit that formats ``source`` (none when it is formatted already, ``None``
+        when it does not parse: the diagnostics say why). Kept for the text it is for,
+        so asking again before the next change does not parse it again (a 50,000-term
+        line takes most of a second to parse)."""
+        from converge_rules.errors import RulesSyntaxError
+        from converge_rules.language.format.formatter import format_source
+
+        last = self.formatted.get(uri)
+        if last is not None and last[0] == source:
+            return last[1]
+        edits: list[t.TextEdit] | None
+        try:
+            formatted = format_source(source, path)
+        except RulesSyntaxError:
+            edits = None
+        else:
+            lines = source.split("\n")
+            end = t.Position(len(lines) - 1, _utf16(lines[-1], len(lines[-1]) + 1))
+            edits = [] if formatted == source else [
+                t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
+        self.formatted[uri] = (source, edits)
+        return edits
 
     def all_indexes(self) -> list[RulesetIndex]:
         return [e.index for e in self.entries.values() if e.index is not None]
@@ -291,6 +317,26 @@ def _path_of(uri: str) -> Path | None:
 def _span_path(span: Span) -> Path:
     path = Path(span.file)
     return (path if path.is_absolute() else Path.cwd() / path).resolve()
+
+
+def _lines(source: str) -> list[str]:
+    """The lines of ``source`` as the language counts them (spans' lines), split at LF
+    only: not at U+2028, form feed or the other breaks of ``str.splitlines`` (which
+    pygls's ``TextDocument.lines`` uses), which LSP clients do not count either."""
+    return source.split("\n")
+
+
+def _offset(source: str, position: t.Position) -> int:
+    """The index in ``source`` of LSP ``position`` (a line and a UTF-16 offset)."""
+    start = 0
+    for _ in range(position.line):
+        found = source.find("\n", start)
+        if found < 0:
+            return len(source)
+        start = found + 1
+    end = source.find("\n", start)
+    line = source[start:] if end < 0 else source[start:end]
+    return start + min(_column(line, position.character) - 1, len(line))
 
 
 def _utf16(line: str, column: int) -> int:
@@ -446,6 +492,7 @@ def make_server() -> ConvergeServer:
         path = _path_of(params.text_document.uri)
         if path is None:
             return
+        ls.formatted.pop(params.text_document.uri, None)
         task = ls.pending.pop(path, None)
         if task is not None:
             task.cancel()
@@ -480,13 +527,18 @@ def make_server() -> ConvergeServer:
         index = ls.index_for(path) if path is not None else None
         if ls.registries is None:
             ls.load_plugins()
-        offset = doc.offset_at_position(params.position)
         text = doc.source
+        offset = _offset(text, params.position)
         found = complete(text, offset, index, ls.known)
         word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", text[:offset])
-        start = doc.position_codec.position_to_client_units(
-            doc.lines, doc.server_position_at_offset(offset - len(word.group()))) \
-            if word else params.position
+        start = params.position
+        if word:
+            at = offset - len(word.group())
+            if text.count("\n", 0, at) == params.position.line:
+                line_start = text.rfind("\n", 0, at) + 1
+                line_end = text.find("\n", at)
+                line = text[line_start:line_end if line_end >= 0 else len(text)]
+                start = t.Position(params.position.line, _utf16(line, at - line_start + 1))
         edit_range = t.Range(start, params.position)
         seen: set[str] = set()
         items = []
@@ -509,7 +561,7 @@ def make_server() -> ConvergeServer:
             return None
         doc = ls.workspace.get_text_document(params.text_document.uri)
         return t.Hover(t.MarkupContent(t.MarkupKind.Markdown, text),
-                       _range(span, list(doc.lines)))
+                       _range(span, _lines(doc.source)))
 
     @server.feature(t.TEXT_DOCUMENT_DEFINITION)
     def definition(ls: ConvergeServer, params: t.DefinitionParams) -> list[t.Location]:
@@ -551,24 +603,14 @@ def make_server() -> ConvergeServer:
         if path is None:
             return []
         module = ls.parser(doc.source, display_path(path)).module
-        return [] if module is None else _outline_symbols(outline(module), list(doc.lines))
+        return [] if module is None else _outline_symbols(outline(module),
+                                                                   _lines(doc.source))
 
     @server.feature(t.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls: ConvergeServer,
                    params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
-        from converge_rules.errors import RulesSyntaxError
-        from converge_rules.language.format.formatter import format_source
-
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        try:
-            formatted = format_source(doc.source, doc.path)
-        except RulesSyntaxError:
-            return None  # the diagnostics already say why
-        if formatted == doc.source:
-            return []
-        lines = doc.source.split("\n")
-        end = t.Position(len(lines) - 1, _utf16(lines[-1], len(lines[-1]) + 1))
-        return [t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
+        return ls.format_edits(params.text_document.uri, doc.source, doc.path)
 
     @server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
                     t.SemanticTokensLegend(token_types=list(SEMANTIC_TYPES),
@@ -579,7 +621,7 @@ def make_server() -> ConvergeServer:
         if index is None or path is None:
             return t.SemanticTokens(data=[])
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        lines = list(doc.lines)
+        lines = _lines(doc.source)
         data: list[int] = []
         last_line = last_start = 0
         for o in index.occurrences.get(display_path(path), []):
