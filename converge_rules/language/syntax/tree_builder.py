@@ -360,11 +360,12 @@ class TreeBuilder:
         if not self._too_deep_reported:
             self._too_deep_reported = True
             self.error(TOO_DEEP,
-                       f"expression nested more than {MAX_EXPR_DEPTH} levels deep",
+                       f"expression nested more than {MAX_EXPR_DEPTH} levels deep (each "
+                       "operator of a chain like `a + b + c` nests one level)",
                        Span(sp.file, sp.line, sp.column, sp.line, sp.column + 1),
                        "split it into smaller expressions: compute a part in another "
-                       "agent and emit it as a fact, or flatten long chains of `+`, `and` "
-                       "or nested calls")
+                       "agent and emit it as a fact, or split a long chain of `+`, `and` "
+                       "or `or` into parts in parentheses: `(a + b) + (c + d)`")
         return n.Wildcard(sp)
 
     def _expr(self, t: Any) -> n.Expr:
