@@ -179,3 +179,15 @@ def test_an_agent_joining_too_many_patterns_is_named_not_an_internal_error(
         assert done.code == 2, done.text
         assert "wide.cvg:4:1: agent wide is too large for Python to compile" in done.err
         assert "split it into smaller agents" in done.err
+
+
+def test_a_long_flat_chain_is_told_how_to_split_it(converge: Run, tmp_path: Path) -> None:
+    # a flat `n + n + … + n` was told it is "nested" and to "flatten" it; the
+    # parenthesised split the message now suggests is accepted
+    (tmp_path / "flat.cvg").write_text(_agent("n+" * 150 + "n"), encoding="utf-8")
+    checked = converge("check", "flat.cvg", "--format", "text")
+    assert "each operator of a chain like `a + b + c` nests one level" in checked.out
+    assert "`(a + b) + (c + d)`" in checked.out
+    split = "+".join("(" + "+".join(["n"] * 15) + ")" for _ in range(10))
+    (tmp_path / "split.cvg").write_text(_agent(split), encoding="utf-8")
+    assert converge("check", "split.cvg").code == 0
