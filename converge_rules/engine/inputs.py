@@ -29,7 +29,7 @@ import stat
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, Required
@@ -65,23 +65,6 @@ class InputFacts:
 
     types: array[int]
     values: list[tuple[Any, ...]]
-    #: whether no two of :attr:`values` are equal, for the length it was found at
-    #: (found on the first run's input merge and kept, so runs on the same inputs
-    #: skip the merge's dedupe; see :meth:`distinct`)
-    _distinct: tuple[int, bool] | None = field(default=None, init=False, repr=False,
-                                               compare=False)
-
-    def distinct(self) -> bool:
-        """Whether no two of :attr:`values` are equal (the facts need no dedupe):
-        found once, by a set over the values, and remembered. The columns are the
-        validated facts and are not changed once built (a changed length is noticed
-        and the answer found again)."""
-        known = self._distinct
-        n = len(self.values)
-        if known is None or known[0] != n:
-            known = (n, len(set(self.values)) == n)
-            object.__setattr__(self, "_distinct", known)  # a cache on a frozen record
-        return known[1]
 
     @property
     def rows(self) -> tuple[tuple[int, tuple[Any, ...]], ...]:

@@ -180,12 +180,10 @@ class Merger:
 
     # ---------------------------------------------------------------- inputs
 
-    def merge_inputs(self, types: Sequence[int], values: Sequence[tuple[Any, ...]],
-                     distinct: bool = False) -> None:
+    def merge_inputs(self, types: Sequence[int], values: Sequence[tuple[Any, ...]]) -> None:
         """Add the validated input facts (``values[i]`` of type ``types[i]``):
         deduplicated, grouped by type, keyed types' conflicting inputs resolved by their
-        policy at cycle 0. ``distinct``: the caller knows no two values are equal
-        (:meth:`InputFacts.distinct`), so the dedupe is skipped."""
+        policy at cycle 0."""
         store = self.store
         by_type: dict[int, list[tuple[Any, ...]]] = {}
         if values and types.count(types[0]) == len(types):
@@ -203,8 +201,7 @@ class Merger:
             rows = by_type[type_id]
             # deduplicated in input order; the common case, no duplicate, is found by
             # a set that is dropped at once, and the facts' list is kept as it is
-            unique = (rows if distinct or len(set(rows)) == len(rows)
-                      else list(dict.fromkeys(rows)))
+            unique = rows if len(set(rows)) == len(rows) else list(dict.fromkeys(rows))
             keyget = store.keyget[type_id]
             if keyget is not None:
                 unique = self._resolve_inputs(type_id, unique, rows)

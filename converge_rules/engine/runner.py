@@ -256,7 +256,7 @@ class _Job:
         store, merger, meter = self.store, self.merger, self.meter
         assert self.inputs is not None
         began = perf_counter()
-        merger.merge_inputs(self.inputs.types, self.inputs.values, self.inputs.distinct())
+        merger.merge_inputs(self.inputs.types, self.inputs.values)
         self.inputs = None  # the store holds the facts now; let validated rows go
         self.trace.raw.insert(0, (E_INPUTS, store.n_inputs))
         if self.program.reads_time and store.now is not None:
