@@ -280,12 +280,12 @@ class Merger:
         groups = (keyed.groups_of_runs(effects) if isinstance(effects, RunOutputs)
                   else self._group_keyed(effects))
         if (groups is None and not store.retractable and not isinstance(effects, RunOutputs)
-                and list(map(_ERROR_OF, effects)).count(None) == len(effects)
-                and self._columns_only(list(map(_POSITION_OF, effects)),
-                                       list(map(_OUTPUTS_OF, effects)))):
-            return self._merge_columns(cycle, list(map(_POSITION_OF, effects)),
-                                       list(map(_OUTPUTS_OF, effects)),
-                                       list(map(_TOOL_CALLS_OF, effects)))
+                and list(map(_ERROR_OF, effects)).count(None) == len(effects)):
+            positions = list(map(_POSITION_OF, effects))
+            columns = list(map(_OUTPUTS_OF, effects))
+            if self._columns_only(positions, columns):
+                return self._merge_columns(cycle, positions, columns,
+                                           list(map(_TOOL_CALLS_OF, effects)))
         done: set[tuple[int, Any]] = set()
         keyed.begin()
         agent_plain, agent_intents = self._agent_plain, self._agent_intents
