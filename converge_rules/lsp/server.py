@@ -182,7 +182,7 @@ class ConvergeServer(LanguageServer):
         mine = [d for d in found if d.span is None or path_of(d.span) == entry.path]
         doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
         lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
-        text_lines = lines.split("\n")
+        text_lines = _lines(lines)
         split: dict[str, tuple[list[str], str]] = {}  # each related file's lines and URI
         converted = [self.to_lsp(d, text_lines, checked, split) for d in mine]
         uri = from_fs_path(str(entry.path)) or ""
@@ -202,7 +202,7 @@ class ConvergeServer(LanguageServer):
             known = split.get(r.span.file)
             if known is None:
                 known = split[r.span.file] = (
-                    checked.sources.get(r.span.file, "").split("\n"),
+                    _lines(checked.sources.get(r.span.file, "")),
                     from_fs_path(str(_span_path(r.span))) or "")
             source, target = known
             related.append(t.DiagnosticRelatedInformation(
@@ -298,7 +298,7 @@ class ConvergeServer(LanguageServer):
         except RulesSyntaxError:
             edits = None
         else:
-            lines = source.split("\n")
+            lines = _lines(source)
             end = t.Position(len(lines) - 1, _utf16(lines[-1], len(lines[-1]) + 1))
             edits = [] if formatted == source else [
                 t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
@@ -397,7 +397,7 @@ def _location(span: Span, index: RulesetIndex, server: ConvergeServer) -> t.Loca
     uri = from_fs_path(str(path)) or ""
     doc = server.workspace.text_documents.get(uri)
     text = doc.source if doc else index.checked.sources.get(span.file, "")
-    return t.Location(uri, _range(span, text.split("\n")))
+    return t.Location(uri, _range(span, _lines(text)))
 
 
 def _tool_location(registries: Any, name: str) -> t.Location | None:
@@ -414,7 +414,7 @@ def _tool_location(registries: Any, name: str) -> t.Location | None:
             if spec is None or spec.origin is None:
                 return None
             file = Path(spec.origin)
-            lines = file.read_text(encoding="utf-8").split("\n")
+            lines = _lines(file.read_text(encoding="utf-8"))
             at = next((i for i, line in enumerate(lines)
                        if re.match(rf"\s*(async\s+)?def\s+{re.escape(attr)}\b", line)), 0)
         else:
