@@ -420,6 +420,10 @@ class KeyedMerge:
             if not lane[a] or type(outputs) is not tuple:
                 yield made_effect(a, outputs, ())
                 continue
+            # the run's updates in place and new keys' lasting facts, counted here and
+            # added to the conflicts, the facts added and the facts removed when its
+            # outputs are merged (nothing reads those counts before)
+            updated = fresh = 0
             for out in outputs:
                 # merge_single's decision (inc None: not fused) and its fused update,
                 # inlined (keep them alike)
@@ -453,7 +457,7 @@ class KeyedMerge:
                                     ev((E_FACT_ADDED, fid, a, cycle, support, conf))
                                     if delta is not None:
                                         delta((D_ADD, fid, t, vals, cycle))
-                                    merger.added += 1
+                                    fresh += 1
                                     continue
                                 if not (dead and type(support) is not Lasting
                                         and not dead.isdisjoint(support)):
@@ -461,6 +465,9 @@ class KeyedMerge:
                                                 None)
                                     if added is None:
                                         self.stopped = True
+                                        self.count += updated
+                                        merger.added += updated + fresh
+                                        merger.removed += updated
                                         return
                                     held[(t, key)] = (added, a, out)
                                     continue
@@ -504,9 +511,12 @@ class KeyedMerge:
                 if inc is None:
                     if not merge_output(cycle, a, out, groups, done):
                         self.stopped = True
+                        self.count += updated
+                        merger.added += updated + fresh
+                        merger.removed += updated
                         return
                     continue
-                self.count += 1
+                updated += 1
                 fid = update_in_place(inc, vals, cycle, key)
                 conf = out[3]
                 if conf != 1.0:
@@ -526,16 +536,18 @@ class KeyedMerge:
                     if store.touched is not None:
                         store.touched.update(support)
                     held[(t, key)] = (fid, a, out)
-                merger.added += 1
                 derivations.pop(inc, None)
                 dead.add(inc)
                 ev((E_KEYED_UPDATE, cycle, a, fid, inc, support, conf))
                 if delta is not None:
                     delta((D_ADD, fid, t, vals, cycle))
                     delta((D_REMOVE, inc))
-                merger.removed += 1
                 if inc in dependents:
                     merger.retraction.cascade(cycle, inc, fid)
+            if updated or fresh:
+                self.count += updated
+                merger.added += updated + fresh
+                merger.removed += updated
             ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
 
     def _fused_group(self, cycle: int, t: int, key: Any, members: Members,
