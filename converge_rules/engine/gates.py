@@ -45,6 +45,7 @@ from converge_rules.engine.trace import (
 from converge_rules.errors import InputError
 from converge_rules.jsontext import dumps
 from converge_rules.program import EMIT, Lasting, Program
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     from converge_rules.engine.factstore import FactStore
@@ -53,7 +54,7 @@ ID_PREFIX = "p-"
 """Pending ids are ``p-`` and 12 hex digits."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     """A decision on a pending fact: its ``id`` (``result.pending[i]["id"]``),
     ``approve`` (True) or reject (False), who decided (``by``), when (``at``: ISO 8601

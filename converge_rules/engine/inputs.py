@@ -29,7 +29,6 @@ import stat
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, Required
@@ -51,12 +50,13 @@ from converge_rules.language.builtins import (
     time_kind,
 )
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InputFacts:
     """Validated input facts in input order, as two columns: ``values[i]`` (a value
     tuple) is a fact of the type whose id is ``types[i]``. Columns, not a tuple of
@@ -78,7 +78,7 @@ class InputFacts:
         return InputFacts(self.types + other.types, self.values + other.values)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Raw:
     """One fact before validation, and where it came from."""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 from os import PathLike
@@ -69,13 +68,14 @@ from converge_rules.engine.tracerows import compact
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Output, Program
+from converge_rules.records import record
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 if TYPE_CHECKING:
     from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CycleProgress:
     """What the ``progress`` callback receives after each cycle."""
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache, lru_cache
@@ -53,6 +52,7 @@ from typing import Any
 
 from converge_rules.blobs import blob_of, blob_text
 from converge_rules.language.checks.checked import FunctionSignature
+from converge_rules.records import record
 
 # --------------------------------------------------- `matches` patterns (RE2)
 
@@ -505,7 +505,7 @@ def cvg_fixed(value: float, digits: int) -> str:
 
 # --------------------------------------------------------------- the table
 
-@dataclass(frozen=True, slots=True)
+@record
 class Builtin:
     """One built-in function.
 
