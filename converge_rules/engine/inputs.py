@@ -533,6 +533,12 @@ def _finite(text: str) -> float:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
                             parse_float=_finite)
+# The same without the hook that finds a repeated key (a Python call per object), which
+# the C scanner resolves to the last value, silently: a line it scans is kept only when
+# its colons are exactly its fact's type and fields, one each (a key repeated at any
+# depth, a nested object's key or a colon in a string makes more); any other line is
+# read by _DECODER (see _read_jsonl).
+_SCANNER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 _LONG_DIGITS = re.compile(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
@@ -949,7 +955,7 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
             fields.clear()
             numbers.clear()
 
-    scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+    scan: Callable[[str, int], tuple[Any, int]] = _SCANNER.scan_once  # type: ignore[attr-defined]
     for n, raw in enumerate(lines, start=1):
         if n == 1:
             raw = raw.removeprefix(_BOM)
@@ -965,13 +971,16 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
         obj: Any = None
         if line[:1] == "{" and line[-1:] == "}":
             # the usual line, one object from its first character to its last: scanned
-            # at once; anything else about it is found and said the careful way below
+            # at once, and kept when no key can be repeated (_SCANNER); anything else
+            # about it is found and said the careful way below
             try:
                 found, end = scan(line, 0)
-            except Exception:  # bad JSON, a repeated key, NaN, nesting too deep
+            except Exception:  # bad JSON, NaN, nesting too deep
                 end = -1
             if end == len(line) and len(found) == 1:
-                obj = found
+                for body in found.values():
+                    if type(body) is dict and line.count(":") == 1 + len(body):
+                        obj = found
         if obj is None:
             if not line.strip():
                 continue
