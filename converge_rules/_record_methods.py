@@ -18,7 +18,7 @@ def _add(key, name, factory, names):
     _methods.setdefault(key, []).append((name, factory, names))
 
 
-_shapes['converge_rules.api.Ruleset'] = "converge_rules.api.Ruleset order=False post_init=False\npath: 'str' default=False factory=False init=True repr=True hash=None compare=True\nchecked: 'CheckedRuleset' default=False factory=False init=True repr=True hash=None compare=True\nprogram: 'Program' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'Mapping[str, ToolCallable]' default=False factory=True init=True repr=True hash=None compare=True\nregistries: 'Registries | None' default=True factory=False init=True repr=False hash=None compare=False\nfiles: 'tuple[Path, ...]' default=True factory=False init=True repr=False hash=None compare=False\npruners: 'tuple[str, ...]' default=True factory=False init=True repr=True hash=None compare=True\n_recheck: 'Callable[[], CheckedRuleset] | None' default=True factory=False init=True repr=False hash=None compare=False"
+_shapes['converge_rules.api.Ruleset'] = "converge_rules.api.Ruleset order=False frozen=True post_init=False\npath: 'str' default=False factory=False init=True repr=True hash=None compare=True\nchecked: 'CheckedRuleset' default=False factory=False init=True repr=True hash=None compare=True\nprogram: 'Program' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'Mapping[str, ToolCallable]' default=False factory=True init=True repr=True hash=None compare=True\nregistries: 'Registries | None' default=True factory=False init=True repr=False hash=None compare=False\nfiles: 'tuple[Path, ...]' default=True factory=False init=True repr=False hash=None compare=False\npruners: 'tuple[str, ...]' default=True factory=False init=True repr=True hash=None compare=True\n_recheck: 'Callable[[], CheckedRuleset] | None' default=True factory=False init=True repr=False hash=None compare=False"
 
 def __create_fn__(_type_path, _type_checked, _type_program, _type_tools, _type_registries, _type_files, _type_pruners, _type__recheck, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_tools, _dflt_registries, _dflt_files, _dflt_pruners, _dflt__recheck, _return_type):
  def __init__(self,path:_type_path,checked:_type_checked,program:_type_program,tools:_type_tools=_HAS_DEFAULT_FACTORY,registries:_type_registries=_dflt_registries,files:_type_files=_dflt_files,pruners:_type_pruners=_dflt_pruners,_recheck:_type__recheck=_dflt__recheck)->_return_type:
@@ -76,7 +76,39 @@ def __create_fn__():
 _add('converge_rules.api.Ruleset', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.effects.Activation'] = "converge_rules.engine.effects.Activation order=False post_init=False\nposition: 'int' default=False factory=False init=True repr=True hash=None compare=True\nsince: 'int' default=False factory=False init=True repr=True hash=None compare=True\ngone: 'tuple[tuple[int, ...], ...] | None' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.budgets.BudgetMeter'] = "converge_rules.engine.budgets.BudgetMeter order=False frozen=False post_init=False\nbudgets: 'Budgets' default=False factory=False init=True repr=True hash=None compare=True\nfacts_peak: 'int' default=True factory=False init=True repr=True hash=None compare=True\ncycles: 'int' default=True factory=False init=True repr=True hash=None compare=True\nagents_peak: 'int' default=True factory=False init=True repr=True hash=None compare=True\ntool_calls: 'int' default=True factory=False init=True repr=True hash=None compare=True\ntimeouts: 'int' default=True factory=False init=True repr=True hash=None compare=True\nexceeded: 'str | None' default=True factory=False init=True repr=True hash=None compare=True"
+
+def __create_fn__(_type_budgets, _type_facts_peak, _type_cycles, _type_agents_peak, _type_tool_calls, _type_timeouts, _type_exceeded, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_facts_peak, _dflt_cycles, _dflt_agents_peak, _dflt_tool_calls, _dflt_timeouts, _dflt_exceeded, _return_type):
+ def __init__(self,budgets:_type_budgets,facts_peak:_type_facts_peak=_dflt_facts_peak,cycles:_type_cycles=_dflt_cycles,agents_peak:_type_agents_peak=_dflt_agents_peak,tool_calls:_type_tool_calls=_dflt_tool_calls,timeouts:_type_timeouts=_dflt_timeouts,exceeded:_type_exceeded=_dflt_exceeded)->_return_type:
+  self.budgets=budgets
+  self.facts_peak=facts_peak
+  self.cycles=cycles
+  self.agents_peak=agents_peak
+  self.tool_calls=tool_calls
+  self.timeouts=timeouts
+  self.exceeded=exceeded
+ return __init__
+
+_add('converge_rules.engine.budgets.BudgetMeter', '__init__', __create_fn__, ('_type_budgets', '_type_facts_peak', '_type_cycles', '_type_agents_peak', '_type_tool_calls', '_type_timeouts', '_type_exceeded', 'MISSING', '_HAS_DEFAULT_FACTORY', '__dataclass_builtins_object__', '_dflt_facts_peak', '_dflt_cycles', '_dflt_agents_peak', '_dflt_tool_calls', '_dflt_timeouts', '_dflt_exceeded', '_return_type'))
+
+def __create_fn__():
+ def __repr__(self):
+  return self.__class__.__qualname__ + f"(budgets={self.budgets!r}, facts_peak={self.facts_peak!r}, cycles={self.cycles!r}, agents_peak={self.agents_peak!r}, tool_calls={self.tool_calls!r}, timeouts={self.timeouts!r}, exceeded={self.exceeded!r})"
+ return __repr__
+
+_add('converge_rules.engine.budgets.BudgetMeter', '__repr__', __create_fn__, ())
+
+def __create_fn__():
+ def __eq__(self,other):
+  if other.__class__ is self.__class__:
+   return (self.budgets,self.facts_peak,self.cycles,self.agents_peak,self.tool_calls,self.timeouts,self.exceeded,)==(other.budgets,other.facts_peak,other.cycles,other.agents_peak,other.tool_calls,other.timeouts,other.exceeded,)
+  return NotImplemented
+ return __eq__
+
+_add('converge_rules.engine.budgets.BudgetMeter', '__eq__', __create_fn__, ())
+
+
+_shapes['converge_rules.engine.effects.Activation'] = "converge_rules.engine.effects.Activation order=False frozen=True post_init=False\nposition: 'int' default=False factory=False init=True repr=True hash=None compare=True\nsince: 'int' default=False factory=False init=True repr=True hash=None compare=True\ngone: 'tuple[tuple[int, ...], ...] | None' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_position, _type_since, _type_gone, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_gone, _return_type):
  def __init__(self,position:_type_position,since:_type_since,gone:_type_gone=_dflt_gone)->_return_type:
@@ -129,7 +161,7 @@ def __create_fn__():
 _add('converge_rules.engine.effects.Activation', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.effects.AgentEffect'] = "converge_rules.engine.effects.AgentEffect order=False post_init=False\nposition: 'int' default=False factory=False init=True repr=True hash=None compare=True\noutputs: 'Sequence[Output]' default=False factory=False init=True repr=True hash=None compare=True\nerror: 'str | None' default=True factory=False init=True repr=True hash=None compare=True\ntool_calls: 'tuple[ToolRecord, ...]' default=True factory=False init=True repr=True hash=None compare=True\ntool_budget_exhausted: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nbudget: 'str | None' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.effects.AgentEffect'] = "converge_rules.engine.effects.AgentEffect order=False frozen=True post_init=False\nposition: 'int' default=False factory=False init=True repr=True hash=None compare=True\noutputs: 'Sequence[Output]' default=False factory=False init=True repr=True hash=None compare=True\nerror: 'str | None' default=True factory=False init=True repr=True hash=None compare=True\ntool_calls: 'tuple[ToolRecord, ...]' default=True factory=False init=True repr=True hash=None compare=True\ntool_budget_exhausted: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nbudget: 'str | None' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_position, _type_outputs, _type_error, _type_tool_calls, _type_tool_budget_exhausted, _type_budget, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_error, _dflt_tool_calls, _dflt_tool_budget_exhausted, _dflt_budget, _return_type):
  def __init__(self,position:_type_position,outputs:_type_outputs,error:_type_error=_dflt_error,tool_calls:_type_tool_calls=_dflt_tool_calls,tool_budget_exhausted:_type_tool_budget_exhausted=_dflt_tool_budget_exhausted,budget:_type_budget=_dflt_budget)->_return_type:
@@ -185,7 +217,7 @@ def __create_fn__():
 _add('converge_rules.engine.effects.AgentEffect', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.factstore.Layout'] = "converge_rules.engine.factstore.Layout order=False post_init=False\ntypes: 'int' default=False factory=False init=True repr=True hash=None compare=True\nindexes: 'tuple[tuple[int, tuple[int, ...]], ...]' default=False factory=False init=True repr=True hash=None compare=True\nkeys: 'tuple[tuple[int, ...], ...]' default=False factory=False init=True repr=True hash=None compare=True\nintents: 'frozenset[int]' default=False factory=False init=True repr=True hash=None compare=True\nlazy: 'frozenset[int]' default=True factory=False init=True repr=True hash=None compare=True\nstatic: 'frozenset[int]' default=True factory=False init=True repr=True hash=None compare=True\ndeferred: 'tuple[tuple[int, int], ...]' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.factstore.Layout'] = "converge_rules.engine.factstore.Layout order=False frozen=True post_init=False\ntypes: 'int' default=False factory=False init=True repr=True hash=None compare=True\nindexes: 'tuple[tuple[int, tuple[int, ...]], ...]' default=False factory=False init=True repr=True hash=None compare=True\nkeys: 'tuple[tuple[int, ...], ...]' default=False factory=False init=True repr=True hash=None compare=True\nintents: 'frozenset[int]' default=False factory=False init=True repr=True hash=None compare=True\nlazy: 'frozenset[int]' default=True factory=False init=True repr=True hash=None compare=True\nstatic: 'frozenset[int]' default=True factory=False init=True repr=True hash=None compare=True\ndeferred: 'tuple[tuple[int, int], ...]' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_types, _type_indexes, _type_keys, _type_intents, _type_lazy, _type_static, _type_deferred, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_lazy, _dflt_static, _dflt_deferred, _return_type):
  def __init__(self,types:_type_types,indexes:_type_indexes,keys:_type_keys,intents:_type_intents,lazy:_type_lazy=_dflt_lazy,static:_type_static=_dflt_static,deferred:_type_deferred=_dflt_deferred)->_return_type:
@@ -242,7 +274,7 @@ def __create_fn__():
 _add('converge_rules.engine.factstore.Layout', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.gates.Decision'] = "converge_rules.engine.gates.Decision order=False post_init=True\nid: 'str' default=False factory=False init=True repr=True hash=None compare=True\napprove: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nby: 'str' default=True factory=False init=True repr=True hash=None compare=True\nat: 'str' default=True factory=False init=True repr=True hash=None compare=True\nnote: 'str' default=True factory=False init=True repr=True hash=None compare=True\nedits: 'Mapping[str, Any]' default=False factory=True init=True repr=True hash=None compare=True\npaused_at: 'int' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.gates.Decision'] = "converge_rules.engine.gates.Decision order=False frozen=True post_init=True\nid: 'str' default=False factory=False init=True repr=True hash=None compare=True\napprove: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nby: 'str' default=True factory=False init=True repr=True hash=None compare=True\nat: 'str' default=True factory=False init=True repr=True hash=None compare=True\nnote: 'str' default=True factory=False init=True repr=True hash=None compare=True\nedits: 'Mapping[str, Any]' default=False factory=True init=True repr=True hash=None compare=True\npaused_at: 'int' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_id, _type_approve, _type_by, _type_at, _type_note, _type_edits, _type_paused_at, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_by, _dflt_at, _dflt_note, _dflt_edits, _dflt_paused_at, _return_type):
  def __init__(self,id:_type_id,approve:_type_approve,by:_type_by=_dflt_by,at:_type_at=_dflt_at,note:_type_note=_dflt_note,edits:_type_edits=_HAS_DEFAULT_FACTORY,paused_at:_type_paused_at=_dflt_paused_at)->_return_type:
@@ -300,7 +332,45 @@ def __create_fn__():
 _add('converge_rules.engine.gates.Decision', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.inputs.InputFacts'] = "converge_rules.engine.inputs.InputFacts order=False post_init=False\ntypes: 'array[int]' default=False factory=False init=True repr=True hash=None compare=True\nvalues: 'list[tuple[Any, ...]]' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.gates.Held'] = "converge_rules.engine.gates.Held order=False frozen=False post_init=False\nid: 'str' default=False factory=False init=True repr=True hash=None compare=True\ngate: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\nvalues: 'tuple[Any, ...]' default=False factory=False init=True repr=True hash=None compare=True\nagent: 'int' default=False factory=False init=True repr=True hash=None compare=True\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\nsupport: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nconfidence: 'float' default=False factory=False init=True repr=True hash=None compare=True\nbase: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nconflict: 'tuple[tuple[tuple[Any, ...], ...], str] | None' default=True factory=False init=True repr=True hash=None compare=True\ncombined: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nparts: 'tuple[tuple[Any, ...], ...] | None' default=True factory=False init=True repr=True hash=None compare=True\nalso: 'tuple[tuple[int, tuple[int, ...]], ...]' default=True factory=False init=True repr=True hash=None compare=True"
+
+def __create_fn__(_type_id, _type_gate, _type_type_id, _type_values, _type_agent, _type_cycle, _type_support, _type_confidence, _type_base, _type_conflict, _type_combined, _type_parts, _type_also, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_base, _dflt_conflict, _dflt_combined, _dflt_parts, _dflt_also, _return_type):
+ def __init__(self,id:_type_id,gate:_type_gate,type_id:_type_type_id,values:_type_values,agent:_type_agent,cycle:_type_cycle,support:_type_support,confidence:_type_confidence,base:_type_base=_dflt_base,conflict:_type_conflict=_dflt_conflict,combined:_type_combined=_dflt_combined,parts:_type_parts=_dflt_parts,also:_type_also=_dflt_also)->_return_type:
+  self.id=id
+  self.gate=gate
+  self.type_id=type_id
+  self.values=values
+  self.agent=agent
+  self.cycle=cycle
+  self.support=support
+  self.confidence=confidence
+  self.base=base
+  self.conflict=conflict
+  self.combined=combined
+  self.parts=parts
+  self.also=also
+ return __init__
+
+_add('converge_rules.engine.gates.Held', '__init__', __create_fn__, ('_type_id', '_type_gate', '_type_type_id', '_type_values', '_type_agent', '_type_cycle', '_type_support', '_type_confidence', '_type_base', '_type_conflict', '_type_combined', '_type_parts', '_type_also', 'MISSING', '_HAS_DEFAULT_FACTORY', '__dataclass_builtins_object__', '_dflt_base', '_dflt_conflict', '_dflt_combined', '_dflt_parts', '_dflt_also', '_return_type'))
+
+def __create_fn__():
+ def __repr__(self):
+  return self.__class__.__qualname__ + f"(id={self.id!r}, gate={self.gate!r}, type_id={self.type_id!r}, values={self.values!r}, agent={self.agent!r}, cycle={self.cycle!r}, support={self.support!r}, confidence={self.confidence!r}, base={self.base!r}, conflict={self.conflict!r}, combined={self.combined!r}, parts={self.parts!r}, also={self.also!r})"
+ return __repr__
+
+_add('converge_rules.engine.gates.Held', '__repr__', __create_fn__, ())
+
+def __create_fn__():
+ def __eq__(self,other):
+  if other.__class__ is self.__class__:
+   return (self.id,self.gate,self.type_id,self.values,self.agent,self.cycle,self.support,self.confidence,self.base,self.conflict,self.combined,self.parts,self.also,)==(other.id,other.gate,other.type_id,other.values,other.agent,other.cycle,other.support,other.confidence,other.base,other.conflict,other.combined,other.parts,other.also,)
+  return NotImplemented
+ return __eq__
+
+_add('converge_rules.engine.gates.Held', '__eq__', __create_fn__, ())
+
+
+_shapes['converge_rules.engine.inputs.InputFacts'] = "converge_rules.engine.inputs.InputFacts order=False frozen=True post_init=False\ntypes: 'array[int]' default=False factory=False init=True repr=True hash=None compare=True\nvalues: 'list[tuple[Any, ...]]' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_types, _type_values, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,types:_type_types,values:_type_values)->_return_type:
@@ -352,7 +422,7 @@ def __create_fn__():
 _add('converge_rules.engine.inputs.InputFacts', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.inputs._Raw'] = "converge_rules.engine.inputs._Raw order=False post_init=False\ntype_name: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfields: 'Any' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\nline: 'int' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.inputs._Raw'] = "converge_rules.engine.inputs._Raw order=False frozen=True post_init=False\ntype_name: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfields: 'Any' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\nline: 'int' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_type_name, _type_fields, _type_source, _type_line, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,type_name:_type_type_name,fields:_type_fields,source:_type_source,line:_type_line)->_return_type:
@@ -406,7 +476,7 @@ def __create_fn__():
 _add('converge_rules.engine.inputs._Raw', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.knowledge.KnowledgeRow'] = "converge_rules.engine.knowledge.KnowledgeRow order=False post_init=False\nseq: 'int' default=False factory=False init=True repr=True hash=None compare=True\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\ntype: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfields: 'dict[str, Any]' default=False factory=False init=True repr=True hash=None compare=True\nfact: 'int | None' default=False factory=False init=True repr=True hash=None compare=True\nmerged: 'int' default=False factory=False init=True repr=True hash=None compare=True\nderivations: 'tuple[dict[str, Any], ...]' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.knowledge.KnowledgeRow'] = "converge_rules.engine.knowledge.KnowledgeRow order=False frozen=True post_init=False\nseq: 'int' default=False factory=False init=True repr=True hash=None compare=True\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\ntype: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfields: 'dict[str, Any]' default=False factory=False init=True repr=True hash=None compare=True\nfact: 'int | None' default=False factory=False init=True repr=True hash=None compare=True\nmerged: 'int' default=False factory=False init=True repr=True hash=None compare=True\nderivations: 'tuple[dict[str, Any], ...]' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_seq, _type_cycle, _type_type, _type_fields, _type_fact, _type_merged, _type_derivations, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_derivations, _return_type):
  def __init__(self,seq:_type_seq,cycle:_type_cycle,type:_type_type,fields:_type_fields,fact:_type_fact,merged:_type_merged,derivations:_type_derivations=_dflt_derivations)->_return_type:
@@ -463,7 +533,7 @@ def __create_fn__():
 _add('converge_rules.engine.knowledge.KnowledgeRow', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.policies.Resolution'] = "converge_rules.engine.policies.Resolution order=False post_init=False\nwinner: 'int | None' default=False factory=False init=True repr=True hash=None compare=True\nvalues: 'tuple[Any, ...] | None' default=False factory=False init=True repr=True hash=None compare=True\nreason: 'str' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.policies.Resolution'] = "converge_rules.engine.policies.Resolution order=False frozen=True post_init=False\nwinner: 'int | None' default=False factory=False init=True repr=True hash=None compare=True\nvalues: 'tuple[Any, ...] | None' default=False factory=False init=True repr=True hash=None compare=True\nreason: 'str' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_winner, _type_values, _type_reason, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,winner:_type_winner,values:_type_values,reason:_type_reason)->_return_type:
@@ -516,7 +586,7 @@ def __create_fn__():
 _add('converge_rules.engine.policies.Resolution', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.engine.runner.CycleProgress'] = "converge_rules.engine.runner.CycleProgress order=False post_init=False\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\ntier: 'int' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'int' default=False factory=False init=True repr=True hash=None compare=True\nlive_facts: 'int' default=False factory=False init=True repr=True hash=None compare=True\nconflicts: 'int' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.engine.runner.CycleProgress'] = "converge_rules.engine.runner.CycleProgress order=False frozen=True post_init=False\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\ntier: 'int' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'int' default=False factory=False init=True repr=True hash=None compare=True\nlive_facts: 'int' default=False factory=False init=True repr=True hash=None compare=True\nconflicts: 'int' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_cycle, _type_tier, _type_agents, _type_live_facts, _type_conflicts, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,cycle:_type_cycle,tier:_type_tier,agents:_type_agents,live_facts:_type_live_facts,conflicts:_type_conflicts)->_return_type:
@@ -571,7 +641,7 @@ def __create_fn__():
 _add('converge_rules.engine.runner.CycleProgress', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.integrity.Verdict'] = "converge_rules.integrity.Verdict order=False post_init=False\nok: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nlines: 'int' default=False factory=False init=True repr=True hash=None compare=True\nhead: 'str | None' default=False factory=False init=True repr=True hash=None compare=True\nline: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nproblem: 'str | None' default=True factory=False init=True repr=True hash=None compare=True\nunhashed: 'bool' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.integrity.Verdict'] = "converge_rules.integrity.Verdict order=False frozen=True post_init=False\nok: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nlines: 'int' default=False factory=False init=True repr=True hash=None compare=True\nhead: 'str | None' default=False factory=False init=True repr=True hash=None compare=True\nline: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nproblem: 'str | None' default=True factory=False init=True repr=True hash=None compare=True\nunhashed: 'bool' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_ok, _type_lines, _type_head, _type_line, _type_problem, _type_unhashed, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_line, _dflt_problem, _dflt_unhashed, _return_type):
  def __init__(self,ok:_type_ok,lines:_type_lines,head:_type_head,line:_type_line=_dflt_line,problem:_type_problem=_dflt_problem,unhashed:_type_unhashed=_dflt_unhashed)->_return_type:
@@ -627,7 +697,7 @@ def __create_fn__():
 _add('converge_rules.integrity.Verdict', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.access.FileAccess'] = "converge_rules.language.access.FileAccess order=False post_init=False\nroots: 'tuple[Path, ...]' default=False factory=False init=True repr=True hash=None compare=True\nmax_ruleset_bytes: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_fixture_bytes: 'int' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.language.access.FileAccess'] = "converge_rules.language.access.FileAccess order=False frozen=True post_init=False\nroots: 'tuple[Path, ...]' default=False factory=False init=True repr=True hash=None compare=True\nmax_ruleset_bytes: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_fixture_bytes: 'int' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_roots, _type_max_ruleset_bytes, _type_max_fixture_bytes, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_max_ruleset_bytes, _dflt_max_fixture_bytes, _return_type):
  def __init__(self,roots:_type_roots,max_ruleset_bytes:_type_max_ruleset_bytes=_dflt_max_ruleset_bytes,max_fixture_bytes:_type_max_fixture_bytes=_dflt_max_fixture_bytes)->_return_type:
@@ -680,7 +750,7 @@ def __create_fn__():
 _add('converge_rules.language.access.FileAccess', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.builtins.Builtin'] = "converge_rules.language.builtins.Builtin order=False post_init=False\nsignature: 'FunctionSignature' default=False factory=False init=True repr=True hash=None compare=True\nimplementation: 'Callable[..., Any]' default=False factory=False init=True repr=True hash=None compare=True\ninline: 'str | None' default=True factory=False init=True repr=True hash=None compare=True\nmin_args: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nclock: 'bool' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.language.builtins.Builtin'] = "converge_rules.language.builtins.Builtin order=False frozen=True post_init=False\nsignature: 'FunctionSignature' default=False factory=False init=True repr=True hash=None compare=True\nimplementation: 'Callable[..., Any]' default=False factory=False init=True repr=True hash=None compare=True\ninline: 'str | None' default=True factory=False init=True repr=True hash=None compare=True\nmin_args: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nclock: 'bool' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_signature, _type_implementation, _type_inline, _type_min_args, _type_clock, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_inline, _dflt_min_args, _dflt_clock, _return_type):
  def __init__(self,signature:_type_signature,implementation:_type_implementation,inline:_type_inline=_dflt_inline,min_args:_type_min_args=_dflt_min_args,clock:_type_clock=_dflt_clock)->_return_type:
@@ -735,7 +805,7 @@ def __create_fn__():
 _add('converge_rules.language.builtins.Builtin', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.checks.checked.ToolSignature'] = "converge_rules.language.checks.checked.ToolSignature order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'dict[str, str]' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'dict[str, str]' default=False factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.language.checks.checked.ToolSignature'] = "converge_rules.language.checks.checked.ToolSignature order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'dict[str, str]' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'dict[str, str]' default=False factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_args, _type_result, _type_plugin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_plugin, _return_type):
  def __init__(self,name:_type_name,args:_type_args,result:_type_result,plugin:_type_plugin=_dflt_plugin)->_return_type:
@@ -789,7 +859,7 @@ def __create_fn__():
 _add('converge_rules.language.checks.checked.ToolSignature', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.checks.checked.PrunerSignature'] = "converge_rules.language.checks.checked.PrunerSignature order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nparams: 'Mapping[str, str]' default=False factory=True init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.language.checks.checked.PrunerSignature'] = "converge_rules.language.checks.checked.PrunerSignature order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nparams: 'Mapping[str, str]' default=False factory=True init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_params, _type_plugin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_params, _dflt_plugin, _return_type):
  def __init__(self,name:_type_name,params:_type_params=_HAS_DEFAULT_FACTORY,plugin:_type_plugin=_dflt_plugin)->_return_type:
@@ -842,7 +912,7 @@ def __create_fn__():
 _add('converge_rules.language.checks.checked.PrunerSignature', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.checks.checked.FunctionSignature'] = "converge_rules.language.checks.checked.FunctionSignature order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'str' default=False factory=False init=True repr=True hash=None compare=True\nvariadic: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.language.checks.checked.FunctionSignature'] = "converge_rules.language.checks.checked.FunctionSignature order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'str' default=False factory=False init=True repr=True hash=None compare=True\nvariadic: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_args, _type_result, _type_variadic, _type_plugin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_variadic, _dflt_plugin, _return_type):
  def __init__(self,name:_type_name,args:_type_args,result:_type_result,variadic:_type_variadic=_dflt_variadic,plugin:_type_plugin=_dflt_plugin)->_return_type:
@@ -897,7 +967,7 @@ def __create_fn__():
 _add('converge_rules.language.checks.checked.FunctionSignature', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.checks.checked.CheckedRuleset'] = "converge_rules.language.checks.checked.CheckedRuleset order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntitle: 'str | None' default=False factory=False init=True repr=True hash=None compare=True\nmodules: 'tuple[Module, ...]' default=False factory=False init=True repr=True hash=None compare=True\nfacts: 'dict[str, FactDecl]' default=False factory=False init=True repr=True hash=None compare=True\nenums: 'dict[str, EnumDecl]' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'tuple[Agent, ...]' default=False factory=False init=True repr=True hash=None compare=True\npolicies: 'dict[str, Policy]' default=False factory=False init=True repr=True hash=None compare=True\nprunes: 'tuple[Prune, ...]' default=False factory=False init=True repr=True hash=None compare=True\nroot: 'Root | None' default=False factory=False init=True repr=True hash=None compare=True\ntests: 'tuple[Test, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'dict[str, ToolSignature | None]' default=False factory=False init=True repr=True hash=None compare=True\nfunctions: 'dict[str, FunctionSignature]' default=False factory=False init=True repr=True hash=None compare=True\ndiagnostics: 'tuple[Diagnostic, ...]' default=True factory=False init=True repr=True hash=None compare=True\ninvariants: 'tuple[Invariant, ...]' default=True factory=False init=True repr=True hash=None compare=True\ngates: 'tuple[Gate, ...]' default=True factory=False init=True repr=True hash=None compare=True\nsources: 'Mapping[str, str]' default=False factory=True init=True repr=False hash=None compare=False"
+_shapes['converge_rules.language.checks.checked.CheckedRuleset'] = "converge_rules.language.checks.checked.CheckedRuleset order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntitle: 'str | None' default=False factory=False init=True repr=True hash=None compare=True\nmodules: 'tuple[Module, ...]' default=False factory=False init=True repr=True hash=None compare=True\nfacts: 'dict[str, FactDecl]' default=False factory=False init=True repr=True hash=None compare=True\nenums: 'dict[str, EnumDecl]' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'tuple[Agent, ...]' default=False factory=False init=True repr=True hash=None compare=True\npolicies: 'dict[str, Policy]' default=False factory=False init=True repr=True hash=None compare=True\nprunes: 'tuple[Prune, ...]' default=False factory=False init=True repr=True hash=None compare=True\nroot: 'Root | None' default=False factory=False init=True repr=True hash=None compare=True\ntests: 'tuple[Test, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'dict[str, ToolSignature | None]' default=False factory=False init=True repr=True hash=None compare=True\nfunctions: 'dict[str, FunctionSignature]' default=False factory=False init=True repr=True hash=None compare=True\ndiagnostics: 'tuple[Diagnostic, ...]' default=True factory=False init=True repr=True hash=None compare=True\ninvariants: 'tuple[Invariant, ...]' default=True factory=False init=True repr=True hash=None compare=True\ngates: 'tuple[Gate, ...]' default=True factory=False init=True repr=True hash=None compare=True\nsources: 'Mapping[str, str]' default=False factory=True init=True repr=False hash=None compare=False"
 
 def __create_fn__(_type_name, _type_title, _type_modules, _type_facts, _type_enums, _type_agents, _type_policies, _type_prunes, _type_root, _type_tests, _type_tools, _type_functions, _type_diagnostics, _type_invariants, _type_gates, _type_sources, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_diagnostics, _dflt_invariants, _dflt_gates, _dflt_sources, _return_type):
  def __init__(self,name:_type_name,title:_type_title,modules:_type_modules,facts:_type_facts,enums:_type_enums,agents:_type_agents,policies:_type_policies,prunes:_type_prunes,root:_type_root,tests:_type_tests,tools:_type_tools,functions:_type_functions,diagnostics:_type_diagnostics=_dflt_diagnostics,invariants:_type_invariants=_dflt_invariants,gates:_type_gates=_dflt_gates,sources:_type_sources=_HAS_DEFAULT_FACTORY)->_return_type:
@@ -963,7 +1033,7 @@ def __create_fn__():
 _add('converge_rules.language.checks.checked.CheckedRuleset', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.language.syntax.span.Span'] = "converge_rules.language.syntax.span.Span order=True post_init=False\nfile: 'str' default=False factory=False init=True repr=True hash=None compare=True\nline: 'int' default=False factory=False init=True repr=True hash=None compare=True\ncolumn: 'int' default=False factory=False init=True repr=True hash=None compare=True\nend_line: 'int' default=False factory=False init=True repr=True hash=None compare=True\nend_column: 'int' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.language.syntax.span.Span'] = "converge_rules.language.syntax.span.Span order=True frozen=True post_init=False\nfile: 'str' default=False factory=False init=True repr=True hash=None compare=True\nline: 'int' default=False factory=False init=True repr=True hash=None compare=True\ncolumn: 'int' default=False factory=False init=True repr=True hash=None compare=True\nend_line: 'int' default=False factory=False init=True repr=True hash=None compare=True\nend_column: 'int' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_file, _type_line, _type_column, _type_end_line, _type_end_column, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,file:_type_file,line:_type_line,column:_type_column,end_line:_type_end_line,end_column:_type_end_column)->_return_type:
@@ -1054,7 +1124,7 @@ def __create_fn__():
 _add('converge_rules.language.syntax.span.Span', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.plugins.api.Tool'] = "converge_rules.plugins.api.Tool order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'ToolFn | str' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'type[BaseModel] | str' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'type[BaseModel] | str' default=False factory=False init=True repr=True hash=None compare=True\ndescription: 'str' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True\narg_types: kw_only\nresult_types: kw_only\n_loaded: 'dict[str, Any]' default=False factory=True init=False repr=False hash=False compare=False"
+_shapes['converge_rules.plugins.api.Tool'] = "converge_rules.plugins.api.Tool order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'ToolFn | str' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'type[BaseModel] | str' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'type[BaseModel] | str' default=False factory=False init=True repr=True hash=None compare=True\ndescription: 'str' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True\narg_types: kw_only\nresult_types: kw_only\n_loaded: 'dict[str, Any]' default=False factory=True init=False repr=False hash=False compare=False"
 
 def __create_fn__(_type_name, _type_fn, _type_args, _type_result, _type_description, _type_plugin, _type_arg_types, _type_result_types, _type__loaded, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_description, _dflt_plugin, _dflt_arg_types, _dflt_result_types, _dflt__loaded, _return_type):
  def __init__(self,name:_type_name,fn:_type_fn,args:_type_args,result:_type_result,description:_type_description=_dflt_description,plugin:_type_plugin=_dflt_plugin,*,arg_types:_type_arg_types=_dflt_arg_types,result_types:_type_result_types=_dflt_result_types)->_return_type:
@@ -1113,7 +1183,7 @@ def __create_fn__():
 _add('converge_rules.plugins.api.Tool', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.plugins.api.Function'] = "converge_rules.plugins.api.Function order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'Callable[..., Any]' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'str' default=False factory=False init=True repr=True hash=None compare=True\nvariadic: 'bool' default=True factory=False init=True repr=True hash=None compare=True\ndescription: 'str' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.plugins.api.Function'] = "converge_rules.plugins.api.Function order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'Callable[..., Any]' default=False factory=False init=True repr=True hash=None compare=True\nargs: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nresult: 'str' default=False factory=False init=True repr=True hash=None compare=True\nvariadic: 'bool' default=True factory=False init=True repr=True hash=None compare=True\ndescription: 'str' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_fn, _type_args, _type_result, _type_variadic, _type_description, _type_plugin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_variadic, _dflt_description, _dflt_plugin, _return_type):
  def __init__(self,name:_type_name,fn:_type_fn,args:_type_args,result:_type_result,variadic:_type_variadic=_dflt_variadic,description:_type_description=_dflt_description,plugin:_type_plugin=_dflt_plugin)->_return_type:
@@ -1170,7 +1240,7 @@ def __create_fn__():
 _add('converge_rules.plugins.api.Function', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.plugins.api.Entry'] = "converge_rules.plugins.api.Entry order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nobj: 'T' default=False factory=False init=True repr=True hash=None compare=True\ndescription: 'str' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.plugins.api.Entry'] = "converge_rules.plugins.api.Entry order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nobj: 'T' default=False factory=False init=True repr=True hash=None compare=True\ndescription: 'str' default=True factory=False init=True repr=True hash=None compare=True\nplugin: 'str' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_obj, _type_description, _type_plugin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_description, _dflt_plugin, _return_type):
  def __init__(self,name:_type_name,obj:_type_obj,description:_type_description=_dflt_description,plugin:_type_plugin=_dflt_plugin)->_return_type:
@@ -1224,7 +1294,7 @@ def __create_fn__():
 _add('converge_rules.plugins.api.Entry', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.plugins.manager.PluginOrigin'] = 'converge_rules.plugins.manager.PluginOrigin order=False post_init=False\nname: \'str\' default=False factory=False init=True repr=True hash=None compare=True\nkind: "Literal[\'builtin\', \'entry-point\', \'module\']" default=False factory=False init=True repr=True hash=None compare=True\nmodule: \'str\' default=False factory=False init=True repr=True hash=None compare=True\ndistribution: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True\nversion: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True'
+_shapes['converge_rules.plugins.manager.PluginOrigin'] = 'converge_rules.plugins.manager.PluginOrigin order=False frozen=True post_init=False\nname: \'str\' default=False factory=False init=True repr=True hash=None compare=True\nkind: "Literal[\'builtin\', \'entry-point\', \'module\']" default=False factory=False init=True repr=True hash=None compare=True\nmodule: \'str\' default=False factory=False init=True repr=True hash=None compare=True\ndistribution: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True\nversion: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True'
 
 def __create_fn__(_type_name, _type_kind, _type_module, _type_distribution, _type_version, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_distribution, _dflt_version, _return_type):
  def __init__(self,name:_type_name,kind:_type_kind,module:_type_module,distribution:_type_distribution=_dflt_distribution,version:_type_version=_dflt_version)->_return_type:
@@ -1279,7 +1349,7 @@ def __create_fn__():
 _add('converge_rules.plugins.manager.PluginOrigin', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.plugins.registries.ValidatedTool'] = "converge_rules.plugins.registries.ValidatedTool order=False post_init=False\ntool: 'Tool' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.plugins.registries.ValidatedTool'] = "converge_rules.plugins.registries.ValidatedTool order=False frozen=True post_init=False\ntool: 'Tool' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_tool, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,tool:_type_tool)->_return_type:
@@ -1330,7 +1400,7 @@ def __create_fn__():
 _add('converge_rules.plugins.registries.ValidatedTool', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.plugins.registries.Registries'] = "converge_rules.plugins.registries.Registries order=False post_init=False\ntools: 'Mapping[str, Tool]' default=False factory=True init=True repr=True hash=None compare=True\nfunctions: 'Mapping[str, Function]' default=False factory=True init=True repr=True hash=None compare=True\nresolvers: 'Mapping[str, Entry[Any]]' default=False factory=True init=True repr=True hash=None compare=True\npruners: 'Mapping[str, Entry[Pruner]]' default=False factory=True init=True repr=True hash=None compare=True\nexecutors: 'Mapping[str, Entry[Any]]' default=False factory=True init=True repr=True hash=None compare=True\nstores: 'Mapping[str, Entry[Any]]' default=False factory=True init=True repr=True hash=None compare=True\nchecks: 'Mapping[str, Entry[Check]]' default=False factory=True init=True repr=True hash=None compare=True\nobservers: 'Any' default=True factory=False init=True repr=False hash=None compare=False\nsummarizers: 'Any' default=True factory=False init=True repr=False hash=None compare=False"
+_shapes['converge_rules.plugins.registries.Registries'] = "converge_rules.plugins.registries.Registries order=False frozen=True post_init=False\ntools: 'Mapping[str, Tool]' default=False factory=True init=True repr=True hash=None compare=True\nfunctions: 'Mapping[str, Function]' default=False factory=True init=True repr=True hash=None compare=True\nresolvers: 'Mapping[str, Entry[Any]]' default=False factory=True init=True repr=True hash=None compare=True\npruners: 'Mapping[str, Entry[Pruner]]' default=False factory=True init=True repr=True hash=None compare=True\nexecutors: 'Mapping[str, Entry[Any]]' default=False factory=True init=True repr=True hash=None compare=True\nstores: 'Mapping[str, Entry[Any]]' default=False factory=True init=True repr=True hash=None compare=True\nchecks: 'Mapping[str, Entry[Check]]' default=False factory=True init=True repr=True hash=None compare=True\nobservers: 'Any' default=True factory=False init=True repr=False hash=None compare=False\nsummarizers: 'Any' default=True factory=False init=True repr=False hash=None compare=False"
 
 def __create_fn__(_type_tools, _type_functions, _type_resolvers, _type_pruners, _type_executors, _type_stores, _type_checks, _type_observers, _type_summarizers, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_tools, _dflt_functions, _dflt_resolvers, _dflt_pruners, _dflt_executors, _dflt_stores, _dflt_checks, _dflt_observers, _dflt_summarizers, _return_type):
  def __init__(self,tools:_type_tools=_HAS_DEFAULT_FACTORY,functions:_type_functions=_HAS_DEFAULT_FACTORY,resolvers:_type_resolvers=_HAS_DEFAULT_FACTORY,pruners:_type_pruners=_HAS_DEFAULT_FACTORY,executors:_type_executors=_HAS_DEFAULT_FACTORY,stores:_type_stores=_HAS_DEFAULT_FACTORY,checks:_type_checks=_HAS_DEFAULT_FACTORY,observers:_type_observers=_dflt_observers,summarizers:_type_summarizers=_dflt_summarizers)->_return_type:
@@ -1389,7 +1459,7 @@ def __create_fn__():
 _add('converge_rules.plugins.registries.Registries', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.ValueType'] = 'converge_rules.program.ValueType order=False post_init=False\nbase: "Literal[\'str\', \'int\', \'float\', \'bool\', \'date\', \'datetime\', \'duration\', \'blob\', \'enum\', \'list\']" default=False factory=False init=True repr=True hash=None compare=True\noptional: \'bool\' default=True factory=False init=True repr=True hash=None compare=True\nenum: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True\nmembers: \'tuple[str, ...]\' default=True factory=False init=True repr=True hash=None compare=True\nelement: \'ValueType | None\' default=True factory=False init=True repr=True hash=None compare=True'
+_shapes['converge_rules.program.ValueType'] = 'converge_rules.program.ValueType order=False frozen=True post_init=False\nbase: "Literal[\'str\', \'int\', \'float\', \'bool\', \'date\', \'datetime\', \'duration\', \'blob\', \'enum\', \'list\']" default=False factory=False init=True repr=True hash=None compare=True\noptional: \'bool\' default=True factory=False init=True repr=True hash=None compare=True\nenum: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True\nmembers: \'tuple[str, ...]\' default=True factory=False init=True repr=True hash=None compare=True\nelement: \'ValueType | None\' default=True factory=False init=True repr=True hash=None compare=True'
 
 def __create_fn__(_type_base, _type_optional, _type_enum, _type_members, _type_element, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_optional, _dflt_enum, _dflt_members, _dflt_element, _return_type):
  def __init__(self,base:_type_base,optional:_type_optional=_dflt_optional,enum:_type_enum=_dflt_enum,members:_type_members=_dflt_members,element:_type_element=_dflt_element)->_return_type:
@@ -1444,7 +1514,7 @@ def __create_fn__():
 _add('converge_rules.program.ValueType', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.FieldSpec'] = "converge_rules.program.FieldSpec order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntype: 'ValueType' default=False factory=False init=True repr=True hash=None compare=True\nkey: 'bool' default=False factory=False init=True repr=True hash=None compare=True\ndefault: 'Any' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.FieldSpec'] = "converge_rules.program.FieldSpec order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntype: 'ValueType' default=False factory=False init=True repr=True hash=None compare=True\nkey: 'bool' default=False factory=False init=True repr=True hash=None compare=True\ndefault: 'Any' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_type, _type_key, _type_default, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_default, _return_type):
  def __init__(self,name:_type_name,type:_type_type,key:_type_key,default:_type_default=_dflt_default)->_return_type:
@@ -1498,7 +1568,7 @@ def __create_fn__():
 _add('converge_rules.program.FieldSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.TypeSpec'] = "converge_rules.program.TypeSpec order=False post_init=False\nid: 'int' default=False factory=False init=True repr=True hash=None compare=True\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfields: 'tuple[FieldSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nkey_positions: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nintent: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.TypeSpec'] = "converge_rules.program.TypeSpec order=False frozen=True post_init=False\nid: 'int' default=False factory=False init=True repr=True hash=None compare=True\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfields: 'tuple[FieldSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nkey_positions: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nintent: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_id, _type_name, _type_fields, _type_key_positions, _type_intent, _type_span, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,id:_type_id,name:_type_name,fields:_type_fields,key_positions:_type_key_positions,intent:_type_intent,span:_type_span)->_return_type:
@@ -1554,7 +1624,7 @@ def __create_fn__():
 _add('converge_rules.program.TypeSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.IndexSpec'] = "converge_rules.program.IndexSpec order=False post_init=False\nid: 'int' default=False factory=False init=True repr=True hash=None compare=True\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\npositions: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\ndriven_by: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\ntier: 'int' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.IndexSpec'] = "converge_rules.program.IndexSpec order=False frozen=True post_init=False\nid: 'int' default=False factory=False init=True repr=True hash=None compare=True\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\npositions: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\ndriven_by: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\ntier: 'int' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_id, _type_type_id, _type_positions, _type_driven_by, _type_tier, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_driven_by, _dflt_tier, _return_type):
  def __init__(self,id:_type_id,type_id:_type_type_id,positions:_type_positions,driven_by:_type_driven_by=_dflt_driven_by,tier:_type_tier=_dflt_tier)->_return_type:
@@ -1609,7 +1679,7 @@ def __create_fn__():
 _add('converge_rules.program.IndexSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.AgentSpec'] = "converge_rules.program.AgentSpec order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntier: 'int' default=False factory=False init=True repr=True hash=None compare=True\norder: 'int' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'AgentFn' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\nreads: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nnegates: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nemits: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True\naggregates: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\nupdates: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\none_at_a_time: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nunblocks: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\nafn: 'AsyncAgentFn | None' default=True factory=False init=True repr=False hash=None compare=False"
+_shapes['converge_rules.program.AgentSpec'] = "converge_rules.program.AgentSpec order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntier: 'int' default=False factory=False init=True repr=True hash=None compare=True\norder: 'int' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'AgentFn' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\nreads: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nnegates: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nemits: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True\naggregates: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\nupdates: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\none_at_a_time: 'bool' default=True factory=False init=True repr=True hash=None compare=True\nunblocks: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True\nafn: 'AsyncAgentFn | None' default=True factory=False init=True repr=False hash=None compare=False"
 
 def __create_fn__(_type_name, _type_tier, _type_order, _type_fn, _type_source, _type_reads, _type_negates, _type_emits, _type_tools, _type_span, _type_aggregates, _type_updates, _type_one_at_a_time, _type_unblocks, _type_afn, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_aggregates, _dflt_updates, _dflt_one_at_a_time, _dflt_unblocks, _dflt_afn, _return_type):
  def __init__(self,name:_type_name,tier:_type_tier,order:_type_order,fn:_type_fn,source:_type_source,reads:_type_reads,negates:_type_negates,emits:_type_emits,tools:_type_tools,span:_type_span,aggregates:_type_aggregates=_dflt_aggregates,updates:_type_updates=_dflt_updates,one_at_a_time:_type_one_at_a_time=_dflt_one_at_a_time,unblocks:_type_unblocks=_dflt_unblocks,afn:_type_afn=_dflt_afn)->_return_type:
@@ -1674,7 +1744,7 @@ def __create_fn__():
 _add('converge_rules.program.AgentSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.Contender'] = "converge_rules.program.Contender order=False post_init=False\nvalues: 'tuple[Any, ...]' default=False factory=False init=True repr=True hash=None compare=True\nconfidence: 'float' default=False factory=False init=True repr=True hash=None compare=True\nscore: 'float | None' default=False factory=False init=True repr=True hash=None compare=True\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nincumbent: 'bool' default=False factory=False init=True repr=True hash=None compare=True\norder: 'int' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.Contender'] = "converge_rules.program.Contender order=False frozen=True post_init=False\nvalues: 'tuple[Any, ...]' default=False factory=False init=True repr=True hash=None compare=True\nconfidence: 'float' default=False factory=False init=True repr=True hash=None compare=True\nscore: 'float | None' default=False factory=False init=True repr=True hash=None compare=True\ncycle: 'int' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\nincumbent: 'bool' default=False factory=False init=True repr=True hash=None compare=True\norder: 'int' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_values, _type_confidence, _type_score, _type_cycle, _type_agents, _type_incumbent, _type_order, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_order, _return_type):
  def __init__(self,values:_type_values,confidence:_type_confidence,score:_type_score,cycle:_type_cycle,agents:_type_agents,incumbent:_type_incumbent,order:_type_order=_dflt_order)->_return_type:
@@ -1731,7 +1801,7 @@ def __create_fn__():
 _add('converge_rules.program.Contender', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.CriterionSpec'] = 'converge_rules.program.CriterionSpec order=False post_init=False\nkind: \'CriterionKind\' default=False factory=False init=True repr=True hash=None compare=True\ndirection: "Literal[\'highest\', \'lowest\'] | None" default=True factory=False init=True repr=True hash=None compare=True\nposition: \'int | None\' default=True factory=False init=True repr=True hash=None compare=True\nagents: \'tuple[str, ...]\' default=True factory=False init=True repr=True hash=None compare=True\nresolver: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True\nresolver_fn: \'Resolver | None\' default=True factory=False init=True repr=False hash=None compare=False'
+_shapes['converge_rules.program.CriterionSpec'] = 'converge_rules.program.CriterionSpec order=False frozen=True post_init=False\nkind: \'CriterionKind\' default=False factory=False init=True repr=True hash=None compare=True\ndirection: "Literal[\'highest\', \'lowest\'] | None" default=True factory=False init=True repr=True hash=None compare=True\nposition: \'int | None\' default=True factory=False init=True repr=True hash=None compare=True\nagents: \'tuple[str, ...]\' default=True factory=False init=True repr=True hash=None compare=True\nresolver: \'str | None\' default=True factory=False init=True repr=True hash=None compare=True\nresolver_fn: \'Resolver | None\' default=True factory=False init=True repr=False hash=None compare=False'
 
 def __create_fn__(_type_kind, _type_direction, _type_position, _type_agents, _type_resolver, _type_resolver_fn, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_direction, _dflt_position, _dflt_agents, _dflt_resolver, _dflt_resolver_fn, _return_type):
  def __init__(self,kind:_type_kind,direction:_type_direction=_dflt_direction,position:_type_position=_dflt_position,agents:_type_agents=_dflt_agents,resolver:_type_resolver=_dflt_resolver,resolver_fn:_type_resolver_fn=_dflt_resolver_fn)->_return_type:
@@ -1787,7 +1857,7 @@ def __create_fn__():
 _add('converge_rules.program.CriterionSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.PolicySpec'] = 'converge_rules.program.PolicySpec order=False post_init=False\ntype_id: \'int\' default=False factory=False init=True repr=True hash=None compare=True\nmode: "Literal[\'resolve\', \'combine\', \'reject\']" default=False factory=False init=True repr=True hash=None compare=True\ncriteria: \'tuple[CriterionSpec, ...]\' default=True factory=False init=True repr=True hash=None compare=True\non_tie: "Literal[\'reject\', \'first\', \'latest\']" default=True factory=False init=True repr=True hash=None compare=True\ncombine_func: "Literal[\'sum\', \'min\', \'max\', \'mean\'] | None" default=True factory=False init=True repr=True hash=None compare=True\ncombine_position: \'int | None\' default=True factory=False init=True repr=True hash=None compare=True\nspan: \'Span | None\' default=True factory=False init=True repr=True hash=None compare=True'
+_shapes['converge_rules.program.PolicySpec'] = 'converge_rules.program.PolicySpec order=False frozen=True post_init=False\ntype_id: \'int\' default=False factory=False init=True repr=True hash=None compare=True\nmode: "Literal[\'resolve\', \'combine\', \'reject\']" default=False factory=False init=True repr=True hash=None compare=True\ncriteria: \'tuple[CriterionSpec, ...]\' default=True factory=False init=True repr=True hash=None compare=True\non_tie: "Literal[\'reject\', \'first\', \'latest\']" default=True factory=False init=True repr=True hash=None compare=True\ncombine_func: "Literal[\'sum\', \'min\', \'max\', \'mean\'] | None" default=True factory=False init=True repr=True hash=None compare=True\ncombine_position: \'int | None\' default=True factory=False init=True repr=True hash=None compare=True\nspan: \'Span | None\' default=True factory=False init=True repr=True hash=None compare=True'
 
 def __create_fn__(_type_type_id, _type_mode, _type_criteria, _type_on_tie, _type_combine_func, _type_combine_position, _type_span, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_criteria, _dflt_on_tie, _dflt_combine_func, _dflt_combine_position, _dflt_span, _return_type):
  def __init__(self,type_id:_type_type_id,mode:_type_mode,criteria:_type_criteria=_dflt_criteria,on_tie:_type_on_tie=_dflt_on_tie,combine_func:_type_combine_func=_dflt_combine_func,combine_position:_type_combine_position=_dflt_combine_position,span:_type_span=_dflt_span)->_return_type:
@@ -1844,7 +1914,7 @@ def __create_fn__():
 _add('converge_rules.program.PolicySpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.PruneSpec'] = "converge_rules.program.PruneSpec order=False post_init=False\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'PruneFn' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True\ninto_knowledge: 'bool' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.PruneSpec'] = "converge_rules.program.PruneSpec order=False frozen=True post_init=False\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'PruneFn' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True\ninto_knowledge: 'bool' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_type_id, _type_fn, _type_source, _type_text, _type_span, _type_into_knowledge, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_into_knowledge, _return_type):
  def __init__(self,type_id:_type_type_id,fn:_type_fn,source:_type_source,text:_type_text,span:_type_span,into_knowledge:_type_into_knowledge=_dflt_into_knowledge)->_return_type:
@@ -1900,7 +1970,7 @@ def __create_fn__():
 _add('converge_rules.program.PruneSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.RequireSpec'] = "converge_rules.program.RequireSpec order=False post_init=False\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'RequireFn' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.RequireSpec'] = "converge_rules.program.RequireSpec order=False frozen=True post_init=False\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'RequireFn' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_text, _type_fn, _type_source, _type_span, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,text:_type_text,fn:_type_fn,source:_type_source,span:_type_span)->_return_type:
@@ -1954,7 +2024,7 @@ def __create_fn__():
 _add('converge_rules.program.RequireSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.InvariantSpec'] = "converge_rules.program.InvariantSpec order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nalways: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'Callable[..., Any]' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntypes: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntriggers: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True\npattern_types: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.InvariantSpec'] = "converge_rules.program.InvariantSpec order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\nalways: 'bool' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'Callable[..., Any]' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntypes: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntriggers: 'tuple[int, ...]' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True\npattern_types: 'tuple[int, ...]' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_always, _type_fn, _type_source, _type_text, _type_types, _type_triggers, _type_span, _type_pattern_types, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_pattern_types, _return_type):
  def __init__(self,name:_type_name,always:_type_always,fn:_type_fn,source:_type_source,text:_type_text,types:_type_types,triggers:_type_triggers,span:_type_span,pattern_types:_type_pattern_types=_dflt_pattern_types)->_return_type:
@@ -2013,7 +2083,7 @@ def __create_fn__():
 _add('converge_rules.program.InvariantSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.GateSpec'] = "converge_rules.program.GateSpec order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'Callable[[tuple[Any, ...]], bool]' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.GateSpec'] = "converge_rules.program.GateSpec order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntype_id: 'int' default=False factory=False init=True repr=True hash=None compare=True\nfn: 'Callable[[tuple[Any, ...]], bool]' default=False factory=False init=True repr=True hash=None compare=True\nsource: 'str' default=False factory=False init=True repr=True hash=None compare=True\ntext: 'str' default=False factory=False init=True repr=True hash=None compare=True\nspan: 'Span' default=False factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_type_id, _type_fn, _type_source, _type_text, _type_span, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
  def __init__(self,name:_type_name,type_id:_type_type_id,fn:_type_fn,source:_type_source,text:_type_text,span:_type_span)->_return_type:
@@ -2069,7 +2139,7 @@ def __create_fn__():
 _add('converge_rules.program.GateSpec', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.Budgets'] = "converge_rules.program.Budgets order=False post_init=False\nmax_facts: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_cycles: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_agents: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nmax_tool_calls: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nagent_timeout: 'float | None' default=True factory=False init=True repr=True hash=None compare=True\njob_timeout: 'float | None' default=True factory=False init=True repr=True hash=None compare=True\nmax_string_length: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_list_length: 'int' default=True factory=False init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.Budgets'] = "converge_rules.program.Budgets order=False frozen=True post_init=False\nmax_facts: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_cycles: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_agents: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nmax_tool_calls: 'int | None' default=True factory=False init=True repr=True hash=None compare=True\nagent_timeout: 'float | None' default=True factory=False init=True repr=True hash=None compare=True\njob_timeout: 'float | None' default=True factory=False init=True repr=True hash=None compare=True\nmax_string_length: 'int' default=True factory=False init=True repr=True hash=None compare=True\nmax_list_length: 'int' default=True factory=False init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_max_facts, _type_max_cycles, _type_max_agents, _type_max_tool_calls, _type_agent_timeout, _type_job_timeout, _type_max_string_length, _type_max_list_length, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_max_facts, _dflt_max_cycles, _dflt_max_agents, _dflt_max_tool_calls, _dflt_agent_timeout, _dflt_job_timeout, _dflt_max_string_length, _dflt_max_list_length, _return_type):
  def __init__(self,max_facts:_type_max_facts=_dflt_max_facts,max_cycles:_type_max_cycles=_dflt_max_cycles,max_agents:_type_max_agents=_dflt_max_agents,max_tool_calls:_type_max_tool_calls=_dflt_max_tool_calls,agent_timeout:_type_agent_timeout=_dflt_agent_timeout,job_timeout:_type_job_timeout=_dflt_job_timeout,max_string_length:_type_max_string_length=_dflt_max_string_length,max_list_length:_type_max_list_length=_dflt_max_list_length)->_return_type:
@@ -2127,7 +2197,7 @@ def __create_fn__():
 _add('converge_rules.program.Budgets', '__hash__', __create_fn__, ())
 
 
-_shapes['converge_rules.program.Program'] = "converge_rules.program.Program order=False post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ngoal: 'str | None' default=False factory=False init=True repr=True hash=None compare=True\ntypes: 'tuple[TypeSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nindexes: 'tuple[IndexSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'tuple[AgentSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\npolicies: 'dict[int, PolicySpec]' default=False factory=False init=True repr=True hash=None compare=True\nprunes: 'tuple[PruneSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nrequires: 'tuple[RequireSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nbudgets: 'Budgets' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntype_ids: 'dict[str, int]' default=False factory=True init=True repr=True hash=None compare=True\nreads_time: 'bool' default=True factory=False init=True repr=True hash=None compare=True\ninvariants: 'tuple[InvariantSpec, ...]' default=True factory=False init=True repr=True hash=None compare=True\ngates: 'dict[int, GateSpec]' default=False factory=True init=True repr=True hash=None compare=True"
+_shapes['converge_rules.program.Program'] = "converge_rules.program.Program order=False frozen=True post_init=False\nname: 'str' default=False factory=False init=True repr=True hash=None compare=True\ngoal: 'str | None' default=False factory=False init=True repr=True hash=None compare=True\ntypes: 'tuple[TypeSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nindexes: 'tuple[IndexSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nagents: 'tuple[AgentSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\npolicies: 'dict[int, PolicySpec]' default=False factory=False init=True repr=True hash=None compare=True\nprunes: 'tuple[PruneSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nrequires: 'tuple[RequireSpec, ...]' default=False factory=False init=True repr=True hash=None compare=True\nbudgets: 'Budgets' default=False factory=False init=True repr=True hash=None compare=True\ntools: 'tuple[str, ...]' default=False factory=False init=True repr=True hash=None compare=True\ntype_ids: 'dict[str, int]' default=False factory=True init=True repr=True hash=None compare=True\nreads_time: 'bool' default=True factory=False init=True repr=True hash=None compare=True\ninvariants: 'tuple[InvariantSpec, ...]' default=True factory=False init=True repr=True hash=None compare=True\ngates: 'dict[int, GateSpec]' default=False factory=True init=True repr=True hash=None compare=True"
 
 def __create_fn__(_type_name, _type_goal, _type_types, _type_indexes, _type_agents, _type_policies, _type_prunes, _type_requires, _type_budgets, _type_tools, _type_type_ids, _type_reads_time, _type_invariants, _type_gates, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_type_ids, _dflt_reads_time, _dflt_invariants, _dflt_gates, _return_type):
  def __init__(self,name:_type_name,goal:_type_goal,types:_type_types,indexes:_type_indexes,agents:_type_agents,policies:_type_policies,prunes:_type_prunes,requires:_type_requires,budgets:_type_budgets,tools:_type_tools,type_ids:_type_type_ids=_HAS_DEFAULT_FACTORY,reads_time:_type_reads_time=_dflt_reads_time,invariants:_type_invariants=_dflt_invariants,gates:_type_gates=_HAS_DEFAULT_FACTORY)->_return_type:

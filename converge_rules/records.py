@@ -1,21 +1,22 @@
-"""Frozen slotted dataclasses whose methods are compiled with the package, not at import.
+"""Slotted dataclasses whose methods are compiled with the package, not at import.
 
 ``@record`` is ``@dataclass(frozen=True, slots=True)`` (``@record(order=True)`` adds
-``order=True``): the same fields, methods, pickling, ``fields``/``replace``/``asdict``
-and the same code in every method. ``dataclass`` writes each class's ``__init__``,
-``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__`` and ``__delattr__`` as text and
-``exec``s it when the module is imported: about 0.45 ms of CPython's parser and
-compiler a class, 18 ms of every run's start-up for the 38 classes a run builds. Here
-that text is generated once into :mod:`converge_rules._record_methods` (``python -m
-converge_rules.records`` writes it; a test regenerates it and compares), where it is
-compiled into the package's bytecode like any module.
+``order=True``; ``@record(frozen=False)`` is not frozen): the same fields, methods,
+pickling, ``fields``/``replace``/``asdict`` and the same code in every method.
+``dataclass`` writes each class's ``__init__``, ``__repr__``, ``__eq__``, ``__hash__``,
+``__setattr__`` and ``__delattr__`` as text and ``exec``s it when the module is
+imported: about 0.45 ms of CPython's parser and compiler a class, 18 ms of every run's
+start-up for the 40 classes a run builds. Here that text is generated once into
+:mod:`converge_rules._record_methods` (``python -m converge_rules.records`` writes it;
+a test regenerates it and compares), where it is compiled into the package's bytecode
+like any module.
 
 A class whose definition differs from what the generated text was made from (a field
-added, a default changed, a method of its own) is not served stale code: its *shape*
-(the annotations, what each field's default is, the methods it defines) is compared
-with the one recorded, and on any difference the class is made by ``dataclass`` as
-before. The invariant: a ``@record`` class is exactly what ``dataclass(frozen=True,
-slots=True, order=...)`` makes of it.
+added, a default changed, a method of its own), or on another Python (major, minor),
+is not served stale code: its *shape* (the annotations, what each field's default is,
+the options) is compared with the one recorded, and on any difference the class is
+made by ``dataclass`` as before. The invariant: a ``@record`` class is exactly what
+``dataclass(frozen=..., slots=True, order=...)`` makes of it.
 """
 
 from __future__ import annotations
@@ -37,25 +38,25 @@ _OWN = ("__init__", "__repr__", "__eq__", "__hash__", "__lt__", "__le__", "__gt_
 @overload
 def record(cls: T, /) -> T: ...
 @overload
-def record(*, order: bool = False) -> Callable[[T], T]: ...
+def record(*, order: bool = False, frozen: bool = True) -> Callable[[T], T]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,
                                                           dataclasses.Field))
-def record(cls: T | None = None, /, *, order: bool = False) -> Any:
-    """``@dataclass(frozen=True, slots=True, order=order)``, its methods compiled with the
+def record(cls: T | None = None, /, *, order: bool = False, frozen: bool = True) -> Any:
+    """``@dataclass(frozen=frozen, slots=True, order=order)``, its methods compiled with the
     package when :mod:`converge_rules._record_methods` holds them for this class as it
     is defined (else made by ``dataclass``)."""
     def wrap(cls: T) -> T:
-        made = _from_generated(cls, order)
+        made = _from_generated(cls, order, frozen)
         if made is None:
-            made = dataclasses.dataclass(frozen=True, slots=True, order=order)(cls)
+            made = dataclasses.dataclass(frozen=frozen, slots=True, order=order)(cls)
         return cast(T, made)
 
     return wrap if cls is None else wrap(cls)
 
 
-def shape(cls: type, order: bool) -> str | None:
+def shape(cls: type, order: bool, frozen: bool) -> str | None:
     """What ``dataclass`` makes of the (undecorated) class ``cls`` depends on, as text;
     None for a class it is not offered for (one with a dataclass base, no docstring, a
     method of its own that dataclass makes, a ``ClassVar``, ``InitVar`` or ``KW_ONLY``
@@ -64,7 +65,7 @@ def shape(cls: type, order: bool) -> str | None:
     if (not own.get("__doc__") or any(name in own for name in _OWN)
             or any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:])):
         return None
-    lines = [_head(cls, order)]
+    lines = [_head(cls, order, frozen)]
     missing = dataclasses.MISSING
     for name, annotation in own.get("__annotations__", {}).items():
         if not isinstance(annotation, str) or _pseudo(annotation):
@@ -78,9 +79,9 @@ def shape(cls: type, order: bool) -> str | None:
     return "\n".join(lines)
 
 
-def fields_shape(cls: type, order: bool) -> str | None:
+def fields_shape(cls: type, order: bool, frozen: bool) -> str | None:
     """:func:`shape` of the class ``cls`` made by ``dataclass`` or ``record``."""
-    lines = [_head(cls, order)]
+    lines = [_head(cls, order, frozen)]
     for f in cls.__dataclass_fields__.values():  # type: ignore[attr-defined]
         if (f._field_type is not dataclasses._FIELD  # type: ignore[attr-defined]
                 or not isinstance(f.type, str) or _pseudo(f.type)):
@@ -95,8 +96,8 @@ def _pseudo(annotation: str) -> bool:
     return "ClassVar" in annotation or "InitVar" in annotation or "KW_ONLY" in annotation
 
 
-def _head(cls: type, order: bool) -> str:
-    return (f"{cls.__module__}.{cls.__qualname__} order={order} "
+def _head(cls: type, order: bool, frozen: bool) -> str:
+    return (f"{cls.__module__}.{cls.__qualname__} order={order} frozen={frozen} "
             f"post_init={hasattr(cls, '__post_init__')}")
 
 
@@ -108,20 +109,20 @@ def _field_line(name: str, annotation: str, f: dataclasses.Field[Any]) -> str:
             f"repr={f.repr} hash={f.hash} compare={f.compare}")
 
 
-def _from_generated(cls: type, order: bool) -> Any:
+def _from_generated(cls: type, order: bool, frozen: bool) -> Any:
     from converge_rules import _record_methods
 
     # another Python's dataclass writes other text (and a module being written, none)
     if getattr(_record_methods, "PYTHON", None) != sys.version_info[:2]:
         return None
     generated = _record_methods.METHODS.get(f"{cls.__module__}.{cls.__qualname__}")
-    if generated is None or generated[0] != (shape(cls, order) or None):
+    if generated is None or generated[0] != (shape(cls, order, frozen) or None):
         return None
     # the fields, __match_args__ and the slotted class, without a method made by exec
     made: Any = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
     params = made.__dataclass_params__
-    params.init = params.repr = params.eq = params.frozen = True
-    params.order = order
+    params.init = params.repr = params.eq = True
+    params.order, params.frozen = order, frozen
     fields = made.__dataclass_fields__
     for name, factory, names in generated[1]:
         # (``cls`` of __setattr__ and __delattr__ is the class as defined, not the slotted
@@ -132,9 +133,11 @@ def _from_generated(cls: type, order: bool) -> Any:
             fn = dataclasses._recursive_repr(fn)  # type: ignore[attr-defined]
         fn.__qualname__ = f"{made.__qualname__}.{fn.__name__}"
         setattr(made, name, fn)
-    # as dataclass's slots do for a frozen class, which pickles by setattr otherwise
-    made.__getstate__ = dataclasses._dataclass_getstate  # type: ignore[attr-defined]
-    made.__setstate__ = dataclasses._dataclass_setstate  # type: ignore[attr-defined]
+    if frozen:  # as dataclass's slots do for a frozen class, which pickles by setattr
+        made.__getstate__ = dataclasses._dataclass_getstate  # type: ignore[attr-defined]
+        made.__setstate__ = dataclasses._dataclass_setstate  # type: ignore[attr-defined]
+    else:  # eq without frozen: unhashable, as dataclass makes it
+        made.__hash__ = None
     return made
 
 
@@ -188,30 +191,33 @@ def generate() -> str:
     from pathlib import Path
 
     root = Path(__file__).resolve().parent
-    found = re.compile(r"^@record(\(order=True\))?\nclass (\w+)", re.MULTILINE)
+    found = re.compile(r"^@record(\([^)]*\))?\nclass (\w+)", re.MULTILINE)
     parts = [_HEADER.format(python=sys.version_info[:2])]
     for path in sorted(root.rglob("*.py")):
         module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
         for match in found.finditer(path.read_text(encoding="utf-8")):
             cls = getattr(importlib.import_module(module), match.group(2))
-            parts.append(_class_text(cls, bool(match.group(1))))
+            options = match.group(1) or ""
+            parts.append(_class_text(cls, "order=True" in options,
+                                     "frozen=False" not in options))
     parts.append(_FOOTER)
     return "\n".join(parts)
 
 
-def _class_text(cls: type, order: bool) -> str:
+def _class_text(cls: type, order: bool, frozen: bool) -> str:
     key = f"{cls.__module__}.{cls.__qualname__}"
-    found = fields_shape(cls, order)
+    found = fields_shape(cls, order, frozen)
     if found is None:
         return ""
     texts = [f"\n_shapes[{key!r}] = {found!r}\n"]
-    for name, text, names in twin(cls, order)[1]:
+    for name, text, names in twin(cls, order, frozen)[1]:
         texts.append(f"{text}\n\n_add({key!r}, {name!r}, __create_fn__, {names!r})\n")
     return "\n".join(texts)
 
 
-def twin(cls: type, order: bool) -> tuple[type, list[tuple[str, str, tuple[str, ...]]]]:
-    """A class of ``cls``'s definition made by ``dataclass(frozen=True, slots=True,
+def twin(cls: type, order: bool, frozen: bool = True
+         ) -> tuple[type, list[tuple[str, str, tuple[str, ...]]]]:
+    """A class of ``cls``'s definition made by ``dataclass(frozen=frozen, slots=True,
     order=order)``, and the text of each function it ``exec``ed for it: (method name,
     ``def __create_fn__(...)`` giving the method, the factory's argument names)."""
     namespace: dict[str, Any] = {
@@ -244,7 +250,7 @@ def twin(cls: type, order: bool) -> tuple[type, list[tuple[str, str, tuple[str, 
 
     dataclasses._create_fn = take_down  # type: ignore[attr-defined]
     try:
-        made: type = dataclasses.dataclass(frozen=True, slots=True, order=order)(
+        made: type = dataclasses.dataclass(frozen=frozen, slots=True, order=order)(
             type(cls.__name__, (), namespace))
     finally:
         dataclasses._create_fn = create  # type: ignore[attr-defined]

@@ -23,11 +23,12 @@ this_python = pytest.mark.skipif(sys.version_info[:2] != PYTHON,
                                  reason=f"the generated methods are Python {PYTHON}'s")
 
 
-def _classes() -> list[tuple[type, bool]]:
+def _classes() -> list[tuple[type, bool, bool]]:
     out = []
     for key, (shape, _) in METHODS.items():
         module, name = key.rsplit(".", 1)
-        out.append((getattr(importlib.import_module(module), name), " order=True " in shape))
+        out.append((getattr(importlib.import_module(module), name), " order=True " in shape,
+                    " frozen=True " in shape))
     return out
 
 
@@ -42,7 +43,7 @@ def test_a_run_builds_its_records_from_the_generated_methods() -> None:
     # run builds") are all recorded, and each is served by the compiled methods (on
     # the Python that wrote them; on another, each is made by dataclass)
     assert len(METHODS) >= 38
-    for cls, _ in _classes():
+    for cls, _, _ in _classes():
         served = cls.__init__.__code__.co_filename == str(GENERATED)
         assert served == (sys.version_info[:2] == PYTHON), cls
 
@@ -55,9 +56,10 @@ def _code(fn: Any) -> tuple[Any, ...]:
             [c.cell_contents for c in fn.__closure__ or ()])
 
 
-@pytest.mark.parametrize("cls,order", _classes(), ids=lambda c: getattr(c, "__name__", ""))
-def test_a_record_is_what_dataclass_makes_of_it(cls: type, order: bool) -> None:
-    twin, _ = records.twin(cls, order)
+@pytest.mark.parametrize("cls,order,frozen", _classes(),
+                         ids=lambda c: getattr(c, "__name__", ""))
+def test_a_record_is_what_dataclass_makes_of_it(cls: type, order: bool, frozen: bool) -> None:
+    twin, _ = records.twin(cls, order, frozen)
     for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__",
                  "__delattr__", "__lt__", "__le__", "__gt__", "__ge__", "__getstate__",
                  "__setstate__"):
@@ -128,3 +130,16 @@ def test_a_class_unlike_the_generated_one_is_made_by_dataclass() -> None:
 
     assert Unrecorded.__init__.__code__.co_filename != str(GENERATED)
     assert Unrecorded(1) == Unrecorded(1) and hash(Unrecorded(1)) == hash((1,))
+
+
+def test_a_record_that_is_not_frozen_is_a_slotted_dataclass_that_is_not() -> None:
+    from converge_rules.engine.budgets import BudgetMeter
+
+    assert BudgetMeter.__init__.__code__.co_filename == str(GENERATED) or \
+        sys.version_info[:2] != PYTHON
+    meter = BudgetMeter.__new__(BudgetMeter)
+    twin, _ = records.twin(BudgetMeter, False, False)
+    assert BudgetMeter.__hash__ is None and twin.__hash__ is None
+    assert "__getstate__" not in BudgetMeter.__dict__
+    assert not BudgetMeter.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert not hasattr(meter, "__dict__")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import AgentEffect
@@ -115,7 +115,7 @@ def pending_id(gate: str, type_name: str, values: Iterable[Any]) -> str:
     return ID_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Held:
     """A fact held by its gate: what derived it (the first derivation: agent position,
     cycle, support, confidence)."""
