@@ -29,6 +29,7 @@ import stat
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, Required
@@ -956,9 +957,9 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
             numbers.clear()
 
     scan: Callable[[str, int], tuple[Any, int]] = _SCANNER.scan_once  # type: ignore[attr-defined]
-    for n, raw in enumerate(lines, start=1):
-        if n == 1:
-            raw = raw.removeprefix(_BOM)
+
+    def read_line(raw: bytes, n: int) -> None:
+        """One line, ``n`` of the file, the careful way."""
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -983,7 +984,7 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
                         obj = found
         if obj is None:
             if not line.strip():
-                continue
+                return
             try:
                 start = len(line) - len(line.lstrip())
                 obj, end = _decode(line, start, source, n, help)
@@ -1003,7 +1004,69 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
         numbers.append(n)
         if len(names) >= JSONL_BATCH:
             flush()
+
+    remaining = iter(lines)
+    n = 0
+    while True:
+        chunk: list[bytes] = []
+        try:
+            chunk.extend(islice(remaining, JSONL_BATCH))  # (what was read stays in chunk)
+        except InputError:  # too large, unreadable: said after the lines read before
+            for raw in chunk:
+                n += 1
+                read_line(raw if n > 1 else raw.removeprefix(_BOM), n)
+            raise
+        if not chunk:
+            break
+        if n == 0:
+            chunk[0] = chunk[0].removeprefix(_BOM)
+        found = _usual_lines(chunk, scan)
+        if found is not None:  # every line one usual fact: read at once
+            names.extend(found[0])
+            fields.extend(found[1])
+            numbers.extend(range(n + 1, n + 1 + len(chunk)))
+            n += len(chunk)
+            if len(names) >= JSONL_BATCH:
+                flush()
+            continue
+        for raw in chunk:
+            n += 1
+            read_line(raw, n)
     flush()
+
+
+def _usual_lines(lines: list[bytes], scan: Callable[[str, int], tuple[Any, int]]
+                 ) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """The fact types and fields of ``lines`` when every one is the usual line, read at
+    once as one JSON array (else None: they are read one by one, the careful way).
+
+    The usual line is UTF-8, opens with ``{`` and closes with ``}``, holds one fact
+    whose fields hold no object, no ``{`` in a string and no key twice. Joined with
+    ``,\\n`` into an array, which the scanner reads in one call, the lines are all
+    usual when: the array is the lines' facts, as many as the lines; its ``{`` are two
+    a fact (so none is in a string, nor a nested object; with every line opening with
+    ``{`` and closing with ``}`` and no string holding a raw line break, no fact can
+    run over two lines nor two share one); its ``:`` are one a fact and one a field (a
+    repeated key, or a colon in a string, makes more)."""
+    try:
+        text = b",\n".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    k = len(lines)
+    if (text[:1] != "{" or text[-1:] != "}" or "\r" in text
+            or text.count(",\n{") != k - 1 or text.count("},\n") != k - 1
+            or text.count("{") != 2 * k):
+        return None
+    try:
+        facts, end = scan(f"[{text}]", 0)
+    except Exception:  # bad JSON, NaN, a number too long, nesting too deep
+        return None
+    if end != len(text) + 2 or len(facts) != k or set(map(len, facts)) != {1}:
+        return None
+    fields = [body for fact in facts for body in fact.values()]
+    if set(map(type, fields)) != {dict} or text.count(":") != k + sum(map(len, fields)):
+        return None
+    return [name for fact in facts for name in fact], fields
 
 
 def read_facts(program: Program, spec: str | Path) -> InputFacts:
