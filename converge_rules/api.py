@@ -16,13 +16,14 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from converge_rules.errors import CheckError, ConvergeError, ToolError
 from converge_rules.program import CLOCK, Clock
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
@@ -44,7 +45,7 @@ ToolCallable = Callable[[dict[str, Any]], Any]
 """A tool as the engine calls it: arguments dict → result dict (or an awaitable)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ruleset:
     """A loaded ruleset: checked and compiled, ready to run any number of times.
 

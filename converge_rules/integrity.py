@@ -27,10 +27,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from converge_rules.jsontext import dumps
+from converge_rules.records import record
 
 ALGORITHM = "sha256"
 GENESIS = hashlib.sha256(b"converge trace chain v1").digest()
@@ -105,7 +105,7 @@ def _is_status(line: str) -> bool:
     return isinstance(event, dict) and event.get("event") == "status"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     """What :func:`verify_lines` found. ``ok``: the chain holds from the first line to
     the last and the trace ends with its status; else ``line`` (1-based; the line

@@ -45,12 +45,13 @@ from collections.abc import (
     MutableSequence,
     Sequence,
 )
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from itertools import repeat
 from typing import Any, Literal, Protocol, TypeAlias, overload
 
 from converge_rules.language.syntax.span import Span
+from converge_rules.records import record
 
 # ---------------------------------------------------------------- output records
 # Tuples, not objects: they are built in the hot loop.
@@ -227,7 +228,7 @@ RequireFn: TypeAlias = Callable[[View], bool]
 # ------------------------------------------------------------------------ types
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ValueType:
     """The runtime type of a field. ``base`` is one of ``str int float bool date
     datetime duration blob enum list``; ``members`` lists an enum's members; ``element``
@@ -270,8 +271,11 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FieldSpec:
+    """A field of a fact or intent type: its value type, whether it is part of the
+    type's key, and its default (``MISSING`` when the field is required)."""
+
     name: str
     type: ValueType
     key: bool
@@ -282,7 +286,7 @@ class FieldSpec:
         return self.default is MISSING and not self.type.optional
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TypeSpec:
     """A fact or intent type. ``key_positions`` is empty for an unkeyed type (which
     never conflicts), and for a type whose policy is ``keep all``."""
@@ -302,7 +306,7 @@ class TypeSpec:
         return self.field_names.index(name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IndexSpec:
     """A hash index the engine must keep, on ``positions`` of ``type_id``.
 
@@ -332,7 +336,7 @@ class IndexSpec:
 # ----------------------------------------------------------------------- agents
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentSpec:
     """One compiled agent.
 
@@ -385,7 +389,7 @@ CriterionKind: TypeAlias = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Contender:
     """One distinct value in a conflict, as a resolver sees it.
 
@@ -421,7 +425,7 @@ class Resolver(Protocol):
     def __call__(self, type_spec: TypeSpec, contenders: Sequence[Contender]) -> Sequence[int]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CriterionSpec:
     """One ``resolve by`` criterion. ``direction`` is ``highest``/``lowest`` for
     ``field``, ``confidence`` and ``score``; ``position`` is the field's position for
@@ -437,7 +441,7 @@ class CriterionSpec:
     resolver_fn: Resolver | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PolicySpec:
     """How conflicts on one keyed type are resolved.
 
@@ -459,7 +463,7 @@ class PolicySpec:
 # ----------------------------------------------------------- prune, root, program
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PruneSpec:
     """``prune TYPE when EXPR``: ``fn(values, age)`` is True for a fact to drop;
     ``into_knowledge``: the fact moves to the job's knowledge store (``… into
@@ -473,7 +477,7 @@ class PruneSpec:
     into_knowledge: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequireSpec:
     """A ``require`` goal; ``text`` is the goal as written, for the result."""
 
@@ -483,7 +487,7 @@ class RequireSpec:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InvariantSpec:
     """An ``invariant``; ``text`` is it as written (after the name), for the result.
 
@@ -509,7 +513,7 @@ class InvariantSpec:
     pattern_types: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GateSpec:
     """``approve TYPE [when EXPR]``: ``fn(values)`` is True for a fact of ``type_id``
     that must wait for a decision (always True without ``when``). ``name`` is the
@@ -524,7 +528,7 @@ class GateSpec:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Budgets:
     """Root budgets. ``None`` means unlimited. Times are in seconds.
 
@@ -545,7 +549,7 @@ class Budgets:
     max_list_length: int = 100_000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Program:
     """Everything the engine needs to run a ruleset, and nothing from the syntax tree."""
 

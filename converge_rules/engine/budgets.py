@@ -10,10 +10,10 @@ job ran out of time, never a measured duration. ``max_string_length`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from converge_rules.program import Budgets
+from converge_rules.records import record
 
 BUDGET_NAMES = (
     "max_facts", "max_cycles", "max_agents", "max_tool_calls", "agent_timeout", "job_timeout",
@@ -21,7 +21,7 @@ BUDGET_NAMES = (
 )
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class BudgetMeter:
     """Usage against the root budgets; ``exceeded`` names the budget that ended the job."""
 

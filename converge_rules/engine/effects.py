@@ -8,10 +8,11 @@ boundaries.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, TypeAlias, overload
 
 from converge_rules.program import Output
+from converge_rules.records import record
 
 #: one recorded tool call: (tool, args, result or None, error or None)
 ToolRecord: TypeAlias = tuple[str, dict[str, Any], dict[str, Any] | None, str | None]
@@ -29,7 +30,7 @@ D_FIRED = 3
 Delta: TypeAlias = list[tuple[Any, ...]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Activation:
     """One agent to run this cycle. ``position`` is its merge position (the index of
     the agent in ``Program.agents``, which is sorted by tier then declaration order);
@@ -43,7 +44,7 @@ class Activation:
     gone: tuple[tuple[int, ...], ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentEffect:
     """The outcome of one agent run. ``error`` is set (and ``outputs`` empty) when the
     effect is discarded: the agent raised, timed out, or a tool call failed.

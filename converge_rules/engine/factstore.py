@@ -25,13 +25,13 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, count, islice, repeat
 from operator import itemgetter, sub
 from typing import Any, cast
 
 from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
+from converge_rules.records import record
 
 MASK = (1 << 64) - 1
 
@@ -210,7 +210,7 @@ def index_insert(index: dict[Any, Bucket], key: Any, fid: int, lists: bool) -> N
 LiveIds = dict[int, None] | IdRange | IdList
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layout:
     """What a store needs of a program: type count, index positions, key positions,
     intent types. Plain and picklable (a program holds compiled functions)."""

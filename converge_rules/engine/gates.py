@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import AgentEffect
@@ -45,6 +45,7 @@ from converge_rules.engine.trace import (
 from converge_rules.errors import InputError
 from converge_rules.jsontext import dumps
 from converge_rules.program import EMIT, Lasting, Program
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     from converge_rules.engine.factstore import FactStore
@@ -53,7 +54,7 @@ ID_PREFIX = "p-"
 """Pending ids are ``p-`` and 12 hex digits."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     """A decision on a pending fact: its ``id`` (``result.pending[i]["id"]``),
     ``approve`` (True) or reject (False), who decided (``by``), when (``at``: ISO 8601
@@ -114,7 +115,7 @@ def pending_id(gate: str, type_name: str, values: Iterable[Any]) -> str:
     return ID_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Held:
     """A fact held by its gate: what derived it (the first derivation: agent position,
     cycle, support, confidence)."""

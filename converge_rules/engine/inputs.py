@@ -29,7 +29,7 @@ import stat
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, Required
@@ -51,12 +51,13 @@ from converge_rules.language.builtins import (
     time_kind,
 )
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InputFacts:
     """Validated input facts in input order, as two columns: ``values[i]`` (a value
     tuple) is a fact of the type whose id is ``types[i]``. Columns, not a tuple of
@@ -78,7 +79,7 @@ class InputFacts:
         return InputFacts(self.types + other.types, self.values + other.values)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Raw:
     """One fact before validation, and where it came from."""
 
@@ -533,6 +534,12 @@ def _finite(text: str) -> float:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
                             parse_float=_finite)
+# The same without the hook that finds a repeated key (a Python call per object), which
+# the C scanner resolves to the last value, silently: a line it scans is kept only when
+# its colons are exactly its fact's type and fields, one each (a key repeated at any
+# depth, a nested object's key or a colon in a string makes more); any other line is
+# read by _DECODER (see _read_jsonl).
+_SCANNER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 _LONG_DIGITS = re.compile(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
@@ -949,10 +956,10 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
             fields.clear()
             numbers.clear()
 
-    scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
-    for n, raw in enumerate(lines, start=1):
-        if n == 1:
-            raw = raw.removeprefix(_BOM)
+    scan: Callable[[str, int], tuple[Any, int]] = _SCANNER.scan_once  # type: ignore[attr-defined]
+
+    def read_line(raw: bytes, n: int) -> None:
+        """One line, ``n`` of the file, the careful way."""
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -965,16 +972,19 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
         obj: Any = None
         if line[:1] == "{" and line[-1:] == "}":
             # the usual line, one object from its first character to its last: scanned
-            # at once; anything else about it is found and said the careful way below
+            # at once, and kept when no key can be repeated (_SCANNER); anything else
+            # about it is found and said the careful way below
             try:
                 found, end = scan(line, 0)
-            except Exception:  # bad JSON, a repeated key, NaN, nesting too deep
+            except Exception:  # bad JSON, NaN, nesting too deep
                 end = -1
             if end == len(line) and len(found) == 1:
-                obj = found
+                for body in found.values():
+                    if type(body) is dict and line.count(":") == 1 + len(body):
+                        obj = found
         if obj is None:
             if not line.strip():
-                continue
+                return
             try:
                 start = len(line) - len(line.lstrip())
                 obj, end = _decode(line, start, source, n, help)
@@ -994,7 +1004,69 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
         numbers.append(n)
         if len(names) >= JSONL_BATCH:
             flush()
+
+    remaining = iter(lines)
+    n = 0
+    while True:
+        chunk: list[bytes] = []
+        try:
+            chunk.extend(islice(remaining, JSONL_BATCH))  # (what was read stays in chunk)
+        except InputError:  # too large, unreadable: said after the lines read before
+            for raw in chunk:
+                n += 1
+                read_line(raw if n > 1 else raw.removeprefix(_BOM), n)
+            raise
+        if not chunk:
+            break
+        if n == 0:
+            chunk[0] = chunk[0].removeprefix(_BOM)
+        found = _usual_lines(chunk, scan)
+        if found is not None:  # every line one usual fact: read at once
+            names.extend(found[0])
+            fields.extend(found[1])
+            numbers.extend(range(n + 1, n + 1 + len(chunk)))
+            n += len(chunk)
+            if len(names) >= JSONL_BATCH:
+                flush()
+            continue
+        for raw in chunk:
+            n += 1
+            read_line(raw, n)
     flush()
+
+
+def _usual_lines(lines: list[bytes], scan: Callable[[str, int], tuple[Any, int]]
+                 ) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """The fact types and fields of ``lines`` when every one is the usual line, read at
+    once as one JSON array (else None: they are read one by one, the careful way).
+
+    The usual line is UTF-8, opens with ``{`` and closes with ``}``, holds one fact
+    whose fields hold no object, no ``{`` in a string and no key twice. Joined with
+    ``,\\n`` into an array, which the scanner reads in one call, the lines are all
+    usual when: the array is the lines' facts, as many as the lines; its ``{`` are two
+    a fact (so none is in a string, nor a nested object; with every line opening with
+    ``{`` and closing with ``}`` and no string holding a raw line break, no fact can
+    run over two lines nor two share one); its ``:`` are one a fact and one a field (a
+    repeated key, or a colon in a string, makes more)."""
+    try:
+        text = b",\n".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    k = len(lines)
+    if (text[:1] != "{" or text[-1:] != "}" or "\r" in text
+            or text.count(",\n{") != k - 1 or text.count("},\n") != k - 1
+            or text.count("{") != 2 * k):
+        return None
+    try:
+        facts, end = scan(f"[{text}]", 0)
+    except Exception:  # bad JSON, NaN, a number too long, nesting too deep
+        return None
+    if end != len(text) + 2 or len(facts) != k or set(map(len, facts)) != {1}:
+        return None
+    fields = [body for fact in facts for body in fact.values()]
+    if set(map(type, fields)) != {dict} or text.count(":") != k + sum(map(len, fields)):
+        return None
+    return [name for fact in facts for name in fact], fields
 
 
 def read_facts(program: Program, spec: str | Path) -> InputFacts:

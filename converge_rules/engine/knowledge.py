@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from converge_rules.engine.trace import jsonable
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.program import Program
+from converge_rules.records import record
 
 KNOWLEDGE_TOOL = "knowledge_find"
 """The built-in tool agents query the knowledge with: ``call knowledge_find(type:
@@ -35,7 +35,7 @@ the ``converge_summarize`` hooks of the loaded plugins, called once per type and
 with the facts of that type the cycle moved (``fields`` of each, oldest first)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KnowledgeRow:
     """One fact in the knowledge store. ``seq`` orders the job's rows (0, 1, …);
     ``fact`` is the fact's id in the trace (None for a summary); ``merged`` the cycle

@@ -26,19 +26,19 @@ built-in plugin registers these very functions, so ``using majority`` and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from converge_rules.errors import without_addresses
 from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
+from converge_rules.records import record
 
 __all__ = ["BUILTIN_RESOLVERS", "Contender", "Resolution", "Resolver", "criterion_text",
            "resolve"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolution:
     """The outcome: ``winner`` is an index into the contenders, or ``None`` for an
     unresolved conflict (the job stops); ``values`` the winning (or combined) values;

@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 from os import PathLike
@@ -27,7 +26,6 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.engine.budgets import BudgetMeter
-from converge_rules.engine.checkpoints import Checkpointer, CheckpointSink, checkpointable
 from converge_rules.engine.effects import (
     D_FIRED,
     Activation,
@@ -69,13 +67,15 @@ from converge_rules.engine.tracerows import compact
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Output, Program
+from converge_rules.records import record
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 if TYPE_CHECKING:
+    from converge_rules.engine.checkpoints import Checkpointer
     from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CycleProgress:
     """What the ``progress`` callback receives after each cycle."""
 
@@ -225,9 +225,16 @@ class _Job:
         self.returned_to: tuple[int, int | None] = (-1, None)
         self.started = time.monotonic()
         #: the checkpoint of each committed cycle, when the sink keeps them
-        self.checkpoints = (Checkpointer(self, cycle_sink)
-                            if sunk and isinstance(cycle_sink, CheckpointSink)
-                            and checkpointable(program) else None)
+        self.checkpoints: Checkpointer | None = None
+        if sunk:  # (imported by a job with a sink: a plain run needs none of it)
+            from converge_rules.engine.checkpoints import (
+                Checkpointer,
+                CheckpointSink,
+                checkpointable,
+            )
+
+            if isinstance(cycle_sink, CheckpointSink) and checkpointable(program):
+                self.checkpoints = Checkpointer(self, cycle_sink)
 
     # ---------------------------------------------------------------- running
 

@@ -22,10 +22,10 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from converge_rules.errors import ConvergeError
+from converge_rules.records import record
 
 MAX_RULESET_BYTES = 10 * 1024 * 1024
 """The largest ruleset file read (10 MiB): the largest real rulesets are a few hundred
@@ -80,7 +80,7 @@ def _loop(path: Path) -> FileRefused:
                        f"fix the link: `ls -l {path}` shows where it points")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileAccess:
     """The folders a ruleset may read imports and ``cases`` files from (resolved, the
     entry ruleset's own folder first), and the size limits."""

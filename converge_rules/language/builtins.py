@@ -44,15 +44,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from converge_rules.blobs import blob_of, blob_text
 from converge_rules.language.checks.checked import FunctionSignature
+from converge_rules.records import record
 
 # --------------------------------------------------- `matches` patterns (RE2)
 
@@ -148,6 +147,8 @@ def cvg_round(value: float, ndigits: int = 0) -> float:
     """Round half away from zero on the shortest decimal form of ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
         return value
+    from decimal import ROUND_HALF_UP, Context, Decimal  # (not imported by every run)
+
     exact = Decimal(repr(value))
     digits = int(ndigits)
     exponent = exact.as_tuple().exponent
@@ -491,6 +492,8 @@ def cvg_fixed(value: float, digits: int) -> str:
             or not 0 <= digits <= FIXED_DIGITS:
         raise ValueError(f"fixed() writes 0 to {FIXED_DIGITS} digits after the point, "
                          f"not {digits!r}")
+    from decimal import ROUND_HALF_UP, Context, Decimal  # (not imported by every run)
+
     exact = Decimal(repr(value))
     exponent = Decimal(1).scaleb(-digits)
     # every digit of the result kept: the default 28 made quantize fail from 1e27 on
@@ -505,7 +508,7 @@ def cvg_fixed(value: float, digits: int) -> str:
 
 # --------------------------------------------------------------- the table
 
-@dataclass(frozen=True, slots=True)
+@record
 class Builtin:
     """One built-in function.
 

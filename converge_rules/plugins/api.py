@@ -36,7 +36,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from converge_rules.blobs import Blob
@@ -45,6 +45,7 @@ from converge_rules.language.checks.checked import FunctionSignature, ToolSignat
 from converge_rules.language.syntax.span import Span
 from converge_rules.plugins.hookspecs import hookimpl
 from converge_rules.program import Contender, FieldSpec, Resolver, TypeSpec
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     # pydantic and the engine are imported when used, not with this module: every
@@ -188,7 +189,7 @@ def check_type_name(text: str, *, where: str) -> None:
 # ------------------------------------------------------------------------- tools
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tool:
     """A tool agents may ``call``. ``plugin`` is filled in by ``collect`` with the name
     of the plugin that registered it.
@@ -421,7 +422,7 @@ def _errors(exc: ValidationError) -> str:
 # --------------------------------------------------------------------- functions
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Function:
     """A pure function for rule expressions. ``args`` and ``result`` are language type
     names; ``variadic`` means the last argument type repeats."""
@@ -471,7 +472,7 @@ class Check(Protocol):
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry(Generic[T]):
     """A named resolver, pruner, executor factory, store factory or check, with the
     plugin that registered it."""

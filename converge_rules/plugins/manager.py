@@ -25,7 +25,6 @@ import inspect
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -37,6 +36,7 @@ from converge_rules.plugins.api import Entry, Function, Tool
 from converge_rules.plugins.observers import Observers
 from converge_rules.plugins.registries import Registries
 from converge_rules.plugins.summarize import Summarizers
+from converge_rules.records import record
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "converge_rules.plugins.builtin.functions",
@@ -66,7 +66,7 @@ _CLI_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _IN_RULES = frozenset({"tools", "functions", "resolvers"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PluginOrigin:
     """Where a registered plugin came from, for ``converge plugins``."""
 

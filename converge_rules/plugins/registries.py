@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from converge_rules.plugins.api import (
     Tool,
     ToolResult,
 )
+from converge_rules.records import record
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from converge_rules.store.base import JobStore, TraceSink
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ValidatedTool:
     """A tool as the engine calls it: ``call(args_dict)`` → result dict, or an
     awaitable of it for an async tool. Arguments and results are validated; any failure
@@ -82,7 +83,7 @@ def _describe(exc: BaseException) -> str:
 
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Registries:
     """Everything the loaded plugins registered (built-ins included), each mapping
     sorted by name. Immutable: build another with :func:`~converge_rules.plugins.collect`

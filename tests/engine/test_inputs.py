@@ -147,3 +147,28 @@ def test_runs_on_the_same_inputs_dedupe_them_each_time() -> None:
     once.values.append(once.values[0])  # a duplicate added after a run
     once.types.append(once.types[0])
     assert len(run(prog, once).facts("Quote")) == 2
+
+
+@pytest.mark.parametrize("line", [
+    '{"Quote": {"sku": "A", "amount": 1, "sku": "B"}}',
+    # a repeated key beside a colon the quick scan cannot count as a key's (spaced, in a
+    # string): one line is not read at once because the other makes its colons many
+    '{"Quote": {"sku": "A", "amount": 1, "sku" : "B"}}',
+    '{"Quote": {"sku": "A", "note": "x:y", "amount": 1, "sku": "B"}}',
+    '{"Quote": {"sku": "A", "amount": 1}, "Quote": {"sku": "B", "amount": 1}}',
+    '{"Quote": {"sku": "A", "amount": 1, "sku": "B"} , "Quote" : {}}',
+])
+def test_a_key_repeated_in_a_line_is_refused_however_the_line_is_spaced(
+        tmp_path: Path, line: str) -> None:
+    err = error(tmp_path, '{"Cost": {"sku": "A1", "amount": 10.0}}\n' + line + "\n")
+    assert err.line == 2 and "appears twice in one object" in str(err)
+
+
+def test_colons_in_strings_and_spacing_read_as_the_values_they_are(tmp_path: Path) -> None:
+    path = write(tmp_path, "q.jsonl",
+                 '{"Quote": {"sku": "A:1", "amount": 1, "note": "a: b"}}\n'
+                 '{"Quote" : {"sku" :"B", "amount":2}}\n'
+                 '{"Quote": {"sku": "C", "amount": 3}}\n')
+    assert [vals for _, vals in read_facts(program(), path).rows] == [
+        ("A:1", 1.0, "USD", "a: b", 1), ("B", 2.0, "USD", None, 1),
+        ("C", 3.0, "USD", None, 1)]

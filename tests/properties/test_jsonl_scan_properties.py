@@ -1,5 +1,6 @@
-"""The JSON Lines reader's fast scan (a line that is one object from its first
-character to its last, scanned at once) is an optimisation, never semantics: on
+"""The JSON Lines reader's fast scans (a line that is one object from its first
+character to its last, scanned at once; a batch of such lines, read at once as one
+JSON array) are an optimisation, never semantics: on
 lines with odd whitespace, escapes, a BOM, a ``\\r``, repeated keys, NaN, nesting,
 several keys, extra data or none, ``read_facts`` gives the same facts (value for
 value, -0.0 and 0.0, 1 and 1.0 told apart) or the same error, at the same line, as
@@ -38,7 +39,8 @@ ATOMS = st.sampled_from((
     '"k"', '"\\u00e9"', '"\\ud83d\\ude00"', '"\\ud800"', '"a\\nb"', '"x\\"y"', "1", "-0",
     "1.0", "-0.0", "1e2", "1E-400", "1e400", "NaN", "-Infinity", "true", "false", "null",
     "[]", "[1, 2]", "[1.5]", '{"z": 1}', "01", "1.", ".5", "[1,]", '"\u2028"',
-    "9223372036854775808", "-9223372036854775808"))
+    "9223372036854775808", "-9223372036854775808", "[{}]", '"{"', '":"', '"}, {"',
+    '"a:b"'))
 FIELDS = st.sampled_from(("id", "n", "x", "l", "s", "b", "q", "i\\u0064"))
 
 
@@ -85,7 +87,12 @@ def facts(draw: st.DrawFn) -> str:
 @st.composite
 def lines(draw: st.DrawFn) -> str:
     line = draw(facts() | facts() | facts() | facts() | objects()
-                | st.sampled_from(("", " ", "[]", "{", "}", "{}}", "{}{}", "\"A\"")))
+                | st.sampled_from(("", " ", "[]", "{", "}", "{}}", "{}{}", "\"A\"",
+                                   # halves of a fact, and two facts on one line: read
+                                   # as a JSON array, lines joined, they could pair up
+                                   '{"A": {"id": "k", "l": [{}', '{}]}}',
+                                   '{"A": {"id": "k"}}, {"B": {"s": ""}}',
+                                   '{"A": {"id": "}', '{"}}, {"B": {"s": ""}}')))
     if draw(st.integers(0, 9)) == 0:
         line = draw(SPACE) + line + draw(SPACE)
     if draw(st.integers(0, 9)) == 0:
@@ -125,12 +132,16 @@ def _no_scan(s: str, idx: int) -> Any:
 
 
 @settings(PROFILE, max_examples=400)
-@given(rows=st.lists(lines(), min_size=1, max_size=4), bom=st.booleans(),
+@given(rows=st.lists(lines(), min_size=1, max_size=6), bom=st.booleans(),
        end=st.sampled_from(("", "\n", "\r\n")))
 def test_the_fast_scan_reads_as_the_careful_path(rows: list[str], bom: bool,
                                                    end: str) -> None:
     data = ("\ufeff" if bom else "") + "\n".join(rows) + end
     note(repr(data))
+    _reads_as_the_careful_path(data)
+
+
+def _reads_as_the_careful_path(data: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "in.jsonl"
         path.write_bytes(data.encode("utf-8", errors="surrogatepass"))
@@ -139,5 +150,30 @@ def test_the_fast_scan_reads_as_the_careful_path(rows: list[str], bom: bool,
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(inputs._DECODER, "raw_decode", _careful_raw_decode(scan))
             patch.setattr(inputs._DECODER, "scan_once", _no_scan)
+            patch.setattr(inputs._SCANNER, "scan_once", _no_scan)
             careful = _read(path)
     assert fast == careful
+
+
+@pytest.mark.parametrize("rows", [
+    # a fact over two lines and two facts on one: as many facts as lines, joined
+    ['{"A": {"id": "k", "l": [{}', '{}]}}', '{"A": {"id": "j"}}, {"B": {"s": ""}}'],
+    ['{"A": {"id": "}', '{"}}, {"B": {"s": ""}}'],
+    ['{"A": {"id": "k"}}', '{"A": {"id": "j", "id": "i"}}'],
+    ['{"A": {"id": "k"}}', '{"A": {"id": "j"}}', ""],
+])
+def test_usual_lines_read_at_once_are_read_as_one_by_one(rows: list[str]) -> None:
+    _reads_as_the_careful_path("\n".join(rows) + "\n")
+
+
+def test_a_file_too_large_says_so_after_a_bad_line_read_before(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # the batch is read before its lines are: a limit passed further on is said only
+    # once the lines before it are read, as when they were read one at a time
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"A": {"id": "k"}}\n{"A": {"id": 1}}\n{"A" {}}\n'
+                    + f'{{"A": {{"id": "{"k" * 40}"}}}}\n' * 4000, encoding="utf-8")
+    monkeypatch.setattr(inputs, "MAX_FACTS_BYTES", 100_000)  # (past the first 64 kB)
+    with pytest.raises(InputError) as err:
+        read_facts(PROGRAM, path)
+    assert err.value.line == 2 and "A.id must be str" in str(err.value)

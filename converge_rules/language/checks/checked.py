@@ -7,8 +7,10 @@ Only a ruleset with no error-severity diagnostic may be compiled.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from converge_rules.records import record
 
 if TYPE_CHECKING:  # annotations only: the signatures below are imported without the
     # syntax tree's classes (the plugin layer and a program-cache hit never build one)
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # annotations only: the signatures below are imported without
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ToolSignature:
     """What the checker knows of a tool: argument names and types (type names as in
     the language: ``str``, ``float``, ``list[str]``…) and result fields. ``None`` for a
@@ -40,7 +42,7 @@ class ToolSignature:
     plugin: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PrunerSignature:
     """What the checker knows of a plugin pruner: its named parameters, name → type
     as in the language (``int``, ``str``…; ``T?``: may be left out). A pruner without
@@ -51,7 +53,7 @@ class PrunerSignature:
     plugin: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FunctionSignature:
     """A pure function usable in expressions: argument types and the result type.
     ``variadic`` means the last argument type repeats."""
@@ -63,7 +65,7 @@ class FunctionSignature:
     plugin: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckedRuleset:
     """A ruleset after ``check``.
 

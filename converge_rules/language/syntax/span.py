@@ -6,10 +6,10 @@ trace, which points back at rules) can name a place in the source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from converge_rules.records import record
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Span:
     """A region of one source file. Lines and columns count from 1; ``end_column`` is
     the column just past the last character, as editors and SARIF expect."""
