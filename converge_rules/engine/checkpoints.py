@@ -62,7 +62,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from converge_rules.engine.factstore import MASK, FactStore, IdList, IdRange, fact_terms
+from converge_rules.engine.factstore import (
+    MASK,
+    Dependents,
+    Derivation,
+    Derivations,
+    FactStore,
+    IdList,
+    IdRange,
+    dependent_ids,
+    derivation_entry,
+    fact_terms,
+    records,
+)
 from converge_rules.engine.fingerprints import FingerprintIndex
 from converge_rules.engine.trace import E_APPROVAL_DECIDED, E_CYCLE_END, E_CYCLE_START
 from converge_rules.jsontext import c_encoder
@@ -612,11 +624,11 @@ class Checkpointer:
             "k": k, "starts": store.cycle_starts[k:].tolist(),
             "numbers": store.cycle_numbers[k:].tolist(),
             "gone": gone, "closed": closed,
-            "derivs": [[f, derivations.get(f)] for f in old]
-            + ([[f, derivations[f]] for f in range(n0, n1) if f in derivations]
+            "derivs": [[f, _listed(derivations.get(f))] for f in old]
+            + ([[f, records(derivations[f])] for f in range(n0, n1) if f in derivations]
                if derivations else []),
-            "deps": [[f, dependents.get(f)] for f in old]
-            + ([[f, dependents[f]] for f in range(n0, n1) if f in dependents]
+            "deps": [[f, _ids(dependents.get(f))] for f in old]
+            + ([[f, dependent_ids(dependents[f])] for f in range(n0, n1) if f in dependents]
                if dependents else []),
             "confidence": [[f, c] for f, c in store.confidence.items()
                            if self._confidence.get(f) != c],
@@ -651,8 +663,8 @@ class Checkpointer:
             "starts": store.cycle_starts.tolist(), "numbers": store.cycle_numbers.tolist(),
             "n_inputs": store.n_inputs, "live": live,
             "closed": sorted(f for closed in store._closed for f in closed.values()),
-            "derivs": sorted(store.derivations.items()),
-            "deps": sorted(store.dependents.items()),
+            "derivs": [[f, records(e)] for f, e in sorted(store.derivations.items())],
+            "deps": [[f, dependent_ids(e)] for f, e in sorted(store.dependents.items())],
             "confidence": sorted(store.confidence.items()),
             "evaluations": sorted(store.evaluations.items()),
             "logs": [None if log is None else log.tolist() for log in store.removal_log],
@@ -667,8 +679,24 @@ class Checkpointer:
 # ------------------------------------------------------------------ restoring
 
 
-def _derivations(records: Iterable[Sequence[Any]]) -> list[tuple[int, int, tuple[int, ...]]]:
-    return [(int(a), int(c), tuple(s)) for a, c, s in records]
+def _listed(entry: Derivations | None) -> Sequence[Derivation] | None:
+    """A fact's derivations as a checkpoint writes them (a list, whatever the store's
+    entry), or None for none."""
+    return None if entry is None else records(entry)
+
+
+def _ids(entry: Dependents | None) -> Sequence[int] | None:
+    """The facts resting on a fact as a checkpoint writes them (a list, whatever the
+    store's entry), or None for none."""
+    return None if entry is None else dependent_ids(entry)
+
+
+def _dependents(ids: Sequence[int]) -> Dependents:
+    return ids[0] if len(ids) == 1 else list(ids)
+
+
+def _derivations(rows: Iterable[Sequence[Any]]) -> Derivations:
+    return derivation_entry([(int(a), int(c), tuple(s)) for a, c, s in rows])
 
 
 def _load_snapshot(store: FactStore, doc: dict[str, Any]) -> None:
@@ -692,7 +720,7 @@ def _load_snapshot(store: FactStore, doc: dict[str, Any]) -> None:
     for fid in doc["closed"]:
         store._closed[store.type_of[fid]][store.values[fid]] = fid
     store.derivations = {int(f): _derivations(r) for f, r in doc["derivs"]}
-    store.dependents = {int(f): list(d) for f, d in doc["deps"]}
+    store.dependents = {int(f): _dependents(d) for f, d in doc["deps"]}
     store.confidence = {int(f): float(c) for f, c in doc["confidence"]}
     store.evaluations = {int(f): [(int(a), float(s), r) for a, s, r in e]
                          for f, e in doc["evaluations"]}
@@ -725,16 +753,16 @@ def _apply_delta(store: FactStore, doc: dict[str, Any]) -> None:
             live[type_of[fid]][fid] = None
     for fid in closed:
         store._closed[type_of[fid]][values[fid]] = fid
-    for fid, records in doc["derivs"]:
-        if records is None:
+    for fid, rows in doc["derivs"]:
+        if rows is None:
             store.derivations.pop(fid, None)
         else:
-            store.derivations[fid] = _derivations(records)
+            store.derivations[fid] = _derivations(rows)
     for fid, deps in doc["deps"]:
         if deps is None:
             store.dependents.pop(fid, None)
         else:
-            store.dependents[fid] = list(deps)
+            store.dependents[fid] = _dependents(deps)
     for fid, c in doc["confidence"]:
         store.confidence[int(fid)] = float(c)
     for fid, added in doc["evaluations"]:

@@ -66,6 +66,42 @@ IndexUse = tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]
 #: derivation record: (agent index, cycle, support ids)
 Derivation = tuple[int, int, tuple[int, ...]]
 
+#: a fact's entry in :attr:`FactStore.derivations`: its only derivation as the record
+#: itself (most facts have one; a one-item list per fact was ~15% of what the young
+#: collections of Waltz 50 walk), else a list of the records in the order recorded
+Derivations = Derivation | list[Derivation]
+
+
+def records(entry: Derivations | None) -> Sequence[Derivation]:
+    """The derivation records of an entry of :attr:`FactStore.derivations` (none for
+    ``None``), in the order they were recorded. Read the entries through this only: a
+    record is a tuple too."""
+    if entry is None:
+        return ()
+    if isinstance(entry, list):
+        return entry
+    return (entry,)
+
+
+def derivation_entry(derivs: list[Derivation]) -> Derivations:
+    """The entry of :attr:`FactStore.derivations` that holds ``derivs``."""
+    return derivs[0] if len(derivs) == 1 else derivs
+
+
+#: a fact's entry in :attr:`FactStore.dependents`: the one fact resting on it as its id
+#: (no one-item list per supporting fact), else a list of ids in the order recorded
+Dependents = int | list[int]
+
+
+def dependent_ids(entry: Dependents | None) -> Sequence[int]:
+    """The ids in an entry of :attr:`FactStore.dependents` (none for ``None``), in the
+    order they were recorded."""
+    if entry is None:
+        return ()
+    if isinstance(entry, list):
+        return entry
+    return (entry,)
+
 
 def _getter(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], Any]:
     """``values → key``: the bare value for one position, a tuple for several."""
@@ -323,8 +359,8 @@ class FactStore:
         self._same: list[dict[tuple[Any, ...], int] | None] = [None] * n
         self._keyed: list[dict[Any, int] | None] = [None] * n
         self._closed: list[dict[tuple[Any, ...], int]] = [{} for _ in range(n)]
-        self.derivations: dict[int, list[Derivation]] = {}
-        self.dependents: dict[int, list[int]] = {}
+        self.derivations: dict[int, Derivations] = {}
+        self.dependents: dict[int, Dependents] = {}
         self.confidence: dict[int, float] = {}
         self.evaluations: dict[int, list[tuple[int, float, str | None]]] = {}
         self.removals = [0] * n
@@ -485,10 +521,10 @@ class FactStore:
 
     # -------------------------------------------------------------- mutation
 
-    def add(self, type_id: int, vals: tuple[Any, ...], cycle: int) -> int:
+    def add(self, type_id: int, vals: tuple[Any, ...], cycle: int, key: Any = None) -> int:
         """Append a fact to the arena and make it live; returns its id. The caller
         has checked that no equal fact is live and, for a keyed type, that the key
-        is free."""
+        (``key``, when the caller has it) is free."""
         if cycle != self.cycle_numbers[-1]:
             self.begin_cycle(cycle)
         fid = len(self.values)
@@ -496,7 +532,26 @@ class FactStore:
         self.type_of.append(type_id)
         self.live[type_id][fid] = None
         lists = self.list_buckets
-        for index, get in self._index_plan[type_id]:
+        keyget = self.keyget[type_id]
+        plan = self._index_plan[type_id]
+        if keyget is not None:
+            # one key object for the key table and the index on exactly the key (a
+            # second equal tuple per keyed fact was one more object to allocate and
+            # for the young collections to walk: 7,744 Edges of Waltz 50)
+            if key is None:
+                key = keyget(vals)
+            index = self._key_index[type_id]
+            if index is not None:
+                plan = self._update_plan[type_id]
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = (fid,)
+                else:
+                    index_insert(index, key, fid, lists)
+            keyed = self._keyed[type_id]
+            if keyed is not None:
+                keyed[key] = fid
+        for index, get in plan:
             key = get(vals)
             bucket = index.get(key)
             if bucket is None:  # (index_insert's two usual cases, inlined)
@@ -505,15 +560,10 @@ class FactStore:
                 bucket[fid] = None
             else:
                 index_insert(index, key, fid, lists)
-        keyget = self.keyget[type_id]
         if keyget is None:
             same = self._same[type_id]
             if same is not None:
                 same[vals] = fid
-        else:
-            keyed = self._keyed[type_id]
-            if keyed is not None:
-                keyed[keyget(vals)] = fid
         self.live_count += 1
         if self.retractable:  # fact_terms, inlined
             self.fp1 = (self.fp1 + hash((type_id, vals))) & MASK
@@ -601,7 +651,7 @@ class FactStore:
         if touched is not None:
             # as remove(old): a checkpoint's delta says that ``old`` left the context
             touched.add(old)
-            touched.update(self.dependents.get(old, ()))
+            touched.update(dependent_ids(self.dependents.get(old)))
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)
@@ -735,13 +785,15 @@ class FactStore:
                     if inline_derive and type(support) is not Lasting:
                         # derive() of a new fact, inlined: its first derivation, and
                         # the reverse edges from its support
-                        derivations[fid] = [(agent, cycle, support)]
+                        derivations[fid] = (agent, cycle, support)
                         for s in support:
                             edges = dependents.get(s)
                             if edges is None:
-                                dependents[s] = [fid]
-                            else:
+                                dependents[s] = fid
+                            elif isinstance(edges, list):
                                 edges.append(fid)
+                            else:
+                                dependents[s] = [edges, fid]
                     elif retractable:
                         derive(fid, agent, cycle, support)
                     if conf != 1.0:
@@ -873,7 +925,7 @@ class FactStore:
         if touched is not None:
             # it, and the facts resting on it, whose derivations a cascade trims
             touched.add(fid)
-            touched.update(self.dependents.get(fid, ()))
+            touched.update(dependent_ids(self.dependents.get(fid)))
         log = self.removal_log[type_id]
         if log is not None:
             log.append(fid)
@@ -936,16 +988,20 @@ class FactStore:
             touched.update(support)  # their dependents grow
         derivs = self.derivations.get(fid)
         if derivs is None:
-            self.derivations[fid] = [record]
-        else:
+            self.derivations[fid] = record
+        elif isinstance(derivs, list):
             derivs.append(record)
+        else:
+            self.derivations[fid] = [derivs, record]
         dependents = self.dependents
         for s in support:
             lst = dependents.get(s)
             if lst is None:
-                dependents[s] = [fid]
-            else:
+                dependents[s] = fid
+            elif isinstance(lst, list):
                 lst.append(fid)
+            else:
+                dependents[s] = [lst, fid]
 
     # ----------------------------------------------------------- lazy indexes
 

@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import D_ADD, D_REMOVE, AgentEffect, RunOutputs, made_effect
+from converge_rules.engine.factstore import derivation_entry, records
 from converge_rules.engine.policies import Contender, decided_by, resolve
 from converge_rules.engine.trace import (
     E_CONFLICT,
@@ -247,7 +248,7 @@ class KeyedMerge:
         contenders: list[Contender] = []
         if inc is not None:
             assert inc_vals is not None
-            names = [agents[d[0]].name for d in store.derivations.get(inc, ())]
+            names = [agents[d[0]].name for d in records(store.derivations.get(inc))]
             same = proposals.get(inc_vals)
             if same is not None:
                 names.extend(agents[x].name for x in same[1])
@@ -348,16 +349,18 @@ class KeyedMerge:
         dependents = store.dependents
         derivations = store.derivations
         if type(support) is Lasting:
-            derivations[fid] = [(a, cycle, ())]
+            derivations[fid] = (a, cycle, ())
         else:
-            derivations[fid] = [(a, cycle, support)]
+            derivations[fid] = (a, cycle, support)
             for s in support:
                 if s != inc:
                     edges = dependents.get(s)
                     if edges is None:
-                        dependents[s] = [fid]
-                    else:
+                        dependents[s] = fid
+                    elif isinstance(edges, list):
                         edges.append(fid)
+                    else:
+                        dependents[s] = [edges, fid]
             if store.touched is not None:  # as derive notes them: their dependents grew
                 store.touched.update(support)
         merger.added += 1
@@ -449,11 +452,11 @@ class KeyedMerge:
                                     # on nothing: no cascade reaches it, so it holds
                                     # its key to the merge's end (rekey needs no entry
                                     # in ``held``)
-                                    fid = store_add(t, vals, cycle)
+                                    fid = store_add(t, vals, cycle, key)
                                     conf = out[3]
                                     if conf != 1.0:
                                         confidence[fid] = conf
-                                    derivations[fid] = [(a, cycle, ())]
+                                    derivations[fid] = (a, cycle, ())
                                     ev((E_FACT_ADDED, fid, a, cycle, support, conf))
                                     if delta is not None:
                                         delta((D_ADD, fid, t, vals, cycle))
@@ -523,16 +526,18 @@ class KeyedMerge:
                     confidence[fid] = conf
                 if type(support) is Lasting:
                     # (held to the merge's end, as a new key's lasting fact above)
-                    derivations[fid] = [(a, cycle, ())]
+                    derivations[fid] = (a, cycle, ())
                 else:
-                    derivations[fid] = [(a, cycle, support)]
+                    derivations[fid] = (a, cycle, support)
                     for s in support:
                         if s != inc:
                             edges = dependents.get(s)
                             if edges is None:
-                                dependents[s] = [fid]
-                            else:
+                                dependents[s] = fid
+                            elif isinstance(edges, list):
                                 edges.append(fid)
+                            else:
+                                dependents[s] = [edges, fid]
                     if store.touched is not None:
                         store.touched.update(support)
                     held[(t, key)] = (fid, a, out)
@@ -587,7 +592,7 @@ class KeyedMerge:
             derivs.append((a, cycle, ()))
             ev((E_FACT_SUPPORTED, fid, a, cycle, other[4]))
         derivations = store.derivations
-        derivations[fid] = derivs
+        derivations[fid] = derivation_entry(derivs)
         merger = self._merger
         merger.added += 1
         # Merger.retire of the incumbent (the store took it out above), then the
@@ -646,7 +651,7 @@ class KeyedMerge:
         a = entry[1][0]
         if t not in self._program.agents[a].updates or self._store.is_input(inc):
             return False
-        derivs = self._store.derivations.get(inc)
+        derivs = records(self._store.derivations.get(inc))
         if not derivs:
             return False
         return all(d[0] == a and d[1] < cycle for d in derivs)

@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import D_ADD
-from converge_rules.engine.factstore import FactStore, IdList, IdRange
+from converge_rules.engine.factstore import FactStore, IdList, IdRange, records
 from converge_rules.engine.policies import Contender, resolve
 from converge_rules.engine.trace import E_FACT_ADDED
 
@@ -135,7 +135,7 @@ def _merge_keyed(
             assert inc_vals is not None
             agents = program.agents
             names = tuple(dict.fromkeys(agents[d[0]].name
-                                        for d in store.derivations.get(inc, ())))
+                                        for d in records(store.derivations.get(inc))))
             evals = store.evaluations.get(inc)
             score = sum(e[1] for e in evals) / len(evals) if evals else None
             contenders.append(Contender(inc_vals, store.confidence.get(inc, 1.0), score,

@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Any, Literal, TypeAlias
 
 from converge_rules.engine.factstore import FactStore
+from converge_rules.engine.factstore import records as derivation_records
 from converge_rules.engine.trace import Trace, jsonable
 from converge_rules.jsontext import dumps
 from converge_rules.language.builtins import TIME_KINDS, time_kind
@@ -188,7 +189,7 @@ class RunResult:
         agents = self.program.agents
         store = self.store
         if store.retractable and (fact_id in store.derivations or store.is_live(fact_id)):
-            records = store.derivations.get(fact_id, [])
+            records = derivation_records(store.derivations.get(fact_id))
         else:  # the store keeps no derivations when nothing can be retracted, nor
             # those of a fact that left the context
             records = [

@@ -55,6 +55,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from converge_rules.engine.factstore import dependent_ids, derivation_entry, records
 from converge_rules.engine.trace import E_INPUT_RETRACTED, E_PRUNED, E_REPLACED, E_RETRACTED
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Retraction:
         if knowledge is not None:
             store = self._store
             knowledge.put(type_id, store.values[fid], fid, store.cycle_of(fid), cycle,
-                          store.derivations.get(fid, ()))
+                          records(store.derivations.get(fid)))
 
     def cascade(self, cycle: int, root: int, protect: int | None) -> None:
         """Retract, transitively, the facts whose every derivation rests on ``root``
@@ -152,16 +153,17 @@ class Retraction:
         stack = [root]
         while stack:
             x = stack.pop()
-            for d in dependents.pop(x, ()):
+            for d in dependent_ids(dependents.pop(x, None)):
                 if d == protect or d in dead or not store.is_live(d):
                     continue
-                derivs = derivations.get(d)
-                if derivs is None:
+                entry = derivations.get(d)
+                if entry is None:
                     continue
+                derivs = records(entry)
                 keep = [r for r in derivs if x not in r[2]]
                 if keep or store.is_input(d):
                     if len(keep) != len(derivs):
-                        derivations[d] = keep
+                        derivations[d] = derivation_entry(keep)
                         if keep and d not in touched and not store.is_input(d):
                             touched[d] = x
                     continue
@@ -196,14 +198,14 @@ class Retraction:
         while stack:
             y = stack.pop()
             why = cause[y]
-            for d in dependents.get(y, ()):
+            for d in dependent_ids(dependents.get(y)):
                 if (d in cause or d == protect or d in dead or not is_live(d)
                         or is_input(d) or d not in derivations):
                     continue
                 # the search only for a fact with a derivation on no suspect and not on
                 # itself (a fact held up by a cycle has none: searching it is waste)
                 if any(d not in sup and not any(x in cause for x in sup)
-                       for _, _, sup in derivations[d]) and proofs.holds(d):
+                       for _, _, sup in records(derivations[d])) and proofs.holds(d):
                     continue
                 cause[d] = why
                 stack.append(d)
@@ -215,7 +217,7 @@ class Retraction:
         ready: list[int] = []
         for d in cause:
             counts: list[int] = []
-            for i, (_, _, support) in enumerate(derivations[d]):
+            for i, (_, _, support) in enumerate(records(derivations[d])):
                 n = 0
                 for s in support:
                     if s in cause:
@@ -248,15 +250,16 @@ class Retraction:
         for d in doomed:
             retire(d, (E_RETRACTED, cycle, d, cause[d]))
         for u in doomed:
-            for d in dependents.pop(u, ()):
+            for d in dependent_ids(dependents.pop(u, None)):
                 if d in gone or d == protect or d in dead or not is_live(d):
                     continue
-                derivs = derivations.get(d)
-                if derivs is None:
+                entry = derivations.get(d)
+                if entry is None:
                     continue
+                derivs = records(entry)
                 keep = [r for r in derivs if u not in r[2]]
                 if len(keep) != len(derivs):
-                    derivations[d] = keep
+                    derivations[d] = derivation_entry(keep)
 
 
 class _Proofs:
@@ -297,8 +300,8 @@ class _Proofs:
         found = self._proven.get(fid)
         if found is not None and found < bound:
             return True
-        derivs = self._derivations.get(fid)
-        if derivs is None:
+        entry = self._derivations.get(fid)
+        if entry is None:
             return True
         if self._refuted.get(fid, -1) >= bound:
             return False
@@ -306,7 +309,7 @@ class _Proofs:
             self._cuts += 1
             return False
         cuts = self._cuts
-        for _, at, support in derivs:
+        for _, at, support in records(entry):
             if at >= bound:
                 continue
             self._budget -= 1
