@@ -76,7 +76,9 @@ def checked_lines(job: _Job, lines: Iterable[str], *, where: str, job_id: int,
             f"{where}: job {job_id} cannot be resumed from its checkpoint after cycle "
             f"{cycle}: {what}. The checkpoint is damaged (the trace is the record of what "
             "the job did: `converge verify` checks its hash chain); nothing was "
-            "written. Run the job again from its inputs, into a new store")
+            "written. To resume the job by re-executing its committed cycles, each "
+            "checked against the trace, delete its checkpoints (`DELETE FROM "
+            f"checkpoints WHERE job = {job_id}`) and resume again")
 
     for line in lines:
         if _ADDED in line:

@@ -73,10 +73,15 @@ def test_a_damaged_checkpoint_is_refused_and_the_store_left_as_it_was(
     text = str(raised.value)
     assert "job 1 cannot be resumed from its checkpoint after cycle 3: " + message in text
     assert "The checkpoint is damaged" in text
+    assert "DELETE FROM checkpoints WHERE job = 1" in text
     assert stored_trace(str(location)) == trace
     with sqlite3.connect(location) as con:
         assert con.execute("SELECT status FROM jobs").fetchall() == [("interrupted",)]
+        con.execute("DELETE FROM checkpoints WHERE job = 1")  # as the message says
     con.close()
+    resumed = api.resume(str(location), ruleset=ruleset)  # re-executed, checked
+    assert resumed.resumed_from is None
+    same_result(resumed, api.run(ruleset, FACTS, now=JOB_TIME))
 
 
 def test_an_undamaged_checkpoint_resumes_as_the_whole_run(tmp_path: Path) -> None:
