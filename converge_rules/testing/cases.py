@@ -284,6 +284,15 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
                             ("each key binds one name: which value is meant is unknown; "
                              "remove one of them",)) from None
         except json.JSONDecodeError as exc:
+            gap = line[len(line[:exc.pos].rstrip()):exc.pos]  # the space before the error
+            if exc.msg == "Extra data" and "\r" in gap:
+                # lines ending in CR alone (classic Mac OS) read as one line
+                at = exc.pos - len(gap) + gap.index("\r") + 1
+                raise CaseError(
+                    f"{path.name}:{number}: a carriage return (U+000D) at column {at} does "
+                    "not end the line: JSON Lines end each line in LF (or CRLF)", span,
+                    ("save the file with LF line ends; a file whose lines end in CR alone "
+                     "converts with `tr '\\r' '\\n' < OLD > NEW`",)) from exc
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
         except ValueError:  # an integer of more than 4,300 digits
             raise CaseError(f"{path.name}:{number}: a number has too many digits (integers "
