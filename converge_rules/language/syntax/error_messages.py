@@ -41,7 +41,10 @@ UNTERMINATED_STRING = define(
 BAD_CHARACTER = define(
     "CVG004", "bad-character", Severity.ERROR, "Character not allowed here",
     "The character cannot start any token of the language. Strings use double quotes, "
-    "comments start with `#`.",
+    "comments start with `#`. Control characters are allowed only in strings and "
+    "comments, and are named by their code point (`U+0000`). A carriage return is "
+    "allowed only just before a line feed (CRLF): a file whose lines end in CR alone is "
+    "refused at its first CR, where editors and the language still agree on the line.",
     wrong="ruleset r 'Prices'\n",
     right='ruleset r "Prices"\n',
 )
