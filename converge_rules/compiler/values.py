@@ -51,8 +51,9 @@ def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:
 def result_type(text: str, enums: Mapping[str, EnumDecl]) -> ValueType | str | None:
     """What a plugin function's declared result type (``bool``, ``int?``, ``list[str]``,
     ``number``) is checked against at run time: a :class:`ValueType`; the text
-    ``number`` or ``number?`` for a number (an int or a float); None for ``any``
-    (anything). The text is read by the checker's own reader
+    itself, normalised, for a number (an int or a float: ``number``, ``number?``,
+    ``list[number]``, ``list[number?]?``); None for ``any`` (anything). The text is
+    read by the checker's own reader
     (:func:`~converge_rules.language.checks.types.from_text`), so the type checked at
     run time is the one the checker typed the calls with (spaces around a name
     included: ``" bool"`` was read as a bool there and as unknown, so unchecked, here)."""
@@ -65,7 +66,9 @@ def _runtime_type(ty: Ty, enums: Mapping[str, EnumDecl]) -> ValueType | str | No
         return "number?" if ty.optional else "number"
     if ty.kind == "list":
         element = None if ty.elem is None else _runtime_type(ty.elem, enums)
-        return ValueType("list", optional=ty.optional,
+        if element in ("number", "number?"):  # no ValueType says "int or float"
+            return f"list[{element}]" + ("?" if ty.optional else "")
+        return ValueType("list", optional=ty.optional,  # (list[list[number]]: unchecked)
                          element=element if isinstance(element, ValueType) else None)
     if ty.kind in PRIMITIVE_BASES:
         return ValueType(ty.kind, optional=ty.optional)  # type: ignore[arg-type]

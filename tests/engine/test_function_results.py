@@ -62,6 +62,12 @@ def test_a_bool_function_returning_one_fails_the_guard_instead_of_passing_it(
     ("str", None, "none"),
     ("Tone", "noisy", "str 'noisy'"),
     ("list[int]", [1, "2"], "list [1, '2']"),
+    # a list of numbers' items were not checked (no ValueType says "int or float")
+    ("list[number]", [1, "2"], "list [1, '2']"),
+    ("list[number]", [1, None], "list [1, None]"),
+    ("list[number]", [True], "list [True]"),
+    ("list[number]", None, "none"),
+    ("list[number]", 3, "int 3"),
 ])
 def test_a_result_of_another_type_than_declared_fails_the_agent_naming_the_function(
     tmp_path: Path, declared: str, value: Any, got: str,
@@ -137,6 +143,7 @@ def test_a_declared_result_type_with_spaces_is_checked_as_the_checker_reads_it(
 
 @pytest.mark.parametrize("declared", [
     "bool", "int?", "number", "number?", "any", "list[int]", "list[number]", "blob?",
+    "list[number?]?", "list[ number ]",
     "list[blob]", "Tone", "Tone?", "list[Tone]", "Nothing", " str ", "list[ str? ]",
 ])
 def test_the_run_time_result_type_is_the_checkers_type(declared: str) -> None:
@@ -154,7 +161,20 @@ def test_the_run_time_result_type_is_the_checkers_type(declared: str) -> None:
         assert runtime is None
     elif checked.kind == "number":
         assert runtime == ("number?" if checked.optional else "number")
-    elif checked.elem is not None and checked.elem.kind == "number":
-        assert str(runtime) == "list[None]"  # (a list; its elements not checked)
     else:
         assert str(runtime) == str(checked)
+
+
+@pytest.mark.parametrize(("declared", "value"), [
+    ("list[number]", [1, 2.5]),
+    ("list[number]", (7,)),
+    ("list[number?]", [1, None]),
+    ("list[number]?", None),
+    ("list[list[number]]", [[1], [2.5]]),  # (the inner lists' items are not checked)
+])
+def test_a_list_of_numbers_as_declared_is_used(tmp_path: Path, declared: str,
+                                               value: Any) -> None:
+    body = "agent a {\n  when In(x)\n  where f(x) == f(x)\n  emit Out(s: \"x\")\n}\n"
+    result = _run(tmp_path, body, declared, lambda x: value)
+    assert _discarded(result) == []
+    assert result.facts("Out") == [{"s": "x"}]
