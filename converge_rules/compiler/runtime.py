@@ -164,6 +164,10 @@ def cvg_finite(value: Any, field: str) -> Any:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class BadResult(ValueError):
     """A plugin function returned NaN or infinity, or a string holding a lone
     surrogate, which no fact can hold. Like any runtime error in an agent, it discards
@@ -185,11 +189,18 @@ def cvg_result(value: Any, function: str, declared: ValueType | str | None = Non
                         f"{problem}")
     if declared is None:
         return value
-    if isinstance(declared, str):  # number, number?
-        if (value is None and declared.endswith("?")) or (
-                isinstance(value, int | float) and not isinstance(value, bool)):
-            # (an int is 64-bit wherever it comes from, as for a declared int)
-            return checked_int(value, f"the result of function {function!r}")
+    if isinstance(declared, str):  # number, number?, list[number], list[number?]?
+        where = f"the result of function {function!r}"
+        if value is None and declared.endswith("?"):
+            return None
+        if not declared.startswith("list["):
+            if _is_number(value):
+                # (an int is 64-bit wherever it comes from, as for a declared int)
+                return checked_int(value, where)
+        elif isinstance(value, list | tuple) and all(
+                _is_number(v) or (v is None and declared.startswith("list[number?]"))
+                for v in value):
+            return tuple([checked_int(v, f"{where}[{i}]") for i, v in enumerate(value)])
     else:
         try:
             return cvg_typed(value, declared, f"the result of function {function!r}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from converge_rules.errors import CompileError as CompileError  # re-exported (it lived here)
 from converge_rules.language.builtins import TimeError, parse_date, parse_datetime
+from converge_rules.language.checks.types import Ty, from_text
 from converge_rules.language.syntax.nodes import (
     Attribute,
     Duration,
@@ -49,22 +50,32 @@ def value_type(ref: TypeRef, enums: Mapping[str, EnumDecl]) -> ValueType:
 
 def result_type(text: str, enums: Mapping[str, EnumDecl]) -> ValueType | str | None:
     """What a plugin function's declared result type (``bool``, ``int?``, ``list[str]``,
-    ``number``) is checked against at run time: a :class:`ValueType`; the text itself
-    for ``number`` and ``number?`` (an int or a float); None for ``any`` (anything)."""
-    optional = text.endswith("?")
-    base = text[:-1] if optional else text
-    if base == "number":
-        return text
-    if base.startswith("list[") and base.endswith("]"):
-        element = result_type(base[5:-1], enums)
-        return ValueType("list", optional=optional,
+    ``number``) is checked against at run time: a :class:`ValueType`; the text
+    itself, normalised, for a number (an int or a float: ``number``, ``number?``,
+    ``list[number]``, ``list[number?]?``); None for ``any`` (anything). The text is
+    read by the checker's own reader
+    (:func:`~converge_rules.language.checks.types.from_text`), so the type checked at
+    run time is the one the checker typed the calls with (spaces around a name
+    included: ``" bool"`` was read as a bool there and as unknown, so unchecked, here)."""
+    ty = from_text(text, enums)
+    return None if ty is None else _runtime_type(ty, enums)
+
+
+def _runtime_type(ty: Ty, enums: Mapping[str, EnumDecl]) -> ValueType | str | None:
+    if ty.kind == "number":
+        return "number?" if ty.optional else "number"
+    if ty.kind == "list":
+        element = None if ty.elem is None else _runtime_type(ty.elem, enums)
+        if element in ("number", "number?"):  # no ValueType says "int or float"
+            return f"list[{element}]" + ("?" if ty.optional else "")
+        return ValueType("list", optional=ty.optional,  # (list[list[number]]: unchecked)
                          element=element if isinstance(element, ValueType) else None)
-    if base in PRIMITIVE_BASES:
-        return ValueType(base, optional=optional)  # type: ignore[arg-type]
-    decl = enums.get(base)
+    if ty.kind in PRIMITIVE_BASES:
+        return ValueType(ty.kind, optional=ty.optional)  # type: ignore[arg-type]
+    decl = enums.get(ty.name) if ty.kind == "enum" else None
     if decl is None:
-        return None
-    return ValueType("enum", optional=optional, enum=base,
+        return None  # any
+    return ValueType("enum", optional=ty.optional, enum=ty.name,
                      members=tuple(m.name for m in decl.members))
 
 

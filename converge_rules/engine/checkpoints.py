@@ -1055,6 +1055,7 @@ def run_restored(
     progress: Any = None, stop: Any = None, observer: Any = None, summarize: Any = None,
     timings: Any = None, decisions: Any = None, blob_text: BlobText | None = None,
     then: Callable[[_Job, Any], Any] | None = None,
+    check: Callable[[_Job, Mapping[str, Any], Iterable[str]], Iterable[str]] | None = None,
 ) -> Any:
     """Continue a stored job from its checkpoints: the job rebuilt from ``rows`` and
     ``history`` (see :func:`restore`), its trace from ``prefix(state)`` (the stored
@@ -1066,7 +1067,10 @@ def run_restored(
     result)``, if given, goes on with the session after that run (its tools still
     open: more input facts) and returns the last run's result. None — nothing
     written, ``sink`` not entered — when the checkpoints cannot be restored or the job
-    would end right after its last committed cycle (the caller re-executes the job)."""
+    would end right after its last committed cycle (the caller re-executes the job).
+    ``check(job, state, lines)``, if given, passes on the stored lines the trace
+    resumes with, raising to refuse the restored job (see
+    :mod:`converge_rules.store.restored`): before anything is written."""
     from converge_rules._gc import paused_gc
     from converge_rules.engine.executors import SerialExecutor
     from converge_rules.engine.inputs import validate_pairs
@@ -1085,7 +1089,8 @@ def run_restored(
         if not state["goes_on"] or job.checkpoints is None:
             return None
         job.tools.preload(answers, job.meter.tool_calls)
-        job.trace.resume_from(prefix(state))
+        lines = prefix(state)
+        job.trace.resume_from(lines if check is None else check(job, state, lines))
         job.committed = len(job.trace)
         if job.relay is not None:
             job.relay.seen = len(job.trace)  # the observer sees the events from here on

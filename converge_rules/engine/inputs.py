@@ -990,6 +990,16 @@ def _read_jsonl(validator: _Validator, lines: Iterable[bytes], source: str) -> N
                 obj, end = _decode(line, start, source, n, help)
                 rest = line[end:]
                 if rest.strip():
+                    gap = rest[:len(rest) - len(rest.lstrip())]
+                    if "\r" in gap:  # lines ending in CR alone, read as one line
+                        at = end + gap.index("\r") + 1
+                        raise InputError(
+                            f"a carriage return (U+000D) at column {at} does not end the "
+                            "line: JSON Lines end each line in LF (or CRLF)",
+                            source=source, line=n,
+                            help="save the file with LF line ends; a file whose lines end "
+                                 "in CR alone (classic Mac OS) converts with "
+                                 "`tr '\\r' '\\n' < OLD > NEW`")
                     column = end + len(rest) - len(rest.lstrip()) + 1
                     raise InputError(f"not valid JSON at column {column}: extra data after "
                                      "the fact", source=source, line=n, help=help)

@@ -131,6 +131,19 @@ def get_plugin_manager(
         if pm.is_registered(extra):
             continue  # an installed plugin's module named again (--plugin converge_ray)
         pm.add(extra, PluginOrigin(module_name, "module", module_name))
+        if not pm.get_hookcallers(extra):
+            # A module named on purpose that adds nothing: most likely its hook
+            # functions lack the marker (pluggy ignores them), or the name is wrong.
+            pm.unregister(extra)
+            pm.origins.pop(module_name, None)
+            unmarked = sorted(name for name in dir(extra) if name.startswith("converge_")
+                              and callable(getattr(extra, name)))
+            raise PluginError(module_name, "implements no hook" + (
+                ": " + ", ".join(unmarked) + (" is" if len(unmarked) == 1 else " are")
+                + " not marked @hookimpl" if unmarked else "")
+                + "; decorate each hook function with @hookimpl (from "
+                "converge_rules.plugins.api import hookimpl), or check the module's name "
+                "(hook names are listed in docs/plugins.md)")
     return pm
 
 

@@ -16,10 +16,11 @@ format this converge does not know, a job cut by ``job_timeout`` inside a cycle
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from converge_rules.store.restored import checked_lines
 from converge_rules.store.resume import Resumable, job_decisions, recorded_answers
 
 if TYPE_CHECKING:
@@ -95,13 +96,17 @@ def resume_from_checkpoints(found: Resumable, ruleset: Ruleset, *, executor: Any
     def reopen(state: Mapping[str, Any]) -> None:
         target.reopen(int(state["lines"]), last, int(state["cycle_lines"]), last_bytes[0])
 
+    def check(restored: _Job, state: Mapping[str, Any], lines: Iterable[str]) -> Iterator[str]:
+        return checked_lines(restored, lines, job_id=job.id, cycle=int(state["cycle"]),
+                             where=str(getattr(store, "location", "the store")))
+
     answers = recorded_answers(store.trace_lines(job.id))
     return checkpoints.run_restored(
         program, rows, history, sink=target, prefix=prefix, reopen=reopen,
         answers=answers, now=found.now, executor=executor, tools=tools,
         progress=progress, stop=stop, observer=observer, summarize=summarize,
         timings=timings, decisions=job_decisions(found) or None,
-        blob_text=getattr(store, "blob", None), then=then)
+        blob_text=getattr(store, "blob", None), then=then, check=check)
 
 
 def _take_more(found: Resumable, program: Program, more: InputFacts,

@@ -84,6 +84,8 @@ class TestCase:
     #: a CSV fixture row's cells read as a number or a bool, as written (``007``): a
     #: column the test uses only as text takes the text (:func:`texts_where_text`)
     texts: dict[str, str] = field(default_factory=dict)
+    #: where a fixture file's row is (``rows.csv:3``), None for a row of the test itself
+    where: str | None = None
 
     @property
     def row(self) -> str:
@@ -132,7 +134,8 @@ def expand(test: n.Test, file: str, base: Path, interp: Interpreter,
     for i, row in enumerate(rows, 1):
         label = None if cases.file else cases.name_of(i - 1)
         out.append(TestCase(case_id(file, test.name, i, label), file, test.name, test, span,
-                            i, dict(row), label, variables, dict(getattr(row, "texts", {}))))
+                            i, dict(row), label, variables, dict(getattr(row, "texts", {})),
+                            getattr(row, "where", None)))
     return out
 
 
@@ -218,6 +221,7 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
             raise CaseError(f"{path.name}:{number}: {len(cells)} cells, but the header "
                             f"has {len(names)} columns", span)
         row = CsvRow({name: cell_value(c) for name, c in zip(names, cells, strict=True)})
+        row.where = f"{path.name}:{number}"
         _check_values(row, f"{path.name}:{number}", span)
         for name, c in zip(names, cells, strict=True):
             if row[name] == 0.0 and type(row[name]) is float and float_underflows(
@@ -231,7 +235,13 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
     return rows
 
 
-class CsvRow(dict[str, Any]):
+class FixtureRow(dict[str, Any]):
+    """A fixture file's row: its values, and ``where`` it is (``rows.jsonl:3``)."""
+
+    where: str
+
+
+class CsvRow(FixtureRow):
     """A CSV fixture's row: the values its cells read as, and in ``texts`` the cells
     read as a number or a bool, as written (``007``, ``1e5``, ``true``)."""
 
@@ -263,7 +273,7 @@ def cell_value(cell: str) -> Any:
 
 
 def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for number, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
@@ -274,6 +284,15 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
                             ("each key binds one name: which value is meant is unknown; "
                              "remove one of them",)) from None
         except json.JSONDecodeError as exc:
+            gap = line[len(line[:exc.pos].rstrip()):exc.pos]  # the space before the error
+            if exc.msg == "Extra data" and "\r" in gap:
+                # lines ending in CR alone (classic Mac OS) read as one line
+                at = exc.pos - len(gap) + gap.index("\r") + 1
+                raise CaseError(
+                    f"{path.name}:{number}: a carriage return (U+000D) at column {at} does "
+                    "not end the line: JSON Lines end each line in LF (or CRLF)", span,
+                    ("save the file with LF line ends; a file whose lines end in CR alone "
+                     "converts with `tr '\\r' '\\n' < OLD > NEW`",)) from exc
             raise CaseError(f"{path.name}:{number}: not JSON ({exc.msg})", span) from exc
         except ValueError:  # an integer of more than 4,300 digits
             raise CaseError(f"{path.name}:{number}: a number has too many digits (integers "
@@ -291,7 +310,9 @@ def _jsonl_rows(text: str, path: Path, span: Span | None) -> list[dict[str, Any]
                             "keys are variable names", span)
         _check_values(row, f"{path.name}:{number}", span)
         _check_underflow(row, line, f"{path.name}:{number}", span)
-        rows.append({k: _tuples(v) for k, v in row.items()})
+        fixture_row = FixtureRow({k: _tuples(v) for k, v in row.items()})
+        fixture_row.where = f"{path.name}:{number}"
+        rows.append(fixture_row)
     return rows
 
 

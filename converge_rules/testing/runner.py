@@ -161,7 +161,8 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
         return _outcome(case, "failed", failures=(Failure(
             f"{case.row} does not bind " + ", ".join(f"`{m}`" for m in missing)
             + ", which the test uses", case.span,
-            ("every row binds every name the test uses; fix the row",)),))
+            ("every row binds every name the test uses; fix the row"
+             + (f" ({case.where})" if case.where else ""),)),))
     bindings = case.bindings
     if bindings:
         # Fixture values are typed only now: one that does not fit its use (a string
@@ -172,7 +173,8 @@ def run_case(suite: Suite, case: TestCase, *, observe: RunObserver | None = None
         if problems:
             return _outcome(case, "failed", failures=(Failure(
                 f"{case.row}: {problems[0]}", case.span,
-                (*problems[1:], "fix the row in the cases file (rows count from 1)")),))
+                (*problems[1:], f"fix this row of the cases file: {case.where}" if case.where
+                 else "fix the row in the cases file (rows count from 1)")),))
         bindings = timed_row(bindings, uses)
     try:
         now = given_now(case.test, interp, bindings)

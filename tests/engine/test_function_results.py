@@ -62,6 +62,12 @@ def test_a_bool_function_returning_one_fails_the_guard_instead_of_passing_it(
     ("str", None, "none"),
     ("Tone", "noisy", "str 'noisy'"),
     ("list[int]", [1, "2"], "list [1, '2']"),
+    # a list of numbers' items were not checked (no ValueType says "int or float")
+    ("list[number]", [1, "2"], "list [1, '2']"),
+    ("list[number]", [1, None], "list [1, None]"),
+    ("list[number]", [True], "list [True]"),
+    ("list[number]", None, "none"),
+    ("list[number]", 3, "int 3"),
 ])
 def test_a_result_of_another_type_than_declared_fails_the_agent_naming_the_function(
     tmp_path: Path, declared: str, value: Any, got: str,
@@ -114,3 +120,61 @@ def test_an_integer_result_beyond_64_bits_is_an_overflow(tmp_path: Path, declare
     (reason,) = _discarded(result)
     assert reason.startswith("IntegerOverflow: integer overflow: the result of function "
                              "'f' = "), reason
+
+
+@pytest.mark.parametrize(("declared", "value", "message"), [
+    (" bool", 1, "declared to return bool, but returned int 1"),
+    ("bool ", 1, "declared to return bool, but returned int 1"),
+    ("int ?", "1", "declared to return int?, but returned str '1'"),
+    ("list[ int ]", [1, "2"], "declared to return list[int], but returned list [1, '2']"),
+    (" Tone", "noisy", "declared to return Tone, but returned str 'noisy'"),
+])
+def test_a_declared_result_type_with_spaces_is_checked_as_the_checker_reads_it(
+    tmp_path: Path, declared: str, value: Any, message: str,
+) -> None:
+    # The checker reads a signature's type with the spaces around its names stripped;
+    # the run-time check had its own reader, which did not strip them and so checked
+    # nothing: a `" bool"` function's 1 passed a guard.
+    body = "agent a {\n  when In(x)\n  where f(x) == f(x)\n  emit Out(s: \"x\")\n}\n"
+    result = _run(tmp_path, body, declared, lambda x: value)
+    assert result.facts("Out") == []
+    assert _discarded(result) == [f"BadResult: function 'f' is {message}"]
+
+
+@pytest.mark.parametrize("declared", [
+    "bool", "int?", "number", "number?", "any", "list[int]", "list[number]", "blob?",
+    "list[number?]?", "list[ number ]",
+    "list[blob]", "Tone", "Tone?", "list[Tone]", "Nothing", " str ", "list[ str? ]",
+])
+def test_the_run_time_result_type_is_the_checkers_type(declared: str) -> None:
+    """One reader for both: the type the checker gives a call is the type its result
+    is checked against (``number`` a text, ``any`` and unknown names None)."""
+    from converge_rules.compiler.values import result_type
+    from converge_rules.language.checks.types import from_text
+
+    tone = n.EnumDecl(n.Ident("Tone", UNKNOWN_SPAN), (n.Ident("calm", UNKNOWN_SPAN),
+                                                      n.Ident("loud", UNKNOWN_SPAN)),
+                      UNKNOWN_SPAN)
+    checked = from_text(declared, {"Tone"})
+    runtime = result_type(declared, {"Tone": tone})
+    if checked is None or checked.kind == "any":
+        assert runtime is None
+    elif checked.kind == "number":
+        assert runtime == ("number?" if checked.optional else "number")
+    else:
+        assert str(runtime) == str(checked)
+
+
+@pytest.mark.parametrize(("declared", "value"), [
+    ("list[number]", [1, 2.5]),
+    ("list[number]", (7,)),
+    ("list[number?]", [1, None]),
+    ("list[number]?", None),
+    ("list[list[number]]", [[1], [2.5]]),  # (the inner lists' items are not checked)
+])
+def test_a_list_of_numbers_as_declared_is_used(tmp_path: Path, declared: str,
+                                               value: Any) -> None:
+    body = "agent a {\n  when In(x)\n  where f(x) == f(x)\n  emit Out(s: \"x\")\n}\n"
+    result = _run(tmp_path, body, declared, lambda x: value)
+    assert _discarded(result) == []
+    assert result.facts("Out") == [{"s": "x"}]

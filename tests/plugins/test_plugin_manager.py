@@ -142,6 +142,32 @@ def test_extra_module_that_does_not_import_is_named() -> None:
     assert "ModuleNotFoundError" in info.value.message
 
 
+def test_extra_module_whose_hooks_lack_the_marker_is_named(
+        write_module: Callable[[str, str], str]) -> None:
+    # pluggy ignores a function that is not marked @hookimpl: the plugin loaded, added
+    # nothing, and the ruleset's run then said its function was not available.
+    write_module("unmarked_plugin", """
+        from converge_rules.plugins.api import Function
+
+        def converge_register_functions(register):
+            register(Function("double", lambda x: 2 * x, params=("int",), result="int"))
+    """)
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(["unmarked_plugin"], entry_points=False)
+    assert info.value.plugin == "unmarked_plugin"
+    assert info.value.message.startswith(
+        "implements no hook: converge_register_functions is not marked @hookimpl; "
+        "decorate each hook function with @hookimpl")
+
+
+def test_extra_module_that_is_no_plugin_is_named() -> None:
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(["json"], entry_points=False)  # `--plugin json`
+    assert info.value.plugin == "json"
+    assert info.value.message.startswith("implements no hook; decorate each hook")
+    assert "check the module's name" in info.value.message
+
+
 def test_plugin_error_pickles() -> None:
     import pickle
 

@@ -43,6 +43,12 @@ def test_jsonl_rows(tmp_path: Path) -> None:
     ("c.csv", "a,b\n1\n", "c.csv:2: 1 cells, but the header has 2 columns"),
     ("c.jsonl", "{nope\n", "c.jsonl:1: not JSON"),
     ("c.jsonl", "[1, 2]\n", "c.jsonl:1: each line must be a JSON object"),
+    # lines ending in CR alone read as one line: the CR is named (was "not JSON (Extra
+    # data)", and the checker's warning said the file holds no JSON object)
+    ("c.jsonl", '{"a": 1}\r{"a": 2}\r',
+     "c.jsonl:1: a carriage return \\(U\\+000D\\) at column 9 does not end the line"),
+    ("c.jsonl", '{"a": 1} \r {"a": 2}\n', "c.jsonl:1: a carriage return .* at column 10 "),
+    ("c.jsonl", '{"a": 1} {"a": 2}\n', "c.jsonl:1: not JSON \\(Extra data\\)"),
     ("c.txt", "a\n", "must end in .csv or .jsonl"),
 ])
 def test_bad_fixtures(tmp_path: Path, name: str, text: str, message: str) -> None:

@@ -183,3 +183,21 @@ def test_an_empty_fixture_is_a_warning_and_the_test_has_no_cases(
     assert f"warning[CVG705]: the cases file `{fixture}` binds no names" in output
     assert "unknown name" not in output
     assert 'table test "none" has no cases' in output
+
+
+@pytest.mark.parametrize(("fixture", "data", "where"), [
+    # after a blank line the failing row (case 2) is the file's 4th line
+    ("rows.csv", "s,n\na,1\n\nb,one\n", "rows.csv:4"),
+    ("rows.jsonl", '{"s": "a", "n": 1}\n\n{"s": "b", "n": "one"}\n', "rows.jsonl:3"),
+])
+def test_a_row_that_does_not_fit_is_named_by_its_file_and_line(
+        tmp_path: Path, fixture: str, data: str, where: str) -> None:
+    # It said "fix the row in the cases file (rows count from 1)": the reader had to
+    # count rows, skipping the blank lines the reader skips.
+    test = (f'test "lines" {{\n  cases "{fixture}"\n'
+            '  given A(s: s, n: n, x: 1.0, c: web, tags: [])\n'
+            "  expect B(s: s, n: n)\n}\n")
+    code, output = _converge(tmp_path, test, fixture, data)
+    assert code == 1, output
+    assert "case 2: column `n` is 'one' (a str)" in output
+    assert f"fix this row of the cases file: {where}" in output

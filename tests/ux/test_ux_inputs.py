@@ -61,6 +61,10 @@ def _refused(converge: Run, tmp_path: Path, name: str, data: bytes, *spec: str) 
     (b'{"A": {"s": "x", "n": 1}} {"A": {"s": "y", "n": 2}}\r\n',
      "in.jsonl:1: not valid JSON at column 27: extra data"),
     (b'{"A": {"s": "x", "n": 1}}{}\n', "in.jsonl:1: not valid JSON at column 26: extra data"),
+    # lines ending in CR alone (classic Mac OS) read as one line: the CR is named
+    (b'{"A": {"s": "x", "n": 1}}\r{"A": {"s": "y", "n": 2}}\r',
+     "in.jsonl:1: a carriage return (U+000D) at column 26 does not end the line: JSON Lines "
+     "end each line in LF (or CRLF)\n  help: save the file with LF line ends"),
     (b'{}\n', "found an empty object"),
     (b'{"A": {"s": "x", "n": 1' + b"0" * 4_301 + b'}}\n', "an integer of 4,302 digits"),
     (b'{"A": {"s": "x", "n": 1}, "A": {"s": "y", "n": 2}}\n', "the key `A` appears twice"),

@@ -111,6 +111,9 @@ def test_harmless_variations_of_a_file_check_clean(
     ('ruleset x\nimport "x.cvg"\n', "imports itself"),
     ('ruleset x\nimport "missing.cvg"\n', "not found"),
     ('ruleset x\nimport "sub"\n', "it is a directory"),
+    # classic Mac OS line ends: read as one line, the comment hid the fact after it
+    ("ruleset x\r# note\rfact A { key s: str }\r",
+     "a carriage return (U+000D) that does not end a line"),
 ])
 def test_broken_files_name_the_problem(converge: Run, tmp_path: Path,
                                        text: str, message: str) -> None:

@@ -41,7 +41,10 @@ UNTERMINATED_STRING = define(
 BAD_CHARACTER = define(
     "CVG004", "bad-character", Severity.ERROR, "Character not allowed here",
     "The character cannot start any token of the language. Strings use double quotes, "
-    "comments start with `#`.",
+    "comments start with `#`. Control characters are allowed only in strings and "
+    "comments, and are named by their code point (`U+0000`). A carriage return is "
+    "allowed only just before a line feed (CRLF): a file whose lines end in CR alone is "
+    "refused at its first CR, where editors and the language still agree on the line.",
     wrong="ruleset r 'Prices'\n",
     right='ruleset r "Prices"\n',
 )
@@ -146,10 +149,34 @@ def _ascii_suggestion(text: str, pos: int) -> str:
     return ""
 
 
+def _not_a_token_start(char: str) -> bool:
+    """True for a character that no token starts with and that is not whitespace: a
+    control character, or any character beyond ASCII (outside strings and comments)."""
+    return bool(char) and char != "\ufeff" and not (
+        char.isascii() and (char.isprintable() or char in " \t\n\r\f"))
+
+
 def _unexpected_character(exc: Any, text: str, path: str, off: int) -> Diagnostic:
-    pos = exc.pos_in_stream
+    return _bad_character(text, exc.pos_in_stream, path, exc.line + off, exc.column)
+
+
+def _bad_character(text: str, pos: int, path: str, line: int, col: int) -> Diagnostic:
+    """The diagnostic for the character at ``pos`` of ``text`` (at ``line``:``col`` of
+    the file), which no token can start."""
     char = text[pos] if 0 <= pos < len(text) else ""
-    line, col = exc.line + off, exc.column
+    if char and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+        # Invisible, or shown differently by every editor: say which it is by its code.
+        code = f"U+{ord(char):04X}"
+        if unicodedata.category(char) == "Cc":
+            message = f"control character {code} is not allowed here"
+            help_ = ("control characters are not allowed outside strings and comments: "
+                     "remove it (it is invisible in most editors)")
+        else:
+            message = f"invisible character {code} is not allowed here"
+            help_ = ("remove it: outside strings and comments only ASCII letters, digits, "
+                     "punctuation and spaces are allowed")
+        return Diagnostic(BAD_CHARACTER, Severity.ERROR, message,
+                          _span(path, line, col, line, col + 1), help_)
     if char == '"':
         rest = text[pos:].split("\n", 1)[0]
         return Diagnostic(UNTERMINATED_STRING, Severity.ERROR,
@@ -178,6 +205,11 @@ def _unexpected_character(exc: Any, text: str, path: str, off: int) -> Diagnosti
 def _unexpected_token(exc: Any, text: str, path: str, off: int, parser: Any, *,
                       at_file_start: bool) -> Diagnostic:
     tok = exc.token
+    if tok.type != "$END" and _not_a_token_start(text[tok.end_pos:tok.end_pos + 1]):
+        # `fa\x00ct`: the parser refuses the name `fa` before the lexer reaches the
+        # character that split the word; that character is the error.
+        return _bad_character(text, tok.end_pos, path, tok.end_line + off,
+                              tok.end_column)
     expected: set[str] = set(exc.expected)
     stack: list[Any] = []
     interactive = getattr(exc, "interactive_parser", None)

@@ -39,6 +39,7 @@ from converge_rules.language.syntax.parser import (
     _parse_chunk,
     assemble,
     item_chunks,
+    lone_carriage_return,
     parse,
 )
 from converge_rules.language.syntax.span import UNKNOWN_SPAN, Span
@@ -68,6 +69,9 @@ class IncrementalParser:
         self._items: dict[str, dict[_Key, _Kept]] = {}
 
     def __call__(self, text: str, path: str = "<string>") -> ParseResult:
+        if lone_carriage_return(text, path) is not None:
+            self._items.pop(path, None)
+            return parse(text, path)
         try:
             with paused_gc():
                 return self._parse(text, path)
