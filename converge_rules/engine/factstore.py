@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequen
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, count, islice, repeat
-from operator import itemgetter, sub
+from operator import add, itemgetter, sub
 from typing import Any, cast
 
 from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
@@ -775,7 +775,8 @@ class FactStore:
                 live[type_of[fid]][fid] = None
         fids.clear()
 
-    def add_columns(self, outputs: Columns, fresh: list[int] | None = None) -> int:
+    def add_columns(self, outputs: Columns, fresh: list[int] | None = None,
+                    at: list[int] | None = None) -> int:
         """Merge columnar outputs as :meth:`add_outputs` merges the same outputs as
         tuples (the same facts and ids), when facts never leave the context (no
         derivation records: not :attr:`retractable`) and there is room for every
@@ -783,7 +784,10 @@ class FactStore:
         per batch at C speed. Returns how many facts were added; :meth:`merged_ids`
         gives the id each output merged into, then and later. ``fresh``, when given
         and some output was no new fact, gets the position (in ``outputs``) of each
-        new fact's first output, ascending."""
+        new fact's first output, ascending. ``at``, when given, is the position of
+        each of ``outputs.values`` in the outputs they stand for (a batch whose runs
+        of one repeated object are given once, at their first output's position):
+        merged as those outputs would be; ``fresh`` is then always filled."""
         assert not self.retractable, "derivations are recorded by add_outputs"
         t = outputs.type_id
         values = self.values
@@ -799,9 +803,10 @@ class FactStore:
         # ``start`` on instead (the same ids the one-at-a-time merge gives). The pass's
         # results are not kept (a zero-length deque consumes it: no list of one id per
         # output, 0.05 ms of 10,000).
-        deque(map(same.setdefault, batch, count(start)), maxlen=0)
+        deque(map(same.setdefault, batch,
+                  count(start) if at is None else map(add, at, repeat(start))), maxlen=0)
         added = len(same) - known
-        if added == len(batch):
+        if added == len(batch) and at is None:
             values.extend(batch)
         elif added:
             # the new facts are the keys the pass above inserted: the last ``added``
