@@ -472,20 +472,23 @@ class Merger:
                 # extended whole) is given once, at its first output's position: 200
                 # agents deriving one fact 50 times each merge 200 outputs, not 10,000
                 batch: list[tuple[Any, ...]] = []
-                offset = 0
+                offset = 0  # how many outputs so far (kept from the first one given once)
                 for i in range(k, j):
                     vals = columns[i].values
                     size = len(vals)
-                    if _repeated(vals):
+                    if size > 1 and vals[0] is vals[-1] and vals.count(vals[0]) == size:
+                        # (``_repeated``, inlined: once per effect)
                         if at is None:
+                            offset = len(batch)
                             at = list(range(offset))
                         batch.append(vals[0])
                         at.append(offset)
+                        offset += size
                     else:
                         batch += vals
                         if at is not None:
                             at += range(offset, offset + size)
-                    offset += size
+                            offset += size
                 run = Columns(t, batch, [], 0)
                 fresh = []
             first = store.next_id
