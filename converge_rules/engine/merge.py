@@ -82,6 +82,14 @@ def needs_dependents(program: Program) -> bool:
     )
 
 
+def _repeated(values: list[tuple[Any, ...]]) -> bool:
+    """Whether ``values`` is one value more than once and nothing else (``[t] * n``,
+    ``n > 1``): at C speed (``count`` tries identity first), after a look at the first
+    and the last."""
+    n = len(values)
+    return n > 1 and values[0] is values[-1] and values.count(values[0]) == n
+
+
 class Merger:
     """Applies effects to a :class:`FactStore`. After a call, :attr:`stop` is set
     when the job must end (``("conflict" | "budget_exceeded", detail)``).
@@ -456,17 +464,36 @@ class Merger:
             # was no new fact (equal to a live or an earlier one): the new facts
             # before an effect's outputs are those before its offset
             fresh: list[int] | None = None
-            if j == k + 1:
+            at: list[int] | None = None
+            if j == k + 1 and not _repeated(columns[k].values):
                 run = columns[k]  # one effect: its first new fact is the first id
             else:
+                # an effect whose outputs are one object repeated (a constant emit,
+                # extended whole) is given once, at its first output's position: 200
+                # agents deriving one fact 50 times each merge 200 outputs, not 10,000
                 batch: list[tuple[Any, ...]] = []
+                offset = 0  # how many outputs so far (kept from the first one given once)
                 for i in range(k, j):
-                    batch += columns[i].values
+                    vals = columns[i].values
+                    size = len(vals)
+                    if size > 1 and vals[0] is vals[-1] and vals.count(vals[0]) == size:
+                        # (``_repeated``, inlined: once per effect)
+                        if at is None:
+                            offset = len(batch)
+                            at = list(range(offset))
+                        batch.append(vals[0])
+                        at.append(offset)
+                        offset += size
+                    else:
+                        batch += vals
+                        if at is not None:
+                            at += range(offset, offset + size)
+                            offset += size
                 run = Columns(t, batch, [], 0)
                 fresh = []
             first = store.next_id
-            added = store.add_columns(run, fresh)
-            if added == len(run.values):
+            added = store.add_columns(run, fresh, at)
+            if at is None and added == len(run.values):
                 fresh = None  # every output a new fact: as many before as outputs
             offset = 0
             for i in range(k, j):

@@ -237,3 +237,60 @@ def test_many_agents_deriving_one_fact_many_times_merge_as_one_by_one(
     assert sorted(f["kind"] for f in batched.facts("Seen")) == [f"k{i}" for i in range(7)]
     assert batched.to_json() == single.to_json()
     assert batched.trace.to_jsonl() == single.trace.to_jsonl()
+
+
+REPEATS = """
+ruleset repeats "Effects that repeat one value, beside effects that do not"
+root "r" { max_cycles = 6 }
+
+fact A { n: int }
+fact B { n: int }
+fact C { n: int }
+
+agent one { when A(n) emit B(n: 1) }
+agent each { when A(n) emit B(n: n) }
+agent two { when A(n) emit B(n: 2) }
+agent nine { when A(n) where n > 2 emit B(n: 9) }
+agent alone { when B(n) where n > 1 emit C(n: 0) }
+"""
+
+
+@pytest.mark.parametrize("inputs", [[1], [3], [4, 1, 3], [1, 2, 3, 4, 5], [9, 8, 7, 2]])
+def test_effects_repeating_one_value_merge_as_their_outputs_one_by_one(
+        monkeypatch: pytest.MonkeyPatch, inputs: list[int]) -> None:
+    """An effect whose outputs are one value repeated (a constant emit: ``one``,
+    ``two``, ``nine``; ``alone`` in a cycle of its own) is merged as that value once,
+    at its first output's place: the same facts, ids and trace as effect by effect,
+    beside effects of distinct values (``each``) deriving the same facts."""
+    ruleset = loads(REPEATS, plugins=False)
+    facts = [("A", {"n": n}) for n in inputs]
+    batched = run(ruleset.program, facts)
+    with monkeypatch.context() as m:
+        _one_effect_at_a_time(m)
+        single = run(ruleset.program, facts)
+    assert batched.status == single.status == "converged"
+    assert batched.to_json() == single.to_json()
+    assert batched.trace.to_jsonl() == single.trace.to_jsonl()
+
+
+def test_columns_given_once_per_run_of_one_value_merge_as_the_whole_batch() -> None:
+    """``add_columns(..., at=)``: a batch whose runs of one value are given once, at
+    their first output's position, adds the same facts with the same ids as the whole
+    batch, and ``fresh`` gets the same positions."""
+    path = 1
+    whole = [(5, 6), (5, 6), (5, 6), (0, 1), (7, 8), (7, 8), (9, 9), (5, 6)]
+    given = [(5, 6), (0, 1), (7, 8), (9, 9), (5, 6)]
+    at = [0, 3, 4, 6, 7]
+    one, other = _grow_only_store(), _grow_only_store()
+    for store in (one, other):
+        store.add(path, (0, 1), 1)
+    fresh_whole: list[int] = []
+    fresh_given: list[int] = []
+    assert one.add_columns(Columns(path, whole, [], 0), fresh_whole) == 3
+    assert other.add_columns(Columns(path, given, [], 0), fresh_given, at) == 3
+    assert one.values == other.values and fresh_whole == fresh_given == [0, 4, 6]
+    assert list(one.merged_ids(Columns(path, whole, [], 0))) == list(
+        other.merged_ids(Columns(path, whole, [], 0))) == [1, 1, 1, 0, 2, 2, 3, 1]
+    fresh_given.clear()
+    assert other.add_columns(Columns(path, [(4, 4)], [], 0), fresh_given, [5]) == 1
+    assert fresh_given == [5] and other.values[-1] == (4, 4)

@@ -183,3 +183,39 @@ def test_removed_lists_the_old_ids_gone_after_a_count_of_removals_in_order() -> 
     assert store.removed(pair, 0, 6) == (ids[4], ids[2], ids[5], ids[0])
     assert store.removed(pair, store.removals[pair], 6) == ()
     assert store.removal_log[price] is None  # only the types asked for are logged
+
+
+def test_an_index_built_from_the_live_facts_has_the_buckets_adding_them_one_by_one_gives(
+) -> None:
+    """``_fill`` (a lazy or deferred index built at once) gives each key the bucket
+    :func:`index_insert` would have: a 1-tuple for a key of one fact, else a list
+    (or an ordered-set dict when facts can leave), ids ascending; with keys of one
+    fact, of many, and none of one."""
+    cases: list[list[tuple[str, int]]] = [
+        [("a", 1), ("b", 2), ("a", 3)],
+        [("a", 1), ("b", 2), ("b", 3), ("a", 4)],
+        [("x", i) for i in range(3)],
+        [(f"k{i}", i) for i in range(4)],
+        [],
+    ]
+    for retractable in (False, True):
+        for rows in cases:
+            b = Builder()
+            pair = b.fact("Pair", f("k"), f("n", "int"), keyed=False)
+            b.index(pair, 0)
+            program = b.build()
+            one_by_one, filled = (FactStore(program, retractable=retractable)
+                                  for _ in range(2))
+            one_by_one.index_active[0] = True
+            one_by_one._rebuild_plan()
+            for store in (one_by_one, filled):
+                for row in rows:
+                    store.add(pair, row, 1)
+            filled.indexes[0].clear()
+            filled._fill(0)
+            assert filled.indexes[0] == one_by_one.indexes[0]
+            assert [type(v) for v in filled.indexes[0].values()] == [
+                type(v) for v in one_by_one.indexes[0].values()]
+            assert list(filled.indexes[0]) == list(one_by_one.indexes[0])
+            if rows:
+                assert len(filled.indexes[0]) == len({k for k, _ in rows})
