@@ -427,6 +427,10 @@ class KeyedMerge:
             # added to the conflicts, the facts added and the facts removed when its
             # outputs are merged (nothing reads those counts before)
             updated = fresh = 0
+            # the derivation record of the run's lasting facts: one tuple for all of
+            # them (equal records; one object fewer a fact to allocate and for the
+            # young collections to walk)
+            rested = (a, cycle, ())
             for out in outputs:
                 # merge_single's decision (inc None: not fused) and its fused update,
                 # inlined (keep them alike)
@@ -456,7 +460,7 @@ class KeyedMerge:
                                     conf = out[3]
                                     if conf != 1.0:
                                         confidence[fid] = conf
-                                    derivations[fid] = (a, cycle, ())
+                                    derivations[fid] = rested
                                     ev((E_FACT_ADDED, fid, a, cycle, support, conf))
                                     if delta is not None:
                                         delta((D_ADD, fid, t, vals, cycle))
@@ -526,7 +530,7 @@ class KeyedMerge:
                     confidence[fid] = conf
                 if type(support) is Lasting:
                     # (held to the merge's end, as a new key's lasting fact above)
-                    derivations[fid] = (a, cycle, ())
+                    derivations[fid] = rested
                 else:
                     derivations[fid] = (a, cycle, support)
                     for s in support:
