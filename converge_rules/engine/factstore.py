@@ -14,9 +14,9 @@ Invariants the rest of the engine relies on:
 * the "same fact" and "key" lookups of a type are built lazily, the first time a
   derived fact of that type is merged: types that are only ever given as input (the
   bulk of a large job) pay nothing for them;
-* the fingerprint is an order-independent sum of two 64-bit hashes over the live
+* the fingerprint is two order-independent sums (modulo 2**64) over the live
   context (and the intents that were closed), maintained on every change; a fact's
-  hashes are :func:`fact_terms`, written nowhere else.
+  terms are :func:`fact_terms` (inlined in ``add`` and ``update_in_place``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from datetime import datetime
 from itertools import chain, count, islice, repeat
-from operator import add, itemgetter, sub
+from operator import add, itemgetter, mul, sub
 from typing import Any, cast
 
 from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
@@ -37,14 +37,21 @@ MASK = (1 << 64) - 1
 
 
 def fact_terms(type_id: int, vals: tuple[Any, ...], closed: bool = False) -> tuple[int, int]:
-    """What one fact contributes to the store's fingerprint: two hashes, which the
-    store adds (modulo 2**64) when the fact enters the context and subtracts when it
-    leaves, so the fingerprint does not depend on the order of either. ``closed``
-    gives a closed intent's terms, which differ from the open intent's so that
-    opening and closing one never looks like a return to an earlier state."""
-    if closed:
-        return hash((type_id, vals, "closed")), hash(("closed", vals, type_id))
-    return hash((type_id, vals)), hash((vals, type_id, -7))
+    """What one fact contributes to the store's fingerprint: its hash ``h`` and
+    ``h * h``, which the store adds when the fact enters the context and subtracts
+    when it leaves (the sums are read modulo 2**64), so the fingerprint does not
+    depend on the order of either. ``closed`` gives a closed intent's terms, which
+    differ from the open intent's so that opening and closing one never looks like a
+    return to an earlier state.
+
+    One hash of the fact, not two: both of the two tuple hashes this replaced were
+    functions of ``hash(vals)`` and the type, so a second hash told no more facts
+    apart, and its square keeps the second sum independent of the first (a sum of
+    squares is not a multiple of the sum) at a multiplication's cost. The
+    fingerprint is never written (a checkpoint's are recomputed in the process that
+    reads it), so its definition is this process's alone."""
+    h = hash((type_id, vals, "closed")) if closed else hash((type_id, vals))
+    return h, h * h
 
 
 def fingerprint_terms(type_ids: Iterable[int], rows: Iterable[tuple[Any, ...]]) -> tuple[int, int]:
@@ -53,9 +60,8 @@ def fingerprint_terms(type_ids: Iterable[int], rows: Iterable[tuple[Any, ...]]) 
     # fact_terms of each, summed at C speed: the same tuples hashed
     rows = rows if isinstance(rows, list) else list(rows)
     types = type_ids if isinstance(type_ids, repeat | array | list) else list(type_ids)
-    h1 = sum(map(hash, zip(types, rows, strict=False)))
-    h2 = sum(map(hash, zip(rows, types, repeat(-7), strict=False)))
-    return h1 & MASK, h2 & MASK
+    hashes = list(map(hash, zip(types, rows, strict=False)))
+    return sum(hashes) & MASK, sum(map(mul, hashes, hashes)) & MASK
 
 #: an index bucket: the ids holding one key, ascending
 Bucket = tuple[int] | list[int] | dict[int, None]
@@ -565,9 +571,10 @@ class FactStore:
             if same is not None:
                 same[vals] = fid
         self.live_count += 1
-        if self.retractable:  # fact_terms, inlined
-            self.fp1 = (self.fp1 + hash((type_id, vals))) & MASK
-            self.fp2 = (self.fp2 + hash((vals, type_id, -7))) & MASK
+        if self.retractable:  # fact_terms, inlined (the sums are masked when read)
+            h = hash((type_id, vals))
+            self.fp1 += h
+            self.fp2 += h * h
         return fid
 
     def update_in_place(self, old: int, vals: tuple[Any, ...], cycle: int,
@@ -656,9 +663,10 @@ class FactStore:
         if log is not None:
             log.append(old)
         if self.retractable:  # fact_terms of both, inlined (once per keyed update)
-            self.fp1 = (self.fp1 + hash((type_id, vals)) - hash((type_id, old_vals))) & MASK
-            self.fp2 = (self.fp2 + hash((vals, type_id, -7))
-                        - hash((old_vals, type_id, -7))) & MASK
+            h = hash((type_id, vals))
+            g = hash((type_id, old_vals))
+            self.fp1 += h - g
+            self.fp2 += h * h - g * g
         return fid
 
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -956,8 +964,8 @@ class FactStore:
         type_id = self.type_of[fid]
         self._unlink(fid)
         h1, h2 = fact_terms(type_id, vals)
-        self.fp1 = (self.fp1 - h1) & MASK
-        self.fp2 = (self.fp2 - h2) & MASK
+        self.fp1 -= h1
+        self.fp2 -= h2
 
     def close_intent(self, fid: int) -> None:
         """Close an open intent: it leaves the live context but is not retracted, and
@@ -968,14 +976,16 @@ class FactStore:
         self._unlink(fid)
         self._closed[type_id][vals] = fid
         h1, h2 = fact_terms(type_id, vals, closed=True)
-        self.fp1 = (self.fp1 + h1) & MASK
-        self.fp2 = (self.fp2 + h2) & MASK
+        self.fp1 += h1
+        self.fp2 += h2
 
     @property
     def fingerprint(self) -> tuple[int, int]:
         """The state of the live context (and the closed intents) as two 64-bit sums
-        over its facts' :func:`fact_terms`: equal contexts, equal fingerprints."""
-        return (self.fp1, self.fp2)
+        over its facts' :func:`fact_terms`: equal contexts, equal fingerprints.
+        (:attr:`fp1` and :attr:`fp2` are the sums as added, unmasked: one operation
+        less per change.)"""
+        return (self.fp1 & MASK, self.fp2 & MASK)
 
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
         """Record one derivation of a fact and the reverse edges from its support —

@@ -427,14 +427,18 @@ class KeyedMerge:
             # added to the conflicts, the facts added and the facts removed when its
             # outputs are merged (nothing reads those counts before)
             updated = fresh = 0
+            # the derivation record of the run's lasting facts: one tuple for all of
+            # them (equal records; one object fewer a fact to allocate and for the
+            # young collections to walk)
+            rested = (a, cycle, ())
             for out in outputs:
                 # merge_single's decision (inc None: not fused) and its fused update,
                 # inlined (keep them alike)
                 inc = None
-                keyget = None if out[0] == EVALUATE else keyget_of[out[1]]
+                # (an output is a 5-tuple: the executor checked the contract)
+                what, t, vals, conf, support = out
+                keyget = None if what == EVALUATE else keyget_of[t]
                 if keyget is not None:
-                    t = out[1]
-                    vals = out[2]
                     key = keyget(vals)
                     if groups is None or (t, key) not in groups:
                         table = tables.get(t)
@@ -445,7 +449,6 @@ class KeyedMerge:
                             if gateless:
                                 # a new key: merge_single's first case, without the
                                 # calls between (every Edge and Junction of Waltz)
-                                support = out[4]
                                 if (type(support) is Lasting and untouched
                                         and store.live_count < max_facts):
                                     # _add and _derived, inlined. A lasting fact rests
@@ -453,10 +456,9 @@ class KeyedMerge:
                                     # its key to the merge's end (rekey needs no entry
                                     # in ``held``)
                                     fid = store_add(t, vals, cycle, key)
-                                    conf = out[3]
                                     if conf != 1.0:
                                         confidence[fid] = conf
-                                    derivations[fid] = (a, cycle, ())
+                                    derivations[fid] = rested
                                     ev((E_FACT_ADDED, fid, a, cycle, support, conf))
                                     if delta is not None:
                                         delta((D_ADD, fid, t, vals, cycle))
@@ -464,7 +466,7 @@ class KeyedMerge:
                                     continue
                                 if not (dead and type(support) is not Lasting
                                         and not dead.isdisjoint(support)):
-                                    added = add(cycle, t, vals, [out[3], [a], [(a, support)]],
+                                    added = add(cycle, t, vals, [conf, [a], [(a, support)]],
                                                 None)
                                     if added is None:
                                         self.stopped = True
@@ -476,7 +478,6 @@ class KeyedMerge:
                                     continue
                         else:
                             fast = fusable[t]
-                            support = out[4]
                             inc_vals = values[inc]
                             if fast is None or (dead and type(support) is not Lasting
                                                 and not dead.isdisjoint(support)) \
@@ -496,7 +497,7 @@ class KeyedMerge:
                                     if kind == "field":
                                         old, new = inc_vals[position], vals[position]
                                     else:
-                                        old, new = confidence.get(inc, 1.0), out[3]
+                                        old, new = confidence.get(inc, 1.0), conf
                                     if old is None or new is None or old == new \
                                             or (new > old) != highest:
                                         inc = None
@@ -521,12 +522,11 @@ class KeyedMerge:
                     continue
                 updated += 1
                 fid = update_in_place(inc, vals, cycle, key)
-                conf = out[3]
                 if conf != 1.0:
                     confidence[fid] = conf
                 if type(support) is Lasting:
                     # (held to the merge's end, as a new key's lasting fact above)
-                    derivations[fid] = (a, cycle, ())
+                    derivations[fid] = rested
                 else:
                     derivations[fid] = (a, cycle, support)
                     for s in support:

@@ -236,24 +236,35 @@ def _spooled(raw: list[Event], held: list[Event], lasting: bool) -> list[Event]:
     support is a :class:`Lasting` in its plain form (``_L_ADDED`` …)."""
     chunk: list[Event] = []
     append = chunk.append
+    if not lasting:
+        for ev in raw:
+            if ev[0] == E_PLAIN:
+                append((_HELD, len(held)))
+                held.append(ev)
+            else:
+                append(ev)
+        return chunk
+    # (a loop per event of a job of keyed updates: its usual kinds tested first, each
+    # plain form made as the event's fields plus its support, one concatenation)
     for ev in raw:
         kind = ev[0]
-        if kind == E_PLAIN:
+        if kind == E_KEYED_UPDATE:
+            if type(ev[5]) is Lasting:  # (_L_KEYED, cycle, agent, fid, old, conf, *support)
+                append((_L_KEYED, ev[1], ev[2], ev[3], ev[4], ev[6]) + ev[5])
+                continue
+        elif kind == E_FACT_ADDED:
+            if type(ev[4]) is Lasting:  # (_L_ADDED, fid, agent, cycle, conf, *support)
+                append((_L_ADDED, ev[1], ev[2], ev[3], ev[5]) + ev[4])
+                continue
+        elif kind == E_PLAIN:
             append((_HELD, len(held)))
             held.append(ev)
-        elif not lasting:
-            append(ev)
-        elif kind == E_KEYED_UPDATE and type(ev[5]) is Lasting:
-            _, cycle, agent, fid, old, support, conf = ev
-            append((_L_KEYED, cycle, agent, fid, old, conf, *support))
-        elif kind == E_FACT_ADDED and type(ev[4]) is Lasting:
-            _, fid, agent, cycle, support, conf = ev
-            append((_L_ADDED, fid, agent, cycle, conf, *support))
+            continue
         elif kind == E_FACT_SUPPORTED and type(ev[4]) is Lasting:
-            _, fid, agent, cycle, support = ev
-            append((_L_SUPPORTED, fid, agent, cycle, *support))
-        else:
-            append(ev)
+            # (_L_SUPPORTED, fid, agent, cycle, *support)
+            append((_L_SUPPORTED, ev[1], ev[2], ev[3]) + ev[4])
+            continue
+        append(ev)
     return chunk
 
 

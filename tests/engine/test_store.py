@@ -7,7 +7,7 @@ from typing import Any
 
 from engine_programs import Builder, f
 
-from converge_rules.engine.factstore import FactStore, fingerprint_terms
+from converge_rules.engine.factstore import FactStore, fact_terms, fingerprint_terms
 from converge_rules.program import EMIT, EVALUATE
 
 
@@ -131,6 +131,25 @@ def test_the_fingerprint_is_the_same_whichever_path_added_the_facts() -> None:
     _bulk(in_bulk, [(EMIT, pair, v, 1.0, ()) for v in facts])
     assert one_by_one.fingerprint == as_inputs.fingerprint == in_bulk.fingerprint
     assert in_bulk.fingerprint == fingerprint_terms([pair] * len(facts), facts)
+
+
+def test_the_fingerprint_sums_fact_terms_over_the_live_facts_after_keyed_updates() -> None:
+    # add and update_in_place inline fact_terms and keep their sums unmasked: the
+    # fingerprint is the same as summing fact_terms over what is live, mod 2**64
+    store, pair, price = make_store()
+    for i in range(4):
+        store.add(pair, (str(i), "x"), 1)
+    fid = store.add(price, ("A1", 10.0), 1)
+    for amount in (11.0, 9.5, 12.0):
+        fid = store.update_in_place(fid, ("A1", amount), 2)
+    store.remove(0)
+    live = [(t, store.values[i]) for t in (pair, price) for i in store.live[t]]
+    terms = [fact_terms(t, v) for t, v in live]
+    mask = (1 << 64) - 1
+    expected = (sum(h for h, _ in terms) & mask, sum(h2 for _, h2 in terms) & mask)
+    assert store.fingerprint == expected
+    assert all(0 <= x <= mask for x in store.fingerprint)
+    assert fingerprint_terms([t for t, _ in live], [v for _, v in live]) == expected
 
 
 def test_closing_an_intent_never_returns_the_fingerprint_to_an_earlier_state() -> None:
