@@ -261,12 +261,13 @@ def test_a_run_without_a_store_or_trace_builds_none_of_the_store_s_records(
     assert (tmp_path / "trace.jsonl").read_text(encoding="utf-8").count("\n") > 2
 
 
-def test_a_cached_load_and_a_run_without_a_trace_load_no_openssl(tmp_path: Path) -> None:
+def test_a_cached_load_and_a_run_without_a_trace_load_no_openssl_and_no_pluggy(
+        tmp_path: Path) -> None:
     """The program cache seals and keys its entries with the built-in BLAKE2b, and the
     engine imports ``hashlib`` only where it hashes (trace lines, store rows, held facts'
     ids, tool memo keys): a cache hit and a run of the built-ins without a trace never
     load OpenSSL (``_hashlib``, ~2 ms of a start). A run writing a trace still hashes
-    its lines."""
+    its lines. ``plugins=False`` loads no pluggy (plugins/collecting.py)."""
     out = tmp_path / "modules.json"
     env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
     for number, trace in enumerate(((), (), (str(tmp_path / "trace.jsonl"),))):
@@ -275,6 +276,8 @@ def test_a_cached_load_and_a_run_without_a_trace_load_no_openssl(tmp_path: Path)
         assert done.returncode == 0, done.stderr
         modules = set(json.loads(out.read_text(encoding="utf-8")))
         assert "converge_rules.engine.runner" in modules  # the job did run
+        # the built-ins alone are registered without pluggy and the plugin manager
+        assert loaded(modules, ("pluggy", "converge_rules.plugins.manager")) == []
         if number == 0:  # a miss: compiled, and the program stored
             assert list((tmp_path / "cache").glob("program-*"))
         else:
