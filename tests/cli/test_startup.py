@@ -283,6 +283,10 @@ def test_a_cached_load_and_a_run_without_a_trace_load_no_openssl_and_no_pluggy(
         else:
             assert "converge_rules.compiler.compile" not in modules  # a hit
             assert ("_hashlib" in modules) == bool(trace)
+            if not trace:  # a program without gates or invariants, no store
+                assert loaded(modules, ("converge_rules.engine.gates",
+                                        "converge_rules.engine.invariants",
+                                        "converge_rules.engine.tracerows")) == []
     from converge_rules.integrity import verify_lines
 
     lines = (tmp_path / "trace.jsonl").read_text(encoding="utf-8").splitlines()
