@@ -870,13 +870,16 @@ def _check_run_arguments(executor: object, workers: object,
 
 
 def _registries(plugins: bool | Registries) -> Registries:
-    from converge_rules.plugins.manager import load_registries
+    if plugins is True:
+        from converge_rules.plugins.manager import load_registries
+
+        return load_registries()
+    if plugins is False:  # without pluggy (plugins/collecting.py)
+        from converge_rules.plugins.collecting import builtin_registries
+
+        return builtin_registries()
     from converge_rules.plugins.registries import Registries
 
-    if plugins is True:
-        return load_registries()
-    if plugins is False:
-        return load_registries(entry_points=False)
     if not isinstance(plugins, Registries):
         raise TypeError(f"plugins takes True (the installed plugins), False (the built-ins "
                         f"only) or a Registries (converge_rules.plugins.load_registries), "

@@ -24,7 +24,6 @@ every executor and worker count.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -33,19 +32,22 @@ from converge_rules.jsontext import dumps
 from converge_rules.records import record
 
 ALGORITHM = "sha256"
-GENESIS = hashlib.sha256(b"converge trace chain v1").digest()
-"""What the first line's hash is chained to."""
+GENESIS = (b"\x06$\xc5\xcc!X*\xa7W \x00D\x83u\xd5\x82A\x93\xe7.\x7f\xd9\x05\xb7\xcc\x92\xa7B"
+           b"\xb6\x8b\xb0\xf0")
+"""What the first line's hash is chained to: ``sha256(b"converge trace chain v1")``,
+written out so that importing this module (every run does) does not load OpenSSL for
+``hashlib`` (~2 ms); ``hashlib`` is imported where a hash is made."""
 
 HASH_MEMBER = ',"hash":"'
 _SUFFIX = len(HASH_MEMBER) + 64 + 2  # ,"hash":" + 64 hex digits + "}
 _HEX = frozenset("0123456789abcdef")
 
-_sha256 = hashlib.sha256
-
 
 def chain(lines: Iterable[str], head: bytes = GENESIS) -> Iterator[tuple[str, bytes]]:
     """Each canonical line with its ``hash`` member appended, and that hash (raw), the
     chain going on from ``head`` (the hash of the line before the first, raw)."""
+    from hashlib import sha256 as _sha256
+
     for line in lines:
         head = _sha256(head + line.encode("utf-8", "surrogatepass")).digest()
         yield f'{line[:-1]}{HASH_MEMBER}{head.hex()}"}}', head
@@ -70,12 +72,16 @@ def strip_hash(line: str) -> str:
 
 def fact_leaf(type_name: str, fields: Mapping[str, Any]) -> bytes:
     """The Merkle leaf of one fact (see the module's docstring)."""
+    import hashlib  # here: see GENESIS
+
     text = dumps([type_name, dict(fields)], sort_keys=True, separators=(",", ":"))
-    return _sha256(b"\x00" + text.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(b"\x00" + text.encode("utf-8", "surrogatepass")).digest()
 
 
 def merkle_root(leaves: Iterable[bytes]) -> bytes:
     """The root over ``leaves`` sorted (an odd node is carried up unchanged)."""
+    from hashlib import sha256 as _sha256
+
     level = sorted(leaves)
     if not level:
         return _sha256(b"").digest()
@@ -126,6 +132,8 @@ def verify_lines(lines: Iterable[str], *, finished: bool = True) -> Verdict:
     line must be the job's ``status`` event (a finished job's trace ends with it); a
     job that never finished (a store's ``running`` job) is checked up to its last
     committed line."""
+    from hashlib import sha256 as _sha256
+
     head = GENESIS
     number = 0
     last = ""

@@ -13,7 +13,7 @@ never make it fail or load something else.** An entry is used only when
   pruners, what the plugins tell the checker (tool and function signatures, resolver
   and pruner names), converge's own code (every module's size and modification time,
   and the grammar's) and the Python version — and the key is repeated inside it;
-* its header's SHA-256 matches its contents (a truncated or overwritten file is not
+* its header's digest (BLAKE2b) matches its contents (a truncated or overwritten file is not
   read further), and every other file the ruleset read (imports, ``cases`` files) still
   has the hash recorded in it, and every import and ``cases`` path as written still
   resolves to the file it did (a symbolic link pointed at another file is a miss);
@@ -47,7 +47,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
-import hashlib
 import linecache
 import marshal
 import os
@@ -62,7 +61,12 @@ from typing import Any
 
 from converge_rules import __version__
 from converge_rules.compiler.runtime import RUNTIME_HELPERS
-from converge_rules.language.syntax.parser_cache import read_regular, read_sealed, write_sealed
+from converge_rules.language.syntax.parser_cache import (
+    digest,
+    read_regular,
+    read_sealed,
+    write_sealed,
+)
 from converge_rules.language.syntax.span import Span
 from converge_rules.program import (
     MISSING,
@@ -83,7 +87,7 @@ from converge_rules.program import (
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "cache_key", "load", "save"]
 
-FORMAT = 2
+FORMAT = 3
 """The entry format; part of the key, so a converge that writes another format never
 reads this one."""
 
@@ -93,7 +97,7 @@ MAX_ENTRIES = 200
 MAX_BYTES = 64 * 1024 * 1024
 """At most this many bytes of programs are kept (Waltz's program is about 0.4 MB)."""
 
-_MAGIC = b"converge-program-cache 1 "
+_MAGIC = b"converge-program-cache 2 "
 _PREFIX = "program-"
 _SUFFIX = ".cvgc"
 _GENERATED = "converge_rules.compiler.generated"  # __name__ of generated code's globals
@@ -125,7 +129,7 @@ def _code_fingerprint() -> str:
         with contextlib.suppress(OSError):
             st = grammar.stat()
             parts.append(f"{grammar} {st.st_size} {st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return digest("\n".join(parts).encode("utf-8", "surrogateescape"))
 
 
 def _module_stats(directory: str, relative: str, parts: list[str]) -> None:
@@ -155,14 +159,11 @@ def cache_key(entry_text: bytes, entry: Path, name: str, allow_paths: Sequence[P
     ``name`` with the text ``entry_text``, the resolved ``allow_paths``, the chosen
     ``pruners`` and ``plugins`` (what the registries tell the checker, as text), by
     this converge and Python in the current working directory."""
-    h = hashlib.sha256()
-    for part in (f"converge program cache {FORMAT}", _code_fingerprint(), sys.version,
-                 sys.implementation.cache_tag or "", os.getcwd(), str(entry), name,
-                 repr([str(p) for p in allow_paths]), repr(list(pruners)), plugins):
-        h.update(part.encode("utf-8", "surrogateescape"))
-        h.update(b"\0")
-    h.update(entry_text)
-    return h.hexdigest()[:40]
+    parts = (f"converge program cache {FORMAT}", _code_fingerprint(), sys.version,
+             sys.implementation.cache_tag or "", os.getcwd(), str(entry), name,
+             repr([str(p) for p in allow_paths]), repr(list(pruners)), plugins)
+    head = b"".join(part.encode("utf-8", "surrogateescape") + b"\0" for part in parts)
+    return digest(head + entry_text)[:40]
 
 
 def _entry_path(directory: Path, key: str) -> Path:
@@ -170,9 +171,10 @@ def _entry_path(directory: Path, key: str) -> Path:
 
 
 def file_digest(path: Path) -> str | None:
-    """The SHA-256 of a regular file's bytes, None when it cannot be read."""
+    """The digest (:func:`~converge_rules.language.syntax.parser_cache.digest`) of a
+    regular file's bytes, None when it cannot be read."""
     data = read_regular(path)
-    return None if data is None else hashlib.sha256(data).hexdigest()
+    return None if data is None else digest(data)
 
 
 def _trusted(st: os.stat_result) -> bool:
@@ -352,13 +354,13 @@ def load(directory: Path, key: str, functions: Mapping[str, Callable[..., Any]],
         if data["format"] != FORMAT or data["key"] != key:
             return None
         read: dict[Path, bytes] = {}
-        for name, digest in data["files"]:
+        for name, recorded in data["files"]:
             text = read_regular(name)
             if text is None:
-                if digest is not None:
+                if recorded is not None:
                     return None  # an import or a cases file gone since (or a pipe now)
                 continue
-            if hashlib.sha256(text).hexdigest() != digest:
+            if digest(text) != recorded:
                 return None  # an import or a cases file changed since
             read[Path(name)] = text
         for written, target in data["links"]:

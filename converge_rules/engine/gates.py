@@ -29,7 +29,6 @@ never enter. See docs/language.md, approval gates.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
@@ -110,6 +109,8 @@ def pending_id(gate: str, type_name: str, values: Iterable[Any]) -> str:
     """The stable id of a held fact: ``p-`` and the first 12 hex digits of the SHA-256
     of the canonical JSON of (gate, type, values) — the same whatever the executor,
     worker count or resume."""
+    import hashlib  # here: a run that holds nothing does not load OpenSSL (~2 ms)
+
     text = dumps([gate, type_name, [jsonable(v) for v in values]], sort_keys=True,
                  separators=(",", ":"))
     return ID_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]

@@ -37,9 +37,7 @@ from converge_rules.engine.events import EventRelay, Observer
 from converge_rules.engine.executors import Executor, SerialExecutor
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.fingerprints import FingerprintIndex
-from converge_rules.engine.gates import Decider, Decision, Gates
 from converge_rules.engine.inputs import InputFacts, validate_pairs
-from converge_rules.engine.invariants import InvariantGuard
 from converge_rules.engine.knowledge import Knowledge, KnowledgeSink, Summarize
 from converge_rules.engine.merge import Merger, needs_dependents
 from converge_rules.engine.payloads import Payloads, PayloadSink
@@ -63,7 +61,6 @@ from converge_rules.engine.trace import (
     jsonable,
     removal_of,
 )
-from converge_rules.engine.tracerows import compact
 from converge_rules.errors import ExecutorError
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import CLOCK, Clock, Output, Program
@@ -71,7 +68,11 @@ from converge_rules.records import record
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 if TYPE_CHECKING:
+    # gates, invariants and trace rows are imported by the runs that have them (a
+    # program with gates or invariants, a store's compact sink), not by every run
     from converge_rules.engine.checkpoints import Checkpointer
+    from converge_rules.engine.gates import Decider, Decision, Gates
+    from converge_rules.engine.invariants import InvariantGuard
     from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 
 
@@ -169,12 +170,18 @@ class _Job:
         self.relay = None if observer is None else EventRelay(self.trace, observer)
         self.merger = Merger(program, self.store, self.trace.raw)
         self.merger.record_delta = bool(getattr(executor, "wants_delta", True))
-        self.guard = (InvariantGuard(program, self.store, self.trace.raw)
-                      if program.invariants else None)
+        self.guard: InvariantGuard | None = None
+        if program.invariants:
+            from converge_rules.engine.invariants import InvariantGuard
+
+            self.guard = InvariantGuard(program, self.store, self.trace.raw)
         if self.guard is not None and self.guard.never:
             self.merger.guard = self.guard  # effects are checked only for `never` ones
-        self.gates = (Gates(program, self.store, self.trace.raw, decisions)
-                      if program.gates else None)
+        self.gates: Gates | None = None
+        if program.gates:
+            from converge_rules.engine.gates import Gates
+
+            self.gates = Gates(program, self.store, self.trace.raw, decisions)
         self.merger.gates = self.gates
         self.meter = BudgetMeter(program.budgets)
         self.knowledge = Knowledge(program, summarize=summarize, sink=(
@@ -725,6 +732,8 @@ class _Job:
     def _commit_compact(self, cycle: int, sink: CompactSink) -> None:
         """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle
         (one JSON text per cycle; the lines are built when the trace is read)."""
+        from converge_rules.engine.tracerows import compact
+
         events = compact(self.trace, self.committed)
         commit = events.tools
         if self.checkpoints is not None:  # staged with the sink: the same transaction
@@ -743,6 +752,8 @@ class _Job:
         if isinstance(sink, CompactSink):
             if self.checkpoints is not None:
                 self.checkpoints.flush()  # the last cycle's, if it waits: committed now
+            from converge_rules.engine.tracerows import compact
+
             sink.write_compact(compact(result.trace, self.committed))
         else:
             sink.write_lines(result.trace.lines(self.committed))

@@ -27,7 +27,6 @@ atomically when the job ends (:func:`write_timings`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -47,6 +46,8 @@ def call_key(tool: str, args: Mapping[str, Any]) -> str:
     """The key of a tool call: the SHA-256 (first 32 hex digits) of the tool's name and
     the canonical JSON of its arguments — the job's memo key, so the same for a call
     and its ``tool_call`` trace line (whose ``args`` are the same JSON)."""
+    import hashlib  # here: a run that calls no tool does not load OpenSSL (~2 ms)
+
     from converge_rules.engine.tools import canonical_args
 
     text = tool + "\x00" + canonical_args(args)

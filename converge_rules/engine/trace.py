@@ -20,7 +20,6 @@ memory for its trace; conflicts are built from the spooled events when asked for
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -729,7 +728,8 @@ class Trace:
                     break
             assert self._chain_at >= start, "start past the end of the trace"
             head = self._chain_head
-        sha256 = hashlib.sha256
+        from hashlib import sha256  # here: a run writing no trace lines needs no OpenSSL
+
         at = start
         for texts in _LineWriter(self).event_lines(self._from(start)):
             for text in texts:

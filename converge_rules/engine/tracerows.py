@@ -34,7 +34,6 @@ reader gives the same lines either way.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 import sys
@@ -331,6 +330,8 @@ def row_hash(previous: str, text: str, columns: str = "") -> str:
     ``columns`` the row's other columns (:func:`row_columns`); rows written before
     the chain covered the columns (session 23) hashed the text alone (``columns``
     empty)."""
+    import hashlib  # here: a run without a store does not load OpenSSL (~2 ms)
+
     return hashlib.sha256(bytes.fromhex(previous) + columns.encode("utf-8", "replace")
                           + text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -497,7 +498,8 @@ def read_rows(rows: Iterable[Row], head: bytes = GENESIS, seq: int = 0
     expander = Expander()
     previous = FIRST_ROW
     covered = False  # a row of the job hashed its columns: every later one must
-    sha256 = hashlib.sha256
+    from hashlib import sha256
+
     for first, cycle, count, kind, text, digest in rows:
         intact = row_hash(previous, text, row_columns(first, cycle, count, kind)) == digest
         if intact:

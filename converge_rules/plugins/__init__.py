@@ -13,21 +13,26 @@
   party uses.
 """
 
-from converge_rules.plugins.manager import (
-    DEFAULT_PLUGINS,
-    ENV_ALLOW,
-    ENV_DISABLE,
-    PluginManager,
-    PluginOrigin,
-    builtin_registries,
-    collect,
-    get_plugin_manager,
-    load_registries,
-    plugin_names,
-    run_checks,
-)
-from converge_rules.plugins.observers import Observers, notify_observers
-from converge_rules.plugins.registries import Registries
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from converge_rules.plugins.manager import (
+        DEFAULT_PLUGINS,
+        ENV_ALLOW,
+        ENV_DISABLE,
+        PluginManager,
+        PluginOrigin,
+        builtin_registries,
+        collect,
+        get_plugin_manager,
+        load_registries,
+        plugin_names,
+        run_checks,
+    )
+    from converge_rules.plugins.observers import Observers, notify_observers
+    from converge_rules.plugins.registries import Registries
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -45,3 +50,29 @@ __all__ = [
     "plugin_names",
     "run_checks",
 ]
+
+# Imported on first use (PEP 562): a load of the built-ins alone imports the modules
+# below this package (the registries, the built-in plugins) but never the manager, and
+# with it pluggy.
+_EXPORTS = {
+    "Observers": "observers", "notify_observers": "observers", "Registries": "registries",
+    **dict.fromkeys(("DEFAULT_PLUGINS", "ENV_ALLOW", "ENV_DISABLE", "PluginManager",
+                     "PluginOrigin", "builtin_registries", "collect", "get_plugin_manager",
+                     "load_registries", "plugin_names", "run_checks"), "manager"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public name ``name``, imported from its module on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

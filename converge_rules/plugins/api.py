@@ -43,7 +43,6 @@ from converge_rules.blobs import Blob
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
 from converge_rules.language.syntax.span import Span
-from converge_rules.plugins.hookspecs import hookimpl
 from converge_rules.program import Contender, FieldSpec, Resolver, TypeSpec
 from converge_rules.records import record
 
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.effects import Activation, Activations, AgentEffect, RunOutputs
     from converge_rules.engine.executors import Executor, SerialExecutor, run_agent
     from converge_rules.language.diagnostics import Diagnostic, Severity
+    from converge_rules.plugins.hookspecs import hookimpl
     from converge_rules.store.base import TraceSink
 
 __all__ = [
@@ -489,7 +489,8 @@ _LAZY_NAMES = {"Executor": "engine.executors", "SerialExecutor": "engine.executo
                "run_agent": "engine.executors", "Activation": "engine.effects",
                "AgentEffect": "engine.effects", "Activations": "engine.effects",
                "RunOutputs": "engine.effects", "Diagnostic": "language.diagnostics",
-               "Severity": "language.diagnostics", "TraceSink": "store.base"}
+               "Severity": "language.diagnostics", "TraceSink": "store.base",
+               "hookimpl": "plugins.hookspecs"}
 
 
 def __getattr__(name: str) -> Any:
@@ -499,7 +500,8 @@ def __getattr__(name: str) -> Any:
     :class:`SerialExecutor`), a check's :class:`Diagnostic` and :class:`Severity`,
     and a store's :class:`TraceSink`, imported on first use: ``converge check`` never
     loads the engine, and loading a ruleset (the plugin manager imports this module)
-    neither the diagnostics nor the stores."""
+    neither the diagnostics nor the stores; and :data:`hookimpl`, so that the built-ins
+    alone (``plugins=False``, which import this module) never import pluggy."""
     module = _LAZY_NAMES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

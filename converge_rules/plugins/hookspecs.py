@@ -33,6 +33,8 @@ from typing import Any
 
 from pluggy import HookimplMarker, HookspecMarker
 
+from converge_rules.plugins import observers
+
 PROJECT = "converge_rules"
 """The pluggy project name and the entry-point group plugins declare."""
 
@@ -234,12 +236,7 @@ REGISTRATION_HOOKS: tuple[str, ...] = (
 )
 """The registration hooks, in the order :func:`converge_rules.plugins.collect` calls them."""
 
-OBSERVER_HOOKS: tuple[str, ...] = (
-    "converge_on_cycle",
-    "converge_on_effect",
-    "converge_on_conflict",
-    "converge_on_result",
-)
+OBSERVER_HOOKS = observers.OBSERVER_HOOKS
 """The observer hooks."""
 
 KNOWLEDGE_HOOKS: tuple[str, ...] = ("converge_summarize",)

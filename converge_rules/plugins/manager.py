@@ -19,51 +19,32 @@ raises in a hook — is a :class:`~converge_rules.errors.PluginError` naming the
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import inspect
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import pluggy
 
 from converge_rules.errors import PluginError
 from converge_rules.plugins import hookspecs
-from converge_rules.plugins.api import Entry, Function, Tool
+from converge_rules.plugins.collecting import (
+    DEFAULT_PLUGINS,
+    ENV_ALLOW,
+    ENV_DISABLE,
+    KINDS,
+    builtin_registries,
+    call_registration,
+    registries_from,
+)
 from converge_rules.plugins.observers import Observers
 from converge_rules.plugins.registries import Registries
 from converge_rules.plugins.summarize import Summarizers
 from converge_rules.records import record
 
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "converge_rules.plugins.builtin.functions",
-    "converge_rules.plugins.builtin.resolvers",
-    "converge_rules.plugins.builtin.executors",
-    "converge_rules.plugins.builtin.stores",
-    "converge_rules.plugins.builtin.knowledge",
-)
-"""The built-in plugins' modules, registered first, each named ``builtin.<last part>``."""
-
-ENV_ALLOW = "CONVERGE_PLUGINS"
-ENV_DISABLE = "CONVERGE_DISABLE_PLUGINS"
-
-_KINDS: dict[str, str] = {
-    "converge_register_tools": "tools",
-    "converge_register_functions": "functions",
-    "converge_register_resolvers": "resolvers",
-    "converge_register_pruners": "pruners",
-    "converge_register_executors": "executors",
-    "converge_register_stores": "stores",
-    "converge_register_checks": "checks",
-}
-# Names used inside rulesets must be identifiers; executor and store names are only
-# typed on the command line, so dashes and dots are fine there.
-_RULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CLI_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_IN_RULES = frozenset({"tools", "functions", "resolvers"})
+__all__ = ["DEFAULT_PLUGINS", "ENV_ALLOW", "ENV_DISABLE", "PluginManager", "PluginOrigin",
+           "builtin_registries", "collect", "get_plugin_manager", "load_registries",
+           "plugin_names", "run_checks"]
 
 
 @record
@@ -213,25 +194,21 @@ def collect(pm: pluggy.PluginManager) -> Registries:
     Raises ``PluginError`` naming the plugin when a hook raises or registers something
     invalid (nothing from that hook is kept), and naming both plugins when two
     register the same name."""
-    found: dict[str, dict[str, Any]] = {kind: {} for kind in _KINDS.values()}
-    for hook_name, kind in _KINDS.items():
-        caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
-        # In registration order (built-ins first), so a duplicate is blamed on the
-        # plugin loaded later.
-        for impl in caller.get_hookimpls():
-            for item in _call_registration(impl, hook_name, kind):
-                other = found[kind].get(item.name)
-                if other is not None:
-                    raise PluginError(
-                        item.plugin,
-                        f"registers {kind[:-1]} {item.name!r}, which plugin {other.plugin!r} "
-                        f"already registered; uninstall or disable one of them "
-                        f"({ENV_DISABLE}={item.plugin})",
-                    )
-                found[kind][item.name] = item
-    ordered = {kind: MappingProxyType(dict(sorted(items.items())))
-               for kind, items in found.items()}
-    return Registries(**ordered, observers=Observers(pm), summarizers=Summarizers(pm))
+    def calls() -> Iterable[tuple[str, list[object]]]:
+        for hook_name, kind in KINDS.items():
+            caller: pluggy.HookCaller = getattr(pm.hook, hook_name)
+            # In registration order (built-ins first), so a duplicate is blamed on the
+            # plugin loaded later.
+            for impl in caller.get_hookimpls():
+                if impl.hookwrapper or impl.wrapper:
+                    raise PluginError(impl.plugin_name,
+                                      f"{hook_name} may not be a wrapper hook")
+                builtin = getattr(impl.plugin, "__name__", None) in DEFAULT_PLUGINS
+                yield kind, call_registration(impl.plugin_name, impl.function,
+                                              impl.argnames, hook_name, kind,
+                                              builtin=builtin)
+
+    return registries_from(calls(), Observers(pm), Summarizers(pm))
 
 
 def load_registries(modules: Sequence[str] = (), *, entry_points: bool = True) -> Registries:
@@ -239,123 +216,6 @@ def load_registries(modules: Sequence[str] = (), *, entry_points: bool = True) -
     (unless ``entry_points`` is False) and the plugin ``modules`` (``--plugin MODULE``):
     ``collect(get_plugin_manager(modules, entry_points=entry_points))``."""
     return collect(get_plugin_manager(tuple(modules), entry_points=entry_points))
-
-
-def builtin_registries() -> Registries:
-    """The built-in plugins alone: built-in functions, resolvers, executors and stores,
-    no installed plugin."""
-    return load_registries(entry_points=False)
-
-
-def _call_registration(impl: pluggy.HookImpl, hook_name: str, kind: str) -> list[Any]:
-    plugin = impl.plugin_name
-    if impl.hookwrapper or impl.wrapper:
-        raise PluginError(plugin, f"{hook_name} may not be a wrapper hook")
-    pending: list[Any] = []
-    # The built-in functions' arity is checked by a test instead: two of them are C
-    # functions, whose signature inspect reads by tokenizing text, ~8 ms of every start.
-    builtin = getattr(impl.plugin, "__name__", None) in DEFAULT_PLUGINS
-    register = _register_callback(kind, plugin, pending, check_arity=not builtin)
-    try:
-        impl.function(**{name: register for name in impl.argnames})
-    except PluginError:
-        raise
-    except (Exception, SystemExit) as exc:
-        raise PluginError(plugin, f"{hook_name} raised {type(exc).__name__}: {exc}") from None
-    return pending
-
-
-def _register_callback(kind: str, plugin: str, pending: list[Any], *,
-                       check_arity: bool = True) -> Callable[..., None]:
-    pattern = _RULE_NAME if kind in _IN_RULES else _CLI_NAME
-
-    def check_name(name: object) -> str:
-        if not isinstance(name, str) or not pattern.match(name):
-            rule = "an identifier" if kind in _IN_RULES else "letters, digits, _ . -"
-            raise PluginError(plugin, f"registers {kind[:-1]} named {name!r}; a name must "
-                                      f"be {rule}")
-        return name
-
-    def register_tool(tool: Tool) -> None:
-        if not isinstance(tool, Tool):
-            raise PluginError(plugin, f"register() for tools takes a converge_rules.plugins.api."
-                                      f"Tool, not {type(tool).__name__}")
-        check_name(tool.name)
-        tool = dataclasses.replace(tool, plugin=plugin)
-        try:
-            tool.signature()
-        except TypeError as exc:
-            raise PluginError(plugin, str(exc)) from None
-        pending.append(tool)
-
-    def register_function(function: Function) -> None:
-        if not isinstance(function, Function):
-            raise PluginError(plugin, f"register() for functions takes a converge_rules."
-                                      f"plugins.api.Function, not {type(function).__name__}")
-        check_name(function.name)
-        if not callable(function.fn):
-            raise PluginError(plugin, f"function {function.name!r}: fn is not callable")
-        function = dataclasses.replace(function, plugin=plugin)
-        try:
-            function.signature()
-        except TypeError as exc:
-            raise PluginError(plugin, str(exc)) from None
-        if check_arity:
-            _check_arity(plugin, function)
-        pending.append(function)
-
-    def register_entry(name: str, obj: object, description: str = "") -> None:
-        check_name(name)
-        if obj is None:
-            raise PluginError(plugin, f"registers {kind[:-1]} {name!r} as None")
-        if kind == "pruners":
-            _check_pruner_parameters(plugin, name, obj)
-        pending.append(Entry(name, obj, description, plugin))
-
-    if kind == "tools":
-        return register_tool
-    if kind == "functions":
-        return register_function
-    return register_entry
-
-
-def _check_pruner_parameters(plugin: str, name: str, pruner: object) -> None:
-    """A pruner that declares ``parameters`` declares them as name → language type and
-    has a ``bind``: checked at registration, not when a ruleset first uses it."""
-    from converge_rules.language.checks.types import from_text
-
-    params = getattr(pruner, "parameters", None)
-    if params is None:
-        return
-    if not isinstance(params, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
-        raise PluginError(plugin, f"pruner {name!r}: parameters must map names to type "
-                                  f"names (like {{'cycles': 'int?'}}), got {params!r:.60}")
-    bad = [f"{k}: {v}" for k, v in params.items() if from_text(v, ()) is None]
-    if bad:
-        raise PluginError(plugin, f"pruner {name!r}: unknown parameter type(s) "
-                                  f"{', '.join(bad)} (use str, int, float, bool, list[T], "
-                                  "with ? when it may be left out)")
-    if not callable(getattr(pruner, "bind", None)):
-        raise PluginError(plugin, f"pruner {name!r} declares parameters but has no "
-                                  "bind(arguments) method to take them")
-
-
-def _check_arity(plugin: str, function: Function) -> None:
-    """A function whose Python signature cannot take its declared arguments fails at
-    registration, not in the middle of a run."""
-    try:
-        python = inspect.signature(function.fn)
-    except (TypeError, ValueError):  # some built-ins have no introspectable signature
-        return
-    count = len(function.args) + (1 if function.variadic else 0)
-    try:
-        python.bind(*range(count))
-    except TypeError:
-        raise PluginError(
-            plugin, f"function {function.name!r} declares {len(function.args)} argument(s) "
-                    f"{list(function.args)} but its Python signature is {python}",
-        ) from None
 
 
 def run_checks(registries: Registries, checked: Any) -> list[Any]:

@@ -6,12 +6,20 @@ records, the same for any executor."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pluggy
+from typing import TYPE_CHECKING, Any
 
 from converge_rules.errors import PluginError
-from converge_rules.plugins import hookspecs
+
+if TYPE_CHECKING:
+    import pluggy
+
+OBSERVER_HOOKS: tuple[str, ...] = (
+    "converge_on_cycle",
+    "converge_on_effect",
+    "converge_on_conflict",
+    "converge_on_result",
+)
+"""The observer hooks (:mod:`~converge_rules.plugins.hookspecs` specifies them)."""
 
 
 class Observers:
@@ -23,11 +31,14 @@ class Observers:
     nobody implements cost nothing. An observer that raises is a ``PluginError``
     naming its plugin."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager | None) -> None:
+        """The observer hooks of ``pm``; none for None (the built-ins alone, which
+        implement none)."""
         self._impls: dict[str, tuple[pluggy.HookImpl, ...]] = {
-            name: tuple(i for i in getattr(pm.hook, name).get_hookimpls()
-                        if not (i.wrapper or i.hookwrapper))
-            for name in hookspecs.OBSERVER_HOOKS
+            name: () if pm is None else tuple(
+                i for i in getattr(pm.hook, name).get_hookimpls()
+                if not (i.wrapper or i.hookwrapper))
+            for name in OBSERVER_HOOKS
         }
 
     def wants(self, hook_name: str) -> bool:

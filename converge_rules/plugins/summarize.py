@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import pluggy
+from typing import TYPE_CHECKING, Any
 
 from converge_rules.errors import PluginError
+
+if TYPE_CHECKING:
+    import pluggy
 
 
 class Summarizers:
@@ -16,8 +17,10 @@ class Summarizers:
     list of summaries is a ``PluginError`` naming its plugin. Falsy when no plugin
     implements the hook, so a job without one pays nothing."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
-        self._impls = tuple(
+    def __init__(self, pm: pluggy.PluginManager | None) -> None:
+        """The ``converge_summarize`` hooks of ``pm``; none for None (the built-ins
+        alone, which implement none)."""
+        self._impls: tuple[pluggy.HookImpl, ...] = () if pm is None else tuple(
             i for i in pm.hook.converge_summarize.get_hookimpls()
             if not (i.wrapper or i.hookwrapper)
         )

@@ -259,3 +259,43 @@ def test_a_run_without_a_store_or_trace_builds_none_of_the_store_s_records(
         assert "converge_rules.engine.runner" in modules  # the job did run
         assert ("converge_rules.store.base" in modules) == bool(trace)
     assert (tmp_path / "trace.jsonl").read_text(encoding="utf-8").count("\n") > 2
+
+
+def test_a_cached_load_and_a_run_without_a_trace_load_no_openssl_and_no_pluggy(
+        tmp_path: Path) -> None:
+    """The program cache seals and keys its entries with the built-in BLAKE2b, and the
+    engine imports ``hashlib`` only where it hashes (trace lines, store rows, held facts'
+    ids, tool memo keys): a cache hit and a run of the built-ins without a trace never
+    load OpenSSL (``_hashlib``, ~2 ms of a start). A run writing a trace still hashes
+    its lines. ``plugins=False`` loads no pluggy (plugins/collecting.py)."""
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
+    for number, trace in enumerate(((), (), (str(tmp_path / "trace.jsonl"),))):
+        done = subprocess.run([sys.executable, "-c", RUN_PROBE, str(out), *trace],
+                              cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        modules = set(json.loads(out.read_text(encoding="utf-8")))
+        assert "converge_rules.engine.runner" in modules  # the job did run
+        # the built-ins alone are registered without pluggy and the plugin manager
+        assert loaded(modules, ("pluggy", "converge_rules.plugins.manager")) == []
+        if number == 0:  # a miss: compiled, and the program stored
+            assert list((tmp_path / "cache").glob("program-*"))
+        else:
+            assert "converge_rules.compiler.compile" not in modules  # a hit
+            assert ("_hashlib" in modules) == bool(trace)
+            if not trace:  # a program without gates or invariants, no store
+                assert loaded(modules, ("converge_rules.engine.gates",
+                                        "converge_rules.engine.invariants",
+                                        "converge_rules.engine.tracerows")) == []
+    from converge_rules.integrity import verify_lines
+
+    lines = (tmp_path / "trace.jsonl").read_text(encoding="utf-8").splitlines()
+    assert verify_lines(lines).ok
+
+
+def test_the_chain_s_genesis_is_the_hash_it_says() -> None:
+    import hashlib
+
+    from converge_rules.integrity import GENESIS
+
+    assert hashlib.sha256(b"converge trace chain v1").digest() == GENESIS

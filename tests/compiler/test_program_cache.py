@@ -5,7 +5,6 @@ foreign or untrusted entry is a miss, never a crash; writers racing do not corru
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import marshal
 import multiprocessing
@@ -21,6 +20,7 @@ import pytest
 import converge_rules
 from converge_rules.compiler import program_cache
 from converge_rules.language import loader
+from converge_rules.language.syntax.parser_cache import digest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -266,8 +266,8 @@ def _damage_flipped(path: Path) -> None:
 
 def _sealed(path: Path, payload: bytes) -> None:
     """``payload`` with a header whose checksum matches: only the contents can refuse."""
-    digest = hashlib.sha256(payload).hexdigest().encode("ascii")
-    path.write_bytes(b"converge-program-cache 1 " + digest + b"\n" + payload)
+    seal = digest(payload).encode("ascii")
+    path.write_bytes(b"converge-program-cache 2 " + seal + b"\n" + payload)
 
 
 def _damage_foreign_key(path: Path) -> None:
@@ -371,7 +371,7 @@ def test_concurrent_writers_never_leave_a_damaged_entry(tmp_path: Path) -> None:
     (entry,) = _entries(directory)
     assert not list(directory.glob(".program-*"))  # no temporary file left behind
     header, payload = entry.read_bytes().split(b"\n", 1)
-    assert header.endswith(hashlib.sha256(payload).hexdigest().encode("ascii"))
+    assert header.endswith(digest(payload).encode("ascii"))
 
 
 def test_the_cache_keeps_the_most_recently_used_entries(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ parsing valid and broken rulesets; the reference is a process with the cache off
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from converge_rules.language.syntax.parser_cache import CACHE_DIR_ENV
+from converge_rules.language.syntax.parser_cache import CACHE_DIR_ENV, digest
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = [REPO / "rulesets" / "pricing" / "pricing.cvg",
@@ -97,7 +96,7 @@ def fill(directory: Path, sound_file: Path) -> Path:
 
 def test_a_first_run_creates_the_directory_and_a_cache_the_next_run_loads(
         sound_file: Path, reference: list[object]) -> None:
-    assert sound_file.read_bytes().startswith(b"converge-parser-cache 1 ")
+    assert sound_file.read_bytes().startswith(b"converge-parser-cache 2 ")
     assert loads_without_rewriting(sound_file.parent, reference)
 
 
@@ -125,8 +124,8 @@ def test_a_file_that_passes_its_checksum_but_does_not_load_is_rebuilt(
         tmp_path: Path, reference: list[object], sound_file: Path) -> None:
     written = fill(tmp_path, sound_file)
     payload = b"not a saved parser"
-    digest = hashlib.sha256(payload).hexdigest().encode()
-    written.write_bytes(b"converge-parser-cache 1 " + digest + b"\n" + payload)
+    seal = digest(payload).encode()
+    written.write_bytes(b"converge-parser-cache 2 " + seal + b"\n" + payload)
     assert parse_in_a_process({CACHE_DIR_ENV: str(tmp_path)}) == reference
     assert loads_without_rewriting(tmp_path, reference)
 

@@ -100,3 +100,50 @@ def test_builtin_executors_are_registered(builtins: Registries) -> None:
 
 def test_builtin_trace_store_is_registered(builtins: Registries) -> None:
     assert builtins.stores["jsonl"].plugin == "builtin.stores"
+
+
+def test_the_built_ins_alone_are_what_the_plugin_manager_collects_of_them(
+        builtins: Registries) -> None:
+    """``builtin_registries()`` (``load(..., plugins=False)``) calls the built-in hook
+    functions without pluggy: the same registrations, in the same order, by the same
+    plugins, and no observer or summarizer, as the manager holding only the built-ins."""
+    import dataclasses
+
+    from converge_rules.plugins.collecting import builtin_registries
+
+    direct = builtin_registries()
+    for field in dataclasses.fields(Registries):
+        if field.name in ("observers", "summarizers"):
+            continue
+        ours, theirs = getattr(direct, field.name), getattr(builtins, field.name)
+        assert list(ours) == list(theirs), field.name
+        for name in ours:  # a store factory is a new instance each time: compared by repr
+            assert (ours[name] == theirs[name]) or (
+                field.name == "stores" and repr(ours[name]) == repr(theirs[name])
+                and type(ours[name].obj) is type(theirs[name].obj)), (field.name, name)
+    assert not direct.summarizers and not builtins.summarizers
+    assert not any(direct.observers.wants(hook) or builtins.observers.wants(hook)
+                   for hook in ("converge_on_cycle", "converge_on_effect",
+                                "converge_on_conflict", "converge_on_result"))
+
+
+def test_the_built_in_hooks_are_marked_as_hookimpl_marks_them() -> None:
+    import importlib
+
+    from converge_rules.plugins.collecting import DEFAULT_PLUGINS, KINDS
+    from converge_rules.plugins.hookspecs import OBSERVER_HOOKS, PROJECT, hookimpl
+    from converge_rules.plugins.observers import OBSERVER_HOOKS as OBSERVERS
+
+    def plain() -> None: ...
+
+    expected = getattr(hookimpl(plain), PROJECT + "_impl")
+    hooks = 0
+    for module_name in DEFAULT_PLUGINS:
+        module = importlib.import_module(module_name)
+        for name in dir(module):
+            if name.startswith("converge_"):
+                assert name in KINDS
+                assert getattr(getattr(module, name), PROJECT + "_impl") == expected
+                hooks += 1
+    assert hooks == len(DEFAULT_PLUGINS)
+    assert OBSERVER_HOOKS is OBSERVERS

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from converge_rules.plugins.hookspecs import Register, hookimpl
+from converge_rules.plugins.builtin import hook
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor
+    from converge_rules.plugins.hookspecs import Register
 
 
 def serial(workers: int | None = None) -> Executor:
@@ -47,7 +48,7 @@ def processes(workers: int | None = None) -> Executor:
     return processes_executor(workers)
 
 
-@hookimpl
+@hook
 def converge_register_executors(register: Register) -> None:
     register("serial", serial, "one agent after another, in merge order")
     register("threads", threads, "a thread pool, for agents that wait on tools")

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from converge_rules.language.builtins import BUILTINS
 from converge_rules.plugins.api import Function
-from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.builtin import hook
 
 
-@hookimpl
+@hook
 def converge_register_functions(register: Callable[[Function], None]) -> None:
     for builtin in BUILTINS.values():
         if builtin.clock:

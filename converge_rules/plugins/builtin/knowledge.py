@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from converge_rules.plugins.api import OPEN, Tool
-from converge_rules.plugins.hookspecs import hookimpl
+from converge_rules.plugins.builtin import hook
 
 KNOWLEDGE_FIND = Tool(
     "knowledge_find",
@@ -22,6 +22,6 @@ KNOWLEDGE_FIND = Tool(
 )
 
 
-@hookimpl
+@hook
 def converge_register_tools(register: Callable[[Tool], None]) -> None:
     register(KNOWLEDGE_FIND)

@@ -5,11 +5,16 @@ so ``resolve by using majority`` means ``resolve by majority``."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from converge_rules.engine.policies import BUILTIN_RESOLVERS
-from converge_rules.plugins.hookspecs import Register, hookimpl
+from converge_rules.plugins.builtin import hook
+
+if TYPE_CHECKING:
+    from converge_rules.plugins.hookspecs import Register
 
 
-@hookimpl
+@hook
 def converge_register_resolvers(register: Register) -> None:
     for name, (resolver, description) in BUILTIN_RESOLVERS.items():
         register(name, resolver, description)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from os import PathLike
 from typing import TYPE_CHECKING
 
-from converge_rules.plugins.hookspecs import Register, hookimpl
+from converge_rules.plugins.builtin import hook
 from converge_rules.store.jsonl import JsonLinesTraceSink
 
 if TYPE_CHECKING:
+    from converge_rules.plugins.hookspecs import Register
     from converge_rules.store.sqlite import SqliteStore
 
 
@@ -31,7 +32,7 @@ class SqliteFactory:
         return "SqliteFactory()"
 
 
-@hookimpl
+@hook
 def converge_register_stores(register: Register) -> None:
     register("jsonl", JsonLinesTraceSink, "the trace as JSON Lines, one event per line")
     register("sqlite", SqliteFactory(), "jobs in one SQLite file, each cycle's trace "
