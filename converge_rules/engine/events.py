@@ -18,7 +18,6 @@ raises is not called again (:attr:`EventRelay.error` says why).
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,8 @@ from converge_rules.engine.trace import (
 )
 
 if TYPE_CHECKING:
+    import queue
+
     from converge_rules.engine.trace import Trace
 
 Observer = Callable[[dict[str, Any]], None]
@@ -76,6 +77,8 @@ class EventRelay:
                  max_events: int | None = None, drain_seconds: float | None = None) -> None:
         self._trace = trace
         self._observer = observer
+        import queue  # here: a job without an observer never needs it
+
         self._queue: queue.Queue[Event | None] = queue.Queue(
             QUEUE_EVENTS if max_events is None else max_events)
         self._drain_seconds = DRAIN_SECONDS if drain_seconds is None else drain_seconds
@@ -95,6 +98,8 @@ class EventRelay:
 
     def publish(self, events: Iterable[Event]) -> None:
         """Queue the live events among ``events`` (in order) without waiting."""
+        from queue import Full
+
         put = self._queue.put_nowait
         for ev in events:
             kind = ev[0]
@@ -107,7 +112,7 @@ class EventRelay:
                     put(("dropped", self._dropped))
                     self._dropped = 0
                 put(ev)
-            except queue.Full:
+            except Full:
                 self._dropped += 1
                 self.dropped += 1
 
@@ -116,10 +121,12 @@ class EventRelay:
         ``drain_seconds``; not at all unless ``wait``: the job did not end well, and
         whatever ends it must not wait for the observer), then stop the thread. What
         is still queued then is dropped; the job's result never depends on it."""
+        from queue import Full
+
         if not wait:
             # on a full queue the thread is left to itself: a daemon, it ends with the
             # process
-            with contextlib.suppress(queue.Full):
+            with contextlib.suppress(Full):
                 self._queue.put_nowait(_END)
             return
         try:
@@ -127,7 +134,7 @@ class EventRelay:
                 self._queue.put(("dropped", self._dropped), timeout=self._drain_seconds)
                 self._dropped = 0
             self._queue.put(_END, timeout=self._drain_seconds)
-        except queue.Full:
+        except Full:
             return
         self._thread.join(self._drain_seconds)
 

@@ -26,12 +26,11 @@ so ``Registries.executor(name, workers)`` builds any of them.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from converge_rules.engine.effects import (
     Activation,
@@ -58,6 +57,9 @@ from converge_rules.program import (
     UnblockingAgentFn,
     View,
 )
+
+if TYPE_CHECKING:
+    import queue  # imported by the thread pool: a serial job never needs it
 
 DEFAULT_THREAD_WORKERS = 64
 MAX_THREAD_WORKERS = 1024
@@ -371,6 +373,8 @@ class AgentThreads:
     daemons: an abandoned one never keeps the process from exiting."""
 
     def __init__(self, workers: int, name: str) -> None:
+        import queue
+
         self._workers = workers
         self._name = name
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
@@ -443,6 +447,8 @@ class AgentThreads:
     ) -> list[AgentEffect]:
         """One effect per activation, in their order (see the class docstring).
         ``run_one(activation, runtime)`` runs one agent with that runtime."""
+        from queue import Empty
+
         n = len(activations)
         if not n:
             return []
@@ -475,7 +481,7 @@ class AgentThreads:
                         effects[i] = effect
                         left -= 1
                     done = results.get_nowait()
-            except queue.Empty:
+            except Empty:
                 pass
             while lo < n and effects[lo] is not None:
                 lo += 1
@@ -507,7 +513,9 @@ class AgentThreads:
         return cast(list[AgentEffect], effects)
 
     def _drain(self) -> None:
-        with contextlib.suppress(queue.Empty):
+        from queue import Empty
+
+        with contextlib.suppress(Empty):
             while True:
                 self._tasks.get_nowait()
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle
-import tempfile
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from itertools import islice
@@ -213,6 +214,32 @@ _LASTING_REF = b"\x8c\x07Lasting\x93"  # a pickled Lasting's class (its name, ST
 _KIND = itemgetter(0)
 
 
+_TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")  # tempfile's, in its order
+
+
+def _spool_file() -> IO[bytes]:
+    """A new spool: what ``tempfile.TemporaryFile()`` gives on Linux (a file with no
+    name, ``O_TMPFILE``, in the temp dir: the first of $TMPDIR, $TEMP, $TMP set, else
+    /tmp), opened without importing :mod:`tempfile` (with :mod:`shutil`, :mod:`random`,
+    :mod:`bz2` and :mod:`lzma`, ~1.5 ms of a short job's start). Anywhere else (no
+    ``O_TMPFILE``, a temp dir missing or not taking it) and once a program imported
+    :mod:`tempfile` (its ``tempdir`` may be set), :func:`tempfile.TemporaryFile`."""
+    anonymous = getattr(os, "O_TMPFILE", 0)
+    if anonymous and "tempfile" not in sys.modules:
+        directory = next((d for d in map(os.environ.get, _TEMP_VARIABLES) if d), "/tmp")
+        try:
+            # tempfile's flags; os.open's descriptor is not inherited by children
+            fd = os.open(directory, anonymous | os.O_RDWR | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
+        except OSError:
+            pass
+        else:
+            return open(fd, "w+b")
+    import tempfile
+
+    return tempfile.TemporaryFile(prefix="converge-trace-")
+
+
 def _pickled(chunk: list[Event]) -> bytes:
     """``pickle.dumps(chunk)`` without the memo (the pickler's fast mode): events are
     plain tuples that share values but never contain themselves, and keeping track of
@@ -354,7 +381,7 @@ class Trace:
         try:
             if self._spool is None:
                 # open for the trace's life (closed by __del__), not one block
-                self._spool = tempfile.TemporaryFile(prefix="converge-trace-")  # noqa: SIM115
+                self._spool = _spool_file()
             spool = self._spool
             spool.seek(self._end)
             spool.write(len(data).to_bytes(8, "little"))

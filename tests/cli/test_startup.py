@@ -293,6 +293,45 @@ def test_a_cached_load_and_a_run_without_a_trace_load_no_openssl_and_no_pluggy(
     assert verify_lines(lines).ok
 
 
+SPILL_PROBE = """
+import json, sys
+import converge_rules
+from converge_rules.engine import trace
+ruleset = converge_rules.load(sys.argv[2], plugins=False)
+trace.SPILL_EVENTS = 16
+result = converge_rules.run(ruleset, [("Edge", {"src": a, "dst": a + 1}) for a in range(40)])
+assert result.status == "converged", result.status
+assert len(result.trace) > len(result.trace.raw)  # it spilled
+assert len(result.facts("Path")) == 40 * 41 // 2
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump(sorted(sys.modules), f)
+"""
+
+
+def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queue(
+        tmp_path: Path) -> None:
+    """The spool is made with ``os.open(O_TMPFILE)`` where tempfile would make it
+    (tempfile's import pulls shutil, random, bz2 and lzma), and ``queue`` is imported by
+    the thread pool and the observer's relay, not by a serial job (a cached load: the
+    compiler's lark imports tempfile)."""
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
+    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in ("a miss", "a hit"):
+        done = subprocess.run([sys.executable, "-c", SPILL_PROBE, str(out), str(rules)],
+                              cwd=REPO, env=env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert "converge_rules.compiler.compile" not in modules
+    assert "converge_rules.engine.runner" in modules  # the job did run
+    assert loaded(modules, ("queue",)) == []
+    if hasattr(os, "O_TMPFILE"):
+        assert loaded(modules, ("tempfile", "random", "bz2", "lzma")) == []
+
+
 def test_the_chain_s_genesis_is_the_hash_it_says() -> None:
     import hashlib
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import gc
 import io
+import os
+import sys
 import tracemalloc
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,12 +113,12 @@ def test_a_spool_that_cannot_be_written_keeps_the_trace_in_memory(
     held = count_to(300)
     monkeypatch.setattr(trace_module, "SPILL_EVENTS", 64)
 
-    def temporary_file(**_: object) -> io.BytesIO:
+    def temporary_file() -> io.BytesIO:
         if spool is None:
             raise OSError(30, "Read-only file system")
         return spool()
 
-    monkeypatch.setattr(trace_module.tempfile, "TemporaryFile", temporary_file)
+    monkeypatch.setattr(trace_module, "_spool_file", temporary_file)
     result = count_to(300)
     assert result.status == "converged"
     assert list(result.trace.lines()) == list(held.trace.lines())
@@ -190,3 +193,37 @@ def test_a_trace_finds_lasting_supports_no_generated_agent_announced() -> None:
     trace.spill(at_least=1)
     assert trace.raw == [] and len(trace) == 6
     assert _with_types(trace.all_raw()) == _with_types(first + second)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux's")
+def test_the_spool_is_a_file_with_no_name_in_the_temp_dir(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # made without tempfile's import, where tempfile.TemporaryFile() would make it
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tempfile")
+    with trace_module._spool_file() as spool:
+        assert "tempfile" not in sys.modules
+        spool.write(b"events")
+        spool.seek(0)
+        assert spool.read() == b"events"
+        assert os.readlink(f"/proc/self/fd/{spool.fileno()}").startswith(str(tmp_path))
+        assert not os.get_inheritable(spool.fileno())
+        assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("imported", [True, False])
+def test_a_temp_dir_the_spool_cannot_be_made_in_is_left_to_tempfile(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, imported: bool) -> None:
+    # a $TMPDIR missing (tempfile goes on to the next candidate), or tempfile already
+    # imported (its tempdir may be set): tempfile.TemporaryFile, as before
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() again, from $TMPDIR
+    if not imported:
+        monkeypatch.delitem(sys.modules, "tempfile")
+    with trace_module._spool_file() as spool:
+        spool.write(b"events")
+        spool.seek(0)
+        assert spool.read() == b"events"
+    assert not (tmp_path / "missing").exists()
