@@ -13,11 +13,12 @@ jobs is kept once.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from converge_rules.patterns import pattern
+
 PREFIX = "sha256:"
-_HANDLE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_HANDLE = pattern(r"^sha256:[0-9a-f]{64}$")
 
 
 class BlobError(ValueError):

@@ -7,9 +7,10 @@ pickles, because errors cross process boundaries in the process and cluster exec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from converge_rules.patterns import pattern
 
 if TYPE_CHECKING:
     from converge_rules.language.diagnostics.core import Diagnostic
@@ -105,7 +106,7 @@ class BudgetExceeded(ConvergeError):
         return (type(self), (self.budget, self.limit, self.used, self.detail))
 
 
-_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+(?=>)")
+_ADDRESS = pattern(r" at 0x[0-9A-Fa-f]+(?=>)")
 
 
 def without_addresses(text: str) -> str:

@@ -36,14 +36,15 @@ from converge_rules.language.builtins import (
     iso_text,
     shown_int,
 )
+from converge_rules.patterns import pattern
 
 __all__ = ["NumberTextError", "dumps", "jsonl_lines", "loads_numbers", "one_line",
            "surrogate_problem", "value_problem"]
 
 # what json.dumps(ensure_ascii=False) leaves raw that must not be: other line breaks
 # (below U+0020 JSON escapes them itself) and lone surrogates
-_UNSAFE = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSAFE = pattern("[\x85\u2028\u2029\ud800-\udfff]")
+LONE_SURROGATE = pattern("[\ud800-\udfff]")
 """A lone surrogate: half of a UTF-16 pair, which no UTF-8 text can hold."""
 
 

@@ -50,6 +50,7 @@ from converge_rules.language.builtins import (
     shown_int,
     time_kind,
 )
+from converge_rules.patterns import pattern
 from converge_rules.program import MISSING, FieldSpec, Program, TypeSpec, ValueType
 from converge_rules.records import record
 
@@ -542,7 +543,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant
 _SCANNER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
-_LONG_DIGITS = re.compile(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
+_LONG_DIGITS = pattern(r"[0-9]{4301,}")  # Python converts up to 4,300 digits
 
 
 def _decode(text: str, pos: int, source: str, line: int, help: str) -> tuple[Any, int]:
@@ -619,7 +620,7 @@ def _wrapped(obj: Any, source: str, line: int) -> _Raw:
     return _Raw(str(name), fields, source, line)
 
 
-_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+_JSON_SPACE = pattern(r"[ \t\r\n]*")
 
 
 def _read_json_array(text: str, source: str) -> list[_Raw]:
@@ -658,8 +659,8 @@ def _read_json_array(text: str, source: str) -> list[_Raw]:
 # A number in a CSV cell is written as JSON writes it (ASCII digits, a sign, a point, an
 # exponent), with blanks around it allowed: Python's int() and float() would also take
 # `1_0` and other scripts' digits (`١٠` is 10), which a JSON input refuses.
-_CSV_INT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
-_CSV_FLOAT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", re.ASCII)
+_CSV_INT = pattern(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+_CSV_FLOAT = pattern(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", re.ASCII)
 
 
 def _cell(value: str, vt: ValueType) -> Any:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from converge_rules.errors import ConvergeError
+from converge_rules.patterns import pattern
 from converge_rules.records import record
 
 MAX_RULESET_BYTES = 10 * 1024 * 1024
@@ -215,7 +215,7 @@ def read_bytes(path: Path, limit: int, *, what: str = "file", streams: bool = Fa
 # its header is still a ruleset, and is told so), or a misspelling of one of them.
 _WORDS = ("ruleset", "import", "uses", "root", "enum", "fact", "intent", "agent", "policy",
           "prune", "test")
-_FIRST = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)(?:[ \t\r{\"]|$)")
+_FIRST = pattern(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)(?:[ \t\r{\"]|$)")
 
 
 def looks_like_ruleset(text: str) -> bool:

@@ -51,6 +51,7 @@ from typing import Any
 
 from converge_rules.blobs import blob_of, blob_text
 from converge_rules.language.checks.checked import FunctionSignature
+from converge_rules.patterns import pattern
 from converge_rules.records import record
 
 # --------------------------------------------------- `matches` patterns (RE2)
@@ -199,8 +200,8 @@ class TimeError(ValueError):
 
 
 # ASCII digits only: `\d` alone also matches other scripts' digits, which int() reads
-_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
-_DATETIME_TEXT = re.compile(
+_DATE_TEXT = pattern(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_DATETIME_TEXT = pattern(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
     r"(Z|z|[+-]\d{2}:\d{2})?\Z", re.ASCII)
 _ONE_DAY = timedelta(days=1)
@@ -235,7 +236,7 @@ def parse_datetime(text: str) -> datetime:
         raise TimeError(f"{_quoted(text)} is not a datetime: {exc}") from None
 
 
-_DURATION_TEXT = re.compile(
+_DURATION_TEXT = pattern(
     r"(-)?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,6})?)S)?)?\Z",
     re.ASCII)
 
