@@ -8,7 +8,6 @@ the status is ``oscillating``), facts of each type sorted by their fields.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from typing import Any, Literal, TypeAlias
@@ -154,6 +153,8 @@ class RunResult:
         store = self.store
         live = store.live[self.program.type_ids[type_name]]
         if limit is not None and limit < len(live):
+            import heapq  # (here: a run's start never needs it)
+
             try:
                 return heapq.nsmallest(limit, live, key=store.values.__getitem__)
             except TypeError:

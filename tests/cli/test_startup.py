@@ -308,12 +308,13 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
 """
 
 
-def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queue(
+def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queues(
         tmp_path: Path) -> None:
     """The spool is made with ``os.open(O_TMPFILE)`` where tempfile would make it
-    (tempfile's import pulls shutil, random, bz2 and lzma), and ``queue`` is imported by
-    the thread pool and the observer's relay, not by a serial job (a cached load: the
-    compiler's lark imports tempfile)."""
+    (tempfile's import pulls shutil, random, bz2 and lzma), ``queue`` is imported by
+    the thread pool and the observer's relay, not by a serial job, and ``heapq`` by
+    ``RunResult.fact_ids`` given a limit (a cached load: the compiler's lark imports
+    tempfile)."""
     from converge_rules.benchmarks import CLOSURE_RULESET
 
     out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
@@ -327,7 +328,7 @@ def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queue(
     modules = set(json.loads(out.read_text(encoding="utf-8")))
     assert "converge_rules.compiler.compile" not in modules
     assert "converge_rules.engine.runner" in modules  # the job did run
-    assert loaded(modules, ("queue",)) == []
+    assert loaded(modules, ("queue", "heapq")) == []
     if hasattr(os, "O_TMPFILE"):
         assert loaded(modules, ("tempfile", "random", "bz2", "lzma")) == []
 
