@@ -53,10 +53,12 @@ from converge_rules import blobs, errors, jsontext
 from converge_rules.engine import inputs
 from converge_rules.language import access, builtins
 ruleset = converge_rules.load(sys.argv[1], plugins=False)
-result = converge_rules.run(ruleset, [("Edge", {"src": 1, "dst": 2})])
+facts = converge_rules.read_facts(ruleset, sys.argv[2])
+result = converge_rules.run(ruleset, facts)
 assert result.status == "converged", result.status
 for name, found in [("blobs._HANDLE", blobs._HANDLE), ("errors._ADDRESS", errors._ADDRESS),
                     ("jsontext._UNSAFE", jsontext._UNSAFE),
+                    ("jsontext.LONE_SURROGATE", jsontext.LONE_SURROGATE),
                     ("inputs._CSV_FLOAT", inputs._CSV_FLOAT),
                     ("builtins._DURATION_TEXT", builtins._DURATION_TEXT)]:
     if found._compiled is not None:
@@ -66,13 +68,16 @@ for name, found in [("blobs._HANDLE", blobs._HANDLE), ("errors._ADDRESS", errors
 
 def test_a_cached_load_and_run_compile_none_of_the_patterns_they_do_not_use(
         tmp_path: Path) -> None:
-    from converge_rules.benchmarks import CLOSURE_RULESET
-
-    rules = tmp_path / "closure.cvg"
-    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
+    # Waltz: an enum field (string values are checked for lone surrogates, which only
+    # a text that is not ASCII can hold)
+    rules = REPO / "rulesets" / "waltz" / "waltz.cvg"
+    facts = tmp_path / "waltz.jsonl"
+    facts.write_text('{"Stage": {"value": "duplicate"}}\n'
+                     '{"Line": {"p1": 50003, "p2": 60003}}\n', encoding="utf-8")
     env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
     for _ in ("a miss", "a hit"):
-        done = subprocess.run([sys.executable, "-c", PROBE, str(rules)], cwd=REPO, env=env,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run([sys.executable, "-c", PROBE, str(rules), str(facts)],
+                              cwd=REPO, env=env, capture_output=True, text=True,
+                              check=False)
         assert done.returncode == 0, done.stderr
     assert done.stdout == ""

@@ -268,7 +268,7 @@ def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
                   if f.type.base == "list" and f.type.element is not None
                   and f.type.element.base == "str"]
     intern = sys.intern
-    search = LONE_SURROGATE.search
+    surrogates = LONE_SURROGATE  # (compiled at the first text that is not ASCII)
     full = len(names)
     # per string field: values interned so far (while probing), and repeats among them
     probed = dict.fromkeys(strings, 0)
@@ -286,7 +286,7 @@ def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
         if strings:
             for p in strings:
                 v = vals[p]
-                if v is not None and not v.isascii() and search(v):
+                if v is not None and not v.isascii() and surrogates.search(v):
                     raise _BadText(surrogate_problem(v, f"{spec.name}.{names[p]}"))
             if not interned:
                 return vals
