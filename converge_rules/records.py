@@ -102,11 +102,11 @@ def _head(cls: type, order: bool, frozen: bool) -> str:
 
 
 def _field_line(name: str, annotation: str, f: dataclasses.Field[Any]) -> str:
-    if f.kw_only not in (False, dataclasses.MISSING):  # (False once dataclass made it)
-        return f"{name}: kw_only"
+    # (a field's kw_only is MISSING before dataclass made it, False after)
+    kw_only = " kw_only" if f.kw_only not in (False, dataclasses.MISSING) else ""
     return (f"{name}: {annotation!r} default={f.default is not dataclasses.MISSING} "
             f"factory={f.default_factory is not dataclasses.MISSING} init={f.init} "
-            f"repr={f.repr} hash={f.hash} compare={f.compare}")
+            f"repr={f.repr} hash={f.hash} compare={f.compare}{kw_only}")
 
 
 def _from_generated(cls: type, order: bool, frozen: bool) -> Any:

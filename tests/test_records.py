@@ -143,3 +143,38 @@ def test_a_record_that_is_not_frozen_is_a_slotted_dataclass_that_is_not() -> Non
     assert "__getstate__" not in BudgetMeter.__dict__
     assert not BudgetMeter.__dataclass_params__.frozen  # type: ignore[attr-defined]
     assert not hasattr(meter, "__dict__")
+
+
+def test_a_keyword_only_field_changed_since_generation_is_made_by_dataclass() -> None:
+    # Tool's arg_types and result_types are keyword-only: a change to one (here repr,
+    # hash and the default) is a class unlike the recorded one, not served stale methods
+    from collections.abc import Mapping
+    from dataclasses import field
+
+    from pydantic import BaseModel
+
+    from converge_rules.plugins.api import ToolFn
+
+    @records.record
+    class Tool:
+        """Not the recorded tool."""
+
+        __module__ = "converge_rules.plugins.api"
+        __qualname__ = "Tool"
+        name: str
+        fn: ToolFn | str
+        args: type[BaseModel] | str
+        result: type[BaseModel] | str
+        description: str = ""
+        plugin: str = ""
+        arg_types: Mapping[str, str] | None = field(repr=False, kw_only=True)
+        result_types: Mapping[str, str] | None = field(default=None, hash=False,
+                                                       kw_only=True)
+        _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                        compare=False, hash=False)
+
+    assert Tool.__init__.__code__.co_filename != str(GENERATED)
+    with pytest.raises(TypeError, match="arg_types"):
+        Tool("t", "m:f", "m:A", "m:R")  # type: ignore[call-arg]
+    tool = Tool("t", "m:f", "m:A", "m:R", arg_types={"a": "int"})
+    assert "arg_types" not in repr(tool)
