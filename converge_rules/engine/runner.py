@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from converge_rules.engine.checkpoints import Checkpointer
     from converge_rules.engine.gates import Decider, Decision, Gates
     from converge_rules.engine.invariants import InvariantGuard
+    from converge_rules.engine.tracerows import CompactCycle
     from converge_rules.store.base import CompactSink, CycleSink, GroupCommitSink, TraceSink
 
 
@@ -147,13 +148,18 @@ class _Job:
         # the sink checks below are made only when there is a sink)
         sunk = cycle_sink is not None
         self.compact_sink: CompactSink | None = None
+        self._compact: Callable[[Trace, int], CompactCycle] | None = None
         self.group_commit: GroupCommitSink | None = None
         if cycle_sink is not None:
             # The store's protocols (and its records' dataclasses) are imported only
             # for a run that has a sink: a run without one never needs them.
             from converge_rules.store.base import CompactSink, GroupCommitSink
 
-            self.compact_sink = cycle_sink if isinstance(cycle_sink, CompactSink) else None
+            if isinstance(cycle_sink, CompactSink):
+                from converge_rules.engine.tracerows import compact
+
+                self.compact_sink = cycle_sink
+                self._compact = compact  # (imported once here: a cycle's commit calls it)
             self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
                                  else None)
         #: how many raw trace events the cycle sink has been handed
@@ -732,8 +738,8 @@ class _Job:
     def _commit_compact(self, cycle: int, sink: CompactSink) -> None:
         """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle
         (one JSON text per cycle; the lines are built when the trace is read)."""
-        from converge_rules.engine.tracerows import compact
-
+        compact = self._compact
+        assert compact is not None  # (set with the compact sink)
         events = compact(self.trace, self.committed)
         commit = events.tools
         if self.checkpoints is not None:  # staged with the sink: the same transaction
