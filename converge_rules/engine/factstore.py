@@ -69,6 +69,9 @@ Bucket = tuple[int] | list[int] | dict[int, None]
 #: an index the store maintains for a type: (the index, values → key)
 IndexUse = tuple[dict[Any, Bucket], Callable[[tuple[Any, ...]], Any]]
 
+#: :meth:`FactStore.updater`'s function: (old id, new values, cycle, key) → new id
+Updater = Callable[[int, tuple[Any, ...], int, Any], int]
+
 #: derivation record: (agent index, cycle, support ids)
 Derivation = tuple[int, int, tuple[int, ...]]
 
@@ -665,9 +668,122 @@ class FactStore:
         if self.retractable:  # fact_terms of both, inlined (once per keyed update)
             h = hash((type_id, vals))
             g = hash((type_id, old_vals))
-            self.fp1 += h - g
-            self.fp2 += h * h - g * g
+            d = h - g
+            self.fp1 += d
+            self.fp2 += d * (h + g)  # h * h - g * g, one multiplication
         return fid
+
+    def updater(self, type_id: int) -> Updater:
+        """:meth:`update_in_place` for the facts of the keyed type ``type_id``, as a
+        function ``(old, vals, cycle, key) -> new id`` that does the same to the
+        store, with what it reads of the store looked up once, and the indexes on
+        part of the key (whose bucket an update keeps: Waltz's Edge by ``p1``) told
+        from those whose bucket may change. For one merge: the store's index plan,
+        its live ids, its key table and its ``touched`` and removal log must not
+        change between its calls (they change between cycles only)."""
+        keyget = self.keyget[type_id]
+        assert keyget is not None, "update_in_place is for keyed types"
+        if self.touched is not None or self.removal_log[type_id] is not None \
+                or self._keyed[type_id] is None:
+            # (a job writing checkpoints, a program whose agents are handed removals,
+            # a key table not built yet: the general update, as it is)
+            return self.update_in_place
+        key_positions = set(self.layout.keys[type_id])
+        positions_of = {id(index): positions for index, (_, positions) in zip(
+            self.indexes, self.layout.indexes, strict=True)}
+        same: list[IndexUse] = []   # an index on part of the key: the bucket stays
+        moving: list[IndexUse] = []
+        for use in self._update_plan[type_id]:
+            (same if key_positions.issuperset(positions_of[id(use[0])]) else moving).append(use)
+        same_plan, moving_plan = tuple(same), tuple(moving)
+        values = self.values
+        append_value = values.append
+        append_type = self.type_of.append
+        cycle_numbers = self.cycle_numbers
+        live = self.live[type_id]
+        key_index = self._key_index[type_id]
+        keyed = self._keyed[type_id]
+        assert keyed is not None
+        removals = self.removals
+        lists = self.list_buckets
+        retractable = self.retractable
+        begin_cycle = self.begin_cycle
+
+        def update(old: int, vals: tuple[Any, ...], cycle: int, fact_key: Any) -> int:
+            if cycle != cycle_numbers[-1]:
+                begin_cycle(cycle)
+            old_vals = values[old]
+            fid = len(values)
+            append_value(vals)
+            append_type(type_id)
+            live[fid] = None
+            del live[old]
+            if key_index is not None:
+                bucket = key_index[fact_key]
+                if type(bucket) is tuple:  # (old,): the key's only fact, as it should be
+                    key_index[fact_key] = (fid,)
+                else:  # a one-id dict (or list) a general add-then-remove left
+                    index_insert(key_index, fact_key, fid, lists)
+                    if isinstance(bucket, list):
+                        bucket.remove(old)
+                    elif isinstance(bucket, dict):
+                        del bucket[old]
+            for index, get in same_plan:  # old's bucket is the new value's
+                key = get(vals)
+                bucket = index[key]
+                if type(bucket) is dict:
+                    bucket[fid] = None
+                    del bucket[old]
+                elif type(bucket) is tuple:
+                    index[key] = (fid,)
+                else:  # a list: as update_in_place treats one
+                    index_insert(index, key, fid, lists)
+                    cast(list[int], bucket).remove(old)  # (never empty: it holds fid)
+            for index, get in moving_plan:  # as update_in_place's loop
+                key = get(vals)
+                was = get(old_vals)
+                if key == was:
+                    bucket = index[key]
+                    if type(bucket) is dict:
+                        bucket[fid] = None
+                        del bucket[old]
+                        continue
+                    if type(bucket) is tuple:
+                        index[key] = (fid,)
+                        continue
+                    index_insert(index, key, fid, lists)
+                else:
+                    into = index.get(key)
+                    if into is None:
+                        index[key] = (fid,)
+                    elif type(into) is dict:
+                        into[fid] = None
+                    else:
+                        index_insert(index, key, fid, lists)
+                    key = was
+                    bucket = index[key]
+                    if type(bucket) is dict:
+                        del bucket[old]
+                        if not bucket:
+                            del index[key]
+                        continue
+                    if type(bucket) is tuple:
+                        del index[key]
+                        continue
+                if isinstance(bucket, list):
+                    bucket.remove(old)
+                    if not bucket:
+                        del index[key]
+            keyed[fact_key] = fid
+            removals[type_id] += 1
+            if retractable:
+                h = hash((type_id, vals))
+                g = hash((type_id, old_vals))
+                d = h - g
+                self.fp1 += d
+                self.fp2 += d * (h + g)  # h * h - g * g, one multiplication
+            return fid
+        return update
 
     def add_inputs(self, type_id: int, rows: Iterable[tuple[Any, ...]]) -> int:
         """Bulk-add deduplicated input facts of one type (cycle 0, no provenance).

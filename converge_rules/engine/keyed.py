@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.effects import D_ADD, D_REMOVE, AgentEffect, RunOutputs, made_effect
-from converge_rules.engine.factstore import derivation_entry, records
+from converge_rules.engine.factstore import Updater, derivation_entry, records
 from converge_rules.engine.policies import Contender, decided_by, resolve
 from converge_rules.engine.trace import (
     E_CONFLICT,
@@ -402,7 +402,8 @@ class KeyedMerge:
         tables: dict[int, dict[Any, int]] = {}
         values = store.values
         store_add = store.add
-        update_in_place = store.update_in_place
+        # update_in_place, a function per keyed type for this merge (its lookups once)
+        updaters: dict[int, Updater] = {}
         confidence = store.confidence
         derivations = store.derivations
         dependents = store.dependents
@@ -509,7 +510,7 @@ class KeyedMerge:
                         # case (one value, every candidate lasting, winning at once)
                         fast = fusable[t]
                         if fast is not None and self._fused_group(
-                                cycle, t, key, groups[(t, key)], fast):
+                                cycle, t, key, groups[(t, key)], fast, updaters):
                             done.add((t, key))
                             continue
                 if inc is None:
@@ -521,7 +522,10 @@ class KeyedMerge:
                         return
                     continue
                 updated += 1
-                fid = update_in_place(inc, vals, cycle, key)
+                update = updaters.get(t)
+                if update is None:
+                    update = updaters[t] = store.updater(t)
+                fid = update(inc, vals, cycle, key)
                 if conf != 1.0:
                     confidence[fid] = conf
                 if type(support) is Lasting:
@@ -556,7 +560,9 @@ class KeyedMerge:
             ev((E_EFFECT_MERGED, cycle, a, len(outputs)))
 
     def _fused_group(self, cycle: int, t: int, key: Any, members: Members,
-                     fast: tuple[str, int, bool, str]) -> bool:
+                     fast: tuple[str, int, bool, str],
+                     updaters: dict[int, Updater],
+                     ) -> bool:
         """:meth:`merge` of a key's several candidates in the common case, in one pass:
         they propose one value (two Waltz agents labelling one edge alike), every one
         lasting, and the policy's first criterion decides for it over the incumbent.
@@ -564,7 +570,8 @@ class KeyedMerge:
         ``Retraction.replace``; no entry in :attr:`held` (a holder whose derivations
         are all lasting cannot be retracted later in the merge). False, having changed
         nothing, in any other case. For :meth:`lane`: no gate, no checkpoint noting
-        touched facts."""
+        touched facts; ``updaters``: the lane's :meth:`FactStore.updater` of each type
+        so far in this merge."""
         first, out = members[0]
         vals = out[2]
         conf = out[3]
@@ -583,7 +590,10 @@ class KeyedMerge:
         self.count += 1
         ev = self._events.append
         ev((E_CONFLICT, cycle, t, key, vals, (inc_vals,), fast[3]))
-        fid = store.update_in_place(inc, vals, cycle, key)
+        update = updaters.get(t)
+        if update is None:
+            update = updaters[t] = store.updater(t)
+        fid = update(inc, vals, cycle, key)
         if conf != 1.0:
             store.confidence[fid] = conf
         derivs: list[tuple[int, int, tuple[int, ...]]] = [(first, cycle, ())]

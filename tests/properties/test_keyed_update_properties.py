@@ -6,6 +6,8 @@
   fingerprint — on random sequences of new keys and updates, with indexes on the key,
   on another field and on both (an update whose other field changes moves between
   buckets; one that keeps it stays).
+* **Updater**: ``FactStore.updater(type)``, the keyed lane's update in place for one
+  merge, leaves the store as ``update_in_place`` does.
 * **Merge**: ``KeyedMerge.merge_single`` (a key's only candidate, applied in one
   pass) gives the same status, facts, conflicts and trace, byte for byte, as the
   general keyed path alone, on random rulesets where agents update shared and own
@@ -89,6 +91,66 @@ def test_update_in_place_leaves_the_store_as_add_then_remove(
             else:
                 assert fused.update_in_place(old, vals, cycle) == new
         assert _state(fused) == _state(steps)
+
+
+#: one keyed type (id, part, n) keyed by (id, part), as Waltz's Edge by (p1, p2):
+#: indexes on the key, on part of it (an update keeps the bucket), on n, on id and n
+PARTS = Layout(types=1, indexes=((0, (0, 1)), (0, (0,)), (0, (2,)), (0, (0, 2))),
+               keys=((0, 1),), intents=frozenset())
+
+
+@settings(PROFILE, max_examples=300)
+@given(ops=st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 3),
+                              st.integers(0, 2), st.sampled_from(("same", "fresh", "steps"))),
+                    max_size=30),
+       parts=st.booleans(), checkpoints=st.booleans())
+def test_an_updater_leaves_the_store_as_update_in_place(
+    ops: list[tuple[str, int, int, str]], parts: bool, checkpoints: bool
+) -> None:
+    # FactStore.updater: update_in_place with its lookups bound for one merge (the
+    # keyed lane's), an index on part of the key told apart from one whose bucket an
+    # update may change. A merge here is a run of ops in one cycle ("fresh": a new
+    # merge, a new updater); "steps": the general add then remove on both stores (the
+    # key's bucket is then a one-id dict, which a later update must keep right)
+    bound, steps = FactStore(PARTS if parts else LAYOUT), FactStore(PARTS if parts else LAYOUT)
+    if checkpoints:
+        for store in (bound, steps):
+            store.touched = set()  # as while a job writes checkpoints: the general path
+    update = None
+    cycle = 0
+    for name, n, advance, how in ops:
+        if advance or how == "fresh":
+            update = None
+        cycle += advance
+        # (two ids share each part "a"/"b" of a key: "c" and "d" are ("a", 1), ("b", 1))
+        key: Any = ("ab"["abcd".index(name) % 2], "abcd".index(name) // 2) if parts else name
+        vals = (*key, n) if parts else (name, n)
+        old = steps.incumbent(0, key)  # (builds the key table, as the lane's lookup does)
+        assert old == bound.incumbent(0, key)
+        if old is None:
+            assert bound.add(0, vals, cycle) == steps.add(0, vals, cycle)
+        elif steps.values[old] != vals:
+            if how == "steps":
+                for store in (bound, steps):
+                    store.add(0, vals, cycle)
+                    store.remove(old)
+            else:
+                if update is None:
+                    update = bound.updater(0)
+                assert update(old, vals, cycle, key) == steps.update_in_place(
+                    old, vals, cycle, key)
+        assert _state_of(bound) == _state_of(steps)
+
+
+def _state_of(store: FactStore) -> tuple[Any, ...]:
+    keys = {store.values[f][:len(store.layout.keys[0])] for f in store.live[0]}
+    return (
+        list(store.values), list(store.type_of), list(store.live[0]),
+        [{k: list(b) for k, b in ix.items()} for ix in store.indexes],
+        {k: store.incumbent(0, k if len(k) > 1 else k[0]) for k in sorted(keys)},
+        list(store.removals), store.live_count, list(store.cycle_starts),
+        list(store.cycle_numbers), store.fingerprint, sorted(store.touched or ()),
+    )
 
 
 # ------------------------------------------------------------------ the merge
