@@ -307,6 +307,7 @@ class FactStore:
         "_new",
         "_same",
         "_update_plan",
+        "_update_split",
         "confidence",
         "cycle_numbers",
         "cycle_starts",
@@ -360,6 +361,7 @@ class FactStore:
         self.index_active = [i not in layout.lazy and i not in later
                              for i in range(len(layout.indexes))]
         self._index_plan: list[tuple[IndexUse, ...]]
+        self._update_split: list[tuple[tuple[IndexUse, ...], tuple[IndexUse, ...]]]
         self._rebuild_plan()
         self.keyget: list[Callable[[tuple[Any, ...]], Any] | None] = [
             _getter(k) if k else None for k in layout.keys
@@ -688,14 +690,7 @@ class FactStore:
             # (a job writing checkpoints, a program whose agents are handed removals,
             # a key table not built yet: the general update, as it is)
             return self.update_in_place
-        key_positions = set(self.layout.keys[type_id])
-        positions_of = {id(index): positions for index, (_, positions) in zip(
-            self.indexes, self.layout.indexes, strict=True)}
-        same: list[IndexUse] = []   # an index on part of the key: the bucket stays
-        moving: list[IndexUse] = []
-        for use in self._update_plan[type_id]:
-            (same if key_positions.issuperset(positions_of[id(use[0])]) else moving).append(use)
-        same_plan, moving_plan = tuple(same), tuple(moving)
+        same_plan, moving_plan = self._update_split[type_id]
         values = self.values
         append_value = values.append
         append_type = self.type_of.append
@@ -1140,21 +1135,27 @@ class FactStore:
         """Which indexes ``add`` and ``remove`` maintain, per type: the active ones;
         for :meth:`update_in_place`, a keyed type's active index on exactly its key
         apart (an update keeps the key: its bucket is the key's, no getter to call)
-        and the others."""
+        and the others; for :meth:`updater`, those others split into the indexes on
+        part of the key (an update keeps their bucket too) and the rest."""
         layout = self.layout
         plan: list[list[IndexUse]] = [[] for _ in range(layout.types)]
         update: list[list[IndexUse]] = [[] for _ in range(layout.types)]
+        same: list[list[IndexUse]] = [[] for _ in range(layout.types)]
+        moving: list[list[IndexUse]] = [[] for _ in range(layout.types)]
         key_index: list[dict[Any, Bucket] | None] = [None] * layout.types
         for index_id, (type_id, positions) in enumerate(layout.indexes):
             if self.index_active[index_id]:
                 use = (self.indexes[index_id], self._index_get[index_id])
                 plan[type_id].append(use)
-                if positions == layout.keys[type_id] and key_index[type_id] is None:
+                key = layout.keys[type_id]
+                if positions == key and key_index[type_id] is None:
                     key_index[type_id] = use[0]
                 else:
                     update[type_id].append(use)
+                    (same if key and set(positions) <= set(key) else moving)[type_id].append(use)
         self._index_plan = [tuple(p) for p in plan]
         self._update_plan = [tuple(p) for p in update]
+        self._update_split = [(tuple(s), tuple(m)) for s, m in zip(same, moving, strict=True)]
         self._key_index = key_index
 
     def set_lazy_indexes(self, needed: bool) -> None:

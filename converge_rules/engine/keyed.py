@@ -402,7 +402,10 @@ class KeyedMerge:
         tables: dict[int, dict[Any, int]] = {}
         values = store.values
         store_add = store.add
-        # update_in_place, a function per keyed type for this merge (its lookups once)
+        # how a keyed type's facts are updated in place in this merge: the first time
+        # by update_in_place, from the second on by the type's updater (its lookups
+        # done once: a function made once a merge pays when it is used again)
+        update_in_place = store.update_in_place
         updaters: dict[int, Updater] = {}
         confidence = store.confidence
         derivations = store.derivations
@@ -510,7 +513,8 @@ class KeyedMerge:
                         # case (one value, every candidate lasting, winning at once)
                         fast = fusable[t]
                         if fast is not None and self._fused_group(
-                                cycle, t, key, groups[(t, key)], fast, updaters):
+                                cycle, t, key, groups[(t, key)], fast, updaters,
+                                update_in_place):
                             done.add((t, key))
                             continue
                 if inc is None:
@@ -524,6 +528,8 @@ class KeyedMerge:
                 updated += 1
                 update = updaters.get(t)
                 if update is None:
+                    update = updaters[t] = update_in_place
+                elif update is update_in_place:
                     update = updaters[t] = store.updater(t)
                 fid = update(inc, vals, cycle, key)
                 if conf != 1.0:
@@ -561,7 +567,7 @@ class KeyedMerge:
 
     def _fused_group(self, cycle: int, t: int, key: Any, members: Members,
                      fast: tuple[str, int, bool, str],
-                     updaters: dict[int, Updater],
+                     updaters: dict[int, Updater], update_in_place: Updater,
                      ) -> bool:
         """:meth:`merge` of a key's several candidates in the common case, in one pass:
         they propose one value (two Waltz agents labelling one edge alike), every one
@@ -570,8 +576,8 @@ class KeyedMerge:
         ``Retraction.replace``; no entry in :attr:`held` (a holder whose derivations
         are all lasting cannot be retracted later in the merge). False, having changed
         nothing, in any other case. For :meth:`lane`: no gate, no checkpoint noting
-        touched facts; ``updaters``: the lane's :meth:`FactStore.updater` of each type
-        so far in this merge."""
+        touched facts; ``updaters`` and ``update_in_place``: how the lane updates each
+        keyed type in this merge (see :meth:`lane`)."""
         first, out = members[0]
         vals = out[2]
         conf = out[3]
@@ -592,6 +598,8 @@ class KeyedMerge:
         ev((E_CONFLICT, cycle, t, key, vals, (inc_vals,), fast[3]))
         update = updaters.get(t)
         if update is None:
+            update = updaters[t] = update_in_place
+        elif update is update_in_place:
             update = updaters[t] = store.updater(t)
         fid = update(inc, vals, cycle, key)
         if conf != 1.0:
