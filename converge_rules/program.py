@@ -182,6 +182,11 @@ class View(Protocol):
         """Live ids of ``type_id`` that are ``>= since``, ascending."""
         ...
 
+    def key_table(self, type_id: int) -> Mapping[Any, int]:
+        """For a keyed fact type: key (the key fields' value, a tuple of them when
+        there are several) → the one live fact holding it. Read it, nothing more."""
+        ...
+
     def cycle_of(self, fact_id: int) -> int:
         """The cycle in which a live fact was merged (0 for input facts)."""
         ...

@@ -657,6 +657,7 @@ class AgentGenerator:
         info = self.infos[k]
         tid = info.spec.id
         keyed = [] if k == delta else constrained(info, bound, self.rule_names)
+        by_table = False
         if k == delta and not delta_local and self.ctx.route and (routed := routes(info)):
             # routing by constants: only the new facts in the bucket of the constants'
             # index can match, so the others are never looked at (same ids, same order)
@@ -667,6 +668,19 @@ class AgentGenerator:
         elif k == delta:
             source = f"d{k}" if delta_local else f"new({tid}, since)"
             w.line(f"for f{k} in {source}:")
+        elif keyed and self._by_whole_key(info, keyed):
+            # the one live fact holding a key: looked up in the type's key table (which
+            # the merge keeps anyway), not iterated out of a bucket of the index on the
+            # key — no index to keep through every update, no 1-tuple per fact, no
+            # iterator per lookup. Nothing follows this block in the loop around it (the
+            # delta pattern's, at least), so its checks' `continue` skip as in a loop
+            keyed = self._by_key(info, keyed)
+            ordered = sorted(keyed, key=lambda u: u.position)
+            key = key_src([self._use(ex, u, k) for u in ordered])
+            w.line(f"f{k} = {self.ns.key_table(tid)}.get({key})")
+            w.line(f"if f{k} is not None and f{k} < since:" if k < delta or gone_of is not None
+                   else f"if f{k} is not None:")
+            by_table = True
         elif keyed:
             keyed = self._by_key(info, keyed)
             ordered = sorted(keyed, key=lambda u: u.position)
@@ -686,7 +700,7 @@ class AgentGenerator:
         else:
             w.line(f"for f{k} in {self.ns.live(tid)}:")
         w.depth += 1
-        if k < delta or gone_of is not None:
+        if (k < delta or gone_of is not None) and not by_table:
             w.line(f"if f{k} >= since:")
             w.line("    break")
         if count_outputs:
@@ -755,6 +769,18 @@ class AgentGenerator:
             # it as a guard once they are bound.
             guards.append(_Guard(deps, expr=expr, field_of=f"t{k}", position=pos,
                                  visible=self.field_visible[(k, pos)]))
+
+    def _by_whole_key(self, info: PatternInfo, keyed: list[FieldUse]) -> bool:
+        """Whether pattern ``info`` is looked up by its whole key (:meth:`_by_key` of
+        the constrained ``keyed``), not by constants alone, in an agent compiled with
+        routing: then through the key table, which holds the one live fact of a key
+        (a fact type: an intent's key may be held by a closed intent too)."""
+        spec = info.spec
+        if not (self.ctx.route and spec.key_positions and not spec.intent):
+            return False
+        uses = self._by_key(info, keyed)
+        return (sorted(u.position for u in uses) == list(spec.key_positions)
+                and not all(u.kind == "const" for u in uses))
 
     @staticmethod
     def _by_key(info: PatternInfo, keyed: list[FieldUse]) -> list[FieldUse]:

@@ -90,6 +90,7 @@ class Namespace:
     notes: list[str] = field(default_factory=list)
     index_locals: set[int] = field(default_factory=set)
     live_locals: set[int] = field(default_factory=set)
+    key_table_locals: set[int] = field(default_factory=set)
     memo: bool = False
     _memo_keys: dict[str, int] = field(default_factory=dict)
     _constants: dict[tuple[type, Any], str] = field(default_factory=dict)
@@ -130,6 +131,12 @@ class Namespace:
         self.live_locals.add(type_id)
         return f"live{type_id}"
 
+    def key_table(self, type_id: int) -> str:
+        """The local holding the key table of keyed type ``type_id``
+        (``View.key_table``: key → the live fact holding it)."""
+        self.key_table_locals.add(type_id)
+        return f"kt{type_id}"
+
     def memoized(self, code: str) -> str:
         """Code for the value of expression ``code`` computed on first use in a call
         and reused after it (the same ``code`` shares one slot); ``code`` itself when
@@ -151,6 +158,7 @@ class Namespace:
             lines.append("    indexes = view.indexes")
         lines += [f"    ix{i} = indexes[{i}]" for i in sorted(self.index_locals)]
         lines += [f"    live{t} = live[{t}]" for t in sorted(self.live_locals)]
+        lines += [f"    kt{t} = view.key_table({t})" for t in sorted(self.key_table_locals)]
         return lines
 
 

@@ -507,8 +507,9 @@ class FactStore:
 
     def key_table(self, type_id: int) -> dict[Any, int]:
         """Key → the live fact holding it, for a keyed type (what :meth:`incumbent`
-        reads), built on first use. For reading during one merge: only the store
-        writes it, and loading input facts replaces it."""
+        reads), built on first use. For reading during one merge or one cycle's agent
+        runs (``View.key_table``: generated agents look a fact up by its whole key
+        here): only the store writes it, and loading input facts replaces it."""
         keyed = self._keyed[type_id]
         return self._build_keyed(type_id) if keyed is None else keyed
 

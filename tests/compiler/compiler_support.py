@@ -82,6 +82,18 @@ class ListView:
     def new(self, type_id: int, since: int) -> Iterable[int]:
         return [f for f in self.live[type_id] if f >= since]
 
+    def key_table(self, type_id: int) -> dict[Any, int]:
+        # (built when asked: a view holds one live fact per key, as the engine's does)
+        positions = self.program.types[type_id].key_positions
+        table: dict[Any, int] = {}
+        for fid in self.live[type_id]:
+            vals = self.values[fid]
+            key = vals[positions[0]] if len(positions) == 1 else tuple(
+                vals[p] for p in positions)
+            assert key not in table, f"two live facts hold the key {key!r}"
+            table[key] = fid
+        return table
+
     def cycle_of(self, fact_id: int) -> int:
         return self.cycles[fact_id]
 

@@ -1,6 +1,7 @@
 """A pattern that constrains the whole key of its keyed type (and more) looks the fact
-up by its key alone and checks the other fields on it, and one that binds part of a
-key of several fields looks the facts up by that part: the type needs no index per
+up by its key alone (in the type's key table: the one live fact holding a key) and
+checks the other fields on it, and one that binds part of a key of several fields
+looks the facts up by that part: the type needs no index per
 combination of constrained fields (each one maintained on every update of the type),
 and the matches are those of a lookup on every constrained field."""
 
@@ -48,7 +49,12 @@ def _indexes(type_name: str) -> set[tuple[int, ...]]:
 
 def test_a_pattern_constraining_the_whole_key_looks_up_the_key_alone() -> None:
     assert (0, 1, 2) not in _indexes("Edge")          # no (p1, p2, label) index
-    assert (0, 1) in _indexes("Edge")
+    # the whole key is looked up in the type's key table (View.key_table), which the
+    # merge keeps anyway: no index on the key either, to keep through every update
+    assert (0, 1) not in _indexes("Edge")
+    assert (0,) not in _indexes("Junction")
+    source = next(a.source for a in PROGRAM.agents if a.name == "unknown_next")
+    assert "kt0 = view.key_table(0)" in source and "kt1.get(v0)" in source
     # a float field is compared as an index would not (NaN, -0.0): it stays in the key
     assert (0, 1, 3) in _indexes("Edge")
 
