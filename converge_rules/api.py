@@ -222,10 +222,12 @@ def run(
     if not isinstance(ruleset, Ruleset):
         raise TypeError(f"run() takes a Ruleset (from converge_rules.load or loads), got "
                         f"{type(ruleset).__name__} {ruleset!r:.60}")
-    _check_run_arguments(executor, workers, trace, trace_store, stop)
-    if observer is not None and not callable(observer):
-        raise TypeError(f"observer takes a callable (called with each event), got "
-                        f"{type(observer).__name__}")
+    _check_run_arguments(executor, workers, trace, trace_store, stop, progress=progress,
+                         observer=observer, timings=timings, tools=tools)
+    if now is not None and not isinstance(now, Clock):
+        from converge_rules.engine.runner import job_clock
+
+        job_clock(now)  # a wrong one is refused before a store or a trace file is opened
     if store is not None and not (isinstance(store, str | os.PathLike)
                                   or callable(getattr(store, "new_job", None))):
         raise TypeError(f"store takes a location (run.db, sqlite:///run.db) or an open "
@@ -437,6 +439,8 @@ def resume(
     :mod:`converge_rules.store.extend`."""
     from converge_rules.store import resume as resuming
 
+    _check_run_arguments(executor, workers, None, None, stop, progress=progress,
+                         observer=observer, timings=timings, tools=tools)
     if isinstance(store, str | os.PathLike):
         registries = ruleset.registries if ruleset is not None and ruleset.registries \
             else _registries(plugins)
@@ -458,7 +462,6 @@ def resume(
 
             plugins = load_registries(found.plugins)
         ruleset = load(found.ruleset_path, plugins=plugins, pruners=found.pruners)
-    _check_run_arguments(executor, workers, None, None, stop)
     registries = ruleset.registries or _registries(False)
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     merged: dict[str, ToolCallable] = dict(ruleset.tools)
@@ -837,9 +840,11 @@ def _names(pruners: Iterable[str]) -> tuple[str, ...]:
 
 def _check_run_arguments(executor: object, workers: object,
                          trace: str | os.PathLike[str] | TraceSink | None, trace_store: object,
-                         stop: object) -> None:
+                         stop: object, *, progress: object = None, observer: object = None,
+                         timings: object = None, tools: object = None) -> None:
     """Every argument of :func:`run` that is wrong is refused before anything runs,
-    with what was expected — not found out by a traceback halfway through the job."""
+    with what was expected — not found out by a traceback halfway through the job
+    (after its first cycles are in the store or the trace file)."""
     if not (executor is None or isinstance(executor, str) or all(
             callable(getattr(executor, m, None)) for m in ("start", "run_cycle", "close"))):
         raise TypeError(f"executor takes a registered executor's name or an executor "
@@ -856,6 +861,25 @@ def _check_run_arguments(executor: object, workers: object,
     if stop is not None and not callable(stop):
         raise TypeError(f"stop takes a function answering True to stop the job (such as "
                         f"threading.Event().is_set), got {type(stop).__name__}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress takes a function (called with a CycleProgress after "
+                        f"every cycle), got {type(progress).__name__}")
+    if observer is not None and not callable(observer):
+        raise TypeError(f"observer takes a callable (called with each event), got "
+                        f"{type(observer).__name__}")
+    if timings is not None and not all(
+            callable(getattr(timings, m, None))
+            for m in ("agent_run", "tool_call", "cycle_done", "take")):
+        raise TypeError(f"timings takes a converge_rules.engine.Timings (it collects the "
+                        f"wall times), got {type(timings).__name__}")
+    if tools is not None:
+        if not isinstance(tools, Mapping):
+            raise TypeError(f"tools takes a mapping of tool names to functions "
+                            f"({{'fx_rate': fx_rate}}), got {type(tools).__name__}")
+        for name, tool in tools.items():
+            if not isinstance(name, str) or not callable(tool):
+                raise TypeError(f"tools[{name!r}] must be a function called with the "
+                                f"call's arguments, got {type(tool).__name__} {tool!r:.40}")
     if trace_store is not None and trace is None:
         raise ValueError(f"trace_store={trace_store!r} says how to write a trace; give "
                          "trace= the location to write it to")

@@ -474,6 +474,11 @@ def validate_pairs(
                          source=source, help="to read a file of facts, pass "
                          "read_facts(ruleset, PATH); else pass "
                          '[("Cost", {"sku": "A1", "amount": 10.0})]')
+    if not isinstance(facts, list | Iterable):  # (None, a number: list() would say less)
+        raise InputError(f"facts must be (type name, fields) pairs, not "
+                         f"{type(facts).__name__} {facts!r:.40}", source=source,
+                         help='pass () for no facts, or [("Cost", {"sku": "A1", '
+                         '"amount": 10.0})]')
     pairs = facts if isinstance(facts, list) else list(facts)
     for i, pair in enumerate(pairs):
         if (not isinstance(pair, tuple | list) or len(pair) != 2

@@ -83,7 +83,7 @@ class Session:
         now: datetime | Clock | None = CLOCK,
         retract: bool = True,
     ) -> None:
-        self.program, merged, exe = _resolve(program, executor, workers, tools)
+        self.program, merged, exe = _resolve(program, executor, workers, tools, progress, stop)
         self._tools = merged
         self._executor = exe
         self._progress = progress
@@ -416,7 +416,7 @@ def _same_value(stored: Any, given: Any) -> bool:
 
 def _resolve(
     program: Program | Ruleset, executor: Executor | str | None, workers: int | None,
-    tools: Mapping[str, ToolFn] | None,
+    tools: Mapping[str, ToolFn] | None, progress: object = None, stop: object = None,
 ) -> tuple[Program, dict[str, ToolFn], Executor]:
     """The program, tools and executor a session runs with, refused (as ``run``
     refuses them) before anything starts."""
@@ -432,7 +432,7 @@ def _resolve(
     if not isinstance(program, Ruleset):
         raise TypeError(f"Session takes a Ruleset (converge_rules.load) or a Program, got "
                         f"{type(program).__name__}")
-    _check_run_arguments(executor, workers, None, None, None)
+    _check_run_arguments(executor, workers, None, None, stop, progress=progress, tools=tools)
     merged: dict[str, ToolFn] = dict(program.tools)
     merged.update(tools or {})
     require_tools(program, merged)
