@@ -167,3 +167,19 @@ def test_a_closed_pipe_ends_quietly(files: Path) -> None:
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "Traceback" not in err and "internal error" not in err, err
+
+
+@pytest.mark.parametrize("args", [
+    ("store", "info", "adir"), ("store", "gc", "adir", "--keep-last", "1"),
+    ("trace", "export", "adir"), ("pending", "adir"), ("approve", "adir", "p-0"),
+])
+def test_a_directory_given_as_a_store_argument_is_not_called_the_store_option(
+    converge: Run, tmp_path: Path, args: tuple[str, ...],
+) -> None:
+    # found: `converge store info DIR` said "give --store a file name": the command
+    # has no --store option (its STORE is an argument)
+    (tmp_path / "adir").mkdir()
+    done = converge(*args)
+    assert done.code == 2
+    assert "adir is a directory; give the store a file name (e.g. run.db)" in done.err
+    assert "--store" not in done.err
