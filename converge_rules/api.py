@@ -258,6 +258,10 @@ def run(
                           progress=progress, stop=stop, now=now, observer=observer,
                           summarize=summarize, timings=timings, decisions=decisions)
     if isinstance(store, str | os.PathLike):
+        from converge_rules.engine.inputs import InputFacts, validate_pairs
+
+        if not isinstance(facts, InputFacts):  # refused before the store file is created
+            facts = validate_pairs(ruleset.program, facts)
         with registries.job_store(store) as opened:
             return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
                                plugin_modules, observer, summarize, timings,

@@ -133,3 +133,12 @@ def test_a_session_refuses_bad_arguments_as_run_does(kwargs: dict[str, Any],
 
     with pytest.raises(TypeError, match=match):
         Session(converge_rules.load(COUNTER), COUNTER_FACTS, **kwargs)
+
+
+def test_bad_facts_for_a_store_leave_no_new_store_file(tmp_path: Path) -> None:
+    ruleset = converge_rules.load(COUNTER)
+    with pytest.raises(InputError, match="unknown fact type `Nope`"):
+        converge_rules.run(ruleset, [("Nope", {})], store=str(tmp_path / "run.db"))
+    assert not (tmp_path / "run.db").exists()
+    done = converge_rules.run(ruleset, iter(COUNTER_FACTS), store=str(tmp_path / "run.db"))
+    assert done.status == "converged"

@@ -183,3 +183,24 @@ def test_a_directory_given_as_a_store_argument_is_not_called_the_store_option(
     assert done.code == 2
     assert "adir is a directory; give the store a file name (e.g. run.db)" in done.err
     assert "--store" not in done.err
+
+
+@pytest.mark.parametrize(("ruleset", "facts"), [
+    ("ruleset t\nfact A {\n", '{"A": {"s": "x", "n": 1}}\n'),           # ruleset errors
+    (RULESET, '{"A": {"s": "x", "n": "one"}}\n'),                       # bad facts
+    (RULESET, '{"Z": {}}\n'),                                           # unknown type
+])
+def test_a_run_refused_before_it_starts_leaves_no_new_store(
+    converge: Run, tmp_path: Path, ruleset: str, facts: str,
+) -> None:
+    # found: "nothing was run: fix the input and run again", and a new 90 KB run.db
+    # with no job in it
+    (tmp_path / "r.cvg").write_text(ruleset, encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(facts, encoding="utf-8")
+    done = converge("run", "r.cvg", "-f", "in.jsonl", "--store", "run.db")
+    assert done.code == 2
+    assert not (tmp_path / "run.db").exists()
+    (tmp_path / "in.jsonl").write_text('{"A": {"s": "x", "n": 1}}\n', encoding="utf-8")
+    (tmp_path / "r.cvg").write_text(RULESET, encoding="utf-8")
+    assert converge("run", "r.cvg", "-f", "in.jsonl", "--store", "run.db").code == 0
+    assert (tmp_path / "run.db").is_file()
