@@ -602,6 +602,7 @@ def print_tables(console: Console, result: RunResult, *,
     """The final (or partial) context as one table per fact type, in declaration
     order, then the conflicts, the unmet goals and intents, and the status line."""
     from rich.table import Table
+    from rich.text import Text  # a cell is text as it is: `[bold]` is no markup in a value
 
     for spec in result.program.types:
         if spec.intent:
@@ -617,7 +618,7 @@ def print_tables(console: Console, result: RunResult, *,
         # memory a large job takes
         shown = result.facts(spec.name, limit=None if max_rows == 0 else max_rows)
         for row in shown:
-            table.add_row(*(cell(row[f.name]) for f in spec.fields))
+            table.add_row(*(Text(cell(row[f.name])) for f in spec.fields))
         if len(shown) < count:
             table.caption = f"… and {count - len(shown):,} more (--max-rows 0 shows all)"
         console.print(table)
@@ -633,8 +634,8 @@ def print_tables(console: Console, result: RunResult, *,
             winner = "— (none)" if c["winner"] is None else cell(
                 {k: v for k, v in c["winner"].items() if k not in c["key"]}
             )
-            table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner,
-                          printable(c["reason"]))
+            table.add_row(str(c["cycle"]), c["type"], Text(cell(c["key"])), Text(winner),
+                          Text(printable(c["reason"])))
         if len(conflicts) < n_conflicts:
             table.caption = (f"… and {n_conflicts - len(conflicts):,} more "
                              "(--max-rows 0 shows all)")
