@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import stat
 import sys
@@ -839,6 +840,12 @@ def _open_facts(path: Path) -> BinaryIO:
     try:
         kind = stat.S_IFMT(path.stat().st_mode)
         if kind == stat.S_IFCHR or kind == stat.S_IFBLK:  # /dev/zero never ends
+            real = os.path.realpath(path)
+            if real != os.path.abspath(path):  # /dev/stdin given < /dev/null, or a tty
+                raise InputError(f"cannot read the file: it is the device {real} here, not "
+                                 "a file of facts", source=source,
+                                 help="pipe the facts in (`cat in.jsonl | converge run … "
+                                 "--facts /dev/stdin`), or give --facts a file")
             raise InputError("cannot read the file: it is a device, not a file of facts",
                              source=source, help="give --facts a file, a pipe or /dev/stdin")
         return path.open("rb")  # a pipe (/dev/stdin) is read to its end
