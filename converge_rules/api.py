@@ -131,7 +131,7 @@ def load(
     # and a program, no garbage, and collecting found none (about 5% of a load's CPU)
     with paused_gc():
         return _build(Path(path), None, str(path), plugins, _names(pruners),
-                      tuple(allow_paths))
+                      _folders(allow_paths))
 
 
 def loads(
@@ -153,7 +153,7 @@ def loads(
     from converge_rules._gc import paused_gc
 
     with paused_gc():  # as in load
-        return _build(Path(path), text, path, plugins, _names(pruners), tuple(allow_paths))
+        return _build(Path(path), text, path, plugins, _names(pruners), _folders(allow_paths))
 
 
 def run(
@@ -835,7 +835,15 @@ def _program_cache(file: Path, source: str | None, name: str, registries: Regist
         return None
 
 
+def _folders(allow_paths: object) -> tuple[str | os.PathLike[str], ...]:
+    from converge_rules.language.access import allowed_folders
+
+    return allowed_folders(allow_paths)
+
+
 def _names(pruners: Iterable[str]) -> tuple[str, ...]:
+    if pruners is None or not isinstance(pruners, Iterable):
+        raise TypeError(f"pruners takes a list of names, got {type(pruners).__name__}")
     if isinstance(pruners, str):
         raise TypeError(f"pruners takes a list of names, got the string {pruners!r}; "
                         f"write pruners=[{pruners!r}]")

@@ -354,7 +354,9 @@ def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,
     its imports and ``cases`` files may be read from."""
     selected = compile_keyword(keyword)
     registries = load_plugins(plugins) if isinstance(plugins, bool) else plugins
-    allowed = tuple(allow_paths)
+    from converge_rules.language.access import allowed_folders
+
+    allowed = allowed_folders(allow_paths)
     suites = [load_suite(p, registries, allow_paths=allowed) for p in paths]
     outcomes: list[Outcome] = []
     diagnostics: dict[Diagnostic, None] = {}
