@@ -118,6 +118,9 @@ def get_plugin_manager(
     ``extra_modules`` (``--plugin MODULE``) registered, every hook verified.
 
     Raises ``PluginError`` naming the first plugin that fails to import or register."""
+    if isinstance(extra_modules, str):  # (read a character at a time: "plugin 'c'")
+        raise TypeError(f"the plugin modules are a list of names, got the str "
+                        f"{extra_modules!r:.80}; write [{extra_modules!r:.80}]")
     env = os.environ if environ is None else environ
     pm = PluginManager()
     for module_name in DEFAULT_PLUGINS:
@@ -236,6 +239,8 @@ def load_registries(modules: Sequence[str] = (), *, entry_points: bool = True) -
     """Everything the plugins provide: the built-ins, the installed entry-point plugins
     (unless ``entry_points`` is False) and the plugin ``modules`` (``--plugin MODULE``):
     ``collect(get_plugin_manager(modules, entry_points=entry_points))``."""
+    if isinstance(modules, str):
+        get_plugin_manager(modules)  # (says what to write)
     return collect(get_plugin_manager(tuple(modules), entry_points=entry_points))
 
 

@@ -162,6 +162,17 @@ def test_register_called_wrongly_says_what_it_takes(
     assert info.value.plugin == "wrongcall_plugin"
 
 
+def test_one_module_name_as_a_string_is_a_type_error_naming_the_list() -> None:
+    # found: load_registries("claims_demo") imported module 'c' ("plugin 'c': failed to
+    # import module c"), a character at a time
+    from converge_rules.plugins import load_registries
+
+    with pytest.raises(TypeError, match=r"got the str 'claims_demo'; write \['claims_demo'\]"):
+        load_registries("claims_demo")
+    with pytest.raises(TypeError, match="a list of names"):
+        get_plugin_manager("claims_demo", entry_points=False)
+
+
 def test_extra_module_is_loaded(write_module: Callable[[str, str], str]) -> None:
     write_module("local_tools", TOOL_PLUGIN.replace("{name}", "local"))
     pm = get_plugin_manager(["local_tools"], entry_points=False)
