@@ -734,6 +734,14 @@ def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts
     file, the line, the type and the field."""
     from converge_rules._gc import paused_gc
 
+    if not isinstance(ruleset, Ruleset):
+        raise TypeError(f"read_facts() takes a Ruleset (from converge_rules.load or loads) "
+                        f"first, got {type(ruleset).__name__} {ruleset!r:.60}")
+    for source in sources:
+        if not isinstance(source, str | os.PathLike):  # (a list of paths: said "No such file")
+            raise TypeError(f"read_facts() takes each source as an argument of its own (a "
+                            f"path, or 'Type=file.csv'), got {type(source).__name__} "
+                            f"{source!r:.60}; write read_facts(ruleset, *paths)")
     # the facts read stay: collecting while reading them walks them all for no garbage
     with paused_gc():
         from converge_rules.engine import read_all

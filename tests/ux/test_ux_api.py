@@ -142,3 +142,18 @@ def test_bad_facts_for_a_store_leave_no_new_store_file(tmp_path: Path) -> None:
     assert not (tmp_path / "run.db").exists()
     done = converge_rules.run(ruleset, iter(COUNTER_FACTS), store=str(tmp_path / "run.db"))
     assert done.status == "converged"
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    # found: a list of paths was "['in.jsonl']: cannot read the file: No such file"
+    (lambda rs: (rs, ["in.jsonl"]), r"takes each source as an argument of its own .* got "
+                                    r"list \['in.jsonl'\]; write read_facts\(ruleset, \*paths\)"),
+    (lambda rs: (rs, None), "got NoneType None"),
+    # found: a path given for the ruleset was "AttributeError: 'str' object has no
+    # attribute 'program'"
+    (lambda rs: ("t.cvg", "in.jsonl"), r"read_facts\(\) takes a Ruleset"),
+])
+def test_read_facts_wrong_arguments_say_what_it_takes(ruleset: converge_rules.Ruleset,
+                                                      args: Any, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        converge_rules.read_facts(*args(ruleset))
