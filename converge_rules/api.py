@@ -445,6 +445,7 @@ def resume(
 
     _check_run_arguments(executor, workers, None, None, stop, progress=progress,
                          observer=observer, timings=timings, tools=tools)
+    _check_job(job)
     if isinstance(store, str | os.PathLike):
         registries = ruleset.registries if ruleset is not None and ruleset.registries \
             else _registries(plugins)
@@ -546,6 +547,16 @@ def _decide(store: str | os.PathLike[str] | JobStore, id: str, kind: str, *,
 
     if not isinstance(id, str) or not id:
         raise TypeError(f"id is the pending fact's id (a str like 'p-1a2b3c'), got {id!r}")
+    # (found: by=5 was recorded, an int in the trace's approval_decided event, and
+    # job="1" was "the store has no job 1; its jobs are 1")
+    if by is not None and (not isinstance(by, str) or not by.strip()):
+        raise TypeError(f"by names who decides (a non-empty str), got {by!r:.40}")
+    if not isinstance(note, str):
+        raise TypeError(f"note is a str, got {type(note).__name__} {note!r:.40}")
+    _check_job(job)
+    if not isinstance(edits, Mapping):
+        raise TypeError(f"edits maps field names to values ({{'amount': 9500.0}}), got "
+                        f"{type(edits).__name__} {edits!r:.40}")
     if by is None:
         by = os_user()
     when = utc_text(at)
@@ -670,10 +681,19 @@ class _ApprovalStore:
             self._opened.close()
 
 
+def _check_job(job: object) -> None:
+    """A TypeError unless ``job`` is None or a job's number (``"1"`` was "the store has
+    no job 1; its jobs are 1")."""
+    if job is not None and (isinstance(job, bool) or not isinstance(job, int)):
+        raise TypeError(f"job is a job's number (an int, as `converge store info` lists "
+                        f"them), got {type(job).__name__} {job!r:.40}")
+
+
 def _awaiting_job(store: Any, job: int | None) -> JobInfo:
     """The job ``job`` of ``store``, or its newest job awaiting approval."""
     from converge_rules.errors import StoreError
 
+    _check_job(job)
     if job is not None:
         return cast("JobInfo", store.job(job))
     jobs = store.jobs()

@@ -213,6 +213,25 @@ def test_the_api_neither_creates_a_store_nor_takes_a_naive_time(paused: Path,
     assert api.decisions(paused) == [decision]
 
 
+@pytest.mark.parametrize(("call", "match"), [
+    # found: by=5 was recorded (an int in the trace's approval_decided event), and
+    # job="1" was "the store run.db has no job 1; its jobs are 1"
+    (lambda db: api.approve(db, "p-aa", by=5), r"by names who decides \(a non-empty str\)"),
+    (lambda db: api.reject(db, "p-aa", by="  "), "by names who decides"),
+    (lambda db: api.approve(db, "p-aa", note=None), "note is a str"),
+    (lambda db: api.approve(db, "p-aa", edits="amount=1"), "edits maps field names to values"),
+    (lambda db: api.approve(db, "p-aa", job="1"), "job is a job's number .* got str '1'"),
+    (lambda db: api.pending(db, job="1"), "job is a job's number"),
+    (lambda db: api.decisions(db, job=True), "job is a job's number .* got bool"),
+    (lambda db: converge_rules.resume(db, job="1"), "job is a job's number"),
+])
+def test_the_api_refuses_wrong_argument_types_recording_nothing(paused: Path, call: Any,
+                                                                 match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        call(paused)
+    assert api.decisions(paused) == []
+
+
 def test_edits_are_read_by_the_ruleset_the_job_ran_not_a_changed_one(paused: Path) -> None:
     ruleset = paused.parent / "pay.cvg"
     ruleset.write_text(RULESET.replace("emit Payment(claim: id, amount: amount)",
