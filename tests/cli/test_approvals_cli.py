@@ -270,7 +270,7 @@ def test_store_gc_says_it_keeps_a_job_awaiting_approval(paused: Path) -> None:
     # newest jobs kept)" with the job still there, not saying why.
     done = converge("store", "gc", paused, "--keep-last", "0")
     assert done.exit_code == 0, done.output
-    assert "nothing to delete (0 newest finished jobs kept; never deleted, whatever N: " \
+    assert "nothing to delete (no finished job; never deleted, whatever N: " \
         "job 1 (awaiting approval))" in done.output
     assert "awaiting approval are never deleted" in " ".join(
         converge("store", "gc", "--help").output.split())

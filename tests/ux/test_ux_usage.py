@@ -204,3 +204,13 @@ def test_a_run_refused_before_it_starts_leaves_no_new_store(
     (tmp_path / "r.cvg").write_text(RULESET, encoding="utf-8")
     assert converge("run", "r.cvg", "-f", "in.jsonl", "--store", "run.db").code == 0
     assert (tmp_path / "run.db").is_file()
+
+
+def test_store_gc_of_a_store_without_jobs_says_so(converge: Run, tmp_path: Path) -> None:
+    # found: "nothing to delete (1 newest finished jobs kept)" of a store with no job
+    from converge_rules.store.sqlite import SqliteStore
+
+    SqliteStore(tmp_path / "empty.db").close()
+    done = converge("store", "gc", "empty.db", "--keep-last", "1")
+    assert done.code == 0
+    assert done.out == "empty.db: nothing to delete (no finished job)\n"
