@@ -131,7 +131,7 @@ def load(
     # and a program, no garbage, and collecting found none (about 5% of a load's CPU)
     with paused_gc():
         return _build(Path(path), None, str(path), plugins, _names(pruners),
-                      tuple(allow_paths))
+                      _folders(allow_paths))
 
 
 def loads(
@@ -153,7 +153,7 @@ def loads(
     from converge_rules._gc import paused_gc
 
     with paused_gc():  # as in load
-        return _build(Path(path), text, path, plugins, _names(pruners), tuple(allow_paths))
+        return _build(Path(path), text, path, plugins, _names(pruners), _folders(allow_paths))
 
 
 def run(
@@ -222,10 +222,12 @@ def run(
     if not isinstance(ruleset, Ruleset):
         raise TypeError(f"run() takes a Ruleset (from converge_rules.load or loads), got "
                         f"{type(ruleset).__name__} {ruleset!r:.60}")
-    _check_run_arguments(executor, workers, trace, trace_store, stop)
-    if observer is not None and not callable(observer):
-        raise TypeError(f"observer takes a callable (called with each event), got "
-                        f"{type(observer).__name__}")
+    _check_run_arguments(executor, workers, trace, trace_store, stop, progress=progress,
+                         observer=observer, timings=timings, tools=tools)
+    if now is not None and not isinstance(now, Clock):
+        from converge_rules.engine.runner import job_clock
+
+        job_clock(now)  # a wrong one is refused before a store or a trace file is opened
     if store is not None and not (isinstance(store, str | os.PathLike)
                                   or callable(getattr(store, "new_job", None))):
         raise TypeError(f"store takes a location (run.db, sqlite:///run.db) or an open "
@@ -256,6 +258,10 @@ def run(
                           progress=progress, stop=stop, now=now, observer=observer,
                           summarize=summarize, timings=timings, decisions=decisions)
     if isinstance(store, str | os.PathLike):
+        from converge_rules.engine.inputs import InputFacts, validate_pairs
+
+        if not isinstance(facts, InputFacts):  # refused before the store file is created
+            facts = validate_pairs(ruleset.program, facts)
         with registries.job_store(store) as opened:
             return _run_stored(ruleset, facts, opened, exe, merged, progress, stop, now,
                                plugin_modules, observer, summarize, timings,
@@ -437,6 +443,9 @@ def resume(
     :mod:`converge_rules.store.extend`."""
     from converge_rules.store import resume as resuming
 
+    _check_run_arguments(executor, workers, None, None, stop, progress=progress,
+                         observer=observer, timings=timings, tools=tools)
+    _check_job(job)
     if isinstance(store, str | os.PathLike):
         registries = ruleset.registries if ruleset is not None and ruleset.registries \
             else _registries(plugins)
@@ -458,7 +467,6 @@ def resume(
 
             plugins = load_registries(found.plugins)
         ruleset = load(found.ruleset_path, plugins=plugins, pruners=found.pruners)
-    _check_run_arguments(executor, workers, None, None, stop)
     registries = ruleset.registries or _registries(False)
     exe = registries.executor(executor, workers) if isinstance(executor, str) else executor
     merged: dict[str, ToolCallable] = dict(ruleset.tools)
@@ -539,6 +547,16 @@ def _decide(store: str | os.PathLike[str] | JobStore, id: str, kind: str, *,
 
     if not isinstance(id, str) or not id:
         raise TypeError(f"id is the pending fact's id (a str like 'p-1a2b3c'), got {id!r}")
+    # (found: by=5 was recorded, an int in the trace's approval_decided event, and
+    # job="1" was "the store has no job 1; its jobs are 1")
+    if by is not None and (not isinstance(by, str) or not by.strip()):
+        raise TypeError(f"by names who decides (a non-empty str), got {by!r:.40}")
+    if not isinstance(note, str):
+        raise TypeError(f"note is a str, got {type(note).__name__} {note!r:.40}")
+    _check_job(job)
+    if not isinstance(edits, Mapping):
+        raise TypeError(f"edits maps field names to values ({{'amount': 9500.0}}), got "
+                        f"{type(edits).__name__} {edits!r:.40}")
     if by is None:
         by = os_user()
     when = utc_text(at)
@@ -663,10 +681,19 @@ class _ApprovalStore:
             self._opened.close()
 
 
+def _check_job(job: object) -> None:
+    """A TypeError unless ``job`` is None or a job's number (``"1"`` was "the store has
+    no job 1; its jobs are 1")."""
+    if job is not None and (isinstance(job, bool) or not isinstance(job, int)):
+        raise TypeError(f"job is a job's number (an int, as `converge store info` lists "
+                        f"them), got {type(job).__name__} {job!r:.40}")
+
+
 def _awaiting_job(store: Any, job: int | None) -> JobInfo:
     """The job ``job`` of ``store``, or its newest job awaiting approval."""
     from converge_rules.errors import StoreError
 
+    _check_job(job)
     if job is not None:
         return cast("JobInfo", store.job(job))
     jobs = store.jobs()
@@ -727,6 +754,14 @@ def read_facts(ruleset: Ruleset, *sources: str | os.PathLike[str]) -> InputFacts
     file, the line, the type and the field."""
     from converge_rules._gc import paused_gc
 
+    if not isinstance(ruleset, Ruleset):
+        raise TypeError(f"read_facts() takes a Ruleset (from converge_rules.load or loads) "
+                        f"first, got {type(ruleset).__name__} {ruleset!r:.60}")
+    for source in sources:
+        if not isinstance(source, str | os.PathLike):  # (a list of paths: said "No such file")
+            raise TypeError(f"read_facts() takes each source as an argument of its own (a "
+                            f"path, or 'Type=file.csv'), got {type(source).__name__} "
+                            f"{source!r:.60}; write read_facts(ruleset, *paths)")
     # the facts read stay: collecting while reading them walks them all for no garbage
     with paused_gc():
         from converge_rules.engine import read_all
@@ -828,7 +863,15 @@ def _program_cache(file: Path, source: str | None, name: str, registries: Regist
         return None
 
 
+def _folders(allow_paths: object) -> tuple[str | os.PathLike[str], ...]:
+    from converge_rules.language.access import allowed_folders
+
+    return allowed_folders(allow_paths)
+
+
 def _names(pruners: Iterable[str]) -> tuple[str, ...]:
+    if pruners is None or not isinstance(pruners, Iterable):
+        raise TypeError(f"pruners takes a list of names, got {type(pruners).__name__}")
     if isinstance(pruners, str):
         raise TypeError(f"pruners takes a list of names, got the string {pruners!r}; "
                         f"write pruners=[{pruners!r}]")
@@ -837,9 +880,11 @@ def _names(pruners: Iterable[str]) -> tuple[str, ...]:
 
 def _check_run_arguments(executor: object, workers: object,
                          trace: str | os.PathLike[str] | TraceSink | None, trace_store: object,
-                         stop: object) -> None:
+                         stop: object, *, progress: object = None, observer: object = None,
+                         timings: object = None, tools: object = None) -> None:
     """Every argument of :func:`run` that is wrong is refused before anything runs,
-    with what was expected — not found out by a traceback halfway through the job."""
+    with what was expected — not found out by a traceback halfway through the job
+    (after its first cycles are in the store or the trace file)."""
     if not (executor is None or isinstance(executor, str) or all(
             callable(getattr(executor, m, None)) for m in ("start", "run_cycle", "close"))):
         raise TypeError(f"executor takes a registered executor's name or an executor "
@@ -856,6 +901,25 @@ def _check_run_arguments(executor: object, workers: object,
     if stop is not None and not callable(stop):
         raise TypeError(f"stop takes a function answering True to stop the job (such as "
                         f"threading.Event().is_set), got {type(stop).__name__}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress takes a function (called with a CycleProgress after "
+                        f"every cycle), got {type(progress).__name__}")
+    if observer is not None and not callable(observer):
+        raise TypeError(f"observer takes a callable (called with each event), got "
+                        f"{type(observer).__name__}")
+    if timings is not None and not all(
+            callable(getattr(timings, m, None))
+            for m in ("agent_run", "tool_call", "cycle_done", "take")):
+        raise TypeError(f"timings takes a converge_rules.engine.Timings (it collects the "
+                        f"wall times), got {type(timings).__name__}")
+    if tools is not None:
+        if not isinstance(tools, Mapping):
+            raise TypeError(f"tools takes a mapping of tool names to functions "
+                            f"({{'fx_rate': fx_rate}}), got {type(tools).__name__}")
+        for name, tool in tools.items():
+            if not isinstance(name, str) or not callable(tool):
+                raise TypeError(f"tools[{name!r}] must be a function called with the "
+                                f"call's arguments, got {type(tool).__name__} {tool!r:.40}")
     if trace_store is not None and trace is None:
         raise ValueError(f"trace_store={trace_store!r} says how to write a trace; give "
                          "trace= the location to write it to")

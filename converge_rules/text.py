@@ -15,8 +15,11 @@ import re
 __all__ = ["printable", "xml_text"]
 
 # C0, DEL and C1 (Unicode category Cc), the line and paragraph separators (a line
-# break to many readers) and lone surrogates (which no output encoding can write).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# break to many readers), the bidirectional embeddings, overrides and isolates (U+202A-E,
+# U+2066-9: they reorder what follows on the line, so a value or a test name could show
+# other text than it holds) and lone surrogates (which no output encoding can write).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                      "\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 

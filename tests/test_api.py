@@ -223,6 +223,9 @@ def test_bad_run_arguments_are_refused_before_anything_runs(
     ({"plugins": 1}, "plugins takes True"),
     ({"plugins": None}, "plugins takes True"),
     ({"pruners": "ttl"}, "pruners takes a list of names"),
+    ({"pruners": None}, "pruners takes a list of names, got NoneType"),
+    ({"allow_paths": "rules"}, r"allow_paths takes a list of folders, got the str 'rules'; "
+                               r"write allow_paths=\['rules'\]"),
 ])
 def test_bad_load_arguments_say_what_was_expected(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(TypeError, match=match):

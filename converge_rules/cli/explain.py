@@ -58,7 +58,7 @@ MAX_FACTS = 20
 @click.option("--ruleset", "-r", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The ruleset: adds rule locations and bindings; needed "
                                  "for --why-not.")
-@click.option("--facts", "facts", multiple=True, metavar="FILE|Type=FILE.csv",
+@click.option("--facts", "-f", "facts", multiple=True, metavar="FILE | TYPE=FILE.csv",
               help="Input facts: with --ruleset, run it (tools are not called) and "
                    "explain that run instead of a trace. Repeatable.")
 @click.option("--why-not", "why_not", default=None, metavar="PATTERN",

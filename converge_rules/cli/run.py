@@ -3,6 +3,7 @@ person or as the JSON document LANGUAGE.md specifies for a program."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -279,8 +280,12 @@ def command(
     exe = registries.executor(executor, workers, options) if options else executor
     check_registered("store", trace_store, registries.stores)
     # opened before anything runs: a file that is no store, a newer schema or a lock
-    # is reported (StoreError, by report_internal_errors) before the job starts
-    job_store = registries.job_store(store) if store is not None else None
+    # is reported (StoreError, by report_internal_errors) before the job starts; a store
+    # file not there yet is created once the ruleset and the facts are read, so that a
+    # run refused before it starts leaves no empty store behind
+    new_store = store_file is not None and not os.path.lexists(store_file)
+    job_store = registries.job_store(store) if store is not None and not new_store \
+        else None
     if job_store is not None:
         click.get_current_context().call_on_close(job_store.close)
     for pruner in pruners:
@@ -306,6 +311,9 @@ def command(
     except InputError as exc:
         report_input_error(exc)
         sys.exit(EXIT_USAGE)
+    if new_store and store is not None:
+        job_store = registries.job_store(store)
+        click.get_current_context().call_on_close(job_store.close)
     console = _console(sys.stderr if stream else sys.stdout, color)
     interrupts = Interrupts("converge: interrupted; stopping after the current cycle and "
                             "printing the partial result (again to stop at once)")
@@ -594,6 +602,7 @@ def print_tables(console: Console, result: RunResult, *,
     """The final (or partial) context as one table per fact type, in declaration
     order, then the conflicts, the unmet goals and intents, and the status line."""
     from rich.table import Table
+    from rich.text import Text  # a cell is text as it is: `[bold]` is no markup in a value
 
     for spec in result.program.types:
         if spec.intent:
@@ -609,7 +618,7 @@ def print_tables(console: Console, result: RunResult, *,
         # memory a large job takes
         shown = result.facts(spec.name, limit=None if max_rows == 0 else max_rows)
         for row in shown:
-            table.add_row(*(cell(row[f.name]) for f in spec.fields))
+            table.add_row(*(Text(cell(row[f.name])) for f in spec.fields))
         if len(shown) < count:
             table.caption = f"… and {count - len(shown):,} more (--max-rows 0 shows all)"
         console.print(table)
@@ -625,8 +634,8 @@ def print_tables(console: Console, result: RunResult, *,
             winner = "— (none)" if c["winner"] is None else cell(
                 {k: v for k, v in c["winner"].items() if k not in c["key"]}
             )
-            table.add_row(str(c["cycle"]), c["type"], cell(c["key"]), winner,
-                          printable(c["reason"]))
+            table.add_row(str(c["cycle"]), c["type"], Text(cell(c["key"])), Text(winner),
+                          Text(printable(c["reason"])))
         if len(conflicts) < n_conflicts:
             table.caption = (f"… and {n_conflicts - len(conflicts):,} more "
                              "(--max-rows 0 shows all)")

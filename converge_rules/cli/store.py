@@ -122,7 +122,8 @@ def gc(store: str, keep_last: int) -> None:
     """
     with open_existing(store) as opened:
         before = opened.info().total_bytes
-        waiting = [(j.id, j.status) for j in opened.jobs()
+        jobs = opened.jobs()
+        waiting = [(j.id, j.status) for j in jobs
                    if j.status in ("running", "awaiting_approval")]
         deleted = opened.gc(keep_last)
         after = opened.info().total_bytes
@@ -130,8 +131,11 @@ def gc(store: str, keep_last: int) -> None:
     kept = "; never deleted, whatever N: " + ", ".join(
         f"job {i} ({status.replace('_', ' ')})" for i, status in waiting) if waiting else ""
     if not deleted:
-        click.echo(f"{store}: nothing to delete ({keep_last} newest finished jobs "
-                   f"kept{kept})")
+        # (was "1 newest finished jobs kept" of a store with no job, or one)
+        finished = len(jobs) - len(waiting)
+        held = (f"{finished:,} finished job{'s' if finished != 1 else ''}, at most "
+                f"{keep_last:,} kept" if finished else "no finished job")
+        click.echo(f"{store}: nothing to delete ({held}{kept})")
     else:
         ids = ", ".join(str(i) for i in deleted)
         click.echo(f"{store}: deleted {len(deleted):,} job{'s' if len(deleted) != 1 else ''} "

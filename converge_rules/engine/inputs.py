@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import stat
 import sys
@@ -474,6 +475,11 @@ def validate_pairs(
                          source=source, help="to read a file of facts, pass "
                          "read_facts(ruleset, PATH); else pass "
                          '[("Cost", {"sku": "A1", "amount": 10.0})]')
+    if not isinstance(facts, list | Iterable):  # (None, a number: list() would say less)
+        raise InputError(f"facts must be (type name, fields) pairs, not "
+                         f"{type(facts).__name__} {facts!r:.40}", source=source,
+                         help='pass () for no facts, or [("Cost", {"sku": "A1", '
+                         '"amount": 10.0})]')
     pairs = facts if isinstance(facts, list) else list(facts)
     for i, pair in enumerate(pairs):
         if (not isinstance(pair, tuple | list) or len(pair) != 2
@@ -834,6 +840,12 @@ def _open_facts(path: Path) -> BinaryIO:
     try:
         kind = stat.S_IFMT(path.stat().st_mode)
         if kind == stat.S_IFCHR or kind == stat.S_IFBLK:  # /dev/zero never ends
+            real = os.path.realpath(path)
+            if real != os.path.abspath(path):  # /dev/stdin given < /dev/null, or a tty
+                raise InputError(f"cannot read the file: it is the device {real} here, not "
+                                 "a file of facts", source=source,
+                                 help="pipe the facts in (`cat in.jsonl | converge run … "
+                                 "--facts /dev/stdin`), or give --facts a file")
             raise InputError("cannot read the file: it is a device, not a file of facts",
                              source=source, help="give --facts a file, a pipe or /dev/stdin")
         return path.open("rb")  # a pipe (/dev/stdin) is read to its end

@@ -83,7 +83,7 @@ class Session:
         now: datetime | Clock | None = CLOCK,
         retract: bool = True,
     ) -> None:
-        self.program, merged, exe = _resolve(program, executor, workers, tools)
+        self.program, merged, exe = _resolve(program, executor, workers, tools, progress, stop)
         self._tools = merged
         self._executor = exe
         self._progress = progress
@@ -151,7 +151,10 @@ class Session:
                                "input facts: create it with Session(..., retract=True) "
                                "(the default)")
         # (a text is no list of patterns: read char by char, it said "got 'A'")
-        patterns = [facts] if _is_pattern(facts) or isinstance(facts, str) else list(facts)
+        # (nor is a mapping, whose keys would be read as texts; nor None)
+        single = _is_pattern(facts) or isinstance(facts, str | Mapping) or not isinstance(
+            facts, Iterable)
+        patterns = [facts] if single else list(facts)
         matchers = [self._matcher(i, p) for i, p in enumerate(patterns)]
         for i, (type_id, test, shown) in enumerate(matchers):
             if not self._matches(type_id, test):  # checked first: all or nothing
@@ -182,6 +185,13 @@ class Session:
             raise InputError(f"expected a (type name, fields) pattern, got the text "
                              f"{pattern[:60]!r}", source="<retract>", line=index + 1,
                              help='retract(("Reading", {"sensor": "s1"})) or a list of them')
+        if isinstance(pattern, Mapping) and len(pattern) == 1:
+            # (a fact as JSON Lines writes it: said "got the text 'Reading'", its key)
+            name, fields = next(iter(pattern.items()))
+            raise InputError(f"expected a (type name, fields) pattern, got the mapping "
+                             f"{{{name!r}: …}}", source="<retract>", line=index + 1,
+                             help=f"write ({name!r}, {{…}}) for {{{name!r}: {{…}}}}: "
+                             'retract(("Reading", {"sensor": "s1"})) or a list of them')
         if not _is_pattern(pattern):
             shown = repr(pattern)
             raise InputError(f"expected a (type name, fields) pattern, got "
@@ -416,7 +426,7 @@ def _same_value(stored: Any, given: Any) -> bool:
 
 def _resolve(
     program: Program | Ruleset, executor: Executor | str | None, workers: int | None,
-    tools: Mapping[str, ToolFn] | None,
+    tools: Mapping[str, ToolFn] | None, progress: object = None, stop: object = None,
 ) -> tuple[Program, dict[str, ToolFn], Executor]:
     """The program, tools and executor a session runs with, refused (as ``run``
     refuses them) before anything starts."""
@@ -432,7 +442,7 @@ def _resolve(
     if not isinstance(program, Ruleset):
         raise TypeError(f"Session takes a Ruleset (converge_rules.load) or a Program, got "
                         f"{type(program).__name__}")
-    _check_run_arguments(executor, workers, None, None, None)
+    _check_run_arguments(executor, workers, None, None, stop, progress=progress, tools=tools)
     merged: dict[str, ToolFn] = dict(program.tools)
     merged.update(tools or {})
     require_tools(program, merged)

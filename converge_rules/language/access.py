@@ -80,6 +80,24 @@ def _loop(path: Path) -> FileRefused:
                        f"fix the link: `ls -l {path}` shows where it points")
 
 
+def allowed_folders(allow: object) -> tuple[str | os.PathLike[str], ...]:
+    """``allow_paths`` as a tuple of folders. What is no list of folders is a
+    ``TypeError``: one string would be read a character at a time, and its ``/`` would
+    allow every folder of the machine."""
+    if isinstance(allow, str | bytes | os.PathLike):
+        raise TypeError(f"allow_paths takes a list of folders, got the "
+                        f"{type(allow).__name__} {allow!r:.80}; write "
+                        f"allow_paths=[{allow!r:.80}]")
+    if not isinstance(allow, Iterable):
+        raise TypeError(f"allow_paths takes a list of folders, got {type(allow).__name__}")
+    folders = tuple(allow)
+    for folder in folders:
+        if not isinstance(folder, str | os.PathLike):
+            raise TypeError(f"allow_paths takes a list of folders (str or Path), got "
+                            f"{type(folder).__name__} {folder!r:.40} in it")
+    return folders
+
+
 @record
 class FileAccess:
     """The folders a ruleset may read imports and ``cases`` files from (resolved, the
@@ -98,7 +116,7 @@ class FileAccess:
         except FileRefused:  # reported when the entry is read
             home = Path(os.path.abspath(entry)).parent
         roots = [home]
-        for extra in allow:
+        for extra in allowed_folders(allow):
             try:
                 root = resolve(Path(extra))
             except FileRefused:

@@ -161,11 +161,32 @@ def _register_callback(kind: str, plugin: str, pending: list[Any], *,
             _check_pruner_parameters(plugin, name, obj)
         pending.append(Entry(name, obj, description, plugin))
 
-    if kind == "tools":
-        return register_tool
-    if kind == "functions":
-        return register_function
-    return register_entry
+    chosen = (register_tool if kind == "tools" else register_function
+              if kind == "functions" else register_entry)
+
+    def register(*args: Any, **kwargs: Any) -> None:
+        try:
+            chosen(*args, **kwargs)
+        except TypeError as exc:
+            if exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
+                raise  # raised inside: not the call's arguments
+            # the call itself did not bind: say what register takes, not Python's words
+            # about an inner function (`register_tool() takes 1 positional argument…`)
+            given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in
+                                                    kwargs.items())])
+            raise PluginError(plugin, f"register() for {kind} takes {_TAKES.get(kind, _ENTRY)}"
+                                      f", not ({given:.120})") from None
+
+    return register
+
+
+_ENTRY = "(name, object, description='')"
+_TAKES = {
+    "tools": "one converge_rules.plugins.api.Tool: register(Tool(name, fn, args, "
+             "result, description))",
+    "functions": "one converge_rules.plugins.api.Function: register(Function(name, fn, "
+                 "args, result))",
+}
 
 
 def _check_pruner_parameters(plugin: str, name: str, pruner: object) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -73,7 +74,7 @@ class PluginManager(pluggy.PluginManager):
         try:
             self.register(plugin, name=origin.name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginError(origin.name, f"cannot be registered: {_first_line(exc)}") from None
+            raise PluginError(origin.name, f"cannot be registered: {self._why(exc)}") from None
         try:
             self.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -84,6 +85,26 @@ class PluginManager(pluggy.PluginManager):
                 "(or mark the hook @hookimpl(optionalhook=True))",
             ) from None
         self.origins[origin.name] = origin
+
+    def _why(self, exc: Exception) -> str:
+        """What pluggy found wrong, all of it: its first line only names the plugin and
+        the hook (``Plugin 'x' for hook 'converge_register_tools'``); the reason and the
+        hookimpl follow. A hook whose arguments differ gets the spec's arguments."""
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        if not isinstance(exc, pluggy.PluginValidationError) or len(lines) < 2:
+            return _first_line(exc)
+        found = re.search(r"hook '(\w+)'", lines[0])
+        spec = getattr(getattr(self.hook, found.group(1), None), "spec", None) if found \
+            else None
+        definition = [ln.removeprefix("hookimpl definition:").strip() for ln in lines
+                      if ln.startswith("hookimpl definition:")]
+        reasons = [ln for ln in lines[1:] if not ln.startswith("hookimpl definition:")]
+        text = f"{definition[0]}: " if definition else ""
+        text += "; ".join(reasons)
+        if spec is not None and "Argument(s)" in text:
+            text += (f"; the hook takes ({', '.join(spec.argnames)}), or fewer of them "
+                     "(docs/plugins.md)")
+        return text
 
 
 def get_plugin_manager(
@@ -97,6 +118,9 @@ def get_plugin_manager(
     ``extra_modules`` (``--plugin MODULE``) registered, every hook verified.
 
     Raises ``PluginError`` naming the first plugin that fails to import or register."""
+    if isinstance(extra_modules, str):  # (read a character at a time: "plugin 'c'")
+        raise TypeError(f"the plugin modules are a list of names, got the str "
+                        f"{extra_modules!r:.80}; write [{extra_modules!r:.80}]")
     env = os.environ if environ is None else environ
     pm = PluginManager()
     for module_name in DEFAULT_PLUGINS:
@@ -215,6 +239,8 @@ def load_registries(modules: Sequence[str] = (), *, entry_points: bool = True) -
     """Everything the plugins provide: the built-ins, the installed entry-point plugins
     (unless ``entry_points`` is False) and the plugin ``modules`` (``--plugin MODULE``):
     ``collect(get_plugin_manager(modules, entry_points=entry_points))``."""
+    if isinstance(modules, str):
+        get_plugin_manager(modules)  # (says what to write)
     return collect(get_plugin_manager(tuple(modules), entry_points=entry_points))
 
 

@@ -322,13 +322,13 @@ class SqliteStore:
         self.snapshot_every = options.snapshot_every
         self.crash_at = _crash.armed()
         if path.is_dir():
-            raise StoreError(f"{path} is a directory; give --store a file name "
+            raise StoreError(f"{path} is a directory; give the store a file name "
                              "(e.g. run.db)")
         if path.exists() and not path.is_file():
             # (SQLite would take /dev/null or a named pipe, then fail with a message
             # about transactions or a full disk)
             raise StoreError(f"{path} is not a regular file (a device, a named pipe or a "
-                             "socket); give --store a file name (e.g. run.db)")
+                             "socket); give the store a file name (e.g. run.db)")
         if not path.parent.is_dir():
             raise StoreError(f"cannot open the store {path}: directory "
                              f"{str(path.parent)!r} does not exist")

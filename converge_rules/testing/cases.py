@@ -218,8 +218,11 @@ def _csv_table(reader: Any, path: Path, span: Span | None) -> list[dict[str, Any
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(names):
-            raise CaseError(f"{path.name}:{number}: {len(cells)} cells, but the header "
-                            f"has {len(names)} columns", span)
+            raise CaseError(f"{path.name}:{number}: {len(cells)} "
+                            f"cell{'' if len(cells) == 1 else 's'}, but the header has "
+                            f"{len(names)} column{'' if len(names) == 1 else 's'}", span,
+                            ("give the row one cell per header column (quote a cell that "
+                             "holds a comma)",))
         row = CsvRow({name: cell_value(c) for name, c in zip(names, cells, strict=True)})
         row.where = f"{path.name}:{number}"
         _check_values(row, f"{path.name}:{number}", span)

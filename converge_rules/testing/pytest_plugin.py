@@ -41,6 +41,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        "functions, resolvers and tool signatures (converge-rules)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Read the ini flags once, up front: a value that is no truth value is a usage
+    error naming its key (pytest's own said "invalid truth value 'maybe'" at the first
+    directory collected, naming no key)."""
+    for name in ("converge_collect", "converge_plugins"):
+        try:
+            config.getini(name)
+        except (ValueError, pytest.UsageError) as exc:
+            raise pytest.UsageError(
+                f"{name} in {config.inipath or 'the ini file'}: {exc}; write true or "
+                f"false") from None
+
+
 _REGISTRIES = pytest.StashKey["Registries | None"]()
 
 

@@ -352,9 +352,14 @@ def run_tests(paths: Iterable[str | Path], *, keyword: str | None = None,
     installed plugins (:func:`load_plugins`), False uses the built-ins only, or give
     the registries to use. ``allow_paths``: folders besides each ruleset's own that
     its imports and ``cases`` files may be read from."""
+    if isinstance(paths, str | os.PathLike):  # (read a character at a time: no tests)
+        raise TypeError(f"run_tests takes a list of ruleset paths, got the "
+                        f"{type(paths).__name__} {paths!r:.80}; write [{paths!r:.80}]")
     selected = compile_keyword(keyword)
     registries = load_plugins(plugins) if isinstance(plugins, bool) else plugins
-    allowed = tuple(allow_paths)
+    from converge_rules.language.access import allowed_folders
+
+    allowed = allowed_folders(allow_paths)
     suites = [load_suite(p, registries, allow_paths=allowed) for p in paths]
     outcomes: list[Outcome] = []
     diagnostics: dict[Diagnostic, None] = {}

@@ -213,6 +213,25 @@ def test_the_api_neither_creates_a_store_nor_takes_a_naive_time(paused: Path,
     assert api.decisions(paused) == [decision]
 
 
+@pytest.mark.parametrize(("call", "match"), [
+    # found: by=5 was recorded (an int in the trace's approval_decided event), and
+    # job="1" was "the store run.db has no job 1; its jobs are 1"
+    (lambda db: api.approve(db, "p-aa", by=5), r"by names who decides \(a non-empty str\)"),
+    (lambda db: api.reject(db, "p-aa", by="  "), "by names who decides"),
+    (lambda db: api.approve(db, "p-aa", note=None), "note is a str"),
+    (lambda db: api.approve(db, "p-aa", edits="amount=1"), "edits maps field names to values"),
+    (lambda db: api.approve(db, "p-aa", job="1"), "job is a job's number .* got str '1'"),
+    (lambda db: api.pending(db, job="1"), "job is a job's number"),
+    (lambda db: api.decisions(db, job=True), "job is a job's number .* got bool"),
+    (lambda db: converge_rules.resume(db, job="1"), "job is a job's number"),
+])
+def test_the_api_refuses_wrong_argument_types_recording_nothing(paused: Path, call: Any,
+                                                                 match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        call(paused)
+    assert api.decisions(paused) == []
+
+
 def test_edits_are_read_by_the_ruleset_the_job_ran_not_a_changed_one(paused: Path) -> None:
     ruleset = paused.parent / "pay.cvg"
     ruleset.write_text(RULESET.replace("emit Payment(claim: id, amount: amount)",
@@ -251,7 +270,7 @@ def test_store_gc_says_it_keeps_a_job_awaiting_approval(paused: Path) -> None:
     # newest jobs kept)" with the job still there, not saying why.
     done = converge("store", "gc", paused, "--keep-last", "0")
     assert done.exit_code == 0, done.output
-    assert "nothing to delete (0 newest finished jobs kept; never deleted, whatever N: " \
+    assert "nothing to delete (no finished job; never deleted, whatever N: " \
         "job 1 (awaiting approval))" in done.output
     assert "awaiting approval are never deleted" in " ".join(
         converge("store", "gc", "--help").output.split())

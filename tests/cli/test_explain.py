@@ -89,6 +89,15 @@ def test_why_not_names_the_first_failing_condition() -> None:
     assert "`where amount < cost` was false: amount = 6.0, cost = 5.0" in result.output
 
 
+def test_facts_take_run_s_short_option_too() -> None:
+    # found: `converge explain -r shop.cvg -f in.jsonl …` was "No such option '-f'",
+    # though `converge run` takes -f for the same --facts
+    short = _explain("-r", "shop.cvg", "-f", "in.jsonl", "--why-not", 'Alert(sku: "B2")')
+    long = _explain("-r", "shop.cvg", "--facts", "in.jsonl", "--why-not", 'Alert(sku: "B2")')
+    assert short.exit_code == 0, short.output
+    assert short.output == long.output
+
+
 def test_why_not_reports_a_lost_conflict() -> None:
     result = _explain("--trace", "run.jsonl", "-r", "shop.cvg", "--why-not",
                       'Price(sku: "A1", amount: 12.0)')

@@ -120,6 +120,27 @@ def test_the_api_takes_allow_paths(tmp_path: Path) -> None:
     assert loaded.fact_types == ("A", "B")
 
 
+@pytest.mark.parametrize("allow", ["/nonexistent", Path("/nonexistent"), None, [5]])
+def test_allow_paths_that_is_no_list_of_folders_is_refused(tmp_path: Path,
+                                                          allow: object) -> None:
+    """Found: allow_paths="/nonexistent" (one string) was read a character at a time,
+    and its "/" let the ruleset import from every folder of the machine."""
+    from converge_rules.testing.runner import run_tests
+
+    _write(tmp_path, {"shared/lib.cvg": LIB,
+                      "rules/main.cvg": 'ruleset main\nimport "../shared/lib.cvg"\n' + USES_A})
+    main = tmp_path / "rules" / "main.cvg"
+    with pytest.raises(TypeError, match="allow_paths takes a list of folders"):
+        converge_rules.load(main, plugins=False, allow_paths=allow)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="allow_paths takes a list of folders"):
+        converge_rules.loads(main.read_text(), path=str(main), plugins=False,
+                             allow_paths=allow)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="allow_paths takes a list of folders"):
+        run_tests([main], plugins=False, allow_paths=allow)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="allow_paths takes a list of folders"):
+        load_file(main, allow_paths=allow)  # type: ignore[arg-type]
+
+
 COMMANDS = [
     ["check", "rules/main.cvg"],
     ["compile", "rules/main.cvg"],

@@ -93,3 +93,31 @@ def test_a_control_character_in_a_name_is_named_where_it_is(
 def test_control_characters_stay_allowed_in_strings_and_comments() -> None:
     text = 'ruleset t "a\x00b\x1b[2J"\n# \x07 bell\n'
     assert parse(text, "t.cvg").diagnostics == ()
+
+
+TROJAN = ('ruleset t\nfact A { key id: str, admin: bool }\n'
+          'agent a {\n  when A(id, admin) where id == "user\u202e \u2066# admin\u2069 \u2066"\n'
+          '  emit A(id: "x", admin: true)\n}\n# reviewed \u2067ok\n')
+
+
+def test_bidirectional_controls_in_strings_and_comments_are_warned_at_their_place() -> None:
+    """Found: a string or a comment could hold U+202E and the isolates (the "Trojan
+    Source" attack: the line shows in another order than it holds) and checked clean."""
+    assert [(line, col, code) for line, col, code, _ in located(TROJAN)] == [
+        (4, 38, "CVG011"), (4, 40, "CVG011"), (4, 48, "CVG011"), (4, 50, "CVG011"),
+        (7, 12, "CVG011")]
+    result = parse(TROJAN, "t.cvg")
+    assert all(d.severity.name == "WARNING" for d in result.diagnostics)
+    assert result.ok  # a warning: the ruleset still loads
+    # outside strings and comments the character is an error already, not twice
+    outside = located("ruleset t\nfact A\u202e { key id: str }\n")
+    assert [(line, col, code) for line, col, code, _ in outside] == [(2, 7, "CVG004")]
+
+
+def test_a_diagnostic_shows_a_bidirectional_control_escaped() -> None:
+    from converge_rules.language.diagnostics.render import render
+
+    result = parse(TROJAN, "t.cvg")
+    text = render("human", list(result.diagnostics)[:1], sources={"t.cvg": TROJAN})
+    assert '"user\\u202e \\u2066# admin\\u2069 \\u2066"' in text
+    assert "\u202e" not in text

@@ -124,8 +124,53 @@ def test_hook_with_a_wrong_argument_is_rejected(write_module: Callable[[str, str
         def converge_register_tools(registry):
             pass
     """)
-    with pytest.raises(PluginError, match="badarg_plugin"):
+    with pytest.raises(PluginError, match="badarg_plugin") as info:
         get_plugin_manager(["badarg_plugin"], entry_points=False)
+    # found: the message stopped at pluggy's first line, "Plugin 'badarg_plugin' for hook
+    # 'converge_register_tools'", which says neither what is wrong nor what to write
+    assert info.value.message == (
+        "cannot be registered: converge_register_tools(registry): Argument(s) "
+        "{'registry'} are declared in the hookimpl but can not be found in the hookspec; "
+        "the hook takes (register), or fewer of them (docs/plugins.md)")
+
+
+@pytest.mark.parametrize(("hook", "call", "takes"), [
+    ("converge_register_tools", 'register("fx_rate", lambda args: {"usd": 1.0})',
+     r"register\(\) for tools takes one converge_rules.plugins.api.Tool: "
+     r"register\(Tool\(name, fn, args, result, description\)\), not \('fx_rate', <function"),
+    ("converge_register_functions", "register()",
+     r"register\(\) for functions takes one converge_rules.plugins.api.Function"),
+    ("converge_register_resolvers", 'register(name="r")',
+     r"register\(\) for resolvers takes \(name, object, description=''\), not \(name='r'\)"),
+])
+def test_register_called_wrongly_says_what_it_takes(
+    write_module: Callable[[str, str], str], hook: str, call: str, takes: str,
+) -> None:
+    # found: "converge_register_tools raised TypeError: _register_callback.<locals>.
+    # register_tool() takes 1 positional argument but 2 were given"
+    write_module("wrongcall_plugin", f"""
+        from converge_rules.plugins.api import hookimpl
+
+        @hookimpl
+        def {hook}(register):
+            {call}
+    """)
+    from converge_rules.plugins import load_registries
+
+    with pytest.raises(PluginError, match=takes) as info:
+        load_registries(["wrongcall_plugin"])
+    assert info.value.plugin == "wrongcall_plugin"
+
+
+def test_one_module_name_as_a_string_is_a_type_error_naming_the_list() -> None:
+    # found: load_registries("claims_demo") imported module 'c' ("plugin 'c': failed to
+    # import module c"), a character at a time
+    from converge_rules.plugins import load_registries
+
+    with pytest.raises(TypeError, match=r"got the str 'claims_demo'; write \['claims_demo'\]"):
+        load_registries("claims_demo")
+    with pytest.raises(TypeError, match="a list of names"):
+        get_plugin_manager("claims_demo", entry_points=False)
 
 
 def test_extra_module_is_loaded(write_module: Callable[[str, str], str]) -> None:

@@ -21,7 +21,10 @@ SETTINGS = settings(max_examples=100, deadline=None,
 
 def _parse(text: str) -> n.Module:
     result = parse(text, "generated.cvg")
-    assert result.diagnostics == (), (text, result.diagnostics)
+    # (a generated string or comment may hold a bidirectional control: CVG011, a
+    # warning about how editors show the line, not about what it holds)
+    found = tuple(d for d in result.diagnostics if d.code != "CVG011")
+    assert found == (), (text, result.diagnostics)
     assert result.module is not None
     return result.module
 

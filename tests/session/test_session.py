@@ -164,6 +164,14 @@ def test_retract_refuses_what_it_cannot_take_back(closure: Any) -> None:
         # found: a text was read as a list of patterns, one a character ("got 'E'")
         with pytest.raises(InputError, match=r"pattern, got the text 'Edge\(a: \"a\"\)'"):
             session.retract('Edge(a: "a")')  # type: ignore[arg-type]
+        # found: a fact as JSON Lines writes it was read by its keys ("got the text
+        # 'Edge'"), and None was "TypeError: 'NoneType' object is not iterable"
+        with pytest.raises(InputError, match=r"got the mapping \{'Edge': …\}\n"
+                                             r"  help: write \('Edge', \{…\}\) for"):
+            session.retract({"Edge": {"a": "a"}})  # type: ignore[arg-type]
+        for nothing in (None, 5):
+            with pytest.raises(InputError, match=f"pattern, got {nothing}"):
+                session.retract(nothing)  # type: ignore[arg-type]
         # all or nothing: the second pattern matches nothing, so a→b stays
         with pytest.raises(InputError, match="no input fact matches"):
             session.retract([("Edge", {"a": "a"}), ("Edge", {"a": "z"})])

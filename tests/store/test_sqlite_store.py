@@ -457,7 +457,7 @@ def test_a_locked_store_is_an_error_after_the_timeout(backend: Backend) -> None:
     ("sqlite:///x.db?timeout=soon", "timeout must be a number of seconds"),
     ("mysql://db/jobs", "'mysql' is not a registered job store (known: "),
     ("missing/run.db", "directory 'missing' does not exist"),
-    (".", "is a directory; give --store a file name"),
+    (".", "is a directory; give the store a file name"),
 ])
 def test_bad_store_locations_are_named_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str, message: str,
@@ -482,7 +482,7 @@ def test_a_store_that_is_no_regular_file_is_named_as_such(tmp_path: Path, kind: 
     out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", store)
     assert out.exit_code == 2
     assert (f"{store} is not a regular file (a device, a named pipe or a socket); give "
-            "--store a file name") in out.output
+            "the store a file name") in out.output
 
 
 def test_store_and_trace_options_that_do_not_go_together(tmp_path: Path) -> None:
@@ -595,7 +595,9 @@ def test_gc_keeps_the_newest_jobs_and_shrinks_the_file(
         assert os.path.getsize(db) < before
     assert invoke("trace", "export", db).output == kept
     assert "has no job 2" in invoke("trace", "export", db, "--job", "2").output
-    assert "nothing to delete" in invoke("store", "gc", db, "--keep-last", "1").output
+    # (was "1 newest finished jobs kept")
+    assert "nothing to delete (1 finished job, at most 1 kept)" in invoke(
+        "store", "gc", db, "--keep-last", "1").output
     invoke("run", ruleset, "-f", facts, "--store", db, "--now", NOW)
     with backend.open() as store:
         assert [j.id for j in store.jobs()] == [4, 5]  # ids are never reused

@@ -40,7 +40,9 @@ def test_jsonl_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "text", "message"), [
     ("c.csv", "cost,bad name\n1,2\n", "column `bad name` is not a variable name"),
-    ("c.csv", "a,b\n1\n", "c.csv:2: 1 cells, but the header has 2 columns"),
+    # (was "1 cells", with no fix)
+    ("c.csv", "a,b\n1\n", "c.csv:2: 1 cell, but the header has 2 columns"),
+    ("c.csv", "a\n1,2\n", "c.csv:2: 2 cells, but the header has 1 column"),
     ("c.jsonl", "{nope\n", "c.jsonl:1: not JSON"),
     ("c.jsonl", "[1, 2]\n", "c.jsonl:1: each line must be a JSON object"),
     # lines ending in CR alone read as one line: the CR is named (was "not JSON (Extra

@@ -88,6 +88,18 @@ def test_collection_can_be_turned_off(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
+@pytest.mark.parametrize("key", ["converge_collect", "converge_plugins"])
+def test_an_ini_flag_that_is_no_truth_value_is_named(pytester: pytest.Pytester,
+                                                     key: str) -> None:
+    # found: "ERROR <dir> - pytest.UsageError: invalid truth value 'maybe'", naming no key
+    pytester.makefile(".cvg", shop=SHOP + PASSING)
+    pytester.makeini(f"[pytest]\n{key} = maybe\n")
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {key} in *tox.ini: invalid truth value 'maybe'; "
+                                 "write true or false"])
+
+
 def test_python_tests_run_beside_ruleset_tests(pytester: pytest.Pytester) -> None:
     pytester.makefile(".cvg", shop=SHOP + PASSING)
     pytester.makepyfile(test_py="def test_python():\n    assert True\n")

@@ -60,3 +60,75 @@ def test_dev_stdin_is_read_as_a_ruleset_and_as_facts(converge_script: Run,
                            input=b'{"A": {"s": "x"}}\n')
     assert done.code == 0, done.text
     assert '"s": "x"' in done.out
+
+
+LONG = (
+    'ruleset long\n\nroot "all shipped" {\n'
+    '  require count(Order(status: "shipped")) == count(Order()) and count(Alert()) == 0'
+    " or count(Order()) == 0 # goal\n}\n\n"
+    "fact Order { key id: str, status: str, amount: float, country: str }\n"
+    "fact Alert { id: str, level: str }\n\n"
+    "agent flag {\n  when Order(id, status, amount, country)\n"
+    '  where status == "open" and amount > 10_000.0 and country != "US" or status == "held"'
+    " and amount > 50_000.0 # big\n"
+    '  emit Alert(id: id, level: if amount > 100_000.0 and country != "US" then "critical"'
+    ' else if amount > 50_000.0 then "high" else "normal")\n}\n'
+)
+
+LONG_FORMATTED = """ruleset long
+
+root "all shipped" {
+  require count(Order(status: "shipped")) == count(Order()) and count(Alert()) == 0
+    or count(Order()) == 0               # goal
+}
+
+fact Order  { key id: str, status: str, amount: float, country: str }
+fact Alert  { id: str, level: str }
+
+agent flag {
+  when Order(id, status, amount, country)
+  where status == "open" and amount > 10_000.0 and country != "US"
+    or status == "held" and amount > 50_000.0  # big
+  emit Alert(
+    id: id,
+    level: if amount > 100_000.0 and country != "US" then "critical"
+      else if amount > 50_000.0 then "high"
+      else "normal",
+  )
+}
+"""
+
+
+def test_a_long_guard_require_or_value_breaks_at_or_and_else(converge_script: Run) -> None:
+    """Found: fmt put an expression of any length on one line (Waltz's `shapes` agent,
+    written over 10 lines, came out with a line of 600 columns); lines now break
+    before `or`, then `and`, and before each `else`, within the 100 columns."""
+    done = converge_script("fmt", "-", input=LONG.encode())
+    assert done.code == 0, done.err
+    assert done.out == LONG_FORMATTED
+    again = converge_script("fmt", "-", input=LONG_FORMATTED.encode())
+    assert again.out == LONG_FORMATTED
+
+
+def test_a_long_nested_chain_goes_one_level_further_in(converge_script: Run) -> None:
+    parts = [f"(n > {i}_000_000 and n < {i}_500_000 and n != {i}_250_000 and m != {i}_260_000"
+             f" and m < {i}_700_000 and m > {i}_100_000)" for i in (1, 2)]
+    text = ("ruleset n\nfact A { key id: str, n: int, m: int }\nagent a {\n"
+            "  when A(id, n, m)\n  where " + " or ".join(parts) + "\n"
+            "  emit A(id: id, n: n, m: m)\n}\n")
+    done = converge_script("fmt", "-", input=text.encode())
+    assert done.code == 0, done.err
+    assert done.out.split("\n  where ", 1)[1].split("\n  emit", 1)[0].splitlines() == [
+        "n > 1_000_000",
+        "      and n < 1_500_000",
+        "      and n != 1_250_000",
+        "      and m != 1_260_000",
+        "      and m < 1_700_000",
+        "      and m > 1_100_000",
+        "    or n > 2_000_000",
+        "      and n < 2_500_000",
+        "      and n != 2_250_000",
+        "      and m != 2_260_000",
+        "      and m < 2_700_000",
+        "      and m > 2_100_000",
+    ]

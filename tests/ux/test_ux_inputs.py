@@ -157,3 +157,18 @@ def test_a_bad_date_says_why_in_its_own_words(tmp_path: Path) -> None:
         converge_rules.read_facts(ruleset, path)
     assert caught.value.help == ('give `d` a date value ("2026-02-30" is not a date: day '
                                  "is out of range for month)")
+
+
+def test_standard_input_that_is_a_device_is_named(ruleset: Path, tmp_path: Path) -> None:
+    """Found: `converge run R -f /dev/stdin < /dev/null` said "/dev/stdin: … it is a
+    device" with the help "give --facts a file, a pipe or /dev/stdin" — which it was."""
+    import subprocess
+    import sys
+
+    console = Path(sys.executable).with_name("converge")
+    done = subprocess.run([str(console), "run", str(ruleset), "-f", "/dev/stdin"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, check=False)
+    assert done.returncode == 2
+    assert ("/dev/stdin: cannot read the file: it is the device /dev/null here, not a "
+            "file of facts\n  help: pipe the facts in") in done.stderr

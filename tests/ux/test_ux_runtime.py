@@ -223,3 +223,43 @@ def test_an_effect_an_invariant_discarded_is_not_called_a_failure(converge: Run,
     assert "failed" not in done.err
     assert "guard the failing expression" not in done.err
     assert "the invariant kept those facts out and the job went on" in done.err
+
+
+MARKUP = """\
+ruleset mk
+fact A { key id: str, v: str }
+agent a { when A(id) emit A(id: id, v: "[red]b[/red]") }
+agent b { when A(id) emit A(id: id, v: "[/]c") }
+policy A {
+  resolve by latest
+  on tie first
+}
+"""
+
+
+def test_values_that_look_like_rich_markup_print_as_they_are(converge: Run,
+                                                             tmp_path: Path) -> None:
+    """Found: the result tables read string values as Rich markup: `[i]k[/i]` printed
+    as `k`, `[red]b[/red]` as a red `b`, and `[/]c` ended `converge run` with
+    "internal error: MarkupError: closing tag '[/]' … has nothing to close"."""
+    (tmp_path / "mk.cvg").write_text(MARKUP, encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"A": {"id": "[i]k[/i]", "v": "[blink]x"}}\n',
+                                       encoding="utf-8")
+    done = converge("run", "mk.cvg", "-f", "in.jsonl")
+    assert done.code == 1, done.err  # oscillating: the two agents take turns
+    assert "internal error" not in done.err
+    assert "│ [i]k[/i] │ [red]b[/red] │" in done.out
+    assert "│ (id: [i]k[/i]) │ (v: [/]c)         │" in done.out
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202a", "\u2066", "\u2069"])
+def test_bidirectional_controls_in_a_value_are_escaped(converge: Run, tmp_path: Path,
+                                                       char: str) -> None:
+    # found: U+202E (right-to-left override) reached the terminal raw and showed
+    # `evil` reversed; docs/security.md promises no control character does
+    (tmp_path / "t.cvg").write_text("ruleset t\nfact A { key id: str }\n", encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(f'{{"A": {{"id": "{char}evil"}}}}\n', encoding="utf-8")
+    done = converge("run", "t.cvg", "-f", "in.jsonl")
+    assert done.code == 0, done.err
+    assert char not in done.out
+    assert f"\\u{ord(char):04x}evil" in done.out

@@ -167,3 +167,50 @@ def test_a_closed_pipe_ends_quietly(files: Path) -> None:
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "Traceback" not in err and "internal error" not in err, err
+
+
+@pytest.mark.parametrize("args", [
+    ("store", "info", "adir"), ("store", "gc", "adir", "--keep-last", "1"),
+    ("trace", "export", "adir"), ("pending", "adir"), ("approve", "adir", "p-0"),
+])
+def test_a_directory_given_as_a_store_argument_is_not_called_the_store_option(
+    converge: Run, tmp_path: Path, args: tuple[str, ...],
+) -> None:
+    # found: `converge store info DIR` said "give --store a file name": the command
+    # has no --store option (its STORE is an argument)
+    (tmp_path / "adir").mkdir()
+    done = converge(*args)
+    assert done.code == 2
+    assert "adir is a directory; give the store a file name (e.g. run.db)" in done.err
+    assert "--store" not in done.err
+
+
+@pytest.mark.parametrize(("ruleset", "facts"), [
+    ("ruleset t\nfact A {\n", '{"A": {"s": "x", "n": 1}}\n'),           # ruleset errors
+    (RULESET, '{"A": {"s": "x", "n": "one"}}\n'),                       # bad facts
+    (RULESET, '{"Z": {}}\n'),                                           # unknown type
+])
+def test_a_run_refused_before_it_starts_leaves_no_new_store(
+    converge: Run, tmp_path: Path, ruleset: str, facts: str,
+) -> None:
+    # found: "nothing was run: fix the input and run again", and a new 90 KB run.db
+    # with no job in it
+    (tmp_path / "r.cvg").write_text(ruleset, encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(facts, encoding="utf-8")
+    done = converge("run", "r.cvg", "-f", "in.jsonl", "--store", "run.db")
+    assert done.code == 2
+    assert not (tmp_path / "run.db").exists()
+    (tmp_path / "in.jsonl").write_text('{"A": {"s": "x", "n": 1}}\n', encoding="utf-8")
+    (tmp_path / "r.cvg").write_text(RULESET, encoding="utf-8")
+    assert converge("run", "r.cvg", "-f", "in.jsonl", "--store", "run.db").code == 0
+    assert (tmp_path / "run.db").is_file()
+
+
+def test_store_gc_of_a_store_without_jobs_says_so(converge: Run, tmp_path: Path) -> None:
+    # found: "nothing to delete (1 newest finished jobs kept)" of a store with no job
+    from converge_rules.store.sqlite import SqliteStore
+
+    SqliteStore(tmp_path / "empty.db").close()
+    done = converge("store", "gc", "empty.db", "--keep-last", "1")
+    assert done.code == 0
+    assert done.out == "empty.db: nothing to delete (no finished job)\n"

@@ -218,6 +218,9 @@ def _display(text: str) -> tuple[str, list[int]]:
             piece = " " * (_TAB_WIDTH - column % _TAB_WIDTH)
         elif unicodedata.category(char) == "Cc":
             piece = f"\\x{ord(char):02x}"
+        elif "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069" or char in (
+                "\u2028\u2029"):  # (they would reorder or break the line shown)
+            piece = f"\\u{ord(char):04x}"
         else:
             piece = char
         shown.append(piece)

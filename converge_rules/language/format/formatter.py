@@ -6,14 +6,16 @@ its text: own-line comments stay before the line they preceded, trailing comment
 at the end of their line.
 
 The layout is the one LANGUAGE.md is written in: two-space indent; one blank line
-between items, except that one-line items written without a blank line between them
-stay grouped (a run of one-line ``fact``/``intent`` declarations gets its ``{``
-aligned two spaces past the longest name); ``=`` in ``root`` budgets at a fixed column
+between items, except that one-line items written without a blank line between them stay
+grouped (a run of one-line ``fact``/``intent`` declarations gets its ``{`` aligned two
+spaces past the longest name); ``=`` in ``root`` budgets at a fixed column
 (:data:`BUDGET_COLUMN`), so adding a budget never realigns the others; ``where`` on the
 ``when`` line when it fits, ``and``-continued patterns and one-argument-per-line calls
-when a line would pass 100 columns; trailing comments from column 42, or two spaces
-after longer code, shared by consecutive commented lines; the fewest parentheses that
-keep an expression's meaning; numbers and durations as written; strings re-escaped.
+when a line would pass 100 columns, and a long ``where``, ``require`` or argument value
+broken before each ``or``/``and`` of its chain and each ``else`` (:func:`_wrap_expr`);
+trailing comments from column 42, or two spaces after longer code, shared by consecutive
+commented lines; the fewest parentheses that keep an expression's meaning; numbers and
+durations as written; strings re-escaped.
 Inside blocks, one blank line survives where the source had one or more.
 
 Layout depends only on the tree, the line width, where comments stand and where blank
@@ -386,9 +388,66 @@ def _with_args(head: str, args: tuple[n.Arg, ...], tail: str, span: Span) -> _St
     if not args or len(INDENT) + len(single) <= LINE_WIDTH:
         return _Stmt.line(single, _region(span))
     parts = [(head + "(", (span.line, span.line), 0)]
-    parts.extend((f"{a.name.name}: {format_expr(a.value)},", _region(a.span), 1) for a in args)
+    for a in args:
+        parts.extend(_wrap_expr(a.value, f"{a.name.name}: ", ",", 1, 2, *_region(a.span)))
     parts.append((")" + tail, (span.end_line, span.end_line), 0))
     return _Stmt(tuple(parts), wrapped=True)
+
+
+def _wrap_expr(e: n.Expr, prefix: str, suffix: str, extra: int, cont: int,
+               start: int, end: int) -> list[tuple[str, _Region, int]]:
+    """``prefix + e + suffix`` as the parts of a statement (depth 1 + ``extra``): one
+    line when it fits in :data:`LINE_WIDTH`; else broken before each ``or``/``and`` of
+    a chain and before each ``else`` of an ``if``, the continuations at ``cont`` (a
+    part nested in another goes one level further in). ``start``/``end`` are the source
+    lines the text covers (comments attach by them). What does not break this way (a
+    long sum, a long call) stays on its line."""
+    text = prefix + format_expr(e) + suffix
+    if len(INDENT) * (1 + extra) + len(text) <= LINE_WIDTH:
+        return [(text, (start, end), extra)]
+    if isinstance(e, n.IfExpr):
+        parts: list[tuple[str, _Region, int]] = []
+        head, depth, first = prefix + "if ", extra, start
+        branch: n.Expr = e
+        while isinstance(branch, n.IfExpr):
+            cond, then = _expr(branch.condition), _expr(branch.then)
+            tail = f" then {_paren(then, then[1] == _IF)}"
+            if cond[1] == _IF:  # (a condition that is itself an if: on one line)
+                parts.append((f"{head}({cond[0]}){tail}",
+                              (first, branch.then.span.end_line), depth))
+            else:
+                parts.extend(_wrap_expr(branch.condition, head, tail, depth, cont + 1,
+                                        first, branch.then.span.end_line))
+            head, depth = "else if ", cont
+            branch = branch.otherwise
+            first = branch.span.line
+        parts.extend(_wrap_expr(branch, "else ", suffix, cont, cont + 1, first, end))
+        return parts
+    if not (isinstance(e, n.Binary) and e.op in ("or", "and")):
+        return [(text, (start, end), extra)]
+    operands: list[n.Expr] = [e.right]
+    left = e.left
+    while isinstance(left, n.Binary) and left.op == e.op:
+        operands.append(left.right)
+        left = left.left
+    operands.append(left)
+    operands.reverse()
+    prec = _BINARY_PREC[e.op]
+    parts = []
+    for i, operand in enumerate(operands):
+        last = i == len(operands) - 1
+        head = prefix if i == 0 else f"{e.op} "
+        tail = suffix if last else ""
+        at = extra if i == 0 else cont
+        first = start if i == 0 else operand.span.line
+        until = end if last else operand.span.end_line
+        inner = _expr(operand)
+        # the first operand is the chain's left end; the others are right operands
+        if inner[1] < prec or (i > 0 and inner[1] <= prec):
+            parts.append((f"{head}({inner[0]}){tail}", (first, until), at))
+        else:
+            parts.extend(_wrap_expr(operand, head, tail, at, cont + 1, first, until))
+    return parts
 
 
 class _Layout:
@@ -535,14 +594,15 @@ class _Layout:
         for b in root.budgets:
             text = f"{b.name.name.ljust(BUDGET_COLUMN)} = {format_expr(b.value)}"
             children.append(((b.span.line, b.span.column), text, _region(b.span)))
-        for r in root.requires:
-            children.append(((r.span.line, r.span.column),
-                             f"require {format_expr(r.condition)}", _region(r.span)))
+        requires: list[tuple[tuple[int, int], _Stmt]] = [
+            ((r.span.line, r.span.column),
+             _Stmt(tuple(_wrap_expr(r.condition, "require ", "", 0, 1, *_region(r.span)))))
+            for r in root.requires]
         # Budgets and requires may interleave in the source; keep the source order so
         # that comments stay with their lines (the sort is stable for unknown spans).
-        children.sort(key=lambda c: c[0])
-        self._block(f"root {quote(root.goal)}", root.span,
-                    [_Stmt.line(t, r) for _, t, r in children])
+        stmts = [(at, _Stmt.line(t, r)) for at, t, r in children] + requires
+        stmts.sort(key=lambda c: c[0])
+        self._block(f"root {quote(root.goal)}", root.span, [st for _, st in stmts])
 
     def _invariant(self, inv: n.Invariant, region: tuple[int, int]) -> None:
         """One line, as a ``prune`` is (its comments go where a prune's go)."""
@@ -580,7 +640,8 @@ class _Layout:
                 lead = "when " if i == 0 else INDENT + "and "
                 body.append(_Stmt.line(lead + text, _region(p.span)))
         if where is not None and agent.where is not None:
-            body.append(_Stmt.line(where, _region(agent.where.span)))
+            body.append(_Stmt(tuple(_wrap_expr(agent.where, "where ", "", 0, 1,
+                                               *_region(agent.where.span)))))
         body.extend(_call(c) for c in agent.calls)
         body.extend(_output(o) for o in agent.outputs)
         self._close(agent.span, self._children(1, body) or agent.span.line)

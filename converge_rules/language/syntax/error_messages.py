@@ -48,6 +48,39 @@ BAD_CHARACTER = define(
     wrong="ruleset r 'Prices'\n",
     right='ruleset r "Prices"\n',
 )
+BIDI_CONTROL = define(
+    "CVG011", "bidi-control", Severity.WARNING, "Bidirectional control character",
+    "A string or a comment holds a Unicode bidirectional embedding, override or isolate "
+    "(U+202A to U+202E, U+2066 to U+2069). Editors and review tools reorder the text "
+    "after it, so the line reads differently from what it holds: a comment can seem to "
+    "end where it does not, and a string can seem to be another (the \"Trojan Source\" "
+    "attack, CVE-2021-42574). Remove it; right-to-left text needs none of them.",
+    wrong='ruleset r\nfact A { key id: str }\n# checked by \u202eana\n',
+    right='ruleset r\nfact A { key id: str }\n# checked by ana\n',
+)
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def bidi_controls(text: str, path: str, flagged: set[tuple[int, int]]) -> list[Diagnostic]:
+    """A warning at each bidirectional control of ``text`` (inside a string or a
+    comment: elsewhere it is a bad character already, at a place in ``flagged``)."""
+    found = []
+    for match in _BIDI.finditer(text):
+        pos = match.start()
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        if (line, column) in flagged:
+            continue
+        found.append(Diagnostic(
+            BIDI_CONTROL, Severity.WARNING,
+            f"bidirectional control character U+{ord(match.group()):04X} in a string or a "
+            "comment: the text after it shows in another order than it is",
+            _span(path, line, column, line, column + 1),
+            "remove it (it is invisible in most editors); right-to-left text needs no "
+            "control characters"))
+    return found
+
+
 MISSING_HEADER = define(
     "CVG006", "missing-ruleset-header", Severity.ERROR, "File does not start with `ruleset`",
     "Every `.cvg` file starts with `ruleset NAME \"title\"`; NAME is the file's namespace.",

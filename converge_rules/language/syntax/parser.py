@@ -32,6 +32,7 @@ from converge_rules.language.syntax.error_messages import (
     INTERNAL,
     ITEM_WORDS,
     MISSING_HEADER,
+    bidi_controls,
     describe_error,
     misplaced_header,
 )
@@ -219,6 +220,9 @@ def assemble(chunks: list[_Chunk], text: str, path: str, lines: list[int]) -> Pa
         diagnostics.append(Diagnostic(
             MISSING_HEADER, Severity.ERROR, "the file does not start with a `ruleset` line",
             first, 'add a first line such as `ruleset pricing "what this ruleset does"`'))
+    if not text.isascii():  # (a Trojan Source line: its strings and comments reordered)
+        diagnostics.extend(bidi_controls(text, path, {
+            (d.span.line, d.span.column) for d in diagnostics if d.span is not None}))
     end = _end_position(text, lines)
     module = n.Module(header, tuple(items), tuple(comments),
                       Span(path, 1, 1, end[0], end[1]))
