@@ -50,8 +50,8 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
-from itertools import chain, compress, islice
-from operator import itemgetter
+from itertools import chain, compress, islice, repeat
+from operator import is_, itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -418,11 +418,14 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
             named += range(min(n, first_id))
             at = kinds.find(E_INPUTS, at + 1)
     olds = [[f, type_of[f], values[f]] for f in sorted({f for f in named if f < first_id})]
-    lasting: list[int] = []
-    if (Lasting in set(map(type, map(_LAST_BUT_ONE, events)))
-            or Lasting in set(map(type, map(_LAST, events)))):
-        lasting = [i for i, ev in enumerate(events) if ev[0] in _SUPPORTED
-                   and type(ev[5 if ev[0] == E_KEYED_UPDATE else 4]) is Lasting]
+    # where a support is lasting, at C speed: a Lasting is last but one only in a
+    # fact added or a keyed update, last only in a fact supported
+    places = range(len(events))
+    lasting: list[int] = [
+        *compress(places, map(is_, map(type, map(_LAST_BUT_ONE, events)), repeat(Lasting))),
+        *compress(places, map(is_, map(type, map(_LAST, events)), repeat(Lasting)))]
+    if lasting:
+        lasting.sort()
     try:
         text = _dumps([first_id, type_of[first_id:next_id], values[first_id:next_id],
                        olds, lasting, events])
@@ -438,9 +441,6 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
         at = end
     return RawRun(RAW, text[1:-1], sum(c[1] for c in counts), counts,
                   lambda: raw_names_text(trace))
-
-
-_SUPPORTED = frozenset({E_FACT_ADDED, E_FACT_SUPPORTED, E_KEYED_UPDATE})
 
 
 def names_text(trace: Trace) -> str:
