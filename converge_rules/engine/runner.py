@@ -172,6 +172,9 @@ class _Job:
         #: ``committed`` and the fact store's next id when the sink was last handed a
         #: cycle (where the facts of the next cycle's start)
         self._handed = (0, 0)
+        #: whether cycles handed over raw wait for the commit (their events must be
+        #: in memory then: the engine commits them before its trace spills)
+        self._raw_waiting = False
         self.inputs: InputFacts | None = inputs
         self.executor = executor
         self.progress = progress
@@ -759,16 +762,19 @@ class _Job:
         handed, first_id = self._handed
         events = raw[held:] if held >= 0 else list(trace.tail(start))
         if handed == start and events and self._is_raw(self._kinds_of(events)):
-            # (no tool call among them: the cycle may wait) the trace spills its
-            # events after this: the cycles waiting are committed first
+            # (no tool call among them: the cycle may wait) when the trace spills its
+            # events after this, the cycles waiting raw are committed first
             due = sink.commit_due(len(raw) >= SPILL_EVENTS)
             sink.cycle_raw(trace, cycle, start, end, first_id, next_id)
+            self._raw_waiting = not due
         else:
             compact = self._compact
             assert compact is not None  # (set with the compact sink)
             made = compact(trace, start, events)
-            due = sink.commit_due(made.tools or len(raw) >= SPILL_EVENTS)
+            due = sink.commit_due(made.tools or (self._raw_waiting
+                                                 and len(raw) >= SPILL_EVENTS))
             sink.cycle_waits(cycle, made)
+            self._raw_waiting = self._raw_waiting and not due
         self._handed = (end, next_id)
         self.committed = end
         checkpoints = self.checkpoints

@@ -95,3 +95,32 @@ def test_a_converge_that_knows_no_raw_rows_refuses_the_store(
     monkeypatch.setattr(sqlite, "SCHEMA_VERSION", 8)
     with pytest.raises(sqlite.StoreError, match="newer than this converge knows"):
         SqliteStore(tmp_path / "s.db")
+
+
+def test_cycles_waiting_raw_are_committed_before_the_trace_spills_their_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from converge_rules.engine import tracerows
+    from converge_rules.engine.trace import SPILL_EVENTS
+
+    read: list[tuple[int, int]] = []
+    events_of = tracerows.events_of
+
+    def in_memory(trace: object, start: int, end: int) -> object:
+        read.append((start, trace._spilled))  # type: ignore[attr-defined]
+        return events_of(trace, start, end)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tracerows, "events_of", in_memory)
+    monkeypatch.setattr(SqliteStore, "group_seconds", 1e9)  # no commit for the time
+    program = converge_rules.loads(
+        PRUNED.replace("n < 40", "n < 600").replace("= 100", "= 1000"), plugins=False)
+    facts = [("Tick", {"id": "t", "n": 0})]
+    api.run(program, facts, trace=tmp_path / "t.jsonl", now=None)
+    # up to 1,000 cycles a transaction: far more events than the trace holds in memory
+    api.run(program, facts, store=f"sqlite:///{tmp_path}/s.db?group=1000", now=None)
+    with SqliteStore(tmp_path / "s.db") as store:
+        lines = list(store.trace_lines(store.job(None).id))
+    assert lines == (tmp_path / "t.jsonl").read_text().splitlines()
+    assert len(lines) > 2 * SPILL_EVENTS
+    assert read and all(start >= spilled for start, spilled in read)
+    assert any(spilled for _, spilled in read)  # (the trace did spill)
