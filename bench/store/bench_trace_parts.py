@@ -1,19 +1,20 @@
 """Where a stored run's trace time goes (issue 13 item 10), by taking parts away: each
 workload of ``bench_raw.py`` run ``none`` (no store), ``no-ckpt`` (the SQLite store,
 the checkpoints' staging skipped, as ``bench_raw.py``'s way of that name), ``no-sink``
-(the same, the sink's ``cycle_compact`` and ``commit_due`` doing nothing: the raw
-events are made by ``compact`` every cycle, nothing is written until the job's last
-lines) and ``no-rows`` (``compact`` too replaced by a constant: the store is opened,
-the job recorded, the runner's path taken, no trace row made).
+(the same, the sink's ``cycle_raw``, ``cycle_waits``, ``commit_due`` and
+``encode_waiting`` doing nothing: the cycles a raw row cannot hold are made by
+``compact`` as they end, nothing is written until the job's last lines) and
+``no-rows`` (``compact`` too replaced by a constant, for every cycle: the store is
+opened, the job recorded, the runner's path taken, no trace row made).
 
     python bench/store/bench_trace_parts.py [--rounds N] [--quick] [--only NAME]
 
 CPU time (``time.process_time``) of each run in the same process, the ways in
-alternating order, medians; then each part per cycle: ``compact`` (no-sink − no-rows),
-the sink (no-ckpt − no-sink: the rows' encoding when the sink does it, hashing,
-SQLite), and the rest (no-rows − none). Not a way converge runs: a measuring tool.
-Run it with another checkout's code first on ``PYTHONPATH`` for a before/after under
-the same load.
+alternating order, medians; then each part per cycle: ``compact`` (no-sink − no-rows:
+the cycles ``compact`` makes as they end), the sink (no-ckpt − no-sink: the raw rows'
+encoding at the commit, hashing, SQLite), and the rest (no-rows − none). Not a way
+converge runs: a measuring tool. Run it with another checkout's code first on
+``PYTHONPATH`` for a before/after under the same load.
 """
 
 from __future__ import annotations
@@ -43,23 +44,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller workloads")
     parser.add_argument("--only", help="the workloads whose name starts with this")
     args = parser.parse_args()
-    from converge_rules.engine import checkpoints, runner, tracerows
+    from converge_rules.engine import checkpoints, tracerows
     from converge_rules.store import sqlite
 
     def no_stage(self: Any, cycle: int, lines: int, **_: Any) -> None:
         self.lines += lines
 
     job = sqlite.SqliteJob
-    real = (job.cycle_compact, job.commit_due, runner.compact)
+    names = ("cycle_raw", "cycle_waits", "commit_due", "encode_waiting")
+    real = {n: getattr(job, n) for n in names}
+    real_compact, real_is_raw = tracerows.compact, tracerows.is_raw
     empty = tracerows.CompactCycle("lines", "[]", 0, None)
 
     def way(name: str) -> None:
-        job.cycle_compact, job.commit_due, runner.compact = real  # type: ignore[method-assign]
-        if name in ("no-sink", "no-rows"):
-            job.cycle_compact = lambda self, cycle, events, *, commit: None  # type: ignore[method-assign]
+        for n, f in real.items():
+            setattr(job, n, f)
+        tracerows.compact, tracerows.is_raw = real_compact, real_is_raw  # type: ignore[assignment]
+        if name in ("no-sink", "no-rows"):  # the sink keeps nothing of the cycles
+            job.cycle_raw = lambda self, *args: None  # type: ignore[method-assign]
+            job.cycle_waits = lambda self, cycle, events: None  # type: ignore[method-assign]
             job.commit_due = lambda self, tools: False  # type: ignore[method-assign]
-        if name == "no-rows":
-            runner.compact = lambda trace, start: empty  # type: ignore[assignment]
+            job.encode_waiting = lambda self: []  # type: ignore[method-assign]
+        if name == "no-rows":  # nor does the engine make any compact cycle
+            tracerows.compact = lambda trace, start, events=None: empty  # type: ignore[assignment]
+            tracerows.is_raw = lambda kinds: False  # type: ignore[assignment]
 
     stage = checkpoints.Checkpointer.stage
     checkpoints.Checkpointer.stage = no_stage  # type: ignore[method-assign]

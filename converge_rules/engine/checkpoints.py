@@ -371,6 +371,16 @@ class Checkpointer:
         except Unsupported:
             self.stop()
 
+    def counted(self, lines: int, last: int) -> None:
+        """The job ends: the cycles that waited (handed to :meth:`stage` with no
+        lines: a sink counts them when it encodes them, at the commit) give ``lines``
+        trace lines, ``last`` of them the last one's, whose checkpoint :meth:`flush`
+        stages."""
+        self.lines += lines
+        pending = self._pending
+        if pending is not None:
+            self._pending = (pending[0], last, *pending[2:])
+
     def flush(self) -> None:
         """The job ended (cleanly) after its last cycle was handed to the sink waiting:
         stage that cycle's checkpoint now, for the sink's last transaction. (The state

@@ -57,6 +57,8 @@ from converge_rules.engine.trace import (
     E_RETRACTED,
     E_STATUS,
     E_TOOL_CALL,
+    SPILL_EVENTS,
+    Event,
     Trace,
     jsonable,
     removal_of,
@@ -148,7 +150,8 @@ class _Job:
         # the sink checks below are made only when there is a sink)
         sunk = cycle_sink is not None
         self.compact_sink: CompactSink | None = None
-        self._compact: Callable[[Trace, int], CompactCycle] | None = None
+        self._compact: (Callable[[Trace, int, Sequence[Event] | None], CompactCycle]
+                        | None) = None
         self.group_commit: GroupCommitSink | None = None
         if cycle_sink is not None:
             # The store's protocols (and its records' dataclasses) are imported only
@@ -156,14 +159,22 @@ class _Job:
             from converge_rules.store.base import CompactSink, GroupCommitSink
 
             if isinstance(cycle_sink, CompactSink):
-                from converge_rules.engine.tracerows import compact
+                from converge_rules.engine.tracerows import compact, is_raw, kinds_of
 
                 self.compact_sink = cycle_sink
-                self._compact = compact  # (imported once here: a cycle's commit calls it)
+                # (imported once here: a cycle's commit calls them)
+                self._compact = compact
+                self._kinds_of, self._is_raw = kinds_of, is_raw
             self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
                                  else None)
         #: how many raw trace events the cycle sink has been handed
         self.committed = 0
+        #: ``committed`` and the fact store's next id when the sink was last handed a
+        #: cycle (where the facts of the next cycle's start)
+        self._handed = (0, 0)
+        #: whether cycles handed over raw wait for the commit (their events must be
+        #: in memory then: the engine commits them before its trace spills)
+        self._raw_waiting = False
         self.inputs: InputFacts | None = inputs
         self.executor = executor
         self.progress = progress
@@ -736,19 +747,46 @@ class _Job:
         self._publish()  # before the spill too
 
     def _commit_compact(self, cycle: int, sink: CompactSink) -> None:
-        """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle
-        (one JSON text per cycle; the lines are built when the trace is read)."""
-        compact = self._compact
-        assert compact is not None  # (set with the compact sink)
-        events = compact(self.trace, self.committed)
-        commit = events.tools
-        if self.checkpoints is not None:  # staged with the sink: the same transaction
-            # only with the cycle a transaction ends with (when the sink says which)
-            due = getattr(sink, "commit_due", None)
-            commit = commit if due is None else due(commit)
-            self.checkpoints.stage(cycle, events.lines, commit=commit or due is None)
-        sink.cycle_compact(cycle, events, commit=commit)
-        self.committed = len(self.trace)
+        """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle (the
+        lines are built when the trace is read). A cycle whose events are all of the
+        kinds a raw row keeps is handed over as where its events end (no Python work
+        per event: the sink encodes the waiting cycles' events together at the
+        commit); any other as :func:`~converge_rules.engine.tracerows.compact` makes
+        it. The trace lines of the cycles committed are counted then, for the
+        checkpoint of the cycle the transaction ends with."""
+        trace = self.trace
+        start, end = self.committed, len(trace)
+        raw = trace.raw
+        held = start - trace._spilled
+        next_id = self.store.next_id
+        handed, first_id = self._handed
+        events = raw[held:] if held >= 0 else list(trace.tail(start))
+        if handed == start and events and self._is_raw(self._kinds_of(events)):
+            # (no tool call among them: the cycle may wait) when the trace spills its
+            # events after this, the cycles waiting raw are committed first
+            due = sink.commit_due(len(raw) >= SPILL_EVENTS)
+            sink.cycle_raw(trace, cycle, start, end, first_id, next_id)
+            self._raw_waiting = not due
+        else:
+            compact = self._compact
+            assert compact is not None  # (set with the compact sink)
+            made = compact(trace, start, events)
+            due = sink.commit_due(made.tools or (self._raw_waiting
+                                                 and len(raw) >= SPILL_EVENTS))
+            sink.cycle_waits(cycle, made)
+            self._raw_waiting = self._raw_waiting and not due
+        self._handed = (end, next_id)
+        self.committed = end
+        checkpoints = self.checkpoints
+        if not due:
+            if checkpoints is not None:  # (its lines are counted when committed)
+                checkpoints.stage(cycle, 0, commit=False)
+            return
+        lines = sink.encode_waiting()
+        if checkpoints is not None:  # staged with the sink: the same transaction
+            checkpoints.lines += sum(lines) - lines[-1]
+            checkpoints.stage(cycle, lines[-1])
+        sink.commit_waiting()
 
     def end_lines(self, sink: Any, result: RunResult) -> None:
         """Hand ``sink`` the events after the last committed cycle (the budget and
@@ -756,8 +794,11 @@ class _Job:
         from converge_rules.store.base import CompactSink
 
         if isinstance(sink, CompactSink):
+            lines = sink.encode_waiting()
             if self.checkpoints is not None:
-                self.checkpoints.flush()  # the last cycle's, if it waits: committed now
+                # the last cycle's, if it waits: committed now, its lines counted
+                self.checkpoints.counted(sum(lines), lines[-1] if lines else 0)
+                self.checkpoints.flush()
             from converge_rules.engine.tracerows import compact
 
             sink.write_compact(compact(result.trace, self.committed))

@@ -30,6 +30,16 @@ null (a reader keeps the last names seen); ``events`` one list per raw event:
 A cycle whose events do not encode exactly (a value JSON cannot hold the same way)
 is kept as its lines instead (format ``lines``: a JSON array of canonical lines): the
 reader gives the same lines either way.
+
+A row of format ``raw`` (:func:`raw_run`, schema version 9) holds cycles whose events
+are all of the common kinds (:func:`is_raw`), encoded together at the commit with no
+Python work per event: ``[names, first id, types, values, olds, lasting, events]``,
+``names`` as above plus each type's reason for its updates in place (null unless
+the row is the first raw row a process writes for a job), ``types`` and ``values``
+those of the facts ``[first id, first id + len(types))`` the cycles merged, ``olds``
+``[id, type, values]`` of older facts the events name, ``lasting`` the positions of
+the events whose support is lasting, ``events`` the event tuples as the engine
+recorded them (a keyed update as one event: the reader expands it to its three).
 """
 
 from __future__ import annotations
@@ -40,10 +50,12 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
-from itertools import chain
+from itertools import chain, compress, islice, repeat
+from operator import is_, itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
+from converge_rules.engine.policies import decided_by
 from converge_rules.engine.trace import (
     E_CONFLICT,
     E_CYCLE_END,
@@ -61,6 +73,7 @@ from converge_rules.engine.trace import (
     E_RETRACTED,
     E_STATUS,
     E_TOOL_CALL,
+    Event,
     Trace,
     _LineWriter,
 )
@@ -74,6 +87,9 @@ EVENTS = "events"
 
 LINES = "lines"
 """A row of canonical lines (a JSON array of texts, without their hash members)."""
+
+RAW = "raw"
+"""A row of raw event tuples as the engine recorded them (see :func:`raw_run`)."""
 
 TEXT = "text"
 """A row of lines as they were handed to the store (a JSON array of texts, each with
@@ -166,9 +182,13 @@ def names_of(trace: Trace) -> list[Any]:
             [list(t.key_positions) for t in program.types]]
 
 
-def compact(trace: Trace, start: int) -> CompactCycle:
-    """The events of ``trace`` from the event ``start`` on, compactly (see the module);
-    called as the cycle ends, while the facts they name are in the store."""
+def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
+            ) -> CompactCycle:
+    """The events of ``trace`` from the event ``start`` on (or ``events``, those
+    events as a list), compactly (see the module); called as the cycle ends, while
+    the facts they name are in the store."""
+    if events is None:
+        events = list(trace.tail(start))
     store = trace._store
     values = store.values
     type_of = store.type_of
@@ -182,7 +202,7 @@ def compact(trace: Trace, start: int) -> CompactCycle:
     writer: _LineWriter | None = None
     tools = False
     int_columns: list[int | None] = [None] * len(trace._program.types)
-    for ev in trace.tail(start):
+    for ev in events:
         kind = ev[0]
         if kind == E_PLAIN:
             _, cycle, agent, outputs, fids, first = ev
@@ -283,8 +303,144 @@ def compact(trace: Trace, start: int) -> CompactCycle:
             pass  # a value JSON does not keep exactly: the cycle is kept as its lines
     if writer is None:
         writer = _LineWriter(trace)
-    texts = [text for each in writer.event_lines(trace.tail(start)) for text in each]
+    texts = [text for each in writer.event_lines(events) for text in each]
     return CompactCycle(LINES, _dumps(texts), len(texts), status, tools=tools)
+
+
+# ------------------------------------------------------------ raw rows (format raw)
+
+_SIMPLE = bytes([E_INPUTS, E_CYCLE_START, E_CYCLE_END, E_FACT_ADDED, E_FACT_SUPPORTED,
+                 E_EFFECT_MERGED, E_CONFLICT, E_REPLACED, E_RETRACTED, E_PRUNED,
+                 E_INTENT_CLOSED, E_KEYED_UPDATE])
+"""The kinds of event a row of format :data:`RAW` keeps as the tuples are: each gives
+one line (a keyed update three, the inputs one per fact), and the facts they name are
+found by position."""
+
+_KIND = itemgetter(0)
+_AT_1 = itemgetter(1)
+_AT_2 = itemgetter(2)
+_AT_3 = itemgetter(3)
+_AT_4 = itemgetter(4)
+_LAST = itemgetter(-1)
+_LAST_BUT_ONE = itemgetter(-2)
+_REMOVAL_KINDS = frozenset(_REMOVALS)
+_IS_REMOVAL = _REMOVAL_KINDS.__contains__
+_IS_ADDED = frozenset({E_FACT_ADDED}).__contains__
+_IS_KEYED = frozenset({E_KEYED_UPDATE}).__contains__
+
+
+def kinds_of(events: Sequence[Event]) -> bytes | None:
+    """The kinds of ``events`` as bytes (at C speed), None when one is no byte."""
+    try:
+        return bytes(map(_KIND, events))
+    except (ValueError, TypeError):
+        return None
+
+
+def is_raw(kinds: bytes | None) -> bool:
+    """Whether events of these ``kinds`` (:func:`kinds_of`) can be kept in a row of
+    format :data:`RAW`."""
+    return kinds is not None and not kinds.translate(None, _SIMPLE)
+
+
+def raw_lines(kinds: bytes, start: int = 0, end: int | None = None) -> int:
+    """How many trace lines the events of ``kinds[start:end]`` give (all of them kinds
+    :func:`is_raw` accepts)."""
+    stop = len(kinds) if end is None else end
+    return stop - start + 2 * kinds.count(E_KEYED_UPDATE, start, stop)
+
+
+def events_of(trace: Trace, start: int, end: int) -> list[Event]:
+    """The events ``[start, end)`` of ``trace`` (in memory: the engine commits the
+    cycles waiting before its trace spills them; else read back from its spool)."""
+    spilled = trace._spilled
+    if start >= spilled:
+        return trace.raw[start - spilled:end - spilled]
+    return list(islice(trace.all_raw(), start, end))
+
+
+class RawRun(NamedTuple):
+    """The events of cycles one after another, each of kinds :func:`is_raw` accepts, as
+    a row of format :data:`RAW` holds them (``text``: the row's text after its names,
+    see :func:`raw_run`), ``lines`` how many trace lines they give, ``cycles`` each
+    cycle's ``(cycle, lines)``."""
+
+    kind: str
+    text: str
+    lines: int
+    cycles: list[tuple[int, int]]
+    names: Callable[[], str]
+
+
+def raw_names_text(trace: Trace) -> str:
+    """The names a row of format :data:`RAW` carries: :func:`names_of`'s, and each
+    type's reason for its updates in place (null for a type that has none)."""
+    program = trace._program
+    reasons: list[str | None] = []
+    for t, spec in enumerate(program.types):
+        reason = None
+        policy = program.policies.get(t)
+        if spec.key_positions and policy is not None and policy.criteria:
+            reason = decided_by(policy.criteria[0], spec)
+        reasons.append(reason)
+    return _dumps([*names_of(trace), reasons])
+
+
+def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
+            cycles: Sequence[tuple[int, int]], first_id: int, next_id: int) -> RawRun | None:
+    """The ``events`` of ``cycles`` (each ``(cycle, where its events end in
+    events)``), of ``kinds`` (:func:`kinds_of`, all of which :func:`is_raw`
+    accepts), as one run of a row of format :data:`RAW`: the event tuples as they
+    are (a keyed update not expanded: the reader does it), the types and values of
+    the facts ``[first_id, next_id)`` these cycles merged (slices of the fact store,
+    whose values are only ever appended to), those of older facts the events name,
+    and where a support is lasting; all at C speed but for one ``json`` call. None
+    when a value does not encode exactly (the caller keeps those cycles as
+    :func:`compact` does)."""
+    store = trace._store
+    type_of, values = store.type_of, store.values
+    # the older facts the events name: those replaced, retracted, pruned or closed,
+    # and the ones keyed updates replace
+    named = list(map(_AT_2, compress(events, map(_IS_REMOVAL, kinds))))
+    if E_KEYED_UPDATE in kinds:
+        keyed = list(compress(events, map(_IS_KEYED, kinds)))
+        named += map(_AT_4, keyed)
+        named += map(_AT_3, keyed)
+    if E_FACT_ADDED in kinds:
+        named += map(_AT_1, compress(events, map(_IS_ADDED, kinds)))
+    #: the lines of an event past its first (the inputs': one per input fact)
+    extra: dict[int, int] = {}
+    if E_INPUTS in kinds:
+        at = kinds.find(E_INPUTS)
+        while at >= 0:
+            n = events[at][1]
+            extra[at] = n - 1
+            named += range(min(n, first_id))
+            at = kinds.find(E_INPUTS, at + 1)
+    olds = [[f, type_of[f], values[f]] for f in sorted({f for f in named if f < first_id})]
+    # where a support is lasting, at C speed: a Lasting is last but one only in a
+    # fact added or a keyed update, last only in a fact supported
+    places = range(len(events))
+    lasting: list[int] = [
+        *compress(places, map(is_, map(type, map(_LAST_BUT_ONE, events)), repeat(Lasting))),
+        *compress(places, map(is_, map(type, map(_LAST, events)), repeat(Lasting)))]
+    if lasting:
+        lasting.sort()
+    try:
+        text = _dumps([first_id, type_of[first_id:next_id], values[first_id:next_id],
+                       olds, lasting, events])
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+    counts: list[tuple[int, int]] = []
+    at = 0
+    for cycle, end in cycles:
+        lines = raw_lines(kinds, at, end)
+        if extra:
+            lines += sum(n for i, n in extra.items() if at <= i < end)
+        counts.append((cycle, lines))
+        at = end
+    return RawRun(RAW, text[1:-1], sum(c[1] for c in counts), counts,
+                  lambda: raw_names_text(trace))
 
 
 def names_text(trace: Trace) -> str:
@@ -376,9 +532,12 @@ class Expander:
     def __init__(self) -> None:
         self._replica = _Replica()
         self._writer: _LineWriter | None = None
+        #: each type's reason for its updates in place (the names of a raw row)
+        self._reasons: list[str | None] = []
 
     def lines(self, kind: str, text: str) -> list[str]:
-        """The canonical lines of a row of format ``kind`` (``events`` or ``lines``)."""
+        """The canonical lines of a row of format ``kind`` (``raw``, ``events``,
+        ``lines`` or ``text``)."""
         if kind in (LINES, TEXT):
             texts: list[str] = json.loads(text)
             # a row of events read as lines (its format column edited): not lines
@@ -387,11 +546,16 @@ class Expander:
                     for t in texts):
                 raise ValueError("a trace row of lines that are not lines")
             return texts
-        if kind != EVENTS:
+        if kind == RAW:
+            names, first_id, fact_types, fact_values, olds, lasting, events = json.loads(text)
+        elif kind == EVENTS:
+            names, events = json.loads(text)
+        else:
             raise ValueError(f"unknown trace row format {kind!r}")
-        names, events = json.loads(text)
         replica = self._replica
         if names is not None:
+            if kind == RAW:
+                *names, self._reasons = names
             agents, types, fields, keys = names
             from converge_rules.engine.trace import _encode_str
 
@@ -410,10 +574,46 @@ class Expander:
         values = replica.values
         type_of.clear()
         values.clear()
+        raw = (self._raw(events, type_of, values) if kind == EVENTS else
+               self._tuples(events, first_id, fact_types, fact_values, olds, lasting))
         out: list[str] = []
-        for texts in self._writer.event_lines(self._raw(events, type_of, values)):
+        for texts in self._writer.event_lines(raw):
             out += texts
         return out
+
+    def _tuples(self, events: list[list[Any]], first_id: int, types: list[int],
+                vals: list[Any], olds: list[list[Any]], lasting: list[int]
+                ) -> Iterator[tuple[Any, ...]]:
+        """The raw events of a row of format :data:`RAW` (:func:`raw_run`), the facts
+        they name put in the replica, a keyed update as the three events it stands
+        for."""
+        replica = self._replica
+        type_of, values = replica.type_of, replica.values
+        ids = range(first_id, first_id + len(types))
+        # (strict: a row whose facts do not match their types raises ValueError)
+        type_of.update(zip(ids, types, strict=True))
+        values.update(zip(ids, vals, strict=True))
+        for fid, t, v in olds:
+            type_of[fid] = t
+            values[fid] = v
+        for i in lasting:
+            ev = events[i]
+            at = 5 if ev[0] == E_KEYED_UPDATE else 4
+            ev[at] = Lasting(ev[at])
+        reasons = self._reasons
+        keys = replica._program.types
+        for ev in events:
+            if ev[0] != E_KEYED_UPDATE:
+                yield tuple(ev)
+                continue
+            _, cycle, agent, fid, old, support, confidence = ev
+            t = type_of[fid]
+            new = values[fid]
+            positions = keys[t].key_positions
+            key = new[positions[0]] if len(positions) == 1 else [new[p] for p in positions]
+            yield (E_CONFLICT, cycle, t, key, new, [values[old]], reasons[t])
+            yield (E_FACT_ADDED, fid, agent, cycle, support, confidence)
+            yield (E_REPLACED, cycle, old, fid)
 
     def _raw(self, events: Iterable[list[Any]], type_of: dict[int, int],
              values: dict[int, Any]) -> Iterator[tuple[Any, ...]]:

@@ -83,15 +83,39 @@ class GroupCommitSink(CycleSink, Protocol):
 @runtime_checkable
 class CompactSink(GroupCommitSink, Protocol):
     """A group-commit sink that keeps the trace compactly (a job store's): the engine
-    hands it each cycle's raw events (a :class:`~converge_rules.engine.tracerows.
-    CompactCycle`, one JSON text for the cycle) instead of its lines, and builds no
-    line at run time; the store expands them to the lines ``--trace`` writes when the
-    trace is read (:meth:`JobStore.trace_lines`)."""
+    hands it each cycle's raw events instead of its lines, and builds no line at run
+    time; the store expands them to the lines ``--trace`` writes when the trace is
+    read (:meth:`JobStore.trace_lines`). At each cycle's end the engine asks
+    :meth:`commit_due`, hands the cycle over (:meth:`cycle_raw` or
+    :meth:`cycle_waits`) and, when the commit is due, has the waiting cycles encoded
+    (:meth:`encode_waiting`: their line counts, for the checkpoint staged with them)
+    and committed (:meth:`commit_waiting`)."""
 
-    def cycle_compact(self, cycle: int, events: Any, *, commit: bool) -> None:
-        """Store the events of ``cycle``: committed before this returns when
-        ``commit`` (the cycle called a tool), else as :meth:`GroupCommitSink.
-        cycle_ended` does."""
+    def commit_due(self, tools: bool) -> bool:
+        """Whether the cycle about to be handed over is committed as it ends (with
+        ``tools``: it called a tool, or its events must leave memory) or waits."""
+        ...
+
+    def cycle_raw(self, trace: Any, cycle: int, start: int, end: int, first_id: int,
+                  next_id: int) -> None:
+        """``cycle`` ended, its events ``[start, end)`` of ``trace`` (the engine's
+        :class:`~converge_rules.engine.trace.Trace`), all of the kinds a raw row keeps
+        (:func:`~converge_rules.engine.tracerows.is_raw`), the facts it merged ids
+        ``[first_id, next_id)``: kept as they are until the commit encodes them (the
+        engine keeps those events in memory until then)."""
+        ...
+
+    def cycle_waits(self, cycle: int, events: Any) -> None:
+        """``cycle`` ended, its events made by :func:`~converge_rules.engine.
+        tracerows.compact`: they wait for the commit."""
+        ...
+
+    def encode_waiting(self) -> list[int]:
+        """Encode the cycles waiting; how many trace lines each gives, in order."""
+        ...
+
+    def commit_waiting(self) -> None:
+        """Commit the cycles waiting: when this returns they survive a crash."""
         ...
 
     def write_compact(self, events: Any) -> None:

@@ -47,6 +47,7 @@ from converge_rules.store.options import (
 
 if TYPE_CHECKING:
     from converge_rules.engine.knowledge import KnowledgeRow
+    from converge_rules.engine.trace import Trace
     from converge_rules.engine.tracerows import CompactCycle, Row
     from converge_rules.store.approvals import PendingFact, StoredDecision
 
@@ -229,8 +230,17 @@ def _v8(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _v9(db: sqlite3.Connection) -> None:
+    # Trace rows of format `raw` (session 27): the raw event tuples of the cycles a
+    # transaction commits, encoded together at the commit (engine/tracerows.py
+    # `raw_run`). No table changes; the version says that rows of this format may be
+    # there, so that a converge that cannot read them refuses the store (as too new)
+    # instead of reading such a row as a tampered one.
+    del db
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -825,6 +835,10 @@ def _text_row(lines: Sequence[str]) -> CompactCycle:
 _FIRST_ROW = GENESIS.hex()
 """What the first trace row of a job follows in the row chain (engine/tracerows.py)."""
 
+_RAW = "raw"
+"""The format of a row of raw event tuples (engine/tracerows.py ``RAW``)."""
+
+
 JOIN_BYTES = 16_384
 """The raw events of the cycles a transaction commits share a trace row until it holds
 this much text (a cycle larger than that has a row of its own: joining saves nothing
@@ -855,6 +869,10 @@ class SqliteJob:
         #: a resumed job's trace lines as read (checked when it reopens), else None
         self.expected_lines: int | None = None
         self._seq = 0
+        #: the first line number of what waits (the lines committed before it)
+        self._base = 0
+        #: the trace of the cycles waiting raw (cycle_raw)
+        self._trace: Trace | None = None
         self._keep = 0  # a resumed job's: where its stored trace is cut (reopen)
         self._cycle = 0
         self._open = True
@@ -867,18 +885,19 @@ class SqliteJob:
         #: cycle's), the cycles themselves, the cycles whose checkpoint is staged
         #: (a row ends with each: a resume truncates the trace there), and the
         #: knowledge rows staged (what knowledge_rows adds to the committed ones)
-        self._pending: list[tuple[int, int, CompactCycle, bool]] = []
+        #: (a raw cycle's events are its place in the trace and the ids of the facts
+        #: it merged, ``(start, end, first id, next id)``, until encode_waiting)
+        self._pending: list[tuple[int, int, Any, bool]] = []
         #: the hash of the job's last trace row (the row chain goes on from it), and
         #: whether this sink wrote the job's names in a row yet
         self._previous = _FIRST_ROW
-        self._named = False
+        #: 0, 1 (a row of events carried them) or 2 (a raw row: names and reasons)
+        self._named = 0
         self._waiting: list[int] = []
         self._checkpointed: set[int] = set()
         self._knowledge: list[KnowledgeRow] = []
         #: when the last commit ended (monotonic seconds)
         self._since = time.monotonic()
-        #: whether the next cycle_compact commits, as commit_due decided (None: not asked)
-        self._due: bool | None = None
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -903,7 +922,7 @@ class SqliteJob:
             ("UPDATE job_specs SET host = ?, pid = ? WHERE job = ?",
              (_host(), os.getpid(), job), False),
         ]
-        self._seq = self._keep = keep
+        self._seq = self._keep = self._base = keep
         self._cycle = cycle
 
     def _unchanged(self, db: sqlite3.Connection) -> None:
@@ -944,29 +963,96 @@ class SqliteJob:
             self._commit(None)
 
     def commit_due(self, tools: bool) -> bool:
-        """Whether the next cycle handed to :meth:`cycle_compact` is committed as it
-        comes (``tools``: it called a tool), else waits for a later transaction — the
-        decision that call then keeps, so the engine stages the checkpoint of only
-        the cycle a transaction ends with (:mod:`converge_rules.engine.checkpoints`)."""
+        """Whether the cycle about to be handed over (:meth:`cycle_raw`,
+        :meth:`cycle_waits`) is committed as it ends (``tools``: it called a tool, or
+        the engine's trace is about to spill the events waiting), else waits for a
+        later transaction; the engine then commits (:meth:`commit_waiting`) as this
+        decided, and stages the checkpoint of only the cycle a transaction ends with
+        (:mod:`converge_rules.engine.checkpoints`)."""
         store = self.store
-        due = bool(tools or len(self._waiting) + 1 >= store.group_cycles or self._reopen
-                   or time.monotonic() - self._since >= store.group_seconds)
-        self._due = due
-        return due
+        return bool(tools or len(self._waiting) + 1 >= store.group_cycles or self._reopen
+                    or time.monotonic() - self._since >= store.group_seconds)
 
-    def cycle_compact(self, cycle: int, events: CompactCycle, *, commit: bool) -> None:
-        """Store the raw events of ``cycle`` as one row (see :class:`~converge_rules.
-        store.base.CompactSink`): committed now with ``commit``, else possibly with
-        a later cycle's transaction (as :meth:`cycle_ended`; after
-        :meth:`commit_due`, as it decided)."""
+    def cycle_raw(self, trace: Trace, cycle: int, start: int, end: int, first_id: int,
+                  next_id: int) -> None:
+        """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events are
+        ``[start, end)`` of ``trace``, the facts it merged ``[first_id, next_id)``;
+        nothing is encoded until the commit (:meth:`encode_waiting`)."""
+        if self.id is None:
+            self.id = self.store._insert_job(self.ruleset, self.spec)
+        self._trace = trace
+        self._pending.append((-1, cycle, (start, end, first_id, next_id), True))
+        self._waiting.append(cycle)
+        self._cycle = cycle
+
+    def cycle_waits(self, cycle: int, events: CompactCycle) -> None:
+        """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events,
+        made by :func:`~converge_rules.engine.tracerows.compact`, wait for the
+        commit."""
         self._add(cycle, events, joins=True)
-        due, self._due = self._due, None
-        if due is None:
-            store = self.store
-            due = bool(commit or len(self._waiting) >= store.group_cycles or self._reopen
-                       or time.monotonic() - self._since >= store.group_seconds)
-        if due:
-            self._commit(None)
+
+    def encode_waiting(self) -> list[int]:
+        """See :class:`~converge_rules.store.base.CompactSink`: the raw cycles waiting
+        encoded, each run of them next to each other as one row of format ``raw``
+        (:func:`~converge_rules.engine.tracerows.raw_run`; the transaction's last
+        cycle and a cycle whose checkpoint is staged end a run, as rows of events
+        end there: see :meth:`_rows`); the trace lines of each cycle waiting, in
+        order."""
+        pending = self._pending
+        counts: list[int] = []
+        if any(type(p[2]) is tuple for p in pending):
+            from converge_rules.engine.tracerows import compact, events_of, kinds_of, raw_run
+
+            trace = self._trace
+            assert trace is not None
+            ends = self._checkpointed
+            alone = next((k for k in range(len(pending) - 1, -1, -1) if pending[k][3]),
+                         len(pending))
+            out: list[tuple[int, int, Any, bool]] = []
+            i, n = 0, len(pending)
+            while i < n:
+                entry = pending[i]
+                if type(entry[2]) is not tuple:
+                    out.append(entry)
+                    i += 1
+                    continue
+                j = i + 1
+                if i != alone:
+                    while (j < n and j != alone and type(pending[j][2]) is tuple
+                           and pending[j - 1][1] not in ends):
+                        j += 1
+                start, _, first_id, _ = pending[i][2]
+                _, end, _, next_id = pending[j - 1][2]
+                events = events_of(trace, start, end)
+                kinds = kinds_of(events)
+                assert kinds is not None  # (the engine said each cycle's were raw)
+                run = raw_run(trace, events, kinds,
+                              [(p[1], p[2][1] - start) for p in pending[i:j]],
+                              first_id, next_id)
+                if run is not None:
+                    out.append((-1, pending[j - 1][1], run, True))
+                else:  # a value JSON does not keep exactly: each cycle as compact does
+                    for _, cycle, (s, e, _, _), _ in pending[i:j]:
+                        out.append((-1, cycle, compact(trace, s, events[s - start:e - start]),
+                                    True))
+                i = j
+            pending[:] = out
+        seq = self._base
+        for k, (_, cycle, events, joins) in enumerate(pending):
+            pending[k] = (seq, cycle, events, joins)
+            seq += events.lines
+            if joins:
+                if events.kind == _RAW:
+                    counts += [c[1] for c in events.cycles]
+                else:
+                    counts.append(events.lines)
+        self._seq = seq
+        return counts
+
+    def commit_waiting(self) -> None:
+        """See :class:`~converge_rules.store.base.CompactSink`: commit the cycles
+        waiting now (as :meth:`commit_due` decided)."""
+        self._commit(None)
 
     def write_compact(self, events: CompactCycle) -> None:
         """The events after the last cycle, committed with the cycles waiting and with
@@ -989,7 +1075,7 @@ class SqliteJob:
         self._cycle = cycle
 
     def _rows(self) -> tuple[list[tuple[int, int, int, int, str, str, str]],
-                             list[tuple[int, int, int, int]], str, bool]:
+                             list[tuple[int, int, int, int]], str, int]:
         """The ``trace_rows`` and ``cycles`` rows of what waits, and the row chain's
         head and ``named`` after them. Cycles of raw events next to each other share
         one row (one hash, one INSERT: a short cycle's row cost as much as its
@@ -1019,6 +1105,21 @@ class SqliteJob:
                 i = j
                 continue
             kind = events.kind
+            if kind == _RAW:  # a run of cycles, encoded apart (encode_waiting)
+                # (the names of a raw row hold the reasons of updates in place too)
+                text = f"[{'null' if named == 2 else events.names()},{events.text}]"
+                lines = events.lines
+                previous = row_hash(previous, text, row_columns(first, cycle, lines, kind))
+                named = 2
+                rows.append((job, first, cycle, lines, kind, text, previous))
+                # each cycle's share of the row's bytes, by its lines
+                size = len(text)
+                shares = [size * n // lines for _, n in events.cycles]
+                shares[0] += size - sum(shares)
+                cycles += [(job, c, n, b) for (c, n), b in zip(events.cycles, shares,
+                                                                 strict=True)]
+                i = j
+                continue
             if joins and kind == EVENTS and cycle not in ends:
                 size = len(events.text)
                 while j < n and j != alone and size < JOIN_BYTES:
@@ -1030,12 +1131,12 @@ class SqliteJob:
                     if later in ends:
                         break
             group = [p[2] for p in pending[i:j]]
-            names = None if named else events.names()
+            names = None if named or kind != EVENTS else events.names()
             text = joined_text(group, names) if kind == EVENTS else events.text
             lines = sum(e.lines for e in group)
             last = pending[j - 1][1]
             previous = row_hash(previous, text, row_columns(first, last, lines, kind))
-            named = named or kind == EVENTS
+            named = max(named, kind == EVENTS)
             rows.append((job, first, last, lines, kind, text, previous))
             # each cycle's share of the bytes: its events; the row's own to the first
             envelope = len(text) - sum(len(e.text) for e in group)
@@ -1149,6 +1250,7 @@ class SqliteJob:
     def _commit(self, status: tuple[str, str] | None) -> None:
         """Write what waits (the cycles' lines and rows, the knowledge and payloads
         staged, a resumed job's reopening) and ``status`` in one transaction."""
+        self.encode_waiting()
         rows, cycles, previous, named = self._rows()
         statements: list[_Statement] = [
             ("INSERT INTO trace_rows (job, seq, cycle, lines, kind, data, hash) "
@@ -1169,6 +1271,7 @@ class SqliteJob:
         self.store._write(statements, check=check, cycle=self._waiting)
         # written: nothing waits (on an error all of it still does, for abort)
         self._previous, self._named = previous, named
+        self._base = self._seq
         self._reopen = []
         self._staged = []
         self._pending = []

@@ -24,9 +24,15 @@ from converge_rules.engine.tracerows import (
     EVENTS,
     FIRST_ROW,
     LINES,
+    RAW,
     _dumps,
     compact,
+    is_raw,
+    kinds_of,
+    raw_run,
     read_rows,
+    row_columns,
+    row_hash,
 )
 from converge_rules.errors import InputError
 from converge_rules.store.sqlite import SqliteStore
@@ -53,6 +59,34 @@ def test_a_row_reads_back_as_the_lines(data: st.DataObject) -> None:
     kind, lines = _expanded(result.trace)
     event(f"row format {kind}")
     assert lines == list(result.trace.lines())
+
+
+@settings(PROFILE, max_examples=80)
+@given(st.data())
+def test_a_raw_row_reads_back_as_the_lines(data: st.DataObject) -> None:
+    # the events of the whole run as one row of raw event tuples, when all are of
+    # the kinds it keeps (cycle by cycle, at the commit, as a job store does)
+    result = generated_run(data)
+    if result is None:
+        return
+    events = list(result.trace.all_raw())
+    kinds = kinds_of(events)
+    if not is_raw(kinds):
+        event("not raw")
+        return
+    assert kinds is not None
+    ends = [*[i for i, ev in enumerate(events) if ev[0] == E_CYCLE_START][1:], len(events)]
+    run_ = raw_run(result.trace, events, kinds, list(enumerate(ends)), 0,
+                   result.trace._store.next_id)
+    if run_ is None:  # a value JSON does not keep exactly (infinity)
+        event("kept as compact does")
+        return
+    event("raw")
+    text = f"[{run_.names()},{run_.text}]"
+    digest = row_hash(FIRST_ROW, text, row_columns(0, 0, run_.lines, RAW))
+    lines = list(read_rows([(0, 0, run_.lines, RAW, text, digest)]))
+    assert lines == list(result.trace.lines())
+    assert sum(n for _, n in run_.cycles) == run_.lines == len(lines)
 
 
 @settings(PROFILE, max_examples=25)
@@ -92,7 +126,7 @@ def test_the_closure_keyed_conflicts_and_the_spool_read_back_as_the_lines() -> N
         # the job runs
         rows = store._read("SELECT kind, data FROM trace_rows WHERE job = ?", (job.id,))
         assert 2 <= len(rows) <= result.cycles + 2
-        assert all(k == EVENTS and '"hash"' not in d for k, d in rows)
+        assert all(k in (EVENTS, RAW) and '"hash"' not in d for k, d in rows)
 
 
 _CLOSURE_OF = """\

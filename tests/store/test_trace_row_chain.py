@@ -96,13 +96,34 @@ def test_a_transaction_s_cycles_share_a_trace_row_ending_at_each_checkpoint(
 def test_a_cycle_larger_than_join_bytes_has_a_row_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from converge_rules.engine import tracerows
     from converge_rules.store import sqlite
 
     ruleset, facts = counter(tmp_path, 40)
     loaded = converge_rules.load(ruleset)
     db = tmp_path / "s.db"
     monkeypatch.setattr(sqlite, "JOIN_BYTES", 1)  # every cycle is larger
+    # (rows of events, made as each cycle ends: the counter's are raw rows, below)
+    monkeypatch.setattr(tracerows, "is_raw", lambda kinds: False)
     api.run(loaded, api.read_facts(loaded, facts), store=db, now=None)
     with sqlite.SqliteStore(db) as store:
         assert store._read("SELECT count(*) FROM trace_rows")[0][0] == 41 + 1
+        assert verify_lines(list(store.trace_lines(1))).ok
+
+
+def test_raw_rows_hold_a_transactions_cycles_but_its_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from converge_rules.store import sqlite
+
+    ruleset, facts = counter(tmp_path, 40)
+    loaded = converge_rules.load(ruleset)
+    db = tmp_path / "s.db"
+    monkeypatch.setattr(sqlite, "JOIN_BYTES", 1)  # (a limit of rows of events only)
+    api.run(loaded, api.read_facts(loaded, facts), store=db, now=None)
+    with sqlite.SqliteStore(db) as store:
+        # cycles 0-40 in one transaction: 0-39, 40 (a resume may cut the trace
+        # before it), the job's end
+        assert store._read("SELECT kind, cycle, lines FROM trace_rows ORDER BY seq") == [
+            ("raw", 39, 341), ("raw", 40, 6), ("events", 40, 2)]
         assert verify_lines(list(store.trace_lines(1))).ok
