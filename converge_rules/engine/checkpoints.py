@@ -298,6 +298,8 @@ class Checkpointer:
         self.need_snapshot = True
         store = job.store
         store.touched = set()
+        #: the job's parts read at every cycle (none is replaced while it runs)
+        self._store, self._merger, self._raw = store, job.merger, job.trace.raw
         self._n = 0
         self._cycles = 0
         self._confidence: dict[int, float] = {}
@@ -323,7 +325,8 @@ class Checkpointer:
                     *self._one_at_a_time.get(spec.tier, ()), a)
         self._steps: list[list[Any]] = []
         self._touched: set[int] = set()
-        self._step_n = 0
+        #: a program with approval gates: a cycle may apply decisions (see _deciding)
+        self._gated = job.gates is not None
         #: the JSON texts of the facts' types and values ``[0, n)`` as the deltas
         #: encoded them, slice by slice: a fact's never change, and a snapshot holds
         #: every fact's (for a job whose context grows, half what checkpoints encode)
@@ -351,9 +354,10 @@ class Checkpointer:
         cycle is noted (see :meth:`flush`)."""
         self.lines += lines
         restarts = self._later
-        if self.job.gates is not None:
-            restarts = restarts or self._deciding(cycle)
-        self._later = False
+        if restarts:
+            self._later = False
+        elif self._gated:
+            restarts = self._deciding(cycle)
         if cycle < self.start_at:
             self._shadow()
             return
@@ -445,30 +449,29 @@ class Checkpointer:
         later cycle's checkpoint: which facts it added (up to an id), which of them and
         of the older facts it touched left the context or closed, whether the job
         noted the context's fingerprint and whether the fingerprints started over.
-        Proportional to what the cycle changed."""
-        store = self.job.store
+        Proportional to what the cycle touched (once a waiting cycle, so a plain loop:
+        a comprehension's frame costs more than the two or three facts it visits)."""
+        store = self._store
         touched = store.touched
         assert touched is not None
-        n0, n1 = self._step_n, store.next_id
-        if not touched and n0 == n1:  # a cycle that changed nothing (a waiting tier)
-            self._steps.append([cycle, n1, [], [], noted, reset])
-            return
-        live, type_of = store.live, store.type_of
-        # (only an intent closes)
-        is_closed = store.is_closed if store.intent_types else None
         gone: list[int] = []
         closed: list[int] = []
-        for fid in touched:  # (the facts it added are those from n0 on)
-            if fid < n0 and fid not in live[type_of[fid]]:
-                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
-        for fid in range(n0, n1):
-            if fid not in live[type_of[fid]]:
-                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
-        self._steps.append([cycle, n1, gone, closed, noted, reset])
-        if touched:
+        if touched:  # (else every fact it added is live: see below)
+            # a fact leaves the context (or closes) only through the store's
+            # ``_unlink`` or ``update_in_place``, which note it in ``touched``: the
+            # facts the cycle added that are gone are among those (as in _delta)
+            live, type_of = store.live, store.type_of
+            for fid in touched:
+                if fid not in live[type_of[fid]]:
+                    gone.append(fid)
+            if gone and store.intent_types:  # (only an intent closes)
+                is_closed = store.is_closed
+                closed = [fid for fid in gone if is_closed(fid)]
+                if closed:
+                    gone = [fid for fid in gone if not is_closed(fid)]
             self._touched |= touched
             touched.clear()
-        self._step_n = n1
+        self._steps.append([cycle, len(store.values), gone, closed, noted, reset])
 
     def resumed(self, snapshot_size: int, since: int, since_cycles: int) -> None:
         """The job was restored from checkpoints: go on with deltas after them."""
@@ -480,7 +483,7 @@ class Checkpointer:
     def _shadow(self) -> None:
         """Note the state now: the next delta is what changed from here."""
         store = self.job.store
-        self._n = self._step_n = store.next_id
+        self._n = store.next_id
         self._cycles = len(store.cycle_starts)
         assert store.touched is not None
         store.touched.clear()
@@ -513,14 +516,13 @@ class Checkpointer:
         ends —, whether the context's fingerprint is noted)``."""
         if cycle == 0:
             return 0, True, False  # start() noted it before the commit
-        job = self.job
-        store, merger, raw = job.store, job.merger, job.trace.raw
+        raw = self._raw
         ev = raw[-1] if raw else None
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
-        tier = ev[2]
         # (a program without agents has no tiers: its later inputs' cycles say 0)
-        index = self._tier_index.get(tier, 0)
+        index = self._tier_index.get(ev[2], 0)
+        job, merger = self.job, self._merger
         if (merger.stop is not None or job.tools.exhausted
                 or (job.guard is not None and self._broke(cycle))):
             return index, False, False
@@ -528,16 +530,16 @@ class Checkpointer:
             # the decisions' or later inputs' own cycle: the tiers run again from the
             # first, and the fingerprints start over (a context brought back from
             # outside the job is no loop)
-            return 0, True, store.retractable
+            return 0, True, self._stepping
         if not (merger.added or merger.removed):
             fired = job.fired
-            stepped = any(fired[a] for a in self._one_at_a_time.get(tier, ()))
+            stepped = any(fired[a] for a in self._one_at_a_time.get(ev[2], ()))
             return (index if stepped else index + 1), True, False
-        if not store.retractable:
+        if not self._stepping:
             return index, True, False
         asked, earlier = job.returned_to  # (the cycle loop's look-up, if it made it)
         if asked != cycle:
-            earlier = job.fingerprints.get(store.fingerprint)
+            earlier = job.fingerprints.get(self._store.fingerprint)
         if earlier is not None:
             return index, False, False  # oscillating: the job ends
         return index, True, True
