@@ -60,6 +60,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from converge_rules.engine.factstore import (
@@ -83,11 +84,13 @@ if TYPE_CHECKING:
     from converge_rules.engine.runner import _Job
     from converge_rules.program import Program
 
-FORMAT = 3
+FORMAT = 4
 """The version of the checkpoint format written here; a newer one is not read (2:
 a checkpoint is staged only with a transaction's last cycle, and holds ``steps``, what
 the fingerprints' replay needs of the cycles before it since the last checkpoint; 3:
-the facts' ``types`` may be a string, a character a fact — see :data:`TYPE_CHARS`)."""
+the facts' ``types`` may be a string, a character a fact — see :data:`TYPE_CHARS`; 4:
+the facts' ``values`` are a list of parts, some of them columns of ints in binary after
+the JSON text — see :data:`COLUMNS_FROM`)."""
 
 TYPE_CHARS = bytes(c for c in range(33, 127) if c not in (34, 92))
 """The characters of the facts' types in a checkpoint of format 3 of a program of at
@@ -185,12 +188,35 @@ without the check for circular containers (a document is built of fresh lists an
 and of fact values): the same text, ~10-20% less time."""
 
 
+COLUMNS_FROM = 64
+"""Format 4: the facts a checkpoint holds of one stretch of ids (a delta's, or one
+delta's share of a snapshot's), when there are this many or more, all of one type whose
+fields are all ``int`` (required, and every value a plain ``int`` of 64 bits), are
+written as columns: a part ``{"c": [count, codes]}`` of ``values`` whose field ``i`` is
+the next ``count`` ints of array typecode ``codes[i]`` (``h``, ``i`` or ``q``, the
+narrowest that holds the column; little-endian) of the binary that follows the
+document's JSON text after a NUL byte (which JSON text never holds). Other stretches are
+a part that is the list of their values, as before. A growing closure's facts of two
+ints cost about half the time (its JSON was ~130 ns a fact, a tenth of the run) and
+compress to a few bytes a fact; a resume reads them without parsing JSON."""
+
+BYTES = "bytes"
+"""The key of a document (see :func:`unpack`) holding the binary after its JSON text."""
+
+_CODES = "hiq"
+_INT = {int}
+
+
 def pack(doc: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> bytes:
     """A checkpoint document as the bytes stored: its JSON text (it starts with
-    ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``).
-    ``texts``: the JSON texts of some of ``doc``'s values, encoded already (the same
-    texts), by key."""
-    return _stored(_text(doc, texts))
+    ``{``), then, when ``doc[BYTES]`` is there, a NUL byte and those bytes (see
+    :data:`COLUMNS_FROM`), zlib-compressed when long (a zlib stream never starts with
+    ``{``). ``texts``: the JSON texts of some of ``doc``'s values, encoded already (the
+    same texts), by key."""
+    binary = doc.get(BYTES, b"")
+    if BYTES in doc:
+        doc = {key: value for key, value in doc.items() if key != BYTES}
+    return _stored(_text(doc, texts), binary)
 
 
 def _text(doc: Mapping[str, Any], texts: Mapping[str, str] | None) -> str:
@@ -201,9 +227,11 @@ def _text(doc: Mapping[str, Any], texts: Mapping[str, str] | None) -> str:
         raise Unsupported(str(exc)) from None
 
 
-def _stored(text: str) -> bytes:
-    """A checkpoint's JSON text as the bytes stored (see :func:`pack`)."""
+def _stored(text: str, binary: bytes = b"") -> bytes:
+    """A checkpoint's JSON text and binary as the bytes stored (see :func:`pack`)."""
     data = text.encode("utf-8", "surrogatepass")
+    if binary:
+        data = b"%b\0%b" % (data, binary)
     return data if len(data) < COMPRESS_FROM else zlib.compress(data, 1)
 
 
@@ -243,15 +271,91 @@ def _type_ids(doc: str | list[int]) -> array[int]:
     return array("i", doc)
 
 
-def _facts_text(store: FactStore, n0: int, n1: int, chars: bool = False) -> dict[str, str]:
+def _facts_text(store: FactStore, n0: int, n1: int, chars: bool = False,
+                columnar: Mapping[int, int] | None = None) -> tuple[dict[str, str], bytes]:
     """The JSON texts of the types and values of the facts ``n0`` to ``n1``, as
-    :func:`pack` writes them (a value it cannot write raises :class:`Unsupported`);
-    ``chars``: the types as a string (see :func:`_types`)."""
+    :func:`pack` writes them (a value it cannot write raises :class:`Unsupported`), and
+    the binary of their columns; ``chars``: the types as a string (see :func:`_types`);
+    ``columnar``: the number of fields of each type whose fields are all ``int`` (see
+    :data:`COLUMNS_FROM`)."""
     try:
-        return {"types": _dumps(_types(store.type_of[n0:n1], chars)),
-                "values": _dumps(store.values[n0:n1])}
+        types = _dumps(_types(store.type_of[n0:n1], chars))
+        if n1 == n0:
+            return {"types": types, "values": "[]"}, b""
+        if columnar and n1 - n0 >= COLUMNS_FROM:
+            found = _columns(store, n0, n1, columnar)
+            if found is not None:
+                return {"types": types, "values": f"[{found[0]}]"}, found[1]
+        return {"types": types, "values": f"[{_dumps(store.values[n0:n1])}]"}, b""
     except (TypeError, ValueError) as exc:
         raise Unsupported(str(exc)) from None
+
+
+def _columns(store: FactStore, n0: int, n1: int,
+             columnar: Mapping[int, int]) -> tuple[str, bytes] | None:
+    """The facts ``n0`` to ``n1`` as a part of columns and its binary, or None when
+    they are not all of one type of ``columnar`` with plain 64-bit ``int`` values."""
+    type_of = store.type_of
+    t = type_of[n0]
+    arity = columnar.get(t)
+    if arity is None:
+        return None
+    ids = type_of[n0:n1]
+    if ids.count(t) != n1 - n0:
+        return None
+    values = store.values[n0:n1]
+    codes: list[str] = []
+    chunks: list[bytes] = []
+    for i in range(arity):
+        column = list(map(itemgetter(i), values))
+        if set(map(type, column)) != _INT:  # (a bool is an int to array)
+            return None
+        for code in _CODES:
+            try:
+                ints = array(code, column)
+            except OverflowError:
+                continue
+            break
+        else:
+            return None
+        if sys.byteorder != "little":
+            ints.byteswap()
+        codes.append(code)
+        chunks.append(ints.tobytes())
+    return _dumps({"c": [n1 - n0, "".join(codes)]}), b"".join(chunks)
+
+
+def _values(doc: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The facts' values of a checkpoint document (its ``values``: see
+    :data:`COLUMNS_FROM`)."""
+    if int(doc["format"]) < 4:
+        return [_row(r) for r in doc["values"]]
+    binary: bytes = doc.get(BYTES, b"")
+    out: list[tuple[Any, ...]] = []
+    at = 0
+    for part in doc["values"]:
+        if type(part) is list:
+            out.extend([_row(r) for r in part])
+            continue
+        count, codes = part["c"]
+        count = int(count)
+        columns: list[list[int]] = []
+        for code in codes:
+            if code not in _CODES:
+                raise Unsupported(f"a column of typecode {code!r}")
+            ints = array(code)
+            size = count * ints.itemsize
+            ints.frombytes(binary[at:at + size])
+            if len(ints) != count:
+                raise Unsupported("a checkpoint's columns end early")
+            if sys.byteorder != "little":
+                ints.byteswap()
+            columns.append(ints.tolist())
+            at += size
+        out.extend(zip(*columns, strict=True))
+    if at != len(binary):
+        raise Unsupported("a checkpoint's columns do not fill its binary")
+    return out
 
 
 def _joined(texts: Sequence[str]) -> str:
@@ -263,9 +367,14 @@ def _joined(texts: Sequence[str]) -> str:
 
 
 def unpack(data: bytes) -> dict[str, Any]:
-    """The document of stored checkpoint bytes (see :func:`pack`)."""
+    """The document of stored checkpoint bytes (see :func:`pack`), with the binary
+    after its JSON text, if any, as ``doc[BYTES]``."""
     text = data if data[:1] == b"{" else zlib.decompress(data)
-    doc: dict[str, Any] = json.loads(text.decode("utf-8", "surrogatepass"))
+    end = text.find(b"\0")
+    doc: dict[str, Any] = json.loads(
+        (text if end < 0 else text[:end]).decode("utf-8", "surrogatepass"))
+    if end >= 0:
+        doc[BYTES] = text[end + 1:]
     return doc
 
 
@@ -331,7 +440,14 @@ class Checkpointer:
         #: encoded them, slice by slice: a fact's never change, and a snapshot holds
         #: every fact's (for a job whose context grows, half what checkpoints encode)
         self._texts: dict[str, list[str]] = {"types": [], "values": []}
+        self._binary: list[bytes] = []  # (their columns' binary, in the same order)
         self._texts_n = 0
+        #: the number of fields of each type whose fields are all required ints: their
+        #: facts may be written as columns (format 4; see COLUMNS_FROM)
+        self._columnar = {
+            t.id: len(t.fields) for t in job.program.types
+            if t.fields and all(f.type.base == "int" and not f.type.optional
+                                for f in t.fields)}
         #: the facts' types as a string (format 3; see TYPE_CHARS)
         self._chars = store.layout.types <= len(TYPE_CHARS)
         self._shadow()
@@ -395,54 +511,60 @@ class Checkpointer:
             state = self._job_state(cycle, lines, restarts, after)
             if not self.need_snapshot:
                 doc = self._delta(state)
-                texts = self._facts_texts(self._n)
+                texts, binary = self._facts_texts(self._n)
                 # (the cycles' starts and numbers: like the facts, only appended to)
                 texts["starts"], texts["numbers"] = _dumps(doc["starts"]), _dumps(doc["numbers"])
                 text = _text(doc, texts)
-                data = _stored(text)
+                data = _stored(text, binary)
                 # the size rule counts what a snapshot taken now would not hold
                 # again: a snapshot holds every fact ever merged and every cycle's
                 # start, so the deltas' share of those is no extra work for a resume
                 # (counting it wrote a growing context again at every doubling)
                 again = sum(len(t) for t in texts.values())
-                extra = len(data) * max(len(text) - again, 0) // max(len(text), 1)
+                whole = len(text) + len(binary)
+                extra = len(data) * max(len(text) - again, 0) // max(whole, 1)
                 if (self.since + extra <= self.snapshot_size
                         and self.since_cycles < self.every):
                     self.since += extra
                     self.since_cycles += 1
                     self.sink.stage_checkpoint(cycle, DELTA, data)
                     return
-            data = pack(self._snapshot(state), self._facts_texts(0))
+            texts, binary = self._facts_texts(0)
+            data = _stored(_text(self._snapshot(state), texts), binary)
         finally:
             self._shadow()
         self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
         self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
         self.need_snapshot = False
 
-    def _facts_texts(self, n0: int) -> dict[str, str]:
+    def _facts_texts(self, n0: int) -> tuple[dict[str, str], bytes]:
         """The JSON texts of the facts' ``types`` and ``values`` from ``n0`` (0, or
-        where the last checkpoint ended) on: what was not encoded yet is, and kept for
-        the next snapshot when it continues what is kept."""
+        where the last checkpoint ended) on, and their columns' binary: what was not
+        encoded yet is, and kept for the next snapshot when it continues what is
+        kept."""
         store = self.job.store
         n1, kept, texts = store.next_id, self._texts_n, self._texts
-        chars = self._chars
+        chars, columnar = self._chars, self._columnar
         if n0 > kept:  # (a resumed job's first delta: the facts before are not kept)
-            return _facts_text(store, n0, n1, chars)
+            return _facts_text(store, n0, n1, chars, columnar)
         if kept < n1:
-            new = _facts_text(store, kept, n1, chars)
+            new, binary = _facts_text(store, kept, n1, chars, columnar)
             for key, text in new.items():
                 texts[key].append(text)
+            self._binary.append(binary)
             self._texts_n = n1
         if n0 == 0 and self._texts_n == n1:
             for key, kept_texts in texts.items():
                 if len(kept_texts) > 1:
                     texts[key] = [_joined(kept_texts)]
+            if len(self._binary) > 1:
+                self._binary = [b"".join(self._binary)]
             if not texts["types"]:  # (no facts)
                 return _facts_text(store, 0, 0, chars)
-            return {key: t[0] for key, t in texts.items()}
+            return {key: t[0] for key, t in texts.items()}, self._binary[0]
         if n0 == kept and kept < n1:
-            return {key: t[-1] for key, t in texts.items()}
-        return _facts_text(store, n0, n1, chars)
+            return {key: t[-1] for key, t in texts.items()}, self._binary[-1]
+        return _facts_text(store, n0, n1, chars, columnar)
 
     def _step(self, cycle: int, noted: bool, reset: bool) -> None:
         """Note what the fingerprints' replay needs of ``cycle``, which waits for a
@@ -478,6 +600,7 @@ class Checkpointer:
         self.snapshot_size, self.since, self.since_cycles = snapshot_size, since, since_cycles
         self.need_snapshot = False
         self._texts, self._texts_n = {"types": [], "values": []}, 0  # restored facts
+        self._binary = []
         self._shadow()
 
     def _shadow(self) -> None:
@@ -622,7 +745,7 @@ class Checkpointer:
         k = self._cycles - 1
         doc: dict[str, Any] = {
             "format": FORMAT, "kind": DELTA, "n0": n0,
-            "types": _types(store.type_of[n0:], self._chars), "values": store.values[n0:],
+            "types": None, "values": None,  # (spliced: see _facts_texts)
             "k": k, "starts": store.cycle_starts[k:].tolist(),
             "numbers": store.cycle_numbers[k:].tolist(),
             "gone": gone, "closed": closed,
@@ -661,7 +784,7 @@ class Checkpointer:
                 live.append(["d", list(ids)])
         doc: dict[str, Any] = {
             "format": FORMAT, "kind": SNAPSHOT,
-            "types": _types(store.type_of, self._chars), "values": store.values,
+            "types": None, "values": None,  # (spliced: see _facts_texts)
             "starts": store.cycle_starts.tolist(), "numbers": store.cycle_numbers.tolist(),
             "n_inputs": store.n_inputs, "live": live,
             "closed": sorted(f for closed in store._closed for f in closed.values()),
@@ -702,7 +825,7 @@ def _derivations(rows: Iterable[Sequence[Any]]) -> Derivations:
 
 
 def _load_snapshot(store: FactStore, doc: dict[str, Any]) -> None:
-    store.values = [_row(r) for r in doc["values"]]
+    store.values = _values(doc)
     store.type_of = _type_ids(doc["types"])
     store.cycle_starts = array("q", doc["starts"])
     store.cycle_numbers = array("q", doc["numbers"])
@@ -734,7 +857,7 @@ def _apply_delta(store: FactStore, doc: dict[str, Any]) -> None:
     n0 = int(doc["n0"])
     if store.next_id != n0:
         raise Unsupported(f"a delta from fact {n0} on a state of {store.next_id} facts")
-    store.values.extend(_row(r) for r in doc["values"])
+    store.values.extend(_values(doc))
     store.type_of.extend(_type_ids(doc["types"]))
     n1 = store.next_id
     k = int(doc["k"])
