@@ -54,6 +54,7 @@ re-executes the job, as a job stored without checkpoints does).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import zlib
 from array import array
@@ -190,9 +191,9 @@ and of fact values): the same text, ~10-20% less time."""
 
 COLUMNS_FROM = 64
 """Format 4: the facts a checkpoint holds of one stretch of ids (a delta's, or one
-delta's share of a snapshot's), when there are this many or more, all of one type whose
-fields are all ``int`` (required, and every value a plain ``int`` of 64 bits), are
-written as columns: a part ``{"c": [count, codes]}`` of ``values`` whose field ``i`` is
+delta's share of a snapshot's): each run of this many or more facts in a row of one
+type whose fields are all ``int`` (required, and every value a plain ``int`` of 64
+bits) is written as columns: a part ``{"c": [count, codes]}`` of ``values`` whose field ``i`` is
 the next ``count`` ints of array typecode ``codes[i]`` (``h``, ``i`` or ``q``, the
 narrowest that holds the column; little-endian) of the binary that follows the
 document's JSON text after a NUL byte (which JSON text never holds). Other stretches are
@@ -279,16 +280,56 @@ def _facts_text(store: FactStore, n0: int, n1: int, chars: bool = False,
     ``columnar``: the number of fields of each type whose fields are all ``int`` (see
     :data:`COLUMNS_FROM`)."""
     try:
-        types = _dumps(_types(store.type_of[n0:n1], chars))
+        type_chars = _types(store.type_of[n0:n1], chars)
+        types = _dumps(type_chars)
         if n1 == n0:
             return {"types": types, "values": "[]"}, b""
-        if columnar and n1 - n0 >= COLUMNS_FROM:
-            found = _columns(store, n0, n1, columnar)
+        if not columnar or n1 - n0 < COLUMNS_FROM:
+            return {"types": types, "values": f"[{_dumps(store.values[n0:n1])}]"}, b""
+        parts: list[str] = []
+        chunks: list[bytes] = []
+        at = n0
+        runs = ([(n0 + a, n0 + b) for a, b in _runs(type_chars, columnar)]
+                if isinstance(type_chars, str) else [(n0, n1)])
+        for a, b in runs:
+            found = _columns(store, a, b, columnar)
             if found is not None:
-                return {"types": types, "values": f"[{found[0]}]"}, found[1]
-        return {"types": types, "values": f"[{_dumps(store.values[n0:n1])}]"}, b""
+                if at < a:
+                    parts.append(_dumps(store.values[at:a]))
+                parts.append(found[0])
+                chunks.append(found[1])
+                at = b
+        if at < n1:
+            parts.append(_dumps(store.values[at:n1]))
+        return {"types": types, "values": f"[{','.join(parts)}]"}, b"".join(chunks)
     except (TypeError, ValueError) as exc:
         raise Unsupported(str(exc)) from None
+
+
+def _runs(type_chars: str, columnar: Mapping[int, int]) -> list[tuple[int, int]]:
+    """The stretches ``(start, end)`` of ``type_chars`` (see :func:`_types`) of
+    :data:`COLUMNS_FROM` or more facts of one type of ``columnar``, in order: found by
+    C-level searches (a run starts where its type's first ``COLUMNS_FROM`` characters
+    in a row do, and ends at the next other character), whatever the number of
+    types and however they alternate."""
+    runs: list[tuple[int, int]] = []
+    for t in columnar:
+        if t >= len(TYPE_CHARS):
+            continue
+        char = chr(TYPE_CHARS[t])
+        if char not in type_chars:
+            continue
+        block = char * COLUMNS_FROM
+        other = re.compile(f"[^{re.escape(char)}]")  # (re keeps it compiled)
+        at = type_chars.find(block)
+        while at >= 0:
+            found = other.search(type_chars, at + COLUMNS_FROM)
+            end = len(type_chars) if found is None else found.start()
+            runs.append((at, end))
+            at = type_chars.find(block, end)
+    runs.sort()
+    return runs
+
 
 
 def _columns(store: FactStore, n0: int, n1: int,

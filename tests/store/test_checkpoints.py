@@ -732,6 +732,24 @@ def test_columns_hold_plain_ints_of_64_bits_and_read_back_as_they_were() -> None
         texts, binary = checkpoints._facts_text(  # type: ignore[arg-type]
             store, 0, len(values), True, columnar)
         assert binary == b"" and json.loads(texts["values"])[0][0] == list(values[0])
+    # runs of one type in a stretch of several: each run of 64 or more of a type of
+    # ints is columns, the rest lists of values (as they come)
+    runs = [(0, 70), (1, 5), (0, 100), (2, 80), (0, 10), (1, 64), (0, 1)]
+    type_of = [t for t, k in runs for _ in range(k)]
+    values = [(i, -i) if t == 0 else (i,) if t == 1 else ("x",) for i, t in enumerate(type_of)]
+    store = SimpleNamespace(type_of=array("i", type_of), values=values)
+    texts, binary = checkpoints._facts_text(  # type: ignore[arg-type]
+        store, 0, len(values), True, columnar)
+    doc = {"format": checkpoints.FORMAT, "values": json.loads(texts["values"]),
+           checkpoints.BYTES: binary}
+    assert [len(p) if type(p) is list else p["c"][0] for p in doc["values"]] == [
+        70, 5, 100, 90, 64, 1]
+    assert [type(p) for p in doc["values"]] == [dict, list, dict, list, dict, list]
+    assert checkpoints._values(checkpoints.unpack(checkpoints.pack(doc))) == values
+    # alternating types: no run
+    store = SimpleNamespace(type_of=array("i", [0, 1] * n), values=[(1, 2), (3,)] * n)
+    texts, binary = checkpoints._facts_text(store, 0, 2 * n, True, columnar)  # type: ignore[arg-type]
+    assert binary == b"" and len(json.loads(texts["values"])) == 1
     # damaged: columns longer than the binary, binary left over, an unknown typecode
     for part, binary in [({"c": [2, "h"]}, b"\0\0"), ({"c": [1, "h"]}, b"\0\0\0\0"),
                          ({"c": [1, "x"]}, b"\0\0")]:
