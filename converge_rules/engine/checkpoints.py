@@ -193,13 +193,14 @@ COLUMNS_FROM = 64
 """Format 4: the facts a checkpoint holds of one stretch of ids (a delta's, or one
 delta's share of a snapshot's): each run of this many or more facts in a row of one
 type whose fields are all ``int`` (required, and every value a plain ``int`` of 64
-bits) is written as columns: a part ``{"c": [count, codes]}`` of ``values`` whose field ``i`` is
-the next ``count`` ints of array typecode ``codes[i]`` (``h``, ``i`` or ``q``, the
-narrowest that holds the column; little-endian) of the binary that follows the
-document's JSON text after a NUL byte (which JSON text never holds). Other stretches are
-a part that is the list of their values, as before. A growing closure's facts of two
-ints cost about half the time (its JSON was ~130 ns a fact, a tenth of the run) and
-compress to a few bytes a fact; a resume reads them without parsing JSON."""
+bits) is written as columns: a part ``{"c": [count, codes]}`` of ``values`` whose
+field ``i`` is the next ``count`` ints of array typecode ``codes[i]`` (``h``, ``i`` or
+``q``, the narrowest that holds the column; little-endian) of the binary that follows
+the document's JSON text after a NUL byte (which JSON text never holds). The facts
+between are parts that are lists of their values, as before. A growing closure's facts of two
+ints cost about 40% less time to write (their JSON was ~130 ns a fact) and compress far
+better (a chain of 800: 1 MB of deltas, now 46 kB); a resume reads them without parsing
+JSON."""
 
 BYTES = "bytes"
 """The key of a document (see :func:`unpack`) holding the binary after its JSON text."""
