@@ -206,7 +206,7 @@ BYTES = "bytes"
 """The key of a document (see :func:`unpack`) holding the binary after its JSON text."""
 
 _CODES = "hiq"
-_INT = {int}
+_INT = frozenset({int})
 
 
 def pack(doc: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> bytes:
@@ -330,7 +330,6 @@ def _runs(type_chars: str, columnar: Mapping[int, int]) -> list[tuple[int, int]]
             at = type_chars.find(block, end)
     runs.sort()
     return runs
-
 
 
 def _columns(store: FactStore, n0: int, n1: int,
