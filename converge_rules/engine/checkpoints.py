@@ -54,12 +54,14 @@ re-executes the job, as a job stored without checkpoints does).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from converge_rules.engine.factstore import (
@@ -83,11 +85,13 @@ if TYPE_CHECKING:
     from converge_rules.engine.runner import _Job
     from converge_rules.program import Program
 
-FORMAT = 3
+FORMAT = 4
 """The version of the checkpoint format written here; a newer one is not read (2:
 a checkpoint is staged only with a transaction's last cycle, and holds ``steps``, what
 the fingerprints' replay needs of the cycles before it since the last checkpoint; 3:
-the facts' ``types`` may be a string, a character a fact — see :data:`TYPE_CHARS`)."""
+the facts' ``types`` may be a string, a character a fact — see :data:`TYPE_CHARS`; 4:
+the facts' ``values`` are a list of parts, some of them columns of ints in binary after
+the JSON text — see :data:`COLUMNS_FROM`)."""
 
 TYPE_CHARS = bytes(c for c in range(33, 127) if c not in (34, 92))
 """The characters of the facts' types in a checkpoint of format 3 of a program of at
@@ -185,12 +189,36 @@ without the check for circular containers (a document is built of fresh lists an
 and of fact values): the same text, ~10-20% less time."""
 
 
+COLUMNS_FROM = 64
+"""Format 4: the facts a checkpoint holds of one stretch of ids (a delta's, or one
+delta's share of a snapshot's): each run of this many or more facts in a row of one
+type whose fields are all ``int`` (required, and every value a plain ``int`` of 64
+bits) is written as columns: a part ``{"c": [count, codes]}`` of ``values`` whose
+field ``i`` is the next ``count`` ints of array typecode ``codes[i]`` (``h``, ``i`` or
+``q``, the narrowest that holds the column; little-endian) of the binary that follows
+the document's JSON text after a NUL byte (which JSON text never holds). The facts
+between are parts that are lists of their values, as before. A growing closure's facts of two
+ints cost about 40% less time to write (their JSON was ~130 ns a fact) and compress far
+better (a chain of 800: 1 MB of deltas, now 46 kB); a resume reads them without parsing
+JSON."""
+
+BYTES = "bytes"
+"""The key of a document (see :func:`unpack`) holding the binary after its JSON text."""
+
+_CODES = "hiq"
+_INT = frozenset({int})
+
+
 def pack(doc: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> bytes:
     """A checkpoint document as the bytes stored: its JSON text (it starts with
-    ``{``), zlib-compressed when it is long (a zlib stream never starts with ``{``).
-    ``texts``: the JSON texts of some of ``doc``'s values, encoded already (the same
-    texts), by key."""
-    return _stored(_text(doc, texts))
+    ``{``), then, when ``doc[BYTES]`` is there, a NUL byte and those bytes (see
+    :data:`COLUMNS_FROM`), zlib-compressed when long (a zlib stream never starts with
+    ``{``). ``texts``: the JSON texts of some of ``doc``'s values, encoded already (the
+    same texts), by key."""
+    binary = doc.get(BYTES, b"")
+    if BYTES in doc:
+        doc = {key: value for key, value in doc.items() if key != BYTES}
+    return _stored(_text(doc, texts), binary)
 
 
 def _text(doc: Mapping[str, Any], texts: Mapping[str, str] | None) -> str:
@@ -201,9 +229,11 @@ def _text(doc: Mapping[str, Any], texts: Mapping[str, str] | None) -> str:
         raise Unsupported(str(exc)) from None
 
 
-def _stored(text: str) -> bytes:
-    """A checkpoint's JSON text as the bytes stored (see :func:`pack`)."""
+def _stored(text: str, binary: bytes = b"") -> bytes:
+    """A checkpoint's JSON text and binary as the bytes stored (see :func:`pack`)."""
     data = text.encode("utf-8", "surrogatepass")
+    if binary:
+        data = b"%b\0%b" % (data, binary)
     return data if len(data) < COMPRESS_FROM else zlib.compress(data, 1)
 
 
@@ -243,15 +273,130 @@ def _type_ids(doc: str | list[int]) -> array[int]:
     return array("i", doc)
 
 
-def _facts_text(store: FactStore, n0: int, n1: int, chars: bool = False) -> dict[str, str]:
+def _facts_text(store: FactStore, n0: int, n1: int, chars: bool = False,
+                columnar: Mapping[int, int] | None = None) -> tuple[dict[str, str], bytes]:
     """The JSON texts of the types and values of the facts ``n0`` to ``n1``, as
-    :func:`pack` writes them (a value it cannot write raises :class:`Unsupported`);
-    ``chars``: the types as a string (see :func:`_types`)."""
+    :func:`pack` writes them (a value it cannot write raises :class:`Unsupported`), and
+    the binary of their columns; ``chars``: the types as a string (see :func:`_types`);
+    ``columnar``: the number of fields of each type whose fields are all ``int`` (see
+    :data:`COLUMNS_FROM`)."""
     try:
-        return {"types": _dumps(_types(store.type_of[n0:n1], chars)),
-                "values": _dumps(store.values[n0:n1])}
+        type_chars = _types(store.type_of[n0:n1], chars)
+        types = _dumps(type_chars)
+        if n1 == n0:
+            return {"types": types, "values": "[]"}, b""
+        if not columnar or n1 - n0 < COLUMNS_FROM:
+            return {"types": types, "values": f"[{_dumps(store.values[n0:n1])}]"}, b""
+        parts: list[str] = []
+        chunks: list[bytes] = []
+        at = n0
+        runs = ([(n0 + a, n0 + b) for a, b in _runs(type_chars, columnar)]
+                if isinstance(type_chars, str) else [(n0, n1)])
+        for a, b in runs:
+            found = _columns(store, a, b, columnar)
+            if found is not None:
+                if at < a:
+                    parts.append(_dumps(store.values[at:a]))
+                parts.append(found[0])
+                chunks.append(found[1])
+                at = b
+        if at < n1:
+            parts.append(_dumps(store.values[at:n1]))
+        return {"types": types, "values": f"[{','.join(parts)}]"}, b"".join(chunks)
     except (TypeError, ValueError) as exc:
         raise Unsupported(str(exc)) from None
+
+
+def _runs(type_chars: str, columnar: Mapping[int, int]) -> list[tuple[int, int]]:
+    """The stretches ``(start, end)`` of ``type_chars`` (see :func:`_types`) of
+    :data:`COLUMNS_FROM` or more facts of one type of ``columnar``, in order: found by
+    C-level searches (a run starts where its type's first ``COLUMNS_FROM`` characters
+    in a row do, and ends at the next other character), whatever the number of
+    types and however they alternate."""
+    runs: list[tuple[int, int]] = []
+    for t in columnar:
+        if t >= len(TYPE_CHARS):
+            continue
+        char = chr(TYPE_CHARS[t])
+        if char not in type_chars:
+            continue
+        block = char * COLUMNS_FROM
+        other = re.compile(f"[^{re.escape(char)}]")  # (re keeps it compiled)
+        at = type_chars.find(block)
+        while at >= 0:
+            found = other.search(type_chars, at + COLUMNS_FROM)
+            end = len(type_chars) if found is None else found.start()
+            runs.append((at, end))
+            at = type_chars.find(block, end)
+    runs.sort()
+    return runs
+
+
+def _columns(store: FactStore, n0: int, n1: int,
+             columnar: Mapping[int, int]) -> tuple[str, bytes] | None:
+    """The facts ``n0`` to ``n1`` as a part of columns and its binary, or None when
+    they are not all of one type of ``columnar`` with plain 64-bit ``int`` values."""
+    type_of = store.type_of
+    t = type_of[n0]
+    arity = columnar.get(t)
+    if arity is None:
+        return None
+    ids = type_of[n0:n1]
+    if ids.count(t) != n1 - n0:
+        return None
+    values = store.values[n0:n1]
+    codes: list[str] = []
+    chunks: list[bytes] = []
+    for i in range(arity):
+        column = list(map(itemgetter(i), values))
+        if set(map(type, column)) != _INT:  # (a bool is an int to array)
+            return None
+        for code in _CODES:
+            try:
+                ints = array(code, column)
+            except OverflowError:
+                continue
+            break
+        else:
+            return None
+        if sys.byteorder != "little":
+            ints.byteswap()
+        codes.append(code)
+        chunks.append(ints.tobytes())
+    return _dumps({"c": [n1 - n0, "".join(codes)]}), b"".join(chunks)
+
+
+def _values(doc: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The facts' values of a checkpoint document (its ``values``: see
+    :data:`COLUMNS_FROM`)."""
+    if int(doc["format"]) < 4:
+        return [_row(r) for r in doc["values"]]
+    binary: bytes = doc.get(BYTES, b"")
+    out: list[tuple[Any, ...]] = []
+    at = 0
+    for part in doc["values"]:
+        if type(part) is list:
+            out.extend([_row(r) for r in part])
+            continue
+        count, codes = part["c"]
+        count = int(count)
+        columns: list[list[int]] = []
+        for code in codes:
+            if code not in _CODES:
+                raise Unsupported(f"a column of typecode {code!r}")
+            ints = array(code)
+            size = count * ints.itemsize
+            ints.frombytes(binary[at:at + size])
+            if len(ints) != count:
+                raise Unsupported("a checkpoint's columns end early")
+            if sys.byteorder != "little":
+                ints.byteswap()
+            columns.append(ints.tolist())
+            at += size
+        out.extend(zip(*columns, strict=True))
+    if at != len(binary):
+        raise Unsupported("a checkpoint's columns do not fill its binary")
+    return out
 
 
 def _joined(texts: Sequence[str]) -> str:
@@ -263,9 +408,14 @@ def _joined(texts: Sequence[str]) -> str:
 
 
 def unpack(data: bytes) -> dict[str, Any]:
-    """The document of stored checkpoint bytes (see :func:`pack`)."""
+    """The document of stored checkpoint bytes (see :func:`pack`), with the binary
+    after its JSON text, if any, as ``doc[BYTES]``."""
     text = data if data[:1] == b"{" else zlib.decompress(data)
-    doc: dict[str, Any] = json.loads(text.decode("utf-8", "surrogatepass"))
+    end = text.find(b"\0")
+    doc: dict[str, Any] = json.loads(
+        (text if end < 0 else text[:end]).decode("utf-8", "surrogatepass"))
+    if end >= 0:
+        doc[BYTES] = text[end + 1:]
     return doc
 
 
@@ -298,6 +448,8 @@ class Checkpointer:
         self.need_snapshot = True
         store = job.store
         store.touched = set()
+        #: the job's parts read at every cycle (none is replaced while it runs)
+        self._store, self._merger, self._raw = store, job.merger, job.trace.raw
         self._n = 0
         self._cycles = 0
         self._confidence: dict[int, float] = {}
@@ -323,12 +475,20 @@ class Checkpointer:
                     *self._one_at_a_time.get(spec.tier, ()), a)
         self._steps: list[list[Any]] = []
         self._touched: set[int] = set()
-        self._step_n = 0
+        #: a program with approval gates: a cycle may apply decisions (see _deciding)
+        self._gated = job.gates is not None
         #: the JSON texts of the facts' types and values ``[0, n)`` as the deltas
         #: encoded them, slice by slice: a fact's never change, and a snapshot holds
         #: every fact's (for a job whose context grows, half what checkpoints encode)
         self._texts: dict[str, list[str]] = {"types": [], "values": []}
+        self._binary: list[bytes] = []  # (their columns' binary, in the same order)
         self._texts_n = 0
+        #: the number of fields of each type whose fields are all required ints: their
+        #: facts may be written as columns (format 4; see COLUMNS_FROM)
+        self._columnar = {
+            t.id: len(t.fields) for t in job.program.types
+            if t.fields and all(f.type.base == "int" and not f.type.optional
+                                for f in t.fields)}
         #: the facts' types as a string (format 3; see TYPE_CHARS)
         self._chars = store.layout.types <= len(TYPE_CHARS)
         self._shadow()
@@ -351,9 +511,10 @@ class Checkpointer:
         cycle is noted (see :meth:`flush`)."""
         self.lines += lines
         restarts = self._later
-        if self.job.gates is not None:
-            restarts = restarts or self._deciding(cycle)
-        self._later = False
+        if restarts:
+            self._later = False
+        elif self._gated:
+            restarts = self._deciding(cycle)
         if cycle < self.start_at:
             self._shadow()
             return
@@ -401,96 +562,102 @@ class Checkpointer:
             state = self._job_state(cycle, lines, restarts, after)
             if not self.need_snapshot:
                 doc = self._delta(state)
-                texts = self._facts_texts(self._n)
+                texts, binary = self._facts_texts(self._n)
                 # (the cycles' starts and numbers: like the facts, only appended to)
                 texts["starts"], texts["numbers"] = _dumps(doc["starts"]), _dumps(doc["numbers"])
                 text = _text(doc, texts)
-                data = _stored(text)
+                data = _stored(text, binary)
                 # the size rule counts what a snapshot taken now would not hold
                 # again: a snapshot holds every fact ever merged and every cycle's
                 # start, so the deltas' share of those is no extra work for a resume
                 # (counting it wrote a growing context again at every doubling)
                 again = sum(len(t) for t in texts.values())
-                extra = len(data) * max(len(text) - again, 0) // max(len(text), 1)
+                whole = len(text) + len(binary)
+                extra = len(data) * max(len(text) - again, 0) // max(whole, 1)
                 if (self.since + extra <= self.snapshot_size
                         and self.since_cycles < self.every):
                     self.since += extra
                     self.since_cycles += 1
                     self.sink.stage_checkpoint(cycle, DELTA, data)
                     return
-            data = pack(self._snapshot(state), self._facts_texts(0))
+            texts, binary = self._facts_texts(0)
+            data = _stored(_text(self._snapshot(state), texts), binary)
         finally:
             self._shadow()
         self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
         self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
         self.need_snapshot = False
 
-    def _facts_texts(self, n0: int) -> dict[str, str]:
+    def _facts_texts(self, n0: int) -> tuple[dict[str, str], bytes]:
         """The JSON texts of the facts' ``types`` and ``values`` from ``n0`` (0, or
-        where the last checkpoint ended) on: what was not encoded yet is, and kept for
-        the next snapshot when it continues what is kept."""
+        where the last checkpoint ended) on, and their columns' binary: what was not
+        encoded yet is, and kept for the next snapshot when it continues what is
+        kept."""
         store = self.job.store
         n1, kept, texts = store.next_id, self._texts_n, self._texts
-        chars = self._chars
+        chars, columnar = self._chars, self._columnar
         if n0 > kept:  # (a resumed job's first delta: the facts before are not kept)
-            return _facts_text(store, n0, n1, chars)
+            return _facts_text(store, n0, n1, chars, columnar)
         if kept < n1:
-            new = _facts_text(store, kept, n1, chars)
+            new, binary = _facts_text(store, kept, n1, chars, columnar)
             for key, text in new.items():
                 texts[key].append(text)
+            self._binary.append(binary)
             self._texts_n = n1
         if n0 == 0 and self._texts_n == n1:
             for key, kept_texts in texts.items():
                 if len(kept_texts) > 1:
                     texts[key] = [_joined(kept_texts)]
+            if len(self._binary) > 1:
+                self._binary = [b"".join(self._binary)]
             if not texts["types"]:  # (no facts)
                 return _facts_text(store, 0, 0, chars)
-            return {key: t[0] for key, t in texts.items()}
+            return {key: t[0] for key, t in texts.items()}, self._binary[0]
         if n0 == kept and kept < n1:
-            return {key: t[-1] for key, t in texts.items()}
-        return _facts_text(store, n0, n1, chars)
+            return {key: t[-1] for key, t in texts.items()}, self._binary[-1]
+        return _facts_text(store, n0, n1, chars, columnar)
 
     def _step(self, cycle: int, noted: bool, reset: bool) -> None:
         """Note what the fingerprints' replay needs of ``cycle``, which waits for a
         later cycle's checkpoint: which facts it added (up to an id), which of them and
         of the older facts it touched left the context or closed, whether the job
         noted the context's fingerprint and whether the fingerprints started over.
-        Proportional to what the cycle changed."""
-        store = self.job.store
+        Proportional to what the cycle touched (once a waiting cycle, so a plain loop:
+        a comprehension's frame costs more than the two or three facts it visits)."""
+        store = self._store
         touched = store.touched
         assert touched is not None
-        n0, n1 = self._step_n, store.next_id
-        if not touched and n0 == n1:  # a cycle that changed nothing (a waiting tier)
-            self._steps.append([cycle, n1, [], [], noted, reset])
-            return
-        live, type_of = store.live, store.type_of
-        # (only an intent closes)
-        is_closed = store.is_closed if store.intent_types else None
         gone: list[int] = []
         closed: list[int] = []
-        for fid in touched:  # (the facts it added are those from n0 on)
-            if fid < n0 and fid not in live[type_of[fid]]:
-                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
-        for fid in range(n0, n1):
-            if fid not in live[type_of[fid]]:
-                (closed if is_closed is not None and is_closed(fid) else gone).append(fid)
-        self._steps.append([cycle, n1, gone, closed, noted, reset])
-        if touched:
+        if touched:  # (else every fact it added is live: see below)
+            # a fact leaves the context (or closes) only through the store's
+            # ``_unlink`` or ``update_in_place``, which note it in ``touched``: the
+            # facts the cycle added that are gone are among those (as in _delta)
+            live, type_of = store.live, store.type_of
+            for fid in touched:
+                if fid not in live[type_of[fid]]:
+                    gone.append(fid)
+            if gone and store.intent_types:  # (only an intent closes)
+                is_closed = store.is_closed
+                closed = [fid for fid in gone if is_closed(fid)]
+                if closed:
+                    gone = [fid for fid in gone if not is_closed(fid)]
             self._touched |= touched
             touched.clear()
-        self._step_n = n1
+        self._steps.append([cycle, len(store.values), gone, closed, noted, reset])
 
     def resumed(self, snapshot_size: int, since: int, since_cycles: int) -> None:
         """The job was restored from checkpoints: go on with deltas after them."""
         self.snapshot_size, self.since, self.since_cycles = snapshot_size, since, since_cycles
         self.need_snapshot = False
         self._texts, self._texts_n = {"types": [], "values": []}, 0  # restored facts
+        self._binary = []
         self._shadow()
 
     def _shadow(self) -> None:
         """Note the state now: the next delta is what changed from here."""
         store = self.job.store
-        self._n = self._step_n = store.next_id
+        self._n = store.next_id
         self._cycles = len(store.cycle_starts)
         assert store.touched is not None
         store.touched.clear()
@@ -523,14 +690,13 @@ class Checkpointer:
         ends —, whether the context's fingerprint is noted)``."""
         if cycle == 0:
             return 0, True, False  # start() noted it before the commit
-        job = self.job
-        store, merger, raw = job.store, job.merger, job.trace.raw
+        raw = self._raw
         ev = raw[-1] if raw else None
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
-        tier = ev[2]
         # (a program without agents has no tiers: its later inputs' cycles say 0)
-        index = self._tier_index.get(tier, 0)
+        index = self._tier_index.get(ev[2], 0)
+        job, merger = self.job, self._merger
         if (merger.stop is not None or job.tools.exhausted
                 or (job.guard is not None and self._broke(cycle))):
             return index, False, False
@@ -538,16 +704,16 @@ class Checkpointer:
             # the decisions' or later inputs' own cycle: the tiers run again from the
             # first, and the fingerprints start over (a context brought back from
             # outside the job is no loop)
-            return 0, True, store.retractable
+            return 0, True, self._stepping
         if not (merger.added or merger.removed):
             fired = job.fired
-            stepped = any(fired[a] for a in self._one_at_a_time.get(tier, ()))
+            stepped = any(fired[a] for a in self._one_at_a_time.get(ev[2], ()))
             return (index if stepped else index + 1), True, False
-        if not store.retractable:
+        if not self._stepping:
             return index, True, False
         asked, earlier = job.returned_to  # (the cycle loop's look-up, if it made it)
         if asked != cycle:
-            earlier = job.fingerprints.get(store.fingerprint)
+            earlier = job.fingerprints.get(self._store.fingerprint)
         if earlier is not None:
             return index, False, False  # oscillating: the job ends
         return index, True, True
@@ -630,7 +796,7 @@ class Checkpointer:
         k = self._cycles - 1
         doc: dict[str, Any] = {
             "format": FORMAT, "kind": DELTA, "n0": n0,
-            "types": _types(store.type_of[n0:], self._chars), "values": store.values[n0:],
+            "types": None, "values": None,  # (spliced: see _facts_texts)
             "k": k, "starts": store.cycle_starts[k:].tolist(),
             "numbers": store.cycle_numbers[k:].tolist(),
             "gone": gone, "closed": closed,
@@ -669,7 +835,7 @@ class Checkpointer:
                 live.append(["d", list(ids)])
         doc: dict[str, Any] = {
             "format": FORMAT, "kind": SNAPSHOT,
-            "types": _types(store.type_of, self._chars), "values": store.values,
+            "types": None, "values": None,  # (spliced: see _facts_texts)
             "starts": store.cycle_starts.tolist(), "numbers": store.cycle_numbers.tolist(),
             "n_inputs": store.n_inputs, "live": live,
             "closed": sorted(f for closed in store._closed for f in closed.values()),
@@ -710,7 +876,7 @@ def _derivations(rows: Iterable[Sequence[Any]]) -> Derivations:
 
 
 def _load_snapshot(store: FactStore, doc: dict[str, Any]) -> None:
-    store.values = [_row(r) for r in doc["values"]]
+    store.values = _values(doc)
     store.type_of = _type_ids(doc["types"])
     store.cycle_starts = array("q", doc["starts"])
     store.cycle_numbers = array("q", doc["numbers"])
@@ -742,7 +908,7 @@ def _apply_delta(store: FactStore, doc: dict[str, Any]) -> None:
     n0 = int(doc["n0"])
     if store.next_id != n0:
         raise Unsupported(f"a delta from fact {n0} on a state of {store.next_id} facts")
-    store.values.extend(_row(r) for r in doc["values"])
+    store.values.extend(_values(doc))
     store.type_of.extend(_type_ids(doc["types"]))
     n1 = store.next_id
     k = int(doc["k"])

@@ -17,6 +17,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -504,9 +505,11 @@ def test_the_types_as_characters_or_as_ids_read_back_the_same() -> None:
     assert len(checkpoints.TYPE_CHARS) == 92
 
 
-def test_checkpoints_of_format_2_with_type_ids_still_resume(tmp_path: Path) -> None:
-    # format 3 writes a program's types as characters; rows an older converge wrote
-    # (format 2: a list of type ids) are still read
+@pytest.mark.parametrize("version", [2, 3])
+def test_checkpoints_of_older_formats_still_resume(tmp_path: Path, version: int) -> None:
+    # format 3 writes a program's types as characters, format 4 the values as parts;
+    # rows an older converge wrote (format 2: a list of type ids; 2 and 3: the values
+    # as one list) are still read
     ruleset = ruleset_file(tmp_path, "grows", GROWS)
     facts = [("Count", {"id": "a", "n": 0}),
              *(("Edge", {"a": i, "b": i + 1}) for i in range(30))]
@@ -514,13 +517,16 @@ def test_checkpoints_of_format_2_with_type_ids_still_resume(tmp_path: Path) -> N
     db = str(tmp_path / "run.db")
     location = f"sqlite:///{db}?group=3"
     api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(12))
-    with sqlite3.connect(db) as conn:  # as converge wrote them before format 3
+    with sqlite3.connect(db) as conn:  # as converge wrote them before format 3 or 4
         rows = conn.execute("SELECT cycle, data FROM checkpoints").fetchall()
         assert all(isinstance(checkpoints.unpack(d)["types"], str) for _, d in rows)
         for cycle, data in rows:
             doc = checkpoints.unpack(data)
-            doc["format"] = 2
-            doc["types"] = checkpoints._type_ids(doc["types"]).tolist()
+            assert checkpoints.BYTES not in doc  # (no columns: too few facts)
+            doc["values"] = [row for part in doc["values"] for row in part]
+            doc["format"] = version
+            if version == 2:
+                doc["types"] = checkpoints._type_ids(doc["types"]).tolist()
             conn.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
                          (checkpoints.pack(doc), cycle))
     resumed = api.resume(location, ruleset=ruleset)
@@ -621,26 +627,70 @@ policy Count { resolve by latest }
 """
 
 
+CHAINED = """\
+ruleset chained
+fact Edge { a: int, b: int }
+fact Path { a: int, b: int }
+fact Note { key id: str, n: int }
+agent base { when Edge(a, b) emit Path(a: a, b: b) }
+agent step { when Path(a, b) and Edge(a: b, b: c) emit Path(a: a, b: c) }
+"""
+"""A closure whose facts are ints (but the input ``Note``): from 64 new facts of one
+type on, a checkpoint holds them as columns (format 4), fewer as a list of values."""
+
+
+def _grows() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    return GROWS, [("Count", {"id": "a", "n": 0}),
+                   *(("Edge", {"a": i, "b": i + 1}) for i in range(30))]
+
+
+def _chained() -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    # nodes 40,000 apart (the columns' typecode "i"), one edge to 2**40 ("q")
+    nodes = [i * 40_000 for i in range(80)] + [2**40]
+    return CHAINED, [("Note", {"id": "a", "n": 0}),
+                     *(("Edge", {"a": a, "b": b}) for a, b in pairwise(nodes))]
+
+
 @pytest.mark.parametrize("group", [1, 3, 64])
-def test_the_values_a_checkpointer_keeps_encoded_give_the_bytes_of_a_whole_encoding(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: int
+@pytest.mark.parametrize("job", [_grows, _chained])
+def test_the_values_a_checkpointer_keeps_encoded_give_the_facts_of_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: int,
+    job: Callable[[], tuple[str, list[tuple[str, dict[str, Any]]]]]
 ) -> None:
-    # a snapshot's types and values are the texts the deltas before it encoded; a
-    # resumed job's first delta encodes its own (nothing is kept from before the
-    # resume): every checkpoint must be the bytes of its document encoded whole
-    ruleset = ruleset_file(tmp_path, "grows", GROWS)
-    facts = [("Count", {"id": "a", "n": 0}),
-             *(("Edge", {"a": i, "b": i + 1}) for i in range(30))]
-    encoded = checkpoints._text
+    # a snapshot's types and values are the texts (and columns) the deltas before it
+    # encoded; a resumed job's first delta encodes its own (nothing is kept from before
+    # the resume): every checkpoint must read back as the store's facts
+    text, facts = job()
+    ruleset = ruleset_file(tmp_path, "job", text)
+    staged = checkpoints.Checkpointer._stage
     seen: list[str] = []
+    parts: list[str] = []
 
-    def text(doc: Any, texts: Any = None) -> str:
-        out = encoded(doc, texts)
-        assert out == encoded(doc, None), (doc["kind"], doc["job"]["cycle"])
-        seen.append(doc["kind"])
-        return out
+    class Sink:
+        def __init__(self, sink: Any, out: list[bytes]) -> None:
+            self.sink, self.out = sink, out
 
-    monkeypatch.setattr(checkpoints, "_text", text)
+        def stage_checkpoint(self, cycle: int, kind: str, data: bytes) -> None:
+            self.out.append(data)
+            self.sink.stage_checkpoint(cycle, kind, data)
+
+    def stage(self: checkpoints.Checkpointer, *args: Any) -> None:
+        out: list[bytes] = []
+        sink, self.sink = self.sink, Sink(self.sink, out)
+        try:
+            staged(self, *args)
+        finally:
+            self.sink = sink
+        store = self.job.store
+        for data in out:
+            doc = checkpoints.unpack(data)
+            n0 = int(doc.get("n0", 0))
+            assert checkpoints._values(doc) == store.values[n0:], (doc["kind"], n0)
+            assert checkpoints._type_ids(doc["types"]) == store.type_of[n0:]
+            seen.append(doc["kind"])
+            parts.extend("columns" if type(p) is dict else "list" for p in doc["values"])
+
+    monkeypatch.setattr(checkpoints.Checkpointer, "_stage", stage)
     db = tmp_path / "run.db"
     location = f"sqlite:///{db}?group={group}"
     stopped = api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(12))
@@ -649,8 +699,62 @@ def test_the_values_a_checkpointer_keeps_encoded_give_the_bytes_of_a_whole_encod
     assert resumed.resumed_from is not None
     whole = api.run(ruleset, facts, now=JOB_TIME)
     same_result(resumed, whole)
+    assert stored_trace(location) == whole.trace.to_jsonl()
     assert checkpoints.DELTA in seen
     assert group == 64 or seen.count(checkpoints.SNAPSHOT) >= 2  # (64: one transaction)
+    assert ("columns" in parts) == (job is _chained), parts
+    assert "list" in parts
+
+
+def test_columns_hold_plain_ints_of_64_bits_and_read_back_as_they_were() -> None:
+    from array import array
+    from types import SimpleNamespace
+
+    n = checkpoints.COLUMNS_FROM
+    columnar = {0: 2, 1: 1}
+    for values, codes in [([(i, -i) for i in range(n)], "hh"),
+                          ([(i, 2**31 - i) for i in range(n)], "hq"),
+                          ([(i * 70_000, -(2**63)) for i in range(n)], "iq")]:
+        store = SimpleNamespace(type_of=array("i", [0] * n), values=values)
+        texts, binary = checkpoints._facts_text(store, 0, n, True, columnar)  # type: ignore[arg-type]
+        assert texts["values"] == f'[{{"c":[{n},"{codes}"]}}]'
+        doc = {"format": checkpoints.FORMAT, "values": json.loads(texts["values"]),
+               checkpoints.BYTES: binary}
+        got = checkpoints._values(checkpoints.unpack(checkpoints.pack(doc)))
+        assert got == values and all(type(v) is int for row in got for v in row)
+    # a bool, a None, an int beyond 64 bits, a float, two types, too few facts, a type
+    # not all of ints: the values as a list
+    for type_of, values in [([0] * n, [(1, True)] * n), ([0] * n, [(1, None)] * n),
+                            ([0] * n, [(1, 2**64)] * n), ([0] * n, [(1, 2.0)] * n),
+                            ([0] * (n - 1) + [1], [(1, 2)] * (n - 1) + [(1,)]),
+                            ([0] * (n - 1), [(1, 2)] * (n - 1)), ([2] * n, [(1,)] * n)]:
+        store = SimpleNamespace(type_of=array("i", type_of), values=values)
+        texts, binary = checkpoints._facts_text(  # type: ignore[arg-type]
+            store, 0, len(values), True, columnar)
+        assert binary == b"" and json.loads(texts["values"])[0][0] == list(values[0])
+    # runs of one type in a stretch of several: each run of 64 or more of a type of
+    # ints is columns, the rest lists of values (as they come)
+    runs = [(0, 70), (1, 5), (0, 100), (2, 80), (0, 10), (1, 64), (0, 1)]
+    type_of = [t for t, k in runs for _ in range(k)]
+    values = [(i, -i) if t == 0 else (i,) if t == 1 else ("x",) for i, t in enumerate(type_of)]
+    store = SimpleNamespace(type_of=array("i", type_of), values=values)
+    texts, binary = checkpoints._facts_text(  # type: ignore[arg-type]
+        store, 0, len(values), True, columnar)
+    doc = {"format": checkpoints.FORMAT, "values": json.loads(texts["values"]),
+           checkpoints.BYTES: binary}
+    assert [len(p) if type(p) is list else p["c"][0] for p in doc["values"]] == [
+        70, 5, 100, 90, 64, 1]
+    assert [type(p) for p in doc["values"]] == [dict, list, dict, list, dict, list]
+    assert checkpoints._values(checkpoints.unpack(checkpoints.pack(doc))) == values
+    # alternating types: no run
+    store = SimpleNamespace(type_of=array("i", [0, 1] * n), values=[(1, 2), (3,)] * n)
+    texts, binary = checkpoints._facts_text(store, 0, 2 * n, True, columnar)  # type: ignore[arg-type]
+    assert binary == b"" and len(json.loads(texts["values"])) == 1
+    # damaged: columns longer than the binary, binary left over, an unknown typecode
+    for part, binary in [({"c": [2, "h"]}, b"\0\0"), ({"c": [1, "h"]}, b"\0\0\0\0"),
+                         ({"c": [1, "x"]}, b"\0\0")]:
+        with pytest.raises(checkpoints.Unsupported):
+            checkpoints._values({"format": 4, "values": [part], checkpoints.BYTES: binary})
 
 
 def test_facts_the_format_cannot_write_end_the_checkpoints_not_the_job() -> None:
@@ -661,7 +765,7 @@ def test_facts_the_format_cannot_write_end_the_checkpoints_not_the_job() -> None
     from types import SimpleNamespace
 
     store = SimpleNamespace(type_of=array("i", [0, 0]), values=[(1,), ({(1, 2): 3},)])
-    assert checkpoints._facts_text(store, 0, 1)["values"] == "[[1]]"  # type: ignore[arg-type]
+    assert checkpoints._facts_text(store, 0, 1)[0]["values"] == "[[[1]]]"  # type: ignore[arg-type]
     with pytest.raises(checkpoints.Unsupported):
         checkpoints._facts_text(store, 0, 2)  # type: ignore[arg-type]
 

@@ -24,7 +24,8 @@ FACTS = [("Count", {"id": "a", "n": 0}), ("Count", {"id": "b", "n": 2})]
 
 
 def _value(doc: dict[str, Any]) -> None:
-    doc["values"][-1][1] += 90  # Count(id: "b", n: 5) reads Count(id: "b", n: 95)
+    # (format 4: values in parts, this one a list of values)
+    doc["values"][-1][-1][1] += 90  # Count(id: "b", n: 5) reads Count(id: "b", n: 95)
 
 
 def _type(doc: dict[str, Any]) -> None:
@@ -38,7 +39,7 @@ def _live(doc: dict[str, Any]) -> None:
 
 def _extra(doc: dict[str, Any]) -> None:
     doc["types"] = doc["types"] + doc["types"][-1:]
-    doc["values"].append(["c", 1])
+    doc["values"].append([["c", 1]])
 
 
 def _damage(location: Path, change: Callable[[dict[str, Any]], None]) -> None:
