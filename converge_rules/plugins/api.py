@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import inspect
 import re
 import types
 import typing
@@ -309,6 +308,8 @@ class Tool:
     @property
     def is_async(self) -> bool:
         """True when ``fn`` is an ``async def`` (calling it gives an awaitable)."""
+        import inspect  # (~5 ms: a run without tools has no use for it)
+
         fn = self.function
         # A callable object with an ``async def __call__`` counts too.
         call = type(fn).__call__ if not inspect.isroutine(fn) else None
