@@ -339,3 +339,52 @@ def test_the_chain_s_genesis_is_the_hash_it_says() -> None:
     from converge_rules.integrity import GENESIS
 
     assert hashlib.sha256(b"converge trace chain v1").digest() == GENESIS
+
+
+
+INSPECT_PROBE = """
+import json, sys
+out, rules, facts = sys.argv[1:4]
+import converge_rules
+ruleset = converge_rules.load(rules, plugins=False)
+facts = converge_rules.read_facts(ruleset, facts)
+result = converge_rules.run(ruleset, facts)
+assert result.status == "converged", result.status
+modules = sorted(sys.modules)
+# whoever asks for inspect then gets the module itself, dataclasses included
+import dataclasses
+@dataclasses.dataclass
+class Undocumented:
+    a: int
+import inspect, types
+assert type(inspect) is types.ModuleType and sys.modules["inspect"] is inspect
+assert Undocumented.__doc__ == "Undocumented(a: int)", Undocumented.__doc__
+assert dataclasses.inspect.signature is inspect.signature
+with open(out, "w", encoding="utf-8") as f:
+    json.dump(modules, f)
+"""
+
+
+def test_a_cached_load_and_run_import_no_inspect(tmp_path: Path) -> None:
+    """``dataclasses`` imports ``inspect`` (with ``ast``, ``dis`` and ``tokenize``: ~5 ms
+    of a start) only to write the docstring of a dataclass without one: imported by
+    ``converge_rules.records`` first, it is given a stand-in that imports ``inspect``
+    when first used, and a cached load and a run of the built-ins import none of them.
+    Whoever imports ``inspect`` afterwards, ``dataclasses`` too, has the module."""
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
+    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
+    facts = tmp_path / "edges.jsonl"
+    facts.write_text('{"Edge": {"src": 1, "dst": 2}}\n', encoding="utf-8")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in ("a miss", "a hit"):
+        done = subprocess.run([sys.executable, "-c", INSPECT_PROBE, str(out), str(rules),
+                               str(facts)],
+                              cwd=REPO, env=env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert "converge_rules.compiler.compile" not in modules  # a hit
+    assert "converge_rules.engine.runner" in modules  # the job did run
+    assert loaded(modules, ("inspect", "ast", "dis")) == []
