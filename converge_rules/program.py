@@ -45,10 +45,10 @@ from collections.abc import (
     MutableSequence,
     Sequence,
 )
-from datetime import datetime
 from itertools import repeat
 from typing import Any, Literal, Protocol, TypeAlias, overload
 
+from converge_rules.datetypes import datetime
 from converge_rules.language.syntax.span import Span
 from converge_rules.records import field, record
 

@@ -55,12 +55,12 @@ import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from converge_rules import __version__
 from converge_rules.compiler.runtime import RUNTIME_HELPERS
+from converge_rules.datetypes import UTC, date, datetime, timedelta
 from converge_rules.language.syntax.parser_cache import (
     digest,
     read_regular,

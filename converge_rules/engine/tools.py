@@ -27,12 +27,12 @@ import json
 import json.encoder
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date, timedelta
 from json.encoder import encode_basestring_ascii
 from time import perf_counter
 from types import CoroutineType, GeneratorType, MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
+from converge_rules.datetypes import date, timedelta
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.timings import CALLED, MEMO, RECORDED
 from converge_rules.errors import ToolError, without_addresses

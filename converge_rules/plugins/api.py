@@ -29,7 +29,6 @@ schema chooses).
 
 from __future__ import annotations
 
-import datetime
 import enum
 import re
 import types
@@ -39,6 +38,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from converge_rules.blobs import Blob
+from converge_rules.datetypes import date, datetime, timedelta
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
 from converge_rules.language.syntax.span import Span
@@ -104,7 +104,7 @@ _TYPE_NAME = re.compile(
 
 
 _TIME_TYPES: dict[Any, str] = {
-    datetime.datetime: "datetime", datetime.date: "date", datetime.timedelta: "duration",
+    datetime: "datetime", date: "date", timedelta: "duration",
 }
 
 

@@ -388,3 +388,28 @@ def test_a_cached_load_and_run_import_no_inspect(tmp_path: Path) -> None:
     assert "converge_rules.compiler.compile" not in modules  # a hit
     assert "converge_rules.engine.runner" in modules  # the job did run
     assert loaded(modules, ("inspect", "ast", "dis")) == []
+
+
+def test_a_cached_load_and_run_take_the_time_types_from_the_c_module(tmp_path: Path) -> None:
+    """``datetime.py`` defines every class in Python before replacing it with the C
+    module's (~0.7 ms of a start): the modules of a cached load and run take the same
+    classes from ``converge_rules.datetypes``, which imports ``_datetime``."""
+    import datetime
+
+    from converge_rules import datetypes
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    for name in datetypes.__all__:
+        assert getattr(datetypes, name) is getattr(datetime, name), name
+    out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
+    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in ("a miss", "a hit"):
+        done = subprocess.run([sys.executable, "-c", SPILL_PROBE, str(out), str(rules)],
+                              cwd=REPO, env=env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert "converge_rules.compiler.compile" not in modules  # a hit
+    assert "converge_rules.engine.runner" in modules  # the job did run
+    assert "datetime" not in modules and "_datetime" in modules
