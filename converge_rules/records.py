@@ -26,38 +26,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from types import MemberDescriptorType as _MEMBER
-from types import ModuleType
 from typing import Any, TypeVar, cast, dataclass_transform, overload
 
+from converge_rules.deferred_imports import import_deferring
 
-class _InspectWhenUsed(ModuleType):
-    """What :mod:`dataclasses` holds as ``inspect`` when this module imports it first:
-    :mod:`inspect` itself, imported when one of its names is first asked for."""
-
-    def __getattr__(self, name: str) -> Any:
-        if sys.modules.get("inspect") is self:  # (asked while dataclasses is imported)
-            del sys.modules["inspect"]
-        import inspect
-
-        return getattr(inspect, name)
-
-
-if "dataclasses" not in sys.modules and "inspect" not in sys.modules:
-    # dataclasses imports inspect (with ast, dis and tokenize: ~5 ms, a sixth of a
-    # cached run's start-up) for one call, which writes the docstring of a dataclass
-    # written without one, and which no record needs. It is given a stand-in for the
-    # time of its import, which imports inspect when first asked for a name;
-    # sys.modules then holds no inspect, as before, and whoever imports inspect gets
-    # the module itself (a thread importing it in that instant gets the stand-in,
-    # which gives every name of the module).
-    _stand_in = _InspectWhenUsed("inspect")
-    sys.modules["inspect"] = _stand_in
-    try:
-        import dataclasses
-    finally:
-        if sys.modules.get("inspect") is _stand_in:
-            del sys.modules["inspect"]
-        del _stand_in
+# dataclasses imports inspect (~5 ms) for one call, which no record needs (see
+# converge_rules.deferred_imports)
+import_deferring("dataclasses", "inspect")
 # (the modules of records take field from here, so that this one imports dataclasses first)
 import dataclasses  # noqa: E402
 from dataclasses import field as field  # noqa: E402

@@ -360,6 +360,10 @@ import inspect, types
 assert type(inspect) is types.ModuleType and sys.modules["inspect"] is inspect
 assert Undocumented.__doc__ == "Undocumented(a: int)", Undocumented.__doc__
 assert dataclasses.inspect.signature is inspect.signature
+import linecache, tokenize
+assert sys.modules["tokenize"] is tokenize and linecache.tokenize.open is tokenize.open
+code = ruleset.program.agents[0].fn.__code__  # a hit's agents show their lines
+assert linecache.getline(code.co_filename, 1).startswith("# agent "), code.co_filename
 with open(out, "w", encoding="utf-8") as f:
     json.dump(modules, f)
 """
@@ -367,10 +371,12 @@ with open(out, "w", encoding="utf-8") as f:
 
 def test_a_cached_load_and_run_import_no_inspect(tmp_path: Path) -> None:
     """``dataclasses`` imports ``inspect`` (with ``ast``, ``dis`` and ``tokenize``: ~5 ms
-    of a start) only to write the docstring of a dataclass without one: imported by
-    ``converge_rules.records`` first, it is given a stand-in that imports ``inspect``
-    when first used, and a cached load and a run of the built-ins import none of them.
-    Whoever imports ``inspect`` afterwards, ``dataclasses`` too, has the module."""
+    of a start) only to write the docstring of a dataclass without one, ``linecache``
+    ``tokenize`` only to read a source file: imported first by ``records`` and the
+    program cache, each is given a stand-in that imports the module when first used
+    (``deferred_imports``), and a cached load and a run of the built-ins import none
+    of them. Whoever imports them afterwards, ``dataclasses`` and ``linecache`` too,
+    has the modules."""
     from converge_rules.benchmarks import CLOSURE_RULESET
 
     out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
@@ -387,7 +393,7 @@ def test_a_cached_load_and_run_import_no_inspect(tmp_path: Path) -> None:
     modules = set(json.loads(out.read_text(encoding="utf-8")))
     assert "converge_rules.compiler.compile" not in modules  # a hit
     assert "converge_rules.engine.runner" in modules  # the job did run
-    assert loaded(modules, ("inspect", "ast", "dis")) == []
+    assert loaded(modules, ("inspect", "ast", "dis", "tokenize")) == []
 
 
 def test_a_cached_load_and_run_take_the_time_types_from_the_c_module(tmp_path: Path) -> None:
