@@ -16,14 +16,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from converge_rules.datetypes import datetime
 from converge_rules.errors import CheckError, ConvergeError, ToolError
 from converge_rules.program import CLOCK, Clock
-from converge_rules.records import record
+from converge_rules.records import field, record
 
 if TYPE_CHECKING:
     from converge_rules.engine.executors import Executor

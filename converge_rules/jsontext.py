@@ -25,9 +25,9 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, timedelta
 from typing import Any
 
+from converge_rules.datetypes import date, timedelta
 from converge_rules.language.builtins import (
     INT_RANGE,
     SMALLEST_FLOAT,

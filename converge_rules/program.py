@@ -45,13 +45,12 @@ from collections.abc import (
     MutableSequence,
     Sequence,
 )
-from dataclasses import field
-from datetime import datetime
 from itertools import repeat
 from typing import Any, Literal, Protocol, TypeAlias, overload
 
+from converge_rules.datetypes import datetime
 from converge_rules.language.syntax.span import Span
-from converge_rules.records import record
+from converge_rules.records import field, record
 
 # ---------------------------------------------------------------- output records
 # Tuples, not objects: they are built in the hot loop.

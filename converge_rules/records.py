@@ -9,7 +9,9 @@ imported: about 0.45 ms of CPython's parser and compiler a class, 18 ms of every
 start-up for the 40 classes a run builds. Here that text is generated once into
 :mod:`converge_rules._record_methods` (``python -m converge_rules.records`` writes it;
 a test regenerates it and compares), where it is compiled into the package's bytecode
-like any module.
+like any module. The slotted class is made at once from the class as defined (fields
+as dataclass makes them, those methods, dataclass's slots), not first made a dataclass
+and then copied into a slotted one as ``dataclass`` does (~30 µs a class).
 
 A class whose definition differs from what the generated text was made from (a field
 added, a default changed, a method of its own), or on another Python (major, minor),
@@ -21,10 +23,19 @@ made by ``dataclass`` as before. The invariant: a ``@record`` class is exactly w
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable
+from types import MemberDescriptorType as _MEMBER
 from typing import Any, TypeVar, cast, dataclass_transform, overload
+
+from converge_rules.deferred_imports import import_deferring
+
+# dataclasses imports inspect (~5 ms) for one call, which no record needs (see
+# converge_rules.deferred_imports)
+import_deferring("dataclasses", "inspect")
+# (the modules of records take field from here, so that this one imports dataclasses first)
+import dataclasses  # noqa: E402
+from dataclasses import field as field  # noqa: E402
 
 T = TypeVar("T", bound=type)
 
@@ -118,26 +129,75 @@ def _from_generated(cls: type, order: bool, frozen: bool) -> Any:
     generated = _record_methods.METHODS.get(f"{cls.__module__}.{cls.__qualname__}")
     if generated is None or generated[0] != (shape(cls, order, frozen) or None):
         return None
-    # the fields, __match_args__ and the slotted class, without a method made by exec
-    made: Any = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
-    params = made.__dataclass_params__
-    params.init = params.repr = params.eq = True
-    params.order, params.frozen = order, frozen
-    fields = made.__dataclass_fields__
-    for name, factory, names in generated[1]:
+    made = _slotted(cls, order, frozen, generated[1])
+    if made is None:  # what dataclass refuses (it says why) or arranges otherwise
+        made = dataclasses.dataclass(frozen=frozen, slots=True, order=order)(cls)
+    return made
+
+
+def _slotted(cls: type, order: bool, frozen: bool,
+             methods: tuple[tuple[str, Any, tuple[str, ...]], ...]) -> Any:
+    """The slotted class ``dataclass(frozen=frozen, slots=True, order=order)`` makes of
+    ``cls`` (of a shape :func:`shape` offers), made at once: the fields as dataclass's
+    ``_process_class`` makes them, the methods from their compiled factories, and the
+    class dataclass's ``_add_slots`` makes, without making, then copying, a first
+    dataclass (about half of a record's cost at import). None when dataclass would
+    refuse the class or a base's slots are not plain."""
+    own = cls.__dict__
+    missing, field_type = dataclasses.MISSING, dataclasses._FIELD  # type: ignore[attr-defined]
+    annotations = own.get("__annotations__", {})
+    fields: dict[str, dataclasses.Field[Any]] = {}
+    for name, annotation in annotations.items():  # as dataclass's _get_field
+        default: Any = getattr(cls, name, missing)
+        if isinstance(default, dataclasses.Field):
+            f = default
+        else:
+            if isinstance(default, _MEMBER):  # a base's slot: no default
+                default = missing
+            f = dataclasses.field(default=default)
+        f.name, f.type, f._field_type = name, annotation, field_type  # type: ignore[attr-defined]
+        if f.kw_only is missing:
+            f.kw_only = False
+        if f.default.__class__.__hash__ is None:  # a mutable default
+            return None
+        fields[name] = f
+    for name, value in own.items():
+        if isinstance(value, dataclasses.Field) and name not in annotations:
+            return None
+    inherited: set[str] = set()
+    for base in cls.__mro__[1:-1]:
+        slots = base.__dict__.get("__slots__")
+        if isinstance(slots, str):
+            inherited.add(slots)
+        elif slots is not None:
+            if hasattr(slots, "__next__"):
+                return None
+            inherited.update(slots)
+    namespace = {name: value for name, value in own.items()
+                 if name not in fields and name != "__dict__" and name != "__weakref__"}
+    namespace["__dataclass_params__"] = dataclasses._DataclassParams(  # type: ignore[attr-defined]
+        True, True, True, order, False, frozen)
+    namespace["__dataclass_fields__"] = fields
+    qualname = cls.__qualname__
+    for name, factory, names in methods:
         # (``cls`` of __setattr__ and __delattr__ is the class as defined, not the slotted
         # one made from it, as dataclass has it: setting another attribute is a TypeError)
         fn = factory(**{local: _local(local, cls, fields) for local in names})
-        fn.__module__ = made.__module__
+        fn.__module__ = cls.__module__
         if name == "__repr__":
             fn = dataclasses._recursive_repr(fn)  # type: ignore[attr-defined]
-        fn.__qualname__ = f"{made.__qualname__}.{fn.__name__}"
-        setattr(made, name, fn)
+        fn.__qualname__ = f"{qualname}.{fn.__name__}"
+        namespace[name] = fn
+    if not frozen:  # eq without frozen: unhashable, as dataclass makes it
+        namespace["__hash__"] = None
+    namespace["__match_args__"] = tuple(name for name, f in fields.items()
+                                        if f.init and not f.kw_only)
+    namespace["__slots__"] = tuple(name for name in fields if name not in inherited)
+    made: Any = type(cls)(cls.__name__, cls.__bases__, namespace)
+    made.__qualname__ = qualname
     if frozen:  # as dataclass's slots do for a frozen class, which pickles by setattr
         made.__getstate__ = dataclasses._dataclass_getstate  # type: ignore[attr-defined]
         made.__setstate__ = dataclasses._dataclass_setstate  # type: ignore[attr-defined]
-    else:  # eq without frozen: unhashable, as dataclass makes it
-        made.__hash__ = None
     return made
 
 

@@ -10,7 +10,7 @@ import inspect
 import pickle
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -178,3 +178,126 @@ def test_a_keyword_only_field_changed_since_generation_is_made_by_dataclass() ->
         Tool("t", "m:f", "m:A", "m:R")  # type: ignore[call-arg]
     tool = Tool("t", "m:f", "m:A", "m:R", arg_types={"a": "int"})
     assert "arg_types" not in repr(tool)
+
+
+_V = TypeVar("_V")
+
+
+def _shapes() -> dict[str, type]:
+    """Fresh, undecorated classes of the shapes a record may have (each call makes new
+    ones: dataclass changes a class it is given)."""
+    class Slotted:
+        __slots__ = ("extra",)
+
+        def hello(self) -> int:
+            return 1
+
+    class Plain:
+        """Defaults, field options, a property, a class constant and a post-init."""
+
+        a: int
+        b: str = "x"
+        c: tuple[int, ...] = dataclasses.field(default=(), repr=False, compare=False)
+        d: list[int] = dataclasses.field(default_factory=list, hash=False)
+        e: int = dataclasses.field(default=0, init=False)
+        f: int = dataclasses.field(default=1, kw_only=True, metadata={"m": 1})
+        LIMIT = 3
+
+        @property
+        def twice(self) -> int:
+            return self.a * 2
+
+        def __post_init__(self) -> None:
+            pass
+
+    class Derived(Slotted):
+        """A base with slots of its own."""
+
+        x: int = 0
+        extra: int = 5
+
+    class Held(Generic[_V]):
+        """A generic class."""
+
+        value: _V
+
+    class Empty:
+        """No field at all."""
+
+    return {"Plain": Plain, "Derived": Derived, "Held": Held, "Empty": Empty}
+
+
+def _factories(made: type, order: bool, frozen: bool) -> tuple[Any, ...]:
+    methods = []
+    for name, text, names in records.twin(made, order, frozen)[1]:
+        namespace: dict[str, Any] = {}
+        # dataclass's own text, as the generator writes it (compiled without this
+        # module's postponed annotations, as the generated module is)
+        exec(compile(text, "<record>", "exec", dont_inherit=True), namespace)
+        methods.append((name, namespace["__create_fn__"], names))
+    return tuple(methods)
+
+
+@pytest.mark.parametrize("name", list(_shapes()))
+@pytest.mark.parametrize("order,frozen", [(False, True), (True, True), (False, False)])
+def test_a_record_made_at_once_is_the_slotted_class_dataclass_makes(
+        name: str, order: bool, frozen: bool) -> None:
+    theirs = dataclasses.dataclass(frozen=frozen, slots=True, order=order)(_shapes()[name])
+    mine = records._slotted(_shapes()[name], order, frozen,
+                            _factories(theirs, order, frozen))
+    assert mine is not None
+    assert list(mine.__dict__) == list(theirs.__dict__)
+    for key, value in theirs.__dict__.items():
+        other = mine.__dict__[key]
+        if hasattr(value, "__code__") or hasattr(getattr(value, "__wrapped__", None),
+                                                 "__code__"):
+            assert _code(other)[:-1] == _code(value)[:-1], key
+            assert (other.__qualname__, other.__module__) == \
+                (value.__qualname__, value.__module__), key
+        elif type(value).__name__ == "member_descriptor":
+            assert type(other) is type(value) and other.__name__ == value.__name__, key
+        elif key == "__dataclass_fields__":
+            assert [repr(f) for f in other.values()] == [repr(f) for f in value.values()]
+        elif isinstance(value, property):
+            assert _code(other.fget)[:3] == _code(value.fget)[:3], key
+        elif key == "__dataclass_params__":
+            assert repr(other) == repr(value)
+        else:
+            assert other == value, key
+    for attribute in ("__name__", "__qualname__", "__module__", "__slots__",
+                      "__match_args__", "__doc__", "__parameters__"):
+        assert getattr(mine, attribute, None) == getattr(theirs, attribute, None), attribute
+    assert [c.__name__ for c in mine.__mro__] == [c.__name__ for c in theirs.__mro__]
+    assert str(inspect.signature(mine)) == str(inspect.signature(theirs))
+    if name in ("Plain", "Derived"):
+        args, field = ((1,), "a") if name == "Plain" else ((), "x")
+        a, b = mine(*args), theirs(*args)
+        assert repr(a) == repr(b) and dataclasses.asdict(a) == dataclasses.asdict(b)
+        assert a == mine(*args) and a != dataclasses.replace(a, **{field: 7})
+        assert not hasattr(a, "__dict__") and not hasattr(b, "__dict__")
+        if frozen:
+            assert hash(a) == hash(b)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(a, field, 2)
+        else:
+            assert mine.__hash__ is None and theirs.__hash__ is None
+        if order:
+            assert (a < a) == (b < b)
+
+
+def test_a_record_dataclass_would_refuse_is_left_to_dataclass() -> None:
+    class Mutable:
+        """A mutable default."""
+
+        a: list[int] = []  # noqa: RUF012 - what dataclass refuses
+
+    class Loose:
+        """A field without its annotation."""
+
+        a: int
+        b = dataclasses.field(default=1)
+
+    for cls in (Mutable, Loose):
+        assert records._slotted(cls, False, True, ()) is None
+        with pytest.raises((TypeError, ValueError)):
+            dataclasses.dataclass(frozen=True, slots=True)(cls)

@@ -25,11 +25,11 @@ from array import array
 from bisect import bisect_right
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
-from datetime import datetime
 from itertools import chain, count, islice, repeat
 from operator import add, itemgetter, mul, sub
 from typing import Any, cast
 
+from converge_rules.datetypes import datetime
 from converge_rules.program import EVALUATE, Columns, Lasting, Output, Program, View
 from converge_rules.records import record
 

@@ -268,9 +268,20 @@ def _converter(spec: TypeSpec) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     text_lists = [i for i, f in enumerate(spec.fields)
                   if f.type.base == "list" and f.type.element is not None
                   and f.type.element.base == "str"]
+    full = len(names)
+    if not strings and not text_lists:  # no text to check nor intern (as below, less)
+        if single:
+            def convert_one(d: dict[str, Any]) -> tuple[Any, ...]:
+                return (get(d if len(d) == full else {**defaults, **d}),)
+
+            return convert_one
+
+        def convert_plain(d: dict[str, Any]) -> tuple[Any, ...]:
+            return get(d if len(d) == full else {**defaults, **d})  # type: ignore[no-any-return]
+
+        return convert_plain
     intern = sys.intern
     surrogates = LONE_SURROGATE  # (compiled at the first text that is not ASCII)
-    full = len(names)
     # per string field: values interned so far (while probing), and repeats among them
     probed = dict.fromkeys(strings, 0)
     repeats = dict.fromkeys(strings, 0)
@@ -383,25 +394,25 @@ class _Validator:
         ``out``; the first bad one, with its position, or None."""
         spec = self.program.types[type_id]
         batch = [fields[i] for i in members]
-        for k, item in enumerate(batch):
-            if not isinstance(item, Mapping):
-                # the facts before it may hold an earlier error
-                earlier = self._type_batch(type_id, members[:k], names, fields, where, out)
-                if earlier is not None:
-                    return earlier
-                i = members[k]
-                raw = _raw(names, fields, where, i)
-                return i, InputError(
-                    f"the fields of {spec.name} must be an object, got "
-                    f"{type(item).__name__}", source=raw.source, line=raw.line,
-                    help=f'write {{"{spec.name}": {{"field": value, ...}}}}; '
-                         f"{_field_help(spec)}",
-                )
         plain = self._plain.get(type_id)
         if plain is None:
             plain = self._plain[type_id] = plain_check(spec, _time_reader, as_blob)
-        checked = plain(batch)
+        checked = plain(batch)  # (None unless every fact is a dict)
         if checked is None:  # a fact the plain check is not sure of: pydantic judges
+            for k, item in enumerate(batch):
+                if not isinstance(item, Mapping):
+                    # the facts before it may hold an earlier error
+                    earlier = self._type_batch(type_id, members[:k], names, fields, where, out)
+                    if earlier is not None:
+                        return earlier
+                    i = members[k]
+                    raw = _raw(names, fields, where, i)
+                    return i, InputError(
+                        f"the fields of {spec.name} must be an object, got "
+                        f"{type(item).__name__}", source=raw.source, line=raw.line,
+                        help=f'write {{"{spec.name}": {{"field": value, ...}}}}; '
+                             f"{_field_help(spec)}",
+                    )
             from pydantic import ValidationError
 
             adapter = self._adapters.get(type_id)

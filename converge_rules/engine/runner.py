@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from operator import attrgetter
 from os import PathLike
 from time import perf_counter
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from converge_rules import _crash
 from converge_rules._gc import paused_gc
+from converge_rules.datetypes import UTC, datetime
 from converge_rules.engine.budgets import BudgetMeter
 from converge_rules.engine.effects import (
     D_FIRED,

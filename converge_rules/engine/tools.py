@@ -23,17 +23,16 @@ records each call and its answer for the trace.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import json.encoder
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date, timedelta
 from json.encoder import encode_basestring_ascii
 from time import perf_counter
-from types import MappingProxyType
+from types import CoroutineType, GeneratorType, MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
+from converge_rules.datetypes import date, timedelta
 from converge_rules.engine.effects import ToolRecord
 from converge_rules.engine.timings import CALLED, MEMO, RECORDED
 from converge_rules.errors import ToolError, without_addresses
@@ -148,6 +147,9 @@ def _unless_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) 
 
 #: seconds ``close`` waits for cancelled coroutines (a tool swallowing its cancellation
 #: must not hang the end of the job)
+_ITERABLE_COROUTINE = 0x100
+"""``inspect.CO_ITERABLE_COROUTINE``: the code flag of a generator made a coroutine."""
+
 _CLOSE_GRACE = 2.0
 
 
@@ -209,8 +211,20 @@ def _is_async(fn: Any) -> bool:
     """Whether calling ``fn`` gives a coroutine (an ``async def`` function, or an object
     whose ``__call__`` is one): such a tool is awaited on the loop, any other runs on a
     thread."""
+    import inspect  # (~5 ms: once a tool; a run without tools has no use for it)
+
     call = type(fn).__call__ if not inspect.isroutine(fn) else None
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
+def _awaitable(value: Any) -> bool:
+    """``inspect.isawaitable(value)``, as it is written there, for each tool call's answer
+    without importing :mod:`inspect` for every run: a coroutine, a generator-based one
+    (``@types.coroutine``), or any other awaitable."""
+    return (isinstance(value, CoroutineType)
+            or (isinstance(value, GeneratorType)
+                and bool(value.gi_code.co_flags & _ITERABLE_COROUTINE))
+            or isinstance(value, Awaitable))
 
 
 def _plain(values: Any) -> bool:
@@ -497,7 +511,7 @@ class ToolBox:
                     None, fn, dict(args))
             else:
                 result = await _on_pool(pool, fn, dict(args))
-            if not asynchronous and inspect.isawaitable(result):
+            if not asynchronous and _awaitable(result):
                 result = await _await(result)
         except (Exception, SystemExit) as exc:
             return _failed(exc)
@@ -513,11 +527,11 @@ class ToolBox:
             return None, self._unknown(tool)
         try:
             result: Any = fn(dict(args))
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 try:
                     loop = self._event_loop()
                 except ToolError:
-                    if inspect.iscoroutine(result):
+                    if isinstance(result, CoroutineType):  # inspect.iscoroutine
                         result.close()  # never awaited: say so quietly
                     raise
                 import asyncio

@@ -44,12 +44,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from converge_rules.blobs import blob_of, blob_text
+from converge_rules.datetypes import UTC, date, datetime, timedelta
 from converge_rules.language.checks.checked import FunctionSignature
 from converge_rules.patterns import pattern
 from converge_rules.records import record

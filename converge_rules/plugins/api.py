@@ -29,9 +29,7 @@ schema chooses).
 
 from __future__ import annotations
 
-import datetime
 import enum
-import inspect
 import re
 import types
 import typing
@@ -40,6 +38,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from converge_rules.blobs import Blob
+from converge_rules.datetypes import date, datetime, timedelta
 from converge_rules.errors import PluginError, ToolError
 from converge_rules.language.checks.checked import FunctionSignature, ToolSignature
 from converge_rules.language.syntax.span import Span
@@ -105,7 +104,7 @@ _TYPE_NAME = re.compile(
 
 
 _TIME_TYPES: dict[Any, str] = {
-    datetime.datetime: "datetime", datetime.date: "date", datetime.timedelta: "duration",
+    datetime: "datetime", date: "date", timedelta: "duration",
 }
 
 
@@ -309,6 +308,8 @@ class Tool:
     @property
     def is_async(self) -> bool:
         """True when ``fn`` is an ``async def`` (calling it gives an awaitable)."""
+        import inspect  # (~5 ms: a run without tools has no use for it)
+
         fn = self.function
         # A callable object with an ``async def __call__`` counts too.
         call = type(fn).__call__ if not inspect.isroutine(fn) else None

@@ -10,7 +10,6 @@ two jobs with different plugins run side by side in one process.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import field
 from os import PathLike
@@ -319,6 +318,8 @@ def program_with_pruners(program: Program, pruners: Mapping[str, Pruner]) -> Pro
 
 def _takes_options(factory: Callable[..., Any]) -> bool:
     """Whether an executor factory accepts a second positional argument (options)."""
+    import inspect  # (~5 ms: the built-in executors are not asked)
+
     try:
         params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):  # a builtin or C callable: no way to know

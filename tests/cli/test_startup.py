@@ -339,3 +339,92 @@ def test_the_chain_s_genesis_is_the_hash_it_says() -> None:
     from converge_rules.integrity import GENESIS
 
     assert hashlib.sha256(b"converge trace chain v1").digest() == GENESIS
+
+
+
+INSPECT_PROBE = """
+import json, sys
+out, rules, facts = sys.argv[1:4]
+import converge_rules
+ruleset = converge_rules.load(rules, plugins=False)
+facts = converge_rules.read_facts(ruleset, facts)
+result = converge_rules.run(ruleset, facts)
+assert result.status == "converged", result.status
+modules = sorted(sys.modules)
+# a hit compiles no text (typing's string annotations...): the first compile() of a
+# process makes the 119 classes of Python's syntax tree
+import gc
+if "converge_rules.compiler.compile" not in sys.modules:
+    assert not [t for t in gc.get_objects() if isinstance(t, type) and t.__module__ == "ast"]
+# whoever asks for inspect then gets the module itself, dataclasses included
+import dataclasses
+@dataclasses.dataclass
+class Undocumented:
+    a: int
+import inspect, types
+assert type(inspect) is types.ModuleType and sys.modules["inspect"] is inspect
+assert Undocumented.__doc__ == "Undocumented(a: int)", Undocumented.__doc__
+assert dataclasses.inspect.signature is inspect.signature
+import linecache, tokenize
+assert sys.modules["tokenize"] is tokenize and linecache.tokenize.open is tokenize.open
+code = ruleset.program.agents[0].fn.__code__  # a hit's agents show their lines
+assert linecache.getline(code.co_filename, 1).startswith("# agent "), code.co_filename
+with open(out, "w", encoding="utf-8") as f:
+    json.dump(modules, f)
+"""
+
+
+def test_a_cached_load_and_run_import_no_inspect(tmp_path: Path) -> None:
+    """``dataclasses`` imports ``inspect`` (with ``ast``, ``dis`` and ``tokenize``: ~5 ms
+    of a start) only to write the docstring of a dataclass without one, ``linecache``
+    ``tokenize`` only to read a source file: imported first by ``records`` and the
+    program cache, each is given a stand-in that imports the module when first used
+    (``deferred_imports``), and a cached load and a run of the built-ins import none
+    of them. Whoever imports them afterwards, ``dataclasses`` and ``linecache`` too,
+    has the modules."""
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
+    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
+    facts = tmp_path / "edges.jsonl"
+    facts.write_text('{"Edge": {"src": 1, "dst": 2}}\n', encoding="utf-8")
+    # bytecode written by the miss and read by the hit, whatever this process's
+    # PYTHONDONTWRITEBYTECODE (importing a module from its text compiles it)
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPYCACHEPREFIX": str(tmp_path / "bytecode")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for _ in ("a miss", "a hit"):
+        done = subprocess.run([sys.executable, "-c", INSPECT_PROBE, str(out), str(rules),
+                               str(facts)],
+                              cwd=REPO, env=env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert "converge_rules.compiler.compile" not in modules  # a hit
+    assert "converge_rules.engine.runner" in modules  # the job did run
+    assert loaded(modules, ("inspect", "ast", "dis", "tokenize")) == []
+
+
+def test_a_cached_load_and_run_take_the_time_types_from_the_c_module(tmp_path: Path) -> None:
+    """``datetime.py`` defines every class in Python before replacing it with the C
+    module's (~0.7 ms of a start): the modules of a cached load and run take the same
+    classes from ``converge_rules.datetypes``, which imports ``_datetime``."""
+    import datetime
+
+    from converge_rules import datetypes
+    from converge_rules.benchmarks import CLOSURE_RULESET
+
+    for name in datetypes.__all__:
+        assert getattr(datetypes, name) is getattr(datetime, name), name
+    out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
+    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
+    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in ("a miss", "a hit"):
+        done = subprocess.run([sys.executable, "-c", SPILL_PROBE, str(out), str(rules)],
+                              cwd=REPO, env=env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert "converge_rules.compiler.compile" not in modules  # a hit
+    assert "converge_rules.engine.runner" in modules  # the job did run
+    assert "datetime" not in modules and "_datetime" in modules

@@ -36,6 +36,21 @@ def test_python_pairs_fill_defaults_accept_ints_for_floats_and_make_tuples() -> 
     assert isinstance(facts.rows[0][1][1], float)
 
 
+def test_facts_without_text_fill_defaults_as_facts_with_text_do() -> None:
+    # a type holding no string is converted the short way: the same tuples
+    b = Builder()
+    b.fact("Point", f("x", "int"), f("y", "float", default=0.5), f("on", "bool", default=True))
+    b.fact("Tick", f("n", "int", optional=True))
+    b.fact("Label", f("x", "int"), f("name", default="p"))
+    facts = validate_pairs(b.build(), [
+        ("Point", {"x": 1}), ("Point", {"x": 2, "y": 3, "on": False}), ("Tick", {}),
+        ("Tick", {"n": 4}), ("Label", {"x": 1}),
+    ])
+    assert [vals for _, vals in facts.rows] == [
+        (1, 0.5, True), (2, 3.0, False), (None,), (4,), (1, "p"),
+    ]
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")

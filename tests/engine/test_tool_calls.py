@@ -258,3 +258,37 @@ def test_a_call_records_its_arguments_as_made_whatever_the_tool_does_with_them(
     lines = tool_lines(result)
     assert len(lines) == 2 and "changed" not in "".join(lines)
     assert sorted(f["c"] for f in result.facts("R")) == ["EUR", "Z\u00fcrich"]
+
+
+def test_a_tool_answer_is_awaitable_exactly_when_inspect_says_so() -> None:
+    # the tool box tells awaitable answers without importing inspect for every run
+    import inspect
+    import types
+
+    from converge_rules.engine.tools import _awaitable
+
+    async def coroutine() -> int:
+        return 1
+
+    @types.coroutine
+    def generator_based() -> Any:
+        yield
+
+    def generator() -> Any:
+        yield
+
+    class Awaits:
+        def __await__(self) -> Any:
+            yield
+
+    loop = asyncio.new_event_loop()
+    try:
+        answers = [coroutine(), generator_based(), generator(), Awaits(), loop.create_future(),
+                   {"a": 1}, None, 1, "text", [1], Awaits, coroutine]
+        for answer in answers:
+            assert _awaitable(answer) == inspect.isawaitable(answer), answer
+        assert [_awaitable(a) for a in answers[:6]] == [True, True, False, True, True, False]
+    finally:
+        for answer in answers[:3]:
+            answer.close()  # type: ignore[attr-defined]
+        loop.close()
