@@ -2,7 +2,7 @@
 
 Each sub-command lives in its own module under ``converge_rules/cli/`` and exposes a
 click command named ``command``. Exit codes everywhere: 0 clean, 1 findings or failures,
-2 usage or internal error.
+2 usage or internal error, 141 stdout closed by its reader (``| head``).
 
 A sub-command's module is imported only when that command runs (or its own help is
 asked for): editors and pre-commit hooks start ``converge`` on every save, so
@@ -128,6 +128,15 @@ class _LazyCommands(MutableMapping[str, click.Command]):
         return name in self._loaded
 
 
+def _closed_pipe() -> click.exceptions.Exit:
+    """Stdout's reader went away (``converge --help | head``): point stdout at the
+    null device so that nothing fails again at exit, and exit 141 (128 + SIGPIPE)."""
+    from converge_rules.cli._common import EXIT_CLOSED_PIPE, silence_stdout
+
+    silence_stdout()
+    return click.exceptions.Exit(EXIT_CLOSED_PIPE)
+
+
 class LazyGroup(click.Group):
     """A click group whose sub-commands in :data:`COMMANDS` are imported only when
     run; its help lists them from their summaries there."""
@@ -140,6 +149,22 @@ class LazyGroup(click.Group):
         self.commands = _LazyCommands({name: f"{__name__}.{MODULES.get(name, name)}"
                                        for name in COMMANDS})
         self.commands.update(given)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The group's own options (``--help``, ``--version`` print here), a closed
+        stdout ending them as it ends every sub-command."""
+        try:
+            return super().parse_args(ctx, args)
+        except BrokenPipeError as exc:
+            raise _closed_pipe() from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The sub-command (its ``--help`` too); a closed stdout ends it with exit code
+        141 (click's own handling would exit 1, "findings" or "not converged")."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _closed_pipe() from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The commands section of the help, as click writes it, with each command not
@@ -177,7 +202,8 @@ def main(ctx: click.Context, plugin_modules: tuple[str, ...]) -> None:
       converge test rulesets/           # the test blocks, with --coverage
       converge fmt --check rulesets/    # one canonical layout
 
-    Exit codes: 0 clean, 1 findings or failures, 2 usage or internal error.
+    Exit codes: 0 clean, 1 findings or failures, 2 usage or internal error, 141 stdout
+    closed by its reader (`| head`).
     """
     # Read back by converge_rules.cli._common.plugin_modules (PLUGIN_MODULES_META).
     ctx.meta["converge_rules.plugin_modules"] = plugin_modules

@@ -35,6 +35,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 """Interrupted by a signal: 128 + the signal's number, as shells do (130 for Ctrl-C,
 143 for SIGTERM)."""
+EXIT_CLOSED_PIPE = 141
+"""Stdout was closed by its reader (``converge run ... | head``): 128 + SIGPIPE's
+number, the status a shell shows for a command the closed pipe ended."""
 
 
 class Interrupts:
@@ -404,7 +407,10 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
         terminated = _TerminateAsInterrupt()
         try:
             with terminated:
-                return func(*args, **kwargs)
+                try:
+                    return func(*args, **kwargs)
+                finally:  # a closed pipe found here, not by the flush at exit
+                    _flush_stdout()
         except KeyboardInterrupt as exc:
             # Every file converge writes is atomic: an interrupted write left its target
             # as it was, and the temporary file was removed on the way out.
@@ -425,8 +431,8 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
                        "process more memory", err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from exc
         except BrokenPipeError as exc:  # the reader went away (`| head`): stop quietly
-            _silence_stdout()
-            raise click.exceptions.Exit(EXIT_USAGE) from exc
+            silence_stdout()
+            raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from exc
         except OSError as exc:  # the machine, not converge: a full disk, a permission
             where = f" ({exc.filename})" if exc.filename else ""
             click.echo(f"converge: error: {exc.strerror or exc}{where}", err=True)
@@ -444,7 +450,19 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _silence_stdout() -> None:
+def _flush_stdout() -> None:
+    """Flush stdout, so that a reader that went away is found while the command can
+    still answer it (a flush at the interpreter's exit would print a traceback and
+    exit 120). Raises :class:`BrokenPipeError` then; nothing else."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError, AttributeError):  # closed or not a real file
+        pass
+
+
+def silence_stdout() -> None:
     """Point stdout at the null device, so that flushing it at exit does not fail
     again on the closed pipe."""
     try:

@@ -3,6 +3,7 @@ person or as the JSON document LANGUAGE.md specifies for a program."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -555,9 +556,16 @@ def report_failures(result: RunResult) -> None:
 def _console(stream: Any, color: str) -> Console:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich exits 1 here, which `converge run` means as "not converged": the
+            # command's wrapper ends a closed pipe quietly with its own status (141)
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
     force = {"always": True, "never": False}.get(color)
-    return Console(file=stream, force_terminal=force, no_color=color == "never",
-                   highlight=False, soft_wrap=False)
+    return _Console(file=stream, force_terminal=force, no_color=color == "never",
+                    highlight=False, soft_wrap=False)
 
 
 @contextmanager

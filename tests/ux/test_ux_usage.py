@@ -169,6 +169,35 @@ def test_a_closed_pipe_ends_quietly(files: Path) -> None:
     assert "Traceback" not in err and "internal error" not in err, err
 
 
+def test_a_closed_pipe_exits_141_not_a_job_status(files: Path) -> None:
+    # found: `converge run ... | head` exited 1 ("not converged", Rich's own handling of
+    # the broken pipe), other commands 2 ("bad usage"): 128 + SIGPIPE, as a shell
+    # shows for a command a closed pipe ended, on every command
+    args = ("run", "t.cvg", "-f", "many.jsonl", "--max-rows", "0")
+    lines = "".join(f'{{"A": {{"s": "x{i}", "n": {i}}}}}\n' for i in range(10_000))
+    (files / "many.jsonl").write_text(lines, encoding="utf-8")
+    proc = subprocess.Popen([str(CONSOLE_SCRIPT), *args], cwd=files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1)
+    proc.stdout.close()  # as `| head -c 1` does: the rest (far over a pipe's 64 KiB) fails
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--version",), ("run", "--help")])
+def test_a_closed_pipe_ends_help_with_141(files: Path, args: tuple[str, ...]) -> None:
+    # found: `converge --help | head -c 0` exited 1 (click's handling), not as run does
+    proc = subprocess.Popen([str(CONSOLE_SCRIPT), *args], cwd=files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the interpreter starts and writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
 @pytest.mark.parametrize("args", [
     ("store", "info", "adir"), ("store", "gc", "adir", "--keep-last", "1"),
     ("trace", "export", "adir"), ("pending", "adir"), ("approve", "adir", "p-0"),
