@@ -162,9 +162,14 @@ def _field_help(spec: TypeSpec) -> str:
     return f"{spec.name} has fields {', '.join(parts)}"
 
 
-def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
+def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any],
+           columns: Mapping[str, int] | None = None) -> InputError:
+    """The :class:`InputError` for pydantic's error ``err`` on ``raw``; with ``columns``
+    (a CSV file's fields and their 1-based columns) it names the column too."""
     loc = err.get("loc", ())
     field = str(loc[1]) if len(loc) > 1 else ""
+    column = (f" (column {columns[field]})" if columns is not None and field in columns
+              else "")
     kind = err.get("type", "")
     names = spec.field_names
     if kind == "string_unicode":  # pydantic refuses a key with a lone surrogate
@@ -180,6 +185,13 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         )
     if kind == "missing":
         ftype = spec.fields[spec.position(field)].type if field in names else "a value"
+        if columns is not None:  # a CSV file: every row lacks it, for want of a column
+            return InputError(
+                f"{spec.name} is missing the required field `{field}`: the CSV header has "
+                f"no column `{field}`", source=raw.source, line=1,
+                help=f"add a column `{field}` ({ftype}) to the header and a cell to every "
+                     f"row; {_field_help(spec)}",
+            )
         return InputError(
             f"{spec.name} is missing the required field `{field}`",
             source=raw.source, line=raw.line, help=f"add `{field}` ({ftype}); {_field_help(spec)}",
@@ -190,7 +202,7 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         got = err.get("input")
         if kind in ("less_than_equal", "greater_than_equal") and isinstance(got, int):
             return InputError(
-                f"{spec.name}.{field} is outside {INT_RANGE}: got {shown_int(got)}",
+                f"{spec.name}.{field}{column} is outside {INT_RANGE}: got {shown_int(got)}",
                 source=raw.source, line=raw.line,
                 help=_BIG_INT_HELP,
             )
@@ -209,7 +221,7 @@ def _error(spec: TypeSpec, raw: _Raw, err: Mapping[str, Any]) -> InputError:
         if got is None and not spec_field.required:
             fix += f"; or leave `{field}` out to use its default"
         return InputError(
-            f"{spec.name}.{where} must be {ftype}, got {_shown(got)}",
+            f"{spec.name}.{where}{column} must be {ftype}, got {_shown(got)}",
             source=raw.source, line=raw.line, help=fix,
         )
     return InputError(
@@ -349,12 +361,13 @@ class _Validator:
 
     def batch(
         self, names: Sequence[str], fields: Sequence[Any],
-        where: Callable[[int], tuple[str, int]],
+        where: Callable[[int], tuple[str, int]], columns: Mapping[str, int] | None = None,
     ) -> None:
         """Validate raw facts (``names[i]``, ``fields[i]``; ``where(i)`` gives the source
         and line for an error), batched per type, and append them in input order. A bad
         fact raises :class:`InputError`: the first one in input order, whatever its
-        type, and nothing of the batch is appended."""
+        type, and nothing of the batch is appended. ``columns`` (a CSV file's) gives
+        each field's 1-based column, named in the error."""
         program = self.program
         type_ids = program.type_ids
         by_type: dict[int, list[int]] = {}
@@ -378,7 +391,7 @@ class _Validator:
                 program, _raw(names, fields, where, first_unknown))))
         out: list[tuple[Any, ...] | None] = [None] * len(names)
         for type_id, members in by_type.items():
-            found = self._type_batch(type_id, members, names, fields, where, out)
+            found = self._type_batch(type_id, members, names, fields, where, out, columns)
             if found is not None:
                 bad.append(found)
         if bad:
@@ -389,6 +402,7 @@ class _Validator:
     def _type_batch(
         self, type_id: int, members: list[int], names: Sequence[str], fields: Sequence[Any],
         where: Callable[[int], tuple[str, int]], out: list[tuple[Any, ...] | None],
+        columns: Mapping[str, int] | None = None,
     ) -> tuple[int, InputError] | None:
         """Validate and convert the facts of one type (at positions ``members``) into
         ``out``; the first bad one, with its position, or None."""
@@ -402,7 +416,8 @@ class _Validator:
             for k, item in enumerate(batch):
                 if not isinstance(item, Mapping):
                     # the facts before it may hold an earlier error
-                    earlier = self._type_batch(type_id, members[:k], names, fields, where, out)
+                    earlier = self._type_batch(type_id, members[:k], names, fields, where,
+                                               out, columns)
                     if earlier is not None:
                         return earlier
                     i = members[k]
@@ -427,7 +442,7 @@ class _Validator:
                 mine = [e for e in errors if int(e["loc"][0]) == item]
                 first = next((e for e in mine if e["type"] == "extra_forbidden"), mine[0])
                 i = members[item]
-                return i, _error(spec, _raw(names, fields, where, i), first)
+                return i, _error(spec, _raw(names, fields, where, i), first, columns)
         del batch
         convert = self._converters.get(type_id)
         if convert is None:
@@ -741,7 +756,8 @@ def text_value(spec: TypeSpec, name: str, text: str, source: str) -> Any:
                          source=source, help=f"write {exc}") from None
 
 
-def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[_Raw]:
+def _read_csv(program: Program, type_name: str, text: str,
+              source: str) -> tuple[list[_Raw], dict[str, int]]:
     type_id = program.type_ids.get(type_name)
     if type_id is None:
         raise _unknown_type(program, _Raw(type_name, {}, source, 1))
@@ -752,7 +768,7 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
     try:
         header = next(reader)
     except StopIteration:
-        return []
+        return [], {}
     except csv.Error as exc:
         raise InputError(f"not valid CSV: {exc}", source=source, line=reader.line_num,
                          help="quote cells that hold commas or quotes") from None
@@ -829,7 +845,7 @@ def _read_csv(program: Program, type_name: str, text: str, source: str) -> list[
                     source=source, line=line, help=f"write {exc}",
                 ) from None
         raws.append(_Raw(type_name, fields, source, line))
-    return raws
+    return raws, {name: column for column, name in enumerate(header, start=1)}
 
 
 MAX_FACTS_BYTES = 4 * 2**30
@@ -1128,9 +1144,9 @@ def _read_into(validator: _Validator, spec: str | Path) -> None:
     source = str(path)
     program = validator.program
     if type_name is not None:
-        raws = _read_csv(program, type_name, _read_text(path), source)
+        raws, columns = _read_csv(program, type_name, _read_text(path), source)
         validator.batch([r.type_name for r in raws], [r.fields for r in raws],
-                        lambda i: (raws[i].source, raws[i].line))
+                        lambda i: (raws[i].source, raws[i].line), columns)
         return
     with _open_facts(path) as stream:
         head = _head(stream, path)

@@ -137,3 +137,37 @@ def test_a_csv_number_may_have_blanks_a_sign_and_an_exponent(tmp_path: Path) -> 
     path.write_text("sku,amount,count\nS1, -1.5e2 , +7 \nS2,.5,-0\n", encoding="utf-8")
     rows = read_facts(PROGRAM, f"Quote={path}").rows
     assert [vals for _, vals in rows] == [("S1", -150.0, 7), ("S2", 0.5, 0)]
+
+
+CHECKED = converge_rules.loads(
+    'ruleset c "c"\nenum Color { red, green }\n'
+    "fact P { key sku: str, price: float, color: Color, n: int }\n", plugins=False,
+).program
+
+
+@pytest.mark.parametrize(("csv", "message"), [
+    ("sku,price,n,color\nA,1.5,3,red\nC,1,2,blue\n",
+     ':3: P.color (column 4) must be Color, got "blue"'),
+    ("sku,n,price,color\nB,99999999999999999999999,2,red\n",
+     ":2: P.n (column 2) is outside the 64-bit range"),
+])
+def test_a_csv_value_refused_by_its_type_names_the_column(tmp_path: Path, csv: str,
+                                                          message: str) -> None:
+    # found (r27): errors from type validation (an enum member, an integer's range)
+    # named the file, line and field but not the CSV column, as parse errors do
+    path = tmp_path / "in.csv"
+    path.write_text(csv, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_facts(CHECKED, f"P={path}")
+    assert f"{path}{message}" in str(info.value)
+    assert "help: " in str(info.value)
+
+
+def test_a_csv_header_without_a_required_field_says_so_on_line_1(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("sku,price,n\nA,1.5,3\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_facts(CHECKED, f"P={path}")
+    assert str(info.value).startswith(
+        f"{path}:1: P is missing the required field `color`: the CSV header has no column "
+        "`color`\n  help: add a column `color` (Color) to the header and a cell to every row")
