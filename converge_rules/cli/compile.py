@@ -27,7 +27,8 @@ from converge_rules.language.diagnostics.suggest import did_you_mean
 @click.option(
     "--show", "show", default=None, metavar="AGENT",
     help="Print the generated Python of this agent; `all` prints every agent, prune "
-         "condition and require goal.",
+         "condition and require goal; `agent:NAME` the agent NAME alone, whatever its name "
+         "(`agent:all` for an agent named `all`).",
 )
 @click.option("--no-plugins", is_flag=True,
               help="Compile without the installed plugins (their functions are unknown).")
@@ -44,6 +45,7 @@ def command(ruleset: Path, show: str | None, no_plugins: bool,
       converge compile pricing.cvg                 # a summary: types, agents, indexes
       converge compile pricing.cvg --show undercut # one agent's generated code
       converge compile pricing.cvg --show all
+      converge compile pricing.cvg --show agent:all  # the agent named `all` alone
 
     \b
     Exit codes:
@@ -75,11 +77,15 @@ def command(ruleset: Path, show: str | None, no_plugins: bool,
         click.echo(_summary(program))
         sys.exit(EXIT_OK)
     if show == "all":
+        if any(a.name == "all" for a in program.agents):
+            click.echo("converge: note: an agent is named `all`; --show agent:all prints "
+                       "it alone", err=True)
         parts = [a.source for a in program.agents]
         parts += [p.source for p in program.prunes]
         parts += [r.source for r in program.requires]
         click.echo("\n".join(parts), nl=False)
         sys.exit(EXIT_OK)
+    show = show.removeprefix("agent:")  # `agent:all`: the agent named `all`
     agent = next((a for a in program.agents if a.name == show), None)
     if agent is None:
         names = [a.name for a in program.agents]

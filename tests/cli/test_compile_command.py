@@ -74,3 +74,18 @@ def test_missing_file_is_usage_error(tmp_path: Path) -> None:
     code, _, err = invoke(str(tmp_path / "nope.cvg"))
     assert code == 2
     assert "does not exist" in err
+
+
+def test_show_agent_colon_name_shows_an_agent_named_all_alone(tmp_path: Path) -> None:
+    # found (r27): `--show all` always meant everything, so an agent named `all` could
+    # not be shown alone
+    path = tmp_path / "shop.cvg"
+    path.write_text(RULESET.replace("agent markdown", "agent all"), encoding="utf-8")
+    code, out, err = invoke(str(path), "--show", "agent:all")
+    assert (code, err) == (0, "")
+    assert "# agent 'all'" in out and "markup" not in out
+    code, out, err = invoke(str(path), "--show", "all")  # as before: everything
+    assert code == 0 and "# agent 'all'" in out and "# agent 'markup'" in out
+    assert "--show agent:all prints it alone" in err
+    code, out, _ = invoke(str(path), "--show", "agent:markup")
+    assert code == 0 and "# agent 'markup'" in out and "# agent 'all'" not in out
