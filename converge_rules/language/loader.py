@@ -85,6 +85,15 @@ NOT_A_RULESET = define(
     extra_files={"costs.csv": "sku,amount\nA1,10.0\n",
                  "costs.cvg": "ruleset costs\nfact Cost { key sku: str, amount: float }\n"},
 )
+IMPORT_DUPLICATE = define(
+    "CVG607", "import-duplicate", Severity.WARNING, "File imported twice",
+    "A file imports the same file twice (perhaps written two ways, `facts.cvg` and "
+    "`./facts.cvg`). The second import adds nothing: a file is loaded once. Remove it; "
+    "the warning points at it and names the line of the first.",
+    wrong='ruleset main\nimport "facts.cvg"\nimport "./facts.cvg"\n',
+    right='ruleset main\nimport "facts.cvg"\n',
+    extra_files={"facts.cvg": "ruleset facts\nfact Cost { key sku: str, amount: float }\n"},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +292,10 @@ class _Loader:
         module = result.module
         if module is None:
             return
+        imported: dict[Path, Import] = {}  # this file's imports, by the file each names
         for item in module.items:
             if isinstance(item, Import):
-                self._import(path, item, chain)
+                self._import(path, item, chain, imported)
             elif isinstance(item, Test) and item.cases is not None and item.cases.file:
                 try:  # read by the checker and the test runner, confined as imports are
                     written = path.parent / item.cases.file
@@ -299,7 +309,8 @@ class _Loader:
         if path not in self.files:
             self.files.append(path)
 
-    def _import(self, importer: Path, imp: Import, chain: list[Path]) -> None:
+    def _import(self, importer: Path, imp: Import, chain: list[Path],
+                imported: dict[Path, Import]) -> None:
         try:
             written = importer.parent / imp.path
             target = resolve(written)
@@ -310,6 +321,15 @@ class _Loader:
             code = IMPORT_OUTSIDE if exc.outside else IMPORT_UNREADABLE
             self._error(code, imp.span, f"cannot import `{imp.path}`: {exc.reason}",
                         exc.help)
+            return
+        first = imported.setdefault(target, imp)
+        if first is not imp:
+            line = first.span.line
+            self.diagnostics.append(Diagnostic(
+                IMPORT_DUPLICATE, Severity.WARNING,
+                f"`{self._name(target)}` is already imported on line {line}", imp.span,
+                f'remove `import "{imp.path}"`: the file is loaded once',
+                (Related(first.span, "first imported here"),)))
             return
         if target == importer:
             self._error(IMPORT_SELF, imp.span, f"`{self._name(importer)}` imports itself",

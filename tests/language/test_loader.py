@@ -140,3 +140,34 @@ def test_paths_outside_the_working_directory_are_absolute(tmp_path: Path,
     monkeypatch.chdir(tmp_path / "y")
     result = load_file(tmp_path / "x" / "main.cvg")
     assert result.entry == str((tmp_path / "x" / "main.cvg").resolve())
+
+
+def test_a_file_imported_twice_is_warned_about_at_the_second_import(tmp_path: Path) -> None:
+    # found (r27): a duplicate `import` of the same file (written alike or not) got no
+    # word; the second adds nothing, the file being loaded once
+    _write(tmp_path, {
+        "main.cvg": 'ruleset main\nimport "facts.cvg"\nimport "other.cvg"\n'
+                    'import "./facts.cvg"\n',
+        "facts.cvg": "ruleset facts\n", "other.cvg": 'ruleset other\nimport "facts.cvg"\n',
+    })
+    result = load_file("main.cvg")
+    assert result.ok and _codes(result) == ["CVG607"]  # other.cvg's import is its own
+    d = result.diagnostics[0]
+    assert d.severity == "warning" and d.span is not None
+    assert (d.span.file, d.span.line, d.span.column) == ("main.cvg", 4, 1)
+    assert d.message == "`facts.cvg` is already imported on line 2"
+    assert d.help == 'remove `import "./facts.cvg"`: the file is loaded once'
+    assert [(r.span.line, r.message) for r in d.related] == [(2, "first imported here")]
+    assert _names(result) == ["facts", "other", "main"]
+
+
+def test_the_duplicate_import_warning_offers_to_delete_the_line(tmp_path: Path) -> None:
+    pytest.importorskip("pygls")
+    from converge_rules.lsp.server import fixes_of
+
+    _write(tmp_path, {"main.cvg": 'ruleset main\nimport "f.cvg"\nimport "f.cvg"\n',
+                      "f.cvg": "ruleset f\n"})
+    (d,) = load_file("main.cvg").diagnostics
+    assert fixes_of(d, (tmp_path / "main.cvg").read_text().splitlines()) == [{
+        "title": 'Remove `import "f.cvg"`: the file is loaded once',
+        "line": 2, "start": 0, "end_line": 3, "end": 0, "text": ""}]
