@@ -3,6 +3,7 @@ resolver that raises."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,58 @@ def test_a_resolver_that_raises_on_conflicting_inputs_is_a_conflict(
                  [("P", {"k": "a", "v": 1}), ("P", {"k": "a", "v": 2})])
     assert result.status == "conflict"
     assert result.detail == "P (k: 'a'): resolver 'bad' raised ValueError: boom"
+
+
+REJECT_MID_EFFECT = """\
+ruleset rej "a reject policy stops the merge where it stands"
+fact S { k: str }
+fact P { key k: str, v: int }
+fact A { n: int }
+fact E { n: int }
+fact Z { n: int }
+agent first tier 1 {
+  when S(k)
+  emit P(k: k, v: 1)
+}
+agent early tier 1 {
+  when P(k, v) where v == 1
+  emit Z(n: 1)
+}
+agent second tier 1 {
+  when P(k, v) where v == 1
+  emit A(n: 1)
+  emit P(k: k, v: 2)
+  emit E(n: 1)
+}
+agent late tier 1 {
+  when P(k, v) where v == 1
+  emit Z(n: 2)
+}
+policy P { reject }
+"""
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_the_partial_result_of_a_rejected_conflict_is_the_merge_up_to_the_conflict(
+    executor: str,
+) -> None:
+    # found (r27): the stopping cycle's merge is not undone (docs/language.md, "What a
+    # stopped merge keeps"): every effect merged before the rejecting output, and the
+    # rejecting effect's own outputs before it (A), stay; its later outputs (E) and
+    # the later agents' effects (Z 2) are not merged; the incumbent keeps its key
+    import converge_rules
+
+    rs = converge_rules.loads(REJECT_MID_EFFECT, plugins=False)
+    result = converge_rules.run(rs, [("S", {"k": "x"})], executor=executor)
+    assert (result.status, result.cycles) == ("conflict", 2)
+    assert result.facts("Z") == [{"n": 1}]
+    assert result.facts("A") == [{"n": 1}]
+    assert result.facts("E") == []
+    assert result.facts("P") == [{"k": "x", "v": 1}]
+    events = [json.loads(line) for line in result.trace.lines()]
+    cycle2 = [(e["event"], e.get("agent"), e.get("type")) for e in events
+              if e.get("cycle") == 2 and e["event"] != "cycle_start"]
+    assert cycle2 == [
+        ("fact_added", "early", "Z"), ("effect_merged", "early", None),
+        ("fact_added", "second", "A"), ("conflict", None, "P"), ("cycle_end", None, None),
+    ]  # the trace says what was kept: no `effect_merged` for the stopping effect
