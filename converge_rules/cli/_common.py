@@ -450,6 +450,21 @@ def report_internal_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+PIPE_PIECE = 1 << 16
+"""The size of the pieces :func:`echo_out` writes: a pipe's buffer (64 KiB on Linux)."""
+
+
+def echo_out(text: str, *, err: bool = False) -> None:
+    """``click.echo(text)`` for a text that may be larger than a pipe holds, written in
+    pieces: CPython drops the rest of one large write that a closed pipe cut short,
+    without an error, so a reader that left midway (``| head``) would go unnoticed; a
+    piece after it fails, and the command ends with exit code 141 as for any other
+    output. The bytes written are the same."""
+    for start in range(0, len(text), PIPE_PIECE):
+        click.echo(text[start:start + PIPE_PIECE], err=err, nl=False)
+    click.echo("", err=err)
+
+
 def _flush_stdout() -> None:
     """Flush stdout, so that a reader that went away is found while the command can
     still answer it (a flush at the interpreter's exit would print a traceback and

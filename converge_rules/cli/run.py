@@ -24,6 +24,7 @@ from converge_rules.cli._common import (
     check_executor,
     check_registered,
     color_option,
+    echo_out,
     key_values,
     load_plugins,
     missing_path,
@@ -392,7 +393,7 @@ def command(
             _notify_observers(result, registries)
         report_failures(result)
         if fmt == "json":
-            click.echo(result.to_json(indent=2, with_confidence=with_confidence), err=stream)
+            echo_out(result.to_json(indent=2, with_confidence=with_confidence), err=stream)
         else:
             print_tables(console, result, max_rows=max_rows)
         if result.status == "awaiting_approval":
