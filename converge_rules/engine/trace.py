@@ -490,7 +490,8 @@ class Trace:
     def fact_events(self) -> Iterator[tuple[int, int, int, int, tuple[int, ...], float]]:
         """Every derivation in trace order, normalised:
         ``(E_FACT_ADDED | E_FACT_SUPPORTED, fid, agent, cycle, support, confidence)``
-        (agent -1 and cycle 0 for input facts)."""
+        (agent -1 and cycle 0 for input facts; a support's confidence 1.0, as its
+        ``fact_supported`` line reads back: the fact's confidence is the store's)."""
         agent_ids = {a.name: i for i, a in enumerate(self._program.agents)}
         for ev in self.all_raw():
             kind = ev[0]
@@ -523,8 +524,9 @@ class Trace:
                     if fid == next_new:
                         next_new += 1
                         yield (E_FACT_ADDED, fid, agent, cycle, out[4], out[3])
-                    else:
-                        yield (E_FACT_SUPPORTED, fid, agent, cycle, out[4], out[3])
+                    else:  # (1.0: a fact_supported line has no confidence, and an
+                        # E_FACT_SUPPORTED event none: a stored trace reads back so)
+                        yield (E_FACT_SUPPORTED, fid, agent, cycle, out[4], 1.0)
 
     def _plain_ids(self, ev: Event) -> Sequence[int]:
         """An :data:`E_PLAIN` event's ids: recorded, or None for columnar outputs

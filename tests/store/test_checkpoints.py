@@ -790,3 +790,25 @@ def test_a_checkpoint_document_packs_to_the_json_its_format_says(value: Any) -> 
         zlib.compress(text.encode("utf-8", "surrogatepass"), 1))
     with pytest.raises(checkpoints.Unsupported):
         checkpoints.pack({"v": [value, object()]})
+
+
+SUPPORTED = """\
+ruleset supported
+fact Cost { sku: str }
+fact Rate { qty: int }
+agent sure { when Cost() emit Rate(qty: -2) }
+agent unsure { when Cost() emit Rate(qty: -2) confidence 0.25 }
+agent again { when Rate() emit Rate(qty: -2) }
+"""
+
+
+def test_a_support_of_less_confidence_reads_back_as_the_whole_runs(tmp_path: Path) -> None:
+    # (found: a plain fact supported in a committed cycle by an agent of confidence
+    # 0.25 was (..., 0.25) in the whole run's fact_events and (..., 1.0) in the resumed
+    # run's, read back from its fact_supported line, which has no confidence)
+    ruleset = ruleset_file(tmp_path, "supported", SUPPORTED)
+    facts = [("Cost", {"sku": "a"})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    supports = [ev for ev in whole.trace.fact_events() if ev[0] == 4]
+    assert supports and all(ev[5] == 1.0 for ev in supports)
+    assert check_resumes(ruleset, facts, lambda k: str(tmp_path / f"r{k}.db")) >= 1
