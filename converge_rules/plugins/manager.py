@@ -98,13 +98,21 @@ class PluginManager(pluggy.PluginManager):
             else None
         definition = [ln.removeprefix("hookimpl definition:").strip() for ln in lines
                       if ln.startswith("hookimpl definition:")]
-        reasons = [ln for ln in lines[1:] if not ln.startswith("hookimpl definition:")]
+        # pluggy prints the arguments as a set: in sorted order, the same every run
+        reasons = [re.sub(r"\{([^{}]*)\}", _sorted_names, ln) for ln in lines[1:]
+                   if not ln.startswith("hookimpl definition:")]
         text = f"{definition[0]}: " if definition else ""
         text += "; ".join(reasons)
         if spec is not None and "Argument(s)" in text:
             text += (f"; the hook takes ({', '.join(spec.argnames)}), or fewer of them "
                      "(docs/plugins.md)")
         return text
+
+
+def _sorted_names(found: re.Match[str]) -> str:
+    """A set of argument names as pluggy prints it (``{'extra', 'registry'}``), its
+    names sorted: a set's order changes from one process to the next."""
+    return "{" + ", ".join(sorted(n.strip() for n in found.group(1).split(","))) + "}"
 
 
 def get_plugin_manager(
