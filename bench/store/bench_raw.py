@@ -43,6 +43,10 @@ def main() -> None:
     from converge_rules.engine import checkpoints
 
     stage = checkpoints.Checkpointer.stage
+    waits = getattr(checkpoints.Checkpointer, "waits", None)  # (older code: stage)
+
+    def no_waits(self: Any, cycle: int) -> None:
+        pass
 
     def no_stage(self: Any, cycle: int, lines: int, **_: Any) -> None:
         self.lines += lines
@@ -73,10 +77,15 @@ def main() -> None:
                 for way in order:
                     checkpoints.Checkpointer.stage = (  # type: ignore[method-assign]
                         no_stage if way == "no-ckpt" else stage)
+                    if waits is not None:
+                        checkpoints.Checkpointer.waits = (  # type: ignore[method-assign]
+                            no_waits if way == "no-ckpt" else waits)
                     start = time.process_time()
                     ways[way]()
                     times[way].append(time.process_time() - start)
                 checkpoints.Checkpointer.stage = stage  # type: ignore[method-assign]
+                if waits is not None:
+                    checkpoints.Checkpointer.waits = waits  # type: ignore[method-assign]
             med = {k: statistics.median(v) for k, v in times.items()}
             print(f"{name:<28}{med['none']:>9.3f}{med['store']:>9.3f}"
                   f"{med['store'] / med['none']:>11.2f}{med['no-ckpt']:>10.3f}"

@@ -53,24 +53,25 @@ def main() -> None:
     job = sqlite.SqliteJob
     names = ("cycle_raw", "cycle_waits", "commit_due", "encode_waiting")
     real = {n: getattr(job, n) for n in names}
-    real_compact, real_is_raw = tracerows.compact, tracerows.is_raw
+    real_compact, real_all_raw = tracerows.compact, tracerows.all_raw
     empty = tracerows.CompactCycle("lines", "[]", 0, None)
 
     def way(name: str) -> None:
         for n, f in real.items():
             setattr(job, n, f)
-        tracerows.compact, tracerows.is_raw = real_compact, real_is_raw  # type: ignore[assignment]
+        tracerows.compact, tracerows.all_raw = real_compact, real_all_raw  # type: ignore[assignment]
         if name in ("no-sink", "no-rows"):  # the sink keeps nothing of the cycles
-            job.cycle_raw = lambda self, *args: None  # type: ignore[method-assign]
+            job.cycle_raw = lambda self, *args: False  # type: ignore[method-assign]
             job.cycle_waits = lambda self, cycle, events: None  # type: ignore[method-assign]
             job.commit_due = lambda self, tools: False  # type: ignore[method-assign]
             job.encode_waiting = lambda self: []  # type: ignore[method-assign]
         if name == "no-rows":  # nor does the engine make any compact cycle
             tracerows.compact = lambda trace, start, events=None: empty  # type: ignore[assignment]
-            tracerows.is_raw = lambda kinds: False  # type: ignore[assignment]
+            tracerows.all_raw = lambda events: False  # type: ignore[assignment]
 
-    stage = checkpoints.Checkpointer.stage
+    stage, waits = checkpoints.Checkpointer.stage, checkpoints.Checkpointer.waits
     checkpoints.Checkpointer.stage = no_stage  # type: ignore[method-assign]
+    checkpoints.Checkpointer.waits = lambda self, cycle: None  # type: ignore[method-assign]
     chosen = {k: v for k, v in workloads(args.quick, not args.quick).items()
               if ("800" in k or "100" in k or k.startswith("counter (5,000")
                   or k.startswith("counter (500 "))}
@@ -103,6 +104,7 @@ def main() -> None:
                   f"{(med['no-ckpt'] - med['no-sink']) * us:>8.1f}"
                   f"{(med['no-rows'] - med['none']) * us:>8.1f}", flush=True)
     checkpoints.Checkpointer.stage = stage  # type: ignore[method-assign]
+    checkpoints.Checkpointer.waits = waits  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

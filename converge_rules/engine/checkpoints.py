@@ -503,12 +503,9 @@ class Checkpointer:
         self.job.checkpoints = None
         self.job.store.touched = None
 
-    def stage(self, cycle: int, lines: int, *, commit: bool = True) -> None:
+    def stage(self, cycle: int, lines: int) -> None:
         """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
-        committed; a state the format cannot hold stops the checkpoints. With
-        ``commit`` False the sink keeps the cycle waiting for a later transaction
-        (group commit): nothing is staged, only what the next checkpoint needs of this
-        cycle is noted (see :meth:`flush`)."""
+        committed; a state the format cannot hold stops the checkpoints."""
         self.lines += lines
         restarts = self._later
         if restarts:
@@ -519,16 +516,30 @@ class Checkpointer:
             self._shadow()
             return
         try:
+            self._stage(cycle, lines, restarts, self._next(cycle, restarts))
+        except Unsupported:
+            self.stop()
+
+    def waits(self, cycle: int) -> None:
+        """``cycle`` ended and the sink keeps it waiting for a later transaction (group
+        commit; its lines are counted at the commit): nothing is staged, only what the
+        next checkpoint needs of this cycle is noted (see :meth:`flush`). A crash
+        loses the waiting cycles anyway: only the checkpoint of the cycle a
+        transaction ends with is ever read (the fingerprints' replay excepted: it
+        gets this cycle's step)."""
+        restarts = self._later
+        if restarts:
+            self._later = False
+        elif self._gated:
+            restarts = self._deciding(cycle)
+        if cycle < self.start_at:
+            self._shadow()
+            return
+        try:
             after = self._next(cycle, restarts)
-            if not commit:
-                # a crash loses the waiting cycles anyway: only the checkpoint of the
-                # cycle a transaction ends with is ever read (the fingerprints' replay
-                # excepted: it gets this cycle's step)
-                self._pending = (cycle, lines, restarts, after)
-                if self._stepping:
-                    self._step(cycle, after[2], restarts)
-                return
-            self._stage(cycle, lines, restarts, after)
+            self._pending = (cycle, 0, restarts, after)
+            if self._stepping:
+                self._step(cycle, after[2], restarts)
         except Unsupported:
             self.stop()
 

@@ -159,12 +159,12 @@ class _Job:
             from converge_rules.store.base import CompactSink, GroupCommitSink
 
             if isinstance(cycle_sink, CompactSink):
-                from converge_rules.engine.tracerows import compact, is_raw, kinds_of
+                from converge_rules.engine.tracerows import all_raw, compact
 
                 self.compact_sink = cycle_sink
                 # (imported once here: a cycle's commit calls them)
                 self._compact = compact
-                self._kinds_of, self._is_raw = kinds_of, is_raw
+                self._all_raw = all_raw
             self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
                                  else None)
         #: how many raw trace events the cycle sink has been handed
@@ -761,11 +761,11 @@ class _Job:
         next_id = self.store.next_id
         handed, first_id = self._handed
         events = raw[held:] if held >= 0 else list(trace.tail(start))
-        if handed == start and events and self._is_raw(self._kinds_of(events)):
+        if handed == start and events and self._all_raw(events):
             # (no tool call among them: the cycle may wait) when the trace spills its
             # events after this, the cycles waiting raw are committed first
-            due = sink.commit_due(len(raw) >= SPILL_EVENTS)
-            sink.cycle_raw(trace, cycle, start, end, first_id, next_id)
+            due = sink.cycle_raw(trace, cycle, start, end, first_id, next_id,
+                                 len(raw) >= SPILL_EVENTS)
             self._raw_waiting = not due
         else:
             compact = self._compact
@@ -780,7 +780,7 @@ class _Job:
         checkpoints = self.checkpoints
         if not due:
             if checkpoints is not None:  # (its lines are counted when committed)
-                checkpoints.stage(cycle, 0, commit=False)
+                checkpoints.waits(cycle)
             return
         lines = sink.encode_waiting()
         if checkpoints is not None:  # staged with the sink: the same transaction

@@ -343,6 +343,15 @@ def is_raw(kinds: bytes | None) -> bool:
     return kinds is not None and not kinds.translate(None, _SIMPLE)
 
 
+def all_raw(events: Sequence[Event]) -> bool:
+    """Whether ``events`` can be kept in a row of format :data:`RAW`: ``is_raw(
+    kinds_of(events))`` in one call (the engine asks it at each cycle's end)."""
+    try:
+        return not bytes(map(_KIND, events)).translate(None, _SIMPLE)
+    except (ValueError, TypeError):
+        return False
+
+
 def raw_lines(kinds: bytes, start: int = 0, end: int | None = None) -> int:
     """How many trace lines the events of ``kinds[start:end]`` give (all of them kinds
     :func:`is_raw` accepts)."""

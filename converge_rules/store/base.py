@@ -86,10 +86,11 @@ class CompactSink(GroupCommitSink, Protocol):
     hands it each cycle's raw events instead of its lines, and builds no line at run
     time; the store expands them to the lines ``--trace`` writes when the trace is
     read (:meth:`JobStore.trace_lines`). At each cycle's end the engine asks
-    :meth:`commit_due`, hands the cycle over (:meth:`cycle_raw` or
-    :meth:`cycle_waits`) and, when the commit is due, has the waiting cycles encoded
-    (:meth:`encode_waiting`: their line counts, for the checkpoint staged with them)
-    and committed (:meth:`commit_waiting`)."""
+    :meth:`commit_due` and hands the cycle over (:meth:`cycle_waits`), or hands it
+    over raw (:meth:`cycle_raw`, which answers the same question), and, when the
+    commit is due, has the waiting cycles encoded (:meth:`encode_waiting`: their
+    line counts, for the checkpoint staged with them) and committed
+    (:meth:`commit_waiting`)."""
 
     def commit_due(self, tools: bool) -> bool:
         """Whether the cycle about to be handed over is committed as it ends (with
@@ -97,12 +98,14 @@ class CompactSink(GroupCommitSink, Protocol):
         ...
 
     def cycle_raw(self, trace: Any, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int) -> None:
+                  next_id: int, spill: bool) -> bool:
         """``cycle`` ended, its events ``[start, end)`` of ``trace`` (the engine's
         :class:`~converge_rules.engine.trace.Trace`), all of the kinds a raw row keeps
         (:func:`~converge_rules.engine.tracerows.is_raw`), the facts it merged ids
         ``[first_id, next_id)``: kept as they are until the commit encodes them (the
-        engine keeps those events in memory until then)."""
+        engine keeps those events in memory until then). Returns what
+        :meth:`commit_due` (``spill`` its ``tools``: the engine's trace is about to
+        spill the events waiting) would have said before the hand-over."""
         ...
 
     def cycle_waits(self, cycle: int, events: Any) -> None:

@@ -974,16 +974,22 @@ class SqliteJob:
                     or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_raw(self, trace: Trace, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int) -> None:
+                  next_id: int, spill: bool) -> bool:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events are
         ``[start, end)`` of ``trace``, the facts it merged ``[first_id, next_id)``;
-        nothing is encoded until the commit (:meth:`encode_waiting`)."""
+        nothing is encoded until the commit (:meth:`encode_waiting`). Whether the
+        commit is due now (:meth:`commit_due`'s rule, ``spill`` its ``tools``: one
+        call a cycle, not two)."""
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
         self._trace = trace
         self._pending.append((-1, cycle, (start, end, first_id, next_id), True))
-        self._waiting.append(cycle)
+        waiting = self._waiting
+        waiting.append(cycle)
         self._cycle = cycle
+        store = self.store
+        return bool(spill or len(waiting) >= store.group_cycles or self._reopen
+                    or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_waits(self, cycle: int, events: CompactCycle) -> None:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events,

@@ -26,6 +26,7 @@ from converge_rules.engine.tracerows import (
     LINES,
     RAW,
     _dumps,
+    all_raw,
     compact,
     is_raw,
     kinds_of,
@@ -71,6 +72,7 @@ def test_a_raw_row_reads_back_as_the_lines(data: st.DataObject) -> None:
         return
     events = list(result.trace.all_raw())
     kinds = kinds_of(events)
+    assert all_raw(events) == is_raw(kinds)  # (the engine's one call a cycle)
     if not is_raw(kinds):
         event("not raw")
         return
