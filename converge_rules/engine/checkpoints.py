@@ -507,6 +507,19 @@ class Checkpointer:
         """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
         committed; a state the format cannot hold stops the checkpoints."""
         self.lines += lines
+        restarts = self._restarts(cycle)
+        if restarts is None:
+            return
+        try:
+            self._stage(cycle, lines, restarts, self._next(cycle, restarts))
+        except Unsupported:
+            self.stop()
+
+    def _restarts(self, cycle: int) -> bool | None:
+        """What :meth:`stage` and :meth:`waits` first ask of ``cycle`` as it ends:
+        whether it merged decisions or later inputs (``restarts``, as :meth:`_next`
+        takes it), or None for a cycle before :attr:`start_at` (a resume's
+        re-executed cycle: shadowed, nothing to stage)."""
         restarts = self._later
         if restarts:
             self._later = False
@@ -514,11 +527,8 @@ class Checkpointer:
             restarts = self._deciding(cycle)
         if cycle < self.start_at:
             self._shadow()
-            return
-        try:
-            self._stage(cycle, lines, restarts, self._next(cycle, restarts))
-        except Unsupported:
-            self.stop()
+            return None
+        return restarts
 
     def waits(self, cycle: int) -> None:
         """``cycle`` ended and the sink keeps it waiting for a later transaction (group
@@ -527,13 +537,8 @@ class Checkpointer:
         loses the waiting cycles anyway: only the checkpoint of the cycle a
         transaction ends with is ever read (the fingerprints' replay excepted: it
         gets this cycle's step)."""
-        restarts = self._later
-        if restarts:
-            self._later = False
-        elif self._gated:
-            restarts = self._deciding(cycle)
-        if cycle < self.start_at:
-            self._shadow()
+        restarts = self._restarts(cycle)
+        if restarts is None:
             return
         try:
             after = self._next(cycle, restarts)
