@@ -73,6 +73,7 @@ from converge_rules.engine.trace import (
     E_RETRACTED,
     E_STATUS,
     E_TOOL_CALL,
+    EVENT_KINDS,
     Event,
     Trace,
     _LineWriter,
@@ -81,6 +82,9 @@ from converge_rules.integrity import GENESIS, HASH_MEMBER, split_hash
 from converge_rules.jsontext import c_encoder
 from converge_rules.language.builtins import iso_text
 from converge_rules.program import EMIT, Columns, Lasting
+
+_KINDS = frozenset().union(*EVENT_KINDS.values())
+"""The kinds of the raw events a trace row may hold."""
 
 EVENTS = "events"
 """A row of raw events (see the module)."""
@@ -561,6 +565,13 @@ class Expander:
             names, events = json.loads(text)
         else:
             raise ValueError(f"unknown trace row format {kind!r}")
+        # a row whose chain holds may still be forged or written by a broken converge:
+        # an event of no kind a trace has is an unreadable row (the line writer would
+        # take it for a bug of its own)
+        if type(events) is not list or not all(
+                type(ev) is list and ev and type(ev[0]) is int and ev[0] in _KINDS
+                for ev in events):
+            raise ValueError("a trace row with an event of no known kind")
         replica = self._replica
         if names is not None:
             if kind == RAW:

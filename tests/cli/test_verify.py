@@ -466,6 +466,36 @@ def test_a_stored_row_whose_format_was_edited_is_tampered_not_an_internal_error(
     assert "unreadable_trace_row" in exported.output
 
 
+@pytest.mark.parametrize("kind", ["raw", "events"])
+def test_a_row_forged_with_its_chain_and_an_event_of_no_kind_is_unreadable_not_an_error(
+        tmp_path: Path, kind: str) -> None:
+    """Found by fuzzing stored rows (session 27): a row whose chain was recomputed after
+    an event's kind was changed (to 2.5, "x", null, 30, 10**23 ...) made the line writer
+    raise its "unknown trace event kind" AssertionError through ``converge verify`` and
+    ``trace export`` (rows of both formats): an internal error, not a named bad row."""
+    from converge_rules.engine.tracerows import FIRST_ROW, row_columns, row_hash
+
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code in (0, 1)
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT seq, cycle, lines, kind, data FROM trace_rows "
+                           "WHERE job = 1 ORDER BY seq").fetchall()
+        at = next(i for i, row in enumerate(rows) if row[3] == kind)
+        doc = json.loads(rows[at][4])
+        doc[-1][-1][0] = 2.5  # the row's last event: a kind no trace has
+        rows[at] = (*rows[at][:4], json.dumps(doc, separators=(",", ":")))
+        previous = FIRST_ROW
+        for seq, cycle, lines, row_kind, data in rows:  # the chain made to hold again
+            previous = row_hash(previous, data, row_columns(seq, cycle, lines, row_kind))
+            con.execute("UPDATE trace_rows SET data = ?, hash = ? WHERE job = 1 AND seq = ?",
+                        (data, previous, seq))
+    done = invoke("verify", db)
+    assert done.exit_code == 1, done.output
+    assert "TAMPERED" in done.output and "unreadable_trace_row" in done.output
+    exported = invoke("trace", "export", db)
+    assert "unreadable_trace_row" in exported.output, exported.output
+
+
 def test_a_store_given_with_options_is_verified_as_trace_export_reads_it(
         tmp_path: Path) -> None:
     """Found by hand: `converge trace export run.db?timeout=3` read the store, but
