@@ -81,7 +81,7 @@ def shape(cls: type, order: bool, frozen: bool) -> str | None:
     for name, annotation in own.get("__annotations__", {}).items():
         if not isinstance(annotation, str) or _pseudo(annotation):
             return None
-        value = own.get(name, missing)
+        value = getattr(cls, name, missing)  # as dataclass reads it: a base's too
         if isinstance(value, dataclasses.Field):
             lines.append(_field_line(name, annotation, value))
         else:  # what dataclass makes of a plain default, or of none

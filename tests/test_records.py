@@ -301,3 +301,36 @@ def test_a_record_dataclass_would_refuse_is_left_to_dataclass() -> None:
         assert records._slotted(cls, False, True, ()) is None
         with pytest.raises((TypeError, ValueError)):
             dataclasses.dataclass(frozen=True, slots=True)(cls)
+
+
+def test_a_default_a_base_class_gives_is_one_as_dataclass_reads_it() -> None:
+    # found (wz4a's review, session 27): shape() read a field's default from the class's
+    # own dict, dataclass with getattr: a record whose plain base holds an attribute of
+    # a field's name was served the generated methods of a field without a default
+    class Base:
+        end_column = 9
+
+    @records.record(order=True)
+    class Span(Base):
+        """A span whose base gives end_column a default."""
+
+        __module__ = "converge_rules.language.syntax.span"
+        __qualname__ = "Span"
+        file: str
+        line: int
+        column: int
+        end_line: int
+        end_column: int
+
+    @dataclasses.dataclass(frozen=True, order=True)
+    class Twin(Base):
+        """The same, made by dataclass."""
+
+        file: str
+        line: int
+        column: int
+        end_line: int
+        end_column: int
+
+    assert Twin("f", 1, 2, 3).end_column == 9
+    assert Span("f", 1, 2, 3).end_column == 9  # type: ignore[call-arg]
