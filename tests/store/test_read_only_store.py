@@ -5,6 +5,7 @@ not SQLite's bare 'unable to open database file'."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -26,20 +27,11 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory holding a finished job's store (``run.db``), then made read-only: a
-    read-only bind mount when running as root (root may write a chmod'ed directory),
-    else mode 0555."""
-    where = tmp_path / "archive"
-    where.mkdir()
-    code, out = _run("run", str(PRICING / "pricing.cvg"), "--facts",
-                     str(PRICING / "input.jsonl"), "--store", str(where / "run.db"))
-    assert code == 0, out
-    code, out = _run("trace", "export", str(where / "run.db"), "-o",
-                     str(tmp_path / "trace.jsonl"))
-    assert code == 0, out
-    for extra in where.glob("run.db-*"):  # a closed store leaves no WAL files
+@contextlib.contextmanager
+def _read_only(where: Path) -> Iterator[Path]:
+    """``where`` made read-only: a read-only bind mount when running as root (root may
+    write a chmod'ed directory), else mode 0555."""
+    for extra in where.glob("*.db-*"):  # a closed store leaves no WAL files
         extra.unlink()
     if os.geteuid() == 0:
         if sys.platform != "linux" or not shutil.which("mount"):
@@ -60,6 +52,22 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
             yield where
         finally:
             where.chmod(0o755)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A read-only directory holding a finished job's store (``run.db``); its trace,
+    exported before, is ``trace.jsonl`` beside it."""
+    where = tmp_path / "archive"
+    where.mkdir()
+    code, out = _run("run", str(PRICING / "pricing.cvg"), "--facts",
+                     str(PRICING / "input.jsonl"), "--store", str(where / "run.db"))
+    assert code == 0, out
+    code, out = _run("trace", "export", str(where / "run.db"), "-o",
+                     str(tmp_path / "trace.jsonl"))
+    assert code == 0, out
+    with _read_only(where):
+        yield where
 
 
 def test_a_store_in_a_read_only_directory_can_be_read(read_only_dir: Path,
@@ -97,3 +105,22 @@ def test_writing_a_store_in_a_read_only_directory_says_so(read_only_dir: Path,
     assert code != 0
     assert f"cannot write the store {store}: the file or its directory is read-only" in out
     assert "Traceback" not in out
+
+
+def test_a_read_only_store_that_needs_a_migration_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from converge_rules.store import sqlite
+
+    where = tmp_path / "archive"
+    where.mkdir()
+    with monkeypatch.context() as m:  # written by a converge one schema version older
+        m.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:-1])
+        m.setattr(sqlite, "SCHEMA_VERSION", sqlite.SCHEMA_VERSION - 1)
+        sqlite.SqliteStore(where / "old.db").close()
+    with _read_only(where):
+        code, out = _run("store", "info", str(where / "old.db"))
+    assert code != 0
+    assert (f"the store {where / 'old.db'} has schema version {sqlite.SCHEMA_VERSION - 1} "
+            "and may not be written") in out
+    assert "cannot be upgraded" in out
