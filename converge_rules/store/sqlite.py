@@ -413,8 +413,9 @@ class SqliteStore:
                 f"{self.timeout:g}s); let the other job finish, or give another store file")
         if "not a database" in text or "malformed" in text or "encrypted" in text:
             return StoreError(
-                f"{self.path} is not a SQLite database ({text}); give the path of a store "
-                "written by `converge run --store`, or a new file name to start one")
+                f"{self.path} is not a SQLite database ({text}){self._looks_like_a_trace()}"
+                "; give the path of a store written by `converge run --store`, or a new "
+                "file name to start one")
         if "full" in text or "disk I/O" in text:  # ENOSPC, or EFBIG past a size limit
             return StoreError(
                 f"cannot write the store {self.path}: the disk is full, or the file may not "
@@ -428,6 +429,19 @@ class SqliteStore:
                 f"read-only ({text}); make it writable, or give a store in a writable "
                 "directory (reading it works: store info, trace export, verify, replay)")
         return StoreError(f"the store {self.path}: {text}")
+
+    def _looks_like_a_trace(self) -> str:
+        """A hint when the file that is no database starts as a JSON Lines trace does."""
+        try:
+            with open(self.path, "rb") as file:
+                start = file.read(64).lstrip()
+        except OSError:
+            return ""
+        if not start.startswith(b"{"):
+            return ""
+        return (": it looks like a JSON Lines trace (`converge run --trace` writes one), "
+                "which `converge verify`, `converge replay` and `converge report` read as "
+                "it is")
 
     def _open(self) -> None:
         db = self._db

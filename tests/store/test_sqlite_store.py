@@ -393,11 +393,18 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
         out = invoke(*args)
         assert out.exit_code == 2
         assert f"converge: error: {trace} is not a SQLite database" in out.output
+        assert "it looks like a JSON Lines trace" in out.output
         # not "give --store …": only `run` has that option
         assert ("give the path of a store written by `converge run --store`, or a new "
                 "file name to start one") in out.output
     assert trace.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.jsonl"]
+    other = tmp_path / "other.db"  # not a trace either: no hint that it is one
+    other.write_text("hello\n")
+    out = invoke("store", "info", other)
+    assert out.exit_code == 2
+    assert f"{other} is not a SQLite database" in out.output
+    assert "JSON Lines" not in out.output
 
 
 def test_a_sqlite_database_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
