@@ -482,8 +482,13 @@ class SqliteStore:
         """Apply the missing migrations, each in its own transaction (with
         ``BEGIN IMMEDIATE``: two processes opening a new file migrate it once)."""
         upto = SCHEMA_VERSION
-        if self._version() > SCHEMA_VERSION:
+        version = self._version()
+        if version > SCHEMA_VERSION:
             self._too_new()
+        if version == upto:
+            # nothing to migrate: no write lock (a reader need not wait for a job's
+            # commit, nor a job for a long one of another process, to open the store)
+            return
         db = self._db
         while True:
             db.execute("BEGIN IMMEDIATE")

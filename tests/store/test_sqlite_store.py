@@ -458,6 +458,29 @@ def test_a_locked_store_is_an_error_after_the_timeout(backend: Backend) -> None:
             holder.execute("ROLLBACK")
 
 
+def test_reading_a_store_waits_for_no_writer(tmp_path: Path) -> None:
+    """Opening a store at the current schema takes no write lock: store info, trace
+    export, verify and replay read it while another process holds the write lock (a
+    job's commit, a gc's VACUUM), as WAL lets them (before: each open took the lock to
+    check for migrations, so a reader waited for the writer, then failed)."""
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code == 0
+    url = f"sqlite:///{db}?timeout=0.1"
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE jobs SET ruleset = ruleset")
+        try:
+            for args in (("store", "info", url), ("trace", "export", url),
+                         ("verify", url), ("replay", PRICING, url)):
+                out = invoke(*args)
+                assert out.exit_code == 0, (args, out.output)
+            out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", url)
+            assert out.exit_code == 2  # a writer still waits for the lock
+            assert "is locked by another process" in out.output
+        finally:
+            holder.execute("ROLLBACK")
+
+
 @pytest.mark.parametrize(("store", "message"), [
     ("sqlite://host/x.db", "a SQLite URL is sqlite:///relative/path"),
     ("sqlite:///x.db?wait=1", "unknown option 'wait'"),
