@@ -255,6 +255,31 @@ def test_a_killed_job_keeps_every_cycle_it_committed(
         " ".join(out.output.split()))
 
 
+def test_exporting_a_job_that_runs_now_says_it_runs(tmp_path: Path) -> None:
+    """A job running now in another process is exported as far as it has committed,
+    with a warning that it runs (export again when it ends), not that it did not finish
+    and `--resume` continues it (which refuses a running job)."""
+    import socket
+
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code == 0
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+                conn.execute("UPDATE jobs SET status = 'running', finished = NULL")
+                conn.execute("UPDATE job_specs SET pid = ?, host = ?",
+                             (other.pid, socket.gethostname()))
+            out = invoke("trace", "export", db, "-o", tmp_path / "t.jsonl")
+            assert out.exit_code == 0
+            assert (f"job 1 is running now in process {other.pid}: its trace so far ends "
+                    "after cycle 2") in " ".join(out.output.split())
+            assert "--resume" not in out.output
+        finally:
+            other.kill()
+    out = invoke("trace", "export", db, "-o", tmp_path / "t.jsonl")  # its process died
+    assert "job 1 did not finish (status running)" in " ".join(out.output.split())
+
+
 @pytest.mark.parametrize("group", [4, 64])
 def test_a_job_killed_with_cycles_waiting_keeps_whole_cycles(
     tmp_path: Path, backend: Backend, group: int,
