@@ -33,17 +33,20 @@ def export(store: str, job: int | None, output: str) -> None:
       converge trace export run.db -o trace.jsonl
       converge trace export run.db --job 3 | jq -c 'select(.event == "conflict")'
 
-    A job that did not finish (its process died, or it was stopped at once) is
-    exported up to its last committed cycle, with a warning.
+    A job that did not finish (its process died, or it was stopped at once), or that
+    runs now in another process, is exported up to its last committed cycle, with a
+    warning saying which.
 
     Exit codes: 0 written, 2 no such store or job, a file that is not a store, a store
     of a newer schema, an output that cannot be written, or bad usage.
     """
     from converge_rules.files import AtomicTextFile
+    from converge_rules.store.resume import running_in
 
     with open_existing(store, output) as opened:
         info = opened.job(job)
         lines = opened.trace_lines(info.id)
+        running = running_in(opened, info)
         if output == "-":
             # bytes, UTF-8 whatever the locale: the same bytes as the trace file
             sys.stdout.flush()
@@ -62,7 +65,11 @@ def export(store: str, job: int | None, output: str) -> None:
                 raise click.UsageError(f"cannot write --output {output}: "
                                        f"{exc.strerror or exc}; nothing was written"
                                        ) from None
-    if info.status in ("running", "aborted"):
+    if running is not None:
+        click.echo(f"warning: job {info.id} is running now in process {running}: its "
+                   f"trace so far ends after cycle {info.cycles}, the last one committed; "
+                   "export it again when the job ends for the whole trace", err=True)
+    elif info.status in ("running", "aborted"):
         click.echo(f"warning: job {info.id} did not finish (status {info.status}): its "
                    f"trace ends after cycle {info.cycles}, the last one committed; "
                    f"`converge run --resume {store} --job {info.id}` continues it",

@@ -253,6 +253,19 @@ def _why_not(info: JobInfo, more: bool = False) -> str | None:
     return None
 
 
+def running_in(store: Any, info: JobInfo) -> int | None:
+    """The id of the process on this host that runs ``info``'s job now, or None (the
+    job ended, its process died, or it runs on another host)."""
+    if info.status != "running":
+        return None
+    read = getattr(store, "job_spec", None)  # a plugin's store may keep no specs
+    found = read(info.id) if callable(read) else None
+    if found is None:
+        return None
+    _spec, host, pid = found
+    return pid if host == socket.gethostname() and _alive(pid) else None
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # this very process: the job's own run ended (an API caller)

@@ -318,6 +318,9 @@ class SqliteStore:
     #: backend built on this class without calling ``__init__`` has them)
     group_cycles: int = GROUP_CYCLES
     group_seconds: float = GROUP_SECONDS
+    #: opened read-only: the file or its directory may not be written (a store on a
+    #: read-only disk or mount can still be read: info, export, verify, replay)
+    read_only: bool = False
 
     def __init__(self, location: str | os.PathLike[str], *, timeout: float | None = None,
                  group: int | None = None) -> None:
@@ -342,6 +345,7 @@ class SqliteStore:
         if not path.parent.is_dir():
             raise StoreError(f"cannot open the store {path}: directory "
                              f"{str(path.parent)!r} does not exist")
+        self.read_only = False
         try:
             self._db = sqlite3.connect(path, timeout=self.timeout, isolation_level=None,
                                        check_same_thread=False)
@@ -349,11 +353,56 @@ class SqliteStore:
             raise self._error(exc) from None
         try:
             self._open()
+        except StoreError as exc:
+            self._db.close()
+            if not self._unwritable(str(exc)):
+                raise
+            self._open_read_only()
         except BaseException:
             self._db.close()
             raise
 
     # ------------------------------------------------------------------ opening
+
+    def _unwritable(self, text: str) -> bool:
+        """Whether an error opening the store came from a file or directory that may
+        not be written, while the file exists (and may be read)."""
+        if "unable to open" not in text and "readonly" not in text:
+            return False
+        path = self.path
+        return (path.is_file() and path.stat().st_size > 0 and os.access(path, os.R_OK)
+                and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)))
+
+    def _open_read_only(self) -> None:
+        """Open the store for reading only. In a directory that may not be written
+        SQLite cannot make a WAL file's shared-memory index; the store is then opened
+        as immutable (nothing can write it there)."""
+        from urllib.parse import quote
+
+        uri = "file:" + quote(str(self.path.absolute()))
+        mode = "?mode=ro" if os.access(self.path.parent, os.W_OK) else "?immutable=1"
+        try:
+            self._db = sqlite3.connect(uri + mode, uri=True, timeout=self.timeout,
+                                       isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        self.read_only = True
+        try:
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                self._too_new()
+            if version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store {self.path} has schema version {version} and may not be "
+                    f"written (the file or its directory is read-only), so it cannot be "
+                    f"upgraded to version {SCHEMA_VERSION}; copy it to a writable "
+                    "directory, or make it writable")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._error(exc) from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         """The user's view of a SQLite error on this store: what is wrong and the fix."""
@@ -364,14 +413,35 @@ class SqliteStore:
                 f"{self.timeout:g}s); let the other job finish, or give another store file")
         if "not a database" in text or "malformed" in text or "encrypted" in text:
             return StoreError(
-                f"{self.path} is not a SQLite database ({text}); give the path of a store "
-                "written by `converge run --store`, or a new file name to start one")
+                f"{self.path} is not a SQLite database ({text}){self._looks_like_a_trace()}"
+                "; give the path of a store written by `converge run --store`, or a new "
+                "file name to start one")
         if "full" in text or "disk I/O" in text:  # ENOSPC, or EFBIG past a size limit
             return StoreError(
                 f"cannot write the store {self.path}: the disk is full, or the file may not "
                 f"grow ({text}); free some space or give a store on another disk (the "
                 "cycles committed before are kept)")
+        if ("readonly" in text or "unable to open" in text) and not (
+                os.access(self.path.parent, os.W_OK)
+                and (not self.path.exists() or os.access(self.path, os.W_OK))):
+            return StoreError(
+                f"cannot write the store {self.path}: the file or its directory is "
+                f"read-only ({text}); make it writable, or give a store in a writable "
+                "directory (reading it works: store info, trace export, verify, replay)")
         return StoreError(f"the store {self.path}: {text}")
+
+    def _looks_like_a_trace(self) -> str:
+        """A hint when the file that is no database starts as a JSON Lines trace does."""
+        try:
+            with open(self.path, "rb") as file:
+                start = file.read(64).lstrip()
+        except OSError:
+            return ""
+        if not start.startswith(b"{"):
+            return ""
+        return (": it looks like a JSON Lines trace (`converge run --trace` writes one), "
+                "which `converge verify`, `converge replay` and `converge report` read as "
+                "it is")
 
     def _open(self) -> None:
         db = self._db
@@ -412,8 +482,13 @@ class SqliteStore:
         """Apply the missing migrations, each in its own transaction (with
         ``BEGIN IMMEDIATE``: two processes opening a new file migrate it once)."""
         upto = SCHEMA_VERSION
-        if self._version() > SCHEMA_VERSION:
+        version = self._version()
+        if version > SCHEMA_VERSION:
             self._too_new()
+        if version == upto:
+            # nothing to migrate: no write lock (a reader need not wait for a job's
+            # commit, nor a job for a long one of another process, to open the store)
+            return
         db = self._db
         while True:
             db.execute("BEGIN IMMEDIATE")

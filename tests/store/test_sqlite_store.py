@@ -255,6 +255,31 @@ def test_a_killed_job_keeps_every_cycle_it_committed(
         " ".join(out.output.split()))
 
 
+def test_exporting_a_job_that_runs_now_says_it_runs(tmp_path: Path) -> None:
+    """A job running now in another process is exported as far as it has committed,
+    with a warning that it runs (export again when it ends), not that it did not finish
+    and `--resume` continues it (which refuses a running job)."""
+    import socket
+
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code == 0
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+                conn.execute("UPDATE jobs SET status = 'running', finished = NULL")
+                conn.execute("UPDATE job_specs SET pid = ?, host = ?",
+                             (other.pid, socket.gethostname()))
+            out = invoke("trace", "export", db, "-o", tmp_path / "t.jsonl")
+            assert out.exit_code == 0
+            assert (f"job 1 is running now in process {other.pid}: its trace so far ends "
+                    "after cycle 2") in " ".join(out.output.split())
+            assert "--resume" not in out.output
+        finally:
+            other.kill()
+    out = invoke("trace", "export", db, "-o", tmp_path / "t.jsonl")  # its process died
+    assert "job 1 did not finish (status running)" in " ".join(out.output.split())
+
+
 @pytest.mark.parametrize("group", [4, 64])
 def test_a_job_killed_with_cycles_waiting_keeps_whole_cycles(
     tmp_path: Path, backend: Backend, group: int,
@@ -393,11 +418,18 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
         out = invoke(*args)
         assert out.exit_code == 2
         assert f"converge: error: {trace} is not a SQLite database" in out.output
+        assert "it looks like a JSON Lines trace" in out.output
         # not "give --store …": only `run` has that option
         assert ("give the path of a store written by `converge run --store`, or a new "
                 "file name to start one") in out.output
     assert trace.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.jsonl"]
+    other = tmp_path / "other.db"  # not a trace either: no hint that it is one
+    other.write_text("hello\n")
+    out = invoke("store", "info", other)
+    assert out.exit_code == 2
+    assert f"{other} is not a SQLite database" in out.output
+    assert "JSON Lines" not in out.output
 
 
 def test_a_sqlite_database_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
@@ -447,6 +479,29 @@ def test_a_locked_store_is_an_error_after_the_timeout(backend: Backend) -> None:
             assert "waited 0.1s); let the other job finish" in out.output
             if backend.kind == "sqlite":
                 assert "(database is locked; waited" in out.output
+        finally:
+            holder.execute("ROLLBACK")
+
+
+def test_reading_a_store_waits_for_no_writer(tmp_path: Path) -> None:
+    """Opening a store at the current schema takes no write lock: store info, trace
+    export, verify and replay read it while another process holds the write lock (a
+    job's commit, a gc's VACUUM), as WAL lets them (before: each open took the lock to
+    check for migrations, so a reader waited for the writer, then failed)."""
+    db = tmp_path / "run.db"
+    assert invoke("run", PRICING, "-f", PRICING_INPUT, "--store", db).exit_code == 0
+    url = f"sqlite:///{db}?timeout=0.1"
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE jobs SET ruleset = ruleset")
+        try:
+            for args in (("store", "info", url), ("trace", "export", url),
+                         ("verify", url), ("replay", PRICING, url)):
+                out = invoke(*args)
+                assert out.exit_code == 0, (args, out.output)
+            out = invoke("run", PRICING, "-f", PRICING_INPUT, "--store", url)
+            assert out.exit_code == 2  # a writer still waits for the lock
+            assert "is locked by another process" in out.output
         finally:
             holder.execute("ROLLBACK")
 
