@@ -3,13 +3,15 @@
 Agents run under the executors' deadlines; the engine's own thread also calls plugin
 code (a goal's functions) that may compute for ever. :func:`cut_at` bounds such a call:
 a timer raises :class:`JobDeadline` into the calling thread at the deadline, at its next
-bytecode. Only read-only work is guarded (nothing it leaves half done needs undoing),
-and the pending exception never outlives the guarded block.
+bytecode (code blocked in C, a sleep or a socket read, is reached when it returns).
+Only read-only work is guarded (nothing it leaves half done needs undoing), and the
+pending exception never outlives the guarded block.
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,4 +54,5 @@ def cut_at(seconds: float) -> Iterator[None]:
             fired = state["fired"]
         if fired:
             _raise_in(thread_id, None)  # not raised yet: it never will be now
-            raise JobDeadline
+            if sys.exc_info()[0] is None:  # (a second Ctrl-C on its way out goes on)
+                raise JobDeadline
