@@ -10,7 +10,6 @@ pending exception never outlives the guarded block.
 
 from __future__ import annotations
 
-import ctypes
 import sys
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ class JobDeadline(BaseException):
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
     # None clears an exception set but not yet raised
+    import ctypes  # (only when a deadline is met: not at every start-up)
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None)
 
