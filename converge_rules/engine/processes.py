@@ -218,8 +218,8 @@ def _died(proc: Any) -> str:
             how = f"killed by signal {-code}"
     else:
         how = f"exited with status {code}"
-    hint = (" (SIGKILL is often the out-of-memory killer: give the job more memory or "
-            "fewer --workers)" if code == -signal.SIGKILL else "")
+    hint = ("; SIGKILL is often the out-of-memory killer: give the job more memory or "
+            "fewer --workers" if code == -signal.SIGKILL else "")
     return (f"a worker process of the processes executor died while it ran agents (pid "
             f"{proc.pid}, {how}){hint}; the job stops without a result (with --store it "
             "is resumable: `converge run --resume`)")
