@@ -59,7 +59,7 @@ from converge_rules.engine.effects import Activation, AgentEffect, Delta, ToolRe
 from converge_rules.engine.executors import cut_at_deadline, run_agent, timed_out
 from converge_rules.engine.factstore import FactStore
 from converge_rules.engine.tools import ABANDONED, ToolBox, ToolBudgetExhausted
-from converge_rules.errors import ConvergeError, without_addresses
+from converge_rules.errors import ConvergeError, ExecutorError, without_addresses
 from converge_rules.program import AgentSpec, View
 
 Inherited = tuple[FactStore, Sequence[AgentSpec], float | None, bool, tuple[Connection, ...],
@@ -201,6 +201,28 @@ def _worker(conn: Connection, inherited: Inherited) -> None:
             gc.collect(1)  # as in the parent: young generations once a cycle, never the replica
     except (EOFError, OSError):  # the parent is gone: so are we, quietly
         return
+
+
+def _died(proc: Any) -> str:
+    """What a worker that died under the engine's feet says: how it died, and what to do
+    (it is no bug of the executor's: something outside killed it, often the kernel's
+    out-of-memory killer)."""
+    proc.join(1.0)  # its exit status, once the kernel has it
+    code = proc.exitcode
+    if code is None:
+        how = "its connection closed"
+    elif code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exited with status {code}"
+    hint = ("; SIGKILL is often the out-of-memory killer: give the job more memory or "
+            "fewer --workers" if code == -signal.SIGKILL else "")
+    return (f"a worker process of the processes executor died while it ran agents (pid "
+            f"{proc.pid}, {how}){hint}; the job stops without a result (with --store it "
+            "is resumable: `converge run --resume`)")
 
 
 class _Worker:
@@ -361,8 +383,7 @@ class ProcessExecutor:
         try:
             message = w.conn.recv()
         except (EOFError, OSError):
-            raise ConvergeError("a worker process of the processes executor "
-                                "died") from None
+            raise ExecutorError(_died(w.proc)) from None
         kind = message[0]
         if kind == "call":
             _, tool, args, k = message

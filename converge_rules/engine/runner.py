@@ -26,6 +26,7 @@ from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.datetypes import UTC, datetime
 from converge_rules.engine.budgets import BudgetMeter
+from converge_rules.engine.deadline_guard import JobDeadline, cut_at
 from converge_rules.engine.effects import (
     D_FIRED,
     Activation,
@@ -100,6 +101,9 @@ collection rescanning the cycle's live effects and events (a sixth of a cycle of
 keyed updates). 50,000 rather than 10,000: Waltz 50's collections found no garbage and
 cost a tenth of its compute (0.64 -> 0.58 s CPU, medians of 5, load ~9), while the
 keyed counter's peak RSS at 10,000 cycles over 1,000 stayed 1.03."""
+
+#: seconds goals may take when the job's deadline has passed as they begin
+GOALS_GRACE = 1.0
 
 _POSITION = attrgetter("position")
 _ERROR = attrgetter("error")
@@ -895,6 +899,22 @@ class _Job:
         return _Stop("budget_exceeded", detail)
 
     def _goals(self) -> tuple[Status, str, list[dict[str, Any]]]:
+        """The status by the goals. Raises :class:`_Stop` (``job_timeout``) when they
+        are still being evaluated at the job's deadline (or, when that had passed as
+        they began, :data:`GOALS_GRACE` seconds later): a goal calling a plugin function
+        that never returns must not hang the job."""
+        job_timeout = self.program.budgets.job_timeout
+        if job_timeout is None or not self.program.requires:
+            return self._evaluate_goals()
+        left = self.started + job_timeout - time.monotonic()
+        try:
+            with cut_at(max(left, GOALS_GRACE)):
+                return self._evaluate_goals()
+        except JobDeadline:
+            raise self._exceeded("job_timeout", f"job_timeout ({job_timeout:g}s) ran out "
+                                 "while the goals were evaluated") from None
+
+    def _evaluate_goals(self) -> tuple[Status, str, list[dict[str, Any]]]:
         unmet: list[dict[str, Any]] = []
         for req in self.program.requires:
             try:

@@ -38,7 +38,7 @@ PLUGIN = """
 import asyncio, time
 from pathlib import Path
 from pydantic import BaseModel
-from converge_rules.plugins.api import Tool, hookimpl
+from converge_rules.plugins.api import Function, Tool, hookimpl
 
 class S(BaseModel):
     s: float
@@ -62,6 +62,15 @@ async def stubborn(args):
 def mark(args):
     Path("started").write_text("yes")
     return {"ok": True}
+
+def spin(x):
+    Path("started").write_text("yes")
+    while True:  # computes for ever, in Python
+        pass
+
+@hookimpl
+def converge_register_functions(register):
+    register(Function("spin", spin, ("int",), "int"))
 
 @hookimpl
 def converge_register_tools(register):
@@ -258,3 +267,23 @@ agent started {
     for w in left:
         os.kill(w, signal.SIGKILL)
     assert left == [], "workers outlived the killed parent"
+
+
+GOAL = """ruleset goal
+root "a goal whose plugin function never returns" {
+  job_timeout = 2s
+  require spin(count(Job())) == 0
+}
+fact Job { key id: int }
+"""
+
+
+def test_job_timeout_cuts_a_goal_that_never_returns(tmp_path: Path) -> None:
+    # goals are evaluated in the engine's own thread, after the executor has closed:
+    # nothing cut them and the command ran for ever past its job_timeout
+    proc = converge(tmp_path, GOAL, JOBS)
+    result, _ = finish(proc)
+    assert proc.returncode == 1
+    assert result["status"] == "budget_exceeded"
+    assert result["budget"]["job_timeout"]["exceeded"] is True
+    assert result["facts"]["Job"] == [{"id": 1}, {"id": 2}]  # the partial results

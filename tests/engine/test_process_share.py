@@ -10,8 +10,10 @@ share stops after the agent it runs."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from engine_programs import Builder, f
 from converge_rules.engine import run
 from converge_rules.engine.executors import fork_available
 from converge_rules.engine.processes import ProcessExecutor
-from converge_rules.errors import ConvergeError
+from converge_rules.errors import ConvergeError, ExecutorError
 from converge_rules.program import EMIT, Program
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the fork start method")
@@ -151,3 +153,42 @@ def test_a_worker_dying_while_the_engines_process_runs_its_share_is_a_clear_erro
         assert time.monotonic() < ends, "the share went on after the job failed"
         time.sleep(0.05)
     assert 1 <= len(started) < AGENTS // 2
+
+
+@pytest.mark.parametrize(("end", "how"), [
+    (lambda: os.kill(os.getpid(), signal.SIGKILL), "killed by SIGKILL"),
+    (lambda: os._exit(3), "exited with status 3"),
+], ids=["sigkill", "exit-3"])
+def test_a_worker_killed_mid_cycle_is_named_not_called_a_bug(
+    end: Callable[[], None], how: str,
+) -> None:
+    # a worker killed from outside (the out-of-memory killer, an operator) was reported
+    # as "this is a bug in the executor", without saying how it died
+    parent = os.getpid()
+    b = Builder()
+    go = b.fact("Go", f("n", "int"))
+    ran = b.fact("Ran", f("agent", "int"))
+
+    def fn(view: Any, since: int, rt: Any) -> list[Any]:
+        if os.getpid() != parent:
+            end()
+        return [(EMIT, ran, (0,), 1.0, (fid,)) for fid in view.new(go, since)]
+
+    b.agent("a0", fn, reads=[go], emits=[ran])
+    program = b.build(job_timeout=60.0)  # the engine's process only coordinates
+    failed: list[BaseException] = []
+
+    def job() -> Any:
+        try:
+            return run(program, INPUT, executor=ProcessExecutor(1))
+        except ConvergeError as exc:
+            failed.append(exc)
+            return None
+
+    within_watchdog(job)
+    assert len(failed) == 1
+    assert isinstance(failed[0], ExecutorError)
+    message = str(failed[0])
+    assert "a worker process of the processes executor died" in message
+    assert how in message
+    assert "bug" not in message
