@@ -369,10 +369,19 @@ def _range(span: Span, lines: list[str]) -> t.Range:
 
 def fixes_of(d: Diagnostic, lines: list[str]) -> list[dict[str, Any]]:
     """The edits a diagnostic's ``help`` proposes, as quick fixes: each name of a "did
-    you mean `x`?" replaces the misspelt name; "remove `import …`" deletes the line."""
+    you mean `x`?" replaces the misspelt name; "remove `import …`" deletes the line; a
+    bidirectional control character (CVG011) is deleted."""
     if d.span is None or d.help is None:
         return []
     s = d.span
+    if d.code == "CVG011" and s.line == s.end_line and 0 < s.line <= len(lines):
+        line = lines[s.line - 1]  # the invisible character: deleted, the text kept
+        char = line[s.column - 1:s.end_column - 1]
+        if len(char) == 1:
+            return [{"title": f"Remove the bidirectional control character U+{ord(char):04X}",
+                     "line": s.line - 1, "start": _utf16(line, s.column),
+                     "end_line": s.line - 1, "end": _utf16(line, s.end_column), "text": ""}]
+        return []
     if d.help.startswith("remove `import ") and s.line == s.end_line:
         return [{"title": d.help[0].upper() + d.help[1:], "line": s.line - 1,
                  "start": 0, "end_line": s.line, "end": 0, "text": ""}]

@@ -438,3 +438,35 @@ async def test_after_each_kind_of_edit_the_diagnostics_are_converge_checks(
                     break
                 await asyncio.sleep(0.05)
         assert sorted(_as_checked(d) for d in found) == want, kind
+
+
+async def test_the_quick_fixes_of_a_duplicate_import_and_a_bidi_control(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """CVG607's fix deletes the second ``import`` line; CVG011's deletes the invisible
+    character alone (after an emoji: the edit's columns are UTF-16), keeping the text."""
+    write(tmp_path / "b.cvg", "ruleset b\nfact A { key id: str }\n")
+    text = ('ruleset a\nimport "b.cvg"\nimport "b.cvg"\n'
+            'fact C { key id: str }  # 😀 by \u202eana\n')
+    uri = write(tmp_path / "a.cvg", text)
+    open_doc(client, uri, text)
+    found = await diagnostics(client, uri, version=1)
+    assert [d.code for d in found] == ["CVG607", "CVG011"]
+    edits = []
+    for d in found:
+        actions = await client.text_document_code_action_async(t.CodeActionParams(
+            text_document=t.TextDocumentIdentifier(uri), range=d.range,
+            context=t.CodeActionContext([d])))
+        assert actions and len(actions) == 1 and isinstance(actions[0], t.CodeAction)
+        assert actions[0].is_preferred and actions[0].edit and actions[0].edit.changes
+        (edit,) = actions[0].edit.changes[uri]
+        edits.append((actions[0].title, edit))
+    assert edits[0][1] == t.TextEdit(t.Range(t.Position(2, 0), t.Position(3, 0)), "")
+    assert edits[1][0] == "Remove the bidirectional control character U+202E"
+    start = position_of(text, "\u202e")
+    start = t.Position(start.line, len(text.split("\n")[3][:start.character]
+                                       .encode("utf-16-le")) // 2)
+    assert edits[1][1] == t.TextEdit(
+        t.Range(start, t.Position(start.line, start.character + 1)), "")
+    fixed = 'ruleset a\nimport "b.cvg"\nfact C { key id: str }  # 😀 by ana\n'
+    change(client, uri, fixed, 2)
+    assert await diagnostics(client, uri, version=2) == []
