@@ -21,7 +21,7 @@ import importlib.util
 import inspect
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from converge_rules import __version__
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.checker import check
 from converge_rules.language.checks.root import BUDGETS
-from converge_rules.language.diagnostics.core import Diagnostic, Severity
+from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity
 from converge_rules.language.loader import display_path, load_file
 from converge_rules.language.syntax.incremental import IncrementalParser
 from converge_rules.language.syntax.span import Span
@@ -180,6 +180,14 @@ class ConvergeServer(LanguageServer):
             return paths[span.file]
 
         mine = [d for d in found if d.span is None or path_of(d.span) == entry.path]
+        for d in found:  # an import cycle closes in another file: shown at the import
+            if d.code == "CVG602" and d.span is not None and path_of(d.span) != entry.path:
+                here = next((r.span for r in d.related
+                             if path_of(r.span) == entry.path), None)
+                if here is not None:
+                    mine.append(replace(
+                        d, span=here, related=(Related(d.span, "the cycle closes here"),
+                                               *d.related)))
         doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
         lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
         text_lines = _lines(lines)

@@ -470,3 +470,20 @@ async def test_the_quick_fixes_of_a_duplicate_import_and_a_bidi_control(
     fixed = 'ruleset a\nimport "b.cvg"\nfact C { key id: str }  # 😀 by ana\n'
     change(client, uri, fixed, 2)
     assert await diagnostics(client, uri, version=2) == []
+
+
+async def test_an_import_cycle_shows_at_the_import_line_of_the_open_file(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """The cycle closes in the other file, whichever file is open: each shows it at its
+    own import line (`converge check` fails on either; the editor showed nothing)."""
+    a = 'ruleset a\nimport "b.cvg"\nfact A { key id: str }\n'
+    b = 'ruleset b\nimport "a.cvg"\nfact B { key id: str }\n'
+    ua, ub = write(tmp_path / "a.cvg", a), write(tmp_path / "b.cvg", b)
+    for uri, text, other in ((ua, a, ub), (ub, b, ua)):
+        open_doc(client, uri, text)
+        (found,) = await diagnostics(client, uri, version=1)
+        assert found.code == "CVG602" and "import cycle" in found.message
+        assert found.range == t.Range(t.Position(1, 0), t.Position(1, 14))
+        related = found.related_information
+        assert related and related[0].location.uri == other
+        assert related[0].location.range.start.line == 1
