@@ -487,3 +487,22 @@ async def test_an_import_cycle_shows_at_the_import_line_of_the_open_file(
         related = found.related_information
         assert related and related[0].location.uri == other
         assert related[0].location.range.start.line == 1
+
+
+async def test_no_completion_inside_a_string_or_a_comment(client: LanguageClient,
+                                                           tmp_path: Path) -> None:
+    """A space is a trigger character: typed in a string or a comment, it offered
+    keywords, and Enter at the end of the line took the first one."""
+    text = ('ruleset r\nfact A { key id: str }  # the \nagent a {\n'
+            '  when A(id) where id != "a \\" b "\n  emit A(id: id)\n}\n')
+    uri = write(tmp_path / "r.cvg", text)
+    open_doc(client, uri, text)
+    await diagnostics(client, uri, version=1)
+    for at in (position_of(text, "# the ", 6), position_of(text, '"a \\" b ', 8)):
+        found = await client.text_document_completion_async(t.CompletionParams(
+            text_document=t.TextDocumentIdentifier(uri), position=at))
+        assert isinstance(found, t.CompletionList) and not found.items, at
+    after = await client.text_document_completion_async(t.CompletionParams(
+        text_document=t.TextDocumentIdentifier(uri),
+        position=position_of(text, '" b "', 5)))  # after the string: still offered
+    assert isinstance(after, t.CompletionList) and after.items
