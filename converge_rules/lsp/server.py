@@ -504,6 +504,26 @@ def make_server() -> ConvergeServer:
         if path is not None:
             ls.schedule(path, 0)
 
+    @server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files_changed(ls: ConvergeServer,
+                              params: t.DidChangeWatchedFilesParams) -> None:
+        """A file changed on disk, not in the editor (a checkout, another tool, a
+        missing import created): the rulesets that read it are checked again."""
+        for change in params.changes:
+            path = _path_of(change.uri)
+            if path is None or change.uri in ls.workspace.text_documents:
+                continue  # an open file: its text in the editor is what is checked
+            if change.type == t.FileChangeType.Deleted or path.suffix != ".cvg":
+                if change.type == t.FileChangeType.Deleted and \
+                        ls.entries.pop(path, None) is not None:
+                    ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+                        uri=change.uri, diagnostics=[]))
+                for other in list(ls.entries.values()):
+                    if path in other.files:
+                        ls.schedule(other.path, 0)
+            else:
+                ls.schedule(path, 0)
+
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ConvergeServer, params: t.DidCloseTextDocumentParams) -> None:
         path = _path_of(params.text_document.uri)

@@ -506,3 +506,24 @@ async def test_no_completion_inside_a_string_or_a_comment(client: LanguageClient
         text_document=t.TextDocumentIdentifier(uri),
         position=position_of(text, '" b "', 5)))  # after the string: still offered
     assert isinstance(after, t.CompletionList) and after.items
+
+
+async def test_a_file_changed_on_disk_is_checked_again(client: LanguageClient,
+                                                       tmp_path: Path) -> None:
+    """The VS Code client reports .cvg files changed outside the editor
+    (workspace/didChangeWatchedFiles): creating a missing import clears its CVG601,
+    deleting it brings it back, without typing in the open file."""
+    text = 'ruleset a\nimport "b.cvg"\nfact A { key id: str }\n'
+    uri = write(tmp_path / "a.cvg", text)
+    open_doc(client, uri, text)
+    assert [d.code for d in await diagnostics(client, uri, version=1)] == ["CVG601"]
+    client.diagnostics.pop(uri)
+    b = write(tmp_path / "b.cvg", "ruleset b\nfact B { key id: str }\n")
+    client.workspace_did_change_watched_files(t.DidChangeWatchedFilesParams(
+        [t.FileEvent(b, t.FileChangeType.Created)]))
+    assert await diagnostics(client, uri) == []
+    client.diagnostics.pop(uri)
+    (tmp_path / "b.cvg").unlink()
+    client.workspace_did_change_watched_files(t.DidChangeWatchedFilesParams(
+        [t.FileEvent(b, t.FileChangeType.Deleted)]))
+    assert [d.code for d in await diagnostics(client, uri)] == ["CVG601"]
