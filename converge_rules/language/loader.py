@@ -208,6 +208,7 @@ class _Loader:
         self.names: dict[Path, str] = {}
         self.files: list[Path] = []
         self.links: dict[Path, Path] = {}
+        self.via: dict[Path, Span] = {}  # the import that loaded each imported file
 
     def run(self, path: Path, source: str | None) -> LoadResult:
         try:
@@ -338,9 +339,13 @@ class _Loader:
         if target in chain:
             loop = [*chain[chain.index(target):], target]
             names = " -> ".join(self._name(p) for p in loop)
+            # the imports that lead here from the entry file: an editor checking the
+            # entry shows the cycle at its own import line (else no file showed it)
+            steps = tuple(Related(self.via[p], f"`{self._name(p)}` is imported here")
+                          for p in chain[1:] if p in self.via)
             self._error(IMPORT_CYCLE, imp.span, f"import cycle: {names}",
                         "move what these files share into a file that imports none of "
-                        "them, and import that instead")
+                        "them, and import that instead", steps)
             return
         if target in self.done:
             return
@@ -350,6 +355,7 @@ class _Loader:
         if text is None:
             self.done.add(target)
             return
+        self.via[target] = imp.span
         self._load(target, text, [*chain, target])
 
     def _error(self, code: str, span: Span, message: str, help: str,

@@ -63,7 +63,10 @@ def word_before(text: str, offset: int) -> tuple[int, str]:
 def complete(text: str, offset: int, index: RulesetIndex | None, known: Known) -> list[
         Candidate]:
     """The candidates at ``offset`` of ``text`` (a file of the indexed ruleset, maybe
-    edited since it was indexed), best first."""
+    edited since it was indexed), best first. None in a string or a comment: a space
+    typed there (a trigger character) must not offer keywords that Enter would take."""
+    if _in_string_or_comment(text[text.rfind("\n", 0, offset) + 1:offset]):
+        return []
     start, _ = word_before(text, offset)
     before = text[:start]
     item_at = _item_start(before)
@@ -141,6 +144,25 @@ def _in_expression(prev_word: str) -> bool:
     return prev_word in ("where", "require", "=", "==", "!=", "<", ">", "+", "-", "*",
                          "/", "%", "and", "or", "not", "in", "if", "then", "else", ":",
                          ",", "(", "score", "confidence", "returns", "now")
+
+
+def _in_string_or_comment(line: str) -> bool:
+    """Whether the end of ``line`` (a line's text up to the cursor) is inside a string
+    or a comment (strings do not span lines)."""
+    quoted = escaped = False
+    for ch in line:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "#":
+            return True
+    return quoted
 
 
 def _item_start(before: str) -> int:

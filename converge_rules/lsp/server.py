@@ -21,7 +21,7 @@ import importlib.util
 import inspect
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from converge_rules import __version__
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.checker import check
 from converge_rules.language.checks.root import BUDGETS
-from converge_rules.language.diagnostics.core import Diagnostic, Severity
+from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity
 from converge_rules.language.loader import display_path, load_file
 from converge_rules.language.syntax.incremental import IncrementalParser
 from converge_rules.language.syntax.span import Span
@@ -180,6 +180,14 @@ class ConvergeServer(LanguageServer):
             return paths[span.file]
 
         mine = [d for d in found if d.span is None or path_of(d.span) == entry.path]
+        for d in found:  # an import cycle closes in another file: shown at the import
+            if d.code == "CVG602" and d.span is not None and path_of(d.span) != entry.path:
+                here = next((r.span for r in d.related
+                             if path_of(r.span) == entry.path), None)
+                if here is not None:
+                    mine.append(replace(
+                        d, span=here, related=(Related(d.span, "the cycle closes here"),
+                                               *d.related)))
         doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
         lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
         text_lines = _lines(lines)
@@ -369,10 +377,19 @@ def _range(span: Span, lines: list[str]) -> t.Range:
 
 def fixes_of(d: Diagnostic, lines: list[str]) -> list[dict[str, Any]]:
     """The edits a diagnostic's ``help`` proposes, as quick fixes: each name of a "did
-    you mean `x`?" replaces the misspelt name; "remove `import …`" deletes the line."""
+    you mean `x`?" replaces the misspelt name; "remove `import …`" deletes the line; a
+    bidirectional control character (CVG011) is deleted."""
     if d.span is None or d.help is None:
         return []
     s = d.span
+    if d.code == "CVG011" and s.line == s.end_line and 0 < s.line <= len(lines):
+        line = lines[s.line - 1]  # the invisible character: deleted, the text kept
+        char = line[s.column - 1:s.end_column - 1]
+        if len(char) == 1:
+            return [{"title": f"Remove the bidirectional control character U+{ord(char):04X}",
+                     "line": s.line - 1, "start": _utf16(line, s.column),
+                     "end_line": s.line - 1, "end": _utf16(line, s.end_column), "text": ""}]
+        return []
     if d.help.startswith("remove `import ") and s.line == s.end_line:
         return [{"title": d.help[0].upper() + d.help[1:], "line": s.line - 1,
                  "start": 0, "end_line": s.line, "end": 0, "text": ""}]
@@ -486,6 +503,26 @@ def make_server() -> ConvergeServer:
         path = _path_of(params.text_document.uri)
         if path is not None:
             ls.schedule(path, 0)
+
+    @server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files_changed(ls: ConvergeServer,
+                              params: t.DidChangeWatchedFilesParams) -> None:
+        """A file changed on disk, not in the editor (a checkout, another tool, a
+        missing import created): the rulesets that read it are checked again."""
+        for change in params.changes:
+            path = _path_of(change.uri)
+            if path is None or change.uri in ls.workspace.text_documents:
+                continue  # an open file: its text in the editor is what is checked
+            if change.type == t.FileChangeType.Deleted or path.suffix != ".cvg":
+                if change.type == t.FileChangeType.Deleted and \
+                        ls.entries.pop(path, None) is not None:
+                    ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+                        uri=change.uri, diagnostics=[]))
+                for other in list(ls.entries.values()):
+                    if path in other.files:
+                        ls.schedule(other.path, 0)
+            else:
+                ls.schedule(path, 0)
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ConvergeServer, params: t.DidCloseTextDocumentParams) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from converge_rules.analysis.runview import RunView
 from converge_rules.testing.outcome import TestReport
+from converge_rules.text import printable
 
 
 def run_summary(view: RunView) -> dict[str, Any]:
@@ -21,15 +22,20 @@ def run_summary(view: RunView) -> dict[str, Any]:
 
 def outcome_rows(report: TestReport, runs: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each outcome of ``report`` as the template shows it; ``runs`` holds
-    :func:`run_summary` by test id (a test that did not run has none)."""
+    :func:`run_summary` by test id (a test that did not run has none). Names, reasons
+    and messages pass through :func:`~converge_rules.text.printable`, as on the
+    terminal: a bidirectional override in a test name would reorder the page's line."""
     rows = []
     for o in report.outcomes:
         rows.append({
-            "id": o.id, "file": o.file, "name": o.name, "status": o.status,
-            "where": str(o.span) if o.span else o.file,
-            "reason": o.reason,
-            "failures": [{"message": f.message, "where": str(f.span) if f.span else "",
-                          "details": "\n".join(f.details)} for f in o.failures],
+            "id": printable(o.id), "file": printable(o.file), "name": printable(o.name),
+            "status": o.status,
+            "where": printable(str(o.span) if o.span else o.file),
+            "reason": printable(o.reason),
+            "failures": [{"message": printable(f.message),
+                          "where": printable(str(f.span)) if f.span else "",
+                          "details": printable("\n".join(f.details), keep="\n")}
+                         for f in o.failures],
             "run": runs.get(o.id),
         })
     return rows

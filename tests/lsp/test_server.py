@@ -438,3 +438,92 @@ async def test_after_each_kind_of_edit_the_diagnostics_are_converge_checks(
                     break
                 await asyncio.sleep(0.05)
         assert sorted(_as_checked(d) for d in found) == want, kind
+
+
+async def test_the_quick_fixes_of_a_duplicate_import_and_a_bidi_control(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """CVG607's fix deletes the second ``import`` line; CVG011's deletes the invisible
+    character alone (after an emoji: the edit's columns are UTF-16), keeping the text."""
+    write(tmp_path / "b.cvg", "ruleset b\nfact A { key id: str }\n")
+    text = ('ruleset a\nimport "b.cvg"\nimport "b.cvg"\n'
+            'fact C { key id: str }  # 😀 by \u202eana\n')
+    uri = write(tmp_path / "a.cvg", text)
+    open_doc(client, uri, text)
+    found = await diagnostics(client, uri, version=1)
+    assert [d.code for d in found] == ["CVG607", "CVG011"]
+    edits = []
+    for d in found:
+        actions = await client.text_document_code_action_async(t.CodeActionParams(
+            text_document=t.TextDocumentIdentifier(uri), range=d.range,
+            context=t.CodeActionContext([d])))
+        assert actions and len(actions) == 1 and isinstance(actions[0], t.CodeAction)
+        assert actions[0].is_preferred and actions[0].edit and actions[0].edit.changes
+        (edit,) = actions[0].edit.changes[uri]
+        edits.append((actions[0].title, edit))
+    assert edits[0][1] == t.TextEdit(t.Range(t.Position(2, 0), t.Position(3, 0)), "")
+    assert edits[1][0] == "Remove the bidirectional control character U+202E"
+    start = position_of(text, "\u202e")
+    start = t.Position(start.line, len(text.split("\n")[3][:start.character]
+                                       .encode("utf-16-le")) // 2)
+    assert edits[1][1] == t.TextEdit(
+        t.Range(start, t.Position(start.line, start.character + 1)), "")
+    fixed = 'ruleset a\nimport "b.cvg"\nfact C { key id: str }  # 😀 by ana\n'
+    change(client, uri, fixed, 2)
+    assert await diagnostics(client, uri, version=2) == []
+
+
+async def test_an_import_cycle_shows_at_the_import_line_of_the_open_file(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """The cycle closes in the other file, whichever file is open: each shows it at its
+    own import line (`converge check` fails on either; the editor showed nothing)."""
+    a = 'ruleset a\nimport "b.cvg"\nfact A { key id: str }\n'
+    b = 'ruleset b\nimport "a.cvg"\nfact B { key id: str }\n'
+    ua, ub = write(tmp_path / "a.cvg", a), write(tmp_path / "b.cvg", b)
+    for uri, text, other in ((ua, a, ub), (ub, b, ua)):
+        open_doc(client, uri, text)
+        (found,) = await diagnostics(client, uri, version=1)
+        assert found.code == "CVG602" and "import cycle" in found.message
+        assert found.range == t.Range(t.Position(1, 0), t.Position(1, 14))
+        related = found.related_information
+        assert related and related[0].location.uri == other
+        assert related[0].location.range.start.line == 1
+
+
+async def test_no_completion_inside_a_string_or_a_comment(client: LanguageClient,
+                                                           tmp_path: Path) -> None:
+    """A space is a trigger character: typed in a string or a comment, it offered
+    keywords, and Enter at the end of the line took the first one."""
+    text = ('ruleset r\nfact A { key id: str }  # the \nagent a {\n'
+            '  when A(id) where id != "a \\" b "\n  emit A(id: id)\n}\n')
+    uri = write(tmp_path / "r.cvg", text)
+    open_doc(client, uri, text)
+    await diagnostics(client, uri, version=1)
+    for at in (position_of(text, "# the ", 6), position_of(text, '"a \\" b ', 8)):
+        found = await client.text_document_completion_async(t.CompletionParams(
+            text_document=t.TextDocumentIdentifier(uri), position=at))
+        assert isinstance(found, t.CompletionList) and not found.items, at
+    after = await client.text_document_completion_async(t.CompletionParams(
+        text_document=t.TextDocumentIdentifier(uri),
+        position=position_of(text, '" b "', 5)))  # after the string: still offered
+    assert isinstance(after, t.CompletionList) and after.items
+
+
+async def test_a_file_changed_on_disk_is_checked_again(client: LanguageClient,
+                                                       tmp_path: Path) -> None:
+    """The VS Code client reports .cvg files changed outside the editor
+    (workspace/didChangeWatchedFiles): creating a missing import clears its CVG601,
+    deleting it brings it back, without typing in the open file."""
+    text = 'ruleset a\nimport "b.cvg"\nfact A { key id: str }\n'
+    uri = write(tmp_path / "a.cvg", text)
+    open_doc(client, uri, text)
+    assert [d.code for d in await diagnostics(client, uri, version=1)] == ["CVG601"]
+    client.diagnostics.pop(uri)
+    b = write(tmp_path / "b.cvg", "ruleset b\nfact B { key id: str }\n")
+    client.workspace_did_change_watched_files(t.DidChangeWatchedFilesParams(
+        [t.FileEvent(b, t.FileChangeType.Created)]))
+    assert await diagnostics(client, uri) == []
+    client.diagnostics.pop(uri)
+    (tmp_path / "b.cvg").unlink()
+    client.workspace_did_change_watched_files(t.DidChangeWatchedFilesParams(
+        [t.FileEvent(b, t.FileChangeType.Deleted)]))
+    assert [d.code for d in await diagnostics(client, uri)] == ["CVG601"]

@@ -308,3 +308,26 @@ def test_the_test_report_shows_each_test_and_a_failure_with_its_diff(
     assert shown and all(d.get_attribute("data-status") == "passed" for d in shown)
     shoot(browser, "test-report")
     assert console_errors(browser) == []
+
+
+def test_a_bidi_override_in_a_value_is_shown_escaped(browser: Any, tmp_path: Path) -> None:
+    """A right-to-left override in a fact value shows as ``\\u202e``, as on the
+    terminal: raw, it reorders the rest of its cell (and `converge check` warns of it
+    in a ruleset, CVG011)."""
+    ruleset = tmp_path / "r.cvg"
+    ruleset.write_text("ruleset r\nfact A { key id: str }\n", encoding="utf-8")
+    facts = tmp_path / "in.jsonl"
+    facts.write_text(json.dumps({"A": {"id": "by \u202eana\u2028"}}) + "\n",
+                     encoding="utf-8")
+    trace, page = tmp_path / "t.jsonl", tmp_path / "r.html"
+    assert converge("run", str(ruleset), "--facts", str(facts), "--trace",
+                    str(trace)).returncode == 0
+    done = converge("report", str(trace), "-r", str(ruleset), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    open_page(browser, page)
+    for box in by_css(browser, "details.fact-type"):
+        if box.get_attribute("open") is None:
+            box.find_element("css selector", "summary").click()
+    text = browser.find_element("tag name", "body").text
+    assert "by \\u202eana\\u2028" in text and "\u202e" not in text
+    assert console_errors(browser) == []

@@ -232,6 +232,25 @@ def test_the_test_report_lists_each_test_with_its_failure(tmp_path: Path) -> Non
     assert "Price(sku" in ruleset.read_text(encoding="utf-8")
 
 
+def test_the_test_report_escapes_bidi_controls_in_test_names_as_the_terminal_does(
+        tmp_path: Path) -> None:
+    """A right-to-left override in a test name (CVG011 warns, the test still runs)
+    shows as ``\\u202e`` in the page, as on the terminal, not raw: raw, it reorders the
+    rest of the line in the browser."""
+    ruleset = tmp_path / "t.cvg"
+    ruleset.write_text(
+        'ruleset t\nfact A { key id: str }\nfact B { key id: str }\n'
+        'agent a {\n  when A(id)\n  emit B(id: id)\n}\n'
+        'test "by \u202eana" {\n  given A(id: "x")\n  expect B(id: "y")\n}\n',
+        encoding="utf-8")
+    page = tmp_path / "tests.html"
+    done = converge("test", str(ruleset), "--report", str(page))
+    assert done.returncode == 1 and "by \\u202eana" in done.stdout
+    html = page.read_text(encoding="utf-8")
+    assert "\u202e" not in html
+    assert "by \\u202eana" in unescape(html)
+
+
 GUARDED = """\
 ruleset guarded
 fact Claim   { key claim: str, amount: float }

@@ -8,17 +8,26 @@
   const TRUNCATE = 80;
 
   // --------------------------------------------------------------- helpers
+  // C1 controls, line and paragraph separators and bidirectional embeddings,
+  // overrides and isolates, escaped (\u202e) as the terminal shows them
+  // (converge_rules/text.py): raw, an override reorders the rest of its cell, so a
+  // value would show other text than it holds.
+  const INVISIBLE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+  function visible(text) {
+    return String(text).replace(INVISIBLE,
+      (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  }
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
+      else if (k === "text") node.textContent = visible(v);
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v);
     }
     for (const c of children) {
       if (c === null || c === undefined) continue;
-      node.append(typeof c === "string" ? document.createTextNode(c) : c);
+      node.append(typeof c === "string" ? document.createTextNode(visible(c)) : c);
     }
     return node;
   }
