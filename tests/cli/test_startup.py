@@ -308,13 +308,9 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
 """
 
 
-def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queues(
-        tmp_path: Path) -> None:
-    """The spool is made with ``os.open(O_TMPFILE)`` where tempfile would make it
-    (tempfile's import pulls shutil, random, bz2 and lzma), ``queue`` is imported by
-    the thread pool and the observer's relay, not by a serial job, and ``heapq`` by
-    ``RunResult.fact_ids`` given a limit (a cached load: the compiler's lark imports
-    tempfile)."""
+def _spill_probe_modules(tmp_path: Path) -> set[str]:
+    """The modules imported by :data:`SPILL_PROBE`'s second process: a closure job run
+    from the program cache (the first process fills it) whose trace spills."""
     from converge_rules.benchmarks import CLOSURE_RULESET
 
     out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
@@ -325,7 +321,17 @@ def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queues(
                               cwd=REPO, env=env, capture_output=True, text=True,
                               check=False)
         assert done.returncode == 0, done.stderr
-    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    return set(json.loads(out.read_text(encoding="utf-8")))
+
+
+def test_a_serial_run_spilling_its_trace_imports_neither_tempfile_nor_queues(
+        tmp_path: Path) -> None:
+    """The spool is made with ``os.open(O_TMPFILE)`` where tempfile would make it
+    (tempfile's import pulls shutil, random, bz2 and lzma), ``queue`` is imported by
+    the thread pool and the observer's relay, not by a serial job, and ``heapq`` by
+    ``RunResult.fact_ids`` given a limit (a cached load: the compiler's lark imports
+    tempfile)."""
+    modules = _spill_probe_modules(tmp_path)
     assert "converge_rules.compiler.compile" not in modules
     assert "converge_rules.engine.runner" in modules  # the job did run
     assert loaded(modules, ("queue", "heapq")) == []
@@ -412,19 +418,10 @@ def test_a_cached_load_and_run_take_the_time_types_from_the_c_module(tmp_path: P
     import datetime
 
     from converge_rules import datetypes
-    from converge_rules.benchmarks import CLOSURE_RULESET
 
     for name in datetypes.__all__:
         assert getattr(datetypes, name) is getattr(datetime, name), name
-    out, rules = tmp_path / "modules.json", tmp_path / "closure.cvg"
-    rules.write_text(CLOSURE_RULESET, encoding="utf-8")
-    env = {**os.environ, "CONVERGE_CACHE_DIR": str(tmp_path / "cache")}
-    for _ in ("a miss", "a hit"):
-        done = subprocess.run([sys.executable, "-c", SPILL_PROBE, str(out), str(rules)],
-                              cwd=REPO, env=env, capture_output=True, text=True,
-                              check=False)
-        assert done.returncode == 0, done.stderr
-    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    modules = _spill_probe_modules(tmp_path)
     assert "converge_rules.compiler.compile" not in modules  # a hit
     assert "converge_rules.engine.runner" in modules  # the job did run
     assert "datetime" not in modules and "_datetime" in modules
