@@ -23,7 +23,11 @@ null (a reader keeps the last names seen); ``events`` one list per raw event:
 * ``[11|12|13|14, cycle, id, other, type, values]`` a fact leaving the context;
 * ``[17, cycle, agent, ids, first new id, new types, new values, outputs]`` a lean
   effect, ``outputs`` as the tuples are, or for columnar outputs
-  ``[17, …, new values, null, type, support, width]``;
+  ``[17, …, new values, null, type, support, width]``: ``ids`` then the count of the
+  outputs when each was a new fact (ids ``first new id`` on), the new values, when
+  every field of the type is an ``int``, and the support packed (:func:`_packed`:
+  the narrowest of 16/32/64-bit ints in base64, ``"h:…"``; rows written before
+  schema version 10 hold the hex of 64-bit ints, :func:`_ints`, and read as before);
 * ``[23, lines]`` any other event, as its canonical lines (rare: tool calls,
   conflicts, status…), built by the line writer at run time.
 
@@ -48,6 +52,8 @@ import json
 import struct
 import sys
 from array import array
+from binascii import a2b_base64 as _unb64
+from binascii import b2a_base64 as _b64
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from itertools import chain, compress, islice, repeat
@@ -167,6 +173,54 @@ def _unints(text: str) -> array[int]:
     return out
 
 
+def _packed(ints: Sequence[int]) -> str:
+    """Ints (a list or an array) as the narrowest of 16-, 32- and 64-bit little-endian
+    ints that holds every one: its ``struct`` code, a colon and the bytes in base64
+    (``"h:AQACAA=="``: a fact's column of small ints in a quarter of the bytes, and
+    two thirds of hex's characters). Narrowest first, so the text depends on the
+    ints alone; a failed width stops at the first int it cannot hold. Raises
+    ``struct.error`` for what is no 64-bit int."""
+    n = len(ints)
+    try:
+        data, code = _pack(f"<{n}h", *ints), "h"
+    except struct.error:
+        try:
+            data, code = _pack(f"<{n}i", *ints), "i"
+        except struct.error:
+            data, code = _pack(f"<{n}q", *ints), "q"
+    return f"{code}:{_b64(data, newline=False).decode('ascii')}"
+
+
+_WIDTH = {"h": 2, "i": 4, "q": 8}
+
+
+def _unpacked(text: str) -> Sequence[int]:
+    """:func:`_packed` (or :func:`_ints`, older rows: no colon) read back."""
+    if text[1:2] != ":":
+        return _unints(text)
+    code = text[0]
+    data = _unb64(text[2:], strict_mode=True)
+    size = _WIDTH[code]  # (KeyError: no width a row is written with)
+    if len(data) % size:
+        raise ValueError("packed ints of a broken length")
+    return struct.unpack(f"<{len(data) // size}{code}", data)
+
+
+def _fresh(type_of: Sequence[int], values: Sequence[Any], t: int, batch: Sequence[Any],
+           first: int) -> bool:
+    """Whether each of the outputs ``batch`` of type ``t``, merged whole from the id
+    ``first`` on (``FactStore.add_columns``), was a new fact: then output ``i``
+    merged into fact ``first + i``. So when the facts ``[first, first + n)`` are of
+    type ``t`` and equal to the outputs in order: the store never holds two live
+    facts of one plain type that are equal (an equal output merges into the one
+    there), and facts merged whole never leave. Two comparisons at C speed (the
+    stored values are the outputs' own tuples: equal by identity), instead of a
+    look-up per output (``merged_ids``)."""
+    n = len(batch)
+    return (values[first:first + n] == batch
+            and type_of[first:first + n].count(t) == n)
+
+
 def _int_arity(trace: Trace, type_id: int) -> int:
     """How many fields the type has when every one is a required ``int`` (its facts'
     values are then kept as packed ints, :func:`_ints`, read back as the same ints),
@@ -211,29 +265,42 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
         if kind == E_PLAIN:
             _, cycle, agent, outputs, fids, first = ev
             if type(outputs) is Columns:  # one type, plain emits: kept as columns
-                # merged whole (fids None: the store gives the ids), or one by one
-                ids = store.merged_ids(outputs) if fids is None else fids
-                end = max(max(ids) + 1, first) if len(ids) else first
                 t = outputs.type_id
+                batch = outputs.values
+                n = len(batch)
+                # merged whole (fids None): when every output was a new fact, the ids
+                # are first, first + 1, ...: written as their count, no ids looked up
+                # (see _fresh); else the store gives them, or they were recorded
+                if fids is None:
+                    if _fresh(type_of, values, t, batch, first):
+                        ids: Sequence[int] = range(first, first + n)
+                        ids_text = f"{n:d}"
+                    else:
+                        ids = store.merged_ids(outputs)
+                        ids_text = ""
+                else:
+                    ids = fids
+                    ids_text = ""
+                end = max(max(ids) + 1, first) if len(ids) else first
                 new = values[first:end]
                 arity = int_columns[t]
                 if arity is None:
                     arity = int_columns[t] = _int_arity(trace, t)
-                # the event's JSON written here, its packed columns as they are: run
-                # through the encoder, their hex would be scanned for escapes (a
-                # third of the closure's cycle, bench/README.md "Job store: cheaper
-                # trace rows"); the row's text is the same as if it had been
+                # the event's JSON written here, its packed columns as they are (never
+                # scanned by the encoder for escapes: bench/README.md "Job store:
+                # cheaper trace rows"); the row's text is the same as if it had been
                 try:
-                    new_text = (
-                        f'"{_pack(f"<{len(new) * arity}q", *chain.from_iterable(new)).hex()}"'
-                        if arity else _dumps(new))
+                    new_text = (f'"{_packed(list(chain.from_iterable(new)))}"' if arity
+                                else _dumps(new))
+                    if not ids_text:
+                        ids_text = f'"{_packed(ids)}"'
                     if out:
                         parts.append(out)
                         out = []
                         add = out.append
-                    parts.append(f'[{E_PLAIN},{cycle:d},{agent:d},"{_ints(ids)}",'
+                    parts.append(f'[{E_PLAIN},{cycle:d},{agent:d},{ids_text},'
                                  f'{first:d},null,{new_text},null,{t:d},'
-                                 f'"{_ints(outputs.support)}",{outputs.width:d}]')
+                                 f'"{_packed(outputs.support)}",{outputs.width:d}]')
                 except (TypeError, ValueError, OverflowError, RecursionError, struct.error):
                     exact = False  # a value JSON does not keep exactly: see below
                 lines += len(ids) if fids is None else len(fids) - fids.count(-2)
@@ -643,13 +710,16 @@ class Expander:
             kind = ev[0]
             if kind == E_PLAIN:
                 first = ev[4]
-                ids = _unints(ev[3])
+                ids: Sequence[int]
                 if ev[7] is None:  # columns: one type, ids and support packed
                     t, width = ev[8], ev[10]
-                    support = _unints(ev[9])
+                    # (ids as their count: each output a new fact, see compact)
+                    ids = (range(first, first + ev[3]) if type(ev[3]) is int
+                           else _unpacked(ev[3]))
+                    support = _unpacked(ev[9])
                     new = ev[6]
                     if type(new) is str:  # packed ints, as many per fact as fields
-                        flat = _unints(new)
+                        flat = _unpacked(new)
                         arity = len(self_fields[t])
                         new = [tuple(flat[k:k + arity]) for k in range(0, len(flat), arity)]
                     for i, vals in enumerate(new):
@@ -658,6 +728,7 @@ class Expander:
                     outputs: Any = [(EMIT, t, None, 1.0, tuple(support[k:k + width]))
                                     for k in range(0, len(ids) * width, width)]
                 else:
+                    ids = _unints(ev[3])
                     for i, (t, vals) in enumerate(zip(ev[5], ev[6], strict=True)):
                         type_of[first + i] = t
                         values[first + i] = vals

@@ -239,8 +239,18 @@ def _v9(db: sqlite3.Connection) -> None:
     del db
 
 
+def _v10(db: sqlite3.Connection) -> None:
+    # Columnar events of a new form in rows of format `events` (session 28): the ids
+    # of a batch whose every output was a new fact written as their count, packed
+    # columns as the narrowest of 16/32/64-bit ints in base64 ("h:...") instead of
+    # 64-bit hex (engine/tracerows.py `compact`, `_packed`). No table changes; the
+    # version says such rows may be there, so that a converge that cannot read them
+    # refuses the store (as too new) instead of reading them as tampered rows.
+    del db
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
