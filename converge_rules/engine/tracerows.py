@@ -271,18 +271,14 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
                 # merged whole (fids None): when every output was a new fact, the ids
                 # are first, first + 1, ...: written as their count, no ids looked up
                 # (see _fresh); else the store gives them, or they were recorded
-                if fids is None:
-                    if _fresh(type_of, values, t, batch, first):
-                        ids: Sequence[int] = range(first, first + n)
-                        ids_text = f"{n:d}"
-                    else:
-                        ids = store.merged_ids(outputs)
-                        ids_text = ""
+                if fids is None and _fresh(type_of, values, t, batch, first):
+                    ids: Sequence[int] = range(first, first + n)
+                    ids_text = f"{n:d}"
+                    new = batch  # (the new facts' values: the outputs' own tuples)
                 else:
-                    ids = fids
+                    ids = store.merged_ids(outputs) if fids is None else fids
                     ids_text = ""
-                end = max(max(ids) + 1, first) if len(ids) else first
-                new = values[first:end]
+                    new = values[first:max(max(ids) + 1, first) if len(ids) else first]
                 arity = int_columns[t]
                 if arity is None:
                     arity = int_columns[t] = _int_arity(trace, t)
@@ -290,7 +286,7 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
                 # scanned by the encoder for escapes: bench/README.md "Job store:
                 # cheaper trace rows"); the row's text is the same as if it had been
                 try:
-                    new_text = (f'"{_packed(list(chain.from_iterable(new)))}"' if arity
+                    new_text = (f'"{_packed(tuple(chain.from_iterable(new)))}"' if arity
                                 else _dumps(new))
                     if not ids_text:
                         ids_text = f'"{_packed(ids)}"'
