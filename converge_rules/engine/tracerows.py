@@ -56,7 +56,7 @@ from binascii import a2b_base64 as _unb64
 from binascii import b2a_base64 as _b64
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
-from itertools import chain, compress, islice, repeat
+from itertools import compress, islice, repeat
 from operator import is_, itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -286,8 +286,13 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
                 # scanned by the encoder for escapes: bench/README.md "Job store:
                 # cheaper trace rows"); the row's text is the same as if it had been
                 try:
-                    new_text = (f'"{_packed(tuple(chain.from_iterable(new)))}"' if arity
-                                else _dumps(new))
+                    if arity:
+                        flat: list[int] = []
+                        for vals in new:  # (~0.6x of a list from chain.from_iterable)
+                            flat += vals
+                        new_text = f'"{_packed(flat)}"'
+                    else:
+                        new_text = _dumps(new)
                     if not ids_text:
                         ids_text = f'"{_packed(ids)}"'
                     if out:
