@@ -104,3 +104,33 @@ def test_columns_cross_process_boundaries() -> None:
     forked = run(program, facts, executor=ProcessExecutor(2))
     assert _outcome(serial) == _outcome(forked)
     assert len(serial.facts("Path")) > 30
+
+
+
+@settings(PROFILE, max_examples=25)
+@given(edges=st.lists(st.tuples(st.integers(-3, 9),
+                                st.sampled_from([0, 1, 5, 40_000, -2**40])),
+                      min_size=1, max_size=14),
+       prune=st.booleans())
+def test_a_stored_closure_in_columns_reads_back_as_its_trace(
+    edges: list[tuple[int, int]], prune: bool,
+) -> None:
+    """A job store keeps a batch of columns whose outputs were all new facts without
+    their ids (tracerows ``_fresh``), ints as narrow as they fit: graphs with cycles
+    and shared nodes give batches of both kinds, ints of every width, and the stored
+    trace is the ``--trace`` one all the same."""
+    import tempfile
+    from pathlib import Path
+
+    import converge_rules
+    from converge_rules import api
+    from converge_rules.store.sqlite import SqliteStore
+
+    text = CLOSURE_RULESET + ("\nprune Path when src == dst\n" if prune else "")
+    program = converge_rules.loads(text, plugins=False)
+    facts = [("Edge", {"src": a, "dst": a + b}) for a, b in edges]
+    traced = list(api.run(program, facts, now=None).trace.lines())
+    with tempfile.TemporaryDirectory() as tmp:
+        api.run(program, facts, store=Path(tmp) / "s.db", now=None)
+        with SqliteStore(Path(tmp) / "s.db") as store:
+            assert list(store.trace_lines(store.jobs()[-1].id)) == traced
