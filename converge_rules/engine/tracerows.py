@@ -297,6 +297,8 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
                         flat: list[int] = []
                         for vals in new:  # (~0.6x of a list from chain.from_iterable)
                             flat += vals
+                        if len(flat) != len(new) * arity:  # (columns' values unchecked)
+                            raise ValueError("values of another arity than their type's")
                         new_text = f'"{_packed(flat)}"'
                     else:
                         new_text = _dumps(new)
