@@ -3,8 +3,9 @@
 One file holds any number of jobs. A cycle's trace lines and its row in ``cycles`` are
 always committed together, in one transaction, and the ``cycles`` rows say which cycles
 are complete. Group commit: a cycle that called no tool may wait for the next ones and
-share their transaction (at most :data:`GROUP_CYCLES` cycles, and only while less than
-:data:`GROUP_SECONDS` have passed since the last commit); a cycle that called a tool is
+share their transaction (only while less than :data:`GROUP_SECONDS` have passed since
+the last commit, and at most ``?group=N`` cycles when the location says so: no count by
+default, see :data:`~converge_rules.store.options.GROUP_CYCLES`); a cycle that called a tool is
 committed as it ends, with the cycles waiting before it, so a paid answer is never lost.
 A process that dies loses the cycle in flight and the cycles waiting (re-executed by a
 resume: they called no tool, so nothing is paid twice).
@@ -285,7 +286,7 @@ def sqlite_location(location: str | os.PathLike[str]) -> tuple[Path, StoreOption
 
 def sqlite_options(location: str | os.PathLike[str]) -> tuple[Path, float, int]:
     """:func:`sqlite_path`, and the most cycles per transaction (``?group=N``, 1 for a
-    transaction per cycle; :data:`GROUP_CYCLES` by default)."""
+    transaction per cycle; :data:`GROUP_CYCLES`, no count, by default)."""
     path, options = sqlite_location(location)
     return path, options.timeout, options.group
 
