@@ -41,6 +41,20 @@ agent add { when Acc(id, day, total, n) where n < 30
 policy Acc { resolve by latest }
 """
 
+SUPPORTED = """\
+ruleset again
+root "again" {
+  max_cycles = 100
+}
+fact Tick { key id: str, n: int }
+fact Seen { id: str }
+agent step { when Tick(id, n) where n < 20 emit Tick(id: id, n: n + 1) }
+agent seen { when Tick(id, n) emit lasting Seen(id: id) }
+policy Tick { resolve by latest }
+"""
+"""A lasting support in a fact added (the first cycle) and in the fact supported again
+each cycle after it: both kinds' lasting places in one row."""
+
 ACC = [("Acc", {"id": "a\u00e9\"", "day": "2026-12-07", "total": 0.1, "n": 0}),
        ("Acc", {"id": "b", "day": "2026-01-01", "total": -0.0, "n": 5})]
 
@@ -49,10 +63,11 @@ ACC = [("Acc", {"id": "a\u00e9\"", "day": "2026-12-07", "total": 0.1, "n": 0}),
     # (the last cycle: lean effects of lasting facts, kept as a row of events)
     (PRUNED, [("Tick", {"id": "t", "n": 0})], 2),
     (KEYED.replace("FACTOR", "1.5"), ACC, 1),
+    (SUPPORTED, [("Tick", {"id": "t", "n": 0})], 2),
     # past ~1e308 the totals are infinite, the effects discarded: those cycles (an
     # event a raw row does not keep) are kept as rows of events, the others raw
     (KEYED.replace("FACTOR", "1e60"), ACC, 2),
-], ids=["lasting-pruned", "keyed-dates-floats", "discarded"])
+], ids=["lasting-pruned", "keyed-dates-floats", "lasting-supported", "discarded"])
 @pytest.mark.parametrize("encodes", [True, False], ids=["raw", "raw-run-refused"])
 def test_raw_rows_read_back_as_the_trace_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
