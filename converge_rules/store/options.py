@@ -31,8 +31,8 @@ GROUP_CYCLES = sys.maxsize
 no count by default. What a group risks is bounded in time, not in cycles: a crash
 loses at most the tool-free cycles that ended within the store's ``GROUP_SECONDS``
 (50 ms) of the last commit, and another process sees a running job at most that late;
-the events waiting are bounded by the engine's trace, which has them committed before
-it spills (every 2,048 events). A count of 64 (until session 28) made a job of short
+what waits in memory is what those 50 ms made (the engine has the raw events encoded
+before its trace spills them). A count of 64 (until session 28) made a job of short
 cycles commit hundreds of times a second, each commit a transaction and a checkpoint
 (bench/README.md, "Job store: short cycles' trace path")."""
 

@@ -1040,9 +1040,8 @@ class SqliteJob:
 
     def commit_due(self, tools: bool) -> bool:
         """Whether the cycle about to be handed over (:meth:`cycle_raw`,
-        :meth:`cycle_waits`) is committed as it ends (``tools``: it called a tool, or
-        the engine's trace is about to spill the events waiting), else waits for a
-        later transaction; the engine then commits (:meth:`commit_waiting`) as this
+        :meth:`cycle_waits`) is committed as it ends (``tools``: it called a tool),
+        else waits for a later transaction; the engine then commits (:meth:`commit_waiting`) as this
         decided, and stages the checkpoint of only the cycle a transaction ends with
         (:mod:`converge_rules.engine.checkpoints`)."""
         store = self.store
@@ -1050,12 +1049,13 @@ class SqliteJob:
                     or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_raw(self, trace: Trace, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int, spill: bool) -> bool:
+                  next_id: int) -> bool:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events are
         ``[start, end)`` of ``trace``, the facts it merged ``[first_id, next_id)``;
-        nothing is encoded until the commit (:meth:`encode_waiting`). Whether the
-        commit is due now (:meth:`commit_due`'s rule, ``spill`` its ``tools``: one
-        call a cycle, not two)."""
+        nothing is encoded until the commit, or until the engine's trace would spill
+        them (:meth:`encode_waiting`). Whether the commit is due now
+        (:meth:`commit_due`'s rule for a cycle that called no tool: one call a
+        cycle, not two)."""
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
         self._trace = trace
@@ -1064,7 +1064,7 @@ class SqliteJob:
         waiting.append(cycle)
         self._cycle = cycle
         store = self.store
-        return bool(spill or len(waiting) >= store.group_cycles or self._reopen
+        return bool(len(waiting) >= store.group_cycles or self._reopen
                     or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_waits(self, cycle: int, events: CompactCycle) -> None:

@@ -112,7 +112,7 @@ def test_a_converge_that_knows_no_raw_rows_refuses_the_store(
         SqliteStore(tmp_path / "s.db")
 
 
-def test_cycles_waiting_raw_are_committed_before_the_trace_spills_their_events(
+def test_cycles_waiting_raw_are_encoded_before_the_trace_spills_their_events(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from converge_rules.engine import tracerows
@@ -134,8 +134,13 @@ def test_cycles_waiting_raw_are_committed_before_the_trace_spills_their_events(
     # up to 1,000 cycles a transaction: far more events than the trace holds in memory
     api.run(program, facts, store=f"sqlite:///{tmp_path}/s.db?group=1000", now=None)
     with SqliteStore(tmp_path / "s.db") as store:
-        lines = list(store.trace_lines(store.job(None).id))
+        job = store.job(None).id
+        lines = list(store.trace_lines(job))
+        commits = store._read("SELECT count(*) FROM checkpoints WHERE job = ?", (job,))
     assert lines == (tmp_path / "t.jsonl").read_text().splitlines()
     assert len(lines) > 2 * SPILL_EVENTS
     assert read and all(start >= spilled for start, spilled in read)
+    # ... and still wait for their group's commit: the job's one transaction (and its
+    # one checkpoint), not one more for each spill (3 checkpoints before session 28)
+    assert commits[0][0] == 1
     assert any(spilled for _, spilled in read)  # (the trace did spill)
