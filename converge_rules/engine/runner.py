@@ -759,9 +759,11 @@ class _Job:
         it. The trace lines of the cycles committed are counted then, for the
         checkpoint of the cycle the transaction ends with."""
         trace = self.trace
-        start, end = self.committed, len(trace)
         raw = trace.raw
-        held = start - trace._spilled
+        spilled = trace._spilled
+        start = self.committed
+        end = spilled + len(raw)  # (len(trace), without the call: this runs each cycle)
+        held = start - spilled
         next_id = self.store.next_id
         handed, first_id = self._handed
         events = raw[held:] if held >= 0 else list(trace.tail(start))

@@ -1064,8 +1064,9 @@ class SqliteJob:
         waiting.append(cycle)
         self._cycle = cycle
         store = self.store
-        return bool(len(waiting) >= store.group_cycles or self._reopen
-                    or time.monotonic() - self._since >= store.group_seconds)
+        return (len(waiting) >= store.group_cycles
+                or time.monotonic() - self._since >= store.group_seconds
+                or bool(self._reopen))
 
     def cycle_waits(self, cycle: int, events: CompactCycle) -> None:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events,
