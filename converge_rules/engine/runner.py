@@ -177,7 +177,7 @@ class _Job:
         #: cycle (where the facts of the next cycle's start)
         self._handed = (0, 0)
         #: whether cycles handed over raw wait for the commit (their events must be
-        #: in memory then: the engine commits them before its trace spills)
+        #: in memory then: the engine has them encoded before its trace spills)
         self._raw_waiting = False
         self.inputs: InputFacts | None = inputs
         self.executor = executor
@@ -759,30 +759,36 @@ class _Job:
         it. The trace lines of the cycles committed are counted then, for the
         checkpoint of the cycle the transaction ends with."""
         trace = self.trace
-        start, end = self.committed, len(trace)
         raw = trace.raw
-        held = start - trace._spilled
+        spilled = trace._spilled
+        start = self.committed
+        end = spilled + len(raw)  # (len(trace), without the call: this runs each cycle)
+        held = start - spilled
         next_id = self.store.next_id
         handed, first_id = self._handed
         events = raw[held:] if held >= 0 else list(trace.tail(start))
         if handed == start and events and self._all_raw(events):
-            # (no tool call among them: the cycle may wait) when the trace spills its
-            # events after this, the cycles waiting raw are committed first
-            due = sink.cycle_raw(trace, cycle, start, end, first_id, next_id,
-                                 len(raw) >= SPILL_EVENTS)
+            # (no tool call among them: the cycle may wait)
+            due = sink.cycle_raw(trace, cycle, start, end, first_id, next_id)
             self._raw_waiting = not due
         else:
             compact = self._compact
             assert compact is not None  # (set with the compact sink)
             made = compact(trace, start, events)
-            due = sink.commit_due(made.tools or (self._raw_waiting
-                                                 and len(raw) >= SPILL_EVENTS))
+            due = sink.commit_due(made.tools)
             sink.cycle_waits(cycle, made)
             self._raw_waiting = self._raw_waiting and not due
         self._handed = (end, next_id)
         self.committed = end
         checkpoints = self.checkpoints
         if not due:
+            if self._raw_waiting and len(raw) >= SPILL_EVENTS:
+                # the trace moves its events to its spool after this: the cycles
+                # waiting raw are encoded from memory first, and still wait for their
+                # group's commit (a commit for each spill cost a transaction and a
+                # checkpoint every ~500 short cycles)
+                sink.encode_waiting()
+                self._raw_waiting = False
             if checkpoints is not None:  # (its lines are counted when committed)
                 checkpoints.waits(cycle)
             return

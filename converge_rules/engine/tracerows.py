@@ -408,6 +408,8 @@ _REMOVAL_KINDS = frozenset(_REMOVALS)
 _IS_REMOVAL = _REMOVAL_KINDS.__contains__
 _IS_ADDED = frozenset({E_FACT_ADDED}).__contains__
 _IS_KEYED = frozenset({E_KEYED_UPDATE}).__contains__
+_IS_ADDED_OR_KEYED = frozenset({E_FACT_ADDED, E_KEYED_UPDATE}).__contains__
+_IS_SUPPORTED = frozenset({E_FACT_SUPPORTED}).__contains__
 
 
 def kinds_of(events: Sequence[Event]) -> bytes | None:
@@ -507,24 +509,35 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
             extra[at] = n - 1
             named += range(min(n, first_id))
             at = kinds.find(E_INPUTS, at + 1)
-    olds = [[f, type_of[f], values[f]] for f in sorted({f for f in named if f < first_id})]
+    olds = [[f, type_of[f], values[f]]
+            for f in sorted(set(compress(named, map(first_id.__gt__, named))))]
     # where a support is lasting, at C speed: a Lasting is last but one only in a
-    # fact added or a keyed update, last only in a fact supported
+    # fact added or a keyed update, last only in a fact supported; only the events of
+    # those kinds are walked, their supports' types once
+    lasting: list[int] = []
     places = range(len(events))
-    lasting: list[int] = [
-        *compress(places, map(is_, map(type, map(_LAST_BUT_ONE, events)), repeat(Lasting))),
-        *compress(places, map(is_, map(type, map(_LAST, events)), repeat(Lasting)))]
-    if lasting:
-        lasting.sort()
+    if E_FACT_ADDED in kinds or E_KEYED_UPDATE in kinds:
+        mask = list(map(_IS_ADDED_OR_KEYED, kinds))
+        supports = list(map(type, map(_LAST_BUT_ONE, compress(events, mask))))
+        if Lasting in supports:
+            lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
+    if E_FACT_SUPPORTED in kinds:
+        mask = list(map(_IS_SUPPORTED, kinds))
+        supports = list(map(type, map(_LAST, compress(events, mask))))
+        if Lasting in supports:
+            lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
+            lasting.sort()
     try:
         text = _dumps([first_id, type_of[first_id:next_id], values[first_id:next_id],
                        olds, lasting, events])
     except (TypeError, ValueError, OverflowError, RecursionError):
         return None
+    # each cycle's lines (raw_lines, inlined: one call a cycle cost as much as this)
     counts: list[tuple[int, int]] = []
     at = 0
+    keyed_count = kinds.count
     for cycle, end in cycles:
-        lines = raw_lines(kinds, at, end)
+        lines = end - at + 2 * keyed_count(E_KEYED_UPDATE, at, end)
         if extra:
             lines += sum(n for i, n in extra.items() if at <= i < end)
         counts.append((cycle, lines))

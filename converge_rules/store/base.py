@@ -90,22 +90,25 @@ class CompactSink(GroupCommitSink, Protocol):
     over raw (:meth:`cycle_raw`, which answers the same question), and, when the
     commit is due, has the waiting cycles encoded (:meth:`encode_waiting`: their
     line counts, for the checkpoint staged with them) and committed
-    (:meth:`commit_waiting`)."""
+    (:meth:`commit_waiting`). Before its trace moves the events it holds to its
+    spool, the engine has the cycles waiting raw encoded (:meth:`encode_waiting`,
+    again at the commit for the cycles after them): they go on waiting for their
+    group's commit."""
 
     def commit_due(self, tools: bool) -> bool:
         """Whether the cycle about to be handed over is committed as it ends (with
-        ``tools``: it called a tool, or its events must leave memory) or waits."""
+        ``tools``: it called a tool) or waits."""
         ...
 
     def cycle_raw(self, trace: Any, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int, spill: bool) -> bool:
+                  next_id: int) -> bool:
         """``cycle`` ended, its events ``[start, end)`` of ``trace`` (the engine's
         :class:`~converge_rules.engine.trace.Trace`), all of the kinds a raw row keeps
         (:func:`~converge_rules.engine.tracerows.is_raw`), the facts it merged ids
-        ``[first_id, next_id)``: kept as they are until the commit encodes them (the
+        ``[first_id, next_id)``: kept as they are until :meth:`encode_waiting` (the
         engine keeps those events in memory until then). Returns what
-        :meth:`commit_due` (``spill`` its ``tools``: the engine's trace is about to
-        spill the events waiting) would have said before the hand-over."""
+        :meth:`commit_due` (for a cycle that called no tool) would have said before
+        the hand-over."""
         ...
 
     def cycle_waits(self, cycle: int, events: Any) -> None:
@@ -114,7 +117,8 @@ class CompactSink(GroupCommitSink, Protocol):
         ...
 
     def encode_waiting(self) -> list[int]:
-        """Encode the cycles waiting; how many trace lines each gives, in order."""
+        """Encode the cycles waiting (again: only those handed over since); how many
+        trace lines each cycle waiting gives, in order."""
         ...
 
     def commit_waiting(self) -> None:

@@ -6,7 +6,8 @@ the same three options, checked the same way, with the same messages:
 
 * ``timeout=SECONDS`` — how long a write waits for another's lock (10 by default);
 * ``group=CYCLES`` — the most cycles a job commits in one transaction (1: one per
-  cycle; 64 by default);
+  cycle; by default no count: the store's time rule and the trace's spill bound a
+  group, see :data:`GROUP_CYCLES`);
 * ``snapshot_every=CYCLES`` — the most cycles between two snapshots of a job's state
   (the engine's default when absent: :data:`converge_rules.engine.checkpoints.DEFAULT_EVERY`).
 
@@ -16,6 +17,7 @@ handed back in :attr:`StoreOptions.others`, in their order, for it to check.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -24,8 +26,15 @@ from converge_rules.errors import StoreError
 DEFAULT_TIMEOUT = 10.0
 """Seconds a write waits for another's lock, unless ``?timeout=`` says otherwise."""
 
-GROUP_CYCLES = 64
-"""The most cycles a job commits in one transaction, unless ``?group=`` says otherwise."""
+GROUP_CYCLES = sys.maxsize
+"""The most cycles a job commits in one transaction, unless ``?group=`` says otherwise:
+no count by default. What a group risks is bounded in time, not in cycles: a crash
+loses at most the tool-free cycles that ended within the store's ``GROUP_SECONDS``
+(50 ms) of the last commit, and another process sees a running job at most that late;
+what waits in memory is what those 50 ms made (the engine has the raw events encoded
+before its trace spills them). A count of 64 (until session 28) made a job of short
+cycles commit hundreds of times a second, each commit a transaction and a checkpoint
+(bench/README.md, "Job store: short cycles' trace path")."""
 
 USAGE = "?timeout=SECONDS, ?group=CYCLES and ?snapshot_every=CYCLES"
 """The options every store takes, as an error message lists them."""

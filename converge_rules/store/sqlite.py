@@ -3,8 +3,9 @@
 One file holds any number of jobs. A cycle's trace lines and its row in ``cycles`` are
 always committed together, in one transaction, and the ``cycles`` rows say which cycles
 are complete. Group commit: a cycle that called no tool may wait for the next ones and
-share their transaction (at most :data:`GROUP_CYCLES` cycles, and only while less than
-:data:`GROUP_SECONDS` have passed since the last commit); a cycle that called a tool is
+share their transaction (only while less than :data:`GROUP_SECONDS` have passed since
+the last commit, and at most ``?group=N`` cycles when the location says so: no count by
+default, see :data:`~converge_rules.store.options.GROUP_CYCLES`); a cycle that called a tool is
 committed as it ends, with the cycles waiting before it, so a paid answer is never lost.
 A process that dies loses the cycle in flight and the cycles waiting (re-executed by a
 resume: they called no tool, so nothing is paid twice).
@@ -295,7 +296,7 @@ def sqlite_location(location: str | os.PathLike[str]) -> tuple[Path, StoreOption
 
 def sqlite_options(location: str | os.PathLike[str]) -> tuple[Path, float, int]:
     """:func:`sqlite_path`, and the most cycles per transaction (``?group=N``, 1 for a
-    transaction per cycle; :data:`GROUP_CYCLES` by default)."""
+    transaction per cycle; :data:`GROUP_CYCLES`, no count, by default)."""
     path, options = sqlite_location(location)
     return path, options.timeout, options.group
 
@@ -1049,9 +1050,8 @@ class SqliteJob:
 
     def commit_due(self, tools: bool) -> bool:
         """Whether the cycle about to be handed over (:meth:`cycle_raw`,
-        :meth:`cycle_waits`) is committed as it ends (``tools``: it called a tool, or
-        the engine's trace is about to spill the events waiting), else waits for a
-        later transaction; the engine then commits (:meth:`commit_waiting`) as this
+        :meth:`cycle_waits`) is committed as it ends (``tools``: it called a tool),
+        else waits for a later transaction; the engine then commits (:meth:`commit_waiting`) as this
         decided, and stages the checkpoint of only the cycle a transaction ends with
         (:mod:`converge_rules.engine.checkpoints`)."""
         store = self.store
@@ -1059,12 +1059,13 @@ class SqliteJob:
                     or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_raw(self, trace: Trace, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int, spill: bool) -> bool:
+                  next_id: int) -> bool:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events are
         ``[start, end)`` of ``trace``, the facts it merged ``[first_id, next_id)``;
-        nothing is encoded until the commit (:meth:`encode_waiting`). Whether the
-        commit is due now (:meth:`commit_due`'s rule, ``spill`` its ``tools``: one
-        call a cycle, not two)."""
+        nothing is encoded until the commit, or until the engine's trace would spill
+        them (:meth:`encode_waiting`). Whether the commit is due now
+        (:meth:`commit_due`'s rule for a cycle that called no tool: one call a
+        cycle, not two)."""
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
         self._trace = trace
@@ -1073,8 +1074,9 @@ class SqliteJob:
         waiting.append(cycle)
         self._cycle = cycle
         store = self.store
-        return bool(spill or len(waiting) >= store.group_cycles or self._reopen
-                    or time.monotonic() - self._since >= store.group_seconds)
+        return (len(waiting) >= store.group_cycles
+                or time.monotonic() - self._since >= store.group_seconds
+                or bool(self._reopen))
 
     def cycle_waits(self, cycle: int, events: CompactCycle) -> None:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events,

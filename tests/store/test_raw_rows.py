@@ -41,6 +41,20 @@ agent add { when Acc(id, day, total, n) where n < 30
 policy Acc { resolve by latest }
 """
 
+SUPPORTED = """\
+ruleset again
+root "again" {
+  max_cycles = 100
+}
+fact Tick { key id: str, n: int }
+fact Seen { id: str }
+agent step { when Tick(id, n) where n < 20 emit Tick(id: id, n: n + 1) }
+agent seen { when Tick(id, n) emit lasting Seen(id: id) }
+policy Tick { resolve by latest }
+"""
+"""A lasting support in a fact added (the first cycle) and in the fact supported again
+each cycle after it: both kinds' lasting places in one row."""
+
 ACC = [("Acc", {"id": "a\u00e9\"", "day": "2026-12-07", "total": 0.1, "n": 0}),
        ("Acc", {"id": "b", "day": "2026-01-01", "total": -0.0, "n": 5})]
 
@@ -49,10 +63,11 @@ ACC = [("Acc", {"id": "a\u00e9\"", "day": "2026-12-07", "total": 0.1, "n": 0}),
     # (the last cycle: lean effects of lasting facts, kept as a row of events)
     (PRUNED, [("Tick", {"id": "t", "n": 0})], 2),
     (KEYED.replace("FACTOR", "1.5"), ACC, 1),
+    (SUPPORTED, [("Tick", {"id": "t", "n": 0})], 2),
     # past ~1e308 the totals are infinite, the effects discarded: those cycles (an
     # event a raw row does not keep) are kept as rows of events, the others raw
     (KEYED.replace("FACTOR", "1e60"), ACC, 2),
-], ids=["lasting-pruned", "keyed-dates-floats", "discarded"])
+], ids=["lasting-pruned", "keyed-dates-floats", "lasting-supported", "discarded"])
 @pytest.mark.parametrize("encodes", [True, False], ids=["raw", "raw-run-refused"])
 def test_raw_rows_read_back_as_the_trace_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
@@ -97,7 +112,7 @@ def test_a_converge_that_knows_no_raw_rows_refuses_the_store(
         SqliteStore(tmp_path / "s.db")
 
 
-def test_cycles_waiting_raw_are_committed_before_the_trace_spills_their_events(
+def test_cycles_waiting_raw_are_encoded_before_the_trace_spills_their_events(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from converge_rules.engine import tracerows
@@ -119,8 +134,13 @@ def test_cycles_waiting_raw_are_committed_before_the_trace_spills_their_events(
     # up to 1,000 cycles a transaction: far more events than the trace holds in memory
     api.run(program, facts, store=f"sqlite:///{tmp_path}/s.db?group=1000", now=None)
     with SqliteStore(tmp_path / "s.db") as store:
-        lines = list(store.trace_lines(store.job(None).id))
+        job = store.job(None).id
+        lines = list(store.trace_lines(job))
+        commits = store._read("SELECT count(*) FROM checkpoints WHERE job = ?", (job,))
     assert lines == (tmp_path / "t.jsonl").read_text().splitlines()
     assert len(lines) > 2 * SPILL_EVENTS
     assert read and all(start >= spilled for start, spilled in read)
+    # ... and still wait for their group's commit: the job's one transaction (and its
+    # one checkpoint), not one more for each spill (3 checkpoints before session 28)
+    assert commits[0][0] == 1
     assert any(spilled for _, spilled in read)  # (the trace did spill)
