@@ -913,9 +913,10 @@ def measure_store_time(directory: Path, quick: bool, rounds: int = 5
             results: dict[str, Any] = {}
             for way in (ways if i % 2 == 0 else list(reversed(ways))):
                 gc.collect()
-                cpu, wall = time.process_time(), time.perf_counter()
+                cpu_start, wall_start = time.process_time(), time.perf_counter()
                 results[way] = ways[way]()
-                times[way].append((time.perf_counter() - wall, time.process_time() - cpu))
+                times[way].append((time.perf_counter() - wall_start,
+                                   time.process_time() - cpu_start))
             if i == 0:
                 with SqliteStore(db) as store:
                     exported = "".join(f"{line}\n" for line in
