@@ -825,3 +825,166 @@ def _rss_row(workload: str, base: int | None, engine: int | None, target: float,
             "engine_mib": None if engine is None else round(engine / mib, 1),
             "ratio": None if ratio is None else round(ratio, 3), "target": target,
             "met": ratio is not None and ratio <= target, "agree": agree}
+
+
+# ------------------------------------------------------ issue 13's target rows (item 10)
+
+STORE_TIME_TARGET = 1.3
+"""A job with the SQLite store: run time / the same job's without a store, at most."""
+
+STORE_RSS_TARGET = 1.2
+"""The pruned job with the store: peak RSS at 10x the cycles / at 1x, under this."""
+
+STORE_SIZE_TARGET = 1.2
+"""The pruned job's store: bytes per cycle at 10x the cycles / at 1x, at most (the store
+grows with what changed, not with the job's length)."""
+
+PRUNED_RULESET = """\
+ruleset ticker "A long job with pruning: the same change every cycle"
+root "ticks" {
+  max_cycles = 1000000
+}
+fact Tick { key id: str, n: int }
+fact Reading { n: int, slot: int, value: int }
+agent step { when Tick(id, n) where n < LIMIT emit Tick(id: id, n: n + 1) }
+READERS
+policy Tick { resolve by latest }
+prune Reading when age >= 3
+"""
+"""A job of ``LIMIT`` cycles (issue 13 item 10's "10,000-cycle job with pruning"): each
+cycle replaces its ``Tick``, adds ``READERS`` (agents ``read0``…) new ``Reading`` facts
+and prunes as many (those three cycles old): the same change every cycle, a live
+context of a few facts whatever the job's length. The readings are ``lasting``: one
+resting on its ``Tick`` would be skipped, since the same merge replaces that ``Tick``."""
+
+
+def pruned_ruleset(cycles: int, per_cycle: int = 1) -> str:
+    """:data:`PRUNED_RULESET` for ``cycles`` cycles, adding and pruning ``per_cycle``
+    readings each."""
+    readers = "\n".join(
+        f"agent read{i} {{ when Tick(id, n) emit lasting Reading(n: n, slot: {i}, "
+        f"value: (n * 7 + {i}) % 13) }}" for i in range(per_cycle))
+    return PRUNED_RULESET.replace("LIMIT", str(cycles)).replace("READERS", readers)
+
+
+def store_workloads(quick: bool) -> list[tuple[str, str, list[tuple[str, dict[str, Any]]]]]:
+    """The jobs timed with and without the store: ``(name, ruleset text, input
+    facts)``. The pruned job is issue 13 item 10's own; the keyed counter (a few µs a
+    cycle: the store's cost per cycle laid bare) and the closure (a fact a µs: its cost
+    per fact) are the hardest cases for a store that keeps every cycle's events."""
+    cycles, counter, nodes = (1_000, 500, 100) if quick else (10_000, 5_000, 800)
+    return [
+        (f"pruned job, {cycles:,} cycles", pruned_ruleset(cycles),
+         [("Tick", {"id": "t", "n": 0})]),
+        (f"keyed counter, {counter:,} cycles", counters_ruleset(1, counter),
+         [("Count", {"id": "c0", "n": 0})]),
+        (f"closure, chain {nodes}", CLOSURE_RULESET,
+         [("Edge", {"src": a, "dst": b}) for a, b in chain(nodes - 1)]),
+    ]
+
+
+def measure_store_time(directory: Path, quick: bool, rounds: int = 5
+                       ) -> list[dict[str, Any]]:
+    """Each of :func:`store_workloads` run without a store and with the SQLite store (a
+    new file in ``directory`` each run), alternating, ``rounds`` times: the medians of
+    the wall time and of this process's CPU time each way, ``ratio`` (wall with /
+    without: run time), ``cpu_ratio``, ``target`` (:data:`STORE_TIME_TARGET`), ``met``,
+    and ``agree``: the stored trace, exported, is the job's trace line for line, and
+    both jobs ended alike. The engine's and the store's modules are imported by untimed
+    runs first."""
+    import converge_rules
+    from converge_rules.engine import validate_pairs
+    from converge_rules.store.sqlite import SqliteStore
+
+    rows: list[dict[str, Any]] = []
+    for name, text, pairs in store_workloads(quick):
+        ruleset = converge_rules.loads(text, plugins=False)
+        facts = validate_pairs(ruleset.program, pairs)
+        warm = directory / "warm.db"
+        converge_rules.run(ruleset, facts, now=None, store=warm)  # imports: start-up
+        _drop_store(warm)
+        times: dict[str, list[tuple[float, float]]] = {"none": [], "store": []}
+        agree = True
+        for i in range(rounds):
+            db = directory / f"time{i}.db"
+            ways: dict[str, Callable[[], Any]] = {
+                "none": partial(converge_rules.run, ruleset, facts, now=None),
+                "store": partial(converge_rules.run, ruleset, facts, now=None, store=db)}
+            results: dict[str, Any] = {}
+            for way in (ways if i % 2 == 0 else list(reversed(ways))):
+                gc.collect()
+                cpu_start, wall_start = time.process_time(), time.perf_counter()
+                results[way] = ways[way]()
+                times[way].append((time.perf_counter() - wall_start,
+                                   time.process_time() - cpu_start))
+            if i == 0:
+                with SqliteStore(db) as store:
+                    exported = "".join(f"{line}\n" for line in
+                                       store.trace_lines(store.job(None).id))
+                agree = (exported == results["store"].trace.to_jsonl()
+                         and results["store"].status == results["none"].status
+                         and results["store"].cycles == results["none"].cycles)
+            del results
+            _drop_store(db)
+        wall = {way: statistics.median(t[0] for t in v) for way, v in times.items()}
+        cpu = {way: statistics.median(t[1] for t in v) for way, v in times.items()}
+        ratio = wall["store"] / wall["none"]
+        rows.append({"workload": name, "rounds": rounds,
+                     "none_s": round(wall["none"], 6), "store_s": round(wall["store"], 6),
+                     "none_cpu_s": round(cpu["none"], 6), "store_cpu_s": round(cpu["store"], 6),
+                     "ratio": round(ratio, 3), "cpu_ratio": round(cpu["store"] / cpu["none"], 3),
+                     "target": STORE_TIME_TARGET, "met": ratio <= STORE_TIME_TARGET,
+                     "agree": agree})
+    return rows
+
+
+def _drop_store(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def _stored_pruned(directory: Path, cycles: int, per_cycle: int
+                   ) -> tuple[int | None, int, bool]:
+    """``converge run --store`` of :func:`pruned_ruleset` as a process of its own: its
+    peak RSS (bytes, None where the OS does not say), the store's bytes (the file and
+    its WAL after the job), and whether it converged after ``cycles + 1`` cycles."""
+    ruleset = directory / f"pruned{cycles}x{per_cycle}.cvg"
+    ruleset.write_text(pruned_ruleset(cycles, per_cycle), encoding="utf-8")
+    facts = directory / "tick.jsonl"
+    facts.write_text(json.dumps({"Tick": {"id": "t", "n": 0}}) + "\n", encoding="utf-8")
+    db, out = directory / f"pruned{cycles}x{per_cycle}.db", directory / "pruned.out"
+    _drop_store(db)
+    rss, code = peak_rss([*_converge_run(ruleset, facts), "--store", str(db)], out)
+    size = sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+    agree = code == 0 and _status(out.read_text(encoding="utf-8")) == ("converged",
+                                                                          cycles + 1)
+    _drop_store(db)
+    return rss, size, agree
+
+
+def measure_store_growth(directory: Path, quick: bool) -> list[dict[str, Any]]:
+    """The pruned job with the store at ``n`` and ``10 * n`` cycles (``n`` = 1,000;
+    100 with ``quick``), each a process of its own: peak RSS at 10x over at 1x
+    (:data:`STORE_RSS_TARGET`: memory stays flat however long the job) and the store's
+    bytes per cycle at 10x over at 1x (:data:`STORE_SIZE_TARGET`: the store grows with
+    what changed); with ``detail``, the bytes per cycle of the job at ``n`` cycles
+    changing 3, 9 and 33 facts a cycle (1, 4, 16 readings added and pruned, the tick
+    replaced): what proportional to the delta looks like."""
+    n = 100 if quick else 1_000
+    small, large = _stored_pruned(directory, n, 1), _stored_pruned(directory, 10 * n, 1)
+    per_cycle = [(1 + 2 * k, round(_stored_pruned(directory, n, k)[1] / (n + 1)))
+                 for k in (4, 16)]
+    agree = small[2] and large[2]
+    memory = _rss_row(f"pruned job with the store, peak RSS at {10 * n:,} cycles / at {n:,}",
+                      small[0], large[0], STORE_RSS_TARGET, agree,
+                      baseline=f"the same job, {n:,} cycles")
+    memory["met"] = memory["ratio"] is not None and memory["ratio"] < STORE_RSS_TARGET
+    b_small, b_large = small[1] / (n + 1), large[1] / (10 * n + 1)
+    size_ratio = b_large / b_small
+    size = {"workload": f"pruned job, store bytes per cycle at {10 * n:,} cycles / at {n:,}",
+            "baseline": f"the same job, {n:,} cycles",
+            "bytes_per_cycle": round(b_small), "bytes_per_cycle_10x": round(b_large),
+            "by_changed_facts": [[3, round(b_small)], *map(list, per_cycle)],
+            "ratio": round(size_ratio, 3), "target": STORE_SIZE_TARGET,
+            "met": size_ratio <= STORE_SIZE_TARGET, "agree": agree}
+    return [memory, size]

@@ -44,7 +44,13 @@ from typing import Any
 
 import converge_rules
 from converge_rules import api
-from converge_rules.benchmarks import _converge_run, io_ruleset, io_tools, peak_rss
+from converge_rules.benchmarks import (
+    _converge_run,
+    io_ruleset,
+    io_tools,
+    peak_rss,
+    pruned_ruleset,
+)
 from converge_rules.store.sqlite import SqliteStore
 
 COUNTER = """\
@@ -211,33 +217,6 @@ def time_rows(tmp: Path, quick: bool, large: bool, rounds: int) -> None:
 
 
 # ----------------------------------------------------- memory and size (item 10, rows 1-2)
-
-PRUNED = """\
-ruleset ticker
-root "ticks" {
-  max_cycles = 1000000
-}
-fact Tick { key id: str, n: int }
-fact Reading { n: int, slot: int, value: int }
-agent step { when Tick(id, n) where n < LIMIT emit Tick(id: id, n: n + 1) }
-READERS
-policy Tick { resolve by latest }
-prune Reading when age >= 3
-"""
-"""A job of ``LIMIT`` cycles: each replaces its ``Tick``, adds ``READERS`` (agents
-``read0``…) new ``Reading`` facts and prunes as many (those three cycles old): the
-same change every cycle, a live context of a few facts whatever the length. The
-readings are ``lasting``: one resting on its ``Tick`` would be skipped, since the
-same merge replaces that ``Tick`` (``output_skipped``; before 2026-12-06 23:50 UTC the
-job did that, and measured only the ``Tick``'s replacement)."""
-
-
-def pruned_ruleset(cycles: int, per_cycle: int = 1) -> str:
-    readers = "\n".join(
-        f"agent read{i} {{ when Tick(id, n) emit lasting Reading(n: n, slot: {i}, "
-        f"value: (n * 7 + {i}) % 13) }}" for i in range(per_cycle))
-    return PRUNED.replace("LIMIT", str(cycles)).replace("READERS", readers)
-
 
 def _run_stored(tmp: Path, cycles: int, per_cycle: int) -> tuple[int | None, Path, str]:
     """``converge run`` of :func:`pruned_ruleset` with ``--store``, a process of its

@@ -53,6 +53,15 @@ def command(quick: bool, fmt: str) -> None:
              the cores and load average are reported: on a shared machine
              the speedup is what the others left); executors alternate,
              medians
+    store    issue 13's job store: a job of 10,000 cycles each replacing a
+             keyed fact, adding one and pruning one, without and with the
+             SQLite store (a new file each run), alternating, medians of the
+             wall time (target: 1.3x), the CPU time beside it; the same for a
+             keyed counter of 5,000 cycles and the closure of a chain of 800,
+             the hardest cases (a few µs a cycle, a µs a fact); the stored
+             trace must equal the job's; the pruned job with the store as
+             processes of their own at 1,000 and 10,000 cycles: peak RSS
+             (target: under 1.2x) and store bytes per cycle (target: 1.2x)
     summary  every target above: measured, target, met or NOT met
 
     \b
@@ -74,16 +83,18 @@ def command(quick: bool, fmt: str) -> None:
     agents = _agents(quick)
     memory = _memory(quick)
     executors = _executors(quick)
-    summary = _summary(rows, agents, memory) + _executor_summary(executors)
-    agreed = all(r["agree"] for r in [*rows, *agents, *memory, *executors])
+    store = _store(quick)
+    summary = (_summary(rows, agents, memory) + _executor_summary(executors)
+               + _store_summary(store))
+    agreed = all(r["agree"] for r in [*rows, *agents, *memory, *executors, *store])
     if fmt == "json":
         click.echo(json.dumps({"closure": rows, "parse": parse, "startup": startup,
                                "inputs": inputs, "agents": agents, "memory": memory,
-                               "executors": executors, "summary": summary,
-                               "quick": quick}, indent=2))
+                               "executors": executors, "store": store,
+                               "summary": summary, "quick": quick}, indent=2))
     else:
-        _print_text(rows, parse, startup, inputs, agents, memory, executors, summary,
-                    quick)
+        _print_text(rows, parse, startup, inputs, agents, memory, executors, store,
+                    summary, quick)
     if not agreed:
         click.echo("converge: error: the engine and a baseline found different answers; "
                    "this is a bug, please report it", err=True)
@@ -97,8 +108,8 @@ def _verdict(met: bool) -> str:
 def _print_text(rows: list[dict[str, Any]], parse: dict[str, Any],
                 startup: list[dict[str, Any]], inputs: list[dict[str, Any]],
                 agents: list[dict[str, Any]], memory: list[dict[str, Any]],
-                executors: list[dict[str, Any]], summary: list[dict[str, Any]],
-                quick: bool) -> None:
+                executors: list[dict[str, Any]], store: list[dict[str, Any]],
+                summary: list[dict[str, Any]], quick: bool) -> None:
     click.echo(f"{'closure':<18} {'paths':>9} {'baseline s':>11} {'engine s':>9} "
                f"{'ratio':>6} {'target':>7}")
     for r in rows:
@@ -156,15 +167,40 @@ def _print_text(rows: list[dict[str, Any]], parse: dict[str, Any],
             click.echo(f"{r['workload']:<{width}} {r['ideal_s']:>10.3f} s "
                        f"{r['engine_s']:>7.3f} s {r['ratio']:>5.2f}x "
                        f"{r['target']:>6g}x  {_verdict(r['met'])}")
+    _print_store(store)
     click.echo("")
     width = max((len(r["row"]) for r in summary), default=6)
-    click.echo(f"{'target (issues 11, 12)':<{width}} {'measured':>12} {'target':>10}  met")
+    click.echo(f"{'target (issues 11, 12, 13)':<{width}} {'measured':>12} {'target':>10}  met")
     for r in summary:
         click.echo(f"{r['row']:<{width}} {r['measured']:>12} {r['target']:>10}  "
                    f"{_verdict(r['met'])}")
     met = sum(r["met"] for r in summary)
     note = " (--quick: small sizes, not the targets' workloads)" if quick else ""
     click.echo(f"{met} of {len(summary)} targets met{note}")
+
+
+def _print_store(store: list[dict[str, Any]]) -> None:
+    timed = [r for r in store if "store_s" in r]
+    width = max((len(r["workload"]) for r in store), default=6)
+    click.echo(f"{'store':<{width}} {'none s':>8} {'store s':>8} {'ratio':>6} "
+               f"{'cpu ratio':>9} {'target':>7}")
+    for r in timed:
+        click.echo(f"{r['workload']:<{width}} {r['none_s']:>8.3f} {r['store_s']:>8.3f} "
+                   f"{r['ratio']:>5.2f}x {r['cpu_ratio']:>8.2f}x {r['target']:>6g}x  "
+                   f"{_verdict(r['met'])}")
+    for r in store:
+        if "baseline_mib" in r:
+            ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+            base = "-" if r["baseline_mib"] is None else f"{r['baseline_mib']:,.1f}"
+            eng = "-" if r["engine_mib"] is None else f"{r['engine_mib']:,.1f}"
+            click.echo(f"{r['workload']:<{width}} {base:>8} {eng:>8} {ratio:>6} "
+                       f"{'MiB':>9} <{r['target']:>5g}x  {_verdict(r['met'])}")
+        elif "bytes_per_cycle" in r:
+            click.echo(f"{r['workload']:<{width}} {r['bytes_per_cycle']:>8,} "
+                       f"{r['bytes_per_cycle_10x']:>8,} {r['ratio']:>5.2f}x "
+                       f"{'B/cycle':>9} {r['target']:>6g}x  {_verdict(r['met'])}")
+            by = ", ".join(f"{n} facts {b:,} B" for n, b in r["by_changed_facts"])
+            click.echo(f"{'':<{width}} bytes per cycle by facts changed a cycle: {by}")
 
 
 def _closure(quick: bool) -> list[dict[str, Any]]:
@@ -251,6 +287,34 @@ def _executors(quick: bool) -> list[dict[str, Any]]:
         rows = measure_io(rounds=5)
         cpu = measure_cpu() if fork_available() else None
     return rows + ([cpu] if cpu is not None else [])
+
+
+def _store(quick: bool) -> list[dict[str, Any]]:
+    import tempfile
+    from pathlib import Path
+
+    from converge_rules.benchmarks import measure_store_growth, measure_store_time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return (measure_store_time(Path(tmp), quick, rounds=1 if quick else 5)
+                + measure_store_growth(Path(tmp), quick))
+
+
+def _store_summary(store: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 13's target rows (item 10): run time with the store over without, peak
+    RSS and store bytes per cycle of the long pruned job at 10x its cycles over 1x."""
+    rows: list[dict[str, Any]] = []
+    for r in store:
+        if "store_s" in r:
+            rows.append({"row": f"{r['workload']}, with the store / without",
+                         "measured": f"{r['ratio']:.2f}x", "target": f"<= {r['target']:g}x",
+                         "met": r["met"]})
+        else:
+            measured = "not measured" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+            sign = "<" if "baseline_mib" in r else "<="
+            rows.append({"row": r["workload"], "measured": measured,
+                         "target": f"{sign} {r['target']:g}x", "met": r["met"]})
+    return rows
 
 
 def _executor_summary(executors: list[dict[str, Any]]) -> list[dict[str, Any]]:

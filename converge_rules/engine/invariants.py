@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from converge_rules.engine.deadline_guard import WATCHDOG
 from converge_rules.engine.trace import (
     E_FACT_ADDED,
     E_INVARIANT,
@@ -89,9 +90,15 @@ def _evaluate(inv: InvariantSpec, view: Any, since: int | None = None) -> tuple[
     """``inv``'s answer on ``view`` (an ``always`` one's truth, a ``never`` one's
     matches from ``since`` on) and None, or (None, the error) when it fails (a
     division by zero in its guard, say): an invariant that cannot be evaluated is
-    taken as broken, as a ``require`` that cannot be is unmet."""
+    taken as broken, as a ``require`` that cannot be is unmet. In a job with a
+    ``job_timeout`` the evaluation is cut at the job's deadline (:class:`~converge_rules.
+    engine.deadline_guard.JobDeadline`: a plugin function that never returns)."""
+    watchdog = WATCHDOG.get()
     try:
-        return (inv.fn(view) if inv.always else inv.fn(view, since, None)), None
+        if watchdog is None:
+            return (inv.fn(view) if inv.always else inv.fn(view, since, None)), None
+        with watchdog.guarded(f"invariant {inv.name} was checked"):
+            return (inv.fn(view) if inv.always else inv.fn(view, since, None)), None
     except MemoryError:
         raise
     except Exception as exc:

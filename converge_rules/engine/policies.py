@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from converge_rules.engine.deadline_guard import WATCHDOG
 from converge_rules.errors import without_addresses
 from converge_rules.language.builtins import INT_RANGE, int_in_range, shown_int
 from converge_rules.program import Contender, CriterionSpec, PolicySpec, Resolver, TypeSpec
@@ -139,8 +140,14 @@ def _using(c: CriterionSpec, type_spec: TypeSpec, pool: list[Contender]) -> list
         # compile_ruleset binds every `using NAME`; only a hand-built program lacks one.
         raise LookupError(f"no resolver bound for `using {c.resolver}`; compile the "
                           f"ruleset with the plugin that provides it")
+    watchdog = WATCHDOG.get()
     try:
-        answer = list(resolver(type_spec, tuple(pool)))
+        if watchdog is None:
+            answer = list(resolver(type_spec, tuple(pool)))
+        else:  # a job with a job_timeout: a resolver that never returns is cut there
+            with watchdog.guarded(f"resolver {c.resolver!r} decided a conflict of "
+                                  f"{type_spec.name}"):
+                answer = list(resolver(type_spec, tuple(pool)))
     except MemoryError:
         raise  # the job's memory budget, not the resolver's answer: the job stops
     except (Exception, SystemExit) as exc:  # a plugin's bug is named, never a crash of the run

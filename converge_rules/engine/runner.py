@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from operator import attrgetter
 from os import PathLike
 from time import perf_counter
@@ -26,7 +27,7 @@ from converge_rules import _crash
 from converge_rules._gc import paused_gc
 from converge_rules.datetypes import UTC, datetime
 from converge_rules.engine.budgets import BudgetMeter
-from converge_rules.engine.deadline_guard import JobDeadline, cut_at
+from converge_rules.engine.deadline_guard import JobDeadline, Watchdog, cut_at, watching
 from converge_rules.engine.effects import (
     D_FIRED,
     Activation,
@@ -269,12 +270,38 @@ class _Job:
     def run(self) -> RunResult:
         """The whole job: :meth:`start` (the inputs, cycle 0), then :meth:`converge`."""
         try:
-            self.start()
+            with self._watching() as watchdog:
+                try:
+                    self.start()
+                except JobDeadline:
+                    return self._cut(watchdog)
         except _Stop as stop:
             return self._finish(stop.status, stop.detail, [], stop.loop)
         except MemoryError as exc:
             return self._out_of_memory(exc)
         return self.converge()
+
+    def _watching(self) -> AbstractContextManager[Watchdog | None]:
+        """The job's watchdog over the plugin code its merges call (resolvers, the
+        invariants' functions), when the job has a ``job_timeout`` and a program that
+        has such code (:mod:`~converge_rules.engine.deadline_guard`)."""
+        job_timeout = self.program.budgets.job_timeout
+        program = self.program
+        if job_timeout is None or not (program.invariants or any(
+                c.kind == "using" for p in program.policies.values() for c in p.criteria)):
+            return watching(None)
+        return watching(self.started + job_timeout - time.monotonic())
+
+    def _cut(self, watchdog: Watchdog | None) -> RunResult:
+        """The job's end when its watchdog cut a resolver or an invariant at the job's
+        deadline (inside a merge: the facts merged until then are kept, as for a stop
+        in the merge)."""
+        doing = watchdog.doing if watchdog is not None else "the merge ran"
+        stop = self._exceeded("job_timeout", f"job_timeout "
+                              f"({self.program.budgets.job_timeout:g}s) ran out while "
+                              f"{doing} in cycle {self.meter.cycles}; the facts merged "
+                              "until then are the partial results")
+        return self._finish(stop.status, stop.detail, [])
 
     def _out_of_memory(self, exc: MemoryError) -> RunResult:
         # Whatever was being built is garbage by now; the store keeps the facts
@@ -352,43 +379,50 @@ class _Job:
         ``last`` False (a session that may take more input) the tools stay open; from
         the tier at ``first_tier`` of the program's tiers (a job restored from a
         checkpoint goes on in the tier it was in)."""
-        store = self.store
         try:
-            try:
-                self.merger.take_delta()  # executors start from the store as it is now
-                job_timeout = self.program.budgets.job_timeout
-                self.executor.start(
-                    store.as_view(), self.program.agents, tools=self.tools,
-                    agent_timeout=self.program.budgets.agent_timeout,
-                    deadline=None if job_timeout is None else self.started + job_timeout,
-                )
+            with self._watching() as watchdog:
                 try:
-                    for tier in self.program.tiers[first_tier:]:
-                        self._run_tier(tier)
-                    # nothing else can change: decisions on held facts, if any, are
-                    # applied now (and only now: see engine/gates.py), then the tiers
-                    # go on from the facts approved
-                    while self._apply_decisions():
-                        for tier in self.program.tiers:
-                            self._run_tier(tier)
-                finally:
-                    try:
-                        self.executor.close()
-                    finally:
-                        if last:
-                            self.tools.close()  # stops the async tools' event loop
-                if self.gates is not None and self.gates.pending:
-                    n = len(self.gates.pending)
-                    return self._finish(
-                        "awaiting_approval", f"{n} fact{'s' if n != 1 else ''} "
-                        f"await{'s' if n == 1 else ''} approval; every tier reached a "
-                        f"fixpoint without {'it' if n == 1 else 'them'}", [])
-                status, detail, unmet = self._goals()
-                return self._finish(status, detail, unmet)
-            except _Stop as stop:
-                return self._finish(stop.status, stop.detail, [], stop.loop)
+                    return self._converge(last, first_tier)
+                except JobDeadline:
+                    return self._cut(watchdog)
+        except _Stop as stop:
+            return self._finish(stop.status, stop.detail, [], stop.loop)
         except MemoryError as exc:
             return self._out_of_memory(exc)
+
+    def _converge(self, last: bool, first_tier: int) -> RunResult:
+        """:meth:`converge`'s work, raising what ends the job."""
+        store = self.store
+        self.merger.take_delta()  # executors start from the store as it is now
+        job_timeout = self.program.budgets.job_timeout
+        self.executor.start(
+            store.as_view(), self.program.agents, tools=self.tools,
+            agent_timeout=self.program.budgets.agent_timeout,
+            deadline=None if job_timeout is None else self.started + job_timeout,
+        )
+        try:
+            for tier in self.program.tiers[first_tier:]:
+                self._run_tier(tier)
+            # nothing else can change: decisions on held facts, if any, are applied
+            # now (and only now: see engine/gates.py), then the tiers go on from the
+            # facts approved
+            while self._apply_decisions():
+                for tier in self.program.tiers:
+                    self._run_tier(tier)
+        finally:
+            try:
+                self.executor.close()
+            finally:
+                if last:
+                    self.tools.close()  # stops the async tools' event loop
+        if self.gates is not None and self.gates.pending:
+            n = len(self.gates.pending)
+            return self._finish(
+                "awaiting_approval", f"{n} fact{'s' if n != 1 else ''} "
+                f"await{'s' if n == 1 else ''} approval; every tier reached a "
+                f"fixpoint without {'it' if n == 1 else 'them'}", [])
+        status, detail, unmet = self._goals()
+        return self._finish(status, detail, unmet)
 
     def _activations(self, members: list[int], read: list[int] | None = None
                      ) -> Activations:

@@ -82,11 +82,29 @@ def test_quick_bench_reports_ratios_and_agreement_as_json() -> None:
         assert row["ratio"] >= 1.0  # no job beats waiting for its calls
     assert [r["target"] for r in executors] == [1.3, 1.3, 1.5, 1.6]
     assert executors[3]["met"] is (executors[3]["speedup"] >= 1.6)
+    store = report["store"]
+    assert [r["workload"] for r in store] == [
+        "pruned job, 1,000 cycles", "keyed counter, 500 cycles", "closure, chain 100",
+        "pruned job with the store, peak RSS at 1,000 cycles / at 100",
+        "pruned job, store bytes per cycle at 1,000 cycles / at 100"]
+    for row in store:
+        assert row["agree"] is True  # the stored trace is the job's; the jobs converged
+    for row in store[:3]:
+        assert row["none_s"] > 0 and row["store_s"] > 0 and row["cpu_ratio"] > 0
+        assert row["met"] is (row["ratio"] <= 1.3)
+    assert store[3]["met"] is (store[3]["ratio"] is not None and store[3]["ratio"] < 1.2)
+    size = store[4]
+    assert size["met"] is (size["ratio"] <= 1.2)
+    assert [n for n, _ in size["by_changed_facts"]] == [3, 9, 33]
+    # more facts changed a cycle, more bytes a cycle: the store grows with the delta
+    per = [b for _, b in size["by_changed_facts"]]
+    assert per == sorted(per) and per[0] < per[-1]
     summary = report["summary"]
     assert [r["target"] for r in summary] == [
         "<= 1.5x", "<= 1.5x", "<= 3x", "<= 5 µs", "<= 1.5x", "<= 1.05x",
-        "<= 1.3x", "<= 1.3x", "<= 1.5x", ">= 1.6x"]
-    rows = [*report["closure"], *agents, *memory, *executors]
+        "<= 1.3x", "<= 1.3x", "<= 1.5x", ">= 1.6x",
+        "<= 1.3x", "<= 1.3x", "<= 1.3x", "< 1.2x", "<= 1.2x"]
+    rows = [*report["closure"], *agents, *memory, *executors, *store]
     assert [r["met"] for r in summary] == [r["met"] for r in rows]
     assert summary[3]["measured"] == f"{agents[1]['engine_s'] * 1e6:.2f} µs"
 
@@ -97,10 +115,11 @@ def test_the_text_report_ends_with_every_target_and_whether_it_is_met() -> None:
     lines = result.output.splitlines()
     last = lines[-1]
     met, _, total = last.partition(" of ")
-    assert total.startswith("10 targets met (--quick")
-    rows = lines[-11:-1]
+    assert total.startswith("15 targets met (--quick")
+    rows = lines[-16:-1]
     assert [r.split()[0] for r in rows] == ["closure,", "closure,", "20", "20", "20,000",
-                                            "keyed", "16", "16", "100", "4"]
+                                            "keyed", "16", "16", "100", "4", "pruned",
+                                            "keyed", "closure,", "pruned", "pruned"]
     verdicts = [r.endswith("  met") for r in rows]
     assert all(r.endswith(("  met", "  NOT met")) for r in rows)
     assert int(met) == sum(verdicts)

@@ -68,9 +68,18 @@ def spin(x):
     while True:  # computes for ever, in Python
         pass
 
+def spinning(type_spec, contenders):
+    Path("started").write_text("yes")
+    while True:  # a resolver that never decides
+        pass
+
 @hookimpl
 def converge_register_functions(register):
     register(Function("spin", spin, ("int",), "int"))
+
+@hookimpl
+def converge_register_resolvers(register):
+    register("spinning", spinning)
 
 @hookimpl
 def converge_register_tools(register):
@@ -287,3 +296,83 @@ def test_job_timeout_cuts_a_goal_that_never_returns(tmp_path: Path) -> None:
     assert result["status"] == "budget_exceeded"
     assert result["budget"]["job_timeout"]["exceeded"] is True
     assert result["facts"]["Job"] == [{"id": 1}, {"id": 2}]  # the partial results
+
+
+RESOLVER = """ruleset resolver
+root "a resolver that never returns" {
+  job_timeout = 2s
+}
+fact Job { key id: int }
+fact Pick { key id: int, v: int }
+agent one { when Job(id) where id == 1 emit Pick(id: 1, v: 1) }
+agent two { when Job(id) where id == 1 emit Pick(id: 1, v: 2) }
+policy Pick { resolve by using spinning }
+"""
+
+INVARIANT = """ruleset invariant
+root "an invariant whose plugin function never returns" {
+  job_timeout = 2s
+}
+fact Job { key id: int }
+fact Step { key id: int }
+agent step { when Job(id) emit Step(id: id) }
+invariant stuck always count(Step()) == 0 or spin(count(Step())) == 0
+"""
+"""The invariant holds on the inputs (cycle 0); in cycle 1 its function never returns."""
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["memory", "store"])
+def test_job_timeout_cuts_a_resolver_that_never_returns(tmp_path: Path, store: bool) -> None:
+    # a plugin resolver runs inside the merge, in the engine's thread: nothing cut it and
+    # the command ran for ever past its job_timeout
+    proc = converge(tmp_path, RESOLVER, JOBS, *(["--store", "run.db"] if store else []))
+    result, _ = finish(proc)
+    assert proc.returncode == 1
+    assert result["status"] == "budget_exceeded"
+    assert result["budget"]["job_timeout"]["exceeded"] is True
+    assert result["facts"]["Job"] == [{"id": 1}, {"id": 2}]
+    assert "Pick" not in result["facts"] or result["facts"]["Pick"] == []
+    if store:  # the stored job says how it ended, and its trace reads back whole
+        info = subprocess.run([str(CONSOLE), "store", "info", "run.db"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=HARD)
+        assert "budget_exceeded" in info.stdout, info.stdout + info.stderr
+        verified = subprocess.run([str(CONSOLE), "verify", "run.db"], cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=HARD)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_job_timeout_cuts_a_resolver_of_input_facts_that_never_returns(
+        tmp_path: Path) -> None:
+    # two input facts for one key: the resolver runs in cycle 0, before any agent
+    proc = converge(tmp_path, RESOLVER, [{"Pick": {"id": 1, "v": 1}},
+                                         {"Pick": {"id": 1, "v": 2}}])
+    result, _ = finish(proc)
+    assert result["status"] == "budget_exceeded"
+    assert result["budget"]["job_timeout"]["exceeded"] is True
+
+
+def test_the_cut_names_what_ran_out_of_time(tmp_path: Path) -> None:
+    for ruleset, facts, doing in (
+            (RESOLVER, JOBS, "resolver 'spinning' decided a conflict of Pick in cycle 1"),
+            (RESOLVER, [{"Pick": {"id": 1, "v": 1}}, {"Pick": {"id": 1, "v": 2}}],
+             "resolver 'spinning' decided a conflict of Pick in cycle 0"),
+            (INVARIANT, JOBS, "invariant stuck was checked in cycle 1")):
+        proc = converge(tmp_path, ruleset, facts, "--format", "table")
+        try:
+            out, err = proc.communicate(timeout=HARD)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"the command did not exit within {HARD:g}s")
+        assert "Traceback" not in err, err
+        assert "budget_exceeded (job_timeout)" in out, out
+        assert f"job_timeout (2s) ran out while {doing}; the facts merged until then " \
+               "are the partial results" in out, out
+
+
+def test_job_timeout_cuts_an_invariant_that_never_returns(tmp_path: Path) -> None:
+    proc = converge(tmp_path, INVARIANT, JOBS)
+    result, _ = finish(proc)
+    assert proc.returncode == 1
+    assert result["status"] == "budget_exceeded"
+    assert result["budget"]["job_timeout"]["exceeded"] is True
+    assert result["facts"]["Step"] == [{"id": 1}, {"id": 2}]  # merged, then checked
