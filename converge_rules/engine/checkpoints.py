@@ -459,7 +459,13 @@ class Checkpointer:
         self._later = False
         #: the last cycle handed to the sink waiting (no checkpoint staged yet): its
         #: number, lines, restarts flag and what comes after it (see :meth:`flush`)
-        self._pending: tuple[int, int, bool, tuple[int, bool, bool]] | None = None
+        #: (the last element None: to be worked out from the cycle's end event, kept
+        #: in _pending_end, when the job ends after it — see waits)
+        self._pending: tuple[int, int, bool, tuple[int, bool, bool] | None] | None = None
+        self._pending_end: tuple[Any, ...] = ()
+        #: what comes after a waiting cycle is worked out at once (not when the job
+        #: ends after it): a program whose gates or invariants may change it after
+        self._eager = job.gates is not None or job.guard is not None
         #: a program that can remove facts: each waiting cycle's step for the
         #: fingerprints' replay (:meth:`_step`), the facts touched by those cycles,
         #: and the next id after the last step
@@ -537,6 +543,29 @@ class Checkpointer:
         loses the waiting cycles anyway: only the checkpoint of the cycle a
         transaction ends with is ever read (the fingerprints' replay excepted: it
         gets this cycle's step)."""
+        if self._eager or self._later or not cycle or cycle < self.start_at:
+            self._waits(cycle)
+            return
+        # what comes after the cycle (_next, half of this call's time) is read only
+        # if it is the job's last: worked out then (flush), from the state the cycle
+        # left, which no later step of the job changes without a cycle of its own (this
+        # path is not taken by programs with gates or invariants, whose ending steps
+        # do); a cycle followed by another went on, so its fingerprint was noted iff it
+        # changed the context (flush corrects the last step's flag)
+        raw = self._raw
+        ev = raw[-1] if raw else None
+        if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
+            self.stop()  # (as _next: "a cycle that is not a tier's")
+            return
+        self._pending = (cycle, 0, False, None)
+        self._pending_end = ev
+        if self._stepping:
+            merger = self._merger
+            self._step(cycle, bool(merger.added or merger.removed), False)
+
+    def _waits(self, cycle: int) -> None:
+        """:meth:`waits` for a cycle of a program with gates or invariants, cycle 0, a
+        restart or a re-executed cycle: what comes after it worked out now."""
         restarts = self._restarts(cycle)
         if restarts is None:
             return
@@ -565,8 +594,14 @@ class Checkpointer:
         pending = self._pending
         if pending is None or self.job.checkpoints is None:
             return
+        cycle, lines, restarts, after = pending
         try:
-            self._stage(*pending)
+            if after is None:  # (waits left it for now)
+                after = self._next(cycle, restarts, self._pending_end)
+                steps = self._steps
+                if steps and steps[-1][0] == cycle:
+                    steps[-1][4] = after[2]
+            self._stage(cycle, lines, restarts, after)
         except Unsupported:
             self.stop()
 
@@ -700,14 +735,17 @@ class Checkpointer:
                 out[name] = part
         return out
 
-    def _next(self, cycle: int, restarts: bool) -> tuple[int, bool, bool]:
+    def _next(self, cycle: int, restarts: bool,
+              ev: tuple[Any, ...] | None = None) -> tuple[int, bool, bool]:
         """What the job does after committing ``cycle`` (``restarts``: a cycle that
         merged decisions or later inputs): ``(tier index, whether it goes on — else it
-        ends —, whether the context's fingerprint is noted)``."""
+        ends —, whether the context's fingerprint is noted)``; ``ev``: the cycle's end
+        event (else the trace's last)."""
         if cycle == 0:
             return 0, True, False  # start() noted it before the commit
-        raw = self._raw
-        ev = raw[-1] if raw else None
+        if ev is None:
+            raw = self._raw
+            ev = raw[-1] if raw else None
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
         # (a program without agents has no tiers: its later inputs' cycles say 0)

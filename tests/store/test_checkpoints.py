@@ -338,6 +338,43 @@ def test_each_transaction_has_the_checkpoint_of_its_last_cycle(tmp_path: Path) -
     assert {c for c, _ in stored} < set(cycles)
 
 
+@pytest.mark.parametrize(("name", "text", "facts", "cycles"), [
+    ("keyed", KEYED, [("Count", {"id": "a", "n": 0})], None),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "ab"], None),
+    ("counter", COUNTER, [("Count", {"id": "a", "n": 0})], None),
+    ("stopped", COUNTER, [("Count", {"id": "a", "n": 0})], 6),
+    ("refused", REFUSED, [*(("Item", {"id": i}) for i in (1, 2, 3)), ("Best", {"v": 3})],
+     None),
+    # ends oscillating after a cycle that waited: its fingerprint is not noted
+    ("cyclic", CYCLIC, [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})],
+     None),
+])
+def test_what_comes_after_a_waiting_cycle_worked_out_at_the_end_is_what_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+    facts: list[Any], cycles: int | None,
+) -> None:
+    # a waiting cycle leaves what comes after it (the tier, whether the job goes on,
+    # whether its fingerprint is noted) to the job's end, when it is the last: the
+    # checkpoints are those of working it out as each cycle ends
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)
+    ruleset = ruleset_file(tmp_path, name, text)
+
+    def documents(way: str) -> list[list[dict[str, Any]]]:
+        out = []
+        for group in (2, 3, 4):  # (the job's last cycle waits in some of these)
+            db = tmp_path / f"{way}{group}.db"
+            api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group={group}",
+                    stop=None if cycles is None else stopper(cycles))
+            with sqlite3.connect(db) as con:
+                rows = con.execute("SELECT data FROM checkpoints ORDER BY cycle").fetchall()
+            out.append([checkpoints.unpack(bytes(data)) for (data,) in rows])
+        return out
+
+    deferred = documents("deferred")
+    monkeypatch.setattr(checkpoints.Checkpointer, "waits", checkpoints.Checkpointer._waits)
+    assert deferred == documents("eager")
+
+
 def test_a_job_stored_without_checkpoints_resumes_by_re_executing_then_writes_them(
     tmp_path: Path,
 ) -> None:
