@@ -849,3 +849,57 @@ def test_a_support_of_less_confidence_reads_back_as_the_whole_runs(tmp_path: Pat
     supports = [ev for ev in whole.trace.fact_events() if ev[0] == 4]
     assert supports and all(ev[5] == 1.0 for ev in supports)
     assert check_resumes(ruleset, facts, lambda k: str(tmp_path / f"r{k}.db")) >= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3000), max_size=6))
+def test_a_zlib_stream_of_deflated_parts_reads_back_as_their_bytes(
+    pieces: list[bytes],
+) -> None:
+    # a snapshot's zlib stream is made of parts compressed apart (see _snapshot_data):
+    # the blocks of each, then the last block and the Adler-32 of them all, combined
+    stream = checkpoints._zlib_stream([checkpoints._deflated(p) for p in pieces])
+    assert zlib.decompress(stream) == b"".join(pieces)
+
+
+@pytest.mark.parametrize(("name", "text", "facts", "group"), [
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "ab"], 1),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "ab"], 3),
+    ("keyed", KEYED, [("Count", {"id": i, "n": n}) for i, n in (("a", 0), ("b\u2028é", 3))],
+     2),
+    ("grows", *_grows(), 1),
+    ("chained", *_chained(), 2),
+])
+def test_a_snapshot_of_earlier_snapshots_parts_holds_what_its_document_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+    facts: list[Any], group: int,
+) -> None:
+    # a snapshot's facts and cycles are compressed parts of the snapshots before it
+    # and of what came since: it reads back as the document it is, all of it encoded
+    # at once (the columns may be cut elsewhere: the facts' values compared)
+    ruleset = ruleset_file(tmp_path, name, text)
+    made = checkpoints.Checkpointer._snapshot_data
+    seen: list[int] = []
+
+    def snapshot_data(self: checkpoints.Checkpointer, doc: dict[str, Any]) -> bytes:
+        data = made(self, doc)
+        store = self.job.store
+        texts, binary = checkpoints._facts_text(store, 0, store.next_id, self._chars,
+                                                self._columnar)
+        texts["starts"] = checkpoints._dumps(store.cycle_starts.tolist())
+        texts["numbers"] = checkpoints._dumps(store.cycle_numbers.tolist())
+        whole = checkpoints.unpack(checkpoints.pack({**doc, "bytes": binary}, texts))
+        got = checkpoints.unpack(data)
+        assert checkpoints._values(got) == checkpoints._values(whole)
+        assert checkpoints._type_ids(got["types"]) == checkpoints._type_ids(whole["types"])
+        for key in ("values", "types", "bytes"):
+            got.pop(key, None)
+            whole.pop(key, None)
+        assert got == whole
+        seen.append(store.next_id)
+        return data
+
+    monkeypatch.setattr(checkpoints.Checkpointer, "_snapshot_data", snapshot_data)
+    result = api.run(ruleset, facts, now=JOB_TIME,
+                     store=f"sqlite:///{tmp_path / 'run.db'}?group={group}&snapshot_every=2")
+    assert len(seen) >= 2 and result.status == "converged"
