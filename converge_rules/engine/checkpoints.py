@@ -399,6 +399,49 @@ def _values(doc: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     return out
 
 
+_ZLIB_HEAD = b"\x78\x01"
+"""The header of a zlib stream of deflate blocks, with a 32 KiB window, at level 1."""
+
+_LAST_BLOCK = b"\x03\x00"
+"""A deflate block that holds nothing and is the stream's last (fixed codes: the end
+of block)."""
+
+_ADLER = 65521
+
+
+def _deflated(data: bytes) -> tuple[bytes, int, int]:
+    """``data`` as raw deflate blocks that end on a byte boundary (a sync flush), not
+    the last: a zlib stream may hold them among others (see :func:`_zlib_stream`);
+    with the length and the Adler-32 of ``data``."""
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return (deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH), len(data),
+            zlib.adler32(data))
+
+
+def _adler32_combine(first: int, second: int, length: int) -> int:
+    """The Adler-32 of two byte strings one after the other, from each one's and the
+    second's ``length`` (zlib's ``adler32_combine``, which Python does not offer)."""
+    rem = length % _ADLER
+    sum1 = first & 0xFFFF
+    sum2 = (rem * sum1) % _ADLER
+    sum1 = (sum1 + (second & 0xFFFF) + _ADLER - 1) % _ADLER
+    sum2 = (sum2 + (first >> 16) + (second >> 16) + _ADLER - rem) % _ADLER
+    return sum1 | (sum2 << 16)
+
+
+def _zlib_stream(parts: Iterable[tuple[bytes, int, int]]) -> bytes:
+    """The zlib stream (as ``zlib.compress`` makes, which ``zlib.decompress`` reads) of
+    the bytes whose :func:`_deflated` parts are ``parts``, in order."""
+    out = [_ZLIB_HEAD]
+    adler = 1
+    for deflated, length, checksum in parts:
+        out.append(deflated)
+        adler = _adler32_combine(adler, checksum, length)
+    out.append(_LAST_BLOCK)
+    out.append(adler.to_bytes(4, "big"))
+    return b"".join(out)
+
+
 def _joined(texts: Sequence[str]) -> str:
     """The JSON texts of consecutive slices of one list, or of one string, as the text
     of the whole."""
@@ -459,7 +502,13 @@ class Checkpointer:
         self._later = False
         #: the last cycle handed to the sink waiting (no checkpoint staged yet): its
         #: number, lines, restarts flag and what comes after it (see :meth:`flush`)
-        self._pending: tuple[int, int, bool, tuple[int, bool, bool]] | None = None
+        #: (the last element None: to be worked out from the cycle's end event, kept
+        #: in _pending_end, when the job ends after it — see waits)
+        self._pending: tuple[int, int, bool, tuple[int, bool, bool] | None] | None = None
+        self._pending_end: tuple[Any, ...] = ()
+        #: what comes after a waiting cycle is worked out at once (not when the job
+        #: ends after it): a program whose gates or invariants may change it after
+        self._eager = job.gates is not None or job.guard is not None
         #: a program that can remove facts: each waiting cycle's step for the
         #: fingerprints' replay (:meth:`_step`), the facts touched by those cycles,
         #: and the next id after the last step
@@ -483,6 +532,17 @@ class Checkpointer:
         self._texts: dict[str, list[str]] = {"types": [], "values": []}
         self._binary: list[bytes] = []  # (their columns' binary, in the same order)
         self._texts_n = 0
+        #: the facts' types, values and columns' binary as the snapshots hold them (the
+        #: texts above, joined), compressed: a part a snapshot, for the facts it
+        #: encoded (the pieces of the texts above are then dropped), which each later
+        #: snapshot's zlib stream holds again as it is (see _snapshot_data)
+        self._deflated: dict[str, list[tuple[bytes, int, int]]] = {
+            "types": [], "values": [], "binary": [], "starts": [], "numbers": []}
+        #: whether a part above holds list items (the next one starts with a comma)
+        self._items: dict[str, bool] = {"types": False, "values": False}
+        #: the cycles' starts and numbers the parts above hold (all but the last
+        #: cycle's, which a later cycle may renumber: see FactStore.begin_cycle)
+        self._cycles_kept = 0
         #: the number of fields of each type whose fields are all required ints: their
         #: facts may be written as columns (format 4; see COLUMNS_FROM)
         self._columnar = {
@@ -537,6 +597,29 @@ class Checkpointer:
         loses the waiting cycles anyway: only the checkpoint of the cycle a
         transaction ends with is ever read (the fingerprints' replay excepted: it
         gets this cycle's step)."""
+        if self._eager or self._later or not cycle or cycle < self.start_at:
+            self._waits(cycle)
+            return
+        # what comes after the cycle (_next, half of this call's time) is read only
+        # if it is the job's last: worked out then (flush), from the state the cycle
+        # left, which no later step of the job changes without a cycle of its own (this
+        # path is not taken by programs with gates or invariants, whose ending steps
+        # do); a cycle followed by another went on, so its fingerprint was noted iff it
+        # changed the context (flush corrects the last step's flag)
+        raw = self._raw
+        ev = raw[-1] if raw else None
+        if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
+            self.stop()  # (as _next: "a cycle that is not a tier's")
+            return
+        self._pending = (cycle, 0, False, None)
+        self._pending_end = ev
+        if self._stepping:
+            merger = self._merger
+            self._step(cycle, bool(merger.added or merger.removed), False)
+
+    def _waits(self, cycle: int) -> None:
+        """:meth:`waits` for a cycle of a program with gates or invariants, cycle 0, a
+        restart or a re-executed cycle: what comes after it worked out now."""
         restarts = self._restarts(cycle)
         if restarts is None:
             return
@@ -565,8 +648,14 @@ class Checkpointer:
         pending = self._pending
         if pending is None or self.job.checkpoints is None:
             return
+        cycle, lines, restarts, after = pending
         try:
-            self._stage(*pending)
+            if after is None:  # (waits left it for now)
+                after = self._next(cycle, restarts, self._pending_end)
+                steps = self._steps
+                if steps and steps[-1][0] == cycle:
+                    steps[-1][4] = after[2]
+            self._stage(cycle, lines, restarts, after)
         except Unsupported:
             self.stop()
 
@@ -596,39 +685,92 @@ class Checkpointer:
                     self.since_cycles += 1
                     self.sink.stage_checkpoint(cycle, DELTA, data)
                     return
-            texts, binary = self._facts_texts(0)
-            data = _stored(_text(self._snapshot(state), texts), binary)
+            data = self._snapshot_data(self._snapshot(state))
         finally:
             self._shadow()
         self.sink.stage_checkpoint(cycle, SNAPSHOT, data)
         self.snapshot_size, self.since, self.since_cycles = len(data), 0, 0
         self.need_snapshot = False
 
+    def _snapshot_data(self, doc: dict[str, Any]) -> bytes:
+        """The snapshot ``doc`` as :func:`pack` stores it, with the facts' types and
+        values (and their columns) of every fact ever merged and every cycle's start
+        and number, whose zlib stream is made of the compressed parts of those that
+        earlier snapshots made (a snapshot holds every fact and cycle, and a job whose
+        dead facts pile up wrote them all again at each one: for item 10's pruned job
+        most of what its snapshots encoded and compressed) and the rest, compressed
+        now: the same bytes once uncompressed."""
+        self._keep()
+        store = self.job.store
+        texts, parts = self._texts, self._deflated
+        for key in ("types", "values"):
+            pieces = texts[key]
+            if not pieces:
+                continue
+            if pieces[0][:1] == '"':  # (the types as a string: see _types)
+                text = "".join([t[1:-1] for t in pieces])
+            else:
+                text = ",".join([t[1:-1] for t in pieces if len(t) > 2])
+                if text and self._items[key]:
+                    text = "," + text
+                self._items[key] = self._items[key] or bool(text)
+            if text:
+                parts[key].append(_deflated(text.encode("utf-8", "surrogatepass")))
+            texts[key] = []
+        binary = b"".join(self._binary)
+        if binary:
+            parts["binary"].append(_deflated(binary))
+        self._binary = []
+        cycles = {"starts": store.cycle_starts, "numbers": store.cycle_numbers}
+        kept, stable = self._cycles_kept, max(len(store.cycle_starts) - 1, 0)
+        rest: dict[str, str] = {"types": "", "values": ""}
+        for key, column in cycles.items():
+            if kept < stable:
+                text = _dumps(column[kept:stable].tolist())[1:-1]
+                parts[key].append(_deflated((f",{text}" if kept else text).encode()))
+            text = _dumps(column[stable:].tolist())[1:-1]
+            rest[key] = f",{text}" if stable and text else text
+        self._cycles_kept = stable
+        brackets = {"types": ('"', '"') if self._chars else ("[", "]"),
+                    "values": ("[", "]"), "starts": ("[", "]"), "numbers": ("[", "]")}
+        # (a JSON text holds no NUL: it writes one in a string as \u0000)
+        between = _text(doc, dict.fromkeys(brackets, "\0")).split("\0")
+        stream: list[tuple[bytes, int, int]] = []
+        text = between[0]
+        for i, (key, (opens, closes)) in enumerate(brackets.items()):
+            stream.append(_deflated(f"{text}{opens}".encode("utf-8", "surrogatepass")))
+            stream.extend(parts[key])
+            text = f"{rest[key]}{closes}{between[i + 1]}"
+        if parts["binary"]:
+            text += "\0"  # (the columns' binary after the text: see pack)
+        stream.append(_deflated(text.encode("utf-8", "surrogatepass")))
+        stream.extend(parts["binary"])
+        if sum(length for _, length, _ in stream) < COMPRESS_FROM:  # (kept as text)
+            return zlib.decompress(_zlib_stream(stream))
+        return _zlib_stream(stream)
+
+    def _keep(self) -> None:
+        """Encode the facts not encoded yet and keep their texts for the next snapshot
+        (see :meth:`_facts_texts`)."""
+        store = self.job.store
+        n1, kept = store.next_id, self._texts_n
+        if kept < n1:
+            new, binary = _facts_text(store, kept, n1, self._chars, self._columnar)
+            for key, text in new.items():
+                self._texts[key].append(text)
+            self._binary.append(binary)
+            self._texts_n = n1
+
     def _facts_texts(self, n0: int) -> tuple[dict[str, str], bytes]:
-        """The JSON texts of the facts' ``types`` and ``values`` from ``n0`` (0, or
-        where the last checkpoint ended) on, and their columns' binary: what was not
-        encoded yet is, and kept for the next snapshot when it continues what is
-        kept."""
+        """The JSON texts of the facts' ``types`` and ``values`` from ``n0`` (where the
+        last checkpoint ended) on, and their columns' binary: what was not encoded yet
+        is, and kept for the next snapshot when it continues what is kept."""
         store = self.job.store
         n1, kept, texts = store.next_id, self._texts_n, self._texts
         chars, columnar = self._chars, self._columnar
         if n0 > kept:  # (a resumed job's first delta: the facts before are not kept)
             return _facts_text(store, n0, n1, chars, columnar)
-        if kept < n1:
-            new, binary = _facts_text(store, kept, n1, chars, columnar)
-            for key, text in new.items():
-                texts[key].append(text)
-            self._binary.append(binary)
-            self._texts_n = n1
-        if n0 == 0 and self._texts_n == n1:
-            for key, kept_texts in texts.items():
-                if len(kept_texts) > 1:
-                    texts[key] = [_joined(kept_texts)]
-            if len(self._binary) > 1:
-                self._binary = [b"".join(self._binary)]
-            if not texts["types"]:  # (no facts)
-                return _facts_text(store, 0, 0, chars)
-            return {key: t[0] for key, t in texts.items()}, self._binary[0]
+        self._keep()
         if n0 == kept and kept < n1:
             return {key: t[-1] for key, t in texts.items()}, self._binary[-1]
         return _facts_text(store, n0, n1, chars, columnar)
@@ -668,6 +810,10 @@ class Checkpointer:
         self.need_snapshot = False
         self._texts, self._texts_n = {"types": [], "values": []}, 0  # restored facts
         self._binary = []
+        self._deflated = {"types": [], "values": [], "binary": [], "starts": [],
+                          "numbers": []}
+        self._items = {"types": False, "values": False}
+        self._cycles_kept = 0
         self._shadow()
 
     def _shadow(self) -> None:
@@ -700,14 +846,17 @@ class Checkpointer:
                 out[name] = part
         return out
 
-    def _next(self, cycle: int, restarts: bool) -> tuple[int, bool, bool]:
+    def _next(self, cycle: int, restarts: bool,
+              ev: tuple[Any, ...] | None = None) -> tuple[int, bool, bool]:
         """What the job does after committing ``cycle`` (``restarts``: a cycle that
         merged decisions or later inputs): ``(tier index, whether it goes on — else it
-        ends —, whether the context's fingerprint is noted)``."""
+        ends —, whether the context's fingerprint is noted)``; ``ev``: the cycle's end
+        event (else the trace's last)."""
         if cycle == 0:
             return 0, True, False  # start() noted it before the commit
-        raw = self._raw
-        ev = raw[-1] if raw else None
+        if ev is None:
+            raw = self._raw
+            ev = raw[-1] if raw else None
         if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
             raise Unsupported("a cycle that is not a tier's")
         # (a program without agents has no tiers: its later inputs' cycles say 0)
@@ -851,8 +1000,8 @@ class Checkpointer:
                 live.append(["d", list(ids)])
         doc: dict[str, Any] = {
             "format": FORMAT, "kind": SNAPSHOT,
-            "types": None, "values": None,  # (spliced: see _facts_texts)
-            "starts": store.cycle_starts.tolist(), "numbers": store.cycle_numbers.tolist(),
+            # (spliced: see _snapshot_data)
+            "types": None, "values": None, "starts": None, "numbers": None,
             "n_inputs": store.n_inputs, "live": live,
             "closed": sorted(f for closed in store._closed for f in closed.values()),
             "derivs": [[f, records(e)] for f, e in sorted(store.derivations.items())],

@@ -338,6 +338,43 @@ def test_each_transaction_has_the_checkpoint_of_its_last_cycle(tmp_path: Path) -
     assert {c for c, _ in stored} < set(cycles)
 
 
+@pytest.mark.parametrize(("name", "text", "facts", "cycles"), [
+    ("keyed", KEYED, [("Count", {"id": "a", "n": 0})], None),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "ab"], None),
+    ("counter", COUNTER, [("Count", {"id": "a", "n": 0})], None),
+    ("stopped", COUNTER, [("Count", {"id": "a", "n": 0})], 6),
+    ("refused", REFUSED, [*(("Item", {"id": i}) for i in (1, 2, 3)), ("Best", {"v": 3})],
+     None),
+    # ends oscillating after a cycle that waited: its fingerprint is not noted
+    ("cyclic", CYCLIC, [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})],
+     None),
+])
+def test_what_comes_after_a_waiting_cycle_worked_out_at_the_end_is_what_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+    facts: list[Any], cycles: int | None,
+) -> None:
+    # a waiting cycle leaves what comes after it (the tier, whether the job goes on,
+    # whether its fingerprint is noted) to the job's end, when it is the last: the
+    # checkpoints are those of working it out as each cycle ends
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)
+    ruleset = ruleset_file(tmp_path, name, text)
+
+    def documents(way: str) -> list[list[dict[str, Any]]]:
+        out = []
+        for group in (2, 3, 4):  # (the job's last cycle waits in some of these)
+            db = tmp_path / f"{way}{group}.db"
+            api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group={group}",
+                    stop=None if cycles is None else stopper(cycles))
+            with sqlite3.connect(db) as con:
+                rows = con.execute("SELECT data FROM checkpoints ORDER BY cycle").fetchall()
+            out.append([checkpoints.unpack(bytes(data)) for (data,) in rows])
+        return out
+
+    deferred = documents("deferred")
+    monkeypatch.setattr(checkpoints.Checkpointer, "waits", checkpoints.Checkpointer._waits)
+    assert deferred == documents("eager")
+
+
 def test_a_job_stored_without_checkpoints_resumes_by_re_executing_then_writes_them(
     tmp_path: Path,
 ) -> None:
@@ -812,3 +849,57 @@ def test_a_support_of_less_confidence_reads_back_as_the_whole_runs(tmp_path: Pat
     supports = [ev for ev in whole.trace.fact_events() if ev[0] == 4]
     assert supports and all(ev[5] == 1.0 for ev in supports)
     assert check_resumes(ruleset, facts, lambda k: str(tmp_path / f"r{k}.db")) >= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3000), max_size=6))
+def test_a_zlib_stream_of_deflated_parts_reads_back_as_their_bytes(
+    pieces: list[bytes],
+) -> None:
+    # a snapshot's zlib stream is made of parts compressed apart (see _snapshot_data):
+    # the blocks of each, then the last block and the Adler-32 of them all, combined
+    stream = checkpoints._zlib_stream([checkpoints._deflated(p) for p in pieces])
+    assert zlib.decompress(stream) == b"".join(pieces)
+
+
+@pytest.mark.parametrize(("name", "text", "facts", "group"), [
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "ab"], 1),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "ab"], 3),
+    ("keyed", KEYED, [("Count", {"id": i, "n": n}) for i, n in (("a", 0), ("b\u2028é", 3))],
+     2),
+    ("grows", *_grows(), 1),
+    ("chained", *_chained(), 2),
+])
+def test_a_snapshot_of_earlier_snapshots_parts_holds_what_its_document_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+    facts: list[Any], group: int,
+) -> None:
+    # a snapshot's facts and cycles are compressed parts of the snapshots before it
+    # and of what came since: it reads back as the document it is, all of it encoded
+    # at once (the columns may be cut elsewhere: the facts' values compared)
+    ruleset = ruleset_file(tmp_path, name, text)
+    made = checkpoints.Checkpointer._snapshot_data
+    seen: list[int] = []
+
+    def snapshot_data(self: checkpoints.Checkpointer, doc: dict[str, Any]) -> bytes:
+        data = made(self, doc)
+        store = self.job.store
+        texts, binary = checkpoints._facts_text(store, 0, store.next_id, self._chars,
+                                                self._columnar)
+        texts["starts"] = checkpoints._dumps(store.cycle_starts.tolist())
+        texts["numbers"] = checkpoints._dumps(store.cycle_numbers.tolist())
+        whole = checkpoints.unpack(checkpoints.pack({**doc, "bytes": binary}, texts))
+        got = checkpoints.unpack(data)
+        assert checkpoints._values(got) == checkpoints._values(whole)
+        assert checkpoints._type_ids(got["types"]) == checkpoints._type_ids(whole["types"])
+        for key in ("values", "types", "bytes"):
+            got.pop(key, None)
+            whole.pop(key, None)
+        assert got == whole
+        seen.append(store.next_id)
+        return data
+
+    monkeypatch.setattr(checkpoints.Checkpointer, "_snapshot_data", snapshot_data)
+    result = api.run(ruleset, facts, now=JOB_TIME,
+                     store=f"sqlite:///{tmp_path / 'run.db'}?group={group}&snapshot_every=2")
+    assert len(seen) >= 2 and result.status == "converged"
