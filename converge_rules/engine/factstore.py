@@ -328,6 +328,7 @@ class FactStore:
         "live_count",
         "n_inputs",
         "now",
+        "packed",
         "removal_log",
         "removals",
         "retractable",
@@ -402,6 +403,11 @@ class FactStore:
         #: dependents) changed since, while a job writes checkpoints
         #: (:mod:`~converge_rules.engine.checkpoints`); None when none is written
         self.touched: set[int] | None = None
+        #: the new facts' values of int-only types that the trace rows packed already,
+        #: while a job writes checkpoints (None when none is): ``(first id, count,
+        #: fields, struct code, little-endian bytes)`` of the facts ``[first, first +
+        #: count)``, fact by fact, for the checkpoint of the same transaction
+        self.packed: list[tuple[int, int, int, str, bytes]] | None = None
 
     @staticmethod
     def grows_only(layout: Layout, type_id: int, retractable: bool) -> bool:

@@ -180,6 +180,12 @@ def _packed(ints: Sequence[int]) -> str:
     two thirds of hex's characters). Narrowest first, so the text depends on the
     ints alone; a failed width stops at the first int it cannot hold. Raises
     ``struct.error`` for what is no 64-bit int."""
+    code, data = _narrow(ints)
+    return f"{code}:{_b64(data, newline=False).decode('ascii')}"
+
+
+def _narrow(ints: Sequence[int]) -> tuple[str, bytes]:
+    """The ``struct`` code and the little-endian bytes of :func:`_packed`."""
     n = len(ints)
     # (a width the first int does not fit is not tried: a failed pack's exception
     # costs 3 us, a closure cycle's supports ~13)
@@ -187,15 +193,14 @@ def _packed(ints: Sequence[int]) -> str:
     try:
         if not -0x8000 <= head < 0x8000:
             raise struct.error
-        data, code = _pack(f"<{n}h", *ints), "h"
+        return "h", _pack(f"<{n}h", *ints)
     except struct.error:
         try:
             if not -0x8000_0000 <= head < 0x8000_0000:
                 raise struct.error from None
-            data, code = _pack(f"<{n}i", *ints), "i"
+            return "i", _pack(f"<{n}i", *ints)
         except struct.error:
-            data, code = _pack(f"<{n}q", *ints), "q"
-    return f"{code}:{_b64(data, newline=False).decode('ascii')}"
+            return "q", _pack(f"<{n}q", *ints)
 
 
 _WIDTH = {"h": 2, "i": 4, "q": 8}
@@ -267,6 +272,7 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
     writer: _LineWriter | None = None
     tools = False
     int_columns: list[int | None] = [None] * len(trace._program.types)
+    handed = store.packed
     for ev in events:
         kind = ev[0]
         if kind == E_PLAIN:
@@ -278,7 +284,8 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
                 # merged whole (fids None): when every output was a new fact, the ids
                 # are first, first + 1, ...: written as their count, no ids looked up
                 # (see _fresh); else the store gives them, or they were recorded
-                if fids is None and _fresh(type_of, values, t, batch, first):
+                fresh = fids is None and _fresh(type_of, values, t, batch, first)
+                if fresh:
                     ids: Sequence[int] = range(first, first + n)
                     ids_text = f"{n:d}"
                     new = batch  # (the new facts' values: the outputs' own tuples)
@@ -299,7 +306,13 @@ def compact(trace: Trace, start: int, events: Sequence[Event] | None = None
                             flat += vals
                         if len(flat) != len(new) * arity:  # (columns' values unchecked)
                             raise ValueError("values of another arity than their type's")
-                        new_text = f'"{_packed(flat)}"'
+                        code, data = _narrow(flat)
+                        new_text = f'"{code}:{_b64(data, newline=False).decode("ascii")}"'
+                        if fresh and n and handed is not None:
+                            # the new facts' values packed: the checkpoint of this
+                            # cycle's transaction takes their columns from these
+                            # bytes (FactStore.packed), not from the values again
+                            handed.append((first, n, arity, code, data))
                     else:
                         new_text = _dumps(new)
                     if not ids_text:

@@ -728,10 +728,19 @@ def test_the_values_a_checkpointer_keeps_encoded_give_the_facts_of_the_store(
             parts.extend("columns" if type(p) is dict else "list" for p in doc["values"])
 
     monkeypatch.setattr(checkpoints.Checkpointer, "_stage", stage)
+    made = checkpoints._columns
+    columns_made: list[int] = []
+
+    def columns(store: Any, n0: int, n1: int, columnar: Any) -> Any:
+        columns_made.append(n1 - n0)
+        return made(store, n0, n1, columnar)
+
+    monkeypatch.setattr(checkpoints, "_columns", columns)
     db = tmp_path / "run.db"
     location = f"sqlite:///{db}?group={group}"
     stopped = api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(12))
     assert stopped.status == "interrupted"
+    stopped_made = list(columns_made)
     resumed = api.resume(location, ruleset=ruleset)
     assert resumed.resumed_from is not None
     whole = api.run(ruleset, facts, now=JOB_TIME)
@@ -740,6 +749,10 @@ def test_the_values_a_checkpointer_keeps_encoded_give_the_facts_of_the_store(
     assert checkpoints.DELTA in seen
     assert group == 64 or seen.count(checkpoints.SNAPSHOT) >= 2  # (64: one transaction)
     assert ("columns" in parts) == (job is _chained), parts
+    # the new Path facts' columns come from the values the trace rows packed: only
+    # the input edges' (a run of 80) are made from the store's values (a resumed
+    # job's first checkpoint makes those of the facts restored)
+    assert stopped_made == ([80] if job is _chained else []), stopped_made
     assert "list" in parts
 
 
@@ -792,6 +805,40 @@ def test_columns_hold_plain_ints_of_64_bits_and_read_back_as_they_were() -> None
                          ({"c": [1, "x"]}, b"\0\0")]:
         with pytest.raises(checkpoints.Unsupported):
             checkpoints._values({"format": 4, "values": [part], checkpoints.BYTES: binary})
+
+
+def test_values_the_trace_rows_packed_are_columns_taken_apart_from_their_bytes() -> None:
+    # facts whose values the trace rows packed (FactStore.packed: little-endian ints
+    # fact by fact) are parts of columns made from those bytes (entries one after
+    # another, of one type and typecode: one part), of any number of facts; the facts
+    # around them are columns or lists as before; an entry outside the facts encoded
+    # is not used
+    import struct
+    from array import array
+    from types import SimpleNamespace
+
+    n = checkpoints.COLUMNS_FROM
+    type_of = [0] * n + [1] * 3 + [0] * 5 + [0] * 3 + [2] * 2 + [0] * 4
+    values = [(i, -i * 70_000 if n + 3 <= i < n + 8 else -i) if t == 0
+              else (i,) if t == 1 else ("x",) for i, t in enumerate(type_of)]
+    store = SimpleNamespace(type_of=array("i", type_of), values=values)
+
+    def rows(first: int, count: int, fields: int, code: str) -> checkpoints.Packed:
+        flat = [v for row in values[first:first + count] for v in row]
+        return first, count, fields, code, struct.pack(f"<{len(flat)}{code}", *flat)
+
+    handed = [rows(n, 3, 1, "h"), rows(n + 3, 2, 2, "i"), rows(n + 5, 3, 2, "i"),
+              rows(n + 8, 3, 2, "h"), rows(n + 13, 4, 2, "q"),
+              rows(0, 2, 2, "h")]  # (the last: not among the facts from n + 17 on)
+    texts, binary = checkpoints._facts_text(  # type: ignore[arg-type]
+        store, 0, len(values), True, {0: 2, 1: 1}, handed)
+    doc = checkpoints.unpack(checkpoints.pack(
+        {"format": checkpoints.FORMAT, "values": json.loads(texts["values"]),
+         checkpoints.BYTES: binary}))
+    assert doc["values"] == [{"c": [n, "hh"]}, {"c": [3, "h"]}, {"c": [5, "ii"]},
+                             {"c": [3, "hh"]}, [["x"], ["x"]], {"c": [4, "qq"]}]
+    got = checkpoints._values(doc)
+    assert got == values and all(type(v) is int for row in got[:-6] for v in row)
 
 
 def test_facts_the_format_cannot_write_end_the_checkpoints_not_the_job() -> None:
