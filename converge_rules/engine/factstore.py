@@ -323,6 +323,7 @@ class FactStore:
         "keyget",
         "later_inputs",
         "layout",
+        "left",
         "list_buckets",
         "live",
         "live_count",
@@ -402,6 +403,11 @@ class FactStore:
         #: dependents) changed since, while a job writes checkpoints
         #: (:mod:`~converge_rules.engine.checkpoints`); None when none is written
         self.touched: set[int] | None = None
+        #: the ids that left the context (removed, replaced, pruned, retracted,
+        #: closed), in order, while :attr:`touched` is kept (a checkpoint's step for
+        #: each cycle that waits for a later one's reads its part: see
+        #: :meth:`~converge_rules.engine.checkpoints.Checkpointer.waits`); else None
+        self.left: list[int] | None = None
 
     @staticmethod
     def grows_only(layout: Layout, type_id: int, retractable: bool) -> bool:
@@ -665,6 +671,9 @@ class FactStore:
             # as remove(old): a checkpoint's delta says that ``old`` left the context
             touched.add(old)
             touched.update(dependent_ids(self.dependents.get(old)))
+            left = self.left
+            if left is not None:
+                left.append(old)
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)
@@ -1051,6 +1060,9 @@ class FactStore:
             # it, and the facts resting on it, whose derivations a cascade trims
             touched.add(fid)
             touched.update(dependent_ids(self.dependents.get(fid)))
+            left = self.left
+            if left is not None:
+                left.append(fid)
         log = self.removal_log[type_id]
         if log is not None:
             log.append(fid)
