@@ -615,9 +615,18 @@ class Checkpointer:
             return
         self._pending = (cycle, 0, False, None)
         self._pending_end = ev
-        if self._stepping:
-            merger = self._merger
-            self._step(cycle, bool(merger.added or merger.removed), False)
+        if self._stepping:  # (_step, inlined: this runs each waiting cycle)
+            merger, store = self._merger, self._store
+            left = store.left
+            assert left is not None
+            n = len(left)
+            if n == self._left_at or store.intent_types:
+                self._step(cycle, bool(merger.added or merger.removed), False)
+                return
+            gone = left[self._left_at:]
+            self._left_at = n
+            self._steps.append([cycle, len(store.values), gone, (),
+                                bool(merger.added or merger.removed), False])
 
     def _waits(self, cycle: int) -> None:
         """:meth:`waits` for a cycle of a program with gates or invariants, cycle 0, a

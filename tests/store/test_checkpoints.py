@@ -395,21 +395,21 @@ def test_a_waiting_cycles_step_names_the_facts_that_left_the_context_in_it(
     def live_ids(store: Any) -> set[int]:
         return {fid for ids in store.live for fid in ids}
 
-    step, shadow = checkpoints.Checkpointer._step, checkpoints.Checkpointer._shadow
+    waits, shadow = checkpoints.Checkpointer.waits, checkpoints.Checkpointer._shadow
 
-    def checked_step(self: Any, cycle: int, noted: bool, reset: bool) -> None:
+    def checked_waits(self: Any, cycle: int) -> None:
         store = self.job.store
         now = live_ids(store)
         came = set(range(before["n"], store.next_id))
         expected.append((cycle, (before["live"] | came) - now))
         before.update(live=now, n=store.next_id)
-        step(self, cycle, noted, reset)
+        waits(self, cycle)
 
     def checked_shadow(self: Any) -> None:
         before.update(live=live_ids(self.job.store), n=self.job.store.next_id)
         shadow(self)
 
-    monkeypatch.setattr(checkpoints.Checkpointer, "_step", checked_step)
+    monkeypatch.setattr(checkpoints.Checkpointer, "waits", checked_waits)
     monkeypatch.setattr(checkpoints.Checkpointer, "_shadow", checked_shadow)
     db = tmp_path / "run.db"
     api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group=4")
