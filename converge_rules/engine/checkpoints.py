@@ -548,6 +548,7 @@ class Checkpointer:
         store = job.store
         store.touched = set()
         store.packed = []  # (the trace rows hand over the new facts' values they pack)
+        store.left = []
         #: the job's parts read at every cycle (none is replaced while it runs)
         self._store, self._merger, self._raw = store, job.merger, job.trace.raw
         self._n = 0
@@ -580,7 +581,7 @@ class Checkpointer:
                 self._one_at_a_time[spec.tier] = (
                     *self._one_at_a_time.get(spec.tier, ()), a)
         self._steps: list[list[Any]] = []
-        self._touched: set[int] = set()
+        self._left_at = 0  # (how much of the store's ``left`` the steps took)
         #: a program with approval gates: a cycle may apply decisions (see _deciding)
         self._gated = job.gates is not None
         #: the JSON texts of the facts' types and values ``[0, n)`` as the deltas
@@ -620,6 +621,7 @@ class Checkpointer:
         self.job.checkpoints = None
         self.job.store.touched = None
         self.job.store.packed = None
+        self.job.store.left = None
 
     def stage(self, cycle: int, lines: int) -> None:
         """Stage the checkpoint of ``cycle``, whose ``lines`` trace lines are being
@@ -671,9 +673,18 @@ class Checkpointer:
             return
         self._pending = (cycle, 0, False, None)
         self._pending_end = ev
-        if self._stepping:
-            merger = self._merger
-            self._step(cycle, bool(merger.added or merger.removed), False)
+        if self._stepping:  # (_step, inlined: this runs each waiting cycle)
+            merger, store = self._merger, self._store
+            left = store.left
+            assert left is not None
+            n = len(left)
+            if n == self._left_at or store.intent_types:
+                self._step(cycle, bool(merger.added or merger.removed), False)
+                return
+            gone = left[self._left_at:]
+            self._left_at = n
+            self._steps.append([cycle, len(store.values), gone, (),
+                                bool(merger.added or merger.removed), False])
 
     def _waits(self, cycle: int) -> None:
         """:meth:`waits` for a cycle of a program with gates or invariants, cycle 0, a
@@ -846,31 +857,28 @@ class Checkpointer:
 
     def _step(self, cycle: int, noted: bool, reset: bool) -> None:
         """Note what the fingerprints' replay needs of ``cycle``, which waits for a
-        later cycle's checkpoint: which facts it added (up to an id), which of them and
-        of the older facts it touched left the context or closed, whether the job
-        noted the context's fingerprint and whether the fingerprints started over.
-        Proportional to what the cycle touched (once a waiting cycle, so a plain loop:
-        a comprehension's frame costs more than the two or three facts it visits)."""
+        later cycle's checkpoint: which facts it added (up to an id), which facts left
+        the context or closed in it, whether the job noted the context's fingerprint
+        and whether the fingerprints started over. The facts that left are the part of
+        the store's :attr:`~FactStore.left` since the last step (a fact leaves only
+        through ``_unlink`` or ``update_in_place``, which append it there, and never
+        comes back: its id is not used again): no look-up per fact the cycle touched."""
         store = self._store
-        touched = store.touched
-        assert touched is not None
-        gone: list[int] = []
-        closed: list[int] = []
-        if touched:  # (else every fact it added is live: see below)
-            # a fact leaves the context (or closes) only through the store's
-            # ``_unlink`` or ``update_in_place``, which note it in ``touched``: the
-            # facts the cycle added that are gone are among those (as in _delta)
-            live, type_of = store.live, store.type_of
-            for fid in touched:
-                if fid not in live[type_of[fid]]:
-                    gone.append(fid)
-            if gone and store.intent_types:  # (only an intent closes)
+        left = store.left
+        assert left is not None
+        at, n = self._left_at, len(left)
+        if at == n:
+            gone: Sequence[int] = ()
+            closed: Sequence[int] = ()
+        else:
+            gone = left[at:]
+            self._left_at = n
+            closed = ()
+            if store.intent_types:  # (only an intent closes)
                 is_closed = store.is_closed
                 closed = [fid for fid in gone if is_closed(fid)]
                 if closed:
                     gone = [fid for fid in gone if not is_closed(fid)]
-            self._touched |= touched
-            touched.clear()
         self._steps.append([cycle, len(store.values), gone, closed, noted, reset])
 
     def resumed(self, snapshot_size: int, since: int, since_cycles: int) -> None:
@@ -890,9 +898,10 @@ class Checkpointer:
         store = self.job.store
         self._n = store.next_id
         self._cycles = len(store.cycle_starts)
-        assert store.touched is not None
+        assert store.touched is not None and store.left is not None
         store.touched.clear()
-        self._touched.clear()
+        store.left.clear()
+        self._left_at = 0
         self._steps = []
         self._pending = None
         self._confidence = dict(store.confidence)
@@ -1012,7 +1021,7 @@ class Checkpointer:
         store = self.job.store
         n0, n1 = self._n, store.next_id
         assert store.touched is not None
-        touched = self._touched | store.touched if self._touched else store.touched
+        touched = store.touched
         ids = sorted(touched)
         old = ids[:bisect_left(ids, n0)]
         live, type_of = store.live, store.type_of

@@ -323,6 +323,7 @@ class FactStore:
         "keyget",
         "later_inputs",
         "layout",
+        "left",
         "list_buckets",
         "live",
         "live_count",
@@ -408,6 +409,11 @@ class FactStore:
         #: fields, struct code, little-endian bytes)`` of the facts ``[first, first +
         #: count)``, fact by fact, for the checkpoint of the same transaction
         self.packed: list[tuple[int, int, int, str, bytes]] | None = None
+        #: the ids that left the context (removed, replaced, pruned, retracted,
+        #: closed), in order, while :attr:`touched` is kept (a checkpoint's step for
+        #: each cycle that waits for a later one's reads its part: see
+        #: :meth:`~converge_rules.engine.checkpoints.Checkpointer.waits`); else None
+        self.left: list[int] | None = None
 
     @staticmethod
     def grows_only(layout: Layout, type_id: int, retractable: bool) -> bool:
@@ -671,6 +677,9 @@ class FactStore:
             # as remove(old): a checkpoint's delta says that ``old`` left the context
             touched.add(old)
             touched.update(dependent_ids(self.dependents.get(old)))
+            left = self.left
+            if left is not None:
+                left.append(old)
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)
@@ -1057,6 +1066,9 @@ class FactStore:
             # it, and the facts resting on it, whose derivations a cascade trims
             touched.add(fid)
             touched.update(dependent_ids(self.dependents.get(fid)))
+            left = self.left
+            if left is not None:
+                left.append(fid)
         log = self.removal_log[type_id]
         if log is not None:
             log.append(fid)

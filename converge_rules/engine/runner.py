@@ -782,7 +782,8 @@ class _Job:
             else:
                 sink.cycle_committed(cycle, lines)
             self.committed = len(self.trace)  # spilled events included
-        self._publish()  # before the spill too
+        if self.relay is not None:  # (before the spill too; a call less a cycle)
+            self._publish()
 
     def _commit_compact(self, cycle: int, sink: CompactSink) -> None:
         """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle (the

@@ -375,6 +375,54 @@ def test_what_comes_after_a_waiting_cycle_worked_out_at_the_end_is_what_it_was(
     assert deferred == documents("eager")
 
 
+@pytest.mark.parametrize(("name", "text", "facts"), [
+    ("keyed", KEYED, [("Count", {"id": i, "n": 0}) for i in "ab"]),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "abc"]),
+    ("cyclic", CYCLIC, [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]),
+])
+def test_a_waiting_cycles_step_names_the_facts_that_left_the_context_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+    facts: list[Any],
+) -> None:
+    # each step (what the fingerprints' replay needs of a cycle that waited for a later
+    # one's checkpoint) names exactly the facts that were live (or new) before its
+    # cycle and are not after it, each once: told here from the live ids themselves
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)
+    ruleset = ruleset_file(tmp_path, name, text)
+    expected: list[tuple[int, set[int]]] = []
+    before: dict[str, Any] = {}
+
+    def live_ids(store: Any) -> set[int]:
+        return {fid for ids in store.live for fid in ids}
+
+    waits, shadow = checkpoints.Checkpointer.waits, checkpoints.Checkpointer._shadow
+
+    def checked_waits(self: Any, cycle: int) -> None:
+        store = self.job.store
+        now = live_ids(store)
+        came = set(range(before["n"], store.next_id))
+        expected.append((cycle, (before["live"] | came) - now))
+        before.update(live=now, n=store.next_id)
+        waits(self, cycle)
+
+    def checked_shadow(self: Any) -> None:
+        before.update(live=live_ids(self.job.store), n=self.job.store.next_id)
+        shadow(self)
+
+    monkeypatch.setattr(checkpoints.Checkpointer, "waits", checked_waits)
+    monkeypatch.setattr(checkpoints.Checkpointer, "_shadow", checked_shadow)
+    db = tmp_path / "run.db"
+    api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group=4")
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT data FROM checkpoints ORDER BY cycle").fetchall()
+    steps = [s for (data,) in rows for s in checkpoints.unpack(bytes(data)).get("steps", ())]
+    got = [(int(s[0]), [*s[2], *s[3]]) for s in steps]
+    assert len(got) >= 3 and any(left for _, left in got), "cycles waited, facts left"
+    assert [(c, sorted(left)) for c, left in got] == [
+        (c, sorted(left)) for c, left in expected]
+    assert all(len(set(left)) == len(left) for _, left in got)
+
+
 def test_a_job_stored_without_checkpoints_resumes_by_re_executing_then_writes_them(
     tmp_path: Path,
 ) -> None:
