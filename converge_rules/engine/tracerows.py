@@ -49,8 +49,9 @@ A row of format ``rawm`` (schema version 11) holds the same list, msgpack-encode
 (:func:`raw_run`; its names, when it has them, the JSON text above as one msgpack
 string): packing it costs a third of the ``json`` call and the row is a third smaller
 (bench/README.md "smsg"). A run msgpack does not keep exactly (an int beyond 64
-bits, a str with a lone surrogate, a float that is not finite: the line writer
-writes those through the models, which a reader has not) is a ``raw`` row as before.
+bits, a str with a lone surrogate, a float that is not finite) goes to ``json`` as
+before (:func:`raw_text`): a ``raw`` row, or, for a float that is not finite (the
+line writer writes it through the models, which a reader has not), no raw row.
 """
 
 from __future__ import annotations
