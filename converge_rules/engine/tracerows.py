@@ -44,11 +44,20 @@ those of the facts ``[first id, first id + len(types))`` the cycles merged, ``ol
 ``[id, type, values]`` of older facts the events name, ``lasting`` the positions of
 the events whose support is lasting, ``events`` the event tuples as the engine
 recorded them (a keyed update as one event: the reader expands it to its three).
+
+A row of format ``rawm`` (schema version 11) holds the same list, msgpack-encoded
+(:func:`raw_run`; its names, when it has them, the JSON text above as one msgpack
+string): packing it costs a third of the ``json`` call and the row is a third smaller
+(bench/README.md "smsg"). A run msgpack does not keep exactly (an int beyond 64
+bits, a str with a lone surrogate, a float that is not finite) goes to ``json`` as
+before (:func:`raw_text`): a ``raw`` row, or, for a float that is not finite (the
+line writer writes it through the models, which a reader has not), no raw row.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 from array import array
@@ -60,6 +69,8 @@ from itertools import compress, islice, repeat
 from operator import is_, itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple
+
+import msgpack
 
 from converge_rules.engine.policies import decided_by
 from converge_rules.engine.trace import (
@@ -100,6 +111,9 @@ LINES = "lines"
 
 RAW = "raw"
 """A row of raw event tuples as the engine recorded them (see :func:`raw_run`)."""
+
+RAWM = "rawm"
+"""A row of format :data:`RAW` encoded by msgpack (see :func:`raw_run`)."""
 
 TEXT = "text"
 """A row of lines as they were handed to the store (a JSON array of texts, each with
@@ -148,6 +162,29 @@ def _default(value: Any) -> Any:
 _dumps = c_encoder(_default, allow_nan=False)
 """One call at C speed per row; ASCII (lone surrogates escaped: they read back as they
 were); no NaN or infinity (the line writer writes those through the models)."""
+
+
+_NOT_FINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]")
+"""Where a msgpack text may hold a float that is not finite (a float64 whose exponent
+bits are all set; the pattern may match other bytes too, which only sends a run to
+the ``json`` row that refuses them)."""
+
+
+def _unpack(data: bytes) -> Any:
+    """A msgpack row read back, safely: lists, str keys or not, no extension types,
+    every length bounded by the data's (``unpackb``'s limits); a malformed text raises
+    ``ValueError``."""
+    try:
+        return msgpack.unpackb(data, use_list=True, raw=False, strict_map_key=False,
+                               ext_hook=_no_ext)
+    except ValueError:
+        raise
+    except Exception as exc:  # (msgpack's OutOfData and the like)
+        raise ValueError(f"a malformed msgpack row: {exc}") from None
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError("a msgpack extension type in a trace row")
 
 
 _BIG = sys.byteorder == "big"
@@ -471,7 +508,9 @@ class RawRun(NamedTuple):
     cycle's ``(cycle, lines)``."""
 
     kind: str
-    text: str
+    #: the row's JSON text after its names (RAW) or its msgpack bytes without the
+    #: array's header (RAWM: :func:`raw_row` adds it and the names)
+    text: str | bytes
     lines: int
     cycles: list[tuple[int, int]]
     names: Callable[[], str]
@@ -540,11 +579,11 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
         if Lasting in supports:
             lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
             lasting.sort()
-    try:
-        text = _dumps([first_id, type_of[first_id:next_id], values[first_id:next_id],
-                       olds, lasting, events])
-    except (TypeError, ValueError, OverflowError, RecursionError):
+    encoded = raw_text([first_id, type_of[first_id:next_id], values[first_id:next_id],
+                        olds, lasting, events])
+    if encoded is None:
         return None
+    kind, text = encoded
     # each cycle's lines (raw_lines, inlined: one call a cycle cost as much as this)
     counts: list[tuple[int, int]] = []
     at = 0
@@ -555,8 +594,34 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
             lines += sum(n for i, n in extra.items() if at <= i < end)
         counts.append((cycle, lines))
         at = end
-    return RawRun(RAW, text[1:-1], sum(c[1] for c in counts), counts,
+    return RawRun(kind, text, sum(c[1] for c in counts), counts,
                   lambda: raw_names_text(trace))
+
+
+def raw_text(row: list[Any]) -> tuple[str, str | bytes] | None:
+    """A raw row's list after its names (:func:`raw_run`) encoded: msgpack (format
+    :data:`RAWM`, without the array's header), else JSON (:data:`RAW`, without its
+    brackets) for what msgpack does not keep exactly, else None (nor JSON)."""
+    try:
+        packed = msgpack.packb(row, default=_default)
+        if _NOT_FINITE.search(packed) is None:
+            return RAWM, packed[1:]  # (a fixarray's header, 0x96: raw_row writes 0x97)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        pass
+    try:
+        return RAW, _dumps(row)[1:-1]
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+
+
+def raw_row(run: RawRun, names: str | None) -> str | bytes:
+    """The text of the row of format :data:`RAW` or :data:`RAWM` holding ``run``, with
+    the job's names (JSON, :func:`raw_names_text`) when given."""
+    text = run.text
+    if isinstance(text, bytes):
+        head: bytes = b"\xc0" if names is None else msgpack.packb(names)
+        return b"\x97" + head + text
+    return f"[{names or 'null'},{text}]"
 
 
 def names_text(trace: Trace) -> str:
@@ -596,16 +661,17 @@ def text_row(lines: Sequence[str]) -> CompactCycle:
     return CompactCycle(TEXT, _dumps(list(lines)), len(lines), status)
 
 
-def row_hash(previous: str, text: str, columns: str = "") -> str:
+def row_hash(previous: str, text: str | bytes, columns: str = "") -> str:
     """The row chain: ``SHA-256(previous row's hash + columns + the row's text)`` in
     hex (the first row of a job follows :data:`~converge_rules.integrity.GENESIS`),
     ``columns`` the row's other columns (:func:`row_columns`); rows written before
     the chain covered the columns (session 23) hashed the text alone (``columns``
-    empty)."""
+    empty). A row of format :data:`RAWM`'s text is its bytes."""
     import hashlib  # here: a run without a store does not load OpenSSL (~2 ms)
 
     return hashlib.sha256(bytes.fromhex(previous) + columns.encode("utf-8", "replace")
-                          + text.encode("utf-8", "surrogatepass")).hexdigest()
+                          + (text if isinstance(text, bytes)
+                             else text.encode("utf-8", "surrogatepass"))).hexdigest()
 
 
 def row_columns(seq: object, cycle: object, lines: object, kind: object) -> str:
@@ -651,10 +717,22 @@ class Expander:
         #: each type's reason for its updates in place (the names of a raw row)
         self._reasons: list[str | None] = []
 
-    def lines(self, kind: str, text: str) -> list[str]:
-        """The canonical lines of a row of format ``kind`` (``raw``, ``events``,
-        ``lines`` or ``text``)."""
-        if kind in (LINES, TEXT):
+    def lines(self, kind: str, text: str | bytes) -> list[str]:
+        """The canonical lines of a row of format ``kind`` (``rawm``, ``raw``,
+        ``events``, ``lines`` or ``text``); ``text`` bytes for ``rawm`` alone."""
+        if type(text) is bytes:
+            if kind != RAWM:
+                raise ValueError("a trace row of bytes that is not of format rawm")
+            doc = _unpack(text)
+            if type(doc) is not list or len(doc) != 7:
+                raise ValueError("a trace row of format rawm that is no row")
+            names, first_id, fact_types, fact_values, olds, lasting, events = doc
+            if names is not None:
+                if type(names) is not str:
+                    raise ValueError("a trace row of format rawm whose names are not text")
+                names = json.loads(names)
+            kind = RAW
+        elif kind in (LINES, TEXT):
             texts: list[str] = json.loads(text)
             # a row of events read as lines (its format column edited): not lines
             if type(texts) is not list or not all(
@@ -662,7 +740,7 @@ class Expander:
                     for t in texts):
                 raise ValueError("a trace row of lines that are not lines")
             return texts
-        if kind == RAW:
+        elif kind == RAW:
             names, first_id, fact_types, fact_values, olds, lasting, events = json.loads(text)
         elif kind == EVENTS:
             names, events = json.loads(text)
@@ -805,9 +883,10 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 """The digits of a row hash (64 of them: what ``bytes.fromhex`` reads)."""
 
 
-Row = tuple[int, int, int, str, str, str]
+Row = tuple[int, int, int, str, str | bytes, str]
 """A stored trace row as :func:`read_rows` reads it: ``(seq, cycle, lines, format,
-text, row hash)``, the columns of ``trace_rows`` (docs/store.md)."""
+text (the bytes of a row of format ``rawm``), row hash)``, the columns of
+``trace_rows`` (docs/store.md)."""
 
 
 def read_rows(rows: Iterable[Row], head: bytes = GENESIS, seq: int = 0

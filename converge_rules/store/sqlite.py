@@ -250,8 +250,18 @@ def _v10(db: sqlite3.Connection) -> None:
     del db
 
 
+def _v11(db: sqlite3.Connection) -> None:
+    # Trace rows of format `rawm` (session 28): a `raw` row's list msgpack-encoded
+    # (engine/tracerows.py `raw_run`), its bytes in `packed` (BYTEA on PostgreSQL,
+    # whose TEXT cannot hold them), `data` empty; null in the rows of other formats.
+    # The row chain hashes `data`'s text then `packed`'s bytes. A converge before
+    # this version refuses the store (as too new) instead of reading such a row as a
+    # tampered one.
+    db.execute("ALTER TABLE trace_rows ADD COLUMN packed BLOB")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -674,10 +684,20 @@ class SqliteStore:
         pages."""
         seq = -1
         while True:
-            rows = self._read("SELECT seq, cycle, lines, kind, data, hash FROM trace_rows "
-                              "WHERE job = ? AND seq > ? ORDER BY seq LIMIT 256", (job, seq))
-            for first, cycle, lines, kind, data, digest in rows:
-                yield first, cycle, lines, str(kind), str(data), str(digest)
+            rows = self._read("SELECT seq, cycle, lines, kind, data, packed, hash "
+                              "FROM trace_rows WHERE job = ? AND seq > ? ORDER BY seq "
+                              "LIMIT 256", (job, seq))
+            for first, cycle, lines, kind, data, packed, digest in rows:
+                # (a row of format rawm: its bytes; any other: its text; both stored,
+                # or text stored as the bytes, which no converge writes: the bytes of
+                # both, so that the chain covers them and the row reads as tampered)
+                text: str | bytes = str(data)
+                if packed is not None:
+                    head = b"" if data == "" and type(packed) is bytes else str(
+                        data).encode("utf-8", "surrogatepass")
+                    text = head + (packed.encode("utf-8", "surrogatepass")
+                                   if type(packed) is str else bytes(packed))
+                yield first, cycle, lines, str(kind), text, str(digest)
             if len(rows) < 256:
                 return
             seq = int(rows[-1][0])
@@ -734,7 +754,8 @@ class SqliteStore:
             text = self._read("SELECT coalesce(sum(length(CAST(line AS BLOB))), 0) "
                               "FROM trace_lines")[0][0]
             tables["trace_lines"]["bytes"] = int(text)
-            text = self._read("SELECT coalesce(sum(length(data)), 0) FROM trace_rows")[0][0]
+            text = self._read("SELECT coalesce(sum(length(data) + coalesce(length(packed), "
+                              "0)), 0) FROM trace_rows")[0][0]
             tables["trace_rows"]["bytes"] = int(text)
         return StoreInfo(self.location, self._version(), total, tables, self.jobs())
 
@@ -923,6 +944,8 @@ _FIRST_ROW = GENESIS.hex()
 
 _RAW = "raw"
 """The format of a row of raw event tuples (engine/tracerows.py ``RAW``)."""
+_RAWS = frozenset({_RAW, "rawm"})
+"""The formats of a run of raw cycles (engine/tracerows.py ``RAW`` and ``RAWM``)."""
 
 
 JOIN_BYTES = 16_384
@@ -1135,7 +1158,7 @@ class SqliteJob:
             pending[k] = (seq, cycle, events, joins)
             seq += events.lines
             if joins:
-                if events.kind == _RAW:
+                if events.kind in _RAWS:
                     counts += [c[1] for c in events.cycles]
                 else:
                     counts.append(events.lines)
@@ -1167,7 +1190,7 @@ class SqliteJob:
         self._seq = first + events.lines
         self._cycle = cycle
 
-    def _rows(self) -> tuple[list[tuple[int, int, int, int, str, str, str]],
+    def _rows(self) -> tuple[list[tuple[int, int, int, int, str, str, bytes | None, str]],
                              list[tuple[int, int, int, int]], str, int]:
         """The ``trace_rows`` and ``cycles`` rows of what waits, and the row chain's
         head and ``named`` after them. Cycles of raw events next to each other share
@@ -1177,12 +1200,18 @@ class SqliteJob:
         staged, so a resume from any checkpoint truncates the trace where a row
         ends, and the transaction's last cycle starts a row (the re-executing resume
         of a job cut inside its last cycle truncates the trace before that cycle)."""
-        from converge_rules.engine.tracerows import EVENTS, joined_text, row_columns, row_hash
+        from converge_rules.engine.tracerows import (
+            EVENTS,
+            joined_text,
+            raw_row,
+            row_columns,
+            row_hash,
+        )
 
         job = self.id
         assert job is not None
         previous, named = self._previous, self._named
-        rows: list[tuple[int, int, int, int, str, str, str]] = []
+        rows: list[tuple[int, int, int, int, str, str, bytes | None, str]] = []
         cycles: list[tuple[int, int, int, int]] = []
         pending = self._pending
         ends = self._checkpointed
@@ -1198,15 +1227,17 @@ class SqliteJob:
                 i = j
                 continue
             kind = events.kind
-            if kind == _RAW:  # a run of cycles, encoded apart (encode_waiting)
+            if kind in _RAWS:  # a run of cycles, encoded apart (encode_waiting)
                 # (the names of a raw row hold the reasons of updates in place too)
-                text = f"[{'null' if named == 2 else events.names()},{events.text}]"
+                raw = raw_row(events, None if named == 2 else events.names())
                 lines = events.lines
-                previous = row_hash(previous, text, row_columns(first, cycle, lines, kind))
+                previous = row_hash(previous, raw, row_columns(first, cycle, lines, kind))
                 named = 2
-                rows.append((job, first, cycle, lines, kind, text, previous))
+                rows.append((job, first, cycle, lines, kind, "", raw, previous)
+                            if isinstance(raw, bytes) else
+                            (job, first, cycle, lines, kind, raw, None, previous))
                 # each cycle's share of the row's bytes, by its lines
-                size = len(text)
+                size = len(raw)
                 shares = [size * n // lines for _, n in events.cycles]
                 shares[0] += size - sum(shares)
                 cycles += [(job, c, n, b) for (c, n), b in zip(events.cycles, shares,
@@ -1230,7 +1261,7 @@ class SqliteJob:
             last = pending[j - 1][1]
             previous = row_hash(previous, text, row_columns(first, last, lines, kind))
             named = max(named, kind == EVENTS)
-            rows.append((job, first, last, lines, kind, text, previous))
+            rows.append((job, first, last, lines, kind, text, None, previous))
             # each cycle's share of the bytes: its events; the row's own to the first
             envelope = len(text) - sum(len(e.text) for e in group)
             for k in range(i, j):
@@ -1346,8 +1377,8 @@ class SqliteJob:
         self.encode_waiting()
         rows, cycles, previous, named = self._rows()
         statements: list[_Statement] = [
-            ("INSERT INTO trace_rows (job, seq, cycle, lines, kind, data, hash) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows, True),
+            ("INSERT INTO trace_rows (job, seq, cycle, lines, kind, data, packed, hash) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows, True),
             ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
              "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
              "bytes = cycles.bytes + excluded.bytes", cycles,

@@ -25,11 +25,13 @@ from converge_rules.engine.tracerows import (
     FIRST_ROW,
     LINES,
     RAW,
+    RAWM,
     _dumps,
     all_raw,
     compact,
     is_raw,
     kinds_of,
+    raw_row,
     raw_run,
     read_rows,
     row_columns,
@@ -83,10 +85,10 @@ def test_a_raw_row_reads_back_as_the_lines(data: st.DataObject) -> None:
     if run_ is None:  # a value JSON does not keep exactly (infinity)
         event("kept as compact does")
         return
-    event("raw")
-    text = f"[{run_.names()},{run_.text}]"
-    digest = row_hash(FIRST_ROW, text, row_columns(0, 0, run_.lines, RAW))
-    lines = list(read_rows([(0, 0, run_.lines, RAW, text, digest)]))
+    event(run_.kind)
+    text = raw_row(run_, run_.names())
+    digest = row_hash(FIRST_ROW, text, row_columns(0, 0, run_.lines, run_.kind))
+    lines = list(read_rows([(0, 0, run_.lines, run_.kind, text, digest)]))
     assert lines == list(result.trace.lines())
     assert sum(n for _, n in run_.cycles) == run_.lines == len(lines)
 
@@ -128,7 +130,7 @@ def test_the_closure_keyed_conflicts_and_the_spool_read_back_as_the_lines() -> N
         # the job runs
         rows = store._read("SELECT kind, data FROM trace_rows WHERE job = ?", (job.id,))
         assert 2 <= len(rows) <= result.cycles + 2
-        assert all(k in (EVENTS, RAW) and '"hash"' not in d for k, d in rows)
+        assert all(k in (EVENTS, RAW, RAWM) and '"hash"' not in d for k, d in rows)
 
 
 _CLOSURE_OF = """\

@@ -126,7 +126,8 @@ def test_rows_of_the_older_form_read_as_before(tmp_path: Path) -> None:
     traced, _, db = _stored_and_traced(tmp_path, CLOSURE, EDGES)
     expander = tracerows.Expander()
     lines = []
-    for kind, text in db.execute("SELECT kind, data FROM trace_rows ORDER BY seq"):
+    for kind, text in db.execute(
+            "SELECT kind, coalesce(packed, data) FROM trace_rows ORDER BY seq"):
         if kind == "events":
             older = _older_form(text)
             assert not re.search(r'"[hiq]:', older)

@@ -68,14 +68,17 @@ ACC = [("Acc", {"id": "a\u00e9\"", "day": "2026-12-07", "total": 0.1, "n": 0}),
     # event a raw row does not keep) are kept as rows of events, the others raw
     (KEYED.replace("FACTOR", "1e60"), ACC, 2),
 ], ids=["lasting-pruned", "keyed-dates-floats", "lasting-supported", "discarded"])
-@pytest.mark.parametrize("encodes", [True, False], ids=["raw", "raw-run-refused"])
+@pytest.mark.parametrize("encodes", ["rawm", "raw", None],
+                         ids=["rawm", "raw", "raw-run-refused"])
 def test_raw_rows_read_back_as_the_trace_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
-    facts: list[tuple[str, dict[str, object]]], events_rows: int, encodes: bool,
+    facts: list[tuple[str, dict[str, object]]], events_rows: int, encodes: str | None,
 ) -> None:
     from converge_rules.engine import tracerows
 
-    if not encodes:  # as for a value JSON does not keep exactly: each cycle as compact
+    if encodes == "raw":  # as for a value msgpack does not keep exactly: JSON
+        monkeypatch.setattr(tracerows.msgpack, "packb", _refused)
+    if encodes is None:  # as for a value JSON does not keep exactly: each cycle as compact
         monkeypatch.setattr(tracerows, "raw_run", lambda *args: None)
     program = converge_rules.loads(text, plugins=False)
     api.run(program, facts, trace=tmp_path / "t.jsonl", now=None)
@@ -92,12 +95,16 @@ def test_raw_rows_read_back_as_the_trace_file(
     assert verify_lines(lines).ok
     if encodes:
         assert kinds.count("events") == events_rows
-        assert "raw" in kinds
-        assert set(kinds) == {"raw", "events"}
+        assert encodes in kinds
+        assert set(kinds) == {encodes, "events"}
     else:
         assert set(kinds) == {"events"}
     # each cycle's lines counted (what resume reads; the job's end with the last)
     assert sum(n for _, n, _ in sizes) == len(lines)
+
+
+def _refused(*args: object, **kwargs: object) -> bytes:
+    raise OverflowError("as for an int beyond 64 bits")
 
 
 def test_a_converge_that_knows_no_raw_rows_refuses_the_store(

@@ -472,6 +472,13 @@ def test_a_re_execution_that_differs_from_the_store_is_refused_naming_the_cycle(
         # keyed update in place, as its lines' text, "n":2 escaped in the row's JSON)
         conn.execute("UPDATE trace_rows SET data = replace(replace(data, ?, ?), ?, ?) "
                      "WHERE cycle = 2", ('"a",2]', '"a",7]', r'\"n\":2}', r'\"n\":7}'))
+        # (a row of format rawm: the same values in its msgpack bytes, ["a",2])
+        (packed,) = conn.execute("SELECT packed FROM trace_rows WHERE cycle = 2 AND "
+                                 "kind = 'rawm'").fetchone()
+        edited = packed.replace(b"\x92\xa1a\x02", b"\x92\xa1a\x07")
+        assert edited != packed
+        conn.execute("UPDATE trace_rows SET packed = ? WHERE cycle = 2 AND kind = 'rawm'",
+                     (edited,))
         # stored without checkpoints (an older converge): the resume re-executes
         conn.execute("DELETE FROM checkpoints")
     with pytest.raises(StoreError, match=r"differs from what it stored in cycle 2: line"):
