@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, groupby
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -965,13 +965,20 @@ here."""
 
 def encode_sizes(flat: Sequence[int]) -> str:
     """The ``sizes`` text of a ``cycles`` row holding the cycles ``flat``
-    (``cycle, lines, bytes`` of each, in order): the numbers, comma-separated, each
-    cycle but the first as its distance from the one before (1 in a run), ended by
-    ``;``. Two such texts joined are one (the first cycle of each is absolute)."""
-    out = list(flat)
-    cycles = out[0::3]
-    out[3::3] = list(map(operator.sub, cycles[1:], cycles[:-1]))
-    return ",".join(map(str, out)) + ";"
+    (``cycle, lines, bytes`` of each, in order): for each cycle, comma-separated, its
+    number (each but the first as its distance from the one before: 1 in a run), lines
+    and bytes; ``N*`` before a distance says that cycle and the ``N - 1`` after it are
+    alike (a run of short cycles is a few numbers, not three a cycle: a row's text
+    stays within its page); ended by ``;``. Two such texts joined are one (the first
+    cycle of each is absolute)."""
+    cycles = flat[0::3]
+    parts = [f"{flat[0]},{flat[1]},{flat[2]}"]
+    for (step, lines, size), alike in groupby(zip(
+            map(operator.sub, cycles[1:], cycles[:-1]), flat[4::3], flat[5::3],
+            strict=True)):
+        n = len(list(alike))
+        parts.append(f"{n}*{step},{lines},{size}" if n > 1 else f"{step},{lines},{size}")
+    return ",".join(parts) + ";"
 
 
 def cycle_entries(cycle: int, lines: int, size: int, sizes: str | None
@@ -984,11 +991,17 @@ def cycle_entries(cycle: int, lines: int, size: int, sizes: str | None
     for part in str(sizes).split(";"):
         if not part:
             continue
-        numbers = list(map(int, part.split(",")))
+        numbers = part.split(",")
         at = 0
         for k in range(0, len(numbers), 3):
-            at += numbers[k]
-            out.append((at, numbers[k + 1], numbers[k + 2]))
+            step, n = numbers[k], 1
+            if "*" in step:
+                count, step = step.split("*")
+                n = int(count)
+            d, count_lines, count_bytes = int(step), int(numbers[k + 1]), int(numbers[k + 2])
+            for _ in range(n):
+                at += d
+                out.append((at, count_lines, count_bytes))
     return out
 
 

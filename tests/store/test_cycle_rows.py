@@ -48,17 +48,23 @@ def _per_cycle(lines: list[str]) -> dict[int, int]:
 
 
 def test_sizes_round_trip_and_join() -> None:
-    flat = [3, 4, 100, 4, 2, 50, 4, 1, 7, 9, 0, 0]  # a run, a cycle twice, a gap
+    # a run, a cycle twice, a gap, cycles alike (the first one's number is absolute)
+    flat = [3, 4, 100, 4, 2, 50, 4, 1, 7, 9, 0, 0, 10, 0, 0, 11, 0, 0, 12, 5, 5,
+            13, 5, 5, 14, 5, 5, 15, 5, 5]
     text = encode_sizes(flat)
-    assert text == "3,4,100,1,2,50,0,1,7,5,0,0;"
-    entries = [(3, 4, 100), (4, 2, 50), (4, 1, 7), (9, 0, 0)]
-    assert cycle_entries(9, 7, 157, text) == entries
+    assert text == "3,4,100,1,2,50,0,1,7,5,0,0,2*1,0,0,4*1,5,5;"
+    entries = [(3, 4, 100), (4, 2, 50), (4, 1, 7), (9, 0, 0), (10, 0, 0), (11, 0, 0),
+               (12, 5, 5), (13, 5, 5), (14, 5, 5), (15, 5, 5)]
+    assert cycle_entries(15, 27, 177, text) == entries
+    alike = encode_sizes([7, 9, 175, 8, 9, 175, 9, 9, 175])
+    assert alike == "7,9,175,2*1,9,175;"
+    assert cycle_entries(9, 27, 525, alike) == [(7, 9, 175), (8, 9, 175), (9, 9, 175)]
     # two rows' texts joined (ON CONFLICT appends) read as both rows' cycles
-    assert cycle_entries(9, 8, 160, text + encode_sizes([9, 1, 3])) == [
-        *entries, (9, 1, 3)]
+    assert cycle_entries(15, 28, 180, text + encode_sizes([15, 1, 3])) == [
+        *entries, (15, 1, 3)]
     assert cycle_entries(5, 2, 10, None) == [(5, 2, 10)]
     assert cycles_row(1, [5, 2, 10]) == (1, 5, 2, 10, None)
-    assert cycles_row(1, flat) == (1, 9, 7, 157, text)
+    assert cycles_row(1, flat) == (1, 15, 27, 177, text)
 
 
 def test_a_transaction_writes_one_cycles_row(backend: Backend,
