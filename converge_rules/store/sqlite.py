@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import chain, groupby
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -260,8 +262,17 @@ def _v11(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE trace_rows ADD COLUMN packed BLOB")
 
 
+def _v12(db: sqlite3.Connection) -> None:
+    # One `cycles` row per transaction (session 28): the row's `cycle` is the last
+    # cycle it holds, `lines` and `bytes` its cycles' totals, and `sizes` each cycle's
+    # lines and bytes (:func:`encode_sizes`); a row without `sizes` (all rows written
+    # before) holds its one cycle. Rows written this way cost one INSERT a commit, not
+    # one a cycle; what every reader gives is the same (:func:`cycle_entries`).
+    db.execute("ALTER TABLE cycles ADD COLUMN sizes TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12)
 """The schema's history: step ``i`` takes a store from version ``i`` to ``i + 1``.
 Steps are only ever appended; each runs in the transaction that records it."""
 
@@ -730,9 +741,17 @@ class SqliteStore:
             "SELECT cycle, kind, length(data) FROM checkpoints WHERE job = ?", (job,))}
 
     def cycle_sizes(self, job: int) -> list[tuple[int, int, int]]:
-        return [(int(r[0]), int(r[1]), int(r[2]))
-                for r in self._read("SELECT cycle, lines, bytes FROM cycles WHERE job = ? "
-                                    "ORDER BY cycle", (job,))]
+        totals: dict[int, list[int]] = {}
+        for row in self._read("SELECT cycle, lines, bytes, sizes FROM cycles WHERE job = ? "
+                              "ORDER BY cycle", (job,)):
+            for cycle, lines, size in cycle_entries(*row):
+                total = totals.get(cycle)
+                if total is None:
+                    totals[cycle] = [lines, size]
+                else:  # a cycle in two rows (the lines after it, committed later)
+                    total[0] += lines
+                    total[1] += size
+        return [(c, n, b) for c, (n, b) in sorted(totals.items())]
 
     def info(self) -> StoreInfo:
         """Sizes: the file (with its WAL), and each table's rows and bytes on disk (from
@@ -953,6 +972,71 @@ JOIN_BYTES = 16_384
 this much text (a cycle larger than that has a row of its own: joining saves nothing
 there, and a reader expands one row at a time)."""
 
+_ADD_CYCLES = (
+    "INSERT INTO cycles (job, cycle, lines, bytes, sizes) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
+    "bytes = cycles.bytes + excluded.bytes, sizes = coalesce(cycles.sizes, "
+    "CAST(cycles.cycle AS TEXT) || ',' || CAST(cycles.lines AS TEXT) || ',' || "
+    "CAST(cycles.bytes AS TEXT) || ';') || coalesce(excluded.sizes, "
+    "CAST(excluded.cycle AS TEXT) || ',' || CAST(excluded.lines AS TEXT) || ',' || "
+    "CAST(excluded.bytes AS TEXT) || ';')")
+"""A transaction's ``cycles`` row (:func:`cycles_row`). A row ending with the cycle
+another row ends with (the lines after a job's last cycle, committed after it) is
+appended to that row; columns qualified: in PostgreSQL a bare ``lines`` is ambiguous
+here."""
+
+
+def encode_sizes(flat: Sequence[int]) -> str:
+    """The ``sizes`` text of a ``cycles`` row holding the cycles ``flat``
+    (``cycle, lines, bytes`` of each, in order): for each cycle, comma-separated, its
+    number (each but the first as its distance from the one before: 1 in a run), lines
+    and bytes; ``N*`` before a distance says that cycle and the ``N - 1`` after it are
+    alike (a run of short cycles is a few numbers, not three a cycle: a row's text
+    stays within its page); ended by ``;``. Two such texts joined are one (the first
+    cycle of each is absolute)."""
+    cycles = flat[0::3]
+    parts = [f"{flat[0]},{flat[1]},{flat[2]}"]
+    for (step, lines, size), alike in groupby(zip(
+            map(operator.sub, cycles[1:], cycles[:-1]), flat[4::3], flat[5::3],
+            strict=True)):
+        n = len(list(alike))
+        parts.append(f"{n}*{step},{lines},{size}" if n > 1 else f"{step},{lines},{size}")
+    return ",".join(parts) + ";"
+
+
+def cycle_entries(cycle: int, lines: int, size: int, sizes: str | None
+                  ) -> list[tuple[int, int, int]]:
+    """``(cycle, lines, bytes)`` of each cycle a ``cycles`` row holds, in order (a
+    cycle may come twice): a row without ``sizes`` holds its one cycle."""
+    if sizes is None:
+        return [(int(cycle), int(lines), int(size))]
+    out: list[tuple[int, int, int]] = []
+    for part in str(sizes).split(";"):
+        if not part:
+            continue
+        numbers = part.split(",")
+        at = 0
+        for k in range(0, len(numbers), 3):
+            step, n = numbers[k], 1
+            if "*" in step:
+                count, step = step.split("*")
+                n = int(count)
+            d, count_lines, count_bytes = int(step), int(numbers[k + 1]), int(numbers[k + 2])
+            for _ in range(n):
+                at += d
+                out.append((at, count_lines, count_bytes))
+    return out
+
+
+def cycles_row(job: int | None, flat: Sequence[int]) -> tuple[object, ...]:
+    """The ``cycles`` row of a transaction's cycles ``flat`` (``cycle, lines, bytes``
+    of each, in order): keyed by its last cycle, with their totals; one cycle alone
+    as rows were before migration 12 (no ``sizes``)."""
+    if len(flat) == 3:
+        return (job, flat[0], flat[1], flat[2], None)
+    return (job, max(flat[0::3]), sum(flat[1::3]), sum(flat[2::3]), encode_sizes(flat))
+
+
 _DROP_UNREFERENCED_BLOBS: _Statement = (
     "DELETE FROM blobs WHERE NOT EXISTS "
     "(SELECT 1 FROM job_blobs WHERE job_blobs.hash = blobs.hash)", (), False)
@@ -1018,14 +1102,26 @@ class SqliteJob:
         kept = self.store._read("SELECT hash FROM trace_rows WHERE job = ? AND seq < ? "
                                 "ORDER BY seq DESC LIMIT 1", (job, keep))
         self._previous = str(kept[0][0]) if kept else _FIRST_ROW
+        # the cycles kept: the rows holding `cycle` or later are cut after it (a row
+        # holds a transaction's cycles) and `cycle`'s lines and bytes set to those kept
+        cut: list[int] = []
+        found = False
+        for row in self.store._read("SELECT cycle, lines, bytes, sizes FROM cycles "
+                                    "WHERE job = ? AND cycle >= ? ORDER BY cycle",
+                                    (job, cycle)):
+            for entry in cycle_entries(*row):
+                if entry[0] < cycle:
+                    cut += entry
+                found = found or entry[0] == cycle
+        if found:
+            cut += (cycle, lines, size)
         self._reopen = [
             ("DELETE FROM trace_lines WHERE job = ? AND seq >= ?", (job, keep), False),
             ("DELETE FROM trace_rows WHERE job = ? AND seq >= ?", (job, keep), False),
-            ("DELETE FROM cycles WHERE job = ? AND cycle > ?", (job, cycle), False),
+            ("DELETE FROM cycles WHERE job = ? AND cycle >= ?", (job, cycle), False),
             ("DELETE FROM timings WHERE job = ? AND cycle > ?", (job, cycle), False),
             ("DELETE FROM checkpoints WHERE job = ? AND cycle > ?", (job, cycle), False),
-            ("UPDATE cycles SET lines = ?, bytes = ? WHERE job = ? AND cycle = ?",
-             (lines, size, job, cycle), False),
+            *([(_ADD_CYCLES, cycles_row(job, cut), False)] if cut else []),
             ("UPDATE jobs SET status = 'running', detail = '', finished = NULL "
              "WHERE id = ?", (job,), False),
             ("UPDATE job_specs SET host = ?, pid = ? WHERE job = ?",
@@ -1191,8 +1287,9 @@ class SqliteJob:
         self._cycle = cycle
 
     def _rows(self) -> tuple[list[tuple[int, int, int, int, str, str, bytes | None, str]],
-                             list[tuple[int, int, int, int]], str, int]:
-        """The ``trace_rows`` and ``cycles`` rows of what waits, and the row chain's
+                             list[int], str, int]:
+        """The ``trace_rows`` of what waits, each cycle's ``(cycle, lines, bytes)``
+        (flat, in order: the transaction's ``cycles`` row), and the row chain's
         head and ``named`` after them. Cycles of raw events next to each other share
         one row (one hash, one INSERT: a short cycle's row cost as much as its
         events, bench/README.md "Job store: cheaper trace rows") up to
@@ -1212,7 +1309,7 @@ class SqliteJob:
         assert job is not None
         previous, named = self._previous, self._named
         rows: list[tuple[int, int, int, int, str, str, bytes | None, str]] = []
-        cycles: list[tuple[int, int, int, int]] = []
+        sizes: list[int] = []  # (cycle, lines, bytes) of each cycle, flat
         pending = self._pending
         ends = self._checkpointed
         i, n = 0, len(pending)
@@ -1223,7 +1320,7 @@ class SqliteJob:
             first, cycle, events, joins = pending[i]
             j = i + 1
             if not events.lines:
-                cycles.append((job, cycle, 0, 0))
+                sizes += (cycle, 0, 0)
                 i = j
                 continue
             kind = events.kind
@@ -1238,10 +1335,11 @@ class SqliteJob:
                             (job, first, cycle, lines, kind, raw, None, previous))
                 # each cycle's share of the row's bytes, by its lines
                 size = len(raw)
-                shares = [size * n // lines for _, n in events.cycles]
+                counts = [n for _, n in events.cycles]
+                shares = [size * n // lines for n in counts]
                 shares[0] += size - sum(shares)
-                cycles += [(job, c, n, b) for (c, n), b in zip(events.cycles, shares,
-                                                                 strict=True)]
+                sizes += chain.from_iterable(zip([c for c, _ in events.cycles], counts,
+                                                 shares, strict=True))
                 i = j
                 continue
             if joins and kind == EVENTS and cycle not in ends:
@@ -1266,10 +1364,10 @@ class SqliteJob:
             envelope = len(text) - sum(len(e.text) for e in group)
             for k in range(i, j):
                 _, c, e, _ = pending[k]
-                cycles.append((job, c, e.lines, len(e.text) + envelope))
+                sizes += (c, e.lines, len(e.text) + envelope)
                 envelope = 0
             i = j
-        return rows, cycles, previous, named
+        return rows, sizes, previous, named
 
     # ------------------------------------------------- knowledge and payloads
 
@@ -1375,15 +1473,12 @@ class SqliteJob:
         """Write what waits (the cycles' lines and rows, the knowledge and payloads
         staged, a resumed job's reopening) and ``status`` in one transaction."""
         self.encode_waiting()
-        rows, cycles, previous, named = self._rows()
+        rows, sizes, previous, named = self._rows()
         statements: list[_Statement] = [
             ("INSERT INTO trace_rows (job, seq, cycle, lines, kind, data, packed, hash) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows, True),
-            ("INSERT INTO cycles (job, cycle, lines, bytes) VALUES (?, ?, ?, ?) "
-             "ON CONFLICT (job, cycle) DO UPDATE SET lines = cycles.lines + excluded.lines, "
-             "bytes = cycles.bytes + excluded.bytes", cycles,
-             True),  # qualified: in PostgreSQL a bare `lines` is ambiguous here
-        ]
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows, True)]
+        if sizes:
+            statements.append((_ADD_CYCLES, cycles_row(self.id, sizes), False))
         statements += self._staged
         if status is not None:
             statements.append(("UPDATE jobs SET status = ?, detail = ?, finished = ? "
