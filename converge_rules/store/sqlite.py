@@ -744,7 +744,16 @@ class SqliteStore:
         totals: dict[int, list[int]] = {}
         for row in self._read("SELECT cycle, lines, bytes, sizes FROM cycles WHERE job = ? "
                               "ORDER BY cycle", (job,)):
-            for cycle, lines, size in cycle_entries(*row):
+            try:
+                entries = cycle_entries(*row)
+            except (ValueError, TypeError, IndexError):
+                # (a row no converge writes: the file was edited or damaged)
+                raise StoreError(
+                    f"job {job} of {self.path} has a damaged row in its `cycles` table "
+                    f"(the one ending with cycle {row[0]!r}: its sizes do not read); "
+                    "its trace may still be intact: `converge verify` checks it, and "
+                    "`converge trace export` reads it") from None
+            for cycle, lines, size in entries:
                 total = totals.get(cycle)
                 if total is None:
                     totals[cycle] = [lines, size]

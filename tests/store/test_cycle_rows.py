@@ -162,3 +162,22 @@ def test_rows_of_the_older_layout_read_as_before(
         with sink:
             sink.write_lines([])
         assert store.cycle_sizes(job.id) == [*sizes[:-1], (last, n, 77)]
+
+
+@pytest.mark.parametrize("sizes", ["x,1;", "0,1;", "0,1,2,3*;", "0,1,2,*1,1,1;"])
+def test_a_damaged_sizes_column_is_named_not_a_crash(tmp_path: Path, sizes: str) -> None:
+    # found in review: an edited or damaged `sizes` text made `store info --job` an
+    # internal error (ValueError from the parser)
+    from click.testing import CliRunner
+
+    from converge_rules.cli import main
+
+    db = tmp_path / "s.db"
+    api.run(converge_rules.loads(PRUNED), [("Tick", {"id": "t", "n": 0})], store=db, now=None)
+    conn = sqlite.sqlite3.connect(db, isolation_level=None)
+    conn.execute("UPDATE cycles SET sizes = ? WHERE sizes IS NOT NULL", (sizes,))
+    conn.close()
+    result = CliRunner().invoke(main, ["store", "info", str(db), "--job", "1"])
+    assert result.exit_code == 2, result.output
+    assert "has a damaged row in its `cycles` table" in result.output
+    assert "internal error" not in result.output
