@@ -110,8 +110,10 @@ def test_with_a_store_knowledge_is_in_its_table_and_the_job_is_the_same(
                 for r in sorted((*memory.knowledge.rows("Reading"),
                                  *memory.knowledge.rows("Recall")), key=lambda r: r.seq)]
     assert rows == expected
-    # each cycle's knowledge committed with that cycle's trace lines
-    cycles = {c for (c,) in conn.execute("SELECT cycle FROM cycles")}
+    # each cycle's knowledge committed with that cycle's trace lines (the cycles the
+    # store holds, as it reads them: one `cycles` row holds a transaction's cycles)
+    with SqliteStore(db) as store:
+        cycles = {c for c, _, _ in store.cycle_sizes(store.job(None).id)}
     assert {r[1] for r in rows} <= cycles
 
 
