@@ -297,6 +297,12 @@ class _Job:
         deadline (inside a merge: the facts merged until then are kept, as for a stop
         in the merge)."""
         doing = watchdog.doing if watchdog is not None else "the merge ran"
+        if self.checkpoints is not None:
+            # the job ends inside a cycle's merge: the state is no longer that of the
+            # last cycle ended, whose checkpoint (if it waits) would be staged from it
+            # (its agents' matches of the cycle cut taken: a resume ran none of them);
+            # without it a resume starts from an earlier checkpoint or the inputs
+            self.checkpoints.stop()
         stop = self._exceeded("job_timeout", f"job_timeout "
                               f"({self.program.budgets.job_timeout:g}s) ran out while "
                               f"{doing} in cycle {self.meter.cycles}; the facts merged "

@@ -744,16 +744,7 @@ class SqliteStore:
         totals: dict[int, list[int]] = {}
         for row in self._read("SELECT cycle, lines, bytes, sizes FROM cycles WHERE job = ? "
                               "ORDER BY cycle", (job,)):
-            try:
-                entries = cycle_entries(*row)
-            except (ValueError, TypeError, IndexError):
-                # (a row no converge writes: the file was edited or damaged)
-                raise StoreError(
-                    f"job {job} of {self.path} has a damaged row in its `cycles` table "
-                    f"(the one ending with cycle {row[0]!r}: its sizes do not read); "
-                    "its trace may still be intact: `converge verify` checks it, and "
-                    "`converge trace export` reads it") from None
-            for cycle, lines, size in entries:
+            for cycle, lines, size in cycle_entries(*row):
                 total = totals.get(cycle)
                 if total is None:
                     totals[cycle] = [lines, size]
@@ -1016,21 +1007,40 @@ def encode_sizes(flat: Sequence[int]) -> str:
 def cycle_entries(cycle: int, lines: int, size: int, sizes: str | None
                   ) -> list[tuple[int, int, int]]:
     """``(cycle, lines, bytes)`` of each cycle a ``cycles`` row holds, in order (a
-    cycle may come twice): a row without ``sizes`` holds its one cycle."""
-    if sizes is None:
-        return [(int(cycle), int(lines), int(size))]
+    cycle may come twice): a row without ``sizes`` holds its one cycle. A row that is
+    not one :func:`encode_sizes` writes (edited: the column is outside the trace's
+    chain) raises ``StoreError``, never expanded past its own cycle (a forged run
+    count of 10**11 is not a list of 10**11 entries)."""
+    try:
+        if sizes is None:
+            return [(int(cycle), int(lines), int(size))]
+        return _entries(int(cycle), str(sizes))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise StoreError(f"a damaged row of the store's cycles table (cycle {cycle!r}, "
+                         f"sizes {str(sizes)[:40]!r}): {exc}; `converge verify` checks "
+                         "the trace itself") from None
+
+
+def _entries(last: int, sizes: str) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
-    for part in str(sizes).split(";"):
-        if not part:
-            continue
+    parts = sizes.split(";")
+    if parts.pop() != "":
+        raise ValueError("not ended by ;")
+    for part in parts:
         numbers = part.split(",")
+        if len(numbers) % 3 or not numbers[0]:
+            raise ValueError("not three numbers a cycle")
         at = 0
         for k in range(0, len(numbers), 3):
             step, n = numbers[k], 1
-            if "*" in step:
+            if k and "*" in step:
                 count, step = step.split("*")
                 n = int(count)
             d, count_lines, count_bytes = int(step), int(numbers[k + 1]), int(numbers[k + 2])
+            # cycles never go back nor past the row's own (its last); a run of one
+            # cycle again (distance 0) is a few entries at most, never thousands
+            if d < 0 or n < 1 or at + d * n > last or (d == 0 and n > 16):
+                raise ValueError("cycles out of order or past the row's")
             for _ in range(n):
                 at += d
                 out.append((at, count_lines, count_bytes))

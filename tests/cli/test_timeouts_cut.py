@@ -376,3 +376,24 @@ def test_job_timeout_cuts_an_invariant_that_never_returns(tmp_path: Path) -> Non
     assert result["status"] == "budget_exceeded"
     assert result["budget"]["job_timeout"]["exceeded"] is True
     assert result["facts"]["Step"] == [{"id": 1}, {"id": 2}]  # merged, then checked
+
+
+@pytest.mark.parametrize("ruleset", [RESOLVER, INVARIANT], ids=["resolver", "invariant"])
+def test_a_job_cut_in_its_merge_resumes_to_the_same_cut(tmp_path: Path,
+                                                         ruleset: str) -> None:
+    # the cut ends the job inside a cycle's merge: the checkpoint of the last cycle
+    # committed was staged from that later state (the agents' matches of the cycle
+    # cut taken), and `run --resume` reported the job converged, its agents never run
+    proc = converge(tmp_path, ruleset, JOBS, "--store", "run.db")
+    first, _ = finish(proc)
+    assert first["status"] == "budget_exceeded"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+           "CONVERGE_DISABLE_PLUGINS": "converge-http,converge-llm,converge-example"}
+    resumed = subprocess.run(
+        [str(CONSOLE), "--plugin", "sleepy_plugin", "run", "r.cvg", "--resume", "run.db",
+         "--format", "json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=HARD)
+    assert "Traceback" not in resumed.stderr, resumed.stderr
+    again = json.loads(resumed.stdout)
+    assert again["status"] == "budget_exceeded", again["status"]
+    assert again["facts"] == first["facts"]

@@ -13,6 +13,7 @@ import pytest
 
 import converge_rules
 from converge_rules import api
+from converge_rules.errors import StoreError
 from converge_rules.store import sqlite
 from converge_rules.store.sqlite import (
     SqliteStore,
@@ -164,20 +165,37 @@ def test_rows_of_the_older_layout_read_as_before(
         assert store.cycle_sizes(job.id) == [*sizes[:-1], (last, n, 77)]
 
 
-@pytest.mark.parametrize("sizes", ["x,1;", "0,1;", "0,1,2,3*;", "0,1,2,*1,1,1;"])
-def test_a_damaged_sizes_column_is_named_not_a_crash(tmp_path: Path, sizes: str) -> None:
-    # found in review: an edited or damaged `sizes` text made `store info --job` an
-    # internal error (ValueError from the parser)
+@pytest.mark.parametrize("sizes", [
+    "garbage", "1,2", "1,2,3;x", "1,2,3", "3,1,1,x*1,1,1;", "3,1,1,1,1;",
+    "99999999999*1,1,1;", "3,1,1,99999999999*1,1,1;", "3,1,1,-1,1,1;",
+    "3,1,1,100*0,1,1;", "3,1,1,20,1,1;",
+])
+def test_a_damaged_sizes_text_is_a_store_error_not_a_crash_or_a_hang(sizes: str) -> None:
+    """The `sizes` column is outside the trace's chain: an edited one is refused as
+    damaged (it was a ValueError or IndexError out of `store info --job` and
+    `run --resume`, and a forged run count built a list of that many entries)."""
+    with pytest.raises(StoreError, match="damaged row of the store's cycles table"):
+        cycle_entries(15, 27, 177, sizes)
+
+
+def test_a_damaged_cycles_row_is_reported_by_store_info_and_resume(
+        tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from converge_rules.cli import main
 
+    rules = tmp_path / "ticks.cvg"
+    rules.write_text(PRUNED)
     db = tmp_path / "s.db"
-    api.run(converge_rules.loads(PRUNED), [("Tick", {"id": "t", "n": 0})], store=db, now=None)
+    api.run(converge_rules.load(rules), [("Tick", {"id": "t", "n": 0})],
+            store=f"sqlite:///{db}?group=4", now=None)
     conn = sqlite.sqlite3.connect(db, isolation_level=None)
-    conn.execute("UPDATE cycles SET sizes = ? WHERE sizes IS NOT NULL", (sizes,))
+    conn.execute("UPDATE cycles SET sizes = 'garbage' WHERE sizes IS NOT NULL")
+    conn.execute("UPDATE jobs SET status = 'interrupted'")
     conn.close()
-    result = CliRunner().invoke(main, ["store", "info", str(db), "--job", "1"])
-    assert result.exit_code == 2, result.output
-    assert "has a damaged row in its `cycles` table" in result.output
-    assert "internal error" not in result.output
+    for args in (["store", "info", str(db), "--job", "1"],
+                 ["run", str(rules), "--resume", str(db)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "damaged row of the store's cycles table" in result.output
+        assert "internal error" not in result.output
