@@ -36,31 +36,14 @@ def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
 @contextmanager
 def cut_at(seconds: float) -> Iterator[None]:
     """Run the block; raise :class:`JobDeadline` if it is still running ``seconds``
-    from now (raised as the block leaves if the timer fired as it ended)."""
-    thread_id = threading.get_ident()
-    lock = threading.Lock()
-    state = {"inside": True, "fired": False}
-
-    def fire() -> None:
-        with lock:
-            if state["inside"]:
-                state["fired"] = True
-                _raise_in(thread_id, JobDeadline)
-
-    timer = threading.Timer(max(seconds, 0.0), fire)
-    timer.daemon = True
-    timer.start()
+    from now (raised as the block leaves if the timer fired as it ended): the whole
+    block guarded by a :class:`Watchdog` of its own."""
+    watchdog = Watchdog(seconds)
     try:
-        yield
+        with watchdog.guarded(""):
+            yield
     finally:
-        timer.cancel()
-        with lock:
-            state["inside"] = False
-            fired = state["fired"]
-        if fired:
-            _raise_in(thread_id, None)  # not raised yet: it never will be now
-            if sys.exc_info()[0] is None:  # (a second Ctrl-C on its way out goes on)
-                raise JobDeadline
+        watchdog.close()
 
 
 class Watchdog:

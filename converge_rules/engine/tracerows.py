@@ -485,13 +485,6 @@ def all_raw(events: Sequence[Event]) -> bool:
         return False
 
 
-def raw_lines(kinds: bytes, start: int = 0, end: int | None = None) -> int:
-    """How many trace lines the events of ``kinds[start:end]`` give (all of them kinds
-    :func:`is_raw` accepts)."""
-    stop = len(kinds) if end is None else end
-    return stop - start + 2 * kinds.count(E_KEYED_UPDATE, start, stop)
-
-
 def events_of(trace: Trace, start: int, end: int) -> list[Event]:
     """The events ``[start, end)`` of ``trace`` (in memory: the engine commits the
     cycles waiting before its trace spills them; else read back from its spool)."""
@@ -584,7 +577,7 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
     if encoded is None:
         return None
     kind, text = encoded
-    # each cycle's lines (raw_lines, inlined: one call a cycle cost as much as this)
+    # each cycle's lines: one an event, three a keyed update (the reader expands it)
     counts: list[tuple[int, int]] = []
     at = 0
     keyed_count = kinds.count
