@@ -216,6 +216,8 @@ _L_SUPPORTED = -3  # (_L_SUPPORTED, fid, agent, cycle, *support): E_FACT_SUPPORT
 _L_KEYED = -4      # (_L_KEYED, cycle, agent, fid, replaced fid, confidence, *support)
 _LASTING_REF = b"\x8c\x07Lasting\x93"  # a pickled Lasting's class (its name, STACK_GLOBAL)
 _KIND = itemgetter(0)
+_PACKED = 0x4D  # b"M": the first byte of a spool chunk of msgpack (a pickle's is 0x80)
+_SUPPORT_LAST = frozenset({E_FACT_SUPPORTED})  # (where a Lasting is last, not last but one)
 
 
 _TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")  # tempfile's, in its order
@@ -258,6 +260,29 @@ def _pickled(chunk: list[Event]) -> bytes:
     except (RecursionError, ValueError):
         return pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
     return buffer.getvalue()
+
+
+def _unpacked(data: bytes) -> Sequence[Event]:
+    """A spool chunk of msgpack (:meth:`Trace.packed`) read back: ``M``, the positions
+    of the events whose support is a :class:`Lasting` (a msgpack array), then the
+    events as the job store's raw row holds them (a msgpack array of arrays: tuples,
+    as they were, for the events :func:`~converge_rules.engine.tracerows.raw_run`
+    hands over)."""
+    import msgpack  # (a store's chunk: the store imported it)
+
+    unpacker = msgpack.Unpacker(use_list=False, raw=False, strict_map_key=False,
+                                max_buffer_size=len(data))
+    unpacker.feed(memoryview(data)[1:])
+    lasting = unpacker.unpack()
+    events: Sequence[Event] = unpacker.unpack()
+    if not lasting:
+        return events
+    out = list(events)
+    for at in lasting:
+        ev = out[at]
+        out[at] = ((*ev[:-1], Lasting(ev[-1])) if ev[0] in _SUPPORT_LAST
+                   else (*ev[:-2], Lasting(ev[-2]), ev[-1]))
+    return out
 
 
 def _spooled(raw: list[Event], held: list[Event], lasting: bool) -> list[Event]:
@@ -305,8 +330,8 @@ class Trace:
     them back in order."""
 
     __slots__ = ("_chain_at", "_chain_head", "_end", "_held", "_lasting", "_names",
-                 "_program", "_reasons", "_spilled", "_spool", "_store", "_whole", "raw",
-                 "written")
+                 "_packed", "_program", "_reasons", "_spilled", "_spool", "_store",
+                 "_whole", "raw", "written")
 
     def __init__(self, program: Program, store: FactStore) -> None:
         self._program = program
@@ -325,6 +350,10 @@ class Trace:
         #: agent emits lasting (its source calls ``_lasting``), or a chunk held one;
         #: None until the first spill (a short job never asks)
         self._lasting: bool | None = None
+        #: runs of the events held that a job store's sink encoded already, in order:
+        #: ``(start, end, spool chunk)`` (:meth:`packed`), written as they are by the
+        #: next spill instead of pickled
+        self._packed: list[tuple[int, int, bytes]] = []
         #: the integrity chain where :meth:`lines` last stopped: the events written
         #: and the hash of their last line
         self._chain_at = 0
@@ -347,17 +376,77 @@ class Trace:
         if spool is not None:
             spool.close()
 
+    def packed(self, start: int, end: int, chunk: bytes) -> None:
+        """The events ``[start, end)``, held in memory, as a job store's sink encoded
+        them for its row: a spool chunk (``M``, the positions of the events whose
+        support is a :class:`Lasting`, the events' msgpack array) that reads back as
+        exactly these events (tuples, ints, floats, texts, ``None``: what
+        :func:`~converge_rules.engine.tracerows.raw_run` hands over). The next
+        :meth:`spill` writes it as it is instead of pickling the events again."""
+        if start >= self._spilled and self._end >= 0:
+            self._packed.append((start, end, chunk))
+
     def spill(self, at_least: int | None = None) -> None:
         """Move the events held in memory to the spool when there are ``at_least`` of
         them (:data:`SPILL_EVENTS` by default; called between cycles: :attr:`raw`
         stays the same list, emptied). Events that cannot be pickled (a plugin's
         object in them) stay in memory, and so does everything once the spool cannot
-        be written (a full disk): the job goes on, holding its trace as it used to."""
+        be written (a full disk): the job goes on, holding its trace as it used to.
+        The runs of events a job store encoded already (:meth:`packed`) go as they
+        are; the others are pickled."""
         raw = self.raw
         if len(raw) < (SPILL_EVENTS if at_least is None else at_least) or not raw:
             return
+        packed = self._packed
         if self._end < 0:
+            packed.clear()
             return
+        held = self._held
+        kept = len(held)
+        try:
+            if packed:
+                chunks: list[bytes] = []
+                spilled = self._spilled
+                at = 0
+                for start, end, chunk in packed:
+                    start -= spilled
+                    if start < at:  # pragma: no cover - runs are handed in order
+                        continue
+                    if start > at:
+                        chunks.append(self._chunk_of(raw[at:start]))
+                    chunks.append(chunk)
+                    at = end - spilled
+                if at < len(raw):
+                    chunks.append(self._chunk_of(raw[at:]))
+            else:
+                chunks = [self._chunk_of(raw)]
+        except (pickle.PicklingError, TypeError, AttributeError):
+            del held[kept:]
+            return
+        try:
+            if self._spool is None:
+                # open for the trace's life (closed by __del__), not one block
+                self._spool = _spool_file()
+            spool = self._spool
+            spool.seek(self._end)
+            for data in chunks:
+                spool.write(len(data).to_bytes(8, "little"))
+                spool.write(data)
+            spool.flush()
+        except OSError:
+            self._end = -1  # readers stop at _whole, where the last whole chunk ends
+            del held[kept:]
+            packed.clear()
+            return
+        self._end = self._whole = self._end + sum(8 + len(data) for data in chunks)
+        self._spilled += len(raw)
+        raw.clear()
+        packed.clear()
+
+    def _chunk_of(self, raw: list[Event]) -> bytes:
+        """The spool chunk of the events ``raw``: pickled, a lean effect's event held
+        in memory (:attr:`_held`, which grows), a Lasting support in its plain form
+        once the job may have one. Raises what pickling raises."""
         # a lean effect's event stays in memory, a reference to it goes to the spool:
         # its outputs are the facts' provenance, one tuple per derivation, and pickling
         # them cost as much as deriving them (closure of a chain of 800: +1 s on 1.3 s)
@@ -372,32 +461,13 @@ class Trace:
             chunk = raw
         else:
             chunk = _spooled(raw, held, lasting)
-        try:
-            data = _pickled(chunk)
-            if not lasting and _LASTING_REF in data:
-                # the first chunk with Lasting supports: again, in their plain form
-                self._lasting = True
-                del held[kept:]
-                data = _pickled(_spooled(raw, held, True))
-        except (pickle.PicklingError, TypeError, AttributeError):
+        data = _pickled(chunk)
+        if not lasting and _LASTING_REF in data:
+            # the first chunk with Lasting supports: again, in their plain form
+            self._lasting = True
             del held[kept:]
-            return
-        try:
-            if self._spool is None:
-                # open for the trace's life (closed by __del__), not one block
-                self._spool = _spool_file()
-            spool = self._spool
-            spool.seek(self._end)
-            spool.write(len(data).to_bytes(8, "little"))
-            spool.write(data)
-            spool.flush()
-        except OSError:
-            self._end = -1  # readers stop at _whole, where the last whole chunk ends
-            del held[kept:]
-            return
-        self._end = self._whole = self._end + 8 + len(data)
-        self._spilled += len(raw)
-        raw.clear()
+            data = _pickled(_spooled(raw, held, True))
+        return data
 
     def all_raw(self) -> Iterator[Event]:
         """Every event in order: those spilled, then those held."""
@@ -407,8 +477,12 @@ class Trace:
             while pos < self._whole:
                 spool.seek(pos)  # every chunk from its offset: two readers may interleave
                 size = int.from_bytes(spool.read(8), "little")
-                chunk: list[Event] = pickle.loads(spool.read(size))  # its own file
+                data = spool.read(size)
                 pos += 8 + size
+                if data[0] == _PACKED:
+                    yield from _unpacked(data)
+                    continue
+                chunk: list[Event] = pickle.loads(data)  # its own file
                 held = self._held
                 for ev in chunk:
                     kind = ev[0]

@@ -460,6 +460,8 @@ _IS_ADDED = frozenset({E_FACT_ADDED}).__contains__
 _IS_KEYED = frozenset({E_KEYED_UPDATE}).__contains__
 _IS_ADDED_OR_KEYED = frozenset({E_FACT_ADDED, E_KEYED_UPDATE}).__contains__
 _IS_SUPPORTED = frozenset({E_FACT_SUPPORTED}).__contains__
+_SUPPORTS = frozenset({tuple, Lasting})
+_NUMBERS = frozenset({float, int, bool})
 
 
 def kinds_of(events: Sequence[Event]) -> bytes | None:
@@ -507,6 +509,10 @@ class RawRun(NamedTuple):
     lines: int
     cycles: list[tuple[int, int]]
     names: Callable[[], str]
+    #: the events as a chunk of the trace's spool (:meth:`Trace.packed`: the row's
+    #: msgpack of them, read back as exactly these tuples), None when the row is
+    #: JSON or an event holds what msgpack reads back as another type
+    spool: bytes | None = None
 
 
 def raw_names_text(trace: Trace) -> str:
@@ -561,22 +567,39 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
     # those kinds are walked, their supports' types once
     lasting: list[int] = []
     places = range(len(events))
+    # whether msgpack reads the events back as they are (the trace's spool): tuples
+    # (a Lasting support where `lasting` says), ints, floats, bools, None; not a
+    # conflict's values (any field's type: a date, a list…), nor a Python agent's
+    # support given as a list or an array, nor a confidence of another type
+    exact = E_CONFLICT not in kinds
     if E_FACT_ADDED in kinds or E_KEYED_UPDATE in kinds:
         mask = list(map(_IS_ADDED_OR_KEYED, kinds))
         supports = list(map(type, map(_LAST_BUT_ONE, compress(events, mask))))
         if Lasting in supports:
             lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
+        exact = (exact and _SUPPORTS.issuperset(supports)
+                 and _NUMBERS.issuperset(map(type, map(_LAST, compress(events, mask)))))
     if E_FACT_SUPPORTED in kinds:
         mask = list(map(_IS_SUPPORTED, kinds))
         supports = list(map(type, map(_LAST, compress(events, mask))))
         if Lasting in supports:
             lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
             lasting.sort()
+        exact = exact and _SUPPORTS.issuperset(supports)
     encoded = raw_text([first_id, type_of[first_id:next_id], values[first_id:next_id],
                         olds, lasting, events])
     if encoded is None:
         return None
     kind, text = encoded
+    spool = None
+    if exact and type(text) is bytes:
+        # the row's last item is the events' array: found by skipping the five before
+        # it (at C speed), with the Lasting positions before it in the chunk
+        unpacker = msgpack.Unpacker(max_buffer_size=len(text))
+        unpacker.feed(text)
+        for _ in range(5):
+            unpacker.skip()
+        spool = b"M" + msgpack.packb(lasting) + text[unpacker.tell():]
     # each cycle's lines: one an event, three a keyed update (the reader expands it)
     counts: list[tuple[int, int]] = []
     at = 0
@@ -588,7 +611,7 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
         counts.append((cycle, lines))
         at = end
     return RawRun(kind, text, sum(c[1] for c in counts), counts,
-                  lambda: raw_names_text(trace))
+                  lambda: raw_names_text(trace), spool)
 
 
 def raw_text(row: list[Any]) -> tuple[str, str | bytes] | None:

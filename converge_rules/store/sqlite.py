@@ -1262,6 +1262,8 @@ class SqliteJob:
                               first_id, next_id)
                 if run is not None:
                     out.append((-1, pending[j - 1][1], run, True))
+                    if run.spool is not None:  # the trace spools these bytes, not pickles
+                        trace.packed(start, end, run.spool)
                 else:  # a value JSON does not keep exactly: each cycle as compact does
                     for _, cycle, (s, e, _, _), _ in pending[i:j]:
                         out.append((-1, cycle, compact(trace, s, events[s - start:e - start]),
