@@ -14,7 +14,9 @@ no memory addresses, events in merge order whatever the executor did.
 
 The trace's memory is bounded: between cycles, once more than :data:`SPILL_EVENTS`
 events are held, they are pickled to an anonymous temporary file (the spool) and
-read back, in order, by every reader. A job of many cycles keeps nothing per cycle in
+read back, in order, by every reader; with a job store, the runs of events its rows
+hold go to the spool as the store's msgpack of them (:meth:`Trace.packed`), not
+pickled again. A job of many cycles keeps nothing per cycle in
 memory for its trace; conflicts are built from the spooled events when asked for.
 """
 
