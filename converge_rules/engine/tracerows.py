@@ -65,7 +65,7 @@ from binascii import a2b_base64 as _unb64
 from binascii import b2a_base64 as _b64
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import is_, itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -462,6 +462,7 @@ _IS_ADDED_OR_KEYED = frozenset({E_FACT_ADDED, E_KEYED_UPDATE}).__contains__
 _IS_SUPPORTED = frozenset({E_FACT_SUPPORTED}).__contains__
 _SUPPORTS = frozenset({tuple, Lasting})
 _NUMBERS = frozenset({float, int, bool})
+_INTS = frozenset({int, bool})
 
 
 def kinds_of(events: Sequence[Event]) -> bytes | None:
@@ -570,22 +571,27 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
     # whether msgpack reads the events back as they are (the trace's spool): tuples
     # (a Lasting support where `lasting` says), ints, floats, bools, None; not a
     # conflict's values (any field's type: a date, a list…), nor a Python agent's
-    # support given as a list or an array, nor a confidence of another type
+    # support given as a list or an array or holding what is no int, nor a
+    # confidence of another type
     exact = E_CONFLICT not in kinds
     if E_FACT_ADDED in kinds or E_KEYED_UPDATE in kinds:
         mask = list(map(_IS_ADDED_OR_KEYED, kinds))
-        supports = list(map(type, map(_LAST_BUT_ONE, compress(events, mask))))
+        given = list(map(_LAST_BUT_ONE, compress(events, mask)))
+        supports = list(map(type, given))
         if Lasting in supports:
             lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
         exact = (exact and _SUPPORTS.issuperset(supports)
+                 and _INTS.issuperset(map(type, chain.from_iterable(given)))
                  and _NUMBERS.issuperset(map(type, map(_LAST, compress(events, mask)))))
     if E_FACT_SUPPORTED in kinds:
         mask = list(map(_IS_SUPPORTED, kinds))
-        supports = list(map(type, map(_LAST, compress(events, mask))))
+        given = list(map(_LAST, compress(events, mask)))
+        supports = list(map(type, given))
         if Lasting in supports:
             lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
             lasting.sort()
-        exact = exact and _SUPPORTS.issuperset(supports)
+        exact = (exact and _SUPPORTS.issuperset(supports)
+                 and _INTS.issuperset(map(type, chain.from_iterable(given))))
     encoded = raw_text([first_id, type_of[first_id:next_id], values[first_id:next_id],
                         olds, lasting, events])
     if encoded is None:

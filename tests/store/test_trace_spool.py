@@ -140,6 +140,8 @@ def test_what_msgpack_reads_back_as_another_type_is_not_handed_to_the_spool() ->
     for other in [(E_FACT_ADDED, 5, 0, 1, [1, 2], 1.0),  # a support as a list
                   (E_FACT_ADDED, 5, 0, 1, array("q", [1, 2]), 1.0),  # an array
                   (E_FACT_SUPPORTED, 5, 0, 1, [1]),
+                  (E_FACT_SUPPORTED, 5, 0, 1, ([1],)),  # ids that are no ints
+                  (E_FACT_ADDED, 5, 0, 1, Lasting((1.0,)), 1.0),
                   (E_FACT_ADDED, 5, 0, 1, (1,), Ratio(0.5)),  # a float subclass
                   (E_CONFLICT, 1, 0, ("k",), ("k", 2), (("k", 1),), "latest")]:
         run_ = _run_of(trace, [cycle[0], *exact, other, cycle[1]])
