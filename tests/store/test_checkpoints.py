@@ -15,6 +15,7 @@ import json
 import sqlite3
 import tempfile
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -249,7 +250,15 @@ def test_a_checkpoint_whose_steps_name_facts_the_store_lacks_is_re_executed(
                                   "LIMIT 1").fetchone()
         doc = checkpoints.unpack(data)
         assert doc["steps"], "the cycles that waited for the group's transaction"
-        doc["steps"][0][1] = 10**12
+        # (format 5: the steps' columns written again, the first step's next id changed)
+        ints, left = array("q"), []
+        for i, (c, n1, gone, closed, noted, reset) in enumerate(checkpoints.steps_of(doc)):
+            assert not closed
+            left += gone
+            ints.extend((c * 4 + noted + 2 * reset, 10**12 if i == 0 else n1, len(left)))
+        binary = doc[checkpoints.BYTES][:doc["steps"]["at"]]
+        doc["steps"], steps = checkpoints.steps_part(ints, left, None, len(binary))
+        doc[checkpoints.BYTES] = binary + steps
         con.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
                     (checkpoints.pack(doc), cycle))
     resumed = api.resume(location, ruleset=ruleset)
@@ -415,7 +424,7 @@ def test_a_waiting_cycles_step_names_the_facts_that_left_the_context_in_it(
     api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group=4")
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT data FROM checkpoints ORDER BY cycle").fetchall()
-    steps = [s for (data,) in rows for s in checkpoints.unpack(bytes(data)).get("steps", ())]
+    steps = [s for (data,) in rows for s in checkpoints.steps_of(checkpoints.unpack(bytes(data)))]
     got = [(int(s[0]), [*s[2], *s[3]]) for s in steps]
     assert len(got) >= 3 and any(left for _, left in got), "cycles waited, facts left"
     assert [(c, sorted(left)) for c, left in got] == [
@@ -456,7 +465,7 @@ def test_a_checkpoint_format_this_converge_does_not_know_is_not_read(
             doc = checkpoints.unpack(data)
             doc["format"] = checkpoints.FORMAT + 1
             conn.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
-                         (zlib.compress(json.dumps(doc).encode()), cycle))
+                         (checkpoints.pack(doc), cycle))
     resumed = api.resume(db, ruleset=ruleset)
     assert resumed.resumed_from is None  # re-executed, as a store without checkpoints
     same_result(resumed, whole)
@@ -578,7 +587,6 @@ def test_a_growing_context_is_not_written_whole_again_at_every_doubling(
 
 
 def test_the_types_as_characters_or_as_ids_read_back_the_same() -> None:
-    from array import array
 
     ids = array("i", [0, 5, 1, 91, 33, 33, 0])
     text = checkpoints._types(ids, True)
@@ -606,7 +614,7 @@ def test_checkpoints_of_older_formats_still_resume(tmp_path: Path, version: int)
         rows = conn.execute("SELECT cycle, data FROM checkpoints").fetchall()
         assert all(isinstance(checkpoints.unpack(d)["types"], str) for _, d in rows)
         for cycle, data in rows:
-            doc = checkpoints.unpack(data)
+            doc = _as_format_4(checkpoints.unpack(data))
             assert checkpoints.BYTES not in doc  # (no columns: too few facts)
             doc["values"] = [row for part in doc["values"] for row in part]
             doc["format"] = version
@@ -618,6 +626,71 @@ def test_checkpoints_of_older_formats_still_resume(tmp_path: Path, version: int)
     assert resumed.resumed_from is not None
     same_result(resumed, whole)
     assert stored_trace(location) == whole.trace.to_jsonl()
+
+
+def _as_format_4(doc: dict[str, Any]) -> dict[str, Any]:
+    """A format 5 checkpoint document as format 4 held it: its steps as lists."""
+    if doc.get("steps"):
+        binary = doc[checkpoints.BYTES][:doc["steps"]["at"]]
+        doc["steps"] = [[c, n1, list(gone), list(closed), noted, reset]
+                        for c, n1, gone, closed, noted, reset in checkpoints.steps_of(doc)]
+        if binary:
+            doc[checkpoints.BYTES] = binary
+        else:
+            del doc[checkpoints.BYTES]
+    doc["format"] = 4
+    return doc
+
+
+@pytest.mark.parametrize("stop", [2, 3, 4])
+def test_checkpoints_of_format_4_with_steps_still_resume(tmp_path: Path, stop: int) -> None:
+    # format 5 writes the waiting cycles' steps as columns; format 4's lists are still
+    # read: the replay finds the oscillation through a cycle that waited
+    ruleset = ruleset_file(tmp_path, "cyclic", CYCLIC)
+    facts = [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    db = tmp_path / "run.db"
+    location = f"sqlite:///{db}?group=4"
+    api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(stop))
+    with sqlite3.connect(db) as conn:  # as converge wrote them before format 5
+        rows = conn.execute("SELECT cycle, data FROM checkpoints").fetchall()
+        assert any(checkpoints.unpack(d).get("steps") for _, d in rows)
+        for cycle, data in rows:
+            conn.execute("UPDATE checkpoints SET data = ? WHERE cycle = ?",
+                         (checkpoints.pack(_as_format_4(checkpoints.unpack(data))), cycle))
+    resumed = api.resume(location, ruleset=ruleset)
+    assert resumed.resumed_from == stop
+    same_result(resumed, whole)
+    assert stored_trace(location) == whole.trace.to_jsonl()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**40), st.integers(0, 2**33), st.booleans(),
+                          st.booleans(), st.lists(st.tuples(st.integers(0, 2**35),
+                                                            st.booleans()), max_size=4)),
+                max_size=12),
+       st.booleans(), st.binary(max_size=9))
+def test_steps_read_back_from_their_columns(
+    given_steps: list[tuple[int, int, bool, bool, list[tuple[int, bool]]]],
+    intents: bool, before: bytes,
+) -> None:
+    ints, left, marks = array("q"), [], bytearray()
+    expected = []
+    for cycle, n1, noted, reset, leaving in given_steps:
+        if not intents:
+            leaving = [(fid, False) for fid, _ in leaving]
+        left += [fid for fid, _ in leaving]
+        marks += bytes(closed for _, closed in leaving)
+        ints.extend((cycle * 4 + noted + 2 * reset, n1, len(left)))
+        expected.append((cycle, n1, [f for f, c in leaving if not c],
+                         [f for f, c in leaving if c], noted, reset))
+    part, binary = checkpoints.steps_part(ints, left, marks if intents else None,
+                                          len(before))
+    doc = {"format": 5, "steps": part, checkpoints.BYTES: before + binary}
+    assert checkpoints.steps_of(doc) == expected
+    if binary:
+        with pytest.raises(checkpoints.Unsupported):  # (a row cut short)
+            checkpoints.steps_of({**doc, checkpoints.BYTES: (before + binary)[:-1]})
 
 
 # ------------------------------------------------------------------ property
@@ -805,7 +878,6 @@ def test_the_values_a_checkpointer_keeps_encoded_give_the_facts_of_the_store(
 
 
 def test_columns_hold_plain_ints_of_64_bits_and_read_back_as_they_were() -> None:
-    from array import array
     from types import SimpleNamespace
 
     n = checkpoints.COLUMNS_FROM
@@ -862,7 +934,6 @@ def test_values_the_trace_rows_packed_are_columns_taken_apart_from_their_bytes()
     # around them are columns or lists as before; an entry outside the facts encoded
     # is not used
     import struct
-    from array import array
     from types import SimpleNamespace
 
     n = checkpoints.COLUMNS_FROM
@@ -893,7 +964,6 @@ def test_facts_the_format_cannot_write_end_the_checkpoints_not_the_job() -> None
     # the facts' texts are encoded outside pack (kept for the snapshots): a value JSON
     # refuses (a TypeError: a map keyed by tuples) must still be Unsupported, which
     # ends a job's checkpoints, not an error that ends the job
-    from array import array
     from types import SimpleNamespace
 
     store = SimpleNamespace(type_of=array("i", [0, 0]), values=[(1,), ({(1, 2): 3},)])
@@ -998,3 +1068,22 @@ def test_a_snapshot_of_earlier_snapshots_parts_holds_what_its_document_does(
     result = api.run(ruleset, facts, now=JOB_TIME,
                      store=f"sqlite:///{tmp_path / 'run.db'}?group={group}&snapshot_every=2")
     assert len(seen) >= 2 and result.status == "converged"
+
+
+def test_steps_past_4_byte_ints_are_noted_as_8_byte_ints() -> None:
+    # a job past 536 million cycles (or 2^31 facts): the step that does not fit the
+    # 4-byte ints is noted whole, the steps before it kept, as 8-byte ints
+    from types import SimpleNamespace
+
+    steps = array("i", [5, 6, 1])
+    holder = SimpleNamespace(_steps=steps)
+    big = (2**31 * 4 + 1, 8, 2)
+    with pytest.raises(OverflowError):
+        steps.extend(big)
+    checkpoints.Checkpointer._wide(holder, big)  # type: ignore[arg-type]
+    assert holder._steps.typecode == "q"
+    assert holder._steps.tolist() == [5, 6, 1, *big]
+    part, binary = checkpoints.steps_part(holder._steps, [4, 2**40], None, 0)
+    doc = {"format": 5, "steps": part, checkpoints.BYTES: binary}
+    assert checkpoints.steps_of(doc) == [(1, 6, [4], [], True, False),
+                                         (2**31, 8, [2**40], [], True, False)]
