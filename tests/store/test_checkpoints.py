@@ -251,7 +251,8 @@ def test_a_checkpoint_whose_steps_name_facts_the_store_lacks_is_re_executed(
         doc = checkpoints.unpack(data)
         assert doc["steps"], "the cycles that waited for the group's transaction"
         # (format 5: the steps' columns written again, the first step's next id changed)
-        ints, left = array("q"), []
+        ints: list[int] = []
+        left: list[int] = []
         for i, (c, n1, gone, closed, noted, reset) in enumerate(checkpoints.steps_of(doc)):
             assert not closed
             left += gone
@@ -674,7 +675,9 @@ def test_steps_read_back_from_their_columns(
     given_steps: list[tuple[int, int, bool, bool, list[tuple[int, bool]]]],
     intents: bool, before: bytes,
 ) -> None:
-    ints, left, marks = array("q"), [], bytearray()
+    ints: list[int] = []
+    left: list[int] = []
+    marks = bytearray()
     expected = []
     for cycle, n1, noted, reset, leaving in given_steps:
         if not intents:
@@ -1068,22 +1071,3 @@ def test_a_snapshot_of_earlier_snapshots_parts_holds_what_its_document_does(
     result = api.run(ruleset, facts, now=JOB_TIME,
                      store=f"sqlite:///{tmp_path / 'run.db'}?group={group}&snapshot_every=2")
     assert len(seen) >= 2 and result.status == "converged"
-
-
-def test_steps_past_4_byte_ints_are_noted_as_8_byte_ints() -> None:
-    # a job past 536 million cycles (or 2^31 facts): the step that does not fit the
-    # 4-byte ints is noted whole, the steps before it kept, as 8-byte ints
-    from types import SimpleNamespace
-
-    steps = array("i", [5, 6, 1])
-    holder = SimpleNamespace(_steps=steps)
-    big = (2**31 * 4 + 1, 8, 2)
-    with pytest.raises(OverflowError):
-        steps.extend(big)
-    checkpoints.Checkpointer._wide(holder, big)  # type: ignore[arg-type]
-    assert holder._steps.typecode == "q"
-    assert holder._steps.tolist() == [5, 6, 1, *big]
-    part, binary = checkpoints.steps_part(holder._steps, [4, 2**40], None, 0)
-    doc = {"format": 5, "steps": part, checkpoints.BYTES: binary}
-    assert checkpoints.steps_of(doc) == [(1, 6, [4], [], True, False),
-                                         (2**31, 8, [2**40], [], True, False)]
