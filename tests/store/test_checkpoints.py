@@ -630,15 +630,20 @@ def test_checkpoints_of_older_formats_still_resume(tmp_path: Path, version: int)
 
 
 def _as_format_4(doc: dict[str, Any]) -> dict[str, Any]:
-    """A format 5 checkpoint document as format 4 held it: its steps as lists."""
+    """A format 5 checkpoint document as format 4 held it: its steps as lists, a
+    delta's gone, starts and numbers as lists."""
+    cols, steps = checkpoints.columns_of(doc), checkpoints.steps_of(doc)
+    binary = doc.pop(checkpoints.BYTES, b"")
+    ends = [len(binary)]
+    if doc.get("cols"):
+        ends.append(doc.pop("cols")[0])
     if doc.get("steps"):
-        binary = doc[checkpoints.BYTES][:doc["steps"]["at"]]
+        ends.append(doc["steps"]["at"])
         doc["steps"] = [[c, n1, list(gone), list(closed), noted, reset]
-                        for c, n1, gone, closed, noted, reset in checkpoints.steps_of(doc)]
-        if binary:
-            doc[checkpoints.BYTES] = binary
-        else:
-            del doc[checkpoints.BYTES]
+                        for c, n1, gone, closed, noted, reset in steps]
+    doc.update(cols)
+    if min(ends):
+        doc[checkpoints.BYTES] = binary[:min(ends)]
     doc["format"] = 4
     return doc
 
@@ -694,6 +699,22 @@ def test_steps_read_back_from_their_columns(
     if binary:
         with pytest.raises(checkpoints.Unsupported):  # (a row cut short)
             checkpoints.steps_of({**doc, checkpoints.BYTES: (before + binary)[:-1]})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["gone", "starts", "numbers"]),
+                       st.lists(st.integers(-2**40, 2**40) | st.integers(0, 300),
+                                max_size=40)),
+       st.binary(max_size=9))
+def test_a_deltas_lists_read_back_from_their_columns(
+    lists: dict[str, list[int]], before: bytes,
+) -> None:
+    entry, binary = checkpoints.columns_part(lists, len(before))
+    doc = {"format": 5, "cols": entry, checkpoints.BYTES: before + binary}
+    assert checkpoints.columns_of(doc) == lists
+    if binary:
+        with pytest.raises(checkpoints.Unsupported):  # (a row cut short)
+            checkpoints.columns_of({**doc, checkpoints.BYTES: (before + binary)[:-1]})
 
 
 # ------------------------------------------------------------------ property
