@@ -23,7 +23,8 @@ cycle gets its own with the job's end (:meth:`Checkpointer.flush`). Each is
   snapshot's bytes of the deltas' other state. (A resumed job counts its deltas since
   the snapshot whole: its next snapshot may come sooner than without the resume.)
 
-Both are JSON (zlib-compressed from :data:`COMPRESS_FROM` bytes), versioned by
+Both are JSON, with lists of ints as binary columns after it (format 4 and on: see
+:func:`pack`), zlib-compressed from :data:`COMPRESS_FROM` bytes, versioned by
 :data:`FORMAT` (a newer format is not
 read: the resume re-executes instead). Values are JSON with tuples as lists and dates,
 datetimes and durations tagged (``{"d": ordinal}``, ``{"dt": [...]}``, ``{"td": [days,
@@ -64,6 +65,8 @@ from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import msgpack
+
 from converge_rules.engine.factstore import (
     MASK,
     Dependents,
@@ -92,7 +95,9 @@ the fingerprints' replay needs of the cycles before it since the last checkpoint
 the facts' ``types`` may be a string, a character a fact — see :data:`TYPE_CHARS`; 4:
 the facts' ``values`` are a list of parts, some of them columns of ints in binary after
 the JSON text — see :data:`COLUMNS_FROM`; 5: the ``steps`` are columns in that binary,
-after the facts' — see :func:`steps_part`)."""
+after the facts' — see :func:`steps_part` —, and a delta's ``gone``, ``starts`` and
+``numbers`` after them — see :func:`columns_part` —; the values of facts that are not
+columns are msgpack in that binary — see :func:`_listed_part`)."""
 
 TYPE_CHARS = bytes(c for c in range(33, 127) if c not in (34, 92))
 """The characters of the facts' types in a checkpoint of format 3 of a program of at
@@ -347,7 +352,7 @@ def _parts(store: FactStore, n0: int, n1: int, type_chars: str | list[int],
     ``type_chars``, see :func:`_types`) to ``parts``, their binary to ``chunks``: runs
     of :data:`COLUMNS_FROM` facts as columns, the rest as lists of their values."""
     if not columnar or n1 - n0 < COLUMNS_FROM:
-        parts.append(_dumps(store.values[n0:n1]))
+        _listed_part(store.values[n0:n1], parts, chunks)
         return
     at = n0
     runs = ([(n0 + a, n0 + b) for a, b in _runs(type_chars, columnar)]
@@ -356,12 +361,29 @@ def _parts(store: FactStore, n0: int, n1: int, type_chars: str | list[int],
         found = _columns(store, a, b, columnar)
         if found is not None:
             if at < a:
-                parts.append(_dumps(store.values[at:a]))
+                _listed_part(store.values[at:a], parts, chunks)
             parts.append(found[0])
             chunks.append(found[1])
             at = b
     if at < n1:
-        parts.append(_dumps(store.values[at:n1]))
+        _listed_part(store.values[at:n1], parts, chunks)
+
+
+def _listed_part(values: list[tuple[Any, ...]], parts: list[str],
+                 chunks: list[bytes]) -> None:
+    """Append the part of ``values`` of facts that are not columns to ``parts``, its
+    binary to ``chunks``: format 5, ``{"m": [count, size]}``, the facts' values as a
+    msgpack array of arrays of ``size`` bytes in the binary (~45% of the time of their
+    JSON text and ~half its bytes, which zlib then compresses faster); a list of their
+    values in JSON when msgpack does not hold them as they are (a date, a datetime, a
+    duration, an int past 64 bits, a string that is not UTF-8)."""
+    try:
+        data = msgpack.packb(values, use_bin_type=True, datetime=False)
+    except (TypeError, ValueError, OverflowError):
+        parts.append(_dumps(values))
+        return
+    parts.append(f'{{"m":[{len(values)},{len(data)}]}}')
+    chunks.append(data)
 
 
 def _runs(type_chars: str, columnar: Mapping[int, int]) -> list[tuple[int, int]]:
@@ -434,6 +456,17 @@ def _values(doc: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     for part in doc["values"]:
         if type(part) is list:
             out.extend([_row(r) for r in part])
+            continue
+        if "m" in part:  # (format 5: see _listed_part)
+            count, size = (int(x) for x in part["m"])
+            try:
+                rows = msgpack.unpackb(binary[at:at + size], use_list=False, raw=False)
+            except (ValueError, TypeError) as exc:
+                raise Unsupported(f"a checkpoint's values: {exc}") from None
+            if type(rows) is not tuple or len(rows) != count or size < 0:
+                raise Unsupported("a checkpoint's values end early")
+            out.extend(rows)
+            at += size
             continue
         count, codes = part["c"]
         count = int(count)
