@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 import converge_rules
@@ -24,8 +25,14 @@ FACTS = [("Count", {"id": "a", "n": 0}), ("Count", {"id": "b", "n": 2})]
 
 
 def _value(doc: dict[str, Any]) -> None:
-    # (format 4: values in parts, this one a list of values)
-    doc["values"][-1][-1][1] += 90  # Count(id: "b", n: 5) reads Count(id: "b", n: 95)
+    # (format 5: values in parts, this one msgpack in the binary, from the start: a
+    # delta's new facts' are its only part)
+    count, size = doc["values"][-1]["m"]
+    rows = [list(row) for row in msgpack.unpackb(doc[checkpoints.BYTES][:size])]
+    rows[-1][1] += 90  # Count(id: "b", n: 5) reads Count(id: "b", n: 95)
+    data = msgpack.packb(rows)
+    assert len(data) == size and len(rows) == count  # (the binary after it stays put)
+    doc[checkpoints.BYTES] = data + doc[checkpoints.BYTES][size:]
 
 
 def _type(doc: dict[str, Any]) -> None:
