@@ -417,10 +417,10 @@ class KeyedMerge:
         add = self._add
         gateless = merger.gates is None
         # a new key's fact is added here, not through _add, when nothing needs more
-        # than its one lasting derivation: no gate, room for it, no checkpoint noting
-        # what changed (store.touched; set between cycles, never during a merge)
+        # than its one lasting derivation: no gate, room for it (a checkpoint's delta
+        # needs nothing noted of a new fact resting on nothing: see FactStore.touched)
         max_facts = merger.max_facts
-        untouched = store.touched is None and store.retractable
+        retractable = store.retractable
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
@@ -453,7 +453,7 @@ class KeyedMerge:
                             if gateless:
                                 # a new key: merge_single's first case, without the
                                 # calls between (every Edge and Junction of Waltz)
-                                if (type(support) is Lasting and untouched
+                                if (type(support) is Lasting and retractable
                                         and store.live_count < max_facts):
                                     # _add and _derived, inlined. A lasting fact rests
                                     # on nothing: no cascade reaches it, so it holds
@@ -507,7 +507,7 @@ class KeyedMerge:
                                         inc = None
                                 else:  # earliest: the incumbent is as old or older
                                     inc = None
-                    elif (t, key) not in done and untouched and gateless:
+                    elif (t, key) not in done and retractable and gateless:
                         # the first candidate of a key that has several: merge
                         # decides the group here, or below when it is not the common
                         # case (one value, every candidate lasting, winning at once)
@@ -575,9 +575,9 @@ class KeyedMerge:
         The same store, events and delta as ``merge`` → :meth:`_replace` →
         ``Retraction.replace``; no entry in :attr:`held` (a holder whose derivations
         are all lasting cannot be retracted later in the merge). False, having changed
-        nothing, in any other case. For :meth:`lane`: no gate, no checkpoint noting
-        touched facts; ``updaters`` and ``update_in_place``: how the lane updates each
-        keyed type in this merge (see :meth:`lane`)."""
+        nothing, in any other case. For :meth:`lane`: no gate; ``updaters`` and
+        ``update_in_place``: how the lane updates each keyed type in this merge (see
+        :meth:`lane`)."""
         first, out = members[0]
         vals = out[2]
         conf = out[3]
