@@ -1146,6 +1146,30 @@ class FactStore:
         else:
             touched.add(deps)
 
+    def derive_new(self, fid: int, agent: int, cycle: int,
+                   support: tuple[int, ...]) -> None:
+        """:meth:`derive` of the fact ``fid`` just added: its first derivation. A
+        checkpoint's delta holds a new fact's whole state: only its support, whose
+        dependents grow, is noted in :attr:`touched`."""
+        if not self.retractable:
+            return
+        if type(support) is Lasting:
+            self.derivations[fid] = (agent, cycle, ())
+            return
+        self.derivations[fid] = (agent, cycle, support)
+        dependents = self.dependents
+        for s in support:
+            lst = dependents.get(s)
+            if lst is None:
+                dependents[s] = fid
+            elif isinstance(lst, list):
+                lst.append(fid)
+            else:
+                dependents[s] = [lst, fid]
+        touched = self.touched
+        if touched is not None and support:
+            touched.update(support)
+
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
         """Record one derivation of a fact and the reverse edges from its support —
         only when retraction is possible (the trace records every derivation anyway)."""

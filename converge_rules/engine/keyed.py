@@ -352,6 +352,7 @@ class KeyedMerge:
             derivations[fid] = (a, cycle, ())
         else:
             derivations[fid] = (a, cycle, support)
+            touched = store.touched
             for s in support:
                 if s != inc:
                     edges = dependents.get(s)
@@ -361,8 +362,8 @@ class KeyedMerge:
                         edges.append(fid)
                     else:
                         dependents[s] = [edges, fid]
-            if store.touched is not None:  # as derive notes them: their dependents grew
-                store.touched.update(support)
+                    if touched is not None:  # as derive notes them: their dependents grew
+                        touched.add(s)
         merger.added += 1
         self.held[(t, key)] = (fid, a, out)  # (a single candidate: see rekey)
         # Merger.retire of the incumbent (its store.remove done above), then the
@@ -421,6 +422,7 @@ class KeyedMerge:
         # needs nothing noted of a new fact resting on nothing: see FactStore.touched)
         max_facts = merger.max_facts
         retractable = store.retractable
+        touched = store.touched  # (set between cycles, never during a merge)
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
@@ -548,8 +550,8 @@ class KeyedMerge:
                                 edges.append(fid)
                             else:
                                 dependents[s] = [edges, fid]
-                    if store.touched is not None:
-                        store.touched.update(support)
+                            if touched is not None:  # (their dependents grew)
+                                touched.add(s)
                     held[(t, key)] = (fid, a, out)
                 derivations.pop(inc, None)
                 dead.add(inc)
@@ -807,7 +809,7 @@ class KeyedMerge:
             store.confidence[fid] = conf
         derivs = entry[2]
         first_agent, first_support = derivs[0]
-        store.derive(fid, first_agent, cycle, first_support)
+        store.derive_new(fid, first_agent, cycle, first_support)
         ev((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
         for a, support in derivs[1:]:
             store.derive(fid, a, cycle, support)
