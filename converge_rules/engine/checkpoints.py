@@ -1252,13 +1252,15 @@ class Checkpointer:
         checkpoint."""
         store = self.job.store
         n0, n1 = self._n, store.next_id
-        assert store.touched is not None
-        touched = store.touched
-        ids = sorted(touched)
+        assert store.touched is not None and store.left is not None
+        # the facts older than n0 whose state changed are among those the store noted
+        # as touched or as having left (FactStore.touched); those ids of new facts are
+        # in the delta anyway, as any new fact's
+        ids = sorted(store.touched.union(store.left))
         old = ids[:bisect_left(ids, n0)]
         live, type_of = store.live, store.type_of
         # a fact leaves the context only through the store's ``_unlink`` or
-        # ``update_in_place``, which note it in ``touched``: the facts added since that
+        # ``update_in_place``, which note it in ``left``: the facts added since that
         # are gone are among those, and asking the others (every fact added, for a
         # closure hundreds of thousands of bisections) was half of what a delta cost
         gone = [fid for fid in ids if fid not in live[type_of[fid]]]

@@ -400,9 +400,14 @@ class FactStore:
         # A bucket that grows past one id becomes a list (append-only, cheap) when
         # facts never leave the context, a dict (O(1) removal) when they may.
         self.list_buckets = not retractable
-        #: the ids older than the last checkpoint whose state (live, derivations,
-        #: dependents) changed since, while a job writes checkpoints
-        #: (:mod:`~converge_rules.engine.checkpoints`); None when none is written
+        #: while a job writes checkpoints (:mod:`~converge_rules.engine.checkpoints`;
+        #: None when none is written), with :attr:`left`: the ids older than the last
+        #: checkpoint whose state (live, derivations, dependents) changed since are in
+        #: one of the two — a fact that left in :attr:`left` (here too or not), one that got
+        #: another derivation, one a new derivation rests on (its dependents grew) and
+        #: one resting on a fact that left (a cascade trims its derivations) here. A
+        #: fact added since the checkpoint may be here or not (its whole state is in
+        #: the delta anyway): the first derivation of a new fact notes only its support
         self.touched: set[int] | None = None
         #: the new facts' values of int-only types that the trace rows packed already,
         #: while a job writes checkpoints (None when none is): ``(first id, count,
@@ -410,7 +415,8 @@ class FactStore:
         #: count)``, fact by fact, for the checkpoint of the same transaction
         self.packed: list[tuple[int, int, int, str, bytes]] | None = None
         #: the ids that left the context (removed, replaced, pruned, retracted,
-        #: closed), in order, while :attr:`touched` is kept (a checkpoint's step for
+        #: closed), in order, while :attr:`touched` is kept (set and unset with it; a
+        #: checkpoint's delta reads it as the facts that left, and its step for
         #: each cycle that waits for a later one's reads its part: see
         #: :meth:`~converge_rules.engine.checkpoints.Checkpointer.waits`); else None
         self.left: list[int] | None = None
@@ -672,14 +678,14 @@ class FactStore:
         if keyed is not None:
             keyed[fact_key] = fid  # the same key: old's entry is overwritten
         self.removals[type_id] += 1
-        touched = self.touched
-        if touched is not None:
+        left = self.left
+        if left is not None:
             # as remove(old): a checkpoint's delta says that ``old`` left the context
-            touched.add(old)
-            touched.update(dependent_ids(self.dependents.get(old)))
-            left = self.left
-            if left is not None:
-                left.append(old)
+            # (``left``) and what the cascade trims (``touched``: see note_left)
+            left.append(old)
+            deps = self.dependents.get(old)
+            if deps is not None:
+                self.note_dependents(deps)
         log = self.removal_log[type_id]
         if log is not None:
             log.append(old)
@@ -697,14 +703,13 @@ class FactStore:
         store, with what it reads of the store looked up once, and the indexes on
         part of the key (whose bucket an update keeps: Waltz's Edge by ``p1``) told
         from those whose bucket may change. For one merge: the store's index plan,
-        its live ids, its key table and its ``touched`` and removal log must not
-        change between its calls (they change between cycles only)."""
+        its live ids, its key table, its ``touched`` and ``left`` and removal log must
+        not change between its calls (they change between cycles only)."""
         keyget = self.keyget[type_id]
         assert keyget is not None, "update_in_place is for keyed types"
-        if self.touched is not None or self.removal_log[type_id] is not None \
-                or self._keyed[type_id] is None:
-            # (a job writing checkpoints, a program whose agents are handed removals,
-            # a key table not built yet: the general update, as it is)
+        if self.removal_log[type_id] is not None or self._keyed[type_id] is None:
+            # (a program whose agents are handed removals, a key table not built yet:
+            # the general update, as it is)
             return self.update_in_place
         same_plan, moving_plan = self._update_split[type_id]
         values = self.values
@@ -719,6 +724,8 @@ class FactStore:
         lists = self.list_buckets
         retractable = self.retractable
         begin_cycle = self.begin_cycle
+        left = self.left  # (a job writing checkpoints: as update_in_place notes it)
+        dependents = self.dependents
 
         def update(old: int, vals: tuple[Any, ...], cycle: int, fact_key: Any) -> int:
             if cycle != cycle_numbers[-1]:
@@ -787,6 +794,11 @@ class FactStore:
                         del index[key]
             keyed[fact_key] = fid
             removals[type_id] += 1
+            if left is not None:
+                left.append(old)
+                deps = dependents.get(old)
+                if deps is not None:
+                    self.note_dependents(deps)
             if retractable:
                 h = hash((type_id, vals))
                 g = hash((type_id, old_vals))
@@ -855,8 +867,10 @@ class FactStore:
         retractable = self.retractable
         lists = self.list_buckets
         derive = self.derive
-        # (derive() notes touched facts for a checkpoint: then it is called)
-        inline_derive = retractable and self.touched is None
+        # a new fact's first derivation is recorded here, not by derive(): a
+        # checkpoint's delta holds a new fact's whole state, and needs noted only the
+        # facts its support is (their dependents grow)
+        touched = self.touched
         derivations = self.derivations
         dependents = self.dependents
         mark = fids.append
@@ -917,20 +931,24 @@ class FactStore:
                                 bucket[fid] = None
                             except TypeError:  # a 1-tuple grows into a dict
                                 index[key] = {bucket[0]: None, fid: None}
-                    if inline_derive and type(support) is not Lasting:
-                        # derive() of a new fact, inlined: its first derivation, and
-                        # the reverse edges from its support
-                        derivations[fid] = (agent, cycle, support)
-                        for s in support:
-                            edges = dependents.get(s)
-                            if edges is None:
-                                dependents[s] = fid
-                            elif isinstance(edges, list):
-                                edges.append(fid)
-                            else:
-                                dependents[s] = [edges, fid]
-                    elif retractable:
-                        derive(fid, agent, cycle, support)
+                    if retractable:
+                        if type(support) is Lasting:
+                            # (derive() of an `emit lasting`: it rests on nothing)
+                            derivations[fid] = (agent, cycle, ())
+                        else:
+                            # derive() of a new fact, inlined: its first derivation,
+                            # and the reverse edges from its support
+                            derivations[fid] = (agent, cycle, support)
+                            for s in support:
+                                edges = dependents.get(s)
+                                if edges is None:
+                                    dependents[s] = fid
+                                elif isinstance(edges, list):
+                                    edges.append(fid)
+                                else:
+                                    dependents[s] = [edges, fid]
+                            if touched is not None and support:
+                                touched.update(support)
                     if conf != 1.0:
                         confidence[fid] = conf
                 else:
@@ -1061,14 +1079,14 @@ class FactStore:
                     del keyed[key]
         self.live_count -= 1
         self.removals[type_id] += 1
-        touched = self.touched
-        if touched is not None:
-            # it, and the facts resting on it, whose derivations a cascade trims
-            touched.add(fid)
-            touched.update(dependent_ids(self.dependents.get(fid)))
-            left = self.left
-            if left is not None:
-                left.append(fid)
+        left = self.left
+        if left is not None:
+            # it (``left``), and the facts resting on it, whose derivations a cascade
+            # trims (``touched``)
+            left.append(fid)
+            deps = self.dependents.get(fid)
+            if deps is not None:
+                self.note_dependents(deps)
         log = self.removal_log[type_id]
         if log is not None:
             log.append(fid)
@@ -1117,6 +1135,41 @@ class FactStore:
         less per change.)"""
         return (self.fp1 & MASK, self.fp2 & MASK)
 
+    def note_dependents(self, deps: Dependents) -> None:
+        """Note for the next checkpoint's delta the facts of an entry of
+        :attr:`dependents` (resting on a fact that left: a cascade trims their
+        derivations). Only while :attr:`touched` is kept."""
+        touched = self.touched
+        assert touched is not None
+        if isinstance(deps, list):
+            touched.update(deps)
+        else:
+            touched.add(deps)
+
+    def derive_new(self, fid: int, agent: int, cycle: int,
+                   support: tuple[int, ...]) -> None:
+        """:meth:`derive` of the fact ``fid`` just added: its first derivation. A
+        checkpoint's delta holds a new fact's whole state: only its support, whose
+        dependents grow, is noted in :attr:`touched`."""
+        if not self.retractable:
+            return
+        if type(support) is Lasting:
+            self.derivations[fid] = (agent, cycle, ())
+            return
+        self.derivations[fid] = (agent, cycle, support)
+        dependents = self.dependents
+        for s in support:
+            lst = dependents.get(s)
+            if lst is None:
+                dependents[s] = fid
+            elif isinstance(lst, list):
+                lst.append(fid)
+            else:
+                dependents[s] = [lst, fid]
+        touched = self.touched
+        if touched is not None and support:
+            touched.update(support)
+
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
         """Record one derivation of a fact and the reverse edges from its support —
         only when retraction is possible (the trace records every derivation anyway)."""
@@ -1130,7 +1183,8 @@ class FactStore:
         touched = self.touched
         if touched is not None:
             touched.add(fid)
-            touched.update(support)  # their dependents grow
+            if support:
+                touched.update(support)  # their dependents grow
         derivs = self.derivations.get(fid)
         if derivs is None:
             self.derivations[fid] = record

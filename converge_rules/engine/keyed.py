@@ -352,6 +352,7 @@ class KeyedMerge:
             derivations[fid] = (a, cycle, ())
         else:
             derivations[fid] = (a, cycle, support)
+            touched = store.touched
             for s in support:
                 if s != inc:
                     edges = dependents.get(s)
@@ -361,8 +362,8 @@ class KeyedMerge:
                         edges.append(fid)
                     else:
                         dependents[s] = [edges, fid]
-            if store.touched is not None:  # as derive notes them: their dependents grew
-                store.touched.update(support)
+                    if touched is not None:  # as derive notes them: their dependents grew
+                        touched.add(s)
         merger.added += 1
         self.held[(t, key)] = (fid, a, out)  # (a single candidate: see rekey)
         # Merger.retire of the incumbent (its store.remove done above), then the
@@ -417,10 +418,11 @@ class KeyedMerge:
         add = self._add
         gateless = merger.gates is None
         # a new key's fact is added here, not through _add, when nothing needs more
-        # than its one lasting derivation: no gate, room for it, no checkpoint noting
-        # what changed (store.touched; set between cycles, never during a merge)
+        # than its one lasting derivation: no gate, room for it (a checkpoint's delta
+        # needs nothing noted of a new fact resting on nothing: see FactStore.touched)
         max_facts = merger.max_facts
-        untouched = store.touched is None and store.retractable
+        retractable = store.retractable
+        touched = store.touched  # (set between cycles, never during a merge)
         delta = merger.delta.append if merger.record_delta else None
         this_cycle = store.next_id  # the first id of this cycle (the merge begins)
         for a, outputs in zip(runs.positions, runs.outputs, strict=True):
@@ -453,7 +455,7 @@ class KeyedMerge:
                             if gateless:
                                 # a new key: merge_single's first case, without the
                                 # calls between (every Edge and Junction of Waltz)
-                                if (type(support) is Lasting and untouched
+                                if (type(support) is Lasting and retractable
                                         and store.live_count < max_facts):
                                     # _add and _derived, inlined. A lasting fact rests
                                     # on nothing: no cascade reaches it, so it holds
@@ -507,7 +509,7 @@ class KeyedMerge:
                                         inc = None
                                 else:  # earliest: the incumbent is as old or older
                                     inc = None
-                    elif (t, key) not in done and untouched and gateless:
+                    elif (t, key) not in done and retractable and gateless:
                         # the first candidate of a key that has several: merge
                         # decides the group here, or below when it is not the common
                         # case (one value, every candidate lasting, winning at once)
@@ -548,8 +550,8 @@ class KeyedMerge:
                                 edges.append(fid)
                             else:
                                 dependents[s] = [edges, fid]
-                    if store.touched is not None:
-                        store.touched.update(support)
+                            if touched is not None:  # (their dependents grew)
+                                touched.add(s)
                     held[(t, key)] = (fid, a, out)
                 derivations.pop(inc, None)
                 dead.add(inc)
@@ -575,9 +577,9 @@ class KeyedMerge:
         The same store, events and delta as ``merge`` → :meth:`_replace` →
         ``Retraction.replace``; no entry in :attr:`held` (a holder whose derivations
         are all lasting cannot be retracted later in the merge). False, having changed
-        nothing, in any other case. For :meth:`lane`: no gate, no checkpoint noting
-        touched facts; ``updaters`` and ``update_in_place``: how the lane updates each
-        keyed type in this merge (see :meth:`lane`)."""
+        nothing, in any other case. For :meth:`lane`: no gate; ``updaters`` and
+        ``update_in_place``: how the lane updates each keyed type in this merge (see
+        :meth:`lane`)."""
         first, out = members[0]
         vals = out[2]
         conf = out[3]
@@ -807,7 +809,7 @@ class KeyedMerge:
             store.confidence[fid] = conf
         derivs = entry[2]
         first_agent, first_support = derivs[0]
-        store.derive(fid, first_agent, cycle, first_support)
+        store.derive_new(fid, first_agent, cycle, first_support)
         ev((E_FACT_ADDED, fid, first_agent, cycle, first_support, conf))
         for a, support in derivs[1:]:
             store.derive(fid, a, cycle, support)

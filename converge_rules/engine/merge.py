@@ -376,7 +376,7 @@ class Merger:
                             f"max_facts ({max_facts})")
                 return False
             fid = store.add(t, vals, cycle)
-            store.derive(fid, a, cycle, support)
+            store.derive_new(fid, a, cycle, support)
             conf = out[3]
             if conf != 1.0:
                 store.confidence[fid] = conf

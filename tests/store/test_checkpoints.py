@@ -1132,3 +1132,67 @@ def test_a_snapshot_of_earlier_snapshots_parts_holds_what_its_document_does(
     result = api.run(ruleset, facts, now=JOB_TIME,
                      store=f"sqlite:///{tmp_path / 'run.db'}?group={group}&snapshot_every=2")
     assert len(seen) >= 2 and result.status == "converged"
+
+
+# an older fact derived again (Big) and losing a derivation that rested on a pruned
+# fact (its dependents), in later cycles
+AGAIN = """\
+ruleset again
+fact N { key id: str, n: int }
+fact Seen { id: str, n: int }
+fact Big { level: int }
+agent note { when N(id, n) emit lasting Seen(id: id, n: n) }
+agent big { when Seen(n) where n >= 2 emit Big(level: n - n % 3) }
+agent up { when N(id, n) where n < 7 emit N(id: id, n: n + 1) }
+policy N { resolve by latest }
+prune Seen when age > 2
+"""
+
+
+@pytest.mark.parametrize(("name", "text", "facts"), [
+    ("keyed", KEYED, [("Count", {"id": i, "n": 0}) for i in "ab"]),
+    ("prunes", PRUNES, [("Tick", {"id": i, "n": 0}) for i in "abc"]),
+    ("cyclic", CYCLIC, [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]),
+    ("mixed", MIXED, [("Count", {"id": i, "n": n % 2}) for n, i in enumerate("abc")]),
+    ("again", AGAIN, [("N", {"id": "a", "n": 0}), ("N", {"id": "b", "n": 3})]),
+])
+@pytest.mark.parametrize("group", [1, 3])
+def test_a_delta_names_every_older_fact_whose_state_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+    facts: list[Any], group: int,
+) -> None:
+    # the store notes what a delta needs (FactStore.touched and .left, not every fact
+    # it changed: a new fact's own state is in the delta whole): every fact older than
+    # the last checkpoint whose liveness, derivations or dependents changed since is
+    # one the delta writes, told here from the store's state at the two checkpoints
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)
+    ruleset = ruleset_file(tmp_path, name, text)
+    before: dict[int, Any] = {}
+    changed_any: list[int] = []
+
+    def state(store: Any) -> dict[int, Any]:
+        live = {fid for ids in store.live for fid in ids}
+        return {fid: (fid in live, repr(store.derivations.get(fid)),
+                      repr(store.dependents.get(fid))) for fid in range(store.next_id)}
+
+    delta, shadow = checkpoints.Checkpointer._delta, checkpoints.Checkpointer._shadow
+
+    def checked_delta(self: Any, job_state: dict[str, Any]) -> dict[str, Any]:
+        doc = delta(self, job_state)
+        now = state(self.job.store)
+        changed = {fid for fid, was in before.items() if now[fid] != was}
+        written = {int(f) for f, _ in doc["derivs"]} & {int(f) for f, _ in doc["deps"]}
+        assert changed <= written, f"not in the delta: {sorted(changed - written)}"
+        changed_any.extend(changed)
+        return doc
+
+    def checked_shadow(self: Any) -> None:
+        shadow(self)
+        before.clear()
+        before.update(state(self.job.store))
+
+    monkeypatch.setattr(checkpoints.Checkpointer, "_delta", checked_delta)
+    monkeypatch.setattr(checkpoints.Checkpointer, "_shadow", checked_shadow)
+    db = tmp_path / "run.db"
+    api.run(ruleset, facts, now=JOB_TIME, store=f"sqlite:///{db}?group={group}")
+    assert changed_any, "older facts changed"
