@@ -681,7 +681,7 @@ class FactStore:
         left = self.left
         if left is not None:
             # as remove(old): a checkpoint's delta says that ``old`` left the context
-            # (``left``) and what the cascade trims (``touched``: see note_left)
+            # (``left``) and what the cascade trims (``touched``: see note_dependents)
             left.append(old)
             deps = self.dependents.get(old)
             if deps is not None:
