@@ -211,6 +211,13 @@ JSON."""
 BYTES = "bytes"
 """The key of a document (see :func:`unpack`) holding the binary after its JSON text."""
 
+SUM = "sum"
+"""Format 5: the key of a document with a binary holding the binary's Adler-32, which
+:func:`unpack` checks. A binary's ints and msgpack read back as other values when a
+byte changes (a cycle's start, a fact that left, a waiting cycle's number: a resume
+to another result), where a changed byte of JSON text mostly no longer parses; zlib's
+own sum covers the bytes stored, not a binary damaged before it compressed them."""
+
 _CODES = "hiq"
 _INT = frozenset({int})
 
@@ -723,6 +730,9 @@ def unpack(data: bytes) -> dict[str, Any]:
         (text if end < 0 else text[:end]).decode("utf-8", "surrogatepass"))
     if end >= 0:
         doc[BYTES] = text[end + 1:]
+    if SUM in doc and int(doc.get("format", 0)) >= 5 and zlib.adler32(
+            doc.get(BYTES, b"")) != doc[SUM]:
+        raise Unsupported("a checkpoint's binary is damaged (its Adler-32 differs)")
     return doc
 
 
@@ -730,7 +740,7 @@ def readable(data: bytes) -> bool:
     """Whether this converge reads the checkpoint ``data`` (its format is known)."""
     try:
         return int(unpack(data).get("format", FORMAT + 1)) <= FORMAT
-    except (ValueError, TypeError, zlib.error):
+    except (ValueError, TypeError, zlib.error, Unsupported):
         return False
 
 
@@ -956,6 +966,7 @@ class Checkpointer:
                     {"gone": gone, "starts": store.cycle_starts[k:],
                      "numbers": store.cycle_numbers[k:]}, len(binary))
                 binary += cols
+                doc[SUM] = zlib.adler32(binary)
                 text = _text(doc, texts)
                 data = _stored(text, binary)
                 # the size rule counts what a snapshot taken now would not hold
@@ -1024,6 +1035,11 @@ class Checkpointer:
         if self._steps:
             doc["steps"], steps = self._steps_part(
                 sum(length for _, length, _ in parts["binary"]))
+        if parts["binary"] or steps:  # (the binary's sum, from its parts' sums)
+            adler = 1
+            for _, length, checksum in parts["binary"]:
+                adler = _adler32_combine(adler, checksum, length)
+            doc[SUM] = zlib.adler32(steps, adler)
         brackets = {"types": ('"', '"') if self._chars else ("[", "]"),
                     "values": ("[", "]"), "starts": ("[", "]"), "numbers": ("[", "]")}
         # (a JSON text holds no NUL: it writes one in a string as \u0000)
