@@ -1177,14 +1177,15 @@ def test_a_delta_names_every_older_fact_whose_state_changed(
 
     delta, shadow = checkpoints.Checkpointer._delta, checkpoints.Checkpointer._shadow
 
-    def checked_delta(self: Any, job_state: dict[str, Any]) -> dict[str, Any]:
-        doc = delta(self, job_state)
+    def checked_delta(self: Any, job_state: dict[str, Any]
+                      ) -> tuple[dict[str, Any], list[int]]:
+        doc, gone = delta(self, job_state)
         now = state(self.job.store)
         changed = {fid for fid, was in before.items() if now[fid] != was}
         written = {int(f) for f, _ in doc["derivs"]} & {int(f) for f, _ in doc["deps"]}
         assert changed <= written, f"not in the delta: {sorted(changed - written)}"
         changed_any.extend(changed)
-        return doc
+        return doc, gone
 
     def checked_shadow(self: Any) -> None:
         shadow(self)
