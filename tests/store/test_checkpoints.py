@@ -1231,7 +1231,8 @@ def test_a_delta_names_every_older_fact_whose_state_changed(
 
     delta, shadow = checkpoints.Checkpointer._delta, checkpoints.Checkpointer._shadow
 
-    def checked_delta(self: Any, job_state: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    def checked_delta(self: Any, job_state: dict[str, Any]
+                      ) -> tuple[dict[str, Any], list[int]]:
         doc, gone = delta(self, job_state)
         now = state(self.job.store)
         changed = {fid for fid, was in before.items() if now[fid] != was}
