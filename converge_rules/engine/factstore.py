@@ -1157,18 +1157,7 @@ class FactStore:
             self.derivations[fid] = (agent, cycle, ())
             return
         self.derivations[fid] = (agent, cycle, support)
-        dependents = self.dependents
-        for s in support:
-            lst = dependents.get(s)
-            if lst is None:
-                dependents[s] = fid
-            elif isinstance(lst, list):
-                lst.append(fid)
-            else:
-                dependents[s] = [lst, fid]
-        touched = self.touched
-        if touched is not None and support:
-            touched.update(support)
+        self._rests_on(fid, support)
 
     def derive(self, fid: int, agent: int, cycle: int, support: tuple[int, ...]) -> None:
         """Record one derivation of a fact and the reverse edges from its support —
@@ -1183,8 +1172,6 @@ class FactStore:
         touched = self.touched
         if touched is not None:
             touched.add(fid)
-            if support:
-                touched.update(support)  # their dependents grow
         derivs = self.derivations.get(fid)
         if derivs is None:
             self.derivations[fid] = record
@@ -1192,6 +1179,14 @@ class FactStore:
             derivs.append(record)
         else:
             self.derivations[fid] = [derivs, record]
+        self._rests_on(fid, support)
+
+    def _rests_on(self, fid: int, support: tuple[int, ...]) -> None:
+        """The reverse edges of a new derivation of ``fid`` from its ``support`` (see
+        :attr:`dependents`) and, while a job writes checkpoints, the support noted in
+        :attr:`touched`: their dependents grew."""
+        if not support:
+            return
         dependents = self.dependents
         for s in support:
             lst = dependents.get(s)
@@ -1201,6 +1196,9 @@ class FactStore:
                 lst.append(fid)
             else:
                 dependents[s] = [lst, fid]
+        touched = self.touched
+        if touched is not None:
+            touched.update(support)
 
     # ----------------------------------------------------------- lazy indexes
 
