@@ -13,6 +13,7 @@ import pytest
 
 import converge_rules
 from converge_rules import api
+from converge_rules.benchmarks import pruned_ruleset
 from converge_rules.errors import StoreError
 from converge_rules.store import sqlite
 from converge_rules.store.sqlite import (
@@ -23,18 +24,7 @@ from converge_rules.store.sqlite import (
 )
 from tests.store.conftest import Backend
 
-PRUNED = """\
-ruleset ticker
-root "ticks" {
-  max_cycles = 100
-}
-fact Tick { key id: str, n: int }
-fact Reading { n: int, slot: int, value: int }
-agent step { when Tick(id, n) where n < 40 emit Tick(id: id, n: n + 1) }
-agent read0 { when Tick(id, n) emit lasting Reading(n: n, slot: 0, value: (n * 7) % 13) }
-prune Reading when age >= 3
-policy Tick { resolve by latest }
-"""
+PRUNED = pruned_ruleset(40)  # (item 10's job, 41 cycles)
 
 
 def _per_cycle(lines: list[str]) -> dict[int, int]:
