@@ -53,13 +53,13 @@ def main() -> None:
     job = sqlite.SqliteJob
     names = ("cycle_raw", "cycle_waits", "commit_due", "encode_waiting")
     real = {n: getattr(job, n) for n in names}
-    real_compact, real_all_raw = tracerows.compact, tracerows.all_raw
+    real_compact, real_kinds = tracerows.compact, tracerows.RAW_KINDS
     empty = tracerows.CompactCycle("lines", "[]", 0, None)
 
     def way(name: str) -> None:
         for n, f in real.items():
             setattr(job, n, f)
-        tracerows.compact, tracerows.all_raw = real_compact, real_all_raw  # type: ignore[assignment]
+        tracerows.compact, tracerows.RAW_KINDS = real_compact, real_kinds
         if name in ("no-sink", "no-rows"):  # the sink keeps nothing of the cycles
             job.cycle_raw = lambda self, *args: False  # type: ignore[method-assign]
             job.cycle_waits = lambda self, cycle, events: None  # type: ignore[method-assign]
@@ -67,7 +67,7 @@ def main() -> None:
             job.encode_waiting = lambda self: []  # type: ignore[method-assign]
         if name == "no-rows":  # nor does the engine make any compact cycle
             tracerows.compact = lambda trace, start, events=None: empty  # type: ignore[assignment]
-            tracerows.all_raw = lambda events: False  # type: ignore[assignment]
+            tracerows.RAW_KINDS = frozenset()  # (no cycle is raw)
 
     stage, waits = checkpoints.Checkpointer.stage, checkpoints.Checkpointer.waits
     checkpoints.Checkpointer.stage = no_stage  # type: ignore[method-assign]

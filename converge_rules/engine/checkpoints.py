@@ -789,6 +789,11 @@ class Checkpointer:
         #: fingerprints' replay (:meth:`_step`), the facts touched by those cycles,
         #: and the next id after the last step
         self._stepping = store.retractable
+        #: stepping without intents: :meth:`waits` notes a step as three ints itself
+        self._plain_steps = store.retractable and not store.intent_types
+        #: the first cycle :meth:`waits` may leave what comes after it for later (not
+        #: cycle 0, nor a re-executed one; none for a program with gates or invariants)
+        self._waits_from = sys.maxsize if self._eager else max(self.start_at, 1)
         #: each tier's index among the program's (computed once: a property)
         self._tier_index = {t: i for i, t in enumerate(job.program.tiers)}
         #: each tier's ``one at a time`` agents (a tier whose firing changed nothing
@@ -878,7 +883,7 @@ class Checkpointer:
         loses the waiting cycles anyway: only the checkpoint of the cycle a
         transaction ends with is ever read (the fingerprints' replay excepted: it
         gets this cycle's step)."""
-        if self._eager or self._later or not cycle or cycle < self.start_at:
+        if self._later or cycle < self._waits_from:
             self._waits(cycle)
             return
         # what comes after the cycle (_next, half of this call's time) is read only
@@ -894,16 +899,16 @@ class Checkpointer:
             return
         self._pending = (cycle, 0, False, None)
         self._pending_end = ev
-        if self._stepping:  # (_step, inlined: this runs each waiting cycle)
+        if self._plain_steps:  # (_step, inlined: this runs each waiting cycle)
             merger, store = self._merger, self._store
-            if store.intent_types:
-                self._step(cycle, bool(merger.added or merger.removed), False)
-                return
             left = store.left
             assert left is not None
             # (a list: array.extend of a tuple costs ~4x list.extend's)
             self._steps.extend((cycle * 4 + (1 if merger.added or merger.removed else 0),
                                 len(store.values), len(left)))
+        elif self._stepping:
+            merger = self._merger
+            self._step(cycle, bool(merger.added or merger.removed), False)
 
     def _waits(self, cycle: int) -> None:
         """:meth:`waits` for a cycle of a program with gates or invariants, cycle 0, a

@@ -18,7 +18,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from os import PathLike
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -110,6 +110,7 @@ _POSITION = attrgetter("position")
 _ERROR = attrgetter("error")
 _BUDGET = attrgetter("budget")
 _OUTPUTS = attrgetter("outputs")
+_KIND = itemgetter(0)  # (an event's kind)
 _EFFECT_TYPES = frozenset({AgentEffect})
 
 
@@ -164,12 +165,14 @@ class _Job:
             from converge_rules.store.base import CompactSink, GroupCommitSink
 
             if isinstance(cycle_sink, CompactSink):
-                from converge_rules.engine.tracerows import all_raw, compact
+                from converge_rules.engine.tracerows import RAW_KINDS, compact
 
                 self.compact_sink = cycle_sink
                 # (imported once here: a cycle's commit calls them)
                 self._compact = compact
-                self._all_raw = all_raw
+                #: whether kinds (an iterable of ints) are all kinds a raw row keeps:
+                #: a set's issuperset, not all_raw's bytes (half the time a cycle)
+                self._raw_kinds = RAW_KINDS.issuperset
             self.group_commit = (cycle_sink if isinstance(cycle_sink, GroupCommitSink)
                                  else None)
         #: how many raw trace events the cycle sink has been handed
@@ -808,7 +811,7 @@ class _Job:
         next_id = self.store.next_id
         handed, first_id = self._handed
         events = raw[held:] if held >= 0 else list(trace.tail(start))
-        if handed == start and events and self._all_raw(events):
+        if handed == start and events and self._raw_kinds(map(_KIND, events)):
             # (no tool call among them: the cycle may wait)
             due = sink.cycle_raw(trace, cycle, start, end, first_id, next_id)
             self._raw_waiting = not due

@@ -106,7 +106,7 @@ def test_a_cycle_larger_than_join_bytes_has_a_row_of_its_own(
     db = tmp_path / "s.db"
     monkeypatch.setattr(sqlite, "JOIN_BYTES", 1)  # every cycle is larger
     # (rows of events, made as each cycle ends: the counter's are raw rows, below)
-    monkeypatch.setattr(tracerows, "all_raw", lambda events: False)
+    monkeypatch.setattr(tracerows, "RAW_KINDS", frozenset())  # (no cycle is raw)
     api.run(loaded, api.read_facts(loaded, facts), store=db, now=None)
     with sqlite.SqliteStore(db) as store:
         assert store._read("SELECT count(*) FROM trace_rows")[0][0] == 41 + 1
