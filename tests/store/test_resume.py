@@ -779,3 +779,39 @@ def test_a_job_cut_by_job_timeout_in_a_long_agent_after_short_cycles_resumes(
     assert out.returncode == 1, out.stderr  # cut again, not refused
     assert json.loads(out.stdout)["budget"]["job_timeout"]["exceeded"]
     assert converge(tmp_path, "verify", db).returncode == 0
+
+
+@pytest.mark.parametrize("checkpoints", [True, False], ids=["checkpoints", "re-executed"])
+def test_a_resumed_job_is_reopened_by_its_first_cycle_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpoints: bool,
+) -> None:
+    """A resume commits the job's reopening (status running, its rows after the
+    checkpoint gone) with the first cycle it commits, not with a group of later ones:
+    another process sees the job running as soon as it goes on. (The sink's due rules
+    carry it, for a cycle handed raw and for one handed compact; no test held it
+    before session 30 changed the first.)"""
+    from converge_rules.engine import checkpoints as ck
+
+    if not checkpoints:  # the resume re-executes the job up to its last cycle
+        monkeypatch.setattr(ck, "checkpointable", lambda program: False)
+    ruleset = tmp_path / "counter.cvg"
+    ruleset.write_text(COUNTER)
+    loaded = converge_rules.load(ruleset)
+    (tmp_path / "in.jsonl").write_text('{"Count": {"id": "a", "n": 0}}\n')
+    facts = api.read_facts(loaded, tmp_path / "in.jsonl")
+    db = tmp_path / "run.db"
+    asked = iter([False, False, True])
+    first = api.run(loaded, facts, store=db, now=None, stop=lambda: next(asked, True))
+    assert first.status == "interrupted"
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)  # the count alone decides
+    seen: list[tuple[int, str]] = []
+
+    def progress(p: Any) -> None:
+        with sqlite3.connect(db) as other:
+            seen.append((p.cycle, other.execute("SELECT status FROM jobs").fetchone()[0]))
+
+    resumed = api.resume(db, progress=progress)
+    assert resumed.status == "converged"
+    # (cycles the resume runs again before its checkpoint commit nothing: shadowed)
+    after = [status for cycle, status in seen if cycle > first.cycles]
+    assert after and set(after) == {"running"}
