@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import inspect
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as t
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
@@ -45,6 +47,16 @@ from converge_rules.lsp.index import (
     build,
     describe,
     outline,
+)
+from converge_rules.lsp.rename import (
+    RenameRefused,
+    check_new_name,
+    edits,
+    no_name_at,
+    refusal,
+    related,
+    texts_after,
+    verify,
 )
 
 DEBOUNCE_SECONDS = 0.04
@@ -316,6 +328,63 @@ class ConvergeServer(LanguageServer):
     def all_indexes(self) -> list[RulesetIndex]:
         return [e.index for e in self.entries.values() if e.index is not None]
 
+    # -------------------------------------------------------------- rename
+
+    def rename_target(self, uri: str, position: t.Position) -> tuple[RulesetIndex, Symbol,
+                                                                       Span]:
+        """The name at ``position`` that a rename would rename; raises
+        :class:`RenameRefused` saying why when there is none or it cannot be."""
+        found = self.symbol_at(uri, position)
+        if found is None:
+            doc = self.workspace.get_text_document(uri)
+            lines = _lines(doc.source)
+            line = lines[position.line] if position.line < len(lines) else ""
+            raise RenameRefused(no_name_at(line, _column(line, position.character)))
+        why = refusal(found[1], found[0].checked)
+        if why is not None:
+            raise RenameRefused(why)
+        return found
+
+    def rename(self, uri: str, position: t.Position, new: str) -> t.WorkspaceEdit:
+        """The edit renaming the name at ``position`` to ``new`` in every file of every
+        ruleset that declares it where this one does, checked first: raises
+        :class:`RenameRefused` when the name cannot be renamed, ``new`` is not valid or
+        taken, or a ruleset would fail ``converge check`` afterwards."""
+        here, symbol, _ = self.rename_target(uri, position)
+        indexes = related(symbol, here, self.all_indexes())
+        check_new_name(symbol, new, indexes)
+        edited = edits(symbol, new, indexes)
+        sources: dict[str, str] = {}
+        for index in reversed(indexes):  # this ruleset's text of a file wins
+            sources.update(index.checked.sources)
+        after = texts_after(edited, sources)
+        overlay = {**self.open_texts(), **{_file_path(f): text for f, text in after.items()}}
+        entries = [e for e in self.entries.values() if any(e.index is i for i in indexes)]
+
+        def again(path: Path) -> CheckedRuleset:
+            return check(load_file(path, source=overlay.get(path), overlay=overlay),
+                         **self.checker_kwargs)
+
+        verify(symbol, new, [(e.checked, functools.partial(again, e.path))
+                             for e in entries if e.checked is not None])
+        versioned = self.client_capabilities.workspace is not None and bool(
+            self.client_capabilities.workspace.workspace_edit is not None
+            and self.client_capabilities.workspace.workspace_edit.document_changes)
+        changes: dict[str, list[t.TextEdit]] = {}
+        document_changes: list[t.TextDocumentEdit] = []
+        for file, file_edits in edited.items():
+            uri_of = from_fs_path(str(_file_path(file))) or ""
+            lines = _lines(sources[file])
+            text_edits = [t.TextEdit(_range(e.span, lines), e.text) for e in file_edits]
+            changes[uri_of] = text_edits
+            doc = self.workspace.text_documents.get(uri_of)
+            document_changes.append(t.TextDocumentEdit(
+                t.OptionalVersionedTextDocumentIdentifier(
+                    uri_of, doc.version if doc is not None else None), list(text_edits)))
+        if versioned:
+            return t.WorkspaceEdit(document_changes=list(document_changes))
+        return t.WorkspaceEdit(changes=changes)
+
 
 def _path_of(uri: str) -> Path | None:
     fs = to_fs_path(uri)
@@ -323,7 +392,13 @@ def _path_of(uri: str) -> Path | None:
 
 
 def _span_path(span: Span) -> Path:
-    path = Path(span.file)
+    return _file_path(span.file)
+
+
+def _file_path(file: str) -> Path:
+    """The resolved path of a file as spans name it (relative to the working
+    directory)."""
+    path = Path(file)
     return (path if path.is_absolute() else Path.cwd() / path).resolve()
 
 
@@ -632,6 +707,25 @@ def make_server() -> ConvergeServer:
         return sorted(seen.values(), key=lambda x: (x.uri, x.range.start.line,
                                                     x.range.start.character))
 
+    @server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
+    def prepare_rename(ls: ConvergeServer,
+                       params: t.PrepareRenameParams) -> t.PrepareRenamePlaceholder:
+        """The name a rename would rename; a refusal, as a request error the editor
+        shows, when there is none or it is declared outside the ruleset."""
+        try:
+            _, symbol, span = ls.rename_target(params.text_document.uri, params.position)
+        except RenameRefused as exc:
+            raise _refused(exc) from None
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        return t.PrepareRenamePlaceholder(_range(span, _lines(doc.source)), symbol.name)
+
+    @server.feature(t.TEXT_DOCUMENT_RENAME, t.RenameOptions(prepare_provider=True))
+    def rename(ls: ConvergeServer, params: t.RenameParams) -> t.WorkspaceEdit:
+        try:
+            return ls.rename(params.text_document.uri, params.position, params.new_name)
+        except RenameRefused as exc:
+            raise _refused(exc) from None
+
     @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(ls: ConvergeServer,
                         params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
@@ -680,6 +774,12 @@ def make_server() -> ConvergeServer:
 
 
 BUILTINS_MODULE = "converge_rules.language.builtins"
+
+
+def _refused(exc: RenameRefused) -> JsonRpcException:
+    """A refused rename as the request's error (LSP's RequestFailed): VS Code shows its
+    message where the rename was asked for."""
+    return JsonRpcException(f"converge: {exc}", code=int(t.LSPErrorCodes.RequestFailed))
 
 
 def _function_docs(ls: ConvergeServer) -> dict[str, str]:
