@@ -687,8 +687,6 @@ def make_server() -> ConvergeServer:
         if symbol.kind == "tool":
             where = _tool_location(ls.registries, symbol.name)
             return [where] if where else []
-        if symbol.kind == "variable":
-            return []  # a variable's binding is next to it; nothing to jump to
         return [_location(s, index, ls) for s in index.declarations(symbol)]
 
     @server.feature(t.TEXT_DOCUMENT_REFERENCES)

@@ -165,7 +165,11 @@ async def test_a_variable_is_renamed_in_its_rule_only(client: LanguageClient,
     # a test's variable, bound by its cases
     assert await after("given Cost(sku: s", 16, "code") == SHOP.replace(
         '{s: "A1"}', '{code: "A1"}').replace("sku: s,", "sku: code,")
-    # find-references keeps two agents' `x` apart too
+    # go-to-definition and find-references keep two agents' `x` apart too
+    found = await client.text_document_definition_async(t.DefinitionParams(
+        t.TextDocumentIdentifier(uri), position_of(SHOP, "where x < c", 6)))
+    assert isinstance(found, list) and [f.range.start for f in found] == [
+        t.Position(14, 29)]
     refs = await client.text_document_references_async(t.ReferenceParams(
         text_document=t.TextDocumentIdentifier(uri),
         position=position_of(SHOP, "where x < c", 6),
