@@ -330,6 +330,18 @@ class ConvergeServer(LanguageServer):
 
     # -------------------------------------------------------------- rename
 
+    def settle(self) -> None:
+        """Run the checks still waiting out a change's pause now, and those of the
+        rulesets that read the changed files: an edit spanning rulesets is computed on
+        the texts the editor has."""
+        for path in list(self.pending):
+            task = self.pending.pop(path)
+            task.cancel()
+            self.safely(self.check_path, path)
+            for other in list(self.entries.values()):
+                if other.path != path and path in other.files:
+                    self.safely(self.check_path, other.path)
+
     def rename_target(self, uri: str, position: t.Position) -> tuple[RulesetIndex, Symbol,
                                                                        Span]:
         """The name at ``position`` that a rename would rename; raises
@@ -350,6 +362,7 @@ class ConvergeServer(LanguageServer):
         ruleset that declares it where this one does, checked first: raises
         :class:`RenameRefused` when the name cannot be renamed, ``new`` is not valid or
         taken, or a ruleset would fail ``converge check`` afterwards."""
+        self.settle()
         here, symbol, _ = self.rename_target(uri, position)
         indexes = related(symbol, here, self.all_indexes())
         check_new_name(symbol, new, indexes)
@@ -374,10 +387,13 @@ class ConvergeServer(LanguageServer):
         document_changes: list[t.TextDocumentEdit] = []
         for file, file_edits in edited.items():
             uri_of = from_fs_path(str(_file_path(file))) or ""
+            doc = self.workspace.text_documents.get(uri_of)
+            if doc is not None and doc.source != sources[file]:
+                raise RenameRefused(f"`{file}` changed since it was last checked; rename "
+                                    "again")
             lines = _lines(sources[file])
             text_edits = [t.TextEdit(_range(e.span, lines), e.text) for e in file_edits]
             changes[uri_of] = text_edits
-            doc = self.workspace.text_documents.get(uri_of)
             document_changes.append(t.TextDocumentEdit(
                 t.OptionalVersionedTextDocumentIdentifier(
                     uri_of, doc.version if doc is not None else None), list(text_edits)))

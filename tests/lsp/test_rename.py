@@ -261,3 +261,22 @@ async def test_document_changes_carry_the_open_documents_version(tmp_path: Path)
     finally:
         await client.shutdown_session()
         await client.stop()
+
+
+async def test_a_rename_right_after_an_edit_of_the_imported_file_sees_the_edit(
+        client: LanguageClient, tmp_path: Path) -> None:
+    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
+    main = ('ruleset main\nimport "lib/facts.cvg"\nfact Price { key sku: str, amount: '
+            'float }\nagent markup {\n  when Cost(sku, amount)\n  emit Price(sku: sku, '
+            'amount: amount * 1.2)\n}\n')
+    lib_uri = write(tmp_path / "lib" / "facts.cvg", facts)
+    uri = write(tmp_path / "main.cvg", main)
+    open_doc(client, uri, main)
+    open_doc(client, lib_uri, facts)
+    await diagnostics(client, uri, version=1)
+    await diagnostics(client, lib_uri, version=1)
+    moved = facts.replace("ruleset facts\n", "ruleset facts\n# costs, by SKU\n\n")
+    for version in (2, 3):  # the second within the pause: its check still waits
+        test_server.change(client, lib_uri, moved if version == 3 else facts + "\n", version)
+    changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
+    assert apply(moved, changes[lib_uri]) == moved.replace("Cost", "Expense")
