@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from converge_rules.errors import ConvergeError
 from converge_rules.language.checks.checked import CheckedRuleset
-from converge_rules.language.diagnostics.core import Severity
+from converge_rules.language.diagnostics.core import Diagnostic, Severity
 from converge_rules.language.syntax.span import Span
 from converge_rules.lsp.index import Occurrence, RulesetIndex, Symbol
 
@@ -224,16 +224,15 @@ def apply(text: str, file_edits: Sequence[Edit]) -> str:
     return out
 
 
-def verify(symbol: Symbol, new: str, rulesets: Sequence[tuple[CheckedRuleset,
-                                                              Callable[[], CheckedRuleset]]]
+def verify(symbol: Symbol, new: str,
+           rulesets: Sequence[tuple[Sequence[Diagnostic], Callable[[], Sequence[Diagnostic]]]]
            ) -> None:
     """Raise :class:`RenameRefused` when a ruleset checked again after the rename
-    (each pair: the check before, and a function that checks the renamed texts) has an
-    error the original did not have, naming the first."""
+    (each pair: what its check found before, and a function that checks the renamed
+    texts) has an error the original did not have, naming the first."""
     for before, again in rulesets:
-        after = again()
-        had = Counter(d.code for d in before.diagnostics if d.severity == Severity.ERROR)
-        for d in after.diagnostics:
+        had = Counter(d.code for d in before if d.severity == Severity.ERROR)
+        for d in again():
             if d.severity != Severity.ERROR:
                 continue
             if had[d.code] > 0:

@@ -170,14 +170,20 @@ class ConvergeServer(LanguageServer):
         texts = self.open_texts()
         loaded = load_file(path, source=texts.get(path), overlay=texts, parser=self.parser)
         checked = check(loaded, **self.checker_kwargs)
-        found = list(checked.diagnostics)
-        if self.registries is not None and checked.ok:
-            with contextlib.suppress(Exception):  # a plugin's lint bug is not the user's
-                found += self.registries.run_checks(checked)
+        found = self.findings(checked)
         entry = self.entries.setdefault(path, _Entry(path))
         entry.files = frozenset(loaded.files)
         entry.checked, entry._index = checked, None
         self.publish(entry, found, checked)
+
+    def findings(self, checked: CheckedRuleset) -> list[Diagnostic]:
+        """What ``converge check`` reports for ``checked``: the checker's diagnostics,
+        and the installed plugins' checks of a ruleset without errors."""
+        found = list(checked.diagnostics)
+        if self.registries is not None and checked.ok:
+            with contextlib.suppress(Exception):  # a plugin's lint bug is not the user's
+                found += self.registries.run_checks(checked)
+        return found
 
     def publish(self, entry: _Entry, found: Sequence[Diagnostic],
                 checked: CheckedRuleset) -> None:
@@ -374,11 +380,11 @@ class ConvergeServer(LanguageServer):
         overlay = {**self.open_texts(), **{_file_path(f): text for f, text in after.items()}}
         entries = [e for e in self.entries.values() if any(e.index is i for i in indexes)]
 
-        def again(path: Path) -> CheckedRuleset:
-            return check(load_file(path, source=overlay.get(path), overlay=overlay),
-                         **self.checker_kwargs)
+        def again(path: Path) -> list[Diagnostic]:
+            return self.findings(check(load_file(path, source=overlay.get(path),
+                                                 overlay=overlay), **self.checker_kwargs))
 
-        verify(symbol, new, [(e.checked, functools.partial(again, e.path))
+        verify(symbol, new, [(self.findings(e.checked), functools.partial(again, e.path))
                              for e in entries if e.checked is not None])
         versioned = self.client_capabilities.workspace is not None and bool(
             self.client_capabilities.workspace.workspace_edit is not None
