@@ -30,9 +30,10 @@ Kind = Literal["type", "field", "member", "agent", "tool", "function", "budget",
 class Symbol:
     """What a name refers to. ``key`` identifies it: ``("Cost",)`` for a type,
     ``("Cost", "amount")`` for a field, ``("Channel", "web")`` for an enum member, the
-    resolved path for an imported file, ``(scope, name)`` for a variable (``scope``
-    names where the item that binds it starts, ``file:line:column``, and the aggregate
-    inside it that binds it, if one does: two agents' ``x`` are two variables), the name
+    resolved path for an imported file, ``(item, aggregate, name)`` for a variable
+    (``item`` is where the agent, test or invariant that binds it starts,
+    ``file:line:column``; ``aggregate`` is where the aggregate inside it that binds it
+    starts, ``line:column``, or empty: two agents' ``x`` are two variables), the name
     otherwise."""
 
     kind: Kind
@@ -156,12 +157,15 @@ class _Scope:
     (its ``cases`` rows do)."""
 
     owner: str
-    names: dict[str, tuple[tuple[str, str], str | None]] = field(default_factory=dict)
+    names: dict[str, tuple[tuple[str, str, str], str | None]] = field(
+        default_factory=dict)
     binds: bool = True
+    within: str = ""  # the aggregates it is inside, outermost first
 
     def inner(self, span: Span) -> _Scope:
-        return _Scope(f"{self.owner}/{span.line}:{span.column}", dict(self.names),
-                      self.binds)
+        where = f"{span.line}:{span.column}"
+        return _Scope(self.owner, dict(self.names), self.binds,
+                      f"{self.within}/{where}" if self.within else where)
 
 
 def _owner(span: Span) -> str:
@@ -263,7 +267,7 @@ class _Walker:
         if known is not None:
             self.add(span, "variable", *known[0], shorthand=shorthand)
         elif scope.binds:
-            key = (scope.owner, name)
+            key = (scope.owner, scope.within, name)
             scope.names[name] = (key, fact_type)
             self.add(span, "variable", *key, declaration=True, shorthand=shorthand)
 

@@ -154,9 +154,8 @@ def _taken(symbol: Symbol, new: str, indexes: Sequence[RulesetIndex]) -> str:
                    for o in index.all()):
                 return f"a rule binds a variable `{new}`, which a bare `{new}` would mean"
         if symbol.kind == "variable":
-            item = symbol.key[0].split("/")[0]
             if any(o.symbol.kind == "variable" and o.symbol.name == new
-                   and o.symbol.key[0].split("/")[0] == item for o in index.all()):
+                   and o.symbol.key[0] == symbol.key[0] for o in index.all()):
                 return f"a variable `{new}` is bound in the same rule already"
             owners = [e.name.name for e in checked.enums.values()
                       if any(m.name == new for m in e.members)]

@@ -151,6 +151,10 @@ async def test_a_variable_is_renamed_in_its_rule_only(client: LanguageClient,
     assert await after("where x > 1.0", 6, "y") == SHOP.replace(
         "Cost(sku, amount: x) where x > 1.0", "Cost(sku, amount: y) where y > 1.0").replace(
         "amount: x * 1.1", "amount: y * 1.1")
+    # another rule's variable of the new name is no collision
+    assert await after("where x > 1.0", 6, "c") == SHOP.replace(
+        "Cost(sku, amount: x) where x > 1.0", "Cost(sku, amount: c) where c > 1.0").replace(
+        "amount: x * 1.1", "amount: c * 1.1")
     # a variable a bare field binds: the field stays, written out
     assert await after("amount: amount * 1.2", 8, "total") == SHOP.replace(
         "when Cost(sku, amount)", "when Cost(sku, amount: total)").replace(
