@@ -103,8 +103,9 @@ def no_name_at(line: str, column: int) -> str:
         return f"`{word}` is a literal, not a name"
     if word in KEYWORDS:
         return f"`{word}` is a keyword of the language, not a name"
-    return (f"`{word}` names nothing this ruleset declares (an unknown name, or a file "
-            "that does not parse: fix its errors first)")
+    return (f"`{word}` is no type, field, enum member, agent or variable that this ruleset "
+            "declares (a status, a resolver, an unknown name, or a file that does not "
+            "parse: fix its errors first)")
 
 
 def _code_of(text: str) -> str:
@@ -113,14 +114,13 @@ def _code_of(text: str) -> str:
 
 
 def check_new_name(symbol: Symbol, new: str, indexes: Sequence[RulesetIndex]) -> None:
-    """Raise :class:`RenameRefused` unless ``new`` is a name the grammar reads as
-    ``symbol``'s kind there and that no other name of the same scope already has."""
+    """Raise :class:`RenameRefused` unless ``new`` (not ``symbol``'s name) is a name the
+    grammar reads as ``symbol``'s kind there and that no other name of the same scope
+    already has."""
     what = _WHAT[symbol.kind]
     if not IDENTIFIER.fullmatch(new):
         raise RenameRefused(f"`{new}` is not a name: a name is letters, digits and `_`, "
                             "not starting with a digit")
-    if new == symbol.name:
-        raise RenameRefused(f"the {what} is already called `{new}`")
     if new in (RESERVED_TYPES if symbol.kind == "type" else RESERVED):
         raise RenameRefused(f"`{new}` is a keyword of the language; pick another name")
     if symbol.kind == "type" and not new[0].isupper():

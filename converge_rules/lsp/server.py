@@ -370,6 +370,8 @@ class ConvergeServer(LanguageServer):
         taken, or a ruleset would fail ``converge check`` afterwards."""
         self.settle()
         here, symbol, _ = self.rename_target(uri, position)
+        if new == symbol.name:
+            return t.WorkspaceEdit(changes={})
         indexes = related(symbol, here, self.all_indexes())
         check_new_name(symbol, new, indexes)
         edited = edits(symbol, new, indexes)

@@ -239,6 +239,11 @@ async def test_what_a_rename_refuses_and_why(client: LanguageClient,
         await refused(client, uri, SHOP, "Cost(sku, amount: x)", 11, "sku")
     assert "a variable `sku` is bound in the same rule already" in \
         await refused(client, uri, SHOP, "where x > 1.0", 6, "sku")
+    assert "`converged` is no type, field" in await refused(client, pricing, PRICING,
+                                                           "status converged", 8)
+    unchanged = await client.text_document_rename_async(t.RenameParams(
+        t.TextDocumentIdentifier(uri), position_of(SHOP, "when Cost", 6), "Cost"))
+    assert unchanged is not None and not unchanged.changes
     # valid and free, but the renamed ruleset would not check: named at its place
     message = await refused(client, uri, SHOP, "where x > 1.0", 6, "none")
     assert "would break the ruleset" in message and "shop.cvg:11:" in message
