@@ -289,3 +289,21 @@ async def test_a_rename_right_after_an_edit_of_the_imported_file_sees_the_edit(
         test_server.change(client, lib_uri, moved if version == 3 else facts + "\n", version)
     changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
     assert apply(moved, changes[lib_uri]) == moved.replace("Cost", "Expense")
+
+
+async def test_ranges_count_utf16_units_after_an_astral_character(
+        client: LanguageClient, tmp_path: Path) -> None:
+    text = SHOP.replace('given Cost(sku: s, amount: 10.0)',
+                        'given Cost(sku: s, amount: 10.0)\n  given Alert(sku: "😀", gap: 1.0)')
+    path = tmp_path / "shop.cvg"
+    uri = write(path, text)
+    open_doc(client, uri, text)
+    assert await diagnostics(client, uri, version=1) == []
+    line = text.split("\n").index('  given Alert(sku: "😀", gap: 1.0)')
+    where = t.Position(line, len('  given Alert(sku: "😀", ') + 1)  # UTF-16: 😀 is two
+    edit = await client.text_document_rename_async(t.RenameParams(
+        t.TextDocumentIdentifier(uri), where, "margin"))
+    assert edit is not None and edit.changes is not None
+    here = [e for e in edit.changes[uri] if e.range.start.line == line]
+    assert [(e.range.start.character, e.range.end.character, e.new_text) for e in here] == [
+        (where.character, where.character + 3, "margin")]
