@@ -177,6 +177,7 @@ class _Walker:
         self.checked = checked
         self.base = base
         self.found: list[Occurrence] = []
+        self.symbols: dict[tuple[Kind, tuple[str, ...]], Symbol] = {}
         members: dict[str, list[str]] = {}
         for enum in checked.enums.values():
             for m in enum.members:
@@ -187,7 +188,10 @@ class _Walker:
 
     def add(self, span: Span, kind: Kind, *key: str, declaration: bool = False,
             shorthand: bool = False) -> None:
-        self.found.append(Occurrence(span, Symbol(kind, key), declaration, shorthand))
+        symbol = self.symbols.get((kind, key))
+        if symbol is None:  # one Symbol per name: most are written many times
+            symbol = self.symbols[kind, key] = Symbol(kind, key)
+        self.found.append(Occurrence(span, symbol, declaration, shorthand))
 
     def type_ref(self, ident: n.Ident) -> None:
         if ident.name in self.checked.facts or ident.name in self.checked.enums:
