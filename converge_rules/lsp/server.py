@@ -383,8 +383,11 @@ class ConvergeServer(LanguageServer):
         entries = [e for e in self.entries.values() if any(e.index is i for i in indexes)]
 
         def again(path: Path) -> list[Diagnostic]:
+            # the editor's parser: only the renamed items are parsed (a rename adds no
+            # line, so no kept item of the last check moves)
             return self.findings(check(load_file(path, source=overlay.get(path),
-                                                 overlay=overlay), **self.checker_kwargs))
+                                                 overlay=overlay, parser=self.parser),
+                                       **self.checker_kwargs))
 
         verify(symbol, new, [(self.findings(e.checked), functools.partial(again, e.path))
                              for e in entries if e.checked is not None])

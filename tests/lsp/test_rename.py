@@ -132,6 +132,13 @@ async def test_each_kind_of_name_is_renamed_everywhere_it_is_written(
         "Cost(sku, amount: c)", "Cost(sku, cost: c)").replace(
         "when amount > 1000.0", "when cost > 1000.0").replace(
         "Cost(sku: s, amount: 10.0)", "Cost(sku: s, cost: 10.0)")
+    # the editor applies a rename (the server checked its text already, with the same
+    # parser): the diagnostics and the next rename are those of the new text
+    expense = SHOP.replace("Cost", "Expense")
+    test_server.change(client, uri, expense, 2)
+    assert await diagnostics(client, uri, version=2) == []
+    back = await renamed(client, uri, expense, "fact Expense", 5, "Cost")
+    assert apply(expense, back[uri]) == SHOP
 
 
 async def test_a_variable_is_renamed_in_its_rule_only(client: LanguageClient,
