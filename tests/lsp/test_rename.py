@@ -314,3 +314,24 @@ async def test_ranges_count_utf16_units_after_an_astral_character(
     here = [e for e in edit.changes[uri] if e.range.start.line == line]
     assert [(e.range.start.character, e.range.end.character, e.new_text) for e in here] == [
         (where.character, where.character + 3, "margin")]
+
+
+async def test_a_rename_reaches_every_ruleset_of_the_declaration_and_no_other(
+        client: LanguageClient, tmp_path: Path) -> None:
+    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
+    user = ('ruleset {name}\nimport "lib/facts.cvg"\nfact Price {{ key sku: str }}\n'
+            'agent markup {{\n  when Cost(sku)\n  emit Price(sku: sku)\n}}\n')
+    other = "ruleset other\nfact Cost { key sku: str }\nfact Seen { key sku: str }\n" \
+            "agent seen {\n  when Cost(sku)\n  emit Seen(sku: sku)\n}\n"
+    lib_uri = write(tmp_path / "lib" / "facts.cvg", facts)
+    texts = {write(tmp_path / f"{name}.cvg", user.format(name=name)): user.format(name=name)
+             for name in ("one", "two")}
+    other_uri = write(tmp_path / "other.cvg", other)
+    for uri, text in [*texts.items(), (other_uri, other)]:
+        open_doc(client, uri, text)
+        assert await diagnostics(client, uri, version=1) == []
+    one, two = texts
+    changes = await renamed(client, one, texts[one], "when Cost", 6, "Expense")
+    assert sorted(changes) == sorted([lib_uri, one, two])  # not other.cvg's own Cost
+    for uri, text in texts.items():
+        assert apply(text, changes[uri]) == text.replace("Cost", "Expense")
