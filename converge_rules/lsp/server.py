@@ -378,6 +378,14 @@ class ConvergeServer(LanguageServer):
         sources: dict[str, str] = {}
         for index in reversed(indexes):  # this ruleset's text of a file wins
             sources.update(index.checked.sources)
+        open_docs = {file: self.workspace.text_documents.get(
+            from_fs_path(str(_file_path(file))) or "") for file in edited}
+        # before the renamed texts go through the editor's parser: the edits must be
+        # for the texts the editor has
+        for file, doc in open_docs.items():
+            if doc is not None and doc.source != sources[file]:
+                raise RenameRefused(f"`{file}` changed since it was last checked; rename "
+                                    "again")
         after = texts_after(edited, sources)
         overlay = {**self.open_texts(), **{_file_path(f): text for f, text in after.items()}}
         entries = [e for e in self.entries.values() if any(e.index is i for i in indexes)]
@@ -398,10 +406,7 @@ class ConvergeServer(LanguageServer):
         document_changes: list[t.TextDocumentEdit] = []
         for file, file_edits in edited.items():
             uri_of = from_fs_path(str(_file_path(file))) or ""
-            doc = self.workspace.text_documents.get(uri_of)
-            if doc is not None and doc.source != sources[file]:
-                raise RenameRefused(f"`{file}` changed since it was last checked; rename "
-                                    "again")
+            doc = open_docs[file]
             lines = _lines(sources[file])
             text_edits = [t.TextEdit(_range(e.span, lines), e.text) for e in file_edits]
             changes[uri_of] = text_edits
