@@ -30,7 +30,11 @@ Kind = Literal["type", "field", "member", "agent", "tool", "function", "budget",
 class Symbol:
     """What a name refers to. ``key`` identifies it: ``("Cost",)`` for a type,
     ``("Cost", "amount")`` for a field, ``("Channel", "web")`` for an enum member, the
-    resolved path for an imported file, the name otherwise."""
+    resolved path for an imported file, ``(item, aggregate, name)`` for a variable
+    (``item`` is where the agent, test or invariant that binds it starts,
+    ``file:line:column``; ``aggregate`` is where the aggregate inside it that binds it
+    starts, ``line:column``, or empty: two agents' ``x`` are two variables), the name
+    otherwise."""
 
     kind: Kind
     key: tuple[str, ...]
@@ -47,6 +51,7 @@ class Occurrence:
     span: Span
     symbol: Symbol
     declaration: bool = False
+    shorthand: bool = False  # a pattern's bare `sku`: the field and a variable in one name
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,8 @@ class RulesetIndex:
 
     def at(self, file: str, line: int, column: int) -> Occurrence | None:
         """The name written at ``line``:``column`` of ``file`` (the cursor may stand just
-        after its last character), innermost first."""
+        after its last character), innermost first; a pattern's bare ``sku`` is the
+        field (the variable it binds is reached from its uses)."""
         found = self.occurrences.get(file, [])
         starts = self._starts.get(file)
         if starts is None:
@@ -83,7 +89,7 @@ class RulesetIndex:
         for o in reversed(found[max(0, upto - 64):upto]):
             s = o.span
             if (s.line, s.column) <= (line, column) <= (s.end_line, s.end_column) and (
-                    best is None or (s.line, s.column) > (best.span.line, best.span.column)):
+                    best is None or (s.line, s.column) >= (best.span.line, best.span.column)):
                 best = o
         return best
 
@@ -143,11 +149,35 @@ def _ident_span(span: Span, name: str) -> Span:
     return Span(span.file, span.line, span.column, span.line, span.column + len(name))
 
 
+@dataclass
+class _Scope:
+    """The variables one item binds (an agent, a test, an invariant, an aggregate's
+    pattern inside another scope): each name's key and, for a pattern's binder, the
+    type of the fact it holds. ``binds`` is False in a test, whose steps bind nothing
+    (its ``cases`` rows do)."""
+
+    owner: str
+    names: dict[str, tuple[tuple[str, str, str], str | None]] = field(
+        default_factory=dict)
+    binds: bool = True
+    within: str = ""  # the aggregates it is inside, outermost first
+
+    def inner(self, span: Span) -> _Scope:
+        where = f"{span.line}:{span.column}"
+        return _Scope(self.owner, dict(self.names), self.binds,
+                      f"{self.within}/{where}" if self.within else where)
+
+
+def _owner(span: Span) -> str:
+    return f"{span.file}:{span.line}:{span.column}"
+
+
 class _Walker:
     def __init__(self, checked: CheckedRuleset, base: Path) -> None:
         self.checked = checked
         self.base = base
         self.found: list[Occurrence] = []
+        self.symbols: dict[tuple[Kind, tuple[str, ...]], Symbol] = {}
         members: dict[str, list[str]] = {}
         for enum in checked.enums.values():
             for m in enum.members:
@@ -156,8 +186,12 @@ class _Walker:
         self.bare_members = {m: owners[0] for m, owners in members.items()
                              if len(owners) == 1}
 
-    def add(self, span: Span, kind: Kind, *key: str, declaration: bool = False) -> None:
-        self.found.append(Occurrence(span, Symbol(kind, key), declaration))
+    def add(self, span: Span, kind: Kind, *key: str, declaration: bool = False,
+            shorthand: bool = False) -> None:
+        symbol = self.symbols.get((kind, key))
+        if symbol is None:  # one Symbol per name: most are written many times
+            symbol = self.symbols[kind, key] = Symbol(kind, key)
+        self.found.append(Occurrence(span, symbol, declaration, shorthand))
 
     def type_ref(self, ident: n.Ident) -> None:
         if ident.name in self.checked.facts or ident.name in self.checked.enums:
@@ -181,7 +215,7 @@ class _Walker:
             for budget in item.budgets:
                 self.add(budget.name.span, "budget", budget.name.name)
             for require in item.requires:
-                self.expr(require.condition, {})
+                self.expr(require.condition, _Scope(_owner(item.span)))
         elif isinstance(item, n.EnumDecl):
             self.add(item.name.span, "type", item.name.name, declaration=True)
             for m in item.members:
@@ -192,7 +226,7 @@ class _Walker:
                 self.add(f.name.span, "field", item.name.name, f.name.name, declaration=True)
                 self.type_name(f.type)
                 if f.default is not None:
-                    self.expr(f.default, {})
+                    self.expr(f.default, _Scope(_owner(f.span)))
         elif isinstance(item, n.Agent):
             self.agent(item)
         elif isinstance(item, n.Policy):
@@ -201,7 +235,14 @@ class _Walker:
         elif isinstance(item, n.Prune | n.Gate):
             self.type_ref(item.type)
             if item.condition is not None:
-                self.expr(item.condition, {}, fields_of=item.type.name)
+                self.expr(item.condition, _Scope(_owner(item.span)),
+                          fields_of=item.type.name)
+        elif isinstance(item, n.Invariant):
+            scope = _Scope(_owner(item.span))
+            for p in item.patterns:
+                self.pattern(p, scope)
+            if item.condition is not None:
+                self.expr(item.condition, scope)
         elif isinstance(item, n.Test):
             self.test(item)
 
@@ -222,34 +263,63 @@ class _Walker:
         elif isinstance(strategy, n.Combine):
             self.add(strategy.field.span, "field", type_name, strategy.field.name)
 
-    def pattern(self, p: n.Pattern, scope: dict[str, str]) -> None:
+    def bind(self, name: str, span: Span, scope: _Scope, fact_type: str | None = None, *,
+             shorthand: bool = False) -> None:
+        """``name`` written where a pattern binds it: the variable's declaration, or a
+        use when the scope has bound it already (the match then compares with it)."""
+        known = scope.names.get(name)
+        if known is not None:
+            self.add(span, "variable", *known[0], shorthand=shorthand)
+        elif scope.binds:
+            key = (scope.owner, scope.within, name)
+            scope.names[name] = (key, fact_type)
+            self.add(span, "variable", *key, declaration=True, shorthand=shorthand)
+
+    def pattern(self, p: n.Pattern, scope: _Scope) -> None:
         self.type_ref(p.type)
         if p.binder is not None:
-            self.add(p.binder.span, "variable", p.binder.name, declaration=True)
-            scope[p.binder.name] = p.type.name
+            self.bind(p.binder.name, p.binder.span, scope, p.type.name)
         for fm in p.fields:
-            self.add(fm.field.span, "field", p.type.name, fm.field.name)
-            if fm.value is not None:
+            self.add(fm.field.span, "field", p.type.name, fm.field.name,
+                     shorthand=fm.value is None)
+            if fm.value is None:
+                self.bind(fm.field.name, fm.field.span, scope, shorthand=True)
+            elif isinstance(fm.value, n.Name) and fm.value.id not in scope.names:
+                enum = self._enum_of(p.type.name, fm.field.name)
+                if enum is not None and any(m.name == fm.value.id
+                                            for m in self.checked.enums[enum].members):
+                    self.add(fm.value.span, "member", enum, fm.value.id)
+                elif scope.binds:
+                    self.bind(fm.value.id, fm.value.span, scope)
+                else:
+                    self.expr(fm.value, scope)
+            else:
                 self.expr(fm.value, scope)
 
-    def args(self, type_name: str, args: Iterable[n.Arg], scope: dict[str, str]) -> None:
+    def args(self, type_name: str, args: Iterable[n.Arg], scope: _Scope) -> None:
         for a in args:
             self.add(a.name.span, "field", type_name, a.name.name)
             self.expr(a.value, scope)
 
     def agent(self, agent: n.Agent) -> None:
         self.add(agent.name.span, "agent", agent.name.name, declaration=True)
-        scope: dict[str, str] = {}
+        scope = _Scope(_owner(agent.span))
         for p in agent.patterns:
             self.pattern(p, scope)
+        if agent.one_at_a_time is not None:
+            for k in agent.one_at_a_time.keys:
+                if k.var is not None:
+                    self.expr(n.Name(k.var.name, k.var.span), scope)
         if agent.where is not None:
             self.expr(agent.where, scope)
         for c in agent.calls:
             self.add(c.tool.span, "tool", c.tool.name)
             for a in c.args:
                 self.expr(a.value, scope)
+            self.bind(c.alias.name, c.alias.span, scope)
         for out in agent.outputs:
             if isinstance(out, n.Evaluate):
+                self.expr(n.Name(out.target.name, out.target.span), scope)
                 self.expr(out.score, scope)
                 continue
             self.type_ref(out.type)
@@ -258,7 +328,13 @@ class _Walker:
                 self.expr(out.confidence, scope)
 
     def test(self, test: n.Test) -> None:
-        scope: dict[str, str] = {}
+        scope = _Scope(_owner(test.span))
+        if test.cases is not None:
+            for row in test.cases.rows:
+                for a in row.fields:
+                    self.bind(a.name.name, a.name.span, scope)
+                    self.expr(a.value, scope)
+        scope.binds = False
         for step in test.steps:
             if isinstance(step, n.Given):
                 self.type_ref(step.type)
@@ -275,12 +351,14 @@ class _Walker:
                                    n.ExpectPending)):
                 self.pattern(step.pattern, scope)
 
-    def expr(self, e: n.Expr, scope: Mapping[str, str], fields_of: str | None = None) -> None:
+    def expr(self, e: n.Expr, scope: _Scope, fields_of: str | None = None) -> None:
         if isinstance(e, n.Attribute):
             base = e.value
-            if isinstance(base, n.Name) and base.id in scope:
-                self.add(base.span, "variable", base.id)
-                self.add(e.attr.span, "field", scope[base.id], e.attr.name)
+            if isinstance(base, n.Name) and base.id in scope.names:
+                key, fact_type = scope.names[base.id]
+                self.add(base.span, "variable", *key)
+                if fact_type is not None:
+                    self.add(e.attr.span, "field", fact_type, e.attr.name)
                 return
             if isinstance(base, n.Name) and base.id in self.checked.enums:
                 self.add(base.span, "type", base.id)
@@ -290,8 +368,8 @@ class _Walker:
         elif isinstance(e, n.Name):
             if fields_of is not None and self._has_field(fields_of, e.id):
                 self.add(e.span, "field", fields_of, e.id)
-            elif e.id in scope:
-                self.add(e.span, "variable", e.id)
+            elif e.id in scope.names:
+                self.add(e.span, "variable", *scope.names[e.id][0])
             elif e.id in self.bare_members:
                 self.add(e.span, "member", self.bare_members[e.id], e.id)
         elif isinstance(e, n.FuncCall):
@@ -299,7 +377,8 @@ class _Walker:
             for a in e.args:
                 self.expr(a, scope, fields_of)
         elif isinstance(e, n.Aggregate):
-            inner = dict(scope)
+            inner = scope.inner(e.span)
+            inner.binds = True
             self.pattern(e.pattern, inner)
             if e.field is not None:
                 self.add(e.field.span, "field", e.pattern.type.name, e.field.name)
@@ -321,6 +400,12 @@ class _Walker:
     def _has_field(self, type_name: str, name: str) -> bool:
         decl = self.checked.facts.get(type_name)
         return decl is not None and any(f.name.name == name for f in decl.fields)
+
+    def _enum_of(self, type_name: str, field_name: str) -> str | None:
+        decl = self.checked.facts.get(type_name)
+        f = None if decl is None else next(
+            (f for f in decl.fields if f.name.name == field_name), None)
+        return None if f is None or f.type.name not in self.checked.enums else f.type.name
 
 
 # ------------------------------------------------------------------ outline

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import inspect
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as t
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
@@ -45,6 +47,16 @@ from converge_rules.lsp.index import (
     build,
     describe,
     outline,
+)
+from converge_rules.lsp.rename import (
+    RenameRefused,
+    check_new_name,
+    edits,
+    no_name_at,
+    refusal,
+    related,
+    texts_after,
+    verify,
 )
 
 DEBOUNCE_SECONDS = 0.04
@@ -158,14 +170,20 @@ class ConvergeServer(LanguageServer):
         texts = self.open_texts()
         loaded = load_file(path, source=texts.get(path), overlay=texts, parser=self.parser)
         checked = check(loaded, **self.checker_kwargs)
-        found = list(checked.diagnostics)
-        if self.registries is not None and checked.ok:
-            with contextlib.suppress(Exception):  # a plugin's lint bug is not the user's
-                found += self.registries.run_checks(checked)
+        found = self.findings(checked)
         entry = self.entries.setdefault(path, _Entry(path))
         entry.files = frozenset(loaded.files)
         entry.checked, entry._index = checked, None
         self.publish(entry, found, checked)
+
+    def findings(self, checked: CheckedRuleset) -> list[Diagnostic]:
+        """What ``converge check`` reports for ``checked``: the checker's diagnostics,
+        and the installed plugins' checks of a ruleset without errors."""
+        found = list(checked.diagnostics)
+        if self.registries is not None and checked.ok:
+            with contextlib.suppress(Exception):  # a plugin's lint bug is not the user's
+                found += self.registries.run_checks(checked)
+        return found
 
     def publish(self, entry: _Entry, found: Sequence[Diagnostic],
                 checked: CheckedRuleset) -> None:
@@ -316,6 +334,89 @@ class ConvergeServer(LanguageServer):
     def all_indexes(self) -> list[RulesetIndex]:
         return [e.index for e in self.entries.values() if e.index is not None]
 
+    # -------------------------------------------------------------- rename
+
+    def settle(self) -> None:
+        """Run the checks still waiting out a change's pause now, and those of the
+        rulesets that read the changed files: an edit spanning rulesets is computed on
+        the texts the editor has."""
+        for path in list(self.pending):
+            task = self.pending.pop(path)
+            task.cancel()
+            self.safely(self.check_path, path)
+            for other in list(self.entries.values()):
+                if other.path != path and path in other.files:
+                    self.safely(self.check_path, other.path)
+
+    def rename_target(self, uri: str, position: t.Position) -> tuple[RulesetIndex, Symbol,
+                                                                       Span]:
+        """The name at ``position`` that a rename would rename; raises
+        :class:`RenameRefused` saying why when there is none or it cannot be."""
+        found = self.symbol_at(uri, position)
+        if found is None:
+            doc = self.workspace.get_text_document(uri)
+            lines = _lines(doc.source)
+            line = lines[position.line] if position.line < len(lines) else ""
+            raise RenameRefused(no_name_at(line, _column(line, position.character)))
+        why = refusal(found[1], found[0].checked)
+        if why is not None:
+            raise RenameRefused(why)
+        return found
+
+    def rename(self, uri: str, position: t.Position, new: str) -> t.WorkspaceEdit:
+        """The edit renaming the name at ``position`` to ``new`` in every file of every
+        ruleset that declares it where this one does, checked first: raises
+        :class:`RenameRefused` when the name cannot be renamed, ``new`` is not valid or
+        taken, or a ruleset would fail ``converge check`` afterwards."""
+        self.settle()
+        here, symbol, _ = self.rename_target(uri, position)
+        if new == symbol.name:
+            return t.WorkspaceEdit(changes={})
+        indexes = related(symbol, here, self.all_indexes())
+        check_new_name(symbol, new, indexes)
+        edited = edits(symbol, new, indexes)
+        sources: dict[str, str] = {}
+        for index in reversed(indexes):  # this ruleset's text of a file wins
+            sources.update(index.checked.sources)
+        open_docs = {file: self.workspace.text_documents.get(
+            from_fs_path(str(_file_path(file))) or "") for file in edited}
+        # before the renamed texts go through the editor's parser: the edits must be
+        # for the texts the editor has
+        for file, doc in open_docs.items():
+            if doc is not None and doc.source != sources[file]:
+                raise RenameRefused(f"`{file}` changed since it was last checked; rename "
+                                    "again")
+        after = texts_after(edited, sources)
+        overlay = {**self.open_texts(), **{_file_path(f): text for f, text in after.items()}}
+        entries = [e for e in self.entries.values() if any(e.index is i for i in indexes)]
+
+        def again(path: Path) -> list[Diagnostic]:
+            # the editor's parser: only the renamed items are parsed (a rename adds no
+            # line, so no kept item of the last check moves)
+            return self.findings(check(load_file(path, source=overlay.get(path),
+                                                 overlay=overlay, parser=self.parser),
+                                       **self.checker_kwargs))
+
+        verify(symbol, new, [(self.findings(e.checked), functools.partial(again, e.path))
+                             for e in entries if e.checked is not None])
+        versioned = self.client_capabilities.workspace is not None and bool(
+            self.client_capabilities.workspace.workspace_edit is not None
+            and self.client_capabilities.workspace.workspace_edit.document_changes)
+        changes: dict[str, list[t.TextEdit]] = {}
+        document_changes: list[t.TextDocumentEdit] = []
+        for file, file_edits in edited.items():
+            uri_of = from_fs_path(str(_file_path(file))) or ""
+            doc = open_docs[file]
+            lines = _lines(sources[file])
+            text_edits = [t.TextEdit(_range(e.span, lines), e.text) for e in file_edits]
+            changes[uri_of] = text_edits
+            document_changes.append(t.TextDocumentEdit(
+                t.OptionalVersionedTextDocumentIdentifier(
+                    uri_of, doc.version if doc is not None else None), list(text_edits)))
+        if versioned:
+            return t.WorkspaceEdit(document_changes=list(document_changes))
+        return t.WorkspaceEdit(changes=changes)
+
 
 def _path_of(uri: str) -> Path | None:
     fs = to_fs_path(uri)
@@ -323,7 +424,13 @@ def _path_of(uri: str) -> Path | None:
 
 
 def _span_path(span: Span) -> Path:
-    path = Path(span.file)
+    return _file_path(span.file)
+
+
+def _file_path(file: str) -> Path:
+    """The resolved path of a file as spans name it (relative to the working
+    directory)."""
+    path = Path(file)
     return (path if path.is_absolute() else Path.cwd() / path).resolve()
 
 
@@ -612,8 +719,6 @@ def make_server() -> ConvergeServer:
         if symbol.kind == "tool":
             where = _tool_location(ls.registries, symbol.name)
             return [where] if where else []
-        if symbol.kind == "variable":
-            return []  # a variable's binding is next to it; nothing to jump to
         return [_location(s, index, ls) for s in index.declarations(symbol)]
 
     @server.feature(t.TEXT_DOCUMENT_REFERENCES)
@@ -631,6 +736,25 @@ def make_server() -> ConvergeServer:
                                 loc)
         return sorted(seen.values(), key=lambda x: (x.uri, x.range.start.line,
                                                     x.range.start.character))
+
+    @server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
+    def prepare_rename(ls: ConvergeServer,
+                       params: t.PrepareRenameParams) -> t.PrepareRenamePlaceholder:
+        """The name a rename would rename; a refusal, as a request error the editor
+        shows, when there is none or it is declared outside the ruleset."""
+        try:
+            _, symbol, span = ls.rename_target(params.text_document.uri, params.position)
+        except RenameRefused as exc:
+            raise _refused(exc) from None
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        return t.PrepareRenamePlaceholder(_range(span, _lines(doc.source)), symbol.name)
+
+    @server.feature(t.TEXT_DOCUMENT_RENAME, t.RenameOptions(prepare_provider=True))
+    def rename(ls: ConvergeServer, params: t.RenameParams) -> t.WorkspaceEdit:
+        try:
+            return ls.rename(params.text_document.uri, params.position, params.new_name)
+        except RenameRefused as exc:
+            raise _refused(exc) from None
 
     @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(ls: ConvergeServer,
@@ -680,6 +804,12 @@ def make_server() -> ConvergeServer:
 
 
 BUILTINS_MODULE = "converge_rules.language.builtins"
+
+
+def _refused(exc: RenameRefused) -> JsonRpcException:
+    """A refused rename as the request's error (LSP's RequestFailed): VS Code shows its
+    message where the rename was asked for."""
+    return JsonRpcException(f"converge: {exc}", code=int(t.LSPErrorCodes.RequestFailed))
 
 
 def _function_docs(ls: ConvergeServer) -> dict[str, str]:
