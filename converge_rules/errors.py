@@ -125,6 +125,17 @@ class StoreError(ConvergeError):
     store's location and the fix."""
 
 
+class StoreNotCompacted(StoreError):
+    """``store gc`` deleted jobs (``deleted``, their ids) but could not give the space
+    back to the file system (a full disk: compacting writes a copy of what the store
+    keeps); their space is free inside the store for later jobs, and a later ``gc``
+    compacts it. The message says how much disk space that needs."""
+
+    def __init__(self, message: str, deleted: list[int]) -> None:
+        super().__init__(message)
+        self.deleted = deleted
+
+
 class SessionError(ConvergeError):
     """A :class:`~converge_rules.engine.session.Session` cannot do what was asked: it is
     closed, its job ended for good (a conflict, a budget, an oscillation), or it was made

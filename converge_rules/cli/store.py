@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from converge_rules.cli._common import (
+    EXIT_FINDINGS,
     EXIT_OK,
     load_plugins,
     refuse_to_overwrite,
     report_internal_errors,
 )
+from converge_rules.errors import StoreNotCompacted
 
 if TYPE_CHECKING:
     from converge_rules.store.base import JobStore
@@ -112,32 +114,48 @@ def gc(store: str, keep_last: int) -> None:
     """Delete every job of STORE but the N newest (their traces and cycles), then
     give the space back to the file system. A job still running (or whose process
     died: it can be resumed) and a job awaiting approval are never deleted, whatever N.
+    On a full disk the jobs are deleted but the file may not shrink (compacting writes
+    a copy of what the store keeps): the message says how much space that needs, and a
+    later gc gives the space back.
 
     \b
     Examples:
       converge store gc run.db --keep-last 10
 
-    Exit codes: 0 done, 2 no such store, a file that is not a store, a store of a newer
-    schema, a store locked by another process, or bad usage.
+    Exit codes: 0 done, 1 jobs deleted but the file could not shrink (a full disk),
+    2 no such store, a file that is not a store, a store of a newer schema, a store
+    locked by another process, or bad usage.
     """
     with open_existing(store) as opened:
         before = opened.info().total_bytes
         jobs = opened.jobs()
         waiting = [(j.id, j.status) for j in jobs
                    if j.status in ("running", "awaiting_approval")]
-        deleted = opened.gc(keep_last)
+        try:
+            deleted = opened.gc(keep_last)
+        except StoreNotCompacted as exc:
+            click.echo(f"{store}: deleted {_jobs_text(exc.deleted)}" if exc.deleted else
+                       f"{store}: nothing to delete", err=True)
+            click.echo(f"converge: error: {exc}", err=True)
+            raise click.exceptions.Exit(EXIT_FINDINGS) from None
         after = opened.info().total_bytes
     # `--keep-last 0` keeping a job must say why, not "0 newest jobs kept"
     kept = "; never deleted, whatever N: " + ", ".join(
         f"job {i} ({status.replace('_', ' ')})" for i, status in waiting) if waiting else ""
+    shrunk = f"; {before:,} → {after:,} bytes" if after != before else ""
     if not deleted:
         # (was "1 newest finished jobs kept" of a store with no job, or one)
         finished = len(jobs) - len(waiting)
         held = (f"{finished:,} finished job{'s' if finished != 1 else ''}, at most "
                 f"{keep_last:,} kept" if finished else "no finished job")
-        click.echo(f"{store}: nothing to delete ({held}{kept})")
+        # (the space an earlier gc could not give back, on a full disk, given now)
+        freed = f"; the space of jobs deleted before given back{shrunk}" if shrunk else ""
+        click.echo(f"{store}: nothing to delete ({held}{kept}){freed}")
     else:
-        ids = ", ".join(str(i) for i in deleted)
-        click.echo(f"{store}: deleted {len(deleted):,} job{'s' if len(deleted) != 1 else ''} "
-                   f"({ids}); {before:,} → {after:,} bytes{kept}")
+        click.echo(f"{store}: deleted {_jobs_text(deleted)}; {before:,} → {after:,} "
+                   f"bytes{kept}")
     raise click.exceptions.Exit(EXIT_OK)
+
+
+def _jobs_text(ids: list[int]) -> str:
+    return f"{len(ids):,} job{'s' if len(ids) != 1 else ''} ({', '.join(map(str, ids))})"

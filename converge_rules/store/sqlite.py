@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from converge_rules import _crash
-from converge_rules.errors import StoreError
+from converge_rules.errors import StoreError, StoreNotCompacted
 from converge_rules.integrity import GENESIS
 from converge_rules.store.base import JobInfo, JobSpec, StoreInfo
 from converge_rules.store.options import (
@@ -908,36 +908,72 @@ class SqliteStore:
         """Delete every finished job but the ``keep_last`` newest; a ``running`` job —
         running now in another process, or whose process died (resumable) — and a job
         ``awaiting_approval`` are never deleted. With ``vacuum``, give the freed pages
-        back to the file system (else later jobs reuse them). The ids deleted, oldest
-        first."""
+        (of these jobs, or of an earlier ``gc`` that could not) back to the file system
+        (else later jobs reuse them); :class:`~converge_rules.errors.StoreNotCompacted`
+        when the disk has no room for that. The ids deleted, oldest first."""
         if keep_last < 0:
             raise StoreError(f"--keep-last must be 0 or more, not {keep_last}")
         # a job awaiting approval waits on people, however old: it is kept as well
         ids = [j.id for j in self.jobs() if j.status not in ("running", "awaiting_approval")]
         doomed = ids[:max(len(ids) - keep_last, 0)]
-        if not doomed:
-            return []
-        marks = ", ".join("?" * len(doomed))
-        # a finished job never runs again (until resume, which will take the write
-        # lock to mark it running before its first cycle)
-        self._write([*(
-            (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
-            for table, column in (("trace_lines", "job"), ("trace_rows", "job"),
-                                  ("cycles", "job"),
-                                  ("job_specs", "job"), ("knowledge", "job"),
-                                  ("job_blobs", "job"), ("checkpoints", "job"),
-                                  ("decisions", "job"), ("timings", "job"),
-                                  ("jobs", "id"))
-        ), _DROP_UNREFERENCED_BLOBS])
-        if not vacuum:
+        if doomed:
+            self._delete_jobs(doomed)
+        if not vacuum or not (doomed or self._free_pages()):
             return doomed
         try:
             # give the pages back to the file system (VACUUM cannot run in a transaction)
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            raise self._error(exc) from None
+            text = str(exc)
+            if "full" not in text and "disk I/O" not in text:
+                raise self._error(exc) from None
+            kept = self._kept_bytes()
+            raise StoreNotCompacted(
+                f"the store {self.path} could not shrink: compacting it writes a copy of "
+                f"what it keeps (about {kept:,} bytes) and the disk is full, or the file "
+                f"may not grow ({text}); the space of the jobs deleted is free inside the "
+                "store, and later jobs reuse it. Free that much disk space and run "
+                "`converge store gc` again: it gives the space back", doomed) from None
         return doomed
+
+    def _delete_jobs(self, doomed: list[int]) -> None:
+        marks = ", ".join("?" * len(doomed))
+        # SQLite built with secure_delete on (Debian's is) zeroes every page a delete
+        # frees, each one written to the WAL: deleting N MB of jobs needed N MB of disk,
+        # so on a nearly full disk gc freed nothing. FAST overwrites what it deletes on
+        # the pages written anyway; the VACUUM after rewrites the file without the free
+        # pages (what they held leaves the file then).
+        row = self._db.execute("PRAGMA secure_delete").fetchone()
+        self._db.execute("PRAGMA secure_delete=FAST")
+        try:
+            # a finished job never runs again (until resume, which will take the write
+            # lock to mark it running before its first cycle)
+            self._write([*(
+                (f"DELETE FROM {table} WHERE {column} IN ({marks})", doomed, False)
+                for table, column in (("trace_lines", "job"), ("trace_rows", "job"),
+                                      ("cycles", "job"),
+                                      ("job_specs", "job"), ("knowledge", "job"),
+                                      ("job_blobs", "job"), ("checkpoints", "job"),
+                                      ("decisions", "job"), ("timings", "job"),
+                                      ("jobs", "id"))
+            ), _DROP_UNREFERENCED_BLOBS])
+        finally:
+            if row is not None:
+                self._db.execute(f"PRAGMA secure_delete={int(row[0])}")
+
+    def _free_pages(self) -> int:
+        """The pages of the file no table uses (0 where the backend does not say)."""
+        row = self._db.execute("PRAGMA freelist_count").fetchone()
+        return int(row[0]) if row else 0
+
+    def _kept_bytes(self) -> int:
+        """The bytes of the pages the tables use: what compacting the file copies."""
+        rows = [self._db.execute(f"PRAGMA {name}").fetchone()
+                for name in ("page_count", "page_size")]
+        if rows[0] is None or rows[1] is None:
+            return 0
+        return (int(rows[0][0]) - self._free_pages()) * int(rows[1][0])
 
     # ------------------------------------------------------------------ closing
 

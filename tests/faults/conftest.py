@@ -70,27 +70,33 @@ def _mount_tmpfs(where: Path, size: int) -> bool:
 
 @pytest.fixture(params=["file-size-limit", "tmpfs"])
 def small_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Disk]]:
-    """``small_disk(files, free)`` lays ``files`` (name → text) on a disk and leaves
-    ``free`` bytes for whatever converge writes next."""
+    """``small_disk(files, free)`` lays ``files`` (name → text or bytes) on a disk and
+    leaves ``free`` bytes for whatever converge writes next."""
     mounted: list[Path] = []
 
-    def make(files: dict[str, str], free: int) -> Disk:
+    def lay(root: Path, files: dict[str, str | bytes]) -> None:
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (root / name).write_bytes(content)
+            else:
+                (root / name).write_text(content, encoding="utf-8")
+
+    def make(files: dict[str, str | bytes], free: int) -> Disk:
         if request.param == "file-size-limit":
             root = tmp_path / "disk"
             root.mkdir()
-            for name, text in files.items():
-                (root / name).write_text(text, encoding="utf-8")
+            lay(root, files)
             return Disk(root, free, limit_process=True)
         root = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
         # tmpfs counts whole 4 KiB pages per file.
-        pages = sum(-(-len(t.encode()) // 4096) for t in files.values())
+        pages = sum(-(-len(t if isinstance(t, bytes) else t.encode()) // 4096)
+                    for t in files.values())
         size = (pages + 2) * 4096 + free
         if not _mount_tmpfs(root, size):
             pytest.skip("mounting a tmpfs needs Linux and root here; the file-size-limit "
                         "variant of this test covers the same failure")
         mounted.append(root)
-        for name, text in files.items():
-            (root / name).write_text(text, encoding="utf-8")
+        lay(root, files)
         # Fill the rest but ``free`` bytes.
         stats = os.statvfs(root)
         spare = stats.f_bavail * stats.f_frsize - free

@@ -3,9 +3,17 @@ and the fix, no traceback, and the cycles committed before are still there, read
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+import converge_rules
+from converge_rules.benchmarks import pruned_ruleset
+from converge_rules.engine import validate_pairs
+from converge_rules.store.sqlite import SqliteStore
 
 COUNTER = """\
 ruleset counter
@@ -57,3 +65,42 @@ def test_a_store_committing_groups_of_cycles_keeps_whole_cycles_on_a_full_disk(
     finally:
         db.close()
     assert cycles >= 64 and lines == 1 + 6 * cycles  # groups of whole cycles
+
+
+def test_gc_on_a_full_disk_deletes_the_jobs_and_says_what_giving_the_space_back_needs(
+    small_disk: Callable[..., Any], tmp_path: Path,
+) -> None:
+    """Found: `store gc` on a nearly full disk freed nothing and said the disk was full
+    (SQLite built with secure_delete, as Debian's is, zeroes every page a delete frees:
+    deleting 1.1 MB of jobs wrote 1.1 MB to the WAL). Now the jobs are deleted; the
+    file cannot shrink (compacting writes a copy of what the store keeps), and the
+    message says so, how much room that needs, and that a later gc does it."""
+    made = tmp_path / "made.db"
+    ruleset = converge_rules.loads(pruned_ruleset(3000), plugins=False)
+    facts = validate_pairs(ruleset.program, [("Tick", {"id": "t", "n": 0})])
+    for _ in range(4):  # ~1.5 MB: four jobs of ~380 kB
+        converge_rules.run(ruleset, facts, now=None, store=made)
+    disk = small_disk({"run.db": made.read_bytes()}, free=300_000)
+    result = disk.run("store", "gc", "run.db", "--keep-last", "1")
+    assert result.code == 1, result.text
+    assert "Traceback" not in result.text
+    assert "run.db: deleted 3 jobs (1, 2, 3)" in result.err
+    assert ("converge: error: the store run.db could not shrink: compacting it writes a "
+            "copy of what it keeps (about ") in result.err
+    assert "Free that much disk space and run `converge store gc` again" in result.err
+    # the jobs are gone (read back where there is room: the WAL holds the delete)
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    for suffix in ("", "-wal"):
+        if (disk.root / f"run.db{suffix}").exists():
+            shutil.copyfile(disk.root / f"run.db{suffix}", roomy / f"run.db{suffix}")
+    with SqliteStore(roomy / "run.db") as store:
+        assert [j.id for j in store.jobs()] == [4]
+    # with room, the next gc gives the space back
+    before = (roomy / "run.db").stat().st_size
+    again = replace(disk, root=roomy, free=10**9, limit_process=True).run(
+        "store", "gc", "run.db", "--keep-last", "1")
+    assert again.code == 0, again.text
+    assert ("run.db: nothing to delete (1 finished job, at most 1 kept); the space of "
+            "jobs deleted before given back; ") in again.out
+    assert (roomy / "run.db").stat().st_size < before / 2
