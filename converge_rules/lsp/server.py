@@ -56,6 +56,7 @@ from converge_rules.lsp.rename import (
     refusal,
     related,
     texts_after,
+    unparsed,
     verify,
 )
 
@@ -358,7 +359,7 @@ class ConvergeServer(LanguageServer):
             lines = _lines(doc.source)
             line = lines[position.line] if position.line < len(lines) else ""
             raise RenameRefused(no_name_at(line, _column(line, position.character)))
-        why = refusal(found[1], found[0].checked)
+        why = refusal(found[1], found[0].checked) or unparsed([found[0]])
         if why is not None:
             raise RenameRefused(why)
         return found
@@ -373,6 +374,9 @@ class ConvergeServer(LanguageServer):
         if new == symbol.name:
             return t.WorkspaceEdit(changes={})
         indexes = related(symbol, here, self.all_indexes())
+        why = unparsed(indexes)
+        if why is not None:
+            raise RenameRefused(why)
         check_new_name(symbol, new, indexes)
         edited = edits(symbol, new, indexes)
         sources: dict[str, str] = {}

@@ -335,3 +335,57 @@ async def test_a_rename_reaches_every_ruleset_of_the_declaration_and_no_other(
     assert sorted(changes) == sorted([lib_uri, one, two])  # not other.cvg's own Cost
     for uri, text in texts.items():
         assert apply(text, changes[uri]) == text.replace("Cost", "Expense")
+
+
+async def test_a_ruleset_that_does_not_parse_is_not_renamed_in(client: LanguageClient,
+                                                               tmp_path: Path) -> None:
+    # the agent `floor` does not parse, so the index misses its `Cost`: renaming the
+    # others would leave it `Cost`, an unknown type once the `)` is typed
+    broken = SHOP.replace("gap: c - p.amount)", "gap: c - p.amount")
+    uri = write(tmp_path / "shop.cvg", broken)
+    open_doc(client, uri, broken)
+    assert [d.code for d in await diagnostics(client, uri, version=1)] == ["CVG002"]
+    for new in (None, "Expense"):
+        assert "does not parse (CVG002" in await refused(client, uri, broken, "when Cost(",
+                                                         5, new)
+    # nor a ruleset that imports the declaring file and does not parse
+    facts = "ruleset facts\nfact Cost { key sku: str }\n"
+    main = ('ruleset main\nimport "facts.cvg"\nfact Seen { key sku: str }\n'
+            'agent seen {\n  when Cost(sku)\n  emit Seen(sku: sku)\n}\n')
+    facts_uri = write(tmp_path / "facts.cvg", facts)
+    main_uri = write(tmp_path / "main.cvg", main.replace("emit Seen(sku: sku)", "emit Seen("))
+    open_doc(client, main_uri, main.replace("emit Seen(sku: sku)", "emit Seen("))
+    open_doc(client, facts_uri, facts)
+    await diagnostics(client, main_uri, version=1)
+    await diagnostics(client, facts_uri, version=1)
+    assert "does not parse" in await refused(client, facts_uri, facts, "fact Cost", 5,
+                                             "Expense")
+
+
+GATED = """ruleset gated
+enum Kind { small, large }
+fact Claim { key claim: str, kind: Kind, prev: Kind }
+agent flip {
+  when Claim(claim, kind: k, prev: p)
+  emit Claim(claim: claim + "x", kind: p, prev: k)
+}
+prune Claim when kind == large
+approve Claim when prev == small
+"""
+
+
+async def test_a_name_in_a_prune_or_gate_condition_keeps_its_meaning(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # a condition has its type's fields in scope by name, ahead of bare enum members:
+    # `prev` renamed to `small` would make `prev == small` read `small == small`
+    uri = write(tmp_path / "gated.cvg", GATED)
+    open_doc(client, uri, GATED)
+    assert await diagnostics(client, uri, version=1) == []
+    assert "`approve Claim when …` at 9:1 writes the enum member `small` bare" in \
+        await refused(client, uri, GATED, "prev: Kind", 1, "small")
+    # and a member renamed to a field's name would read as the field
+    assert "`prune Claim when …` at 8:1 writes `large` bare, where `prev` would be" in \
+        await refused(client, uri, GATED, "small, large", 8, "prev")
+    # a fresh name still renames
+    changes = await renamed(client, uri, GATED, "prev: Kind", 1, "before")
+    checks_clean(tmp_path / "gated.cvg", apply(GATED, changes[uri]))
