@@ -99,7 +99,9 @@ def unparsed(indexes: Iterable[RulesetIndex]) -> str | None:
 
 
 def no_name_at(line: str, column: int) -> str:
-    """Why the 1-based ``column`` of ``line`` holds no name that can be renamed."""
+    """Why the 1-based ``column`` of ``line`` holds no name that can be renamed (a
+    column past the line's end, as a client may send, is its end)."""
+    column = max(1, min(column, len(line) + 1))
     before = _code_of(line[:column - 1])
     if '"' in before:
         return "there is no name here: a string cannot be renamed"

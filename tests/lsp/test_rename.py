@@ -230,6 +230,11 @@ async def test_what_a_rename_refuses_and_why(client: LanguageClient,
     assert "`1.2` is a literal" in await refused(client, uri, SHOP, "1.2)", 1)
     assert "a string" in await refused(client, uri, SHOP, '"A1"', 2)
     assert "no name here" in await refused(client, uri, SHOP, "  when Cost(sku, amount)", 0)
+    for past_the_end in (t.Position(1, 200), t.Position(500, 0)):  # not an internal error
+        with pytest.raises(JsonRpcException) as info:
+            await client.text_document_prepare_rename_async(t.PrepareRenameParams(
+                t.TextDocumentIdentifier(uri), past_the_end))
+        assert "no name here" in info.value.message
     # the new name: invalid, a keyword, not a type's capital, taken
     assert "`9lives` is not a name" in await refused(client, uri, SHOP, "when Cost", 6,
                                                       "9lives")
