@@ -394,3 +394,21 @@ async def test_a_name_in_a_prune_or_gate_condition_keeps_its_meaning(
     # a fresh name still renames
     changes = await renamed(client, uri, GATED, "prev: Kind", 1, "before")
     checks_clean(tmp_path / "gated.cvg", apply(GATED, changes[uri]))
+
+
+async def test_an_imported_file_changed_on_disk_unannounced_is_read_again(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # not every client reports changes of watched files: the edits of a file no editor
+    # has open must be computed on what is on disk, not on the text last checked
+    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
+    main = ('ruleset main\nimport "facts.cvg"\nfact Seen { key sku: str }\n'
+            'agent seen {\n  when Cost(sku)\n  emit Seen(sku: sku)\n}\n')
+    facts_path = tmp_path / "facts.cvg"
+    write(facts_path, facts)
+    uri = write(tmp_path / "main.cvg", main)
+    open_doc(client, uri, main)
+    assert await diagnostics(client, uri, version=1) == []
+    moved = "ruleset facts\n# the costs\n\nfact  Cost { key sku: str, amount: float }\n"
+    facts_path.write_text(moved, encoding="utf-8")
+    changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
+    assert apply(moved, changes[facts_path.as_uri()]) == moved.replace("Cost", "Expense")
