@@ -412,3 +412,33 @@ async def test_an_imported_file_changed_on_disk_unannounced_is_read_again(
     facts_path.write_text(moved, encoding="utf-8")
     changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
     assert apply(moved, changes[facts_path.as_uri()]) == moved.replace("Cost", "Expense")
+
+
+async def test_a_member_two_enums_have_is_renamed_where_the_field_says_which(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # `store` is a member of both enums: in `emit` and `given` the field's type says
+    # which (as in a pattern), so renaming Channel's `store` edits those, not Place's
+    text = """ruleset two
+enum Channel { web, store }
+enum Place { store, depot }
+fact Price { key sku: str, channel: Channel, place: Place }
+fact Cost { key sku: str }
+agent list_price {
+  when Cost(sku)
+  emit Price(sku: sku, channel: store, place: store)
+}
+test "listed" {
+  given Cost(sku: "a")
+  given Price(sku: "b", channel: store, place: depot)
+  expect Price(sku: "a", channel: store, place: store)
+}
+"""
+    path = tmp_path / "two.cvg"
+    uri = write(path, text)
+    open_doc(client, uri, text)
+    assert await diagnostics(client, uri, version=1) == []
+    changes = await renamed(client, uri, text, "web, store", 5, "shop")
+    after = apply(text, changes[uri])
+    assert after == text.replace("web, store", "web, shop").replace(
+        "channel: store", "channel: shop")
+    checks_clean(path, after)
