@@ -285,10 +285,8 @@ class _Walker:
             if fm.value is None:
                 self.bind(fm.field.name, fm.field.span, scope, shorthand=True)
             elif isinstance(fm.value, n.Name) and fm.value.id not in scope.names:
-                enum = self._enum_of(p.type.name, fm.field.name)
-                if enum is not None and any(m.name == fm.value.id
-                                            for m in self.checked.enums[enum].members):
-                    self.add(fm.value.span, "member", enum, fm.value.id)
+                if self.member_value(p.type.name, fm.field.name, fm.value):
+                    pass
                 elif scope.binds:
                     self.bind(fm.value.id, fm.value.span, scope)
                 else:
@@ -296,10 +294,23 @@ class _Walker:
             else:
                 self.expr(fm.value, scope)
 
+    def member_value(self, type_name: str, field_name: str, value: n.Name) -> bool:
+        """Record ``value``, written bare as the field's value, as a member of the
+        field's enum when it is one (the field's type says which enum, also for a
+        member name that two enums have); False when it is none."""
+        enum = self._enum_of(type_name, field_name)
+        if enum is None or not any(m.name == value.id
+                                   for m in self.checked.enums[enum].members):
+            return False
+        self.add(value.span, "member", enum, value.id)
+        return True
+
     def args(self, type_name: str, args: Iterable[n.Arg], scope: _Scope) -> None:
         for a in args:
             self.add(a.name.span, "field", type_name, a.name.name)
-            self.expr(a.value, scope)
+            if not (isinstance(a.value, n.Name) and a.value.id not in scope.names
+                    and self.member_value(type_name, a.name.name, a.value)):
+                self.expr(a.value, scope)
 
     def agent(self, agent: n.Agent) -> None:
         self.add(agent.name.span, "agent", agent.name.name, declaration=True)

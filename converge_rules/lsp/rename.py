@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from converge_rules.errors import ConvergeError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic, Severity
+from converge_rules.language.syntax import nodes as n
 from converge_rules.language.syntax.span import Span
 from converge_rules.lsp.index import Occurrence, RulesetIndex, Symbol
 
@@ -83,8 +84,24 @@ def refusal(symbol: Symbol, checked: CheckedRuleset) -> str | None:
     return None
 
 
+def unparsed(indexes: Iterable[RulesetIndex]) -> str | None:
+    """Why a rename cannot be computed on these rulesets, or None: a syntax error
+    (CVG0xx) leaves an item out of the index, and a name written in it would keep its
+    old spelling, an error once the item parses again."""
+    for index in indexes:
+        for d in index.checked.diagnostics:
+            if d.severity == Severity.ERROR and d.code.startswith("CVG0"):
+                where = f" at {d.span}" if d.span is not None else ""
+                return (f"the ruleset does not parse ({d.code}{where}: {d.message}); fix "
+                        "its syntax errors first, or names in the unparsed text keep their "
+                        "old spelling")
+    return None
+
+
 def no_name_at(line: str, column: int) -> str:
-    """Why the 1-based ``column`` of ``line`` holds no name that can be renamed."""
+    """Why the 1-based ``column`` of ``line`` holds no name that can be renamed (a
+    column past the line's end, as a client may send, is its end)."""
+    column = max(1, min(column, len(line) + 1))
     before = _code_of(line[:column - 1])
     if '"' in before:
         return "there is no name here: a string cannot be renamed"
@@ -146,6 +163,10 @@ def _taken(symbol: Symbol, new: str, indexes: Sequence[RulesetIndex]) -> str:
             if new in SPECIAL_FIELDS:
                 return f"`{new}` means something else where fields are named (a " \
                        "policy's criterion, a prune condition's age)"
+            clash = _bare_in_condition(index, symbol.key[0], kind="member", name=new)
+            if clash:
+                return f"{clash} writes the enum member `{new}` bare, which would read as " \
+                       "the field there"
         if symbol.kind == "member":
             enum = checked.enums.get(symbol.key[0])
             if enum is not None and any(m.name == new for m in enum.members):
@@ -153,6 +174,12 @@ def _taken(symbol: Symbol, new: str, indexes: Sequence[RulesetIndex]) -> str:
             if any(o.symbol.kind == "variable" and o.symbol.name == new
                    for o in index.all()):
                 return f"a rule binds a variable `{new}`, which a bare `{new}` would mean"
+            for type_name in {c.type.name for c in _conditions(checked)}:
+                clash = _bare_in_condition(index, type_name, kind="member",
+                                           name=symbol.name)
+                if clash and index.field_decl(type_name, new) is not None:
+                    return f"{clash} writes `{symbol.name}` bare, where `{new}` would be " \
+                           f"the field of `{type_name}`"
         if symbol.kind == "variable":
             if any(o.symbol.kind == "variable" and o.symbol.name == new
                    and o.symbol.key[0] == symbol.key[0] for o in index.all()):
@@ -162,6 +189,30 @@ def _taken(symbol: Symbol, new: str, indexes: Sequence[RulesetIndex]) -> str:
             if owners:
                 return f"`{new}` is a member of enum `{owners[0]}`, which the variable " \
                        "would hide"
+    return ""
+
+
+def _conditions(checked: CheckedRuleset) -> list[n.Prune | n.Gate]:
+    """The prunes and gates with a condition: their type's fields are in scope there by
+    name, ahead of bare enum members."""
+    items: list[n.Prune | n.Gate] = [*checked.prunes, *checked.gates]
+    return [c for c in items if c.condition is not None]
+
+
+def _bare_in_condition(index: RulesetIndex, type_name: str, *, kind: str,
+                       name: str) -> str:
+    """The first ``prune``/``approve`` of ``type_name`` whose condition writes a
+    ``kind`` named ``name`` bare (as ``prune T when …`` at its position), or ""."""
+    for c in _conditions(index.checked):
+        if c.type.name != type_name or c.condition is None:
+            continue
+        s = c.condition.span
+        for o in index.occurrences.get(s.file, ()):
+            if (o.symbol.kind == kind and o.symbol.name == name
+                    and (s.line, s.column) <= (o.span.line, o.span.column)
+                    and (o.span.end_line, o.span.end_column) <= (s.end_line, s.end_column)):
+                what = "prune" if isinstance(c, n.Prune) else "approve"
+                return f"`{what} {type_name} when …` at {c.span.line}:{c.span.column}"
     return ""
 
 

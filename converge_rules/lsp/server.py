@@ -36,7 +36,7 @@ from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.checks.checker import check
 from converge_rules.language.checks.root import BUDGETS
 from converge_rules.language.diagnostics.core import Diagnostic, Related, Severity
-from converge_rules.language.loader import display_path, load_file
+from converge_rules.language.loader import decode_source, display_path, load_file
 from converge_rules.language.syntax.incremental import IncrementalParser
 from converge_rules.language.syntax.span import Span
 from converge_rules.lsp.complete import Candidate, Known, complete
@@ -56,6 +56,7 @@ from converge_rules.lsp.rename import (
     refusal,
     related,
     texts_after,
+    unparsed,
     verify,
 )
 
@@ -347,6 +348,15 @@ class ConvergeServer(LanguageServer):
             for other in list(self.entries.values()):
                 if other.path != path and path in other.files:
                     self.safely(self.check_path, other.path)
+        # a file no editor has open may have changed on disk without a notice (not
+        # every client watches files): edits computed on its old text would land at
+        # the wrong places
+        open_paths = set(self.open_texts())
+        for entry in list(self.entries.values()):
+            if entry.checked is not None and any(
+                    _file_path(file) not in open_paths and _disk_text(file) != text
+                    for file, text in entry.checked.sources.items()):
+                self.safely(self.check_path, entry.path)
 
     def rename_target(self, uri: str, position: t.Position) -> tuple[RulesetIndex, Symbol,
                                                                        Span]:
@@ -358,7 +368,7 @@ class ConvergeServer(LanguageServer):
             lines = _lines(doc.source)
             line = lines[position.line] if position.line < len(lines) else ""
             raise RenameRefused(no_name_at(line, _column(line, position.character)))
-        why = refusal(found[1], found[0].checked)
+        why = refusal(found[1], found[0].checked) or unparsed([found[0]])
         if why is not None:
             raise RenameRefused(why)
         return found
@@ -373,6 +383,9 @@ class ConvergeServer(LanguageServer):
         if new == symbol.name:
             return t.WorkspaceEdit(changes={})
         indexes = related(symbol, here, self.all_indexes())
+        why = unparsed(indexes)
+        if why is not None:
+            raise RenameRefused(why)
         check_new_name(symbol, new, indexes)
         edited = edits(symbol, new, indexes)
         sources: dict[str, str] = {}
@@ -425,6 +438,15 @@ def _path_of(uri: str) -> Path | None:
 
 def _span_path(span: Span) -> Path:
     return _file_path(span.file)
+
+
+def _disk_text(file: str) -> str | None:
+    """The text of a file as spans name it, as the loader reads it (None when it
+    cannot be read)."""
+    try:
+        return decode_source(_file_path(file).read_bytes(), file)[0]
+    except OSError:
+        return None
 
 
 def _file_path(file: str) -> Path:

@@ -230,6 +230,11 @@ async def test_what_a_rename_refuses_and_why(client: LanguageClient,
     assert "`1.2` is a literal" in await refused(client, uri, SHOP, "1.2)", 1)
     assert "a string" in await refused(client, uri, SHOP, '"A1"', 2)
     assert "no name here" in await refused(client, uri, SHOP, "  when Cost(sku, amount)", 0)
+    for past_the_end in (t.Position(1, 200), t.Position(500, 0)):  # not an internal error
+        with pytest.raises(JsonRpcException) as info:
+            await client.text_document_prepare_rename_async(t.PrepareRenameParams(
+                t.TextDocumentIdentifier(uri), past_the_end))
+        assert "no name here" in info.value.message
     # the new name: invalid, a keyword, not a type's capital, taken
     assert "`9lives` is not a name" in await refused(client, uri, SHOP, "when Cost", 6,
                                                       "9lives")
@@ -335,3 +340,105 @@ async def test_a_rename_reaches_every_ruleset_of_the_declaration_and_no_other(
     assert sorted(changes) == sorted([lib_uri, one, two])  # not other.cvg's own Cost
     for uri, text in texts.items():
         assert apply(text, changes[uri]) == text.replace("Cost", "Expense")
+
+
+async def test_a_ruleset_that_does_not_parse_is_not_renamed_in(client: LanguageClient,
+                                                               tmp_path: Path) -> None:
+    # the agent `floor` does not parse, so the index misses its `Cost`: renaming the
+    # others would leave it `Cost`, an unknown type once the `)` is typed
+    broken = SHOP.replace("gap: c - p.amount)", "gap: c - p.amount")
+    uri = write(tmp_path / "shop.cvg", broken)
+    open_doc(client, uri, broken)
+    assert [d.code for d in await diagnostics(client, uri, version=1)] == ["CVG002"]
+    for new in (None, "Expense"):
+        assert "does not parse (CVG002" in await refused(client, uri, broken, "when Cost(",
+                                                         5, new)
+    # nor a ruleset that imports the declaring file and does not parse
+    facts = "ruleset facts\nfact Cost { key sku: str }\n"
+    main = ('ruleset main\nimport "facts.cvg"\nfact Seen { key sku: str }\n'
+            'agent seen {\n  when Cost(sku)\n  emit Seen(sku: sku)\n}\n')
+    facts_uri = write(tmp_path / "facts.cvg", facts)
+    main_uri = write(tmp_path / "main.cvg", main.replace("emit Seen(sku: sku)", "emit Seen("))
+    open_doc(client, main_uri, main.replace("emit Seen(sku: sku)", "emit Seen("))
+    open_doc(client, facts_uri, facts)
+    await diagnostics(client, main_uri, version=1)
+    await diagnostics(client, facts_uri, version=1)
+    assert "does not parse" in await refused(client, facts_uri, facts, "fact Cost", 5,
+                                             "Expense")
+
+
+GATED = """ruleset gated
+enum Kind { small, large }
+fact Claim { key claim: str, kind: Kind, prev: Kind }
+agent flip {
+  when Claim(claim, kind: k, prev: p)
+  emit Claim(claim: claim + "x", kind: p, prev: k)
+}
+prune Claim when kind == large
+approve Claim when prev == small
+"""
+
+
+async def test_a_name_in_a_prune_or_gate_condition_keeps_its_meaning(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # a condition has its type's fields in scope by name, ahead of bare enum members:
+    # `prev` renamed to `small` would make `prev == small` read `small == small`
+    uri = write(tmp_path / "gated.cvg", GATED)
+    open_doc(client, uri, GATED)
+    assert await diagnostics(client, uri, version=1) == []
+    assert "`approve Claim when …` at 9:1 writes the enum member `small` bare" in \
+        await refused(client, uri, GATED, "prev: Kind", 1, "small")
+    # and a member renamed to a field's name would read as the field
+    assert "`prune Claim when …` at 8:1 writes `large` bare, where `prev` would be" in \
+        await refused(client, uri, GATED, "small, large", 8, "prev")
+    # a fresh name still renames
+    changes = await renamed(client, uri, GATED, "prev: Kind", 1, "before")
+    checks_clean(tmp_path / "gated.cvg", apply(GATED, changes[uri]))
+
+
+async def test_an_imported_file_changed_on_disk_unannounced_is_read_again(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # not every client reports changes of watched files: the edits of a file no editor
+    # has open must be computed on what is on disk, not on the text last checked
+    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
+    main = ('ruleset main\nimport "facts.cvg"\nfact Seen { key sku: str }\n'
+            'agent seen {\n  when Cost(sku)\n  emit Seen(sku: sku)\n}\n')
+    facts_path = tmp_path / "facts.cvg"
+    write(facts_path, facts)
+    uri = write(tmp_path / "main.cvg", main)
+    open_doc(client, uri, main)
+    assert await diagnostics(client, uri, version=1) == []
+    moved = "ruleset facts\n# the costs\n\nfact  Cost { key sku: str, amount: float }\n"
+    facts_path.write_text(moved, encoding="utf-8")
+    changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
+    assert apply(moved, changes[facts_path.as_uri()]) == moved.replace("Cost", "Expense")
+
+
+async def test_a_member_two_enums_have_is_renamed_where_the_field_says_which(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # `store` is a member of both enums: in `emit` and `given` the field's type says
+    # which (as in a pattern), so renaming Channel's `store` edits those, not Place's
+    text = """ruleset two
+enum Channel { web, store }
+enum Place { store, depot }
+fact Price { key sku: str, channel: Channel, place: Place }
+fact Cost { key sku: str }
+agent list_price {
+  when Cost(sku)
+  emit Price(sku: sku, channel: store, place: store)
+}
+test "listed" {
+  given Cost(sku: "a")
+  given Price(sku: "b", channel: store, place: depot)
+  expect Price(sku: "a", channel: store, place: store)
+}
+"""
+    path = tmp_path / "two.cvg"
+    uri = write(path, text)
+    open_doc(client, uri, text)
+    assert await diagnostics(client, uri, version=1) == []
+    changes = await renamed(client, uri, text, "web, store", 5, "shop")
+    after = apply(text, changes[uri])
+    assert after == text.replace("web, store", "web, shop").replace(
+        "channel: store", "channel: shop")
+    checks_clean(path, after)
