@@ -16,7 +16,17 @@ from pytest_lsp import LanguageClient
 from converge_rules.language.checks.checker import check
 from converge_rules.language.loader import load_file
 from tests.lsp import test_server
-from tests.lsp.test_server import CONFIG, PRICING, diagnostics, open_doc, position_of, write
+from tests.lsp.test_server import (
+    CONFIG,
+    IMPORTED,
+    IMPORTING,
+    PRICING,
+    diagnostics,
+    open_doc,
+    position_of,
+    write,
+    write_imports,
+)
 
 client = test_server.client  # the fixture: a started and initialised server
 
@@ -192,12 +202,8 @@ async def test_a_variable_is_renamed_in_its_rule_only(client: LanguageClient,
 
 async def test_a_rename_edits_the_imported_file_that_declares_the_name(
         client: LanguageClient, tmp_path: Path) -> None:
-    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
-    main = ('ruleset main\nimport "lib/facts.cvg"\nfact Price { key sku: str, amount: '
-            'float }\nagent markup {\n  when Cost(sku, amount)\n  emit Price(sku: sku, '
-            'amount: amount * 1.2)\n}\n')
-    lib_uri = write(tmp_path / "lib" / "facts.cvg", facts)
-    uri = write(tmp_path / "main.cvg", main)
+    facts, main = IMPORTED, IMPORTING
+    lib_uri, uri = write_imports(tmp_path)
     open_doc(client, uri, main)
     assert await diagnostics(client, uri, version=1) == []
     changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
@@ -286,12 +292,8 @@ async def test_document_changes_carry_the_open_documents_version(tmp_path: Path)
 
 async def test_a_rename_right_after_an_edit_of_the_imported_file_sees_the_edit(
         client: LanguageClient, tmp_path: Path) -> None:
-    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
-    main = ('ruleset main\nimport "lib/facts.cvg"\nfact Price { key sku: str, amount: '
-            'float }\nagent markup {\n  when Cost(sku, amount)\n  emit Price(sku: sku, '
-            'amount: amount * 1.2)\n}\n')
-    lib_uri = write(tmp_path / "lib" / "facts.cvg", facts)
-    uri = write(tmp_path / "main.cvg", main)
+    facts, main = IMPORTED, IMPORTING
+    lib_uri, uri = write_imports(tmp_path)
     open_doc(client, uri, main)
     open_doc(client, lib_uri, facts)
     await diagnostics(client, uri, version=1)

@@ -303,13 +303,22 @@ async def test_document_symbols_outline_the_file(client: LanguageClient,
     assert [c.name for c in cost.children] == ["sku", "amount"]
 
 
+IMPORTED = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
+"""A file that ``IMPORTING`` imports as ``lib/facts.cvg``."""
+IMPORTING = ('ruleset main\nimport "lib/facts.cvg"\nfact Price { key sku: str, amount: '
+             'float }\nagent markup {\n  when Cost(sku, amount)\n  emit Price(sku: sku, '
+             'amount: amount * 1.2)\n}\n')
+
+
+def write_imports(tmp_path: Path) -> tuple[str, str]:
+    """``IMPORTED`` and ``IMPORTING`` written under ``tmp_path``: their URIs."""
+    return (write(tmp_path / "lib" / "facts.cvg", IMPORTED),
+            write(tmp_path / "main.cvg", IMPORTING))
+
+
 async def test_a_ruleset_with_imports(client: LanguageClient, tmp_path: Path) -> None:
-    facts = "ruleset facts\nfact Cost { key sku: str, amount: float }\n"
-    main = ('ruleset main\nimport "lib/facts.cvg"\nfact Price { key sku: str, amount: '
-            'float }\nagent markup {\n  when Cost(sku, amount)\n  emit Price(sku: sku, '
-            'amount: amount * 1.2)\n}\n')
-    lib_uri = write(tmp_path / "lib" / "facts.cvg", facts)
-    uri = write(tmp_path / "main.cvg", main)
+    facts, main = IMPORTED, IMPORTING
+    lib_uri, uri = write_imports(tmp_path)
     open_doc(client, uri, main)
     assert await diagnostics(client, uri, version=1) == []
     # definition across files, and of the imported file itself
