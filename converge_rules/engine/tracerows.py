@@ -486,7 +486,10 @@ events' kinds as the cycle ends (no bytes made: half :func:`kinds_of`'s time).""
 
 def all_raw(events: Sequence[Event]) -> bool:
     """Whether ``events`` can be kept in a row of format :data:`RAW`: ``is_raw(
-    kinds_of(events))`` in one call (the engine's test at each cycle's end)."""
+    kinds_of(events))`` in one call for the engine's events (int kinds; a kind equal
+    to one of :data:`RAW_KINDS` without being an int, e.g. ``3.0``, passes here and
+    not there). The engine makes the same test itself, ``RAW_KINDS.issuperset``, with
+    no ``try``: its kinds are its own ints."""
     try:
         return RAW_KINDS.issuperset(map(_KIND, events))
     except TypeError:  # (an unhashable kind)

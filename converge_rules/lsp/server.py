@@ -29,7 +29,7 @@ from typing import Any
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import to_fs_path
 
 from converge_rules import __version__
 from converge_rules.language.checks.checked import CheckedRuleset
@@ -207,12 +207,12 @@ class ConvergeServer(LanguageServer):
                     mine.append(replace(
                         d, span=here, related=(Related(d.span, "the cycle closes here"),
                                                *d.related)))
-        doc = self.workspace.text_documents.get(from_fs_path(str(entry.path)) or "")
+        doc = self.open_document(entry.path)
         lines = (doc.source if doc else checked.sources.get(display_path(entry.path), ""))
         text_lines = _lines(lines)
         split: dict[str, tuple[list[str], str]] = {}  # each related file's lines and URI
         converted = [self.to_lsp(d, text_lines, checked, split) for d in mine]
-        uri = from_fs_path(str(entry.path)) or ""
+        uri = self.uri_of(entry.path)
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=converted, version=doc.version if doc else None))
 
@@ -230,7 +230,7 @@ class ConvergeServer(LanguageServer):
             if known is None:
                 known = split[r.span.file] = (
                     _lines(checked.sources.get(r.span.file, "")),
-                    from_fs_path(str(_span_path(r.span))) or "")
+                    self.uri_of(_span_path(r.span)))
             source, target = known
             related.append(t.DiagnosticRelatedInformation(
                 t.Location(target, _range(r.span, source)), r.message))
@@ -331,6 +331,21 @@ class ConvergeServer(LanguageServer):
                 t.TextEdit(t.Range(t.Position(0, 0), end), formatted)]
         self.formatted[uri] = (source, edits)
         return edits
+
+    def open_document(self, path: Path) -> Any:
+        """The editor's open document of ``path`` (resolved), or None."""
+        for uri, doc in self.workspace.text_documents.items():
+            if _path_of(uri) == path:
+                return doc
+        return None
+
+    def uri_of(self, path: Path) -> str:
+        """The URI of ``path`` (resolved) as the editor names it: its open document's
+        own URI, else the path's file URI with its characters escaped as editors escape
+        them (a space is ``%20``: pygls' ``from_fs_path`` escapes nothing, and
+        diagnostics published under it never reached a file in ``my rules/``)."""
+        doc = self.open_document(path)
+        return str(doc.uri) if doc is not None else path.as_uri()
 
     def all_indexes(self) -> list[RulesetIndex]:
         return [e.index for e in self.entries.values() if e.index is not None]
@@ -540,7 +555,7 @@ def fixes_of(d: Diagnostic, lines: list[str]) -> list[dict[str, Any]]:
 
 def _location(span: Span, index: RulesetIndex, server: ConvergeServer) -> t.Location:
     path = _span_path(span)
-    uri = from_fs_path(str(path)) or ""
+    uri = server.uri_of(path)
     doc = server.workspace.text_documents.get(uri)
     text = doc.source if doc else index.checked.sources.get(span.file, "")
     return t.Location(uri, _range(span, _lines(text)))
@@ -569,7 +584,7 @@ def _tool_location(registries: Any, name: str) -> t.Location | None:
     except (OSError, TypeError, ValueError, ImportError):
         return None
     position = t.Position(at, 0)
-    return t.Location(from_fs_path(str(file)) or "", t.Range(position, position))
+    return t.Location(Path(file).resolve().as_uri(), t.Range(position, position))
 
 
 def _outline_symbols(entries: Iterable[Outline], lines: list[str]) -> list[t.DocumentSymbol]:
@@ -737,7 +752,7 @@ def make_server() -> ConvergeServer:
         index, symbol, _ = found
         if symbol.kind == "file":
             start = t.Position(0, 0)
-            return [t.Location(from_fs_path(symbol.name) or "", t.Range(start, start))]
+            return [t.Location(ls.uri_of(Path(symbol.name)), t.Range(start, start))]
         if symbol.kind == "tool":
             where = _tool_location(ls.registries, symbol.name)
             return [where] if where else []

@@ -1145,10 +1145,9 @@ class SqliteJob:
         self._waiting: list[int] = []
         self._checkpointed: set[int] = set()
         self._knowledge: list[KnowledgeRow] = []
-        #: when the last commit ended (monotonic seconds), and when a cycle that ends
-        #: waits no more for its group (see cycle_raw)
+        #: when the last commit ended (monotonic seconds; -inf after reopen: the
+        #: first cycle commits the reopening at once)
         self._since = time.monotonic()
-        self._due_at = self._since + store.group_seconds
 
     def reopen(self, keep: int, cycle: int, lines: int, size: int) -> None:
         """See :class:`~converge_rules.store.base.ResumableSink`."""
@@ -1185,7 +1184,7 @@ class SqliteJob:
             ("UPDATE job_specs SET host = ?, pid = ? WHERE job = ?",
              (_host(), os.getpid(), job), False),
         ]
-        self._due_at = -math.inf  # (the first cycle commits the reopening at once)
+        self._since = -math.inf  # (the first cycle commits the reopening at once)
         self._seq = self._keep = self._base = keep
         self._cycle = cycle
 
@@ -1251,9 +1250,11 @@ class SqliteJob:
         waiting = self._waiting
         waiting.append(cycle)
         self._cycle = cycle
-        # (commit_due's rule, with the time bound added up at the last commit and a
-        # reopening's due at once: this runs each cycle)
-        return len(waiting) >= self.store.group_cycles or time.monotonic() >= self._due_at
+        # (commit_due's rule, a reopening's due at once by its _since: this runs each
+        # cycle. group_seconds is read each time: a store's may change as a job runs)
+        store = self.store
+        return (len(waiting) >= store.group_cycles
+                or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_waits(self, cycle: int, events: CompactCycle) -> None:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events,
@@ -1558,7 +1559,6 @@ class SqliteJob:
         self._waiting = []
         self._knowledge = []
         self._since = time.monotonic()
-        self._due_at = self._since + self.store.group_seconds
 
     def close(self) -> None:
         self._open = False

@@ -118,6 +118,34 @@ async def test_an_error_is_shown_with_code_span_and_help_and_clears_once_fixed(
     assert await diagnostics(client, uri, version=2) == []
 
 
+async def test_a_ruleset_in_a_folder_whose_name_needs_escaping_gets_its_diagnostics(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """An editor escapes a space in a URI (``my%20rules``): diagnostics and locations
+    are sent under the URI the editor knows the file by (pygls' ``from_fs_path``, used
+    before, escapes nothing: the diagnostics went to a file no editor had open)."""
+    uri = write(tmp_path / "my rules+1" / "shop.cvg", BROKEN)
+    assert "my%20rules%2B1" in uri
+    open_doc(client, uri, BROKEN)
+    assert [d.code for d in await diagnostics(client, uri, version=1)] == ["CVG101"]
+    change(client, uri, FIXED, 2)
+    assert await diagnostics(client, uri, version=2) == []
+    found = await client.text_document_definition_async(t.DefinitionParams(
+        t.TextDocumentIdentifier(uri), position_of(FIXED, "when Cost(", 6)))
+    assert isinstance(found, list) and [f.uri for f in found] == [uri]
+    # a file the editor has not open (imported): its path's URI, escaped alike
+    lib = tmp_path / "my rules+1" / "lib facts.cvg"
+    write(lib, "ruleset lib\nfact Tax { key sku: str }\n")
+    text = FIXED.replace("ruleset shop\n", 'ruleset shop\nimport "lib facts.cvg"\n') + (
+        "agent t {\n  when Tax(sku)\n  emit Price(sku: sku, amount: 1.0)\n}\n")
+    change(client, uri, text, 3)
+    assert not any(d.severity == t.DiagnosticSeverity.Error
+                   for d in await diagnostics(client, uri, version=3))
+    found = await client.text_document_definition_async(t.DefinitionParams(
+        t.TextDocumentIdentifier(uri), position_of(text, "when Tax(", 6)))
+    assert isinstance(found, list) and [f.uri for f in found] == [lib.as_uri()]
+    assert "lib%20facts.cvg" in found[0].uri
+
+
 async def test_a_burst_of_changes_is_checked_once_it_stops(client: LanguageClient,
                                                            tmp_path: Path) -> None:
     """Changes sent back to back (a key held down) are not checked one by one: the

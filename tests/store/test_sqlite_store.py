@@ -149,10 +149,10 @@ def test_export_equals_the_trace_when_the_trace_spilled_to_its_spool(
 # ------------------------------------------------------- one transaction per cycle
 
 
-def committed_after_each_cycle(tmp_path: Path, backend: Backend, store: Any
-                               ) -> list[tuple[int, int | None]]:
+def committed_after_each_cycle(tmp_path: Path, backend: Backend, store: Any,
+                               then: Any = None) -> list[tuple[int, int | None]]:
     """Run the counter (ten steps) into ``store``; after each cycle, the last cycle
-    committed as another connection sees it."""
+    committed as another connection sees it (and ``then(cycle)`` called, if given)."""
     ruleset, facts = counter(tmp_path, 10)
     loaded = converge_rules.load(ruleset)
     seen: list[tuple[int, int | None]] = []
@@ -162,6 +162,8 @@ def committed_after_each_cycle(tmp_path: Path, backend: Backend, store: Any
         with backend.connect() as other:
             seen.append((p.cycle, other.execute("SELECT max(cycle) FROM cycles"
                                                 ).fetchone()[0]))
+        if then is not None:
+            then(p.cycle)
 
     result = api.run(loaded, api.read_facts(loaded, facts), store=store,
                      progress=progress, now=None)
@@ -197,6 +199,23 @@ def test_a_cycle_ending_past_the_time_bound_is_committed_at_once(
         store.group_seconds = 0.0  # every cycle ends past it
         seen = committed_after_each_cycle(tmp_path, backend, store)
     assert seen == [(c, c) for c in range(1, 12)]
+
+
+def test_a_time_bound_changed_while_a_job_runs_applies_to_its_next_cycle(
+    tmp_path: Path, backend: Backend,
+) -> None:
+    """``group_seconds`` is read as each cycle ends, not only at the last commit: a
+    bound lowered while the job runs (here from its progress callback) commits the
+    next cycle as it ends, whether the cycle is handed to the store raw or not."""
+    with backend.open(group=1000) as store:
+        store.group_seconds = 3600.0
+
+        def then(cycle: int) -> None:
+            if cycle == 5:
+                store.group_seconds = 0.0
+
+        seen = committed_after_each_cycle(tmp_path, backend, store, then)
+    assert seen == [(c, None) for c in range(1, 6)] + [(c, c) for c in range(6, 12)]
 
 
 def test_the_default_group_is_bounded_by_time(tmp_path: Path) -> None:
