@@ -406,8 +406,7 @@ class ConvergeServer(LanguageServer):
         sources: dict[str, str] = {}
         for index in reversed(indexes):  # this ruleset's text of a file wins
             sources.update(index.checked.sources)
-        open_docs = {file: self.workspace.text_documents.get(
-            from_fs_path(str(_file_path(file))) or "") for file in edited}
+        open_docs = {file: self.open_document(_file_path(file)) for file in edited}
         # before the renamed texts go through the editor's parser: the edits must be
         # for the texts the editor has
         for file, doc in open_docs.items():
@@ -433,7 +432,7 @@ class ConvergeServer(LanguageServer):
         changes: dict[str, list[t.TextEdit]] = {}
         document_changes: list[t.TextDocumentEdit] = []
         for file, file_edits in edited.items():
-            uri_of = from_fs_path(str(_file_path(file))) or ""
+            uri_of = self.uri_of(_file_path(file))
             doc = open_docs[file]
             lines = _lines(sources[file])
             text_edits = [t.TextEdit(_range(e.span, lines), e.text) for e in file_edits]

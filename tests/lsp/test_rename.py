@@ -444,3 +444,23 @@ test "listed" {
     assert after == text.replace("web, store", "web, shop").replace(
         "channel: store", "channel: shop")
     checks_clean(path, after)
+
+
+async def test_a_rename_in_a_folder_whose_name_needs_escaping_edits_the_editors_uris(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """The edits name each file by the URI the editor knows it by (``my%20rules``: an
+    open file's own URI, an imported one's escaped alike). Found at the merge of rename
+    with the review's URI change: rename still called pygls' ``from_fs_path``, which
+    that change no longer imported, so every rename failed with an internal error."""
+    lib = tmp_path / "my rules+1" / "lib facts.cvg"
+    write(lib, IMPORTED)
+    main = IMPORTING.replace('"lib/facts.cvg"', '"lib facts.cvg"')
+    uri = write(tmp_path / "my rules+1" / "main.cvg", main)
+    assert "my%20rules%2B1" in uri
+    open_doc(client, uri, main)
+    assert await diagnostics(client, uri, version=1) == []
+    changes = await renamed(client, uri, main, "when Cost", 6, "Expense")
+    assert sorted(changes) == sorted([uri, lib.as_uri()])
+    assert "lib%20facts.cvg" in lib.as_uri()
+    assert apply(main, changes[uri]) == main.replace("Cost", "Expense")
+    assert apply(IMPORTED, changes[lib.as_uri()]) == IMPORTED.replace("Cost", "Expense")
