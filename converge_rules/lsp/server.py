@@ -379,8 +379,10 @@ class ConvergeServer(LanguageServer):
         :class:`RenameRefused` saying why when there is none or it cannot be."""
         found = self.symbol_at(uri, position)
         if found is None:
-            doc = self.workspace.get_text_document(uri)
-            lines = _lines(doc.source)
+            # (not get_text_document: for a document the editor has not open it reads
+            # the file, which may not exist)
+            doc = self.workspace.text_documents.get(uri)
+            lines = _lines(doc.source) if doc is not None else []
             line = lines[position.line] if position.line < len(lines) else ""
             raise RenameRefused(no_name_at(line, _column(line, position.character)))
         why = refusal(found[1], found[0].checked) or unparsed([found[0]])

@@ -241,6 +241,13 @@ async def test_what_a_rename_refuses_and_why(client: LanguageClient,
             await client.text_document_prepare_rename_async(t.PrepareRenameParams(
                 t.TextDocumentIdentifier(uri), past_the_end))
         assert "no name here" in info.value.message
+    # a document the editor has not open, whose file does not exist (found by rev30's
+    # sweep: a FileNotFoundError inside the server)
+    gone = (tmp_path / "gone.cvg").as_uri()
+    with pytest.raises(JsonRpcException) as info:
+        await client.text_document_prepare_rename_async(t.PrepareRenameParams(
+            t.TextDocumentIdentifier(gone), t.Position(0, 0)))
+    assert info.value.code == t.LSPErrorCodes.RequestFailed, info.value.message
     # the new name: invalid, a keyword, not a type's capital, taken
     assert "`9lives` is not a name" in await refused(client, uri, SHOP, "when Cost", 6,
                                                       "9lives")
