@@ -113,10 +113,7 @@ class RulesetIndex:
         return self.checked.facts.get(name)
 
     def field_decl(self, type_name: str, field_name: str) -> n.FieldDecl | None:
-        decl = self.checked.facts.get(type_name)
-        if decl is None:
-            return None
-        return next((f for f in decl.fields if f.name.name == field_name), None)
+        return _field_decl(self.checked, type_name, field_name)
 
     def agents_reading(self, type_name: str) -> list[str]:
         return [a.name.name for a in self.checked.agents
@@ -409,14 +406,20 @@ class _Walker:
                 self.expr(arg.value, scope, fields_of)
 
     def _has_field(self, type_name: str, name: str) -> bool:
-        decl = self.checked.facts.get(type_name)
-        return decl is not None and any(f.name.name == name for f in decl.fields)
+        return _field_decl(self.checked, type_name, name) is not None
 
     def _enum_of(self, type_name: str, field_name: str) -> str | None:
-        decl = self.checked.facts.get(type_name)
-        f = None if decl is None else next(
-            (f for f in decl.fields if f.name.name == field_name), None)
+        f = _field_decl(self.checked, type_name, field_name)
         return None if f is None or f.type.name not in self.checked.enums else f.type.name
+
+
+def _field_decl(checked: CheckedRuleset, type_name: str, field_name: str
+                ) -> n.FieldDecl | None:
+    """The declaration of ``type_name``'s field ``field_name``, or None."""
+    decl = checked.facts.get(type_name)
+    if decl is None:
+        return None
+    return next((f for f in decl.fields if f.name.name == field_name), None)
 
 
 # ------------------------------------------------------------------ outline

@@ -19,6 +19,7 @@ from converge_rules.errors import ConvergeError
 from converge_rules.language.checks.checked import CheckedRuleset
 from converge_rules.language.diagnostics.core import Diagnostic, Severity
 from converge_rules.language.syntax import nodes as n
+from converge_rules.language.syntax.parser import _line_starts
 from converge_rules.language.syntax.span import Span
 from converge_rules.lsp.index import Occurrence, RulesetIndex, Symbol
 
@@ -258,10 +259,7 @@ def _replacement(o: Occurrence, new: str) -> str:
 
 def apply(text: str, file_edits: Sequence[Edit]) -> str:
     """``text`` with ``file_edits`` (spans into it, not overlapping) applied."""
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
+    starts = _line_starts(text)
 
     def offset(line: int, column: int) -> int:
         return starts[line - 1] + column - 1
