@@ -454,12 +454,22 @@ _AT_3 = itemgetter(3)
 _AT_4 = itemgetter(4)
 _LAST = itemgetter(-1)
 _LAST_BUT_ONE = itemgetter(-2)
-_REMOVAL_KINDS = frozenset(_REMOVALS)
-_IS_REMOVAL = _REMOVAL_KINDS.__contains__
-_IS_ADDED = frozenset({E_FACT_ADDED}).__contains__
-_IS_KEYED = frozenset({E_KEYED_UPDATE}).__contains__
-_IS_ADDED_OR_KEYED = frozenset({E_FACT_ADDED, E_KEYED_UPDATE}).__contains__
-_IS_SUPPORTED = frozenset({E_FACT_SUPPORTED}).__contains__
+
+
+def _mask_of(kinds: Iterable[int]) -> bytes:
+    """A ``bytes.translate`` table that turns a run's kinds (:func:`kinds_of`) into
+    its mask for ``compress``: 1 where the event is of one of ``kinds``, else 0 (at
+    C speed, a byte an event: a set's ``__contains__`` mapped over the kinds cost ~30
+    times as much, a sixth of :func:`raw_run`'s time)."""
+    wanted = frozenset(kinds)
+    return bytes(1 if k in wanted else 0 for k in range(256))
+
+
+_REMOVAL_MASK = _mask_of(_REMOVALS)
+_ADDED_MASK = _mask_of([E_FACT_ADDED])
+_KEYED_MASK = _mask_of([E_KEYED_UPDATE])
+_ADDED_OR_KEYED_MASK = _mask_of([E_FACT_ADDED, E_KEYED_UPDATE])
+_SUPPORTED_MASK = _mask_of([E_FACT_SUPPORTED])
 _SUPPORTS = frozenset({tuple, Lasting})
 _NUMBERS = frozenset({float, int, bool})
 _INTS = frozenset({int, bool})
@@ -553,13 +563,13 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
     type_of, values = store.type_of, store.values
     # the older facts the events name: those replaced, retracted, pruned or closed,
     # and the ones keyed updates replace
-    named = list(map(_AT_2, compress(events, map(_IS_REMOVAL, kinds))))
+    named = list(map(_AT_2, compress(events, kinds.translate(_REMOVAL_MASK))))
     if E_KEYED_UPDATE in kinds:
-        keyed = list(compress(events, map(_IS_KEYED, kinds)))
+        keyed = list(compress(events, kinds.translate(_KEYED_MASK)))
         named += map(_AT_4, keyed)
         named += map(_AT_3, keyed)
     if E_FACT_ADDED in kinds:
-        named += map(_AT_1, compress(events, map(_IS_ADDED, kinds)))
+        named += map(_AT_1, compress(events, kinds.translate(_ADDED_MASK)))
     #: the lines of an event past its first (the inputs': one per input fact)
     extra: dict[int, int] = {}
     if E_INPUTS in kinds:
@@ -583,16 +593,17 @@ def raw_run(trace: Trace, events: Sequence[Event], kinds: bytes,
     # confidence of another type
     exact = E_CONFLICT not in kinds
     if E_FACT_ADDED in kinds or E_KEYED_UPDATE in kinds:
-        mask = list(map(_IS_ADDED_OR_KEYED, kinds))
-        given = list(map(_LAST_BUT_ONE, compress(events, mask)))
+        mask = kinds.translate(_ADDED_OR_KEYED_MASK)
+        chosen = list(compress(events, mask))
+        given = list(map(_LAST_BUT_ONE, chosen))
         supports = list(map(type, given))
         if Lasting in supports:
             lasting += compress(compress(places, mask), map(is_, supports, repeat(Lasting)))
         exact = (exact and _SUPPORTS.issuperset(supports)
                  and _INTS.issuperset(map(type, chain.from_iterable(given)))
-                 and _NUMBERS.issuperset(map(type, map(_LAST, compress(events, mask)))))
+                 and _NUMBERS.issuperset(map(type, map(_LAST, chosen))))
     if E_FACT_SUPPORTED in kinds:
-        mask = list(map(_IS_SUPPORTED, kinds))
+        mask = kinds.translate(_SUPPORTED_MASK)
         given = list(map(_LAST, compress(events, mask)))
         supports = list(map(type, given))
         if Lasting in supports:
