@@ -9,12 +9,12 @@ alternating runs of:
 * ``none``: the run without a trace;
 * ``store``: the run with ``--store`` (a new file each run), split into
   ``open`` (creating the file, PRAGMAs, migrations, the job's row: the fixed cost),
-  ``lines`` (building each cycle's trace lines and their hash chain, in the engine),
-  ``writer`` (the sink's Python: rows, sizes, statements) and ``sqlite`` (the
-  transactions themselves: BEGIN, the INSERTs, COMMIT); ``other``: the rest of the
-  difference from ``none`` (the sink's set-up in the engine, the last lines, noise);
-* ``hash``: of ``lines``, the share of the integrity chain's SHA-256 (measured apart on
-  the finished trace: chained lines minus bare lines).
+  ``engine`` (the engine's side of each cycle's commit: handing the cycle's raw
+  events over, encoding them into rows, staging the checkpoints; no trace line is built
+  while the job runs), ``writer`` (the sink's Python at each commit: the rows' hash
+  chain, sizes, statements) and ``sqlite`` (the transactions themselves: BEGIN, the
+  INSERTs, COMMIT); ``other``: the rest of the difference from ``none`` (the sink's
+  set-up in the engine, the last events, noise).
 
 The instrumentation wraps the store's methods with a clock; it adds about a
 microsecond per call, which the ``store`` total includes.
@@ -87,24 +87,18 @@ def measure(name: str, ruleset: Any, facts: Any, tmp: Path, rounds: int) -> None
             store.append(seconds)
             split = {
                 "open": acc["open"] + acc["job"] + acc["close"],
-                "lines": acc["commit_cycle"] - acc["sink"],
+                "engine": acc["commit_cycle"] - acc["sink"],
                 "writer": acc["sink"] - acc["sqlite"],
                 "sqlite": acc["sqlite"],
             }
             for k, v in split.items():
                 parts.setdefault(k, []).append(v)
     assert result is not None
-    trace = result.trace
-    bare = statistics.median(timed(lambda: sum(1 for _ in trace.bare_lines()))[0]
-                             for _ in range(rounds))
-    chained = statistics.median(timed(lambda: sum(1 for _ in trace.lines()))[0]
-                                for _ in range(rounds))
     med = {k: statistics.median(v) for k, v in parts.items()}
     n, s = statistics.median(none), statistics.median(store)
     other = s - n - sum(med.values())
-    print(f"{name:<28}{n:>8.3f}{s:>8.3f}{med['open']:>8.3f}{med['lines']:>8.3f}"
-          f"{chained - bare:>8.3f}{med['writer']:>8.3f}{med['sqlite']:>8.3f}"
-          f"{other:>8.3f}", flush=True)
+    print(f"{name:<28}{n:>8.3f}{s:>8.3f}{med['open']:>8.3f}{med['engine']:>8.3f}"
+          f"{med['writer']:>8.3f}{med['sqlite']:>8.3f}{other:>8.3f}", flush=True)
 
 
 def main() -> None:
@@ -114,7 +108,7 @@ def main() -> None:
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    print(f"{'workload':<28}{'none':>8}{'store':>8}{'open':>8}{'lines':>8}{'(hash)':>8}"
+    print(f"{'workload':<28}{'none':>8}{'store':>8}{'open':>8}{'engine':>8}"
           f"{'writer':>8}{'sqlite':>8}{'other':>8}   seconds, medians", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name, (ruleset, facts) in workloads(args.quick, args.large).items():
