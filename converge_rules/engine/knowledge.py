@@ -22,12 +22,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from converge_rules.engine.trace import jsonable
 from converge_rules.errors import PluginError, ToolError
+from converge_rules.language.builtins import KNOWLEDGE_TOOL
 from converge_rules.program import Program
 from converge_rules.records import record
-
-KNOWLEDGE_TOOL = "knowledge_find"
-"""The built-in tool agents query the knowledge with: ``call knowledge_find(type:
-"Quote", sku: sku) as k`` → ``k.count``, ``k.found`` and the fields of the newest match."""
 
 Summarize = Callable[[str, list[dict[str, Any]], int], Iterable[Mapping[str, Any]]]
 """``summarize(fact_type, facts, cycle)`` → summary facts ``{"type": …, "fields": …}``:

@@ -546,6 +546,12 @@ class Builtin:
         return max(positions) + 1 if positions else None
 
 
+KNOWLEDGE_TOOL = "knowledge_find"
+"""The built-in tool agents query the job's knowledge with (``uses tool knowledge_find``,
+``call knowledge_find(type: "Quote", sku: sku) as k``): registered by the built-in
+plugin for the checker, answered by the job (:mod:`converge_rules.engine.knowledge`)."""
+
+
 BUILTINS: Mapping[str, Builtin] = MappingProxyType({
     b.name: b
     for b in (

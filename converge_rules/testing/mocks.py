@@ -65,7 +65,7 @@ class MockTools:
         it from its own knowledge, as in a run)."""
         # imported here: `converge test` imports this module before it can handle
         # Ctrl-C, and the engine is most of a second to import on a loaded machine
-        from converge_rules.engine.knowledge import KNOWLEDGE_TOOL
+        from converge_rules.language.builtins import KNOWLEDGE_TOOL
 
         names = sorted({*(t for t in self.tools if t != KNOWLEDGE_TOOL),
                         *(a.tool for a in self.answers)})

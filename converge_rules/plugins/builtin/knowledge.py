@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from converge_rules.language.builtins import KNOWLEDGE_TOOL
 from converge_rules.plugins.api import OPEN, Tool
 from converge_rules.plugins.builtin import hook
 
 KNOWLEDGE_FIND = Tool(
-    "knowledge_find",
+    KNOWLEDGE_TOOL,
     "converge_rules.plugins.builtin.knowledge_models:outside_a_job",
     "converge_rules.plugins.builtin.knowledge_models:FindArgs",
     "converge_rules.plugins.builtin.knowledge_models:FindAnswer",
