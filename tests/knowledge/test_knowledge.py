@@ -261,3 +261,45 @@ def test_gc_drops_the_knowledge_and_the_payloads_of_deleted_jobs(tmp_path: Path)
     conn = sqlite3.connect(db)
     assert {j for (j,) in conn.execute("SELECT DISTINCT job FROM knowledge")} == {2}
     assert [h for (h,) in conn.execute("SELECT hash FROM blobs")] == ["sha256:b"]
+
+
+# ---------------------------------------------------- knowledge_find's `type`, checked
+
+def _recalling(call: str) -> str:
+    return TICKER.replace("CYCLES", "40").replace("LAST", "30").replace(
+        'call knowledge_find(type: "Reading", n: n - 5) as k', call)
+
+
+def test_a_misspelt_type_is_a_warning_naming_the_fact_type_meant() -> None:
+    # found as a user: `type: "Readings"` passed `converge check`, and every call of the
+    # job answered found: false — the readings it moved were there, under `Reading`
+    ruleset = api.loads(_recalling('call knowledge_find(type: "Readings", n: n - 5) as k'),
+                        plugins=builtin_registries())
+    (warning,) = [w for w in ruleset.warnings if w.code == "CVG807"]
+    assert warning.message.startswith("`knowledge_find` looks for type `Readings`")
+    assert warning.help == "did you mean `Reading`?"
+    assert (warning.span.line, warning.span.column) == (21, 29)
+
+
+@pytest.mark.parametrize("kind", ["ReadingStats", "Summary", "reading_totals"])
+def test_a_summary_type_not_spelt_like_a_fact_type_is_quiet(kind: str) -> None:
+    ruleset = api.loads(_recalling(f'call knowledge_find(type: "{kind}", n: n - 5) as k'),
+                        plugins=builtin_registries())
+    assert [w.code for w in ruleset.warnings] == []
+
+
+def test_a_field_the_fact_type_lacks_is_an_error_at_check_time() -> None:
+    # the job refuses such a call (ToolError) in the cycle it is made; check says so first
+    with pytest.raises(CheckError) as info:
+        api.loads(_recalling('call knowledge_find(type: "Reading", nn: n - 5) as k'),
+                  plugins=builtin_registries())
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "CVG103"
+    assert diagnostic.message.startswith("Reading has no field `nn`")
+    assert diagnostic.help == "did you mean `n`?"
+
+
+def test_a_type_worked_out_at_run_time_is_left_to_the_job() -> None:
+    text = _recalling('call knowledge_find(type: "Read" + "ing", nn: n - 5) as k')
+    ruleset = api.loads(text, plugins=builtin_registries())
+    assert [w.code for w in ruleset.warnings] == []

@@ -14,10 +14,12 @@ from converge_rules.language.checks.checked import (
 )
 from converge_rules.language.checks.checker import check_file
 from converge_rules.language.diagnostics.core import CodeInfo, all_codes
+from converge_rules.plugins.builtin.knowledge import KNOWLEDGE_FIND
 
 # What the examples may assume about installed plugins (documented in the codes that
-# depend on it): one typed tool, one resolver and one pruner.
-EXAMPLE_TOOLS = {"fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"})}
+# depend on it): one typed tool, one resolver and one pruner; and the built-in tools.
+EXAMPLE_TOOLS = {"fx_rate": ToolSignature("fx_rate", {"currency": "str"}, {"usd": "float"}),
+                 KNOWLEDGE_FIND.name: KNOWLEDGE_FIND.signature()}
 EXAMPLE_RESOLVERS = ("vendor_rank",)
 EXAMPLE_PRUNERS = {"ttl": PrunerSignature("ttl", {"cycles": "int?"})}
 

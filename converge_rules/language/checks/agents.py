@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from converge_rules.language.builtins import KNOWLEDGE_TOOL
 from converge_rules.language.checks.exprs import MEMBER_TYPO, Typer
 from converge_rules.language.checks.scope import (
     MISSING_FIELD,
@@ -17,7 +18,7 @@ from converge_rules.language.checks.scope import (
 )
 from converge_rules.language.checks.types import ANY, FLOAT, Ty, fact_ty
 from converge_rules.language.diagnostics.core import Severity, define
-from converge_rules.language.diagnostics.suggest import did_you_mean
+from converge_rules.language.diagnostics.suggest import did_you_mean, one_edit_apart
 from converge_rules.language.format.formatter import format_expr
 from converge_rules.language.syntax.nodes import (
     Agent,
@@ -65,6 +66,26 @@ UNDECLARED_TOOL = define(
           "key currency: str, usd: float }\nagent a {\n  when Quote(currency)\n  call "
           "fx_rate(currency: currency) as rate\n  emit Rate(currency: currency, usd: rate.usd)"
           "\n}\n",
+)
+KNOWLEDGE_TYPE = define(
+    "CVG807", "knowledge-type", Severity.WARNING,
+    "`knowledge_find` looks for a type spelt like a fact type",
+    "`call knowledge_find(type: \"T\", …)` finds the facts of type T that `prune … into "
+    "knowledge` moved out of the context, and the summaries a plugin's "
+    "`converge_summarize` made under that name. A `type` that is no fact type of the "
+    "ruleset but is spelt like one is most likely a typo: the call would find nothing, "
+    "every time, without an error. (The fields of a fact type named there are checked "
+    "too: one it does not have is CVG103.)",
+    wrong="ruleset r\nuses tool knowledge_find\nfact Reading { key n: int, value: int }\n"
+          "fact Recall { key n: int, seen: int }\n"
+          "agent a {\n  when Reading(n)\n  call knowledge_find(type: \"Readings\", n: n - 1) as k\n"
+          "  emit Recall(n: n, seen: k.count)\n}\n"
+          "prune Reading when age >= 2 into knowledge\n",
+    right="ruleset r\nuses tool knowledge_find\nfact Reading { key n: int, value: int }\n"
+          "fact Recall { key n: int, seen: int }\n"
+          "agent a {\n  when Reading(n)\n  call knowledge_find(type: \"Reading\", n: n - 1) as k\n"
+          "  emit Recall(n: n, seen: k.count)\n}\n"
+          "prune Reading when age >= 2 into knowledge\n",
 )
 
 
@@ -194,7 +215,39 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
                               "add " + ", ".join(f"{m}: …" for m in missing))
             result = Ty("record", fields=tuple((k, typer.of_text(v))
                                                for k, v in sorted(sig.result.items())))
+            if sig.name == KNOWLEDGE_TOOL and sig.args.get("type") == "str":
+                _check_knowledge_find(typer, call, args)
     typer.bind(call.alias.name, result, call.alias.span, "tool", scope)
+
+
+def _check_knowledge_find(typer: Typer, call: ToolCall, args: dict[str, Arg]) -> None:
+    """``call knowledge_find(type: "T", field: value, …)``, the built-in tool that reads
+    the job's knowledge (an open tool: the checker knows only ``type``): when ``type``
+    is written as a text, a fact type's other arguments must be its fields (the job
+    would refuse the call), and a name that is no fact type but is spelt like one is
+    most likely a typo (CVG807, one edit from a fact type's name: the call would find
+    nothing; a summary's type, which a plugin names — ``ReadingStats`` — is not)."""
+    given = args.get("type")
+    if given is None or not isinstance(given.value, Literal) or not isinstance(
+            given.value.value, str):
+        return  # (a type worked out at run time: the job checks it)
+    kind = given.value.value
+    if kind not in typer.t.facts:
+        near = [t for t in typer.t.vocabulary("facts").closest(kind)
+                if one_edit_apart(kind, t)]
+        if near:
+            typer.r.warning(KNOWLEDGE_TYPE, given.value.span,
+                            f"`{KNOWLEDGE_TOOL}` looks for type `{kind}`, which is no fact "
+                            "type of this ruleset: the call finds only summaries of that "
+                            "name", f"did you mean `{near[0]}`?")
+        return
+    for arg in call.args:
+        name = arg.name.name
+        if name != "type" and typer.t.field_of(kind, name) is None:
+            typer.r.error(UNKNOWN_FIELD, arg.name.span,
+                          f"{kind} has no field `{name}` (`{KNOWLEDGE_TOOL}` matches each "
+                          "argument but `type` against a field)",
+                          typer.t.field_help(kind, name))
 
 
 def check_fields(typer: Typer, type_: Ident, args: tuple[Arg, ...], scope: Scope, *,

@@ -86,6 +86,13 @@ class Vocabulary:
         return found
 
 
+def one_edit_apart(name: str, other: str) -> bool:
+    """Whether ``name`` and ``other`` differ, ignoring case, by at most one insertion,
+    deletion or substitution, or two neighbours swapped: how a typo differs, where a
+    name that only starts like another (``ReadingStats``, ``Reading``) does not."""
+    return bool(_one_deleted(name.lower()) & _one_deleted(other.lower()))
+
+
 def _one_deleted(word: str) -> set[str]:
     """``word`` and every string one deletion shorter than it (two words one substitution
     apart delete to the same string, as do two words one swap apart)."""
