@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from converge_rules.language.builtins import KNOWLEDGE_TOOL
 from converge_rules.language.checks.checked import (
     CheckedRuleset,
     FunctionSignature,
@@ -309,6 +310,23 @@ class _Walker:
                     and self.member_value(type_name, a.name.name, a.value)):
                 self.expr(a.value, scope)
 
+    def knowledge_find(self, call: n.ToolCall) -> None:
+        """``knowledge_find(type: "Reading", n: …)``: the text names a fact type (the
+        characters between its quotes) and the other arguments its fields, so a
+        rename of either edits the call too."""
+        kind = next((a.value for a in call.args if a.name.name == "type"), None)
+        if not (isinstance(kind, n.Literal) and isinstance(kind.value, str)
+                and kind.value in self.checked.facts):
+            return
+        span = kind.span
+        if span.end_line != span.line or span.end_column - span.column != len(kind.value) + 2:
+            return  # (written with escapes: not renamed)
+        self.add(Span(span.file, span.line, span.column + 1, span.line, span.end_column - 1),
+                 "type", kind.value)
+        for a in call.args:
+            if a.name.name != "type" and self._has_field(kind.value, a.name.name):
+                self.add(a.name.span, "field", kind.value, a.name.name)
+
     def agent(self, agent: n.Agent) -> None:
         self.add(agent.name.span, "agent", agent.name.name, declaration=True)
         scope = _Scope(_owner(agent.span))
@@ -322,6 +340,8 @@ class _Walker:
             self.expr(agent.where, scope)
         for c in agent.calls:
             self.add(c.tool.span, "tool", c.tool.name)
+            if c.tool.name == KNOWLEDGE_TOOL:
+                self.knowledge_find(c)
             for a in c.args:
                 self.expr(a.value, scope)
             self.bind(c.alias.name, c.alias.span, scope)

@@ -471,3 +471,54 @@ async def test_a_rename_in_a_folder_whose_name_needs_escaping_edits_the_editors_
     assert "lib%20facts.cvg" in lib.as_uri()
     assert apply(main, changes[uri]) == main.replace("Cost", "Expense")
     assert apply(IMPORTED, changes[lib.as_uri()]) == IMPORTED.replace("Cost", "Expense")
+
+
+RECALL = """ruleset ticker
+uses tool knowledge_find
+fact Tick { key n: int }
+fact Reading { key n: int, value: int }
+fact Recall { key n: int, seen: int }
+agent tick {
+  when Tick(n) where n < 30
+  emit lasting Tick(n: n + 1)
+  emit lasting Reading(n: n, value: n * 10)
+}
+agent recall {
+  when Tick(n) where n >= 5
+  call knowledge_find(type: "Reading", n: n - 5) as k
+  emit lasting Recall(n: n, seen: k.count)
+}
+prune Reading when age >= 2 into knowledge
+"""
+
+
+async def test_a_knowledge_find_call_is_renamed_with_the_type_and_its_fields(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # found as a user: renaming `Reading` left `type: "Reading"` behind, and the job's
+    # every call then answered found: false, with no word from `converge check`
+    from converge_rules import api
+    from converge_rules.plugins import builtin_registries
+
+    path = tmp_path / "ticker.cvg"
+    uri = write(path, RECALL)
+    open_doc(client, uri, RECALL)
+    assert await diagnostics(client, uri, version=1) == []
+
+    async def after(needle: str, offset: int, new: str) -> str:
+        changes = await renamed(client, uri, RECALL, needle, offset, new)
+        text = apply(RECALL, changes[uri])
+        ruleset = api.loads(text, plugins=builtin_registries())  # the tool's check too
+        assert list(ruleset.warnings) == []
+        return text
+
+    assert await after("fact Reading", 5, "Measurement") == RECALL.replace(
+        "Reading", "Measurement")
+    # from the call's text too, and the field the call matches on
+    assert await after('type: "Reading"', 7, "Sample") == RECALL.replace("Reading", "Sample")
+    assert await after("Reading { key n", 14, "tick") == RECALL.replace(
+        "Reading { key n", "Reading { key tick").replace(
+        "Reading(n: n,", "Reading(tick: n,").replace('"Reading", n: n - 5', '"Reading", tick: n - 5')
+    # a field of another type spelt the same is not the call's
+    assert await after("fact Tick { key n", 16, "count") == RECALL.replace(
+        "fact Tick { key n", "fact Tick { key count").replace(
+        "when Tick(n)", "when Tick(count: n)").replace("Tick(n: n + 1)", "Tick(count: n + 1)")
