@@ -517,7 +517,8 @@ async def test_a_knowledge_find_call_is_renamed_with_the_type_and_its_fields(
     assert await after('type: "Reading"', 7, "Sample") == RECALL.replace("Reading", "Sample")
     assert await after("Reading { key n", 14, "tick") == RECALL.replace(
         "Reading { key n", "Reading { key tick").replace(
-        "Reading(n: n,", "Reading(tick: n,").replace('"Reading", n: n - 5', '"Reading", tick: n - 5')
+        "Reading(n: n,", "Reading(tick: n,").replace(
+        '"Reading", n: n - 5', '"Reading", tick: n - 5')
     # a field of another type spelt the same is not the call's
     assert await after("fact Tick { key n", 16, "count") == RECALL.replace(
         "fact Tick { key n", "fact Tick { key count").replace(
