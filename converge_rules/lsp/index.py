@@ -310,11 +310,12 @@ class _Walker:
                     and self.member_value(type_name, a.name.name, a.value)):
                 self.expr(a.value, scope)
 
-    def knowledge_find(self, call: n.ToolCall) -> None:
-        """``knowledge_find(type: "Reading", n: …)``: the text names a fact type (the
-        characters between its quotes) and the other arguments its fields, so a
-        rename of either edits the call too."""
-        kind = next((a.value for a in call.args if a.name.name == "type"), None)
+    def knowledge_find(self, args: Iterable[n.Arg]) -> None:
+        """``knowledge_find(type: "Reading", n: …)``, called or mocked: the text names a
+        fact type (the characters between its quotes) and the other arguments its
+        fields, so a rename of either edits the call (and a test's mock of it) too."""
+        args = tuple(args)
+        kind = next((a.value for a in args if a.name.name == "type"), None)
         if not (isinstance(kind, n.Literal) and isinstance(kind.value, str)
                 and kind.value in self.checked.facts):
             return
@@ -323,7 +324,7 @@ class _Walker:
             return  # (written with escapes: not renamed)
         self.add(Span(span.file, span.line, span.column + 1, span.line, span.end_column - 1),
                  "type", kind.value)
-        for a in call.args:
+        for a in args:
             if a.name.name != "type" and self._has_field(kind.value, a.name.name):
                 self.add(a.name.span, "field", kind.value, a.name.name)
 
@@ -341,7 +342,7 @@ class _Walker:
         for c in agent.calls:
             self.add(c.tool.span, "tool", c.tool.name)
             if c.tool.name == KNOWLEDGE_TOOL:
-                self.knowledge_find(c)
+                self.knowledge_find(c.args)
             for a in c.args:
                 self.expr(a.value, scope)
             self.bind(c.alias.name, c.alias.span, scope)
@@ -371,6 +372,8 @@ class _Walker:
                 self.expr(step.value, scope)
             elif isinstance(step, n.Mock):
                 self.add(step.tool.span, "tool", step.tool.name)
+                if step.tool.name == KNOWLEDGE_TOOL:
+                    self.knowledge_find(step.args)
                 for a in step.args:
                     self.expr(a.value, scope)
                 if step.returns is not None:

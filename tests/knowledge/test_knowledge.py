@@ -303,3 +303,23 @@ def test_a_type_worked_out_at_run_time_is_left_to_the_job() -> None:
     text = _recalling('call knowledge_find(type: "Read" + "ing", nn: n - 5) as k')
     ruleset = api.loads(text, plugins=builtin_registries())
     assert [w.code for w in ruleset.warnings] == []
+
+
+@pytest.mark.parametrize(("mocked", "code"), [
+    ('mock tool knowledge_find(type: "Readings", n: 2) returns {count: 1, found: true}',
+     "CVG807"),
+    ('mock tool knowledge_find(type: "Reading", nn: 2) returns {count: 1, found: true}',
+     "CVG103"),
+])
+def test_a_tests_mock_of_knowledge_find_is_checked_like_the_call(mocked: str,
+                                                                  code: str) -> None:
+    # a mock spelt otherwise than the call never answers it: the test then reads the
+    # job's own knowledge, and check said nothing
+    text = _recalling('call knowledge_find(type: "Reading", n: n - 5) as k') + (
+        'test "recall" {\n  given Tick(n: 7)\n  ' + mocked + "\n}\n")
+    try:
+        found = [(w.code, w.span.line) for w in api.loads(
+            text, plugins=builtin_registries()).warnings]
+    except CheckError as info:
+        found = [(d.code, d.span.line) for d in info.diagnostics]
+    assert found == [(code, text.count("\n") - 1)]

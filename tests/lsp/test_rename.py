@@ -523,3 +523,21 @@ async def test_a_knowledge_find_call_is_renamed_with_the_type_and_its_fields(
     assert await after("fact Tick { key n", 16, "count") == RECALL.replace(
         "fact Tick { key n", "fact Tick { key count").replace(
         "when Tick(n)", "when Tick(count: n)").replace("Tick(n: n + 1)", "Tick(count: n + 1)")
+
+
+async def test_a_tests_mock_of_knowledge_find_is_renamed_with_the_call(
+        client: LanguageClient, tmp_path: Path) -> None:
+    # the mock of the renamed call kept "Reading" and `n`: it no longer matched the
+    # call, and the test read the job's own knowledge instead
+    text = RECALL + ('test "recall" {\n  given Tick(n: 7)\n'
+                     '  mock tool knowledge_find(type: "Reading", n: 2)'
+                     ' returns {count: 1, found: true}\n'
+                     '  expect Recall(n: 7, seen: 1)\n}\n')
+    path = tmp_path / "ticker.cvg"
+    uri = write(path, text)
+    open_doc(client, uri, text)
+    assert await diagnostics(client, uri, version=1) == []
+    changes = await renamed(client, uri, text, "fact Reading", 5, "Sample")
+    assert apply(text, changes[uri]) == text.replace("Reading", "Sample")
+    changes = await renamed(client, uri, text, "Reading { key n", 14, "tick")
+    assert '(type: "Reading", tick: 2) returns' in apply(text, changes[uri])

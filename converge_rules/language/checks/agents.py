@@ -216,18 +216,19 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
             result = Ty("record", fields=tuple((k, typer.of_text(v))
                                                for k, v in sorted(sig.result.items())))
             if sig.name == KNOWLEDGE_TOOL and sig.args.get("type") == "str":
-                _check_knowledge_find(typer, call, args)
+                check_knowledge_find(typer, call.args)
     typer.bind(call.alias.name, result, call.alias.span, "tool", scope)
 
 
-def _check_knowledge_find(typer: Typer, call: ToolCall, args: dict[str, Arg]) -> None:
-    """``call knowledge_find(type: "T", field: value, …)``, the built-in tool that reads
-    the job's knowledge (an open tool: the checker knows only ``type``): when ``type``
+def check_knowledge_find(typer: Typer, args: tuple[Arg, ...]) -> None:
+    """The arguments of ``call knowledge_find(type: "T", field: value, …)`` or of its
+    ``mock tool``, the built-in tool that reads the job's knowledge (an open tool: the
+    checker knows only ``type``; each argument given once, CVG110): when ``type``
     is written as a text, a fact type's other arguments must be its fields (the job
     would refuse the call), and a name that is no fact type but is spelt like one is
     most likely a typo (CVG807, one edit from a fact type's name: the call would find
     nothing; a summary's type, which a plugin names — ``ReadingStats`` — is not)."""
-    given = args.get("type")
+    given = next((a for a in args if a.name.name == "type"), None)
     if given is None or not isinstance(given.value, Literal) or not isinstance(
             given.value.value, str):
         return  # (a type worked out at run time: the job checks it)
@@ -241,7 +242,7 @@ def _check_knowledge_find(typer: Typer, call: ToolCall, args: dict[str, Arg]) ->
                             "type of this ruleset: the call finds only summaries of that "
                             "name", f"did you mean `{near[0]}`?")
         return
-    for arg in call.args:
+    for arg in args:
         name = arg.name.name
         if name != "type" and typer.t.field_of(kind, name) is None:
             typer.r.error(UNKNOWN_FIELD, arg.name.span,
