@@ -323,3 +323,17 @@ def test_a_tests_mock_of_knowledge_find_is_checked_like_the_call(mocked: str,
     except CheckError as info:
         found = [(d.code, d.span.line) for d in info.diagnostics]
     assert found == [(code, text.count("\n") - 1)]
+
+
+def test_a_type_spelt_like_an_intent_type_is_a_warning_too() -> None:
+    # `prune Proposal … into knowledge` moves intents too; "Proposals" was quiet
+    text = ('ruleset r\nuses tool knowledge_find\nintent Proposal { n: int }\n'
+            'fact Recall { key n: int, seen: int }\n'
+            'agent a {\n  when Recall(n)\n'
+            '  call knowledge_find(type: "Proposals", n: n) as k\n'
+            '  emit Recall(n: n + 1, seen: k.count)\n}\n'
+            'agent b {\n  when Recall(n)\n  intend Proposal(n: n)\n}\n'
+            'prune Proposal when age >= 2 into knowledge\n')
+    ruleset = api.loads(text, plugins=builtin_registries())
+    assert [(w.code, w.help) for w in ruleset.warnings] == [
+        ("CVG807", "did you mean `Proposal`?")]

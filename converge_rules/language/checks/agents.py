@@ -72,10 +72,10 @@ KNOWLEDGE_TYPE = define(
     "`knowledge_find` looks for a type spelt like a fact type",
     "`call knowledge_find(type: \"T\", …)` finds the facts of type T that `prune … into "
     "knowledge` moved out of the context, and the summaries a plugin's "
-    "`converge_summarize` made under that name. A `type` that is no fact type of the "
-    "ruleset but is spelt like one is most likely a typo: the call would find nothing, "
-    "every time, without an error. (The fields of a fact type named there are checked "
-    "too: one it does not have is CVG103.)",
+    "`converge_summarize` made under that name. A `type` that is no fact (or intent) "
+    "type of the ruleset but is spelt like one is most likely a typo: the call would "
+    "find nothing, every time, without an error. (The fields of a type named there are "
+    "checked too: one it does not have is CVG103.)",
     wrong="ruleset r\nuses tool knowledge_find\nfact Reading { key n: int, value: int }\n"
           "fact Recall { key n: int, seen: int }\n"
           "agent a {\n  when Reading(n)\n  call knowledge_find(type: \"Readings\", n: n - 1) as k\n"
@@ -225,22 +225,23 @@ def check_knowledge_find(typer: Typer, args: tuple[Arg, ...]) -> None:
     ``mock tool``, the built-in tool that reads the job's knowledge (an open tool: the
     checker knows only ``type``; each argument given once, CVG110): when ``type``
     is written as a text, a fact type's other arguments must be its fields (the job
-    would refuse the call), and a name that is no fact type but is spelt like one is
-    most likely a typo (CVG807, one edit from a fact type's name: the call would find
-    nothing; a summary's type, which a plugin names — ``ReadingStats`` — is not)."""
+    would refuse the call), and a name that is no fact type but is spelt like one (or
+    like an intent's, which a prune moves too) is most likely a typo (CVG807, one edit
+    from the type's name: the call would find nothing; a summary's type, which a
+    plugin names — ``ReadingStats`` — is not)."""
     given = next((a for a in args if a.name.name == "type"), None)
     if given is None or not isinstance(given.value, Literal) or not isinstance(
             given.value.value, str):
         return  # (a type worked out at run time: the job checks it)
     kind = given.value.value
     if kind not in typer.t.facts:
-        near = [t for t in typer.t.vocabulary("facts").closest(kind)
+        near = [t for t in typer.t.vocabulary("types").closest(kind)
                 if one_edit_apart(kind, t)]
         if near:
             typer.r.warning(KNOWLEDGE_TYPE, given.value.span,
                             f"`{KNOWLEDGE_TOOL}` looks for type `{kind}`, which is no fact "
-                            "type of this ruleset: the call finds only summaries of that "
-                            "name", f"did you mean `{near[0]}`?")
+                            "or intent type of this ruleset: the call finds only summaries "
+                            "of that name", f"did you mean `{near[0]}`?")
         return
     for arg in args:
         name = arg.name.name
