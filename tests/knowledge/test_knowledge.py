@@ -278,7 +278,8 @@ def test_a_misspelt_type_is_a_warning_naming_the_fact_type_meant() -> None:
     (warning,) = [w for w in ruleset.warnings if w.code == "CVG807"]
     assert warning.message.startswith("`knowledge_find` looks for type `Readings`")
     assert warning.help == "did you mean `Reading`?"
-    assert (warning.span.line, warning.span.column) == (21, 29)
+    assert (warning.span.line, warning.span.column, warning.span.end_column) == (
+        21, 30, 38)  # the name, inside the quotes
 
 
 @pytest.mark.parametrize("kind", ["ReadingStats", "Summary", "reading_totals"])
@@ -337,3 +338,18 @@ def test_a_type_spelt_like_an_intent_type_is_a_warning_too() -> None:
     ruleset = api.loads(text, plugins=builtin_registries())
     assert [(w.code, w.help) for w in ruleset.warnings] == [
         ("CVG807", "did you mean `Proposal`?")]
+
+
+def test_the_editors_quick_fix_respells_a_misspelt_type() -> None:
+    # the warning's span took the quotes in: the "did you mean" quick fix, which
+    # replaces a name, offered nothing
+    pytest.importorskip("pygls")
+    from converge_rules.lsp.server import fixes_of
+
+    text = _recalling('call knowledge_find(type: "Readings", n: n - 5) as k')
+    (warning,) = api.loads(text, plugins=builtin_registries()).warnings
+    line = text.splitlines()[20]
+    assert [(f["title"], f["start"], f["end"]) for f in fixes_of(
+        warning, text.splitlines())] == [
+        ("Change `Readings` to `Reading`", line.index("Readings"),
+         line.index("Readings") + len("Readings"))]
