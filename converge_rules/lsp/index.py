@@ -319,11 +319,10 @@ class _Walker:
         if not (isinstance(kind, n.Literal) and isinstance(kind.value, str)
                 and kind.value in self.checked.facts):
             return
-        span = kind.span
-        if span.end_line != span.line or span.end_column - span.column != len(kind.value) + 2:
+        inside = kind.span.quoted(kind.value)
+        if inside is None:
             return  # (written with escapes: not renamed)
-        self.add(Span(span.file, span.line, span.column + 1, span.line, span.end_column - 1),
-                 "type", kind.value)
+        self.add(inside, "type", kind.value)
         for a in args:
             if a.name.name != "type" and self._has_field(kind.value, a.name.name):
                 self.add(a.name.span, "field", kind.value, a.name.name)

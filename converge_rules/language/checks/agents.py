@@ -238,7 +238,8 @@ def check_knowledge_find(typer: Typer, args: tuple[Arg, ...]) -> None:
         near = [t for t in typer.t.vocabulary("types").closest(kind)
                 if one_edit_apart(kind, t)]
         if near:
-            typer.r.warning(KNOWLEDGE_TYPE, _text_span(given.value.span, kind),
+            # the name, so an editor's "did you mean" quick fix can respell it
+            typer.r.warning(KNOWLEDGE_TYPE, given.value.span.quoted(kind) or given.value.span,
                             f"`{KNOWLEDGE_TOOL}` looks for type `{kind}`, which is no fact "
                             "or intent type of this ruleset: the call finds only summaries "
                             "of that name", f"did you mean `{near[0]}`?")
@@ -250,15 +251,6 @@ def check_knowledge_find(typer: Typer, args: tuple[Arg, ...]) -> None:
                           f"{kind} has no field `{name}` (`{KNOWLEDGE_TOOL}` matches each "
                           "argument but `type` against a field)",
                           typer.t.field_help(kind, name))
-
-
-def _text_span(span: Span, text: str) -> Span:
-    """The span of ``text`` inside the quotes of the literal at ``span`` when it is
-    written as it reads (no escapes), so an editor's "did you mean" quick fix, which
-    replaces a name, can respell it; else the whole literal."""
-    if span.line != span.end_line or span.end_column - span.column != len(text) + 2:
-        return span
-    return Span(span.file, span.line, span.column + 1, span.line, span.end_column - 1)
 
 
 def check_fields(typer: Typer, type_: Ident, args: tuple[Arg, ...], scope: Scope, *,

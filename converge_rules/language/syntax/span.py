@@ -27,5 +27,12 @@ class Span:
         """The span from the start of this one to the end of ``other``."""
         return Span(self.file, self.line, self.column, other.end_line, other.end_column)
 
+    def quoted(self, text: str) -> Span | None:
+        """The span of ``text`` between the quotes of the string literal at this span,
+        when the literal writes it as it reads (one line, no escapes); else None."""
+        if self.line != self.end_line or self.end_column - self.column != len(text) + 2:
+            return None
+        return Span(self.file, self.line, self.column + 1, self.line, self.end_column - 1)
+
 
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
