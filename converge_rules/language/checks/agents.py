@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from converge_rules.language.builtins import KNOWLEDGE_TOOL
+from converge_rules.language.checks.checked import ToolSignature
 from converge_rules.language.checks.exprs import MEMBER_TYPO, Typer
 from converge_rules.language.checks.scope import (
     MISSING_FIELD,
@@ -215,20 +216,22 @@ def check_call(typer: Typer, call: ToolCall, scope: Scope) -> None:
                               "add " + ", ".join(f"{m}: …" for m in missing))
             result = Ty("record", fields=tuple((k, typer.of_text(v))
                                                for k, v in sorted(sig.result.items())))
-            if sig.name == KNOWLEDGE_TOOL and sig.args.get("type") == "str":
-                check_knowledge_find(typer, call.args)
+            check_knowledge_find(typer, sig, call.args)
     typer.bind(call.alias.name, result, call.alias.span, "tool", scope)
 
 
-def check_knowledge_find(typer: Typer, args: tuple[Arg, ...]) -> None:
-    """The arguments of ``call knowledge_find(type: "T", field: value, …)`` or of its
-    ``mock tool``, the built-in tool that reads the job's knowledge (an open tool: the
-    checker knows only ``type``; each argument given once, CVG110): when ``type``
+def check_knowledge_find(typer: Typer, sig: ToolSignature, args: tuple[Arg, ...]) -> None:
+    """The arguments of a call or ``mock tool`` of the tool ``sig`` when it is
+    ``knowledge_find(type: "T", field: value, …)``, the built-in tool that reads the
+    job's knowledge (an open tool: the checker knows only ``type``; each argument given
+    once, CVG110); any other tool's are not its business. When ``type``
     is written as a text, a fact type's other arguments must be its fields (the job
     would refuse the call), and a name that is no fact type but is spelt like one (or
     like an intent's, which a prune moves too) is most likely a typo (CVG807, one edit
     from the type's name: the call would find nothing; a summary's type, which a
     plugin names — ``ReadingStats`` — is not)."""
+    if sig.name != KNOWLEDGE_TOOL or sig.args.get("type") != "str":
+        return
     given = next((a for a in args if a.name.name == "type"), None)
     if given is None or not isinstance(given.value, Literal) or not isinstance(
             given.value.value, str):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from converge_rules.jsontext import jsonl_lines
 from converge_rules.language.access import FileAccess, FileRefused, read_bytes, resolve
-from converge_rules.language.builtins import KNOWLEDGE_TOOL
 from converge_rules.language.checks.agents import check_fields, check_knowledge_find
 from converge_rules.language.checks.exprs import Typer
 from converge_rules.language.checks.scope import (
@@ -522,8 +521,8 @@ def _check_mock(typer: Typer, mock: Mock, scope: Scope) -> None:
         else:
             typer.expect(a.value, scope, typer.of_text(sig.args[a.name.name]),
                          f"argument `{a.name.name}` of tool `{sig.name}`")
-    if sig is not None and sig.name == KNOWLEDGE_TOOL and sig.args.get("type") == "str":
-        check_knowledge_find(typer, mock.args)  # a mock spelt otherwise never answers
+    if sig is not None:
+        check_knowledge_find(typer, sig, mock.args)  # a mock spelt otherwise never answers
     if sig is None or mock.returns is None or returned.is_any:
         return
     if returned.kind != "record":
