@@ -794,6 +794,14 @@ class Checkpointer:
         #: the first cycle :meth:`waits` may leave what comes after it for later (not
         #: cycle 0, nor a re-executed one; none for a program with gates or invariants)
         self._waits_from = sys.maxsize if self._eager else max(self.start_at, 1)
+        #: the first cycle the engine may hold and note later, with the others it held
+        #: (:meth:`waited`), instead of calling :meth:`waits` as it ends (unless the
+        #: next cycle restarts, :attr:`later`): a step is then read from the cycle's
+        #: end event and what the engine noted of it (none for a program with intents,
+        #: whose steps look at each fact that left)
+        self._defers_from = (self._waits_from if self._plain_steps or not self._stepping
+                             else sys.maxsize)
+        self.defers_from = self._defers_from
         #: each tier's index among the program's (computed once: a property)
         self._tier_index = {t: i for i, t in enumerate(job.program.tiers)}
         #: each tier's ``one at a time`` agents (a tier whose firing changed nothing
@@ -841,6 +849,7 @@ class Checkpointer:
         """The next cycle merges input facts that came later (a session's): after it
         the tiers run from the first, and the fingerprints start over."""
         self._later = True
+        self.defers_from = sys.maxsize  # (until that cycle's waits or stage)
 
     def stop(self) -> None:
         """Write no more checkpoints for this job."""
@@ -869,6 +878,7 @@ class Checkpointer:
         restarts = self._later
         if restarts:
             self._later = False
+            self.defers_from = self._defers_from
         elif self._gated:
             restarts = self._deciding(cycle)
         if cycle < self.start_at:
@@ -909,6 +919,29 @@ class Checkpointer:
         elif self._stepping:
             merger = self._merger
             self._step(cycle, bool(merger.added or merger.removed), False)
+
+    def waited(self, held: Sequence[tuple[int, int, int, int]]) -> None:
+        """:meth:`waits` for each cycle of ``held``, in order, each ``(cycle, where its
+        events end in the trace, the fact store's next id and how many facts of its
+        :attr:`~FactStore.left` had left as it ended)``: cycles from
+        :attr:`defers_from` on, the next one no restart, that the engine held and
+        handed to the sink together (their events still in the trace's memory)."""
+        if not held or self.job.checkpoints is None:
+            return
+        raw = self._raw
+        spilled = self.job.trace._spilled
+        steps = self._steps if self._plain_steps else None
+        ev: Any = None
+        for cycle, end, n, gone in held:
+            at = end - 1 - spilled
+            ev = raw[at] if 0 <= at < len(raw) else None
+            if ev is None or ev[0] != E_CYCLE_END or ev[1] != cycle:
+                self.stop()  # (as _next: "a cycle that is not a tier's")
+                return
+            if steps is not None:  # (as waits notes it: its end event has added, removed)
+                steps.extend((cycle * 4 + (1 if ev[3] or ev[4] else 0), n, gone))
+        self._pending = (held[-1][0], 0, False, None)
+        self._pending_end = ev
 
     def _waits(self, cycle: int) -> None:
         """:meth:`waits` for a cycle of a program with gates or invariants, cycle 0, a
@@ -1779,6 +1812,7 @@ def run_restored(
                     finally:
                         job.tools.close()
             except BaseException:
+                job.release_held()  # (the sink commits the cycles that ended)
                 job.end_events(wait=False)
                 raise
             job.end_events()

@@ -180,6 +180,10 @@ class _Job:
         #: ``committed`` and the fact store's next id when the sink was last handed a
         #: cycle (where the facts of the next cycle's start)
         self._handed = (0, 0)
+        #: the cycles that ended, all of whose events a raw row keeps, not handed to
+        #: the compact sink yet (see _commit_compact): each ``(cycle, where its events
+        #: end, the fact store's next id after it, how many of its ``left`` had left)``
+        self._held: list[tuple[int, int, int, int]] = []
         #: whether cycles handed over raw wait for the commit (their events must be
         #: in memory then: the engine has them encoded before its trace spills)
         self._raw_waiting = False
@@ -797,50 +801,92 @@ class _Job:
     def _commit_compact(self, cycle: int, sink: CompactSink) -> None:
         """:meth:`_commit_cycle` for a sink that keeps the raw events of each cycle (the
         lines are built when the trace is read). A cycle whose events are all of the
-        kinds a raw row keeps is handed over as where its events end (no Python work
-        per event: the sink encodes the waiting cycles' events together at the
-        commit); any other as :func:`~converge_rules.engine.tracerows.compact` makes
-        it. The trace lines of the cycles committed are counted then, for the
-        checkpoint of the cycle the transaction ends with."""
+        kinds a raw row keeps is held here (:attr:`_held`: no call to the sink, no
+        Python work per event) until the sink's transaction is due, or the trace would
+        spill its events, or a cycle of another kind comes: then the cycles held are
+        handed over together (:meth:`_hand_over`; the sink encodes the waiting cycles'
+        events together at the commit). Any other cycle is handed over as
+        :func:`~converge_rules.engine.tracerows.compact` makes it. The trace lines of
+        the cycles committed are counted then, for the checkpoint of the cycle the
+        transaction ends with."""
         trace = self.trace
         raw = trace.raw
         spilled = trace._spilled
-        start = self.committed
+        held = self._held
+        start = held[-1][1] if held else self.committed  # where this cycle's events start
         end = spilled + len(raw)  # (len(trace), without the call: this runs each cycle)
-        held = start - spilled
-        next_id = self.store.next_id
-        handed, first_id = self._handed
-        events = raw[held:] if held >= 0 else list(trace.tail(start))
-        if handed == start and events and self._raw_kinds(map(_KIND, events)):
+        at = start - spilled
+        events = raw[at:] if at >= 0 else list(trace.tail(start))
+        checkpoints = self.checkpoints
+        if (self._handed[0] == self.committed and events
+                and self._raw_kinds(map(_KIND, events))):
             # (no tool call among them: the cycle may wait)
-            due = sink.cycle_raw(trace, cycle, start, end, first_id, next_id)
-            self._raw_waiting = not due
+            store = self.store
+            left = store.left
+            held.append((cycle, end, len(store.values), 0 if left is None else len(left)))
+            if not sink.raw_due(len(held)):
+                # the checkpointer notes this cycle with the others held, when they
+                # are handed over (see Checkpointer.waited), or now
+                deferred = checkpoints is None or cycle >= checkpoints.defers_from
+                if not deferred or len(raw) >= SPILL_EVENTS:
+                    # the trace moves its events to its spool after this: the cycles
+                    # held and waiting raw are encoded from memory first, and still
+                    # wait for their group's commit (a commit for each spill cost a
+                    # transaction and a checkpoint every ~500 short cycles)
+                    self._hand_over(sink, deferred)
+                    if len(raw) >= SPILL_EVENTS:
+                        sink.encode_waiting()
+                        self._raw_waiting = False
+                    if not deferred:  # (its lines are counted when committed)
+                        assert checkpoints is not None
+                        checkpoints.waits(cycle)
+                return
+            self._hand_over(sink, False)  # (this cycle's checkpoint is staged below)
         else:
+            if held:  # (they come first: the sink keeps the cycles in order)
+                self._hand_over(sink, True)
             compact = self._compact
             assert compact is not None  # (set with the compact sink)
             made = compact(trace, start, events)
             due = sink.commit_due(made.tools)
             sink.cycle_waits(cycle, made)
-            self._raw_waiting = self._raw_waiting and not due
-        self._handed = (end, next_id)
-        self.committed = end
-        checkpoints = self.checkpoints
-        if not due:
-            if self._raw_waiting and len(raw) >= SPILL_EVENTS:
-                # the trace moves its events to its spool after this: the cycles
-                # waiting raw are encoded from memory first, and still wait for their
-                # group's commit (a commit for each spill cost a transaction and a
-                # checkpoint every ~500 short cycles)
-                sink.encode_waiting()
-                self._raw_waiting = False
-            if checkpoints is not None:  # (its lines are counted when committed)
-                checkpoints.waits(cycle)
-            return
+            self._handed = (end, self.store.next_id)
+            self.committed = end
+            if not due:
+                if self._raw_waiting and len(raw) >= SPILL_EVENTS:
+                    sink.encode_waiting()  # (as above)
+                    self._raw_waiting = False
+                if checkpoints is not None:
+                    checkpoints.waits(cycle)
+                return
         lines = sink.encode_waiting()
+        self._raw_waiting = False
         if checkpoints is not None:  # staged with the sink: the same transaction
             checkpoints.lines += sum(lines) - lines[-1]
             checkpoints.stage(cycle, lines[-1])
         sink.commit_waiting()
+
+    def _hand_over(self, sink: CompactSink, noted: bool) -> None:
+        """Hand the compact sink the raw cycles held (:attr:`_held`), which wait there
+        for the commit, and have the checkpointer note them (all of them, or with
+        ``noted`` False all but the last: its checkpoint is staged, or noted apart)."""
+        held = self._held
+        if not held:
+            return
+        _, end, next_id, _ = held[-1]
+        sink.cycles_raw(self.trace, held, self.committed, self._handed[1])
+        if self.checkpoints is not None:
+            self.checkpoints.waited(held if noted else held[:-1])
+        self._handed = (end, next_id)
+        self.committed = end
+        self._raw_waiting = True
+        self._held = []
+
+    def release_held(self) -> None:
+        """Hand the sink the raw cycles held, if any: the job ends (or raised: the sink
+        then commits the cycles that ended)."""
+        if self._held and self.compact_sink is not None:
+            self._hand_over(self.compact_sink, True)
 
     def end_lines(self, sink: Any, result: RunResult) -> None:
         """Hand ``sink`` the events after the last committed cycle (the budget and
@@ -848,6 +894,7 @@ class _Job:
         from converge_rules.store.base import CompactSink
 
         if isinstance(sink, CompactSink):
+            self.release_held()
             lines = sink.encode_waiting()
             if self.checkpoints is not None:
                 # the last cycle's, if it waits: committed now, its lines counted
@@ -1135,7 +1182,11 @@ def run(
                        observer, recorded, summarize=summarize, timings=timings,
                        decisions=decisions)
             del inputs
-            result = job.run_to_end()
+            try:
+                result = job.run_to_end()
+            except BaseException:
+                job.release_held()  # (the sink commits the cycles that ended)
+                raise
             job.stage_timings()  # what came after the last cycle's commit
             job.end_lines(cycles, result)
         result.trace.written = True

@@ -86,29 +86,37 @@ class CompactSink(GroupCommitSink, Protocol):
     hands it each cycle's raw events instead of its lines, and builds no line at run
     time; the store expands them to the lines ``--trace`` writes when the trace is
     read (:meth:`JobStore.trace_lines`). At each cycle's end the engine asks
-    :meth:`commit_due` and hands the cycle over (:meth:`cycle_waits`), or hands it
-    over raw (:meth:`cycle_raw`, which answers the same question), and, when the
-    commit is due, has the waiting cycles encoded (:meth:`encode_waiting`: their
-    line counts, for the checkpoint staged with them) and committed
+    :meth:`commit_due` and hands the cycle over (:meth:`cycle_waits`); a cycle all of
+    whose events a raw row keeps it asks :meth:`raw_due` only, and holds until the
+    commit is due (or its trace would spill them, or a cycle of another kind comes),
+    then hands the cycles held over together (:meth:`cycles_raw`). When the commit is
+    due it has the waiting cycles encoded (:meth:`encode_waiting`: their line
+    counts, for the checkpoint staged with them) and committed
     (:meth:`commit_waiting`). Before its trace moves the events it holds to its
-    spool, the engine has the cycles waiting raw encoded (:meth:`encode_waiting`,
-    again at the commit for the cycles after them): they go on waiting for their
-    group's commit."""
+    spool, the engine hands over the cycles held and has the cycles waiting raw
+    encoded (:meth:`encode_waiting`, again at the commit for the cycles after them):
+    they go on waiting for their group's commit."""
 
     def commit_due(self, tools: bool) -> bool:
         """Whether the cycle about to be handed over is committed as it ends (with
         ``tools``: it called a tool) or waits."""
         ...
 
-    def cycle_raw(self, trace: Any, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int) -> bool:
-        """``cycle`` ended, its events ``[start, end)`` of ``trace`` (the engine's
-        :class:`~converge_rules.engine.trace.Trace`), all of the kinds a raw row keeps
-        (:func:`~converge_rules.engine.tracerows.is_raw`), the facts it merged ids
-        ``[first_id, next_id)``: kept as they are until :meth:`encode_waiting` (the
-        engine keeps those events in memory until then). Returns what
-        :meth:`commit_due` (for a cycle that called no tool) would have said before
-        the hand-over."""
+    def raw_due(self, held: int) -> bool:
+        """Whether the cycle that just ended, all of whose events are of the kinds a
+        raw row keeps (:func:`~converge_rules.engine.tracerows.is_raw`: it called no
+        tool), is committed now or waits, ``held`` cycles (it included) having ended
+        and not been handed over: :meth:`commit_due`'s answer for them."""
+        ...
+
+    def cycles_raw(self, trace: Any, cycles: Sequence[tuple[int, int, int, int]],
+                   start: int, first_id: int) -> None:
+        """``cycles`` ended, each ``(cycle, where its events end, the fact store's next
+        id after it, …)``, in order, their events from ``start`` of ``trace`` (the
+        engine's :class:`~converge_rules.engine.trace.Trace`) all of the kinds a raw
+        row keeps, the facts they merged ids from ``first_id`` on: kept as they are
+        until :meth:`encode_waiting` (the engine keeps those events in memory until
+        then)."""
         ...
 
     def cycle_waits(self, cycle: int, events: Any) -> None:

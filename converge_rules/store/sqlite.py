@@ -1120,7 +1120,7 @@ class SqliteJob:
         self._seq = 0
         #: the first line number of what waits (the lines committed before it)
         self._base = 0
-        #: the trace of the cycles waiting raw (cycle_raw)
+        #: the trace of the cycles waiting raw (cycles_raw)
         self._trace: Trace | None = None
         self._keep = 0  # a resumed job's: where its stored trace is cut (reopen)
         self._cycle = 0
@@ -1226,7 +1226,7 @@ class SqliteJob:
             self._commit(None)
 
     def commit_due(self, tools: bool) -> bool:
-        """Whether the cycle about to be handed over (:meth:`cycle_raw`,
+        """Whether the cycle about to be handed over (:meth:`cycles_raw`,
         :meth:`cycle_waits`) is committed as it ends (``tools``: it called a tool),
         else waits for a later transaction; the engine then commits (:meth:`commit_waiting`) as this
         decided, and stages the checkpoint of only the cycle a transaction ends with
@@ -1235,26 +1235,36 @@ class SqliteJob:
         return bool(tools or len(self._waiting) + 1 >= store.group_cycles or self._reopen
                     or time.monotonic() - self._since >= store.group_seconds)
 
-    def cycle_raw(self, trace: Trace, cycle: int, start: int, end: int, first_id: int,
-                  next_id: int) -> bool:
-        """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events are
-        ``[start, end)`` of ``trace``, the facts it merged ``[first_id, next_id)``;
-        nothing is encoded until the commit, or until the engine's trace would spill
-        them (:meth:`encode_waiting`). Whether the commit is due now
-        (:meth:`commit_due`'s rule for a cycle that called no tool: one call a
-        cycle, not two)."""
+    def raw_due(self, held: int) -> bool:
+        """See :class:`~converge_rules.store.base.CompactSink`: :meth:`commit_due`'s
+        rule for a cycle that called no tool, with ``held`` cycles (this one
+        included) ended and not handed over yet. (A reopening's is due at once, by
+        its ``_since``. This runs each cycle; ``group_seconds`` is read each time: a
+        store's may change as a job runs.)"""
+        store = self.store
+        return (len(self._waiting) + held >= store.group_cycles
+                or time.monotonic() - self._since >= store.group_seconds)
+
+    def cycles_raw(self, trace: Trace, cycles: Sequence[tuple[int, int, int, int]],
+                   start: int, first_id: int) -> None:
+        """See :class:`~converge_rules.store.base.CompactSink`: ``cycles`` (each
+        ``(cycle, where its events end, the next fact id after it, …)``, in order) ended,
+        their events ``[start, …)`` of ``trace``, the facts they merged from
+        ``first_id`` on; nothing is encoded until the commit, or until the engine's
+        trace would spill them (:meth:`encode_waiting`). The last one is kept apart
+        (a transaction's last cycle has a row of its own: see :meth:`_rows`)."""
         if self.id is None:
             self.id = self.store._insert_job(self.ruleset, self.spec)
         self._trace = trace
-        self._pending.append((-1, cycle, (start, end, first_id, next_id), True))
-        waiting = self._waiting
-        waiting.append(cycle)
+        pending = self._pending
+        if len(cycles) > 1:
+            cycle, end, next_id, _ = cycles[-2]
+            pending.append((-1, cycle, (start, end, first_id, next_id, cycles[:-1]), True))
+            start, first_id = end, next_id
+        cycle, end, next_id, _ = cycles[-1]
+        pending.append((-1, cycle, (start, end, first_id, next_id, cycles[-1:]), True))
+        self._waiting += [c[0] for c in cycles]
         self._cycle = cycle
-        # (commit_due's rule, a reopening's due at once by its _since: this runs each
-        # cycle. group_seconds is read each time: a store's may change as a job runs)
-        store = self.store
-        return (len(waiting) >= store.group_cycles
-                or time.monotonic() - self._since >= store.group_seconds)
 
     def cycle_waits(self, cycle: int, events: CompactCycle) -> None:
         """See :class:`~converge_rules.store.base.CompactSink`: ``cycle``'s events,
@@ -1292,22 +1302,24 @@ class SqliteJob:
                     while (j < n and j != alone and type(pending[j][2]) is tuple
                            and pending[j - 1][1] not in ends):
                         j += 1
-                start, _, first_id, _ = pending[i][2]
-                _, end, _, next_id = pending[j - 1][2]
+                start, first_id = pending[i][2][0], pending[i][2][2]
+                end, next_id = pending[j - 1][2][1], pending[j - 1][2][3]
                 events = events_of(trace, start, end)
                 kinds = kinds_of(events)
                 assert kinds is not None  # (the engine said each cycle's were raw)
                 run = raw_run(trace, events, kinds,
-                              [(p[1], p[2][1] - start) for p in pending[i:j]],
+                              [(c[0], c[1] - start) for p in pending[i:j] for c in p[2][4]],
                               first_id, next_id)
                 if run is not None:
                     out.append((-1, pending[j - 1][1], run, True))
                     if run.spool is not None:  # the trace spools these bytes, not pickles
                         trace.packed(start, end, run.spool)
                 else:  # a value JSON does not keep exactly: each cycle as compact does
-                    for _, cycle, (s, e, _, _), _ in pending[i:j]:
-                        out.append((-1, cycle, compact(trace, s, events[s - start:e - start]),
+                    s0 = start
+                    for cycle, e, *_ in (c for p in pending[i:j] for c in p[2][4]):
+                        out.append((-1, cycle, compact(trace, s0, events[s0 - start:e - start]),
                                     True))
+                        s0 = e
                 i = j
             pending[:] = out
         seq = self._base
