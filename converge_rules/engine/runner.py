@@ -873,6 +873,7 @@ class _Job:
         held = self._held
         if not held:
             return
+        self._held = []  # (first: a second Ctrl-C in here never hands them over twice)
         _, end, next_id, _ = held[-1]
         sink.cycles_raw(self.trace, held, self.committed, self._handed[1])
         if self.checkpoints is not None:
@@ -880,7 +881,6 @@ class _Job:
         self._handed = (end, next_id)
         self.committed = end
         self._raw_waiting = True
-        self._held = []
 
     def release_held(self) -> None:
         """Hand the sink the raw cycles held, if any: the job ends (or raised: the sink

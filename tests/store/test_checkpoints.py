@@ -163,6 +163,16 @@ agent mark { when Phase(id, n) emit Mark(id: id, n: n) }
 policy Phase { resolve by latest }
 """
 
+#: CYCLIC without its marks: every event of its cycles is of a kind a raw row keeps
+#: (no output skipped), so the engine holds its cycles and hands them to the store
+#: together (their steps noted then, from each cycle's end event)
+CYCLIC_RAW = """\
+ruleset cyclic
+fact Phase { key id: str, n: int }
+agent turn { when Phase(id, n) emit Phase(id: id, n: (n + 1) % 4) }
+policy Phase { resolve by latest }
+"""
+
 
 def ruleset_file(tmp: Path, name: str, text: str) -> Any:
     path = tmp / f"{name}.cvg"
@@ -191,14 +201,16 @@ def test_a_job_resumed_after_any_cycle_from_its_checkpoints_equals_the_whole_run
     assert check_resumes(ruleset, facts, where) >= 3
 
 
+@pytest.mark.parametrize("text", [CYCLIC, CYCLIC_RAW], ids=["compact", "raw"])
 def test_a_job_stopped_inside_a_group_finds_the_oscillation_of_a_cycle_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
 ) -> None:
     # group commit: only the cycle a transaction ends with has its checkpoint, and it
     # holds the steps of the cycles that waited for it, which the fingerprints' replay
     # needs — the context after cycle 5 is the one after cycle 1, a cycle that waited
+    # (handed over compact, each noted as it ends, or held raw and noted together)
     monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)  # groups of 4 cycles
-    ruleset = ruleset_file(tmp_path, "cyclic", CYCLIC)
+    ruleset = ruleset_file(tmp_path, "cyclic", text)
     facts = [("Phase", {"id": "a", "n": 10}), ("Phase", {"id": "b", "n": 2})]
     whole = api.run(ruleset, facts, now=JOB_TIME)
     assert whole.status == "oscillating" and whole.cycles == 5
@@ -230,6 +242,36 @@ def test_a_job_stopped_inside_a_group_finds_the_oscillation_of_a_cycle_before_it
         assert resumed.resumed_from == (3 if k >= 3 else None), f"aborted after {k}"
         same_result(resumed, whole)
         assert stored_trace(location) == expected, f"aborted after {k}"
+
+
+def test_a_job_resumed_from_its_checkpoints_and_ended_by_an_exception_keeps_its_cycles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a job restored from its checkpoints holds the cycles a raw row keeps as a new job
+    # does, until its group's commit: an exception hands them to the store, which
+    # commits them as it marks the job aborted; the next resume goes on to the end
+    monkeypatch.setattr(SqliteStore, "group_seconds", 3600.0)  # groups of 4 cycles
+    ruleset = ruleset_file(tmp_path, "counter", COUNTER)
+    facts = [("Count", {"id": "a", "n": 0})]
+    whole = api.run(ruleset, facts, now=JOB_TIME)
+    assert whole.cycles == 10
+    location = f"sqlite:///{tmp_path / 'run.db'}?group=4"
+    first = api.run(ruleset, facts, now=JOB_TIME, store=location, stop=stopper(2))
+    assert first.status == "interrupted"
+
+    def boom(p: CycleProgress) -> None:
+        if p.cycle == 6:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        api.resume(location, ruleset=ruleset, progress=boom)
+    with api_store(location) as store:
+        info = store.job(None)
+        assert (info.status, info.cycles) == ("aborted", 6)
+        assert [c for c, _, _ in store.cycle_sizes(info.id)] == list(range(7))
+    resumed = api.resume(location, ruleset=ruleset)
+    same_result(resumed, whole)
+    assert stored_trace(location) == whole.trace.to_jsonl()
 
 
 def test_a_checkpoint_whose_steps_name_facts_the_store_lacks_is_re_executed(
