@@ -445,9 +445,31 @@ class ReplaySink:
                                    for line in lines)
 
     def write_lines(self, lines: Iterable[str]) -> None:
+        lines = list(lines)
+        if not self._live and self._verified != self.last:
+            self._ended_early(lines)
         self._go_live()
         self._pass_staged(True)
         self.target.write_lines(lines)
+
+    def _ended_early(self, lines: Sequence[str]) -> None:
+        """The re-executed job ended before the last stored cycle, with ``lines`` after
+        its last cycle: when its ``job_timeout`` ran out, say so (the re-execution
+        spends the budget too), not that the ruleset or the engine changed."""
+        for line in reversed(lines):
+            if '"event":"status"' not in line:
+                continue
+            event = json.loads(line)
+            detail = str(event.get("detail", ""))
+            if event.get("status") == "budget_exceeded" and detail.startswith("job_timeout"):
+                raise StoreError(
+                    f"job {self.job} cannot be resumed: re-executing its stored cycles "
+                    f"(up to cycle {self.last}) ran out of the job's budget: {detail}. "
+                    "This job is resumed by running it again from its inputs (its last "
+                    "cycle was cut inside, or it has no checkpoint to go on from), "
+                    "within the same job_timeout; the store is left as it was — raise "
+                    "job_timeout in the ruleset's root block and start a new job")
+            return
 
     def _go_live(self) -> None:
         if self._live:

@@ -781,6 +781,44 @@ def test_a_job_cut_by_job_timeout_in_a_long_agent_after_short_cycles_resumes(
     assert converge(tmp_path, "verify", db).returncode == 0
 
 
+def test_a_job_whose_re_execution_runs_out_of_job_timeout_is_refused_saying_so(
+        tmp_path: Path) -> None:
+    """A job cut by job_timeout while an agent ran is resumed by re-executing it from
+    its inputs, within the same job_timeout. When that runs out before the stored
+    cycles are reached, the resume is refused naming the budget; it blamed a changed
+    ruleset, plugin or engine (found by a review, session 32). (The re-execution is
+    slowed here by the progress callback.)"""
+    ruleset = tmp_path / "heavy.cvg"
+    ruleset.write_text(
+        'ruleset heavy\nroot "heavy" {\n  max_cycles = 100\n  job_timeout = 1s\n}\n'
+        "fact Count { key id: str, n: int }\nfact Num { v: int }\nfact Hit { v: int }\n"
+        "agent inc { when Count(id, n) where n < 8 emit Count(id: id, n: n + 1) }\n"
+        "agent heavy {\n  when Count(id, n) and Num(v: a) and Num(v: b) and Num(v: c)\n"
+        "  where n == 8 and a + b + c == -1\n  emit Hit(v: a)\n}\n"
+        "policy Count { resolve by latest }\n")
+    loaded = converge_rules.load(ruleset)
+    facts = [("Count", {"id": "a", "n": 0}), *(("Num", {"v": v}) for v in range(2000))]
+    db = tmp_path / "run.db"
+    first = api.run(loaded, facts, now=None, store=db)
+    assert first.status == "budget_exceeded" and first.cycles == 9
+    with SqliteStore(db) as store:
+        assert "while agent 'heavy'" in store.job(None).detail
+        before = list(store.trace_lines(1))
+
+    def slow(progress: Any) -> None:
+        time.sleep(0.2)  # eight cycles re-executed take 1.6 s of the 1 s
+
+    with pytest.raises(StoreError) as refused:
+        api.resume(db, ruleset=loaded, progress=slow)
+    message = str(refused.value)
+    assert "ran out of the job's budget: job_timeout (1s) ran out" in message
+    assert "raise job_timeout" in message and "changed" not in message
+    with SqliteStore(db) as store:  # left as it was
+        assert list(store.trace_lines(1)) == before
+    resumed = api.resume(db, ruleset=loaded)  # in time: cut again in the heavy agent
+    assert resumed.status == "budget_exceeded" and resumed.cycles == 9
+
+
 @pytest.mark.parametrize("checkpoints", [True, False], ids=["checkpoints", "re-executed"])
 def test_a_resumed_job_is_reopened_by_its_first_cycle_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpoints: bool,
