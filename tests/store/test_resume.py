@@ -753,19 +753,24 @@ def test_a_job_cut_by_job_timeout_after_short_cycles_resumes(tmp_path: Path,
     assert converge(tmp_path, "verify", db).returncode == 0
 
 
+#: eight short cycles, then an agent whose join (2,000 Num facts three ways) runs past
+#: the job's one second: cut by job_timeout while it runs
+HEAVY = (
+    'ruleset heavy\nroot "heavy" {\n  max_cycles = 100\n  job_timeout = 1s\n}\n'
+    "fact Count { key id: str, n: int }\nfact Num { v: int }\nfact Hit { v: int }\n"
+    "agent inc { when Count(id, n) where n < 8 emit Count(id: id, n: n + 1) }\n"
+    "agent heavy {\n  when Count(id, n) and Num(v: a) and Num(v: b) and Num(v: c)\n"
+    "  where n == 8 and a + b + c == -1\n  emit Hit(v: a)\n}\n"
+    "policy Count { resolve by latest }\n")
+
+
 def test_a_job_cut_by_job_timeout_in_a_long_agent_after_short_cycles_resumes(
         tmp_path: Path) -> None:
     """As above, the cut agent calling no tool and its cycle committed with the
     waiting ones (group_seconds passed while it ran): the resume runs it again, with
     a new budget, instead of refusing the job."""
     ruleset = tmp_path / "heavy.cvg"
-    ruleset.write_text(
-        'ruleset heavy\nroot "heavy" {\n  max_cycles = 100\n  job_timeout = 1s\n}\n'
-        "fact Count { key id: str, n: int }\nfact Num { v: int }\nfact Hit { v: int }\n"
-        "agent inc { when Count(id, n) where n < 8 emit Count(id: id, n: n + 1) }\n"
-        "agent heavy {\n  when Count(id, n) and Num(v: a) and Num(v: b) and Num(v: c)\n"
-        "  where n == 8 and a + b + c == -1\n  emit Hit(v: a)\n}\n"
-        "policy Count { resolve by latest }\n")
+    ruleset.write_text(HEAVY)
     facts = tmp_path / "in.jsonl"
     facts.write_text('{"Count": {"id": "a", "n": 0}}\n' + "".join(
         json.dumps({"Num": {"v": v}}) + "\n" for v in range(2000)))
@@ -789,13 +794,7 @@ def test_a_job_whose_re_execution_runs_out_of_job_timeout_is_refused_saying_so(
     ruleset, plugin or engine (found by a review, session 32). (The re-execution is
     slowed here by the progress callback.)"""
     ruleset = tmp_path / "heavy.cvg"
-    ruleset.write_text(
-        'ruleset heavy\nroot "heavy" {\n  max_cycles = 100\n  job_timeout = 1s\n}\n'
-        "fact Count { key id: str, n: int }\nfact Num { v: int }\nfact Hit { v: int }\n"
-        "agent inc { when Count(id, n) where n < 8 emit Count(id: id, n: n + 1) }\n"
-        "agent heavy {\n  when Count(id, n) and Num(v: a) and Num(v: b) and Num(v: c)\n"
-        "  where n == 8 and a + b + c == -1\n  emit Hit(v: a)\n}\n"
-        "policy Count { resolve by latest }\n")
+    ruleset.write_text(HEAVY)
     loaded = converge_rules.load(ruleset)
     facts = [("Count", {"id": "a", "n": 0}), *(("Num", {"v": v}) for v in range(2000))]
     db = tmp_path / "run.db"
