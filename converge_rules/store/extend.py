@@ -206,6 +206,7 @@ def extend(found: Resumable, ruleset: Ruleset, more: InputFacts | None, *,
                 result = _run(job, None)
                 for cycle, batch in batches:
                     if result.status not in GOES_ON or job.meter.cycles + 1 != cycle:
+                        sink.ended_early(result.status, result.detail)  # job_timeout
                         sink.diverged(job.meter.cycles + 1, f"the job took more input "
                                       f"facts in cycle {cycle}, after a run that ended "
                                       f"{result.status}")

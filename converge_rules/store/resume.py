@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from converge_rules.engine.executors import DEADLINE_REASON
 from converge_rules.engine.tools import ABANDONED, canonical_args
 from converge_rules.errors import StoreError
 from converge_rules.store.base import (
@@ -428,10 +429,12 @@ class ReplaySink:
         self._pass_staged(False)
         stored = self._sizes.get(cycle, 0)
         if len(lines) > stored or (cycle < self.last and len(lines) != stored):
+            self._cut_early(cycle, lines)
             self._diverged(cycle, f"{len(lines)} trace lines, the store holds {stored}")
         for i, line in enumerate(lines):
             old = next(self._stored, None)
             if old != line:
+                self._cut_here(cycle, line)
                 self._diverged(cycle, f"line {i + 1} of the cycle is now\n  {line[:300]}\n"
                                f"and was\n  {(old or '(nothing)')[:300]}")
         skip = stored - len(lines)  # the old ending of the last cycle: dropped
@@ -462,14 +465,46 @@ class ReplaySink:
             event = json.loads(line)
             detail = str(event.get("detail", ""))
             if event.get("status") == "budget_exceeded" and detail.startswith("job_timeout"):
-                raise StoreError(
-                    f"job {self.job} cannot be resumed: re-executing its stored cycles "
-                    f"(up to cycle {self.last}) ran out of the job's budget: {detail}. "
-                    "This job is resumed by running it again from its inputs (its last "
-                    "cycle was cut inside, or it has no checkpoint to go on from), "
-                    "within the same job_timeout; the store is left as it was — raise "
-                    "job_timeout in the ruleset's root block and start a new job")
+                self._out_of_time(detail)
             return
+
+    def ended_early(self, status: str, detail: str) -> None:
+        """A run of the re-executed job ended ``status`` (``detail``) before the last
+        stored cycle: raise the error naming the budget when ``job_timeout`` ran out
+        (else the caller says how the job diverged)."""
+        if not self._live and self._verified != self.last and (
+                status == "budget_exceeded" and detail.startswith("job_timeout")):
+            self._out_of_time(detail)
+
+    def _cut_early(self, cycle: int, lines: Sequence[str]) -> None:
+        """The re-executed ``cycle`` has another number of lines than the stored one:
+        when the first line that differs is an agent's effect cut at the job's
+        deadline, the budget ran out (checks the stored lines; the caller raises)."""
+        for line in lines:
+            if next(self._stored, None) != line:
+                self._cut_here(cycle, line)
+                return
+
+    def _cut_here(self, cycle: int, line: str) -> None:
+        """``line``, the first of the re-executed ``cycle`` that differs from the
+        stored one: when it is an agent's effect discarded at the job's deadline (its
+        agent cut by ``job_timeout``), raise the error naming the budget."""
+        if '"event":"effect_discarded"' not in line or DEADLINE_REASON not in line:
+            return
+        event = json.loads(line)
+        if event.get("event") == "effect_discarded" and event.get("reason") == \
+                DEADLINE_REASON:
+            self._out_of_time(f"job_timeout ran out in cycle {cycle} while agent "
+                              f"{event.get('agent')!r} ran")
+
+    def _out_of_time(self, detail: str) -> None:
+        raise StoreError(
+            f"job {self.job} cannot be resumed: re-executing its stored cycles "
+            f"(up to cycle {self.last}) ran out of the job's budget: {detail}. "
+            "This job is resumed by running it again from its inputs (its last "
+            "cycle was cut inside, or it has no checkpoint to go on from), "
+            "within the same job_timeout; the store is left as it was — raise "
+            "job_timeout in the ruleset's root block and start a new job")
 
     def _go_live(self) -> None:
         if self._live:

@@ -818,6 +818,78 @@ def test_a_job_whose_re_execution_runs_out_of_job_timeout_is_refused_saying_so(
     assert resumed.status == "budget_exceeded" and resumed.cycles == 9
 
 
+def test_a_job_with_later_facts_whose_re_execution_runs_out_of_job_timeout_says_so(
+        tmp_path: Path) -> None:
+    """As above, for a job that took facts later (``--resume --facts``): its first run
+    re-executed runs out of job_timeout before the cycle that took them. The refusal
+    names the budget; it said the job took the facts "after a run that ended
+    budget_exceeded" and blamed a changed ruleset, plugin or engine (review of session
+    32)."""
+    ruleset = tmp_path / "later.cvg"
+    ruleset.write_text(HEAVY.replace("and Num(v: a)", "and Go(on) and Num(v: a)")
+                       .replace("fact Hit", "fact Go { on: bool }\nfact Hit"))
+    loaded = converge_rules.load(ruleset)
+    facts = [("Count", {"id": "a", "n": 0}), *(("Num", {"v": v}) for v in range(2000))]
+    db = tmp_path / "run.db"
+    assert api.run(loaded, facts, now=None, store=db).status == "converged"
+    later = api.resume(db, ruleset=loaded, facts=[("Go", {"on": True})])
+    assert later.status == "budget_exceeded" and "while agent 'heavy'" in later.detail
+    with SqliteStore(db) as store:
+        before = list(store.trace_lines(1))
+
+    def slow(progress: Any) -> None:
+        time.sleep(0.2)  # eight cycles re-executed take 1.6 s of the 1 s
+
+    with pytest.raises(StoreError) as refused:
+        api.resume(db, ruleset=loaded, progress=slow)
+    message = str(refused.value)
+    assert "ran out of the job's budget: job_timeout (1s) ran out" in message
+    assert "changed" not in message
+    with SqliteStore(db) as store:  # left as it was
+        assert list(store.trace_lines(1)) == before
+
+
+@pytest.mark.parametrize("cut", ["line", "lines"])
+def test_a_re_executed_cycle_whose_agent_job_timeout_cut_is_refused_naming_the_budget(
+        tmp_path: Path, cut: str) -> None:
+    """When the re-execution's job_timeout runs out while an agent of a stored cycle
+    runs, that cycle differs from the stored one by the agent's effect, discarded at
+    the deadline (and what it left out after it): the refusal names the budget, not a
+    changed ruleset, plugin or engine (as it did; review of session 32). The sink is fed
+    the stored cycles, with the cut made in the fourth (a real one depends on timing)."""
+    from converge_rules.engine.executors import DEADLINE_REASON
+    from converge_rules.store.resume import ReplaySink
+
+    ruleset = tmp_path / "count.cvg"
+    ruleset.write_text(HEAVY)
+    loaded = converge_rules.load(ruleset)
+    db = tmp_path / "run.db"
+    assert api.run(loaded, [("Count", {"id": "a", "n": 0})], now=None,
+                   store=db).status == "converged"
+    with SqliteStore(db) as store:
+        lines, sizes = list(store.trace_lines(1)), store.cycle_sizes(1)
+    last = sizes[-1][0]
+    sink = ReplaySink(Any, 1, iter(lines), sizes, last)  # type: ignore[arg-type]
+    start = 0
+    with pytest.raises(StoreError) as refused:
+        for cycle, n, _ in sizes:
+            mine = lines[start:start + n]
+            start += n
+            if cycle == 4:
+                at = next(i for i, line in enumerate(mine) if '"effect_merged"' in line)
+                event = json.loads(mine[at])
+                event.update(event="effect_discarded", reason=DEADLINE_REASON)
+                del event["outputs"]
+                mine[at] = json.dumps(event, separators=(",", ":"))
+                if cut == "lines":
+                    mine = mine[:at + 1]
+            sink.cycle_committed(cycle, mine)
+    message = str(refused.value)
+    assert ("ran out of the job's budget: job_timeout ran out in cycle 4 while agent "
+            "'inc' ran") in message
+    assert "changed" not in message
+
+
 @pytest.mark.parametrize("checkpoints", [True, False], ids=["checkpoints", "re-executed"])
 def test_a_resumed_job_is_reopened_by_its_first_cycle_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpoints: bool,
