@@ -503,8 +503,10 @@ class ReplaySink:
             f"(up to cycle {self.last}) ran out of the job's budget: {detail}. "
             "This job is resumed by running it again from its inputs (its last "
             "cycle was cut inside, or it has no checkpoint to go on from), "
-            "within the same job_timeout; the store is left as it was — raise "
-            "job_timeout in the ruleset's root block and start a new job")
+            "within the same job_timeout; the store is left as it was — resume it "
+            "again when the machine is less busy (the budget is wall-clock time; a "
+            "resume reuses the tool answers stored), or raise job_timeout in the "
+            "ruleset's root block and start a new job")
 
     def _go_live(self) -> None:
         if self._live:
