@@ -786,6 +786,26 @@ def test_a_job_cut_by_job_timeout_in_a_long_agent_after_short_cycles_resumes(
     assert converge(tmp_path, "verify", db).returncode == 0
 
 
+def refused_out_of_time(db: Path, loaded: Any) -> str:
+    """Resume the job of ``db`` with its re-execution slowed past its job_timeout (1 s:
+    0.2 s a cycle by the progress callback): the refusal's message, which names the
+    budget, not a change; the store is left as it was."""
+    with SqliteStore(db) as store:
+        before = list(store.trace_lines(1))
+
+    def slow(progress: Any) -> None:
+        time.sleep(0.2)
+
+    with pytest.raises(StoreError) as refused:
+        api.resume(db, ruleset=loaded, progress=slow)
+    message = str(refused.value)
+    assert "ran out of the job's budget: job_timeout (1s) ran out" in message
+    assert "changed" not in message
+    with SqliteStore(db) as store:
+        assert list(store.trace_lines(1)) == before
+    return message
+
+
 def test_a_job_whose_re_execution_runs_out_of_job_timeout_is_refused_saying_so(
         tmp_path: Path) -> None:
     """A job cut by job_timeout while an agent ran is resumed by re-executing it from
@@ -802,18 +822,7 @@ def test_a_job_whose_re_execution_runs_out_of_job_timeout_is_refused_saying_so(
     assert first.status == "budget_exceeded" and first.cycles == 9
     with SqliteStore(db) as store:
         assert "while agent 'heavy'" in store.job(None).detail
-        before = list(store.trace_lines(1))
-
-    def slow(progress: Any) -> None:
-        time.sleep(0.2)  # eight cycles re-executed take 1.6 s of the 1 s
-
-    with pytest.raises(StoreError) as refused:
-        api.resume(db, ruleset=loaded, progress=slow)
-    message = str(refused.value)
-    assert "ran out of the job's budget: job_timeout (1s) ran out" in message
-    assert "raise job_timeout" in message and "changed" not in message
-    with SqliteStore(db) as store:  # left as it was
-        assert list(store.trace_lines(1)) == before
+    assert "raise job_timeout" in refused_out_of_time(db, loaded)
     resumed = api.resume(db, ruleset=loaded)  # in time: cut again in the heavy agent
     assert resumed.status == "budget_exceeded" and resumed.cycles == 9
 
@@ -834,19 +843,7 @@ def test_a_job_with_later_facts_whose_re_execution_runs_out_of_job_timeout_says_
     assert api.run(loaded, facts, now=None, store=db).status == "converged"
     later = api.resume(db, ruleset=loaded, facts=[("Go", {"on": True})])
     assert later.status == "budget_exceeded" and "while agent 'heavy'" in later.detail
-    with SqliteStore(db) as store:
-        before = list(store.trace_lines(1))
-
-    def slow(progress: Any) -> None:
-        time.sleep(0.2)  # eight cycles re-executed take 1.6 s of the 1 s
-
-    with pytest.raises(StoreError) as refused:
-        api.resume(db, ruleset=loaded, progress=slow)
-    message = str(refused.value)
-    assert "ran out of the job's budget: job_timeout (1s) ran out" in message
-    assert "changed" not in message
-    with SqliteStore(db) as store:  # left as it was
-        assert list(store.trace_lines(1)) == before
+    refused_out_of_time(db, loaded)
 
 
 @pytest.mark.parametrize("cut", ["line", "lines"])
