@@ -824,24 +824,14 @@ class _Job:
             store = self.store
             left = store.left
             held.append((cycle, end, len(store.values), 0 if left is None else len(left)))
-            if not sink.raw_due(len(held)):
-                # the checkpointer notes this cycle with the others held, when they
-                # are handed over (see Checkpointer.waited), or now
-                deferred = checkpoints is None or cycle >= checkpoints.defers_from
-                if not deferred or len(raw) >= SPILL_EVENTS:
-                    # the trace moves its events to its spool after this: the cycles
-                    # held and waiting raw are encoded from memory first, and still
-                    # wait for their group's commit (a commit for each spill cost a
-                    # transaction and a checkpoint every ~500 short cycles)
-                    self._hand_over(sink, deferred)
-                    if len(raw) >= SPILL_EVENTS:
-                        sink.encode_waiting()
-                        self._raw_waiting = False
-                    if not deferred:  # (its lines are counted when committed)
-                        assert checkpoints is not None
-                        checkpoints.waits(cycle)
-                return
-            self._hand_over(sink, False)  # (this cycle's checkpoint is staged below)
+            due = sink.raw_due(len(held))
+            # a cycle that waits is noted by the checkpointer with the others held,
+            # when they are handed over (see Checkpointer.waited), unless it cannot be
+            noted = checkpoints is None or cycle >= checkpoints.defers_from
+            if not due and noted and len(raw) < SPILL_EVENTS:
+                return  # (held)
+            # (a due cycle's checkpoint is staged below: not noted)
+            self._hand_over(sink, noted and not due)
         else:
             if held:  # (they come first: the sink keeps the cycles in order)
                 self._hand_over(sink, True)
@@ -852,13 +842,18 @@ class _Job:
             sink.cycle_waits(cycle, made)
             self._handed = (end, self.store.next_id)
             self.committed = end
-            if not due:
-                if self._raw_waiting and len(raw) >= SPILL_EVENTS:
-                    sink.encode_waiting()  # (as above)
-                    self._raw_waiting = False
-                if checkpoints is not None:
-                    checkpoints.waits(cycle)
-                return
+            noted = False
+        if not due:
+            if self._raw_waiting and len(raw) >= SPILL_EVENTS:
+                # the trace moves its events to its spool after this: the cycles
+                # waiting raw are encoded from memory first, and still wait for their
+                # group's commit (a commit for each spill cost a transaction and a
+                # checkpoint every ~500 short cycles)
+                sink.encode_waiting()
+                self._raw_waiting = False
+            if checkpoints is not None and not noted:  # (lines counted when committed)
+                checkpoints.waits(cycle)
+            return
         lines = sink.encode_waiting()
         self._raw_waiting = False
         if checkpoints is not None:  # staged with the sink: the same transaction

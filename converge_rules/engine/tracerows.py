@@ -692,14 +692,18 @@ def joined_text(cycles: Sequence[CompactCycle], names: str | None) -> str:
 def text_row(lines: Sequence[str]) -> CompactCycle:
     """Trace lines handed to a store as text (by a sink that re-executes a job, say)
     as a row of format :data:`TEXT`: read back as they were given."""
-    status = None
+    return CompactCycle(TEXT, _dumps(list(lines)), len(lines), status_of(lines))
+
+
+def status_of(lines: Sequence[str]) -> tuple[str, str] | None:
+    """The ``(status, detail)`` of the last status event among trace ``lines``, if
+    any."""
     for line in reversed(lines):
         if '"event":"status"' in line:
             doc = json.loads(line)
             if doc.get("event") == "status":
-                status = (str(doc["status"]), str(doc["detail"]))
-                break
-    return CompactCycle(TEXT, _dumps(list(lines)), len(lines), status)
+                return str(doc["status"]), str(doc["detail"])
+    return None
 
 
 def row_hash(previous: str, text: str | bytes, columns: str = "") -> str:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from converge_rules.engine.executors import DEADLINE_REASON
 from converge_rules.engine.tools import ABANDONED, canonical_args
+from converge_rules.engine.tracerows import status_of
 from converge_rules.errors import StoreError
 from converge_rules.store.base import (
     GroupCommitSink,
@@ -449,29 +450,19 @@ class ReplaySink:
 
     def write_lines(self, lines: Iterable[str]) -> None:
         lines = list(lines)
-        if not self._live and self._verified != self.last:
-            self._ended_early(lines)
+        # (a job ended before the last stored cycle when its job_timeout ran out: say
+        # so, the re-execution spends the budget too, not that the ruleset changed)
+        status = status_of(lines)
+        if status is not None:
+            self.ended_early(*status)
         self._go_live()
         self._pass_staged(True)
         self.target.write_lines(lines)
 
-    def _ended_early(self, lines: Sequence[str]) -> None:
-        """The re-executed job ended before the last stored cycle, with ``lines`` after
-        its last cycle: when its ``job_timeout`` ran out, say so (the re-execution
-        spends the budget too), not that the ruleset or the engine changed."""
-        for line in reversed(lines):
-            if '"event":"status"' not in line:
-                continue
-            event = json.loads(line)
-            detail = str(event.get("detail", ""))
-            if event.get("status") == "budget_exceeded" and detail.startswith("job_timeout"):
-                self._out_of_time(detail)
-            return
-
     def ended_early(self, status: str, detail: str) -> None:
-        """A run of the re-executed job ended ``status`` (``detail``) before the last
-        stored cycle: raise the error naming the budget when ``job_timeout`` ran out
-        (else the caller says how the job diverged)."""
+        """A run of the re-executed job ended ``status`` (``detail``): when that was
+        before the last stored cycle because ``job_timeout`` ran out, raise the error
+        naming the budget (else the caller says how the job diverged, if it did)."""
         if not self._live and self._verified != self.last and (
                 status == "budget_exceeded" and detail.startswith("job_timeout")):
             self._out_of_time(detail)
